@@ -1,0 +1,51 @@
+"""The API application: every OpenStack-compatible API of Stratus on one port, under path prefixes."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from api import auth, faults, versions
+from api.identity import assignments, auth_views, catalog_views, domains, projects, roles, users
+from api.identity.catalog import Catalog
+from api.identity.tokens import TokenService
+from api.runtime import Runtime
+from common.db import Database
+from common.settings import Settings
+from common.tokens import KeyRepository
+
+BLUEPRINTS = (
+    versions.bp,
+    auth_views.bp,
+    projects.bp,
+    users.bp,
+    roles.bp,
+    domains.bp,
+    assignments.bp,
+    catalog_views.bp,
+)
+
+
+def create_app(settings: Settings) -> Flask:
+    app = Flask("stratus")
+    app.config.update(
+        PUBLIC_URL=settings.effective_public_url,
+        MAX_CONTENT_LENGTH=settings.max_request_body_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.strict_slashes = False
+    keys = KeyRepository(settings.effective_key_repository, settings.fernet_max_active_keys)
+    app.extensions["stratus"] = Runtime(
+        settings=settings,
+        db=Database(settings.effective_database_url),
+        tokens=TokenService(keys, settings.token_expiration),
+        catalog=Catalog(settings.effective_public_url, settings.region),
+    )
+    auth.register(app)
+    faults.register(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    logging.getLogger(__name__).info("API ready at %s", settings.effective_public_url)
+    return app

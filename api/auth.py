@@ -1,0 +1,62 @@
+"""Turns the request's ``X-Auth-Token`` into a RequestContext, lazily: only handlers that ask pay for it."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Flask, Response, g, request
+
+from api.context import RequestContext
+from api.identity.tokens import ValidatedToken
+from api.runtime import runtime
+from common.exceptions import Unauthorized
+
+
+def context_from_token(request_id: str, token: ValidatedToken) -> RequestContext:
+    return RequestContext(
+        request_id=request_id,
+        user_id=token.user.id,
+        user_name=token.user.name,
+        user_domain_id=token.user.domain.id,
+        project_id=token.project.id if token.project else None,
+        project_name=token.project.name if token.project else None,
+        project_domain_id=token.project.domain.id if token.project else None,
+        domain_id=token.domain.id if token.domain else None,
+        roles=frozenset(r.name for r in token.roles),
+        token_audit_id=token.payload.audit_ids[0],
+    )
+
+
+def authenticate() -> RequestContext:
+    """The caller's context; an invalid token raises 401 here, a missing one gives an anonymous context."""
+    request_id = g.request_id
+    token_id = request.headers.get("X-Auth-Token")
+    if not token_id:
+        return RequestContext(request_id=request_id)
+    rt = runtime()
+    with rt.db.session() as session:
+        try:
+            token = rt.tokens.validate(session, token_id)
+        except Unauthorized:
+            raise Unauthorized() from None
+    return context_from_token(request_id, token)
+
+
+def _start_request() -> None:
+    incoming = request.headers.get("X-OpenStack-Request-ID", "")
+    valid = incoming.startswith("req-") and len(incoming) == 40
+    g.request_id = incoming if valid else f"req-{uuid.uuid4()}"
+
+
+def _tag_response(response: Response) -> Response:
+    request_id = g.get("request_id")
+    if request_id:
+        response.headers["X-OpenStack-Request-ID"] = request_id
+        response.headers["X-Compute-Request-Id"] = request_id
+    return response
+
+
+def register(app: Flask) -> None:
+    app.before_request(_start_request)
+    app.after_request(_tag_response)
+    app.extensions["stratus.authenticate"] = authenticate

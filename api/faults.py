@@ -1,0 +1,95 @@
+"""One error handler for the whole API: each StratusError becomes the fault body of the API it came through.
+
+Keystone: ``{"error": {"code", "title", "message"}}``; Nova: ``{"itemNotFound": {"code", "message"}}``;
+Neutron: ``{"NeutronError": {"type", "message", "detail"}}``; Glance: ``{"code", "title", "message"}``
+wrapped in ``error`` like Keystone. Unknown paths and methods answer in the same format, and an
+unexpected exception is logged with the request id and answered as a 500 without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from api.context import current
+from common.exceptions import StratusError
+
+LOG = logging.getLogger(__name__)
+
+NOVA_FAULT_NAMES = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    409: "conflictingRequest",
+    413: "overLimit",
+    415: "badMediaType",
+    429: "overLimit",
+    501: "notImplemented",
+    503: "serviceUnavailable",
+}
+
+NEUTRON_FAULT_TYPES = {
+    400: "HTTPBadRequest",
+    401: "HTTPUnauthorized",
+    403: "HTTPForbidden",
+    404: "HTTPNotFound",
+    405: "HTTPMethodNotAllowed",
+    409: "HTTPConflict",
+    413: "HTTPRequestEntityTooLarge",
+    415: "HTTPUnsupportedMediaType",
+}
+
+
+def _api_of(path: str) -> str:
+    return path.lstrip("/").split("/", 1)[0]
+
+
+def fault_body(api: str, code: int, title: str, message: str, fault_type: str | None = None) -> dict[str, Any]:
+    if api == "compute":
+        return {NOVA_FAULT_NAMES.get(code, "computeFault"): {"code": code, "message": message}}
+    if api == "network":
+        kind = fault_type or NEUTRON_FAULT_TYPES.get(code, "HTTPInternalServerError")
+        return {"NeutronError": {"type": kind, "message": message, "detail": ""}}
+    return {"error": {"code": code, "title": title, "message": message}}
+
+
+def fault_response(code: int, title: str, message: str, fault_type: str | None = None) -> Response:
+    response = jsonify(fault_body(_api_of(request.path), code, title, message, fault_type))
+    response.status_code = code
+    if code == 401:
+        response.headers["WWW-Authenticate"] = f'Keystone uri="{current_app.config["PUBLIC_URL"]}/identity"'
+    return response
+
+
+def _handle_stratus_error(error: StratusError) -> Response:
+    if error.code >= 500:
+        LOG.error("%s %s failed [%s]: %s", request.method, request.path, current().request_id, error.message)
+    return fault_response(error.code, error.title, error.message, getattr(error, "fault_type", None))
+
+
+def _handle_http_exception(error: HTTPException) -> Response:
+    code = error.code or 500
+    message = error.description or error.name
+    if code == 404:
+        message = f"The resource could not be found: {request.path}"
+    response = fault_response(code, error.name, message)
+    valid_methods = getattr(error, "valid_methods", None)
+    if valid_methods:
+        response.headers["Allow"] = ", ".join(valid_methods)
+    return response
+
+
+def _handle_unexpected(error: Exception) -> Response:
+    LOG.exception("unhandled error in %s %s [%s]", request.method, request.path, current().request_id)
+    return fault_response(500, "Internal Server Error", "An unexpected error prevented the server from answering.")
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(StratusError, _handle_stratus_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(Exception, _handle_unexpected)

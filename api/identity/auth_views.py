@@ -1,0 +1,228 @@
+"""``/v3/auth``: issuing, validating and revoking tokens, and what a token may reach."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api import policy
+from api.context import current
+from api.identity import lookups
+from api.identity.models import Domain, Project, RoleAssignment, User
+from api.identity.passwords import verify_password
+from api.identity.schemas import AUTH
+from api.identity.tokens import ValidatedToken
+from api.identity.views import domain_view, project_view
+from api.runtime import runtime
+from api.urls import collection_links, isotime, self_link
+from api.validation import query_bool, validated_body
+from common.exceptions import NotFound, Unauthorized
+from common.tokens import TokenPayload
+
+bp = Blueprint("identity_auth", __name__, url_prefix="/identity/v3/auth")
+
+SUPPORTED_METHODS = ("password", "token")
+
+
+def token_body(token: ValidatedToken, with_catalog: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "methods": list(token.payload.methods),
+        "user": {
+            "id": token.user.id,
+            "name": token.user.name,
+            "domain": {"id": token.user.domain.id, "name": token.user.domain.name},
+            "password_expires_at": None,
+        },
+        "audit_ids": list(token.payload.audit_ids),
+        "expires_at": isotime(token.payload.expires_at),
+        "issued_at": isotime(token.payload.issued_at),
+    }
+    if token.project:
+        body["project"] = {
+            "id": token.project.id,
+            "name": token.project.name,
+            "domain": {"id": token.project.domain.id, "name": token.project.domain.name},
+        }
+        body["is_domain"] = False
+    if token.domain:
+        body["domain"] = {"id": token.domain.id, "name": token.domain.name}
+    if token.project or token.domain:
+        body["roles"] = [{"id": r.id, "name": r.name} for r in token.roles]
+        if with_catalog:
+            body["catalog"] = runtime().catalog.token_catalog()
+    return {"token": body}
+
+
+def _password_user(session: Session, spec: dict[str, Any]) -> tuple[str | None, str | None, bool]:
+    """(user id, stored hash, enabled) of the user a password request names, or Nones when there is none."""
+    query = select(User.id, User.password_hash, User.enabled)
+    if "id" in spec:
+        query = query.where(User.id == spec["id"])
+    else:
+        domain = lookups.find_domain_ref(session, spec["domain"])
+        if domain is None:
+            return None, None, False
+        query = query.where(User.name == spec["name"], User.domain_id == domain.id)
+    row = session.execute(query).first()
+    return (row.id, row.password_hash, row.enabled) if row else (None, None, False)
+
+
+def _authenticate_password(spec: dict[str, Any]) -> str:
+    rt = runtime()
+    with rt.db.session() as session:
+        user_id, stored, enabled = _password_user(session, spec)
+    # The hash runs outside any transaction: it is the slow part and holds no database connection.
+    if not verify_password(spec["password"], stored, rt.settings.password_hash_rounds) or not enabled:
+        raise Unauthorized()
+    assert user_id is not None
+    return user_id
+
+
+def _resolve_scope(session: Session, scope: Any, user_id: str) -> tuple[str | None, str | None]:
+    """(project id, domain id) asked for; with no scope, the user's default project when they have a role."""
+    if scope == "unscoped":
+        return None, None
+    if scope is None:
+        default_project = session.scalar(select(User.default_project_id).where(User.id == user_id))
+        has_role = default_project and session.scalar(
+            select(RoleAssignment.role_id)
+            .where(
+                RoleAssignment.user_id == user_id,
+                RoleAssignment.target_type == "project",
+                RoleAssignment.target_id == default_project,
+            )
+            .limit(1)
+        )
+        return (default_project, None) if has_role else (None, None)
+    if "system" in scope or "OS-TRUST:trust" in scope:
+        raise Unauthorized("System scope and trusts are not supported by this cloud.")
+    if "project" in scope:
+        project = lookups.find_project_ref(session, scope["project"])
+        if project is None:
+            raise Unauthorized("The requested project does not exist or is not accessible.")
+        return project.id, None
+    if "domain" in scope:
+        domain = lookups.find_domain_ref(session, scope["domain"])
+        if domain is None:
+            raise Unauthorized("The requested domain does not exist or is not accessible.")
+        return None, domain.id
+    return None, None
+
+
+@bp.post("/tokens")
+def issue_token() -> Response:
+    auth = validated_body(AUTH)["auth"]
+    identity = auth["identity"]
+    methods = tuple(dict.fromkeys(identity["methods"]))
+    for method in methods:
+        if method not in SUPPORTED_METHODS:
+            raise Unauthorized(f"Unsupported authentication method: {method}.")
+        if method not in identity:
+            raise Unauthorized(f"The {method} method was named but no {method} section was given.")
+    rt = runtime()
+    parent: TokenPayload | None = None
+    if "token" in methods:
+        with rt.db.session() as session:
+            parent = rt.tokens.validate(session, identity["token"]["id"]).payload
+        user_id = parent.user_id
+    if "password" in methods:
+        password_user = _authenticate_password(identity["password"]["user"])
+        if parent and parent.user_id != password_user:
+            raise Unauthorized("The token and the password belong to different users.")
+        user_id = password_user
+    issued_methods = methods if parent is None else tuple(dict.fromkeys(methods + parent.methods))
+    with rt.db.session() as session:
+        project_id, domain_id = _resolve_scope(session, auth.get("scope"), user_id)
+        token = rt.tokens.issue(session, user_id, issued_methods, project_id, domain_id, parent=parent)
+    response = jsonify(token_body(token, with_catalog=not _nocatalog()))
+    response.status_code = 201
+    response.headers["X-Subject-Token"] = token.token_id
+    return response
+
+
+def _nocatalog() -> bool:
+    return "nocatalog" in request.args and query_bool("nocatalog", True) is not False
+
+
+def _subject_token() -> ValidatedToken:
+    subject = request.headers.get("X-Subject-Token")
+    if not subject:
+        raise NotFound(kind="token", id="(no X-Subject-Token header)")
+    rt = runtime()
+    allow_expired = bool(query_bool("allow_expired", False))
+    with rt.db.session() as session:
+        try:
+            return rt.tokens.validate(session, subject, allow_expired=allow_expired)
+        except Unauthorized as exc:
+            raise NotFound(f"Could not find token: {exc.message}") from None
+
+
+@bp.route("/tokens", methods=["GET", "HEAD"])
+def validate_token() -> Response:
+    current()  # authenticate the caller before looking at the subject
+    token = _subject_token()
+    policy.enforce("identity:validate_token", {"user_id": token.user.id})
+    response = jsonify(token_body(token, with_catalog=not _nocatalog()))
+    response.headers["X-Subject-Token"] = token.token_id
+    return response
+
+
+@bp.delete("/tokens")
+def revoke_token() -> Response:
+    current()
+    token = _subject_token()
+    policy.enforce("identity:revoke_token", {"user_id": token.user.id})
+    rt = runtime()
+    with rt.db.session() as session:
+        rt.tokens.revoke_token(session, token.payload)
+    return Response(status=204)
+
+
+def _targets_with_roles(session: Session, user_id: str, target_type: str) -> set[str]:
+    return set(
+        session.scalars(
+            select(RoleAssignment.target_id).where(
+                RoleAssignment.user_id == user_id, RoleAssignment.target_type == target_type
+            )
+        )
+    )
+
+
+@bp.get("/projects")
+def auth_projects() -> Response:
+    ctx = policy.enforce("identity:get_auth_projects")
+    with runtime().db.session() as session:
+        ids = _targets_with_roles(session, ctx.user_id or "", "project")
+        rows = session.scalars(
+            select(Project)
+            .join(Domain)
+            .where(Project.id.in_(ids), Project.enabled, Domain.enabled)
+            .order_by(Project.name)
+        ).all()
+        projects = [project_view(p) for p in rows]
+    return jsonify({"projects": projects, "links": collection_links("/auth/projects")})
+
+
+@bp.get("/domains")
+def auth_domains() -> Response:
+    ctx = policy.enforce("identity:get_auth_domains")
+    with runtime().db.session() as session:
+        ids = _targets_with_roles(session, ctx.user_id or "", "domain")
+        rows = session.scalars(select(Domain).where(Domain.id.in_(ids), Domain.enabled).order_by(Domain.name)).all()
+        domains = [domain_view(d) for d in rows]
+    return jsonify({"domains": domains, "links": collection_links("/auth/domains")})
+
+
+@bp.get("/catalog")
+def auth_catalog() -> Response:
+    policy.enforce("identity:get_auth_catalog")
+    return jsonify({"catalog": runtime().catalog.token_catalog(), "links": self_link("/auth/catalog")})
+
+
+@bp.get("/system")
+def auth_system() -> Response:
+    policy.enforce("identity:get_auth_system")
+    return jsonify({"system": [], "links": self_link("/auth/system")})

@@ -1,0 +1,143 @@
+"""JSON schemas of Keystone v3 request bodies, as its api-ref describes them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_id = {"type": "string", "minLength": 1, "maxLength": 64}
+_name = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$"}
+_description = {"type": ["string", "null"], "maxLength": 65535}
+_enabled = {"type": "boolean"}
+_tags = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^,/]*$"},
+    "maxItems": 80,
+    "uniqueItems": True,
+}
+
+_domain_ref = {
+    "type": "object",
+    "properties": {"id": _id, "name": _name},
+    "anyOf": [{"required": ["id"]}, {"required": ["name"]}],
+}
+
+_password_user = {
+    "type": "object",
+    "properties": {
+        "id": _id,
+        "name": _name,
+        "domain": _domain_ref,
+        "password": {"type": "string", "maxLength": 4096},
+    },
+    "required": ["password"],
+    "anyOf": [{"required": ["id"]}, {"required": ["name", "domain"]}],
+}
+
+_scope = {
+    "oneOf": [
+        {"type": "string", "enum": ["unscoped"]},
+        {
+            "type": "object",
+            "properties": {
+                "project": {
+                    "type": "object",
+                    "properties": {"id": _id, "name": _name, "domain": _domain_ref},
+                    "anyOf": [{"required": ["id"]}, {"required": ["name", "domain"]}],
+                },
+                "domain": _domain_ref,
+                "system": {"type": "object"},
+                "OS-TRUST:trust": {"type": "object"},
+            },
+            "maxProperties": 1,
+        },
+    ]
+}
+
+AUTH = {
+    "type": "object",
+    "properties": {
+        "auth": {
+            "type": "object",
+            "properties": {
+                "identity": {
+                    "type": "object",
+                    "properties": {
+                        "methods": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                        "password": {"type": "object", "properties": {"user": _password_user}, "required": ["user"]},
+                        "token": {
+                            "type": "object",
+                            "properties": {"id": _id | {"maxLength": 1024}},
+                            "required": ["id"],
+                        },
+                    },
+                    "required": ["methods"],
+                },
+                "scope": _scope,
+            },
+            "required": ["identity"],
+        }
+    },
+    "required": ["auth"],
+}
+
+
+def _entity(key: str, properties: dict[str, Any], required: list[str], extra: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": extra}
+    if required:
+        body["required"] = required
+    return {"type": "object", "properties": {key: body}, "required": [key]}
+
+
+_project_properties = {
+    "name": _name | {"maxLength": 64},
+    "domain_id": _id,
+    "description": _description,
+    "enabled": _enabled,
+    "parent_id": {"type": ["string", "null"]},
+    "is_domain": {"type": "boolean", "enum": [False]},
+    "tags": _tags,
+    "options": {"type": "object"},
+}
+PROJECT_CREATE = _entity("project", _project_properties, ["name"])
+PROJECT_UPDATE = _entity("project", {k: v for k, v in _project_properties.items() if k != "parent_id"}, [])
+
+_user_properties = {
+    "name": _name,
+    "domain_id": _id,
+    "password": {"type": ["string", "null"], "maxLength": 4096},
+    "enabled": _enabled,
+    "default_project_id": {"type": ["string", "null"], "maxLength": 64},
+    "description": _description,
+    "email": {"type": ["string", "null"], "maxLength": 255},
+    "options": {"type": "object"},
+}
+USER_CREATE = _entity("user", _user_properties, ["name"], extra=True)
+USER_UPDATE = _entity("user", _user_properties, [], extra=True)
+
+PASSWORD_CHANGE = _entity(
+    "user",
+    {
+        "password": {"type": "string", "minLength": 1, "maxLength": 4096},
+        "original_password": {"type": "string", "maxLength": 4096},
+    },
+    ["password", "original_password"],
+)
+
+_role_properties = {
+    "name": _name,
+    "description": _description,
+    "domain_id": {"type": "null"},
+    "options": {"type": "object"},
+}
+ROLE_CREATE = _entity("role", _role_properties, ["name"])
+ROLE_UPDATE = _entity("role", _role_properties, [])
+
+_domain_properties = {
+    "name": _name | {"maxLength": 64},
+    "description": _description,
+    "enabled": _enabled,
+    "tags": _tags,
+    "options": {"type": "object"},
+}
+DOMAIN_CREATE = _entity("domain", _domain_properties, ["name"])
+DOMAIN_UPDATE = _entity("domain", _domain_properties, [])

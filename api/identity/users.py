@@ -1,0 +1,163 @@
+"""``/v3/users``: people and service accounts, their passwords and their projects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import select
+
+from api import policy
+from api.identity import filters
+from api.identity.lookups import ensure_unique, existing_domain_id, get_or_404
+from api.identity.models import Project, RoleAssignment, User
+from api.identity.passwords import hash_password, verify_password
+from api.identity.schemas import PASSWORD_CHANGE, USER_CREATE, USER_UPDATE
+from api.identity.views import project_view, user_view
+from api.runtime import runtime
+from api.urls import collection_links
+from api.validation import validated_body
+from common.exceptions import BadRequest, Unauthorized
+
+bp = Blueprint("identity_users", __name__, url_prefix="/identity/v3/users")
+
+COLUMNS = ("name", "domain_id", "enabled", "default_project_id", "description", "email", "password", "options")
+
+
+def _hash_if_given(body: dict[str, Any]) -> str | None:
+    password = body.get("password")
+    return hash_password(password, runtime().settings.password_hash_rounds) if password else None
+
+
+def _extra(body: dict[str, Any]) -> dict[str, Any]:
+    """Keystone keeps attributes it does not know and returns them; so do we (strings, numbers, booleans)."""
+    extra = {k: v for k, v in body.items() if k not in COLUMNS and k not in ("id", "links", "password_expires_at")}
+    for key, value in extra.items():
+        if isinstance(value, (dict, list)):
+            raise BadRequest(f"Invalid input for field '{key}': only scalar extra attributes are stored.")
+    return extra
+
+
+@bp.get("")
+def list_users() -> Response:
+    policy.enforce("identity:list_users")
+    with runtime().db.session() as session:
+        query = filters.apply(select(User), User, ("name", "domain_id"))
+        users = [user_view(u) for u in session.scalars(query.order_by(User.name))]
+    return jsonify({"users": users, "links": collection_links("/users")})
+
+
+@bp.post("")
+def create_user() -> Response:
+    policy.enforce("identity:create_user")
+    body = validated_body(USER_CREATE)["user"]
+    password_hash = _hash_if_given(body)
+    with runtime().db.session() as session:
+        domain_id = existing_domain_id(session, body.get("domain_id"))
+        ensure_unique(session, User, name=body["name"], domain_id=domain_id)
+        if body.get("default_project_id"):
+            get_or_404(session, Project, body["default_project_id"])
+        user = User(
+            name=body["name"],
+            domain_id=domain_id,
+            password_hash=password_hash,
+            password_changed_at=datetime.now(UTC) if password_hash else None,
+            enabled=body.get("enabled", True),
+            default_project_id=body.get("default_project_id"),
+            description=body.get("description") or "",
+            email=body.get("email"),
+            extra=_extra(body),
+        )
+        session.add(user)
+        session.flush()
+        view = user_view(user)
+    return jsonify({"user": view}), 201
+
+
+@bp.get("/<user_id>")
+def get_user(user_id: str) -> Response:
+    policy.enforce("identity:get_user", {"user_id": user_id})
+    with runtime().db.session() as session:
+        return jsonify({"user": user_view(get_or_404(session, User, user_id))})
+
+
+@bp.patch("/<user_id>")
+def update_user(user_id: str) -> Response:
+    policy.enforce("identity:update_user", {"user_id": user_id})
+    body = validated_body(USER_UPDATE)["user"]
+    password_hash = _hash_if_given(body)
+    rt = runtime()
+    with rt.db.session() as session:
+        user = get_or_404(session, User, user_id)
+        if body.get("domain_id", user.domain_id) != user.domain_id:
+            raise BadRequest("A user cannot move to another domain.")
+        if "name" in body:
+            ensure_unique(session, User, exclude_id=user.id, name=body["name"], domain_id=user.domain_id)
+            user.name = body["name"]
+        if body.get("default_project_id"):
+            get_or_404(session, Project, body["default_project_id"])
+        for field in ("default_project_id", "email"):
+            if field in body:
+                setattr(user, field, body[field])
+        if "description" in body:
+            user.description = body["description"] or ""
+        user.extra = {**(user.extra or {}), **_extra(body)}
+        if password_hash or (body.get("enabled") is False and user.enabled):
+            rt.tokens.revoke_user(session, user.id)
+        if password_hash:
+            user.password_hash, user.password_changed_at = password_hash, datetime.now(UTC)
+        user.enabled = body.get("enabled", user.enabled)
+        session.flush()
+        view = user_view(user)
+    return jsonify({"user": view})
+
+
+@bp.delete("/<user_id>")
+def delete_user(user_id: str) -> Response:
+    policy.enforce("identity:delete_user", {"user_id": user_id})
+    rt = runtime()
+    with rt.db.session() as session:
+        user = get_or_404(session, User, user_id)
+        rt.tokens.revoke_user(session, user.id)
+        session.delete(user)
+    return Response(status=204)
+
+
+@bp.post("/<user_id>/password")
+def change_password(user_id: str) -> Response:
+    policy.enforce("identity:change_password", {"user_id": user_id})
+    body = validated_body(PASSWORD_CHANGE)["user"]
+    rt = runtime()
+    rounds = rt.settings.password_hash_rounds
+    with rt.db.session() as session:
+        stored = get_or_404(session, User, user_id).password_hash
+    if not verify_password(body["original_password"], stored, rounds):
+        raise Unauthorized("The original password is not correct.")
+    new_hash = hash_password(body["password"], rounds)
+    with rt.db.session() as session:
+        user = get_or_404(session, User, user_id)
+        user.password_hash, user.password_changed_at = new_hash, datetime.now(UTC)
+        rt.tokens.revoke_user(session, user.id)
+    return Response(status=204)
+
+
+@bp.get("/<user_id>/projects")
+def list_user_projects(user_id: str) -> Response:
+    policy.enforce("identity:list_user_projects", {"user_id": user_id})
+    with runtime().db.session() as session:
+        get_or_404(session, User, user_id)
+        ids = select(RoleAssignment.target_id).where(
+            RoleAssignment.user_id == user_id, RoleAssignment.target_type == "project"
+        )
+        query = filters.apply(select(Project).where(Project.id.in_(ids)), Project, ("name", "domain_id"))
+        projects = [project_view(p) for p in session.scalars(query.order_by(Project.name))]
+    return jsonify({"projects": projects, "links": collection_links(f"/users/{user_id}/projects")})
+
+
+@bp.get("/<user_id>/groups")
+def list_user_groups(user_id: str) -> Response:
+    policy.enforce("identity:get_user", {"user_id": user_id})
+    with runtime().db.session() as session:
+        get_or_404(session, User, user_id)
+    return jsonify({"groups": [], "links": collection_links(f"/users/{user_id}/groups")})

@@ -1,0 +1,70 @@
+"""How identity records look on the wire, as Keystone's api-ref shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.identity.models import Domain, Project, Role, User
+from api.urls import isotime, self_link
+
+
+def domain_view(domain: Domain) -> dict[str, Any]:
+    return {
+        "id": domain.id,
+        "name": domain.name,
+        "description": domain.description,
+        "enabled": domain.enabled,
+        "tags": [],
+        "options": {},
+        "links": self_link(f"/domains/{domain.id}"),
+    }
+
+
+def project_view(project: Project) -> dict[str, Any]:
+    return {
+        "id": project.id,
+        "name": project.name,
+        "domain_id": project.domain_id,
+        "description": project.description,
+        "enabled": project.enabled,
+        "parent_id": project.domain_id,
+        "is_domain": False,
+        "tags": list(project.tags or []),
+        "options": {},
+        "links": self_link(f"/projects/{project.id}"),
+    }
+
+
+def user_view(user: User) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        **(user.extra or {}),
+        "id": user.id,
+        "name": user.name,
+        "domain_id": user.domain_id,
+        "enabled": user.enabled,
+        "password_expires_at": None,
+        "options": {},
+        "links": self_link(f"/users/{user.id}"),
+    }
+    if user.default_project_id:
+        body["default_project_id"] = user.default_project_id
+    if user.description:
+        body["description"] = user.description
+    if user.email:
+        body["email"] = user.email
+    return body
+
+
+def role_view(role: Role) -> dict[str, Any]:
+    return {
+        "id": role.id,
+        "name": role.name,
+        "domain_id": None,
+        "description": role.description,
+        "options": {},
+        "links": self_link(f"/roles/{role.id}"),
+    }
+
+
+def timestamp(moment: Any) -> str | None:
+    return isotime(moment)

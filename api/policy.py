@@ -1,0 +1,125 @@
+"""Who may do what: one table, one rule per API operation, checked by ``enforce`` in every handler.
+
+Rules are small predicates over the caller (``RequestContext``) and the target (a dict describing the
+resource: ``project_id``, ``user_id``, ``domain_id`` ...), combined with ``|`` and ``&``. The defaults
+follow OpenStack's: ``admin`` administers everything, ``member`` acts within its project, ``reader`` may
+only read within its project, and users may see and change a few things of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from api.context import ADMIN_ROLE, MEMBER_ROLE, READER_ROLE, RequestContext, current
+from common.exceptions import Forbidden, Unauthorized
+
+Target = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Rule:
+    check: Callable[[RequestContext, Target], bool]
+    description: str
+
+    def __call__(self, ctx: RequestContext, target: Target) -> bool:
+        return self.check(ctx, target)
+
+    def __or__(self, other: Rule) -> Rule:
+        return Rule(lambda c, t: self(c, t) or other(c, t), f"{self.description} or {other.description}")
+
+    def __and__(self, other: Rule) -> Rule:
+        return Rule(lambda c, t: self(c, t) and other(c, t), f"{self.description} and {other.description}")
+
+
+PUBLIC = Rule(lambda c, t: True, "anyone")
+AUTHENTICATED = Rule(lambda c, t: c.authenticated, "any valid token")
+ADMIN = Rule(lambda c, t: c.has_role(ADMIN_ROLE), "role:admin")
+
+
+def _in_project(ctx: RequestContext, target: Target) -> bool:
+    return ctx.project_id is not None and ctx.project_id == target.get("project_id")
+
+
+IN_PROJECT = Rule(_in_project, "project_id:%(target.project_id)s")
+PROJECT_READER = Rule(lambda c, t: _in_project(c, t) and c.has_role(READER_ROLE), "role:reader in project")
+PROJECT_MEMBER = Rule(lambda c, t: _in_project(c, t) and c.has_role(MEMBER_ROLE), "role:member in project")
+OWNER = Rule(lambda c, t: c.user_id is not None and c.user_id == t.get("user_id"), "user_id:%(target.user_id)s")
+IN_DOMAIN = Rule(
+    lambda c, t: t.get("domain_id") is not None and t.get("domain_id") in (c.domain_id, c.project_domain_id),
+    "domain_id:%(target.domain_id)s",
+)
+
+RULES: dict[str, Rule] = {
+    # Identity: tokens
+    "identity:issue_token": PUBLIC,
+    "identity:validate_token": ADMIN | OWNER,
+    "identity:revoke_token": ADMIN | OWNER,
+    "identity:get_auth_catalog": AUTHENTICATED,
+    "identity:get_auth_projects": AUTHENTICATED,
+    "identity:get_auth_domains": AUTHENTICATED,
+    "identity:get_auth_system": AUTHENTICATED,
+    # Identity: domains
+    "identity:list_domains": ADMIN,
+    "identity:get_domain": ADMIN | IN_DOMAIN,
+    "identity:create_domain": ADMIN,
+    "identity:update_domain": ADMIN,
+    "identity:delete_domain": ADMIN,
+    # Identity: projects
+    "identity:list_projects": ADMIN,
+    "identity:get_project": ADMIN | IN_PROJECT,
+    "identity:create_project": ADMIN,
+    "identity:update_project": ADMIN,
+    "identity:delete_project": ADMIN,
+    "identity:list_user_projects": ADMIN | OWNER,
+    # Identity: users
+    "identity:list_users": ADMIN,
+    "identity:get_user": ADMIN | OWNER,
+    "identity:create_user": ADMIN,
+    "identity:update_user": ADMIN,
+    "identity:delete_user": ADMIN,
+    "identity:change_password": OWNER,
+    # Identity: roles and assignments
+    "identity:list_roles": ADMIN,
+    "identity:get_role": ADMIN,
+    "identity:create_role": ADMIN,
+    "identity:update_role": ADMIN,
+    "identity:delete_role": ADMIN,
+    "identity:list_implied_roles": ADMIN,
+    "identity:list_grants": ADMIN | OWNER,
+    "identity:check_grant": ADMIN | OWNER,
+    "identity:create_grant": ADMIN,
+    "identity:revoke_grant": ADMIN,
+    "identity:list_role_assignments": ADMIN,
+    # Identity: the service catalog as resources
+    "identity:list_services": ADMIN | AUTHENTICATED,
+    "identity:get_service": ADMIN | AUTHENTICATED,
+    "identity:list_endpoints": ADMIN | AUTHENTICATED,
+    "identity:get_endpoint": ADMIN | AUTHENTICATED,
+    "identity:list_regions": AUTHENTICATED,
+    "identity:get_region": AUTHENTICATED,
+}
+
+
+def rule_for(action: str) -> Rule:
+    try:
+        return RULES[action]
+    except KeyError:
+        raise LookupError(f"no policy rule for {action!r}: add it to api.policy.RULES") from None
+
+
+def allowed(action: str, target: Target | None = None, ctx: RequestContext | None = None) -> bool:
+    ctx = ctx or current()
+    return rule_for(action)(ctx, target or {})
+
+
+def enforce(action: str, target: Target | None = None) -> RequestContext:
+    """Raise Unauthorized (no valid token) or Forbidden unless the caller may perform ``action``."""
+    ctx = current()
+    rule = rule_for(action)
+    if rule is not PUBLIC and not ctx.authenticated:
+        raise Unauthorized()
+    if not rule(ctx, target or {}):
+        raise Forbidden(action=action)
+    return ctx

@@ -1,0 +1,66 @@
+"""Request bodies are checked against JSON schemas; a bad one is a 400 whose message names the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as SchemaError
+from jsonschema.exceptions import best_match
+
+from common.exceptions import BadRequest, PayloadTooLarge, ValidationError
+
+_validators: dict[int, Draft202012Validator] = {}
+
+
+def json_body() -> Any:
+    """The request's JSON document; malformed or oversized bodies never reach a handler."""
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        raise PayloadTooLarge(limit=limit)
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise BadRequest("The request body is empty; a JSON document was expected.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Malformed request body: {exc}") from None
+
+
+def _field_path(error: SchemaError) -> str:
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        path.append(missing)
+    if error.validator == "additionalProperties" and "'" in error.message:
+        path.append(error.message.split("'")[1])
+    return ".".join(path) or "<body>"
+
+
+def validate(document: Any, schema: dict[str, Any]) -> Any:
+    validator = _validators.get(id(schema))
+    if validator is None:
+        validator = _validators[id(schema)] = Draft202012Validator(schema)
+    error = best_match(validator.iter_errors(document))
+    if error is not None:
+        raise ValidationError(field=_field_path(error), reason=error.message)
+    return document
+
+
+def validated_body(schema: dict[str, Any]) -> Any:
+    return validate(json_body(), schema)
+
+
+def query_bool(name: str, default: bool | None = None) -> bool | None:
+    """OpenStack query booleans: ``true``/``false``/``1``/``0``/``yes``/``no``, any case; empty means true."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("", "true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValidationError(field=name, reason=f"{raw!r} is not a boolean")

@@ -1,0 +1,129 @@
+"""Every Stratus setting, declared once, with its help text and a default that works on one machine.
+
+Values come from three layers, later ones winning: the defaults below, a TOML file (the path in
+``STRATUS_CONFIG``, else ``<state_dir>/stratus.toml`` when it exists), and ``STRATUS_<NAME>`` environment
+variables. Nothing else in the code base reads ``os.environ`` for configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common.exceptions import ConfigError
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: str = _setting(
+        ".stratus", "Directory for the database, keys, logs and pid files; relative paths are made absolute."
+    )
+    database_url: str = _setting(
+        "", "SQLAlchemy URL. Empty means SQLite (WAL) at <state_dir>/stratus.db; PostgreSQL by URL."
+    )
+    broker_url: str = _setting("redis://127.0.0.1:6379/0", "Celery broker (Redis) URL.")
+    api_host: str = _setting("127.0.0.1", "Address the API binds to. Loopback unless you mean to expose it.")
+    api_port: int = _setting(8000, "TCP port of the one API server (all APIs and the portal).")
+    api_workers: int = _setting(4, "gunicorn worker processes for the API.")
+    api_threads: int = _setting(4, "Threads per API worker; password hashing releases the GIL.")
+    public_url: str = _setting("", "Base URL clients use, written into the catalog. Empty: http://api_host:api_port.")
+    region: str = _setting("RegionOne", "Region name in the service catalog.")
+    token_expiration: int = _setting(3600, "Lifetime of a token in seconds.")
+    fernet_key_repository: str = _setting("", "Directory of Fernet keys. Empty: <state_dir>/fernet-keys.")
+    fernet_max_active_keys: int = _setting(3, "Keys kept by rotation: one staged, one primary, the rest secondary.")
+    password_hash_rounds: int = _setting(12, "bcrypt cost factor for stored passwords (2^rounds iterations).")
+    max_request_body_bytes: int = _setting(1 << 20, "Largest JSON body accepted by the API.")
+    host: str = _setting("", "Name of this host for host agents and their queues. Empty: the hostname.")
+    log_level: str = _setting("INFO", "Log level of every Stratus process.")
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_path / 'stratus.db'}"
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @property
+    def effective_key_repository(self) -> Path:
+        return Path(self.fernet_key_repository) if self.fernet_key_repository else self.state_path / "fernet-keys"
+
+    @property
+    def effective_host(self) -> str:
+        return self.host or socket.gethostname()
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_path / "log"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_path / "run"
+
+    def replace(self, **changes: Any) -> Settings:
+        return _normalise(dataclasses.replace(self, **changes))
+
+
+def describe() -> list[tuple[str, Any, str]]:
+    """(name, default, help) of every setting, for `stratus-manage config` and the docs."""
+    return [(f.name, f.default, f.metadata["help"]) for f in dataclasses.fields(Settings)]
+
+
+def _coerce(name: str, kind: type, raw: Any) -> Any:
+    if kind is int:
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(setting=name, reason=f"expected an integer, got {raw!r}") from None
+    if not isinstance(raw, str):
+        raise ConfigError(setting=name, reason=f"expected a string, got {raw!r}")
+    return raw
+
+
+def _normalise(settings: Settings) -> Settings:
+    state_dir = str(Path(settings.state_dir).expanduser().resolve())
+    return dataclasses.replace(settings, state_dir=state_dir) if state_dir != settings.state_dir else settings
+
+
+def load(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults, the TOML file and the environment (``environ`` for tests)."""
+    env = os.environ if environ is None else environ
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    kinds = {name: type(f.default) for name, f in fields.items()}
+    values: dict[str, Any] = {}
+
+    state_dir = env.get("STRATUS_STATE_DIR", overrides.get("state_dir", Settings.state_dir))
+    config_path = env.get("STRATUS_CONFIG") or str(Path(state_dir) / "stratus.toml")
+    path = Path(config_path)
+    if env.get("STRATUS_CONFIG") and not path.is_file():
+        raise ConfigError(setting="STRATUS_CONFIG", reason=f"no such file: {path}")
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(setting=str(path), reason=str(exc)) from None
+        for key, raw in data.items():
+            if key not in fields:
+                raise ConfigError(setting=key, reason=f"unknown setting in {path}")
+            values[key] = _coerce(key, kinds[key], raw)
+
+    for name in fields:
+        raw = env.get(f"STRATUS_{name.upper()}")
+        if raw is not None:
+            values[name] = _coerce(name, kinds[name], raw)
+    for name, raw in overrides.items():
+        values[name] = _coerce(name, kinds[name], raw)
+    return _normalise(Settings(**values))

@@ -1,0 +1,87 @@
+"""First records of a new cloud: the default domain, the three default roles, an admin and a demo tenant.
+
+Idempotent like ``keystone-manage bootstrap``: what exists is kept, a password that changed is reset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.identity.models import DEFAULT_DOMAIN_ID, Domain, ImpliedRole, Project, Role, RoleAssignment, User
+from api.identity.passwords import hash_password, verify_password
+from common.db import Database
+
+DEFAULT_ROLES = ("admin", "member", "reader")
+IMPLICATIONS = (("admin", "member"), ("member", "reader"))
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A project with one user holding one role on it."""
+
+    project: str
+    user: str
+    password: str
+    role: str
+
+
+def _ensure_domain(session: Session) -> None:
+    if session.get(Domain, DEFAULT_DOMAIN_ID) is None:
+        session.add(Domain(id=DEFAULT_DOMAIN_ID, name="Default", description="The default domain"))
+        session.flush()
+
+
+def _ensure_roles(session: Session) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for name in DEFAULT_ROLES:
+        role = session.scalars(select(Role).filter_by(name=name)).one_or_none()
+        if role is None:
+            role = Role(name=name)
+            session.add(role)
+            session.flush()
+        ids[name] = role.id
+    for prior, implied in IMPLICATIONS:
+        if session.get(ImpliedRole, (ids[prior], ids[implied])) is None:
+            session.add(ImpliedRole(prior_role_id=ids[prior], implied_role_id=ids[implied]))
+    return ids
+
+
+def _ensure_tenant(session: Session, tenant: Tenant, role_ids: dict[str, str], rounds: int) -> list[str]:
+    done: list[str] = []
+    project = session.scalars(select(Project).filter_by(name=tenant.project, domain_id=DEFAULT_DOMAIN_ID)).one_or_none()
+    if project is None:
+        project = Project(name=tenant.project, domain_id=DEFAULT_DOMAIN_ID, description=f"{tenant.project} project")
+        session.add(project)
+        session.flush()
+        done.append(f"created project {tenant.project}")
+    user = session.scalars(select(User).filter_by(name=tenant.user, domain_id=DEFAULT_DOMAIN_ID)).one_or_none()
+    if user is None:
+        user = User(name=tenant.user, domain_id=DEFAULT_DOMAIN_ID, default_project_id=project.id)
+        session.add(user)
+        done.append(f"created user {tenant.user}")
+    if not verify_password(tenant.password, user.password_hash, rounds):
+        user.password_hash = hash_password(tenant.password, rounds)
+        user.password_changed_at = datetime.now(UTC)
+        done.append(f"set the password of {tenant.user}")
+    user.enabled = True
+    session.flush()
+    key = ("project", project.id, user.id, role_ids[tenant.role])
+    if session.get(RoleAssignment, key) is None:
+        session.add(RoleAssignment(target_type="project", target_id=project.id, user_id=user.id, role_id=key[3]))
+        done.append(f"granted {tenant.role} on {tenant.project} to {tenant.user}")
+    return done
+
+
+def bootstrap(db: Database, tenants: list[Tenant], rounds: int) -> list[str]:
+    """Create what is missing; returns a line per change (empty when everything was already there)."""
+    with db.session() as session:
+        _ensure_domain(session)
+        role_ids = _ensure_roles(session)
+        changes: list[str] = []
+        for tenant in tenants:
+            changes += _ensure_tenant(session, tenant, role_ids, rounds)
+    return changes
