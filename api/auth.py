@@ -9,7 +9,6 @@ from flask import Flask, Response, g, request
 from api.context import RequestContext
 from api.identity.tokens import ValidatedToken
 from api.runtime import runtime
-from common.exceptions import Unauthorized
 
 
 def context_from_token(request_id: str, token: ValidatedToken) -> RequestContext:
@@ -35,10 +34,7 @@ def authenticate() -> RequestContext:
         return RequestContext(request_id=request_id)
     rt = runtime()
     with rt.db.session() as session:
-        try:
-            token = rt.tokens.validate(session, token_id)
-        except Unauthorized:
-            raise Unauthorized() from None
+        token = rt.tokens.validate(session, token_id)
     return context_from_token(request_id, token)
 
 

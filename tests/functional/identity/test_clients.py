@@ -1,0 +1,78 @@
+"""The clients people already use work unchanged: keystoneauth1, openstacksdk and the openstack CLI."""
+
+from __future__ import annotations
+
+import json
+
+import openstack
+import pytest
+
+from tests.cloud import ADMIN_PASSWORD
+
+pytestmark = pytest.mark.functional
+
+
+def _conn(identity, user: str = "admin", password: str = ADMIN_PASSWORD) -> openstack.connection.Connection:
+    return openstack.connect(
+        auth_url=identity.server.auth_url,
+        username=user,
+        password=password,
+        project_name=user,
+        user_domain_name="Default",
+        project_domain_name="Default",
+        region_name="RegionOne",
+    )
+
+
+def test_openstacksdk_manages_projects_users_and_roles(identity, unique):
+    conn = _conn(identity)
+    project = conn.identity.create_project(name=unique, description="sdk")
+    user = conn.identity.create_user(name=unique, password="pw", default_project_id=project.id)
+    role = conn.identity.find_role("member")
+    conn.identity.assign_project_role_to_user(project, user, role)
+
+    assert conn.identity.find_project(unique).id == project.id
+    assert conn.identity.find_user(unique).id == user.id
+    assert conn.identity.validate_user_has_project_role(project, user, role)
+    user_conn = _conn(identity, unique, "pw")
+    assert user_conn.current_project_id == project.id
+
+    conn.identity.delete_user(user)
+    conn.identity.delete_project(project)
+    assert conn.identity.find_project(unique) is None
+
+
+def test_openstack_cli_token_catalog_and_admin_commands(identity, unique):
+    token = json.loads(identity.openstack("stratus", "token", "issue", "-f", "json").stdout)
+    assert token["id"] and token["project_id"]
+
+    catalog = json.loads(identity.openstack("stratus", "catalog", "list", "-f", "json").stdout)
+    assert {c["Type"] for c in catalog} == {"identity", "compute", "network", "image"}
+
+    identity.openstack("stratus-admin", "project", "create", unique)
+    identity.openstack("stratus-admin", "user", "create", "--project", unique, "--password", "pw", unique)
+    identity.openstack("stratus-admin", "role", "add", "--user", unique, "--project", unique, "member")
+    listing = json.loads(
+        identity.openstack(
+            "stratus-admin", "role", "assignment", "list", "--names", "--user", unique, "-f", "json"
+        ).stdout
+    )
+    assert [(a["Role"], a["Project"]) for a in listing] == [("member", f"{unique}@Default")]
+
+    shown = json.loads(identity.openstack("stratus-admin", "project", "show", unique, "-f", "json").stdout)
+    assert shown["name"] == unique
+    identity.openstack("stratus-admin", "user", "delete", unique)
+    identity.openstack("stratus-admin", "project", "delete", unique)
+
+
+def test_openstack_cli_refuses_a_member_creating_projects(identity, unique):
+    result = identity.openstack("stratus", "project", "create", unique, check=False)
+    assert result.returncode != 0
+    assert "403" in result.stderr
+
+
+def test_openstack_cli_lists_endpoints_and_services(identity):
+    endpoints = json.loads(identity.openstack("stratus-admin", "endpoint", "list", "-f", "json").stdout)
+    assert len(endpoints) == 12
+    services = json.loads(identity.openstack("stratus-admin", "service", "list", "-f", "json").stdout)
+    assert {s["Type"] for s in services} == {"identity", "compute", "network", "image"}

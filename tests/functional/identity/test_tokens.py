@@ -1,0 +1,197 @@
+"""Tokens over real HTTP: issue, validate, revoke, re-scope, expiry, rotation and restarts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from common import tokens
+from common.tokens import KeyRepository, TokenPayload
+from tests.cloud import ADMIN_PASSWORD, DEMO_PASSWORD
+
+pytestmark = pytest.mark.functional
+
+PASSWORD_AUTH = {
+    "auth": {
+        "identity": {
+            "methods": ["password"],
+            "password": {"user": {"name": "demo", "domain": {"id": "default"}, "password": DEMO_PASSWORD}},
+        },
+        "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}},
+    }
+}
+
+
+def test_password_auth_returns_a_project_scoped_token_with_catalog(identity):
+    response = identity.request("POST", "/identity/v3/auth/tokens", json=PASSWORD_AUTH)
+
+    assert response.status_code == 201
+    assert response.headers["X-Subject-Token"]
+    token = response.json()["token"]
+    assert token["methods"] == ["password"]
+    assert token["user"]["name"] == "demo" and token["user"]["domain"] == {"id": "default", "name": "Default"}
+    assert token["project"]["name"] == "demo" and token["project"]["domain"]["id"] == "default"
+    assert {r["name"] for r in token["roles"]} == {"member", "reader"}
+    assert len(token["audit_ids"]) == 1
+    assert token["expires_at"].endswith("Z") and token["issued_at"].endswith("Z")
+    issued = datetime.fromisoformat(token["issued_at"].replace("Z", "+00:00"))
+    expires = datetime.fromisoformat(token["expires_at"].replace("Z", "+00:00"))
+    assert timedelta(minutes=59) < expires - issued <= timedelta(hours=1)
+
+
+def test_catalog_lists_every_api_on_every_interface_in_the_region(identity):
+    token = identity.request("POST", "/identity/v3/auth/tokens", json=PASSWORD_AUTH).json()["token"]
+    catalog = {entry["type"]: entry for entry in token["catalog"]}
+
+    assert set(catalog) == {"identity", "compute", "network", "image"}
+    for entry in catalog.values():
+        assert {e["interface"] for e in entry["endpoints"]} == {"public", "internal", "admin"}
+        assert all(e["region"] == e["region_id"] == "RegionOne" for e in entry["endpoints"])
+    urls = {t: e["endpoints"][0]["url"] for t, e in catalog.items()}
+    assert urls == {
+        "identity": f"{identity.url}/identity",
+        "compute": f"{identity.url}/compute/v2.1",
+        "network": f"{identity.url}/network",
+        "image": f"{identity.url}/image",
+    }
+
+
+def test_unscoped_and_domain_scoped_tokens(identity):
+    body = {"auth": {"identity": PASSWORD_AUTH["auth"]["identity"], "scope": "unscoped"}}
+    unscoped = identity.request("POST", "/identity/v3/auth/tokens", json=body).json()["token"]
+    assert "project" not in unscoped and "catalog" not in unscoped and "roles" not in unscoped
+
+    admin = identity.admin()
+    admin_id = admin.get_user_id()
+    grant = f"/identity/v3/domains/default/users/{admin_id}/roles/"
+    role_id = identity.request("GET", "/identity/v3/roles?name=admin", identity.admin_token()).json()["roles"][0]["id"]
+    assert identity.request("PUT", grant + role_id, identity.admin_token()).status_code == 204
+    session = identity.session("admin", ADMIN_PASSWORD, domain="default")
+    token = session.auth.get_access(session)
+    assert token.domain_id == "default" and token.project_id is None
+    assert "admin" in token.role_names
+
+
+def test_token_is_validated_by_its_owner_and_by_an_admin_and_head_works(identity):
+    demo_token = identity.demo().get_token()
+    headers = {"X-Subject-Token": demo_token}
+
+    own = identity.request("GET", "/identity/v3/auth/tokens", demo_token, headers=headers)
+    by_admin = identity.request("GET", "/identity/v3/auth/tokens", identity.admin_token(), headers=headers)
+    head = identity.request("HEAD", "/identity/v3/auth/tokens", demo_token, headers=headers)
+    nocatalog = identity.request("GET", "/identity/v3/auth/tokens?nocatalog", demo_token, headers=headers)
+
+    assert own.status_code == by_admin.status_code == head.status_code == 200
+    assert own.headers["X-Subject-Token"] == demo_token
+    assert by_admin.json()["token"]["user"]["name"] == "demo"
+    assert "catalog" not in nocatalog.json()["token"]
+
+
+def test_revoked_token_is_refused_everywhere_and_its_validation_is_404(identity):
+    token = identity.demo().get_token()
+    revoke = identity.request("DELETE", "/identity/v3/auth/tokens", token, headers={"X-Subject-Token": token})
+    assert revoke.status_code == 204
+
+    validate = identity.request(
+        "GET", "/identity/v3/auth/tokens", identity.admin_token(), headers={"X-Subject-Token": token}
+    )
+    use = identity.request("GET", "/identity/v3/auth/catalog", token)
+
+    assert validate.status_code == 404 and validate.json()["error"]["code"] == 404
+    assert use.status_code == 401 and use.json()["error"]["title"] == "Unauthorized"
+    assert "WWW-Authenticate" in use.headers
+
+
+def test_revocation_survives_an_api_restart(identity):
+    token = identity.demo().get_token()
+    identity.request("DELETE", "/identity/v3/auth/tokens", token, headers={"X-Subject-Token": token})
+    identity.server.restart()
+
+    assert identity.request("GET", "/identity/v3/auth/catalog", token).status_code == 401
+    assert identity.request("GET", "/identity/v3/auth/catalog", identity.demo().get_token()).status_code == 200
+
+
+def test_token_method_rescopes_and_keeps_expiry_and_audit_chain(identity):
+    body = {"auth": {"identity": PASSWORD_AUTH["auth"]["identity"], "scope": "unscoped"}}
+    first = identity.request("POST", "/identity/v3/auth/tokens", json=body)
+    parent = first.json()["token"]
+    rescope = {
+        "auth": {
+            "identity": {"methods": ["token"], "token": {"id": first.headers["X-Subject-Token"]}},
+            "scope": {"project": {"name": "demo", "domain": {"id": "default"}}},
+        }
+    }
+
+    response = identity.request("POST", "/identity/v3/auth/tokens", json=rescope)
+
+    assert response.status_code == 201
+    child = response.json()["token"]
+    assert child["project"]["name"] == "demo"
+    assert child["expires_at"] == parent["expires_at"]
+    assert child["audit_ids"][1] == parent["audit_ids"][0] and len(child["audit_ids"]) == 2
+    assert set(child["methods"]) == {"token", "password"}
+
+
+def test_expired_token_is_refused(identity):
+    keys = KeyRepository(identity.server.state_dir / "fernet-keys")
+    demo_user = identity.demo().get_user_id()
+    past = datetime.now(UTC) - timedelta(hours=2)
+    payload = TokenPayload(
+        user_id=demo_user,
+        methods=("password",),
+        expires_at=past + timedelta(hours=1),
+        issued_at=past,
+        audit_ids=(tokens.new_audit_id(),),
+    )
+    expired = tokens.encode(payload, keys)
+
+    response = identity.request("GET", "/identity/v3/auth/catalog", expired)
+
+    assert response.status_code == 401
+    assert "expired" in response.json()["error"]["message"]
+
+
+def test_forged_token_is_refused(identity):
+    token = identity.demo().get_token()
+    forged = token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB")
+    assert identity.request("GET", "/identity/v3/auth/catalog", forged).status_code == 401
+    assert identity.request("GET", "/identity/v3/auth/catalog", "not-a-token").status_code == 401
+
+
+def test_tokens_survive_key_rotation_until_their_key_is_dropped(identity):
+    token = identity.demo().get_token()
+    identity.server.manage("fernet-rotate")
+    assert identity.request("GET", "/identity/v3/auth/catalog", token).status_code == 200
+    fresh = identity.demo().get_token()
+
+    identity.server.manage("fernet-rotate")
+
+    # Three keys are kept (staged, primary, one secondary): the key of ``token`` is gone, that of ``fresh`` stays.
+    assert identity.request("GET", "/identity/v3/auth/catalog", token).status_code == 401
+    assert identity.request("GET", "/identity/v3/auth/catalog", fresh).status_code == 200
+
+
+def test_wrong_password_and_unknown_user_get_the_same_401(identity):
+    wrong = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": "demo", "domain": {"id": "default"}, "password": "wrong"}},
+            }
+        }
+    }
+    unknown = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": "nobody-here", "domain": {"id": "default"}, "password": "wrong"}},
+            }
+        }
+    }
+
+    a = identity.request("POST", "/identity/v3/auth/tokens", json=wrong)
+    b = identity.request("POST", "/identity/v3/auth/tokens", json=unknown)
+
+    assert a.status_code == b.status_code == 401
+    assert a.json()["error"]["message"] == b.json()["error"]["message"]
