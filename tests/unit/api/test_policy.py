@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from api import policy
+from api.context import RequestContext
+
+API_ROOT = Path(__file__).resolve().parents[3] / "api"
+
+
+def _actions_used_in_handlers() -> set[str]:
+    found = set()
+    for path in API_ROOT.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("enforce", "allowed")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                found.add(node.args[0].value)
+    return found
+
+
+def test_every_action_a_handler_enforces_has_a_rule():
+    used = _actions_used_in_handlers()
+    assert used, "no enforce() calls found"
+    assert used <= set(policy.RULES)
+
+
+def test_unknown_action_is_a_programming_error():
+    with pytest.raises(LookupError, match="no policy rule"):
+        policy.rule_for("identity:no_such_thing")
+
+
+def _ctx(*roles: str, project: str | None = "p1", user: str = "u1") -> RequestContext:
+    return RequestContext(request_id="req-x", user_id=user, project_id=project, roles=frozenset(roles))
+
+
+@pytest.mark.parametrize(
+    ("roles", "target", "expected"),
+    [
+        (("reader",), {"project_id": "p1"}, True),
+        (("reader",), {"project_id": "p2"}, False),
+        (("admin", "member", "reader"), {"project_id": "p2"}, True),
+    ],
+)
+def test_get_project_is_for_admins_and_the_project_itself(roles, target, expected):
+    assert policy.allowed("identity:get_project", target, _ctx(*roles)) is expected
+
+
+def test_member_and_reader_rules_need_the_role_in_the_target_project():
+    member, reader = _ctx("member", "reader"), _ctx("reader")
+    assert policy.PROJECT_MEMBER(member, {"project_id": "p1"})
+    assert not policy.PROJECT_MEMBER(reader, {"project_id": "p1"})
+    assert not policy.PROJECT_MEMBER(member, {"project_id": "p2"})
+    assert policy.PROJECT_READER(reader, {"project_id": "p1"})
+
+
+def test_only_admins_create_projects():
+    assert not policy.allowed("identity:create_project", {}, _ctx("member", "reader"))
+    assert policy.allowed("identity:create_project", {}, _ctx("admin"))
+
+
+def test_users_change_only_their_own_password():
+    assert policy.allowed("identity:change_password", {"user_id": "u1"}, _ctx("reader"))
+    assert not policy.allowed("identity:change_password", {"user_id": "u2"}, _ctx("admin"))

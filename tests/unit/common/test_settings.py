@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+
+from common import settings
+from common.exceptions import ConfigError
+
+
+def test_defaults_work_on_one_machine(tmp_path):
+    loaded = settings.load({"STRATUS_STATE_DIR": str(tmp_path)})
+    assert loaded.effective_database_url == f"sqlite:///{tmp_path}/stratus.db"
+    assert loaded.effective_public_url == "http://127.0.0.1:8000"
+    assert loaded.api_host == "127.0.0.1"
+    assert loaded.password_hash_rounds == 12
+    assert loaded.token_expiration == 3600
+    assert loaded.effective_key_repository == tmp_path / "fernet-keys"
+
+
+def test_file_then_environment_override_defaults(tmp_path):
+    (tmp_path / "stratus.toml").write_text('api_port = 9000\nregion = "East"\ntoken_expiration = 60\n')
+    loaded = settings.load({"STRATUS_STATE_DIR": str(tmp_path), "STRATUS_API_PORT": "9100"})
+    assert loaded.api_port == 9100 and loaded.region == "East" and loaded.token_expiration == 60
+
+
+def test_explicit_config_file_must_exist(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        settings.load({"STRATUS_CONFIG": str(tmp_path / "missing.toml")})
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("colour = 1\n", "unknown setting"), ("api_port = 'x'\n", "integer"), ("api_port = \n", "Invalid")],
+)
+def test_bad_config_file_names_the_setting(tmp_path, content, message):
+    path = tmp_path / "c.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        settings.load({"STRATUS_CONFIG": str(path)})
+
+
+def test_bad_environment_value_names_the_setting(tmp_path):
+    with pytest.raises(ConfigError, match="api_port"):
+        settings.load({"STRATUS_STATE_DIR": str(tmp_path), "STRATUS_API_PORT": "eighty"})
+
+
+def test_relative_state_dir_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert settings.load({"STRATUS_STATE_DIR": "state"}).state_dir == str(tmp_path / "state")
+
+
+def test_every_setting_is_documented():
+    for name, _default, help_text in settings.describe():
+        assert help_text and help_text.endswith("."), name
