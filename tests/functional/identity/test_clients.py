@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import openstack
 import pytest
 
-from tests.cloud import ADMIN_PASSWORD
+from tests.cloud import ADMIN_PASSWORD, VENV_BIN
 
 pytestmark = pytest.mark.functional
 
@@ -76,3 +78,19 @@ def test_openstack_cli_lists_endpoints_and_services(identity):
     assert len(endpoints) == 12
     services = json.loads(identity.openstack("stratus-admin", "service", "list", "-f", "json").stdout)
     assert {s["Type"] for s in services} == {"identity", "compute", "network", "image"}
+
+
+def _stratus(identity, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env["OS_CLIENT_CONFIG_FILE"] = str(identity.clouds_yaml)
+    return subprocess.run([str(VENV_BIN / "stratus"), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_stratus_cli_authenticates_from_clouds_yaml(identity):
+    whoami = _stratus(identity, "--os-cloud", "stratus-admin", "whoami")
+    endpoints = _stratus(identity, "--os-cloud", "stratus", "endpoints")
+    missing = _stratus(identity, "--os-cloud", "no-such-cloud", "whoami")
+
+    assert whoami.returncode == 0 and "roles:   admin, member, reader" in whoami.stdout
+    assert endpoints.returncode == 0 and endpoints.stdout.count(" up") == 4
+    assert missing.returncode != 0 and "no-such-cloud" in missing.stderr
