@@ -1,5 +1,7 @@
 """Every model module of Stratus, imported in one place for Alembic and for schema checks."""
 
+from api.identity import generation as identity_generation  # registers the generation bump on writes
 from api.identity import models as identity_models
 
 MODEL_MODULES = (identity_models,)
+HOOKS = (identity_generation,)

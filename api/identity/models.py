@@ -95,3 +95,16 @@ class RevocationEvent(Base):
     issued_before: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     prune_after: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class IdentityGeneration(Base):
+    """A counter bumped by every write to the identity tables, in the writing transaction.
+
+    API workers memoise identity lookups (users, projects, roles, validated tokens) per generation: one
+    read of this row tells a worker whether anything it remembers may have changed, in any process.
+    """
+
+    __tablename__ = "identity_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(Integer, default=0)

@@ -8,18 +8,22 @@ effect at once; disabling a user, changing a password or deleting a project writ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from api.identity.cache import IdentityCache, Snapshot
 from api.identity.models import Domain, ImpliedRole, Project, RevocationEvent, Role, RoleAssignment, User
 from common import tokens
 from common.exceptions import Unauthorized
 from common.tokens import KeyRepository, TokenPayload
 
 EXPIRED_TOKEN_WINDOW = timedelta(days=2)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,69 +51,61 @@ class ValidatedToken:
     roles: tuple[NamedRef, ...]
 
 
-def effective_roles(session: Session, user_id: str, target_type: str, target_id: str) -> tuple[NamedRef, ...]:
+_ASSIGNED = select(RoleAssignment.role_id).where(
+    RoleAssignment.user_id == bindparam("user_id"),
+    RoleAssignment.target_type == bindparam("target_type"),
+    RoleAssignment.target_id == bindparam("target_id"),
+)
+_IMPLICATIONS = select(ImpliedRole.prior_role_id, ImpliedRole.implied_role_id)
+_ROLE_NAMES = select(Role.id, Role.name)
+_USER = (
+    select(User.id, User.name, User.enabled, Domain.id, Domain.name, Domain.enabled)
+    .join(Domain, Domain.id == User.domain_id)
+    .where(User.id == bindparam("id"))
+)
+_PROJECT = (
+    select(Project.id, Project.name, Project.enabled, Domain.id, Domain.name, Domain.enabled)
+    .join(Domain, Domain.id == Project.domain_id)
+    .where(Project.id == bindparam("id"))
+)
+_DOMAIN = select(Domain.id, Domain.name, Domain.enabled).where(Domain.id == bindparam("id"))
+
+
+def _role_graph(session: Session) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """Which roles each role implies (transitively) and every role's name."""
+    edges = session.execute(_IMPLICATIONS).all()
+    implied: dict[str, set[str]] = {}
+    for prior, _ in edges:
+        found, frontier = set(), {prior}
+        while frontier:
+            frontier = {i for p, i in edges if p in frontier} - found
+            found |= frontier
+        implied[prior] = found
+    return implied, dict(session.execute(_ROLE_NAMES).tuples().all())
+
+
+def effective_roles(
+    session: Session, user_id: str, target_type: str, target_id: str, snapshot: Snapshot | None = None
+) -> tuple[NamedRef, ...]:
     """The roles a user holds on a target, with every role they imply (admin → member → reader)."""
-    direct = set(
-        session.scalars(
-            select(RoleAssignment.role_id).where(
-                RoleAssignment.user_id == user_id,
-                RoleAssignment.target_type == target_type,
-                RoleAssignment.target_id == target_id,
-            )
-        )
-    )
+    params = {"user_id": user_id, "target_type": target_type, "target_id": target_id}
+    direct = set(session.scalars(_ASSIGNED, params))
     if not direct:
         return ()
-    implications = session.execute(select(ImpliedRole.prior_role_id, ImpliedRole.implied_role_id)).all()
-    found, frontier = set(direct), set(direct)
-    while frontier:
-        frontier = {implied for prior, implied in implications if prior in frontier} - found
-        found |= frontier
-    rows = session.execute(select(Role.id, Role.name).where(Role.id.in_(found)).order_by(Role.name)).all()
-    return tuple(NamedRef(r.id, r.name) for r in rows)
+    implied, names = _memo(snapshot, ("role-graph",), lambda: _role_graph(session))
+    found = direct.union(*(implied.get(r, ()) for r in direct))
+    return tuple(sorted((NamedRef(r, names[r]) for r in found if r in names), key=lambda r: r.name))
 
 
-def _load_user(session: Session, user_id: str) -> OwnedRef:
-    row = session.execute(
-        select(
-            User.id,
-            User.name,
-            User.enabled,
-            Domain.id.label("did"),
-            Domain.name.label("dname"),
-            Domain.enabled.label("den"),
-        )
-        .join(Domain, Domain.id == User.domain_id)
-        .where(User.id == user_id)
-    ).first()
-    if row is None or not row.enabled or not row.den:
-        raise Unauthorized("The user is disabled or does not exist.")
-    return OwnedRef(row.id, row.name, NamedRef(row.did, row.dname))
+def _owned(row: Any) -> OwnedRef | None:
+    """A user or project row joined with its domain; None unless both are enabled."""
+    if row is None or not row[2] or not row[5]:
+        return None
+    return OwnedRef(row[0], row[1], NamedRef(row[3], row[4]))
 
 
-def _load_project(session: Session, project_id: str) -> OwnedRef:
-    row = session.execute(
-        select(
-            Project.id,
-            Project.name,
-            Project.enabled,
-            Domain.id.label("did"),
-            Domain.name.label("dname"),
-            Domain.enabled.label("den"),
-        )
-        .join(Domain, Domain.id == Project.domain_id)
-        .where(Project.id == project_id)
-    ).first()
-    if row is None or not row.enabled or not row.den:
-        raise Unauthorized("The project is disabled or does not exist.")
-    return OwnedRef(row.id, row.name, NamedRef(row.did, row.dname))
-
-
-def _load_domain(session: Session, domain_id: str) -> NamedRef:
-    row = session.execute(select(Domain.id, Domain.name, Domain.enabled).where(Domain.id == domain_id)).first()
-    if row is None or not row.enabled:
-        raise Unauthorized("The domain is disabled or does not exist.")
-    return NamedRef(row.id, row.name)
+def _memo(snapshot: Snapshot | None, key: tuple[str, ...], load: Callable[[], T]) -> T:
+    return load() if snapshot is None else snapshot.lookups.get_or_load(key, load)  # type: ignore[return-value]
 
 
 def _is_revoked(session: Session, payload: TokenPayload) -> bool:
@@ -121,26 +117,46 @@ def _is_revoked(session: Session, payload: TokenPayload) -> bool:
     return session.execute(select(RevocationEvent.id).where(or_(*clauses)).limit(1)).first() is not None
 
 
-def resolve(session: Session, token_id: str, payload: TokenPayload) -> ValidatedToken:
+def resolve(session: Session, token_id: str, payload: TokenPayload, snapshot: Snapshot | None = None) -> ValidatedToken:
     """Check a decoded payload against the database and load what a token body shows."""
-    user = _load_user(session, payload.user_id)
+    user = _memo(
+        snapshot, ("user", payload.user_id), lambda: _owned(session.execute(_USER, {"id": payload.user_id}).first())
+    )
+    if user is None:
+        raise Unauthorized("The user is disabled or does not exist.")
     project = domain = None
     roles: tuple[NamedRef, ...] = ()
     if payload.project_id:
-        project = _load_project(session, payload.project_id)
-        roles = effective_roles(session, user.id, "project", project.id)
+        pid = payload.project_id
+        project = _memo(snapshot, ("project", pid), lambda: _owned(session.execute(_PROJECT, {"id": pid}).first()))
+        if project is None:
+            raise Unauthorized("The project is disabled or does not exist.")
+        roles = _memo(
+            snapshot,
+            ("roles", user.id, "project", pid),
+            lambda: effective_roles(session, user.id, "project", pid, snapshot),
+        )
     elif payload.domain_id:
-        domain = _load_domain(session, payload.domain_id)
-        roles = effective_roles(session, user.id, "domain", domain.id)
+        did = payload.domain_id
+        row = _memo(snapshot, ("domain", did), lambda: session.execute(_DOMAIN, {"id": did}).first())
+        if row is None or not row[2]:
+            raise Unauthorized("The domain is disabled or does not exist.")
+        domain = NamedRef(row[0], row[1])
+        roles = _memo(
+            snapshot,
+            ("roles", user.id, "domain", did),
+            lambda: effective_roles(session, user.id, "domain", did, snapshot),
+        )
     if (project or domain) and not roles:
         raise Unauthorized("The user has no role on the token's scope.")
     return ValidatedToken(token_id, payload, user, project, domain, roles)
 
 
 class TokenService:
-    def __init__(self, keys: KeyRepository, lifetime: int) -> None:
+    def __init__(self, keys: KeyRepository, lifetime: int, cache: IdentityCache | None = None) -> None:
         self.keys = keys
         self.lifetime = timedelta(seconds=lifetime)
+        self.cache = cache or IdentityCache()
 
     def issue(
         self,
@@ -164,15 +180,22 @@ class TokenService:
             domain_id=domain_id,
         )
         token_id = tokens.encode(payload, self.keys)
+        snapshot = self.cache.snapshot(session)
         # Decode again so the payload carries exactly the rounded timestamps the token holds.
-        return resolve(session, token_id, tokens.decode(token_id, self.keys))
+        return resolve(session, token_id, tokens.decode(token_id, self.keys), snapshot)
 
     def validate(self, session: Session, token_id: str, allow_expired: bool = False) -> ValidatedToken:
+        """Decrypted on every call (expiry, key rotation); checked against the database once per generation."""
         now = datetime.now(UTC) - (EXPIRED_TOKEN_WINDOW if allow_expired else timedelta())
         payload = tokens.decode(token_id, self.keys, now=now)
-        if _is_revoked(session, payload):
-            raise Unauthorized("The token has been revoked.")
-        return resolve(session, token_id, payload)
+        snapshot = self.cache.snapshot(session)
+
+        def check() -> ValidatedToken:
+            if _is_revoked(session, payload):
+                raise Unauthorized("The token has been revoked.")
+            return resolve(session, token_id, payload, snapshot)
+
+        return snapshot.tokens.get_or_load(token_id, check)  # type: ignore[return-value]
 
     def _revocation(self, **match: str) -> RevocationEvent:
         now = datetime.now(UTC)
