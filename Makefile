@@ -1,0 +1,39 @@
+# Stratus on one machine. `make help` lists the targets; each `## text` below is its help line.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+BIN := .venv/bin
+MANAGE := $(BIN)/stratus-manage
+
+.PHONY: help deps system-services up down status test lint bench
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+deps: ## Install the Debian packages and the virtualenv (.venv), only what is missing
+	@bash deploy/install-deps.sh
+
+system-services: ## Start virtlogd and libvirtd when they are not running
+	@bash deploy/start-system-services.sh
+
+up: deps system-services ## Start the cloud (idempotent; data in .stratus is kept) and write ./clouds.yaml
+	$(MANAGE) services up
+	$(BIN)/python deploy/bootstrap.py --clouds-yaml clouds.yaml
+
+down: ## Stop every process `make up` started (data is kept)
+	@if [ -x $(MANAGE) ]; then $(MANAGE) services down; else echo "nothing to stop: no $(MANAGE)"; fi
+
+status: ## Show each service: pid, running or stopped, log file (fails if one is down)
+	@$(MANAGE) services status
+
+lint: ## ruff and the import-linter contracts
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: deps system-services lint ## Lint, then every test (unit, functional, end-to-end)
+	$(BIN)/pytest tests
+
+bench: ## Run the benchmarks; they print figures, they do not pass or fail
+	$(BIN)/python bench/identity.py

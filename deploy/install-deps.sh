@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Install what Stratus needs on one Debian 12 machine: system packages, then the Python virtualenv.
+#
+# Idempotent and quick on a second run: apt is only touched when a package is missing, and pip only runs
+# when pyproject.toml changed since the last install. Starting daemons is
+# not done here (see start-system-services.sh and `stratus-manage services up`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+    # broker and database
+    redis-server postgresql
+    # compute dataplane: libvirt + QEMU (software emulation when /dev/kvm is absent)
+    qemu-system-x86 qemu-utils libvirt-daemon-system
+    # network dataplane: bridges, VXLAN, namespaces, DHCP, security groups
+    dnsmasq-base nftables iproute2 iputils-ping
+    # guest image and config drive building (deploy/images/)
+    genisoimage mtools dosfstools fdisk syslinux syslinux-common busybox-static linux-image-amd64
+    # Python and what libvirt-python needs to build (it ships no wheels)
+    python3 python3-venv python3-dev gcc libvirt-dev pkg-config
+    # pgrep/pkill used by the scripts
+    procps
+)
+
+VENV=.venv
+STAMP="$VENV/.stratus-install-stamp"
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing_packages() {
+    local pkg
+    for pkg in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
+    done
+}
+
+install_packages() {
+    local missing
+    mapfile -t missing < <(missing_packages)
+    if [ "${#missing[@]}" -eq 0 ]; then
+        echo "install-deps: system packages present"
+        return
+    fi
+    echo "install-deps: installing ${missing[*]}"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# A content hash, not an mtime: a git checkout touches files without changing what an install depends on
+# (the editable install maps the top-level package directories, which pyproject.toml lists).
+install_fingerprint() {
+    sha256sum pyproject.toml | cut -d' ' -f1
+}
+
+install_python() {
+    local python="${PYTHON:-python3}"
+    if ! "$python" -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo "install-deps: $python must be Python >= 3.11 with the venv module" >&2
+        exit 1
+    fi
+    [ -x "$VENV/bin/python" ] || "$python" -m venv "$VENV"
+    local want
+    want="$(install_fingerprint)"
+    if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+        echo "install-deps: $VENV up to date"
+        return
+    fi
+    # pip and the build backend are chatty; keep their output in a file and show it only when it failed.
+    local log="$VENV/pip-install.log"
+    echo "install-deps: installing the project into $VENV (log: $log)"
+    if ! { "$VENV/bin/python" -m pip install --upgrade pip && "$VENV/bin/python" -m pip install -e '.[dev]'; } \
+        >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "install-deps: pip install failed; full log in $log" >&2
+        exit 1
+    fi
+    echo "$want" >"$STAMP"
+    echo "install-deps: $VENV installed"
+}
+
+install_packages
+install_python

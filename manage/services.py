@@ -1,0 +1,452 @@
+"""``stratus-manage services up|down|status``: the whole cloud on one machine, as plain background processes.
+
+Development and CI machines here have no init system, so this launcher is the supervisor: each process it starts
+gets a log at ``<state_dir>/log/<name>.log`` and a pid file at ``<state_dir>/run/<name>.pid``. ``down`` stops
+exactly what those pid files name, and only after checking the pid still belongs to that service, so a Redis, a
+worker or a server this state directory did not start is never touched. ``up`` is idempotent: a service whose pid
+file names a live process is left alone, and it returns only once every service answers (the API over HTTP,
+every worker to a Celery ping), so callers may use the cloud at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+
+from common.queue import host_queue, make_celery
+from common.settings import Settings, load
+
+STOP_TIMEOUT = 15.0
+LOG_TAIL_LINES = 20
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+# Children create the database, keys, Redis files and logs: none of them is anyone else's business.
+CHILD_UMASK = 0o077
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """A Celery worker: the module with a module-level ``app``, its control queues, and for a host agent the
+    service whose per-host queue (``<service>.<host>``) it consumes."""
+
+    name: str
+    module: str
+    queues: tuple[str, ...] = ()
+    agent_of: str | None = None
+
+
+WORKERS = (
+    WorkerSpec("compute-worker", "compute.worker", queues=("compute", "events")),
+    WorkerSpec("network-worker", "network.worker", queues=("network",)),
+    WorkerSpec("image-worker", "image.worker", queues=("image",)),
+    WorkerSpec("compute-agent", "compute.agent", agent_of="compute"),
+    WorkerSpec("network-agent", "network.agent", agent_of="network"),
+)
+
+# Popen objects of the children we leave running; kept so their destructors do not warn about a live child.
+_DETACHED: list[subprocess.Popen[bytes]] = []
+
+
+@dataclass(frozen=True)
+class Service:
+    """One process the launcher can start, find again and stop.
+
+    ``marker`` is a string that appears in the process's command line and in no other service's: a pid from a pid
+    file only counts as this service when its command line still contains it (pids are reused after a reboot).
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    marker: str
+    module: str | None = None
+    node: str | None = None
+
+    def pid_file(self, settings: Settings) -> Path:
+        return settings.run_dir / f"{self.name}.pid"
+
+    def log_file(self, settings: Settings) -> Path:
+        return settings.log_dir / f"{self.name}.log"
+
+    @property
+    def available(self) -> bool:
+        """False for a worker whose module does not exist (yet): it is skipped, not failed."""
+        if self.module is None:
+            return True
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except ImportError:
+            return False
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What runs
+
+
+def broker_address(settings: Settings) -> tuple[str, int]:
+    parts = urlsplit(settings.broker_url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379
+
+
+def redis_service(settings: Settings) -> Service:
+    """A private Redis for this state directory, persisted with an append-only file in ``<state>/redis``."""
+    _, port = broker_address(settings)
+    argv = (
+        shutil.which("redis-server") or "/usr/bin/redis-server",
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(settings.state_path / "redis"),
+        "--daemonize", "no",
+        "--appendonly", "yes",
+        "--save", "",
+        "--logfile", "",
+    )  # fmt: skip
+    return Service("redis", argv, marker="redis-server")
+
+
+def api_service(settings: Settings) -> Service:
+    argv = (
+        sys.executable, "-m", "gunicorn",
+        "-k", "gthread",
+        "--workers", str(settings.api_workers),
+        "--threads", str(settings.api_threads),
+        "--bind", f"{settings.api_host}:{settings.api_port}",
+        "--graceful-timeout", "10",
+        "--no-control-socket",  # else every gunicorn on the machine shares ~/.gunicorn/gunicorn.ctl
+        "api.wsgi:application",
+    )  # fmt: skip
+    return Service("api", argv, marker="api.wsgi:application")
+
+
+def worker_services(settings: Settings) -> list[Service]:
+    """The Celery workers; named ``<service>@<host>`` so two hosts on one broker never share a node name."""
+    host = settings.effective_host
+    services = []
+    for spec in WORKERS:
+        node = f"{spec.name}@{host}"
+        queues = [*spec.queues, *([host_queue(spec.agent_of, host)] if spec.agent_of else [])]
+        argv = (
+            sys.executable, "-m", "celery", "-A", f"{spec.module}:app", "worker",
+            "-Q", ",".join(queues),
+            "-n", node,
+            "--pool", "prefork", "--concurrency", "1",
+            "--loglevel", settings.log_level,
+            "--without-gossip", "--without-mingle",
+        )  # fmt: skip
+        services.append(Service(spec.name, argv, marker=node, module=spec.module, node=node))
+    return services
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """The launcher's environment, pinned to this state directory so children agree with us whatever their cwd."""
+    env = dict(os.environ, STRATUS_STATE_DIR=str(settings.state_path), PYTHONUNBUFFERED="1")
+    if env.get("STRATUS_CONFIG"):
+        env["STRATUS_CONFIG"] = str(Path(env["STRATUS_CONFIG"]).resolve())
+    return env
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Processes and pid files
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def is_alive(pid: int, marker: str) -> bool:
+    """True when ``pid`` runs, is not a zombie, and its command line contains ``marker``.
+
+    Zombies count as dead: without an init that reaps orphans, a stopped service can linger as one. The command
+    line is read up to three times because Redis blanks it for an instant while it rewrites its process title.
+    """
+    for _ in range(3):
+        if not process_exists(pid):
+            return False
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        if marker in cmdline.replace(b"\0", b" ").decode(errors="replace"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def running_pid(service: Service, settings: Settings) -> int | None:
+    pid = read_pid(service.pid_file(settings))
+    return pid if pid is not None and is_alive(pid, service.marker) else None
+
+
+def spawn(service: Service, settings: Settings) -> int:
+    """Start ``service`` detached (own session, so it outlives ``make`` and its terminal) and record its pid."""
+    log_path = service.log_file(settings)
+    with log_path.open("ab") as log:
+        stamp = datetime.now().isoformat(timespec="seconds")
+        log.write(f"--- {stamp} stratus-manage services up: {' '.join(service.argv)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(
+            service.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_environment(settings),
+            start_new_session=True,
+            umask=CHILD_UMASK,
+        )
+    _DETACHED.append(proc)
+    service.pid_file(settings).write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with path.open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - 64 * 1024))
+            text = log.read().decode(errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def stop_all(pids: dict[str, int], timeout: float = STOP_TIMEOUT) -> list[str]:
+    """SIGTERM each process, wait for all of them together, then SIGKILL the process group of the stragglers.
+
+    The whole group is killed at the end because a service's children (gunicorn and Celery pool workers) share
+    its session: a killed master must not leave them behind. Returns the names that needed SIGKILL.
+    """
+    for pid in pids.values():
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    waiting = dict(pids)
+    while waiting and time.monotonic() < deadline:
+        waiting = {name: pid for name, pid in waiting.items() if process_exists(pid)}
+        if waiting:
+            time.sleep(0.2)
+    for pid in waiting.values():
+        _signal(pid, signal.SIGKILL, group=True)
+    return sorted(waiting)
+
+
+def process_exists(pid: int) -> bool:
+    """True while ``pid`` runs and is not a zombie. Used for children we just started, whose pid cannot be reused
+    before we exit; their command line is not checked because Redis blanks it while it rewrites its title."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _signal(pid: int, signum: int, group: bool = False) -> None:
+    try:
+        if group:
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# up
+
+
+def ensure_broker(settings: Settings, timeout: float) -> Service | None:
+    """Start the private Redis unless ours already runs or something else answers on the broker's port.
+
+    Returns the Redis service when it is ours (so ``down`` will stop it), None when the broker is external.
+    """
+    host, port = broker_address(settings)
+    redis = redis_service(settings)
+    if running_pid(redis, settings):
+        return redis
+    if port_answers(host, port):
+        click.echo(f"broker {host}:{port} already answers; using it")
+        return None
+    if host not in LOOPBACK_NAMES:
+        raise click.ClickException(f"broker {host}:{port} does not answer and is not on this machine")
+    (settings.state_path / "redis").mkdir(mode=0o700, exist_ok=True)
+    pid = spawn(redis, settings)
+    click.echo(f"started redis (pid {pid}) on 127.0.0.1:{port}")
+    deadline = time.monotonic() + timeout
+    while not port_answers("127.0.0.1", port):
+        if not process_exists(pid) or time.monotonic() > deadline:
+            raise click.ClickException(failure_message(redis, settings, "did not start listening"))
+        time.sleep(0.1)
+    return redis
+
+
+def run_manage(settings: Settings, *args: str) -> None:
+    """Run another ``stratus-manage`` command in a child, so its database engine and imports stay out of ours."""
+    exe = Path(sys.executable).with_name("stratus-manage")
+    argv = [str(exe) if exe.exists() else shutil.which("stratus-manage") or "stratus-manage", *args]
+    env = child_environment(settings)
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, umask=CHILD_UMASK)
+    output = (result.stdout + result.stderr).strip()
+    with (settings.log_dir / "manage.log").open("a") as log:
+        log.write(f"--- {datetime.now().isoformat(timespec='seconds')} {' '.join(args)}\n{output}\n")
+    if result.returncode != 0:
+        raise click.ClickException(f"stratus-manage {' '.join(args)} failed:\n{output}")
+    click.echo(f"{' '.join(args)}: {output.splitlines()[-1] if output else 'ok'}")
+
+
+def start_services(settings: Settings, services: Iterable[Service]) -> dict[str, int]:
+    """Start every service not already running; returns the pid of each one, started or found."""
+    pids: dict[str, int] = {}
+    for service in services:
+        pid = running_pid(service, settings)
+        if pid:
+            click.echo(f"{service.name} already running (pid {pid})")
+        else:
+            if service.name == "api" and port_answers(api_connect_host(settings), settings.api_port):
+                raise click.ClickException(
+                    f"port {settings.api_port} is in use by a process this state directory did not start"
+                )
+            pid = spawn(service, settings)
+            click.echo(f"started {service.name} (pid {pid}), log {service.log_file(settings)}")
+        pids[service.name] = pid
+    return pids
+
+
+def api_connect_host(settings: Settings) -> str:
+    return "127.0.0.1" if settings.api_host in ("0.0.0.0", "") else settings.api_host
+
+
+def api_ready(settings: Settings) -> bool:
+    url = f"http://{api_connect_host(settings)}:{settings.api_port}/identity/v3"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def failure_message(service: Service, settings: Settings, what: str) -> str:
+    log = service.log_file(settings)
+    return (
+        f"{service.name} {what}; last lines of {log}:\n{log_tail(log)}\n"
+        "(services already started keep running: `stratus-manage services down` stops them)"
+    )
+
+
+def wait_until_ready(settings: Settings, services: list[Service], pids: dict[str, int], timeout: float) -> None:
+    """Poll until the API answers and every worker replies to a ping; fail fast when a process exits."""
+    pending = {service.name: service for service in services}
+    deadline = time.monotonic() + timeout
+    with make_celery(settings) as celery:
+        while pending:
+            for name, service in list(pending.items()):
+                if not process_exists(pids[name]):
+                    raise click.ClickException(failure_message(service, settings, "exited during start-up"))
+            if "api" in pending and api_ready(settings):
+                del pending["api"]
+            nodes = [s.node for s in pending.values() if s.node]
+            if nodes:
+                for reply in celery.control.ping(destination=nodes, timeout=1.0):
+                    pending = {n: s for n, s in pending.items() if s.node not in reply}
+            if pending and time.monotonic() > deadline:
+                first = next(iter(pending.values()))
+                raise click.ClickException(failure_message(first, settings, f"not ready after {timeout:.0f}s"))
+            if pending and not nodes:
+                time.sleep(0.3)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Commands
+
+
+@click.group("services")
+def services() -> None:
+    """Start, stop and inspect the Stratus processes of this state directory (logs and pids under it)."""
+
+
+@services.command("up")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for every service to answer.")
+def up(timeout: float) -> None:
+    """Start Redis (if needed), migrate, set up keys, start the API and workers, and wait until all answer."""
+    settings = load()
+    settings.state_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for directory in (settings.log_dir, settings.run_dir):
+        directory.mkdir(mode=0o700, exist_ok=True)
+    ensure_broker(settings, timeout)
+    run_manage(settings, "db-sync")
+    run_manage(settings, "fernet-setup")
+    wanted = [api_service(settings)]
+    for worker in worker_services(settings):
+        if worker.available:
+            wanted.append(worker)
+        else:
+            click.echo(f"warning: skipping {worker.name}: module {worker.module} does not exist", err=True)
+    pids = start_services(settings, wanted)
+    wait_until_ready(settings, wanted, pids, timeout)
+    click.echo(f"Stratus is up: {settings.effective_public_url}/identity/v3 (state in {settings.state_path})")
+
+
+@services.command("down")
+@click.option("--timeout", default=STOP_TIMEOUT, show_default=True, help="Seconds before SIGKILL.")
+def down(timeout: float) -> None:
+    """Stop every process this state directory started: API and workers first, Redis last (it flushes its AOF)."""
+    settings = load()
+    redis = redis_service(settings)
+    for phase in ([api_service(settings), *worker_services(settings)], [redis]):
+        pids: dict[str, int] = {}
+        for service in phase:
+            pid = running_pid(service, settings)
+            if pid:
+                pids[service.name] = pid
+            service.pid_file(settings).unlink(missing_ok=True)
+        for name in stop_all(pids, timeout):
+            click.echo(f"warning: {name} ignored SIGTERM for {timeout:.0f}s; killed", err=True)
+        for name, pid in pids.items():
+            click.echo(f"stopped {name} (pid {pid})")
+    click.echo("Stratus is down")
+
+
+@services.command("status")
+def status() -> None:
+    """One line per service; exits 1 when any service that should run is stopped."""
+    settings = load()
+    rows = [status_row(redis_service(settings), settings, broker=True)]
+    rows += [status_row(s, settings) for s in [api_service(settings), *worker_services(settings)]]
+    click.echo(f"{'NAME':<16}{'PID':<9}{'STATE':<10}LOG")
+    for name, pid, state, log in rows:
+        click.echo(f"{name:<16}{pid:<9}{state:<10}{log}")
+    if any(state == "stopped" for _, _, state, _ in rows):
+        sys.exit(1)
+
+
+def status_row(service: Service, settings: Settings, broker: bool = False) -> tuple[str, str, str, str]:
+    """(name, pid, state, log); state is running, stopped, external (a broker we did not start) or absent."""
+    pid = running_pid(service, settings)
+    log = str(service.log_file(settings))
+    if pid:
+        return service.name, str(pid), "running", log
+    if broker and port_answers(*broker_address(settings)):
+        return service.name, "-", "external", "-"
+    if not service.available:
+        return service.name, "-", "absent", "-"
+    return service.name, "-", "stopped", log
