@@ -93,7 +93,12 @@ def _coerce(name: str, kind: type, raw: Any) -> Any:
     return raw
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def _normalise(settings: Settings) -> Settings:
+    if settings.log_level.upper() not in LOG_LEVELS:
+        raise ConfigError(setting="log_level", reason=f"{settings.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     state_dir = str(Path(settings.state_dir).expanduser().resolve())
     return dataclasses.replace(settings, state_dir=state_dir) if state_dir != settings.state_dir else settings
 

@@ -14,9 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from common.settings import Settings, load
+from common.settings import load
+from manage.clouds import write_clouds_yaml
 
 ACCOUNTS = {"stratus-admin": "admin", "stratus": "demo"}  # cloud name -> user (and project) name
 
@@ -35,38 +34,10 @@ def ensure_passwords(path: Path) -> dict[str, str]:
 
 
 def run_bootstrap(passwords: dict[str, str]) -> None:
+    """Passwords go through the environment, not the command line, where ``ps`` would show them."""
     manage = Path(sys.executable).with_name("stratus-manage")
-    argv = [str(manage), "bootstrap", "--admin-password", passwords["admin"], "--demo-password", passwords["demo"]]
-    subprocess.run(argv, check=True)
-
-
-def clouds_document(settings: Settings, passwords: dict[str, str]) -> dict[str, object]:
-    clouds = {}
-    for cloud, user in ACCOUNTS.items():
-        auth = {
-            "auth_url": f"{settings.effective_public_url}/identity/v3",
-            "username": user,
-            "password": passwords[user],
-            "project_name": user,
-            "user_domain_name": "Default",
-            "project_domain_name": "Default",
-        }
-        clouds[cloud] = {
-            "auth": auth,
-            "region_name": settings.region,
-            "identity_api_version": 3,
-            "interface": "public",
-        }
-    return {"clouds": clouds}
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (it holds passwords), replacing any older one atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    tmp.replace(path)
+    env = os.environ | {"STRATUS_ADMIN_PASSWORD": passwords["admin"], "STRATUS_DEMO_PASSWORD": passwords["demo"]}
+    subprocess.run([str(manage), "bootstrap"], check=True, env=env)
 
 
 def main() -> None:
@@ -76,7 +47,8 @@ def main() -> None:
     settings = load()
     passwords = ensure_passwords(settings.state_path / "passwords")
     run_bootstrap(passwords)
-    write_private(args.clouds_yaml, yaml.safe_dump(clouds_document(settings, passwords), sort_keys=False))
+    accounts = {cloud: (user, passwords[user]) for cloud, user in ACCOUNTS.items()}
+    write_clouds_yaml(args.clouds_yaml, f"{settings.effective_public_url}/identity/v3", settings.region, accounts)
     print(f"wrote {args.clouds_yaml}: clouds {', '.join(ACCOUNTS)}")
 
 

@@ -12,6 +12,7 @@ from common.settings import describe, load
 from common.tokens import KeyRepository
 from manage import migrate
 from manage.bootstrap import Tenant, bootstrap
+from manage.services import services
 
 
 @click.group()
@@ -51,8 +52,10 @@ def fernet_rotate() -> None:
 
 
 @cli.command("bootstrap")
-@click.option("--admin-password", required=True, help="Password of the 'admin' user.")
-@click.option("--demo-password", default=None, help="Password of the 'demo' user; omit to skip the demo tenant.")
+@click.option("--admin-password", required=True, envvar="STRATUS_ADMIN_PASSWORD", help="Password of 'admin'.")
+@click.option(
+    "--demo-password", envvar="STRATUS_DEMO_PASSWORD", default=None, help="Password of 'demo'; omit: no demo tenant."
+)
 def bootstrap_command(admin_password: str, demo_password: str | None) -> None:
     """Create the default domain and roles, the admin tenant and (optionally) the demo tenant. Idempotent."""
     settings = load()
@@ -87,15 +90,7 @@ def show_config() -> None:
         click.echo(f"{name} = {getattr(settings, name)!r}   (default {default!r})\n    {help_text}")
 
 
-def _register_optional_groups() -> None:
-    try:
-        from manage.services import services
-    except ImportError:
-        return
-    cli.add_command(services)
-
-
-_register_optional_groups()
+cli.add_command(services)
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-import yaml
+
+from manage.clouds import write_clouds_yaml
+from tests.harness import free_port
 
 VENV_BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "admin-secret"
 DEMO_PASSWORD = "demo-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -90,20 +85,9 @@ class ApiServer:
         self.start()
 
     def write_clouds_yaml(self) -> Path:
-        def cloud(user: str, password: str) -> dict[str, object]:
-            auth = {
-                "auth_url": self.auth_url,
-                "username": user,
-                "password": password,
-                "project_name": user,
-                "user_domain_name": "Default",
-                "project_domain_name": "Default",
-            }
-            return {"auth": auth, "region_name": "RegionOne", "identity_api_version": 3, "interface": "public"}
-
         path = self.state_dir / "clouds.yaml"
-        clouds = {"stratus-admin": cloud("admin", ADMIN_PASSWORD), "stratus": cloud("demo", DEMO_PASSWORD)}
-        path.write_text(yaml.safe_dump({"clouds": clouds}))
+        accounts = {"stratus-admin": ("admin", ADMIN_PASSWORD), "stratus": ("demo", DEMO_PASSWORD)}
+        write_clouds_yaml(path, self.auth_url, "RegionOne", accounts)
         return path
 
 

@@ -51,3 +51,8 @@ def test_relative_state_dir_is_made_absolute(tmp_path, monkeypatch):
 def test_every_setting_is_documented():
     for name, _default, help_text in settings.describe():
         assert help_text and help_text.endswith("."), name
+
+
+def test_unknown_log_level_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="log_level"):
+        settings.load({"STRATUS_STATE_DIR": str(tmp_path), "STRATUS_LOG_LEVEL": "chatty"})

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure the cloud and print figures; they are not tests and do not pass or fail."""
