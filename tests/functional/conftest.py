@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
 
+from tests.cloud import ADMIN_PASSWORD, DEMO_PASSWORD, VENV_BIN, ApiServer, api_server
 from tests.harness import start_postgres, start_redis
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -24,7 +33,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """SQLAlchemy URL of a private PostgreSQL database ``stratus``; skips the test when PostgreSQL is absent."""
+    """STRATUS_TEST_DATABASE_URL when set, else a private PostgreSQL started for this run; skips without one."""
+    if os.environ.get("STRATUS_TEST_DATABASE_URL"):
+        yield os.environ["STRATUS_TEST_DATABASE_URL"]
+        return
     started = start_postgres(tmp_path_factory.mktemp("postgres"))
     if started is None:
         pytest.skip("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")
@@ -33,3 +45,85 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         stop()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The API: one private server per database backend (SQLite always, PostgreSQL when available), shared by the
+# tests of a session; tests create uniquely named resources so they never collide.
+
+
+@dataclass
+class Identity:
+    """A running API and ways to talk to it as a given user."""
+
+    server: ApiServer
+    clouds_yaml: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def session(
+        self, user: str, password: str, project: str | None = None, domain: str | None = None
+    ) -> ks_session.Session:
+        scope: dict[str, Any] = {}
+        if project:
+            scope = {"project_name": project, "project_domain_id": "default"}
+        elif domain:
+            scope = {"domain_id": domain}
+        auth = v3.Password(
+            auth_url=self.server.auth_url, username=user, password=password, user_domain_id="default", **scope
+        )
+        return ks_session.Session(auth=auth)
+
+    def admin(self) -> ks_session.Session:
+        return self.session("admin", ADMIN_PASSWORD, project="admin")
+
+    def demo(self) -> ks_session.Session:
+        return self.session("demo", DEMO_PASSWORD, project="demo")
+
+    def token(self, user: str, password: str, project: str | None = None) -> str:
+        return self.session(user, password, project=project).get_token()
+
+    def admin_token(self) -> str:
+        return self.admin().get_token()
+
+    def request(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if token:
+            headers["X-Auth-Token"] = token
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def openstack(self, cloud: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env["OS_CLIENT_CONFIG_FILE"] = str(self.clouds_yaml)
+        result = subprocess.run(
+            [str(VENV_BIN / "openstack"), "--os-cloud", cloud, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"openstack {' '.join(args)} failed: {result.stderr}")
+        return result
+
+
+def _database_urls() -> list[Any]:
+    return ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session", params=_database_urls())
+def identity(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Identity]:
+    database_url = ""
+    if request.param == "postgresql":
+        database_url = request.getfixturevalue("postgres_url")
+    state_dir = tmp_path_factory.mktemp(f"identity-{request.param}")
+    with api_server(state_dir, database_url) as server:
+        yield Identity(server, server.write_clouds_yaml())
+
+
+@pytest.fixture
+def unique(request: pytest.FixtureRequest) -> str:
+    """A name no other test uses, so tests sharing one server never collide."""
+    return request.node.name.replace("[", "-").replace("]", "")[:48] + "-" + os.urandom(3).hex()

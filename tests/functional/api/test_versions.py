@@ -1,0 +1,52 @@
+"""Every API answers its version document, so the catalog is real and clients negotiate against it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.functional
+
+
+def test_identity_versions(identity):
+    root = identity.request("GET", "/identity")
+    v3 = identity.request("GET", "/identity/v3")
+    assert root.status_code == 300
+    assert root.json()["versions"]["values"][0]["id"].startswith("v3.")
+    assert v3.json()["version"]["links"][0]["href"] == f"{identity.url}/identity/v3/"
+
+
+def test_compute_versions_advertise_the_microversion_range(identity):
+    root = identity.request("GET", "/compute").json()["versions"]
+    version = identity.request("GET", "/compute/v2.1/").json()["version"]
+    assert [v["id"] for v in root] == ["v2.1"]
+    assert version["status"] == "CURRENT" and version["min_version"] == "2.1" and version["version"]
+
+
+def test_network_and_image_versions(identity):
+    network = identity.request("GET", "/network")
+    image = identity.request("GET", "/image")
+    assert network.status_code == 200 and network.json()["versions"][0]["id"] == "v2.0"
+    assert image.status_code == 300 and image.json()["versions"][0]["status"] == "CURRENT"
+
+
+@pytest.mark.parametrize(
+    ("path", "fault_key"),
+    [
+        ("/compute/v2.1/flavors/m1.tiny", "itemNotFound"),
+        ("/network/v2.0/networks/demo-net", "NeutronError"),
+        ("/image/v2/images/cirros", "error"),
+        ("/nowhere", "error"),
+    ],
+)
+def test_unknown_resources_are_clean_404s_in_each_apis_fault_format(identity, path, fault_key):
+    response = identity.request("GET", path, identity.admin_token())
+    assert response.status_code == 404
+    assert fault_key in response.json()
+
+
+def test_openstack_versions_show_discovers_every_service(identity):
+    rows = json.loads(identity.openstack("stratus", "versions", "show", "-f", "json").stdout)
+    assert {r["Service Type"] for r in rows} == {"identity", "compute", "network", "image"}
+    assert all(r["Status"] == "CURRENT" for r in rows)
