@@ -7,6 +7,7 @@ import uuid
 from flask import Flask, Response, g, request
 
 from api.context import RequestContext
+from api.identity.cache import Snapshot
 from api.identity.tokens import ValidatedToken
 from api.runtime import runtime
 
@@ -33,9 +34,15 @@ def authenticate() -> RequestContext:
     if not token_id:
         return RequestContext(request_id=request_id)
     rt = runtime()
-    with rt.db.session() as session:
-        token = rt.tokens.validate(session, token_id)
-    return context_from_token(request_id, token)
+    return context_from_token(request_id, rt.tokens.validate(rt.db, token_id, snapshot=identity_snapshot()))
+
+
+def identity_snapshot() -> Snapshot:
+    """One identity snapshot per request: every token it validates costs at most one generation read."""
+    if "identity_snapshot" not in g:
+        rt = runtime()
+        g.identity_snapshot = rt.tokens.snapshot(rt.db)
+    return g.identity_snapshot
 
 
 def _start_request() -> None:

@@ -1,10 +1,16 @@
-"""Request bodies are checked against JSON schemas; a bad one is a 400 whose message names the field."""
+"""Request bodies are checked against JSON schemas; a bad one is a 400 whose message names the field.
+
+Valid bodies, the common case, are checked by code compiled from the schema (fastjsonschema, many times
+faster); only a body that fails is run through jsonschema as well, for the clearest message about it.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+import fastjsonschema
 from flask import request
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
@@ -12,7 +18,7 @@ from jsonschema.exceptions import best_match
 
 from common.exceptions import BadRequest, PayloadTooLarge, ValidationError
 
-_validators: dict[int, Draft202012Validator] = {}
+_validators: dict[int, tuple[Draft202012Validator, Callable[[Any], Any]]] = {}
 
 
 def json_body() -> Any:
@@ -39,11 +45,21 @@ def _field_path(error: SchemaError) -> str:
     return ".".join(path) or "<body>"
 
 
+def _compiled(schema: dict[str, Any]) -> tuple[Draft202012Validator, Callable[[Any], Any]]:
+    found = _validators.get(id(schema))
+    if found is None:
+        found = _validators[id(schema)] = (Draft202012Validator(schema), fastjsonschema.compile(schema))
+    return found
+
+
 def validate(document: Any, schema: dict[str, Any]) -> Any:
-    validator = _validators.get(id(schema))
-    if validator is None:
-        validator = _validators[id(schema)] = Draft202012Validator(schema)
-    error = best_match(validator.iter_errors(document))
+    explainer, fast_check = _compiled(schema)
+    try:
+        fast_check(document)
+        return document
+    except fastjsonschema.JsonSchemaException:
+        pass
+    error = best_match(explainer.iter_errors(document))
     if error is not None:
         raise ValidationError(field=_field_path(error), reason=error.message)
     return document

@@ -25,8 +25,13 @@ NAMING_CONVENTION = {
 
 
 def new_id() -> str:
-    """OpenStack ids are 32 hex characters (Keystone) or dashed UUIDs (Nova); each model picks its form."""
+    """Keystone's ids: 32 hex characters."""
     return uuid.uuid4().hex
+
+
+def new_uuid() -> str:
+    """Nova, Neutron and Glance ids: dashed UUIDs."""
+    return str(uuid.uuid4())
 
 
 def utcnow() -> datetime:

@@ -42,6 +42,15 @@ class Settings:
     fernet_max_active_keys: int = _setting(3, "Keys kept by rotation: one staged, one primary, the rest secondary.")
     password_hash_rounds: int = _setting(12, "bcrypt cost factor for stored passwords (2^rounds iterations).")
     max_request_body_bytes: int = _setting(1 << 20, "Largest JSON body accepted by the API.")
+    image_store: str = _setting("filesystem", "Where image data lives: 'filesystem' (an S3-compatible store later).")
+    image_store_dir: str = _setting("", "Directory of the filesystem image store. Empty: <state_dir>/images.")
+    image_size_cap: int = _setting(1 << 40, "Largest image accepted, in bytes (uploads beyond it get 413).")
+    image_quota_count: int = _setting(-1, "Default limit of images per project; -1 means unlimited.")
+    image_quota_bytes: int = _setting(-1, "Default limit of image bytes stored per project; -1 means unlimited.")
+    image_import_target_format: str = _setting(
+        "", "disk_format that interoperable imports convert to (qcow2, raw or vmdk). Empty: keep the format."
+    )
+    image_chunk_size: int = _setting(1 << 20, "Bytes read or written at a time when streaming image data.")
     host: str = _setting("", "Name of this host for host agents and their queues. Empty: the hostname.")
     log_level: str = _setting("INFO", "Log level of every Stratus process.")
 

@@ -41,6 +41,7 @@ class KeyRepository:
         self.max_active_keys = max_active_keys
         self._fernet: MultiFernet | None = None
         self._loaded_mtime: int = -1
+        self._version = 0
 
     def _indexes(self) -> list[int]:
         return sorted(int(p.name) for p in self.path.iterdir() if p.name.isdigit())
@@ -75,6 +76,11 @@ class KeyRepository:
             (self.path / str(index)).unlink()
         return new_primary
 
+    def version(self) -> int:
+        """Changes whenever the keys on disk change (rotation): caches of decrypted tokens key on it."""
+        self.fernet()
+        return self._version
+
     def fernet(self) -> MultiFernet:
         try:
             mtime = self.path.stat().st_mtime_ns
@@ -88,6 +94,7 @@ class KeyRepository:
             keys = [Fernet((self.path / str(i)).read_bytes().strip()) for i in ordered]
             self._fernet = MultiFernet(keys)
             self._loaded_mtime = mtime
+            self._version += 1
         return self._fernet
 
 

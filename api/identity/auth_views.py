@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -9,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import policy
+from api.auth import identity_snapshot
 from api.context import current
 from api.identity import lookups
 from api.identity.models import Domain, Project, RoleAssignment, User
@@ -100,16 +102,22 @@ def _resolve_scope(session: Session, scope: Any, user_id: str) -> tuple[str | No
     if "system" in scope or "OS-TRUST:trust" in scope:
         raise Unauthorized("System scope and trusts are not supported by this cloud.")
     if "project" in scope:
-        project = lookups.find_project_ref(session, scope["project"])
-        if project is None:
+        project_id = _memo_ref(session, "project", scope["project"], lookups.find_project_ref)
+        if project_id is None:
             raise Unauthorized("The requested project does not exist or is not accessible.")
-        return project.id, None
+        return project_id, None
     if "domain" in scope:
-        domain = lookups.find_domain_ref(session, scope["domain"])
-        if domain is None:
+        domain_id = _memo_ref(session, "domain", scope["domain"], lookups.find_domain_ref)
+        if domain_id is None:
             raise Unauthorized("The requested domain does not exist or is not accessible.")
-        return None, domain.id
+        return None, domain_id
     return None, None
+
+
+def _memo_ref(session: Session, kind: str, ref: dict[str, Any], find: Any) -> str | None:
+    """The id a scope reference names, remembered for the identity snapshot of this request."""
+    key = (f"{kind}-ref", json.dumps(ref, sort_keys=True))
+    return identity_snapshot().lookups.get_or_load(key, lambda: getattr(find(session, ref), "id", None))
 
 
 @bp.post("/tokens")
@@ -125,8 +133,7 @@ def issue_token() -> Response:
     rt = runtime()
     parent: TokenPayload | None = None
     if "token" in methods:
-        with rt.db.session() as session:
-            parent = rt.tokens.validate(session, identity["token"]["id"]).payload
+        parent = rt.tokens.validate(rt.db, identity["token"]["id"], snapshot=identity_snapshot()).payload
         user_id = parent.user_id
     if "password" in methods:
         password_user = _authenticate_password(identity["password"]["user"])
@@ -136,7 +143,9 @@ def issue_token() -> Response:
     issued_methods = methods if parent is None else tuple(dict.fromkeys(methods + parent.methods))
     with rt.db.session() as session:
         project_id, domain_id = _resolve_scope(session, auth.get("scope"), user_id)
-        token = rt.tokens.issue(session, user_id, issued_methods, project_id, domain_id, parent=parent)
+        token = rt.tokens.issue(
+            session, user_id, issued_methods, project_id, domain_id, parent=parent, snapshot=identity_snapshot()
+        )
     response = jsonify(token_body(token, with_catalog=not _nocatalog()))
     response.status_code = 201
     response.headers["X-Subject-Token"] = token.token_id
@@ -153,11 +162,10 @@ def _subject_token() -> ValidatedToken:
         raise NotFound(kind="token", id="(no X-Subject-Token header)")
     rt = runtime()
     allow_expired = bool(query_bool("allow_expired", False))
-    with rt.db.session() as session:
-        try:
-            return rt.tokens.validate(session, subject, allow_expired=allow_expired)
-        except Unauthorized as exc:
-            raise NotFound(f"Could not find token: {exc.message}") from None
+    try:
+        return rt.tokens.validate(rt.db, subject, allow_expired=allow_expired, snapshot=identity_snapshot())
+    except Unauthorized as exc:
+        raise NotFound(f"Could not find token: {exc.message}") from None
 
 
 @bp.route("/tokens", methods=["GET", "HEAD"])

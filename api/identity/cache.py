@@ -16,10 +16,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from sqlalchemy.orm import Session
-
-from api.identity import generation
-
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -31,6 +27,19 @@ class _Memo(Generic[K, V]):
         self.capacity = capacity
         self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            if len(self._items) > self.capacity:
+                self._items.popitem(last=False)
 
     def get_or_load(self, key: K, load: Callable[[], V]) -> V:
         with self._lock:
@@ -49,10 +58,10 @@ class _Memo(Generic[K, V]):
 
 
 class Snapshot:
-    """What one worker knows about the identity tables at one generation."""
+    """What one worker knows about the identity tables at one generation, under one set of Fernet keys."""
 
-    def __init__(self, number: int, capacity: int) -> None:
-        self.generation = number
+    def __init__(self, version: tuple[int, int], capacity: int) -> None:
+        self.version = version
         self.lookups: _Memo[tuple[str, ...], object] = _Memo(capacity)
         self.tokens: _Memo[str, object] = _Memo(capacity)
 
@@ -60,12 +69,11 @@ class Snapshot:
 class IdentityCache:
     def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
-        self._snapshot = Snapshot(-2, capacity)
+        self._snapshot = Snapshot((-2, -2), capacity)
 
-    def snapshot(self, session: Session) -> Snapshot:
-        """The snapshot for the database state this session sees (one query)."""
-        number = generation.current(session)
+    def snapshot(self, generation: int, keys_version: int) -> Snapshot:
+        """The snapshot for this identity generation and key set; a fresh one when either moved."""
         snapshot = self._snapshot
-        if snapshot.generation != number:
-            snapshot = self._snapshot = Snapshot(number, self.capacity)
+        if snapshot.version != (generation, keys_version):
+            snapshot = self._snapshot = Snapshot((generation, keys_version), self.capacity)
         return snapshot

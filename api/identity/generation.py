@@ -10,7 +10,7 @@ from __future__ import annotations
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import Connection, event, insert, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from api.identity.models import (
@@ -33,9 +33,14 @@ CURRENT = select(IdentityGeneration.value).where(IdentityGeneration.id == ROW_ID
 BUMP = update(IdentityGeneration).where(IdentityGeneration.id == ROW_ID).values(value=IdentityGeneration.value + 1)
 
 
-def current(session: Session) -> int:
-    value = session.connection().execute(CURRENT).scalar()
+def read(connection: Connection) -> int:
+    value = connection.execute(CURRENT).scalar()
     return -1 if value is None else value
+
+
+def current(session: Session) -> int:
+    """The generation as this session's transaction sees it."""
+    return read(session.connection())
 
 
 def bump(session: Session) -> None:

@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from api.identity import generation
 from api.identity.cache import IdentityCache, Snapshot
 from api.identity.models import Domain, ImpliedRole, Project, RevocationEvent, Role, RoleAssignment, User
 from common import tokens
+from common.db import Database
 from common.exceptions import Unauthorized
 from common.tokens import KeyRepository, TokenPayload
 
@@ -166,6 +168,7 @@ class TokenService:
         project_id: str | None = None,
         domain_id: str | None = None,
         parent: TokenPayload | None = None,
+        snapshot: Snapshot | None = None,
     ) -> ValidatedToken:
         """A new token; a re-scoped one keeps its parent's expiry and audit chain, as in Keystone."""
         now = datetime.now(UTC)
@@ -180,22 +183,36 @@ class TokenService:
             domain_id=domain_id,
         )
         token_id = tokens.encode(payload, self.keys)
-        snapshot = self.cache.snapshot(session)
+        snapshot = snapshot or self.cache.snapshot(generation.current(session), self.keys.version())
         # Decode again so the payload carries exactly the rounded timestamps the token holds.
-        return resolve(session, token_id, tokens.decode(token_id, self.keys), snapshot)
+        issued = resolve(session, token_id, tokens.decode(token_id, self.keys), snapshot)
+        snapshot.tokens.put(token_id, issued)  # clients validate what they were just given
+        return issued
 
-    def validate(self, session: Session, token_id: str, allow_expired: bool = False) -> ValidatedToken:
-        """Decrypted on every call (expiry, key rotation); checked against the database once per generation."""
+    def snapshot(self, db: Database) -> Snapshot:
+        """What this process may trust right now: one read of the generation row, one stat of the keys."""
+        with db.engine.connect() as connection:
+            number = generation.read(connection)
+        return self.cache.snapshot(number, self.keys.version())
+
+    def validate(
+        self, db: Database, token_id: str, allow_expired: bool = False, snapshot: Snapshot | None = None
+    ) -> ValidatedToken:
+        """A token checked against the database once per snapshot; later checks only look at its expiry."""
         now = datetime.now(UTC) - (EXPIRED_TOKEN_WINDOW if allow_expired else timedelta())
+        snapshot = snapshot or self.snapshot(db)
+        known = snapshot.tokens.get(token_id)
+        if isinstance(known, ValidatedToken):
+            if known.payload.expires_at <= now:
+                raise Unauthorized("The token has expired.")
+            return known
         payload = tokens.decode(token_id, self.keys, now=now)
-        snapshot = self.cache.snapshot(session)
-
-        def check() -> ValidatedToken:
+        with db.session() as session:
             if _is_revoked(session, payload):
                 raise Unauthorized("The token has been revoked.")
-            return resolve(session, token_id, payload, snapshot)
-
-        return snapshot.tokens.get_or_load(token_id, check)  # type: ignore[return-value]
+            validated = resolve(session, token_id, payload, snapshot)
+        snapshot.tokens.put(token_id, validated)
+        return validated
 
     def _revocation(self, **match: str) -> RevocationEvent:
         now = datetime.now(UTC)
