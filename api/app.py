@@ -10,10 +10,13 @@ from api import auth, faults, versions
 from api.identity import assignments, auth_views, catalog_views, domains, projects, roles, users
 from api.identity.catalog import Catalog
 from api.identity.tokens import TokenService
+from api.image import data as image_data
+from api.image import images, members
 from api.runtime import Runtime
 from common.db import Database
 from common.settings import Settings
 from common.tokens import KeyRepository
+from image import store as image_stores
 
 BLUEPRINTS = (
     versions.bp,
@@ -24,6 +27,9 @@ BLUEPRINTS = (
     domains.bp,
     assignments.bp,
     catalog_views.bp,
+    images.bp,
+    image_data.bp,
+    members.bp,
 )
 
 
@@ -42,6 +48,7 @@ def create_app(settings: Settings) -> Flask:
         db=Database(settings.effective_database_url),
         tokens=TokenService(keys, settings.token_expiration),
         catalog=Catalog(settings.effective_public_url, settings.region),
+        image_store=image_stores.from_settings(settings),
     )
     auth.register(app)
     faults.register(app)

@@ -52,6 +52,9 @@ def _api_of(path: str) -> str:
 def fault_body(api: str, code: int, title: str, message: str, fault_type: str | None = None) -> dict[str, Any]:
     if api == "compute":
         return {NOVA_FAULT_NAMES.get(code, "computeFault"): {"code": code, "message": message}}
+    if api == "image":
+        # Glance answers with webob's JSON error body: the status line as ``code``.
+        return {"code": f"{code} {title}", "title": title, "message": message}
     if api == "network":
         kind = fault_type or NEUTRON_FAULT_TYPES.get(code, "HTTPInternalServerError")
         return {"NeutronError": {"type": kind, "message": message, "detail": ""}}

@@ -46,6 +46,8 @@ IN_PROJECT = Rule(_in_project, "project_id:%(target.project_id)s")
 PROJECT_READER = Rule(lambda c, t: _in_project(c, t) and c.has_role(READER_ROLE), "role:reader in project")
 PROJECT_MEMBER = Rule(lambda c, t: _in_project(c, t) and c.has_role(MEMBER_ROLE), "role:member in project")
 OWNER = Rule(lambda c, t: c.user_id is not None and c.user_id == t.get("user_id"), "user_id:%(target.user_id)s")
+SCOPED_READER = Rule(lambda c, t: c.project_id is not None and c.has_role(READER_ROLE), "role:reader in a project")
+SCOPED_MEMBER = Rule(lambda c, t: c.project_id is not None and c.has_role(MEMBER_ROLE), "role:member in a project")
 IN_DOMAIN = Rule(
     lambda c, t: t.get("domain_id") is not None and t.get("domain_id") in (c.domain_id, c.project_domain_id),
     "domain_id:%(target.domain_id)s",
@@ -99,6 +101,30 @@ RULES: dict[str, Rule] = {
     "identity:get_endpoint": ADMIN | AUTHENTICATED,
     "identity:list_regions": AUTHENTICATED,
     "identity:get_region": AUTHENTICATED,
+    # Image (Glance v2). Visibility is checked by the query (an invisible image is 404); these rules say
+    # who may act on what they can see. ``project_id`` is the image's owner, ``member_id`` a member project.
+    "image:get_images": ADMIN | SCOPED_READER,
+    "image:get_image": ADMIN | SCOPED_READER,
+    "image:add_image": ADMIN | PROJECT_MEMBER,
+    "image:modify_image": ADMIN | PROJECT_MEMBER,
+    "image:delete_image": ADMIN | PROJECT_MEMBER,
+    "image:upload_image": ADMIN | PROJECT_MEMBER,
+    "image:import_image": ADMIN | PROJECT_MEMBER,
+    "image:download_image": ADMIN | SCOPED_READER,
+    "image:publicize_image": ADMIN,
+    "image:communitize_image": ADMIN | PROJECT_MEMBER,
+    "image:set_owner": ADMIN,
+    "image:deactivate": ADMIN,
+    "image:reactivate": ADMIN,
+    "image:get_members": ADMIN | SCOPED_READER,
+    "image:add_member": ADMIN | PROJECT_MEMBER,
+    "image:delete_member": ADMIN | PROJECT_MEMBER,
+    "image:modify_member": ADMIN
+    | Rule(
+        lambda c, t: c.has_role(MEMBER_ROLE) and c.project_id is not None and c.project_id == t.get("member_id"),
+        "role:member and project_id:%(target.member_id)s",
+    ),
+    "image:get_schemas": AUTHENTICATED,
 }
 
 

@@ -6,7 +6,7 @@ the identity API bounds the whole cloud. Password authentication is dominated by
 API adds *beyond* the hash, which is measured in-process alongside. Token-method issuance and validation do no
 hashing and should be far faster than Keystone's.
 
-By default the benchmark starts its own private API (``tests.cloud.api_server``) in a temporary directory, so
+By default the benchmark starts its own private cloud (``tests.harness.running_cloud``) in a temporary directory, so
 its figures are reproducible and no user's cloud is touched; ``--url`` targets a running API instead and then
 uses only the credentials given on the command line.
 
@@ -26,6 +26,7 @@ import math
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -351,17 +352,19 @@ def hash_median_ms(rounds: int = HASH_ROUNDS, runs: int = HASH_RUNS) -> float:
 @contextmanager
 def private_api() -> Iterator[Target]:
     """A fresh API in a temporary directory with the production hash cost; admin validates demo's tokens."""
-    from tests.cloud import ADMIN_PASSWORD, DEMO_PASSWORD, api_server
+    from tests.harness import running_cloud
 
+    admin = Credentials("admin", "bench-admin-password", "admin")
+    demo = Credentials("demo", "bench-demo-password", "demo")
     with tempfile.TemporaryDirectory(prefix="stratus-bench-") as tmp, ExitStack() as stack:
         try:
-            server = stack.enter_context(api_server(Path(tmp), password_hash_rounds=str(HASH_ROUNDS)))
-        except RuntimeError as exc:
+            cloud = stack.enter_context(running_cloud(Path(tmp), {"STRATUS_PASSWORD_HASH_ROUNDS": str(HASH_ROUNDS)}))
+            cloud.bootstrap(admin.password, demo.password)
+        except (RuntimeError, subprocess.CalledProcessError) as exc:
             raise ApiFailure(str(exc)) from exc
-        admin = Credentials("admin", ADMIN_PASSWORD, "admin")
-        demo = Credentials("demo", DEMO_PASSWORD, "demo")
-        pid = server.process.pid if server.process else None
-        yield Target(server.auth_url, subject=demo, validator=admin, log_path=server.log_path, server_pid=pid)
+        pid = int((cloud.state_dir / "run" / "api.pid").read_text().split()[0])
+        log = cloud.log_dir / "api.log"
+        yield Target(cloud.auth_url, subject=demo, validator=admin, log_path=log, server_pid=pid)
 
 
 @contextmanager

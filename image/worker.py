@@ -1,9 +1,14 @@
 """stratus-image: the image store, inspection and conversion, on the ``image`` queue.
 
-Start with ``celery -A image.worker:app worker``; its tasks are registered as the service grows.
+Start with ``celery -A image.worker:app worker -Q image``.
 """
 
+from common.logs import setup_logging
 from common.queue import make_celery
 from common.settings import load
+from image import tasks
 
-app = make_celery(load())
+settings = load()
+setup_logging("stratus-image", settings.log_level)
+app = make_celery(settings)
+tasks.register(app, settings)

@@ -2,6 +2,7 @@
 
 from api.identity import generation as identity_generation  # registers the generation bump on writes
 from api.identity import models as identity_models
+from image import models as image_models
 
-MODEL_MODULES = (identity_models,)
+MODEL_MODULES = (identity_models, image_models)
 HOOKS = (identity_generation,)

@@ -171,6 +171,20 @@ class Cloud:
     def auth_url(self) -> str:
         return f"{self.url}/identity/v3"
 
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "log"
+
+    def restart(self) -> None:
+        """Every service down and up again, keeping the data: what a host reboot does to the cloud."""
+        self.manage("services", "down")
+        self.manage("services", "up")
+
+    def bootstrap(self, admin_password: str, demo_password: str) -> None:
+        env = self.env | {"STRATUS_ADMIN_PASSWORD": admin_password, "STRATUS_DEMO_PASSWORD": demo_password}
+        command = [str(VENV_BIN / "stratus-manage"), "bootstrap"]
+        subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True)
+
     def manage(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         command = [str(VENV_BIN / "stratus-manage"), *args]
         result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
@@ -183,13 +197,14 @@ def cloud_environment(state_dir: Path, env: dict[str, str]) -> dict[str, str]:
     """Our environment without any STRATUS_/OS_ variable of the developer's, plus test-sized defaults and ``env``.
 
     Unless ``env`` says otherwise: a free API port, a broker on a free port (so the launcher starts a private
-    Redis), one API worker, and a low bcrypt cost so bootstrap and logins are fast.
+    Redis), two API workers (so caches in different processes are exercised), and a low bcrypt cost so
+    bootstrap and logins are fast.
     """
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("STRATUS_", "OS_"))}
     defaults = {
         "STRATUS_API_PORT": str(free_port()),
         "STRATUS_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",
-        "STRATUS_API_WORKERS": "1",
+        "STRATUS_API_WORKERS": "2",
         "STRATUS_API_THREADS": "4",
         "STRATUS_PASSWORD_HASH_ROUNDS": "4",
     }

@@ -76,11 +76,11 @@ MEMBER_CREATE = {
     "required": ["member"],
     "additionalProperties": False,
 }
+# Clients (openstacksdk) send the whole member back; only ``status`` can change.
 MEMBER_UPDATE = {
     "type": "object",
     "properties": {"status": {"type": "string", "enum": ["pending", "accepted", "rejected"]}},
     "required": ["status"],
-    "additionalProperties": False,
 }
 
 IMPORT = {

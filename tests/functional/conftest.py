@@ -14,8 +14,11 @@ import requests
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
-from tests.cloud import ADMIN_PASSWORD, DEMO_PASSWORD, VENV_BIN, ApiServer, api_server
-from tests.harness import start_postgres, start_redis
+from manage.clouds import write_clouds_yaml
+from tests.harness import VENV_BIN, Cloud, running_cloud, start_postgres, start_redis
+
+ADMIN_PASSWORD = "admin-secret"
+DEMO_PASSWORD = "demo-secret"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Servers: one Redis and one PostgreSQL for the whole session, each on its own loopback port.
@@ -53,10 +56,10 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @dataclass
-class Identity:
-    """A running API and ways to talk to it as a given user."""
+class CloudClient:
+    """A running cloud and ways to talk to it as a given user: keystoneauth1, raw HTTP, the openstack CLI."""
 
-    server: ApiServer
+    server: Cloud
     clouds_yaml: Path
 
     @property
@@ -82,9 +85,6 @@ class Identity:
     def demo(self) -> ks_session.Session:
         return self.session("demo", DEMO_PASSWORD, project="demo")
 
-    def token(self, user: str, password: str, project: str | None = None) -> str:
-        return self.session(user, password, project=project).get_token()
-
     def admin_token(self) -> str:
         return self.admin().get_token()
 
@@ -92,7 +92,7 @@ class Identity:
         headers = dict(kwargs.pop("headers", {}))
         if token:
             headers["X-Auth-Token"] = token
-        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=60, **kwargs)
 
     def openstack(self, cloud: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
@@ -102,28 +102,27 @@ class Identity:
             env=env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"openstack {' '.join(args)} failed: {result.stderr}")
         return result
 
 
-def _database_urls() -> list[Any]:
-    return ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(scope="session", params=_database_urls())
-def identity(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Identity]:
-    database_url = ""
-    if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
-    state_dir = tmp_path_factory.mktemp(f"identity-{request.param}")
-    with api_server(state_dir, database_url) as server:
-        yield Identity(server, server.write_clouds_yaml())
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudClient]:
+    """The whole cloud (API, Redis, every worker) started by the real launcher, once per database backend."""
+    env = {"STRATUS_DATABASE_URL": request.getfixturevalue("postgres_url")} if request.param == "postgresql" else {}
+    state_dir = tmp_path_factory.mktemp(f"cloud-{request.param}")
+    with running_cloud(state_dir, env) as server:
+        server.bootstrap(ADMIN_PASSWORD, DEMO_PASSWORD)
+        clouds_yaml = state_dir / "clouds.yaml"
+        accounts = {"stratus-admin": ("admin", ADMIN_PASSWORD), "stratus": ("demo", DEMO_PASSWORD)}
+        write_clouds_yaml(clouds_yaml, server.auth_url, "RegionOne", accounts)
+        yield CloudClient(server, clouds_yaml)
 
 
 @pytest.fixture
 def unique(request: pytest.FixtureRequest) -> str:
-    """A name no other test uses, so tests sharing one server never collide."""
+    """A name no other test uses, so tests sharing one cloud never collide."""
     return request.node.name.replace("[", "-").replace("]", "")[:48] + "-" + os.urandom(3).hex()

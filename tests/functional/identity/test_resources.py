@@ -7,27 +7,27 @@ import pytest
 pytestmark = pytest.mark.functional
 
 
-def _create(identity, kind: str, body: dict, token: str) -> dict:
-    response = identity.request("POST", f"/identity/v3/{kind}s", token, json={kind: body})
+def _create(cloud, kind: str, body: dict, token: str) -> dict:
+    response = cloud.request("POST", f"/identity/v3/{kind}s", token, json={kind: body})
     assert response.status_code == 201, response.text
     return response.json()[kind]
 
 
-def test_project_crud(identity, unique):
-    token = identity.admin_token()
-    project = _create(identity, "project", {"name": unique, "description": "d", "tags": ["a"]}, token)
+def test_project_crud(cloud, unique):
+    token = cloud.admin_token()
+    project = _create(cloud, "project", {"name": unique, "description": "d", "tags": ["a"]}, token)
     assert project["domain_id"] == "default" and project["enabled"] is True and project["tags"] == ["a"]
     assert project["links"]["self"].endswith(f"/identity/v3/projects/{project['id']}")
 
-    listed = identity.request("GET", f"/identity/v3/projects?name={unique}", token).json()["projects"]
-    updated = identity.request(
+    listed = cloud.request("GET", f"/identity/v3/projects?name={unique}", token).json()["projects"]
+    updated = cloud.request(
         "PATCH",
         f"/identity/v3/projects/{project['id']}",
         token,
         json={"project": {"description": "new", "enabled": False}},
     )
-    deleted = identity.request("DELETE", f"/identity/v3/projects/{project['id']}", token)
-    gone = identity.request("GET", f"/identity/v3/projects/{project['id']}", token)
+    deleted = cloud.request("DELETE", f"/identity/v3/projects/{project['id']}", token)
+    gone = cloud.request("GET", f"/identity/v3/projects/{project['id']}", token)
 
     assert [p["id"] for p in listed] == [project["id"]]
     assert updated.json()["project"]["description"] == "new" and updated.json()["project"]["enabled"] is False
@@ -35,85 +35,83 @@ def test_project_crud(identity, unique):
     assert gone.status_code == 404 and gone.json()["error"]["code"] == 404
 
 
-def test_duplicate_project_name_is_409(identity, unique):
-    token = identity.admin_token()
-    _create(identity, "project", {"name": unique}, token)
-    again = identity.request("POST", "/identity/v3/projects", token, json={"project": {"name": unique}})
+def test_duplicate_project_name_is_409(cloud, unique):
+    token = cloud.admin_token()
+    _create(cloud, "project", {"name": unique}, token)
+    again = cloud.request("POST", "/identity/v3/projects", token, json={"project": {"name": unique}})
     assert again.status_code == 409 and again.json()["error"]["title"] == "Conflict"
 
 
-def test_user_crud_with_extra_attributes(identity, unique):
-    token = identity.admin_token()
-    user = _create(identity, "user", {"name": unique, "password": "pw", "email": "a@b.c", "team": "x"}, token)
+def test_user_crud_with_extra_attributes(cloud, unique):
+    token = cloud.admin_token()
+    user = _create(cloud, "user", {"name": unique, "password": "pw", "email": "a@b.c", "team": "x"}, token)
     assert "password" not in user and user["email"] == "a@b.c" and user["team"] == "x"
 
-    updated = identity.request(
-        "PATCH", f"/identity/v3/users/{user['id']}", token, json={"user": {"description": "about"}}
-    )
+    updated = cloud.request("PATCH", f"/identity/v3/users/{user['id']}", token, json={"user": {"description": "about"}})
     assert updated.json()["user"]["description"] == "about"
-    assert identity.request("DELETE", f"/identity/v3/users/{user['id']}", token).status_code == 204
-    assert identity.request("GET", f"/identity/v3/users/{user['id']}", token).status_code == 404
+    assert cloud.request("DELETE", f"/identity/v3/users/{user['id']}", token).status_code == 204
+    assert cloud.request("GET", f"/identity/v3/users/{user['id']}", token).status_code == 404
 
 
-def test_role_crud_and_grant_lifecycle(identity, unique):
-    token = identity.admin_token()
-    role = _create(identity, "role", {"name": unique}, token)
-    project = _create(identity, "project", {"name": unique}, token)
-    user = _create(identity, "user", {"name": unique, "password": "pw"}, token)
+def test_role_crud_and_grant_lifecycle(cloud, unique):
+    token = cloud.admin_token()
+    role = _create(cloud, "role", {"name": unique}, token)
+    project = _create(cloud, "project", {"name": unique}, token)
+    user = _create(cloud, "user", {"name": unique, "password": "pw"}, token)
     grant = f"/identity/v3/projects/{project['id']}/users/{user['id']}/roles/{role['id']}"
 
-    assert identity.request("HEAD", grant, token).status_code == 404
-    assert identity.request("PUT", grant, token).status_code == 204
-    assert identity.request("PUT", grant, token).status_code == 204  # idempotent
-    assert identity.request("HEAD", grant, token).status_code == 204
-    roles = identity.request("GET", f"/identity/v3/projects/{project['id']}/users/{user['id']}/roles", token)
+    assert cloud.request("HEAD", grant, token).status_code == 404
+    assert cloud.request("PUT", grant, token).status_code == 204
+    assert cloud.request("PUT", grant, token).status_code == 204  # idempotent
+    assert cloud.request("HEAD", grant, token).status_code == 204
+    roles = cloud.request("GET", f"/identity/v3/projects/{project['id']}/users/{user['id']}/roles", token)
     assert [r["name"] for r in roles.json()["roles"]] == [unique]
-    report = identity.request("GET", f"/identity/v3/role_assignments?user.id={user['id']}&include_names=1", token)
+    report = cloud.request("GET", f"/identity/v3/role_assignments?user.id={user['id']}&include_names=1", token)
     [assignment] = report.json()["role_assignments"]
     assert assignment["role"] == {"id": role["id"], "name": unique}
     assert assignment["scope"]["project"]["name"] == unique
 
-    assert identity.request("DELETE", grant, token).status_code == 204
-    assert identity.request("DELETE", grant, token).status_code == 404
-    assert identity.request("DELETE", f"/identity/v3/roles/{role['id']}", token).status_code == 204
+    assert cloud.request("DELETE", grant, token).status_code == 204
+    assert cloud.request("DELETE", grant, token).status_code == 404
+    assert cloud.request("DELETE", f"/identity/v3/roles/{role['id']}", token).status_code == 204
 
 
-def test_effective_role_assignments_include_implied_roles(identity):
-    token = identity.admin_token()
-    admin_id = identity.admin().get_user_id()
-    report = identity.request(
+def test_effective_role_assignments_include_implied_roles(cloud):
+    token = cloud.admin_token()
+    admin_id = cloud.admin().get_user_id()
+    report = cloud.request(
         "GET", f"/identity/v3/role_assignments?user.id={admin_id}&effective&include_names", token
     ).json()["role_assignments"]
     on_admin_project = {a["role"]["name"] for a in report if a["scope"].get("project", {}).get("name") == "admin"}
     assert on_admin_project == {"admin", "member", "reader"}
 
 
-def test_default_domain_and_domain_lifecycle(identity, unique):
-    token = identity.admin_token()
-    default = identity.request("GET", "/identity/v3/domains/default", token).json()["domain"]
+def test_default_domain_and_domain_lifecycle(cloud, unique):
+    token = cloud.admin_token()
+    default = cloud.request("GET", "/identity/v3/domains/default", token).json()["domain"]
     assert default["name"] == "Default"
-    domain = _create(identity, "domain", {"name": unique}, token)
-    still_enabled = identity.request("DELETE", f"/identity/v3/domains/{domain['id']}", token)
-    identity.request("PATCH", f"/identity/v3/domains/{domain['id']}", token, json={"domain": {"enabled": False}})
-    deleted = identity.request("DELETE", f"/identity/v3/domains/{domain['id']}", token)
+    domain = _create(cloud, "domain", {"name": unique}, token)
+    still_enabled = cloud.request("DELETE", f"/identity/v3/domains/{domain['id']}", token)
+    cloud.request("PATCH", f"/identity/v3/domains/{domain['id']}", token, json={"domain": {"enabled": False}})
+    deleted = cloud.request("DELETE", f"/identity/v3/domains/{domain['id']}", token)
 
     assert still_enabled.status_code == 403
     assert deleted.status_code == 204
-    assert identity.request("DELETE", "/identity/v3/domains/default", token).status_code == 403
+    assert cloud.request("DELETE", "/identity/v3/domains/default", token).status_code == 403
 
 
 @pytest.mark.parametrize("collection", ["projects", "users", "roles", "domains", "services", "endpoints", "regions"])
-def test_lookup_by_name_or_unknown_id_is_a_clean_404(identity, collection):
-    token = identity.admin_token()
+def test_lookup_by_name_or_unknown_id_is_a_clean_404(cloud, collection):
+    token = cloud.admin_token()
     for key in ("admin", "no-such-thing", "x" * 300, "%27;drop"):
-        response = identity.request("GET", f"/identity/v3/{collection}/{key}", token)
+        response = cloud.request("GET", f"/identity/v3/{collection}/{key}", token)
         assert response.status_code == 404, (collection, key, response.text)
         assert response.json()["error"]["code"] == 404
 
 
-def test_user_projects_and_auth_projects(identity):
-    demo = identity.demo()
+def test_user_projects_and_auth_projects(cloud):
+    demo = cloud.demo()
     token = demo.get_token()
-    mine = identity.request("GET", f"/identity/v3/users/{demo.get_user_id()}/projects", token).json()["projects"]
-    auth = identity.request("GET", "/identity/v3/auth/projects", token).json()["projects"]
+    mine = cloud.request("GET", f"/identity/v3/users/{demo.get_user_id()}/projects", token).json()["projects"]
+    auth = cloud.request("GET", "/identity/v3/auth/projects", token).json()["projects"]
     assert [p["name"] for p in mine] == [p["name"] for p in auth] == ["demo"]

@@ -8,7 +8,7 @@ import pytest
 
 from common import tokens
 from common.tokens import KeyRepository, TokenPayload
-from tests.cloud import ADMIN_PASSWORD, DEMO_PASSWORD
+from tests.functional.conftest import ADMIN_PASSWORD, DEMO_PASSWORD
 
 pytestmark = pytest.mark.functional
 
@@ -23,8 +23,8 @@ PASSWORD_AUTH = {
 }
 
 
-def test_password_auth_returns_a_project_scoped_token_with_catalog(identity):
-    response = identity.request("POST", "/identity/v3/auth/tokens", json=PASSWORD_AUTH)
+def test_password_auth_returns_a_project_scoped_token_with_catalog(cloud):
+    response = cloud.request("POST", "/identity/v3/auth/tokens", json=PASSWORD_AUTH)
 
     assert response.status_code == 201
     assert response.headers["X-Subject-Token"]
@@ -40,8 +40,8 @@ def test_password_auth_returns_a_project_scoped_token_with_catalog(identity):
     assert timedelta(minutes=59) < expires - issued <= timedelta(hours=1)
 
 
-def test_catalog_lists_every_api_on_every_interface_in_the_region(identity):
-    token = identity.request("POST", "/identity/v3/auth/tokens", json=PASSWORD_AUTH).json()["token"]
+def test_catalog_lists_every_api_on_every_interface_in_the_region(cloud):
+    token = cloud.request("POST", "/identity/v3/auth/tokens", json=PASSWORD_AUTH).json()["token"]
     catalog = {entry["type"]: entry for entry in token["catalog"]}
 
     assert set(catalog) == {"identity", "compute", "network", "image"}
@@ -50,37 +50,37 @@ def test_catalog_lists_every_api_on_every_interface_in_the_region(identity):
         assert all(e["region"] == e["region_id"] == "RegionOne" for e in entry["endpoints"])
     urls = {t: e["endpoints"][0]["url"] for t, e in catalog.items()}
     assert urls == {
-        "identity": f"{identity.url}/identity",
-        "compute": f"{identity.url}/compute/v2.1",
-        "network": f"{identity.url}/network",
-        "image": f"{identity.url}/image",
+        "identity": f"{cloud.url}/identity",
+        "compute": f"{cloud.url}/compute/v2.1",
+        "network": f"{cloud.url}/network",
+        "image": f"{cloud.url}/image",
     }
 
 
-def test_unscoped_and_domain_scoped_tokens(identity):
+def test_unscoped_and_domain_scoped_tokens(cloud):
     body = {"auth": {"identity": PASSWORD_AUTH["auth"]["identity"], "scope": "unscoped"}}
-    unscoped = identity.request("POST", "/identity/v3/auth/tokens", json=body).json()["token"]
+    unscoped = cloud.request("POST", "/identity/v3/auth/tokens", json=body).json()["token"]
     assert "project" not in unscoped and "catalog" not in unscoped and "roles" not in unscoped
 
-    admin = identity.admin()
+    admin = cloud.admin()
     admin_id = admin.get_user_id()
     grant = f"/identity/v3/domains/default/users/{admin_id}/roles/"
-    role_id = identity.request("GET", "/identity/v3/roles?name=admin", identity.admin_token()).json()["roles"][0]["id"]
-    assert identity.request("PUT", grant + role_id, identity.admin_token()).status_code == 204
-    session = identity.session("admin", ADMIN_PASSWORD, domain="default")
+    role_id = cloud.request("GET", "/identity/v3/roles?name=admin", cloud.admin_token()).json()["roles"][0]["id"]
+    assert cloud.request("PUT", grant + role_id, cloud.admin_token()).status_code == 204
+    session = cloud.session("admin", ADMIN_PASSWORD, domain="default")
     token = session.auth.get_access(session)
     assert token.domain_id == "default" and token.project_id is None
     assert "admin" in token.role_names
 
 
-def test_token_is_validated_by_its_owner_and_by_an_admin_and_head_works(identity):
-    demo_token = identity.demo().get_token()
+def test_token_is_validated_by_its_owner_and_by_an_admin_and_head_works(cloud):
+    demo_token = cloud.demo().get_token()
     headers = {"X-Subject-Token": demo_token}
 
-    own = identity.request("GET", "/identity/v3/auth/tokens", demo_token, headers=headers)
-    by_admin = identity.request("GET", "/identity/v3/auth/tokens", identity.admin_token(), headers=headers)
-    head = identity.request("HEAD", "/identity/v3/auth/tokens", demo_token, headers=headers)
-    nocatalog = identity.request("GET", "/identity/v3/auth/tokens?nocatalog", demo_token, headers=headers)
+    own = cloud.request("GET", "/identity/v3/auth/tokens", demo_token, headers=headers)
+    by_admin = cloud.request("GET", "/identity/v3/auth/tokens", cloud.admin_token(), headers=headers)
+    head = cloud.request("HEAD", "/identity/v3/auth/tokens", demo_token, headers=headers)
+    nocatalog = cloud.request("GET", "/identity/v3/auth/tokens?nocatalog", demo_token, headers=headers)
 
     assert own.status_code == by_admin.status_code == head.status_code == 200
     assert own.headers["X-Subject-Token"] == demo_token
@@ -88,33 +88,31 @@ def test_token_is_validated_by_its_owner_and_by_an_admin_and_head_works(identity
     assert "catalog" not in nocatalog.json()["token"]
 
 
-def test_revoked_token_is_refused_everywhere_and_its_validation_is_404(identity):
-    token = identity.demo().get_token()
-    revoke = identity.request("DELETE", "/identity/v3/auth/tokens", token, headers={"X-Subject-Token": token})
+def test_revoked_token_is_refused_everywhere_and_its_validation_is_404(cloud):
+    token = cloud.demo().get_token()
+    revoke = cloud.request("DELETE", "/identity/v3/auth/tokens", token, headers={"X-Subject-Token": token})
     assert revoke.status_code == 204
 
-    validate = identity.request(
-        "GET", "/identity/v3/auth/tokens", identity.admin_token(), headers={"X-Subject-Token": token}
-    )
-    use = identity.request("GET", "/identity/v3/auth/catalog", token)
+    validate = cloud.request("GET", "/identity/v3/auth/tokens", cloud.admin_token(), headers={"X-Subject-Token": token})
+    use = cloud.request("GET", "/identity/v3/auth/catalog", token)
 
     assert validate.status_code == 404 and validate.json()["error"]["code"] == 404
     assert use.status_code == 401 and use.json()["error"]["title"] == "Unauthorized"
     assert "WWW-Authenticate" in use.headers
 
 
-def test_revocation_survives_an_api_restart(identity):
-    token = identity.demo().get_token()
-    identity.request("DELETE", "/identity/v3/auth/tokens", token, headers={"X-Subject-Token": token})
-    identity.server.restart()
+def test_revocation_survives_an_api_restart(cloud):
+    token = cloud.demo().get_token()
+    cloud.request("DELETE", "/identity/v3/auth/tokens", token, headers={"X-Subject-Token": token})
+    cloud.server.restart()
 
-    assert identity.request("GET", "/identity/v3/auth/catalog", token).status_code == 401
-    assert identity.request("GET", "/identity/v3/auth/catalog", identity.demo().get_token()).status_code == 200
+    assert cloud.request("GET", "/identity/v3/auth/catalog", token).status_code == 401
+    assert cloud.request("GET", "/identity/v3/auth/catalog", cloud.demo().get_token()).status_code == 200
 
 
-def test_token_method_rescopes_and_keeps_expiry_and_audit_chain(identity):
+def test_token_method_rescopes_and_keeps_expiry_and_audit_chain(cloud):
     body = {"auth": {"identity": PASSWORD_AUTH["auth"]["identity"], "scope": "unscoped"}}
-    first = identity.request("POST", "/identity/v3/auth/tokens", json=body)
+    first = cloud.request("POST", "/identity/v3/auth/tokens", json=body)
     parent = first.json()["token"]
     rescope = {
         "auth": {
@@ -123,7 +121,7 @@ def test_token_method_rescopes_and_keeps_expiry_and_audit_chain(identity):
         }
     }
 
-    response = identity.request("POST", "/identity/v3/auth/tokens", json=rescope)
+    response = cloud.request("POST", "/identity/v3/auth/tokens", json=rescope)
 
     assert response.status_code == 201
     child = response.json()["token"]
@@ -133,9 +131,9 @@ def test_token_method_rescopes_and_keeps_expiry_and_audit_chain(identity):
     assert set(child["methods"]) == {"token", "password"}
 
 
-def test_expired_token_is_refused(identity):
-    keys = KeyRepository(identity.server.state_dir / "fernet-keys")
-    demo_user = identity.demo().get_user_id()
+def test_expired_token_is_refused(cloud):
+    keys = KeyRepository(cloud.server.state_dir / "fernet-keys")
+    demo_user = cloud.demo().get_user_id()
     past = datetime.now(UTC) - timedelta(hours=2)
     payload = TokenPayload(
         user_id=demo_user,
@@ -146,33 +144,33 @@ def test_expired_token_is_refused(identity):
     )
     expired = tokens.encode(payload, keys)
 
-    response = identity.request("GET", "/identity/v3/auth/catalog", expired)
+    response = cloud.request("GET", "/identity/v3/auth/catalog", expired)
 
     assert response.status_code == 401
     assert "expired" in response.json()["error"]["message"]
 
 
-def test_forged_token_is_refused(identity):
-    token = identity.demo().get_token()
+def test_forged_token_is_refused(cloud):
+    token = cloud.demo().get_token()
     forged = token[:-6] + ("AAAAAA" if not token.endswith("AAAAAA") else "BBBBBB")
-    assert identity.request("GET", "/identity/v3/auth/catalog", forged).status_code == 401
-    assert identity.request("GET", "/identity/v3/auth/catalog", "not-a-token").status_code == 401
+    assert cloud.request("GET", "/identity/v3/auth/catalog", forged).status_code == 401
+    assert cloud.request("GET", "/identity/v3/auth/catalog", "not-a-token").status_code == 401
 
 
-def test_tokens_survive_key_rotation_until_their_key_is_dropped(identity):
-    token = identity.demo().get_token()
-    identity.server.manage("fernet-rotate")
-    assert identity.request("GET", "/identity/v3/auth/catalog", token).status_code == 200
-    fresh = identity.demo().get_token()
+def test_tokens_survive_key_rotation_until_their_key_is_dropped(cloud):
+    token = cloud.demo().get_token()
+    cloud.server.manage("fernet-rotate")
+    assert cloud.request("GET", "/identity/v3/auth/catalog", token).status_code == 200
+    fresh = cloud.demo().get_token()
 
-    identity.server.manage("fernet-rotate")
+    cloud.server.manage("fernet-rotate")
 
     # Three keys are kept (staged, primary, one secondary): the key of ``token`` is gone, that of ``fresh`` stays.
-    assert identity.request("GET", "/identity/v3/auth/catalog", token).status_code == 401
-    assert identity.request("GET", "/identity/v3/auth/catalog", fresh).status_code == 200
+    assert cloud.request("GET", "/identity/v3/auth/catalog", token).status_code == 401
+    assert cloud.request("GET", "/identity/v3/auth/catalog", fresh).status_code == 200
 
 
-def test_wrong_password_and_unknown_user_get_the_same_401(identity):
+def test_wrong_password_and_unknown_user_get_the_same_401(cloud):
     wrong = {
         "auth": {
             "identity": {
@@ -190,8 +188,8 @@ def test_wrong_password_and_unknown_user_get_the_same_401(identity):
         }
     }
 
-    a = identity.request("POST", "/identity/v3/auth/tokens", json=wrong)
-    b = identity.request("POST", "/identity/v3/auth/tokens", json=unknown)
+    a = cloud.request("POST", "/identity/v3/auth/tokens", json=wrong)
+    b = cloud.request("POST", "/identity/v3/auth/tokens", json=unknown)
 
     assert a.status_code == b.status_code == 401
     assert a.json()["error"]["message"] == b.json()["error"]["message"]

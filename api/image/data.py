@@ -1,0 +1,101 @@
+"""Image data: ``PUT``/``GET /v2/images/{id}/file`` (direct upload and download), staging and import."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request, send_file
+
+from api import policy
+from api.context import current
+from api.image import access
+from api.image.schemas import IMPORT
+from api.runtime import runtime
+from api.validation import validated_body
+from common.exceptions import BadRequest, Conflict, Forbidden, UnsupportedMediaType
+from image import client, quota, upload
+from image.models import Image
+from image.states import ImageStatus
+
+bp = Blueprint("image_data", __name__, url_prefix="/image/v2")
+
+IMPORT_METHODS = ("glance-direct",)
+
+
+def _require_octet_stream() -> None:
+    if request.mimetype != "application/octet-stream":
+        raise UnsupportedMediaType(content_type=request.mimetype or "(none)")
+
+
+def _writable_image(image_id: str, action: str) -> tuple[Image, int]:
+    """The image (detached from its session) and how many bytes an upload to it may bring."""
+    ctx = current()
+    rt = runtime()
+    with rt.db.session() as session:
+        image = access.get_visible(session, ctx, image_id)
+        policy.enforce(action, {"project_id": image.owner})
+        allowance = quota.upload_allowance(session, rt.settings, image.owner, image.id)
+    return image, allowance
+
+
+@bp.put("/images/<image_id>/file")
+def upload_file(image_id: str) -> Response:
+    _require_octet_stream()
+    image, allowance = _writable_image(image_id, "image:upload_image")
+    rt = runtime()
+    upload.receive(rt.db, rt.image_store, image, request.stream, allowance, rt.settings.image_chunk_size)
+    return Response(status=204)
+
+
+@bp.get("/images/<image_id>/file")
+def download_file(image_id: str) -> Response:
+    ctx = policy.enforce("image:download_image")
+    rt = runtime()
+    with rt.db.session() as session:
+        image = access.get_visible(session, ctx, image_id)
+    if image.status == ImageStatus.DEACTIVATED and not ctx.is_admin:
+        raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
+    if image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED) or not image.location:
+        return Response(status=204)
+    path = rt.image_store.local_path(image.location)
+    if path is None:
+        raise Conflict("This store cannot serve image data directly.")
+    response = send_file(path, mimetype="application/octet-stream", conditional=True, etag=False, max_age=None)
+    if response.status_code == 200:
+        response.headers["Content-MD5"] = image.checksum or ""
+    return response
+
+
+@bp.put("/images/<image_id>/stage")
+def stage_file(image_id: str) -> Response:
+    """The first half of an interoperable import: data goes to staging, the image service finishes it."""
+    _require_octet_stream()
+    image, allowance = _writable_image(image_id, "image:import_image")
+    rt = runtime()
+    upload.stage(rt.db, rt.image_store, image, request.stream, allowance, rt.settings.image_chunk_size)
+    return Response(status=204)
+
+
+@bp.post("/images/<image_id>/import")
+def import_image(image_id: str) -> tuple[Response, int]:
+    body = validated_body(IMPORT)
+    method = body["method"]["name"]
+    if method not in IMPORT_METHODS:
+        raise BadRequest(f"Import method {method} is not supported; this cloud offers {', '.join(IMPORT_METHODS)}.")
+    image, _ = _writable_image(image_id, "image:import_image")
+    rt = runtime()
+    upload.begin_import(rt.db, image.id)
+    client.import_image(rt.celery, image.id, request_id=current().request_id)
+    return jsonify({}), 202
+
+
+@bp.get("/info/import")
+def import_info() -> Response:
+    policy.enforce("image:get_schemas")
+    return jsonify(
+        {
+            "import-methods": {
+                "description": "Import methods available.",
+                "type": "array",
+                "value": list(IMPORT_METHODS),
+            }
+        }
+    )

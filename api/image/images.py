@@ -1,0 +1,223 @@
+"""``/image/v2/images``: create, list, show, update (JSON patch), delete, tags and (de)activation."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from api import policy
+from api.context import RequestContext, current
+from api.image import access, listing, schemas
+from api.image.schemas import CREATE, PATCH, READ_ONLY, RESERVED, WRITABLE
+from api.image.views import image_view
+from api.runtime import runtime
+from api.validation import json_body, validate
+from common.exceptions import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
+from image import quota
+from image.models import Image, ImageMember
+from image.states import ImageStatus, Visibility, next_status
+
+bp = Blueprint("image_images", __name__, url_prefix="/image/v2")
+
+PATCH_MEDIA_TYPES = ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")
+
+
+def _refuse_protected_keys(keys: Any) -> None:
+    for key in keys:
+        if key in READ_ONLY:
+            raise Forbidden(f"Attribute '{key}' is read-only.")
+        if key in RESERVED:
+            raise Forbidden(f"Attribute '{key}' is reserved.")
+
+
+def _check_visibility_change(ctx: RequestContext, visibility: str | None, owner: str) -> None:
+    if visibility == Visibility.PUBLIC:
+        policy.enforce("image:publicize_image", {"project_id": owner})
+    elif visibility == Visibility.COMMUNITY:
+        policy.enforce("image:communitize_image", {"project_id": owner})
+
+
+def _for_write(session: Session, ctx: RequestContext, image_id: str, action: str) -> Image:
+    image = access.get_visible(session, ctx, image_id)
+    policy.enforce(action, {"project_id": image.owner})
+    return image
+
+
+@bp.post("/images")
+def create_image() -> tuple[Response, int]:
+    ctx = current()
+    body = json_body()
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object of image attributes.")
+    _refuse_protected_keys(body)
+    validate(body, CREATE)
+    owner = body.get("owner") or ctx.project_id
+    if owner != ctx.project_id:
+        policy.enforce("image:set_owner", {"project_id": owner})
+    if owner is None:
+        raise Forbidden("Images are owned by projects: use a project-scoped token.")
+    policy.enforce("image:add_image", {"project_id": owner})
+    visibility = body.get("visibility", Visibility.SHARED.value)
+    _check_visibility_change(ctx, visibility, owner)
+    properties = {k: v for k, v in body.items() if k not in WRITABLE}
+    rt = runtime()
+    with rt.db.session() as session:
+        limit = quota.limits_for(rt.settings, owner).count
+        if limit != quota.UNLIMITED and quota.image_count(session, owner) >= limit:
+            raise PayloadTooLarge(f"Maximum number of images exceeded: the quota of project {owner} is {limit}.")
+        if body.get("id") and session.get(Image, body["id"]) is not None:
+            raise Conflict(f"An image with identifier {body['id']} already exists")
+        image = Image(
+            **({"id": body["id"]} if body.get("id") else {}),
+            name=body.get("name"),
+            owner=owner,
+            visibility=visibility,
+            protected=body.get("protected", False),
+            os_hidden=body.get("os_hidden", False),
+            disk_format=body.get("disk_format"),
+            container_format=body.get("container_format"),
+            min_disk=body.get("min_disk", 0),
+            min_ram=body.get("min_ram", 0),
+            tags=list(dict.fromkeys(body.get("tags", []))),
+            properties=properties,
+        )
+        session.add(image)
+        session.flush()
+        view = image_view(image)
+    response = jsonify(view)
+    response.headers["Location"] = f"{rt.settings.effective_public_url}/image/v2/images/{view['id']}"
+    return response, 201
+
+
+@bp.get("/images")
+def list_images() -> Response:
+    ctx = policy.enforce("image:get_images")
+    with runtime().db.session() as session:
+        images, next_marker = listing.page(session, ctx)
+        body: dict[str, Any] = {"images": [image_view(i) for i in images]}
+    body["first"] = "/v2/images"
+    body["schema"] = "/v2/schemas/images"
+    if next_marker:
+        args = {k: v for k, v in request.args.items(multi=True) if k != "marker"}
+        body["next"] = "/v2/images?" + urlencode([*args.items(), ("marker", next_marker)])
+    return jsonify(body)
+
+
+@bp.get("/images/<image_id>")
+def get_image(image_id: str) -> Response:
+    ctx = policy.enforce("image:get_image")
+    with runtime().db.session() as session:
+        return jsonify(image_view(access.get_visible(session, ctx, image_id)))
+
+
+def _apply_patch(image: Image, operations: list[dict[str, Any]]) -> dict[str, Any]:
+    """The image's attributes after the JSON-patch operations, checked against the create schema."""
+    state: dict[str, Any] = {k: getattr(image, k) for k in WRITABLE if k != "id"}
+    properties = dict(image.properties or {})
+    for op in operations:
+        key = op["path"][1:].replace("~1", "/").replace("~0", "~")
+        _refuse_protected_keys([key])
+        if key == "id":
+            raise Forbidden("Attribute 'id' is read-only.")
+        if op["op"] != "remove" and "value" not in op:
+            raise BadRequest(f"Operation '{op['op']}' on {op['path']} needs a value.")
+        if key in state:
+            if op["op"] == "remove":
+                raise Forbidden(f"Attribute '{key}' is a base attribute and cannot be removed.")
+            state[key] = op["value"]
+        elif op["op"] == "remove" or (op["op"] == "replace" and key not in properties):
+            if key not in properties:
+                raise Conflict(f"Property {key} does not exist.")
+            properties.pop(key)
+        else:
+            properties[key] = op["value"]
+    validate(state | properties, CREATE)
+    return state | {"properties": properties}
+
+
+@bp.patch("/images/<image_id>")
+def update_image(image_id: str) -> Response:
+    ctx = current()
+    if request.mimetype not in PATCH_MEDIA_TYPES:
+        raise UnsupportedMediaType(content_type=request.mimetype or "(none)")
+    operations = validate(json_body(), PATCH)
+    with runtime().db.session() as session:
+        image = _for_write(session, ctx, image_id, "image:modify_image")
+        changes = _apply_patch(image, operations)
+        if changes["visibility"] != image.visibility:
+            _check_visibility_change(ctx, changes["visibility"], image.owner)
+        if changes["owner"] != image.owner:
+            policy.enforce("image:set_owner", {"project_id": changes["owner"]})
+        changes["tags"] = list(dict.fromkeys(changes["tags"] or []))
+        for key, value in changes.items():
+            setattr(image, key, value)
+        session.flush()
+        return jsonify(image_view(image))
+
+
+@bp.delete("/images/<image_id>")
+def delete_image(image_id: str) -> Response:
+    ctx = current()
+    rt = runtime()
+    with rt.db.session() as session:
+        image = _for_write(session, ctx, image_id, "image:delete_image")
+        if image.protected:
+            raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+        location = image.location
+        image.status, image.location, image.upload_token = ImageStatus.DELETED.value, None, None
+        session.execute(delete(ImageMember).where(ImageMember.image_id == image.id))
+    if location:
+        rt.image_store.delete(location)
+    return Response(status=204)
+
+
+@bp.put("/images/<image_id>/tags/<tag>")
+def add_tag(image_id: str, tag: str) -> Response:
+    if len(tag) > 255:
+        raise BadRequest("Invalid input for field 'tag': longer than 255 characters")
+    with runtime().db.session() as session:
+        image = _for_write(session, current(), image_id, "image:modify_image")
+        if tag not in (image.tags or []):
+            image.tags = [*(image.tags or []), tag]
+    return Response(status=204)
+
+
+@bp.delete("/images/<image_id>/tags/<tag>")
+def remove_tag(image_id: str, tag: str) -> Response:
+    with runtime().db.session() as session:
+        image = _for_write(session, current(), image_id, "image:modify_image")
+        if tag not in (image.tags or []):
+            raise NotFound(f"Tag {tag} not found on image {image_id}")
+        image.tags = [t for t in image.tags if t != tag]
+    return Response(status=204)
+
+
+@bp.post("/images/<image_id>/actions/<action>")
+def image_action(image_id: str, action: str) -> Response:
+    if action not in ("deactivate", "reactivate"):
+        raise NotFound(f"Unknown image action: {action}")
+    with runtime().db.session() as session:
+        image = _for_write(session, current(), image_id, f"image:{action}")
+        target = next_status(action, ImageStatus(image.status))
+        if target is None:
+            raise BadRequest(f"Not allowed to {action} image in status '{image.status}'")
+        image.status = target.value
+    return Response(status=204)
+
+
+@bp.get("/schemas/<name>")
+def get_schema(name: str) -> Response:
+    policy.enforce("image:get_schemas")
+    published = {
+        "image": schemas.published_image_schema,
+        "images": schemas.published_images_schema,
+        "member": schemas.published_member_schema,
+        "members": schemas.published_members_schema,
+    }
+    if name not in published:
+        raise NotFound(f"No schema named {name}")
+    return jsonify(published[name]())

@@ -1,0 +1,29 @@
+"""Celery entry points of the image service: thin wrappers that load settings and call a workflow."""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+from celery import Celery
+
+from common.db import Database
+from common.settings import Settings
+from image import client, importing
+from image.store import from_settings
+from image.store.base import ImageStore
+
+LOG = logging.getLogger(__name__)
+
+
+@cache
+def _resources(settings: Settings) -> tuple[Database, ImageStore]:
+    return Database(settings.effective_database_url), from_settings(settings)
+
+
+def register(app: Celery, settings: Settings) -> None:
+    @app.task(name=client.IMPORT_IMAGE, acks_late=True, time_limit=4 * 3600, soft_time_limit=4 * 3600 - 60)
+    def import_image(image_id: str, request_id: str = "") -> str:
+        db, store = _resources(settings)
+        LOG.info("[%s] importing image %s", request_id, image_id)
+        return importing.run_import(db, store, settings, image_id)

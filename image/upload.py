@@ -1,0 +1,167 @@
+"""Receiving image data: stream it in constant memory, checksum it on the fly, inspect it, then store it.
+
+The API process that receives the bytes runs this workflow (the bytes cannot travel through the queue):
+
+1. claim the image with a compare-and-swap ``queued → saving`` so exactly one upload wins (the other: 409);
+2. stream chunks into the store's staging area, updating md5 and sha512 and enforcing the size allowance;
+3. inspect the staged file's headers (real format must match ``disk_format``; no backing or external files);
+4. commit the data atomically, then mark the image ``active`` with its size and checksums.
+
+A failure while streaming (client gone, over the allowance) puts the image back to ``queued``; a rejected
+image becomes ``killed``. Either way the staged data is deleted: nothing half-written is ever served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from sqlalchemy import update
+
+from common.db import Database
+from common.exceptions import BadRequest, Conflict, PayloadTooLarge
+from image.inspector import InspectionError, inspect
+from image.models import Image
+from image.states import ImageStatus
+from image.store.base import ImageStore, StagedWrite
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Received:
+    size: int
+    checksum: str
+    os_hash_value: str
+
+
+def stream_into(staged: StagedWrite, read: Callable[[int], bytes], chunk_size: int, allowance: int) -> Received:
+    """Copy a stream into a staged write, hashing as it goes; 413 as soon as it exceeds the allowance."""
+    md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
+    size = 0
+    while chunk := read(chunk_size):
+        size += len(chunk)
+        if size > allowance:
+            raise PayloadTooLarge(f"Image data exceeds the {allowance} bytes this image may hold (size cap or quota).")
+        md5.update(chunk)
+        sha512.update(chunk)
+        staged.write(chunk)
+    return Received(size, md5.hexdigest(), sha512.hexdigest())
+
+
+def claim(db: Database, image_id: str, source: ImageStatus, target: ImageStatus) -> str:
+    """Compare-and-swap the image from ``source`` to ``target`` under a fresh token; 409 if another got it."""
+    token = uuid.uuid4().hex
+    with db.session() as session:
+        result = session.execute(
+            update(Image)
+            .where(Image.id == image_id, Image.status == source.value)
+            .values(status=target.value, upload_token=token, updated_at=datetime.now(UTC))
+        )
+        if result.rowcount != 1:
+            current = session.get(Image, image_id)
+            status = current.status if current else "deleted"
+            raise Conflict(f"Image {image_id} is {status}: data can only be sent to a queued image.")
+    return token
+
+
+def release(db: Database, image_id: str, token: str, status: ImageStatus, **values: object) -> bool:
+    """End an upload that holds ``token``; False when the image was deleted or taken meanwhile."""
+    with db.session() as session:
+        result = session.execute(
+            update(Image)
+            .where(Image.id == image_id, Image.upload_token == token)
+            .values(status=status.value, upload_token=None, updated_at=datetime.now(UTC), **values)
+        )
+        return result.rowcount == 1
+
+
+def receive(
+    db: Database,
+    store: ImageStore,
+    image: Image,
+    stream: BinaryIO,
+    allowance: int,
+    chunk_size: int,
+) -> None:
+    """The whole direct-upload workflow for one image (see the module docstring)."""
+    if not image.disk_format or not image.container_format:
+        raise BadRequest("Properties disk_format and container_format must be set prior to uploading data.")
+    token = claim(db, image.id, ImageStatus.QUEUED, ImageStatus.SAVING)
+    with store.begin(image.id) as staged:
+        try:
+            received = stream_into(staged, stream.read, chunk_size, allowance)
+            if received.size == 0:
+                raise BadRequest("The upload contained no data.")
+        except BaseException:
+            release(db, image.id, token, ImageStatus.QUEUED)
+            raise
+        staged.flush()
+        try:
+            info = inspect(staged.path, image.disk_format)
+        except InspectionError as exc:
+            LOG.warning("image %s rejected: %s", image.id, exc.message)
+            release(db, image.id, token, ImageStatus.KILLED)
+            raise
+        location = staged.commit(image.id)
+    activated = release(
+        db,
+        image.id,
+        token,
+        ImageStatus.ACTIVE,
+        size=received.size,
+        virtual_size=info.virtual_size,
+        checksum=received.checksum,
+        os_hash_algo="sha512",
+        os_hash_value=received.os_hash_value,
+        location=location,
+    )
+    if not activated:
+        store.delete(location)
+        raise Conflict(f"Image {image.id} was deleted during the upload.")
+
+
+def stage(
+    db: Database,
+    store: ImageStore,
+    image: Image,
+    stream: BinaryIO,
+    allowance: int,
+    chunk_size: int,
+) -> None:
+    """First half of an interoperable import: keep the data in staging; the image service inspects it later."""
+    token = claim(db, image.id, ImageStatus.QUEUED, ImageStatus.UPLOADING)
+    with store.begin(image.id) as staged:
+        try:
+            received = stream_into(staged, stream.read, chunk_size, allowance)
+            if received.size == 0:
+                raise BadRequest("The upload contained no data.")
+        except BaseException:
+            release(db, image.id, token, ImageStatus.QUEUED)
+            raise
+        location = staged.commit(f"{image.id}.staging")
+    if not release(db, image.id, token, ImageStatus.UPLOADING, staging_location=location):
+        store.delete(location)
+        raise Conflict(f"Image {image.id} was deleted during the upload.")
+
+
+def begin_import(db: Database, image_id: str) -> None:
+    """Compare-and-swap a fully staged image to ``importing``; 409 when it is not staged (or already importing)."""
+    with db.session() as session:
+        result = session.execute(
+            update(Image)
+            .where(
+                Image.id == image_id,
+                Image.status == ImageStatus.UPLOADING.value,
+                Image.staging_location.is_not(None),
+                Image.upload_token.is_(None),
+            )
+            .values(status=ImageStatus.IMPORTING.value, updated_at=datetime.now(UTC))
+        )
+        if result.rowcount != 1:
+            raise Conflict(f"Image {image_id} has no staged data to import (stage it first, once).")
