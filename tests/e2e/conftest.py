@@ -1,0 +1,28 @@
+"""Fixtures shared by the end-to-end tests: real QEMU guests, real kernel networking."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# ---------------------------------------------------------------------------------------------------------------
+# Guest image: the tiny image from deploy/images/, built once per session into the session's temporary directory
+# (a few seconds; `make up` keeps its own cached copy in .stratus/images/).
+
+BUILD_TINY = REPO / "deploy" / "images" / "build-tiny.sh"
+
+
+@pytest.fixture(scope="session")
+def tiny_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of a freshly built tiny guest qcow2 (``deploy/images/build-tiny.sh``); treat it as read-only."""
+    image = tmp_path_factory.mktemp("tiny-image") / "tiny.qcow2"
+    result = subprocess.run(
+        ["bash", str(BUILD_TINY), str(image)], capture_output=True, text=True, timeout=180, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"build-tiny.sh failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return image
