@@ -37,7 +37,8 @@ def create_app(settings: Settings) -> Flask:
     app = Flask("stratus")
     app.config.update(
         PUBLIC_URL=settings.effective_public_url,
-        MAX_CONTENT_LENGTH=settings.max_request_body_bytes,
+        # Checked by api.validation.json_body; image data streams have their own limits.
+        MAX_JSON_BODY=settings.max_request_body_bytes,
         JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import fastjsonschema
-from flask import request
+from flask import current_app, request
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 from jsonschema.exceptions import best_match
@@ -23,10 +23,12 @@ _validators: dict[int, tuple[Draft202012Validator, Callable[[Any], Any]]] = {}
 
 def json_body() -> Any:
     """The request's JSON document; malformed or oversized bodies never reach a handler."""
-    limit = request.max_content_length
-    if limit is not None and (request.content_length or 0) > limit:
+    limit = current_app.config["MAX_JSON_BODY"]
+    if (request.content_length or 0) > limit:
         raise PayloadTooLarge(limit=limit)
-    raw = request.get_data(cache=True)
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(limit=limit)
     if not raw:
         raise BadRequest("The request body is empty; a JSON document was expected.")
     try:

@@ -40,8 +40,14 @@ class Received:
     os_hash_value: str
 
 
-def stream_into(staged: StagedWrite, read: Callable[[int], bytes], chunk_size: int, allowance: int) -> Received:
-    """Copy a stream into a staged write, hashing as it goes; 413 as soon as it exceeds the allowance."""
+def stream_into(
+    staged: StagedWrite, read: Callable[[int], bytes], chunk_size: int, allowance: int, expected: int | None = None
+) -> Received:
+    """Copy a stream into a staged write, hashing as it goes; 413 as soon as it exceeds the allowance.
+
+    ``expected`` is the declared Content-Length: a stream that ends short of it was cut (the client went
+    away), and must never be taken for a complete, smaller image.
+    """
     md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
     size = 0
     while chunk := read(chunk_size):
@@ -51,6 +57,8 @@ def stream_into(staged: StagedWrite, read: Callable[[int], bytes], chunk_size: i
         md5.update(chunk)
         sha512.update(chunk)
         staged.write(chunk)
+    if expected is not None and size != expected:
+        raise BadRequest(f"The upload ended after {size} of the {expected} bytes announced; nothing was kept.")
     return Received(size, md5.hexdigest(), sha512.hexdigest())
 
 
@@ -88,6 +96,7 @@ def receive(
     stream: BinaryIO,
     allowance: int,
     chunk_size: int,
+    expected_size: int | None = None,
 ) -> None:
     """The whole direct-upload workflow for one image (see the module docstring)."""
     if not image.disk_format or not image.container_format:
@@ -95,9 +104,7 @@ def receive(
     token = claim(db, image.id, ImageStatus.QUEUED, ImageStatus.SAVING)
     with store.begin(image.id) as staged:
         try:
-            received = stream_into(staged, stream.read, chunk_size, allowance)
-            if received.size == 0:
-                raise BadRequest("The upload contained no data.")
+            received = stream_into(staged, stream.read, chunk_size, allowance, expected_size)
         except BaseException:
             release(db, image.id, token, ImageStatus.QUEUED)
             raise
@@ -133,14 +140,13 @@ def stage(
     stream: BinaryIO,
     allowance: int,
     chunk_size: int,
+    expected_size: int | None = None,
 ) -> None:
     """First half of an interoperable import: keep the data in staging; the image service inspects it later."""
     token = claim(db, image.id, ImageStatus.QUEUED, ImageStatus.UPLOADING)
     with store.begin(image.id) as staged:
         try:
-            received = stream_into(staged, stream.read, chunk_size, allowance)
-            if received.size == 0:
-                raise BadRequest("The upload contained no data.")
+            stream_into(staged, stream.read, chunk_size, allowance, expected_size)
         except BaseException:
             release(db, image.id, token, ImageStatus.QUEUED)
             raise

@@ -41,7 +41,9 @@ def upload_file(image_id: str) -> Response:
     _require_octet_stream()
     image, allowance = _writable_image(image_id, "image:upload_image")
     rt = runtime()
-    upload.receive(rt.db, rt.image_store, image, request.stream, allowance, rt.settings.image_chunk_size)
+    upload.receive(
+        rt.db, rt.image_store, image, request.stream, allowance, rt.settings.image_chunk_size, request.content_length
+    )
     return Response(status=204)
 
 
@@ -70,7 +72,9 @@ def stage_file(image_id: str) -> Response:
     _require_octet_stream()
     image, allowance = _writable_image(image_id, "image:import_image")
     rt = runtime()
-    upload.stage(rt.db, rt.image_store, image, request.stream, allowance, rt.settings.image_chunk_size)
+    upload.stage(
+        rt.db, rt.image_store, image, request.stream, allowance, rt.settings.image_chunk_size, request.content_length
+    )
     return Response(status=204)
 
 

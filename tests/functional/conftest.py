@@ -112,7 +112,9 @@ class CloudClient:
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudClient]:
     """The whole cloud (API, Redis, every worker) started by the real launcher, once per database backend."""
-    env = {"STRATUS_DATABASE_URL": request.getfixturevalue("postgres_url")} if request.param == "postgresql" else {}
+    env = {"STRATUS_IMAGE_IMPORT_TARGET_FORMAT": "raw"}
+    if request.param == "postgresql":
+        env["STRATUS_DATABASE_URL"] = request.getfixturevalue("postgres_url")
     state_dir = tmp_path_factory.mktemp(f"cloud-{request.param}")
     with running_cloud(state_dir, env) as server:
         server.bootstrap(ADMIN_PASSWORD, DEMO_PASSWORD)
