@@ -19,8 +19,9 @@ system-services: ## Start virtlogd and libvirtd when they are not running
 	@bash deploy/start-system-services.sh
 
 up: deps system-services ## Start the cloud (idempotent; data in .stratus is kept) and write ./clouds.yaml
+	bash deploy/images/build-tiny.sh .stratus/build/tiny.qcow2
 	$(MANAGE) services up
-	$(BIN)/python deploy/bootstrap.py --clouds-yaml clouds.yaml
+	$(BIN)/python deploy/bootstrap.py --clouds-yaml clouds.yaml --tiny-image .stratus/build/tiny.qcow2
 
 down: ## Stop every process `make up` started (data is kept)
 	@if [ -x $(MANAGE) ]; then $(MANAGE) services down; else echo "nothing to stop: no $(MANAGE)"; fi

@@ -8,11 +8,15 @@ valid; ``stratus-manage bootstrap`` itself is idempotent.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import secrets
 import subprocess
 import sys
 from pathlib import Path
+
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
 
 from common.settings import load
 from manage.clouds import write_clouds_yaml
@@ -40,9 +44,49 @@ def run_bootstrap(passwords: dict[str, str]) -> None:
     subprocess.run([str(manage), "bootstrap"], check=True, env=env)
 
 
+def ensure_public_image(auth_url: str, admin_password: str, name: str, path: Path) -> str:
+    """Upload ``path`` as the public qcow2 image ``name`` unless an active one with the same data exists."""
+    auth = v3.Password(
+        auth_url=auth_url,
+        username="admin",
+        password=admin_password,
+        project_name="admin",
+        user_domain_id="default",
+        project_domain_id="default",
+    )
+    session = ks_session.Session(auth=auth)
+    images_url = session.get_endpoint(service_type="image", interface="public").rstrip("/") + "/v2/images"
+    md5 = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            md5.update(chunk)
+    existing = session.get(images_url, params={"name": name, "visibility": "public"}).json()["images"]
+    if any(i["status"] == "active" and i["checksum"] == md5.hexdigest() for i in existing):
+        return f"image {name} is up to date"
+    body = {
+        "name": name,
+        "disk_format": "qcow2",
+        "container_format": "bare",
+        "visibility": "public",
+        "min_disk": 1,
+        "hw_qemu_guest_agent": "no",
+        "os_distro": "stratus-tiny",
+    }
+    image = session.post(images_url, json=body).json()
+    with path.open("rb") as handle:
+        session.put(
+            f"{images_url}/{image['id']}/file", data=handle, headers={"Content-Type": "application/octet-stream"}
+        )
+    for old in existing:
+        if not old.get("protected"):
+            session.delete(f"{images_url}/{old['id']}")
+    return f"uploaded {path} as public image {name} ({image['id']})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clouds-yaml", type=Path, default=Path("clouds.yaml"), help="Where to write it.")
+    parser.add_argument("--tiny-image", type=Path, help="A built tiny image to upload as the public image 'tiny'.")
     args = parser.parse_args()
     settings = load()
     passwords = ensure_passwords(settings.state_path / "passwords")
@@ -50,6 +94,9 @@ def main() -> None:
     accounts = {cloud: (user, passwords[user]) for cloud, user in ACCOUNTS.items()}
     write_clouds_yaml(args.clouds_yaml, f"{settings.effective_public_url}/identity/v3", settings.region, accounts)
     print(f"wrote {args.clouds_yaml}: clouds {', '.join(ACCOUNTS)}")
+    if args.tiny_image:
+        auth_url = f"{settings.effective_public_url}/identity/v3"
+        print(ensure_public_image(auth_url, passwords["admin"], "tiny", args.tiny_image))
 
 
 if __name__ == "__main__":

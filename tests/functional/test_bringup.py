@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
-from tests.harness import Cloud, free_port, running_cloud
+from tests.harness import VENV_BIN, Cloud, free_port, running_cloud
 
 pytestmark = pytest.mark.functional
 
@@ -81,3 +83,29 @@ def test_external_broker_is_used_and_left_running(tmp_path: Path, redis_url: str
     code, states = status_states(cloud)
     assert states["redis"] == "external", "services down stopped a Redis it did not start"
     assert states["api"] == "stopped"
+
+
+def test_make_up_bootstrap_writes_clouds_yaml_and_uploads_the_tiny_image_once(tmp_path: Path) -> None:
+    """What ``make up`` runs after ``services up``: accounts, clouds.yaml, and the public image ``tiny``."""
+    image = tmp_path / "tiny.qcow2"
+    subprocess.run(["qemu-img", "create", "-f", "qcow2", str(image), "16M"], check=True, capture_output=True)
+    clouds_yaml = tmp_path / "clouds.yaml"
+    with running_cloud(tmp_path / "state") as cloud:
+        command = [
+            str(VENV_BIN / "python"),
+            "deploy/bootstrap.py",
+            "--clouds-yaml",
+            str(clouds_yaml),
+            "--tiny-image",
+            str(image),
+        ]
+        first = subprocess.run(command, env=cloud.env, capture_output=True, text=True, check=True)
+        second = subprocess.run(command, env=cloud.env, capture_output=True, text=True, check=True)
+
+        assert "uploaded" in first.stdout and "image tiny is up to date" in second.stdout
+        assert clouds_yaml.stat().st_mode & 0o077 == 0
+        clouds = yaml.safe_load(clouds_yaml.read_text())["clouds"]
+        auth = clouds["stratus"]["auth"]
+        session = ks_session.Session(auth=v3.Password(**auth))
+        images = session.get(f"{cloud.url}/image/v2/images?name=tiny").json()["images"]
+        assert [(i["visibility"], i["status"], i["disk_format"]) for i in images] == [("public", "active", "qcow2")]
