@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import Celery
 
 IMPORT_IMAGE = "image.import_image"
+SWEEP = "image.sweep_stale_uploads"
 
 
 def import_image(app: Celery, image_id: str, request_id: str) -> None:

@@ -9,11 +9,12 @@ from celery import Celery
 
 from common.db import Database
 from common.settings import Settings
-from image import client, importing
+from image import client, importing, sweeper
 from image.store import from_settings
 from image.store.base import ImageStore
 
 LOG = logging.getLogger(__name__)
+SWEEP_SECONDS = 300.0
 
 
 @cache
@@ -27,3 +28,10 @@ def register(app: Celery, settings: Settings) -> None:
         db, store = _resources(settings)
         LOG.info("[%s] importing image %s", request_id, image_id)
         return importing.run_import(db, store, settings, image_id)
+
+    @app.task(name=client.SWEEP, acks_late=True, time_limit=600, expires=SWEEP_SECONDS)
+    def sweep() -> tuple[int, int]:
+        db, store = _resources(settings)
+        return sweeper.sweep(db, store)
+
+    app.conf.beat_schedule = {"sweep-stale-uploads": {"task": client.SWEEP, "schedule": SWEEP_SECONDS}}

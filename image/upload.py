@@ -13,8 +13,10 @@ image becomes ``killed``. Either way the staged data is deleted: nothing half-wr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from image.states import ImageStatus
 from image.store.base import ImageStore, StagedWrite
 
 LOG = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,12 @@ class Received:
 
 
 def stream_into(
-    staged: StagedWrite, read: Callable[[int], bytes], chunk_size: int, allowance: int, expected: int | None = None
+    staged: StagedWrite,
+    read: Callable[[int], bytes],
+    chunk_size: int,
+    allowance: int,
+    expected: int | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> Received:
     """Copy a stream into a staged write, hashing as it goes; 413 as soon as it exceeds the allowance.
 
@@ -50,8 +58,12 @@ def stream_into(
     """
     md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
     size = 0
+    next_beat = time.monotonic() + HEARTBEAT_SECONDS
     while chunk := read(chunk_size):
         size += len(chunk)
+        if heartbeat and time.monotonic() > next_beat:
+            heartbeat()
+            next_beat = time.monotonic() + HEARTBEAT_SECONDS
         if size > allowance:
             raise PayloadTooLarge(f"Image data exceeds the {allowance} bytes this image may hold (size cap or quota).")
         md5.update(chunk)
@@ -60,6 +72,14 @@ def stream_into(
     if expected is not None and size != expected:
         raise BadRequest(f"The upload ended after {size} of the {expected} bytes announced; nothing was kept.")
     return Received(size, md5.hexdigest(), sha512.hexdigest())
+
+
+def touch(db: Database, image_id: str, token: str) -> None:
+    """Tell the stale-upload sweeper this upload is alive (it resets uploads silent for too long)."""
+    with db.session() as session:
+        session.execute(
+            update(Image).where(Image.id == image_id, Image.upload_token == token).values(updated_at=datetime.now(UTC))
+        )
 
 
 def claim(db: Database, image_id: str, source: ImageStatus, target: ImageStatus) -> str:
@@ -104,7 +124,8 @@ def receive(
     token = claim(db, image.id, ImageStatus.QUEUED, ImageStatus.SAVING)
     with store.begin(image.id) as staged:
         try:
-            received = stream_into(staged, stream.read, chunk_size, allowance, expected_size)
+            beat = functools.partial(touch, db, image.id, token)
+            received = stream_into(staged, stream.read, chunk_size, allowance, expected_size, beat)
         except BaseException:
             release(db, image.id, token, ImageStatus.QUEUED)
             raise
@@ -146,7 +167,8 @@ def stage(
     token = claim(db, image.id, ImageStatus.QUEUED, ImageStatus.UPLOADING)
     with store.begin(image.id) as staged:
         try:
-            stream_into(staged, stream.read, chunk_size, allowance, expected_size)
+            beat = functools.partial(touch, db, image.id, token)
+            stream_into(staged, stream.read, chunk_size, allowance, expected_size, beat)
         except BaseException:
             release(db, image.id, token, ImageStatus.QUEUED)
             raise

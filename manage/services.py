@@ -47,12 +47,13 @@ class WorkerSpec:
     module: str
     queues: tuple[str, ...] = ()
     agent_of: str | None = None
+    beat: bool = False  # runs the app's periodic safety nets (Celery beat embedded in this worker)
 
 
 WORKERS = (
     WorkerSpec("compute-worker", "compute.worker", queues=("compute", "events")),
     WorkerSpec("network-worker", "network.worker", queues=("network",)),
-    WorkerSpec("image-worker", "image.worker", queues=("image",)),
+    WorkerSpec("image-worker", "image.worker", queues=("image",), beat=True),
     WorkerSpec("compute-agent", "compute.agent", agent_of="compute"),
     WorkerSpec("network-agent", "network.agent", agent_of="network"),
 )
@@ -146,6 +147,8 @@ def worker_services(settings: Settings) -> list[Service]:
             "--loglevel", settings.log_level,
             "--without-gossip", "--without-mingle",
         )  # fmt: skip
+        if spec.beat:
+            argv += ("--beat", "--schedule", str(settings.run_dir / f"{spec.name}-beat-schedule"))
         services.append(Service(spec.name, argv, marker=node, module=spec.module, node=node))
     return services
 

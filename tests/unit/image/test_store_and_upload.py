@@ -1,0 +1,141 @@
+"""The filesystem store's atomicity and the upload workflow's streaming rules, on real files and SQLite."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+
+import manage.models  # noqa: F401 - every table on the metadata
+from common.db import Base, Database
+from common.exceptions import BadRequest, Conflict, PayloadTooLarge
+from image import sweeper, upload
+from image.inspector import InspectionError
+from image.models import Image
+from image.store.filesystem import FilesystemStore
+
+
+@pytest.fixture
+def store(tmp_path) -> FilesystemStore:
+    return FilesystemStore(tmp_path / "images")
+
+
+@pytest.fixture
+def db(tmp_path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    Base.metadata.create_all(database.engine)
+    yield database
+    database.dispose()
+
+
+def _image(db: Database, **values) -> Image:
+    with db.session() as session:
+        image = Image(owner="p1", disk_format="raw", container_format="bare", **values)
+        session.add(image)
+    return image
+
+
+def test_nothing_is_visible_until_commit_and_commit_is_a_rename(store):
+    with store.begin("img-1") as staged:
+        staged.write(b"data")
+        staged.flush()
+        assert not (store.root / "img-1").exists()
+        location = staged.commit("img-1")
+    with store.open(location) as handle:
+        assert handle.read() == b"data"
+    assert list(store.staging.iterdir()) == []
+
+
+def test_an_aborted_write_leaves_nothing(store):
+    with pytest.raises(RuntimeError), store.begin("img-2") as staged:
+        staged.write(b"half")
+        raise RuntimeError("client went away")
+    assert list(store.staging.iterdir()) == [] and not (store.root / "img-2").exists()
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "a/b", ".hidden", ""])
+def test_names_cannot_escape_the_store(store, name):
+    with pytest.raises(ValueError):
+        store.begin(name)
+
+
+def test_stale_staged_files_are_swept_and_fresh_ones_kept(store):
+    old, fresh = store.staging / "old.x", store.staging / "fresh.x"
+    old.write_bytes(b"1")
+    fresh.write_bytes(b"2")
+    os.utime(old, (time.time() - 3600,) * 2)
+    assert store.sweep_staging(600) == 1
+    assert not old.exists() and fresh.exists()
+
+
+def test_streaming_hashes_as_it_goes(store):
+    data = os.urandom(3 << 20)
+    with store.begin("img-3") as staged:
+        received = upload.stream_into(staged, io.BytesIO(data).read, 1 << 20, allowance=len(data), expected=len(data))
+    assert received.size == len(data)
+    assert received.checksum == hashlib.md5(data).hexdigest()
+    assert received.os_hash_value == hashlib.sha512(data).hexdigest()
+
+
+def test_streaming_stops_at_the_allowance(store):
+    with store.begin("img-4") as staged, pytest.raises(PayloadTooLarge):
+        upload.stream_into(staged, io.BytesIO(b"x" * 5000).read, 1000, allowance=4096)
+
+
+def test_a_stream_shorter_than_announced_is_refused(store):
+    with store.begin("img-5") as staged, pytest.raises(BadRequest, match="100 of the 200"):
+        upload.stream_into(staged, io.BytesIO(b"x" * 100).read, 1000, allowance=1000, expected=200)
+
+
+def test_receive_activates_with_checksums_and_rejects_a_second_upload(db, store):
+    image = _image(db)
+    upload.receive(db, store, image, io.BytesIO(b"r" * 8192), 1 << 20, 4096, 8192)
+    with db.session() as session:
+        stored = session.get(Image, image.id)
+        assert (stored.status, stored.size, stored.virtual_size) == ("active", 8192, 8192)
+        assert stored.checksum == hashlib.md5(b"r" * 8192).hexdigest() and stored.upload_token is None
+    with pytest.raises(Conflict):
+        upload.receive(db, store, image, io.BytesIO(b"again"), 1 << 20, 4096)
+
+
+def test_a_failed_stream_puts_the_image_back_to_queued_with_nothing_stored(db, store):
+    image = _image(db)
+    with pytest.raises(PayloadTooLarge):
+        upload.receive(db, store, image, io.BytesIO(b"z" * 10000), 4096, 1024)
+    with db.session() as session:
+        assert session.get(Image, image.id).status == "queued"
+    assert list(store.root.glob(f"{image.id}*")) == [] and list(store.staging.iterdir()) == []
+
+
+def test_a_rejected_image_is_killed(db, store):
+    image = _image(db, name="claims raw")
+    qcow2_magic = b"QFI\xfb\x00\x00\x00\x03" + b"\0" * 4088
+    with pytest.raises(InspectionError) as rejected:
+        upload.receive(db, store, image, io.BytesIO(qcow2_magic), 1 << 20, 4096)
+    assert rejected.value.code == 400
+    with db.session() as session:
+        assert session.get(Image, image.id).status == "killed"
+    assert list(store.root.glob(f"{image.id}*")) == []
+
+
+def test_the_sweeper_releases_only_silent_uploads(db, store):
+    stale, live = _image(db), _image(db)
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    with db.session() as session:
+        session.execute(
+            update(Image).where(Image.id == stale.id).values(status="saving", upload_token="t1", updated_at=long_ago)
+        )
+        session.execute(
+            update(Image)
+            .where(Image.id == live.id)
+            .values(status="saving", upload_token="t2", updated_at=datetime.now(UTC))
+        )
+    assert sweeper.sweep(db, store) == (1, 0)
+    with db.session() as session:
+        assert session.get(Image, stale.id).status == "queued"
+        assert session.get(Image, live.id).status == "saving"
