@@ -6,8 +6,15 @@ from celery import Celery
 
 IMPORT_IMAGE = "image.import_image"
 SWEEP = "image.sweep_stale_uploads"
+ENSURE_VARIANT = "image.ensure_variant"
 
 
 def import_image(app: Celery, image_id: str, request_id: str) -> None:
     """Finish an interoperable import in the image service (queue ``image``)."""
     app.send_task(IMPORT_IMAGE, args=[image_id], kwargs={"request_id": request_id})
+
+
+def ensure_variant(app: Celery, image_id: str, disk_format: str, timeout: float = 3600) -> dict[str, object]:
+    """Have the image service prepare the image in ``disk_format`` (once) and wait for its size and md5."""
+    result = app.send_task(ENSURE_VARIANT, args=[image_id, disk_format])
+    return result.get(timeout=timeout)

@@ -46,3 +46,18 @@ class ImageMember(TimestampMixin, Base):
     image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
     member_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
+
+
+class ImageVariant(TimestampMixin, Base):
+    """The image's data converted to another disk format, kept for hosts that need that format.
+
+    Made by the image service from the inspected original (never from unchecked data), on request, once.
+    """
+
+    __tablename__ = "image_variants"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    disk_format: Mapped[str] = mapped_column(String(16), primary_key=True)
+    location: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    checksum: Mapped[str] = mapped_column(String(32))

@@ -9,7 +9,7 @@ from celery import Celery
 
 from common.db import Database
 from common.settings import Settings
-from image import client, importing, sweeper
+from image import client, importing, sweeper, variants
 from image.store import from_settings
 from image.store.base import ImageStore
 
@@ -28,6 +28,11 @@ def register(app: Celery, settings: Settings) -> None:
         db, store = _resources(settings)
         LOG.info("[%s] importing image %s", request_id, image_id)
         return importing.run_import(db, store, settings, image_id)
+
+    @app.task(name=client.ENSURE_VARIANT, acks_late=True, time_limit=4 * 3600)
+    def ensure_variant(image_id: str, disk_format: str) -> dict[str, object]:
+        db, store = _resources(settings)
+        return variants.ensure_variant(db, store, image_id, disk_format)
 
     @app.task(name=client.SWEEP, acks_late=True, time_limit=600, expires=SWEEP_SECONDS)
     def sweep() -> tuple[int, int]:

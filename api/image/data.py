@@ -10,8 +10,8 @@ from api.image import access
 from api.image.schemas import IMPORT
 from api.runtime import runtime
 from api.validation import validated_body
-from common.exceptions import BadRequest, Conflict, Forbidden, UnsupportedMediaType
-from image import client, quota, upload
+from common.exceptions import BadRequest, Conflict, Forbidden, NotFound, UnsupportedMediaType
+from image import client, quota, upload, variants
 from image.models import Image
 from image.states import ImageStatus
 
@@ -57,12 +57,20 @@ def download_file(image_id: str) -> Response:
         raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
     if image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED) or not image.location:
         return Response(status=204)
-    path = rt.image_store.local_path(image.location)
+    location, checksum = image.location, image.checksum
+    wanted = request.args.get("disk_format")
+    if wanted and wanted != image.disk_format:
+        # A format prepared for compute hosts by the image service (see image.variants).
+        location = variants.variant_location(rt.db, image.id, wanted)
+        if location is None:
+            raise NotFound(f"Image {image_id} has not been prepared as {wanted}.")
+        checksum = None
+    path = rt.image_store.local_path(location)
     if path is None:
         raise Conflict("This store cannot serve image data directly.")
     response = send_file(path, mimetype="application/octet-stream", conditional=True, etag=False, max_age=None)
-    if response.status_code == 200:
-        response.headers["Content-MD5"] = image.checksum or ""
+    if response.status_code == 200 and checksum:
+        response.headers["Content-MD5"] = checksum
     return response
 
 

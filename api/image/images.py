@@ -17,7 +17,7 @@ from api.image.views import image_view
 from api.runtime import runtime
 from api.validation import json_body, validate
 from common.exceptions import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
-from image import quota
+from image import quota, variants
 from image.models import Image, ImageMember
 from image.states import ImageStatus, Visibility, next_status
 
@@ -172,6 +172,7 @@ def delete_image(image_id: str) -> Response:
         session.execute(delete(ImageMember).where(ImageMember.image_id == image.id))
     if location:
         rt.image_store.delete(location)
+    variants.delete_variants(rt.db, rt.image_store, image_id)
     return Response(status=204)
 
 

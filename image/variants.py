@@ -1,0 +1,85 @@
+"""Disk-format variants for compute hosts: the same image in the format a host's hypervisor wants.
+
+A host asks through ``client.ensure_variant`` and gets the variant's size and md5 back; it then downloads
+``GET /image/v2/images/{id}/file?disk_format=FMT``. Idempotent: an existing variant is returned as is, and
+the original format is its own variant. Deleting the image deletes its variants (database cascade; the
+store files go with ``delete_variants``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from sqlalchemy import select
+
+from common.db import Database
+from common.exceptions import Conflict, NotFound
+from image.convert import CONVERTIBLE_TARGETS, convert
+from image.models import Image, ImageVariant
+from image.states import ImageStatus
+from image.store.base import ImageStore
+
+LOG = logging.getLogger(__name__)
+
+
+def _md5(store: ImageStore, location: str) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with store.open(location) as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ensure_variant(db: Database, store: ImageStore, image_id: str, disk_format: str) -> dict[str, object]:
+    """The variant of an active image in ``disk_format``, converting it on first request."""
+    if disk_format not in CONVERTIBLE_TARGETS:
+        raise Conflict(f"Images can be prepared as {', '.join(CONVERTIBLE_TARGETS)}, not {disk_format}.")
+    with db.session() as session:
+        image = session.get(Image, image_id)
+        if image is None or image.status != ImageStatus.ACTIVE or not image.location:
+            raise NotFound(f"No active image {image_id}")
+        if image.disk_format == disk_format:
+            return {"disk_format": disk_format, "size": image.size, "checksum": image.checksum}
+        existing = session.get(ImageVariant, (image_id, disk_format))
+        if existing is not None:
+            return {"disk_format": disk_format, "size": existing.size, "checksum": existing.checksum}
+        source_location, source_format = image.location, image.disk_format or "raw"
+    source = store.local_path(source_location)
+    assert source is not None, "the image service needs a store with local files"
+    with store.begin(f"{image_id}.{disk_format}") as output:
+        convert(source, source_format, output.path, disk_format)
+        output.flush()
+        location = output.commit(f"{image_id}.{disk_format}")
+    variant = ImageVariant(
+        image_id=image_id,
+        disk_format=disk_format,
+        location=location,
+        size=store.size(location),
+        checksum=_md5(store, location),
+    )
+    with db.session() as session:
+        image_gone = session.get(Image, image_id) is None
+        if not image_gone and session.get(ImageVariant, (image_id, disk_format)) is None:
+            session.add(variant)
+    if image_gone:
+        store.delete(location)
+        raise NotFound(f"Image {image_id} was deleted while it was being prepared")
+    LOG.info("prepared image %s as %s (%d bytes)", image_id, disk_format, variant.size)
+    return {"disk_format": disk_format, "size": variant.size, "checksum": variant.checksum}
+
+
+def variant_location(db: Database, image_id: str, disk_format: str) -> str | None:
+    with db.session() as session:
+        return session.scalar(
+            select(ImageVariant.location).where(
+                ImageVariant.image_id == image_id, ImageVariant.disk_format == disk_format
+            )
+        )
+
+
+def delete_variants(db: Database, store: ImageStore, image_id: str) -> None:
+    with db.session() as session:
+        for variant in session.scalars(select(ImageVariant).where(ImageVariant.image_id == image_id)):
+            store.delete(variant.location)
+            session.delete(variant)
