@@ -51,6 +51,15 @@ class Settings:
         "", "disk_format that interoperable imports convert to (qcow2, raw or vmdk). Empty: keep the format."
     )
     image_chunk_size: int = _setting(1 << 20, "Bytes read or written at a time when streaming image data.")
+    compute_driver: str = _setting("libvirt", "Hypervisor driver of compute host agents: 'libvirt' or 'fake'.")
+    libvirt_uri: str = _setting("qemu:///system", "libvirt connection URI of the compute host agent.")
+    libvirt_virt_type: str = _setting(
+        "", "Domain type: 'kvm' or 'qemu'. Empty: probe (kvm only where the CPU advertises vmx/svm and /dev/kvm works)."
+    )
+    instances_path: str = _setting(
+        "", "Where instance disks, config drives and console logs live. Empty: <state_dir>/instances."
+    )
+    image_cache_path: str = _setting("", "Per-host cache of base images. Empty: <state_dir>/image-cache.")
     host: str = _setting("", "Name of this host for host agents and their queues. Empty: the hostname.")
     log_level: str = _setting("INFO", "Log level of every Stratus process.")
 
@@ -73,6 +82,14 @@ class Settings:
     @property
     def effective_host(self) -> str:
         return self.host or socket.gethostname()
+
+    @property
+    def effective_instances_path(self) -> Path:
+        return Path(self.instances_path) if self.instances_path else self.state_path / "instances"
+
+    @property
+    def effective_image_cache_path(self) -> Path:
+        return Path(self.image_cache_path) if self.image_cache_path else self.state_path / "image-cache"
 
     @property
     def log_dir(self) -> Path:
