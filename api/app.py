@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 
 from api import auth, faults, versions
+from api.compute import microversions, server_actions, server_create, servers
 from api.identity import assignments, auth_views, catalog_views, domains, projects, roles, users
 from api.identity.catalog import Catalog
 from api.identity.tokens import TokenService
@@ -30,6 +31,9 @@ BLUEPRINTS = (
     images.bp,
     image_data.bp,
     members.bp,
+    server_create.bp,
+    servers.bp,
+    server_actions.bp,
 )
 
 
@@ -52,6 +56,7 @@ def create_app(settings: Settings) -> Flask:
         image_store=image_stores.from_settings(settings),
     )
     auth.register(app)
+    microversions.register(app)
     faults.register(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

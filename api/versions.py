@@ -9,13 +9,14 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from api.compute.microversions import MAX_VERSION, MIN_VERSION, as_text
 from api.urls import public_url
 
 bp = Blueprint("versions", __name__)
 
 IDENTITY_VERSION = "v3.14"
-COMPUTE_MIN_MICROVERSION = "2.1"
-COMPUTE_MAX_MICROVERSION = "2.1"
+COMPUTE_MIN_MICROVERSION = as_text(MIN_VERSION)
+COMPUTE_MAX_MICROVERSION = as_text(MAX_VERSION)
 NETWORK_VERSION = "v2.0"
 IMAGE_VERSIONS = ("v2.0",)
 

@@ -51,6 +51,19 @@ class Settings:
         "", "disk_format that interoperable imports convert to (qcow2, raw or vmdk). Empty: keep the format."
     )
     image_chunk_size: int = _setting(1 << 20, "Bytes read or written at a time when streaming image data.")
+    scheduler_strategy: str = _setting(
+        "spread", "How the scheduler weighs hosts: 'spread' (most free first) or 'pack'."
+    )
+    compute_fake_hosts: int = _setting(
+        0, "With the fake driver, how many fake hosts one agent process serves (named <host>-1..N). 0: just <host>."
+    )
+    compute_report_interval: float = _setting(10.0, "Seconds between a host agent's capacity and power-state reports.")
+    compute_sweep_interval: float = _setting(60.0, "Seconds between runs of the scheduler's stuck-task sweeper.")
+    compute_task_timeout: float = _setting(1800.0, "Seconds after which a server task in flight is given up.")
+    compute_resend_after: float = _setting(120.0, "Seconds after which a build still waiting for placement is resent.")
+    service_password: str = _setting(
+        "", "Password of the 'stratus-service' user that host agents use to fetch and upload images."
+    )
     compute_driver: str = _setting("libvirt", "Hypervisor driver of compute host agents: 'libvirt' or 'fake'.")
     libvirt_uri: str = _setting("qemu:///system", "libvirt connection URI of the compute host agent.")
     libvirt_virt_type: str = _setting(
@@ -109,11 +122,12 @@ def describe() -> list[tuple[str, Any, str]]:
 
 
 def _coerce(name: str, kind: type, raw: Any) -> Any:
-    if kind is int:
+    if kind in (int, float):
         try:
-            return int(raw)
+            return kind(raw)
         except (TypeError, ValueError):
-            raise ConfigError(setting=name, reason=f"expected an integer, got {raw!r}") from None
+            expected = "an integer" if kind is int else "a number"
+            raise ConfigError(setting=name, reason=f"expected {expected}, got {raw!r}") from None
     if not isinstance(raw, str):
         raise ConfigError(setting=name, reason=f"expected a string, got {raw!r}")
     return raw

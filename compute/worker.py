@@ -1,9 +1,15 @@
-"""stratus-scheduler: the control side of compute, on the ``compute`` and ``events`` queues.
+"""stratus-scheduler: the control side of compute (placement, build/delete orchestration, host reports), on
+the ``compute`` and ``events`` queues.
 
-Start with ``celery -A compute.worker:app worker``; its tasks are registered as the service grows.
+Start with ``celery -A compute.worker:app worker -Q compute,events --beat``.
 """
 
+from common.logs import setup_logging
 from common.queue import make_celery
 from common.settings import load
+from compute import tasks
 
-app = make_celery(load())
+settings = load()
+setup_logging("stratus-scheduler", settings.log_level)
+app = make_celery(settings)
+tasks.register(app, settings)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from api.identity.models import DEFAULT_DOMAIN_ID, Domain, ImpliedRole, Project, Role, RoleAssignment, User
 from api.identity.passwords import hash_password, verify_password
 from common.db import Database
+from compute.models import Flavor
 
 DEFAULT_ROLES = ("admin", "member", "reader")
 IMPLICATIONS = (("admin", "member"), ("member", "reader"))
@@ -76,6 +77,20 @@ def _ensure_tenant(session: Session, tenant: Tenant, role_ids: dict[str, str], r
     return done
 
 
+# Nova's classic ids and sizes (MiB of RAM, GB of disk), sized down for m1.tiny to suit our tiny guest image.
+DEFAULT_FLAVORS = (("1", "m1.tiny", 1, 128, 1), ("2", "m1.small", 1, 512, 5), ("3", "m1.medium", 2, 2048, 10))
+
+
+def _ensure_flavors(session: Session) -> list[str]:
+    done = []
+    for flavor_id, name, vcpus, ram, disk in DEFAULT_FLAVORS:
+        exists = session.get(Flavor, flavor_id) or session.scalars(select(Flavor).filter_by(name=name)).first()
+        if exists is None:
+            session.add(Flavor(id=flavor_id, name=name, vcpus=vcpus, memory_mb=ram, root_gb=disk))
+            done.append(f"created flavor {name}")
+    return done
+
+
 def bootstrap(db: Database, tenants: list[Tenant], rounds: int) -> list[str]:
     """Create what is missing; returns a line per change (empty when everything was already there)."""
     with db.session() as session:
@@ -84,4 +99,5 @@ def bootstrap(db: Database, tenants: list[Tenant], rounds: int) -> list[str]:
         changes: list[str] = []
         for tenant in tenants:
             changes += _ensure_tenant(session, tenant, role_ids, rounds)
+        changes += _ensure_flavors(session)
     return changes

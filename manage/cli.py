@@ -10,6 +10,7 @@ from api.identity.tokens import TokenService
 from common.db import Database
 from common.settings import describe, load
 from common.tokens import KeyRepository
+from compute.host_agent import SERVICE_PROJECT, SERVICE_USER
 from manage import migrate
 from manage.bootstrap import Tenant, bootstrap
 from manage.services import services
@@ -57,9 +58,12 @@ def fernet_rotate() -> None:
     "--demo-password", envvar="STRATUS_DEMO_PASSWORD", default=None, help="Password of 'demo'; omit: no demo tenant."
 )
 def bootstrap_command(admin_password: str, demo_password: str | None) -> None:
-    """Create the default domain and roles, the admin tenant and (optionally) the demo tenant. Idempotent."""
+    """Create the default domain and roles, the admin tenant, the service account host agents use (when
+    service_password is set), the demo tenant (optionally) and the default flavors. Idempotent."""
     settings = load()
     tenants = [Tenant("admin", "admin", admin_password, "admin")]
+    if settings.service_password:
+        tenants.append(Tenant(SERVICE_PROJECT, SERVICE_USER, settings.service_password, "admin"))
     if demo_password:
         tenants.append(Tenant("demo", "demo", demo_password, "member"))
     db = Database(settings.effective_database_url)

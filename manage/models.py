@@ -2,7 +2,8 @@
 
 from api.identity import generation as identity_generation  # registers the generation bump on writes
 from api.identity import models as identity_models
+from compute import models as compute_models
 from image import models as image_models
 
-MODEL_MODULES = (identity_models, image_models)
+MODEL_MODULES = (identity_models, image_models, compute_models)
 HOOKS = (identity_generation,)

@@ -30,6 +30,7 @@ import click
 
 from common.queue import host_queue, make_celery
 from common.settings import Settings, load
+from compute.hostnames import served_hosts
 
 STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 20
@@ -51,10 +52,10 @@ class WorkerSpec:
 
 
 WORKERS = (
-    WorkerSpec("compute-worker", "compute.worker", queues=("compute", "events")),
+    WorkerSpec("compute-worker", "compute.worker", queues=("compute", "events"), beat=True),
     WorkerSpec("network-worker", "network.worker", queues=("network",)),
     WorkerSpec("image-worker", "image.worker", queues=("image",), beat=True),
-    WorkerSpec("compute-agent", "compute.agent", agent_of="compute"),
+    WorkerSpec("compute-agent", "compute.agent", agent_of="compute", beat=True),
     WorkerSpec("network-agent", "network.agent", agent_of="network"),
 )
 
@@ -138,7 +139,8 @@ def worker_services(settings: Settings) -> list[Service]:
     services = []
     for spec in WORKERS:
         node = f"{spec.name}@{host}"
-        queues = [*spec.queues, *([host_queue(spec.agent_of, host)] if spec.agent_of else [])]
+        agent_hosts = served_hosts(settings) if spec.agent_of == "compute" else [host]
+        queues = [*spec.queues, *([host_queue(spec.agent_of, h) for h in agent_hosts] if spec.agent_of else [])]
         argv = (
             sys.executable, "-m", "celery", "-A", f"{spec.module}:app", "worker",
             "-Q", ",".join(queues),

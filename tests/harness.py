@@ -207,6 +207,11 @@ def cloud_environment(state_dir: Path, env: dict[str, str]) -> dict[str, str]:
         "STRATUS_API_WORKERS": "2",
         "STRATUS_API_THREADS": "4",
         "STRATUS_PASSWORD_HASH_ROUNDS": "4",
+        "STRATUS_SERVICE_PASSWORD": "service-secret",
+        # Three simulated hosts in one agent process; end-to-end tests ask for libvirt instead.
+        "STRATUS_COMPUTE_DRIVER": "fake",
+        "STRATUS_COMPUTE_FAKE_HOSTS": "3",
+        "STRATUS_COMPUTE_REPORT_INTERVAL": "2",
     }
     return clean | defaults | env | {"STRATUS_STATE_DIR": str(state_dir)}
 

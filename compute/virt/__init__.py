@@ -1,1 +1,20 @@
 """Hypervisor drivers, chosen by the ``compute_driver`` setting: ``libvirt`` (the real one) or ``fake``."""
+
+from __future__ import annotations
+
+from common.exceptions import ConfigError
+from common.settings import Settings
+from compute.virt.base import ComputeDriver
+
+
+def driver_for(settings: Settings) -> ComputeDriver:
+    """A new driver instance (one per host the agent serves)."""
+    if settings.compute_driver == "fake":
+        from compute.virt.fake import FakeDriver
+
+        return FakeDriver()
+    if settings.compute_driver == "libvirt":
+        from compute.virt.libvirt.driver import LibvirtDriver  # only this path imports libvirt
+
+        return LibvirtDriver(settings)
+    raise ConfigError(setting="compute_driver", reason=f"unknown driver {settings.compute_driver!r} (libvirt, fake)")

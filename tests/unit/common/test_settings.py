@@ -56,3 +56,10 @@ def test_every_setting_is_documented():
 def test_unknown_log_level_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="log_level"):
         settings.load({"STRATUS_STATE_DIR": str(tmp_path), "STRATUS_LOG_LEVEL": "chatty"})
+
+
+def test_numbers_are_coerced_from_the_environment(tmp_path):
+    loaded = settings.load({"STRATUS_STATE_DIR": str(tmp_path), "STRATUS_COMPUTE_REPORT_INTERVAL": "2.5"})
+    assert loaded.compute_report_interval == 2.5
+    with pytest.raises(ConfigError, match="a number"):
+        settings.load({"STRATUS_STATE_DIR": str(tmp_path), "STRATUS_COMPUTE_REPORT_INTERVAL": "soon"})

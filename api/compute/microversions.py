@@ -1,0 +1,86 @@
+"""Compute API microversions: negotiated per request, echoed on every response (errors too).
+
+Clients ask with ``OpenStack-API-Version: compute X.Y`` (or the older ``X-OpenStack-Nova-API-Version: X.Y``);
+no header means 2.1, ``latest`` means the maximum. Views ask ``at_least("2.19")`` to decide which fields a
+response carries, so each microversion shows exactly the fields Nova's api-ref lists for it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask, Response, g, request
+
+from common.exceptions import StratusError
+
+MIN_VERSION = (2, 1)
+MAX_VERSION = (2, 37)
+_VERSION = re.compile(r"^(\d+)\.(\d+)$")
+
+
+class VersionNotSupported(StratusError):
+    msg_fmt = "Version {version} is not supported by the API. Minimum is {minimum} and maximum is {maximum}."
+    code = 406
+    title = "Not Acceptable"
+
+
+def as_text(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+def _requested() -> str | None:
+    for name, value in request.headers.items():
+        if name.lower() == "openstack-api-version":
+            for part in value.split(","):
+                service, _, version = part.strip().partition(" ")
+                if service.lower() == "compute":
+                    return version.strip()
+    return request.headers.get("X-OpenStack-Nova-API-Version")
+
+
+def negotiate() -> tuple[int, int]:
+    raw = _requested()
+    if raw is None:
+        return MIN_VERSION
+    if raw.strip().lower() == "latest":
+        return MAX_VERSION
+    match = _VERSION.match(raw.strip())
+    version = (int(match.group(1)), int(match.group(2))) if match else None
+    if version is None or not MIN_VERSION <= version <= MAX_VERSION:
+        raise VersionNotSupported(version=raw, minimum=as_text(MIN_VERSION), maximum=as_text(MAX_VERSION))
+    return version
+
+
+def current() -> tuple[int, int]:
+    if "compute_version" not in g:
+        g.compute_version = MIN_VERSION
+        g.compute_version = negotiate()
+    return g.compute_version
+
+
+def at_least(version: str) -> bool:
+    major, minor = version.split(".")
+    return current() >= (int(major), int(minor))
+
+
+def _is_compute() -> bool:
+    return request.path.startswith("/compute/v2.1")
+
+
+def _negotiate_early() -> None:
+    if _is_compute():
+        current()
+
+
+def _echo(response: Response) -> Response:
+    if _is_compute():
+        version = as_text(g.get("compute_version", MIN_VERSION))
+        response.headers["OpenStack-API-Version"] = f"compute {version}"
+        response.headers["X-OpenStack-Nova-API-Version"] = version
+        response.headers.add("Vary", "OpenStack-API-Version, X-OpenStack-Nova-API-Version")
+    return response
+
+
+def register(app: Flask) -> None:
+    app.before_request(_negotiate_early)
+    app.after_request(_echo)

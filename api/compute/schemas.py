@@ -1,0 +1,112 @@
+"""Request schemas of the compute API (Nova v2.1 up to the microversions we serve)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_name = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^(?!\s)[^\x00-\x1f]*(?<!\s)$"}
+_metadata = {
+    "type": "object",
+    "patternProperties": {"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": "string", "maxLength": 255}},
+    "additionalProperties": False,
+}
+
+SERVER_CREATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "server": {
+            "type": "object",
+            "properties": {
+                "name": _name,
+                "imageRef": {"type": "string", "minLength": 1, "maxLength": 255},
+                "flavorRef": {"type": ["string", "integer"], "minLength": 1},
+                "networks": {
+                    "oneOf": [
+                        {"type": "string", "enum": ["auto", "none"]},
+                        {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "uuid": {"type": "string"},
+                                    "port": {"type": ["string", "null"]},
+                                    "fixed_ip": {"type": "string"},
+                                    "tag": {"type": "string", "maxLength": 60},
+                                },
+                                "additionalProperties": False,
+                            },
+                        },
+                    ]
+                },
+                "key_name": {"type": "string", "minLength": 1, "maxLength": 255},
+                "user_data": {"type": "string", "maxLength": 87380},
+                "metadata": _metadata,
+                "security_groups": {
+                    "type": "array",
+                    "items": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+                },
+                "availability_zone": {"type": "string", "minLength": 1, "maxLength": 255},
+                "config_drive": {"type": ["boolean", "string"]},
+                "min_count": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1},
+                "max_count": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1},
+                "return_reservation_id": {"type": ["boolean", "string"]},
+                "accessIPv4": {"type": "string"},
+                "accessIPv6": {"type": "string"},
+                "adminPass": {"type": "string"},
+                "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+                "description": {"type": ["string", "null"], "maxLength": 255},
+                "block_device_mapping_v2": {"type": "array"},
+                "personality": {"type": "array"},
+            },
+            "required": ["name", "flavorRef"],
+            "additionalProperties": False,
+        },
+        "os:scheduler_hints": {"type": "object"},
+        "OS-SCH-HNT:scheduler_hints": {"type": "object"},
+    },
+    "required": ["server"],
+    "additionalProperties": False,
+}
+
+SERVER_UPDATE = {
+    "type": "object",
+    "properties": {
+        "server": {
+            "type": "object",
+            "properties": {
+                "name": _name,
+                "accessIPv4": {"type": "string"},
+                "accessIPv6": {"type": "string"},
+                "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+                "description": {"type": ["string", "null"], "maxLength": 255},
+            },
+            "additionalProperties": False,
+        }
+    },
+    "required": ["server"],
+    "additionalProperties": False,
+}
+
+METADATA = {
+    "type": "object",
+    "properties": {"metadata": _metadata},
+    "required": ["metadata"],
+    "additionalProperties": False,
+}
+META_ITEM = {"type": "object", "properties": {"meta": _metadata}, "required": ["meta"], "additionalProperties": False}
+
+REBOOT = {
+    "type": "object",
+    "properties": {"type": {"type": "string", "enum": ["SOFT", "HARD", "soft", "hard"]}},
+    "required": ["type"],
+}
+CREATE_IMAGE = {
+    "type": "object",
+    "properties": {"name": _name, "metadata": _metadata},
+    "required": ["name"],
+    "additionalProperties": False,
+}
+CONSOLE_OUTPUT = {
+    "type": "object",
+    "properties": {"length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"}},
+}

@@ -1,0 +1,188 @@
+"""``POST /servers/{id}/action``: power actions, console output, snapshots, locking.
+
+Request flow, as everywhere: check the state table, claim the task with a compare-and-swap on
+``task_state IS NULL`` (a lost race is a 409), record the user-visible action, commit, and only then send
+the task to the server's host; answer 202. The host reports the outcome, which ends the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from api import policy
+from api.compute import lookups
+from api.compute.schemas import CONSOLE_OUTPUT, CREATE_IMAGE, REBOOT
+from api.context import RequestContext, current
+from api.runtime import runtime
+from api.validation import json_body, validate
+from common.exceptions import BadRequest, Conflict, StratusError
+from compute import client, records
+from compute.models import Instance, InstanceAction
+from compute.states import ACTIONS, allowed, server_status
+from image.models import Image
+
+bp = Blueprint("compute_server_actions", __name__, url_prefix="/compute/v2.1")
+
+NOVA_ACTIONS = {  # request key → (our action name, instance action name)
+    "os-start": ("start", "start"),
+    "os-stop": ("stop", "stop"),
+    "pause": ("pause", "pause"),
+    "unpause": ("unpause", "unpause"),
+    "suspend": ("suspend", "suspend"),
+    "resume": ("resume", "resume"),
+}
+
+
+def _conflict(instance: Instance, action: str) -> Conflict:
+    status = server_status(instance.vm_state, instance.task_state)
+    state = f"vm_state {instance.vm_state}" + (f", task_state {instance.task_state}" if instance.task_state else "")
+    return Conflict(f"Cannot '{action}' instance {instance.id} while it is in {state} ({status}).")
+
+
+def start_task(ctx: RequestContext, server_id: str, action: str, event: str, **params: Any) -> str:
+    """Claim the action on the server (409 if not allowed now) and send it to the host. Returns the host."""
+    rt = runtime()
+    _, task_state, _ = ACTIONS[action]
+    with rt.db.session() as session:
+        instance = lookups.server(session, ctx, server_id)
+        policy.enforce("compute:servers:action", {"project_id": instance.project_id})
+        if instance.locked and not ctx.is_admin:
+            raise Conflict(f"Instance {server_id} is locked.")
+        if not allowed(action, instance.vm_state, instance.task_state) or not instance.host:
+            raise _conflict(instance, event)
+        if not records.swap(
+            session, instance.id, {"task_state": None, "vm_state": instance.vm_state}, task_state=task_state.value
+        ):
+            raise _conflict(instance, event)
+        session.add(
+            InstanceAction(
+                instance_id=instance.id,
+                action=event,
+                request_id=ctx.request_id,
+                user_id=ctx.user_id,
+                project_id=ctx.project_id,
+                start_time=records.now(),
+            )
+        )
+        host = instance.host
+    client.agent_action(rt.celery, host, server_id, action, ctx.request_id, **params)
+    return host
+
+
+def _power(action: str, event: str) -> Callable[[RequestContext, str, Any], Response]:
+    def handler(ctx: RequestContext, server_id: str, body: Any) -> Response:
+        start_task(ctx, server_id, action, event)
+        return Response(status=202)
+
+    return handler
+
+
+def _reboot(ctx: RequestContext, server_id: str, body: Any) -> Response:
+    validate(body, REBOOT)
+    hard = body["type"].upper() == "HARD"
+    start_task(ctx, server_id, "reboot_hard" if hard else "reboot", "reboot")
+    return Response(status=202)
+
+
+def _console_output(ctx: RequestContext, server_id: str, body: Any) -> Response:
+    validate(body or {}, CONSOLE_OUTPUT)
+    length = (body or {}).get("length")
+    rt = runtime()
+    with rt.db.session() as session:
+        instance = lookups.server(session, ctx, server_id)
+        policy.enforce("compute:servers:console_output", {"project_id": instance.project_id})
+        if not allowed("console_output", instance.vm_state, None) or not instance.host:
+            raise _conflict(instance, "os-getConsoleOutput")
+        host = instance.host
+    try:
+        output = client.console_output(rt.celery, host, server_id, 1 << 20)
+    except Exception as exc:  # the host is gone or busy: a clear 409 rather than a 500
+        raise Conflict(f"The console of instance {server_id} is not available right now: {exc}") from None
+    lines = output.splitlines()
+    if length is not None and int(length) >= 0:
+        lines = lines[-int(length) :] if int(length) else []
+    return jsonify({"output": "\n".join(lines) + ("\n" if lines else "")})
+
+
+def _create_image(ctx: RequestContext, server_id: str, body: Any) -> Response:
+    validate(body, CREATE_IMAGE)
+    rt = runtime()
+    with rt.db.session() as session:
+        instance = lookups.server(session, ctx, server_id)
+        properties = {
+            **{k: str(v) for k, v in (body.get("metadata") or {}).items()},
+            "image_type": "snapshot",
+            "instance_uuid": instance.id,
+            "base_image_ref": instance.image_ref,
+            "owner_user_name": ctx.user_name or "",
+            "owner_project_name": ctx.project_name or "",
+        }
+        image = Image(
+            name=body["name"],
+            owner=instance.project_id,
+            visibility="private",
+            disk_format="qcow2",
+            container_format="bare",
+            min_disk=int(instance.flavor["disk"]),
+            min_ram=int(instance.image_meta.get("min_ram") or 0),
+            properties=properties,
+        )
+        session.add(image)
+        session.flush()
+        image_id = image.id
+    try:
+        start_task(ctx, server_id, "create_image", "createImage", image_id=image_id)
+    except StratusError:
+        with rt.db.session() as session:
+            session.delete(session.get(Image, image_id))
+        raise
+    response = Response(status=202)
+    response.headers["Location"] = f"{rt.settings.effective_public_url}/image/v2/images/{image_id}"
+    return response
+
+
+def _lock(locked: bool) -> Callable[[RequestContext, str, Any], Response]:
+    def handler(ctx: RequestContext, server_id: str, body: Any) -> Response:
+        with runtime().db.session() as session:
+            instance = lookups.server(session, ctx, server_id)
+            policy.enforce("compute:servers:action", {"project_id": instance.project_id})
+            instance.locked = locked
+            session.add(
+                InstanceAction(
+                    instance_id=instance.id,
+                    action="lock" if locked else "unlock",
+                    request_id=ctx.request_id,
+                    user_id=ctx.user_id,
+                    project_id=ctx.project_id,
+                    start_time=records.now(),
+                    finish_time=records.now(),
+                )
+            )
+        return Response(status=202)
+
+    return handler
+
+
+HANDLERS: dict[str, Callable[[RequestContext, str, Any], Response]] = {
+    **{key: _power(action, event) for key, (action, event) in NOVA_ACTIONS.items()},
+    "reboot": _reboot,
+    "os-getConsoleOutput": _console_output,
+    "createImage": _create_image,
+    "lock": _lock(True),
+    "unlock": _lock(False),
+}
+
+
+@bp.post("/servers/<server_id>/action")
+def server_action(server_id: str) -> Response:
+    body = json_body()
+    if not isinstance(body, dict) or len(body) != 1:
+        raise BadRequest("The action body must be an object with exactly one action.")
+    ((name, argument),) = body.items()
+    handler = HANDLERS.get(name)
+    if handler is None:
+        raise BadRequest(f"There is no such action: {name}")
+    return handler(current(), server_id, argument)

@@ -1,0 +1,249 @@
+"""``POST /servers``: validate everything the build needs, record the servers, then send the builds.
+
+Every check that can fail for a reason the user can fix happens here, before anything is written, so a bad
+request leaves nothing behind (400 with the reason). The instances, their ``create`` actions and server
+group memberships are written in one transaction, and the build tasks are sent only after it commits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api import policy
+from api.compute import lookups
+from api.compute.microversions import at_least
+from api.compute.schemas import SERVER_CREATE
+from api.compute.views import flavor_snapshot, links
+from api.context import RequestContext, current
+from api.image import access as image_access
+from api.runtime import runtime
+from api.validation import validated_body
+from common.exceptions import BadRequest, Forbidden, NotFound
+from compute import client
+from compute.models import ComputeHost, Flavor, Instance, InstanceAction, KeyPair, ServerGroup, ServerGroupMember
+from compute.states import TaskState, VmState
+from image.models import Image
+
+bp = Blueprint("compute_server_create", __name__, url_prefix="/compute/v2.1")
+
+MAX_USER_DATA = 65535
+
+
+@dataclass
+class BuildRequest:
+    flavor: Flavor
+    image: Image
+    key_name: str | None
+    key_data: str | None
+    zone: str | None
+    forced_host: str | None
+    group_id: str | None
+    user_data: str | None
+    count: int
+
+
+def hostname_for(name: str) -> str:
+    """A DNS label from a display name, as Nova sanitises it."""
+    label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    return (label or "server")[:63]
+
+
+def _user_data(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        decoded = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("Invalid input for field 'server.user_data': not valid base64.") from None
+    if len(decoded) > MAX_USER_DATA:
+        raise BadRequest(f"Invalid input for field 'server.user_data': more than {MAX_USER_DATA} bytes.")
+    return raw
+
+
+def _image(session: Session, ctx: RequestContext, image_ref: str | None, flavor: Flavor) -> Image:
+    if not image_ref:
+        raise BadRequest("Missing imageRef: booting from volume is not supported by this cloud.")
+    image_id = image_ref.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        image = image_access.get_visible(session, ctx, image_id)
+    except NotFound:
+        raise BadRequest(f"Image {image_id} could not be found.") from None
+    if image.status != "active":
+        raise BadRequest(f"Image {image_id} is not active.")
+    if flavor.memory_mb < (image.min_ram or 0):
+        raise BadRequest(f"Flavor's memory is too small for requested image (image needs {image.min_ram} MB).")
+    needed_gb = max(image.min_disk or 0, -(-(image.virtual_size or image.size or 0) // (1 << 30)))
+    if flavor.root_gb and flavor.root_gb < needed_gb:
+        raise BadRequest(f"Flavor's disk is too small for requested image (image needs {needed_gb} GB).")
+    return image
+
+
+def _zone(session: Session, ctx: RequestContext, requested: str | None) -> tuple[str | None, str | None]:
+    """``zone``, ``zone:host`` or ``:host`` (admins only name a host)."""
+    if not requested:
+        return None, None
+    zone, _, host = requested.partition(":")
+    host = host.split(":", 1)[0] or None
+    if host:
+        policy.enforce("compute:servers:create:forced_host")
+        if session.get(ComputeHost, host) is None:
+            raise BadRequest(f"Compute host {host} could not be found.")
+    zones = set(session.scalars(select(ComputeHost.availability_zone)))
+    if zone and zone not in zones:
+        raise BadRequest(f"The requested availability zone is not available: {zone}")
+    return zone or None, host
+
+
+def _networks(body: dict[str, Any]) -> None:
+    networks = body.get("networks")
+    if networks is None and at_least("2.37"):
+        raise BadRequest("Invalid input for field 'server.networks': required at microversion 2.37 and later.")
+    if isinstance(networks, list) and networks:
+        raise BadRequest(
+            "Requesting networks or ports needs the network service, which this cloud lacks so far; "
+            "use networks 'none'."
+        )
+
+
+def _count(body: dict[str, Any]) -> int:
+    low, high = int(body.get("min_count", 1)), int(body.get("max_count", body.get("min_count", 1)))
+    if low > high:
+        raise BadRequest("min_count must be <= max_count.")
+    if high > 100:
+        raise BadRequest("max_count may be at most 100.")
+    return high
+
+
+def _group(session: Session, ctx: RequestContext, hints: dict[str, Any]) -> str | None:
+    group_id = hints.get("group")
+    if not group_id:
+        return None
+    group = session.get(ServerGroup, str(group_id))
+    if group is None or (group.project_id != ctx.project_id and not ctx.is_admin):
+        raise BadRequest(f"Server group {group_id} could not be found.")
+    return group.id
+
+
+def _build_request(session: Session, ctx: RequestContext, body: dict[str, Any], hints: dict[str, Any]) -> BuildRequest:
+    flavor = lookups.flavor_for_server(session, ctx, str(body["flavorRef"]))
+    image = _image(session, ctx, body.get("imageRef"), flavor)
+    key_data = None
+    if body.get("key_name"):
+        keypair = session.get(KeyPair, (ctx.user_id, body["key_name"]))
+        if keypair is None:
+            raise BadRequest("Invalid key_name provided.")
+        key_data = keypair.public_key
+    zone, host = _zone(session, ctx, body.get("availability_zone"))
+    return BuildRequest(
+        flavor,
+        image,
+        body.get("key_name"),
+        key_data,
+        zone,
+        host,
+        _group(session, ctx, hints),
+        _user_data(body.get("user_data")),
+        _count(body),
+    )
+
+
+def _instances(ctx: RequestContext, body: dict[str, Any], build: BuildRequest) -> list[Instance]:
+    reservation = f"r-{uuid.uuid4().hex[:8]}"
+    config_drive = str(body.get("config_drive", True)).lower() not in ("false", "0", "no")
+    names = [body["name"]] if build.count == 1 else [f"{body['name']}-{i + 1}" for i in range(build.count)]
+    image_meta = {
+        "id": build.image.id,
+        "disk_format": build.image.disk_format,
+        "checksum": build.image.checksum,
+        "size": build.image.size,
+        "min_disk": build.image.min_disk,
+        "min_ram": build.image.min_ram,
+        "properties": dict(build.image.properties or {}),
+    }
+    return [
+        Instance(
+            name=name,
+            description=body.get("description"),
+            project_id=ctx.project_id,
+            user_id=ctx.user_id,
+            hostname=hostname_for(name),
+            reservation_id=reservation,
+            launch_index=index,
+            flavor=flavor_snapshot(build.flavor),
+            image_ref=build.image.id,
+            image_meta=image_meta,
+            requested_zone=build.zone,
+            requested_host=build.forced_host,
+            vm_state=VmState.BUILDING.value,
+            task_state=TaskState.SCHEDULING.value,
+            key_name=build.key_name,
+            key_data=build.key_data,
+            user_data=build.user_data,
+            metadata_items=dict(body.get("metadata") or {}),
+            security_groups=[g["name"] for g in body.get("security_groups") or [{"name": "default"}]],
+            requested_networks=body.get("networks"),
+            server_group_id=build.group_id,
+            config_drive=config_drive,
+            access_ip_v4=body.get("accessIPv4"),
+            access_ip_v6=body.get("accessIPv6"),
+        )
+        for index, name in enumerate(names)
+    ]
+
+
+@bp.post("/servers")
+def create_server() -> tuple[Response, int]:
+    ctx = current()
+    policy.enforce("compute:servers:create", {"project_id": ctx.project_id})
+    document = validated_body(SERVER_CREATE)
+    body = document["server"]
+    hints = document.get("os:scheduler_hints") or document.get("OS-SCH-HNT:scheduler_hints") or {}
+    if body.get("block_device_mapping_v2") or body.get("personality"):
+        raise BadRequest("Block device mappings and personality files are not supported by this cloud.")
+    _networks(body)
+    if ctx.project_id is None:
+        raise Forbidden("Servers belong to projects: use a project-scoped token.")
+    rt = runtime()
+    with rt.db.session() as session:
+        build = _build_request(session, ctx, body, hints)
+        instances = _instances(ctx, body, build)
+        session.add_all(instances)
+        session.flush()
+        for instance in instances:
+            session.add(
+                InstanceAction(
+                    instance_id=instance.id,
+                    action="create",
+                    request_id=ctx.request_id,
+                    user_id=ctx.user_id,
+                    project_id=ctx.project_id,
+                    start_time=instance.created_at,
+                )
+            )
+            if build.group_id:
+                session.add(ServerGroupMember(group_id=build.group_id, instance_id=instance.id))
+        ids = [i.id for i in instances]
+        reservation = instances[0].reservation_id
+    for instance_id in ids:
+        client.build(rt.celery, instance_id, ctx.request_id)
+    if str(body.get("return_reservation_id", "")).lower() in ("true", "1"):
+        return jsonify({"reservation_id": reservation}), 202
+    server = {
+        "id": ids[0],
+        "links": links("servers", ids[0]),
+        "OS-DCF:diskConfig": "MANUAL",
+        "security_groups": [{"name": g} for g in instances[0].security_groups],
+        "adminPass": body.get("adminPass") or uuid.uuid4().hex[:12],
+    }
+    response = jsonify({"server": server})
+    response.headers["Location"] = links("servers", ids[0])[0]["href"]
+    return response, 202

@@ -1,0 +1,337 @@
+"""``/servers``: list, show, update and delete servers, their metadata and their action history."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+
+from api import policy
+from api.compute import lookups
+from api.compute.schemas import META_ITEM, METADATA, SERVER_UPDATE
+from api.compute.views import nova_time, server_summary, server_view
+from api.context import current
+from api.runtime import runtime
+from api.validation import query_bool, validated_body
+from common.exceptions import BadRequest, Conflict, NotFound
+from compute import client, hosts, records
+from compute.models import ComputeHost, Instance, InstanceAction
+from compute.states import TaskState, VmState
+
+bp = Blueprint("compute_servers", __name__, url_prefix="/compute/v2.1")
+
+MAX_LIMIT = 1000
+STATUS_FILTERS = {
+    "ACTIVE": (VmState.ACTIVE, None),
+    "SHUTOFF": (VmState.STOPPED, None),
+    "PAUSED": (VmState.PAUSED, None),
+    "SUSPENDED": (VmState.SUSPENDED, None),
+    "ERROR": (VmState.ERROR, None),
+    "BUILD": (VmState.BUILDING, None),
+    "DELETED": (VmState.DELETED, None),
+    "VERIFY_RESIZE": (VmState.RESIZED, None),
+    "REBOOT": (None, TaskState.REBOOTING),
+    "HARD_REBOOT": (None, TaskState.REBOOTING_HARD),
+}
+SORT_KEYS = (
+    "created_at",
+    "updated_at",
+    "display_name",
+    "name",
+    "uuid",
+    "vm_state",
+    "task_state",
+    "launched_at",
+    "host",
+    "availability_zone",
+    "key_name",
+    "project_id",
+    "user_id",
+    "power_state",
+)
+
+
+def _since(raw: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"Invalid input for query parameter 'changes-since': {raw!r} is not a date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=records.now().tzinfo)
+
+
+def _query(ctx: Any) -> Any:
+    args = request.args
+    query = select(Instance)
+    if query_bool("all_tenants", False):
+        policy.enforce("compute:servers:index:all_tenants")
+        project = args.get("project_id") or args.get("tenant_id")
+        if project:
+            query = query.where(Instance.project_id == project)
+    else:
+        query = query.where(Instance.project_id == ctx.project_id)
+    if "changes-since" in args:
+        query = query.where(Instance.updated_at >= _since(args["changes-since"]))
+    elif not (ctx.is_admin and query_bool("deleted", False)):
+        query = query.where(Instance.deleted.is_(False))
+    if "status" in args:
+        wanted = STATUS_FILTERS.get(args["status"].upper())
+        if wanted is None:
+            raise BadRequest(f"Invalid status value: {args['status']}")
+        vm_state, task_state = wanted
+        query = (
+            query.where(Instance.vm_state == vm_state) if vm_state else query.where(Instance.task_state == task_state)
+        )
+    for param, column in (
+        ("image", Instance.image_ref),
+        ("flavor", None),
+        ("host", Instance.host),
+        ("availability_zone", Instance.availability_zone),
+        ("key_name", Instance.key_name),
+    ):
+        if param in args and column is not None:
+            query = query.where(column == args[param])
+    return query
+
+
+def _ordered_page(session: Any, ctx: Any) -> tuple[list[Instance], str | None]:
+    args = request.args
+    keys = args.getlist("sort_key") or ["created_at"]
+    dirs = args.getlist("sort_dir") or ["desc"] * len(keys)
+    order = []
+    for key, direction in zip(keys, dirs + ["desc"] * (len(keys) - len(dirs)), strict=False):
+        if key not in SORT_KEYS or direction not in ("asc", "desc"):
+            raise BadRequest(f"Invalid sort key or direction: {key} {direction}")
+        column = {"display_name": "name", "uuid": "id"}.get(key, key)
+        attribute = getattr(Instance, column)
+        order.append(attribute.asc() if direction == "asc" else attribute.desc())
+    instances = list(session.scalars(_query(ctx).order_by(*order, Instance.id.desc())))
+    if "name" in args:
+        try:
+            pattern = re.compile(args["name"])
+        except re.error:
+            raise BadRequest(f"Invalid name filter: {args['name']!r} is not a regular expression") from None
+        instances = [i for i in instances if pattern.search(i.name)]
+    if "flavor" in args:
+        instances = [i for i in instances if i.flavor.get("id") == args["flavor"]]
+    start = 0
+    if "marker" in args:
+        ids = [i.id for i in instances]
+        if args["marker"] not in ids:
+            raise BadRequest(f"marker [{args['marker']}] not found")
+        start = ids.index(args["marker"]) + 1
+    raw_limit = args.get("limit", str(MAX_LIMIT))
+    if not raw_limit.isdigit():
+        raise BadRequest("Invalid input for query parameter 'limit': not a non-negative integer")
+    limit = min(int(raw_limit), MAX_LIMIT)
+    page = instances[start : start + limit]
+    next_marker = page[-1].id if page and start + limit < len(instances) else None
+    return page, next_marker
+
+
+def _listing(detail: bool) -> Response:
+    ctx = policy.enforce("compute:servers:index")
+    with runtime().db.session() as session:
+        page, next_marker = _ordered_page(session, ctx)
+        servers = [server_view(i, ctx) if detail else server_summary(i) for i in page]
+    body: dict[str, Any] = {"servers": servers}
+    if next_marker:
+        args = [(k, v) for k, v in request.args.items(multi=True) if k != "marker"] + [("marker", next_marker)]
+        path = "servers/detail" if detail else "servers"
+        body["servers_links"] = [{"rel": "next", "href": f"{request.host_url}compute/v2.1/{path}?{urlencode(args)}"}]
+    return jsonify(body)
+
+
+@bp.get("/servers")
+def list_servers() -> Response:
+    return _listing(detail=False)
+
+
+@bp.get("/servers/detail")
+def list_servers_detail() -> Response:
+    return _listing(detail=True)
+
+
+@bp.get("/servers/<server_id>")
+def show_server(server_id: str) -> Response:
+    ctx = policy.enforce("compute:servers:show")
+    with runtime().db.session() as session:
+        return jsonify({"server": server_view(lookups.server(session, ctx, server_id), ctx)})
+
+
+@bp.put("/servers/<server_id>")
+def update_server(server_id: str) -> Response:
+    ctx = current()
+    body = validated_body(SERVER_UPDATE)["server"]
+    with runtime().db.session() as session:
+        instance = lookups.server(session, ctx, server_id)
+        policy.enforce("compute:servers:update", {"project_id": instance.project_id})
+        for field, column in (
+            ("name", "name"),
+            ("accessIPv4", "access_ip_v4"),
+            ("accessIPv6", "access_ip_v6"),
+            ("description", "description"),
+        ):
+            if field in body:
+                setattr(instance, column, body[field])
+        session.flush()
+        return jsonify({"server": server_view(instance, ctx)})
+
+
+@bp.delete("/servers/<server_id>")
+def delete_server(server_id: str) -> Response:
+    """Always succeeds for the user: a server whose host is down or that never reached one is gone at once."""
+    ctx = current()
+    rt = runtime()
+    with rt.db.session() as session:
+        instance = lookups.server(session, ctx, server_id)
+        policy.enforce("compute:servers:delete", {"project_id": instance.project_id})
+        if instance.locked and not ctx.is_admin:
+            raise Conflict(f"Instance {server_id} is locked; it cannot be deleted.")
+        host = instance.host
+        session.add(
+            InstanceAction(
+                instance_id=instance.id,
+                action="delete",
+                request_id=ctx.request_id,
+                user_id=ctx.user_id,
+                project_id=ctx.project_id,
+                start_time=records.now(),
+            )
+        )
+        host_up = host is not None and hosts.host_is_up(session.get(ComputeHost, host))
+        if host_up:
+            instance.task_state = TaskState.DELETING.value
+        elif instance.task_state == TaskState.SCHEDULING:
+            instance.task_state = TaskState.DELETING.value  # the build finishes the delete when it runs
+        else:
+            records.finish_delete(session, instance.id)
+    if host_up:
+        client.agent_destroy(rt.celery, host, server_id, ctx.request_id)
+    return Response(status=204)
+
+
+# --- metadata ---------------------------------------------------------------------------------------------
+
+
+def _metadata_response(instance: Instance) -> Response:
+    return jsonify({"metadata": dict(instance.metadata_items or {})})
+
+
+@bp.get("/servers/<server_id>/metadata")
+def show_metadata(server_id: str) -> Response:
+    ctx = policy.enforce("compute:servers:metadata:read")
+    with runtime().db.session() as session:
+        return _metadata_response(lookups.server(session, ctx, server_id))
+
+
+def _write_metadata(server_id: str, replace: bool) -> Response:
+    ctx = current()
+    items = validated_body(METADATA)["metadata"]
+    with runtime().db.session() as session:
+        instance = lookups.server(session, ctx, server_id)
+        policy.enforce("compute:servers:metadata:write", {"project_id": instance.project_id})
+        merged = dict(items) if replace else {**(instance.metadata_items or {}), **items}
+        if len(merged) > 128:
+            raise BadRequest("Quota exceeded for metadata items: at most 128.")
+        instance.metadata_items = merged
+        return _metadata_response(instance)
+
+
+@bp.post("/servers/<server_id>/metadata")
+def update_metadata(server_id: str) -> Response:
+    return _write_metadata(server_id, replace=False)
+
+
+@bp.put("/servers/<server_id>/metadata")
+def replace_metadata(server_id: str) -> Response:
+    return _write_metadata(server_id, replace=True)
+
+
+@bp.get("/servers/<server_id>/metadata/<key>")
+def show_metadata_item(server_id: str, key: str) -> Response:
+    ctx = policy.enforce("compute:servers:metadata:read")
+    with runtime().db.session() as session:
+        items = lookups.server(session, ctx, server_id).metadata_items or {}
+        if key not in items:
+            raise NotFound(f"Metadata item was not found: {key}")
+        return jsonify({"meta": {key: items[key]}})
+
+
+@bp.put("/servers/<server_id>/metadata/<key>")
+def set_metadata_item(server_id: str, key: str) -> Response:
+    ctx = current()
+    item = validated_body(META_ITEM)["meta"]
+    if list(item) != [key]:
+        raise BadRequest("Request body and URI mismatch: the body must hold exactly the key in the URL.")
+    with runtime().db.session() as session:
+        instance = lookups.server(session, ctx, server_id)
+        policy.enforce("compute:servers:metadata:write", {"project_id": instance.project_id})
+        instance.metadata_items = {**(instance.metadata_items or {}), **item}
+    return jsonify({"meta": item})
+
+
+@bp.delete("/servers/<server_id>/metadata/<key>")
+def delete_metadata_item(server_id: str, key: str) -> Response:
+    ctx = current()
+    with runtime().db.session() as session:
+        instance = lookups.server(session, ctx, server_id)
+        policy.enforce("compute:servers:metadata:write", {"project_id": instance.project_id})
+        items = dict(instance.metadata_items or {})
+        if key not in items:
+            raise NotFound(f"Metadata item was not found: {key}")
+        del items[key]
+        instance.metadata_items = items
+    return Response(status=204)
+
+
+# --- os-instance-actions ----------------------------------------------------------------------------------
+
+
+def _action_view(action: InstanceAction, with_events: bool) -> dict[str, Any]:
+    view = {
+        "action": action.action,
+        "instance_uuid": action.instance_id,
+        "request_id": action.request_id,
+        "user_id": action.user_id,
+        "project_id": action.project_id,
+        "start_time": nova_time(action.start_time),
+        "message": action.message,
+    }
+    if with_events:
+        view["events"] = [
+            {k: e.get(k) for k in ("event", "start_time", "finish_time", "result", "traceback")}
+            for e in action.events or []
+        ]
+    return view
+
+
+@bp.get("/servers/<server_id>/os-instance-actions")
+def list_instance_actions(server_id: str) -> Response:
+    ctx = policy.enforce("compute:instance_actions")
+    with runtime().db.session() as session:
+        instance = lookups.server(session, ctx, server_id)
+        actions = session.scalars(
+            select(InstanceAction)
+            .where(InstanceAction.instance_id == instance.id)
+            .order_by(InstanceAction.start_time.desc(), InstanceAction.id.desc())
+        )
+        return jsonify({"instanceActions": [_action_view(a, with_events=False) for a in actions]})
+
+
+@bp.get("/servers/<server_id>/os-instance-actions/<request_id>")
+def show_instance_action(server_id: str, request_id: str) -> Response:
+    ctx = policy.enforce("compute:instance_actions")
+    with runtime().db.session() as session:
+        instance = lookups.server(session, ctx, server_id)
+        action = session.scalars(
+            select(InstanceAction).where(
+                InstanceAction.instance_id == instance.id, InstanceAction.request_id == request_id
+            )
+        ).first()
+        if action is None:
+            raise NotFound(f"Action for request_id {request_id} on instance {server_id} not found")
+        return jsonify({"instanceAction": _action_view(action, with_events=True)})

@@ -1,0 +1,141 @@
+"""How compute resources look on the wire at the negotiated microversion, as Nova's api-ref lists them."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from api.compute.microversions import at_least
+from api.context import RequestContext
+from api.urls import public_url
+from compute.models import Flavor, Instance
+from compute.states import server_status
+
+
+def nova_time(moment: Any) -> str | None:
+    """Nova's timestamp format: seconds and a ``Z``."""
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def usage_time(moment: Any) -> str | None:
+    """``OS-SRV-USG`` times: microseconds, no zone."""
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def links(collection: str, resource_id: str) -> list[dict[str, str]]:
+    return [
+        {"href": f"{public_url()}/compute/v2.1/{collection}/{resource_id}", "rel": "self"},
+        {"href": f"{public_url()}/compute/{collection}/{resource_id}", "rel": "bookmark"},
+    ]
+
+
+def bookmark(collection: str, resource_id: str) -> list[dict[str, str]]:
+    return [{"href": f"{public_url()}/compute/{collection}/{resource_id}", "rel": "bookmark"}]
+
+
+def host_id(project_id: str, host: str | None) -> str:
+    """Nova's ``hostId``: stable per project and host, without naming the host."""
+    return hashlib.sha224(f"{project_id}{host}".encode()).hexdigest() if host else ""
+
+
+def server_summary(instance: Instance) -> dict[str, Any]:
+    return {"id": instance.id, "links": links("servers", instance.id), "name": instance.name}
+
+
+def server_view(instance: Instance, ctx: RequestContext) -> dict[str, Any]:
+    status = server_status(instance.vm_state, instance.task_state)
+    body: dict[str, Any] = {
+        "id": instance.id,
+        "name": instance.name,
+        "status": status,
+        "tenant_id": instance.project_id,
+        "user_id": instance.user_id,
+        "metadata": dict(instance.metadata_items or {}),
+        "hostId": host_id(instance.project_id, instance.host),
+        "image": {"id": instance.image_ref, "links": bookmark("images", instance.image_ref)}
+        if instance.image_ref
+        else "",
+        "flavor": {"id": instance.flavor["id"], "links": bookmark("flavors", instance.flavor["id"])},
+        "created": nova_time(instance.created_at),
+        "updated": nova_time(instance.updated_at or instance.created_at),
+        "addresses": {},
+        "accessIPv4": instance.access_ip_v4 or "",
+        "accessIPv6": instance.access_ip_v6 or "",
+        "links": links("servers", instance.id),
+        "OS-DCF:diskConfig": "MANUAL",
+        "progress": instance.progress if status == "BUILD" else 0,
+        "OS-EXT-AZ:availability_zone": instance.availability_zone or "",
+        "config_drive": "True" if instance.config_drive else "",
+        "key_name": instance.key_name,
+        "OS-SRV-USG:launched_at": usage_time(instance.launched_at),
+        "OS-SRV-USG:terminated_at": usage_time(instance.terminated_at),
+        "security_groups": [{"name": name} for name in instance.security_groups or []],
+        "OS-EXT-STS:task_state": instance.task_state,
+        "OS-EXT-STS:vm_state": instance.vm_state,
+        "OS-EXT-STS:power_state": instance.power_state,
+        "os-extended-volumes:volumes_attached": [],
+    }
+    if not instance.security_groups:
+        del body["security_groups"]
+    if instance.fault and status in ("ERROR", "DELETED"):
+        fault = dict(instance.fault)
+        if not ctx.is_admin:
+            fault.pop("details", None)
+        body["fault"] = fault
+    if ctx.is_admin:
+        body |= {
+            "OS-EXT-SRV-ATTR:host": instance.host,
+            "OS-EXT-SRV-ATTR:hypervisor_hostname": instance.host,
+            "OS-EXT-SRV-ATTR:instance_name": f"stratus-{instance.id}",
+        }
+        if at_least("2.3"):
+            body |= {
+                "OS-EXT-SRV-ATTR:reservation_id": instance.reservation_id,
+                "OS-EXT-SRV-ATTR:launch_index": instance.launch_index,
+                "OS-EXT-SRV-ATTR:hostname": instance.hostname,
+                "OS-EXT-SRV-ATTR:kernel_id": "",
+                "OS-EXT-SRV-ATTR:ramdisk_id": "",
+                "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
+                "OS-EXT-SRV-ATTR:user_data": instance.user_data,
+            }
+    if at_least("2.9"):
+        body["locked"] = instance.locked
+    if at_least("2.16") and ctx.is_admin:
+        body["host_status"] = "UP" if instance.host else ""
+    if at_least("2.19"):
+        body["description"] = instance.description
+    if at_least("2.26"):
+        body["tags"] = list(instance.tags or [])
+    return body
+
+
+def flavor_view(flavor: Flavor, brief: bool = False) -> dict[str, Any]:
+    if brief:
+        return {"id": flavor.id, "name": flavor.name, "links": links("flavors", flavor.id)}
+    return {
+        "id": flavor.id,
+        "name": flavor.name,
+        "ram": flavor.memory_mb,
+        "vcpus": flavor.vcpus,
+        "disk": flavor.root_gb,
+        "OS-FLV-EXT-DATA:ephemeral": flavor.ephemeral_gb,
+        "swap": flavor.swap or "",
+        "rxtx_factor": flavor.rxtx_factor,
+        "os-flavor-access:is_public": flavor.is_public,
+        "OS-FLV-DISABLED:disabled": flavor.disabled,
+        "links": links("flavors", flavor.id),
+    }
+
+
+def flavor_snapshot(flavor: Flavor) -> dict[str, Any]:
+    """The flavor as an instance keeps it: later changes to the flavor do not change running servers."""
+    return {
+        "id": flavor.id,
+        "name": flavor.name,
+        "vcpus": flavor.vcpus,
+        "ram": flavor.memory_mb,
+        "disk": flavor.root_gb,
+        "ephemeral": flavor.ephemeral_gb,
+        "swap": flavor.swap,
+        "extra_specs": dict(flavor.extra_specs or {}),
+    }

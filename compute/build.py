@@ -1,0 +1,139 @@
+"""Building a server: pick a host, claim its resources, hand the host a complete spec; retry on failure.
+
+Runs in the scheduler (control side). Idempotent: it acts only on an instance that is ``building`` /
+``scheduling``; a redelivered task for an instance already placed does nothing. A build that fails on a host
+comes back as an event (see ``events``) and is rescheduled elsewhere, at most ``MAX_ATTEMPTS`` hosts in all.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+from typing import Any
+
+from compute import client, records, scheduler
+from compute.context import Control
+from compute.models import Instance
+from compute.states import TaskState, VmState
+
+LOG = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3
+
+
+class _LostRace(Exception):
+    """The claim or the instance changed under us: roll the transaction back and try the next host."""
+
+
+def placement_request(session: Any, instance: Instance) -> scheduler.Request:
+    flavor = instance.flavor
+    return scheduler.Request(
+        instance_id=instance.id,
+        vcpus=int(flavor["vcpus"]),
+        memory_mb=int(flavor["ram"]),
+        disk_gb=int(flavor["disk"]) + int(flavor.get("ephemeral", 0)),
+        zone=instance.requested_zone,
+        forced_host=instance.requested_host,
+        arch=(instance.image_meta.get("properties") or {}).get("architecture"),
+        excluded=frozenset(instance.attempts or []),
+        **scheduler.group_request_fields(session, instance.server_group_id),  # type: ignore[arg-type]
+    )
+
+
+def instance_spec(instance: Instance) -> dict[str, Any]:
+    """What the host needs to run the instance: flavor, image, config drive, NICs. Plain data for the queue."""
+    public_keys = {instance.key_name: instance.key_data} if instance.key_name and instance.key_data else {}
+    meta_data = {
+        "uuid": instance.id,
+        "name": instance.name,
+        "hostname": instance.hostname,
+        "launch_index": instance.launch_index,
+        "availability_zone": instance.availability_zone,
+        "project_id": instance.project_id,
+        "public_keys": public_keys,
+        "keys": [{"name": k, "type": "ssh", "data": v} for k, v in public_keys.items()],
+        "meta": dict(instance.metadata_items or {}),
+        "devices": [],
+        "random_seed": base64.b64encode(os.urandom(512)).decode(),
+    }
+    return {
+        "uuid": instance.id,
+        "name": instance.name,
+        "vcpus": int(instance.flavor["vcpus"]),
+        "memory_mb": int(instance.flavor["ram"]),
+        "root_gb": int(instance.flavor["disk"]),
+        "image": {k: instance.image_meta.get(k) for k in ("id", "disk_format", "checksum", "size")},
+        "config_drive": {
+            "meta_data": meta_data,
+            "network_data": {"links": [], "networks": [], "services": []},
+            "user_data": instance.user_data,
+        }
+        if instance.config_drive
+        else None,
+        "nics": [],
+    }
+
+
+def _try_host(control: Control, instance_id: str, host: str, request: scheduler.Request, attempts: list[str]) -> bool:
+    try:
+        with control.db.session() as session:
+            if not scheduler.claim(session, host, request):
+                raise _LostRace()
+            zone = session.get(scheduler.ComputeHost, host).availability_zone
+            placed = records.swap(
+                session,
+                instance_id,
+                {"vm_state": VmState.BUILDING.value, "task_state": TaskState.SCHEDULING.value},
+                host=host,
+                availability_zone=zone,
+                task_state=TaskState.SPAWNING.value,
+                attempts=[*attempts, host],
+            )
+            if not placed:
+                raise _LostRace()
+    except _LostRace:
+        return False
+    return True
+
+
+def build_instance(control: Control, instance_id: str, request_id: str) -> str:
+    """Place the instance and send it to its host; returns what happened, for logs and tests."""
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted:
+            return "gone"
+        if records.deleting(instance):
+            records.finish_delete(session, instance_id)
+            return "deleted before placement"
+        if instance.vm_state != VmState.BUILDING or instance.task_state != TaskState.SCHEDULING:
+            return "already placed"
+        request = placement_request(session, instance)
+        states = scheduler.host_states(session, instance.server_group_id)
+        attempts = list(instance.attempts or [])
+    decision = scheduler.select_hosts(states, request, control.settings.scheduler_strategy)
+    for candidate in decision.candidates:
+        if _try_host(control, instance_id, candidate.host.name, request, attempts):
+            with control.db.session() as session:
+                spec = instance_spec(session.get(Instance, instance_id))
+            client.agent_spawn(control.app, candidate.host.name, spec, request_id)
+            LOG.info("[%s] instance %s placed on %s", request_id, instance_id, candidate.host.name)
+            return f"placed on {candidate.host.name}"
+    fail_build(control, instance_id, request_id, scheduler.NoValidHost(reason=decision.explain()).message)
+    return "no valid host"
+
+
+def fail_build(control: Control, instance_id: str, request_id: str, message: str, host: str | None = None) -> None:
+    """The build is over without a server: ERROR with a fault, and every resource released."""
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted:
+            return
+        if records.deleting(instance):
+            records.finish_delete(session, instance_id)
+            return
+        records.swap(
+            session, instance_id, {}, vm_state=VmState.ERROR.value, task_state=None, fault=records.fault(500, message)
+        )
+        records.release_resources(session, instance_id)
+        records.record_event(session, instance_id, request_id, "compute_build_and_run_instance", "Error", host, message)
+    LOG.warning("[%s] build of %s failed: %s", request_id, instance_id, message)

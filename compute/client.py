@@ -1,0 +1,68 @@
+"""How other packages ask compute for work: every task name and its arguments live here, nowhere else.
+
+Control-side tasks go to the ``compute`` queue, reports from hosts to ``events``, and work for one host to
+that host's ``compute.<host>`` queue. Tasks carry ids and plain data, never ORM objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from common.queue import host_queue
+
+BUILD = "compute.build_instance"
+DELETE = "compute.delete_instance"
+SWEEP = "compute.sweep"
+
+SPAWNED = "events.instance_spawned"
+SPAWN_FAILED = "events.instance_spawn_failed"
+DESTROYED = "events.instance_destroyed"
+ACTION_DONE = "events.instance_action_done"
+HOST_REPORT = "events.host_report"
+
+AGENT_SPAWN = "agent.spawn"
+AGENT_DESTROY = "agent.destroy"
+AGENT_ACTION = "agent.action"
+AGENT_CONSOLE = "agent.console_output"
+AGENT_REPORT = "agent.report"
+
+POWER_ACTIONS = ("stop", "start", "reboot", "reboot_hard", "pause", "unpause", "suspend", "resume")
+
+
+def build(app: Celery, instance_id: str, request_id: str) -> None:
+    app.send_task(BUILD, args=[instance_id], kwargs={"request_id": request_id})
+
+
+def delete(app: Celery, instance_id: str, request_id: str) -> None:
+    app.send_task(DELETE, args=[instance_id], kwargs={"request_id": request_id})
+
+
+def agent_spawn(app: Celery, host: str, spec: dict[str, Any], request_id: str) -> None:
+    app.send_task(AGENT_SPAWN, args=[host, spec], kwargs={"request_id": request_id}, queue=host_queue("compute", host))
+
+
+def agent_destroy(app: Celery, host: str, instance_id: str, request_id: str) -> None:
+    app.send_task(
+        AGENT_DESTROY, args=[host, instance_id], kwargs={"request_id": request_id}, queue=host_queue("compute", host)
+    )
+
+
+def agent_action(app: Celery, host: str, instance_id: str, action: str, request_id: str, **params: Any) -> None:
+    """A power action or snapshot on the host; the host reports the outcome with ``ACTION_DONE``."""
+    app.send_task(
+        AGENT_ACTION,
+        args=[host, instance_id, action],
+        kwargs={"request_id": request_id, "params": params},
+        queue=host_queue("compute", host),
+    )
+
+
+def console_output(app: Celery, host: str, instance_id: str, max_bytes: int, timeout: float = 15) -> str:
+    """Ask the host for the console log tail and wait for the answer (the one synchronous call)."""
+    result = app.send_task(AGENT_CONSOLE, args=[host, instance_id, max_bytes], queue=host_queue("compute", host))
+    try:
+        return result.get(timeout=timeout)
+    finally:
+        result.forget()

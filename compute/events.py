@@ -1,0 +1,111 @@
+"""What hosts report back, and how the control side turns it into server state.
+
+Each handler is a compare-and-swap on the state the instance must be in for the report to apply; a report
+that no longer applies (the server was deleted meanwhile, a newer action took over) changes nothing, except
+that a guest nobody wants any more is destroyed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from compute import build, client, records
+from compute.context import Control
+from compute.models import Instance
+from compute.states import ACTIONS, PowerState, TaskState, VmState
+
+LOG = logging.getLogger(__name__)
+
+
+def spawned(control: Control, instance_id: str, host: str, power_state: int, request_id: str) -> str:
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted or records.deleting(instance) or instance.host != host:
+            unwanted = True
+        else:
+            unwanted = False
+            records.swap(
+                session,
+                instance_id,
+                {"vm_state": VmState.BUILDING.value, "task_state": TaskState.SPAWNING.value, "host": host},
+                vm_state=VmState.ACTIVE.value,
+                task_state=None,
+                power_state=power_state,
+                launched_at=records.now(),
+                fault=None,
+            )
+            records.record_event(session, instance_id, request_id, "compute_build_and_run_instance", "Success", host)
+    if unwanted:
+        client.agent_destroy(control.app, host, instance_id, request_id)
+        return "destroying: no longer wanted"
+    return "active"
+
+
+def spawn_failed(control: Control, instance_id: str, host: str, reason: str, request_id: str) -> str:
+    """Free the failed host's claim and try another host, up to MAX_ATTEMPTS, then ERROR."""
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted:
+            return "gone"
+        records.release_resources(session, instance_id, host)
+        if records.deleting(instance):
+            records.finish_delete(session, instance_id)
+            return "deleted"
+        retry = len(instance.attempts or []) < build.MAX_ATTEMPTS
+        if retry:
+            retry = records.swap(
+                session,
+                instance_id,
+                {"task_state": TaskState.SPAWNING.value, "host": host},
+                host=None,
+                task_state=TaskState.SCHEDULING.value,
+            )
+    if retry:
+        LOG.warning("[%s] build of %s failed on %s (%s); rescheduling", request_id, instance_id, host, reason)
+        client.build(control.app, instance_id, request_id)
+        return "rescheduled"
+    tried = ", ".join(instance.attempts or [])
+    build.fail_build(control, instance_id, request_id, f"Build failed on {tried}: {reason}", host)
+    return "error"
+
+
+def destroyed(control: Control, instance_id: str, host: str, request_id: str) -> str:
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted:
+            return "already deleted"
+        if instance.host not in (None, host) and not records.deleting(instance):
+            return "ignored: the instance lives elsewhere"
+        records.record_event(session, instance_id, request_id, "compute_terminate_instance", "Success", host)
+        records.finish_delete(session, instance_id)
+    return "deleted"
+
+
+def action_done(
+    control: Control,
+    instance_id: str,
+    host: str,
+    action: str,
+    request_id: str,
+    power_state: int,
+    error: str | None = None,
+    result: dict[str, Any] | None = None,
+) -> str:
+    _, task_state, target = ACTIONS[action]
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted or instance.task_state != task_state:
+            return "superseded"
+        values: dict[str, Any] = {"task_state": None, "power_state": power_state}
+        if error is None and target is not None:
+            values["vm_state"] = target.value
+        elif error is not None and power_state == PowerState.NOSTATE:
+            values["vm_state"] = VmState.ERROR.value
+            values["fault"] = records.fault(500, error)
+        records.swap(session, instance_id, {"task_state": task_state.value}, **values)
+        event = f"compute_{action}_instance"
+        records.record_event(session, instance_id, request_id, event, "Error" if error else "Success", host, error)
+    if error:
+        LOG.warning("[%s] %s of %s failed on %s: %s", request_id, action, instance_id, host, error)
+    return "error" if error else "done"

@@ -1,0 +1,85 @@
+"""The per-host cache of base images: each image is downloaded once, verified, and shared by its instances.
+
+Entries are named ``<image id>.<md5>.<format>``, so a changed image can never be mistaken for a cached one;
+downloads go to a temporary name and are renamed only once their md5 matches, so a half download is never
+used. Images are fetched from the image API like any client would (the host agent has no database), with a
+service token; a host that needs another format asks the image service to prepare it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from compute.virt.base import DriverError
+
+CHUNK = 1 << 20
+USABLE_FORMATS = ("qcow2", "raw")
+
+
+@dataclass(frozen=True)
+class CachedImage:
+    path: Path
+    disk_format: str
+
+
+class ImageCache:
+    def __init__(
+        self,
+        root: Path,
+        session_factory: Callable[[], requests.Session],
+        image_url: Callable[[], str],
+        prepare: Callable[[str, str], dict[str, object]],
+    ) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._session = session_factory
+        self._image_url = image_url
+        self._prepare = prepare
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def ensure(self, image: dict[str, object]) -> CachedImage:
+        """The cached base image for an image (id, disk_format, checksum), downloading it if needed."""
+        image_id, disk_format = str(image["id"]), str(image["disk_format"])
+        checksum = str(image["checksum"])
+        query = ""
+        if disk_format not in USABLE_FORMATS:
+            prepared = self._prepare(image_id, "qcow2")
+            disk_format, checksum, query = "qcow2", str(prepared["checksum"]), "?disk_format=qcow2"
+        path = self.root / f"{image_id}.{checksum}.{disk_format}"
+        with self._lock(path.name):
+            if not path.exists():
+                self._download(f"{self._image_url()}/v2/images/{image_id}/file{query}", path, checksum)
+        return CachedImage(path, disk_format)
+
+    def _download(self, url: str, path: Path, checksum: str) -> None:
+        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with self._session().get(url, stream=True, timeout=60) as response:
+                if response.status_code != 200:
+                    raise DriverError(reason=f"could not fetch the image: HTTP {response.status_code} from {url}")
+                with partial.open("wb") as handle:
+                    for chunk in response.iter_content(CHUNK):
+                        digest.update(chunk)
+                        handle.write(chunk)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            if digest.hexdigest() != checksum:
+                raise DriverError(reason=f"the image downloaded from {url} does not match its checksum")
+            os.chmod(partial, 0o644)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)

@@ -1,0 +1,188 @@
+"""Compute records: flavors, key pairs, server groups, hosts and their claims, servers and their actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.db import Base, TimestampMixin, UTCDateTime, new_uuid
+
+
+class Flavor(TimestampMixin, Base):
+    __tablename__ = "flavors"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    vcpus: Mapped[int] = mapped_column(Integer)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+    root_gb: Mapped[int] = mapped_column(Integer)
+    ephemeral_gb: Mapped[int] = mapped_column(Integer, default=0)
+    swap: Mapped[int] = mapped_column(Integer, default=0)
+    rxtx_factor: Mapped[float] = mapped_column(Float, default=1.0)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    extra_specs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
+class FlavorAccess(Base):
+    """Which projects may use a private flavor."""
+
+    __tablename__ = "flavor_access"
+
+    flavor_id: Mapped[str] = mapped_column(ForeignKey("flavors.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class KeyPair(TimestampMixin, Base):
+    __tablename__ = "key_pairs"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(16), default="ssh")
+
+
+class ServerGroup(TimestampMixin, Base):
+    __tablename__ = "server_groups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(32))
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ServerGroupMember(Base):
+    __tablename__ = "server_group_members"
+
+    group_id: Mapped[str] = mapped_column(ForeignKey("server_groups.id", ondelete="CASCADE"), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
+class ComputeHost(TimestampMixin, Base):
+    """A hypervisor host as its agent last reported it. Usage is never stored: it is the sum of allocations."""
+
+    __tablename__ = "compute_hosts"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    service_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), default=None)
+    forced_down: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    vcpus: Mapped[int] = mapped_column(Integer, default=0)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=0)
+    disk_gb: Mapped[int] = mapped_column(Integer, default=0)
+    cpu_arch: Mapped[str] = mapped_column(String(32), default="x86_64")
+    hypervisor_type: Mapped[str] = mapped_column(String(32), default="QEMU")
+    hypervisor_version: Mapped[int] = mapped_column(Integer, default=0)
+    host_ip: Mapped[str] = mapped_column(String(64), default="127.0.0.1")
+    cpu_allocation_ratio: Mapped[float] = mapped_column(Float, default=4.0)
+    ram_allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)
+    disk_allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)
+    # Bumped by every claim: the UPDATE that bumps it is what serialises claims on one host.
+    claim_generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Allocation(Base):
+    """Resources an instance holds on a host. During a resize an instance holds two (``purpose``)."""
+
+    __tablename__ = "allocations"
+
+    instance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16), primary_key=True, default="instance")
+    host: Mapped[str] = mapped_column(ForeignKey("compute_hosts.name", ondelete="CASCADE"), index=True)
+    vcpus: Mapped[int] = mapped_column(Integer)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+    disk_gb: Mapped[int] = mapped_column(Integer)
+
+
+class Instance(TimestampMixin, Base):
+    __tablename__ = "instances"
+    __table_args__ = (
+        Index("ix_instances_project_deleted", "project_id", "deleted"),
+        Index("ix_instances_host", "host"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    project_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    hostname: Mapped[str] = mapped_column(String(255))
+    reservation_id: Mapped[str] = mapped_column(String(64))
+    launch_index: Mapped[int] = mapped_column(Integer, default=0)
+    flavor: Mapped[dict[str, Any]] = mapped_column(JSON)
+    old_flavor: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    image_ref: Mapped[str] = mapped_column(String(36))
+    # What the API checked of the image at create/rebuild time: hosts need nothing else from the image service.
+    image_meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    host: Mapped[str | None] = mapped_column(String(255), default=None)
+    availability_zone: Mapped[str | None] = mapped_column(String(255), default=None)
+    requested_zone: Mapped[str | None] = mapped_column(String(255), default=None)
+    requested_host: Mapped[str | None] = mapped_column(String(255), default=None)
+    vm_state: Mapped[str] = mapped_column(String(32), default="building")
+    task_state: Mapped[str | None] = mapped_column(String(32), default=None)
+    power_state: Mapped[int] = mapped_column(Integer, default=0)
+    key_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    key_data: Mapped[str | None] = mapped_column(Text, default=None)
+    user_data: Mapped[str | None] = mapped_column(Text, default=None)
+    metadata_items: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    security_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    requested_networks: Mapped[Any] = mapped_column(JSON, default=None)
+    server_group_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    config_drive: Mapped[bool] = mapped_column(Boolean, default=True)
+    access_ip_v4: Mapped[str | None] = mapped_column(String(64), default=None)
+    access_ip_v6: Mapped[str | None] = mapped_column(String(64), default=None)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    attempts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class InstanceAction(Base):
+    """One user-visible action on a server (``os-instance-actions``), recorded when the request is accepted."""
+
+    __tablename__ = "instance_actions"
+    __table_args__ = (UniqueConstraint("instance_id", "request_id", "action"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(String(36), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[str] = mapped_column(String(64))
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    finish_time: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    message: Mapped[str | None] = mapped_column(Text, default=None)
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class ServiceRecord(Base):
+    """A Stratus service process as ``os-services`` shows it: compute hosts and the scheduler."""
+
+    __tablename__ = "services"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    binary: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    zone: Mapped[str] = mapped_column(String(255), default="internal")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), default=None)
+    forced_down: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    __table_args__ = (UniqueConstraint("binary", "host"),)

@@ -1,0 +1,243 @@
+"""Placement: which host runs an instance, decided by filters and weighers and made binding by a claim.
+
+Filters remove hosts that cannot take the instance, each with a reason that ends up in the fault when no host
+is left ("No valid host: 3 hosts; ComputeFilter removed 1 (disabled), RamFilter removed 2 (...)"), because
+"No valid host was found" with nothing else is the most hated error in OpenStack. Weighers order the rest
+(spread by default). The claim then writes an Allocation inside a transaction that first bumps the host's
+``claim_generation``: that UPDATE locks the host row on every database, so two concurrent claims on one host
+are serialised and the second sees the first's allocation; a host that no longer fits is skipped for the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from common.exceptions import StratusError
+from compute.models import Allocation, ComputeHost, Instance, ServerGroup, ServerGroupMember
+
+HEARTBEAT_GRACE = timedelta(seconds=60)
+
+
+class NoValidHost(StratusError):
+    msg_fmt = "No valid host was found. {reason}"
+    code = 500
+    title = "No Valid Host"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one instance needs, in the terms filters and claims use."""
+
+    instance_id: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    zone: str | None = None
+    forced_host: str | None = None
+    arch: str | None = None
+    group_policy: str | None = None
+    group_hosts: frozenset[str] = frozenset()
+    group_max_per_host: int = 1
+    excluded: frozenset[str] = frozenset()
+
+
+@dataclass
+class HostState:
+    host: ComputeHost
+    used_vcpus: int = 0
+    used_memory_mb: int = 0
+    used_disk_gb: int = 0
+    instances: int = 0
+    group_members_here: int = 0
+
+    @property
+    def free_vcpus(self) -> float:
+        return self.host.vcpus * self.host.cpu_allocation_ratio - self.used_vcpus
+
+    @property
+    def free_memory_mb(self) -> float:
+        return self.host.memory_mb * self.host.ram_allocation_ratio - self.used_memory_mb
+
+    @property
+    def free_disk_gb(self) -> float:
+        return self.host.disk_gb * self.host.disk_allocation_ratio - self.used_disk_gb
+
+
+@dataclass(frozen=True)
+class Filter:
+    name: str
+    passes: Callable[[HostState, Request, datetime], bool]
+    why: str
+
+
+FILTERS: Sequence[Filter] = (
+    Filter("RetryFilter", lambda h, r, now: h.host.name not in r.excluded, "a build already failed there"),
+    Filter(
+        "ComputeFilter",
+        lambda h, r, now: (
+            h.host.enabled
+            and not h.host.forced_down
+            and h.host.last_heartbeat is not None
+            and now - h.host.last_heartbeat <= HEARTBEAT_GRACE
+        ),
+        "disabled or not reporting",
+    ),
+    Filter("HostFilter", lambda h, r, now: r.forced_host in (None, h.host.name), "not the requested host"),
+    Filter(
+        "AvailabilityZoneFilter",
+        lambda h, r, now: r.zone in (None, h.host.availability_zone),
+        "in another availability zone",
+    ),
+    Filter("ImagePropertiesFilter", lambda h, r, now: r.arch in (None, h.host.cpu_arch), "wrong CPU architecture"),
+    Filter("VCPUFilter", lambda h, r, now: h.free_vcpus >= r.vcpus, "not enough free vCPUs"),
+    Filter("RamFilter", lambda h, r, now: h.free_memory_mb >= r.memory_mb, "not enough free RAM"),
+    Filter("DiskFilter", lambda h, r, now: h.free_disk_gb >= r.disk_gb, "not enough free disk"),
+    Filter(
+        "ServerGroupAntiAffinityFilter",
+        lambda h, r, now: r.group_policy != "anti-affinity" or h.group_members_here < r.group_max_per_host,
+        "already runs a member of the server group (anti-affinity)",
+    ),
+    Filter(
+        "ServerGroupAffinityFilter",
+        lambda h, r, now: r.group_policy != "affinity" or not r.group_hosts or h.host.name in r.group_hosts,
+        "does not run the server group's members (affinity)",
+    ),
+)
+
+
+def _weight(state: HostState, request: Request, strategy: str) -> tuple[float, ...]:
+    """Higher is better. Spread prefers free RAM (then free vCPUs); pack prefers the opposite; soft group
+    policies weigh before resources."""
+    soft = 0.0
+    if request.group_policy == "soft-anti-affinity":
+        soft = -state.group_members_here
+    elif request.group_policy == "soft-affinity":
+        soft = state.group_members_here
+    resources = (state.free_memory_mb, state.free_vcpus, -state.instances)
+    if strategy == "pack":
+        resources = tuple(-x for x in resources)
+    return (soft, *resources)
+
+
+def host_states(session: Session, group_id: str | None) -> list[HostState]:
+    usage = {
+        row.host: row
+        for row in session.execute(
+            select(
+                Allocation.host,
+                func.sum(Allocation.vcpus).label("vcpus"),
+                func.sum(Allocation.memory_mb).label("memory_mb"),
+                func.sum(Allocation.disk_gb).label("disk_gb"),
+                func.count().label("instances"),
+            ).group_by(Allocation.host)
+        )
+    }
+    members: dict[str, int] = {}
+    if group_id:
+        rows = session.execute(
+            select(Instance.host, func.count())
+            .join(ServerGroupMember, ServerGroupMember.instance_id == Instance.id)
+            .where(ServerGroupMember.group_id == group_id, Instance.deleted.is_(False), Instance.host.is_not(None))
+            .group_by(Instance.host)
+        )
+        members = {host: count for host, count in rows}
+    states = []
+    for host in session.scalars(select(ComputeHost).order_by(ComputeHost.name)):
+        used = usage.get(host.name)
+        states.append(
+            HostState(
+                host,
+                used_vcpus=int(used.vcpus) if used else 0,
+                used_memory_mb=int(used.memory_mb) if used else 0,
+                used_disk_gb=int(used.disk_gb) if used else 0,
+                instances=int(used.instances) if used else 0,
+                group_members_here=members.get(host.name, 0),
+            )
+        )
+    return states
+
+
+@dataclass
+class Decision:
+    candidates: list[HostState]
+    removed: list[tuple[str, int, str]] = field(default_factory=list)
+    total: int = 0
+
+    def explain(self) -> str:
+        steps = "; ".join(f"{name} removed {count} ({why})" for name, count, why in self.removed)
+        return f"{self.total} hosts considered; {steps or 'no host is registered'}."
+
+
+def select_hosts(states: list[HostState], request: Request, strategy: str = "spread") -> Decision:
+    now = datetime.now(UTC)
+    decision = Decision(candidates=states, total=len(states))
+    for step in FILTERS:
+        kept = [s for s in decision.candidates if step.passes(s, request, now)]
+        if len(kept) != len(decision.candidates):
+            decision.removed.append((step.name, len(decision.candidates) - len(kept), step.why))
+        decision.candidates = kept
+    decision.candidates.sort(key=lambda s: (_weight(s, request, strategy), s.host.name), reverse=True)
+    return decision
+
+
+def fits(session: Session, host: str, request: Request) -> bool:
+    """Re-check capacity for one host inside the claiming transaction (after its row is locked)."""
+    row = session.execute(
+        select(
+            func.coalesce(func.sum(Allocation.vcpus), 0),
+            func.coalesce(func.sum(Allocation.memory_mb), 0),
+            func.coalesce(func.sum(Allocation.disk_gb), 0),
+        ).where(Allocation.host == host)
+    ).one()
+    compute_host = session.get(ComputeHost, host)
+    if compute_host is None:
+        return False
+    state = HostState(compute_host, int(row[0]), int(row[1]), int(row[2]))
+    return (
+        state.free_vcpus >= request.vcpus
+        and state.free_memory_mb >= request.memory_mb
+        and (state.free_disk_gb >= request.disk_gb)
+    )
+
+
+def claim(session: Session, host: str, request: Request, purpose: str = "instance") -> bool:
+    """Atomically take the request's resources on ``host``; False if they are no longer there."""
+    locked = session.execute(
+        update(ComputeHost).where(ComputeHost.name == host).values(claim_generation=ComputeHost.claim_generation + 1)
+    )
+    if locked.rowcount != 1 or not fits(session, host, request):
+        return False
+    session.add(
+        Allocation(
+            instance_id=request.instance_id,
+            purpose=purpose,
+            host=host,
+            vcpus=request.vcpus,
+            memory_mb=request.memory_mb,
+            disk_gb=request.disk_gb,
+        )
+    )
+    return True
+
+
+def group_request_fields(session: Session, group_id: str | None) -> dict[str, object]:
+    if not group_id:
+        return {}
+    group = session.get(ServerGroup, group_id)
+    if group is None:
+        return {}
+    hosts = session.scalars(
+        select(Instance.host)
+        .join(ServerGroupMember, ServerGroupMember.instance_id == Instance.id)
+        .where(ServerGroupMember.group_id == group_id, Instance.deleted.is_(False), Instance.host.is_not(None))
+    )
+    return {
+        "group_policy": group.policy,
+        "group_hosts": frozenset(hosts),
+        "group_max_per_host": int((group.rules or {}).get("max_server_per_host", 1)),
+    }

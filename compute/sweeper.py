@@ -1,0 +1,61 @@
+"""The periodic safety net of the control side, also run once when the scheduler starts (recovery).
+
+A lost message must never leave a server stuck: a build still waiting for placement is sent again, a task in
+flight for too long is given up (ERROR for a build, the previous state for an action), and a delete whose
+host is down is finished here (the host's own sync destroys the guest when it comes back).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from compute import build, client, hosts, records
+from compute.context import Control
+from compute.models import ComputeHost, Instance
+from compute.states import TaskState, VmState
+
+LOG = logging.getLogger(__name__)
+
+
+def sweep(control: Control) -> dict[str, int]:
+    counts = {"resent": 0, "timed_out": 0, "deleted": 0}
+    now = records.now()
+    resend_after = timedelta(seconds=control.settings.compute_resend_after)
+    task_timeout = timedelta(seconds=control.settings.compute_task_timeout)
+    resend: list[str] = []
+    timed_out_builds: list[str] = []
+    with control.db.session() as session:
+        stuck = session.scalars(
+            select(Instance).where(Instance.deleted.is_(False), Instance.task_state.is_not(None))
+        ).all()
+        for instance in stuck:
+            age = now - (instance.updated_at or instance.created_at)
+            host = session.get(ComputeHost, instance.host) if instance.host else None
+            if instance.task_state == TaskState.DELETING and (host is None or not hosts.host_is_up(host)):
+                records.finish_delete(session, instance.id)
+                counts["deleted"] += 1
+            elif instance.task_state == TaskState.SCHEDULING and age > resend_after:
+                resend.append(instance.id)
+            elif age > task_timeout and instance.vm_state == VmState.BUILDING:
+                timed_out_builds.append(instance.id)
+            elif age > task_timeout:
+                records.swap(
+                    session,
+                    instance.id,
+                    {"task_state": instance.task_state},
+                    task_state=None,
+                    fault=records.fault(500, f"{instance.task_state} timed out"),
+                )
+                counts["timed_out"] += 1
+    for instance_id in resend:
+        client.build(control.app, instance_id, "req-sweeper")
+        counts["resent"] += 1
+    for instance_id in timed_out_builds:
+        build.fail_build(control, instance_id, "req-sweeper", "The build timed out.")
+        counts["timed_out"] += 1
+    if any(counts.values()):
+        LOG.warning("compute sweeper: %s", counts)
+    return counts
