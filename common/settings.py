@@ -57,6 +57,10 @@ class Settings:
     compute_fake_hosts: int = _setting(
         0, "With the fake driver, how many fake hosts one agent process serves (named <host>-1..N). 0: just <host>."
     )
+    compute_fake_delay: float = _setting(0.0, "Seconds each fake-driver operation takes (to mimic a real hypervisor).")
+    compute_fake_failing_hosts: str = _setting(
+        "", "Comma-separated fake host names whose spawns always fail (to exercise rescheduling)."
+    )
     compute_report_interval: float = _setting(10.0, "Seconds between a host agent's capacity and power-state reports.")
     compute_sweep_interval: float = _setting(60.0, "Seconds between runs of the scheduler's stuck-task sweeper.")
     compute_task_timeout: float = _setting(1800.0, "Seconds after which a server task in flight is given up.")

@@ -7,6 +7,7 @@ is idempotent, because the queue may deliver a task twice.
 
 from __future__ import annotations
 
+import base64
 import logging
 import tempfile
 from functools import cached_property
@@ -35,7 +36,7 @@ class HostAgent:
         self.settings = settings
         self.app = app
         self.hosts = served_hosts(settings)
-        self.drivers: dict[str, ComputeDriver] = {host: driver_for(settings) for host in self.hosts}
+        self.drivers: dict[str, ComputeDriver] = {host: driver_for(settings, host) for host in self.hosts}
         for host, driver in self.drivers.items():
             driver.init_host(host)
 
@@ -82,7 +83,7 @@ class HostAgent:
             config_drive = ConfigDrive(
                 meta_data=drive["meta_data"],
                 network_data=drive.get("network_data") or {},
-                user_data=user_data.encode() if isinstance(user_data, str) else None,
+                user_data=base64.b64decode(user_data) if isinstance(user_data, str) else None,
             )
         return InstanceSpec(
             uuid=spec["uuid"],

@@ -7,12 +7,13 @@ from common.settings import Settings
 from compute.virt.base import ComputeDriver
 
 
-def driver_for(settings: Settings) -> ComputeDriver:
-    """A new driver instance (one per host the agent serves)."""
+def driver_for(settings: Settings, host: str) -> ComputeDriver:
+    """A new driver instance for one of the hosts the agent serves."""
     if settings.compute_driver == "fake":
-        from compute.virt.fake import FakeDriver
+        from compute.virt.fake import FailingDriver, FakeDriver
 
-        return FakeDriver()
+        failing = {name.strip() for name in settings.compute_fake_failing_hosts.split(",") if name.strip()}
+        return (FailingDriver if host in failing else FakeDriver)(delay=settings.compute_fake_delay)
     if settings.compute_driver == "libvirt":
         from compute.virt.libvirt.driver import LibvirtDriver  # only this path imports libvirt
 

@@ -1,0 +1,75 @@
+"""Compute test helpers: a bootable image in the cloud, and bounded waits on server state."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+COMPUTE = {"OpenStack-API-Version": "compute 2.37"}
+
+
+@pytest.fixture(scope="session")
+def server_image(cloud, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A small public qcow2 image the fake hosts 'boot'."""
+    path = Path(tmp_path_factory.mktemp("server-image")) / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-f", "qcow2", str(path), "16M"], check=True, capture_output=True)
+    token = cloud.admin_token()
+    image = cloud.request(
+        "POST",
+        "/image/v2/images",
+        token,
+        json={"name": "server-test-image", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"},
+    )
+    image_id = image.json()["id"]
+    cloud.request(
+        "PUT",
+        f"/image/v2/images/{image_id}/file",
+        token,
+        data=path.read_bytes(),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    return image_id
+
+
+def create_server(cloud, token: str, image: str, name: str, flavor: str = "1", **extra: Any) -> dict[str, Any]:
+    body = {"server": {"name": name, "imageRef": image, "flavorRef": flavor, "networks": "none", **extra}}
+    hints = body["server"].pop("hints", None)
+    if hints:
+        body["os:scheduler_hints"] = hints
+    response = cloud.request("POST", "/compute/v2.1/servers", token, json=body, headers=COMPUTE)
+    assert response.status_code == 202, response.text
+    return response.json()["server"]
+
+
+def show(cloud, token: str, server_id: str, admin: bool = False) -> dict[str, Any]:
+    response = cloud.request("GET", f"/compute/v2.1/servers/{server_id}", token, headers=COMPUTE)
+    assert response.status_code == 200, response.text
+    return response.json()["server"]
+
+
+def wait_for_status(cloud, token: str, server_id: str, *wanted: str, timeout: float = 30) -> dict[str, Any]:
+    """Poll (bounded) until the server's status is one of ``wanted``; fail with its last state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        server = show(cloud, token, server_id)
+        if server["status"] in wanted and server["OS-EXT-STS:task_state"] is None:
+            return server
+        if time.monotonic() > deadline:
+            raise AssertionError(f"server {server_id} stayed {server['status']}/{server['OS-EXT-STS:task_state']}")
+        time.sleep(0.05)
+
+
+def wait_until_gone(cloud, token: str, server_id: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while cloud.request("GET", f"/compute/v2.1/servers/{server_id}", token).status_code != 404:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"server {server_id} was not deleted")
+        time.sleep(0.05)
+
+
+def action(cloud, token: str, server_id: str, body: dict[str, Any]):
+    return cloud.request("POST", f"/compute/v2.1/servers/{server_id}/action", token, json=body, headers=COMPUTE)
