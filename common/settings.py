@@ -62,6 +62,7 @@ class Settings:
         "", "Comma-separated fake host names whose spawns always fail (to exercise rescheduling)."
     )
     compute_report_interval: float = _setting(10.0, "Seconds between a host agent's capacity and power-state reports.")
+    compute_host_down_after: float = _setting(60.0, "Seconds without a report after which a compute host is down.")
     compute_sweep_interval: float = _setting(60.0, "Seconds between runs of the scheduler's stuck-task sweeper.")
     compute_task_timeout: float = _setting(1800.0, "Seconds after which a server task in flight is given up.")
     compute_resend_after: float = _setting(120.0, "Seconds after which a build still waiting for placement is resent.")

@@ -5,6 +5,8 @@ many simulated hosts (``compute_fake_hosts``), each with its own queue. Start wi
 ``celery -A compute.agent:app worker -Q compute.<host> --beat`` (beat sends the periodic host reports).
 """
 
+import logging
+import threading
 from typing import Any
 
 from celery.signals import worker_ready
@@ -58,8 +60,18 @@ app.conf.beat_schedule = {
 }
 
 
+def _heartbeats(stop: threading.Event) -> None:
+    while not stop.wait(settings.compute_report_interval):
+        try:
+            app.send_task(client.HOST_HEARTBEAT, args=[agent.hosts], expires=30)
+        except Exception:  # the broker is briefly away: the next beat will do
+            logging.getLogger(__name__).warning("heartbeat not sent", exc_info=True)
+
+
 @worker_ready.connect(weak=False)
 def register_hosts(**_: Any) -> None:
-    """Report at once, so a new host is schedulable without waiting for the first period."""
+    """Report at once, so a new host is schedulable without waiting for the first period; then keep a
+    heartbeat from the main process, which runs even while the pool process is busy with a long spawn."""
     for host in agent.hosts:
         app.send_task(client.AGENT_REPORT, args=[host], queue=host_queue("compute", host))
+    threading.Thread(target=_heartbeats, args=(threading.Event(),), name="heartbeat", daemon=True).start()

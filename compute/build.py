@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+from datetime import timedelta
 from typing import Any
 
 from compute import client, records, scheduler
@@ -25,7 +26,7 @@ class _LostRace(Exception):
     """The claim or the instance changed under us: roll the transaction back and try the next host."""
 
 
-def placement_request(session: Any, instance: Instance) -> scheduler.Request:
+def placement_request(session: Any, instance: Instance, down_after: float = 60.0) -> scheduler.Request:
     flavor = instance.flavor
     return scheduler.Request(
         instance_id=instance.id,
@@ -36,6 +37,7 @@ def placement_request(session: Any, instance: Instance) -> scheduler.Request:
         forced_host=instance.requested_host,
         arch=(instance.image_meta.get("properties") or {}).get("architecture"),
         excluded=frozenset(instance.attempts or []),
+        down_after=timedelta(seconds=down_after),
         **scheduler.group_request_fields(session, instance.server_group_id),  # type: ignore[arg-type]
     )
 
@@ -107,7 +109,7 @@ def build_instance(control: Control, instance_id: str, request_id: str) -> str:
             return "deleted before placement"
         if instance.vm_state != VmState.BUILDING or instance.task_state != TaskState.SCHEDULING:
             return "already placed"
-        request = placement_request(session, instance)
+        request = placement_request(session, instance, control.settings.compute_host_down_after)
         states = scheduler.host_states(session, instance.server_group_id)
         attempts = list(instance.attempts or [])
     decision = scheduler.select_hosts(states, request, control.settings.scheduler_strategy)

@@ -21,6 +21,7 @@ SPAWN_FAILED = "events.instance_spawn_failed"
 DESTROYED = "events.instance_destroyed"
 ACTION_DONE = "events.instance_action_done"
 HOST_REPORT = "events.host_report"
+HOST_HEARTBEAT = "events.host_heartbeat"
 
 AGENT_SPAWN = "agent.spawn"
 AGENT_DESTROY = "agent.destroy"

@@ -13,7 +13,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from compute import client, records
 from compute.context import Control
@@ -61,6 +61,15 @@ def _sync(instance: Instance, reported: int | None) -> dict[str, Any] | None:
     elif instance.vm_state == VmState.STOPPED and state == PowerState.RUNNING:
         changes["vm_state"] = VmState.ACTIVE.value
     return changes or None
+
+
+def heartbeat(control: Control, names: list[str]) -> int:
+    """Liveness only: the agent is alive even while a long spawn keeps it from sending a full report."""
+    with control.db.session() as session:
+        result = session.execute(
+            update(ComputeHost).where(ComputeHost.name.in_(names)).values(last_heartbeat=records.now())
+        )
+        return result.rowcount
 
 
 def host_report(

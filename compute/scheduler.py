@@ -20,8 +20,6 @@ from sqlalchemy.orm import Session
 from common.exceptions import StratusError
 from compute.models import Allocation, ComputeHost, Instance, ServerGroup, ServerGroupMember
 
-HEARTBEAT_GRACE = timedelta(seconds=60)
-
 
 class NoValidHost(StratusError):
     msg_fmt = "No valid host was found. {reason}"
@@ -44,6 +42,7 @@ class Request:
     group_hosts: frozenset[str] = frozenset()
     group_max_per_host: int = 1
     excluded: frozenset[str] = frozenset()
+    down_after: timedelta = timedelta(seconds=60)
 
 
 @dataclass
@@ -83,7 +82,7 @@ FILTERS: Sequence[Filter] = (
             h.host.enabled
             and not h.host.forced_down
             and h.host.last_heartbeat is not None
-            and now - h.host.last_heartbeat <= HEARTBEAT_GRACE
+            and now - h.host.last_heartbeat <= r.down_after
         ),
         "disabled or not reporting",
     ),

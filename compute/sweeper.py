@@ -25,6 +25,7 @@ def sweep(control: Control) -> dict[str, int]:
     now = records.now()
     resend_after = timedelta(seconds=control.settings.compute_resend_after)
     task_timeout = timedelta(seconds=control.settings.compute_task_timeout)
+    down_after = timedelta(seconds=control.settings.compute_host_down_after)
     resend: list[str] = []
     timed_out_builds: list[str] = []
     with control.db.session() as session:
@@ -34,7 +35,7 @@ def sweep(control: Control) -> dict[str, int]:
         for instance in stuck:
             age = now - (instance.updated_at or instance.created_at)
             host = session.get(ComputeHost, instance.host) if instance.host else None
-            if instance.task_state == TaskState.DELETING and (host is None or not hosts.host_is_up(host)):
+            if instance.task_state == TaskState.DELETING and (host is None or not hosts.host_is_up(host, down_after)):
                 records.finish_delete(session, instance.id)
                 counts["deleted"] += 1
             elif instance.task_state == TaskState.SCHEDULING and age > resend_after:

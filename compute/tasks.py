@@ -52,6 +52,10 @@ def register(app: Celery, settings: Settings) -> None:
     def host_report(host: str, resources: dict[str, Any], instances: dict[str, int], zone: str = "nova") -> dict:
         return hosts.host_report(control, host, resources, instances, zone)
 
+    @app.task(name=client.HOST_HEARTBEAT, acks_late=False, time_limit=30, expires=30)
+    def host_heartbeat(names: list[str]) -> int:
+        return hosts.heartbeat(control, names)
+
     @app.task(name=client.SWEEP, **TASK_OPTIONS, expires=settings.compute_sweep_interval)
     def sweep() -> dict[str, int]:
         return sweeper.sweep(control)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -202,7 +202,8 @@ def delete_server(server_id: str) -> Response:
                 start_time=records.now(),
             )
         )
-        host_up = host is not None and hosts.host_is_up(session.get(ComputeHost, host))
+        down_after = timedelta(seconds=rt.settings.compute_host_down_after)
+        host_up = host is not None and hosts.host_is_up(session.get(ComputeHost, host), down_after)
         if host_up:
             instance.task_state = TaskState.DELETING.value
         elif instance.task_state == TaskState.SCHEDULING:

@@ -35,6 +35,7 @@ UNDEFINE_FLAGS = (
     | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
     | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
 )
+UNDEFINE_FALLBACK_FLAGS = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
 
 
 def power_state(state: int, reason: int, has_managed_save: bool) -> PowerState:
@@ -165,7 +166,13 @@ class Guest:
     def undefine(self) -> None:
         """Forget the domain, its managed-save image, snapshot/checkpoint metadata and NVRAM; gone already is fine."""
         try:
-            self._call(lambda dom: dom.undefineFlags(UNDEFINE_FLAGS))
+            try:
+                self._call(lambda dom: dom.undefineFlags(UNDEFINE_FLAGS))
+            except libvirt.libvirtError as exc:
+                if error_code(exc) != libvirt.VIR_ERR_INVALID_ARG:
+                    raise
+                # hypervisor drivers without NVRAM or checkpoints reject those flags; nothing of the kind to remove
+                self._call(lambda dom: dom.undefineFlags(UNDEFINE_FALLBACK_FLAGS))
         except libvirt.libvirtError as exc:
             if error_code(exc) != libvirt.VIR_ERR_NO_DOMAIN:
                 raise

@@ -177,7 +177,12 @@ class Host:
         which undercounts on hosts with hot-plugged memory, as on some microVMs."""
 
         def read(conn: Any) -> tuple[list[Any], dict[str, int], int, str]:
-            stats = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
+            try:
+                stats = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                    raise
+                stats = {}
             return conn.getInfo(), stats, conn.getVersion(), conn.getCapabilities()
 
         info, memory_stats, version, capabilities = self.call(read)

@@ -1,0 +1,124 @@
+"""Failures that must never leave a server stuck: a worker killed mid-build, a delete during a build, a host
+that vanishes. Each test runs on its own small cloud with slow fake hosts and short timeouts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import psutil
+import pytest
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+
+from tests.functional.compute.conftest import create_server, show, wait_for_status, wait_until_gone
+from tests.functional.conftest import CloudClient
+from tests.harness import running_cloud
+
+pytestmark = pytest.mark.functional
+
+
+@pytest.fixture(scope="module")
+def slow_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudClient]:
+    env = {
+        "STRATUS_COMPUTE_FAKE_DELAY": "3",
+        "STRATUS_COMPUTE_FAKE_HOSTS": "2",
+        "STRATUS_COMPUTE_TASK_TIMEOUT": "12",
+        "STRATUS_COMPUTE_SWEEP_INTERVAL": "2",
+        "STRATUS_COMPUTE_HOST_DOWN_AFTER": "10",
+    }
+    state = tmp_path_factory.mktemp("slow-cloud")
+    with running_cloud(state, env) as server:
+        server.bootstrap("slow-admin", "slow-demo")
+        yield CloudClient(server, state / "clouds.yaml")
+
+
+@pytest.fixture(scope="module")
+def demo_token(slow_cloud) -> str:
+    auth = v3.Password(
+        auth_url=slow_cloud.server.auth_url,
+        username="demo",
+        password="slow-demo",
+        project_name="demo",
+        user_domain_id="default",
+        project_domain_id="default",
+    )
+    return ks_session.Session(auth=auth).get_token()
+
+
+@pytest.fixture(scope="module")
+def slow_image(slow_cloud, tmp_path_factory) -> str:
+    auth = v3.Password(
+        auth_url=slow_cloud.server.auth_url,
+        username="admin",
+        password="slow-admin",
+        project_name="admin",
+        user_domain_id="default",
+        project_domain_id="default",
+    )
+    token = ks_session.Session(auth=auth).get_token()
+    image = slow_cloud.request(
+        "POST",
+        "/image/v2/images",
+        token,
+        json={"name": "slow", "disk_format": "raw", "container_format": "bare", "visibility": "public"},
+    ).json()
+    slow_cloud.request(
+        "PUT",
+        f"/image/v2/images/{image['id']}/file",
+        token,
+        data=b"\0" * 65536,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    return image["id"]
+
+
+def _agent(cloud) -> psutil.Process:
+    pid = int((cloud.server.state_dir / "run" / "compute-agent.pid").read_text().split()[0])
+    return psutil.Process(pid)
+
+
+def _wait_for_task(cloud, token: str, server_id: str, task: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while show(cloud, token, server_id)["OS-EXT-STS:task_state"] != task:
+        assert time.monotonic() < deadline, f"never reached task_state {task}"
+        time.sleep(0.05)
+
+
+def test_delete_while_building_succeeds_and_frees_everything(slow_cloud, demo_token, slow_image):
+    server = create_server(slow_cloud, demo_token, slow_image, "delete-while-building")
+    _wait_for_task(slow_cloud, demo_token, server["id"], "spawning")
+    assert slow_cloud.request("DELETE", f"/compute/v2.1/servers/{server['id']}", demo_token).status_code == 204
+    wait_until_gone(slow_cloud, demo_token, server["id"], timeout=30)
+
+
+def test_a_killed_pool_process_mid_spawn_gets_its_task_redelivered(slow_cloud, demo_token, slow_image):
+    server = create_server(slow_cloud, demo_token, slow_image, "killed-child")
+    _wait_for_task(slow_cloud, demo_token, server["id"], "spawning")
+    time.sleep(0.5)  # inside the fake hypervisor's 3 s spawn
+    children = _agent(slow_cloud).children()
+    assert children, "the agent has no pool process"
+    for child in children:
+        os.kill(child.pid, signal.SIGKILL)
+    assert wait_for_status(slow_cloud, demo_token, server["id"], "ACTIVE", timeout=40)["status"] == "ACTIVE"
+    slow_cloud.request("DELETE", f"/compute/v2.1/servers/{server['id']}", demo_token)
+    wait_until_gone(slow_cloud, demo_token, server["id"])
+
+
+def test_a_killed_agent_ends_a_build_in_a_clean_error_not_a_stuck_build(slow_cloud, demo_token, slow_image):
+    server = create_server(slow_cloud, demo_token, slow_image, "killed-agent")
+    _wait_for_task(slow_cloud, demo_token, server["id"], "spawning")
+    agent = _agent(slow_cloud)
+    for process in [*agent.children(), agent]:
+        process.kill()
+    try:
+        failed = wait_for_status(slow_cloud, demo_token, server["id"], "ERROR", "ACTIVE", timeout=60)
+        assert failed["status"] == "ERROR" and "timed out" in failed["fault"]["message"]
+        # The host is down now: deleting still succeeds (finished by the control side; the host's own sync
+        # removes the guest if it ever comes back).
+        assert slow_cloud.request("DELETE", f"/compute/v2.1/servers/{server['id']}", demo_token).status_code == 204
+        wait_until_gone(slow_cloud, demo_token, server["id"], timeout=40)
+    finally:
+        slow_cloud.server.manage("services", "up")  # the launcher restarts the dead agent
