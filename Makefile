@@ -20,6 +20,7 @@ system-services: ## Start virtlogd and libvirtd when they are not running
 
 up: deps system-services ## Start the cloud (idempotent; data in .stratus is kept) and write ./clouds.yaml
 	bash deploy/images/build-tiny.sh .stratus/build/tiny.qcow2
+	$(BIN)/python deploy/bootstrap.py --prepare
 	$(MANAGE) services up
 	$(BIN)/python deploy/bootstrap.py --clouds-yaml clouds.yaml --tiny-image .stratus/build/tiny.qcow2
 

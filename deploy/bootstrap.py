@@ -1,6 +1,8 @@
-"""Create the admin and demo accounts of a one-machine cloud and write a ``clouds.yaml`` for them.
+"""Create the accounts of a one-machine cloud, write a ``clouds.yaml`` for them, upload the tiny image.
 
-Run by ``make up`` after ``stratus-manage services up``. The passwords are generated on the first run and kept in
+Run twice by ``make up``: ``--prepare`` before ``stratus-manage services up`` (it makes sure the passwords exist
+and gives the services the one they need, the host agents' service account, in ``<state_dir>/stratus.toml``),
+then without it once the services answer. The passwords are generated on the first run and kept in
 ``<state_dir>/passwords`` (mode 600), so every later run bootstraps with the same ones and ``clouds.yaml`` stays
 valid; ``stratus-manage bootstrap`` itself is idempotent.
 """
@@ -22,25 +24,43 @@ from common.settings import load
 from manage.clouds import write_clouds_yaml
 
 ACCOUNTS = {"stratus-admin": "admin", "stratus": "demo"}  # cloud name -> user (and project) name
+SECRETS = ("admin", "demo", "service")
 
 
 def ensure_passwords(path: Path) -> dict[str, str]:
-    """Read ``USER_PASSWORD=...`` lines, creating the file with fresh random passwords when it is missing."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lines = [f"{user.upper()}_PASSWORD={secrets.token_urlsafe(18)}\n" for user in ACCOUNTS.values()]
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.writelines(lines)
+    """Read ``NAME_PASSWORD=...`` lines, adding a fresh random password for any that is missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "r+") as handle:
+        entries = dict(line.split("=", 1) for line in handle.read().splitlines() if "=" in line)
+        for name in SECRETS:
+            key = f"{name.upper()}_PASSWORD"
+            if key not in entries:
+                entries[key] = secrets.token_urlsafe(18)
+                handle.write(f"{key}={entries[key]}\n")
     path.chmod(0o600)
-    entries = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {user: entries[f"{user.upper()}_PASSWORD"] for user in ACCOUNTS.values()}
+    return {name: entries[f"{name.upper()}_PASSWORD"] for name in SECRETS}
+
+
+def ensure_service_setting(config: Path, password: str) -> None:
+    """Give the services their service-account password through the settings file (mode 600)."""
+    text = config.read_text() if config.exists() else ""
+    if any(line.split("=", 1)[0].strip() == "service_password" for line in text.splitlines()):
+        return
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as handle:
+        handle.write(("\n" if text and not text.endswith("\n") else "") + f'service_password = "{password}"\n')
+    config.chmod(0o600)
 
 
 def run_bootstrap(passwords: dict[str, str]) -> None:
     """Passwords go through the environment, not the command line, where ``ps`` would show them."""
     manage = Path(sys.executable).with_name("stratus-manage")
-    env = os.environ | {"STRATUS_ADMIN_PASSWORD": passwords["admin"], "STRATUS_DEMO_PASSWORD": passwords["demo"]}
+    env = os.environ | {
+        "STRATUS_ADMIN_PASSWORD": passwords["admin"],
+        "STRATUS_DEMO_PASSWORD": passwords["demo"],
+        "STRATUS_SERVICE_PASSWORD": passwords["service"],
+    }
     subprocess.run([str(manage), "bootstrap"], check=True, env=env)
 
 
@@ -87,9 +107,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clouds-yaml", type=Path, default=Path("clouds.yaml"), help="Where to write it.")
     parser.add_argument("--tiny-image", type=Path, help="A built tiny image to upload as the public image 'tiny'.")
+    parser.add_argument("--prepare", action="store_true", help="Only make the passwords and the settings file.")
     args = parser.parse_args()
     settings = load()
     passwords = ensure_passwords(settings.state_path / "passwords")
+    if args.prepare:
+        ensure_service_setting(settings.state_path / "stratus.toml", passwords["service"])
+        return
     run_bootstrap(passwords)
     accounts = {cloud: (user, passwords[user]) for cloud, user in ACCOUNTS.items()}
     write_clouds_yaml(args.clouds_yaml, f"{settings.effective_public_url}/identity/v3", settings.region, accounts)
