@@ -112,6 +112,7 @@ def build_instance(control: Control, instance_id: str, request_id: str) -> str:
         request = placement_request(session, instance, control.settings.compute_host_down_after)
         states = scheduler.host_states(session, instance.server_group_id)
         attempts = list(instance.attempts or [])
+        earlier_failure = (instance.fault or {}).get("message") if attempts else None
     decision = scheduler.select_hosts(states, request, control.settings.scheduler_strategy)
     for candidate in decision.candidates:
         if _try_host(control, instance_id, candidate.host.name, request, attempts):
@@ -120,7 +121,10 @@ def build_instance(control: Control, instance_id: str, request_id: str) -> str:
             client.agent_spawn(control.app, candidate.host.name, spec, request_id)
             LOG.info("[%s] instance %s placed on %s", request_id, instance_id, candidate.host.name)
             return f"placed on {candidate.host.name}"
-    fail_build(control, instance_id, request_id, scheduler.NoValidHost(reason=decision.explain()).message)
+    message = scheduler.NoValidHost(reason=decision.explain()).message
+    if earlier_failure:
+        message += f" Earlier attempt: {earlier_failure}"
+    fail_build(control, instance_id, request_id, message)
     return "no valid host"
 
 

@@ -60,6 +60,7 @@ def spawn_failed(control: Control, instance_id: str, host: str, reason: str, req
                 {"task_state": TaskState.SPAWNING.value, "host": host},
                 host=None,
                 task_state=TaskState.SCHEDULING.value,
+                fault=records.fault(500, f"Build failed on {host}: {reason}"),  # kept for the final message
             )
     if retry:
         LOG.warning("[%s] build of %s failed on %s (%s); rescheduling", request_id, instance_id, host, reason)

@@ -27,7 +27,7 @@ def swap(session: Session, instance_id: str, expect: dict[str, Any], **values: A
 
 
 def fault(code: int, message: str, details: str = "") -> dict[str, Any]:
-    return {"code": code, "message": message[:255], "details": details, "created": now().isoformat()}
+    return {"code": code, "message": message[:1024], "details": details, "created": now().isoformat()}
 
 
 def release_resources(session: Session, instance_id: str, host: str | None = None) -> None:
