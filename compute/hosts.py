@@ -3,8 +3,8 @@
 A host agent reports every few seconds what it has and what actually runs there. The control side
 upserts the host, then compares each idle instance's recorded state with reality, as Nova's power-state
 sync does: instances with a task in flight are left alone (the task will report), a guest that stopped by
-itself shows SHUTOFF, one that vanished is ERROR with a fault, and a guest nobody knows (an orphan left by a
-delete while the host was down) is destroyed.
+itself shows SHUTOFF, one that vanished is ERROR with a fault, and the guest of a deleted server (an orphan
+left by a delete while the host was down) is destroyed. Guests this cloud has no record of are left alone.
 """
 
 from __future__ import annotations
@@ -88,7 +88,17 @@ def host_report(
             if changes and records.swap(session, instance.id, {"task_state": None}, **changes):
                 synced += 1
                 LOG.warning("instance %s on %s synced to %s", instance.id, host, changes)
-        orphans = [uuid for uuid in instances if uuid not in known]
+        unknown = [uuid for uuid in instances if uuid not in known]
+        # Like Nova's reaping of "running deleted" instances: only guests whose server was deleted here are
+        # destroyed; a guest this cloud has no record of is not ours to touch (it is only logged).
+        deleted = (
+            set(session.scalars(select(Instance.id).where(Instance.id.in_(unknown), Instance.deleted.is_(True))))
+            if unknown
+            else set()
+        )
+        orphans = [uuid for uuid in unknown if uuid in deleted]
+        for uuid in set(unknown) - deleted:
+            LOG.warning("host %s runs guest %s that this cloud does not know; leaving it alone", host, uuid)
     for uuid in orphans:
         LOG.warning("destroying orphan guest %s on %s", uuid, host)
         client.agent_destroy(control.app, host, uuid, request_id="req-power-sync")
