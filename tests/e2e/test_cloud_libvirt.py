@@ -1,0 +1,163 @@
+"""The whole cloud on real libvirt and QEMU: a user boots our tiny image with the openstack CLI, sees its
+ready marker in the console log, drives every power action, snapshots it, boots the snapshot, and deletes
+everything without a trace left on the host."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from manage.clouds import write_clouds_yaml
+from tests.harness import VENV_BIN, Cloud, running_cloud
+
+pytestmark = pytest.mark.e2e
+
+ADMIN, DEMO = "e2e-admin", "e2e-demo"
+READY = "STRATUS-READY hostname="
+
+
+@pytest.fixture(scope="module")
+def libvirt_cloud(tmp_path_factory, tiny_image: Path, libvirtd: str) -> Iterator[tuple[Cloud, Path]]:
+    state = tmp_path_factory.mktemp("libvirt-cloud")
+    env = {
+        "STRATUS_COMPUTE_DRIVER": "libvirt",
+        "STRATUS_COMPUTE_FAKE_HOSTS": "0",
+        "STRATUS_LIBVIRT_URI": libvirtd,
+        "STRATUS_INSTANCES_PATH": str(state / "instances"),
+        "STRATUS_IMAGE_CACHE_PATH": str(state / "cache"),
+    }
+    with running_cloud(state, env) as cloud:
+        cloud.bootstrap(ADMIN, DEMO)
+        clouds_yaml = state / "clouds.yaml"
+        write_clouds_yaml(
+            clouds_yaml, cloud.auth_url, "RegionOne", {"e2e-admin": ("admin", ADMIN), "e2e": ("demo", DEMO)}
+        )
+        openstack(
+            clouds_yaml,
+            "e2e-admin",
+            "image",
+            "create",
+            "--public",
+            "--file",
+            str(tiny_image),
+            "--disk-format",
+            "qcow2",
+            "--container-format",
+            "bare",
+            "tiny",
+        )
+        yield cloud, clouds_yaml
+
+
+def openstack(clouds_yaml: Path, cloud: str, *args: str, timeout: float = 300) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")} | {"OS_CLIENT_CONFIG_FILE": str(clouds_yaml)}
+    result = subprocess.run(
+        [str(VENV_BIN / "openstack"), "--os-cloud", cloud, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, f"openstack {' '.join(args)}: {result.stderr}"
+    return result.stdout
+
+
+def server(clouds_yaml: Path, name: str) -> dict:
+    return json.loads(openstack(clouds_yaml, "e2e", "server", "show", name, "-f", "json"))
+
+
+def wait_status(clouds_yaml: Path, name: str, status: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = server(clouds_yaml, name)
+        if shown["status"] == status and not shown.get("OS-EXT-STS:task_state"):
+            return shown
+        assert time.monotonic() < deadline, f"{name} stayed {shown['status']}"
+        time.sleep(0.5)
+
+
+def wait_markers(clouds_yaml: Path, name: str, count: int, timeout: float = 120) -> str:
+    """Until the console shows ``count`` ready markers (one per boot)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        console = openstack(clouds_yaml, "e2e", "console", "log", "show", name)
+        if console.count(READY) >= count:
+            return console
+        assert time.monotonic() < deadline, f"{name}: {console.count(READY)} of {count} boots seen:\n{console[-2000:]}"
+        time.sleep(1)
+
+
+def virsh(*args: str) -> str:
+    return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True).stdout
+
+
+def test_boot_drive_snapshot_and_delete_with_the_openstack_cli(libvirt_cloud):
+    cloud, clouds_yaml = libvirt_cloud
+    created = json.loads(
+        openstack(
+            clouds_yaml,
+            "e2e",
+            "server",
+            "create",
+            "--image",
+            "tiny",
+            "--flavor",
+            "m1.tiny",
+            "--wait",
+            "e2e-one",
+            "-f",
+            "json",
+        )
+    )
+    assert created["status"] == "ACTIVE"
+    domain = f"stratus-{created['id']}"
+    assert f"{READY}e2e-one" in wait_markers(clouds_yaml, "e2e-one", 1)
+    assert domain in virsh("list", "--name")
+
+    openstack(clouds_yaml, "e2e", "server", "stop", "e2e-one")
+    wait_status(clouds_yaml, "e2e-one", "SHUTOFF")
+    assert virsh("domstate", domain).strip() == "shut off"
+    openstack(clouds_yaml, "e2e", "server", "start", "e2e-one")
+    wait_status(clouds_yaml, "e2e-one", "ACTIVE")
+    wait_markers(clouds_yaml, "e2e-one", 2)
+    openstack(clouds_yaml, "e2e", "server", "reboot", "--hard", "e2e-one")
+    wait_status(clouds_yaml, "e2e-one", "ACTIVE")
+    wait_markers(clouds_yaml, "e2e-one", 3)
+    for verb, status in (("pause", "PAUSED"), ("unpause", "ACTIVE"), ("suspend", "SUSPENDED"), ("resume", "ACTIVE")):
+        openstack(clouds_yaml, "e2e", "server", verb, "e2e-one")
+        wait_status(clouds_yaml, "e2e-one", status)
+    assert virsh("domstate", domain).strip() == "running"
+
+    snapshot = json.loads(
+        openstack(
+            clouds_yaml, "e2e", "server", "image", "create", "--name", "e2e-snap", "--wait", "e2e-one", "-f", "json"
+        )
+    )
+    assert snapshot["status"] == "active"
+    openstack(clouds_yaml, "e2e", "server", "create", "--image", "e2e-snap", "--flavor", "m1.tiny", "--wait", "e2e-two")
+    assert f"{READY}e2e-two" in wait_markers(clouds_yaml, "e2e-two", 1)
+
+    ids = [created["id"], server(clouds_yaml, "e2e-two")["id"]]
+    openstack(clouds_yaml, "e2e", "server", "delete", "--wait", "e2e-one", "e2e-two")
+    listed = virsh("list", "--all", "--name")
+    for server_id in ids:
+        assert f"stratus-{server_id}" not in listed
+        assert not (cloud.state_dir / "instances" / server_id).exists()
+
+
+def test_the_agent_survives_a_libvirtd_restart(libvirt_cloud):
+    _, clouds_yaml = libvirt_cloud
+    openstack(clouds_yaml, "e2e", "server", "create", "--image", "tiny", "--flavor", "m1.tiny", "--wait", "e2e-three")
+    subprocess.run(["pkill", "-x", "libvirtd"], check=False)
+    time.sleep(1)
+    subprocess.run(["bash", "deploy/start-system-services.sh"], check=True, capture_output=True)
+    openstack(clouds_yaml, "e2e", "server", "stop", "e2e-three")
+    wait_status(clouds_yaml, "e2e-three", "SHUTOFF")
+    openstack(clouds_yaml, "e2e", "server", "delete", "--wait", "e2e-three")
