@@ -39,7 +39,8 @@ class ImageCache:
         prepare: Callable[[str, str], dict[str, object]],
     ) -> None:
         self.root = root
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o711)  # QEMU opens base images as its own user; it may not list the cache
         self._session = session_factory
         self._image_url = image_url
         self._prepare = prepare

@@ -394,7 +394,10 @@ def services() -> None:
 def up(timeout: float) -> None:
     """Start Redis (if needed), migrate, set up keys, start the API and workers, and wait until all answer."""
     settings = load()
-    settings.state_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.state_path.mkdir(mode=0o711, parents=True, exist_ok=True)
+    # Others may pass through (QEMU runs as its own user and must reach instance disks below), never list it;
+    # everything secret inside is private on its own (database, keys, passwords, logs).
+    settings.state_path.chmod(0o711)
     for directory in (settings.log_dir, settings.run_dir):
         directory.mkdir(mode=0o700, exist_ok=True)
     ensure_broker(settings, timeout)

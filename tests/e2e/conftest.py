@@ -26,3 +26,21 @@ def tiny_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if result.returncode != 0:
         pytest.fail(f"build-tiny.sh failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return image
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# libvirt: libvirtd and virtlogd running (started by deploy/start-system-services.sh, which leaves running daemons
+# alone), so tests that use qemu:///system don't depend on what ran before them.
+
+START_SYSTEM_SERVICES = REPO / "deploy" / "start-system-services.sh"
+
+
+@pytest.fixture(scope="session")
+def libvirtd() -> str:
+    """The libvirt URI of the host's libvirtd (qemu:///system), after making sure libvirtd and virtlogd run."""
+    result = subprocess.run(
+        ["bash", str(START_SYSTEM_SERVICES)], capture_output=True, text=True, timeout=60, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"start-system-services.sh failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return "qemu:///system"

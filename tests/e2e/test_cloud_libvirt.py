@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +25,10 @@ READY = "STRATUS-READY hostname="
 
 
 @pytest.fixture(scope="module")
-def libvirt_cloud(tmp_path_factory, tiny_image: Path, libvirtd: str) -> Iterator[tuple[Cloud, Path]]:
-    state = tmp_path_factory.mktemp("libvirt-cloud")
+def libvirt_cloud(tiny_image: Path, libvirtd: str) -> Iterator[tuple[Cloud, Path]]:
+    # Not under pytest's private temporary directory: QEMU runs as its own user and must reach the disks.
+    state = Path(tempfile.mkdtemp(prefix="stratus-e2e-cloud-", dir="/var/tmp"))
+    state.chmod(0o711)
     env = {
         "STRATUS_COMPUTE_DRIVER": "libvirt",
         "STRATUS_COMPUTE_FAKE_HOSTS": "0",
@@ -53,6 +57,7 @@ def libvirt_cloud(tmp_path_factory, tiny_image: Path, libvirtd: str) -> Iterator
             "tiny",
         )
         yield cloud, clouds_yaml
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def openstack(clouds_yaml: Path, cloud: str, *args: str, timeout: float = 300) -> str:

@@ -130,6 +130,11 @@ class LibvirtDriver(base.ComputeDriver):
 
     def init_host(self, host: str) -> None:
         self.instances_path.mkdir(parents=True, exist_ok=True)
+        self.instances_path.chmod(0o711)  # QEMU passes through; it may not list other instances
+        for directory in (self.instances_path, *self.instances_path.parents):
+            if not directory.stat().st_mode & 0o001:
+                # QEMU runs as its own user (libvirt-qemu); it needs to pass through every parent directory
+                LOG.warning("%s is not searchable by other users; QEMU may fail to open instance disks", directory)
         self.host.connection()
         LOG.info(
             "libvirt driver on %s: %s, domain type %s, instances in %s, cache %s",
@@ -148,11 +153,11 @@ class LibvirtDriver(base.ComputeDriver):
                 guest = Guest.lookup(self.host, uuid)
                 if guest is None:
                     self._build(spec, uuid)
-                elif guest.power_state() in (PowerState.SHUTDOWN, PowerState.CRASHED):
+                elif (state := guest.power_state()) in (PowerState.SHUTDOWN, PowerState.CRASHED):
                     LOG.info("instance %s: already defined, starting it", uuid)
                     guest.start()
                 else:
-                    LOG.info("instance %s: already defined and %s", uuid, guest.power_state().name)
+                    LOG.info("instance %s: already defined and %s", uuid, state.name)
                     return
         except Exception as exc:
             LOG.warning("instance %s: spawn failed, cleaning up: %s", uuid, exc)
@@ -224,8 +229,10 @@ class LibvirtDriver(base.ComputeDriver):
                 if guest.has_managed_save():
                     guest.remove_managed_save()
                 return
-            if guest.power_state() == PowerState.RUNNING and timeout > 0:
-                guest.shutdown()
+            state = guest.power_state()  # SHUTDOWN while active: the guest is already on its way down
+            if state in (PowerState.RUNNING, PowerState.SHUTDOWN) and timeout > 0:
+                if state == PowerState.RUNNING:
+                    guest.shutdown()
                 if self._wait_stopped(guest, timeout):
                     LOG.info("instance %s: shut down by the guest", uuid)
                     return
