@@ -103,6 +103,21 @@ def _zone(session: Session, ctx: RequestContext, requested: str | None) -> tuple
     return zone or None, host
 
 
+def _root_image(body: dict[str, Any]) -> str | None:
+    """The image the root disk comes from: ``imageRef``, or a block device mapping that only says the same
+    (clients send one for a plain image boot). Volumes are not offered by this cloud."""
+    image = body.get("imageRef")
+    for mapping in body.get("block_device_mapping_v2") or []:
+        source, destination = mapping.get("source_type"), mapping.get("destination_type", "local")
+        if destination != "local" or source not in ("image", "blank"):
+            raise BadRequest("Block device mappings with volumes are not supported by this cloud.")
+        if source == "image" and str(mapping.get("boot_index", "")) == "0":
+            if image and mapping.get("uuid") not in (None, image):
+                raise BadRequest("The root block device mapping names another image than imageRef.")
+            image = mapping.get("uuid") or image
+    return image
+
+
 def _networks(body: dict[str, Any]) -> None:
     networks = body.get("networks")
     if networks is None and at_least("2.37"):
@@ -207,8 +222,9 @@ def create_server() -> tuple[Response, int]:
     document = validated_body(SERVER_CREATE)
     body = document["server"]
     hints = document.get("os:scheduler_hints") or document.get("OS-SCH-HNT:scheduler_hints") or {}
-    if body.get("block_device_mapping_v2") or body.get("personality"):
-        raise BadRequest("Block device mappings and personality files are not supported by this cloud.")
+    if body.get("personality"):
+        raise BadRequest("Personality files are not supported by this cloud (use the config drive's user_data).")
+    body["imageRef"] = _root_image(body)
     _networks(body)
     if ctx.project_id is None:
         raise Forbidden("Servers belong to projects: use a project-scoped token.")

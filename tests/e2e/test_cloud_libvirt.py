@@ -161,7 +161,10 @@ def test_the_agent_survives_a_libvirtd_restart(libvirt_cloud):
     _, clouds_yaml = libvirt_cloud
     openstack(clouds_yaml, "e2e", "server", "create", "--image", "tiny", "--flavor", "m1.tiny", "--wait", "e2e-three")
     subprocess.run(["pkill", "-x", "libvirtd"], check=False)
-    time.sleep(1)
+    deadline = time.monotonic() + 20
+    while subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "libvirtd did not stop"
+        time.sleep(0.2)
     subprocess.run(["bash", "deploy/start-system-services.sh"], check=True, capture_output=True)
     openstack(clouds_yaml, "e2e", "server", "stop", "e2e-three")
     wait_status(clouds_yaml, "e2e-three", "SHUTOFF")
