@@ -195,7 +195,7 @@ def _proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def _children(pid: int) -> list[int]:
+def process_children(pid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -211,7 +211,7 @@ def server_cpu_seconds(master: int | None) -> float:
     if master is None:
         return math.nan
     try:
-        return sum(_proc_cpu_seconds(pid) for pid in [master, *_children(master)])
+        return sum(_proc_cpu_seconds(pid) for pid in [master, *process_children(master)])
     except (OSError, ValueError, IndexError):
         return math.nan
 
