@@ -7,7 +7,8 @@ import logging
 from flask import Flask
 
 from api import auth, faults, versions
-from api.compute import microversions, server_actions, server_create, servers
+from api.compute import admin as compute_admin
+from api.compute import flavors, keypairs, microversions, server_actions, server_create, server_groups, servers
 from api.identity import assignments, auth_views, catalog_views, domains, projects, roles, users
 from api.identity.catalog import Catalog
 from api.identity.tokens import TokenService
@@ -34,6 +35,10 @@ BLUEPRINTS = (
     server_create.bp,
     servers.bp,
     server_actions.bp,
+    flavors.bp,
+    keypairs.bp,
+    server_groups.bp,
+    compute_admin.bp,
 )
 
 

@@ -149,6 +149,8 @@ RULES: dict[str, Rule] = {
     "compute:hypervisors": ADMIN,
     "compute:services": ADMIN,
     "compute:limits": AUTHENTICATED,
+    "compute:limits:other_project": ADMIN,
+    "compute:aggregates:index": ADMIN,
 }
 
 

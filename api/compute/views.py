@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from flask import request
 
 from api.compute.microversions import at_least
 from api.context import RequestContext
 from api.urls import public_url
+from common.exceptions import BadRequest, ValidationError
 from compute.models import Flavor, Instance
 from compute.states import server_status
 
@@ -20,6 +25,10 @@ def nova_time(moment: Any) -> str | None:
 def usage_time(moment: Any) -> str | None:
     """``OS-SRV-USG`` times: microseconds, no zone."""
     return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+T = TypeVar("T")
+MAX_LIMIT = 1000
 
 
 def links(collection: str, resource_id: str) -> list[dict[str, str]]:
@@ -139,3 +148,27 @@ def flavor_snapshot(flavor: Flavor) -> dict[str, Any]:
         "swap": flavor.swap,
         "extra_specs": dict(flavor.extra_specs or {}),
     }
+
+
+def paged(items: Sequence[T], key: Callable[[T], Any], collection: str) -> tuple[list[T], list[dict[str, str]]]:
+    """Nova's ``limit``/``marker`` paging of a full, ordered listing.
+
+    Returns the page after the item whose ``key`` is ``marker`` and, as Nova does, a ``next`` link when a
+    ``limit`` was asked for and the page is full. An unknown marker is a 400.
+    """
+    args = request.args
+    start = 0
+    if "marker" in args:
+        keys = [str(key(item)) for item in items]
+        if args["marker"] not in keys:
+            raise BadRequest(f"marker [{args['marker']}] not found")
+        start = keys.index(args["marker"]) + 1
+    raw = args.get("limit")
+    if raw is not None and not raw.isdigit():
+        raise ValidationError(field="limit", reason=f"{raw!r} is not a non-negative integer")
+    limit = min(int(raw), MAX_LIMIT) if raw is not None else MAX_LIMIT
+    page = list(items[start : start + limit])
+    if raw is None or not page or len(page) < limit:
+        return page, []
+    query = [(k, v) for k, v in args.items(multi=True) if k != "marker"] + [("marker", str(key(page[-1])))]
+    return page, [{"href": f"{public_url()}/compute/v2.1/{collection}?{urlencode(query)}", "rel": "next"}]

@@ -11,6 +11,14 @@ from api.context import RequestContext
 API_ROOT = Path(__file__).resolve().parents[3] / "api"
 
 
+def _is_policy_call(func: ast.expr) -> bool:
+    """``policy.enforce(...)``/``policy.allowed(...)``, or a bare ``enforce(...)`` (other ``allowed`` functions,
+    such as the compute state table's, are not policy checks)."""
+    if isinstance(func, ast.Attribute):
+        return func.attr in ("enforce", "allowed") and getattr(func.value, "id", "") == "policy"
+    return isinstance(func, ast.Name) and func.id == "enforce"
+
+
 def _actions_used_in_handlers() -> set[str]:
     found = set()
     for path in API_ROOT.rglob("*.py"):

@@ -1,0 +1,116 @@
+"""``/os-server-groups``: named placement policies that servers join at boot (``scheduler_hints.group``).
+
+Up to 2.63 Nova's wire format carries the one policy as a one-item ``policies`` list and an always empty
+``metadata``; we store the single policy string. Other projects' groups are 404 unless the caller is an admin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api import policy
+from api.compute.microversions import at_least
+from api.compute.resource_schemas import SERVER_GROUP_CREATE, SERVER_GROUP_CREATE_V215
+from api.compute.views import MAX_LIMIT
+from api.context import RequestContext
+from api.runtime import runtime
+from api.validation import query_bool, validated_body
+from common.exceptions import NotFound, ValidationError
+from compute.models import Instance, ServerGroup, ServerGroupMember
+
+bp = Blueprint("compute_server_groups", __name__, url_prefix="/compute/v2.1")
+
+
+def _members(session: Session, groups: list[ServerGroup]) -> dict[str, list[str]]:
+    """Each group's members that still exist: a deleted server leaves its groups."""
+    found: dict[str, list[str]] = {group.id: [] for group in groups}
+    rows = session.execute(
+        select(ServerGroupMember.group_id, ServerGroupMember.instance_id)
+        .join(Instance, Instance.id == ServerGroupMember.instance_id)
+        .where(ServerGroupMember.group_id.in_(list(found)), Instance.deleted.is_(False))
+        .order_by(Instance.created_at, Instance.id)
+    )
+    for group_id, instance_id in rows:
+        found[group_id].append(instance_id)
+    return found
+
+
+def group_view(group: ServerGroup, members: list[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": group.id,
+        "name": group.name,
+        "policies": [group.policy],
+        "members": members,
+        "metadata": {},
+    }
+    if at_least("2.13"):
+        body |= {"project_id": group.project_id, "user_id": group.user_id}
+    return body
+
+
+def _find(session: Session, ctx: RequestContext, group_id: str) -> ServerGroup:
+    group = session.get(ServerGroup, group_id) if len(group_id) <= 36 else None
+    if group is None or (group.project_id != ctx.project_id and not ctx.is_admin):
+        raise NotFound(f"Instance group {group_id} could not be found.")
+    return group
+
+
+def _bounds() -> tuple[int, int]:
+    """Nova's ``limit``/``offset`` paging of server groups."""
+    values = {}
+    for name, default in (("offset", 0), ("limit", MAX_LIMIT)):
+        raw = request.args.get(name, str(default))
+        if not raw.isdigit():
+            raise ValidationError(field=name, reason=f"{raw!r} is not a non-negative integer")
+        values[name] = int(raw)
+    return values["offset"], min(values["limit"] or MAX_LIMIT, MAX_LIMIT)
+
+
+@bp.get("/os-server-groups")
+def list_server_groups() -> Response:
+    ctx = policy.enforce("compute:server_groups:read")
+    offset, limit = _bounds()
+    query = select(ServerGroup).order_by(ServerGroup.created_at, ServerGroup.id)
+    if not (ctx.is_admin and query_bool("all_projects", False)):
+        query = query.where(ServerGroup.project_id == ctx.project_id)
+    with runtime().db.session() as session:
+        groups = list(session.scalars(query.offset(offset).limit(limit)))
+        members = _members(session, groups)
+        return jsonify({"server_groups": [group_view(g, members[g.id]) for g in groups]})
+
+
+@bp.post("/os-server-groups")
+def create_server_group() -> Response:
+    ctx = policy.enforce("compute:server_groups:write")
+    body = validated_body(SERVER_GROUP_CREATE_V215 if at_least("2.15") else SERVER_GROUP_CREATE)["server_group"]
+    group = ServerGroup(
+        name=body["name"],
+        policy=body["policies"][0],
+        project_id=ctx.project_id,
+        user_id=ctx.user_id,
+        rules={},
+    )
+    with runtime().db.session() as session:
+        session.add(group)
+        session.flush()
+        return jsonify({"server_group": group_view(group, [])})
+
+
+@bp.get("/os-server-groups/<group_id>")
+def show_server_group(group_id: str) -> Response:
+    ctx = policy.enforce("compute:server_groups:read")
+    with runtime().db.session() as session:
+        group = _find(session, ctx, group_id)
+        return jsonify({"server_group": group_view(group, _members(session, [group])[group.id])})
+
+
+@bp.delete("/os-server-groups/<group_id>")
+def delete_server_group(group_id: str) -> Response:
+    ctx = policy.enforce("compute:server_groups:write")
+    with runtime().db.session() as session:
+        session.delete(_find(session, ctx, group_id))
+    return Response(status=204)
