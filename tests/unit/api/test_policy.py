@@ -25,7 +25,7 @@ def _actions_used_in_handlers() -> set[str]:
         for node in ast.walk(ast.parse(path.read_text())):
             if (
                 isinstance(node, ast.Call)
-                and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("enforce", "allowed")
+                and _is_policy_call(node.func)
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
             ):
