@@ -42,7 +42,6 @@ def make_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         result_expires=3600,
         task_time_limit=1800,
-        task_soft_time_limit=1700,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         broker_transport_options={"visibility_timeout": 3600},

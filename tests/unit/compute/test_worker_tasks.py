@@ -1,0 +1,34 @@
+"""Every periodic task can actually be sent: Celery refuses a task whose soft time limit exceeds its hard one,
+which once silently stopped every host report after the first."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+WORKER_MODULES = ("compute.worker", "compute.agent", "image.worker")
+
+
+@pytest.mark.parametrize("module_name", WORKER_MODULES)
+def test_time_limits_of_every_task_are_consistent(module_name, monkeypatch, tmp_path):
+    monkeypatch.setenv("STRATUS_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("STRATUS_COMPUTE_DRIVER", "fake")
+    module = importlib.import_module(module_name)
+    app = module.app
+    default_soft = app.conf.task_soft_time_limit
+    for name, task in app.tasks.items():
+        if name.startswith("celery."):
+            continue
+        soft = task.soft_time_limit if task.soft_time_limit is not None else default_soft
+        hard = task.time_limit if task.time_limit is not None else app.conf.task_time_limit
+        assert soft is None or hard is None or soft <= hard, f"{name}: soft {soft} > hard {hard}"
+
+
+@pytest.mark.parametrize("module_name", WORKER_MODULES)
+def test_every_beat_entry_names_a_registered_task(module_name, monkeypatch, tmp_path):
+    monkeypatch.setenv("STRATUS_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("STRATUS_COMPUTE_DRIVER", "fake")
+    app = importlib.import_module(module_name).app
+    for entry in (app.conf.beat_schedule or {}).values():
+        assert entry["task"] in app.tasks
