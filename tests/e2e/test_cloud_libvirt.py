@@ -56,8 +56,19 @@ def libvirt_cloud(tiny_image: Path, libvirtd: str) -> Iterator[tuple[Cloud, Path
             "bare",
             "tiny",
         )
-        yield cloud, clouds_yaml
+        try:
+            yield cloud, clouds_yaml
+        finally:
+            _remove_guests_under(state)
     shutil.rmtree(state, ignore_errors=True)
+
+
+def _remove_guests_under(state: Path) -> None:
+    """Whatever a failed test left running: only domains whose disks live in this test's directory."""
+    for name in virsh("list", "--all", "--name").split():
+        if name.startswith("stratus-") and str(state) in virsh("dumpxml", name):
+            virsh("destroy", name)
+            virsh("undefine", name, "--managed-save")
 
 
 def openstack(clouds_yaml: Path, cloud: str, *args: str, timeout: float = 300) -> str:
