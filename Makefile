@@ -40,3 +40,4 @@ test: deps system-services lint ## Lint, then every test (unit, functional, end-
 bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/identity.py
 	$(BIN)/python bench/image.py
+	$(BIN)/python bench/compute.py
