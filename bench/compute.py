@@ -64,7 +64,7 @@ def placement(hosts: int, placements: int) -> list[float]:
             with db.session() as session:
                 states = scheduler.host_states(session, None)
             decision = scheduler.select_hosts(states, request)
-            for candidate in decision.candidates:
+            for candidate in decision.ranked():
                 with db.session() as session:
                     if scheduler.claim(session, candidate.host.name, request):
                         break

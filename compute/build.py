@@ -114,7 +114,7 @@ def build_instance(control: Control, instance_id: str, request_id: str) -> str:
         attempts = list(instance.attempts or [])
         earlier_failure = (instance.fault or {}).get("message") if attempts else None
     decision = scheduler.select_hosts(states, request, control.settings.scheduler_strategy)
-    for candidate in decision.candidates:
+    for candidate in decision.ranked():
         if _try_host(control, instance_id, candidate.host.name, request, attempts):
             with control.db.session() as session:
                 spec = instance_spec(session.get(Instance, instance_id))

@@ -10,9 +10,11 @@ are serialised and the second sees the first's allocation; a host that no longer
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import heapq
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -45,26 +47,39 @@ class Request:
     down_after: timedelta = timedelta(seconds=60)
 
 
+HOST_COLUMNS = (
+    ComputeHost.name,
+    ComputeHost.availability_zone,
+    ComputeHost.enabled,
+    ComputeHost.forced_down,
+    ComputeHost.last_heartbeat,
+    ComputeHost.vcpus,
+    ComputeHost.memory_mb,
+    ComputeHost.disk_gb,
+    ComputeHost.cpu_arch,
+    ComputeHost.cpu_allocation_ratio,
+    ComputeHost.ram_allocation_ratio,
+    ComputeHost.disk_allocation_ratio,
+)
+
+
 @dataclass
 class HostState:
-    host: ComputeHost
+    host: Any  # a ComputeHost, or a row of HOST_COLUMNS
     used_vcpus: int = 0
     used_memory_mb: int = 0
     used_disk_gb: int = 0
     instances: int = 0
     group_members_here: int = 0
+    free_vcpus: float = field(init=False)
+    free_memory_mb: float = field(init=False)
+    free_disk_gb: float = field(init=False)
 
-    @property
-    def free_vcpus(self) -> float:
-        return self.host.vcpus * self.host.cpu_allocation_ratio - self.used_vcpus
-
-    @property
-    def free_memory_mb(self) -> float:
-        return self.host.memory_mb * self.host.ram_allocation_ratio - self.used_memory_mb
-
-    @property
-    def free_disk_gb(self) -> float:
-        return self.host.disk_gb * self.host.disk_allocation_ratio - self.used_disk_gb
+    def __post_init__(self) -> None:
+        # Computed once: every filter and weigher reads them, for every host, on every decision.
+        self.free_vcpus = self.host.vcpus * self.host.cpu_allocation_ratio - self.used_vcpus
+        self.free_memory_mb = self.host.memory_mb * self.host.ram_allocation_ratio - self.used_memory_mb
+        self.free_disk_gb = self.host.disk_gb * self.host.disk_allocation_ratio - self.used_disk_gb
 
 
 @dataclass(frozen=True)
@@ -146,7 +161,9 @@ def host_states(session: Session, group_id: str | None) -> list[HostState]:
         )
         members = {host: count for host, count in rows}
     states = []
-    for host in session.scalars(select(ComputeHost).order_by(ComputeHost.name)):
+    # Plain rows, not ORM objects: a decision reads every host, and identity-mapping thousands of them is the
+    # bulk of its cost. The rows carry the same attribute names the filters and weighers use.
+    for host in session.execute(select(*HOST_COLUMNS).order_by(ComputeHost.name)):
         used = usage.get(host.name)
         states.append(
             HostState(
@@ -166,6 +183,20 @@ class Decision:
     candidates: list[HostState]
     removed: list[tuple[str, int, str]] = field(default_factory=list)
     total: int = 0
+    strategy: str = "spread"
+    request: Request | None = None
+
+    def ranked(self, first: int = 5) -> Iterator[HostState]:
+        """Hosts that passed every filter, best first. Claims almost always succeed on the first, so only a few
+        are ranked up front; the rest are sorted only if those claims were all lost to concurrent builds."""
+
+        def key(state: HostState) -> tuple[tuple[float, ...], str]:
+            return _weight(state, self.request, self.strategy), state.host.name  # type: ignore[arg-type]
+
+        best = heapq.nlargest(first, self.candidates, key=key)
+        yield from best
+        tried = {id(state) for state in best}
+        yield from sorted((s for s in self.candidates if id(s) not in tried), key=key, reverse=True)
 
     def explain(self) -> str:
         steps = "; ".join(f"{name} removed {count} ({why})" for name, count, why in self.removed)
@@ -180,7 +211,8 @@ def select_hosts(states: list[HostState], request: Request, strategy: str = "spr
         if len(kept) != len(decision.candidates):
             decision.removed.append((step.name, len(decision.candidates) - len(kept), step.why))
         decision.candidates = kept
-    decision.candidates.sort(key=lambda s: (_weight(s, request, strategy), s.host.name), reverse=True)
+    decision.strategy = strategy
+    decision.request = request
     return decision
 
 
