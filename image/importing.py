@@ -26,7 +26,8 @@ LOG = logging.getLogger(__name__)
 HASH_CHUNK = 1 << 20
 
 
-def _hashes(store: ImageStore, location: str) -> tuple[int, str, str]:
+def digests(store: ImageStore, location: str) -> tuple[int, str, str]:
+    """Size, md5 and sha512 of stored data, read once in chunks."""
     md5, sha512, size = hashlib.md5(usedforsecurity=False), hashlib.sha512(), 0
     with store.open(location) as handle:
         while chunk := handle.read(HASH_CHUNK):
@@ -74,7 +75,7 @@ def run_import(db: Database, store: ImageStore, settings: Settings, image_id: st
             output.flush()
             virtual_size = inspect(output.path, target).virtual_size if target != disk_format else info.virtual_size
             location = output.commit(image_id)
-        size, checksum, sha512 = _hashes(store, location)
+        size, checksum, sha512 = digests(store, location)
     except StratusError as exc:
         LOG.warning("import of image %s failed: %s", image_id, exc.message)
         _finish(db, image_id, ImageStatus.KILLED)

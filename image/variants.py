@@ -8,7 +8,6 @@ store files go with ``delete_variants``).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from sqlalchemy import select
@@ -16,19 +15,12 @@ from sqlalchemy import select
 from common.db import Database
 from common.exceptions import Conflict, NotFound
 from image.convert import CONVERTIBLE_TARGETS, convert
+from image.importing import digests
 from image.models import Image, ImageVariant
 from image.states import ImageStatus
 from image.store.base import ImageStore
 
 LOG = logging.getLogger(__name__)
-
-
-def _md5(store: ImageStore, location: str) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with store.open(location) as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def ensure_variant(db: Database, store: ImageStore, image_id: str, disk_format: str) -> dict[str, object]:
@@ -51,13 +43,8 @@ def ensure_variant(db: Database, store: ImageStore, image_id: str, disk_format: 
         convert(source, source_format, output.path, disk_format)
         output.flush()
         location = output.commit(f"{image_id}.{disk_format}")
-    variant = ImageVariant(
-        image_id=image_id,
-        disk_format=disk_format,
-        location=location,
-        size=store.size(location),
-        checksum=_md5(store, location),
-    )
+    size, checksum, _ = digests(store, location)
+    variant = ImageVariant(image_id=image_id, disk_format=disk_format, location=location, size=size, checksum=checksum)
     with db.session() as session:
         image_gone = session.get(Image, image_id) is None
         if not image_gone and session.get(ImageVariant, (image_id, disk_format)) is None:

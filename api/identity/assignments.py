@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from api import policy
 from api.identity.lookups import get_or_404
-from api.identity.models import Domain, ImpliedRole, Project, Role, RoleAssignment, User
+from api.identity.models import Domain, Project, Role, RoleAssignment, User
+from api.identity.tokens import role_graph
 from api.identity.views import role_view
 from api.runtime import runtime
 from api.urls import collection_links, identity_url
@@ -88,18 +89,6 @@ def list_grants(collection: str, target_id: str, user_id: str) -> Response:
     return jsonify({"roles": views, "links": collection_links(f"/{collection}/{target_id}/users/{user_id}/roles")})
 
 
-def _implied_closure(session: Session) -> dict[str, set[str]]:
-    edges = session.execute(select(ImpliedRole.prior_role_id, ImpliedRole.implied_role_id)).all()
-    closure: dict[str, set[str]] = {}
-    for prior, _ in edges:
-        found, frontier = set(), {prior}
-        while frontier:
-            frontier = {i for p, i in edges if p in frontier} - found
-            found |= frontier
-        closure[prior] = found
-    return closure
-
-
 def _assignment_view(a: RoleAssignment, names: dict[str, dict[str, Any]] | None, prior: str | None) -> dict[str, Any]:
     role: dict[str, Any] = {"id": a.role_id}
     user: dict[str, Any] = {"id": a.user_id}
@@ -156,7 +145,7 @@ def list_role_assignments() -> Response:
         rows = session.scalars(query.order_by(RoleAssignment.target_id, RoleAssignment.user_id)).all()
         names = _names(session) if query_bool("include_names", False) else None
         views = []
-        closure = _implied_closure(session) if effective else {}
+        closure = role_graph(session)[0] if effective else {}
         for a in rows:
             expanded = [(a, None)] + [
                 (

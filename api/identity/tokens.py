@@ -73,7 +73,7 @@ _PROJECT = (
 _DOMAIN = select(Domain.id, Domain.name, Domain.enabled).where(Domain.id == bindparam("id"))
 
 
-def _role_graph(session: Session) -> tuple[dict[str, set[str]], dict[str, str]]:
+def role_graph(session: Session) -> tuple[dict[str, set[str]], dict[str, str]]:
     """Which roles each role implies (transitively) and every role's name."""
     edges = session.execute(_IMPLICATIONS).all()
     implied: dict[str, set[str]] = {}
@@ -94,7 +94,7 @@ def effective_roles(
     direct = set(session.scalars(_ASSIGNED, params))
     if not direct:
         return ()
-    implied, names = _memo(snapshot, ("role-graph",), lambda: _role_graph(session))
+    implied, names = _memo(snapshot, ("role-graph",), lambda: role_graph(session))
     found = direct.union(*(implied.get(r, ()) for r in direct))
     return tuple(sorted((NamedRef(r, names[r]) for r in found if r in names), key=lambda r: r.name))
 

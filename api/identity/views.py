@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.identity.models import Domain, Project, Role, User
-from api.urls import isotime, self_link
+from api.urls import self_link
 
 
 def domain_view(domain: Domain) -> dict[str, Any]:
@@ -64,7 +64,3 @@ def role_view(role: Role) -> dict[str, Any]:
         "options": {},
         "links": self_link(f"/roles/{role.id}"),
     }
-
-
-def timestamp(moment: Any) -> str | None:
-    return isotime(moment)
