@@ -12,6 +12,8 @@ PACKAGES=(
     redis-server postgresql
     # compute dataplane: libvirt + QEMU (software emulation when /dev/kvm is absent)
     qemu-system-x86 qemu-utils libvirt-daemon-system
+    # virt-xml-validate (unit tests check our domain XML against libvirt's schema) needs xmllint
+    libvirt-clients libxml2-utils
     # network dataplane: bridges, VXLAN, namespaces, DHCP, security groups
     dnsmasq-base nftables iproute2 iputils-ping
     # guest image and config drive building (deploy/images/)
