@@ -78,6 +78,22 @@ class Settings:
         "", "Where instance disks, config drives and console logs live. Empty: <state_dir>/instances."
     )
     image_cache_path: str = _setting("", "Per-host cache of base images. Empty: <state_dir>/image-cache.")
+    network_dataplane: str = _setting("linux", "Network dataplane driver of network host agents: 'linux' or 'fake'.")
+    network_namespace: str = _setting(
+        "", "Network namespace the host agent works in, standing for a separate host. Empty: the root namespace."
+    )
+    network_underlay_ip: str = _setting(
+        "", "This host's VXLAN endpoint address. Empty: the address of the interface of the default route."
+    )
+    network_underlay_prefix: int = _setting(24, "Prefix length of network_underlay_ip (set on a namespaced host).")
+    network_underlay_bridge: str = _setting(
+        "stratus-ul", "Root-namespace bridge that namespaced hosts share as their underlay wire."
+    )
+    network_underlay_device: str = _setting(
+        "", "Interface VXLAN devices are bound to on a real host. Empty: routed by network_underlay_ip."
+    )
+    network_underlay_mtu: int = _setting(1500, "MTU of the underlay; tenant networks get 50 bytes less (VXLAN).")
+    network_dhcp_lease_time: int = _setting(86400, "DHCP lease time in seconds, given to dnsmasq.")
     host: str = _setting("", "Name of this host for host agents and their queues. Empty: the hostname.")
     log_level: str = _setting("INFO", "Log level of every Stratus process.")
 

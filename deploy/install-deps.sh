@@ -15,7 +15,7 @@ PACKAGES=(
     # virt-xml-validate (unit tests check our domain XML against libvirt's schema) needs xmllint
     libvirt-clients libxml2-utils
     # network dataplane: bridges, VXLAN, namespaces, DHCP, security groups
-    dnsmasq-base nftables iproute2 iputils-ping
+    dnsmasq-base nftables iproute2 iputils-ping tcpdump
     # guest image and config drive building (deploy/images/)
     genisoimage mtools dosfstools fdisk syslinux syslinux-common busybox-static linux-image-amd64
     # Python and what libvirt-python needs to build (it ships no wheels)
