@@ -94,6 +94,8 @@ class Settings:
     )
     network_underlay_mtu: int = _setting(1500, "MTU of the underlay; tenant networks get 50 bytes less (VXLAN).")
     network_dhcp_lease_time: int = _setting(86400, "DHCP lease time in seconds, given to dnsmasq.")
+    network_vni_min: int = _setting(1001, "Lowest VXLAN VNI given to tenant networks (admins may pick any 1..2^24-1).")
+    network_vni_max: int = _setting(16000000, "Highest VXLAN VNI given to tenant networks.")
     host: str = _setting("", "Name of this host for host agents and their queues. Empty: the hostname.")
     log_level: str = _setting("INFO", "Log level of every Stratus process.")
 
