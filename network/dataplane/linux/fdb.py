@@ -1,0 +1,30 @@
+"""L2 population: the VXLAN device's own forwarding entries, converged to exactly the wanted set.
+
+With ``nolearning`` the VXLAN device never learns where a MAC lives, so every remote port needs a unicast entry
+(mac → its host's underlay address), and every other host with the network an all-zero entry: broadcast and
+unknown unicast are copied to each of them (head-end replication), which needs no multicast in the underlay.
+Entries the bridge learned on the VXLAN port carry no ``dst`` and are not ours to manage.
+"""
+
+from __future__ import annotations
+
+from network.dataplane.base import NetworkWiring
+from network.dataplane.linux import inspect
+from network.dataplane.linux.runner import Runner
+
+FLOOD = "00:00:00:00:00:00"
+
+
+def wanted(network: NetworkWiring, local_ip: str) -> set[tuple[str, str]]:
+    entries = {(port.mac, port.underlay_ip) for port in network.remote if port.underlay_ip != local_ip}
+    entries |= {(FLOOD, vtep) for vtep in network.remote_vteps if vtep != local_ip}
+    return entries
+
+
+def converge(runner: Runner, netns: str | None, device: str, entries: set[tuple[str, str]]) -> None:
+    """Remove stale entries first, so a port that moved host never has frames copied to its old one."""
+    actual = inspect.vxlan_entries(runner, netns, device)
+    for mac, dst in sorted(actual - entries):
+        runner.write(["bridge", "fdb", "del", mac, "dev", device, "dst", dst], netns)
+    for mac, dst in sorted(entries - actual):
+        runner.write(["bridge", "fdb", "append", mac, "dev", device, "dst", dst, "permanent"], netns)
