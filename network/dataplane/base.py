@@ -272,6 +272,10 @@ class ApplyResult(_Codec):
     errors: dict[str, str] = field(default_factory=dict)
     stale: bool = False
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wired", tuple(self.wired))
+        object.__setattr__(self, "errors", dict(self.errors))
+
 
 _T = TypeVar("_T")
 
