@@ -1,0 +1,98 @@
+"""Who is asking, and which network records they may see or use: the one place with Neutron's visibility rules.
+
+The service layer never reads a web request: callers describe themselves with a ``Caller`` (the API builds
+one from the token; the compute server-create path passes the server owner's). A record the caller may not
+see is reported as missing (404), never as forbidden, so other projects' ids do not leak.
+
+- Networks: admins see all; others their project's, ``shared`` ones and ``router:external`` ones.
+  Ports may be created on one's own and on shared networks (an external network is visible, not usable).
+- Subnets follow their network's visibility. Ports and security groups: admins and their own project only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy.orm import Session
+
+from network.exceptions import NetworkNotFound, PortNotFound, SecurityGroupNotFound, SubnetNotFound
+from network.models import Network, Port, SecurityGroup, Subnet
+
+MAX_ID_LENGTH = 36
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The project a request acts for, and whether it administers the whole cloud."""
+
+    project_id: str | None
+    is_admin: bool = False
+
+    def owns(self, project_id: str | None) -> bool:
+        return self.is_admin or (self.project_id is not None and self.project_id == project_id)
+
+
+def visible_networks(caller: Caller) -> ColumnElement[bool]:
+    if caller.is_admin:
+        return true()
+    return or_(
+        Network.project_id == (caller.project_id or ""),
+        Network.shared.is_(True),
+        Network.router_external.is_(True),
+    )
+
+
+def visible_subnets(caller: Caller) -> ColumnElement[bool]:
+    if caller.is_admin:
+        return true()
+    return Subnet.network_id.in_(select(Network.id).where(visible_networks(caller)))
+
+
+def own(caller: Caller, project_column: ColumnElement[str] | object) -> ColumnElement[bool]:
+    """Rows of the caller's project (every row for admins)."""
+    if caller.is_admin:
+        return true()
+    return project_column == (caller.project_id or "")  # type: ignore[return-value]
+
+
+def get_network(session: Session, caller: Caller, network_id: str, for_update: bool = False) -> Network:
+    query = select(Network).where(Network.id == network_id, visible_networks(caller))
+    if for_update:
+        query = query.with_for_update()
+    found = session.scalars(query).one_or_none() if len(network_id) <= MAX_ID_LENGTH else None
+    if found is None:
+        raise NetworkNotFound(net_id=network_id)
+    return found
+
+
+def usable_network(session: Session, caller: Caller, network_id: str) -> Network:
+    """A network the caller may put ports (or, with policy, subnets) on: its own, or a shared one."""
+    network = get_network(session, caller, network_id)
+    if not (network.shared or caller.owns(network.project_id)):
+        raise NetworkNotFound(net_id=network_id)
+    return network
+
+
+def get_subnet(session: Session, caller: Caller, subnet_id: str) -> Subnet:
+    query = select(Subnet).where(Subnet.id == subnet_id, visible_subnets(caller))
+    found = session.scalars(query).one_or_none() if len(subnet_id) <= MAX_ID_LENGTH else None
+    if found is None:
+        raise SubnetNotFound(subnet_id=subnet_id)
+    return found
+
+
+def get_port(session: Session, caller: Caller, port_id: str) -> Port:
+    query = select(Port).where(Port.id == port_id, own(caller, Port.project_id))
+    found = session.scalars(query).one_or_none() if len(port_id) <= MAX_ID_LENGTH else None
+    if found is None:
+        raise PortNotFound(port_id=port_id)
+    return found
+
+
+def get_security_group(session: Session, caller: Caller, group_id: str) -> SecurityGroup:
+    query = select(SecurityGroup).where(SecurityGroup.id == group_id, own(caller, SecurityGroup.project_id))
+    found = session.scalars(query).one_or_none() if len(group_id) <= MAX_ID_LENGTH else None
+    if found is None:
+        raise SecurityGroupNotFound(id=group_id)
+    return found

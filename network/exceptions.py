@@ -1,0 +1,216 @@
+"""Errors of the network service, with Neutron's names, messages and status codes.
+
+``fault_type`` is what the Network API puts in ``{"NeutronError": {"type": ...}}``: clients and tests match
+on it, so each class is named and worded as its neutron-lib counterpart.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from common.exceptions import BadRequest, Conflict, Forbidden, NotFound, StratusError
+
+
+class NeutronNotFound(NotFound):
+    fault_type: ClassVar[str] = "NotFound"
+
+
+class NetworkNotFound(NeutronNotFound):
+    msg_fmt = "Network {net_id} could not be found."
+    fault_type = "NetworkNotFound"
+
+
+class SubnetNotFound(NeutronNotFound):
+    msg_fmt = "Subnet {subnet_id} could not be found."
+    fault_type = "SubnetNotFound"
+
+
+class PortNotFound(NeutronNotFound):
+    msg_fmt = "Port {port_id} could not be found."
+    fault_type = "PortNotFound"
+
+
+class SecurityGroupNotFound(NeutronNotFound):
+    msg_fmt = "Security group {id} does not exist"
+    fault_type = "SecurityGroupNotFound"
+
+
+class SecurityGroupRuleNotFound(NeutronNotFound):
+    msg_fmt = "Security group rule {id} does not exist"
+    fault_type = "SecurityGroupRuleNotFound"
+
+
+class ExtensionNotFound(NeutronNotFound):
+    msg_fmt = "Extension with alias {alias} does not exist"
+    fault_type = "ExtensionNotFound"
+
+
+class InvalidInput(BadRequest):
+    """A value that is well-formed but wrong for the operation (Neutron's catch-all 400)."""
+
+    msg_fmt = "Invalid input for operation: {error_message}."
+    fault_type: ClassVar[str | None] = "InvalidInput"
+
+
+class InvalidAttribute(BadRequest):
+    """A malformed attribute, worded as Neutron's attribute validation words it (type ``HTTPBadRequest``)."""
+
+    msg_fmt = "Invalid input for {attribute}. Reason: {reason}."
+    fault_type: ClassVar[str | None] = None
+
+
+class PolicyNotAuthorized(Forbidden):
+    msg_fmt = "({action}) is disallowed by policy"
+    fault_type: ClassVar[str] = "PolicyNotAuthorized"
+
+
+class NeutronConflict(Conflict):
+    msg_fmt = "{reason}"
+    fault_type: ClassVar[str] = "Conflict"
+
+
+# --- networks and segments ---------------------------------------------------------------------------------
+
+
+class NetworkInUse(NeutronConflict):
+    msg_fmt = (
+        "Unable to complete operation on network {net_id}. There are one or more ports still in use on the network."
+    )
+    fault_type = "NetworkInUse"
+
+
+class TunnelIdInUse(NeutronConflict):
+    msg_fmt = "Unable to create the network. The tunnel ID {tunnel_id} is in use."
+    fault_type = "TunnelIdInUse"
+
+
+class NoNetworkAvailable(StratusError):
+    msg_fmt = "Unable to create the network. No tenant network is available for allocation."
+    code = 503
+    title = "Service Unavailable"
+    fault_type: ClassVar[str] = "NoNetworkAvailable"
+
+
+class InvalidSharedSetting(NeutronConflict):
+    msg_fmt = "Unable to reconfigure sharing settings for network {network}. Multiple tenants are using it."
+    fault_type = "InvalidSharedSetting"
+
+
+# --- subnets and addresses ---------------------------------------------------------------------------------
+
+
+class SubnetInUse(NeutronConflict):
+    msg_fmt = "Unable to complete operation on subnet {subnet_id}: {reason}."
+    fault_type = "SubnetInUse"
+
+    def __init__(self, subnet_id: str, reason: str = "One or more ports have an IP allocation from this subnet"):
+        super().__init__(subnet_id=subnet_id, reason=reason)
+
+
+class InvalidAllocationPool(BadRequest):
+    msg_fmt = "The allocation pool {pool} is not valid."
+    fault_type = "InvalidAllocationPool"
+
+
+class OutOfBoundsAllocationPool(BadRequest):
+    msg_fmt = "The allocation pool {pool} spans beyond the subnet cidr {subnet_cidr}."
+    fault_type = "OutOfBoundsAllocationPool"
+
+
+class OverlappingAllocationPools(NeutronConflict):
+    msg_fmt = "Found overlapping allocation pools: {pool_1} {pool_2} for subnet {subnet_cidr}."
+    fault_type = "OverlappingAllocationPools"
+
+
+class GatewayConflictWithAllocationPools(NeutronConflict):
+    msg_fmt = "Gateway ip {ip_address} conflicts with allocation pool {pool}."
+    fault_type = "GatewayConflictWithAllocationPools"
+
+
+class IpAddressGenerationFailure(NeutronConflict):
+    msg_fmt = "No more IP addresses available on network {net_id}."
+    fault_type = "IpAddressGenerationFailure"
+
+
+class IpAddressAlreadyAllocated(NeutronConflict):
+    msg_fmt = "IP address {ip} already allocated in subnet {subnet_id}"
+    fault_type = "IpAddressAlreadyAllocated"
+
+
+class InvalidIpForSubnet(BadRequest):
+    msg_fmt = "IP address {ip_address} is not a valid IP for the specified subnet."
+    fault_type = "InvalidIpForSubnet"
+
+
+class InvalidIpForNetwork(BadRequest):
+    msg_fmt = "IP address {ip_address} is not a valid IP for any of the subnets on the specified network."
+    fault_type = "InvalidIpForNetwork"
+
+
+# --- ports -------------------------------------------------------------------------------------------------
+
+
+class MacAddressInUse(NeutronConflict):
+    msg_fmt = "Unable to complete operation for network {net_id}. The mac address {mac} is in use."
+    fault_type = "MacAddressInUse"
+
+
+class MacAddressGenerationFailure(StratusError):
+    msg_fmt = "Unable to generate unique mac on network {net_id}."
+    code = 503
+    title = "Service Unavailable"
+    fault_type: ClassVar[str] = "MacAddressGenerationFailure"
+
+
+class PortSecurityAndIPRequiredForSecurityGroups(InvalidInput):
+    msg_fmt = "Port security must be enabled and port must have an IP address in order to use security groups."
+    fault_type = "PortSecurityAndIPRequiredForSecurityGroups"
+
+
+class PortSecurityPortHasSecurityGroup(NeutronConflict):
+    msg_fmt = (
+        "Port has security group associated. Cannot disable port security or ip address until security group "
+        "is removed."
+    )
+    fault_type = "PortSecurityPortHasSecurityGroup"
+
+
+class AddressPairAndPortSecurityRequired(NeutronConflict):
+    msg_fmt = "Port Security must be enabled in order to have allowed address pairs on a port."
+    fault_type = "AddressPairAndPortSecurityRequired"
+
+
+# --- security groups ---------------------------------------------------------------------------------------
+
+
+class SecurityGroupInUse(NeutronConflict):
+    msg_fmt = "Security Group {id} {reason}."
+    fault_type = "SecurityGroupInUse"
+
+    def __init__(self, id: str, reason: str = "in use"):
+        super().__init__(id=id, reason=reason)
+
+
+class SecurityGroupCannotRemoveDefault(NeutronConflict):
+    msg_fmt = "Insufficient rights for removing default security group."
+    fault_type = "SecurityGroupCannotRemoveDefault"
+
+
+class SecurityGroupCannotUpdateDefault(NeutronConflict):
+    msg_fmt = "Updating default security group not allowed."
+    fault_type = "SecurityGroupCannotUpdateDefault"
+
+
+class SecurityGroupRuleExists(NeutronConflict):
+    msg_fmt = "Security group rule already exists. Rule id is {rule_id}."
+    fault_type = "SecurityGroupRuleExists"
+
+
+class SecurityGroupRuleInvalid(BadRequest):
+    """The family of 400s a rule can earn; ``fault_type`` is set per case (Neutron has one class each)."""
+
+    msg_fmt = "{reason}"
+
+    def __init__(self, fault_type: str, message: str) -> None:
+        super().__init__(message)
+        self.fault_type = fault_type

@@ -1,0 +1,200 @@
+"""Network records: networks (each one VXLAN segment), subnets, ports and their addresses, security groups.
+
+The columns are Neutron's attributes under their Neutron meaning; the API's views rename a few
+(``router_external`` is ``router:external``, ``binding_host_id`` is ``binding:host_id``). Two constraints
+carry the correctness of concurrent allocation and are relied on by the service layer, which retries on
+the ``IntegrityError`` they raise: ``networks.segmentation_id`` is unique (a VNI is never given twice while
+in use) and ``ip_allocations (subnet_id, ip_address)`` is unique (an address is never given twice).
+
+Ports refer to their network with ``ondelete=RESTRICT``: a network is deleted only once its ports are, so a
+port created concurrently with the delete makes one of the two transactions fail instead of vanishing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from common.db import Base, TimestampMixin, new_uuid
+
+DHCP_OWNER = "network:dhcp"
+"""``device_owner`` of the one DHCP port per network (its ``device_id`` is ``dhcp-<network_id>``)."""
+
+
+class StandardAttributes(TimestampMixin):
+    """What every Neutron resource has besides its own fields: description, tags and a revision counter that
+    each update bumps (clients use it to detect concurrent changes)."""
+
+    description: Mapped[str] = mapped_column(String(255), default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    revision_number: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Network(StandardAttributes, Base):
+    """A tenant L2 network; ``segmentation_id`` is its VXLAN VNI."""
+
+    __tablename__ = "networks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    router_external: Mapped[bool] = mapped_column(Boolean, default=False)
+    mtu: Mapped[int] = mapped_column(Integer)
+    # The default of the ports created on this network.
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    network_type: Mapped[str] = mapped_column(String(16), default="vxlan")
+    segmentation_id: Mapped[int] = mapped_column(Integer, unique=True)
+
+    subnets: Mapped[list[Subnet]] = relationship(
+        back_populates="network",
+        lazy="selectin",
+        order_by="Subnet.created_at, Subnet.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class Subnet(StandardAttributes, Base):
+    """An IP range of a network. ``allocation_pools`` is a list of ``{"start", "end"}``, ``host_routes`` of
+    ``{"destination", "nexthop"}``; ``gateway_ip`` None means no gateway."""
+
+    __tablename__ = "subnets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    ip_version: Mapped[int] = mapped_column(Integer, default=4)
+    cidr: Mapped[str] = mapped_column(String(64))
+    gateway_ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    allocation_pools: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    dns_nameservers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    host_routes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
+    service_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ipv6_ra_mode: Mapped[str | None] = mapped_column(String(32), default=None)
+    ipv6_address_mode: Mapped[str | None] = mapped_column(String(32), default=None)
+
+    network: Mapped[Network] = relationship(back_populates="subnets", lazy="raise")
+
+
+class Port(StandardAttributes, Base):
+    """A virtual NIC on a network: a MAC, its fixed IPs and the security groups that filter it.
+
+    ``status`` stays DOWN until the host agent has wired the port. ``binding_host_id`` is "" while unbound,
+    as Neutron shows it; ``binding_vif_type`` is "unbound" until a host is set, then "tap" (a plain tap the
+    network agent plugs into the per-port bridge).
+    """
+
+    __tablename__ = "ports"
+    __table_args__ = (
+        UniqueConstraint("network_id", "mac_address"),
+        Index("ix_ports_device_id", "device_id"),
+        Index("ix_ports_binding_host_id", "binding_host_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="RESTRICT"), index=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    mac_address: Mapped[str] = mapped_column(String(32))
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+    device_id: Mapped[str] = mapped_column(String(255), default="")
+    device_owner: Mapped[str] = mapped_column(String(255), default="")
+    binding_host_id: Mapped[str] = mapped_column(String(255), default="")
+    binding_vif_type: Mapped[str] = mapped_column(String(64), default="unbound")
+    binding_vnic_type: Mapped[str] = mapped_column(String(64), default="normal")
+    binding_profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    binding_vif_details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    allowed_address_pairs: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+
+    fixed_ips: Mapped[list[IPAllocation]] = relationship(
+        lazy="selectin", order_by="IPAllocation.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+    security_group_bindings: Mapped[list[PortSecurityGroup]] = relationship(
+        lazy="selectin", order_by="PortSecurityGroup.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def security_group_ids(self) -> list[str]:
+        return [binding.security_group_id for binding in self.security_group_bindings]
+
+
+class IPAllocation(Base):
+    """One fixed IP of a port. The unique (subnet_id, ip_address) is what keeps concurrent allocation
+    duplicate-free; ``id`` only keeps a port's addresses in the order they were given."""
+
+    __tablename__ = "ip_allocations"
+    __table_args__ = (UniqueConstraint("subnet_id", "ip_address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), index=True)
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id", ondelete="CASCADE"))
+    ip_address: Mapped[str] = mapped_column(String(64))
+
+
+class SecurityGroup(StandardAttributes, Base):
+    __tablename__ = "security_groups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    stateful: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    rules: Mapped[list[SecurityGroupRule]] = relationship(
+        lazy="selectin",
+        order_by="SecurityGroupRule.created_at, SecurityGroupRule.id",
+        foreign_keys="SecurityGroupRule.security_group_id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class DefaultSecurityGroup(Base):
+    """Which group is a project's ``default``: the primary key makes its lazy creation race-free."""
+
+    __tablename__ = "default_security_groups"
+
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(ForeignKey("security_groups.id", ondelete="CASCADE"), unique=True)
+
+
+class SecurityGroupRule(TimestampMixin, Base):
+    """``protocol`` None is any; else as given (a name or a number as text). ``remote_ip_prefix`` and
+    ``remote_group_id`` are never both set; neither means any remote address."""
+
+    __tablename__ = "security_group_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    security_group_id: Mapped[str] = mapped_column(ForeignKey("security_groups.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    ethertype: Mapped[str] = mapped_column(String(8), default="IPv4")
+    protocol: Mapped[str | None] = mapped_column(String(40), default=None)
+    port_range_min: Mapped[int | None] = mapped_column(Integer, default=None)
+    port_range_max: Mapped[int | None] = mapped_column(Integer, default=None)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), default=None)
+    remote_group_id: Mapped[str | None] = mapped_column(
+        ForeignKey("security_groups.id", ondelete="CASCADE"), default=None, index=True
+    )
+    description: Mapped[str] = mapped_column(String(255), default="")
+    revision_number: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class PortSecurityGroup(Base):
+    """A port's membership of a security group; a group in use cannot be deleted (RESTRICT)."""
+
+    __tablename__ = "port_security_groups"
+
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("security_groups.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,364 @@
+"""Ports: creating, changing and deleting them with their MAC, fixed IPs and security groups.
+
+These functions are the network side of booting a server, so they take the caller's ``Session`` (and work
+inside its transaction) and a ``Caller`` rather than a web request. The compute server-create path creates a
+server's port with::
+
+    port = ports.create_port(session, Caller(project_id, is_admin=False), {
+        "network_id": network_id, "device_id": server_id, "device_owner": "compute:nova",
+        "security_groups": security_groups.resolve(session, project_id, ["default"]),
+    })
+
+claims a port the user made with ``claim_port``, and on server delete calls ``delete_device_ports`` (ports
+it created) or ``release_port`` (ports the user brought). After commit it sends ``network.client.ports_changed``
+for each network touched. Every function raises and leaves its rows unwritten (the caller rolls back) on
+error; ``attrs`` use Neutron's attribute names (``binding:host_id``, ``fixed_ips`` ...).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from common.db import new_uuid
+from network import ipam, macs, quota, security_groups
+from network.access import Caller, get_port, get_subnet, usable_network
+from network.db import begin_write, insert_with_retry
+from network.exceptions import (
+    AddressPairAndPortSecurityRequired,
+    InvalidAttribute,
+    InvalidInput,
+    IpAddressGenerationFailure,
+    MacAddressGenerationFailure,
+    MacAddressInUse,
+    NeutronConflict,
+    PortSecurityAndIPRequiredForSecurityGroups,
+    PortSecurityPortHasSecurityGroup,
+)
+from network.models import DHCP_OWNER, IPAllocation, Network, Port, PortSecurityGroup, Subnet
+
+MAC_ATTEMPTS = 10
+MAX_ADDRESS_PAIRS = 10
+VIF_TYPE = "tap"
+VIF_DETAILS = {"port_filter": True, "connectivity": "l2"}
+SIMPLE_FIELDS = ("name", "description", "admin_state_up", "device_id", "device_owner")
+
+
+class PortInUse(NeutronConflict):
+    msg_fmt = (
+        "Unable to complete operation on port {port_id} for network {net_id}. Port already has an attached "
+        "device {device_id}."
+    )
+    fault_type = "PortInUse"
+
+
+class PortBound(NeutronConflict):
+    msg_fmt = "Unable to complete operation on port {port_id}, port is already bound, port type: {vif_type}."
+    fault_type = "PortBound"
+
+
+@dataclass(frozen=True)
+class FixedIp:
+    """One entry of ``fixed_ips`` resolved to its subnet; ``ip_address`` None means "any free one"."""
+
+    subnet: Subnet
+    ip_address: str | None
+
+
+def _fixed_ips(
+    session: Session, caller: Caller, network: Network, entries: Sequence[Mapping[str, str]]
+) -> list[FixedIp]:
+    if entries and not network.subnets:
+        raise InvalidInput(error_message="IP allocation requires subnets for network")
+    resolved = []
+    for entry in entries:
+        subnet_id, address = entry.get("subnet_id"), entry.get("ip_address")
+        if subnet_id:
+            subnet = next((s for s in network.subnets if s.id == subnet_id), None)
+            if subnet is None:
+                get_subnet(session, caller, subnet_id)  # 404 SubnetNotFound unless it exists and is visible
+                raise InvalidInput(
+                    error_message=f"Failed to create port on network {network.id}, because fixed_ips included "
+                    f"invalid subnet {subnet_id}"
+                )
+            resolved.append(FixedIp(subnet, ipam.check_address(subnet, address) if address else None))
+        elif address:
+            subnet = ipam.subnet_for_address(network.subnets, address)
+            resolved.append(FixedIp(subnet, ipam.check_address(subnet, address)))
+        else:
+            raise InvalidInput(error_message="IP allocation requires subnet_id or ip_address")
+    return resolved
+
+
+def _allocate(session: Session, port: Port, network: Network, requests: list[FixedIp] | None) -> None:
+    """Give ``port`` the requested addresses, or by default one from the first subnet of each IP version
+    that has a free address (409 ``IpAddressGenerationFailure`` if none has)."""
+    lowest = port.device_owner == DHCP_OWNER
+    if requests is not None:
+        for request in requests:
+            ipam.allocate(
+                session, request.subnet, port.id, request.ip_address, lowest=lowest, device_owner=port.device_owner
+            )
+        return
+    for version in (4, 6):
+        candidates = [s for s in network.subnets if s.ip_version == version]
+        for subnet in candidates:
+            try:
+                ipam.allocate(session, subnet, port.id, lowest=lowest, device_owner=port.device_owner)
+                break
+            except IpAddressGenerationFailure:
+                continue
+        else:
+            if candidates:
+                raise IpAddressGenerationFailure(net_id=network.id)
+
+
+def _address_pairs(pairs: Sequence[Mapping[str, str]], port_security: bool, mac: str) -> list[dict[str, str]]:
+    if pairs and not port_security:
+        raise AddressPairAndPortSecurityRequired()
+    if len(pairs) > MAX_ADDRESS_PAIRS:
+        raise InvalidInput(error_message=f"Exceeded maximum amount of allowed address pairs {MAX_ADDRESS_PAIRS}")
+    checked: list[dict[str, str]] = []
+    for pair in pairs:
+        try:
+            network = ipaddress.ip_network(pair["ip_address"], strict=False)
+        except ValueError:
+            reason = f"'{pair['ip_address']}' is not a valid IP address or CIDR"
+            raise InvalidAttribute(attribute="allowed_address_pairs", reason=reason) from None
+        address = str(network.network_address) if "/" not in pair["ip_address"] else str(network)
+        entry = {"ip_address": address, "mac_address": macs.normalise(pair.get("mac_address") or mac)}
+        if entry in checked:
+            raise InvalidAttribute(attribute="allowed_address_pairs", reason=f"duplicate address pair {entry}")
+        checked.append(entry)
+    return checked
+
+
+def _groups(
+    session: Session, port: Port, attrs: Mapping[str, Any], current: list[str], has_ip: bool, creating: bool
+) -> list[str]:
+    """The port's security groups after this request, by Neutron's rules: none when port security is off or
+    the port has no address; the project's ``default`` when none are asked for (not for ``network:*`` ports)."""
+    if "security_groups" in attrs:
+        wanted = list(attrs["security_groups"] or [])
+        if wanted and not (port.port_security_enabled and has_ip):
+            raise PortSecurityAndIPRequiredForSecurityGroups()
+        return security_groups.check_usable(session, port.project_id, wanted)
+    if not creating:
+        if current and not (port.port_security_enabled and has_ip):
+            raise PortSecurityPortHasSecurityGroup()
+        return current
+    if port.port_security_enabled and has_ip and not port.device_owner.startswith("network:"):
+        return [security_groups.ensure_default(session, port.project_id)]
+    return []
+
+
+def _set_groups(session: Session, port: Port, group_ids: list[str]) -> None:
+    session.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port.id))
+    for position, group_id in enumerate(group_ids):
+        session.add(PortSecurityGroup(port_id=port.id, security_group_id=group_id, position=position))
+
+
+def _insert(session: Session, port: Port, requested_mac: str | None) -> None:
+    if requested_mac is not None:
+        port.mac_address = macs.normalise(requested_mac)
+        _check_mac_free(session, port.network_id, port.mac_address)
+        if insert_with_retry(session, 1, lambda _n: _add(session, port)) is None:
+            raise MacAddressInUse(net_id=port.network_id, mac=port.mac_address)
+        return
+
+    def attempt(_number: int) -> Port:
+        port.mac_address = macs.generate()
+        return _add(session, port)
+
+    if insert_with_retry(session, MAC_ATTEMPTS, attempt) is None:
+        raise MacAddressGenerationFailure(net_id=port.network_id)
+
+
+def _add(session: Session, port: Port) -> Port:
+    session.add(port)
+    session.flush()
+    return port
+
+
+def _check_mac_free(session: Session, network_id: str, mac: str) -> None:
+    query = select(Port.id).where(Port.network_id == network_id, Port.mac_address == mac)
+    if session.scalars(query.limit(1)).first() is not None:
+        raise MacAddressInUse(net_id=network_id, mac=mac)
+
+
+def _change_mac(session: Session, port: Port, mac: str) -> None:
+    """Neutron lets an unbound port change its MAC; the unique constraint settles a concurrent taker."""
+    if port.binding_host_id:
+        raise PortBound(port_id=port.id, vif_type=port.binding_vif_type)
+    _check_mac_free(session, port.network_id, mac)
+
+    def attempt(_number: int) -> Port:
+        port.mac_address = mac
+        session.flush()
+        return port
+
+    if insert_with_retry(session, 1, attempt) is None:
+        raise MacAddressInUse(net_id=port.network_id, mac=mac)
+
+
+def _simple_fields(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Name, description, state and device fields as given; a null device or name is stored as "" (Neutron)."""
+    return {field: ("" if attrs[field] is None else attrs[field]) for field in SIMPLE_FIELDS if field in attrs}
+
+
+def _apply_binding(port: Port, attrs: Mapping[str, Any]) -> None:
+    """A port with a host is bound at once (one mechanism: a tap the network agent plugs), as ML2 binds it."""
+    if "binding:host_id" in attrs:
+        port.binding_host_id = attrs["binding:host_id"] or ""
+    if "binding:vnic_type" in attrs:
+        port.binding_vnic_type = attrs["binding:vnic_type"]
+    if "binding:profile" in attrs:
+        port.binding_profile = dict(attrs["binding:profile"] or {})
+    if not port.binding_host_id:
+        port.binding_vif_type, port.binding_vif_details = "unbound", {}
+    elif port.binding_vnic_type != "normal":
+        port.binding_vif_type, port.binding_vif_details = "binding_failed", {}
+    else:
+        port.binding_vif_type, port.binding_vif_details = VIF_TYPE, dict(VIF_DETAILS)
+
+
+def create_port(session: Session, caller: Caller, attrs: Mapping[str, Any]) -> Port:
+    """A new port on ``attrs["network_id"]`` (the caller's or a shared network, else 404 ``NetworkNotFound``)."""
+    network = usable_network(session, caller, attrs["network_id"])
+    project_id = attrs.get("project_id") or caller.project_id or network.project_id
+    begin_write(session)
+    quota.check(session, project_id, "port")
+    port = Port(
+        id=new_uuid(),
+        network_id=network.id,
+        project_id=project_id,
+        port_security_enabled=attrs.get("port_security_enabled", network.port_security_enabled),
+        tags=list(dict.fromkeys(attrs.get("tags") or [])),
+        **_simple_fields(attrs),
+    )
+    port.device_owner = port.device_owner or ""
+    requests = _fixed_ips(session, caller, network, attrs["fixed_ips"]) if "fixed_ips" in attrs else None
+    has_ip = bool(requests) if requests is not None else bool(network.subnets)
+    group_ids = _groups(session, port, attrs, [], has_ip, creating=True)
+    _insert(session, port, attrs.get("mac_address"))
+    port.allowed_address_pairs = _address_pairs(
+        attrs.get("allowed_address_pairs") or [], port.port_security_enabled, port.mac_address
+    )
+    _allocate(session, port, network, requests)
+    _set_groups(session, port, group_ids)
+    _apply_binding(port, attrs)
+    session.flush()
+    session.expire(port, ["fixed_ips", "security_group_bindings"])
+    return port
+
+
+def _reallocate(session: Session, caller: Caller, port: Port, network: Network, entries: Sequence[Any]) -> None:
+    """Neutron's update of ``fixed_ips``: the list is the whole new set; an entry that matches an address the
+    port has (same subnet, and the same address if one is given) keeps it, the rest are freed or given."""
+    requests = _fixed_ips(session, caller, network, entries)
+    kept: set[int] = set()
+    missing: list[FixedIp] = []
+    for request in requests:
+        match = next(
+            (
+                a
+                for a in port.fixed_ips
+                if a.id not in kept and a.subnet_id == request.subnet.id and request.ip_address in (None, a.ip_address)
+            ),
+            None,
+        )
+        if match is None:
+            missing.append(request)
+        else:
+            kept.add(match.id)
+    for allocation in [a for a in port.fixed_ips if a.id not in kept]:
+        port.fixed_ips.remove(allocation)
+    session.flush()
+    _allocate(session, port, network, missing)
+    session.expire(port, ["fixed_ips"])
+
+
+def update_port(session: Session, caller: Caller, port_id: str, attrs: Mapping[str, Any]) -> Port:
+    port = get_port(session, caller, port_id)
+    network = session.get_one(Network, port.network_id)
+    begin_write(session)
+    if attrs.get("mac_address") is not None and macs.normalise(attrs["mac_address"]) != port.mac_address:
+        _change_mac(session, port, macs.normalise(attrs["mac_address"]))
+    for field, value in _simple_fields(attrs).items():
+        setattr(port, field, value)
+    if "port_security_enabled" in attrs:
+        port.port_security_enabled = attrs["port_security_enabled"]
+    if "fixed_ips" in attrs:
+        _reallocate(session, caller, port, network, attrs["fixed_ips"])
+    has_ip = bool(port.fixed_ips)
+    current = port.security_group_ids
+    group_ids = _groups(session, port, attrs, current, has_ip, creating=False)
+    if group_ids != current:
+        _set_groups(session, port, group_ids)
+    pairs = attrs.get("allowed_address_pairs", port.allowed_address_pairs)
+    port.allowed_address_pairs = _address_pairs(pairs or [], port.port_security_enabled, port.mac_address)
+    _apply_binding(port, attrs)
+    port.revision_number += 1
+    session.flush()
+    session.expire(port, ["fixed_ips", "security_group_bindings"])
+    return port
+
+
+def delete_port(session: Session, caller: Caller, port_id: str) -> str:
+    """Delete the port (its addresses and group memberships go with it); returns its network's id."""
+    port = get_port(session, caller, port_id)
+    network_id = port.network_id
+    session.delete(port)
+    session.flush()
+    return network_id
+
+
+def claim_port(session: Session, caller: Caller, port_id: str, device_id: str, device_owner: str) -> Port:
+    """Attach an existing port to a device (a server given ``networks: [{"port": id}]``) by compare-and-swap:
+    409 ``PortInUse`` if another device has it."""
+    port = get_port(session, caller, port_id)
+    claimed = session.execute(
+        update(Port)
+        .where(Port.id == port.id, Port.device_id.in_(("", device_id)))
+        .values(device_id=device_id, device_owner=device_owner, revision_number=Port.revision_number + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        session.refresh(port)
+        raise PortInUse(port_id=port.id, net_id=port.network_id, device_id=port.device_id)
+    session.refresh(port)
+    return port
+
+
+def release_port(session: Session, port_id: str) -> str | None:
+    """Detach a port its device no longer uses (device, owner and binding cleared); returns its network id."""
+    port = session.get(Port, port_id)
+    if port is None:
+        return None
+    port.device_id, port.device_owner = "", ""
+    _apply_binding(port, {"binding:host_id": "", "binding:profile": {}})
+    port.revision_number += 1
+    session.flush()
+    return port.network_id
+
+
+def delete_device_ports(session: Session, device_id: str) -> list[str]:
+    """Delete every port of ``device_id`` (a deleted server's); returns the ids of the networks they were on."""
+    found = list(session.execute(select(Port.id, Port.network_id).where(Port.device_id == device_id)))
+    if found:
+        session.execute(delete(Port).where(Port.id.in_([row.id for row in found])))
+    return sorted({row.network_id for row in found})
+
+
+def addresses_of(session: Session, port_ids: Sequence[str]) -> dict[str, list[IPAllocation]]:
+    """Fixed IPs of many ports in one query (for views of servers with many ports)."""
+    rows = session.scalars(select(IPAllocation).where(IPAllocation.port_id.in_(list(port_ids))))
+    found: dict[str, list[IPAllocation]] = {}
+    for allocation in sorted(rows, key=lambda a: a.id):
+        found.setdefault(allocation.port_id, []).append(allocation)
+    return found
