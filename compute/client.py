@@ -14,6 +14,8 @@ from common.queue import host_queue
 
 BUILD = "compute.build_instance"
 DELETE = "compute.delete_instance"
+REBUILD = "compute.rebuild_instance"
+RESIZE = "compute.resize_instance"
 SWEEP = "compute.sweep"
 
 SPAWNED = "events.instance_spawned"
@@ -38,6 +40,14 @@ def build(app: Celery, instance_id: str, request_id: str) -> None:
 
 def delete(app: Celery, instance_id: str, request_id: str) -> None:
     app.send_task(DELETE, args=[instance_id], kwargs={"request_id": request_id})
+
+
+def rebuild(app: Celery, instance_id: str, request_id: str) -> None:
+    app.send_task(REBUILD, args=[instance_id], kwargs={"request_id": request_id})
+
+
+def resize(app: Celery, instance_id: str, request_id: str) -> None:
+    app.send_task(RESIZE, args=[instance_id], kwargs={"request_id": request_id})
 
 
 def agent_spawn(app: Celery, host: str, spec: dict[str, Any], request_id: str) -> None:

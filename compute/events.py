@@ -10,12 +10,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from compute import build, client, records
+from compute import build, client, rebuild, records, resize
 from compute.context import Control
 from compute.models import Instance
 from compute.states import ACTIONS, PowerState, TaskState, VmState
 
 LOG = logging.getLogger(__name__)
+
+# Actions whose outcome changes more than the vm_state: each returns the columns to write (and may change
+# allocations in the same transaction).
+FINISHERS = {
+    "rebuild": rebuild.finish,
+    "resize": resize.finish_resize,
+    "confirm_resize": resize.finish_confirm,
+    "revert_resize": resize.finish_revert,
+}
 
 
 def spawned(control: Control, instance_id: str, host: str, power_state: int, request_id: str) -> str:
@@ -99,7 +108,10 @@ def action_done(
         if instance is None or instance.deleted or instance.task_state != task_state:
             return "superseded"
         values: dict[str, Any] = {"task_state": None, "power_state": power_state}
-        if error is None and target is not None:
+        finisher = FINISHERS.get(action)
+        if finisher is not None:
+            values |= finisher(session, instance, power_state, error)
+        elif error is None and target is not None:
             values["vm_state"] = target.value
         elif error is not None and power_state == PowerState.NOSTATE:
             values["vm_state"] = VmState.ERROR.value

@@ -127,6 +127,10 @@ class HostAgent:
         try:
             if action == "create_image":
                 self._snapshot(driver, instance_id, params["image_id"])
+            elif action == "rebuild":
+                driver.rebuild(self._instance_spec(params["spec"]), power_on=params.get("power_on", True))
+            elif action == "resize":
+                driver.resize(self._instance_spec(params["spec"]))
             else:
                 _run_power_action(driver, instance_id, action)
         except Exception as exc:
@@ -176,5 +180,7 @@ def _run_power_action(driver: ComputeDriver, instance_id: str, action: str) -> N
         "unpause": lambda: driver.unpause(instance_id),
         "suspend": lambda: driver.suspend(instance_id),
         "resume": lambda: driver.resume(instance_id),
+        "confirm_resize": lambda: driver.confirm_resize(instance_id),
+        "revert_resize": lambda: driver.revert_resize(instance_id),
     }
     operations[action]()

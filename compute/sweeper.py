@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from compute import build, client, hosts, records
+from compute import build, client, hosts, records, resize
 from compute.context import Control
 from compute.models import ComputeHost, Instance
 from compute.states import TaskState, VmState
@@ -43,12 +43,14 @@ def sweep(control: Control) -> dict[str, int]:
             elif age > task_timeout and instance.vm_state == VmState.BUILDING:
                 timed_out_builds.append(instance.id)
             elif age > task_timeout:
+                undone = resize.undo(session, instance) if instance.task_state == TaskState.RESIZE_PREP else {}
                 records.swap(
                     session,
                     instance.id,
                     {"task_state": instance.task_state},
                     task_state=None,
                     fault=records.fault(500, f"{instance.task_state} timed out"),
+                    **undone,
                 )
                 counts["timed_out"] += 1
     for instance_id in resend:

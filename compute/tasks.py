@@ -10,7 +10,7 @@ from celery.signals import worker_ready
 
 from common.db import Database
 from common.settings import Settings
-from compute import build, client, events, hosts, sweeper
+from compute import build, client, events, hosts, rebuild, resize, sweeper
 from compute.context import Control
 
 LOG = logging.getLogger(__name__)
@@ -23,6 +23,14 @@ def register(app: Celery, settings: Settings) -> None:
     @app.task(name=client.BUILD, **TASK_OPTIONS)
     def build_instance(instance_id: str, request_id: str = "") -> str:
         return build.build_instance(control, instance_id, request_id)
+
+    @app.task(name=client.REBUILD, **TASK_OPTIONS)
+    def rebuild_instance(instance_id: str, request_id: str = "") -> str:
+        return rebuild.start(control, instance_id, request_id)
+
+    @app.task(name=client.RESIZE, **TASK_OPTIONS)
+    def resize_instance(instance_id: str, request_id: str = "") -> str:
+        return resize.start(control, instance_id, request_id)
 
     @app.task(name=client.SPAWNED, **TASK_OPTIONS)
     def instance_spawned(instance_id: str, host: str, power_state: int, request_id: str = "") -> str:

@@ -110,3 +110,30 @@ CONSOLE_OUTPUT = {
     "type": "object",
     "properties": {"length": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"}},
 }
+
+REBUILD = {
+    "type": "object",
+    "properties": {
+        "imageRef": {"type": "string", "minLength": 1, "maxLength": 255},
+        "name": _name,
+        "adminPass": {"type": "string"},
+        "metadata": _metadata,
+        "accessIPv4": {"type": "string"},
+        "accessIPv6": {"type": "string"},
+        "preserve_ephemeral": {"type": "boolean"},
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+        "description": {"type": ["string", "null"], "maxLength": 255},
+        "personality": {"type": "array"},
+    },
+    "required": ["imageRef"],
+    "additionalProperties": False,
+}
+RESIZE = {
+    "type": "object",
+    "properties": {
+        "flavorRef": {"type": ["string", "integer"], "minLength": 1},
+        "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
+    },
+    "required": ["flavorRef"],
+    "additionalProperties": False,
+}

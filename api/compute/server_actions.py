@@ -1,9 +1,6 @@
-"""``POST /servers/{id}/action``: power actions, console output, snapshots, locking.
-
-Request flow, as everywhere: check the state table, claim the task with a compare-and-swap on
-``task_state IS NULL`` (a lost race is a 409), record the user-visible action, commit, and only then send
-the task to the server's host; answer 202. The host reports the outcome, which ends the task.
-"""
+"""``POST /servers/{id}/action``: power actions, console output, snapshots, locking; rebuild and resize live in
+``server_changes``. Every action that starts a task follows ``claims`` (state check, compare-and-swap, record,
+commit, send)."""
 
 from __future__ import annotations
 
@@ -13,15 +10,16 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from api import policy
-from api.compute import lookups
+from api.compute import lookups, server_changes
+from api.compute.claims import conflict, start_task
 from api.compute.schemas import CONSOLE_OUTPUT, CREATE_IMAGE, REBOOT
 from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import json_body, validate
 from common.exceptions import BadRequest, Conflict, StratusError
 from compute import client, records
-from compute.models import Instance, InstanceAction
-from compute.states import ACTIONS, allowed, server_status
+from compute.models import InstanceAction
+from compute.states import allowed
 from image.models import Image
 
 bp = Blueprint("compute_server_actions", __name__, url_prefix="/compute/v2.1")
@@ -34,42 +32,6 @@ NOVA_ACTIONS = {  # request key → (our action name, instance action name)
     "suspend": ("suspend", "suspend"),
     "resume": ("resume", "resume"),
 }
-
-
-def _conflict(instance: Instance, action: str) -> Conflict:
-    status = server_status(instance.vm_state, instance.task_state)
-    state = f"vm_state {instance.vm_state}" + (f", task_state {instance.task_state}" if instance.task_state else "")
-    return Conflict(f"Cannot '{action}' instance {instance.id} while it is in {state} ({status}).")
-
-
-def start_task(ctx: RequestContext, server_id: str, action: str, event: str, **params: Any) -> str:
-    """Claim the action on the server (409 if not allowed now) and send it to the host. Returns the host."""
-    rt = runtime()
-    _, task_state, _ = ACTIONS[action]
-    with rt.db.session() as session:
-        instance = lookups.server(session, ctx, server_id)
-        policy.enforce("compute:servers:action", {"project_id": instance.project_id})
-        if instance.locked and not ctx.is_admin:
-            raise Conflict(f"Instance {server_id} is locked.")
-        if not allowed(action, instance.vm_state, instance.task_state) or not instance.host:
-            raise _conflict(instance, event)
-        if not records.swap(
-            session, instance.id, {"task_state": None, "vm_state": instance.vm_state}, task_state=task_state.value
-        ):
-            raise _conflict(instance, event)
-        session.add(
-            InstanceAction(
-                instance_id=instance.id,
-                action=event,
-                request_id=ctx.request_id,
-                user_id=ctx.user_id,
-                project_id=ctx.project_id,
-                start_time=records.now(),
-            )
-        )
-        host = instance.host
-    client.agent_action(rt.celery, host, server_id, action, ctx.request_id, **params)
-    return host
 
 
 def _power(action: str, event: str) -> Callable[[RequestContext, str, Any], Response]:
@@ -95,7 +57,7 @@ def _console_output(ctx: RequestContext, server_id: str, body: Any) -> Response:
         instance = lookups.server(session, ctx, server_id)
         policy.enforce("compute:servers:console_output", {"project_id": instance.project_id})
         if not allowed("console_output", instance.vm_state, None) or not instance.host:
-            raise _conflict(instance, "os-getConsoleOutput")
+            raise conflict(instance, "os-getConsoleOutput")
         host = instance.host
     try:
         output = client.console_output(rt.celery, host, server_id, 1 << 20)
@@ -173,6 +135,7 @@ HANDLERS: dict[str, Callable[[RequestContext, str, Any], Response]] = {
     "createImage": _create_image,
     "lock": _lock(True),
     "unlock": _lock(False),
+    **server_changes.HANDLERS,
 }
 
 

@@ -69,7 +69,8 @@ def _user_data(raw: str | None) -> str | None:
     return raw
 
 
-def _image(session: Session, ctx: RequestContext, image_ref: str | None, flavor: Flavor) -> Image:
+def bootable_image(session: Session, ctx: RequestContext, image_ref: str | None, memory_mb: int, root_gb: int) -> Image:
+    """The image a server with ``flavor`` may boot (create, rebuild) or keep (resize); 400 with the reason if not."""
     if not image_ref:
         raise BadRequest("Missing imageRef: booting from volume is not supported by this cloud.")
     image_id = image_ref.rstrip("/").rsplit("/", 1)[-1]
@@ -79,12 +80,25 @@ def _image(session: Session, ctx: RequestContext, image_ref: str | None, flavor:
         raise BadRequest(f"Image {image_id} could not be found.") from None
     if image.status != "active":
         raise BadRequest(f"Image {image_id} is not active.")
-    if flavor.memory_mb < (image.min_ram or 0):
+    if memory_mb < (image.min_ram or 0):
         raise BadRequest(f"Flavor's memory is too small for requested image (image needs {image.min_ram} MB).")
     needed_gb = max(image.min_disk or 0, -(-(image.virtual_size or image.size or 0) // (1 << 30)))
-    if flavor.root_gb and flavor.root_gb < needed_gb:
+    if root_gb and root_gb < needed_gb:
         raise BadRequest(f"Flavor's disk is too small for requested image (image needs {needed_gb} GB).")
     return image
+
+
+def image_snapshot(image: Image) -> dict[str, Any]:
+    """What an instance keeps of its image: hosts need nothing else from the image service."""
+    return {
+        "id": image.id,
+        "disk_format": image.disk_format,
+        "checksum": image.checksum,
+        "size": image.size,
+        "min_disk": image.min_disk,
+        "min_ram": image.min_ram,
+        "properties": dict(image.properties or {}),
+    }
 
 
 def _zone(session: Session, ctx: RequestContext, requested: str | None) -> tuple[str | None, str | None]:
@@ -150,7 +164,7 @@ def _group(session: Session, ctx: RequestContext, hints: dict[str, Any]) -> str 
 
 def _build_request(session: Session, ctx: RequestContext, body: dict[str, Any], hints: dict[str, Any]) -> BuildRequest:
     flavor = lookups.flavor_for_server(session, ctx, str(body["flavorRef"]))
-    image = _image(session, ctx, body.get("imageRef"), flavor)
+    image = bootable_image(session, ctx, body.get("imageRef"), flavor.memory_mb, flavor.root_gb)
     key_data = None
     if body.get("key_name"):
         keypair = session.get(KeyPair, (ctx.user_id, body["key_name"]))
@@ -175,15 +189,7 @@ def _instances(ctx: RequestContext, body: dict[str, Any], build: BuildRequest) -
     reservation = f"r-{uuid.uuid4().hex[:8]}"
     config_drive = str(body.get("config_drive", True)).lower() not in ("false", "0", "no")
     names = [body["name"]] if build.count == 1 else [f"{body['name']}-{i + 1}" for i in range(build.count)]
-    image_meta = {
-        "id": build.image.id,
-        "disk_format": build.image.disk_format,
-        "checksum": build.image.checksum,
-        "size": build.image.size,
-        "min_disk": build.image.min_disk,
-        "min_ram": build.image.min_ram,
-        "properties": dict(build.image.properties or {}),
-    }
+    image_meta = image_snapshot(build.image)
     return [
         Instance(
             name=name,

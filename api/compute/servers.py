@@ -36,6 +36,9 @@ STATUS_FILTERS = {
     "VERIFY_RESIZE": (VmState.RESIZED, None),
     "REBOOT": (None, TaskState.REBOOTING),
     "HARD_REBOOT": (None, TaskState.REBOOTING_HARD),
+    "REBUILD": (None, TaskState.REBUILDING),
+    "RESIZE": (None, TaskState.RESIZE_PREP),
+    "REVERT_RESIZE": (None, TaskState.RESIZE_REVERTING),
 }
 SORT_KEYS = (
     "created_at",

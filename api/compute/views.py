@@ -172,3 +172,18 @@ def paged(items: Sequence[T], key: Callable[[T], Any], collection: str) -> tuple
         return page, []
     query = [(k, v) for k, v in args.items(multi=True) if k != "marker"] + [("marker", str(key(page[-1])))]
     return page, [{"href": f"{public_url()}/compute/v2.1/{collection}?{urlencode(query)}", "rel": "next"}]
+
+
+REBUILD_FIELDS = frozenset(
+    (
+        "id", "name", "status", "tenant_id", "user_id", "metadata", "hostId", "image", "flavor", "created",
+        "updated", "addresses", "accessIPv4", "accessIPv6", "links", "OS-DCF:diskConfig", "progress", "locked",
+        "description", "tags",
+    )
+)  # fmt: skip
+
+
+def rebuild_view(instance: Instance, ctx: RequestContext) -> dict[str, Any]:
+    """The server in a rebuild's answer: Nova leaves out the extension attributes there (no OS-EXT-*, no
+    security groups, no key name), whatever the caller's role."""
+    return {k: v for k, v in server_view(instance, ctx).items() if k in REBUILD_FIELDS}

@@ -148,6 +148,31 @@ class ComputeDriver(ABC):
     def snapshot(self, uuid: str, target: Path) -> None:
         """Write the root disk, flattened (no backing file), as a qcow2 at ``target``. The guest keeps its state."""
 
+    def rebuild(self, spec: InstanceSpec, power_on: bool = True) -> None:
+        """Recreate the instance from ``spec`` (another image, name, metadata): a new root disk and config drive,
+        the same uuid, host and NICs. Ends running when ``power_on``, else stopped. Everything the old disk held is
+        lost, as in Nova. The default destroys and spawns again; drivers may do better."""
+        self.destroy(spec.uuid)
+        self.spawn(spec)
+        if not power_on:
+            self.power_off(spec.uuid, timeout=0)
+
+    @abstractmethod
+    def resize(self, spec: InstanceSpec) -> None:
+        """Give the instance ``spec``'s vCPUs, memory and root disk on this host, keeping what ``revert_resize``
+        needs: the guest is shut down, its root disk grown (never shrunk: DriverError), and started again if it
+        was running. Idempotent: a redelivered call finds the pending resize and completes it. A failure puts the
+        instance back as it was, then raises DriverError."""
+
+    @abstractmethod
+    def confirm_resize(self, uuid: str) -> None:
+        """Forget what ``revert_resize`` needs. Idempotent; without a pending resize nothing happens."""
+
+    @abstractmethod
+    def revert_resize(self, uuid: str) -> None:
+        """Back to the root disk and size from before ``resize``, in the power state the guest had then.
+        Idempotent; without a pending resize nothing happens."""
+
     @abstractmethod
     def get_console_output(self, uuid: str, max_bytes: int = 1 << 20) -> str:
         """The tail of the guest's serial console log."""

@@ -38,6 +38,8 @@ class FakeDriver(ComputeDriver):
         self.host = ""
         self._instances: dict[str, PowerState] = {}
         self._consoles: dict[str, list[str]] = {}
+        self._flavors: dict[str, tuple[int, int, int]] = {}
+        self._resizes: dict[str, tuple[PowerState, tuple[int, int, int]]] = {}
         self._lock = threading.Lock()
 
     def _pause_for_effect(self) -> None:
@@ -68,6 +70,7 @@ class FakeDriver(ComputeDriver):
                 self._instances[spec.uuid] = PowerState.RUNNING
                 return
             self._instances[spec.uuid] = PowerState.RUNNING
+            self._flavors[spec.uuid] = (spec.vcpus, spec.memory_mb, spec.root_gb)
             self._consoles[spec.uuid] = [f"fake console of {spec.name}", READY_MARKER.format(hostname=hostname)]
 
     def destroy(self, uuid: str) -> None:
@@ -75,6 +78,39 @@ class FakeDriver(ComputeDriver):
         with self._lock:
             self._instances.pop(uuid, None)
             self._consoles.pop(uuid, None)
+            self._flavors.pop(uuid, None)
+            self._resizes.pop(uuid, None)
+
+    def resize(self, spec: InstanceSpec) -> None:
+        self._pause_for_effect()
+        with self._lock:
+            state = self._state(spec.uuid)
+            old = self._flavors.get(spec.uuid, (0, 0, 0))
+            if spec.root_gb and spec.root_gb < old[2]:
+                raise DriverError(reason=f"the root disk of {spec.uuid} cannot shrink from {old[2]} GiB")
+            if spec.uuid not in self._resizes:
+                self._resizes[spec.uuid] = (state, old)
+            was = self._resizes[spec.uuid][0]
+            self._flavors[spec.uuid] = (spec.vcpus, spec.memory_mb, spec.root_gb)
+            self._instances[spec.uuid] = PowerState.RUNNING if was == PowerState.RUNNING else PowerState.SHUTDOWN
+
+    def confirm_resize(self, uuid: str) -> None:
+        with self._lock:
+            self._state(uuid)
+            self._resizes.pop(uuid, None)
+
+    def revert_resize(self, uuid: str) -> None:
+        with self._lock:
+            self._state(uuid)
+            pending = self._resizes.pop(uuid, None)
+            if pending is not None:
+                self._instances[uuid], self._flavors[uuid] = pending
+
+    def flavor_of(self, uuid: str) -> tuple[int, int, int]:
+        """Test hook: (vcpus, memory_mb, root_gb) the instance has now."""
+        with self._lock:
+            self._state(uuid)
+            return self._flavors[uuid]
 
     def power_on(self, uuid: str) -> None:
         self._set(uuid, PowerState.RUNNING, (PowerState.SHUTDOWN, PowerState.CRASHED))

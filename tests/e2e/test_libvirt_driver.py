@@ -110,7 +110,7 @@ def timed(label: str, timings: dict[str, float], action: Callable[..., object], 
 def qemu_img_info(path: Path) -> dict[str, object]:
     return json.loads(
         subprocess.run(
-            ["qemu-img", "info", "--output", "json", "-f", "qcow2", str(path)],
+            ["qemu-img", "info", "-U", "--output", "json", "-f", "qcow2", str(path)],  # -U: the guest may hold it
             capture_output=True,
             text=True,
             check=True,
@@ -382,3 +382,55 @@ def test_driver_reconnects_after_libvirtd_restarts(
     assert domstate(spec.uuid) == "paused"
     driver.destroy(spec.uuid)
     assert f"stratus-{spec.uuid}" not in all_domain_names()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Resize in place (revert, then again and confirm) and rebuild, on one guest.
+
+
+def domain_size(uuid: str) -> tuple[int, int]:
+    """(vCPUs, MiB of memory) in the domain's persistent definition."""
+    root = ET.fromstring(virsh("dumpxml", "--inactive", f"stratus-{uuid}"))
+    memory = root.find("memory")
+    assert memory is not None and memory.get("unit", "KiB") == "KiB"
+    return int(root.findtext("vcpu") or 0), int(memory.text or 0) // 1024
+
+
+def test_resize_revert_confirm_and_rebuild(driver: LibvirtDriver, base_image: Path, created: list[str]) -> None:
+    spec = new_spec(created, base_image, "e2e-resize")
+    uuid, disk = spec.uuid, driver.instance_dir(spec.uuid) / "disk"
+    driver.spawn(spec)
+    wait_for_ready(driver, uuid, 1)
+    bigger = dataclasses.replace(spec, vcpus=2, memory_mb=256, root_gb=2)
+
+    driver.resize(bigger)
+    assert domain_size(uuid) == (2, 256) and qemu_img_info(disk)["virtual-size"] == 2 << 30
+    assert domstate(uuid) == "running"
+    assert "reboot: Power down" in driver.get_console_output(uuid)  # shut down by the guest, not cut off
+    started = time.monotonic()
+    driver.resize(bigger)  # redelivered: nothing more happens (no second shutdown)
+    assert domain_size(uuid) == (2, 256) and time.monotonic() - started < 5
+    wait_for_ready(driver, uuid, 2)
+
+    driver.revert_resize(uuid)
+    assert domain_size(uuid) == (1, 192) and qemu_img_info(disk)["virtual-size"] == 1 << 30
+    assert domstate(uuid) == "running"
+    assert not (driver.instance_dir(uuid) / "resize-backup").exists()
+    driver.revert_resize(uuid)  # nothing pending: nothing happens
+
+    wait_for_ready(driver, uuid, 3)  # booted again after the revert
+    driver.resize(bigger)
+    driver.confirm_resize(uuid)
+    assert domain_size(uuid) == (2, 256) and qemu_img_info(disk)["virtual-size"] == 2 << 30
+    assert sorted(p.name for p in driver.instance_dir(uuid).iterdir()) == ["console.log", "disk", "disk.config"]
+
+    drive = dataclasses.replace(spec.config_drive, meta_data={**spec.config_drive.meta_data, "hostname": "e2e-rebuilt"})
+    driver.rebuild(dataclasses.replace(bigger, config_drive=drive))
+    assert domain_size(uuid) == (2, 256)
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while markers.READY_RE.findall(driver.get_console_output(uuid))[-1:] != ["e2e-rebuilt"]:
+        assert time.monotonic() < deadline, "the rebuilt guest did not come up with its new config drive"
+        time.sleep(0.2)
+    assert qemu_img_info(disk)["backing-filename"] == str(base_image)  # a fresh overlay on the image
+    driver.destroy(uuid)
+    assert f"stratus-{uuid}" not in all_domain_names()

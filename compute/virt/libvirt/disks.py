@@ -75,6 +75,18 @@ def create_root_disk(disk: Path, base: Path, base_format: str, root_gb: int) -> 
     _run(command, f"creating root disk {disk}")
 
 
+def grow(disk: Path, root_gb: int) -> None:
+    """Make the qcow2 ``disk`` ``root_gb`` GiB large; a smaller size refuses (the guest's filesystem would be cut),
+    the same size does nothing. 0 keeps the size."""
+    if root_gb <= 0:
+        return
+    current = virtual_size(disk, "qcow2")
+    if root_gb * GiB < current:
+        raise DriverError(reason=f"the root disk cannot shrink from {current / GiB:g} GiB to {root_gb} GiB")
+    if root_gb * GiB > current:
+        _run(["qemu-img", "resize", "-q", "-f", "qcow2", str(disk), str(root_gb * GiB)], f"growing {disk}")
+
+
 def flatten(disk: Path, target: Path, force_share: bool) -> None:
     """Copy the qcow2 ``disk`` and its backing chain into one standalone qcow2 at ``target``, atomically (a temporary
     file renamed into place). ``force_share`` reads an image QEMU holds open; the caller makes that safe by pausing

@@ -9,6 +9,9 @@ persistent domain named ``stratus-<uuid>`` carrying a Stratus metadata element. 
 - Soft reboot is Nova's: ACPI power button, wait for the guest to stop, start it again; a guest that ignores the
   button within ``soft_reboot_timeout`` is reset instead. Hard reboot is a reset (a stopped guest is started).
 - Suspend is a libvirt managed save; resume (or power on) starts the domain, which restores the memory.
+- Resize stays on the host: the guest is shut down, its disk and domain are kept in ``resize-backup/`` (with the
+  power state it had in ``resize.json``), the disk is grown and the domain redefined with the new size. Confirm
+  drops the backup; revert puts it back. A qcow2 overlay is only the guest's own writes, so the copy is small.
 - Snapshot of a running guest pauses it for the copy (QEMU flushes its disk caches when vCPUs stop), reads the
   disk with ``qemu-img convert -U`` and resumes it: consistent like a power cut, with a pause as long as the copy.
 """
@@ -16,6 +19,7 @@ persistent domain named ``stratus-<uuid>`` carrying a Stratus metadata element. 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import time
@@ -37,6 +41,8 @@ LOG = logging.getLogger(__name__)
 DISK = "disk"
 CONFIG_DRIVE = "disk.config"
 CONSOLE_LOG = "console.log"
+RESIZE_BACKUP = "resize-backup"
+RESIZE_STATE = "resize.json"
 ROOT_TARGET = "vda"
 POLL_INTERVAL = 0.5
 
@@ -167,7 +173,7 @@ class LibvirtDriver(base.ComputeDriver):
             raise DriverError(reason=f"spawn of instance {uuid} failed: {exc}") from exc
         LOG.info("instance %s: spawned in %.1f s", uuid, time.monotonic() - started)
 
-    def _build(self, spec: InstanceSpec, uuid: str) -> None:
+    def _build(self, spec: InstanceSpec, uuid: str, start: bool = True) -> None:
         directory = self.instance_dir(uuid)
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o755)  # QEMU runs as its own user and must reach the files
@@ -180,8 +186,9 @@ class LibvirtDriver(base.ComputeDriver):
         if spec.config_drive is not None:
             disks.build_config_drive(spec.config_drive, directory / CONFIG_DRIVE)
         self.host.define(config.domain_xml(self.domain_config(spec)))
-        LOG.info("instance %s: defined %s, starting", uuid, config.domain_name(uuid))
-        self._guest(uuid).start()
+        if start:
+            LOG.info("instance %s: defined %s, starting", uuid, config.domain_name(uuid))
+            self._guest(uuid).start()
 
     def _cleanup(self, uuid: str) -> None:
         """Best-effort destroy after a failed spawn: the original error is the one to report."""
@@ -323,6 +330,87 @@ class LibvirtDriver(base.ComputeDriver):
                 if paused_here:
                     guest.unpause()
         LOG.info("instance %s: snapshot to %s in %.1f s", uuid, target, time.monotonic() - started)
+
+    def rebuild(self, spec: InstanceSpec, power_on: bool = True) -> None:
+        """A new root disk and config drive from ``spec``; the console log is kept (it is the guest's history)."""
+        uuid = canonical_uuid(spec.uuid)
+        directory = self.instance_dir(uuid)
+        with _translated(uuid, "rebuild"):
+            guest = Guest.lookup(self.host, uuid)
+            if guest is not None:
+                guest.destroy()
+                guest.undefine()
+            for leftover in (directory / DISK, directory / CONFIG_DRIVE):
+                leftover.unlink(missing_ok=True)
+            shutil.rmtree(directory / RESIZE_BACKUP, ignore_errors=True)
+            (directory / RESIZE_STATE).unlink(missing_ok=True)
+            try:
+                self._build(spec, uuid, start=power_on)
+            except Exception as exc:
+                self._cleanup(uuid)
+                if isinstance(exc, DriverError):
+                    raise
+                raise DriverError(reason=f"rebuild of instance {uuid} failed: {exc}") from exc
+        LOG.info("instance %s: rebuilt from image %s", uuid, spec.base_image.name)
+
+    def resize(self, spec: InstanceSpec) -> None:
+        uuid = canonical_uuid(spec.uuid)
+        directory = self.instance_dir(uuid)
+        guest = self._guest(uuid)
+        state_file, backup = directory / RESIZE_STATE, directory / RESIZE_BACKUP
+        with _translated(uuid, "resize"):
+            if not state_file.exists():  # first delivery: remember how the guest was, before touching it
+                running = guest.power_state() in (PowerState.RUNNING, PowerState.PAUSED)
+                state_file.write_text(json.dumps({"was_running": running}))
+            state = json.loads(state_file.read_text())
+            if state.get("resized"):  # redelivered after it was done: only make sure the guest runs as it should
+                if state["was_running"] and not guest.is_active():
+                    guest.start()
+                return
+            self.power_off(uuid, timeout=self.soft_reboot_timeout)
+            if not backup.exists():
+                partial = directory / f".{RESIZE_BACKUP}.partial"
+                shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir()
+                (partial / "domain.xml").write_text(guest.xml())
+                shutil.copyfile(directory / DISK, partial / DISK)
+                partial.rename(backup)
+            try:
+                disks.grow(directory / DISK, spec.root_gb)
+                self.host.define(config.domain_xml(self.domain_config(spec)))
+                if state["was_running"]:
+                    guest.start()
+                state_file.write_text(json.dumps(state | {"resized": True}))
+            except Exception:
+                LOG.warning("instance %s: resize failed; putting it back as it was", uuid)
+                self.revert_resize(uuid)
+                raise
+        LOG.info("instance %s: resized to %d vCPUs, %d MiB, %d GiB", uuid, spec.vcpus, spec.memory_mb, spec.root_gb)
+
+    def confirm_resize(self, uuid: str) -> None:
+        uuid = canonical_uuid(uuid)
+        directory = self.instance_dir(uuid)
+        shutil.rmtree(directory / RESIZE_BACKUP, ignore_errors=True)
+        (directory / RESIZE_STATE).unlink(missing_ok=True)
+
+    def revert_resize(self, uuid: str) -> None:
+        uuid = canonical_uuid(uuid)
+        directory = self.instance_dir(uuid)
+        state_file, backup = directory / RESIZE_STATE, directory / RESIZE_BACKUP
+        if not state_file.exists():
+            return
+        was_running = json.loads(state_file.read_text())["was_running"]
+        guest = self._guest(uuid)
+        with _translated(uuid, "revert resize"):
+            if backup.exists():
+                self.power_off(uuid, timeout=0)  # its disk is about to be replaced: no need to shut down cleanly
+                self.host.define((backup / "domain.xml").read_text())
+                (backup / DISK).replace(directory / DISK)
+                shutil.rmtree(backup)
+            if was_running and not guest.is_active():
+                guest.start()
+        state_file.unlink()
+        LOG.info("instance %s: resize reverted", uuid)
 
     def get_console_output(self, uuid: str, max_bytes: int = 1 << 20) -> str:
         """The tail of the console log, including virtlogd's last rotated file when the current one is short."""

@@ -59,6 +59,19 @@ def test_a_root_disk_smaller_than_the_image_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "disk").exists()
 
 
+def test_grow_enlarges_keeps_equal_sizes_and_refuses_to_shrink(base: Path, tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disks.create_root_disk(disk, base, "qcow2", root_gb=1)
+    disks.grow(disk, 2)
+    assert qemu_img_info(disk)["virtual-size"] == 2 << 30
+    disks.grow(disk, 2)
+    disks.grow(disk, 0)
+    assert qemu_img_info(disk)["virtual-size"] == 2 << 30
+    with pytest.raises(DriverError, match="cannot shrink from 2 GiB to 1 GiB"):
+        disks.grow(disk, 1)
+    assert qemu_img_info(disk)["virtual-size"] == 2 << 30
+
+
 def test_missing_base_and_unknown_format_are_driver_errors(base: Path, tmp_path: Path) -> None:
     with pytest.raises(DriverError, match="missing"):
         disks.create_root_disk(tmp_path / "disk", tmp_path / "nope.qcow2", "qcow2", root_gb=1)
