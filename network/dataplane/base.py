@@ -231,6 +231,8 @@ class HostWiring(_Codec):
         object.__setattr__(self, "networks", tuple(_coerce(NetworkWiring, n) for n in self.networks))
         ids = [n.network_id for n in self.networks]
         _check(len(ids) == len(set(ids)), "a network appears twice")
+        vnis = [n.vni for n in self.networks]
+        _check(len(vnis) == len(set(vnis)), "two networks share a VNI")
         ports = [p.port_id[:11] for n in self.networks for p in n.ports]
         _check(len(ports) == len(set(ports)), "two ports share the first 11 characters of their ids")
 
@@ -310,15 +312,17 @@ class DataplaneDriver(ABC):
 
         Firewall rules are loaded before a port is plugged and a port unknown to the rules carries no traffic, so a
         port is never reachable unfiltered. A failure in one network is reported in ``ApplyResult.errors`` and
-        does not stop the others. A state older than the one in effect is ignored (``stale``). Raises
-        DataplaneError only when nothing could be done (``init_host`` not called, the host namespace gone).
+        does not stop the others. A state older than the one in effect is ignored (``stale``). A simulated
+        host whose namespace was deleted is made again. Raises DataplaneError only when nothing could be done
+        (``init_host`` not called, or the host itself cannot be made).
         """
 
     @abstractmethod
     def teardown(self) -> None:
         """Remove everything this driver created on the host: every network, port and DHCP server, the firewall
         tables, and for a namespaced host its underlay veth and the namespace itself (the shared underlay bridge
-        too, once no host uses it). Tearing down a host that has nothing succeeds."""
+        too, once no host uses it). Tearing down a host that has nothing succeeds; DataplaneError when something
+        could not be removed (after trying everything else)."""
 
     def port_device_names(self, port_id: str) -> VifNames:
         """The device names of a port (the same on every driver): compute puts the guest's tap named ``tap``

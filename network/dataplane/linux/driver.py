@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import logging
 import shutil
 import threading
 from collections.abc import Iterator
@@ -34,7 +35,13 @@ from network.dataplane.linux.nftables import Firewall
 from network.dataplane.linux.runner import Runner
 from network.dataplane.names import network_bridge, vif_names, vxlan_device
 
+LOG = logging.getLogger(__name__)
 VXLAN_PORT = 4789
+QUIET_BRIDGE = {"mcast_snooping": 0}
+"""A snooping bridge joins the multicast-router-discovery groups and sends IGMP/MLD reports into the tenant's
+network from the host; flooding multicast like broadcast is also what a VXLAN segment does anyway."""
+VXLAN_OVERHEAD = 50
+"""Outer IPv4 20 + UDP 8 + VXLAN 8 + the inner Ethernet header 14 bytes; an IPv6 underlay adds 20."""
 
 
 def _vxlan_args(network: NetworkWiring, underlay: HostUnderlay, device: str) -> list[str]:
@@ -43,7 +50,7 @@ def _vxlan_args(network: NetworkWiring, underlay: HostUnderlay, device: str) -> 
 
 
 def _vxlan_matches(link: Link, network: NetworkWiring, underlay: HostUnderlay, device: str) -> bool:
-    data = link.vxlan
+    data = link.info
     return (
         data.get("id") == network.vni
         and data.get("local") == underlay.underlay_ip
@@ -100,15 +107,15 @@ class LinuxDataplane(DataplaneDriver):
 
     def _converge(self, wiring: HostWiring) -> ApplyResult:
         host = self._host()
-        if not host.exists():
-            raise DataplaneError(reason=f"host {self.host}: namespace {host.netns} is gone; init_host again")
+        if not host.exists():  # deleted under us: the host is part of the state, so make it again
+            LOG.warning("dataplane: namespace %s of host %s is gone; making it again", host.netns, self.host)
+            host.ensure()
         host_ns = Namespace(self.runner, host.netns).refresh()
         root_ns = host_ns if host.netns is None else Namespace(self.runner, None).refresh()
         namespaces = inspect.namespaces(self.runner)
         errors: dict[str, str] = {}
         try:
-            ports = [port for network in wiring.networks for port in network.ports]
-            Firewall(self.runner, host.netns, self.directory).converge(firewall.render(ports))
+            Firewall(self.runner, host.netns, self.directory).converge(firewall.render(wiring.networks))
             firewall_error = ""
         except (DataplaneError, ValueError) as exc:
             firewall_error = f"firewall: {exc}"
@@ -131,9 +138,15 @@ class LinuxDataplane(DataplaneDriver):
 
     def _network(self, network: NetworkWiring, host_ns: Namespace, root_ns: Namespace, namespaces: set[str]) -> None:
         assert self.underlay is not None
+        overhead = VXLAN_OVERHEAD + (20 if ":" in self.underlay.underlay_ip else 0)
+        if network.mtu > self.underlay.underlay_mtu - overhead:
+            raise DataplaneError(
+                reason=f"network MTU {network.mtu} does not fit the underlay's {self.underlay.underlay_mtu} "
+                f"less {overhead} bytes of VXLAN headers"
+            )
         tag = owner_tag(self.host, network.network_id)
         bridge = network_bridge(network.network_id)
-        host_ns.ensure(bridge, ["bridge"], mtu=network.mtu, tag=tag)
+        host_ns.ensure(bridge, ["bridge"], mtu=network.mtu, tag=tag, options=QUIET_BRIDGE)
         vxlan, device = vxlan_device(network.vni), self._device()
         host_ns.ensure(
             vxlan,
@@ -148,7 +161,7 @@ class LinuxDataplane(DataplaneDriver):
             if port.kind != "vm":
                 continue
             names, port_tag = vif_names(port.port_id), owner_tag(self.host, port.port_id)
-            root_ns.ensure(names.bridge, ["bridge"], mtu=network.mtu, tag=port_tag)
+            root_ns.ensure(names.bridge, ["bridge"], mtu=network.mtu, tag=port_tag, options=QUIET_BRIDGE)
             ensure_veth(
                 root_ns,
                 names.qvb,
@@ -195,13 +208,17 @@ class LinuxDataplane(DataplaneDriver):
 
     def teardown(self) -> None:
         with self._exclusive():
-            if self.underlay is not None:
-                host = self._host()
-                if host.exists():
-                    self._converge(HostWiring(host=self.host))
-                host.remove()
-            else:  # never initialised here: only what the root namespace and the state directory show
+            host = self._host() if self.underlay is not None else None
+            if host is not None and host.exists():
+                errors = self._converge(HostWiring(host=self.host)).errors
+            else:
+                # No host namespace (never initialised here, or deleted by hand): the DHCP servers live in their
+                # own namespaces and the port bridges in the root one, and must go all the same.
                 root = Namespace(self.runner, None).refresh()
-                self._sweep(HostWiring(host=self.host), root, root, inspect.namespaces(self.runner))
+                errors = self._sweep(HostWiring(host=self.host), root, root, inspect.namespaces(self.runner))
+            if host is not None:
+                host.remove()
+            if errors:
+                raise DataplaneError(reason=f"host {self.host}: teardown left {errors}")
             self.last = None
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -15,6 +15,10 @@ Two tables, because on this kernel only the ``inet`` family has connection track
   allowed, else drop). Neutron's defaults come first: DHCP and ICMPv6 neighbour discovery are always allowed
   where needed, a port may not act as a DHCP server or send router advertisements.
 
+Each network also gets its own connection tracking zone (set in a prerouting chain before conntrack looks the
+packet up, by the bridge the packet came in on): tenants reuse the same addresses, and without zones a packet of
+one network could pass as the reply to a connection of another.
+
 Dispatch is by verdict maps keyed on the interface name or the mark, so each packet costs a constant number of
 lookups plus its own port's rules, and the script grows linearly with ports and rules. A ``qvo`` device the
 script does not know is dropped: a port is never reachable before its rules are loaded.
@@ -25,9 +29,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from network.dataplane.base import PortWiring
+from network.dataplane.base import NetworkWiring, PortWiring
 from network.dataplane.linux import sgrules
-from network.dataplane.names import ID_LEN, vif_names
+from network.dataplane.names import ID_LEN, network_bridge, vif_names
 
 TABLE = "stratus"
 MAX_PORTS = 0xFFFF
@@ -137,14 +141,24 @@ def _unique(rules: Iterable[str | None]) -> list[str]:
     return list(dict.fromkeys(rule for rule in rules if rule is not None))
 
 
-def _vmap(key: str, entries: Sequence[str]) -> str:
-    return f"{key} vmap {{ {', '.join(entries)} }}" if entries else ""
+def _vmap(key: str, entries: Sequence[str], kind: str = "vmap") -> str:
+    return f"{key} {kind} {{ {', '.join(entries)} }}" if entries else ""
 
 
-def render(ports: Sequence[PortWiring], table: str = TABLE) -> str | None:
-    """The complete script for this host's VM ports, loaded in one transaction (each table is created if
+def _zones(networks: Sequence[NetworkWiring]) -> list[str]:
+    """Each network's bridges (``brq``, and its ports' ``qbr`` where they share the namespace) -> its zone."""
+    entries = []
+    for zone, network in enumerate(sorted(networks, key=lambda n: n.network_id), start=1):
+        entries.append(f'"{network_bridge(network.network_id)}" : {zone}')
+        ports = sorted(p.port_id for p in network.ports if p.kind == "vm")
+        entries += [f'"{vif_names(port_id).bridge}" : {zone}' for port_id in ports]
+    return entries
+
+
+def render(networks: Sequence[NetworkWiring], table: str = TABLE) -> str | None:
+    """The complete script for this host's networks, loaded in one transaction (each table is created if
     missing, deleted and defined again); None when the host has no VM port and needs no tables."""
-    vm_ports = sorted((p for p in ports if p.kind == "vm"), key=lambda p: p.port_id)
+    vm_ports = sorted((p for n in networks for p in n.ports if p.kind == "vm"), key=lambda p: p.port_id)
     if not vm_ports:
         return None
     filtered = [p for p in vm_ports if p.port_security]
@@ -184,6 +198,14 @@ def render(ports: Sequence[PortWiring], table: str = TABLE) -> str | None:
     ]
     inet = [
         f"table inet {table} {{",
+        "\tchain zones {",
+        *_indent(
+            [
+                "type filter hook prerouting priority -300; policy accept;",
+                _vmap("ct zone set iifname", _zones(networks), "map"),
+            ]
+        ),
+        "\t}",
         "\tchain forward {",
         *_indent(
             [

@@ -34,7 +34,8 @@ class Link:
     mac: str
     alias: str
     addrgenmode: str
-    vxlan: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    """The type's own attributes (``linkinfo.info_data``: a VXLAN device's id and addresses, a bridge's options)."""
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> Link:
@@ -48,7 +49,7 @@ class Link:
             mac=data.get("address", "").lower(),
             alias=data.get("ifalias", ""),
             addrgenmode=data.get("inet6_addr_gen_mode", ""),
-            vxlan=info.get("info_data", {}) if info.get("info_kind") == "vxlan" else {},
+            info=info.get("info_data", {}),
         )
 
     def owned_by(self, host: str) -> str | None:

@@ -9,8 +9,9 @@ addresses, and they would send router solicitations and MLD reports into the ten
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from network.dataplane.linux import inspect
 from network.dataplane.linux.inspect import Link
@@ -54,17 +55,32 @@ class Namespace:
         master: str | None = None,
         mac: str | None = None,
         matches: Callable[[Link], bool] | None = None,
+        options: Mapping[str, int] | None = None,
     ) -> None:
         """Make ``name`` a device of type ``kind`` (the words after ``type``: ``["bridge"]``, ``["vxlan", "id",
         …]``) with these attributes, up. A device of that name of another kind, or one ``matches`` rejects (its
-        type arguments differ: they cannot be changed in place), is deleted and made again."""
+        type arguments differ: they cannot be changed in place), is deleted and made again. ``options`` are type
+        arguments that can be changed in place (``mcast_snooping`` of a bridge), compared with ``ip -d``'s."""
         current = self.get(name)
         if current is not None and (current.kind != kind[0] or (matches is not None and not matches(current))):
             self.delete(name)
             current = None
+        wanted = [str(word) for item in (options or {}).items() for word in item]
         if current is None:
-            self.ip("link", "add", name, "mtu", str(mtu), "type", *kind)  # an alias given here is ignored
-            current = Link(name=name, kind=kind[0], master=None, mtu=mtu, up=False, mac="", alias="", addrgenmode="")
+            self.ip("link", "add", name, "mtu", str(mtu), "type", *kind, *wanted)  # an alias given here is ignored
+            current = Link(
+                name=name,
+                kind=kind[0],
+                master=None,
+                mtu=mtu,
+                up=False,
+                mac="",
+                alias="",
+                addrgenmode="",
+                info=dict(options or {}),
+            )
+        elif any(current.info.get(key) != value for key, value in (options or {}).items()):
+            self.ip("link", "set", "dev", name, "type", kind[0], *wanted)
         self.converge(current, mtu=mtu, tag=tag, master=master, mac=mac)
 
     def converge(
@@ -98,16 +114,14 @@ class Namespace:
             changes.append("up")
         if changes:
             self.ip("link", "set", "dev", name, *changes)
-        self.links[name] = Link(
-            name=name,
-            kind=current.kind,
+        self.links[name] = dataclasses.replace(
+            current,
             master=master or current.master,
             mtu=mtu,
             up=True,
             mac=mac or current.mac,
             alias=tag,
             addrgenmode=mode,
-            vxlan=current.vxlan,
         )
 
 

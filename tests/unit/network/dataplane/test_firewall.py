@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from network.dataplane.base import PortWiring, Rule
+from network.dataplane.base import NetworkWiring, PortWiring, Rule
 from network.dataplane.linux import firewall, sgrules
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -39,6 +39,17 @@ DHCP = PortWiring(
 )
 
 
+OTHER = PortWiring(port_id="7f1c0f1e-3b7a-4c55-9a0d-2f4e8c1b7a10", mac="fa:16:3e:00:00:04", ips=("10.0.0.5",))
+NETWORKS = (
+    NetworkWiring("3b0c2f4e-7a1d-4c55-9a0d-2f4e8c1b7a10", 1001, ports=(FILTERED, UNFILTERED, DHCP)),
+    NetworkWiring("1a0c2f4e-7a1d-4c55-9a0d-2f4e8c1b7a10", 1002, ports=(OTHER,)),  # the same address: own zone
+)
+
+
+def on_one_network(*ports: PortWiring) -> tuple[NetworkWiring, ...]:
+    return (NetworkWiring("3b0c2f4e-7a1d-4c55-9a0d-2f4e8c1b7a10", 1001, ports=ports),)
+
+
 def assert_golden(text: str, name: str) -> None:
     expected = (GOLDEN / name).read_text()
     if text != expected:
@@ -47,21 +58,27 @@ def assert_golden(text: str, name: str) -> None:
 
 
 def test_host_ruleset_matches_golden_text() -> None:
-    assert_golden(firewall.render([FILTERED, UNFILTERED, DHCP]) or "", "firewall.nft")
+    assert_golden(firewall.render(NETWORKS) or "", "firewall.nft")
 
 
-def test_ruleset_does_not_depend_on_port_order() -> None:
-    assert firewall.render([FILTERED, UNFILTERED, DHCP]) == firewall.render([DHCP, UNFILTERED, FILTERED])
+def test_ruleset_does_not_depend_on_order() -> None:
+    reordered = (NETWORKS[1], NetworkWiring(**{**vars(NETWORKS[0]), "ports": (DHCP, UNFILTERED, FILTERED)}))
+    assert firewall.render(NETWORKS) == firewall.render(reordered)
 
 
 def test_a_host_without_vm_ports_has_no_tables() -> None:
     assert firewall.render([]) is None
-    assert firewall.render([DHCP]) is None
+    assert firewall.render(on_one_network(DHCP)) is None
+
+
+def test_each_network_has_its_own_conntrack_zone() -> None:
+    text = firewall.render(NETWORKS) or ""
+    assert '"brq1a0c2f4e-7a" : 1, "qbr7f1c0f1e-3b" : 1, "brq3b0c2f4e-7a" : 2, "qbr0a1b2c3d-4e" : 2' in text
 
 
 def test_ports_get_consecutive_marks_by_port_id() -> None:
     second = PortWiring(port_id="7f1c0f1e-3b7a-4c55-9a0d-2f4e8c1b7a10", mac="fa:16:3e:00:00:04")
-    text = firewall.render([second, FILTERED]) or ""
+    text = firewall.render(on_one_network(second, FILTERED)) or ""
     assert "0x1 : jump egress_6f1c0f1e-3b" in text and "0x2 : jump egress_7f1c0f1e-3b" in text
     assert "0x20000 : jump ingress_7f1c0f1e-3b" in text
 
