@@ -66,7 +66,7 @@ class DhcpServers:
             inner.ip("link", "set", "dev", "lo", "up")
         has_v6 = any(ipaddress.ip_network(subnet.cidr).version == 6 for subnet in dhcp.subnets)
         device = dhcp_inner(dhcp.port_id)
-        ensure_veth(
+        made = ensure_veth(
             host_ns,
             dhcp_outer(dhcp.port_id),
             inner,
@@ -82,7 +82,9 @@ class DhcpServers:
         hosts = dnsmasq.render_hosts(dhcp)
         _write_if_changed(files.hosts, hosts)
         _write_if_changed(files.config, config)
-        self._run(files, name, config=_digest(config), hosts=_digest(hosts))
+        # dnsmasq stays bound to the interface it started on: a new one (its host namespace was made again, or
+        # someone deleted it) needs a new dnsmasq.
+        self._run(files, name, config=_digest(config), hosts=_digest(hosts), restart=made)
 
     def _addresses(self, inner: Namespace, device: str, wanted: set[str]) -> None:
         actual = inspect.addresses(self.runner, inner.netns, device)
@@ -92,11 +94,11 @@ class DhcpServers:
             extra = ["nodad"] if ":" in address else []  # usable at once; the control side made it unique
             inner.ip("addr", "add", address, "dev", device, *extra)
 
-    def _run(self, files: Files, netns: str, *, config: str, hosts: str) -> None:
+    def _run(self, files: Files, netns: str, *, config: str, hosts: str, restart: bool) -> None:
         record_path = files.directory / "running.json"
         record = json.loads(record_path.read_text()) if record_path.exists() else {}
         pid = self._pid(files)
-        if pid is None or record.get("config") != config:
+        if pid is None or restart or record.get("config") != config:
             if pid is not None:
                 self._stop(pid)
             self._kill_namespace(netns)

@@ -104,12 +104,12 @@ def sysctl(runner: Runner, netns: str | None, key: str) -> str:
 
 def default_route_address(runner: Runner | None = None) -> str:
     """The source address the kernel picks for the default route: a real host's natural VTEP address."""
-    routes = (runner or Runner()).read_json(["ip", "-j", "route", "show", "default"])
-    for route in routes:
+    runner = runner or Runner()
+    for route in runner.read_json(["ip", "-j", "-4", "route", "show", "default"]):
         if "prefsrc" in route:
             return route["prefsrc"]
         if "dev" in route:
-            found = (runner or Runner()).read_json(["ip", "-j", "-4", "addr", "show", "dev", route["dev"]])
+            found = runner.read_json(["ip", "-j", "-4", "addr", "show", "dev", route["dev"]])
             for entry in found:
                 for a in entry.get("addr_info", ()):
                     if a.get("scope") == "global":

@@ -137,15 +137,16 @@ def ensure_veth(
     b_master: str | None = None,
     b_mac: str | None = None,
     b_link_local: bool = False,
-) -> None:
-    """A veth pair ``a_name`` (in ``a``) ↔ ``b_name`` (in ``b``) with both ends up. When only one end exists (its
-    peer was renamed, or lives elsewhere) it is deleted and the pair made again, because a veth's peer cannot be
+) -> bool:
+    """A veth pair ``a_name`` (in ``a``) ↔ ``b_name`` (in ``b``) with both ends up; True when it had to be made
+    (whatever was bound to an earlier pair is bound to nothing now). When only one end exists (its peer was
+    renamed, or lives elsewhere) it is deleted and the pair made again, because a veth's peer cannot be
     changed."""
     end_a, end_b = a.get(a_name), b.get(b_name)
     if end_a is not None and end_b is not None and end_a.kind == end_b.kind == "veth":
         a.converge(end_a, mtu=mtu, tag=tag, master=a_master)
         b.converge(end_b, mtu=mtu, tag=tag, master=b_master, mac=b_mac, link_local=b_link_local)
-        return
+        return False
     a.delete(a_name)
     b.delete(b_name)
     peer = ["peer", "name", b_name, "mtu", str(mtu)]
@@ -163,3 +164,4 @@ def ensure_veth(
         master=b_master,
         link_local=b_link_local,
     )
+    return True

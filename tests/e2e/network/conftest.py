@@ -13,6 +13,7 @@ import itertools
 import json
 import random
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -217,19 +218,81 @@ def guests() -> Iterator[Callable[..., Guest]]:
     """``make(port, cidr, mtu)``: plug a guest into its port's ``qbr`` as libvirt plugs a tap."""
     made: list[tuple[str, str]] = []
 
-    def make(p: PortWiring, cidr: str | None, mtu: int = 1450) -> Guest:
+    def make(p: PortWiring, cidr: str | None, mtu: int = 1450, host_netns: str | None = None) -> Guest:
+        """``host_netns``: the namespace that plays a real host's root namespace (default: the real one)."""
         netns, tap = f"s{RUN}-g{next(GUEST_NUMBERS)}", vif_names(p.port_id).tap
-        made.append((netns, tap))
+        on_host = ["-n", host_netns] if host_netns else []
+        made.append((netns, tap, on_host))
         sh("ip", "netns", "add", netns)
-        sh("ip", "link", "add", tap, "mtu", str(mtu), "type", "veth", "peer", "name", "eth0", "netns", netns)
+        sh("ip", *on_host, "link", "add", tap, "mtu", str(mtu), "type", "veth", "peer", "name", "eth0", "netns", netns)
         sh("ip", "-n", netns, "link", "set", "dev", "eth0", "address", p.mac, "mtu", str(mtu), "up")
         sh("ip", "-n", netns, "link", "set", "dev", "lo", "up")
         if cidr:
             sh("ip", "-n", netns, "addr", "add", cidr, "dev", "eth0")
-        sh("ip", "link", "set", "dev", tap, "master", vif_names(p.port_id).bridge, "up")
+        sh("ip", *on_host, "link", "set", "dev", tap, "master", vif_names(p.port_id).bridge, "up")
         return Guest(netns, p)
 
     yield make
-    for netns, tap in made:
+    for netns, tap, on_host in made:
         sh("ip", "netns", "del", netns, check=False)
-        sh("ip", "link", "del", tap, check=False)
+        sh("ip", *on_host, "link", "del", tap, check=False)
+
+
+AGENT = """
+import json, sys
+from common.settings import Settings
+from network.dataplane import driver_for, underlay_for
+from network.dataplane.base import HostWiring
+settings = Settings(network_dataplane="linux", host=sys.argv[1], state_dir=sys.argv[2], network_underlay_device="eth0")
+driver = driver_for(settings)
+underlay = underlay_for(settings)
+driver.init_host(underlay)
+before = len(driver.runner.writes())
+if sys.argv[3] == "teardown":
+    driver.teardown()
+    result = {}
+else:
+    result = driver.apply(HostWiring.from_dict(json.loads(sys.argv[3]))).to_dict()
+writes = [str(command) for command in driver.runner.writes()[before:]]
+print(json.dumps({"underlay": underlay.to_dict(), "result": result, "writes": writes}))
+"""
+
+
+@dataclass
+class RealHost:
+    """A host whose dataplane lives in the root namespace, played by an agent process started in a namespace of
+    its own (for that process it *is* the root one): one NIC ``eth0`` on the test's underlay with a default
+    route, so the underlay address is found as on a real host."""
+
+    netns: str
+    state_dir: Path
+    host: str = "real"
+
+    def agent(self, command: str) -> dict:
+        out = sh(
+            "ip", "netns", "exec", self.netns, sys.executable, "-c", AGENT, self.host, str(self.state_dir), command
+        )
+        return json.loads(out.stdout)
+
+    def apply(self, state: HostWiring) -> dict:
+        return self.agent(json.dumps(state.to_dict()))
+
+
+@pytest.fixture
+def real_host(cloud: Cloud, tmp_path: Path) -> Iterator[RealHost]:
+    netns, outer = f"s{RUN}-real", f"u{RUN}real"
+    prefix = cloud.underlays["h1"].underlay_ip.rsplit(".", 1)[0]
+    try:
+        sh("ip", "netns", "add", netns)
+        sh("ip", "link", "add", outer, "type", "veth", "peer", "name", "eth0", "netns", netns)
+        sh("ip", "link", "set", "dev", outer, "master", cloud.bridge, "up")
+        sh("ip", "-n", netns, "addr", "add", f"{prefix}.3/24", "dev", "eth0")
+        sh("ip", "-n", netns, "link", "set", "dev", "eth0", "up")
+        sh("ip", "-n", netns, "link", "set", "dev", "lo", "up")
+        sh("ip", "-n", netns, "route", "add", "default", "via", f"{prefix}.254", "dev", "eth0")
+        yield RealHost(netns, tmp_path)
+    finally:
+        for pid in sh("ip", "netns", "pids", netns, check=False).stdout.split():
+            sh("kill", "-9", pid, check=False)
+        sh("ip", "netns", "del", netns, check=False)
+        sh("ip", "link", "del", outer, check=False)

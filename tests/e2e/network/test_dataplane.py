@@ -115,6 +115,19 @@ def test_two_networks_on_the_same_cidr_are_isolated(cloud: Cloud, guests) -> Non
     assert not gb1.ping("10.0.0.15", count=2), "a guest of network B reached network A"
 
 
+def dhcp_lease(guest, directory: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Run busybox's DHCP client in the guest; the options of the lease it bound (its script's environment)."""
+    script, lease = directory / "udhcpc.sh", directory / "lease.env"
+    lease.unlink(missing_ok=True)
+    script.write_text(
+        f'#!/bin/sh\nif [ "$1" = bound ]; then env > {lease}; ip addr add "$ip/$mask" dev "$interface"; fi\n'
+    )
+    script.chmod(0o755)
+    udhcpc = ["busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "10", "-T", "1", "-O", "staticroutes"]
+    guest.run(*udhcpc, "-s", str(script), timeout=30)
+    return dict(line.split("=", 1) for line in lease.read_text().splitlines() if "=" in line)
+
+
 def test_guest_takes_its_address_and_mtu_by_dhcp_across_hosts(cloud: Cloud, guests, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     guest_port = port("10.0.0.21")
     dhcp = DhcpWiring(
@@ -130,30 +143,7 @@ def test_guest_takes_its_address_and_mtu_by_dhcp_across_hosts(cloud: Cloud, gues
     results = cloud.apply([net])
     assert results["h1"].wired == (dhcp.port_id,) and results["h2"].wired == (guest_port.port_id,)
     guest = guests(guest_port, None, mtu=1400)
-    script, lease = tmp_path / "udhcpc.sh", tmp_path / "lease.env"
-    script.write_text(
-        f'#!/bin/sh\nif [ "$1" = bound ]; then env > {lease}; ip addr add "$ip/$mask" dev "$interface"; fi\n'
-    )
-    script.chmod(0o755)
-    guest.run(
-        "busybox",
-        "udhcpc",
-        "-i",
-        "eth0",
-        "-f",
-        "-q",
-        "-n",
-        "-t",
-        "10",
-        "-T",
-        "1",
-        "-O",
-        "staticroutes",
-        "-s",
-        str(script),
-        timeout=30,
-    )
-    env = dict(line.split("=", 1) for line in lease.read_text().splitlines() if "=" in line)
+    env = dhcp_lease(guest, tmp_path)
     assert (env["ip"], env["mask"], env["mtu"]) == ("10.0.0.21", "24", "1400")
     assert env["router"] == "10.0.0.1" and env["dns"].strip() == "192.0.2.53" and env["hostname"] == "vm-21"
     assert env["staticroutes"].split() == ["192.168.7.0/24", "10.0.0.9", "0.0.0.0/0", "10.0.0.1"]
@@ -330,3 +320,69 @@ def test_connections_of_one_network_never_admit_another_networks_packets(cloud: 
     ga1.run(sys.executable, "-c", UDP_SEND, "10.0.0.11", "5000", "10.0.0.12", "6000")  # A's connection, from h1
     assert not udp_arrives(gb2, gb1, ("10.0.0.12", 6000), ("10.0.0.11", 5000)), "B's packet passed as A's reply"
     assert udp_arrives(ga2, ga1, ("10.0.0.12", 6000), ("10.0.0.11", 5000)), "the reply of A's connection was dropped"
+
+
+def test_a_real_host_wires_everything_in_its_root_namespace(cloud: Cloud, real_host, guests) -> None:  # type: ignore[no-untyped-def]
+    """The layout of a production host: network bridges, VXLAN, port bridges and the firewall all in the one
+    namespace the agent runs in, VXLAN bound to the NIC, the underlay address taken from the default route."""
+    a, r = port("10.0.0.11"), port("10.0.0.13", allowed_pairs=((random_mac(), "10.0.0.64/26"),))
+    dhcp = DhcpWiring(
+        port_id=str(uuid.uuid4()), mac=random_mac(), ip="10.0.0.2", subnets=(DhcpSubnet("10.0.0.0/24", "10.0.0.1"),)
+    )
+    net = Net(vni=next(cloud.vnis)).place("h1", a).place("real", r)
+    net.dhcp = ("real", dhcp)
+    cloud.dhcp_namespaces.add(dhcp_namespace(net.network_id))
+    real_ip = cloud.underlays["h1"].underlay_ip.rsplit(".", 1)[0] + ".3"
+    ips = {"h1": cloud.underlays["h1"].underlay_ip, "h2": cloud.underlays["h2"].underlay_ip, "real": real_ip}
+    gen = next(cloud.generation)
+    cloud.drivers["h1"].apply(HostWiring(host="h1", generation=gen, networks=(net.wiring("h1", ips),)))
+    cloud.drivers["h2"].apply(HostWiring(host="h2", generation=gen))
+    state = HostWiring(host="real", generation=gen, networks=(net.wiring("real", ips),))
+    first = real_host.apply(state)
+    assert first["underlay"]["underlay_ip"] == real_ip
+    assert first["result"]["errors"] == {} and set(first["result"]["wired"]) == {r.port_id, dhcp.port_id}
+    assert real_host.apply(state)["writes"] == [], "a second apply in a new agent process wrote"
+    names = vif_names(r.port_id)
+    here = link_names(real_host.netns)
+    assert {network_bridge(net.network_id), vxlan_device(net.vni), names.bridge, names.qvb, names.qvo} <= here
+    vxlan = json.loads(sh("ip", "-n", real_host.netns, "-j", "-d", "link", "show", vxlan_device(net.vni)).stdout)
+    assert vxlan[0]["linkinfo"]["info_data"]["link"] == "eth0"
+    ga, gr = guests(a, "10.0.0.11/24"), guests(r, "10.0.0.13/24", host_netns=real_host.netns)
+    assert ga.ping_until("10.0.0.13") and gr.ping("10.0.0.11") and gr.ping("10.0.0.2")
+    real_host.agent("teardown")
+    assert link_names(real_host.netns) - {names.tap} == {"lo", "eth0"}
+    assert sh("nft", "list", "tables", netns=real_host.netns).stdout.strip() == ""
+    assert dhcp_namespace(net.network_id) not in sh("ip", "netns", "list").stdout
+
+
+def test_a_host_namespace_deleted_by_hand_is_made_again(tmp_path: Path, guests) -> None:  # type: ignore[no-untyped-def]
+    """Everything in it comes back on the next apply, its DHCP server serves again; and a teardown after the
+    namespace vanished once more still stops that DHCP server, which lives in a namespace of its own."""
+    own = Cloud(f"{RUN}n", tmp_path)
+    try:
+        own.up()
+        a = port("10.0.0.11")
+        dhcp = DhcpWiring(
+            port_id=str(uuid.uuid4()),
+            mac=random_mac(),
+            ip="10.0.0.2",
+            subnets=(DhcpSubnet("10.0.0.0/24"),),
+            hosts=((a.mac, "10.0.0.11", ""),),
+        )
+        net = Net(vni=next(own.vnis)).place("h1", a)
+        net.dhcp = ("h2", dhcp)
+        own.apply([net])
+        conf = tmp_path / "dataplane" / own.drivers["h2"].host / "dhcp" / net.network_id / "dnsmasq.conf"
+        started = sh("pgrep", "-f", "--", f"--conf-file={conf}").stdout.split()
+        sh("ip", "netns", "del", own.ns("h2"))
+        time.sleep(0.2)  # the kernel takes the namespace's devices down asynchronously
+        own.apply([net])
+        assert network_bridge(net.network_id) in link_names(own.ns("h2"))
+        assert sh("pgrep", "-f", "--", f"--conf-file={conf}").stdout.split() != started, "dnsmasq not restarted"
+        assert dhcp_lease(guests(a, None), tmp_path)["ip"] == "10.0.0.11"
+        sh("ip", "netns", "del", own.ns("h2"))
+        own.teardown()
+        assert sh("pgrep", "-f", "--", f"--conf-file={conf}", check=False).returncode == 1
+        assert dhcp_namespace(net.network_id) not in sh("ip", "netns", "list").stdout
+    finally:
+        own.force_clean()
