@@ -14,6 +14,12 @@ from api.identity.catalog import Catalog
 from api.identity.tokens import TokenService
 from api.image import data as image_data
 from api.image import images, members
+from api.network import extensions as network_extensions
+from api.network import networks as network_networks
+from api.network import ports as network_ports
+from api.network import security_groups as network_security_groups
+from api.network import subnets as network_subnets
+from api.network import tags as network_tags
 from api.runtime import Runtime
 from common.db import Database
 from common.settings import Settings
@@ -39,6 +45,12 @@ BLUEPRINTS = (
     keypairs.bp,
     server_groups.bp,
     compute_admin.bp,
+    network_extensions.bp,
+    network_networks.bp,
+    network_subnets.bp,
+    network_ports.bp,
+    network_security_groups.bp,
+    network_tags.bp,
 )
 
 

@@ -151,6 +151,34 @@ RULES: dict[str, Rule] = {
     "compute:limits": AUTHENTICATED,
     "compute:limits:other_project": ADMIN,
     "compute:aggregates:index": ADMIN,
+    # Network (Neutron v2.0). What a caller may not see is a 404 before any rule is asked (network.access):
+    # networks of their project, shared and external ones; ports and security groups of their project.
+    # ``project_id`` is the resource's project; for subnets and owner-only port fields, the network's.
+    "network:get_network": ADMIN | SCOPED_READER,
+    "network:create_network": ADMIN | PROJECT_MEMBER,
+    "network:update_network": ADMIN | PROJECT_MEMBER,
+    "network:delete_network": ADMIN | PROJECT_MEMBER,
+    "network:network:shared": ADMIN,
+    "network:network:router:external": ADMIN,
+    "network:network:provider": ADMIN,
+    "network:get_subnet": ADMIN | SCOPED_READER,
+    "network:create_subnet": ADMIN | PROJECT_MEMBER,
+    "network:update_subnet": ADMIN | PROJECT_MEMBER,
+    "network:delete_subnet": ADMIN | PROJECT_MEMBER,
+    "network:get_port": ADMIN | SCOPED_READER,
+    "network:create_port": ADMIN | PROJECT_MEMBER,
+    "network:update_port": ADMIN | PROJECT_MEMBER,
+    "network:delete_port": ADMIN | PROJECT_MEMBER,
+    "network:port:network_owner_fields": ADMIN | PROJECT_MEMBER,
+    "network:port:binding": ADMIN,
+    "network:get_security_group": ADMIN | SCOPED_READER,
+    "network:create_security_group": ADMIN | PROJECT_MEMBER,
+    "network:update_security_group": ADMIN | PROJECT_MEMBER,
+    "network:delete_security_group": ADMIN | PROJECT_MEMBER,
+    "network:get_security_group_rule": ADMIN | SCOPED_READER,
+    "network:create_security_group_rule": ADMIN | PROJECT_MEMBER,
+    "network:delete_security_group_rule": ADMIN | PROJECT_MEMBER,
+    "network:get_extensions": AUTHENTICATED,
 }
 
 

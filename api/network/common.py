@@ -1,0 +1,117 @@
+"""What every Network API handler shares: the URL prefix, policy with Neutron's 403, request bodies with
+Neutron's lenient conversions, ``fields=`` selection, and notifying the network service after a commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from api import policy
+from api.context import RequestContext, current
+from api.runtime import runtime
+from api.validation import json_body, validate
+from common.exceptions import BadRequest, Forbidden
+from network import client
+from network.access import Caller
+from network.exceptions import InvalidAttribute, PolicyNotAuthorized
+
+LOG = logging.getLogger(__name__)
+PREFIX = "/network/v2.0"
+TRUE_STRINGS = ("true", "1", "yes", "on")
+FALSE_STRINGS = ("false", "0", "no", "off")
+
+
+def enforce(action: str, target: Mapping[str, Any] | None = None) -> RequestContext:
+    """``policy.enforce`` answering a refusal as Neutron does (403 ``PolicyNotAuthorized``)."""
+    try:
+        return policy.enforce(action, target)
+    except Forbidden:
+        raise PolicyNotAuthorized(action=action) from None
+
+
+def caller(ctx: RequestContext) -> Caller:
+    return Caller(project_id=ctx.project_id, is_admin=ctx.is_admin)
+
+
+def to_bool(value: Any, field: str) -> Any:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in TRUE_STRINGS:
+            return True
+        if lowered in FALSE_STRINGS:
+            return False
+        raise InvalidAttribute(attribute=field, reason=f"'{value}' cannot be converted to boolean")
+    return value
+
+
+def to_int(value: Any, field: str) -> Any:
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise InvalidAttribute(attribute=field, reason=f"'{value}' is not an integer") from None
+    if isinstance(value, bool):
+        raise InvalidAttribute(attribute=field, reason=f"'{value}' is not an integer")
+    return value
+
+
+def resource_body(
+    resource: str, schema: dict[str, Any], bools: Iterable[str] = (), ints: Iterable[str] = ()
+) -> dict[str, Any]:
+    """``body[resource]`` converted as Neutron converts attributes ("true" and "1" are booleans, "42" is an
+    integer), then checked against ``schema`` (a 400 naming the field when it does not match)."""
+    body = json_body()
+    if not isinstance(body, dict) or not isinstance(body.get(resource), dict):
+        raise BadRequest(f"Resource body required: a JSON object with a '{resource}' object.")
+    attrs = dict(body[resource])
+    for field in bools:
+        if field in attrs:
+            attrs[field] = to_bool(attrs[field], field)
+    for field in ints:
+        if field in attrs and attrs[field] is not None:
+            attrs[field] = to_int(attrs[field], field)
+    validate({resource: attrs, **{k: v for k, v in body.items() if k != resource}}, schema)
+    return attrs
+
+
+def project_of(ctx: RequestContext, attrs: dict[str, Any]) -> str | None:
+    """The project a new resource is for: ``project_id`` or ``tenant_id`` in the body (which must agree), or
+    the caller's. Both keys are removed from ``attrs`` and ``project_id`` set to the answer."""
+    given = {attrs.pop(key) for key in ("project_id", "tenant_id") if key in attrs}
+    if len(given) > 1:
+        raise InvalidAttribute(attribute="project_id", reason="tenant_id and project_id do not match")
+    project_id = given.pop() if given else ctx.project_id
+    if not project_id:
+        raise BadRequest("Use a project-scoped token, or name the project with project_id.")
+    attrs["project_id"] = project_id
+    return project_id
+
+
+def selected(view: dict[str, Any]) -> dict[str, Any]:
+    """``?fields=a&fields=b``: only those attributes (unknown names are ignored, as in Neutron)."""
+    fields = [f for value in request.args.getlist("fields") for f in value.split(",") if f]
+    return {k: v for k, v in view.items() if k in fields} if fields else view
+
+
+def single(resource: str, view: dict[str, Any], status: int = 200) -> tuple[Response, int]:
+    return jsonify({resource: selected(view)}), status
+
+
+def notify(network_ids: Iterable[str], ctx: RequestContext) -> None:
+    """Tell the network service (after the commit) which networks' wiring changed. A broker that cannot be
+    reached is logged, not answered as an error: the change is committed and the control side's periodic
+    sync converges on it anyway."""
+    rt = runtime()
+    for network_id in dict.fromkeys(network_ids):
+        try:
+            client.ports_changed(rt.celery, network_id, ctx.request_id)
+        except Exception:  # the broker's many connection errors; the request itself succeeded
+            LOG.warning("could not send %s for network %s [%s]", client.SYNC_NETWORK, network_id, ctx.request_id)
+
+
+def current_caller() -> tuple[RequestContext, Caller]:
+    ctx = current()
+    return ctx, caller(ctx)

@@ -1,0 +1,146 @@
+"""``/network/v2.0/networks``: list, show, create, update and delete networks.
+
+Admins see every network; others their project's, shared and external ones (any other is a 404). Setting
+``shared``, ``router:external`` or a ``provider:*`` attribute needs the admin role (403
+``PolicyNotAuthorized``), and only admins see ``provider:*``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import select
+
+from api import policy
+from api.network import listing, schemas
+from api.network.common import (
+    PREFIX,
+    caller,
+    current_caller,
+    enforce,
+    notify,
+    project_of,
+    resource_body,
+    selected,
+    single,
+)
+from api.network.views import network_view
+from api.runtime import runtime
+from network import networks
+from network.access import get_network, visible_networks
+from network.exceptions import NetworkNotFound
+from network.models import Network, Subnet
+
+bp = Blueprint("network_networks", __name__, url_prefix=PREFIX)
+
+PROVIDER = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+COLUMNS = {
+    "id": Network.id,
+    "name": Network.name,
+    "tenant_id": Network.project_id,
+    "project_id": Network.project_id,
+    "admin_state_up": Network.admin_state_up,
+    "status": Network.status,
+    "shared": Network.shared,
+    "mtu": Network.mtu,
+    "router:external": Network.router_external,
+    "port_security_enabled": Network.port_security_enabled,
+    "description": Network.description,
+    "revision_number": Network.revision_number,
+}
+PROVIDER_COLUMNS = {"provider:network_type": Network.network_type, "provider:segmentation_id": Network.segmentation_id}
+CONSTANTS: dict[str, Any] = {
+    "availability_zones": [],
+    "availability_zone_hints": [],
+    "ipv4_address_scope": None,
+    "ipv6_address_scope": None,
+    "is_default": False,
+    "l2_adjacency": True,
+    "dns_domain": "",
+}
+
+
+def _shows_provider() -> bool:
+    return policy.allowed("network:network:provider")
+
+
+def _listing() -> listing.Listing:
+    provider = _shows_provider()
+    return listing.Listing(
+        collection="networks",
+        model=Network,
+        columns={**COLUMNS, **(PROVIDER_COLUMNS if provider else {})},
+        special={"subnets": lambda ids: Network.id.in_(select(Subnet.network_id).where(Subnet.id.in_(ids)))},
+        constants={**CONSTANTS, **({"provider:physical_network": None} if provider else {})},
+        not_found=lambda marker: NetworkNotFound(net_id=marker),
+    )
+
+
+def _check_admin_fields(attrs: dict[str, Any], current: Network | None = None) -> None:
+    """Neutron checks an attribute's policy when the request sets it to something other than what it is."""
+    if attrs.get("shared", current.shared if current else False) != (current.shared if current else False):
+        enforce("network:network:shared")
+    external = current.router_external if current else False
+    if attrs.get("router:external", external) != external:
+        enforce("network:network:router:external")
+    if any(attrs.get(field) is not None for field in PROVIDER):
+        enforce("network:network:provider")
+
+
+@bp.get("/networks")
+def list_networks() -> Response:
+    who = caller(enforce("network:get_network"))
+    provider = _shows_provider()
+    with runtime().db.session() as session:
+        rows, links = listing.page(session, _listing(), select(Network).where(visible_networks(who)))
+        body: dict[str, Any] = {"networks": [selected(network_view(n, provider)) for n in rows]}
+    if links:
+        body["networks_links"] = links
+    return jsonify(body)
+
+
+@bp.get("/networks/<network_id>")
+def show_network(network_id: str) -> tuple[Response, int]:
+    who = caller(enforce("network:get_network"))
+    with runtime().db.session() as session:
+        return single("network", network_view(get_network(session, who, network_id), _shows_provider()))
+
+
+@bp.post("/networks")
+def create_network() -> tuple[Response, int]:
+    ctx, who = current_caller()
+    attrs = resource_body("network", schemas.NETWORK_CREATE, schemas.NETWORK_BOOLS, schemas.NETWORK_INTS)
+    project_id = project_of(ctx, attrs)
+    enforce("network:create_network", {"project_id": project_id})
+    _check_admin_fields(attrs)
+    rt = runtime()
+    with rt.db.session() as session:
+        network = networks.create_network(session, who, rt.settings, attrs)
+        return single("network", network_view(network, _shows_provider()), 201)
+
+
+@bp.put("/networks/<network_id>")
+def update_network(network_id: str) -> tuple[Response, int]:
+    ctx, who = current_caller()
+    attrs = resource_body("network", schemas.NETWORK_UPDATE, schemas.NETWORK_BOOLS, schemas.NETWORK_INTS)
+    rt = runtime()
+    with rt.db.session() as session:
+        network = get_network(session, who, network_id)
+        enforce("network:update_network", {"project_id": network.project_id})
+        _check_admin_fields(attrs, network)
+        network = networks.update_network(session, who, rt.settings, network_id, attrs)
+        response = single("network", network_view(network, _shows_provider()))
+    notify([network_id], ctx)
+    return response
+
+
+@bp.delete("/networks/<network_id>")
+def delete_network(network_id: str) -> Response:
+    ctx, who = current_caller()
+    with runtime().db.session() as session:
+        network = get_network(session, who, network_id)
+        enforce("network:delete_network", {"project_id": network.project_id})
+        networks.delete_network(session, who, network_id)
+    notify([network_id], ctx)
+    return Response(status=204)

@@ -1,0 +1,176 @@
+"""``/network/v2.0/ports``: list, show, create, update and delete ports.
+
+Anyone may put a port on their own or a shared network, but choosing its MAC or a fixed address, or a
+``network:*`` owner, needs the network's project (Neutron's ``admin_or_network_owner``); ``binding:host_id``
+and ``binding:profile`` are for admins (the compute service binds ports), and so are the ``binding:vif_*``
+attributes in views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import ColumnElement, select
+
+from api import policy
+from api.network import listing, schemas
+from api.network.common import (
+    PREFIX,
+    caller,
+    current_caller,
+    enforce,
+    notify,
+    project_of,
+    resource_body,
+    selected,
+    single,
+)
+from api.network.views import port_view
+from api.runtime import runtime
+from network import ports
+from network.access import get_port, own, usable_network
+from network.exceptions import InvalidAttribute, PortNotFound
+from network.models import IPAllocation, Network, Port, PortSecurityGroup
+
+bp = Blueprint("network_ports", __name__, url_prefix=PREFIX)
+
+COLUMNS = {
+    "id": Port.id,
+    "name": Port.name,
+    "network_id": Port.network_id,
+    "tenant_id": Port.project_id,
+    "project_id": Port.project_id,
+    "mac_address": Port.mac_address,
+    "admin_state_up": Port.admin_state_up,
+    "status": Port.status,
+    "device_id": Port.device_id,
+    "device_owner": Port.device_owner,
+    "port_security_enabled": Port.port_security_enabled,
+    "binding:vnic_type": Port.binding_vnic_type,
+    "description": Port.description,
+    "revision_number": Port.revision_number,
+}
+BINDING_COLUMNS = {"binding:host_id": Port.binding_host_id, "binding:vif_type": Port.binding_vif_type}
+FIXED_IP_KEYS = ("ip_address", "subnet_id", "ip_address_substr")
+
+
+def _with_addresses(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    return Port.id.in_(select(IPAllocation.port_id).where(*conditions))
+
+
+def _fixed_ips_filter(values: list[str]) -> ColumnElement[bool]:
+    """``fixed_ips=ip_address=10.0.0.5&fixed_ips=subnet_id=S``: ports with an address matching all of them."""
+    wanted: dict[str, list[str]] = {}
+    for value in values:
+        key, _, item = value.partition("=")
+        if key not in FIXED_IP_KEYS or not item:
+            raise InvalidAttribute(
+                attribute="fixed_ips", reason=f"'{value}' is not key=value with key in {FIXED_IP_KEYS}"
+            )
+        wanted.setdefault(key, []).append(item)
+    conditions: list[ColumnElement[bool]] = []
+    if "ip_address" in wanted:
+        conditions.append(IPAllocation.ip_address.in_(wanted["ip_address"]))
+    if "subnet_id" in wanted:
+        conditions.append(IPAllocation.subnet_id.in_(wanted["subnet_id"]))
+    for part in wanted.get("ip_address_substr", []):
+        conditions.append(IPAllocation.ip_address.contains(part, autoescape=True))
+    return _with_addresses(conditions)
+
+
+def _shows_binding() -> bool:
+    return policy.allowed("network:port:binding")
+
+
+def _listing() -> listing.Listing:
+    binding = _shows_binding()
+    return listing.Listing(
+        collection="ports",
+        model=Port,
+        columns={**COLUMNS, **(BINDING_COLUMNS if binding else {})},
+        special={
+            "fixed_ips": _fixed_ips_filter,
+            "ip_address": lambda values: _with_addresses([IPAllocation.ip_address.in_(values)]),
+            "subnet_id": lambda values: _with_addresses([IPAllocation.subnet_id.in_(values)]),
+            "security_groups": lambda values: Port.id.in_(
+                select(PortSecurityGroup.port_id).where(PortSecurityGroup.security_group_id.in_(values))
+            ),
+        },
+        constants={"ip_allocation": "immediate", "dns_name": "", "extra_dhcp_opts": []},
+        not_found=lambda marker: PortNotFound(port_id=marker),
+    )
+
+
+def _check_fields(attrs: dict[str, Any], network: Network) -> None:
+    """Field policies of Neutron's ports: what only the network's owner (or an admin) may choose."""
+    owner_fields = "mac_address" in attrs or any("ip_address" in entry for entry in _entries(attrs))
+    if owner_fields or str(attrs.get("device_owner") or "").startswith("network:"):
+        enforce("network:port:network_owner_fields", {"project_id": network.project_id})
+    if attrs.get("binding:host_id") or attrs.get("binding:profile"):
+        enforce("network:port:binding")
+
+
+def _entries(attrs: dict[str, Any]) -> Sequence[dict[str, Any]]:
+    return attrs.get("fixed_ips") or []
+
+
+@bp.get("/ports")
+def list_ports() -> Response:
+    who = caller(enforce("network:get_port"))
+    binding = _shows_binding()
+    with runtime().db.session() as session:
+        rows, links = listing.page(session, _listing(), select(Port).where(own(who, Port.project_id)))
+        body: dict[str, Any] = {"ports": [selected(port_view(p, binding)) for p in rows]}
+    if links:
+        body["ports_links"] = links
+    return jsonify(body)
+
+
+@bp.get("/ports/<port_id>")
+def show_port(port_id: str) -> tuple[Response, int]:
+    who = caller(enforce("network:get_port"))
+    with runtime().db.session() as session:
+        return single("port", port_view(get_port(session, who, port_id), _shows_binding()))
+
+
+@bp.post("/ports")
+def create_port() -> tuple[Response, int]:
+    ctx, who = current_caller()
+    attrs = resource_body("port", schemas.PORT_CREATE, schemas.PORT_BOOLS)
+    project_id = project_of(ctx, attrs)
+    enforce("network:create_port", {"project_id": project_id})
+    with runtime().db.session() as session:
+        network = usable_network(session, who, attrs["network_id"])
+        _check_fields(attrs, network)
+        port = ports.create_port(session, who, attrs)
+        response = single("port", port_view(port, _shows_binding()), 201)
+    notify([attrs["network_id"]], ctx)
+    return response
+
+
+@bp.put("/ports/<port_id>")
+def update_port(port_id: str) -> tuple[Response, int]:
+    ctx, who = current_caller()
+    attrs = resource_body("port", schemas.PORT_UPDATE, schemas.PORT_BOOLS)
+    with runtime().db.session() as session:
+        port = get_port(session, who, port_id)
+        enforce("network:update_port", {"project_id": port.project_id})
+        _check_fields(attrs, session.get_one(Network, port.network_id))
+        port = ports.update_port(session, who, port_id, attrs)
+        network_id = port.network_id
+        response = single("port", port_view(port, _shows_binding()))
+    notify([network_id], ctx)
+    return response
+
+
+@bp.delete("/ports/<port_id>")
+def delete_port(port_id: str) -> Response:
+    ctx, who = current_caller()
+    with runtime().db.session() as session:
+        port = get_port(session, who, port_id)
+        enforce("network:delete_port", {"project_id": port.project_id})
+        network_id = ports.delete_port(session, who, port_id)
+    notify([network_id], ctx)
+    return Response(status=204)

@@ -1,0 +1,113 @@
+"""``/network/v2.0/subnets``: list, show, create, update and delete subnets.
+
+A subnet is visible with its network. Creating one needs the network's project (or the admin role): a
+shared network's users see its subnets but get 403 when adding one, as in Neutron.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import select
+
+from api.network import listing, schemas
+from api.network.common import (
+    PREFIX,
+    caller,
+    current_caller,
+    enforce,
+    notify,
+    project_of,
+    resource_body,
+    selected,
+    single,
+)
+from api.network.views import subnet_view
+from api.runtime import runtime
+from network import subnets
+from network.access import get_subnet, usable_network, visible_subnets
+from network.exceptions import SubnetNotFound
+from network.models import Subnet
+
+bp = Blueprint("network_subnets", __name__, url_prefix=PREFIX)
+
+LISTING = listing.Listing(
+    collection="subnets",
+    model=Subnet,
+    columns={
+        "id": Subnet.id,
+        "name": Subnet.name,
+        "tenant_id": Subnet.project_id,
+        "project_id": Subnet.project_id,
+        "network_id": Subnet.network_id,
+        "ip_version": Subnet.ip_version,
+        "cidr": Subnet.cidr,
+        "gateway_ip": Subnet.gateway_ip,
+        "enable_dhcp": Subnet.enable_dhcp,
+        "ipv6_ra_mode": Subnet.ipv6_ra_mode,
+        "ipv6_address_mode": Subnet.ipv6_address_mode,
+        "description": Subnet.description,
+        "revision_number": Subnet.revision_number,
+    },
+    constants={"subnetpool_id": None, "segment_id": None},
+    not_found=lambda marker: SubnetNotFound(subnet_id=marker),
+)
+
+
+@bp.get("/subnets")
+def list_subnets() -> Response:
+    who = caller(enforce("network:get_subnet"))
+    with runtime().db.session() as session:
+        rows, links = listing.page(session, LISTING, select(Subnet).where(visible_subnets(who)))
+        body: dict[str, Any] = {"subnets": [selected(subnet_view(s)) for s in rows]}
+    if links:
+        body["subnets_links"] = links
+    return jsonify(body)
+
+
+@bp.get("/subnets/<subnet_id>")
+def show_subnet(subnet_id: str) -> tuple[Response, int]:
+    who = caller(enforce("network:get_subnet"))
+    with runtime().db.session() as session:
+        return single("subnet", subnet_view(get_subnet(session, who, subnet_id)))
+
+
+@bp.post("/subnets")
+def create_subnet() -> tuple[Response, int]:
+    ctx, who = current_caller()
+    attrs = resource_body("subnet", schemas.SUBNET_CREATE, schemas.SUBNET_BOOLS, schemas.SUBNET_INTS)
+    project_id = project_of(ctx, attrs)
+    enforce("network:create_subnet", {"project_id": project_id})
+    with runtime().db.session() as session:
+        network = usable_network(session, who, attrs["network_id"])
+        enforce("network:create_subnet", {"project_id": network.project_id})
+        subnet = subnets.create_subnet(session, who, attrs)
+        response = single("subnet", subnet_view(subnet), 201)
+    notify([attrs["network_id"]], ctx)
+    return response
+
+
+@bp.put("/subnets/<subnet_id>")
+def update_subnet(subnet_id: str) -> tuple[Response, int]:
+    ctx, who = current_caller()
+    attrs = resource_body("subnet", schemas.SUBNET_UPDATE, schemas.SUBNET_BOOLS)
+    with runtime().db.session() as session:
+        subnet = get_subnet(session, who, subnet_id)
+        enforce("network:update_subnet", {"project_id": subnet.project_id})
+        subnet = subnets.update_subnet(session, who, subnet_id, attrs)
+        network_id = subnet.network_id
+        response = single("subnet", subnet_view(subnet))
+    notify([network_id], ctx)
+    return response
+
+
+@bp.delete("/subnets/<subnet_id>")
+def delete_subnet(subnet_id: str) -> Response:
+    ctx, who = current_caller()
+    with runtime().db.session() as session:
+        subnet = get_subnet(session, who, subnet_id)
+        enforce("network:delete_subnet", {"project_id": subnet.project_id})
+        network_id = subnets.delete_subnet(session, who, subnet_id)
+    notify([network_id], ctx)
+    return Response(status=204)

@@ -1,0 +1,151 @@
+"""How network resources look on the wire: the attributes of Neutron's api-ref, for the extensions we serve.
+
+Attributes whose feature this cloud does not have keep Neutron's neutral value (``availability_zones`` [],
+``ipv4_address_scope`` null ...), so strict clients find every key they expect. Admin-only attributes
+(``provider:*`` on networks, ``binding:host_id``/``profile``/``vif_*`` on ports) are left out for others,
+as Neutron's policy leaves them out.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from typing import Any
+
+from network.models import Network, Port, SecurityGroup, SecurityGroupRule, Subnet
+
+
+def neutron_time(moment: datetime | None) -> str | None:
+    """Neutron's timestamps: whole seconds and a ``Z``."""
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _standard(record: Any) -> dict[str, Any]:
+    return {
+        "description": record.description,
+        "tags": list(record.tags or []),
+        "created_at": neutron_time(record.created_at),
+        "updated_at": neutron_time(record.updated_at or record.created_at),
+        "revision_number": record.revision_number,
+    }
+
+
+def network_view(network: Network, show_provider: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": network.id,
+        "name": network.name,
+        "tenant_id": network.project_id,
+        "project_id": network.project_id,
+        "admin_state_up": network.admin_state_up,
+        "status": network.status,
+        "subnets": [subnet.id for subnet in network.subnets],
+        "shared": network.shared,
+        "mtu": network.mtu,
+        "router:external": network.router_external,
+        "port_security_enabled": network.port_security_enabled,
+        "availability_zones": [],
+        "availability_zone_hints": [],
+        "ipv4_address_scope": None,
+        "ipv6_address_scope": None,
+        "is_default": False,
+        "l2_adjacency": True,
+        "dns_domain": "",
+        **_standard(network),
+    }
+    if show_provider:
+        view["provider:network_type"] = network.network_type
+        view["provider:physical_network"] = None
+        view["provider:segmentation_id"] = network.segmentation_id
+    return view
+
+
+def subnet_view(subnet: Subnet) -> dict[str, Any]:
+    return {
+        "id": subnet.id,
+        "name": subnet.name,
+        "tenant_id": subnet.project_id,
+        "project_id": subnet.project_id,
+        "network_id": subnet.network_id,
+        "ip_version": subnet.ip_version,
+        "cidr": subnet.cidr,
+        "gateway_ip": subnet.gateway_ip,
+        "allocation_pools": [dict(pool) for pool in subnet.allocation_pools],
+        "dns_nameservers": list(subnet.dns_nameservers),
+        "host_routes": [dict(route) for route in subnet.host_routes],
+        "enable_dhcp": subnet.enable_dhcp,
+        "ipv6_ra_mode": subnet.ipv6_ra_mode,
+        "ipv6_address_mode": subnet.ipv6_address_mode,
+        "subnetpool_id": None,
+        "segment_id": None,
+        "service_types": list(subnet.service_types or []),
+        **_standard(subnet),
+    }
+
+
+def port_view(port: Port, show_binding: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": port.id,
+        "name": port.name,
+        "network_id": port.network_id,
+        "tenant_id": port.project_id,
+        "project_id": port.project_id,
+        "mac_address": port.mac_address,
+        "admin_state_up": port.admin_state_up,
+        "status": port.status,
+        "device_id": port.device_id,
+        "device_owner": port.device_owner,
+        "fixed_ips": [{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips],
+        "allowed_address_pairs": [dict(pair) for pair in port.allowed_address_pairs],
+        "extra_dhcp_opts": [],
+        "security_groups": port.security_group_ids,
+        "port_security_enabled": port.port_security_enabled,
+        "binding:vnic_type": port.binding_vnic_type,
+        "ip_allocation": "immediate",
+        "dns_name": "",
+        "dns_assignment": [],
+        **_standard(port),
+    }
+    if show_binding:
+        view["binding:host_id"] = port.binding_host_id
+        view["binding:profile"] = dict(port.binding_profile or {})
+        view["binding:vif_type"] = port.binding_vif_type
+        view["binding:vif_details"] = dict(port.binding_vif_details or {})
+    return view
+
+
+def rule_view(rule: SecurityGroupRule) -> dict[str, Any]:
+    normalized = None
+    if rule.remote_ip_prefix is not None:
+        normalized = str(ipaddress.ip_network(rule.remote_ip_prefix, strict=False))
+    return {
+        "id": rule.id,
+        "tenant_id": rule.project_id,
+        "project_id": rule.project_id,
+        "security_group_id": rule.security_group_id,
+        "direction": rule.direction,
+        "ethertype": rule.ethertype,
+        "protocol": rule.protocol,
+        "port_range_min": rule.port_range_min,
+        "port_range_max": rule.port_range_max,
+        "remote_ip_prefix": rule.remote_ip_prefix,
+        "remote_group_id": rule.remote_group_id,
+        "remote_address_group_id": None,
+        "normalized_cidr": normalized,
+        "description": rule.description,
+        "created_at": neutron_time(rule.created_at),
+        "updated_at": neutron_time(rule.updated_at or rule.created_at),
+        "revision_number": rule.revision_number,
+    }
+
+
+def security_group_view(group: SecurityGroup) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "tenant_id": group.project_id,
+        "project_id": group.project_id,
+        "security_group_rules": [rule_view(rule) for rule in group.rules],
+        "stateful": group.stateful,
+        "shared": False,
+        **_standard(group),
+    }
