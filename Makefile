@@ -6,6 +6,8 @@ SHELL := /bin/bash
 
 BIN := .venv/bin
 MANAGE := $(BIN)/stratus-manage
+# `make up HOSTS=2`: how many hosts this machine runs (remembered in .stratus/stratus.toml for later runs)
+HOSTS ?=
 
 .PHONY: help deps system-services up down status test lint bench
 
@@ -18,9 +20,9 @@ deps: ## Install the Debian packages and the virtualenv (.venv), only what is mi
 system-services: ## Start virtlogd and libvirtd when they are not running
 	@bash deploy/start-system-services.sh
 
-up: deps system-services ## Start the cloud (idempotent; data in .stratus is kept) and write ./clouds.yaml
+up: deps system-services ## Start the cloud (idempotent; data in .stratus is kept) and write ./clouds.yaml; HOSTS=N runs N hosts
 	bash deploy/images/build-tiny.sh .stratus/build/tiny.qcow2
-	$(BIN)/python deploy/bootstrap.py --prepare
+	$(BIN)/python deploy/bootstrap.py --prepare $(if $(HOSTS),--hosts $(HOSTS))
 	$(MANAGE) services up
 	$(BIN)/python deploy/bootstrap.py --clouds-yaml clouds.yaml --tiny-image .stratus/build/tiny.qcow2
 

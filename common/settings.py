@@ -97,6 +97,11 @@ class Settings:
     network_vni_min: int = _setting(1001, "Lowest VXLAN VNI given to tenant networks (admins may pick any 1..2^24-1).")
     network_vni_max: int = _setting(16000000, "Highest VXLAN VNI given to tenant networks.")
     host: str = _setting("", "Name of this host for host agents and their queues. Empty: the hostname.")
+    hosts: int = _setting(
+        1,
+        "How many hosts this machine runs (`make up HOSTS=N`): each gets its own compute and network agent. With "
+        "more than one, host i is named <host>-i and keeps its instances under <state_dir>/hosts/<host>-i/.",
+    )
     log_level: str = _setting("INFO", "Log level of every Stratus process.")
 
     @property

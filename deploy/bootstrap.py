@@ -53,6 +53,17 @@ def ensure_service_setting(config: Path, password: str) -> None:
     config.chmod(0o600)
 
 
+def set_hosts(config: Path, hosts: int) -> None:
+    """Remember ``make up HOSTS=N`` in the settings file, so a later plain ``make up`` runs the same hosts."""
+    if hosts < 1:
+        raise SystemExit(f"HOSTS must be at least 1, not {hosts}")
+    lines = config.read_text().splitlines() if config.exists() else []
+    kept = [line for line in lines if line.split("=", 1)[0].strip() != "hosts"]
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join([*kept, f"hosts = {hosts}"]) + "\n")
+
+
 def run_bootstrap(passwords: dict[str, str]) -> None:
     """Passwords go through the environment, not the command line, where ``ps`` would show them."""
     manage = Path(sys.executable).with_name("stratus-manage")
@@ -108,11 +119,14 @@ def main() -> None:
     parser.add_argument("--clouds-yaml", type=Path, default=Path("clouds.yaml"), help="Where to write it.")
     parser.add_argument("--tiny-image", type=Path, help="A built tiny image to upload as the public image 'tiny'.")
     parser.add_argument("--prepare", action="store_true", help="Only make the passwords and the settings file.")
+    parser.add_argument("--hosts", type=int, help="With --prepare: how many hosts this machine runs from now on.")
     args = parser.parse_args()
     settings = load()
     passwords = ensure_passwords(settings.state_path / "passwords")
     if args.prepare:
         ensure_service_setting(settings.state_path / "stratus.toml", passwords["service"])
+        if args.hosts is not None:
+            set_hosts(settings.state_path / "stratus.toml", args.hosts)
         return
     run_bootstrap(passwords)
     accounts = {cloud: (user, passwords[user]) for cloud, user in ACCOUNTS.items()}

@@ -30,7 +30,7 @@ import click
 
 from common.queue import host_queue, make_celery
 from common.settings import Settings, load
-from compute.hostnames import served_hosts
+from compute.hostnames import machine_hosts, served_hosts
 
 STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 20
@@ -76,6 +76,8 @@ class Service:
     marker: str
     module: str | None = None
     node: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    """Settings of this process that differ from the machine's (a host agent's host name and directories)."""
 
     def pid_file(self, settings: Settings) -> Path:
         return settings.run_dir / f"{self.name}.pid"
@@ -133,26 +135,61 @@ def api_service(settings: Settings) -> Service:
     return Service("api", argv, marker="api.wsgi:application")
 
 
+def host_environment(settings: Settings, host: str) -> tuple[tuple[str, str], ...]:
+    """What a host agent of ``host`` is told besides the machine's settings: its name, and with several hosts on
+    the machine, directories of its own (as a separate machine would have)."""
+    env = [("STRATUS_HOST", host)]
+    if settings.hosts > 1:
+        base = Path(settings.instances_path) if settings.instances_path else settings.state_path / "hosts"
+        env.append(("STRATUS_INSTANCES_PATH", str(base / host / "instances")))
+    return tuple(env)
+
+
+def _worker(settings: Settings, spec: WorkerSpec, name: str, node: str, queues: list[str], env: tuple = ()) -> Service:
+    argv = (
+        sys.executable, "-m", "celery", "-A", f"{spec.module}:app", "worker",
+        "-Q", ",".join(queues),
+        "-n", node,
+        "--pool", "prefork", "--concurrency", "1",
+        "--loglevel", settings.log_level,
+        "--without-gossip", "--without-mingle",
+    )  # fmt: skip
+    if spec.beat:
+        argv += ("--beat", "--schedule", str(settings.run_dir / f"{name}-beat-schedule"))
+    return Service(name, argv, marker=node, module=spec.module, node=node, env=env)
+
+
 def worker_services(settings: Settings) -> list[Service]:
-    """The Celery workers; named ``<service>@<host>`` so two hosts on one broker never share a node name."""
-    host = settings.effective_host
+    """The Celery workers; named ``<service>@<host>`` so two hosts on one broker never share a node name. Host
+    agents run once per host of the machine (``hosts``); with one host their names carry no host suffix."""
     services = []
     for spec in WORKERS:
-        node = f"{spec.name}@{host}"
-        agent_hosts = served_hosts(settings) if spec.agent_of == "compute" else [host]
-        queues = [*spec.queues, *([host_queue(spec.agent_of, h) for h in agent_hosts] if spec.agent_of else [])]
-        argv = (
-            sys.executable, "-m", "celery", "-A", f"{spec.module}:app", "worker",
-            "-Q", ",".join(queues),
-            "-n", node,
-            "--pool", "prefork", "--concurrency", "1",
-            "--loglevel", settings.log_level,
-            "--without-gossip", "--without-mingle",
-        )  # fmt: skip
-        if spec.beat:
-            argv += ("--beat", "--schedule", str(settings.run_dir / f"{spec.name}-beat-schedule"))
-        services.append(Service(spec.name, argv, marker=node, module=spec.module, node=node))
+        if spec.agent_of is None:
+            node = f"{spec.name}@{settings.effective_host}"
+            services.append(_worker(settings, spec, spec.name, node, list(spec.queues)))
+            continue
+        for host in machine_hosts(settings):
+            host_settings = settings.replace(host=host)
+            agent_hosts = served_hosts(host_settings) if spec.agent_of == "compute" else [host]
+            queues = [*spec.queues, *(host_queue(spec.agent_of, h) for h in agent_hosts)]
+            name = spec.name if settings.hosts <= 1 else f"{spec.name}-{host}"
+            services.append(
+                _worker(settings, spec, name, f"{spec.name}@{host}", queues, host_environment(settings, host))
+            )
     return services
+
+
+def leftover_services(settings: Settings, known: list[Service]) -> list[Service]:
+    """Services a pid file names that the settings no longer ask for (the machine ran more hosts before): found
+    again by the marker their pid file keeps, so ``down`` and ``up`` can stop them."""
+    names = {service.name for service in known} | {"redis"}
+    found = []
+    for pid_file in sorted(settings.run_dir.glob("*.pid")):
+        name = pid_file.stem
+        lines = pid_file.read_text().splitlines() if pid_file.exists() else []
+        if name not in names and len(lines) >= 2:
+            found.append(Service(name, (), marker=lines[1]))
+    return found
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
@@ -168,8 +205,9 @@ def child_environment(settings: Settings) -> dict[str, str]:
 
 
 def read_pid(path: Path) -> int | None:
+    """The pid on a pid file's first line (the second keeps the service's marker)."""
     try:
-        return int(path.read_text().strip())
+        return int(path.read_text().split("\n", 1)[0].strip())
     except (OSError, ValueError):
         return None
 
@@ -210,12 +248,12 @@ def spawn(service: Service, settings: Settings) -> int:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=child_environment(settings),
+            env=child_environment(settings) | dict(service.env),
             start_new_session=True,
             umask=CHILD_UMASK,
         )
     _DETACHED.append(proc)
-    service.pid_file(settings).write_text(f"{proc.pid}\n")
+    service.pid_file(settings).write_text(f"{proc.pid}\n{service.marker}\n")
     return proc.pid
 
 
@@ -409,6 +447,9 @@ def up(timeout: float) -> None:
             wanted.append(worker)
         else:
             click.echo(f"warning: skipping {worker.name}: module {worker.module} does not exist", err=True)
+    leftovers = leftover_services(settings, wanted)
+    if leftovers:  # the machine ran more hosts before: their agents go
+        stop_services(settings, leftovers, STOP_TIMEOUT)
     pids = start_services(settings, wanted)
     wait_until_ready(settings, wanted, pids, timeout)
     click.echo(f"Stratus is up: {settings.effective_public_url}/identity/v3 (state in {settings.state_path})")
@@ -419,19 +460,23 @@ def up(timeout: float) -> None:
 def down(timeout: float) -> None:
     """Stop every process this state directory started: API and workers first, Redis last (it flushes its AOF)."""
     settings = load()
-    redis = redis_service(settings)
-    for phase in ([api_service(settings), *worker_services(settings)], [redis]):
-        pids: dict[str, int] = {}
-        for service in phase:
-            pid = running_pid(service, settings)
-            if pid:
-                pids[service.name] = pid
-            service.pid_file(settings).unlink(missing_ok=True)
-        for name in stop_all(pids, timeout):
-            click.echo(f"warning: {name} ignored SIGTERM for {timeout:.0f}s; killed", err=True)
-        for name, pid in pids.items():
-            click.echo(f"stopped {name} (pid {pid})")
+    services = [api_service(settings), *worker_services(settings)]
+    stop_services(settings, [*services, *leftover_services(settings, services)], timeout)
+    stop_services(settings, [redis_service(settings)], timeout)
     click.echo("Stratus is down")
+
+
+def stop_services(settings: Settings, services: list[Service], timeout: float) -> None:
+    pids: dict[str, int] = {}
+    for service in services:
+        pid = running_pid(service, settings)
+        if pid:
+            pids[service.name] = pid
+        service.pid_file(settings).unlink(missing_ok=True)
+    for name in stop_all(pids, timeout):
+        click.echo(f"warning: {name} ignored SIGTERM for {timeout:.0f}s; killed", err=True)
+    for name, pid in pids.items():
+        click.echo(f"stopped {name} (pid {pid})")
 
 
 @services.command("status")

@@ -48,13 +48,16 @@ class InstanceNotFound(DriverError):
 
 @dataclass(frozen=True)
 class Nic:
-    """One guest network interface. The driver creates a plain tap named ``tap`` with this MAC and leaves
-    plugging it into a network to the network agent (``vif_type`` "ethernet")."""
+    """One guest network interface: a tap named ``tap`` with this MAC, added to ``bridge`` whenever the guest
+    starts. The network agent makes that bridge before the guest is built (a per-port bridge wired to the tenant
+    network, Nova's "hybrid plug"), so the NIC is connected from the first packet. Without a bridge the tap is
+    connected to nothing."""
 
     mac: str
     tap: str
     mtu: int = 1500
     port_id: str = ""
+    bridge: str = ""
 
 
 @dataclass(frozen=True)

@@ -46,12 +46,15 @@ class DiskConfig:
 
 @dataclass(frozen=True)
 class InterfaceConfig:
-    """A tap the domain creates and owns (``managed='yes'``): libvirt makes it at start and deletes it at stop."""
+    """A tap the domain creates and owns: libvirt makes it at every start and deletes it at stop. With ``bridge``
+    libvirt also adds it to that (existing) bridge each time, so the NIC is connected from the guest's first
+    packet on; without, it is a plain tap (``managed='yes'``) connected to nothing."""
 
     mac: str
     tap: str
     mtu: int
     model: str = "virtio"
+    bridge: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class DomainConfig:
     vcpus: int
     console_log: Path
     """Serial console log; written by virtlogd, appended to across restarts of the domain."""
+    host: str = ""
+    """The compute host the instance belongs to, kept in the metadata: several hosts may share one libvirtd."""
     disks: tuple[DiskConfig, ...] = ()
     interfaces: tuple[InterfaceConfig, ...] = ()
     cpu: CpuConfig | None = None
@@ -85,6 +90,8 @@ def _metadata(parent: ET.Element, config: DomainConfig) -> None:
     # is how libvirt keeps and returns custom metadata.
     instance = _sub(_sub(parent, "metadata"), f"{_NS_PREFIX}:instance", **{f"xmlns:{_NS_PREFIX}": NAMESPACE})
     _sub(instance, f"{_NS_PREFIX}:name", config.display_name)
+    if config.host:
+        _sub(instance, f"{_NS_PREFIX}:host", config.host)
 
 
 def _os(parent: ET.Element, config: DomainConfig) -> None:
@@ -120,9 +127,13 @@ def _disk(parent: ET.Element, disk: DiskConfig) -> None:
 
 
 def _interface(parent: ET.Element, nic: InterfaceConfig) -> None:
-    element = _sub(parent, "interface", type="ethernet")
+    element = _sub(parent, "interface", type="bridge" if nic.bridge else "ethernet")
     _sub(element, "mac", address=nic.mac)
-    _sub(element, "target", dev=nic.tap, managed="yes")
+    if nic.bridge:
+        _sub(element, "source", bridge=nic.bridge)
+        _sub(element, "target", dev=nic.tap)
+    else:
+        _sub(element, "target", dev=nic.tap, managed="yes")
     _sub(element, "model", type=nic.model)
     _sub(element, "mtu", size=str(nic.mtu))
 
@@ -196,3 +207,15 @@ def is_stratus_metadata(xml: str) -> bool:
     except ET.ParseError:
         return False
     return root.tag in (f"{{{NAMESPACE}}}instance", "instance")
+
+
+def metadata_host(xml: str) -> str:
+    """The host named in our metadata element ("" when it names none: domains defined before hosts were named)."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return ""
+    element = root.find(f"{{{NAMESPACE}}}host")
+    if element is None:
+        element = root.find("host")
+    return (element.text or "").strip() if element is not None else ""

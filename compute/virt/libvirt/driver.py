@@ -81,6 +81,7 @@ class LibvirtDriver(base.ComputeDriver):
         self.host = host or Host(settings.libvirt_uri, settings.libvirt_virt_type)
         self.soft_reboot_timeout = soft_reboot_timeout
         self._cache_mode = cache_mode
+        self.host_name = ""
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 
@@ -118,8 +119,11 @@ class LibvirtDriver(base.ComputeDriver):
             memory_mb=spec.memory_mb,
             vcpus=spec.vcpus,
             console_log=directory / CONSOLE_LOG,
+            host=self.host_name,
             disks=tuple(devices),
-            interfaces=tuple(config.InterfaceConfig(nic.mac, nic.tap, nic.mtu) for nic in spec.nics),
+            interfaces=tuple(
+                config.InterfaceConfig(nic.mac, nic.tap, nic.mtu, bridge=nic.bridge) for nic in spec.nics
+            ),
             # TCG emulates a stable qemu64 CPU; KVM gives the guest the host's CPU.
             cpu=config.CpuConfig("host-passthrough") if virt_type == "kvm" else config.CpuConfig("custom", "qemu64"),
         )
@@ -135,7 +139,11 @@ class LibvirtDriver(base.ComputeDriver):
     # -- ComputeDriver ---------------------------------------------------------------------------------------------
 
     def init_host(self, host: str) -> None:
+        self.host_name = host
+        missing = [d for d in (self.instances_path, *self.instances_path.parents) if not d.exists()]
         self.instances_path.mkdir(parents=True, exist_ok=True)
+        for directory in missing:  # made under our umask: QEMU passes through, it may not list them
+            directory.chmod(0o711)
         self.instances_path.chmod(0o711)  # QEMU passes through; it may not list other instances
         for directory in (self.instances_path, *self.instances_path.parents):
             if not directory.stat().st_mode & 0o001:
@@ -427,7 +435,8 @@ class LibvirtDriver(base.ComputeDriver):
             return InstanceInfo(uuid=uuid, power_state=guest.power_state())
 
     def list_instances(self) -> list[InstanceInfo]:
-        """Domains named ``stratus-<uuid>`` that carry our metadata element; others on the host are ignored."""
+        """Domains named ``stratus-<uuid>`` that carry our metadata element naming this host (or none); others on
+        the machine are ignored."""
         found = []
         with _translated("*", "list"):
             for guest in Guest.all(self.host):
@@ -437,6 +446,8 @@ class LibvirtDriver(base.ComputeDriver):
                     metadata = guest.metadata(config.NAMESPACE)
                     if metadata is None or not config.is_stratus_metadata(metadata):
                         continue
+                    if config.metadata_host(metadata) not in ("", self.host_name):
+                        continue  # another host's guest on a libvirtd the hosts of this machine share
                     found.append(InstanceInfo(uuid=guest.uuid, power_state=guest.power_state()))
                 except libvirt.libvirtError as exc:
                     if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:  # undefined while we looked

@@ -8,6 +8,7 @@ import difflib
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ SPEC = InstanceSpec(
     config_drive=ConfigDrive(meta_data={"hostname": "web-1"}),
     nics=(
         Nic(mac="fa:16:3e:00:00:01", tap="tap6f1c0f1e-01", mtu=1450, port_id="p1"),
-        Nic(mac="fa:16:3e:00:00:02", tap="tap6f1c0f1e-02", mtu=9000, port_id="p2"),
+        Nic(mac="fa:16:3e:00:00:02", tap="tap6f1c0f1e-02", mtu=9000, port_id="p2", bridge="qbr6f1c0f1e-02"),
     ),
 )
 
@@ -42,9 +43,11 @@ def _never_connect(uri: str) -> None:
     raise AssertionError(f"the XML policy must not talk to libvirt ({uri})")
 
 
-def driver(virt_type: str, cache_mode: str = "none") -> LibvirtDriver:
+def driver(virt_type: str, cache_mode: str = "none", host_name: str = "") -> LibvirtDriver:
     host = Host("qemu:///system", virt_type=virt_type, opener=_never_connect)
-    return LibvirtDriver(Settings(instances_path=INSTANCES), host, cache_mode=cache_mode)
+    driver = LibvirtDriver(Settings(instances_path=INSTANCES), host, cache_mode=cache_mode)
+    driver.host_name = host_name  # what init_host sets, without connecting
+    return driver
 
 
 def normalised(xml: str) -> str:
@@ -59,7 +62,8 @@ def assert_golden(xml: str, name: str) -> None:
 
 
 def test_qemu_domain_with_two_nics_and_a_config_drive() -> None:
-    assert_golden(config.domain_xml(driver("qemu").domain_config(SPEC)), "qemu-two-nics-config-drive.xml")
+    xml = config.domain_xml(driver("qemu", host_name="compute-2").domain_config(SPEC))
+    assert_golden(xml, "qemu-two-nics-config-drive.xml")
 
 
 def test_kvm_domain_without_nics_or_config_drive() -> None:
@@ -148,6 +152,26 @@ def test_disk_path_by_target() -> None:
 )
 def test_stratus_metadata_is_recognised(metadata: str, ours: bool) -> None:
     assert config.is_stratus_metadata(metadata) is ours
+
+
+@pytest.mark.parametrize(
+    ("metadata", "host"),
+    [
+        ("<instance><name>x</name><host>compute-2</host></instance>", "compute-2"),
+        ('<s:instance xmlns:s="https://stratus.dev/xmlns/1"><s:host>h1</s:host></s:instance>', "h1"),
+        ("<instance><name>x</name></instance>", ""),  # defined before hosts were named
+        ("not xml", ""),
+    ],
+)
+def test_the_metadata_names_the_host_of_the_guest(metadata: str, host: str) -> None:
+    assert config.metadata_host(metadata) == host
+
+
+def test_the_host_in_generated_xml_reads_back() -> None:
+    xml = config.domain_xml(driver("qemu", host_name="compute-2").domain_config(SPEC))
+    element = ET.fromstring(xml).find("metadata")
+    assert element is not None
+    assert config.metadata_host(ET.tostring(element[0], encoding="unicode")) == "compute-2"
 
 
 def test_domain_name_carries_the_uuid() -> None:

@@ -1,0 +1,53 @@
+"""What the launcher runs for one and for several hosts on a machine, and how it finds agents it no longer runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.settings import Settings
+from manage import services
+
+
+def agents(settings: Settings) -> dict[str, services.Service]:
+    return {s.name: s for s in services.worker_services(settings) if "agent" in s.name}
+
+
+def test_one_host_runs_one_agent_of_each_kind_named_after_the_machine(tmp_path: Path) -> None:
+    settings = Settings(state_dir=str(tmp_path), host="box")
+    found = agents(settings)
+    assert set(found) == {"compute-agent", "network-agent"}
+    assert found["compute-agent"].node == "compute-agent@box"
+    assert dict(found["compute-agent"].env) == {"STRATUS_HOST": "box"}
+    assert "compute.box" in found["compute-agent"].argv
+
+
+def test_several_hosts_get_agents_names_queues_and_directories_of_their_own(tmp_path: Path) -> None:
+    settings = Settings(state_dir=str(tmp_path), host="box", hosts=2)
+    found = agents(settings)
+    assert set(found) == {"compute-agent-box-1", "compute-agent-box-2", "network-agent-box-1", "network-agent-box-2"}
+    second = found["compute-agent-box-2"]
+    assert second.node == "compute-agent@box-2"
+    assert second.argv[second.argv.index("-Q") + 1] == "compute.box-2"
+    assert dict(second.env) == {
+        "STRATUS_HOST": "box-2",
+        "STRATUS_INSTANCES_PATH": str(tmp_path / "hosts" / "box-2" / "instances"),
+    }
+    assert found["network-agent-box-1"].argv[found["network-agent-box-1"].argv.index("-Q") + 1] == "network.box-1"
+
+
+def test_fake_hosts_of_each_machine_host_share_its_agent(tmp_path: Path) -> None:
+    settings = Settings(state_dir=str(tmp_path), host="box", hosts=2, compute_driver="fake", compute_fake_hosts=2)
+    queues = agents(settings)["compute-agent-box-1"].argv
+    assert queues[queues.index("-Q") + 1] == "compute.box-1-1,compute.box-1-2"
+
+
+def test_pid_files_of_agents_no_longer_wanted_are_found_with_their_marker(tmp_path: Path) -> None:
+    settings = Settings(state_dir=str(tmp_path), host="box")
+    settings.run_dir.mkdir(parents=True)
+    (settings.run_dir / "compute-agent-box-2.pid").write_text("4242\ncompute-agent@box-2\n")
+    (settings.run_dir / "compute-agent.pid").write_text("4243\ncompute-agent@box\n")
+    (settings.run_dir / "redis.pid").write_text("4244\nredis-server\n")
+    (settings.run_dir / "ancient.pid").write_text("4245\n")  # no marker: never touched
+    leftovers = services.leftover_services(settings, services.worker_services(settings))
+    assert [(s.name, s.marker) for s in leftovers] == [("compute-agent-box-2", "compute-agent@box-2")]
+    assert services.read_pid(settings.run_dir / "compute-agent-box-2.pid") == 4242
