@@ -266,8 +266,8 @@ class HostUnderlay(_Codec):
 class ApplyResult(_Codec):
     """What an ``apply`` achieved. ``wired`` are the ports whose wiring and filtering are in place (ready for the
     guest: Neutron's "port up"); ``errors`` maps a network id to what went wrong there (its ports are not in
-    ``wired``). ``stale`` is True when the state was older than the one in effect and was ignored; ``generation``
-    is the generation now in effect."""
+    ``wired``), or the id of a leftover network or port that could not be removed. ``stale`` is True when the
+    state was older than the one in effect and was ignored; ``generation`` is the generation now in effect."""
 
     generation: int
     wired: tuple[str, ...] = ()

@@ -33,7 +33,7 @@ from network.dataplane.linux.inspect import Link, owner_tag
 from network.dataplane.linux.links import Namespace, ensure_veth
 from network.dataplane.linux.nftables import Firewall
 from network.dataplane.linux.runner import Runner
-from network.dataplane.names import network_bridge, vif_names, vxlan_device
+from network.dataplane.names import HOST_UNDERLAY, network_bridge, vif_names, vxlan_device
 
 LOG = logging.getLogger(__name__)
 VXLAN_PORT = 4789
@@ -90,7 +90,7 @@ class LinuxDataplane(DataplaneDriver):
     def _device(self) -> str:
         assert self.underlay is not None
         if self.underlay.namespace:
-            return "ul0"
+            return HOST_UNDERLAY
         return self.underlay.underlay_device
 
     def init_host(self, underlay: HostUnderlay) -> None:
@@ -113,6 +113,7 @@ class LinuxDataplane(DataplaneDriver):
         host_ns = Namespace(self.runner, host.netns).refresh()
         root_ns = host_ns if host.netns is None else Namespace(self.runner, None).refresh()
         namespaces = inspect.namespaces(self.runner)
+        forwarding = inspect.vxlan_entries(self.runner, host.netns)
         errors: dict[str, str] = {}
         try:
             Firewall(self.runner, host.netns, self.directory).converge(firewall.render(wiring.networks))
@@ -123,7 +124,7 @@ class LinuxDataplane(DataplaneDriver):
         for network in wiring.networks:
             vm_ports = [port for port in network.ports if port.kind == "vm"]
             try:
-                self._network(network, host_ns, root_ns, namespaces)
+                self._network(network, host_ns, root_ns, namespaces, forwarding)
             except DataplaneError as exc:
                 errors[network.network_id] = exc.message
                 continue
@@ -136,7 +137,14 @@ class LinuxDataplane(DataplaneDriver):
         errors.update(self._sweep(wiring, host_ns, root_ns, namespaces))
         return ApplyResult(generation=wiring.generation, wired=tuple(wired), errors=errors)
 
-    def _network(self, network: NetworkWiring, host_ns: Namespace, root_ns: Namespace, namespaces: set[str]) -> None:
+    def _network(
+        self,
+        network: NetworkWiring,
+        host_ns: Namespace,
+        root_ns: Namespace,
+        namespaces: set[str],
+        forwarding: dict[str, set[tuple[str, str]]],
+    ) -> None:
         assert self.underlay is not None
         overhead = VXLAN_OVERHEAD + (20 if ":" in self.underlay.underlay_ip else 0)
         if network.mtu > self.underlay.underlay_mtu - overhead:
@@ -148,7 +156,7 @@ class LinuxDataplane(DataplaneDriver):
         bridge = network_bridge(network.network_id)
         host_ns.ensure(bridge, ["bridge"], mtu=network.mtu, tag=tag, options=QUIET_BRIDGE)
         vxlan, device = vxlan_device(network.vni), self._device()
-        host_ns.ensure(
+        made = host_ns.ensure(
             vxlan,
             _vxlan_args(network, self.underlay, device),
             mtu=network.mtu,
@@ -156,7 +164,8 @@ class LinuxDataplane(DataplaneDriver):
             master=bridge,
             matches=lambda link: _vxlan_matches(link, network, self.underlay, device),  # type: ignore[arg-type]
         )
-        fdb.converge(self.runner, host_ns.netns, vxlan, fdb.wanted(network, self.underlay.underlay_ip))
+        actual = set() if made else forwarding.get(vxlan, set())
+        fdb.converge(self.runner, host_ns.netns, vxlan, actual, fdb.wanted(network, self.underlay.underlay_ip))
         for port in network.ports:
             if port.kind != "vm":
                 continue

@@ -9,7 +9,6 @@ Entries the bridge learned on the VXLAN port carry no ``dst`` and are not ours t
 from __future__ import annotations
 
 from network.dataplane.base import NetworkWiring
-from network.dataplane.linux import inspect
 from network.dataplane.linux.runner import Runner
 
 FLOOD = "00:00:00:00:00:00"
@@ -21,10 +20,11 @@ def wanted(network: NetworkWiring, local_ip: str) -> set[tuple[str, str]]:
     return entries
 
 
-def converge(runner: Runner, netns: str | None, device: str, entries: set[tuple[str, str]]) -> None:
+def converge(
+    runner: Runner, netns: str | None, device: str, actual: set[tuple[str, str]], wanted: set[tuple[str, str]]
+) -> None:
     """Remove stale entries first, so a port that moved host never has frames copied to its old one."""
-    actual = inspect.vxlan_entries(runner, netns, device)
-    for mac, dst in sorted(actual - entries):
+    for mac, dst in sorted(actual - wanted):
         runner.write(["bridge", "fdb", "del", mac, "dev", device, "dst", dst], netns)
-    for mac, dst in sorted(entries - actual):
+    for mac, dst in sorted(wanted - actual):
         runner.write(["bridge", "fdb", "append", mac, "dev", device, "dst", dst, "permanent"], netns)

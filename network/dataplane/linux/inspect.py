@@ -70,11 +70,14 @@ def namespace_pids(runner: Runner, netns: str) -> list[int]:
     return [int(pid) for pid in runner.read(["ip", "netns", "pids", netns], check=False).split()]
 
 
-def vxlan_entries(runner: Runner, netns: str | None, device: str) -> set[tuple[str, str]]:
-    """The device's own forwarding entries (mac, remote underlay address); entries the bridge learned are not
-    the VXLAN device's and are left alone."""
-    entries = runner.read_json(["bridge", "-j", "fdb", "show", "dev", device], netns)
-    return {(entry["mac"].lower(), entry["dst"]) for entry in entries if "dst" in entry}
+def vxlan_entries(runner: Runner, netns: str | None) -> dict[str, set[tuple[str, str]]]:
+    """VXLAN device -> its own forwarding entries (mac, remote underlay address), for the whole namespace in one
+    read. Entries the bridge learned carry no ``dst``: they are not the VXLAN device's and are left alone."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for entry in runner.read_json(["bridge", "-j", "fdb", "show"], netns):
+        if "dst" in entry and "ifname" in entry:
+            found.setdefault(entry["ifname"], set()).add((entry["mac"].lower(), entry["dst"]))
+    return found
 
 
 def addresses(runner: Runner, netns: str | None, device: str) -> set[str]:

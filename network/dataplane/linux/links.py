@@ -56,16 +56,18 @@ class Namespace:
         mac: str | None = None,
         matches: Callable[[Link], bool] | None = None,
         options: Mapping[str, int] | None = None,
-    ) -> None:
+    ) -> bool:
         """Make ``name`` a device of type ``kind`` (the words after ``type``: ``["bridge"]``, ``["vxlan", "id",
-        …]``) with these attributes, up. A device of that name of another kind, or one ``matches`` rejects (its
-        type arguments differ: they cannot be changed in place), is deleted and made again. ``options`` are type
-        arguments that can be changed in place (``mcast_snooping`` of a bridge), compared with ``ip -d``'s."""
+        …]``) with these attributes, up; True when it was made (what was read about an earlier one is void).
+        A device of that name of another kind, or one ``matches`` rejects (its type arguments differ: they cannot
+        be changed in place), is deleted and made again. ``options`` are type arguments that can be changed in
+        place (``mcast_snooping`` of a bridge), compared with ``ip -d``'s."""
         current = self.get(name)
         if current is not None and (current.kind != kind[0] or (matches is not None and not matches(current))):
             self.delete(name)
             current = None
         wanted = [str(word) for item in (options or {}).items() for word in item]
+        made = current is None
         if current is None:
             self.ip("link", "add", name, "mtu", str(mtu), "type", *kind, *wanted)  # an alias given here is ignored
             current = Link(
@@ -82,6 +84,7 @@ class Namespace:
         elif any(current.info.get(key) != value for key, value in (options or {}).items()):
             self.ip("link", "set", "dev", name, "type", kind[0], *wanted)
         self.converge(current, mtu=mtu, tag=tag, master=master, mac=mac)
+        return made
 
     def converge(
         self,

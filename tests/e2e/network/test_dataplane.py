@@ -202,6 +202,11 @@ def test_a_bridge_deleted_by_hand_is_repaired_without_breaking_a_running_ping(cl
     masters = json.loads(sh("ip", "-n", cloud.ns("h1"), "-j", "link", "show", "master", bridge).stdout)
     assert {m["ifname"] for m in masters} == {vxlan_device(net.vni), vif_names(a.port_id).qvo}
     assert received >= 140, f"only {received} of 150 pings passed while the bridge was repaired"
+    # A VXLAN device whose type arguments differ is made again (with learning on it would not be ours any more),
+    # and a new device needs its forwarding entries again.
+    sh("ip", "-n", cloud.ns("h1"), "link", "set", "dev", vxlan_device(net.vni), "type", "vxlan", "learning")
+    cloud.apply([net], generation=cloud.drivers["h1"].last.generation)  # type: ignore[union-attr]
+    assert ga.ping_until("10.0.0.12", timeout=3), "the VXLAN device came back without its forwarding entries"
 
 
 def test_one_broken_network_does_not_stop_the_others(cloud: Cloud, guests) -> None:  # type: ignore[no-untyped-def]
