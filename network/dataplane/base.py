@@ -279,11 +279,11 @@ class ApplyResult(_Codec):
         object.__setattr__(self, "errors", dict(self.errors))
 
 
-_T = TypeVar("_T")
+_C = TypeVar("_C", bound=_Codec)
 
 
-def _coerce(cls: type[_T], value: Any) -> _T:
-    return value if isinstance(value, cls) else cls.from_dict(value)  # type: ignore[attr-defined]
+def _coerce(cls: type[_C], value: Any) -> _C:
+    return value if isinstance(value, cls) else cls.from_dict(value)
 
 
 class DataplaneDriver(ABC):

@@ -145,11 +145,12 @@ class LinuxDataplane(DataplaneDriver):
         namespaces: set[str],
         forwarding: dict[str, set[tuple[str, str]]],
     ) -> None:
-        assert self.underlay is not None
-        overhead = VXLAN_OVERHEAD + (20 if ":" in self.underlay.underlay_ip else 0)
-        if network.mtu > self.underlay.underlay_mtu - overhead:
+        underlay = self.underlay
+        assert underlay is not None
+        overhead = VXLAN_OVERHEAD + (20 if ":" in underlay.underlay_ip else 0)
+        if network.mtu > underlay.underlay_mtu - overhead:
             raise DataplaneError(
-                reason=f"network MTU {network.mtu} does not fit the underlay's {self.underlay.underlay_mtu} "
+                reason=f"network MTU {network.mtu} does not fit the underlay's {underlay.underlay_mtu} "
                 f"less {overhead} bytes of VXLAN headers"
             )
         tag = owner_tag(self.host, network.network_id)
@@ -158,14 +159,14 @@ class LinuxDataplane(DataplaneDriver):
         vxlan, device = vxlan_device(network.vni), self._device()
         made = host_ns.ensure(
             vxlan,
-            _vxlan_args(network, self.underlay, device),
+            _vxlan_args(network, underlay, device),
             mtu=network.mtu,
             tag=tag,
             master=bridge,
-            matches=lambda link: _vxlan_matches(link, network, self.underlay, device),  # type: ignore[arg-type]
+            matches=lambda link: _vxlan_matches(link, network, underlay, device),
         )
         actual = set() if made else forwarding.get(vxlan, set())
-        fdb.converge(self.runner, host_ns.netns, vxlan, actual, fdb.wanted(network, self.underlay.underlay_ip))
+        fdb.converge(self.runner, host_ns.netns, vxlan, actual, fdb.wanted(network, underlay.underlay_ip))
         for port in network.ports:
             if port.kind != "vm":
                 continue

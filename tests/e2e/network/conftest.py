@@ -129,6 +129,12 @@ class Cloud:
             for host in self.drivers
         }
 
+    def current(self, host: str) -> int:
+        """The generation in effect on ``host`` (to apply the same state again)."""
+        last = self.drivers[host].last
+        assert last is not None, f"nothing applied on {host}"
+        return last.generation
+
     def apply(self, nets: list[Net], generation: int | None = None, errors: bool = False) -> dict[str, ApplyResult]:
         """Apply the state to both hosts; the second apply of it must write nothing (idempotency, every time).
         ``errors``: the test expects some; otherwise there must be none."""
@@ -213,8 +219,11 @@ class Guest:
         return entries[0]["lladdr"] if entries else ""
 
 
+MakeGuest = Callable[..., Guest]
+
+
 @pytest.fixture
-def guests() -> Iterator[Callable[..., Guest]]:
+def guests() -> Iterator[MakeGuest]:
     """``make(port, cidr, mtu)``: plug a guest into its port's ``qbr`` as libvirt plugs a tap."""
     made: list[tuple[str, str]] = []
 

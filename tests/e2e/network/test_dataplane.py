@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import re
 import signal
-import struct
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,16 +19,13 @@ import pytest
 
 from network.dataplane.base import DhcpSubnet, DhcpWiring, HostWiring, PortWiring, Rule
 from network.dataplane.names import dhcp_namespace, network_bridge, vif_names, vxlan_device
-from tests.e2e.network.conftest import OPEN, RUN, Cloud, Net, port, random_mac, sh
+from tests.e2e.network.conftest import OPEN, RUN, Cloud, MakeGuest, Net, RealHost, port, random_mac, sh
+from tests.e2e.network.probes import dhcp_lease, link_names, vxlan_packets
 
 pytestmark = pytest.mark.e2e
 
 
-def link_names(netns: str | None) -> set[str]:
-    return {entry["ifname"] for entry in json.loads(sh("ip", *(["-n", netns] if netns else []), "-j", "link").stdout)}
-
-
-def test_guests_on_two_hosts_ping_across_vxlan(cloud: Cloud, guests) -> None:  # type: ignore[no-untyped-def]
+def test_guests_on_two_hosts_ping_across_vxlan(cloud: Cloud, guests: MakeGuest) -> None:
     a, b = port("10.0.0.11"), port("10.0.0.12")
     net = Net(vni=next(cloud.vnis)).place("h1", a).place("h2", b)
     results = cloud.apply([net])
@@ -42,37 +37,7 @@ def test_guests_on_two_hosts_ping_across_vxlan(cloud: Cloud, guests) -> None:  #
     assert ga.mac_of("10.0.0.12") == b.mac
 
 
-def vxlan_packets(pcap: bytes) -> list[tuple[str, str, int, str, str]]:
-    """(outer source, outer destination, VNI, inner source MAC, inner destination MAC) of each VXLAN packet in
-    a classic little-endian Ethernet pcap."""
-    magic, *_ = struct.unpack_from("<I", pcap)
-    assert magic == 0xA1B2C3D4, "not a little-endian microsecond pcap"
-    found, offset = [], 24
-    while offset + 16 <= len(pcap):
-        _, _, length, _ = struct.unpack_from("<IIII", pcap, offset)
-        frame, offset = pcap[offset + 16 : offset + 16 + length], offset + 16 + length
-        if struct.unpack_from("!H", frame, 12)[0] != 0x0800:
-            continue
-        ip = frame[14:]
-        header = (ip[0] & 0x0F) * 4
-        if ip[9] != 17 or struct.unpack_from("!H", ip, header + 2)[0] != 4789:
-            continue
-        vxlan = ip[header + 8 : header + 16]
-        assert vxlan[0] & 0x08, "VXLAN header without the valid-VNI flag"
-        inner = ip[header + 16 :]
-        found.append(
-            (
-                ".".join(map(str, ip[12:16])),
-                ".".join(map(str, ip[16:20])),
-                int.from_bytes(vxlan[4:7], "big"),
-                inner[6:12].hex(":"),
-                inner[0:6].hex(":"),
-            )
-        )
-    return found
-
-
-def test_underlay_carries_udp_4789_with_the_networks_vni(cloud: Cloud, guests, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_underlay_carries_udp_4789_with_the_networks_vni(cloud: Cloud, guests: MakeGuest, tmp_path: Path) -> None:
     a, b = port("10.0.0.11"), port("10.0.0.12")
     net = Net(vni=next(cloud.vnis)).place("h1", a).place("h2", b)
     cloud.apply([net])
@@ -99,7 +64,7 @@ def test_underlay_carries_udp_4789_with_the_networks_vni(cloud: Cloud, guests, t
     assert len(unicast) >= 4 and set(unicast) == {(a.mac, b.mac), (b.mac, a.mac)}  # the echo requests and replies
 
 
-def test_two_networks_on_the_same_cidr_are_isolated(cloud: Cloud, guests) -> None:  # type: ignore[no-untyped-def]
+def test_two_networks_on_the_same_cidr_are_isolated(cloud: Cloud, guests: MakeGuest) -> None:
     """No filtering at all (port security off): only the VNI keeps the networks apart. B's guests hold the very
     addresses A's guests hold on the other host."""
     a1, a2, a3 = (port(ip, port_security=False) for ip in ("10.0.0.11", "10.0.0.12", "10.0.0.15"))
@@ -115,20 +80,7 @@ def test_two_networks_on_the_same_cidr_are_isolated(cloud: Cloud, guests) -> Non
     assert not gb1.ping("10.0.0.15", count=2), "a guest of network B reached network A"
 
 
-def dhcp_lease(guest, directory: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """Run busybox's DHCP client in the guest; the options of the lease it bound (its script's environment)."""
-    script, lease = directory / "udhcpc.sh", directory / "lease.env"
-    lease.unlink(missing_ok=True)
-    script.write_text(
-        f'#!/bin/sh\nif [ "$1" = bound ]; then env > {lease}; ip addr add "$ip/$mask" dev "$interface"; fi\n'
-    )
-    script.chmod(0o755)
-    udhcpc = ["busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "10", "-T", "1", "-O", "staticroutes"]
-    guest.run(*udhcpc, "-s", str(script), timeout=30)
-    return dict(line.split("=", 1) for line in lease.read_text().splitlines() if "=" in line)
-
-
-def test_guest_takes_its_address_and_mtu_by_dhcp_across_hosts(cloud: Cloud, guests, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_guest_takes_its_address_and_mtu_by_dhcp_across_hosts(cloud: Cloud, guests: MakeGuest, tmp_path: Path) -> None:
     guest_port = port("10.0.0.21")
     dhcp = DhcpWiring(
         port_id=str(uuid.uuid4()),
@@ -150,36 +102,7 @@ def test_guest_takes_its_address_and_mtu_by_dhcp_across_hosts(cloud: Cloud, gues
     assert guest.ping("10.0.0.2")
 
 
-def test_removing_the_icmp_rule_stops_new_pings_while_replies_still_pass(cloud: Cloud, guests) -> None:  # type: ignore[no-untyped-def]
-    a, b = port("10.0.0.11"), port("10.0.0.12")
-    net = Net(vni=next(cloud.vnis)).place("h1", a).place("h2", b)
-    cloud.apply([net])
-    ga, gb = guests(a, "10.0.0.11/24"), guests(b, "10.0.0.12/24")
-    assert ga.ping_until("10.0.0.12") and gb.ping("10.0.0.11")
-    net.placed[0] = ("h1", PortWiring(**{**vars(a), "rules": (Rule("egress", "IPv4"),)}))
-    cloud.apply([net])
-    assert not gb.ping("10.0.0.11", count=2), "ICMP reached a port whose group no longer allows it"
-    assert ga.ping("10.0.0.12", count=2), "replies to the port's own pings must pass"
-
-
-def test_spoofed_addresses_are_dropped_and_allowed_pairs_pass(cloud: Cloud, guests) -> None:  # type: ignore[no-untyped-def]
-    a, b = port("10.0.0.11"), port("10.0.0.12")
-    net = Net(vni=next(cloud.vnis)).place("h1", a).place("h2", b)
-    cloud.apply([net])
-    ga, _ = guests(a, "10.0.0.11/24"), guests(b, "10.0.0.12/24")
-    assert ga.ping_until("10.0.0.12")
-    ga.run("ip", "addr", "flush", "dev", "eth0")
-    ga.run("ip", "addr", "add", "10.0.0.99/24", "dev", "eth0")
-    ga.run("ip", "neigh", "replace", "10.0.0.12", "lladdr", b.mac, "dev", "eth0")  # no ARP: the IP check alone
-    assert not ga.ping("10.0.0.12", count=2), "a packet from an address not the port's passed"
-    net.placed[0] = ("h1", PortWiring(**{**vars(a), "allowed_pairs": ((a.mac, "10.0.0.96/30"),)}))
-    cloud.apply([net])
-    assert ga.ping_until("10.0.0.12", timeout=5), "an allowed address pair was dropped"
-    ga.run("ip", "link", "set", "dev", "eth0", "address", random_mac())
-    assert not ga.ping("10.0.0.12", count=2), "a frame from a MAC not the port's passed"
-
-
-def test_a_bridge_deleted_by_hand_is_repaired_without_breaking_a_running_ping(cloud: Cloud, guests) -> None:  # type: ignore[no-untyped-def]
+def test_a_bridge_deleted_by_hand_is_repaired_without_breaking_a_running_ping(cloud: Cloud, guests: MakeGuest) -> None:
     a, b = port("10.0.0.11"), port("10.0.0.12")
     net = Net(vni=next(cloud.vnis)).place("h1", a).place("h2", b)
     cloud.apply([net])
@@ -194,10 +117,12 @@ def test_a_bridge_deleted_by_hand_is_repaired_without_breaking_a_running_ping(cl
     bridge = network_bridge(net.network_id)
     sh("ip", "-n", cloud.ns("h1"), "link", "del", "dev", bridge)
     writes = len(cloud.drivers["h1"].runner.writes())
-    cloud.apply([net], generation=cloud.drivers["h1"].last.generation)  # type: ignore[union-attr]
+    cloud.apply([net], generation=cloud.current("h1"))
     repaired = [str(c) for c in cloud.drivers["h1"].runner.writes()[writes:]]
     out, _ = pinging.communicate(timeout=20)
-    received = int(re.search(r"(\d+) received", out).group(1))  # type: ignore[union-attr]
+    summary = re.search(r"(\d+) received", out)
+    assert summary is not None, out
+    received = int(summary.group(1))
     assert any(f"link add {bridge}" in c for c in repaired)
     masters = json.loads(sh("ip", "-n", cloud.ns("h1"), "-j", "link", "show", "master", bridge).stdout)
     assert {m["ifname"] for m in masters} == {vxlan_device(net.vni), vif_names(a.port_id).qvo}
@@ -205,11 +130,11 @@ def test_a_bridge_deleted_by_hand_is_repaired_without_breaking_a_running_ping(cl
     # A VXLAN device whose type arguments differ is made again (with learning on it would not be ours any more),
     # and a new device needs its forwarding entries again.
     sh("ip", "-n", cloud.ns("h1"), "link", "set", "dev", vxlan_device(net.vni), "type", "vxlan", "learning")
-    cloud.apply([net], generation=cloud.drivers["h1"].last.generation)  # type: ignore[union-attr]
+    cloud.apply([net], generation=cloud.current("h1"))
     assert ga.ping_until("10.0.0.12", timeout=3), "the VXLAN device came back without its forwarding entries"
 
 
-def test_one_broken_network_does_not_stop_the_others(cloud: Cloud, guests) -> None:  # type: ignore[no-untyped-def]
+def test_one_broken_network_does_not_stop_the_others(cloud: Cloud, guests: MakeGuest) -> None:
     a, b, c = port("10.0.0.11"), port("10.0.0.12"), port("10.0.0.13")
     good = Net(vni=next(cloud.vnis)).place("h1", a).place("h2", b)
     broken = Net(vni=next(cloud.vnis), mtu=1500).place("h1", c)  # no room for VXLAN's 50 bytes
@@ -225,7 +150,7 @@ def test_a_state_older_than_the_one_applied_is_ignored(cloud: Cloud) -> None:
     net = Net(vni=next(cloud.vnis)).place("h1", a)
     cloud.apply([net])
     driver = cloud.drivers["h1"]
-    current = driver.last.generation  # type: ignore[union-attr]
+    current = cloud.current("h1")
     before = len(driver.runner.writes())
     result = driver.apply(HostWiring(host="h1", generation=current - 1))
     assert result.stale and result.wired == (a.port_id,) and len(driver.runner.writes()) == before
@@ -290,44 +215,9 @@ def test_empty_state_and_teardown_leave_nothing_behind(tmp_path: Path) -> None:
         own.force_clean()
 
 
-UDP_SEND = (
-    "import socket,sys; s=socket.socket(2,2); s.bind((sys.argv[1],int(sys.argv[2])));"
-    "s.sendto(b'x',(sys.argv[3],int(sys.argv[4])))"
-)
-UDP_RECEIVE = (
-    "import socket,sys; s=socket.socket(2,2); s.bind(('0.0.0.0',int(sys.argv[1]))); s.settimeout(float(sys.argv[2]));\n"
-    "try: print(s.recvfrom(64)[1][0])\nexcept TimeoutError: print('timeout')"
-)
-
-
-def udp_arrives(sender, receiver, source: tuple[str, int], target: tuple[str, int]) -> bool:  # type: ignore[no-untyped-def]
-    with subprocess.Popen(
-        ["ip", "netns", "exec", receiver.netns, sys.executable, "-c", UDP_RECEIVE, str(target[1]), "1.5"],
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as listening:
-        time.sleep(0.3)
-        sender.run(sys.executable, "-c", UDP_SEND, source[0], str(source[1]), target[0], str(target[1]))
-        out, _ = listening.communicate(timeout=10)
-    return out.strip() == source[0]
-
-
-def test_connections_of_one_network_never_admit_another_networks_packets(cloud: Cloud, guests) -> None:  # type: ignore[no-untyped-def]
-    """Both networks use the same addresses on the same hosts: one connection tracking table for the host would
-    take B's packet for the reply of A's connection. Each network has its own conntrack zone."""
-    a1, a2, b1, b2 = port("10.0.0.11"), port("10.0.0.12"), port("10.0.0.11"), port("10.0.0.12")
-    net_a = Net(vni=next(cloud.vnis)).place("h1", a1).place("h2", a2)
-    net_b = Net(vni=next(cloud.vnis)).place("h1", b1).place("h2", b2)
-    cloud.apply([net_a, net_b])
-    ga1, ga2 = guests(a1, "10.0.0.11/24"), guests(a2, "10.0.0.12/24")
-    gb1, gb2 = guests(b1, "10.0.0.11/24"), guests(b2, "10.0.0.12/24")
-    assert ga1.ping_until("10.0.0.12") and gb1.ping_until("10.0.0.12")
-    ga1.run(sys.executable, "-c", UDP_SEND, "10.0.0.11", "5000", "10.0.0.12", "6000")  # A's connection, from h1
-    assert not udp_arrives(gb2, gb1, ("10.0.0.12", 6000), ("10.0.0.11", 5000)), "B's packet passed as A's reply"
-    assert udp_arrives(ga2, ga1, ("10.0.0.12", 6000), ("10.0.0.11", 5000)), "the reply of A's connection was dropped"
-
-
-def test_a_real_host_wires_everything_in_its_root_namespace(cloud: Cloud, real_host, guests) -> None:  # type: ignore[no-untyped-def]
+def test_a_real_host_wires_everything_in_its_root_namespace(
+    cloud: Cloud, real_host: RealHost, guests: MakeGuest
+) -> None:
     """The layout of a production host: network bridges, VXLAN, port bridges and the firewall all in the one
     namespace the agent runs in, VXLAN bound to the NIC, the underlay address taken from the default route."""
     a, r = port("10.0.0.11"), port("10.0.0.13", allowed_pairs=((random_mac(), "10.0.0.64/26"),))
@@ -360,7 +250,7 @@ def test_a_real_host_wires_everything_in_its_root_namespace(cloud: Cloud, real_h
     assert dhcp_namespace(net.network_id) not in sh("ip", "netns", "list").stdout
 
 
-def test_a_host_namespace_deleted_by_hand_is_made_again(tmp_path: Path, guests) -> None:  # type: ignore[no-untyped-def]
+def test_a_host_namespace_deleted_by_hand_is_made_again(tmp_path: Path, guests: MakeGuest) -> None:
     """Everything in it comes back on the next apply, its DHCP server serves again; and a teardown after the
     namespace vanished once more still stops that DHCP server, which lives in a namespace of its own."""
     own = Cloud(f"{RUN}n", tmp_path)

@@ -4,6 +4,7 @@ refuse malformed data at construction, where the mistake is made, rather than de
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -115,7 +116,7 @@ def test_values_are_normalised() -> None:
         (lambda: HostWiring(host="h", networks=(NetworkWiring(NET, 1), NetworkWiring(NET, 2))), "twice"),
     ],
 )
-def test_malformed_data_is_refused(build, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_data_is_refused(build: Callable[[], object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()
 
