@@ -14,6 +14,7 @@ import os
 import signal as signals
 import subprocess
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from network.dataplane.base import DataplaneError
 
 LOG = logging.getLogger(__name__)
 TIMEOUT = 30.0
+JOURNAL_SIZE = 10_000
 _NETNS_AWARE = ("ip", "bridge")
 
 
@@ -41,19 +43,30 @@ class CommandFailed(DataplaneError):
 
 
 class Runner:
-    """Runs commands on the host; one per driver, shared by its parts. Thread-safe journal."""
+    """Runs commands on the host; one per driver, shared by its parts. The journal keeps the last
+    ``JOURNAL_SIZE`` commands (an agent runs for months), numbered so callers can ask what ran since a mark."""
 
     def __init__(self) -> None:
-        self.journal: list[Command] = []
+        self.journal: deque[tuple[int, Command]] = deque(maxlen=JOURNAL_SIZE)
+        self._next = 0
         self._lock = threading.Lock()
 
-    def writes(self) -> list[Command]:
+    def mark(self) -> int:
+        """The number the next command will get: pass it to ``commands``/``writes`` later."""
         with self._lock:
-            return [command for command in self.journal if command.write]
+            return self._next
+
+    def commands(self, since: int = 0) -> list[Command]:
+        with self._lock:
+            return [command for number, command in self.journal if number >= since]
+
+    def writes(self, since: int = 0) -> list[Command]:
+        return [command for command in self.commands(since) if command.write]
 
     def _record(self, command: Command) -> None:
         with self._lock:
-            self.journal.append(command)
+            self.journal.append((self._next, command))
+            self._next += 1
         if command.write:
             LOG.info("dataplane: %s", command)
 

@@ -144,9 +144,9 @@ class Cloud:
         if not errors:
             assert all(not result.errors for result in results.values()), results
         for host, state in states.items():
-            before = len(self.drivers[host].runner.writes())
+            mark = self.drivers[host].runner.mark()
             self.drivers[host].apply(state)
-            again = self.drivers[host].runner.writes()[before:]
+            again = self.drivers[host].runner.writes(since=mark)
             assert not again, f"second apply on {host} wrote: {[str(c) for c in again]}"
         return results
 
@@ -256,13 +256,13 @@ settings = Settings(network_dataplane="linux", host=sys.argv[1], state_dir=sys.a
 driver = driver_for(settings)
 underlay = underlay_for(settings)
 driver.init_host(underlay)
-before = len(driver.runner.writes())
+mark = driver.runner.mark()
 if sys.argv[3] == "teardown":
     driver.teardown()
     result = {}
 else:
     result = driver.apply(HostWiring.from_dict(json.loads(sys.argv[3]))).to_dict()
-writes = [str(command) for command in driver.runner.writes()[before:]]
+writes = [str(command) for command in driver.runner.writes(since=mark)]
 print(json.dumps({"underlay": underlay.to_dict(), "result": result, "writes": writes}))
 """
 
