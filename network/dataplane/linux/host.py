@@ -11,7 +11,7 @@ from network.dataplane.base import DataplaneError, HostUnderlay
 from network.dataplane.linux import inspect
 from network.dataplane.linux.inspect import TAG, owner_tag
 from network.dataplane.linux.links import Namespace, ensure_veth
-from network.dataplane.linux.runner import Runner
+from network.dataplane.linux.runner import CommandFailed, Runner
 from network.dataplane.names import HOST_UNDERLAY, underlay_veth
 
 SHARED_TAG = f"{TAG}::underlay"
@@ -50,9 +50,16 @@ class HostNamespace:
         u = self.underlay
         root = Namespace(self.runner, None).refresh()
         bridge = root.get(u.underlay_bridge)
-        if bridge is None or bridge.kind != "bridge":
-            root.ensure(u.underlay_bridge, ["bridge"], mtu=u.underlay_mtu, tag=SHARED_TAG)
-        elif not bridge.up:
+        if bridge is None:
+            try:
+                root.ensure(u.underlay_bridge, ["bridge"], mtu=u.underlay_mtu, tag=SHARED_TAG)
+            except CommandFailed:  # the agent of another simulated host, starting at the same time, made it
+                bridge = root.refresh().get(u.underlay_bridge)
+                if bridge is None:
+                    raise
+        if bridge is not None and bridge.kind != "bridge":
+            raise DataplaneError(reason=f"underlay bridge {u.underlay_bridge} exists and is a {bridge.kind}")
+        if bridge is not None and not bridge.up:
             root.ip("link", "set", "dev", u.underlay_bridge, "up")
         if not self.exists():
             self.runner.ip("netns", "add", netns)
