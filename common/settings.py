@@ -54,6 +54,9 @@ class Settings:
     scheduler_strategy: str = _setting(
         "spread", "How the scheduler weighs hosts: 'spread' (most free first) or 'pack'."
     )
+    scheduler_host_state_ttl: float = _setting(
+        2.0, "Seconds the scheduler reuses its picture of the hosts between placement decisions (0: read every time)."
+    )
     compute_fake_hosts: int = _setting(
         0, "With the fake driver, how many fake hosts one agent process serves (named <host>-1..N). 0: just <host>."
     )

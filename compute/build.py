@@ -8,6 +8,7 @@ comes back as an event (see ``events``) and is rescheduled elsewhere, at most ``
 from __future__ import annotations
 
 import base64
+import enum
 import logging
 import os
 from datetime import timedelta
@@ -23,7 +24,13 @@ MAX_ATTEMPTS = 3
 
 
 class _LostRace(Exception):
-    """The claim or the instance changed under us: roll the transaction back and try the next host."""
+    """The claim or the instance changed under us: roll the transaction back."""
+
+
+class Outcome(enum.Enum):
+    PLACED = "placed"
+    HOST_TAKEN = "host taken"  # the host no longer fits (or was disabled): try the next one
+    INSTANCE_MOVED_ON = "instance moved on"  # deleted or placed meanwhile: stop
 
 
 def placement_request(session: Any, instance: Instance, down_after: float = 60.0) -> scheduler.Request:
@@ -76,11 +83,13 @@ def instance_spec(instance: Instance) -> dict[str, Any]:
     }
 
 
-def _try_host(control: Control, instance_id: str, host: str, request: scheduler.Request, attempts: list[str]) -> bool:
+def _try_host(
+    control: Control, instance_id: str, host: str, request: scheduler.Request, attempts: list[str]
+) -> Outcome:
     try:
         with control.db.session() as session:
             if not scheduler.claim(session, host, request):
-                raise _LostRace()
+                raise _LostRace(Outcome.HOST_TAKEN)
             zone = session.get(scheduler.ComputeHost, host).availability_zone
             placed = records.swap(
                 session,
@@ -92,10 +101,33 @@ def _try_host(control: Control, instance_id: str, host: str, request: scheduler.
                 attempts=[*attempts, host],
             )
             if not placed:
-                raise _LostRace()
-    except _LostRace:
-        return False
-    return True
+                raise _LostRace(Outcome.INSTANCE_MOVED_ON)
+    except _LostRace as lost:
+        return lost.args[0]
+    return Outcome.PLACED
+
+
+def _place(
+    control: Control, instance_id: str, request: scheduler.Request, group_id: str | None, attempts: list[str]
+) -> tuple[Outcome, str | None, scheduler.Decision]:
+    """Decide and claim, from the cached picture of the hosts and, if that finds no host, from a fresh one.
+    Returns the outcome, the host (when placed) and the last decision (to explain a failure)."""
+    for _ in range(2):
+        with control.db.session() as session:
+            states, cached = control.hosts.states(session, group_id)
+        decision = scheduler.select_hosts(states, request, control.settings.scheduler_strategy)
+        for candidate in decision.ranked():
+            outcome = _try_host(control, instance_id, candidate.host.name, request, attempts)
+            if outcome is Outcome.PLACED:
+                control.hosts.claimed(candidate.host.name, request)
+                return outcome, candidate.host.name, decision
+            if outcome is Outcome.INSTANCE_MOVED_ON:
+                return outcome, None, decision
+            control.hosts.invalidate()  # another scheduler got there first: our picture is behind
+        if not cached:
+            break
+        control.hosts.invalidate()
+    return Outcome.HOST_TAKEN, None, decision
 
 
 def build_instance(control: Control, instance_id: str, request_id: str) -> str:
@@ -110,17 +142,18 @@ def build_instance(control: Control, instance_id: str, request_id: str) -> str:
         if instance.vm_state != VmState.BUILDING or instance.task_state != TaskState.SCHEDULING:
             return "already placed"
         request = placement_request(session, instance, control.settings.compute_host_down_after)
-        states = scheduler.host_states(session, instance.server_group_id)
+        group_id = instance.server_group_id
         attempts = list(instance.attempts or [])
         earlier_failure = (instance.fault or {}).get("message") if attempts else None
-    decision = scheduler.select_hosts(states, request, control.settings.scheduler_strategy)
-    for candidate in decision.ranked():
-        if _try_host(control, instance_id, candidate.host.name, request, attempts):
-            with control.db.session() as session:
-                spec = instance_spec(session.get(Instance, instance_id))
-            client.agent_spawn(control.app, candidate.host.name, spec, request_id)
-            LOG.info("[%s] instance %s placed on %s", request_id, instance_id, candidate.host.name)
-            return f"placed on {candidate.host.name}"
+    outcome, host, decision = _place(control, instance_id, request, group_id, attempts)
+    if outcome is Outcome.PLACED:
+        with control.db.session() as session:
+            spec = instance_spec(session.get(Instance, instance_id))
+        client.agent_spawn(control.app, host, spec, request_id)
+        LOG.info("[%s] instance %s placed on %s", request_id, instance_id, host)
+        return f"placed on {host}"
+    if outcome is Outcome.INSTANCE_MOVED_ON:
+        return "superseded"
     message = scheduler.NoValidHost(reason=decision.explain()).message
     if earlier_failure:
         message += f" Earlier attempt: {earlier_failure}"

@@ -1,13 +1,15 @@
-"""What the control-side workflows share: the database, the queue, the settings. Built once per worker."""
+"""What the control-side workflows share: the database, the queue, the settings, the scheduler's host cache.
+Built once per worker."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from celery import Celery
 
 from common.db import Database
 from common.settings import Settings
+from compute.host_cache import HostStateCache
 
 
 @dataclass(frozen=True)
@@ -15,3 +17,4 @@ class Control:
     db: Database
     app: Celery
     settings: Settings
+    hosts: HostStateCache = field(default_factory=HostStateCache)

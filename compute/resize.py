@@ -39,7 +39,7 @@ def start(control: Control, instance_id: str, request_id: str) -> str:
             return "superseded"
         host, flavor = instance.host, instance.flavor
         held = session.get(Allocation, (instance_id, RESIZE)) is not None  # a redelivered task claimed already
-        claimed = held or scheduler.claim(session, host, _request(instance), purpose=RESIZE)
+        claimed = held or scheduler.claim(session, host, _request(instance), purpose=RESIZE, require_enabled=False)
         spec = build.instance_spec(instance) if claimed else None
     if spec is None:
         message = (

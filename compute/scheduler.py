@@ -14,9 +14,10 @@ import heapq
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from common.exceptions import StratusError
@@ -74,52 +75,77 @@ class HostState:
     free_vcpus: float = field(init=False)
     free_memory_mb: float = field(init=False)
     free_disk_gb: float = field(init=False)
+    spread_key: tuple[float, float, int] = field(init=False)
+    """Higher is better when spreading: most free RAM, then vCPUs, then fewest instances."""
 
     def __post_init__(self) -> None:
-        # Computed once: every filter and weigher reads them, for every host, on every decision.
+        # Computed once: every filter and weigher reads them, for every host, on every decision (and the
+        # scheduler's cache keeps a state across decisions).
         self.free_vcpus = self.host.vcpus * self.host.cpu_allocation_ratio - self.used_vcpus
         self.free_memory_mb = self.host.memory_mb * self.host.ram_allocation_ratio - self.used_memory_mb
         self.free_disk_gb = self.host.disk_gb * self.host.disk_allocation_ratio - self.used_disk_gb
+        self.spread_key = (self.free_memory_mb, self.free_vcpus, -self.instances)
 
 
 @dataclass(frozen=True)
 class Filter:
     name: str
     passes: Callable[[HostState, Request, datetime], bool]
+    """(host, request, the oldest heartbeat of a live host) → whether the host may take the request."""
     why: str
+    applies: Callable[[Request], bool] = lambda request: True
+    """Whether the filter can remove any host for this request; filters that cannot are not run."""
 
 
 FILTERS: Sequence[Filter] = (
-    Filter("RetryFilter", lambda h, r, now: h.host.name not in r.excluded, "a build already failed there"),
+    Filter(
+        "RetryFilter",
+        lambda h, r, alive: h.host.name not in r.excluded,
+        "a build already failed there",
+        lambda r: bool(r.excluded),
+    ),
     Filter(
         "ComputeFilter",
-        lambda h, r, now: (
+        lambda h, r, alive: (
             h.host.enabled
             and not h.host.forced_down
             and h.host.last_heartbeat is not None
-            and now - h.host.last_heartbeat <= r.down_after
+            and h.host.last_heartbeat >= alive
         ),
         "disabled or not reporting",
     ),
-    Filter("HostFilter", lambda h, r, now: r.forced_host in (None, h.host.name), "not the requested host"),
+    Filter(
+        "HostFilter",
+        lambda h, r, alive: h.host.name == r.forced_host,
+        "not the requested host",
+        lambda r: r.forced_host is not None,
+    ),
     Filter(
         "AvailabilityZoneFilter",
-        lambda h, r, now: r.zone in (None, h.host.availability_zone),
+        lambda h, r, alive: h.host.availability_zone == r.zone,
         "in another availability zone",
+        lambda r: r.zone is not None,
     ),
-    Filter("ImagePropertiesFilter", lambda h, r, now: r.arch in (None, h.host.cpu_arch), "wrong CPU architecture"),
-    Filter("VCPUFilter", lambda h, r, now: h.free_vcpus >= r.vcpus, "not enough free vCPUs"),
-    Filter("RamFilter", lambda h, r, now: h.free_memory_mb >= r.memory_mb, "not enough free RAM"),
-    Filter("DiskFilter", lambda h, r, now: h.free_disk_gb >= r.disk_gb, "not enough free disk"),
+    Filter(
+        "ImagePropertiesFilter",
+        lambda h, r, alive: h.host.cpu_arch == r.arch,
+        "wrong CPU architecture",
+        lambda r: r.arch is not None,
+    ),
+    Filter("VCPUFilter", lambda h, r, alive: h.free_vcpus >= r.vcpus, "not enough free vCPUs"),
+    Filter("RamFilter", lambda h, r, alive: h.free_memory_mb >= r.memory_mb, "not enough free RAM"),
+    Filter("DiskFilter", lambda h, r, alive: h.free_disk_gb >= r.disk_gb, "not enough free disk"),
     Filter(
         "ServerGroupAntiAffinityFilter",
-        lambda h, r, now: r.group_policy != "anti-affinity" or h.group_members_here < r.group_max_per_host,
+        lambda h, r, alive: h.group_members_here < r.group_max_per_host,
         "already runs a member of the server group (anti-affinity)",
+        lambda r: r.group_policy == "anti-affinity",
     ),
     Filter(
         "ServerGroupAffinityFilter",
-        lambda h, r, now: r.group_policy != "affinity" or not r.group_hosts or h.host.name in r.group_hosts,
+        lambda h, r, alive: h.host.name in r.group_hosts,
         "does not run the server group's members (affinity)",
+        lambda r: r.group_policy == "affinity" and bool(r.group_hosts),
     ),
 )
 
@@ -138,7 +164,8 @@ def _weight(state: HostState, request: Request, strategy: str) -> tuple[float, .
     return (soft, *resources)
 
 
-def host_states(session: Session, group_id: str | None) -> list[HostState]:
+def host_states(session: Session) -> list[HostState]:
+    """Every host with its usage (the sum of its allocations); server group members are the caller's to add."""
     usage = {
         row.host: row
         for row in session.execute(
@@ -151,15 +178,6 @@ def host_states(session: Session, group_id: str | None) -> list[HostState]:
             ).group_by(Allocation.host)
         )
     }
-    members: dict[str, int] = {}
-    if group_id:
-        rows = session.execute(
-            select(Instance.host, func.count())
-            .join(ServerGroupMember, ServerGroupMember.instance_id == Instance.id)
-            .where(ServerGroupMember.group_id == group_id, Instance.deleted.is_(False), Instance.host.is_not(None))
-            .group_by(Instance.host)
-        )
-        members = {host: count for host, count in rows}
     states = []
     # Plain rows, not ORM objects: a decision reads every host, and identity-mapping thousands of them is the
     # bulk of its cost. The rows carry the same attribute names the filters and weighers use.
@@ -172,10 +190,13 @@ def host_states(session: Session, group_id: str | None) -> list[HostState]:
                 used_memory_mb=int(used.memory_mb) if used else 0,
                 used_disk_gb=int(used.disk_gb) if used else 0,
                 instances=int(used.instances) if used else 0,
-                group_members_here=members.get(host.name, 0),
             )
         )
     return states
+
+
+SOFT_POLICIES = ("soft-affinity", "soft-anti-affinity")
+SPREAD_KEY = attrgetter("spread_key")
 
 
 @dataclass
@@ -187,11 +208,16 @@ class Decision:
     request: Request | None = None
 
     def ranked(self, first: int = 5) -> Iterator[HostState]:
-        """Hosts that passed every filter, best first. Claims almost always succeed on the first, so only a few
-        are ranked up front; the rest are sorted only if those claims were all lost to concurrent builds."""
+        """Hosts that passed every filter, best first (ties: the first by name). Claims almost always succeed on
+        the first, so only a few are ranked up front; the rest are sorted only if those claims were all lost to
+        concurrent builds."""
+        request = self.request
+        if self.strategy == "spread" and request is not None and request.group_policy not in SOFT_POLICIES:
+            key: Callable[[HostState], Any] = SPREAD_KEY  # the common case, weighed in C
+        else:
 
-        def key(state: HostState) -> tuple[tuple[float, ...], str]:
-            return _weight(state, self.request, self.strategy), state.host.name  # type: ignore[arg-type]
+            def key(state: HostState) -> tuple[float, ...]:
+                return _weight(state, request, self.strategy)  # type: ignore[arg-type]
 
         best = heapq.nlargest(first, self.candidates, key=key)
         yield from best
@@ -204,10 +230,13 @@ class Decision:
 
 
 def select_hosts(states: list[HostState], request: Request, strategy: str = "spread") -> Decision:
-    now = datetime.now(UTC)
+    alive = datetime.now(UTC) - request.down_after
     decision = Decision(candidates=states, total=len(states))
     for step in FILTERS:
-        kept = [s for s in decision.candidates if step.passes(s, request, now)]
+        if not step.applies(request):
+            continue
+        passes = step.passes
+        kept = [s for s in decision.candidates if passes(s, request, alive)]
         if len(kept) != len(decision.candidates):
             decision.removed.append((step.name, len(decision.candidates) - len(kept), step.why))
         decision.candidates = kept
@@ -216,42 +245,58 @@ def select_hosts(states: list[HostState], request: Request, strategy: str = "spr
     return decision
 
 
+def _used(column: Any) -> Any:
+    return select(func.coalesce(func.sum(column), 0)).where(Allocation.host == bindparam("host")).scalar_subquery()
+
+
+# Built once: constructing statements is most of a claim's Python cost.
+_CAPACITY = select(
+    *HOST_COLUMNS,
+    _used(Allocation.vcpus).label("used_vcpus"),
+    _used(Allocation.memory_mb).label("used_memory_mb"),
+    _used(Allocation.disk_gb).label("used_disk_gb"),
+).where(ComputeHost.name == bindparam("host"))
+_LOCK = (
+    update(ComputeHost)
+    .where(ComputeHost.name == bindparam("host"))
+    .values(claim_generation=ComputeHost.claim_generation + 1)
+)
+_LOCK_ENABLED = _LOCK.where(ComputeHost.enabled.is_(True), ComputeHost.forced_down.is_(False))
+_ALLOCATE = insert(Allocation)
+
+
 def fits(session: Session, host: str, request: Request) -> bool:
-    """Re-check capacity for one host inside the claiming transaction (after its row is locked)."""
-    row = session.execute(
-        select(
-            func.coalesce(func.sum(Allocation.vcpus), 0),
-            func.coalesce(func.sum(Allocation.memory_mb), 0),
-            func.coalesce(func.sum(Allocation.disk_gb), 0),
-        ).where(Allocation.host == host)
-    ).one()
-    compute_host = session.get(ComputeHost, host)
-    if compute_host is None:
+    """Re-check capacity for one host inside the claiming transaction (after its row is locked): one query for
+    the host's capacity and its allocations' sums."""
+    row = session.execute(_CAPACITY, {"host": host}).one_or_none()
+    if row is None:
         return False
-    state = HostState(compute_host, int(row[0]), int(row[1]), int(row[2]))
+    state = HostState(row, int(row.used_vcpus), int(row.used_memory_mb), int(row.used_disk_gb))
     return (
         state.free_vcpus >= request.vcpus
         and state.free_memory_mb >= request.memory_mb
-        and (state.free_disk_gb >= request.disk_gb)
+        and state.free_disk_gb >= request.disk_gb
     )
 
 
-def claim(session: Session, host: str, request: Request, purpose: str = "instance") -> bool:
-    """Atomically take the request's resources on ``host``; False if they are no longer there."""
-    locked = session.execute(
-        update(ComputeHost).where(ComputeHost.name == host).values(claim_generation=ComputeHost.claim_generation + 1)
-    )
+def claim(
+    session: Session, host: str, request: Request, purpose: str = "instance", require_enabled: bool = True
+) -> bool:
+    """Atomically take the request's resources on ``host``; False if they are no longer there, or (with
+    ``require_enabled``) the host was disabled or forced down since the decision was made."""
+    locked = session.execute(_LOCK_ENABLED if require_enabled else _LOCK, {"host": host})
     if locked.rowcount != 1 or not fits(session, host, request):
         return False
-    session.add(
-        Allocation(
-            instance_id=request.instance_id,
-            purpose=purpose,
-            host=host,
-            vcpus=request.vcpus,
-            memory_mb=request.memory_mb,
-            disk_gb=request.disk_gb,
-        )
+    session.execute(
+        _ALLOCATE,
+        {
+            "instance_id": request.instance_id,
+            "purpose": purpose,
+            "host": host,
+            "vcpus": request.vcpus,
+            "memory_mb": request.memory_mb,
+            "disk_gb": request.disk_gb,
+        },
     )
     return True
 

@@ -12,13 +12,16 @@ from common.db import Database
 from common.settings import Settings
 from compute import build, client, events, hosts, rebuild, resize, sweeper
 from compute.context import Control
+from compute.host_cache import HostStateCache
 
 LOG = logging.getLogger(__name__)
 TASK_OPTIONS = {"acks_late": True, "time_limit": 300, "soft_time_limit": 280}
 
 
 def register(app: Celery, settings: Settings) -> None:
-    control = Control(Database(settings.effective_database_url), app, settings)
+    control = Control(
+        Database(settings.effective_database_url), app, settings, HostStateCache(settings.scheduler_host_state_ttl)
+    )
 
     @app.task(name=client.BUILD, **TASK_OPTIONS)
     def build_instance(instance_id: str, request_id: str = "") -> str:
