@@ -162,8 +162,18 @@ def _limit() -> int | None:
     return int(raw) or None
 
 
-def page(session: Session, listing: Listing, query: Select[Any]) -> tuple[list[Any], list[dict[str, str]]]:
-    """The rows of one page of ``query`` (already restricted to what the caller may see), and its links."""
+@dataclass(frozen=True)
+class Page:
+    """One page: its rows (ORM records, or plain rows when the query selects columns), its links, and a query
+    of its ids to load related rows with, one query per relation (never one per row)."""
+
+    rows: list[Any]
+    links: list[dict[str, str]]
+    ids: Select[Any]
+
+
+def page(session: Session, listing: Listing, query: Select[Any]) -> Page:
+    """One page of ``query`` (already restricted to what the caller may see), as the request asks for it."""
     query = filtered(listing, query)
     tag_ids = _tag_ids(session, listing, query)
     if tag_ids is not None:
@@ -183,21 +193,24 @@ def page(session: Session, listing: Listing, query: Select[Any]) -> tuple[list[A
     query = query.order_by(*_order(pairs))
     if limit:
         query = query.limit(limit)
-    rows = list(session.scalars(query))
+    result = session.execute(query)
+    entities = query.column_descriptions[0]["type"] is listing.model and len(query.column_descriptions) == 1
+    rows = list(result.scalars() if entities else result)
     if reverse:
         rows.reverse()
-    return rows, _links(listing, rows, limit, reverse)
+    ids = [row.id for row in rows]
+    return Page(rows, _links(listing, ids, limit, reverse), query.with_only_columns(listing.model.id))
 
 
-def _links(listing: Listing, rows: list[Any], limit: int | None, reverse: bool) -> list[dict[str, str]]:
-    if not limit or not rows:
+def _links(listing: Listing, ids: list[str], limit: int | None, reverse: bool) -> list[dict[str, str]]:
+    if not limit or not ids:
         return []
     base = f"{public_url()}{PREFIX}/{listing.collection}"
     kept = [(k, v) for k, v in request.args.items(multi=True) if k not in ("marker", "page_reverse")]
     links = []
-    if not (len(rows) < limit and not reverse):
-        links.append({"rel": "next", "href": f"{base}?{urlencode([*kept, ('marker', rows[-1].id)])}"})
-    if not (len(rows) < limit and reverse):
-        previous = [*kept, ("marker", rows[0].id), ("page_reverse", "True")]
+    if not (len(ids) < limit and not reverse):
+        links.append({"rel": "next", "href": f"{base}?{urlencode([*kept, ('marker', ids[-1])])}"})
+    if not (len(ids) < limit and reverse):
+        previous = [*kept, ("marker", ids[0]), ("page_reverse", "True")]
         links.append({"rel": "previous", "href": f"{base}?{urlencode(previous)}"})
     return links

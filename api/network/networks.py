@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 
 from api import policy
-from api.network import listing, schemas
+from api.network import listing, records, schemas
 from api.network.common import (
     PREFIX,
     caller,
@@ -93,10 +93,12 @@ def list_networks() -> Response:
     who = caller(enforce("network:get_network"))
     provider = _shows_provider()
     with runtime().db.session() as session:
-        rows, links = listing.page(session, _listing(), select(Network).where(visible_networks(who)))
-        body: dict[str, Any] = {"networks": [selected(network_view(n, provider)) for n in rows]}
-    if links:
-        body["networks_links"] = links
+        found = listing.page(session, _listing(), records.network_query().where(visible_networks(who)))
+        body: dict[str, Any] = {
+            "networks": [selected(network_view(n, provider)) for n in records.networks(session, found)]
+        }
+    if found.links:
+        body["networks_links"] = found.links
     return jsonify(body)
 
 

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import ColumnElement, select
 
 from api import policy
-from api.network import listing, schemas
+from api.network import listing, records, schemas
 from api.network.common import (
     PREFIX,
     caller,
@@ -121,10 +121,10 @@ def list_ports() -> Response:
     who = caller(enforce("network:get_port"))
     binding = _shows_binding()
     with runtime().db.session() as session:
-        rows, links = listing.page(session, _listing(), select(Port).where(own(who, Port.project_id)))
-        body: dict[str, Any] = {"ports": [selected(port_view(p, binding)) for p in rows]}
-    if links:
-        body["ports_links"] = links
+        found = listing.page(session, _listing(), records.port_query().where(own(who, Port.project_id)))
+        body: dict[str, Any] = {"ports": [selected(port_view(p, binding)) for p in records.ports(session, found)]}
+    if found.links:
+        body["ports_links"] = found.links
     return jsonify(body)
 
 

@@ -89,10 +89,10 @@ def list_security_groups() -> Response:
     with runtime().db.session() as session:
         if ctx.project_id:
             security_groups.ensure_default(session, ctx.project_id)
-        rows, links = listing.page(session, GROUPS, select(SecurityGroup).where(own(who, SecurityGroup.project_id)))
-        body: dict[str, Any] = {"security_groups": [selected(security_group_view(g)) for g in rows]}
-    if links:
-        body["security_groups_links"] = links
+        found = listing.page(session, GROUPS, select(SecurityGroup).where(own(who, SecurityGroup.project_id)))
+        body: dict[str, Any] = {"security_groups": [selected(security_group_view(g)) for g in found.rows]}
+    if found.links:
+        body["security_groups_links"] = found.links
     return jsonify(body)
 
 
@@ -141,10 +141,10 @@ def list_security_group_rules() -> Response:
     who = caller(enforce("network:get_security_group_rule"))
     with runtime().db.session() as session:
         query = select(SecurityGroupRule).where(own(who, SecurityGroupRule.project_id))
-        rows, links = listing.page(session, RULES, query)
-        body: dict[str, Any] = {"security_group_rules": [selected(rule_view(r)) for r in rows]}
-    if links:
-        body["security_group_rules_links"] = links
+        found = listing.page(session, RULES, query)
+        body: dict[str, Any] = {"security_group_rules": [selected(rule_view(r)) for r in found.rows]}
+    if found.links:
+        body["security_group_rules_links"] = found.links
     return jsonify(body)
 
 

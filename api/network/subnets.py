@@ -59,10 +59,10 @@ LISTING = listing.Listing(
 def list_subnets() -> Response:
     who = caller(enforce("network:get_subnet"))
     with runtime().db.session() as session:
-        rows, links = listing.page(session, LISTING, select(Subnet).where(visible_subnets(who)))
-        body: dict[str, Any] = {"subnets": [selected(subnet_view(s)) for s in rows]}
-    if links:
-        body["subnets_links"] = links
+        found = listing.page(session, LISTING, select(Subnet).where(visible_subnets(who)))
+        body: dict[str, Any] = {"subnets": [selected(subnet_view(s)) for s in found.rows]}
+    if found.links:
+        body["subnets_links"] = found.links
     return jsonify(body)
 
 

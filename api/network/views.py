@@ -16,8 +16,8 @@ from network.models import Network, Port, SecurityGroup, SecurityGroupRule, Subn
 
 
 def neutron_time(moment: datetime | None) -> str | None:
-    """Neutron's timestamps: whole seconds and a ``Z``."""
-    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Neutron's timestamps: whole seconds and a ``Z`` (stored times are UTC; isoformat is the cheap way there)."""
+    return None if moment is None else moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def _standard(record: Any) -> dict[str, Any]:
