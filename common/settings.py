@@ -97,6 +97,13 @@ class Settings:
     )
     network_underlay_mtu: int = _setting(1500, "MTU of the underlay; tenant networks get 50 bytes less (VXLAN).")
     network_dhcp_lease_time: int = _setting(86400, "DHCP lease time in seconds, given to dnsmasq.")
+    network_resync_interval: float = _setting(
+        30.0, "Seconds between a network agent's reports; each makes the control side push the host's state again."
+    )
+    network_simulated_underlay: str = _setting(
+        "198.18.0.0/24",
+        "With several hosts on one machine (hosts > 1): the underlay they share; host i gets address .(10+i).",
+    )
     network_vni_min: int = _setting(1001, "Lowest VXLAN VNI given to tenant networks (admins may pick any 1..2^24-1).")
     network_vni_max: int = _setting(16000000, "Highest VXLAN VNI given to tenant networks.")
     host: str = _setting("", "Name of this host for host agents and their queues. Empty: the hostname.")

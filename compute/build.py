@@ -18,6 +18,7 @@ from compute import client, records, scheduler
 from compute.context import Control
 from compute.models import Instance
 from compute.states import TaskState, VmState
+from network import client as network_client
 
 LOG = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -65,6 +66,11 @@ def instance_spec(instance: Instance) -> dict[str, Any]:
         "devices": [],
         "random_seed": base64.b64encode(os.urandom(512)).decode(),
     }
+    nics = [
+        {"mac": p["mac"], "tap": p["tap"], "mtu": int(p["mtu"]), "port_id": p["port_id"], "bridge": p["bridge"]}
+        for p in records.ports_of(instance)
+        if p.get("mac")
+    ]
     return {
         "uuid": instance.id,
         "name": instance.name,
@@ -74,17 +80,36 @@ def instance_spec(instance: Instance) -> dict[str, Any]:
         "image": {k: instance.image_meta.get(k) for k in ("id", "disk_format", "checksum", "size")},
         "config_drive": {
             "meta_data": meta_data,
-            "network_data": {"links": [], "networks": [], "services": []},
+            "network_data": network_data(records.ports_of(instance)),
             "user_data": instance.user_data,
         }
         if instance.config_drive
         else None,
-        "nics": [],
+        "nics": nics,
     }
 
 
+def network_data(ports: list[dict[str, Any]]) -> dict[str, Any]:
+    """OpenStack's ``network_data.json``: one link per NIC, each configured by DHCP (``ipv4_dhcp``)."""
+    wired = [p for p in ports if p.get("mac")]
+    links = [
+        {"id": p["tap"], "type": "phy", "ethernet_mac_address": p["mac"], "mtu": int(p["mtu"]), "vif_id": p["port_id"]}
+        for p in wired
+    ]
+    networks = [
+        {"id": f"network{index}", "type": "ipv4_dhcp", "link": p["tap"], "network_id": p["network_id"]}
+        for index, p in enumerate(wired)
+    ]
+    return {"links": links, "networks": networks, "services": []}
+
+
 def _try_host(
-    control: Control, instance_id: str, host: str, request: scheduler.Request, attempts: list[str]
+    control: Control,
+    instance_id: str,
+    host: str,
+    request: scheduler.Request,
+    attempts: list[str],
+    next_task: TaskState = TaskState.SPAWNING,
 ) -> Outcome:
     try:
         with control.db.session() as session:
@@ -97,7 +122,7 @@ def _try_host(
                 {"vm_state": VmState.BUILDING.value, "task_state": TaskState.SCHEDULING.value},
                 host=host,
                 availability_zone=zone,
-                task_state=TaskState.SPAWNING.value,
+                task_state=next_task.value,
                 attempts=[*attempts, host],
             )
             if not placed:
@@ -108,7 +133,12 @@ def _try_host(
 
 
 def _place(
-    control: Control, instance_id: str, request: scheduler.Request, group_id: str | None, attempts: list[str]
+    control: Control,
+    instance_id: str,
+    request: scheduler.Request,
+    group_id: str | None,
+    attempts: list[str],
+    next_task: TaskState = TaskState.SPAWNING,
 ) -> tuple[Outcome, str | None, scheduler.Decision]:
     """Decide and claim, from the cached picture of the hosts and, if that finds no host, from a fresh one.
     Returns the outcome, the host (when placed) and the last decision (to explain a failure)."""
@@ -117,7 +147,7 @@ def _place(
             states, cached = control.hosts.states(session, group_id)
         decision = scheduler.select_hosts(states, request, control.settings.scheduler_strategy)
         for candidate in decision.ranked():
-            outcome = _try_host(control, instance_id, candidate.host.name, request, attempts)
+            outcome = _try_host(control, instance_id, candidate.host.name, request, attempts, next_task)
             if outcome is Outcome.PLACED:
                 control.hosts.claimed(candidate.host.name, request)
                 return outcome, candidate.host.name, decision
@@ -137,7 +167,8 @@ def build_instance(control: Control, instance_id: str, request_id: str) -> str:
         if instance is None or instance.deleted:
             return "gone"
         if records.deleting(instance):
-            records.finish_delete(session, instance_id)
+            networks = records.finish_delete(session, instance_id)
+            network_client.networks_changed(control.app, networks, request_id)
             return "deleted before placement"
         if instance.vm_state != VmState.BUILDING or instance.task_state != TaskState.SCHEDULING:
             return "already placed"
@@ -145,7 +176,13 @@ def build_instance(control: Control, instance_id: str, request_id: str) -> str:
         group_id = instance.server_group_id
         attempts = list(instance.attempts or [])
         earlier_failure = (instance.fault or {}).get("message") if attempts else None
-    outcome, host, decision = _place(control, instance_id, request, group_id, attempts)
+        networked = bool(records.ports_of(instance))
+    next_task = TaskState.NETWORKING if networked else TaskState.SPAWNING
+    outcome, host, decision = _place(control, instance_id, request, group_id, attempts, next_task)
+    if outcome is Outcome.PLACED and networked:
+        network_client.bind_instance(control.app, instance_id, host, request_id)  # then network ready → spawn
+        LOG.info("[%s] instance %s placed on %s; wiring its ports", request_id, instance_id, host)
+        return f"placed on {host}, networking"
     if outcome is Outcome.PLACED:
         with control.db.session() as session:
             spec = instance_spec(session.get(Instance, instance_id))
@@ -168,11 +205,13 @@ def fail_build(control: Control, instance_id: str, request_id: str, message: str
         if instance is None or instance.deleted:
             return
         if records.deleting(instance):
-            records.finish_delete(session, instance_id)
-            return
-        records.swap(
-            session, instance_id, {}, vm_state=VmState.ERROR.value, task_state=None, fault=records.fault(500, message)
-        )
-        records.release_resources(session, instance_id)
-        records.record_event(session, instance_id, request_id, "compute_build_and_run_instance", "Error", host, message)
+            networks = records.finish_delete(session, instance_id)
+        else:
+            fault = records.fault(500, message)
+            records.swap(session, instance_id, {}, vm_state=VmState.ERROR.value, task_state=None, fault=fault)
+            records.release_resources(session, instance_id)
+            networks = records.release_ports(session, instance_id)
+            event = "compute_build_and_run_instance"
+            records.record_event(session, instance_id, request_id, event, "Error", host, message)
+    network_client.networks_changed(control.app, networks, request_id)
     LOG.warning("[%s] build of %s failed: %s", request_id, instance_id, message)

@@ -24,6 +24,8 @@ DESTROYED = "events.instance_destroyed"
 ACTION_DONE = "events.instance_action_done"
 HOST_REPORT = "events.host_report"
 HOST_HEARTBEAT = "events.host_heartbeat"
+NETWORK_READY = "events.instance_network_ready"
+NETWORK_FAILED = "events.instance_network_failed"
 
 AGENT_SPAWN = "agent.spawn"
 AGENT_DESTROY = "agent.destroy"
@@ -77,3 +79,13 @@ def console_output(app: Celery, host: str, instance_id: str, max_bytes: int, tim
         return result.get(timeout=timeout)
     finally:
         result.forget()
+
+
+def network_ready(app: Celery, instance_id: str, host: str, nics: list[dict[str, Any]], request_id: str) -> None:
+    """From the network service: the server's ports are wired on ``host``; ``nics`` say how to plug them."""
+    app.send_task(NETWORK_READY, args=[instance_id, host, nics], kwargs={"request_id": request_id})
+
+
+def network_failed(app: Celery, instance_id: str, host: str, reason: str, request_id: str) -> None:
+    """From the network service: ``host`` could not wire the server's ports (the build tries another host)."""
+    app.send_task(NETWORK_FAILED, args=[instance_id, host, reason], kwargs={"request_id": request_id})

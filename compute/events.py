@@ -14,6 +14,7 @@ from compute import build, client, rebuild, records, resize
 from compute.context import Control
 from compute.models import Instance
 from compute.states import ACTIONS, PowerState, TaskState, VmState
+from network import client as network_client
 
 LOG = logging.getLogger(__name__)
 
@@ -57,27 +58,62 @@ def spawn_failed(control: Control, instance_id: str, host: str, reason: str, req
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted:
             return "gone"
+        deleting = records.deleting(instance)
+        building_here = instance.host == host and instance.task_state in (TaskState.SPAWNING, TaskState.NETWORKING)
+        if not building_here and not deleting:
+            return "superseded"
         records.release_resources(session, instance_id, host)
-        if records.deleting(instance):
-            records.finish_delete(session, instance_id)
-            return "deleted"
-        retry = len(instance.attempts or []) < build.MAX_ATTEMPTS
+        attempts = list(instance.attempts or [])
+        if deleting:
+            networks = records.finish_delete(session, instance_id)
+        retry = not deleting and len(attempts) < build.MAX_ATTEMPTS
         if retry:
             retry = records.swap(
                 session,
                 instance_id,
-                {"task_state": TaskState.SPAWNING.value, "host": host},
+                {"task_state": instance.task_state, "host": host},
                 host=None,
                 task_state=TaskState.SCHEDULING.value,
                 fault=records.fault(500, f"Build failed on {host}: {reason}"),  # kept for the final message
             )
+    if deleting:
+        network_client.networks_changed(control.app, networks, request_id)
+        return "deleted"
     if retry:
         LOG.warning("[%s] build of %s failed on %s (%s); rescheduling", request_id, instance_id, host, reason)
         client.build(control.app, instance_id, request_id)
         return "rescheduled"
-    tried = ", ".join(instance.attempts or [])
-    build.fail_build(control, instance_id, request_id, f"Build failed on {tried}: {reason}", host)
+    build.fail_build(control, instance_id, request_id, f"Build failed on {', '.join(attempts)}: {reason}", host)
     return "error"
+
+
+def network_ready(
+    control: Control, instance_id: str, host: str, nics: list[dict[str, Any]], request_id: str
+) -> str:
+    """The network service wired the server's ports on its host: remember how to plug them, then spawn."""
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted or instance.host != host:
+            return "superseded"
+        if instance.task_state != TaskState.NETWORKING:
+            return "not waiting"
+        by_port = {nic["port_id"]: nic for nic in nics}
+        entries = [
+            {**entry, **by_port.get(entry.get("port_id", ""), {})} if isinstance(entry, dict) else entry
+            for entry in (instance.requested_networks or [])
+        ]
+        if not records.swap(
+            session,
+            instance_id,
+            {"task_state": TaskState.NETWORKING.value, "host": host},
+            task_state=TaskState.SPAWNING.value,
+            requested_networks=entries,
+        ):
+            return "superseded"
+        session.expire(instance)
+        spec = build.instance_spec(session.get(Instance, instance_id))
+    client.agent_spawn(control.app, host, spec, request_id)
+    return "spawning"
 
 
 def destroyed(control: Control, instance_id: str, host: str, request_id: str) -> str:
@@ -88,7 +124,8 @@ def destroyed(control: Control, instance_id: str, host: str, request_id: str) ->
         if instance.host not in (None, host) and not records.deleting(instance):
             return "ignored: the instance lives elsewhere"
         records.record_event(session, instance_id, request_id, "compute_terminate_instance", "Success", host)
-        records.finish_delete(session, instance_id)
+        networks = records.finish_delete(session, instance_id)
+    network_client.networks_changed(control.app, networks, request_id)
     return "deleted"
 
 

@@ -24,3 +24,11 @@ def served_hosts(settings: Settings) -> list[str]:
     if settings.compute_driver == "fake" and settings.compute_fake_hosts > 0:
         return [f"{host}-{index}" for index in range(1, settings.compute_fake_hosts + 1)]
     return [host]
+
+
+def network_served_hosts(settings: Settings) -> list[str]:
+    """The hosts one network agent process serves: its own, or with the fake dataplane the same simulated hosts
+    as the compute agent beside it (each needs an agent for its ports to come up)."""
+    if settings.network_dataplane == "fake":
+        return served_hosts(settings)
+    return [settings.effective_host]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from compute.models import Allocation, Instance, InstanceAction, ServerGroupMember
 from compute.states import TaskState, VmState
+from network import ports as network_ports
 
 
 def now() -> datetime:
@@ -37,9 +38,27 @@ def release_resources(session: Session, instance_id: str, host: str | None = Non
     session.execute(query)
 
 
-def finish_delete(session: Session, instance_id: str) -> bool:
-    """The instance is gone from its host (or never reached one): free everything and mark it deleted."""
-    done = swap(
+def ports_of(instance: Instance | None) -> list[dict[str, Any]]:
+    """The server's ports as the API recorded them (``requested_networks`` is "none"/"auto" when it has none):
+    ``{"network_id", "port_id", "preserve"}``, and once wired ``mac``, ``mtu``, ``tap`` and ``bridge``."""
+    requested = instance.requested_networks if instance is not None else None
+    return [entry for entry in requested if entry.get("port_id")] if isinstance(requested, list) else []
+
+
+def release_ports(session: Session, instance_id: str) -> list[str]:
+    """Delete the ports the server's create made, detach the ones the user brought; returns the networks whose
+    hosts must be told (send ``network.client.ports_changed`` for each after commit)."""
+    preserved = [e["port_id"] for e in ports_of(session.get(Instance, instance_id)) if e.get("preserve")]
+    networks = {network_ports.release_port(session, port_id) for port_id in preserved}
+    networks.update(network_ports.delete_device_ports(session, instance_id))
+    return sorted(n for n in networks if n)
+
+
+def finish_delete(session: Session, instance_id: str) -> list[str]:
+    """The instance is gone from its host (or never reached one): free everything and mark it deleted. Returns
+    the networks its ports were on (to be synced after commit)."""
+    networks = release_ports(session, instance_id)
+    swap(
         session,
         instance_id,
         {},
@@ -52,7 +71,7 @@ def finish_delete(session: Session, instance_id: str) -> bool:
     )
     release_resources(session, instance_id)
     session.execute(delete(ServerGroupMember).where(ServerGroupMember.instance_id == instance_id))
-    return done
+    return networks
 
 
 def record_event(

@@ -36,6 +36,8 @@ class VmState(StrEnum):
 class TaskState(StrEnum):
     SCHEDULING = "scheduling"
     """Picking a host."""
+    NETWORKING = "networking"
+    """Placed: the network service binds and wires the server's ports on its host."""
     SPAWNING = "spawning"
     """The host is creating the guest."""
     POWERING_OFF = "powering-off"

@@ -16,6 +16,7 @@ from compute import build, client, hosts, records, resize
 from compute.context import Control
 from compute.models import ComputeHost, Instance
 from compute.states import TaskState, VmState
+from network import client as network_client
 
 LOG = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ def sweep(control: Control) -> dict[str, int]:
     task_timeout = timedelta(seconds=control.settings.compute_task_timeout)
     down_after = timedelta(seconds=control.settings.compute_host_down_after)
     resend: list[str] = []
+    rebind: list[tuple[str, str]] = []
+    synced: list[str] = []
     timed_out_builds: list[str] = []
     with control.db.session() as session:
         stuck = session.scalars(
@@ -36,10 +39,12 @@ def sweep(control: Control) -> dict[str, int]:
             age = now - (instance.updated_at or instance.created_at)
             host = session.get(ComputeHost, instance.host) if instance.host else None
             if instance.task_state == TaskState.DELETING and (host is None or not hosts.host_is_up(host, down_after)):
-                records.finish_delete(session, instance.id)
+                synced += records.finish_delete(session, instance.id)
                 counts["deleted"] += 1
             elif instance.task_state == TaskState.SCHEDULING and age > resend_after:
                 resend.append(instance.id)
+            elif instance.task_state == TaskState.NETWORKING and resend_after < age <= task_timeout:
+                rebind.append((instance.id, instance.host))  # the binding (or its answer) was lost: ask again
             elif age > task_timeout and instance.vm_state == VmState.BUILDING:
                 timed_out_builds.append(instance.id)
             elif age > task_timeout:
@@ -56,6 +61,10 @@ def sweep(control: Control) -> dict[str, int]:
     for instance_id in resend:
         client.build(control.app, instance_id, "req-sweeper")
         counts["resent"] += 1
+    for instance_id, host in rebind:
+        network_client.bind_instance(control.app, instance_id, host, "req-sweeper")
+        counts["resent"] += 1
+    network_client.networks_changed(control.app, sorted(set(synced)), "req-sweeper")
     for instance_id in timed_out_builds:
         build.fail_build(control, instance_id, "req-sweeper", "The build timed out.")
         counts["timed_out"] += 1

@@ -43,6 +43,14 @@ def register(app: Celery, settings: Settings) -> None:
     def instance_spawn_failed(instance_id: str, host: str, reason: str, request_id: str = "") -> str:
         return events.spawn_failed(control, instance_id, host, reason, request_id)
 
+    @app.task(name=client.NETWORK_READY, **TASK_OPTIONS)
+    def instance_network_ready(instance_id: str, host: str, nics: list, request_id: str = "") -> str:
+        return events.network_ready(control, instance_id, host, nics, request_id)
+
+    @app.task(name=client.NETWORK_FAILED, **TASK_OPTIONS)
+    def instance_network_failed(instance_id: str, host: str, reason: str, request_id: str = "") -> str:
+        return events.spawn_failed(control, instance_id, host, reason, request_id)
+
     @app.task(name=client.DESTROYED, **TASK_OPTIONS)
     def instance_destroyed(instance_id: str, host: str, request_id: str = "") -> str:
         return events.destroyed(control, instance_id, host, request_id)

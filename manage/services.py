@@ -11,6 +11,7 @@ every worker to a Celery ping), so callers may use the cloud at once.
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
 import shutil
 import signal
@@ -30,7 +31,7 @@ import click
 
 from common.queue import host_queue, make_celery
 from common.settings import Settings, load
-from compute.hostnames import machine_hosts, served_hosts
+from compute.hostnames import machine_hosts, network_served_hosts, served_hosts
 
 STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 20
@@ -56,7 +57,7 @@ WORKERS = (
     WorkerSpec("network-worker", "network.worker", queues=("network",)),
     WorkerSpec("image-worker", "image.worker", queues=("image",), beat=True),
     WorkerSpec("compute-agent", "compute.agent", agent_of="compute", beat=True),
-    WorkerSpec("network-agent", "network.agent", agent_of="network"),
+    WorkerSpec("network-agent", "network.agent", agent_of="network", beat=True),
 )
 
 # Popen objects of the children we leave running; kept so their destructors do not warn about a live child.
@@ -142,6 +143,14 @@ def host_environment(settings: Settings, host: str) -> tuple[tuple[str, str], ..
     if settings.hosts > 1:
         base = Path(settings.instances_path) if settings.instances_path else settings.state_path / "hosts"
         env.append(("STRATUS_INSTANCES_PATH", str(base / host / "instances")))
+        # Its own network namespace and underlay address: tenant traffic between hosts really crosses VXLAN.
+        underlay = ipaddress.ip_network(settings.network_simulated_underlay)
+        index = machine_hosts(settings).index(host) + 1
+        env += [
+            ("STRATUS_NETWORK_NAMESPACE", f"stratus-{host}"),
+            ("STRATUS_NETWORK_UNDERLAY_IP", str(underlay.network_address + 10 + index)),
+            ("STRATUS_NETWORK_UNDERLAY_PREFIX", str(underlay.prefixlen)),
+        ]
     return tuple(env)
 
 
@@ -170,7 +179,8 @@ def worker_services(settings: Settings) -> list[Service]:
             continue
         for host in machine_hosts(settings):
             host_settings = settings.replace(host=host)
-            agent_hosts = served_hosts(host_settings) if spec.agent_of == "compute" else [host]
+            serving = served_hosts if spec.agent_of == "compute" else network_served_hosts
+            agent_hosts = serving(host_settings)
             queues = [*spec.queues, *(host_queue(spec.agent_of, h) for h in agent_hosts)]
             name = spec.name if settings.hosts <= 1 else f"{spec.name}-{host}"
             services.append(

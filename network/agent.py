@@ -1,11 +1,58 @@
-"""stratus-netagent: the host agent that wires bridges, VXLAN and firewalls, on its ``network.<host>`` queue.
+"""stratus-netagent: the host agent that wires bridges, VXLAN, DHCP and firewalls, on its ``network.<host>``
+queue.
 
-It never touches the database: what it needs comes in the task.
-
-Start with ``celery -A network.agent:app worker``; its tasks are registered as the service grows.
+It never touches the database: what it needs comes in the task. Start with
+``celery -A network.agent:app worker -Q network.<host> --beat`` (beat sends the periodic report that makes the
+control side push the host's state again).
 """
 
-from common.queue import make_celery
-from common.settings import load
+from typing import Any
 
-app = make_celery(load())
+from celery.signals import worker_ready
+
+from common.logs import setup_logging
+from common.queue import host_queue, make_celery
+from common.settings import load
+from compute.hostnames import network_served_hosts
+from network import client
+from network.host_agent import NetworkAgent
+
+settings = load()
+setup_logging("stratus-netagent", settings.log_level)
+app = make_celery(settings)
+agents = {host: NetworkAgent(settings, app, host) for host in network_served_hosts(settings)}
+
+
+def _agent(host: str) -> NetworkAgent:
+    try:
+        return agents[host]
+    except KeyError:
+        raise LookupError(f"this agent does not serve host {host}") from None
+
+
+@app.task(name=client.AGENT_APPLY, acks_late=True, time_limit=300)
+def apply(host: str, wiring: dict, request_id: str = "") -> dict:
+    return _agent(host).apply(wiring, request_id)
+
+
+@app.task(name=client.AGENT_RESYNC, time_limit=60, expires=settings.network_resync_interval)
+def resync(host: str) -> None:
+    _agent(host).report()
+
+
+app.conf.beat_schedule = {
+    f"resync-{host}": {
+        "task": client.AGENT_RESYNC,
+        "schedule": settings.network_resync_interval,
+        "args": [host],
+        "options": {"queue": host_queue("network", host)},
+    }
+    for host in agents
+}
+
+
+@worker_ready.connect(weak=False)
+def report_at_start(**_: Any) -> None:
+    """At once, so the host gets its state (and a restarted agent repairs whatever changed) without waiting."""
+    for agent in agents.values():
+        agent.report()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from celery import Celery
 
+from common.queue import host_queue
+
 SYNC_NETWORK = "network.sync_network"
 """``sync_network(network_id, request_id=...)``: recompute and push the wiring of every host with a port on the
 network (ports, their addresses and security groups, the DHCP port); also sent when a network is deleted, so
@@ -20,3 +22,33 @@ hosts tear down what they no longer need."""
 def ports_changed(app: Celery, network_id: str, request_id: str) -> None:
     """A port of ``network_id`` (or the network itself, or its subnets) was created, changed or deleted."""
     app.send_task(SYNC_NETWORK, args=[network_id], kwargs={"request_id": request_id})
+
+
+def networks_changed(app: Celery, network_ids: list[str], request_id: str) -> None:
+    for network_id in network_ids:
+        ports_changed(app, network_id, request_id)
+
+
+SYNC_HOST = "network.sync_host"
+"""``sync_host(host)``: push ``host`` its whole desired state."""
+BIND_INSTANCE = "network.bind_instance"
+"""``bind_instance(instance_id, host, request_id=...)``: compute placed a server on ``host``: bind its ports there,
+wire them, and answer ``events.instance_network_ready`` (or ``..._network_failed``) when the host has."""
+AGENT_REPORT = "network.agent_report"
+"""``agent_report(host, underlay_ip, namespace)``: an agent is alive (sent at start and periodically)."""
+PORTS_WIRED = "network.ports_wired"
+"""``ports_wired(host, generation, wired, errors)``: what an agent's last apply achieved."""
+AGENT_APPLY = "netagent.apply"
+"""``apply(host, wiring)`` on the host's ``network.<host>`` queue: converge to this ``HostWiring`` (a dict)."""
+AGENT_RESYNC = "netagent.resync"
+"""``resync(host)`` on the host's queue, by the agent's own beat: report in, which pushes the state again."""
+
+
+def bind_instance(app: Celery, instance_id: str, host: str, request_id: str) -> None:
+    app.send_task(BIND_INSTANCE, args=[instance_id, host], kwargs={"request_id": request_id})
+
+
+def agent_apply(app: Celery, host: str, wiring: dict, request_id: str = "") -> None:
+    app.send_task(
+        AGENT_APPLY, args=[host, wiring], kwargs={"request_id": request_id}, queue=host_queue("network", host)
+    )

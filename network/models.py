@@ -12,12 +12,13 @@ port created concurrently with the delete makes one of the two transactions fail
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from common.db import Base, TimestampMixin, new_uuid
+from common.db import Base, TimestampMixin, UTCDateTime, new_uuid
 
 DHCP_OWNER = "network:dhcp"
 """``device_owner`` of the one DHCP port per network (its ``device_id`` is ``dhcp-<network_id>``)."""
@@ -198,3 +199,17 @@ class PortSecurityGroup(Base):
         ForeignKey("security_groups.id", ondelete="RESTRICT"), primary_key=True, index=True
     )
     position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NetworkHost(Base):
+    """A host's network agent as the control side knows it: where its VXLAN traffic comes from (its VTEP),
+    when it last reported, and which networks the control side last asked it to have, so a network that
+    leaves the host is still pushed there once (the push that removes it)."""
+
+    __tablename__ = "network_hosts"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    underlay_ip: Mapped[str] = mapped_column(String(64))
+    namespace: Mapped[str] = mapped_column(String(255), default="")
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    networks: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.db import new_uuid
@@ -36,6 +37,7 @@ from network.exceptions import (
     IpAddressGenerationFailure,
     MacAddressGenerationFailure,
     MacAddressInUse,
+    NetworkNotFound,
     NeutronConflict,
     PortSecurityAndIPRequiredForSecurityGroups,
     PortSecurityPortHasSecurityGroup,
@@ -164,6 +166,15 @@ def _set_groups(session: Session, port: Port, group_ids: list[str]) -> None:
 
 
 def _insert(session: Session, port: Port, requested_mac: str | None) -> None:
+    """Add the port with the requested or a generated MAC. A network deleted since it was looked up makes the
+    insert break the foreign key: that is the 404 the caller would have had a moment later."""
+    try:
+        _insert_with_mac(session, port, requested_mac)
+    except IntegrityError:
+        raise NetworkNotFound(net_id=port.network_id) from None
+
+
+def _insert_with_mac(session: Session, port: Port, requested_mac: str | None) -> None:
     if requested_mac is not None:
         port.mac_address = macs.normalise(requested_mac)
         _check_mac_free(session, port.network_id, port.mac_address)
@@ -340,7 +351,7 @@ def release_port(session: Session, port_id: str) -> str | None:
     port = session.get(Port, port_id)
     if port is None:
         return None
-    port.device_id, port.device_owner = "", ""
+    port.device_id, port.device_owner, port.status = "", "", "DOWN"  # unbound: no host wires it any more
     _apply_binding(port, {"binding:host_id": "", "binding:profile": {}})
     port.revision_number += 1
     session.flush()

@@ -1,9 +1,15 @@
-"""stratus-network: the control side of networking (segments, IP allocation, port binding), on the ``network`` queue.
+"""stratus-network: the control side of networking (each host's desired wiring, port binding and status), on the
+``network`` queue.
 
-Start with ``celery -A network.worker:app worker``; its tasks are registered as the service grows.
+Start with ``celery -A network.worker:app worker -Q network``.
 """
 
+from common.logs import setup_logging
 from common.queue import make_celery
 from common.settings import load
+from network import tasks
 
-app = make_celery(load())
+settings = load()
+setup_logging("stratus-network", settings.log_level)
+app = make_celery(settings)
+tasks.register(app, settings)

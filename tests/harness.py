@@ -212,6 +212,9 @@ def cloud_environment(state_dir: Path, env: dict[str, str]) -> dict[str, str]:
         "STRATUS_COMPUTE_DRIVER": "fake",
         "STRATUS_COMPUTE_FAKE_HOSTS": "3",
         "STRATUS_COMPUTE_REPORT_INTERVAL": "2",
+        # The network agent keeps its wiring in memory; end-to-end tests ask for the kernel's.
+        "STRATUS_NETWORK_DATAPLANE": "fake",
+        "STRATUS_NETWORK_RESYNC_INTERVAL": "5",
     }
     return clean | defaults | env | {"STRATUS_STATE_DIR": str(state_dir)}
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import policy
-from api.compute import lookups
+from api.compute import lookups, server_networks
 from api.compute.microversions import at_least
 from api.compute.schemas import SERVER_CREATE
 from api.compute.views import flavor_snapshot, links
@@ -133,14 +133,8 @@ def _root_image(body: dict[str, Any]) -> str | None:
 
 
 def _networks(body: dict[str, Any]) -> None:
-    networks = body.get("networks")
-    if networks is None and at_least("2.37"):
+    if body.get("networks") is None and at_least("2.37"):
         raise BadRequest("Invalid input for field 'server.networks': required at microversion 2.37 and later.")
-    if isinstance(networks, list) and networks:
-        raise BadRequest(
-            "Requesting networks or ports needs the network service, which this cloud lacks so far; "
-            "use networks 'none'."
-        )
 
 
 def _count(body: dict[str, Any]) -> int:
@@ -237,10 +231,16 @@ def create_server() -> tuple[Response, int]:
     rt = runtime()
     with rt.db.session() as session:
         build = _build_request(session, ctx, body, hints)
+        networks = server_networks.requested(session, ctx, body.get("networks"), build.count)
         instances = _instances(ctx, body, build)
         session.add_all(instances)
         session.flush()
+        groups = server_networks.group_ids(session, ctx.project_id, instances[0].security_groups) if networks else []
         for instance in instances:
+            if networks:
+                instance.requested_networks = server_networks.create_ports(session, ctx, instance, networks, groups)
+            else:
+                instance.requested_networks = "none"
             session.add(
                 InstanceAction(
                     instance_id=instance.id,

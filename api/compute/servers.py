@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from api import policy
-from api.compute import lookups
+from api.compute import addresses, lookups
 from api.compute.schemas import META_ITEM, METADATA, SERVER_UPDATE
 from api.compute.views import nova_time, server_summary, server_view
 from api.context import current
@@ -21,6 +21,7 @@ from common.exceptions import BadRequest, Conflict, NotFound
 from compute import client, hosts, records
 from compute.models import ComputeHost, Instance, InstanceAction
 from compute.states import TaskState, VmState
+from network import client as network_client
 
 bp = Blueprint("compute_servers", __name__, url_prefix="/compute/v2.1")
 
@@ -139,7 +140,8 @@ def _listing(detail: bool) -> Response:
     ctx = policy.enforce("compute:servers:index")
     with runtime().db.session() as session:
         page, next_marker = _ordered_page(session, ctx)
-        servers = [server_view(i, ctx) if detail else server_summary(i) for i in page]
+        found = addresses.of_servers(session, [i.id for i in page]) if detail else {}
+        servers = [server_view(i, ctx, found.get(i.id, {})) if detail else server_summary(i) for i in page]
     body: dict[str, Any] = {"servers": servers}
     if next_marker:
         args = [(k, v) for k, v in request.args.items(multi=True) if k != "marker"] + [("marker", next_marker)]
@@ -194,7 +196,7 @@ def delete_server(server_id: str) -> Response:
         policy.enforce("compute:servers:delete", {"project_id": instance.project_id})
         if instance.locked and not ctx.is_admin:
             raise Conflict(f"Instance {server_id} is locked; it cannot be deleted.")
-        host = instance.host
+        host, networks = instance.host, []
         session.add(
             InstanceAction(
                 instance_id=instance.id,
@@ -212,9 +214,10 @@ def delete_server(server_id: str) -> Response:
         elif instance.task_state == TaskState.SCHEDULING:
             instance.task_state = TaskState.DELETING.value  # the build finishes the delete when it runs
         else:
-            records.finish_delete(session, instance.id)
+            networks = records.finish_delete(session, instance.id)
     if host_up:
         client.agent_destroy(rt.celery, host, server_id, ctx.request_id)
+    network_client.networks_changed(rt.celery, networks, ctx.request_id)
     return Response(status=204)
 
 

@@ -8,7 +8,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from flask import request
+from sqlalchemy.orm import object_session
 
+from api.compute import addresses as server_addresses
 from api.compute.microversions import at_least
 from api.context import RequestContext
 from api.urls import public_url
@@ -51,7 +53,12 @@ def server_summary(instance: Instance) -> dict[str, Any]:
     return {"id": instance.id, "links": links("servers", instance.id), "name": instance.name}
 
 
-def server_view(instance: Instance, ctx: RequestContext) -> dict[str, Any]:
+def server_view(
+    instance: Instance, ctx: RequestContext, addresses: dict[str, list[dict[str, Any]]] | None = None
+) -> dict[str, Any]:
+    """``addresses`` from ``api.compute.addresses.of_servers``; None reads them for this one server."""
+    if addresses is None:
+        addresses = server_addresses.of_servers(object_session(instance), [instance.id]).get(instance.id, {})
     status = server_status(instance.vm_state, instance.task_state)
     body: dict[str, Any] = {
         "id": instance.id,
@@ -67,7 +74,7 @@ def server_view(instance: Instance, ctx: RequestContext) -> dict[str, Any]:
         "flavor": {"id": instance.flavor["id"], "links": bookmark("flavors", instance.flavor["id"])},
         "created": nova_time(instance.created_at),
         "updated": nova_time(instance.updated_at or instance.created_at),
-        "addresses": {},
+        "addresses": addresses,
         "accessIPv4": instance.access_ip_v4 or "",
         "accessIPv6": instance.access_ip_v6 or "",
         "links": links("servers", instance.id),

@@ -7,13 +7,14 @@ import importlib
 
 import pytest
 
-WORKER_MODULES = ("compute.worker", "compute.agent", "image.worker")
+WORKER_MODULES = ("compute.worker", "compute.agent", "image.worker", "network.worker", "network.agent")
 
 
 @pytest.mark.parametrize("module_name", WORKER_MODULES)
 def test_time_limits_of_every_task_are_consistent(module_name, monkeypatch, tmp_path):
     monkeypatch.setenv("STRATUS_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("STRATUS_COMPUTE_DRIVER", "fake")
+    monkeypatch.setenv("STRATUS_NETWORK_DATAPLANE", "fake")
     module = importlib.import_module(module_name)
     app = module.app
     default_soft = app.conf.task_soft_time_limit
@@ -29,6 +30,7 @@ def test_time_limits_of_every_task_are_consistent(module_name, monkeypatch, tmp_
 def test_every_beat_entry_names_a_registered_task(module_name, monkeypatch, tmp_path):
     monkeypatch.setenv("STRATUS_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("STRATUS_COMPUTE_DRIVER", "fake")
+    monkeypatch.setenv("STRATUS_NETWORK_DATAPLANE", "fake")
     app = importlib.import_module(module_name).app
     for entry in (app.conf.beat_schedule or {}).values():
         assert entry["task"] in app.tasks

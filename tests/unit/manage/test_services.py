@@ -31,6 +31,9 @@ def test_several_hosts_get_agents_names_queues_and_directories_of_their_own(tmp_
     assert dict(second.env) == {
         "STRATUS_HOST": "box-2",
         "STRATUS_INSTANCES_PATH": str(tmp_path / "hosts" / "box-2" / "instances"),
+        "STRATUS_NETWORK_NAMESPACE": "stratus-box-2",
+        "STRATUS_NETWORK_UNDERLAY_IP": "198.18.0.12",
+        "STRATUS_NETWORK_UNDERLAY_PREFIX": "24",
     }
     assert found["network-agent-box-1"].argv[found["network-agent-box-1"].argv.index("-Q") + 1] == "network.box-1"
 

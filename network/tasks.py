@@ -1,0 +1,37 @@
+"""Celery entry points of the network control side (``stratus-network``): thin wrappers around ``network.sync``."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from common.db import Database
+from common.settings import Settings
+from network import client, sync
+
+TASK_OPTIONS = {"acks_late": True, "time_limit": 120, "soft_time_limit": 110}
+
+
+def register(app: Celery, settings: Settings) -> None:
+    control = sync.NetworkControl(Database(settings.effective_database_url), app, settings)
+
+    @app.task(name=client.SYNC_NETWORK, **TASK_OPTIONS)
+    def sync_network(network_id: str, request_id: str = "") -> list[str]:
+        return sync.sync_network(control, network_id, request_id)
+
+    @app.task(name=client.SYNC_HOST, **TASK_OPTIONS)
+    def sync_host(host: str, request_id: str = "") -> str:
+        return sync.push_host(control, host, request_id)
+
+    @app.task(name=client.BIND_INSTANCE, **TASK_OPTIONS)
+    def bind_instance(instance_id: str, host: str, request_id: str = "") -> str:
+        return sync.bind_instance(control, instance_id, host, request_id)
+
+    @app.task(name=client.AGENT_REPORT, **TASK_OPTIONS, expires=120)
+    def agent_report(host: str, underlay_ip: str, namespace: str = "", request_id: str = "") -> str:
+        return sync.agent_report(control, host, underlay_ip, namespace, request_id)
+
+    @app.task(name=client.PORTS_WIRED, **TASK_OPTIONS)
+    def ports_wired(
+        host: str, generation: int, wired: list[str], errors: dict[str, str], request_id: str = ""
+    ) -> dict[str, int]:
+        return sync.ports_wired(control, host, generation, wired, errors, request_id)

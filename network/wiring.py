@@ -1,0 +1,247 @@
+"""What one host must look like: the ``HostWiring`` the control side computes from the database for a host agent.
+
+A host has a network when a server's port on it is bound to the host. For each such network the host gets its
+ports here (with their security group rules resolved to addresses), every port of the network on other hosts
+(L2 population: unicast forwarding entries, no multicast) and the other hosts' VTEPs, and, on the one host that
+serves the network's DHCP, the DHCP server with a static lease per port. The DHCP host is the first, by name, of
+the hosts with the network's servers: stateless, so every computation agrees, and it moves only when that host
+leaves the network. Reads are done in bulk (a few queries per host, whatever the number of ports).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from network.dataplane.base import DhcpSubnet, DhcpWiring, HostWiring, NetworkWiring, PortWiring, RemotePort, Rule
+from network.models import (
+    DHCP_OWNER,
+    IPAllocation,
+    Network,
+    NetworkHost,
+    Port,
+    PortSecurityGroup,
+    SecurityGroupRule,
+)
+
+LOG = logging.getLogger(__name__)
+COMPUTE_OWNER_PREFIX = "compute:"
+PROTOCOL_ALIASES = {"ipv6-icmp": "icmpv6", "icmpv6": "icmpv6", "any": None}
+
+
+def is_server_port(port: Port) -> bool:
+    return port.device_owner.startswith(COMPUTE_OWNER_PREFIX)
+
+
+@dataclass(frozen=True)
+class _Bound:
+    """A server port of a network, where it is bound."""
+
+    id: str
+    network_id: str
+    mac: str
+    host: str
+
+
+def networks_of_host(session: Session, host: str) -> set[str]:
+    query = select(Port.network_id).where(
+        Port.binding_host_id == host, Port.device_owner.like(f"{COMPUTE_OWNER_PREFIX}%")
+    )
+    return set(session.scalars(query))
+
+
+def hosts_of_network(session: Session, network_id: str) -> set[str]:
+    """Hosts with a server port of the network bound to them."""
+    query = select(Port.binding_host_id).where(
+        Port.network_id == network_id, Port.binding_host_id != "", Port.device_owner.like(f"{COMPUTE_OWNER_PREFIX}%")
+    )
+    return set(session.scalars(query))
+
+
+def dhcp_host(hosts: Iterable[str]) -> str | None:
+    return min(hosts, default=None)
+
+
+def _addresses(session: Session, port_ids: Iterable[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = defaultdict(list)
+    ids = list(port_ids)
+    if ids:
+        rows = session.execute(
+            select(IPAllocation.port_id, IPAllocation.ip_address)
+            .where(IPAllocation.port_id.in_(ids))
+            .order_by(IPAllocation.id)
+        )
+        for port_id, address in rows:
+            found[port_id].append(address)
+    return found
+
+
+def _protocol(value: str | None) -> str | None:
+    if value is None:
+        return None
+    lowered = value.lower()
+    return PROTOCOL_ALIASES.get(lowered, lowered)
+
+
+def _rules(session: Session, ports: list[Port]) -> dict[str, tuple[Rule, ...]]:
+    """Each port's rules: the union of its groups' rules, remote groups resolved to their members' addresses."""
+    memberships = defaultdict(list)
+    for binding in session.scalars(
+        select(PortSecurityGroup).where(PortSecurityGroup.port_id.in_([p.id for p in ports]))
+    ):
+        memberships[binding.port_id].append(binding.security_group_id)
+    group_ids = {g for groups in memberships.values() for g in groups}
+    if not group_ids:
+        return {}
+    rules = list(session.scalars(select(SecurityGroupRule).where(SecurityGroupRule.security_group_id.in_(group_ids))))
+    remote_groups = {r.remote_group_id for r in rules if r.remote_group_id}
+    members: dict[str, list[str]] = defaultdict(list)
+    if remote_groups:
+        rows = session.execute(
+            select(PortSecurityGroup.security_group_id, IPAllocation.ip_address)
+            .join(IPAllocation, IPAllocation.port_id == PortSecurityGroup.port_id)
+            .where(PortSecurityGroup.security_group_id.in_(remote_groups))
+        )
+        for group_id, address in rows:
+            members[group_id].append(address)
+    by_group: dict[str, list[Rule]] = defaultdict(list)
+    for rule in rules:
+        try:
+            remote: tuple[str, ...] | None = None
+            if rule.remote_ip_prefix:
+                remote = (rule.remote_ip_prefix,)
+            elif rule.remote_group_id:
+                remote = tuple(sorted(set(members.get(rule.remote_group_id, []))))
+            by_group[rule.security_group_id].append(
+                Rule(
+                    direction=rule.direction,
+                    ethertype=rule.ethertype,
+                    protocol=_protocol(rule.protocol),
+                    port_min=rule.port_range_min,
+                    port_max=rule.port_range_max,
+                    remote_ips=remote,
+                )
+            )
+        except ValueError as exc:  # a rule the dataplane cannot express must not take the host's wiring down
+            LOG.warning("security group rule %s skipped: %s", rule.id, exc)
+    return {
+        port_id: tuple(dict.fromkeys(rule for group in groups for rule in by_group[group]))
+        for port_id, groups in memberships.items()
+    }
+
+
+def _dhcp(
+    network: Network, dhcp_port: Port, addresses: dict[str, list[str]], leases: list[tuple[str, str]], lease_time: int
+) -> DhcpWiring | None:
+    subnets = [s for s in network.subnets if s.enable_dhcp and s.ip_version == 4]
+    own = addresses.get(dhcp_port.id, [])
+    if not subnets or not own:
+        return None
+    served = [
+        DhcpSubnet(
+            cidr=s.cidr,
+            gateway_ip=s.gateway_ip,
+            dns_nameservers=tuple(s.dns_nameservers or ()),
+            host_routes=tuple((r["destination"], r["nexthop"]) for r in s.host_routes or ()),
+        )
+        for s in subnets
+    ]
+    networks = [ipaddress.ip_network(s.cidr) for s in subnets]
+    hosts = tuple(
+        (mac, ip, "host-" + ip.replace(".", "-"))
+        for mac, ip in leases
+        if any(ipaddress.ip_address(ip) in n for n in networks if n.version == 4)
+    )
+    return DhcpWiring(
+        port_id=dhcp_port.id,
+        mac=dhcp_port.mac_address,
+        ip=own[0],
+        extra_ips=tuple(own[1:]),
+        subnets=tuple(served),
+        hosts=hosts,
+        mtu=network.mtu,
+        lease_time=lease_time,
+    )
+
+
+def host_wiring(session: Session, host: str, lease_time: int = 86400) -> HostWiring:
+    """The complete desired state of ``host``. DHCP ports of the networks it serves are bound to it here."""
+    generation = time.time_ns()  # taken before reading: a later computation always carries a later generation
+    network_ids = networks_of_host(session, host)
+    if not network_ids:
+        return HostWiring(host=host, networks=(), generation=generation)
+    networks = {n.id: n for n in session.scalars(select(Network).where(Network.id.in_(network_ids)))}
+    all_ports = list(session.scalars(select(Port).where(Port.network_id.in_(network_ids))))
+    server_ports = [p for p in all_ports if is_server_port(p)]
+    bound = [_Bound(p.id, p.network_id, p.mac_address, p.binding_host_id) for p in server_ports if p.binding_host_id]
+    vteps = {h.host: h.underlay_ip for h in session.scalars(select(NetworkHost))}
+    addresses = _addresses(session, [p.id for p in all_ports])
+    local_ports = [p for p in server_ports if p.binding_host_id == host]
+    rules = _rules(session, local_ports)
+    wiring = []
+    for network_id in sorted(network_ids):
+        network = networks.get(network_id)
+        if network is None:
+            continue
+        members = [b for b in bound if b.network_id == network_id]
+        hosts = {b.host for b in members}
+        serving = dhcp_host(hosts)
+        dhcp_port = next((p for p in all_ports if p.network_id == network_id and p.device_owner == DHCP_OWNER), None)
+        ports = [
+            PortWiring(
+                port_id=p.id,
+                mac=p.mac_address,
+                ips=tuple(addresses.get(p.id, [])),
+                allowed_pairs=tuple((a["mac_address"], a["ip_address"]) for a in p.allowed_address_pairs or []),
+                port_security=p.port_security_enabled,
+                rules=rules.get(p.id, ()),
+            )
+            for p in local_ports
+            if p.network_id == network_id
+        ]
+        remote = [
+            RemotePort(b.mac, (addresses.get(b.id) or [""])[0], vteps[b.host])
+            for b in members
+            if b.host != host and b.host in vteps
+        ]
+        dhcp = None
+        if dhcp_port is not None and serving is not None:
+            leases = [
+                (p.mac_address, ip)
+                for p in server_ports
+                if p.network_id == network_id
+                for ip in addresses.get(p.id, [])
+            ]
+            if serving == host:
+                dhcp = _dhcp(network, dhcp_port, addresses, leases, lease_time)
+                _bind_dhcp_port(dhcp_port, host)
+            elif serving in vteps:
+                remote.append(
+                    RemotePort(dhcp_port.mac_address, (addresses.get(dhcp_port.id) or [""])[0], vteps[serving])
+                )
+        wiring.append(
+            NetworkWiring(
+                network_id=network_id,
+                vni=network.segmentation_id,
+                mtu=network.mtu,
+                ports=tuple(ports),
+                remote=tuple(remote),
+                remote_vteps=tuple(sorted({vteps[h] for h in hosts if h != host and h in vteps})),
+                dhcp=dhcp,
+            )
+        )
+    return HostWiring(host=host, networks=tuple(wiring), generation=generation)
+
+
+def _bind_dhcp_port(port: Port, host: str) -> None:
+    if port.binding_host_id != host:
+        port.binding_host_id, port.binding_vif_type, port.status = host, "tap", "DOWN"
+        port.binding_vif_details = {"port_filter": False, "connectivity": "l2"}
+        port.revision_number += 1
