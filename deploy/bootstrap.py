@@ -1,4 +1,5 @@
-"""Create the accounts of a one-machine cloud, write a ``clouds.yaml`` for them, upload the tiny image.
+"""Create the accounts of a one-machine cloud, write a ``clouds.yaml`` for them, give the demo project a network,
+upload the tiny image.
 
 Run twice by ``make up``: ``--prepare`` before ``stratus-manage services up`` (it makes sure the passwords exist
 and gives the services the one they need, the host agents' service account, in ``<state_dir>/stratus.toml``),
@@ -114,6 +115,26 @@ def ensure_public_image(auth_url: str, admin_password: str, name: str, path: Pat
     return f"uploaded {path} as public image {name} ({image['id']})"
 
 
+def ensure_demo_network(auth_url: str, demo_password: str) -> str:
+    """The demo project's ``demo-net`` (10.0.0.0/24, DHCP), so ``server create --network demo-net`` works at once."""
+    auth = v3.Password(
+        auth_url=auth_url,
+        username="demo",
+        password=demo_password,
+        project_name="demo",
+        user_domain_id="default",
+        project_domain_id="default",
+    )
+    session = ks_session.Session(auth=auth)
+    url = session.get_endpoint(service_type="network", interface="public").rstrip("/") + "/v2.0"
+    if session.get(f"{url}/networks", params={"name": "demo-net"}).json()["networks"]:
+        return "network demo-net exists"
+    network = session.post(f"{url}/networks", json={"network": {"name": "demo-net"}}).json()["network"]
+    subnet = {"name": "demo-subnet", "network_id": network["id"], "ip_version": 4, "cidr": "10.0.0.0/24"}
+    session.post(f"{url}/subnets", json={"subnet": subnet})
+    return f"created network demo-net ({network['id']}) with subnet 10.0.0.0/24"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clouds-yaml", type=Path, default=Path("clouds.yaml"), help="Where to write it.")
@@ -132,6 +153,7 @@ def main() -> None:
     accounts = {cloud: (user, passwords[user]) for cloud, user in ACCOUNTS.items()}
     write_clouds_yaml(args.clouds_yaml, f"{settings.effective_public_url}/identity/v3", settings.region, accounts)
     print(f"wrote {args.clouds_yaml}: clouds {', '.join(ACCOUNTS)}")
+    print(ensure_demo_network(f"{settings.effective_public_url}/identity/v3", passwords["demo"]))
     if args.tiny_image:
         auth_url = f"{settings.effective_public_url}/identity/v3"
         print(ensure_public_image(auth_url, passwords["admin"], "tiny", args.tiny_image))
