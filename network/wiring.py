@@ -40,16 +40,6 @@ def is_server_port(port: Port) -> bool:
     return port.device_owner.startswith(COMPUTE_OWNER_PREFIX)
 
 
-@dataclass(frozen=True)
-class _Bound:
-    """A server port of a network, where it is bound."""
-
-    id: str
-    network_id: str
-    mac: str
-    host: str
-
-
 def networks_of_host(session: Session, host: str) -> set[str]:
     query = select(Port.network_id).where(
         Port.binding_host_id == host, Port.device_owner.like(f"{COMPUTE_OWNER_PREFIX}%")
@@ -171,73 +161,85 @@ def _dhcp(
     )
 
 
+@dataclass
+class _Facts:
+    """Everything read for one host's computation, in bulk."""
+
+    host: str
+    networks: dict[str, Network]
+    ports: list[Port]  # every port of those networks, DHCP ports included
+    addresses: dict[str, list[str]]
+    vteps: dict[str, str]  # host → underlay address, for hosts whose agent reported
+    rules: dict[str, tuple[Rule, ...]]
+
+    def first_ip(self, port_id: str) -> str:
+        return (self.addresses.get(port_id) or [""])[0]
+
+
+def _read(session: Session, host: str, network_ids: set[str]) -> _Facts:
+    networks = {n.id: n for n in session.scalars(select(Network).where(Network.id.in_(network_ids)))}
+    ports = list(session.scalars(select(Port).where(Port.network_id.in_(network_ids))))
+    local = [p for p in ports if is_server_port(p) and p.binding_host_id == host]
+    return _Facts(
+        host=host,
+        networks=networks,
+        ports=ports,
+        addresses=_addresses(session, [p.id for p in ports]),
+        vteps={h.host: h.underlay_ip for h in session.scalars(select(NetworkHost))},
+        rules=_rules(session, local),
+    )
+
+
+def _port(facts: _Facts, port: Port) -> PortWiring:
+    return PortWiring(
+        port_id=port.id,
+        mac=port.mac_address,
+        ips=tuple(facts.addresses.get(port.id, [])),
+        allowed_pairs=tuple((a["mac_address"], a["ip_address"]) for a in port.allowed_address_pairs or []),
+        port_security=port.port_security_enabled,
+        rules=facts.rules.get(port.id, ()),
+    )
+
+
+def _network(facts: _Facts, network: Network, lease_time: int) -> NetworkWiring:
+    host = facts.host
+    servers = [p for p in facts.ports if p.network_id == network.id and is_server_port(p)]
+    bound = [p for p in servers if p.binding_host_id]
+    hosts = {p.binding_host_id for p in bound}
+    remote = [
+        RemotePort(p.mac_address, facts.first_ip(p.id), facts.vteps[p.binding_host_id])
+        for p in bound
+        if p.binding_host_id != host and p.binding_host_id in facts.vteps
+    ]
+    dhcp = None
+    dhcp_port = next((p for p in facts.ports if p.network_id == network.id and p.device_owner == DHCP_OWNER), None)
+    serving = dhcp_host(hosts)
+    if dhcp_port is not None and serving == host:
+        leases = [(p.mac_address, ip) for p in servers for ip in facts.addresses.get(p.id, [])]
+        dhcp = _dhcp(network, dhcp_port, facts.addresses, leases, lease_time)
+        _bind_dhcp_port(dhcp_port, host)
+    elif dhcp_port is not None and serving in facts.vteps:
+        remote.append(RemotePort(dhcp_port.mac_address, facts.first_ip(dhcp_port.id), facts.vteps[serving]))
+    return NetworkWiring(
+        network_id=network.id,
+        vni=network.segmentation_id,
+        mtu=network.mtu,
+        ports=tuple(_port(facts, p) for p in servers if p.binding_host_id == host),
+        remote=tuple(remote),
+        remote_vteps=tuple(sorted({facts.vteps[h] for h in hosts if h != host and h in facts.vteps})),
+        dhcp=dhcp,
+    )
+
+
 def host_wiring(session: Session, host: str, lease_time: int = 86400) -> HostWiring:
     """The complete desired state of ``host``. DHCP ports of the networks it serves are bound to it here."""
     generation = time.time_ns()  # taken before reading: a later computation always carries a later generation
     network_ids = networks_of_host(session, host)
     if not network_ids:
         return HostWiring(host=host, networks=(), generation=generation)
-    networks = {n.id: n for n in session.scalars(select(Network).where(Network.id.in_(network_ids)))}
-    all_ports = list(session.scalars(select(Port).where(Port.network_id.in_(network_ids))))
-    server_ports = [p for p in all_ports if is_server_port(p)]
-    bound = [_Bound(p.id, p.network_id, p.mac_address, p.binding_host_id) for p in server_ports if p.binding_host_id]
-    vteps = {h.host: h.underlay_ip for h in session.scalars(select(NetworkHost))}
-    addresses = _addresses(session, [p.id for p in all_ports])
-    local_ports = [p for p in server_ports if p.binding_host_id == host]
-    rules = _rules(session, local_ports)
-    wiring = []
-    for network_id in sorted(network_ids):
-        network = networks.get(network_id)
-        if network is None:
-            continue
-        members = [b for b in bound if b.network_id == network_id]
-        hosts = {b.host for b in members}
-        serving = dhcp_host(hosts)
-        dhcp_port = next((p for p in all_ports if p.network_id == network_id and p.device_owner == DHCP_OWNER), None)
-        ports = [
-            PortWiring(
-                port_id=p.id,
-                mac=p.mac_address,
-                ips=tuple(addresses.get(p.id, [])),
-                allowed_pairs=tuple((a["mac_address"], a["ip_address"]) for a in p.allowed_address_pairs or []),
-                port_security=p.port_security_enabled,
-                rules=rules.get(p.id, ()),
-            )
-            for p in local_ports
-            if p.network_id == network_id
-        ]
-        remote = [
-            RemotePort(b.mac, (addresses.get(b.id) or [""])[0], vteps[b.host])
-            for b in members
-            if b.host != host and b.host in vteps
-        ]
-        dhcp = None
-        if dhcp_port is not None and serving is not None:
-            leases = [
-                (p.mac_address, ip)
-                for p in server_ports
-                if p.network_id == network_id
-                for ip in addresses.get(p.id, [])
-            ]
-            if serving == host:
-                dhcp = _dhcp(network, dhcp_port, addresses, leases, lease_time)
-                _bind_dhcp_port(dhcp_port, host)
-            elif serving in vteps:
-                remote.append(
-                    RemotePort(dhcp_port.mac_address, (addresses.get(dhcp_port.id) or [""])[0], vteps[serving])
-                )
-        wiring.append(
-            NetworkWiring(
-                network_id=network_id,
-                vni=network.segmentation_id,
-                mtu=network.mtu,
-                ports=tuple(ports),
-                remote=tuple(remote),
-                remote_vteps=tuple(sorted({vteps[h] for h in hosts if h != host and h in vteps})),
-                dhcp=dhcp,
-            )
-        )
-    return HostWiring(host=host, networks=tuple(wiring), generation=generation)
+    facts = _read(session, host, network_ids)
+    networks = [_network(facts, facts.networks[n], lease_time) for n in sorted(network_ids) if n in facts.networks]
+    return HostWiring(host=host, networks=tuple(networks), generation=generation)
 
 
 def _bind_dhcp_port(port: Port, host: str) -> None:
