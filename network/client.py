@@ -20,8 +20,12 @@ hosts tear down what they no longer need."""
 
 
 def ports_changed(app: Celery, network_id: str, request_id: str) -> None:
-    """A port of ``network_id`` (or the network itself, or its subnets) was created, changed or deleted."""
-    app.send_task(SYNC_NETWORK, args=[network_id], kwargs={"request_id": request_id})
+    """A port of ``network_id`` (or the network itself, or its subnets) was created, changed or deleted.
+
+    Fails at once (no publish retries, no result subscription) when the broker is away: callers have committed
+    already, and the periodic resync converges on the change anyway, so a request must not hang on it.
+    """
+    app.send_task(SYNC_NETWORK, args=[network_id], kwargs={"request_id": request_id}, ignore_result=True, retry=False)
 
 
 def networks_changed(app: Celery, network_ids: list[str], request_id: str) -> None:

@@ -29,6 +29,7 @@ from network.exceptions import (
     InvalidAllocationPool,
     InvalidAttribute,
     InvalidInput,
+    NetworkNotFound,
     NeutronConflict,
     OutOfBoundsAllocationPool,
     OverlappingAllocationPools,
@@ -219,7 +220,9 @@ def create_subnet(session: Session, caller: Caller, attrs: Mapping[str, Any]) ->
     addressing = plan(attrs)
     project_id = attrs.get("project_id") or caller.project_id or network.project_id
     begin_write(session)
-    session.execute(select(Network.id).where(Network.id == network.id).with_for_update())  # one at a time
+    # One subnet create per network at a time (the overlap check below), and none on a network just deleted.
+    if session.scalar(select(Network.id).where(Network.id == network.id).with_for_update()) is None:
+        raise NetworkNotFound(net_id=network.id)
     quota.check(session, project_id, "subnet")
     _check_overlap(session, network.id, addressing["cidr"])
     subnet = Subnet(
