@@ -51,7 +51,7 @@ def wait_for_port_status(cloud, token: str, port_id: str, status: str, timeout: 
 
 def test_a_server_on_a_network_gets_a_port_wired_on_its_host_and_loses_it_when_deleted(cloud, server_image, unique):
     token, admin = cloud.demo().get_token(), cloud.admin_token()
-    net_id, subnet_id = network_with_subnet(cloud, token, unique)
+    net_id, _ = network_with_subnet(cloud, token, unique)
     server_id = boot(cloud, token, server_image, unique, [{"uuid": net_id}]).json()["server"]["id"]
     server = wait_for_status(cloud, token, server_id, "ACTIVE")
 
@@ -79,9 +79,9 @@ def test_a_server_on_a_network_gets_a_port_wired_on_its_host_and_loses_it_when_d
     assert cloud.request("DELETE", f"{NET}/networks/{net_id}", token).status_code == 204
 
 
-def test_fixed_ips_given_ports_and_auto(cloud, server_image, unique):
+def test_a_fixed_ip_is_given_and_a_users_own_port_is_used_then_only_detached(cloud, server_image, unique):
     token = cloud.demo().get_token()
-    net_id, subnet_id = network_with_subnet(cloud, token, unique, "10.9.0.0/24")
+    net_id, _ = network_with_subnet(cloud, token, unique, "10.9.0.0/24")
     fixed = boot(cloud, token, server_image, f"{unique}-a", [{"uuid": net_id, "fixed_ip": "10.9.0.50"}])
     fixed_id = fixed.json()["server"]["id"]
     own = cloud.request("POST", f"{NET}/ports", token, json={"port": {"network_id": net_id}}).json()["port"]
