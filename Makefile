@@ -43,3 +43,4 @@ bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/identity.py
 	$(BIN)/python bench/image.py
 	$(BIN)/python bench/compute.py
+	$(BIN)/python bench/boot.py
