@@ -152,6 +152,9 @@ def _devices(parent: ET.Element, config: DomainConfig) -> None:
         _disk(devices, disk)
     for nic in config.interfaces:
         _interface(devices, nic)
+    # No USB: nothing we attach needs it (no tablet without graphics), and it is one emulated bus less to boot
+    # through and to defend.
+    _sub(devices, "controller", type="usb", model="none")
     _serial(devices, config.console_log)
     _sub(devices, "memballoon", model="virtio")
     rng = _sub(devices, "rng", model="virtio")
