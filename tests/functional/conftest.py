@@ -109,6 +109,21 @@ class CloudClient:
         return result
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every functional test runs on SQLite; the modules whose behaviour rests on the database itself
+    (transactions, row locks, unique constraints under concurrency) say so with ``pytest.mark.both_databases``
+    and run on PostgreSQL too. Views, formats and policies do not change with the database: running them
+    twice only doubled the suite's time."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_postgres = params.get("cloud") == "postgresql"
+        (dropped if on_postgres and item.get_closest_marker("both_databases") is None else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudClient]:
     """The whole cloud (API, Redis, every worker) started by the real launcher, once per database backend."""

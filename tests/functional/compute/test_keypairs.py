@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 
 from tests.functional.compute import BASE, cli_json, fault, sdk, version
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
 LIST_FIELDS = {"name", "public_key", "fingerprint"}
 CREATE_FIELDS = LIST_FIELDS | {"user_id"}

@@ -10,7 +10,7 @@ import pytest
 from tests.functional.compute import BASE, cli_json, fault, version, wait_for_hosts
 from tests.functional.compute.conftest import action, create_server, show, wait_for_status
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
 
 def host_usage(cloud, admin_token: str, host: str) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from tests.functional.compute.conftest import create_server, show, wait_for_stat
 from tests.functional.conftest import CloudClient
 from tests.harness import running_cloud
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
 
 def _flavor(cloud, admin: str, name: str, ram: int, vcpus: int = 1, disk: int = 1) -> str:

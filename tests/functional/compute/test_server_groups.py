@@ -9,7 +9,7 @@ import pytest
 from tests.functional.compute import BASE, cli_json, fault, sdk, version
 from tests.functional.compute.conftest import create_server, wait_for_status, wait_until_gone
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
 FIELDS = {"id", "name", "policies", "members", "metadata"}
 OWNER_FIELDS = {"project_id", "user_id"}

@@ -12,7 +12,7 @@ import pytest
 from tests.functional.compute import BASE, cli_json, fault
 from tests.functional.compute.conftest import COMPUTE, show, wait_for_status, wait_until_gone
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 NET = "/network/v2.0"
 
 

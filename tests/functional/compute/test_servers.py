@@ -17,7 +17,7 @@ from tests.functional.compute.conftest import (
     wait_until_gone,
 )
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
 
 def test_a_server_goes_through_every_power_action(cloud, server_image, unique):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
 
 def test_sqlite_database_and_fernet_keys_are_owner_only(cloud):

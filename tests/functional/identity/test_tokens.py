@@ -10,7 +10,7 @@ from common import tokens
 from common.tokens import KeyRepository, TokenPayload
 from tests.functional.conftest import ADMIN_PASSWORD, DEMO_PASSWORD
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
 PASSWORD_AUTH = {
     "auth": {

@@ -16,7 +16,7 @@ import pytest
 
 from tests.functional.conftest import DEMO_PASSWORD
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
 MiB = 1 << 20
 

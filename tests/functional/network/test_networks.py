@@ -11,7 +11,7 @@ import pytest
 
 from tests.functional.network import BASE, cli_json, delete, fault, get, network, port, sdk, subnet
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
 FIELDS = {
     "id", "name", "tenant_id", "project_id", "admin_state_up", "status", "subnets", "shared", "mtu",

@@ -10,7 +10,7 @@ import pytest
 
 from tests.functional.network import BASE, cli_json, create, delete, fault, get, network, port, sdk, subnet
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
 FIELDS = {
     "id", "name", "network_id", "tenant_id", "project_id", "mac_address", "admin_state_up", "status", "device_id",

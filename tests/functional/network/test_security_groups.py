@@ -7,7 +7,7 @@ import pytest
 
 from tests.functional.network import BASE, cli_json, create, delete, fault, get, network, port, sdk, subnet
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
 GROUP_FIELDS = {
     "id", "name", "tenant_id", "project_id", "description", "security_group_rules", "stateful", "shared", "tags",

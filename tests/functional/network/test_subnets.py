@@ -7,7 +7,7 @@ import pytest
 
 from tests.functional.network import BASE, cli_json, delete, fault, get, network, port, subnet
 
-pytestmark = pytest.mark.functional
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
 FIELDS = {
     "id", "name", "tenant_id", "project_id", "network_id", "ip_version", "cidr", "gateway_ip", "allocation_pools",
