@@ -43,4 +43,5 @@ bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/identity.py
 	$(BIN)/python bench/image.py
 	$(BIN)/python bench/compute.py
+	$(BIN)/python bench/network.py
 	$(BIN)/python bench/boot.py
