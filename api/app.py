@@ -8,8 +8,19 @@ from flask import Flask
 
 from api import auth, faults, versions
 from api.compute import admin as compute_admin
-from api.compute import flavors, keypairs, microversions, server_actions, server_create, server_groups, servers
+from api.compute import (
+    flavors,
+    keypairs,
+    microversions,
+    quota_sets,
+    server_actions,
+    server_create,
+    server_groups,
+    servers,
+)
+from api.compute import limits as compute_limits
 from api.identity import assignments, auth_views, catalog_views, domains, projects, roles, users
+from api.identity import limits as identity_limits
 from api.identity.catalog import Catalog
 from api.identity.tokens import TokenService
 from api.image import data as image_data
@@ -17,6 +28,7 @@ from api.image import images, members
 from api.network import extensions as network_extensions
 from api.network import networks as network_networks
 from api.network import ports as network_ports
+from api.network import quotas as network_quotas
 from api.network import security_groups as network_security_groups
 from api.network import subnets as network_subnets
 from api.network import tags as network_tags
@@ -35,6 +47,7 @@ BLUEPRINTS = (
     domains.bp,
     assignments.bp,
     catalog_views.bp,
+    identity_limits.bp,
     images.bp,
     image_data.bp,
     members.bp,
@@ -45,12 +58,15 @@ BLUEPRINTS = (
     keypairs.bp,
     server_groups.bp,
     compute_admin.bp,
+    compute_limits.bp,
+    quota_sets.bp,
     network_extensions.bp,
     network_networks.bp,
     network_subnets.bp,
     network_ports.bp,
     network_security_groups.bp,
     network_tags.bp,
+    network_quotas.bp,
 )
 
 

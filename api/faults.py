@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from api.context import current
 from common.exceptions import StratusError
+from quota.exceptions import OverQuota
 
 LOG = logging.getLogger(__name__)
 
@@ -49,7 +50,9 @@ def _api_of(path: str) -> str:
     return path.lstrip("/").split("/", 1)[0]
 
 
-def fault_body(api: str, code: int, title: str, message: str, fault_type: str | None = None) -> dict[str, Any]:
+def fault_body(
+    api: str, code: int, title: str, message: str, fault_type: str | None = None, detail: str = ""
+) -> dict[str, Any]:
     if api == "compute":
         return {NOVA_FAULT_NAMES.get(code, "computeFault"): {"code": code, "message": message}}
     if api == "image":
@@ -57,12 +60,12 @@ def fault_body(api: str, code: int, title: str, message: str, fault_type: str | 
         return {"code": f"{code} {title}", "title": title, "message": message}
     if api == "network":
         kind = fault_type or NEUTRON_FAULT_TYPES.get(code, "HTTPInternalServerError")
-        return {"NeutronError": {"type": kind, "message": message, "detail": ""}}
+        return {"NeutronError": {"type": kind, "message": message, "detail": detail}}
     return {"error": {"code": code, "title": title, "message": message}}
 
 
-def fault_response(code: int, title: str, message: str, fault_type: str | None = None) -> Response:
-    response = jsonify(fault_body(_api_of(request.path), code, title, message, fault_type))
+def fault_response(code: int, title: str, message: str, fault_type: str | None = None, detail: str = "") -> Response:
+    response = jsonify(fault_body(_api_of(request.path), code, title, message, fault_type, detail))
     response.status_code = code
     if code == 401:
         response.headers["WWW-Authenticate"] = f'Keystone uri="{current_app.config["PUBLIC_URL"]}/identity"'
@@ -73,6 +76,27 @@ def _handle_stratus_error(error: StratusError) -> Response:
     if error.code >= 500:
         LOG.error("%s %s failed [%s]: %s", request.method, request.path, current().request_id, error.message)
     return fault_response(error.code, error.title, error.message, getattr(error, "fault_type", None))
+
+
+def _handle_over_quota(error: OverQuota) -> Response:
+    """Each API's own over-quota fault, whichever service raised it (a port over quota in a server create is
+    Nova's 403): Nova's ``forbidden`` "Quota exceeded for ...", Neutron's 409 ``OverQuota``, Glance's 413 with
+    oslo.limit's wording. Every one names the resources, their limits and their usage."""
+    api = _api_of(request.path)
+    figures = "; ".join(
+        f"{o.resource}: limit {o.limit}, in use {o.in_use}, requested {o.requested}" for o in error.overs
+    )
+    if api == "network":
+        message = f"Quota exceeded for resources: {error.resources}."
+        return fault_response(409, "Conflict", message, "OverQuota", detail=figures)
+    if api == "image":
+        over = ", ".join(
+            f"Resource {o.resource} is over limit of {o.limit} due to current usage {o.in_use} and delta {o.requested}"
+            for o in error.overs
+        )
+        message = f"Project {error.project_id} is over a limit for [{over}]"
+        return fault_response(413, "Request Entity Too Large", message)
+    return fault_response(403, "Forbidden", error.message)
 
 
 def _handle_http_exception(error: HTTPException) -> Response:
@@ -94,5 +118,6 @@ def _handle_unexpected(error: Exception) -> Response:
 
 def register(app: Flask) -> None:
     app.register_error_handler(StratusError, _handle_stratus_error)
+    app.register_error_handler(OverQuota, _handle_over_quota)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -101,6 +101,15 @@ RULES: dict[str, Rule] = {
     "identity:get_endpoint": ADMIN | AUTHENTICATED,
     "identity:list_regions": AUTHENTICATED,
     "identity:get_region": AUTHENTICATED,
+    # Identity: unified limits (the defaults are public knowledge; a project's limits are its own business)
+    "identity:get_registered_limit": AUTHENTICATED,
+    "identity:update_registered_limit": ADMIN,
+    "identity:get_limit_model": AUTHENTICATED,
+    "identity:list_limits": AUTHENTICATED,
+    "identity:list_limits:all_projects": ADMIN,
+    "identity:create_limit": ADMIN,
+    "identity:update_limit": ADMIN,
+    "identity:delete_limit": ADMIN,
     # Image (Glance v2). Visibility is checked by the query (an invisible image is 404); these rules say
     # who may act on what they can see. ``project_id`` is the image's owner, ``member_id`` a member project.
     "image:get_images": ADMIN | SCOPED_READER,
@@ -125,6 +134,7 @@ RULES: dict[str, Rule] = {
         "role:member and project_id:%(target.member_id)s",
     ),
     "image:get_schemas": AUTHENTICATED,
+    "image:get_usage": ADMIN | PROJECT_READER,
     # Compute (Nova v2.1). Servers of other projects are invisible (404) unless the caller is an admin.
     "compute:servers:index": ADMIN | SCOPED_READER,
     "compute:servers:index:all_tenants": ADMIN,
@@ -150,6 +160,13 @@ RULES: dict[str, Rule] = {
     "compute:services": ADMIN,
     "compute:limits": AUTHENTICATED,
     "compute:limits:other_project": ADMIN,
+    # Quotas: readers see their own project's limits and usage, only admins another's; only admins change them.
+    "compute:quota_sets:show": ADMIN | PROJECT_READER,
+    "compute:quota_sets:update": ADMIN,
+    "compute:quota_sets:delete": ADMIN,
+    "compute:quota_sets:defaults": AUTHENTICATED,
+    "compute:quota_class_sets:show": ADMIN,
+    "compute:quota_class_sets:update": ADMIN,
     "compute:aggregates:index": ADMIN,
     # Network (Neutron v2.0). What a caller may not see is a 404 before any rule is asked (network.access):
     # networks of their project, shared and external ones; ports and security groups of their project.
@@ -179,6 +196,11 @@ RULES: dict[str, Rule] = {
     "network:create_security_group_rule": ADMIN | PROJECT_MEMBER,
     "network:delete_security_group_rule": ADMIN | PROJECT_MEMBER,
     "network:get_extensions": AUTHENTICATED,
+    "network:get_quotas": ADMIN,
+    "network:get_quota": ADMIN | PROJECT_READER,
+    "network:get_quota_default": AUTHENTICATED,
+    "network:update_quota": ADMIN,
+    "network:delete_quota": ADMIN,
 }
 
 

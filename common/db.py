@@ -68,6 +68,23 @@ def IdColumn() -> Mapped[str]:
     return mapped_column(String(64), primary_key=True, default=new_id)
 
 
+def begin_write(session: Session) -> None:
+    """Make sure ``session`` is inside a real write transaction (no-op if it already is).
+
+    Python's sqlite3 driver opens a transaction only before the first INSERT, UPDATE or DELETE, so reads made
+    before it are not isolated from concurrent writers. On SQLite this issues ``BEGIN IMMEDIATE``, which takes
+    the database's single write lock at once: every read that follows sees every committed write, and no
+    other writer commits until this transaction ends (savepoints nest inside it, and a counted quota check
+    relies on it). PostgreSQL transactions are always open; callers take row locks there.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.driver_connection
+    if raw is not None and not raw.in_transaction:
+        raw.execute("BEGIN IMMEDIATE")
+
+
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")

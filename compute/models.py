@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Base, TimestampMixin, UTCDateTime, new_uuid
@@ -105,10 +105,21 @@ class Allocation(Base):
     disk_gb: Mapped[int] = mapped_column(Integer)
 
 
+def counted_resources(flavor: dict[str, Any] | None, old_flavor: dict[str, Any] | None) -> dict[str, int]:
+    """What an instance counts against its project's ``cores`` and ``ram``: its flavor's, and while a resize
+    waits for confirmation the larger of the old and new flavor's, so a revert can never go over quota."""
+    flavors = [f for f in (flavor, old_flavor) if f]
+    return {
+        "quota_vcpus": max((int(f.get("vcpus", 0)) for f in flavors), default=0),
+        "quota_memory_mb": max((int(f.get("ram", 0)) for f in flavors), default=0),
+    }
+
+
 class Instance(TimestampMixin, Base):
     __tablename__ = "instances"
     __table_args__ = (
-        Index("ix_instances_project_deleted", "project_id", "deleted"),
+        # Covers the quota count (instances, SUM of cores and RAM) of a project: an index-only scan.
+        Index("ix_instances_project_usage", "project_id", "deleted", "task_state", "quota_vcpus", "quota_memory_mb"),
         Index("ix_instances_host", "host"),
     )
 
@@ -122,6 +133,9 @@ class Instance(TimestampMixin, Base):
     launch_index: Mapped[int] = mapped_column(Integer, default=0)
     flavor: Mapped[dict[str, Any]] = mapped_column(JSON)
     old_flavor: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Kept equal to counted_resources(flavor, old_flavor) on every write (the listeners below, records.swap).
+    quota_vcpus: Mapped[int] = mapped_column(Integer, default=0)
+    quota_memory_mb: Mapped[int] = mapped_column(Integer, default=0)
     image_ref: Mapped[str] = mapped_column(String(36))
     # What the API checked of the image at create/rebuild time: hosts need nothing else from the image service.
     image_meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -151,6 +165,13 @@ class Instance(TimestampMixin, Base):
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+@event.listens_for(Instance, "before_insert")
+@event.listens_for(Instance, "before_update")
+def _count_flavor(_mapper: object, _connection: object, instance: Instance) -> None:
+    for column, value in counted_resources(instance.flavor, instance.old_flavor).items():
+        setattr(instance, column, value)
 
 
 class InstanceAction(Base):

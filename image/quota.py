@@ -1,12 +1,13 @@
-"""Image quota hooks: how many images and how many bytes a project may keep.
+"""Image quotas: how many images (``image_count_total``) and bytes (``image_size_total``) a project may keep.
 
-Usage is counted from the database, never tracked separately; limits come from the settings until the
-quota engine provides per-project ones (``limits_for`` is the seam).
+Usage is counted from the database, never tracked separately; limits are the quota engine's (per project,
+else the default class, else the ``image_quota_count``/``image_quota_bytes`` settings). Bytes are limited
+twice: while an upload streams (``upload_allowance``: it stops as soon as the data passes what is left), and
+once more under the project's quota lock before the image becomes active (``recheck_upload``), because two
+uploads streaming at once were each allowed what was left before either finished.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,25 +15,25 @@ from sqlalchemy.orm import Session
 from common.settings import Settings
 from image.models import Image
 from image.states import ImageStatus
+from quota import engine, limits
+from quota.exceptions import Overage, OverQuota
+from quota.registry import UNLIMITED
 
-UNLIMITED = -1
 # What still occupies space or a slot: everything but deleted images.
 _COUNTED = tuple(s.value for s in ImageStatus if s is not ImageStatus.DELETED)
 
 
-@dataclass(frozen=True)
-class ImageLimits:
-    count: int
-    total_bytes: int
-
-
-def limits_for(settings: Settings, project_id: str) -> ImageLimits:
-    return ImageLimits(settings.image_quota_count, settings.image_quota_bytes)
+def count_images(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
+    count, size = session.execute(
+        select(func.count(), func.coalesce(func.sum(Image.size), 0)).where(
+            Image.owner == project_id, Image.status.in_(_COUNTED)
+        )
+    ).one()
+    return {"image_count_total": count, "image_size_total": int(size)}
 
 
 def image_count(session: Session, project_id: str) -> int:
-    query = select(func.count()).select_from(Image).where(Image.owner == project_id, Image.status.in_(_COUNTED))
-    return session.scalar(query) or 0
+    return count_images(session, project_id, None)["image_count_total"]
 
 
 def bytes_used(session: Session, project_id: str, excluding: str | None = None) -> int:
@@ -42,9 +43,25 @@ def bytes_used(session: Session, project_id: str, excluding: str | None = None) 
     return int(session.scalar(query) or 0)
 
 
+def check_create(session: Session, settings: Settings, project_id: str) -> None:
+    """One image more, counted under the project's quota lock in the create's transaction."""
+    engine.enforce(session, project_id, {"image_count_total": 1}, settings=settings)
+
+
 def upload_allowance(session: Session, settings: Settings, project_id: str, image_id: str) -> int:
     """How many bytes an upload to this image may bring: the size cap or what the quota leaves, whichever is less."""
-    limit = limits_for(settings, project_id).total_bytes
+    limit = limits.limits(session, project_id, ["image_size_total"], settings)["image_size_total"]
     if limit == UNLIMITED:
         return settings.image_size_cap
     return max(0, min(settings.image_size_cap, limit - bytes_used(session, project_id, excluding=image_id)))
+
+
+def recheck_upload(session: Session, settings: Settings, project_id: str, image_id: str, size: int) -> None:
+    """Before an upload's image becomes active: its ``size`` bytes still fit, counted under the lock."""
+    engine.lock(session, project_id)
+    limit = limits.limits(session, project_id, ["image_size_total"], settings)["image_size_total"]
+    if limit == UNLIMITED:
+        return
+    used = bytes_used(session, project_id, excluding=image_id)
+    if used + size > limit:
+        raise OverQuota(project_id, [Overage("image_size_total", limit, used, size)])

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from common.db import Database
 from common.exceptions import BadRequest, Conflict, PayloadTooLarge
@@ -113,9 +114,19 @@ def claim(db: Database, image_id: str, source: ImageStatus, target: ImageStatus)
     return token
 
 
-def release(db: Database, image_id: str, token: str, status: ImageStatus, **values: object) -> bool:
-    """End an upload that holds ``token``; False when the image was deleted or taken meanwhile."""
+def release(
+    db: Database,
+    image_id: str,
+    token: str,
+    status: ImageStatus,
+    check: Callable[[Session], None] | None = None,
+    **values: object,
+) -> bool:
+    """End an upload that holds ``token``; False when the image was deleted or taken meanwhile. ``check`` runs
+    first in the same transaction and may refuse (the quota's last word on the upload's size)."""
     with db.session() as session:
+        if check is not None:
+            check(session)
         result = session.execute(
             update(Image)
             .where(Image.id == image_id, Image.upload_token == token)
@@ -132,8 +143,10 @@ def receive(
     allowance: int,
     chunk_size: int,
     expected_size: int | None = None,
+    recheck: Callable[[Session, int], None] | None = None,
 ) -> None:
-    """The whole direct-upload workflow for one image (see the module docstring)."""
+    """The whole direct-upload workflow for one image (see the module docstring). ``recheck(session, size)``
+    may refuse the received data just before the image becomes active (a 413 leaves it ``queued``)."""
     if not image.disk_format or not image.container_format:
         raise BadRequest("Properties disk_format and container_format must be set prior to uploading data.")
     token = claim(db, image.id, ImageStatus.QUEUED, ImageStatus.SAVING)
@@ -152,18 +165,24 @@ def receive(
             release(db, image.id, token, ImageStatus.KILLED)
             raise
         location = staged.commit(image.id)
-    activated = release(
-        db,
-        image.id,
-        token,
-        ImageStatus.ACTIVE,
-        size=received.size,
-        virtual_size=info.virtual_size,
-        checksum=received.checksum,
-        os_hash_algo="sha512",
-        os_hash_value=received.os_hash_value,
-        location=location,
-    )
+    try:
+        activated = release(
+            db,
+            image.id,
+            token,
+            ImageStatus.ACTIVE,
+            check=functools.partial(recheck, size=received.size) if recheck else None,
+            size=received.size,
+            virtual_size=info.virtual_size,
+            checksum=received.checksum,
+            os_hash_algo="sha512",
+            os_hash_value=received.os_hash_value,
+            location=location,
+        )
+    except Exception:
+        store.delete(location)
+        release(db, image.id, token, ImageStatus.QUEUED)
+        raise
     if not activated:
         store.delete(location)
         raise Conflict(f"Image {image.id} was deleted during the upload.")

@@ -5,6 +5,7 @@ from api.identity import models as identity_models
 from compute import models as compute_models
 from image import models as image_models
 from network import models as network_models
+from quota import models as quota_models
 
-MODEL_MODULES = (identity_models, image_models, compute_models, network_models)
+MODEL_MODULES = (identity_models, image_models, compute_models, network_models, quota_models)
 HOOKS = (identity_generation,)

@@ -8,7 +8,8 @@ undoes only that insert and the caller's transaction (perhaps a whole server cre
 SQLite needs one more step. Python's sqlite3 driver opens a transaction only before the first INSERT, UPDATE
 or DELETE, so a SAVEPOINT issued first would itself become the outermost transaction and its RELEASE would
 commit early. ``begin_write`` therefore opens the transaction explicitly (``BEGIN IMMEDIATE``, which also
-takes SQLite's single write lock, so the reads that choose a free value see every committed choice).
+takes SQLite's single write lock, so the reads that choose a free value see every committed choice; it lives
+in ``common.db`` because the quota engine needs the same lock).
 PostgreSQL transactions are always open; there the constraint and the retry do the work.
 """
 
@@ -20,17 +21,10 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from common.db import begin_write
+
 T = TypeVar("T")
-
-
-def begin_write(session: Session) -> None:
-    """Make sure ``session`` is inside a real write transaction before any savepoint (no-op if it already is)."""
-    connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        return
-    raw = connection.connection.driver_connection
-    if raw is not None and not raw.in_transaction:
-        raw.execute("BEGIN IMMEDIATE")
+__all__ = ["begin_write", "insert_with_retry", "is_unique_violation"]
 
 
 def is_unique_violation(error: IntegrityError) -> bool:

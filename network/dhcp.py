@@ -37,7 +37,7 @@ def add_subnet(session: Session, network: Network, subnet: Subnet) -> Port:
             "device_id": device_id(network.id),
             "fixed_ips": [{"subnet_id": subnet.id}],
         }
-        return ports.create_port(session, owner, attrs)
+        return ports.create_port(session, owner, attrs, check_quota=False)
     if not any(a.subnet_id == subnet.id for a in port.fixed_ips):
         ipam.allocate(session, subnet, port.id, lowest=True, device_owner=DHCP_OWNER)
         session.expire(port, ["fixed_ips"])

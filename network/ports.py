@@ -238,12 +238,15 @@ def _apply_binding(port: Port, attrs: Mapping[str, Any]) -> None:
         port.binding_vif_type, port.binding_vif_details = VIF_TYPE, dict(VIF_DETAILS)
 
 
-def create_port(session: Session, caller: Caller, attrs: Mapping[str, Any]) -> Port:
-    """A new port on ``attrs["network_id"]`` (the caller's or a shared network, else 404 ``NetworkNotFound``)."""
+def create_port(session: Session, caller: Caller, attrs: Mapping[str, Any], check_quota: bool = True) -> Port:
+    """A new port on ``attrs["network_id"]`` (the caller's or a shared network, else 404 ``NetworkNotFound``).
+    ``check_quota`` is False only for the ports the service makes on its own (the DHCP port): counted, not
+    checked, as in Neutron."""
     network = usable_network(session, caller, attrs["network_id"])
     project_id = attrs.get("project_id") or caller.project_id or network.project_id
     begin_write(session)
-    quota.check(session, project_id, "port")
+    if check_quota:
+        quota.check(session, project_id, "port")
     port = Port(
         id=new_uuid(),
         network_id=network.id,

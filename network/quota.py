@@ -1,19 +1,53 @@
-"""Where the network quotas will be checked: a later change builds the quota engine behind this one function.
+"""The network quotas: the hook every create of the service layer calls, and how network usage is counted.
 
-Every create in the service layer calls ``check`` inside its own transaction, after the write transaction
-has begun and before the new rows are added, which is where a counted quota must look (DESIGN.md section 3:
-count the project's rows under a lock on its quota row, in the transaction that creates the resource, so
-concurrent creates cannot exceed the limit).
+Every create calls ``check`` inside its own transaction, after the write transaction has begun and before
+the new rows are added: the quota engine locks the project's quota row there and counts the project's rows
+(DESIGN.md section 3), so concurrent creates cannot exceed the limit. A port made for a server is checked in
+the server create's transaction, so its ``OverQuota`` comes out as that request's (Nova's) fault.
+
+What the service makes on its own is counted but not checked, as in Neutron: the ``default`` security group
+and its rules, and a network's DHCP port.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+
+from network.models import Network, Port, SecurityGroup, SecurityGroupRule, Subnet
+from quota import engine
 
 RESOURCES = ("network", "subnet", "port", "security_group", "security_group_rule")
 
 
 def check(session: Session, project_id: str, resource: str, count: int = 1) -> None:
-    """Raise if ``project_id`` may not have ``count`` more ``resource``; today every request is within quota."""
+    """Raise ``quota.exceptions.OverQuota`` unless ``project_id`` may have ``count`` more ``resource``."""
     if resource not in RESOURCES:
         raise ValueError(f"unknown network quota resource {resource!r}")
+    engine.enforce(session, project_id, {resource: count})
+
+
+def _count(session: Session, model: type[Network | Subnet | Port | SecurityGroup | SecurityGroupRule], key: str,
+           project_id: str) -> dict[str, int]:  # fmt: skip
+    found = session.scalar(select(func.count()).select_from(model).where(model.project_id == project_id))
+    return {key: found or 0}
+
+
+def count_networks(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
+    return _count(session, Network, "network", project_id)
+
+
+def count_subnets(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
+    return _count(session, Subnet, "subnet", project_id)
+
+
+def count_ports(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
+    return _count(session, Port, "port", project_id)
+
+
+def count_security_groups(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
+    return _count(session, SecurityGroup, "security_group", project_id)
+
+
+def count_security_group_rules(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
+    return _count(session, SecurityGroupRule, "security_group_rule", project_id)

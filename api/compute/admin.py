@@ -1,4 +1,4 @@
-"""The cloud as operators see it: availability zones, hypervisors, services, and a project's limits.
+"""The cloud as operators see it: availability zones, hypervisors and services (a project's limits: ``limits``).
 
 Every compute host is at once a hypervisor and a ``nova-compute`` service; other Stratus processes that keep a
 ``ServiceRecord`` (the scheduler) are services in the ``internal`` zone. Before microversion 2.53 Nova shows
@@ -26,7 +26,7 @@ from api.runtime import runtime
 from api.validation import validated_body
 from common.exceptions import BadRequest, Conflict, NotFound, StratusError
 from compute import hosts, records
-from compute.models import Allocation, ComputeHost, Instance, ServerGroup, ServiceRecord
+from compute.models import Allocation, ComputeHost, Instance, ServiceRecord
 
 bp = Blueprint("compute_admin", __name__, url_prefix="/compute/v2.1")
 
@@ -402,54 +402,3 @@ def list_zones_detail() -> Response:
         zones.append({"zoneName": zone, "zoneState": {"available": True}, "hosts": members})
     zones += [{"zoneName": z, "zoneState": {"available": False}, "hosts": None} for z in unavailable]
     return jsonify({"availabilityZoneInfo": zones})
-
-
-# --- limits -------------------------------------------------------------------------------------------------
-
-UNLIMITED = -1
-
-
-def _project_usage(session: Session, project_id: str) -> dict[str, int]:
-    flavors = session.scalars(
-        select(Instance.flavor).where(Instance.project_id == project_id, Instance.deleted.is_(False))
-    ).all()
-    groups = session.scalar(select(func.count(ServerGroup.id)).where(ServerGroup.project_id == project_id))
-    return {
-        "totalInstancesUsed": len(flavors),
-        "totalCoresUsed": sum(int(f.get("vcpus", 0)) for f in flavors),
-        "totalRAMUsed": sum(int(f.get("ram", 0)) for f in flavors),
-        "totalServerGroupsUsed": groups or 0,
-    }
-
-
-@bp.get("/limits")
-def show_limits() -> Response:
-    """Quotas are not enforced yet, so every count is unlimited; the fixed limits are the ones enforced."""
-    ctx = policy.enforce("compute:limits")
-    project_id = request.args.get("tenant_id") or ctx.project_id
-    if project_id != ctx.project_id:
-        policy.enforce("compute:limits:other_project", {"project_id": project_id})
-    with runtime().db.session() as session:
-        used = _project_usage(session, str(project_id))
-    absolute: dict[str, int] = {
-        "maxTotalInstances": UNLIMITED,
-        "maxTotalCores": UNLIMITED,
-        "maxTotalRAMSize": UNLIMITED,
-        "maxServerMeta": 128,
-        "maxImageMeta": 128,
-        "maxPersonality": 0,  # server create refuses personality files
-        "maxPersonalitySize": 0,
-        "maxTotalKeypairs": UNLIMITED,
-        "maxServerGroups": UNLIMITED,
-        "maxServerGroupMembers": UNLIMITED,
-        **used,
-    }
-    if not at_least("2.36"):  # the network proxies Nova dropped in 2.36
-        absolute |= {
-            "maxSecurityGroups": UNLIMITED,
-            "maxSecurityGroupRules": UNLIMITED,
-            "maxTotalFloatingIps": UNLIMITED,
-            "totalSecurityGroupsUsed": 0,
-            "totalFloatingIpsUsed": 0,
-        }
-    return jsonify({"limits": {"rate": [], "absolute": absolute}})

@@ -30,6 +30,7 @@ from api.runtime import runtime
 from api.validation import validated_body
 from common.exceptions import BadRequest, Conflict, NotFound
 from compute.models import KeyPair
+from quota import engine
 
 bp = Blueprint("compute_keypairs", __name__, url_prefix="/compute/v2.1")
 
@@ -183,7 +184,10 @@ def create_keypair() -> Response:
         private_key, public_key = _generate_ssh()
     fingerprint = x509_fingerprint(public_key) if key_type == "x509" else ssh_fingerprint(public_key)
     keypair = KeyPair(user_id=user_id, name=name, public_key=public_key, fingerprint=fingerprint, type=key_type)
-    with runtime().db.session() as session:
+    rt = runtime()
+    with rt.db.session() as session:
+        # Nova's rule: each user's key pairs are limited by the project's key_pairs quota.
+        engine.enforce(session, ctx.project_id, {"key_pairs": 1}, user_id=user_id, settings=rt.settings)
         if session.get(KeyPair, (user_id, name)) is not None:
             raise Conflict(f"Key pair '{name}' already exists.")
         session.add(keypair)

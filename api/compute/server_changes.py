@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response, jsonify
 from sqlalchemy.orm import Session
 
-from api.compute import lookups
+from api.compute import lookups, server_quota
 from api.compute.claims import claim_task, start_task
 from api.compute.microversions import at_least
 from api.compute.schemas import REBUILD, RESIZE
@@ -40,6 +40,7 @@ def _rebuild(ctx: RequestContext, server_id: str, body: Any) -> tuple[Response, 
             if field in body:
                 values[column] = body[field]
         if "metadata" in body:
+            server_quota.check_metadata(session, instance, body["metadata"])
             values["metadata_items"] = dict(body["metadata"])
         if "description" in body:
             values["description"] = body["description"]
@@ -69,7 +70,9 @@ def _resize(ctx: RequestContext, server_id: str, body: Any) -> Response:
         image = instance.image_meta or {}
         if flavor.memory_mb < int(image.get("min_ram") or 0) or flavor.root_gb < int(image.get("min_disk") or 0):
             raise BadRequest(f"Flavor {flavor.id} is too small for the server's image.")
-        return {"old_flavor": current, "flavor": flavor_snapshot(flavor)}
+        snapshot = flavor_snapshot(flavor)
+        server_quota.check_resize(session, instance, snapshot)
+        return {"old_flavor": current, "flavor": snapshot}
 
     claim_task(ctx, server_id, "resize", "resize", changes)
     client.resize(runtime().celery, server_id, ctx.request_id)

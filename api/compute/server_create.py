@@ -2,7 +2,8 @@
 
 Every check that can fail for a reason the user can fix happens here, before anything is written, so a bad
 request leaves nothing behind (400 with the reason). The instances, their ``create`` actions and server
-group memberships are written in one transaction, and the build tasks are sent only after it commits.
+group memberships are written in one transaction, which also counts them (and their ports) against the
+project's quota under its quota lock (``server_quota``), and the build tasks are sent only after it commits.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import policy
-from api.compute import lookups, server_networks
+from api.compute import lookups, server_networks, server_quota
 from api.compute.microversions import at_least
 from api.compute.schemas import SERVER_CREATE
 from api.compute.views import flavor_snapshot, links
@@ -49,6 +50,7 @@ class BuildRequest:
     group_id: str | None
     user_data: str | None
     count: int
+    min_count: int
 
 
 def hostname_for(name: str) -> str:
@@ -137,13 +139,13 @@ def _networks(body: dict[str, Any]) -> None:
         raise BadRequest("Invalid input for field 'server.networks': required at microversion 2.37 and later.")
 
 
-def _count(body: dict[str, Any]) -> int:
+def _count(body: dict[str, Any]) -> tuple[int, int]:
     low, high = int(body.get("min_count", 1)), int(body.get("max_count", body.get("min_count", 1)))
     if low > high:
         raise BadRequest("min_count must be <= max_count.")
     if high > 100:
         raise BadRequest("max_count may be at most 100.")
-    return high
+    return low, high
 
 
 def _group(session: Session, ctx: RequestContext, hints: dict[str, Any]) -> str | None:
@@ -175,7 +177,8 @@ def _build_request(session: Session, ctx: RequestContext, body: dict[str, Any], 
         host,
         _group(session, ctx, hints),
         _user_data(body.get("user_data")),
-        _count(body),
+        count=_count(body)[1],
+        min_count=_count(body)[0],
     )
 
 
@@ -232,6 +235,10 @@ def create_server() -> tuple[Response, int]:
     with rt.db.session() as session:
         build = _build_request(session, ctx, body, hints)
         networks = server_networks.requested(session, ctx, body.get("networks"), build.count)
+        metadata = body.get("metadata") or {}
+        build.count = server_quota.admitted(
+            session, ctx, build.flavor, build.min_count, build.count, metadata, build.group_id
+        )
         instances = _instances(ctx, body, build)
         session.add_all(instances)
         session.flush()

@@ -21,6 +21,7 @@ from api.runtime import runtime
 from api.validation import query_bool, validated_body
 from common.exceptions import NotFound, ValidationError
 from compute.models import Instance, ServerGroup, ServerGroupMember
+from quota import engine
 
 bp = Blueprint("compute_server_groups", __name__, url_prefix="/compute/v2.1")
 
@@ -94,7 +95,9 @@ def create_server_group() -> Response:
         user_id=ctx.user_id,
         rules={},
     )
-    with runtime().db.session() as session:
+    rt = runtime()
+    with rt.db.session() as session:
+        engine.enforce(session, ctx.project_id, {"server_groups": 1}, settings=rt.settings)
         session.add(group)
         session.flush()
         return jsonify({"server_group": group_view(group, [])})

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from api import policy
-from api.compute import addresses, lookups
+from api.compute import addresses, lookups, server_quota
 from api.compute.schemas import META_ITEM, METADATA, SERVER_UPDATE
 from api.compute.views import nova_time, server_summary, server_view
 from api.context import current
@@ -242,8 +242,7 @@ def _write_metadata(server_id: str, replace: bool) -> Response:
         instance = lookups.server(session, ctx, server_id)
         policy.enforce("compute:servers:metadata:write", {"project_id": instance.project_id})
         merged = dict(items) if replace else {**(instance.metadata_items or {}), **items}
-        if len(merged) > 128:
-            raise BadRequest("Quota exceeded for metadata items: at most 128.")
+        server_quota.check_metadata(session, instance, merged)
         instance.metadata_items = merged
         return _metadata_response(instance)
 
@@ -277,7 +276,9 @@ def set_metadata_item(server_id: str, key: str) -> Response:
     with runtime().db.session() as session:
         instance = lookups.server(session, ctx, server_id)
         policy.enforce("compute:servers:metadata:write", {"project_id": instance.project_id})
-        instance.metadata_items = {**(instance.metadata_items or {}), **item}
+        merged = {**(instance.metadata_items or {}), **item}
+        server_quota.check_metadata(session, instance, merged)
+        instance.metadata_items = merged
     return jsonify({"meta": item})
 
 

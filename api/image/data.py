@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, send_file
+from sqlalchemy.orm import Session
 
 from api import policy
 from api.context import current
 from api.image import access
 from api.image.schemas import IMPORT
+from api.quotas import project_usage
 from api.runtime import runtime
 from api.validation import validated_body
 from common.exceptions import BadRequest, Conflict, Forbidden, NotFound, UnsupportedMediaType
@@ -41,8 +43,19 @@ def upload_file(image_id: str) -> Response:
     _require_octet_stream()
     image, allowance = _writable_image(image_id, "image:upload_image")
     rt = runtime()
+
+    def recheck(session: Session, size: int) -> None:
+        quota.recheck_upload(session, rt.settings, image.owner, image.id, size)
+
     upload.receive(
-        rt.db, rt.image_store, image, request.stream, allowance, rt.settings.image_chunk_size, request.content_length
+        rt.db,
+        rt.image_store,
+        image,
+        request.stream,
+        allowance,
+        rt.settings.image_chunk_size,
+        request.content_length,
+        recheck,
     )
     return Response(status=204)
 
@@ -111,3 +124,14 @@ def import_info() -> Response:
             }
         }
     )
+
+
+@bp.get("/info/usage")
+def usage_info() -> Response:
+    """Glance's quota usage of the caller's project (``project_id`` lets admins ask about another project)."""
+    ctx = current()
+    project_id = request.args.get("project_id") or ctx.project_id
+    policy.enforce("image:get_usage", {"project_id": project_id})
+    with runtime().db.session() as session:
+        usage = project_usage(session, str(project_id), ("image_count_total", "image_size_total"))
+    return jsonify({"usage": {name: {"limit": u.limit, "usage": u.in_use} for name, u in usage.items()}})

@@ -16,7 +16,7 @@ from api.image.schemas import CREATE, PATCH, READ_ONLY, RESERVED, WRITABLE
 from api.image.views import image_view
 from api.runtime import runtime
 from api.validation import json_body, validate
-from common.exceptions import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
+from common.exceptions import BadRequest, Conflict, Forbidden, NotFound, UnsupportedMediaType
 from image import quota, variants
 from image.models import Image, ImageMember
 from image.states import ImageStatus, Visibility, next_status
@@ -66,9 +66,7 @@ def create_image() -> tuple[Response, int]:
     properties = {k: v for k, v in body.items() if k not in WRITABLE}
     rt = runtime()
     with rt.db.session() as session:
-        limit = quota.limits_for(rt.settings, owner).count
-        if limit != quota.UNLIMITED and quota.image_count(session, owner) >= limit:
-            raise PayloadTooLarge(f"Maximum number of images exceeded: the quota of project {owner} is {limit}.")
+        quota.check_create(session, rt.settings, owner)
         if body.get("id") and session.get(Image, body["id"]) is not None:
             raise Conflict(f"An image with identifier {body['id']} already exists")
         image = Image(

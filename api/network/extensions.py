@@ -48,6 +48,12 @@ EXTENSIONS = (
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled.", "2016-06-12T00:00:00-00:00"),
     ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters.",
      "2018-03-21T10:00:00-00:00"),
+    ("quotas", "Quota management support", "Expose functions for quotas management per project",
+     "2012-07-29T10:00:00-00:00"),
+    ("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project",
+     "2017-02-10T10:00:00-00:00"),
+    ("quota-check-limit", "Quota engine limit check",
+     "Support for checking the resource usage before applying a new quota limit", "2023-05-17T10:00:00-00:00"),
 )  # fmt: skip
 ROOT_RESOURCES = (
     ("network", "networks"),
@@ -55,6 +61,7 @@ ROOT_RESOURCES = (
     ("port", "ports"),
     ("security_group", "security-groups"),
     ("security_group_rule", "security-group-rules"),
+    ("quota", "quotas"),
 )
 
 

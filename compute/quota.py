@@ -1,0 +1,55 @@
+"""How compute usage is counted for quotas (named by ``quota.registry``; called by the quota engine).
+
+Like Nova, every server that is not deleted counts, ERROR ones included (a failed build keeps its place
+until it is deleted, but frees its ports at once). A server being deleted no longer counts: a delete
+always ends with the server gone (``task_state`` deleting has no way back), so its quota is free as soon as
+the delete is accepted. Cores and RAM are the indexed ``quota_*`` columns that follow the flavor
+(``compute.models.counted_resources``), so a project's usage is one index-only aggregate.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from compute.models import Instance, KeyPair, ServerGroup, ServerGroupMember
+from compute.states import TaskState
+
+
+def count_instances(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
+    instances, cores, ram = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(Instance.quota_vcpus), 0),
+            func.coalesce(func.sum(Instance.quota_memory_mb), 0),
+        ).where(
+            Instance.project_id == project_id,
+            Instance.deleted.is_(False),
+            or_(Instance.task_state.is_(None), Instance.task_state != TaskState.DELETING.value),
+        )
+    ).one()
+    return {"instances": instances, "cores": cores, "ram": ram}
+
+
+def count_key_pairs(session: Session, _project_id: str, user_id: str | None) -> dict[str, int]:
+    """Key pairs belong to users, not projects: Nova limits each user's by the project's ``key_pairs``."""
+    if user_id is None:
+        return {"key_pairs": 0}
+    found = session.scalar(select(func.count()).select_from(KeyPair).where(KeyPair.user_id == user_id))
+    return {"key_pairs": found or 0}
+
+
+def count_server_groups(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
+    found = session.scalar(select(func.count()).select_from(ServerGroup).where(ServerGroup.project_id == project_id))
+    return {"server_groups": found or 0}
+
+
+def group_members(session: Session, group_id: str) -> int:
+    """Servers in a group that still exist (``server_group_members`` is a limit per group)."""
+    query = (
+        select(func.count())
+        .select_from(ServerGroupMember)
+        .join(Instance, Instance.id == ServerGroupMember.instance_id)
+        .where(ServerGroupMember.group_id == group_id, Instance.deleted.is_(False))
+    )
+    return session.scalar(query) or 0

@@ -1,0 +1,99 @@
+"""Every resource a quota limits: which service owns it, its built-in default, and who counts its usage.
+
+Counting belongs to the service that owns the records (``compute.quota``, ``network.quota``,
+``image.quota``); the registry names each counting function as ``"module:function"`` and imports it on first
+use, so this package depends on no service at import time and the services may import it. A counter is
+called as ``counter(session, project_id, user_id)`` and returns ``{resource: used}`` for every resource that
+names it, in one query where it can (instances, cores and RAM are one indexed aggregate).
+
+Defaults are Nova's and Neutron's; the image defaults are settings (``image_quota_count``,
+``image_quota_bytes``), so a default given as a string is the name of the setting that holds it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+UNLIMITED = -1
+
+Counter = Callable[[Session, str, "str | None"], Mapping[str, int]]
+
+
+class Scope(StrEnum):
+    PROJECT = "project"
+    """Usage is summed over the project's resources."""
+    USER = "user"
+    """Usage is counted over the calling user's resources, the limit is the project's (``key_pairs``, as Nova)."""
+    ITEM = "item"
+    """A limit on each item (metadata per server, members per group): nothing is summed, usage is not reported."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    service: str
+    """The catalog type of the API that enforces it: ``compute``, ``network`` or ``image``."""
+    default: int | str
+    """The built-in default limit, or the name of the setting that holds it."""
+    counter: str | None
+    """``"module:function"`` that counts its usage; None for a per-item limit."""
+    description: str
+    scope: Scope = Scope.PROJECT
+    unit: str = ""
+
+
+RESOURCES: tuple[Resource, ...] = (
+    Resource("instances", "compute", 10, "compute.quota:count_instances", "servers"),
+    Resource("cores", "compute", 20, "compute.quota:count_instances", "vCPUs of all servers"),
+    Resource("ram", "compute", 51200, "compute.quota:count_instances", "RAM of all servers", unit="MiB"),
+    Resource("key_pairs", "compute", 100, "compute.quota:count_key_pairs", "key pairs of each user", Scope.USER),
+    Resource("server_groups", "compute", 10, "compute.quota:count_server_groups", "server groups"),
+    Resource("server_group_members", "compute", 10, None, "servers in each server group", Scope.ITEM),
+    Resource("metadata_items", "compute", 128, None, "metadata items of each server", Scope.ITEM),
+    Resource("network", "network", 100, "network.quota:count_networks", "networks"),
+    Resource("subnet", "network", 100, "network.quota:count_subnets", "subnets"),
+    Resource("port", "network", 500, "network.quota:count_ports", "ports"),
+    Resource("security_group", "network", 10, "network.quota:count_security_groups", "security groups"),
+    Resource("security_group_rule", "network", 100, "network.quota:count_security_group_rules", "rules"),
+    Resource("image_count_total", "image", "image_quota_count", "image.quota:count_images", "images"),
+    Resource("image_size_total", "image", "image_quota_bytes", "image.quota:count_images", "image data", unit="bytes"),
+)
+BY_NAME: dict[str, Resource] = {r.name: r for r in RESOURCES}
+SERVICES = ("compute", "network", "image")
+
+_counters: dict[str, Counter] = {}
+
+
+def resource(name: str) -> Resource:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise LookupError(f"unknown quota resource {name!r}") from None
+
+
+def of_service(service: str) -> list[Resource]:
+    return [r for r in RESOURCES if r.service == service]
+
+
+def counter(path: str) -> Counter:
+    """The counting function named ``"module:function"``, imported once."""
+    found = _counters.get(path)
+    if found is None:
+        module, _, function = path.partition(":")
+        found = _counters[path] = getattr(importlib.import_module(module), function)
+    return found
+
+
+def counters_for(names: Iterable[str]) -> dict[str, list[str]]:
+    """The counters that count ``names``: ``{counter path: [resource names it counts among them]}``."""
+    grouped: dict[str, list[str]] = {}
+    for name in names:
+        path = resource(name).counter
+        if path is not None:
+            grouped.setdefault(path, []).append(name)
+    return grouped
