@@ -6,22 +6,30 @@ process is restarted only when its configuration changed and sent SIGHUP when on
 uses is recorded beside it, so an agent that died between writing a file and restarting dnsmasq restarts it on
 the next apply instead of trusting the file. A network's state directory marks it as this host's: namespaces are
 global on a machine, and another simulated host's ``qdhcp-`` namespace is none of our business.
+
+A network's DHCP server moves between hosts (when its host leaves the network, or a host earlier by name joins
+it). Simulated hosts on one machine then set up and remove the very same ``qdhcp-`` namespace: they do it one at
+a time (a lock shared by the hosts of the state directory), and the old host leaves a namespace alone once a
+device of the new one is in it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import ipaddress
 import json
 import shutil
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from network.dataplane.base import DataplaneError, NetworkWiring
 from network.dataplane.linux import dnsmasq, inspect
 from network.dataplane.linux.dnsmasq import Files
-from network.dataplane.linux.inspect import owner_tag
+from network.dataplane.linux.inspect import TAG, owner_tag
 from network.dataplane.linux.links import Namespace, ensure_veth
 from network.dataplane.linux.runner import Runner
 from network.dataplane.names import dhcp_inner, dhcp_namespace, dhcp_outer
@@ -48,17 +56,39 @@ class DhcpServers:
         self.host = host
         self.root = root
 
+    @contextmanager
+    def _machine_lock(self) -> Iterator[None]:
+        """Held while a ``qdhcp-`` namespace is set up or removed; ``root`` is ``dataplane/<host>/dhcp`` in the
+        state directory every simulated host of the machine shares."""
+        lock = self.root.parent.parent / "dhcp.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def _taken_over(self, netns: str) -> bool:
+        """True when the namespace holds a device another host's driver made (the server moved there). One this
+        process cannot enter (made by a process in another mount namespace) shows nothing."""
+        out = self.runner.read(["ip", "-j", "link", "show"], netns, check=False).strip()
+        aliases = [entry.get("ifalias", "") for entry in json.loads(out)] if out else []
+        return any(alias.startswith(f"{TAG}:") and not alias.startswith(f"{TAG}:{self.host}:") for alias in aliases)
+
     def owned(self) -> set[str]:
         return {path.name for path in self.root.iterdir() if path.is_dir()} if self.root.is_dir() else set()
 
     def converge(self, network: NetworkWiring, host_ns: Namespace, bridge: str, namespaces: set[str]) -> None:
+        with self._machine_lock():
+            self._converge(network, host_ns, bridge, namespaces)
+
+    def _converge(self, network: NetworkWiring, host_ns: Namespace, bridge: str, namespaces: set[str]) -> None:
         dhcp = network.dhcp
         assert dhcp is not None
         files = Files(self.root / network.network_id)
         files.directory.mkdir(parents=True, exist_ok=True)
         name = dhcp_namespace(network.network_id)
         if name not in namespaces:
-            self.runner.ip("netns", "add", name)
+            if name not in inspect.namespaces(self.runner):  # else the old host made it since it was read
+                self.runner.ip("netns", "add", name)
             namespaces.add(name)
         inner = Namespace(self.runner, name).refresh()
         lo = inner.get("lo")
@@ -137,12 +167,13 @@ class DhcpServers:
         """Stop the network's dnsmasq and delete its namespace (its veth goes with it) and files."""
         files = Files(self.root / network_id)
         name = dhcp_namespace(network_id)
-        pid = self._pid(files)
-        if pid is not None:
-            self._stop(pid)
-        if name in namespaces:
-            self._kill_namespace(name)
-            self.runner.ip("netns", "del", name)
+        with self._machine_lock():
+            pid = self._pid(files)
+            if pid is not None:
+                self._stop(pid)
+            if name in namespaces and not self._taken_over(name):
+                self._kill_namespace(name)
+                self.runner.ip("netns", "del", name)
             namespaces.discard(name)
         shutil.rmtree(files.directory, ignore_errors=True)
         if files.directory.exists():

@@ -102,6 +102,29 @@ def test_guest_takes_its_address_and_mtu_by_dhcp_across_hosts(cloud: Cloud, gues
     assert guest.ping("10.0.0.2")
 
 
+def test_a_dhcp_server_moving_to_another_host_keeps_serving_when_the_new_host_applies_first(
+    cloud: Cloud, guests: MakeGuest, tmp_path: Path
+) -> None:
+    """Regression: simulated hosts share the machine's namespace names, so when a network's DHCP server moved (a
+    host earlier by name joined the network), the old host's removal, applied after the new host had taken the
+    ``qdhcp-`` namespace over, killed the new host's dnsmasq and deleted the namespace."""
+    a = port("10.0.0.11")
+    dhcp = DhcpWiring(
+        port_id=str(uuid.uuid4()),
+        mac=random_mac(),
+        ip="10.0.0.2",
+        subnets=(DhcpSubnet("10.0.0.0/24"),),
+        hosts=((a.mac, "10.0.0.11", ""),),
+    )
+    net = Net(vni=next(cloud.vnis)).place("h1", a)
+    net.dhcp = ("h2", dhcp)
+    cloud.apply([net])
+    net.dhcp = ("h1", dhcp)
+    cloud.apply([net])  # h1 applies first (and the second apply of each host must write nothing)
+    assert dhcp_namespace(net.network_id) in sh("ip", "netns", "list").stdout
+    assert dhcp_lease(guests(a, None), tmp_path)["ip"] == "10.0.0.11"
+
+
 def test_a_bridge_deleted_by_hand_is_repaired_without_breaking_a_running_ping(cloud: Cloud, guests: MakeGuest) -> None:
     a, b = port("10.0.0.11"), port("10.0.0.12")
     net = Net(vni=next(cloud.vnis)).place("h1", a).place("h2", b)
