@@ -136,7 +136,25 @@ def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         clouds_yaml = state_dir / "clouds.yaml"
         accounts = {"stratus-admin": ("admin", ADMIN_PASSWORD), "stratus": ("demo", DEMO_PASSWORD)}
         write_clouds_yaml(clouds_yaml, server.auth_url, "RegionOne", accounts)
-        yield CloudClient(server, clouds_yaml)
+        client = CloudClient(server, clouds_yaml)
+        lift_quotas(client, ("admin", "demo"))
+        yield client
+
+
+# What the suites create in the shared admin and demo projects over a session goes far beyond Nova's and
+# Neutron's default quotas; the quota tests use projects of their own. Per-item limits (metadata) stay.
+SUMMED_COMPUTE = ("instances", "cores", "ram", "key_pairs", "server_groups")
+SUMMED_NETWORK = ("network", "subnet", "port", "security_group", "security_group_rule")
+
+
+def lift_quotas(cloud: CloudClient, project_names: tuple[str, ...]) -> None:
+    token = cloud.admin_token()
+    for name in project_names:
+        project = cloud.request("GET", f"/identity/v3/projects?name={name}", token).json()["projects"][0]["id"]
+        compute = {"quota_set": dict.fromkeys(SUMMED_COMPUTE, -1)}
+        assert cloud.request("PUT", f"/compute/v2.1/os-quota-sets/{project}", token, json=compute).ok
+        network = {"quota": dict.fromkeys(SUMMED_NETWORK, -1)}
+        assert cloud.request("PUT", f"/network/v2.0/quotas/{project}", token, json=network).ok
 
 
 @pytest.fixture

@@ -66,4 +66,6 @@ def test_the_image_count_is_limited(small_cloud):
     cloud, token = small_cloud
     refused = _create(cloud, token)
     assert refused.status_code == 413
-    assert "Maximum number of images" in refused.json()["message"]
+    assert refused.json()["message"].endswith(
+        "is over a limit for [Resource image_count_total is over limit of 2 due to current usage 2 and delta 1]"
+    )
