@@ -1,4 +1,9 @@
-"""``stratus``: the admin command line. It talks to the cloud only over its public APIs, as any client."""
+"""``stratus``: the admin command line. It talks to the cloud only over its public APIs, as any client.
+
+Exit codes (``cli.client.Exit``): 0 done, 1 the cloud answered with an error or could not be reached, 2 a bad
+command line, 3 no such project, 4 a limit below usage refused, 5 credentials refused or not allowed, 6
+``usage --fail-at`` found a resource that full.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,30 @@ import sys
 
 import click
 from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import session as ks_session
 
+from cli import quota_commands
+from cli.client import CliError, Cloud, Exit
 from cli.credentials import CredentialsError, keystone_session
+
+
+class Context:
+    """What every command gets: the cloud named on the command line, authenticated on first use."""
+
+    def __init__(self, cloud_name: str | None) -> None:
+        self.cloud_name = cloud_name
+        self._session: ks_session.Session | None = None
+
+    def session(self) -> ks_session.Session:
+        if self._session is None:
+            try:
+                self._session = keystone_session(self.cloud_name)
+            except CredentialsError as exc:
+                raise CliError(str(exc), Exit.FORBIDDEN) from None
+        return self._session
+
+    def cloud(self) -> Cloud:
+        return Cloud(self.session())
 
 
 @click.group()
@@ -16,21 +43,14 @@ from cli.credentials import CredentialsError, keystone_session
 @click.pass_context
 def cli(ctx: click.Context, cloud: str | None) -> None:
     """Administer a Stratus cloud (credentials from clouds.yaml or OS_* variables)."""
-    ctx.obj = cloud
-
-
-def _session(ctx: click.Context):
-    try:
-        return keystone_session(ctx.obj)
-    except CredentialsError as exc:
-        raise click.ClickException(str(exc)) from None
+    ctx.obj = Context(cloud)
 
 
 @cli.command()
-@click.pass_context
-def whoami(ctx: click.Context) -> None:
+@click.pass_obj
+def whoami(obj: Context) -> None:
     """Who the credentials authenticate as: user, project, roles and token expiry."""
-    session = _session(ctx)
+    session = obj.session()
     access = session.auth.get_access(session)
     click.echo(f"user:    {access.username} ({access.user_id})")
     click.echo(f"project: {access.project_name} ({access.project_id})")
@@ -39,10 +59,10 @@ def whoami(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.pass_context
-def endpoints(ctx: click.Context) -> None:
+@click.pass_obj
+def endpoints(obj: Context) -> None:
     """Every API of the cloud and whether it answers its version document."""
-    session = _session(ctx)
+    session = obj.session()
     access = session.auth.get_access(session)
     failed = False
     for service in access.service_catalog.catalog:
@@ -52,12 +72,23 @@ def endpoints(ctx: click.Context) -> None:
         failed |= not ok
         click.echo(f"{service['type']:<10} {url:<50} {'up' if ok else f'DOWN ({response.status_code})'}")
     if failed:
-        sys.exit(1)
+        sys.exit(Exit.ERROR)
+
+
+cli.add_command(quota_commands.quota)
+cli.add_command(quota_commands.usage)
+cli.add_command(quota_commands.project)
 
 
 def main() -> None:
     try:
         cli(standalone_mode=True)
+    except CliError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(exc.code)
+    except ks_exceptions.Unauthorized as exc:
+        click.echo(f"error: authentication failed: {exc}", err=True)
+        sys.exit(Exit.FORBIDDEN)
     except ks_exceptions.ClientException as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(Exit.ERROR)
