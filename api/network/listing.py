@@ -193,9 +193,9 @@ def page(session: Session, listing: Listing, query: Select[Any]) -> Page:
     query = query.order_by(*_order(pairs))
     if limit:
         query = query.limit(limit)
-    result = session.execute(query)
     entities = query.column_descriptions[0]["type"] is listing.model and len(query.column_descriptions) == 1
-    rows = list(result.scalars() if entities else result)
+    # Plain rows come through Core: the ORM's loading step would cost more than the query.
+    rows = list(session.scalars(query) if entities else session.connection().execute(query))
     if reverse:
         rows.reverse()
     ids = [row.id for row in rows]

@@ -19,10 +19,10 @@ from api.network.common import (
     caller,
     current_caller,
     enforce,
+    field_filter,
     notify,
     project_of,
     resource_body,
-    selected,
     single,
 )
 from api.network.views import network_view
@@ -94,9 +94,8 @@ def list_networks() -> Response:
     provider = _shows_provider()
     with runtime().db.session() as session:
         found = listing.page(session, _listing(), records.network_query().where(visible_networks(who)))
-        body: dict[str, Any] = {
-            "networks": [selected(network_view(n, provider)) for n in records.networks(session, found)]
-        }
+        pick = field_filter()
+        body: dict[str, Any] = {"networks": [pick(network_view(n, provider)) for n in records.networks(session, found)]}
     if found.links:
         body["networks_links"] = found.links
     return jsonify(body)

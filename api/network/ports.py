@@ -21,10 +21,10 @@ from api.network.common import (
     caller,
     current_caller,
     enforce,
+    field_filter,
     notify,
     project_of,
     resource_body,
-    selected,
     single,
 )
 from api.network.views import port_view
@@ -122,7 +122,8 @@ def list_ports() -> Response:
     binding = _shows_binding()
     with runtime().db.session() as session:
         found = listing.page(session, _listing(), records.port_query().where(own(who, Port.project_id)))
-        body: dict[str, Any] = {"ports": [selected(port_view(p, binding)) for p in records.ports(session, found)]}
+        pick = field_filter()
+        body: dict[str, Any] = {"ports": [pick(port_view(p, binding)) for p in records.ports(session, found)]}
     if found.links:
         body["ports_links"] = found.links
     return jsonify(body)

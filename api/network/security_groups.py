@@ -18,10 +18,10 @@ from api.network.common import (
     caller,
     current_caller,
     enforce,
+    field_filter,
     notify,
     project_of,
     resource_body,
-    selected,
     single,
 )
 from api.network.views import rule_view, security_group_view
@@ -90,7 +90,8 @@ def list_security_groups() -> Response:
         if ctx.project_id:
             security_groups.ensure_default(session, ctx.project_id)
         found = listing.page(session, GROUPS, select(SecurityGroup).where(own(who, SecurityGroup.project_id)))
-        body: dict[str, Any] = {"security_groups": [selected(security_group_view(g)) for g in found.rows]}
+        pick = field_filter()
+        body: dict[str, Any] = {"security_groups": [pick(security_group_view(g)) for g in found.rows]}
     if found.links:
         body["security_groups_links"] = found.links
     return jsonify(body)
@@ -142,7 +143,8 @@ def list_security_group_rules() -> Response:
     with runtime().db.session() as session:
         query = select(SecurityGroupRule).where(own(who, SecurityGroupRule.project_id))
         found = listing.page(session, RULES, query)
-        body: dict[str, Any] = {"security_group_rules": [selected(rule_view(r)) for r in found.rows]}
+        pick = field_filter()
+        body: dict[str, Any] = {"security_group_rules": [pick(rule_view(r)) for r in found.rows]}
     if found.links:
         body["security_group_rules_links"] = found.links
     return jsonify(body)

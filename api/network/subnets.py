@@ -17,10 +17,10 @@ from api.network.common import (
     caller,
     current_caller,
     enforce,
+    field_filter,
     notify,
     project_of,
     resource_body,
-    selected,
     single,
 )
 from api.network.views import subnet_view
@@ -60,7 +60,8 @@ def list_subnets() -> Response:
     who = caller(enforce("network:get_subnet"))
     with runtime().db.session() as session:
         found = listing.page(session, LISTING, select(Subnet).where(visible_subnets(who)))
-        body: dict[str, Any] = {"subnets": [selected(subnet_view(s)) for s in found.rows]}
+        pick = field_filter()
+        body: dict[str, Any] = {"subnets": [pick(subnet_view(s)) for s in found.rows]}
     if found.links:
         body["subnets_links"] = found.links
     return jsonify(body)

@@ -21,11 +21,12 @@ def neutron_time(moment: datetime | None) -> str | None:
 
 
 def _standard(record: Any) -> dict[str, Any]:
+    created = neutron_time(record.created_at)  # also the update time of a record never updated (formatted once)
     return {
         "description": record.description,
         "tags": list(record.tags or []),
-        "created_at": neutron_time(record.created_at),
-        "updated_at": neutron_time(record.updated_at or record.created_at),
+        "created_at": created,
+        "updated_at": neutron_time(record.updated_at) if record.updated_at else created,
         "revision_number": record.revision_number,
     }
 
