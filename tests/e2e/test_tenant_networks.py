@@ -26,7 +26,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -324,57 +324,102 @@ class World:
         return int((self.cloud.state_dir / "run" / f"network-agent-{host}.pid").read_text().split()[0])
 
 
-SERVERS = (
-    # name, project, network, host, fixed IP: b1 holds a1's address, on a2's host
-    ("a1", "demo", "a-net", HOSTS[0], "10.0.0.11"),
-    ("a2", "demo", "a-net", HOSTS[1], "10.0.0.12"),
-    ("b1", "other", "b-net", HOSTS[1], "10.0.0.11"),
-)
+def _admit(openstack: OpenStack, project: str) -> None:
+    """The project's member (the bootstrap made demo's) and the admin's role in the project (placing servers on a
+    host is for admins only)."""
+    calls = [lambda: openstack("admin", "role", "add", "--project", project, "--user", "admin", "admin")]
+    if project != "demo":
+        password = PASSWORDS[project]
+        calls.append(
+            lambda: (
+                openstack("admin", "user", "create", "--project", project, "--password", password, project),
+                openstack("admin", "role", "add", "--project", project, "--user", project, "member"),
+            )
+        )
+    in_parallel(*calls)
 
 
 def _tenant_network(openstack: OpenStack, project: str, name: str) -> tuple[str, str]:
     """The project's network on 10.0.0.0/24 and its dedicated group: both egress rules and ICMP in, nothing
-    else (the default group would also let members of the same group in, whatever the ICMP rule says)."""
-    network = openstack.json(project, "network", "create", name)["id"]
-    openstack(project, "subnet", "create", "--network", network, "--subnet-range", "10.0.0.0/24", f"{name}-subnet")
-    group = openstack.json(project, "security", "group", "create", "icmp-in")["id"]
-    openstack(project, "security", "group", "rule", "create", "--ingress", "--protocol", "icmp", group)
-    return network, group
+    else (the default group would also let members of the same group in, whatever the ICMP rule says). The
+    admin makes them for the project, so they need not wait for the project's user."""
+    scope = ("--project", project)
+
+    def network() -> str:
+        made = openstack.json("admin", "network", "create", *scope, name)["id"]
+        subnet = ("subnet", "create", *scope, "--network", made, "--subnet-range", "10.0.0.0/24", f"{name}-subnet")
+        openstack("admin", *subnet)
+        return made
+
+    def group() -> str:
+        made = openstack.json("admin", "security", "group", "create", *scope, "icmp-in")["id"]
+        openstack("admin", "security", "group", "rule", "create", "--ingress", "--protocol", "icmp", made)
+        return made
+
+    network_id, group_id = in_parallel(network, group)
+    return network_id, group_id
 
 
-def _second_project(openstack: OpenStack) -> tuple[str, str]:
-    """Project B, its member, and its network and group; the admin may act in it too (placing servers on a host
-    is for admins only)."""
-    openstack("admin", "project", "create", "other")
-    openstack("admin", "user", "create", "--project", "other", "--password", PASSWORDS["other"], "other")
-    in_parallel(
-        lambda: openstack("admin", "role", "add", "--project", "other", "--user", "other", "member"),
-        lambda: openstack("admin", "role", "add", "--project", "other", "--user", "admin", "admin"),
+@dataclass(frozen=True)
+class Server:
+    name: str
+    host: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class Tenant:
+    project: str
+    network: str
+    servers: tuple[Server, ...]
+
+
+TENANTS = (
+    Tenant("demo", "a-net", (Server("a1", HOSTS[0], "10.0.0.11"), Server("a2", HOSTS[1], "10.0.0.12"))),
+    Tenant("other", "b-net", (Server("b1", HOSTS[1], "10.0.0.11"),)),  # a1's address, on a2's host
+)
+
+
+def _boot(cloud: Cloud, openstack: OpenStack, project: str, server: Server, network: str, group: str) -> Guest:
+    """Create the server as the admin acting in ``project``, placed on its host, and wait for its shell."""
+    try:
+        created = openstack.json(
+            "admin",
+            "server", "create", "--image", "tiny", "--flavor", "m1.tiny",
+            "--nic", f"net-id={network},v4-fixed-ip={server.ip}",
+            "--security-group", group,
+            "--availability-zone", f"nova:{server.host}",
+            "--wait", server.name,
+            project=project,
+        )  # fmt: skip
+    except AssertionError as exc:
+        shown = openstack.json("admin", "server", "show", server.name, project=project)
+        raise AssertionError(f"{server.name} is {shown['status']}: {shown.get('fault')}") from exc
+    (port,) = openstack.json("admin", "port", "list", "--device-id", created["id"])
+    console_log = cloud.state_dir / "instances" / server.host / "instances" / created["id"] / "console.log"
+    guest = Guest(
+        server.name, created["id"], server.host, network, port["ID"], port["MAC Address"], server.ip, console_log
     )
-    return _tenant_network(openstack, "other", "b-net")
-
-
-def _boot(world: World, name: str, project: str, network: str, host: str, ip: str) -> Guest:
-    """Create the server as the admin acting in ``project``, placed on ``host``, and wait for its shell."""
-    server = world.openstack.json(
-        "admin",
-        "server", "create", "--image", "tiny", "--flavor", "m1.tiny",
-        "--nic", f"net-id={world.networks[network]},v4-fixed-ip={ip}",
-        "--security-group", world.groups[project],
-        "--availability-zone", f"nova:{host}",
-        "--wait", name,
-        project=project,
-    )  # fmt: skip
-    (port,) = world.openstack.json("admin", "port", "list", "--device-id", server["id"])
-    console_log = world.cloud.state_dir / "instances" / host / "instances" / server["id"] / "console.log"
-    guest = Guest(name, server["id"], host, world.networks[network], port["ID"], port["MAC Address"], ip, console_log)
     wait_until(
-        lambda: console_log.exists() and f"{name}:/root# " in guest.console(),
+        lambda: console_log.exists() and f"{server.name}:/root# " in guest.console(),
         BOOT_TIMEOUT,
-        f"{name} did not reach its shell",
+        f"{server.name} did not reach its shell",
         interval=0.5,
     )
     return guest
+
+
+def _tenant(cloud: Cloud, openstack: OpenStack, tenant: Tenant, image: Future[str]) -> tuple[str, str, list[Guest]]:
+    """Everything of one project, its servers booted in parallel once the image is there: (network id, group id,
+    guests)."""
+    if tenant.project != "demo":  # the bootstrap made demo
+        openstack("admin", "project", "create", tenant.project)
+    (network, group), _ = in_parallel(
+        lambda: _tenant_network(openstack, tenant.project, tenant.network), lambda: _admit(openstack, tenant.project)
+    )
+    image.result()
+    boots = (lambda s=s: _boot(cloud, openstack, tenant.project, s, network, group) for s in tenant.servers)
+    return network, group, in_parallel(*boots)
 
 
 def _remove_leftovers(state: Path, network_ids: set[str]) -> None:
@@ -397,8 +442,20 @@ def _remove_leftovers(state: Path, network_ids: set[str]) -> None:
     sh("ip", "link", "del", UNDERLAY_BRIDGE, check=False)
 
 
+def _keep_logs(state: Path, keep: Path) -> None:
+    """The services' logs and the guests' consoles, for a run that failed."""
+    shutil.copytree(state / "log", keep / "log", dirs_exist_ok=True)
+    for console in state.glob("instances/*/instances/*/console.log"):
+        shutil.copy(console, keep / f"console-{console.parent.name}.log")
+
+
 @pytest.fixture(scope="module")
-def world(tiny_image: Path, libvirtd: str) -> Iterator[World]:
+def world(
+    tiny_image: Path, libvirtd: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """The cloud with both projects' networks and the three guests. When anything failed, the logs and consoles
+    are kept in pytest's temporary directory (``tenant-networks-logs*``) before everything is removed."""
+    failed_before = request.session.testsfailed
     # Not under pytest's private temporary directory: QEMU runs as its own user and must reach the disks.
     state = Path(tempfile.mkdtemp(prefix=f"stratus-e2e-{HOST}-", dir="/var/tmp"))
     state.chmod(0o711)
@@ -416,6 +473,7 @@ def world(tiny_image: Path, libvirtd: str) -> Iterator[World]:
         "STRATUS_IMAGE_CACHE_PATH": str(state / "cache"),
     }
     network_ids: set[str] = set()
+    ok = False
     try:
         with running_cloud(state, env) as cloud:
             cloud.bootstrap(PASSWORDS["admin"], PASSWORDS["demo"])
@@ -425,18 +483,18 @@ def world(tiny_image: Path, libvirtd: str) -> Iterator[World]:
             )
             openstack = OpenStack(clouds_yaml)
             image = ("image", "create", "--public", "--disk-format", "qcow2", "--container-format", "bare")
-            (a_net, a_group), (b_net, b_group), *_ = in_parallel(
-                lambda: _tenant_network(openstack, "demo", "a-net"),
-                lambda: _second_project(openstack),
-                lambda: openstack("admin", *image, "--file", str(tiny_image), "tiny"),
-                lambda: openstack("admin", "role", "add", "--project", "demo", "--user", "admin", "admin"),
-            )
+            with ThreadPoolExecutor(max_workers=3) as pool:
+                uploaded = pool.submit(openstack, "admin", *image, "--file", str(tiny_image), "tiny")
+                tenants = [pool.submit(_tenant, cloud, openstack, tenant, uploaded) for tenant in TENANTS]
+                (a_net, a_group, a_guests), (b_net, b_group, b_guests) = (tenant.result() for tenant in tenants)
             network_ids |= {a_net, b_net}
             world = World(cloud, openstack, {"a-net": a_net, "b-net": b_net}, {"demo": a_group, "other": b_group})
-            booted = in_parallel(*(lambda s=server: _boot(world, *s) for server in SERVERS))
-            world.guests = {guest.name: guest for guest in booted}
+            world.guests = {guest.name: guest for guest in a_guests + b_guests}
             yield world
+            ok = request.session.testsfailed == failed_before
     finally:
+        if not ok:
+            _keep_logs(state, tmp_path_factory.mktemp("tenant-networks-logs"))
         _remove_leftovers(state, network_ids)
         shutil.rmtree(state, ignore_errors=True)
 
@@ -471,8 +529,11 @@ def test_a_project_on_the_same_cidr_and_address_cannot_reach_the_other(world: Wo
         assert a2.neighbour_mac(a1.ip) == a1.mac, "a1's address answered by another MAC"
         assert b1.reaches("10.0.0.2"), "b1 does not reach its own network's DHCP server"
         assert b1.unanswered(a2.ip), "a server of project B reached project A's"
-    assert a2.mac not in {f.src for f in frames(b1_saw.read_bytes())}, "a frame of A's server reached B's"
-    assert b1.mac not in {f.src for f in frames(a2_saw.read_bytes())}, "a frame of B's server reached A's"
+    at_b1 = {f.src for f in frames(b1_saw.read_bytes())}
+    at_a2 = {f.src for f in frames(a2_saw.read_bytes())}
+    assert b1.mac in at_b1 and a1.mac in at_a2, "the captures missed the traffic they were to see"
+    assert a2.mac not in at_b1, "a frame of A's server reached B's"
+    assert b1.mac not in at_a2, "a frame of B's server reached A's"
     assert a1.reaches(a2.ip)
 
 
@@ -513,19 +574,23 @@ def test_removing_the_icmp_rule_stops_new_pings_to_the_guests_of_the_group(world
 
 def test_a_guest_that_takes_another_address_is_dropped_at_its_port(world: World, tmp_path: Path) -> None:
     """a1 swaps its address for one its port does not have, keeping a2's MAC in a static neighbour entry (so no
-    ARP is needed): its pings leave the guest and must be dropped before they reach a2."""
+    ARP is needed): its pings leave the guest (a1's tap sees them) and are dropped before they reach a2's."""
     a1, a2 = world.a1, world.a2
     spoof = f"ip addr del {a1.ip}/24 dev eth0; ip addr add {UNUSED_IP}/24 dev eth0; arp -s {a2.ip} {a2.mac}"
     restore = f"ip addr del {UNUSED_IP}/24 dev eth0; ip addr add {a1.ip}/24 dev eth0; arp -d {a2.ip}"
-    with capture(a2.tap, tmp_path / "a2.pcap") as saw:
+    with capture(a1.tap, tmp_path / "a1.pcap") as sent, capture(a2.tap, tmp_path / "a2.pcap") as arrived:
         assert a1.reaches(a2.ip)
         try:
             assert a1.run(spoof)[0] == 0
             assert a1.unanswered(a2.ip), "a guest answered pings from an address not its port's"
         finally:
             a1.run(restore)
-    icmp_sources = {f.ip_src for f in frames(saw.read_bytes()) if f.ip_proto == 1}
-    assert a1.ip in icmp_sources and UNUSED_IP not in icmp_sources, f"ICMP from {icmp_sources} reached a2"
+
+    def icmp_sources(pcap: Path) -> set[str]:
+        return {f.ip_src for f in frames(pcap.read_bytes()) if f.ip_proto == 1 and f.ip_dst == a2.ip}
+
+    assert icmp_sources(sent) == {a1.ip, UNUSED_IP}, "the spoofed pings never left the guest"
+    assert icmp_sources(arrived) == {a1.ip}, "pings from an address not the port's reached a2"
     assert a1.reaches(a2.ip), "a1 does not reach a2 again with its own address back"
 
 
@@ -567,24 +632,29 @@ def test_restarting_the_network_agents_keeps_running_guests_connected(world: Wor
 
 
 def test_a_bridge_deleted_by_hand_comes_back_within_the_resync_interval(world: World) -> None:
-    """Deleted right after the agent applied a state, so the next one is a resync interval away: the guests stop
-    reaching each other, then the bridge comes back with its ports and they ping again."""
+    """a1's host, which also serves a-net's DHCP. Deleted right after its agent applied a state, so the next one is
+    a resync interval away: the guests stop reaching each other, then the bridge comes back with all its ports
+    and they ping again, the DHCP server too."""
     a1, a2 = world.a1, world.a2
-    namespace, bridge = netns(a2.host), network_bridge(a2.network_id)
-    wanted = {vxlan_device(world.vni("a-net")), vif_names(a2.port_id).qvo}
+    namespace, bridge = netns(a1.host), network_bridge(a1.network_id)
+    (dhcp,) = world.openstack.json(
+        "admin", "port", "list", "--network", a1.network_id, "--device-owner", "network:dhcp"
+    )
+    wanted = {vxlan_device(world.vni("a-net")), vif_names(a1.port_id).qvo, vif_names(dhcp["ID"]).tap}
     assert bridge_ports(namespace, bridge) == wanted
-    assert a1.reaches(a2.ip)
-    log = world.agent_log(a2.host)
+    assert a2.reaches(a1.ip) and a1.reaches("10.0.0.2")
+    log = world.agent_log(a1.host)
     mark = log.stat().st_size
-    wait_until(lambda: _applies(log, mark), 2 * RESYNC_INTERVAL, f"the agent of {a2.host} applied nothing")
+    wait_until(lambda: _applies(log, mark), 2 * RESYNC_INTERVAL, f"the agent of {a1.host} applied nothing")
     sh("ip", "-n", namespace, "link", "del", "dev", bridge)
     deleted = time.monotonic()
-    assert a1.unanswered(a2.ip, count=2), "a2 still answered with its network's bridge gone"
+    assert a2.unanswered(a1.ip, count=2), "a1 still answered with its network's bridge gone"
     wait_until(lambda: bridge in links(namespace), 2 * RESYNC_INTERVAL, f"{bridge} did not come back")
     back = time.monotonic() - deleted
     assert back <= RESYNC_INTERVAL + 2, f"{bridge} came back only after {back:.1f} s"
-    wait_until(lambda: bridge_ports(namespace, bridge) == wanted, 5, f"{bridge} came back without its ports")
-    assert a1.reaches(a2.ip) and a2.reaches(a1.ip), "the guests do not ping again after the repair"
+    wait_until(lambda: bridge_ports(namespace, bridge) == wanted, 5, f"{bridge} came back without all its ports")
+    assert a2.reaches(a1.ip) and a1.reaches(a2.ip), "the guests do not ping again after the repair"
+    assert a1.reaches("10.0.0.2"), "the DHCP server is not reached again after the repair"
 
 
 def test_deleting_the_servers_and_networks_leaves_nothing_of_them_behind(world: World) -> None:
@@ -608,9 +678,11 @@ def test_deleting_the_servers_and_networks_leaves_nothing_of_them_behind(world: 
         return {key for key in port_keys if key in text}
 
     host_devices = ours(netns(HOSTS[0])) | ours(netns(HOSTS[1]))
-    assert ours(None) == root_names and host_names <= host_devices, "the wiring to look for was never there"
-    assert dhcp <= namespaces() and len(processes_mentioning(state, "dnsmasq")) == 2
-    assert rules_of_ports(netns(HOSTS[0])) and rules_of_ports(netns(HOSTS[1]))
+    assert ours(None) == root_names, f"root namespace: {ours(None)}, not the guests' {root_names}"
+    assert host_names <= host_devices, f"host namespaces: {host_devices}, without all of {host_names}"
+    assert dhcp <= namespaces(), f"DHCP namespaces missing: {dhcp - namespaces()}"
+    assert len(servers := processes_mentioning(state, "dnsmasq")) == 2, f"dnsmasq pids {servers}, not one per network"
+    assert rules_of_ports(netns(HOSTS[0])) and rules_of_ports(netns(HOSTS[1])), "no firewall rules of the ports"
 
     for guest in world.guests.values():
         assert guest.server_id in virsh("list", "--name")
