@@ -9,8 +9,8 @@ global on a machine, and another simulated host's ``qdhcp-`` namespace is none o
 
 A network's DHCP server moves between hosts (when its host leaves the network, or a host earlier by name joins
 it). Simulated hosts on one machine then set up and remove the very same ``qdhcp-`` namespace: they do it one at
-a time (a lock shared by the hosts of the state directory), and the old host leaves a namespace alone once a
-device of the new one is in it.
+a time (a lock shared by the hosts of the state directory), each reading the machine's namespaces again under
+it, and the old host leaves a namespace alone once a device of the new one is in it.
 """
 
 from __future__ import annotations
@@ -86,10 +86,10 @@ class DhcpServers:
         files = Files(self.root / network.network_id)
         files.directory.mkdir(parents=True, exist_ok=True)
         name = dhcp_namespace(network.network_id)
-        if name not in namespaces:
-            if name not in inspect.namespaces(self.runner):  # else the old host made it since it was read
-                self.runner.ip("netns", "add", name)
-            namespaces.add(name)
+        # Read again under the lock: since ``namespaces`` was read, the old host may have made it or removed it.
+        if name not in inspect.namespaces(self.runner):
+            self.runner.ip("netns", "add", name)
+        namespaces.add(name)
         inner = Namespace(self.runner, name).refresh()
         lo = inner.get("lo")
         if lo is not None and not lo.up:
@@ -171,7 +171,7 @@ class DhcpServers:
             pid = self._pid(files)
             if pid is not None:
                 self._stop(pid)
-            if name in namespaces and not self._taken_over(name):
+            if name in inspect.namespaces(self.runner) and not self._taken_over(name):
                 self._kill_namespace(name)
                 self.runner.ip("netns", "del", name)
             namespaces.discard(name)

@@ -13,11 +13,15 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from network.dataplane.base import DhcpSubnet, DhcpWiring, HostWiring, PortWiring, Rule
+from network.dataplane.linux.driver import LinuxDataplane
+from network.dataplane.linux.runner import Runner
 from network.dataplane.names import dhcp_namespace, network_bridge, vif_names, vxlan_device
 from tests.e2e.network.conftest import OPEN, RUN, Cloud, MakeGuest, Net, RealHost, port, random_mac, sh
 from tests.e2e.network.probes import dhcp_lease, link_names, vxlan_packets
@@ -123,6 +127,59 @@ def test_a_dhcp_server_moving_to_another_host_keeps_serving_when_the_new_host_ap
     cloud.apply([net])  # h1 applies first (and the second apply of each host must write nothing)
     assert dhcp_namespace(net.network_id) in sh("ip", "netns", "list").stdout
     assert dhcp_lease(guests(a, None), tmp_path)["ip"] == "10.0.0.11"
+
+
+class Overtaking(Runner):
+    """A runner that runs ``then`` right after its ``reading``-th reading of the machine's namespaces: another
+    simulated host's agent applying between this one's reading and its use of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readings = 0
+        self.reading = 0
+        self.then: Callable[[], object] | None = None
+
+    def run(self, argv: Sequence[str], netns: str | None = None, **options: Any) -> subprocess.CompletedProcess[str]:
+        result = super().run(argv, netns, **options)
+        if list(argv) == ["ip", "-j", "netns", "list"]:
+            self.readings += 1
+            if self.then is not None and self.readings == self.reading:
+                then, self.then = self.then, None
+                then()
+        return result
+
+
+def test_a_dhcp_server_moving_to_a_host_whose_reading_was_overtaken_by_the_old_host_serves(
+    cloud: Cloud, guests: MakeGuest, tmp_path: Path
+) -> None:
+    """Regression: the new DHCP host read the machine's namespaces, the old host then removed the ``qdhcp-``
+    namespace, and the new host, trusting its reading, could not enter it ("Cannot open network namespace"): the
+    network failed on that host, and so did the build of the server that had made it the DHCP host."""
+    a = port("10.0.0.11")
+    dhcp = DhcpWiring(
+        port_id=str(uuid.uuid4()),
+        mac=random_mac(),
+        ip="10.0.0.2",
+        subnets=(DhcpSubnet("10.0.0.0/24"),),
+        hosts=((a.mac, "10.0.0.11", ""),),
+    )
+    net = Net(vni=next(cloud.vnis)).place("h1", a)
+    net.dhcp = ("h2", dhcp)
+    cloud.apply([net])
+    net.dhcp = ("h1", dhcp)
+    states = cloud.states([net])
+    h1 = cloud.drivers["h1"]
+    runner = Overtaking()
+    new_host = LinuxDataplane(h1.host, h1.directory.parent.parent, runner)
+    new_host.init_host(cloud.underlays["h1"])
+    # An apply reads the namespaces twice before its DHCP servers: is the host's own there, and then all of them.
+    runner.readings, runner.reading = 0, 2
+    runner.then = lambda: cloud.drivers["h2"].apply(states["h2"])
+    result = new_host.apply(states["h1"])
+    assert runner.then is None, "the old host never applied in between"
+    assert not result.errors and dhcp.port_id in result.wired
+    assert dhcp_lease(guests(a, None), tmp_path)["ip"] == "10.0.0.11"
+    cloud.apply([net])  # the module's own driver of h1 agrees with what is there
 
 
 def test_a_bridge_deleted_by_hand_is_repaired_without_breaking_a_running_ping(cloud: Cloud, guests: MakeGuest) -> None:
