@@ -9,7 +9,7 @@ uploads streaming at once were each allowed what was left before either finished
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from common.settings import Settings
@@ -23,12 +23,14 @@ from quota.registry import UNLIMITED
 _COUNTED = tuple(s.value for s in ImageStatus if s is not ImageStatus.DELETED)
 
 
+# Built once: building a statement costs more than running it (it runs in every image create's check).
+_IMAGES = select(func.count(), func.coalesce(func.sum(Image.size), 0)).where(
+    Image.owner == bindparam("project_id"), Image.status.in_(_COUNTED)
+)
+
+
 def count_images(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
-    count, size = session.execute(
-        select(func.count(), func.coalesce(func.sum(Image.size), 0)).where(
-            Image.owner == project_id, Image.status.in_(_COUNTED)
-        )
-    ).one()
+    count, size = session.connection().execute(_IMAGES, {"project_id": project_id}).one()
     return {"image_count_total": count, "image_size_total": int(size)}
 
 

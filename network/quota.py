@@ -11,7 +11,7 @@ and its rules, and a network's DHCP port.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from network.models import Network, Port, SecurityGroup, SecurityGroupRule, Subnet
@@ -27,27 +27,40 @@ def check(session: Session, project_id: str, resource: str, count: int = 1) -> N
     engine.enforce(session, project_id, {resource: count})
 
 
-def _count(session: Session, model: type[Network | Subnet | Port | SecurityGroup | SecurityGroupRule], key: str,
-           project_id: str) -> dict[str, int]:  # fmt: skip
-    found = session.scalar(select(func.count()).select_from(model).where(model.project_id == project_id))
-    return {key: found or 0}
+def _counting(model: type[Network | Subnet | Port | SecurityGroup | SecurityGroupRule]) -> Select[tuple[int]]:
+    return select(func.count()).select_from(model).where(model.project_id == bindparam("project_id"))
+
+
+# Built once: building a statement costs more than running it, and these run in every create's check.
+_COUNTS = {
+    "network": _counting(Network),
+    "subnet": _counting(Subnet),
+    "port": _counting(Port),
+    "security_group": _counting(SecurityGroup),
+    "security_group_rule": _counting(SecurityGroupRule),
+}
+
+
+def _count(session: Session, resource: str, project_id: str) -> dict[str, int]:
+    # Core on the session's connection: the engine flushed the session; one row needs no ORM.
+    return {resource: session.connection().scalar(_COUNTS[resource], {"project_id": project_id}) or 0}
 
 
 def count_networks(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
-    return _count(session, Network, "network", project_id)
+    return _count(session, "network", project_id)
 
 
 def count_subnets(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
-    return _count(session, Subnet, "subnet", project_id)
+    return _count(session, "subnet", project_id)
 
 
 def count_ports(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
-    return _count(session, Port, "port", project_id)
+    return _count(session, "port", project_id)
 
 
 def count_security_groups(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
-    return _count(session, SecurityGroup, "security_group", project_id)
+    return _count(session, "security_group", project_id)
 
 
 def count_security_group_rules(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
-    return _count(session, SecurityGroupRule, "security_group_rule", project_id)
+    return _count(session, "security_group_rule", project_id)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -38,15 +38,24 @@ class Usage:
     in_use: int
 
 
+# Built once, as every statement a create's check runs: building one costs more than running it.
+_LOCK = select(QuotaLock.key).where(QuotaLock.key == bindparam("key")).with_for_update()
+_MAKE_LOCK = (
+    postgresql.insert(QuotaLock)
+    .values(key=bindparam("key"), created_at=bindparam("created_at"))
+    .on_conflict_do_nothing()
+)
+
+
 def lock(session: Session, key: str) -> None:
     """Hold ``key``'s quota lock until the transaction ends (a project id, or ``user:<id>``)."""
-    if session.connection().dialect.name == "sqlite":
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
         begin_write(session)
         return
-    query = select(QuotaLock.key).where(QuotaLock.key == key).with_for_update()
-    if session.execute(query).first() is None:
-        session.execute(postgresql.insert(QuotaLock).values(key=key, created_at=utcnow()).on_conflict_do_nothing())
-        session.execute(query).one()
+    if connection.execute(_LOCK, {"key": key}).first() is None:
+        connection.execute(_MAKE_LOCK, {"key": key, "created_at": utcnow()})
+        connection.execute(_LOCK, {"key": key}).one()
 
 
 def _lock_for(session: Session, project_id: str | None, names: Iterable[str], user_id: str | None) -> None:
@@ -56,10 +65,14 @@ def _lock_for(session: Session, project_id: str | None, names: Iterable[str], us
 
 
 def count(session: Session, project_id: str | None, names: Iterable[str], user_id: str | None = None) -> dict[str, int]:
-    """What the project holds of ``names`` now (per-user resources: what ``user_id`` holds; per-item: 0)."""
+    """What the project holds of ``names`` now (per-user resources: what ``user_id`` holds; per-item: 0).
+    Rows the caller's transaction added are counted too (they are flushed first)."""
     wanted = list(names)
     used = dict.fromkeys(wanted, 0)
-    for path, group in registry.counters_for(wanted).items():
+    grouped = registry.counters_for(wanted)
+    if grouped:
+        session.flush()
+    for path, group in grouped.items():
         counted = registry.counter(path)(session, project_id or "", user_id)
         used.update({name: int(counted.get(name, 0)) for name in group})
     return used
@@ -109,12 +122,17 @@ def allowed_count(
     minimum: int,
     maximum: int,
     settings: Settings | None = None,
+    items: Mapping[str, int] | None = None,
 ) -> int:
     """How many units of ``per_unit`` (one server: an instance, its cores, its RAM) the project may add, up to
     ``maximum``; ``OverQuota`` (for ``minimum`` units) when fewer than ``minimum`` fit. Nova's rule for
-    ``min_count``/``max_count``: create as many as the quota allows."""
+    ``min_count``/``max_count``: create as many as the quota allows. ``items`` are per-item totals checked
+    with the same read of the limits (each server's ``metadata_items``), before anything is counted."""
     _lock_for(session, project_id, per_unit, None)
-    found = limits.limits(session, project_id, per_unit, settings)
+    found = limits.limits(session, project_id, [*per_unit, *(items or {})], settings)
+    for name, total in (items or {}).items():
+        if found[name] != UNLIMITED and total > found[name]:
+            raise OverQuota(project_id, [Overage(name, found[name], 0, total)])
     limited = [name for name, unit in per_unit.items() if unit > 0 and found[name] != UNLIMITED]
     used = count(session, project_id, limited)
     fits = min([maximum, *((found[n] - used[n]) // per_unit[n] for n in limited)])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, literal, select, union_all
+from sqlalchemy import bindparam, delete, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -53,19 +53,27 @@ def defaults(session: Session, names: Iterable[str] | None = None, settings: Set
     return {name: int(found[name]) if name in found else builtin_default(name, settings) for name in wanted}
 
 
+# Built once: building a statement costs far more than running this one (it runs in every create).
+_EFFECTIVE = union_all(
+    select(ProjectLimit.resource, ProjectLimit.hard_limit, literal(0).label("rank")).where(
+        ProjectLimit.project_id == bindparam("project_id"),
+        ProjectLimit.resource.in_(bindparam("own", expanding=True)),
+    ),
+    select(ClassLimit.resource, ClassLimit.hard_limit, literal(1).label("rank")).where(
+        ClassLimit.class_name == DEFAULT_CLASS, ClassLimit.resource.in_(bindparam("shared", expanding=True))
+    ),
+)
+
+
 def limits(
     session: Session, project_id: str | None, names: Iterable[str] | None = None, settings: Settings | None = None
 ) -> dict[str, int]:
-    """The effective limits of ``project_id`` for ``names`` (every resource when None), in one query."""
+    """The effective limits of ``project_id`` for ``names`` (every resource when None), in one query (through
+    Core: the ORM's result handling would cost more than the query)."""
     wanted = _names(names)
-    own = select(ProjectLimit.resource, ProjectLimit.hard_limit, literal(0).label("rank")).where(
-        ProjectLimit.project_id == (project_id or ""), ProjectLimit.resource.in_(wanted)
-    )
-    shared = select(ClassLimit.resource, ClassLimit.hard_limit, literal(1).label("rank")).where(
-        ClassLimit.class_name == DEFAULT_CLASS, ClassLimit.resource.in_(wanted)
-    )
     found: dict[str, tuple[int, int]] = {}
-    for name, limit, rank in session.execute(union_all(own, shared)):
+    rows = session.connection().execute(_EFFECTIVE, {"project_id": project_id or "", "own": wanted, "shared": wanted})
+    for name, limit, rank in rows:
         if name not in found or rank < found[name][1]:
             found[name] = (int(limit), rank)
     return {name: found[name][0] if name in found else builtin_default(name, settings) for name in wanted}

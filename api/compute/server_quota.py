@@ -32,10 +32,9 @@ def admitted(
     group_id: str | None,
 ) -> int:
     """How many of the requested servers the project's quota admits; ``OverQuota`` when not ``minimum``."""
-    settings = runtime().settings
-    engine.check_item(session, ctx.project_id, "metadata_items", 0, len(metadata), settings=settings)
     per_server = {"instances": 1, "cores": flavor.vcpus, "ram": flavor.memory_mb}
-    count = engine.allowed_count(session, str(ctx.project_id), per_server, minimum, maximum, settings)
+    items = {"metadata_items": len(metadata)}
+    count = engine.allowed_count(session, str(ctx.project_id), per_server, minimum, maximum, runtime().settings, items)
     if group_id:
         members = compute_quota.group_members(session, group_id)
         engine.check_item(session, ctx.project_id, "server_group_members", members, count, lock_project=True)
