@@ -18,7 +18,7 @@ from common.db import utcnow
 from common.settings import Settings
 from quota import registry
 from quota.exceptions import InvalidLimit, UnknownResource
-from quota.models import DEFAULT_CLASS, ClassLimit, ProjectLimit
+from quota.models import DEFAULT_CLASS, ClassLimit, ProjectLimit, QuotaLock
 
 
 def _names(names: Iterable[str] | None) -> list[str]:
@@ -145,3 +145,9 @@ def reset_defaults(session: Session, names: Iterable[str]) -> None:
     session.execute(
         delete(ClassLimit).where(ClassLimit.class_name == DEFAULT_CLASS, ClassLimit.resource.in_(_names(names)))
     )
+
+
+def forget_project(session: Session, project_id: str) -> None:
+    """A deleted project's limits and lock row go with it."""
+    reset_project(session, project_id)
+    session.execute(delete(QuotaLock).where(QuotaLock.key == project_id))

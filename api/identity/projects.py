@@ -15,6 +15,7 @@ from api.runtime import runtime
 from api.urls import collection_links
 from api.validation import validated_body
 from common.exceptions import BadRequest
+from quota import limits
 
 bp = Blueprint("identity_projects", __name__, url_prefix="/identity/v3/projects")
 
@@ -93,5 +94,6 @@ def delete_project(project_id: str) -> Response:
             )
         )
         rt.tokens.revoke_project(session, project.id)
+        limits.forget_project(session, project.id)  # its limits would outlive it in the quota listings
         session.delete(project)
     return Response(status=204)

@@ -7,7 +7,7 @@ import pytest
 
 from tests.functional.compute import fault, version
 from tests.functional.compute.conftest import create_server, wait_for_status
-from tests.functional.quota.conftest import COMPUTE, set_compute
+from tests.functional.quota.conftest import COMPUTE, set_compute, set_network
 
 pytestmark = pytest.mark.functional
 
@@ -122,3 +122,14 @@ def test_the_default_quota_class_is_every_projects_default(cloud, new_tenant):
         assert cloud.request("PUT", f"{COMPUTE}/os-quota-class-sets/default", admin, json=body).status_code == 200
     other = cloud.request("PUT", f"{COMPUTE}/os-quota-class-sets/gold", admin, json=body)
     assert "default" in fault(other, "badRequest", 400)
+
+
+def test_a_deleted_projects_limits_go_with_it(cloud, tenant):
+    set_compute(cloud, tenant.project_id, instances=3)
+    set_network(cloud, tenant.project_id, port=3)
+    admin = cloud.admin_token()
+    assert cloud.request("DELETE", f"/identity/v3/projects/{tenant.project_id}", admin).status_code == 204
+    listed = cloud.request("GET", "/network/v2.0/quotas", admin).json()["quotas"]
+    assert tenant.project_id not in {q["project_id"] for q in listed}
+    limits = cloud.request("GET", f"/identity/v3/limits?project_id={tenant.project_id}", admin).json()["limits"]
+    assert limits == []
