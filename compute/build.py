@@ -199,7 +199,7 @@ def build_instance(control: Control, instance_id: str, request_id: str) -> str:
 
 
 def fail_build(control: Control, instance_id: str, request_id: str, message: str, host: str | None = None) -> None:
-    """The build is over without a server: ERROR with a fault, and every resource released."""
+    """The build is over without a server: ERROR with a fault, and every resource (claim, ports, quota) released."""
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted:
@@ -208,7 +208,9 @@ def fail_build(control: Control, instance_id: str, request_id: str, message: str
             networks = records.finish_delete(session, instance_id)
         else:
             fault = records.fault(500, message)
-            records.swap(session, instance_id, {}, vm_state=VmState.ERROR.value, task_state=None, fault=fault)
+            records.swap(
+                session, instance_id, {}, vm_state=VmState.ERROR.value, task_state=None, fault=fault, build_failed=True
+            )
             records.release_resources(session, instance_id)
             networks = records.release_ports(session, instance_id)
             event = "compute_build_and_run_instance"

@@ -119,7 +119,10 @@ class Instance(TimestampMixin, Base):
     __tablename__ = "instances"
     __table_args__ = (
         # Covers the quota count (instances, SUM of cores and RAM) of a project: an index-only scan.
-        Index("ix_instances_project_usage", "project_id", "deleted", "task_state", "quota_vcpus", "quota_memory_mb"),
+        Index(
+            "ix_instances_project_usage",
+            *("project_id", "deleted", "build_failed", "task_state", "quota_vcpus", "quota_memory_mb"),
+        ),
         Index("ix_instances_host", "host"),
     )
 
@@ -136,6 +139,8 @@ class Instance(TimestampMixin, Base):
     # Kept equal to counted_resources(flavor, old_flavor) on every write (the listeners below, records.swap).
     quota_vcpus: Mapped[int] = mapped_column(Integer, default=0)
     quota_memory_mb: Mapped[int] = mapped_column(Integer, default=0)
+    # The build failed: the server holds no host, port or quota; it stays (ERROR, with its fault) until deleted.
+    build_failed: Mapped[bool] = mapped_column(Boolean, default=False)
     image_ref: Mapped[str] = mapped_column(String(36))
     # What the API checked of the image at create/rebuild time: hosts need nothing else from the image service.
     image_meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

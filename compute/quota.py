@@ -1,7 +1,8 @@
 """How compute usage is counted for quotas (named by ``quota.registry``; called by the quota engine).
 
-Like Nova, every server that is not deleted counts, ERROR ones included (a failed build keeps its place
-until it is deleted, but frees its ports at once). A server being deleted no longer counts: a delete
+Every server that is not deleted counts, ERROR ones included, except one whose build failed: it never got a
+host and holds nothing, and the issue this cloud answers asks that a failed build free its quota (Nova keeps
+counting it until it is deleted). A server being deleted no longer counts either: a delete
 always ends with the server gone (``task_state`` deleting has no way back), so its quota is free as soon as
 the delete is accepted. Cores and RAM are the indexed ``quota_*`` columns that follow the flavor
 (``compute.models.counted_resources``), so a project's usage is one index-only aggregate. The counters read
@@ -25,6 +26,7 @@ INSTANCES = select(
 ).where(
     Instance.project_id == bindparam("project_id"),
     Instance.deleted == false(),  # not ``IS false``: PostgreSQL seeks an index on the one, not on the other
+    Instance.build_failed == false(),
     or_(Instance.task_state.is_(None), Instance.task_state != TaskState.DELETING.value),
 )
 """Servers, cores and RAM of a project: an index-only scan of ``ix_instances_project_usage``."""

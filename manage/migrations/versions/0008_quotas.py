@@ -74,12 +74,13 @@ def upgrade() -> None:
     with op.batch_alter_table("instances", schema=None) as batch_op:
         batch_op.add_column(sa.Column("quota_vcpus", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("quota_memory_mb", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("build_failed", sa.Boolean(), nullable=False, server_default=sa.false()))
     _backfill()
     with op.batch_alter_table("instances", schema=None) as batch_op:
         batch_op.drop_index("ix_instances_project_deleted")
         batch_op.create_index(
             "ix_instances_project_usage",
-            ["project_id", "deleted", "task_state", "quota_vcpus", "quota_memory_mb"],
+            ["project_id", "deleted", "build_failed", "task_state", "quota_vcpus", "quota_memory_mb"],
             unique=False,
         )
 
@@ -88,6 +89,7 @@ def downgrade() -> None:
     with op.batch_alter_table("instances", schema=None) as batch_op:
         batch_op.drop_index("ix_instances_project_usage")
         batch_op.create_index("ix_instances_project_deleted", ["project_id", "deleted"], unique=False)
+        batch_op.drop_column("build_failed")
         batch_op.drop_column("quota_memory_mb")
         batch_op.drop_column("quota_vcpus")
     op.drop_table("quota_locks")

@@ -1,7 +1,7 @@
 """What Nova's quotas limit, each refused with Nova's 403 "Quota exceeded for ...": servers (as many as fit
 between min_count and max_count), cores and RAM through a resize, key pairs, server groups and their members,
-metadata items. Deleting frees quota at once; a failed build frees its ports at once and, as in Nova, keeps
-counting as a server until it is deleted."""
+metadata items. Deleting frees quota at once; so does a failed build (its ports too), while the server stays in
+ERROR with its fault until it is deleted."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.functional.compute import fault
-from tests.functional.compute.conftest import action, create_server, wait_for_status, wait_until_gone
+from tests.functional.compute.conftest import action, create_server, show, wait_for_status, wait_until_gone
 from tests.functional.quota.conftest import COMPUTE, LATEST, NETWORK, set_compute, set_network
 
 pytestmark = pytest.mark.functional
@@ -43,7 +43,7 @@ def test_deleting_a_server_frees_its_quota_at_once(cloud, tenant, server_image, 
     assert _boot(cloud, tenant.member, server_image, f"{unique}-3").status_code == 202  # no wait for the host
 
 
-def test_a_failed_build_frees_its_ports_at_once_and_its_place_when_deleted(cloud, tenant, server_image, unique):
+def test_a_failed_build_frees_its_ports_and_its_quota_at_once(cloud, tenant, server_image, unique):
     admin = cloud.admin_token()
     huge = {"flavor": {"name": unique, "vcpus": 1, "ram": 10_000_000, "disk": 1}}
     flavor = cloud.request("POST", f"{COMPUTE}/flavors", admin, json=huge).json()["flavor"]["id"]
@@ -62,7 +62,8 @@ def test_a_failed_build_frees_its_ports_at_once_and_its_place_when_deleted(cloud
 
     port = cloud.request("POST", f"{NETWORK}/ports", tenant.member, json={"port": {"network_id": network_id}})
     assert port.status_code == 201, port.text  # the failed server's port went with the failure
-    assert _in_use(cloud, tenant.member, tenant.project_id)["instances"] == 1  # Nova counts ERROR servers
+    assert _in_use(cloud, tenant.member, tenant.project_id)["instances"] == 0  # the failed build holds nothing
+    assert show(cloud, tenant.member, server["id"])["status"] == "ERROR"  # it stays, with its fault, until deleted
     cloud.request("DELETE", f"{COMPUTE}/servers/{server['id']}", tenant.member)
     wait_until_gone(cloud, tenant.member, server["id"])
     assert _in_use(cloud, tenant.member, tenant.project_id)["instances"] == 0
