@@ -3,9 +3,10 @@
 A host has a network when a server's port on it is bound to the host. For each such network the host gets its
 ports here (with their security group rules resolved to addresses), every port of the network on other hosts
 (L2 population: unicast forwarding entries, no multicast) and the other hosts' VTEPs, and, on the one host that
-serves the network's DHCP, the DHCP server with a static lease per port. The DHCP host is the first, by name, of
-the hosts with the network's servers: stateless, so every computation agrees, and it moves only when that host
-leaves the network. Reads are done in bulk (a few queries per host, whatever the number of ports).
+serves the network's DHCP, the DHCP server with a static lease per port. The DHCP host is the one the DHCP port is
+bound to while that host has the network's servers, else the first by name of the hosts that have them: every
+computation agrees (they read the same binding), and the server moves only when its host leaves the network.
+Reads are done in bulk (a few queries per host, whatever the number of ports).
 """
 
 from __future__ import annotations
@@ -55,8 +56,11 @@ def hosts_of_network(session: Session, network_id: str) -> set[str]:
     return set(session.scalars(query))
 
 
-def dhcp_host(hosts: Iterable[str]) -> str | None:
-    return min(hosts, default=None)
+def dhcp_host(hosts: Iterable[str], current: str = "") -> str | None:
+    """Where a network's DHCP server runs: where it runs now while that host still has the network's servers
+    (a move restarts it, and a host joining the network is no reason to), else the first host by name."""
+    candidates = set(hosts)
+    return current if current in candidates else min(candidates, default=None)
 
 
 def _addresses(session: Session, port_ids: Iterable[str]) -> dict[str, list[str]]:
@@ -213,7 +217,7 @@ def _network(facts: _Facts, network: Network, lease_time: int) -> NetworkWiring:
     ]
     dhcp = None
     dhcp_port = next((p for p in facts.ports if p.network_id == network.id and p.device_owner == DHCP_OWNER), None)
-    serving = dhcp_host(hosts)
+    serving = dhcp_host(hosts, dhcp_port.binding_host_id if dhcp_port is not None else "")
     if dhcp_port is not None and serving == host:
         leases = [(p.mac_address, ip) for p in servers for ip in facts.addresses.get(p.id, [])]
         dhcp = _dhcp(network, dhcp_port, facts.addresses, leases, lease_time)

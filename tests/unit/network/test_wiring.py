@@ -135,3 +135,16 @@ def test_a_later_computation_carries_a_later_generation(db):
         second = wiring.host_wiring(session, "h1")
         assert second.generation > first.generation
         assert HostWiring.from_dict(second.to_dict()) == second  # it travels as plain data
+
+
+def test_dhcp_stays_where_it_runs_when_a_host_earlier_by_name_joins_and_moves_when_its_host_leaves(db):
+    with db.session() as session:
+        net = network(session)
+        on_h2 = server_port(session, net, "h2")
+        assert only(wiring.host_wiring(session, "h2"), net).dhcp is not None  # the only host: it serves
+        server_port(session, net, "h1")
+        assert only(wiring.host_wiring(session, "h1"), net).dhcp is None  # h1 joins: no move
+        assert only(wiring.host_wiring(session, "h2"), net).dhcp is not None
+        session.delete(on_h2)
+        session.flush()
+        assert only(wiring.host_wiring(session, "h1"), net).dhcp is not None  # h2 left: h1 takes over
