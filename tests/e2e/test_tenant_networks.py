@@ -632,31 +632,33 @@ def test_restarting_the_network_agents_keeps_running_guests_connected(world: Wor
 
 
 def test_a_bridge_deleted_by_hand_comes_back_within_the_resync_interval(world: World) -> None:
-    """a1's host, which also serves a-net's DHCP. Deleted right after its agent applied a state, so the next one is
-    a resync interval away: the guests stop reaching each other, then the bridge comes back with all its ports
-    and they ping again, the DHCP server too."""
-    a1, a2 = world.a1, world.a2
-    namespace, bridge = netns(a1.host), network_bridge(a1.network_id)
+    """On the host that serves a-net's DHCP (whichever of a1's and a2's it is). Deleted right after its agent
+    applied a state, so the next one is a resync interval away: the guests stop reaching each other, then the
+    bridge comes back with all its ports and they ping again, the DHCP server too."""
     (dhcp,) = world.openstack.json(
-        "admin", "port", "list", "--network", a1.network_id, "--device-owner", "network:dhcp"
+        "admin", "port", "list", "--network", world.a1.network_id, "--device-owner", "network:dhcp"
     )
-    wanted = {vxlan_device(world.vni("a-net")), vif_names(a1.port_id).qvo, vif_names(dhcp["ID"]).tap}
+    dhcp_host = world.openstack.json("admin", "port", "show", dhcp["ID"])["binding_host_id"]
+    here, there = (world.a1, world.a2) if world.a1.host == dhcp_host else (world.a2, world.a1)
+    assert here.host == dhcp_host, f"a-net's DHCP runs on {dhcp_host}, where neither guest is"
+    namespace, bridge = netns(here.host), network_bridge(here.network_id)
+    wanted = {vxlan_device(world.vni("a-net")), vif_names(here.port_id).qvo, vif_names(dhcp["ID"]).tap}
     assert bridge_ports(namespace, bridge) == wanted
-    assert a2.reaches(a1.ip) and a1.reaches("10.0.0.2")
-    log = world.agent_log(a1.host)
+    assert there.reaches(here.ip) and here.reaches("10.0.0.2")
+    log = world.agent_log(here.host)
     mark = log.stat().st_size
-    wait_until(lambda: _applies(log, mark), 2 * RESYNC_INTERVAL, f"the agent of {a1.host} applied nothing")
+    wait_until(lambda: _applies(log, mark), 2 * RESYNC_INTERVAL, f"the agent of {here.host} applied nothing")
     time.sleep(0.5)  # a push may follow a resync at once (an agent's report answered twice)
     sh("ip", "-n", namespace, "link", "del", "dev", bridge)
     deleted, mark = time.monotonic(), log.stat().st_size
-    assert a2.unanswered(a1.ip, count=1), "a1 still answered with its network's bridge gone"
-    wait_until(lambda: _applies(log, mark), 3 * RESYNC_INTERVAL, f"the agent of {a1.host} resynced no more")
+    assert there.unanswered(here.ip, count=1), f"{here.ip} still answered with its network's bridge gone"
+    wait_until(lambda: _applies(log, mark), 3 * RESYNC_INTERVAL, f"the agent of {here.host} resynced no more")
     repaired = time.monotonic() - deleted
     assert bridge in links(namespace), "the first resync after the deletion did not make the bridge again"
     assert repaired <= RESYNC_INTERVAL + 3, f"the first resync came only {repaired:.1f} s after the deletion"
     assert bridge_ports(namespace, bridge) == wanted, f"{bridge} came back without all its ports"
-    assert a2.reaches(a1.ip) and a1.reaches(a2.ip), "the guests do not ping again after the repair"
-    assert a1.reaches("10.0.0.2"), "the DHCP server is not reached again after the repair"
+    assert there.reaches(here.ip) and here.reaches(there.ip), "the guests do not ping again after the repair"
+    assert here.reaches("10.0.0.2"), "the DHCP server is not reached again after the repair"
 
 
 def test_deleting_the_servers_and_networks_leaves_nothing_of_them_behind(world: World) -> None:
