@@ -155,8 +155,11 @@ def private_cloud_client(stack: object, tmp: Path) -> Client:
             "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
         }
     }
-    token = requests.post(f"{server.auth_url}/auth/tokens", json=auth, timeout=30).headers["X-Subject-Token"]
+    issued = requests.post(f"{server.auth_url}/auth/tokens", json=auth, timeout=30)
+    token, project = issued.headers["X-Subject-Token"], issued.json()["token"]["project"]["id"]
     headers = {"X-Auth-Token": token}
+    unlimited = {"quota_set": {"instances": -1, "cores": -1, "ram": -1}}  # 50 clients go past Nova's defaults
+    requests.put(f"{server.url}/compute/v2.1/os-quota-sets/{project}", json=unlimited, headers=headers, timeout=30)
     image = requests.post(
         f"{server.url}/image/v2/images",
         headers=headers,
