@@ -32,6 +32,7 @@ from api.network import quotas as network_quotas
 from api.network import security_groups as network_security_groups
 from api.network import subnets as network_subnets
 from api.network import tags as network_tags
+from api.portal import site as portal_site
 from api.runtime import Runtime
 from common.db import Database
 from common.settings import Settings
@@ -67,6 +68,7 @@ BLUEPRINTS = (
     network_security_groups.bp,
     network_tags.bp,
     network_quotas.bp,
+    portal_site.bp,
 )
 
 

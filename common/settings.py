@@ -112,6 +112,9 @@ class Settings:
         "How many hosts this machine runs (`make up HOSTS=N`): each gets its own compute and network agent. With "
         "more than one, host i is named <host>-i and keeps its instances under <state_dir>/hosts/<host>-i/.",
     )
+    portal_idle_timeout: int = _setting(
+        1800, "Seconds without a user action after which a portal session ends (its token is revoked)."
+    )
     log_level: str = _setting("INFO", "Log level of every Stratus process.")
 
     @property

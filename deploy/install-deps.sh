@@ -22,6 +22,8 @@ PACKAGES=(
     python3 python3-venv python3-dev gcc libvirt-dev pkg-config
     # pgrep/pkill used by the scripts
     procps
+    # portal browser tests: headless Chromium and its driver (Playwright drives /usr/bin/chromium)
+    chromium chromium-driver
 )
 
 VENV=.venv
@@ -82,5 +84,26 @@ install_python() {
     echo "install-deps: $VENV installed"
 }
 
+# The portal's front-end libraries (htmx) from the npm registry, exactly as package-lock.json pins them;
+# node_modules is not committed. Skipped when the installed tree already matches the lock file.
+install_portal_assets() {
+    local dir=api/portal/assets
+    local stamp="$dir/node_modules/.stratus-lock-sha256"
+    local want
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        echo "install-deps: portal assets up to date"
+        return
+    fi
+    if ! command -v npm >/dev/null; then
+        echo "install-deps: npm not found; the portal works without htmx but loses live updates" >&2
+        return
+    fi
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" >"$stamp"
+    echo "install-deps: portal assets installed"
+}
+
 install_packages
 install_python
+install_portal_assets

@@ -1,0 +1,9 @@
+"""The portal as one blueprint: importing this module registers every page on ``bp``."""
+
+from __future__ import annotations
+
+from api.portal import assets, navigation, overview, signin  # noqa: F401 - each registers its views on bp
+from api.portal.blueprint import bp
+from api.portal.navigation import ADMIN_NAV, TENANT_NAV
+
+__all__ = ["ADMIN_NAV", "TENANT_NAV", "bp"]
