@@ -49,7 +49,7 @@ def defaults(session: Session, names: Iterable[str] | None = None, settings: Set
             ClassLimit.class_name == DEFAULT_CLASS, ClassLimit.resource.in_(wanted)
         )
     )
-    found = dict(rows.tuples().all())
+    found = dict(rows.all())  # type: ignore[arg-type]
     return {name: int(found[name]) if name in found else builtin_default(name, settings) for name in wanted}
 
 

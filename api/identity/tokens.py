@@ -83,7 +83,7 @@ def role_graph(session: Session) -> tuple[dict[str, set[str]], dict[str, str]]:
             frontier = {i for p, i in edges if p in frontier} - found
             found |= frontier
         implied[prior] = found
-    return implied, dict(session.execute(_ROLE_NAMES).tuples().all())
+    return implied, dict(session.execute(_ROLE_NAMES).all())  # type: ignore[arg-type]
 
 
 def effective_roles(
