@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from flask import Flask
 
-from api import auth, faults, versions
+from api import auth, faults, jsonenc, versions
 from api.compute import admin as compute_admin
 from api.compute import (
     flavors,
@@ -80,7 +81,7 @@ def create_app(settings: Settings) -> Flask:
         MAX_JSON_BODY=settings.max_request_body_bytes,
         JSON_SORT_KEYS=False,
     )
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    jsonenc.install(app)
     app.url_map.strict_slashes = False
     keys = KeyRepository(settings.effective_key_repository, settings.fernet_max_active_keys)
     app.extensions["stratus"] = Runtime(
@@ -97,3 +98,13 @@ def create_app(settings: Settings) -> Flask:
         app.register_blueprint(blueprint)
     logging.getLogger(__name__).info("API ready at %s", settings.effective_public_url)
     return app
+
+
+def settle_garbage_collector() -> None:
+    """Call once the app is made. What start-up made (modules, the app, caches) lives as long as the process, so
+    it is kept out of the cyclic collector's passes, which otherwise walked its ~120,000 objects inside requests
+    (~100 ms in a 5,000-port listing); and the youngest generation is collected after 20,000 new objects instead
+    of 700, since a large listing makes hundreds of thousands of short-lived ones (collections cost ~13 ms of
+    such a listing at the default). Reference counting frees almost everything a request makes anyway."""
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)

@@ -309,11 +309,12 @@ def profile_listing(settings: Any, token: str, path: str, runs: int = 5) -> str:
     """Where the API's time goes for ``path``: the app in this process, timed with the cyclic garbage collector's
     pauses counted apart (cProfile does not show them, and a listing of thousands of records triggers full
     collections of every object the process holds), then under cProfile (top functions by own time)."""
-    from api.app import create_app
+    from api.app import create_app, settle_garbage_collector
 
     client = create_app(settings).test_client()
     headers = {"X-Auth-Token": token}
     client.get(path, headers=headers)  # warm: imports, policy and token caches
+    settle_garbage_collector()  # as api.wsgi does after start-up
     pauses = {"full": 0, "seconds": 0.0, "started": 0.0}
 
     def on_collection(phase: str, info: dict[str, int]) -> None:

@@ -195,7 +195,7 @@ def page(session: Session, listing: Listing, query: Select[Any]) -> Page:
         query = query.limit(limit)
     entities = query.column_descriptions[0]["type"] is listing.model and len(query.column_descriptions) == 1
     # Plain rows come through Core: the ORM's loading step would cost more than the query.
-    rows = list(session.scalars(query) if entities else session.connection().execute(query))
+    rows = list(session.scalars(query).all() if entities else session.connection().execute(query).all())
     if reverse:
         rows.reverse()
     ids = [row.id for row in rows]

@@ -15,9 +15,14 @@ from typing import Any
 from network.models import Network, Port, SecurityGroup, SecurityGroupRule, Subnet
 
 
-def neutron_time(moment: datetime | None) -> str | None:
-    """Neutron's timestamps: whole seconds and a ``Z`` (stored times are UTC; isoformat is the cheap way there)."""
-    return None if moment is None else moment.isoformat(timespec="seconds")[:19] + "Z"
+def neutron_time(moment: datetime | str | None) -> str | None:
+    """Neutron's timestamps: whole seconds and a ``Z`` (stored times are UTC). Listings read them as the
+    database's text (``api.network.records``), which only needs cutting."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        return f"{moment[:10]}T{moment[11:19]}Z"
+    return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def _standard(record: Any) -> dict[str, Any]:

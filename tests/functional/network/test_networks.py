@@ -38,6 +38,9 @@ def test_network_lifecycle_with_neutrons_fields(cloud, tokens, unique):
     assert updated.json()["network"]["name"] == unique + "-x" and updated.json()["network"]["mtu"] == 1400
     assert updated.json()["network"]["revision_number"] == 2
     assert get(cloud, tokens.reader, f"/networks/{created['id']}")["network"]["mtu"] == 1400
+    shown = get(cloud, tokens.demo, f"/networks/{created['id']}")["network"]
+    (listed,) = get(cloud, tokens.demo, f"/networks?id={created['id']}")["networks"]  # read as text, not ORM
+    assert listed == shown and TIMESTAMP.match(listed["updated_at"]) and listed["updated_at"] >= listed["created_at"]
 
     delete(cloud, tokens.demo, "networks", created["id"])
     assert created["id"] in fault(cloud.request("GET", path, tokens.demo), "NetworkNotFound", 404)
