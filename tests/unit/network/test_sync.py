@@ -43,7 +43,8 @@ def control(tmp_path: Path) -> Iterator[sync.NetworkControl]:
     database = Database(f"sqlite:///{tmp_path / 'sync.db'}")
     Base.metadata.create_all(database.engine)
     with database.session() as session:
-        session.add_all(NetworkHost(host=h, underlay_ip=f"198.18.0.{i}", networks=[]) for i, h in ((11, "h1"), (12, "h2")))
+        hosts = (("h1", "198.18.0.11"), ("h2", "198.18.0.12"))
+        session.add_all(NetworkHost(host=host, underlay_ip=ip, networks=[]) for host, ip in hosts)
     yield sync.NetworkControl(database, RecordingQueue(), SETTINGS)  # type: ignore[arg-type]
     database.dispose()
 
@@ -65,7 +66,7 @@ def pushed_hosts(queue: RecordingQueue) -> list[str]:
 
 def test_binding_pushes_the_host_its_ports_and_answers_only_once_they_are_wired(control):
     queue: RecordingQueue = control.app  # type: ignore[assignment]
-    network_id, port_id = server_port(control, "server-1")
+    _, port_id = server_port(control, "server-1")
     sync.bind_instance(control, "server-1", "h1")
     assert pushed_hosts(queue) == ["h1"]
     with control.db.session() as session:
@@ -104,7 +105,7 @@ def test_a_network_the_host_cannot_wire_fails_the_servers_waiting_on_it(control)
 
 def test_a_host_that_had_the_network_is_pushed_once_more_to_remove_it(control):
     queue: RecordingQueue = control.app  # type: ignore[assignment]
-    network_id, port_id = server_port(control, "server-4")
+    network_id, _ = server_port(control, "server-4")
     sync.bind_instance(control, "server-4", "h1")
     queue.sent.clear()
     with control.db.session() as session:
