@@ -124,21 +124,24 @@ def _to_sign_in(notice: str = "") -> Response:
     return response
 
 
-def set_notice(response: Response, text: str) -> Response:
-    """A one-line message for the next page shown (after a redirect), like "Instance web-1 is starting"."""
-    sessions.set_cookie(response, request, NOTICE_COOKIE, quote(text[:300]), max_age=60)
+def set_notice(response: Response, text: str, error: bool = False) -> Response:
+    """A one-line message for the next page shown (after a redirect), like "Instance web-1 is starting";
+    an error notice (the API refused) is shown as one."""
+    sessions.set_cookie(response, request, NOTICE_COOKIE, ("!" if error else "") + quote(text[:300]), max_age=60)
     return response
 
 
-def redirect_with(endpoint: str, notice: str, **values: Any) -> Response:
-    return set_notice(redirect(url_for(endpoint, **values), code=303), notice)
+def redirect_with(endpoint: str, notice: str, error: bool = False, **values: Any) -> Response:
+    return set_notice(redirect(url_for(endpoint, **values), code=303), notice, error)
 
 
 def render(template: str, status: int = 200, **context: Any) -> Response:
     """Render a page (or fragment) with what every template needs: the user, the CSRF token, the notice."""
     row: PortalSession | None = g.get("portal_session")
-    notice = unquote(request.cookies.get(NOTICE_COOKIE, ""))
-    context.setdefault("notice", notice)
+    # Fragments (htmx swaps, polls) leave the notice to the next full page.
+    raw_notice = "" if is_htmx() else request.cookies.get(NOTICE_COOKIE, "")
+    context.setdefault("notice", unquote(raw_notice.removeprefix("!")))
+    context.setdefault("notice_error", raw_notice.startswith("!"))
     html = render_template(
         template,
         portal_session=row,
@@ -147,7 +150,7 @@ def render(template: str, status: int = 200, **context: Any) -> Response:
         **context,
     )
     response = Response(html, status=status, mimetype="text/html")
-    if notice:
+    if raw_notice:
         sessions.clear_cookie(response, request, NOTICE_COOKIE)
     return response
 

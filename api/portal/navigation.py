@@ -1,5 +1,6 @@
 """The menu: (endpoint, label) pairs. A new page adds itself here to appear in the header's navigation;
-admin entries are shown only to users with the admin role (and ``admin_only`` refuses everyone else)."""
+admin entries are shown only to users with the admin role (and ``admin_only`` refuses everyone else). An entry
+is marked current on its own page and on every page under its path (``/instances/<id>`` under Instances)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from api.portal.blueprint import bp
 
 TENANT_NAV: list[tuple[str, str]] = [
     ("portal.overview", "Overview"),
+    ("portal.instances", "Instances"),
+    ("portal.images", "Images"),
+    ("portal.networks", "Networks"),
+    ("portal.security_groups", "Security groups"),
+    ("portal.keypairs", "Key pairs"),
 ]
 ADMIN_NAV: list[tuple[str, str]] = []
 

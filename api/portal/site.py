@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from api.portal import assets, navigation, overview, signin  # noqa: F401 - each registers its views on bp
+from api.portal import (  # noqa: F401 - each registers its views on bp
+    assets,
+    images,
+    instance_actions,
+    instances,
+    keypairs,
+    launch,
+    navigation,
+    networks,
+    overview,
+    security_groups,
+    signin,
+)
 from api.portal.blueprint import bp
 from api.portal.navigation import ADMIN_NAV, TENANT_NAV
 
