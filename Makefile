@@ -46,3 +46,4 @@ bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/network.py
 	$(BIN)/python bench/quota.py
 	$(BIN)/python bench/boot.py
+	$(BIN)/python bench/portal.py

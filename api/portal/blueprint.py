@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
@@ -51,6 +52,7 @@ def is_htmx() -> bool:
 
 @bp.before_request
 def _load_session() -> Response | None:
+    g.portal_started = time.perf_counter()
     if request.endpoint == "portal.asset":
         return None  # static files need no session (and cost no database read)
     row, state = sessions.load(db(), request.cookies.get(sessions.COOKIE), settings().portal_idle_timeout)
@@ -211,4 +213,9 @@ def _headers(response: Response) -> Response:
     headers.setdefault("X-Frame-Options", "DENY")
     if response.mimetype == "text/html":
         headers["Cache-Control"] = "no-store"
-    return compress.maybe_gzip(response, request)
+    response = compress.maybe_gzip(response, request)
+    started = g.get("portal_started")
+    if started is not None:
+        # The page's own cost, API calls and compression included (bench/portal.py reads it).
+        headers["Server-Timing"] = f"portal;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return response
