@@ -38,6 +38,13 @@ def _body(action: str) -> tuple[dict[str, Any], str]:
     raise ApiError(404, f"There is no instance action {action!r}.")
 
 
+@bp.post("/instances/<server_id>/action")
+@signed_in
+def instance_action_form(server_id: str) -> Response:
+    """The actions form of a row or page: the button pressed names the action."""
+    return instance_action(server_id, request.form.get("action", ""))
+
+
 @bp.post("/instances/<server_id>/action/<action>")
 @signed_in
 def instance_action(server_id: str, action: str) -> Response:

@@ -135,3 +135,34 @@ def test_keyboard_only_sign_in_and_labels_everywhere(page: Any, portal_cloud: Po
     started = time.monotonic()
     page.goto("/instances")
     assert time.monotonic() - started < 5
+
+
+def test_an_action_in_the_wrong_state_is_refused_next_to_its_row(page: Any, portal_cloud: PortalCloud) -> None:
+    demo = portal_cloud.token("demo", DEMO_PASSWORD, "demo")
+    body = {"server": {"name": "stale-1", "imageRef": portal_cloud.image_id, "flavorRef": "1", "networks": "none"}}
+    server = portal_cloud.call("POST", "/compute/v2.1/servers", demo, json=body).json()["server"]
+    _wait_status(portal_cloud, demo, server["id"], "ACTIVE")
+    sign_in(page)
+    page.goto("/instances")
+    row = page.locator(f"#server-{server['id']}")
+    row.locator(".status-ACTIVE").wait_for()
+    # Someone else stops it; this page still offers Stop.
+    assert portal_cloud.call("POST", f"/compute/v2.1/servers/{server['id']}/action", demo,
+                             json={"os-stop": None}).status_code == 202
+    _wait_status(portal_cloud, demo, server["id"], "SHUTOFF")
+    row.get_by_role("button", name="Stop stale-1").click()
+    error = page.locator(f"#server-{server['id']} .error[role=alert]")
+    error.wait_for()
+    assert "os-stop" in error.inner_text() or "state" in error.inner_text()
+    assert page.locator(f"#server-{server['id']} .status-SHUTOFF").count() == 1  # the row shows the truth now
+    portal_cloud.call("DELETE", f"/compute/v2.1/servers/{server['id']}", demo)
+
+
+def _wait_status(cloud: PortalCloud, token: str, server_id: str, status: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        server = cloud.call("GET", f"/compute/v2.1/servers/{server_id}", token).json()["server"]
+        if server["status"] == status and not server["OS-EXT-STS:task_state"]:
+            return
+        assert time.monotonic() < deadline, f"{server_id} stayed {server['status']}"
+        time.sleep(0.1)
