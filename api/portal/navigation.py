@@ -14,7 +14,12 @@ TENANT_NAV: list[tuple[str, str]] = [
     ("portal.security_groups", "Security groups"),
     ("portal.keypairs", "Key pairs"),
 ]
-ADMIN_NAV: list[tuple[str, str]] = []
+ADMIN_NAV: list[tuple[str, str]] = [
+    ("portal.admin_projects", "Projects"),
+    ("portal.admin_users", "Users"),
+    ("portal.admin_quotas_index", "Quotas"),
+    ("portal.admin_hosts", "Hosts"),
+]
 
 
 @bp.context_processor

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.portal import (  # noqa: F401 - each registers its views on bp
+    admin,
     assets,
     images,
     instance_actions,

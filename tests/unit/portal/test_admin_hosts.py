@@ -1,0 +1,92 @@
+"""Hosts: capacity and allocation per host as bars with their figures, up or down from the heartbeat, enabled
+or disabled with the reason, and the button that switches a host (a reason that is too long is refused next to
+its field)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import delete
+
+from compute.models import Allocation, ComputeHost
+from tests.unit.portal.admin_support import admin_fixture, admin_token, call, unique  # noqa: F401 - fixture
+
+
+@pytest.fixture
+def hosts(portal_app: Flask) -> Iterator[tuple[str, str]]:
+    """Two hosts as their agents would have reported them: one alive with claims on it, one silent for 10 min."""
+    alive, silent = unique("node-a"), unique("node-b")
+    now = datetime.now(UTC)
+    db = portal_app.extensions["stratus"].db
+    with db.session() as session:
+        session.add(ComputeHost(name=alive, vcpus=8, memory_mb=16384, disk_gb=100, last_heartbeat=now))
+        session.add(ComputeHost(name=silent, vcpus=4, memory_mb=8192, disk_gb=50,
+                                last_heartbeat=now - timedelta(minutes=10)))  # fmt: skip
+        session.flush()
+        for vcpus, memory_mb, disk_gb in ((8, 4096, 10), (4, 2048, 10)):
+            session.add(Allocation(instance_id=str(uuid.uuid4()), host=alive, vcpus=vcpus, memory_mb=memory_mb,
+                                   disk_gb=disk_gb))  # fmt: skip
+    yield alive, silent
+    with db.session() as session:
+        session.execute(delete(ComputeHost).where(ComputeHost.name.in_([alive, silent])))
+
+
+def _section(html: str, host: str) -> str:
+    found = re.search(rf'<section class="panel host" id="host-{re.escape(host)}".*?</section>', html, re.S)
+    assert found, f"no section for {host}"
+    return found.group(0)
+
+
+def _service(client: FlaskClient, host: str) -> dict:
+    found = call(client, "GET", f"/compute/v2.1/os-services?host={host}", admin_token(client))["services"]
+    return found[0]
+
+
+def test_each_host_shows_capacity_allocation_and_state(admin: tuple[FlaskClient, str], hosts: tuple[str, str]) -> None:
+    client, _ = admin
+    alive, silent = hosts
+    html = client.get("/admin/hosts").get_data(as_text=True)
+    busy = _section(html, alive)
+    assert "12 of 8 allocated (150 %)" in busy  # vCPUs over-committed
+    assert "6,144 of 16,384 MiB allocated (38 %)" in busy and "20 of 100 GiB allocated (20 %)" in busy
+    assert '<span class="status status-ACTIVE">up</span>' in busy and ">enabled<" in busy
+    assert 'class="bar bar-full"' in busy and "<svg" in busy
+    quiet = _section(html, silent)
+    assert '<span class="status status-ERROR">down</span>' in quiet and "0 of 4 allocated (0 %)" in quiet
+    assert re.search(rf'<label for="host-{silent}-reason">Reason for disabling {silent}</label>', quiet)
+
+
+def test_disable_with_a_reason_and_enable_again(admin: tuple[FlaskClient, str], hosts: tuple[str, str]) -> None:
+    client, csrf = admin
+    alive, _ = hosts
+    response = client.post(f"/admin/hosts/{alive}/disable", data={"csrf_token": csrf, "reason": "new disks"})
+    assert response.status_code == 303
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"Host {alive} is disabled (new disks)" in html
+    section = _section(html, alive)
+    assert ">disabled<" in section and "<dd>new disks</dd>" in section and f"Enable {alive}" in section
+    assert _service(client, alive)["status"] == "disabled"
+    assert _service(client, alive)["disabled_reason"] == "new disks"
+
+    client.post(f"/admin/hosts/{alive}/enable", data={"csrf_token": csrf})
+    assert _service(client, alive)["status"] == "enabled"
+    client.post(f"/admin/hosts/{alive}/disable", data={"csrf_token": csrf, "reason": ""})  # a reason is optional
+    assert _service(client, alive)["status"] == "disabled"
+
+
+def test_a_bad_disable_is_refused_next_to_the_reason(admin: tuple[FlaskClient, str], hosts: tuple[str, str]) -> None:
+    client, csrf = admin
+    alive, _ = hosts
+    response = client.post(f"/admin/hosts/{alive}/disable", data={"csrf_token": csrf, "reason": "x" * 300})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert re.search(rf'id="host-{alive}-reason-error"[^>]*>Keep the reason to 255 characters', html)
+    assert _service(client, alive)["status"] == "enabled"
+    gone = client.post("/admin/hosts/no-such-host/disable", data={"csrf_token": csrf, "reason": "why"})
+    assert gone.status_code == 404 and "no-such-host" in gone.get_data(as_text=True)
