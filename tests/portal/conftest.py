@@ -20,8 +20,6 @@ import requests
 from manage.clouds import write_clouds_yaml
 from tests.harness import Cloud, running_cloud
 
-pytestmark = pytest.mark.portal
-
 ADMIN_PASSWORD = "admin-secret"
 DEMO_PASSWORD = "demo-secret"
 CHROMIUM = "/usr/bin/chromium"

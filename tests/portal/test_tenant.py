@@ -119,6 +119,9 @@ def test_post_without_csrf_is_refused(portal_cloud: PortalCloud, page: Any) -> N
 
 
 def test_keyboard_only_sign_in_and_labels_everywhere(page: Any, portal_cloud: PortalCloud) -> None:
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
     page.goto("/sign-in")
     page.keyboard.type("demo")  # the user name field has focus on arrival
     page.keyboard.press("Tab")
@@ -135,6 +138,7 @@ def test_keyboard_only_sign_in_and_labels_everywhere(page: Any, portal_cloud: Po
     started = time.monotonic()
     page.goto("/instances")
     assert time.monotonic() - started < 5
+    assert problems == []  # no script error and nothing the Content-Security-Policy had to block
 
 
 def test_an_action_in_the_wrong_state_is_refused_next_to_its_row(page: Any, portal_cloud: PortalCloud) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask, g
 from flask.testing import FlaskClient
 
@@ -90,7 +92,7 @@ def test_pages_carry_security_headers_and_compress(demo: tuple[FlaskClient, str]
 def test_assets_are_versioned_and_cached(client: FlaskClient) -> None:
     page = client.get("/sign-in").get_data(as_text=True)
     assert "/assets/" in page and "portal.css" in page
-    css = page.split('href="', 2)[1].split('"', 1)[0] if 'rel="stylesheet"' in page else ""
+    css = re.search(r'rel="stylesheet" href="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     response = client.get(css, headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 200 and response.headers["Content-Encoding"] == "gzip"
     assert "immutable" in response.headers["Cache-Control"]
