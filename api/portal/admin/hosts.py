@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response
@@ -48,6 +49,19 @@ def _bar(label: str, used: int, total: int, unit: str = "") -> tuple[Bar, str]:
     return bar, f"{used:,} of {total:,}{suffix} allocated{percent}"
 
 
+def heartbeat_text(updated_at: str | None, now: datetime | None = None) -> str:
+    """Nova's ``updated_at`` (UTC, no zone) as a time and how long ago: "2026-12-01 08:29:04 UTC (5 s ago)"."""
+    if not updated_at:
+        return "never"
+    try:
+        seen = datetime.fromisoformat(updated_at).replace(tzinfo=UTC)
+    except ValueError:
+        return updated_at
+    seconds = max(0, int(((now or datetime.now(UTC)) - seen).total_seconds()))
+    ago = f"{seconds} s" if seconds < 120 else f"{seconds // 60} min" if seconds < 7200 else f"{seconds // 3600} h"
+    return f"{seen:%Y-%m-%d %H:%M:%S} UTC ({ago} ago)"
+
+
 def hosts() -> list[Host]:
     client = api()
     hypervisors = client.get("/compute/v2.1/os-hypervisors/detail")["hypervisors"]
@@ -64,7 +78,7 @@ def hosts() -> list[Host]:
         found.append(Host(
             name=name, up=h["state"] == "up", enabled=h["status"] == "enabled",
             reason=(h.get("service") or {}).get("disabled_reason") or service.get("disabled_reason") or "",
-            heartbeat=service.get("updated_at") or "never", running=h["running_vms"],
+            heartbeat=heartbeat_text(service.get("updated_at")), running=h["running_vms"],
             hypervisor=f"{h['hypervisor_type']} on {h['host_ip']}", bars=bars,
         ))  # fmt: skip
     return found

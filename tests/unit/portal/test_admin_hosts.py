@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete
 
+from api.portal.admin.hosts import heartbeat_text
 from compute.models import Allocation, ComputeHost
 from tests.unit.portal.admin_support import admin_fixture, admin_token, call, unique  # noqa: F401 - fixture
 
@@ -59,6 +60,7 @@ def test_each_host_shows_capacity_allocation_and_state(admin: tuple[FlaskClient,
     assert 'class="bar bar-full"' in busy and "<svg" in busy
     quiet = _section(html, silent)
     assert '<span class="status status-ERROR">down</span>' in quiet and "0 of 4 allocated (0 %)" in quiet
+    assert re.search(r"<dd>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(1[01] min ago\)</dd>", quiet)
     assert re.search(rf'<label for="host-{silent}-reason">Reason for disabling {silent}</label>', quiet)
 
 
@@ -90,3 +92,11 @@ def test_a_bad_disable_is_refused_next_to_the_reason(admin: tuple[FlaskClient, s
     assert _service(client, alive)["status"] == "enabled"
     gone = client.post("/admin/hosts/no-such-host/disable", data={"csrf_token": csrf, "reason": "why"})
     assert gone.status_code == 404 and "no-such-host" in gone.get_data(as_text=True)
+
+
+def test_heartbeat_in_words() -> None:
+    now = datetime(2026, 12, 1, 9, 0, 0, tzinfo=UTC)
+    assert heartbeat_text("2026-12-01T08:59:55.123456", now) == "2026-12-01 08:59:55 UTC (4 s ago)"
+    assert heartbeat_text("2026-12-01T08:30:00", now) == "2026-12-01 08:30:00 UTC (30 min ago)"
+    assert heartbeat_text("2026-11-30T09:00:00", now) == "2026-11-30 09:00:00 UTC (24 h ago)"
+    assert heartbeat_text(None, now) == "never"
