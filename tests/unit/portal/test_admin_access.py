@@ -50,8 +50,9 @@ def test_a_member_gets_403_on_every_admin_form(demo: tuple[FlaskClient, str], sc
     data = {"csrf_token": csrf, "name": "by-a-member", "password": "x", "user_id": scene["user"], "role_id": "r",
             "instances": "0", "reason": "no"}  # fmt: skip
     assert client.post(path.format(**scene), data=data).status_code == 403
-    project = call(client, "GET", f"/identity/v3/projects/{scene['project']}", admin_token(client))["project"]
-    assert project["enabled"] is True  # nothing was changed
+    auth = admin_token(client)
+    assert call(client, "GET", f"/identity/v3/projects/{scene['project']}", auth)["project"]["enabled"] is True
+    assert call(client, "GET", "/identity/v3/projects?name=by-a-member", auth)["projects"] == []  # nothing changed
 
 
 def test_a_member_sees_no_admin_menu_and_an_admin_does(client: FlaskClient, demo: tuple[FlaskClient, str]) -> None:
