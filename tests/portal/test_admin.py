@@ -82,6 +82,9 @@ def test_a_member_sees_no_admin_menu_and_gets_403(page: Any, portal_cloud: Porta
 
 def test_admin_pages_by_keyboard_with_labels_and_screenshots(page: Any, portal_cloud: PortalCloud,
                                                              artefacts: Path) -> None:
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
     sign_in(page, "admin", ADMIN_PASSWORD, "admin")
     shots = {"/admin/projects": "admin-projects", "/admin/users": "admin-users", "/admin/quotas": "admin-quota-pick",
              "/admin/hosts": "admin-hosts", f"/admin/projects/{portal_cloud.project_id('demo')}": "admin-project"}
@@ -89,6 +92,7 @@ def test_admin_pages_by_keyboard_with_labels_and_screenshots(page: Any, portal_c
         page.goto(path)
         assert page.evaluate(UNLABELLED) == [], path
         page.screenshot(path=artefacts / f"{shot}.png", full_page=True)
+    assert problems == []  # no script error and nothing the Content-Security-Policy had to block
 
     page.goto("/admin/hosts")
     host = page.locator("section.host").first
