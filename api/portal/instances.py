@@ -10,8 +10,9 @@ nothing changing makes no requests at all.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
-from flask import Response
+from flask import Response, request
 
 from api.portal.blueprint import api, bp, is_htmx, render, signed_in
 from api.portal.client import ApiClient
@@ -49,6 +50,8 @@ def row_context(server: dict[str, Any], flavors: dict[str, str], images: dict[st
     flavor_id = (server.get("flavor") or {}).get("id", "")
     return {
         "id": server["id"],
+        # Built here, not with url_for in the template: 2,000 url_for calls were 40 % of a 500-row page's render.
+        "url": f"{request.script_root}/instances/{quote(server['id'], safe='')}",
         "name": server.get("name") or server["id"],
         "status": server.get("status", ""),
         "task": server.get("OS-EXT-STS:task_state") or "",
