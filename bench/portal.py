@@ -77,8 +77,16 @@ def populate(url: str, servers: int) -> None:
     made = 0
     while made < servers:
         count = min(BATCH, servers - made)
-        body = {"server": {"name": f"bench-{made}", "imageRef": image, "flavorRef": "1", "networks": "none",
-                           "min_count": count, "max_count": count}}
+        body = {
+            "server": {
+                "name": f"bench-{made}",
+                "imageRef": image,
+                "flavorRef": "1",
+                "networks": "none",
+                "min_count": count,
+                "max_count": count,
+            }
+        }
         response = requests.post(f"{url}/compute/v2.1/servers", json=body, headers=demo_headers, timeout=120)
         response.raise_for_status()
         made += count
@@ -159,8 +167,10 @@ def report(figures: dict[str, float], servers: int, samples: int) -> None:
     print(f"  server time (Server-Timing)   p50 {figures['server_p50']:7.1f} ms   p99 {figures['server_p99']:7.1f} ms")
     print(f"  first {args_warmup(figures)} pages (warm-up, not counted): slowest {figures['cold_max']:.1f} ms")
     print(f"  wall time on loopback         p50 {figures['wall_p50']:7.1f} ms   p99 {figures['wall_p99']:7.1f} ms")
-    print(f"  HTML                          {figures['html_gzip'] / 1024:7.1f} KB gzipped "
-          f"({figures['html_raw'] / 1024:.1f} KB uncompressed)")
+    print(
+        f"  HTML                          {figures['html_gzip'] / 1024:7.1f} KB gzipped "
+        f"({figures['html_raw'] / 1024:.1f} KB uncompressed)"
+    )
     print(f"  assets ({figures['assets_count']:.0f} files, gzipped)     {figures['assets'] / 1024:7.1f} KB")
     later = figures["html_gzip"] / 1024
     print(f"  first visit                   {first_visit / 1024:7.1f} KB; later visits {later:.1f} KB")

@@ -87,9 +87,7 @@ def spawn_failed(control: Control, instance_id: str, host: str, reason: str, req
     return "error"
 
 
-def network_ready(
-    control: Control, instance_id: str, host: str, nics: list[dict[str, Any]], request_id: str
-) -> str:
+def network_ready(control: Control, instance_id: str, host: str, nics: list[dict[str, Any]], request_id: str) -> str:
     """The network service wired the server's ports on its host: remember how to plug them, then spawn."""
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)

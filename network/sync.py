@@ -141,9 +141,9 @@ def ports_wired(
                 if status == ACTIVE and wiring.is_server_port(port):
                     became_active.add(port.device_id)
             if status == DOWN and port.network_id in errors and wiring.is_server_port(port):
-                failed[port.device_id] = f"network {port.network_id} could not be wired on {host}: " + errors[
-                    port.network_id
-                ]
+                failed[port.device_id] = (
+                    f"network {port.network_id} could not be wired on {host}: " + errors[port.network_id]
+                )
         by_device: dict[str, list[Port]] = {}
         for port in ports:
             by_device.setdefault(port.device_id, []).append(port)

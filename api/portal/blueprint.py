@@ -61,8 +61,10 @@ def _load_session() -> Response | None:
         assert row is not None
         _revoke(row)
         sessions.end(db(), row)
-        g.portal_ended = "Your session ended after a period without activity." if state == "idle" else (
-            "Your session expired. Please sign in again."
+        g.portal_ended = (
+            "Your session ended after a period without activity."
+            if state == "idle"
+            else ("Your session expired. Please sign in again.")
         )
     elif row is not None:
         g.portal_session = row

@@ -61,7 +61,7 @@ def parse_fault(body: bytes) -> tuple[str, str]:
     if isinstance(document.get("message"), str):  # Glance
         return document["message"], ""
     if len(document) == 1:
-        (name, inner), = document.items()
+        ((name, inner),) = document.items()
         if isinstance(inner, dict) and isinstance(inner.get("message"), str):
             message = inner["message"]
             detail = inner.get("detail")

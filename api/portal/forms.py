@@ -25,9 +25,7 @@ class Form:
     def posted(cls, form_id: str, secret: tuple[str, ...] = ()) -> Form:
         """The request's form, less the CSRF token and ``secret`` fields (never echoed back into a page)."""
         values = MultiDict(
-            (k, v.strip() if k not in secret else v)
-            for k, v in request.form.items(multi=True)
-            if k != "csrf_token"
+            (k, v.strip() if k not in secret else v) for k, v in request.form.items(multi=True) if k != "csrf_token"
         )
         return cls(form_id, values)
 
@@ -57,8 +55,9 @@ class Form:
             self.errors[name] = f"Enter a number of at most {maximum}."
         return number
 
-    def fail(self, error: ApiError, fields: Mapping[str, str] | None = None,
-             keywords: Mapping[str, str] | None = None) -> None:
+    def fail(
+        self, error: ApiError, fields: Mapping[str, str] | None = None, keywords: Mapping[str, str] | None = None
+    ) -> None:
         """Attach an API error to the field it is about, or to the form."""
         self.errors[error.field(fields, keywords)] = error.message
 

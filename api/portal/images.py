@@ -28,13 +28,20 @@ KEYWORDS = {"over a limit": "file", "visibility": "visibility", "disk_format": "
 @signed_in
 def images() -> Response:
     listing = api().get("/image/v2/images", limit=1000)["images"]
-    return render("portal/images.html", title="Images", images=listing, mine=session().project_id,
-                  visibilities=VISIBILITIES)
+    return render(
+        "portal/images.html", title="Images", images=listing, mine=session().project_id, visibilities=VISIBILITIES
+    )
 
 
 def _upload_page(form: Form, status: int = 200) -> Response:
-    return render("portal/image_upload.html", status=status, title="Upload an image", form=form,
-                  disk_formats=[(f, f) for f in DISK_FORMATS], visibilities=[(v, v) for v in VISIBILITIES])
+    return render(
+        "portal/image_upload.html",
+        status=status,
+        title="Upload an image",
+        form=form,
+        disk_formats=[(f, f) for f in DISK_FORMATS],
+        visibilities=[(v, v) for v in VISIBILITIES],
+    )
 
 
 @bp.get("/images/upload")
@@ -88,8 +95,9 @@ def image_upload_submit() -> Response:
         form.errors["file"] = "Choose a file to upload."
         return _upload_page(form, 400)
     try:
-        api().request("PUT", f"/image/v2/images/{image['id']}/file", stream=upload.stream,
-                      content_type="application/octet-stream")
+        api().request(
+            "PUT", f"/image/v2/images/{image['id']}/file", stream=upload.stream, content_type="application/octet-stream"
+        )
     except ApiError as exc:
         form.fail(exc, FIELDS, KEYWORDS)
         form.errors.setdefault("file", exc.message)
@@ -138,8 +146,14 @@ def image_visibility(image_id: str) -> Response:
 @signed_in
 def image_delete(image_id: str) -> Response:
     image = api().get(f"/image/v2/images/{image_id}")
-    return render("portal/confirm_delete.html", title="Delete image", kind="image", name=image.get("name") or image_id,
-                  action=url_for("portal.image_delete_submit", image_id=image_id), cancel=url_for("portal.images"))
+    return render(
+        "portal/confirm_delete.html",
+        title="Delete image",
+        kind="image",
+        name=image.get("name") or image_id,
+        action=url_for("portal.image_delete_submit", image_id=image_id),
+        cancel=url_for("portal.images"),
+    )
 
 
 @bp.post("/images/<image_id>/delete")

@@ -84,9 +84,14 @@ def _row(server_id: str, error: str) -> Response:
 @signed_in
 def instance_delete(server_id: str) -> Response:
     server = api().get(f"/compute/v2.1/servers/{server_id}")["server"]
-    return render("portal/confirm_delete.html", title="Delete instance", kind="instance", name=server["name"],
-                  action=url_for("portal.instance_delete_submit", server_id=server_id),
-                  cancel=url_for("portal.instance_detail", server_id=server_id))
+    return render(
+        "portal/confirm_delete.html",
+        title="Delete instance",
+        kind="instance",
+        name=server["name"],
+        action=url_for("portal.instance_delete_submit", server_id=server_id),
+        cancel=url_for("portal.instance_detail", server_id=server_id),
+    )
 
 
 @bp.post("/instances/<server_id>/delete")

@@ -10,8 +10,13 @@ from api.portal.errors import ApiError
 from api.portal.forms import Form, empty
 
 FIELDS = {"keypair.name": "name", "keypair.public_key": "public_key"}
-KEYWORDS = {"public key": "public_key", "keypair data": "public_key", "name": "name", "quota": "name",
-            "already exists": "name"}
+KEYWORDS = {
+    "public key": "public_key",
+    "keypair data": "public_key",
+    "name": "name",
+    "quota": "name",
+    "already exists": "name",
+}
 
 
 def _page(form: Form, status: int = 200) -> Response:
@@ -45,8 +50,14 @@ def keypair_import() -> Response:
 @bp.get("/key-pairs/<name>/delete")
 @signed_in
 def keypair_delete(name: str) -> Response:
-    return render("portal/confirm_delete.html", title="Delete key pair", kind="key pair", name=name,
-                  action=url_for("portal.keypair_delete_submit", name=name), cancel=url_for("portal.keypairs"))
+    return render(
+        "portal/confirm_delete.html",
+        title="Delete key pair",
+        kind="key pair",
+        name=name,
+        action=url_for("portal.keypair_delete_submit", name=name),
+        cancel=url_for("portal.keypairs"),
+    )
 
 
 @bp.post("/key-pairs/<name>/delete")

@@ -13,10 +13,14 @@ from api.portal.errors import ApiError
 from api.portal.forms import Form, empty
 
 NETWORK_FIELDS = {"network.name": "name", "name": "name"}
-SUBNET_FIELDS = {"subnet.cidr": "cidr", "cidr": "cidr", "gateway_ip": "gateway", "subnet.gateway_ip": "gateway",
-                 "subnet.name": "subnet_name"}
-SUBNET_KEYWORDS = {"cidr": "cidr", "gateway": "gateway", "overlaps": "cidr", "subnet": "cidr",
-                   "quota": "cidr"}
+SUBNET_FIELDS = {
+    "subnet.cidr": "cidr",
+    "cidr": "cidr",
+    "gateway_ip": "gateway",
+    "subnet.gateway_ip": "gateway",
+    "subnet.name": "subnet_name",
+}
+SUBNET_KEYWORDS = {"cidr": "cidr", "gateway": "gateway", "overlaps": "cidr", "subnet": "cidr", "quota": "cidr"}
 
 
 @bp.get("/networks")
@@ -25,8 +29,13 @@ def networks() -> Response:
     client = api()
     listing = client.get("/network/v2.0/networks")["networks"]
     subnets = {s["id"]: s for s in client.get("/network/v2.0/subnets")["subnets"]}
-    return render("portal/networks.html", title="Networks", networks=listing, subnets=subnets,
-                  form=empty("network", ip_version="4", enable_dhcp="on"))
+    return render(
+        "portal/networks.html",
+        title="Networks",
+        networks=listing,
+        subnets=subnets,
+        form=empty("network", ip_version="4", enable_dhcp="on"),
+    )
 
 
 def _subnet_body(form: Form, network_id: str) -> dict[str, Any]:
@@ -47,8 +56,7 @@ def _network_page(form: Form, status: int) -> Response:
     client = api()
     listing = client.get("/network/v2.0/networks")["networks"]
     subnets = {s["id"]: s for s in client.get("/network/v2.0/subnets")["subnets"]}
-    return render("portal/networks.html", status=status, title="Networks", networks=listing, subnets=subnets,
-                  form=form)
+    return render("portal/networks.html", status=status, title="Networks", networks=listing, subnets=subnets, form=form)
 
 
 @bp.post("/networks")
@@ -88,8 +96,15 @@ def _detail_page(network_id: str, form: Form, status: int = 200) -> Response:
     network = client.get(f"/network/v2.0/networks/{network_id}")["network"]
     subnets = client.get("/network/v2.0/subnets", network_id=network_id)["subnets"]
     ports = client.get("/network/v2.0/ports", network_id=network_id)["ports"]
-    return render("portal/network_detail.html", status=status, title=network["name"], network=network,
-                  subnets=subnets, ports=ports, form=form)
+    return render(
+        "portal/network_detail.html",
+        status=status,
+        title=network["name"],
+        network=network,
+        subnets=subnets,
+        ports=ports,
+        form=form,
+    )
 
 
 @bp.get("/networks/<network_id>")
@@ -130,9 +145,14 @@ def subnet_delete(network_id: str, subnet_id: str) -> Response:
 @signed_in
 def network_delete(network_id: str) -> Response:
     network = api().get(f"/network/v2.0/networks/{network_id}")["network"]
-    return render("portal/confirm_delete.html", title="Delete network", kind="network", name=network["name"],
-                  action=url_for("portal.network_delete_submit", network_id=network_id),
-                  cancel=url_for("portal.network_detail", network_id=network_id))
+    return render(
+        "portal/confirm_delete.html",
+        title="Delete network",
+        kind="network",
+        name=network["name"],
+        action=url_for("portal.network_delete_submit", network_id=network_id),
+        cancel=url_for("portal.network_detail", network_id=network_id),
+    )
 
 
 @bp.post("/networks/<network_id>/delete")

@@ -12,10 +12,22 @@ from api.portal.errors import ApiError
 from api.portal.forms import Form, empty
 
 PROTOCOLS = (("", "Any"), ("tcp", "TCP"), ("udp", "UDP"), ("icmp", "ICMP"))
-RULE_FIELDS = {"port_range_min": "port_min", "port_range_max": "port_max", "remote_ip_prefix": "remote_cidr",
-               "protocol": "protocol", "direction": "direction", "ethertype": "ethertype"}
-RULE_KEYWORDS = {"port": "port_min", "cidr": "remote_cidr", "prefix": "remote_cidr", "protocol": "protocol",
-                 "quota": "", "already exists": ""}
+RULE_FIELDS = {
+    "port_range_min": "port_min",
+    "port_range_max": "port_max",
+    "remote_ip_prefix": "remote_cidr",
+    "protocol": "protocol",
+    "direction": "direction",
+    "ethertype": "ethertype",
+}
+RULE_KEYWORDS = {
+    "port": "port_min",
+    "cidr": "remote_cidr",
+    "prefix": "remote_cidr",
+    "protocol": "protocol",
+    "quota": "",
+    "already exists": "",
+}
 
 
 def _groups_page(form: Form, status: int = 200) -> Response:
@@ -38,8 +50,9 @@ def security_group_create() -> Response:
         body = {"security_group": {"name": form.get("name"), "description": form.get("description")}}
         try:
             group = api().post("/network/v2.0/security-groups", body).json()["security_group"]
-            return redirect_with("portal.security_group_detail", f"Security group {group['name']} created.",
-                                 group_id=group["id"])
+            return redirect_with(
+                "portal.security_group_detail", f"Security group {group['name']} created.", group_id=group["id"]
+            )
         except ApiError as exc:
             if exc.status == 401:
                 raise
@@ -52,9 +65,17 @@ def _detail_page(group_id: str, form: Form, status: int = 200) -> Response:
     group = client.get(f"/network/v2.0/security-groups/{group_id}")["security_group"]
     others = client.get("/network/v2.0/security-groups")["security_groups"]
     names = {g["id"]: g["name"] for g in others}
-    return render("portal/security_group_detail.html", status=status, title=group["name"], group=group,
-                  rules=sorted(group.get("security_group_rules", []), key=_rule_order), names=names, form=form,
-                  protocols=PROTOCOLS, remote_groups=[(g["id"], g["name"]) for g in others])
+    return render(
+        "portal/security_group_detail.html",
+        status=status,
+        title=group["name"],
+        group=group,
+        rules=sorted(group.get("security_group_rules", []), key=_rule_order),
+        names=names,
+        form=form,
+        protocols=PROTOCOLS,
+        remote_groups=[(g["id"], g["name"]) for g in others],
+    )
 
 
 def _rule_order(rule: dict[str, Any]) -> tuple[str, str, int]:
@@ -122,9 +143,14 @@ def security_group_rule_delete(group_id: str, rule_id: str) -> Response:
 @signed_in
 def security_group_delete(group_id: str) -> Response:
     group = api().get(f"/network/v2.0/security-groups/{group_id}")["security_group"]
-    return render("portal/confirm_delete.html", title="Delete security group", kind="security group",
-                  name=group["name"], action=url_for("portal.security_group_delete_submit", group_id=group_id),
-                  cancel=url_for("portal.security_group_detail", group_id=group_id))
+    return render(
+        "portal/confirm_delete.html",
+        title="Delete security group",
+        kind="security group",
+        name=group["name"],
+        action=url_for("portal.security_group_delete_submit", group_id=group_id),
+        cancel=url_for("portal.security_group_detail", group_id=group_id),
+    )
 
 
 @bp.post("/security-groups/<group_id>/delete")

@@ -130,9 +130,7 @@ def purge(db: Database, idle_timeout: int) -> int:
 
 def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int | None = None) -> None:
     """HttpOnly (scripts never read it), SameSite=Lax (no cross-site POST carries it), Secure over TLS."""
-    response.set_cookie(
-        name, value, max_age=max_age, path="/", secure=request.is_secure, httponly=True, samesite="Lax"
-    )
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=request.is_secure, httponly=True, samesite="Lax")
 
 
 def clear_cookie(response: Response, request: Request, name: str) -> None:

@@ -69,7 +69,11 @@ def _password_sign_in(form: Form) -> sessions.SignedIn:
 def _sign_in_page(form: Form, next_path: str | None, status: int = 200) -> Response:
     secret = request.cookies.get(csrf.SIGNIN_COOKIE) or csrf.new_signin_secret()
     response = render(
-        "portal/sign_in.html", status=status, form=form, next=next_path, signin_token=csrf.mask(secret),
+        "portal/sign_in.html",
+        status=status,
+        form=form,
+        next=next_path,
+        signin_token=csrf.mask(secret),
         title="Sign in",
     )
     sessions.set_cookie(response, request, csrf.SIGNIN_COOKIE, secret)

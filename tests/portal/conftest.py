@@ -77,10 +77,12 @@ class PortalCloud:
     def make_member(self, project: str, user: str, password: str) -> str:
         """A new project with one member user; returns the project id."""
         admin = self.token()
-        project_id = self.call("POST", "/identity/v3/projects", admin,
-                               json={"project": {"name": project, "domain_id": "default"}}).json()["project"]["id"]
-        user_body = {"user": {"name": user, "password": password, "domain_id": "default",
-                              "default_project_id": project_id}}
+        project_id = self.call(
+            "POST", "/identity/v3/projects", admin, json={"project": {"name": project, "domain_id": "default"}}
+        ).json()["project"]["id"]
+        user_body = {
+            "user": {"name": user, "password": password, "domain_id": "default", "default_project_id": project_id}
+        }
         user_id = self.call("POST", "/identity/v3/users", admin, json=user_body).json()["user"]["id"]
         role = self.call("GET", "/identity/v3/roles?name=member", admin).json()["roles"][0]["id"]
         assert self.call("PUT", f"/identity/v3/projects/{project_id}/users/{user_id}/roles/{role}", admin).ok
@@ -93,8 +95,12 @@ def _upload_image(cloud: Cloud, token: str, path: Path) -> str:
     )
     body = {"name": "tiny", "disk_format": "qcow2", "container_format": "bare", "visibility": "public"}
     image_id = call("POST", "/image/v2/images", json=body).json()["id"]
-    response = call("PUT", f"/image/v2/images/{image_id}/file", data=path.read_bytes(),
-                    headers={"Content-Type": "application/octet-stream"})
+    response = call(
+        "PUT",
+        f"/image/v2/images/{image_id}/file",
+        data=path.read_bytes(),
+        headers={"Content-Type": "application/octet-stream"},
+    )
     assert response.status_code == 204, response.text
     return image_id
 
@@ -104,8 +110,11 @@ def portal_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalClo
     """The whole cloud with the demo tenant, a public image and demo-net, as ``make up`` leaves it. Builds take
     a moment on the fake hosts (compute_fake_delay) so a test can watch BUILD turn ACTIVE."""
     state_dir = tmp_path_factory.mktemp("portal-cloud")
-    env = {"STRATUS_IMAGE_IMPORT_TARGET_FORMAT": "raw", "STRATUS_COMPUTE_FAKE_DELAY": "0.7",
-           "STRATUS_COMPUTE_FAKE_HOSTS": "2"}
+    env = {
+        "STRATUS_IMAGE_IMPORT_TARGET_FORMAT": "raw",
+        "STRATUS_COMPUTE_FAKE_DELAY": "0.7",
+        "STRATUS_COMPUTE_FAKE_HOSTS": "2",
+    }
     with running_cloud(state_dir, env) as server:
         server.bootstrap(ADMIN_PASSWORD, DEMO_PASSWORD)
         clouds_yaml = state_dir / "clouds.yaml"

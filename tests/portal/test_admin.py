@@ -31,8 +31,9 @@ def stratus_json(cloud: PortalCloud, *args: str) -> Any:
     return json.loads(result.stdout)
 
 
-def test_admin_edits_a_quota_and_stratus_quota_show_agrees(page: Any, portal_cloud: PortalCloud,
-                                                          artefacts: Path) -> None:
+def test_admin_edits_a_quota_and_stratus_quota_show_agrees(
+    page: Any, portal_cloud: PortalCloud, artefacts: Path
+) -> None:
     project = portal_cloud.make_member("admin-ui-quota", "admin-ui-member", "member-secret")
     member = portal_cloud.token("admin-ui-member", "member-secret", "admin-ui-quota")
     assert portal_cloud.call("POST", "/network/v2.0/networks", member, json={"network": {"name": "n1"}}).ok
@@ -80,14 +81,20 @@ def test_a_member_sees_no_admin_menu_and_gets_403(page: Any, portal_cloud: Porta
         assert page.get_by_role("alert").inner_text() == "This page is for cloud administrators."
 
 
-def test_admin_pages_by_keyboard_with_labels_and_screenshots(page: Any, portal_cloud: PortalCloud,
-                                                             artefacts: Path) -> None:
+def test_admin_pages_by_keyboard_with_labels_and_screenshots(
+    page: Any, portal_cloud: PortalCloud, artefacts: Path
+) -> None:
     problems: list[str] = []
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
     sign_in(page, "admin", ADMIN_PASSWORD, "admin")
-    shots = {"/admin/projects": "admin-projects", "/admin/users": "admin-users", "/admin/quotas": "admin-quota-pick",
-             "/admin/hosts": "admin-hosts", f"/admin/projects/{portal_cloud.project_id('demo')}": "admin-project"}
+    shots = {
+        "/admin/projects": "admin-projects",
+        "/admin/users": "admin-users",
+        "/admin/quotas": "admin-quota-pick",
+        "/admin/hosts": "admin-hosts",
+        f"/admin/projects/{portal_cloud.project_id('demo')}": "admin-project",
+    }
     for path, shot in shots.items():
         page.goto(path)
         assert page.evaluate(UNLABELLED) == [], path

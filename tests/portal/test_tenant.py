@@ -49,8 +49,7 @@ def test_sign_in_launch_watch_console_stop_delete(page: Any, portal_cloud: Porta
     page.locator("tr", has_text="web-1").wait_for(state="detached", timeout=20_000)
 
 
-def test_upload_an_image_with_progress(page: Any, portal_cloud: PortalCloud, tmp_path: Path,
-                                       artefacts: Path) -> None:
+def test_upload_an_image_with_progress(page: Any, portal_cloud: PortalCloud, tmp_path: Path, artefacts: Path) -> None:
     disk = tmp_path / "upload.raw"
     disk.write_bytes(b"\0" * (8 << 20))
     sign_in(page)
@@ -109,8 +108,9 @@ def test_invalid_cidr_and_wrong_state_are_readable(page: Any, portal_cloud: Port
 def test_post_without_csrf_is_refused(portal_cloud: PortalCloud, page: Any) -> None:
     sign_in(page)
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
-    response = requests.post(f"{portal_cloud.url}/networks", data={"name": "forged"}, cookies=cookies,
-                             allow_redirects=False, timeout=30)
+    response = requests.post(
+        f"{portal_cloud.url}/networks", data={"name": "forged"}, cookies=cookies, allow_redirects=False, timeout=30
+    )
     assert response.status_code == 403
     assert "did not come from this site" in response.text
     demo = portal_cloud.token("demo", DEMO_PASSWORD, "demo")
@@ -151,8 +151,12 @@ def test_an_action_in_the_wrong_state_is_refused_next_to_its_row(page: Any, port
     row = page.locator(f"#server-{server['id']}")
     row.locator(".status-ACTIVE").wait_for()
     # Someone else stops it; this page still offers Stop.
-    assert portal_cloud.call("POST", f"/compute/v2.1/servers/{server['id']}/action", demo,
-                             json={"os-stop": None}).status_code == 202
+    assert (
+        portal_cloud.call(
+            "POST", f"/compute/v2.1/servers/{server['id']}/action", demo, json={"os-stop": None}
+        ).status_code
+        == 202
+    )
     _wait_status(portal_cloud, demo, server["id"], "SHUTOFF")
     row.get_by_role("button", name="Stop stale-1").click()
     error = page.locator(f"#server-{server['id']} .error[role=alert]")

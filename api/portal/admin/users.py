@@ -21,7 +21,7 @@ DEFAULT_ROLE = "member"
 
 
 def _roles_by_user() -> dict[str, list[str]]:
-    """"project: role" strings of each user's direct grants, from one ``role_assignments`` call."""
+    """ "project: role" strings of each user's direct grants, from one ``role_assignments`` call."""
     found = api().get("/identity/v3/role_assignments", include_names="true")["role_assignments"]
     grants: dict[str, list[str]] = defaultdict(list)
     for a in found:

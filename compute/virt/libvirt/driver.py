@@ -121,9 +121,7 @@ class LibvirtDriver(base.ComputeDriver):
             console_log=directory / CONSOLE_LOG,
             host=self.host_name,
             disks=tuple(devices),
-            interfaces=tuple(
-                config.InterfaceConfig(nic.mac, nic.tap, nic.mtu, bridge=nic.bridge) for nic in spec.nics
-            ),
+            interfaces=tuple(config.InterfaceConfig(nic.mac, nic.tap, nic.mtu, bridge=nic.bridge) for nic in spec.nics),
             # TCG emulates a stable qemu64 CPU; KVM gives the guest the host's CPU.
             cpu=config.CpuConfig("host-passthrough") if virt_type == "kvm" else config.CpuConfig("custom", "qemu64"),
         )

@@ -71,5 +71,23 @@ def wait_until_gone(cloud, token: str, server_id: str, timeout: float = 30) -> N
         time.sleep(0.05)
 
 
+def wait_for_pending_deletes(cloud, timeout: float = 30) -> None:
+    """Wait until no server anywhere is still being deleted.
+
+    Tests share one cloud, and many end with a DELETE they do not wait for; a test that compares
+    counts or usage before and after must not see such a server vanish in between.
+    """
+    admin = cloud.admin_token()
+    deadline = time.monotonic() + timeout
+    while True:
+        listing = cloud.request("GET", "/compute/v2.1/servers/detail?all_tenants=1", admin, headers=COMPUTE)
+        deleting = [s["id"] for s in listing.json()["servers"] if s["OS-EXT-STS:task_state"] == "deleting"]
+        if not deleting:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"servers {deleting} stayed in deletion")
+        time.sleep(0.05)
+
+
 def action(cloud, token: str, server_id: str, body: dict[str, Any]):
     return cloud.request("POST", f"/compute/v2.1/servers/{server_id}/action", token, json=body, headers=COMPUTE)

@@ -17,7 +17,13 @@ from common import settings
 from common.db import Database
 from compute.models import ServiceRecord
 from tests.functional.compute import BASE, cli_json, fault, sdk, version, wait_for_hosts
-from tests.functional.compute.conftest import create_server, show, wait_for_status, wait_until_gone
+from tests.functional.compute.conftest import (
+    create_server,
+    show,
+    wait_for_pending_deletes,
+    wait_for_status,
+    wait_until_gone,
+)
 
 pytestmark = pytest.mark.functional
 
@@ -364,6 +370,7 @@ def test_limits_count_the_projects_servers_and_groups(cloud, server_image, uniqu
         absolute = cloud.request("GET", f"{BASE}/limits{query}", token).json()["limits"]["absolute"]
         return {k: v for k, v in absolute.items() if k.startswith("total")}
 
+    wait_for_pending_deletes(cloud)
     before = used(demo)
     server = create_server(cloud, demo, server_image, unique, flavor="3")
     group = cloud.request(

@@ -8,7 +8,13 @@ import time
 import pytest
 
 from tests.functional.compute import BASE, cli_json, fault, version, wait_for_hosts
-from tests.functional.compute.conftest import action, create_server, show, wait_for_status
+from tests.functional.compute.conftest import (
+    action,
+    create_server,
+    show,
+    wait_for_pending_deletes,
+    wait_for_status,
+)
 
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
@@ -33,6 +39,7 @@ def test_resize_then_confirm_keeps_only_the_new_flavors_claim(cloud, server_imag
     token, admin = cloud.demo().get_token(), cloud.admin_token()
     wait_for_hosts(cloud, admin)
     server_id, host = active_server(cloud, token, server_image, unique)
+    wait_for_pending_deletes(cloud)
     before = host_usage(cloud, admin, host)
 
     assert action(cloud, token, server_id, {"resize": {"flavorRef": "3"}}).status_code == 202
@@ -52,6 +59,7 @@ def test_resize_then_confirm_keeps_only_the_new_flavors_claim(cloud, server_imag
 def test_resize_then_revert_gives_the_old_flavor_back(cloud, server_image, unique):
     token, admin = cloud.demo().get_token(), cloud.admin_token()
     server_id, host = active_server(cloud, token, server_image, unique)
+    wait_for_pending_deletes(cloud)
     before = host_usage(cloud, admin, host)
     assert action(cloud, token, server_id, {"os-stop": None}).status_code == 202
     wait_for_status(cloud, token, server_id, "SHUTOFF")

@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from tests.functional.compute import BASE, cli_json, fault
-from tests.functional.compute.conftest import COMPUTE, show, wait_for_status, wait_until_gone
+from tests.functional.compute.conftest import (
+    COMPUTE,
+    show,
+    wait_for_pending_deletes,
+    wait_for_status,
+    wait_until_gone,
+)
 
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 NET = "/network/v2.0"
@@ -105,6 +111,7 @@ def test_a_fixed_ip_is_given_and_a_users_own_port_is_used_then_only_detached(clo
 def test_bad_network_requests_leave_nothing_behind(cloud, server_image, unique):
     token = cloud.demo().get_token()
     net_id, _ = network_with_subnet(cloud, token, unique, "10.8.0.0/29")  # .2 DHCP, .3 .. .6 for servers
+    wait_for_pending_deletes(cloud)
     before = {s["id"] for s in cloud.request("GET", f"{BASE}/servers", token).json()["servers"]}
     missing = boot(cloud, token, server_image, unique, [{"uuid": "5d1f0a7e-0000-4000-8000-000000000000"}], 400)
     assert "could not be found" in fault(missing, "badRequest", 400)

@@ -13,6 +13,7 @@ from tests.functional.compute.conftest import (
     action,
     create_server,
     show,
+    wait_for_pending_deletes,
     wait_for_status,
     wait_until_gone,
 )
@@ -184,12 +185,13 @@ def test_update_and_metadata(cloud, server_image, unique):
 def test_bad_create_requests_are_refused_and_leave_nothing(cloud, server_image, server, status, named):
     token = cloud.demo().get_token()
     body = {"server": {"imageRef": server_image, **server}}
-    before = len(cloud.request("GET", "/compute/v2.1/servers", token).json()["servers"])
+    wait_for_pending_deletes(cloud)
+    before = {s["id"] for s in cloud.request("GET", "/compute/v2.1/servers", token).json()["servers"]}
     response = cloud.request("POST", "/compute/v2.1/servers", token, json=body, headers=COMPUTE)
     assert response.status_code == status, response.text
     message = next(iter(response.json().values()))["message"]
     assert named in message
-    assert len(cloud.request("GET", "/compute/v2.1/servers", token).json()["servers"]) == before
+    assert {s["id"] for s in cloud.request("GET", "/compute/v2.1/servers", token).json()["servers"]} == before
 
 
 def test_microversion_negotiation_is_echoed_and_bounded(cloud):

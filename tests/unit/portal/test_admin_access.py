@@ -33,8 +33,7 @@ def scene(client: FlaskClient) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("path", ADMIN_GETS)
-def test_a_member_gets_403_on_every_admin_page(demo: tuple[FlaskClient, str], scene: dict[str, str],
-                                               path: str) -> None:
+def test_a_member_gets_403_on_every_admin_page(demo: tuple[FlaskClient, str], scene: dict[str, str], path: str) -> None:
     client, _ = demo
     response = client.get(path.format(**scene))
     assert response.status_code == 403
@@ -44,8 +43,7 @@ def test_a_member_gets_403_on_every_admin_page(demo: tuple[FlaskClient, str], sc
 
 
 @pytest.mark.parametrize("path", ADMIN_POSTS)
-def test_a_member_gets_403_on_every_admin_form(demo: tuple[FlaskClient, str], scene: dict[str, str],
-                                               path: str) -> None:
+def test_a_member_gets_403_on_every_admin_form(demo: tuple[FlaskClient, str], scene: dict[str, str], path: str) -> None:
     client, csrf = demo
     data = {"csrf_token": csrf, "name": "by-a-member", "password": "x", "user_id": scene["user"], "role_id": "r",
             "instances": "0", "reason": "no"}  # fmt: skip
@@ -70,8 +68,7 @@ def test_anonymous_users_are_sent_to_sign_in(client: FlaskClient, scene: dict[st
 
 
 @pytest.mark.parametrize("path", ADMIN_POSTS)
-def test_admin_forms_without_csrf_are_refused(admin: tuple[FlaskClient, str], scene: dict[str, str],
-                                              path: str) -> None:
+def test_admin_forms_without_csrf_are_refused(admin: tuple[FlaskClient, str], scene: dict[str, str], path: str) -> None:
     client, _ = admin
     data = {"name": "forged", "password": "forged-secret", "instances": "0"}
     for token in (None, "00" * 64, "not-hex"):

@@ -130,8 +130,10 @@ def test_saving_nothing_changed_and_the_project_picker(admin: tuple[FlaskClient,
 
 def test_an_unknown_project_is_a_readable_404(admin: tuple[FlaskClient, str]) -> None:
     client, csrf = admin
-    for response in (client.get("/admin/quotas/no-such-project"),
-                     client.post("/admin/quotas/no-such-project", data={"csrf_token": csrf, "instances": "1"})):
+    for response in (
+        client.get("/admin/quotas/no-such-project"),
+        client.post("/admin/quotas/no-such-project", data={"csrf_token": csrf, "instances": "1"}),
+    ):
         assert response.status_code == 404
         html = response.get_data(as_text=True)
         assert "no-such-project" in html and "Traceback" not in html

@@ -18,15 +18,37 @@ def _body(document: object) -> bytes:
 @pytest.mark.parametrize(
     ("document", "message", "kind"),
     [
-        ({"forbidden": {"code": 403, "message": "Quota exceeded for instances: Requested 3, but already used 0 of 1"}},
-         "Quota exceeded for instances: Requested 3, but already used 0 of 1", "forbidden"),
-        ({"NeutronError": {"type": "OverQuota", "message": "Quota exceeded for resources: ['network'].",
-                           "detail": "network: limit 1, in use 1, requested 1"}},
-         "Quota exceeded for resources: ['network']. (network: limit 1, in use 1, requested 1)", "OverQuota"),
-        ({"code": "413 Request Entity Too Large", "title": "Request Entity Too Large", "message": "over a limit"},
-         "over a limit", ""),
-        ({"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires auth"}},
-         "The request you have made requires auth", ""),
+        (
+            {
+                "forbidden": {
+                    "code": 403,
+                    "message": "Quota exceeded for instances: Requested 3, but already used 0 of 1",
+                }
+            },
+            "Quota exceeded for instances: Requested 3, but already used 0 of 1",
+            "forbidden",
+        ),
+        (
+            {
+                "NeutronError": {
+                    "type": "OverQuota",
+                    "message": "Quota exceeded for resources: ['network'].",
+                    "detail": "network: limit 1, in use 1, requested 1",
+                }
+            },
+            "Quota exceeded for resources: ['network']. (network: limit 1, in use 1, requested 1)",
+            "OverQuota",
+        ),
+        (
+            {"code": "413 Request Entity Too Large", "title": "Request Entity Too Large", "message": "over a limit"},
+            "over a limit",
+            "",
+        ),
+        (
+            {"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires auth"}},
+            "The request you have made requires auth",
+            "",
+        ),
     ],
 )
 def test_every_apis_fault_body_gives_its_message(document: object, message: str, kind: str) -> None:
@@ -49,8 +71,10 @@ def test_field_paths_and_keywords_find_the_field() -> None:
     fields = {"server.name": "name", "server.flavorRef": "flavor"}
     assert field_of("Invalid input for field 'server.name': '' is too short", fields, {}) == "name"
     assert field_of("Invalid input for field 'server.flavorRef': bad", fields, {}) == "flavor"
-    assert field_of("Invalid input for cidr. Reason: '10.0.0.300/24' is not a valid IP subnet.", {"cidr": "cidr"},
-                    {}) == "cidr"
+    assert (
+        field_of("Invalid input for cidr. Reason: '10.0.0.300/24' is not a valid IP subnet.", {"cidr": "cidr"}, {})
+        == "cidr"
+    )
     assert field_of("Quota exceeded for instances", fields, {"quota": "count"}) == "count"
     assert field_of("Something else entirely", fields, {"quota": "count"}) == ""
 
@@ -65,8 +89,11 @@ def test_csrf_tokens_differ_per_page_and_only_fit_their_secret() -> None:
 
 def test_quota_bars_from_the_three_apis() -> None:
     bars = quota_bars(
-        {"instances": {"in_use": 8, "limit": 10}, "cores": {"in_use": 20, "limit": 20}, "ram": {"in_use": 0,
-                                                                                             "limit": -1}},
+        {
+            "instances": {"in_use": 8, "limit": 10},
+            "cores": {"in_use": 20, "limit": 20},
+            "ram": {"in_use": 0, "limit": -1},
+        },
         {"network": {"used": 1, "limit": 100}, "port": {"used": 3, "limit": 500}},
         {"image_count_total": {"usage": 2, "limit": -1}},
     )

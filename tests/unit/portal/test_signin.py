@@ -83,8 +83,12 @@ def test_the_token_never_reaches_the_page(portal_app: Flask, demo: tuple[FlaskCl
 def test_sign_out_revokes_the_token(portal_app: Flask, demo: tuple[FlaskClient, str]) -> None:
     client, token = demo
     row = _token_of_only_session(portal_app)
-    assert client.get("/identity/v3/auth/tokens", headers={"X-Auth-Token": row.token,
-                                                           "X-Subject-Token": row.token}).status_code == 200
+    assert (
+        client.get(
+            "/identity/v3/auth/tokens", headers={"X-Auth-Token": row.token, "X-Subject-Token": row.token}
+        ).status_code
+        == 200
+    )
     response = client.post("/sign-out", data={"csrf_token": token})
     assert response.status_code == 303
     check = client.get("/identity/v3/auth/tokens", headers={"X-Auth-Token": row.token, "X-Subject-Token": row.token})
@@ -137,9 +141,15 @@ def test_admin_switches_project(portal_app: Flask, client: FlaskClient) -> None:
     # The admin gets a role on demo too, so it has two projects to switch between.
     admin = client.post(
         "/identity/v3/auth/tokens",
-        json={"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": ADMIN_PASSWORD}}},
-            "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}},
+        json={
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": ADMIN_PASSWORD}},
+                },
+                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+            }
+        },
     ).headers["X-Subject-Token"]
     headers = {"X-Auth-Token": admin}
     projects = client.get("/identity/v3/projects", headers=headers).get_json()["projects"]
