@@ -14,6 +14,7 @@ from typing import Any
 from flask import Response, jsonify, request, url_for
 
 from api.portal.blueprint import api, bp, redirect_with, render, session, signed_in
+from api.portal.deletion import Page, confirm_page, delete_then_redirect
 from api.portal.errors import ApiError
 from api.portal.forms import Form, empty
 
@@ -146,23 +147,12 @@ def image_visibility(image_id: str) -> Response:
 @signed_in
 def image_delete(image_id: str) -> Response:
     image = api().get(f"/image/v2/images/{image_id}")
-    return render(
-        "portal/confirm_delete.html",
-        title="Delete image",
-        kind="image",
-        name=image.get("name") or image_id,
-        action=url_for("portal.image_delete_submit", image_id=image_id),
-        cancel=url_for("portal.images"),
-    )
+    submit = Page("portal.image_delete_submit", {"image_id": image_id})
+    return confirm_page("image", image.get("name") or image_id, submit, Page("portal.images"))
 
 
 @bp.post("/images/<image_id>/delete")
 @signed_in
 def image_delete_submit(image_id: str) -> Response:
-    try:
-        api().delete(f"/image/v2/images/{image_id}")
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return redirect_with("portal.images", exc.message, error=True)
-    return redirect_with("portal.images", "The image was deleted.")
+    listing = Page("portal.images")
+    return delete_then_redirect(f"/image/v2/images/{image_id}", listing, "The image was deleted.", listing)

@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import Response, redirect, request, url_for
 
-from api.portal.blueprint import api, bp, is_htmx, redirect_with, render, set_notice, signed_in
+from api.portal.blueprint import api, bp, is_htmx, render, set_notice, signed_in
+from api.portal.deletion import Page, confirm_page, delete_then_redirect
 from api.portal.errors import ApiError
 from api.portal.instances import POLL_SECONDS, flavor_names, image_names, row_context
 
@@ -84,22 +85,19 @@ def _row(server_id: str, error: str) -> Response:
 @signed_in
 def instance_delete(server_id: str) -> Response:
     server = api().get(f"/compute/v2.1/servers/{server_id}")["server"]
-    return render(
-        "portal/confirm_delete.html",
-        title="Delete instance",
-        kind="instance",
-        name=server["name"],
-        action=url_for("portal.instance_delete_submit", server_id=server_id),
-        cancel=url_for("portal.instance_detail", server_id=server_id),
+    here = {"server_id": server_id}
+    return confirm_page(
+        "instance", server["name"], Page("portal.instance_delete_submit", here), Page("portal.instance_detail", here)
     )
 
 
 @bp.post("/instances/<server_id>/delete")
 @signed_in
 def instance_delete_submit(server_id: str) -> Response:
-    try:
-        api().delete(f"/compute/v2.1/servers/{server_id}")
-    except ApiError as exc:
-        if exc.status != 404:
-            return redirect_with("portal.instance_detail", exc.message, error=True, server_id=server_id)
-    return redirect_with("portal.instances", "The instance is being deleted.")
+    return delete_then_redirect(
+        f"/compute/v2.1/servers/{server_id}",
+        done=Page("portal.instances"),
+        message="The instance is being deleted.",
+        failed=Page("portal.instance_detail", {"server_id": server_id}),
+        missing_is_done=True,
+    )

@@ -3,9 +3,10 @@ the project (Nova's rule), so it follows the user across the project switcher.""
 
 from __future__ import annotations
 
-from flask import Response, url_for
+from flask import Response
 
 from api.portal.blueprint import api, bp, redirect_with, render, signed_in
+from api.portal.deletion import Page, confirm_page, delete_then_redirect
 from api.portal.errors import ApiError
 from api.portal.forms import Form, empty
 
@@ -50,23 +51,11 @@ def keypair_import() -> Response:
 @bp.get("/key-pairs/<name>/delete")
 @signed_in
 def keypair_delete(name: str) -> Response:
-    return render(
-        "portal/confirm_delete.html",
-        title="Delete key pair",
-        kind="key pair",
-        name=name,
-        action=url_for("portal.keypair_delete_submit", name=name),
-        cancel=url_for("portal.keypairs"),
-    )
+    return confirm_page("key pair", name, Page("portal.keypair_delete_submit", {"name": name}), Page("portal.keypairs"))
 
 
 @bp.post("/key-pairs/<name>/delete")
 @signed_in
 def keypair_delete_submit(name: str) -> Response:
-    try:
-        api().delete(f"/compute/v2.1/os-keypairs/{name}")
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return redirect_with("portal.keypairs", exc.message, error=True)
-    return redirect_with("portal.keypairs", f"Key pair {name} deleted.")
+    listing = Page("portal.keypairs")
+    return delete_then_redirect(f"/compute/v2.1/os-keypairs/{name}", listing, f"Key pair {name} deleted.", listing)

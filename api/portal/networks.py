@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from flask import Response, url_for
+from flask import Response
 
 from api.portal.blueprint import api, bp, redirect_with, render, signed_in
+from api.portal.deletion import Page, confirm_page, delete_then_redirect
 from api.portal.errors import ApiError
 from api.portal.forms import Form, empty
 
@@ -132,36 +133,26 @@ def subnet_create(network_id: str) -> Response:
 @bp.post("/networks/<network_id>/subnets/<subnet_id>/delete")
 @signed_in
 def subnet_delete(network_id: str, subnet_id: str) -> Response:
-    try:
-        api().delete(f"/network/v2.0/subnets/{subnet_id}")
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return redirect_with("portal.network_detail", exc.message, error=True, network_id=network_id)
-    return redirect_with("portal.network_detail", "Subnet deleted.", network_id=network_id)
+    detail = Page("portal.network_detail", {"network_id": network_id})
+    return delete_then_redirect(f"/network/v2.0/subnets/{subnet_id}", detail, "Subnet deleted.", detail)
 
 
 @bp.get("/networks/<network_id>/delete")
 @signed_in
 def network_delete(network_id: str) -> Response:
     network = api().get(f"/network/v2.0/networks/{network_id}")["network"]
-    return render(
-        "portal/confirm_delete.html",
-        title="Delete network",
-        kind="network",
-        name=network["name"],
-        action=url_for("portal.network_delete_submit", network_id=network_id),
-        cancel=url_for("portal.network_detail", network_id=network_id),
+    here = {"network_id": network_id}
+    return confirm_page(
+        "network", network["name"], Page("portal.network_delete_submit", here), Page("portal.network_detail", here)
     )
 
 
 @bp.post("/networks/<network_id>/delete")
 @signed_in
 def network_delete_submit(network_id: str) -> Response:
-    try:
-        api().delete(f"/network/v2.0/networks/{network_id}")
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return redirect_with("portal.network_detail", exc.message, error=True, network_id=network_id)
-    return redirect_with("portal.networks", "Network deleted.")
+    return delete_then_redirect(
+        f"/network/v2.0/networks/{network_id}",
+        done=Page("portal.networks"),
+        message="Network deleted.",
+        failed=Page("portal.network_detail", {"network_id": network_id}),
+    )

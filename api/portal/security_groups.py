@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, url_for
+from flask import Response
 
 from api.portal.blueprint import api, bp, redirect_with, render, signed_in
+from api.portal.deletion import Page, confirm_page, delete_then_redirect
 from api.portal.errors import ApiError
 from api.portal.forms import Form, empty
 
@@ -130,36 +131,25 @@ def security_group_rule_create(group_id: str) -> Response:
 @bp.post("/security-groups/<group_id>/rules/<rule_id>/delete")
 @signed_in
 def security_group_rule_delete(group_id: str, rule_id: str) -> Response:
-    try:
-        api().delete(f"/network/v2.0/security-group-rules/{rule_id}")
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return redirect_with("portal.security_group_detail", exc.message, error=True, group_id=group_id)
-    return redirect_with("portal.security_group_detail", "Rule removed.", group_id=group_id)
+    detail = Page("portal.security_group_detail", {"group_id": group_id})
+    return delete_then_redirect(f"/network/v2.0/security-group-rules/{rule_id}", detail, "Rule removed.", detail)
 
 
 @bp.get("/security-groups/<group_id>/delete")
 @signed_in
 def security_group_delete(group_id: str) -> Response:
     group = api().get(f"/network/v2.0/security-groups/{group_id}")["security_group"]
-    return render(
-        "portal/confirm_delete.html",
-        title="Delete security group",
-        kind="security group",
-        name=group["name"],
-        action=url_for("portal.security_group_delete_submit", group_id=group_id),
-        cancel=url_for("portal.security_group_detail", group_id=group_id),
-    )
+    here = {"group_id": group_id}
+    submit, cancel = Page("portal.security_group_delete_submit", here), Page("portal.security_group_detail", here)
+    return confirm_page("security group", group["name"], submit, cancel)
 
 
 @bp.post("/security-groups/<group_id>/delete")
 @signed_in
 def security_group_delete_submit(group_id: str) -> Response:
-    try:
-        api().delete(f"/network/v2.0/security-groups/{group_id}")
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        return redirect_with("portal.security_group_detail", exc.message, error=True, group_id=group_id)
-    return redirect_with("portal.security_groups", "Security group deleted.")
+    return delete_then_redirect(
+        f"/network/v2.0/security-groups/{group_id}",
+        done=Page("portal.security_groups"),
+        message="Security group deleted.",
+        failed=Page("portal.security_group_detail", {"group_id": group_id}),
+    )

@@ -25,7 +25,10 @@ DEMO_PASSWORD = "demo-secret"
 @pytest.fixture(scope="session")
 def portal_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     state = tmp_path_factory.mktemp("portal-state")
-    settings = load({"STRATUS_STATE_DIR": str(state), "STRATUS_PASSWORD_HASH_ROUNDS": "4"})
+    # An in-process broker: the portal's server side is tested without workers, and a message the API sends
+    # after a change is taken at once instead of waiting on a Redis that is not there.
+    env = {"STRATUS_STATE_DIR": str(state), "STRATUS_PASSWORD_HASH_ROUNDS": "4", "STRATUS_BROKER_URL": "memory://"}
+    settings = load(env)
     migrate.upgrade(settings)
     KeyRepository(settings.effective_key_repository, settings.fernet_max_active_keys).setup()
     db = Database(settings.effective_database_url)
