@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import redis
 from celery import Celery
 from flask import current_app
 
 from api.identity.catalog import Catalog
 from api.identity.tokens import TokenService
 from common.db import Database
-from common.queue import make_celery
+from common.queue import broker_pinger, make_publisher
 from common.settings import Settings
 from image.store.base import ImageStore
 
@@ -27,7 +28,12 @@ class Runtime:
     @cached_property
     def celery(self) -> Celery:
         """The queue client, made on first use: most requests never send a task."""
-        return make_celery(self.settings)
+        return make_publisher(self.settings)
+
+    @cached_property
+    def broker_pinger(self) -> redis.Redis | None:
+        """Asks the broker whether it is there before a request changes anything it would have to send."""
+        return broker_pinger(self.settings.broker_url)
 
 
 def runtime() -> Runtime:

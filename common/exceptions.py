@@ -82,3 +82,11 @@ class UnsupportedMediaType(StratusError):
     msg_fmt = "Unsupported content type {content_type}."
     code = 415
     title = "Unsupported Media Type"
+
+
+class ServiceUnavailable(StratusError):
+    """A service the request needs cannot be reached; nothing was changed, and the same request may be retried."""
+
+    msg_fmt = "{reason}"
+    code = 503
+    title = "Service Unavailable"

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api import policy
+from api.broker import require_broker, send_after_commit
 from api.compute import lookups
 from api.context import RequestContext
 from api.runtime import runtime
@@ -45,6 +46,7 @@ def claim_task(ctx: RequestContext, server_id: str, action: str, event: str, cha
         expected = {"task_state": None, "vm_state": instance.vm_state}
         if not records.swap(session, instance.id, expected, task_state=task_state.value, **values):
             raise conflict(instance, event)
+        require_broker("compute")  # last, before the commit: a refusal leaves the server untouched
         session.add(
             InstanceAction(
                 instance_id=instance.id,
@@ -61,5 +63,5 @@ def claim_task(ctx: RequestContext, server_id: str, action: str, event: str, cha
 def start_task(ctx: RequestContext, server_id: str, action: str, event: str, **params: Any) -> str:
     """Claim the action and send it straight to the server's host. Returns the host."""
     host = claim_task(ctx, server_id, action, event)
-    client.agent_action(runtime().celery, host, server_id, action, ctx.request_id, **params)
+    send_after_commit(client.agent_action, runtime().celery, host, server_id, action, ctx.request_id, **params)
     return host

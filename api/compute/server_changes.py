@@ -11,6 +11,7 @@ from typing import Any
 from flask import Response, jsonify
 from sqlalchemy.orm import Session
 
+from api.broker import send_after_commit
 from api.compute import lookups, server_quota
 from api.compute.claims import claim_task, start_task
 from api.compute.microversions import at_least
@@ -48,7 +49,7 @@ def _rebuild(ctx: RequestContext, server_id: str, body: Any) -> tuple[Response, 
 
     claim_task(ctx, server_id, "rebuild", "rebuild", changes)
     rt = runtime()
-    client.rebuild(rt.celery, server_id, ctx.request_id)
+    send_after_commit(client.rebuild, rt.celery, server_id, ctx.request_id)
     with rt.db.session() as session:
         server = rebuild_view(lookups.server(session, ctx, server_id), ctx)
     server["adminPass"] = body.get("adminPass") or uuid.uuid4().hex[:12]
@@ -75,7 +76,7 @@ def _resize(ctx: RequestContext, server_id: str, body: Any) -> Response:
         return {"old_flavor": current, "flavor": snapshot}
 
     claim_task(ctx, server_id, "resize", "resize", changes)
-    client.resize(runtime().celery, server_id, ctx.request_id)
+    send_after_commit(client.resize, runtime().celery, server_id, ctx.request_id)
     return Response(status=202)
 
 

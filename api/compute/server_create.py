@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import policy
+from api.broker import require_broker, send_after_commit
 from api.compute import lookups, server_networks, server_quota
 from api.compute.microversions import at_least
 from api.compute.schemas import SERVER_CREATE
@@ -262,8 +263,9 @@ def create_server() -> tuple[Response, int]:
                 session.add(ServerGroupMember(group_id=build.group_id, instance_id=instance.id))
         ids = [i.id for i in instances]
         reservation = instances[0].reservation_id
+        require_broker("compute")  # last, before the commit: a refusal rolls the whole request back
     for instance_id in ids:
-        client.build(rt.celery, instance_id, ctx.request_id)
+        send_after_commit(client.build, rt.celery, instance_id, ctx.request_id)
     if str(body.get("return_reservation_id", "")).lower() in ("true", "1"):
         return jsonify({"reservation_id": reservation}), 202
     server = {

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from api import policy
+from api.broker import require_broker, send_after_commit
 from api.compute import addresses, lookups, server_quota
 from api.compute.schemas import META_ITEM, METADATA, SERVER_UPDATE
 from api.compute.views import nova_time, server_summary, server_view
@@ -210,14 +211,15 @@ def delete_server(server_id: str) -> Response:
         down_after = timedelta(seconds=rt.settings.compute_host_down_after)
         host_up = host is not None and hosts.host_is_up(session.get(ComputeHost, host), down_after)
         if host_up:
+            require_broker("compute")  # the host must be told; refused now, the server is left as it was
             instance.task_state = TaskState.DELETING.value
         elif instance.task_state == TaskState.SCHEDULING:
             instance.task_state = TaskState.DELETING.value  # the build finishes the delete when it runs
         else:
             networks = records.finish_delete(session, instance.id)
     if host_up:
-        client.agent_destroy(rt.celery, host, server_id, ctx.request_id)
-    network_client.networks_changed(rt.celery, networks, ctx.request_id)
+        send_after_commit(client.agent_destroy, rt.celery, host, server_id, ctx.request_id)
+    send_after_commit(network_client.networks_changed, rt.celery, networks, ctx.request_id)
     return Response(status=204)
 
 

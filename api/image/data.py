@@ -6,6 +6,7 @@ from flask import Blueprint, Response, jsonify, request, send_file
 from sqlalchemy.orm import Session
 
 from api import policy
+from api.broker import require_broker, send_after_commit
 from api.context import current
 from api.image import access
 from api.image.schemas import IMPORT
@@ -107,8 +108,9 @@ def import_image(image_id: str) -> tuple[Response, int]:
         raise BadRequest(f"Import method {method} is not supported; this cloud offers {', '.join(IMPORT_METHODS)}.")
     image, _ = _writable_image(image_id, "image:import_image")
     rt = runtime()
+    require_broker("image")
     upload.begin_import(rt.db, image.id)
-    client.import_image(rt.celery, image.id, request_id=current().request_id)
+    send_after_commit(client.import_image, rt.celery, image.id, request_id=current().request_id)
     return jsonify({}), 202
 
 
