@@ -24,7 +24,7 @@ class Row:
     resource: Resource
     limit: int
     in_use: int | None
-    """None where the limit is per server or per group (nothing to sum)."""
+    """None where the limit is per user, per server or per group (nothing to sum over the project)."""
 
     @property
     def percent(self) -> float | None:
@@ -64,7 +64,9 @@ def project_rows(cloud: Cloud, project_id: str) -> list[Row]:
         else:
             entry = image[resource.name]
             limit, used = entry["limit"], entry["usage"]
-        rows.append(Row(resource, int(limit), None if resource.per in ("server", "group") else int(used)))
+        # Only project-wide limits have a usage to show: Nova's key_pairs "in_use" is the caller's own key pairs
+        # (they belong to users), and metadata or group members are counted per server or group.
+        rows.append(Row(resource, int(limit), int(used) if resource.per == "project" else None))
     return rows
 
 

@@ -18,6 +18,7 @@ from celery import Celery
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
+from common.accounts import SERVICE_PROJECT, SERVICE_USER
 from common.settings import Settings
 from compute import client
 from compute.hostnames import served_hosts
@@ -27,8 +28,6 @@ from compute.virt.base import ComputeDriver, ConfigDrive, InstanceNotFound, Inst
 from image import client as image_client
 
 LOG = logging.getLogger(__name__)
-SERVICE_USER = "stratus-service"
-SERVICE_PROJECT = "service"
 
 
 class HostAgent:

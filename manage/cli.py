@@ -7,10 +7,10 @@ import sys
 import click
 
 from api.identity.tokens import TokenService
+from common.accounts import SERVICE_PROJECT, SERVICE_USER
 from common.db import Database
 from common.settings import describe, load
 from common.tokens import KeyRepository
-from compute.host_agent import SERVICE_PROJECT, SERVICE_USER
 from manage import migrate
 from manage.bootstrap import Tenant, bootstrap
 from manage.services import services

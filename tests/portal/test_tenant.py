@@ -39,6 +39,9 @@ def test_sign_in_launch_watch_console_stop_delete(page: Any, portal_cloud: Porta
     console.wait_for()
     assert console.inner_text()
     assert page.locator("#action-history").get_by_text("create").count() >= 1
+    now = page.locator("#resize-flavor-now").inner_text().removeprefix("Now: ")
+    offered = [text.split(" (")[0] for text in page.get_by_label("New flavor").locator("option").all_inner_texts()]
+    assert offered[0] == "Choose a flavor" and now and now not in offered  # a resize must change the flavor
     page.screenshot(path=artefacts / "instance-detail.png", full_page=True)
 
     page.get_by_role("button", name="Stop web-1").click()

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response, request
 
 from api.portal.admin.projects import summary
-from api.portal.blueprint import admin_only, api, bp, redirect_with, render
+from api.portal.blueprint import admin_only, api, bp, redirect_with, render, session
 from api.portal.errors import ApiError
 from api.portal.forms import Form, empty
 
@@ -80,6 +80,10 @@ def admin_project_revoke(project_id: str) -> Response:
     if (user_id, role_id) not in granted:
         return redirect_with("portal.admin_project", "That role had already been removed.", project_id=project_id)
     user, role = granted[user_id, role_id]["user"], granted[user_id, role_id]["role"]
+    own = session()
+    if (user_id, project_id, role.get("name")) == (own.user_id, own.project_id, "admin"):
+        notice = "You cannot remove your own admin role on the project you are signed in to."
+        return redirect_with("portal.admin_project", notice, error=True, project_id=project_id)
     try:
         api().delete(f"/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}")
     except ApiError as exc:

@@ -2,7 +2,8 @@
 a default project and a role on it), and enable/disable.
 
 Disabling a user is Keystone's ``enabled: false``, which also revokes their tokens; an admin cannot disable
-the account they are signed in with (their own session would end in the middle of the request).
+the account they are signed in with (their own session would end in the middle of the request), nor the
+cloud's own service account.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from api.portal.admin.members import role_options
 from api.portal.blueprint import admin_only, api, bp, redirect_with, render, session
 from api.portal.errors import ApiError
 from api.portal.forms import Form, empty
+from common.accounts import SERVICE_USER
 
 DEFAULT_ROLE = "member"
 
@@ -98,7 +100,10 @@ def _form_again(form: Form, status: int = 400) -> Response:
 
 def _set_enabled(user_id: str, enabled: bool) -> Response:
     if not enabled and user_id == session().user_id:
-        return redirect_with("portal.admin_users", "You cannot disable the account you are signed in with.")
+        return redirect_with("portal.admin_users", "You cannot disable the account you are signed in with.", error=True)
+    if not enabled and api().get(f"/identity/v3/users/{user_id}")["user"]["name"] == SERVICE_USER:
+        notice = f"{SERVICE_USER} is the account host agents fetch images with; disabling it would stop every host."
+        return redirect_with("portal.admin_users", notice, error=True)
     changed = api().request("PATCH", f"/identity/v3/users/{user_id}", body={"user": {"enabled": enabled}})
     name = changed.json()["user"]["name"]
     verb = "enabled" if enabled else "disabled: their sessions and tokens are revoked"

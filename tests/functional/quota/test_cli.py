@@ -76,6 +76,17 @@ def test_a_limit_below_usage_is_refused_unless_forced(cloud, tenant, server_imag
     assert {r["resource"]: r["limit"] for r in forced}["instances"] == 1
 
 
+def test_key_pairs_belong_to_users_so_the_callers_own_do_not_block_a_limit(cloud, tenant, unique):
+    admin = cloud.admin_token()
+    made = cloud.request("POST", f"{COMPUTE}/os-keypairs", admin, json={"keypair": {"name": unique}})
+    assert made.status_code == 200, made.text
+    try:
+        rows = stratus_json(cloud, "quota", "set", tenant.name, "--key-pairs", "0")  # no --force needed
+        assert {r["resource"]: (r["limit"], r["in_use"]) for r in rows}["key_pairs"] == (0, None)
+    finally:
+        cloud.request("DELETE", f"{COMPUTE}/os-keypairs/{unique}", admin)
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

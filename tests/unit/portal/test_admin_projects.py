@@ -125,3 +125,15 @@ def test_a_grant_without_user_or_role_is_refused_next_to_the_field(admin: tuple[
     assert missing.status_code == 400
     error = re.search(r'id="grant-role_id-error"[^>]*>([^<]*)<', missing.get_data(as_text=True))
     assert error and "no-such-role" in error.group(1)
+
+
+def test_an_admin_cannot_remove_their_own_admin_role_where_they_are_signed_in(admin: tuple[FlaskClient, str]) -> None:
+    client, csrf = admin
+    admin_project = call(client, "GET", "/identity/v3/projects?name=admin", admin_token(client))["projects"][0]
+    me = call(client, "GET", "/identity/v3/users?name=admin", admin_token(client))["users"][0]
+    role = _role_id(client, "admin")
+    url = f"/admin/projects/{admin_project['id']}"
+    response = client.post(f"{url}/roles/remove", data={"csrf_token": csrf, "user_id": me["id"], "role_id": role})
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "You cannot remove your own admin role on the project you are signed in to." in page
+    assert client.get("/admin/projects").status_code == 200  # still an admin

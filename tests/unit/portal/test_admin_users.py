@@ -7,6 +7,7 @@ import re
 
 from flask.testing import FlaskClient
 
+from common.accounts import SERVICE_USER
 from tests.unit.portal.admin_support import admin_fixture, admin_token, call, make_tenant, token, unique  # noqa: F401
 
 
@@ -89,3 +90,16 @@ def test_an_admin_cannot_disable_their_own_account(admin: tuple[FlaskClient, str
     assert "You cannot disable the account you are signed in with." in client.get(
         response.headers["Location"]).get_data(as_text=True)  # fmt: skip
     assert _user(client, "admin")["enabled"] is True
+
+
+def test_the_clouds_service_account_cannot_be_disabled(admin: tuple[FlaskClient, str]) -> None:
+    client, csrf = admin
+    existing = call(client, "GET", f"/identity/v3/users?name={SERVICE_USER}", admin_token(client))["users"]
+    service = existing[0] if existing else call(
+        client, "POST", "/identity/v3/users", admin_token(client),
+        json={"user": {"name": SERVICE_USER, "password": "service-secret"}},
+    )["user"]  # fmt: skip
+    response = client.post(f"/admin/users/{service['id']}/disable", data={"csrf_token": csrf})
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "host agents fetch images with" in page
+    assert _user(client, SERVICE_USER)["enabled"] is True

@@ -6,18 +6,10 @@ import uuid
 
 from flask.testing import FlaskClient
 
+from tests.unit.portal.admin_support import token as api_token
 from tests.unit.portal.conftest import DEMO_PASSWORD
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl portal@test"
-
-
-def _api_token(client: FlaskClient) -> str:
-    identity = {"methods": ["password"], "password": {"user": {"name": "demo", "domain": {"id": "default"},
-                                                               "password": DEMO_PASSWORD}}}  # fmt: skip
-    scope = {"project": {"name": "demo", "domain": {"id": "default"}}}
-    response = client.post("/identity/v3/auth/tokens", json={"auth": {"identity": identity, "scope": scope}})
-    assert response.status_code == 201, response.get_data(as_text=True)
-    return response.headers["X-Subject-Token"]
 
 
 def test_a_key_pair_is_deleted_only_from_its_confirmation_form(demo: tuple[FlaskClient, str]) -> None:
@@ -50,7 +42,7 @@ def test_a_network_in_use_stays_and_its_page_says_why(demo: tuple[FlaskClient, s
     assert created.status_code == 303
     network_page = created.headers["Location"]
     network_id = network_page.rstrip("/").rsplit("/", 1)[-1]
-    api = {"X-Auth-Token": _api_token(client)}
+    api = {"X-Auth-Token": api_token(client, "demo", DEMO_PASSWORD, "demo")}
     port = client.post("/network/v2.0/ports", json={"port": {"network_id": network_id}}, headers=api)
     assert port.status_code == 201, port.get_data(as_text=True)
 
