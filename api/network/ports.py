@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import ColumnElement, select
 
 from api import policy
@@ -27,6 +27,7 @@ from api.network.common import (
     resource_body,
     single,
 )
+from api.network.port_documents import joined_documents, port_document_query
 from api.network.views import port_view
 from api.runtime import runtime
 from network import ports
@@ -121,6 +122,10 @@ def list_ports() -> Response:
     who = caller(enforce("network:get_port"))
     binding = _shows_binding()
     with runtime().db.session() as session:
+        if "fields" not in request.args:  # every attribute: the database writes the documents
+            query = port_document_query(session.bind.dialect.name, binding).where(own(who, Port.project_id))
+            found = listing.page(session, _listing(), query)
+            return joined_documents("ports", [row.document for row in found.rows], found.links)
         found = listing.page(session, _listing(), records.port_query().where(own(who, Port.project_id)))
         pick = field_filter()
         body: dict[str, Any] = {"ports": [pick(port_view(p, binding)) for p in records.ports(session, found)]}

@@ -208,3 +208,43 @@ def test_ports_list_in_bulk(cloud, tokens, lan):
     listed = get(cloud, tokens.demo, f"/ports?network_id={net['id']}&device_owner=")["ports"]
     assert {p["id"] for p in listed} == {p["id"] for p in made}
     assert all(p["security_groups"] and p["fixed_ips"] for p in listed)
+
+
+def test_listed_ports_are_the_documents_a_field_by_field_listing_gives(cloud, tokens, lan, unique):
+    """Full listings are written by the database, ``fields=`` listings and single ports by Python: the same ports
+    must read the same both ways, for a member and for an admin (who also sees the binding)."""
+    net, sub = lan
+    second = subnet(cloud, tokens.demo, net["id"], "10.51.0.0/24")
+    web = create(cloud, tokens.demo, "security_group", "security-groups", name=f"{unique}-web")
+    plain = port(cloud, tokens.demo, net["id"])
+    varied = port(
+        cloud, tokens.demo, net["id"], name=f"{unique}-ünïcode \"quoted\"", description="line\nbreak",
+        fixed_ips=[{"subnet_id": second["id"]}, {"subnet_id": sub["id"], "ip_address": "10.50.0.99"}],
+        security_groups=[web["id"], _default_group(cloud, tokens.demo)],
+        allowed_address_pairs=[{"ip_address": "10.50.0.200", "mac_address": "fa:16:3e:00:00:01"}],
+        admin_state_up=False, device_id="server-x", device_owner="compute:nova",
+    )  # fmt: skip
+    unguarded = port(cloud, tokens.demo, net["id"], port_security_enabled=False, security_groups=[])
+    cloud.request("PUT", f"{BASE}/ports/{plain['id']}/tags/{unique}", tokens.demo)  # an update: updated_at moves
+    bound = {"port": {"binding:host_id": "host-9", "binding:profile": {"pci_slot": "0000:00:01.0"}}}
+    assert cloud.request("PUT", f"{BASE}/ports/{varied['id']}", tokens.admin, json=bound).status_code == 200
+
+    for token, fields in ((tokens.demo, FIELDS), (tokens.admin, FIELDS | BINDING)):
+        query = f"/ports?network_id={net['id']}&sort_key=id"
+        whole = get(cloud, token, query)["ports"]
+        picked = get(cloud, token, query + "".join(f"&fields={name}" for name in sorted(fields)))["ports"]
+        assert len(whole) == 4 and set(whole[0]) == fields  # the DHCP port and the three above
+        assert whole == picked
+        for one in whole:
+            assert one == get(cloud, token, f"/ports/{one['id']}")["port"]
+    listed = {p["id"]: p for p in get(cloud, tokens.demo, f"/ports?network_id={net['id']}")["ports"]}
+    assert listed[varied["id"]]["fixed_ips"] == [
+        {"subnet_id": second["id"], "ip_address": varied["fixed_ips"][0]["ip_address"]},
+        {"subnet_id": sub["id"], "ip_address": "10.50.0.99"},
+    ]
+    assert listed[varied["id"]]["security_groups"] == [web["id"], _default_group(cloud, tokens.demo)]
+    assert listed[varied["id"]]["admin_state_up"] is False and listed[unguarded["id"]]["security_groups"] == []
+    assert listed[plain["id"]]["tags"] == [unique] and listed[plain["id"]]["updated_at"].endswith("Z")
+    page = cloud.request("GET", f"{BASE}/ports?network_id={net['id']}&limit=2", tokens.demo).json()
+    assert len(page["ports"]) == 2 and page["ports_links"][0]["rel"] == "next"
+    cloud.request("DELETE", f"{BASE}/security-groups/{web['id']}", tokens.demo)
