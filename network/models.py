@@ -97,11 +97,14 @@ class Port(StandardAttributes, Base):
         UniqueConstraint("network_id", "mac_address"),
         Index("ix_ports_device_id", "device_id"),
         Index("ix_ports_binding_host_id", "binding_host_id"),
+        # A project's ports in id order, the listings' default: a page stops after its rows instead of sorting
+        # all of the project's, and a whole listing is not sorted after its documents are built.
+        Index("ix_ports_project_id_id", "project_id", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="RESTRICT"), index=True)
-    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(255), default="")
     mac_address: Mapped[str] = mapped_column(String(32))
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
