@@ -1,8 +1,10 @@
 """The periodic safety net of the control side, also run once when the scheduler starts (recovery).
 
 A lost message must never leave a server stuck: a build still waiting for placement is sent again, a task in
-flight for too long is given up (ERROR for a build, the previous state for an action), and a delete whose
-host is down is finished here (the host's own sync destroys the guest when it comes back).
+flight for too long is given up (ERROR for a build, the previous state for an action), a delete whose
+host is down is finished here (the host's own sync destroys the guest when it comes back), and a delete
+whose host is up but has not answered is sent to it again (destroying is idempotent; a user's delete must
+not turn back into a running server because one message was lost).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def sweep(control: Control) -> dict[str, int]:
     down_after = timedelta(seconds=control.settings.compute_host_down_after)
     resend: list[str] = []
     rebind: list[tuple[str, str]] = []
+    redestroy: list[tuple[str, str]] = []
     synced: list[str] = []
     timed_out_builds: list[str] = []
     with control.db.session() as session:
@@ -41,6 +44,8 @@ def sweep(control: Control) -> dict[str, int]:
             if instance.task_state == TaskState.DELETING and (host is None or not hosts.host_is_up(host, down_after)):
                 synced += records.finish_delete(session, instance.id)
                 counts["deleted"] += 1
+            elif instance.task_state == TaskState.DELETING and resend_after < age <= task_timeout:
+                redestroy.append((instance.id, instance.host))  # the host is up: it has lost the message
             elif instance.task_state == TaskState.SCHEDULING and age > resend_after:
                 resend.append(instance.id)
             elif instance.task_state == TaskState.NETWORKING and resend_after < age <= task_timeout:
@@ -63,6 +68,9 @@ def sweep(control: Control) -> dict[str, int]:
         counts["resent"] += 1
     for instance_id, host in rebind:
         network_client.bind_instance(control.app, instance_id, host, "req-sweeper")
+        counts["resent"] += 1
+    for instance_id, host in redestroy:
+        client.agent_destroy(control.app, host, instance_id, "req-sweeper")
         counts["resent"] += 1
     network_client.networks_changed(control.app, sorted(set(synced)), "req-sweeper")
     for instance_id in timed_out_builds:

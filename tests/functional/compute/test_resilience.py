@@ -10,9 +10,11 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+import redis
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
+from tests.functional.compute import wait_for_hosts
 from tests.functional.compute.conftest import create_server, show, wait_for_status, wait_until_gone
 from tests.functional.conftest import CloudClient
 from tests.harness import running_cloud
@@ -28,6 +30,7 @@ def slow_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudClient
         "STRATUS_COMPUTE_TASK_TIMEOUT": "12",
         "STRATUS_COMPUTE_SWEEP_INTERVAL": "2",
         "STRATUS_COMPUTE_HOST_DOWN_AFTER": "10",
+        "STRATUS_COMPUTE_RESEND_AFTER": "3",
     }
     state = tmp_path_factory.mktemp("slow-cloud")
     with running_cloud(state, env) as server:
@@ -122,3 +125,35 @@ def test_a_killed_agent_ends_a_build_in_a_clean_error_not_a_stuck_build(slow_clo
         wait_until_gone(slow_cloud, demo_token, server["id"], timeout=40)
     finally:
         slow_cloud.server.manage("services", "up")  # the launcher restarts the dead agent
+
+
+def _admin_token(cloud) -> str:
+    auth = v3.Password(auth_url=cloud.server.auth_url, username="admin", password="slow-admin", project_name="admin",
+                       user_domain_id="default", project_domain_id="default")  # fmt: skip
+    return ks_session.Session(auth=auth).get_token()
+
+
+def test_a_delete_whose_message_was_lost_is_sent_again(slow_cloud, demo_token, slow_image):
+    admin = _admin_token(slow_cloud)
+    wait_for_hosts(slow_cloud, admin, count=2)  # an earlier test may have restarted the agent
+    server = create_server(slow_cloud, demo_token, slow_image, "lost-delete")
+    built = wait_for_status(slow_cloud, demo_token, server["id"], "ACTIVE", "ERROR", timeout=30)
+    assert built["status"] == "ACTIVE", built.get("fault")
+    host = show(slow_cloud, admin, server["id"])["OS-EXT-SRV-ATTR:host"]
+    agent = _agent(slow_cloud)
+    processes = [agent, *agent.children()]
+    for process in processes:
+        process.suspend()  # the destroy message goes to a host agent that never takes it in
+    try:
+        assert slow_cloud.request("DELETE", f"/compute/v2.1/servers/{server['id']}", demo_token).status_code == 204
+        time.sleep(0.5)
+    finally:
+        for process in processes:
+            process.kill()
+    broker = redis.Redis.from_url(slow_cloud.server.env["STRATUS_BROKER_URL"])
+    for key in broker.scan_iter(match=f"compute.{host}*"):
+        broker.delete(key)  # whatever of the message Redis still held is lost too, as in a crash
+    slow_cloud.server.manage("services", "up")  # the launcher restarts the agent; its host stays up
+    # Before the sweeper sent deletes again, the server stayed "deleting" until the 12 s task timeout and then
+    # came back ACTIVE with a fault, although its user had deleted it.
+    wait_until_gone(slow_cloud, demo_token, server["id"], timeout=30)
