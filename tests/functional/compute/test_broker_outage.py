@@ -56,31 +56,13 @@ def _timed(call):
     return response, time.monotonic() - started
 
 
-def _image(cloud: CloudClient, token: str) -> str:
-    body = {"name": "outage", "disk_format": "raw", "container_format": "bare", "visibility": "public"}
+def _image_with_data(cloud: CloudClient, token: str, name: str, where: str, **attrs: str) -> str:
+    """A raw image of 64 KiB, its data uploaded (``where="file"``) or only staged for an import (``"stage"``)."""
+    body = {"name": name, "disk_format": "raw", "container_format": "bare", **attrs}
     image = cloud.request("POST", "/image/v2/images", token, json=body).json()
-    put = cloud.request(
-        "PUT",
-        f"/image/v2/images/{image['id']}/file",
-        token,
-        data=b"\0" * 65536,
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    assert put.status_code == 204, put.text
-    return image["id"]
-
-
-def _staged_image(cloud: CloudClient, token: str) -> str:
-    body = {"name": "outage-import", "disk_format": "raw", "container_format": "bare"}
-    image = cloud.request("POST", "/image/v2/images", token, json=body).json()
-    stage = cloud.request(
-        "PUT",
-        f"/image/v2/images/{image['id']}/stage",
-        token,
-        data=b"\0" * 65536,
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    assert stage.status_code == 204, stage.text
+    headers = {"Content-Type": "application/octet-stream"}
+    sent = cloud.request("PUT", f"/image/v2/images/{image['id']}/{where}", token, data=b"\0" * 65536, headers=headers)
+    assert sent.status_code == 204, sent.text
     return image["id"]
 
 
@@ -97,10 +79,10 @@ def test_without_the_broker_work_is_refused_at_once_and_nothing_changes(outage_c
     cloud = outage_cloud
     admin, demo = cloud.admin_token(), cloud.demo().get_token()
     wait_for_hosts(cloud, admin, count=1)
-    image = _image(cloud, admin)
+    image = _image_with_data(cloud, admin, "outage", "file", visibility="public")
     running = create_server(cloud, demo, image, "before-outage")
     wait_for_status(cloud, demo, running["id"], "ACTIVE")
-    staged = _staged_image(cloud, demo)
+    staged = _image_with_data(cloud, demo, "outage-import", "stage")
     servers_before = {s["id"] for s in cloud.request("GET", f"{BASE}/servers", demo).json()["servers"]}
 
     _stop_redis(cloud)

@@ -51,28 +51,10 @@ def test_security_group_rule_editor(demo: tuple[FlaskClient, str]) -> None:
     response = client.post("/security-groups", data={"csrf_token": token, "name": "web", "description": "http"})
     assert response.status_code == 303
     group_path = response.headers["Location"]
-    bad = client.post(
-        f"{group_path}/rules",
-        data={
-            "csrf_token": token,
-            "direction": "ingress",
-            "ethertype": "IPv4",
-            "protocol": "tcp",
-            "port_min": "eighty",
-        },
-    )
+    rule = {"csrf_token": token, "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp"}
+    bad = client.post(f"{group_path}/rules", data={**rule, "port_min": "eighty"})
     assert bad.status_code == 400 and "Enter a whole number." in bad.get_data(as_text=True)
-    good = client.post(
-        f"{group_path}/rules",
-        data={
-            "csrf_token": token,
-            "direction": "ingress",
-            "ethertype": "IPv4",
-            "protocol": "tcp",
-            "port_min": "80",
-            "remote_cidr": "0.0.0.0/0",
-        },
-    )
+    good = client.post(f"{group_path}/rules", data={**rule, "port_min": "80", "remote_cidr": "0.0.0.0/0"})
     assert good.status_code == 303
     page = client.get(group_path).get_data(as_text=True)
     assert "<td>80</td>" in page and "0.0.0.0/0" in page
