@@ -3,8 +3,8 @@
 A lost message must never leave a server stuck: a build still waiting for placement is sent again, a task in
 flight for too long is given up (ERROR for a build, the previous state for an action), a delete whose
 host is down is finished here (the host's own sync destroys the guest when it comes back), and a delete
-whose host is up but has not answered is sent to it again (destroying is idempotent; a user's delete must
-not turn back into a running server because one message was lost).
+whose host is up but has not answered is sent to it again, once (destroying is idempotent; a user's delete
+must not turn back into a running server because one message was lost).
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ def sweep(control: Control) -> dict[str, int]:
     resend_after = timedelta(seconds=control.settings.compute_resend_after)
     task_timeout = timedelta(seconds=control.settings.compute_task_timeout)
     down_after = timedelta(seconds=control.settings.compute_host_down_after)
+    # One sweep falls in this window after a delete was asked for: its destroy is sent again once, not at every
+    # sweep (a busy host would otherwise queue a duplicate destroy per sweep ahead of its other work).
+    redestroy_until = resend_after + timedelta(seconds=control.settings.compute_sweep_interval)
     resend: list[str] = []
     rebind: list[tuple[str, str]] = []
     redestroy: list[tuple[str, str]] = []
@@ -44,7 +47,7 @@ def sweep(control: Control) -> dict[str, int]:
             if instance.task_state == TaskState.DELETING and (host is None or not hosts.host_is_up(host, down_after)):
                 synced += records.finish_delete(session, instance.id)
                 counts["deleted"] += 1
-            elif instance.task_state == TaskState.DELETING and resend_after < age <= task_timeout:
+            elif instance.task_state == TaskState.DELETING and resend_after < age <= redestroy_until:
                 redestroy.append((instance.id, instance.host))  # the host is up: it has lost the message
             elif instance.task_state == TaskState.SCHEDULING and age > resend_after:
                 resend.append(instance.id)
