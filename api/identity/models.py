@@ -108,3 +108,22 @@ class IdentityGeneration(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuthFailure(Base):
+    """Failed password sign-ins counted against one key: a user (``user:``) or a client address (``address:``).
+
+    Kept in the database, not in a worker's memory, so the count and the lock hold across every API process
+    and restarts. ``key`` is the kind and a SHA-256 of what it counts, so a row names no address or user name
+    in clear and has a fixed size. Not an identity table for the generation counter: a failure changes nothing
+    a cached token depends on.
+    """
+
+    __tablename__ = "auth_failures"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    # The count restarts when a failure comes more than the period after the first one counted.
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
