@@ -90,3 +90,15 @@ class ServiceUnavailable(StratusError):
     msg_fmt = "{reason}"
     code = 503
     title = "Service Unavailable"
+
+
+class TooManyRequests(StratusError):
+    """The caller sent too many failed requests of a kind; ``retry_after`` is how many seconds to wait."""
+
+    msg_fmt = "Too many failed attempts from this address: try again in {retry_after} seconds."
+    code = 429
+    title = "Too Many Requests"
+
+    def __init__(self, message: str | None = None, retry_after: int = 60, **kwargs: object) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, retry_after=self.retry_after, **kwargs)

@@ -41,6 +41,19 @@ class Settings:
     fernet_key_repository: str = _setting("", "Directory of Fernet keys. Empty: <state_dir>/fernet-keys.")
     fernet_max_active_keys: int = _setting(3, "Keys kept by rotation: one staged, one primary, the rest secondary.")
     password_hash_rounds: int = _setting(12, "bcrypt cost factor for stored passwords (2^rounds iterations).")
+    lockout_failure_attempts: int = _setting(
+        6,
+        "Failed password sign-ins within lockout_duration after which a user name is locked for lockout_duration "
+        "(Keystone's [security_compliance] setting; an unknown name locks alike). 0: never lock. The cloud's "
+        "service account is exempt, as Keystone's ignore_lockout_failure_attempts allows.",
+    )
+    lockout_duration: int = _setting(1800, "Seconds a locked user stays locked, and the period failures count in.")
+    lockout_address_failure_attempts: int = _setting(
+        30,
+        "Failed password sign-ins from one client address within lockout_address_period after which every "
+        "password sign-in from it gets 429 until lockout_address_period has passed. 0: no per-address limit.",
+    )
+    lockout_address_period: int = _setting(300, "Seconds of the per-address sign-in failure count and block.")
     max_request_body_bytes: int = _setting(1 << 20, "Largest JSON body accepted by the API.")
     image_store: str = _setting("filesystem", "Where image data lives: 'filesystem' (an S3-compatible store later).")
     image_store_dir: str = _setting("", "Directory of the filesystem image store. Empty: <state_dir>/images.")
