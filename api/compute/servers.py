@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -12,7 +11,7 @@ from sqlalchemy import select
 
 from api import policy
 from api.broker import require_broker, send_after_commit
-from api.compute import addresses, lookups, server_quota
+from api.compute import addresses, lookups, name_filter, server_quota
 from api.compute.schemas import META_ITEM, METADATA, SERVER_UPDATE
 from api.compute.views import nova_time, server_summary, server_view
 from api.context import current
@@ -115,11 +114,8 @@ def _ordered_page(session: Any, ctx: Any) -> tuple[list[Instance], str | None]:
         order.append(attribute.asc() if direction == "asc" else attribute.desc())
     instances = list(session.scalars(_query(ctx).order_by(*order, Instance.id.desc())))
     if "name" in args:
-        try:
-            pattern = re.compile(args["name"])
-        except re.error:
-            raise BadRequest(f"Invalid name filter: {args['name']!r} is not a regular expression") from None
-        instances = [i for i in instances if pattern.search(i.name)]
+        matches = name_filter.matcher(args["name"])
+        instances = [i for i in instances if matches(i.name)]
     if "flavor" in args:
         instances = [i for i in instances if i.flavor.get("id") == args["flavor"]]
     start = 0
