@@ -78,7 +78,20 @@ class Settings:
         "", "Comma-separated fake host names whose spawns always fail (to exercise rescheduling)."
     )
     compute_report_interval: float = _setting(10.0, "Seconds between a host agent's capacity and power-state reports.")
-    compute_host_down_after: float = _setting(60.0, "Seconds without a report after which a compute host is down.")
+    host_heartbeat_interval: float = _setting(
+        3.0, "Seconds between the liveness heartbeats of host agents (compute and network), sent beside their work."
+    )
+    compute_host_down_after: float = _setting(
+        15.0,
+        "Seconds without a heartbeat after which a host is down: nothing is scheduled to it, builds on it go to "
+        "another host, its DHCP servers move to a live host, its servers show host_status DOWN. At least three "
+        "host_heartbeat_interval.",
+    )
+    compute_build_take_timeout: float = _setting(
+        8.0,
+        "Seconds a host has to acknowledge a build sent to it (its agent received the spawn) before the build is "
+        "scheduled again on another host; the late host is told to drop it.",
+    )
     compute_sweep_interval: float = _setting(60.0, "Seconds between runs of the scheduler's stuck-task sweeper.")
     compute_task_timeout: float = _setting(1800.0, "Seconds after which a server task in flight is given up.")
     compute_resend_after: float = _setting(120.0, "Seconds after which a build still waiting for placement is resent.")
@@ -187,12 +200,29 @@ def _coerce(name: str, kind: type, raw: Any) -> Any:
     return raw
 
 
+DOWN_AFTER_HEARTBEATS = 3
+"""A host is declared down only after this many heartbeat intervals: one late or lost heartbeat is not a failure."""
+
+
+def _check_liveness(settings: Settings) -> None:
+    """Refuse timings that would declare live hosts down (or hand builds back before a host could take them)."""
+    if settings.host_heartbeat_interval <= 0:
+        raise ConfigError(setting="host_heartbeat_interval", reason="must be a positive number of seconds")
+    least = DOWN_AFTER_HEARTBEATS * settings.host_heartbeat_interval
+    if settings.compute_host_down_after < least:
+        reason = f"{settings.compute_host_down_after:g} s is under {DOWN_AFTER_HEARTBEATS} heartbeats ({least:g} s)"
+        raise ConfigError(setting="compute_host_down_after", reason=reason)
+    if settings.compute_build_take_timeout <= 0:
+        raise ConfigError(setting="compute_build_take_timeout", reason="must be a positive number of seconds")
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _normalise(settings: Settings) -> Settings:
     if settings.log_level.upper() not in LOG_LEVELS:
         raise ConfigError(setting="log_level", reason=f"{settings.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    _check_liveness(settings)
     state_dir = str(Path(settings.state_dir).expanduser().resolve())
     return dataclasses.replace(settings, state_dir=state_dir) if state_dir != settings.state_dir else settings
 
