@@ -166,6 +166,9 @@ class Instance(TimestampMixin, Base):
     progress: Mapped[int] = mapped_column(Integer, default=0)
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     attempts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The host that acknowledged receiving the build in flight (None until it does): a build its host has not
+    # taken within compute_build_take_timeout is scheduled again elsewhere (compute.handoff).
+    taken_by: Mapped[str | None] = mapped_column(String(255), default=None)
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
