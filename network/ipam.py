@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterable, Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from network import addresses
 from network.db import insert_with_retry
 from network.exceptions import (
+    InvalidAttribute,
     InvalidIpForNetwork,
     InvalidIpForSubnet,
     IpAddressAlreadyAllocated,
@@ -86,12 +88,18 @@ def used_addresses(session: Session, subnet_id: str) -> set[int]:
     return {int(ipaddress.ip_address(row)) for row in rows}
 
 
-def check_address(subnet: Subnet, address: str) -> str:
-    """``address`` normalised, if a port may have it on ``subnet``; else 400 ``InvalidIpForSubnet``."""
+def parse_fixed_ip(address: str) -> IPAddress:
+    """A requested fixed IP as a plain address; 400 naming ``fixed_ips`` when it is none (a scope id, spaces)."""
     try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        raise InvalidIpForSubnet(ip_address=address) from None
+        return addresses.parse_address(address)
+    except ValueError as exc:
+        raise InvalidAttribute(attribute="fixed_ips", reason=str(exc)) from None
+
+
+def check_address(subnet: Subnet, address: str) -> str:
+    """``address`` normalised, if a port may have it on ``subnet``; else 400 ``InvalidIpForSubnet`` (or naming
+    ``fixed_ips`` when it is no plain address at all)."""
+    parsed = parse_fixed_ip(address)
     if not is_host_address(ipaddress.ip_network(subnet.cidr), parsed):
         raise InvalidIpForSubnet(ip_address=address)
     return str(parsed)

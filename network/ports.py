@@ -17,7 +17,6 @@ error; ``attrs`` use Neutron's attribute names (``binding:host_id``, ``fixed_ips
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.db import new_uuid
-from network import ipam, macs, quota, security_groups
+from network import addresses, ipam, macs, quota, security_groups
 from network.access import Caller, get_port, get_subnet, usable_network
 from network.db import begin_write, insert_with_retry
 from network.exceptions import (
@@ -128,9 +127,9 @@ def _address_pairs(pairs: Sequence[Mapping[str, str]], port_security: bool, mac:
     checked: list[dict[str, str]] = []
     for pair in pairs:
         try:
-            network = ipaddress.ip_network(pair["ip_address"], strict=False)
-        except ValueError:
-            reason = f"'{pair['ip_address']}' is not a valid IP address or CIDR"
+            network = addresses.parse_network(pair["ip_address"])
+        except ValueError as exc:
+            reason = f"{exc}: not a valid IP address or CIDR"
             raise InvalidAttribute(attribute="allowed_address_pairs", reason=reason) from None
         address = str(network.network_address) if "/" not in pair["ip_address"] else str(network)
         entry = {"ip_address": address, "mac_address": macs.normalise(pair.get("mac_address") or mac)}

@@ -8,7 +8,6 @@ given; comparisons use the numbers, so ``tcp`` and ``6`` are the same rule, as i
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from network import quota
+from network import addresses, quota
 from network.access import Caller, get_security_group, own
 from network.exceptions import (
     InvalidAttribute,
@@ -114,9 +113,9 @@ def _check_prefix(ethertype: str, prefix: str | None) -> str | None:
     if prefix is None:
         return None
     try:
-        network = ipaddress.ip_network(prefix, strict=False)
-    except ValueError:
-        raise InvalidAttribute(attribute="remote_ip_prefix", reason=f"'{prefix}' is not a valid IP subnet") from None
+        network = addresses.parse_network(prefix)
+    except ValueError as exc:
+        raise InvalidAttribute(attribute="remote_ip_prefix", reason=str(exc)) from None
     if f"IPv{network.version}" != ethertype:
         raise _invalid(
             "SecurityGroupRuleParameterConflict", f"Conflicting value ethertype {ethertype} for CIDR {prefix}"

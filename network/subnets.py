@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from network import dhcp, ipam, quota
+from network import addresses, dhcp, ipam, quota
 from network.access import Caller, get_subnet, usable_network
 from network.db import begin_write
 from network.exceptions import (
@@ -51,10 +51,10 @@ class GatewayIpInUse(NeutronConflict):
 
 def parse_cidr(cidr: str, ip_version: int) -> IPNetwork:
     try:
-        loose = ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        raise InvalidAttribute(attribute="cidr", reason=f"'{cidr}' is not a valid IP subnet") from None
-    if "/" not in cidr or str(loose) != cidr.strip():
+        loose = addresses.parse_network(cidr)
+    except ValueError as exc:
+        raise InvalidAttribute(attribute="cidr", reason=str(exc)) from None
+    if "/" not in cidr or str(loose) != cidr:
         reason = f"'{cidr}' isn't a recognized IP subnet cidr, '{loose}' is recommended"
         raise InvalidAttribute(attribute="cidr", reason=reason)
     if loose.version != ip_version:
@@ -85,9 +85,9 @@ def check_gateway(network: IPNetwork, gateway: Any) -> str | None:
     if gateway is None:
         return None
     try:
-        address = ipaddress.ip_address(gateway)
-    except ValueError:
-        raise InvalidAttribute(attribute="gateway_ip", reason=f"'{gateway}' is not a valid IP address") from None
+        address = addresses.parse_address(gateway)
+    except ValueError as exc:
+        raise InvalidAttribute(attribute="gateway_ip", reason=str(exc)) from None
     if address.version != network.version or int(address) in ipam.reserved(network):
         raise InvalidInput(error_message="Gateway is not valid on subnet")
     return str(address)
@@ -110,7 +110,7 @@ def check_pools(network: IPNetwork, pools: Sequence[Mapping[str, str]], gateway:
     for pool in pools:
         text = f"{pool.get('start')}-{pool.get('end')}"
         try:
-            start, end = ipaddress.ip_address(pool["start"]), ipaddress.ip_address(pool["end"])
+            start, end = addresses.parse_address(pool["start"]), addresses.parse_address(pool["end"])
         except (KeyError, ValueError):
             raise InvalidAllocationPool(pool=text) from None
         if start.version != network.version or end.version != network.version or start > end:
@@ -140,9 +140,9 @@ def check_nameservers(values: Sequence[str]) -> list[str]:
     found: list[str] = []
     for value in values:
         try:
-            address = str(ipaddress.ip_address(value))
-        except ValueError:
-            raise InvalidAttribute(attribute="dns_nameservers", reason=f"'{value}' is not a valid nameserver") from None
+            address = addresses.canonical_address(value)
+        except ValueError as exc:
+            raise InvalidAttribute(attribute="dns_nameservers", reason=f"{exc}: not a valid nameserver") from None
         if address in found:
             raise InvalidAttribute(attribute="dns_nameservers", reason=f"Duplicate nameserver '{value}'")
         found.append(address)
@@ -155,8 +155,8 @@ def check_routes(values: Sequence[Mapping[str, str]], version: int) -> list[dict
     found: list[dict[str, str]] = []
     for route in values:
         try:
-            destination = ipaddress.ip_network(route["destination"])
-            nexthop = ipaddress.ip_address(route["nexthop"])
+            destination = addresses.parse_network(route["destination"], strict=True)
+            nexthop = addresses.parse_address(route["nexthop"])
         except (KeyError, ValueError):
             raise InvalidAttribute(attribute="host_routes", reason=f"'{dict(route)}' is not a valid route") from None
         if destination.version != version or nexthop.version != version:

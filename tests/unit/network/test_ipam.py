@@ -6,6 +6,7 @@ import pytest
 
 from network import ipam, subnets
 from network.exceptions import (
+    InvalidAttribute,
     InvalidIpForNetwork,
     InvalidIpForSubnet,
     IpAddressAlreadyAllocated,
@@ -70,8 +71,12 @@ def test_requested_addresses(db):
         with pytest.raises(IpAddressAlreadyAllocated):
             ipam.allocate(session, subnet, first.id, "10.0.0.1")  # the gateway is not for ordinary ports
         assert ipam.allocate(session, subnet, first.id, "10.0.0.1", device_owner="network:router_interface")
-        for bad in ("10.0.1.5", "10.0.0.0", "10.0.0.255", "banana"):
+        for bad in ("10.0.1.5", "10.0.0.0", "10.0.0.255"):
             with pytest.raises(InvalidIpForSubnet) as raised:
+                ipam.allocate(session, subnet, first.id, bad)
+            assert raised.value.code == 400
+        for bad in ("banana", "fd00::1%x", " 10.0.0.7"):  # no address at all: 400 naming the field, as Neutron
+            with pytest.raises(InvalidAttribute, match="fixed_ips") as raised:
                 ipam.allocate(session, subnet, first.id, bad)
             assert raised.value.code == 400
         # the earlier failures left nothing behind, and the transaction goes on
