@@ -14,7 +14,6 @@ puts a guest's tap into the per-port bridge named by ``port_device_names(port_id
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -22,13 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
 from common.exceptions import StratusError
+from network import addresses
 from network.dataplane.names import VifNames, vif_names
 
 DIRECTIONS = ("ingress", "egress")
 ETHERTYPES = ("IPv4", "IPv6")
 PROTOCOL_NAMES = ("tcp", "udp", "icmp", "icmpv6", "sctp", "udplite", "dccp", "gre", "esp", "ah", "igmp")
 PORT_KINDS = ("vm", "dhcp")
-_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+_ID = re.compile(r"[A-Za-z0-9_-]{11,64}")
+_HOSTNAME = re.compile(r"[A-Za-z0-9_.-]{0,253}")
 
 
 class DataplaneError(StratusError):
@@ -45,18 +47,40 @@ def _check(condition: bool, what: str) -> None:
 
 
 def _mac(value: str) -> str:
+    _check(isinstance(value, str), f"not a MAC address: {value!r}")
     mac = value.lower()
-    _check(bool(_MAC.match(mac)), f"not a MAC address: {value!r}")
+    _check(bool(_MAC.fullmatch(mac)), f"not a MAC address: {value!r}")
     return mac
 
 
+def _id(value: str, what: str) -> str:
+    """An id that becomes part of device names, chains and file names: letters, digits, ``-`` and ``_`` only."""
+    _check(isinstance(value, str) and len(value) >= 11, f"{what} too short for device names: {value!r}")
+    _check(bool(_ID.fullmatch(value)), f"{what} is not a plain id (letters, digits, '-', '_'): {value!r}")
+    return value
+
+
+def _hostname(value: str | None) -> str:
+    """A static lease's host name: "" or plain name characters (the renderer drops names dnsmasq would refuse)."""
+    name = value or ""
+    _check(isinstance(name, str) and bool(_HOSTNAME.fullmatch(name)), f"not a host name: {value!r}")
+    return name
+
+
 def _ip(value: str) -> str:
-    return str(ipaddress.ip_address(value))
+    """A plain address, canonical (``network.addresses``: a scope id or whitespace is refused, not kept)."""
+    return addresses.canonical_address(value)
 
 
 def _net(value: str) -> str:
     """An address or a CIDR, normalised (host bits allowed, as Neutron allows them in remote_ip_prefix)."""
-    return str(ipaddress.ip_network(value, strict=False)) if "/" in value else _ip(value)
+    return addresses.canonical_network(value) if "/" in str(value) else _ip(value)
+
+
+def _cidr(value: str) -> str:
+    """A network address with its prefix, host bits zero."""
+    _check(isinstance(value, str) and "/" in value, f"not a CIDR: {value!r}")
+    return addresses.canonical_network(value, strict=True)
 
 
 class _Codec:
@@ -95,7 +119,7 @@ class Rule(_Codec):
         if self.protocol is not None:
             protocol = str(self.protocol).lower()
             _check(
-                protocol in PROTOCOL_NAMES or (protocol.isdigit() and 0 <= int(protocol) <= 255),
+                protocol in PROTOCOL_NAMES or (protocol.isascii() and protocol.isdigit() and int(protocol) <= 255),
                 f"unknown protocol {self.protocol!r}",
             )
             object.__setattr__(self, "protocol", protocol)
@@ -123,7 +147,7 @@ class PortWiring(_Codec):
     kind: str = "vm"
 
     def __post_init__(self) -> None:
-        _check(len(self.port_id) >= 11, f"port id too short for device names: {self.port_id!r}")
+        _id(self.port_id, "port id")
         _check(self.kind in PORT_KINDS, f"kind must be one of {PORT_KINDS}, got {self.kind!r}")
         object.__setattr__(self, "mac", _mac(self.mac))
         object.__setattr__(self, "ips", tuple(_ip(ip) for ip in self.ips))
@@ -158,10 +182,10 @@ class DhcpSubnet(_Codec):
     host_routes: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cidr", str(ipaddress.ip_network(self.cidr, strict=True)))
+        object.__setattr__(self, "cidr", _cidr(self.cidr))
         object.__setattr__(self, "gateway_ip", _ip(self.gateway_ip) if self.gateway_ip else None)
         object.__setattr__(self, "dns_nameservers", tuple(_ip(ip) for ip in self.dns_nameservers))
-        routes = tuple((str(ipaddress.ip_network(dst, strict=True)), _ip(hop)) for dst, hop in self.host_routes)
+        routes = tuple((_cidr(dst), _ip(hop)) for dst, hop in self.host_routes)
         object.__setattr__(self, "host_routes", routes)
 
 
@@ -182,13 +206,13 @@ class DhcpWiring(_Codec):
     extra_ips: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check(len(self.port_id) >= 11, f"port id too short for device names: {self.port_id!r}")
+        _id(self.port_id, "port id")
         object.__setattr__(self, "mac", _mac(self.mac))
         object.__setattr__(self, "ip", _ip(self.ip))
         object.__setattr__(self, "extra_ips", tuple(_ip(ip) for ip in self.extra_ips))
         subnets = tuple(s if isinstance(s, DhcpSubnet) else DhcpSubnet.from_dict(s) for s in self.subnets)
         object.__setattr__(self, "subnets", subnets)
-        object.__setattr__(self, "hosts", tuple((_mac(mac), _ip(ip), name or "") for mac, ip, name in self.hosts))
+        object.__setattr__(self, "hosts", tuple((_mac(mac), _ip(ip), _hostname(name)) for mac, ip, name in self.hosts))
         _check(68 <= self.mtu <= 65535, f"mtu out of range: {self.mtu}")
         _check(self.lease_time >= 120, f"lease_time below dnsmasq's minimum of 120 s: {self.lease_time}")
 
@@ -208,7 +232,7 @@ class NetworkWiring(_Codec):
     dhcp: DhcpWiring | None = None
 
     def __post_init__(self) -> None:
-        _check(len(self.network_id) >= 11, f"network id too short for device names: {self.network_id!r}")
+        _id(self.network_id, "network id")
         _check(1 <= self.vni <= 0xFFFFFF, f"vni out of range: {self.vni}")
         _check(68 <= self.mtu <= 65535, f"mtu out of range: {self.mtu}")
         object.__setattr__(self, "ports", tuple(_coerce(PortWiring, p) for p in self.ports))

@@ -16,14 +16,12 @@ The choices, each for a reason:
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from network import addresses
+from network.dataplane import tokens
 from network.dataplane.base import DhcpSubnet, DhcpWiring
-
-_HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(\.(?!-)[A-Za-z0-9-]{1,63})*\.?$")
 
 
 @dataclass(frozen=True)
@@ -50,29 +48,32 @@ class Files:
 
 
 def _tag(index: int) -> str:
-    return f"subnet-{index}"
+    return f"subnet-{tokens.number(index, 0, 1 << 16)}"
 
 
 def _routes(subnet: DhcpSubnet) -> list[str]:
-    routes = [f"{dst},{hop}" for dst, hop in subnet.host_routes]
+    routes = [f"{tokens.network(dst)},{tokens.address(hop)}" for dst, hop in subnet.host_routes]
     if subnet.gateway_ip and not any(dst == "0.0.0.0/0" for dst, _ in subnet.host_routes):
-        routes.append(f"0.0.0.0/0,{subnet.gateway_ip}")
+        routes.append(f"0.0.0.0/0,{tokens.address(subnet.gateway_ip)}")
     return routes
 
 
 def _subnet_lines(index: int, subnet: DhcpSubnet, lease_time: int) -> list[str]:
     tag = _tag(index)
-    net = ipaddress.ip_network(subnet.cidr)
+    net = addresses.parse_network(subnet.cidr, strict=True)
+    nameservers = [addresses.parse_address(ip) for ip in subnet.dns_nameservers]
+    lease = tokens.number(lease_time, 120, 1 << 31)
     if net.version == 6:
-        dns = ",".join(f"[{ip}]" for ip in subnet.dns_nameservers if ipaddress.ip_address(ip).version == 6)
+        dns = ",".join(f"[{tokens.address(ip)}]" for ip in nameservers if ip.version == 6)
         return [
-            f"dhcp-range=set:{tag},{net.network_address},static,{net.prefixlen},{lease_time}s",
+            f"dhcp-range=set:{tag},{tokens.address(net.network_address)},static,{net.prefixlen},{lease}s",
             f"dhcp-option=tag:{tag},option6:dns-server{',' + dns if dns else ''}",
         ]
-    dns = ",".join(ip for ip in subnet.dns_nameservers if ipaddress.ip_address(ip).version == 4)
+    dns = ",".join(tokens.address(ip) for ip in nameservers if ip.version == 4)
+    router = tokens.address(subnet.gateway_ip) if subnet.gateway_ip else ""
     lines = [
-        f"dhcp-range=set:{tag},{net.network_address},static,{net.netmask},{lease_time}s",
-        f"dhcp-option=tag:{tag},option:router{',' + subnet.gateway_ip if subnet.gateway_ip else ''}",
+        f"dhcp-range=set:{tag},{tokens.address(net.network_address)},static,{tokens.address(net.netmask)},{lease}s",
+        f"dhcp-option=tag:{tag},option:router{',' + router if router else ''}",
         f"dhcp-option=tag:{tag},option:dns-server{',' + dns if dns else ''}",
     ]
     if subnet.host_routes:
@@ -85,42 +86,53 @@ def _subnet_lines(index: int, subnet: DhcpSubnet, lease_time: int) -> list[str]:
 
 
 def render_config(dhcp: DhcpWiring, files: Files, interface: str) -> str:
+    """The configuration file. Every value is checked as it is written (``tokens``: ``UnsafeValue`` for one
+    outside its character set), so no value can end its line and add a directive of its own."""
     lines = [
         "# Written by the Stratus network agent; rewritten on every change.",
         "no-hosts",
         "no-resolv",
         "port=0",
         "bind-interfaces",
-        f"interface={interface}",
+        f"interface={tokens.ifname(interface)}",
         "except-interface=lo",
         "user=root",
-        f"pid-file={files.pid}",
-        f"dhcp-leasefile={files.leases}",
-        f"dhcp-hostsfile={files.hosts}",
+        f"pid-file={tokens.path(files.pid)}",
+        f"dhcp-leasefile={tokens.path(files.leases)}",
+        f"dhcp-hostsfile={tokens.path(files.hosts)}",
     ]
     for index, subnet in enumerate(dhcp.subnets):
         lines += _subnet_lines(index, subnet, dhcp.lease_time)
-    lines.append(f"dhcp-option-force=option:mtu,{dhcp.mtu}")
+    lines.append(f"dhcp-option-force=option:mtu,{tokens.number(dhcp.mtu, 68, 65535)}")
     return "\n".join(lines) + "\n"
 
 
 def render_hosts(dhcp: DhcpWiring) -> str:
     """One static lease per line: ``mac,ip[,hostname]`` (IPv6 addresses in brackets). A hostname dnsmasq would
-    refuse is left out rather than failing the whole file."""
+    refuse is left out rather than failing the whole file; a MAC or address outside its character set raises
+    ``UnsafeValue``."""
     lines = []
     for mac, ip, hostname in sorted(dhcp.hosts):
-        address = f"[{ip}]" if ipaddress.ip_address(ip).version == 6 else ip
-        name = f",{hostname}" if hostname and _HOSTNAME.match(hostname) else ""
-        lines.append(f"{mac},{address}{name}")
+        parsed = addresses.parse_address(ip)
+        address = f"[{tokens.address(parsed)}]" if parsed.version == 6 else tokens.address(parsed)
+        name = f",{_hostname(hostname)}" if _hostname(hostname) else ""
+        lines.append(f"{tokens.mac(mac)},{address}{name}")
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _hostname(name: str) -> str:
+    try:
+        return tokens.hostname(name) if name else ""
+    except tokens.UnsafeValue:
+        return ""
 
 
 def interface_addresses(dhcp: DhcpWiring) -> set[str]:
     """The DHCP port's addresses with the prefix of the subnet each is on (a /32 or /128 when on none)."""
-    nets = [ipaddress.ip_network(subnet.cidr) for subnet in dhcp.subnets]
+    nets = [addresses.parse_network(subnet.cidr, strict=True) for subnet in dhcp.subnets]
     found = set()
     for ip in (dhcp.ip, *dhcp.extra_ips):
-        address = ipaddress.ip_address(ip)
+        address = addresses.parse_address(ip)
         prefix = next((n.prefixlen for n in nets if address in n), address.max_prefixlen)
-        found.add(f"{address}/{prefix}")
+        found.add(f"{tokens.address(address)}/{prefix}")
     return found

@@ -8,6 +8,7 @@ Entries the bridge learned on the VXLAN port carry no ``dst`` and are not ours t
 
 from __future__ import annotations
 
+from network.dataplane import tokens
 from network.dataplane.base import NetworkWiring
 from network.dataplane.linux.runner import Runner
 
@@ -23,8 +24,11 @@ def wanted(network: NetworkWiring, local_ip: str) -> set[tuple[str, str]]:
 def converge(
     runner: Runner, netns: str | None, device: str, actual: set[tuple[str, str]], wanted: set[tuple[str, str]]
 ) -> None:
-    """Remove stale entries first, so a port that moved host never has frames copied to its old one."""
+    """Remove stale entries first, so a port that moved host never has frames copied to its old one. Each
+    MAC, address and device name is checked as it becomes an argument (``UnsafeValue`` otherwise)."""
+    dev = tokens.ifname(device)
     for mac, dst in sorted(actual - wanted):
-        runner.write(["bridge", "fdb", "del", mac, "dev", device, "dst", dst], netns)
+        runner.write(["bridge", "fdb", "del", tokens.mac(mac), "dev", dev, "dst", tokens.address(dst)], netns)
     for mac, dst in sorted(wanted - actual):
-        runner.write(["bridge", "fdb", "append", mac, "dev", device, "dst", dst, "permanent"], netns)
+        entry = [tokens.mac(mac), "dev", dev, "dst", tokens.address(dst), "permanent"]
+        runner.write(["bridge", "fdb", "append", *entry], netns)

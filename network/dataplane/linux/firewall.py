@@ -27,13 +27,18 @@ script does not know is dropped: a port is never reachable before its rules are 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Sequence
 
+from network import addresses
+from network.dataplane import tokens
 from network.dataplane.base import NetworkWiring, PortWiring
 from network.dataplane.linux import sgrules
 from network.dataplane.names import ID_LEN, network_bridge, vif_names
 
 TABLE = "stratus"
+_SCRIPT_LINE = re.compile(r"[\t A-Za-z0-9{}:;,./@_\"!=&|*<>+-]*")
+_DIRECTIVE = re.compile(r"\b(include|define|redefine|undefine)\b")
 MAX_PORTS = 0xFFFF
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 ALWAYS_EGRESS = (
@@ -62,9 +67,9 @@ def link_local(mac: str) -> ipaddress.IPv6Address:
 def source_pairs(port: PortWiring) -> dict[int, list[tuple[str, IPNet]]]:
     """(mac, network) pairs a port may send from, per IP version, overlaps merged (an interval set refuses
     overlapping elements, and a fixed IP is often inside an allowed pair's CIDR)."""
-    by_mac: dict[str, list[IPNet]] = {port.mac: [ipaddress.ip_network(ip) for ip in port.ips]}
+    by_mac: dict[str, list[IPNet]] = {port.mac: [addresses.parse_network(ip) for ip in port.ips]}
     for mac, cidr in port.allowed_pairs:
-        by_mac.setdefault(mac, []).append(ipaddress.ip_network(cidr, strict=False))
+        by_mac.setdefault(mac, []).append(addresses.parse_network(cidr))
     for mac in by_mac:
         by_mac[mac].append(ipaddress.ip_network(link_local(mac)))
     pairs: dict[int, list[tuple[str, IPNet]]] = {4: [], 6: []}
@@ -81,7 +86,8 @@ def _elements(items: Iterable[str]) -> str:
 
 
 def _pair(mac: str, net: IPNet) -> str:
-    return f"{mac} . {net.network_address if net.prefixlen == net.max_prefixlen else net}"
+    host = net.prefixlen == net.max_prefixlen
+    return f"{tokens.mac(mac)} . {tokens.address(net.network_address) if host else tokens.network(net)}"
 
 
 def _indent(lines: Iterable[str], depth: int = 2) -> list[str]:
@@ -89,13 +95,17 @@ def _indent(lines: Iterable[str], depth: int = 2) -> list[str]:
 
 
 def _port_key(port: PortWiring) -> str:
-    return port.port_id[:ID_LEN]
+    return tokens.identifier(port.port_id[:ID_LEN])
+
+
+def _ifname(name: str) -> str:
+    return f'"{tokens.ifname(name)}"'
 
 
 def _bridge_port(port: PortWiring, index: int) -> list[str]:
     key = _port_key(port)
     pairs = source_pairs(port)
-    macs = sorted({port.mac, *(mac for mac, _ in port.allowed_pairs)})
+    macs = sorted(tokens.mac(mac) for mac in {port.mac, *(mac for mac, _ in port.allowed_pairs)})
     return [
         f"\tset macs_{key} {{ type ether_addr;{_elements(macs)} }}",
         f"\tset ip4_{key} {{ type ether_addr . ipv4_addr; flags interval;{_elements(_pair(*p) for p in pairs[4])} }}",
@@ -149,15 +159,18 @@ def _zones(networks: Sequence[NetworkWiring]) -> list[str]:
     """Each network's bridges (``brq``, and its ports' ``qbr`` where they share the namespace) -> its zone."""
     entries = []
     for zone, network in enumerate(sorted(networks, key=lambda n: n.network_id), start=1):
-        entries.append(f'"{network_bridge(network.network_id)}" : {zone}')
+        entries.append(f"{_ifname(network_bridge(network.network_id))} : {zone}")
         ports = sorted(p.port_id for p in network.ports if p.kind == "vm")
-        entries += [f'"{vif_names(port_id).bridge}" : {zone}' for port_id in ports]
+        entries += [f"{_ifname(vif_names(port_id).bridge)} : {zone}" for port_id in ports]
     return entries
 
 
 def render(networks: Sequence[NetworkWiring], table: str = TABLE) -> str | None:
     """The complete script for this host's networks, loaded in one transaction (each table is created if
-    missing, deleted and defined again); None when the host has no VM port and needs no tables."""
+    missing, deleted and defined again); None when the host has no VM port and needs no tables. Every value
+    written into it is checked as it is written (``tokens``), and the whole script once more (``check_script``):
+    a value outside its character set raises ``UnsafeValue`` and nothing is loaded."""
+    tokens.identifier(table)
     vm_ports = sorted((p for n in networks for p in n.ports if p.kind == "vm"), key=lambda p: p.port_id)
     if not vm_ports:
         return None
@@ -166,11 +179,11 @@ def render(networks: Sequence[NetworkWiring], table: str = TABLE) -> str | None:
         raise ValueError(f"{len(filtered)} filtered ports on one host; the packet mark holds {MAX_PORTS}")
     index = {p.port_id: i for i, p in enumerate(filtered, start=1)}
     from_entries = [
-        f'"{vif_names(p.port_id).qvo}" : ' + (f"goto from_{_port_key(p)}" if p.port_security else "return")
+        f"{_ifname(vif_names(p.port_id).qvo)} : " + (f"goto from_{_port_key(p)}" if p.port_security else "return")
         for p in vm_ports
     ]
     to_entries = [
-        f'"{vif_names(p.port_id).qvo}" : ' + (f"goto to_{_port_key(p)}" if p.port_security else "return")
+        f"{_ifname(vif_names(p.port_id).qvo)} : " + (f"goto to_{_port_key(p)}" if p.port_security else "return")
         for p in vm_ports
     ]
     egress = [f"{index[p.port_id]:#x} : jump egress_{_port_key(p)}" for p in filtered]
@@ -226,4 +239,14 @@ def render(networks: Sequence[NetworkWiring], table: str = TABLE) -> str | None:
         "}",
     ]
     preamble = [f"table {family} {table} {{ }}\ndelete table {family} {table}" for family in ("bridge", "inet")]
-    return "\n".join([preamble[0], *bridge, preamble[1], *inet]) + "\n"
+    return check_script("\n".join([preamble[0], *bridge, preamble[1], *inet]) + "\n")
+
+
+def check_script(script: str) -> str:
+    """``script`` if it holds only what our renderer writes: printable ASCII without nft's comment (``#``),
+    variable (``$``), escape and single-quote characters, and no ``include``/``define`` statement. A value that
+    slipped past every earlier check cannot then add a directive of its own."""
+    for number, line in enumerate(script.split("\n"), start=1):
+        if not _SCRIPT_LINE.fullmatch(line) or _DIRECTIVE.search(line):
+            raise tokens.UnsafeValue(f"line {number} of the firewall script", line)
+    return script

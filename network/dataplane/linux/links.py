@@ -13,6 +13,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 
+from network.dataplane import tokens
 from network.dataplane.linux import inspect
 from network.dataplane.linux.inspect import Link
 from network.dataplane.linux.runner import CommandFailed, Runner
@@ -62,7 +63,7 @@ class Namespace:
         A device of that name of another kind, or one ``matches`` rejects (its type arguments differ: they cannot
         be changed in place), is deleted and made again. ``options`` are type arguments that can be changed in
         place (``mcast_snooping`` of a bridge), compared with ``ip -d``'s."""
-        current = self.get(name)
+        current = self.get(tokens.ifname(name))
         if current is not None and (current.kind != kind[0] or (matches is not None and not matches(current))):
             self.delete(name)
             current = None
@@ -110,9 +111,9 @@ class Namespace:
         if current.mtu != mtu:
             changes += ["mtu", str(mtu)]
         if mac is not None and current.mac != mac:
-            changes += ["address", mac]
+            changes += ["address", tokens.mac(mac)]
         if master is not None and current.master != master:
-            changes += ["master", master]
+            changes += ["master", tokens.ifname(master)]
         if not current.up:
             changes.append("up")
         if changes:
@@ -145,7 +146,7 @@ def ensure_veth(
     (whatever was bound to an earlier pair is bound to nothing now). When only one end exists (its peer was
     renamed, or lives elsewhere) it is deleted and the pair made again, because a veth's peer cannot be
     changed."""
-    end_a, end_b = a.get(a_name), b.get(b_name)
+    end_a, end_b = a.get(tokens.ifname(a_name)), b.get(tokens.ifname(b_name))
     if end_a is not None and end_b is not None and end_a.kind == end_b.kind == "veth":
         a.converge(end_a, mtu=mtu, tag=tag, master=a_master)
         b.converge(end_b, mtu=mtu, tag=tag, master=b_master, mac=b_mac, link_local=b_link_local)
@@ -154,7 +155,7 @@ def ensure_veth(
     b.delete(b_name)
     peer = ["peer", "name", b_name, "mtu", str(mtu)]
     if b_mac is not None:
-        peer += ["address", b_mac]
+        peer += ["address", tokens.mac(b_mac)]
     if b.netns != a.netns:
         peer += ["netns", b.netns or str(os.getpid())]  # None: the namespace this agent runs in
     a.ip("link", "add", a_name, "mtu", str(mtu), "type", "veth", *peer)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from network.dataplane import tokens
 from network.dataplane.base import DataplaneError
 
 LOG = logging.getLogger(__name__)
@@ -87,7 +88,13 @@ class Runner:
         input: str | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` (in ``netns`` when given). ``check``: raise CommandFailed with its stderr on failure."""
+        """Run ``argv`` (in ``netns`` when given). ``check``: raise CommandFailed with its stderr on failure.
+        An argument with a control character (or a namespace name that is no plain name) raises
+        ``UnsafeValue`` before anything runs: values reach us only from typed, checked desired state."""
+        for word in argv:
+            tokens.argument(word)
+        if netns:
+            tokens.argument(netns)
         command = Command(tuple(argv), netns or None, write)
         self._record(command)
         try:

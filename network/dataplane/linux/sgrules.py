@@ -7,8 +7,8 @@ dropped from ``remote_ips``, and a rule left with no address at all can match no
 
 from __future__ import annotations
 
-import ipaddress
-
+from network import addresses
+from network.dataplane import tokens
 from network.dataplane.base import Rule
 
 PORTED = {"6": "tcp", "17": "udp", "132": "sctp", "136": "udplite", "33": "dccp"}
@@ -36,7 +36,8 @@ def _set(items: list[str]) -> str:
 
 
 def _ports(low: int, high: int | None) -> str:
-    return str(low) if high is None or high == low else f"{low}-{high}"
+    first = tokens.number(low, 0, 65535)
+    return first if high is None or high == low else f"{first}-{tokens.number(high, 0, 65535)}"
 
 
 def remote_match(rule: Rule) -> str | None:
@@ -44,12 +45,15 @@ def remote_match(rule: Rule) -> str | None:
     if rule.remote_ips is None:
         return ""
     keyword, version = _family(rule.ethertype)
-    nets = [ipaddress.ip_network(ip, strict=False) for ip in rule.remote_ips]
+    nets = [addresses.parse_network(ip) for ip in rule.remote_ips]
     kept = sorted({net for net in nets if net.version == version}, key=lambda n: (n.network_address, n.prefixlen))
     if not kept:
         return None
     side = "saddr" if rule.direction == "ingress" else "daddr"
-    texts = [str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net) for net in kept]
+    texts = [
+        tokens.address(net.network_address) if net.prefixlen == net.max_prefixlen else tokens.network(net)
+        for net in kept
+    ]
     return f"{keyword} {side} {_set(texts)}"
 
 
@@ -57,6 +61,8 @@ def protocol_match(rule: Rule) -> str:
     protocol = NUMBERS.get(rule.protocol, rule.protocol) if rule.protocol else None
     if protocol is None:
         return ""
+    if protocol not in ICMP and not (protocol.isascii() and protocol.isdigit() and int(protocol) <= 255):
+        raise tokens.UnsafeValue("an IP protocol", rule.protocol)
     if protocol in PORTED:
         name = PORTED[protocol]
         if rule.port_min is None:
@@ -66,8 +72,8 @@ def protocol_match(rule: Rule) -> str:
         name = "icmp" if rule.ethertype == "IPv4" else "icmpv6"
         if rule.port_min is None:
             return f"meta l4proto {'icmp' if name == 'icmp' else 'ipv6-icmp'}"
-        text = f"{name} type {rule.port_min}"
-        return text if rule.port_max is None else f"{text} {name} code {rule.port_max}"
+        text = f"{name} type {tokens.number(rule.port_min, 0, 255)}"
+        return text if rule.port_max is None else f"{text} {name} code {tokens.number(rule.port_max, 0, 255)}"
     return f"meta l4proto {protocol}"
 
 
