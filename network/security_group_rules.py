@@ -58,15 +58,21 @@ def _invalid(fault_type: str, message: str) -> SecurityGroupRuleInvalid:
     return SecurityGroupRuleInvalid(fault_type, message)
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes Arabic-Indic and other digits, which nft would read as a
+    protocol name."""
+    return text.isascii() and text.isdigit()
+
+
 def protocol_number(protocol: str) -> int:
-    return int(protocol) if protocol.isdigit() else PROTOCOLS[protocol]
+    return int(protocol) if _is_number(protocol) else PROTOCOLS[protocol]
 
 
 def normalise_protocol(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value.lower() == "any"):
         return None
     text = str(value).strip().lower()
-    if text in PROTOCOLS or (text.isdigit() and 0 <= int(text) <= 255):
+    if text in PROTOCOLS or (_is_number(text) and 0 <= int(text) <= 255):
         return text
     supported = [None, *sorted(PROTOCOLS)]
     raise _invalid(

@@ -14,8 +14,8 @@ from common.exceptions import StratusError
 from network import addresses, ipam, ports, subnets
 from network.exceptions import InvalidAllocationPool, InvalidAttribute
 from network.models import Subnet
-from network.security_group_rules import check_rule
-from tests.hostile import INJECTIONS, ISSUE_VALUE, SETTINGS, hostile_addresses
+from network.security_group_rules import PROTOCOLS, check_rule
+from tests.hostile import INJECTIONS, ISSUE_VALUE, SETTINGS, hostile_addresses, hostile_names
 
 PLAIN = set("0123456789abcdefABCDEF.:/")
 
@@ -144,3 +144,15 @@ def test_hostile_fixed_ips_and_address_pairs_are_refused_naming_the_field(value:
         assert exc.code == 400 and "allowed_address_pairs" in str(exc)
     else:
         assert _is_plain(value.lower()) and _is_plain(pair["ip_address"])
+
+
+@SETTINGS
+@given(st.one_of(hostile_names(), st.sampled_from(["\u0661\u0667", "\uff16", "tcp\n", " 17", "tcp;", "1e1"])))
+def test_a_rule_protocol_is_a_known_name_or_ascii_digits(value: str) -> None:
+    try:
+        rule = check_rule({"direction": "ingress", "protocol": value})
+    except StratusError as exc:
+        assert exc.code == 400
+        return
+    assert rule.protocol is None or rule.protocol in PROTOCOLS or (rule.protocol.isascii() and rule.protocol.isdigit())
+    assert rule.protocol is None or rule.protocol.isascii()
