@@ -57,9 +57,11 @@ def ports_of(instance: Instance | None) -> list[dict[str, Any]]:
 def release_ports(session: Session, instance_id: str) -> list[str]:
     """Delete the ports the server's create made, detach the ones the user brought; returns the networks whose
     hosts must be told (send ``network.client.ports_changed`` for each after commit)."""
-    preserved = [e["port_id"] for e in ports_of(session.get(Instance, instance_id)) if e.get("preserve")]
+    instance = session.get(Instance, instance_id)
+    preserved = [e["port_id"] for e in ports_of(instance) if e.get("preserve")]
     networks = {network_ports.release_port(session, port_id) for port_id in preserved}
-    networks.update(network_ports.delete_device_ports(session, instance_id))
+    if instance is not None:
+        networks.update(network_ports.delete_device_ports(session, instance_id, instance.project_id))
     return sorted(n for n in networks if n)
 
 

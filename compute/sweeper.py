@@ -33,7 +33,7 @@ def sweep(control: Control) -> dict[str, int]:
     # sweep (a busy host would otherwise queue a duplicate destroy per sweep ahead of its other work).
     redestroy_until = resend_after + timedelta(seconds=control.settings.compute_sweep_interval)
     resend: list[str] = []
-    rebind: list[tuple[str, str]] = []
+    rebind: list[tuple[str, str, str]] = []
     redestroy: list[tuple[str, str]] = []
     synced: list[str] = []
     timed_out_builds: list[str] = []
@@ -52,7 +52,7 @@ def sweep(control: Control) -> dict[str, int]:
             elif instance.task_state == TaskState.SCHEDULING and age > resend_after:
                 resend.append(instance.id)
             elif instance.task_state == TaskState.NETWORKING and resend_after < age <= task_timeout:
-                rebind.append((instance.id, instance.host))  # the binding (or its answer) was lost: ask again
+                rebind.append((instance.id, instance.project_id, instance.host))  # the binding or its answer was lost
             elif age > task_timeout and instance.vm_state == VmState.BUILDING:
                 timed_out_builds.append(instance.id)
             elif age > task_timeout:
@@ -69,8 +69,8 @@ def sweep(control: Control) -> dict[str, int]:
     for instance_id in resend:
         client.build(control.app, instance_id, "req-sweeper")
         counts["resent"] += 1
-    for instance_id, host in rebind:
-        network_client.bind_instance(control.app, instance_id, host, "req-sweeper")
+    for instance_id, project_id, host in rebind:
+        network_client.bind_instance(control.app, instance_id, project_id, host, "req-sweeper")
         counts["resent"] += 1
     for instance_id, host in redestroy:
         client.agent_destroy(control.app, host, instance_id, "req-sweeper")

@@ -36,10 +36,16 @@ def networks_changed(app: Celery, network_ids: list[str], request_id: str) -> No
 SYNC_HOST = "network.sync_host"
 """``sync_host(host)``: push ``host`` its whole desired state."""
 BIND_INSTANCE = "network.bind_instance"
-"""``bind_instance(instance_id, host, request_id=...)``: compute placed a server on ``host``: bind its ports there,
-wire them, and answer ``events.instance_network_ready`` (or ``..._network_failed``) when the host has."""
+"""``bind_instance(instance_id, host, request_id=..., project_id=...)``: compute placed a server of ``project_id`` on
+``host``: bind its ports there (those of its project only), wire them, and answer ``events.instance_network_ready``
+(or ``..._network_failed``) when the host has."""
 AGENT_REPORT = "network.agent_report"
 """``agent_report(host, underlay_ip, namespace)``: an agent is alive (sent at start and periodically)."""
+AGENT_HEARTBEAT = "network.agent_heartbeat"
+"""``agent_heartbeat(names)``: the agents of these hosts are alive (sent every ``host_heartbeat_interval`` by the
+agent's main process; see ``network.liveness``)."""
+MOVE_FROM_DOWN_HOSTS = "network.move_from_down_hosts"
+"""``move_from_down_hosts()``: periodic; DHCP servers on hosts that are down move to a live host."""
 PORTS_WIRED = "network.ports_wired"
 """``ports_wired(host, generation, wired, errors)``: what an agent's last apply achieved."""
 AGENT_APPLY = "netagent.apply"
@@ -48,8 +54,9 @@ AGENT_RESYNC = "netagent.resync"
 """``resync(host)`` on the host's queue, by the agent's own beat: report in, which pushes the state again."""
 
 
-def bind_instance(app: Celery, instance_id: str, host: str, request_id: str) -> None:
-    app.send_task(BIND_INSTANCE, args=[instance_id, host], kwargs={"request_id": request_id})
+def bind_instance(app: Celery, instance_id: str, project_id: str, host: str, request_id: str) -> None:
+    kwargs = {"request_id": request_id, "project_id": project_id}
+    app.send_task(BIND_INSTANCE, args=[instance_id, host], kwargs=kwargs)
 
 
 def agent_apply(app: Celery, host: str, wiring: dict, request_id: str = "") -> None:

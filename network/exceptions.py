@@ -180,6 +180,11 @@ class AddressPairAndPortSecurityRequired(NeutronConflict):
     fault_type = "AddressPairAndPortSecurityRequired"
 
 
+class DeviceIDNotOwnedByTenant(NeutronConflict):
+    msg_fmt = "The following device_id {device_id} is not owned by your tenant or matches another tenants server."
+    fault_type = "DeviceIDNotOwnedByTenant"
+
+
 # --- security groups ---------------------------------------------------------------------------------------
 
 

@@ -360,9 +360,12 @@ def release_port(session: Session, port_id: str) -> str | None:
     return port.network_id
 
 
-def delete_device_ports(session: Session, device_id: str) -> list[str]:
-    """Delete every port of ``device_id`` (a deleted server's); returns the ids of the networks they were on."""
-    found = list(session.execute(select(Port.id, Port.network_id).where(Port.device_id == device_id)))
+def delete_device_ports(session: Session, device_id: str, project_id: str) -> list[str]:
+    """Delete every port of ``device_id`` (a deleted server's) in the server's project; returns the ids of the
+    networks they were on. A port of another project that names the device is not the server's (Nova lists a
+    server's ports by project and device): it stays."""
+    query = select(Port.id, Port.network_id).where(Port.device_id == device_id, Port.project_id == project_id)
+    found = list(session.execute(query))
     if found:
         session.execute(delete(Port).where(Port.id.in_([row.id for row in found])))
     return sorted({row.network_id for row in found})

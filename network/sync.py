@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Celery
@@ -42,7 +42,8 @@ def push_host(control: NetworkControl, host: str, request_id: str = "") -> str:
         record = session.get(NetworkHost, host)
         if record is None:
             return "no agent"
-        state = wiring.host_wiring(session, host, control.settings.network_dhcp_lease_time)
+        down_after = timedelta(seconds=control.settings.compute_host_down_after)
+        state = wiring.host_wiring(session, host, control.settings.network_dhcp_lease_time, down_after)
         record.networks = [n.network_id for n in state.networks]
     client.agent_apply(control.app, host, state.to_dict(), request_id)
     return f"pushed {len(state.networks)} networks"
@@ -72,12 +73,19 @@ def agent_report(control: NetworkControl, host: str, underlay_ip: str, namespace
     return "registered" if moved else "seen"
 
 
-def nics_of(session: Session, instance_id: str) -> list[dict[str, Any]]:
+def server_ports(instance_id: str, project_id: str) -> Any:
+    """The condition that picks a server's ports: its device id *and* its project, as Nova lists them. A port
+    another project points at the server (``device_id`` is the user's to write) is never bound, wired or
+    waited for with the server's own."""
+    return (Port.device_id == instance_id) & (Port.project_id == project_id)
+
+
+def nics_of(session: Session, instance_id: str, project_id: str) -> list[dict[str, Any]]:
     """What compute needs to plug a server's ports: MAC, MTU and the device names of the hybrid plug."""
     rows = session.execute(
         select(Port.id, Port.mac_address, Port.network_id, Network.mtu)
         .join(Network, Network.id == Port.network_id)
-        .where(Port.device_id == instance_id)
+        .where(server_ports(instance_id, project_id))
         .order_by(Port.created_at, Port.id)
     )
     nics = []
@@ -90,10 +98,11 @@ def nics_of(session: Session, instance_id: str) -> list[dict[str, Any]]:
     return nics
 
 
-def bind_instance(control: NetworkControl, instance_id: str, host: str, request_id: str = "") -> str:
-    """Bind the server's ports to ``host`` and wire them there (compute waits for "network ready")."""
+def bind_instance(control: NetworkControl, instance_id: str, project_id: str, host: str, request_id: str = "") -> str:
+    """Bind the server's ports (those of its project) to ``host`` and wire them there (compute waits for
+    "network ready")."""
     with control.db.session() as session:
-        ports = list(session.scalars(select(Port).where(Port.device_id == instance_id)))
+        ports = list(session.scalars(select(Port).where(server_ports(instance_id, project_id))))
         for port in ports:
             if port.binding_host_id != host:
                 port.binding_host_id, port.binding_vif_type, port.status = host, "tap", DOWN
@@ -101,7 +110,7 @@ def bind_instance(control: NetworkControl, instance_id: str, host: str, request_
                 port.revision_number += 1
         networks = sorted({p.network_id for p in ports})
         ready = all(p.status == ACTIVE for p in ports)
-        nics = nics_of(session, instance_id) if ready else []
+        nics = nics_of(session, instance_id, project_id) if ready else []
     # This host gets the ports; the other hosts of their networks learn their MACs; a host they were bound to
     # before (a build that is being rescheduled) loses them.
     for target in sorted({host} | {h for network_id in networks for h in hosts_with(control, network_id)}):
@@ -128,6 +137,7 @@ def ports_wired(
     just became ACTIVE are "network ready"; servers waiting on a network that failed here fail their build."""
     done = set(wired)
     ready: list[tuple[str, list[dict[str, Any]]]] = []
+    # A server is its device id within its project: ports of two projects naming one device are not one server.
     failed: dict[str, str] = {}
     with control.db.session() as session:
         if (record := session.get(NetworkHost, host)) is not None:
@@ -139,17 +149,17 @@ def ports_wired(
             if port.status != status:
                 port.status = status
                 if status == ACTIVE and wiring.is_server_port(port):
-                    became_active.add(port.device_id)
+                    became_active.add((port.device_id, port.project_id))
             if status == DOWN and port.network_id in errors and wiring.is_server_port(port):
                 failed[port.device_id] = (
                     f"network {port.network_id} could not be wired on {host}: " + errors[port.network_id]
                 )
-        by_device: dict[str, list[Port]] = {}
+        by_device: dict[tuple[str, str], list[Port]] = {}
         for port in ports:
-            by_device.setdefault(port.device_id, []).append(port)
-        for device_id in sorted(became_active):
-            if all(p.status == ACTIVE for p in by_device[device_id]) and device_id not in failed:
-                ready.append((device_id, nics_of(session, device_id)))
+            by_device.setdefault((port.device_id, port.project_id), []).append(port)
+        for device_id, project_id in sorted(became_active):
+            if all(p.status == ACTIVE for p in by_device[(device_id, project_id)]) and device_id not in failed:
+                ready.append((device_id, nics_of(session, device_id, project_id)))
     for instance_id, nics in ready:
         compute_client.network_ready(control.app, instance_id, host, nics, request_id)
     for instance_id, reason in failed.items():

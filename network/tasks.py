@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
 
 from common.db import Database
 from common.settings import Settings
 from network import client, sync
 
+LOG = logging.getLogger(__name__)
 TASK_OPTIONS = {"acks_late": True, "time_limit": 120, "soft_time_limit": 110}
 
 
@@ -23,8 +26,11 @@ def register(app: Celery, settings: Settings) -> None:
         return sync.push_host(control, host, request_id)
 
     @app.task(name=client.BIND_INSTANCE, **TASK_OPTIONS)
-    def bind_instance(instance_id: str, host: str, request_id: str = "") -> str:
-        return sync.bind_instance(control, instance_id, host, request_id)
+    def bind_instance(instance_id: str, host: str, request_id: str = "", project_id: str = "") -> str:
+        if not project_id:  # sent before messages named the project: the sweeper asks again with it
+            LOG.warning("[%s] bind of %s without its project ignored", request_id, instance_id)
+            return "no project"
+        return sync.bind_instance(control, instance_id, project_id, host, request_id)
 
     @app.task(name=client.AGENT_REPORT, **TASK_OPTIONS, expires=120)
     def agent_report(host: str, underlay_ip: str, namespace: str = "", request_id: str = "") -> str:

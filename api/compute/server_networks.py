@@ -57,6 +57,8 @@ def requested(session: Session, ctx: RequestContext, networks: Any, count: int) 
                 port = get_port(session, caller, entry["port"])
             except PortNotFound:
                 raise BadRequest(f"Port id {entry['port']} could not be found.") from None
+            if port.project_id != ctx.project_id:  # an admin sees every port; a server uses its project's
+                raise BadRequest(f"Port {port.id} not usable for instance: it belongs to another project.")
             if port.device_id:
                 raise Conflict(f"Port {port.id} is still in use.")
             result.append(NetworkRequest(network_id=port.network_id, port_id=port.id))

@@ -137,7 +137,7 @@ def _listing(detail: bool) -> Response:
     ctx = policy.enforce("compute:servers:index")
     with runtime().db.session() as session:
         page, next_marker = _ordered_page(session, ctx)
-        found = addresses.of_servers(session, [i.id for i in page]) if detail else {}
+        found = addresses.of_servers(session, page) if detail else {}
         servers = [server_view(i, ctx, found.get(i.id, {})) if detail else server_summary(i) for i in page]
     body: dict[str, Any] = {"servers": servers}
     if next_marker:

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import ColumnElement, select
 
 from api import policy
-from api.network import listing, records, schemas
+from api.network import device_ids, listing, records, schemas
 from api.network.common import (
     PREFIX,
     caller,
@@ -150,6 +150,7 @@ def create_port() -> tuple[Response, int]:
     with runtime().db.session() as session:
         network = usable_network(session, who, attrs["network_id"])
         _check_fields(attrs, network)
+        device_ids.check(session, who, project_id or "", attrs)
         port = ports.create_port(session, who, attrs)
         response = single("port", port_view(port, _shows_binding()), 201)
     notify([attrs["network_id"]], ctx)
@@ -164,6 +165,7 @@ def update_port(port_id: str) -> tuple[Response, int]:
         port = get_port(session, who, port_id)
         enforce("network:update_port", {"project_id": port.project_id})
         _check_fields(attrs, session.get_one(Network, port.network_id))
+        device_ids.check(session, who, port.project_id, attrs)
         port = ports.update_port(session, who, port_id, attrs)
         network_id = port.network_id
         response = single("port", port_view(port, _shows_binding()))

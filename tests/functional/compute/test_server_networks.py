@@ -12,6 +12,7 @@ import pytest
 from tests.functional.compute import BASE, cli_json, fault
 from tests.functional.compute.conftest import (
     COMPUTE,
+    action,
     show,
     wait_for_pending_deletes,
     wait_for_status,
@@ -153,3 +154,80 @@ def test_the_openstack_cli_boots_on_a_network_by_name_with_a_fixed_ip_and_on_a_p
     cloud.openstack("stratus", "server", "delete", "--wait", by_name["id"], fixed["id"], on_port["id"])
     cloud.openstack("stratus", "port", "delete", port["id"])
     cloud.openstack("stratus", "network", "delete", net_id)
+
+
+@pytest.fixture(scope="module")
+def intruder(cloud) -> tuple[str, str]:
+    """(token, project id) of a member of a project of its own, who knows the demo project's server ids."""
+    admin = cloud.admin_token()
+    project = cloud.request("POST", "/identity/v3/projects", admin, json={"project": {"name": "srvnet-intruder"}})
+    assert project.status_code == 201, project.text
+    project_id = project.json()["project"]["id"]
+    user = cloud.request(
+        "POST", "/identity/v3/users", admin, json={"user": {"name": "srvnet-intruder", "password": "intruder-secret"}}
+    ).json()["user"]["id"]
+    member = cloud.request("GET", "/identity/v3/roles?name=member", admin).json()["roles"][0]["id"]
+    grant = f"/identity/v3/projects/{project_id}/users/{user}/roles/{member}"
+    assert cloud.request("PUT", grant, admin).status_code == 204
+    return cloud.session("srvnet-intruder", "intruder-secret", project="srvnet-intruder").get_token(), project_id
+
+
+def test_a_port_of_another_project_cannot_name_a_server_and_one_that_does_is_never_the_servers(
+    cloud, server_image, unique, intruder
+):
+    """Issue 11 item 3: ``device_id`` naming another project's server is refused (Neutron's 409), and a port
+    that names it anyway (an admin's, or one written before) shows in no address, is not bound by the server's
+    resize nor deleted with the server: a server's ports are those of its project, as Nova finds them."""
+    token, admin = cloud.demo().get_token(), cloud.admin_token()
+    other, other_project = intruder
+    net_id, _ = network_with_subnet(cloud, token, unique, "10.5.0.0/24")
+    server_id = boot(cloud, token, server_image, unique, [{"uuid": net_id}]).json()["server"]["id"]
+    wait_for_status(cloud, token, server_id, "ACTIVE")
+    other_net, _ = network_with_subnet(cloud, other, f"{unique}-other", "10.5.1.0/24")
+    naming = {"network_id": other_net, "device_id": server_id, "device_owner": "compute:nova"}
+
+    refused = cloud.request("POST", f"{NET}/ports", other, json={"port": naming})
+    assert refused.status_code == 409 and refused.json()["NeutronError"]["type"] == "DeviceIDNotOwnedByTenant"
+    nothing = {**naming, "device_id": "5d1f0a7e-0000-4000-8000-000000000000"}  # the same answer: no oracle
+    missing = cloud.request("POST", f"{NET}/ports", other, json={"port": nothing})
+    assert (missing.status_code, missing.json()["NeutronError"]["type"]) == (409, "DeviceIDNotOwnedByTenant")
+    plain = cloud.request("POST", f"{NET}/ports", other, json={"port": {"network_id": other_net}}).json()["port"]
+    moved = cloud.request("PUT", f"{NET}/ports/{plain['id']}", other, json={"port": {"device_id": server_id}})
+    assert moved.status_code == 409 and moved.json()["NeutronError"]["type"] == "DeviceIDNotOwnedByTenant"
+    assert [p["id"] for p in ports_of(cloud, other, network_id=other_net, device_owner="")] == [plain["id"]]
+
+    planted = cloud.request("POST", f"{NET}/ports", admin, json={"port": {**naming, "project_id": other_project}})
+    assert planted.status_code == 201, planted.text  # an admin may name any device
+    planted_id = planted.json()["port"]["id"]
+    assert list(show(cloud, token, server_id)["addresses"]) == [unique]
+    listed = cloud.request("GET", f"{BASE}/servers/detail", admin, headers=COMPUTE, params={"all_tenants": 1})
+    assert list(next(s for s in listed.json()["servers"] if s["id"] == server_id)["addresses"]) == [unique]
+
+    assert action(cloud, token, server_id, {"resize": {"flavorRef": "2"}}).status_code == 202
+    wait_for_status(cloud, token, server_id, "VERIFY_RESIZE")
+    assert action(cloud, token, server_id, {"confirmResize": None}).status_code == 204
+    wait_for_status(cloud, token, server_id, "ACTIVE")
+    unbound = cloud.request("GET", f"{NET}/ports/{planted_id}", admin).json()["port"]
+    assert (unbound["binding:host_id"], unbound["status"]) == ("", "DOWN")
+
+    cloud.request("DELETE", f"{BASE}/servers/{server_id}", token)
+    wait_until_gone(cloud, token, server_id)
+    kept = cloud.request("GET", f"{NET}/ports/{planted_id}", other)
+    assert kept.status_code == 200 and kept.json()["port"]["device_id"] == server_id  # not the server's to delete
+    for port_id in (planted_id, plain["id"]):
+        cloud.request("DELETE", f"{NET}/ports/{port_id}", other)
+    cloud.request("DELETE", f"{NET}/networks/{other_net}", other)
+    cloud.request("DELETE", f"{NET}/networks/{net_id}", token)
+
+
+def test_an_admin_cannot_boot_a_server_on_another_projects_port(cloud, server_image, unique, intruder):
+    """Nova's ``PortNotUsable``: a server's ports are of its own project, even when an admin boots it."""
+    admin = cloud.admin_token()
+    other, _ = intruder
+    net_id, _ = network_with_subnet(cloud, other, unique, "10.5.2.0/24")
+    theirs = cloud.request("POST", f"{NET}/ports", other, json={"port": {"network_id": net_id}}).json()["port"]
+    refused = boot(cloud, admin, server_image, unique, [{"port": theirs["id"]}], expect=400)
+    assert "not usable" in fault(refused, "badRequest", 400)
+    assert cloud.request("GET", f"{NET}/ports/{theirs['id']}", other).json()["port"]["device_id"] == ""
+    cloud.request("DELETE", f"{NET}/ports/{theirs['id']}", other)
+    cloud.request("DELETE", f"{NET}/networks/{net_id}", other)

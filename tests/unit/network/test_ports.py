@@ -120,7 +120,7 @@ def test_in_use_subnets_and_networks_cannot_go_but_the_dhcp_port_does_not_count(
             subnets.delete_subnet(session, ALICE, subnet.id)
         with pytest.raises(NetworkInUse):
             networks.delete_network(session, ALICE, network.id)
-        assert ports.delete_device_ports(session, "vm") == [network.id]
+        assert ports.delete_device_ports(session, "vm", "alice") == [network.id]
         assert session.get(Port, port.id) is None
         second = subnets.create_subnet(session, ALICE, {"network_id": network.id, "cidr": "10.1.0.0/24"})
         assert sorted(a.ip_address for a in dhcp.find_port(session, network.id).fixed_ips) == ["10.0.0.2", "10.1.0.2"]

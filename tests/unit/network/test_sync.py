@@ -17,7 +17,7 @@ from common.settings import Settings
 from compute import client as compute_client
 from network import client, networks, ports, subnets, sync
 from network.models import NetworkHost, Port
-from tests.unit.network.records import ALICE
+from tests.unit.network.records import ALICE, BOB
 
 SETTINGS = Settings()
 
@@ -67,7 +67,7 @@ def pushed_hosts(queue: RecordingQueue) -> list[str]:
 def test_binding_pushes_the_host_its_ports_and_answers_only_once_they_are_wired(control):
     queue: RecordingQueue = control.app  # type: ignore[assignment]
     _, port_id = server_port(control, "server-1")
-    sync.bind_instance(control, "server-1", "h1")
+    sync.bind_instance(control, "server-1", "alice", "h1")
     assert pushed_hosts(queue) == ["h1"]
     with control.db.session() as session:
         assert session.get_one(Port, port_id).binding_host_id == "h1"
@@ -86,17 +86,17 @@ def test_binding_pushes_the_host_its_ports_and_answers_only_once_they_are_wired(
 def test_a_redelivered_bind_of_wired_ports_answers_at_once(control):
     queue: RecordingQueue = control.app  # type: ignore[assignment]
     _, port_id = server_port(control, "server-2")
-    sync.bind_instance(control, "server-2", "h1")
+    sync.bind_instance(control, "server-2", "alice", "h1")
     sync.ports_wired(control, "h1", 1, [port_id], {})
     queue.sent.clear()
-    sync.bind_instance(control, "server-2", "h1")
+    sync.bind_instance(control, "server-2", "alice", "h1")
     assert [args[0] for args in queue.named(compute_client.NETWORK_READY)] == ["server-2"]
 
 
 def test_a_network_the_host_cannot_wire_fails_the_servers_waiting_on_it(control):
     queue: RecordingQueue = control.app  # type: ignore[assignment]
     network_id, _ = server_port(control, "server-3")
-    sync.bind_instance(control, "server-3", "h2")
+    sync.bind_instance(control, "server-3", "alice", "h2")
     queue.sent.clear()
     sync.ports_wired(control, "h2", 1, [], {network_id: "mtu too large"})
     (failed,) = queue.named(compute_client.NETWORK_FAILED)
@@ -106,10 +106,10 @@ def test_a_network_the_host_cannot_wire_fails_the_servers_waiting_on_it(control)
 def test_a_host_that_had_the_network_is_pushed_once_more_to_remove_it(control):
     queue: RecordingQueue = control.app  # type: ignore[assignment]
     network_id, _ = server_port(control, "server-4")
-    sync.bind_instance(control, "server-4", "h1")
+    sync.bind_instance(control, "server-4", "alice", "h1")
     queue.sent.clear()
     with control.db.session() as session:
-        ports.delete_device_ports(session, "server-4")
+        ports.delete_device_ports(session, "server-4", "alice")
     assert sync.sync_network(control, network_id) == ["h1"]  # no port left there, but it had the network
     assert pushed_hosts(queue) == ["h1"]
     assert sync.sync_network(control, network_id) == []  # its last push had no such network: nobody to tell
@@ -118,7 +118,7 @@ def test_a_host_that_had_the_network_is_pushed_once_more_to_remove_it(control):
 def test_an_agent_reporting_a_new_vtep_makes_the_other_hosts_of_its_networks_learn_it(control):
     queue: RecordingQueue = control.app  # type: ignore[assignment]
     network_id, _ = server_port(control, "server-5")
-    sync.bind_instance(control, "server-5", "h1")
+    sync.bind_instance(control, "server-5", "alice", "h1")
     with control.db.session() as session:
         port = ports.create_port(
             session, ALICE, {"network_id": network_id, "device_id": "server-6", "device_owner": "compute:nova"}
@@ -129,3 +129,27 @@ def test_an_agent_reporting_a_new_vtep_makes_the_other_hosts_of_its_networks_lea
     assert pushed_hosts(queue) == ["h1", "h2", "h2"]  # h2 itself, then every host of its networks
     assert sync.agent_report(control, "h2", "198.18.0.99", "stratus-h2") == "seen"
     assert pushed_hosts(queue) == ["h2"]
+
+
+def test_a_port_of_another_project_naming_the_server_is_never_bound_nor_waited_for(control):
+    """Bob may write Alice's server id into his own port's ``device_id``: the server's ports are those of its
+    project, so his port stays unbound, is not wired on her host, and her server is ready without it."""
+    queue: RecordingQueue = control.app  # type: ignore[assignment]
+    network_id, own = server_port(control, "server-7")
+    with control.db.session() as session:
+        networks.update_network(session, ALICE, SETTINGS, network_id, {"shared": True})
+        foreign = ports.create_port(
+            session, BOB, {"network_id": network_id, "device_id": "server-7", "device_owner": "compute:nova"}
+        ).id
+    sync.bind_instance(control, "server-7", "alice", "h1")
+    with control.db.session() as session:
+        assert session.get_one(Port, own).binding_host_id == "h1"
+        assert session.get_one(Port, foreign).binding_host_id == ""
+        assert [nic["port_id"] for nic in sync.nics_of(session, "server-7", "alice")] == [own]
+    queue.sent.clear()
+    sync.ports_wired(control, "h1", 1, [own], {})
+    (ready,) = queue.named(compute_client.NETWORK_READY)
+    assert ready[0] == "server-7" and [nic["port_id"] for nic in ready[2]] == [own]
+    with control.db.session() as session:
+        assert ports.delete_device_ports(session, "server-7", "alice") == [network_id]
+        assert session.get(Port, own) is None and session.get(Port, foreign) is not None
