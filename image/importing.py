@@ -16,9 +16,9 @@ from sqlalchemy import update
 from common.db import Database
 from common.exceptions import StratusError
 from common.settings import Settings
-from image.convert import CONVERTIBLE_TARGETS, convert
 from image.inspector import inspect
 from image.models import Image
+from image.qemu_img import CONVERTIBLE_TARGETS, convert
 from image.states import ImageStatus
 from image.store.base import ImageStore
 

@@ -1,6 +1,7 @@
 """Disk-format variants for compute hosts: the same image in the format a host's hypervisor wants.
 
-A host asks through ``client.ensure_variant`` and gets the variant's size and md5 back; it then downloads
+Every conversion inspects the original again (:mod:`image.qemu_img`) and the variant it made, whatever the record
+says. A host asks through ``client.ensure_variant`` and gets the variant's size and md5 back; it then downloads
 ``GET /image/v2/images/{id}/file?disk_format=FMT``. Idempotent: an existing variant is returned as is, and
 the original format is its own variant. Deleting the image deletes its variants (database cascade; the
 store files go with ``delete_variants``).
@@ -14,9 +15,10 @@ from sqlalchemy import select
 
 from common.db import Database
 from common.exceptions import Conflict, NotFound
-from image.convert import CONVERTIBLE_TARGETS, convert
 from image.importing import digests
+from image.inspector import inspect
 from image.models import Image, ImageVariant
+from image.qemu_img import CONVERTIBLE_TARGETS, convert
 from image.states import ImageStatus
 from image.store.base import ImageStore
 
@@ -42,6 +44,9 @@ def ensure_variant(db: Database, store: ImageStore, image_id: str, disk_format: 
     with store.begin(f"{image_id}.{disk_format}") as output:
         convert(source, source_format, output.path, disk_format)
         output.flush()
+        # The variant is handed to hosts as an image of its own: a qcow2 whose guest data is a VMDK descriptor
+        # becomes, as raw, a file that reads as one, and is refused here rather than on every host.
+        inspect(output.path, disk_format)
         location = output.commit(f"{image_id}.{disk_format}")
     size, checksum, _ = digests(store, location)
     variant = ImageVariant(image_id=image_id, disk_format=disk_format, location=location, size=size, checksum=checksum)

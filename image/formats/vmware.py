@@ -34,6 +34,11 @@ _QEMU_DESCRIPTOR_WINDOW = (_SECTOR, 20 * _SECTOR)
 # QEMU's probe looks at this much of a file to decide that it is a text descriptor.
 _PROBE_WINDOW = 2048
 
+# vmdk_read_desc reads this much of a descriptor file; we read it in chunks and stop at the first NUL byte.
+_QEMU_DESCRIPTOR_READ = (1 << 20) - 1
+_FIRST_TEXT_CHUNK, _TEXT_CHUNK = 4096, 64 * 1024
+_DESCRIPTOR_TEXT = re.compile(rb"createType|\b(?:RW|RDONLY|NOACCESS)\s+[-+]?\d+\s+\w", re.IGNORECASE)
+
 _EXTENT_LINE = re.compile(rb'(RW|RDONLY|NOACCESS)\s+(\d+)\s+(\w+)(?:\s+"([^"]*)")?(?:\s+(\d+))?\s*')
 _ACCESS_MODES = (b"RW", b"RDONLY", b"NOACCESS")
 _VERSION_LINES = tuple(f"version={n}{end}".encode() for n in (1, 2, 3) for end in ("\n", "\r\n"))
@@ -46,12 +51,33 @@ def probe_vmdk(reader: Reader) -> ImageInfo | None:
         return _sparse(reader)
     if head[:4] == ESX_COW_MAGIC:
         raise InspectionError(f"VMDK image is an ESX 'COWD' sparse extent; {_ONLY_SELF_CONTAINED}")
-    if head.startswith(b"# Disk DescriptorFile") or _qemu_sees_descriptor(head):
+    if head.startswith(b"# Disk DescriptorFile") or _qemu_sees_descriptor(head) or _reads_as_descriptor(reader):
         raise InspectionError(
             "VMDK image is a text descriptor, which can only refer to other files; upload a monolithicSparse or "
             "streamOptimized VMDK instead"
         )
     return None
+
+
+def _reads_as_descriptor(reader: Reader) -> bool:
+    """Whether the file, opened with ``-f vmdk``, would be parsed as a descriptor that names files.
+
+    QEMU's VMDK driver takes any file without a sparse magic for a descriptor (vmdk_open_desc_file): it reads up to
+    1 MiB as a C string, finds ``createType`` anywhere in it (comments and blank lines included) and takes extent
+    lines in any spacing, even spread over several lines. No disk carries that before its first NUL byte, and a file
+    that does is refused whatever it claims: a raw upload is one record change away from being opened as VMDK.
+    Matched without regard to case, stricter than QEMU, so that other readers' spellings are refused too.
+    """
+    text = bytearray()
+    while len(text) < _QEMU_DESCRIPTOR_READ:
+        # Small first, doubling: a disk has a NUL byte in its first few bytes, a text file none.
+        wanted = min(max(len(text), _FIRST_TEXT_CHUNK), _TEXT_CHUNK, _QEMU_DESCRIPTOR_READ - len(text))
+        chunk = reader.read(len(text), wanted)
+        end = chunk.find(b"\0")
+        text += chunk if end < 0 else chunk[:end]
+        if end >= 0 or len(chunk) < wanted:
+            break
+    return _DESCRIPTOR_TEXT.search(text) is not None
 
 
 def _qemu_sees_descriptor(head: bytes) -> bool:

@@ -1,35 +1,30 @@
 """Instance disks with ``qemu-img`` and config drives with ``genisoimage``: files only, no libvirt.
 
-Every ``qemu-img`` call names the format (``-f``/``-F``), so nothing is ever probed. The base image is trusted: the
-image service inspected it before it reached the cache.
+Base images are tenant data, whoever inspected them before: everything that reads one (the overlay on it, its size,
+the snapshot that copies it) goes through :mod:`image.qemu_img`, which inspects it again and keeps QEMU to the files
+it is given. What runs here directly only touches the instance's own overlay, whose header this host wrote. Every
+``qemu-img`` call names the format, so nothing is ever probed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+from common.exceptions import StratusError
 from compute.virt.base import ConfigDrive, DriverError
+from image import qemu_img
 
 GiB = 1 << 30
 QEMU_IMG_TIMEOUT = 600.0
 ISO_TIMEOUT = 60.0
-
-# Glance disk_format (or qemu's own name) → qemu's format name, for the formats a base image may have.
-BASE_FORMATS = {
-    "qcow2": "qcow2",
-    "raw": "raw",
-    "vmdk": "vmdk",
-    "vdi": "vdi",
-    "vhdx": "vhdx",
-    "vhd": "vpc",
-    "vpc": "vpc",
-}
 
 
 def _run(command: list[str], what: str, timeout: float = QEMU_IMG_TIMEOUT) -> str:
@@ -42,37 +37,38 @@ def _run(command: list[str], what: str, timeout: float = QEMU_IMG_TIMEOUT) -> st
     return result.stdout
 
 
-def qemu_format(disk_format: str) -> str:
+@contextlib.contextmanager
+def _refused_as_driver_error() -> Iterator[None]:
+    """An unsafe or unreadable base image fails the driver call like any other disk error."""
     try:
-        return BASE_FORMATS[disk_format]
-    except KeyError:
-        raise DriverError(reason=f"unsupported base image format {disk_format!r}") from None
+        yield
+    except DriverError:
+        raise
+    except StratusError as exc:
+        raise DriverError(reason=exc.message) from exc
 
 
-def virtual_size(image: Path, disk_format: str) -> int:
-    """The guest-visible size of ``image`` in bytes."""
-    info = _run(
-        ["qemu-img", "info", "--output", "json", "-f", qemu_format(disk_format), str(image)], f"reading {image}"
-    )
+def _overlay_size(disk: Path) -> int:
+    """The guest-visible size of an instance's own qcow2 overlay (its backing chain is not opened)."""
+    info = _run(["qemu-img", "info", "--output", "json", "-f", "qcow2", str(disk)], f"reading {disk}")
     return int(json.loads(info)["virtual-size"])
 
 
 def create_root_disk(disk: Path, base: Path, base_format: str, root_gb: int) -> None:
     """A qcow2 overlay at ``disk`` on ``base`` (absolute path as backing file), ``root_gb`` GiB large, or as large as
-    the base when ``root_gb`` is 0. A root disk smaller than the image refuses: the guest's filesystem would not
-    fit."""
+    the base when ``root_gb`` is 0. The base must pass inspection as ``base_format``. A root disk smaller than the
+    image refuses: the guest's filesystem would not fit."""
+    if base_format not in qemu_img.BASE_FORMATS:
+        raise DriverError(reason=f"unsupported base image format {base_format!r}")
     if not base.is_file():
         raise DriverError(reason=f"base image {base} is missing")
-    base_size = virtual_size(base, base_format)
-    command = ["qemu-img", "create", "-q", "-f", "qcow2", "-F", qemu_format(base_format), "-b", str(base.absolute())]
-    command.append(str(disk))
-    if root_gb > 0:
-        if root_gb * GiB < base_size:
+    with _refused_as_driver_error():
+        base_size = qemu_img.virtual_size(base, base_format)
+        if root_gb > 0 and root_gb * GiB < base_size:
             raise DriverError(
                 reason=f"the flavor's root disk ({root_gb} GiB) is smaller than the image ({base_size} bytes)"
             )
-        command.append(str(root_gb * GiB))
-    _run(command, f"creating root disk {disk}")
+        qemu_img.create_overlay(disk, base, base_format, root_gb * GiB if root_gb > 0 else base_size)
 
 
 def grow(disk: Path, root_gb: int) -> None:
@@ -80,7 +76,7 @@ def grow(disk: Path, root_gb: int) -> None:
     the same size does nothing. 0 keeps the size."""
     if root_gb <= 0:
         return
-    current = virtual_size(disk, "qcow2")
+    current = _overlay_size(disk)
     if root_gb * GiB < current:
         raise DriverError(reason=f"the root disk cannot shrink from {current / GiB:g} GiB to {root_gb} GiB")
     if root_gb * GiB > current:
@@ -88,15 +84,13 @@ def grow(disk: Path, root_gb: int) -> None:
 
 
 def flatten(disk: Path, target: Path, force_share: bool) -> None:
-    """Copy the qcow2 ``disk`` and its backing chain into one standalone qcow2 at ``target``, atomically (a temporary
-    file renamed into place). ``force_share`` reads an image QEMU holds open; the caller makes that safe by pausing
-    the guest (QEMU flushes its caches when it stops the vCPUs)."""
+    """Copy the qcow2 ``disk`` and its base into one standalone qcow2 at ``target``, atomically (a temporary file
+    renamed into place); the base is inspected again first. ``force_share`` reads an image QEMU holds open; the caller
+    makes that safe by pausing the guest (QEMU flushes its caches when it stops the vCPUs)."""
     partial = target.with_name(f".{target.name}.partial")
-    command = ["qemu-img", "convert", "-f", "qcow2", "-O", "qcow2"]
-    if force_share:
-        command.append("-U")
     try:
-        _run([*command, str(disk), str(partial)], f"snapshot of {disk}")
+        with _refused_as_driver_error():
+            qemu_img.flatten(disk, partial, force_share=force_share)
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)

@@ -17,6 +17,7 @@ from image import inspector
 from image.formats import microsoft
 from image.formats.base import READ_BUDGET, Reader
 from image.inspector import SUPPORTED_DISK_FORMATS, ImageInfo, InspectionError, detect, inspect
+from tests.hostile_images import hostile_texts
 
 from .conftest import RECIPES, Samples, qemu_img, qemu_virtual_size
 
@@ -331,6 +332,31 @@ def test_text_that_qemu_would_probe_as_a_vmdk_descriptor_is_rejected(tmp_path):
     path.write_bytes(b'# harmless\n   \r\nversion=1\ncreateType="monolithicFlat"\nRW 8 FLAT "/etc/shadow" 0\n')
     with pytest.raises(InspectionError, match="text descriptor"):
         inspect(path, "raw")
+
+
+@pytest.mark.parametrize("label", list(hostile_texts(Path("/etc/os-release"))))
+@pytest.mark.parametrize("claim", ["raw", "vmdk", "ami", "iso"])
+def test_vmdk_descriptor_text_is_refused_whatever_its_spelling_and_claim(tmp_path, label, claim):
+    # Issue 11: text stored as raw is one record change from being opened as a VMDK descriptor naming host files.
+    path = tmp_path / "text.img"
+    path.write_bytes(hostile_texts(Path("/etc/os-release"))[label])
+    with pytest.raises(InspectionError, match="text descriptor"):
+        inspect(path, claim)
+
+
+def test_descriptor_words_after_the_first_nul_byte_leave_a_raw_disk_raw(tmp_path):
+    # QEMU reads a descriptor as a C string: what follows a NUL byte is never parsed, as on any real disk.
+    path = tmp_path / "disk.img"
+    path.write_bytes(b"\xeb\x63\x90\0" + b'createType="monolithicFlat"\nRW 8 FLAT "/etc/os-release" 0\n' + bytes(MIB))
+    assert inspect(path, "raw") == ImageInfo("raw", path.stat().st_size, path.stat().st_size)
+
+
+def test_a_text_without_nul_bytes_is_read_no_further_than_qemu_reads_a_descriptor(tmp_path):
+    path = tmp_path / "long.txt"
+    path.write_bytes(b"a" * (2 * MIB) + b'createType="monolithicFlat"\n')
+    opener = CountingOpener()
+    assert inspect(path, "raw", opener=opener).format == "raw"
+    assert opener.bytes_read < 1 * MIB + 64 * 1024
 
 
 def test_ordinary_text_is_raw(tmp_path):

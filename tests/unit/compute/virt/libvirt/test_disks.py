@@ -11,6 +11,7 @@ import pytest
 
 from compute.virt.base import ConfigDrive, DriverError
 from compute.virt.libvirt import disks
+from tests.hostile_images import hostile_images, hostile_labels, make_canary
 
 MiB = 1 << 20
 
@@ -79,10 +80,37 @@ def test_missing_base_and_unknown_format_are_driver_errors(base: Path, tmp_path:
         disks.create_root_disk(tmp_path / "disk", base, "iso", root_gb=1)
 
 
-def test_format_is_never_probed(base: Path, tmp_path: Path) -> None:
-    # a qcow2 file declared raw is read as raw: its virtual size is its file size, not the qcow2 header's
-    assert disks.virtual_size(base, "raw") == base.stat().st_size
-    assert disks.virtual_size(base, "qcow2") == 13 * MiB
+def test_a_base_that_is_not_its_recorded_format_is_refused_never_read_as_another(base: Path, tmp_path: Path) -> None:
+    # A qcow2 recorded as raw: before, its size was read as raw's; now it is refused before qemu-img opens it.
+    with pytest.raises(DriverError, match="claims disk_format 'raw' but is qcow2"):
+        disks.create_root_disk(tmp_path / "disk", base, "raw", root_gb=1)
+    assert not (tmp_path / "disk").exists()
+
+
+@pytest.mark.parametrize("label", hostile_labels())
+def test_root_disk_on_a_base_naming_a_host_file_is_refused(tmp_path: Path, label: str) -> None:
+    canary = make_canary(tmp_path)
+    hostile, claim = hostile_images(tmp_path, canary)[label]
+    with pytest.raises(DriverError):
+        disks.create_root_disk(tmp_path / "disk", hostile, claim if claim in ("raw", "qcow2") else "raw", root_gb=1)
+    assert not (tmp_path / "disk").exists()
+
+
+def test_snapshot_of_a_disk_whose_base_names_a_host_file_reads_none_of_it(tmp_path: Path) -> None:
+    canary = make_canary(tmp_path)
+    for label in ("qcow2 with a backing file", "qcow2 with an external data file"):
+        hostile, _ = hostile_images(tmp_path, canary)[label]
+        disk = tmp_path / "disk"
+        disk.unlink(missing_ok=True)
+        # A base swapped under an existing disk: the snapshot inspects it again.
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-u", "-f", "qcow2", "-F", "qcow2", "-b", str(hostile), str(disk), "1M"],
+            check=True,
+            timeout=60,
+        )
+        with pytest.raises(DriverError, match="self-contained"):
+            disks.flatten(disk, tmp_path / "snap.qcow2", force_share=False)
+        assert not (tmp_path / "snap.qcow2").exists(), label
 
 
 def test_flatten_writes_a_standalone_qcow2_with_the_data(base: Path, tmp_path: Path) -> None:
