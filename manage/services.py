@@ -54,7 +54,7 @@ class WorkerSpec:
 
 WORKERS = (
     WorkerSpec("compute-worker", "compute.worker", queues=("compute", "events"), beat=True),
-    WorkerSpec("network-worker", "network.worker", queues=("network",)),
+    WorkerSpec("network-worker", "network.worker", queues=("network",), beat=True),
     WorkerSpec("image-worker", "image.worker", queues=("image",), beat=True),
     WorkerSpec("compute-agent", "compute.agent", agent_of="compute", beat=True),
     WorkerSpec("network-agent", "network.agent", agent_of="network", beat=True),

@@ -6,6 +6,8 @@ It never touches the database: what it needs comes in the task. Start with
 control side push the host's state again).
 """
 
+import logging
+import threading
 from typing import Any
 
 from celery.signals import worker_ready
@@ -51,8 +53,18 @@ app.conf.beat_schedule = {
 }
 
 
+def _heartbeats(stop: threading.Event) -> None:
+    while not stop.wait(settings.host_heartbeat_interval):
+        try:
+            app.send_task(client.AGENT_HEARTBEAT, args=[sorted(agents)], expires=30)
+        except Exception:  # the broker is briefly away: the next beat will do
+            logging.getLogger(__name__).warning("heartbeat not sent", exc_info=True)
+
+
 @worker_ready.connect(weak=False)
 def report_at_start(**_: Any) -> None:
-    """At once, so the host gets its state (and a restarted agent repairs whatever changed) without waiting."""
+    """At once, so the host gets its state (and a restarted agent repairs whatever changed) without waiting; then
+    a heartbeat from the main process, which runs even while the pool applies a long state."""
     for agent in agents.values():
         agent.report()
+    threading.Thread(target=_heartbeats, args=(threading.Event(),), name="heartbeat", daemon=True).start()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Celery
@@ -42,7 +42,8 @@ def push_host(control: NetworkControl, host: str, request_id: str = "") -> str:
         record = session.get(NetworkHost, host)
         if record is None:
             return "no agent"
-        state = wiring.host_wiring(session, host, control.settings.network_dhcp_lease_time)
+        down_after = timedelta(seconds=control.settings.compute_host_down_after)
+        state = wiring.host_wiring(session, host, control.settings.network_dhcp_lease_time, down_after)
         record.networks = [n.network_id for n in state.networks]
     client.agent_apply(control.app, host, state.to_dict(), request_id)
     return f"pushed {len(state.networks)} networks"

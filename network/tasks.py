@@ -8,7 +8,7 @@ from celery import Celery
 
 from common.db import Database
 from common.settings import Settings
-from network import client, sync
+from network import client, liveness, relocation, sync
 
 LOG = logging.getLogger(__name__)
 TASK_OPTIONS = {"acks_late": True, "time_limit": 120, "soft_time_limit": 110}
@@ -35,6 +35,23 @@ def register(app: Celery, settings: Settings) -> None:
     @app.task(name=client.AGENT_REPORT, **TASK_OPTIONS, expires=120)
     def agent_report(host: str, underlay_ip: str, namespace: str = "", request_id: str = "") -> str:
         return sync.agent_report(control, host, underlay_ip, namespace, request_id)
+
+    @app.task(name=client.AGENT_HEARTBEAT, acks_late=False, time_limit=30, expires=30, from_hosts=True,
+              host_arg="names")  # fmt: skip
+    def agent_heartbeat(names: list[str]) -> int:
+        with control.db.session() as session:
+            return liveness.heartbeat(session, names)
+
+    @app.task(name=client.MOVE_FROM_DOWN_HOSTS, **TASK_OPTIONS, expires=settings.host_heartbeat_interval)
+    def move_from_down_hosts() -> list[str]:
+        return relocation.move_from_down_hosts(control)
+
+    app.conf.beat_schedule = {
+        "network-move-from-down-hosts": {
+            "task": client.MOVE_FROM_DOWN_HOSTS,
+            "schedule": settings.host_heartbeat_interval,
+        }
+    }
 
     @app.task(name=client.PORTS_WIRED, **TASK_OPTIONS)
     def ports_wired(

@@ -4,8 +4,9 @@ A host has a network when a server's port on it is bound to the host. For each s
 ports here (with their security group rules resolved to addresses), every port of the network on other hosts
 (L2 population: unicast forwarding entries, no multicast) and the other hosts' VTEPs, and, on the one host that
 serves the network's DHCP, the DHCP server with a static lease per port. The DHCP host is the one the DHCP port is
-bound to while that host has the network's servers, else the first by name of the hosts that have them: every
-computation agrees (they read the same binding), and the server moves only when its host leaves the network.
+bound to while that host has the network's servers and is live, else the first by name of the live hosts that have
+them: every computation agrees (they read the same binding), and the server moves only when its host leaves the
+network or goes down (``network.liveness``; ``network.relocation`` pushes the move at once).
 Reads are done in bulk (a few queries per host, whatever the number of ports).
 """
 
@@ -17,10 +18,12 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from network import liveness
 from network.dataplane.base import DhcpSubnet, DhcpWiring, HostWiring, NetworkWiring, PortWiring, RemotePort, Rule
 from network.models import (
     DHCP_OWNER,
@@ -56,10 +59,11 @@ def hosts_of_network(session: Session, network_id: str) -> set[str]:
     return set(session.scalars(query))
 
 
-def dhcp_host(hosts: Iterable[str], current: str = "") -> str | None:
+def dhcp_host(hosts: Iterable[str], current: str = "", live: set[str] | None = None) -> str | None:
     """Where a network's DHCP server runs: where it runs now while that host still has the network's servers
-    (a move restarts it, and a host joining the network is no reason to), else the first host by name."""
-    candidates = set(hosts)
+    (a move restarts it, and a host joining the network is no reason to), else the first host by name. With
+    ``live``, hosts that are down are no candidates: their DHCP server moves to a live host."""
+    candidates = set(hosts) if live is None else set(hosts) & live
     return current if current in candidates else min(candidates, default=None)
 
 
@@ -175,12 +179,13 @@ class _Facts:
     addresses: dict[str, list[str]]
     vteps: dict[str, str]  # host → underlay address, for hosts whose agent reported
     rules: dict[str, tuple[Rule, ...]]
+    live: set[str] | None = None  # hosts whose agent is alive (None: every host counts as live)
 
     def first_ip(self, port_id: str) -> str:
         return (self.addresses.get(port_id) or [""])[0]
 
 
-def _read(session: Session, host: str, network_ids: set[str]) -> _Facts:
+def _read(session: Session, host: str, network_ids: set[str], down_after: timedelta | None = None) -> _Facts:
     networks = {n.id: n for n in session.scalars(select(Network).where(Network.id.in_(network_ids)))}
     ports = list(session.scalars(select(Port).where(Port.network_id.in_(network_ids))))
     local = [p for p in ports if is_server_port(p) and p.binding_host_id == host]
@@ -191,6 +196,7 @@ def _read(session: Session, host: str, network_ids: set[str]) -> _Facts:
         addresses=_addresses(session, [p.id for p in ports]),
         vteps={h.host: h.underlay_ip for h in session.scalars(select(NetworkHost))},
         rules=_rules(session, local),
+        live=None if down_after is None else liveness.live_hosts(session, down_after),
     )
 
 
@@ -217,7 +223,7 @@ def _network(facts: _Facts, network: Network, lease_time: int) -> NetworkWiring:
     ]
     dhcp = None
     dhcp_port = next((p for p in facts.ports if p.network_id == network.id and p.device_owner == DHCP_OWNER), None)
-    serving = dhcp_host(hosts, dhcp_port.binding_host_id if dhcp_port is not None else "")
+    serving = dhcp_host(hosts, dhcp_port.binding_host_id if dhcp_port is not None else "", facts.live)
     if dhcp_port is not None and serving == host:
         leases = [(p.mac_address, ip) for p in servers for ip in facts.addresses.get(p.id, [])]
         dhcp = _dhcp(network, dhcp_port, facts.addresses, leases, lease_time)
@@ -235,13 +241,16 @@ def _network(facts: _Facts, network: Network, lease_time: int) -> NetworkWiring:
     )
 
 
-def host_wiring(session: Session, host: str, lease_time: int = 86400) -> HostWiring:
-    """The complete desired state of ``host``. DHCP ports of the networks it serves are bound to it here."""
+def host_wiring(
+    session: Session, host: str, lease_time: int = 86400, down_after: timedelta | None = None
+) -> HostWiring:
+    """The complete desired state of ``host``. DHCP ports of the networks it serves are bound to it here. With
+    ``down_after``, hosts whose agent was not heard from within it serve no DHCP."""
     generation = time.time_ns()  # taken before reading: a later computation always carries a later generation
     network_ids = networks_of_host(session, host)
     if not network_ids:
         return HostWiring(host=host, networks=(), generation=generation)
-    facts = _read(session, host, network_ids)
+    facts = _read(session, host, network_ids, down_after)
     networks = [_network(facts, facts.networks[n], lease_time) for n in sorted(network_ids) if n in facts.networks]
     return HostWiring(host=host, networks=tuple(networks), generation=generation)
 
