@@ -9,7 +9,7 @@ import logging
 import threading
 from typing import Any
 
-from celery.signals import worker_ready
+from celery.signals import task_received, worker_ready
 
 from common.logs import setup_logging
 from common.queue import host_queue, make_celery
@@ -22,6 +22,9 @@ setup_logging("stratus-compute", settings.log_level)
 app = make_celery(settings)
 agent = HostAgent(settings, app)
 AGENT_TASK = {"acks_late": True, "time_limit": 3600}
+# Receive (and acknowledge) spawns while the pool is busy with another: a host that takes its work late is not a
+# host that is gone (compute.handoff gives untaken builds to other hosts).
+app.conf.worker_prefetch_multiplier = 64
 
 
 @app.task(name=client.AGENT_SPAWN, **AGENT_TASK)
@@ -30,8 +33,8 @@ def spawn(host: str, spec: dict[str, Any], request_id: str = "") -> None:
 
 
 @app.task(name=client.AGENT_DESTROY, **AGENT_TASK)
-def destroy(host: str, instance_id: str, request_id: str = "") -> None:
-    agent.destroy(host, instance_id, request_id)
+def destroy(host: str, instance_id: str, request_id: str = "", report: bool = True) -> None:
+    agent.destroy(host, instance_id, request_id, report)
 
 
 @app.task(name=client.AGENT_ACTION, **AGENT_TASK)
@@ -61,7 +64,7 @@ app.conf.beat_schedule = {
 
 
 def _heartbeats(stop: threading.Event) -> None:
-    while not stop.wait(settings.compute_report_interval):
+    while not stop.wait(settings.host_heartbeat_interval):
         try:
             app.send_task(client.HOST_HEARTBEAT, args=[agent.hosts], expires=30)
         except Exception:  # the broker is briefly away: the next beat will do
@@ -75,3 +78,18 @@ def register_hosts(**_: Any) -> None:
     for host in agent.hosts:
         app.send_task(client.AGENT_REPORT, args=[host], queue=host_queue("compute", host))
     threading.Thread(target=_heartbeats, args=(threading.Event(),), name="heartbeat", daemon=True).start()
+
+
+@task_received.connect(weak=False)
+def acknowledge_spawn(request: Any = None, **_: Any) -> None:
+    """Tell the control side at once that a spawn reached this host (the main process runs this on receipt, before
+    the pool starts it), so the build is not given to another host while it waits behind earlier work here."""
+    if request is None or request.name != client.AGENT_SPAWN:
+        return
+    try:
+        host, spec = request.args[0], request.args[1]
+        app.send_task(
+            client.TAKEN, args=[spec["uuid"], host], kwargs={"request_id": request.kwargs.get("request_id", "")}
+        )
+    except Exception:  # not fatal: without it the build is given back after compute_build_take_timeout
+        logging.getLogger(__name__).warning("could not acknowledge spawn %s", request.id, exc_info=True)

@@ -124,6 +124,7 @@ def _try_host(
                 availability_zone=zone,
                 task_state=next_task.value,
                 attempts=[*attempts, host],
+                taken_by=None,
             )
             if not placed:
                 raise _LostRace(Outcome.INSTANCE_MOVED_ON)
@@ -187,7 +188,7 @@ def build_instance(control: Control, instance_id: str, request_id: str) -> str:
     if outcome is Outcome.PLACED:
         with control.db.session() as session:
             spec = instance_spec(session.get(Instance, instance_id))
-        client.agent_spawn(control.app, host, spec, request_id)
+        client.agent_spawn(control.app, host, spec, request_id, control.settings.compute_build_take_timeout)
         LOG.info("[%s] instance %s placed on %s", request_id, instance_id, host)
         return f"placed on {host}"
     if outcome is Outcome.INSTANCE_MOVED_ON:
@@ -209,8 +210,17 @@ def fail_build(control: Control, instance_id: str, request_id: str, message: str
             networks = records.finish_delete(session, instance_id)
         else:
             fault = records.fault(500, message)
+            # Like Nova, a failed build holds no host: its record no longer keeps a host from being retired.
             records.swap(
-                session, instance_id, {}, vm_state=VmState.ERROR.value, task_state=None, fault=fault, build_failed=True
+                session,
+                instance_id,
+                {},
+                vm_state=VmState.ERROR.value,
+                task_state=None,
+                fault=fault,
+                build_failed=True,
+                host=None,
+                taken_by=None,
             )
             records.release_resources(session, instance_id)
             networks = records.release_ports(session, instance_id)

@@ -17,6 +17,7 @@ DELETE = "compute.delete_instance"
 REBUILD = "compute.rebuild_instance"
 RESIZE = "compute.resize_instance"
 SWEEP = "compute.sweep"
+CHECK_HANDOFFS = "compute.check_handoffs"
 
 SPAWNED = "events.instance_spawned"
 SPAWN_FAILED = "events.instance_spawn_failed"
@@ -26,6 +27,8 @@ HOST_REPORT = "events.host_report"
 HOST_HEARTBEAT = "events.host_heartbeat"
 NETWORK_READY = "events.instance_network_ready"
 NETWORK_FAILED = "events.instance_network_failed"
+TAKEN = "events.instance_taken"
+"""``instance_taken(instance_id, host)``: the host's agent received the spawn (sent by its main process at once)."""
 
 AGENT_SPAWN = "agent.spawn"
 AGENT_DESTROY = "agent.destroy"
@@ -52,13 +55,34 @@ def resize(app: Celery, instance_id: str, request_id: str) -> None:
     app.send_task(RESIZE, args=[instance_id], kwargs={"request_id": request_id})
 
 
-def agent_spawn(app: Celery, host: str, spec: dict[str, Any], request_id: str) -> None:
-    app.send_task(AGENT_SPAWN, args=[host, spec], kwargs={"request_id": request_id}, queue=host_queue("compute", host))
+def agent_spawn(
+    app: Celery, host: str, spec: dict[str, Any], request_id: str, take_timeout: float | None = None
+) -> None:
+    """The host builds the guest. With ``take_timeout`` the message expires when the build is given to another
+    host for not being taken (``compute.handoff``): a host that wakes up later never starts it."""
+    app.send_task(
+        AGENT_SPAWN,
+        args=[host, spec],
+        kwargs={"request_id": request_id},
+        queue=host_queue("compute", host),
+        expires=take_timeout,
+    )
 
 
 def agent_destroy(app: Celery, host: str, instance_id: str, request_id: str) -> None:
     app.send_task(
         AGENT_DESTROY, args=[host, instance_id], kwargs={"request_id": request_id}, queue=host_queue("compute", host)
+    )
+
+
+def agent_drop(app: Celery, host: str, instance_id: str, request_id: str) -> None:
+    """The build moved to another host: whatever ``host`` made of it goes, without reporting a delete. Queued
+    behind the spawn it overtakes, so it runs after it even on a host that wakes up much later."""
+    app.send_task(
+        AGENT_DESTROY,
+        args=[host, instance_id],
+        kwargs={"request_id": request_id, "report": False},
+        queue=host_queue("compute", host),
     )
 
 

@@ -31,6 +31,7 @@ FINISHERS = {
 def spawned(control: Control, instance_id: str, host: str, power_state: int, request_id: str) -> str:
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
+        moved_on = bool(instance and not instance.deleted and not records.deleting(instance) and instance.host != host)
         if instance is None or instance.deleted or records.deleting(instance) or instance.host != host:
             unwanted = True
         else:
@@ -46,6 +47,10 @@ def spawned(control: Control, instance_id: str, host: str, power_state: int, req
                 fault=None,
             )
             records.record_event(session, instance_id, request_id, "compute_build_and_run_instance", "Success", host)
+    if unwanted and moved_on:
+        # A copy on a host the build was taken from (compute.handoff): dropped there, which is no delete to report.
+        client.agent_drop(control.app, host, instance_id, request_id)
+        return "dropping: the build moved on"
     if unwanted:
         client.agent_destroy(control.app, host, instance_id, request_id)
         return "destroying: no longer wanted"
@@ -110,7 +115,7 @@ def network_ready(control: Control, instance_id: str, host: str, nics: list[dict
             return "superseded"
         session.expire(instance)
         spec = build.instance_spec(session.get(Instance, instance_id))
-    client.agent_spawn(control.app, host, spec, request_id)
+    client.agent_spawn(control.app, host, spec, request_id, control.settings.compute_build_take_timeout)
     return "spawning"
 
 

@@ -116,9 +116,11 @@ class HostAgent:
         state = self._power_state(host, spec["uuid"])
         self.app.send_task(client.SPAWNED, args=[spec["uuid"], host, state], kwargs={"request_id": request_id})
 
-    def destroy(self, host: str, instance_id: str, request_id: str) -> None:
+    def destroy(self, host: str, instance_id: str, request_id: str, report: bool = True) -> None:
+        """``report`` False: a build that moved to another host is dropped here, which is no delete to report."""
         self.driver(host).destroy(instance_id)
-        self.app.send_task(client.DESTROYED, args=[instance_id, host], kwargs={"request_id": request_id})
+        if report:
+            self.app.send_task(client.DESTROYED, args=[instance_id, host], kwargs={"request_id": request_id})
 
     def action(self, host: str, instance_id: str, action: str, request_id: str, params: dict[str, Any]) -> None:
         driver = self.driver(host)

@@ -10,7 +10,7 @@ from celery.signals import worker_ready
 
 from common.db import Database
 from common.settings import Settings
-from compute import build, client, events, hosts, rebuild, resize, sweeper
+from compute import build, client, events, handoff, hosts, rebuild, resize, sweeper
 from compute.context import Control
 from compute.host_cache import HostStateCache
 
@@ -79,7 +79,18 @@ def register(app: Celery, settings: Settings) -> None:
     def sweep() -> dict[str, int]:
         return sweeper.sweep(control)
 
-    app.conf.beat_schedule = {"compute-sweeper": {"task": client.SWEEP, "schedule": settings.compute_sweep_interval}}
+    @app.task(name=client.TAKEN, **TASK_OPTIONS)
+    def instance_taken(instance_id: str, host: str, request_id: str = "") -> str:
+        return handoff.taken(control, instance_id, host, request_id)
+
+    @app.task(name=client.CHECK_HANDOFFS, **TASK_OPTIONS, expires=settings.host_heartbeat_interval)
+    def check_handoffs() -> dict[str, int]:
+        return handoff.check(control)
+
+    app.conf.beat_schedule = {
+        "compute-sweeper": {"task": client.SWEEP, "schedule": settings.compute_sweep_interval},
+        "compute-handoffs": {"task": client.CHECK_HANDOFFS, "schedule": settings.host_heartbeat_interval},
+    }
 
     @worker_ready.connect(weak=False)
     def recover(**_: Any) -> None:
