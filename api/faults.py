@@ -75,7 +75,11 @@ def fault_response(code: int, title: str, message: str, fault_type: str | None =
 def _handle_stratus_error(error: StratusError) -> Response:
     if error.code >= 500:
         LOG.error("%s %s failed [%s]: %s", request.method, request.path, current().request_id, error.message)
-    return fault_response(error.code, error.title, error.message, getattr(error, "fault_type", None))
+    response = fault_response(error.code, error.title, error.message, getattr(error, "fault_type", None))
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _handle_over_quota(error: OverQuota) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -12,8 +13,8 @@ from sqlalchemy.orm import Session
 from api import policy
 from api.auth import identity_snapshot
 from api.context import current
-from api.identity import lookups
-from api.identity.models import Domain, Project, RoleAssignment, User
+from api.identity import lockout, lookups
+from api.identity.models import DEFAULT_DOMAIN_ID, Domain, Project, RoleAssignment, User
 from api.identity.passwords import verify_password
 from api.identity.schemas import AUTH
 from api.identity.tokens import ValidatedToken
@@ -58,29 +59,60 @@ def token_body(token: ValidatedToken, with_catalog: bool) -> dict[str, Any]:
     return {"token": body}
 
 
-def _password_user(session: Session, spec: dict[str, Any]) -> tuple[str | None, str | None, bool]:
-    """(user id, stored hash, enabled) of the user a password request names, or Nones when there is none."""
-    query = select(User.id, User.password_hash, User.enabled)
+@dataclass(frozen=True)
+class _PasswordUser:
+    """The user a password request names, if any: id, stored hash, enabled, and name for the lockout."""
+
+    id: str | None = None
+    password_hash: str | None = None
+    enabled: bool = False
+    name: str | None = None
+
+
+def _password_user(session: Session, spec: dict[str, Any]) -> _PasswordUser:
+    query = select(User.id, User.password_hash, User.enabled, User.name, User.domain_id)
     if "id" in spec:
         query = query.where(User.id == spec["id"])
     else:
         domain = lookups.find_domain_ref(session, spec["domain"])
         if domain is None:
-            return None, None, False
+            return _PasswordUser()
         query = query.where(User.name == spec["name"], User.domain_id == domain.id)
     row = session.execute(query).first()
-    return (row.id, row.password_hash, row.enabled) if row else (None, None, False)
+    if row is None:
+        return _PasswordUser()
+    # Only the default domain's service account is the cloud's own (common.accounts).
+    name = row.name if row.domain_id == DEFAULT_DOMAIN_ID else None
+    return _PasswordUser(row.id, row.password_hash, row.enabled, name)
+
+
+def _named(spec: dict[str, Any]) -> str:
+    """The user as the request names it: the key of a lockout when no such user exists."""
+    if "id" in spec:
+        return f"id\0{spec['id']}"
+    return f"{json.dumps(spec.get('domain'), sort_keys=True)}\0{spec.get('name')}"
 
 
 def _authenticate_password(spec: dict[str, Any]) -> str:
+    """The user id, or 401; a locked user is 401 too (Keystone's message), an address over its limit 429.
+
+    The attempt is counted before the hash runs and given back when the password is right (``lockout``).
+    """
     rt = runtime()
     with rt.db.session() as session:
-        user_id, stored, enabled = _password_user(session, spec)
+        user = _password_user(session, spec)
+    limits = lockout.limits_for(rt.settings, user.id, _named(spec), user.name, request.remote_addr)
+    with rt.db.session() as session:
+        attempt = lockout.take(session, limits, shown_as=str(spec.get("name") or spec.get("id")))
     # The hash runs outside any transaction: it is the slow part and holds no database connection.
-    if not verify_password(spec["password"], stored, rt.settings.password_hash_rounds) or not enabled:
+    if not verify_password(spec["password"], user.password_hash, rt.settings.password_hash_rounds):
         raise Unauthorized()
-    assert user_id is not None
-    return user_id
+    with rt.db.session() as session:
+        attempt.succeeded(session)
+    if not user.enabled:
+        raise Unauthorized()
+    assert user.id is not None
+    return user.id
 
 
 def _resolve_scope(session: Session, scope: Any, user_id: str) -> tuple[str | None, str | None]:

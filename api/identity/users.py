@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 
 from api import policy
-from api.identity import filters
+from api.identity import filters, lockout
 from api.identity.lookups import ensure_unique, existing_domain_id, get_or_404
 from api.identity.models import Project, RoleAssignment, User
 from api.identity.passwords import hash_password, verify_password
@@ -107,6 +107,8 @@ def update_user(user_id: str) -> Response:
             rt.tokens.revoke_user(session, user.id)
         if password_hash:
             user.password_hash, user.password_changed_at = password_hash, datetime.now(UTC)
+        if body.get("enabled") is True:
+            lockout.unlock_user(session, user.id)  # enabling a user ends its lockout, as in Keystone
         user.enabled = body.get("enabled", user.enabled)
         session.flush()
         view = user_view(user)
