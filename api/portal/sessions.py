@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Request, Response
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from api.portal.models import PortalSession
 from common.db import Database, utcnow
@@ -120,12 +120,31 @@ def end(db: Database, row: PortalSession) -> None:
         session.execute(delete(PortalSession).where(PortalSession.id == row.id))
 
 
-def purge(db: Database, idle_timeout: int) -> int:
-    """Drop sessions idle past the timeout (their tokens expire on their own); run at each sign-in."""
-    cutoff = utcnow() - timedelta(seconds=idle_timeout)
+# Sessions purged at one sign-in at most; the rest wait for the next (each purged live token costs a revocation).
+PURGE_BATCH = 50
+
+
+def purge(db: Database, idle_timeout: int) -> list[PortalSession]:
+    """Drop sessions idle past the timeout, oldest first, and return those whose token is still unexpired:
+    the caller revokes them, since an idle session that nobody loads again would otherwise leave its token
+    usable (for the API, not the portal) until it expires."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=idle_timeout)
     with db.session() as session:
-        result = session.execute(delete(PortalSession).where(PortalSession.last_seen_at < cutoff))
-    return int(getattr(result, "rowcount", 0) or 0)
+        rows = session.scalars(
+            select(PortalSession)
+            .where(PortalSession.last_seen_at < cutoff)
+            .order_by(PortalSession.last_seen_at)
+            .limit(PURGE_BATCH)
+        ).all()
+        if rows:
+            session.execute(
+                delete(PortalSession).where(
+                    PortalSession.id.in_([r.id for r in rows]), PortalSession.last_seen_at < cutoff
+                )
+            )
+        session.expunge_all()
+    return [r for r in rows if r.token_expires_at > now]
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int | None = None) -> None:

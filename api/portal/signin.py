@@ -4,10 +4,13 @@ project switcher (the token is rescoped to another of the user's projects)."""
 from __future__ import annotations
 
 import dataclasses
+import string
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Response, g, redirect, request, url_for
+from flask import Response, current_app, g, redirect, request, url_for
+from werkzeug.exceptions import HTTPException
 
 from api.portal import csrf, sessions
 from api.portal.blueprint import _revoke, bp, db, render, session, set_notice, settings, signed_in
@@ -15,12 +18,32 @@ from api.portal.client import ApiClient
 from api.portal.errors import ApiError
 from api.portal.forms import Form, empty
 
+# The start of the identity API's message for a locked account (Keystone's words, which clients look for).
+ACCOUNT_LOCKED = "The account is locked for user"
+# Printable ASCII that may stand in a URL as it is; no space, backslash, quote, angle bracket or control.
+_URL_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~/?#[]@!$&'()*+,;=%:")
+
 
 def _safe_next(target: str | None) -> str | None:
-    """Only a path on this site (no scheme, no ``//host``): the redirect after sign-in is no open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """Where to go after sign-in: a page of this portal, or None.
+
+    Browsers forgive a lot in a ``Location``: they drop tabs and newlines (``/<TAB>/evil.example`` becomes
+    ``//evil.example``, another site), read a backslash as ``/``, and follow ``//host`` and ``scheme:`` anywhere. So
+    ``next`` may hold plain URL characters only, must be a path with no scheme or host, and that path must be
+    a page (GET) of the portal blueprint: not an API, not an asset, not anything else this host serves.
+    """
+    if not target or len(target) > 2048 or not set(target) <= _URL_CHARACTERS:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    try:
+        endpoint, _ = current_app.url_map.bind("localhost").match(parts.path, method="GET")
+    except HTTPException:  # no such page, not a GET page, or a redirect (a trailing slash) elsewhere
+        return None
+    if not isinstance(endpoint, str) or not endpoint.startswith("portal.") or endpoint == "portal.asset":
+        return None
+    return target
 
 
 def _token_info(token: str, body: dict[str, Any]) -> sessions.SignedIn:
@@ -97,17 +120,24 @@ def sign_in_submit() -> Response:
     try:
         info = _password_sign_in(form)
     except ApiError as exc:
-        if exc.status == 401:
-            form.errors[""] = "The user name, password or project is not right, or the account is disabled."
-        else:
-            form.errors[""] = exc.message
-        return _sign_in_page(_without_password(form), next_path, 400 if exc.status < 500 else 502)
-    sessions.purge(db(), settings().portal_idle_timeout)
+        form.errors[""] = _refusal(exc)
+        status = exc.status if exc.status == 429 else 400 if exc.status < 500 else 502
+        return _sign_in_page(_without_password(form), next_path, status)
+    for idle in sessions.purge(db(), settings().portal_idle_timeout):
+        _revoke(idle)
     cookie_value = sessions.start(db(), info)
     response = redirect(next_path or url_for("portal.overview"), code=303)
     sessions.set_cookie(response, request, sessions.COOKIE, cookie_value)
     sessions.clear_cookie(response, request, csrf.SIGNIN_COOKIE)
     return response
+
+
+def _refusal(exc: ApiError) -> str:
+    """What the sign-in form says: a locked account and a throttled address in the identity API's words (they
+    tell no more about a name than a wrong password does), any other 401 as one sentence for every cause."""
+    if exc.status == 401 and not exc.message.startswith(ACCOUNT_LOCKED):
+        return "The user name, password or project is not right, or the account is disabled."
+    return exc.message
 
 
 def _without_password(form: Form) -> Form:

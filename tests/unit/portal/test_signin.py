@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import quote
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from api.portal.models import PortalSession
 from common.db import utcnow
+from tests.unit.portal.admin_support import MEMBER_PASSWORD, make_tenant
 from tests.unit.portal.conftest import DEMO_PASSWORD, csrf_of, sign_in
 
 
@@ -171,3 +174,99 @@ def test_admin_switches_project(portal_app: Flask, client: FlaskClient) -> None:
     assert client.post("/sign-out", data={"csrf_token": new_token}).status_code == 303
     check = client.get("/identity/v3/auth/tokens", headers={"X-Auth-Token": admin, "X-Subject-Token": first.token})
     assert check.status_code == 404  # revoked with the whole chain
+
+
+def _sign_in_response(client: FlaskClient, url: str, user: str = "demo", password: str = DEMO_PASSWORD):
+    page = client.get(url).get_data(as_text=True)
+    return client.post(url, data={"csrf_token": csrf_of(page), "username": user, "password": password})
+
+
+# As they stand in the address bar: every trick a browser turns into another site, or a page that is no portal page.
+HOSTILE_NEXT = [
+    "/%09/evil.example/x",  # a tab: browsers drop it, leaving //evil.example/x
+    "/%0a/evil.example/x",
+    "/%0d%0a/evil.example/x",
+    "%09//evil.example/x",
+    "%20//evil.example/x",
+    "//evil.example/x",
+    "///evil.example/x",
+    "/%5Cevil.example/x",  # /\evil.example: a backslash is a slash to browsers
+    "%5C%5Cevil.example/x",
+    "/%5C/evil.example/x",
+    "https://evil.example/x",
+    "https:evil.example/x",
+    "HTTPS://evil.example",
+    "javascript:alert(1)",
+    "evil.example/x",
+    "/%2F%2Fevil.example/x",
+    "%2F%2Fevil.example/x",
+    "/%E2%80%8B/evil.example",  # a zero-width space
+    "/identity/v3/auth/tokens",  # on this host, but an API, not a portal page
+    "/assets/x/portal.css",
+    "/sign-out",  # POST only
+    "/no-such-page",
+]
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_next_only_ever_leads_to_a_portal_page(client: FlaskClient, target: str) -> None:
+    page = client.get(f"/sign-in?next={target}").get_data(as_text=True)
+    assert "evil.example" not in page and "next=" not in page  # the form does not carry it on either
+    response = _sign_in_response(client, f"/sign-in?next={target}")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("target", ["/instances", "/instances?page=2", "/networks/abc", "/admin/projects"])
+def test_next_to_a_portal_page_is_kept(client: FlaskClient, target: str) -> None:
+    response = _sign_in_response(client, f"/sign-in?next={quote(target, safe='/')}")
+    assert response.headers["Location"] == target
+
+
+def test_idle_sessions_purged_at_a_sign_in_have_their_tokens_revoked(portal_app: Flask) -> None:
+    first = portal_app.test_client()
+    sign_in(first)
+    row = _token_of_only_session(portal_app)
+    idle = portal_app.extensions["stratus"].settings.portal_idle_timeout
+    with portal_app.extensions["stratus"].db.session() as session:
+        session.execute(
+            update(PortalSession)
+            .where(PortalSession.id == row.id)
+            .values(last_seen_at=utcnow() - timedelta(seconds=idle + 1))
+        )
+    # The idle browser never comes back; someone else signing in purges its session.
+    sign_in(portal_app.test_client())
+    with portal_app.extensions["stratus"].db.session() as session:
+        assert session.get(PortalSession, row.id) is None
+    check = first.get("/identity/v3/auth/tokens", headers={"X-Auth-Token": row.token, "X-Subject-Token": row.token})
+    assert check.status_code == 401
+
+
+def _from(portal_app: Flask, address: str) -> FlaskClient:
+    client = portal_app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def test_a_locked_account_is_said_on_the_sign_in_form(portal_app: Flask) -> None:
+    tenant = make_tenant(portal_app.test_client())
+    client = _from(portal_app, "192.0.2.10")
+    attempts = portal_app.extensions["stratus"].settings.lockout_failure_attempts
+    for _ in range(attempts):
+        html = _sign_in_response(client, "/sign-in", tenant.user, "wrong").get_data(as_text=True)
+        assert "password or project is not right" in html
+    response = _sign_in_response(client, "/sign-in", tenant.user, MEMBER_PASSWORD)
+    assert response.status_code == 400
+    assert f"The account is locked for user: {tenant.user}." in response.get_data(as_text=True)
+
+
+def test_an_address_over_its_limit_is_told_to_wait_on_the_sign_in_form(portal_app: Flask) -> None:
+    client = _from(portal_app, "192.0.2.20")
+    attempts = portal_app.extensions["stratus"].settings.lockout_address_failure_attempts
+    for n in range(attempts):
+        assert _sign_in_response(client, "/sign-in", f"nobody-{n}", "wrong").status_code == 400
+    response = _sign_in_response(client, "/sign-in", "demo", DEMO_PASSWORD)
+    assert response.status_code == 429
+    assert "Too many failed attempts from this address" in response.get_data(as_text=True)
+    # The portal passes the browser's address through: another browser is not held back.
+    assert _sign_in_response(_from(portal_app, "192.0.2.21"), "/sign-in").status_code == 303
