@@ -33,7 +33,7 @@ class Runtime:
     @cached_property
     def broker_pinger(self) -> redis.Redis | None:
         """Asks the broker whether it is there before a request changes anything it would have to send."""
-        return broker_pinger(self.settings.broker_url)
+        return broker_pinger(self.settings)
 
 
 def runtime() -> Runtime:

@@ -5,14 +5,32 @@ Control-side services consume ``compute``, ``network``, ``image`` and ``events``
 (``compute.build_instance`` goes to ``compute``); a client that targets one host passes ``queue=`` itself.
 Every task is acknowledged late and rejected back to the queue when its worker dies, so a killed worker's
 task is redelivered; tasks must therefore be idempotent.
+
+Every message is signed when it is published and verified before its task runs (``common.signing`` says how
+and why), whichever way it is sent (``send_task``, ``apply_async``, beat): a worker refuses, logs and drops a
+message that does not verify. On the control side a message from a host must also be a task that hosts may
+send (``from_hosts=True``), and the host the task's ``host_arg`` names must be one the sender speaks for: a
+host reports only about itself, whatever the message claims.
 """
 
 from __future__ import annotations
 
-import redis
-from celery import Celery
+import inspect
+import logging
+import ssl
+from collections.abc import Callable, Collection
+from functools import cached_property
+from typing import Any
 
+import redis
+from celery import Celery, Task
+from celery.app.amqp import AMQP
+from celery.exceptions import Reject
+
+from common import signing
 from common.settings import Settings
+
+LOG = logging.getLogger(__name__)
 
 CONTROL_QUEUES = ("compute", "network", "image", "events")
 
@@ -35,8 +53,94 @@ connection, which an API request would pass on to its client. With these, and th
 broker restart of well under a second is ridden out and an absent broker fails the send in about 0.6 s."""
 
 
-def make_celery(settings: Settings) -> Celery:
-    app = Celery("stratus", broker=settings.broker_url, backend=settings.broker_url)
+def recipient(queue: object) -> str:
+    """The host a message is for, from its queue (``compute.<host>`` or ``network.<host>``); "" for control."""
+    name = queue if isinstance(queue, str) else getattr(queue, "name", None) or ""
+    service, _, host = name.partition(".")
+    return host if service in ("compute", "network") and host else ""
+
+
+class SigningAMQP(AMQP):
+    """Celery's message layer with every outgoing task message signed: all sends pass through here."""
+
+    @cached_property
+    def send_task_message(self) -> Callable[..., Any]:
+        send = self._create_task_sender()
+
+        def signed(producer: Any, name: str, message: Any, queue: object = None, **options: Any) -> Any:
+            args, kwargs, _ = message.body
+            auth: signing.MessageAuth = self.app.message_auth
+            message.headers.update(auth.sign(name, message.headers["id"], args, kwargs, recipient(queue)))
+            return send(producer, name, message, queue=queue, **options)
+
+        return signed
+
+
+class VerifiedTask(Task):
+    """Runs only messages that verify. ``from_hosts``: a host agent may send this task (a report);
+    ``host_arg``: the argument naming the host (or list of hosts) the report is about."""
+
+    abstract = True
+    from_hosts: bool = False
+    host_arg: str | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.request.called_directly:  # a message, not an in-process call
+            try:
+                self._authorise(args, kwargs)
+            except signing.ForgedMessage as exc:
+                headers = {name: getattr(self.request, name, None) for name in ("stratus_sender", "stratus_to")}
+                LOG.warning("refused task %s[%s] %s: %s", self.name, self.request.id, headers, exc)
+                raise Reject(str(exc), requeue=False) from None
+        return super().__call__(*args, **kwargs)
+
+    def _authorise(self, args: tuple, kwargs: dict) -> None:
+        auth: signing.MessageAuth = self.app.message_auth
+        headers = {name: getattr(self.request, name, None) for name in signing.HEADERS}
+        sender = auth.verify(self.name, self.request.id, args, kwargs, headers)
+        if sender == signing.CONTROL or auth.keyring.sender != signing.CONTROL:
+            return  # the control side may send anything; a host's own messages come back only to itself
+        if not self.from_hosts:
+            raise signing.ForgedMessage(f"host {sender!r} may not send {self.name}")
+        if self.host_arg is None:
+            return
+        claimed = inspect.signature(self.run).bind(*args, **kwargs).arguments.get(self.host_arg)
+        names = claimed if isinstance(claimed, list) else [claimed]
+        allowed = self.app.speaks_for(sender)
+        strangers = [name for name in names if name not in allowed]
+        if strangers:
+            raise signing.ForgedMessage(f"host {sender!r} reported about host(s) {strangers!r}")
+
+
+def message_auth(settings: Settings, sender: str) -> signing.MessageAuth:
+    """The control side holds the master key (made on first use); a host agent only its own key file."""
+    keys_dir = settings.effective_queue_keys_dir
+    if sender == signing.CONTROL:
+        keyring: signing.Keyring = signing.ControlKeyring(signing.ensure_master_key(keys_dir / "master.key"))
+    else:
+        keyring = signing.HostKeyring(sender, signing.read_host_keys(keys_dir / "hosts" / f"{sender}.keys"))
+    return signing.MessageAuth(keyring, settings.queue_message_max_age)
+
+
+def broker_tls(settings: Settings) -> dict[str, Any] | None:
+    """TLS options for a rediss:// broker: the server's certificate must chain to our CA and name the host."""
+    if not settings.broker_url.startswith("rediss://"):
+        return None
+    return {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": str(settings.effective_broker_ca_file)}
+
+
+def make_celery(
+    settings: Settings,
+    sender: str = signing.CONTROL,
+    speaks_for: Callable[[str], Collection[str]] | None = None,
+) -> Celery:
+    """The Celery app of one process. ``sender``: ``control`` for control-side processes, the host's name for a
+    host agent. ``speaks_for``: on the control side, the host names a host agent may report about (its own
+    name unless given)."""
+    url = settings.effective_broker_url
+    app = Celery("stratus", broker=url, backend=url, amqp=SigningAMQP, task_cls=VerifiedTask)
+    app.message_auth = message_auth(settings, sender)  # type: ignore[attr-defined]
+    app.speaks_for = speaks_for or (lambda host: (host,))  # type: ignore[attr-defined]
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -52,6 +156,8 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         broker_transport_options={"visibility_timeout": 3600},
+        broker_use_ssl=broker_tls(settings),
+        redis_backend_use_ssl=broker_tls(settings),
     )
     return app
 
@@ -69,9 +175,12 @@ PING_TIMEOUT = 0.5
 """Seconds a broker health ping may take: Redis on this machine or the next answers in well under a millisecond."""
 
 
-def broker_pinger(broker_url: str) -> redis.Redis | None:
+def broker_pinger(settings: Settings) -> redis.Redis | None:
     """A small client for health pings (its pool keeps the socket open, so a ping is one round trip); None for
     an in-process transport such as ``memory://``, which is always there."""
-    if not broker_url.startswith(("redis://", "rediss://", "unix://")):
+    url = settings.effective_broker_url
+    if not url.startswith(("redis://", "rediss://", "unix://")):
         return None
-    return redis.Redis.from_url(broker_url, socket_connect_timeout=PING_TIMEOUT, socket_timeout=PING_TIMEOUT)
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=PING_TIMEOUT, socket_timeout=PING_TIMEOUT, **(broker_tls(settings) or {})
+    )

@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from common.exceptions import ConfigError
 
@@ -30,7 +31,30 @@ class Settings:
     database_url: str = _setting(
         "", "SQLAlchemy URL. Empty means SQLite (WAL) at <state_dir>/stratus.db; PostgreSQL by URL."
     )
-    broker_url: str = _setting("redis://127.0.0.1:6379/0", "Celery broker (Redis) URL.")
+    broker_url: str = _setting(
+        "redis://127.0.0.1:6379/0",
+        "Celery broker (Redis) URL. Another machine uses rediss://<control>:<broker_tls_port>/0 (TLS, checked "
+        "against broker_ca_file). A password in the URL wins over broker_password_file.",
+    )
+    broker_password_file: str = _setting(
+        "", "File holding the broker's password (mode 600; made by `services up`). Empty: <state_dir>/broker-password."
+    )
+    broker_tls_port: int = _setting(
+        6380, "TLS port the private Redis also listens on, for hosts on other machines (0: no TLS listener)."
+    )
+    broker_ca_file: str = _setting(
+        "", "CA certificate a rediss:// broker's certificate must chain to. Empty: <state_dir>/broker-tls/ca.pem."
+    )
+    queue_keys_dir: str = _setting(
+        "",
+        "Keys that sign task messages: master.key on the control node (every key derives from it), "
+        "hosts/<host>.keys on a host (its own only). Empty: <state_dir>/queue-keys.",
+    )
+    queue_message_max_age: float = _setting(
+        7200.0,
+        "Seconds after which a task message is refused as a replay. Longer than the broker's redelivery "
+        "timeout (3600 s), so a message redelivered after a worker died still runs.",
+    )
     api_host: str = _setting("127.0.0.1", "Address the API binds to. Loopback unless you mean to expose it.")
     api_port: int = _setting(8000, "TCP port of the one API server (all APIs and the portal).")
     api_workers: int = _setting(4, "gunicorn worker processes for the API.")
@@ -152,6 +176,23 @@ class Settings:
         return self.database_url or f"sqlite:///{self.state_path / 'stratus.db'}"
 
     @property
+    def effective_broker_url(self) -> str:
+        """The broker URL with the password from broker_password_file added when the URL has none."""
+        return with_password(self.broker_url, self.effective_broker_password_file)
+
+    @property
+    def effective_broker_password_file(self) -> Path:
+        return Path(self.broker_password_file) if self.broker_password_file else self.state_path / "broker-password"
+
+    @property
+    def effective_broker_ca_file(self) -> Path:
+        return Path(self.broker_ca_file) if self.broker_ca_file else self.state_path / "broker-tls" / "ca.pem"
+
+    @property
+    def effective_queue_keys_dir(self) -> Path:
+        return Path(self.queue_keys_dir) if self.queue_keys_dir else self.state_path / "queue-keys"
+
+    @property
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
@@ -181,6 +222,17 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return _normalise(dataclasses.replace(self, **changes))
+
+
+def with_password(url: str, password_file: Path) -> str:
+    """``url`` with the password in ``password_file`` when the URL names none and the file exists (a broker
+    started by `services up` has one; an external broker may have none)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or parts.password or not password_file.is_file():
+        return url
+    password = quote(password_file.read_text().strip(), safe="")
+    user = quote(parts.username, safe="") if parts.username else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc.rpartition('@')[2]}"))
 
 
 def describe() -> list[tuple[str, Any, str]]:

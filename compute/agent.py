@@ -19,7 +19,7 @@ from compute.host_agent import HostAgent
 
 settings = load()
 setup_logging("stratus-compute", settings.log_level)
-app = make_celery(settings)
+app = make_celery(settings, sender=settings.effective_host)
 agent = HostAgent(settings, app)
 AGENT_TASK = {"acks_late": True, "time_limit": 3600}
 # Receive (and acknowledge) spawns while the pool is busy with another: a host that takes its work late is not a

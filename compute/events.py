@@ -18,6 +18,17 @@ from network import client as network_client
 
 LOG = logging.getLogger(__name__)
 
+
+def _elsewhere(instance: Instance, host: str, report: str) -> bool:
+    """True (and logged) when ``host`` reports about an instance that lives on another host: a host is heard
+    only about its own servers, whatever its message says (``common.queue`` checks the host it names is the
+    sender's own)."""
+    if instance.host in (None, host):
+        return False
+    LOG.warning("host %s reported %s of instance %s, which is on %s: ignored", host, report, instance.id, instance.host)
+    return True
+
+
 # Actions whose outcome changes more than the vm_state: each returns the columns to write (and may change
 # allocations in the same transaction).
 FINISHERS = {
@@ -63,6 +74,8 @@ def spawn_failed(control: Control, instance_id: str, host: str, reason: str, req
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted:
             return "gone"
+        if _elsewhere(instance, host, "a failed build"):
+            return "ignored: the instance lives elsewhere"
         deleting = records.deleting(instance)
         building_here = instance.host == host and instance.task_state in (TaskState.SPAWNING, TaskState.NETWORKING)
         if not building_here and not deleting:
@@ -124,7 +137,7 @@ def destroyed(control: Control, instance_id: str, host: str, request_id: str) ->
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted:
             return "already deleted"
-        if instance.host not in (None, host) and not records.deleting(instance):
+        if _elsewhere(instance, host, "the destruction"):
             return "ignored: the instance lives elsewhere"
         records.record_event(session, instance_id, request_id, "compute_terminate_instance", "Success", host)
         networks = records.finish_delete(session, instance_id)
@@ -147,6 +160,8 @@ def action_done(
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted or instance.task_state != task_state:
             return "superseded"
+        if _elsewhere(instance, host, f"the outcome of {action}"):
+            return "ignored: the instance lives elsewhere"
         values: dict[str, Any] = {"task_state": None, "power_state": power_state}
         finisher = FINISHERS.get(action)
         if finisher is not None:

@@ -7,6 +7,8 @@ small cloud. Independently, one agent process with the fake driver can serve N s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from common.settings import Settings
 
 
@@ -32,3 +34,16 @@ def network_served_hosts(settings: Settings) -> list[str]:
     if settings.network_dataplane == "fake":
         return served_hosts(settings)
     return [settings.effective_host]
+
+
+def agent_names(settings: Settings) -> list[str]:
+    """Every host name the agents of ``settings.effective_host`` act for: its own and the simulated hosts its
+    compute and network agents serve. Its message key file holds a key for each; its reports may name only
+    these (``common.queue``)."""
+    names = [settings.effective_host, *served_hosts(settings), *network_served_hosts(settings)]
+    return list(dict.fromkeys(names))
+
+
+def speaks_for(settings: Settings) -> Callable[[str], list[str]]:
+    """For the control side: the host names the agent of a given machine host may report about."""
+    return lambda host: agent_names(settings.replace(host=host))

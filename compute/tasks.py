@@ -16,6 +16,8 @@ from compute.host_cache import HostStateCache
 
 LOG = logging.getLogger(__name__)
 TASK_OPTIONS = {"acks_late": True, "time_limit": 300, "soft_time_limit": 280}
+# What a host agent may send: reports about itself only (``host_arg``, checked by ``common.queue``).
+FROM_HOST = {"from_hosts": True, "host_arg": "host"}
 
 
 def register(app: Celery, settings: Settings) -> None:
@@ -35,11 +37,11 @@ def register(app: Celery, settings: Settings) -> None:
     def resize_instance(instance_id: str, request_id: str = "") -> str:
         return resize.start(control, instance_id, request_id)
 
-    @app.task(name=client.SPAWNED, **TASK_OPTIONS)
+    @app.task(name=client.SPAWNED, **TASK_OPTIONS, **FROM_HOST)
     def instance_spawned(instance_id: str, host: str, power_state: int, request_id: str = "") -> str:
         return events.spawned(control, instance_id, host, power_state, request_id)
 
-    @app.task(name=client.SPAWN_FAILED, **TASK_OPTIONS)
+    @app.task(name=client.SPAWN_FAILED, **TASK_OPTIONS, **FROM_HOST)
     def instance_spawn_failed(instance_id: str, host: str, reason: str, request_id: str = "") -> str:
         return events.spawn_failed(control, instance_id, host, reason, request_id)
 
@@ -51,11 +53,11 @@ def register(app: Celery, settings: Settings) -> None:
     def instance_network_failed(instance_id: str, host: str, reason: str, request_id: str = "") -> str:
         return events.spawn_failed(control, instance_id, host, reason, request_id)
 
-    @app.task(name=client.DESTROYED, **TASK_OPTIONS)
+    @app.task(name=client.DESTROYED, **TASK_OPTIONS, **FROM_HOST)
     def instance_destroyed(instance_id: str, host: str, request_id: str = "") -> str:
         return events.destroyed(control, instance_id, host, request_id)
 
-    @app.task(name=client.ACTION_DONE, **TASK_OPTIONS)
+    @app.task(name=client.ACTION_DONE, **TASK_OPTIONS, **FROM_HOST)
     def instance_action_done(
         instance_id: str,
         host: str,
@@ -67,11 +69,11 @@ def register(app: Celery, settings: Settings) -> None:
     ) -> str:
         return events.action_done(control, instance_id, host, action, request_id, power_state, error, result)
 
-    @app.task(name=client.HOST_REPORT, **TASK_OPTIONS, expires=60)
+    @app.task(name=client.HOST_REPORT, **TASK_OPTIONS, **FROM_HOST, expires=60)
     def host_report(host: str, resources: dict[str, Any], instances: dict[str, int], zone: str = "nova") -> dict:
         return hosts.host_report(control, host, resources, instances, zone)
 
-    @app.task(name=client.HOST_HEARTBEAT, acks_late=False, time_limit=30, expires=30)
+    @app.task(name=client.HOST_HEARTBEAT, acks_late=False, time_limit=30, expires=30, from_hosts=True, host_arg="names")
     def host_heartbeat(names: list[str]) -> int:
         return hosts.heartbeat(control, names)
 
@@ -79,7 +81,7 @@ def register(app: Celery, settings: Settings) -> None:
     def sweep() -> dict[str, int]:
         return sweeper.sweep(control)
 
-    @app.task(name=client.TAKEN, **TASK_OPTIONS)
+    @app.task(name=client.TAKEN, **TASK_OPTIONS, **FROM_HOST)
     def instance_taken(instance_id: str, host: str, request_id: str = "") -> str:
         return handoff.taken(control, instance_id, host, request_id)
 

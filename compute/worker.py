@@ -7,9 +7,9 @@ Start with ``celery -A compute.worker:app worker -Q compute,events --beat``.
 from common.logs import setup_logging
 from common.queue import make_celery
 from common.settings import load
-from compute import tasks
+from compute import hostnames, tasks
 
 settings = load()
 setup_logging("stratus-scheduler", settings.log_level)
-app = make_celery(settings)
+app = make_celery(settings, speaks_for=hostnames.speaks_for(settings))
 tasks.register(app, settings)

@@ -21,7 +21,7 @@ from network.host_agent import NetworkAgent
 
 settings = load()
 setup_logging("stratus-netagent", settings.log_level)
-app = make_celery(settings)
+app = make_celery(settings, sender=settings.effective_host)
 agents = {host: NetworkAgent(settings, app, host) for host in network_served_hosts(settings)}
 
 

@@ -12,6 +12,8 @@ from network import client, liveness, relocation, sync
 
 LOG = logging.getLogger(__name__)
 TASK_OPTIONS = {"acks_late": True, "time_limit": 120, "soft_time_limit": 110}
+# What a host agent may send: reports about itself only (``host_arg``, checked by ``common.queue``).
+FROM_HOST = {"from_hosts": True, "host_arg": "host"}
 
 
 def register(app: Celery, settings: Settings) -> None:
@@ -32,7 +34,7 @@ def register(app: Celery, settings: Settings) -> None:
             return "no project"
         return sync.bind_instance(control, instance_id, project_id, host, request_id)
 
-    @app.task(name=client.AGENT_REPORT, **TASK_OPTIONS, expires=120)
+    @app.task(name=client.AGENT_REPORT, **TASK_OPTIONS, **FROM_HOST, expires=120)
     def agent_report(host: str, underlay_ip: str, namespace: str = "", request_id: str = "") -> str:
         return sync.agent_report(control, host, underlay_ip, namespace, request_id)
 
@@ -53,7 +55,7 @@ def register(app: Celery, settings: Settings) -> None:
         }
     }
 
-    @app.task(name=client.PORTS_WIRED, **TASK_OPTIONS)
+    @app.task(name=client.PORTS_WIRED, **TASK_OPTIONS, **FROM_HOST)
     def ports_wired(
         host: str, generation: int, wired: list[str], errors: dict[str, str], request_id: str = ""
     ) -> dict[str, int]:

@@ -7,9 +7,10 @@ Start with ``celery -A network.worker:app worker -Q network``.
 from common.logs import setup_logging
 from common.queue import make_celery
 from common.settings import load
+from compute import hostnames
 from network import tasks
 
 settings = load()
 setup_logging("stratus-network", settings.log_level)
-app = make_celery(settings)
+app = make_celery(settings, speaks_for=hostnames.speaks_for(settings))
 tasks.register(app, settings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -69,11 +70,17 @@ def _wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes], 
 
 
 def start_redis(tmpdir: Path) -> tuple[str, Stop]:
-    """A throw-away Redis (no persistence) on a free loopback port; returns its URL and a stop function."""
+    """A throw-away Redis (no persistence) on a free loopback port, with a password as the cloud's has; returns
+    its URL (password included) and a stop function."""
     tmpdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = tmpdir / "redis.log"
-    argv = [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    password = secrets.token_urlsafe(16)
+    config = tmpdir / "redis.conf"
+    config.write_text(f'requirepass "{password}"\n')  # in a file: the command line is visible to everyone
+    config.chmod(0o600)
+    redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    argv = [redis_server, str(config), "--port", str(port), "--bind", "127.0.0.1"]
     argv += ["--save", "", "--appendonly", "no", "--dir", str(tmpdir), "--daemonize", "no"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -87,7 +94,7 @@ def start_redis(tmpdir: Path) -> tuple[str, Stop]:
             process.kill()
             process.wait()
 
-    return f"redis://127.0.0.1:{port}/0", stop
+    return f"redis://:{password}@127.0.0.1:{port}/0", stop
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -204,6 +211,7 @@ def cloud_environment(state_dir: Path, env: dict[str, str]) -> dict[str, str]:
     defaults = {
         "STRATUS_API_PORT": str(free_port()),
         "STRATUS_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "STRATUS_BROKER_TLS_PORT": str(free_port()),
         "STRATUS_API_WORKERS": "2",
         "STRATUS_API_THREADS": "4",
         "STRATUS_PASSWORD_HASH_ROUNDS": "4",

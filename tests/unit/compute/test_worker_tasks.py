@@ -7,6 +7,21 @@ import importlib
 
 import pytest
 
+from common import signing
+from compute.hostnames import agent_names
+
+
+@pytest.fixture(autouse=True)
+def message_keys(monkeypatch, tmp_path):
+    """Host agents need their message key file (``services up`` writes it)."""
+    monkeypatch.setenv("STRATUS_HOST", "unit-host")
+    master = signing.ensure_master_key(tmp_path / "queue-keys" / "master.key")
+    from common.settings import load
+
+    settings = load({"STRATUS_STATE_DIR": str(tmp_path), "STRATUS_HOST": "unit-host"})
+    signing.write_host_keys(tmp_path / "queue-keys" / "hosts" / "unit-host.keys", master, agent_names(settings))
+
+
 WORKER_MODULES = ("compute.worker", "compute.agent", "image.worker", "network.worker", "network.agent")
 
 
