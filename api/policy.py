@@ -187,6 +187,10 @@ RULES: dict[str, Rule] = {
     "network:update_port": ADMIN | PROJECT_MEMBER,
     "network:delete_port": ADMIN | PROJECT_MEMBER,
     "network:port:network_owner_fields": ADMIN | PROJECT_MEMBER,
+    # Turning anti-spoofing off, or widening it with address pairs, is the network owner's call (Neutron's
+    # ``create_port:port_security_enabled`` and ``create_port:allowed_address_pairs``): not a shared network's user.
+    "network:port:port_security_enabled": ADMIN | PROJECT_MEMBER,
+    "network:port:allowed_address_pairs": ADMIN | PROJECT_MEMBER,
     "network:port:binding": ADMIN,
     "network:get_security_group": ADMIN | SCOPED_READER,
     "network:create_security_group": ADMIN | PROJECT_MEMBER,

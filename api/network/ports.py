@@ -1,7 +1,8 @@
 """``/network/v2.0/ports``: list, show, create, update and delete ports.
 
-Anyone may put a port on their own or a shared network, but choosing its MAC or a fixed address, or a
-``network:*`` owner, needs the network's project (Neutron's ``admin_or_network_owner``); ``binding:host_id``
+Anyone may put a port on their own or a shared network, but choosing its MAC or a fixed address, a
+``network:*`` owner, or port security (``port_security_enabled``, ``allowed_address_pairs``: anti-spoofing is the
+network owner's to relax) needs the network's project (Neutron's ``admin_or_network_owner``); ``binding:host_id``
 and ``binding:profile`` are for admins (the compute service binds ports), and so are the ``binding:vif_*``
 attributes in views.
 """
@@ -105,10 +106,15 @@ def _listing() -> listing.Listing:
 
 
 def _check_fields(attrs: dict[str, Any], network: Network) -> None:
-    """Field policies of Neutron's ports: what only the network's owner (or an admin) may choose."""
+    """Field policies of Neutron's ports: what only the network's owner (or an admin) may choose. As in
+    Neutron, port security fields are checked whenever the request names them, whatever their value."""
+    owner = {"project_id": network.project_id}
     owner_fields = "mac_address" in attrs or any("ip_address" in entry for entry in _entries(attrs))
     if owner_fields or str(attrs.get("device_owner") or "").startswith("network:"):
-        enforce("network:port:network_owner_fields", {"project_id": network.project_id})
+        enforce("network:port:network_owner_fields", owner)
+    for field in ("port_security_enabled", "allowed_address_pairs"):
+        if field in attrs:
+            enforce(f"network:port:{field}", owner)
     if attrs.get("binding:host_id") or attrs.get("binding:profile"):
         enforce("network:port:binding")
 

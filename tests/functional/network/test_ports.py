@@ -248,3 +248,33 @@ def test_listed_ports_are_the_documents_a_field_by_field_listing_gives(cloud, to
     page = cloud.request("GET", f"{BASE}/ports?network_id={net['id']}&limit=2", tokens.demo).json()
     assert len(page["ports"]) == 2 and page["ports_links"][0]["rel"] == "next"
     cloud.request("DELETE", f"{BASE}/security-groups/{web['id']}", tokens.demo)
+
+
+def test_port_security_on_a_shared_network_is_for_its_owner_or_an_admin(cloud, tokens, unique):
+    """Issue 11 item 4, Neutron's ``create_port:port_security_enabled`` / ``allowed_address_pairs`` policies: a
+    user of another project's shared network may not turn anti-spoofing off or widen it, on create or update,
+    whatever the value; the network's owner (here demo, a member) and an admin may. A refusal leaves nothing."""
+    shared = network(cloud, tokens.admin, unique, shared=True, project_id=tokens.demo_project)
+    subnet(cloud, tokens.admin, shared["id"], "10.51.0.0/24")
+    pairs = [{"ip_address": "10.51.0.200/30"}]
+    for attrs in ({"port_security_enabled": False}, {"port_security_enabled": True}, {"allowed_address_pairs": pairs}):
+        refused = cloud.request(
+            "POST", f"{BASE}/ports", tokens.other, json={"port": {"network_id": shared["id"], **attrs}}
+        )
+        assert f"network:port:{next(iter(attrs))}" in fault(refused, "PolicyNotAuthorized", 403)
+    assert get(cloud, tokens.other, f"/ports?network_id={shared['id']}")["ports"] == []
+    theirs = port(cloud, tokens.other, shared["id"])
+    for attrs in ({"port_security_enabled": False, "security_groups": []}, {"allowed_address_pairs": pairs}):
+        refused = cloud.request("PUT", f"{BASE}/ports/{theirs['id']}", tokens.other, json={"port": attrs})
+        fault(refused, "PolicyNotAuthorized", 403)
+    kept = get(cloud, tokens.other, f"/ports/{theirs['id']}")["port"]
+    assert (kept["port_security_enabled"], kept["allowed_address_pairs"]) == (True, [])
+    assert kept["revision_number"] == theirs["revision_number"]
+
+    owners = port(cloud, tokens.demo, shared["id"], port_security_enabled=False)
+    assert owners["port_security_enabled"] is False
+    widened = port(cloud, tokens.admin, shared["id"], project_id=tokens.other_project, allowed_address_pairs=pairs)
+    assert widened["allowed_address_pairs"][0]["ip_address"] == "10.51.0.200/30"
+    for item in (theirs, owners, widened):
+        delete(cloud, tokens.admin, "ports", item["id"])
+    delete(cloud, tokens.admin, "networks", shared["id"])
