@@ -11,6 +11,7 @@ from common.accounts import SERVICE_PROJECT, SERVICE_USER
 from common.db import Database
 from common.settings import describe, load
 from common.tokens import KeyRepository
+from compute import retirement
 from manage import migrate
 from manage.bootstrap import Tenant, bootstrap
 from manage.services import services
@@ -84,6 +85,17 @@ def token_flush() -> None:
     with db.session() as session:
         removed = TokenService(repository, settings.token_expiration).prune(session)
     click.echo(f"removed {removed} revocation events")
+
+
+@cli.command("retire-hosts")
+@click.argument("hosts", nargs=-1)
+def retire_hosts(hosts: tuple[str, ...]) -> None:
+    """Retire hosts no longer run: they leave the service and hypervisor lists (those still holding servers are
+    forced down and disabled until their servers are gone, as Nova keeps a compute service that hosts instances)."""
+    db = Database(load().effective_database_url)
+    with db.session() as session:
+        outcome = retirement.retire(session, list(hosts))
+    click.echo(", ".join(f"{host}: {what}" for host, what in outcome.items()) or "no host to retire")
 
 
 @cli.command("config")
