@@ -41,6 +41,22 @@ def _checked(kind: str, pattern: re.Pattern[str], text: str, original: Any) -> s
     return text
 
 
+def parse_address(value: Any) -> addresses.IPAddress:
+    """The typed address a renderer works with (``network.addresses``), or ``UnsafeValue``."""
+    try:
+        return addresses.parse_address(value)
+    except ValueError:
+        raise UnsafeValue("an IP address", value) from None
+
+
+def parse_network(value: Any, *, strict: bool = False) -> addresses.IPNetwork:
+    """The typed network (an address is its host network) a renderer works with, or ``UnsafeValue``."""
+    try:
+        return addresses.parse_network(value, strict=strict)
+    except ValueError:
+        raise UnsafeValue("an IP network", value) from None
+
+
 def address(value: Any) -> str:
     """An IP address (``ipaddress`` object or plain text) as canonical text; a scope id is refused."""
     if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from network import addresses
 from network.dataplane import tokens
 from network.dataplane.base import DhcpSubnet, DhcpWiring
 
@@ -60,8 +59,8 @@ def _routes(subnet: DhcpSubnet) -> list[str]:
 
 def _subnet_lines(index: int, subnet: DhcpSubnet, lease_time: int) -> list[str]:
     tag = _tag(index)
-    net = addresses.parse_network(subnet.cidr, strict=True)
-    nameservers = [addresses.parse_address(ip) for ip in subnet.dns_nameservers]
+    net = tokens.parse_network(subnet.cidr, strict=True)
+    nameservers = [tokens.parse_address(ip) for ip in subnet.dns_nameservers]
     lease = tokens.number(lease_time, 120, 1 << 31)
     if net.version == 6:
         dns = ",".join(f"[{tokens.address(ip)}]" for ip in nameservers if ip.version == 6)
@@ -113,7 +112,7 @@ def render_hosts(dhcp: DhcpWiring) -> str:
     ``UnsafeValue``."""
     lines = []
     for mac, ip, hostname in sorted(dhcp.hosts):
-        parsed = addresses.parse_address(ip)
+        parsed = tokens.parse_address(ip)
         address = f"[{tokens.address(parsed)}]" if parsed.version == 6 else tokens.address(parsed)
         name = f",{_hostname(hostname)}" if _hostname(hostname) else ""
         lines.append(f"{tokens.mac(mac)},{address}{name}")
@@ -129,10 +128,10 @@ def _hostname(name: str) -> str:
 
 def interface_addresses(dhcp: DhcpWiring) -> set[str]:
     """The DHCP port's addresses with the prefix of the subnet each is on (a /32 or /128 when on none)."""
-    nets = [addresses.parse_network(subnet.cidr, strict=True) for subnet in dhcp.subnets]
+    nets = [tokens.parse_network(subnet.cidr, strict=True) for subnet in dhcp.subnets]
     found = set()
     for ip in (dhcp.ip, *dhcp.extra_ips):
-        address = addresses.parse_address(ip)
+        address = tokens.parse_address(ip)
         prefix = next((n.prefixlen for n in nets if address in n), address.max_prefixlen)
         found.add(f"{tokens.address(address)}/{prefix}")
     return found

@@ -34,6 +34,7 @@ from network.dataplane.linux.links import Namespace, ensure_veth
 from network.dataplane.linux.nftables import Firewall
 from network.dataplane.linux.runner import Runner
 from network.dataplane.names import HOST_UNDERLAY, network_bridge, vif_names, vxlan_device
+from network.dataplane.tokens import UnsafeValue
 
 LOG = logging.getLogger(__name__)
 VXLAN_PORT = 4789
@@ -115,18 +116,27 @@ class LinuxDataplane(DataplaneDriver):
         namespaces = inspect.namespaces(self.runner)
         forwarding = inspect.vxlan_entries(self.runner, host.netns)
         errors: dict[str, str] = {}
+        refused = firewall.refused_ports(wiring.networks)  # a hostile value stops its own port, not the host
         try:
-            Firewall(self.runner, host.netns, self.directory).converge(firewall.render(wiring.networks))
+            script = firewall.render(wiring.networks, skip=refused)
+            Firewall(self.runner, host.netns, self.directory).converge(script)
             firewall_error = ""
         except (DataplaneError, ValueError) as exc:
             firewall_error = f"firewall: {exc}"
         wired: list[str] = []
         for network in wiring.networks:
             vm_ports = [port for port in network.ports if port.kind == "vm"]
+            reasons = [refused[port.port_id] for port in vm_ports if port.port_id in refused]
+            if reasons:
+                errors[network.network_id] = "firewall: " + "; ".join(reasons)
+                vm_ports = [port for port in vm_ports if port.port_id not in refused]
             try:
                 self._network(network, host_ns, root_ns, namespaces, forwarding)
             except DataplaneError as exc:
                 errors[network.network_id] = exc.message
+                continue
+            except UnsafeValue as exc:  # refused before it was written: this network only, the others go on
+                errors[network.network_id] = str(exc)
                 continue
             if firewall_error and vm_ports:
                 errors[network.network_id] = firewall_error

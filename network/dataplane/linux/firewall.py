@@ -30,7 +30,6 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 
-from network import addresses
 from network.dataplane import tokens
 from network.dataplane.base import NetworkWiring, PortWiring
 from network.dataplane.linux import sgrules
@@ -67,9 +66,9 @@ def link_local(mac: str) -> ipaddress.IPv6Address:
 def source_pairs(port: PortWiring) -> dict[int, list[tuple[str, IPNet]]]:
     """(mac, network) pairs a port may send from, per IP version, overlaps merged (an interval set refuses
     overlapping elements, and a fixed IP is often inside an allowed pair's CIDR)."""
-    by_mac: dict[str, list[IPNet]] = {port.mac: [addresses.parse_network(ip) for ip in port.ips]}
+    by_mac: dict[str, list[IPNet]] = {port.mac: [tokens.parse_network(ip) for ip in port.ips]}
     for mac, cidr in port.allowed_pairs:
-        by_mac.setdefault(mac, []).append(addresses.parse_network(cidr))
+        by_mac.setdefault(mac, []).append(tokens.parse_network(cidr))
     for mac in by_mac:
         by_mac[mac].append(ipaddress.ip_network(link_local(mac)))
     pairs: dict[int, list[tuple[str, IPNet]]] = {4: [], 6: []}
@@ -155,23 +154,45 @@ def _vmap(key: str, entries: Sequence[str], kind: str = "vmap") -> str:
     return f"{key} {kind} {{ {', '.join(entries)} }}" if entries else ""
 
 
-def _zones(networks: Sequence[NetworkWiring]) -> list[str]:
+def _zones(networks: Sequence[NetworkWiring], skip: set[str]) -> list[str]:
     """Each network's bridges (``brq``, and its ports' ``qbr`` where they share the namespace) -> its zone."""
     entries = []
     for zone, network in enumerate(sorted(networks, key=lambda n: n.network_id), start=1):
         entries.append(f"{_ifname(network_bridge(network.network_id))} : {zone}")
-        ports = sorted(p.port_id for p in network.ports if p.kind == "vm")
+        ports = sorted(p.port_id for p in network.ports if p.kind == "vm" and p.port_id not in skip)
         entries += [f"{_ifname(vif_names(port_id).bridge)} : {zone}" for port_id in ports]
     return entries
 
 
-def render(networks: Sequence[NetworkWiring], table: str = TABLE) -> str | None:
+def refused_ports(networks: Sequence[NetworkWiring]) -> dict[str, str]:
+    """Ports whose values would not render (``UnsafeValue``), with the reason: ``render`` leaves them out (their
+    ``qvo`` is then unknown to the script, so they carry no traffic) and the other ports keep their rules."""
+    refused: dict[str, str] = {}
+    for network in networks:
+        for port in network.ports:
+            if port.kind != "vm":
+                continue
+            try:
+                _ifname(vif_names(port.port_id).qvo)
+                _ifname(vif_names(port.port_id).bridge)
+                if port.port_security:
+                    check_script("\n".join([*_bridge_port(port, 1), *_inet_port(port)]))
+            except (tokens.UnsafeValue, ValueError) as exc:
+                refused[port.port_id] = f"port {port.port_id[:36]!r}: {exc}"
+    return refused
+
+
+def render(networks: Sequence[NetworkWiring], table: str = TABLE, skip: Iterable[str] = ()) -> str | None:
     """The complete script for this host's networks, loaded in one transaction (each table is created if
-    missing, deleted and defined again); None when the host has no VM port and needs no tables. Every value
-    written into it is checked as it is written (``tokens``), and the whole script once more (``check_script``):
-    a value outside its character set raises ``UnsafeValue`` and nothing is loaded."""
+    missing, deleted and defined again); None when the host has no VM port and needs no tables. Ports in
+    ``skip`` (``refused_ports``) are left out. Every value written into it is checked as it is written
+    (``tokens``), and the whole script once more (``check_script``): a value outside its character set raises
+    ``UnsafeValue`` and nothing is loaded."""
     tokens.identifier(table)
-    vm_ports = sorted((p for n in networks for p in n.ports if p.kind == "vm"), key=lambda p: p.port_id)
+    left_out = set(skip)
+    vm_ports = sorted(
+        (p for n in networks for p in n.ports if p.kind == "vm" and p.port_id not in left_out), key=lambda p: p.port_id
+    )
     if not vm_ports:
         return None
     filtered = [p for p in vm_ports if p.port_security]
@@ -215,7 +236,7 @@ def render(networks: Sequence[NetworkWiring], table: str = TABLE) -> str | None:
         *_indent(
             [
                 "type filter hook prerouting priority -300; policy accept;",
-                _vmap("ct zone set iifname", _zones(networks), "map"),
+                _vmap("ct zone set iifname", _zones(networks, left_out), "map"),
             ]
         ),
         "\t}",

@@ -7,7 +7,6 @@ dropped from ``remote_ips``, and a rule left with no address at all can match no
 
 from __future__ import annotations
 
-from network import addresses
 from network.dataplane import tokens
 from network.dataplane.base import Rule
 
@@ -45,7 +44,7 @@ def remote_match(rule: Rule) -> str | None:
     if rule.remote_ips is None:
         return ""
     keyword, version = _family(rule.ethertype)
-    nets = [addresses.parse_network(ip) for ip in rule.remote_ips]
+    nets = [tokens.parse_network(ip) for ip in rule.remote_ips]
     kept = sorted({net for net in nets if net.version == version}, key=lambda n: (n.network_address, n.prefixlen))
     if not kept:
         return None

@@ -222,3 +222,14 @@ def test_the_runner_refuses_a_control_character_before_running_anything() -> Non
         with pytest.raises(tokens.UnsafeValue):
             runner.run(argv, netns, write=False)
     assert runner.commands() == []
+
+
+def test_a_port_with_a_hostile_value_is_left_out_and_the_others_keep_their_rules() -> None:
+    forged = _forged(FILTERED, rules=(_forged(Rule("ingress", "IPv6"), remote_ips=(ISSUE_VALUE,)),))
+    other = NETWORKS[1].ports[0]
+    networks = (*on_one_network(forged), NETWORKS[1])
+    refused = firewall.refused_ports(networks)
+    assert list(refused) == [FILTERED.port_id] and "refusing to render" in refused[FILTERED.port_id]
+    script = firewall.render(networks, skip=refused)
+    assert script is not None and f"qvo{other.port_id[:11]}" in script and FILTERED.port_id[:11] not in script
+    assert script == firewall.render((NETWORKS[1], *on_one_network()))
