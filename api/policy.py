@@ -148,6 +148,9 @@ RULES: dict[str, Rule] = {
     "compute:servers:metadata:write": ADMIN | PROJECT_MEMBER,
     "compute:servers:console_output": ADMIN | PROJECT_MEMBER,
     "compute:instance_actions": ADMIN | SCOPED_READER,
+    # An event's traceback and a 5xx fault's details are the error as a host raised it: admins only (Nova).
+    "compute:instance_actions:events:traceback": ADMIN,
+    "compute:servers:fault_details": ADMIN,
     "compute:flavors:read": AUTHENTICATED,
     "compute:flavors:manage": ADMIN,
     "compute:keypairs": AUTHENTICATED,

@@ -14,7 +14,7 @@ from api.broker import require_broker, send_after_commit
 from api.compute import addresses, lookups, name_filter, server_quota
 from api.compute.schemas import META_ITEM, METADATA, SERVER_UPDATE
 from api.compute.views import nova_time, server_summary, server_view
-from api.context import current
+from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import query_bool, validated_body
 from common.exceptions import BadRequest, Conflict, NotFound
@@ -297,7 +297,21 @@ def delete_metadata_item(server_id: str, key: str) -> Response:
 # --- os-instance-actions ----------------------------------------------------------------------------------
 
 
-def _action_view(action: InstanceAction, with_events: bool) -> dict[str, Any]:
+EVENT_KEYS = ("event", "start_time", "finish_time", "result")
+
+
+def _event_view(event: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+    """An action event; its ``traceback`` (the error as the host raised it: paths, commands, host names) is for
+    admins only. Nova hides events from non-admins before 2.51 and their traceback after; Stratus shows owners
+    the events at every microversion, never the traceback (the key is absent, as in Nova)."""
+    view = {k: event.get(k) for k in EVENT_KEYS}
+    if policy.allowed("compute:instance_actions:events:traceback", ctx=ctx):
+        view["traceback"] = event.get("traceback")
+    return view
+
+
+def _action_view(action: InstanceAction, events_for: RequestContext | None = None) -> dict[str, Any]:
+    """An action, with its events as ``events_for`` may see them when given (show; a listing has none)."""
     view = {
         "action": action.action,
         "instance_uuid": action.instance_id,
@@ -307,11 +321,8 @@ def _action_view(action: InstanceAction, with_events: bool) -> dict[str, Any]:
         "start_time": nova_time(action.start_time),
         "message": action.message,
     }
-    if with_events:
-        view["events"] = [
-            {k: e.get(k) for k in ("event", "start_time", "finish_time", "result", "traceback")}
-            for e in action.events or []
-        ]
+    if events_for is not None:
+        view["events"] = [_event_view(e, events_for) for e in action.events or []]
     return view
 
 
@@ -325,7 +336,7 @@ def list_instance_actions(server_id: str) -> Response:
             .where(InstanceAction.instance_id == instance.id)
             .order_by(InstanceAction.start_time.desc(), InstanceAction.id.desc())
         )
-        return jsonify({"instanceActions": [_action_view(a, with_events=False) for a in actions]})
+        return jsonify({"instanceActions": [_action_view(a) for a in actions]})
 
 
 @bp.get("/servers/<server_id>/os-instance-actions/<request_id>")
@@ -340,4 +351,4 @@ def show_instance_action(server_id: str, request_id: str) -> Response:
         ).first()
         if action is None:
             raise NotFound(f"Action for request_id {request_id} on instance {server_id} not found")
-        return jsonify({"instanceAction": _action_view(action, with_events=True)})
+        return jsonify({"instanceAction": _action_view(action, events_for=ctx)})

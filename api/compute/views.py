@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from flask import request
 from sqlalchemy.orm import object_session
 
+from api import policy
 from api.compute import addresses as server_addresses
 from api.compute.microversions import at_least
 from api.context import RequestContext
@@ -95,7 +96,10 @@ def server_view(
         del body["security_groups"]
     if instance.fault and status in ("ERROR", "DELETED"):
         fault = dict(instance.fault)
-        if not ctx.is_admin:
+        # Nova's rule: a 5xx fault's details (the error as a host raised it) are for admins; a 4xx fault's are
+        # the user's own mistake and shown to them. A fault without a code counts as a 5xx.
+        code = fault.get("code")
+        if not (isinstance(code, int) and code < 500) and not policy.allowed("compute:servers:fault_details", ctx=ctx):
             fault.pop("details", None)
         body["fault"] = fault
     if ctx.is_admin:
