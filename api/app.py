@@ -7,7 +7,7 @@ import logging
 
 from flask import Flask
 
-from api import auth, faults, jsonenc, versions
+from api import auth, faults, guards, jsonenc, versions
 from api.compute import admin as compute_admin
 from api.compute import (
     flavors,
@@ -77,8 +77,10 @@ def create_app(settings: Settings) -> Flask:
     app = Flask("stratus")
     app.config.update(
         PUBLIC_URL=settings.effective_public_url,
-        # Checked by api.validation.json_body; image data streams have their own limits.
+        # Body limits (api.guards): every request, and the views that stream image data (an image and a form's
+        # other fields; the image views check the project's quota allowance themselves).
         MAX_JSON_BODY=settings.max_request_body_bytes,
+        MAX_IMAGE_BODY=settings.image_size_cap + settings.max_request_body_bytes,
         JSON_SORT_KEYS=False,
     )
     jsonenc.install(app)
@@ -91,6 +93,7 @@ def create_app(settings: Settings) -> Flask:
         catalog=Catalog(settings.effective_public_url, settings.region),
         image_store=image_stores.from_settings(settings),
     )
+    guards.register(app)  # first: nothing may read a body before its limit is set
     auth.register(app)
     microversions.register(app)
     faults.register(app)

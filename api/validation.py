@@ -31,7 +31,7 @@ def json_body() -> Any:
     limit = current_app.config["MAX_JSON_BODY"]
     if (request.content_length or 0) > limit:
         raise PayloadTooLarge(limit=limit)
-    raw = request.stream.read(limit + 1)
+    raw = _read_at_most(limit + 1)
     if len(raw) > limit:
         raise PayloadTooLarge(limit=limit)
     if not raw:
@@ -42,6 +42,15 @@ def json_body() -> Any:
         raise BadRequest(f"Malformed request body: {exc}") from None
     check_document(document)
     return document
+
+
+def _read_at_most(size: int) -> bytes:
+    """Up to ``size`` bytes of the body: one ``read`` may return less than asked (a chunked body arrives in
+    pieces), and a body taken as complete when it was only cut would be parsed as a shorter document."""
+    buffer = bytearray()
+    while len(buffer) < size and (chunk := request.stream.read(size - len(buffer))):
+        buffer += chunk
+    return bytes(buffer)
 
 
 def check_document(document: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request, send_file
 from sqlalchemy.orm import Session
 
-from api import policy
+from api import guards, policy
 from api.broker import require_broker, send_after_commit
 from api.context import current
 from api.image import access
@@ -13,7 +13,7 @@ from api.image.schemas import IMPORT
 from api.quotas import project_usage
 from api.runtime import runtime
 from api.validation import validated_body
-from common.exceptions import BadRequest, Conflict, Forbidden, NotFound, UnsupportedMediaType
+from common.exceptions import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
 from image import client, quota, upload, variants
 from image.models import Image
 from image.states import ImageStatus
@@ -39,10 +39,22 @@ def _writable_image(image_id: str, action: str) -> tuple[Image, int]:
     return image, allowance
 
 
+def _refuse_declared_excess(allowance: int) -> None:
+    """A body whose declared length is over the allowance is refused before the image is claimed or a byte is
+    read (a chunked body is stopped by ``upload.stream_into`` as it passes the allowance)."""
+    declared = request.content_length
+    if declared is not None and declared > allowance:
+        raise PayloadTooLarge(
+            f"Image data of {declared} bytes exceeds the {allowance} bytes this image may hold (size cap or quota)."
+        )
+
+
 @bp.put("/images/<image_id>/file")
+@guards.image_data
 def upload_file(image_id: str) -> Response:
     _require_octet_stream()
     image, allowance = _writable_image(image_id, "image:upload_image")
+    _refuse_declared_excess(allowance)
     rt = runtime()
 
     def recheck(session: Session, size: int) -> None:
@@ -89,10 +101,12 @@ def download_file(image_id: str) -> Response:
 
 
 @bp.put("/images/<image_id>/stage")
+@guards.image_data
 def stage_file(image_id: str) -> Response:
     """The first half of an interoperable import: data goes to staging, the image service finishes it."""
     _require_octet_stream()
     image, allowance = _writable_image(image_id, "image:import_image")
+    _refuse_declared_excess(allowance)
     rt = runtime()
     upload.stage(
         rt.db, rt.image_store, image, request.stream, allowance, rt.settings.image_chunk_size, request.content_length

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Response, jsonify, request, url_for
 
+from api import guards
 from api.portal.blueprint import api, bp, redirect_with, render, session, signed_in
 from api.portal.deletion import Page, confirm_page, delete_then_redirect
 from api.portal.errors import ApiError
@@ -74,6 +75,7 @@ def _create(form: Form) -> dict[str, Any] | None:
 
 
 @bp.post("/images/upload")
+@guards.image_data
 @signed_in
 def image_upload_submit() -> Response:
     """The script's first step (it asks for JSON), or the whole upload of a form posted without script."""
@@ -113,6 +115,7 @@ def _json(value: Any) -> str:
 
 
 @bp.put("/images/<image_id>/file")
+@guards.image_data
 @signed_in
 def image_file(image_id: str) -> Response:
     """Stream the request body into the image API (the browser's ``XMLHttpRequest`` upload)."""
