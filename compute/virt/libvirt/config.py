@@ -2,19 +2,46 @@
 
 The driver decides (domain type, cache mode, CPU model, buses); this module only spells its decisions in libvirt's
 format. Golden files under ``tests/unit/compute/virt/libvirt/golden/`` pin the output.
+
+Every value is checked against what its place allows when a config is built (a MAC, an interface name, a uuid,
+one of libvirt's words), and the whole document once more when it is written: ElementTree escapes ``<&"`` but
+writes control characters and non-characters as they are, which makes a document libvirt refuses (or, in a
+name, a line break in the host's logs). ``InvalidDomainValue`` names the value; nothing is written.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 NAMESPACE = "https://stratus.dev/xmlns/1"
 """XML namespace of the metadata element that marks a domain as a Stratus instance."""
 NAME_PREFIX = "stratus-"
 
 _NS_PREFIX = "stratus"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+_IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
+_WORD = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
+_TARGET = re.compile(r"[a-z]{2,4}")
+_XML_TEXT = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
+"""XML 1.0's ``Char`` production: no other control character, no surrogate, no U+FFFE/U+FFFF."""
+_NO_CONTROL = re.compile("[\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
+
+
+class InvalidDomainValue(ValueError):
+    """A value outside the character set of its place in the domain XML; no document was made."""
+
+    def __init__(self, what: str, value: Any) -> None:
+        super().__init__(f"refusing to write {value!r} as {what} in domain XML")
+
+
+def _check(pattern: re.Pattern[str], value: Any, what: str) -> None:
+    if not isinstance(value, str | Path) or not pattern.fullmatch(str(value)):
+        raise InvalidDomainValue(what, value)
 
 
 def domain_name(uuid: str) -> str:
@@ -28,6 +55,11 @@ class CpuConfig:
 
     mode: str
     model: str = ""
+
+    def __post_init__(self) -> None:
+        _check(_WORD, self.mode, "a CPU mode")
+        if self.model:
+            _check(_WORD, self.model, "a CPU model")
 
 
 @dataclass(frozen=True)
@@ -43,6 +75,13 @@ class DiskConfig:
     cache: str = "none"
     readonly: bool = False
 
+    def __post_init__(self) -> None:
+        _check(_NO_CONTROL, self.path, "a disk path")
+        _check(_TARGET, self.target, "a disk target")
+        for what, word in (("a bus", self.bus), ("a device", self.device), ("a format", self.format),
+                           ("a cache mode", self.cache)):  # fmt: skip
+            _check(_WORD, word, what)
+
 
 @dataclass(frozen=True)
 class InterfaceConfig:
@@ -55,6 +94,15 @@ class InterfaceConfig:
     mtu: int
     model: str = "virtio"
     bridge: str = ""
+
+    def __post_init__(self) -> None:
+        _check(_MAC, self.mac, "a MAC address")
+        _check(_IFNAME, self.tap, "a tap name")
+        if self.bridge:
+            _check(_IFNAME, self.bridge, "a bridge name")
+        _check(_WORD, self.model, "a NIC model")
+        if isinstance(self.mtu, bool) or not isinstance(self.mtu, int) or not 68 <= self.mtu <= 65535:
+            raise InvalidDomainValue("an MTU", self.mtu)
 
 
 @dataclass(frozen=True)
@@ -76,6 +124,18 @@ class DomainConfig:
     """None leaves the CPU to the hypervisor's default (``qemu64`` under TCG)."""
     arch: str = "x86_64"
     machine: str = "pc"
+
+    def __post_init__(self) -> None:
+        _check(_UUID, self.uuid, "an instance uuid")
+        _check(_XML_TEXT, self.display_name, "an instance name")
+        _check(_NO_CONTROL, self.host, "a host name")
+        _check(_NO_CONTROL, self.console_log, "a console log path")
+        for what, word in (("a domain type", self.virt_type), ("an architecture", self.arch),
+                           ("a machine type", self.machine)):  # fmt: skip
+            _check(_WORD, word, what)
+        for what, number in (("a memory size", self.memory_mb), ("a vCPU count", self.vcpus)):
+            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+                raise InvalidDomainValue(what, number)
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -179,8 +239,18 @@ def domain_xml(config: DomainConfig) -> str:
     _sub(domain, "on_reboot", "restart")
     _sub(domain, "on_crash", "destroy")
     _devices(domain, config)
+    _check_document(domain)
     ET.indent(domain, space="  ")
     return ET.tostring(domain, encoding="unicode") + "\n"
+
+
+def _check_document(root: ET.Element) -> None:
+    """Every text and attribute of the document is XML 1.0 text, whatever reached it (defence in depth)."""
+    for element in root.iter():
+        for name, value in element.attrib.items():
+            _check(_XML_TEXT, value, f"attribute {name!r} of <{element.tag}>")
+        if element.text is not None:
+            _check(_XML_TEXT, element.text, f"the text of <{element.tag}>")
 
 
 # ---------------------------------------------------------------------------------------------------------------

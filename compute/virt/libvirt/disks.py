@@ -103,16 +103,30 @@ def build_config_drive(drive: ConfigDrive, iso: Path) -> None:
     if tool is None:
         raise DriverError(reason="neither genisoimage nor xorriso is installed (deploy/install-deps.sh)")
     with tempfile.TemporaryDirectory(prefix="config-drive-", dir=iso.parent) as staging:
-        latest = Path(staging) / "openstack" / "latest"
-        latest.mkdir(parents=True)
-        (latest / "meta_data.json").write_text(json.dumps(drive.meta_data))
-        (latest / "network_data.json").write_text(json.dumps(drive.network_data))
-        (latest / "vendor_data.json").write_text(json.dumps(drive.vendor_data))
-        if drive.user_data is not None:
-            (latest / "user_data").write_bytes(drive.user_data)
+        stage_config_drive(drive, Path(staging))
         options = ["-o", str(iso), "-V", "config-2", "-r", "-J", "-quiet", staging]
         command = [tool, *options] if tool.endswith("genisoimage") else [tool, "-as", "mkisofs", *options]
         _run(command, "building the config drive", timeout=ISO_TIMEOUT)
+
+
+def stage_config_drive(drive: ConfigDrive, staging: Path) -> None:
+    """The config drive's files under ``staging``: only the fixed names of ``openstack/latest/``, whatever the
+    user's metadata holds. The metadata is written as JSON only (ASCII, every control character and quote
+    escaped, no NaN), so no user string becomes a file name or a line of anything but a JSON string; user_data
+    is the user's own bytes, byte for byte."""
+    latest = staging / "openstack" / "latest"
+    latest.mkdir(parents=True)
+    for name, document in (("meta_data.json", drive.meta_data), ("network_data.json", drive.network_data),
+                           ("vendor_data.json", drive.vendor_data)):  # fmt: skip
+        try:
+            text = json.dumps(document, ensure_ascii=True, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise DriverError(reason=f"config drive {name} cannot be written as JSON: {exc}") from None
+        (latest / name).write_text(text, encoding="ascii")
+    if drive.user_data is not None:
+        if not isinstance(drive.user_data, bytes):
+            raise DriverError(reason="config drive user_data must be bytes")
+        (latest / "user_data").write_bytes(drive.user_data)
 
 
 def supports_direct_io(directory: Path) -> bool:

@@ -180,6 +180,8 @@ class LibvirtDriver(base.ComputeDriver):
         LOG.info("instance %s: spawned in %.1f s", uuid, time.monotonic() - started)
 
     def _build(self, spec: InstanceSpec, uuid: str, start: bool = True) -> None:
+        # First, before anything is made: a value that cannot be written in domain XML refuses the build here.
+        xml = config.domain_xml(self.domain_config(spec))
         directory = self.instance_dir(uuid)
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o755)  # QEMU runs as its own user and must reach the files
@@ -191,7 +193,7 @@ class LibvirtDriver(base.ComputeDriver):
         disks.create_root_disk(disk, spec.base_image, spec.base_image_format, spec.root_gb)
         if spec.config_drive is not None:
             disks.build_config_drive(spec.config_drive, directory / CONFIG_DRIVE)
-        self.host.define(config.domain_xml(self.domain_config(spec)))
+        self.host.define(xml)
         if start:
             LOG.info("instance %s: defined %s, starting", uuid, config.domain_name(uuid))
             self._guest(uuid).start()
