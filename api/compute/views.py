@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -14,9 +15,11 @@ from api import policy
 from api.compute import addresses as server_addresses
 from api.compute.microversions import at_least
 from api.context import RequestContext
+from api.runtime import runtime
 from api.urls import public_url
 from common.exceptions import BadRequest, ValidationError
-from compute.models import Flavor, Instance
+from compute import hosts
+from compute.models import ComputeHost, Flavor, Instance
 from compute.states import server_status
 
 
@@ -121,12 +124,28 @@ def server_view(
     if at_least("2.9"):
         body["locked"] = instance.locked
     if at_least("2.16") and ctx.is_admin:
-        body["host_status"] = "UP" if instance.host else ""
+        body["host_status"] = host_status(instance)
     if at_least("2.19"):
         body["description"] = instance.description
     if at_least("2.26"):
         body["tags"] = list(instance.tags or [])
     return body
+
+
+def host_status(instance: Instance) -> str:
+    """Nova's ``host_status`` (2.16, admins only): "" without a host, MAINTENANCE when its service is disabled, UP
+    while it heartbeats. A host that stopped heartbeating is DOWN, as a forced-down one is in Nova: Stratus declares
+    it down after ``compute_host_down_after`` and acts on it (its builds move, deletes finish without it), which is
+    what Nova waits for an operator's force-down to do. UNKNOWN: the host's record is gone."""
+    if not instance.host:
+        return ""
+    session = object_session(instance)
+    record = session.get(ComputeHost, instance.host) if session is not None else None  # one read per host a request
+    if record is None:
+        return "UNKNOWN"
+    if not hosts.host_is_up(record, timedelta(seconds=runtime().settings.compute_host_down_after)):
+        return "DOWN"
+    return "UP" if record.enabled else "MAINTENANCE"
 
 
 def flavor_view(flavor: Flavor, brief: bool = False) -> dict[str, Any]:

@@ -118,7 +118,10 @@ def test_a_killed_agent_ends_a_build_in_a_clean_error_not_a_stuck_build(slow_clo
         process.kill()
     try:
         failed = wait_for_status(slow_cloud, demo_token, server["id"], "ERROR", "ACTIVE", timeout=60)
-        assert failed["status"] == "ERROR" and "timed out" in failed["fault"]["message"]
+        # The agent served both hosts: the build is given back when its host is down, and finds no other host
+        # (or, whichever comes first with these short timings, the task times out).
+        message = failed["fault"]["message"]
+        assert failed["status"] == "ERROR" and ("is down" in message or "timed out" in message), message
         # The host is down now: deleting still succeeds (finished by the control side; the host's own sync
         # removes the guest if it ever comes back).
         assert slow_cloud.request("DELETE", f"/compute/v2.1/servers/{server['id']}", demo_token).status_code == 204
