@@ -19,6 +19,7 @@ from typing import Any
 
 from api.compute.microversions import at_least
 from api.compute.resource_schemas import BOOLEAN
+from common.exceptions import ValidationError
 from quota import engine
 
 OWN = ("instances", "cores", "ram", "key_pairs", "metadata_items", "server_groups", "server_group_members")
@@ -100,5 +101,9 @@ def requested_limits(body: Mapping[str, Any]) -> dict[str, int]:
             continue
         resource = resource_of(key)
         if resource is not None:
-            values[resource] = int(value)
+            # The schema's bounds hold only for JSON numbers; a string of digits is checked here.
+            number = int(value)
+            if not -1 <= number <= MAX_INT:
+                raise ValidationError(field=key, reason=f"{value} is not between -1 and {MAX_INT}")
+            values[resource] = number
     return values

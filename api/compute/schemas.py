@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 _name = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^(?!\s)[^\x00-\x1f\ufffe\uffff]*(?<!\s)$"}
+# What server create reads of a mapping (the rest of Nova's keys pass, and volumes are refused by the handler).
+_BLOCK_DEVICE_MAPPING = {
+    "type": "object",
+    "properties": {
+        "uuid": {"type": ["string", "null"], "maxLength": 255},
+        "source_type": {"type": "string", "maxLength": 255},
+        "destination_type": {"type": ["string", "null"], "maxLength": 255},
+        "boot_index": {"type": ["integer", "string", "null"]},
+    },
+}
 _metadata = {
     "type": "object",
     "patternProperties": {"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": "string", "maxLength": 255}},
@@ -55,8 +65,8 @@ SERVER_CREATE: dict[str, Any] = {
                 "adminPass": {"type": "string"},
                 "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
                 "description": {"type": ["string", "null"], "maxLength": 255},
-                "block_device_mapping_v2": {"type": "array"},
-                "personality": {"type": "array"},
+                "block_device_mapping_v2": {"type": "array", "items": _BLOCK_DEVICE_MAPPING},
+                "personality": {"type": "array", "items": {"type": "object"}},
             },
             "required": ["name", "flavorRef"],
             "additionalProperties": False,
@@ -123,7 +133,7 @@ REBUILD = {
         "preserve_ephemeral": {"type": "boolean"},
         "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
         "description": {"type": ["string", "null"], "maxLength": 255},
-        "personality": {"type": "array"},
+        "personality": {"type": "array", "items": {"type": "object"}},
     },
     "required": ["imageRef"],
     "additionalProperties": False,
