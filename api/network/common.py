@@ -22,6 +22,7 @@ LOG = logging.getLogger(__name__)
 PREFIX = "/network/v2.0"
 TRUE_STRINGS = ("true", "1", "yes", "on")
 FALSE_STRINGS = ("false", "0", "no", "off")
+INT64 = 1 << 63
 
 
 def enforce(action: str, target: Mapping[str, Any] | None = None) -> RequestContext:
@@ -48,13 +49,16 @@ def to_bool(value: Any, field: str) -> Any:
 
 
 def to_int(value: Any, field: str) -> Any:
+    """Neutron's integer conversion; a value beyond a 64-bit integer (which no column holds) is a 400 too."""
     if isinstance(value, str):
         try:
-            return int(value.strip())
+            value = int(value.strip())
         except ValueError:
             raise InvalidAttribute(attribute=field, reason=f"'{value}' is not an integer") from None
     if isinstance(value, bool):
         raise InvalidAttribute(attribute=field, reason=f"'{value}' is not an integer")
+    if isinstance(value, int) and not -INT64 <= value < INT64:
+        raise InvalidAttribute(attribute=field, reason=f"'{value}' is out of range")
     return value
 
 

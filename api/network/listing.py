@@ -28,6 +28,7 @@ from network.exceptions import InvalidAttribute
 RESERVED = ("fields", "limit", "marker", "page_reverse", "sort_key", "sort_dir")
 TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 NULLS = ("", "None", "null")
+MAX_LIMIT = (1 << 63) - 1  # a larger limit is no limit, and no database takes it
 
 Filter = Callable[[list[str]], ColumnElement[bool]]
 
@@ -137,6 +138,8 @@ def _tag_ids(session: Session, listing: Listing, query: Select[Any]) -> list[str
     if not wanted:
         return None
     model = listing.model
+    if not hasattr(model, "tags"):
+        raise InvalidFilter(names=str(list(wanted)))
     rows = session.execute(query.with_only_columns(model.id, model.tags)).all()
     found = []
     for row_id, tags in rows:
@@ -157,9 +160,9 @@ def _limit() -> int | None:
     raw = request.args.get("limit")
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # str.isdigit alone takes "²", which int() refuses
         raise InvalidAttribute(attribute="limit", reason=f"Limit must be an integer 0 or greater and not '{raw}'")
-    return int(raw) or None
+    return min(int(raw), MAX_LIMIT) or None
 
 
 @dataclass(frozen=True)
