@@ -59,10 +59,14 @@ def show_quota_set_detail(project_id: str) -> Response:
 
 @bp.get("/os-quota-sets/<project_id>/defaults")
 def show_quota_defaults(project_id: str) -> Response:
-    policy.enforce("compute:quota_sets:defaults", {"project_id": project_id})
+    """The defaults, for any project id. Only an admin (who may list projects anyway) has the id checked, as Nova
+    checks it only when Keystone lets the caller read the project: anyone else gets the same answer whether the
+    project exists or not, so the call tells no one which project ids exist."""
+    ctx = policy.enforce("compute:quota_sets:defaults", {"project_id": project_id})
     shown = quota_keys.keys()
     with runtime().db.session() as session:
-        verify_project(session, project_id)
+        if ctx.is_admin:
+            verify_project(session, project_id)
         found = limits.defaults(session, quota_keys.resources(shown))
     return jsonify({"quota_set": {"id": project_id, **quota_keys.limits_view(shown, found)}})
 

@@ -17,7 +17,7 @@ from api.compute.views import nova_time, server_summary, server_view
 from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import query_bool, validated_body
-from common.exceptions import BadRequest, Conflict, NotFound
+from common.exceptions import BadRequest, Conflict, Forbidden, NotFound
 from compute import client, hosts, records
 from compute.models import ComputeHost, Instance, InstanceAction
 from compute.states import TaskState, VmState
@@ -41,6 +41,7 @@ STATUS_FILTERS = {
     "RESIZE": (None, TaskState.RESIZE_PREP),
     "REVERT_RESIZE": (None, TaskState.RESIZE_REVERTING),
 }
+ADMIN_SORT_KEYS = ("host",)
 SORT_KEYS = (
     "created_at",
     "updated_at",
@@ -92,7 +93,7 @@ def _query(ctx: Any) -> Any:
     for param, column in (
         ("image", Instance.image_ref),
         ("flavor", None),
-        ("host", Instance.host),
+        ("host", Instance.host if ctx.is_admin else None),  # Nova drops admin-only filters of other callers
         ("availability_zone", Instance.availability_zone),
         ("key_name", Instance.key_name),
     ):
@@ -109,6 +110,8 @@ def _ordered_page(session: Any, ctx: Any) -> tuple[list[Instance], str | None]:
     for key, direction in zip(keys, dirs + ["desc"] * (len(keys) - len(dirs)), strict=False):
         if key not in SORT_KEYS or direction not in ("asc", "desc"):
             raise BadRequest(f"Invalid sort key or direction: {key} {direction}")
+        if key in ADMIN_SORT_KEYS and not ctx.is_admin:  # the order would tell which servers share a host
+            raise Forbidden(f"Only administrators can sort servers by {key}")
         column = {"display_name": "name", "uuid": "id"}.get(key, key)
         attribute = getattr(Instance, column)
         order.append(attribute.asc() if direction == "asc" else attribute.desc())

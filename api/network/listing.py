@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import request
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, or_, true
 from sqlalchemy.orm import Session
 
 from api.network.common import PREFIX, to_bool, to_int
@@ -156,6 +156,16 @@ def _tag_ids(session: Session, listing: Listing, query: Select[Any]) -> list[str
     return found
 
 
+def _marker(session: Session, listing: Listing, visible: Select[Any], marker_id: str) -> Any:
+    """The marker row, looked up among the rows the caller may see (as Neutron's ``_get_marker_obj`` reads it
+    in the caller's context). A marker of another project's row is a missing marker: its sort values would
+    otherwise decide which visible rows come after it, and paging with ``sort_key`` would read them out."""
+    if len(marker_id) > 255:
+        return None
+    query = visible.with_only_columns(listing.model).where(listing.model.id == marker_id)
+    return session.scalars(query).one_or_none()
+
+
 def _limit() -> int | None:
     raw = request.args.get("limit")
     if raw is None:
@@ -177,6 +187,7 @@ class Page:
 
 def page(session: Session, listing: Listing, query: Select[Any]) -> Page:
     """One page of ``query`` (already restricted to what the caller may see), as the request asks for it."""
+    visible = query
     query = filtered(listing, query)
     tag_ids = _tag_ids(session, listing, query)
     if tag_ids is not None:
@@ -187,7 +198,7 @@ def page(session: Session, listing: Listing, query: Select[Any]) -> Page:
     if reverse:
         pairs = [(column, not ascending) for column, ascending in pairs]
     if marker_id and limit:
-        marker = session.scalars(select(listing.model).where(listing.model.id == marker_id)).one_or_none()
+        marker = _marker(session, listing, visible, marker_id)
         if marker is None:
             if listing.not_found is not None:
                 raise listing.not_found(marker_id)

@@ -148,6 +148,38 @@ def test_listing_filters_and_pages(cloud, server_image, unique):
         cloud.request("DELETE", f"/compute/v2.1/servers/{server_id}", token)
 
 
+def test_members_can_neither_filter_nor_sort_servers_by_host_and_markers_stay_in_their_project(
+    cloud, server_image, unique
+):
+    """Issue 11 item 5, as Nova: ``host`` is an admin-only filter that other callers' requests drop, and sorting
+    by it is a 403 for them (the order would tell which of their servers share a host). A marker of another
+    project's server is answered as a missing marker."""
+    demo, admin = cloud.demo().get_token(), cloud.admin_token()
+    server = create_server(cloud, demo, server_image, unique)
+    host = wait_for_status(cloud, admin, server["id"], "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+    theirs = create_server(cloud, admin, server_image, f"{unique}-admin")
+    base = "/compute/v2.1/servers"
+
+    ignored = cloud.request("GET", f"{base}?name={unique}&host=no-such-host", demo, headers=COMPUTE)
+    assert [s["id"] for s in ignored.json()["servers"]] == [server["id"]]
+    sorted_by_host = cloud.request("GET", f"{base}?sort_key=host&sort_dir=asc", demo, headers=COMPUTE)
+    assert sorted_by_host.status_code == 403
+    assert sorted_by_host.json()["forbidden"]["message"] == "Only administrators can sort servers by host"
+    elsewhere = f"{base}?all_tenants=1&name={unique}&host=no-such-host"
+    assert cloud.request("GET", elsewhere, admin, headers=COMPUTE).json()["servers"] == []
+    on_host = cloud.request("GET", f"{base}?all_tenants=1&name={unique}&host={host}&sort_key=host", admin)
+    assert server["id"] in {s["id"] for s in on_host.json()["servers"]}
+
+    missing = cloud.request("GET", f"{base}?marker=5d1f0a7e-0000-4000-8000-000000000000", demo, headers=COMPUTE)
+    invisible = cloud.request("GET", f"{base}?marker={theirs['id']}", demo, headers=COMPUTE)
+    assert invisible.status_code == missing.status_code == 400
+    assert invisible.json()["badRequest"]["message"].replace(theirs["id"], "X") == missing.json()["badRequest"][
+        "message"
+    ].replace("5d1f0a7e-0000-4000-8000-000000000000", "X")
+    for token, server_id in ((demo, server["id"]), (admin, theirs["id"])):
+        cloud.request("DELETE", f"{base}/{server_id}", token)
+
+
 def test_update_and_metadata(cloud, server_image, unique):
     token = cloud.demo().get_token()
     server = create_server(cloud, token, server_image, unique)

@@ -64,6 +64,22 @@ def test_only_admins_change_limits_and_nobody_reads_another_projects(cloud, new_
     assert _get(cloud, cloud.admin_token(), f"/os-quota-sets/{theirs.project_id}").status_code == 200
 
 
+def test_defaults_answer_a_member_the_same_whether_the_project_exists_or_not(cloud, tenant):
+    """Issue 11 item 5: ``os-quota-sets/<id>/defaults`` is no oracle of project ids (before, a missing project
+    was a 400 and another existing one a 200). An admin, who may list projects anyway, still has the id
+    checked, as Nova checks it when Keystone lets the caller read the project."""
+    admin, missing = cloud.admin_token(), "0123456789abcdef0123456789abcdef"
+    existing = _get(cloud, tenant.member, f"/os-quota-sets/{cloud_admin_project(cloud, admin)}/defaults")
+    unknown = _get(cloud, tenant.member, f"/os-quota-sets/{missing}/defaults")
+    assert (existing.status_code, unknown.status_code) == (200, 200)
+    assert {**existing.json()["quota_set"], "id": missing} == unknown.json()["quota_set"]
+    fault(_get(cloud, admin, f"/os-quota-sets/{missing}/defaults"), "badRequest", 400)
+
+
+def cloud_admin_project(cloud, admin: str) -> str:
+    return cloud.request("GET", "/identity/v3/projects?name=admin", admin).json()["projects"][0]["id"]
+
+
 def test_update_answers_without_id_and_delete_goes_back_to_the_defaults(cloud, tenant):
     updated = set_compute(cloud, tenant.project_id, instances=3, cores="7", ram=-1)
     assert "id" not in updated and (updated["instances"], updated["cores"], updated["ram"]) == (3, 7, -1)
