@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from common.db import Database
@@ -135,6 +135,13 @@ def release(
         return result.rowcount == 1
 
 
+def _claimed_format(db: Database, image_id: str) -> str | None:
+    """The image's ``disk_format`` once this upload holds it: the format can change only while the image is
+    ``queued``, so from here on it is the one the data is inspected as and the one it will be opened as."""
+    with db.session() as session:
+        return session.scalar(select(Image.disk_format).where(Image.id == image_id))
+
+
 def receive(
     db: Database,
     store: ImageStore,
@@ -150,6 +157,10 @@ def receive(
     if not image.disk_format or not image.container_format:
         raise BadRequest("Properties disk_format and container_format must be set prior to uploading data.")
     token = claim(db, image.id, ImageStatus.QUEUED, ImageStatus.SAVING)
+    disk_format = _claimed_format(db, image.id)
+    if disk_format is None:
+        release(db, image.id, token, ImageStatus.QUEUED)
+        raise BadRequest("Property disk_format must be set prior to uploading data.")
     with store.begin(image.id) as staged:
         try:
             beat = functools.partial(touch, db, image.id, token)
@@ -159,7 +170,7 @@ def receive(
             raise
         staged.flush()
         try:
-            info = inspect(staged.path, image.disk_format)
+            info = inspect(staged.path, disk_format)
         except InspectionError as exc:
             LOG.warning("image %s rejected: %s", image.id, exc.message)
             release(db, image.id, token, ImageStatus.KILLED)

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from api import policy
@@ -23,6 +23,8 @@ from image.states import ImageStatus, Visibility, next_status
 
 bp = Blueprint("image_images", __name__, url_prefix="/image/v2")
 
+# Glance: "Attribute disk_format can be only replaced for a queued image."
+IMMUTABLE_ONCE_DATA = ("disk_format", "container_format")
 PATCH_MEDIA_TYPES = ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")
 
 
@@ -151,10 +153,30 @@ def update_image(image_id: str) -> Response:
         if changes["owner"] != image.owner:
             policy.enforce("image:set_owner", {"project_id": changes["owner"]})
         changes["tags"] = list(dict.fromkeys(changes["tags"] or []))
+        _claim_format_change(session, image, changes)
         for key, value in changes.items():
             setattr(image, key, value)
         session.flush()
         return jsonify(image_view(image))
+
+
+def _claim_format_change(session: Session, image: Image, changes: dict[str, Any]) -> None:
+    """Write a changed ``disk_format``/``container_format`` only while the image is ``queued``, as Glance does: data
+    was inspected as the format it claimed when it arrived, and a new claim would have the same bytes opened by
+    another driver (a "raw" text file turned "vmdk" names host files as extents). A compare-and-swap on the status,
+    so an upload that claims the image meanwhile cannot be inspected as the old format and stored as the new one.
+    """
+    changed = {key: changes[key] for key in IMMUTABLE_ONCE_DATA if changes[key] != getattr(image, key)}
+    if not changed:
+        return
+    result = session.execute(
+        update(Image)
+        .where(Image.id == image.id, Image.status == ImageStatus.QUEUED.value)
+        .values(**changed)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise Forbidden(f"Attribute {next(iter(changed))} can be only replaced for a queued image.")
 
 
 @bp.delete("/images/<image_id>")

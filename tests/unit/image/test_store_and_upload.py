@@ -139,3 +139,16 @@ def test_the_sweeper_releases_only_silent_uploads(db, store):
     with db.session() as session:
         assert session.get(Image, stale.id).status == "queued"
         assert session.get(Image, live.id).status == "saving"
+
+
+def test_an_upload_is_inspected_as_the_format_the_image_has_once_claimed_not_as_it_was_read(db, store):
+    # A format change (allowed while queued) lands between the API's read of the image and the upload's claim: the
+    # data must be inspected as the format it will be opened as, never as the stale one.
+    image = _image(db, name="changed while queued")
+    with db.session() as session:
+        session.execute(update(Image).where(Image.id == image.id).values(disk_format="vmdk"))
+    raw_bytes = b"\xeb\x63\x90\x00" + bytes(4092)
+    with pytest.raises(InspectionError, match="claims disk_format 'vmdk' but is raw"):
+        upload.receive(db, store, image, io.BytesIO(raw_bytes), 1 << 20, 4096)
+    with db.session() as session:
+        assert session.get(Image, image.id).status == "killed"
