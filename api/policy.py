@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.context import ADMIN_ROLE, MEMBER_ROLE, READER_ROLE, RequestContext, current
+from common.accounts import HOST_ROLE
 from common.exceptions import Forbidden, Unauthorized
 
 Target = Mapping[str, Any]
@@ -48,6 +49,12 @@ PROJECT_MEMBER = Rule(lambda c, t: _in_project(c, t) and c.has_role(MEMBER_ROLE)
 OWNER = Rule(lambda c, t: c.user_id is not None and c.user_id == t.get("user_id"), "user_id:%(target.user_id)s")
 SCOPED_READER = Rule(lambda c, t: c.project_id is not None and c.has_role(READER_ROLE), "role:reader in a project")
 SCOPED_MEMBER = Rule(lambda c, t: c.project_id is not None and c.has_role(MEMBER_ROLE), "role:member in a project")
+# The service account of compute hosts (common.accounts): it reads the images hosts are building from (which
+# images it sees at all is api.image.access.needed_by_hosts) and uploads the data of a snapshot being taken.
+HOST = Rule(lambda c, t: c.has_role(HOST_ROLE), "role:host")
+HOST_SNAPSHOT = Rule(
+    lambda c, t: c.has_role(HOST_ROLE) and t.get("snapshot_in_flight") is True, "role:host on a snapshot"
+)
 IN_DOMAIN = Rule(
     lambda c, t: t.get("domain_id") is not None and t.get("domain_id") in (c.domain_id, c.project_domain_id),
     "domain_id:%(target.domain_id)s",
@@ -117,9 +124,9 @@ RULES: dict[str, Rule] = {
     "image:add_image": ADMIN | PROJECT_MEMBER,
     "image:modify_image": ADMIN | PROJECT_MEMBER,
     "image:delete_image": ADMIN | PROJECT_MEMBER,
-    "image:upload_image": ADMIN | PROJECT_MEMBER,
+    "image:upload_image": ADMIN | PROJECT_MEMBER | HOST_SNAPSHOT,
     "image:import_image": ADMIN | PROJECT_MEMBER,
-    "image:download_image": ADMIN | SCOPED_READER,
+    "image:download_image": ADMIN | SCOPED_READER | HOST,
     "image:publicize_image": ADMIN,
     "image:communitize_image": ADMIN | PROJECT_MEMBER,
     "image:set_owner": ADMIN,

@@ -1,8 +1,12 @@
-"""The cloud's own account: the user host agents sign in as to fetch and upload images.
+"""The cloud's own account: the user host agents sign in as to fetch and upload images, and its role.
 
-It lives in ``common`` because three layers name it: bootstrap creates it, the compute agent signs in with it,
-and the portal refuses to disable it (every host would stop fetching images).
+It lives in ``common`` because several layers name it: bootstrap creates it, the compute agent signs in with it,
+the API's policy knows its role, and the portal refuses to disable it (every host would stop fetching images).
 """
 
 SERVICE_USER = "stratus-service"
 SERVICE_PROJECT = "service"
+HOST_ROLE = "host"
+"""The only role of the service account. Never admin: a host that is broken into must not own the cloud. It lets
+a host read the image of a server that a host is building, rebuilding or resizing right now, and upload the data
+of a snapshot being taken (``api.image.access``, ``api.policy``); nothing else in any API."""

@@ -1,4 +1,5 @@
-"""First records of a new cloud: the default domain, the three default roles, an admin and a demo tenant.
+"""First records of a new cloud: the default domain, the default roles, an admin and a demo tenant, and the
+service account of the hosts (with the ``host`` role only).
 
 Idempotent like ``keystone-manage bootstrap``: what exists is kept, a password that changed is reset.
 """
@@ -13,21 +14,24 @@ from sqlalchemy.orm import Session
 
 from api.identity.models import DEFAULT_DOMAIN_ID, Domain, ImpliedRole, Project, Role, RoleAssignment, User
 from api.identity.passwords import hash_password, verify_password
+from common.accounts import HOST_ROLE
 from common.db import Database
 from compute.models import Flavor
 
-DEFAULT_ROLES = ("admin", "member", "reader")
+DEFAULT_ROLES = ("admin", "member", "reader", HOST_ROLE)
 IMPLICATIONS = (("admin", "member"), ("member", "reader"))
 
 
 @dataclass(frozen=True)
 class Tenant:
-    """A project with one user holding one role on it."""
+    """A project with one user holding one role on it; ``only_role``: and no other (an earlier bootstrap's grant
+    is revoked: the hosts' account once held ``admin``)."""
 
     project: str
     user: str
     password: str
     role: str
+    only_role: bool = False
 
 
 def _ensure_domain(session: Session) -> None:
@@ -74,6 +78,13 @@ def _ensure_tenant(session: Session, tenant: Tenant, role_ids: dict[str, str], r
     if session.get(RoleAssignment, key) is None:
         session.add(RoleAssignment(target_type="project", target_id=project.id, user_id=user.id, role_id=key[3]))
         done.append(f"granted {tenant.role} on {tenant.project} to {tenant.user}")
+    if tenant.only_role:
+        grants = session.scalars(select(RoleAssignment).where(RoleAssignment.user_id == user.id)).all()
+        others = [grant for grant in grants if (grant.target_type, grant.target_id, grant.role_id) != key[:2] + key[3:]]
+        for grant in others:
+            session.delete(grant)
+        if others:
+            done.append(f"revoked {len(others)} other role assignments of {tenant.user}")
     return done
 
 

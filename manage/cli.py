@@ -7,7 +7,7 @@ import sys
 import click
 
 from api.identity.tokens import TokenService
-from common.accounts import SERVICE_PROJECT, SERVICE_USER
+from common.accounts import HOST_ROLE, SERVICE_PROJECT, SERVICE_USER
 from common.db import Database
 from common.settings import describe, load
 from common.tokens import KeyRepository
@@ -64,7 +64,7 @@ def bootstrap_command(admin_password: str, demo_password: str | None) -> None:
     settings = load()
     tenants = [Tenant("admin", "admin", admin_password, "admin")]
     if settings.service_password:
-        tenants.append(Tenant(SERVICE_PROJECT, SERVICE_USER, settings.service_password, "admin"))
+        tenants.append(Tenant(SERVICE_PROJECT, SERVICE_USER, settings.service_password, HOST_ROLE, only_role=True))
     if demo_password:
         tenants.append(Tenant("demo", "demo", demo_password, "member"))
     db = Database(settings.effective_database_url)

@@ -7,13 +7,24 @@ visible by id to any member. An image the caller may not see is a 404, never a 4
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from api.context import RequestContext
+from common.accounts import HOST_ROLE
 from common.exceptions import NotFound
+from compute.models import Instance
+from compute.states import TaskState
 from image.models import Image, ImageMember
 from image.states import ImageStatus, MemberStatus, Visibility
+
+FETCHING = (
+    TaskState.NETWORKING.value,
+    TaskState.SPAWNING.value,
+    TaskState.REBUILDING.value,
+    TaskState.RESIZE_PREP.value,
+)
+"""Task states in which a compute host fetches the server's image (to its image cache) for the build."""
 
 
 def _member_of(project_id: str, statuses: tuple[str, ...] | None = None) -> ColumnElement[bool]:
@@ -32,7 +43,38 @@ def visible(ctx: RequestContext) -> ColumnElement[bool]:
         Image.owner == project,
         Image.visibility.in_((Visibility.PUBLIC.value, Visibility.COMMUNITY.value)),
         and_(Image.visibility == Visibility.SHARED.value, _member_of(project)),
+        needed_by_hosts() if ctx.has_role(HOST_ROLE) else false(),
     )
+
+
+def _snapshots_in_flight() -> Select[tuple[str]]:
+    return select(Instance.id).where(
+        Instance.deleted.is_(False), Instance.host.is_not(None), Instance.task_state == TaskState.IMAGE_SNAPSHOT.value
+    )
+
+
+def needed_by_hosts() -> ColumnElement[bool]:
+    """What a compute host (the ``host`` role) may see of other projects' images: the image of a server a host is
+    building, rebuilding or resizing now, and the queued image of a snapshot being taken (it uploads the data).
+    Nothing else: once a build is over, the host has the image in its cache and needs it no more."""
+    fetching = select(Instance.image_ref).where(
+        Instance.deleted.is_(False), Instance.host.is_not(None), Instance.task_state.in_(FETCHING)
+    )
+    snapshot = and_(
+        Image.status == ImageStatus.QUEUED.value,
+        Image.properties["image_type"].as_string() == "snapshot",
+        Image.properties["instance_uuid"].as_string().in_(_snapshots_in_flight()),
+    )
+    return or_(Image.id.in_(fetching), snapshot)
+
+
+def snapshot_in_flight(session: Session, image: Image) -> bool:
+    """True when ``image`` is the queued image of a snapshot a host is taking now (a host may upload its data)."""
+    properties = image.properties or {}
+    if image.status != ImageStatus.QUEUED or properties.get("image_type") != "snapshot":
+        return False
+    query = _snapshots_in_flight().where(Instance.id == str(properties.get("instance_uuid")))
+    return session.scalars(query).first() is not None
 
 
 def listed(ctx: RequestContext, visibility: str | None, member_status: str | None) -> ColumnElement[bool]:

@@ -1,0 +1,113 @@
+"""The hosts' account holds the ``host`` role, never admin: it sees another project's image only while a host is
+building, rebuilding or resizing a server from it, uploads data only to the image of a snapshot being taken,
+and is refused everything an admin or a project member may do. Bootstrap takes back the admin role it once had."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+import manage.models  # noqa: F401 - every table on the metadata
+from api import policy
+from api.context import RequestContext
+from api.identity.models import Role, RoleAssignment, User
+from api.image import access
+from common.accounts import HOST_ROLE, SERVICE_PROJECT, SERVICE_USER
+from common.db import Base, Database
+from compute.models import Instance
+from compute.states import TaskState, VmState
+from image.models import Image
+from manage.bootstrap import Tenant, bootstrap
+
+HOST = RequestContext(request_id="req-h", user_id="svc", project_id="service", roles=frozenset({HOST_ROLE}))
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'host-role.db'}")
+    Base.metadata.create_all(database.engine)
+    yield database
+    database.dispose()
+
+
+def add_server(db: Database, image_id: str, task_state: TaskState | None, host: str | None = "h1") -> str:
+    with db.session() as session:
+        instance = Instance(
+            name="vm", project_id="tenant-a", user_id="u", hostname="vm", reservation_id="r", flavor={},
+            image_ref=image_id, host=host, vm_state=VmState.ACTIVE.value,
+            task_state=task_state.value if task_state else None, requested_networks=[],
+        )  # fmt: skip
+        session.add(instance)
+        session.flush()
+        return instance.id
+
+
+def add_image(db: Database, status: str = "active", **properties: str) -> str:
+    with db.session() as session:
+        image = Image(owner="tenant-a", visibility="private", status=status, disk_format="qcow2", properties=properties)
+        session.add(image)
+        session.flush()
+        return image.id
+
+
+def seen_by_host(db: Database) -> set[str]:
+    with db.session() as session:
+        return set(session.scalars(select(Image.id).where(access.visible(HOST))))
+
+
+def test_a_host_sees_a_private_image_only_while_a_server_is_being_built_from_it(db):
+    building, rebuilding, idle, unplaced, unused = (add_image(db) for _ in range(5))
+    add_server(db, building, TaskState.SPAWNING)
+    add_server(db, rebuilding, TaskState.REBUILDING)
+    add_server(db, idle, None)
+    add_server(db, unplaced, TaskState.SCHEDULING, host=None)
+    assert seen_by_host(db) == {building, rebuilding}
+    assert unused not in seen_by_host(db)
+
+
+def test_a_host_may_upload_only_the_data_of_a_snapshot_being_taken(db):
+    server = add_server(db, add_image(db), TaskState.IMAGE_SNAPSHOT)
+    idle_server = add_server(db, add_image(db), None)
+    snapshot = add_image(db, "queued", image_type="snapshot", instance_uuid=server)
+    stale = add_image(db, "queued", image_type="snapshot", instance_uuid=idle_server)
+    upload = add_image(db, "queued")  # a tenant's own queued image
+    assert seen_by_host(db) == {snapshot}
+    with db.session() as session:
+        in_flight = {
+            i: access.snapshot_in_flight(session, session.get_one(Image, i)) for i in (snapshot, stale, upload)
+        }
+    assert in_flight == {snapshot: True, stale: False, upload: False}
+    target = {"project_id": "tenant-a"}
+    assert policy.allowed("image:upload_image", target | {"snapshot_in_flight": True}, HOST)
+    assert not policy.allowed("image:upload_image", target | {"snapshot_in_flight": False}, HOST)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "compute:servers:index", "compute:servers:index:all_tenants", "compute:servers:delete", "compute:hypervisors",
+        "identity:list_users", "identity:create_grant", "image:get_images", "image:get_image", "image:add_image",
+        "image:modify_image", "image:publicize_image", "network:create_network", "network:port:binding",
+    ],
+)  # fmt: skip
+def test_the_host_role_is_refused_what_admins_and_members_may_do(action):
+    assert not policy.allowed(action, {"project_id": "service"}, HOST)
+    assert not HOST.is_admin
+
+
+def test_bootstrap_gives_the_hosts_account_the_host_role_and_takes_back_admin(db):
+    admin_era = Tenant(SERVICE_PROJECT, SERVICE_USER, "service-secret", "admin")
+    bootstrap(db, [admin_era], rounds=4)
+    changes = bootstrap(db, [Tenant(SERVICE_PROJECT, SERVICE_USER, "service-secret", HOST_ROLE, only_role=True)], 4)
+    assert "revoked 1 other role assignments of stratus-service" in changes
+    with db.session() as session:
+        user = session.scalars(select(User).filter_by(name=SERVICE_USER)).one()
+        roles = session.scalars(
+            select(Role.name)
+            .join(RoleAssignment, RoleAssignment.role_id == Role.id)
+            .where(RoleAssignment.user_id == user.id)
+        ).all()
+    assert roles == [HOST_ROLE]
