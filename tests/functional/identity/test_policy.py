@@ -136,3 +136,23 @@ def test_deleting_a_project_invalidates_its_tokens(cloud, unique):
 
     assert cloud.request("DELETE", f"/identity/v3/projects/{project_id}", admin).status_code == 204
     assert cloud.request("GET", "/identity/v3/auth/catalog", token).status_code == 401
+
+
+def test_a_users_own_grants_tell_nothing_about_projects_they_have_no_role_on(cloud):
+    """Issue 11 item 5: a user may list and check their own grants, but a project they hold no role on answers
+    exactly as a missing project (before: 200 with no roles for an existing one, 404 for a missing one)."""
+    admin, token = cloud.admin_token(), cloud.demo().get_token()
+    demo = cloud.request("GET", "/identity/v3/auth/tokens", admin, headers={"X-Subject-Token": token})
+    user_id = demo.json()["token"]["user"]["id"]
+    other = cloud.request("GET", "/identity/v3/projects?name=admin", admin).json()["projects"][0]["id"]
+    missing = "0123456789abcdef0123456789abcdef"
+    role = cloud.request("GET", "/identity/v3/roles?name=member", admin).json()["roles"][0]["id"]
+    for suffix in ("", f"/{role}"):
+        hidden = cloud.request("GET", f"/identity/v3/projects/{other}/users/{user_id}/roles{suffix}", token)
+        absent = cloud.request("GET", f"/identity/v3/projects/{missing}/users/{user_id}/roles{suffix}", token)
+        assert (hidden.status_code, absent.status_code) == (404, 404), hidden.text
+        assert hidden.json()["error"]["message"].replace(other, missing) == absent.json()["error"]["message"]
+    own = cloud.request("GET", "/identity/v3/auth/projects", token).json()["projects"][0]["id"]
+    listed = cloud.request("GET", f"/identity/v3/projects/{own}/users/{user_id}/roles", token)
+    assert listed.status_code == 200 and listed.json()["roles"]
+    assert cloud.request("GET", f"/identity/v3/projects/{other}/users/{user_id}/roles", admin).status_code == 200
