@@ -9,6 +9,9 @@ from flask import current_app, g, has_request_context
 ADMIN_ROLE = "admin"
 MEMBER_ROLE = "member"
 READER_ROLE = "reader"
+# Roles whose holders administer the whole cloud, whatever project or domain their token is scoped to (as
+# Keystone's and every OpenStack service's ``admin``); see ``api.policy``.
+CLOUD_WIDE_ROLES = frozenset({ADMIN_ROLE})
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,9 @@ class RequestContext:
 
     @property
     def is_admin(self) -> bool:
-        """Like OpenStack's legacy default: the admin role in any scope administers the whole cloud."""
-        return ADMIN_ROLE in self.roles
+        """A cloud-wide role (``CLOUD_WIDE_ROLES``): as in OpenStack, the admin role in any scope administers the
+        whole cloud, not only the project the token is scoped to."""
+        return not self.roles.isdisjoint(CLOUD_WIDE_ROLES)
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

@@ -4,6 +4,17 @@ Rules are small predicates over the caller (``RequestContext``) and the target (
 resource: ``project_id``, ``user_id``, ``domain_id`` ...), combined with ``|`` and ``&``. The defaults
 follow OpenStack's: ``admin`` administers everything, ``member`` acts within its project, ``reader`` may
 only read within its project, and users may see and change a few things of their own.
+
+Which roles are cloud-wide
+--------------------------
+Only ``admin`` (``CLOUD_WIDE_ROLES``). As with Keystone's ``admin`` and Nova's and Neutron's defaults, the admin
+role on *any* project (or domain) makes its tokens administer the whole cloud: every project's servers,
+networks, images and quotas, users and role assignments, hosts. It is not an owner-of-this-project role; give
+it only to operators. ``member`` and ``reader`` never reach beyond the project of the token (rules marked
+``in project``; the ``SCOPED_*`` rules only let a query run, and the query shows the token's project alone).
+Only an admin can grant a role, so nobody makes themselves one. Rules that name no role (``AUTHENTICATED``) only
+read what every user may know, or act on the caller's own things; those that write need a project-scoped
+token (``PROJECT_SCOPED``), whose project is the one its quotas are counted in.
 """
 
 from __future__ import annotations
@@ -12,7 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from api.context import ADMIN_ROLE, MEMBER_ROLE, READER_ROLE, RequestContext, current
+from api.context import CLOUD_WIDE_ROLES as CLOUD_WIDE_ROLES  # re-exported: the policy documents it
+from api.context import MEMBER_ROLE, READER_ROLE, RequestContext, current
 from common.accounts import HOST_ROLE
 from common.exceptions import Forbidden, Unauthorized
 
@@ -36,7 +48,8 @@ class Rule:
 
 PUBLIC = Rule(lambda c, t: True, "anyone")
 AUTHENTICATED = Rule(lambda c, t: c.authenticated, "any valid token")
-ADMIN = Rule(lambda c, t: c.has_role(ADMIN_ROLE), "role:admin")
+ADMIN = Rule(lambda c, t: c.is_admin, "role:admin (cloud-wide)")
+PROJECT_SCOPED = Rule(lambda c, t: c.authenticated and c.project_id is not None, "a project-scoped token")
 
 
 def _in_project(ctx: RequestContext, target: Target) -> bool:
@@ -160,7 +173,8 @@ RULES: dict[str, Rule] = {
     "compute:servers:fault_details": ADMIN,
     "compute:flavors:read": AUTHENTICATED,
     "compute:flavors:manage": ADMIN,
-    "compute:keypairs": AUTHENTICATED,
+    # Key pairs are the user's, but counted against the key_pairs quota of the token's project (Nova's rule).
+    "compute:keypairs": PROJECT_SCOPED,
     "compute:keypairs:other_user": ADMIN,
     "compute:server_groups:read": ADMIN | SCOPED_READER,
     "compute:server_groups:write": ADMIN | SCOPED_MEMBER,
@@ -237,5 +251,8 @@ def enforce(action: str, target: Target | None = None) -> RequestContext:
     if rule is not PUBLIC and not ctx.authenticated:
         raise Unauthorized()
     if not rule(ctx, target or {}):
+        if ctx.project_id is None and ctx.domain_id is None:
+            # An unscoped token carries no role: say so, or "not authorized" reads as a missing role.
+            raise Forbidden(f"{Forbidden(action=action).message} The token is unscoped: ask for a project-scoped one.")
         raise Forbidden(action=action)
     return ctx

@@ -42,19 +42,36 @@ class Context:
 @click.option("--os-cloud", "cloud", default=lambda: os.environ.get("OS_CLOUD"), help="Cloud name in clouds.yaml.")
 @click.pass_context
 def cli(ctx: click.Context, cloud: str | None) -> None:
-    """Administer a Stratus cloud (credentials from clouds.yaml or OS_* variables)."""
+    """Administer a Stratus cloud (credentials from clouds.yaml or OS_* variables).
+
+    Most commands need the admin role. In Stratus, as in OpenStack, the admin role is cloud-wide: admin on any
+    one project administers every project, its users and the hosts. Give it to operators only.
+    """
     ctx.obj = Context(cloud)
+
+
+# Mirrors api.context.CLOUD_WIDE_ROLES: the CLI reaches the cloud only through its APIs, never its code.
+CLOUD_WIDE_ROLES = frozenset({"admin"})
+
+
+def reach(roles: list[str], project: str | None) -> str:
+    """What the credentials' roles reach, in words: the whole cloud for a cloud-wide role, else one project."""
+    cloud_wide = sorted(CLOUD_WIDE_ROLES.intersection(roles))
+    if cloud_wide:
+        return f"the whole cloud ({', '.join(cloud_wide)} is cloud-wide: every project, not only {project})"
+    return f"project {project} only" if project else "nothing until the token is scoped to a project"
 
 
 @cli.command()
 @click.pass_obj
 def whoami(obj: Context) -> None:
-    """Who the credentials authenticate as: user, project, roles and token expiry."""
+    """Who the credentials authenticate as: user, project, roles, what the roles reach, and token expiry."""
     session = obj.session()
     access = session.auth.get_access(session)
     click.echo(f"user:    {access.username} ({access.user_id})")
     click.echo(f"project: {access.project_name} ({access.project_id})")
     click.echo(f"roles:   {', '.join(sorted(access.role_names))}")
+    click.echo(f"reach:   {reach(access.role_names, access.project_name)}")
     click.echo(f"expires: {access.expires.isoformat()}")
 
 

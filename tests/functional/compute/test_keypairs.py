@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from tests.functional.compute import BASE, cli_json, fault, sdk, version
+from tests.functional.conftest import DEMO_PASSWORD
 
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
@@ -209,3 +210,17 @@ def test_openstacksdk_imports_and_generates_keys(cloud, unique, ssh_key):
     conn.compute.delete_keypair(unique)
     conn.compute.delete_keypair(unique + "-g")
     assert conn.compute.find_keypair(unique) is None
+
+
+def test_an_unscoped_token_cannot_create_or_read_key_pairs(cloud, unique):
+    """Nova requires a project-scoped token: a key pair counts against the key_pairs quota of that project, and an
+    unscoped token has none (before, it created key pairs outside every project's quota)."""
+    user = {"name": "demo", "domain": {"id": "default"}, "password": DEMO_PASSWORD}
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": user}}, "scope": "unscoped"}}
+    unscoped = cloud.request("POST", "/identity/v3/auth/tokens", json=body).headers["X-Subject-Token"]
+
+    created = cloud.request("POST", f"{BASE}/os-keypairs", unscoped, json={"keypair": {"name": unique}})
+    assert "The token is unscoped: ask for a project-scoped one." in fault(created, "forbidden", 403)
+    fault(cloud.request("GET", f"{BASE}/os-keypairs", unscoped), "forbidden", 403)
+    demo = cloud.demo().get_token()
+    assert cloud.request("GET", f"{BASE}/os-keypairs/{unique}", demo).status_code == 404  # nothing was made

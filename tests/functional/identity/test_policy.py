@@ -138,6 +138,32 @@ def test_deleting_a_project_invalidates_its_tokens(cloud, unique):
     assert cloud.request("GET", "/identity/v3/auth/catalog", token).status_code == 401
 
 
+def test_the_admin_role_on_one_project_administers_every_project(cloud, unique):
+    """Decided and documented (api/policy.py, README): admin is cloud-wide, as in OpenStack. A user who is admin of
+    a project of their own reads and changes other projects; `stratus whoami` says so."""
+    from tests.functional.quota.conftest import run  # the stratus CLI as a subprocess
+
+    admin = cloud.admin_token()
+    created = cloud.request("POST", "/identity/v3/projects", admin, json={"project": {"name": unique}})
+    assert created.status_code == 201
+    _user_with_role(cloud, unique, "admin", project=unique)
+    token = _auth(cloud, unique, "pw", unique).headers["X-Subject-Token"]
+
+    names = [p["name"] for p in cloud.request("GET", "/identity/v3/projects", token).json()["projects"]]
+    assert {"demo", "admin", unique} <= set(names)
+    demo_id = next(p["id"] for p in cloud.request("GET", "/identity/v3/projects?name=demo", token).json()["projects"])
+    assert cloud.request("GET", f"/compute/v2.1/os-quota-sets/{demo_id}", token).status_code == 200
+    assert cloud.request("GET", "/compute/v2.1/servers?all_tenants=1", token).status_code == 200
+
+    credentials = {"OS_USERNAME": unique, "OS_PASSWORD": "pw", "OS_PROJECT_NAME": unique,
+                   "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default"}  # fmt: skip
+    whoami = run(cloud, "stratus", "whoami", env=credentials)
+    assert whoami.returncode == 0, whoami.stderr
+    assert f"reach:   the whole cloud (admin is cloud-wide: every project, not only {unique})" in whoami.stdout
+    demo = credentials | {"OS_USERNAME": "demo", "OS_PASSWORD": "demo-secret", "OS_PROJECT_NAME": "demo"}
+    assert "reach:   project demo only" in run(cloud, "stratus", "whoami", env=demo).stdout
+
+
 def test_a_users_own_grants_tell_nothing_about_projects_they_have_no_role_on(cloud):
     """Issue 11 item 5: a user may list and check their own grants, but a project they hold no role on answers
     exactly as a missing project (before: 200 with no roles for an existing one, 404 for a missing one)."""

@@ -76,3 +76,31 @@ def test_only_admins_create_projects():
 def test_users_change_only_their_own_password():
     assert policy.allowed("identity:change_password", {"user_id": "u1"}, _ctx("reader"))
     assert not policy.allowed("identity:change_password", {"user_id": "u2"}, _ctx("admin"))
+
+
+def test_unscoped_tokens_cannot_use_key_pairs():
+    """Nova requires a project-scoped token: a key pair counts against the key_pairs quota of that project."""
+    assert not policy.allowed("compute:keypairs", {}, _ctx(project=None))
+    assert policy.allowed("compute:keypairs", {}, _ctx("reader"))
+
+
+ADMIN_ONLY_ACROSS_PROJECTS = [
+    ("compute:servers:index:all_tenants", {}),
+    ("compute:servers:delete", {"project_id": "p2"}),
+    ("compute:quota_sets:update", {"project_id": "p2"}),
+    ("network:update_network", {"project_id": "p2"}),
+    ("image:delete_image", {"project_id": "p2"}),
+    ("identity:create_grant", {}),
+    ("identity:list_projects", {}),
+    ("compute:hypervisors", {}),
+]
+
+
+@pytest.mark.parametrize(("action", "target"), ADMIN_ONLY_ACROSS_PROJECTS)
+def test_the_admin_role_on_one_project_is_cloud_wide_by_policy(action, target):
+    """Decided, not accidental: as in OpenStack, ``admin`` on project p1 administers p2 and the whole cloud; the
+    same user as a member of p1 reaches nothing of p2."""
+    assert set(policy.CLOUD_WIDE_ROLES) == {"admin"}
+    assert policy.allowed(action, target, _ctx("admin", "member", "reader", project="p1"))
+    assert not policy.allowed(action, target, _ctx("member", "reader", project="p1"))
+    assert "cloud-wide" in policy.ADMIN.description and "Which roles are cloud-wide" in (policy.__doc__ or "")

@@ -78,3 +78,20 @@ def test_admin_forms_without_csrf_are_refused(admin: tuple[FlaskClient, str], sc
         assert "did not come from this site" in response.get_data(as_text=True)
     names = [p["name"] for p in call(client, "GET", "/identity/v3/projects", admin_token(client))["projects"]]
     assert "forged" not in names
+
+
+@pytest.mark.parametrize("path", ADMIN_GETS)
+def test_every_admin_page_says_the_admin_role_is_cloud_wide(
+    admin: tuple[FlaskClient, str], scene: dict[str, str], path: str
+) -> None:
+    client, _ = admin
+    html = client.get(path.format(**scene), follow_redirects=True).get_data(as_text=True)
+    assert "Your admin role is cloud-wide: these pages act on every project" in html
+    assert "not only on project admin" in html
+    assert ">cloud admin</span>" in html
+
+
+def test_a_member_is_not_called_an_admin(demo: tuple[FlaskClient, str]) -> None:
+    client, _ = demo
+    html = client.get("/").get_data(as_text=True)
+    assert "cloud admin" not in html and "cloud-wide" not in html
