@@ -4,6 +4,10 @@ Entries are named ``<image id>.<md5>.<format>``, so a changed image can never be
 downloads go to a temporary name and are renamed only once their md5 matches, so a half download is never
 used. Images are fetched from the image API like any client would (the host agent has no database), with a
 service token; a host that needs another format asks the image service to prepare it.
+
+The downloaded bytes are inspected before they enter the cache, whatever the image service checked: they must be
+a self-contained image of the format the host was told, or the build fails and nothing is kept. The driver then
+inspects the cached file again each time it opens it (``image.qemu_img``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from pathlib import Path
 
 import requests
 
+from common.exceptions import StratusError
 from compute.virt.base import DriverError
+from image.inspector import inspect
 
 CHUNK = 1 << 20
 USABLE_FORMATS = ("qcow2", "raw")
@@ -62,10 +68,11 @@ class ImageCache:
         path = self.root / f"{image_id}.{checksum}.{disk_format}"
         with self._lock(path.name):
             if not path.exists():
-                self._download(f"{self._image_url()}/v2/images/{image_id}/file{query}", path, checksum)
+                url = f"{self._image_url()}/v2/images/{image_id}/file{query}"
+                self._download(url, path, checksum, disk_format)
         return CachedImage(path, disk_format)
 
-    def _download(self, url: str, path: Path, checksum: str) -> None:
+    def _download(self, url: str, path: Path, checksum: str, disk_format: str) -> None:
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
         digest = hashlib.md5(usedforsecurity=False)
         try:
@@ -80,6 +87,10 @@ class ImageCache:
                     os.fsync(handle.fileno())
             if digest.hexdigest() != checksum:
                 raise DriverError(reason=f"the image downloaded from {url} does not match its checksum")
+            try:
+                inspect(partial, disk_format)
+            except StratusError as exc:
+                raise DriverError(reason=f"the image downloaded from {url} is refused: {exc.message}") from exc
             os.chmod(partial, 0o644)
             os.replace(partial, path)
         finally:

@@ -138,7 +138,10 @@ def flatten(overlay: Path, target: Path, force_share: bool = False) -> None:
     standalone qcow2 at ``target``. The overlay's own header is ours, but the base it names is checked again, and
     the chain QEMU may open is spelled out: the overlay, its base, and nothing below. ``force_share`` (``-U``)
     reads a disk a paused guest holds open."""
-    header = run(["info", "--output", "json", *source_args(overlay, "qcow2")], f"snapshot of {overlay}", INFO_LIMITS)
+    share = ["-U"] if force_share else []
+    header = run(
+        ["info", *share, "--output", "json", *source_args(overlay, "qcow2")], f"snapshot of {overlay}", INFO_LIMITS
+    )
     described = json.loads(header)
     chain: dict[str, object] = {"file": _file(overlay), "backing": None}
     if described.get("backing-filename"):
@@ -148,5 +151,5 @@ def flatten(overlay: Path, target: Path, force_share: bool = False) -> None:
             raise QemuImgError(reason=f"the disk {overlay} sits on a {base_format or 'unnamed'} format image")
         inspected(base, base_format)
         chain["backing"] = {"driver": base_format, "file": _file(base), "backing": None}
-    args = ["convert", *(["-U"] if force_share else []), "-f", "qcow2", "json:" + json.dumps(chain)]
+    args = ["convert", *share, "-f", "qcow2", "json:" + json.dumps(chain)]
     run([*args, "-O", "qcow2", str(target)], f"snapshot of {overlay}", CONVERT_LIMITS)

@@ -34,6 +34,7 @@ from compute.virt.base import ConfigDrive, DriverError, InstanceSpec, Nic, Power
 from compute.virt.libvirt import taps
 from compute.virt.libvirt.driver import LibvirtDriver
 from deploy.images import markers
+from tests.hostile_images import hostile_images, make_canary
 
 pytestmark = pytest.mark.e2e
 
@@ -318,6 +319,27 @@ def test_failed_spawn_leaves_nothing_behind(
 ) -> None:
     spec = dataclasses.replace(new_spec(created, base_image, "e2e-fail"), **change)
     with pytest.raises(DriverError, match=message):
+        driver.spawn(spec)
+    assert f"stratus-{spec.uuid}" not in all_domain_names()
+    assert not driver.instance_dir(spec.uuid).exists()
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["qcow2 with a backing file", "qcow2 with an external data file", "descriptor after a blank line, as raw"],
+)
+def test_spawn_on_a_base_image_naming_a_host_file_is_refused_before_any_domain(
+    driver: LibvirtDriver, workdir: Path, created: list[str], label: str
+) -> None:
+    # Issue 11: the base of a root disk is tenant data; QEMU would follow its backing or data file at boot and the
+    # guest would read the host file. The driver inspects it and refuses before qemu-img or libvirt sees it.
+    directory = Path(tempfile.mkdtemp(prefix="hostile-", dir=workdir))
+    directory.chmod(0o755)
+    canary = make_canary(directory)
+    base, claim = hostile_images(directory, canary)[label]
+    base.chmod(0o644)
+    spec = dataclasses.replace(new_spec(created, base, "e2e-hostile"), base_image_format=claim)
+    with pytest.raises(DriverError, match=r"self-contained|text descriptor"):
         driver.spawn(spec)
     assert f"stratus-{spec.uuid}" not in all_domain_names()
     assert not driver.instance_dir(spec.uuid).exists()

@@ -5,6 +5,7 @@ the limits and the json: description hold even where inspection is not asked."""
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,30 @@ def test_flatten_copies_the_overlay_and_its_base_and_refuses_an_unsafe_base(
         with pytest.raises(InspectionError):
             qemu_img.flatten(on_hostile, target)
         assert not target.exists() or not leaks(target.read_bytes(), canary)
+
+
+def test_flatten_with_force_share_reads_a_disk_that_a_paused_qemu_holds(tmp_path: Path) -> None:
+    # The driver snapshots a paused guest: QEMU holds its disk's lock, and every read of the chain must share it.
+    base = tmp_path / "base.raw"
+    base.write_bytes(b"guest data" * 1000 + bytes(MiB - 10000))
+    overlay = tmp_path / "disk"
+    qemu_img.create_overlay(overlay, base, "raw", 2 * MiB)
+    machine = ["qemu-system-x86_64", "-S", "-display", "none", "-nodefaults", "-monitor", "none", "-serial", "none"]
+    drive = ["-drive", f"file={overlay},format=qcow2,if=virtio"]
+    guest = subprocess.Popen([*machine, *drive], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while subprocess.run(["qemu-img", "info", "-f", "qcow2", str(overlay)], capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline and guest.poll() is None, "QEMU never took the disk's lock"
+            time.sleep(0.1)
+        with pytest.raises(qemu_img.QemuImgError, match="another process"):
+            qemu_img.flatten(overlay, tmp_path / "refused.qcow2")
+        qemu_img.flatten(overlay, tmp_path / "snap.qcow2", force_share=True)
+    finally:
+        guest.kill()
+        guest.wait(timeout=30)
+    flat = tmp_path / "flat.raw"
+    subprocess.run(
+        ["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(tmp_path / "snap.qcow2"), str(flat)], check=True
+    )
+    assert flat.read_bytes()[:MiB] == base.read_bytes()
