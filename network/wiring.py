@@ -16,9 +16,10 @@ import ipaddress
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +37,7 @@ from network.models import (
 )
 
 LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
 COMPUTE_OWNER_PREFIX = "compute:"
 PROTOCOL_ALIASES = {"ipv6-icmp": "icmpv6", "icmpv6": "icmpv6", "any": None}
 
@@ -217,7 +219,7 @@ def _network(facts: _Facts, network: Network, lease_time: int) -> NetworkWiring:
     bound = [p for p in servers if p.binding_host_id]
     hosts = {p.binding_host_id for p in bound}
     remote = [
-        RemotePort(p.mac_address, facts.first_ip(p.id), facts.vteps[p.binding_host_id])
+        _checked(RemotePort, f"port {p.id}", p.mac_address, facts.first_ip(p.id), facts.vteps[p.binding_host_id])
         for p in bound
         if p.binding_host_id != host and p.binding_host_id in facts.vteps
     ]
@@ -226,16 +228,23 @@ def _network(facts: _Facts, network: Network, lease_time: int) -> NetworkWiring:
     serving = dhcp_host(hosts, dhcp_port.binding_host_id if dhcp_port is not None else "", facts.live)
     if dhcp_port is not None and serving == host:
         leases = [(p.mac_address, ip) for p in servers for ip in facts.addresses.get(p.id, [])]
-        dhcp = _dhcp(network, dhcp_port, facts.addresses, leases, lease_time)
+        dhcp = _checked(_dhcp, f"DHCP of network {network.id}", network, dhcp_port, facts.addresses, leases, lease_time)
         _bind_dhcp_port(dhcp_port, host)
     elif dhcp_port is not None and serving in facts.vteps:
-        remote.append(RemotePort(dhcp_port.mac_address, facts.first_ip(dhcp_port.id), facts.vteps[serving]))
+        dhcp_ip = facts.first_ip(dhcp_port.id)
+        remote.append(
+            _checked(RemotePort, f"port {dhcp_port.id}", dhcp_port.mac_address, dhcp_ip, facts.vteps[serving])
+        )
     return NetworkWiring(
         network_id=network.id,
         vni=network.segmentation_id,
         mtu=network.mtu,
-        ports=tuple(_port(facts, p) for p in servers if p.binding_host_id == host),
-        remote=tuple(remote),
+        ports=tuple(
+            wired
+            for wired in (_checked(_port, f"port {p.id}", facts, p) for p in servers if p.binding_host_id == host)
+            if wired is not None
+        ),
+        remote=tuple(r for r in remote if r is not None),
         remote_vteps=tuple(sorted({facts.vteps[h] for h in hosts if h != host and h in facts.vteps})),
         dhcp=dhcp,
     )
@@ -253,6 +262,16 @@ def host_wiring(
     facts = _read(session, host, network_ids, down_after)
     networks = [_network(facts, facts.networks[n], lease_time) for n in sorted(network_ids) if n in facts.networks]
     return HostWiring(host=host, networks=tuple(networks), generation=generation)
+
+
+def _checked(build: Callable[..., _T], what: str, *args: Any) -> _T | None:
+    """``build(*args)``, or None when the stored values it holds are refused by the dataplane's types (an address
+    that is not plain): that port or DHCP server is left out and logged, and the rest of the host is wired."""
+    try:
+        return build(*args)
+    except ValueError as exc:
+        LOG.error("%s left out of the host's wiring: %s", what, exc)
+        return None
 
 
 def _bind_dhcp_port(port: Port, host: str) -> None:
