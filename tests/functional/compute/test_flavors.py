@@ -266,3 +266,17 @@ def test_openstacksdk_manages_flavors_and_their_access(cloud, unique):
     conn.compute.flavor_add_tenant_access(flavor.id, project.id)
     conn.compute.delete_flavor(flavor)  # its access list goes with it
     assert conn.compute.find_flavor(flavor.id) is None
+
+
+def test_a_marker_of_a_flavor_the_caller_cannot_see_is_a_missing_marker(cloud, unique):
+    """Issue 11 item 5: a private flavor not shared with the caller's project is no marker for them."""
+    admin, demo = cloud.admin_token(), cloud.demo().get_token()
+    flavor = _create(cloud, admin, unique, **{"os-flavor-access:is_public": False})
+    missing = "no-such-flavor"
+    for sort in ("", "&sort_key=name&sort_dir=desc"):
+        hidden = cloud.request("GET", f"{BASE}/flavors?limit=1&marker={flavor['id']}{sort}", demo)
+        absent = cloud.request("GET", f"{BASE}/flavors?limit=1&marker={missing}{sort}", demo)
+        assert fault(hidden, "badRequest", 400).replace(flavor["id"], missing) == fault(absent, "badRequest", 400)
+    own = cloud.request("GET", f"{BASE}/flavors?is_public=false&limit=1&marker={flavor['id']}", admin)
+    assert own.status_code == 200, own.text
+    cloud.request("DELETE", f"{BASE}/flavors/{flavor['id']}", admin)

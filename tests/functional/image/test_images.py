@@ -218,3 +218,18 @@ def test_reader_may_list_but_not_create_images(cloud, unique):
     assert cloud.request("GET", "/image/v2/images", token).status_code == 200
     refused = cloud.request("POST", "/image/v2/images", token, json={"name": unique})
     assert refused.status_code == 403 and refused.json()["title"] == "Forbidden"
+
+
+def test_a_marker_of_an_image_the_caller_cannot_see_is_a_missing_marker(cloud, unique):
+    """Issue 11 item 5: paging starts only from an image the caller may list; another project's private image
+    answers exactly as an id that is no image, whatever the sort."""
+    admin, demo = cloud.admin_token(), cloud.demo().get_token()
+    hidden = _create(cloud, admin, name=unique, disk_format="raw", container_format="bare")["id"]
+    missing = "5d1f0a7e-0000-4000-8000-000000000000"
+    for sort in ("", "&sort_key=name&sort_dir=asc", "&sort=size:desc"):
+        invisible = cloud.request("GET", f"/image/v2/images?limit=1&marker={hidden}{sort}", demo)
+        absent = cloud.request("GET", f"/image/v2/images?limit=1&marker={missing}{sort}", demo)
+        assert (invisible.status_code, absent.status_code) == (400, 400), invisible.text
+        assert invisible.text.replace(hidden, missing) == absent.text
+    assert cloud.request("GET", f"/image/v2/images?limit=1&marker={hidden}", admin).status_code == 200
+    cloud.request("DELETE", f"/image/v2/images/{hidden}", admin)
