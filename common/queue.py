@@ -80,7 +80,6 @@ class VerifiedTask(Task):
     """Runs only messages that verify. ``from_hosts``: a host agent may send this task (a report);
     ``host_arg``: the argument naming the host (or list of hosts) the report is about."""
 
-    abstract = True
     from_hosts: bool = False
     host_arg: str | None = None
 
@@ -104,7 +103,10 @@ class VerifiedTask(Task):
             raise signing.ForgedMessage(f"host {sender!r} may not send {self.name}")
         if self.host_arg is None:
             return
-        claimed = inspect.signature(self.run).bind(*args, **kwargs).arguments.get(self.host_arg)
+        try:
+            claimed = inspect.signature(self.run).bind(*args, **kwargs).arguments.get(self.host_arg)
+        except TypeError:
+            raise signing.ForgedMessage(f"the arguments do not fit {self.name}") from None
         names = claimed if isinstance(claimed, list) else [claimed]
         allowed = self.app.speaks_for(sender)
         strangers = [name for name in names if name not in allowed]

@@ -61,15 +61,27 @@ def control_key(master: bytes) -> bytes:
     return derive(master, "control")
 
 
-def canonical(value: Any) -> bytes:
-    """The bytes the MAC covers: what the worker will decode, encoded again with sorted keys. Encoding twice
-    makes the sender's tuples, integer keys and the like identical to what the worker sees."""
-    decoded = kombu_json.loads(kombu_json.dumps(value))
-    return kombu_json.dumps(decoded, sort_keys=True, separators=(",", ":")).encode()
+def canonical(value: Any, decoded: bool = False) -> bytes:
+    """The bytes the MAC covers: what the worker decodes, encoded again with sorted keys. The sender encodes and
+    decodes first (``decoded=False``), so its tuples, integer keys and the like become what the worker sees."""
+    if not decoded:
+        value = kombu_json.loads(kombu_json.dumps(value))
+    return kombu_json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
-def mac(key: bytes, name: str, task_id: str, args: Any, kwargs: Any, sender: str, to: str, sent: float) -> str:
-    payload = canonical([name, task_id, list(args or ()), dict(kwargs or {}), sender, to, sent])
+def mac(
+    key: bytes,
+    name: str,
+    task_id: str,
+    args: Any,
+    kwargs: Any,
+    sender: str,
+    to: str,
+    sent: float,
+    *,
+    decoded: bool = False,
+) -> str:
+    payload = canonical([name, task_id, list(args or ()), dict(kwargs or {}), sender, to, sent], decoded)
     return hmac.new(key, payload, hashlib.sha256).hexdigest()
 
 
@@ -142,7 +154,7 @@ class MessageAuth:
         key = self.keyring.verification_key(sender, to)
         if key is None:
             raise ForgedMessage(f"this worker accepts no message from {sender!r} to {to!r}")
-        expected = mac(key, name, task_id, args, kwargs, sender, to, sent)
+        expected = mac(key, name, task_id, args, kwargs, sender, to, sent, decoded=True)
         if not hmac.compare_digest(expected, signature):
             raise ForgedMessage(f"the signature does not match (sender {sender!r})")
         age = time.time() - sent
