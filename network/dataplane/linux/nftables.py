@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from network.dataplane.linux import inspect
-from network.dataplane.linux.firewall import TABLE
+from network.dataplane.linux.firewall import TABLE, check_script
 from network.dataplane.linux.runner import Runner
 
 FAMILIES = ("bridge", "inet")
@@ -33,7 +33,10 @@ class Firewall:
         return {family: tables.get((family, self.table)) for family in FAMILIES}
 
     def converge(self, script: str | None) -> None:
-        """Make the kernel hold ``script``; None: hold none of our tables."""
+        """Make the kernel hold ``script``; None: hold none of our tables. A script with anything but our own
+        syntax (``firewall.check_script``) raises ``UnsafeValue`` and the kernel keeps what it holds."""
+        if script is not None:
+            check_script(script)  # whoever rendered it: nothing but our own syntax is loaded into the kernel
         handles = self._handles()
         if script is None:
             for family, handle in handles.items():

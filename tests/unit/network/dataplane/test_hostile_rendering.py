@@ -29,6 +29,7 @@ from network.dataplane.base import (
     Rule,
 )
 from network.dataplane.linux import dnsmasq, fdb, firewall, sgrules
+from network.dataplane.linux.nftables import Firewall
 from network.dataplane.linux.runner import Command, Runner
 from tests.hostile import INJECTIONS, ISSUE_VALUE, SETTINGS, hostile_addresses, hostile_names
 from tests.unit.network.dataplane.test_dnsmasq import DHCP, FILES
@@ -233,3 +234,13 @@ def test_a_port_with_a_hostile_value_is_left_out_and_the_others_keep_their_rules
     script = firewall.render(networks, skip=refused)
     assert script is not None and f"qvo{other.port_id[:11]}" in script and FILTERED.port_id[:11] not in script
     assert script == firewall.render((NETWORKS[1], *on_one_network()))
+
+
+def test_the_loader_refuses_a_script_with_a_directive_before_running_nft(tmp_path: Path) -> None:
+    runner = _NoRun()
+    loader = Firewall(runner, "ns-x", tmp_path)
+    script = firewall.render(NETWORKS)
+    assert script is not None
+    with pytest.raises(tokens.UnsafeValue):
+        loader.converge(script + 'include "/etc/shadow"\n')
+    assert not [c for c in runner.commands() if c.argv[0] == "nft" and c.write]
