@@ -84,6 +84,10 @@ class DhcpServers:
         dhcp = network.dhcp
         assert dhcp is not None
         files = Files(self.root / network.network_id)
+        device = dhcp_inner(dhcp.port_id)
+        # Rendered first: a value the renderer refuses (UnsafeValue) stops this server before anything is made.
+        config, hosts = dnsmasq.render_config(dhcp, files, device), dnsmasq.render_hosts(dhcp)
+        addresses = dnsmasq.interface_addresses(dhcp)
         files.directory.mkdir(parents=True, exist_ok=True)
         name = dhcp_namespace(network.network_id)
         # Read again under the lock: since ``namespaces`` was read, the old host may have made it or removed it.
@@ -95,7 +99,6 @@ class DhcpServers:
         if lo is not None and not lo.up:
             inner.ip("link", "set", "dev", "lo", "up")
         has_v6 = any(ipaddress.ip_network(subnet.cidr).version == 6 for subnet in dhcp.subnets)
-        device = dhcp_inner(dhcp.port_id)
         made = ensure_veth(
             host_ns,
             dhcp_outer(dhcp.port_id),
@@ -107,9 +110,7 @@ class DhcpServers:
             b_mac=dhcp.mac,
             b_link_local=has_v6,
         )
-        self._addresses(inner, device, dnsmasq.interface_addresses(dhcp))
-        config = dnsmasq.render_config(dhcp, files, device)
-        hosts = dnsmasq.render_hosts(dhcp)
+        self._addresses(inner, device, addresses)
         _write_if_changed(files.hosts, hosts)
         _write_if_changed(files.config, config)
         # dnsmasq stays bound to the interface it started on: a new one (its host namespace was made again, or

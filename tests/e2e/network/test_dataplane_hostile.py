@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from network.dataplane.base import DhcpSubnet, DhcpWiring, Rule
+from network.dataplane.names import dhcp_namespace
 from tests.e2e.network.conftest import OPEN, Cloud, MakeGuest, Net, port, random_mac, sh
 from tests.hostile import ISSUE_VALUE
 
@@ -43,8 +44,8 @@ def test_a_forged_hostile_value_stops_only_its_own_port_and_network_and_never_re
     assert f"qvo{a.port_id[:11]}" in ruleset and hostile.port_id[:11] not in ruleset
     assert "fd00::1" not in ruleset and "shadow" not in ruleset
     files = cloud.drivers["h1"].directory / "dhcp" / other.network_id
-    assert not (files / "dnsmasq.conf").exists() and "dhcp-script" not in "".join(
-        path.read_text() for path in files.glob("*") if path.is_file()
-    )
+    assert not files.exists(), "a refused DHCP server made files"
+    namespaces = sh("ip", "netns", "list").stdout
+    assert dhcp_namespace(other.network_id) not in namespaces, "a refused DHCP server made its namespace"
     ga, _ = guests(a, "10.0.0.11/24"), guests(b, "10.0.0.12/24")
     assert ga.ping_until("10.0.0.12"), "the other ports of the host lost their wiring"
