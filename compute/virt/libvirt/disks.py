@@ -2,8 +2,8 @@
 
 Base images are tenant data, whoever inspected them before: everything that reads one (the overlay on it, its size,
 the snapshot that copies it) goes through :mod:`image.qemu_img`, which inspects it again and keeps QEMU to the files
-it is given. What runs here directly only touches the instance's own overlay, whose header this host wrote. Every
-``qemu-img`` call names the format, so nothing is ever probed.
+it is given. What runs here directly only touches the instance's own overlay, whose header this host wrote, and
+opens it without its base. Every ``qemu-img`` call names the format, so nothing is ever probed.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def _refused_as_driver_error() -> Iterator[None]:
 
 
 def _overlay_size(disk: Path) -> int:
-    """The guest-visible size of an instance's own qcow2 overlay (its backing chain is not opened)."""
-    info = _run(["qemu-img", "info", "--output", "json", "-f", "qcow2", str(disk)], f"reading {disk}")
+    """The guest-visible size of an instance's own qcow2 overlay; its base is not opened."""
+    info = _run(["qemu-img", "info", "--output", "json", *qemu_img.source_args(disk, "qcow2")], f"reading {disk}")
     return int(json.loads(info)["virtual-size"])
 
 
@@ -80,7 +80,9 @@ def grow(disk: Path, root_gb: int) -> None:
     if root_gb * GiB < current:
         raise DriverError(reason=f"the root disk cannot shrink from {current / GiB:g} GiB to {root_gb} GiB")
     if root_gb * GiB > current:
-        _run(["qemu-img", "resize", "-q", "-f", "qcow2", str(disk), str(root_gb * GiB)], f"growing {disk}")
+        # Without its base: growing an overlay needs only its own header, and opens nothing else.
+        command = ["qemu-img", "resize", "-q", *qemu_img.source_args(disk, "qcow2"), str(root_gb * GiB)]
+        _run(command, f"growing {disk}")
 
 
 def flatten(disk: Path, target: Path, force_share: bool) -> None:

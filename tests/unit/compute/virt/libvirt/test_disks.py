@@ -73,6 +73,16 @@ def test_grow_enlarges_keeps_equal_sizes_and_refuses_to_shrink(base: Path, tmp_p
     assert qemu_img_info(disk)["virtual-size"] == 2 << 30
 
 
+def test_growing_a_disk_never_opens_its_base(base: Path, tmp_path: Path) -> None:
+    # The base is tenant data and is only ever opened checked (image.qemu_img): resizing the overlay needs its own
+    # header only. Shown with a base that is gone: opening it would fail.
+    disk = tmp_path / "disk"
+    disks.create_root_disk(disk, base, "qcow2", root_gb=1)
+    base.unlink()
+    disks.grow(disk, 2)
+    assert qemu_img_info(disk)["virtual-size"] == 2 << 30
+
+
 def test_missing_base_and_unknown_format_are_driver_errors(base: Path, tmp_path: Path) -> None:
     with pytest.raises(DriverError, match="missing"):
         disks.create_root_disk(tmp_path / "disk", tmp_path / "nope.qcow2", "qcow2", root_gb=1)
