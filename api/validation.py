@@ -114,6 +114,15 @@ def validated_body(schema: dict[str, Any]) -> Any:
     return validate(json_body(), schema)
 
 
+def digits(raw: str) -> int | None:
+    """``raw`` as a non-negative integer when it is plain ASCII digits that fit a 64-bit integer, else None.
+    ``str.isdigit`` alone takes "²" (which ``int()`` refuses) and numbers no database column holds."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if value < _INT64 else None
+
+
 def query_bool(name: str, default: bool | None = None) -> bool | None:
     """OpenStack query booleans: ``true``/``false``/``1``/``0``/``yes``/``no``, any case; empty means true."""
     raw = request.args.get(name)

@@ -23,7 +23,7 @@ from api.compute.microversions import at_least
 from api.compute.resource_schemas import SERVICE_UPDATE, SERVICE_UPDATE_V211, as_bool
 from api.compute.views import paged, usage_time
 from api.runtime import runtime
-from api.validation import validated_body
+from api.validation import digits, validated_body
 from common.exceptions import BadRequest, Conflict, NotFound, StratusError
 from compute import hosts, records
 from compute.models import Allocation, ComputeHost, Instance, ServiceRecord
@@ -162,9 +162,10 @@ def list_hypervisors_detail() -> Response:
 
 
 def _hypervisor(session: Session, hypervisor_id: str) -> HostUsage:
-    if hypervisor_id.isdigit():
+    wanted = digits(hypervisor_id)
+    if wanted is not None:
         for usage in _usages(session):
-            if legacy_id(usage.host.id) == int(hypervisor_id):
+            if legacy_id(usage.host.id) == wanted:
                 return usage
     raise NotFound(f"Hypervisor with ID '{hypervisor_id}' could not be found.")
 

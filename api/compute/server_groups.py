@@ -18,7 +18,7 @@ from api.compute.resource_schemas import SERVER_GROUP_CREATE, SERVER_GROUP_CREAT
 from api.compute.views import MAX_LIMIT
 from api.context import RequestContext
 from api.runtime import runtime
-from api.validation import query_bool, validated_body
+from api.validation import digits, query_bool, validated_body
 from common.exceptions import NotFound, ValidationError
 from compute.models import Instance, ServerGroup, ServerGroupMember
 from quota import engine
@@ -65,9 +65,10 @@ def _bounds() -> tuple[int, int]:
     values = {}
     for name, default in (("offset", 0), ("limit", MAX_LIMIT)):
         raw = request.args.get(name, str(default))
-        if not raw.isdigit():
+        value = digits(raw)
+        if value is None:
             raise ValidationError(field=name, reason=f"{raw!r} is not a non-negative integer")
-        values[name] = int(raw)
+        values[name] = value
     return values["offset"], min(values["limit"] or MAX_LIMIT, MAX_LIMIT)
 
 

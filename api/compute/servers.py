@@ -16,7 +16,7 @@ from api.compute.schemas import META_ITEM, METADATA, SERVER_UPDATE
 from api.compute.views import nova_time, server_summary, server_view
 from api.context import RequestContext, current
 from api.runtime import runtime
-from api.validation import query_bool, validated_body
+from api.validation import digits, query_bool, validated_body
 from common.exceptions import BadRequest, Conflict, Forbidden, NotFound
 from compute import client, hosts, records
 from compute.models import ComputeHost, Instance, InstanceAction
@@ -128,7 +128,7 @@ def _ordered_page(session: Any, ctx: Any) -> tuple[list[Instance], str | None]:
             raise BadRequest(f"marker [{args['marker']}] not found")
         start = ids.index(args["marker"]) + 1
     raw_limit = args.get("limit", str(MAX_LIMIT))
-    if not raw_limit.isdigit():
+    if digits(raw_limit) is None:
         raise BadRequest("Invalid input for query parameter 'limit': not a non-negative integer")
     limit = min(int(raw_limit), MAX_LIMIT)
     page = instances[start : start + limit]

@@ -17,6 +17,7 @@ from api.compute.microversions import at_least
 from api.context import RequestContext
 from api.runtime import runtime
 from api.urls import public_url
+from api.validation import digits
 from common.exceptions import BadRequest, ValidationError
 from compute import hosts
 from compute.models import ComputeHost, Flavor, Instance
@@ -194,7 +195,7 @@ def paged(items: Sequence[T], key: Callable[[T], Any], collection: str) -> tuple
             raise BadRequest(f"marker [{args['marker']}] not found")
         start = keys.index(args["marker"]) + 1
     raw = args.get("limit")
-    if raw is not None and not raw.isdigit():
+    if raw is not None and digits(raw) is None:
         raise ValidationError(field="limit", reason=f"{raw!r} is not a non-negative integer")
     limit = min(int(raw), MAX_LIMIT) if raw is not None else MAX_LIMIT
     page = list(items[start : start + limit])

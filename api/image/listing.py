@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.context import RequestContext
 from api.image import access
-from api.validation import query_bool
+from api.validation import digits, query_bool
 from common.exceptions import BadRequest
 from image.models import Image
 
@@ -57,9 +57,10 @@ NOT_PROPERTIES = {
 
 def _limit() -> int:
     raw = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not raw.isdigit():
+    value = digits(raw)
+    if value is None:
         raise BadRequest(f"Invalid input for field 'limit': {raw!r} is not a non-negative integer")
-    return min(int(raw), MAX_LIMIT)
+    return min(value, MAX_LIMIT)
 
 
 def _sorting() -> list[tuple[str, str]]:
@@ -96,9 +97,10 @@ def _filters(query: Select[Any]) -> Select[Any]:
     query = query.where(Image.os_hidden == bool(query_bool("os_hidden", False)))
     for bound, op in (("size_min", "__ge__"), ("size_max", "__le__")):
         if bound in args:
-            if not args[bound].isdigit():
+            value = digits(args[bound])
+            if value is None:
                 raise BadRequest(f"Invalid input for field '{bound}': {args[bound]!r} is not an integer")
-            query = query.where(getattr(Image.size, op)(int(args[bound])))
+            query = query.where(getattr(Image.size, op)(value))
     for key, value in args.items():
         if key not in NOT_PROPERTIES:
             query = query.where(Image.properties[key].as_string() == value)

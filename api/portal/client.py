@@ -99,7 +99,9 @@ class ApiClient:
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method,
             "SCRIPT_NAME": "",
-            "PATH_INFO": path,
+            # WSGI carries the path as UTF-8 bytes in a latin-1 str; an id taken from the portal's own URL may
+            # hold any character (U+FFFD for undecodable bytes), which a plain str here would fail to encode.
+            "PATH_INFO": path.encode("utf-8", "replace").decode("latin-1"),
             "QUERY_STRING": urlencode(pairs, doseq=True),
             "SERVER_NAME": outer.get("SERVER_NAME", "localhost"),
             "SERVER_PORT": outer.get("SERVER_PORT", "80"),
