@@ -96,9 +96,14 @@ def agent_action(app: Celery, host: str, instance_id: str, action: str, request_
     )
 
 
-def console_output(app: Celery, host: str, instance_id: str, max_bytes: int, timeout: float = 15) -> str:
-    """Ask the host for the console log tail and wait for the answer (the one synchronous call)."""
-    result = app.send_task(AGENT_CONSOLE, args=[host, instance_id, max_bytes], queue=host_queue("compute", host))
+def console_output(app: Celery, host: str, instance_id: str, max_bytes: int, timeout: float) -> str:
+    """Ask the host for the console log tail and wait at most ``timeout`` seconds for the answer (the one
+    synchronous call; celery's TimeoutError when the host does not answer in time). The request expires with
+    the wait: a host busy with a long spawn drops it when it gets to it, instead of working through a backlog
+    of answers nobody waits for."""
+    result = app.send_task(
+        AGENT_CONSOLE, args=[host, instance_id, max_bytes], queue=host_queue("compute", host), expires=timeout
+    )
     try:
         return result.get(timeout=timeout)
     finally:

@@ -5,8 +5,10 @@ commit, send)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from celery.exceptions import TimeoutError as CeleryTimeout
 from flask import Blueprint, Response, jsonify
 
 from api import policy
@@ -17,12 +19,18 @@ from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import json_body, validate
 from common.exceptions import BadRequest, Conflict, StratusError
-from compute import client, records
-from compute.models import InstanceAction
+from compute import client, hosts, records
+from compute.models import ComputeHost, InstanceAction
 from compute.states import allowed
 from image.models import Image
 
 bp = Blueprint("compute_server_actions", __name__, url_prefix="/compute/v2.1")
+
+CONSOLE_WAIT_SECONDS = 3.0
+"""Longest an API thread waits for a host's console output: a healthy host answers in milliseconds, and a
+host busy with a long spawn (its agent runs one task at a time) must not hold API threads for its duration."""
+CONSOLE_MAX_BYTES = 100 * 1024
+"""Largest console tail asked of a host, as Nova's libvirt driver (``MAX_CONSOLE_BYTES``)."""
 
 NOVA_ACTIONS = {  # request key → (our action name, instance action name)
     "os-start": ("start", "start"),
@@ -50,6 +58,8 @@ def _reboot(ctx: RequestContext, server_id: str, body: Any) -> Response:
 
 
 def _console_output(ctx: RequestContext, server_id: str, body: Any) -> Response:
+    """The tail of the console log, from the server's host. An API thread waits for it at most
+    ``CONSOLE_WAIT_SECONDS``; a host that is down is not asked at all."""
     validate(body or {}, CONSOLE_OUTPUT)
     length = (body or {}).get("length")
     rt = runtime()
@@ -59,9 +69,17 @@ def _console_output(ctx: RequestContext, server_id: str, body: Any) -> Response:
         if not allowed("console_output", instance.vm_state, None) or not instance.host:
             raise conflict(instance, "os-getConsoleOutput")
         host = instance.host
+        down_after = timedelta(seconds=rt.settings.compute_host_down_after)
+        if not hosts.host_is_up(session.get(ComputeHost, host), down_after):
+            raise Conflict(f"The console of instance {server_id} is not available: its host is down.")
     try:
-        output = client.console_output(rt.celery, host, server_id, 1 << 20)
-    except Exception as exc:  # the host is gone or busy: a clear 409 rather than a 500
+        output = client.console_output(rt.celery, host, server_id, CONSOLE_MAX_BYTES, CONSOLE_WAIT_SECONDS)
+    except CeleryTimeout:
+        raise Conflict(
+            f"The console of instance {server_id} is not available right now: its host did not answer within "
+            f"{CONSOLE_WAIT_SECONDS:g} s. Try again in a moment."
+        ) from None
+    except Exception as exc:  # the broker or the host failed: a clear 409 rather than a 500
         raise Conflict(f"The console of instance {server_id} is not available right now: {exc}") from None
     lines = output.splitlines()
     if length is not None and int(length) >= 0:
