@@ -26,6 +26,7 @@ import redis
 from celery import Celery, Task
 from celery.app.amqp import AMQP
 from celery.exceptions import Reject
+from celery.worker.control import Panel
 
 from common import signing
 from common.settings import Settings
@@ -131,6 +132,21 @@ def broker_tls(settings: Settings) -> dict[str, Any] | None:
     return {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": str(settings.effective_broker_ca_file)}
 
 
+REMOTE_CONTROL_COMMANDS = frozenset({"ping"})
+"""The remote-control commands a worker still obeys. Celery's broadcast commands (``shutdown``, ``revoke`` with
+``terminate``, ``add_consumer``, ``cancel_consumer``, ``pool_restart``, ``conf``...) are not signed: any holder
+of the broker password (every host) could stop or rewire any worker with them. ``ping`` answers only "alive",
+which ``services up`` needs."""
+
+
+def restrict_remote_control() -> None:
+    """Forget every remote-control command but ``REMOTE_CONTROL_COMMANDS`` in this process (workers build their
+    control handlers from this registry when they start)."""
+    for name in [name for name in Panel.data if name not in REMOTE_CONTROL_COMMANDS]:
+        Panel.data.pop(name, None)
+        Panel.meta.pop(name, None)
+
+
 def make_celery(
     settings: Settings,
     sender: str = signing.CONTROL,
@@ -139,6 +155,7 @@ def make_celery(
     """The Celery app of one process. ``sender``: ``control`` for control-side processes, the host's name for a
     host agent. ``speaks_for``: on the control side, the host names a host agent may report about (its own
     name unless given)."""
+    restrict_remote_control()
     url = settings.effective_broker_url
     app = Celery("stratus", broker=url, backend=url, amqp=SigningAMQP, task_cls=VerifiedTask)
     app.message_auth = message_auth(settings, sender)  # type: ignore[attr-defined]

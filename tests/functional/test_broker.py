@@ -56,3 +56,16 @@ def test_the_broker_speaks_tls_to_remote_hosts_and_only_tls_on_that_port(cloud):
     with make_celery(remote) as app:
         replies = app.control.ping(destination=[node], timeout=5.0)
     assert [node] == [name for reply in replies for name in reply]
+
+
+def test_workers_obey_no_remote_control_command_but_ping(cloud):
+    """Broadcast commands carry no signature: a holder of the broker password (any host) must not be able to
+    stop, rewire or read a worker with them. Only commands that harm nothing if obeyed are sent here; the unit
+    test of common.queue checks that ``shutdown`` and the like are gone from the registry the workers use."""
+    settings = load(cloud.server.env)
+    node = f"compute-worker@{settings.effective_host}"
+    with make_celery(settings) as app:
+        for command in ("conf", "stats", "registered", "active_queues"):
+            replies = app.control.broadcast(command, destination=[node], reply=True, timeout=5.0)
+            assert replies and "error" in replies[0][node], (command, replies)
+        assert app.control.ping(destination=[node], timeout=5.0)

@@ -222,3 +222,10 @@ def test_a_host_key_file_holds_only_the_keys_of_the_hosts_it_serves(state):
     assert signing.control_key(master) not in keys.values()
     assert (state / "queue-keys" / "hosts" / "h1.keys").stat().st_mode & 0o777 == 0o600
     assert (state / "queue-keys" / "master.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_workers_keep_no_remote_control_command_but_ping(state):
+    from celery.worker.control import Panel
+
+    make_celery(settings_for(state))
+    assert set(Panel.data) == {"ping"}
