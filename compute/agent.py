@@ -91,5 +91,8 @@ def acknowledge_spawn(request: Any = None, **_: Any) -> None:
         app.send_task(
             client.TAKEN, args=[spec["uuid"], host], kwargs={"request_id": request.kwargs.get("request_id", "")}
         )
+        # Taken in time, so it runs however long it waits here: the expiry is only for a spawn never received (a host
+        # that comes back after its builds went elsewhere). Celery checks it again before running the task.
+        request.expires = None
     except Exception:  # not fatal: without it the build is given back after compute_build_take_timeout
         logging.getLogger(__name__).warning("could not acknowledge spawn %s", request.id, exc_info=True)

@@ -239,3 +239,18 @@ def test_a_down_host_loses_its_dhcp_servers_shows_down_and_gets_no_builds(two_ho
         third = create_server(two_hosts, tokens["demo"], image, "after-down")
         assert wait_for_status(two_hosts, admin, third["id"], "ACTIVE", timeout=30)["OS-EXT-SRV-ATTR:host"] == SURVIVOR
     _delete(two_hosts, tokens, first["id"], second["id"], third["id"])
+
+
+def test_builds_queued_behind_others_on_a_live_host_are_taken_and_stay_there(two_hosts, tokens, image):
+    """Three 2 s spawns on one host: the last waits 4 s, past the 3 s take timeout, yet its host acknowledged it on
+    receipt, so it is not given back (given back, it would find the other host disabled and end in ERROR)."""
+    admin = tokens["admin"]
+    _set_enabled(two_hosts, admin, SURVIVOR, False)
+    try:
+        servers = [create_server(two_hosts, tokens["demo"], image, f"queued-{i}") for i in range(3)]
+        for server in servers:
+            ended = wait_for_status(two_hosts, admin, server["id"], "ACTIVE", "ERROR", timeout=WITHIN)
+            assert ended["status"] == "ACTIVE" and ended["OS-EXT-SRV-ATTR:host"] == VICTIM, ended.get("fault")
+    finally:
+        _set_enabled(two_hosts, admin, SURVIVOR, True)
+    _delete(two_hosts, tokens, *(server["id"] for server in servers))
