@@ -7,6 +7,7 @@ One agent process can run many fake hosts: each host gets its own driver object.
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 from pathlib import Path
@@ -22,6 +23,23 @@ from compute.virt.base import (
 )
 
 READY_MARKER = "STRATUS-READY hostname={hostname}"
+_QCOW2_HEADER = struct.Struct(">4sIQIIQIIQQIIQQQQII")  # version 2 fields, then version 3's (docs/interop/qcow2.txt)
+_CLUSTER_BITS = 16
+
+
+def empty_qcow2(size: int) -> bytes:
+    """A qcow2 (version 3, 64 KiB clusters) of ``size`` bytes with no data, as ``qemu-img create`` makes it, without
+    running qemu-img: header, refcount table, one refcount block counting these four clusters, and the L1 table."""
+    cluster = 1 << _CLUSTER_BITS
+    l1_size = -(-size // (cluster * (cluster // 8)))  # each L1 entry maps an L2 table of cluster/8 clusters
+    if l1_size * 8 > cluster:
+        raise ValueError(f"{size} bytes need an L1 table larger than one cluster")
+    header = _QCOW2_HEADER.pack(
+        b"QFI\xfb", 3, 0, 0, _CLUSTER_BITS, size, 0, l1_size, 3 * cluster, cluster, 1, 0, 0, 0, 0, 0, 4, 104
+    )
+    refcount_table = struct.pack(">Q", 2 * cluster)
+    refcount_block = struct.pack(">4H", 1, 1, 1, 1)
+    return b"".join(part.ljust(cluster, b"\0") for part in (header, refcount_table, refcount_block, b""))
 
 
 class FakeDriver(ComputeDriver):
@@ -135,9 +153,11 @@ class FakeDriver(ComputeDriver):
         self._set(uuid, PowerState.RUNNING, (PowerState.SUSPENDED,))
 
     def snapshot(self, uuid: str, target: Path) -> None:
-        self._state(uuid)
-        # A minimal valid qcow2 header would need qemu-img; an empty raw disk is what a fake host can give.
-        target.write_bytes(b"\0" * 65536)
+        with self._lock:
+            self._state(uuid)
+            root_gb = self._flavors.get(uuid, (0, 0, 0))[2]
+        # A real, empty qcow2 of the root disk's size: the upload is inspected as the qcow2 it claims to be.
+        target.write_bytes(empty_qcow2(min(max(root_gb, 1), 4096) << 30))
 
     def get_console_output(self, uuid: str, max_bytes: int = 1 << 20) -> str:
         self._state(uuid)
