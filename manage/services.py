@@ -29,10 +29,11 @@ from urllib.parse import urlsplit
 
 import click
 
+from common import signing
 from common.queue import host_queue, make_celery
 from common.settings import Settings, load
-from compute.hostnames import machine_hosts, network_served_hosts, served_hosts
-from manage import roster
+from compute.hostnames import agent_names, machine_hosts, network_served_hosts, served_hosts
+from manage import broker, roster
 
 STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 20
@@ -108,10 +109,12 @@ def broker_address(settings: Settings) -> tuple[str, int]:
 
 
 def redis_service(settings: Settings) -> Service:
-    """A private Redis for this state directory, persisted with an append-only file in ``<state>/redis``."""
+    """A private Redis for this state directory, persisted with an append-only file in ``<state>/redis``; its
+    password and TLS listener are in its config file (``manage.broker``)."""
     _, port = broker_address(settings)
     argv = (
         shutil.which("redis-server") or "/usr/bin/redis-server",
+        str(settings.state_path / "redis" / "redis.conf"),
         "--port", str(port),
         "--bind", "127.0.0.1",
         "--dir", str(settings.state_path / "redis"),
@@ -336,14 +339,18 @@ def ensure_broker(settings: Settings, timeout: float) -> Service | None:
     """
     host, port = broker_address(settings)
     redis = redis_service(settings)
+    had_config = (settings.state_path / "redis" / "redis.conf").exists()
     if running_pid(redis, settings):
-        return redis
+        if had_config:
+            return redis
+        stop_services(settings, [redis], STOP_TIMEOUT)  # started before Redis had a password: restart with one
     if port_answers(host, port):
         click.echo(f"broker {host}:{port} already answers; using it")
         return None
     if host not in LOOPBACK_NAMES:
         raise click.ClickException(f"broker {host}:{port} does not answer and is not on this machine")
     (settings.state_path / "redis").mkdir(mode=0o700, exist_ok=True)
+    broker.write_config(settings)
     pid = spawn(redis, settings)
     click.echo(f"started redis (pid {pid}) on 127.0.0.1:{port}")
     deadline = time.monotonic() + timeout
@@ -450,6 +457,7 @@ def up(timeout: float) -> None:
     for directory in (settings.log_dir, settings.run_dir):
         directory.mkdir(mode=0o700, exist_ok=True)
     ensure_broker(settings, timeout)
+    ensure_queue_keys(settings)
     run_manage(settings, "db-sync")
     run_manage(settings, "fernet-setup")
     wanted = [api_service(settings)]
@@ -469,6 +477,29 @@ def up(timeout: float) -> None:
     pids = start_services(settings, wanted)
     wait_until_ready(settings, wanted, pids, timeout)
     click.echo(f"Stratus is up: {settings.effective_public_url}/identity/v3 (state in {settings.state_path})")
+
+
+def ensure_queue_keys(settings: Settings) -> None:
+    """The master key that signs task messages, and each host of this machine its own key file (``common.signing``)."""
+    keys_dir = settings.effective_queue_keys_dir
+    master = signing.ensure_master_key(keys_dir / "master.key")
+    for host in machine_hosts(settings):
+        names = agent_names(settings.replace(host=host))
+        signing.write_host_keys(keys_dir / "hosts" / f"{host}.keys", master, names)
+
+
+@services.command("host-keys")
+@click.argument("host")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="File to write (mode 600).")
+def host_keys(host: str, out: Path) -> None:
+    """Write the message key file of HOST, for a host on another machine: copy it there as
+    <state_dir>/queue-keys/hosts/HOST.keys, with <state_dir>/broker-tls/ca.pem as broker_ca_file."""
+    settings = load()
+    if host == signing.CONTROL:
+        raise click.ClickException(f"{signing.CONTROL!r} names the control side; a host cannot be called that")
+    master = signing.ensure_master_key(settings.effective_queue_keys_dir / "master.key")
+    signing.write_host_keys(out, master, agent_names(settings.replace(host=host)))
+    click.echo(f"wrote the message keys of {host} to {out}")
 
 
 @services.command("down")
