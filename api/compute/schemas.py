@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-_name = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^(?!\s)[^\x00-\x1f\ufffe\uffff]*(?<!\s)$"}
+# No control characters, lone surrogates or non-characters: a name must be writable in domain XML.
+_NAME_PATTERN = r"^(?!\s)[^\x00-\x1f\ud800-\udfff\ufffe\uffff]*(?<!\s)$"
+_name = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": _NAME_PATTERN}
 # What server create reads of a mapping (the rest of Nova's keys pass, and volumes are refused by the handler).
 _BLOCK_DEVICE_MAPPING = {
     "type": "object",
