@@ -49,3 +49,23 @@ def test_every_beat_entry_names_a_registered_task(module_name, monkeypatch, tmp_
     app = importlib.import_module(module_name).app
     for entry in (app.conf.beat_schedule or {}).values():
         assert entry["task"] in app.tasks
+
+
+HOST_SENT = {
+    "events.instance_spawned", "events.instance_spawn_failed", "events.instance_destroyed",
+    "events.instance_action_done", "events.host_report", "events.host_heartbeat", "events.instance_taken",
+    "network.agent_report", "network.ports_wired", "network.agent_heartbeat", "image.ensure_variant",
+}  # fmt: skip
+
+
+def test_hosts_may_send_only_their_reports_and_each_names_the_host_it_is_about(monkeypatch, tmp_path):
+    """The control side's door to hosts, pinned: a task added to it gets a review (``common.queue``), and a
+    report that names a host is checked against its sender."""
+    monkeypatch.setenv("STRATUS_STATE_DIR", str(tmp_path))
+    tasks = {}
+    for module_name in ("compute.worker", "network.worker", "image.worker"):
+        tasks |= dict(importlib.import_module(module_name).app.tasks)
+    from_hosts = {name for name, task in tasks.items() if getattr(task, "from_hosts", False)}
+    assert from_hosts == HOST_SENT
+    for name in from_hosts - {"image.ensure_variant"}:
+        assert tasks[name].host_arg in ("host", "names"), name
