@@ -42,6 +42,11 @@ class Settings:
     broker_tls_port: int = _setting(
         6380, "TLS port the private Redis also listens on, for hosts on other machines (0: no TLS listener)."
     )
+    broker_bind: str = _setting(
+        "127.0.0.1",
+        "Space-separated addresses the private Redis listens on (both ports). Add this node's address for hosts on "
+        "other machines to reach its TLS port; the plain port answers there too (with the password).",
+    )
     broker_ca_file: str = _setting(
         "", "CA certificate a rediss:// broker's certificate must chain to. Empty: <state_dir>/broker-tls/ca.pem."
     )

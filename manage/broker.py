@@ -53,12 +53,20 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def server_names() -> list[x509.GeneralName]:
-    """Names the certificate is valid for: loopback and this machine's names (what remote hosts dial)."""
+def server_names(settings: Settings) -> list[x509.GeneralName]:
+    """Names the certificate is valid for: loopback, this machine's names and the addresses Redis binds to (what
+    remote hosts dial)."""
     names: list[x509.GeneralName] = [x509.DNSName("localhost")]
     for host in dict.fromkeys((socket.gethostname(), socket.getfqdn())):
         names.append(x509.DNSName(host))
-    names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ("127.0.0.1", "::1")]
+    addresses = dict.fromkeys(("127.0.0.1", "::1", *settings.broker_bind.split()))
+    for address in addresses:
+        try:
+            ip = ipaddress.ip_address(address.lstrip("-"))
+        except ValueError:
+            continue
+        if not ip.is_unspecified:
+            names.append(x509.IPAddress(ip))
     return names
 
 
@@ -91,7 +99,7 @@ def ensure_certificates(settings: Settings) -> Path:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=CERT_DAYS))
-        .add_extension(x509.SubjectAlternativeName(server_names()), critical=False)
+        .add_extension(x509.SubjectAlternativeName(server_names(settings)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())

@@ -116,7 +116,7 @@ def redis_service(settings: Settings) -> Service:
         shutil.which("redis-server") or "/usr/bin/redis-server",
         str(settings.state_path / "redis" / "redis.conf"),
         "--port", str(port),
-        "--bind", "127.0.0.1",
+        "--bind", *settings.broker_bind.split(),
         "--dir", str(settings.state_path / "redis"),
         "--daemonize", "no",
         "--appendonly", "yes",
