@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.settings import with_password
+
 VENV_BIN = Path(sys.executable).parent
 Stop = Callable[[], None]
 
@@ -181,6 +183,11 @@ class Cloud:
     @property
     def log_dir(self) -> Path:
         return self.state_dir / "log"
+
+    @property
+    def broker_url(self) -> str:
+        """The cloud's Redis URL with the password `services up` generated (Redis refuses a client without it)."""
+        return with_password(self.env["STRATUS_BROKER_URL"], self.state_dir / "broker-password")
 
     def restart(self) -> None:
         """Every service down and up again, keeping the data: what a host reboot does to the cloud."""

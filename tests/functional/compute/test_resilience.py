@@ -153,7 +153,7 @@ def test_a_delete_whose_message_was_lost_is_sent_again(slow_cloud, demo_token, s
     finally:
         for process in processes:
             process.kill()
-    broker = redis.Redis.from_url(slow_cloud.server.env["STRATUS_BROKER_URL"])
+    broker = redis.Redis.from_url(slow_cloud.server.broker_url)
     for key in broker.scan_iter(match=f"compute.{host}*"):
         broker.delete(key)  # whatever of the message Redis still held is lost too, as in a crash
     slow_cloud.server.manage("services", "up")  # the launcher restarts the agent; its host stays up
