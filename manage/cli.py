@@ -15,6 +15,8 @@ from compute import retirement
 from manage import migrate
 from manage.bootstrap import Tenant, bootstrap
 from manage.services import services
+from network import dataplane
+from network.dataplane.base import DataplaneError
 
 
 @click.group()
@@ -92,10 +94,18 @@ def token_flush() -> None:
 def retire_hosts(hosts: tuple[str, ...]) -> None:
     """Retire hosts no longer run: they leave the service and hypervisor lists (those still holding servers are
     forced down and disabled until their servers are gone, as Nova keeps a compute service that hosts instances)."""
-    db = Database(load().effective_database_url)
+    settings = load()
+    db = Database(settings.effective_database_url)
     with db.session() as session:
         outcome = retirement.retire(session, list(hosts))
     click.echo(", ".join(f"{host}: {what}" for host, what in outcome.items()) or "no host to retire")
+    for host in sorted(host for host, what in outcome.items() if what == "removed"):
+        # What a removed host left on this machine (its namespace, bridges, dnsmasq, firewall tables) goes too;
+        # a host kept down for its servers keeps its wiring, and a host of another machine left nothing here.
+        try:
+            dataplane.driver_for(settings.replace(host=host)).retire()
+        except DataplaneError as exc:
+            click.echo(f"warning: host {host}: its network wiring was not all removed: {exc.message}", err=True)
 
 
 @cli.command("config")

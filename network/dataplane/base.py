@@ -348,6 +348,13 @@ class DataplaneDriver(ABC):
         too, once no host uses it). Tearing down a host that has nothing succeeds; DataplaneError when something
         could not be removed (after trying everything else)."""
 
+    @abstractmethod
+    def retire(self) -> None:
+        """Tear down what this host left on the machine when its agent is gone for good (``make up HOSTS=N`` with
+        fewer hosts): what ``teardown`` does, from what the host recorded when it was initialised here, without
+        ``init_host`` (which would make the host again). A host that never ran on this machine succeeds with
+        nothing done. DataplaneError as for ``teardown``."""
+
     def port_device_names(self, port_id: str) -> VifNames:
         """The device names of a port (the same on every driver): compute puts the guest's tap named ``tap``
         into the bridge named ``bridge``."""

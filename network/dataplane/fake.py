@@ -60,6 +60,9 @@ class FakeDataplane(DataplaneDriver):
                 wired.append(network.dhcp.port_id)
         return tuple(wired)
 
+    def retire(self) -> None:
+        self.teardown()  # nothing of a fake host outlives its process
+
     def teardown(self) -> None:
         with self._lock:
             self.state = None

@@ -127,6 +127,7 @@ def test_make_up_with_two_hosts_retires_the_first_and_new_guests_reach_each_othe
     started = time.monotonic()
     _wait(lambda: _compute_hosts(openstack).get(HOST) == "up", 60, f"{HOST} never came up")
 
+    assert (cloud.state_dir / "dataplane" / HOST).is_dir(), "the first host's network agent set up no dataplane"
     cloud.env["STRATUS_HOSTS"] = "2"  # what `make up HOSTS=2` writes into the state directory's settings
     image = ("image", "create", "--public", "--disk-format", "qcow2", "--container-format", "bare")
     in_parallel(
@@ -136,6 +137,7 @@ def test_make_up_with_two_hosts_retires_the_first_and_new_guests_reach_each_othe
     assert HOST not in _compute_hosts(openstack), "the host of the first run is still a compute service"
     hypervisors = openstack.json("admin", "hypervisor", "list")
     assert HOST not in {h["Hypervisor Hostname"] for h in hypervisors}
+    assert not (cloud.state_dir / "dataplane" / HOST).exists(), "the retired host's wiring was left behind"
     _wait(lambda: _compute_hosts(openstack) == dict.fromkeys(NEW_HOSTS, "up"), 60, "the two new hosts never came up")
 
     network = openstack.json("admin", "network", "create", "--project", "demo", "fresh-net")["id"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import json
 import logging
 import shutil
 import threading
@@ -38,6 +39,7 @@ from network.dataplane.tokens import UnsafeValue
 
 LOG = logging.getLogger(__name__)
 VXLAN_PORT = 4789
+UNDERLAY_FILE = "underlay.json"
 QUIET_BRIDGE = {"mcast_snooping": 0}
 """A snooping bridge joins the multicast-router-discovery groups and sends IGMP/MLD reports into the tenant's
 network from the host; flooding multicast like broadcast is also what a VXLAN segment does anyway."""
@@ -98,6 +100,16 @@ class LinuxDataplane(DataplaneDriver):
         with self._exclusive():
             HostNamespace(self.runner, self.host, underlay).ensure()
             self.underlay = underlay
+            # What ``retire`` needs once this host's agent is gone: where the host's namespace and veth are.
+            (self.directory / UNDERLAY_FILE).write_text(json.dumps(underlay.to_dict()))
+
+    def retire(self) -> None:
+        recorded = self.directory / UNDERLAY_FILE
+        if not self.directory.is_dir():
+            return  # never ran on this machine
+        if recorded.is_file():
+            self.underlay = HostUnderlay.from_dict(json.loads(recorded.read_text()))
+        self.teardown()
 
     def apply(self, wiring: HostWiring) -> ApplyResult:
         with self._exclusive():

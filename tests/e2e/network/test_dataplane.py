@@ -299,6 +299,35 @@ def test_empty_state_and_teardown_leave_nothing_behind(tmp_path: Path) -> None:
         own.force_clean()
 
 
+def test_a_retired_host_leaves_nothing_when_its_agent_is_gone(tmp_path: Path) -> None:
+    """``make up HOSTS=N`` with fewer hosts stops a host's agents; ``retire`` from a new driver (another process,
+    as stratus-manage retire-hosts is) removes the namespace, veth, bridges and dnsmasq the host left behind. Before,
+    they stayed, and the retired host's dnsmasq kept its network's DHCP namespace."""
+    own = Cloud(f"{RUN}r", tmp_path)
+    try:
+        own.up()
+        dhcp = DhcpWiring(
+            port_id=str(uuid.uuid4()), mac=random_mac(), ip="10.0.0.2", subnets=(DhcpSubnet("10.0.0.0/24", "10.0.0.1"),)
+        )
+        net = Net(vni=next(own.vnis)).place("h1", port("10.0.0.11")).place("h2", port("10.0.0.12"))
+        net.dhcp = ("h2", dhcp)
+        own.apply([net])
+        retired = own.drivers["h2"].host
+        conf = tmp_path / "dataplane" / retired / "dhcp" / net.network_id / "dnsmasq.conf"
+        assert sh("pgrep", "-f", "--", f"--conf-file={conf}", check=False).returncode == 0
+
+        LinuxDataplane(retired, tmp_path).retire()
+
+        namespaces = sh("ip", "netns", "list").stdout
+        assert own.ns("h2") not in namespaces and dhcp_namespace(net.network_id) not in namespaces
+        assert sh("pgrep", "-f", "--", f"--conf-file={conf}", check=False).returncode == 1
+        assert not (tmp_path / "dataplane" / retired).exists()
+        assert own.ns("h1") in namespaces  # the host still run keeps its wiring
+        LinuxDataplane(retired, tmp_path).retire()  # again, or for a host that never ran here: nothing to do
+    finally:
+        own.force_clean()
+
+
 def test_a_real_host_wires_everything_in_its_root_namespace(
     cloud: Cloud, real_host: RealHost, guests: MakeGuest
 ) -> None:
