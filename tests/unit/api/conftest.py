@@ -11,15 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from api.app import create_app
-from common.db import Database
-from common.settings import load
-from common.tokens import KeyRepository
-from manage import migrate
-from manage.bootstrap import Tenant, bootstrap
-
-ADMIN_PASSWORD = "admin-secret"
-DEMO_PASSWORD = "demo-secret"
+from tests.unit.in_process import ADMIN_PASSWORD, DEMO_PASSWORD, bootstrapped_app
 
 
 @dataclass(frozen=True)
@@ -69,16 +61,6 @@ def _token(app: Flask, user: str, password: str) -> str:
 
 @pytest.fixture(scope="session")
 def api_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessCloud]:
-    state = tmp_path_factory.mktemp("api-state")
-    env = {"STRATUS_STATE_DIR": str(state), "STRATUS_PASSWORD_HASH_ROUNDS": "4", "STRATUS_BROKER_URL": "memory://"}
-    settings = load(env)
-    migrate.upgrade(settings)
-    KeyRepository(settings.effective_key_repository, settings.fernet_max_active_keys).setup()
-    db = Database(settings.effective_database_url)
-    tenants = [Tenant("admin", "admin", ADMIN_PASSWORD, "admin"), Tenant("demo", "demo", DEMO_PASSWORD, "member")]
-    bootstrap(db, tenants, settings.password_hash_rounds)
-    db.dispose()
-    app = create_app(settings)
-    app.testing = True
+    app = bootstrapped_app(tmp_path_factory.mktemp("api-state"))
     yield InProcessCloud(app, _token(app, "admin", ADMIN_PASSWORD), _token(app, "demo", DEMO_PASSWORD))
     app.extensions["stratus"].db.dispose()

@@ -29,7 +29,8 @@ from flask.testing import FlaskClient
 import api.validation
 from api.compute.server_actions import HANDLERS as SERVER_ACTIONS
 from tests.unit.api import fuzzing
-from tests.unit.api.conftest import DEMO_PASSWORD, InProcessCloud
+from tests.unit.api.conftest import InProcessCloud
+from tests.unit.in_process import DEMO_PASSWORD
 
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}  # HEAD is GET without a body to check; OPTIONS is Flask's own
 GENERIC_BODIES = (

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.unit.portal.conftest import ADMIN_PASSWORD, sign_in
+from tests.unit.in_process import ADMIN_PASSWORD
+from tests.unit.portal.conftest import sign_in
 
 COMPUTE = {"OpenStack-API-Version": "compute 2.37"}
 MEMBER_PASSWORD = "member-secret"

@@ -11,33 +11,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from api.app import create_app
-from common.db import Database
-from common.settings import load
-from common.tokens import KeyRepository
-from manage import migrate
-from manage.bootstrap import Tenant, bootstrap
-
-ADMIN_PASSWORD = "admin-secret"
-DEMO_PASSWORD = "demo-secret"
+from tests.unit.in_process import DEMO_PASSWORD, bootstrapped_app
 
 
 @pytest.fixture(scope="session")
 def portal_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    state = tmp_path_factory.mktemp("portal-state")
-    # An in-process broker: the portal's server side is tested without workers, and a message the API sends
-    # after a change is taken at once instead of waiting on a Redis that is not there.
-    env = {"STRATUS_STATE_DIR": str(state), "STRATUS_PASSWORD_HASH_ROUNDS": "4", "STRATUS_BROKER_URL": "memory://"}
-    settings = load(env)
-    migrate.upgrade(settings)
-    KeyRepository(settings.effective_key_repository, settings.fernet_max_active_keys).setup()
-    db = Database(settings.effective_database_url)
-    tenants = [Tenant("admin", "admin", ADMIN_PASSWORD, "admin"), Tenant("demo", "demo", DEMO_PASSWORD, "member")]
-    bootstrap(db, tenants, settings.password_hash_rounds)
-    db.dispose()
-    app = create_app(settings)
-    app.testing = True
-    yield app
+    yield (app := bootstrapped_app(tmp_path_factory.mktemp("portal-state")))
     app.extensions["stratus"].db.dispose()
 
 

@@ -8,8 +8,9 @@ import re
 import pytest
 from flask.testing import FlaskClient
 
+from tests.unit.in_process import ADMIN_PASSWORD
 from tests.unit.portal.admin_support import admin_fixture, admin_token, call, make_tenant  # noqa: F401 - fixture
-from tests.unit.portal.conftest import ADMIN_PASSWORD, sign_in
+from tests.unit.portal.conftest import sign_in
 
 ADMIN_GETS = ("/admin/projects", "/admin/projects/{project}", "/admin/users", "/admin/quotas",
               "/admin/quotas/{project}", "/admin/quotas?project={project}", "/admin/hosts")  # fmt: skip

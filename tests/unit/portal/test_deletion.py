@@ -6,8 +6,8 @@ import uuid
 
 from flask.testing import FlaskClient
 
+from tests.unit.in_process import DEMO_PASSWORD
 from tests.unit.portal.admin_support import token as api_token
-from tests.unit.portal.conftest import DEMO_PASSWORD
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl portal@test"
 

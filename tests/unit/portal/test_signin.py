@@ -12,8 +12,9 @@ from sqlalchemy import select, update
 
 from api.portal.models import PortalSession
 from common.db import utcnow
+from tests.unit.in_process import DEMO_PASSWORD
 from tests.unit.portal.admin_support import MEMBER_PASSWORD, make_tenant
-from tests.unit.portal.conftest import DEMO_PASSWORD, csrf_of, sign_in
+from tests.unit.portal.conftest import csrf_of, sign_in
 
 
 def _token_of_only_session(app: Flask, user: str = "demo") -> PortalSession:
@@ -139,7 +140,7 @@ def test_next_is_kept_but_never_an_open_redirect(client: FlaskClient) -> None:
 
 
 def test_admin_switches_project(portal_app: Flask, client: FlaskClient) -> None:
-    from tests.unit.portal.conftest import ADMIN_PASSWORD
+    from tests.unit.in_process import ADMIN_PASSWORD
 
     # The admin gets a role on demo too, so it has two projects to switch between.
     admin = client.post(
