@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from api import policy
@@ -133,9 +133,17 @@ def change_password(user_id: str) -> Response:
     rt = runtime()
     rounds = rt.settings.password_hash_rounds
     with rt.db.session() as session:
-        stored = get_or_404(session, User, user_id).password_hash
+        user = get_or_404(session, User, user_id)
+        stored, name = user.password_hash, user.name
+    # The original password is a password guess like a sign-in: held to the same lockout and address counts
+    # (Keystone's change_password authenticates through the same path), or a stolen token guesses freely.
+    limits = lockout.limits_for(rt.settings, user_id, f"id\0{user_id}", name, request.remote_addr)
+    with rt.db.session() as session:
+        attempt = lockout.take(session, limits, shown_as=user_id)
     if not verify_password(body["original_password"], stored, rounds):
         raise Unauthorized("The original password is not correct.")
+    with rt.db.session() as session:
+        attempt.succeeded(session)
     new_hash = hash_password(body["password"], rounds)
     with rt.db.session() as session:
         user = get_or_404(session, User, user_id)
