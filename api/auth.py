@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import uuid
 
 from flask import Flask, Response, g, request
@@ -10,6 +12,11 @@ from api.context import RequestContext
 from api.identity.cache import Snapshot
 from api.identity.tokens import ValidatedToken
 from api.runtime import runtime
+from common.accounts import HOST_ROLE
+from common.exceptions import Unauthorized
+from common.hostauth import ForgedRequest
+
+LOG = logging.getLogger(__name__)
 
 
 def context_from_token(request_id: str, token: ValidatedToken) -> RequestContext:
@@ -34,7 +41,23 @@ def authenticate() -> RequestContext:
     if not token_id:
         return RequestContext(request_id=request_id)
     rt = runtime()
-    return context_from_token(request_id, rt.tokens.validate(rt.db, token_id, snapshot=identity_snapshot()))
+    ctx = context_from_token(request_id, rt.tokens.validate(rt.db, token_id, snapshot=identity_snapshot()))
+    if ctx.has_role(HOST_ROLE):
+        ctx = dataclasses.replace(ctx, host=verified_host(request_id))
+    return ctx
+
+
+def verified_host(request_id: str) -> str | None:
+    """The compute host a host-role request proves it comes from (``common.hostauth``); None when it names none.
+    A signature that does not verify is refused with 401 and logged: the agent's log then says why (a clock
+    that drifted, a key file of another host) instead of a 404 for an image it should see."""
+    try:
+        return runtime().host_verifier.verify(
+            request.headers, request.method, request.script_root + request.path, request.query_string.decode("latin-1")
+        )
+    except ForgedRequest as exc:
+        LOG.warning("[%s] refused a host-signed %s %s: %s", request_id, request.method, request.path, exc)
+        raise Unauthorized(f"The host signature of this request is not valid: {exc}") from None
 
 
 def identity_snapshot() -> Snapshot:

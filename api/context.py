@@ -28,6 +28,9 @@ class RequestContext:
     domain_id: str | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
     token_audit_id: str | None = None
+    host: str | None = None
+    """The compute host a ``host``-role request proved it comes from (``common.hostauth``); None for every other
+    caller, and for a host-role token without a valid host signature (it then gets no host powers)."""
 
     @property
     def authenticated(self) -> bool:

@@ -62,11 +62,14 @@ PROJECT_MEMBER = Rule(lambda c, t: _in_project(c, t) and c.has_role(MEMBER_ROLE)
 OWNER = Rule(lambda c, t: c.user_id is not None and c.user_id == t.get("user_id"), "user_id:%(target.user_id)s")
 SCOPED_READER = Rule(lambda c, t: c.project_id is not None and c.has_role(READER_ROLE), "role:reader in a project")
 SCOPED_MEMBER = Rule(lambda c, t: c.project_id is not None and c.has_role(MEMBER_ROLE), "role:member in a project")
-# The service account of compute hosts (common.accounts): it reads the images hosts are building from (which
-# images it sees at all is api.image.access.needed_by_hosts) and uploads the data of a snapshot being taken.
+# The service account of compute hosts (common.accounts). It reads the images a host is building from: which images
+# it sees at all is api.image.access.needed_by_host, which shows a tenant's image only on a request signed as the
+# host building from it (``ctx.host``, see common.hostauth); unsigned, it sees what any member of its project sees.
+# It uploads the data of a snapshot only on a request signed as the host taking it.
 HOST = Rule(lambda c, t: c.has_role(HOST_ROLE), "role:host")
 HOST_SNAPSHOT = Rule(
-    lambda c, t: c.has_role(HOST_ROLE) and t.get("snapshot_in_flight") is True, "role:host on a snapshot"
+    lambda c, t: c.has_role(HOST_ROLE) and c.host is not None and t.get("snapshot_host") == c.host,
+    "role:host on a snapshot its host is taking",
 )
 IN_DOMAIN = Rule(
     lambda c, t: t.get("domain_id") is not None and t.get("domain_id") in (c.domain_id, c.project_domain_id),

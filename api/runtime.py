@@ -11,7 +11,9 @@ from flask import current_app
 
 from api.identity.catalog import Catalog
 from api.identity.tokens import TokenService
+from common import signing
 from common.db import Database
+from common.hostauth import HostVerifier
 from common.queue import broker_pinger, make_publisher
 from common.settings import Settings
 from image.store.base import ImageStore
@@ -29,6 +31,12 @@ class Runtime:
     def celery(self) -> Celery:
         """The queue client, made on first use: most requests never send a task."""
         return make_publisher(self.settings)
+
+    @cached_property
+    def host_verifier(self) -> HostVerifier:
+        """Tells which compute host a host-role request comes from (``common.hostauth``), with the master key
+        the queue client signs task messages with: the API is control side and holds it already."""
+        return HostVerifier(signing.ensure_master_key(self.settings.effective_queue_keys_dir / "master.key"))
 
     @cached_property
     def broker_pinger(self) -> redis.Redis | None:

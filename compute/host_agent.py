@@ -1,8 +1,9 @@
 """The work of a compute host agent: run what the scheduler sends, report what really runs.
 
 The agent has no database access. It gets complete specs in its tasks, fetches images over the image API
-with a service token, and tells the control side every outcome through the ``events`` queue. Every handler
-is idempotent, because the queue may deliver a task twice.
+with a service token, each request signed as the host it works for (``common.hostauth``), and tells the control
+side every outcome through the ``events`` queue. Every handler is idempotent, because the queue may deliver a task
+twice.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from celery import Celery
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
+from common import signing
 from common.accounts import SERVICE_PROJECT, SERVICE_USER
+from common.hostauth import HostSigner
 from common.settings import Settings
 from compute import client
 from compute.hostnames import served_hosts
@@ -51,6 +54,13 @@ class HostAgent:
         )
         return ks_session.Session(auth=auth)
 
+    @cached_property
+    def signer(self) -> HostSigner:
+        """Signs image requests as the host each is for, with the keys of the agent's message key file (the one
+        ``common.queue.message_auth`` reads: a key for each host name this agent acts for)."""
+        keys_file = self.settings.effective_queue_keys_dir / "hosts" / f"{self.settings.effective_host}.keys"
+        return HostSigner(signing.read_host_keys(keys_file))
+
     def image_url(self) -> str:
         return self.service_session.get_endpoint(service_type="image", interface="public").rstrip("/")
 
@@ -61,6 +71,7 @@ class HostAgent:
             lambda: self.service_session,  # type: ignore[arg-type, return-value]
             self.image_url,
             lambda image_id, fmt: image_client.ensure_variant(self.app, image_id, fmt),
+            self.signer,
         )
 
     def driver(self, host: str) -> ComputeDriver:
@@ -69,11 +80,11 @@ class HostAgent:
         except KeyError:
             raise LookupError(f"this agent does not serve host {host}") from None
 
-    def _instance_spec(self, spec: dict[str, Any]) -> InstanceSpec:
+    def _instance_spec(self, host: str, spec: dict[str, Any]) -> InstanceSpec:
         if self.settings.compute_driver == "fake":
             base, base_format = Path("/dev/null"), "raw"
         else:
-            cached = self.image_cache.ensure(spec["image"])
+            cached = self.image_cache.ensure(spec["image"], host)
             base, base_format = cached.path, cached.disk_format
         drive = spec.get("config_drive")
         config_drive = None
@@ -105,7 +116,7 @@ class HostAgent:
     def spawn(self, host: str, spec: dict[str, Any], request_id: str) -> None:
         driver = self.driver(host)
         try:
-            driver.spawn(self._instance_spec(spec))
+            driver.spawn(self._instance_spec(host, spec))
         except Exception as exc:  # any failure: clean up here, let the scheduler try another host
             LOG.exception("[%s] spawn of %s failed on %s", request_id, spec["uuid"], host)
             driver.destroy(spec["uuid"])
@@ -127,11 +138,11 @@ class HostAgent:
         error = None
         try:
             if action == "create_image":
-                self._snapshot(driver, instance_id, params["image_id"])
+                self._snapshot(host, instance_id, params["image_id"])
             elif action == "rebuild":
-                driver.rebuild(self._instance_spec(params["spec"]), power_on=params.get("power_on", True))
+                driver.rebuild(self._instance_spec(host, params["spec"]), power_on=params.get("power_on", True))
             elif action == "resize":
-                driver.resize(self._instance_spec(params["spec"]))
+                driver.resize(self._instance_spec(host, params["spec"]))
             else:
                 _run_power_action(driver, instance_id, action)
         except Exception as exc:
@@ -143,15 +154,16 @@ class HostAgent:
             kwargs={"error": error},
         )
 
-    def _snapshot(self, driver: ComputeDriver, instance_id: str, image_id: str) -> None:
+    def _snapshot(self, host: str, instance_id: str, image_id: str) -> None:
         with tempfile.TemporaryDirectory(dir=self.settings.effective_instances_path.parent) as tmp:
             target = Path(tmp) / "snapshot.qcow2"
-            driver.snapshot(instance_id, target)
+            self.driver(host).snapshot(instance_id, target)
+            url = f"{self.image_url()}/v2/images/{image_id}/file"
             with target.open("rb") as data:
                 response = self.service_session.put(
-                    f"{self.image_url()}/v2/images/{image_id}/file",
+                    url,
                     data=data,
-                    headers={"Content-Type": "application/octet-stream"},
+                    headers={"Content-Type": "application/octet-stream", **self.signer.headers(host, "PUT", url)},
                     raise_exc=False,
                 )
             if response.status_code != 204:

@@ -43,38 +43,44 @@ def visible(ctx: RequestContext) -> ColumnElement[bool]:
         Image.owner == project,
         Image.visibility.in_((Visibility.PUBLIC.value, Visibility.COMMUNITY.value)),
         and_(Image.visibility == Visibility.SHARED.value, _member_of(project)),
-        needed_by_hosts() if ctx.has_role(HOST_ROLE) else false(),
+        needed_by_host(ctx.host) if ctx.has_role(HOST_ROLE) and ctx.host else false(),
     )
 
 
-def _snapshots_in_flight() -> Select[tuple[str]]:
+def _snapshots_in_flight(host: str) -> Select[tuple[str]]:
     return select(Instance.id).where(
-        Instance.deleted.is_(False), Instance.host.is_not(None), Instance.task_state == TaskState.IMAGE_SNAPSHOT.value
+        Instance.deleted.is_(False), Instance.host == host, Instance.task_state == TaskState.IMAGE_SNAPSHOT.value
     )
 
 
-def needed_by_hosts() -> ColumnElement[bool]:
-    """What a compute host (the ``host`` role) may see of other projects' images: the image of a server a host is
-    building, rebuilding or resizing now, and the queued image of a snapshot being taken (it uploads the data).
-    Nothing else: once a build is over, the host has the image in its cache and needs it no more."""
+def needed_by_host(host: str) -> ColumnElement[bool]:
+    """What one compute host (a ``host``-role request signed as ``host``, see ``common.hostauth``) may see of other
+    projects' images: the image of a server that host is building, rebuilding or resizing now, and the queued
+    image of a snapshot it is taking (it uploads the data). Nothing else: not what another host is building (one
+    host broken into must not read every image in flight in the cloud), and once a build is over the host has the
+    image in its cache and needs it no more."""
     fetching = select(Instance.image_ref).where(
-        Instance.deleted.is_(False), Instance.host.is_not(None), Instance.task_state.in_(FETCHING)
+        Instance.deleted.is_(False), Instance.host == host, Instance.task_state.in_(FETCHING)
     )
     snapshot = and_(
         Image.status == ImageStatus.QUEUED.value,
         Image.properties["image_type"].as_string() == "snapshot",
-        Image.properties["instance_uuid"].as_string().in_(_snapshots_in_flight()),
+        Image.properties["instance_uuid"].as_string().in_(_snapshots_in_flight(host)),
     )
     return or_(Image.id.in_(fetching), snapshot)
 
 
-def snapshot_in_flight(session: Session, image: Image) -> bool:
-    """True when ``image`` is the queued image of a snapshot a host is taking now (a host may upload its data)."""
+def snapshot_host(session: Session, image: Image) -> str | None:
+    """The host taking the snapshot whose queued image ``image`` is, now (it may upload the data); else None."""
     properties = image.properties or {}
     if image.status != ImageStatus.QUEUED or properties.get("image_type") != "snapshot":
-        return False
-    query = _snapshots_in_flight().where(Instance.id == str(properties.get("instance_uuid")))
-    return session.scalars(query).first() is not None
+        return None
+    query = select(Instance.host).where(
+        Instance.id == str(properties.get("instance_uuid")),
+        Instance.deleted.is_(False),
+        Instance.task_state == TaskState.IMAGE_SNAPSHOT.value,
+    )
+    return session.scalars(query).first()
 
 
 def listed(ctx: RequestContext, visibility: str | None, member_status: str | None) -> ColumnElement[bool]:

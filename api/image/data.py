@@ -34,9 +34,7 @@ def _writable_image(image_id: str, action: str) -> tuple[Image, int]:
     rt = runtime()
     with rt.db.session() as session:
         image = access.get_visible(session, ctx, image_id)
-        policy.enforce(
-            action, {"project_id": image.owner, "snapshot_in_flight": access.snapshot_in_flight(session, image)}
-        )
+        policy.enforce(action, {"project_id": image.owner, "snapshot_host": access.snapshot_host(session, image)})
         allowance = quota.upload_allowance(session, rt.settings, image.owner, image.id)
     return image, allowance
 

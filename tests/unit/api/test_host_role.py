@@ -1,9 +1,12 @@
-"""The hosts' account holds the ``host`` role, never admin: it sees another project's image only while a host is
-building, rebuilding or resizing a server from it, uploads data only to the image of a snapshot being taken,
-and is refused everything an admin or a project member may do. Bootstrap takes back the admin role it once had."""
+"""The hosts' account holds the ``host`` role, never admin: on a request signed as one host it sees another project's
+image only while that host is building, rebuilding or resizing a server from it, uploads data only to the image of a
+snapshot that host is taking, and is refused everything an admin or a project member may do; without a host
+signature it gets none of that. Bootstrap takes back the admin role it once had. (What a request must carry to be
+signed as a host is tests/unit/api/test_host_signature.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +25,9 @@ from compute.states import TaskState, VmState
 from image.models import Image
 from manage.bootstrap import Tenant, bootstrap
 
-HOST = RequestContext(request_id="req-h", user_id="svc", project_id="service", roles=frozenset({HOST_ROLE}))
+UNSIGNED = RequestContext(request_id="req-h", user_id="svc", project_id="service", roles=frozenset({HOST_ROLE}))
+HOST = dataclasses.replace(UNSIGNED, host="h1")
+OTHER_HOST = dataclasses.replace(UNSIGNED, host="h2")
 
 
 @pytest.fixture
@@ -53,9 +58,9 @@ def add_image(db: Database, status: str = "active", **properties: str) -> str:
         return image.id
 
 
-def seen_by_host(db: Database) -> set[str]:
+def seen_by_host(db: Database, ctx: RequestContext = HOST) -> set[str]:
     with db.session() as session:
-        return set(session.scalars(select(Image.id).where(access.visible(HOST))))
+        return set(session.scalars(select(Image.id).where(access.visible(ctx))))
 
 
 def test_a_host_sees_a_private_image_only_while_a_server_is_being_built_from_it(db):
@@ -68,6 +73,21 @@ def test_a_host_sees_a_private_image_only_while_a_server_is_being_built_from_it(
     assert unused not in seen_by_host(db)
 
 
+def test_a_host_sees_nothing_of_what_another_host_is_building_or_snapshotting(db):
+    building, resizing = add_image(db), add_image(db)
+    add_server(db, building, TaskState.SPAWNING, host="h1")
+    add_server(db, resizing, TaskState.RESIZE_PREP, host="h1")
+    snapshotting = add_server(db, add_image(db), TaskState.IMAGE_SNAPSHOT, host="h1")
+    snapshot = add_image(db, "queued", image_type="snapshot", instance_uuid=snapshotting)
+    assert seen_by_host(db, HOST) == {building, resizing, snapshot}
+    assert seen_by_host(db, OTHER_HOST) == set()
+    assert seen_by_host(db, UNSIGNED) == set()
+    target = {"project_id": "tenant-a", "snapshot_host": "h1"}
+    assert policy.allowed("image:upload_image", target, HOST)
+    assert not policy.allowed("image:upload_image", target, OTHER_HOST)
+    assert not policy.allowed("image:upload_image", target, UNSIGNED)
+
+
 def test_a_host_may_upload_only_the_data_of_a_snapshot_being_taken(db):
     server = add_server(db, add_image(db), TaskState.IMAGE_SNAPSHOT)
     idle_server = add_server(db, add_image(db), None)
@@ -76,13 +96,11 @@ def test_a_host_may_upload_only_the_data_of_a_snapshot_being_taken(db):
     upload = add_image(db, "queued")  # a tenant's own queued image
     assert seen_by_host(db) == {snapshot}
     with db.session() as session:
-        in_flight = {
-            i: access.snapshot_in_flight(session, session.get_one(Image, i)) for i in (snapshot, stale, upload)
-        }
-    assert in_flight == {snapshot: True, stale: False, upload: False}
+        taken_by = {i: access.snapshot_host(session, session.get_one(Image, i)) for i in (snapshot, stale, upload)}
+    assert taken_by == {snapshot: "h1", stale: None, upload: None}
     target = {"project_id": "tenant-a"}
-    assert policy.allowed("image:upload_image", target | {"snapshot_in_flight": True}, HOST)
-    assert not policy.allowed("image:upload_image", target | {"snapshot_in_flight": False}, HOST)
+    assert policy.allowed("image:upload_image", target | {"snapshot_host": "h1"}, HOST)
+    assert not policy.allowed("image:upload_image", target | {"snapshot_host": None}, HOST)
 
 
 @pytest.mark.parametrize(

@@ -15,21 +15,29 @@ from pathlib import Path
 import pytest
 import requests
 
+from common import signing
+from common.hostauth import HostSigner, HostVerifier
 from compute.imagecache import ImageCache
 from compute.virt.base import DriverError
 from compute.virt.libvirt import disks
 from tests.hostile_images import hostile_images, make_canary
 
+MASTER = bytes(range(32))
+
 
 class ImageServer:
-    """Serves ``/v2/images/<id>/file`` (and ``?disk_format=``) from a dict, as the image API would."""
+    """Serves ``/v2/images/<id>/file`` (and ``?disk_format=``) from a dict, as the image API would, and keeps the
+    host each request was signed as (checked as the API checks it, with the master key ``MASTER``)."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
+        self.signed_as: list[str | None] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                path, _, query = self.path.partition("?")
+                server.signed_as.append(HostVerifier(MASTER).verify(self.headers, "GET", path, query))
                 body = server.files.get(self.path)
                 self.send_response(200 if body is not None else 404)
                 self.send_header("Content-Length", str(len(body or b"")))
@@ -64,6 +72,7 @@ def _cache(tmp_path: Path, server: ImageServer, prepared: dict[str, dict[str, ob
         requests.Session,
         lambda: server.url,
         lambda image_id, fmt: (prepared or {})[image_id],
+        HostSigner({host: signing.host_key(MASTER, host) for host in ("h1", "h2")}),
     )
 
 
@@ -86,7 +95,7 @@ def test_a_download_naming_a_host_file_never_enters_the_cache(tmp_path: Path, se
     path, claim = hostile_images(tmp_path, canary)[label]
     checksum = server.offer("img", path.read_bytes())
     with pytest.raises(DriverError, match="is refused"):
-        _cache(tmp_path, server).ensure({"id": "img", "disk_format": claim, "checksum": checksum})
+        _cache(tmp_path, server).ensure({"id": "img", "disk_format": claim, "checksum": checksum}, "h1")
     assert _cached_files(tmp_path) == []
 
 
@@ -97,7 +106,7 @@ def test_a_prepared_variant_naming_a_host_file_never_enters_the_cache(tmp_path: 
     checksum = server.offer("img", path.read_bytes(), disk_format="qcow2")
     cache = _cache(tmp_path, server, {"img": {"disk_format": "qcow2", "checksum": checksum}})
     with pytest.raises(DriverError, match="backing file"):
-        cache.ensure({"id": "img", "disk_format": "vmdk", "checksum": "0" * 32})
+        cache.ensure({"id": "img", "disk_format": "vmdk", "checksum": "0" * 32}, "h1")
     assert _cached_files(tmp_path) == []
 
 
@@ -105,7 +114,7 @@ def test_a_clean_image_is_cached_and_becomes_a_root_disk(tmp_path: Path, server:
     source = tmp_path / "clean.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(source), "16M"], check=True, timeout=60)
     checksum = server.offer("img", source.read_bytes())
-    cached = _cache(tmp_path, server).ensure({"id": "img", "disk_format": "qcow2", "checksum": checksum})
+    cached = _cache(tmp_path, server).ensure({"id": "img", "disk_format": "qcow2", "checksum": checksum}, "h1")
     disks.create_root_disk(tmp_path / "disk", cached.path, cached.disk_format, root_gb=1)
 
     assert cached.path.read_bytes() == source.read_bytes() and cached.disk_format == "qcow2"
@@ -118,3 +127,17 @@ def test_a_clean_image_is_cached_and_becomes_a_root_disk(tmp_path: Path, server:
         timeout=60,
     ).stdout
     assert json.loads(info)["full-backing-filename"] == str(cached.path)
+
+
+def test_each_download_is_signed_as_the_host_whose_build_needs_it(tmp_path: Path, server: ImageServer) -> None:
+    # One agent may serve several hosts with one cache: the API shows each host only its own builds' images.
+    cache = _cache(tmp_path, server)
+    for image_id, host in (("one", "h2"), ("two", "h1")):
+        checksum = server.offer(image_id, bytes(4096))
+        cache.ensure({"id": image_id, "disk_format": "raw", "checksum": checksum}, host)
+    vmdk_checksum = server.offer("three", bytes(4096), disk_format="qcow2")
+    with pytest.raises(DriverError):  # zeros are no qcow2; the request was still signed, query included
+        _cache(tmp_path, server, {"three": {"checksum": vmdk_checksum}}).ensure(
+            {"id": "three", "disk_format": "vmdk", "checksum": "0" * 32}, "h2"
+        )
+    assert server.signed_as == ["h2", "h1", "h2"]
