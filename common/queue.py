@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import logging
 import ssl
+import uuid
 from collections.abc import Callable, Collection
 from functools import cached_property
 from typing import Any
@@ -39,6 +40,29 @@ CONTROL_QUEUES = ("compute", "network", "image", "events")
 def host_queue(service: str, host: str) -> str:
     """The queue of one host agent: ``compute.<host>`` or ``network.<host>``."""
     return f"{service}.{host}"
+
+
+def unacked_keys(host: str) -> dict[str, str]:
+    """kombu's bookkeeping of a host's messages in flight, under keys of that host alone. kombu's defaults
+    (``unacked``...) are shared by every client and hold every message delivered and not yet acknowledged,
+    whoever it was for: a host reading them would read other hosts' spawn specs. ``manage.broker_acl`` lets a
+    host's Redis user touch these keys and no other process's."""
+    return {
+        "unacked_key": f"unacked.{host}",
+        "unacked_index_key": f"unacked_index.{host}",
+        "unacked_mutex_key": f"unacked_mutex.{host}",
+    }
+
+
+RESULT_KEY_PREFIX = "celery-task-meta-"
+"""Where the Redis result backend keeps a task's result (and the pub/sub channel it announces it on)."""
+
+
+def host_result_id(host: str) -> str:
+    """A task id whose result a host may read or write: ``<host>/<uuid>``. Redis lets a host's user touch only
+    results (and result channels) under its own names (``manage.broker_acl``), so a host's answer (console
+    output) or an answer meant for it (an image variant) is beyond every other host's reach."""
+    return f"{host}/{uuid.uuid4()}"
 
 
 def route_by_prefix(name: str, args: object, kwargs: object, options: dict, task=None, **kw: object) -> dict | None:
@@ -115,6 +139,24 @@ class VerifiedTask(Task):
             raise signing.ForgedMessage(f"host {sender!r} reported about host(s) {strangers!r}")
 
 
+class HostCelery(Celery):
+    """The Celery application of a host agent: it sends within what its Redis user may do.
+
+    A send declares no queue (declaring a control queue would add to its binding set, which the host may only
+    read: else it could bind another queue of its own to a control exchange and receive control messages) and
+    waits for no result unless asked (``ignore_result=False``: the task then gets a ``host_result_id`` of the
+    sender, the only results the host may read); by default Celery subscribes to every sent task's result
+    channel, which a host may not."""
+
+    def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        options.setdefault("declare", [])
+        if options.get("ignore_result") is False:
+            options["task_id"] = options.get("task_id") or host_result_id(self.message_auth.keyring.sender)
+        else:
+            options["ignore_result"] = True
+        return super().send_task(name, args, kwargs, **options)
+
+
 def message_auth(settings: Settings, sender: str) -> signing.MessageAuth:
     """The control side holds the master key (made on first use); a host agent only its own key file."""
     keys_dir = settings.effective_queue_keys_dir
@@ -157,7 +199,8 @@ def make_celery(
     name unless given)."""
     restrict_remote_control()
     url = settings.effective_broker_url
-    app = Celery("stratus", broker=url, backend=url, amqp=SigningAMQP, task_cls=VerifiedTask)
+    kind = Celery if sender == signing.CONTROL else HostCelery
+    app = kind("stratus", broker=url, backend=url, amqp=SigningAMQP, task_cls=VerifiedTask)
     app.message_auth = message_auth(settings, sender)  # type: ignore[attr-defined]
     app.speaks_for = speaks_for or (lambda host: (host,))  # type: ignore[attr-defined]
     app.conf.update(
@@ -178,6 +221,13 @@ def make_celery(
         broker_use_ssl=broker_tls(settings),
         redis_backend_use_ssl=broker_tls(settings),
     )
+    if sender != signing.CONTROL:
+        # A host's tasks keep no result (its user may not write them) unless a task says so (console output).
+        app.conf.task_ignore_result = True
+        # Its remote-control queue does not expire: kombu would then keep its binding alive with a script over
+        # the shared _kombu.binding_deadlines and sweep other clients' tables, none of which a host may touch.
+        app.conf.control_queue_expires = None
+        app.conf.broker_transport_options = {**app.conf.broker_transport_options, **unacked_keys(sender)}
     return app
 
 

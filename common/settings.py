@@ -34,10 +34,18 @@ class Settings:
     broker_url: str = _setting(
         "redis://127.0.0.1:6379/0",
         "Celery broker (Redis) URL. Another machine uses rediss://<control>:<broker_tls_port>/0 (TLS, checked "
-        "against broker_ca_file). A password in the URL wins over broker_password_file.",
+        "against broker_ca_file). A password in the URL wins over broker_password_file (unless broker_user is set).",
     )
     broker_password_file: str = _setting(
-        "", "File holding the broker's password (mode 600; made by `services up`). Empty: <state_dir>/broker-password."
+        "",
+        "File holding the broker's password (mode 600; made by `services up`). Empty: <state_dir>/broker-password, "
+        "or with broker_user <queue_keys_dir>/hosts/<host>.broker-password (a host's own, beside its key file).",
+    )
+    broker_user: str = _setting(
+        "",
+        "Redis ACL user this process connects as, with the password in broker_password_file. Empty: Redis's "
+        "default user (the control side). The launcher gives each host agent its own user, host-<host> "
+        "(manage.broker_acl says what it may touch); `services host-keys` writes its password for another machine.",
     )
     broker_tls_port: int = _setting(
         6380, "TLS port the private Redis also listens on, for hosts on other machines (0: no TLS listener)."
@@ -182,12 +190,17 @@ class Settings:
 
     @property
     def effective_broker_url(self) -> str:
-        """The broker URL with the password from broker_password_file added when the URL has none."""
-        return with_password(self.broker_url, self.effective_broker_password_file)
+        """The broker URL with the password from broker_password_file added when the URL has none; with
+        broker_user, that user and its password from the file, whatever the URL held."""
+        return with_password(self.broker_url, self.effective_broker_password_file, self.broker_user)
 
     @property
     def effective_broker_password_file(self) -> Path:
-        return Path(self.broker_password_file) if self.broker_password_file else self.state_path / "broker-password"
+        if self.broker_password_file:
+            return Path(self.broker_password_file)
+        if self.broker_user:  # a host's own password, beside its message key file
+            return self.effective_queue_keys_dir / "hosts" / f"{self.effective_host}.broker-password"
+        return self.state_path / "broker-password"
 
     @property
     def effective_broker_ca_file(self) -> Path:
@@ -229,11 +242,17 @@ class Settings:
         return _normalise(dataclasses.replace(self, **changes))
 
 
-def with_password(url: str, password_file: Path) -> str:
+def with_password(url: str, password_file: Path, user: str = "") -> str:
     """``url`` with the password in ``password_file`` when the URL names none and the file exists (a broker
-    started by `services up` has one; an external broker may have none)."""
+    started by `services up` has one; an external broker may have none). With ``user`` (a host's own ACL user)
+    the URL's credentials are replaced by that user and the file's password: a host never uses the default's."""
     parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss") or parts.password or not password_file.is_file():
+    if parts.scheme not in ("redis", "rediss"):
+        return url
+    if user:  # without its file, no password at all: Redis refuses it rather than it using another's
+        password = quote(password_file.read_text().strip(), safe="") if password_file.is_file() else ""
+        return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}:{password}@{parts.netloc.rpartition('@')[2]}"))
+    if parts.password or not password_file.is_file():
         return url
     password = quote(password_file.read_text().strip(), safe="")
     user = quote(parts.username, safe="") if parts.username else ""

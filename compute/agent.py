@@ -42,7 +42,7 @@ def action(host: str, instance_id: str, name: str, request_id: str = "", params:
     agent.action(host, instance_id, name, request_id, params or {})
 
 
-@app.task(name=client.AGENT_CONSOLE, time_limit=60)
+@app.task(name=client.AGENT_CONSOLE, time_limit=60, ignore_result=False)  # the API waits for it
 def console_output(host: str, instance_id: str, max_bytes: int) -> str:
     return agent.console_output(host, instance_id, max_bytes)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from celery import Celery
 
-from common.queue import host_queue
+from common.queue import host_queue, host_result_id
 
 BUILD = "compute.build_instance"
 DELETE = "compute.delete_instance"
@@ -102,7 +102,11 @@ def console_output(app: Celery, host: str, instance_id: str, max_bytes: int, tim
     the wait: a host busy with a long spawn drops it when it gets to it, instead of working through a backlog
     of answers nobody waits for."""
     result = app.send_task(
-        AGENT_CONSOLE, args=[host, instance_id, max_bytes], queue=host_queue("compute", host), expires=timeout
+        AGENT_CONSOLE,
+        args=[host, instance_id, max_bytes],
+        queue=host_queue("compute", host),
+        expires=timeout,
+        task_id=host_result_id(host),  # the host may write this result, no other host may read it
     )
     try:
         return result.get(timeout=timeout)

@@ -15,6 +15,7 @@ def import_image(app: Celery, image_id: str, request_id: str) -> None:
 
 
 def ensure_variant(app: Celery, image_id: str, disk_format: str, timeout: float = 3600) -> dict[str, object]:
-    """Have the image service prepare the image in ``disk_format`` (once) and wait for its size and md5."""
-    result = app.send_task(ENSURE_VARIANT, args=[image_id, disk_format])
+    """Have the image service prepare the image in ``disk_format`` (once) and wait for its size and md5 (a host
+    asks: its application gives the task an id under the host's name, the only results its Redis user reads)."""
+    result = app.send_task(ENSURE_VARIANT, args=[image_id, disk_format], ignore_result=False)
     return result.get(timeout=timeout)

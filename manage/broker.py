@@ -21,7 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from common import signing
 from common.settings import Settings
+from manage import broker_acl
 
 CERT_DAYS = 3650
 
@@ -114,9 +116,11 @@ def ensure_certificates(settings: Settings) -> Path:
 
 
 def write_config(settings: Settings) -> Path:
-    """Redis's config file (mode 600): the password and, unless ``broker_tls_port`` is 0, the TLS listener.
+    """Redis's config file (mode 600): the password, each host's own user (``manage.broker_acl``) and, unless
+    ``broker_tls_port`` is 0, the TLS listener.
     Rewritten at every ``services up``, so a changed setting applies at the next start of Redis."""
-    lines = [f'requirepass "{ensure_password(settings)}"']
+    master = signing.ensure_master_key(settings.effective_queue_keys_dir / "master.key")
+    lines = [f'requirepass "{ensure_password(settings)}"', *broker_acl.config_lines(settings, master)]
     if settings.broker_tls_port:
         directory = ensure_certificates(settings)
         lines += [

@@ -30,10 +30,11 @@ from urllib.parse import urlsplit
 import click
 
 from common import signing
+from common.exceptions import ConfigError
 from common.queue import host_queue, make_celery
 from common.settings import Settings, load
 from compute.hostnames import agent_names, machine_hosts, network_served_hosts, served_hosts
-from manage import broker, roster
+from manage import broker, broker_acl, roster
 
 STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 20
@@ -141,9 +142,14 @@ def api_service(settings: Settings) -> Service:
 
 
 def host_environment(settings: Settings, host: str) -> tuple[tuple[str, str], ...]:
-    """What a host agent of ``host`` is told besides the machine's settings: its name, and with several hosts on
-    the machine, directories of its own (as a separate machine would have)."""
+    """What a host agent of ``host`` is told besides the machine's settings: its name, its Redis user, and with
+    several hosts on the machine, directories of its own (as a separate machine would have)."""
     env = [("STRATUS_HOST", host)]
+    # Its own Redis user, which reaches its own queues alone (manage.broker_acl), never the default's password.
+    env += [
+        ("STRATUS_BROKER_USER", broker_acl.host_user(host)),
+        ("STRATUS_BROKER_PASSWORD_FILE", str(broker_acl.password_file(settings, host))),
+    ]
     if settings.hosts > 1:
         base = Path(settings.instances_path) if settings.instances_path else settings.state_path / "hosts"
         env.append(("STRATUS_INSTANCES_PATH", str(base / host / "instances")))
@@ -169,6 +175,8 @@ def _worker(settings: Settings, spec: WorkerSpec, name: str, node: str, queues: 
     )  # fmt: skip
     if spec.beat:
         argv += ("--beat", "--schedule", str(settings.run_dir / f"{name}-beat-schedule"))
+    if spec.agent_of:  # no worker events (nobody listens): a host's Redis user may not publish them
+        argv += ("--without-heartbeat",)
     return Service(name, argv, marker=node, module=spec.module, node=node, env=env)
 
 
@@ -456,8 +464,9 @@ def up(timeout: float) -> None:
     settings.state_path.chmod(0o711)
     for directory in (settings.log_dir, settings.run_dir):
         directory.mkdir(mode=0o700, exist_ok=True)
+    master = ensure_queue_keys(settings)
     ensure_broker(settings, timeout)
-    ensure_queue_keys(settings)
+    broker_acl.apply(settings, master)  # also in a Redis already running, and for hosts it did not know
     run_manage(settings, "db-sync")
     run_manage(settings, "fernet-setup")
     wanted = [api_service(settings)]
@@ -479,27 +488,41 @@ def up(timeout: float) -> None:
     click.echo(f"Stratus is up: {settings.effective_public_url}/identity/v3 (state in {settings.state_path})")
 
 
-def ensure_queue_keys(settings: Settings) -> None:
-    """The master key that signs task messages, and each host of this machine its own key file (``common.signing``)."""
+def ensure_queue_keys(settings: Settings) -> bytes:
+    """The master key that signs task messages, and each host of this machine its own key file (``common.signing``)
+    and broker password (``manage.broker_acl``); returns the master key."""
     keys_dir = settings.effective_queue_keys_dir
     master = signing.ensure_master_key(keys_dir / "master.key")
     for host in machine_hosts(settings):
         names = agent_names(settings.replace(host=host))
         signing.write_host_keys(keys_dir / "hosts" / f"{host}.keys", master, names)
+        broker.write_private(broker_acl.password_file(settings, host), broker_acl.host_password(master, host).encode())
+    return master
 
 
 @services.command("host-keys")
 @click.argument("host")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="File to write (mode 600).")
 def host_keys(host: str, out: Path) -> None:
-    """Write the message key file of HOST, for a host on another machine: copy it there as
-    <state_dir>/queue-keys/hosts/HOST.keys, with <state_dir>/broker-tls/ca.pem as broker_ca_file."""
+    """Write the message key file of HOST, for a host on another machine, and beside it HOST.broker-password, the
+    password of its own Redis user host-HOST (made now in a running Redis, and at every start from now on).
+    Copy both to <state_dir>/queue-keys/hosts/ there, with <state_dir>/broker-tls/ca.pem as broker_ca_file, and
+    set broker_user = "host-HOST"."""
     settings = load()
     if host == signing.CONTROL:
         raise click.ClickException(f"{signing.CONTROL!r} names the control side; a host cannot be called that")
+    try:
+        broker_acl.check_host_name(host)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     master = signing.ensure_master_key(settings.effective_queue_keys_dir / "master.key")
     signing.write_host_keys(out, master, agent_names(settings.replace(host=host)))
-    click.echo(f"wrote the message keys of {host} to {out}")
+    password = out.with_name(f"{host}.broker-password")
+    broker.write_private(password, broker_acl.host_password(master, host).encode())
+    broker_acl.register(settings, host)
+    if running_pid(redis_service(settings), settings):  # our Redis: the user works at once
+        broker_acl.apply(settings, master, [host])
+    click.echo(f"wrote the message keys of {host} to {out} and its broker password to {password}")
 
 
 @services.command("down")

@@ -193,12 +193,13 @@ def test_a_host_agent_runs_work_the_control_side_signs_for_it_and_refuses_anothe
     ran: list[str] = []
     agent = host_app(state, "h2")
 
-    @agent.task(shared=False, name="agent.test_spawn")
+    # A host's tasks keep no result unless they say so (as console output does): here the control side waits.
+    @agent.task(shared=False, name="agent.test_spawn", ignore_result=False)
     def spawn(host: str) -> str:
         ran.append(host)
         return "spawned"
 
-    @agent.task(shared=False, name="agent.test_fence")
+    @agent.task(shared=False, name="agent.test_fence", ignore_result=False)
     def fence() -> str:
         return "done"
 

@@ -63,3 +63,16 @@ def test_numbers_are_coerced_from_the_environment(tmp_path):
     assert loaded.compute_report_interval == 2.5
     with pytest.raises(ConfigError, match="a number"):
         settings.load({"STRATUS_STATE_DIR": str(tmp_path), "STRATUS_COMPUTE_REPORT_INTERVAL": "soon"})
+
+
+def test_a_hosts_broker_url_carries_its_own_user_and_password_never_the_ones_in_the_url(tmp_path):
+    keys = tmp_path / "queue-keys" / "hosts"
+    keys.mkdir(parents=True)
+    (keys / "box.broker-password").write_text("own secret/\n")
+    env = {"STRATUS_STATE_DIR": str(tmp_path), "STRATUS_HOST": "box", "STRATUS_BROKER_USER": "host-box"}
+    loaded = settings.load({**env, "STRATUS_BROKER_URL": "redis://:control-password@127.0.0.1:6379/0"})
+    assert loaded.effective_broker_url == "redis://host-box:own%20secret%2F@127.0.0.1:6379/0"
+    (keys / "box.broker-password").unlink()  # its file gone: no password at all, Redis refuses it
+    assert loaded.effective_broker_url == "redis://host-box:@127.0.0.1:6379/0"
+    control = settings.load({"STRATUS_STATE_DIR": str(tmp_path), "STRATUS_BROKER_URL": "redis://:pw@127.0.0.1:6379/0"})
+    assert control.effective_broker_url == "redis://:pw@127.0.0.1:6379/0"

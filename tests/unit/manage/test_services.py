@@ -17,7 +17,11 @@ def test_one_host_runs_one_agent_of_each_kind_named_after_the_machine(tmp_path: 
     found = agents(settings)
     assert set(found) == {"compute-agent", "network-agent"}
     assert found["compute-agent"].node == "compute-agent@box"
-    assert dict(found["compute-agent"].env) == {"STRATUS_HOST": "box"}
+    assert dict(found["compute-agent"].env) == {
+        "STRATUS_HOST": "box",
+        "STRATUS_BROKER_USER": "host-box",
+        "STRATUS_BROKER_PASSWORD_FILE": str(tmp_path / "queue-keys" / "hosts" / "box.broker-password"),
+    }
     assert "compute.box" in found["compute-agent"].argv
 
 
@@ -30,6 +34,8 @@ def test_several_hosts_get_agents_names_queues_and_directories_of_their_own(tmp_
     assert second.argv[second.argv.index("-Q") + 1] == "compute.box-2"
     assert dict(second.env) == {
         "STRATUS_HOST": "box-2",
+        "STRATUS_BROKER_USER": "host-box-2",
+        "STRATUS_BROKER_PASSWORD_FILE": str(tmp_path / "queue-keys" / "hosts" / "box-2.broker-password"),
         "STRATUS_INSTANCES_PATH": str(tmp_path / "hosts" / "box-2" / "instances"),
         "STRATUS_NETWORK_NAMESPACE": "stratus-box-2",
         "STRATUS_NETWORK_UNDERLAY_IP": "198.18.0.12",
