@@ -466,7 +466,8 @@ def up(timeout: float) -> None:
         directory.mkdir(mode=0o700, exist_ok=True)
     master = ensure_queue_keys(settings)
     ensure_broker(settings, timeout)
-    broker_acl.apply(settings, master)  # also in a Redis already running, and for hosts it did not know
+    # The users of this machine's hosts, also in a Redis already running (others' are dropped further down).
+    broker_acl.apply(settings, master, broker_acl.known_hosts(settings))
     run_manage(settings, "db-sync")
     run_manage(settings, "fernet-setup")
     wanted = [api_service(settings)]
@@ -483,6 +484,7 @@ def up(timeout: float) -> None:
     if retired:  # and the hosts themselves, or they would take builds they never run
         run_manage(settings, "retire-hosts", *sorted(retired))
     roster.remember(settings, hosts)
+    broker_acl.apply(settings, master)  # once their agents have stopped: users of hosts no longer run go
     pids = start_services(settings, wanted)
     wait_until_ready(settings, wanted, pids, timeout)
     click.echo(f"Stratus is up: {settings.effective_public_url}/identity/v3 (state in {settings.state_path})")

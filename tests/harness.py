@@ -71,15 +71,16 @@ def _wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes], 
 # Redis
 
 
-def start_redis(tmpdir: Path) -> tuple[str, Stop]:
-    """A throw-away Redis (no persistence) on a free loopback port, with a password as the cloud's has; returns
-    its URL (password included) and a stop function."""
+def start_redis(tmpdir: Path, extra_config: tuple[str, ...] = ()) -> tuple[str, Stop]:
+    """A throw-away Redis (no persistence) on a free loopback port, with a password as the cloud's has (and
+    ``extra_config`` lines, such as ACL users); returns its URL (password included) and a stop function."""
     tmpdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = tmpdir / "redis.log"
     password = secrets.token_urlsafe(16)
     config = tmpdir / "redis.conf"
-    config.write_text(f'requirepass "{password}"\n')  # in a file: the command line is visible to everyone
+    # In a file: the command line is visible to everyone.
+    config.write_text("\n".join([f'requirepass "{password}"', *extra_config]) + "\n")
     config.chmod(0o600)
     redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
     argv = [redis_server, str(config), "--port", str(port), "--bind", "127.0.0.1"]

@@ -10,12 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from common import settings as settings_module
+from common import signing
 from common.settings import load
 from compute.hostnames import served_hosts
+from manage import broker_acl
+from tests.harness import start_redis
 
 SEP = "\x06\x16"
 
@@ -128,3 +133,32 @@ def test_the_clouds_host_agents_connect_as_their_hosts_own_user(cloud):
         pid = (settings.run_dir / f"{agent}.pid").read_text().split()[0]
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         assert f"STRATUS_BROKER_USER=host-{settings.effective_host}".encode() in environ, agent
+
+
+def test_redis_loads_each_hosts_user_from_its_config_and_a_host_no_longer_run_loses_its_user(tmp_path):
+    """The users services up writes into redis.conf load (priority queues' control bytes included), and when
+    the machine runs fewer hosts the next services up deletes the users of the hosts it no longer runs."""
+    two = settings_module.load({"STRATUS_STATE_DIR": str(tmp_path / "state"), "STRATUS_HOST": "box"}, hosts=2)
+    master = signing.ensure_master_key(two.effective_queue_keys_dir / "master.key")
+    url, stop = start_redis(tmp_path / "redis", tuple(broker_acl.config_lines(two, master)))
+    try:
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+
+        def as_host(name: str) -> redis.Redis:
+            password = broker_acl.host_password(master, name)
+            return redis.Redis(port=port, username=f"host-{name}", password=password, retry=Retry(NoBackoff(), 0))
+
+        first = as_host("box-1")
+        assert first.lpush(f"compute.box-1{SEP}9", "mine") == 1
+        assert refused(lambda: first.lpush(f"compute.box-2{SEP}9", "not mine"))
+
+        one = two.replace(broker_url=url, hosts=1)
+        broker_acl.apply(one, master)
+        assert sorted(u for u in redis.Redis.from_url(url).acl_users() if u.startswith("host-")) == ["host-box"]
+        with pytest.raises(redis.exceptions.ConnectionError):  # its connection is dropped, its password refused
+            first.ping()
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            as_host("box-2").ping()
+        assert as_host("box").lpush("compute.box", "work") == 1
+    finally:
+        stop()
