@@ -64,10 +64,7 @@ def address(value: Any) -> str:
             raise UnsafeValue("an IP address", value)
         parsed = value
     else:
-        try:
-            parsed = addresses.parse_address(value)
-        except ValueError:
-            raise UnsafeValue("an IP address", value) from None
+        parsed = parse_address(value)
     return _checked("an IP address", _ADDRESS_TEXT, str(parsed), value)
 
 
@@ -77,10 +74,7 @@ def network(value: Any) -> str:
         address(value.network_address)
         parsed = value
     else:
-        try:
-            parsed = addresses.parse_network(value)
-        except ValueError:
-            raise UnsafeValue("an IP network", value) from None
+        parsed = parse_network(value)
     return _checked("an IP network", _NETWORK_TEXT, str(parsed), value)
 
 
