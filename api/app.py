@@ -22,8 +22,6 @@ from api.compute import (
 from api.compute import limits as compute_limits
 from api.identity import assignments, auth_views, catalog_views, domains, projects, roles, users
 from api.identity import limits as identity_limits
-from api.identity.catalog import Catalog
-from api.identity.tokens import TokenService
 from api.image import data as image_data
 from api.image import images, members
 from api.network import extensions as network_extensions
@@ -33,12 +31,14 @@ from api.network import quotas as network_quotas
 from api.network import security_groups as network_security_groups
 from api.network import subnets as network_subnets
 from api.network import tags as network_tags
-from api.portal import site as portal_site
 from api.runtime import Runtime
 from common.db import Database
 from common.settings import Settings
-from common.tokens import KeyRepository
+from identity.catalog import Catalog
+from identity.fernet import KeyRepository
+from identity.tokens import TokenService
 from image import store as image_stores
+from portal import site as portal_site
 
 BLUEPRINTS = (
     versions.bp,

@@ -9,12 +9,12 @@ import uuid
 from flask import Flask, Response, g, request
 
 from api.context import RequestContext
-from api.identity.cache import Snapshot
-from api.identity.tokens import ValidatedToken
 from api.runtime import runtime
 from common.accounts import HOST_ROLE
 from common.exceptions import Unauthorized
 from common.hostauth import ForgedRequest
+from identity.cache import Snapshot
+from identity.tokens import ValidatedToken
 
 LOG = logging.getLogger(__name__)
 

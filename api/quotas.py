@@ -10,9 +10,9 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
-from api.identity.models import Project
 from api.runtime import runtime
 from common.exceptions import BadRequest
+from identity.models import Project
 from quota import engine
 
 

@@ -9,13 +9,13 @@ import redis
 from celery import Celery
 from flask import current_app
 
-from api.identity.catalog import Catalog
-from api.identity.tokens import TokenService
 from common import signing
 from common.db import Database
 from common.hostauth import HostVerifier
 from common.queue import broker_pinger, make_publisher
 from common.settings import Settings
+from identity.catalog import Catalog
+from identity.tokens import TokenService
 from image.store.base import ImageStore
 
 

@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run as `python bench/boot.py`
 
-from compute.virt.base import ConfigDrive  # noqa: E402
-from compute.virt.libvirt import disks  # noqa: E402
+from compute.host.virt.base import ConfigDrive  # noqa: E402
+from compute.host.virt.libvirt import disks  # noqa: E402
 from deploy.images import markers  # noqa: E402
 
 COMPUTE = {"OpenStack-API-Version": "compute 2.37"}

@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 import manage.models  # noqa: E402, F401 - every table on the metadata
 from common.db import Base, Database  # noqa: E402
 from compute import scheduler  # noqa: E402
-from compute.host_cache import HostStateCache  # noqa: E402
+from compute.control.host_cache import HostStateCache  # noqa: E402
 from compute.models import ComputeHost  # noqa: E402
 
 NOVA = {"active_p50_c1": 0.59, "active_p50_c10": 3.4, "cycles_c1": 1.1, "cycles_c10": 1.5}

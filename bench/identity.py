@@ -335,7 +335,7 @@ def run_all(target: Target, seconds: float) -> list[Cell]:
 
 def hash_median_ms(rounds: int = HASH_ROUNDS, runs: int = HASH_RUNS) -> float:
     """Median time of one password verification at the production cost, in this process."""
-    from api.identity.passwords import hash_password, verify_password
+    from identity.passwords import hash_password, verify_password
 
     stored = hash_password("benchmark password", rounds)
     times = []

@@ -375,10 +375,10 @@ def cloud_env(tag: str, wiring: bool) -> dict[str, str]:
 def tear_down_hosts(env: dict[str, str]) -> None:
     """Remove the simulated hosts' namespaces, devices, DHCP servers and underlay bridge (the agents are stopped:
     nothing else would). Through the dataplane driver, which knows every object it made."""
+    from common.hostnames import machine_hosts
     from common.settings import load
-    from compute.hostnames import machine_hosts
     from manage.services import host_environment
-    from network.dataplane import driver_for, underlay_for
+    from network.host.dataplane import driver_for, underlay_for
 
     settings = load(env)
     for host in machine_hosts(settings):
@@ -393,8 +393,8 @@ def tear_down_hosts(env: dict[str, str]) -> None:
 
 @contextmanager
 def private_cloud(args: argparse.Namespace) -> Iterator[Bench]:
+    from common.hostnames import machine_hosts
     from common.settings import load
-    from compute.hostnames import machine_hosts
     from tests.harness import running_cloud, start_postgres
 
     wiring = "wiring" in args.parts and os.geteuid() == 0

@@ -38,7 +38,7 @@ from common.exceptions import ConfigError
 
 CONTROL = "control"
 """The sender name of every control-side process (API, scheduler, network and image services). Host names are
-never this: ``compute.hostnames`` and the launcher refuse it."""
+never this: ``common.hostnames`` and the launcher refuse it."""
 
 HEADERS = ("stratus_sender", "stratus_to", "stratus_sent", "stratus_mac")
 CLOCK_SKEW = 60.0

@@ -59,7 +59,7 @@ def agent_spawn(
     app: Celery, host: str, spec: dict[str, Any], request_id: str, take_timeout: float | None = None
 ) -> None:
     """The host builds the guest. With ``take_timeout`` the message expires when the build is given to another
-    host for not being taken (``compute.handoff``): a host that wakes up later never starts it."""
+    host for not being taken (``compute.control.handoff``): a host that wakes up later never starts it."""
     app.send_task(
         AGENT_SPAWN,
         args=[host, spec],

@@ -167,7 +167,7 @@ class Instance(TimestampMixin, Base):
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     attempts: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The host that acknowledged receiving the build in flight (None until it does): a build its host has not
-    # taken within compute_build_take_timeout is scheduled again elsewhere (compute.handoff).
+    # taken within compute_build_take_timeout is scheduled again elsewhere (compute.control.handoff).
     taken_by: Mapped[str | None] = mapped_column(String(255), default=None)
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

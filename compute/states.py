@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from compute.virt.base import PowerState
+from compute.host.virt.base import PowerState
 
 __all__ = ["ACTIONS", "PowerState", "TaskState", "VmState", "allowed", "server_status"]
 

@@ -87,7 +87,7 @@ install_python() {
 # The portal's front-end libraries (htmx) from the npm registry, exactly as package-lock.json pins them;
 # node_modules is not committed. Skipped when the installed tree already matches the lock file.
 install_portal_assets() {
-    local dir=api/portal/assets
+    local dir=portal/assets
     local stamp="$dir/node_modules/.stratus-lock-sha256"
     local want
     want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"

@@ -29,7 +29,7 @@ def register(app: Celery, settings: Settings) -> None:
         LOG.info("[%s] importing image %s", request_id, image_id)
         return importing.run_import(db, store, settings, image_id)
 
-    # Hosts ask for the variant of an image they must boot (compute.imagecache).
+    # Hosts ask for the variant of an image they must boot (compute.host.imagecache).
     @app.task(name=client.ENSURE_VARIANT, acks_late=True, time_limit=4 * 3600, from_hosts=True)
     def ensure_variant(image_id: str, disk_format: str) -> dict[str, object]:
         db, store = _resources(settings)

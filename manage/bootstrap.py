@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.identity.models import DEFAULT_DOMAIN_ID, Domain, ImpliedRole, Project, Role, RoleAssignment, User
-from api.identity.passwords import hash_password, verify_password
 from common.accounts import HOST_ROLE
 from common.db import Database
 from compute.models import Flavor
+from identity.models import DEFAULT_DOMAIN_ID, Domain, ImpliedRole, Project, Role, RoleAssignment, User
+from identity.passwords import hash_password, verify_password
 
 DEFAULT_ROLES = ("admin", "member", "reader", HOST_ROLE)
 IMPLICATIONS = (("admin", "member"), ("member", "reader"))

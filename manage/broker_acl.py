@@ -46,9 +46,9 @@ from kombu.transport.redis import PRIORITY_STEPS, Channel
 
 from common import signing
 from common.exceptions import ConfigError
+from common.hostnames import agent_names, machine_hosts
 from common.queue import CONTROL_QUEUES, RESULT_KEY_PREFIX, broker_tls, host_queue, unacked_keys
 from common.settings import Settings
-from compute.hostnames import agent_names, machine_hosts
 
 USER_PREFIX = "host-"
 HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")

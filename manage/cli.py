@@ -6,17 +6,17 @@ import sys
 
 import click
 
-from api.identity.tokens import TokenService
 from common.accounts import HOST_ROLE, SERVICE_PROJECT, SERVICE_USER
 from common.db import Database
 from common.settings import describe, load
-from common.tokens import KeyRepository
-from compute import retirement
+from compute.control import retirement
+from identity.fernet import KeyRepository
+from identity.tokens import TokenService
 from manage import migrate
 from manage.bootstrap import Tenant, bootstrap
 from manage.services import services
-from network import dataplane
-from network.dataplane.base import DataplaneError
+from network.host import dataplane
+from network.host.dataplane.base import DataplaneError
 
 
 @click.group()

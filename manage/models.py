@@ -1,11 +1,11 @@
 """Every model module of Stratus, imported in one place for Alembic and for schema checks."""
 
-from api.identity import generation as identity_generation  # registers the generation bump on writes
-from api.identity import models as identity_models
-from api.portal import models as portal_models
 from compute import models as compute_models
+from identity import generation as identity_generation  # registers the generation bump on writes
+from identity import models as identity_models
 from image import models as image_models
 from network import models as network_models
+from portal import models as portal_models
 from quota import models as quota_models
 
 MODEL_MODULES = (identity_models, image_models, compute_models, network_models, quota_models, portal_models)

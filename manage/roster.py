@@ -1,5 +1,5 @@
 """The hosts this machine's agents serve, remembered between ``services up`` runs, so the ones it no longer runs
-are retired (``stratus-manage retire-hosts``, see ``compute.retirement``) instead of looking up for a while and
+are retired (``stratus-manage retire-hosts``, see ``compute.control.retirement``) instead of looking up for a while and
 taking builds they will never run.
 
 The roster lives in ``<state_dir>/run/hosts``, one name a line. A state directory from before the roster existed
@@ -13,8 +13,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from common.hostnames import machine_hosts, network_served_hosts, served_hosts
 from common.settings import Settings
-from compute.hostnames import machine_hosts, network_served_hosts, served_hosts
 
 AGENT_PREFIXES = ("compute-agent@", "network-agent@")
 

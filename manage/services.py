@@ -31,9 +31,9 @@ import click
 
 from common import signing
 from common.exceptions import ConfigError
+from common.hostnames import agent_names, machine_hosts, network_served_hosts, served_hosts
 from common.queue import host_queue, make_celery
 from common.settings import Settings, load
-from compute.hostnames import agent_names, machine_hosts, network_served_hosts, served_hosts
 from manage import broker, broker_acl, roster
 
 STOP_TIMEOUT = 15.0
@@ -56,11 +56,11 @@ class WorkerSpec:
 
 
 WORKERS = (
-    WorkerSpec("compute-worker", "compute.worker", queues=("compute", "events"), beat=True),
-    WorkerSpec("network-worker", "network.worker", queues=("network",), beat=True),
+    WorkerSpec("compute-worker", "compute.control.worker", queues=("compute", "events"), beat=True),
+    WorkerSpec("network-worker", "network.control.worker", queues=("network",), beat=True),
     WorkerSpec("image-worker", "image.worker", queues=("image",), beat=True),
-    WorkerSpec("compute-agent", "compute.agent", agent_of="compute", beat=True),
-    WorkerSpec("network-agent", "network.agent", agent_of="network", beat=True),
+    WorkerSpec("compute-agent", "compute.host.agent", agent_of="compute", beat=True),
+    WorkerSpec("network-agent", "network.host.agent", agent_of="network", beat=True),
 )
 
 # Popen objects of the children we leave running; kept so their destructors do not warn about a live child.

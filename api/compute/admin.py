@@ -25,7 +25,7 @@ from api.compute.views import paged, usage_time
 from api.runtime import runtime
 from api.validation import digits, validated_body
 from common.exceptions import BadRequest, Conflict, NotFound, StratusError
-from compute import hosts, records
+from compute.control import hosts, records
 from compute.models import Allocation, ComputeHost, Instance, ServiceRecord
 
 bp = Blueprint("compute_admin", __name__, url_prefix="/compute/v2.1")

@@ -18,7 +18,8 @@ from api.compute import lookups
 from api.context import RequestContext
 from api.runtime import runtime
 from common.exceptions import Conflict
-from compute import client, records
+from compute import client
+from compute.control import records
 from compute.models import Instance, InstanceAction
 from compute.states import ACTIONS, allowed, server_status
 

@@ -26,12 +26,12 @@ from api.compute.resource_schemas import (
 )
 from api.compute.views import flavor_view, paged
 from api.context import RequestContext
-from api.identity.models import Project
 from api.runtime import runtime
 from api.validation import validated_body
 from common.db import new_uuid
 from common.exceptions import BadRequest, Conflict, NotFound, ValidationError
 from compute.models import Flavor, FlavorAccess
+from identity.models import Project
 
 bp = Blueprint("compute_flavors", __name__, url_prefix="/compute/v2.1")
 

@@ -19,7 +19,8 @@ from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import json_body, validate
 from common.exceptions import BadRequest, Conflict, StratusError
-from compute import client, hosts, records
+from compute import client
+from compute.control import hosts, records
 from compute.models import ComputeHost, InstanceAction
 from compute.states import allowed
 from image.models import Image

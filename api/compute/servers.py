@@ -18,7 +18,8 @@ from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import digits, query_bool, validated_body
 from common.exceptions import BadRequest, Conflict, Forbidden, NotFound
-from compute import client, hosts, records
+from compute import client
+from compute.control import hosts, records
 from compute.models import ComputeHost, Instance, InstanceAction
 from compute.states import TaskState, VmState
 from network import client as network_client

@@ -19,7 +19,7 @@ from api.runtime import runtime
 from api.urls import public_url
 from api.validation import digits
 from common.exceptions import BadRequest, ValidationError
-from compute import hosts
+from compute.control import hosts
 from compute.models import ComputeHost, Flavor, Instance
 from compute.states import server_status
 

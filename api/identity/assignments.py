@@ -10,14 +10,14 @@ from sqlalchemy.orm import Session
 
 from api import policy
 from api.context import RequestContext
-from api.identity.lookups import get_or_404
-from api.identity.models import Domain, Project, Role, RoleAssignment, User
-from api.identity.tokens import role_graph
 from api.identity.views import role_view
 from api.runtime import runtime
 from api.urls import collection_links, identity_url
 from api.validation import query_bool
 from common.exceptions import NotFound
+from identity.lookups import get_or_404
+from identity.models import Domain, Project, Role, RoleAssignment, User
+from identity.tokens import role_graph
 
 bp = Blueprint("identity_assignments", __name__, url_prefix="/identity/v3")
 

@@ -13,17 +13,17 @@ from sqlalchemy.orm import Session
 from api import policy
 from api.auth import identity_snapshot
 from api.context import current
-from api.identity import lockout, lookups
-from api.identity.models import DEFAULT_DOMAIN_ID, Domain, Project, RoleAssignment, User
-from api.identity.passwords import verify_password
 from api.identity.schemas import AUTH
-from api.identity.tokens import ValidatedToken
 from api.identity.views import domain_view, project_view
 from api.runtime import runtime
 from api.urls import collection_links, isotime, self_link
 from api.validation import query_bool, validated_body
 from common.exceptions import NotFound, Unauthorized
-from common.tokens import TokenPayload
+from identity import lockout, lookups
+from identity.fernet import TokenPayload
+from identity.models import DEFAULT_DOMAIN_ID, Domain, Project, RoleAssignment, User
+from identity.passwords import verify_password
+from identity.tokens import ValidatedToken
 
 bp = Blueprint("identity_auth", __name__, url_prefix="/identity/v3/auth")
 

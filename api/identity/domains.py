@@ -7,14 +7,14 @@ from sqlalchemy import delete, select
 
 from api import policy
 from api.identity import filters
-from api.identity.lookups import ensure_unique, get_or_404
-from api.identity.models import DEFAULT_DOMAIN_ID, Domain, Project, RoleAssignment, User
 from api.identity.schemas import DOMAIN_CREATE, DOMAIN_UPDATE
 from api.identity.views import domain_view
 from api.runtime import runtime
 from api.urls import collection_links
 from api.validation import validated_body
 from common.exceptions import Forbidden
+from identity.lookups import ensure_unique, get_or_404
+from identity.models import DEFAULT_DOMAIN_ID, Domain, Project, RoleAssignment, User
 
 bp = Blueprint("identity_domains", __name__, url_prefix="/identity/v3/domains")
 

@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from api import policy
 from api.context import current
-from api.identity.catalog import SERVICES
 from api.quotas import verify_project
 from api.runtime import runtime
 from api.urls import collection_links, identity_url
 from api.validation import validated_body
 from common.exceptions import BadRequest, Conflict, NotFound
+from identity.catalog import SERVICES
 from quota import limits, registry
 
 bp = Blueprint("identity_limits", __name__, url_prefix="/identity/v3")

@@ -7,14 +7,14 @@ from sqlalchemy import delete, select
 
 from api import policy
 from api.identity import filters
-from api.identity.lookups import ensure_unique, existing_domain_id, get_or_404
-from api.identity.models import Project, RoleAssignment
 from api.identity.schemas import PROJECT_CREATE, PROJECT_UPDATE
 from api.identity.views import project_view
 from api.runtime import runtime
 from api.urls import collection_links
 from api.validation import validated_body
 from common.exceptions import BadRequest
+from identity.lookups import ensure_unique, existing_domain_id, get_or_404
+from identity.models import Project, RoleAssignment
 from quota import limits
 
 bp = Blueprint("identity_projects", __name__, url_prefix="/identity/v3/projects")

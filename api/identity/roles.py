@@ -7,13 +7,13 @@ from sqlalchemy import select
 
 from api import policy
 from api.identity import filters
-from api.identity.lookups import ensure_unique, get_or_404
-from api.identity.models import ImpliedRole, Role
 from api.identity.schemas import ROLE_CREATE, ROLE_UPDATE
 from api.identity.views import role_view
 from api.runtime import runtime
 from api.urls import collection_links, self_link
 from api.validation import validated_body
+from identity.lookups import ensure_unique, get_or_404
+from identity.models import ImpliedRole, Role
 
 bp = Blueprint("identity_roles", __name__, url_prefix="/identity/v3/roles")
 

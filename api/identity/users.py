@@ -9,16 +9,17 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from api import policy
-from api.identity import filters, lockout
-from api.identity.lookups import ensure_unique, existing_domain_id, get_or_404
-from api.identity.models import Project, RoleAssignment, User
-from api.identity.passwords import hash_password, verify_password
+from api.identity import filters
 from api.identity.schemas import PASSWORD_CHANGE, USER_CREATE, USER_UPDATE
 from api.identity.views import project_view, user_view
 from api.runtime import runtime
 from api.urls import collection_links
 from api.validation import validated_body
 from common.exceptions import BadRequest, Unauthorized
+from identity import lockout
+from identity.lookups import ensure_unique, existing_domain_id, get_or_404
+from identity.models import Project, RoleAssignment, User
+from identity.passwords import hash_password, verify_password
 
 bp = Blueprint("identity_users", __name__, url_prefix="/identity/v3/users")
 

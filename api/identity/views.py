@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.identity.models import Domain, Project, Role, User
 from api.urls import self_link
+from identity.models import Domain, Project, Role, User
 
 
 def domain_view(domain: Domain) -> dict[str, Any]:

@@ -30,9 +30,9 @@ from pathlib import Path
 import pytest
 
 from common.settings import Settings
-from compute.virt.base import ConfigDrive, DriverError, InstanceSpec, Nic, PowerState
-from compute.virt.libvirt import taps
-from compute.virt.libvirt.driver import LibvirtDriver
+from compute.host.virt.base import ConfigDrive, DriverError, InstanceSpec, Nic, PowerState
+from compute.host.virt.libvirt import taps
+from compute.host.virt.libvirt.driver import LibvirtDriver
 from deploy.images import markers
 from tests.hostile_images import hostile_images, make_canary
 

@@ -17,8 +17,8 @@ from redis.retry import Retry
 
 from common import settings as settings_module
 from common import signing
+from common.hostnames import served_hosts
 from common.settings import load
-from compute.hostnames import served_hosts
 from manage import broker_acl
 from tests.harness import start_redis
 

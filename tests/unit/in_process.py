@@ -11,7 +11,7 @@ from flask import Flask
 from api.app import create_app
 from common.db import Database
 from common.settings import load
-from common.tokens import KeyRepository
+from identity.fernet import KeyRepository
 from manage import migrate
 from manage.bootstrap import Tenant, bootstrap
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from network.dataplane.base import (
+from network.host.dataplane.base import (
     ApplyResult,
     DhcpWiring,
     HostUnderlay,
@@ -32,8 +32,8 @@ from network.dataplane.base import (
     RemotePort,
     Rule,
 )
-from network.dataplane.linux.driver import LinuxDataplane
-from network.dataplane.names import dhcp_namespace, vif_names
+from network.host.dataplane.linux.driver import LinuxDataplane
+from network.host.dataplane.names import dhcp_namespace, vif_names
 
 RUN = uuid.uuid4().hex[:5]
 OPEN = (Rule("egress", "IPv4"), Rule("egress", "IPv6"), Rule("ingress", "IPv4", "icmp"))
@@ -250,8 +250,8 @@ def guests() -> Iterator[MakeGuest]:
 AGENT = """
 import json, sys
 from common.settings import Settings
-from network.dataplane import driver_for, underlay_for
-from network.dataplane.base import HostWiring
+from network.host.dataplane import driver_for, underlay_for
+from network.host.dataplane.base import HostWiring
 settings = Settings(network_dataplane="linux", host=sys.argv[1], state_dir=sys.argv[2], network_underlay_device="eth0")
 driver = driver_for(settings)
 underlay = underlay_for(settings)

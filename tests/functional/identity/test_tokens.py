@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from common import tokens
-from common.tokens import KeyRepository, TokenPayload
+from identity import fernet as tokens
+from identity.fernet import KeyRepository, TokenPayload
 from tests.functional.conftest import ADMIN_PASSWORD, DEMO_PASSWORD
 
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]

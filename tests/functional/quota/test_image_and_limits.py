@@ -9,7 +9,7 @@ from threading import Barrier
 
 import pytest
 
-from api.identity.catalog import SERVICES
+from identity.catalog import SERVICES
 from tests.functional.quota.conftest import run_json
 
 pytestmark = pytest.mark.functional

@@ -16,12 +16,12 @@ from sqlalchemy import select
 import manage.models  # noqa: F401 - every table on the metadata
 from api import policy
 from api.context import RequestContext
-from api.identity.models import Role, RoleAssignment, User
 from api.image import access
 from common.accounts import HOST_ROLE, SERVICE_PROJECT, SERVICE_USER
 from common.db import Base, Database
 from compute.models import Instance
 from compute.states import TaskState, VmState
+from identity.models import Role, RoleAssignment, User
 from image.models import Image
 from manage.bootstrap import Tenant, bootstrap
 

@@ -57,7 +57,7 @@ class Recorder:
             self.ran.append(("heartbeat", names))
             return "ok"
 
-        @app.task(shared=False, name="compute.build", from_hosts=False)
+        @app.task(shared=False, name="compute.control.build", from_hosts=False)
         def build(instance_id: str) -> str:
             self.ran.append(("build", instance_id))
             return "ok"
@@ -100,7 +100,7 @@ def forger(state: Path) -> Celery:
 
 def test_messages_signed_by_the_control_side_and_by_a_host_about_itself_run(state, control):
     app, recorder = control
-    assert app.send_task("compute.build", args=["i-1"], queue="compute").get(timeout=10) == "ok"
+    assert app.send_task("compute.control.build", args=["i-1"], queue="compute").get(timeout=10) == "ok"
     h1 = host_app(state, "h1")
     h1.send_task("events.report", args=["h1-2"], kwargs={"value": 7}, queue="events")
     h1.send_task("events.heartbeat", args=[["h1", "h1-1"]], queue="events")
@@ -111,7 +111,7 @@ def test_messages_signed_by_the_control_side_and_by_a_host_about_itself_run(stat
 def test_an_unsigned_message_is_refused_and_logged(state, control, caplog):
     app, recorder = control
     with caplog.at_level(logging.WARNING, logger="common.queue"):
-        forger(state).send_task("compute.build", args=["i-unsigned"], queue="compute")
+        forger(state).send_task("compute.control.build", args=["i-unsigned"], queue="compute")
         drain(app)
     assert recorder.ran == []
     assert any(REFUSED in r.message and "no signature" in r.message for r in caplog.records)
@@ -121,7 +121,7 @@ def test_a_message_signed_with_another_clouds_key_is_refused(state, tmp_path_fac
     app, recorder = control
     other = tmp_path_factory.mktemp("other-cloud")
     with caplog.at_level(logging.WARNING, logger="common.queue"):
-        in_memory(make_celery(settings_for(other))).send_task("compute.build", args=["i-x"], queue="compute")
+        in_memory(make_celery(settings_for(other))).send_task("compute.control.build", args=["i-x"], queue="compute")
         drain(app)
     assert recorder.ran == []
     assert any(REFUSED in r.message and "signature does not match" in r.message for r in caplog.records)
@@ -178,14 +178,14 @@ def test_a_host_may_send_only_reports_and_only_about_hosts_it_serves(state, cont
     app, recorder = control
     h1 = host_app(state, "h1")
     with caplog.at_level(logging.WARNING, logger="common.queue"):
-        h1.send_task("compute.build", args=["i-from-host"], queue="compute")
+        h1.send_task("compute.control.build", args=["i-from-host"], queue="compute")
         h1.send_task("events.report", args=["h2"], kwargs={"value": 1}, queue="events")
         h1.send_task("events.heartbeat", args=[["h1", "h2"]], queue="events")
         drain(app)
     assert recorder.ran == []
     messages = [r.message for r in caplog.records if REFUSED in r.message]
     assert len(messages) == 3
-    assert sum("host 'h1' may not send compute.build" in m for m in messages) == 1
+    assert sum("host 'h1' may not send compute.control.build" in m for m in messages) == 1
     assert sum("host 'h1' reported about host(s) ['h2']" in m for m in messages) == 2
 
 

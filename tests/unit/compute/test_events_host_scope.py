@@ -15,8 +15,8 @@ import pytest
 import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
 from common.settings import Settings
-from compute import events
-from compute.context import Control
+from compute.control import events
+from compute.control.context import Control
 from compute.models import Instance
 from compute.states import PowerState, TaskState, VmState
 
@@ -58,7 +58,7 @@ def state_of(control: Control, instance_id: str) -> tuple[str | None, bool]:
 
 def test_an_action_outcome_reported_by_another_host_is_ignored_and_logged(control, caplog):
     server = server_on_h2(control, TaskState.POWERING_OFF)
-    with caplog.at_level(logging.WARNING, logger="compute.events"):
+    with caplog.at_level(logging.WARNING, logger="compute.control.events"):
         result = events.action_done(control, server, "h1", "stop", "req-1", int(PowerState.SHUTDOWN))
     assert result == "ignored: the instance lives elsewhere"
     assert state_of(control, server) == (TaskState.POWERING_OFF.value, False)

@@ -13,8 +13,9 @@ import pytest
 import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
 from common.settings import Settings
-from compute import client, handoff, records
-from compute.context import Control
+from compute import client
+from compute.control import handoff, records
+from compute.control.context import Control
 from compute.models import Allocation, ComputeHost, Instance
 from network.models import NetworkHost
 

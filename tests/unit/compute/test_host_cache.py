@@ -13,9 +13,9 @@ from sqlalchemy import delete
 import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
 from common.settings import Settings
-from compute import build, scheduler
-from compute.context import Control
-from compute.host_cache import HostStateCache
+from compute.control import build, scheduler
+from compute.control.context import Control
+from compute.control.host_cache import HostStateCache
 from compute.models import Allocation, ComputeHost, Instance
 from compute.states import TaskState, VmState
 

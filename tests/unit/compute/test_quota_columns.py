@@ -10,7 +10,7 @@ import pytest
 
 import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
-from compute import records
+from compute.control import records
 from compute.models import Instance
 from tests.unit.quota.conftest import flavor, instance
 

@@ -9,7 +9,7 @@ import pytest
 
 import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
-from compute import retirement
+from compute.control import retirement
 from compute.models import ComputeHost, Instance
 from network.models import NetworkHost
 

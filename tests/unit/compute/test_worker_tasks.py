@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 from common import signing
-from compute.hostnames import agent_names
+from common.hostnames import agent_names
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +22,9 @@ def message_keys(monkeypatch, tmp_path):
     signing.write_host_keys(tmp_path / "queue-keys" / "hosts" / "unit-host.keys", master, agent_names(settings))
 
 
-WORKER_MODULES = ("compute.worker", "compute.agent", "image.worker", "network.worker", "network.agent")
+WORKER_MODULES = (
+    "compute.control.worker", "compute.host.agent", "image.worker", "network.control.worker", "network.host.agent",
+)
 
 
 @pytest.mark.parametrize("module_name", WORKER_MODULES)
@@ -63,7 +65,7 @@ def test_hosts_may_send_only_their_reports_and_each_names_the_host_it_is_about(m
     report that names a host is checked against its sender."""
     monkeypatch.setenv("STRATUS_STATE_DIR", str(tmp_path))
     tasks = {}
-    for module_name in ("compute.worker", "network.worker", "image.worker"):
+    for module_name in ("compute.control.worker", "network.control.worker", "image.worker"):
         tasks |= dict(importlib.import_module(module_name).app.tasks)
     from_hosts = {name for name, task in tasks.items() if getattr(task, "from_hosts", False)}
     assert from_hosts == HOST_SENT

@@ -10,7 +10,7 @@ from common.db import Database
 from common.settings import load
 from manage.migrate import upgrade
 from network import models
-from network.wiring import host_wiring
+from network.control.wiring import host_wiring
 from tests.hostile import ISSUE_VALUE
 from tests.unit.network.records import network_row
 

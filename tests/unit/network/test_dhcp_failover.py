@@ -11,9 +11,10 @@ import pytest
 import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
 from common.settings import Settings
-from network import liveness, networks, ports, relocation, subnets, wiring
+from network import networks, ports, subnets
+from network.control import liveness, relocation, wiring
+from network.control.sync import NetworkControl
 from network.models import DHCP_OWNER, NetworkHost, Port
-from network.sync import NetworkControl
 from tests.unit.network.records import ALICE
 
 SETTINGS = Settings(compute_host_down_after=15.0)

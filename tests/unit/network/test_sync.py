@@ -15,7 +15,8 @@ import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
 from common.settings import Settings
 from compute import client as compute_client
-from network import client, networks, ports, subnets, sync
+from network import client, networks, ports, subnets
+from network.control import sync
 from network.models import NetworkHost, Port
 from tests.unit.network.records import ALICE, BOB
 

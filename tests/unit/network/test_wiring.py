@@ -11,8 +11,9 @@ import pytest
 import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
 from common.settings import Settings
-from network import networks, ports, security_group_rules, security_groups, subnets, wiring
-from network.dataplane.base import HostWiring, Rule
+from network import networks, ports, security_group_rules, security_groups, subnets
+from network.control import wiring
+from network.host.dataplane.base import HostWiring, Rule
 from network.models import Network, NetworkHost, Port
 from tests.unit.network.records import ALICE, BOB
 

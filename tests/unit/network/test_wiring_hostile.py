@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from network import wiring
+from network.control import wiring
 from network.models import IPAllocation, Subnet
 from tests.unit.network.test_wiring import db, network, only, server_port  # noqa: F401 - db is a fixture
 

@@ -14,8 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete
 
-from api.portal.admin.hosts import heartbeat_text
 from compute.models import Allocation, ComputeHost
+from portal.admin.hosts import heartbeat_text
 from tests.unit.portal.admin_support import admin_fixture, admin_token, call, unique  # noqa: F401 - fixture
 
 

@@ -8,7 +8,7 @@ import re
 
 from flask.testing import FlaskClient
 
-from api.portal.admin.quota_page import refused_field
+from portal.admin.quota_page import refused_field
 from tests.unit.portal.admin_support import Tenant, admin_fixture, admin_token, call, make_tenant  # noqa: F401 - fixture
 
 RESOURCES = ("instances", "cores", "ram", "key_pairs", "server_groups", "server_group_members", "metadata_items",

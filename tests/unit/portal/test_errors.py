@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from api.portal.charts import Bar, quota_bars
-from api.portal.csrf import mask, unmask, valid
-from api.portal.errors import ApiError, field_of, parse_fault
+from portal.charts import Bar, quota_bars
+from portal.csrf import mask, unmask, valid
+from portal.errors import ApiError, field_of, parse_fault
 
 
 def _body(document: object) -> bytes:

@@ -7,8 +7,8 @@ import re
 from flask import Flask, g
 from flask.testing import FlaskClient
 
-from api.portal.client import ApiClient
-from api.portal.errors import ApiError
+from portal.client import ApiClient
+from portal.errors import ApiError
 
 
 def test_keypair_import_error_is_next_to_the_public_key(demo: tuple[FlaskClient, str]) -> None:

@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from api.portal.models import PortalSession
 from common.db import utcnow
+from portal.models import PortalSession
 from tests.unit.in_process import DEMO_PASSWORD
 from tests.unit.portal.admin_support import MEMBER_PASSWORD, make_tenant
 from tests.unit.portal.conftest import csrf_of, sign_in

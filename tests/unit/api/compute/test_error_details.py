@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compute import records
+from compute.control import records
 from compute.models import Instance, InstanceAction
 from tests.unit.api.conftest import InProcessCloud
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from api.compute.schemas import SERVER_CREATE
 from api.validation import validate
 from common.exceptions import ValidationError
-from compute.virt.libvirt import config
+from compute.host.virt.libvirt import config
 from tests.hostile import SETTINGS, hostile_names
 
 

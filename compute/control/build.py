@@ -1,0 +1,231 @@
+"""Building a server: pick a host, claim its resources, hand the host a complete spec; retry on failure.
+
+Runs in the scheduler (control side). Idempotent: it acts only on an instance that is ``building`` /
+``scheduling``; a redelivered task for an instance already placed does nothing. A build that fails on a host
+comes back as an event (see ``events``) and is rescheduled elsewhere, at most ``MAX_ATTEMPTS`` hosts in all.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import logging
+import os
+from datetime import timedelta
+from typing import Any
+
+from compute import client
+from compute.control import records, scheduler
+from compute.control.context import Control
+from compute.models import Instance
+from compute.states import TaskState, VmState
+from network import client as network_client
+
+LOG = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3
+
+
+class _LostRace(Exception):
+    """The claim or the instance changed under us: roll the transaction back."""
+
+
+class Outcome(enum.Enum):
+    PLACED = "placed"
+    HOST_TAKEN = "host taken"  # the host no longer fits (or was disabled): try the next one
+    INSTANCE_MOVED_ON = "instance moved on"  # deleted or placed meanwhile: stop
+
+
+def placement_request(session: Any, instance: Instance, down_after: float = 60.0) -> scheduler.Request:
+    flavor = instance.flavor
+    return scheduler.Request(
+        instance_id=instance.id,
+        vcpus=int(flavor["vcpus"]),
+        memory_mb=int(flavor["ram"]),
+        disk_gb=int(flavor["disk"]) + int(flavor.get("ephemeral", 0)),
+        zone=instance.requested_zone,
+        forced_host=instance.requested_host,
+        arch=(instance.image_meta.get("properties") or {}).get("architecture"),
+        excluded=frozenset(instance.attempts or []),
+        down_after=timedelta(seconds=down_after),
+        **scheduler.group_request_fields(session, instance.server_group_id),  # type: ignore[arg-type]
+    )
+
+
+def instance_spec(instance: Instance) -> dict[str, Any]:
+    """What the host needs to run the instance: flavor, image, config drive, NICs. Plain data for the queue."""
+    public_keys = {instance.key_name: instance.key_data} if instance.key_name and instance.key_data else {}
+    meta_data = {
+        "uuid": instance.id,
+        "name": instance.name,
+        "hostname": instance.hostname,
+        "launch_index": instance.launch_index,
+        "availability_zone": instance.availability_zone,
+        "project_id": instance.project_id,
+        "public_keys": public_keys,
+        "keys": [{"name": k, "type": "ssh", "data": v} for k, v in public_keys.items()],
+        "meta": dict(instance.metadata_items or {}),
+        "devices": [],
+        "random_seed": base64.b64encode(os.urandom(512)).decode(),
+    }
+    nics = [
+        {"mac": p["mac"], "tap": p["tap"], "mtu": int(p["mtu"]), "port_id": p["port_id"], "bridge": p["bridge"]}
+        for p in records.ports_of(instance)
+        if p.get("mac")
+    ]
+    return {
+        "uuid": instance.id,
+        "name": instance.name,
+        "vcpus": int(instance.flavor["vcpus"]),
+        "memory_mb": int(instance.flavor["ram"]),
+        "root_gb": int(instance.flavor["disk"]),
+        "image": {k: instance.image_meta.get(k) for k in ("id", "disk_format", "checksum", "size")},
+        "config_drive": {
+            "meta_data": meta_data,
+            "network_data": network_data(records.ports_of(instance)),
+            "user_data": instance.user_data,
+        }
+        if instance.config_drive
+        else None,
+        "nics": nics,
+    }
+
+
+def network_data(ports: list[dict[str, Any]]) -> dict[str, Any]:
+    """OpenStack's ``network_data.json``: one link per NIC, each configured by DHCP (``ipv4_dhcp``)."""
+    wired = [p for p in ports if p.get("mac")]
+    links = [
+        {"id": p["tap"], "type": "phy", "ethernet_mac_address": p["mac"], "mtu": int(p["mtu"]), "vif_id": p["port_id"]}
+        for p in wired
+    ]
+    networks = [
+        {"id": f"network{index}", "type": "ipv4_dhcp", "link": p["tap"], "network_id": p["network_id"]}
+        for index, p in enumerate(wired)
+    ]
+    return {"links": links, "networks": networks, "services": []}
+
+
+def _try_host(
+    control: Control,
+    instance_id: str,
+    host: str,
+    request: scheduler.Request,
+    attempts: list[str],
+    next_task: TaskState = TaskState.SPAWNING,
+) -> Outcome:
+    try:
+        with control.db.session() as session:
+            if not scheduler.claim(session, host, request):
+                raise _LostRace(Outcome.HOST_TAKEN)
+            zone = session.get(scheduler.ComputeHost, host).availability_zone
+            placed = records.swap(
+                session,
+                instance_id,
+                {"vm_state": VmState.BUILDING.value, "task_state": TaskState.SCHEDULING.value},
+                host=host,
+                availability_zone=zone,
+                task_state=next_task.value,
+                attempts=[*attempts, host],
+                taken_by=None,
+            )
+            if not placed:
+                raise _LostRace(Outcome.INSTANCE_MOVED_ON)
+    except _LostRace as lost:
+        return lost.args[0]
+    return Outcome.PLACED
+
+
+def _place(
+    control: Control,
+    instance_id: str,
+    request: scheduler.Request,
+    group_id: str | None,
+    attempts: list[str],
+    next_task: TaskState = TaskState.SPAWNING,
+) -> tuple[Outcome, str | None, scheduler.Decision]:
+    """Decide and claim, from the cached picture of the hosts and, if that finds no host, from a fresh one.
+    Returns the outcome, the host (when placed) and the last decision (to explain a failure)."""
+    for _ in range(2):
+        with control.db.session() as session:
+            states, cached = control.hosts.states(session, group_id)
+        decision = scheduler.select_hosts(states, request, control.settings.scheduler_strategy)
+        for candidate in decision.ranked():
+            outcome = _try_host(control, instance_id, candidate.host.name, request, attempts, next_task)
+            if outcome is Outcome.PLACED:
+                control.hosts.claimed(candidate.host.name, request)
+                return outcome, candidate.host.name, decision
+            if outcome is Outcome.INSTANCE_MOVED_ON:
+                return outcome, None, decision
+            control.hosts.invalidate()  # another scheduler got there first: our picture is behind
+        if not cached:
+            break
+        control.hosts.invalidate()
+    return Outcome.HOST_TAKEN, None, decision
+
+
+def build_instance(control: Control, instance_id: str, request_id: str) -> str:
+    """Place the instance and send it to its host; returns what happened, for logs and tests."""
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted:
+            return "gone"
+        if records.deleting(instance):
+            networks = records.finish_delete(session, instance_id)
+            network_client.networks_changed(control.app, networks, request_id)
+            return "deleted before placement"
+        if instance.vm_state != VmState.BUILDING or instance.task_state != TaskState.SCHEDULING:
+            return "already placed"
+        request = placement_request(session, instance, control.settings.compute_host_down_after)
+        group_id = instance.server_group_id
+        attempts = list(instance.attempts or [])
+        earlier_failure = (instance.fault or {}).get("message") if attempts else None
+        networked = bool(records.ports_of(instance))
+        project_id = instance.project_id
+    next_task = TaskState.NETWORKING if networked else TaskState.SPAWNING
+    outcome, host, decision = _place(control, instance_id, request, group_id, attempts, next_task)
+    if outcome is Outcome.PLACED and networked:
+        network_client.bind_instance(control.app, instance_id, project_id, host, request_id)  # network ready → spawn
+        LOG.info("[%s] instance %s placed on %s; wiring its ports", request_id, instance_id, host)
+        return f"placed on {host}, networking"
+    if outcome is Outcome.PLACED:
+        with control.db.session() as session:
+            spec = instance_spec(session.get(Instance, instance_id))
+        client.agent_spawn(control.app, host, spec, request_id, control.settings.compute_build_take_timeout)
+        LOG.info("[%s] instance %s placed on %s", request_id, instance_id, host)
+        return f"placed on {host}"
+    if outcome is Outcome.INSTANCE_MOVED_ON:
+        return "superseded"
+    message = scheduler.NoValidHost(reason=decision.explain()).message
+    if earlier_failure:
+        message += f" Earlier attempt: {earlier_failure}"
+    fail_build(control, instance_id, request_id, message)
+    return "no valid host"
+
+
+def fail_build(control: Control, instance_id: str, request_id: str, message: str, host: str | None = None) -> None:
+    """The build is over without a server: ERROR with a fault, and every resource (claim, ports, quota) released."""
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted:
+            return
+        if records.deleting(instance):
+            networks = records.finish_delete(session, instance_id)
+        else:
+            fault = records.fault(500, message)
+            # Like Nova, a failed build holds no host: its record no longer keeps a host from being retired.
+            records.swap(
+                session,
+                instance_id,
+                {},
+                vm_state=VmState.ERROR.value,
+                task_state=None,
+                fault=fault,
+                build_failed=True,
+                host=None,
+                taken_by=None,
+            )
+            records.release_resources(session, instance_id)
+            networks = records.release_ports(session, instance_id)
+            event = "compute_build_and_run_instance"
+            records.record_event(session, instance_id, request_id, event, "Error", host, message)
+    network_client.networks_changed(control.app, networks, request_id)
+    LOG.warning("[%s] build of %s failed: %s", request_id, instance_id, message)

@@ -1,0 +1,180 @@
+"""What hosts report back, and how the control side turns it into server state.
+
+Each handler is a compare-and-swap on the state the instance must be in for the report to apply; a report
+that no longer applies (the server was deleted meanwhile, a newer action took over) changes nothing, except
+that a guest nobody wants any more is destroyed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from compute import client
+from compute.control import build, rebuild, records, resize
+from compute.control.context import Control
+from compute.models import Instance
+from compute.states import ACTIONS, PowerState, TaskState, VmState
+from network import client as network_client
+
+LOG = logging.getLogger(__name__)
+
+
+def _elsewhere(instance: Instance, host: str, report: str) -> bool:
+    """True (and logged) when ``host`` reports about an instance that lives on another host: a host is heard
+    only about its own servers, whatever its message says (``common.queue`` checks the host it names is the
+    sender's own)."""
+    if instance.host in (None, host):
+        return False
+    LOG.warning("host %s reported %s of instance %s, which is on %s: ignored", host, report, instance.id, instance.host)
+    return True
+
+
+# Actions whose outcome changes more than the vm_state: each returns the columns to write (and may change
+# allocations in the same transaction).
+FINISHERS = {
+    "rebuild": rebuild.finish,
+    "resize": resize.finish_resize,
+    "confirm_resize": resize.finish_confirm,
+    "revert_resize": resize.finish_revert,
+}
+
+
+def spawned(control: Control, instance_id: str, host: str, power_state: int, request_id: str) -> str:
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        moved_on = bool(instance and not instance.deleted and not records.deleting(instance) and instance.host != host)
+        if instance is None or instance.deleted or records.deleting(instance) or instance.host != host:
+            unwanted = True
+        else:
+            unwanted = False
+            records.swap(
+                session,
+                instance_id,
+                {"vm_state": VmState.BUILDING.value, "task_state": TaskState.SPAWNING.value, "host": host},
+                vm_state=VmState.ACTIVE.value,
+                task_state=None,
+                power_state=power_state,
+                launched_at=records.now(),
+                fault=None,
+            )
+            records.record_event(session, instance_id, request_id, "compute_build_and_run_instance", "Success", host)
+    if unwanted and moved_on:
+        # A copy on a host the build was taken from (compute.control.handoff): dropped there, no delete to report.
+        client.agent_drop(control.app, host, instance_id, request_id)
+        return "dropping: the build moved on"
+    if unwanted:
+        client.agent_destroy(control.app, host, instance_id, request_id)
+        return "destroying: no longer wanted"
+    return "active"
+
+
+def spawn_failed(control: Control, instance_id: str, host: str, reason: str, request_id: str) -> str:
+    """Free the failed host's claim and try another host, up to MAX_ATTEMPTS, then ERROR."""
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted:
+            return "gone"
+        if _elsewhere(instance, host, "a failed build"):
+            return "ignored: the instance lives elsewhere"
+        deleting = records.deleting(instance)
+        building_here = instance.host == host and instance.task_state in (TaskState.SPAWNING, TaskState.NETWORKING)
+        if not building_here and not deleting:
+            return "superseded"
+        records.release_resources(session, instance_id, host)
+        attempts = list(instance.attempts or [])
+        if deleting:
+            networks = records.finish_delete(session, instance_id)
+        retry = not deleting and len(attempts) < build.MAX_ATTEMPTS
+        if retry:
+            retry = records.swap(
+                session,
+                instance_id,
+                {"task_state": instance.task_state, "host": host},
+                host=None,
+                task_state=TaskState.SCHEDULING.value,
+                fault=records.fault(500, f"Build failed on {host}: {reason}"),  # kept for the final message
+            )
+    if deleting:
+        network_client.networks_changed(control.app, networks, request_id)
+        return "deleted"
+    if retry:
+        LOG.warning("[%s] build of %s failed on %s (%s); rescheduling", request_id, instance_id, host, reason)
+        client.build(control.app, instance_id, request_id)
+        return "rescheduled"
+    build.fail_build(control, instance_id, request_id, f"Build failed on {', '.join(attempts)}: {reason}", host)
+    return "error"
+
+
+def network_ready(control: Control, instance_id: str, host: str, nics: list[dict[str, Any]], request_id: str) -> str:
+    """The network service wired the server's ports on its host: remember how to plug them, then spawn."""
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted or instance.host != host:
+            return "superseded"
+        if instance.task_state != TaskState.NETWORKING:
+            return "not waiting"
+        by_port = {nic["port_id"]: nic for nic in nics}
+        entries = [
+            {**entry, **by_port.get(entry.get("port_id", ""), {})} if isinstance(entry, dict) else entry
+            for entry in (instance.requested_networks or [])
+        ]
+        if not records.swap(
+            session,
+            instance_id,
+            {"task_state": TaskState.NETWORKING.value, "host": host},
+            task_state=TaskState.SPAWNING.value,
+            requested_networks=entries,
+        ):
+            return "superseded"
+        session.expire(instance)
+        spec = build.instance_spec(session.get(Instance, instance_id))
+    client.agent_spawn(control.app, host, spec, request_id, control.settings.compute_build_take_timeout)
+    return "spawning"
+
+
+def destroyed(control: Control, instance_id: str, host: str, request_id: str) -> str:
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted:
+            return "already deleted"
+        if _elsewhere(instance, host, "the destruction"):
+            return "ignored: the instance lives elsewhere"
+        records.record_event(session, instance_id, request_id, "compute_terminate_instance", "Success", host)
+        networks = records.finish_delete(session, instance_id)
+    network_client.networks_changed(control.app, networks, request_id)
+    return "deleted"
+
+
+def action_done(
+    control: Control,
+    instance_id: str,
+    host: str,
+    action: str,
+    request_id: str,
+    power_state: int,
+    error: str | None = None,
+    result: dict[str, Any] | None = None,
+) -> str:
+    _, task_state, target = ACTIONS[action]
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted or instance.task_state != task_state:
+            return "superseded"
+        if _elsewhere(instance, host, f"the outcome of {action}"):
+            return "ignored: the instance lives elsewhere"
+        values: dict[str, Any] = {"task_state": None, "power_state": power_state}
+        finisher = FINISHERS.get(action)
+        if finisher is not None:
+            values |= finisher(session, instance, power_state, error)
+        elif error is None and target is not None:
+            values["vm_state"] = target.value
+        elif error is not None and power_state == PowerState.NOSTATE:
+            values["vm_state"] = VmState.ERROR.value
+            values["fault"] = records.fault(500, error)
+        records.swap(session, instance_id, {"task_state": task_state.value}, **values)
+        event = f"compute_{action}_instance"
+        records.record_event(session, instance_id, request_id, event, "Error" if error else "Success", host, error)
+    if error:
+        LOG.warning("[%s] %s of %s failed on %s: %s", request_id, action, instance_id, host, error)
+    return "error" if error else "done"

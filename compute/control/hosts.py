@@ -1,0 +1,106 @@
+"""Host reports: registration, capacity, heartbeat, and the power-state sync that heals drift.
+
+A host agent reports every few seconds what it has and what actually runs there. The control side
+upserts the host, then compares each idle instance's recorded state with reality, as Nova's power-state
+sync does: instances with a task in flight are left alone (the task will report), a guest that stopped by
+itself shows SHUTOFF, one that vanished is ERROR with a fault, and the guest of a deleted server (an orphan
+left by a delete while the host was down) is destroyed. Guests this cloud has no record of are left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from compute import client
+from compute.control import records
+from compute.control.context import Control
+from compute.models import ComputeHost, Instance
+from compute.states import PowerState, VmState
+
+LOG = logging.getLogger(__name__)
+STOPPED_STATES = (PowerState.SHUTDOWN, PowerState.CRASHED)
+
+
+def host_is_up(host: ComputeHost | None, grace: timedelta = timedelta(seconds=60)) -> bool:
+    return bool(host and host.last_heartbeat and not host.forced_down and records.now() - host.last_heartbeat <= grace)
+
+
+def _upsert(session: Any, name: str, resources: dict[str, Any], zone: str) -> ComputeHost:
+    host = session.get(ComputeHost, name)
+    if host is None:
+        host = ComputeHost(name=name, availability_zone=zone)
+        session.add(host)
+        LOG.info("compute host %s registered", name)
+    host.vcpus = resources["vcpus"]
+    host.memory_mb = resources["memory_mb"]
+    host.disk_gb = resources["disk_gb"]
+    host.cpu_arch = resources.get("cpu_arch", "x86_64")
+    host.hypervisor_type = resources.get("hypervisor_type", "QEMU")
+    host.hypervisor_version = resources.get("hypervisor_version", 0)
+    host.host_ip = resources.get("host_ip", host.host_ip)
+    host.last_heartbeat = records.now()
+    return host
+
+
+def _sync(instance: Instance, reported: int | None) -> dict[str, Any] | None:
+    """The changes that make an idle instance's record match what its host reports, if any."""
+    if reported is None:
+        if instance.vm_state in (VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED):
+            message = "The guest is no longer on its host."
+            return {"vm_state": VmState.ERROR.value, "power_state": 0, "fault": records.fault(500, message)}
+        return None
+    state = PowerState(reported)
+    changes: dict[str, Any] = {}
+    if state != instance.power_state:
+        changes["power_state"] = int(state)
+    if instance.vm_state == VmState.ACTIVE and state in STOPPED_STATES:
+        changes["vm_state"] = VmState.STOPPED.value
+    elif instance.vm_state == VmState.STOPPED and state == PowerState.RUNNING:
+        changes["vm_state"] = VmState.ACTIVE.value
+    return changes or None
+
+
+def heartbeat(control: Control, names: list[str]) -> int:
+    """Liveness only: the agent is alive even while a long spawn keeps it from sending a full report."""
+    with control.db.session() as session:
+        result = session.execute(
+            update(ComputeHost).where(ComputeHost.name.in_(names)).values(last_heartbeat=records.now())
+        )
+        return result.rowcount
+
+
+def host_report(
+    control: Control, host: str, resources: dict[str, Any], instances: dict[str, int], zone: str = "nova"
+) -> dict[str, int]:
+    orphans: list[str] = []
+    synced = 0
+    with control.db.session() as session:
+        _upsert(session, host, resources, zone)
+        known = set()
+        for instance in session.scalars(select(Instance).where(Instance.host == host, Instance.deleted.is_(False))):
+            known.add(instance.id)
+            if instance.task_state is not None:
+                continue
+            changes = _sync(instance, instances.get(instance.id))
+            if changes and records.swap(session, instance.id, {"task_state": None}, **changes):
+                synced += 1
+                LOG.warning("instance %s on %s synced to %s", instance.id, host, changes)
+        unknown = [uuid for uuid in instances if uuid not in known]
+        # Like Nova's reaping of "running deleted" instances: only guests whose server was deleted here are
+        # destroyed; a guest this cloud has no record of is not ours to touch (it is only logged).
+        deleted = (
+            set(session.scalars(select(Instance.id).where(Instance.id.in_(unknown), Instance.deleted.is_(True))))
+            if unknown
+            else set()
+        )
+        orphans = [uuid for uuid in unknown if uuid in deleted]
+        for uuid in set(unknown) - deleted:
+            LOG.warning("host %s runs guest %s that this cloud does not know; leaving it alone", host, uuid)
+    for uuid in orphans:
+        LOG.warning("destroying orphan guest %s on %s", uuid, host)
+        client.agent_destroy(control.app, host, uuid, request_id="req-power-sync")
+    return {"synced": synced, "orphans": len(orphans)}

@@ -1,0 +1,97 @@
+"""Resizing a server to another flavor, then confirming or reverting, on the host it runs on.
+
+Why on the same host: a resize between hosts needs the disk copied from one host to the other, and our hosts
+do not (yet) talk to each other; a resize in place is what Nova does with ``allow_resize_to_same_host``. While
+the resize waits for confirmation the instance holds two allocations on its host, ``instance`` (the old
+flavor) and ``resize`` (the new one), as Nova holds the migration's: confirm keeps the new one, revert the old.
+No room on the host for the new flavor ends the task with the server as it was and the reason in its action.
+
+The API claims the task (``resize_prep``), keeps the old flavor in ``old_flavor`` and writes the new one to
+``flavor`` in one transaction; ``start`` claims the resources and sends the host the new spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+
+from compute import client
+from compute.control import build, records, scheduler
+from compute.control.context import Control
+from compute.models import Allocation, Instance
+from compute.states import PowerState, TaskState, VmState
+
+RESIZE = "resize"
+INSTANCE = "instance"
+
+
+def _request(instance: Instance) -> scheduler.Request:
+    flavor = instance.flavor
+    disk = int(flavor["disk"]) + int(flavor.get("ephemeral", 0))
+    return scheduler.Request(instance.id, int(flavor["vcpus"]), int(flavor["ram"]), disk)
+
+
+def start(control: Control, instance_id: str, request_id: str) -> str:
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        if instance is None or instance.deleted or instance.task_state != TaskState.RESIZE_PREP or not instance.host:
+            return "superseded"
+        host, flavor = instance.host, instance.flavor
+        held = session.get(Allocation, (instance_id, RESIZE)) is not None  # a redelivered task claimed already
+        claimed = held or scheduler.claim(session, host, _request(instance), purpose=RESIZE, require_enabled=False)
+        spec = build.instance_spec(instance) if claimed else None
+    if spec is None:
+        message = (
+            f"No valid host was found. A resize stays on the server's host, and {host} has no room for flavor "
+            f"{flavor['name']} ({flavor['vcpus']} vCPUs, {flavor['ram']} MiB RAM, {flavor['disk']} GB disk)."
+        )
+        with control.db.session() as session:
+            instance = session.get(Instance, instance_id)
+            values = undo(session, instance)
+            records.swap(session, instance_id, {"task_state": TaskState.RESIZE_PREP.value}, task_state=None, **values)
+            records.record_event(session, instance_id, request_id, "compute_prep_resize", "Error", host, message)
+        return "no room"
+    client.agent_action(control.app, host, instance_id, "resize", request_id, spec=spec)
+    return f"resizing on {host}"
+
+
+def undo(session: Session, instance: Instance) -> dict[str, Any]:
+    """Release the new flavor's claim; the columns that give the server its old flavor back."""
+    session.execute(delete(Allocation).where(Allocation.instance_id == instance.id, Allocation.purpose == RESIZE))
+    return {"flavor": instance.old_flavor or instance.flavor, "old_flavor": None}
+
+
+def _stable_state(power_state: int) -> str:
+    if power_state == PowerState.NOSTATE:
+        return VmState.ERROR.value
+    stopped = power_state in (PowerState.SHUTDOWN, PowerState.CRASHED)
+    return (VmState.STOPPED if stopped else VmState.ACTIVE).value
+
+
+def finish_resize(session: Session, instance: Instance, power_state: int, error: str | None) -> dict[str, Any]:
+    if error is None:
+        return {"vm_state": VmState.RESIZED.value}
+    values = undo(session, instance) | {"vm_state": _stable_state(power_state)}
+    if values["vm_state"] == VmState.ERROR:
+        values["fault"] = records.fault(500, f"Resize failed: {error}")
+    return values
+
+
+def finish_confirm(session: Session, instance: Instance, power_state: int, error: str | None) -> dict[str, Any]:
+    if error is not None:
+        return {}  # still waiting for confirmation: the user may try again
+    session.execute(delete(Allocation).where(Allocation.instance_id == instance.id, Allocation.purpose == INSTANCE))
+    session.execute(
+        update(Allocation)
+        .where(Allocation.instance_id == instance.id, Allocation.purpose == RESIZE)
+        .values(purpose=INSTANCE)
+    )
+    return {"vm_state": _stable_state(power_state), "old_flavor": None}
+
+
+def finish_revert(session: Session, instance: Instance, power_state: int, error: str | None) -> dict[str, Any]:
+    if error is not None:
+        return {}
+    return undo(session, instance) | {"vm_state": _stable_state(power_state)}

@@ -1,0 +1,104 @@
+"""Celery entry points of the scheduler (control side): thin wrappers around the workflow modules."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_ready
+
+from common.db import Database
+from common.settings import Settings
+from compute import client
+from compute.control import build, events, handoff, hosts, rebuild, resize, sweeper
+from compute.control.context import Control
+from compute.control.host_cache import HostStateCache
+
+LOG = logging.getLogger(__name__)
+TASK_OPTIONS = {"acks_late": True, "time_limit": 300, "soft_time_limit": 280}
+# What a host agent may send: reports about itself only (``host_arg``, checked by ``common.queue``).
+FROM_HOST = {"from_hosts": True, "host_arg": "host"}
+
+
+def register(app: Celery, settings: Settings) -> None:
+    control = Control(
+        Database(settings.effective_database_url), app, settings, HostStateCache(settings.scheduler_host_state_ttl)
+    )
+
+    @app.task(name=client.BUILD, **TASK_OPTIONS)
+    def build_instance(instance_id: str, request_id: str = "") -> str:
+        return build.build_instance(control, instance_id, request_id)
+
+    @app.task(name=client.REBUILD, **TASK_OPTIONS)
+    def rebuild_instance(instance_id: str, request_id: str = "") -> str:
+        return rebuild.start(control, instance_id, request_id)
+
+    @app.task(name=client.RESIZE, **TASK_OPTIONS)
+    def resize_instance(instance_id: str, request_id: str = "") -> str:
+        return resize.start(control, instance_id, request_id)
+
+    @app.task(name=client.SPAWNED, **TASK_OPTIONS, **FROM_HOST)
+    def instance_spawned(instance_id: str, host: str, power_state: int, request_id: str = "") -> str:
+        return events.spawned(control, instance_id, host, power_state, request_id)
+
+    @app.task(name=client.SPAWN_FAILED, **TASK_OPTIONS, **FROM_HOST)
+    def instance_spawn_failed(instance_id: str, host: str, reason: str, request_id: str = "") -> str:
+        return events.spawn_failed(control, instance_id, host, reason, request_id)
+
+    @app.task(name=client.NETWORK_READY, **TASK_OPTIONS)
+    def instance_network_ready(instance_id: str, host: str, nics: list, request_id: str = "") -> str:
+        return events.network_ready(control, instance_id, host, nics, request_id)
+
+    @app.task(name=client.NETWORK_FAILED, **TASK_OPTIONS)
+    def instance_network_failed(instance_id: str, host: str, reason: str, request_id: str = "") -> str:
+        return events.spawn_failed(control, instance_id, host, reason, request_id)
+
+    @app.task(name=client.DESTROYED, **TASK_OPTIONS, **FROM_HOST)
+    def instance_destroyed(instance_id: str, host: str, request_id: str = "") -> str:
+        return events.destroyed(control, instance_id, host, request_id)
+
+    @app.task(name=client.ACTION_DONE, **TASK_OPTIONS, **FROM_HOST)
+    def instance_action_done(
+        instance_id: str,
+        host: str,
+        action: str,
+        request_id: str,
+        power_state: int,
+        error: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> str:
+        return events.action_done(control, instance_id, host, action, request_id, power_state, error, result)
+
+    @app.task(name=client.HOST_REPORT, **TASK_OPTIONS, **FROM_HOST, expires=60)
+    def host_report(host: str, resources: dict[str, Any], instances: dict[str, int], zone: str = "nova") -> dict:
+        return hosts.host_report(control, host, resources, instances, zone)
+
+    @app.task(name=client.HOST_HEARTBEAT, acks_late=False, time_limit=30, expires=30, from_hosts=True, host_arg="names")
+    def host_heartbeat(names: list[str]) -> int:
+        return hosts.heartbeat(control, names)
+
+    @app.task(name=client.SWEEP, **TASK_OPTIONS, expires=settings.compute_sweep_interval)
+    def sweep() -> dict[str, int]:
+        return sweeper.sweep(control)
+
+    @app.task(name=client.TAKEN, **TASK_OPTIONS, **FROM_HOST)
+    def instance_taken(instance_id: str, host: str, request_id: str = "") -> str:
+        return handoff.taken(control, instance_id, host, request_id)
+
+    @app.task(name=client.CHECK_HANDOFFS, **TASK_OPTIONS, expires=settings.host_heartbeat_interval)
+    def check_handoffs() -> dict[str, int]:
+        return handoff.check(control)
+
+    app.conf.beat_schedule = {
+        "compute-sweeper": {"task": client.SWEEP, "schedule": settings.compute_sweep_interval},
+        "compute-handoffs": {"task": client.CHECK_HANDOFFS, "schedule": settings.host_heartbeat_interval},
+    }
+
+    @worker_ready.connect(weak=False)
+    def recover(**_: Any) -> None:
+        """Recovery at start: whatever a crash left in flight is resent, finished or given up now."""
+        try:
+            LOG.info("recovery at start: %s", sweeper.sweep(control))
+        except Exception:  # the worker must start even if the database is briefly away
+            LOG.exception("recovery at start failed; the periodic sweeper will retry")

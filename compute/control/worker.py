@@ -1,0 +1,16 @@
+"""stratus-scheduler: the control side of compute (placement, build/delete orchestration, host reports), on
+the ``compute`` and ``events`` queues.
+
+Start with ``celery -A compute.control.worker:app worker -Q compute,events --beat``.
+"""
+
+from common import hostnames
+from common.logs import setup_logging
+from common.queue import make_celery
+from common.settings import load
+from compute.control import tasks
+
+settings = load()
+setup_logging("stratus-scheduler", settings.log_level)
+app = make_celery(settings, speaks_for=hostnames.speaks_for(settings))
+tasks.register(app, settings)

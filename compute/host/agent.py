@@ -1,0 +1,98 @@
+"""stratus-compute: the host agent that drives the hypervisor, on its ``compute.<host>`` queue(s).
+
+It never touches the database: what it needs comes in the task. With the fake driver one process can serve
+many simulated hosts (``compute_fake_hosts``), each with its own queue. Start with
+``celery -A compute.host.agent:app worker -Q compute.<host> --beat`` (beat sends the periodic host reports).
+"""
+
+import logging
+import threading
+from typing import Any
+
+from celery.signals import task_received, worker_ready
+
+from common.logs import setup_logging
+from common.queue import host_queue, make_celery
+from common.settings import load
+from compute import client
+from compute.host.work import HostAgent
+
+settings = load()
+setup_logging("stratus-compute", settings.log_level)
+app = make_celery(settings, sender=settings.effective_host)
+agent = HostAgent(settings, app)
+AGENT_TASK = {"acks_late": True, "time_limit": 3600}
+# Receive (and acknowledge) spawns while the pool is busy with another: a host that takes its work late is not a
+# host that is gone (compute.control.handoff gives untaken builds to other hosts).
+app.conf.worker_prefetch_multiplier = 64
+
+
+@app.task(name=client.AGENT_SPAWN, **AGENT_TASK)
+def spawn(host: str, spec: dict[str, Any], request_id: str = "") -> None:
+    agent.spawn(host, spec, request_id)
+
+
+@app.task(name=client.AGENT_DESTROY, **AGENT_TASK)
+def destroy(host: str, instance_id: str, request_id: str = "", report: bool = True) -> None:
+    agent.destroy(host, instance_id, request_id, report)
+
+
+@app.task(name=client.AGENT_ACTION, **AGENT_TASK)
+def action(host: str, instance_id: str, name: str, request_id: str = "", params: dict | None = None) -> None:
+    agent.action(host, instance_id, name, request_id, params or {})
+
+
+@app.task(name=client.AGENT_CONSOLE, time_limit=60, ignore_result=False)  # the API waits for it
+def console_output(host: str, instance_id: str, max_bytes: int) -> str:
+    return agent.console_output(host, instance_id, max_bytes)
+
+
+@app.task(name=client.AGENT_REPORT, time_limit=60, expires=settings.compute_report_interval)
+def report(host: str) -> None:
+    agent.report(host)
+
+
+app.conf.beat_schedule = {
+    f"report-{host}": {
+        "task": client.AGENT_REPORT,
+        "schedule": settings.compute_report_interval,
+        "args": [host],
+        "options": {"queue": host_queue("compute", host)},
+    }
+    for host in agent.hosts
+}
+
+
+def _heartbeats(stop: threading.Event) -> None:
+    while not stop.wait(settings.host_heartbeat_interval):
+        try:
+            app.send_task(client.HOST_HEARTBEAT, args=[agent.hosts], expires=30)
+        except Exception:  # the broker is briefly away: the next beat will do
+            logging.getLogger(__name__).warning("heartbeat not sent", exc_info=True)
+
+
+@worker_ready.connect(weak=False)
+def register_hosts(**_: Any) -> None:
+    """Report at once, so a new host is schedulable without waiting for the first period; then keep a
+    heartbeat from the main process, which runs even while the pool process is busy with a long spawn."""
+    for host in agent.hosts:
+        app.send_task(client.AGENT_REPORT, args=[host], queue=host_queue("compute", host))
+    threading.Thread(target=_heartbeats, args=(threading.Event(),), name="heartbeat", daemon=True).start()
+
+
+@task_received.connect(weak=False)
+def acknowledge_spawn(request: Any = None, **_: Any) -> None:
+    """Tell the control side at once that a spawn reached this host (the main process runs this on receipt, before
+    the pool starts it), so the build is not given to another host while it waits behind earlier work here."""
+    if request is None or request.name != client.AGENT_SPAWN:
+        return
+    try:
+        host, spec = request.args[0], request.args[1]
+        app.send_task(
+            client.TAKEN, args=[spec["uuid"], host], kwargs={"request_id": request.kwargs.get("request_id", "")}
+        )
+        # Taken in time, so it runs however long it waits here: the expiry is only for a spawn never received (a host
+        # that comes back after its builds went elsewhere). Celery checks it again before running the task.
+        request.expires = None
+    except Exception:  # not fatal: without it the build is given back after compute_build_take_timeout
+        logging.getLogger(__name__).warning("could not acknowledge spawn %s", request.id, exc_info=True)

@@ -1,0 +1,21 @@
+"""Hypervisor drivers, chosen by the ``compute_driver`` setting: ``libvirt`` (the real one) or ``fake``."""
+
+from __future__ import annotations
+
+from common.exceptions import ConfigError
+from common.settings import Settings
+from compute.host.virt.base import ComputeDriver
+
+
+def driver_for(settings: Settings, host: str) -> ComputeDriver:
+    """A new driver instance for one of the hosts the agent serves."""
+    if settings.compute_driver == "fake":
+        from compute.host.virt.fake import FailingDriver, FakeDriver
+
+        failing = {name.strip() for name in settings.compute_fake_failing_hosts.split(",") if name.strip()}
+        return (FailingDriver if host in failing else FakeDriver)(delay=settings.compute_fake_delay)
+    if settings.compute_driver == "libvirt":
+        from compute.host.virt.libvirt.driver import LibvirtDriver  # only this path imports libvirt
+
+        return LibvirtDriver(settings)
+    raise ConfigError(setting="compute_driver", reason=f"unknown driver {settings.compute_driver!r} (libvirt, fake)")

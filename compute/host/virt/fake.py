@@ -1,0 +1,185 @@
+"""An in-memory hypervisor, shipped in the product: fast functional tests and scale runs use it.
+
+It keeps instances and their power states in a dict, honours the same idempotency rules as libvirt, and can
+pretend to be slow (``delay``) or broken (``FailingDriver``). It never replaces libvirt in end-to-end tests.
+One agent process can run many fake hosts: each host gets its own driver object.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from pathlib import Path
+
+from compute.host.virt.base import (
+    ComputeDriver,
+    DriverError,
+    HostResources,
+    InstanceInfo,
+    InstanceNotFound,
+    InstanceSpec,
+    PowerState,
+)
+
+READY_MARKER = "STRATUS-READY hostname={hostname}"
+_QCOW2_HEADER = struct.Struct(">4sIQIIQIIQQIIQQQQII")  # version 2 fields, then version 3's (docs/interop/qcow2.txt)
+_CLUSTER_BITS = 16
+
+
+def empty_qcow2(size: int) -> bytes:
+    """A qcow2 (version 3, 64 KiB clusters) of ``size`` bytes with no data, as ``qemu-img create`` makes it, without
+    running qemu-img: header, refcount table, one refcount block counting these four clusters, and the L1 table."""
+    cluster = 1 << _CLUSTER_BITS
+    l1_size = -(-size // (cluster * (cluster // 8)))  # each L1 entry maps an L2 table of cluster/8 clusters
+    if l1_size * 8 > cluster:
+        raise ValueError(f"{size} bytes need an L1 table larger than one cluster")
+    header = _QCOW2_HEADER.pack(
+        b"QFI\xfb", 3, 0, 0, _CLUSTER_BITS, size, 0, l1_size, 3 * cluster, cluster, 1, 0, 0, 0, 0, 0, 4, 104
+    )
+    refcount_table = struct.pack(">Q", 2 * cluster)
+    refcount_block = struct.pack(">4H", 1, 1, 1, 1)
+    return b"".join(part.ljust(cluster, b"\0") for part in (header, refcount_table, refcount_block, b""))
+
+
+class FakeDriver(ComputeDriver):
+    def __init__(self, vcpus: int = 16, memory_mb: int = 65536, disk_gb: int = 1000, delay: float = 0.0) -> None:
+        self.resources = HostResources(
+            vcpus=vcpus,
+            memory_mb=memory_mb,
+            disk_gb=disk_gb,
+            hypervisor_type="fake",
+            hypervisor_version=1,
+            cpu_arch="x86_64",
+        )
+        self.delay = delay
+        self.host = ""
+        self._instances: dict[str, PowerState] = {}
+        self._consoles: dict[str, list[str]] = {}
+        self._flavors: dict[str, tuple[int, int, int]] = {}
+        self._resizes: dict[str, tuple[PowerState, tuple[int, int, int]]] = {}
+        self._lock = threading.Lock()
+
+    def _pause_for_effect(self) -> None:
+        if self.delay:
+            time.sleep(self.delay)
+
+    def _state(self, uuid: str) -> PowerState:
+        try:
+            return self._instances[uuid]
+        except KeyError:
+            raise InstanceNotFound(uuid=uuid) from None
+
+    def _set(self, uuid: str, state: PowerState, allowed_from: tuple[PowerState, ...] | None = None) -> None:
+        with self._lock:
+            current = self._state(uuid)
+            if allowed_from is not None and current not in allowed_from and current is not state:
+                raise DriverError(reason=f"instance {uuid} is {current.name.lower()}")
+            self._instances[uuid] = state
+
+    def init_host(self, host: str) -> None:
+        self.host = host
+
+    def spawn(self, spec: InstanceSpec) -> None:
+        self._pause_for_effect()
+        hostname = spec.config_drive.meta_data.get("hostname", spec.name) if spec.config_drive else spec.name
+        with self._lock:
+            if spec.uuid in self._instances:
+                self._instances[spec.uuid] = PowerState.RUNNING
+                return
+            self._instances[spec.uuid] = PowerState.RUNNING
+            self._flavors[spec.uuid] = (spec.vcpus, spec.memory_mb, spec.root_gb)
+            self._consoles[spec.uuid] = [f"fake console of {spec.name}", READY_MARKER.format(hostname=hostname)]
+
+    def destroy(self, uuid: str) -> None:
+        self._pause_for_effect()
+        with self._lock:
+            self._instances.pop(uuid, None)
+            self._consoles.pop(uuid, None)
+            self._flavors.pop(uuid, None)
+            self._resizes.pop(uuid, None)
+
+    def resize(self, spec: InstanceSpec) -> None:
+        self._pause_for_effect()
+        with self._lock:
+            state = self._state(spec.uuid)
+            old = self._flavors.get(spec.uuid, (0, 0, 0))
+            if spec.root_gb and spec.root_gb < old[2]:
+                raise DriverError(reason=f"the root disk of {spec.uuid} cannot shrink from {old[2]} GiB")
+            if spec.uuid not in self._resizes:
+                self._resizes[spec.uuid] = (state, old)
+            was = self._resizes[spec.uuid][0]
+            self._flavors[spec.uuid] = (spec.vcpus, spec.memory_mb, spec.root_gb)
+            self._instances[spec.uuid] = PowerState.RUNNING if was == PowerState.RUNNING else PowerState.SHUTDOWN
+
+    def confirm_resize(self, uuid: str) -> None:
+        with self._lock:
+            self._state(uuid)
+            self._resizes.pop(uuid, None)
+
+    def revert_resize(self, uuid: str) -> None:
+        with self._lock:
+            self._state(uuid)
+            pending = self._resizes.pop(uuid, None)
+            if pending is not None:
+                self._instances[uuid], self._flavors[uuid] = pending
+
+    def flavor_of(self, uuid: str) -> tuple[int, int, int]:
+        """Test hook: (vcpus, memory_mb, root_gb) the instance has now."""
+        with self._lock:
+            self._state(uuid)
+            return self._flavors[uuid]
+
+    def power_on(self, uuid: str) -> None:
+        self._set(uuid, PowerState.RUNNING, (PowerState.SHUTDOWN, PowerState.CRASHED))
+
+    def power_off(self, uuid: str, timeout: float = 60) -> None:
+        self._set(uuid, PowerState.SHUTDOWN)
+
+    def reboot(self, uuid: str, hard: bool) -> None:
+        self._set(uuid, PowerState.RUNNING)
+        self._consoles[uuid].append("fake reboot" + (" (hard)" if hard else ""))
+
+    def pause(self, uuid: str) -> None:
+        self._set(uuid, PowerState.PAUSED, (PowerState.RUNNING,))
+
+    def unpause(self, uuid: str) -> None:
+        self._set(uuid, PowerState.RUNNING, (PowerState.PAUSED,))
+
+    def suspend(self, uuid: str) -> None:
+        self._set(uuid, PowerState.SUSPENDED, (PowerState.RUNNING, PowerState.PAUSED))
+
+    def resume(self, uuid: str) -> None:
+        self._set(uuid, PowerState.RUNNING, (PowerState.SUSPENDED,))
+
+    def snapshot(self, uuid: str, target: Path) -> None:
+        with self._lock:
+            self._state(uuid)
+            root_gb = self._flavors.get(uuid, (0, 0, 0))[2]
+        # A real, empty qcow2 of the root disk's size: the upload is inspected as the qcow2 it claims to be.
+        target.write_bytes(empty_qcow2(min(max(root_gb, 1), 4096) << 30))
+
+    def get_console_output(self, uuid: str, max_bytes: int = 1 << 20) -> str:
+        self._state(uuid)
+        return ("\n".join(self._consoles.get(uuid, [])) + "\n")[-max_bytes:]
+
+    def get_info(self, uuid: str) -> InstanceInfo:
+        return InstanceInfo(uuid, self._state(uuid))
+
+    def list_instances(self) -> list[InstanceInfo]:
+        with self._lock:
+            return [InstanceInfo(uuid, state) for uuid, state in self._instances.items()]
+
+    def get_host_resources(self) -> HostResources:
+        return self.resources
+
+    def crash(self, uuid: str) -> None:
+        """Test hook: the guest dies behind the control plane's back (the power-state sync must notice)."""
+        self._set(uuid, PowerState.SHUTDOWN)
+
+
+class FailingDriver(FakeDriver):
+    """A host whose spawns always fail: the scheduler must retry elsewhere, and the failure must clean up."""
+
+    def spawn(self, spec: InstanceSpec) -> None:
+        raise DriverError(reason=f"spawn of {spec.uuid} failed on this host (injected failure)")

@@ -1,0 +1,294 @@
+"""Domain XML, built from plain dataclasses: no libvirt import, no policy, no I/O.
+
+The driver decides (domain type, cache mode, CPU model, buses); this module only spells its decisions in libvirt's
+format. Golden files under ``tests/unit/compute/host/virt/libvirt/golden/`` pin the output.
+
+Every value is checked against what its place allows when a config is built (a MAC, an interface name, a uuid,
+one of libvirt's words), and the whole document once more when it is written: ElementTree escapes ``<&"`` but
+writes control characters and non-characters as they are, which makes a document libvirt refuses (or, in a
+name, a line break in the host's logs). ``InvalidDomainValue`` names the value; nothing is written.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+NAMESPACE = "https://stratus.dev/xmlns/1"
+"""XML namespace of the metadata element that marks a domain as a Stratus instance."""
+NAME_PREFIX = "stratus-"
+
+_NS_PREFIX = "stratus"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+_IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
+_WORD = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
+_TARGET = re.compile(r"[a-z]{2,4}")
+_XML_TEXT = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
+"""XML 1.0's ``Char`` production: no other control character, no surrogate, no U+FFFE/U+FFFF."""
+_NO_CONTROL = re.compile("[\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
+
+
+class InvalidDomainValue(ValueError):
+    """A value outside the character set of its place in the domain XML; no document was made."""
+
+    def __init__(self, what: str, value: Any) -> None:
+        super().__init__(f"refusing to write {value!r} as {what} in domain XML")
+
+
+def _check(pattern: re.Pattern[str], value: Any, what: str) -> None:
+    if not isinstance(value, str | Path) or not pattern.fullmatch(str(value)):
+        raise InvalidDomainValue(what, value)
+
+
+def domain_name(uuid: str) -> str:
+    """The libvirt name of an instance's domain: unique on the host because the uuid is."""
+    return f"{NAME_PREFIX}{uuid}"
+
+
+@dataclass(frozen=True)
+class CpuConfig:
+    """``mode`` is libvirt's: ``host-passthrough`` (no model) or ``custom`` (with ``model``)."""
+
+    mode: str
+    model: str = ""
+
+    def __post_init__(self) -> None:
+        _check(_WORD, self.mode, "a CPU mode")
+        if self.model:
+            _check(_WORD, self.model, "a CPU model")
+
+
+@dataclass(frozen=True)
+class DiskConfig:
+    path: Path
+    target: str
+    """Guest device name: ``vda``, ``hda`` ..."""
+    bus: str
+    """``virtio``, ``ide``, ``sata`` or ``scsi``."""
+    device: str = "disk"
+    """``disk`` or ``cdrom``."""
+    format: str = "qcow2"
+    cache: str = "none"
+    readonly: bool = False
+
+    def __post_init__(self) -> None:
+        _check(_NO_CONTROL, self.path, "a disk path")
+        _check(_TARGET, self.target, "a disk target")
+        for what, word in (("a bus", self.bus), ("a device", self.device), ("a format", self.format),
+                           ("a cache mode", self.cache)):  # fmt: skip
+            _check(_WORD, word, what)
+
+
+@dataclass(frozen=True)
+class InterfaceConfig:
+    """A tap the domain creates and owns: libvirt makes it at every start and deletes it at stop. With ``bridge``
+    libvirt also adds it to that (existing) bridge each time, so the NIC is connected from the guest's first
+    packet on; without, it is a plain tap (``managed='yes'``) connected to nothing."""
+
+    mac: str
+    tap: str
+    mtu: int
+    model: str = "virtio"
+    bridge: str = ""
+
+    def __post_init__(self) -> None:
+        _check(_MAC, self.mac, "a MAC address")
+        _check(_IFNAME, self.tap, "a tap name")
+        if self.bridge:
+            _check(_IFNAME, self.bridge, "a bridge name")
+        _check(_WORD, self.model, "a NIC model")
+        if isinstance(self.mtu, bool) or not isinstance(self.mtu, int) or not 68 <= self.mtu <= 65535:
+            raise InvalidDomainValue("an MTU", self.mtu)
+
+
+@dataclass(frozen=True)
+class DomainConfig:
+    uuid: str
+    display_name: str
+    """The instance's user-visible name, kept in the Stratus metadata element (the domain is named by uuid)."""
+    virt_type: str
+    """``kvm`` or ``qemu`` (software emulation)."""
+    memory_mb: int
+    vcpus: int
+    console_log: Path
+    """Serial console log; written by virtlogd, appended to across restarts of the domain."""
+    host: str = ""
+    """The compute host the instance belongs to, kept in the metadata: several hosts may share one libvirtd."""
+    disks: tuple[DiskConfig, ...] = ()
+    interfaces: tuple[InterfaceConfig, ...] = ()
+    cpu: CpuConfig | None = None
+    """None leaves the CPU to the hypervisor's default (``qemu64`` under TCG)."""
+    arch: str = "x86_64"
+    machine: str = "pc"
+
+    def __post_init__(self) -> None:
+        _check(_UUID, self.uuid, "an instance uuid")
+        _check(_XML_TEXT, self.display_name, "an instance name")
+        _check(_NO_CONTROL, self.host, "a host name")
+        _check(_NO_CONTROL, self.console_log, "a console log path")
+        for what, word in (("a domain type", self.virt_type), ("an architecture", self.arch),
+                           ("a machine type", self.machine)):  # fmt: skip
+            _check(_WORD, word, what)
+        for what, number in (("a memory size", self.memory_mb), ("a vCPU count", self.vcpus)):
+            if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+                raise InvalidDomainValue(what, number)
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _metadata(parent: ET.Element, config: DomainConfig) -> None:
+    # ElementTree writes "prefix:tag" names verbatim; declaring the namespace on the element itself (not on <domain>)
+    # is how libvirt keeps and returns custom metadata.
+    instance = _sub(_sub(parent, "metadata"), f"{_NS_PREFIX}:instance", **{f"xmlns:{_NS_PREFIX}": NAMESPACE})
+    _sub(instance, f"{_NS_PREFIX}:name", config.display_name)
+    if config.host:
+        _sub(instance, f"{_NS_PREFIX}:host", config.host)
+
+
+def _os(parent: ET.Element, config: DomainConfig) -> None:
+    os_element = _sub(parent, "os")
+    _sub(os_element, "type", "hvm", arch=config.arch, machine=config.machine)
+    _sub(os_element, "boot", dev="hd")
+
+
+def _cpu(parent: ET.Element, cpu: CpuConfig | None) -> None:
+    if cpu is None:
+        return
+    if cpu.mode == "host-passthrough":
+        _sub(parent, "cpu", mode="host-passthrough", check="none", migratable="on")
+    else:
+        element = _sub(parent, "cpu", mode=cpu.mode, match="exact", check="none")
+        _sub(element, "model", cpu.model, fallback="forbid")
+
+
+def _clock(parent: ET.Element) -> None:
+    clock = _sub(parent, "clock", offset="utc")
+    _sub(clock, "timer", name="pit", tickpolicy="delay")
+    _sub(clock, "timer", name="rtc", tickpolicy="catchup")
+    _sub(clock, "timer", name="hpet", present="no")
+
+
+def _disk(parent: ET.Element, disk: DiskConfig) -> None:
+    element = _sub(parent, "disk", type="file", device=disk.device)
+    _sub(element, "driver", name="qemu", type=disk.format, cache=disk.cache)
+    _sub(element, "source", file=str(disk.path))
+    _sub(element, "target", dev=disk.target, bus=disk.bus)
+    if disk.readonly:
+        _sub(element, "readonly")
+
+
+def _interface(parent: ET.Element, nic: InterfaceConfig) -> None:
+    element = _sub(parent, "interface", type="bridge" if nic.bridge else "ethernet")
+    _sub(element, "mac", address=nic.mac)
+    if nic.bridge:
+        _sub(element, "source", bridge=nic.bridge)
+        _sub(element, "target", dev=nic.tap)
+    else:
+        _sub(element, "target", dev=nic.tap, managed="yes")
+    _sub(element, "model", type=nic.model)
+    _sub(element, "mtu", size=str(nic.mtu))
+
+
+def _serial(parent: ET.Element, console_log: Path) -> None:
+    # A pty (for `virsh console`) whose output QEMU also logs through virtlogd, which keeps writing while nobody is
+    # attached, appends across restarts and rotates the file.
+    serial = _sub(parent, "serial", type="pty")
+    _sub(serial, "log", file=str(console_log), append="on")
+    _sub(serial, "target", port="0")
+
+
+def _devices(parent: ET.Element, config: DomainConfig) -> None:
+    devices = _sub(parent, "devices")
+    for disk in config.disks:
+        _disk(devices, disk)
+    for nic in config.interfaces:
+        _interface(devices, nic)
+    # No USB: nothing we attach needs it (no tablet without graphics), and it is one emulated bus less to boot
+    # through and to defend.
+    _sub(devices, "controller", type="usb", model="none")
+    _serial(devices, config.console_log)
+    _sub(devices, "memballoon", model="virtio")
+    rng = _sub(devices, "rng", model="virtio")
+    _sub(rng, "backend", "/dev/urandom", model="random")
+
+
+def domain_xml(config: DomainConfig) -> str:
+    """The ``<domain>`` document for ``config``, indented by two spaces."""
+    domain = ET.Element("domain", type=config.virt_type)
+    _sub(domain, "name", domain_name(config.uuid))
+    _sub(domain, "uuid", config.uuid)
+    _metadata(domain, config)
+    _sub(domain, "memory", str(config.memory_mb), unit="MiB")
+    _sub(domain, "vcpu", str(config.vcpus), placement="static")
+    _os(domain, config)
+    features = _sub(domain, "features")
+    _sub(features, "acpi")
+    _sub(features, "apic")
+    _cpu(domain, config.cpu)
+    _clock(domain)
+    _sub(domain, "on_poweroff", "destroy")
+    _sub(domain, "on_reboot", "restart")
+    _sub(domain, "on_crash", "destroy")
+    _devices(domain, config)
+    _check_document(domain)
+    ET.indent(domain, space="  ")
+    return ET.tostring(domain, encoding="unicode") + "\n"
+
+
+def _check_document(root: ET.Element) -> None:
+    """Every text and attribute of the document is XML 1.0 text, whatever reached it (defence in depth)."""
+    for element in root.iter():
+        for name, value in element.attrib.items():
+            _check(_XML_TEXT, value, f"attribute {name!r} of <{element.tag}>")
+        if element.text is not None:
+            _check(_XML_TEXT, element.text, f"the text of <{element.tag}>")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading back what libvirt returns (XMLDesc): the few facts the driver needs.
+
+
+def interface_taps(xml: str) -> list[str]:
+    """Names of the ethernet taps in a domain's XML."""
+    root = ET.fromstring(xml)
+    taps = []
+    for target in root.findall("./devices/interface[@type='ethernet']/target"):
+        if target.get("dev"):
+            taps.append(target.get("dev", ""))
+    return taps
+
+
+def disk_path(xml: str, target: str) -> Path | None:
+    """Source file of the disk with guest device name ``target``."""
+    source = ET.fromstring(xml).find(f"./devices/disk/target[@dev='{target}']/../source")
+    return None if source is None or source.get("file") is None else Path(source.get("file", ""))
+
+
+def is_stratus_metadata(xml: str) -> bool:
+    """Whether ``xml`` (what ``virDomain.metadata`` returns for our namespace) is a Stratus instance element."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return False
+    return root.tag in (f"{{{NAMESPACE}}}instance", "instance")
+
+
+def metadata_host(xml: str) -> str:
+    """The host named in our metadata element ("" when it names none: domains defined before hosts were named)."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return ""
+    element = root.find(f"{{{NAMESPACE}}}host")
+    if element is None:
+        element = root.find("host")
+    return (element.text or "").strip() if element is not None else ""

@@ -1,0 +1,460 @@
+"""``LibvirtDriver``: the ``ComputeDriver`` that runs instances as libvirt/QEMU domains.
+
+Each instance has a directory ``<instances_path>/<uuid>/`` holding ``disk`` (a qcow2 overlay on the cached base
+image), ``disk.config`` (the config drive) and ``console.log`` (the serial console, written by virtlogd), and one
+persistent domain named ``stratus-<uuid>`` carrying a Stratus metadata element. Choices, and why:
+
+- Disk cache ``none`` (O_DIRECT, safe for the host's page cache and for migration) where the instances filesystem
+  supports O_DIRECT, else ``writeback``; probed once.
+- Soft reboot is Nova's: ACPI power button, wait for the guest to stop, start it again; a guest that ignores the
+  button within ``soft_reboot_timeout`` is reset instead. Hard reboot is a reset (a stopped guest is started).
+- Suspend is a libvirt managed save; resume (or power on) starts the domain, which restores the memory.
+- Resize stays on the host: the guest is shut down, its disk and domain are kept in ``resize-backup/`` (with the
+  power state it had in ``resize.json``), the disk is grown and the domain redefined with the new size. Confirm
+  drops the backup; revert puts it back. A qcow2 overlay is only the guest's own writes, so the copy is small.
+- Snapshot of a running guest pauses it for the copy (QEMU flushes its disk caches when vCPUs stop), reads the
+  disk with ``qemu-img convert -U`` and resumes it: consistent like a power cut, with a pause as long as the copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import time
+import uuid as uuidlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import libvirt
+
+from common.settings import Settings
+from compute.host.virt import base
+from compute.host.virt.base import DriverError, InstanceInfo, InstanceNotFound, InstanceSpec, PowerState
+from compute.host.virt.libvirt import config, disks, taps
+from compute.host.virt.libvirt.guest import Guest
+from compute.host.virt.libvirt.host import Host
+
+LOG = logging.getLogger(__name__)
+
+DISK = "disk"
+CONFIG_DRIVE = "disk.config"
+CONSOLE_LOG = "console.log"
+RESIZE_BACKUP = "resize-backup"
+RESIZE_STATE = "resize.json"
+ROOT_TARGET = "vda"
+POLL_INTERVAL = 0.5
+
+
+def canonical_uuid(value: str) -> str:
+    """The lower-case hyphenated form; anything else (path tricks included) is refused."""
+    try:
+        return str(uuidlib.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        raise DriverError(reason=f"invalid instance uuid {value!r}") from None
+
+
+@contextlib.contextmanager
+def _translated(uuid: str, action: str) -> Iterator[None]:
+    """libvirt's errors as DriverError (InstanceNotFound when the domain vanished meanwhile)."""
+    try:
+        yield
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            raise InstanceNotFound(uuid=uuid) from exc
+        raise DriverError(reason=f"{action} of instance {uuid} failed: {exc}") from exc
+
+
+class LibvirtDriver(base.ComputeDriver):
+    def __init__(
+        self,
+        settings: Settings,
+        host: Host | None = None,
+        *,
+        soft_reboot_timeout: float = 120.0,
+        cache_mode: str = "",
+    ) -> None:
+        """``host`` defaults to a connection to ``settings.libvirt_uri``; ``cache_mode`` ("" = probe the instances
+        filesystem for O_DIRECT) is the disk cache mode of new domains."""
+        self.instances_path = settings.effective_instances_path
+        self.host = host or Host(settings.libvirt_uri, settings.libvirt_virt_type)
+        self.soft_reboot_timeout = soft_reboot_timeout
+        self._cache_mode = cache_mode
+        self.host_name = ""
+
+    # -- helpers ---------------------------------------------------------------------------------------------------
+
+    def instance_dir(self, uuid: str) -> Path:
+        return self.instances_path / canonical_uuid(uuid)
+
+    def _guest(self, uuid: str) -> Guest:
+        with _translated(uuid, "lookup"):
+            guest = Guest.lookup(self.host, uuid)
+        if guest is None:
+            raise InstanceNotFound(uuid=uuid)
+        return guest
+
+    def cache_mode(self) -> str:
+        if not self._cache_mode:
+            self.instances_path.mkdir(parents=True, exist_ok=True)
+            self._cache_mode = "none" if disks.supports_direct_io(self.instances_path) else "writeback"
+            LOG.info("disk cache mode %s for %s", self._cache_mode, self.instances_path)
+        return self._cache_mode
+
+    def domain_config(self, spec: InstanceSpec) -> config.DomainConfig:
+        """The policy: which devices, buses, CPU and cache mode an instance gets on this host."""
+        uuid = canonical_uuid(spec.uuid)
+        directory = self.instance_dir(uuid)
+        virt_type, cache = self.host.virt_type(), self.cache_mode()
+        devices = [config.DiskConfig(directory / DISK, ROOT_TARGET, "virtio", cache=cache)]
+        if spec.config_drive is not None:
+            # IDE: the pc (i440fx) machine has it built in, and every guest kernel drives it.
+            drive = config.DiskConfig(directory / CONFIG_DRIVE, "hda", "ide", "cdrom", "raw", cache, readonly=True)
+            devices.append(drive)
+        return config.DomainConfig(
+            uuid=uuid,
+            display_name=spec.name,
+            virt_type=virt_type,
+            memory_mb=spec.memory_mb,
+            vcpus=spec.vcpus,
+            console_log=directory / CONSOLE_LOG,
+            host=self.host_name,
+            disks=tuple(devices),
+            interfaces=tuple(config.InterfaceConfig(nic.mac, nic.tap, nic.mtu, bridge=nic.bridge) for nic in spec.nics),
+            # TCG emulates a stable qemu64 CPU; KVM gives the guest the host's CPU.
+            cpu=config.CpuConfig("host-passthrough") if virt_type == "kvm" else config.CpuConfig("custom", "qemu64"),
+        )
+
+    def _wait_stopped(self, guest: Guest, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while guest.is_active():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_INTERVAL)
+        return True
+
+    # -- ComputeDriver ---------------------------------------------------------------------------------------------
+
+    def init_host(self, host: str) -> None:
+        self.host_name = host
+        missing = [d for d in (self.instances_path, *self.instances_path.parents) if not d.exists()]
+        self.instances_path.mkdir(parents=True, exist_ok=True)
+        for directory in missing:  # made under our umask: QEMU passes through, it may not list them
+            directory.chmod(0o711)
+        self.instances_path.chmod(0o711)  # QEMU passes through; it may not list other instances
+        for directory in (self.instances_path, *self.instances_path.parents):
+            if not directory.stat().st_mode & 0o001:
+                # QEMU runs as its own user (libvirt-qemu); it needs to pass through every parent directory
+                LOG.warning("%s is not searchable by other users; QEMU may fail to open instance disks", directory)
+        self.host.connection()
+        LOG.info(
+            "libvirt driver on %s: %s, domain type %s, instances in %s, cache %s",
+            host,
+            self.host.uri,
+            self.host.virt_type(),
+            self.instances_path,
+            self.cache_mode(),
+        )
+
+    def spawn(self, spec: InstanceSpec) -> None:
+        uuid = canonical_uuid(spec.uuid)
+        started = time.monotonic()
+        try:
+            with _translated(uuid, "spawn"):
+                guest = Guest.lookup(self.host, uuid)
+                if guest is None:
+                    self._build(spec, uuid)
+                elif (state := guest.power_state()) in (PowerState.SHUTDOWN, PowerState.CRASHED):
+                    LOG.info("instance %s: already defined, starting it", uuid)
+                    guest.start()
+                else:
+                    LOG.info("instance %s: already defined and %s", uuid, state.name)
+                    return
+        except Exception as exc:
+            LOG.warning("instance %s: spawn failed, cleaning up: %s", uuid, exc)
+            self._cleanup(uuid)
+            if isinstance(exc, DriverError):
+                raise
+            raise DriverError(reason=f"spawn of instance {uuid} failed: {exc}") from exc
+        LOG.info("instance %s: spawned in %.1f s", uuid, time.monotonic() - started)
+
+    def _build(self, spec: InstanceSpec, uuid: str, start: bool = True) -> None:
+        # First, before anything is made: a value that cannot be written in domain XML refuses the build here.
+        xml = config.domain_xml(self.domain_config(spec))
+        directory = self.instance_dir(uuid)
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o755)  # QEMU runs as its own user and must reach the files
+        for nic in spec.nics:
+            if not taps.remove_leftover(nic.tap):
+                raise DriverError(reason=f"network device {nic.tap} already exists and is in use")
+        disk = directory / DISK
+        disk.unlink(missing_ok=True)  # left by an earlier attempt that never got as far as defining the domain
+        disks.create_root_disk(disk, spec.base_image, spec.base_image_format, spec.root_gb)
+        if spec.config_drive is not None:
+            disks.build_config_drive(spec.config_drive, directory / CONFIG_DRIVE)
+        self.host.define(xml)
+        if start:
+            LOG.info("instance %s: defined %s, starting", uuid, config.domain_name(uuid))
+            self._guest(uuid).start()
+
+    def _cleanup(self, uuid: str) -> None:
+        """Best-effort destroy after a failed spawn: the original error is the one to report."""
+        try:
+            self.destroy(uuid)
+        except Exception:
+            LOG.exception("instance %s: cleanup after failed spawn failed", uuid)
+
+    def destroy(self, uuid: str) -> None:
+        uuid = canonical_uuid(uuid)
+        leftover: list[str] = []
+        try:
+            with _translated(uuid, "destroy"):
+                guest = Guest.lookup(self.host, uuid)
+                if guest is not None:
+                    leftover = config.interface_taps(guest.xml())
+                    guest.destroy()
+                    guest.undefine()
+                    LOG.info("instance %s: domain destroyed and undefined", uuid)
+        except InstanceNotFound:
+            pass  # undefined by someone else meanwhile: what we wanted
+        shutil.rmtree(self.instance_dir(uuid), ignore_errors=True)
+        if self.instance_dir(uuid).exists():
+            raise DriverError(reason=f"could not remove {self.instance_dir(uuid)}")
+        for tap in leftover:
+            if not taps.remove_leftover(tap):
+                LOG.warning("instance %s: tap %s is still there", uuid, tap)
+
+    def power_on(self, uuid: str) -> None:
+        """Start a stopped guest; a suspended one is restored. Running or paused guests are left alone."""
+        uuid = canonical_uuid(uuid)
+        guest = self._guest(uuid)
+        with _translated(uuid, "power on"):
+            if not guest.is_active():
+                guest.start()
+                LOG.info("instance %s: powered on", uuid)
+
+    def power_off(self, uuid: str, timeout: float = 60) -> None:
+        """ACPI shutdown, hard off after ``timeout``. A paused guest cannot react and goes off at once; a suspended
+        one loses its saved memory and ends SHUTDOWN."""
+        uuid = canonical_uuid(uuid)
+        guest = self._guest(uuid)
+        with _translated(uuid, "power off"):
+            if not guest.is_active():
+                if guest.has_managed_save():
+                    guest.remove_managed_save()
+                return
+            state = guest.power_state()  # SHUTDOWN while active: the guest is already on its way down
+            if state in (PowerState.RUNNING, PowerState.SHUTDOWN) and timeout > 0:
+                if state == PowerState.RUNNING:
+                    guest.shutdown()
+                if self._wait_stopped(guest, timeout):
+                    LOG.info("instance %s: shut down by the guest", uuid)
+                    return
+                LOG.warning("instance %s: guest did not shut down within %.0f s; pulling the plug", uuid, timeout)
+            guest.destroy()
+            LOG.info("instance %s: powered off (hard)", uuid)
+
+    def reboot(self, uuid: str, hard: bool) -> None:
+        uuid = canonical_uuid(uuid)
+        guest = self._guest(uuid)
+        with _translated(uuid, "reboot"):
+            if not hard and guest.power_state() == PowerState.RUNNING:
+                guest.shutdown()
+                if self._wait_stopped(guest, self.soft_reboot_timeout):
+                    guest.start()
+                    LOG.info("instance %s: rebooted (soft)", uuid)
+                    return
+                LOG.warning("instance %s: guest ignored the ACPI shutdown; resetting it", uuid)
+            if guest.is_active():
+                guest.reset()
+                if guest.power_state() == PowerState.PAUSED:
+                    guest.unpause()
+            else:
+                if guest.has_managed_save():
+                    guest.remove_managed_save()
+                guest.start()
+            LOG.info("instance %s: rebooted (hard)", uuid)
+
+    def pause(self, uuid: str) -> None:
+        uuid = canonical_uuid(uuid)
+        guest = self._guest(uuid)
+        with _translated(uuid, "pause"):
+            state = guest.power_state()
+            if state == PowerState.RUNNING:
+                guest.pause()
+            elif state != PowerState.PAUSED:
+                raise DriverError(reason=f"instance {uuid} cannot be paused: it is {state.name}")
+
+    def unpause(self, uuid: str) -> None:
+        uuid = canonical_uuid(uuid)
+        guest = self._guest(uuid)
+        with _translated(uuid, "unpause"):
+            state = guest.power_state()
+            if state == PowerState.PAUSED:
+                guest.unpause()
+            elif state != PowerState.RUNNING:
+                raise DriverError(reason=f"instance {uuid} cannot be unpaused: it is {state.name}")
+
+    def suspend(self, uuid: str) -> None:
+        uuid = canonical_uuid(uuid)
+        guest = self._guest(uuid)
+        with _translated(uuid, "suspend"):
+            state = guest.power_state()
+            if state in (PowerState.RUNNING, PowerState.PAUSED):
+                guest.managed_save()
+                LOG.info("instance %s: suspended (managed save)", uuid)
+            elif state != PowerState.SUSPENDED:
+                raise DriverError(reason=f"instance {uuid} cannot be suspended: it is {state.name}")
+
+    def resume(self, uuid: str) -> None:
+        """Restore a suspended guest; ends RUNNING (a paused guest is unpaused)."""
+        uuid = canonical_uuid(uuid)
+        guest = self._guest(uuid)
+        with _translated(uuid, "resume"):
+            state = guest.power_state()
+            if state == PowerState.SUSPENDED:
+                guest.start()
+                state = guest.power_state()
+                LOG.info("instance %s: resumed from managed save", uuid)
+            if state == PowerState.PAUSED:
+                guest.unpause()
+            elif state not in (PowerState.RUNNING, PowerState.PAUSED):
+                raise DriverError(reason=f"instance {uuid} cannot be resumed: it is {state.name}")
+
+    def snapshot(self, uuid: str, target: Path) -> None:
+        uuid = canonical_uuid(uuid)
+        guest = self._guest(uuid)
+        with _translated(uuid, "snapshot"):
+            disk = config.disk_path(guest.xml(), ROOT_TARGET) or self.instance_dir(uuid) / DISK
+            paused_here = guest.power_state() == PowerState.RUNNING
+            if paused_here:
+                guest.pause()
+            started = time.monotonic()
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                disks.flatten(disk, target, force_share=guest.is_active())
+            finally:
+                if paused_here:
+                    guest.unpause()
+        LOG.info("instance %s: snapshot to %s in %.1f s", uuid, target, time.monotonic() - started)
+
+    def rebuild(self, spec: InstanceSpec, power_on: bool = True) -> None:
+        """A new root disk and config drive from ``spec``; the console log is kept (it is the guest's history)."""
+        uuid = canonical_uuid(spec.uuid)
+        directory = self.instance_dir(uuid)
+        with _translated(uuid, "rebuild"):
+            guest = Guest.lookup(self.host, uuid)
+            if guest is not None:
+                guest.destroy()
+                guest.undefine()
+            for leftover in (directory / DISK, directory / CONFIG_DRIVE):
+                leftover.unlink(missing_ok=True)
+            shutil.rmtree(directory / RESIZE_BACKUP, ignore_errors=True)
+            (directory / RESIZE_STATE).unlink(missing_ok=True)
+            try:
+                self._build(spec, uuid, start=power_on)
+            except Exception as exc:
+                self._cleanup(uuid)
+                if isinstance(exc, DriverError):
+                    raise
+                raise DriverError(reason=f"rebuild of instance {uuid} failed: {exc}") from exc
+        LOG.info("instance %s: rebuilt from image %s", uuid, spec.base_image.name)
+
+    def resize(self, spec: InstanceSpec) -> None:
+        uuid = canonical_uuid(spec.uuid)
+        directory = self.instance_dir(uuid)
+        guest = self._guest(uuid)
+        state_file, backup = directory / RESIZE_STATE, directory / RESIZE_BACKUP
+        with _translated(uuid, "resize"):
+            if not state_file.exists():  # first delivery: remember how the guest was, before touching it
+                running = guest.power_state() in (PowerState.RUNNING, PowerState.PAUSED)
+                state_file.write_text(json.dumps({"was_running": running}))
+            state = json.loads(state_file.read_text())
+            if state.get("resized"):  # redelivered after it was done: only make sure the guest runs as it should
+                if state["was_running"] and not guest.is_active():
+                    guest.start()
+                return
+            self.power_off(uuid, timeout=self.soft_reboot_timeout)
+            if not backup.exists():
+                partial = directory / f".{RESIZE_BACKUP}.partial"
+                shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir()
+                (partial / "domain.xml").write_text(guest.xml())
+                shutil.copyfile(directory / DISK, partial / DISK)
+                partial.rename(backup)
+            try:
+                disks.grow(directory / DISK, spec.root_gb)
+                self.host.define(config.domain_xml(self.domain_config(spec)))
+                if state["was_running"]:
+                    guest.start()
+                state_file.write_text(json.dumps(state | {"resized": True}))
+            except Exception:
+                LOG.warning("instance %s: resize failed; putting it back as it was", uuid)
+                self.revert_resize(uuid)
+                raise
+        LOG.info("instance %s: resized to %d vCPUs, %d MiB, %d GiB", uuid, spec.vcpus, spec.memory_mb, spec.root_gb)
+
+    def confirm_resize(self, uuid: str) -> None:
+        uuid = canonical_uuid(uuid)
+        directory = self.instance_dir(uuid)
+        shutil.rmtree(directory / RESIZE_BACKUP, ignore_errors=True)
+        (directory / RESIZE_STATE).unlink(missing_ok=True)
+
+    def revert_resize(self, uuid: str) -> None:
+        uuid = canonical_uuid(uuid)
+        directory = self.instance_dir(uuid)
+        state_file, backup = directory / RESIZE_STATE, directory / RESIZE_BACKUP
+        if not state_file.exists():
+            return
+        was_running = json.loads(state_file.read_text())["was_running"]
+        guest = self._guest(uuid)
+        with _translated(uuid, "revert resize"):
+            if backup.exists():
+                self.power_off(uuid, timeout=0)  # its disk is about to be replaced: no need to shut down cleanly
+                self.host.define((backup / "domain.xml").read_text())
+                (backup / DISK).replace(directory / DISK)
+                shutil.rmtree(backup)
+            if was_running and not guest.is_active():
+                guest.start()
+        state_file.unlink()
+        LOG.info("instance %s: resize reverted", uuid)
+
+    def get_console_output(self, uuid: str, max_bytes: int = 1 << 20) -> str:
+        """The tail of the console log, including virtlogd's last rotated file when the current one is short."""
+        uuid = canonical_uuid(uuid)
+        self._guest(uuid)
+        log = self.instance_dir(uuid) / CONSOLE_LOG
+        data = disks.read_tail([log.with_name(f"{CONSOLE_LOG}.0"), log], max_bytes)
+        return data.decode("utf-8", errors="replace")
+
+    def get_info(self, uuid: str) -> InstanceInfo:
+        uuid = canonical_uuid(uuid)
+        guest = self._guest(uuid)
+        with _translated(uuid, "get_info"):
+            return InstanceInfo(uuid=uuid, power_state=guest.power_state())
+
+    def list_instances(self) -> list[InstanceInfo]:
+        """Domains named ``stratus-<uuid>`` that carry our metadata element naming this host (or none); others on
+        the machine are ignored."""
+        found = []
+        with _translated("*", "list"):
+            for guest in Guest.all(self.host):
+                try:
+                    if not guest.name().startswith(config.NAME_PREFIX):
+                        continue
+                    metadata = guest.metadata(config.NAMESPACE)
+                    if metadata is None or not config.is_stratus_metadata(metadata):
+                        continue
+                    if config.metadata_host(metadata) not in ("", self.host_name):
+                        continue  # another host's guest on a libvirtd the hosts of this machine share
+                    found.append(InstanceInfo(uuid=guest.uuid, power_state=guest.power_state()))
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:  # undefined while we looked
+                        raise
+        return found
+
+    def get_host_resources(self) -> base.HostResources:
+        self.instances_path.mkdir(parents=True, exist_ok=True)
+        with _translated("*", "host resources"):
+            return self.host.resources(self.instances_path)

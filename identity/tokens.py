@@ -1,0 +1,238 @@
+"""Issuing, validating and revoking tokens.
+
+A token is valid when its Fernet message is authentic and unexpired, no revocation event matches it, its
+user and the user's domain are enabled, and (for a scoped token) its project or domain is enabled and the
+user still holds at least one role there. Roles are read at validation time, so removing a role takes
+effect at once; disabling a user, changing a password or deleting a project writes a revocation event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.orm import Session
+
+from common.db import Database
+from common.exceptions import Unauthorized
+from identity import fernet as tokens
+from identity import generation
+from identity.cache import IdentityCache, Snapshot
+from identity.fernet import KeyRepository, TokenPayload
+from identity.models import Domain, ImpliedRole, Project, RevocationEvent, Role, RoleAssignment, User
+
+EXPIRED_TOKEN_WINDOW = timedelta(days=2)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NamedRef:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class OwnedRef:
+    """A user or project: its id and name, and the domain it lives in."""
+
+    id: str
+    name: str
+    domain: NamedRef
+
+
+@dataclass(frozen=True)
+class ValidatedToken:
+    token_id: str
+    payload: TokenPayload
+    user: OwnedRef
+    project: OwnedRef | None
+    domain: NamedRef | None
+    roles: tuple[NamedRef, ...]
+
+
+_ASSIGNED = select(RoleAssignment.role_id).where(
+    RoleAssignment.user_id == bindparam("user_id"),
+    RoleAssignment.target_type == bindparam("target_type"),
+    RoleAssignment.target_id == bindparam("target_id"),
+)
+_IMPLICATIONS = select(ImpliedRole.prior_role_id, ImpliedRole.implied_role_id)
+_ROLE_NAMES = select(Role.id, Role.name)
+_USER = (
+    select(User.id, User.name, User.enabled, Domain.id, Domain.name, Domain.enabled)
+    .join(Domain, Domain.id == User.domain_id)
+    .where(User.id == bindparam("id"))
+)
+_PROJECT = (
+    select(Project.id, Project.name, Project.enabled, Domain.id, Domain.name, Domain.enabled)
+    .join(Domain, Domain.id == Project.domain_id)
+    .where(Project.id == bindparam("id"))
+)
+_DOMAIN = select(Domain.id, Domain.name, Domain.enabled).where(Domain.id == bindparam("id"))
+
+
+def role_graph(session: Session) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """Which roles each role implies (transitively) and every role's name."""
+    edges = session.execute(_IMPLICATIONS).all()
+    implied: dict[str, set[str]] = {}
+    for prior, _ in edges:
+        found, frontier = set(), {prior}
+        while frontier:
+            frontier = {i for p, i in edges if p in frontier} - found
+            found |= frontier
+        implied[prior] = found
+    return implied, dict(session.execute(_ROLE_NAMES).all())  # type: ignore[arg-type]
+
+
+def effective_roles(
+    session: Session, user_id: str, target_type: str, target_id: str, snapshot: Snapshot | None = None
+) -> tuple[NamedRef, ...]:
+    """The roles a user holds on a target, with every role they imply (admin → member → reader)."""
+    params = {"user_id": user_id, "target_type": target_type, "target_id": target_id}
+    direct = set(session.scalars(_ASSIGNED, params))
+    if not direct:
+        return ()
+    implied, names = _memo(snapshot, ("role-graph",), lambda: role_graph(session))
+    found = direct.union(*(implied.get(r, ()) for r in direct))
+    return tuple(sorted((NamedRef(r, names[r]) for r in found if r in names), key=lambda r: r.name))
+
+
+def _owned(row: Any) -> OwnedRef | None:
+    """A user or project row joined with its domain; None unless both are enabled."""
+    if row is None or not row[2] or not row[5]:
+        return None
+    return OwnedRef(row[0], row[1], NamedRef(row[3], row[4]))
+
+
+def _memo(snapshot: Snapshot | None, key: tuple[str, ...], load: Callable[[], T]) -> T:
+    return load() if snapshot is None else snapshot.lookups.get_or_load(key, load)  # type: ignore[return-value]
+
+
+def _is_revoked(session: Session, payload: TokenPayload) -> bool:
+    issued = payload.issued_at
+    clauses = [RevocationEvent.audit_id.in_(payload.audit_ids)]
+    clauses.append(and_(RevocationEvent.user_id == payload.user_id, RevocationEvent.issued_before >= issued))
+    if payload.project_id:
+        clauses.append(and_(RevocationEvent.project_id == payload.project_id, RevocationEvent.issued_before >= issued))
+    return session.execute(select(RevocationEvent.id).where(or_(*clauses)).limit(1)).first() is not None
+
+
+def resolve(session: Session, token_id: str, payload: TokenPayload, snapshot: Snapshot | None = None) -> ValidatedToken:
+    """Check a decoded payload against the database and load what a token body shows."""
+    user = _memo(
+        snapshot, ("user", payload.user_id), lambda: _owned(session.execute(_USER, {"id": payload.user_id}).first())
+    )
+    if user is None:
+        raise Unauthorized("The user is disabled or does not exist.")
+    project = domain = None
+    roles: tuple[NamedRef, ...] = ()
+    if payload.project_id:
+        pid = payload.project_id
+        project = _memo(snapshot, ("project", pid), lambda: _owned(session.execute(_PROJECT, {"id": pid}).first()))
+        if project is None:
+            raise Unauthorized("The project is disabled or does not exist.")
+        roles = _memo(
+            snapshot,
+            ("roles", user.id, "project", pid),
+            lambda: effective_roles(session, user.id, "project", pid, snapshot),
+        )
+    elif payload.domain_id:
+        did = payload.domain_id
+        row = _memo(snapshot, ("domain", did), lambda: session.execute(_DOMAIN, {"id": did}).first())
+        if row is None or not row[2]:
+            raise Unauthorized("The domain is disabled or does not exist.")
+        domain = NamedRef(row[0], row[1])
+        roles = _memo(
+            snapshot,
+            ("roles", user.id, "domain", did),
+            lambda: effective_roles(session, user.id, "domain", did, snapshot),
+        )
+    if (project or domain) and not roles:
+        raise Unauthorized("The user has no role on the token's scope.")
+    return ValidatedToken(token_id, payload, user, project, domain, roles)
+
+
+class TokenService:
+    def __init__(self, keys: KeyRepository, lifetime: int, cache: IdentityCache | None = None) -> None:
+        self.keys = keys
+        self.lifetime = timedelta(seconds=lifetime)
+        self.cache = cache or IdentityCache()
+
+    def issue(
+        self,
+        session: Session,
+        user_id: str,
+        methods: tuple[str, ...],
+        project_id: str | None = None,
+        domain_id: str | None = None,
+        parent: TokenPayload | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> ValidatedToken:
+        """A new token; a re-scoped one keeps its parent's expiry and audit chain, as in Keystone."""
+        now = datetime.now(UTC)
+        audit_ids = (tokens.new_audit_id(),) + ((parent.audit_ids[-1],) if parent else ())
+        payload = TokenPayload(
+            user_id=user_id,
+            methods=methods,
+            expires_at=parent.expires_at if parent else now + self.lifetime,
+            issued_at=now,
+            audit_ids=audit_ids,
+            project_id=project_id,
+            domain_id=domain_id,
+        )
+        token_id = tokens.encode(payload, self.keys)
+        snapshot = snapshot or self.cache.snapshot(generation.current(session), self.keys.version())
+        # Decode again so the payload carries exactly the rounded timestamps the token holds.
+        issued = resolve(session, token_id, tokens.decode(token_id, self.keys), snapshot)
+        snapshot.tokens.put(token_id, issued)  # clients validate what they were just given
+        return issued
+
+    def snapshot(self, db: Database) -> Snapshot:
+        """What this process may trust right now: one read of the generation row, one stat of the keys."""
+        with db.engine.connect() as connection:
+            number = generation.read(connection)
+        return self.cache.snapshot(number, self.keys.version())
+
+    def validate(
+        self, db: Database, token_id: str, allow_expired: bool = False, snapshot: Snapshot | None = None
+    ) -> ValidatedToken:
+        """A token checked against the database once per snapshot; later checks only look at its expiry."""
+        now = datetime.now(UTC) - (EXPIRED_TOKEN_WINDOW if allow_expired else timedelta())
+        snapshot = snapshot or self.snapshot(db)
+        known = snapshot.tokens.get(token_id)
+        if isinstance(known, ValidatedToken):
+            if known.payload.expires_at <= now:
+                raise Unauthorized("The token has expired.")
+            return known
+        payload = tokens.decode(token_id, self.keys, now=now)
+        with db.session() as session:
+            if _is_revoked(session, payload):
+                raise Unauthorized("The token has been revoked.")
+            validated = resolve(session, token_id, payload, snapshot)
+        snapshot.tokens.put(token_id, validated)
+        return validated
+
+    def _revocation(self, **match: str) -> RevocationEvent:
+        now = datetime.now(UTC)
+        return RevocationEvent(issued_before=now, revoked_at=now, prune_after=now + self.lifetime, **match)
+
+    def revoke_token(self, session: Session, payload: TokenPayload) -> None:
+        session.add(self._revocation(audit_id=payload.audit_ids[0]))
+
+    def revoke_user(self, session: Session, user_id: str) -> None:
+        """Every token the user holds now becomes invalid; later ones are unaffected."""
+        session.add(self._revocation(user_id=user_id))
+
+    def revoke_project(self, session: Session, project_id: str) -> None:
+        session.add(self._revocation(project_id=project_id))
+
+    def prune(self, session: Session) -> int:
+        """Drop revocation events that can no longer match an unexpired token."""
+        old = session.scalars(
+            select(RevocationEvent).where(RevocationEvent.prune_after < datetime.now(UTC) - EXPIRED_TOKEN_WINDOW)
+        ).all()
+        for event in old:
+            session.delete(event)
+        return len(old)

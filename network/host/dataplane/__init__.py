@@ -1,0 +1,49 @@
+"""Network dataplane drivers, chosen by the ``network_dataplane`` setting: ``linux`` (the real one: bridges,
+VXLAN, nftables and dnsmasq on the host's kernel) or ``fake`` (in memory, for control-side tests and benchmarks).
+
+Only this package runs ``ip``, ``bridge``, ``nft``, ``dnsmasq`` and ``sysctl``; everything else asks it.
+"""
+
+from __future__ import annotations
+
+from common.exceptions import ConfigError
+from common.settings import Settings
+from network.host.dataplane.base import DataplaneDriver, HostUnderlay
+
+
+def driver_for(settings: Settings) -> DataplaneDriver:
+    """A new driver for the host named by ``settings.host``; call ``init_host(underlay_for(settings))`` next."""
+    if settings.network_dataplane == "fake":
+        from network.host.dataplane.fake import FakeDataplane
+
+        return FakeDataplane(settings.effective_host)
+    if settings.network_dataplane == "linux":
+        from network.host.dataplane.linux.driver import LinuxDataplane
+
+        return LinuxDataplane(settings.effective_host, settings.state_path)
+    raise ConfigError(
+        setting="network_dataplane", reason=f"unknown driver {settings.network_dataplane!r} (linux, fake)"
+    )
+
+
+def underlay_for(settings: Settings) -> HostUnderlay:
+    """The host's underlay from the settings. A real host with no ``network_underlay_ip`` uses the address the
+    kernel would send from on its default route; a namespaced host must be given its address."""
+    address = settings.network_underlay_ip
+    if not address:
+        if settings.network_namespace:
+            raise ConfigError(setting="network_underlay_ip", reason="a namespaced host needs an explicit address")
+        if settings.network_dataplane == "fake":
+            address = "127.0.0.1"
+        else:
+            from network.host.dataplane.linux.inspect import default_route_address
+
+            address = default_route_address()
+    return HostUnderlay(
+        underlay_ip=address,
+        namespace=settings.network_namespace or None,
+        underlay_prefix=settings.network_underlay_prefix,
+        underlay_bridge=settings.network_underlay_bridge,
+        underlay_device=settings.network_underlay_device,
+        underlay_mtu=settings.network_underlay_mtu,
+    )

@@ -1,0 +1,137 @@
+"""dnsmasq's configuration and static-lease file for one network, rendered from ``DhcpWiring`` by pure functions.
+
+The choices, each for a reason:
+* ``static`` ranges only: addresses come from the control side's IPAM, never from dnsmasq's pool, so a MAC the
+  hosts file does not list gets no lease (no address conflicts with ports dnsmasq does not know).
+* ``port=0``: no DNS service. Without upstream resolvers (``no-resolv``) it could answer nothing useful, and it
+  stops dnsmasq from advertising itself as the DNS server; subnets' ``dns_nameservers`` are sent instead.
+* The router, DNS and route options are always written, empty when unset, because dnsmasq otherwise offers its
+  own address as router and DNS server.
+* Host routes go out as classless static routes (option 121, and 249 for Windows) *with* the default route:
+  RFC 3442 clients ignore the router option once option 121 is present.
+* The MTU (option 26) is forced: many clients (busybox udhcpc among them) do not ask for it.
+* ``user=root``: dnsmasq re-reads the hosts file on SIGHUP and writes its lease file after dropping privileges;
+  the state directory is root's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from network.host.dataplane import tokens
+from network.host.dataplane.base import DhcpSubnet, DhcpWiring
+
+
+@dataclass(frozen=True)
+class Files:
+    """Where one network's dnsmasq keeps its files."""
+
+    directory: Path
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "dnsmasq.conf"
+
+    @property
+    def hosts(self) -> Path:
+        return self.directory / "hosts"
+
+    @property
+    def leases(self) -> Path:
+        return self.directory / "leases"
+
+    @property
+    def pid(self) -> Path:
+        return self.directory / "pid"
+
+
+def _tag(index: int) -> str:
+    return f"subnet-{tokens.number(index, 0, 1 << 16)}"
+
+
+def _routes(subnet: DhcpSubnet) -> list[str]:
+    routes = [f"{tokens.network(dst)},{tokens.address(hop)}" for dst, hop in subnet.host_routes]
+    if subnet.gateway_ip and not any(dst == "0.0.0.0/0" for dst, _ in subnet.host_routes):
+        routes.append(f"0.0.0.0/0,{tokens.address(subnet.gateway_ip)}")
+    return routes
+
+
+def _subnet_lines(index: int, subnet: DhcpSubnet, lease_time: int) -> list[str]:
+    tag = _tag(index)
+    net = tokens.parse_network(subnet.cidr, strict=True)
+    nameservers = [tokens.parse_address(ip) for ip in subnet.dns_nameservers]
+    lease = tokens.number(lease_time, 120, 1 << 31)
+    if net.version == 6:
+        dns = ",".join(f"[{tokens.address(ip)}]" for ip in nameservers if ip.version == 6)
+        return [
+            f"dhcp-range=set:{tag},{tokens.address(net.network_address)},static,{net.prefixlen},{lease}s",
+            f"dhcp-option=tag:{tag},option6:dns-server{',' + dns if dns else ''}",
+        ]
+    dns = ",".join(tokens.address(ip) for ip in nameservers if ip.version == 4)
+    router = tokens.address(subnet.gateway_ip) if subnet.gateway_ip else ""
+    lines = [
+        f"dhcp-range=set:{tag},{tokens.address(net.network_address)},static,{tokens.address(net.netmask)},{lease}s",
+        f"dhcp-option=tag:{tag},option:router{',' + router if router else ''}",
+        f"dhcp-option=tag:{tag},option:dns-server{',' + dns if dns else ''}",
+    ]
+    if subnet.host_routes:
+        routes = ",".join(_routes(subnet))
+        lines += [
+            f"dhcp-option=tag:{tag},option:classless-static-route,{routes}",
+            f"dhcp-option=tag:{tag},249,{routes}",
+        ]
+    return lines
+
+
+def render_config(dhcp: DhcpWiring, files: Files, interface: str) -> str:
+    """The configuration file. Every value is checked as it is written (``tokens``: ``UnsafeValue`` for one
+    outside its character set), so no value can end its line and add a directive of its own."""
+    lines = [
+        "# Written by the Stratus network agent; rewritten on every change.",
+        "no-hosts",
+        "no-resolv",
+        "port=0",
+        "bind-interfaces",
+        f"interface={tokens.ifname(interface)}",
+        "except-interface=lo",
+        "user=root",
+        f"pid-file={tokens.path(files.pid)}",
+        f"dhcp-leasefile={tokens.path(files.leases)}",
+        f"dhcp-hostsfile={tokens.path(files.hosts)}",
+    ]
+    for index, subnet in enumerate(dhcp.subnets):
+        lines += _subnet_lines(index, subnet, dhcp.lease_time)
+    lines.append(f"dhcp-option-force=option:mtu,{tokens.number(dhcp.mtu, 68, 65535)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_hosts(dhcp: DhcpWiring) -> str:
+    """One static lease per line: ``mac,ip[,hostname]`` (IPv6 addresses in brackets). A hostname dnsmasq would
+    refuse is left out rather than failing the whole file; a MAC or address outside its character set raises
+    ``UnsafeValue``."""
+    lines = []
+    for mac, ip, hostname in sorted(dhcp.hosts):
+        parsed = tokens.parse_address(ip)
+        address = f"[{tokens.address(parsed)}]" if parsed.version == 6 else tokens.address(parsed)
+        name = f",{_hostname(hostname)}" if _hostname(hostname) else ""
+        lines.append(f"{tokens.mac(mac)},{address}{name}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _hostname(name: str) -> str:
+    try:
+        return tokens.hostname(name) if name else ""
+    except tokens.UnsafeValue:
+        return ""
+
+
+def interface_addresses(dhcp: DhcpWiring) -> set[str]:
+    """The DHCP port's addresses with the prefix of the subnet each is on (a /32 or /128 when on none)."""
+    nets = [tokens.parse_network(subnet.cidr, strict=True) for subnet in dhcp.subnets]
+    found = set()
+    for ip in (dhcp.ip, *dhcp.extra_ips):
+        address = tokens.parse_address(ip)
+        prefix = next((n.prefixlen for n in nets if address in n), address.max_prefixlen)
+        found.add(f"{tokens.address(address)}/{prefix}")
+    return found

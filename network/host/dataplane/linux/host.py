@@ -1,0 +1,108 @@
+"""The host itself: its namespace and underlay wire when it is simulated, and the sysctls filtering needs.
+
+A simulated host is a network namespace with one veth (``ul0`` inside, ``ul-<name>`` outside) into a root
+namespace bridge shared by all simulated hosts of the machine: that bridge is the underlay network, and each
+host's VXLAN traffic leaves by its own address on it, exactly as real hosts' traffic would on a switch.
+"""
+
+from __future__ import annotations
+
+from network.host.dataplane.base import DataplaneError, HostUnderlay
+from network.host.dataplane.linux import inspect
+from network.host.dataplane.linux.inspect import TAG, owner_tag
+from network.host.dataplane.linux.links import Namespace, ensure_veth
+from network.host.dataplane.linux.runner import CommandFailed, Runner
+from network.host.dataplane.names import HOST_UNDERLAY, underlay_veth
+
+SHARED_TAG = f"{TAG}::underlay"
+"""Alias of an underlay bridge a driver created; it belongs to no single host and goes when no host uses it."""
+SYSCTLS = {
+    # Bridged IPv4/IPv6 packets traverse the inet hooks, where connection tracking (and so the security groups'
+    # "replies of allowed connections") works; the bridge family has no conntrack on our kernels.
+    "net.bridge.bridge-nf-call-iptables": "1",
+    "net.bridge.bridge-nf-call-ip6tables": "1",
+}
+
+
+class HostNamespace:
+    def __init__(self, runner: Runner, host: str, underlay: HostUnderlay) -> None:
+        self.runner = runner
+        self.host = host
+        self.underlay = underlay
+
+    @property
+    def netns(self) -> str | None:
+        return self.underlay.namespace
+
+    def exists(self) -> bool:
+        return self.netns is None or self.netns in inspect.namespaces(self.runner)
+
+    def ensure(self) -> None:
+        if self.netns is not None:
+            self._ensure_simulated(self.netns)
+        else:
+            self._check_real()
+        for key, value in SYSCTLS.items():
+            if inspect.sysctl(self.runner, self.netns, key) != value:
+                self.runner.write(["sysctl", "-q", "-w", f"{key}={value}"], self.netns)
+
+    def _ensure_simulated(self, netns: str) -> None:
+        u = self.underlay
+        root = Namespace(self.runner, None).refresh()
+        bridge = root.get(u.underlay_bridge)
+        if bridge is None:
+            try:
+                root.ensure(u.underlay_bridge, ["bridge"], mtu=u.underlay_mtu, tag=SHARED_TAG)
+            except CommandFailed:  # the agent of another simulated host, starting at the same time, made it
+                bridge = root.refresh().get(u.underlay_bridge)
+                if bridge is None:
+                    raise
+        if bridge is not None and bridge.kind != "bridge":
+            raise DataplaneError(reason=f"underlay bridge {u.underlay_bridge} exists and is a {bridge.kind}")
+        if bridge is not None and not bridge.up:
+            root.ip("link", "set", "dev", u.underlay_bridge, "up")
+        if not self.exists():
+            self.runner.ip("netns", "add", netns)
+        inner = Namespace(self.runner, netns).refresh()
+        lo = inner.get("lo")
+        if lo is not None and not lo.up:
+            inner.ip("link", "set", "dev", "lo", "up")
+        ensure_veth(
+            root,
+            underlay_veth(netns),
+            inner,
+            HOST_UNDERLAY,
+            mtu=u.underlay_mtu,
+            tag=owner_tag(self.host, "underlay"),
+            a_master=u.underlay_bridge,
+        )
+        wanted = f"{u.underlay_ip}/{u.underlay_prefix}"
+        actual = inspect.addresses(self.runner, netns, HOST_UNDERLAY)
+        for address in sorted(actual - {wanted}):
+            inner.ip("addr", "del", address, "dev", HOST_UNDERLAY)
+        if wanted not in actual:
+            inner.ip("addr", "add", wanted, "dev", HOST_UNDERLAY, *(["nodad"] if ":" in wanted else []))
+
+    def _check_real(self) -> None:
+        data = self.runner.read_json(["ip", "-j", "addr", "show"])
+        local = {a["local"] for entry in data for a in entry.get("addr_info", ())}
+        if self.underlay.underlay_ip not in local:
+            raise DataplaneError(reason=f"underlay address {self.underlay.underlay_ip} is not on this host")
+        device = self.underlay.underlay_device
+        if device and device not in {entry["ifname"] for entry in data}:
+            raise DataplaneError(reason=f"underlay device {device} does not exist")
+
+    def remove(self) -> None:
+        """Delete a simulated host's namespace (its devices and its end of the underlay veth go with it), and
+        the shared underlay bridge once no port is left on it. A real host keeps its sysctls."""
+        if self.netns is None:
+            return
+        root = Namespace(self.runner, None).refresh()
+        # The outer end first: a namespace is destroyed asynchronously, and its veths with it.
+        root.delete(underlay_veth(self.netns))
+        if self.exists():
+            self.runner.ip("netns", "del", self.netns)
+        bridge = root.get(self.underlay.underlay_bridge)
+        in_use = any(link.master == self.underlay.underlay_bridge for link in root.links.values())
+        if bridge is not None and bridge.alias == SHARED_TAG and not in_use:
+            root.delete(self.underlay.underlay_bridge)

@@ -1,0 +1,22 @@
+"""The portal as one blueprint: importing this module registers every page on ``bp``."""
+
+from __future__ import annotations
+
+from portal import (  # noqa: F401 - each registers its views on bp
+    admin,
+    assets,
+    images,
+    instance_actions,
+    instances,
+    keypairs,
+    launch,
+    navigation,
+    networks,
+    overview,
+    security_groups,
+    signin,
+)
+from portal.blueprint import bp
+from portal.navigation import ADMIN_NAV, TENANT_NAV
+
+__all__ = ["ADMIN_NAV", "TENANT_NAV", "bp"]
