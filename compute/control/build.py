@@ -16,7 +16,7 @@ from typing import Any
 
 from compute import client
 from compute.control import records, scheduler
-from compute.control.context import Control
+from compute.control.context import ComputeControl
 from compute.models import Instance
 from compute.states import TaskState, VmState
 from network import client as network_client
@@ -105,7 +105,7 @@ def network_data(ports: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _try_host(
-    control: Control,
+    control: ComputeControl,
     instance_id: str,
     host: str,
     request: scheduler.Request,
@@ -135,7 +135,7 @@ def _try_host(
 
 
 def _place(
-    control: Control,
+    control: ComputeControl,
     instance_id: str,
     request: scheduler.Request,
     group_id: str | None,
@@ -162,7 +162,7 @@ def _place(
     return Outcome.HOST_TAKEN, None, decision
 
 
-def build_instance(control: Control, instance_id: str, request_id: str) -> str:
+def build_instance(control: ComputeControl, instance_id: str, request_id: str) -> str:
     """Place the instance and send it to its host; returns what happened, for logs and tests."""
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
@@ -201,7 +201,9 @@ def build_instance(control: Control, instance_id: str, request_id: str) -> str:
     return "no valid host"
 
 
-def fail_build(control: Control, instance_id: str, request_id: str, message: str, host: str | None = None) -> None:
+def fail_build(
+    control: ComputeControl, instance_id: str, request_id: str, message: str, host: str | None = None
+) -> None:
     """The build is over without a server: ERROR with a fault, and every resource (claim, ports, quota) released."""
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)

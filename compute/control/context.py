@@ -13,7 +13,7 @@ from compute.control.host_cache import HostStateCache
 
 
 @dataclass(frozen=True)
-class Control:
+class ComputeControl:
     db: Database
     app: Celery
     settings: Settings

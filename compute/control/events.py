@@ -12,7 +12,7 @@ from typing import Any
 
 from compute import client
 from compute.control import build, rebuild, records, resize
-from compute.control.context import Control
+from compute.control.context import ComputeControl
 from compute.models import Instance
 from compute.states import ACTIONS, PowerState, TaskState, VmState
 from network import client as network_client
@@ -40,7 +40,7 @@ FINISHERS = {
 }
 
 
-def spawned(control: Control, instance_id: str, host: str, power_state: int, request_id: str) -> str:
+def spawned(control: ComputeControl, instance_id: str, host: str, power_state: int, request_id: str) -> str:
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
         moved_on = bool(instance and not instance.deleted and not records.deleting(instance) and instance.host != host)
@@ -69,7 +69,7 @@ def spawned(control: Control, instance_id: str, host: str, power_state: int, req
     return "active"
 
 
-def spawn_failed(control: Control, instance_id: str, host: str, reason: str, request_id: str) -> str:
+def spawn_failed(control: ComputeControl, instance_id: str, host: str, reason: str, request_id: str) -> str:
     """Free the failed host's claim and try another host, up to MAX_ATTEMPTS, then ERROR."""
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
@@ -106,7 +106,9 @@ def spawn_failed(control: Control, instance_id: str, host: str, reason: str, req
     return "error"
 
 
-def network_ready(control: Control, instance_id: str, host: str, nics: list[dict[str, Any]], request_id: str) -> str:
+def network_ready(
+    control: ComputeControl, instance_id: str, host: str, nics: list[dict[str, Any]], request_id: str
+) -> str:
     """The network service wired the server's ports on its host: remember how to plug them, then spawn."""
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
@@ -133,7 +135,7 @@ def network_ready(control: Control, instance_id: str, host: str, nics: list[dict
     return "spawning"
 
 
-def destroyed(control: Control, instance_id: str, host: str, request_id: str) -> str:
+def destroyed(control: ComputeControl, instance_id: str, host: str, request_id: str) -> str:
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted:
@@ -147,7 +149,7 @@ def destroyed(control: Control, instance_id: str, host: str, request_id: str) ->
 
 
 def action_done(
-    control: Control,
+    control: ComputeControl,
     instance_id: str,
     host: str,
     action: str,

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from compute import client
 from compute.control import events, hosts, records
-from compute.control.context import Control
+from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import TaskState, VmState
 from network.control import liveness
@@ -44,7 +44,7 @@ class Stalled:
     reason: str
 
 
-def taken(control: Control, instance_id: str, host: str, request_id: str = "") -> str:
+def taken(control: ComputeControl, instance_id: str, host: str, request_id: str = "") -> str:
     """The host's agent received the spawn. A host the build no longer belongs to is told to drop it."""
     with control.db.session() as session:
         expect = {"host": host, "task_state": TaskState.SPAWNING.value, "taken_by": None}
@@ -76,7 +76,7 @@ def _why(instance: Instance, compute_host: ComputeHost | None, network_host: Net
     return None
 
 
-def stalled(control: Control) -> list[Stalled]:
+def stalled(control: ComputeControl) -> list[Stalled]:
     """Builds in flight that their host will not finish."""
     settings = control.settings
     take = timedelta(seconds=settings.compute_build_take_timeout)
@@ -107,7 +107,7 @@ def stalled(control: Control) -> list[Stalled]:
     return found
 
 
-def give_back(control: Control, build: Stalled, request_id: str) -> str:
+def give_back(control: ComputeControl, build: Stalled, request_id: str) -> str:
     """Schedule the build again elsewhere (or end it in ERROR), and tell its old host to drop it."""
     LOG.warning("[%s] build of %s given back: %s", request_id, build.instance_id, build.reason)
     outcome = events.spawn_failed(control, build.instance_id, build.host, build.reason, request_id)
@@ -116,7 +116,7 @@ def give_back(control: Control, build: Stalled, request_id: str) -> str:
     return outcome
 
 
-def check(control: Control) -> dict[str, int]:
+def check(control: ComputeControl) -> dict[str, int]:
     """The periodic pass: every stalled build is given back."""
     counts: dict[str, int] = {}
     for build in stalled(control):

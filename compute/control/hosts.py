@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from compute import client
 from compute.control import records
-from compute.control.context import Control
+from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import PowerState, VmState
 
@@ -64,7 +64,7 @@ def _sync(instance: Instance, reported: int | None) -> dict[str, Any] | None:
     return changes or None
 
 
-def heartbeat(control: Control, names: list[str]) -> int:
+def heartbeat(control: ComputeControl, names: list[str]) -> int:
     """Liveness only: the agent is alive even while a long spawn keeps it from sending a full report."""
     with control.db.session() as session:
         result = session.execute(
@@ -74,7 +74,7 @@ def heartbeat(control: Control, names: list[str]) -> int:
 
 
 def host_report(
-    control: Control, host: str, resources: dict[str, Any], instances: dict[str, int], zone: str = "nova"
+    control: ComputeControl, host: str, resources: dict[str, Any], instances: dict[str, int], zone: str = "nova"
 ) -> dict[str, int]:
     orphans: list[str] = []
     synced = 0

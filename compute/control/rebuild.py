@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from compute import client
 from compute.control import build, records
-from compute.control.context import Control
+from compute.control.context import ComputeControl
 from compute.models import Instance
 from compute.states import PowerState, TaskState, VmState
 
 
-def start(control: Control, instance_id: str, request_id: str) -> str:
+def start(control: ComputeControl, instance_id: str, request_id: str) -> str:
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted or instance.task_state != TaskState.REBUILDING or not instance.host:

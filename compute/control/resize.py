@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from compute import client
 from compute.control import build, records, scheduler
-from compute.control.context import Control
+from compute.control.context import ComputeControl
 from compute.models import Allocation, Instance
 from compute.states import PowerState, TaskState, VmState
 
@@ -33,7 +33,7 @@ def _request(instance: Instance) -> scheduler.Request:
     return scheduler.Request(instance.id, int(flavor["vcpus"]), int(flavor["ram"]), disk)
 
 
-def start(control: Control, instance_id: str, request_id: str) -> str:
+def start(control: ComputeControl, instance_id: str, request_id: str) -> str:
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted or instance.task_state != TaskState.RESIZE_PREP or not instance.host:

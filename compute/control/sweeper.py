@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from compute import client
 from compute.control import build, hosts, records, resize
-from compute.control.context import Control
+from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import TaskState, VmState
 from network import client as network_client
@@ -24,7 +24,7 @@ from network import client as network_client
 LOG = logging.getLogger(__name__)
 
 
-def sweep(control: Control) -> dict[str, int]:
+def sweep(control: ComputeControl) -> dict[str, int]:
     counts = {"resent": 0, "timed_out": 0, "deleted": 0}
     now = records.now()
     resend_after = timedelta(seconds=control.settings.compute_resend_after)

@@ -12,7 +12,7 @@ from common.db import Database
 from common.settings import Settings
 from compute import client
 from compute.control import build, events, handoff, hosts, rebuild, resize, sweeper
-from compute.control.context import Control
+from compute.control.context import ComputeControl
 from compute.control.host_cache import HostStateCache
 
 LOG = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ FROM_HOST = {"from_hosts": True, "host_arg": "host"}
 
 
 def register(app: Celery, settings: Settings) -> None:
-    control = Control(
+    control = ComputeControl(
         Database(settings.effective_database_url), app, settings, HostStateCache(settings.scheduler_host_state_ttl)
     )
 

@@ -16,7 +16,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from network.control import liveness, wiring
-from network.control.sync import NetworkControl, sync_network
+from network.control.context import NetworkControl
+from network.control.sync import sync_network
 from network.models import DHCP_OWNER, Port
 
 LOG = logging.getLogger(__name__)

@@ -10,31 +10,21 @@ overtaken one.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from celery import Celery
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from common.db import Database
-from common.settings import Settings
 from compute import client as compute_client
 from network import client
 from network.control import wiring
+from network.control.context import NetworkControl
 from network.host.dataplane import names
 from network.models import Network, NetworkHost, Port
 
 LOG = logging.getLogger(__name__)
 ACTIVE, DOWN = "ACTIVE", "DOWN"
-
-
-@dataclass(frozen=True)
-class NetworkControl:
-    db: Database
-    app: Celery
-    settings: Settings
 
 
 def push_host(control: NetworkControl, host: str, request_id: str = "") -> str:

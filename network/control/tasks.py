@@ -10,6 +10,7 @@ from common.db import Database
 from common.settings import Settings
 from network import client
 from network.control import liveness, relocation, sync
+from network.control.context import NetworkControl
 
 LOG = logging.getLogger(__name__)
 TASK_OPTIONS = {"acks_late": True, "time_limit": 120, "soft_time_limit": 110}
@@ -18,7 +19,7 @@ FROM_HOST = {"from_hosts": True, "host_arg": "host"}
 
 
 def register(app: Celery, settings: Settings) -> None:
-    control = sync.NetworkControl(Database(settings.effective_database_url), app, settings)
+    control = NetworkControl(Database(settings.effective_database_url), app, settings)
 
     @app.task(name=client.SYNC_NETWORK, **TASK_OPTIONS)
     def sync_network(network_id: str, request_id: str = "") -> list[str]:

@@ -16,7 +16,7 @@ import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
 from common.settings import Settings
 from compute.control import events
-from compute.control.context import Control
+from compute.control.context import ComputeControl
 from compute.models import Instance
 from compute.states import PowerState, TaskState, VmState
 
@@ -32,14 +32,14 @@ class RecordingQueue:
 
 
 @pytest.fixture
-def control(tmp_path: Path) -> Iterator[Control]:
+def control(tmp_path: Path) -> Iterator[ComputeControl]:
     database = Database(f"sqlite:///{tmp_path / 'events.db'}")
     Base.metadata.create_all(database.engine)
-    yield Control(database, RecordingQueue(), Settings())  # type: ignore[arg-type]
+    yield ComputeControl(database, RecordingQueue(), Settings())  # type: ignore[arg-type]
     database.dispose()
 
 
-def server_on_h2(control: Control, task_state: TaskState) -> str:
+def server_on_h2(control: ComputeControl, task_state: TaskState) -> str:
     with control.db.session() as session:
         instance = Instance(
             name="vm", project_id="p", user_id="u", hostname="vm", reservation_id="r", flavor={}, image_ref="i",
@@ -50,7 +50,7 @@ def server_on_h2(control: Control, task_state: TaskState) -> str:
         return instance.id
 
 
-def state_of(control: Control, instance_id: str) -> tuple[str | None, bool]:
+def state_of(control: ComputeControl, instance_id: str) -> tuple[str | None, bool]:
     with control.db.session() as session:
         instance = session.get_one(Instance, instance_id)
         return instance.task_state, instance.deleted

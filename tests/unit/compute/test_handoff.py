@@ -15,7 +15,7 @@ from common.db import Base, Database
 from common.settings import Settings
 from compute import client
 from compute.control import handoff, records
-from compute.control.context import Control
+from compute.control.context import ComputeControl
 from compute.models import Allocation, ComputeHost, Instance
 from network.models import NetworkHost
 
@@ -37,7 +37,7 @@ class Sent:
 
 
 @pytest.fixture
-def control(tmp_path: Path) -> Iterator[Control]:
+def control(tmp_path: Path) -> Iterator[ComputeControl]:
     database = Database(f"sqlite:///{tmp_path / 'handoff.db'}")
     Base.metadata.create_all(database.engine)
     now = records.now()
@@ -45,11 +45,13 @@ def control(tmp_path: Path) -> Iterator[Control]:
         for name in ("h1", "h2"):
             session.add(ComputeHost(name=name, vcpus=8, memory_mb=8192, disk_gb=100, last_heartbeat=now))
             session.add(NetworkHost(host=name, underlay_ip="198.18.0.1", networks=[], last_seen=now))
-    yield Control(database, Sent(), SETTINGS)  # type: ignore[arg-type]
+    yield ComputeControl(database, Sent(), SETTINGS)  # type: ignore[arg-type]
     database.dispose()
 
 
-def _building(control: Control, task: str, host: str = "h1", waited: float = 10, taken_by: str | None = None) -> str:
+def _building(
+    control: ComputeControl, task: str, host: str = "h1", waited: float = 10, taken_by: str | None = None
+) -> str:
     with control.db.session() as session:
         instance = Instance(
             name="vm", project_id="p", user_id="u", hostname="vm", reservation_id="r", image_ref="i",
@@ -63,12 +65,12 @@ def _building(control: Control, task: str, host: str = "h1", waited: float = 10,
         return instance.id
 
 
-def _silence(control: Control, host: str, seconds: float = 20) -> None:
+def _silence(control: ComputeControl, host: str, seconds: float = 20) -> None:
     with control.db.session() as session:
         session.get_one(ComputeHost, host).last_heartbeat = records.now() - timedelta(seconds=seconds)
 
 
-def _reasons(control: Control) -> dict[str, str]:
+def _reasons(control: ComputeControl) -> dict[str, str]:
     return {build.instance_id: build.reason for build in handoff.stalled(control)}
 
 

@@ -14,7 +14,7 @@ import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
 from common.settings import Settings
 from compute.control import build, scheduler
-from compute.control.context import Control
+from compute.control.context import ComputeControl
 from compute.control.host_cache import HostStateCache
 from compute.models import Allocation, ComputeHost, Instance
 from compute.states import TaskState, VmState
@@ -97,7 +97,7 @@ def test_a_placement_that_finds_no_room_in_a_stale_picture_looks_again(db: Datab
             )
         )
     hosts = HostStateCache(ttl=60.0)
-    control = Control(db, app=None, settings=Settings(state_dir=str(tmp_path)), hosts=hosts)  # type: ignore[arg-type]
+    control = ComputeControl(db, app=None, settings=Settings(state_dir=str(tmp_path)), hosts=hosts)  # type: ignore[arg-type]
     with db.session() as session:
         hosts.states(session)  # the picture: both hosts full
     with db.session() as session:

@@ -13,7 +13,7 @@ from common.db import Base, Database
 from common.settings import Settings
 from network import networks, ports, subnets
 from network.control import liveness, relocation, wiring
-from network.control.sync import NetworkControl
+from network.control.context import NetworkControl
 from network.models import DHCP_OWNER, NetworkHost, Port
 from tests.unit.network.records import ALICE
 

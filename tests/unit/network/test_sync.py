@@ -17,6 +17,7 @@ from common.settings import Settings
 from compute import client as compute_client
 from network import client, networks, ports, subnets
 from network.control import sync
+from network.control.context import NetworkControl
 from network.models import NetworkHost, Port
 from tests.unit.network.records import ALICE, BOB
 
@@ -40,17 +41,17 @@ class RecordingQueue:
 
 
 @pytest.fixture
-def control(tmp_path: Path) -> Iterator[sync.NetworkControl]:
+def control(tmp_path: Path) -> Iterator[NetworkControl]:
     database = Database(f"sqlite:///{tmp_path / 'sync.db'}")
     Base.metadata.create_all(database.engine)
     with database.session() as session:
         hosts = (("h1", "198.18.0.11"), ("h2", "198.18.0.12"))
         session.add_all(NetworkHost(host=host, underlay_ip=ip, networks=[]) for host, ip in hosts)
-    yield sync.NetworkControl(database, RecordingQueue(), SETTINGS)  # type: ignore[arg-type]
+    yield NetworkControl(database, RecordingQueue(), SETTINGS)  # type: ignore[arg-type]
     database.dispose()
 
 
-def server_port(control: sync.NetworkControl, server: str) -> tuple[str, str]:
+def server_port(control: NetworkControl, server: str) -> tuple[str, str]:
     """(network id, port id) of a new server port on a new network."""
     with control.db.session() as session:
         network = networks.create_network(session, ALICE, SETTINGS, {"name": "net"})
