@@ -25,7 +25,7 @@ from api.compute.views import paged, usage_time
 from api.runtime import runtime
 from api.validation import digits, validated_body
 from common.exceptions import BadRequest, Conflict, NotFound, StratusError
-from compute.control import hosts, records
+from compute import service as compute_service
 from compute.models import Allocation, ComputeHost, Instance, ServiceRecord
 
 bp = Blueprint("compute_admin", __name__, url_prefix="/compute/v2.1")
@@ -47,10 +47,6 @@ def legacy_id(uuid: str) -> int:
 
 def _grace() -> timedelta:
     return timedelta(seconds=runtime().settings.compute_host_down_after)
-
-
-def _record_is_up(record: ServiceRecord) -> bool:
-    return bool(record.last_seen and not record.forced_down and records.now() - record.last_seen <= _grace())
 
 
 # --- hosts and what they hold -------------------------------------------------------------------------------
@@ -80,7 +76,7 @@ def _usages(session: Session, pattern: str | None = None) -> list[HostUsage]:
     query = select(ComputeHost)
     if pattern is not None:
         query = query.where(ComputeHost.name.contains(pattern, autoescape=True))
-    found = {h.name: HostUsage(h, hosts.host_is_up(h, _grace())) for h in session.scalars(query)}
+    found = {h.name: HostUsage(h, compute_service.host_is_up(h, _grace())) for h in session.scalars(query)}
     claims = session.execute(
         select(
             Allocation.host,
@@ -271,7 +267,7 @@ class Service:
 
 def _services(session: Session) -> list[Service]:
     found = [
-        Service(r, r.binary, r.host, r.zone, _record_is_up(r), r.last_seen)
+        Service(r, r.binary, r.host, r.zone, compute_service.service_is_up(r, _grace()), r.last_seen)
         for r in session.scalars(select(ServiceRecord).order_by(ServiceRecord.binary, ServiceRecord.host))
     ]
     for usage in sorted(_usages(session), key=lambda u: u.host.name):

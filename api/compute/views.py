@@ -19,7 +19,7 @@ from api.runtime import runtime
 from api.urls import public_url
 from api.validation import digits
 from common.exceptions import BadRequest, ValidationError
-from compute.control import hosts
+from compute import service
 from compute.models import ComputeHost, Flavor, Instance
 from compute.states import server_status
 
@@ -144,7 +144,7 @@ def host_status(instance: Instance) -> str:
     record = session.get(ComputeHost, instance.host) if session is not None else None  # one read per host a request
     if record is None:
         return "UNKNOWN"
-    if not hosts.host_is_up(record, timedelta(seconds=runtime().settings.compute_host_down_after)):
+    if not service.host_is_up(record, timedelta(seconds=runtime().settings.compute_host_down_after)):
         return "DOWN"
     return "UP" if record.enabled else "MAINTENANCE"
 

@@ -10,7 +10,6 @@ left by a delete while the host was down) is destroyed. Guests this cloud has no
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -19,14 +18,11 @@ from compute import client
 from compute.control import records
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
+from compute.service import host_is_up as host_is_up  # re-exported: the sweeper and the handoff call hosts.host_is_up
 from compute.states import PowerState, VmState
 
 LOG = logging.getLogger(__name__)
 STOPPED_STATES = (PowerState.SHUTDOWN, PowerState.CRASHED)
-
-
-def host_is_up(host: ComputeHost | None, grace: timedelta = timedelta(seconds=60)) -> bool:
-    return bool(host and host.last_heartbeat and not host.forced_down and records.now() - host.last_heartbeat <= grace)
 
 
 def _upsert(session: Any, name: str, resources: dict[str, Any], zone: str) -> ComputeHost:

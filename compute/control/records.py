@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import traceback
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from compute.models import Allocation, Instance, InstanceAction, ServerGroupMember, counted_resources
+from compute.models import Allocation, Instance, InstanceAction, ServerGroupMember
+from compute.service import now as now  # re-exported: the workflows call records.now and records.swap
+from compute.service import swap as swap
 from compute.states import TaskState, VmState
 from network import ports as network_ports
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def swap(session: Session, instance_id: str, expect: dict[str, Any], **values: Any) -> bool:
-    """``UPDATE instances SET values WHERE id AND every expected column matches``; True if it won."""
-    query = update(Instance).where(Instance.id == instance_id, Instance.deleted.is_(False))
-    for column, expected in expect.items():
-        attribute = getattr(Instance, column)
-        query = query.where(attribute.is_(None) if expected is None else attribute == expected)
-    if "flavor" in values or "old_flavor" in values:
-        values = values | _counted_after(session, instance_id, values)
-    return session.execute(query.values(updated_at=now(), **values)).rowcount == 1
-
-
-def _counted_after(session: Session, instance_id: str, values: dict[str, Any]) -> dict[str, int]:
-    """The quota columns once ``values`` change the flavors (the flavor not in ``values`` is read)."""
-    row = session.execute(select(Instance.flavor, Instance.old_flavor).where(Instance.id == instance_id)).first()
-    flavor, old_flavor = row if row is not None else (None, None)
-    return counted_resources(values.get("flavor", flavor), values.get("old_flavor", old_flavor))
 
 
 def fault(code: int, message: str, details: str = "") -> dict[str, Any]:
