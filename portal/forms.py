@@ -6,13 +6,16 @@ fault is attached to the field it names (see ``errors.ApiError.field``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from flask import request
 from werkzeug.datastructures import MultiDict
 
 from portal.errors import ApiError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -20,6 +23,8 @@ class Form:
     id: str
     values: MultiDict[str, str] = field(default_factory=MultiDict)
     errors: dict[str, str] = field(default_factory=dict)
+    status: int = 400
+    """The status to show the form again with: 400, or 502 when the API failed on its side."""
 
     @classmethod
     def posted(cls, form_id: str, secret: tuple[str, ...] = ()) -> Form:
@@ -60,6 +65,25 @@ class Form:
     ) -> None:
         """Attach an API error to the field it is about, or to the form."""
         self.errors[error.field(fields, keywords)] = error.message
+
+    def attempt(
+        self,
+        send: Callable[[], T],
+        fields: Mapping[str, str] | None = None,
+        keywords: Mapping[str, str] | None = None,
+        passes: tuple[int, ...] = (401,),
+    ) -> T | None:
+        """Run ``send`` (one call to the API) and return what it returns; if the API refuses, attach its message to
+        the field it names and return None. The statuses in ``passes`` are not the form's to show: they go on to
+        the error page (401 signs the user out; a 404 of the page's own resource is a missing page)."""
+        try:
+            return send()
+        except ApiError as exc:
+            if exc.status in passes:
+                raise
+            self.fail(exc, fields, keywords)
+            self.status = 400 if exc.status < 500 else 502
+            return None
 
     @property
     def ok(self) -> bool:

@@ -65,13 +65,7 @@ def _create(form: Form) -> dict[str, Any] | None:
         "visibility": form.get("visibility", "private"),
         "min_disk": min_disk,
     }
-    try:
-        return api().post("/image/v2/images", body).json()
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        form.fail(exc, FIELDS, KEYWORDS)
-        return None
+    return form.attempt(lambda: api().post("/image/v2/images", body).json(), FIELDS, KEYWORDS)
 
 
 @bp.post("/images/upload")

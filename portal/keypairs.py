@@ -7,7 +7,6 @@ from flask import Response
 
 from portal.blueprint import api, bp, redirect_with, render, signed_in
 from portal.deletion import Page, confirm_page, delete_then_redirect
-from portal.errors import ApiError
 from portal.forms import Form, empty
 
 FIELDS = {"keypair.name": "name", "keypair.public_key": "public_key"}
@@ -38,13 +37,8 @@ def keypair_import() -> Response:
     form.require("name", "public_key")
     if form.ok:
         body = {"keypair": {"name": form.get("name"), "public_key": form.get("public_key"), "type": "ssh"}}
-        try:
-            api().post("/compute/v2.1/os-keypairs", body)
+        if form.attempt(lambda: api().post("/compute/v2.1/os-keypairs", body), FIELDS, KEYWORDS) is not None:
             return redirect_with("portal.keypairs", f"Key pair {form.get('name')} imported.")
-        except ApiError as exc:
-            if exc.status == 401:
-                raise
-            form.fail(exc, FIELDS, KEYWORDS)
     return _page(form, 400)
 
 

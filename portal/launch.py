@@ -11,7 +11,6 @@ from flask import Response
 
 from portal.blueprint import api, bp, redirect_with, render, signed_in
 from portal.client import ApiClient
-from portal.errors import ApiError
 from portal.forms import Form, empty
 
 FIELDS = {
@@ -95,12 +94,8 @@ def instance_launch_submit() -> Response:
     count = form.integer("count", minimum=1, maximum=MAX_COUNT) or 1
     if not form.ok:
         return _page(form, 400)
-    try:
-        api().post("/compute/v2.1/servers", server_body(form, count))
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        form.fail(exc, FIELDS, KEYWORDS)
-        return _page(form, 400 if exc.status < 500 else 502)
+    launched = form.attempt(lambda: api().post("/compute/v2.1/servers", server_body(form, count)), FIELDS, KEYWORDS)
+    if launched is None:
+        return _page(form, form.status)
     what = f"{count} instances" if count > 1 else f"Instance {form.get('name')}"
     return redirect_with("portal.instances", f"{what} launching.")

@@ -68,13 +68,14 @@ def network_create() -> Response:
     if not form.ok:
         return _network_page(form, 400)
     client = api()
-    try:
-        network = client.post("/network/v2.0/networks", {"network": {"name": form.get("name")}}).json()["network"]
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        form.fail(exc, NETWORK_FIELDS, {"quota": "name"})
+    created = form.attempt(
+        lambda: client.post("/network/v2.0/networks", {"network": {"name": form.get("name")}}),
+        NETWORK_FIELDS,
+        {"quota": "name"},
+    )
+    if created is None:
         return _network_page(form, 400)
+    network = created.json()["network"]
     if form.get("cidr"):
         try:
             client.post("/network/v2.0/subnets", _subnet_body(form, network["id"]))
@@ -120,13 +121,14 @@ def subnet_create(network_id: str) -> Response:
     form = Form.posted("subnet")
     form.require("cidr")
     if form.ok:
-        try:
-            api().post("/network/v2.0/subnets", _subnet_body(form, network_id))
+        created = form.attempt(
+            lambda: api().post("/network/v2.0/subnets", _subnet_body(form, network_id)),
+            SUBNET_FIELDS,
+            SUBNET_KEYWORDS,
+            (401, 404),
+        )
+        if created is not None:
             return redirect_with("portal.network_detail", "Subnet created.", network_id=network_id)
-        except ApiError as exc:
-            if exc.status in (401, 404):
-                raise
-            form.fail(exc, SUBNET_FIELDS, SUBNET_KEYWORDS)
     return _detail_page(network_id, form, 400)
 
 

@@ -9,7 +9,6 @@ from flask import Response
 
 from portal.blueprint import api, bp, redirect_with, render, signed_in
 from portal.deletion import Page, confirm_page, delete_then_redirect
-from portal.errors import ApiError
 from portal.forms import Form, empty
 
 PROTOCOLS = (("", "Any"), ("tcp", "TCP"), ("udp", "UDP"), ("icmp", "ICMP"))
@@ -49,15 +48,13 @@ def security_group_create() -> Response:
     form.require("name")
     if form.ok:
         body = {"security_group": {"name": form.get("name"), "description": form.get("description")}}
-        try:
-            group = api().post("/network/v2.0/security-groups", body).json()["security_group"]
+        fields = {"name": "name", "description": "description"}
+        created = form.attempt(lambda: api().post("/network/v2.0/security-groups", body), fields, {"quota": "name"})
+        if created is not None:
+            group = created.json()["security_group"]
             return redirect_with(
                 "portal.security_group_detail", f"Security group {group['name']} created.", group_id=group["id"]
             )
-        except ApiError as exc:
-            if exc.status == 401:
-                raise
-            form.fail(exc, {"name": "name", "description": "description"}, {"quota": "name"})
     return _groups_page(form, 400)
 
 
@@ -118,13 +115,11 @@ def security_group_rule_create(group_id: str) -> Response:
     form = Form.posted("rule")
     body = rule_body(form, group_id)
     if body is not None:
-        try:
-            api().post("/network/v2.0/security-group-rules", body)
+        added = form.attempt(
+            lambda: api().post("/network/v2.0/security-group-rules", body), RULE_FIELDS, RULE_KEYWORDS, (401, 404)
+        )
+        if added is not None:
             return redirect_with("portal.security_group_detail", "Rule added.", group_id=group_id)
-        except ApiError as exc:
-            if exc.status in (401, 404):
-                raise
-            form.fail(exc, RULE_FIELDS, RULE_KEYWORDS)
     return _detail_page(group_id, form, 400)
 
 

@@ -18,7 +18,7 @@ from flask import Response
 
 from portal.blueprint import admin_only, api, bp, redirect_with, render
 from portal.charts import Bar
-from portal.errors import ApiError
+from portal.client import ApiResponse
 from portal.forms import Form, empty
 
 COMPUTE_BINARY = "nova-compute"
@@ -98,11 +98,11 @@ def admin_hosts() -> Response:
     return _page()
 
 
-def _switch(action: str, host: str, reason: str = "") -> None:
+def _switch(action: str, host: str, reason: str = "") -> ApiResponse:
     body = {"host": host, "binary": COMPUTE_BINARY}
     if reason:
         action, body = "disable-log-reason", body | {"disabled_reason": reason}
-    api().put(f"/compute/v2.1/os-services/{action}", body)
+    return api().put(f"/compute/v2.1/os-services/{action}", body)
 
 
 @bp.post("/admin/hosts/<host>/disable")
@@ -113,13 +113,10 @@ def admin_host_disable(host: str) -> Response:
     if len(reason) > REASON_MAX:
         form.errors["reason"] = f"Keep the reason to {REASON_MAX} characters (this one has {len(reason)})."
         return _page({host: form}, 400)
-    try:
-        _switch("disable", host, reason)
-    except ApiError as exc:
-        if exc.status == 404:  # no such host (any more): there is no form of it to show the error beside
-            raise
-        form.fail(exc, fields={"disabled_reason": "reason", "host": ""})
-        return _page({host: form}, 400 if exc.status < 500 else 502)
+    # A 404 (no such host any more) goes to the error page: there is no form of it to show the error beside.
+    fields = {"disabled_reason": "reason", "host": ""}
+    if form.attempt(lambda: _switch("disable", host, reason), fields, passes=(404,)) is None:
+        return _page({host: form}, form.status)
     because = f" ({reason})" if reason else ""
     return redirect_with("portal.admin_hosts", f"Host {host} is disabled{because}: it takes no new instances.")
 

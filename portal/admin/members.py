@@ -62,12 +62,9 @@ def admin_project_grant(project_id: str) -> Response:
         return _page(project_id, form, 400)
     users, roles = dict(user_options()), dict(role_options())
     path = f"/identity/v3/projects/{project_id}/users/{form.get('user_id')}/roles/{form.get('role_id')}"
-    try:
-        api().put(path)
-    except ApiError as exc:
-        # Keystone's 404 names what it could not find: the user or the role (the project exists, the page read it).
-        form.fail(exc, keywords={"user": "user_id", "role": "role_id"})
-        return _page(project_id, form, 400 if exc.status < 500 else 502)
+    # Keystone's 404 names what it could not find: the user or the role (the project exists, the page read it).
+    if form.attempt(lambda: api().put(path), keywords={"user": "user_id", "role": "role_id"}, passes=()) is None:
+        return _page(project_id, form, form.status)
     notice = f"{users.get(form.get('user_id'), 'The user')} now has role {roles.get(form.get('role_id'), '')}."
     return redirect_with("portal.admin_project", notice, project_id=project_id)
 
