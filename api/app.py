@@ -20,7 +20,7 @@ from api.compute import (
     servers,
 )
 from api.compute import limits as compute_limits
-from api.identity import assignments, auth_views, catalog_views, domains, projects, roles, users
+from api.identity import assignments, auth_views, catalog_views, domains, projects, quota_resources, roles, users
 from api.identity import limits as identity_limits
 from api.image import data as image_data
 from api.image import images, members
@@ -50,6 +50,7 @@ BLUEPRINTS = (
     assignments.bp,
     catalog_views.bp,
     identity_limits.bp,
+    quota_resources.bp,
     images.bp,
     image_data.bp,
     members.bp,

@@ -35,34 +35,60 @@ class Scope(StrEnum):
 
 @dataclass(frozen=True)
 class Resource:
+    """One limited resource: the one table the quota engine, the APIs, the portal and the ``stratus`` CLI use.
+
+    The portal and the CLI read it over HTTP (``GET /identity/v3/OS-STRATUS/quota_resources``), so a resource
+    added here shows up in both with its label, unit and scope, and neither keeps a copy that could disagree.
+    """
+
     name: str
+    """The name the quota APIs use (Neutron's keys, Nova's keys for its own resources, Keystone's ``resource_name``)."""
     service: str
     """The catalog type of the API that enforces it: ``compute``, ``network`` or ``image``."""
     default: int | str
     """The built-in default limit, or the name of the setting that holds it."""
     counter: str | None
     """``"module:function"`` that counts its usage; None for a per-item limit."""
+    label: str
+    """What a person reads: a short capitalised title (the portal's field label)."""
     description: str
+    """What is counted, in a phrase (Keystone's registered-limit ``description``)."""
     scope: Scope = Scope.PROJECT
     unit: str = ""
+    """``MiB``, ``bytes`` or "" for a count."""
+    item: str = ""
+    """For ``Scope.ITEM``: what each limit is on (``server``, ``server group``)."""
 
+    @property
+    def per(self) -> str:
+        """What one limit applies to, in a word a user reads: ``project``, ``user``, or the item."""
+        return self.item if self.scope is Scope.ITEM else self.scope.value
+
+
+# The counting modules of the three services.
+_C, _N, _I = "compute.quota:", "network.quota:", "image.quota:"
 
 RESOURCES: tuple[Resource, ...] = (
-    Resource("instances", "compute", 10, "compute.quota:count_instances", "servers"),
-    Resource("cores", "compute", 20, "compute.quota:count_instances", "vCPUs of all servers"),
-    Resource("ram", "compute", 51200, "compute.quota:count_instances", "RAM of all servers", unit="MiB"),
-    Resource("key_pairs", "compute", 100, "compute.quota:count_key_pairs", "key pairs of each user", Scope.USER),
-    Resource("server_groups", "compute", 10, "compute.quota:count_server_groups", "server groups"),
-    Resource("server_group_members", "compute", 10, None, "servers in each server group", Scope.ITEM),
-    Resource("metadata_items", "compute", 128, None, "metadata items of each server", Scope.ITEM),
-    Resource("network", "network", 100, "network.quota:count_networks", "networks"),
-    Resource("subnet", "network", 100, "network.quota:count_subnets", "subnets"),
-    Resource("port", "network", 500, "network.quota:count_ports", "ports"),
-    Resource("security_group", "network", 10, "network.quota:count_security_groups", "security groups"),
-    Resource("security_group_rule", "network", 100, "network.quota:count_security_group_rules", "rules"),
-    Resource("image_count_total", "image", "image_quota_count", "image.quota:count_images", "images"),
-    Resource("image_size_total", "image", "image_quota_bytes", "image.quota:count_images", "image data", unit="bytes"),
-)
+    Resource("instances", "compute", 10, _C + "count_instances", "Instances", "servers"),
+    Resource("cores", "compute", 20, _C + "count_instances", "vCPUs", "vCPUs of all servers"),
+    Resource("ram", "compute", 51200, _C + "count_instances", "RAM", "RAM of all servers", unit="MiB"),
+    Resource("key_pairs", "compute", 100, _C + "count_key_pairs", "Key pairs", "key pairs of each user",
+             Scope.USER),
+    Resource("server_groups", "compute", 10, _C + "count_server_groups", "Server groups", "server groups"),
+    Resource("server_group_members", "compute", 10, None, "Members of a server group",
+             "servers in each server group", Scope.ITEM, item="server group"),
+    Resource("metadata_items", "compute", 128, None, "Metadata items of a server", "metadata items of each server",
+             Scope.ITEM, item="server"),
+    Resource("network", "network", 100, _N + "count_networks", "Networks", "networks"),
+    Resource("subnet", "network", 100, _N + "count_subnets", "Subnets", "subnets"),
+    Resource("port", "network", 500, _N + "count_ports", "Ports", "ports"),
+    Resource("security_group", "network", 10, _N + "count_security_groups", "Security groups", "security groups"),
+    Resource("security_group_rule", "network", 100, _N + "count_security_group_rules", "Security group rules",
+             "security group rules"),
+    Resource("image_count_total", "image", "image_quota_count", _I + "count_images", "Images", "images"),
+    Resource("image_size_total", "image", "image_quota_bytes", _I + "count_images", "Image storage",
+             "bytes of image data", unit="bytes"),
+)  # fmt: skip
 BY_NAME: dict[str, Resource] = {r.name: r for r in RESOURCES}
 SERVICES = ("compute", "network", "image")
 

@@ -34,3 +34,14 @@ def test_the_defaults_are_novas_and_neutrons():
 def test_an_unknown_resource_is_a_programming_error():
     with pytest.raises(LookupError):
         registry.resource("gpus")
+
+
+def test_each_resource_says_what_one_limit_applies_to():
+    """Clients show ``per`` beside each limit; a per-item limit must name its item, or they would print ``item``."""
+    per = {r.name: r.per for r in registry.RESOURCES if r.scope is not Scope.PROJECT}
+    assert per == {"key_pairs": "user", "server_group_members": "server group", "metadata_items": "server"}
+
+
+def test_labels_tell_the_resources_apart():
+    """The portal labels each limit's field with its label: two alike would be one field to a screen reader."""
+    assert len({r.label.lower() for r in registry.RESOURCES}) == len(registry.RESOURCES)
