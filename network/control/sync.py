@@ -17,10 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compute import client as compute_client
-from network import client
+from network import client, devicenames
 from network.control import wiring
 from network.control.context import NetworkControl
-from network.host.dataplane import names
 from network.models import Network, NetworkHost, Port
 
 LOG = logging.getLogger(__name__)
@@ -81,7 +80,7 @@ def nics_of(session: Session, instance_id: str, project_id: str) -> list[dict[st
     )
     nics = []
     for port_id, mac, network_id, mtu in rows:
-        devices = names.vif_names(port_id)
+        devices = devicenames.vif_names(port_id)
         nics.append(
             {"port_id": port_id, "mac": mac, "network_id": network_id, "mtu": mtu, "tap": devices.tap,
              "bridge": devices.bridge}

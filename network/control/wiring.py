@@ -25,7 +25,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from network.control import liveness
-from network.host.dataplane.base import DhcpSubnet, DhcpWiring, HostWiring, NetworkWiring, PortWiring, RemotePort, Rule
 from network.models import (
     DHCP_OWNER,
     IPAllocation,
@@ -35,6 +34,7 @@ from network.models import (
     PortSecurityGroup,
     SecurityGroupRule,
 )
+from network.wire import DhcpSubnet, DhcpWiring, HostWiring, NetworkWiring, PortWiring, RemotePort, Rule
 
 LOG = logging.getLogger(__name__)
 _T = TypeVar("_T")

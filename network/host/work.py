@@ -15,7 +15,8 @@ from celery import Celery
 from common.settings import Settings
 from network import client
 from network.host.dataplane import driver_for, underlay_for
-from network.host.dataplane.base import DataplaneDriver, HostUnderlay, HostWiring
+from network.host.dataplane.base import DataplaneDriver, HostUnderlay
+from network.wire import HostWiring
 
 LOG = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import pytest
 
 from deploy.images import markers
 from manage.clouds import write_clouds_yaml
-from network.host.dataplane.names import dhcp_namespace
+from network.devicenames import dhcp_namespace
 from tests.e2e.test_tenant_networks import Guest, OpenStack, in_parallel, namespaces, processes_mentioning, sh, virsh
 from tests.harness import Cloud, running_cloud
 

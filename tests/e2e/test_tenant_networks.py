@@ -36,7 +36,7 @@ import pytest
 
 from deploy.images import markers
 from manage.clouds import write_clouds_yaml
-from network.host.dataplane.names import dhcp_namespace, network_bridge, vif_names, vxlan_device
+from network.devicenames import dhcp_namespace, network_bridge, vif_names, vxlan_device
 from tests.e2e.network.probes import vxlan_packets
 from tests.harness import VENV_BIN, Cloud, running_cloud
 

@@ -1,36 +1,23 @@
 """The network dataplane contract: what a network host agent asks of the kernel of the host it runs on.
 
-The control side computes, for each host, the complete desired state (``HostWiring``) and sends it in a task; the
-agent hands it to a driver that makes the host's kernel networking match it. The state is *level-triggered*: every
-``apply`` carries everything the host must have, so a lost or repeated message, a restarted agent or a device
-deleted by hand are all healed by the next apply, and there is no "add port"/"remove port" delta to get out of
-order. The dataclasses are plain, frozen data that validate themselves on construction and travel as JSON dicts
-(``to_dict``/``from_dict``), because host agents never read the database.
+The control side computes, for each host, the complete desired state (``network.wire.HostWiring``) and sends it
+in a task; the agent hands it to a driver that makes the host's kernel networking match it. This module holds the
+driver's side of that: the ABC, its error, the underlay it is initialised with and the result of an ``apply``.
+The desired-state types themselves live in ``network.wire``, which both sides import.
 
-Device names come from ``network.host.dataplane.names`` (Neutron's conventions) and are part of the contract: compute
+Device names come from ``network.devicenames`` (Neutron's conventions) and are part of the contract: compute
 puts a guest's tap into the per-port bridge named by ``port_device_names(port_id).bridge``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self, TypeVar
 
 from common.exceptions import StratusError
 from network import addresses
-from network.host.dataplane.names import VifNames, vif_names
-
-DIRECTIONS = ("ingress", "egress")
-ETHERTYPES = ("IPv4", "IPv6")
-PROTOCOL_NAMES = ("tcp", "udp", "icmp", "icmpv6", "sctp", "udplite", "dccp", "gre", "esp", "ah", "igmp")
-PORT_KINDS = ("vm", "dhcp")
-_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
-_ID = re.compile(r"[A-Za-z0-9_-]{11,64}")
-_HOSTNAME = re.compile(r"[A-Za-z0-9_.-]{0,253}")
+from network.devicenames import VifNames, vif_names
+from network.wire import Codec, HostWiring
 
 
 class DataplaneError(StratusError):
@@ -41,228 +28,8 @@ class DataplaneError(StratusError):
     title = "Network Dataplane Error"
 
 
-def _check(condition: bool, what: str) -> None:
-    if not condition:
-        raise ValueError(what)
-
-
-def _mac(value: str) -> str:
-    _check(isinstance(value, str), f"not a MAC address: {value!r}")
-    mac = value.lower()
-    _check(bool(_MAC.fullmatch(mac)), f"not a MAC address: {value!r}")
-    return mac
-
-
-def _id(value: str, what: str) -> str:
-    """An id that becomes part of device names, chains and file names: letters, digits, ``-`` and ``_`` only."""
-    _check(isinstance(value, str) and len(value) >= 11, f"{what} too short for device names: {value!r}")
-    _check(bool(_ID.fullmatch(value)), f"{what} is not a plain id (letters, digits, '-', '_'): {value!r}")
-    return value
-
-
-def _hostname(value: str | None) -> str:
-    """A static lease's host name: "" or plain name characters (the renderer drops names dnsmasq would refuse)."""
-    name = value or ""
-    _check(isinstance(name, str) and bool(_HOSTNAME.fullmatch(name)), f"not a host name: {value!r}")
-    return name
-
-
-def _ip(value: str) -> str:
-    """A plain address, canonical (``network.addresses``: a scope id or whitespace is refused, not kept)."""
-    return addresses.canonical_address(value)
-
-
-def _net(value: str) -> str:
-    """An address or a CIDR, normalised (host bits allowed, as Neutron allows them in remote_ip_prefix)."""
-    return addresses.canonical_network(value) if "/" in str(value) else _ip(value)
-
-
-def _cidr(value: str) -> str:
-    """A network address with its prefix, host bits zero."""
-    _check(isinstance(value, str) and "/" in value, f"not a CIDR: {value!r}")
-    return addresses.canonical_network(value, strict=True)
-
-
-class _Codec:
-    """``to_dict`` gives JSON-ready plain data (tuples travel as lists); ``from_dict`` accepts lists or tuples."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        return cls(**dict(data))
-
-
 @dataclass(frozen=True)
-class Rule(_Codec):
-    """One security group rule, already resolved for one port.
-
-    ``protocol`` None is any protocol; else a name in ``PROTOCOL_NAMES`` or an IP protocol number as a string.
-    For tcp/udp/sctp/udplite/dccp ``port_min``..``port_max`` is a destination port range (``port_max`` None means
-    just ``port_min``); for icmp/icmpv6 ``port_min`` is the type and ``port_max`` the code, as in Neutron.
-    ``remote_ips`` None matches any address; a tuple (a remote-group rule resolved to the member ports' addresses,
-    or a remote_ip_prefix) matches those, and an empty tuple matches nothing. Addresses of the other ethertype
-    are ignored.
-    """
-
-    direction: str
-    ethertype: str = "IPv4"
-    protocol: str | None = None
-    port_min: int | None = None
-    port_max: int | None = None
-    remote_ips: tuple[str, ...] | None = None
-
-    def __post_init__(self) -> None:
-        _check(self.direction in DIRECTIONS, f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
-        _check(self.ethertype in ETHERTYPES, f"ethertype must be one of {ETHERTYPES}, got {self.ethertype!r}")
-        if self.protocol is not None:
-            protocol = str(self.protocol).lower()
-            _check(
-                protocol in PROTOCOL_NAMES or (protocol.isascii() and protocol.isdigit() and int(protocol) <= 255),
-                f"unknown protocol {self.protocol!r}",
-            )
-            object.__setattr__(self, "protocol", protocol)
-        for bound in (self.port_min, self.port_max):
-            _check(bound is None or 0 <= bound <= 65535, f"port or ICMP type/code out of range: {bound}")
-        if self.port_max is not None:
-            _check(self.port_min is not None, "port_max without port_min")
-        if self.remote_ips is not None:
-            object.__setattr__(self, "remote_ips", tuple(_net(ip) for ip in self.remote_ips))
-
-
-@dataclass(frozen=True)
-class PortWiring(_Codec):
-    """One port bound to this host. ``kind`` "vm" gets the hybrid plug (``qbr``/``qvb``/``qvo``); "dhcp" is the
-    network's DHCP port, wired by ``DhcpWiring`` and never filtered. ``allowed_pairs`` are Neutron's allowed
-    address pairs: (mac, ip-or-cidr) the port may also send from. ``port_security`` False: no filtering and no
-    anti-spoofing at all (``rules`` are then ignored)."""
-
-    port_id: str
-    mac: str
-    ips: tuple[str, ...] = ()
-    allowed_pairs: tuple[tuple[str, str], ...] = ()
-    port_security: bool = True
-    rules: tuple[Rule, ...] = ()
-    kind: str = "vm"
-
-    def __post_init__(self) -> None:
-        _id(self.port_id, "port id")
-        _check(self.kind in PORT_KINDS, f"kind must be one of {PORT_KINDS}, got {self.kind!r}")
-        object.__setattr__(self, "mac", _mac(self.mac))
-        object.__setattr__(self, "ips", tuple(_ip(ip) for ip in self.ips))
-        pairs = tuple((_mac(mac), _net(ip)) for mac, ip in self.allowed_pairs)
-        object.__setattr__(self, "allowed_pairs", pairs)
-        rules = tuple(rule if isinstance(rule, Rule) else Rule.from_dict(rule) for rule in self.rules)
-        object.__setattr__(self, "rules", rules)
-
-
-@dataclass(frozen=True)
-class RemotePort(_Codec):
-    """A port of the network on another host, for L2 population: frames to ``mac`` go to ``underlay_ip``."""
-
-    mac: str
-    ip: str
-    underlay_ip: str
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "mac", _mac(self.mac))
-        object.__setattr__(self, "ip", _ip(self.ip) if self.ip else "")
-        object.__setattr__(self, "underlay_ip", _ip(self.underlay_ip))
-
-
-@dataclass(frozen=True)
-class DhcpSubnet(_Codec):
-    """A subnet served by the network's dnsmasq. ``host_routes`` are (destination CIDR, nexthop), sent as
-    classless static routes (option 121) together with the default route when there is a gateway."""
-
-    cidr: str
-    gateway_ip: str | None = None
-    dns_nameservers: tuple[str, ...] = ()
-    host_routes: tuple[tuple[str, str], ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "cidr", _cidr(self.cidr))
-        object.__setattr__(self, "gateway_ip", _ip(self.gateway_ip) if self.gateway_ip else None)
-        object.__setattr__(self, "dns_nameservers", tuple(_ip(ip) for ip in self.dns_nameservers))
-        routes = tuple((_cidr(dst), _ip(hop)) for dst, hop in self.host_routes)
-        object.__setattr__(self, "host_routes", routes)
-
-
-@dataclass(frozen=True)
-class DhcpWiring(_Codec):
-    """The DHCP server of one network, set only on the host that serves it. ``ip`` is the DHCP port's address
-    (on the first subnet that contains it); ``extra_ips`` its addresses on further subnets (an addition to the
-    first draft of this contract: dnsmasq only serves an IPv4 subnet it has an address on). ``hosts`` are the
-    static leases (mac, ip, hostname); hostname may be "". ``mtu`` is advertised as option 26."""
-
-    port_id: str
-    mac: str
-    ip: str
-    subnets: tuple[DhcpSubnet, ...] = ()
-    hosts: tuple[tuple[str, str, str], ...] = ()
-    mtu: int = 1450
-    lease_time: int = 86400
-    extra_ips: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        _id(self.port_id, "port id")
-        object.__setattr__(self, "mac", _mac(self.mac))
-        object.__setattr__(self, "ip", _ip(self.ip))
-        object.__setattr__(self, "extra_ips", tuple(_ip(ip) for ip in self.extra_ips))
-        subnets = tuple(s if isinstance(s, DhcpSubnet) else DhcpSubnet.from_dict(s) for s in self.subnets)
-        object.__setattr__(self, "subnets", subnets)
-        object.__setattr__(self, "hosts", tuple((_mac(mac), _ip(ip), _hostname(name)) for mac, ip, name in self.hosts))
-        _check(68 <= self.mtu <= 65535, f"mtu out of range: {self.mtu}")
-        _check(self.lease_time >= 120, f"lease_time below dnsmasq's minimum of 120 s: {self.lease_time}")
-
-
-@dataclass(frozen=True)
-class NetworkWiring(_Codec):
-    """One tenant network as this host must see it: its VXLAN segment, its ports here, every port elsewhere
-    (``remote``, for unicast forwarding entries), the other hosts that have it (``remote_vteps``, for the
-    head-end replicated flooding of broadcast and unknown unicast) and, on its DHCP host, its DHCP server."""
-
-    network_id: str
-    vni: int
-    mtu: int = 1450
-    ports: tuple[PortWiring, ...] = ()
-    remote: tuple[RemotePort, ...] = ()
-    remote_vteps: tuple[str, ...] = ()
-    dhcp: DhcpWiring | None = None
-
-    def __post_init__(self) -> None:
-        _id(self.network_id, "network id")
-        _check(1 <= self.vni <= 0xFFFFFF, f"vni out of range: {self.vni}")
-        _check(68 <= self.mtu <= 65535, f"mtu out of range: {self.mtu}")
-        object.__setattr__(self, "ports", tuple(_coerce(PortWiring, p) for p in self.ports))
-        object.__setattr__(self, "remote", tuple(_coerce(RemotePort, r) for r in self.remote))
-        object.__setattr__(self, "remote_vteps", tuple(_ip(ip) for ip in self.remote_vteps))
-        if self.dhcp is not None:
-            object.__setattr__(self, "dhcp", _coerce(DhcpWiring, self.dhcp))
-
-
-@dataclass(frozen=True)
-class HostWiring(_Codec):
-    """Everything one host must have. ``generation`` increases with each state the control side computes; a
-    driver ignores a state older than the last one it applied (a redelivered, overtaken task)."""
-
-    host: str
-    networks: tuple[NetworkWiring, ...] = ()
-    generation: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "networks", tuple(_coerce(NetworkWiring, n) for n in self.networks))
-        ids = [n.network_id for n in self.networks]
-        _check(len(ids) == len(set(ids)), "a network appears twice")
-        vnis = [n.vni for n in self.networks]
-        _check(len(vnis) == len(set(vnis)), "two networks share a VNI")
-        ports = [p.port_id[:11] for n in self.networks for p in n.ports]
-        _check(len(ports) == len(set(ports)), "two ports share the first 11 characters of their ids")
-
-
-@dataclass(frozen=True)
-class HostUnderlay(_Codec):
+class HostUnderlay(Codec):
     """Where this host's VXLAN traffic goes in and out.
 
     ``namespace`` empty: a real host, the root namespace; ``underlay_device`` is the interface VXLAN binds to
@@ -280,14 +47,16 @@ class HostUnderlay(_Codec):
     underlay_mtu: int = 1500
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "underlay_ip", _ip(self.underlay_ip))
+        object.__setattr__(self, "underlay_ip", addresses.canonical_address(self.underlay_ip))
         object.__setattr__(self, "namespace", self.namespace or None)
-        _check(0 < self.underlay_prefix <= 128, f"underlay_prefix out of range: {self.underlay_prefix}")
-        _check(len(self.underlay_bridge) <= 15, f"underlay_bridge name too long: {self.underlay_bridge!r}")
+        if not 0 < self.underlay_prefix <= 128:
+            raise ValueError(f"underlay_prefix out of range: {self.underlay_prefix}")
+        if len(self.underlay_bridge) > 15:
+            raise ValueError(f"underlay_bridge name too long: {self.underlay_bridge!r}")
 
 
 @dataclass(frozen=True)
-class ApplyResult(_Codec):
+class ApplyResult(Codec):
     """What an ``apply`` achieved. ``wired`` are the ports whose wiring and filtering are in place (ready for the
     guest: Neutron's "port up"); ``errors`` maps a network id to what went wrong there (its ports are not in
     ``wired``), or the id of a leftover network or port that could not be removed. ``stale`` is True when the
@@ -301,13 +70,6 @@ class ApplyResult(_Codec):
     def __post_init__(self) -> None:
         object.__setattr__(self, "wired", tuple(self.wired))
         object.__setattr__(self, "errors", dict(self.errors))
-
-
-_C = TypeVar("_C", bound=_Codec)
-
-
-def _coerce(cls: type[_C], value: Any) -> _C:
-    return value if isinstance(value, cls) else cls.from_dict(value)
 
 
 class DataplaneDriver(ABC):

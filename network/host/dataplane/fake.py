@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 import time
 
-from network.host.dataplane.base import ApplyResult, DataplaneDriver, DataplaneError, HostUnderlay, HostWiring
+from network.host.dataplane.base import ApplyResult, DataplaneDriver, DataplaneError, HostUnderlay
+from network.wire import HostWiring
 
 
 class FakeDataplane(DataplaneDriver):

@@ -22,18 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from network.host.dataplane.base import (
-    ApplyResult,
-    DhcpWiring,
-    HostUnderlay,
-    HostWiring,
-    NetworkWiring,
-    PortWiring,
-    RemotePort,
-    Rule,
-)
+from network.devicenames import dhcp_namespace, vif_names
+from network.host.dataplane.base import ApplyResult, HostUnderlay
 from network.host.dataplane.linux.driver import LinuxDataplane
-from network.host.dataplane.names import dhcp_namespace, vif_names
+from network.wire import DhcpWiring, HostWiring, NetworkWiring, PortWiring, RemotePort, Rule
 
 RUN = uuid.uuid4().hex[:5]
 OPEN = (Rule("egress", "IPv4"), Rule("egress", "IPv6"), Rule("ingress", "IPv4", "icmp"))
@@ -251,7 +243,7 @@ AGENT = """
 import json, sys
 from common.settings import Settings
 from network.host.dataplane import driver_for, underlay_for
-from network.host.dataplane.base import HostWiring
+from network.wire import HostWiring
 settings = Settings(network_dataplane="linux", host=sys.argv[1], state_dir=sys.argv[2], network_underlay_device="eth0")
 driver = driver_for(settings)
 underlay = underlay_for(settings)

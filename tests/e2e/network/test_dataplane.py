@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from network.host.dataplane.base import DhcpSubnet, DhcpWiring, HostWiring, PortWiring, Rule
+from network.devicenames import dhcp_namespace, network_bridge, vif_names, vxlan_device
 from network.host.dataplane.linux.driver import LinuxDataplane
 from network.host.dataplane.linux.runner import Runner
-from network.host.dataplane.names import dhcp_namespace, network_bridge, vif_names, vxlan_device
+from network.wire import DhcpSubnet, DhcpWiring, HostWiring, PortWiring, Rule
 from tests.e2e.network.conftest import OPEN, RUN, Cloud, MakeGuest, Net, RealHost, port, random_mac, sh
 from tests.e2e.network.probes import dhcp_lease, link_names, vxlan_packets
 

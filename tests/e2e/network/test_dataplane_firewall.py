@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from network.host.dataplane.base import PortWiring, Rule
+from network.wire import PortWiring, Rule
 from tests.e2e.network.conftest import Cloud, MakeGuest, Net, port, random_mac
 from tests.e2e.network.probes import UDP_SEND, udp_arrives
 

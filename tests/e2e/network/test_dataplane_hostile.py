@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from network.host.dataplane.base import DhcpSubnet, DhcpWiring, Rule
-from network.host.dataplane.names import dhcp_namespace
+from network.devicenames import dhcp_namespace
+from network.wire import DhcpSubnet, DhcpWiring, Rule
 from tests.e2e.network.conftest import OPEN, Cloud, MakeGuest, Net, port, random_mac, sh
 from tests.hostile import ISSUE_VALUE
 

@@ -13,8 +13,8 @@ from common.db import Base, Database
 from common.settings import Settings
 from network import networks, ports, security_group_rules, security_groups, subnets
 from network.control import wiring
-from network.host.dataplane.base import HostWiring, Rule
 from network.models import Network, NetworkHost, Port
+from network.wire import HostWiring, Rule
 from tests.unit.network.records import ALICE, BOB
 
 SETTINGS = Settings()

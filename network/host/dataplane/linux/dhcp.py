@@ -26,13 +26,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from network.host.dataplane.base import DataplaneError, NetworkWiring
+from network.devicenames import dhcp_inner, dhcp_namespace, dhcp_outer
+from network.host.dataplane.base import DataplaneError
 from network.host.dataplane.linux import dnsmasq, inspect
 from network.host.dataplane.linux.dnsmasq import Files
 from network.host.dataplane.linux.inspect import TAG, owner_tag
 from network.host.dataplane.linux.links import Namespace, ensure_veth
 from network.host.dataplane.linux.runner import Runner
-from network.host.dataplane.names import dhcp_inner, dhcp_namespace, dhcp_outer
+from network.wire import NetworkWiring
 
 STOP_TIMEOUT = 5.0
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from network.host.dataplane import tokens
-from network.host.dataplane.base import DhcpSubnet, DhcpWiring
+from network.wire import DhcpSubnet, DhcpWiring
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from network.host.dataplane.base import (
-    ApplyResult,
-    DataplaneDriver,
-    DataplaneError,
-    HostUnderlay,
-    HostWiring,
-    NetworkWiring,
-)
+from network.devicenames import HOST_UNDERLAY, network_bridge, vif_names, vxlan_device
+from network.host.dataplane.base import ApplyResult, DataplaneDriver, DataplaneError, HostUnderlay
 from network.host.dataplane.linux import fdb, firewall, inspect
 from network.host.dataplane.linux.dhcp import DhcpServers
 from network.host.dataplane.linux.host import HostNamespace
@@ -34,8 +28,8 @@ from network.host.dataplane.linux.inspect import Link, owner_tag
 from network.host.dataplane.linux.links import Namespace, ensure_veth
 from network.host.dataplane.linux.nftables import Firewall
 from network.host.dataplane.linux.runner import Runner
-from network.host.dataplane.names import HOST_UNDERLAY, network_bridge, vif_names, vxlan_device
 from network.host.dataplane.tokens import UnsafeValue
+from network.wire import HostWiring, NetworkWiring
 
 LOG = logging.getLogger(__name__)
 VXLAN_PORT = 4789

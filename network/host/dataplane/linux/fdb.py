@@ -9,8 +9,8 @@ Entries the bridge learned on the VXLAN port carry no ``dst`` and are not ours t
 from __future__ import annotations
 
 from network.host.dataplane import tokens
-from network.host.dataplane.base import NetworkWiring
 from network.host.dataplane.linux.runner import Runner
+from network.wire import NetworkWiring
 
 FLOOD = "00:00:00:00:00:00"
 

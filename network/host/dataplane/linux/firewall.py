@@ -30,10 +30,10 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 
+from network.devicenames import ID_LEN, network_bridge, vif_names
 from network.host.dataplane import tokens
-from network.host.dataplane.base import NetworkWiring, PortWiring
 from network.host.dataplane.linux import sgrules
-from network.host.dataplane.names import ID_LEN, network_bridge, vif_names
+from network.wire import NetworkWiring, PortWiring
 
 TABLE = "stratus"
 _SCRIPT_LINE = re.compile(r"[\t A-Za-z0-9{}:;,./@_\"!=&|*<>+-]*")

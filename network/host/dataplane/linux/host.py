@@ -7,12 +7,12 @@ host's VXLAN traffic leaves by its own address on it, exactly as real hosts' tra
 
 from __future__ import annotations
 
+from network.devicenames import HOST_UNDERLAY, underlay_veth
 from network.host.dataplane.base import DataplaneError, HostUnderlay
 from network.host.dataplane.linux import inspect
 from network.host.dataplane.linux.inspect import TAG, owner_tag
 from network.host.dataplane.linux.links import Namespace, ensure_veth
 from network.host.dataplane.linux.runner import CommandFailed, Runner
-from network.host.dataplane.names import HOST_UNDERLAY, underlay_veth
 
 SHARED_TAG = f"{TAG}::underlay"
 """Alias of an underlay bridge a driver created; it belongs to no single host and goes when no host uses it."""

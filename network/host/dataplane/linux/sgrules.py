@@ -8,7 +8,7 @@ dropped from ``remote_ips``, and a rule left with no address at all can match no
 from __future__ import annotations
 
 from network.host.dataplane import tokens
-from network.host.dataplane.base import Rule
+from network.wire import Rule
 
 PORTED = {"6": "tcp", "17": "udp", "132": "sctp", "136": "udplite", "33": "dccp"}
 ICMP = {"icmp", "icmpv6", "1", "58"}

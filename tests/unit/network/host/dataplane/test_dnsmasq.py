@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from network.host.dataplane.base import DhcpSubnet, DhcpWiring
 from network.host.dataplane.linux import dnsmasq
+from network.wire import DhcpSubnet, DhcpWiring
 from tests.unit.network.host.dataplane.test_firewall import assert_golden
 
 DHCP = DhcpWiring(

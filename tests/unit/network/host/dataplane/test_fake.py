@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from network.host.dataplane.base import DataplaneError, DhcpWiring, HostUnderlay, HostWiring, NetworkWiring, PortWiring
+from network.host.dataplane.base import DataplaneError, HostUnderlay
 from network.host.dataplane.fake import FakeDataplane
+from network.wire import DhcpWiring, HostWiring, NetworkWiring, PortWiring
 
 NET_A = "aaaaaaaa-0000-4000-8000-000000000001"
 NET_B = "bbbbbbbb-0000-4000-8000-000000000002"

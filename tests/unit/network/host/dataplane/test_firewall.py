@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from network.host.dataplane.base import NetworkWiring, PortWiring, Rule
 from network.host.dataplane.linux import firewall, sgrules
+from network.wire import NetworkWiring, PortWiring, Rule
 
 GOLDEN = Path(__file__).parent / "golden"
 

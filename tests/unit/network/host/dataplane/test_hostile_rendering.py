@@ -19,18 +19,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from network.host.dataplane import tokens
-from network.host.dataplane.base import (
-    DhcpSubnet,
-    DhcpWiring,
-    HostUnderlay,
-    NetworkWiring,
-    PortWiring,
-    RemotePort,
-    Rule,
-)
+from network.host.dataplane.base import HostUnderlay
 from network.host.dataplane.linux import dnsmasq, fdb, firewall, sgrules
 from network.host.dataplane.linux.nftables import Firewall
 from network.host.dataplane.linux.runner import Command, Runner
+from network.wire import DhcpSubnet, DhcpWiring, NetworkWiring, PortWiring, RemotePort, Rule
 from tests.hostile import INJECTIONS, ISSUE_VALUE, SETTINGS, hostile_addresses, hostile_names
 from tests.unit.network.host.dataplane.test_dnsmasq import DHCP, FILES
 from tests.unit.network.host.dataplane.test_firewall import FILTERED, NETWORKS, on_one_network

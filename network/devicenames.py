@@ -2,8 +2,10 @@
 
 Linux interface names are at most 15 bytes (IFNAMSIZ 16 with the NUL), so ids are cut to their first 11
 characters: a three-letter prefix plus 11 characters fits, and 11 hex digits of a UUID are unique enough within
-one host (``HostWiring`` refuses two ports that collide). Compute depends on these names (the guest's tap goes
-into ``qbr<id11>``), so they are part of the dataplane contract and live apart from any driver.
+one host (``HostWiring`` refuses two ports that collide). Three parties depend on these names: the host's
+dataplane drivers create the devices, the control side tells compute which tap and bridge a port has
+(``network.control.sync.nics_of``), and compute puts the guest's tap into ``qbr<id11>``. So they are part of the
+contract between them and live here, at the top of ``network``, apart from any driver and from either side.
 """
 
 from __future__ import annotations

@@ -8,17 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from network.host.dataplane.base import (
-    ApplyResult,
-    DhcpSubnet,
-    DhcpWiring,
-    HostUnderlay,
-    HostWiring,
-    NetworkWiring,
-    PortWiring,
-    RemotePort,
-    Rule,
-)
+from network.host.dataplane.base import ApplyResult, HostUnderlay
+from network.wire import DhcpSubnet, DhcpWiring, HostWiring, NetworkWiring, PortWiring, RemotePort, Rule
 
 NET = "3b0c2f4e-7a1d-4c55-9a0d-2f4e8c1b7a10"
 PORT = "6f1c0f1e-3b7a-4c55-9a0d-2f4e8c1b7a10"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from network.host.dataplane.base import DataplaneDriver
-from network.host.dataplane.fake import FakeDataplane
-from network.host.dataplane.names import (
+from network.devicenames import (
     IFNAMSIZ,
     dhcp_inner,
     dhcp_namespace,
@@ -14,6 +12,8 @@ from network.host.dataplane.names import (
     vif_names,
     vxlan_device,
 )
+from network.host.dataplane.base import DataplaneDriver
+from network.host.dataplane.fake import FakeDataplane
 
 PORT = "6f1c0f1e-3b7a-4c55-9a0d-2f4e8c1b7a10"
 NET = "3b0c2f4e-7a1d-4c55-9a0d-2f4e8c1b7a10"
