@@ -12,30 +12,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from api.context import RequestContext
 from common.exceptions import BadRequest, Conflict
 from compute.models import Instance
-from network import ports, security_groups
-from network.access import Caller, get_port, usable_network
+from network import vif
 from network.exceptions import NetworkNotFound, PortNotFound, SecurityGroupNotFound
-from network.models import Network
+from network.vif import Caller
 
 
 @dataclass(frozen=True)
 class NetworkRequest:
-    network_id: str | None = None
+    """One NIC of the server: on ``network_id``, through the user's ``port_id`` or a new port (at ``fixed_ip``)."""
+
+    network_id: str
     port_id: str | None = None
     fixed_ip: str | None = None
 
 
 def _auto(session: Session, ctx: RequestContext) -> list[NetworkRequest]:
-    query = select(Network.id).where(
-        or_(Network.project_id == ctx.project_id, Network.shared.is_(True)), Network.router_external.is_(False)
-    )
-    found = list(session.scalars(query.limit(2)))
+    found = vif.auto_network_ids(session, ctx.project_id, limit=2)
     if len(found) > 1:
         raise Conflict("Multiple possible networks found, use a Network ID to be more specific.")
     return [NetworkRequest(network_id=found[0])] if found else []
@@ -54,7 +51,7 @@ def requested(session: Session, ctx: RequestContext, networks: Any, count: int) 
             if count > 1:
                 raise BadRequest("Unable to launch multiple instances with a single configured port ID.")
             try:
-                port = get_port(session, caller, entry["port"])
+                port = vif.find_port(session, caller, entry["port"])
             except PortNotFound:
                 raise BadRequest(f"Port id {entry['port']} could not be found.") from None
             if port.project_id != ctx.project_id:  # an admin sees every port; a server uses its project's
@@ -64,10 +61,10 @@ def requested(session: Session, ctx: RequestContext, networks: Any, count: int) 
             result.append(NetworkRequest(network_id=port.network_id, port_id=port.id))
         elif entry.get("uuid"):
             try:
-                network = usable_network(session, caller, entry["uuid"])
+                network_id = vif.usable_network_id(session, caller, entry["uuid"])
             except NetworkNotFound:
                 raise BadRequest(f"Network {entry['uuid']} could not be found.") from None
-            result.append(NetworkRequest(network_id=network.id, fixed_ip=entry.get("fixed_ip")))
+            result.append(NetworkRequest(network_id=network_id, fixed_ip=entry.get("fixed_ip")))
         else:
             raise BadRequest("Invalid input for field 'networks': each entry needs a 'uuid' or a 'port'.")
     if len({r.port_id for r in result if r.port_id}) != len([r for r in result if r.port_id]):
@@ -77,7 +74,7 @@ def requested(session: Session, ctx: RequestContext, networks: Any, count: int) 
 
 def group_ids(session: Session, project_id: str, names: list[str]) -> list[str]:
     try:
-        return security_groups.resolve(session, project_id, names)
+        return vif.security_group_ids(session, project_id, names)
     except SecurityGroupNotFound as exc:
         raise BadRequest(f"Security group {exc.kwargs.get('id')} not found for project {project_id}.") from None
 
@@ -91,17 +88,9 @@ def create_ports(
     entries = []
     for request in requests:
         if request.port_id:
-            port = ports.claim_port(session, caller, request.port_id, instance.id, owner)
+            port = vif.claim_port(session, caller, request.port_id, instance.id, owner)
             entries.append({"network_id": port.network_id, "port_id": port.id, "preserve": True})
             continue
-        attrs: dict[str, Any] = {
-            "network_id": request.network_id,
-            "device_id": instance.id,
-            "device_owner": owner,
-            "security_groups": groups,
-        }
-        if request.fixed_ip:
-            attrs["fixed_ips"] = [{"ip_address": request.fixed_ip}]
-        port = ports.create_port(session, caller, attrs)
+        port = vif.create_port(session, caller, request.network_id, instance.id, owner, groups, request.fixed_ip)
         entries.append({"network_id": port.network_id, "port_id": port.id, "preserve": False})
     return entries

@@ -12,7 +12,7 @@ from compute.models import Allocation, Instance, InstanceAction, ServerGroupMemb
 from compute.service import now as now  # re-exported: the workflows call records.now and records.swap
 from compute.service import swap as swap
 from compute.states import TaskState, VmState
-from network import ports as network_ports
+from network import vif
 
 
 def fault(code: int, message: str, details: str = "") -> dict[str, Any]:
@@ -37,11 +37,10 @@ def release_ports(session: Session, instance_id: str) -> list[str]:
     """Delete the ports the server's create made, detach the ones the user brought; returns the networks whose
     hosts must be told (send ``network.client.ports_changed`` for each after commit)."""
     instance = session.get(Instance, instance_id)
+    if instance is None:
+        return []
     preserved = [e["port_id"] for e in ports_of(instance) if e.get("preserve")]
-    networks = {network_ports.release_port(session, port_id) for port_id in preserved}
-    if instance is not None:
-        networks.update(network_ports.delete_device_ports(session, instance_id, instance.project_id))
-    return sorted(n for n in networks if n)
+    return vif.release_ports(session, instance_id, instance.project_id, preserved)
 
 
 def finish_delete(session: Session, instance_id: str) -> list[str]:

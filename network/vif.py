@@ -1,0 +1,148 @@
+"""The ports compute gives its servers: the one in-process interface between compute and network.
+
+Why in-process and not a ``network.client`` task: a server's ports are made (or claimed) in the server create's own
+transaction and freed in the server delete's, so a request that fails leaves no port behind and a deleted server
+leaves none either. Compute therefore calls these functions with its own ``Session``; everything else it asks of
+network (wiring a host, syncing a network's hosts after a commit) goes over ``network.client``. This is the
+compute→network contract os-vif's ``plug``/``unplug`` is for Nova, at the level of ports rather than wires.
+
+Contract of every function: it works inside the caller's transaction and never commits; on error it raises one of
+``network.exceptions`` (404 for a port, network or group the caller may not see, 409 for a port in use) and the
+caller rolls back. Ports cross this boundary as ``VifPort`` values, never as ORM rows. A function that changes
+ports returns the ids of the networks it touched: the caller sends ``network.client.ports_changed`` for each once
+its transaction commits, so the hosts of those networks converge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from network import access, ports, security_groups
+from network.access import Caller
+from network.models import IPAllocation, Network, Port
+
+__all__ = [
+    "Caller",
+    "FixedAddress",
+    "VifPort",
+    "auto_network_ids",
+    "claim_port",
+    "create_port",
+    "find_port",
+    "fixed_addresses",
+    "release_ports",
+    "security_group_ids",
+    "usable_network_id",
+]
+
+
+@dataclass(frozen=True)
+class VifPort:
+    """A port as compute sees it: enough to record it on the server and to check it may be used."""
+
+    id: str
+    network_id: str
+    project_id: str
+    device_id: str
+
+    @classmethod
+    def of(cls, port: Port) -> VifPort:
+        return cls(id=port.id, network_id=port.network_id, project_id=port.project_id, device_id=port.device_id)
+
+
+@dataclass(frozen=True)
+class FixedAddress:
+    """One fixed IP of a server's port, with what Nova's ``addresses`` shows of it."""
+
+    device_id: str
+    network_id: str
+    network_name: str | None
+    mac_address: str
+    ip_address: str
+
+
+def auto_network_ids(session: Session, project_id: str | None, limit: int = 2) -> list[str]:
+    """Up to ``limit`` networks a server of the project may be put on without naming one: the project's own and
+    shared ones, never an external network (Nova's ``networks: "auto"``; more than one is the caller's 409)."""
+    query = select(Network.id).where(
+        or_(Network.project_id == project_id, Network.shared.is_(True)), Network.router_external.is_(False)
+    )
+    return list(session.scalars(query.limit(limit)))
+
+
+def usable_network_id(session: Session, caller: Caller, network_id: str) -> str:
+    """The id of a network the caller may put ports on (its own or a shared one); ``NetworkNotFound`` otherwise."""
+    return access.usable_network(session, caller, network_id).id
+
+
+def find_port(session: Session, caller: Caller, port_id: str) -> VifPort:
+    """A port the caller may see (its project's; any for an admin); ``PortNotFound`` otherwise."""
+    return VifPort.of(access.get_port(session, caller, port_id))
+
+
+def security_group_ids(session: Session, project_id: str, names_or_ids: Iterable[str]) -> list[str]:
+    """Ids of the project's groups named or identified by ``names_or_ids`` (a server create's ``security_groups``;
+    ``default`` is made on first use); ``SecurityGroupNotFound`` for one that is not the project's, or ambiguous."""
+    return security_groups.resolve(session, project_id, names_or_ids)
+
+
+def create_port(
+    session: Session,
+    caller: Caller,
+    network_id: str,
+    device_id: str,
+    device_owner: str,
+    group_ids: list[str],
+    fixed_ip: str | None = None,
+) -> VifPort:
+    """A new port for a server on ``network_id`` with an address (``fixed_ip`` if given) and the groups; the port
+    quota of the caller's project is checked. Deleted by ``release_ports`` with the server."""
+    attrs: dict[str, Any] = {
+        "network_id": network_id,
+        "device_id": device_id,
+        "device_owner": device_owner,
+        "security_groups": group_ids,
+    }
+    if fixed_ip:
+        attrs["fixed_ips"] = [{"ip_address": fixed_ip}]
+    return VifPort.of(ports.create_port(session, caller, attrs))
+
+
+def claim_port(session: Session, caller: Caller, port_id: str, device_id: str, device_owner: str) -> VifPort:
+    """Give a port the user made to a server, by compare-and-swap (409 ``PortInUse`` if another device has it).
+    Only detached again by ``release_ports`` (``preserved``): the user's port outlives the server."""
+    return VifPort.of(ports.claim_port(session, caller, port_id, device_id, device_owner))
+
+
+def release_ports(session: Session, device_id: str, project_id: str, preserved: Iterable[str] = ()) -> list[str]:
+    """Free a deleted server's ports: the ``preserved`` ones (the user brought them) are detached and unbound, every
+    other port of ``device_id`` in ``project_id`` is deleted with its addresses. Idempotent: a second call finds
+    nothing to do. Returns the sorted ids of the networks whose hosts must be told."""
+    networks = {ports.release_port(session, port_id) for port_id in preserved}
+    networks.update(ports.delete_device_ports(session, device_id, project_id))
+    return sorted(n for n in networks if n)
+
+
+def fixed_addresses(session: Session, devices: Mapping[str, str]) -> list[FixedAddress]:
+    """The fixed IPs of the ports of many servers (``{device_id: project_id}``) in one query, ordered by port
+    creation. A port counts only in the server's own project: any project may write any ``device_id`` on its
+    ports, and such a port must never show among another project's server's addresses."""
+    if not devices:
+        return []
+    rows = session.execute(
+        select(Port.device_id, Port.project_id, Port.mac_address, Network.name, Network.id, IPAllocation.ip_address)
+        .join(Network, Network.id == Port.network_id)
+        .join(IPAllocation, IPAllocation.port_id == Port.id)
+        .where(Port.device_id.in_(list(devices)))
+        .order_by(Port.created_at, Port.id, IPAllocation.id)
+    )
+    return [
+        FixedAddress(device_id, network_id, network_name, mac, address)
+        for device_id, project_id, mac, network_name, network_id, address in rows
+        if devices[device_id] == project_id
+    ]
