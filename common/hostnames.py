@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from common.settings import Settings
+from common.settings import HostSettings
 
 
-def machine_hosts(settings: Settings) -> list[str]:
+def machine_hosts(settings: HostSettings) -> list[str]:
     """The hosts this machine runs, each with its own compute and network agent."""
     host = settings.effective_host
     if settings.hosts > 1:
@@ -20,7 +20,7 @@ def machine_hosts(settings: Settings) -> list[str]:
     return [host]
 
 
-def served_hosts(settings: Settings) -> list[str]:
+def served_hosts(settings: HostSettings) -> list[str]:
     """The hosts one compute agent process serves: its own, or with the fake driver N simulated hosts."""
     host = settings.effective_host
     if settings.compute_driver == "fake" and settings.compute_fake_hosts > 0:
@@ -28,7 +28,7 @@ def served_hosts(settings: Settings) -> list[str]:
     return [host]
 
 
-def network_served_hosts(settings: Settings) -> list[str]:
+def network_served_hosts(settings: HostSettings) -> list[str]:
     """The hosts one network agent process serves: its own, or with the fake dataplane the same simulated hosts
     as the compute agent beside it (each needs an agent for its ports to come up)."""
     if settings.network_dataplane == "fake":
@@ -36,7 +36,7 @@ def network_served_hosts(settings: Settings) -> list[str]:
     return [settings.effective_host]
 
 
-def agent_names(settings: Settings) -> list[str]:
+def agent_names(settings: HostSettings) -> list[str]:
     """Every host name the agents of ``settings.effective_host`` act for: its own and the simulated hosts its
     compute and network agents serve. Its message key file holds a key for each; its reports may name only
     these (``common.queue``)."""
@@ -44,6 +44,6 @@ def agent_names(settings: Settings) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def speaks_for(settings: Settings) -> Callable[[str], list[str]]:
+def speaks_for(settings: HostSettings) -> Callable[[str], list[str]]:
     """For the control side: the host names the agent of a given machine host may report about."""
     return lambda host: agent_names(settings.replace(host=host))

@@ -30,7 +30,7 @@ from celery.exceptions import Reject
 from celery.worker.control import Panel
 
 from common import signing
-from common.settings import Settings
+from common.settings import HostSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class HostCelery(Celery):
         return super().send_task(name, args, kwargs, **options)
 
 
-def message_auth(settings: Settings, sender: str) -> signing.MessageAuth:
+def message_auth(settings: HostSettings, sender: str) -> signing.MessageAuth:
     """The control side holds the master key (made on first use); a host agent only its own key file."""
     keys_dir = settings.effective_queue_keys_dir
     if sender == signing.CONTROL:
@@ -167,7 +167,7 @@ def message_auth(settings: Settings, sender: str) -> signing.MessageAuth:
     return signing.MessageAuth(keyring, settings.queue_message_max_age)
 
 
-def broker_tls(settings: Settings) -> dict[str, Any] | None:
+def broker_tls(settings: HostSettings) -> dict[str, Any] | None:
     """TLS options for a rediss:// broker: the server's certificate must chain to our CA and name the host."""
     if not settings.broker_url.startswith("rediss://"):
         return None
@@ -190,7 +190,7 @@ def restrict_remote_control() -> None:
 
 
 def make_celery(
-    settings: Settings,
+    settings: HostSettings,
     sender: str = signing.CONTROL,
     speaks_for: Callable[[str], Collection[str]] | None = None,
 ) -> Celery:
@@ -231,7 +231,7 @@ def make_celery(
     return app
 
 
-def make_publisher(settings: Settings) -> Celery:
+def make_publisher(settings: HostSettings) -> Celery:
     """The queue client of the API: the same application, with connection attempts bounded so that a request
     never hangs on an absent broker (workers keep kombu's patient defaults: they have no client waiting)."""
     app = make_celery(settings)
@@ -244,7 +244,7 @@ PING_TIMEOUT = 0.5
 """Seconds a broker health ping may take: Redis on this machine or the next answers in well under a millisecond."""
 
 
-def broker_pinger(settings: Settings) -> redis.Redis | None:
+def broker_pinger(settings: HostSettings) -> redis.Redis | None:
     """A small client for health pings (its pool keeps the socket open, so a ping is one round trip); None for
     an in-process transport such as ``memory://``, which is always there."""
     url = settings.effective_broker_url

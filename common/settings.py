@@ -3,6 +3,12 @@
 Values come from three layers, later ones winning: the defaults below, a TOML file (the path in
 ``STRATUS_CONFIG``, else ``<state_dir>/stratus.toml`` when it exists), and ``STRATUS_<NAME>`` environment
 variables. Nothing else in the code base reads ``os.environ`` for configuration.
+
+Two types, because two kinds of process read them. Host agents (``stratus-compute``, ``stratus-netagent``) load
+:class:`HostSettings` with :func:`load_host`: it has no database field at all, and the database keys of a file or
+environment it reads are dropped, so a host process never holds the database's address or credentials (DESIGN §1:
+a compromised host cannot reach other tenants' records). The API and the control-side workers load
+:class:`Settings` with :func:`load`: the host's settings plus the database.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from common.exceptions import ConfigError
@@ -24,12 +30,11 @@ def _setting(default: Any, help: str) -> Any:
 
 
 @dataclass(frozen=True)
-class Settings:
+class HostSettings:
+    """What every process may know, host agents included: no database field, by design (see the module's text)."""
+
     state_dir: str = _setting(
         ".stratus", "Directory for the database, keys, logs and pid files; relative paths are made absolute."
-    )
-    database_url: str = _setting(
-        "", "SQLAlchemy URL. Empty means SQLite (WAL) at <state_dir>/stratus.db; PostgreSQL by URL."
     )
     broker_url: str = _setting(
         "redis://127.0.0.1:6379/0",
@@ -185,10 +190,6 @@ class Settings:
         return Path(self.state_dir)
 
     @property
-    def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.state_path / 'stratus.db'}"
-
-    @property
     def effective_broker_url(self) -> str:
         """The broker URL with the password from broker_password_file added when the URL has none; with
         broker_user, that user and its password from the file, whatever the URL held."""
@@ -238,8 +239,30 @@ class Settings:
     def run_dir(self) -> Path:
         return self.state_path / "run"
 
-    def replace(self, **changes: Any) -> Settings:
+    def replace(self, **changes: Any) -> Self:
         return _normalise(dataclasses.replace(self, **changes))
+
+
+@dataclass(frozen=True)
+class Settings(HostSettings):
+    """The settings of the API and the control-side workers: the host's, plus the database they alone reach."""
+
+    database_url: str = _setting(
+        "", "SQLAlchemy URL. Empty means SQLite (WAL) at <state_dir>/stratus.db; PostgreSQL by URL."
+    )
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_path / 'stratus.db'}"
+
+
+CONTROL_ONLY = frozenset(f.name for f in dataclasses.fields(Settings)) - {
+    f.name for f in dataclasses.fields(HostSettings)
+}
+"""Settings a host never loads: :func:`load_host` drops them from the file and the environment it reads (on one
+machine, host agents share the control side's file)."""
+
+AnySettings = TypeVar("AnySettings", bound=HostSettings)
 
 
 def with_password(url: str, password_file: Path, user: str = "") -> str:
@@ -280,7 +303,7 @@ DOWN_AFTER_HEARTBEATS = 3
 """A host is declared down only after this many heartbeat intervals: one late or lost heartbeat is not a failure."""
 
 
-def _check_liveness(settings: Settings) -> None:
+def _check_liveness(settings: HostSettings) -> None:
     """Refuse timings that would declare live hosts down (or hand builds back before a host could take them)."""
     if settings.host_heartbeat_interval <= 0:
         raise ConfigError(setting="host_heartbeat_interval", reason="must be a positive number of seconds")
@@ -295,7 +318,7 @@ def _check_liveness(settings: Settings) -> None:
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-def _normalise(settings: Settings) -> Settings:
+def _normalise(settings: AnySettings) -> AnySettings:
     if settings.log_level.upper() not in LOG_LEVELS:
         raise ConfigError(setting="log_level", reason=f"{settings.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     _check_liveness(settings)
@@ -304,13 +327,24 @@ def _normalise(settings: Settings) -> Settings:
 
 
 def load(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
-    """Build the settings from defaults, the TOML file and the environment (``environ`` for tests)."""
+    """The settings of the API and the control side, from defaults, the TOML file and the environment (``environ``
+    for tests)."""
+    return _load(Settings, environ, overrides)
+
+
+def load_host(environ: dict[str, str] | None = None, **overrides: Any) -> HostSettings:
+    """The settings of a host agent, from the same layers, without the database: its keys (:data:`CONTROL_ONLY`)
+    in the file or the environment are skipped, never kept."""
+    return _load(HostSettings, environ, overrides)
+
+
+def _load(kind: type[AnySettings], environ: dict[str, str] | None, overrides: dict[str, Any]) -> AnySettings:
     env = os.environ if environ is None else environ
-    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    fields = {f.name: f for f in dataclasses.fields(kind)}
     kinds = {name: type(f.default) for name, f in fields.items()}
     values: dict[str, Any] = {}
 
-    state_dir = env.get("STRATUS_STATE_DIR", overrides.get("state_dir", Settings.state_dir))
+    state_dir = env.get("STRATUS_STATE_DIR", overrides.get("state_dir", HostSettings.state_dir))
     config_path = env.get("STRATUS_CONFIG") or str(Path(state_dir) / "stratus.toml")
     path = Path(config_path)
     if env.get("STRATUS_CONFIG") and not path.is_file():
@@ -321,6 +355,8 @@ def load(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(setting=str(path), reason=str(exc)) from None
         for key, raw in data.items():
+            if key in CONTROL_ONLY and key not in fields:
+                continue  # the machine's file, read by a host agent: the database is not its business
             if key not in fields:
                 raise ConfigError(setting=key, reason=f"unknown setting in {path}")
             values[key] = _coerce(key, kinds[key], raw)
@@ -330,5 +366,7 @@ def load(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
         if raw is not None:
             values[name] = _coerce(name, kinds[name], raw)
     for name, raw in overrides.items():
+        if name not in fields:
+            raise ConfigError(setting=name, reason=f"not a setting of {kind.__name__}")
         values[name] = _coerce(name, kinds[name], raw)
-    return _normalise(Settings(**values))
+    return _normalise(kind(**values))

@@ -33,7 +33,7 @@ from common import signing
 from common.exceptions import ConfigError
 from common.hostnames import agent_names, machine_hosts, network_served_hosts, served_hosts
 from common.queue import host_queue, make_celery
-from common.settings import Settings, load
+from common.settings import CONTROL_ONLY, Settings, load
 from manage import broker, broker_acl, roster
 
 STOP_TIMEOUT = 15.0
@@ -82,6 +82,8 @@ class Service:
     node: str | None = None
     env: tuple[tuple[str, str], ...] = ()
     """Settings of this process that differ from the machine's (a host agent's host name and directories)."""
+    withheld: tuple[str, ...] = ()
+    """Variables of the launcher's environment this process must not inherit (a host agent: the database's)."""
 
     def pid_file(self, settings: Settings) -> Path:
         return settings.run_dir / f"{self.name}.pid"
@@ -164,6 +166,11 @@ def host_environment(settings: Settings, host: str) -> tuple[tuple[str, str], ..
     return tuple(env)
 
 
+HOST_WITHHELD = tuple(f"STRATUS_{name.upper()}" for name in sorted(CONTROL_ONLY))
+"""What a host agent is never handed, though the launcher may have it: it loads ``HostSettings``, which would drop
+these anyway, but a secret a process does not need should not sit in its environment (``/proc/<pid>/environ``)."""
+
+
 def _worker(settings: Settings, spec: WorkerSpec, name: str, node: str, queues: list[str], env: tuple = ()) -> Service:
     argv = (
         sys.executable, "-m", "celery", "-A", f"{spec.module}:app", "worker",
@@ -177,7 +184,8 @@ def _worker(settings: Settings, spec: WorkerSpec, name: str, node: str, queues: 
         argv += ("--beat", "--schedule", str(settings.run_dir / f"{name}-beat-schedule"))
     if spec.agent_of:  # no worker events (nobody listens): a host's Redis user may not publish them
         argv += ("--without-heartbeat",)
-    return Service(name, argv, marker=node, module=spec.module, node=node, env=env)
+    withheld = HOST_WITHHELD if spec.agent_of else ()
+    return Service(name, argv, marker=node, module=spec.module, node=node, env=env, withheld=withheld)
 
 
 def worker_services(settings: Settings) -> list[Service]:
@@ -220,6 +228,14 @@ def child_environment(settings: Settings) -> dict[str, str]:
     if env.get("STRATUS_CONFIG"):
         env["STRATUS_CONFIG"] = str(Path(env["STRATUS_CONFIG"]).resolve())
     return env
+
+
+def process_environment(service: Service, settings: Settings) -> dict[str, str]:
+    """The environment ``service`` starts with: the launcher's, less what it must not hold, plus its own."""
+    env = child_environment(settings)
+    for name in service.withheld:
+        env.pop(name, None)
+    return env | dict(service.env)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -270,7 +286,7 @@ def spawn(service: Service, settings: Settings) -> int:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=child_environment(settings) | dict(service.env),
+            env=process_environment(service, settings),
             start_new_session=True,
             umask=CHILD_UMASK,
         )

@@ -13,11 +13,11 @@ from celery.signals import task_received, worker_ready
 
 from common.logs import setup_logging
 from common.queue import host_queue, make_celery
-from common.settings import load
+from common.settings import load_host
 from compute import client
 from compute.host.work import HostAgent
 
-settings = load()
+settings = load_host()
 setup_logging("stratus-compute", settings.log_level)
 app = make_celery(settings, sender=settings.effective_host)
 agent = HostAgent(settings, app)

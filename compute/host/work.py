@@ -23,7 +23,7 @@ from common import signing
 from common.accounts import SERVICE_PROJECT, SERVICE_USER
 from common.hostauth import HostSigner
 from common.hostnames import served_hosts
-from common.settings import Settings
+from common.settings import HostSettings
 from compute import client
 from compute.host.imagecache import ImageCache
 from compute.host.virt import driver_for
@@ -34,7 +34,7 @@ LOG = logging.getLogger(__name__)
 
 
 class HostAgent:
-    def __init__(self, settings: Settings, app: Celery) -> None:
+    def __init__(self, settings: HostSettings, app: Celery) -> None:
         self.settings = settings
         self.app = app
         self.hosts = served_hosts(settings)

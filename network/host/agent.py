@@ -15,11 +15,11 @@ from celery.signals import worker_ready
 from common.hostnames import network_served_hosts
 from common.logs import setup_logging
 from common.queue import host_queue, make_celery
-from common.settings import load
+from common.settings import load_host
 from network import client
 from network.host.work import NetworkAgent
 
-settings = load()
+settings = load_host()
 setup_logging("stratus-netagent", settings.log_level)
 app = make_celery(settings, sender=settings.effective_host)
 agents = {host: NetworkAgent(settings, app, host) for host in network_served_hosts(settings)}

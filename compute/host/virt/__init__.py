@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from common.exceptions import ConfigError
-from common.settings import Settings
+from common.settings import HostSettings
 from compute.host.virt.base import ComputeDriver
 
 
-def driver_for(settings: Settings, host: str) -> ComputeDriver:
+def driver_for(settings: HostSettings, host: str) -> ComputeDriver:
     """A new driver instance for one of the hosts the agent serves."""
     if settings.compute_driver == "fake":
         from compute.host.virt.fake import FailingDriver, FakeDriver

@@ -60,3 +60,16 @@ def test_pid_files_of_agents_no_longer_wanted_are_found_with_their_marker(tmp_pa
     leftovers = services.leftover_services(settings, services.worker_services(settings))
     assert [(s.name, s.marker) for s in leftovers] == [("compute-agent-box-2", "compute-agent@box-2")]
     assert services.read_pid(settings.run_dir / "compute-agent-box-2.pid") == 4242
+
+
+def test_host_agents_are_not_handed_the_launchers_database_url(tmp_path: Path, monkeypatch) -> None:
+    """A host holds no database credentials (DESIGN §1), even when `services up` runs with them in its
+    environment (the functional tests start PostgreSQL clouds that way); control-side workers keep them."""
+    monkeypatch.setenv("STRATUS_DATABASE_URL", "postgresql://stratus:db-secret@db/stratus")
+    settings = Settings(state_dir=str(tmp_path), host="box", hosts=2)
+    workers = {s.name: s for s in services.worker_services(settings)}
+
+    for name in ("compute-agent-box-1", "network-agent-box-2"):
+        env = services.process_environment(workers[name], settings)
+        assert "STRATUS_DATABASE_URL" not in env and env["STRATUS_HOST"] == name.rpartition("agent-")[2]
+    assert "db-secret" in services.process_environment(workers["compute-worker"], settings)["STRATUS_DATABASE_URL"]

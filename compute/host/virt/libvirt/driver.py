@@ -29,7 +29,7 @@ from pathlib import Path
 
 import libvirt
 
-from common.settings import Settings
+from common.settings import HostSettings
 from compute.host.virt import base
 from compute.host.virt.base import DriverError, InstanceInfo, InstanceNotFound, InstanceSpec, PowerState
 from compute.host.virt.libvirt import config, disks, taps
@@ -69,7 +69,7 @@ def _translated(uuid: str, action: str) -> Iterator[None]:
 class LibvirtDriver(base.ComputeDriver):
     def __init__(
         self,
-        settings: Settings,
+        settings: HostSettings,
         host: Host | None = None,
         *,
         soft_reboot_timeout: float = 120.0,
