@@ -19,6 +19,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Unique
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from common.db import Base, TimestampMixin, UTCDateTime, new_uuid
+from network.states import NetworkStatus, PortStatus
 
 DHCP_OWNER = "network:dhcp"
 """``device_owner`` of the one DHCP port per network (its ``device_id`` is ``dhcp-<network_id>``)."""
@@ -42,7 +43,7 @@ class Network(StandardAttributes, Base):
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(255), default="")
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
-    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    status: Mapped[str] = mapped_column(String(16), default=NetworkStatus.ACTIVE)
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
     router_external: Mapped[bool] = mapped_column(Boolean, default=False)
     mtu: Mapped[int] = mapped_column(Integer)
@@ -108,7 +109,7 @@ class Port(StandardAttributes, Base):
     name: Mapped[str] = mapped_column(String(255), default="")
     mac_address: Mapped[str] = mapped_column(String(32))
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
-    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+    status: Mapped[str] = mapped_column(String(16), default=PortStatus.DOWN)
     device_id: Mapped[str] = mapped_column(String(255), default="")
     device_owner: Mapped[str] = mapped_column(String(255), default="")
     binding_host_id: Mapped[str] = mapped_column(String(255), default="")

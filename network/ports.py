@@ -42,6 +42,7 @@ from network.exceptions import (
     PortSecurityPortHasSecurityGroup,
 )
 from network.models import DHCP_OWNER, IPAllocation, Network, Port, PortSecurityGroup, Subnet
+from network.states import PortStatus
 
 MAC_ATTEMPTS = 10
 MAX_ADDRESS_PAIRS = 10
@@ -353,7 +354,7 @@ def release_port(session: Session, port_id: str) -> str | None:
     port = session.get(Port, port_id)
     if port is None:
         return None
-    port.device_id, port.device_owner, port.status = "", "", "DOWN"  # unbound: no host wires it any more
+    port.device_id, port.device_owner, port.status = "", "", PortStatus.DOWN  # unbound: no host wires it any more
     _apply_binding(port, {"binding:host_id": "", "binding:profile": {}})
     port.revision_number += 1
     session.flush()

@@ -21,9 +21,9 @@ from network import client, devicenames
 from network.control import wiring
 from network.control.context import NetworkControl
 from network.models import Network, NetworkHost, Port
+from network.states import PortStatus
 
 LOG = logging.getLogger(__name__)
-ACTIVE, DOWN = "ACTIVE", "DOWN"
 
 
 def push_host(control: NetworkControl, host: str, request_id: str = "") -> str:
@@ -95,11 +95,11 @@ def bind_instance(control: NetworkControl, instance_id: str, project_id: str, ho
         ports = list(session.scalars(select(Port).where(server_ports(instance_id, project_id))))
         for port in ports:
             if port.binding_host_id != host:
-                port.binding_host_id, port.binding_vif_type, port.status = host, "tap", DOWN
+                port.binding_host_id, port.binding_vif_type, port.status = host, "tap", PortStatus.DOWN
                 port.binding_vif_details = {"port_filter": True, "connectivity": "l2"}
                 port.revision_number += 1
         networks = sorted({p.network_id for p in ports})
-        ready = all(p.status == ACTIVE for p in ports)
+        ready = all(p.status == PortStatus.ACTIVE for p in ports)
         nics = nics_of(session, instance_id, project_id) if ready else []
     # This host gets the ports; the other hosts of their networks learn their MACs; a host they were bound to
     # before (a build that is being rescheduled) loses them.
@@ -135,12 +135,12 @@ def ports_wired(
         ports = list(session.scalars(select(Port).where(Port.binding_host_id == host)))
         became_active = set()
         for port in ports:
-            status = ACTIVE if port.id in done else DOWN
+            status = PortStatus.ACTIVE if port.id in done else PortStatus.DOWN
             if port.status != status:
                 port.status = status
-                if status == ACTIVE and wiring.is_server_port(port):
+                if status == PortStatus.ACTIVE and wiring.is_server_port(port):
                     became_active.add((port.device_id, port.project_id))
-            if status == DOWN and port.network_id in errors and wiring.is_server_port(port):
+            if status == PortStatus.DOWN and port.network_id in errors and wiring.is_server_port(port):
                 failed[port.device_id] = (
                     f"network {port.network_id} could not be wired on {host}: " + errors[port.network_id]
                 )
@@ -148,10 +148,12 @@ def ports_wired(
         for port in ports:
             by_device.setdefault((port.device_id, port.project_id), []).append(port)
         for device_id, project_id in sorted(became_active):
-            if all(p.status == ACTIVE for p in by_device[(device_id, project_id)]) and device_id not in failed:
+            wired_all = all(p.status == PortStatus.ACTIVE for p in by_device[(device_id, project_id)])
+            if wired_all and device_id not in failed:
                 ready.append((device_id, nics_of(session, device_id, project_id)))
     for instance_id, nics in ready:
         compute_client.network_ready(control.app, instance_id, host, nics, request_id)
     for instance_id, reason in failed.items():
         compute_client.network_failed(control.app, instance_id, host, reason, request_id)
-    return {"active": len([p for p in ports if p.status == ACTIVE]), "ready": len(ready), "failed": len(failed)}
+    active = [p for p in ports if p.status == PortStatus.ACTIVE]
+    return {"active": len(active), "ready": len(ready), "failed": len(failed)}

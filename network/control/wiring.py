@@ -34,6 +34,7 @@ from network.models import (
     PortSecurityGroup,
     SecurityGroupRule,
 )
+from network.states import PortStatus
 from network.wire import DhcpSubnet, DhcpWiring, HostWiring, NetworkWiring, PortWiring, RemotePort, Rule
 
 LOG = logging.getLogger(__name__)
@@ -276,6 +277,6 @@ def _checked(build: Callable[..., _T], what: str, *args: Any) -> _T | None:
 
 def _bind_dhcp_port(port: Port, host: str) -> None:
     if port.binding_host_id != host:
-        port.binding_host_id, port.binding_vif_type, port.status = host, "tap", "DOWN"
+        port.binding_host_id, port.binding_vif_type, port.status = host, "tap", PortStatus.DOWN
         port.binding_vif_details = {"port_filter": False, "connectivity": "l2"}
         port.revision_number += 1

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
@@ -19,6 +20,7 @@ from network import client, networks, ports, subnets
 from network.control import sync
 from network.control.context import NetworkControl
 from network.models import NetworkHost, Port
+from network.states import PortStatus
 from tests.unit.network.records import ALICE, BOB
 
 SETTINGS = Settings()
@@ -155,3 +157,21 @@ def test_a_port_of_another_project_naming_the_server_is_never_bound_nor_waited_f
     with control.db.session() as session:
         assert ports.delete_device_ports(session, "server-7", "alice") == [network_id]
         assert session.get(Port, own) is None and session.get(Port, foreign) is not None
+
+
+def test_a_port_is_active_only_while_its_host_reports_it_wired(control):
+    """``PortStatus`` as Neutron shows it: DOWN when made and when bound, ACTIVE once its host reports it wired,
+    DOWN again when a report leaves it out. The column holds Neutron's plain text, which the API shows as is."""
+    _, port_id = server_port(control, "server-8")
+
+    def stored() -> str:
+        with control.db.session() as session:
+            return session.scalars(select(Port.status).where(Port.id == port_id)).one()
+
+    assert stored() == "DOWN" == PortStatus.DOWN
+    sync.bind_instance(control, "server-8", "alice", "h1")
+    assert stored() == "DOWN"
+    sync.ports_wired(control, "h1", 1, [port_id], {})
+    assert stored() == "ACTIVE" == PortStatus.ACTIVE
+    sync.ports_wired(control, "h1", 2, [], {})
+    assert stored() == "DOWN"
