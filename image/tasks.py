@@ -7,37 +7,35 @@ from functools import cache
 
 from celery import Celery
 
-from common.db import Database
 from common.settings import Settings
 from image import client, importing, sweeper, variants
-from image.store import from_settings
-from image.store.base import ImageStore
+from image.context import ImageWorker
 
 LOG = logging.getLogger(__name__)
 SWEEP_SECONDS = 300.0
 
 
 @cache
-def _resources(settings: Settings) -> tuple[Database, ImageStore]:
-    return Database(settings.effective_database_url), from_settings(settings)
+def _worker(settings: Settings) -> ImageWorker:
+    return ImageWorker.from_settings(settings)
 
 
 def register(app: Celery, settings: Settings) -> None:
     @app.task(name=client.IMPORT_IMAGE, acks_late=True, time_limit=4 * 3600, soft_time_limit=4 * 3600 - 60)
     def import_image(image_id: str, request_id: str = "") -> str:
-        db, store = _resources(settings)
+        worker = _worker(settings)
         LOG.info("[%s] importing image %s", request_id, image_id)
-        return importing.run_import(db, store, settings, image_id)
+        return importing.run_import(worker.db, worker.store, worker.settings, image_id)
 
     # Hosts ask for the variant of an image they must boot (compute.host.imagecache).
     @app.task(name=client.ENSURE_VARIANT, acks_late=True, time_limit=4 * 3600, from_hosts=True)
     def ensure_variant(image_id: str, disk_format: str) -> dict[str, object]:
-        db, store = _resources(settings)
-        return variants.ensure_variant(db, store, image_id, disk_format)
+        worker = _worker(settings)
+        return variants.ensure_variant(worker.db, worker.store, image_id, disk_format)
 
     @app.task(name=client.SWEEP, acks_late=True, time_limit=600, expires=SWEEP_SECONDS)
     def sweep() -> tuple[int, int]:
-        db, store = _resources(settings)
-        return sweeper.sweep(db, store)
+        worker = _worker(settings)
+        return sweeper.sweep(worker.db, worker.store)
 
     app.conf.beat_schedule = {"sweep-stale-uploads": {"task": client.SWEEP, "schedule": SWEEP_SECONDS}}
