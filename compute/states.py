@@ -3,15 +3,50 @@
 ``vm_state`` is the stable state, ``task_state`` the action in flight (None when idle), ``power_state`` what the
 hypervisor last reported. The API's ``status`` is derived from the first two; an action asked for in a state
 the table does not allow is a 409.
+
+Everything here is data the code reads: ``TRANSITIONS`` (what each action starts from, the task it claims and
+where it ends) and ``STUCK_RULES`` (what the sweeper does with a task that stays in flight too long). The state
+diagram in ``docs/compute-states.md`` is drawn from them (``python -m compute.diagram``). This module imports
+nothing of ours: the API, the control side and the host agents all read it.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
 
-from compute.host.virt.base import PowerState
+__all__ = [
+    "STUCK_RULES",
+    "TRANSITIONS",
+    "Action",
+    "Clock",
+    "HostCondition",
+    "PowerState",
+    "Remedy",
+    "StuckRule",
+    "TaskState",
+    "Transition",
+    "VmState",
+    "allowed",
+    "server_status",
+]
 
-__all__ = ["ACTIONS", "PowerState", "TaskState", "VmState", "allowed", "server_status"]
+
+class PowerState(IntEnum):
+    """Nova's power states (the numbers clients see in ``OS-EXT-STS:power_state``), as hosts report them."""
+
+    NOSTATE = 0
+    """No domain, or its state could not be read."""
+    RUNNING = 1
+    """The guest's vCPUs are running."""
+    PAUSED = 3
+    """Held in memory, vCPUs stopped (pause)."""
+    SHUTDOWN = 4
+    """Defined but not running (stopped, or not yet started)."""
+    CRASHED = 6
+    """The guest crashed."""
+    SUSPENDED = 7
+    """Memory saved to disk, no process running (suspend / managed save)."""
 
 
 class VmState(StrEnum):
@@ -70,39 +105,166 @@ class TaskState(StrEnum):
     """Being deleted."""
 
 
-# action → (vm_states it may start from, task_state while it runs, vm_state when it succeeds)
-ACTIONS: dict[str, tuple[frozenset[VmState], TaskState, VmState | None]] = {
-    "stop": (frozenset({VmState.ACTIVE, VmState.ERROR}), TaskState.POWERING_OFF, VmState.STOPPED),
-    "start": (frozenset({VmState.STOPPED}), TaskState.POWERING_ON, VmState.ACTIVE),
-    "reboot": (
-        frozenset({VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED, VmState.ERROR}),
-        TaskState.REBOOTING,
-        VmState.ACTIVE,
+class Action(StrEnum):
+    """What may be done to a server; the value is the name hosts and tasks carry (``agent.action``)."""
+
+    BUILD = "build"
+    """Place and spawn a new server (``POST /servers``)."""
+    STOP = "stop"
+    START = "start"
+    REBOOT = "reboot"
+    REBOOT_HARD = "reboot_hard"
+    PAUSE = "pause"
+    UNPAUSE = "unpause"
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    REBUILD = "rebuild"
+    RESIZE = "resize"
+    CONFIRM_RESIZE = "confirm_resize"
+    REVERT_RESIZE = "revert_resize"
+    CREATE_IMAGE = "create_image"
+    CONSOLE_OUTPUT = "console_output"
+    """Read the console log: starts no task, only needs a guest."""
+    DELETE = "delete"
+    """Allowed in every state and during every task, as in Nova: a user can always get rid of a server."""
+
+
+IDLE: frozenset[TaskState | None] = frozenset({None})
+ANY_TASK: frozenset[TaskState | None] = frozenset({None, *TaskState})
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One action's row of the table: when it may start, the task it claims, where the server ends.
+
+    ``on_success`` is the vm_state the host's success report sets: empty means unchanged, several mean the
+    guest's power state picks (STOPPED when it is off, else ACTIVE). ``on_failure`` is the vm_state a reported
+    failure sets; None means the server is left as it was (the task is only cleared, the reason recorded in
+    the action). Whatever the row says, a failure that leaves no guest behind (power state NOSTATE) is ERROR.
+    Every task returns to idle when its outcome is recorded (``compute.control.events``), and a task whose
+    outcome never comes is ended by the sweeper (``STUCK_RULES``).
+    """
+
+    action: Action
+    starts_from: frozenset[VmState]
+    task_state: TaskState | None
+    on_success: tuple[VmState, ...] = ()
+    on_failure: VmState | None = None
+    during: frozenset[TaskState | None] = IDLE
+    """Task states it may start in: only idle, except for a delete, which takes over any task."""
+    steps: tuple[TaskState, ...] = ()
+    """Further task states the workflow moves through after ``task_state`` (a build's networking, spawning)."""
+
+    def allows(self, vm_state: str, task_state: str | None) -> bool:
+        return VmState(vm_state) in self.starts_from and task_state in self.during
+
+    @property
+    def task_states(self) -> tuple[TaskState, ...]:
+        """Every task state the action holds, in order."""
+        return ((self.task_state,) if self.task_state else ()) + self.steps
+
+
+_V = VmState
+_RUNNABLE = frozenset({_V.ACTIVE, _V.STOPPED, _V.PAUSED, _V.SUSPENDED})
+_BY_POWER = (_V.ACTIVE, _V.STOPPED)
+
+
+def _row(action: Action, starts_from: frozenset[VmState], task: TaskState | None, **rest: object) -> Transition:
+    return Transition(action, starts_from, task, **rest)  # type: ignore[arg-type]
+
+
+TRANSITIONS: dict[Action, Transition] = {
+    t.action: t
+    for t in (
+        _row(Action.BUILD, frozenset({_V.BUILDING}), TaskState.SCHEDULING, on_success=(_V.ACTIVE,),
+             on_failure=_V.ERROR, during=frozenset({TaskState.SCHEDULING}),
+             steps=(TaskState.NETWORKING, TaskState.SPAWNING)),
+        _row(Action.STOP, frozenset({_V.ACTIVE, _V.ERROR}), TaskState.POWERING_OFF, on_success=(_V.STOPPED,)),
+        _row(Action.START, frozenset({_V.STOPPED}), TaskState.POWERING_ON, on_success=(_V.ACTIVE,)),
+        _row(Action.REBOOT, _RUNNABLE | {_V.ERROR}, TaskState.REBOOTING, on_success=(_V.ACTIVE,)),
+        _row(Action.REBOOT_HARD, _RUNNABLE | {_V.ERROR}, TaskState.REBOOTING_HARD, on_success=(_V.ACTIVE,)),
+        _row(Action.PAUSE, frozenset({_V.ACTIVE}), TaskState.PAUSING, on_success=(_V.PAUSED,)),
+        _row(Action.UNPAUSE, frozenset({_V.PAUSED}), TaskState.UNPAUSING, on_success=(_V.ACTIVE,)),
+        _row(Action.SUSPEND, frozenset({_V.ACTIVE}), TaskState.SUSPENDING, on_success=(_V.SUSPENDED,)),
+        _row(Action.RESUME, frozenset({_V.SUSPENDED}), TaskState.RESUMING, on_success=(_V.ACTIVE,)),
+        # A rebuild that fails has already removed the old disk: there is nothing to go back to.
+        _row(Action.REBUILD, frozenset({_V.ACTIVE, _V.STOPPED, _V.ERROR}), TaskState.REBUILDING,
+             on_success=_BY_POWER, on_failure=_V.ERROR),
+        _row(Action.RESIZE, frozenset({_V.ACTIVE, _V.STOPPED}), TaskState.RESIZE_PREP, on_success=(_V.RESIZED,)),
+        _row(Action.CONFIRM_RESIZE, frozenset({_V.RESIZED}), TaskState.RESIZE_CONFIRMING, on_success=_BY_POWER),
+        _row(Action.REVERT_RESIZE, frozenset({_V.RESIZED}), TaskState.RESIZE_REVERTING, on_success=_BY_POWER),
+        _row(Action.CREATE_IMAGE, _RUNNABLE, TaskState.IMAGE_SNAPSHOT),
+        _row(Action.CONSOLE_OUTPUT, _RUNNABLE | {_V.RESIZED, _V.ERROR}, None),
+        # Never fails for the user: a host that is down or never reached is not waited for (compute.control.delete).
+        _row(Action.DELETE, frozenset(VmState) - {_V.DELETED}, TaskState.DELETING, on_success=(_V.DELETED,),
+             during=ANY_TASK),
+    )
+}  # fmt: skip
+"""Every action, keyed by name; a plain string (``"stop"``) finds its row too."""
+
+
+class Clock(StrEnum):
+    """An age of a task in flight, named by the settings that make it (the sweeper turns it into seconds)."""
+
+    RESEND = "compute_resend_after"
+    """A message is presumed lost."""
+    RESEND_AND_ONE_SWEEP = "compute_resend_after + compute_sweep_interval"
+    """The one sweep after RESEND: a remedy in this window runs once, not at every sweep."""
+    TIMEOUT = "compute_task_timeout"
+    """The task is given up."""
+
+
+class HostCondition(StrEnum):
+    ANY = "any host"
+    DOWN = "host down or none"
+    """The server has no host, or its host missed its heartbeats (``compute_host_down_after``)."""
+
+
+class Remedy(StrEnum):
+    """What the sweeper does with a stuck task (``compute.control.sweeper`` runs each)."""
+
+    FINISH_DELETE = "finish the delete"
+    """Free everything and mark the server deleted; the host destroys the guest when it comes back."""
+    RESEND_DESTROY = "send the destroy again"
+    RESEND_BUILD = "send the build again"
+    REBIND_NETWORK = "bind the ports again"
+    FAIL_BUILD = "fail the build"
+    """ERROR with a fault, every resource released (a delete in flight is finished instead)."""
+    GIVE_UP = "give the action up"
+    """Clear the task, keep the vm_state, record a fault; a resize's new claim is released."""
+
+
+@dataclass(frozen=True)
+class StuckRule:
+    """Apply ``remedy`` to a task whose age is in ``(after, until]`` (None: unbounded), on a host matching
+    ``host``, to a server in ``vm_state`` (None: any). The first matching rule of a task state wins."""
+
+    remedy: Remedy
+    after: Clock | None = None
+    until: Clock | None = None
+    host: HostCondition = HostCondition.ANY
+    vm_state: VmState | None = None
+
+
+# Every task in flight ends at TIMEOUT: a build in ERROR, any other action back where it was.
+_GIVE_UP = (
+    StuckRule(Remedy.FAIL_BUILD, after=Clock.TIMEOUT, vm_state=_V.BUILDING),
+    StuckRule(Remedy.GIVE_UP, after=Clock.TIMEOUT),
+)
+_SPECIFIC: dict[TaskState, tuple[StuckRule, ...]] = {
+    # A user's delete must not turn back into a running server because one message was lost: the host that
+    # is down is not waited for, the host that is up is asked again, once (destroying is idempotent).
+    TaskState.DELETING: (
+        StuckRule(Remedy.FINISH_DELETE, host=HostCondition.DOWN),
+        StuckRule(Remedy.RESEND_DESTROY, after=Clock.RESEND, until=Clock.RESEND_AND_ONE_SWEEP),
     ),
-    "reboot_hard": (
-        frozenset({VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED, VmState.ERROR}),
-        TaskState.REBOOTING_HARD,
-        VmState.ACTIVE,
-    ),
-    "pause": (frozenset({VmState.ACTIVE}), TaskState.PAUSING, VmState.PAUSED),
-    "unpause": (frozenset({VmState.PAUSED}), TaskState.UNPAUSING, VmState.ACTIVE),
-    "suspend": (frozenset({VmState.ACTIVE}), TaskState.SUSPENDING, VmState.SUSPENDED),
-    "resume": (frozenset({VmState.SUSPENDED}), TaskState.RESUMING, VmState.ACTIVE),
-    "rebuild": (frozenset({VmState.ACTIVE, VmState.STOPPED, VmState.ERROR}), TaskState.REBUILDING, VmState.ACTIVE),
-    "resize": (frozenset({VmState.ACTIVE, VmState.STOPPED}), TaskState.RESIZE_PREP, VmState.RESIZED),
-    "confirm_resize": (frozenset({VmState.RESIZED}), TaskState.RESIZE_CONFIRMING, None),
-    "revert_resize": (frozenset({VmState.RESIZED}), TaskState.RESIZE_REVERTING, None),
-    "create_image": (
-        frozenset({VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED}),
-        TaskState.IMAGE_SNAPSHOT,
-        None,
-    ),
-    "console_output": (
-        frozenset({VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED, VmState.RESIZED, VmState.ERROR}),
-        None,
-        None,
-    ),  # type: ignore[dict-item]
+    TaskState.SCHEDULING: (StuckRule(Remedy.RESEND_BUILD, after=Clock.RESEND),),
+    # The binding or its answer was lost (a network agent that is down is handled by compute.control.handoff).
+    TaskState.NETWORKING: (StuckRule(Remedy.REBIND_NETWORK, after=Clock.RESEND, until=Clock.TIMEOUT),),
 }
+STUCK_RULES: dict[TaskState, tuple[StuckRule, ...]] = {task: _SPECIFIC.get(task, ()) + _GIVE_UP for task in TaskState}
+"""Every task state's stuck rules, in the order the sweeper tries them."""
+
 
 # (vm_state, task_state) → API status; task states not listed fall back to the vm_state's status.
 _TASK_STATUS = {
@@ -133,6 +295,5 @@ def server_status(vm_state: str, task_state: str | None) -> str:
 
 
 def allowed(action: str, vm_state: str, task_state: str | None) -> bool:
-    """Whether ``action`` may start now: the vm_state must be listed and no other task may be in flight."""
-    starts_from = ACTIONS[action][0]
-    return VmState(vm_state) in starts_from and task_state is None
+    """Whether ``action`` may start now: the vm_state must be listed and the task in flight (usually none) too."""
+    return TRANSITIONS[Action(action)].allows(vm_state, task_state)

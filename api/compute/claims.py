@@ -18,10 +18,9 @@ from api.compute import lookups
 from api.context import RequestContext
 from api.runtime import runtime
 from common.exceptions import Conflict
-from compute import client
-from compute.control import records
-from compute.models import Instance, InstanceAction
-from compute.states import ACTIONS, allowed, server_status
+from compute import actions, client
+from compute.models import Instance
+from compute.states import allowed, server_status
 
 Changes = Callable[[Session, Instance], dict[str, Any]]
 
@@ -35,7 +34,6 @@ def conflict(instance: Instance, action: str) -> Conflict:
 def claim_task(ctx: RequestContext, server_id: str, action: str, event: str, changes: Changes | None = None) -> str:
     """Claim ``action`` on the server (409 if not allowed now), applying ``changes`` in the same transaction;
     ``changes`` runs after the state check and may raise (a 400 leaves the server untouched). Returns the host."""
-    _, task_state, _ = ACTIONS[action]
     with runtime().db.session() as session:
         instance = lookups.server(session, ctx, server_id)
         policy.enforce("compute:servers:action", {"project_id": instance.project_id})
@@ -44,20 +42,10 @@ def claim_task(ctx: RequestContext, server_id: str, action: str, event: str, cha
         if not allowed(action, instance.vm_state, instance.task_state) or not instance.host:
             raise conflict(instance, event)
         values = changes(session, instance) if changes else {}
-        expected = {"task_state": None, "vm_state": instance.vm_state}
-        if not records.swap(session, instance.id, expected, task_state=task_state.value, **values):
+        if not actions.claim(session, instance, action, **values):
             raise conflict(instance, event)
         require_broker("compute")  # last, before the commit: a refusal leaves the server untouched
-        session.add(
-            InstanceAction(
-                instance_id=instance.id,
-                action=event,
-                request_id=ctx.request_id,
-                user_id=ctx.user_id,
-                project_id=ctx.project_id,
-                start_time=records.now(),
-            )
-        )
+        actions.record_action(session, instance, event, ctx.request_id, ctx.user_id, ctx.project_id)
         return instance.host
 
 

@@ -19,10 +19,9 @@ from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import json_body, validate
 from common.exceptions import BadRequest, Conflict, StratusError
-from compute import client
-from compute.control import hosts, records
-from compute.models import ComputeHost, InstanceAction
-from compute.states import allowed
+from compute import actions, client, service
+from compute.models import ComputeHost
+from compute.states import Action, allowed
 from image.models import Image
 
 bp = Blueprint("compute_server_actions", __name__, url_prefix="/compute/v2.1")
@@ -67,11 +66,11 @@ def _console_output(ctx: RequestContext, server_id: str, body: Any) -> Response:
     with rt.db.session() as session:
         instance = lookups.server(session, ctx, server_id)
         policy.enforce("compute:servers:console_output", {"project_id": instance.project_id})
-        if not allowed("console_output", instance.vm_state, None) or not instance.host:
+        if not allowed(Action.CONSOLE_OUTPUT, instance.vm_state, None) or not instance.host:
             raise conflict(instance, "os-getConsoleOutput")
         host = instance.host
         down_after = timedelta(seconds=rt.settings.compute_host_down_after)
-        if not hosts.host_is_up(session.get(ComputeHost, host), down_after):
+        if not service.host_is_up(session.get(ComputeHost, host), down_after):
             raise Conflict(f"The console of instance {server_id} is not available: its host is down.")
     try:
         output = client.console_output(rt.celery, host, server_id, CONSOLE_MAX_BYTES, CONSOLE_WAIT_SECONDS)
@@ -131,17 +130,8 @@ def _lock(locked: bool) -> Callable[[RequestContext, str, Any], Response]:
             instance = lookups.server(session, ctx, server_id)
             policy.enforce("compute:servers:action", {"project_id": instance.project_id})
             instance.locked = locked
-            session.add(
-                InstanceAction(
-                    instance_id=instance.id,
-                    action="lock" if locked else "unlock",
-                    request_id=ctx.request_id,
-                    user_id=ctx.user_id,
-                    project_id=ctx.project_id,
-                    start_time=records.now(),
-                    finish_time=records.now(),
-                )
-            )
+            event = "lock" if locked else "unlock"
+            actions.record_action(session, instance, event, ctx.request_id, ctx.user_id, ctx.project_id, finished=True)
         return Response(status=202)
 
     return handler

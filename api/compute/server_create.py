@@ -30,8 +30,8 @@ from api.image import access as image_access
 from api.runtime import runtime
 from api.validation import validated_body
 from common.exceptions import BadRequest, Forbidden, NotFound
-from compute import client
-from compute.models import ComputeHost, Flavor, Instance, InstanceAction, KeyPair, ServerGroup, ServerGroupMember
+from compute import actions, client
+from compute.models import ComputeHost, Flavor, Instance, KeyPair, ServerGroup, ServerGroupMember
 from compute.states import TaskState, VmState
 from image.models import Image
 
@@ -249,15 +249,8 @@ def create_server() -> tuple[Response, int]:
                 instance.requested_networks = server_networks.create_ports(session, ctx, instance, networks, groups)
             else:
                 instance.requested_networks = "none"
-            session.add(
-                InstanceAction(
-                    instance_id=instance.id,
-                    action="create",
-                    request_id=ctx.request_id,
-                    user_id=ctx.user_id,
-                    project_id=ctx.project_id,
-                    start_time=instance.created_at,
-                )
+            actions.record_action(
+                session, instance, "create", ctx.request_id, ctx.user_id, ctx.project_id, started=instance.created_at
             )
             if build.group_id:
                 session.add(ServerGroupMember(group_id=build.group_id, instance_id=instance.id))

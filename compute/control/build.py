@@ -18,7 +18,7 @@ from compute import client
 from compute.control import records, scheduler
 from compute.control.context import ComputeControl
 from compute.models import Instance
-from compute.states import TaskState, VmState
+from compute.states import TRANSITIONS, Action, TaskState, VmState
 from network import client as network_client
 
 LOG = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def build_instance(control: ComputeControl, instance_id: str, request_id: str) -
             networks = records.finish_delete(session, instance_id)
             network_client.networks_changed(control.app, networks, request_id)
             return "deleted before placement"
-        if instance.vm_state != VmState.BUILDING or instance.task_state != TaskState.SCHEDULING:
+        if not TRANSITIONS[Action.BUILD].allows(instance.vm_state, instance.task_state):
             return "already placed"
         request = placement_request(session, instance, control.settings.compute_host_down_after)
         group_id = instance.server_group_id
@@ -218,7 +218,7 @@ def fail_build(
                 session,
                 instance_id,
                 {},
-                vm_state=VmState.ERROR.value,
+                vm_state=(TRANSITIONS[Action.BUILD].on_failure or VmState.ERROR).value,
                 task_state=None,
                 fault=fault,
                 build_failed=True,

@@ -14,10 +14,11 @@ from compute import client
 from compute.control import build, rebuild, records, resize
 from compute.control.context import ComputeControl
 from compute.models import Instance
-from compute.states import ACTIONS, PowerState, TaskState, VmState
+from compute.states import TRANSITIONS, Action, PowerState, TaskState, VmState
 from network import client as network_client
 
 LOG = logging.getLogger(__name__)
+BUILD = TRANSITIONS[Action.BUILD]
 
 
 def _elsewhere(instance: Instance, host: str, report: str) -> bool:
@@ -33,10 +34,10 @@ def _elsewhere(instance: Instance, host: str, report: str) -> bool:
 # Actions whose outcome changes more than the vm_state: each returns the columns to write (and may change
 # allocations in the same transaction).
 FINISHERS = {
-    "rebuild": rebuild.finish,
-    "resize": resize.finish_resize,
-    "confirm_resize": resize.finish_confirm,
-    "revert_resize": resize.finish_revert,
+    Action.REBUILD: rebuild.finish,
+    Action.RESIZE: resize.finish_resize,
+    Action.CONFIRM_RESIZE: resize.finish_confirm,
+    Action.REVERT_RESIZE: resize.finish_revert,
 }
 
 
@@ -51,8 +52,8 @@ def spawned(control: ComputeControl, instance_id: str, host: str, power_state: i
             records.swap(
                 session,
                 instance_id,
-                {"vm_state": VmState.BUILDING.value, "task_state": TaskState.SPAWNING.value, "host": host},
-                vm_state=VmState.ACTIVE.value,
+                {"vm_state": VmState.BUILDING.value, "task_state": BUILD.task_states[-1].value, "host": host},
+                vm_state=BUILD.on_success[0].value,
                 task_state=None,
                 power_state=power_state,
                 launched_at=records.now(),
@@ -158,7 +159,8 @@ def action_done(
     error: str | None = None,
     result: dict[str, Any] | None = None,
 ) -> str:
-    _, task_state, target = ACTIONS[action]
+    transition = TRANSITIONS[Action(action)]
+    task_state = transition.task_state
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted or instance.task_state != task_state:
@@ -169,12 +171,14 @@ def action_done(
         finisher = FINISHERS.get(action)
         if finisher is not None:
             values |= finisher(session, instance, power_state, error)
-        elif error is None and target is not None:
-            values["vm_state"] = target.value
+        elif error is None and len(transition.on_success) == 1:
+            values["vm_state"] = transition.on_success[0].value
         elif error is not None and power_state == PowerState.NOSTATE:
-            values["vm_state"] = VmState.ERROR.value
+            values["vm_state"] = VmState.ERROR.value  # whatever the table says, no guest left is ERROR
             values["fault"] = records.fault(500, error)
-        records.swap(session, instance_id, {"task_state": task_state.value}, **values)
+        elif error is not None and transition.on_failure is not None:
+            values["vm_state"] = transition.on_failure.value
+        records.swap(session, instance_id, {"task_state": instance.task_state}, **values)
         event = f"compute_{action}_instance"
         records.record_event(session, instance_id, request_id, event, "Error" if error else "Success", host, error)
     if error:

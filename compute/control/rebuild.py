@@ -15,7 +15,7 @@ from compute import client
 from compute.control import build, records
 from compute.control.context import ComputeControl
 from compute.models import Instance
-from compute.states import PowerState, TaskState, VmState
+from compute.states import TRANSITIONS, Action, PowerState, TaskState, VmState
 
 
 def start(control: ComputeControl, instance_id: str, request_id: str) -> str:
@@ -31,7 +31,8 @@ def start(control: ComputeControl, instance_id: str, request_id: str) -> str:
 
 def finish(session: Session, instance: Instance, power_state: int, error: str | None) -> dict[str, Any]:
     """The columns the host's report changes, besides clearing the task."""
-    if error is not None:
-        return {"vm_state": VmState.ERROR.value, "fault": records.fault(500, f"Rebuild failed: {error}")}
+    if error is not None:  # the old disk is gone by now: nothing to go back to
+        failed = TRANSITIONS[Action.REBUILD].on_failure or VmState.ERROR
+        return {"vm_state": failed.value, "fault": records.fault(500, f"Rebuild failed: {error}")}
     stopped = power_state in (PowerState.SHUTDOWN, PowerState.CRASHED)
     return {"vm_state": (VmState.STOPPED if stopped else VmState.ACTIVE).value, "launched_at": records.now()}

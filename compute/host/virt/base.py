@@ -9,28 +9,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 from common.exceptions import StratusError
-
-
-class PowerState(IntEnum):
-    """Nova's power states (the numbers clients see in ``OS-EXT-STS:power_state``)."""
-
-    NOSTATE = 0
-    """No domain, or its state could not be read."""
-    RUNNING = 1
-    """The guest's vCPUs are running."""
-    PAUSED = 3
-    """Held in memory, vCPUs stopped (pause)."""
-    SHUTDOWN = 4
-    """Defined but not running (stopped, or not yet started)."""
-    CRASHED = 6
-    """The guest crashed."""
-    SUSPENDED = 7
-    """Memory saved to disk, no process running (suspend / managed save)."""
+from compute.states import PowerState  # the state axis hosts report; declared with the others
 
 
 class DriverError(StratusError):
