@@ -101,7 +101,7 @@ def cloud_boot(url: str, token: str, image: str, index: int) -> tuple[float, flo
 
 def libvirt_cloud(stack: ExitStack, state: Path, image_file: Path) -> tuple[str, str, str]:
     """(API URL, admin token, image id) of a private cloud on libvirt with the tiny image uploaded."""
-    from tests.harness import running_cloud
+    from manage.private_cloud import running_cloud
 
     env = {
         "STRATUS_COMPUTE_DRIVER": "libvirt",

@@ -7,7 +7,7 @@ decision and atomic claim alone, over 1,000 registered hosts.
 1. Placement: an in-process SQLite database with ``--hosts`` fake hosts; ``--placements`` requests each run what
    the scheduler runs: the host picture (its cache, reloaded every 2 s), the filters, the weighers and the claim
    transaction. Reports p50/p99 per decision.
-2. Boot-and-delete: a private cloud (``tests.harness.running_cloud``) with ten fake hosts; at each concurrency,
+2. Boot-and-delete: a private cloud (``manage.private_cloud.running_cloud``) with ten fake hosts; at each concurrency,
    closed-loop workers create a server, poll (every 0.05 s) until ACTIVE, delete it and poll until it is gone.
    Reports p50/p95 of API→ACTIVE and API→gone and cycles per second.
 
@@ -140,7 +140,7 @@ def boot_and_delete(client: Client, concurrency: int, seconds: float) -> tuple[l
 
 
 def private_cloud_client(stack: object, tmp: Path) -> Client:
-    from tests.harness import running_cloud
+    from manage.private_cloud import running_cloud
 
     cloud = running_cloud(tmp, {"STRATUS_COMPUTE_FAKE_HOSTS": "10"})
     server = cloud.__enter__()

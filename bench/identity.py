@@ -6,9 +6,9 @@ the identity API bounds the whole cloud. Password authentication is dominated by
 API adds *beyond* the hash, which is measured in-process alongside. Token-method issuance and validation do no
 hashing and should be far faster than Keystone's.
 
-By default the benchmark starts its own private cloud (``tests.harness.running_cloud``) in a temporary directory, so
-its figures are reproducible and no user's cloud is touched; ``--url`` targets a running API instead and then
-uses only the credentials given on the command line.
+By default the benchmark starts its own private cloud (``manage.private_cloud.running_cloud``) in a temporary
+directory, so its figures are reproducible and no user's cloud is touched; ``--url`` targets a running API instead
+and then uses only the credentials given on the command line.
 
 Each operation is first warmed up alone for a moment. Then each cell (operation x concurrency) runs
 closed-loop: N threads each open their own keep-alive ``requests.Session`` and, all starting together, send
@@ -352,7 +352,7 @@ def hash_median_ms(rounds: int = HASH_ROUNDS, runs: int = HASH_RUNS) -> float:
 @contextmanager
 def private_api() -> Iterator[Target]:
     """A fresh API in a temporary directory with the production hash cost; admin validates demo's tokens."""
-    from tests.harness import running_cloud
+    from manage.private_cloud import running_cloud
 
     admin = Credentials("admin", "bench-admin-password", "admin")
     demo = Credentials("demo", "bench-demo-password", "demo")
@@ -534,7 +534,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))  # run as `python bench/identity.py`: `tests` and `api` live at the root
+        sys.path.insert(0, str(ROOT))  # run as `python bench/identity.py`: `manage` and `api` live at the root
     load_before = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs, load average {load_before:.1f} before the run (other work skews every figure)")
     hash_ms = hash_median_ms()

@@ -5,11 +5,11 @@ the machine can, in constant memory: several uploads at once must not exhaust th
 issue): at least 70% of the throughput of a loopback ``curl`` to a server that does nothing with the bytes, and server
 memory flat (under 100 MB growth) whatever the image size.
 
-By default the benchmark starts its own private cloud (``tests.harness.running_cloud``) in a temporary directory, so
-its figures are reproducible and no user's cloud is touched; ``--url`` targets a running API instead, and then the
-server's memory and CPU are only measured when ``--server-pid`` names its gunicorn master. The private cloud runs
-the fake compute driver (image data never reaches a hypervisor here); ``--server-env`` adds or overrides settings,
-e.g. ``STRATUS_IMAGE_CHUNK_SIZE``, to compare alternatives.
+By default the benchmark starts its own private cloud (``manage.private_cloud.running_cloud``) in a temporary
+directory, so its figures are reproducible and no user's cloud is touched; ``--url`` targets a running API instead,
+and then the server's memory and CPU are only measured when ``--server-pid`` names its gunicorn master. The
+private cloud runs the fake compute driver (image data never reaches a hypervisor here); ``--server-env`` adds or
+overrides settings, e.g. ``STRATUS_IMAGE_CHUNK_SIZE``, to compare alternatives.
 
 What runs, in rounds (``--repeat``; every figure printed is the median over the rounds, so baselines and our figures
 are measured side by side under the same load on a shared machine):
@@ -70,7 +70,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # run as `python bench/image.py`: `bench` and `tests` live at the root
+    sys.path.insert(0, str(ROOT))  # run as `python bench/image.py`: `bench` and `manage` live at the root
 
 from bench.identity import (  # noqa: E402
     ApiFailure,
@@ -408,7 +408,7 @@ def busybox_httpd() -> str | None:
 @contextmanager
 def static_server(directory: Path) -> Iterator[str | None]:
     """BusyBox httpd serving ``directory`` on a free loopback port; yields its URL, or None without BusyBox httpd."""
-    from tests.harness import free_port, wait_for_http
+    from manage.private_cloud import free_port, wait_for_http
 
     busybox = busybox_httpd()
     if busybox is None:
@@ -486,7 +486,7 @@ def root_of(auth_url: str) -> str:
 @contextmanager
 def private_api(env: dict[str, str]) -> Iterator[Target]:
     """A fresh API in a temporary directory (the harness's test-sized settings, plus ``env``); demo uploads."""
-    from tests.harness import running_cloud
+    from manage.private_cloud import running_cloud
 
     admin = Credentials("admin", "bench-admin-password", "admin")
     demo = Credentials("demo", "bench-demo-password", "demo")

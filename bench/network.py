@@ -6,7 +6,7 @@ the published create-and-list runs (Browbeat's 2,500 objects at concurrency 50; 
 Rally reports) grow linearly to seconds per list, and a port create or delete costs about 0.4 s there
 (``create_and_delete_ports``, ten ports per iteration at concurrency 6: median 8.5 s per iteration).
 
-One private cloud (``tests.harness.running_cloud``, SQLite unless ``--postgres``) runs two simulated hosts,
+One private cloud (``manage.private_cloud.running_cloud``, SQLite unless ``--postgres``) runs two simulated hosts,
 ``<host>-1`` and ``<host>-2``, each with its own network agent in its own network namespace on the Linux
 dataplane, on an underlay bridge and a 198.19.x.0/24 underlay of this run's own, so nothing of the developer
 cloud (``stratus-vm-*``, ``stratus-ul``) is touched. Agents report every 30 s, the product default.
@@ -62,7 +62,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # run as `python bench/network.py`: `bench`, `tests` and `network` live at the root
+    sys.path.insert(0, str(ROOT))  # run as `python bench/network.py`: `bench`, `manage` and `network` live at the root
 
 from bench.identity import ApiFailure, Cell, Credentials, Goal, login, percentile, run_cell, warm_up  # noqa: E402
 
@@ -395,7 +395,7 @@ def tear_down_hosts(env: dict[str, str]) -> None:
 def private_cloud(args: argparse.Namespace) -> Iterator[Bench]:
     from common.hostnames import machine_hosts
     from common.settings import load
-    from tests.harness import running_cloud, start_postgres
+    from manage.private_cloud import running_cloud, start_postgres
 
     wiring = "wiring" in args.parts and os.geteuid() == 0
     env = cloud_env(secrets.token_hex(2), wiring)

@@ -3,7 +3,7 @@
 Why: the portal must be quicker to use than Horizon and Proxmox's UI for the everyday tasks, and the instance list
 is the page people open most. Goals (issue #7): under 300 ms server time and under 200 KB transferred.
 
-A private cloud (``tests.harness.running_cloud``, the real launcher: gunicorn workers, Redis, every service) with
+A private cloud (``manage.private_cloud.running_cloud``, the real launcher: gunicorn workers, Redis, every service) with
 40 fake hosts; the demo tenant's quotas are lifted and 500 servers (m1.tiny, no network) are created in batches of
 50 (``min_count``) and waited for until ACTIVE. Then a browser-like client signs in through the portal's form and:
 
@@ -186,7 +186,7 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=4, help="pages fetched first and not counted")
     args = parser.parse_args()
-    from tests.harness import running_cloud
+    from manage.private_cloud import running_cloud
 
     hosts = max(3, args.servers // 12)  # a fake host has 16 vCPUs; m1.tiny takes one
     with tempfile.TemporaryDirectory(prefix="bench-portal-") as tmp, contextlib.ExitStack() as stack:

@@ -185,7 +185,7 @@ def main() -> int:
 def _postgres(tmp: Path, args: argparse.Namespace) -> list[Result]:
     if args.postgres_url:
         return run_database("postgresql", args.postgres_url, args.existing, args.checks)
-    from tests.harness import start_postgres
+    from manage.private_cloud import start_postgres
 
     started = start_postgres(tmp / "postgres")
     if started is None:
