@@ -15,12 +15,13 @@ from common.logs import setup_logging
 from common.queue import host_queue, make_celery
 from common.settings import load_host
 from compute import client
-from compute.host.work import HostAgent
+from compute.host import work
+from compute.host.context import ComputeAgent
 
 settings = load_host()
 setup_logging("stratus-compute", settings.log_level)
 app = make_celery(settings, sender=settings.effective_host)
-agent = HostAgent(settings, app)
+agent = ComputeAgent.start(settings, app)
 AGENT_TASK = {"acks_late": True, "time_limit": 3600}
 # Receive (and acknowledge) spawns while the pool is busy with another: a host that takes its work late is not a
 # host that is gone (compute.control.handoff gives untaken builds to other hosts).
@@ -29,27 +30,27 @@ app.conf.worker_prefetch_multiplier = 64
 
 @app.task(name=client.AGENT_SPAWN, **AGENT_TASK)
 def spawn(host: str, spec: dict[str, Any], request_id: str = "") -> None:
-    agent.spawn(host, spec, request_id)
+    work.spawn(agent, host, spec, request_id)
 
 
 @app.task(name=client.AGENT_DESTROY, **AGENT_TASK)
 def destroy(host: str, instance_id: str, request_id: str = "", report: bool = True) -> None:
-    agent.destroy(host, instance_id, request_id, report)
+    work.destroy(agent, host, instance_id, request_id, report)
 
 
 @app.task(name=client.AGENT_ACTION, **AGENT_TASK)
 def action(host: str, instance_id: str, name: str, request_id: str = "", params: dict | None = None) -> None:
-    agent.action(host, instance_id, name, request_id, params or {})
+    work.action(agent, host, instance_id, name, request_id, params or {})
 
 
 @app.task(name=client.AGENT_CONSOLE, time_limit=60, ignore_result=False)  # the API waits for it
 def console_output(host: str, instance_id: str, max_bytes: int) -> str:
-    return agent.console_output(host, instance_id, max_bytes)
+    return work.console_output(agent, host, instance_id, max_bytes)
 
 
 @app.task(name=client.AGENT_REPORT, time_limit=60, expires=settings.compute_report_interval)
 def report(host: str) -> None:
-    agent.report(host)
+    work.report(agent, host)
 
 
 app.conf.beat_schedule = {

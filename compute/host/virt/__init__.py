@@ -1,4 +1,9 @@
-"""Hypervisor drivers, chosen by the ``compute_driver`` setting: ``libvirt`` (the real one) or ``fake``."""
+"""Hypervisor drivers, chosen by the ``compute_driver`` setting: ``libvirt`` (the real one) or ``fake``.
+
+Run by the compute host agent (``stratus-compute``) alone. ``base`` is the contract; ``fake`` ships in the product
+for fast functional tests and scale runs. Only ``virt/libvirt`` imports ``libvirt``, and it runs commands
+(``qemu-img``, ``genisoimage``) only through its ``runner``; nothing here imports the database or another driver.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,68 @@
+"""The compute host agent's handlers, run on the fake driver with a queue that only records what it would send:
+each outcome is reported to the control side, and an agent acts only for the hosts it serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from common.settings import HostSettings
+from compute import client
+from compute.host import work
+from compute.host.context import ComputeAgent
+from compute.host.virt.base import PowerState
+
+
+class RecordingQueue:
+    """Stands for the agent's Celery app: the handlers only send tasks."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[Any]]] = []
+        self.errors: list[str | None] = []
+
+    def send_task(self, name: str, args: list[Any], kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+        self.sent.append((name, args))
+        if "error" in (kwargs or {}):
+            self.errors.append(kwargs["error"])  # type: ignore[index]
+
+
+SPEC = {"uuid": "i-1", "name": "vm", "vcpus": 1, "memory_mb": 64, "root_gb": 1, "image": "img"}
+
+
+@pytest.fixture
+def agent(tmp_path) -> ComputeAgent:
+    settings = HostSettings(
+        state_dir=str(tmp_path), host="box", compute_driver="fake", compute_fake_hosts=2,
+        compute_fake_failing_hosts="box-2",
+    )  # fmt: skip
+    return ComputeAgent.start(settings, RecordingQueue())  # type: ignore[arg-type]
+
+
+def test_an_agent_serves_its_hosts_and_no_other(agent: ComputeAgent) -> None:
+    assert agent.hosts == ["box-1", "box-2"]
+    with pytest.raises(LookupError, match="does not serve host elsewhere"):
+        work.spawn(agent, "elsewhere", SPEC, "req")
+    assert agent.app.sent == []  # type: ignore[attr-defined]
+
+
+def test_a_spawn_reports_the_power_state_it_reached(agent: ComputeAgent) -> None:
+    work.spawn(agent, "box-1", SPEC, "req")
+    assert agent.app.sent == [(client.SPAWNED, ["i-1", "box-1", int(PowerState.RUNNING)])]  # type: ignore[attr-defined]
+
+
+def test_a_failed_spawn_is_reported_and_leaves_nothing_behind(agent: ComputeAgent) -> None:
+    work.spawn(agent, "box-2", SPEC, "req")
+    ((name, args),) = agent.app.sent  # type: ignore[attr-defined]
+    assert (name, args[:2]) == (client.SPAWN_FAILED, ["i-1", "box-2"]) and "injected failure" in args[2]
+    assert agent.driver("box-2").list_instances() == []
+
+
+def test_a_power_action_reports_its_outcome_and_an_unknown_instance_its_error(agent: ComputeAgent) -> None:
+    work.spawn(agent, "box-1", SPEC, "req")
+    work.action(agent, "box-1", "i-1", "stop", "req-2", {})
+    work.action(agent, "box-1", "missing", "stop", "req-3", {})
+    stopped, missing = agent.app.sent[1:]  # type: ignore[attr-defined]
+    assert stopped == (client.ACTION_DONE, ["i-1", "box-1", "stop", "req-2", int(PowerState.SHUTDOWN)])
+    assert missing[1] == ["missing", "box-1", "stop", "req-3", int(PowerState.NOSTATE)]
+    assert agent.app.errors[0] is None and "missing" in agent.app.errors[1]  # type: ignore[attr-defined]
