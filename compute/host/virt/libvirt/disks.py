@@ -13,28 +13,17 @@ import json
 import mmap
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from common.exceptions import StratusError
 from compute.host.virt.base import ConfigDrive, DriverError
+from compute.host.virt.libvirt.runner import run
 from image import qemu_img
 
 GiB = 1 << 30
-QEMU_IMG_TIMEOUT = 600.0
 ISO_TIMEOUT = 60.0
-
-
-def _run(command: list[str], what: str, timeout: float = QEMU_IMG_TIMEOUT) -> str:
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DriverError(reason=f"{what} failed: {exc}") from exc
-    if result.returncode != 0:
-        raise DriverError(reason=f"{what} failed: {result.stderr.strip() or result.stdout.strip()}")
-    return result.stdout
 
 
 @contextlib.contextmanager
@@ -50,7 +39,7 @@ def _refused_as_driver_error() -> Iterator[None]:
 
 def _overlay_size(disk: Path) -> int:
     """The guest-visible size of an instance's own qcow2 overlay; its base is not opened."""
-    info = _run(["qemu-img", "info", "--output", "json", *qemu_img.source_args(disk, "qcow2")], f"reading {disk}")
+    info = run(["qemu-img", "info", "--output", "json", *qemu_img.source_args(disk, "qcow2")], f"reading {disk}")
     return int(json.loads(info)["virtual-size"])
 
 
@@ -82,7 +71,7 @@ def grow(disk: Path, root_gb: int) -> None:
     if root_gb * GiB > current:
         # Without its base: growing an overlay needs only its own header, and opens nothing else.
         command = ["qemu-img", "resize", "-q", *qemu_img.source_args(disk, "qcow2"), str(root_gb * GiB)]
-        _run(command, f"growing {disk}")
+        run(command, f"growing {disk}")
 
 
 def flatten(disk: Path, target: Path, force_share: bool) -> None:
@@ -108,7 +97,7 @@ def build_config_drive(drive: ConfigDrive, iso: Path) -> None:
         stage_config_drive(drive, Path(staging))
         options = ["-o", str(iso), "-V", "config-2", "-r", "-J", "-quiet", staging]
         command = [tool, *options] if tool.endswith("genisoimage") else [tool, "-as", "mkisofs", *options]
-        _run(command, "building the config drive", timeout=ISO_TIMEOUT)
+        run(command, "building the config drive", timeout=ISO_TIMEOUT)
 
 
 def stage_config_drive(drive: ConfigDrive, staging: Path) -> None:
