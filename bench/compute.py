@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
 
 import manage.models  # noqa: E402, F401 - every table on the metadata
 from common.db import Base, Database  # noqa: E402
-from compute import scheduler  # noqa: E402
+from compute.control import scheduler  # noqa: E402
 from compute.control.host_cache import HostStateCache  # noqa: E402
 from compute.models import ComputeHost  # noqa: E402
 
