@@ -11,14 +11,14 @@ from flask import Blueprint, Response, jsonify, request
 
 from api import policy
 from api.compute.microversions import at_least
+from api.compute.quota_keys import OWN, PROXIES
 from api.quotas import project_usage
 from api.runtime import runtime
 from quota.registry import UNLIMITED
 
 bp = Blueprint("compute_limits", __name__, url_prefix="/compute/v2.1")
 
-COMPUTE = ("instances", "cores", "ram", "key_pairs", "server_groups", "server_group_members", "metadata_items")
-PROXIES = ("security_group", "security_group_rule")
+NETWORK_PROXIES = tuple(PROXIES.values())  # the Network API's resources behind Nova's proxy keys
 
 
 @bp.get("/limits")
@@ -29,7 +29,7 @@ def show_limits() -> Response:
         policy.enforce("compute:limits:other_project", {"project_id": project_id})
     proxied = not at_least("2.36")
     with runtime().db.session() as session:
-        usage = project_usage(session, str(project_id), COMPUTE + (PROXIES if proxied else ()), ctx.user_id)
+        usage = project_usage(session, str(project_id), OWN + (NETWORK_PROXIES if proxied else ()), ctx.user_id)
     absolute = {
         "maxTotalInstances": usage["instances"].limit,
         "maxTotalCores": usage["cores"].limit,

@@ -1,6 +1,7 @@
 """Nova's quota-set keys per microversion, and the quota resources behind them.
 
-- Compute's own resources keep their names (``instances``, ``cores`` ... ``server_group_members``).
+- Compute's own resources keep their names (``instances``, ``cores`` ... ``server_group_members``): those
+  ``quota.registry`` lists for the compute service.
 - Before 2.36 Nova also shows network "proxies": ``security_groups`` and ``security_group_rules`` are the
   Network API's ``security_group`` and ``security_group_rule`` limits here (one quota, two views);
   ``fixed_ips`` and ``floating_ips`` are -1 (addresses are limited by the port quota; there are no floating
@@ -20,9 +21,9 @@ from typing import Any
 from api.compute.microversions import at_least
 from api.compute.resource_schemas import BOOLEAN
 from common.exceptions import ValidationError
-from quota import engine
+from quota import engine, registry
 
-OWN = ("instances", "cores", "ram", "key_pairs", "metadata_items", "server_groups", "server_group_members")
+OWN = tuple(r.name for r in registry.of_service("compute"))
 PROXIES = {"security_groups": "security_group", "security_group_rules": "security_group_rule"}
 FIXED = {
     "fixed_ips": -1,

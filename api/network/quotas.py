@@ -16,10 +16,11 @@ from flask import Blueprint, Response, jsonify
 from api.network.common import PREFIX, current_caller, enforce, resource_body, to_bool, to_int
 from api.quotas import project_usage, verify_project
 from api.runtime import runtime
-from network.quota import RESOURCES
-from quota import engine, limits
+from quota import engine, limits, registry
 
 bp = Blueprint("network_quotas", __name__, url_prefix=PREFIX)
+
+RESOURCES = tuple(r.name for r in registry.of_service("network"))
 
 _LIMIT = {"type": "integer"}
 UPDATE = {
