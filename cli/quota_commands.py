@@ -1,47 +1,33 @@
-"""``stratus quota show|set|reset|defaults``, ``stratus usage`` and ``stratus project list``.
+"""``stratus quota show|set|reset|defaults|resources``, ``stratus usage`` and ``stratus project list``.
 
 Projects are given by name or id. Limits are integers, -1 for unlimited. ``quota set`` refuses a limit below
-what the project holds (exit 4) unless ``--force``. Exit codes: ``cli.client.Exit``.
+what the project holds (exit 4) unless ``--force``. Exit codes: ``cli.client.Exit``. Every command reads the
+resources from the cloud (``cli.resources``) and shows them in its order, under its names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import click
 
 from cli.client import CliError, Cloud, Exit
+from cli.limit_args import resolve_options, split_assignment, split_options
 from cli.output import FORMATS, emit
 from cli.quotas import Row, default_rows, find_project, project_rows, reset, set_defaults, set_limits
-from cli.resources import RESOURCES, lookup
+from cli.resources import Resources, fetch
 
 QUOTA_COLUMNS = ("resource", "service", "per", "limit", "in_use", "unit")
+RESOURCE_COLUMNS = ("resource", "service", "per", "unit", "label", "description")
 USAGE_COLUMNS = ("resource", "in_use", "limit", "percent", "unit")
-PROJECT_COLUMNS = ("name", "id", "instances", "cores", "ram", "ports", "images", "fullest")
+# ``project list`` sums up these resources (the ones a project fills first), each as used/limit.
+SUMMARY = ("instances", "cores", "ram", "port", "image_count_total")
+PROJECT_COLUMNS = ("name", "id", *SUMMARY, "fullest")
 
 format_option = click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format."
 )
-
-
-class LimitType(click.ParamType):
-    """A quota limit: an integer of 0 or more, or -1 for unlimited (anything else is a usage error, exit 2)."""
-
-    name = "limit"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not an integer", param, ctx)
-        if number < -1:
-            self.fail(f"{number} is not a limit: use a number of 0 or more, or -1 for unlimited", param, ctx)
-        return number
-
-
-LIMIT = LimitType()
 
 
 def _quota_view(row: Row) -> dict[str, Any]:
@@ -73,32 +59,48 @@ def show(ctx: click.Context, project: str, fmt: str) -> None:
     """Every limit of PROJECT (name or id) with what it holds."""
     cloud = _cloud(ctx)
     found = find_project(cloud, project)
-    emit([_quota_view(r) for r in project_rows(cloud, found["id"])], QUOTA_COLUMNS, fmt)
+    emit([_quota_view(r) for r in project_rows(cloud, found["id"], fetch(cloud))], QUOTA_COLUMNS, fmt)
 
 
-def _limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    for resource in reversed(RESOURCES):
-        unit = f" ({resource.unit})" if resource.unit else ""
-        help_text = f"Limit of {resource.name}{unit} per {resource.per}; -1 is unlimited."
-        command = click.option(f"--{resource.option}", resource.name, type=LIMIT, help=help_text)(command)
-    return command
+@quota.command("resources")
+@format_option
+@click.pass_context
+def resources_command(ctx: click.Context, fmt: str) -> None:
+    """Every resource the cloud limits: the names "quota set" takes as options, and "defaults --set" too."""
+    views = [
+        {"resource": r.name, "service": r.service, "per": r.per, "unit": r.unit, "label": r.label,
+         "description": r.description}
+        for r in fetch(_cloud(ctx))
+    ]  # fmt: skip
+    emit(views, RESOURCE_COLUMNS, fmt)
 
 
-@quota.command("set")
-@click.argument("project")
-@_limit_options
+@quota.command(
+    "set",
+    context_settings={"ignore_unknown_options": True},
+    options_metavar="[--RESOURCE LIMIT]... [OPTIONS]",
+)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED, metavar="PROJECT")
 @click.option("--force", is_flag=True, help="Set limits even below what the project already holds.")
 @format_option
 @click.pass_context
-def set_command(ctx: click.Context, project: str, force: bool, fmt: str, **limits: int | None) -> None:
-    """Set limits of PROJECT (name or id); the others stay as they are."""
-    values = {name: value for name, value in limits.items() if value is not None}
-    if not values:
+def set_command(ctx: click.Context, arguments: tuple[str, ...], force: bool, fmt: str) -> None:
+    """Set limits of PROJECT (name or id); the others stay as they are.
+
+    Each limit is an option named after its resource (--instances 10 --port 50 --key-pairs 5); -1 is
+    unlimited. "stratus quota resources" lists them: they are the cloud's, read from it.
+    """
+    words, options = split_options(arguments)
+    if len(words) != 1:
+        raise click.UsageError(f"give one PROJECT (name or id), not {len(words)}: {' '.join(words)}".rstrip(": "))
+    if not options:
         raise click.UsageError("give at least one limit, e.g. --instances 10")
     cloud = _cloud(ctx)
-    found = find_project(cloud, project)
-    set_limits(cloud, found["id"], values, force)
-    emit([_quota_view(r) for r in project_rows(cloud, found["id"])], QUOTA_COLUMNS, fmt)
+    resources = fetch(cloud)
+    values = resolve_options(options, resources)
+    found = find_project(cloud, words[0])
+    set_limits(cloud, found["id"], resources, values, force)
+    emit([_quota_view(r) for r in project_rows(cloud, found["id"], resources)], QUOTA_COLUMNS, fmt)
 
 
 @quota.command("reset")
@@ -108,19 +110,18 @@ def reset_command(ctx: click.Context, project: str) -> None:
     """Put every limit of PROJECT back to the defaults."""
     cloud = _cloud(ctx)
     found = find_project(cloud, project)
-    reset(cloud, found["id"])
+    reset(cloud, found["id"], fetch(cloud))
     click.echo(f"project {found['name']} ({found['id']}) is back on the default limits")
 
 
-def _assignment(value: str) -> tuple[str, int]:
-    name, sep, raw = value.partition("=")
-    if not sep:
-        raise click.BadParameter(f"{value!r} is not RESOURCE=LIMIT", param_hint="--set")
-    try:
-        resource = lookup(name.strip())
-    except KeyError as exc:
-        raise click.BadParameter(str(exc.args[0]), param_hint="--set") from None
-    return resource.name, LIMIT.convert(raw.strip(), None, None)
+def _assignments(assignments: tuple[str, ...], resources: Resources) -> dict[str, int]:
+    values = {}
+    for name, limit in (split_assignment(a) for a in assignments):
+        try:
+            values[resources.lookup(name).name] = limit
+        except KeyError as exc:
+            raise click.UsageError(f"Invalid value for '--set': {exc.args[0]}") from None
+    return values
 
 
 @quota.command("defaults")
@@ -128,15 +129,18 @@ def _assignment(value: str) -> tuple[str, int]:
 @format_option
 @click.pass_context
 def defaults(ctx: click.Context, assignments: tuple[str, ...], fmt: str) -> None:
-    """The limits of every project without limits of its own; ``--set ports=1000`` changes one."""
+    """The limits of every project without limits of its own; ``--set port=1000`` changes one."""
     try:
-        values = dict(_assignment(a) for a in assignments)
+        for assignment in assignments:
+            split_assignment(assignment)  # a bad one is refused before the cloud is asked anything
     except click.BadParameter as exc:
         raise click.UsageError(exc.format_message()) from None
     cloud = _cloud(ctx)
+    resources = fetch(cloud)
+    values = _assignments(assignments, resources)
     if values:
-        set_defaults(cloud, values)
-    emit([_quota_view(r) for r in default_rows(cloud)], ("resource", "service", "per", "limit", "unit"), fmt)
+        set_defaults(cloud, resources, values)
+    emit([_quota_view(r) for r in default_rows(cloud, resources)], ("resource", "service", "per", "limit", "unit"), fmt)
 
 
 # --- usage -----------------------------------------------------------------------------------------------------
@@ -170,7 +174,7 @@ def usage(ctx: click.Context, project: str | None, fmt: str, warn_at: float, fai
     project_id = find_project(cloud, project)["id"] if project else cloud.project_id
     if project_id is None:
         raise CliError("the credentials are not scoped to a project: name one", Exit.USAGE)
-    views = _usage_views(project_rows(cloud, project_id), warn_at)
+    views = _usage_views(project_rows(cloud, project_id, fetch(cloud)), warn_at)
     emit(views, USAGE_COLUMNS, fmt, flag="near_limit")
     if fail_at is not None and any(v["percent"] is not None and v["percent"] >= fail_at for v in views):
         raise CliError(f"a resource is at or above {fail_at:g}% of its limit", Exit.NEAR_LIMIT)
@@ -179,9 +183,9 @@ def usage(ctx: click.Context, project: str | None, fmt: str, warn_at: float, fai
 # --- project list ------------------------------------------------------------------------------------------
 
 
-def _fraction(by_name: dict[str, Row], name: str) -> str:
-    row = by_name[name]
-    return f"{row.in_use}/{'unlimited' if row.limit == -1 else row.limit}"
+def _fraction(row: Row | None) -> str | None:
+    """``used/limit``; None (``-`` in a table) for a resource the cloud does not limit."""
+    return None if row is None else f"{row.in_use}/{'unlimited' if row.limit == -1 else row.limit}"
 
 
 def _project_view(project: dict[str, Any], rows: list[Row], warn_at: float) -> dict[str, Any]:
@@ -191,11 +195,7 @@ def _project_view(project: dict[str, Any], rows: list[Row], warn_at: float) -> d
     return {
         "name": project["name"],
         "id": project["id"],
-        "instances": _fraction(by_name, "instances"),
-        "cores": _fraction(by_name, "cores"),
-        "ram": _fraction(by_name, "ram"),
-        "ports": _fraction(by_name, "port"),
-        "images": _fraction(by_name, "image_count_total"),
+        **{name: _fraction(by_name.get(name)) for name in SUMMARY},
         "fullest": f"{fullest.resource.name} {fullest.percent:.0f}%" if fullest else "-",
         "near_limit": bool(fullest and (fullest.percent or 0.0) >= warn_at),
         "usage": {r.resource.name: {"in_use": r.in_use, "limit": r.limit} for r in rows if r.in_use is not None},
@@ -215,8 +215,9 @@ def project_list(ctx: click.Context, fmt: str, warn_at: float) -> None:
     """Every project with a summary of its usage (used/limit) and its fullest resource."""
     cloud = _cloud(ctx)
     projects = sorted(cloud.get("identity", "/projects")["projects"], key=lambda p: p["name"])
+    resources = fetch(cloud)
     with ThreadPoolExecutor(8) as pool:
-        usages = list(pool.map(lambda p: project_rows(cloud, p["id"]), projects))
+        usages = list(pool.map(lambda p: project_rows(cloud, p["id"], resources), projects))
     views = [_project_view(p, rows, warn_at) for p, rows in zip(projects, usages, strict=True)]
     if fmt == "csv":
         views = [{k: v for k, v in view.items() if k != "usage"} for view in views]

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cli.client import CliError, Cloud, Exit
-from cli.resources import BY_NAME, RESOURCES, Resource
+from cli.resources import Resource, Resources
 
 UNLIMITED = -1
 
@@ -24,7 +24,7 @@ class Row:
     resource: Resource
     limit: int
     in_use: int | None
-    """None where the limit is per user, per server or per group (nothing to sum over the project)."""
+    """None where the limit is per user, per server or per server group (nothing to sum over the project)."""
 
     @property
     def percent(self) -> float | None:
@@ -49,12 +49,13 @@ def find_project(cloud: Cloud, reference: str) -> dict[str, Any]:
     return found[0]
 
 
-def project_rows(cloud: Cloud, project_id: str) -> list[Row]:
+def project_rows(cloud: Cloud, project_id: str, resources: Resources) -> list[Row]:
+    """Every resource's limit and usage for the project, in the cloud's order."""
     compute = cloud.get("compute", f"/os-quota-sets/{project_id}/detail")["quota_set"]
     network = cloud.get("network", f"/quotas/{project_id}/details")["quota"]
     image = cloud.get("image", f"/info/usage?project_id={quote(project_id)}")["usage"]
     rows = []
-    for resource in RESOURCES:
+    for resource in resources:
         if resource.service == "compute":
             entry = compute[resource.name]
             limit, used = entry["limit"], entry["in_use"]
@@ -66,14 +67,14 @@ def project_rows(cloud: Cloud, project_id: str) -> list[Row]:
             limit, used = entry["limit"], entry["usage"]
         # Only project-wide limits have a usage to show: Nova's key_pairs "in_use" is the caller's own key pairs
         # (they belong to users), and metadata or group members are counted per server or group.
-        rows.append(Row(resource, int(limit), int(used) if resource.per == "project" else None))
+        rows.append(Row(resource, int(limit), int(used) if resource.summed else None))
     return rows
 
 
-def default_rows(cloud: Cloud) -> list[Row]:
+def default_rows(cloud: Cloud, resources: Resources) -> list[Row]:
     """The defaults of every resource: Keystone's registered limits, which the other APIs' defaults are."""
     registered = {r["resource_name"]: r for r in cloud.get("identity", "/registered_limits")["registered_limits"]}
-    return [Row(r, int(registered[r.name]["default_limit"]), None) for r in RESOURCES if r.name in registered]
+    return [Row(r, int(registered[r.name]["default_limit"]), None) for r in resources if r.name in registered]
 
 
 def check_not_below_usage(rows: list[Row], values: Mapping[str, int]) -> None:
@@ -88,10 +89,10 @@ def check_not_below_usage(rows: list[Row], values: Mapping[str, int]) -> None:
         raise CliError(reason + ", ".join(below), Exit.BELOW_USAGE)
 
 
-def _image_limits(cloud: Cloud, project_id: str) -> dict[str, dict[str, Any]]:
+def _image_limits(cloud: Cloud, project_id: str, resources: Resources) -> dict[str, dict[str, Any]]:
     """The project's own image limits in Keystone (which lists its compute and network ones too)."""
     found = cloud.get("identity", f"/limits?project_id={quote(project_id)}")["limits"]
-    images = {r.name for r in RESOURCES if r.service == "image"}
+    images = {r.name for r in resources if r.service == "image"}
     return {entry["resource_name"]: entry for entry in found if entry["resource_name"] in images}
 
 
@@ -100,12 +101,13 @@ def _service_ids(cloud: Cloud) -> dict[str, str]:
     return {r["resource_name"]: r["service_id"] for r in registered}
 
 
-def set_limits(cloud: Cloud, project_id: str, values: Mapping[str, int], force: bool) -> None:
+def set_limits(cloud: Cloud, project_id: str, resources: Resources, values: Mapping[str, int], force: bool) -> None:
+    """Each limit of ``values`` (resource name: limit) in the API that holds it; the others stay."""
     if not force:
-        check_not_below_usage(project_rows(cloud, project_id), values)
+        check_not_below_usage(project_rows(cloud, project_id, resources), values)
     by_service: dict[str, dict[str, int]] = {}
     for name, limit in values.items():
-        by_service.setdefault(BY_NAME[name].service, {})[name] = limit
+        by_service.setdefault(resources.lookup(name).service, {})[name] = limit
     if "compute" in by_service:
         body = {"quota_set": {**by_service["compute"], "force": force}}
         cloud.call("PUT", "compute", f"/os-quota-sets/{project_id}", body)
@@ -113,7 +115,7 @@ def set_limits(cloud: Cloud, project_id: str, values: Mapping[str, int], force: 
         body = {"quota": {**by_service["network"], "check_limit": not force}}
         cloud.call("PUT", "network", f"/quotas/{project_id}", body)
     if "image" in by_service:
-        existing = _image_limits(cloud, project_id)
+        existing = _image_limits(cloud, project_id, resources)
         services = _service_ids(cloud)
         for name, limit in by_service["image"].items():
             if name in existing:
@@ -125,20 +127,20 @@ def set_limits(cloud: Cloud, project_id: str, values: Mapping[str, int], force: 
                 cloud.call("POST", "identity", "/limits", body, expect=(201,))
 
 
-def reset(cloud: Cloud, project_id: str) -> None:
+def reset(cloud: Cloud, project_id: str, resources: Resources) -> None:
     """Every limit of the project back to the defaults, in each API."""
     cloud.call("DELETE", "compute", f"/os-quota-sets/{project_id}", expect=(202,))
     cloud.call("DELETE", "network", f"/quotas/{project_id}", expect=(204,))
-    for entry in _image_limits(cloud, project_id).values():
+    for entry in _image_limits(cloud, project_id, resources).values():
         cloud.call("DELETE", "identity", f"/limits/{entry['id']}", expect=(204,))
 
 
-def set_defaults(cloud: Cloud, values: Mapping[str, int]) -> None:
+def set_defaults(cloud: Cloud, resources: Resources, values: Mapping[str, int]) -> None:
     """Compute defaults through Nova's ``default`` quota class, the others as Keystone's registered limits."""
-    compute = {n: v for n, v in values.items() if BY_NAME[n].service == "compute"}
+    compute = {n: v for n, v in values.items() if resources.lookup(n).service == "compute"}
     if compute:
         cloud.call("PUT", "compute", "/os-quota-class-sets/default", {"quota_class_set": compute})
-    others = {n: v for n, v in values.items() if BY_NAME[n].service != "compute"}
+    others = {n: v for n, v in values.items() if resources.lookup(n).service != "compute"}
     if others:
         registered = cloud.get("identity", "/registered_limits")["registered_limits"]
         ids = {r["resource_name"]: r["id"] for r in registered}

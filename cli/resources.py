@@ -1,13 +1,21 @@
-"""Every resource ``stratus`` shows and sets, and which API holds its limit and usage.
+"""The quota resources ``stratus`` shows and sets, as the cloud lists them: no table of our own.
 
-Compute limits are Nova's quota sets, network limits Neutron's quotas, image limits Keystone's unified
-limits (where Glance reads them) with usage from Glance's ``/v2/info/usage``. The CLI keeps its own table
-because it talks to the cloud over HTTP only and imports nothing of the server.
+The CLI talks to the cloud only over HTTP and imports nothing of the server, so it reads the one resource
+table (``quota.registry`` on the server) from ``GET /identity/v3/OS-STRATUS/quota_resources`` once per
+command. A resource added to the cloud is then shown, settable (``--<name>``, underscores as dashes) and
+documented by ``stratus quota resources`` without a change here. Which API holds a resource's limit and
+usage is ``service`` (compute: Nova's quota sets, network: Neutron's quotas, image: Keystone's limits with
+Glance's usage): ``cli.quotas``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from cli.client import Cloud
+
+PATH = "/OS-STRATUS/quota_resources"
 
 
 @dataclass(frozen=True)
@@ -15,37 +23,49 @@ class Resource:
     name: str
     """The name the APIs use, and the key in ``--format json``."""
     service: str
-    option: str
-    """The ``stratus quota set`` option (without ``--``)."""
-    per: str = "project"
-    """What the limit applies to: ``project`` (a sum), ``user`` (each user's key pairs), ``server``, ``group``."""
+    label: str
+    description: str
+    scope: str
+    """``project`` (usage summed over the project), ``user`` (each user's own) or ``item`` (a limit on each)."""
+    per: str
+    """What one limit applies to: ``project``, ``user``, ``server``, ``server group``."""
     unit: str = ""
 
+    @property
+    def option(self) -> str:
+        """The ``stratus quota set`` option, without ``--``: the name with dashes (``--key-pairs``)."""
+        return self.name.replace("_", "-")
 
-RESOURCES = (
-    Resource("instances", "compute", "instances"),
-    Resource("cores", "compute", "cores"),
-    Resource("ram", "compute", "ram", unit="MiB"),
-    Resource("key_pairs", "compute", "key-pairs", per="user"),
-    Resource("server_groups", "compute", "server-groups"),
-    Resource("server_group_members", "compute", "server-group-members", per="group"),
-    Resource("metadata_items", "compute", "metadata-items", per="server"),
-    Resource("network", "network", "networks"),
-    Resource("subnet", "network", "subnets"),
-    Resource("port", "network", "ports"),
-    Resource("security_group", "network", "security-groups"),
-    Resource("security_group_rule", "network", "security-group-rules"),
-    Resource("image_count_total", "image", "images"),
-    Resource("image_size_total", "image", "image-bytes", unit="bytes"),
-)
-BY_NAME = {r.name: r for r in RESOURCES}
-BY_OPTION = {r.option: r for r in RESOURCES}
+    @property
+    def summed(self) -> bool:
+        """Whether the project has a usage of it to show (key pairs are each user's, items are each item's)."""
+        return self.scope == "project"
+
+    @classmethod
+    def from_view(cls, view: dict[str, Any]) -> Resource:
+        return cls(view["name"], view["service"], view["label"], view["description"], view["scope"], view["per"],
+                   view["unit"])  # fmt: skip
 
 
-def lookup(name: str) -> Resource:
-    """A resource by its API name or its option name (``port`` or ``ports``)."""
-    found = BY_NAME.get(name) or BY_OPTION.get(name.lstrip("-")) or BY_NAME.get(name.replace("-", "_"))
-    if found is None:
-        known = ", ".join(r.name for r in RESOURCES)
-        raise KeyError(f"unknown resource {name!r} (known: {known})")
-    return found
+class Resources(tuple[Resource, ...]):
+    """The cloud's quota resources in its order, found by API name or option spelling."""
+
+    def get(self, name: str) -> Resource | None:
+        """``port``, ``key_pairs``, ``key-pairs`` or ``--key-pairs``; None for no such resource."""
+        wanted = name.lstrip("-").replace("-", "_")
+        return next((r for r in self if r.name == wanted), None)
+
+    def lookup(self, name: str) -> Resource:
+        found = self.get(name)
+        if found is None:
+            raise KeyError(f"unknown resource {name!r} (known: {', '.join(r.name for r in self)})")
+        return found
+
+    @property
+    def services(self) -> list[str]:
+        return list(dict.fromkeys(r.service for r in self))
+
+
+def fetch(cloud: Cloud) -> Resources:
+    """Every quota resource of the cloud (any authenticated caller may read the table)."""
+    return Resources(Resource.from_view(v) for v in cloud.get("identity", PATH)["quota_resources"])

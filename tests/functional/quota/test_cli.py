@@ -1,7 +1,8 @@
 """Every ``stratus`` quota command and its error paths, run as a subprocess against the running cloud: ``quota
-show|set|reset|defaults``, ``usage``, ``project list``, in each ``--format``, with the exit codes scripts rely
-on (0 done, 2 bad command line, 3 no such project, 4 below usage, 5 not allowed, 6 ``--fail-at``), and the
-usage it reports agreeing with the ``openstack`` CLI, ``/limits`` and what exists."""
+show|set|reset|defaults|resources``, ``usage``, ``project list``, in each ``--format``, with the exit codes
+scripts rely on (0 done, 2 bad command line, 3 no such project, 4 below usage, 5 not allowed, 6
+``--fail-at``), the usage it reports agreeing with the ``openstack`` CLI, ``/limits`` and what exists, and
+the resources it knows being exactly the server's ``quota.registry``, read over HTTP."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from quota import registry
 from tests.functional.compute.conftest import create_server
 from tests.functional.quota.conftest import COMPUTE, NETWORK, run, run_json, set_compute
 
@@ -49,8 +51,8 @@ def test_quota_show_by_name_or_id_in_every_format(cloud, tenant):
 
 def test_quota_set_writes_each_service_and_the_apis_agree(cloud, tenant):
     shown = stratus_json(
-        cloud, "quota", "set", tenant.name, "--instances", "5", "--ram", "-1", "--ports", "20", "--images", "3",
-        "--image-bytes", "1000", "--key-pairs", "4", "--metadata-items", "16",
+        cloud, "quota", "set", tenant.name, "--instances", "5", "--ram", "-1", "--port", "20",
+        "--image-count-total", "3", "--image-size-total=1000", "--key-pairs", "4", "--metadata-items", "16",
     )  # fmt: skip
     limits = {row["resource"]: row["limit"] for row in shown}
     assert (limits["instances"], limits["ram"], limits["port"], limits["image_count_total"]) == (5, -1, 20, 3)
@@ -60,19 +62,33 @@ def test_quota_set_writes_each_service_and_the_apis_agree(cloud, tenant):
     assert cloud.request("GET", f"{NETWORK}/quotas/{tenant.project_id}", admin).json()["quota"]["port"] == 20
     glance = cloud.request("GET", "/image/v2/info/usage", tenant.member).json()["usage"]
     assert (glance["image_count_total"]["limit"], glance["image_size_total"]["limit"]) == (3, 1000)
-    again = stratus_json(cloud, "quota", "set", tenant.name, "--images", "4")  # an existing image limit changes
+    # An existing image limit changes; the project may come after the limits.
+    again = stratus_json(cloud, "quota", "set", "--image-count-total", "4", tenant.name)
     assert {row["resource"]: row["limit"] for row in again}["image_count_total"] == 4
+
+
+def test_the_cli_knows_exactly_the_registrys_resources(cloud, tenant):
+    """Listed, shown and settable: every resource of ``quota.registry`` in its order and words, and no other."""
+    expected = [(r.name, r.service, r.per, r.unit) for r in registry.RESOURCES]
+    listed = stratus_json(cloud, "quota", "resources")
+    assert [(r["resource"], r["service"], r["per"], r["unit"]) for r in listed] == expected
+    assert [(r["label"], r["description"]) for r in listed] == [(r.label, r.description) for r in registry.RESOURCES]
+    every = [arg for r in registry.RESOURCES for arg in (f"--{r.name.replace('_', '-')}", "7")]
+    shown = stratus_json(cloud, "quota", "set", tenant.name, *every, "--force")
+    assert [(r["resource"], r["service"], r["per"], r["unit"]) for r in shown] == expected
+    assert {r["limit"] for r in shown} == {7}
+    assert [r["resource"] for r in stratus_json(cloud, "quota", "defaults")] == [n for n, *_ in expected]
 
 
 def test_a_limit_below_usage_is_refused_unless_forced(cloud, tenant, server_image, unique):
     create_server(cloud, tenant.member, server_image, f"{unique}-1")
     create_server(cloud, tenant.member, server_image, f"{unique}-2")
     cloud.request("POST", f"{NETWORK}/networks", tenant.member, json={"network": {"name": unique}})
-    message = stratus(cloud, "quota", "set", tenant.name, "--instances", "1", "--networks", "0", code=4)
+    message = stratus(cloud, "quota", "set", tenant.name, "--instances", "1", "--network", "0", code=4)
     assert "instances to 1 (in use: 2)" in message and "network to 0 (in use: 1)" in message
     assert "--force" in message
     assert {r["resource"]: r["limit"] for r in stratus_json(cloud, "quota", "show", tenant.name)}["instances"] == 10
-    forced = stratus_json(cloud, "quota", "set", tenant.name, "--instances", "1", "--networks", "0", "--force")
+    forced = stratus_json(cloud, "quota", "set", tenant.name, "--instances", "1", "--network", "0", "--force")
     assert {r["resource"]: r["limit"] for r in forced}["instances"] == 1
 
 
@@ -91,9 +107,11 @@ def test_key_pairs_belong_to_users_so_the_callers_own_do_not_block_a_limit(cloud
     ("args", "expected"),
     [
         (["--instances", "-5"], "-5 is not a limit: use a number of 0 or more, or -1 for unlimited"),
-        (["--ports", "many"], "'many' is not an integer"),
+        (["--port", "many"], "'many' is not an integer"),
         ([], "give at least one limit"),
         (["--gpus", "1"], "No such option '--gpus'"),
+        (["--ports", "1"], "No such option '--ports'. (Did you mean one of: '--cores', '--port'?)"),
+        (["--port", "1", "another-project"], "give one PROJECT"),
     ],
 )
 def test_bad_limits_are_usage_errors(cloud, tenant, args, expected):
@@ -106,7 +124,7 @@ def test_an_unknown_project_is_exit_three(cloud):
 
 
 def test_quota_reset_puts_every_limit_back_to_the_defaults(cloud, tenant):
-    stratus(cloud, "quota", "set", tenant.name, "--cores", "3", "--subnets", "2", "--image-bytes", "10")
+    stratus(cloud, "quota", "set", tenant.name, "--cores", "3", "--subnet", "2", "--image-size-total", "10")
     assert f"project {tenant.name} ({tenant.project_id}) is back on the default limits" in stratus(
         cloud, "quota", "reset", tenant.name
     )
@@ -118,7 +136,7 @@ def test_quota_defaults_show_and_change_what_new_projects_get(cloud, new_tenant)
     defaults = {r["resource"]: r["limit"] for r in stratus_json(cloud, "quota", "defaults")}
     assert (defaults["instances"], defaults["port"], defaults["image_count_total"]) == (10, 500, -1)
     try:
-        changed = stratus_json(cloud, "quota", "defaults", "--set", "instances=11", "--set", "ports=600")
+        changed = stratus_json(cloud, "quota", "defaults", "--set", "instances=11", "--set", "port=600")
         assert {r["resource"]: r["limit"] for r in changed}["port"] == 600
         fresh = new_tenant()
         limits = {r["resource"]: r["limit"] for r in stratus_json(cloud, "quota", "show", fresh.name)}
@@ -126,8 +144,8 @@ def test_quota_defaults_show_and_change_what_new_projects_get(cloud, new_tenant)
     finally:
         stratus(cloud, "quota", "defaults", "--set", "instances=10", "--set", "port=500")
     assert "unknown resource 'gpus'" in stratus(cloud, "quota", "defaults", "--set", "gpus=1", code=2)
-    assert "is not RESOURCE=LIMIT" in stratus(cloud, "quota", "defaults", "--set", "ports", code=2)
-    assert "is not a limit" in stratus(cloud, "quota", "defaults", "--set", "ports=-3", code=2)
+    assert "is not RESOURCE=LIMIT" in stratus(cloud, "quota", "defaults", "--set", "port", code=2)
+    assert "is not a limit" in stratus(cloud, "quota", "defaults", "--set", "port=-3", code=2)
 
 
 def test_usage_sorts_by_how_full_marks_the_near_ones_and_agrees_with_the_other_clis(
