@@ -1,5 +1,12 @@
 """The self-service web portal, served at ``/`` of the API port.
 
+Who runs it: the ``stratus-api`` process (``api.app.create_app`` mounts its blueprint), but it is a client
+of the cloud, a peer of the ``stratus`` CLI: it may import Flask, Jinja, SQLAlchemy and ``common``
+(settings, the database for its own session table, account names), and of the API only ``api.guards``
+(the body limits an upload shares with it); never ``api``'s handlers, policy, context or runtime, nor
+``identity``, ``compute``, ``network``, ``image`` or ``quota`` (an import-linter contract). What it shows of
+the cloud it asks the cloud: even the list of quota resources is the API's (``portal.admin.quotas``).
+
 How it is built
 ---------------
 * **One client, no other door.** Pages never import the service layer: they call the cloud's own REST APIs

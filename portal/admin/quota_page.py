@@ -22,7 +22,6 @@ from portal.forms import Form, empty
 
 # Nova: "Quota limit 1 for instances must be greater than or equal to already used and reserved 2."
 _NAMED = re.compile(r"\bfor ([a-z_]+) must be\b")
-SERVICE_TITLES = {"compute": "Compute", "network": "Network", "image": "Image"}
 
 
 def _project(project_id: str) -> dict:
@@ -54,9 +53,11 @@ def _bar(row: Row) -> Bar | None:
 
 
 def _page(project: dict, rows: list[Row], form: Form, status: int = 200) -> Response:
+    """The form, a section per service in the order the cloud lists its resources."""
+    services = dict.fromkeys(r.resource.service for r in rows)
     sections = [
-        (SERVICE_TITLES[service], [(r, usage_text(r), _bar(r)) for r in rows if r.resource.service == service])
-        for service in quotas.SERVICES
+        (service.capitalize(), [(r, usage_text(r), _bar(r)) for r in rows if r.resource.service == service])
+        for service in services
     ]
     return render(
         "portal/admin/quotas.html", status=status, title=f"Quotas of {project['name']}", project=project,
@@ -87,8 +88,8 @@ def _changes_text(rows: list[Row], changed: dict[str, int]) -> str:
     def shown(limit: int) -> str:
         return "no limit" if limit == UNLIMITED else f"{limit:,}"
 
-    before = {r.resource.name: r.limit for r in rows}
-    return ", ".join(f"{quotas.BY_NAME[n].label} {shown(before[n])} → {shown(v)}" for n, v in changed.items())
+    by_name = {r.resource.name: r for r in rows}
+    return ", ".join(f"{by_name[n].resource.label} {shown(by_name[n].limit)} → {shown(v)}" for n, v in changed.items())
 
 
 def refused_field(message: str, changed: dict[str, int]) -> str:
@@ -138,7 +139,7 @@ def admin_quotas_save(project_id: str) -> Response:
     if not changed:
         return redirect_with("portal.admin_quotas", "Nothing changed.", project_id=project_id)
     try:
-        quotas.write(client, project_id, changed, force)
+        quotas.write(client, project_id, rows, changed, force)
     except ApiError as exc:
         field = refused_field(exc.message, changed)
         form.errors[field] = exc.message

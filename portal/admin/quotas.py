@@ -1,7 +1,8 @@
 """A project's limits and usage, read from and written to the three APIs that hold them.
 
-The same knowledge the ``stratus`` CLI has (``cli/resources.py``, ``cli/quotas.py``), written again here
-because the API package may not import the CLI:
+Which resources there are, and their labels, units and scope, the portal reads from the cloud's one table
+(``GET /identity/v3/OS-STRATUS/quota_resources``, served from ``quota.registry``), as the ``stratus`` CLI
+does: neither keeps a copy. What stays here is where each service keeps its figures:
 
 * compute limits are Nova's quota set (``os-quota-sets/{p}/detail`` has ``limit`` and ``in_use``), written
   with ``force`` so Nova refuses a limit below usage unless forced;
@@ -11,54 +12,49 @@ because the API package may not import the CLI:
   ``info/usage?project_id=``; Keystone does not compare a limit with usage, so :func:`below_usage` does.
 
 Only project-wide sums have a usage to compare with: key pairs are limited per user, metadata items per
-instance and members per server group, so their rows show no usage and are never refused.
+server and members per server group, so their rows show no usage and are never refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from portal.client import ApiClient
 
 UNLIMITED = -1
 MAX_LIMIT = 0x7FFFFFFF  # what every one of the three APIs accepts
+TABLE = "/identity/v3/OS-STRATUS/quota_resources"
 
 
 @dataclass(frozen=True)
 class Resource:
+    """One quota resource as the cloud lists it."""
+
     name: str
     """The APIs' name of the resource, and the form field's."""
     service: str
     label: str
-    per: str = "project"
-    """``project`` (a sum over the project), ``user``, ``instance`` or ``group`` (a limit on each of them)."""
+    scope: str
+    """``project`` (usage summed over the project), ``user`` (each user's own) or ``item`` (a limit on each)."""
+    per: str
+    """What one limit applies to: ``project``, ``user``, ``server``, ``server group``."""
     unit: str = ""
 
     @property
     def summed(self) -> bool:
-        return self.per == "project"
+        return self.scope == "project"
+
+    @classmethod
+    def from_view(cls, view: dict[str, Any]) -> Resource:
+        return cls(view["name"], view["service"], view["label"], view["scope"], view["per"], view["unit"])
 
 
-RESOURCES = (
-    Resource("instances", "compute", "Instances"),
-    Resource("cores", "compute", "vCPUs"),
-    Resource("ram", "compute", "RAM", unit="MiB"),
-    Resource("key_pairs", "compute", "Key pairs", per="user"),
-    Resource("server_groups", "compute", "Server groups"),
-    Resource("server_group_members", "compute", "Members of a server group", per="group"),
-    Resource("metadata_items", "compute", "Metadata items of an instance", per="instance"),
-    Resource("network", "network", "Networks"),
-    Resource("subnet", "network", "Subnets"),
-    Resource("port", "network", "Ports"),
-    Resource("security_group", "network", "Security groups"),
-    Resource("security_group_rule", "network", "Security group rules"),
-    Resource("image_count_total", "image", "Images"),
-    Resource("image_size_total", "image", "Image storage", unit="bytes"),
-)
-BY_NAME = {r.name: r for r in RESOURCES}
-SERVICES = ("compute", "network", "image")
+def resources(client: ApiClient) -> list[Resource]:
+    """Every quota resource of the cloud, in its order."""
+    return [Resource.from_view(view) for view in client.get(TABLE)["quota_resources"]]
 
 
 @dataclass(frozen=True)
@@ -66,7 +62,7 @@ class Row:
     resource: Resource
     limit: int
     in_use: int | None
-    """None where the limit is on each user, instance or group (nothing to sum)."""
+    """None where the limit is on each user, server or server group (nothing to sum)."""
 
     @property
     def percent(self) -> float | None:
@@ -75,8 +71,8 @@ class Row:
         return 100.0 if self.limit == 0 else 100.0 * self.in_use / self.limit
 
 
-def read(client: ApiClient, project_id: str) -> list[Row]:
-    """Every limit of the project with its usage, in the order of ``RESOURCES``."""
+def read(client: ApiClient, project_id: str, listed: list[Resource] | None = None) -> list[Row]:
+    """Every limit of the project with its usage, in the cloud's order (``listed``: the table, when read)."""
     compute = client.get(f"/compute/v2.1/os-quota-sets/{project_id}/detail")["quota_set"]
     network = client.get(f"/network/v2.0/quotas/{project_id}/details")["quota"]
     image = client.get("/image/v2/info/usage", project_id=project_id)["usage"]
@@ -86,7 +82,7 @@ def read(client: ApiClient, project_id: str) -> list[Row]:
         "image": {k: (v["limit"], v["usage"]) for k, v in image.items()},
     }
     rows = []
-    for resource in RESOURCES:
+    for resource in listed if listed is not None else resources(client):
         limit, used = found[resource.service][resource.name]
         rows.append(Row(resource, int(limit), int(used) if resource.summed else None))
     return rows
@@ -102,12 +98,14 @@ def below_usage(rows: list[Row], values: Mapping[str, int]) -> dict[str, int]:
     }
 
 
-def write(client: ApiClient, project_id: str, values: Mapping[str, int], force: bool) -> None:
-    """Set the given limits, each in the API that holds it; the others stay. Without ``force`` Nova and
-    Neutron refuse a limit below usage themselves (a create may have come in since the page read it)."""
+def write(client: ApiClient, project_id: str, rows: list[Row], values: Mapping[str, int], force: bool) -> None:
+    """Set the given limits of ``rows``' resources, each in the API that holds it; the others stay. Without
+    ``force`` Nova and Neutron refuse a limit below usage themselves (a create may have come in since the
+    page read it)."""
+    service = {row.resource.name: row.resource.service for row in rows}
     by_service: dict[str, dict[str, int]] = {}
     for name, limit in values.items():
-        by_service.setdefault(BY_NAME[name].service, {})[name] = limit
+        by_service.setdefault(service[name], {})[name] = limit
     if "compute" in by_service:
         body = {"quota_set": {**by_service["compute"], "force": force}}
         client.put(f"/compute/v2.1/os-quota-sets/{project_id}", body)

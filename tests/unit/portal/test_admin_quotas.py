@@ -1,6 +1,7 @@
-"""The quota page: every limit of compute, network and image in one form with the usage beside it; a change
-reaches the API that holds it; a limit below usage is refused next to its field unless forced; a value that is
-not a limit is refused next to its field, and nothing is written."""
+"""The quota page: every limit of compute, network and image in one form with the usage beside it (exactly the
+resources of ``quota.registry``, as the API lists them); a change reaches the API that holds it; a limit below
+usage is refused next to its field unless forced; a value that is not a limit is refused next to its field,
+and nothing is written."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ import re
 from flask.testing import FlaskClient
 
 from portal.admin.quota_page import refused_field
+from quota import registry
 from tests.unit.portal.admin_support import Tenant, admin_fixture, admin_token, call, make_tenant  # noqa: F401 - fixture
 
-RESOURCES = ("instances", "cores", "ram", "key_pairs", "server_groups", "server_group_members", "metadata_items",
-             "network", "subnet", "port", "security_group", "security_group_rule", "image_count_total",
-             "image_size_total")  # fmt: skip
+RESOURCES = tuple(r.name for r in registry.RESOURCES)
 
 
 def _server_groups(client: FlaskClient, tenant: Tenant, count: int) -> None:
@@ -54,6 +54,19 @@ def test_every_limit_is_an_input_with_its_usage_beside_it(admin: tuple[FlaskClie
     assert re.search(r'id="quota-server_groups-usage"[^>]*>.*?<span>2 in use \(20 %\)</span>', html, re.S)
     assert "a limit on each user, nothing summed" in html  # key pairs
     assert f"Quotas of project {tenant.name}" in html
+
+
+def test_the_page_shows_exactly_the_registrys_resources_in_its_words(admin: tuple[FlaskClient, str]) -> None:
+    """Labels, units, what a per-item limit is on, and one section per service in the registry's order."""
+    client, _ = admin
+    html = client.get(f"/admin/quotas/{make_tenant(client).project_id}").get_data(as_text=True)
+    labels = [pair for pair in re.findall(r'<label for="quota-([a-z_]+)">([^<]*)</label>', html) if pair[0] != "force"]
+    assert labels == [(r.name, f"{r.label} ({r.unit})" if r.unit else r.label) for r in registry.RESOURCES]
+    for resource in registry.RESOURCES:
+        if resource.scope is not registry.Scope.PROJECT:
+            assert f"a limit on each {resource.per}, nothing summed" in html
+    sections = re.findall(r'<th scope="rowgroup"[^>]*>([^<]*)</th>', html)
+    assert sections == [s.capitalize() for s in dict.fromkeys(r.service for r in registry.RESOURCES)]
 
 
 def test_an_edit_is_written_to_each_api(admin: tuple[FlaskClient, str]) -> None:
