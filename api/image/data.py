@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, send_file
-from sqlalchemy.orm import Session
 
 from api import guards, policy
 from api.broker import require_broker, send_after_commit
@@ -14,7 +13,7 @@ from api.quotas import project_usage
 from api.runtime import runtime
 from api.validation import validated_body
 from common.exceptions import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
-from image import client, quota, upload, variants
+from image import client, service
 from image.models import Image
 from image.states import ImageStatus
 
@@ -35,7 +34,7 @@ def _writable_image(image_id: str, action: str) -> tuple[Image, int]:
     with rt.db.session() as session:
         image = access.get_visible(session, ctx, image_id)
         policy.enforce(action, {"project_id": image.owner, "snapshot_host": access.snapshot_host(session, image)})
-        allowance = quota.upload_allowance(session, rt.settings, image.owner, image.id)
+        allowance = service.upload_allowance(session, rt.settings, image.owner, image.id)
     return image, allowance
 
 
@@ -56,20 +55,7 @@ def upload_file(image_id: str) -> Response:
     image, allowance = _writable_image(image_id, "image:upload_image")
     _refuse_declared_excess(allowance)
     rt = runtime()
-
-    def recheck(session: Session, size: int) -> None:
-        quota.recheck_upload(session, rt.settings, image.owner, image.id, size)
-
-    upload.receive(
-        rt.db,
-        rt.image_store,
-        image,
-        request.stream,
-        allowance,
-        rt.settings.image_chunk_size,
-        request.content_length,
-        recheck,
-    )
+    service.receive_data(rt.db, rt.image_store, rt.settings, image, request.stream, allowance, request.content_length)
     return Response(status=204)
 
 
@@ -87,7 +73,7 @@ def download_file(image_id: str) -> Response:
     wanted = request.args.get("disk_format")
     if wanted and wanted != image.disk_format:
         # A format prepared for compute hosts by the image service (see image.variants).
-        location = variants.variant_location(rt.db, image.id, wanted)
+        location = service.variant_location(rt.db, image.id, wanted)
         if location is None:
             raise NotFound(f"Image {image_id} has not been prepared as {wanted}.")
         checksum = None
@@ -108,9 +94,7 @@ def stage_file(image_id: str) -> Response:
     image, allowance = _writable_image(image_id, "image:import_image")
     _refuse_declared_excess(allowance)
     rt = runtime()
-    upload.stage(
-        rt.db, rt.image_store, image, request.stream, allowance, rt.settings.image_chunk_size, request.content_length
-    )
+    service.stage_data(rt.db, rt.image_store, rt.settings, image, request.stream, allowance, request.content_length)
     return Response(status=204)
 
 
@@ -123,7 +107,7 @@ def import_image(image_id: str) -> tuple[Response, int]:
     image, _ = _writable_image(image_id, "image:import_image")
     rt = runtime()
     require_broker("image")
-    upload.begin_import(rt.db, image.id)
+    service.begin_import(rt.db, image.id)
     send_after_commit(client.import_image, rt.celery, image.id, request_id=current().request_id)
     return jsonify({}), 202
 

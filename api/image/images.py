@@ -17,7 +17,7 @@ from api.image.views import image_view
 from api.runtime import runtime
 from api.validation import json_body, validate
 from common.exceptions import BadRequest, Conflict, Forbidden, NotFound, UnsupportedMediaType
-from image import quota, variants
+from image import service
 from image.models import Image, ImageMember
 from image.states import ImageStatus, Visibility, next_status
 
@@ -68,25 +68,7 @@ def create_image() -> tuple[Response, int]:
     properties = {k: v for k, v in body.items() if k not in WRITABLE}
     rt = runtime()
     with rt.db.session() as session:
-        quota.check_create(session, rt.settings, owner)
-        if body.get("id") and session.get(Image, body["id"]) is not None:
-            raise Conflict(f"An image with identifier {body['id']} already exists")
-        image = Image(
-            **({"id": body["id"]} if body.get("id") else {}),
-            name=body.get("name"),
-            owner=owner,
-            visibility=visibility,
-            protected=body.get("protected", False),
-            os_hidden=body.get("os_hidden", False),
-            disk_format=body.get("disk_format"),
-            container_format=body.get("container_format"),
-            min_disk=body.get("min_disk", 0),
-            min_ram=body.get("min_ram", 0),
-            tags=list(dict.fromkeys(body.get("tags", []))),
-            properties=properties,
-        )
-        session.add(image)
-        session.flush()
+        image = service.create_image(session, rt.settings, owner, visibility, body, properties)
         view = image_view(image)
     response = jsonify(view)
     response.headers["Location"] = f"{rt.settings.effective_public_url}/image/v2/images/{view['id']}"
@@ -190,9 +172,7 @@ def delete_image(image_id: str) -> Response:
         location = image.location
         image.status, image.location, image.upload_token = ImageStatus.DELETED.value, None, None
         session.execute(delete(ImageMember).where(ImageMember.image_id == image.id))
-    if location:
-        rt.image_store.delete(location)
-    variants.delete_variants(rt.db, rt.image_store, image_id)
+    service.delete_data(rt.db, rt.image_store, image_id, location)
     return Response(status=204)
 
 

@@ -1,0 +1,149 @@
+"""The image service's public in-process interface: what the API process calls besides ``image.client``.
+
+Why in-process: image data arrives as an HTTP body, and bytes cannot travel through the queue, so the API process
+that receives them runs the upload workflow (``image.upload``) itself; and an image record is created in the
+request's own transaction (a snapshot in the same one as the server's claim), so a request that fails leaves no
+queued image behind. Those entry points, with the quota rules they enforce, live here. The API never imports the
+workflow modules behind them (``upload``, ``quota``, ``variants``, ``importing``) nor the worker (``tasks``,
+``worker``, ``sweeper``): import-linter contracts in pyproject.toml say so. Work that runs in ``stratus-image``
+(import, format variants) is asked for through ``image.client`` after commit.
+
+Every function that takes a ``Session`` works inside the caller's transaction and never commits; errors are
+``common.exceptions`` with their HTTP status (409, 413, 400) and leave the caller to roll back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+from sqlalchemy.orm import Session
+
+from common.db import Database
+from common.exceptions import Conflict
+from common.settings import Settings
+from image import quota, upload, variants
+from image.models import Image
+from image.states import Visibility
+from image.store.base import ImageStore
+
+SNAPSHOT_DISK_FORMAT = "qcow2"
+"""What a compute host uploads for ``createImage``: the guest's disk flattened to qcow2 (see compute.host)."""
+
+
+def create_image(
+    session: Session,
+    settings: Settings,
+    owner: str,
+    visibility: str,
+    attrs: Mapping[str, Any],
+    properties: Mapping[str, Any],
+) -> Image:
+    """A new ``queued`` image of ``owner`` (``POST /v2/images``), its base attributes taken from ``attrs`` (Glance's
+    names, already validated) and the rest as ``properties``. 413 over the project's image-count quota; 409 when
+    ``attrs["id"]`` names an existing image (a deleted one too: Glance never reuses an id)."""
+    quota.check_create(session, settings, owner)
+    if attrs.get("id") and session.get(Image, attrs["id"]) is not None:
+        raise Conflict(f"An image with identifier {attrs['id']} already exists")
+    image = Image(
+        **({"id": attrs["id"]} if attrs.get("id") else {}),
+        name=attrs.get("name"),
+        owner=owner,
+        visibility=visibility,
+        protected=attrs.get("protected", False),
+        os_hidden=attrs.get("os_hidden", False),
+        disk_format=attrs.get("disk_format"),
+        container_format=attrs.get("container_format"),
+        min_disk=attrs.get("min_disk", 0),
+        min_ram=attrs.get("min_ram", 0),
+        tags=list(dict.fromkeys(attrs.get("tags", []))),
+        properties=dict(properties),
+    )
+    session.add(image)
+    session.flush()
+    return image
+
+
+def create_snapshot(
+    session: Session, owner: str, name: str, min_disk: int, min_ram: int, properties: Mapping[str, Any]
+) -> str:
+    """The ``queued``, private image a server's ``createImage`` fills (its host uploads the data later); returns
+    its id for the task and the ``Location`` header. Not counted against the image-count quota, as in Nova, where
+    the snapshot is created on the user's behalf; its data is counted when it arrives."""
+    image = Image(
+        name=name,
+        owner=owner,
+        visibility=Visibility.PRIVATE.value,
+        disk_format=SNAPSHOT_DISK_FORMAT,
+        container_format="bare",
+        min_disk=min_disk,
+        min_ram=min_ram,
+        properties=dict(properties),
+    )
+    session.add(image)
+    session.flush()
+    return image.id
+
+
+def discard_snapshot(session: Session, image_id: str) -> None:
+    """Remove a snapshot's image whose ``createImage`` task could not start (the server was busy): no data was
+    ever sent to it, so nothing is in the store. Idempotent."""
+    image = session.get(Image, image_id)
+    if image is not None:
+        session.delete(image)
+
+
+def upload_allowance(session: Session, settings: Settings, owner: str, image_id: str) -> int:
+    """How many bytes an upload to the image may bring: the size cap, or what the owner's storage quota leaves."""
+    return quota.upload_allowance(session, settings, owner, image_id)
+
+
+def receive_data(
+    db: Database,
+    store: ImageStore,
+    settings: Settings,
+    image: Image,
+    stream: BinaryIO,
+    allowance: int,
+    expected_size: int | None = None,
+) -> None:
+    """``PUT /file``: stream, checksum, inspect and store the image's data, then make it ``active`` (see
+    ``image.upload``). The storage quota has the last word in the transaction that activates it (413, the image
+    stays ``queued``); a concurrent upload is 409; data that is not what ``disk_format`` claims is 400 (``killed``)."""
+
+    def recheck(session: Session, size: int) -> None:
+        quota.recheck_upload(session, settings, image.owner, image.id, size)
+
+    upload.receive(db, store, image, stream, allowance, settings.image_chunk_size, expected_size, recheck)
+
+
+def stage_data(
+    db: Database,
+    store: ImageStore,
+    settings: Settings,
+    image: Image,
+    stream: BinaryIO,
+    allowance: int,
+    expected_size: int | None = None,
+) -> None:
+    """``PUT /stage``: the first half of an interoperable import; the data waits in staging for ``begin_import``."""
+    upload.stage(db, store, image, stream, allowance, settings.image_chunk_size, expected_size)
+
+
+def begin_import(db: Database, image_id: str) -> None:
+    """Move a fully staged image to ``importing`` (409 when it is not staged); the caller then sends
+    ``image.client.import_image`` after its commit."""
+    upload.begin_import(db, image_id)
+
+
+def variant_location(db: Database, image_id: str, disk_format: str) -> str | None:
+    """Where the image's data converted to ``disk_format`` is stored, if the image service prepared it."""
+    return variants.variant_location(db, image_id, disk_format)
+
+
+def delete_data(db: Database, store: ImageStore, image_id: str, location: str | None) -> None:
+    """Free a deleted image's data and every format variant of it. Called after the commit that marked the image
+    ``deleted``, so a reader never finds a record whose data is gone; a missing file is not an error."""
+    if location:
+        store.delete(location)
+    variants.delete_variants(db, store, image_id)
