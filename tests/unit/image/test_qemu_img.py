@@ -5,7 +5,6 @@ the limits and the json: description hold even where inspection is not asked."""
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from common.exceptions import StratusError
 from image import qemu_img
 from image.inspector import InspectionError
+from tests.harness import wait_until
 from tests.hostile_images import hostile_images, hostile_labels, leaks, make_canary
 
 MiB = 1 << 20
@@ -156,10 +156,13 @@ def test_flatten_with_force_share_reads_a_disk_that_a_paused_qemu_holds(tmp_path
     drive = ["-drive", f"file={overlay},format=qcow2,if=virtio"]
     guest = subprocess.Popen([*machine, *drive], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while subprocess.run(["qemu-img", "info", "-f", "qcow2", str(overlay)], capture_output=True).returncode == 0:
-            assert time.monotonic() < deadline and guest.poll() is None, "QEMU never took the disk's lock"
-            time.sleep(0.1)
+
+        def locked() -> bool:
+            assert guest.poll() is None, "QEMU exited before it took the disk's lock"
+            info = subprocess.run(["qemu-img", "info", "-f", "qcow2", str(overlay)], capture_output=True)
+            return info.returncode != 0
+
+        wait_until(locked, 30, message="QEMU never took the disk's lock")
         with pytest.raises(qemu_img.QemuImgError, match="another process"):
             qemu_img.flatten(overlay, tmp_path / "refused.qcow2")
         qemu_img.flatten(overlay, tmp_path / "snap.qcow2", force_share=True)
