@@ -66,8 +66,11 @@ def wait_until(
         if until(value):
             return value
         if time.monotonic() > deadline:
-            last = repr(value)
-            if len(last) > LAST_VALUE_CHARS:
-                last = "..." + last[-LAST_VALUE_CHARS:]
-            raise AssertionError(f"{message} (waited {timeout:g} s; last value: {last})")
+            raise AssertionError(f"{message} (waited {timeout:g} s); last value: {_shown(value)}")
         time.sleep(interval)
+
+
+def _shown(value: object) -> str:
+    """The end of a value: text (a console, a log) as it reads, with its line breaks; anything else as its repr."""
+    text = value.replace("\r", "") if isinstance(value, str) else repr(value)
+    return text if len(text) <= LAST_VALUE_CHARS else "..." + text[-LAST_VALUE_CHARS:]
