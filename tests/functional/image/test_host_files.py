@@ -8,7 +8,6 @@ of the image and of its prepared formats, imports) and every file in its image s
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from common.db import Database
 from common.queue import make_celery
 from image import client
 from image.models import Image
+from tests.functional.image import wait_for_image_status
 from tests.hostile_images import descriptor, hostile_images, hostile_labels, leaks, make_canary
 
 pytestmark = pytest.mark.functional
@@ -73,15 +73,6 @@ def _downloads(cloud, token: str, image_id: str) -> list[bytes]:
 def _store_leaks(cloud, canary: Path) -> list[str]:
     root = cloud.server.state_dir / "images"
     return [str(path) for path in root.rglob("*") if path.is_file() and leaks(path.read_bytes(), canary)]
-
-
-def _wait_for_status(cloud, token: str, image_id: str, wanted: tuple[str, ...], timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while (status := cloud.request("GET", f"/image/v2/images/{image_id}", token).json()["status"]) not in wanted:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"image {image_id} stayed {status}")
-        time.sleep(0.2)
-    return status
 
 
 def test_disk_and_container_format_change_only_while_the_image_is_queued(cloud, unique):
@@ -152,7 +143,8 @@ def test_import_with_conversion_kills_every_trick_and_stores_no_host_byte(cloud,
         imported[label] = image_id
 
     ended = {
-        label: _wait_for_status(cloud, token, image_id, ("active", "killed")) for label, image_id in imported.items()
+        label: wait_for_image_status(cloud, token, image_id, ("active", "killed"))
+        for label, image_id in imported.items()
     }
     assert ended == dict.fromkeys(imported, "killed")
     for image_id in imported.values():

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.functional.image import wait_for_image_status
+
 pytestmark = pytest.mark.functional
 
 TWO_DAYS = 2 * 24 * 3600
@@ -95,19 +97,9 @@ def test_hostile_import_is_killed_by_the_image_service(cloud, tmp_path, canary, 
         "POST", f"/image/v2/images/{image_id}/import", token, json={"method": {"name": "glance-direct"}}
     )
     assert imported.status_code == 202
-    status = _wait_for_status(cloud, token, image_id, ("killed", "active"))
+    status = wait_for_image_status(cloud, token, image_id, ("killed", "active"))
     assert status == "killed"
     assert not _was_read(canary)
-
-
-def _wait_for_status(cloud, token: str, image_id: str, wanted: tuple[str, ...], timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = cloud.request("GET", f"/image/v2/images/{image_id}", token).json()["status"]
-        if status in wanted:
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"image {image_id} stayed {status}")
 
 
 def test_import_converts_to_the_configured_format(cloud, tmp_path, unique):
@@ -127,7 +119,7 @@ def test_import_converts_to_the_configured_format(cloud, tmp_path, unique):
     assert cloud.request("GET", f"/image/v2/images/{image_id}", token).json()["status"] == "uploading"
     cloud.request("POST", f"/image/v2/images/{image_id}/import", token, json={"method": {"name": "glance-direct"}})
 
-    assert _wait_for_status(cloud, token, image_id, ("active", "killed")) == "active"
+    assert wait_for_image_status(cloud, token, image_id, ("active", "killed")) == "active"
     image = cloud.request("GET", f"/image/v2/images/{image_id}", token).json()
     data = cloud.request("GET", f"/image/v2/images/{image_id}/file", token).content
     assert image["disk_format"] == "raw"  # the test cloud imports to raw (STRATUS_IMAGE_IMPORT_TARGET_FORMAT)
