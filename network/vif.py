@@ -4,7 +4,10 @@ Why in-process and not a ``network.client`` task: a server's ports are made (or 
 transaction and freed in the server delete's, so a request that fails leaves no port behind and a deleted server
 leaves none either. Compute therefore calls these functions with its own ``Session``; everything else it asks of
 network (wiring a host, syncing a network's hosts after a commit) goes over ``network.client``. This is the
-compute→network contract os-vif's ``plug``/``unplug`` is for Nova, at the level of ports rather than wires.
+compute→network contract os-vif's ``plug``/``unplug`` is for Nova, at the level of ports rather than wires. The
+last two functions answer what compute's control side must know of the hosts that wire those ports: whether a
+host's network agent is alive (a build waiting for its ports on a host whose agent is dead must move), and
+forgetting a retired host's agent.
 
 Contract of every function: it works inside the caller's transaction and never commits; on error it raises one of
 ``network.exceptions`` (404 for a port, network or group the caller may not see, 409 for a port in use) and the
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -24,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from network import access, ports, security_groups
 from network.access import Caller
-from network.models import IPAllocation, Network, Port
+from network.models import IPAllocation, Network, NetworkHost, Port
 
 __all__ = [
     "Caller",
@@ -35,6 +39,8 @@ __all__ = [
     "create_port",
     "find_port",
     "fixed_addresses",
+    "forget_agent",
+    "live_agents",
     "release_ports",
     "security_group_ids",
     "usable_network_id",
@@ -146,3 +152,27 @@ def fixed_addresses(session: Session, devices: Mapping[str, str]) -> list[FixedA
         for device_id, project_id, mac, network_name, network_id, address in rows
         if devices[device_id] == project_id
     ]
+
+
+def live_agents(session: Session, hosts: Iterable[str], down_after: timedelta, now: datetime | None = None) -> set[str]:
+    """Which of ``hosts`` have a network agent that gave a sign of life within ``down_after`` (``now`` lets a caller
+    judge many records at one instant). A host whose agent never registered is not live.
+
+    The rule is ``network.control.liveness``'s, written as a query: this module is loaded by the API process, which
+    never imports network's control side."""
+    names = list(hosts)
+    if not names:
+        return set()
+    cutoff = (now or datetime.now(UTC)) - down_after
+    query = select(NetworkHost.host).where(NetworkHost.host.in_(names), NetworkHost.last_seen >= cutoff)
+    return set(session.scalars(query))
+
+
+def forget_agent(session: Session, host: str) -> bool:
+    """Remove a retired host's network agent record, so no host keeps a forwarding entry to it and its DHCP servers
+    move to live hosts; True if there was one. Idempotent."""
+    record = session.get(NetworkHost, host)
+    if record is None:
+        return False
+    session.delete(record)
+    return True
