@@ -28,8 +28,7 @@ from compute.control import events, hosts, records
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import TaskState, VmState
-from network.control import liveness
-from network.models import NetworkHost
+from network import vif
 
 LOG = logging.getLogger(__name__)
 IN_FLIGHT = (TaskState.NETWORKING.value, TaskState.SPAWNING.value)
@@ -59,7 +58,7 @@ def taken(control: ComputeControl, instance_id: str, host: str, request_id: str 
     return "dropped: the build moved on"
 
 
-def _why(instance: Instance, compute_host: ComputeHost | None, network_host: NetworkHost | None, now: datetime,
+def _why(instance: Instance, compute_host: ComputeHost | None, network_live: bool, now: datetime,
          take: timedelta, down_after: timedelta) -> str | None:  # fmt: skip
     host = instance.host
     if compute_host is None:
@@ -71,7 +70,7 @@ def _why(instance: Instance, compute_host: ComputeHost | None, network_host: Net
         return None
     if instance.task_state == TaskState.SPAWNING and instance.taken_by != host:
         return f"host {host} did not take the build within {take.total_seconds():g} s"
-    if instance.task_state == TaskState.NETWORKING and not liveness.is_live(network_host, down_after, now):
+    if instance.task_state == TaskState.NETWORKING and not network_live:
         return f"the network agent of host {host} is down"
     return None
 
@@ -97,11 +96,11 @@ def stalled(control: ComputeControl) -> list[Stalled]:
         if not names:
             return []
         compute_hosts = {h.name: h for h in session.scalars(select(ComputeHost).where(ComputeHost.name.in_(names)))}
-        network_hosts = {h.host: h for h in session.scalars(select(NetworkHost).where(NetworkHost.host.in_(names)))}
+        network_live = vif.live_agents(session, names, down_after, now)
         found = []
         for instance in building:
             host = instance.host or ""
-            reason = _why(instance, compute_hosts.get(host), network_hosts.get(host), now, take, down_after)
+            reason = _why(instance, compute_hosts.get(host), host in network_live, now, take, down_after)
             if reason:
                 found.append(Stalled(instance.id, host, reason))
     return found
