@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from compute.models import ComputeHost, Instance
-from network.models import NetworkHost
+from network import vif
 
 RETIRED_REASON = "retired: no longer run by its machine; delete or move its servers, then the service"
 
@@ -32,20 +32,18 @@ def retire(session: Session, hosts: list[str]) -> dict[str, str]:
     outcome: dict[str, str] = {}
     for name in sorted(set(hosts)):
         compute_host = session.get(ComputeHost, name)
-        network_host = session.get(NetworkHost, name)
         servers = servers_on(session, name)
         if servers and compute_host is not None:
             compute_host.forced_down, compute_host.enabled = True, False
             compute_host.disabled_reason = RETIRED_REASON
             outcome[name] = f"kept down: {servers} servers"
             continue
-        if compute_host is None and network_host is None:
+        had_agent = vif.forget_agent(session, name)
+        if compute_host is None and not had_agent:
             outcome[name] = "unknown"
             continue
         if compute_host is not None:
             session.delete(compute_host)  # its allocations go with it (ON DELETE CASCADE)
-        if network_host is not None:
-            session.delete(network_host)
         outcome[name] = "removed"
     session.flush()
     return outcome
