@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from compute import actions
 from compute.control import records
 from compute.models import Instance, InstanceAction
 from tests.unit.api.conftest import InProcessCloud
@@ -18,7 +19,7 @@ def _failed_server(api_cloud: InProcessCloud, name: str, fault_code: int = 500) 
     server_id = api_cloud.server(api_cloud.demo_token, name, api_cloud.image(api_cloud.demo_token, name))
     with api_cloud.app.extensions["stratus"].db.session() as session:
         request_id = session.query(InstanceAction.request_id).filter_by(instance_id=server_id).scalar()
-        records.record_event(
+        actions.record_event(
             session, server_id, request_id, "compute_build_and_run_instance", "Error", "host-7", OSError(SECRET)
         )
         instance = session.get(Instance, server_id)
