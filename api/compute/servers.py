@@ -18,8 +18,7 @@ from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import digits, query_bool, validated_body
 from common.exceptions import BadRequest, Conflict, Forbidden, NotFound
-from compute import client
-from compute.control import hosts, records
+from compute import actions, client, delete, service
 from compute.models import ComputeHost, Instance, InstanceAction
 from compute.states import TaskState, VmState
 from network import client as network_client
@@ -66,7 +65,7 @@ def _since(raw: str) -> datetime:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise BadRequest(f"Invalid input for query parameter 'changes-since': {raw!r} is not a date-time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=records.now().tzinfo)
+    return moment if moment.tzinfo else moment.replace(tzinfo=service.now().tzinfo)
 
 
 def _query(ctx: Any) -> Any:
@@ -189,7 +188,8 @@ def update_server(server_id: str) -> Response:
 
 @bp.delete("/servers/<server_id>")
 def delete_server(server_id: str) -> Response:
-    """Always succeeds for the user: a server whose host is down or that never reached one is gone at once."""
+    """Always succeeds for the user: a server whose host is down or that never reached one is gone at once, and
+    a delete racing another is answered as the first (``compute.delete`` holds the workflow)."""
     ctx = current()
     rt = runtime()
     with rt.db.session() as session:
@@ -197,29 +197,18 @@ def delete_server(server_id: str) -> Response:
         policy.enforce("compute:servers:delete", {"project_id": instance.project_id})
         if instance.locked and not ctx.is_admin:
             raise Conflict(f"Instance {server_id} is locked; it cannot be deleted.")
-        host, networks = instance.host, []
-        session.add(
-            InstanceAction(
-                instance_id=instance.id,
-                action="delete",
-                request_id=ctx.request_id,
-                user_id=ctx.user_id,
-                project_id=ctx.project_id,
-                start_time=records.now(),
-            )
-        )
         down_after = timedelta(seconds=rt.settings.compute_host_down_after)
-        host_up = host is not None and hosts.host_is_up(session.get(ComputeHost, host), down_after)
-        if host_up:
+        accepted = delete.request(
+            session, instance, lambda host: service.host_is_up(session.get(ComputeHost, host), down_after)
+        )
+        if accepted is None:
+            raise Conflict(f"Instance {server_id} changed while it was being deleted; try again.")
+        if accepted.destroy_on:
             require_broker("compute")  # the host must be told; refused now, the server is left as it was
-            instance.task_state = TaskState.DELETING.value
-        elif instance.task_state == TaskState.SCHEDULING:
-            instance.task_state = TaskState.DELETING.value  # the build finishes the delete when it runs
-        else:
-            networks = records.finish_delete(session, instance.id)
-    if host_up:
-        send_after_commit(client.agent_destroy, rt.celery, host, server_id, ctx.request_id)
-    send_after_commit(network_client.networks_changed, rt.celery, networks, ctx.request_id)
+        actions.record_action(session, instance, "delete", ctx.request_id, ctx.user_id, ctx.project_id)
+    if accepted.destroy_on:
+        send_after_commit(client.agent_destroy, rt.celery, accepted.destroy_on, server_id, ctx.request_id)
+    send_after_commit(network_client.networks_changed, rt.celery, accepted.networks, ctx.request_id)
     return Response(status=204)
 
 

@@ -14,7 +14,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from compute import client
+from compute import actions, client, delete
 from compute.control import records, scheduler
 from compute.control.context import ComputeControl
 from compute.models import Instance
@@ -168,8 +168,8 @@ def build_instance(control: ComputeControl, instance_id: str, request_id: str) -
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted:
             return "gone"
-        if records.deleting(instance):
-            networks = records.finish_delete(session, instance_id)
+        if delete.deleting(instance):
+            networks = delete.finish(session, instance_id)
             network_client.networks_changed(control.app, networks, request_id)
             return "deleted before placement"
         if not TRANSITIONS[Action.BUILD].allows(instance.vm_state, instance.task_state):
@@ -209,8 +209,8 @@ def fail_build(
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted:
             return
-        if records.deleting(instance):
-            networks = records.finish_delete(session, instance_id)
+        if delete.deleting(instance):
+            networks = delete.finish(session, instance_id)
         else:
             fault = records.fault(500, message)
             # Like Nova, a failed build holds no host: its record no longer keeps a host from being retired.
@@ -226,8 +226,8 @@ def fail_build(
                 taken_by=None,
             )
             records.release_resources(session, instance_id)
-            networks = records.release_ports(session, instance_id)
+            networks = delete.release_ports(session, instance_id)
             event = "compute_build_and_run_instance"
-            records.record_event(session, instance_id, request_id, event, "Error", host, message)
+            actions.record_event(session, instance_id, request_id, event, "Error", host, message)
     network_client.networks_changed(control.app, networks, request_id)
     LOG.warning("[%s] build of %s failed: %s", request_id, instance_id, message)

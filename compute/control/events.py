@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from compute import client
+from compute import actions, client, delete
 from compute.control import build, rebuild, records, resize
 from compute.control.context import ComputeControl
 from compute.models import Instance
@@ -44,8 +44,8 @@ FINISHERS = {
 def spawned(control: ComputeControl, instance_id: str, host: str, power_state: int, request_id: str) -> str:
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
-        moved_on = bool(instance and not instance.deleted and not records.deleting(instance) and instance.host != host)
-        if instance is None or instance.deleted or records.deleting(instance) or instance.host != host:
+        moved_on = bool(instance and not instance.deleted and not delete.deleting(instance) and instance.host != host)
+        if instance is None or instance.deleted or delete.deleting(instance) or instance.host != host:
             unwanted = True
         else:
             unwanted = False
@@ -59,7 +59,7 @@ def spawned(control: ComputeControl, instance_id: str, host: str, power_state: i
                 launched_at=records.now(),
                 fault=None,
             )
-            records.record_event(session, instance_id, request_id, "compute_build_and_run_instance", "Success", host)
+            actions.record_event(session, instance_id, request_id, "compute_build_and_run_instance", "Success", host)
     if unwanted and moved_on:
         # A copy on a host the build was taken from (compute.control.handoff): dropped there, no delete to report.
         client.agent_drop(control.app, host, instance_id, request_id)
@@ -78,14 +78,14 @@ def spawn_failed(control: ComputeControl, instance_id: str, host: str, reason: s
             return "gone"
         if _elsewhere(instance, host, "a failed build"):
             return "ignored: the instance lives elsewhere"
-        deleting = records.deleting(instance)
+        deleting = delete.deleting(instance)
         building_here = instance.host == host and instance.task_state in (TaskState.SPAWNING, TaskState.NETWORKING)
         if not building_here and not deleting:
             return "superseded"
         records.release_resources(session, instance_id, host)
         attempts = list(instance.attempts or [])
         if deleting:
-            networks = records.finish_delete(session, instance_id)
+            networks = delete.finish(session, instance_id)
         retry = not deleting and len(attempts) < build.MAX_ATTEMPTS
         if retry:
             retry = records.swap(
@@ -136,19 +136,6 @@ def network_ready(
     return "spawning"
 
 
-def destroyed(control: ComputeControl, instance_id: str, host: str, request_id: str) -> str:
-    with control.db.session() as session:
-        instance = session.get(Instance, instance_id)
-        if instance is None or instance.deleted:
-            return "already deleted"
-        if _elsewhere(instance, host, "the destruction"):
-            return "ignored: the instance lives elsewhere"
-        records.record_event(session, instance_id, request_id, "compute_terminate_instance", "Success", host)
-        networks = records.finish_delete(session, instance_id)
-    network_client.networks_changed(control.app, networks, request_id)
-    return "deleted"
-
-
 def action_done(
     control: ComputeControl,
     instance_id: str,
@@ -180,7 +167,7 @@ def action_done(
             values["vm_state"] = transition.on_failure.value
         records.swap(session, instance_id, {"task_state": instance.task_state}, **values)
         event = f"compute_{action}_instance"
-        records.record_event(session, instance_id, request_id, event, "Error" if error else "Success", host, error)
+        actions.record_event(session, instance_id, request_id, event, "Error" if error else "Success", host, error)
     if error:
         LOG.warning("[%s] %s of %s failed on %s: %s", request_id, action, instance_id, host, error)
     return "error" if error else "done"

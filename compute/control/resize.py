@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from compute import client
+from compute import actions, client
 from compute.control import build, records, scheduler
 from compute.control.context import ComputeControl
 from compute.models import Allocation, Instance
@@ -51,7 +51,7 @@ def start(control: ComputeControl, instance_id: str, request_id: str) -> str:
             instance = session.get(Instance, instance_id)
             values = undo(session, instance)
             records.swap(session, instance_id, {"task_state": TaskState.RESIZE_PREP.value}, task_state=None, **values)
-            records.record_event(session, instance_id, request_id, "compute_prep_resize", "Error", host, message)
+            actions.record_event(session, instance_id, request_id, "compute_prep_resize", "Error", host, message)
         return "no room"
     client.agent_action(control.app, host, instance_id, "resize", request_id, spec=spec)
     return f"resizing on {host}"

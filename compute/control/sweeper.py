@@ -1,43 +1,112 @@
 """The periodic safety net of the control side, also run once when the scheduler starts (recovery).
 
-A lost message must never leave a server stuck: a build still waiting for placement is sent again, a task in
-flight for too long is given up (ERROR for a build, the previous state for an action), a delete whose
-host is down is finished here (the host's own sync destroys the guest when it comes back), and a delete
-whose host is up but has not answered is sent to it again, once (destroying is idempotent; a user's delete
-must not turn back into a running server because one message was lost).
+A lost message must never leave a server stuck. What is done with a task that stays in flight is data, not
+code here: ``compute.states.STUCK_RULES`` gives each task state its rules in order (a build still waiting for
+placement is sent again, a task in flight for too long is given up, a delete whose host is down is finished,
+one whose host is up but has not answered is sent to it again, once). This module measures each stuck
+server against them and runs the first rule that matches.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from compute import client
+from common.settings import Settings
+from compute import client, delete
 from compute.control import build, hosts, records, resize
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
-from compute.states import TaskState, VmState
+from compute.states import STUCK_RULES, Clock, HostCondition, Remedy, StuckRule, TaskState
 from network import client as network_client
 
 LOG = logging.getLogger(__name__)
 
+COUNTED_AS = {
+    Remedy.FINISH_DELETE: "deleted",
+    Remedy.RESEND_DESTROY: "resent",
+    Remedy.RESEND_BUILD: "resent",
+    Remedy.REBIND_NETWORK: "resent",
+    Remedy.FAIL_BUILD: "timed_out",
+    Remedy.GIVE_UP: "timed_out",
+}
+
+
+def seconds(clock: Clock, settings: Settings) -> timedelta:
+    """What a ``Clock`` of the table is, in this deployment's settings."""
+    resend = timedelta(seconds=settings.compute_resend_after)
+    if clock is Clock.RESEND:
+        return resend
+    if clock is Clock.RESEND_AND_ONE_SWEEP:
+        return resend + timedelta(seconds=settings.compute_sweep_interval)
+    return timedelta(seconds=settings.compute_task_timeout)
+
+
+def matching_rule(instance: Instance, age: timedelta, host_up: bool, settings: Settings) -> StuckRule | None:
+    """The first of the task state's rules that applies now, or None (the task is not stuck yet)."""
+    for rule in STUCK_RULES[TaskState(instance.task_state)]:
+        if rule.after is not None and age <= seconds(rule.after, settings):
+            continue
+        if rule.until is not None and age > seconds(rule.until, settings):
+            continue
+        if rule.host is HostCondition.DOWN and host_up:
+            continue
+        if rule.vm_state is not None and instance.vm_state != rule.vm_state:
+            continue
+        return rule
+    return None
+
+
+@dataclass
+class _Pass:
+    """One sweep: the work found in the transaction, and what to send once it has committed."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {"resent": 0, "timed_out": 0, "deleted": 0})
+    synced: list[str] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+def _give_up(session: Session, instance: Instance) -> None:
+    undone = resize.undo(session, instance) if instance.task_state == TaskState.RESIZE_PREP else {}
+    records.swap(
+        session,
+        instance.id,
+        {"task_state": instance.task_state},
+        task_state=None,
+        fault=records.fault(500, f"{instance.task_state} timed out"),
+        **undone,
+    )
+
+
+def _apply(control: ComputeControl, sweep: _Pass, session: Session, instance: Instance, remedy: Remedy) -> None:
+    """Run ``remedy``: database changes now, in the sweep's transaction; messages after it commits."""
+    app, instance_id, host, project_id = control.app, instance.id, instance.host or "", instance.project_id
+    if remedy is Remedy.FINISH_DELETE:
+        sweep.synced += delete.finish(session, instance_id)
+    elif remedy is Remedy.GIVE_UP:
+        _give_up(session, instance)
+    elif remedy is Remedy.RESEND_DESTROY:  # only on a host that is up (FINISH_DELETE comes first), so it has one
+        sweep.after_commit.append(lambda: delete.resend_destroy(app, host, instance_id))
+    elif remedy is Remedy.RESEND_BUILD:
+        sweep.after_commit.append(lambda: client.build(app, instance_id, "req-sweeper"))
+    elif remedy is Remedy.REBIND_NETWORK:
+        sweep.after_commit.append(
+            lambda: network_client.bind_instance(app, instance_id, project_id, host, "req-sweeper")
+        )
+    elif remedy is Remedy.FAIL_BUILD:
+        sweep.after_commit.append(lambda: build.fail_build(control, instance_id, "req-sweeper", "The build timed out."))
+    sweep.counts[COUNTED_AS[remedy]] += 1
+
 
 def sweep(control: ComputeControl) -> dict[str, int]:
-    counts = {"resent": 0, "timed_out": 0, "deleted": 0}
     now = records.now()
-    resend_after = timedelta(seconds=control.settings.compute_resend_after)
-    task_timeout = timedelta(seconds=control.settings.compute_task_timeout)
     down_after = timedelta(seconds=control.settings.compute_host_down_after)
-    # One sweep falls in this window after a delete was asked for: its destroy is sent again once, not at every
-    # sweep (a busy host would otherwise queue a duplicate destroy per sweep ahead of its other work).
-    redestroy_until = resend_after + timedelta(seconds=control.settings.compute_sweep_interval)
-    resend: list[str] = []
-    rebind: list[tuple[str, str, str]] = []
-    redestroy: list[tuple[str, str]] = []
-    synced: list[str] = []
-    timed_out_builds: list[str] = []
+    found = _Pass()
     with control.db.session() as session:
         stuck = session.scalars(
             select(Instance).where(Instance.deleted.is_(False), Instance.task_state.is_not(None))
@@ -45,41 +114,12 @@ def sweep(control: ComputeControl) -> dict[str, int]:
         for instance in stuck:
             age = now - (instance.updated_at or instance.created_at)
             host = session.get(ComputeHost, instance.host) if instance.host else None
-            if instance.task_state == TaskState.DELETING and (host is None or not hosts.host_is_up(host, down_after)):
-                synced += records.finish_delete(session, instance.id)
-                counts["deleted"] += 1
-            elif instance.task_state == TaskState.DELETING and resend_after < age <= redestroy_until:
-                redestroy.append((instance.id, instance.host))  # the host is up: it has lost the message
-            elif instance.task_state == TaskState.SCHEDULING and age > resend_after:
-                resend.append(instance.id)
-            elif instance.task_state == TaskState.NETWORKING and resend_after < age <= task_timeout:
-                rebind.append((instance.id, instance.project_id, instance.host))  # the binding or its answer was lost
-            elif age > task_timeout and instance.vm_state == VmState.BUILDING:
-                timed_out_builds.append(instance.id)
-            elif age > task_timeout:
-                undone = resize.undo(session, instance) if instance.task_state == TaskState.RESIZE_PREP else {}
-                records.swap(
-                    session,
-                    instance.id,
-                    {"task_state": instance.task_state},
-                    task_state=None,
-                    fault=records.fault(500, f"{instance.task_state} timed out"),
-                    **undone,
-                )
-                counts["timed_out"] += 1
-    for instance_id in resend:
-        client.build(control.app, instance_id, "req-sweeper")
-        counts["resent"] += 1
-    for instance_id, project_id, host in rebind:
-        network_client.bind_instance(control.app, instance_id, project_id, host, "req-sweeper")
-        counts["resent"] += 1
-    for instance_id, host in redestroy:
-        client.agent_destroy(control.app, host, instance_id, "req-sweeper")
-        counts["resent"] += 1
-    network_client.networks_changed(control.app, sorted(set(synced)), "req-sweeper")
-    for instance_id in timed_out_builds:
-        build.fail_build(control, instance_id, "req-sweeper", "The build timed out.")
-        counts["timed_out"] += 1
-    if any(counts.values()):
-        LOG.warning("compute sweeper: %s", counts)
-    return counts
+            rule = matching_rule(instance, age, hosts.host_is_up(host, down_after), control.settings)
+            if rule is not None:
+                _apply(control, found, session, instance, rule.remedy)
+    network_client.networks_changed(control.app, sorted(set(found.synced)), "req-sweeper")
+    for send in found.after_commit:
+        send()
+    if any(found.counts.values()):
+        LOG.warning("compute sweeper: %s", found.counts)
+    return found.counts

@@ -10,7 +10,7 @@ from celery.signals import worker_ready
 
 from common.db import Database
 from common.settings import Settings
-from compute import client
+from compute import client, delete
 from compute.control import build, events, handoff, hosts, rebuild, resize, sweeper
 from compute.control.context import ComputeControl
 from compute.control.host_cache import HostStateCache
@@ -56,7 +56,7 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name=client.DESTROYED, **TASK_OPTIONS, **FROM_HOST)
     def instance_destroyed(instance_id: str, host: str, request_id: str = "") -> str:
-        return events.destroyed(control, instance_id, host, request_id)
+        return delete.destroyed(control, instance_id, host, request_id)
 
     @app.task(name=client.ACTION_DONE, **TASK_OPTIONS, **FROM_HOST)
     def instance_action_done(

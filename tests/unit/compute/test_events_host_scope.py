@@ -15,6 +15,7 @@ import pytest
 import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
 from common.settings import Settings
+from compute import delete
 from compute.control import events
 from compute.control.context import ComputeControl
 from compute.models import Instance
@@ -67,7 +68,7 @@ def test_an_action_outcome_reported_by_another_host_is_ignored_and_logged(contro
 
 def test_another_host_cannot_finish_the_delete_of_a_server_by_reporting_it_destroyed(control):
     server = server_on_h2(control, TaskState.DELETING)
-    assert events.destroyed(control, server, "h1", "req-1") == "ignored: the instance lives elsewhere"
+    assert delete.destroyed(control, server, "h1", "req-1") == "ignored: the instance lives elsewhere"
     assert state_of(control, server) == (TaskState.DELETING.value, False)
 
 
@@ -79,5 +80,5 @@ def test_another_host_cannot_finish_the_delete_of_a_server_by_reporting_its_buil
 
 def test_the_servers_own_host_is_still_heard(control):
     server = server_on_h2(control, TaskState.DELETING)
-    assert events.destroyed(control, server, "h2", "req-1") == "deleted"
+    assert delete.destroyed(control, server, "h2", "req-1") == "deleted"
     assert state_of(control, server)[1] is True
