@@ -5,11 +5,11 @@ host may do it does on requests signed with its own key (``common.hostauth``), a
 from __future__ import annotations
 
 import subprocess
-import time
 
 from common import hostauth, signing
 from common.accounts import HOST_ROLE, SERVICE_PROJECT, SERVICE_USER
 from common.hostauth import HostSigner
+from tests.harness import wait_until
 
 IMAGE = {"Content-Type": "application/json"}
 COMPUTE = {"OpenStack-API-Version": "compute 2.37"}
@@ -44,21 +44,21 @@ def _host_signed(cloud, host: str, method: str, path: str) -> dict[str, str]:
 
 
 def _wait_for_server(cloud, token: str, server_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        server = cloud.request("GET", f"/compute/v2.1/servers/{server_id}", token).json()["server"]
-        if server["status"] != "BUILD" or time.monotonic() > deadline:
-            return server
-        time.sleep(0.1)
+    return wait_until(
+        lambda: cloud.request("GET", f"/compute/v2.1/servers/{server_id}", token).json()["server"],
+        timeout,
+        message=f"server {server_id} stayed in BUILD",
+        until=lambda server: server["status"] != "BUILD",
+    )
 
 
 def _wait_for_image(cloud, token: str, image_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        image = cloud.request("GET", f"/image/v2/images/{image_id}", token).json()
-        if image["status"] not in ("queued", "saving", "importing") or time.monotonic() > deadline:
-            return image
-        time.sleep(0.1)
+    return wait_until(
+        lambda: cloud.request("GET", f"/image/v2/images/{image_id}", token).json(),
+        timeout,
+        message=f"image {image_id} stayed in upload",
+        until=lambda image: image["status"] not in ("queued", "saving", "importing"),
+    )
 
 
 def test_a_host_signs_its_snapshot_upload_and_its_signature_opens_only_its_own_work(cloud, unique, tmp_path):

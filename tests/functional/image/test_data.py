@@ -15,6 +15,7 @@ import openstack
 import pytest
 
 from tests.functional.conftest import DEMO_PASSWORD
+from tests.harness import wait_until
 
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
@@ -168,12 +169,13 @@ def test_an_upload_cut_mid_stream_leaves_a_queued_image_and_no_file(cloud, uniqu
     with socket.create_connection((host, int(port))) as sock:
         sock.sendall(request + b"\0" * (4 * MiB))
         time.sleep(0.5)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status = cloud.request("GET", f"/image/v2/images/{image['id']}", token).json()["status"]
-        if status != "saving":
-            break
-        time.sleep(0.2)
+    status = wait_until(
+        lambda: cloud.request("GET", f"/image/v2/images/{image['id']}", token).json()["status"],
+        30,
+        interval=0.2,
+        message="the cut upload stayed saving",
+        until=lambda status: status != "saving",
+    )
     assert status in ("queued", "killed")
     assert _store_files(cloud, image["id"]) == []
     # The image is usable again: a complete upload now succeeds.
