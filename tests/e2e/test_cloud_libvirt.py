@@ -9,14 +9,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from manage.clouds import write_clouds_yaml
-from tests.harness import VENV_BIN, Cloud, running_cloud
+from tests.harness import VENV_BIN, Cloud, running_cloud, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -90,24 +89,24 @@ def server(clouds_yaml: Path, name: str) -> dict:
 
 
 def wait_status(clouds_yaml: Path, name: str, status: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        shown = server(clouds_yaml, name)
-        if shown["status"] == status and not shown.get("OS-EXT-STS:task_state"):
-            return shown
-        assert time.monotonic() < deadline, f"{name} stayed {shown['status']}"
-        time.sleep(0.5)
+    return wait_until(
+        lambda: server(clouds_yaml, name),
+        timeout,
+        interval=0.5,
+        message=f"{name} never became {status}",
+        until=lambda shown: shown["status"] == status and not shown.get("OS-EXT-STS:task_state"),
+    )
 
 
 def wait_markers(clouds_yaml: Path, name: str, count: int, timeout: float = 120) -> str:
     """Until the console shows ``count`` ready markers (one per boot)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        console = openstack(clouds_yaml, "e2e", "console", "log", "show", name)
-        if console.count(READY) >= count:
-            return console
-        assert time.monotonic() < deadline, f"{name}: {console.count(READY)} of {count} boots seen:\n{console[-2000:]}"
-        time.sleep(1)
+    return wait_until(
+        lambda: openstack(clouds_yaml, "e2e", "console", "log", "show", name),
+        timeout,
+        interval=1,
+        message=f"{name}: fewer than {count} boots seen on the console",
+        until=lambda console: console.count(READY) >= count,
+    )
 
 
 def virsh(*args: str) -> str:
@@ -172,10 +171,12 @@ def test_the_agent_survives_a_libvirtd_restart(libvirt_cloud):
     _, clouds_yaml = libvirt_cloud
     openstack(clouds_yaml, "e2e", "server", "create", "--image", "tiny", "--flavor", "m1.tiny", "--wait", "e2e-three")
     subprocess.run(["pkill", "-x", "libvirtd"], check=False)
-    deadline = time.monotonic() + 20
-    while subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode == 0:
-        assert time.monotonic() < deadline, "libvirtd did not stop"
-        time.sleep(0.2)
+    wait_until(
+        lambda: subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode != 0,
+        20,
+        interval=0.2,
+        message="libvirtd did not stop",
+    )
     subprocess.run(["bash", "deploy/start-system-services.sh"], check=True, capture_output=True)
     openstack(clouds_yaml, "e2e", "server", "stop", "e2e-three")
     wait_status(clouds_yaml, "e2e-three", "SHUTOFF")

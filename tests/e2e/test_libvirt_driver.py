@@ -34,6 +34,7 @@ from compute.host.virt.base import ConfigDrive, DriverError, InstanceSpec, Nic, 
 from compute.host.virt.libvirt import taps
 from compute.host.virt.libvirt.driver import LibvirtDriver
 from deploy.images import markers
+from tests.harness import wait_until
 from tests.hostile_images import hostile_images, make_canary
 
 pytestmark = pytest.mark.e2e
@@ -72,21 +73,24 @@ def ready_count(console: str) -> int:
 def wait_for_ready(driver: LibvirtDriver, uuid: str, count: int = 1) -> float:
     """Wait until the console holds ``count`` ready lines (the log is appended to across boots); seconds taken."""
     started = time.monotonic()
-    deadline = started + BOOT_TIMEOUT
-    while ready_count(console := driver.get_console_output(uuid)) < count:
-        if time.monotonic() > deadline:
-            tail = "\n".join(console.replace("\r", "").splitlines()[-30:])
-            pytest.fail(f"no ready line #{count} after {BOOT_TIMEOUT:.0f} s; console tail:\n{tail}")
-        time.sleep(0.2)
+    wait_until(
+        lambda: driver.get_console_output(uuid),
+        BOOT_TIMEOUT,
+        interval=0.2,
+        message=f"no ready line #{count} on the console",
+        until=lambda console: ready_count(console) >= count,
+    )
     return time.monotonic() - started
 
 
 def wait_for_console(driver: LibvirtDriver, uuid: str, text: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in driver.get_console_output(uuid):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{text!r} did not appear on the console of {uuid} within {timeout:.0f} s")
-        time.sleep(0.2)
+    wait_until(
+        lambda: driver.get_console_output(uuid),
+        timeout,
+        interval=0.2,
+        message=f"{text!r} did not appear on the console of {uuid}",
+        until=lambda console: text in console,
+    )
 
 
 def type_on_console(driver: LibvirtDriver, uuid: str, command: str, expect: str) -> None:
@@ -356,11 +360,13 @@ def libvirtd_pid() -> int | None:
 
 
 def wait_for_libvirtd(timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True, timeout=30).returncode:
-        if time.monotonic() > deadline:
-            pytest.fail(f"libvirtd did not answer within {timeout:.0f} s of its start")
-        time.sleep(0.2)
+    wait_until(
+        lambda: subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True, timeout=30),
+        timeout,
+        interval=0.2,
+        message="libvirtd did not answer after its start",
+        until=lambda version: version.returncode == 0,
+    )
 
 
 @pytest.fixture
@@ -376,12 +382,13 @@ def restart_libvirtd() -> None:
     pid = libvirtd_pid()
     assert pid is not None, "libvirtd is not running"
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{pid}").exists():
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.05)
+    gone = lambda: not Path(f"/proc/{pid}").exists()  # noqa: E731
+    try:
+        wait_until(gone, 30, interval=0.05, message="libvirtd ignored SIGTERM")
+    except AssertionError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        wait_until(gone, 30, interval=0.05, message="libvirtd outlived SIGKILL")
     subprocess.run(["libvirtd", "-d"], check=True, timeout=30)
     wait_for_libvirtd()
 
@@ -449,10 +456,13 @@ def test_resize_revert_confirm_and_rebuild(driver: LibvirtDriver, base_image: Pa
     drive = dataclasses.replace(spec.config_drive, meta_data={**spec.config_drive.meta_data, "hostname": "e2e-rebuilt"})
     driver.rebuild(dataclasses.replace(bigger, config_drive=drive))
     assert domain_size(uuid) == (2, 256)
-    deadline = time.monotonic() + BOOT_TIMEOUT
-    while markers.READY_RE.findall(driver.get_console_output(uuid))[-1:] != ["e2e-rebuilt"]:
-        assert time.monotonic() < deadline, "the rebuilt guest did not come up with its new config drive"
-        time.sleep(0.2)
+    wait_until(
+        lambda: driver.get_console_output(uuid),
+        BOOT_TIMEOUT,
+        interval=0.2,
+        message="the rebuilt guest did not come up with its new config drive",
+        until=lambda console: markers.READY_RE.findall(console)[-1:] == ["e2e-rebuilt"],
+    )
     assert qemu_img_info(disk)["backing-filename"] == str(base_image)  # a fresh overlay on the image
     driver.destroy(uuid)
     assert f"stratus-{uuid}" not in all_domain_names()

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from deploy.images import markers
+from tests.harness import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -57,13 +58,19 @@ class Guest:
 
     def wait_for_ready(self, timeout: float) -> None:
         """Wait for the ready marker; fail with the console's tail if QEMU exits or time runs out."""
-        deadline = time.monotonic() + timeout
-        while markers.ready_hostname(self.console()) is None:
+
+        def console() -> str:
             if self.process.poll() is not None:
                 pytest.fail(f"QEMU exited ({self.process.returncode}) before the guest was ready:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no {markers.READY_MARKER} line after {timeout:.0f} s; console tail:\n{self.tail()}")
-            time.sleep(0.2)
+            return self.console()
+
+        wait_until(
+            console,
+            timeout,
+            interval=0.2,
+            message=f"no {markers.READY_MARKER} line on the console",
+            until=lambda text: markers.ready_hostname(text) is not None,
+        )
 
     def monitor_command(self, command: str) -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
