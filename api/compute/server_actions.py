@@ -22,7 +22,7 @@ from common.exceptions import BadRequest, Conflict, StratusError
 from compute import actions, client, service
 from compute.models import ComputeHost
 from compute.states import Action, allowed
-from image.models import Image
+from image import service as image_service
 
 bp = Blueprint("compute_server_actions", __name__, url_prefix="/compute/v2.1")
 
@@ -100,24 +100,19 @@ def _create_image(ctx: RequestContext, server_id: str, body: Any) -> Response:
             "owner_user_name": ctx.user_name or "",
             "owner_project_name": ctx.project_name or "",
         }
-        image = Image(
-            name=body["name"],
-            owner=instance.project_id,
-            visibility="private",
-            disk_format="qcow2",
-            container_format="bare",
+        image_id = image_service.create_snapshot(
+            session,
+            instance.project_id,
+            body["name"],
             min_disk=int(instance.flavor["disk"]),
             min_ram=int(instance.image_meta.get("min_ram") or 0),
             properties=properties,
         )
-        session.add(image)
-        session.flush()
-        image_id = image.id
     try:
         start_task(ctx, server_id, "create_image", "createImage", image_id=image_id)
     except StratusError:
         with rt.db.session() as session:
-            session.delete(session.get(Image, image_id))
+            image_service.discard_snapshot(session, image_id)
         raise
     response = Response(status=202)
     response.headers["Location"] = f"{rt.settings.effective_public_url}/image/v2/images/{image_id}"
