@@ -1,9 +1,9 @@
 """What every Network API handler shares: the URL prefix, policy with Neutron's 403, request bodies with
-Neutron's lenient conversions, ``fields=`` selection, and notifying the network service after a commit."""
+Neutron's lenient conversions and ``fields=`` selection (a write's transaction and its notification after the
+commit are ``api.network.unit_of_work``)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -11,14 +11,11 @@ from flask import Response, jsonify, request
 
 from api import policy
 from api.context import RequestContext, current
-from api.runtime import runtime
 from api.validation import json_body, validate
 from common.exceptions import BadRequest, Forbidden
-from network import client
 from network.access import Caller
 from network.exceptions import InvalidAttribute, PolicyNotAuthorized
 
-LOG = logging.getLogger(__name__)
 PREFIX = "/network/v2.0"
 TRUE_STRINGS = ("true", "1", "yes", "on")
 FALSE_STRINGS = ("false", "0", "no", "off")
@@ -113,18 +110,6 @@ def selected(view: dict[str, Any]) -> dict[str, Any]:
 
 def single(resource: str, view: dict[str, Any], status: int = 200) -> tuple[Response, int]:
     return jsonify({resource: selected(view)}), status
-
-
-def notify(network_ids: Iterable[str], ctx: RequestContext) -> None:
-    """Tell the network service (after the commit) which networks' wiring changed. A broker that cannot be
-    reached is logged, not answered as an error: the change is committed and the control side's periodic
-    sync converges on it anyway."""
-    rt = runtime()
-    for network_id in dict.fromkeys(network_ids):
-        try:
-            client.ports_changed(rt.celery, network_id, ctx.request_id)
-        except Exception:  # the broker's many connection errors; the request itself succeeded
-            LOG.warning("could not send %s for network %s [%s]", client.SYNC_NETWORK, network_id, ctx.request_id)
 
 
 def current_caller() -> tuple[RequestContext, Caller]:

@@ -14,17 +14,8 @@ from sqlalchemy import select
 
 from api import policy
 from api.network import listing, records, schemas
-from api.network.common import (
-    PREFIX,
-    caller,
-    current_caller,
-    enforce,
-    field_filter,
-    notify,
-    project_of,
-    resource_body,
-    single,
-)
+from api.network.common import PREFIX, caller, enforce, field_filter, resource_body, single
+from api.network.unit_of_work import unit_of_work
 from api.network.views import network_view
 from api.runtime import runtime
 from network import networks
@@ -110,38 +101,29 @@ def show_network(network_id: str) -> tuple[Response, int]:
 
 @bp.post("/networks")
 def create_network() -> tuple[Response, int]:
-    ctx, who = current_caller()
-    attrs = resource_body("network", schemas.NETWORK_CREATE, schemas.NETWORK_BOOLS, schemas.NETWORK_INTS)
-    project_id = project_of(ctx, attrs)
-    enforce("network:create_network", {"project_id": project_id})
-    _check_admin_fields(attrs)
-    rt = runtime()
-    with rt.db.session() as session:
-        network = networks.create_network(session, who, rt.settings, attrs)
+    with unit_of_work() as work:
+        attrs = resource_body("network", schemas.NETWORK_CREATE, schemas.NETWORK_BOOLS, schemas.NETWORK_INTS)
+        work.project_for(attrs, "network:create_network")
+        _check_admin_fields(attrs)
+        network = networks.create_network(work.session, work.who, runtime().settings, attrs)
         return single("network", network_view(network, _shows_provider()), 201)
 
 
 @bp.put("/networks/<network_id>")
 def update_network(network_id: str) -> tuple[Response, int]:
-    ctx, who = current_caller()
-    attrs = resource_body("network", schemas.NETWORK_UPDATE, schemas.NETWORK_BOOLS, schemas.NETWORK_INTS)
-    rt = runtime()
-    with rt.db.session() as session:
-        network = get_network(session, who, network_id)
-        enforce("network:update_network", {"project_id": network.project_id})
+    with unit_of_work() as work:
+        attrs = resource_body("network", schemas.NETWORK_UPDATE, schemas.NETWORK_BOOLS, schemas.NETWORK_INTS)
+        network = work.fetch(get_network, network_id, "network:update_network")
         _check_admin_fields(attrs, network)
-        network = networks.update_network(session, who, rt.settings, network_id, attrs)
-        response = single("network", network_view(network, _shows_provider()))
-    notify([network_id], ctx)
-    return response
+        network = networks.update_network(work.session, work.who, runtime().settings, network_id, attrs)
+        work.notify(network_id)
+        return single("network", network_view(network, _shows_provider()))
 
 
 @bp.delete("/networks/<network_id>")
 def delete_network(network_id: str) -> Response:
-    ctx, who = current_caller()
-    with runtime().db.session() as session:
-        network = get_network(session, who, network_id)
-        enforce("network:delete_network", {"project_id": network.project_id})
-        networks.delete_network(session, who, network_id)
-    notify([network_id], ctx)
+    with unit_of_work() as work:
+        work.fetch(get_network, network_id, "network:delete_network")
+        networks.delete_network(work.session, work.who, network_id)
+        work.notify(network_id)
     return Response(status=204)

@@ -17,18 +17,9 @@ from sqlalchemy import ColumnElement, select
 
 from api import policy
 from api.network import device_ids, listing, records, schemas
-from api.network.common import (
-    PREFIX,
-    caller,
-    current_caller,
-    enforce,
-    field_filter,
-    notify,
-    project_of,
-    resource_body,
-    single,
-)
+from api.network.common import PREFIX, caller, enforce, field_filter, resource_body, single
 from api.network.port_documents import joined_documents, port_document_query
+from api.network.unit_of_work import unit_of_work
 from api.network.views import port_view
 from api.runtime import runtime
 from network import ports
@@ -149,42 +140,32 @@ def show_port(port_id: str) -> tuple[Response, int]:
 
 @bp.post("/ports")
 def create_port() -> tuple[Response, int]:
-    ctx, who = current_caller()
-    attrs = resource_body("port", schemas.PORT_CREATE, schemas.PORT_BOOLS)
-    project_id = project_of(ctx, attrs)
-    enforce("network:create_port", {"project_id": project_id})
-    with runtime().db.session() as session:
-        network = usable_network(session, who, attrs["network_id"])
+    with unit_of_work() as work:
+        attrs = resource_body("port", schemas.PORT_CREATE, schemas.PORT_BOOLS)
+        project_id = work.project_for(attrs, "network:create_port")
+        network = usable_network(work.session, work.who, attrs["network_id"])
         _check_fields(attrs, network)
-        device_ids.check(session, who, project_id or "", attrs)
-        port = ports.create_port(session, who, attrs)
-        response = single("port", port_view(port, _shows_binding()), 201)
-    notify([attrs["network_id"]], ctx)
-    return response
+        device_ids.check(work.session, work.who, project_id or "", attrs)
+        port = ports.create_port(work.session, work.who, attrs)
+        work.notify(attrs["network_id"])
+        return single("port", port_view(port, _shows_binding()), 201)
 
 
 @bp.put("/ports/<port_id>")
 def update_port(port_id: str) -> tuple[Response, int]:
-    ctx, who = current_caller()
-    attrs = resource_body("port", schemas.PORT_UPDATE, schemas.PORT_BOOLS)
-    with runtime().db.session() as session:
-        port = get_port(session, who, port_id)
-        enforce("network:update_port", {"project_id": port.project_id})
-        _check_fields(attrs, session.get_one(Network, port.network_id))
-        device_ids.check(session, who, port.project_id, attrs)
-        port = ports.update_port(session, who, port_id, attrs)
-        network_id = port.network_id
-        response = single("port", port_view(port, _shows_binding()))
-    notify([network_id], ctx)
-    return response
+    with unit_of_work() as work:
+        attrs = resource_body("port", schemas.PORT_UPDATE, schemas.PORT_BOOLS)
+        port = work.fetch(get_port, port_id, "network:update_port")
+        _check_fields(attrs, work.session.get_one(Network, port.network_id))
+        device_ids.check(work.session, work.who, port.project_id, attrs)
+        port = ports.update_port(work.session, work.who, port_id, attrs)
+        work.notify(port.network_id)
+        return single("port", port_view(port, _shows_binding()))
 
 
 @bp.delete("/ports/<port_id>")
 def delete_port(port_id: str) -> Response:
-    ctx, who = current_caller()
-    with runtime().db.session() as session:
-        port = get_port(session, who, port_id)
-        enforce("network:delete_port", {"project_id": port.project_id})
-        network_id = ports.delete_port(session, who, port_id)
-    notify([network_id], ctx)
+    with unit_of_work() as work:
+        work.fetch(get_port, port_id, "network:delete_port")
+        work.notify(ports.delete_port(work.session, work.who, port_id))
     return Response(status=204)

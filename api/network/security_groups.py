@@ -13,17 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.network import listing, schemas
-from api.network.common import (
-    PREFIX,
-    caller,
-    current_caller,
-    enforce,
-    field_filter,
-    notify,
-    project_of,
-    resource_body,
-    single,
-)
+from api.network.common import PREFIX, caller, enforce, field_filter, project_of, resource_body, single
+from api.network.unit_of_work import unit_of_work
 from api.network.views import rule_view, security_group_view
 from api.runtime import runtime
 from network import security_group_rules, security_groups
@@ -106,34 +97,27 @@ def show_security_group(group_id: str) -> tuple[Response, int]:
 
 @bp.post("/security-groups")
 def create_security_group() -> tuple[Response, int]:
-    ctx, who = current_caller()
-    attrs = resource_body("security_group", schemas.SECURITY_GROUP_CREATE, schemas.SECURITY_GROUP_BOOLS)
-    project_id = project_of(ctx, attrs)
-    enforce("network:create_security_group", {"project_id": project_id})
-    with runtime().db.session() as session:
-        group = security_groups.create_group(session, who, attrs)
+    with unit_of_work() as work:
+        attrs = resource_body("security_group", schemas.SECURITY_GROUP_CREATE, schemas.SECURITY_GROUP_BOOLS)
+        work.project_for(attrs, "network:create_security_group")
+        group = security_groups.create_group(work.session, work.who, attrs)
         return single("security_group", security_group_view(group), 201)
 
 
 @bp.put("/security-groups/<group_id>")
 def update_security_group(group_id: str) -> tuple[Response, int]:
-    _, who = current_caller()
-    attrs = resource_body("security_group", schemas.SECURITY_GROUP_UPDATE, schemas.SECURITY_GROUP_BOOLS)
-    with runtime().db.session() as session:
-        group = get_security_group(session, who, group_id)
-        enforce("network:update_security_group", {"project_id": group.project_id})
-        return single(
-            "security_group", security_group_view(security_groups.update_group(session, who, group_id, attrs))
-        )
+    with unit_of_work() as work:
+        attrs = resource_body("security_group", schemas.SECURITY_GROUP_UPDATE, schemas.SECURITY_GROUP_BOOLS)
+        work.fetch(get_security_group, group_id, "network:update_security_group")
+        group = security_groups.update_group(work.session, work.who, group_id, attrs)
+        return single("security_group", security_group_view(group))
 
 
 @bp.delete("/security-groups/<group_id>")
 def delete_security_group(group_id: str) -> Response:
-    _, who = current_caller()
-    with runtime().db.session() as session:
-        group = get_security_group(session, who, group_id)
-        enforce("network:delete_security_group", {"project_id": group.project_id})
-        security_groups.delete_group(session, who, group_id)
+    with unit_of_work() as work:
+        work.fetch(get_security_group, group_id, "network:delete_security_group")
+        security_groups.delete_group(work.session, work.who, group_id)
     return Response(status=204)
 
 
@@ -159,28 +143,21 @@ def show_security_group_rule(rule_id: str) -> tuple[Response, int]:
 
 @bp.post("/security-group-rules")
 def create_security_group_rule() -> tuple[Response, int]:
-    ctx, who = current_caller()
-    attrs = resource_body(
-        "security_group_rule", schemas.SECURITY_GROUP_RULE_CREATE, ints=schemas.SECURITY_GROUP_RULE_INTS
-    )
-    project_of(ctx, attrs)
-    with runtime().db.session() as session:
-        group = get_security_group(session, who, attrs["security_group_id"])
-        enforce("network:create_security_group_rule", {"project_id": group.project_id})
-        rule = security_group_rules.create_rule(session, who, attrs)
-        response = single("security_group_rule", rule_view(rule), 201)
-        affected = _networks_using(session, group.id)
-    notify(affected, ctx)
-    return response
+    with unit_of_work() as work:
+        attrs = resource_body(
+            "security_group_rule", schemas.SECURITY_GROUP_RULE_CREATE, ints=schemas.SECURITY_GROUP_RULE_INTS
+        )
+        project_of(work.ctx, attrs)  # a rule is its group's project's: the policy is checked on the group
+        group = work.fetch(get_security_group, attrs["security_group_id"], "network:create_security_group_rule")
+        rule = security_group_rules.create_rule(work.session, work.who, attrs)
+        work.notify(*_networks_using(work.session, group.id))
+        return single("security_group_rule", rule_view(rule), 201)
 
 
 @bp.delete("/security-group-rules/<rule_id>")
 def delete_security_group_rule(rule_id: str) -> Response:
-    ctx, who = current_caller()
-    with runtime().db.session() as session:
-        rule = security_group_rules.get_rule(session, who, rule_id)
-        enforce("network:delete_security_group_rule", {"project_id": rule.project_id})
-        affected = _networks_using(session, rule.security_group_id)
-        security_group_rules.delete_rule(session, who, rule_id)
-    notify(affected, ctx)
+    with unit_of_work() as work:
+        rule = work.fetch(security_group_rules.get_rule, rule_id, "network:delete_security_group_rule")
+        work.notify(*_networks_using(work.session, rule.security_group_id))
+        security_group_rules.delete_rule(work.session, work.who, rule_id)
     return Response(status=204)

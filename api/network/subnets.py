@@ -12,17 +12,8 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 
 from api.network import listing, schemas
-from api.network.common import (
-    PREFIX,
-    caller,
-    current_caller,
-    enforce,
-    field_filter,
-    notify,
-    project_of,
-    resource_body,
-    single,
-)
+from api.network.common import PREFIX, caller, enforce, field_filter, resource_body, single
+from api.network.unit_of_work import unit_of_work
 from api.network.views import subnet_view
 from api.runtime import runtime
 from network import subnets
@@ -76,39 +67,29 @@ def show_subnet(subnet_id: str) -> tuple[Response, int]:
 
 @bp.post("/subnets")
 def create_subnet() -> tuple[Response, int]:
-    ctx, who = current_caller()
-    attrs = resource_body("subnet", schemas.SUBNET_CREATE, schemas.SUBNET_BOOLS, schemas.SUBNET_INTS)
-    project_id = project_of(ctx, attrs)
-    enforce("network:create_subnet", {"project_id": project_id})
-    with runtime().db.session() as session:
-        network = usable_network(session, who, attrs["network_id"])
-        enforce("network:create_subnet", {"project_id": network.project_id})
-        subnet = subnets.create_subnet(session, who, attrs)
-        response = single("subnet", subnet_view(subnet), 201)
-    notify([attrs["network_id"]], ctx)
-    return response
+    with unit_of_work() as work:
+        attrs = resource_body("subnet", schemas.SUBNET_CREATE, schemas.SUBNET_BOOLS, schemas.SUBNET_INTS)
+        work.project_for(attrs, "network:create_subnet")
+        # Adding a subnet is the network's project's right too: a shared network's users get 403.
+        work.fetch(usable_network, attrs["network_id"], "network:create_subnet")
+        subnet = subnets.create_subnet(work.session, work.who, attrs)
+        work.notify(attrs["network_id"])
+        return single("subnet", subnet_view(subnet), 201)
 
 
 @bp.put("/subnets/<subnet_id>")
 def update_subnet(subnet_id: str) -> tuple[Response, int]:
-    ctx, who = current_caller()
-    attrs = resource_body("subnet", schemas.SUBNET_UPDATE, schemas.SUBNET_BOOLS)
-    with runtime().db.session() as session:
-        subnet = get_subnet(session, who, subnet_id)
-        enforce("network:update_subnet", {"project_id": subnet.project_id})
-        subnet = subnets.update_subnet(session, who, subnet_id, attrs)
-        network_id = subnet.network_id
-        response = single("subnet", subnet_view(subnet))
-    notify([network_id], ctx)
-    return response
+    with unit_of_work() as work:
+        attrs = resource_body("subnet", schemas.SUBNET_UPDATE, schemas.SUBNET_BOOLS)
+        work.fetch(get_subnet, subnet_id, "network:update_subnet")
+        subnet = subnets.update_subnet(work.session, work.who, subnet_id, attrs)
+        work.notify(subnet.network_id)
+        return single("subnet", subnet_view(subnet))
 
 
 @bp.delete("/subnets/<subnet_id>")
 def delete_subnet(subnet_id: str) -> Response:
-    ctx, who = current_caller()
-    with runtime().db.session() as session:
-        subnet = get_subnet(session, who, subnet_id)
-        enforce("network:delete_subnet", {"project_id": subnet.project_id})
-        network_id = subnets.delete_subnet(session, who, subnet_id)
-    notify([network_id], ctx)
+    with unit_of_work() as work:
+        work.fetch(get_subnet, subnet_id, "network:delete_subnet")
+        work.notify(subnets.delete_subnet(work.session, work.who, subnet_id))
     return Response(status=204)

@@ -10,8 +10,8 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy.orm import Session
 
 from api.network import schemas
-from api.network.common import PREFIX, current_caller, enforce
-from api.runtime import runtime
+from api.network.common import PREFIX
+from api.network.unit_of_work import UnitOfWork, unit_of_work
 from api.validation import validated_body
 from network import access
 from network.access import Caller
@@ -40,12 +40,9 @@ def _lookup(collection: str) -> tuple[Lookup, str]:
     return RESOURCES[collection]
 
 
-def _record(session: Session, who: Caller, collection: str, resource_id: str, write: bool) -> Any:
+def _record(work: UnitOfWork, collection: str, resource_id: str, write: bool) -> Any:
     lookup, kind = _lookup(collection)
-    record = lookup(session, who, resource_id)
-    action = f"network:update_{kind}" if write else f"network:get_{kind}"
-    enforce(action, {"project_id": record.project_id})
-    return record
+    return work.fetch(lookup, resource_id, f"network:update_{kind}" if write else f"network:get_{kind}")
 
 
 def _check(tag: str) -> str:
@@ -61,43 +58,38 @@ def _bump(record: Any, tags: list[str]) -> None:
 
 @bp.get("/<collection>/<resource_id>/tags")
 def list_tags(collection: str, resource_id: str) -> Response:
-    _, who = current_caller()
-    with runtime().db.session() as session:
-        return jsonify({"tags": list(_record(session, who, collection, resource_id, False).tags or [])})
+    with unit_of_work() as work:
+        return jsonify({"tags": list(_record(work, collection, resource_id, False).tags or [])})
 
 
 @bp.put("/<collection>/<resource_id>/tags")
 def replace_tags(collection: str, resource_id: str) -> Response:
-    _, who = current_caller()
-    tags = [_check(tag) for tag in validated_body(schemas.TAGS_REPLACE)["tags"]]
-    with runtime().db.session() as session:
-        record = _record(session, who, collection, resource_id, True)
+    with unit_of_work() as work:
+        tags = [_check(tag) for tag in validated_body(schemas.TAGS_REPLACE)["tags"]]
+        record = _record(work, collection, resource_id, True)
         _bump(record, tags)
         return jsonify({"tags": list(record.tags)})
 
 
 @bp.delete("/<collection>/<resource_id>/tags")
 def remove_all_tags(collection: str, resource_id: str) -> Response:
-    _, who = current_caller()
-    with runtime().db.session() as session:
-        _bump(_record(session, who, collection, resource_id, True), [])
+    with unit_of_work() as work:
+        _bump(_record(work, collection, resource_id, True), [])
     return Response(status=204)
 
 
 @bp.get("/<collection>/<resource_id>/tags/<tag>")
 def check_tag(collection: str, resource_id: str, tag: str) -> Response:
-    _, who = current_caller()
-    with runtime().db.session() as session:
-        if tag not in (_record(session, who, collection, resource_id, False).tags or []):
+    with unit_of_work() as work:
+        if tag not in (_record(work, collection, resource_id, False).tags or []):
             raise TagNotFound(tag=tag, resource=collection, resource_id=resource_id)
     return Response(status=204)
 
 
 @bp.put("/<collection>/<resource_id>/tags/<tag>")
 def add_tag(collection: str, resource_id: str, tag: str) -> Response:
-    _, who = current_caller()
-    with runtime().db.session() as session:
-        record = _record(session, who, collection, resource_id, True)
+    with unit_of_work() as work:
+        record = _record(work, collection, resource_id, True)
         if tag not in (record.tags or []):
             _bump(record, [*(record.tags or []), _check(tag)])
     return Response(status=201)
@@ -105,9 +97,8 @@ def add_tag(collection: str, resource_id: str, tag: str) -> Response:
 
 @bp.delete("/<collection>/<resource_id>/tags/<tag>")
 def remove_tag(collection: str, resource_id: str, tag: str) -> Response:
-    _, who = current_caller()
-    with runtime().db.session() as session:
-        record = _record(session, who, collection, resource_id, True)
+    with unit_of_work() as work:
+        record = _record(work, collection, resource_id, True)
         if tag not in (record.tags or []):
             raise TagNotFound(tag=tag, resource=collection, resource_id=resource_id)
         _bump(record, [t for t in record.tags if t != tag])
