@@ -12,34 +12,27 @@ from typing import Any
 
 from celery.signals import worker_ready
 
-from common.hostnames import network_served_hosts
 from common.logs import setup_logging
 from common.queue import host_queue, make_celery
 from common.settings import load_host
 from network import client
-from network.host.work import NetworkAgent
+from network.host import work
+from network.host.context import NetworkAgent
 
 settings = load_host()
 setup_logging("stratus-netagent", settings.log_level)
 app = make_celery(settings, sender=settings.effective_host)
-agents = {host: NetworkAgent(settings, app, host) for host in network_served_hosts(settings)}
-
-
-def _agent(host: str) -> NetworkAgent:
-    try:
-        return agents[host]
-    except KeyError:
-        raise LookupError(f"this agent does not serve host {host}") from None
+agent = NetworkAgent.start(settings, app)
 
 
 @app.task(name=client.AGENT_APPLY, acks_late=True, time_limit=300)
 def apply(host: str, wiring: dict, request_id: str = "") -> dict:
-    return _agent(host).apply(wiring, request_id)
+    return work.apply(agent, host, wiring, request_id)
 
 
 @app.task(name=client.AGENT_RESYNC, time_limit=60, expires=settings.network_resync_interval)
 def resync(host: str) -> None:
-    _agent(host).report()
+    work.report(agent, host)
 
 
 app.conf.beat_schedule = {
@@ -49,14 +42,14 @@ app.conf.beat_schedule = {
         "args": [host],
         "options": {"queue": host_queue("network", host)},
     }
-    for host in agents
+    for host in agent.hosts
 }
 
 
 def _heartbeats(stop: threading.Event) -> None:
     while not stop.wait(settings.host_heartbeat_interval):
         try:
-            app.send_task(client.AGENT_HEARTBEAT, args=[sorted(agents)], expires=30)
+            app.send_task(client.AGENT_HEARTBEAT, args=[sorted(agent.hosts)], expires=30)
         except Exception:  # the broker is briefly away: the next beat will do
             logging.getLogger(__name__).warning("heartbeat not sent", exc_info=True)
 
@@ -65,6 +58,6 @@ def _heartbeats(stop: threading.Event) -> None:
 def report_at_start(**_: Any) -> None:
     """At once, so the host gets its state (and a restarted agent repairs whatever changed) without waiting; then
     a heartbeat from the main process, which runs even while the pool applies a long state."""
-    for agent in agents.values():
-        agent.report()
+    for host in agent.hosts:
+        work.report(agent, host)
     threading.Thread(target=_heartbeats, args=(threading.Event(),), name="heartbeat", daemon=True).start()
