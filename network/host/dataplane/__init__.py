@@ -2,6 +2,11 @@
 VXLAN, nftables and dnsmasq on the host's kernel) or ``fake`` (in memory, for control-side tests and benchmarks).
 
 Only this package runs ``ip``, ``bridge``, ``nft``, ``dnsmasq`` and ``sysctl``; everything else asks it.
+
+Run by the network host agent (``network.host``) and by the admin CLI's host teardown (``manage``), on the host
+whose kernel it changes. It imports ``common`` (settings, exceptions), ``network.wire``, ``network.devicenames``
+and ``network.addresses``, never the database nor the control side; only this package may import its ``linux``
+driver (callers use ``driver_for``), and only ``linux/runner`` starts processes.
 """
 
 from __future__ import annotations
