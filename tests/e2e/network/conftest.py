@@ -14,7 +14,6 @@ import json
 import random
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from network.devicenames import dhcp_namespace, vif_names
 from network.host.dataplane.base import ApplyResult, HostUnderlay
 from network.host.dataplane.linux.driver import LinuxDataplane
 from network.wire import DhcpWiring, HostWiring, NetworkWiring, PortWiring, RemotePort, Rule
+from tests.harness import wait_until
 
 RUN = uuid.uuid4().hex[:5]
 OPEN = (Rule("egress", "IPv4"), Rule("egress", "IPv6"), Rule("ingress", "IPv4", "icmp"))
@@ -198,12 +198,12 @@ class Guest:
         return self.run("ping", "-n", "-q", "-c", str(count), "-W", str(wait), ip, check=False).returncode == 0
 
     def ping_until(self, ip: str, timeout: float = 10) -> bool:
-        """The first ping of a path waits for ARP and forwarding entries; later ones must pass at once."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.ping(ip, wait=0.5):
-                return True
-        return False
+        """The first ping of a path waits for ARP and forwarding entries; later ones must pass at once. False when
+        none passed within ``timeout``, so the caller's assertion says what it meant."""
+        try:
+            return wait_until(lambda: self.ping(ip, wait=0.5), timeout, interval=0)  # each ping waits itself
+        except AssertionError:
+            return False
 
     def mac_of(self, ip: str) -> str:
         out = self.run("ip", "-j", "neigh", "show", ip).stdout
