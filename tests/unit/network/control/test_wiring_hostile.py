@@ -7,7 +7,7 @@ from sqlalchemy import update
 
 from network.control import wiring
 from network.models import IPAllocation, Subnet
-from tests.unit.network.test_wiring import db, network, only, server_port  # noqa: F401 - db is a fixture
+from tests.unit.network.control.test_wiring import db, network, only, server_port  # noqa: F401 - db is a fixture
 
 HOSTILE = 'fd00::1%x\ninclude "etc-shadow" #'
 
