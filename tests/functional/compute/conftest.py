@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.harness import wait_until
 
 COMPUTE = {"OpenStack-API-Version": "compute 2.37"}
 
@@ -53,22 +54,33 @@ def show(cloud, token: str, server_id: str, admin: bool = False) -> dict[str, An
 
 def wait_for_status(cloud, token: str, server_id: str, *wanted: str, timeout: float = 30) -> dict[str, Any]:
     """Poll (bounded) until the server's status is one of ``wanted``; fail with its last state."""
-    deadline = time.monotonic() + timeout
-    while True:
-        server = show(cloud, token, server_id)
-        if server["status"] in wanted and server["OS-EXT-STS:task_state"] is None:
-            return server
-        if time.monotonic() > deadline:
-            raise AssertionError(f"server {server_id} stayed {server['status']}/{server['OS-EXT-STS:task_state']}")
-        time.sleep(0.05)
+    return wait_until(
+        lambda: show(cloud, token, server_id),
+        timeout,
+        interval=0.05,
+        message=f"server {server_id} never became {'/'.join(wanted)} with no task",
+        until=lambda server: server["status"] in wanted and server["OS-EXT-STS:task_state"] is None,
+    )
+
+
+def wait_for_task_state(cloud, token: str, server_id: str, task: str, timeout: float = 20) -> dict[str, Any]:
+    """Poll (bounded) until the server's task state is ``task`` (a build at a given step); the server then."""
+    return wait_until(
+        lambda: show(cloud, token, server_id),
+        timeout,
+        interval=0.05,
+        message=f"server {server_id} never reached task_state {task}",
+        until=lambda server: server["OS-EXT-STS:task_state"] == task,
+    )
 
 
 def wait_until_gone(cloud, token: str, server_id: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while cloud.request("GET", f"/compute/v2.1/servers/{server_id}", token).status_code != 404:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"server {server_id} was not deleted")
-        time.sleep(0.05)
+    wait_until(
+        lambda: cloud.request("GET", f"/compute/v2.1/servers/{server_id}", token).status_code == 404,
+        timeout,
+        interval=0.05,
+        message=f"server {server_id} was not deleted",
+    )
 
 
 def wait_for_pending_deletes(cloud, timeout: float = 30) -> None:
@@ -78,15 +90,12 @@ def wait_for_pending_deletes(cloud, timeout: float = 30) -> None:
     counts or usage before and after must not see such a server vanish in between.
     """
     admin = cloud.admin_token()
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def deleting() -> list[str]:
         listing = cloud.request("GET", "/compute/v2.1/servers/detail?all_tenants=1", admin, headers=COMPUTE)
-        deleting = [s["id"] for s in listing.json()["servers"] if s["OS-EXT-STS:task_state"] == "deleting"]
-        if not deleting:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"servers {deleting} stayed in deletion")
-        time.sleep(0.05)
+        return [s["id"] for s in listing.json()["servers"] if s["OS-EXT-STS:task_state"] == "deleting"]
+
+    wait_until(deleting, timeout, interval=0.05, message="servers stayed in deletion", until=lambda ids: not ids)
 
 
 def action(cloud, token: str, server_id: str, body: dict[str, Any]):
