@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import openstack
 
 from tests.functional.conftest import ADMIN_PASSWORD, DEMO_PASSWORD
+from tests.harness import wait_until
 
 BASE = "/compute/v2.1"
 
@@ -47,11 +47,10 @@ def fault(response: Any, name: str, code: int) -> str:
 
 def wait_for_hosts(cloud: Any, token: str, count: int = 3, timeout: float = 30) -> list[dict[str, Any]]:
     """The fake compute hosts register a few seconds after the cloud starts: poll (bounded) until they are up."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = cloud.request("GET", f"{BASE}/os-hypervisors", token).json()["hypervisors"]
-        if len([h for h in found if h["state"] == "up"]) >= count:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"only {found} registered")
-        time.sleep(0.2)
+    return wait_until(
+        lambda: cloud.request("GET", f"{BASE}/os-hypervisors", token).json()["hypervisors"],
+        timeout,
+        interval=0.2,
+        message=f"fewer than {count} hosts up",
+        until=lambda found: len([h for h in found if h["state"] == "up"]) >= count,
+    )
