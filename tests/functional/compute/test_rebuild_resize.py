@@ -3,8 +3,6 @@ server becomes, what its host holds for it at each step, and the answers to requ
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.functional.compute import BASE, cli_json, fault, version, wait_for_hosts
@@ -15,6 +13,7 @@ from tests.functional.compute.conftest import (
     wait_for_pending_deletes,
     wait_for_status,
 )
+from tests.harness import wait_until
 
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
@@ -101,10 +100,13 @@ def test_a_resize_the_host_has_no_room_for_ends_with_the_server_unchanged(cloud,
     try:
         server_id, _ = active_server(cloud, admin, server_image, unique)
         assert action(cloud, admin, server_id, {"resize": {"flavorRef": huge["id"]}}).status_code == 202
-        deadline = time.monotonic() + 30
-        while (server := show(cloud, admin, server_id))["OS-EXT-STS:task_state"] is not None:
-            assert time.monotonic() < deadline, server
-            time.sleep(0.05)
+        server = wait_until(
+            lambda: show(cloud, admin, server_id),
+            30,
+            interval=0.05,
+            message="the resize never ended",
+            until=lambda server: server["OS-EXT-STS:task_state"] is None,
+        )
         assert (server["status"], server["flavor"]["id"]) == ("ACTIVE", "1")
         request_id = cloud.request("GET", f"{BASE}/servers/{server_id}/os-instance-actions", admin).json()[
             "instanceActions"
