@@ -15,7 +15,7 @@ import pytest
 from tests.functional.compute import BASE, fault, wait_for_hosts
 from tests.functional.compute.conftest import COMPUTE, action, create_server, show, wait_for_status, wait_until_gone
 from tests.functional.conftest import ADMIN_PASSWORD, DEMO_PASSWORD, CloudClient
-from tests.harness import running_cloud
+from tests.harness import running_cloud, wait_until
 
 pytestmark = pytest.mark.functional
 
@@ -44,10 +44,7 @@ def _answers(port: int) -> bool:
 def _stop_redis(cloud: CloudClient) -> None:
     pid = int((cloud.server.state_dir / "run" / "redis.pid").read_text().split()[0])
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while _answers(_broker_port(cloud)):
-        assert time.monotonic() < deadline, "redis did not stop"
-        time.sleep(0.05)
+    wait_until(lambda: not _answers(_broker_port(cloud)), 10, interval=0.05, message="redis did not stop")
 
 
 def _timed(call):
@@ -127,7 +124,10 @@ def test_without_the_broker_work_is_refused_at_once_and_nothing_changes(outage_c
         assert cloud.request("DELETE", f"{BASE}/servers/{server_id}", demo).status_code == 204
         wait_until_gone(cloud, demo, server_id)
     cloud.request("DELETE", f"/network/v2.0/networks/{network.json()['network']['id']}", demo)
-    deadline = time.monotonic() + 60
-    while _image_status(cloud, demo, staged) != "active":
-        assert time.monotonic() < deadline, f"image {staged} was not imported"
-        time.sleep(0.2)
+    wait_until(
+        lambda: _image_status(cloud, demo, staged),
+        60,
+        interval=0.2,
+        message=f"image {staged} was not imported",
+        until=lambda status: status == "active",
+    )
