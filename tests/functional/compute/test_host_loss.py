@@ -19,9 +19,15 @@ import psutil
 import pytest
 
 from tests.functional.compute import BASE
-from tests.functional.compute.conftest import create_server, show, wait_for_status, wait_until_gone
+from tests.functional.compute.conftest import (
+    create_server,
+    show,
+    wait_for_status,
+    wait_for_task_state,
+    wait_until_gone,
+)
 from tests.functional.conftest import CloudClient
-from tests.harness import running_cloud
+from tests.harness import running_cloud, wait_until
 
 pytestmark = pytest.mark.functional
 
@@ -121,23 +127,13 @@ def _set_enabled(cloud, admin: str, host: str, enabled: bool) -> None:
 
 
 def _wait_for_up(cloud, admin: str, hosts: set[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = cloud.request("GET", f"{BASE}/os-hypervisors", admin).json()["hypervisors"]
-        if hosts <= {h["hypervisor_hostname"] for h in found if h["state"] == "up"}:
-            return
-        assert time.monotonic() < deadline, f"hosts {hosts} not up: {found}"
-        time.sleep(0.2)
-
-
-def _wait_for(cloud, admin: str, server_id: str, task: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (server := show(cloud, admin, server_id))["OS-EXT-STS:task_state"] != task:
-        assert time.monotonic() < deadline, (
-            f"never reached {task}: {server['status']}/{server['OS-EXT-STS:task_state']}"
-        )
-        time.sleep(0.05)
-    return server
+    wait_until(
+        lambda: cloud.request("GET", f"{BASE}/os-hypervisors", admin).json()["hypervisors"],
+        timeout,
+        interval=0.2,
+        message=f"hosts {hosts} not up",
+        until=lambda found: hosts <= {h["hypervisor_hostname"] for h in found if h["state"] == "up"},
+    )
 
 
 def _steered_build(cloud, tokens, image: str, name: str, step: str, **extra: Any) -> dict[str, Any]:
@@ -146,7 +142,7 @@ def _steered_build(cloud, tokens, image: str, name: str, step: str, **extra: Any
     _set_enabled(cloud, tokens["admin"], SURVIVOR, False)
     try:
         server = create_server(cloud, tokens["demo"], image, name, **extra)
-        placed = _wait_for(cloud, tokens["admin"], server["id"], step)
+        placed = wait_for_task_state(cloud, tokens["admin"], server["id"], step)
         assert placed["OS-EXT-SRV-ATTR:host"] == VICTIM
     finally:
         _set_enabled(cloud, tokens["admin"], SURVIVOR, True)
@@ -228,10 +224,13 @@ def test_a_down_host_loses_its_dhcp_servers_shows_down_and_gets_no_builds(two_ho
     assert _dhcp_host(two_hosts, admin, network) == VICTIM  # the network's first host serves its DHCP
     with suspended(two_hosts, "compute", "network"):
         lost = time.monotonic()
-        deadline = lost + WITHIN
-        while _dhcp_host(two_hosts, admin, network) != SURVIVOR:
-            assert time.monotonic() < deadline, "the DHCP server stayed on the host that is down"
-            time.sleep(0.2)
+        wait_until(
+            lambda: _dhcp_host(two_hosts, admin, network),
+            WITHIN,
+            interval=0.2,
+            message="the DHCP server stayed on the host that is down",
+            until=lambda host: host == SURVIVOR,
+        )
         assert time.monotonic() - lost < 15, "the DHCP server took longer to move than a host takes to be down"
         assert show(two_hosts, admin, first["id"])["host_status"] == "DOWN"
         assert show(two_hosts, admin, second["id"])["host_status"] == "UP"
