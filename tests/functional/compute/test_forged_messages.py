@@ -4,7 +4,6 @@ server they aimed at is untouched; the cloud's own messages keep running (every 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from celery import Celery
@@ -14,17 +13,14 @@ from common.queue import make_celery
 from common.settings import load
 from compute import client as compute_client
 from tests.functional.compute.conftest import create_server, show, wait_for_status
+from tests.harness import wait_until
 
 
 def wait_for_log(path: Path, text: str, timeout: float = 20) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = [line for line in path.read_text(errors="replace").splitlines() if text in line]
-        if lines:
-            return lines[-1]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path.name} never logged {text!r}")
-        time.sleep(0.1)
+    def matching() -> list[str]:
+        return [line for line in path.read_text(errors="replace").splitlines() if text in line]
+
+    return wait_until(matching, timeout, message=f"{path.name} never logged {text!r}")[-1]
 
 
 def intruder(cloud, tmp_path: Path, name: str) -> Celery:
