@@ -15,7 +15,13 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
 from tests.functional.compute import wait_for_hosts
-from tests.functional.compute.conftest import create_server, show, wait_for_status, wait_until_gone
+from tests.functional.compute.conftest import (
+    create_server,
+    show,
+    wait_for_status,
+    wait_for_task_state,
+    wait_until_gone,
+)
 from tests.functional.conftest import CloudClient
 from tests.harness import running_cloud
 
@@ -83,23 +89,16 @@ def _agent(cloud) -> psutil.Process:
     return psutil.Process(pid)
 
 
-def _wait_for_task(cloud, token: str, server_id: str, task: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while show(cloud, token, server_id)["OS-EXT-STS:task_state"] != task:
-        assert time.monotonic() < deadline, f"never reached task_state {task}"
-        time.sleep(0.05)
-
-
 def test_delete_while_building_succeeds_and_frees_everything(slow_cloud, demo_token, slow_image):
     server = create_server(slow_cloud, demo_token, slow_image, "delete-while-building")
-    _wait_for_task(slow_cloud, demo_token, server["id"], "spawning")
+    wait_for_task_state(slow_cloud, demo_token, server["id"], "spawning")
     assert slow_cloud.request("DELETE", f"/compute/v2.1/servers/{server['id']}", demo_token).status_code == 204
     wait_until_gone(slow_cloud, demo_token, server["id"], timeout=30)
 
 
 def test_a_killed_pool_process_mid_spawn_gets_its_task_redelivered(slow_cloud, demo_token, slow_image):
     server = create_server(slow_cloud, demo_token, slow_image, "killed-child")
-    _wait_for_task(slow_cloud, demo_token, server["id"], "spawning")
+    wait_for_task_state(slow_cloud, demo_token, server["id"], "spawning")
     time.sleep(0.5)  # inside the fake hypervisor's 3 s spawn
     children = _agent(slow_cloud).children()
     assert children, "the agent has no pool process"
@@ -112,7 +111,7 @@ def test_a_killed_pool_process_mid_spawn_gets_its_task_redelivered(slow_cloud, d
 
 def test_a_killed_agent_ends_a_build_in_a_clean_error_not_a_stuck_build(slow_cloud, demo_token, slow_image):
     server = create_server(slow_cloud, demo_token, slow_image, "killed-agent")
-    _wait_for_task(slow_cloud, demo_token, server["id"], "spawning")
+    wait_for_task_state(slow_cloud, demo_token, server["id"], "spawning")
     agent = _agent(slow_cloud)
     for process in [*agent.children(), agent]:
         process.kill()
