@@ -4,7 +4,6 @@ for a port the user brought, detached) with the server. Bad requests leave neith
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from tests.functional.compute.conftest import (
     wait_for_status,
     wait_until_gone,
 )
+from tests.harness import wait_until
 
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 NET = "/network/v2.0"
@@ -49,11 +49,12 @@ def boot(cloud, token: str, image: str, name: str, networks: Any, expect: int = 
 
 
 def wait_for_port_status(cloud, token: str, port_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (port := cloud.request("GET", f"{NET}/ports/{port_id}", token).json()["port"])["status"] != status:
-        assert time.monotonic() < deadline, port
-        time.sleep(0.1)
-    return port
+    return wait_until(
+        lambda: cloud.request("GET", f"{NET}/ports/{port_id}", token).json()["port"],
+        timeout,
+        message=f"port {port_id} never became {status}",
+        until=lambda port: port["status"] == status,
+    )
 
 
 def test_a_server_on_a_network_gets_a_port_wired_on_its_host_and_loses_it_when_deleted(cloud, server_image, unique):
