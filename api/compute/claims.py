@@ -1,8 +1,10 @@
 """Starting a server action: the one request flow every action follows.
 
-Check the state table, claim the task with a compare-and-swap on ``task_state IS NULL`` (a lost race is a
-409), write whatever the action changes of the server, record the user-visible action, commit, and only then
-send the task; the handler answers 202. The host reports the outcome, which ends the task.
+Check the state table, claim the task with the compare-and-swap every action uses (``compute.actions.claim``:
+on the vm_state and ``task_state IS NULL`` it was read in; a lost race is a 409), write whatever the action
+changes of the server in the same statement, record the user-visible action, commit, and only then send the
+task; the handler answers 202. The host reports the outcome, which ends the task. The delete takes the same
+claim (``compute.delete``).
 """
 
 from __future__ import annotations

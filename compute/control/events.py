@@ -2,7 +2,8 @@
 
 Each handler is a compare-and-swap on the state the instance must be in for the report to apply; a report
 that no longer applies (the server was deleted meanwhile, a newer action took over) changes nothing, except
-that a guest nobody wants any more is destroyed.
+that a guest nobody wants any more is destroyed. The outcome each report sets is the action's row of
+``compute.states.TRANSITIONS``; the report that a guest was destroyed belongs to the delete (``compute.delete``).
 """
 
 from __future__ import annotations
