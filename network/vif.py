@@ -127,8 +127,8 @@ def claim_port(session: Session, caller: Caller, port_id: str, device_id: str, d
 
 def release_ports(session: Session, device_id: str, project_id: str, preserved: Iterable[str] = ()) -> list[str]:
     """Free a deleted server's ports: the ``preserved`` ones (the user brought them) are detached and unbound, every
-    other port of ``device_id`` in ``project_id`` is deleted with its addresses. Idempotent: a second call finds
-    nothing to do. Returns the sorted ids of the networks whose hosts must be told."""
+    other port of ``device_id`` in ``project_id`` is deleted with its addresses. Safe to repeat (a deleted port
+    stays gone, a detached one detached). Returns the sorted ids of the networks whose hosts must be told."""
     networks = {ports.release_port(session, port_id) for port_id in preserved}
     networks.update(ports.delete_device_ports(session, device_id, project_id))
     return sorted(n for n in networks if n)
