@@ -8,6 +8,7 @@ and in the scheduler alike. The API lists the rows (``api.compute.servers``).
 
 from __future__ import annotations
 
+import logging
 import traceback
 from datetime import datetime
 
@@ -17,6 +18,8 @@ from sqlalchemy.orm import Session
 from compute.models import Instance, InstanceAction
 from compute.service import now, swap
 from compute.states import TRANSITIONS, Action
+
+LOG = logging.getLogger(__name__)
 
 __all__ = ["claim", "record_action", "record_event"]
 
@@ -93,3 +96,13 @@ def record_event(
     action.finish_time = now()
     if result == "Error":
         action.message = "Error"
+
+
+def reported_elsewhere(instance: Instance, host: str, report: str) -> bool:
+    """True (and logged) when ``host`` reports about an instance that lives on another host: a host is heard
+    only about its own servers, whatever its message says (``common.queue`` checks the host it names is the
+    sender's own)."""
+    if instance.host in (None, host):
+        return False
+    LOG.warning("host %s reported %s of instance %s, which is on %s: ignored", host, report, instance.id, instance.host)
+    return True

@@ -126,9 +126,7 @@ def destroyed(worker: Worker, instance_id: str, host: str, request_id: str) -> s
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted:
             return "already deleted"
-        if instance.host not in (None, host):
-            LOG.warning("host %s reported the destruction of %s, which is on %s: ignored", host, instance_id,
-                        instance.host)  # fmt: skip
+        if actions.reported_elsewhere(instance, host, "the destruction"):
             return "ignored: the instance lives elsewhere"
         actions.record_event(session, instance_id, request_id, "compute_terminate_instance", "Success", host)
         networks = finish(session, instance_id)

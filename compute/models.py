@@ -136,7 +136,7 @@ class Instance(TimestampMixin, Base):
     launch_index: Mapped[int] = mapped_column(Integer, default=0)
     flavor: Mapped[dict[str, Any]] = mapped_column(JSON)
     old_flavor: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    # Kept equal to counted_resources(flavor, old_flavor) on every write (the listeners below, records.swap).
+    # Kept equal to counted_resources(flavor, old_flavor) on every write (the listeners below, compute.service.swap).
     quota_vcpus: Mapped[int] = mapped_column(Integer, default=0)
     quota_memory_mb: Mapped[int] = mapped_column(Integer, default=0)
     # The build failed: the server holds no host, port or quota; it stays (ERROR, with its fault) until deleted.

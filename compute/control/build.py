@@ -14,7 +14,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from compute import actions, client, delete
+from compute import actions, client, delete, service
 from compute.control import records, scheduler
 from compute.control.context import ComputeControl
 from compute.models import Instance
@@ -117,7 +117,7 @@ def _try_host(
             if not scheduler.claim(session, host, request):
                 raise _LostRace(Outcome.HOST_TAKEN)
             zone = session.get(scheduler.ComputeHost, host).availability_zone
-            placed = records.swap(
+            placed = service.swap(
                 session,
                 instance_id,
                 {"vm_state": VmState.BUILDING.value, "task_state": TaskState.SCHEDULING.value},
@@ -214,7 +214,7 @@ def fail_build(
         else:
             fault = records.fault(500, message)
             # Like Nova, a failed build holds no host: its record no longer keeps a host from being retired.
-            records.swap(
+            service.swap(
                 session,
                 instance_id,
                 {},

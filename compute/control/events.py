@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from compute import actions, client, delete
+from compute import actions, client, delete, service
 from compute.control import build, rebuild, records, resize
 from compute.control.context import ComputeControl
 from compute.models import Instance
@@ -20,16 +20,6 @@ from network import client as network_client
 
 LOG = logging.getLogger(__name__)
 BUILD = TRANSITIONS[Action.BUILD]
-
-
-def _elsewhere(instance: Instance, host: str, report: str) -> bool:
-    """True (and logged) when ``host`` reports about an instance that lives on another host: a host is heard
-    only about its own servers, whatever its message says (``common.queue`` checks the host it names is the
-    sender's own)."""
-    if instance.host in (None, host):
-        return False
-    LOG.warning("host %s reported %s of instance %s, which is on %s: ignored", host, report, instance.id, instance.host)
-    return True
 
 
 # Actions whose outcome changes more than the vm_state: each returns the columns to write (and may change
@@ -50,14 +40,14 @@ def spawned(control: ComputeControl, instance_id: str, host: str, power_state: i
             unwanted = True
         else:
             unwanted = False
-            records.swap(
+            service.swap(
                 session,
                 instance_id,
                 {"vm_state": VmState.BUILDING.value, "task_state": BUILD.task_states[-1].value, "host": host},
                 vm_state=BUILD.on_success[0].value,
                 task_state=None,
                 power_state=power_state,
-                launched_at=records.now(),
+                launched_at=service.now(),
                 fault=None,
             )
             actions.record_event(session, instance_id, request_id, "compute_build_and_run_instance", "Success", host)
@@ -77,7 +67,7 @@ def spawn_failed(control: ComputeControl, instance_id: str, host: str, reason: s
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted:
             return "gone"
-        if _elsewhere(instance, host, "a failed build"):
+        if actions.reported_elsewhere(instance, host, "a failed build"):
             return "ignored: the instance lives elsewhere"
         deleting = delete.deleting(instance)
         building_here = instance.host == host and instance.task_state in (TaskState.SPAWNING, TaskState.NETWORKING)
@@ -89,7 +79,7 @@ def spawn_failed(control: ComputeControl, instance_id: str, host: str, reason: s
             networks = delete.finish(session, instance_id)
         retry = not deleting and len(attempts) < build.MAX_ATTEMPTS
         if retry:
-            retry = records.swap(
+            retry = service.swap(
                 session,
                 instance_id,
                 {"task_state": instance.task_state, "host": host},
@@ -123,7 +113,7 @@ def network_ready(
             {**entry, **by_port.get(entry.get("port_id", ""), {})} if isinstance(entry, dict) else entry
             for entry in (instance.requested_networks or [])
         ]
-        if not records.swap(
+        if not service.swap(
             session,
             instance_id,
             {"task_state": TaskState.NETWORKING.value, "host": host},
@@ -153,7 +143,7 @@ def action_done(
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted or instance.task_state != task_state:
             return "superseded"
-        if _elsewhere(instance, host, f"the outcome of {action}"):
+        if actions.reported_elsewhere(instance, host, f"the outcome of {action}"):
             return "ignored: the instance lives elsewhere"
         values: dict[str, Any] = {"task_state": None, "power_state": power_state}
         finisher = FINISHERS.get(action)
@@ -166,7 +156,7 @@ def action_done(
             values["fault"] = records.fault(500, error)
         elif error is not None and transition.on_failure is not None:
             values["vm_state"] = transition.on_failure.value
-        records.swap(session, instance_id, {"task_state": instance.task_state}, **values)
+        service.swap(session, instance_id, {"task_state": instance.task_state}, **values)
         event = f"compute_{action}_instance"
         actions.record_event(session, instance_id, request_id, event, "Error" if error else "Success", host, error)
     if error:

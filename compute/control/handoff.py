@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from compute import client
-from compute.control import events, hosts, records
+from compute import client, service
+from compute.control import events
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import TaskState, VmState
@@ -47,7 +47,7 @@ def taken(control: ComputeControl, instance_id: str, host: str, request_id: str 
     """The host's agent received the spawn. A host the build no longer belongs to is told to drop it."""
     with control.db.session() as session:
         expect = {"host": host, "task_state": TaskState.SPAWNING.value, "taken_by": None}
-        if records.swap(session, instance_id, expect, taken_by=host):
+        if service.swap(session, instance_id, expect, taken_by=host):
             return "taken"
         instance = session.get(Instance, instance_id)
         still_here = instance is not None and not instance.deleted and instance.host == host
@@ -63,7 +63,7 @@ def _why(instance: Instance, compute_host: ComputeHost | None, network_live: boo
     host = instance.host
     if compute_host is None:
         return f"host {host} was removed"
-    if not hosts.host_is_up(compute_host, down_after):
+    if not service.host_is_up(compute_host, down_after):
         return f"host {host} is down (no heartbeat for {down_after.total_seconds():g} s)"
     waited = now - (instance.updated_at or instance.created_at)
     if waited <= take:
@@ -80,7 +80,7 @@ def stalled(control: ComputeControl) -> list[Stalled]:
     settings = control.settings
     take = timedelta(seconds=settings.compute_build_take_timeout)
     down_after = timedelta(seconds=settings.compute_host_down_after)
-    now = records.now()
+    now = service.now()
     with control.db.session() as session:
         building = list(
             session.scalars(

@@ -18,7 +18,6 @@ from compute import client
 from compute.control import records
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
-from compute.service import host_is_up as host_is_up  # re-exported: the sweeper and the handoff call hosts.host_is_up
 from compute.states import PowerState, VmState
 
 LOG = logging.getLogger(__name__)

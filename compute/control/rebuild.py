@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from compute import client
+from compute import client, service
 from compute.control import build, records
 from compute.control.context import ComputeControl
 from compute.models import Instance
@@ -35,4 +35,4 @@ def finish(session: Session, instance: Instance, power_state: int, error: str | 
         failed = TRANSITIONS[Action.REBUILD].on_failure or VmState.ERROR
         return {"vm_state": failed.value, "fault": records.fault(500, f"Rebuild failed: {error}")}
     stopped = power_state in (PowerState.SHUTDOWN, PowerState.CRASHED)
-    return {"vm_state": (VmState.STOPPED if stopped else VmState.ACTIVE).value, "launched_at": records.now()}
+    return {"vm_state": (VmState.STOPPED if stopped else VmState.ACTIVE).value, "launched_at": service.now()}

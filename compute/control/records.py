@@ -11,8 +11,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from compute.models import Allocation, Instance
-from compute.service import now as now  # re-exported: the workflows call records.now and records.swap
-from compute.service import swap as swap
+from compute.service import now
 
 
 def fault(code: int, message: str, details: str = "") -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from compute import actions, client
+from compute import actions, client, service
 from compute.control import build, records, scheduler
 from compute.control.context import ComputeControl
 from compute.models import Allocation, Instance
@@ -50,7 +50,7 @@ def start(control: ComputeControl, instance_id: str, request_id: str) -> str:
         with control.db.session() as session:
             instance = session.get(Instance, instance_id)
             values = undo(session, instance)
-            records.swap(session, instance_id, {"task_state": TaskState.RESIZE_PREP.value}, task_state=None, **values)
+            service.swap(session, instance_id, {"task_state": TaskState.RESIZE_PREP.value}, task_state=None, **values)
             actions.record_event(session, instance_id, request_id, "compute_prep_resize", "Error", host, message)
         return "no room"
     client.agent_action(control.app, host, instance_id, "resize", request_id, spec=spec)

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.settings import Settings
-from compute import client, delete
-from compute.control import build, hosts, records, resize
+from compute import client, delete, service
+from compute.control import build, records, resize
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import STUCK_RULES, Clock, HostCondition, Remedy, StuckRule, TaskState
@@ -73,7 +73,7 @@ class _Pass:
 
 def _give_up(session: Session, instance: Instance) -> None:
     undone = resize.undo(session, instance) if instance.task_state == TaskState.RESIZE_PREP else {}
-    records.swap(
+    service.swap(
         session,
         instance.id,
         {"task_state": instance.task_state},
@@ -104,7 +104,7 @@ def _apply(control: ComputeControl, sweep: _Pass, session: Session, instance: In
 
 
 def sweep(control: ComputeControl) -> dict[str, int]:
-    now = records.now()
+    now = service.now()
     down_after = timedelta(seconds=control.settings.compute_host_down_after)
     found = _Pass()
     with control.db.session() as session:
@@ -114,7 +114,7 @@ def sweep(control: ComputeControl) -> dict[str, int]:
         for instance in stuck:
             age = now - (instance.updated_at or instance.created_at)
             host = session.get(ComputeHost, instance.host) if instance.host else None
-            rule = matching_rule(instance, age, hosts.host_is_up(host, down_after), control.settings)
+            rule = matching_rule(instance, age, service.host_is_up(host, down_after), control.settings)
             if rule is not None:
                 _apply(control, found, session, instance, rule.remedy)
     network_client.networks_changed(control.app, sorted(set(found.synced)), "req-sweeper")

@@ -13,8 +13,8 @@ import pytest
 import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
 from common.settings import Settings
-from compute import client
-from compute.control import handoff, records
+from compute import client, service
+from compute.control import handoff
 from compute.control.context import ComputeControl
 from compute.models import Allocation, ComputeHost, Instance
 from network.models import NetworkHost
@@ -40,7 +40,7 @@ class Sent:
 def control(tmp_path: Path) -> Iterator[ComputeControl]:
     database = Database(f"sqlite:///{tmp_path / 'handoff.db'}")
     Base.metadata.create_all(database.engine)
-    now = records.now()
+    now = service.now()
     with database.session() as session:
         for name in ("h1", "h2"):
             session.add(ComputeHost(name=name, vcpus=8, memory_mb=8192, disk_gb=100, last_heartbeat=now))
@@ -60,14 +60,14 @@ def _building(
         )  # fmt: skip
         session.add(instance)
         session.flush()
-        instance.updated_at = records.now() - timedelta(seconds=waited)
+        instance.updated_at = service.now() - timedelta(seconds=waited)
         session.add(Allocation(instance_id=instance.id, host=host, vcpus=1, memory_mb=64, disk_gb=1))
         return instance.id
 
 
 def _silence(control: ComputeControl, host: str, seconds: float = 20) -> None:
     with control.db.session() as session:
-        session.get_one(ComputeHost, host).last_heartbeat = records.now() - timedelta(seconds=seconds)
+        session.get_one(ComputeHost, host).last_heartbeat = service.now() - timedelta(seconds=seconds)
 
 
 def _reasons(control: ComputeControl) -> dict[str, str]:
@@ -94,7 +94,7 @@ def test_a_build_waiting_for_ports_on_a_host_whose_network_agent_is_down_is_stal
     waiting = _building(control, "networking")
     assert _reasons(control) == {}
     with control.db.session() as session:
-        session.get_one(NetworkHost, "h1").last_seen = records.now() - timedelta(seconds=20)
+        session.get_one(NetworkHost, "h1").last_seen = service.now() - timedelta(seconds=20)
     assert _reasons(control) == {waiting: "the network agent of host h1 is down"}
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
-from compute.control import records
+from compute import service
 from compute.models import Instance
 from tests.unit.quota.conftest import flavor, instance
 
@@ -37,17 +37,17 @@ def test_counted_resources_follow_create_resize_confirm_and_revert(db):
     assert _counted(db, server.id) == (1, 512)
 
     with db.session() as session:  # resize down: the old, larger flavor still counts until confirmed
-        records.swap(session, server.id, {}, old_flavor=large, flavor=small)
+        service.swap(session, server.id, {}, old_flavor=large, flavor=small)
     assert _counted(db, server.id) == (4, 4096)
     with db.session() as session:  # confirm keeps the new flavor
-        records.swap(session, server.id, {}, old_flavor=None)
+        service.swap(session, server.id, {}, old_flavor=None)
     assert _counted(db, server.id) == (1, 512)
 
     with db.session() as session:  # resize up, then revert (resize.undo's columns)
-        records.swap(session, server.id, {}, old_flavor=small, flavor=large)
+        service.swap(session, server.id, {}, old_flavor=small, flavor=large)
     assert _counted(db, server.id) == (4, 4096)
     with db.session() as session:
-        records.swap(session, server.id, {}, flavor=small, old_flavor=None)
+        service.swap(session, server.id, {}, flavor=small, old_flavor=None)
     assert _counted(db, server.id) == (1, 512)
 
 
