@@ -36,6 +36,15 @@ def server_image(cloud, tmp_path_factory: pytest.TempPathFactory) -> str:
     return image_id
 
 
+def public_raw_image(cloud, token: str, name: str) -> str:
+    """A public raw image of 64 KiB of zeros (what the fake hosts 'boot') on a module's own cloud; its id."""
+    body = {"name": name, "disk_format": "raw", "container_format": "bare", "visibility": "public"}
+    made = cloud.request("POST", "/image/v2/images", token, json=body).json()
+    headers = {"Content-Type": "application/octet-stream"}
+    cloud.request("PUT", f"/image/v2/images/{made['id']}/file", token, data=b"\0" * 65536, headers=headers)
+    return made["id"]
+
+
 def create_server(cloud, token: str, image: str, name: str, flavor: str = "1", **extra: Any) -> dict[str, Any]:
     body = {"server": {"name": name, "imageRef": image, "flavorRef": flavor, "networks": "none", **extra}}
     hints = body["server"].pop("hints", None)

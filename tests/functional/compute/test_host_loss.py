@@ -21,6 +21,7 @@ import pytest
 from tests.functional.compute import BASE
 from tests.functional.compute.conftest import (
     create_server,
+    public_raw_image,
     show,
     wait_for_status,
     wait_for_task_state,
@@ -63,13 +64,7 @@ def tokens(two_hosts) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def image(two_hosts, tokens) -> str:
-    body = {"name": "loss", "disk_format": "raw", "container_format": "bare", "visibility": "public"}
-    made = two_hosts.request("POST", "/image/v2/images", tokens["admin"], json=body).json()
-    headers = {"Content-Type": "application/octet-stream"}
-    two_hosts.request(
-        "PUT", f"/image/v2/images/{made['id']}/file", tokens["admin"], data=b"\0" * 65536, headers=headers
-    )
-    return made["id"]
+    return public_raw_image(two_hosts, tokens["admin"], "loss")
 
 
 @pytest.fixture(autouse=True)

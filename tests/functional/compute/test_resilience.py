@@ -11,12 +11,11 @@ from collections.abc import Iterator
 import psutil
 import pytest
 import redis
-from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
 
 from tests.functional.compute import wait_for_hosts
 from tests.functional.compute.conftest import (
     create_server,
+    public_raw_image,
     show,
     wait_for_status,
     wait_for_task_state,
@@ -46,42 +45,12 @@ def slow_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudClient
 
 @pytest.fixture(scope="module")
 def demo_token(slow_cloud) -> str:
-    auth = v3.Password(
-        auth_url=slow_cloud.server.auth_url,
-        username="demo",
-        password="slow-demo",
-        project_name="demo",
-        user_domain_id="default",
-        project_domain_id="default",
-    )
-    return ks_session.Session(auth=auth).get_token()
+    return slow_cloud.session("demo", "slow-demo", project="demo").get_token()
 
 
 @pytest.fixture(scope="module")
 def slow_image(slow_cloud, tmp_path_factory) -> str:
-    auth = v3.Password(
-        auth_url=slow_cloud.server.auth_url,
-        username="admin",
-        password="slow-admin",
-        project_name="admin",
-        user_domain_id="default",
-        project_domain_id="default",
-    )
-    token = ks_session.Session(auth=auth).get_token()
-    image = slow_cloud.request(
-        "POST",
-        "/image/v2/images",
-        token,
-        json={"name": "slow", "disk_format": "raw", "container_format": "bare", "visibility": "public"},
-    ).json()
-    slow_cloud.request(
-        "PUT",
-        f"/image/v2/images/{image['id']}/file",
-        token,
-        data=b"\0" * 65536,
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    return image["id"]
+    return public_raw_image(slow_cloud, _admin_token(slow_cloud), "slow")
 
 
 def _agent(cloud) -> psutil.Process:
@@ -130,9 +99,7 @@ def test_a_killed_agent_ends_a_build_in_a_clean_error_not_a_stuck_build(slow_clo
 
 
 def _admin_token(cloud) -> str:
-    auth = v3.Password(auth_url=cloud.server.auth_url, username="admin", password="slow-admin", project_name="admin",
-                       user_domain_id="default", project_domain_id="default")  # fmt: skip
-    return ks_session.Session(auth=auth).get_token()
+    return cloud.session("admin", "slow-admin", project="admin").get_token()
 
 
 def test_a_delete_whose_message_was_lost_is_sent_again(slow_cloud, demo_token, slow_image):
