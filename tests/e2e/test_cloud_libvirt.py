@@ -5,7 +5,6 @@ everything without a trace left on the host."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -15,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from manage.clouds import write_clouds_yaml
-from tests.harness import VENV_BIN, Cloud, running_cloud, wait_until
+from tests.e2e.guests import OpenStack
+from tests.e2e.kernel import remove_domains_under, virsh
+from tests.harness import Cloud, running_cloud, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -58,30 +59,12 @@ def libvirt_cloud(tiny_image: Path, libvirtd: str) -> Iterator[tuple[Cloud, Path
         try:
             yield cloud, clouds_yaml
         finally:
-            _remove_guests_under(state)
+            remove_domains_under(state)
     shutil.rmtree(state, ignore_errors=True)
 
 
-def _remove_guests_under(state: Path) -> None:
-    """Whatever a failed test left running: only domains whose disks live in this test's directory."""
-    for name in virsh("list", "--all", "--name").split():
-        if name.startswith("stratus-") and str(state) in virsh("dumpxml", name):
-            virsh("destroy", name)
-            virsh("undefine", name, "--managed-save")
-
-
 def openstack(clouds_yaml: Path, cloud: str, *args: str, timeout: float = 300) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")} | {"OS_CLIENT_CONFIG_FILE": str(clouds_yaml)}
-    result = subprocess.run(
-        [str(VENV_BIN / "openstack"), "--os-cloud", cloud, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 0, f"openstack {' '.join(args)}: {result.stderr}"
-    return result.stdout
+    return OpenStack(clouds_yaml)(cloud, *args, timeout=timeout)
 
 
 def server(clouds_yaml: Path, name: str) -> dict:
@@ -107,10 +90,6 @@ def wait_markers(clouds_yaml: Path, name: str, count: int, timeout: float = 120)
         message=f"{name}: fewer than {count} boots seen on the console",
         until=lambda console: console.count(READY) >= count,
     )
-
-
-def virsh(*args: str) -> str:
-    return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True).stdout
 
 
 def test_boot_drive_snapshot_and_delete_with_the_openstack_cli(libvirt_cloud):

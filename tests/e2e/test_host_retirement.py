@@ -10,11 +10,8 @@ its state directory, and is removed whatever happens. About two minutes.
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,9 +21,9 @@ import pytest
 
 from deploy.images import markers
 from manage.clouds import write_clouds_yaml
-from network.devicenames import dhcp_namespace
-from tests.e2e.test_tenant_networks import Guest, OpenStack, in_parallel, namespaces, processes_mentioning, sh, virsh
-from tests.harness import Cloud, running_cloud
+from tests.e2e.guests import Guest, OpenStack, in_parallel
+from tests.e2e.kernel import remove_leftovers
+from tests.harness import Cloud, running_cloud, wait_until
 
 # Two QEMU guests under software emulation: about two minutes on an idle machine, more on a busy one.
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -39,38 +36,10 @@ PASSWORDS = {"admin": "e2r-admin", "demo": "e2r-demo"}
 BOOT_TIMEOUT = 180.0
 
 
-def _wait(condition, timeout: float, message: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{message} (waited {timeout:.0f} s)")
-        time.sleep(interval)
-    return result
-
-
 def _compute_hosts(openstack: OpenStack) -> dict[str, str]:
     """Every compute service's host and state, as `openstack compute service list` shows them."""
     services = openstack.json("admin", "compute", "service", "list", "--service", "nova-compute")
     return {service["Host"]: service["State"] for service in services}
-
-
-def _remove_leftovers(state: Path) -> None:
-    """Whatever a failure left: this module's domains, DHCP servers, host namespaces, devices and underlay."""
-    for name in virsh("list", "--all", "--name").split():
-        if name.startswith("stratus-") and str(state) in virsh("dumpxml", name):
-            virsh("destroy", name)
-            virsh("undefine", name, "--managed-save")
-    for pid in processes_mentioning(str(state), "dnsmasq"):
-        os.kill(pid, signal.SIGKILL)
-    dhcp_dirs = {path.name for path in state.glob("dataplane/*/dhcp/*")}
-    for name in namespaces() & {dhcp_namespace(n) for n in dhcp_dirs}:
-        sh("ip", "netns", "del", name, check=False)
-    for host in NEW_HOSTS:
-        sh("ip", "netns", "del", f"stratus-{host}", check=False)
-    for entry in json.loads(sh("ip", "-j", "link", "show").stdout):
-        if entry.get("ifalias", "").startswith(tuple(f"stratus:{host}:" for host in (HOST, *NEW_HOSTS))):
-            sh("ip", "link", "del", entry["ifname"], check=False)
-    sh("ip", "link", "del", UNDERLAY_BRIDGE, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +67,7 @@ def one_host_cloud(libvirtd: str) -> Iterator[tuple[Cloud, OpenStack]]:
             write_clouds_yaml(clouds_yaml, cloud.auth_url, "RegionOne", {n: (n, p) for n, p in PASSWORDS.items()})
             yield cloud, OpenStack(clouds_yaml)
     finally:
-        _remove_leftovers(state)
+        remove_leftovers(state, (HOST, *NEW_HOSTS), UNDERLAY_BRIDGE)
         shutil.rmtree(state, ignore_errors=True)
 
 
@@ -112,11 +81,7 @@ def _boot(cloud: Cloud, openstack: OpenStack, name: str, network: str, group: st
     ip = port["Fixed IP Addresses"][0]["ip_address"]
     console_log = cloud.state_dir / "instances" / host / "instances" / created["id"] / "console.log"
     guest = Guest(name, created["id"], host, network, port["ID"], port["MAC Address"], ip, console_log)
-    _wait(
-        lambda: console_log.exists() and f"{name}:/root# " in guest.console(),
-        BOOT_TIMEOUT,
-        f"{name} did not reach its shell",
-    )
+    guest.wait_for_shell(BOOT_TIMEOUT)
     return guest
 
 
@@ -125,7 +90,7 @@ def test_make_up_with_two_hosts_retires_the_first_and_new_guests_reach_each_othe
 ) -> None:
     cloud, openstack = one_host_cloud
     started = time.monotonic()
-    _wait(lambda: _compute_hosts(openstack).get(HOST) == "up", 60, f"{HOST} never came up")
+    wait_until(lambda: _compute_hosts(openstack).get(HOST) == "up", 60, interval=0.5, message=f"{HOST} never came up")
 
     assert (cloud.state_dir / "dataplane" / HOST).is_dir(), "the first host's network agent set up no dataplane"
     cloud.env["STRATUS_HOSTS"] = "2"  # what `make up HOSTS=2` writes into the state directory's settings
@@ -138,7 +103,13 @@ def test_make_up_with_two_hosts_retires_the_first_and_new_guests_reach_each_othe
     hypervisors = openstack.json("admin", "hypervisor", "list")
     assert HOST not in {h["Hypervisor Hostname"] for h in hypervisors}
     assert not (cloud.state_dir / "dataplane" / HOST).exists(), "the retired host's wiring was left behind"
-    _wait(lambda: _compute_hosts(openstack) == dict.fromkeys(NEW_HOSTS, "up"), 60, "the two new hosts never came up")
+    wait_until(
+        lambda: _compute_hosts(openstack),
+        60,
+        interval=0.5,
+        message="the two new hosts never came up",
+        until=lambda hosts: hosts == dict.fromkeys(NEW_HOSTS, "up"),
+    )
 
     network = openstack.json("admin", "network", "create", "--project", "demo", "fresh-net")["id"]
     openstack("admin", "subnet", "create", "--project", "demo", "--network", network, "--subnet-range",

@@ -1,0 +1,139 @@
+"""Servers of an end-to-end cloud as a tenant meets them: the ``openstack`` CLI, and a booted guest's root shell
+on its serial console (pings typed in, answers read back from the console log).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from network.devicenames import vif_names
+from tests.e2e.kernel import virsh
+from tests.harness import VENV_BIN, wait_until
+
+
+@dataclass(frozen=True)
+class OpenStack:
+    """The ``openstack`` CLI for the accounts of the module's ``clouds.yaml`` (cloud name = user = project)."""
+
+    clouds_yaml: Path
+
+    def __call__(self, cloud: str, *args: str, project: str | None = None, timeout: float = 300) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        scope = ["--os-project-name", project] if project else []
+        result = subprocess.run(
+            [str(VENV_BIN / "openstack"), "--os-cloud", cloud, *scope, *args],
+            env=env | {"OS_CLIENT_CONFIG_FILE": str(self.clouds_yaml)},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode == 0, f"openstack --os-cloud {cloud} {' '.join(args)}: {result.stderr}"
+        return result.stdout
+
+    def json(self, cloud: str, *args: str, project: str | None = None) -> Any:
+        return json.loads(self(cloud, *args, "-f", "json", project=project))
+
+
+def in_parallel(*calls: Callable[[], Any]) -> list[Any]:
+    """Run independent calls (CLI commands, mostly waiting) at once; their results in order, the first error."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return [future.result() for future in [pool.submit(call) for call in calls]]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Guests: their root shell on the serial console
+
+
+COMMAND_NUMBERS = itertools.count(1)
+PING_SUMMARY = re.compile(r"(\d+) packets transmitted, (\d+) packets received")
+
+
+@dataclass
+class Guest:
+    """A booted server and its port, with the root shell on its serial console."""
+
+    name: str
+    server_id: str
+    host: str
+    network_id: str
+    port_id: str
+    mac: str
+    ip: str
+    console_log: Path
+
+    @property
+    def tap(self) -> str:
+        return vif_names(self.port_id).tap
+
+    def console(self) -> str:
+        return self.console_log.read_text(errors="replace")
+
+    def wait_for_shell(self, timeout: float) -> None:
+        """Until the root shell's prompt is on the console: the guest booted, took its address and logged in."""
+        wait_until(
+            lambda: self.console_log.exists() and f"{self.name}:/root# " in self.console(),
+            timeout,
+            interval=0.5,
+            message=f"{self.name} did not reach its shell",
+        )
+
+    def run(self, command: str, timeout: float = 30) -> tuple[int, str]:
+        """Type ``command`` into the root shell; its exit status and output, read back from the console log.
+
+        The markers around it are made by the shell (``$$``, ``$?``), so the echo of the typed line, which the
+        console may wrap anywhere, never matches them. The pty stays open meanwhile (QEMU drops input from a pty
+        nobody holds) and is drained, so the guest's output never waits for a reader.
+        """
+        number = next(COMMAND_NUMBERS)
+        done = re.compile(rf"B{number}-\d+-B\r?\n(?P<out>.*?)R{number}-(?P<rc>\d+)-R", re.DOTALL)
+        start = self.console_log.stat().st_size
+        source = ET.fromstring(virsh("dumpxml", f"stratus-{self.server_id}")).find("./devices/serial/source")
+        assert source is not None and source.get("path"), f"{self.name}: the serial port has no pty"
+        fd = os.open(source.get("path", ""), os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            os.write(fd, f"echo B{number}-$$-B; {command}; echo R{number}-$?-R\n".encode())
+
+            def finished() -> re.Match[str] | None:
+                with suppress(BlockingIOError):
+                    os.read(fd, 65536)
+                with self.console_log.open("rb") as log:
+                    log.seek(start)
+                    return done.search(log.read().decode(errors="replace"))
+
+            found = wait_until(finished, timeout, interval=0.05, message=f"{self.name}: {command!r} did not finish")
+            return int(found["rc"]), found["out"].replace("\r", "")
+        finally:
+            os.close(fd)
+
+    def ping(self, ip: str, count: int = 3) -> tuple[int, int]:
+        """(sent, received) of ``count`` pings 0.2 s apart, waiting a second for late replies."""
+        _, out = self.run(f"ping -c {count} -i 0.2 -W 1 {ip}")
+        summary = PING_SUMMARY.search(out)
+        assert summary is not None, f"{self.name}: no ping summary in {out!r}"
+        return int(summary[1]), int(summary[2])
+
+    def reaches(self, ip: str, count: int = 3) -> bool:
+        """Every ping answered."""
+        sent, received = self.ping(ip, count)
+        return received == sent
+
+    def unanswered(self, ip: str, count: int = 3) -> bool:
+        """No ping answered."""
+        return self.ping(ip, count)[1] == 0
+
+    def neighbour_mac(self, ip: str) -> str:
+        _, out = self.run(f"ip neigh show {ip}")
+        found = re.search(r"lladdr ([0-9a-f:]{17})", out)
+        return found[1] if found else ""
