@@ -9,6 +9,7 @@ from typing import Any
 
 import requests
 
+from tests.harness import wait_until
 from tests.portal.conftest import DEMO_PASSWORD, PortalCloud, sign_in
 
 
@@ -170,10 +171,9 @@ def test_an_action_in_the_wrong_state_is_refused_next_to_its_row(page: Any, port
 
 
 def _wait_status(cloud: PortalCloud, token: str, server_id: str, status: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        server = cloud.call("GET", f"/compute/v2.1/servers/{server_id}", token).json()["server"]
-        if server["status"] == status and not server["OS-EXT-STS:task_state"]:
-            return
-        assert time.monotonic() < deadline, f"{server_id} stayed {server['status']}"
-        time.sleep(0.1)
+    wait_until(
+        lambda: cloud.call("GET", f"/compute/v2.1/servers/{server_id}", token).json()["server"],
+        timeout,
+        message=f"{server_id} never became {status}",
+        until=lambda server: server["status"] == status and not server["OS-EXT-STS:task_state"],
+    )
