@@ -108,6 +108,16 @@ def selected(view: dict[str, Any]) -> dict[str, Any]:
     return field_filter()(view)
 
 
+def collection(name: str, views: Iterable[dict[str, Any]], links: list[dict[str, str]]) -> Response:
+    """A listing as Neutron answers it: ``{name: [views, less unasked fields], name_links: [...]}``, the links
+    only when the page has any (``api.network.listing``)."""
+    pick = field_filter()
+    body: dict[str, Any] = {name: [pick(view) for view in views]}
+    if links:
+        body[f"{name}_links"] = links
+    return jsonify(body)
+
+
 def single(resource: str, view: dict[str, Any], status: int = 200) -> tuple[Response, int]:
     return jsonify({resource: selected(view)}), status
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 from sqlalchemy import select
 
 from api import policy
 from api.network import listing, records, schemas
-from api.network.common import PREFIX, caller, enforce, field_filter, resource_body, single
+from api.network.common import PREFIX, caller, collection, enforce, resource_body, single
 from api.network.unit_of_work import unit_of_work
 from api.network.views import network_view
 from api.runtime import runtime
@@ -85,11 +85,8 @@ def list_networks() -> Response:
     provider = _shows_provider()
     with runtime().db.session() as session:
         found = listing.page(session, _listing(), records.network_query().where(visible_networks(who)))
-        pick = field_filter()
-        body: dict[str, Any] = {"networks": [pick(network_view(n, provider)) for n in records.networks(session, found)]}
-    if found.links:
-        body["networks_links"] = found.links
-    return jsonify(body)
+        views = [network_view(n, provider) for n in records.networks(session, found)]
+    return collection("networks", views, found.links)
 
 
 @bp.get("/networks/<network_id>")

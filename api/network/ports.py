@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 from sqlalchemy import ColumnElement, select
 
 from api import policy
 from api.network import device_ids, listing, records, schemas
-from api.network.common import PREFIX, caller, enforce, field_filter, resource_body, single
+from api.network.common import PREFIX, caller, collection, enforce, resource_body, single
 from api.network.port_documents import joined_documents, port_document_query
 from api.network.unit_of_work import unit_of_work
 from api.network.views import port_view
@@ -124,11 +124,8 @@ def list_ports() -> Response:
             found = listing.page(session, _listing(), query)
             return joined_documents("ports", [row.document for row in found.rows], found.links)
         found = listing.page(session, _listing(), records.port_query().where(own(who, Port.project_id)))
-        pick = field_filter()
-        body: dict[str, Any] = {"ports": [pick(port_view(p, binding)) for p in records.ports(session, found)]}
-    if found.links:
-        body["ports_links"] = found.links
-    return jsonify(body)
+        views = [port_view(p, binding) for p in records.ports(session, found)]
+    return collection("ports", views, found.links)
 
 
 @bp.get("/ports/<port_id>")

@@ -6,14 +6,12 @@ Listing the groups of a project creates its ``default`` group first if it has no
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.network import listing, schemas
-from api.network.common import PREFIX, caller, enforce, field_filter, project_of, resource_body, single
+from api.network.common import PREFIX, caller, collection, enforce, project_of, resource_body, single
 from api.network.unit_of_work import unit_of_work
 from api.network.views import rule_view, security_group_view
 from api.runtime import runtime
@@ -81,11 +79,8 @@ def list_security_groups() -> Response:
         if ctx.project_id:
             security_groups.ensure_default(session, ctx.project_id)
         found = listing.page(session, GROUPS, select(SecurityGroup).where(own(who, SecurityGroup.project_id)))
-        pick = field_filter()
-        body: dict[str, Any] = {"security_groups": [pick(security_group_view(g)) for g in found.rows]}
-    if found.links:
-        body["security_groups_links"] = found.links
-    return jsonify(body)
+        views = [security_group_view(g) for g in found.rows]
+    return collection("security_groups", views, found.links)
 
 
 @bp.get("/security-groups/<group_id>")
@@ -127,11 +122,8 @@ def list_security_group_rules() -> Response:
     with runtime().db.session() as session:
         query = select(SecurityGroupRule).where(own(who, SecurityGroupRule.project_id))
         found = listing.page(session, RULES, query)
-        pick = field_filter()
-        body: dict[str, Any] = {"security_group_rules": [pick(rule_view(r)) for r in found.rows]}
-    if found.links:
-        body["security_group_rules_links"] = found.links
-    return jsonify(body)
+        views = [rule_view(r) for r in found.rows]
+    return collection("security_group_rules", views, found.links)
 
 
 @bp.get("/security-group-rules/<rule_id>")

@@ -6,13 +6,11 @@ shared network's users see its subnets but get 403 when adding one, as in Neutro
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 from sqlalchemy import select
 
 from api.network import listing, schemas
-from api.network.common import PREFIX, caller, enforce, field_filter, resource_body, single
+from api.network.common import PREFIX, caller, collection, enforce, resource_body, single
 from api.network.unit_of_work import unit_of_work
 from api.network.views import subnet_view
 from api.runtime import runtime
@@ -51,11 +49,8 @@ def list_subnets() -> Response:
     who = caller(enforce("network:get_subnet"))
     with runtime().db.session() as session:
         found = listing.page(session, LISTING, select(Subnet).where(visible_subnets(who)))
-        pick = field_filter()
-        body: dict[str, Any] = {"subnets": [pick(subnet_view(s)) for s in found.rows]}
-    if found.links:
-        body["subnets_links"] = found.links
-    return jsonify(body)
+        views = [subnet_view(s) for s in found.rows]
+    return collection("subnets", views, found.links)
 
 
 @bp.get("/subnets/<subnet_id>")
