@@ -6,11 +6,11 @@ many simulated hosts (``compute_fake_hosts``), each with its own queue. Start wi
 """
 
 import logging
-import threading
 from typing import Any
 
 from celery.signals import task_received, worker_ready
 
+from common.agents import report_schedule, start_heartbeats
 from common.logs import setup_logging
 from common.queue import host_queue, make_celery
 from common.settings import load_host
@@ -53,23 +53,7 @@ def report(host: str) -> None:
     work.report(agent, host)
 
 
-app.conf.beat_schedule = {
-    f"report-{host}": {
-        "task": client.AGENT_REPORT,
-        "schedule": settings.compute_report_interval,
-        "args": [host],
-        "options": {"queue": host_queue("compute", host)},
-    }
-    for host in agent.hosts
-}
-
-
-def _heartbeats(stop: threading.Event) -> None:
-    while not stop.wait(settings.host_heartbeat_interval):
-        try:
-            app.send_task(client.HOST_HEARTBEAT, args=[agent.hosts], expires=30)
-        except Exception:  # the broker is briefly away: the next beat will do
-            logging.getLogger(__name__).warning("heartbeat not sent", exc_info=True)
+app.conf.beat_schedule = report_schedule("compute", client.AGENT_REPORT, settings.compute_report_interval, agent.hosts)
 
 
 @worker_ready.connect(weak=False)
@@ -78,7 +62,7 @@ def register_hosts(**_: Any) -> None:
     heartbeat from the main process, which runs even while the pool process is busy with a long spawn."""
     for host in agent.hosts:
         app.send_task(client.AGENT_REPORT, args=[host], queue=host_queue("compute", host))
-    threading.Thread(target=_heartbeats, args=(threading.Event(),), name="heartbeat", daemon=True).start()
+    start_heartbeats(app, client.HOST_HEARTBEAT, list(agent.hosts), settings.host_heartbeat_interval)
 
 
 @task_received.connect(weak=False)

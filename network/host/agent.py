@@ -6,14 +6,13 @@ It never touches the database: what it needs comes in the task. Start with
 control side push the host's state again).
 """
 
-import logging
-import threading
 from typing import Any
 
 from celery.signals import worker_ready
 
+from common.agents import report_schedule, start_heartbeats
 from common.logs import setup_logging
-from common.queue import host_queue, make_celery
+from common.queue import make_celery
 from common.settings import load_host
 from network import client
 from network.host import work
@@ -35,23 +34,7 @@ def resync(host: str) -> None:
     work.report(agent, host)
 
 
-app.conf.beat_schedule = {
-    f"resync-{host}": {
-        "task": client.AGENT_RESYNC,
-        "schedule": settings.network_resync_interval,
-        "args": [host],
-        "options": {"queue": host_queue("network", host)},
-    }
-    for host in agent.hosts
-}
-
-
-def _heartbeats(stop: threading.Event) -> None:
-    while not stop.wait(settings.host_heartbeat_interval):
-        try:
-            app.send_task(client.AGENT_HEARTBEAT, args=[sorted(agent.hosts)], expires=30)
-        except Exception:  # the broker is briefly away: the next beat will do
-            logging.getLogger(__name__).warning("heartbeat not sent", exc_info=True)
+app.conf.beat_schedule = report_schedule("network", client.AGENT_RESYNC, settings.network_resync_interval, agent.hosts)
 
 
 @worker_ready.connect(weak=False)
@@ -60,4 +43,4 @@ def report_at_start(**_: Any) -> None:
     a heartbeat from the main process, which runs even while the pool applies a long state."""
     for host in agent.hosts:
         work.report(agent, host)
-    threading.Thread(target=_heartbeats, args=(threading.Event(),), name="heartbeat", daemon=True).start()
+    start_heartbeats(app, client.AGENT_HEARTBEAT, sorted(agent.hosts), settings.host_heartbeat_interval)
