@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from common.liveness import alive
 from compute.models import ComputeHost, Instance, ServiceRecord, counted_resources
 
 DEFAULT_GRACE = timedelta(seconds=60)
@@ -27,7 +28,7 @@ def now() -> datetime:
 
 
 def _alive(last_seen: datetime | None, forced_down: bool, grace: timedelta) -> bool:
-    return bool(last_seen and not forced_down and now() - last_seen <= grace)
+    return alive(last_seen, grace, now(), forced_down)
 
 
 def host_is_up(host: ComputeHost | None, grace: timedelta = DEFAULT_GRACE) -> bool:

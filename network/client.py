@@ -43,7 +43,7 @@ AGENT_REPORT = "network.agent_report"
 """``agent_report(host, underlay_ip, namespace)``: an agent is alive (sent at start and periodically)."""
 AGENT_HEARTBEAT = "network.agent_heartbeat"
 """``agent_heartbeat(names)``: the agents of these hosts are alive (sent every ``host_heartbeat_interval`` by the
-agent's main process; see ``network.control.liveness``)."""
+agent's main process; see ``network.liveness``)."""
 MOVE_FROM_DOWN_HOSTS = "network.move_from_down_hosts"
 """``move_from_down_hosts()``: periodic; DHCP servers on hosts that are down move to a live host."""
 PORTS_WIRED = "network.ports_wired"

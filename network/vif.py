@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from network import access, ports, security_groups
+from network import access, liveness, ports, security_groups
 from network.access import Caller
 from network.models import IPAllocation, Network, NetworkHost, Port
 
@@ -156,16 +156,9 @@ def fixed_addresses(session: Session, devices: Mapping[str, str]) -> list[FixedA
 
 def live_agents(session: Session, hosts: Iterable[str], down_after: timedelta, now: datetime | None = None) -> set[str]:
     """Which of ``hosts`` have a network agent that gave a sign of life within ``down_after`` (``now`` lets a caller
-    judge many records at one instant). A host whose agent never registered is not live.
-
-    The rule is ``network.control.liveness``'s, written as a query: this module is loaded by the API process, which
-    never imports network's control side."""
+    judge many records at one instant). A host whose agent never registered is not live."""
     names = list(hosts)
-    if not names:
-        return set()
-    cutoff = (now or datetime.now(UTC)) - down_after
-    query = select(NetworkHost.host).where(NetworkHost.host.in_(names), NetworkHost.last_seen >= cutoff)
-    return set(session.scalars(query))
+    return liveness.live_hosts(session, down_after, names, now) if names else set()
 
 
 def forget_agent(session: Session, host: str) -> bool:

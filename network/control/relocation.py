@@ -15,7 +15,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from network.control import liveness, wiring
+from network import liveness
+from network.control import wiring
 from network.control.context import NetworkControl
 from network.control.sync import sync_network
 from network.models import DHCP_OWNER, Port

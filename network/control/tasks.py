@@ -8,8 +8,8 @@ from celery import Celery
 
 from common.db import Database
 from common.settings import Settings
-from network import client
-from network.control import liveness, relocation, sync
+from network import client, liveness
+from network.control import relocation, sync
 from network.control.context import NetworkControl
 
 LOG = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ ports here (with their security group rules resolved to addresses), every port o
 serves the network's DHCP, the DHCP server with a static lease per port. The DHCP host is the one the DHCP port is
 bound to while that host has the network's servers and is live, else the first by name of the live hosts that have
 them: every computation agrees (they read the same binding), and the server moves only when its host leaves the
-network or goes down (``network.control.liveness``; ``network.control.relocation`` pushes the move at once).
+network or goes down (``network.liveness``; ``network.control.relocation`` pushes the move at once).
 Reads are done in bulk (a few queries per host, whatever the number of ports).
 """
 
@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from network.control import liveness
+from network import liveness
 from network.models import (
     DHCP_OWNER,
     IPAllocation,

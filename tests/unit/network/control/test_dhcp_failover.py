@@ -11,8 +11,8 @@ import pytest
 import manage.models  # noqa: F401 - every table on the metadata
 from common.db import Base, Database
 from common.settings import Settings
-from network import networks, ports, subnets
-from network.control import liveness, relocation, wiring
+from network import liveness, networks, ports, subnets
+from network.control import relocation, wiring
 from network.control.context import NetworkControl
 from network.models import DHCP_OWNER, NetworkHost, Port
 from tests.unit.network.records import ALICE

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from common.liveness import alive, cutoff
 from network.models import NetworkHost
 
 
@@ -29,12 +30,15 @@ def heartbeat(session: Session, hosts: Iterable[str]) -> int:
 
 
 def is_live(record: NetworkHost | None, down_after: timedelta, now: datetime | None = None) -> bool:
-    if record is None or record.last_seen is None:
-        return False
-    return (now or datetime.now(UTC)) - record.last_seen <= down_after
+    return record is not None and alive(record.last_seen, down_after, now)
 
 
-def live_hosts(session: Session, down_after: timedelta) -> set[str]:
-    """Every host whose network agent gave a sign of life within ``down_after``."""
-    cutoff = datetime.now(UTC) - down_after
-    return set(session.scalars(select(NetworkHost.host).where(NetworkHost.last_seen >= cutoff)))
+def live_hosts(
+    session: Session, down_after: timedelta, among: Iterable[str] | None = None, now: datetime | None = None
+) -> set[str]:
+    """Every host (of ``among``, when given) whose network agent gave a sign of life within ``down_after``; a host
+    whose agent never registered is not live. ``now`` lets a caller judge many records at one instant."""
+    query = select(NetworkHost.host).where(NetworkHost.last_seen >= cutoff(down_after, now))
+    if among is not None:
+        query = query.where(NetworkHost.host.in_(list(among)))
+    return set(session.scalars(query))
