@@ -8,6 +8,10 @@ BIN := .venv/bin
 MANAGE := $(BIN)/stratus-manage
 # `make up HOSTS=2`: how many hosts this machine runs (remembered in .stratus/stratus.toml for later runs)
 HOSTS ?=
+# `make test TEST_WORKERS=N`: pytest-xdist workers sharing the suite (tests/conftest.py says how); 0 runs it in one
+# process. Two on two cores: the guest-booting unit (tests/conftest.py) is the longest, and a third worker slowed
+# its TCG guests past their timeouts.
+TEST_WORKERS ?= 2
 
 .PHONY: help deps system-services up down status test lint bench
 
@@ -36,8 +40,8 @@ lint: ## ruff and the import-linter contracts
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: deps system-services lint ## Lint, then every test (unit, functional, end-to-end)
-	$(BIN)/pytest tests
+test: deps system-services lint ## Lint, then every test (unit, functional, end-to-end), on TEST_WORKERS workers
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests
 
 bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/identity.py
