@@ -59,7 +59,7 @@ def state_of(control: ComputeControl, instance_id: str) -> tuple[str | None, boo
 
 def test_an_action_outcome_reported_by_another_host_is_ignored_and_logged(control, caplog):
     server = server_on_h2(control, TaskState.POWERING_OFF)
-    with caplog.at_level(logging.WARNING, logger="compute.control.events"):
+    with caplog.at_level(logging.WARNING, logger="compute.actions"):
         result = events.action_done(control, server, "h1", "stop", "req-1", int(PowerState.SHUTDOWN))
     assert result == "ignored: the instance lives elsewhere"
     assert state_of(control, server) == (TaskState.POWERING_OFF.value, False)
