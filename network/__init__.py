@@ -4,9 +4,9 @@
   transaction (``networks``, ``subnets``, ``ports``, ``security_groups``, ``security_group_rules``, with
   ``access`` for who may see what, the allocators ``segments``, ``ipam``, ``macs``, and ``models``), the rule
   that makes an agent down (``liveness``), the task names and arguments (``client``), the public states
-  (``states``), the compute-facing ports interface (``vif``), and what the control side and the host agents share: the desired-state messages (``wire``) and the
-  device-name rules (``devicenames``). ``wire``, ``devicenames``, ``states`` and ``addresses`` import no database
-  code, so host agents may use them.
+  (``states``), the compute-facing ports interface (``vif``), and what the control side and the host agents
+  share: the desired-state messages (``wire``) and the device-name rules (``devicenames``). ``wire``,
+  ``devicenames``, ``states`` and ``addresses`` import no database code, so host agents may use them.
 * ``network/control/``: ``stratus-network``, the control side (each host's desired wiring, port binding and
   status, DHCP relocation). It holds the database.
 * ``network/host/``: ``stratus-netagent``, the agent on each host and its dataplane drivers. It holds no
