@@ -5,37 +5,12 @@ two sessions by hand: the loser read the server before the winner committed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import pytest
-
 import manage.models  # noqa: F401 - every table on the metadata
-from common.db import Base, Database
-from common.settings import Settings
 from compute import actions, delete
 from compute.control import events
 from compute.control.context import ComputeControl
 from compute.models import Instance
 from compute.states import Action, PowerState, TaskState, VmState
-
-
-@dataclass
-class RecordingQueue:
-    sent: list[str] = field(default_factory=list)
-
-    def send_task(self, name: str, *args: Any, **kwargs: Any) -> None:
-        self.sent.append(name)
-
-
-@pytest.fixture
-def control(tmp_path: Path) -> Iterator[ComputeControl]:
-    database = Database(f"sqlite:///{tmp_path / 'delete.db'}")
-    Base.metadata.create_all(database.engine)
-    yield ComputeControl(database, RecordingQueue(), Settings())  # type: ignore[arg-type]
-    database.dispose()
 
 
 def server(control: ComputeControl, host: str | None, vm_state: VmState = VmState.ACTIVE) -> str:

@@ -5,39 +5,13 @@ naming another host)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import pytest
 
 import manage.models  # noqa: F401 - every table on the metadata
-from common.db import Base, Database
-from common.settings import Settings
 from compute import delete
 from compute.control import events
 from compute.control.context import ComputeControl
 from compute.models import Instance
 from compute.states import PowerState, TaskState, VmState
-
-
-@dataclass
-class RecordingQueue:
-    """Stands in for the Celery app: ``send_task`` only records the task names."""
-
-    sent: list[str] = field(default_factory=list)
-
-    def send_task(self, name: str, *args: Any, **kwargs: Any) -> None:
-        self.sent.append(name)
-
-
-@pytest.fixture
-def control(tmp_path: Path) -> Iterator[ComputeControl]:
-    database = Database(f"sqlite:///{tmp_path / 'events.db'}")
-    Base.metadata.create_all(database.engine)
-    yield ComputeControl(database, RecordingQueue(), Settings())  # type: ignore[arg-type]
-    database.dispose()
 
 
 def server_on_h2(control: ComputeControl, task_state: TaskState) -> str:

@@ -5,14 +5,11 @@ task to idle in the state the table names."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
 import manage.models  # noqa: F401 - every table on the metadata
-from common.db import Base, Database
 from common.settings import Settings
 from compute.control import events
 from compute.control.context import ComputeControl
@@ -30,6 +27,7 @@ from compute.states import (
     allowed,
     server_status,
 )
+from tests.unit.compute.conftest import recording_control
 
 V = VmState
 RUNNABLE = {V.ACTIVE, V.STOPPED, V.PAUSED, V.SUSPENDED}
@@ -103,20 +101,9 @@ def test_a_delete_whose_host_is_up_is_sent_again_once_then_left_to_the_timeout()
     assert matching_rule(deleting, timedelta(0), False, settings).remedy is Remedy.FINISH_DELETE
 
 
-@dataclass
-class RecordingQueue:
-    sent: list[str] = field(default_factory=list)
-
-    def send_task(self, name: str, *args: Any, **kwargs: Any) -> None:
-        self.sent.append(name)
-
-
 @pytest.fixture(scope="module")
 def control(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComputeControl]:
-    database = Database(f"sqlite:///{tmp_path_factory.mktemp('states') / 'states.db'}")
-    Base.metadata.create_all(database.engine)
-    yield ComputeControl(database, RecordingQueue(), Settings())  # type: ignore[arg-type]
-    database.dispose()
+    yield from recording_control(tmp_path_factory.mktemp("states") / "states.db")
 
 
 def _server(control: ComputeControl, vm_state: VmState, task: TaskState) -> str:
