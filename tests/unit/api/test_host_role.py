@@ -7,8 +7,6 @@ signed as a host is tests/unit/api/test_host_signature.py.)"""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +16,7 @@ from api import policy
 from api.context import RequestContext
 from api.image import access
 from common.accounts import HOST_ROLE, SERVICE_PROJECT, SERVICE_USER
-from common.db import Base, Database
+from common.db import Database
 from compute.models import Instance
 from compute.states import TaskState, VmState
 from identity.models import Role, RoleAssignment, User
@@ -28,14 +26,6 @@ from manage.bootstrap import Tenant, bootstrap
 UNSIGNED = RequestContext(request_id="req-h", user_id="svc", project_id="service", roles=frozenset({HOST_ROLE}))
 HOST = dataclasses.replace(UNSIGNED, host="h1")
 OTHER_HOST = dataclasses.replace(UNSIGNED, host="h2")
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'host-role.db'}")
-    Base.metadata.create_all(database.engine)
-    yield database
-    database.dispose()
 
 
 def add_server(db: Database, image_id: str, task_state: TaskState | None, host: str | None = "h1") -> str:

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-import manage.models  # noqa: F401 - every table on the metadata
-from common.db import Base, Database
 from common.settings import Settings
 from compute.control.context import ComputeControl
+from tests.unit.conftest import fresh_database
 
 
 @dataclass
@@ -27,10 +26,8 @@ class RecordingQueue:
 
 def recording_control(path: Path) -> Iterator[ComputeControl]:
     """A ``ComputeControl`` over a fresh database file at ``path``, disposed of afterwards."""
-    database = Database(f"sqlite:///{path}")
-    Base.metadata.create_all(database.engine)
-    yield ComputeControl(database, RecordingQueue(), Settings())  # type: ignore[arg-type]
-    database.dispose()
+    for database in fresh_database(path):
+        yield ComputeControl(database, RecordingQueue(), Settings())  # type: ignore[arg-type]
 
 
 @pytest.fixture

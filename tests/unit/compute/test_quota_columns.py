@@ -3,24 +3,11 @@ compare-and-swap updates (the larger flavor while a resize waits), after confirm
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 import manage.models  # noqa: F401 - every table on the metadata
-from common.db import Base, Database
+from common.db import Database
 from compute import service
 from compute.models import Instance
 from tests.unit.quota.conftest import flavor, instance
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'compute.db'}")
-    Base.metadata.create_all(database.engine)
-    yield database
-    database.dispose()
 
 
 def _counted(db: Database, instance_id: str) -> tuple[int, int]:

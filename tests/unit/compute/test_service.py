@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 import manage.models  # noqa: F401 - every table on the metadata
-from common.db import Base, Database
 from compute import service
 from compute.models import ComputeHost, Instance, ServiceRecord
 from tests.unit.quota.conftest import instance
@@ -39,14 +36,6 @@ def test_a_service_record_follows_the_same_rule_as_a_host():
     record = ServiceRecord(binary="stratus-scheduler", host="c1", last_seen=service.now() - timedelta(seconds=45))
     assert service.service_is_up(record, GRACE) is False
     assert service.service_is_up(record, timedelta(seconds=60)) is True
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'compute.db'}")
-    Base.metadata.create_all(database.engine)
-    yield database
-    database.dispose()
 
 
 def test_swap_wins_once_then_loses_while_the_expected_state_no_longer_matches(db):

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 import manage.models  # noqa: F401 - every table on the metadata
-from common.db import Base, Database
 from common.exceptions import Conflict
 from common.settings import Settings
 from image import service
 from image.models import Image
 from image.states import ImageStatus
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    Base.metadata.create_all(database.engine)
-    yield database
-    database.dispose()
 
 
 def test_an_image_id_is_never_reused_even_after_its_image_was_deleted(db):

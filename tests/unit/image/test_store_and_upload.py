@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 import manage.models  # noqa: F401 - every table on the metadata
-from common.db import Base, Database
+from common.db import Database
 from common.exceptions import BadRequest, Conflict, PayloadTooLarge
 from image import sweeper, upload
 from image.inspector import InspectionError
@@ -23,14 +23,6 @@ from image.store.filesystem import FilesystemStore
 @pytest.fixture
 def store(tmp_path) -> FilesystemStore:
     return FilesystemStore(tmp_path / "images")
-
-
-@pytest.fixture
-def db(tmp_path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    Base.metadata.create_all(database.engine)
-    yield database
-    database.dispose()
 
 
 def _image(db: Database, **values) -> Image:

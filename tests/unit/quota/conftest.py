@@ -1,28 +1,17 @@
-"""Fixtures of the quota engine's unit tests: a file SQLite database (WAL, as the cloud runs it, so threads
-can share it in the concurrency tests) with every table, and factories of the rows the engine counts."""
+"""Fixtures of the quota engine's unit tests: settings and factories of the rows the engine counts. The database
+(``db``, a file SQLite database with every table, WAL as the cloud runs it, so threads can share it in the
+concurrency tests) is ``tests/unit/conftest.py``'s."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import manage.models  # noqa: F401 - every table on the metadata
-from common.db import Base, Database
 from common.settings import Settings
 from compute.models import Instance
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'quota.db'}")
-    Base.metadata.create_all(database.engine)
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 @pytest.fixture
