@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from common.db import Database
 from compute import actions, client
-from compute.models import Allocation, Instance, ServerGroupMember
+from compute.models import Allocation, Instance, ServerGroupMember, ports_of
 from compute.service import now, swap
 from compute.states import TRANSITIONS, Action, TaskState, VmState
 from network import client as network_client
@@ -115,8 +115,7 @@ def release_ports(session: Session, instance_id: str) -> list[str]:
     instance = session.get(Instance, instance_id)
     if instance is None:
         return []
-    requested = instance.requested_networks if isinstance(instance.requested_networks, list) else []
-    preserved = [e["port_id"] for e in requested if isinstance(e, dict) and e.get("port_id") and e.get("preserve")]
+    preserved = [entry["port_id"] for entry in ports_of(instance) if entry.get("preserve")]
     return vif.release_ports(session, instance_id, instance.project_id, preserved)
 
 

@@ -215,3 +215,12 @@ class ServiceRecord(Base):
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     __table_args__ = (UniqueConstraint("binary", "host"),)
+
+
+def ports_of(instance: Instance | None) -> list[dict[str, Any]]:
+    """The server's ports as the API recorded them (``requested_networks`` is "none"/"auto" when it has none):
+    ``{"network_id", "port_id", "preserve"}``, and once wired ``mac``, ``mtu``, ``tap`` and ``bridge``."""
+    requested = instance.requested_networks if instance is not None else None
+    if not isinstance(requested, list):
+        return []
+    return [entry for entry in requested if isinstance(entry, dict) and entry.get("port_id")]

@@ -17,7 +17,7 @@ from typing import Any
 from compute import actions, client, delete, service
 from compute.control import records, scheduler
 from compute.control.context import ComputeControl
-from compute.models import Instance
+from compute.models import Instance, ports_of
 from compute.states import TRANSITIONS, Action, TaskState, VmState
 from network import client as network_client
 
@@ -69,7 +69,7 @@ def instance_spec(instance: Instance) -> dict[str, Any]:
     }
     nics = [
         {"mac": p["mac"], "tap": p["tap"], "mtu": int(p["mtu"]), "port_id": p["port_id"], "bridge": p["bridge"]}
-        for p in records.ports_of(instance)
+        for p in ports_of(instance)
         if p.get("mac")
     ]
     return {
@@ -81,7 +81,7 @@ def instance_spec(instance: Instance) -> dict[str, Any]:
         "image": {k: instance.image_meta.get(k) for k in ("id", "disk_format", "checksum", "size")},
         "config_drive": {
             "meta_data": meta_data,
-            "network_data": network_data(records.ports_of(instance)),
+            "network_data": network_data(ports_of(instance)),
             "user_data": instance.user_data,
         }
         if instance.config_drive
@@ -178,7 +178,7 @@ def build_instance(control: ComputeControl, instance_id: str, request_id: str) -
         group_id = instance.server_group_id
         attempts = list(instance.attempts or [])
         earlier_failure = (instance.fault or {}).get("message") if attempts else None
-        networked = bool(records.ports_of(instance))
+        networked = bool(ports_of(instance))
         project_id = instance.project_id
     next_task = TaskState.NETWORKING if networked else TaskState.SPAWNING
     outcome, host, decision = _place(control, instance_id, request, group_id, attempts, next_task)

@@ -1,7 +1,7 @@
-"""Small state changes shared by the control-side workflows: faults, claims released, the server's ports as recorded.
+"""Small state changes shared by the control-side workflows: faults and claims released.
 
 The compare-and-swap and the clock live in ``compute.service``, action records in ``compute.actions``, the
-delete's teardown in ``compute.delete``."""
+delete's teardown in ``compute.delete``, a server's ports as recorded in ``compute.models.ports_of``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from compute.models import Allocation, Instance
+from compute.models import Allocation
 from compute.service import now
 
 
@@ -23,10 +23,3 @@ def release_resources(session: Session, instance_id: str, host: str | None = Non
     if host is not None:
         query = query.where(Allocation.host == host)
     session.execute(query)
-
-
-def ports_of(instance: Instance | None) -> list[dict[str, Any]]:
-    """The server's ports as the API recorded them (``requested_networks`` is "none"/"auto" when it has none):
-    ``{"network_id", "port_id", "preserve"}``, and once wired ``mac``, ``mtu``, ``tap`` and ``bridge``."""
-    requested = instance.requested_networks if instance is not None else None
-    return [entry for entry in requested if entry.get("port_id")] if isinstance(requested, list) else []
