@@ -33,6 +33,17 @@ def networks_changed(app: Celery, network_ids: list[str], request_id: str) -> No
         ports_changed(app, network_id, request_id)
 
 
+SYNC_ROUTER = "network.sync_router"
+"""``sync_router(router_id, request_id=...)``: a router, its interfaces, gateway or floating IPs changed (or it was
+deleted): place it on a host if it has none, and push the host that runs it (and ran it, when it moved) and the
+hosts of its interfaces' networks."""
+
+
+def router_changed(app: Celery, router_id: str, request_id: str) -> None:
+    """As ``ports_changed``, for a router (and its floating IPs): fails at once when the broker is away."""
+    app.send_task(SYNC_ROUTER, args=[router_id], kwargs={"request_id": request_id}, ignore_result=True, retry=False)
+
+
 SYNC_HOST = "network.sync_host"
 """``sync_host(host)``: push ``host`` its whole desired state."""
 BIND_INSTANCE = "network.bind_instance"

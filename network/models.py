@@ -23,6 +23,13 @@ from network.states import NetworkStatus, PortStatus
 
 DHCP_OWNER = "network:dhcp"
 """``device_owner`` of the one DHCP port per network (its ``device_id`` is ``dhcp-<network_id>``)."""
+ROUTER_INTERFACE_OWNER = "network:router_interface"
+"""``device_owner`` of a router's port on a tenant subnet (its ``device_id`` is the router's id)."""
+ROUTER_GATEWAY_OWNER = "network:router_gateway"
+"""``device_owner`` of a router's port on its external network (its ``device_id`` is the router's id)."""
+FLOATING_IP_OWNER = "network:floatingip"
+"""``device_owner`` of the port that holds a floating IP's address on the external network (its ``device_id``
+is the floating IP's id); it is never bound to a host: the router of the associated port answers for it."""
 
 
 class StandardAttributes(TimestampMixin):
@@ -50,7 +57,12 @@ class Network(StandardAttributes, Base):
     # The default of the ports created on this network.
     port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     network_type: Mapped[str] = mapped_column(String(16), default="vxlan")
-    segmentation_id: Mapped[int] = mapped_column(Integer, unique=True)
+    """``vxlan`` (a tenant network, one VNI) or ``flat`` (an external network on a host bridge, no VNI)."""
+    segmentation_id: Mapped[int | None] = mapped_column(Integer, unique=True, default=None)
+    """The VXLAN VNI; None for a flat network."""
+    physical_network: Mapped[str | None] = mapped_column(String(64), default=None)
+    """A flat network's physical network: the name each host maps to one of its bridges
+    (``network_physical_bridges``); None for VXLAN."""
 
     subnets: Mapped[list[Subnet]] = relationship(
         back_populates="network",
@@ -217,3 +229,52 @@ class NetworkHost(Base):
     namespace: Mapped[str] = mapped_column(String(255), default="")
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     networks: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class Router(StandardAttributes, Base):
+    """A Neutron L3 router: a network namespace on one network host (``host``, chosen by the control side as a
+    network's DHCP host is) routing between its interface subnets and, through its gateway port, its external
+    network, with SNAT for the interface subnets when ``enable_snat``. Its interfaces are ports with
+    ``device_owner`` ROUTER_INTERFACE_OWNER and ``device_id`` the router's id; its gateway is the port
+    ``gateway_port_id`` (ROUTER_GATEWAY_OWNER) on ``gateway_network_id``. ``routes`` are Neutron's extra routes,
+    ``{"destination", "nexthop"}``."""
+
+    __tablename__ = "routers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default=NetworkStatus.ACTIVE)
+    gateway_network_id: Mapped[str | None] = mapped_column(
+        ForeignKey("networks.id", ondelete="RESTRICT"), default=None, index=True
+    )
+    gateway_port_id: Mapped[str | None] = mapped_column(ForeignKey("ports.id", ondelete="SET NULL"), default=None)
+    enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
+    routes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    host: Mapped[str] = mapped_column(String(255), default="", index=True)
+    """The network host whose agent runs the router's namespace; "" until the control side places it."""
+
+
+class FloatingIP(StandardAttributes, Base):
+    """A floating IP: an address of an external network (held by the port ``floating_port_id``, FLOATING_IP_OWNER)
+    that, while associated with ``port_id``/``fixed_ip_address``, the router ``router_id`` (the one between the
+    port's subnet and that external network) translates 1:1 to the fixed address. ``port_id`` is cleared when the
+    associated port is deleted (SET NULL; the service layer clears ``fixed_ip_address`` and ``router_id`` with
+    it)."""
+
+    __tablename__ = "floating_ips"
+    __table_args__ = (UniqueConstraint("floating_network_id", "floating_ip_address"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    floating_network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="RESTRICT"), index=True)
+    floating_port_id: Mapped[str | None] = mapped_column(ForeignKey("ports.id", ondelete="SET NULL"), default=None)
+    floating_ip_address: Mapped[str] = mapped_column(String(64))
+    port_id: Mapped[str | None] = mapped_column(ForeignKey("ports.id", ondelete="SET NULL"), default=None, index=True)
+    fixed_ip_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    router_id: Mapped[str | None] = mapped_column(
+        ForeignKey("routers.id", ondelete="RESTRICT"), default=None, index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+    """Neutron's ACTIVE while associated and wired by the router's host, else DOWN."""

@@ -231,17 +231,116 @@ class NetworkWiring(Codec):
             object.__setattr__(self, "dhcp", _coerce(DhcpWiring, self.dhcp))
 
 
+def _interface(value: str) -> str:
+    """An address with the prefix of its subnet (``10.0.0.1/24``), as a router interface carries it."""
+    _check(isinstance(value, str) and "/" in value, f"not an address with its prefix: {value!r}")
+    address, _, prefix = value.partition("/")
+    _check(prefix.isascii() and prefix.isdigit() and len(prefix) <= 3, f"not a prefix length: {value!r}")
+    network = addresses.canonical_network(value)  # checks the prefix fits the address family
+    return f"{_ip(address)}/{network.rpartition('/')[2]}"
+
+
+_PHYSNET = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+@dataclass(frozen=True)
+class RouterInterface(Codec):
+    """A router's port on a tenant network of this host: ``addresses`` are its fixed IPs with their subnets'
+    prefixes (the subnets' gateways). The network is in ``HostWiring.networks`` of the same host."""
+
+    port_id: str
+    network_id: str
+    mac: str
+    addresses: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _id(self.port_id, "port id")
+        _id(self.network_id, "network id")
+        object.__setattr__(self, "mac", _mac(self.mac))
+        object.__setattr__(self, "addresses", tuple(_interface(a) for a in self.addresses))
+
+
+@dataclass(frozen=True)
+class RouterGateway(Codec):
+    """A router's port on its external network: a flat network on the host bridge that ``physical_network`` names
+    in the host's settings. ``addresses`` with prefixes; ``gateway_ip`` is the external subnet's gateway (the
+    router's default route), None for none."""
+
+    port_id: str
+    physical_network: str
+    mac: str
+    addresses: tuple[str, ...] = ()
+    gateway_ip: str | None = None
+    mtu: int = 1500
+
+    def __post_init__(self) -> None:
+        _id(self.port_id, "port id")
+        _check(
+            isinstance(self.physical_network, str) and bool(_PHYSNET.fullmatch(self.physical_network)),
+            f"not a physical network name: {self.physical_network!r}",
+        )
+        object.__setattr__(self, "mac", _mac(self.mac))
+        object.__setattr__(self, "addresses", tuple(_interface(a) for a in self.addresses))
+        object.__setattr__(self, "gateway_ip", _ip(self.gateway_ip) if self.gateway_ip else None)
+        _check(68 <= self.mtu <= 65535, f"mtu out of range: {self.mtu}")
+
+
+@dataclass(frozen=True)
+class FloatingIPWiring(Codec):
+    """A floating IP of the router: ``floating_ip`` (on the gateway's external network) is translated 1:1 to and
+    from ``fixed_ip`` (a port's address behind one of the router's interfaces)."""
+
+    floating_ip: str
+    fixed_ip: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "floating_ip", _ip(self.floating_ip))
+        object.__setattr__(self, "fixed_ip", _ip(self.fixed_ip))
+
+
+@dataclass(frozen=True)
+class RouterWiring(Codec):
+    """One router that runs on this host: its namespace, interfaces, gateway, SNAT of the interface subnets
+    (``snat_cidrs``, only with a gateway and ``enable_snat``), extra ``routes`` (destination CIDR, nexthop) and
+    floating IPs."""
+
+    router_id: str
+    interfaces: tuple[RouterInterface, ...] = ()
+    gateway: RouterGateway | None = None
+    enable_snat: bool = True
+    snat_cidrs: tuple[str, ...] = ()
+    routes: tuple[tuple[str, str], ...] = ()
+    floating_ips: tuple[FloatingIPWiring, ...] = ()
+
+    def __post_init__(self) -> None:
+        _id(self.router_id, "router id")
+        object.__setattr__(self, "interfaces", tuple(_coerce(RouterInterface, i) for i in self.interfaces))
+        if self.gateway is not None:
+            object.__setattr__(self, "gateway", _coerce(RouterGateway, self.gateway))
+        _check(isinstance(self.enable_snat, bool), f"enable_snat must be a boolean: {self.enable_snat!r}")
+        object.__setattr__(self, "snat_cidrs", tuple(_cidr(c) for c in self.snat_cidrs))
+        object.__setattr__(self, "routes", tuple((_cidr(dst), _ip(hop)) for dst, hop in self.routes))
+        object.__setattr__(self, "floating_ips", tuple(_coerce(FloatingIPWiring, f) for f in self.floating_ips))
+        floating = [f.floating_ip for f in self.floating_ips]
+        _check(len(floating) == len(set(floating)), "a floating IP appears twice")
+
+
 @dataclass(frozen=True)
 class HostWiring(Codec):
     """Everything one host must have. ``generation`` increases with each state the control side computes; a
-    driver ignores a state older than the last one it applied (a redelivered, overtaken task)."""
+    driver ignores a state older than the last one it applied (a redelivered, overtaken task). ``routers`` are
+    the routers placed on this host; the tenant networks of their interfaces are in ``networks``."""
 
     host: str
     networks: tuple[NetworkWiring, ...] = ()
     generation: int = 0
+    routers: tuple[RouterWiring, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "networks", tuple(_coerce(NetworkWiring, n) for n in self.networks))
+        object.__setattr__(self, "routers", tuple(_coerce(RouterWiring, r) for r in self.routers))
+        routers = [r.router_id for r in self.routers]
+        _check(len(routers) == len(set(routers)), "a router appears twice")
         ids = [n.network_id for n in self.networks]
         _check(len(ids) == len(set(ids)), "a network appears twice")
         vnis = [n.vni for n in self.networks]
