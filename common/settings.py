@@ -174,6 +174,27 @@ class HostSettings:
     )
     network_vni_min: int = _setting(1001, "Lowest VXLAN VNI given to tenant networks (admins may pick any 1..2^24-1).")
     network_vni_max: int = _setting(16000000, "Highest VXLAN VNI given to tenant networks.")
+    network_physical_bridges: str = _setting(
+        "public:stratus-ex",
+        "Flat (external) physical networks of this host and the root-namespace bridge each one is, as "
+        "'physnet:bridge[,physnet:bridge...]'. The agent creates a missing bridge; router gateways plug into it.",
+    )
+    network_external_cidr: str = _setting(
+        "172.24.4.0/24", "Subnet of the external network `public` that `make up` creates (DevStack's range)."
+    )
+    network_external_host_address: str = _setting(
+        "172.24.4.1/24",
+        "The machine's own address on the bridge of physical network 'public' (the external subnet's gateway), so "
+        "floating IPs are reachable from the machine. Empty: the bridge gets no address. Nothing is NATed beyond it.",
+    )
+    metadata_proxy_shared_secret: str = _setting(
+        "",
+        "Secret the metadata proxies on the hosts sign a guest's identity with and the metadata API checks. Empty: "
+        "read from <state_dir>/metadata-secret (made by `make up`).",
+    )
+    metadata_url: str = _setting(
+        "", "Where the hosts' metadata proxies send guests' requests. Empty: <public_url>/metadata."
+    )
     host: str = _setting("", "Name of this host for host agents and their queues. Empty: the hostname.")
     hosts: int = _setting(
         1,
@@ -249,6 +270,17 @@ class Settings(HostSettings):
 
     database_url: str = _setting(
         "", "SQLAlchemy URL. Empty means SQLite (WAL) at <state_dir>/stratus.db; PostgreSQL by URL."
+    )
+    console_proxy_host: str = _setting("127.0.0.1", "Address the console proxy (websockets) listens on.")
+    console_proxy_port: int = _setting(6083, "Port of the console proxy.")
+    console_public_url: str = _setting(
+        "", "Base URL clients reach the console proxy at. Empty: ws://<console_proxy_host>:<console_proxy_port>."
+    )
+    console_token_ttl: int = _setting(600, "Seconds a console URL's single-use token stays valid (Nova's default).")
+    console_allowed_origins: str = _setting(
+        "",
+        "Comma-separated extra Origins allowed to open console websockets. The portal's and the proxy's own are always "
+        "allowed.",
     )
 
     @property
