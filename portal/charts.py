@@ -59,11 +59,18 @@ def quota_bars(compute: dict, network: dict, image: dict) -> list[Bar]:
         return int(item.get("used", 0)), int(item.get("limit", -1))
 
     images = image.get("image_count_total") or {}
+    # L3 resources only when Neutron counts them: a cloud without them shows no made-up "no limit" bars.
+    l3 = [
+        Bar(label, *neutron(key))
+        for key, label in (("router", "Routers"), ("floatingip", "Floating IPs"))
+        if key in network
+    ]
     return [
         Bar("Instances", *nova("instances")),
         Bar("vCPUs", *nova("cores")),
         Bar("RAM", *nova("ram"), unit="MiB"),
         Bar("Networks", *neutron("network")),
         Bar("Ports", *neutron("port")),
+        *l3,
         Bar("Images", int(images.get("usage", 0)), int(images.get("limit", -1))),
     ]

@@ -17,6 +17,7 @@ from flask import Response, request
 from portal.blueprint import api, bp, is_htmx, render, signed_in
 from portal.client import ApiClient
 from portal.errors import ApiError
+from portal.floating_ips import floating_by_server
 
 TRANSITIONAL = frozenset({"BUILD", "REBOOT", "HARD_REBOOT", "RESIZE", "MIGRATING", "REBUILD", "PASSWORD"})
 POLL_SECONDS = 2
@@ -44,8 +45,11 @@ def addresses(server: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def row_context(server: dict[str, Any], flavors: dict[str, str], images: dict[str, str]) -> dict[str, Any]:
-    """What a row shows; the template reads only this, so the list and the fragment agree."""
+def row_context(
+    server: dict[str, Any], flavors: dict[str, str], images: dict[str, str], floating: list[str] | None = None
+) -> dict[str, Any]:
+    """What a row shows; the template reads only this, so the list and the fragment agree. ``floating``: the
+    server's floating IP addresses (Neutron's, see ``floating_ips.floating_by_server``)."""
     image = server.get("image") or {}
     flavor_id = (server.get("flavor") or {}).get("id", "")
     return {
@@ -58,6 +62,7 @@ def row_context(server: dict[str, Any], flavors: dict[str, str], images: dict[st
         "flavor": flavors.get(flavor_id, flavor_id),
         "image": images.get(image.get("id", ""), image.get("id", "")) if isinstance(image, dict) else "",
         "addresses": addresses(server),
+        "floating": ", ".join(floating or []),
         "changing": changing(server),
         "fault": (server.get("fault") or {}).get("message", ""),
     }
@@ -69,7 +74,8 @@ def instances() -> Response:
     client = api()
     servers = client.get("/compute/v2.1/servers/detail", limit=LIST_LIMIT)["servers"]
     flavors, images = flavor_names(client), image_names(client)
-    rows = [row_context(s, flavors, images) for s in servers]
+    floating = floating_by_server(client)
+    rows = [row_context(s, flavors, images, floating.get(s["id"])) for s in servers]
     return render("portal/instances.html", title="Instances", rows=rows, poll=POLL_SECONDS)
 
 
@@ -83,7 +89,8 @@ def instance_row(server_id: str) -> Response:
         if exc.status == 404:
             return Response("", mimetype="text/html")  # deleted: the row goes away
         raise
-    row = row_context(server, flavor_names(client), image_names(client))
+    floating = floating_by_server(client, [server_id]).get(server_id)
+    row = row_context(server, flavor_names(client), image_names(client), floating)
     return render("portal/instance_row.html", row=row, poll=POLL_SECONDS)
 
 
@@ -92,7 +99,8 @@ def instance_row(server_id: str) -> Response:
 def instance_detail(server_id: str) -> Response:
     client = api()
     server = client.get(f"/compute/v2.1/servers/{server_id}")["server"]
-    row = row_context(server, flavor_names(client), image_names(client))
+    floating = floating_by_server(client, [server_id]).get(server_id)
+    row = row_context(server, flavor_names(client), image_names(client), floating)
     actions = client.get(f"/compute/v2.1/servers/{server_id}/os-instance-actions")["instanceActions"]
     flavors = client.get("/compute/v2.1/flavors/detail")["flavors"]
     return render(

@@ -11,6 +11,8 @@ TENANT_NAV: list[tuple[str, str]] = [
     ("portal.instances", "Instances"),
     ("portal.images", "Images"),
     ("portal.networks", "Networks"),
+    ("portal.routers", "Routers"),
+    ("portal.floating_ips", "Floating IPs"),
     ("portal.security_groups", "Security groups"),
     ("portal.keypairs", "Key pairs"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from portal import (  # noqa: F401 - each registers its views on bp
     admin,
     assets,
+    floating_ips,
     images,
     instance_actions,
     instances,
@@ -13,6 +14,7 @@ from portal import (  # noqa: F401 - each registers its views on bp
     navigation,
     networks,
     overview,
+    routers,
     security_groups,
     signin,
 )
