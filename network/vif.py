@@ -28,11 +28,12 @@ from sqlalchemy.orm import Session
 
 from network import access, liveness, ports, security_groups
 from network.access import Caller
-from network.models import IPAllocation, Network, NetworkHost, Port
+from network.models import DHCP_OWNER, FloatingIP, IPAllocation, Network, NetworkHost, Port, Subnet
 
 __all__ = [
     "Caller",
     "FixedAddress",
+    "PortAddress",
     "VifPort",
     "auto_network_ids",
     "claim_port",
@@ -41,6 +42,7 @@ __all__ = [
     "fixed_addresses",
     "forget_agent",
     "live_agents",
+    "port_addresses",
     "release_ports",
     "security_group_ids",
     "usable_network_id",
@@ -169,3 +171,66 @@ def forget_agent(session: Session, host: str) -> bool:
         return False
     session.delete(record)
     return True
+
+
+@dataclass(frozen=True)
+class PortAddress:
+    """One fixed IP of a server's port with what the guest needs to configure it without DHCP (its metadata's
+    ``network_data.json``): the subnet, its gateway, DNS servers and host routes, the network's DHCP server on that
+    subnet (where the metadata service answers), and the floating IP translated to it, if any."""
+
+    port_id: str
+    network_id: str
+    mac_address: str
+    ip_address: str
+    cidr: str
+    gateway_ip: str | None
+    dns_nameservers: tuple[str, ...]
+    host_routes: tuple[tuple[str, str], ...]
+    dhcp_ip: str | None
+    floating_ip: str | None
+
+
+def port_addresses(session: Session, device_id: str, project_id: str) -> list[PortAddress]:
+    """The fixed IPs of a server's ports, in port creation order; like ``fixed_addresses``, only ports of the
+    server's own project count."""
+    rows = session.execute(
+        select(Port.id, Port.network_id, Port.mac_address, IPAllocation.ip_address, Subnet)
+        .join(IPAllocation, IPAllocation.port_id == Port.id)
+        .join(Subnet, Subnet.id == IPAllocation.subnet_id)
+        .where(Port.device_id == device_id, Port.project_id == project_id)
+        .order_by(Port.created_at, Port.id, IPAllocation.id)
+    ).all()
+    if not rows:
+        return []
+    subnet_ids = {row[4].id for row in rows}
+    dhcp = dict(
+        session.execute(
+            select(IPAllocation.subnet_id, IPAllocation.ip_address)
+            .join(Port, Port.id == IPAllocation.port_id)
+            .where(Port.device_owner == DHCP_OWNER, IPAllocation.subnet_id.in_(subnet_ids))
+        ).all()
+    )
+    floating = {
+        (port_id, fixed): address
+        for port_id, fixed, address in session.execute(
+            select(FloatingIP.port_id, FloatingIP.fixed_ip_address, FloatingIP.floating_ip_address).where(
+                FloatingIP.port_id.in_({row[0] for row in rows})
+            )
+        )
+    }
+    return [
+        PortAddress(
+            port_id=port_id,
+            network_id=network_id,
+            mac_address=mac,
+            ip_address=address,
+            cidr=subnet.cidr,
+            gateway_ip=subnet.gateway_ip,
+            dns_nameservers=tuple(subnet.dns_nameservers or ()),
+            host_routes=tuple((r["destination"], r["nexthop"]) for r in subnet.host_routes or ()),
+            dhcp_ip=dhcp.get(subnet.id) if subnet.enable_dhcp else None,
+            floating_ip=floating.get((port_id, address)),
+        )
+        for port_id, network_id, mac, address, subnet in rows
+    ]

@@ -7,14 +7,12 @@ comes back as an event (see ``events``) and is rescheduled elsewhere, at most ``
 
 from __future__ import annotations
 
-import base64
 import enum
 import logging
-import os
 from datetime import timedelta
 from typing import Any
 
-from compute import actions, client, delete, service
+from compute import actions, client, delete, metadata, service
 from compute.control import records, scheduler
 from compute.control.context import ComputeControl
 from compute.models import Instance, ports_of
@@ -52,21 +50,8 @@ def placement_request(session: Any, instance: Instance, down_after: float = 60.0
 
 
 def instance_spec(instance: Instance) -> dict[str, Any]:
-    """What the host needs to run the instance: flavor, image, config drive, NICs. Plain data for the queue."""
-    public_keys = {instance.key_name: instance.key_data} if instance.key_name and instance.key_data else {}
-    meta_data = {
-        "uuid": instance.id,
-        "name": instance.name,
-        "hostname": instance.hostname,
-        "launch_index": instance.launch_index,
-        "availability_zone": instance.availability_zone,
-        "project_id": instance.project_id,
-        "public_keys": public_keys,
-        "keys": [{"name": k, "type": "ssh", "data": v} for k, v in public_keys.items()],
-        "meta": dict(instance.metadata_items or {}),
-        "devices": [],
-        "random_seed": base64.b64encode(os.urandom(512)).decode(),
-    }
+    """What the host needs to run the instance: flavor, image, config drive, NICs. Plain data for the queue. The
+    config drive's documents are the metadata service's (``compute.metadata``)."""
     nics = [
         {"mac": p["mac"], "tap": p["tap"], "mtu": int(p["mtu"]), "port_id": p["port_id"], "bridge": p["bridge"]}
         for p in ports_of(instance)
@@ -79,29 +64,9 @@ def instance_spec(instance: Instance) -> dict[str, Any]:
         "memory_mb": int(instance.flavor["ram"]),
         "root_gb": int(instance.flavor["disk"]),
         "image": {k: instance.image_meta.get(k) for k in ("id", "disk_format", "checksum", "size")},
-        "config_drive": {
-            "meta_data": meta_data,
-            "network_data": network_data(ports_of(instance)),
-            "user_data": instance.user_data,
-        }
-        if instance.config_drive
-        else None,
+        "config_drive": metadata.config_drive(instance) if instance.config_drive else None,
         "nics": nics,
     }
-
-
-def network_data(ports: list[dict[str, Any]]) -> dict[str, Any]:
-    """OpenStack's ``network_data.json``: one link per NIC, each configured by DHCP (``ipv4_dhcp``)."""
-    wired = [p for p in ports if p.get("mac")]
-    links = [
-        {"id": p["tap"], "type": "phy", "ethernet_mac_address": p["mac"], "mtu": int(p["mtu"]), "vif_id": p["port_id"]}
-        for p in wired
-    ]
-    networks = [
-        {"id": f"network{index}", "type": "ipv4_dhcp", "link": p["tap"], "network_id": p["network_id"]}
-        for index, p in enumerate(wired)
-    ]
-    return {"links": links, "networks": networks, "services": []}
 
 
 def _try_host(
