@@ -229,6 +229,9 @@ class NetworkHost(Base):
     namespace: Mapped[str] = mapped_column(String(255), default="")
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     networks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    routers: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+    """The routers the control side last asked the host to run (None: none recorded), so a deleted router's host
+    is pushed once more, the push that removes its namespace."""
 
 
 class Router(StandardAttributes, Base):

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compute import client as compute_client
-from network import client, devicenames
-from network.control import wiring
+from network import client, devicenames, liveness
+from network.control import placement, router_wiring, wiring
 from network.control.context import NetworkControl
-from network.models import Network, NetworkHost, Port
+from network.models import FloatingIP, Network, NetworkHost, Port, Router
 from network.states import PortStatus
 
 LOG = logging.getLogger(__name__)
@@ -35,8 +35,9 @@ def push_host(control: NetworkControl, host: str, request_id: str = "") -> str:
         down_after = timedelta(seconds=control.settings.compute_host_down_after)
         state = wiring.host_wiring(session, host, control.settings.network_dhcp_lease_time, down_after)
         record.networks = [n.network_id for n in state.networks]
+        record.routers = [r.router_id for r in state.routers]
     client.agent_apply(control.app, host, state.to_dict(), request_id)
-    return f"pushed {len(state.networks)} networks"
+    return f"pushed {len(state.networks)} networks, {len(state.routers)} routers"
 
 
 def sync_network(control: NetworkControl, network_id: str, request_id: str = "") -> list[str]:
@@ -45,6 +46,37 @@ def sync_network(control: NetworkControl, network_id: str, request_id: str = "")
     for host in sorted(hosts):
         push_host(control, host, request_id)
     return sorted(hosts)
+
+
+def sync_router(control: NetworkControl, router_id: str, request_id: str = "") -> list[str]:
+    """Place the router (``placement``) and push the hosts concerned: the one that runs it, the one that ran it
+    (it moved, or it was deleted: the hosts whose last push had it), and the hosts of its interfaces' networks,
+    which learn where its ports are. Returns the hosts pushed."""
+    down_after = timedelta(seconds=control.settings.compute_host_down_after)
+    with control.db.session() as session:
+        targets = {r.host for r in session.scalars(select(NetworkHost)) if router_id in (r.routers or [])}
+        router = session.get(Router, router_id)
+        networks: set[str] = set()
+        if router is not None:
+            previous = router.host
+            chosen = placement.choose_host(session, previous, liveness.live_hosts(session, down_after))
+            if chosen != previous:
+                LOG.info("[%s] router %s placed on %r (was %r)", request_id, router_id, chosen, previous)
+                router.host = chosen
+            interfaces = router_wiring.interface_ports(session, [router_id])
+            gateway = session.get(Port, router.gateway_port_id) if router.gateway_port_id else None
+            for port in [*interfaces, *([gateway] if gateway else [])]:
+                if chosen:
+                    router_wiring.bind(port, chosen)
+                elif port.binding_host_id:  # no live host: nowhere to run, and nobody to say it is up
+                    port.binding_host_id, port.status = "", PortStatus.DOWN
+            networks = {p.network_id for p in interfaces}
+            targets |= {h for h in (previous, chosen) if h}
+    for network_id in sorted(networks):
+        targets |= hosts_with(control, network_id)
+    for host in sorted(targets):
+        push_host(control, host, request_id)
+    return sorted(targets)
 
 
 def agent_report(control: NetworkControl, host: str, underlay_ip: str, namespace: str, request_id: str = "") -> str:
@@ -121,10 +153,18 @@ def hosts_with(control: NetworkControl, network_id: str) -> set[str]:
 
 
 def ports_wired(
-    control: NetworkControl, host: str, generation: int, wired: list[str], errors: dict[str, str], request_id: str = ""
+    control: NetworkControl,
+    host: str,
+    generation: int,
+    wired: list[str],
+    errors: dict[str, str],
+    request_id: str = "",
+    routers: list[str] | None = None,
 ) -> dict[str, int]:
     """An agent applied a state: ports bound here are ACTIVE when wired, DOWN when not. Servers whose ports all
-    just became ACTIVE are "network ready"; servers waiting on a network that failed here fail their build."""
+    just became ACTIVE are "network ready"; servers waiting on a network that failed here fail their build.
+    ``routers``: the routers the host applied without error (None from an agent that does not report them):
+    their associated floating IPs become ACTIVE, those of the host's other routers DOWN."""
     done = set(wired)
     ready: list[tuple[str, list[dict[str, Any]]]] = []
     # A server is its device id within its project: ports of two projects naming one device are not one server.
@@ -144,6 +184,8 @@ def ports_wired(
                 failed[port.device_id] = (
                     f"network {port.network_id} could not be wired on {host}: " + errors[port.network_id]
                 )
+        if routers is not None:
+            _floating_status(session, host, set(routers))
         by_device: dict[tuple[str, str], list[Port]] = {}
         for port in ports:
             by_device.setdefault((port.device_id, port.project_id), []).append(port)
@@ -157,3 +199,14 @@ def ports_wired(
         compute_client.network_failed(control.app, instance_id, host, reason, request_id)
     active = [p for p in ports if p.status == PortStatus.ACTIVE]
     return {"active": len(active), "ready": len(ready), "failed": len(failed)}
+
+
+def _floating_status(session: Session, host: str, applied: set[str]) -> None:
+    """Neutron's floating IP status: ACTIVE while associated and wired by its router's host, else DOWN."""
+    here = select(Router.id).where(Router.host == host)
+    query = select(FloatingIP).where(FloatingIP.router_id.in_(here) | FloatingIP.router_id.in_(sorted(applied)))
+    for fip in session.scalars(query):
+        associated = fip.port_id is not None and fip.fixed_ip_address is not None
+        status = "ACTIVE" if associated and fip.router_id in applied else "DOWN"
+        if fip.status != status:
+            fip.status = status

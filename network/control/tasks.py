@@ -25,6 +25,10 @@ def register(app: Celery, settings: Settings) -> None:
     def sync_network(network_id: str, request_id: str = "") -> list[str]:
         return sync.sync_network(control, network_id, request_id)
 
+    @app.task(name=client.SYNC_ROUTER, **TASK_OPTIONS)
+    def sync_router(router_id: str, request_id: str = "") -> list[str]:
+        return sync.sync_router(control, router_id, request_id)
+
     @app.task(name=client.SYNC_HOST, **TASK_OPTIONS)
     def sync_host(host: str, request_id: str = "") -> str:
         return sync.push_host(control, host, request_id)
@@ -48,7 +52,7 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name=client.MOVE_FROM_DOWN_HOSTS, **TASK_OPTIONS, expires=settings.host_heartbeat_interval)
     def move_from_down_hosts() -> list[str]:
-        return relocation.move_from_down_hosts(control)
+        return relocation.move_from_down_hosts(control) + relocation.move_routers_from_down_hosts(control)
 
     app.conf.beat_schedule = {
         "network-move-from-down-hosts": {
@@ -59,6 +63,11 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name=client.PORTS_WIRED, **TASK_OPTIONS, **FROM_HOST)
     def ports_wired(
-        host: str, generation: int, wired: list[str], errors: dict[str, str], request_id: str = ""
+        host: str,
+        generation: int,
+        wired: list[str],
+        errors: dict[str, str],
+        request_id: str = "",
+        routers: list[str] | None = None,
     ) -> dict[str, int]:
-        return sync.ports_wired(control, host, generation, wired, errors, request_id)
+        return sync.ports_wired(control, host, generation, wired, errors, request_id, routers)

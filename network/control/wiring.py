@@ -1,12 +1,15 @@
 """What one host must look like: the ``HostWiring`` the control side computes from the database for a host agent.
 
-A host has a network when a server's port on it is bound to the host. For each such network the host gets its
+A host has a network when a server's port on it is bound to the host, or when a router placed on the host has an
+interface on it (``router_wiring``: that host also gets the router's namespace). For each such network the host gets its
 ports here (with their security group rules resolved to addresses), every port of the network on other hosts
 (L2 population: unicast forwarding entries, no multicast) and the other hosts' VTEPs, and, on the one host that
 serves the network's DHCP, the DHCP server with a static lease per port. The DHCP host is the one the DHCP port is
 bound to while that host has the network's servers and is live, else the first by name of the live hosts that have
 them: every computation agrees (they read the same binding), and the server moves only when its host leaves the
-network or goes down (``network.liveness``; ``network.control.relocation`` pushes the move at once).
+network or goes down (``network.liveness``; ``network.control.relocation`` pushes the move at once). A router's
+host is deliberately no DHCP candidate unless it also has servers of the network: the choice stays among the hosts
+whose guests need the server, and a router moving never moves a DHCP server.
 Reads are done in bulk (a few queries per host, whatever the number of ports).
 """
 
@@ -25,13 +28,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from network import liveness
+from network.control import router_wiring
 from network.models import (
     DHCP_OWNER,
+    ROUTER_INTERFACE_OWNER,
     IPAllocation,
     Network,
     NetworkHost,
     Port,
     PortSecurityGroup,
+    Router,
     SecurityGroupRule,
 )
 from network.states import PortStatus
@@ -47,19 +53,44 @@ def is_server_port(port: Port) -> bool:
     return port.device_owner.startswith(COMPUTE_OWNER_PREFIX)
 
 
+def is_router_interface(port: Port) -> bool:
+    return port.device_owner == ROUTER_INTERFACE_OWNER
+
+
 def networks_of_host(session: Session, host: str) -> set[str]:
+    """Networks of the server ports bound to ``host`` and of the interfaces of the routers placed on it."""
     query = select(Port.network_id).where(
         Port.binding_host_id == host, Port.device_owner.like(f"{COMPUTE_OWNER_PREFIX}%")
+    )
+    routed = (
+        select(Port.network_id)
+        .join(Router, Router.id == Port.device_id)
+        .where(Port.device_owner == ROUTER_INTERFACE_OWNER, Router.host == host, Router.admin_state_up.is_(True))
+    )
+    return set(session.scalars(query)) | set(session.scalars(routed))
+
+
+def server_hosts_of_network(session: Session, network_id: str) -> set[str]:
+    """Hosts with a server port of the network bound to them (the DHCP server's candidates)."""
+    query = select(Port.binding_host_id).where(
+        Port.network_id == network_id, Port.binding_host_id != "", Port.device_owner.like(f"{COMPUTE_OWNER_PREFIX}%")
     )
     return set(session.scalars(query))
 
 
 def hosts_of_network(session: Session, network_id: str) -> set[str]:
-    """Hosts with a server port of the network bound to them."""
-    query = select(Port.binding_host_id).where(
-        Port.network_id == network_id, Port.binding_host_id != "", Port.device_owner.like(f"{COMPUTE_OWNER_PREFIX}%")
+    """Hosts with a server port of the network bound to them, and the hosts of the routers with an interface on it."""
+    routed = (
+        select(Router.host)
+        .join(Port, Port.device_id == Router.id)
+        .where(
+            Port.network_id == network_id,
+            Port.device_owner == ROUTER_INTERFACE_OWNER,
+            Router.host != "",
+            Router.admin_state_up.is_(True),
+        )
     )
-    return set(session.scalars(query))
+    return server_hosts_of_network(session, network_id) | set(session.scalars(routed))
 
 
 def dhcp_host(hosts: Iterable[str], current: str = "", live: set[str] | None = None) -> str | None:
@@ -183,6 +214,7 @@ class _Facts:
     vteps: dict[str, str]  # host → underlay address, for hosts whose agent reported
     rules: dict[str, tuple[Rule, ...]]
     live: set[str] | None = None  # hosts whose agent is alive (None: every host counts as live)
+    router_hosts: dict[str, str] | None = None  # router id -> its host, for the routers with an interface here
 
     def first_ip(self, port_id: str) -> str:
         return (self.addresses.get(port_id) or [""])[0]
@@ -192,6 +224,10 @@ def _read(session: Session, host: str, network_ids: set[str], down_after: timede
     networks = {n.id: n for n in session.scalars(select(Network).where(Network.id.in_(network_ids)))}
     ports = list(session.scalars(select(Port).where(Port.network_id.in_(network_ids))))
     local = [p for p in ports if is_server_port(p) and p.binding_host_id == host]
+    router_ids = {p.device_id for p in ports if is_router_interface(p)}
+    routers = session.execute(
+        select(Router.id, Router.host).where(Router.id.in_(router_ids), Router.admin_state_up.is_(True))
+    )
     return _Facts(
         host=host,
         networks=networks,
@@ -200,6 +236,7 @@ def _read(session: Session, host: str, network_ids: set[str], down_after: timede
         vteps={h.host: h.underlay_ip for h in session.scalars(select(NetworkHost))},
         rules=_rules(session, local),
         live=None if down_after is None else liveness.live_hosts(session, down_after),
+        router_hosts={router_id: router_host for router_id, router_host in routers if router_host},
     )
 
 
@@ -217,16 +254,23 @@ def _port(facts: _Facts, port: Port) -> PortWiring:
 def _network(facts: _Facts, network: Network, lease_time: int) -> NetworkWiring:
     host = facts.host
     servers = [p for p in facts.ports if p.network_id == network.id and is_server_port(p)]
-    bound = [p for p in servers if p.binding_host_id]
-    hosts = {p.binding_host_id for p in bound}
+    bound = [(p, p.binding_host_id) for p in servers if p.binding_host_id]
+    server_hosts = {h for _, h in bound}
+    router_hosts = facts.router_hosts or {}
+    routed = [
+        (p, router_hosts[p.device_id])
+        for p in facts.ports
+        if p.network_id == network.id and is_router_interface(p) and p.device_id in router_hosts
+    ]
+    hosts = server_hosts | {h for _, h in routed}
     remote = [
-        _checked(RemotePort, f"port {p.id}", p.mac_address, facts.first_ip(p.id), facts.vteps[p.binding_host_id])
-        for p in bound
-        if p.binding_host_id != host and p.binding_host_id in facts.vteps
+        _checked(RemotePort, f"port {p.id}", p.mac_address, facts.first_ip(p.id), facts.vteps[where])
+        for p, where in [*bound, *routed]
+        if where != host and where in facts.vteps
     ]
     dhcp = None
     dhcp_port = next((p for p in facts.ports if p.network_id == network.id and p.device_owner == DHCP_OWNER), None)
-    serving = dhcp_host(hosts, dhcp_port.binding_host_id if dhcp_port is not None else "", facts.live)
+    serving = dhcp_host(server_hosts, dhcp_port.binding_host_id if dhcp_port is not None else "", facts.live)
     if dhcp_port is not None and serving == host:
         leases = [(p.mac_address, ip) for p in servers for ip in facts.addresses.get(p.id, [])]
         dhcp = _checked(_dhcp, f"DHCP of network {network.id}", network, dhcp_port, facts.addresses, leases, lease_time)
@@ -255,14 +299,18 @@ def host_wiring(
     session: Session, host: str, lease_time: int = 86400, down_after: timedelta | None = None
 ) -> HostWiring:
     """The complete desired state of ``host``. DHCP ports of the networks it serves are bound to it here. With
-    ``down_after``, hosts whose agent was not heard from within it serve no DHCP."""
+    ``down_after``, hosts whose agent was not heard from within it serve no DHCP. The routers placed on ``host``
+    come with it (``router_wiring``), and their ports are bound to it here."""
     generation = time.time_ns()  # taken before reading: a later computation always carries a later generation
     network_ids = networks_of_host(session, host)
+    routers = router_wiring.router_wiring(session, host, router_wiring.routers_on(session, host))
     if not network_ids:
-        return HostWiring(host=host, networks=(), generation=generation)
+        return HostWiring(host=host, networks=(), routers=tuple(routers), generation=generation)
     facts = _read(session, host, network_ids, down_after)
-    networks = [_network(facts, facts.networks[n], lease_time) for n in sorted(network_ids) if n in facts.networks]
-    return HostWiring(host=host, networks=tuple(networks), generation=generation)
+    # A flat network (the external one) has no VNI and no bridge of its own here: servers on it are not wired.
+    wanted = [facts.networks[n] for n in sorted(network_ids) if n in facts.networks]
+    networks = [_network(facts, n, lease_time) for n in wanted if n.segmentation_id is not None]
+    return HostWiring(host=host, networks=tuple(networks), routers=tuple(routers), generation=generation)
 
 
 def _checked(build: Callable[..., _T], what: str, *args: Any) -> _T | None:

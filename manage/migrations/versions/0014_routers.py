@@ -1,7 +1,8 @@
 """routers and floating IPs; flat external networks (issue 13, item 1)
 
 Networks get ``physical_network`` and may have no VNI (``segmentation_id`` NULL: a flat network on a host
-bridge, such as the external network ``public``). New tables: ``routers`` and ``floating_ips``.
+bridge, such as the external network ``public``). New tables: ``routers`` and ``floating_ips``;
+network hosts record the routers last pushed to them.
 
 Revision ID: 0014_routers
 Revises: 0013_plain_addresses
@@ -103,8 +104,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("physical_network", sa.String(length=64), nullable=True))
         batch_op.alter_column("segmentation_id", existing_type=sa.INTEGER(), nullable=True)
 
+    with op.batch_alter_table("network_hosts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("routers", sa.JSON(), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("network_hosts", schema=None) as batch_op:
+        batch_op.drop_column("routers")
+
     with op.batch_alter_table("networks", schema=None) as batch_op:
         batch_op.alter_column("segmentation_id", existing_type=sa.INTEGER(), nullable=False)
         batch_op.drop_column("physical_network")
