@@ -24,6 +24,7 @@ from api.identity import assignments, auth_views, catalog_views, domains, projec
 from api.identity import limits as identity_limits
 from api.image import data as image_data
 from api.image import images, members
+from api.metadata import views as metadata_views
 from api.network import extensions as network_extensions
 from api.network import networks as network_networks
 from api.network import ports as network_ports
@@ -70,6 +71,7 @@ BLUEPRINTS = (
     network_security_groups.bp,
     network_tags.bp,
     network_quotas.bp,
+    metadata_views.bp,
     portal_site.bp,
 )
 
