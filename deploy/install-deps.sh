@@ -17,7 +17,9 @@ PACKAGES=(
     # network dataplane: bridges, VXLAN, namespaces, DHCP, security groups
     dnsmasq-base nftables iproute2 iputils-ping tcpdump
     # guest image and config drive building (deploy/images/)
-    genisoimage mtools dosfstools fdisk syslinux syslinux-common busybox-static linux-image-amd64
+    genisoimage mtools dosfstools fdisk syslinux syslinux-common busybox-static linux-image-amd64 dropbear-bin
+    # the end-to-end tests log in to guests over SSH
+    openssh-client
     # Python and what libvirt-python needs to build (it ships no wheels)
     python3 python3-venv python3-dev gcc libvirt-dev pkg-config
     # pgrep/pkill used by the scripts

@@ -4,7 +4,8 @@
 #   deploy/images/build-tiny.sh [--force] OUTPUT.qcow2
 #
 # Offline, from Debian packages only (installed with apt-get when missing): the Debian kernel (linux-image-amd64)
-# and a few of its modules, busybox-static, syslinux. No loop mounts, no downloads: the FAT file system is made in
+# and a few of its modules, busybox-static, dropbear-bin (the SSH server, with its shared libraries and the dynamic
+# loader), syslinux. No loop mounts, no downloads: the FAT file system is made in
 # a file (mkfs.fat, mtools, syslinux's mtools installer) and copied into a disk file at its partition's offset.
 # The guest's behaviour lives in deploy/images/guest/ (copied into the initramfs); see deploy/images/README.md.
 #
@@ -32,7 +33,7 @@ outdir=$(dirname "$output")
 stamp="$output.stamp"
 
 # --- packages: check with dpkg-query, install only what is missing ----------------------------------------------
-packages=(busybox-static syslinux syslinux-common mtools dosfstools fdisk qemu-utils cpio kmod gzip genisoimage)
+packages=(busybox-static dropbear-bin syslinux syslinux-common mtools dosfstools fdisk qemu-utils cpio kmod gzip genisoimage)
 if ! compgen -G '/boot/vmlinuz-*' >/dev/null; then packages+=(linux-image-amd64); fi
 missing=()
 for pkg in "${packages[@]}"; do
@@ -65,13 +66,30 @@ vmlinuz=/boot/vmlinuz-$kver
 # and the ACPI power button with the input event device that busybox acpid reads.
 modules=(virtio_pci virtio_net virtio_blk virtio_scsi ata_piix ahci sr_mod isofs vfat nls_cp437 nls_utf8 button evdev)
 
+# Dynamically linked programs from Debian's packages, copied with every shared library ldd resolves and the dynamic
+# loader, each at the path ldd prints (the loader finds them in its built-in multiarch directories, no ld.so.cache).
+programs=(/usr/sbin/dropbear /usr/bin/dropbearkey)
+elf_closure() {
+    local program
+    for program in "${programs[@]}"; do
+        [ -x "$program" ] || die "$program not found"
+        echo "$program"
+        ldd "$program" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }'
+    done | LC_ALL=C sort -u
+}
+mapfile -t elf_files < <(elf_closure)
+
 # --- cache check ---------------------------------------------------------------------------------------------------
 pkg_version() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo unknown; }
 stamp_text() {
-    echo "stratus tiny image, format 1"
+    echo "stratus tiny image, format 2"
     echo "kernel $kver $(pkg_version "linux-image-$kver") $(stat -c %s "$vmlinuz")"
     echo "busybox-static $(pkg_version busybox-static)"
     echo "syslinux $(pkg_version syslinux) $(pkg_version syslinux-common)"
+    echo "dropbear-bin $(pkg_version dropbear-bin)"
+    # The libraries come from other packages (libc6, libtomcrypt1, ...): their bytes stand for their versions.
+    local file
+    for file in "${elf_files[@]}"; do echo "$(sha256sum < "$(readlink -f "$file")" | cut -d' ' -f1)  $file"; done
     echo "modules ${modules[*]}"
     echo "SOURCE_DATE_EPOCH ${SOURCE_DATE_EPOCH:-}"
     (cd "$here" && find . -type f ! -name '*.md' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
@@ -100,9 +118,15 @@ cp /bin/busybox "$root/bin/busybox"
 for applet in $("$root/bin/busybox" --list-full); do
     [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
 done
+for file in "${elf_files[@]}"; do
+    mkdir -p "$root$(dirname "$file")"
+    cp "$(readlink -f "$file")" "$root$file"
+done
 cp -R "$here/guest/." "$root/"
 # Executable bits do not depend on how the repository was checked out: every "#!" file is a program.
+elf_paths=" ${elf_files[*]} "
 find "$root" -type f ! -path "$root/bin/busybox" | while read -r file; do
+    case "$elf_paths" in *" ${file#"$root"} "*) chmod 0755 "$file"; continue ;; esac
     if [ "$(head -c 2 "$file")" = "#!" ]; then chmod 0755 "$file"; else chmod 0644 "$file"; fi
 done
 "$python" "$here/markers.py" --shell > "$root/etc/stratus/markers.sh"
