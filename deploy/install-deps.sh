@@ -16,6 +16,8 @@ PACKAGES=(
     libvirt-clients libxml2-utils
     # network dataplane: bridges, VXLAN, namespaces, DHCP, security groups
     dnsmasq-base nftables iproute2 iputils-ping tcpdump
+    # routers: gratuitous ARP when a floating IP moves, and flushing its stale connection tracking entries
+    iputils-arping conntrack
     # guest image and config drive building (deploy/images/)
     genisoimage mtools dosfstools fdisk syslinux syslinux-common busybox-static linux-image-amd64 dropbear-bin
     # the end-to-end tests log in to guests over SSH

@@ -66,3 +66,21 @@ def underlay_veth(namespace: str) -> str:
     if len(namespace) <= IFNAMSIZ - 3 and _PLAIN.match(namespace):
         return f"ul-{namespace}"
     return "ul-" + hashlib.sha256(namespace.encode()).hexdigest()[: IFNAMSIZ - 3]
+
+
+def router_namespace(router_id: str) -> str:
+    """Neutron's name. Simulated hosts of one machine share it: a router runs on one host at a time, and when it
+    moves the new host takes the namespace over (``network.host.dataplane.linux.router``)."""
+    return f"qrouter-{router_id}"
+
+
+def router_interface(port_id: str) -> str:
+    """A router's end of its interface on a tenant network, inside ``qrouter-``; its peer is ``vif_names(port).tap``
+    in the network bridge, as the DHCP port's is."""
+    return f"qr-{port_id[:ID_LEN]}"
+
+
+def router_gateway(port_id: str) -> str:
+    """A router's end of its gateway, inside ``qrouter-``; its peer ``tap<id11>`` is in the physical network's
+    bridge in the root namespace."""
+    return f"qg-{port_id[:ID_LEN]}"

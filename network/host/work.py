@@ -31,7 +31,7 @@ def apply(agent: NetworkAgent, host: str, wiring: dict[str, Any], request_id: st
         agent.app.send_task(
             client.PORTS_WIRED,
             args=[host, result.generation, list(result.wired), result.errors],
-            kwargs={"request_id": request_id},
+            kwargs={"request_id": request_id, "routers": list(result.routers)},
         )
     return result.to_dict()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from common.exceptions import ConfigError
 from common.settings import Settings
-from network.host.dataplane.base import DataplaneDriver, HostUnderlay
+from network.host.dataplane.base import DataplaneDriver, HostUnderlay, checked_bridges
 
 
 def driver_for(settings: Settings) -> DataplaneDriver:
@@ -44,6 +44,28 @@ def underlay_for(settings: Settings) -> HostUnderlay:
             from network.host.dataplane.linux.inspect import default_route_address
 
             address = default_route_address()
+    try:
+        bridges = physical_bridges(settings.network_physical_bridges)
+    except ValueError as exc:
+        raise ConfigError(setting="network_physical_bridges", reason=str(exc)) from None
+    try:
+        return _underlay(settings, address, bridges)
+    except ValueError as exc:
+        raise ConfigError(setting="network_external_host_address", reason=str(exc)) from None
+
+
+def physical_bridges(text: str) -> tuple[tuple[str, str], ...]:
+    """``physnet:bridge[,physnet:bridge...]`` as pairs ("" is none); names are checked by ``HostUnderlay``."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        physnet, colon, bridge = item.partition(":")
+        if not colon or not physnet or not bridge:
+            raise ValueError(f"not 'physnet:bridge': {item!r}")
+        pairs.append((physnet, bridge))
+    return checked_bridges(pairs)
+
+
+def _underlay(settings: Settings, address: str, bridges: tuple[tuple[str, str], ...]) -> HostUnderlay:
     return HostUnderlay(
         underlay_ip=address,
         namespace=settings.network_namespace or None,
@@ -51,4 +73,6 @@ def underlay_for(settings: Settings) -> HostUnderlay:
         underlay_bridge=settings.network_underlay_bridge,
         underlay_device=settings.network_underlay_device,
         underlay_mtu=settings.network_underlay_mtu,
+        physical_bridges=bridges,
+        external_host_address=settings.network_external_host_address,
     )

@@ -11,13 +11,31 @@ puts a guest's tap into the per-port bridge named by ``port_device_names(port_id
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from common.exceptions import StratusError
 from network import addresses
 from network.devicenames import VifNames, vif_names
 from network.wire import Codec, HostWiring
+
+EXTERNAL_PHYSNET = "public"
+"""The physical network whose bridge gets ``HostUnderlay.external_host_address`` (the machine's own side)."""
+_PHYSNET = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_BRIDGE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
+
+
+def checked_bridges(pairs: Iterable[Iterable[str]]) -> tuple[tuple[str, str], ...]:
+    """(physical network, bridge) pairs with plain names, each physical network once; else ValueError."""
+    bridges = tuple((str(physnet), str(bridge)) for physnet, bridge in pairs)
+    for physnet, bridge in bridges:
+        if not _PHYSNET.fullmatch(physnet) or not _BRIDGE.fullmatch(bridge):
+            raise ValueError(f"not a physical network and bridge name: {physnet!r}:{bridge!r}")
+    if len({physnet for physnet, _ in bridges}) != len(bridges):
+        raise ValueError("a physical network is mapped twice")
+    return bridges
 
 
 class DataplaneError(StratusError):
@@ -37,6 +55,11 @@ class HostUnderlay(Codec):
     simulated host on a shared machine: the driver creates the namespace and a veth into ``underlay_bridge`` (a
     root-namespace bridge all simulated hosts share as their wire) and puts ``underlay_ip``/``underlay_prefix``
     on it.
+
+    ``physical_bridges`` maps each flat (external) physical network to a root-namespace bridge of the machine,
+    which ``init_host`` makes exist and up; routers' gateways plug into it. Simulated hosts of one machine share
+    these bridges, as they share the underlay bridge. ``external_host_address`` (``address/prefix``, or "") goes
+    on the bridge of ``EXTERNAL_PHYSNET``: the machine's own address on the external network.
     """
 
     underlay_ip: str
@@ -45,8 +68,18 @@ class HostUnderlay(Codec):
     underlay_bridge: str = "stratus-ul"
     underlay_device: str = ""
     underlay_mtu: int = 1500
+    physical_bridges: tuple[tuple[str, str], ...] = ()
+    external_host_address: str = ""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "physical_bridges", checked_bridges(self.physical_bridges))
+        if self.external_host_address:
+            address, slash, prefix = self.external_host_address.partition("/")
+            network = addresses.canonical_network(self.external_host_address) if slash else ""
+            if not slash or not prefix.isdigit():
+                raise ValueError(f"external_host_address needs a prefix: {self.external_host_address!r}")
+            canonical = f"{addresses.canonical_address(address)}/{network.rpartition('/')[2]}"
+            object.__setattr__(self, "external_host_address", canonical)
         object.__setattr__(self, "underlay_ip", addresses.canonical_address(self.underlay_ip))
         object.__setattr__(self, "namespace", self.namespace or None)
         if not 0 < self.underlay_prefix <= 128:
@@ -60,15 +93,19 @@ class ApplyResult(Codec):
     """What an ``apply`` achieved. ``wired`` are the ports whose wiring and filtering are in place (ready for the
     guest: Neutron's "port up"); ``errors`` maps a network id to what went wrong there (its ports are not in
     ``wired``), or the id of a leftover network or port that could not be removed. ``stale`` is True when the
-    state was older than the one in effect and was ignored; ``generation`` is the generation now in effect."""
+    state was older than the one in effect and was ignored; ``generation`` is the generation now in effect.
+    ``routers`` are the routers converged without error (their interface and gateway ports are in ``wired``; a
+    failing router's error is under its id in ``errors``)."""
 
     generation: int
     wired: tuple[str, ...] = ()
     errors: dict[str, str] = field(default_factory=dict)
     stale: bool = False
+    routers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wired", tuple(self.wired))
+        object.__setattr__(self, "routers", tuple(self.routers))
         object.__setattr__(self, "errors", dict(self.errors))
 
 
@@ -87,14 +124,16 @@ class DataplaneDriver(ABC):
         ``underlay_mtu``), a veth pair ``ul-…`` (root namespace, in the underlay bridge) ↔ ``ul0`` (in the
         namespace, with ``underlay_ip/underlay_prefix``), bring ``lo`` up, and set the sysctls filtering needs
         (``net.bridge.bridge-nf-call-iptables=1`` and ``…-ip6tables=1``). For a real host only the sysctls; the
-        underlay address must already be configured. Idempotent. Raises DataplaneError.
+        underlay address must already be configured. Either way the ``physical_bridges`` exist and are up, the
+        external one with ``external_host_address``. Idempotent. Raises DataplaneError.
         """
 
     @abstractmethod
     def apply(self, wiring: HostWiring) -> ApplyResult:
         """Converge the whole host to ``wiring``: create what is missing, fix what differs, and remove what is not
         in it (network bridges, VXLAN devices and their forwarding entries, port bridges and veths, DHCP
-        namespaces and their dnsmasq, firewall rules). Applying the state in effect again only reads.
+        namespaces and their dnsmasq, firewall rules, router namespaces with their devices, routes and NAT rules).
+        Applying the state in effect again only reads.
 
         Firewall rules are loaded before a port is plugged and a port unknown to the rules carries no traffic, so a
         port is never reachable unfiltered. A failure in one network is reported in ``ApplyResult.errors`` and

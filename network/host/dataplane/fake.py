@@ -1,8 +1,8 @@
 """An in-memory dataplane, shipped in the product: control-side tests and scale benchmarks use it.
 
-It keeps the last applied state per host, honours the same generation rule as the real driver, reports every
-port wired, and can be told to fail for given networks so callers can exercise their error paths. It never
-replaces the Linux driver in end-to-end tests.
+It keeps the last applied state per host (routers included), honours the same generation rule as the real
+driver, reports every port wired (routers' ports too) and every router applied, and can be told to fail for given
+networks so callers can exercise their error paths. It never replaces the Linux driver in end-to-end tests.
 """
 
 from __future__ import annotations
@@ -42,14 +42,20 @@ class FakeDataplane(DataplaneDriver):
         with self._lock:
             self.applied.append(wiring)
             if self.state is not None and wiring.generation < self.state.generation:
-                return ApplyResult(generation=self.state.generation, wired=self._wired(self.state), stale=True)
+                return ApplyResult(
+                    generation=self.state.generation,
+                    wired=self._wired(self.state),
+                    stale=True,
+                    routers=tuple(r.router_id for r in self.state.routers),
+                )
             self.state = wiring
             errors = {
                 n.network_id: self.failing_networks[n.network_id]
                 for n in wiring.networks
                 if n.network_id in self.failing_networks
             }
-            return ApplyResult(generation=wiring.generation, wired=self._wired(wiring), errors=errors)
+            routers = tuple(r.router_id for r in wiring.routers)
+            return ApplyResult(generation=wiring.generation, wired=self._wired(wiring), errors=errors, routers=routers)
 
     def _wired(self, wiring: HostWiring) -> tuple[str, ...]:
         wired: list[str] = []
@@ -59,6 +65,9 @@ class FakeDataplane(DataplaneDriver):
             wired.extend(port.port_id for port in network.ports)
             if network.dhcp is not None and network.dhcp.port_id not in wired:
                 wired.append(network.dhcp.port_id)
+        for router in wiring.routers:  # as the real driver: a router's ports are wired with it
+            wired.extend(i.port_id for i in router.interfaces)
+            wired.extend([router.gateway.port_id] if router.gateway is not None else [])
         return tuple(wired)
 
     def retire(self) -> None:

@@ -3,8 +3,9 @@
 Order matters for safety, so ``apply`` always runs in three steps: load the firewall for every wanted port
 (a port the rules do not know carries no traffic, so plugging a port before its rules exist would only drop its
 packets, never pass them unfiltered), then converge each network on its own (one failing network is reported
-and the others go on), and last remove what is no longer wanted. Every step compares the kernel's actual state,
-read at the start, with the wanted one and writes only differences.
+and the others go on), then each router (``router``: its namespace needs its networks' bridges; one failing router
+is reported and the others go on), and last remove what is no longer wanted. Every step compares the kernel's
+actual state, read at the start, with the wanted one and writes only differences.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from network.host.dataplane.linux.host import HostNamespace
 from network.host.dataplane.linux.inspect import Link, owner_tag
 from network.host.dataplane.linux.links import Namespace, ensure_veth
 from network.host.dataplane.linux.nftables import Firewall
+from network.host.dataplane.linux.router import OWNER as ROUTER_OWNER
+from network.host.dataplane.linux.router import Routers
 from network.host.dataplane.linux.runner import Runner
 from network.host.dataplane.tokens import UnsafeValue
 from network.wire import HostWiring, NetworkWiring
@@ -65,6 +68,7 @@ class LinuxDataplane(DataplaneDriver):
         self.directory = Path(state_dir) / "dataplane" / host
         self.runner = runner or Runner()
         self.dhcp = DhcpServers(self.runner, host, self.directory / "dhcp")
+        self.routers = Routers(self.runner, host, self.directory / "routers")
         self.underlay: HostUnderlay | None = None
         self.last: ApplyResult | None = None
         """The result of the state in effect (kept in memory: after a restart the first state is applied)."""
@@ -150,8 +154,31 @@ class LinuxDataplane(DataplaneDriver):
             wired += [port.port_id for port in vm_ports]
             if network.dhcp is not None:
                 wired.append(network.dhcp.port_id)
+        applied = self._routers(wiring, host_ns, root_ns, errors)
+        for router in wiring.routers:
+            if router.router_id in applied:
+                wired += [i.port_id for i in router.interfaces]
+                wired += [router.gateway.port_id] if router.gateway is not None else []
         errors.update(self._sweep(wiring, host_ns, root_ns, namespaces))
-        return ApplyResult(generation=wiring.generation, wired=tuple(wired), errors=errors)
+        return ApplyResult(generation=wiring.generation, wired=tuple(wired), errors=errors, routers=tuple(applied))
+
+    def _routers(self, wiring: HostWiring, host_ns: Namespace, root_ns: Namespace, errors: dict[str, str]) -> list[str]:
+        """Converge each router; the ids of those that converged without error (the others' are in ``errors``)."""
+        assert self.underlay is not None
+        networks = {n.network_id: n for n in wiring.networks if n.network_id not in errors}
+        bridges = dict(self.underlay.physical_bridges)
+        applied = []
+        for router in wiring.routers:
+            try:
+                self.routers.converge(router, host_ns, root_ns, networks, bridges)
+            except DataplaneError as exc:
+                errors[router.router_id] = exc.message
+                continue
+            except (UnsafeValue, ValueError) as exc:  # refused before it was written: this router only
+                errors[router.router_id] = str(exc)
+                continue
+            applied.append(router.router_id)
+        return applied
 
     def _network(
         self,
@@ -218,12 +245,18 @@ class LinuxDataplane(DataplaneDriver):
         for space in dict.fromkeys([root_ns, host_ns]):  # once when they are the same namespace
             for link in list(space.links.values()):
                 owner = link.owned_by(self.host)
-                if owner is None or owner == "underlay" or link.name in wanted:
-                    continue
+                if owner is None or owner == "underlay" or owner.startswith(ROUTER_OWNER) or link.name in wanted:
+                    continue  # a router's devices go with the router, below
                 try:
                     space.delete(link.name)
                 except DataplaneError as exc:
                     errors[owner] = exc.message
+        running = {router.router_id for router in wiring.routers}
+        for router_id in sorted(self.routers.owned(root_ns, host_ns) - running):
+            try:
+                self.routers.remove(router_id, host_ns, root_ns, namespaces)
+            except DataplaneError as exc:
+                errors[router_id] = exc.message
         served = {network.network_id for network in wiring.networks if network.dhcp is not None}
         for network_id in sorted(self.dhcp.owned() - served):
             try:

@@ -3,12 +3,17 @@
 A simulated host is a network namespace with one veth (``ul0`` inside, ``ul-<name>`` outside) into a root
 namespace bridge shared by all simulated hosts of the machine: that bridge is the underlay network, and each
 host's VXLAN traffic leaves by its own address on it, exactly as real hosts' traffic would on a switch.
+
+Every host, simulated or real, also has the root-namespace bridges of its flat physical networks (the external
+network's wire, into which routers plug their gateways). Simulated hosts share them like the underlay bridge; the
+external one carries the machine's own address there, so the machine reaches floating IPs. Nothing is routed or
+NATed from them to the machine's uplink.
 """
 
 from __future__ import annotations
 
 from network.devicenames import HOST_UNDERLAY, underlay_veth
-from network.host.dataplane.base import DataplaneError, HostUnderlay
+from network.host.dataplane.base import EXTERNAL_PHYSNET, DataplaneError, HostUnderlay
 from network.host.dataplane.linux import inspect
 from network.host.dataplane.linux.inspect import TAG, owner_tag
 from network.host.dataplane.linux.links import Namespace, ensure_veth
@@ -16,6 +21,8 @@ from network.host.dataplane.linux.runner import CommandFailed, Runner
 
 SHARED_TAG = f"{TAG}::underlay"
 """Alias of an underlay bridge a driver created; it belongs to no single host and goes when no host uses it."""
+PHYSNET_TAG = f"{TAG}::physnet"
+"""Alias of a physical network's bridge a driver created; shared like the underlay bridge."""
 SYSCTLS = {
     # Bridged IPv4/IPv6 packets traverse the inet hooks, where connection tracking (and so the security groups'
     # "replies of allowed connections") works; the bridge family has no conntrack on our kernels.
@@ -42,25 +49,45 @@ class HostNamespace:
             self._ensure_simulated(self.netns)
         else:
             self._check_real()
+        self._ensure_physical_bridges()
         for key, value in SYSCTLS.items():
             if inspect.sysctl(self.runner, self.netns, key) != value:
                 self.runner.write(["sysctl", "-q", "-w", f"{key}={value}"], self.netns)
 
-    def _ensure_simulated(self, netns: str) -> None:
-        u = self.underlay
-        root = Namespace(self.runner, None).refresh()
-        bridge = root.get(u.underlay_bridge)
+    def _shared_bridge(self, root: Namespace, name: str, mtu: int, tag: str, what: str) -> None:
+        """A root-namespace bridge several hosts share: made when missing, brought up, otherwise left as it is (an
+        operator's bridge keeps its settings)."""
+        bridge = root.get(name)
         if bridge is None:
             try:
-                root.ensure(u.underlay_bridge, ["bridge"], mtu=u.underlay_mtu, tag=SHARED_TAG)
+                root.ensure(name, ["bridge"], mtu=mtu, tag=tag)
             except CommandFailed:  # the agent of another simulated host, starting at the same time, made it
-                bridge = root.refresh().get(u.underlay_bridge)
+                bridge = root.refresh().get(name)
                 if bridge is None:
                     raise
         if bridge is not None and bridge.kind != "bridge":
-            raise DataplaneError(reason=f"underlay bridge {u.underlay_bridge} exists and is a {bridge.kind}")
+            raise DataplaneError(reason=f"{what} {name} exists and is a {bridge.kind}")
         if bridge is not None and not bridge.up:
-            root.ip("link", "set", "dev", u.underlay_bridge, "up")
+            root.ip("link", "set", "dev", name, "up")
+
+    def _ensure_physical_bridges(self) -> None:
+        u = self.underlay
+        if not u.physical_bridges:
+            return
+        root = Namespace(self.runner, None).refresh()
+        for physnet, name in u.physical_bridges:
+            self._shared_bridge(root, name, 1500, PHYSNET_TAG, f"bridge of physical network {physnet}")
+            address = u.external_host_address if physnet == EXTERNAL_PHYSNET else ""
+            if address and address not in inspect.addresses(self.runner, None, name):
+                result = self.runner.run(["ip", "addr", "add", address, "dev", name], None, write=True, check=False)
+                # Another host of the machine may have added it since the reading: that is fine.
+                if result.returncode != 0 and "File exists" not in result.stderr:
+                    raise CommandFailed(command=f"ip addr add dev {name}", stderr=result.stderr.strip())
+
+    def _ensure_simulated(self, netns: str) -> None:
+        u = self.underlay
+        root = Namespace(self.runner, None).refresh()
+        self._shared_bridge(root, u.underlay_bridge, u.underlay_mtu, SHARED_TAG, "underlay bridge")
         if not self.exists():
             self.runner.ip("netns", "add", netns)
         inner = Namespace(self.runner, netns).refresh()
@@ -102,7 +129,10 @@ class HostNamespace:
         root.delete(underlay_veth(self.netns))
         if self.exists():
             self.runner.ip("netns", "del", self.netns)
-        bridge = root.get(self.underlay.underlay_bridge)
-        in_use = any(link.master == self.underlay.underlay_bridge for link in root.links.values())
-        if bridge is not None and bridge.alias == SHARED_TAG and not in_use:
-            root.delete(self.underlay.underlay_bridge)
+        shared = [(self.underlay.underlay_bridge, SHARED_TAG)]
+        shared += [(name, PHYSNET_TAG) for _, name in self.underlay.physical_bridges]
+        for name, tag in shared:
+            bridge = root.get(name)
+            in_use = any(link.master == name for link in root.links.values())
+            if bridge is not None and bridge.alias == tag and not in_use:
+                root.delete(name)

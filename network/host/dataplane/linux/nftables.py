@@ -20,17 +20,26 @@ FAMILIES = ("bridge", "inet")
 
 
 class Firewall:
-    def __init__(self, runner: Runner, netns: str | None, directory: Path, table: str = TABLE) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        netns: str | None,
+        directory: Path,
+        table: str = TABLE,
+        families: tuple[str, ...] = FAMILIES,
+    ) -> None:
+        """``table`` in each of ``families``: the security groups' two tables, or a router's NAT table."""
         self.runner = runner
         self.netns = netns
         self.table = table
+        self.families = families
         self.record = directory / "firewall.json"
         self.loaded = directory / "firewall.nft"
         """The last script loaded, kept for the operator who wants to read what the host enforces."""
 
     def _handles(self) -> dict[str, int | None]:
         tables = inspect.nft_tables(self.runner, self.netns)
-        return {family: tables.get((family, self.table)) for family in FAMILIES}
+        return {family: tables.get((family, self.table)) for family in self.families}
 
     def converge(self, script: str | None) -> None:
         """Make the kernel hold ``script``; None: hold none of our tables. A script with anything but our own
