@@ -170,6 +170,7 @@ RULES: dict[str, Rule] = {
     "compute:servers:metadata:read": ADMIN | SCOPED_READER,
     "compute:servers:metadata:write": ADMIN | PROJECT_MEMBER,
     "compute:servers:console_output": ADMIN | PROJECT_MEMBER,
+    "compute:servers:remote_consoles": ADMIN | PROJECT_MEMBER,
     "compute:instance_actions": ADMIN | SCOPED_READER,
     # An event's traceback and a 5xx fault's details are the error as a host raised it: admins only (Nova).
     "compute:instance_actions:events:traceback": ADMIN,

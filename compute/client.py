@@ -34,6 +34,7 @@ AGENT_SPAWN = "agent.spawn"
 AGENT_DESTROY = "agent.destroy"
 AGENT_ACTION = "agent.action"
 AGENT_CONSOLE = "agent.console_output"
+AGENT_CONSOLE_ENDPOINT = "agent.console_endpoint"
 AGENT_REPORT = "agent.report"
 
 POWER_ACTIONS = ("stop", "start", "reboot", "reboot_hard", "pause", "unpause", "suspend", "resume")
@@ -107,6 +108,23 @@ def console_output(app: Celery, host: str, instance_id: str, max_bytes: int, tim
         queue=host_queue("compute", host),
         expires=timeout,
         task_id=host_result_id(host),  # the host may write this result, no other host may read it
+    )
+    try:
+        return result.get(timeout=timeout)
+    finally:
+        result.forget()
+
+
+def console_endpoint(app: Celery, host: str, instance_id: str, kind: str, timeout: float) -> dict[str, Any]:
+    """Ask the host where the running guest's ``kind`` console (``serial`` or ``vnc``) listens now:
+    ``{"host", "port", "kind"}``, or ``{"error": message}`` when it has none. Request and reply as
+    :func:`console_output`: nothing is stored, the host reads its hypervisor's live answer each time."""
+    result = app.send_task(
+        AGENT_CONSOLE_ENDPOINT,
+        args=[host, instance_id, kind],
+        queue=host_queue("compute", host),
+        expires=timeout,
+        task_id=host_result_id(host),
     )
     try:
         return result.get(timeout=timeout)

@@ -224,6 +224,7 @@ def cloud_environment(state_dir: Path, env: dict[str, str]) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("STRATUS_", "OS_"))}
     defaults = {
         "STRATUS_API_PORT": str(free_port()),
+        "STRATUS_CONSOLE_PROXY_PORT": str(free_port()),
         "STRATUS_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",
         "STRATUS_BROKER_TLS_PORT": str(free_port()),
         "STRATUS_API_WORKERS": "2",

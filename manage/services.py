@@ -143,6 +143,12 @@ def api_service(settings: Settings) -> Service:
     return Service("api", argv, marker="api.wsgi:application")
 
 
+def console_proxy_service(settings: Settings) -> Service:
+    """The console proxy (``console.server``): websockets to guests' consoles, next to the API."""
+    argv = (sys.executable, "-m", "console.server")
+    return Service("console-proxy", argv, marker="console.server", module="console.server")
+
+
 def host_environment(settings: Settings, host: str) -> tuple[tuple[str, str], ...]:
     """What a host agent of ``host`` is told besides the machine's settings: its name, its Redis user, and with
     several hosts on the machine, directories of its own (as a separate machine would have)."""
@@ -449,6 +455,9 @@ def wait_until_ready(settings: Settings, services: list[Service], pids: dict[str
                     raise click.ClickException(failure_message(service, settings, "exited during start-up"))
             if "api" in pending and api_ready(settings):
                 del pending["api"]
+            proxy = settings.console_proxy_host, settings.console_proxy_port
+            if "console-proxy" in pending and port_answers(*proxy):
+                del pending["console-proxy"]
             nodes = [s.node for s in pending.values() if s.node]
             if nodes:
                 for reply in celery.control.ping(destination=nodes, timeout=1.0):
@@ -486,7 +495,7 @@ def up(timeout: float) -> None:
     broker_acl.apply(settings, master, broker_acl.known_hosts(settings))
     run_manage(settings, "db-sync")
     run_manage(settings, "fernet-setup")
-    wanted = [api_service(settings)]
+    wanted = [api_service(settings), console_proxy_service(settings)]
     for worker in worker_services(settings):
         if worker.available:
             wanted.append(worker)
@@ -548,7 +557,7 @@ def host_keys(host: str, out: Path) -> None:
 def down(timeout: float) -> None:
     """Stop every process this state directory started: API and workers first, Redis last (it flushes its AOF)."""
     settings = load()
-    services = [api_service(settings), *worker_services(settings)]
+    services = [api_service(settings), console_proxy_service(settings), *worker_services(settings)]
     stop_services(settings, [*services, *leftover_services(settings, services)], timeout)
     stop_services(settings, [redis_service(settings)], timeout)
     click.echo("Stratus is down")
@@ -572,7 +581,8 @@ def status() -> None:
     """One line per service; exits 1 when any service that should run is stopped."""
     settings = load()
     rows = [status_row(redis_service(settings), settings, broker=True)]
-    rows += [status_row(s, settings) for s in [api_service(settings), *worker_services(settings)]]
+    services = [api_service(settings), console_proxy_service(settings), *worker_services(settings)]
+    rows += [status_row(s, settings) for s in services]
     click.echo(f"{'NAME':<16}{'PID':<9}{'STATE':<10}LOG")
     for name, pid, state, log in rows:
         click.echo(f"{name:<16}{pid:<9}{state:<10}{log}")

@@ -12,7 +12,7 @@ from celery.exceptions import TimeoutError as CeleryTimeout
 from flask import Blueprint, Response, jsonify
 
 from api import policy
-from api.compute import lookups, server_changes
+from api.compute import lookups, remote_consoles, server_changes
 from api.compute.claims import conflict, start_task
 from api.compute.schemas import CONSOLE_OUTPUT, CREATE_IMAGE, REBOOT
 from api.context import RequestContext, current
@@ -140,6 +140,7 @@ HANDLERS: dict[str, Callable[[RequestContext, str, Any], Response]] = {
     "lock": _lock(True),
     "unlock": _lock(False),
     **server_changes.HANDLERS,
+    **remote_consoles.HANDLERS,
 }
 
 

@@ -48,6 +48,11 @@ def console_output(host: str, instance_id: str, max_bytes: int) -> str:
     return work.console_output(agent, host, instance_id, max_bytes)
 
 
+@app.task(name=client.AGENT_CONSOLE_ENDPOINT, time_limit=60, ignore_result=False)  # the API waits for it
+def console_endpoint(host: str, instance_id: str, kind: str) -> dict[str, Any]:
+    return work.console_endpoint(agent, host, instance_id, kind)
+
+
 @app.task(name=client.AGENT_REPORT, time_limit=60, expires=settings.compute_report_interval)
 def report(host: str) -> None:
     work.report(agent, host)

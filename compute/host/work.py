@@ -16,7 +16,16 @@ from typing import Any
 
 from compute import client
 from compute.host.context import ComputeAgent
-from compute.host.virt.base import ComputeDriver, ConfigDrive, InstanceNotFound, InstanceSpec, Nic, PowerState
+from compute.host.virt.base import (
+    ComputeDriver,
+    ConfigDrive,
+    ConsoleKind,
+    DriverError,
+    InstanceNotFound,
+    InstanceSpec,
+    Nic,
+    PowerState,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -118,6 +127,15 @@ def _snapshot(agent: ComputeAgent, host: str, instance_id: str, image_id: str) -
 
 def console_output(agent: ComputeAgent, host: str, instance_id: str, max_bytes: int) -> str:
     return agent.driver(host).get_console_output(instance_id, max_bytes)
+
+
+def console_endpoint(agent: ComputeAgent, host: str, instance_id: str, kind: str) -> dict[str, Any]:
+    """Where the guest's console listens, or the reason it has none (told to the user as a 409)."""
+    try:
+        endpoint = agent.driver(host).get_console(instance_id, ConsoleKind(kind))
+    except (DriverError, ValueError) as exc:
+        return {"error": str(exc)}
+    return {"host": endpoint.host, "port": endpoint.port, "kind": str(endpoint.kind)}
 
 
 def report(agent: ComputeAgent, host: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,33 @@ class DriverError(StratusError):
 class InstanceNotFound(DriverError):
     msg_fmt = "Instance {uuid} is not on this host."
     code = 404
+
+
+class ConsoleUnavailable(DriverError):
+    """The instance has no console of that kind right now (stopped, suspended, or defined without one)."""
+
+    msg_fmt = "The {kind} console of instance {uuid} is not available: {reason}"
+    code = 409
+
+
+class ConsoleKind(StrEnum):
+    """The interactive consoles a guest offers; each is a TCP endpoint on its host that only the console proxy
+    reaches (it listens on the host's loopback, never on a public address)."""
+
+    SERIAL = "serial"
+    """The first serial port, raw bytes both ways (what the guest also logs to its console log)."""
+    VNC = "vnc"
+    """The graphical display, spoken as RFB (VNC)."""
+
+
+@dataclass(frozen=True)
+class ConsoleEndpoint:
+    """Where a running guest's console listens on its host, read from the hypervisor at the moment it is asked
+    (a VNC port is chosen again at every start of the guest)."""
+
+    host: str
+    port: int
+    kind: ConsoleKind
 
 
 @dataclass(frozen=True)
@@ -162,6 +190,11 @@ class ComputeDriver(ABC):
     @abstractmethod
     def get_console_output(self, uuid: str, max_bytes: int = 1 << 20) -> str:
         """The tail of the guest's serial console log."""
+
+    @abstractmethod
+    def get_console(self, uuid: str, kind: ConsoleKind) -> ConsoleEndpoint:
+        """Where the running guest's ``kind`` console listens now. InstanceNotFound when the instance is not
+        here; ConsoleUnavailable when it is not running or has no such console. Reads, changes nothing."""
 
     @abstractmethod
     def get_info(self, uuid: str) -> InstanceInfo:

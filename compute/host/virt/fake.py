@@ -14,6 +14,9 @@ from pathlib import Path
 
 from compute.host.virt.base import (
     ComputeDriver,
+    ConsoleEndpoint,
+    ConsoleKind,
+    ConsoleUnavailable,
     DriverError,
     HostResources,
     InstanceInfo,
@@ -21,6 +24,7 @@ from compute.host.virt.base import (
     InstanceSpec,
     PowerState,
 )
+from compute.host.virt.fake_console import RFB_GREETING, EchoConsole
 
 READY_MARKER = "STRATUS-READY hostname={hostname}"
 _QCOW2_HEADER = struct.Struct(">4sIQIIQIIQQIIQQQQII")  # version 2 fields, then version 3's (docs/interop/qcow2.txt)
@@ -58,6 +62,7 @@ class FakeDriver(ComputeDriver):
         self._consoles: dict[str, list[str]] = {}
         self._flavors: dict[str, tuple[int, int, int]] = {}
         self._resizes: dict[str, tuple[PowerState, tuple[int, int, int]]] = {}
+        self._endpoints: dict[tuple[str, ConsoleKind], EchoConsole] = {}
         self._lock = threading.Lock()
 
     def _pause_for_effect(self) -> None:
@@ -98,6 +103,14 @@ class FakeDriver(ComputeDriver):
             self._consoles.pop(uuid, None)
             self._flavors.pop(uuid, None)
             self._resizes.pop(uuid, None)
+        self._close_consoles(uuid)
+
+    def _close_consoles(self, uuid: str) -> None:
+        """A guest that stops takes its console servers with it (QEMU's process ends)."""
+        with self._lock:
+            endpoints = [self._endpoints.pop(key) for key in list(self._endpoints) if key[0] == uuid]
+        for endpoint in endpoints:
+            endpoint.close()
 
     def resize(self, spec: InstanceSpec) -> None:
         self._pause_for_effect()
@@ -135,6 +148,7 @@ class FakeDriver(ComputeDriver):
 
     def power_off(self, uuid: str, timeout: float = 60) -> None:
         self._set(uuid, PowerState.SHUTDOWN)
+        self._close_consoles(uuid)
 
     def reboot(self, uuid: str, hard: bool) -> None:
         self._set(uuid, PowerState.RUNNING)
@@ -162,6 +176,21 @@ class FakeDriver(ComputeDriver):
     def get_console_output(self, uuid: str, max_bytes: int = 1 << 20) -> str:
         self._state(uuid)
         return ("\n".join(self._consoles.get(uuid, [])) + "\n")[-max_bytes:]
+
+    def get_console(self, uuid: str, kind: ConsoleKind) -> ConsoleEndpoint:
+        """A loopback TCP server standing for the guest's console (``fake_console``), opened on first use."""
+        kind = ConsoleKind(kind)
+        with self._lock:
+            if self._state(uuid) not in (PowerState.RUNNING, PowerState.PAUSED):
+                raise ConsoleUnavailable(kind=kind, uuid=uuid, reason="the guest is not running")
+            endpoint = self._endpoints.get((uuid, kind))
+            if endpoint is None:
+                if kind is ConsoleKind.SERIAL:
+                    endpoint = EchoConsole(lambda: self.get_console_output(uuid).encode())
+                else:
+                    endpoint = EchoConsole(lambda: RFB_GREETING)
+                self._endpoints[(uuid, kind)] = endpoint
+        return ConsoleEndpoint(host="127.0.0.1", port=endpoint.port, kind=kind)
 
     def get_info(self, uuid: str) -> InstanceInfo:
         return InstanceInfo(uuid, self._state(uuid))

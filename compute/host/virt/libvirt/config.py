@@ -11,6 +11,7 @@ name, a line break in the host's logs). ``InvalidDomainValue`` names the value; 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -124,9 +125,19 @@ class DomainConfig:
     """None leaves the CPU to the hypervisor's default (``qemu64`` under TCG)."""
     arch: str = "x86_64"
     machine: str = "pc"
+    serial_port: int | None = None
+    """TCP port of the serial console on ``console_listen`` (the console proxy connects there); None leaves it a
+    pty that only ``virsh console`` reaches. Either way the console log is written."""
+    console_listen: str = "127.0.0.1"
+    """Address the serial port and the VNC display listen on: the host's loopback or management address, never a
+    public one (the console proxy is the only client, after checking a token)."""
 
     def __post_init__(self) -> None:
         _check(_UUID, self.uuid, "an instance uuid")
+        if self.serial_port is not None and not is_port(self.serial_port):
+            raise InvalidDomainValue("a serial TCP port", self.serial_port)
+        if not is_ip_address(self.console_listen):
+            raise InvalidDomainValue("a console listen address", self.console_listen)
         _check(_XML_TEXT, self.display_name, "an instance name")
         _check(_NO_CONTROL, self.host, "a host name")
         _check(_NO_CONTROL, self.console_log, "a console log path")
@@ -198,12 +209,40 @@ def _interface(parent: ET.Element, nic: InterfaceConfig) -> None:
     _sub(element, "mtu", size=str(nic.mtu))
 
 
-def _serial(parent: ET.Element, console_log: Path) -> None:
-    # A pty (for `virsh console`) whose output QEMU also logs through virtlogd, which keeps writing while nobody is
-    # attached, appends across restarts and rotates the file.
-    serial = _sub(parent, "serial", type="pty")
-    _sub(serial, "log", file=str(console_log), append="on")
+def is_port(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def is_ip_address(value: object) -> bool:
+    """An IPv4 or IPv6 literal (no host name, no zone): the only form a listen address takes here."""
+    if not isinstance(value, str) or "%" in value:
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _serial(parent: ET.Element, config: DomainConfig) -> None:
+    # QEMU logs what the guest writes through virtlogd, which keeps writing while nobody is attached, appends
+    # across restarts and rotates the file. As a TCP server (raw bytes, no telnet negotiation, no TLS) that never
+    # waits for a client, it lets the console proxy attach and detach at any time.
+    if config.serial_port is None:
+        serial = _sub(parent, "serial", type="pty")
+    else:
+        serial = _sub(parent, "serial", type="tcp")
+        _sub(serial, "source", mode="bind", host=config.console_listen, service=str(config.serial_port), tls="no")
+        _sub(serial, "protocol", type="raw")
+    _sub(serial, "log", file=str(config.console_log), append="on")
     _sub(serial, "target", port="0")
+
+
+def _graphics(parent: ET.Element, config: DomainConfig) -> None:
+    # A VNC display on a port libvirt picks at each start (5900 and up), on the listen address only.
+    graphics = _sub(parent, "graphics", type="vnc", autoport="yes", listen=config.console_listen)
+    _sub(graphics, "listen", type="address", address=config.console_listen)
+    _sub(_sub(parent, "video"), "model", type="vga", heads="1")
 
 
 def _devices(parent: ET.Element, config: DomainConfig) -> None:
@@ -215,7 +254,8 @@ def _devices(parent: ET.Element, config: DomainConfig) -> None:
     # No USB: nothing we attach needs it (no tablet without graphics), and it is one emulated bus less to boot
     # through and to defend.
     _sub(devices, "controller", type="usb", model="none")
-    _serial(devices, config.console_log)
+    _serial(devices, config)
+    _graphics(devices, config)
     _sub(devices, "memballoon", model="virtio")
     rng = _sub(devices, "rng", model="virtio")
     _sub(rng, "backend", "/dev/urandom", model="random")
@@ -265,6 +305,38 @@ def interface_taps(xml: str) -> list[str]:
         if target.get("dev"):
             taps.append(target.get("dev", ""))
     return taps
+
+
+def serial_tcp_port(xml: str) -> int | None:
+    """The TCP port the first serial port listens on, or None when it is no TCP server (a pty)."""
+    source = ET.fromstring(xml).find("./devices/serial[@type='tcp']/source[@mode='bind']")
+    return None if source is None else _port(source.get("service"))
+
+
+def vnc_port(xml: str) -> int | None:
+    """The VNC display's port in a running domain's XML (None when stopped, or defined without a display)."""
+    graphics = ET.fromstring(xml).find("./devices/graphics[@type='vnc']")
+    return None if graphics is None else _port(graphics.get("port"))
+
+
+def console_listen(xml: str, kind: str) -> str | None:
+    """The address the ``kind`` (``serial`` or ``vnc``) console listens on, as libvirt reports it."""
+    root = ET.fromstring(xml)
+    if kind == "serial":
+        element = root.find("./devices/serial[@type='tcp']/source[@mode='bind']")
+        address = None if element is None else element.get("host")
+    else:
+        element = root.find("./devices/graphics[@type='vnc']")
+        address = None if element is None else element.get("listen")
+    return address if is_ip_address(address) else None
+
+
+def _port(text: str | None) -> int | None:
+    try:
+        port = int(text or "")
+    except ValueError:
+        return None
+    return port if is_port(port) else None
 
 
 def disk_path(xml: str, target: str) -> Path | None:

@@ -12,6 +12,9 @@ persistent domain named ``stratus-<uuid>`` carrying a Stratus metadata element. 
 - Resize stays on the host: the guest is shut down, its disk and domain are kept in ``resize-backup/`` (with the
   power state it had in ``resize.json``), the disk is grown and the domain redefined with the new size. Confirm
   drops the backup; revert puts it back. A qcow2 overlay is only the guest's own writes, so the copy is small.
+- Consoles: the serial port is a raw TCP server on the host's loopback (a port from ``serial_ports``, fixed for
+  the domain's life, its output still logged to ``console.log``) and the display a VNC server there on a port
+  libvirt picks at each start; ``get_console`` reads both from the live XML. Only the console proxy connects.
 - Snapshot of a running guest pauses it for the copy (QEMU flushes its disk caches when vCPUs stop), reads the
   disk with ``qemu-img convert -U`` and resumes it: consistent like a power cut, with a pause as long as the copy.
 """
@@ -31,8 +34,17 @@ import libvirt
 
 from common.settings import HostSettings
 from compute.host.virt import base
-from compute.host.virt.base import DriverError, InstanceInfo, InstanceNotFound, InstanceSpec, PowerState
-from compute.host.virt.libvirt import config, disks, taps
+from compute.host.virt.base import (
+    ConsoleEndpoint,
+    ConsoleKind,
+    ConsoleUnavailable,
+    DriverError,
+    InstanceInfo,
+    InstanceNotFound,
+    InstanceSpec,
+    PowerState,
+)
+from compute.host.virt.libvirt import config, disks, serial_ports, taps
 from compute.host.virt.libvirt.guest import Guest
 from compute.host.virt.libvirt.host import Host
 
@@ -41,6 +53,8 @@ LOG = logging.getLogger(__name__)
 DISK = "disk"
 CONFIG_DRIVE = "disk.config"
 CONSOLE_LOG = "console.log"
+CONSOLE_LISTEN = "127.0.0.1"
+"""Consoles listen on the loopback: the console proxy runs on the same machine as the hosts here."""
 RESIZE_BACKUP = "resize-backup"
 RESIZE_STATE = "resize.json"
 ROOT_TARGET = "vda"
@@ -102,8 +116,9 @@ class LibvirtDriver(base.ComputeDriver):
             LOG.info("disk cache mode %s for %s", self._cache_mode, self.instances_path)
         return self._cache_mode
 
-    def domain_config(self, spec: InstanceSpec) -> config.DomainConfig:
-        """The policy: which devices, buses, CPU and cache mode an instance gets on this host."""
+    def domain_config(self, spec: InstanceSpec, serial_port: int | None = None) -> config.DomainConfig:
+        """The policy: which devices, buses, CPU and cache mode an instance gets on this host; ``serial_port`` is
+        the serial console's TCP port (None: not chosen yet, a pty)."""
         uuid = canonical_uuid(spec.uuid)
         directory = self.instance_dir(uuid)
         virt_type, cache = self.host.virt_type(), self.cache_mode()
@@ -124,7 +139,27 @@ class LibvirtDriver(base.ComputeDriver):
             interfaces=tuple(config.InterfaceConfig(nic.mac, nic.tap, nic.mtu, bridge=nic.bridge) for nic in spec.nics),
             # TCG emulates a stable qemu64 CPU; KVM gives the guest the host's CPU.
             cpu=config.CpuConfig("host-passthrough") if virt_type == "kvm" else config.CpuConfig("custom", "qemu64"),
+            serial_port=serial_port,
+            console_listen=CONSOLE_LISTEN,
         )
+
+    def _define_with_serial_port(self, spec: InstanceSpec) -> None:
+        """Define the domain with a serial port no other domain of this libvirtd holds, chosen and claimed under
+        the machine-wide lock (several agents may share the daemon)."""
+        with serial_ports.allocation_lock():
+            with _translated(spec.uuid, "serial port allocation"):
+                used = {port for guest in Guest.all(self.host) if (port := self._serial_port_of(guest)) is not None}
+            port = serial_ports.choose(used, lambda p: serial_ports.port_is_free(CONSOLE_LISTEN, p))
+            self.host.define(config.domain_xml(self.domain_config(spec, port)))
+
+    @staticmethod
+    def _serial_port_of(guest: Guest) -> int | None:
+        try:
+            return config.serial_tcp_port(guest.xml())
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:  # undefined while we looked
+                return None
+            raise
 
     def _wait_stopped(self, guest: Guest, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -181,7 +216,7 @@ class LibvirtDriver(base.ComputeDriver):
 
     def _build(self, spec: InstanceSpec, uuid: str, start: bool = True) -> None:
         # First, before anything is made: a value that cannot be written in domain XML refuses the build here.
-        xml = config.domain_xml(self.domain_config(spec))
+        config.domain_xml(self.domain_config(spec))
         directory = self.instance_dir(uuid)
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o755)  # QEMU runs as its own user and must reach the files
@@ -193,7 +228,7 @@ class LibvirtDriver(base.ComputeDriver):
         disks.create_root_disk(disk, spec.base_image, spec.base_image_format, spec.root_gb)
         if spec.config_drive is not None:
             disks.build_config_drive(spec.config_drive, directory / CONFIG_DRIVE)
-        self.host.define(xml)
+        self._define_with_serial_port(spec)
         if start:
             LOG.info("instance %s: defined %s, starting", uuid, config.domain_name(uuid))
             self._guest(uuid).start()
@@ -385,7 +420,9 @@ class LibvirtDriver(base.ComputeDriver):
                 partial.rename(backup)
             try:
                 disks.grow(directory / DISK, spec.root_gb)
-                self.host.define(config.domain_xml(self.domain_config(spec)))
+                # the same serial port: the guest keeps its console address across a resize
+                port = config.serial_tcp_port((backup / "domain.xml").read_text())
+                self.host.define(config.domain_xml(self.domain_config(spec, port)))
                 if state["was_running"]:
                     guest.start()
                 state_file.write_text(json.dumps(state | {"resized": True}))
@@ -427,6 +464,20 @@ class LibvirtDriver(base.ComputeDriver):
         log = self.instance_dir(uuid) / CONSOLE_LOG
         data = disks.read_tail([log.with_name(f"{CONSOLE_LOG}.0"), log], max_bytes)
         return data.decode("utf-8", errors="replace")
+
+    def get_console(self, uuid: str, kind: ConsoleKind) -> ConsoleEndpoint:
+        uuid = canonical_uuid(uuid)
+        kind = ConsoleKind(kind)
+        guest = self._guest(uuid)
+        with _translated(uuid, "console lookup"):
+            if not guest.is_active():
+                raise ConsoleUnavailable(kind=kind, uuid=uuid, reason="the guest is not running")
+            xml = guest.xml()  # the live XML: the VNC port changes at every start
+        port = config.serial_tcp_port(xml) if kind is ConsoleKind.SERIAL else config.vnc_port(xml)
+        address = config.console_listen(xml, kind)
+        if port is None or address is None:
+            raise ConsoleUnavailable(kind=kind, uuid=uuid, reason="the guest was defined without one")
+        return ConsoleEndpoint(host=address, port=port, kind=kind)
 
     def get_info(self, uuid: str) -> InstanceInfo:
         uuid = canonical_uuid(uuid)

@@ -62,7 +62,7 @@ def assert_golden(xml: str, name: str) -> None:
 
 
 def test_qemu_domain_with_two_nics_and_a_config_drive() -> None:
-    xml = config.domain_xml(driver("qemu", host_name="compute-2").domain_config(SPEC))
+    xml = config.domain_xml(driver("qemu", host_name="compute-2").domain_config(SPEC, serial_port=10042))
     assert_golden(xml, "qemu-two-nics-config-drive.xml")
 
 
@@ -168,7 +168,7 @@ def test_the_metadata_names_the_host_of_the_guest(metadata: str, host: str) -> N
 
 
 def test_the_host_in_generated_xml_reads_back() -> None:
-    xml = config.domain_xml(driver("qemu", host_name="compute-2").domain_config(SPEC))
+    xml = config.domain_xml(driver("qemu", host_name="compute-2").domain_config(SPEC, serial_port=10042))
     element = ET.fromstring(xml).find("metadata")
     assert element is not None
     assert config.metadata_host(ET.tostring(element[0], encoding="unicode")) == "compute-2"

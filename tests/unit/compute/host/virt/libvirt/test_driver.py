@@ -8,12 +8,21 @@ What only a real QEMU can show (consoles, ACPI, taps, snapshots of a live guest)
 from __future__ import annotations
 
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 
 from common.settings import Settings
-from compute.host.virt.base import ConfigDrive, DriverError, InstanceNotFound, InstanceSpec, PowerState
+from compute.host.virt.base import (
+    ConfigDrive,
+    ConsoleKind,
+    ConsoleUnavailable,
+    DriverError,
+    InstanceNotFound,
+    InstanceSpec,
+    PowerState,
+)
 from compute.host.virt.libvirt import config
 from compute.host.virt.libvirt.driver import LibvirtDriver, canonical_uuid
 from compute.host.virt.libvirt.host import Host
@@ -209,3 +218,42 @@ def test_host_resources(driver: LibvirtDriver) -> None:
     resources = driver.get_host_resources()
     assert resources.vcpus > 0 and resources.memory_mb > 0 and resources.disk_gb > 0
     assert resources.hypervisor_type == "QEMU"
+
+
+def test_each_guest_gets_its_own_serial_port_read_back_by_get_console(driver: LibvirtDriver, base: Path) -> None:
+    driver.spawn(spec(base))
+    driver.spawn(spec(base, OTHER))
+    first = driver.get_console(UUID, ConsoleKind.SERIAL)
+    second = driver.get_console(OTHER, ConsoleKind.SERIAL)
+    assert first.host == second.host == "127.0.0.1"
+    assert first.port != second.port
+    assert {first.port, second.port} <= set(range(10000, 20001))
+    assert first.kind is ConsoleKind.SERIAL
+
+
+def test_a_new_guest_never_takes_a_stopped_guests_serial_port(driver: LibvirtDriver, base: Path) -> None:
+    driver.spawn(spec(base))
+    port = driver.get_console(UUID, ConsoleKind.SERIAL).port
+    driver.power_off(UUID, timeout=0)
+    taken = [config.serial_tcp_port(driver._guest(UUID).xml())]
+    for _ in range(3):
+        other = spec(base, str(uuid.uuid4()))
+        driver.spawn(other)
+        taken.append(driver.get_console(other.uuid, ConsoleKind.SERIAL).port)
+    assert taken[0] == port and len(set(taken)) == len(taken)
+
+
+def test_a_stopped_guest_has_no_console(driver: LibvirtDriver, base: Path) -> None:
+    driver.spawn(spec(base))
+    driver.power_off(UUID, timeout=0)
+    with pytest.raises(ConsoleUnavailable, match="not running"):
+        driver.get_console(UUID, ConsoleKind.SERIAL)
+    with pytest.raises(InstanceNotFound):
+        driver.get_console(OTHER, ConsoleKind.VNC)
+
+
+def test_resize_keeps_the_serial_port(driver: LibvirtDriver, base: Path) -> None:
+    driver.spawn(spec(base))
+    port = driver.get_console(UUID, ConsoleKind.SERIAL).port
+    driver.resize(spec(base, memory_mb=256, root_gb=2))
+    assert driver.get_console(UUID, ConsoleKind.SERIAL).port == port

@@ -1,0 +1,118 @@
+"""The console proxy process: ``python -m console.server`` (``stratus-manage services up`` starts it).
+
+One asyncio loop serves every console; the database and Redis, whose clients block, are asked in threads. A
+plain GET gets the noVNC page and library (``webpages``); a websocket handshake must pass ``admission`` and is
+then relayed to the guest's console (``relay``). Admission answers are HTTP statuses, never an accepted
+websocket that closes at once: a refused client never sees a byte of a guest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from common.db import Database
+from common.logs import setup_logging
+from common.settings import Settings, load
+from compute import consoles
+from console import admission, origins, webpages
+from console.relay import relay
+
+LOG = logging.getLogger(__name__)
+MAX_MESSAGE = 1 << 20
+"""Largest websocket message accepted from a client: keystrokes and mouse events are tiny."""
+
+
+class ConsoleProxy:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.effective_database_url)
+        self.store = consoles.token_store(settings)
+        self.allowed = origins.allowed_origins(settings, consoles.proxy_base_url(settings))
+        self._targets: dict[int, consoles.ConsoleTarget] = {}
+
+    def _admit(self, path: str, origin: str | None) -> consoles.ConsoleTarget | admission.Refusal:
+        return admission.admit(
+            path,
+            origin,
+            self.allowed,
+            lambda token: consoles.redeem(self.store, token),
+            lambda target: admission.server_still_running(self.db, target),
+        )
+
+    async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return self._page(connection, request.path.partition("?")[0])
+        origin_headers = request.headers.get_all("Origin")
+        if len(origin_headers) > 1:
+            return connection.respond(403, "One Origin, please.\n")
+        origin = origin_headers[0] if origin_headers else None
+        try:
+            result = await asyncio.to_thread(self._admit, request.path, origin)
+        except Exception:
+            LOG.exception("console admission failed for %s", request.path.partition("?")[0])
+            return connection.respond(503, "The console proxy cannot check tokens right now.\n")
+        if isinstance(result, admission.Refusal):
+            LOG.info("console refused (%d): %s", result.status, result.reason)
+            return connection.respond(result.status, result.reason + "\n")
+        self._targets[id(connection)] = result
+        return None
+
+    def _page(self, connection: ServerConnection, path: str) -> Response:
+        page = webpages.find(path)
+        if page is None:
+            return connection.respond(404, "Not found.\n")
+        headers = Headers(
+            [
+                ("Content-Type", page.content_type),
+                ("Content-Length", str(len(page.body))),
+                ("Cache-Control", "no-cache"),
+                ("X-Content-Type-Options", "nosniff"),
+                ("Referrer-Policy", "no-referrer"),  # the page's URL holds the token until it is used
+            ]
+        )
+        return Response(200, "OK", headers, page.body)
+
+    async def handle(self, connection: ServerConnection) -> None:
+        target = self._targets.pop(id(connection), None)
+        if target is None:  # cannot happen: every accepted handshake passed process_request
+            await connection.close(1011, "not admitted")
+            return
+        await relay(connection, target)
+
+    async def serve(self, stop: asyncio.Future[None]) -> None:
+        host, port = self.settings.console_proxy_host, self.settings.console_proxy_port
+        async with serve(
+            self.handle,
+            host,
+            port,
+            process_request=self.process_request,
+            subprotocols=["binary"],
+            max_size=MAX_MESSAGE,
+            compression=None,
+            server_header="stratus-console-proxy",
+        ):
+            LOG.info("console proxy on %s:%d, console URLs at %s", host, port, consoles.proxy_base_url(self.settings))
+            await stop
+
+
+def main() -> None:
+    settings = load()
+    setup_logging("stratus-console-proxy", settings.log_level)
+
+    async def run() -> None:
+        stop = asyncio.get_running_loop().create_future()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
+        await ConsoleProxy(settings).serve(stop)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
