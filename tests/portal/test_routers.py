@@ -65,9 +65,15 @@ def test_router_gateway_floating_ip_on_an_instance_and_back(
     public_network(portal_cloud)
     demo = portal_cloud.token("demo", DEMO_PASSWORD, "demo")
     server_id = _active_server(portal_cloud, demo, "reach-1")
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if _a_problem(message) else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
     sign_in(page)
 
     page.get_by_role("link", name="Routers").click()
+    assert _unlabelled(page) == []
+    page.get_by_role("button", name="Create router").click()
+    assert page.locator("#router-name-error").inner_text() == "This field is required."
     page.get_by_label("Router name").fill("edge")
     page.get_by_label("External gateway").select_option(label="public")
     page.get_by_role("button", name="Create router").click()
@@ -79,6 +85,7 @@ def test_router_gateway_floating_ip_on_an_instance_and_back(
     page.get_by_text("Subnet attached.").wait_for()
     interface = page.locator("#interfaces tr", has_text="10.0.0.0/24")
     assert "10.0.0.1" in interface.inner_text()
+    assert _unlabelled(page) == []
     page.screenshot(path=artefacts / "router-detail.png", full_page=True)
 
     page.get_by_role("link", name="Floating IPs").click()
@@ -88,6 +95,9 @@ def test_router_gateway_floating_ip_on_an_instance_and_back(
     notice.wait_for()
     address = notice.inner_text().split()[2]
     page.get_by_role("link", name=f"Associate {address}").click()
+    page.get_by_role("button", name="Associate").click()
+    assert page.locator("#associate-target-error").inner_text() == "Choose an instance address."
+    assert _unlabelled(page) == []
     target = page.get_by_label("Instance address").locator("option", has_text="reach-1: 10.0.0.")
     fixed_ip = target.inner_text().removeprefix("reach-1: ")
     page.get_by_label("Instance address").select_option(target.get_attribute("value"))
@@ -120,6 +130,19 @@ def test_router_gateway_floating_ip_on_an_instance_and_back(
     page.get_by_text("Router deleted.").wait_for()
     assert page.locator("#routers").get_by_text("edge", exact=True).count() == 0
     portal_cloud.call("DELETE", f"/compute/v2.1/servers/{server_id}", demo)
+    assert problems == []  # no script error and nothing the Content-Security-Policy had to block
+
+
+def _a_problem(message: Any) -> bool:
+    """A console error other than the browser noting the 400 of a form this test sends wrong on purpose."""
+    return message.type == "error" and "status of 400" not in message.text
+
+
+def _unlabelled(page: Any) -> list[str]:
+    return page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+               .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.name)"""
+    )
 
 
 def test_another_projects_router_and_floating_ip_never_appear(page: Any, portal_cloud: PortalCloud) -> None:
