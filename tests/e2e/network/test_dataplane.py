@@ -102,7 +102,8 @@ def test_guest_takes_its_address_and_mtu_by_dhcp_across_hosts(cloud: Cloud, gues
     env = dhcp_lease(guest, tmp_path)
     assert (env["ip"], env["mask"], env["mtu"]) == ("10.0.0.21", "24", "1400")
     assert env["router"] == "10.0.0.1" and env["dns"].strip() == "192.0.2.53" and env["hostname"] == "vm-21"
-    assert env["staticroutes"].split() == ["192.168.7.0/24", "10.0.0.9", "0.0.0.0/0", "10.0.0.1"]
+    routes = ["192.168.7.0/24", "10.0.0.9", "0.0.0.0/0", "10.0.0.1", "169.254.169.254/32", "10.0.0.2"]
+    assert env["staticroutes"].split() == routes  # the metadata address via the DHCP server
     assert guest.ping("10.0.0.2")
 
 

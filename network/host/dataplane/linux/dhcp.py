@@ -36,6 +36,8 @@ from network.host.dataplane.linux.runner import Runner
 from network.wire import NetworkWiring
 
 STOP_TIMEOUT = 5.0
+METADATA_FILE = "metadata.json"
+METADATA_INTERFACE_ADDRESS = f"{dnsmasq.METADATA_ADDRESS}/32"
 
 
 def _digest(text: str) -> str:
@@ -79,7 +81,17 @@ class DhcpServers:
 
     def converge(self, network: NetworkWiring, host_ns: Namespace, bridge: str, namespaces: set[str]) -> None:
         with self._machine_lock():
-            self._converge(network, host_ns, bridge, namespaces)
+            try:
+                self._converge(network, host_ns, bridge, namespaces)
+            finally:
+                self._publish()
+
+    def _publish(self) -> None:
+        """Tell this host's metadata proxy which namespaces to answer 169.254.169.254 in: every network served
+        here (``metadata.json`` beside ``root``, replaced whole so the proxy never reads half of it)."""
+        served = [{"network_id": n, "namespace": dhcp_namespace(n)} for n in sorted(self.owned())]
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        _write_if_changed(self.root.parent / METADATA_FILE, json.dumps(served))
 
     def _converge(self, network: NetworkWiring, host_ns: Namespace, bridge: str, namespaces: set[str]) -> None:
         dhcp = network.dhcp
@@ -89,6 +101,8 @@ class DhcpServers:
         # Rendered first: a value the renderer refuses (UnsafeValue) stops this server before anything is made.
         config, hosts = dnsmasq.render_config(dhcp, files, device), dnsmasq.render_hosts(dhcp)
         addresses = dnsmasq.interface_addresses(dhcp)
+        if any(ipaddress.ip_network(subnet.cidr).version == 4 for subnet in dhcp.subnets):
+            addresses.add(METADATA_INTERFACE_ADDRESS)  # the metadata proxy listens there, in this namespace
         files.directory.mkdir(parents=True, exist_ok=True)
         name = dhcp_namespace(network.network_id)
         # Read again under the lock: since ``namespaces`` was read, the old host may have made it or removed it.
@@ -178,5 +192,6 @@ class DhcpServers:
                 self.runner.ip("netns", "del", name)
             namespaces.discard(name)
         shutil.rmtree(files.directory, ignore_errors=True)
+        self._publish()
         if files.directory.exists():
             raise DataplaneError(reason=f"could not remove {files.directory}")

@@ -7,8 +7,9 @@ The choices, each for a reason:
   stops dnsmasq from advertising itself as the DNS server; subnets' ``dns_nameservers`` are sent instead.
 * The router, DNS and route options are always written, empty when unset, because dnsmasq otherwise offers its
   own address as router and DNS server.
-* Host routes go out as classless static routes (option 121, and 249 for Windows) *with* the default route:
-  RFC 3442 clients ignore the router option once option 121 is present.
+* Classless static routes (option 121, and 249 for Windows) carry the host routes, the metadata address
+  169.254.169.254/32 via this DHCP server (its namespace answers it, Neutron's ``force_metadata``) *and* the
+  default route: RFC 3442 clients ignore the router option once option 121 is present.
 * The MTU (option 26) is forced: many clients (busybox udhcpc among them) do not ask for it.
 * ``user=root``: dnsmasq re-reads the hosts file on SIGHUP and writes its lease file after dropping privileges;
   the state directory is root's.
@@ -21,6 +22,8 @@ from pathlib import Path
 
 from network.host.dataplane import tokens
 from network.wire import DhcpSubnet, DhcpWiring
+
+METADATA_ADDRESS = "169.254.169.254"
 
 
 @dataclass(frozen=True)
@@ -50,14 +53,25 @@ def _tag(index: int) -> str:
     return f"subnet-{tokens.number(index, 0, 1 << 16)}"
 
 
-def _routes(subnet: DhcpSubnet) -> list[str]:
+def _routes(subnet: DhcpSubnet, server_ip: str | None) -> list[str]:
+    """Option 121's routes: the subnet's host routes, the default via the gateway (RFC 3442 clients ignore the
+    router option once 121 is there), and the metadata address via this DHCP server, which answers it."""
     routes = [f"{tokens.network(dst)},{tokens.address(hop)}" for dst, hop in subnet.host_routes]
-    if subnet.gateway_ip and not any(dst == "0.0.0.0/0" for dst, _ in subnet.host_routes):
+    destinations = {dst for dst, _ in subnet.host_routes}
+    if subnet.gateway_ip and "0.0.0.0/0" not in destinations:
         routes.append(f"0.0.0.0/0,{tokens.address(subnet.gateway_ip)}")
+    if server_ip and f"{METADATA_ADDRESS}/32" not in destinations:
+        routes.append(f"{METADATA_ADDRESS}/32,{tokens.address(server_ip)}")
     return routes
 
 
-def _subnet_lines(index: int, subnet: DhcpSubnet, lease_time: int) -> list[str]:
+def _server_ip(dhcp: DhcpWiring, subnet: DhcpSubnet) -> str | None:
+    """The DHCP port's address on ``subnet``, if it has one."""
+    net = tokens.parse_network(subnet.cidr, strict=True)
+    return next((ip for ip in (dhcp.ip, *dhcp.extra_ips) if tokens.parse_address(ip) in net), None)
+
+
+def _subnet_lines(index: int, subnet: DhcpSubnet, lease_time: int, server_ip: str | None) -> list[str]:
     tag = _tag(index)
     net = tokens.parse_network(subnet.cidr, strict=True)
     nameservers = [tokens.parse_address(ip) for ip in subnet.dns_nameservers]
@@ -75,8 +89,8 @@ def _subnet_lines(index: int, subnet: DhcpSubnet, lease_time: int) -> list[str]:
         f"dhcp-option=tag:{tag},option:router{',' + router if router else ''}",
         f"dhcp-option=tag:{tag},option:dns-server{',' + dns if dns else ''}",
     ]
-    if subnet.host_routes:
-        routes = ",".join(_routes(subnet))
+    routes = ",".join(_routes(subnet, server_ip))
+    if routes:
         lines += [
             f"dhcp-option=tag:{tag},option:classless-static-route,{routes}",
             f"dhcp-option=tag:{tag},249,{routes}",
@@ -101,7 +115,7 @@ def render_config(dhcp: DhcpWiring, files: Files, interface: str) -> str:
         f"dhcp-hostsfile={tokens.path(files.hosts)}",
     ]
     for index, subnet in enumerate(dhcp.subnets):
-        lines += _subnet_lines(index, subnet, dhcp.lease_time)
+        lines += _subnet_lines(index, subnet, dhcp.lease_time, _server_ip(dhcp, subnet))
     lines.append(f"dhcp-option-force=option:mtu,{tokens.number(dhcp.mtu, 68, 65535)}")
     return "\n".join(lines) + "\n"
 

@@ -49,7 +49,32 @@ def test_gateway_becomes_the_default_classless_route_unless_one_is_given() -> No
     text = dnsmasq.render_config(
         DhcpWiring(port_id=DHCP.port_id, mac=DHCP.mac, ip=DHCP.ip, subnets=(subnet,)), FILES, "x"
     )
-    assert "option:classless-static-route,0.0.0.0/0,10.0.0.254,192.168.0.0/16,10.0.0.3\n" in text
+    assert (
+        "option:classless-static-route,0.0.0.0/0,10.0.0.254,192.168.0.0/16,10.0.0.3,169.254.169.254/32,10.0.0.2\n"
+        in text
+    )
+
+
+def test_metadata_address_is_routed_via_the_dhcp_port_with_the_default_route() -> None:
+    subnet = DhcpSubnet("10.0.0.0/24", "10.0.0.1")
+    text = dnsmasq.render_config(
+        DhcpWiring(port_id=DHCP.port_id, mac=DHCP.mac, ip=DHCP.ip, subnets=(subnet,)), FILES, "x"
+    )
+    routes = "0.0.0.0/0,10.0.0.1,169.254.169.254/32,10.0.0.2"
+    assert f"dhcp-option=tag:subnet-0,option:classless-static-route,{routes}\n" in text
+    assert f"dhcp-option=tag:subnet-0,249,{routes}\n" in text
+
+
+def test_a_subnet_without_gateway_still_gets_the_metadata_route() -> None:
+    subnet = DhcpSubnet("10.0.0.0/24")
+    wiring = DhcpWiring(port_id=DHCP.port_id, mac=DHCP.mac, ip=DHCP.ip, subnets=(subnet,))
+    assert "option:classless-static-route,169.254.169.254/32,10.0.0.2\n" in dnsmasq.render_config(wiring, FILES, "x")
+
+
+def test_a_subnet_the_dhcp_port_has_no_address_on_gets_no_metadata_route() -> None:
+    subnet = DhcpSubnet("10.1.0.0/24", "10.1.0.1")
+    wiring = DhcpWiring(port_id=DHCP.port_id, mac=DHCP.mac, ip=DHCP.ip, subnets=(subnet,))
+    assert "classless-static-route,0.0.0.0/0,10.1.0.1\n" in dnsmasq.render_config(wiring, FILES, "x")
 
 
 def test_dhcp_port_addresses_take_their_subnet_prefix() -> None:
