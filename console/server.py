@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from common.db import Database
 from common.logs import setup_logging
@@ -26,6 +28,12 @@ from console.relay import relay
 LOG = logging.getLogger(__name__)
 MAX_MESSAGE = 1 << 20
 """Largest websocket message accepted from a client: keystrokes and mouse events are tiny."""
+
+
+def _binary_if_asked(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    """noVNC asks for ``binary``; clients that ask for nothing (the CLI's users, scripts) get plain binary frames
+    all the same. Checked after admission, so it never decides on a token."""
+    return Subprotocol("binary") if "binary" in offered else None
 
 
 class ConsoleProxy:
@@ -92,7 +100,7 @@ class ConsoleProxy:
             host,
             port,
             process_request=self.process_request,
-            subprotocols=["binary"],
+            select_subprotocol=_binary_if_asked,
             max_size=MAX_MESSAGE,
             compression=None,
             server_header="stratus-console-proxy",
