@@ -215,6 +215,23 @@ def worker_services(settings: Settings) -> list[Service]:
     return services
 
 
+def metadata_proxy_services(settings: Settings) -> list[Service]:
+    """The metadata proxy of each host of the machine (``network.host.metadata``), beside its network agent and
+    with its environment; none with the fake dataplane, which makes no DHCP namespace to listen in."""
+    if settings.network_dataplane != "linux":
+        return []
+    services = []
+    for host in machine_hosts(settings):
+        name = "metadata-proxy" if settings.hosts <= 1 else f"metadata-proxy-{host}"
+        marker = f"metadata-proxy@{host}"
+        argv = (sys.executable, "-m", "network.host.metadata", marker)
+        services.append(
+            Service(name, argv, marker=marker, module="network.host.metadata", env=host_environment(settings, host),
+                    withheld=HOST_WITHHELD)
+        )  # fmt: skip
+    return services
+
+
 def leftover_services(settings: Settings, known: list[Service]) -> list[Service]:
     """Services a pid file names that the settings no longer ask for (the machine ran more hosts before): found
     again by the marker their pid file keeps, so ``down`` and ``up`` can stop them."""
@@ -453,6 +470,8 @@ def wait_until_ready(settings: Settings, services: list[Service], pids: dict[str
             for name, service in list(pending.items()):
                 if not process_exists(pids[name]):
                     raise click.ClickException(failure_message(service, settings, "exited during start-up"))
+                if service.module == "network.host.metadata":
+                    del pending[name]  # a metadata proxy has nothing to answer until guests ask: running is ready
             if "api" in pending and api_ready(settings):
                 del pending["api"]
             proxy = settings.console_proxy_host, settings.console_proxy_port
@@ -496,7 +515,7 @@ def up(timeout: float) -> None:
     run_manage(settings, "db-sync")
     run_manage(settings, "fernet-setup")
     wanted = [api_service(settings), console_proxy_service(settings)]
-    for worker in worker_services(settings):
+    for worker in [*worker_services(settings), *metadata_proxy_services(settings)]:
         if worker.available:
             wanted.append(worker)
         else:
@@ -558,6 +577,7 @@ def down(timeout: float) -> None:
     """Stop every process this state directory started: API and workers first, Redis last (it flushes its AOF)."""
     settings = load()
     services = [api_service(settings), console_proxy_service(settings), *worker_services(settings)]
+    services += metadata_proxy_services(settings)
     stop_services(settings, [*services, *leftover_services(settings, services)], timeout)
     stop_services(settings, [redis_service(settings)], timeout)
     click.echo("Stratus is down")
@@ -582,6 +602,7 @@ def status() -> None:
     settings = load()
     rows = [status_row(redis_service(settings), settings, broker=True)]
     services = [api_service(settings), console_proxy_service(settings), *worker_services(settings)]
+    services += metadata_proxy_services(settings)
     rows += [status_row(s, settings) for s in services]
     click.echo(f"{'NAME':<16}{'PID':<9}{'STATE':<10}LOG")
     for name, pid, state, log in rows:
