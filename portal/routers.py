@@ -14,6 +14,7 @@ from flask import Response
 from portal.blueprint import api, bp, redirect_with, render, signed_in
 from portal.client import ApiClient
 from portal.deletion import Page, confirm_page, delete_then_redirect
+from portal.errors import ApiError
 from portal.forms import Form, empty
 
 INTERFACE_OWNER = "network:router_interface"
@@ -177,19 +178,14 @@ def router_interface_add(router_id: str) -> Response:
 @bp.post("/routers/<router_id>/interfaces/<subnet_id>/remove")
 @signed_in
 def router_interface_remove(router_id: str, subnet_id: str) -> Response:
-    form = Form.posted("interface")
-    done = form.attempt(
-        lambda: api().put(f"/network/v2.0/routers/{router_id}/remove_router_interface", {"subnet_id": subnet_id}),
-        INTERFACE_FIELDS,
-        INTERFACE_KEYWORDS,
-    )
-    if done is None:
-        return redirect_with("portal.router_detail", _first(form.errors), error=True, router_id=router_id)
+    body = {"subnet_id": subnet_id}
+    try:
+        api().put(f"/network/v2.0/routers/{router_id}/remove_router_interface", body)
+    except ApiError as exc:
+        if exc.status == 401:
+            raise
+        return redirect_with("portal.router_detail", exc.message, error=True, router_id=router_id)
     return redirect_with("portal.router_detail", "Subnet detached.", router_id=router_id)
-
-
-def _first(errors: dict[str, str]) -> str:
-    return next(iter(errors.values()), "The request failed.")
 
 
 @bp.get("/routers/<router_id>/delete")

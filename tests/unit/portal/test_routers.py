@@ -126,3 +126,14 @@ def test_another_projects_router_is_neither_listed_nor_shown(demo: tuple[FlaskCl
     assert hidden_name not in client.get("/routers").get_data(as_text=True)
     response = client.get(f"/routers/{router['router']['id']}")
     assert response.status_code == 404 and hidden_name not in response.get_data(as_text=True)
+
+
+def test_detaching_a_subnet_that_is_not_attached_is_an_error_notice(demo: tuple[FlaskClient, str]) -> None:
+    client, csrf = demo
+    detail = client.post("/routers", data={"csrf_token": csrf, "name": unique("r")}).headers["Location"]
+    for subnet in ("00000000-0000-0000-0000-000000000000", "<b>x"):
+        response = client.post(f"{detail}/interfaces/{subnet}/remove", data={"csrf_token": csrf})
+        assert response.status_code == 303 and response.headers["Location"] == detail
+        page = client.get(detail).get_data(as_text=True)
+        assert re.search(r'class="error notice-error" role="alert">[^<]+<', page), page
+        assert "<b>x" not in page
