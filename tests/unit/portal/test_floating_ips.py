@@ -55,7 +55,8 @@ def test_quota_bars_count_routers_and_floating_ips_when_neutron_does() -> None:
 def test_the_overview_shows_router_and_floating_ip_quotas(demo: tuple[FlaskClient, str]) -> None:
     client, _ = demo
     html = client.get("/").get_data(as_text=True)
-    assert "Routers" in html and "Floating IPs" in html
+    for label in ("Routers", "Floating IPs"):
+        assert re.search(rf'aria-label="{label}: \d+ of \d+ used"', html), html
 
 
 def test_allocating_needs_an_external_network(demo: tuple[FlaskClient, str]) -> None:
