@@ -12,7 +12,7 @@ import ipaddress
 
 from flask import Response
 
-from portal.blueprint import api, bp, redirect_with, render, signed_in
+from portal.blueprint import api, bp, redirect_with, render, session, signed_in
 from portal.client import ApiClient
 from portal.deletion import Page, confirm_page, delete_then_redirect
 from portal.errors import ApiError
@@ -30,15 +30,17 @@ def floating_by_server(client: ApiClient, server_ids: list[str] | None = None) -
     """Server id -> the floating IP addresses associated with its ports. ``server_ids`` narrows the port lookup
     to those servers (one instance's page). An API that refuses (no L3 service, a reader role) leaves the
     instance pages without floating IPs rather than failing them."""
+    project = session().project_id  # an admin's listings would hold every project's
     try:
         if server_ids is not None:
             if not server_ids:
                 return {}
-            ports = client.get("/network/v2.0/ports", device_id=server_ids)["ports"]
+            ports = client.get("/network/v2.0/ports", device_id=server_ids, project_id=project)["ports"]
             port_ids = [p["id"] for p in ports]
             found = client.get("/network/v2.0/floatingips", port_id=port_ids)["floatingips"] if port_ids else []
         else:
-            found = [f for f in client.get("/network/v2.0/floatingips")["floatingips"] if f.get("port_id")]
+            listing = client.get("/network/v2.0/floatingips", project_id=project)["floatingips"]
+            found = [f for f in listing if f.get("port_id")]
             wanted = sorted({f["port_id"] for f in found})
             ports = client.get("/network/v2.0/ports", id=wanted)["ports"] if wanted else []
     except ApiError as exc:
@@ -60,7 +62,7 @@ def instance_targets(client: ApiClient) -> list[tuple[str, str]]:
     servers = {s["id"]: s.get("name") or s["id"] for s in client.get("/compute/v2.1/servers")["servers"]}
     if not servers:
         return []
-    ports = client.get("/network/v2.0/ports", device_id=sorted(servers))["ports"]
+    ports = client.get("/network/v2.0/ports", device_id=sorted(servers), project_id=session().project_id)["ports"]
     targets = []
     for port in sorted(ports, key=lambda p: (servers.get(p.get("device_id", ""), ""), p["id"])):
         name = servers.get(port.get("device_id", ""))
@@ -96,7 +98,7 @@ def parse_target(form: Form, offered: list[tuple[str, str]]) -> tuple[str, str] 
 
 def _list_page(form: Form, status: int = 200) -> Response:
     client = api()
-    fips = client.get("/network/v2.0/floatingips")["floatingips"]
+    fips = client.get("/network/v2.0/floatingips", project_id=session().project_id)["floatingips"]
     externals = external_networks(client)
     names = {n["id"]: n.get("name") or n["id"] for n in externals}
     servers = {s["id"]: s.get("name") or s["id"] for s in client.get("/compute/v2.1/servers")["servers"]}

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Response
 
-from portal.blueprint import api, bp, redirect_with, render, signed_in
+from portal.blueprint import api, bp, redirect_with, render, session, signed_in
 from portal.client import ApiClient
 from portal.deletion import Page, confirm_page, delete_then_redirect
 from portal.errors import ApiError
@@ -50,7 +50,8 @@ def gateway_text(router: dict[str, Any], names: dict[str, str]) -> str:
 
 def _list_page(form: Form, status: int = 200) -> Response:
     client = api()
-    routers = client.get("/network/v2.0/routers")["routers"]
+    # The project's own: an admin's listing would hold every project's.
+    routers = client.get("/network/v2.0/routers", project_id=session().project_id)["routers"]
     externals = external_networks(client)
     names = {n["id"]: n.get("name") or n["id"] for n in externals}
     rows = [{"router": r, "gateway": gateway_text(r, names)} for r in routers]
@@ -113,14 +114,16 @@ def _detail_page(router_id: str, forms: dict[str, Form] | None = None, status: i
     externals = external_networks(client)
     external_ids = {n["id"] for n in externals}
     subnets = {s["id"]: s for s in client.get("/network/v2.0/subnets")["subnets"]}
+    own = session().project_id
     ports = client.get("/network/v2.0/ports", device_id=router_id, device_owner=INTERFACE_OWNER)["ports"]
     interfaces = interface_rows(ports, subnets)
     attached = {row["subnet_id"] for row in interfaces}
-    # What may still be attached: the caller's tenant subnets, not those of external networks.
+    # What may still be attached: the project's own subnets (an admin sees every project's), none of an
+    # external network. All subnets are read so an interface on a shared one still has its name.
     choices = [
         (s["id"], f"{s.get('name') or s['id']} ({s['cidr']})")
         for s in subnets.values()
-        if s["network_id"] not in external_ids and s["id"] not in attached
+        if s.get("project_id") == own and s["network_id"] not in external_ids and s["id"] not in attached
     ]
     names = {n["id"]: n.get("name") or n["id"] for n in externals}
     forms = forms or {}

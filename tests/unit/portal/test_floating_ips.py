@@ -14,7 +14,7 @@ from portal.charts import quota_bars
 from portal.floating_ips import parse_target
 from portal.forms import Form
 from tests.unit.in_process import DEMO_PASSWORD
-from tests.unit.portal.admin_support import call, make_tenant, token
+from tests.unit.portal.admin_support import admin_fixture, call, make_tenant, token  # noqa: F401 - fixture
 from tests.unit.portal.l3_support import public_network, router_to_public, server_on, tenant_subnet
 
 OFFERED = [("port-1 10.0.0.5", "web: 10.0.0.5")]
@@ -135,3 +135,12 @@ def test_another_projects_floating_ip_never_appears(demo: tuple[FlaskClient, str
     assert forged.status_code == 303
     assert client.get(f"/floating-ips/{theirs['id']}/release").status_code == 404
     assert call(client, "GET", f"/network/v2.0/floatingips/{theirs['id']}", other.token(client))
+
+
+def test_an_admin_sees_only_the_floating_ips_of_the_project_signed_in_to(admin: tuple[FlaskClient, str]) -> None:
+    """Neutron lists every project's floating IPs to an admin; the project's page shows its own."""
+    client, _ = admin
+    other = make_tenant(client)
+    body = {"floatingip": {"floating_network_id": public_network(client)}}
+    theirs = call(client, "POST", "/network/v2.0/floatingips", other.token(client), json=body)["floatingip"]
+    assert f">{theirs['floating_ip_address']}<" not in client.get("/floating-ips").get_data(as_text=True)

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from portal.routers import gateway_body, gateway_text, interface_rows
 from tests.unit.in_process import DEMO_PASSWORD
-from tests.unit.portal.admin_support import call, make_tenant, token, unique
+from tests.unit.portal.admin_support import admin_fixture, call, make_tenant, token, unique  # noqa: F401 - fixture
 from tests.unit.portal.l3_support import PUBLIC, public_network, tenant_subnet
 
 
@@ -137,3 +137,18 @@ def test_detaching_a_subnet_that_is_not_attached_is_an_error_notice(demo: tuple[
         page = client.get(detail).get_data(as_text=True)
         assert re.search(r'class="error notice-error" role="alert">[^<]+<', page), page
         assert "<b>x" not in page
+
+
+def test_an_admin_sees_only_the_routers_and_subnets_of_the_project_signed_in_to(
+    admin: tuple[FlaskClient, str],
+) -> None:
+    """Neutron lists every project's routers and subnets to an admin; the project's pages show its own."""
+    client, csrf = admin
+    other = make_tenant(client)
+    hidden = unique("hidden")
+    other_token = other.token(client)
+    call(client, "POST", "/network/v2.0/routers", other_token, json={"router": {"name": hidden}})
+    _, other_subnet = tenant_subnet(client, other_token, "10.23.0.0/24")
+    assert hidden not in client.get("/routers").get_data(as_text=True)
+    detail = client.post("/routers", data={"csrf_token": csrf, "name": unique("mine")}).headers["Location"]
+    assert other_subnet not in client.get(detail).get_data(as_text=True)
