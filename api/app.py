@@ -27,9 +27,11 @@ from api.image import data as image_data
 from api.image import images, members
 from api.metadata import views as metadata_views
 from api.network import extensions as network_extensions
+from api.network import floating_ips as network_floating_ips
 from api.network import networks as network_networks
 from api.network import ports as network_ports
 from api.network import quotas as network_quotas
+from api.network import routers as network_routers
 from api.network import security_groups as network_security_groups
 from api.network import subnets as network_subnets
 from api.network import tags as network_tags
@@ -70,6 +72,8 @@ BLUEPRINTS = (
     network_networks.bp,
     network_subnets.bp,
     network_ports.bp,
+    network_routers.bp,
+    network_floating_ips.bp,
     network_security_groups.bp,
     network_tags.bp,
     network_quotas.bp,

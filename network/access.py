@@ -6,7 +6,8 @@ see is reported as missing (404), never as forbidden, so other projects' ids do 
 
 - Networks: admins see all; others their project's, ``shared`` ones and ``router:external`` ones.
   Ports may be created on one's own and on shared networks (an external network is visible, not usable).
-- Subnets follow their network's visibility. Ports and security groups: admins and their own project only.
+- Subnets follow their network's visibility. Ports, security groups, routers and floating IPs: admins and
+  their own project only.
 """
 
 from __future__ import annotations
@@ -16,8 +17,15 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.orm import Session
 
-from network.exceptions import NetworkNotFound, PortNotFound, SecurityGroupNotFound, SubnetNotFound
-from network.models import Network, Port, SecurityGroup, Subnet
+from network.exceptions import (
+    FloatingIPNotFound,
+    NetworkNotFound,
+    PortNotFound,
+    RouterNotFound,
+    SecurityGroupNotFound,
+    SubnetNotFound,
+)
+from network.models import FloatingIP, Network, Port, Router, SecurityGroup, Subnet
 
 MAX_ID_LENGTH = 36
 
@@ -95,4 +103,26 @@ def get_security_group(session: Session, caller: Caller, group_id: str) -> Secur
     found = session.scalars(query).one_or_none() if len(group_id) <= MAX_ID_LENGTH else None
     if found is None:
         raise SecurityGroupNotFound(id=group_id)
+    return found
+
+
+def get_router(session: Session, caller: Caller, router_id: str, for_update: bool = False) -> Router:
+    """The router (404 ``RouterNotFound`` unless the caller's); ``for_update`` locks its row, so changes of one
+    router (its interfaces, gateway, routes) are serialised."""
+    query = select(Router).where(Router.id == router_id, own(caller, Router.project_id))
+    if for_update:
+        query = query.with_for_update()
+    found = session.scalars(query).one_or_none() if len(router_id) <= MAX_ID_LENGTH else None
+    if found is None:
+        raise RouterNotFound(router_id=router_id)
+    return found
+
+
+def get_floating_ip(session: Session, caller: Caller, floatingip_id: str, for_update: bool = False) -> FloatingIP:
+    query = select(FloatingIP).where(FloatingIP.id == floatingip_id, own(caller, FloatingIP.project_id))
+    if for_update:
+        query = query.with_for_update()
+    found = session.scalars(query).one_or_none() if len(floatingip_id) <= MAX_ID_LENGTH else None
+    if found is None:
+        raise FloatingIPNotFound(floatingip_id=floatingip_id)
     return found

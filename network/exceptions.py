@@ -219,3 +219,108 @@ class SecurityGroupRuleInvalid(BadRequest):
     def __init__(self, fault_type: str, message: str) -> None:
         super().__init__(message)
         self.fault_type = fault_type
+
+
+# --- external networks, routers and floating IPs -----------------------------------------------------------
+
+
+class FlatNetworkInUse(NeutronConflict):
+    msg_fmt = "Unable to create the flat network. Physical network {physical_network} is in use."
+    fault_type = "FlatNetworkInUse"
+
+
+class BadRouterRequest(BadRequest):
+    """neutron-lib's ``BadRequest(resource="router", msg=...)``: the router's own 400."""
+
+    msg_fmt = "Bad router request: {reason}."
+    fault_type: ClassVar[str | None] = "BadRequest"
+
+
+class BadFloatingIPRequest(BadRequest):
+    msg_fmt = "Bad floatingip request: {reason}."
+    fault_type: ClassVar[str | None] = "BadRequest"
+
+
+class RouterNotFound(NeutronNotFound):
+    msg_fmt = "Router {router_id} could not be found"
+    fault_type = "RouterNotFound"
+
+
+class RouterInUse(NeutronConflict):
+    msg_fmt = "Router {router_id} {reason}"
+    fault_type = "RouterInUse"
+
+    def __init__(self, router_id: str, reason: str = "still has ports"):
+        super().__init__(router_id=router_id, reason=reason)
+
+
+class RouterInterfaceNotFound(NeutronNotFound):
+    msg_fmt = "Router {router_id} does not have an interface with id {port_id}"
+    fault_type = "RouterInterfaceNotFound"
+
+
+class RouterInterfaceNotFoundForSubnet(NeutronNotFound):
+    msg_fmt = "Router {router_id} has no interface on subnet {subnet_id}"
+    fault_type = "RouterInterfaceNotFoundForSubnet"
+
+
+class RouterInterfaceInUseByFloatingIP(NeutronConflict):
+    msg_fmt = (
+        "Router interface for subnet {subnet_id} on router {router_id} cannot be deleted, as it is required by one "
+        "or more floating IPs."
+    )
+    fault_type = "RouterInterfaceInUseByFloatingIP"
+
+
+class RouterInterfaceInUseByRoute(NeutronConflict):
+    msg_fmt = (
+        "Router interface for subnet {subnet_id} on router {router_id} cannot be deleted, as it is required by one "
+        "or more routes."
+    )
+    fault_type = "RouterInterfaceInUseByRoute"
+
+
+class RouterExternalGatewayInUseByFloatingIp(NeutronConflict):
+    msg_fmt = (
+        "Gateway cannot be updated for router {router_id}, since a gateway to external network {net_id} is "
+        "required by one or more floating IPs."
+    )
+    fault_type = "RouterExternalGatewayInUseByFloatingIp"
+
+
+class InvalidRoutes(InvalidInput):
+    msg_fmt = "Invalid format for routes: {routes}, {reason}"
+    fault_type = "InvalidRoutes"
+
+
+class RoutesExhausted(BadRequest):
+    msg_fmt = "Unable to complete operation for {router_id}. The number of routes exceeds the maximum {quota}."
+    fault_type = "RoutesExhausted"
+
+
+class ServicePortInUse(NeutronConflict):
+    """A router's or a floating IP's port: it goes with its router interface, gateway or floating IP."""
+
+    msg_fmt = "Port {port_id} cannot be deleted directly via the port API: {reason}."
+    fault_type = "ServicePortInUse"
+
+
+class FloatingIPNotFound(NeutronNotFound):
+    msg_fmt = "Floating IP {floatingip_id} could not be found"
+    fault_type = "FloatingIPNotFound"
+
+
+class ExternalGatewayForFloatingIPNotFound(NeutronNotFound):
+    msg_fmt = (
+        "External network {external_network_id} is not reachable from subnet {subnet_id}.  Therefore, cannot "
+        "associate Port {port_id} with a Floating IP."
+    )
+    fault_type = "ExternalGatewayForFloatingIPNotFound"
+
+
+class FloatingIPPortAlreadyAssociated(NeutronConflict):
+    msg_fmt = (
+        "Cannot associate floating IP {floating_ip_address} ({fip_id}) with port {port_id} using fixed IP "
+        "{fixed_ip}, as that fixed IP already has a floating IP on external network {net_id}."
+    )
+    fault_type = "FloatingIPPortAlreadyAssociated"

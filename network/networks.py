@@ -18,8 +18,8 @@ from common.settings import Settings
 from network import quota, security_groups, segments
 from network.access import Caller, get_network
 from network.db import begin_write
-from network.exceptions import InvalidInput, InvalidSharedSetting, NetworkInUse
-from network.models import DHCP_OWNER, Network, Port
+from network.exceptions import FlatNetworkInUse, InvalidInput, InvalidSharedSetting, NetworkInUse
+from network.models import DHCP_OWNER, FLOATING_IP_OWNER, ROUTER_GATEWAY_OWNER, Network, Port
 
 VXLAN_OVERHEAD = 50
 MIN_MTU = 68
@@ -50,14 +50,48 @@ def _mtu(settings: Settings, requested: int | None) -> int:
     return requested
 
 
-def _check_provider(attrs: Mapping[str, Any]) -> int | None:
-    """The requested VNI, if any; VXLAN is the only network type (and has no physical network)."""
-    network_type = attrs.get("provider:network_type")
-    if network_type not in (None, "vxlan"):
+def physical_networks(settings: Settings) -> list[str]:
+    """The physical networks flat networks may use: the names of ``network_physical_bridges``
+    ("physnet:bridge,..."), the same on every host."""
+    names = []
+    for entry in settings.network_physical_bridges.split(","):
+        name = entry.partition(":")[0].strip()
+        if name:
+            names.append(name)
+    return names
+
+
+def _check_provider(settings: Settings, attrs: Mapping[str, Any]) -> tuple[str, int | None, str | None]:
+    """The network's type, requested VNI and physical network. ``vxlan`` (the default) takes an optional VNI and
+    no physical network; ``flat`` (an external network on a host bridge) needs a physical network the cloud
+    knows and takes no VNI."""
+    network_type = attrs.get("provider:network_type") or "vxlan"
+    physical = attrs.get("provider:physical_network")
+    segmentation_id = attrs.get("provider:segmentation_id")
+    if network_type == "vxlan":
+        if physical is not None:
+            raise InvalidInput(error_message="provider:physical_network specified for VXLAN network")
+        return network_type, segmentation_id, None
+    if network_type != "flat":
         raise InvalidInput(error_message=f"network_type value '{network_type}' not supported")
-    if attrs.get("provider:physical_network") is not None:
-        raise InvalidInput(error_message="provider:physical_network specified for VXLAN network")
-    return attrs.get("provider:segmentation_id")
+    if segmentation_id is not None:
+        raise InvalidInput(error_message="segmentation_id specified for flat provider network")
+    if not physical:
+        raise InvalidInput(error_message="physical_network required for flat provider network")
+    if physical not in physical_networks(settings):
+        raise InvalidInput(error_message=f"physical_network '{physical}' unknown for flat provider network")
+    return network_type, None, physical
+
+
+def _insert_flat(session: Session, network: Network) -> None:
+    """Neutron's flat type: one network per physical network. The write lock taken before (``begin_write``)
+    serialises creates on SQLite; the check and insert are one transaction on PostgreSQL too, where two
+    concurrent admins could still race (an admin-only, rare operation)."""
+    taken = select(Network.id).where(Network.physical_network == network.physical_network)
+    if session.scalars(taken.limit(1)).first() is not None:
+        raise FlatNetworkInUse(physical_network=network.physical_network)
+    session.add(network)
+    session.flush()
 
 
 def create_network(session: Session, caller: Caller, settings: Settings, attrs: Mapping[str, Any]) -> Network:
@@ -68,18 +102,23 @@ def create_network(session: Session, caller: Caller, settings: Settings, attrs: 
     project_id = attrs.get("project_id") or caller.project_id
     if not project_id:
         raise InvalidInput(error_message="a network belongs to a project: use a project-scoped token")
-    requested_vni = _check_provider(attrs)
-    mtu = _mtu(settings, attrs.get("mtu"))
+    network_type, requested_vni, physical = _check_provider(settings, attrs)
+    # A flat network has no VXLAN header: the physical network's MTU is the underlay's.
+    mtu = _mtu(settings, attrs.get("mtu")) if network_type == "vxlan" else settings.network_underlay_mtu
     begin_write(session)
     quota.check(session, project_id, "network")
     network = Network(
         project_id=project_id,
         mtu=mtu,
-        network_type="vxlan",
+        network_type=network_type,
+        physical_network=physical,
         tags=list(dict.fromkeys(attrs.get("tags") or [])),
         **{column: attrs[field] for field, column in SIMPLE_FIELDS.items() if field in attrs},
     )
-    segments.insert_network(session, network, segments.VniRange.from_settings(settings), requested_vni)
+    if network_type == "flat":
+        _insert_flat(session, network)
+    else:
+        segments.insert_network(session, network, segments.VniRange.from_settings(settings), requested_vni)
     security_groups.ensure_default(session, project_id)
     return network
 
@@ -91,15 +130,19 @@ def update_network(
     begin_write(session)
     changed = {
         "provider:network_type": network.network_type,
-        "provider:physical_network": None,
+        "provider:physical_network": network.physical_network,
         "provider:segmentation_id": network.segmentation_id,
     }
     if any(field in attrs and attrs[field] != changed[field] for field in PROVIDER_FIELDS):
         raise InvalidInput(error_message="Plugin does not support updating provider attributes")
     if attrs.get("shared") is False and network.shared:
         _check_unshare(session, network)
-    if "mtu" in attrs:
+    if attrs.get("router:external") is False and network.router_external:
+        _check_unexternal(session, network)
+    if "mtu" in attrs and network.network_type == "vxlan":
         network.mtu = _mtu(settings, attrs["mtu"])
+    elif "mtu" in attrs and attrs["mtu"] != network.mtu:
+        raise InvalidInput(error_message="Plugin does not support updating the MTU of a flat network")
     for field, column in SIMPLE_FIELDS.items():
         if field in attrs:
             setattr(network, column, attrs[field])
@@ -114,6 +157,15 @@ def _check_unshare(session: Session, network: Network) -> None:
     )
     if session.scalars(others.limit(1)).first() is not None:
         raise InvalidSharedSetting(network=network.name or network.id)
+
+
+def _check_unexternal(session: Session, network: Network) -> None:
+    """Neutron refuses to make a network internal while routers or floating IPs use it."""
+    users = select(Port.id).where(
+        Port.network_id == network.id, Port.device_owner.in_((ROUTER_GATEWAY_OWNER, FLOATING_IP_OWNER))
+    )
+    if session.scalars(users.limit(1)).first() is not None:
+        raise NetworkInUse(net_id=network.id)
 
 
 def delete_network(session: Session, caller: Caller, network_id: str) -> None:

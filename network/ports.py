@@ -40,8 +40,20 @@ from network.exceptions import (
     NeutronConflict,
     PortSecurityAndIPRequiredForSecurityGroups,
     PortSecurityPortHasSecurityGroup,
+    ServicePortInUse,
 )
-from network.models import DHCP_OWNER, IPAllocation, Network, Port, PortSecurityGroup, Subnet
+from network.models import (
+    DHCP_OWNER,
+    FLOATING_IP_OWNER,
+    ROUTER_GATEWAY_OWNER,
+    ROUTER_INTERFACE_OWNER,
+    FloatingIP,
+    IPAllocation,
+    Network,
+    Port,
+    PortSecurityGroup,
+    Subnet,
+)
 from network.states import PortStatus
 
 MAC_ATTEMPTS = 10
@@ -49,6 +61,10 @@ MAX_ADDRESS_PAIRS = 10
 VIF_TYPE = "tap"
 VIF_DETAILS = {"port_filter": True, "connectivity": "l2"}
 SIMPLE_FIELDS = ("name", "description", "admin_state_up", "device_id", "device_owner")
+SERVICE_OWNERS = (ROUTER_INTERFACE_OWNER, ROUTER_GATEWAY_OWNER, FLOATING_IP_OWNER)
+"""Ports that belong to a router or a floating IP: made and deleted only with it (``network.routers``,
+``network.floating_ips``), never through the ports API."""
+SERVICE_FIELDS = ("device_id", "device_owner", "fixed_ips", "mac_address")
 
 
 class PortInUse(NeutronConflict):
@@ -297,8 +313,18 @@ def _reallocate(session: Session, caller: Caller, port: Port, network: Network, 
     session.expire(port, ["fixed_ips"])
 
 
+def _check_service_port(port: Port, attrs: Mapping[str, Any]) -> None:
+    """A router's or floating IP's port keeps its owner, device and addresses: they are what the router's
+    interface, gateway or the floating IP is."""
+    changed = [f for f in SERVICE_FIELDS if f in attrs and attrs[f] != getattr(port, f, None)]
+    if port.device_owner in SERVICE_OWNERS and changed:
+        reason = f"has device owner {port.device_owner}, its {', '.join(changed)} cannot be changed"
+        raise ServicePortInUse(port_id=port.id, reason=reason)
+
+
 def update_port(session: Session, caller: Caller, port_id: str, attrs: Mapping[str, Any]) -> Port:
     port = get_port(session, caller, port_id)
+    _check_service_port(port, attrs)
     network = session.get_one(Network, port.network_id)
     begin_write(session)
     if attrs.get("mac_address") is not None and macs.normalise(attrs["mac_address"]) != port.mac_address:
@@ -324,12 +350,40 @@ def update_port(session: Session, caller: Caller, port_id: str, attrs: Mapping[s
 
 
 def delete_port(session: Session, caller: Caller, port_id: str) -> str:
-    """Delete the port (its addresses and group memberships go with it); returns its network's id."""
+    """Delete the port (its addresses and group memberships go with it, its floating IPs are disassociated:
+    read ``floating_ip_routers`` first to tell their routers); returns its network's id. A router's or
+    floating IP's port is a 409 ``ServicePortInUse``: it goes with its router interface or floating IP."""
     port = get_port(session, caller, port_id)
+    if port.device_owner in SERVICE_OWNERS:
+        raise ServicePortInUse(port_id=port.id, reason=f"has device owner {port.device_owner}")
+    begin_write(session)
     network_id = port.network_id
+    disassociate_floating_ips(session, [port.id])
     session.delete(port)
     session.flush()
     return network_id
+
+
+def floating_ip_routers(session: Session, port_ids: Sequence[str]) -> list[str]:
+    """The routers that translate floating IPs to these ports: they change when the ports go."""
+    query = select(FloatingIP.router_id).where(FloatingIP.port_id.in_(list(port_ids)))
+    return sorted({router_id for router_id in session.scalars(query) if router_id})
+
+
+def disassociate_floating_ips(session: Session, port_ids: Sequence[str]) -> None:
+    """Neutron's behaviour when a port goes: its floating IPs stay the project's, unassociated."""
+    session.execute(
+        update(FloatingIP)
+        .where(FloatingIP.port_id.in_(list(port_ids)))
+        .values(
+            port_id=None,
+            fixed_ip_address=None,
+            router_id=None,
+            status=PortStatus.DOWN,
+            revision_number=FloatingIP.revision_number + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def claim_port(session: Session, caller: Caller, port_id: str, device_id: str, device_owner: str) -> Port:
@@ -368,6 +422,7 @@ def delete_device_ports(session: Session, device_id: str, project_id: str) -> li
     query = select(Port.id, Port.network_id).where(Port.device_id == device_id, Port.project_id == project_id)
     found = list(session.execute(query))
     if found:
+        disassociate_floating_ips(session, [row.id for row in found])
         session.execute(delete(Port).where(Port.id.in_([row.id for row in found])))
     return sorted({row.network_id for row in found})
 

@@ -6,7 +6,8 @@ the new rows are added: the quota engine locks the project's quota row there and
 the server create's transaction, so its ``OverQuota`` comes out as that request's (Nova's) fault.
 
 What the service makes on its own is counted but not checked, as in Neutron: the ``default`` security group
-and its rules, and a network's DHCP port.
+and its rules, and a network's DHCP port. A router's ports and the ports holding floating IPs belong to no
+project (``project_id`` "", as in Neutron), so they count against nobody's ports.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from __future__ import annotations
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from network.models import Network, Port, SecurityGroup, SecurityGroupRule, Subnet
+from network.models import FloatingIP, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet
 from quota import engine
 
-RESOURCES = ("network", "subnet", "port", "security_group", "security_group_rule")
+RESOURCES = ("network", "subnet", "port", "router", "floatingip", "security_group", "security_group_rule")
 
 
 def check(session: Session, project_id: str, resource: str, count: int = 1) -> None:
@@ -27,7 +28,10 @@ def check(session: Session, project_id: str, resource: str, count: int = 1) -> N
     engine.enforce(session, project_id, {resource: count})
 
 
-def _counting(model: type[Network | Subnet | Port | SecurityGroup | SecurityGroupRule]) -> Select[tuple[int]]:
+Counted = Network | Subnet | Port | Router | FloatingIP | SecurityGroup | SecurityGroupRule
+
+
+def _counting(model: type[Counted]) -> Select[tuple[int]]:
     return select(func.count()).select_from(model).where(model.project_id == bindparam("project_id"))
 
 
@@ -36,6 +40,8 @@ _COUNTS = {
     "network": _counting(Network),
     "subnet": _counting(Subnet),
     "port": _counting(Port),
+    "router": _counting(Router),
+    "floatingip": _counting(FloatingIP),
     "security_group": _counting(SecurityGroup),
     "security_group_rule": _counting(SecurityGroupRule),
 }
@@ -64,3 +70,11 @@ def count_security_groups(session: Session, project_id: str, _user_id: str | Non
 
 def count_security_group_rules(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
     return _count(session, "security_group_rule", project_id)
+
+
+def count_routers(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
+    return _count(session, "router", project_id)
+
+
+def count_floating_ips(session: Session, project_id: str, _user_id: str | None) -> dict[str, int]:
+    return _count(session, "floatingip", project_id)

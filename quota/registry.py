@@ -82,6 +82,8 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("network", "network", 100, _N + "count_networks", "Networks", "networks"),
     Resource("subnet", "network", 100, _N + "count_subnets", "Subnets", "subnets"),
     Resource("port", "network", 500, _N + "count_ports", "Ports", "ports"),
+    Resource("router", "network", 10, _N + "count_routers", "Routers", "routers"),
+    Resource("floatingip", "network", 50, _N + "count_floating_ips", "Floating IPs", "floating IPs"),
     Resource("security_group", "network", 10, _N + "count_security_groups", "Security groups", "security groups"),
     Resource("security_group_rule", "network", 100, _N + "count_security_group_rules", "Security group rules",
              "security group rules"),

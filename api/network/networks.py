@@ -40,7 +40,11 @@ COLUMNS = {
     "description": Network.description,
     "revision_number": Network.revision_number,
 }
-PROVIDER_COLUMNS = {"provider:network_type": Network.network_type, "provider:segmentation_id": Network.segmentation_id}
+PROVIDER_COLUMNS = {
+    "provider:network_type": Network.network_type,
+    "provider:physical_network": Network.physical_network,
+    "provider:segmentation_id": Network.segmentation_id,
+}
 CONSTANTS: dict[str, Any] = {
     "availability_zones": [],
     "availability_zone_hints": [],
@@ -63,7 +67,7 @@ def _listing() -> listing.Listing:
         model=Network,
         columns={**COLUMNS, **(PROVIDER_COLUMNS if provider else {})},
         special={"subnets": lambda ids: Network.id.in_(select(Subnet.network_id).where(Subnet.id.in_(ids)))},
-        constants={**CONSTANTS, **({"provider:physical_network": None} if provider else {})},
+        constants=CONSTANTS,
         not_found=lambda marker: NetworkNotFound(net_id=marker),
     )
 

@@ -164,5 +164,6 @@ def update_port(port_id: str) -> tuple[Response, int]:
 def delete_port(port_id: str) -> Response:
     with unit_of_work() as work:
         work.fetch(get_port, port_id, "network:delete_port")
+        work.notify_router(*ports.floating_ip_routers(work.session, [port_id]))
         work.notify(ports.delete_port(work.session, work.who, port_id))
     return Response(status=204)

@@ -163,3 +163,61 @@ TAGS_REPLACE = {
     "required": ["tags"],
     "additionalProperties": False,
 }
+
+EXTERNAL_FIXED_IP = {
+    "type": "object",
+    "properties": {"subnet_id": UUID, "ip_address": IP},
+    "additionalProperties": False,
+}
+GATEWAY_INFO = {
+    "type": ["object", "null"],
+    "properties": {
+        "network_id": UUID,
+        "enable_snat": BOOL,
+        "external_fixed_ips": {"type": "array", "items": EXTERNAL_FIXED_IP, "maxItems": 20},
+    },
+    "additionalProperties": False,
+}
+ROUTES = {"type": ["array", "null"], "items": ROUTE, "maxItems": 1000}
+ROUTER_FIELDS: dict[str, Any] = {
+    "name": NAME,
+    "description": DESCRIPTION,
+    "admin_state_up": BOOL,
+    "external_gateway_info": GATEWAY_INFO,
+    "availability_zone_hints": {"type": "array", "maxItems": 0},
+    "distributed": {"const": False},
+    "ha": {"const": False},
+}
+ROUTER_CREATE = _document("router", {**ROUTER_FIELDS, "project_id": PROJECT, "tenant_id": PROJECT, "tags": TAGS})
+ROUTER_UPDATE = _document("router", {**ROUTER_FIELDS, "routes": ROUTES})
+ROUTER_BOOLS = ("admin_state_up",)
+ROUTER_ROUTES = _document("router", {"routes": {"type": "array", "items": ROUTE, "maxItems": 1000}}, ("routes",))
+ROUTER_INTERFACE = {
+    "type": "object",
+    "properties": {"subnet_id": UUID, "port_id": UUID},
+    "additionalProperties": False,
+}
+
+FLOATING_IP_CREATE = _document(
+    "floatingip",
+    {
+        "floating_network_id": UUID,
+        "floating_ip_address": IP,
+        "subnet_id": UUID,
+        "port_id": {"type": ["string", "null"], "maxLength": 36},
+        "fixed_ip_address": NULLABLE_IP,
+        "description": DESCRIPTION,
+        "project_id": PROJECT,
+        "tenant_id": PROJECT,
+        "tags": TAGS,
+    },
+    required=("floating_network_id",),
+)
+FLOATING_IP_UPDATE = _document(
+    "floatingip",
+    {
+        "port_id": {"type": ["string", "null"], "maxLength": 36},
+        "fixed_ip_address": NULLABLE_IP,
+        "description": DESCRIPTION,
+    },
+)

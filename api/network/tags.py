@@ -1,5 +1,6 @@
 """``/network/v2.0/<collection>/<id>/tags``: Neutron's tag API (``standard-attr-tag``) for networks, subnets,
-ports and security groups. Reading tags needs read access to the resource, changing them its update right."""
+ports, security groups, routers and floating IPs. Reading tags needs read access to the resource, changing them
+its update right."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ RESOURCES: dict[str, tuple[Lookup, str]] = {
     "subnets": (access.get_subnet, "subnet"),
     "ports": (access.get_port, "port"),
     "security-groups": (access.get_security_group, "security_group"),
+    "routers": (access.get_router, "router"),
+    "floatingips": (access.get_floating_ip, "floatingip"),
 }
 MAX_TAG = 255
 

@@ -56,6 +56,7 @@ class UnitOfWork:
     who: Caller
     session: Session
     changed: list[str] = field(default_factory=list)
+    routers: list[str] = field(default_factory=list)
 
     def fetch(self, lookup: Lookup[R], resource_id: str, action: str) -> R:
         """The record (404 when the caller cannot see it), then ``action`` enforced on its project (403)."""
@@ -73,6 +74,11 @@ class UnitOfWork:
         """Tell the network service, after the commit, that these networks' wiring changed."""
         self.changed.extend(network_ids)
 
+    def notify_router(self, *router_ids: str | None) -> None:
+        """Tell the network service, after the commit, that these routers (their interfaces, gateway, routes or
+        floating IPs) changed; None is skipped (a floating IP that had no router)."""
+        self.routers.extend(r for r in router_ids if r)
+
 
 @contextmanager
 def unit_of_work() -> Iterator[UnitOfWork]:
@@ -82,15 +88,16 @@ def unit_of_work() -> Iterator[UnitOfWork]:
     with runtime().db.session() as session:
         work = UnitOfWork(ctx=ctx, who=who, session=session)
         yield work
-    _notify(work.changed, ctx)
+    _notify(work.changed, ctx, client.ports_changed, client.SYNC_NETWORK)
+    _notify(work.routers, ctx, client.router_changed, client.SYNC_ROUTER)
 
 
-def _notify(network_ids: Iterable[str], ctx: RequestContext) -> None:
+def _notify(ids: Iterable[str], ctx: RequestContext, send: Callable[[Any, str, str], None], task: str) -> None:
     """A broker that cannot be reached is logged, not answered as an error: the change is committed and the
     control side's periodic sync converges on it anyway."""
     celery = runtime().celery
-    for network_id in dict.fromkeys(network_ids):
+    for resource_id in dict.fromkeys(ids):
         try:
-            client.ports_changed(celery, network_id, ctx.request_id)
+            send(celery, resource_id, ctx.request_id)
         except Exception:  # the broker's many connection errors; the request itself succeeded
-            LOG.warning("could not send %s for network %s [%s]", client.SYNC_NETWORK, network_id, ctx.request_id)
+            LOG.warning("could not send %s for %s [%s]", task, resource_id, ctx.request_id)

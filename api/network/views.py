@@ -12,7 +12,7 @@ import ipaddress
 from datetime import datetime
 from typing import Any
 
-from network.models import Network, Port, SecurityGroup, SecurityGroupRule, Subnet
+from network.models import FloatingIP, IPAllocation, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet
 
 
 def neutron_time(moment: datetime | str | None) -> str | None:
@@ -60,7 +60,7 @@ def network_view(network: Network, show_provider: bool) -> dict[str, Any]:
     }
     if show_provider:
         view["provider:network_type"] = network.network_type
-        view["provider:physical_network"] = None
+        view["provider:physical_network"] = network.physical_network
         view["provider:segmentation_id"] = network.segmentation_id
     return view
 
@@ -154,4 +154,42 @@ def security_group_view(group: SecurityGroup) -> dict[str, Any]:
         "stateful": group.stateful,
         "shared": False,
         **_standard(group),
+    }
+
+
+def router_view(router: Router, gateway_ips: list[IPAllocation]) -> dict[str, Any]:
+    """``gateway_ips`` are the gateway port's addresses (``external_fixed_ips``), read by the caller so a listing
+    reads those of all its routers in one query."""
+    gateway = None
+    if router.gateway_network_id is not None:
+        gateway = {
+            "network_id": router.gateway_network_id,
+            "enable_snat": router.enable_snat,
+            "external_fixed_ips": [{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in gateway_ips],
+        }
+    return {
+        "id": router.id,
+        "name": router.name,
+        "tenant_id": router.project_id,
+        "project_id": router.project_id,
+        "admin_state_up": router.admin_state_up,
+        "status": router.status,
+        "external_gateway_info": gateway,
+        "routes": [dict(route) for route in router.routes or []],
+        **_standard(router),
+    }
+
+
+def floating_ip_view(floating_ip: FloatingIP) -> dict[str, Any]:
+    return {
+        "id": floating_ip.id,
+        "tenant_id": floating_ip.project_id,
+        "project_id": floating_ip.project_id,
+        "floating_network_id": floating_ip.floating_network_id,
+        "floating_ip_address": floating_ip.floating_ip_address,
+        "fixed_ip_address": floating_ip.fixed_ip_address,
+        "port_id": floating_ip.port_id,
+        "router_id": floating_ip.router_id,
+        "status": floating_ip.status,
+        **_standard(floating_ip),
     }

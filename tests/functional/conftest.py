@@ -144,7 +144,7 @@ def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 # What the suites create in the shared admin and demo projects over a session goes far beyond Nova's and
 # Neutron's default quotas; the quota tests use projects of their own. Per-item limits (metadata) stay.
 SUMMED_COMPUTE = ("instances", "cores", "ram", "key_pairs", "server_groups")
-SUMMED_NETWORK = ("network", "subnet", "port", "security_group", "security_group_rule")
+SUMMED_NETWORK = ("network", "subnet", "port", "router", "floatingip", "security_group", "security_group_rule")
 
 
 def lift_quotas(cloud: CloudClient, project_names: tuple[str, ...]) -> None:

@@ -148,6 +148,7 @@ EXTENSIONS = {
     "port-security-groups-filtering", "allowed-address-pairs", "network-mtu", "network-mtu-writable",
     "standard-attr-description", "standard-attr-revisions", "standard-attr-timestamp", "standard-attr-tag",
     "project-id", "pagination", "sorting", "filter-validation", "quotas", "quota_details", "quota-check-limit",
+    "router", "ext-gw-mode", "extraroute", "extraroute-atomic",
 }  # fmt: skip
 
 
@@ -156,7 +157,7 @@ def test_extensions_list_exactly_what_is_served(cloud, tokens):
     assert {e["alias"] for e in listed} == EXTENSIONS
     assert all(set(e) == {"name", "alias", "description", "updated", "links"} for e in listed)
     assert get(cloud, tokens.demo, "/extensions/provider")["extension"]["name"] == "Provider Network"
-    fault(cloud.request("GET", f"{BASE}/extensions/router", tokens.demo), "ExtensionNotFound", 404)
+    fault(cloud.request("GET", f"{BASE}/extensions/l3_agent_scheduler", tokens.demo), "ExtensionNotFound", 404)
     assert {r["collection"] for r in get(cloud, tokens.demo, "")["resources"]} >= {"networks", "ports"}
     shown = cli_json(cloud, "stratus", "extension", "list", "--network")
     assert {e["Alias"] for e in shown} == EXTENSIONS

@@ -10,7 +10,10 @@ from tests.functional.quota.conftest import NETWORK, run, run_json, set_compute,
 
 pytestmark = pytest.mark.functional
 
-NEUTRON_DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "security_group": 10, "security_group_rule": 100}
+NEUTRON_DEFAULTS = {
+    "network": 100, "subnet": 100, "port": 500, "router": 10, "floatingip": 50, "security_group": 10,
+    "security_group_rule": 100,
+}  # fmt: skip
 
 
 def _get(cloud, token: str, path: str):

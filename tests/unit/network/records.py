@@ -21,6 +21,8 @@ NETWORK_TABLES = {
     models.DefaultSecurityGroup.__tablename__,
     models.SecurityGroupRule.__tablename__,
     models.PortSecurityGroup.__tablename__,
+    models.Router.__tablename__,
+    models.FloatingIP.__tablename__,
 }
 
 

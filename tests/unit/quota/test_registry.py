@@ -25,7 +25,8 @@ def test_the_defaults_are_novas_and_neutrons():
     defaults = {r.name: r.default for r in registry.RESOURCES}
     assert defaults == {
         "instances": 10, "cores": 20, "ram": 51200, "key_pairs": 100, "server_groups": 10,
-        "server_group_members": 10, "metadata_items": 128, "network": 100, "subnet": 100, "port": 500,
+        "server_group_members": 10, "metadata_items": 128, "network": 100, "subnet": 100, "port": 500, "router": 10,
+        "floatingip": 50,
         "security_group": 10, "security_group_rule": 100, "image_count_total": "image_quota_count",
         "image_size_total": "image_quota_bytes",
     }  # fmt: skip
