@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 LOG = logging.getLogger(__name__)
 CLONE_NEWNET = 0x40000000
@@ -30,6 +31,7 @@ BACKLOG = 128
 _NETWORK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _libc = ctypes.CDLL(None, use_errno=True)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def _setns(fd: int) -> None:
         raise OSError(error, os.strerror(error))
 
 
-def in_namespace(netns: Path, work: Callable[[], socket.socket]) -> socket.socket:
+def in_namespace(netns: Path, work: Callable[[], T]) -> T:
     """``work()`` run by a thread inside the namespace ``netns`` (a ``/run/netns`` file); the caller's thread never
     leaves its own namespace."""
     outcome: dict[str, object] = {}
