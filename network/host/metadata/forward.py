@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import logging
+import posixpath
 import queue
 import socket
 from dataclasses import dataclass
@@ -112,6 +113,17 @@ class Upstream:
         raise AssertionError("unreachable")
 
 
+def _inside(target: str) -> str:
+    """The guest's path with ``.``, ``..`` and repeated slashes resolved (a trailing slash kept), so that no
+    normalising hop between here and the API can turn it into a path outside the metadata API's prefix."""
+    path, mark, query = target.partition("?")
+    clean = posixpath.normpath("/" + path.lstrip("/"))
+    clean = "/" + clean.lstrip("/")  # normpath keeps a leading "//"
+    if path.endswith("/") and clean != "/":
+        clean += "/"
+    return clean + mark + query
+
+
 class GuestRequest(BaseHTTPRequestHandler):
     """Handles one guest connection. ``server`` is the ``Accepted`` context the accept loop gives (the network
     of the listening socket and the upstream), not a ``socketserver`` server."""
@@ -144,7 +156,7 @@ class GuestRequest(BaseHTTPRequestHandler):
             return
         address = self.client_address[0]
         try:
-            answer = self.server.upstream.fetch(self.command, self.path, self.server.network_id, address)
+            answer = self.server.upstream.fetch(self.command, _inside(self.path), self.server.network_id, address)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             LOG.warning("metadata: %s %s for %s failed upstream: %s", self.command, self.path[:200], address, exc)
             self._reply(502, "text/plain", b"The metadata service cannot be reached.\n")

@@ -156,6 +156,15 @@ def test_absolute_and_overlong_paths_are_refused(proxy: Proxy) -> None:
     assert RecordingApi.seen == []
 
 
+def test_dot_segments_are_resolved_before_the_api_prefix(proxy: Proxy) -> None:
+    proxy.serve((NET_A, "qdhcp-a"))
+    for path in ("/../identity/v3/auth/tokens", "//../../identity/v3/auth/tokens", "/./identity/v3/auth/tokens"):
+        proxy.get(NET_A, path)
+    proxy.get(NET_A, "/latest//meta-data/?a=../b")
+    paths = [seen["path"] for seen in RecordingApi.seen]
+    assert paths == ["/metadata/identity/v3/auth/tokens"] * 3 + ["/metadata/latest/meta-data/?a=../b"]
+
+
 def test_api_status_passes_through_and_connections_are_kept(proxy: Proxy) -> None:
     proxy.serve((NET_A, "qdhcp-a"))
     RecordingApi.answer = (404, b'{"error": {}}')
