@@ -1,5 +1,5 @@
 """Create the accounts of a one-machine cloud, write a ``clouds.yaml`` for them, give the demo project a network,
-upload the tiny image.
+make the external network ``public`` (for routers' gateways and floating IPs), upload the tiny image.
 
 Run twice by ``make up``: ``--prepare`` before ``stratus-manage services up`` (it makes sure the passwords exist
 and gives the services the one they need, the host agents' service account, in ``<state_dir>/stratus.toml``),
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import os
 import secrets
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
-from common.settings import load
+from common.settings import Settings, load
 from manage.clouds import write_clouds_yaml
 
 ACCOUNTS = {"stratus-admin": "admin", "stratus": "demo"}  # cloud name -> user (and project) name
@@ -135,6 +136,58 @@ def ensure_demo_network(auth_url: str, demo_password: str) -> str:
     return f"created network demo-net ({network['id']}) with subnet 10.0.0.0/24"
 
 
+def _session(auth_url: str, user: str, password: str) -> ks_session.Session:
+    auth = v3.Password(
+        auth_url=auth_url,
+        username=user,
+        password=password,
+        project_name=user,
+        user_domain_id="default",
+        project_domain_id="default",
+    )
+    return ks_session.Session(auth=auth)
+
+
+def public_subnet(settings: Settings) -> dict[str, object]:
+    """``public-subnet``: ``network_external_cidr`` with the machine's own address on the bridge as its gateway
+    (the API's default pools then run from the first address upward around it), no DHCP: routers' gateways and
+    floating IPs get their addresses from the API, never by asking."""
+    subnet: dict[str, object] = {
+        "name": "public-subnet",
+        "ip_version": 4,
+        "cidr": str(ipaddress.ip_network(settings.network_external_cidr)),
+        "enable_dhcp": False,
+    }
+    if settings.network_external_host_address:
+        subnet["gateway_ip"] = str(ipaddress.ip_interface(settings.network_external_host_address).ip)
+    return subnet
+
+
+def ensure_public_network(auth_url: str, admin_password: str, settings: Settings) -> str:
+    """The admin project's external network ``public``: flat on physical network ``public``, not shared (every
+    project sees an external network and may take floating IPs from it), with ``public-subnet``. Finishes a run
+    that stopped between the network and its subnet."""
+    session = _session(auth_url, "admin", admin_password)
+    url = session.get_endpoint(service_type="network", interface="public").rstrip("/") + "/v2.0"
+    found = session.get(f"{url}/networks", params={"name": "public"}).json()["networks"]
+    if found:
+        network = found[0]
+    else:
+        body = {
+            "name": "public",
+            "router:external": True,
+            "shared": False,
+            "provider:network_type": "flat",
+            "provider:physical_network": "public",
+        }
+        network = session.post(f"{url}/networks", json={"network": body}).json()["network"]
+    if network["subnets"]:
+        return f"network public exists ({network['id']})"
+    subnet = {**public_subnet(settings), "network_id": network["id"]}
+    session.post(f"{url}/subnets", json={"subnet": subnet})
+    return f"created external network public ({network['id']}) with subnet {subnet['cidr']}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clouds-yaml", type=Path, default=Path("clouds.yaml"), help="Where to write it.")
@@ -154,6 +207,7 @@ def main() -> None:
     write_clouds_yaml(args.clouds_yaml, f"{settings.effective_public_url}/identity/v3", settings.region, accounts)
     print(f"wrote {args.clouds_yaml}: clouds {', '.join(ACCOUNTS)}")
     print(ensure_demo_network(f"{settings.effective_public_url}/identity/v3", passwords["demo"]))
+    print(ensure_public_network(f"{settings.effective_public_url}/identity/v3", passwords["admin"], settings))
     if args.tiny_image:
         auth_url = f"{settings.effective_public_url}/identity/v3"
         print(ensure_public_image(auth_url, passwords["admin"], "tiny", args.tiny_image))
