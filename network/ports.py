@@ -335,6 +335,7 @@ def update_port(session: Session, caller: Caller, port_id: str, attrs: Mapping[s
         port.port_security_enabled = attrs["port_security_enabled"]
     if "fixed_ips" in attrs:
         _reallocate(session, caller, port, network, attrs["fixed_ips"])
+        _disassociate_lost_addresses(session, port)
     has_ip = bool(port.fixed_ips)
     current = port.security_group_ids
     group_ids = _groups(session, port, attrs, current, has_ip, creating=False)
@@ -368,6 +369,18 @@ def floating_ip_routers(session: Session, port_ids: Sequence[str]) -> list[str]:
     """The routers that translate floating IPs to these ports: they change when the ports go."""
     query = select(FloatingIP.router_id).where(FloatingIP.port_id.in_(list(port_ids)))
     return sorted({router_id for router_id in session.scalars(query) if router_id})
+
+
+def _disassociate_lost_addresses(session: Session, port: Port) -> None:
+    """A floating IP whose fixed address the port no longer has is disassociated (read ``floating_ip_routers``
+    before the update to tell its router)."""
+    kept = [a.ip_address for a in port.fixed_ips]
+    session.execute(
+        update(FloatingIP)
+        .where(FloatingIP.port_id == port.id, FloatingIP.fixed_ip_address.not_in(kept))
+        .values(port_id=None, fixed_ip_address=None, router_id=None, status=PortStatus.DOWN)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def disassociate_floating_ips(session: Session, port_ids: Sequence[str]) -> None:

@@ -155,6 +155,8 @@ def update_port(port_id: str) -> tuple[Response, int]:
         port = work.fetch(get_port, port_id, "network:update_port")
         _check_fields(attrs, work.session.get_one(Network, port.network_id))
         device_ids.check(work.session, work.who, port.project_id, attrs)
+        if "fixed_ips" in attrs:  # a floating IP whose address goes is disassociated: its router changes
+            work.notify_router(*ports.floating_ip_routers(work.session, [port_id]))
         port = ports.update_port(work.session, work.who, port_id, attrs)
         work.notify(port.network_id)
         return single("port", port_view(port, _shows_binding()))

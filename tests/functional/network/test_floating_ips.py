@@ -15,6 +15,7 @@ from tests.functional.compute.conftest import server_image, wait_for_status  # n
 from tests.functional.network import BASE, cli_json, create, delete, fault, get, network, port, sdk, subnet
 from tests.functional.network.l3 import dismantle, external_network, put, routed_lan, router
 from tests.functional.quota.conftest import new_tenant, set_network  # noqa: F401 (new_tenant is a fixture)
+from tests.functional.quota.test_cli import stratus_json
 
 pytestmark = [pytest.mark.functional]
 
@@ -287,3 +288,40 @@ def test_server_add_and_remove_floating_ip_through_the_cli(cloud, tokens, unique
     assert get(cloud, tokens.demo, f"/floatingips/{made['id']}")["floatingip"]["port_id"] is None
     delete(cloud, tokens.demo, "floatingips", made["id"])
     dismantle(cloud, tokens.demo, lan)
+
+
+def test_a_port_that_loses_the_associated_address_loses_the_floating_ip(cloud, tokens, unique):
+    lan = routed_lan(cloud, tokens.demo, tokens.admin, unique, "10.91.8.0/24")
+    vm = port(
+        cloud, tokens.demo, lan.network["id"], fixed_ips=[{"subnet_id": lan.subnet["id"], "ip_address": "10.91.8.40"}]
+    )
+    made = floating_ip(cloud, tokens.demo, lan.external["id"], port_id=vm["id"])
+    assert made["fixed_ip_address"] == "10.91.8.40"
+    kept = put(cloud, tokens.demo, f"/ports/{vm['id']}", {"port": {"name": "renamed"}})
+    assert kept.ok and get(cloud, tokens.demo, f"/floatingips/{made['id']}")["floatingip"]["port_id"] == vm["id"]
+    moved = {"port": {"fixed_ips": [{"subnet_id": lan.subnet["id"], "ip_address": "10.91.8.41"}]}}
+    assert put(cloud, tokens.demo, f"/ports/{vm['id']}", moved).status_code == 200
+    shown = get(cloud, tokens.demo, f"/floatingips/{made['id']}")["floatingip"]
+    assert (shown["port_id"], shown["fixed_ip_address"], shown["router_id"]) == (None, None, None)
+    delete(cloud, tokens.demo, "floatingips", made["id"])
+    delete(cloud, tokens.demo, "ports", vm["id"])
+    dismantle(cloud, tokens.demo, lan)
+
+
+def _limits(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {row["Resource"]: row["Limit"] for row in rows}
+
+
+def test_the_clis_show_and_set_the_router_and_floating_ip_quotas(cloud, new_tenant):  # noqa: F811
+    tenant = new_tenant("cli")
+    shown = _limits(cli_json(cloud, "stratus-admin", "quota", "show", tenant.project_id))
+    assert (shown["routers"], shown["floating_ips"]) == (10, 50)
+    cloud.openstack("stratus-admin", "quota", "set", "--routers", "3", "--floating-ips", "4", tenant.project_id)
+    shown = _limits(cli_json(cloud, "stratus-admin", "quota", "show", tenant.project_id))
+    assert (shown["routers"], shown["floating_ips"]) == (3, 4)
+    limits = get(cloud, cloud.admin_token(), f"/quotas/{tenant.project_id}")["quota"]
+    assert (limits["router"], limits["floatingip"]) == (3, 4)
+    # the stratus admin CLI reads the same registry
+    rows = {r["resource"]: r for r in stratus_json(cloud, "quota", "show", tenant.name)}
+    assert (rows["router"]["limit"], rows["floatingip"]["limit"]) == (3, 4)
+    assert rows["floatingip"]["service"] == "network" and rows["router"]["in_use"] == 0
