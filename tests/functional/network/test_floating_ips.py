@@ -196,6 +196,7 @@ def test_hostile_floating_ip_bodies_are_400_and_allocate_nothing(cloud, tokens, 
     assert len(get(cloud, tokens.admin, f"/ports?network_id={external['id']}")["ports"]) == before
 
 
+@pytest.mark.both_databases
 def test_fifty_concurrent_creates_with_a_quota_of_ten_make_exactly_ten(cloud, tokens, new_tenant):  # noqa: F811
     external = external_network(cloud, tokens.admin)
     tenant = new_tenant("fip")
@@ -325,3 +326,24 @@ def test_the_clis_show_and_set_the_router_and_floating_ip_quotas(cloud, new_tena
     rows = {r["resource"]: r for r in stratus_json(cloud, "quota", "show", tenant.name)}
     assert (rows["router"]["limit"], rows["floatingip"]["limit"]) == (3, 4)
     assert rows["floatingip"]["service"] == "network" and rows["router"]["in_use"] == 0
+
+
+@pytest.mark.both_databases
+def test_concurrent_associations_of_one_fixed_ip_let_exactly_one_win(cloud, tokens, unique):
+    lan = routed_lan(cloud, tokens.demo, tokens.admin, unique, "10.91.9.0/24")
+    vm = port(cloud, tokens.demo, lan.network["id"])
+    made = [floating_ip(cloud, tokens.demo, lan.external["id"]) for _ in range(8)]
+
+    def attempt(item: dict[str, Any]):
+        return put(cloud, tokens.demo, f"/floatingips/{item['id']}", {"floatingip": {"port_id": vm["id"]}})
+
+    with ThreadPoolExecutor(8) as threads:
+        answers = list(threads.map(attempt, made))
+    assert sum(a.status_code == 200 for a in answers) == 1, [a.text for a in answers]
+    for answer in (a for a in answers if a.status_code != 200):
+        fault(answer, "FloatingIPPortAlreadyAssociated", 409)
+    assert len(get(cloud, tokens.demo, f"/floatingips?port_id={vm['id']}")["floatingips"]) == 1
+    for item in made:
+        delete(cloud, tokens.demo, "floatingips", item["id"])
+    delete(cloud, tokens.demo, "ports", vm["id"])
+    dismantle(cloud, tokens.demo, lan)
