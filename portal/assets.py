@@ -1,4 +1,4 @@
-"""The portal's static files: our CSS and JS, and htmx vendored from the npm registry at install time.
+"""The portal's static files: our CSS and JS, and htmx and xterm.js vendored from the npm registry at install time.
 
 ``deploy/install-deps.sh`` runs ``npm ci`` in ``portal/assets`` (``package.json`` + ``package-lock.json``
 are committed, ``node_modules`` is not). Files are read once, gzipped once, and served under a URL that holds
@@ -26,6 +26,10 @@ FILES = {
     "portal.css": (ASSET_DIR / "portal.css", "text/css"),
     "portal.js": (ASSET_DIR / "portal.js", "application/javascript"),
     "htmx.min.js": (ASSET_DIR / "node_modules" / "htmx.org" / "dist" / "htmx.min.js", "application/javascript"),
+    # the Console page: xterm.js on the serial console (its UMD build defines the global Terminal)
+    "console.js": (ASSET_DIR / "console.js", "application/javascript"),
+    "xterm.js": (ASSET_DIR / "node_modules" / "@xterm" / "xterm" / "lib" / "xterm.js", "application/javascript"),
+    "xterm.css": (ASSET_DIR / "node_modules" / "@xterm" / "xterm" / "css" / "xterm.css", "text/css"),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from portal import (  # noqa: F401 - each registers its views on bp
     admin,
     assets,
+    consoles,
     floating_ips,
     images,
     instance_actions,
