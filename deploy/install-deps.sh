@@ -20,6 +20,8 @@ PACKAGES=(
     iputils-arping conntrack
     # guest image and config drive building (deploy/images/)
     genisoimage mtools dosfstools fdisk syslinux syslinux-common busybox-static linux-image-amd64 dropbear-bin
+    # the cloud-init image (deploy/images/cloud/): a Debian root file system made into ext4 without mounting it
+    debootstrap e2fsprogs
     # the end-to-end tests log in to guests over SSH
     openssh-client
     # Python and what libvirt-python needs to build (it ships no wheels)
