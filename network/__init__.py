@@ -1,7 +1,8 @@
 """The network service (Neutron's subset). Where each module runs is in its path:
 
 * ``network/`` (this level): the service layer the Network API calls in-process, inside the request's
-  transaction (``networks``, ``subnets``, ``ports``, ``security_groups``, ``security_group_rules``, with
+  transaction (``networks``, ``subnets``, ``ports``, ``security_groups``, ``security_group_rules``, the L3
+  resources ``routers``, ``router_interfaces`` and ``floating_ips``, with
   ``access`` for who may see what, the allocators ``segments``, ``ipam``, ``macs``, and ``models``), the rule
   that makes an agent down (``liveness``), the task names and arguments (``client``), the public states
   (``states``), the compute-facing ports interface (``vif``), and what the control side and the host agents
