@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import re
+import socket
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -99,15 +100,23 @@ class Guest:
         number = next(COMMAND_NUMBERS)
         done = re.compile(rf"B{number}-\d+-B\r?\n(?P<out>.*?)R{number}-(?P<rc>\d+)-R", re.DOTALL)
         start = self.console_log.stat().st_size
-        source = ET.fromstring(virsh("dumpxml", f"stratus-{self.server_id}")).find("./devices/serial/source")
-        assert source is not None and source.get("path"), f"{self.name}: the serial port has no pty"
-        fd = os.open(source.get("path", ""), os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        serial = ET.fromstring(virsh("dumpxml", f"stratus-{self.server_id}")).find("./devices/serial")
+        source = serial.find("source") if serial is not None else None
+        assert serial is not None and source is not None, f"{self.name}: the guest has no serial port"
+        if serial.get("type") == "tcp":  # the console proxy's raw TCP chardev: held open and drained the same way
+            port: Any = socket.create_connection((source.get("host", ""), int(source.get("service", "0"))), 10)
+            port.setblocking(False)
+            write, read, close = port.sendall, lambda: port.recv(65536), port.close
+        else:
+            assert source.get("path"), f"{self.name}: the serial port has no pty"
+            fd = os.open(source.get("path", ""), os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            write, read, close = (lambda data: os.write(fd, data)), (lambda: os.read(fd, 65536)), (lambda: os.close(fd))
         try:
-            os.write(fd, f"echo B{number}-$$-B; {command}; echo R{number}-$?-R\n".encode())
+            write(f"echo B{number}-$$-B; {command}; echo R{number}-$?-R\n".encode())
 
             def finished() -> re.Match[str] | None:
                 with suppress(BlockingIOError):
-                    os.read(fd, 65536)
+                    read()
                 with self.console_log.open("rb") as log:
                     log.seek(start)
                     return done.search(log.read().decode(errors="replace"))
@@ -115,7 +124,7 @@ class Guest:
             found = wait_until(finished, timeout, interval=0.05, message=f"{self.name}: {command!r} did not finish")
             return int(found["rc"]), found["out"].replace("\r", "")
         finally:
-            os.close(fd)
+            close()
 
     def ping(self, ip: str, count: int = 3) -> tuple[int, int]:
         """(sent, received) of ``count`` pings 0.2 s apart, waiting a second for late replies."""
