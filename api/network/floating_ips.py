@@ -8,8 +8,12 @@ when a floating IP moves) and the external network whose ports changed, after th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from flask import Blueprint, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.network import listing, schemas
 from api.network.common import PREFIX, caller, collection, enforce, resource_body, single
@@ -19,7 +23,7 @@ from api.runtime import runtime
 from network import floating_ips
 from network.access import get_floating_ip, own
 from network.exceptions import FloatingIPNotFound
-from network.models import FloatingIP
+from network.models import FloatingIP, Port
 
 bp = Blueprint("network_floating_ips", __name__, url_prefix=PREFIX)
 
@@ -43,12 +47,24 @@ LISTING = listing.Listing(
 )
 
 
+def _ports(session: Session, found: Iterable[FloatingIP]) -> dict[str, Port]:
+    port_ids = [f.port_id for f in found if f.port_id]
+    if not port_ids:
+        return {}
+    return {p.id: p for p in session.scalars(select(Port).where(Port.id.in_(port_ids)))}
+
+
+def _view(session: Session, floating_ip: FloatingIP) -> dict[str, Any]:
+    return floating_ip_view(floating_ip, _ports(session, [floating_ip]).get(floating_ip.port_id or ""))
+
+
 @bp.get("/floatingips")
 def list_floating_ips() -> Response:
     who = caller(enforce("network:get_floatingip"))
     with runtime().db.session() as session:
         found = listing.page(session, LISTING, select(FloatingIP).where(own(who, FloatingIP.project_id)))
-        views = [floating_ip_view(f) for f in found.rows]
+        found_ports = _ports(session, found.rows)
+        views = [floating_ip_view(f, found_ports.get(f.port_id or "")) for f in found.rows]
     return collection("floatingips", views, found.links)
 
 
@@ -56,7 +72,7 @@ def list_floating_ips() -> Response:
 def show_floating_ip(floatingip_id: str) -> tuple[Response, int]:
     who = caller(enforce("network:get_floatingip"))
     with runtime().db.session() as session:
-        return single("floatingip", floating_ip_view(get_floating_ip(session, who, floatingip_id)))
+        return single("floatingip", _view(session, get_floating_ip(session, who, floatingip_id)))
 
 
 @bp.post("/floatingips")
@@ -69,7 +85,7 @@ def create_floating_ip() -> tuple[Response, int]:
         created = floating_ips.create_floating_ip(work.session, work.who, attrs)
         work.notify(created.floating_network_id)
         work.notify_router(created.router_id)
-        return single("floatingip", floating_ip_view(created), 201)
+        return single("floatingip", _view(work.session, created), 201)
 
 
 @bp.put("/floatingips/<floatingip_id>")
@@ -79,7 +95,7 @@ def update_floating_ip(floatingip_id: str) -> tuple[Response, int]:
         work.fetch(get_floating_ip, floatingip_id, "network:update_floatingip")
         updated, before = floating_ips.update_floating_ip(work.session, work.who, floatingip_id, attrs)
         work.notify_router(before, updated.router_id)
-        return single("floatingip", floating_ip_view(updated))
+        return single("floatingip", _view(work.session, updated))
 
 
 @bp.delete("/floatingips/<floatingip_id>")

@@ -180,7 +180,23 @@ def router_view(router: Router, gateway_ips: list[IPAllocation]) -> dict[str, An
     }
 
 
-def floating_ip_view(floating_ip: FloatingIP) -> dict[str, Any]:
+def port_details(port: Port | None) -> dict[str, Any] | None:
+    """``fip-port-details``: what a floating IP's client wants to know of its port (which server it reaches)."""
+    if port is None:
+        return None
+    return {
+        "name": port.name,
+        "network_id": port.network_id,
+        "mac_address": port.mac_address,
+        "admin_state_up": port.admin_state_up,
+        "status": port.status,
+        "device_id": port.device_id,
+        "device_owner": port.device_owner,
+    }
+
+
+def floating_ip_view(floating_ip: FloatingIP, port: Port | None) -> dict[str, Any]:
+    """``port`` is the associated port (read by the caller, one query for a whole listing)."""
     return {
         "id": floating_ip.id,
         "tenant_id": floating_ip.project_id,
@@ -191,5 +207,6 @@ def floating_ip_view(floating_ip: FloatingIP) -> dict[str, Any]:
         "port_id": floating_ip.port_id,
         "router_id": floating_ip.router_id,
         "status": floating_ip.status,
+        "port_details": port_details(port),
         **_standard(floating_ip),
     }

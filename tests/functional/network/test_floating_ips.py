@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.functional]
 
 FIELDS = {
     "id", "tenant_id", "project_id", "floating_network_id", "floating_ip_address", "fixed_ip_address", "port_id",
-    "router_id", "status", "description", "tags", "created_at", "updated_at", "revision_number",
+    "router_id", "status", "port_details", "description", "tags", "created_at", "updated_at", "revision_number",
 }  # fmt: skip
 EXTERNAL = ipaddress.ip_network("172.24.4.0/24")
 
@@ -54,6 +54,11 @@ def test_a_floating_ip_is_allocated_associated_and_released_with_its_port(cloud,
     shown = associated.json()["floatingip"]
     assert shown["port_id"] == vm["id"] and shown["router_id"] == lan.router["id"]
     assert shown["fixed_ip_address"] == vm["fixed_ips"][0]["ip_address"]
+    assert shown["port_details"] == {
+        "name": vm["name"], "network_id": lan.network["id"], "mac_address": vm["mac_address"],
+        "admin_state_up": True, "status": "DOWN", "device_id": "", "device_owner": "",
+    }  # fmt: skip
+    assert made["port_details"] is None
     assert get(cloud, tokens.demo, f"/floatingips?port_id={vm['id']}")["floatingips"][0]["id"] == made["id"]
     # the interface the floating IP goes through cannot be removed, nor the gateway cleared
     in_use = put(cloud, tokens.demo, f"/routers/{lan.router['id']}/remove_router_interface",

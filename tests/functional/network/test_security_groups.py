@@ -148,7 +148,7 @@ EXTENSIONS = {
     "port-security-groups-filtering", "allowed-address-pairs", "network-mtu", "network-mtu-writable",
     "standard-attr-description", "standard-attr-revisions", "standard-attr-timestamp", "standard-attr-tag",
     "project-id", "pagination", "sorting", "filter-validation", "quotas", "quota_details", "quota-check-limit",
-    "router", "ext-gw-mode", "extraroute", "extraroute-atomic",
+    "router", "ext-gw-mode", "extraroute", "extraroute-atomic", "fip-port-details",
 }  # fmt: skip
 
 
