@@ -99,6 +99,10 @@ def _listing() -> listing.Listing:
 def _check_fields(attrs: dict[str, Any], network: Network) -> None:
     """Field policies of Neutron's ports: what only the network's owner (or an admin) may choose. As in
     Neutron, port security fields are checked whenever the request names them, whatever their value."""
+    if attrs.get("device_owner") in ports.SERVICE_OWNERS:
+        # The hosts treat such a port as a router's or a floating IP's: only those resources make them.
+        reason = f"{attrs['device_owner']} is the owner of ports the routers and floating IPs APIs make"
+        raise InvalidAttribute(attribute="device_owner", reason=reason)
     owner = {"project_id": network.project_id}
     owner_fields = "mac_address" in attrs or any("ip_address" in entry for entry in _entries(attrs))
     if owner_fields or str(attrs.get("device_owner") or "").startswith("network:"):

@@ -255,6 +255,24 @@ def test_hostile_interface_bodies_are_clean_faults(cloud, tokens, unique, body):
     delete(cloud, tokens.demo, "routers", made["id"])
 
 
+def test_ports_api_cannot_make_router_or_floating_ip_ports(cloud, tokens, unique):
+    net = network(cloud, tokens.demo, unique)
+    subnet(cloud, tokens.demo, net["id"], "10.90.10.0/24")
+    made = router(cloud, tokens.demo, unique)
+    plain = port(cloud, tokens.demo, net["id"])
+    for owner in ("network:router_interface", "network:router_gateway", "network:floatingip"):
+        body = {"port": {"network_id": net["id"], "device_owner": owner, "device_id": made["id"]}}
+        answer = cloud.request("POST", f"{BASE}/ports", tokens.demo, json=body)
+        assert answer.status_code == 400 and list(answer.json()) == ["NeutronError"], answer.text
+        update = {"port": {"device_owner": owner, "device_id": made["id"]}}
+        answer = cloud.request("PUT", f"{BASE}/ports/{plain['id']}", tokens.demo, json=update)
+        assert answer.status_code == 400 and list(answer.json()) == ["NeutronError"], answer.text
+    assert _ports_of(cloud, tokens.demo, made["id"]) == []
+    delete(cloud, tokens.demo, "ports", plain["id"])
+    delete(cloud, tokens.demo, "routers", made["id"])
+    delete(cloud, tokens.demo, "networks", net["id"])
+
+
 def test_malformed_router_ids_are_404(cloud, tokens):
     for router_id in ("x" * 300, "%E2%80%AE", "1 OR 1=1"):
         fault(cloud.request("GET", f"{BASE}/routers/{router_id}", tokens.demo), "RouterNotFound", 404)
