@@ -33,7 +33,8 @@ outdir=$(dirname "$output")
 stamp="$output.stamp"
 
 # --- packages: check with dpkg-query, install only what is missing ----------------------------------------------
-packages=(busybox-static dropbear-bin syslinux syslinux-common mtools dosfstools fdisk qemu-utils cpio kmod gzip genisoimage)
+packages=(busybox-static dropbear-bin syslinux syslinux-common mtools dosfstools fdisk qemu-utils cpio kmod gzip
+    genisoimage)
 if ! compgen -G '/boot/vmlinuz-*' >/dev/null; then packages+=(linux-image-amd64); fi
 missing=()
 for pkg in "${packages[@]}"; do
@@ -92,7 +93,9 @@ stamp_text() {
     for file in "${elf_files[@]}"; do echo "$(sha256sum < "$(readlink -f "$file")" | cut -d' ' -f1)  $file"; done
     echo "modules ${modules[*]}"
     echo "SOURCE_DATE_EPOCH ${SOURCE_DATE_EPOCH:-}"
-    (cd "$here" && find . -type f ! -name '*.md' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
+    # cloud/ is another image's (build-cloud.sh): not an input of this one.
+    (cd "$here" && find . -path ./cloud -prune \
+        -o -type f ! -name '*.md' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
         | LC_ALL=C sort -z | xargs -0 sha256sum)
 }
 want=$(stamp_text)
