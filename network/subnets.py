@@ -36,7 +36,7 @@ from network.exceptions import (
     SubnetInUse,
 )
 from network.ipam import IPAddress, IPNetwork
-from network.models import DHCP_OWNER, IPAllocation, Network, Port, Subnet
+from network.models import DHCP_OWNER, ROUTER_INTERFACE_OWNER, IPAllocation, Network, Port, Subnet
 
 MAX_DNS_NAMESERVERS = 5
 MAX_HOST_ROUTES = 20
@@ -245,8 +245,10 @@ def create_subnet(session: Session, caller: Caller, attrs: Mapping[str, Any]) ->
     return subnet
 
 
-def _gateway_user(session: Session, subnet: Subnet, gateway: str) -> str | None:
+def _gateway_user(session: Session, subnet: Subnet, gateway: str, owner: str | None = None) -> str | None:
     query = select(IPAllocation.port_id).where(IPAllocation.subnet_id == subnet.id, IPAllocation.ip_address == gateway)
+    if owner is not None:
+        query = query.join(Port, Port.id == IPAllocation.port_id).where(Port.device_owner == owner)
     return session.scalars(query.limit(1)).first()
 
 
@@ -259,6 +261,11 @@ def update_subnet(session: Session, caller: Caller, subnet_id: str, attrs: Mappi
         port_id = _gateway_user(session, subnet, gateway)
         if port_id is not None:
             raise GatewayIpInUse(ip_address=gateway, port_id=port_id)
+    if gateway != subnet.gateway_ip and subnet.gateway_ip is not None:
+        # A router's interface is the gateway: the subnet's hosts would route to an address nobody answers.
+        port_id = _gateway_user(session, subnet, subnet.gateway_ip, ROUTER_INTERFACE_OWNER)
+        if port_id is not None:
+            raise GatewayIpInUse(ip_address=subnet.gateway_ip, port_id=port_id)
     for field in ADDRESSING:
         setattr(subnet, field, addressing[field])
     for field in ("name", "description", "service_types"):

@@ -58,6 +58,9 @@ def test_router_delete_is_409_with_interfaces_and_leaves_no_ports_behind(cloud, 
     fault(cloud.request("PUT", f"{BASE}/ports/{interface['id']}", tokens.demo, json={"port": {"device_id": ""}}),
           "ServicePortInUse", 409)  # fmt: skip
     fault(cloud.request("DELETE", f"{BASE}/subnets/{lan.subnet['id']}", tokens.demo), "SubnetInUse", 409)
+    moved = {"subnet": {"gateway_ip": None}}
+    gone = cloud.request("PUT", f"{BASE}/subnets/{lan.subnet['id']}", tokens.demo, json=moved)
+    assert interface["id"] in fault(gone, "GatewayIpInUse", 409)
     gateway = [p for p in _ports_of(cloud, tokens.admin, lan.router["id"]) if p["device_owner"].endswith("gateway")]
     fault(cloud.request("DELETE", f"{BASE}/ports/{gateway[0]['id']}", tokens.admin), "ServicePortInUse", 409)
 
