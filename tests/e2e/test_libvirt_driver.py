@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import tempfile
@@ -30,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from common.settings import Settings
-from compute.host.virt.base import ConfigDrive, DriverError, InstanceSpec, Nic, PowerState
+from compute.host.virt.base import ConfigDrive, ConsoleKind, DriverError, InstanceSpec, Nic, PowerState
 from compute.host.virt.libvirt import taps
 from compute.host.virt.libvirt.driver import LibvirtDriver
 from deploy.images import markers
@@ -94,16 +95,12 @@ def wait_for_console(driver: LibvirtDriver, uuid: str, text: str, timeout: float
 
 
 def type_on_console(driver: LibvirtDriver, uuid: str, command: str, expect: str) -> None:
-    """Type ``command`` into the guest's root shell on the serial pty (what `virsh console` attaches to) and wait
-    for ``expect`` in the console log. The pty stays open meanwhile: QEMU drops input from a pty nobody holds."""
-    pty = ET.fromstring(virsh("dumpxml", f"stratus-{uuid}")).find("./devices/serial/source")
-    assert pty is not None and pty.get("path"), "the serial port has no pty"
-    fd = os.open(pty.get("path", ""), os.O_RDWR | os.O_NOCTTY)
-    try:
-        os.write(fd, command.encode() + b"\n")
+    """Type ``command`` into the guest's root shell on its serial port (the TCP server ``get_console`` names,
+    where the console proxy connects) and wait for ``expect`` in the console log, which records it all."""
+    endpoint = driver.get_console(uuid, ConsoleKind.SERIAL)
+    with socket.create_connection((endpoint.host, endpoint.port), timeout=10) as serial:
+        serial.sendall(command.encode() + b"\n")
         wait_for_console(driver, uuid, expect)
-    finally:
-        os.close(fd)
 
 
 def timed(label: str, timings: dict[str, float], action: Callable[..., object], *args: object, **kw: object) -> None:
