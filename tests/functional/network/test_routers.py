@@ -363,3 +363,26 @@ def test_extensions_list_the_l3_aliases(cloud, tokens):
     aliases = {e["alias"] for e in get(cloud, tokens.demo, "/extensions")["extensions"]}
     assert {"router", "ext-gw-mode", "extraroute", "extraroute-atomic", "external-net"} <= aliases
     assert "external-gateway-multihoming" not in aliases and "l3_agent_scheduler" not in aliases
+
+
+@pytest.mark.parametrize(
+    ("suffix", "body"),
+    [
+        ("", {"router": {"routes": [{"destination": "10.0.0.0/8", "nexthop": "1" * 65}]}}),
+        ("", {"router": {"routes": "10.0.0.0/8"}}),
+        ("", {"router": {"external_gateway_info": {"network_id": None}}}),
+        ("", {"router": {"external_gateway_info": {"external_fixed_ips": [{"ip_address": "x" * 70}]}}}),
+        ("", {"router": {"project_id": "someone-else"}}),
+        ("/add_extraroutes", {"router": {"routes": [{"destination": "$(reboot)", "nexthop": "10.0.0.1"}]}}),
+        ("/add_extraroutes", {"router": {}}),
+        ("/remove_extraroutes", {"routes": []}),
+        ("/add_router_interface", []),
+    ],
+)
+def test_hostile_router_updates_are_400_and_change_nothing(cloud, tokens, unique, suffix, body):
+    made = router(cloud, tokens.demo, unique)
+    answer = put(cloud, tokens.demo, f"/routers/{made['id']}{suffix}", body)
+    assert answer.status_code == 400, answer.text
+    assert list(answer.json()) == ["NeutronError"]
+    assert get(cloud, tokens.demo, f"/routers/{made['id']}")["router"] == made
+    delete(cloud, tokens.demo, "routers", made["id"])
