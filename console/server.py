@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import weakref
 from collections.abc import Sequence
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -42,7 +43,9 @@ class ConsoleProxy:
         self.db = Database(settings.effective_database_url)
         self.store = consoles.token_store(settings)
         self.allowed = origins.allowed_origins(settings, consoles.proxy_base_url(settings))
-        self._targets: dict[int, consoles.ConsoleTarget] = {}
+        # What each admitted handshake may connect to, until its handler takes it; a handshake that fails after
+        # admission leaves nothing behind (the entry goes with the connection).
+        self._targets: weakref.WeakKeyDictionary[ServerConnection, consoles.ConsoleTarget] = weakref.WeakKeyDictionary()
 
     def _admit(self, path: str, origin: str | None) -> consoles.ConsoleTarget | admission.Refusal:
         return admission.admit(
@@ -68,7 +71,7 @@ class ConsoleProxy:
         if isinstance(result, admission.Refusal):
             LOG.info("console refused (%d): %s", result.status, result.reason)
             return connection.respond(result.status, result.reason + "\n")
-        self._targets[id(connection)] = result
+        self._targets[connection] = result
         return None
 
     def _page(self, connection: ServerConnection, path: str) -> Response:
@@ -87,7 +90,7 @@ class ConsoleProxy:
         return Response(200, "OK", headers, page.body)
 
     async def handle(self, connection: ServerConnection) -> None:
-        target = self._targets.pop(id(connection), None)
+        target = self._targets.pop(connection, None)
         if target is None:  # cannot happen: every accepted handshake passed process_request
             await connection.close(1011, "not admitted")
             return
