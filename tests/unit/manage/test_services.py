@@ -73,3 +73,12 @@ def test_host_agents_are_not_handed_the_launchers_database_url(tmp_path: Path, m
         env = services.process_environment(workers[name], settings)
         assert "STRATUS_DATABASE_URL" not in env and env["STRATUS_HOST"] == name.rpartition("agent-")[2]
     assert "db-secret" in services.process_environment(workers["compute-worker"], settings)["STRATUS_DATABASE_URL"]
+
+
+def test_the_console_proxy_runs_as_a_service_of_its_own_with_the_databases_settings(tmp_path: Path) -> None:
+    settings = Settings(state_dir=str(tmp_path), host="box")
+    proxy = services.console_proxy_service(settings)
+    assert proxy.available and proxy.argv[-2:] == ("-m", "console.server")
+    others = [services.api_service(settings), *services.worker_services(settings)]
+    assert all(proxy.marker not in " ".join(other.argv) for other in others)  # its pid file cannot name another
+    assert proxy.withheld == ()  # control side: it reads the database, unlike a host agent
