@@ -154,6 +154,8 @@ class LinuxDataplane(DataplaneDriver):
             wired += [port.port_id for port in vm_ports]
             if network.dhcp is not None:
                 wired.append(network.dhcp.port_id)
+        if any(router.gateway is not None for router in wiring.routers):
+            host.ensure_physical_bridges()  # shared: the last other host of the machine to go removed them
         applied = self._routers(wiring, host_ns, root_ns, errors)
         for router in wiring.routers:
             if router.router_id in applied:

@@ -49,7 +49,7 @@ class HostNamespace:
             self._ensure_simulated(self.netns)
         else:
             self._check_real()
-        self._ensure_physical_bridges()
+        self.ensure_physical_bridges()
         for key, value in SYSCTLS.items():
             if inspect.sysctl(self.runner, self.netns, key) != value:
                 self.runner.write(["sysctl", "-q", "-w", f"{key}={value}"], self.netns)
@@ -70,7 +70,8 @@ class HostNamespace:
         if bridge is not None and not bridge.up:
             root.ip("link", "set", "dev", name, "up")
 
-    def _ensure_physical_bridges(self) -> None:
+    def ensure_physical_bridges(self) -> None:
+        """The physical networks' bridges, made again when another host of the machine removed them."""
         u = self.underlay
         if not u.physical_bridges:
             return
@@ -121,16 +122,22 @@ class HostNamespace:
 
     def remove(self) -> None:
         """Delete a simulated host's namespace (its devices and its end of the underlay veth go with it), and
-        the shared underlay bridge once no port is left on it. A real host keeps its sysctls."""
-        if self.netns is None:
-            return
+        the shared underlay and physical networks' bridges we made once no port is left on them. A real host keeps
+        its sysctls."""
         root = Namespace(self.runner, None).refresh()
+        if self.netns is None:
+            self._remove_unused(root, [(name, PHYSNET_TAG) for _, name in self.underlay.physical_bridges])
+            return
         # The outer end first: a namespace is destroyed asynchronously, and its veths with it.
         root.delete(underlay_veth(self.netns))
         if self.exists():
             self.runner.ip("netns", "del", self.netns)
         shared = [(self.underlay.underlay_bridge, SHARED_TAG)]
         shared += [(name, PHYSNET_TAG) for _, name in self.underlay.physical_bridges]
+        self._remove_unused(root.refresh(), shared)
+
+    @staticmethod
+    def _remove_unused(root: Namespace, shared: list[tuple[str, str]]) -> None:
         for name, tag in shared:
             bridge = root.get(name)
             in_use = any(link.master == name for link in root.links.values())
