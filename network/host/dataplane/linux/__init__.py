@@ -18,7 +18,12 @@ and adds it to ``qbr`` every time the domain starts (``<interface type='bridge'>
 Per network served here: a ``qdhcp-<network_id>`` namespace with dnsmasq on ``ns-<id11>``, whose peer
 ``tap<id11>`` is in ``brq``. Security groups: nftables in the host's namespace (see ``firewall``).
 
+Per router run here: a ``qrouter-<router_id>`` namespace with ``qr-<id11>`` interfaces (peers ``tap<id11>`` in the
+networks' ``brq``), a ``qg-<id11>`` gateway (peer ``tap<id11>`` in the physical network's root-namespace bridge),
+routes and one NAT table (see ``router`` and ``nat``).
+
 Modules: ``runner`` (the only place commands run), ``inspect`` (reading the kernel), ``links`` (idempotent
 devices), ``fdb``, ``firewall`` + ``sgrules`` (pure rendering) and ``nftables`` (loading), ``dnsmasq`` (pure
-rendering) and ``dhcp`` (servers), ``host`` (the host namespace and underlay), ``driver`` (the order of it all).
+rendering) and ``dhcp`` (servers), ``nat`` (pure rendering) and ``router`` (routers), ``host`` (the host namespace,
+underlay and physical networks' bridges), ``driver`` (the order of it all).
 """
