@@ -165,10 +165,25 @@ def _metadata(parent: ET.Element, config: DomainConfig) -> None:
         _sub(instance, f"{_NS_PREFIX}:host", config.host)
 
 
+SMBIOS_MANUFACTURER = "OpenStack Foundation"
+SMBIOS_PRODUCT = "OpenStack Nova"
+"""What the guest reads as its DMI system product. cloud-init's OpenStack datasource looks for this exact name
+(Nova writes it) before it asks 169.254.169.254 for metadata: without it a guest with no config drive finds no
+datasource at all."""
+
+
+def _sysinfo(parent: ET.Element, config: DomainConfig) -> None:
+    system = _sub(_sub(parent, "sysinfo", type="smbios"), "system")
+    for name, value in (("manufacturer", SMBIOS_MANUFACTURER), ("product", SMBIOS_PRODUCT),
+                        ("serial", config.uuid), ("uuid", config.uuid), ("family", "Virtual Machine")):  # fmt: skip
+        _sub(system, "entry", value, name=name)
+
+
 def _os(parent: ET.Element, config: DomainConfig) -> None:
     os_element = _sub(parent, "os")
     _sub(os_element, "type", "hvm", arch=config.arch, machine=config.machine)
     _sub(os_element, "boot", dev="hd")
+    _sub(os_element, "smbios", mode="sysinfo")
 
 
 def _cpu(parent: ET.Element, cpu: CpuConfig | None) -> None:
@@ -269,6 +284,7 @@ def domain_xml(config: DomainConfig) -> str:
     _metadata(domain, config)
     _sub(domain, "memory", str(config.memory_mb), unit="MiB")
     _sub(domain, "vcpu", str(config.vcpus), placement="static")
+    _sysinfo(domain, config)
     _os(domain, config)
     features = _sub(domain, "features")
     _sub(features, "acpi")
