@@ -81,8 +81,8 @@ class HostNamespace:
             address = u.external_host_address if physnet == EXTERNAL_PHYSNET else ""
             if address and address not in inspect.addresses(self.runner, None, name):
                 result = self.runner.run(["ip", "addr", "add", address, "dev", name], None, write=True, check=False)
-                # Another host of the machine may have added it since the reading: that is fine.
-                if result.returncode != 0 and "File exists" not in result.stderr:
+                # Another host of the machine, starting at the same time, may have added it since: that is fine.
+                if result.returncode != 0 and address not in inspect.addresses(self.runner, None, name):
                     raise CommandFailed(command=f"ip addr add dev {name}", stderr=result.stderr.strip())
 
     def _ensure_simulated(self, netns: str) -> None:
