@@ -39,8 +39,9 @@ suite=bookworm
 
 # What the guest gets on top of minbase. python3-cffi-backend is listed because debootstrap's resolver does not
 # follow virtual packages (python3-cryptography needs python3-cffi-backend-api-*).
-# net-tools: cloud-init's ifupdown renderer writes routes as `route add` commands.
-guest_packages=(cloud-init python3-cffi-backend ifupdown isc-dhcp-client iproute2 net-tools openssh-server)
+# net-tools: cloud-init's ifupdown renderer writes routes as `route add` commands. sudo: cloud-init recommends
+# it and gives the default user passwordless sudo rights.
+guest_packages=(cloud-init python3-cffi-backend ifupdown isc-dhcp-client iproute2 net-tools openssh-server sudo)
 
 # --- host tools: check with dpkg-query, install only what is missing ---------------------------------------------
 host_packages=(debootstrap e2fsprogs busybox-static syslinux syslinux-common mtools dosfstools fdisk qemu-utils cpio
