@@ -64,8 +64,10 @@ vmlinuz=/boot/vmlinuz-$kver
 
 # Drivers the guest loads (their dependencies are added, in load order, by modprobe --show-depends):
 # virtio NIC and disks, CD-ROMs on IDE (pc), SATA (q35) and virtio-scsi, ISO 9660 and VFAT config drives,
-# and the ACPI power button with the input event device that busybox acpid reads.
-modules=(virtio_pci virtio_net virtio_blk virtio_scsi ata_piix ahci sr_mod isofs vfat nls_cp437 nls_utf8 button evdev)
+# the ACPI power button with the input event device that busybox acpid reads, and virtio-rng (when the VM has one,
+# it seeds the kernel's random generator at once, which the SSH host key waits for).
+modules=(virtio_pci virtio_net virtio_blk virtio_scsi ata_piix ahci sr_mod isofs vfat nls_cp437 nls_utf8 button evdev
+    virtio_rng)
 
 # Dynamically linked programs from Debian's packages, copied with every shared library ldd resolves and the dynamic
 # loader, each at the path ldd prints (the loader finds them in its built-in multiarch directories, no ld.so.cache).
