@@ -345,3 +345,35 @@ def test_removing_routers_leaves_no_namespace_device_route_or_rule(cloud: Routed
     assert not ping_from_machine(f"{EXTERNAL}.50")
     leftovers = json.loads(sh("ip", "-j", "link", "show").stdout)
     assert not [link["ifname"] for link in leftovers if ":router:" in link.get("ifalias", "")]
+
+
+@pytest.mark.parametrize("first", ["h2", "h1"])
+def test_a_router_moving_to_the_other_host_keeps_answering_whichever_host_applies_first(
+    cloud: RoutedCloud, guests: MakeGuest, echoes: list[subprocess.Popen], first: str
+) -> None:
+    """Simulated hosts share the ``qrouter-`` namespace's name and the root bridge: the new host takes them over
+    when it applies first, and the old host then leaves them alone; applied the other way round the old host
+    removes its namespace and the new one makes it again."""
+    net = RoutedNet(vni=next(cloud.vnis))
+    p = port("10.0.0.7", RULES)
+    net.place("h1", p)
+    routed = router([(net, "h1", "10.0.0.1/24")], f"{EXTERNAL}.5", ((f"{EXTERNAL}.50", "10.0.0.7"),))
+    cloud.routers = {"h1": [routed]}
+    cloud.apply([net])
+    echo(echoes, guest_on(guests, p, "10.0.0.7"), "a")
+    assert answered_by(f"{EXTERNAL}.50", "a")
+    _, interface = net.interfaces[0]
+    net.interfaces[0] = ("h2", interface)
+    cloud.routers = {"h2": [routed]}
+    states = cloud.states([net])
+    for name in (first, "h1" if first == "h2" else "h2"):
+        assert not cloud.drivers[name].apply(states[name]).errors
+    assert answered_by(f"{EXTERNAL}.50", "a")
+    namespace = router_namespace(routed.router_id)
+    owners = {
+        link.get("ifalias", "").split(":")[1]
+        for link in json.loads(sh("ip", "-n", namespace, "-j", "link", "show").stdout)
+        if link.get("ifalias", "").startswith("stratus:")
+    }
+    assert owners == {f"{TAG}-h2"}
+    cloud.apply([net])  # and the state in effect applied again on both writes nothing
