@@ -49,6 +49,7 @@ bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/compute.py
 	$(BIN)/python bench/network.py
 	$(BIN)/python bench/metadata.py
+	$(BIN)/python bench/floating_ips.py
 	$(BIN)/python bench/quota.py
 	$(BIN)/python bench/boot.py
 	$(BIN)/python bench/portal.py
