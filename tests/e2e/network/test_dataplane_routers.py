@@ -171,6 +171,17 @@ def ask(address: str, sock: socket.socket | None = None, timeout: float = 0.5) -
             own.close()
 
 
+ASK_CONNECTED = (
+    "import socket,sys; s=socket.socket(2,2); s.settimeout(0.5); s.connect((sys.argv[1],int(sys.argv[2])));"
+    "s.send(b'?')\ntry: print(s.recv(64).decode())\nexcept OSError: print('')"
+)
+
+
+def ask_from(guest: Guest, address: str) -> str:
+    """As ``ask``, from inside ``guest``, on a connected socket (answers from another address are dropped)."""
+    return guest.run(sys.executable, "-c", ASK_CONNECTED, address, str(ECHO_PORT)).stdout.strip()
+
+
 def answered_by(address: str, name: str, timeout: float = 10) -> bool:
     try:
         return wait_until(lambda: ask(address) == name, timeout, interval=0)
@@ -231,6 +242,9 @@ def test_a_floating_ip_reaches_its_own_guest_and_only_it(
     assert ping_from_machine(f"{EXTERNAL}.50")
     assert not ping_from_machine(f"{EXTERNAL}.51"), "an unassociated address answered"
     assert ga.ping(f"{EXTERNAL}.1")
+    # A connected socket takes answers from the floating IP only: without the hairpin translation a answers b
+    # from its fixed address, directly on the subnet.
+    assert wait_until(lambda: ask_from(gb, f"{EXTERNAL}.50") == "a", 10, interval=0), "no hairpin to a floating IP"
 
 
 def test_two_projects_with_the_same_cidr_each_reach_only_their_own_guest(
