@@ -144,10 +144,11 @@ class DataplaneDriver(ABC):
 
     @abstractmethod
     def teardown(self) -> None:
-        """Remove everything this driver created on the host: every network, port and DHCP server, the firewall
-        tables, and for a namespaced host its underlay veth and the namespace itself (the shared underlay bridge
-        too, once no host uses it). Tearing down a host that has nothing succeeds; DataplaneError when something
-        could not be removed (after trying everything else)."""
+        """Remove everything this driver created on the host: every network, port, DHCP server and router, the
+        firewall tables, the physical networks' bridges it made once unused, and for a namespaced host its underlay
+        veth and the namespace itself (the shared underlay bridge too, once no host uses it). Tearing down a host
+        that has nothing succeeds; DataplaneError when something could not be removed (after trying everything
+        else)."""
 
     @abstractmethod
     def retire(self) -> None:
