@@ -3,16 +3,16 @@ that can only narrow access, and leaves plain ones alone; after it the control s
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 import manage.models  # noqa: F401 - every model on the metadata
+from common import db as common_db
 from common.db import Database
 from common.settings import load
 from manage.migrate import upgrade
 from network import models
 from network.control.wiring import host_wiring
 from tests.hostile import ISSUE_VALUE
-from tests.unit.network.records import network_row
 
 MAC = "fa:16:3e:00:00:01"
 SCOPED = 'fd00::9%x\ninclude "etc-shadow" #'
@@ -24,11 +24,16 @@ def test_hostile_stored_addresses_are_removed_and_plain_ones_kept(tmp_path):
     database = Database(settings.effective_database_url)
     try:
         with database.session() as session:
-            network = network_row()
-            session.add(network)
-            session.flush()
+            # Written as revision 0012 had the table (the model has gained columns since: 0014's physical_network).
+            row = {
+                "id": "net-0013-test", "project_id": "alice", "mtu": 1450, "segmentation_id": 5000, "name": "",
+                "admin_state_up": True, "status": "ACTIVE", "shared": False, "router_external": False,
+                "port_security_enabled": True, "network_type": "vxlan", "description": "", "tags": [],
+                "revision_number": 1, "created_at": common_db.utcnow(),
+            }  # fmt: skip
+            session.execute(insert(models.Network.__table__).values(row))
             subnet = models.Subnet(
-                network_id=network.id, project_id="alice", ip_version=6, cidr="fd00::/64", gateway_ip="fd00::1%eth0",
+                network_id=row["id"], project_id="alice", ip_version=6, cidr="fd00::/64", gateway_ip="fd00::1%eth0",
                 allocation_pools=[{"start": "fd00::2", "end": "fd00::ff"}, {"start": SCOPED, "end": "fd00::1ff"}],
                 dns_nameservers=["fd00::53", "fd00::53%a", SCOPED],
                 host_routes=[{"destination": "fd01::/64", "nexthop": "fd00::1"},
@@ -36,7 +41,7 @@ def test_hostile_stored_addresses_are_removed_and_plain_ones_kept(tmp_path):
             )  # fmt: skip
             pairs = [{"ip_address": "fd00::/120", "mac_address": MAC}, {"ip_address": SCOPED, "mac_address": MAC}]
             port = models.Port(
-                network_id=network.id, project_id="alice", mac_address=MAC, device_owner="compute:nova",
+                network_id=row["id"], project_id="alice", mac_address=MAC, device_owner="compute:nova",
                 binding_host_id="h1", allowed_address_pairs=pairs,
             )  # fmt: skip
             group = models.SecurityGroup(project_id="alice", name="g")
