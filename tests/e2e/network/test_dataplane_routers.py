@@ -226,6 +226,31 @@ def test_a_guest_behind_a_router_reaches_the_outside_as_the_routers_gateway_addr
     assert "10.0.0.7" not in out
 
 
+CONNECT = (
+    "import socket,sys\ntry: socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2); print('open')\n"
+    "except OSError: print('closed')"
+)
+
+
+def test_guests_behind_a_router_ping_the_machine_but_open_no_connection_to_it(
+    cloud: RoutedCloud, guests: MakeGuest
+) -> None:
+    """The machine's address on the external bridge is reachable through SNAT (the gateway answers pings), but a
+    service of the machine listening on all addresses is not: the bridge's edge guard drops new connections."""
+    net = RoutedNet(vni=next(cloud.vnis))
+    p = port("10.0.0.7", RULES)
+    net.place("h1", p)
+    cloud.routers = {"h1": [router([(net, "h1", "10.0.0.1/24")], f"{EXTERNAL}.5")]}
+    cloud.apply([net])
+    guest = guest_on(guests, p, "10.0.0.7")
+    with socket.create_server(("0.0.0.0", 0)) as service:  # the machine's own service, on every address
+        number = service.getsockname()[1]
+        assert guest.ping_until(f"{EXTERNAL}.1")
+        assert guest.run(sys.executable, "-c", CONNECT, f"{EXTERNAL}.1", str(number)).stdout.strip() == "closed"
+        probe = socket.create_connection(("127.0.0.1", number), timeout=2)  # the service itself does answer
+        probe.close()
+
+
 def test_a_floating_ip_reaches_its_own_guest_and_only_it(
     cloud: RoutedCloud, guests: MakeGuest, echoes: list[subprocess.Popen]
 ) -> None:

@@ -6,15 +6,16 @@ host's VXLAN traffic leaves by its own address on it, exactly as real hosts' tra
 
 Every host, simulated or real, also has the root-namespace bridges of its flat physical networks (the external
 network's wire, into which routers plug their gateways). Simulated hosts share them like the underlay bridge; the
-external one carries the machine's own address there, so the machine reaches floating IPs. Nothing is routed or
-NATed from them to the machine's uplink.
+external one carries the machine's own address there, so the machine reaches floating IPs, and the edge guard
+(``edge``) keeps tenants from opening connections to the machine through it. Nothing is routed or NATed from them
+to the machine's uplink.
 """
 
 from __future__ import annotations
 
 from network.devicenames import HOST_UNDERLAY, underlay_veth
 from network.host.dataplane.base import EXTERNAL_PHYSNET, DataplaneError, HostUnderlay
-from network.host.dataplane.linux import inspect
+from network.host.dataplane.linux import edge, inspect
 from network.host.dataplane.linux.inspect import TAG, owner_tag
 from network.host.dataplane.linux.links import Namespace, ensure_veth
 from network.host.dataplane.linux.runner import CommandFailed, Runner
@@ -84,6 +85,14 @@ class HostNamespace:
                 # Another host of the machine, starting at the same time, may have added it since: that is fine.
                 if result.returncode != 0 and address not in inspect.addresses(self.runner, None, name):
                     raise CommandFailed(command=f"ip addr add dev {name}", stderr=result.stderr.strip())
+            if address:
+                self._guard(name)
+
+    def _guard(self, bridge: str) -> None:
+        """The edge guard of a bridge holding the machine's address, loaded when missing (deleted by hand, or
+        never made): the same script on every host of the machine, so whichever loads it first is right."""
+        if (edge.FAMILY, edge.table(bridge)) not in inspect.nft_tables(self.runner, None):
+            self.runner.write(["nft", "-f", "-"], None, input=edge.render(bridge))
 
     def _ensure_simulated(self, netns: str) -> None:
         u = self.underlay
@@ -143,3 +152,5 @@ class HostNamespace:
             in_use = any(link.master == name for link in root.links.values())
             if bridge is not None and bridge.alias == tag and not in_use:
                 root.delete(name)
+                if tag == PHYSNET_TAG and (edge.FAMILY, edge.table(name)) in inspect.nft_tables(root.runner, None):
+                    root.runner.write(["nft", "delete", "table", edge.FAMILY, edge.table(name)], None)
