@@ -34,7 +34,7 @@ from common.settings import HostSettings
 
 LOG = logging.getLogger(__name__)
 
-CONTROL_QUEUES = ("compute", "network", "image", "events")
+CONTROL_QUEUES = ("compute", "network", "image", "volume", "events")
 
 
 def host_queue(service: str, host: str) -> str:

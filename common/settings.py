@@ -149,6 +149,20 @@ class HostSettings:
         "", "Where instance disks, config drives and console logs live. Empty: <state_dir>/instances."
     )
     image_cache_path: str = _setting("", "Per-host cache of base images. Empty: <state_dir>/image-cache.")
+    volume_dir: str = _setting(
+        "",
+        "Directory of the file volume backend; hosts attach only volume files below it. Empty: <state_dir>/volumes.",
+    )
+    ceph_conf: str = _setting(
+        "", "ceph.conf of the Ceph cluster volumes (backend 'rbd') live in. Empty: <state_dir>/ceph/ceph.conf."
+    )
+    ceph_user: str = _setting("stratus", "Ceph (cephx) user the volume service and the hosts' QEMU use.")
+    ceph_keyring: str = _setting(
+        "", "Keyring file of ceph_user. Empty: <state_dir>/ceph/ceph.client.<ceph_user>.keyring."
+    )
+    ceph_secret_uuid: str = _setting(
+        "", "UUID of the libvirt secret that holds ceph_user's key on every host (Nova's rbd_secret_uuid)."
+    )
     network_dataplane: str = _setting("linux", "Network dataplane driver of network host agents: 'linux' or 'fake'.")
     network_namespace: str = _setting(
         "", "Network namespace the host agent works in, standing for a separate host. Empty: the root namespace."
@@ -253,6 +267,20 @@ class HostSettings:
         return Path(self.image_cache_path) if self.image_cache_path else self.state_path / "image-cache"
 
     @property
+    def effective_volume_dir(self) -> Path:
+        return Path(self.volume_dir) if self.volume_dir else self.state_path / "volumes"
+
+    @property
+    def effective_ceph_conf(self) -> Path:
+        return Path(self.ceph_conf) if self.ceph_conf else self.state_path / "ceph" / "ceph.conf"
+
+    @property
+    def effective_ceph_keyring(self) -> Path:
+        if self.ceph_keyring:
+            return Path(self.ceph_keyring)
+        return self.state_path / "ceph" / f"ceph.client.{self.ceph_user}.keyring"
+
+    @property
     def log_dir(self) -> Path:
         return self.state_path / "log"
 
@@ -282,6 +310,18 @@ class Settings(HostSettings):
         "Comma-separated extra Origins allowed to open console websockets. The portal's and the proxy's own are always "
         "allowed.",
     )
+    volume_backends: str = _setting(
+        "file", "Volume backends the volume service runs, comma-separated: 'file' (qcow2 files), 'rbd' (Ceph)."
+    )
+    volume_default_type: str = _setting(
+        "__DEFAULT__", "Volume type of a volume created without one (Cinder's default type's name)."
+    )
+    volume_rbd_pool: str = _setting("volumes", "Ceph pool of the 'rbd' volume backend.")
+    backup_store_dir: str = _setting("", "Directory of the volume backup store. Empty: <state_dir>/backups.")
+
+    @property
+    def effective_backup_store_dir(self) -> Path:
+        return Path(self.backup_store_dir) if self.backup_store_dir else self.state_path / "backups"
 
     @property
     def effective_database_url(self) -> str:
