@@ -41,7 +41,7 @@ lint: ## ruff and the import-linter contracts
 	$(BIN)/lint-imports
 
 test: deps system-services lint ## Lint, then every test (unit, functional, end-to-end), on TEST_WORKERS workers
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile tests
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 tests
 
 bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/identity.py
