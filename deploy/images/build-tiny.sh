@@ -18,47 +18,17 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-prog=${0##*/}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 
-die() { echo "$prog: $*" >&2; exit 1; }
-say() { echo "$prog: $*"; }
+parse_arguments "$@"
 
-force=0
-if [ "${1:-}" = "--force" ]; then force=1; shift; fi
-[ $# -eq 1 ] && [ -n "$1" ] || die "usage: $prog [--force] OUTPUT.qcow2"
-output=$1
-mkdir -p "$(dirname "$output")"
-output="$(cd "$(dirname "$output")" && pwd)/$(basename "$output")"
-outdir=$(dirname "$output")
-stamp="$output.stamp"
+# --- host packages -------------------------------------------------------------------------------------------------
+install_missing_packages busybox-static dropbear-bin syslinux syslinux-common mtools dosfstools fdisk qemu-utils cpio \
+    kmod gzip genisoimage
 
-# --- packages: check with dpkg-query, install only what is missing ----------------------------------------------
-packages=(busybox-static dropbear-bin syslinux syslinux-common mtools dosfstools fdisk qemu-utils cpio kmod gzip
-    genisoimage)
-if ! compgen -G '/boot/vmlinuz-*' >/dev/null; then packages+=(linux-image-amd64); fi
-missing=()
-for pkg in "${packages[@]}"; do
-    status=$(dpkg-query -W -f '${db:Status-Status}' "$pkg" 2>/dev/null || true)
-    [ "$status" = installed ] || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    [ "$(id -u)" -eq 0 ] || die "missing packages (install them as root): ${missing[*]}"
-    say "installing ${missing[*]}"
-    apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-fi
-
-# --- the kernel: the Debian package's, never the host's running one ----------------------------------------------
-if [ -n "${STRATUS_TINY_KERNEL:-}" ]; then
-    kver=$STRATUS_TINY_KERNEL
-else
-    kver=""
-    for dir in $(ls -1 /lib/modules | sort -V); do
-        [ -f "/boot/vmlinuz-$dir" ] && [ -f "/lib/modules/$dir/modules.dep" ] && kver=$dir
-    done
-fi
-[ -n "$kver" ] || die "no kernel with both /boot/vmlinuz-VERSION and /lib/modules/VERSION/modules.dep"
-vmlinuz=/boot/vmlinuz-$kver
+# --- the kernel ----------------------------------------------------------------------------------------------------
+choose_kernel
 [ -f "$vmlinuz" ] || die "$vmlinuz not found"
 [ -r "$vmlinuz" ] || die "$vmlinuz is not readable"
 
@@ -83,7 +53,6 @@ elf_closure() {
 mapfile -t elf_files < <(elf_closure)
 
 # --- cache check ---------------------------------------------------------------------------------------------------
-pkg_version() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo unknown; }
 stamp_text() {
     echo "stratus tiny image, format 2"
     echo "kernel $kver $(pkg_version "linux-image-$kver") $(stat -c %s "$vmlinuz")"
@@ -102,9 +71,8 @@ stamp_text() {
 }
 want=$(stamp_text)
 
-exec 9>"$output.lock"
-flock 9
-if [ "$force" -eq 0 ] && [ -f "$output" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+lock_output
+if output_is_up_to_date "$want"; then
     say "$output is up to date (kernel $kver)"
     exit 0
 fi
@@ -191,7 +159,6 @@ qemu-img convert -f raw -O qcow2 "$disk" "$work/tiny.qcow2"
 chmod 0644 "$work/tiny.qcow2"
 
 mv -f "$work/tiny.qcow2" "$output"
-printf '%s\n' "$want" > "$work/stamp"
-mv -f "$work/stamp" "$stamp"
+write_stamp "$work" "$want"
 elapsed=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 say "built $output: $(( $(stat -c %s "$output") / 1024 )) KiB, kernel $kver, ${elapsed}s"

@@ -11,29 +11,20 @@
 # are copied into a disk file at their partitions' offsets. See deploy/images/cloud/README.md.
 #
 # Cached: OUTPUT.stamp records the inputs (the candidate versions of the guest's packages in the host's apt lists,
-# the kernel, the host tools' versions, a hash of deploy/images/cloud/); when it matches and OUTPUT exists, nothing
-# is written. --force rebuilds anyway. Concurrent builds of the same OUTPUT are serialised with flock on
-# OUTPUT.lock; OUTPUT is replaced by a rename. Downloaded packages are kept in OUTPUT's directory (.cloud-debs/)
-# for the next build. OUTPUT.packages lists what the guest got (package and version).
+# the kernel, the host tools' versions, a hash of deploy/images/cloud/ and of deploy/images/lib.sh); when it matches
+# and OUTPUT exists, nothing is written. --force rebuilds anyway. Concurrent builds of the same OUTPUT are serialised
+# with flock on OUTPUT.lock; OUTPUT is replaced by a rename. Downloaded packages are kept in OUTPUT's directory
+# (.cloud-debs/) for the next build. OUTPUT.packages lists what the guest got (package and version).
 #
 # Environment: STRATUS_CLOUD_MIRROR (default http://deb.debian.org/debian), STRATUS_TINY_KERNEL=VERSION (the same
 # kernel choice as the tiny image), SOURCE_DATE_EPOCH (file times inside the image, default 2024-01-01).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-prog=${0##*/}
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$here/../lib.sh"
 
-die() { echo "$prog: $*" >&2; exit 1; }
-say() { echo "$prog: $*"; }
-
-force=0
-if [ "${1:-}" = "--force" ]; then force=1; shift; fi
-[ $# -eq 1 ] && [ -n "$1" ] || die "usage: $prog [--force] OUTPUT.qcow2"
-output=$1
-mkdir -p "$(dirname "$output")"
-output="$(cd "$(dirname "$output")" && pwd)/$(basename "$output")"
-outdir=$(dirname "$output")
-stamp="$output.stamp"
+parse_arguments "$@"
 mirror=${STRATUS_CLOUD_MIRROR:-http://deb.debian.org/debian}
 suite=bookworm
 
@@ -43,34 +34,13 @@ suite=bookworm
 # it and gives the default user passwordless sudo rights.
 guest_packages=(cloud-init python3-cffi-backend ifupdown isc-dhcp-client iproute2 net-tools openssh-server sudo)
 
-# --- host tools: check with dpkg-query, install only what is missing ---------------------------------------------
-host_packages=(debootstrap e2fsprogs busybox-static syslinux syslinux-common mtools dosfstools fdisk qemu-utils cpio
-    kmod gzip)
-if ! compgen -G '/boot/vmlinuz-*' >/dev/null; then host_packages+=(linux-image-amd64); fi
-missing=()
-for pkg in "${host_packages[@]}"; do
-    status=$(dpkg-query -W -f '${db:Status-Status}' "$pkg" 2>/dev/null || true)
-    [ "$status" = installed ] || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    [ "$(id -u)" -eq 0 ] || die "missing packages (install them as root): ${missing[*]}"
-    say "installing ${missing[*]}"
-    apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-fi
+# --- host tools ----------------------------------------------------------------------------------------------------
+install_missing_packages debootstrap e2fsprogs busybox-static syslinux syslinux-common mtools dosfstools fdisk \
+    qemu-utils cpio kmod gzip
 [ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
 
-# --- the kernel: the Debian package's, never the host's running one (as in build-tiny.sh) ------------------------
-if [ -n "${STRATUS_TINY_KERNEL:-}" ]; then
-    kver=$STRATUS_TINY_KERNEL
-else
-    kver=""
-    for dir in $(ls -1 /lib/modules | sort -V); do
-        [ -f "/boot/vmlinuz-$dir" ] && [ -f "/lib/modules/$dir/modules.dep" ] && kver=$dir
-    done
-fi
-[ -n "$kver" ] || die "no kernel with both /boot/vmlinuz-VERSION and /lib/modules/VERSION/modules.dep"
-vmlinuz=/boot/vmlinuz-$kver
+# --- the kernel ----------------------------------------------------------------------------------------------------
+choose_kernel
 [ -r "$vmlinuz" ] || die "$vmlinuz is not readable"
 
 # Drivers loaded by the initramfs (dependencies added in load order by modprobe --show-depends): virtio PCI, NIC
@@ -84,7 +54,6 @@ modules=(virtio_pci virtio_net virtio_blk virtio_scsi ata_piix ahci sr_mod isofs
 # seconds per call) would make the check slow; the host's apt lists say which release the host last saw, so an
 # `apt-get update` that brings a new point release rebuilds the image, and --force does otherwise.
 # OUTPUT.packages records the versions the guest really got.
-pkg_version() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo unknown; }
 release_file=/var/lib/apt/lists/$(echo "${mirror#*://}" | sed 's|/*$||; s|/|_|g')_dists_${suite}_InRelease
 suite_release() { grep -m 2 -E '^(Version|Date):' "$1" 2>/dev/null | tr '\n' ' ' || true; }
 stamp_text() {
@@ -97,12 +66,12 @@ stamp_text() {
     echo "SOURCE_DATE_EPOCH ${SOURCE_DATE_EPOCH:-}"
     (cd "$here" && find . -type f ! -name '*.md' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
         | LC_ALL=C sort -z | xargs -0 sha256sum)
+    (cd "$here/.." && sha256sum lib.sh)
 }
 want=$(stamp_text)
 
-exec 9>"$output.lock"
-flock 9
-if [ "$force" -eq 0 ] && [ -f "$output" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+lock_output
+if output_is_up_to_date "$want"; then
     say "$output is up to date"
     exit 0
 fi
@@ -216,8 +185,7 @@ chmod 0644 "$work/cloud.qcow2"
 
 mv -f "$work/cloud.qcow2" "$output"
 mv -f "$work/packages" "$output.packages"
-printf '%s\n' "$want" > "$work/stamp"
-mv -f "$work/stamp" "$stamp"
+write_stamp "$work" "$want"
 elapsed=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
 say "built $output: $(( $(stat -c %s "$output") / 1048576 )) MiB (virtual $(( 1 + fat_mib + root_mib )) MiB)," \
     "cloud-init $cloud_init, kernel $kver, ${elapsed}s"
