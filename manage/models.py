@@ -7,6 +7,15 @@ from image import models as image_models
 from network import models as network_models
 from portal import models as portal_models
 from quota import models as quota_models
+from volume import models as volume_models
 
-MODEL_MODULES = (identity_models, image_models, compute_models, network_models, quota_models, portal_models)
+MODEL_MODULES = (
+    identity_models,
+    image_models,
+    compute_models,
+    network_models,
+    quota_models,
+    portal_models,
+    volume_models,
+)
 HOOKS = (identity_generation,)
