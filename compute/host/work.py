@@ -17,6 +17,7 @@ from typing import Any
 from compute import client
 from compute.host.context import ComputeAgent
 from compute.host.virt.base import (
+    AttachedVolume,
     ComputeDriver,
     ConfigDrive,
     ConsoleKind,
@@ -31,7 +32,11 @@ LOG = logging.getLogger(__name__)
 
 
 def _instance_spec(agent: ComputeAgent, host: str, spec: dict[str, Any]) -> InstanceSpec:
-    if agent.settings.compute_driver == "fake":
+    root_volume = AttachedVolume.from_dict(spec["root_volume"]) if spec.get("root_volume") else None
+    base: Path | None
+    if root_volume is not None:
+        base, base_format = None, "raw"
+    elif agent.settings.compute_driver == "fake":
         base, base_format = Path("/dev/null"), "raw"
     else:
         cached = agent.image_cache.ensure(spec["image"], host)
@@ -55,6 +60,8 @@ def _instance_spec(agent: ComputeAgent, host: str, spec: dict[str, Any]) -> Inst
         base_image_format=base_format,
         config_drive=config_drive,
         nics=tuple(Nic(**nic) for nic in spec.get("nics", [])),
+        root_volume=root_volume,
+        volumes=tuple(AttachedVolume.from_dict(volume) for volume in spec.get("volumes", [])),
     )
 
 
@@ -97,16 +104,46 @@ def action(
             driver.rebuild(_instance_spec(agent, host, params["spec"]), power_on=params.get("power_on", True))
         elif action == "resize":
             driver.resize(_instance_spec(agent, host, params["spec"]))
+        elif action in VOLUME_ACTIONS:
+            VOLUME_ACTIONS[action](driver, instance_id, params)
         else:
             _run_power_action(driver, instance_id, action)
     except Exception as exc:
         LOG.exception("[%s] %s of %s failed on %s", request_id, action, instance_id, host)
         error = str(exc)
+    result = {k: params[k] for k in ("attachment_id", "volume_id", "new_size") if k in params} or None
     agent.app.send_task(
         client.ACTION_DONE,
         args=[instance_id, host, action, request_id, _power_state(agent, host, instance_id)],
-        kwargs={"error": error},
+        kwargs={"error": error, "result": result},
     )
+
+
+def _attach_volume(driver: ComputeDriver, instance_id: str, params: dict[str, Any]) -> None:
+    volume = AttachedVolume.from_dict(params)
+    driver.attach_volume(instance_id, volume.connection, volume.device, volume.serial)
+
+
+def _detach_volume(driver: ComputeDriver, instance_id: str, params: dict[str, Any]) -> None:
+    device = str(params["device"]).removeprefix("/dev/")
+    driver.detach_volume(instance_id, device, float(params.get("timeout", DETACH_TIMEOUT)))
+
+
+def _extend_volume(driver: ComputeDriver, instance_id: str, params: dict[str, Any]) -> None:
+    driver.extend_volume(instance_id, str(params["device"]).removeprefix("/dev/"), int(params["new_size"]) * GiB)
+
+
+GiB = 1 << 30
+DETACH_TIMEOUT = 60.0
+"""Longest a detach waits for the guest to release the disk when the control side names no timeout."""
+VOLUME_ACTIONS = {
+    "attach_volume": _attach_volume,
+    "detach_volume": _detach_volume,
+    "extend_volume": _extend_volume,
+}
+"""Volume work on a server (``params``: ``device``, ``serial`` and ``connection_info`` to attach, ``device`` and
+``timeout`` to detach, ``device`` and ``new_size`` in GiB to extend; ``attachment_id``/``volume_id`` come back in
+the report's ``result``)."""
 
 
 def _snapshot(agent: ComputeAgent, host: str, instance_id: str, image_id: str) -> None:

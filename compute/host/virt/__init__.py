@@ -18,7 +18,8 @@ def driver_for(settings: HostSettings, host: str) -> ComputeDriver:
         from compute.host.virt.fake import FailingDriver, FakeDriver
 
         failing = {name.strip() for name in settings.compute_fake_failing_hosts.split(",") if name.strip()}
-        return (FailingDriver if host in failing else FakeDriver)(delay=settings.compute_fake_delay)
+        kind = FailingDriver if host in failing else FakeDriver
+        return kind(delay=settings.compute_fake_delay, volume_dir=settings.effective_volume_dir)
     if settings.compute_driver == "libvirt":
         from compute.host.virt.libvirt.driver import LibvirtDriver  # only this path imports libvirt
 

@@ -7,7 +7,9 @@ instance, or a ``destroy`` of one that is gone, succeeds without doing anything.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -81,6 +83,125 @@ class ConfigDrive:
     vendor_data: dict[str, Any] = field(default_factory=dict)
 
 
+VOLUME_DEVICE = re.compile(r"vd[b-z]")
+"""Guest device names a volume may take (``vda`` is the root disk): what the API hands out as ``/dev/vdX``."""
+_RBD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}/[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
+_HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.:-]{0,252})")
+_USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_FORMATS = ("raw", "qcow2")
+
+
+class InvalidConnection(DriverError):
+    """A ``connection_info`` this host will not plug in: malformed, of an unknown type, or pointing somewhere a
+    volume may not be (the message says which; no document or command was made of it)."""
+
+    msg_fmt = "Cannot attach the volume: {reason}"
+    code = 400
+
+
+@dataclass(frozen=True)
+class VolumeConnection:
+    """How to reach one volume from this host: the host's own typed reading of Cinder's ``connection_info``
+    (``{"driver_volume_type": ..., "data": {...}}``, made by the volume service's backend).
+
+    ``file``: ``path`` (absolute; the driver also requires it below its volume directory) and ``format``.
+    ``fake``: the fake volume backend's, with no data (only the fake driver takes them).
+    ``rbd``: ``name`` (``pool/image``), monitor ``hosts`` with their ``ports``, the cephx ``auth_username`` and the
+    uuid of the libvirt secret holding its key (``secret_uuid``); the key itself never travels.
+    Every value is checked against a strict pattern when read (``from_dict``): nothing else reaches a driver.
+    """
+
+    driver_volume_type: str
+    path: Path | None = None
+    format: str = "raw"
+    name: str = ""
+    hosts: tuple[tuple[str, int], ...] = ()
+    auth_username: str = ""
+    secret_uuid: str = ""
+
+    @classmethod
+    def from_dict(cls, info: Mapping[str, Any]) -> VolumeConnection:
+        """Read ``connection_info``; InvalidConnection names what is wrong."""
+        if not isinstance(info, Mapping) or not isinstance(info.get("data"), Mapping):
+            raise InvalidConnection(reason="connection_info must be an object with 'driver_volume_type' and 'data'")
+        kind, data = info.get("driver_volume_type"), info["data"]
+        if kind == "file":
+            return cls._file(data)
+        if kind == "rbd":
+            return cls._rbd(data)
+        if kind == "fake":  # the fake volume backend's volumes: only the fake driver plugs them in
+            return cls("fake")
+        raise InvalidConnection(reason=f"unsupported volume type {kind!r} (file, rbd)")
+
+    @classmethod
+    def _file(cls, data: Mapping[str, Any]) -> VolumeConnection:
+        path, fmt = data.get("path"), data.get("format", "raw")
+        if not isinstance(path, str) or not path.startswith("/") or "\x00" in path or len(path) > 4096:
+            raise InvalidConnection(reason="a file volume needs an absolute 'path'")
+        if fmt not in _FORMATS:
+            raise InvalidConnection(reason=f"unsupported volume format {fmt!r} (raw, qcow2)")
+        return cls("file", path=Path(path), format=fmt)
+
+    @classmethod
+    def _rbd(cls, data: Mapping[str, Any]) -> VolumeConnection:
+        name, hosts, ports = data.get("name"), data.get("hosts") or [], data.get("ports") or []
+        user, secret = data.get("auth_username") or "", data.get("secret_uuid") or ""
+        if not isinstance(name, str) or not _RBD_NAME.fullmatch(name):
+            raise InvalidConnection(reason="an rbd volume needs a 'name' of the form pool/image")
+        if not isinstance(hosts, list) or not isinstance(ports, list) or len(hosts) != len(ports) or len(hosts) > 16:
+            raise InvalidConnection(reason="'hosts' and 'ports' must be lists of the same length")
+        monitors = []
+        for host, port in zip(hosts, ports, strict=True):
+            number = int(port) if isinstance(port, int | str) and str(port).isdigit() else 0
+            if not isinstance(host, str) or not _HOST_NAME.fullmatch(host) or not 1 <= number <= 65535:
+                raise InvalidConnection(reason=f"invalid monitor address {host!r}:{port!r}")
+            monitors.append((host, number))
+        if user and not (isinstance(user, str) and _USER_NAME.fullmatch(user)):
+            raise InvalidConnection(reason="invalid 'auth_username'")
+        if secret and not (isinstance(secret, str) and _UUID.fullmatch(secret)):
+            raise InvalidConnection(reason="'secret_uuid' must be a lower-case uuid")
+        if bool(user) != bool(secret):
+            raise InvalidConnection(reason="'auth_username' and 'secret_uuid' go together")
+        return cls("rbd", name=name, hosts=tuple(monitors), auth_username=user, secret_uuid=secret)
+
+
+def volume_file(connection: VolumeConnection, volume_dir: Path) -> Path:
+    """The real path of a ``file`` volume, which must be a regular file below ``volume_dir`` once every symlink
+    is resolved (a link out of the directory, or ``..``, is refused). InvalidConnection otherwise."""
+    if connection.driver_volume_type != "file" or connection.path is None:
+        raise InvalidConnection(reason="not a file volume")
+    try:
+        real, root = connection.path.resolve(strict=True), volume_dir.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise InvalidConnection(reason="the volume file does not exist on this host") from None
+    if not real.is_relative_to(root) or real == root or not real.is_file():
+        raise InvalidConnection(reason="the volume file is not in this host's volume directory")
+    return real
+
+
+@dataclass(frozen=True)
+class AttachedVolume:
+    """A volume an instance has as one of its disks: every (re)definition of the guest keeps it there."""
+
+    device: str
+    """Guest device name without ``/dev/`` (``vdb``; ``vda`` for a root volume)."""
+    serial: str
+    """The volume's id, which the guest reads as the disk's serial (``/dev/disk/by-id/virtio-<first 20>``)."""
+    connection: VolumeConnection
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any]) -> AttachedVolume:
+        """``{"device": "/dev/vdb" | "vdb", "serial": volume id, "connection_info": {...}}``."""
+        device = str(entry.get("device") or "").removeprefix("/dev/")
+        serial = entry.get("serial")
+        if not (VOLUME_DEVICE.fullmatch(device) or device == "vda"):
+            raise InvalidConnection(reason=f"invalid device name {entry.get('device')!r}")
+        if not isinstance(serial, str) or not _UUID.fullmatch(serial):
+            raise InvalidConnection(reason="the serial must be the volume's id")
+        return cls(device, serial, VolumeConnection.from_dict(entry.get("connection_info") or {}))
+
+
 @dataclass(frozen=True)
 class InstanceSpec:
     """Everything a host needs to run one instance."""
@@ -91,11 +212,17 @@ class InstanceSpec:
     memory_mb: int
     root_gb: int
     """Size of the root disk; 0 means the image's virtual size."""
-    base_image: Path
-    """The cached base image on this host (see ``compute.host.imagecache``); the root disk is an overlay on it."""
+    base_image: Path | None
+    """The cached base image on this host (see ``compute.host.imagecache``); the root disk is an overlay on it.
+    None for an instance that boots from a volume (``root_volume``)."""
     base_image_format: str
     config_drive: ConfigDrive | None = None
     nics: tuple[Nic, ...] = ()
+    root_volume: AttachedVolume | None = None
+    """The volume the instance boots from, as ``vda``, instead of an overlay on ``base_image``."""
+    volumes: tuple[AttachedVolume, ...] = ()
+    """Volumes attached to the instance (``vdb`` ...): every definition of the domain carries them, so they
+    survive a stop and start, a hard reboot, a rebuild and a resize."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +313,30 @@ class ComputeDriver(ABC):
     def revert_resize(self, uuid: str) -> None:
         """Back to the root disk and size from before ``resize``, in the power state the guest had then.
         Idempotent; without a pending resize nothing happens."""
+
+    @abstractmethod
+    def attach_volume(self, uuid: str, connection: VolumeConnection, device: str, serial: str) -> None:
+        """Plug the volume into the instance as ``device`` (``vdb``...), a virtio disk whose serial is ``serial``:
+        into the running guest at once (hot-plug) when it runs, and into its persistent definition always, so it
+        stays through a stop and start or a hard reboot. Idempotent: the same volume already on ``device``
+        succeeds. DriverError when ``device`` holds another disk; InvalidConnection when ``connection`` points
+        where this host does not attach volumes from; InstanceNotFound when the instance is not here. A failure
+        leaves the disk unplugged."""
+
+    @abstractmethod
+    def detach_volume(self, uuid: str, device: str, timeout: float = 60) -> None:
+        """Unplug the disk on ``device``: the running guest is asked to release it, and this waits until it did,
+        at most ``timeout`` seconds; then the persistent definition forgets it. A guest that does not release the
+        disk in time is DriverError ("The guest did not release /dev/vdb within N s") and keeps the disk,
+        attached and usable, live and in its definition. Idempotent: no disk on ``device`` succeeds, and so does
+        a missing instance (its disks are gone with it)."""
+
+    @abstractmethod
+    def extend_volume(self, uuid: str, device: str, new_size_bytes: int) -> None:
+        """The volume on ``device`` was asked to grow to ``new_size_bytes``: a running guest sees the new size at
+        once (a block resize, which also grows the volume's storage); a stopped one has its volume file grown
+        and sees it at next start. Never shrinks (DriverError); the same size succeeds. DriverError when
+        ``device`` holds no volume."""
 
     @abstractmethod
     def get_console_output(self, uuid: str, max_bytes: int = 1 << 20) -> str:

@@ -2,6 +2,8 @@
 
 It keeps instances and their power states in a dict, honours the same idempotency rules as libvirt, and can
 pretend to be slow (``delay``) or broken (``FailingDriver``). It never replaces libvirt in end-to-end tests.
+Volumes are plugged in as records (device → serial, connection, size); given a ``volume_dir`` it checks a file
+volume's path as the libvirt driver does, so a volume file removed behind the cloud's back fails an attach.
 One agent process can run many fake hosts: each host gets its own driver object.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import struct
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from compute.host.virt.base import (
@@ -23,6 +26,8 @@ from compute.host.virt.base import (
     InstanceNotFound,
     InstanceSpec,
     PowerState,
+    VolumeConnection,
+    volume_file,
 )
 from compute.host.virt.fake_console import RFB_GREETING, EchoConsole
 
@@ -46,8 +51,22 @@ def empty_qcow2(size: int) -> bytes:
     return b"".join(part.ljust(cluster, b"\0") for part in (header, refcount_table, refcount_block, b""))
 
 
+@dataclass
+class FakeVolume:
+    serial: str
+    connection: VolumeConnection
+    size_bytes: int = 0
+
+
 class FakeDriver(ComputeDriver):
-    def __init__(self, vcpus: int = 16, memory_mb: int = 65536, disk_gb: int = 1000, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        vcpus: int = 16,
+        memory_mb: int = 65536,
+        disk_gb: int = 1000,
+        delay: float = 0.0,
+        volume_dir: Path | None = None,
+    ) -> None:
         self.resources = HostResources(
             vcpus=vcpus,
             memory_mb=memory_mb,
@@ -64,6 +83,8 @@ class FakeDriver(ComputeDriver):
         self._resizes: dict[str, tuple[PowerState, tuple[int, int, int]]] = {}
         self._endpoints: dict[tuple[str, ConsoleKind], EchoConsole] = {}
         self._lock = threading.Lock()
+        self.volume_dir = volume_dir
+        self._volumes: dict[str, dict[str, FakeVolume]] = {}
 
     def _pause_for_effect(self) -> None:
         if self.delay:
@@ -88,11 +109,17 @@ class FakeDriver(ComputeDriver):
     def spawn(self, spec: InstanceSpec) -> None:
         self._pause_for_effect()
         hostname = spec.config_drive.meta_data.get("hostname", spec.name) if spec.config_drive else spec.name
+        for volume in (spec.root_volume, *spec.volumes):
+            if volume is not None:
+                self._check_connection(volume.connection)
         with self._lock:
             if spec.uuid in self._instances:
                 self._instances[spec.uuid] = PowerState.RUNNING
                 return
             self._instances[spec.uuid] = PowerState.RUNNING
+            self._volumes[spec.uuid] = {
+                v.device: FakeVolume(v.serial, v.connection) for v in (spec.root_volume, *spec.volumes) if v
+            }
             self._flavors[spec.uuid] = (spec.vcpus, spec.memory_mb, spec.root_gb)
             self._consoles[spec.uuid] = [f"fake console of {spec.name}", READY_MARKER.format(hostname=hostname)]
 
@@ -103,6 +130,7 @@ class FakeDriver(ComputeDriver):
             self._consoles.pop(uuid, None)
             self._flavors.pop(uuid, None)
             self._resizes.pop(uuid, None)
+            self._volumes.pop(uuid, None)
         self._close_consoles(uuid)
 
     def _close_consoles(self, uuid: str) -> None:
@@ -172,6 +200,42 @@ class FakeDriver(ComputeDriver):
             root_gb = self._flavors.get(uuid, (0, 0, 0))[2]
         # A real, empty qcow2 of the root disk's size: the upload is inspected as the qcow2 it claims to be.
         target.write_bytes(empty_qcow2(min(max(root_gb, 1), 4096) << 30))
+
+    def _check_connection(self, connection: VolumeConnection) -> None:
+        if connection.driver_volume_type == "file" and self.volume_dir is not None:
+            volume_file(connection, self.volume_dir)
+
+    def attach_volume(self, uuid: str, connection: VolumeConnection, device: str, serial: str) -> None:
+        self._pause_for_effect()
+        self._check_connection(connection)
+        with self._lock:
+            self._state(uuid)
+            disks = self._volumes.setdefault(uuid, {})
+            present = disks.get(device)
+            if present is not None and present.serial != serial:
+                raise DriverError(reason=f"/dev/{device} of instance {uuid} holds another disk")
+            if present is None:
+                disks[device] = FakeVolume(serial, connection)
+
+    def detach_volume(self, uuid: str, device: str, timeout: float = 60) -> None:
+        self._pause_for_effect()
+        with self._lock:
+            self._volumes.get(uuid, {}).pop(device, None)
+
+    def extend_volume(self, uuid: str, device: str, new_size_bytes: int) -> None:
+        with self._lock:
+            self._state(uuid)
+            volume = self._volumes.get(uuid, {}).get(device)
+            if volume is None:
+                raise DriverError(reason=f"instance {uuid} has no volume on /dev/{device}")
+            if new_size_bytes < volume.size_bytes:
+                raise DriverError(reason=f"the volume on /dev/{device} cannot shrink")
+            volume.size_bytes = new_size_bytes
+
+    def volumes_of(self, uuid: str) -> dict[str, FakeVolume]:
+        """Test hook: the volumes plugged into the instance, by device."""
+        with self._lock:
+            return dict(self._volumes.get(uuid, {}))
 
     def get_console_output(self, uuid: str, max_bytes: int = 1 << 20) -> str:
         self._state(uuid)

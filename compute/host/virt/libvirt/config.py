@@ -28,6 +28,8 @@ _MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 _IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
 _WORD = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
 _TARGET = re.compile(r"[a-z]{2,4}")
+_RBD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}/[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
+_MONITOR_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")
 _XML_TEXT = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
 """XML 1.0's ``Char`` production: no other control character, no surrogate, no U+FFFE/U+FFFF."""
 _NO_CONTROL = re.compile("[\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
@@ -64,8 +66,30 @@ class CpuConfig:
 
 
 @dataclass(frozen=True)
+class RbdSource:
+    """A Ceph RBD image QEMU opens itself (librbd): ``pool/image``, the monitors, and the cephx user whose key is
+    the libvirt secret ``secret_uuid`` (no user: no auth element)."""
+
+    name: str
+    hosts: tuple[tuple[str, int], ...]
+    auth_username: str = ""
+    secret_uuid: str = ""
+
+    def __post_init__(self) -> None:
+        _check(_RBD_NAME, self.name, "an RBD image name")
+        for host, port in self.hosts:
+            _check(_MONITOR_HOST, host, "a Ceph monitor host")
+            if not is_port(port):
+                raise InvalidDomainValue("a Ceph monitor port", port)
+        if self.auth_username or self.secret_uuid:
+            _check(_WORD, self.auth_username, "a cephx user name")
+            _check(_UUID, self.secret_uuid, "a libvirt secret uuid")
+
+
+@dataclass(frozen=True)
 class DiskConfig:
-    path: Path
+    path: Path | None
+    """The file behind the disk; None for a network disk (``rbd``)."""
     target: str
     """Guest device name: ``vda``, ``hda`` ..."""
     bus: str
@@ -75,10 +99,18 @@ class DiskConfig:
     format: str = "qcow2"
     cache: str = "none"
     readonly: bool = False
+    serial: str = ""
+    """What the guest reads as the disk's serial: a volume's id ("" for the instance's own disks)."""
+    rbd: RbdSource | None = None
 
     def __post_init__(self) -> None:
-        _check(_NO_CONTROL, self.path, "a disk path")
+        if (self.path is None) == (self.rbd is None):
+            raise InvalidDomainValue("a disk source (a path or an RBD image, one of them)", self.path)
+        if self.path is not None:
+            _check(_NO_CONTROL, self.path, "a disk path")
         _check(_TARGET, self.target, "a disk target")
+        if self.serial:
+            _check(_UUID, self.serial, "a disk serial")
         for what, word in (("a bus", self.bus), ("a device", self.device), ("a format", self.format),
                            ("a cache mode", self.cache)):  # fmt: skip
             _check(_WORD, word, what)
@@ -203,13 +235,31 @@ def _clock(parent: ET.Element) -> None:
     _sub(clock, "timer", name="hpet", present="no")
 
 
-def _disk(parent: ET.Element, disk: DiskConfig) -> None:
-    element = _sub(parent, "disk", type="file", device=disk.device)
+def _disk(parent: ET.Element, disk: DiskConfig) -> ET.Element:
+    element = _sub(parent, "disk", type="file" if disk.rbd is None else "network", device=disk.device)
     _sub(element, "driver", name="qemu", type=disk.format, cache=disk.cache)
-    _sub(element, "source", file=str(disk.path))
+    if disk.rbd is None:
+        _sub(element, "source", file=str(disk.path))
+    else:
+        source = _sub(element, "source", protocol="rbd", name=disk.rbd.name)
+        for host, port in disk.rbd.hosts:
+            _sub(source, "host", name=host, port=str(port))
+        if disk.rbd.auth_username:
+            auth = _sub(element, "auth", username=disk.rbd.auth_username)
+            _sub(auth, "secret", type="ceph", uuid=disk.rbd.secret_uuid)
     _sub(element, "target", dev=disk.target, bus=disk.bus)
+    if disk.serial:
+        _sub(element, "serial", disk.serial)
     if disk.readonly:
         _sub(element, "readonly")
+    return element
+
+
+def disk_xml(disk: DiskConfig) -> str:
+    """One ``<disk>`` element on its own: what a hot-plug (``attachDeviceFlags``) or an unplug is given."""
+    element = _disk(ET.Element("devices"), disk)
+    _check_document(element)
+    return ET.tostring(element, encoding="unicode") + "\n"
 
 
 def _interface(parent: ET.Element, nic: InterfaceConfig) -> None:
@@ -359,6 +409,35 @@ def disk_path(xml: str, target: str) -> Path | None:
     """Source file of the disk with guest device name ``target``."""
     source = ET.fromstring(xml).find(f"./devices/disk/target[@dev='{target}']/../source")
     return None if source is None or source.get("file") is None else Path(source.get("file", ""))
+
+
+def disk_format(xml: str, target: str) -> str:
+    """The image format QEMU opens the disk ``target`` as (``raw`` when the definition does not say)."""
+    driver = ET.fromstring(xml).find(f"./devices/disk/target[@dev='{target}']/../driver")
+    fmt = "raw" if driver is None else driver.get("type", "raw")
+    if fmt not in ("raw", "qcow2"):
+        raise InvalidDomainValue("a volume format", fmt)
+    return fmt
+
+
+def disk_serials(xml: str) -> dict[str, str]:
+    """Every disk's guest device name with its serial ("" when it has none)."""
+    found = {}
+    for disk in ET.fromstring(xml).findall("./devices/disk"):
+        target = disk.find("target")
+        if target is not None and target.get("dev"):
+            found[target.get("dev", "")] = (disk.findtext("serial") or "").strip()
+    return found
+
+
+def disk_element(xml: str, target: str) -> str | None:
+    """The ``<disk>`` element with guest device name ``target`` as libvirt wrote it (what an unplug is given),
+    or None when the domain has no such disk."""
+    for disk in ET.fromstring(xml).findall("./devices/disk"):
+        found = disk.find("target")
+        if found is not None and found.get("dev") == target:
+            return ET.tostring(disk, encoding="unicode")
+    return None
 
 
 def is_stratus_metadata(xml: str) -> bool:

@@ -74,6 +74,18 @@ def grow(disk: Path, root_gb: int) -> None:
         run(command, f"growing {disk}")
 
 
+def grow_volume(volume: Path, volume_format: str, size_bytes: int) -> None:
+    """Grow a volume file that no running guest holds to ``size_bytes`` (opened alone: a qcow2's backing file is
+    not touched). Never shrinks: a smaller size refuses, the same size does nothing."""
+    source = qemu_img.source_args(volume, volume_format)
+    info = run(["qemu-img", "info", "--output", "json", *source], "reading a volume")
+    current = int(json.loads(info)["virtual-size"])
+    if size_bytes < current:
+        raise DriverError(reason=f"a volume cannot shrink from {current} to {size_bytes} bytes")
+    if size_bytes > current:
+        run(["qemu-img", "resize", "-q", *source, str(size_bytes)], "growing a volume")
+
+
 def flatten(disk: Path, target: Path, force_share: bool) -> None:
     """Copy the qcow2 ``disk`` and its base into one standalone qcow2 at ``target``, atomically (a temporary file
     renamed into place); the base is inspected again first. ``force_share`` reads an image QEMU holds open; the caller

@@ -15,6 +15,12 @@ persistent domain named ``stratus-<uuid>`` carrying a Stratus metadata element. 
 - Consoles: the serial port is a raw TCP server on the host's loopback (a port from ``serial_ports``, fixed for
   the domain's life, its output still logged to ``console.log``) and the display a VNC server there on a port
   libvirt picks at each start; ``get_console`` reads both from the live XML. Only the console proxy connects.
+- Volumes are virtio disks ``vdb``... whose serial is the volume id: a file below ``volume_dir`` (resolved, so no
+  link leads out of it) or an RBD image QEMU opens through librbd with the cephx secret libvirt holds. They are
+  plugged into the running guest and into the persistent definition, and every definition made from a spec
+  (spawn, rebuild, resize) lists the spec's volumes, so they survive any restart. A detach unplugs the live disk
+  first and waits for the guest to release it (polling the live XML), and only then edits the definition, so a
+  guest that holds on keeps the disk everywhere. A server booted from a volume has it as ``vda``.
 - Snapshot of a running guest pauses it for the copy (QEMU flushes its disk caches when vCPUs stop), reads the
   disk with ``qemu-img convert -U`` and resumes it: consistent like a power cut, with a pause as long as the copy.
 """
@@ -35,6 +41,8 @@ import libvirt
 from common.settings import HostSettings
 from compute.host.virt import base
 from compute.host.virt.base import (
+    VOLUME_DEVICE,
+    AttachedVolume,
     ConsoleEndpoint,
     ConsoleKind,
     ConsoleUnavailable,
@@ -42,7 +50,10 @@ from compute.host.virt.base import (
     InstanceInfo,
     InstanceNotFound,
     InstanceSpec,
+    InvalidConnection,
     PowerState,
+    VolumeConnection,
+    volume_file,
 )
 from compute.host.virt.libvirt import config, disks, serial_ports, taps
 from compute.host.virt.libvirt.guest import Guest
@@ -92,6 +103,8 @@ class LibvirtDriver(base.ComputeDriver):
         """``host`` defaults to a connection to ``settings.libvirt_uri``; ``cache_mode`` ("" = probe the instances
         filesystem for O_DIRECT) is the disk cache mode of new domains."""
         self.instances_path = settings.effective_instances_path
+        self.volume_dir = settings.effective_volume_dir
+        self._volume_cache_mode = ""
         self.host = host or Host(settings.libvirt_uri, settings.libvirt_virt_type)
         self.soft_reboot_timeout = soft_reboot_timeout
         self._cache_mode = cache_mode
@@ -122,11 +135,15 @@ class LibvirtDriver(base.ComputeDriver):
         uuid = canonical_uuid(spec.uuid)
         directory = self.instance_dir(uuid)
         virt_type, cache = self.host.virt_type(), self.cache_mode()
-        devices = [config.DiskConfig(directory / DISK, ROOT_TARGET, "virtio", cache=cache)]
+        if spec.root_volume is not None:
+            devices = [self.volume_disk(spec.root_volume)]
+        else:
+            devices = [config.DiskConfig(directory / DISK, ROOT_TARGET, "virtio", cache=cache)]
         if spec.config_drive is not None:
             # IDE: the pc (i440fx) machine has it built in, and every guest kernel drives it.
             drive = config.DiskConfig(directory / CONFIG_DRIVE, "hda", "ide", "cdrom", "raw", cache, readonly=True)
             devices.append(drive)
+        devices.extend(self.volume_disk(volume) for volume in spec.volumes)
         return config.DomainConfig(
             uuid=uuid,
             display_name=spec.name,
@@ -142,6 +159,29 @@ class LibvirtDriver(base.ComputeDriver):
             serial_port=serial_port,
             console_listen=CONSOLE_LISTEN,
         )
+
+    def volume_disk(self, volume: AttachedVolume) -> config.DiskConfig:
+        """The policy for a volume: a virtio disk with the volume id as serial, cache ``none`` where the volume
+        directory takes O_DIRECT; a file volume only from below ``volume_dir`` (InvalidConnection otherwise)."""
+        connection = volume.connection
+        if connection.driver_volume_type == "file":
+            path = volume_file(connection, self.volume_dir)
+            cache = self.volume_cache_mode()
+            return config.DiskConfig(path, volume.device, "virtio", format=connection.format, cache=cache,
+                                     serial=volume.serial)  # fmt: skip
+        if connection.driver_volume_type == "rbd":
+            source = config.RbdSource(
+                connection.name, connection.hosts, connection.auth_username, connection.secret_uuid
+            )
+            return config.DiskConfig(None, volume.device, "virtio", format="raw", cache="none", serial=volume.serial,
+                                     rbd=source)  # fmt: skip
+        raise InvalidConnection(reason=f"this host does not attach {connection.driver_volume_type} volumes")
+
+    def volume_cache_mode(self) -> str:
+        if not self._volume_cache_mode:
+            self.volume_dir.mkdir(parents=True, exist_ok=True)
+            self._volume_cache_mode = "none" if disks.supports_direct_io(self.volume_dir) else "writeback"
+        return self._volume_cache_mode
 
     def _define_with_serial_port(self, spec: InstanceSpec) -> None:
         """Define the domain with a serial port no other domain of this libvirtd holds, chosen and claimed under
@@ -225,7 +265,10 @@ class LibvirtDriver(base.ComputeDriver):
                 raise DriverError(reason=f"network device {nic.tap} already exists and is in use")
         disk = directory / DISK
         disk.unlink(missing_ok=True)  # left by an earlier attempt that never got as far as defining the domain
-        disks.create_root_disk(disk, spec.base_image, spec.base_image_format, spec.root_gb)
+        if spec.root_volume is None:
+            if spec.base_image is None:
+                raise DriverError(reason=f"instance {uuid} has neither an image nor a root volume")
+            disks.create_root_disk(disk, spec.base_image, spec.base_image_format, spec.root_gb)
         if spec.config_drive is not None:
             disks.build_config_drive(spec.config_drive, directory / CONFIG_DRIVE)
         self._define_with_serial_port(spec)
@@ -394,7 +437,7 @@ class LibvirtDriver(base.ComputeDriver):
                 if isinstance(exc, DriverError):
                     raise
                 raise DriverError(reason=f"rebuild of instance {uuid} failed: {exc}") from exc
-        LOG.info("instance %s: rebuilt from image %s", uuid, spec.base_image.name)
+        LOG.info("instance %s: rebuilt from image %s", uuid, spec.base_image.name if spec.base_image else "-")
 
     def resize(self, spec: InstanceSpec) -> None:
         uuid = canonical_uuid(spec.uuid)
@@ -416,10 +459,12 @@ class LibvirtDriver(base.ComputeDriver):
                 shutil.rmtree(partial, ignore_errors=True)
                 partial.mkdir()
                 (partial / "domain.xml").write_text(guest.xml())
-                shutil.copyfile(directory / DISK, partial / DISK)
+                if (directory / DISK).exists():
+                    shutil.copyfile(directory / DISK, partial / DISK)
                 partial.rename(backup)
             try:
-                disks.grow(directory / DISK, spec.root_gb)
+                if spec.root_volume is None:  # a root volume is grown by the volume service, not here
+                    disks.grow(directory / DISK, spec.root_gb)
                 # the same serial port: the guest keeps its console address across a resize
                 port = config.serial_tcp_port((backup / "domain.xml").read_text())
                 self.host.define(config.domain_xml(self.domain_config(spec, port)))
@@ -450,12 +495,97 @@ class LibvirtDriver(base.ComputeDriver):
             if backup.exists():
                 self.power_off(uuid, timeout=0)  # its disk is about to be replaced: no need to shut down cleanly
                 self.host.define((backup / "domain.xml").read_text())
-                (backup / DISK).replace(directory / DISK)
+                if (backup / DISK).exists():
+                    (backup / DISK).replace(directory / DISK)
                 shutil.rmtree(backup)
             if was_running and not guest.is_active():
                 guest.start()
         state_file.unlink()
         LOG.info("instance %s: resize reverted", uuid)
+
+    # -- volumes ---------------------------------------------------------------------------------------------------
+
+    def attach_volume(self, uuid: str, connection: VolumeConnection, device: str, serial: str) -> None:
+        uuid = canonical_uuid(uuid)
+        if not VOLUME_DEVICE.fullmatch(device):
+            raise DriverError(reason=f"a volume cannot be attached as {device!r}")
+        xml = config.disk_xml(self.volume_disk(AttachedVolume(device, serial, connection)))
+        guest = self._guest(uuid)
+        with _translated(uuid, "volume attach"):
+            active = guest.is_active()
+            persistent = config.disk_serials(guest.xml(inactive=True))
+            live = config.disk_serials(guest.xml()) if active else {}
+            for disks_now in (persistent, live):
+                if disks_now.get(device, serial) != serial:
+                    raise DriverError(reason=f"/dev/{device} of instance {uuid} holds another disk")
+            plugged_here = False
+            try:
+                if active and device not in live:
+                    guest.attach_device(xml, live=True)
+                    plugged_here = True
+                if device not in persistent:
+                    guest.attach_device(xml, live=False)
+            except libvirt.libvirtError:
+                if plugged_here:  # all or nothing: a disk only in the running guest would vanish at next start
+                    with contextlib.suppress(libvirt.libvirtError):
+                        guest.detach_device(xml, live=True)
+                raise
+        LOG.info("instance %s: volume %s attached as /dev/%s", uuid, serial, device)
+
+    def detach_volume(self, uuid: str, device: str, timeout: float = 60) -> None:
+        uuid = canonical_uuid(uuid)
+        with _translated(uuid, "volume detach"):
+            guest = Guest.lookup(self.host, uuid)
+            if guest is None:
+                return  # its disks went with it
+            if guest.is_active() and (element := config.disk_element(guest.xml(), device)) is not None:
+                self._unplug_live(guest, element, device)
+                if not self._wait_released(guest, device, timeout):
+                    raise DriverError(reason=f"The guest did not release /dev/{device} within {timeout:g} s")
+            element = config.disk_element(guest.xml(inactive=True), device)
+            if element is not None:
+                guest.detach_device(element, live=False)
+        LOG.info("instance %s: volume on /dev/%s detached", uuid, device)
+
+    @staticmethod
+    def _unplug_live(guest: Guest, element: str, device: str) -> None:
+        try:
+            guest.detach_device(element, live=True)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_DEVICE_MISSING:
+                return
+            # an unplug asked for earlier (a redelivered detach) is still waiting for the guest: wait with it
+            if "unplug" not in str(exc).lower() or config.disk_element(guest.xml(), device) is None:
+                raise
+
+    @staticmethod
+    def _wait_released(guest: Guest, device: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while guest.is_active() and config.disk_element(guest.xml(), device) is not None:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_INTERVAL)
+        return True
+
+    def extend_volume(self, uuid: str, device: str, new_size_bytes: int) -> None:
+        uuid = canonical_uuid(uuid)
+        guest = self._guest(uuid)
+        with _translated(uuid, "volume extend"):
+            if device not in config.disk_serials(guest.xml(inactive=True)) or not VOLUME_DEVICE.fullmatch(device):
+                raise DriverError(reason=f"instance {uuid} has no volume on /dev/{device}")
+            if guest.is_active():
+                current = guest.block_capacity(device)
+                if new_size_bytes < current:
+                    raise DriverError(reason=f"the volume on /dev/{device} cannot shrink from {current} bytes")
+                if new_size_bytes > current:
+                    guest.block_resize(device, new_size_bytes)
+            else:
+                path = config.disk_path(guest.xml(inactive=True), device)
+                if path is None:
+                    raise DriverError(reason=f"the volume on /dev/{device} can only grow while the guest runs")
+                real = volume_file(VolumeConnection("file", path=path), self.volume_dir)
+                disks.grow_volume(real, config.disk_format(guest.xml(inactive=True), device), new_size_bytes)
+        LOG.info("instance %s: volume on /dev/%s grown to %d bytes", uuid, device, new_size_bytes)
 
     def get_console_output(self, uuid: str, max_bytes: int = 1 << 20) -> str:
         """The tail of the console log, including virtlogd's last rotated file when the current one is short."""

@@ -111,8 +111,14 @@ class Guest:
     def name(self) -> str:
         return self._call(lambda dom: dom.name())
 
-    def xml(self) -> str:
-        return self._call(lambda dom: dom.XMLDesc(0))
+    def xml(self, inactive: bool = False) -> str:
+        """The live definition, or with ``inactive`` the persistent one (what the next start uses)."""
+        flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
+        return self._call(lambda dom: dom.XMLDesc(flags))
+
+    def block_capacity(self, target: str) -> int:
+        """The size in bytes the guest sees of its disk ``target``."""
+        return int(self._call(lambda dom: dom.blockInfo(target, 0))[0])
 
     def metadata(self, namespace: str) -> str | None:
         """Our metadata element as libvirt returns it, or None when the domain has none in ``namespace``."""
@@ -166,6 +172,21 @@ class Guest:
 
     def remove_managed_save(self) -> None:
         self._call(lambda dom: dom.managedSaveRemove(0))
+
+    def attach_device(self, xml: str, live: bool) -> None:
+        """Add the device: to the running guest (``live``) or to the persistent definition."""
+        flags = libvirt.VIR_DOMAIN_AFFECT_LIVE if live else libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        self._call(lambda dom: dom.attachDeviceFlags(xml, flags))
+
+    def detach_device(self, xml: str, live: bool) -> None:
+        """Ask for the device's removal: from the running guest (``live``: returns once asked, the guest releases
+        it when it will) or from the persistent definition (at once)."""
+        flags = libvirt.VIR_DOMAIN_AFFECT_LIVE if live else libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        self._call(lambda dom: dom.detachDeviceFlags(xml, flags))
+
+    def block_resize(self, target: str, size_bytes: int) -> None:
+        """Grow the running guest's disk ``target`` (QEMU grows the image and tells the guest)."""
+        self._call(lambda dom: dom.blockResize(target, size_bytes, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES))
 
     def undefine(self) -> None:
         """Forget the domain, its managed-save image, snapshot/checkpoint metadata and NVRAM; gone already is fine."""
