@@ -1,12 +1,12 @@
 """Every resource a quota limits: which service owns it, its built-in default, and who counts its usage.
 
 Counting belongs to the service that owns the records (``compute.quota``, ``network.quota``,
-``image.quota``); the registry names each counting function as ``"module:function"`` and imports it on first
-use, so this package depends on no service at import time and the services may import it. A counter is
-called as ``counter(session, project_id, user_id)`` and returns ``{resource: used}`` for every resource that
-names it, in one query where it can (instances, cores and RAM are one indexed aggregate).
+``image.quota``, ``volume.quota``); the registry names each counting function as ``"module:function"`` and
+imports it on first use, so this package depends on no service at import time and the services may import it.
+A counter is called as ``counter(session, project_id, user_id)`` and returns ``{resource: used}`` for every
+resource that names it, in one query where it can (instances, cores and RAM are one indexed aggregate).
 
-Defaults are Nova's and Neutron's; the image defaults are settings (``image_quota_count``,
+Defaults are Nova's, Neutron's and Cinder's; the image defaults are settings (``image_quota_count``,
 ``image_quota_bytes``), so a default given as a string is the name of the setting that holds it.
 """
 
@@ -44,7 +44,7 @@ class Resource:
     name: str
     """The name the quota APIs use (Neutron's keys, Nova's keys for its own resources, Keystone's ``resource_name``)."""
     service: str
-    """The catalog type of the API that enforces it: ``compute``, ``network`` or ``image``."""
+    """The catalog type of the API that enforces it: ``compute``, ``network``, ``image`` or ``block-storage``."""
     default: int | str
     """The built-in default limit, or the name of the setting that holds it."""
     counter: str | None
@@ -55,7 +55,7 @@ class Resource:
     """What is counted, in a phrase (Keystone's registered-limit ``description``)."""
     scope: Scope = Scope.PROJECT
     unit: str = ""
-    """``MiB``, ``bytes`` or "" for a count."""
+    """``MiB``, ``GiB``, ``bytes`` or "" for a count."""
     item: str = ""
     """For ``Scope.ITEM``: what each limit is on (``server``, ``server group``)."""
 
@@ -65,8 +65,8 @@ class Resource:
         return self.item if self.scope is Scope.ITEM else self.scope.value
 
 
-# The counting modules of the three services.
-_C, _N, _I = "compute.quota:", "network.quota:", "image.quota:"
+# The counting modules of the four services.
+_C, _N, _I, _V = "compute.quota:", "network.quota:", "image.quota:", "volume.quota:"
 
 RESOURCES: tuple[Resource, ...] = (
     Resource("instances", "compute", 10, _C + "count_instances", "Instances", "servers"),
@@ -90,9 +90,16 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("image_count_total", "image", "image_quota_count", _I + "count_images", "Images", "images"),
     Resource("image_size_total", "image", "image_quota_bytes", _I + "count_images", "Image storage",
              "bytes of image data", unit="bytes"),
+    Resource("volumes", "block-storage", 10, _V + "count_volumes", "Volumes", "volumes"),
+    Resource("gigabytes", "block-storage", 1000, _V + "count_volumes", "Volume storage",
+             "GiB of all volumes and snapshots", unit="GiB"),
+    Resource("snapshots", "block-storage", 10, _V + "count_snapshots", "Volume snapshots", "volume snapshots"),
+    Resource("backups", "block-storage", 10, _V + "count_backups", "Volume backups", "volume backups"),
+    Resource("backup_gigabytes", "block-storage", 1000, _V + "count_backups", "Backup storage",
+             "GiB of all volume backups", unit="GiB"),
 )  # fmt: skip
 BY_NAME: dict[str, Resource] = {r.name: r for r in RESOURCES}
-SERVICES = ("compute", "network", "image")
+SERVICES = ("compute", "network", "image", "block-storage")
 
 _counters: dict[str, Counter] = {}
 

@@ -1,5 +1,5 @@
 """Every registered resource has a counter that exists and counts it (or is a per-item limit), and the
-defaults are Nova's and Neutron's."""
+defaults are Nova's, Neutron's and Cinder's."""
 
 from __future__ import annotations
 
@@ -21,14 +21,15 @@ def test_only_per_item_limits_have_no_counter():
     assert all(r.scope is Scope.ITEM for r in registry.RESOURCES if r.counter is None)
 
 
-def test_the_defaults_are_novas_and_neutrons():
+def test_the_defaults_are_novas_neutrons_and_cinders():
     defaults = {r.name: r.default for r in registry.RESOURCES}
     assert defaults == {
         "instances": 10, "cores": 20, "ram": 51200, "key_pairs": 100, "server_groups": 10,
         "server_group_members": 10, "metadata_items": 128, "network": 100, "subnet": 100, "port": 500, "router": 10,
         "floatingip": 50,
         "security_group": 10, "security_group_rule": 100, "image_count_total": "image_quota_count",
-        "image_size_total": "image_quota_bytes",
+        "image_size_total": "image_quota_bytes", "volumes": 10, "gigabytes": 1000, "snapshots": 10, "backups": 10,
+        "backup_gigabytes": 1000,
     }  # fmt: skip
 
 
