@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Base, TimestampMixin, UTCDateTime, new_uuid
@@ -224,3 +224,55 @@ def ports_of(instance: Instance | None) -> list[dict[str, Any]]:
     if not isinstance(requested, list):
         return []
     return [entry for entry in requested if isinstance(entry, dict) and entry.get("port_id")]
+
+
+class BlockDeviceMapping(TimestampMixin, Base):
+    """One disk of a server that is a volume (Nova's block device mapping, ``destination_type`` ``volume``).
+
+    Written by the request that asks for it (an attach, a boot from volume) in the same transaction as the volume's
+    attachment record (``volume.service.reserve``), so the two are made and dropped together. ``connection_info``
+    is the attachment's, kept here as Nova keeps it: it is what every spec of the server gives its host, which
+    reads no database. One live mapping per device of a server and per volume (the partial unique indexes): two
+    concurrent attaches that chose the same device cannot both commit.
+    """
+
+    __tablename__ = "block_device_mappings"
+    __table_args__ = (
+        Index(
+            "uq_block_device_mappings_device",
+            "instance_uuid",
+            "device_name",
+            unique=True,
+            sqlite_where=text("deleted = 0"),
+            postgresql_where=text("deleted = false"),
+        ),
+        Index(
+            "uq_block_device_mappings_volume",
+            "volume_id",
+            unique=True,
+            sqlite_where=text("deleted = 0"),
+            postgresql_where=text("deleted = false"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    instance_uuid: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    volume_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    attachment_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    """The volume's attachment record (``volume.models.VolumeAttachment``) while it is reserved or attached."""
+    device_name: Mapped[str | None] = mapped_column(String(32), default=None)
+    """``/dev/vda`` (a root volume), ``/dev/vdb``..."""
+    boot_index: Mapped[int | None] = mapped_column(Integer, default=None)
+    source_type: Mapped[str] = mapped_column(String(16), default="volume")
+    """``volume``, ``image``, ``snapshot`` or ``blank``: what the volume was made from."""
+    destination_type: Mapped[str] = mapped_column(String(16), default="volume")
+    delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
+    volume_size: Mapped[int | None] = mapped_column(Integer, default=None)
+    image_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    disk_bus: Mapped[str | None] = mapped_column(String(16), default=None)
+    tag: Mapped[str | None] = mapped_column(String(60), default=None)
+    connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    attached: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The host reported the volume plugged in (or the server booted from it): specs list it from then on."""
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
