@@ -36,6 +36,16 @@ from api.network import security_groups as network_security_groups
 from api.network import subnets as network_subnets
 from api.network import tags as network_tags
 from api.runtime import Runtime
+from api.volume import attachments as volume_attachments
+from api.volume import limits as volume_limits
+from api.volume import metadata as volume_metadata
+from api.volume import microversions as volume_microversions
+from api.volume import quota_sets as volume_quota_sets
+from api.volume import snapshots as volume_snapshots
+from api.volume import types as volume_types
+from api.volume import versions as volume_versions
+from api.volume import volume_actions, volumes
+from api.volume import zones as volume_zones
 from common.db import Database
 from common.settings import Settings
 from identity.catalog import Catalog
@@ -78,6 +88,16 @@ BLUEPRINTS = (
     network_tags.bp,
     network_quotas.bp,
     metadata_views.bp,
+    volume_versions.bp,
+    volumes.bp,
+    volume_actions.bp,
+    volume_metadata.bp,
+    volume_snapshots.bp,
+    volume_types.bp,
+    volume_attachments.bp,
+    volume_quota_sets.bp,
+    volume_limits.bp,
+    volume_zones.bp,
     portal_site.bp,
 )
 
@@ -105,6 +125,7 @@ def create_app(settings: Settings) -> Flask:
     guards.register(app)  # first: nothing may read a body before its limit is set
     auth.register(app)
     microversions.register(app)
+    volume_microversions.register(app)
     faults.register(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -1,6 +1,6 @@
 """One error handler for the whole API: each StratusError becomes the fault body of the API it came through.
 
-Keystone: ``{"error": {"code", "title", "message"}}``; Nova: ``{"itemNotFound": {"code", "message"}}``;
+Keystone: ``{"error": {"code", "title", "message"}}``; Nova and Cinder: ``{"itemNotFound": {"code", "message"}}``;
 Neutron: ``{"NeutronError": {"type", "message", "detail"}}``; Glance: ``{"code", "title", "message"}``
 wrapped in ``error`` like Keystone. Unknown paths and methods answer in the same format, and an
 unexpected exception is logged with the request id and answered as a 500 without internals.
@@ -53,7 +53,7 @@ def _api_of(path: str) -> str:
 def fault_body(
     api: str, code: int, title: str, message: str, fault_type: str | None = None, detail: str = ""
 ) -> dict[str, Any]:
-    if api == "compute":
+    if api in ("compute", "volume"):  # Cinder's fault names are Nova's
         return {NOVA_FAULT_NAMES.get(code, "computeFault"): {"code": code, "message": message}}
     if api == "image":
         # Glance answers with webob's JSON error body: the status line as ``code``.
@@ -85,7 +85,7 @@ def _handle_stratus_error(error: StratusError) -> Response:
 def _handle_over_quota(error: OverQuota) -> Response:
     """Each API's own over-quota fault, whichever service raised it (a port over quota in a server create is
     Nova's 403): Nova's ``forbidden`` "Quota exceeded for ...", Neutron's 409 ``OverQuota``, Glance's 413 with
-    oslo.limit's wording. Every one names the resources, their limits and their usage."""
+    oslo.limit's wording, Cinder's 413 ``overLimit``. Every one names the resources, their limits and their usage."""
     api = _api_of(request.path)
     figures = "; ".join(
         f"{o.resource}: limit {o.limit}, in use {o.in_use}, requested {o.requested}" for o in error.overs
@@ -100,7 +100,25 @@ def _handle_over_quota(error: OverQuota) -> Response:
         )
         message = f"Project {error.project_id} is over a limit for [{over}]"
         return fault_response(413, "Request Entity Too Large", message)
+    if api == "volume":
+        return fault_response(413, "Request Entity Too Large", cinder_over_quota_message(error))
     return fault_response(403, "Forbidden", error.message)
+
+
+def cinder_over_quota_message(error: OverQuota) -> str:
+    """Cinder's words for each resource over its limit (``VolumeLimitExceeded``, ``VolumeSizeExceedsAvailableQuota``
+    and the like), joined."""
+    parts = []
+    for o in error.overs:
+        if o.resource.endswith("gigabytes"):
+            kind = "backup" if o.resource.startswith("backup") else "volume or snapshot"
+            parts.append(
+                f"Requested {kind} exceeds allowed {o.resource} quota. Requested {o.requested}G, quota is "
+                f"{o.limit}G and {o.in_use}G has been consumed."
+            )
+        else:
+            parts.append(f"Maximum number of {o.resource} allowed ({o.limit}) exceeded for quota '{o.resource}'.")
+    return " ".join(parts)
 
 
 def _handle_http_exception(error: HTTPException) -> Response:

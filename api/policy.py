@@ -248,6 +248,29 @@ RULES: dict[str, Rule] = {
     "network:get_quota_default": AUTHENTICATED,
     "network:update_quota": ADMIN,
     "network:delete_quota": ADMIN,
+    # Block Storage (Cinder v3). Other projects' volumes, snapshots and attachments are invisible (404) unless the
+    # caller is an admin; ``project_id`` is the record's project.
+    "volume:get": ADMIN | SCOPED_READER,
+    "volume:get_all:all_tenants": ADMIN,
+    "volume:create": ADMIN | PROJECT_MEMBER,
+    "volume:update": ADMIN | PROJECT_MEMBER,
+    "volume:delete": ADMIN | PROJECT_MEMBER,
+    "volume:force_delete": ADMIN,
+    "volume:action": ADMIN | PROJECT_MEMBER,
+    "volume:reset_status": ADMIN,
+    "volume:upload_public_image": ADMIN,
+    "volume:attachments:read": ADMIN | SCOPED_READER,
+    "volume:attachments:write": ADMIN | PROJECT_MEMBER,
+    "volume:types:read": AUTHENTICATED,
+    "volume:types:manage": ADMIN,
+    "volume:quota_sets:show": ADMIN | PROJECT_READER,
+    "volume:quota_sets:update": ADMIN,
+    "volume:quota_sets:delete": ADMIN,
+    "volume:quota_sets:defaults": AUTHENTICATED,
+    "volume:limits": AUTHENTICATED,
+    "volume:limits:other_project": ADMIN,
+    "volume:availability_zones": AUTHENTICATED,
+    "volume:services": ADMIN,
 }
 
 

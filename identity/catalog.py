@@ -3,7 +3,8 @@
 It is computed from the settings rather than stored, so it can never disagree with where the APIs really
 are; ids are derived from the service type and interface, identical in every worker and across restarts.
 The network endpoint is the unversioned root because clients append ``v2.0`` themselves; the compute one
-carries ``v2.1`` as Nova's does.
+carries ``v2.1`` as Nova's does. Block storage is listed twice, as ``block-storage`` (the type clients look for
+first) and ``volumev3`` (what older clients and Tempest ask for), both at ``/volume/v3`` without a project id.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ SERVICES = (
     Service("compute", "nova", "/compute/v2.1", "Stratus compute (Nova v2.1)"),
     Service("network", "neutron", "/network", "Stratus network (Neutron v2.0)"),
     Service("image", "glance", "/image", "Stratus image (Glance v2)"),
+    Service("block-storage", "cinder", "/volume/v3", "Stratus block storage (Cinder v3)"),
+    Service("volumev3", "cinderv3", "/volume/v3", "Stratus block storage (Cinder v3), by its older type"),
 )
 
 

@@ -50,7 +50,7 @@ def test_openstack_cli_token_catalog_and_admin_commands(cloud, unique):
     assert token["id"] and token["project_id"]
 
     catalog = json.loads(cloud.openstack("stratus", "catalog", "list", "-f", "json").stdout)
-    assert {c["Type"] for c in catalog} == {"identity", "compute", "network", "image"}
+    assert {c["Type"] for c in catalog} == {"identity", "compute", "network", "image", "block-storage", "volumev3"}
 
     cloud.openstack("stratus-admin", "project", "create", unique)
     cloud.openstack("stratus-admin", "user", "create", "--project", unique, "--password", "pw", unique)
@@ -76,7 +76,7 @@ def test_openstack_cli_lists_endpoints_and_services(cloud):
     endpoints = json.loads(cloud.openstack("stratus-admin", "endpoint", "list", "-f", "json").stdout)
     assert len(endpoints) == 12
     services = json.loads(cloud.openstack("stratus-admin", "service", "list", "-f", "json").stdout)
-    assert {s["Type"] for s in services} == {"identity", "compute", "network", "image"}
+    assert {s["Type"] for s in services} == {"identity", "compute", "network", "image", "block-storage", "volumev3"}
 
 
 def _stratus(cloud, *args: str) -> subprocess.CompletedProcess[str]:

@@ -44,7 +44,7 @@ def test_catalog_lists_every_api_on_every_interface_in_the_region(cloud):
     token = cloud.request("POST", "/identity/v3/auth/tokens", json=PASSWORD_AUTH).json()["token"]
     catalog = {entry["type"]: entry for entry in token["catalog"]}
 
-    assert set(catalog) == {"identity", "compute", "network", "image"}
+    assert set(catalog) == {"identity", "compute", "network", "image", "block-storage", "volumev3"}
     for entry in catalog.values():
         assert {e["interface"] for e in entry["endpoints"]} == {"public", "internal", "admin"}
         assert all(e["region"] == e["region_id"] == "RegionOne" for e in entry["endpoints"])
@@ -54,6 +54,8 @@ def test_catalog_lists_every_api_on_every_interface_in_the_region(cloud):
         "compute": f"{cloud.url}/compute/v2.1",
         "network": f"{cloud.url}/network",
         "image": f"{cloud.url}/image",
+        "block-storage": f"{cloud.url}/volume/v3",
+        "volumev3": f"{cloud.url}/volume/v3",
     }
 
 

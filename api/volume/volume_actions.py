@@ -1,0 +1,256 @@
+"""``POST /volumes/{id}/action``: one action per request, ``{"os-extend": {...}}``, as Cinder's volume actions.
+
+Offered: ``os-extend`` (attached volumes from 3.42: the server's host grows the disk), ``os-set_bootable``,
+``os-reset_status`` and ``os-force_delete`` (admins), ``os-volume_upload_image``, and the attachment steps the
+attachments API also takes (``os-begin_detaching``, ``os-roll_detaching``, ``os-detach``, ``os-unreserve``).
+Cinder actions this cloud does not offer are a 400 naming them; an unknown name is Cinder's "There is no such
+action".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from api import policy
+from api.broker import require_broker, send_after_commit
+from api.context import RequestContext, current
+from api.runtime import runtime
+from api.validation import json_body, validate
+from api.volume import lookups, routing, schemas
+from api.volume.microversions import at_least
+from api.volume.views import type_view
+from common.exceptions import BadRequest
+from image import service as image_service
+from volume import client, service
+from volume.exceptions import InvalidVolume
+from volume.models import Volume, VolumeAttachment, VolumeType
+from volume.states import TRANSITIONS, AttachStatus, VolumeAction, VolumeStatus
+
+bp = Blueprint("volume_actions", __name__)
+
+UNOFFERED = (
+    "os-attach", "os-reserve", "os-initialize_connection", "os-terminate_connection", "os-update_readonly_flag",
+    "os-retype", "os-migrate_volume", "os-migrate_volume_completion", "os-reimage", "revert",
+    "os-set_image_metadata", "os-unset_image_metadata", "os-show_image_metadata", "os-unmanage",
+    "os-extend_volume_completion", "os-reset_status_attachment",
+)  # fmt: skip
+
+Handler = Callable[[Session, RequestContext, Volume, Any], "Callable[[], None] | dict[str, Any] | None"]
+"""Runs inside the request's transaction; returns what to send after the commit (or a body to answer with)."""
+
+
+def _needs(action: VolumeAction, volume: Volume) -> None:
+    row = TRANSITIONS[action]
+    if not row.allows(volume.status):
+        wanted = " or ".join(sorted(row.starts_from))
+        reason = f"Volume {volume.id} status must be {wanted}, but current status is: {volume.status}."
+        raise InvalidVolume(reason=reason)
+
+
+def _claim(session: Session, volume: Volume, action: VolumeAction) -> None:
+    """Move the volume to ``action``'s busy status if it is still in one the action starts from (a lost race is
+    the same 400 as a wrong status)."""
+    row = TRANSITIONS[action]
+    claimed = session.execute(
+        update(Volume)
+        .where(Volume.id == volume.id, Volume.status.in_([s.value for s in row.starts_from]))
+        .values(status=row.busy, previous_status=volume.status)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        session.refresh(volume)
+        _needs(action, volume)
+        raise InvalidVolume(reason=f"Volume {volume.id} changed status while the request ran; try again.")
+    session.refresh(volume)
+
+
+def _live_attachment(session: Session, volume: Volume) -> VolumeAttachment:
+    found = session.scalars(
+        select(VolumeAttachment)
+        .where(VolumeAttachment.volume_id == volume.id, VolumeAttachment.deleted.is_(False))
+        .where(VolumeAttachment.attach_status != AttachStatus.DETACHED)
+        .order_by(VolumeAttachment.created_at.desc())
+    ).first()
+    if found is None:
+        raise InvalidVolume(reason=f"Volume {volume.id} has no attachment.")
+    return found
+
+
+def _host_extend() -> Callable[..., None] | None:
+    """The compute control side's call that has the server's host grow an attached volume's disk, once compute
+    offers it (``compute.client.extend_volume(app, instance_id, volume_id, new_size, request_id)``)."""
+    from compute import client as compute_client
+
+    return getattr(compute_client, "extend_volume", None)
+
+
+def extend(session: Session, ctx: RequestContext, volume: Volume, body: Any) -> Callable[[], None]:
+    new_size = schemas.as_int(validate(body, schemas.EXTEND)["os-extend"]["new_size"], "new_size")
+    attached = volume.status == VolumeStatus.IN_USE
+    if attached and not at_least("3.42"):
+        raise InvalidVolume(
+            reason=f"Volume {volume.id} status must be available to extend, but current status is: in-use "
+            "(an attached volume is extended from microversion 3.42)."
+        )
+    host_extend = _host_extend()
+    if attached and host_extend is None:
+        raise InvalidVolume(reason="Extending an attached volume is not available on this cloud yet.")
+    rt = runtime()
+    require_broker("volume")
+    if service.extend_volume(session, rt.settings, volume, new_size):
+        instance_id = _live_attachment(session, volume).instance_uuid
+        return lambda: host_extend(rt.celery, instance_id, volume.id, new_size, ctx.request_id)  # type: ignore[misc]
+    return lambda: client.extend_volume(rt.celery, volume.id, new_size, ctx.request_id)
+
+
+def set_bootable(session: Session, ctx: RequestContext, volume: Volume, body: Any) -> None:
+    bootable = schemas.as_bool(validate(body, schemas.SET_BOOTABLE)["os-set_bootable"]["bootable"])
+    _needs(VolumeAction.SET_BOOTABLE, volume)
+    volume.bootable = bootable
+
+
+def reset_status(session: Session, ctx: RequestContext, volume: Volume, body: Any) -> None:
+    policy.enforce("volume:reset_status", {"project_id": volume.project_id})
+    asked = validate(body, schemas.RESET_STATUS)["os-reset_status"]
+    if not asked:
+        raise BadRequest("Must specify 'status', 'attach_status' or 'migration_status' for update.")
+    status = asked.get("status")
+    if status is not None:
+        if status not in set(VolumeStatus) - {VolumeStatus.DELETED}:
+            raise BadRequest(f"Must specify a valid status, not {status!r}.")
+        _needs(VolumeAction.RESET_STATUS, volume)
+        volume.status, volume.previous_status = status, None
+    attach_status = asked.get("attach_status")
+    if attach_status is not None and attach_status not in ("attached", "detached"):
+        raise BadRequest(f"Must specify a valid attach status, not {attach_status!r}.")
+    if attach_status == "detached":
+        for attachment in session.scalars(
+            select(VolumeAttachment).where(VolumeAttachment.volume_id == volume.id, VolumeAttachment.deleted.is_(False))
+        ):
+            service.detached(session, attachment)
+
+
+def force_delete(session: Session, ctx: RequestContext, volume: Volume, body: Any) -> Callable[[], None]:
+    policy.enforce("volume:force_delete", {"project_id": volume.project_id})
+    validate(body["os-force_delete"], schemas.NO_ARGUMENTS)
+    rt = runtime()
+    require_broker("volume")
+    service.delete_volume(session, volume, force=True)
+    return lambda: client.delete_volume(rt.celery, volume.id, ctx.request_id)
+
+
+def upload_image(session: Session, ctx: RequestContext, volume: Volume, body: Any) -> dict[str, Any]:
+    """A ``queued`` image of the volume's project, filled by ``stratus-volume`` (``volume.client.upload_to_image``)
+    while the volume is ``uploading``; answered with Cinder's ``os-volume_upload_image`` document."""
+    asked = validate(body, schemas.UPLOAD_IMAGE)["os-volume_upload_image"]
+    force = schemas.as_bool(asked.get("force", False))
+    visibility, protected = "private", False
+    if at_least("3.1"):
+        visibility = asked.get("visibility", "private")
+        protected = schemas.as_bool(asked.get("protected", False))
+    if visibility == "public":
+        policy.enforce("volume:upload_public_image", {"project_id": volume.project_id})
+    if volume.status == VolumeStatus.IN_USE and not force:
+        raise InvalidVolume(reason=f"Volume {volume.id} status must be available, or in-use with force, to upload.")
+    rt = runtime()
+    require_broker("volume")
+    _claim(session, volume, VolumeAction.UPLOAD_IMAGE)
+    disk_format = asked.get("disk_format", "raw")
+    container_format = asked.get("container_format", "bare")
+    attrs = {
+        "name": asked["image_name"],
+        "disk_format": disk_format,
+        "container_format": container_format,
+        "protected": protected,
+        "min_disk": volume.size,
+    }
+    image = image_service.create_image(session, rt.settings, volume.project_id, visibility, attrs, {})
+    volume_type = session.get(VolumeType, volume.volume_type_id)
+    image_id, volume_id = image.id, volume.id
+    send = lambda: client.upload_to_image(rt.celery, volume_id, image_id, ctx.request_id)  # noqa: E731
+    document = {
+        "id": volume.id,
+        "updated_at": volume.updated_at.isoformat() if volume.updated_at else None,
+        "status": volume.status,
+        "display_description": volume.description,
+        "size": volume.size,
+        "volume_type": type_view(volume_type, ctx) if volume_type else None,
+        "image_id": image_id,
+        "container_format": container_format,
+        "disk_format": disk_format,
+        "image_name": asked["image_name"],
+    }
+    if at_least("3.1"):
+        document |= {"visibility": visibility, "protected": protected}
+    return {"send": send, "body": {"os-volume_upload_image": document}}
+
+
+def _attachment_step(step: Callable[[Session, VolumeAttachment], None]) -> Handler:
+    def handler(session: Session, ctx: RequestContext, volume: Volume, body: Any) -> None:
+        step(session, _live_attachment(session, volume))
+
+    return handler
+
+
+def _detach(session: Session, ctx: RequestContext, volume: Volume, body: Any) -> None:
+    arguments = body["os-detach"] or {}
+    if not isinstance(arguments, dict):
+        raise BadRequest("os-detach takes an object: {'attachment_id': ...}.")
+    attachment_id = arguments.get("attachment_id")
+    if attachment_id is not None:
+        attachment = lookups.attachment(session, ctx, str(attachment_id))
+        if attachment.volume_id != volume.id:
+            raise BadRequest(f"Attachment {attachment_id} is not an attachment of volume {volume.id}.")
+    else:
+        attachment = _live_attachment(session, volume)
+    if attachment.attach_status == AttachStatus.ATTACHED:
+        service.detaching(session, attachment)
+    service.detached(session, attachment)
+
+
+HANDLERS: dict[str, Handler] = {
+    "os-extend": extend,
+    "os-set_bootable": set_bootable,
+    "os-reset_status": reset_status,
+    "os-force_delete": force_delete,
+    "os-volume_upload_image": upload_image,
+    "os-begin_detaching": _attachment_step(service.detaching),
+    "os-roll_detaching": _attachment_step(lambda s, a: service.detach_failed(s, a, "rolled back by the client")),
+    "os-unreserve": _attachment_step(lambda s, a: service.unreserve(s, a, "unreserved by the client")),
+    "os-detach": _detach,
+}
+ACCEPTED_WITH_BODY = ("os-volume_upload_image",)
+
+
+def _action_name(body: Any) -> str:
+    if not isinstance(body, dict) or len(body) != 1:
+        raise BadRequest("The action body must be an object with exactly one action, e.g. {'os-extend': {...}}.")
+    (name,) = body
+    if name in UNOFFERED:
+        raise BadRequest(f"The volume action {name} is not offered by this cloud.")
+    if name not in HANDLERS:
+        raise BadRequest(f"There is no such action: {name[:100]}")
+    return name
+
+
+@routing.post(bp, "/volumes/<volume_id>/action")
+def volume_action(volume_id: str) -> Response | tuple[Response, int]:
+    ctx = current()
+    body = json_body()
+    name = _action_name(body)
+    with runtime().db.session() as session:
+        volume = lookups.volume(session, ctx, volume_id, for_update=True)
+        policy.enforce("volume:action", {"project_id": volume.project_id})
+        outcome = HANDLERS[name](session, ctx, volume, body)
+    if isinstance(outcome, dict):
+        send_after_commit(outcome["send"])
+        return jsonify(outcome["body"]), 202
+    if outcome is not None:
+        send_after_commit(outcome)
+    status = 200 if name == "os-set_bootable" else 202
+    return Response(status=status)
