@@ -48,6 +48,9 @@ class Volume(TimestampMixin, Base):
     name: Mapped[str | None] = mapped_column(String(255), default=None)
     description: Mapped[str | None] = mapped_column(String(255), default=None)
     size: Mapped[int] = mapped_column(Integer)
+    extending_to: Mapped[int | None] = mapped_column(Integer, default=None)
+    """While ``extending``: the size asked for. The quota counts it from the moment the extend is accepted;
+    ``size`` stays what the backend holds until the extend succeeds."""
     status: Mapped[str] = mapped_column(String(24), default="creating")
     previous_status: Mapped[str | None] = mapped_column(String(24), default=None)
     """The status an action in flight started from (``volume.states.BACK`` returns to it)."""

@@ -4,7 +4,8 @@ usage is counted (named by ``quota.registry``, called by the quota engine) and t
 Counted as Cinder counts by default: every volume not deleted (error ones too) that consumes quota, and
 ``gigabytes`` is the volumes' sizes plus their snapshots' (``no_snapshot_gb_quota`` off). A volume or snapshot
 whose delete was accepted no longer counts: a delete always ends with it gone (a failed one is retried), so its
-quota is free as soon as the delete is accepted, as the compute counters free a server being deleted. Each
+quota is free as soon as the delete is accepted, as the compute counters free a server being deleted. A volume
+being extended counts at the size asked for (``extending_to``) from the moment the extend is accepted. Each
 counter is one statement on the session's connection (Core: the engine flushed the session) over the
 ``ix_*_project_usage`` indexes.
 """
@@ -40,7 +41,9 @@ _SNAPSHOTS = (
 # Built once: building a statement costs more than running it (they run in every create's check).
 _VOLUME_USAGE = select(
     select(func.count()).select_from(Volume).where(*_VOLUMES).scalar_subquery(),
-    select(func.coalesce(func.sum(Volume.size), 0)).where(*_VOLUMES).scalar_subquery()
+    select(func.coalesce(func.sum(func.coalesce(Volume.extending_to, Volume.size)), 0))
+    .where(*_VOLUMES)
+    .scalar_subquery()
     + select(func.coalesce(func.sum(VolumeSnapshot.size), 0)).where(*_SNAPSHOTS).scalar_subquery(),
 )
 """Volumes, and the GiB of volumes and snapshots, in one statement."""
@@ -66,7 +69,7 @@ def count_backups(session: Session, project_id: str, _user_id: str | None) -> di
     return {"backups": int(backups), "backup_gigabytes": int(gigabytes)}
 
 
-def check(session: Session, settings: Settings, project_id: str, deltas: Mapping[str, int]) -> None:
+def check(session: Session, settings: Settings | None, project_id: str, deltas: Mapping[str, int]) -> None:
     """Raise ``quota.exceptions.OverQuota`` unless ``project_id`` may have ``deltas`` more (``{"volumes": 1,
     "gigabytes": 10}``); takes the project's quota lock for the rest of the caller's transaction, so the rows it
     adds next are counted by the next check."""

@@ -88,6 +88,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=255), nullable=True),
         sa.Column("description", sa.String(length=255), nullable=True),
         sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("extending_to", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=24), nullable=False),
         sa.Column("previous_status", sa.String(length=24), nullable=True),
         sa.Column("volume_type_id", sa.String(length=36), nullable=False),
