@@ -31,7 +31,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
 from common.db import Database
-from compute import actions, client
+from compute import actions, client, volumes
 from compute.models import Allocation, Instance, ServerGroupMember, ports_of
 from compute.service import now, swap
 from compute.states import TRANSITIONS, Action, TaskState, VmState
@@ -65,7 +65,9 @@ class Accepted:
     """Networks whose hosts must be told their ports changed (the delete was finished at once)."""
 
 
-def request(session: Session, instance: Instance, host_up: Callable[[str], bool]) -> Accepted | None:
+def request(
+    session: Session, instance: Instance, host_up: Callable[[str], bool], app: Celery | None = None
+) -> Accepted | None:
     """Claim the delete of ``instance`` (as read in ``session``) and finish what can be finished now.
 
     ``host_up`` says whether a host counts as up (``compute.service.host_is_up``). Returns what to send after the
@@ -75,24 +77,27 @@ def request(session: Session, instance: Instance, host_up: Callable[[str], bool]
         if instance.deleted:
             return Accepted()
         if actions.claim(session, instance, Action.DELETE):
-            return _after_claim(session, instance, bool(instance.host) and host_up(instance.host or ""))
+            return _after_claim(session, instance, bool(instance.host) and host_up(instance.host or ""), app)
         session.refresh(instance)  # someone else moved it: read it again and decide again
     LOG.warning("delete of %s kept losing its claim to other writers", instance.id)
     return None
 
 
-def _after_claim(session: Session, instance: Instance, host_up: bool) -> Accepted:
+def _after_claim(session: Session, instance: Instance, host_up: bool, app: Celery | None) -> Accepted:
     if host_up and instance.host:
         return Accepted(destroy_on=instance.host)
     if instance.task_state == TaskState.SCHEDULING:
         return Accepted()  # the build finishes the delete when it runs
-    return Accepted(networks=finish(session, instance.id))
+    return Accepted(networks=finish(session, instance.id, app))
 
 
-def finish(session: Session, instance_id: str) -> list[str]:
+def finish(session: Session, instance_id: str, app: Celery | None = None, request_id: str = "") -> list[str]:
     """The guest is gone from its host (or never reached one): free everything and mark the server deleted.
-    Returns the networks its ports were on (send ``network.client.networks_changed`` after the commit)."""
+    Returns the networks its ports were on (send ``network.client.networks_changed`` after the commit). Its
+    volumes are detached, and those to delete with it start deleting; with ``app`` that work is sent when the
+    transaction commits (``compute.volumes.release``)."""
     networks = release_ports(session, instance_id)
+    volumes.release(session, instance_id, app, request_id)
     swap(
         session,
         instance_id,
@@ -128,7 +133,7 @@ def destroyed(worker: Worker, instance_id: str, host: str, request_id: str) -> s
         if actions.reported_elsewhere(instance, host, "the destruction"):
             return "ignored: the instance lives elsewhere"
         actions.record_event(session, instance_id, request_id, "compute_terminate_instance", "Success", host)
-        networks = finish(session, instance_id)
+        networks = finish(session, instance_id, worker.app, request_id)
     network_client.networks_changed(worker.app, networks, request_id)
     return "deleted"
 

@@ -125,6 +125,11 @@ class Action(StrEnum):
     CREATE_IMAGE = "create_image"
     CONSOLE_OUTPUT = "console_output"
     """Read the console log: starts no task, only needs a guest."""
+    ATTACH_VOLUME = "attach_volume"
+    """Plug a volume in (``os-volume_attachments``): no task, the volume's status is the claim (``compute.volumes``)."""
+    DETACH_VOLUME = "detach_volume"
+    EXTEND_VOLUME = "extend_volume"
+    """Grow an attached volume under the guest (Cinder 3.42's extend of an in-use volume)."""
     DELETE = "delete"
     """Allowed in every state and during every task, as in Nova: a user can always get rid of a server."""
 
@@ -167,6 +172,7 @@ class Transition:
 _V = VmState
 _RUNNABLE = frozenset({_V.ACTIVE, _V.STOPPED, _V.PAUSED, _V.SUSPENDED})
 _BY_POWER = (_V.ACTIVE, _V.STOPPED)
+_VOLUME_STATES = frozenset({_V.ACTIVE, _V.PAUSED, _V.STOPPED, _V.RESIZED})
 
 
 def _row(action: Action, starts_from: frozenset[VmState], task: TaskState | None, **rest: object) -> Transition:
@@ -195,6 +201,10 @@ TRANSITIONS: dict[Action, Transition] = {
         _row(Action.REVERT_RESIZE, frozenset({_V.RESIZED}), TaskState.RESIZE_REVERTING, on_success=_BY_POWER),
         _row(Action.CREATE_IMAGE, _RUNNABLE, TaskState.IMAGE_SNAPSHOT),
         _row(Action.CONSOLE_OUTPUT, _RUNNABLE | {_V.RESIZED, _V.ERROR}, None),
+        # Nova's lists; not suspended: the saved memory image would not match a changed set of disks.
+        _row(Action.ATTACH_VOLUME, _VOLUME_STATES, None),
+        _row(Action.DETACH_VOLUME, _VOLUME_STATES, None),
+        _row(Action.EXTEND_VOLUME, _VOLUME_STATES, None),
         # Never fails for the user: a host that is down or never reached is not waited for (compute.control.delete).
         _row(Action.DELETE, frozenset(VmState) - {_V.DELETED}, TaskState.DELETING, on_success=(_V.DELETED,),
              during=ANY_TASK),

@@ -149,3 +149,39 @@ RESIZE = {
     "required": ["flavorRef"],
     "additionalProperties": False,
 }
+
+_UUID = {"type": "string", "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}
+# Nova's pattern for ``device`` lets /dev/sdb through; the handler then takes only /dev/vd[b-z] (virtio disks).
+VOLUME_ATTACHMENT_CREATE = {
+    "type": "object",
+    "properties": {
+        "volumeAttachment": {
+            "type": "object",
+            "properties": {
+                "volumeId": _UUID,
+                "device": {
+                    "type": ["string", "null"],
+                    "maxLength": 255,
+                    "pattern": "(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$",
+                },
+            },
+            "required": ["volumeId"],
+            "additionalProperties": False,
+        }
+    },
+    "required": ["volumeAttachment"],
+    "additionalProperties": False,
+}
+VOLUME_ATTACHMENT_UPDATE = {
+    "type": "object",
+    "properties": {
+        "volumeAttachment": {
+            "type": "object",
+            "properties": {"volumeId": _UUID},
+            "required": ["volumeId"],
+            "additionalProperties": False,
+        }
+    },
+    "required": ["volumeAttachment"],
+    "additionalProperties": False,
+}

@@ -11,19 +11,20 @@ from sqlalchemy import select
 
 from api import policy
 from api.broker import require_broker, send_after_commit
-from api.compute import addresses, lookups, name_filter, server_quota
+from api.compute import addresses, lookups, name_filter, server_quota, volume_attachments
 from api.compute.schemas import META_ITEM, METADATA, SERVER_UPDATE
 from api.compute.views import nova_time, server_summary, server_view
 from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import digits, query_bool, validated_body
 from common.exceptions import BadRequest, Conflict, Forbidden, NotFound
-from compute import actions, client, delete, service
+from compute import actions, client, delete, service, volumes
 from compute.models import ComputeHost, Instance, InstanceAction
 from compute.states import TaskState, VmState
 from network import client as network_client
 
 bp = Blueprint("compute_servers", __name__, url_prefix="/compute/v2.1")
+bp.register_blueprint(volume_attachments.bp)  # /servers/<id>/os-volume_attachments, under the same prefix
 
 MAX_LIMIT = 1000
 STATUS_FILTERS = {
@@ -141,7 +142,10 @@ def _listing(detail: bool) -> Response:
     with runtime().db.session() as session:
         page, next_marker = _ordered_page(session, ctx)
         found = addresses.of_servers(session, page) if detail else {}
-        servers = [server_view(i, ctx, found.get(i.id, {})) if detail else server_summary(i) for i in page]
+        disks = volumes.of_servers(session, [i.id for i in page]) if detail else {}
+        servers = [
+            server_view(i, ctx, found.get(i.id, {}), disks.get(i.id, [])) if detail else server_summary(i) for i in page
+        ]
     body: dict[str, Any] = {"servers": servers}
     if next_marker:
         args = [(k, v) for k, v in request.args.items(multi=True) if k != "marker"] + [("marker", next_marker)]
@@ -199,7 +203,7 @@ def delete_server(server_id: str) -> Response:
             raise Conflict(f"Instance {server_id} is locked; it cannot be deleted.")
         down_after = timedelta(seconds=rt.settings.compute_host_down_after)
         accepted = delete.request(
-            session, instance, lambda host: service.host_is_up(session.get(ComputeHost, host), down_after)
+            session, instance, lambda host: service.host_is_up(session.get(ComputeHost, host), down_after), rt.celery
         )
         if accepted is None:
             raise Conflict(f"Instance {server_id} changed while it was being deleted; try again.")

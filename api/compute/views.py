@@ -19,8 +19,8 @@ from api.runtime import runtime
 from api.urls import public_url
 from api.validation import digits
 from common.exceptions import BadRequest, ValidationError
-from compute import service
-from compute.models import ComputeHost, Flavor, Instance
+from compute import service, volumes
+from compute.models import BlockDeviceMapping, ComputeHost, Flavor, Instance
 from compute.states import server_status
 
 
@@ -59,11 +59,17 @@ def server_summary(instance: Instance) -> dict[str, Any]:
 
 
 def server_view(
-    instance: Instance, ctx: RequestContext, addresses: dict[str, list[dict[str, Any]]] | None = None
+    instance: Instance,
+    ctx: RequestContext,
+    addresses: dict[str, list[dict[str, Any]]] | None = None,
+    disks: list[BlockDeviceMapping] | None = None,
 ) -> dict[str, Any]:
-    """``addresses`` from ``api.compute.addresses.of_servers``; None reads them for this one server."""
+    """``addresses`` from ``api.compute.addresses.of_servers`` and ``disks`` from ``compute.volumes.of_servers``;
+    None reads them for this one server."""
     if addresses is None:
         addresses = server_addresses.of_servers(object_session(instance), [instance]).get(instance.id, {})
+    if disks is None:
+        disks = volumes.mappings(object_session(instance), instance.id)
     status = server_status(instance.vm_state, instance.task_state)
     body: dict[str, Any] = {
         "id": instance.id,
@@ -94,7 +100,7 @@ def server_view(
         "OS-EXT-STS:task_state": instance.task_state,
         "OS-EXT-STS:vm_state": instance.vm_state,
         "OS-EXT-STS:power_state": instance.power_state,
-        "os-extended-volumes:volumes_attached": [],
+        "os-extended-volumes:volumes_attached": [volume_attached(m) for m in disks if m.volume_id],
     }
     if not instance.security_groups:
         del body["security_groups"]
@@ -131,6 +137,14 @@ def server_view(
     if at_least("2.26"):
         body["tags"] = list(instance.tags or [])
     return body
+
+
+def volume_attached(mapping: BlockDeviceMapping) -> dict[str, Any]:
+    """One of ``os-extended-volumes:volumes_attached``: the volume id, and from 2.3 ``delete_on_termination``."""
+    entry: dict[str, Any] = {"id": mapping.volume_id}
+    if at_least("2.3"):
+        entry["delete_on_termination"] = mapping.delete_on_termination
+    return entry
 
 
 def host_status(instance: Instance) -> str:

@@ -12,7 +12,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from compute import actions, client, delete, metadata, service
+from sqlalchemy.orm import object_session
+
+from compute import actions, client, delete, metadata, service, volumes
 from compute.control import records, scheduler
 from compute.control.context import ComputeControl
 from compute.models import Instance, ports_of
@@ -57,7 +59,11 @@ def instance_spec(instance: Instance) -> dict[str, Any]:
         for p in ports_of(instance)
         if p.get("mac")
     ]
+    session = object_session(instance)
+    root_volume, attached = volumes.spec_entries(session, instance.id) if session is not None else (None, [])
     return {
+        "root_volume": root_volume,
+        "volumes": attached,
         "uuid": instance.id,
         "name": instance.name,
         "vcpus": int(instance.flavor["vcpus"]),
@@ -134,7 +140,7 @@ def build_instance(control: ComputeControl, instance_id: str, request_id: str) -
         if instance is None or instance.deleted:
             return "gone"
         if delete.deleting(instance):
-            networks = delete.finish(session, instance_id)
+            networks = delete.finish(session, instance_id, control.app, request_id)
             network_client.networks_changed(control.app, networks, request_id)
             return "deleted before placement"
         if not TRANSITIONS[Action.BUILD].allows(instance.vm_state, instance.task_state):
@@ -175,7 +181,7 @@ def fail_build(
         if instance is None or instance.deleted:
             return
         if delete.deleting(instance):
-            networks = delete.finish(session, instance_id)
+            networks = delete.finish(session, instance_id, control.app, request_id)
         else:
             fault = records.fault(500, message)
             # Like Nova, a failed build holds no host: its record no longer keeps a host from being retired.
@@ -192,6 +198,7 @@ def fail_build(
             )
             records.release_resources(session, instance_id)
             networks = delete.release_ports(session, instance_id)
+            volumes.release(session, instance_id, control.app, request_id)
             event = "compute_build_and_run_instance"
             actions.record_event(session, instance_id, request_id, event, "Error", host, message)
     network_client.networks_changed(control.app, networks, request_id)

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from compute import actions, client, delete, service
-from compute.control import build, rebuild, records, resize
+from compute.control import build, rebuild, records, resize, volume_events
 from compute.control.context import ComputeControl
 from compute.models import Instance
 from compute.states import TRANSITIONS, Action, PowerState, TaskState, VmState
@@ -76,7 +76,7 @@ def spawn_failed(control: ComputeControl, instance_id: str, host: str, reason: s
         records.release_resources(session, instance_id, host)
         attempts = list(instance.attempts or [])
         if deleting:
-            networks = delete.finish(session, instance_id)
+            networks = delete.finish(session, instance_id, control.app, request_id)
         retry = not deleting and len(attempts) < build.MAX_ATTEMPTS
         if retry:
             retry = service.swap(
@@ -137,6 +137,8 @@ def action_done(
     error: str | None = None,
     result: dict[str, Any] | None = None,
 ) -> str:
+    if action in volume_events.ACTIONS:  # volume work holds no task state: matched by its attachment instead
+        return volume_events.done(control, instance_id, host, action, request_id, error, result)
     transition = TRANSITIONS[Action(action)]
     task_state = transition.task_state
     with control.db.session() as session:

@@ -87,7 +87,7 @@ def _apply(control: ComputeControl, sweep: _Pass, session: Session, instance: In
     """Run ``remedy``: database changes now, in the sweep's transaction; messages after it commits."""
     app, instance_id, host, project_id = control.app, instance.id, instance.host or "", instance.project_id
     if remedy is Remedy.FINISH_DELETE:
-        sweep.synced += delete.finish(session, instance_id)
+        sweep.synced += delete.finish(session, instance_id, app, "req-sweeper")
     elif remedy is Remedy.GIVE_UP:
         _give_up(session, instance)
     elif remedy is Remedy.RESEND_DESTROY:  # only on a host that is up (FINISH_DELETE comes first), so it has one

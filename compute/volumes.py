@@ -1,0 +1,266 @@
+"""A server's volumes: its block device mappings, asking its host to attach, detach or grow one, and letting them
+go when the server does. Run in the API (the requests) and the scheduler (a build's root volume, a delete).
+
+Why no task state: as in Nova, attaching or detaching a volume does not hold the server's ``task_state``; the
+volume's own status (``reserved``, ``attaching``, ``detaching``, ``extending``) is the claim, taken by
+``volume.service`` with its compare-and-swap, so a server may be stopped or rebooted while a volume is plugged in
+(the host's driver works on a running and a stopped guest alike), and two attaches of one volume cannot both
+win. The server's row is still compare-and-swapped on the state the request read (``_hold``), so an attach never
+commits beside a delete that has already let the server's volumes go. The actions' rows in
+``compute.states.TRANSITIONS`` say in which vm_states they may start (Nova's lists; not ``suspended``: a saved
+memory image would not match a changed set of disks).
+
+Each request writes everything in the caller's transaction and returns a :class:`HostWork` the caller sends once
+it has committed; the host reports with ``ACTION_DONE`` and ``compute.control.volume_events`` ends the work.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from common.exceptions import BadRequest, Conflict, NotFound
+from common.settings import Settings
+from compute import actions, client
+from compute.models import BlockDeviceMapping, Instance
+from compute.service import swap
+from compute.states import Action, allowed
+from volume import client as volume_client
+from volume import service as volume_service
+from volume.models import Volume, VolumeAttachment
+
+LOG = logging.getLogger(__name__)
+
+DEVICE = re.compile(r"/dev/vd[b-z]")
+"""Devices a volume may be attached as; ``/dev/vda`` is the root disk."""
+ROOT_DEVICE = "/dev/vda"
+DETACH_TIMEOUT = 60.0
+"""How long a host waits for a guest to release a disk before the detach fails (the volume stays attached)."""
+GiB = 1 << 30
+
+
+@dataclass(frozen=True)
+class HostWork:
+    """An action for the server's host, sent once the transaction that asked for it has committed."""
+
+    host: str
+    instance_id: str
+    action: str
+    request_id: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def send(self, app: Celery) -> None:
+        client.agent_action(app, self.host, self.instance_id, self.action, self.request_id, **self.params)
+
+
+# -- reading ------------------------------------------------------------------------------------------------------
+
+
+def mappings(session: Session, instance_id: str) -> list[BlockDeviceMapping]:
+    """The server's live mappings, root first, then by device."""
+    query = select(BlockDeviceMapping).where(
+        BlockDeviceMapping.instance_uuid == instance_id, BlockDeviceMapping.deleted.is_(False)
+    )
+    found = session.scalars(query).all()
+    return sorted(found, key=lambda m: (m.boot_index != 0, m.device_name or ""))
+
+
+def of_servers(session: Session, instance_ids: Sequence[str]) -> dict[str, list[BlockDeviceMapping]]:
+    """Live mappings of several servers at once (the server listings), by server."""
+    found: dict[str, list[BlockDeviceMapping]] = {instance_id: [] for instance_id in instance_ids}
+    if not instance_ids:
+        return found
+    query = select(BlockDeviceMapping).where(
+        BlockDeviceMapping.instance_uuid.in_(list(instance_ids)), BlockDeviceMapping.deleted.is_(False)
+    )
+    for mapping in session.scalars(query):
+        found[mapping.instance_uuid].append(mapping)
+    for listed in found.values():
+        listed.sort(key=lambda m: (m.boot_index != 0, m.device_name or ""))
+    return found
+
+
+def mapping_of(session: Session, instance_id: str, volume_id: str) -> BlockDeviceMapping | None:
+    return session.scalars(
+        select(BlockDeviceMapping).where(
+            BlockDeviceMapping.instance_uuid == instance_id,
+            BlockDeviceMapping.volume_id == volume_id,
+            BlockDeviceMapping.deleted.is_(False),
+        )
+    ).first()
+
+
+def root_mapping(session: Session, instance_id: str) -> BlockDeviceMapping | None:
+    return next((m for m in mappings(session, instance_id) if m.boot_index == 0 and m.volume_id), None)
+
+
+def spec_entries(session: Session, instance_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The root volume and the attached volumes as a host's spec carries them
+    (``compute.host.virt.base.AttachedVolume.from_dict``)."""
+    root, attached = None, []
+    for mapping in mappings(session, instance_id):
+        if not mapping.volume_id or not mapping.connection_info:
+            continue
+        entry = {"device": mapping.device_name, "serial": mapping.volume_id, "connection_info": mapping.connection_info}
+        if mapping.boot_index == 0:
+            root = entry
+        elif mapping.attached:
+            attached.append(entry)
+    return root, attached
+
+
+def next_device(used: set[str]) -> str:
+    for letter in "bcdefghijklmnopqrstuvwxyz":
+        if f"/dev/vd{letter}" not in used:
+            return f"/dev/vd{letter}"
+    raise BadRequest("No free disk device names for prefix 'vd'")
+
+
+# -- requests -----------------------------------------------------------------------------------------------------
+
+
+def _hold(session: Session, instance: Instance, action: Action) -> None:
+    """409 unless ``action`` may start in the state the server was read in, and the row still is in it."""
+    state = f"vm_state {instance.vm_state}" + (f", task_state {instance.task_state}" if instance.task_state else "")
+    refused = Conflict(f"Cannot '{action.value}' instance {instance.id} while it is in {state}")
+    if not instance.host or not allowed(action, instance.vm_state, instance.task_state):
+        raise refused
+    if not swap(session, instance.id, {"vm_state": instance.vm_state, "task_state": instance.task_state}):
+        raise refused
+
+
+def attach(
+    session: Session,
+    settings: Settings,
+    instance: Instance,
+    volume: Volume,
+    device: str | None,
+    request_id: str,
+    user_id: str | None,
+    tag: str | None = None,
+) -> tuple[BlockDeviceMapping, HostWork]:
+    """Reserve ``volume`` for the server (400 unless available), on ``device`` or the next free one (400 when it
+    is taken), record the mapping and the ``attach_volume`` action. The caller commits, then sends the work."""
+    _hold(session, instance, Action.ATTACH_VOLUME)
+    used = {m.device_name for m in mappings(session, instance.id) if m.device_name}
+    if device is not None and device in used:
+        raise BadRequest(f"The supplied device path ({device}) is in use.")
+    device = device or next_device(used | {ROOT_DEVICE})
+    attachment = volume_service.reserve(session, settings, volume, instance_uuid=instance.id, mountpoint=device)
+    volume_service.attaching(session, attachment, instance.host or "")
+    mapping = BlockDeviceMapping(
+        instance_uuid=instance.id,
+        volume_id=volume.id,
+        attachment_id=attachment.id,
+        device_name=device,
+        source_type="volume",
+        destination_type="volume",
+        volume_size=volume.size,
+        tag=tag,
+        connection_info=attachment.connection_info,
+    )
+    session.add(mapping)
+    session.flush()  # the unique indexes speak now (a device taken by a concurrent attach), not at commit
+    actions.record_action(session, instance, "attach_volume", request_id, user_id, instance.project_id)
+    params = {
+        "attachment_id": attachment.id,
+        "volume_id": volume.id,
+        "device": device,
+        "serial": volume.id,
+        "connection_info": attachment.connection_info,
+    }
+    return mapping, HostWork(instance.host or "", instance.id, "attach_volume", request_id, params)
+
+
+def detach(
+    session: Session, instance: Instance, mapping: BlockDeviceMapping, request_id: str, user_id: str | None
+) -> HostWork:
+    """Start unplugging the volume (400 for the root volume, or a volume not attached yet), record the
+    ``detach_volume`` action. The caller commits, then sends the work."""
+    if mapping.boot_index == 0:
+        raise BadRequest("Cannot detach a root device volume")
+    _hold(session, instance, Action.DETACH_VOLUME)
+    attachment = session.get(VolumeAttachment, mapping.attachment_id) if mapping.attachment_id else None
+    if attachment is None or not mapping.attached:
+        raise BadRequest(f"Invalid volume: Volume {mapping.volume_id} is still being attached")
+    volume_service.detaching(session, attachment)
+    actions.record_action(session, instance, "detach_volume", request_id, user_id, instance.project_id)
+    params = {
+        "attachment_id": attachment.id,
+        "volume_id": mapping.volume_id,
+        "device": mapping.device_name,
+        "timeout": DETACH_TIMEOUT,
+    }
+    return HostWork(instance.host or "", instance.id, "detach_volume", request_id, params)
+
+
+def extend_attached_volume(
+    session: Session, volume_id: str, new_size: int, request_id: str, user_id: str | None = None
+) -> HostWork:
+    """The volume service accepted growing an attached volume to ``new_size`` GiB (``volume.service.extend_volume``
+    returned True, the volume is ``extending``): record ``extend_volume`` on its server and return the work for
+    the server's host, to send once the caller's transaction has committed. The host grows the disk under the
+    running guest (which sees the new size at once) and reports; ``volume.service.extended`` ends it.
+    404 when the volume is attached to no server; 409 when its server is in a state that cannot take it."""
+    mapping = session.scalars(
+        select(BlockDeviceMapping).where(
+            BlockDeviceMapping.volume_id == volume_id,
+            BlockDeviceMapping.deleted.is_(False),
+            BlockDeviceMapping.attached.is_(True),
+        )
+    ).first()
+    instance = session.get(Instance, mapping.instance_uuid) if mapping else None
+    if mapping is None or instance is None or instance.deleted:
+        raise NotFound(f"Volume {volume_id} is not attached to a server.")
+    _hold(session, instance, Action.EXTEND_VOLUME)
+    actions.record_action(session, instance, "extend_volume", request_id, user_id, instance.project_id)
+    params = {"volume_id": volume_id, "device": mapping.device_name, "new_size": int(new_size)}
+    return HostWork(instance.host or "", instance.id, "extend_volume", request_id, params)
+
+
+# -- letting go ---------------------------------------------------------------------------------------------------
+
+
+def release(session: Session, instance_id: str, app: Celery | None = None, request_id: str = "") -> list[str]:
+    """The server is gone (or its build failed): every volume it held is detached (or unreserved, if never
+    plugged in) and its mapping dropped; volumes with ``delete_on_termination`` start deleting. With ``app``
+    their deletion is sent once the caller's transaction commits; without, the volume service's sweeper picks
+    them up. Returns the ids of the volumes being deleted."""
+    deleting = []
+    for mapping in mappings(session, instance_id):
+        mapping.deleted = True
+        attachment = session.get(VolumeAttachment, mapping.attachment_id) if mapping.attachment_id else None
+        if attachment is not None:
+            if attachment.attach_status in ("attached", "detaching", "error_detaching"):
+                volume_service.detached(session, attachment)
+            else:
+                volume_service.unreserve(session, attachment, "the server was deleted")
+        volume = session.get(Volume, mapping.volume_id) if mapping.volume_id else None
+        if volume is not None and mapping.delete_on_termination and not volume.deleted:
+            try:  # it checks before it changes anything
+                volume_service.delete_volume(session, volume)
+                deleting.append(volume.id)
+            except Exception as exc:  # the server's delete goes on; the volume stays for its owner to delete
+                LOG.warning("volume %s of server %s is kept: %s", volume.id, instance_id, exc)
+    if deleting and app is not None:
+        send_after_commit(session, lambda: [volume_client.delete_volume(app, v, request_id) for v in deleting])
+    return deleting
+
+
+def send_after_commit(session: Session, send: Any) -> None:
+    """Run ``send`` once the session's transaction commits (never if it rolls back); a failure is logged."""
+
+    def run(_session: Session) -> None:
+        try:
+            send()
+        except Exception:
+            LOG.exception("could not send volume work after commit")
+
+    event.listen(session, "after_commit", run, once=True)
