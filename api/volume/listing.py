@@ -68,17 +68,22 @@ def json_contains(column: InstrumentedAttribute[Any], values: Mapping[str, str])
     return [column[key].as_string() == value for key, value in values.items()]
 
 
+def _moment(raw: str, name: str) -> datetime:
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).replace(tzinfo=None)
+    except ValueError:
+        raise BadRequest(f"Invalid filter {name}: {raw[:40]!r} is not an ISO 8601 time.") from None
+
+
 def _time_filter(column: InstrumentedAttribute[Any], raw: str, name: str) -> list[ColumnElement[bool]]:
+    """``2026-01-01T00:00:00`` (that moment), or from 3.60 ``gt:...,lte:...`` comparisons."""
     conditions = []
     for part in raw.split(","):
         op, _, moment = part.partition(":")
-        if op not in _TIME_OPS or not moment:
-            raise BadRequest(f"Invalid filter {name}: {part[:60]!r} is not <gt|gte|lt|lte|eq|neq>:<time>.")
-        try:
-            when = datetime.fromisoformat(moment.replace("Z", "+00:00")).replace(tzinfo=None)
-        except ValueError:
-            raise BadRequest(f"Invalid filter {name}: {moment[:40]!r} is not an ISO 8601 time.") from None
-        conditions.append(getattr(column, _TIME_OPS[op])(when))
+        if op in _TIME_OPS and at_least("3.60"):
+            conditions.append(getattr(column, _TIME_OPS[op])(_moment(moment, name)))
+        else:
+            conditions.append(column == _moment(part, name))
     return conditions
 
 
@@ -98,7 +103,7 @@ def filtered(query: Select[Any], resource: Resource) -> Select[Any]:
                 query = query.where(*condition)
             elif condition is not None:
                 query = query.where(condition)
-        elif name in resource.times and at_least("3.60") and ":" in raw:
+        elif name in resource.times and name in resource.columns:
             query = query.where(*_time_filter(resource.columns[name], raw, name))
         elif name in resource.columns:
             query = query.where(resource.columns[name] == raw)

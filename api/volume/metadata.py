@@ -62,17 +62,26 @@ def _answer(values: dict[str, str], collection: str) -> Response:
     return response
 
 
-_ONE = "/<any(volumes, snapshots):collection>/<record_id>/metadata"
+def _routes(suffix: str, methods: tuple[str, ...]) -> Any:
+    """The view at ``/volumes/<id>/metadata{suffix}`` and ``/snapshots/<id>/metadata{suffix}``."""
+
+    def register(view: Any) -> Any:
+        for collection in FINDERS:
+            rule = f"/{collection}/<record_id>/metadata{suffix}"
+            routing.route(bp, rule, methods, defaults={"collection": collection})(view)
+        return view
+
+    return register
 
 
-@routing.get(bp, _ONE)
+@_routes("", ("GET",))
 def show_metadata(collection: str, record_id: str) -> Response:
     with runtime().db.session() as session:
         values = dict(_record(session, collection, record_id, READ).properties or {})
     return _answer(values, collection)
 
 
-@routing.post(bp, _ONE)
+@_routes("", ("POST",))
 def merge_metadata(collection: str, record_id: str) -> Response:
     with runtime().db.session() as session:
         record = _record(session, collection, record_id, WRITE)
@@ -81,7 +90,7 @@ def merge_metadata(collection: str, record_id: str) -> Response:
     return _answer(values, collection)
 
 
-@routing.put(bp, _ONE)
+@_routes("", ("PUT",))
 def replace_metadata(collection: str, record_id: str) -> Response:
     with runtime().db.session() as session:
         record = _record(session, collection, record_id, WRITE)
@@ -94,7 +103,7 @@ def replace_metadata(collection: str, record_id: str) -> Response:
     return _answer(values, collection)
 
 
-@routing.get(bp, _ONE + "/<key>")
+@_routes("/<key>", ("GET",))
 def show_metadata_item(collection: str, record_id: str, key: str) -> Response:
     with runtime().db.session() as session:
         values = dict(_record(session, collection, record_id, READ).properties or {})
@@ -103,7 +112,7 @@ def show_metadata_item(collection: str, record_id: str, key: str) -> Response:
     return jsonify({"meta": {key: values[key]}})
 
 
-@routing.put(bp, _ONE + "/<key>")
+@_routes("/<key>", ("PUT",))
 def update_metadata_item(collection: str, record_id: str, key: str) -> Response:
     with runtime().db.session() as session:
         record = _record(session, collection, record_id, WRITE)
@@ -116,7 +125,7 @@ def update_metadata_item(collection: str, record_id: str, key: str) -> Response:
     return jsonify({"meta": meta})
 
 
-@routing.delete(bp, _ONE + "/<key>")
+@_routes("/<key>", ("DELETE",))
 def delete_metadata_item(collection: str, record_id: str, key: str) -> Response:
     with runtime().db.session() as session:
         record = _record(session, collection, record_id, WRITE)

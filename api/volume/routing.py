@@ -26,8 +26,11 @@ class MalformedUrl(BadRequest):
     msg_fmt = "Malformed request url"
 
 
-def route(bp: Blueprint, rule: str, methods: tuple[str, ...]) -> Callable[[View], View]:
-    """Register the decorated view at ``/volume/v3{rule}`` and ``/volume/v3/<project_id>{rule}``."""
+def route(
+    bp: Blueprint, rule: str, methods: tuple[str, ...], defaults: dict[str, Any] | None = None
+) -> Callable[[View], View]:
+    """Register the decorated view at ``/volume/v3{rule}`` and ``/volume/v3/<project_id>{rule}`` (``defaults``:
+    arguments the rule gives the view, which then has one endpoint per set of them)."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
@@ -38,8 +41,10 @@ def route(bp: Blueprint, rule: str, methods: tuple[str, ...]) -> Callable[[View]
                     raise MalformedUrl()
             return view(*args, **kwargs)
 
-        bp.add_url_rule(PREFIX + rule, view.__name__, checked, methods=list(methods))
-        bp.add_url_rule(PREFIX + "/<project_id>" + rule, view.__name__ + "_in_project", checked, methods=list(methods))
+        name = "_".join([view.__name__, *map(str, (defaults or {}).values())])
+        options: dict[str, Any] = {"methods": list(methods)} | ({"defaults": defaults} if defaults else {})
+        bp.add_url_rule(PREFIX + rule, name, checked, **options)
+        bp.add_url_rule(PREFIX + "/<project_id>" + rule, name + "_in_project", checked, **options)
         return checked
 
     return decorate

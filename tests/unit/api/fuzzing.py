@@ -136,7 +136,7 @@ def fault_problem(path: str, status: int, content_type: str, body: bytes) -> str
     if status < 400:
         return None
     api = path.lstrip("/").split("/", 1)[0]
-    portal = api not in ("compute", "network", "image", "identity")
+    portal = api not in ("compute", "network", "image", "identity", "volume")
     if portal and content_type.startswith("text/html"):
         return None
     try:
@@ -148,7 +148,7 @@ def fault_problem(path: str, status: int, content_type: str, body: bytes) -> str
         # the application's own fault (Keystone's shape).
         ok = "message" in document or {"code", "title", "message"} <= set(document.get("error", {}))
         return None if ok else f"not a portal answer: {body[:200]!r}"
-    if api == "compute":
+    if api in ("compute", "volume"):  # Cinder's faults are Nova's shape
         ok = len(document) == 1 and {"code", "message"} <= set(next(iter(document.values())))
     elif api == "network":
         ok = {"type", "message", "detail"} <= set(document.get("NeutronError", {}))
