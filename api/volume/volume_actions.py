@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import policy
@@ -23,13 +23,13 @@ from api.runtime import runtime
 from api.validation import json_body, validate
 from api.volume import lookups, routing, schemas
 from api.volume.microversions import at_least
-from api.volume.views import type_view
+from api.volume.views import timestamp, type_view
 from common.exceptions import BadRequest
-from image import service as image_service
+from compute import volumes as compute_volumes
 from volume import client, service
 from volume.exceptions import InvalidVolume
 from volume.models import Volume, VolumeAttachment, VolumeType
-from volume.states import TRANSITIONS, AttachStatus, VolumeAction, VolumeStatus
+from volume.states import AttachStatus, VolumeStatus
 
 bp = Blueprint("volume_actions", __name__)
 
@@ -44,31 +44,6 @@ Handler = Callable[[Session, RequestContext, Volume, Any], "Callable[[], None] |
 """Runs inside the request's transaction; returns what to send after the commit (or a body to answer with)."""
 
 
-def _needs(action: VolumeAction, volume: Volume) -> None:
-    row = TRANSITIONS[action]
-    if not row.allows(volume.status):
-        wanted = " or ".join(sorted(row.starts_from))
-        reason = f"Volume {volume.id} status must be {wanted}, but current status is: {volume.status}."
-        raise InvalidVolume(reason=reason)
-
-
-def _claim(session: Session, volume: Volume, action: VolumeAction) -> None:
-    """Move the volume to ``action``'s busy status if it is still in one the action starts from (a lost race is
-    the same 400 as a wrong status)."""
-    row = TRANSITIONS[action]
-    claimed = session.execute(
-        update(Volume)
-        .where(Volume.id == volume.id, Volume.status.in_([s.value for s in row.starts_from]))
-        .values(status=row.busy, previous_status=volume.status)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:
-        session.refresh(volume)
-        _needs(action, volume)
-        raise InvalidVolume(reason=f"Volume {volume.id} changed status while the request ran; try again.")
-    session.refresh(volume)
-
-
 def _live_attachment(session: Session, volume: Volume) -> VolumeAttachment:
     found = session.scalars(
         select(VolumeAttachment)
@@ -81,37 +56,27 @@ def _live_attachment(session: Session, volume: Volume) -> VolumeAttachment:
     return found
 
 
-def _host_extend() -> Callable[..., None] | None:
-    """The compute control side's call that has the server's host grow an attached volume's disk, once compute
-    offers it (``compute.client.extend_volume(app, instance_id, volume_id, new_size, request_id)``)."""
-    from compute import client as compute_client
-
-    return getattr(compute_client, "extend_volume", None)
-
-
 def extend(session: Session, ctx: RequestContext, volume: Volume, body: Any) -> Callable[[], None]:
+    """Grow the volume: the volume service's work when detached; from 3.42 an attached one's server's host grows
+    the disk under the running guest (``compute.volumes.extend_attached_volume``, in the same transaction)."""
     new_size = schemas.as_int(validate(body, schemas.EXTEND)["os-extend"]["new_size"], "new_size")
-    attached = volume.status == VolumeStatus.IN_USE
-    if attached and not at_least("3.42"):
+    if volume.status == VolumeStatus.IN_USE and not at_least("3.42"):
         raise InvalidVolume(
             reason=f"Volume {volume.id} status must be available to extend, but current status is: in-use "
             "(an attached volume is extended from microversion 3.42)."
         )
-    host_extend = _host_extend()
-    if attached and host_extend is None:
-        raise InvalidVolume(reason="Extending an attached volume is not available on this cloud yet.")
     rt = runtime()
     require_broker("volume")
     if service.extend_volume(session, rt.settings, volume, new_size):
-        instance_id = _live_attachment(session, volume).instance_uuid
-        return lambda: host_extend(rt.celery, instance_id, volume.id, new_size, ctx.request_id)  # type: ignore[misc]
-    return lambda: client.extend_volume(rt.celery, volume.id, new_size, ctx.request_id)
+        work = compute_volumes.extend_attached_volume(session, volume.id, new_size, ctx.request_id, ctx.user_id)
+        return lambda: work.send(rt.celery)
+    volume_id = volume.id
+    return lambda: client.extend_volume(rt.celery, volume_id, new_size, ctx.request_id)
 
 
 def set_bootable(session: Session, ctx: RequestContext, volume: Volume, body: Any) -> None:
     bootable = schemas.as_bool(validate(body, schemas.SET_BOOTABLE)["os-set_bootable"]["bootable"])
-    _needs(VolumeAction.SET_BOOTABLE, volume)
-    volume.bootable = bootable
+    service.set_bootable(session, volume, bootable)
 
 
 def reset_status(session: Session, ctx: RequestContext, volume: Volume, body: Any) -> None:
@@ -119,12 +84,8 @@ def reset_status(session: Session, ctx: RequestContext, volume: Volume, body: An
     asked = validate(body, schemas.RESET_STATUS)["os-reset_status"]
     if not asked:
         raise BadRequest("Must specify 'status', 'attach_status' or 'migration_status' for update.")
-    status = asked.get("status")
-    if status is not None:
-        if status not in set(VolumeStatus) - {VolumeStatus.DELETED}:
-            raise BadRequest(f"Must specify a valid status, not {status!r}.")
-        _needs(VolumeAction.RESET_STATUS, volume)
-        volume.status, volume.previous_status = status, None
+    if asked.get("status") is not None:
+        service.reset_status(session, volume, asked["status"])
     attach_status = asked.get("attach_status")
     if attach_status is not None and attach_status not in ("attached", "detached"):
         raise BadRequest(f"Must specify a valid attach status, not {attach_status!r}.")
@@ -155,35 +116,34 @@ def upload_image(session: Session, ctx: RequestContext, volume: Volume, body: An
         protected = schemas.as_bool(asked.get("protected", False))
     if visibility == "public":
         policy.enforce("volume:upload_public_image", {"project_id": volume.project_id})
-    if volume.status == VolumeStatus.IN_USE and not force:
-        raise InvalidVolume(reason=f"Volume {volume.id} status must be available, or in-use with force, to upload.")
     rt = runtime()
     require_broker("volume")
-    _claim(session, volume, VolumeAction.UPLOAD_IMAGE)
-    disk_format = asked.get("disk_format", "raw")
-    container_format = asked.get("container_format", "bare")
-    attrs = {
-        "name": asked["image_name"],
-        "disk_format": disk_format,
-        "container_format": container_format,
-        "protected": protected,
-        "min_disk": volume.size,
-    }
-    image = image_service.create_image(session, rt.settings, volume.project_id, visibility, attrs, {})
+    image = service.upload_to_image(
+        session,
+        rt.settings,
+        volume,
+        project_id=volume.project_id,
+        image_name=asked["image_name"],
+        disk_format=asked.get("disk_format", "raw"),
+        container_format=asked.get("container_format", "bare"),
+        visibility=visibility,
+        protected=protected,
+        force=force,
+    )
     volume_type = session.get(VolumeType, volume.volume_type_id)
     image_id, volume_id = image.id, volume.id
     send = lambda: client.upload_to_image(rt.celery, volume_id, image_id, ctx.request_id)  # noqa: E731
     document = {
         "id": volume.id,
-        "updated_at": volume.updated_at.isoformat() if volume.updated_at else None,
+        "updated_at": timestamp(volume.updated_at),
         "status": volume.status,
         "display_description": volume.description,
         "size": volume.size,
         "volume_type": type_view(volume_type, ctx) if volume_type else None,
         "image_id": image_id,
-        "container_format": container_format,
-        "disk_format": disk_format,
-        "image_name": asked["image_name"],
+        "container_format": image.container_format,
+        "disk_format": image.disk_format,
+        "image_name": image.name,
     }
     if at_least("3.1"):
         document |= {"visibility": visibility, "protected": protected}
