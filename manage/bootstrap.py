@@ -1,5 +1,6 @@
-"""First records of a new cloud: the default domain, the default roles, an admin and a demo tenant, and the
-service account of the hosts (with the ``host`` role only).
+"""First records of a new cloud: the default domain, the default roles, an admin and a demo tenant, the
+service account of the hosts (with the ``host`` role only), the default flavors and the volume types (the
+default type and one per configured volume backend, named after it).
 
 Idempotent like ``keystone-manage bootstrap``: what exists is kept, a password that changed is reset.
 """
@@ -14,9 +15,11 @@ from sqlalchemy.orm import Session
 
 from common.accounts import HOST_ROLE
 from common.db import Database
+from common.settings import Settings
 from compute.models import Flavor
 from identity.models import DEFAULT_DOMAIN_ID, Domain, ImpliedRole, Project, Role, RoleAssignment, User
 from identity.passwords import hash_password, verify_password
+from volume.types import ensure_types
 
 DEFAULT_ROLES = ("admin", "member", "reader", HOST_ROLE)
 IMPLICATIONS = (("admin", "member"), ("member", "reader"))
@@ -102,8 +105,9 @@ def _ensure_flavors(session: Session) -> list[str]:
     return done
 
 
-def bootstrap(db: Database, tenants: list[Tenant], rounds: int) -> list[str]:
-    """Create what is missing; returns a line per change (empty when everything was already there)."""
+def bootstrap(db: Database, tenants: list[Tenant], rounds: int, settings: Settings | None = None) -> list[str]:
+    """Create what is missing; returns a line per change (empty when everything was already there). The volume
+    types need ``settings`` (which backends run, the default type's name)."""
     with db.session() as session:
         _ensure_domain(session)
         role_ids = _ensure_roles(session)
@@ -111,4 +115,6 @@ def bootstrap(db: Database, tenants: list[Tenant], rounds: int) -> list[str]:
         for tenant in tenants:
             changes += _ensure_tenant(session, tenant, role_ids, rounds)
         changes += _ensure_flavors(session)
+        if settings is not None:
+            changes += ensure_types(session, settings)
     return changes

@@ -62,7 +62,7 @@ def fernet_rotate() -> None:
 )
 def bootstrap_command(admin_password: str, demo_password: str | None) -> None:
     """Create the default domain and roles, the admin tenant, the service account host agents use (when
-    service_password is set), the demo tenant (optionally) and the default flavors. Idempotent."""
+    service_password is set), the demo tenant (optionally), the default flavors and the volume types. Idempotent."""
     settings = load()
     tenants = [Tenant("admin", "admin", admin_password, "admin")]
     if settings.service_password:
@@ -71,7 +71,7 @@ def bootstrap_command(admin_password: str, demo_password: str | None) -> None:
         tenants.append(Tenant("demo", "demo", demo_password, "member"))
     db = Database(settings.effective_database_url)
     try:
-        changes = bootstrap(db, tenants, settings.password_hash_rounds)
+        changes = bootstrap(db, tenants, settings.password_hash_rounds, settings)
     finally:
         db.dispose()
     for line in changes or ["everything was already in place"]:

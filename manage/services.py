@@ -59,6 +59,7 @@ WORKERS = (
     WorkerSpec("compute-worker", "compute.control.worker", queues=("compute", "events"), beat=True),
     WorkerSpec("network-worker", "network.control.worker", queues=("network",), beat=True),
     WorkerSpec("image-worker", "image.worker", queues=("image",), beat=True),
+    WorkerSpec("volume-worker", "volume.worker", queues=("volume",), beat=True),
     WorkerSpec("compute-agent", "compute.host.agent", agent_of="compute", beat=True),
     WorkerSpec("network-agent", "network.host.agent", agent_of="network", beat=True),
 )

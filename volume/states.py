@@ -72,6 +72,8 @@ class SnapshotStatus(StrEnum):
     ERROR_DELETING = "error_deleting"
     BACKING_UP = "backing-up"
     """A backup made from this snapshot is reading it."""
+    DELETED = "deleted"
+    """Gone from the backend; kept as a record (``deleted`` is set too)."""
 
 
 class BackupStatus(StrEnum):

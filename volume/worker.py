@@ -1,0 +1,14 @@
+"""stratus-volume: volumes, snapshots and uploads on the volume backends, on the ``volume`` queue.
+
+Start with ``celery -A volume.worker:app worker -Q volume``.
+"""
+
+from common.logs import setup_logging
+from common.queue import make_celery
+from common.settings import load
+from volume import tasks
+
+settings = load()
+setup_logging("stratus-volume", settings.log_level)
+app = make_celery(settings)
+tasks.register(app, settings)
