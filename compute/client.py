@@ -40,8 +40,9 @@ AGENT_REPORT = "agent.report"
 POWER_ACTIONS = ("stop", "start", "reboot", "reboot_hard", "pause", "unpause", "suspend", "resume")
 
 
-def build(app: Celery, instance_id: str, request_id: str) -> None:
-    app.send_task(BUILD, args=[instance_id], kwargs={"request_id": request_id})
+def build(app: Celery, instance_id: str, request_id: str, countdown: float | None = None) -> None:
+    """Place and spawn the server; ``countdown``: not before that many seconds (a build waiting for its volume)."""
+    app.send_task(BUILD, args=[instance_id], kwargs={"request_id": request_id}, countdown=countdown)
 
 
 def delete(app: Celery, instance_id: str, request_id: str) -> None:

@@ -30,7 +30,7 @@ from common.exceptions import BadRequest, Conflict, NotFound
 from common.settings import Settings
 from compute import actions, client
 from compute.models import BlockDeviceMapping, Instance
-from compute.service import swap
+from compute.service import now, swap
 from compute.states import Action, allowed
 from volume import client as volume_client
 from volume import service as volume_service
@@ -223,6 +223,44 @@ def extend_attached_volume(
     actions.record_action(session, instance, "extend_volume", request_id, user_id, instance.project_id)
     params = {"volume_id": volume_id, "device": mapping.device_name, "new_size": int(new_size)}
     return HostWork(instance.host or "", instance.id, "extend_volume", request_id, params)
+
+
+# -- booting from a volume ----------------------------------------------------------------------------------------
+
+VOLUME_POLL = 2.0
+"""Seconds between a build's looks at the volume it waits for."""
+
+
+def root_ready(session: Session, settings: Settings, instance: Instance) -> str | None:
+    """Make the server's root volume ready to boot from, in the build's transaction: a volume the volume service
+    has finished making is reserved for the server now. Returns None when the build may go on (no root volume,
+    or it is reserved), ``"wait"`` while the volume is still being made, else why the build must fail."""
+    mapping = root_mapping(session, instance.id)
+    if mapping is None or mapping.attachment_id:
+        return None
+    volume = session.get(Volume, mapping.volume_id)
+    if volume is None or volume.deleted:
+        return f"Volume {mapping.volume_id} of the server's root disk is gone."
+    if volume.status in ("creating", "downloading"):
+        waited = (now() - instance.created_at).total_seconds()
+        if waited > settings.compute_task_timeout:
+            return f"Volume {volume.id} did not become available within {settings.compute_task_timeout:g} s."
+        return "wait"
+    if volume.status != "available":
+        reason = f": {volume.error}" if volume.error else ""
+        return f"Volume {volume.id} is {volume.status}, it cannot be booted from{reason}"
+    attachment = volume_service.reserve(session, settings, volume, instance_uuid=instance.id, mountpoint=ROOT_DEVICE)
+    mapping.attachment_id, mapping.connection_info = attachment.id, attachment.connection_info
+    return None
+
+
+def booted(session: Session, instance_id: str, host: str) -> None:
+    """The server's host spawned it: its root volume (and any volume reserved with it) is attached now."""
+    for mapping in mappings(session, instance_id):
+        attachment = session.get(VolumeAttachment, mapping.attachment_id) if mapping.attachment_id else None
+        if attachment is not None and not mapping.attached and mapping.boot_index == 0:
+            volume_service.attached(session, attachment, host)
+            mapping.attached = True
 
 
 # -- letting go ---------------------------------------------------------------------------------------------------

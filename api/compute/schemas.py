@@ -15,6 +15,20 @@ _BLOCK_DEVICE_MAPPING = {
         "source_type": {"type": "string", "maxLength": 255},
         "destination_type": {"type": ["string", "null"], "maxLength": 255},
         "boot_index": {"type": ["integer", "string", "null"]},
+        "volume_size": {"type": ["integer", "string", "null"]},
+        "delete_on_termination": {"type": ["boolean", "string", "null"]},
+        "device_name": {"type": ["string", "null"], "maxLength": 255},
+        "tag": {"type": ["string", "null"], "maxLength": 60},
+    },
+}
+_LEGACY_BLOCK_DEVICE_MAPPING = {
+    "type": "object",
+    "properties": {
+        "volume_id": {"type": ["string", "null"], "maxLength": 36},
+        "snapshot_id": {"type": ["string", "null"], "maxLength": 36},
+        "device_name": {"type": ["string", "null"], "maxLength": 255},
+        "volume_size": {"type": ["integer", "string", "null"]},
+        "delete_on_termination": {"type": ["boolean", "string", "null"]},
     },
 }
 _metadata = {
@@ -30,7 +44,7 @@ SERVER_CREATE: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "name": _name,
-                "imageRef": {"type": "string", "minLength": 1, "maxLength": 255},
+                "imageRef": {"type": "string", "maxLength": 255},  # "" when booting from a volume
                 "flavorRef": {"type": ["string", "integer"], "minLength": 1},
                 "networks": {
                     "oneOf": [
@@ -68,6 +82,7 @@ SERVER_CREATE: dict[str, Any] = {
                 "OS-DCF:diskConfig": {"type": "string", "enum": ["AUTO", "MANUAL"]},
                 "description": {"type": ["string", "null"], "maxLength": 255},
                 "block_device_mapping_v2": {"type": "array", "items": _BLOCK_DEVICE_MAPPING},
+                "block_device_mapping": {"type": "array", "items": _LEGACY_BLOCK_DEVICE_MAPPING},
                 "personality": {"type": "array", "items": {"type": "object"}},
             },
             "required": ["name", "flavorRef"],

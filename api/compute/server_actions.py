@@ -19,7 +19,7 @@ from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import json_body, validate
 from common.exceptions import BadRequest, Conflict, StratusError
-from compute import actions, client, service
+from compute import actions, client, service, volumes
 from compute.models import ComputeHost
 from compute.states import Action, allowed
 from image import service as image_service
@@ -92,6 +92,8 @@ def _create_image(ctx: RequestContext, server_id: str, body: Any) -> Response:
     rt = runtime()
     with rt.db.session() as session:
         instance = lookups.server(session, ctx, server_id)
+        if volumes.root_mapping(session, instance.id) is not None:
+            raise BadRequest("Snapshots of servers booted from a volume are not supported by this cloud.")
         properties = {
             **{k: str(v) for k, v in (body.get("metadata") or {}).items()},
             "image_type": "snapshot",

@@ -22,7 +22,7 @@ from api.context import RequestContext
 from api.runtime import runtime
 from api.validation import validate
 from common.exceptions import BadRequest
-from compute import client
+from compute import client, volumes
 from compute.models import Instance
 
 
@@ -34,6 +34,8 @@ def _rebuild(ctx: RequestContext, server_id: str, body: Any) -> tuple[Response, 
         raise BadRequest("Invalid input for field 'rebuild': 'description' needs microversion 2.19 or later.")
 
     def changes(session: Session, instance: Instance) -> dict[str, Any]:
+        if volumes.root_mapping(session, instance.id) is not None:
+            raise BadRequest("Rebuilding a server booted from a volume is not supported by this cloud.")
         flavor = instance.flavor
         image = bootable_image(session, ctx, body["imageRef"], int(flavor["ram"]), int(flavor["disk"]))
         values: dict[str, Any] = {"image_ref": image.id, "image_meta": image_snapshot(image), "fault": None}

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api import policy
 from api.broker import require_broker, send_after_commit
-from api.compute import lookups, server_networks, server_quota
+from api.compute import boot_volumes, lookups, server_networks, server_quota
 from api.compute.microversions import at_least
 from api.compute.schemas import SERVER_CREATE
 from api.compute.views import flavor_snapshot, links
@@ -34,6 +34,7 @@ from compute import actions, client
 from compute.models import ComputeHost, Flavor, Instance, KeyPair, ServerGroup, ServerGroupMember
 from compute.states import TaskState, VmState
 from image.models import Image
+from volume import client as volume_client
 
 bp = Blueprint("compute_server_create", __name__, url_prefix="/compute/v2.1")
 
@@ -43,7 +44,8 @@ MAX_USER_DATA = 65535
 @dataclass
 class BuildRequest:
     flavor: Flavor
-    image: Image
+    image: Image | None
+    """None: the server boots from ``root_volume``."""
     key_name: str | None
     key_data: str | None
     zone: str | None
@@ -52,6 +54,8 @@ class BuildRequest:
     user_data: str | None
     count: int
     min_count: int
+    root_volume: boot_volumes.RootVolume | None = None
+    image_meta: dict[str, Any] | None = None
 
 
 def hostname_for(name: str) -> str:
@@ -75,7 +79,7 @@ def _user_data(raw: str | None) -> str | None:
 def bootable_image(session: Session, ctx: RequestContext, image_ref: str | None, memory_mb: int, root_gb: int) -> Image:
     """The image a server with ``flavor`` may boot (create, rebuild) or keep (resize); 400 with the reason if not."""
     if not image_ref:
-        raise BadRequest("Missing imageRef: booting from volume is not supported by this cloud.")
+        raise BadRequest("Missing imageRef: give an image, or a block device mapping of a volume with boot_index 0.")
     image_id = image_ref.rstrip("/").rsplit("/", 1)[-1]
     try:
         image = image_access.get_visible(session, ctx, image_id)
@@ -120,21 +124,6 @@ def _zone(session: Session, ctx: RequestContext, requested: str | None) -> tuple
     return zone or None, host
 
 
-def _root_image(body: dict[str, Any]) -> str | None:
-    """The image the root disk comes from: ``imageRef``, or a block device mapping that only says the same
-    (clients send one for a plain image boot). Volumes are not offered by this cloud."""
-    image = body.get("imageRef")
-    for mapping in body.get("block_device_mapping_v2") or []:
-        source, destination = mapping.get("source_type"), mapping.get("destination_type", "local")
-        if destination != "local" or source not in ("image", "blank"):
-            raise BadRequest("Block device mappings with volumes are not supported by this cloud.")
-        if source == "image" and str(mapping.get("boot_index", "")) == "0":
-            if image and mapping.get("uuid") not in (None, image):
-                raise BadRequest("The root block device mapping names another image than imageRef.")
-            image = mapping.get("uuid") or image
-    return image
-
-
 def _networks(body: dict[str, Any]) -> None:
     if body.get("networks") is None and at_least("2.37"):
         raise BadRequest("Invalid input for field 'server.networks': required at microversion 2.37 and later.")
@@ -159,9 +148,18 @@ def _group(session: Session, ctx: RequestContext, hints: dict[str, Any]) -> str 
     return group.id
 
 
-def _build_request(session: Session, ctx: RequestContext, body: dict[str, Any], hints: dict[str, Any]) -> BuildRequest:
+def _build_request(
+    session: Session, ctx: RequestContext, body: dict[str, Any], hints: dict[str, Any], root: Any
+) -> BuildRequest:
     flavor = lookups.flavor_for_server(session, ctx, str(body["flavorRef"]))
-    image = bootable_image(session, ctx, body.get("imageRef"), flavor.memory_mb, flavor.root_gb)
+    image, image_meta = None, None
+    if root is None:
+        image = bootable_image(session, ctx, body.get("imageRef"), flavor.memory_mb, flavor.root_gb)
+    elif root.source_type == "image":  # checked as an image to boot, but its size is the volume's concern
+        image = bootable_image(session, ctx, root.source_id, flavor.memory_mb, 0)
+        image_meta = image_snapshot(image)
+    else:
+        image_meta = boot_volumes.root_image_meta(session, ctx, root)
     key_data = None
     if body.get("key_name"):
         keypair = session.get(KeyPair, (ctx.user_id, body["key_name"]))
@@ -180,6 +178,8 @@ def _build_request(session: Session, ctx: RequestContext, body: dict[str, Any], 
         _user_data(body.get("user_data")),
         count=_count(body)[1],
         min_count=_count(body)[0],
+        root_volume=root,
+        image_meta=image_meta,
     )
 
 
@@ -187,7 +187,9 @@ def _instances(ctx: RequestContext, body: dict[str, Any], build: BuildRequest) -
     reservation = f"r-{uuid.uuid4().hex[:8]}"
     config_drive = str(body.get("config_drive", True)).lower() not in ("false", "0", "no")
     names = [body["name"]] if build.count == 1 else [f"{body['name']}-{i + 1}" for i in range(build.count)]
-    image_meta = image_snapshot(build.image)
+    # A server booted from a volume shows no image (Nova's ""), whatever its volume was made from.
+    image_meta = build.image_meta if build.root_volume else image_snapshot(build.image)  # type: ignore[arg-type]
+    image_ref = "" if build.root_volume or build.image is None else build.image.id
     return [
         Instance(
             name=name,
@@ -198,8 +200,8 @@ def _instances(ctx: RequestContext, body: dict[str, Any], build: BuildRequest) -
             reservation_id=reservation,
             launch_index=index,
             flavor=flavor_snapshot(build.flavor),
-            image_ref=build.image.id,
-            image_meta=image_meta,
+            image_ref=image_ref,
+            image_meta=image_meta or {},
             requested_zone=build.zone,
             requested_host=build.forced_host,
             vm_state=VmState.BUILDING.value,
@@ -228,19 +230,20 @@ def create_server() -> tuple[Response, int]:
     hints = document.get("os:scheduler_hints") or document.get("OS-SCH-HNT:scheduler_hints") or {}
     if body.get("personality"):
         raise BadRequest("Personality files are not supported by this cloud (use the config drive's user_data).")
-    body["imageRef"] = _root_image(body)
+    body["imageRef"], root = boot_volumes.boot_source(body)
     _networks(body)
     if ctx.project_id is None:
         raise Forbidden("Servers belong to projects: use a project-scoped token.")
     rt = runtime()
     with rt.db.session() as session:
-        build = _build_request(session, ctx, body, hints)
+        build = _build_request(session, ctx, body, hints, root)
         networks = server_networks.requested(session, ctx, body.get("networks"), build.count)
         metadata = body.get("metadata") or {}
         build.count = server_quota.admitted(
             session, ctx, build.flavor, build.min_count, build.count, metadata, build.group_id
         )
         instances = _instances(ctx, body, build)
+        new_volumes: list[str] = []
         session.add_all(instances)
         session.flush()
         groups = server_networks.group_ids(session, ctx.project_id, instances[0].security_groups) if networks else []
@@ -254,9 +257,14 @@ def create_server() -> tuple[Response, int]:
             )
             if build.group_id:
                 session.add(ServerGroupMember(group_id=build.group_id, instance_id=instance.id))
+            if build.root_volume is not None:
+                made = boot_volumes.attach_root(session, rt.settings, ctx, instance, build.root_volume, build.count)
+                new_volumes.extend([made] if made else [])
         ids = [i.id for i in instances]
         reservation = instances[0].reservation_id
         require_broker("compute")  # last, before the commit: a refusal rolls the whole request back
+    for volume_id in new_volumes:  # before the builds, which wait for them
+        send_after_commit(volume_client.create_volume, rt.celery, volume_id, ctx.request_id)
     for instance_id in ids:
         send_after_commit(client.build, rt.celery, instance_id, ctx.request_id)
     if str(body.get("return_reservation_id", "")).lower() in ("true", "1"):

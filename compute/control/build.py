@@ -37,11 +37,13 @@ class Outcome(enum.Enum):
 
 def placement_request(session: Any, instance: Instance, down_after: float = 60.0) -> scheduler.Request:
     flavor = instance.flavor
+    # A server booted from a volume takes no root disk on its host (Nova's rule too).
+    root_gb = 0 if volumes.root_mapping(session, instance.id) is not None else int(flavor["disk"])
     return scheduler.Request(
         instance_id=instance.id,
         vcpus=int(flavor["vcpus"]),
         memory_mb=int(flavor["ram"]),
-        disk_gb=int(flavor["disk"]) + int(flavor.get("ephemeral", 0)),
+        disk_gb=root_gb + int(flavor.get("ephemeral", 0)),
         zone=instance.requested_zone,
         forced_host=instance.requested_host,
         arch=(instance.image_meta.get("properties") or {}).get("architecture"),
@@ -145,12 +147,19 @@ def build_instance(control: ComputeControl, instance_id: str, request_id: str) -
             return "deleted before placement"
         if not TRANSITIONS[Action.BUILD].allows(instance.vm_state, instance.task_state):
             return "already placed"
+        volume_state = volumes.root_ready(session, control.settings, instance)  # may reserve the root volume
         request = placement_request(session, instance, control.settings.compute_host_down_after)
         group_id = instance.server_group_id
         attempts = list(instance.attempts or [])
         earlier_failure = (instance.fault or {}).get("message") if attempts else None
         networked = bool(ports_of(instance))
         project_id = instance.project_id
+    if volume_state == "wait":
+        client.build(control.app, instance_id, request_id, countdown=volumes.VOLUME_POLL)
+        return "waiting for its volume"
+    if volume_state is not None:
+        fail_build(control, instance_id, request_id, volume_state)
+        return "volume not usable"
     next_task = TaskState.NETWORKING if networked else TaskState.SPAWNING
     outcome, host, decision = _place(control, instance_id, request, group_id, attempts, next_task)
     if outcome is Outcome.PLACED and networked:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from compute import actions, client, delete, service
+from compute import actions, client, delete, service, volumes
 from compute.control import build, rebuild, records, resize, volume_events
 from compute.control.context import ComputeControl
 from compute.models import Instance
@@ -50,6 +50,7 @@ def spawned(control: ComputeControl, instance_id: str, host: str, power_state: i
                 launched_at=service.now(),
                 fault=None,
             )
+            volumes.booted(session, instance_id, host)
             actions.record_event(session, instance_id, request_id, "compute_build_and_run_instance", "Success", host)
     if unwanted and moved_on:
         # A copy on a host the build was taken from (compute.control.handoff): dropped there, no delete to report.
