@@ -13,8 +13,8 @@ from typing import Any
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 
-# The catalog URLs are unversioned for these services; the path adds the version.
-VERSION_PREFIX = {"identity": "/v3", "network": "/v2.0", "image": "/v2", "compute": ""}
+# The catalog URLs of most services are unversioned; the path adds the version (compute and block storage carry it).
+VERSION_PREFIX = {"identity": "/v3", "network": "/v2.0", "image": "/v2", "compute": "", "block-storage": ""}
 COMPUTE_VERSION = "compute 2.36"  # the quota set without Nova's network proxies
 
 

@@ -54,6 +54,7 @@ def project_rows(cloud: Cloud, project_id: str, resources: Resources) -> list[Ro
     compute = cloud.get("compute", f"/os-quota-sets/{project_id}/detail")["quota_set"]
     network = cloud.get("network", f"/quotas/{project_id}/details")["quota"]
     image = cloud.get("image", f"/info/usage?project_id={quote(project_id)}")["usage"]
+    volume = cloud.get("block-storage", f"/os-quota-sets/{project_id}?usage=true")["quota_set"]
     rows = []
     for resource in resources:
         if resource.service == "compute":
@@ -62,6 +63,9 @@ def project_rows(cloud: Cloud, project_id: str, resources: Resources) -> list[Ro
         elif resource.service == "network":
             entry = network[resource.name]
             limit, used = entry["limit"], entry["used"]
+        elif resource.service == "block-storage":
+            entry = volume[resource.name]
+            limit, used = entry["limit"], entry["in_use"]
         else:
             entry = image[resource.name]
             limit, used = entry["limit"], entry["usage"]
@@ -114,6 +118,9 @@ def set_limits(cloud: Cloud, project_id: str, resources: Resources, values: Mapp
     if "network" in by_service:
         body = {"quota": {**by_service["network"], "check_limit": not force}}
         cloud.call("PUT", "network", f"/quotas/{project_id}", body)
+    if "block-storage" in by_service:
+        body = {"quota_set": {**by_service["block-storage"], "skip_validation": force}}
+        cloud.call("PUT", "block-storage", f"/os-quota-sets/{project_id}", body)
     if "image" in by_service:
         existing = _image_limits(cloud, project_id, resources)
         services = _service_ids(cloud)
@@ -131,6 +138,7 @@ def reset(cloud: Cloud, project_id: str, resources: Resources) -> None:
     """Every limit of the project back to the defaults, in each API."""
     cloud.call("DELETE", "compute", f"/os-quota-sets/{project_id}", expect=(202,))
     cloud.call("DELETE", "network", f"/quotas/{project_id}", expect=(204,))
+    cloud.call("DELETE", "block-storage", f"/os-quota-sets/{project_id}", expect=(200,))
     for entry in _image_limits(cloud, project_id, resources).values():
         cloud.call("DELETE", "identity", f"/limits/{entry['id']}", expect=(204,))
 

@@ -1,4 +1,4 @@
-"""A project's limits and usage, read from and written to the three APIs that hold them.
+"""A project's limits and usage, read from and written to the four APIs that hold them.
 
 Which resources there are, and their labels, units and scope, the portal reads from the cloud's one table
 (``GET /identity/v3/OS-STRATUS/quota_resources``, served from ``quota.registry``), as the ``stratus`` CLI
@@ -9,7 +9,9 @@ does: neither keeps a copy. What stays here is where each service keeps its figu
 * network limits are Neutron's quotas (``quotas/{p}/details``: ``limit``, ``used``), written with
   ``check_limit`` for the same refusal;
 * image limits are Keystone's unified limits (``/v3/limits``, where Glance reads them), usage from Glance's
-  ``info/usage?project_id=``; Keystone does not compare a limit with usage, so :func:`below_usage` does.
+  ``info/usage?project_id=``; Keystone does not compare a limit with usage, so :func:`below_usage` does;
+* block storage limits are Cinder's quota set (``os-quota-sets/{p}?usage=true``: ``limit``, ``in_use``),
+  written with ``skip_validation`` off unless forced, so Cinder refuses a limit below usage.
 
 Only project-wide sums have a usage to compare with: key pairs are limited per user, metadata items per
 server and members per server group, so their rows show no usage and are never refused.
@@ -25,7 +27,7 @@ from urllib.parse import quote
 from portal.client import ApiClient
 
 UNLIMITED = -1
-MAX_LIMIT = 0x7FFFFFFF  # what every one of the three APIs accepts
+MAX_LIMIT = 0x7FFFFFFF  # what every one of the four APIs accepts
 TABLE = "/identity/v3/OS-STRATUS/quota_resources"
 
 
@@ -76,10 +78,12 @@ def read(client: ApiClient, project_id: str, listed: list[Resource] | None = Non
     compute = client.get(f"/compute/v2.1/os-quota-sets/{project_id}/detail")["quota_set"]
     network = client.get(f"/network/v2.0/quotas/{project_id}/details")["quota"]
     image = client.get("/image/v2/info/usage", project_id=project_id)["usage"]
+    volume = client.get(f"/volume/v3/os-quota-sets/{project_id}", usage="true")["quota_set"]
     found = {
         "compute": {k: (v["limit"], v["in_use"]) for k, v in compute.items() if isinstance(v, dict)},
         "network": {k: (v["limit"], v["used"]) for k, v in network.items()},
         "image": {k: (v["limit"], v["usage"]) for k, v in image.items()},
+        "block-storage": {k: (v["limit"], v["in_use"]) for k, v in volume.items() if isinstance(v, dict)},
     }
     rows = []
     for resource in listed if listed is not None else resources(client):
@@ -114,6 +118,9 @@ def write(client: ApiClient, project_id: str, rows: list[Row], values: Mapping[s
         client.put(f"/network/v2.0/quotas/{project_id}", body)
     if "image" in by_service:
         _write_image_limits(client, project_id, by_service["image"])
+    if "block-storage" in by_service:
+        body = {"quota_set": {**by_service["block-storage"], "skip_validation": force}}
+        client.put(f"/volume/v3/os-quota-sets/{project_id}", body)
 
 
 def _write_image_limits(client: ApiClient, project_id: str, values: Mapping[str, int]) -> None:

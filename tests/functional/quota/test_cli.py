@@ -110,7 +110,7 @@ def test_key_pairs_belong_to_users_so_the_callers_own_do_not_block_a_limit(cloud
         (["--port", "many"], "'many' is not an integer"),
         ([], "give at least one limit"),
         (["--gpus", "1"], "No such option '--gpus'"),
-        (["--ports", "1"], "No such option '--ports'. (Did you mean one of: '--cores', '--port'?)"),
+        (["--ports", "1"], "No such option '--ports'. (Did you mean one of: '--cores', '--port', '--snapshots'?)"),
         (["--port", "1", "another-project"], "give one PROJECT"),
     ],
 )
