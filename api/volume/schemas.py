@@ -171,7 +171,8 @@ ATTACHMENT_CREATE = wrapped(
 ATTACHMENT_UPDATE = wrapped("attachment", {"connector": CONNECTOR}, required=("connector",))
 ATTACHMENT_ACTION = {
     "type": "object",
-    "properties": {"os-complete": {"type": ["object", "null"], "maxProperties": 0}},
+    # Cinder reads nothing in it; openstacksdk sends the attachment's id.
+    "properties": {"os-complete": {"type": ["object", "null", "string"], "maxLength": 64, "maxProperties": 8}},
     "required": ["os-complete"],
     "additionalProperties": False,
 }

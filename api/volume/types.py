@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from api import policy
 from api.context import current
 from api.runtime import runtime
-from api.validation import query_bool, validated_body
+from api.validation import validated_body
 from api.volume import routing, schemas
 from api.volume.views import type_access_view, type_view
 from common.exceptions import BadRequest, NotFound
@@ -28,12 +28,29 @@ def _project_scope() -> str | None:
     return None if ctx.is_admin else ctx.project_id or ""
 
 
+def _is_public_filter() -> bool | None:
+    """Cinder's ``is_public``: only public types by default, ``none`` for every one (admins' choice)."""
+    raw = request.args.get("is_public")
+    if raw is None:
+        return True
+    if raw.strip().lower() == "none":
+        return None
+    lowered = raw.strip().lower()
+    if lowered in ("true", "1", "yes", "on", "t", "y"):
+        return True
+    if lowered in ("false", "0", "no", "off", "f", "n"):
+        return False
+    raise BadRequest(f"Invalid is_public filter [{raw[:40]}]")
+
+
 @routing.get(bp, "/types")
 def list_types() -> Response:
+    """Admins: the public types, the private ones with ``is_public=false``, all with ``is_public=none``; anyone
+    else: the public ones and the private ones shared with their project."""
     ctx = policy.enforce("volume:types:read")
+    is_public = _is_public_filter()
     query = select(VolumeType).where(types.usable_by(_project_scope()))
-    is_public = query_bool("is_public", None)
-    if is_public is not None and ctx.is_admin:
+    if ctx.is_admin and is_public is not None:
         query = query.where(VolumeType.is_public.is_(is_public))
     with runtime().db.session() as session:
         found = session.scalars(query.order_by(VolumeType.name))

@@ -48,5 +48,5 @@ def test_unknown_resources_are_clean_404s_in_each_apis_fault_format(cloud, path,
 
 def test_openstack_versions_show_discovers_every_service(cloud):
     rows = json.loads(cloud.openstack("stratus", "versions", "show", "-f", "json").stdout)
-    assert {r["Service Type"] for r in rows} == {"identity", "compute", "network", "image"}
+    assert {r["Service Type"] for r in rows} == {"identity", "compute", "network", "image", "block-storage"}
     assert all(r["Status"] == "CURRENT" for r in rows)

@@ -74,7 +74,7 @@ def test_openstack_cli_refuses_a_member_creating_projects(cloud, unique):
 
 def test_openstack_cli_lists_endpoints_and_services(cloud):
     endpoints = json.loads(cloud.openstack("stratus-admin", "endpoint", "list", "-f", "json").stdout)
-    assert len(endpoints) == 12
+    assert len(endpoints) == 18  # six catalog entries (block storage twice) on three interfaces
     services = json.loads(cloud.openstack("stratus-admin", "service", "list", "-f", "json").stdout)
     assert {s["Type"] for s in services} == {"identity", "compute", "network", "image", "block-storage", "volumev3"}
 
@@ -91,5 +91,5 @@ def test_stratus_cli_authenticates_from_clouds_yaml(cloud):
     missing = _stratus(cloud, "--os-cloud", "no-such-cloud", "whoami")
 
     assert whoami.returncode == 0 and "roles:   admin, member, reader" in whoami.stdout
-    assert endpoints.returncode == 0 and endpoints.stdout.count(" up") == 4
+    assert endpoints.returncode == 0 and endpoints.stdout.count(" up") == 6
     assert missing.returncode != 0 and "no-such-cloud" in missing.stderr
