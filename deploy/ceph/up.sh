@@ -6,7 +6,9 @@
 # Idempotent: the first run makes the cluster (13-15 s), a run after `down.sh` starts the daemons again from their
 # data (about 9 s), a run with the cluster up only checks it. Returns once every placement group is active+clean.
 # No systemd: the daemons fork into the background with pid files in <state_dir>/ceph/run (down.sh stops them).
-# Usage: up.sh [STATE_DIR] (default: $STRATUS_STATE_DIR, else the repository's .stratus).
+# Usage: up.sh [STATE_DIR] (default: $STRATUS_STATE_DIR, else the repository's .stratus). Environment:
+# STRATUS_CEPH_MON_V2_PORT, STRATUS_CEPH_MON_V1_PORT (3300, 6789), STRATUS_CEPH_OSD_GB (32: the OSD's sparse file),
+# STRATUS_CEPH_TIMEOUT (120 s for the placement groups).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=deploy/ceph/lib.sh
@@ -16,6 +18,8 @@ parse_state_dir "$@"
 # The sparse file holding the OSD's BlueStore: it grows with the data written and never shrinks.
 OSD_SIZE=$((${STRATUS_CEPH_OSD_GB:-32} << 30))
 READY_TIMEOUT=${STRATUS_CEPH_TIMEOUT:-120}
+# The monitor's ports, fixed when the cluster is made (tests pick free ones: two clusters may run side by side).
+MON_ADDRESS="[v2:127.0.0.1:${STRATUS_CEPH_MON_V2_PORT:-3300},v1:127.0.0.1:${STRATUS_CEPH_MON_V1_PORT:-6789}]"
 
 write_conf() {
     local fsid=$1
@@ -23,7 +27,7 @@ write_conf() {
 # Written by deploy/ceph/up.sh: a single-node cluster on 127.0.0.1 for this state directory.
 [global]
 fsid = $fsid
-mon_host = [v2:127.0.0.1:3300,v1:127.0.0.1:6789]
+mon_host = $MON_ADDRESS
 public_addr = 127.0.0.1
 cluster_addr = 127.0.0.1
 ms_bind_ipv6 = false
@@ -110,7 +114,7 @@ bootstrap() {
     ceph-authtool "$dir/ceph.client.admin.keyring" --create-keyring --gen-key -n client.admin \
         --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' --cap mds 'allow *' >/dev/null
     ceph-authtool "$tmp/mon.keyring" --import-keyring "$dir/ceph.client.admin.keyring" >/dev/null
-    monmaptool --create --fsid "$fsid" --addv a '[v2:127.0.0.1:3300,v1:127.0.0.1:6789]' "$tmp/monmap" >/dev/null
+    monmaptool --create --fsid "$fsid" --addv a "$MON_ADDRESS" "$tmp/monmap" >/dev/null
     ceph-mon -c "$conf" -i a --mkfs --monmap "$tmp/monmap" --keyring "$tmp/mon.keyring" >>"$log/ceph-mon.a.mkfs.log" 2>&1 \
         || die "ceph-mon --mkfs failed; see $log/ceph-mon.a.mkfs.log"
     rm -rf "$tmp"
