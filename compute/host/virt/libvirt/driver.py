@@ -55,7 +55,7 @@ from compute.host.virt.base import (
     VolumeConnection,
     volume_file,
 )
-from compute.host.virt.libvirt import config, disks, serial_ports, taps
+from compute.host.virt.libvirt import ceph_secret, config, disks, serial_ports, taps
 from compute.host.virt.libvirt.guest import Guest
 from compute.host.virt.libvirt.host import Host
 
@@ -109,6 +109,7 @@ class LibvirtDriver(base.ComputeDriver):
         self.soft_reboot_timeout = soft_reboot_timeout
         self._cache_mode = cache_mode
         self.host_name = ""
+        self.ceph_secret = ceph_secret.CephSecret.from_settings(settings)
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 
@@ -223,6 +224,7 @@ class LibvirtDriver(base.ComputeDriver):
                 # QEMU runs as its own user (libvirt-qemu); it needs to pass through every parent directory
                 LOG.warning("%s is not searchable by other users; QEMU may fail to open instance disks", directory)
         self.host.connection()
+        ceph_secret.ensure(self.host.connection(), self.ceph_secret)
         LOG.info(
             "libvirt driver on %s: %s, domain type %s, instances in %s, cache %s",
             host,
