@@ -8,6 +8,8 @@ BIN := .venv/bin
 MANAGE := $(BIN)/stratus-manage
 # `make up HOSTS=2`: how many hosts this machine runs (remembered in .stratus/stratus.toml for later runs)
 HOSTS ?=
+# `make up VOLUMES=ceph`: volumes on a single-node Ceph (deploy/ceph/) besides files; VOLUMES=file goes back (remembered)
+VOLUMES ?=
 # `make test TEST_WORKERS=N`: pytest-xdist workers sharing the suite (tests/conftest.py says how); 0 runs it in one
 # process. Two on two cores: the guest-booting unit (tests/conftest.py) is the longest, and a third worker slowed
 # its TCG guests past their timeouts.
@@ -24,17 +26,19 @@ deps: ## Install the Debian packages and the virtualenv (.venv), only what is mi
 system-services: ## Start virtlogd and libvirtd when they are not running
 	@bash deploy/start-system-services.sh
 
-up: deps system-services ## Start the cloud (idempotent; data in .stratus is kept) and write ./clouds.yaml; HOSTS=N runs N hosts
+up: deps system-services ## Start the cloud (idempotent; data in .stratus is kept) and write ./clouds.yaml; HOSTS=N runs N hosts, VOLUMES=ceph adds Ceph
 	bash deploy/images/build-tiny.sh .stratus/build/tiny.qcow2
-	$(BIN)/python deploy/bootstrap.py --prepare $(if $(HOSTS),--hosts $(HOSTS))
+	$(BIN)/python deploy/bootstrap.py --prepare $(if $(HOSTS),--hosts $(HOSTS)) $(if $(VOLUMES),--volumes $(VOLUMES))
+	@state="$$($(BIN)/python deploy/bootstrap.py --local-ceph)"; if [ -n "$$state" ]; then bash deploy/ceph/up.sh "$$state"; fi
 	$(MANAGE) services up
 	$(BIN)/python deploy/bootstrap.py --clouds-yaml clouds.yaml --tiny-image .stratus/build/tiny.qcow2
 
-down: ## Stop every process `make up` started (data is kept)
+down: ## Stop every process `make up` started (data is kept), the single-node Ceph last
 	@if [ -x $(MANAGE) ]; then $(MANAGE) services down; else echo "nothing to stop: no $(MANAGE)"; fi
+	@bash deploy/ceph/down.sh
 
-status: ## Show each service: pid, running or stopped, log file (fails if one is down)
-	@$(MANAGE) services status
+status: ## Show each service: pid, running or stopped, log file (fails if one is down); the Ceph daemons when made
+	@rc=0; $(MANAGE) services status || rc=$$?; bash deploy/ceph/status.sh || rc=1; exit $$rc
 
 lint: ## ruff and the import-linter contracts
 	$(BIN)/ruff check .

@@ -17,6 +17,7 @@ import os
 import secrets
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from keystoneauth1 import session as ks_session
@@ -64,6 +65,33 @@ def set_hosts(config: Path, hosts: int) -> None:
     fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join([*kept, f"hosts = {hosts}"]) + "\n")
+
+
+VOLUMES = {"file": "file", "ceph": "file,rbd"}
+"""``make up VOLUMES=...`` -> the volume backends the cloud runs (the file backend stays with Ceph)."""
+
+
+def set_volumes(config: Path, volumes: str) -> None:
+    """Remember ``make up VOLUMES=ceph|file`` in the settings file (``volume_backends``), so a later plain ``make up``
+    runs the same backends; with Ceph, also the uuid of the libvirt secret holding the cephx key on the hosts
+    (``ceph_secret_uuid``), made once and kept."""
+    if volumes not in VOLUMES:
+        raise SystemExit(f"VOLUMES must be one of {', '.join(VOLUMES)}, not {volumes!r}")
+    lines = config.read_text().splitlines() if config.exists() else []
+    keys = {line.split("=", 1)[0].strip(): line for line in lines if "=" in line}
+    kept = [line for line in lines if line.split("=", 1)[0].strip() != "volume_backends"]
+    kept.append(f'volume_backends = "{VOLUMES[volumes]}"')
+    if volumes == "ceph" and "ceph_secret_uuid" not in keys:
+        kept.append(f'ceph_secret_uuid = "{uuid.uuid4()}"')
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(kept) + "\n")
+
+
+def local_ceph(settings: Settings) -> bool:
+    """Whether ``make up`` runs the single-node Ceph of ``deploy/ceph/``: the rbd backend is on and no ``ceph_conf``
+    points at a cluster of its own."""
+    return "rbd" in [name.strip() for name in settings.volume_backends.split(",")] and not settings.ceph_conf
 
 
 def run_bootstrap(passwords: dict[str, str]) -> None:
@@ -194,13 +222,23 @@ def main() -> None:
     parser.add_argument("--tiny-image", type=Path, help="A built tiny image to upload as the public image 'tiny'.")
     parser.add_argument("--prepare", action="store_true", help="Only make the passwords and the settings file.")
     parser.add_argument("--hosts", type=int, help="With --prepare: how many hosts this machine runs from now on.")
+    parser.add_argument("--volumes", choices=sorted(VOLUMES), help="With --prepare: the volume backends from now on.")
+    parser.add_argument(
+        "--local-ceph", action="store_true", help="Print the state directory when the single-node Ceph should run."
+    )
     args = parser.parse_args()
     settings = load()
+    if args.local_ceph:
+        if local_ceph(settings):
+            print(settings.state_path)
+        return
     passwords = ensure_passwords(settings.state_path / "passwords")
     if args.prepare:
         ensure_service_setting(settings.state_path / "stratus.toml", passwords["service"])
         if args.hosts is not None:
             set_hosts(settings.state_path / "stratus.toml", args.hosts)
+        if args.volumes is not None:
+            set_volumes(settings.state_path / "stratus.toml", args.volumes)
         return
     run_bootstrap(passwords)
     accounts = {cloud: (user, passwords[user]) for cloud, user in ACCOUNTS.items()}
