@@ -273,3 +273,17 @@ def test_libvirt_secret_holds_the_users_key(settings: Settings) -> None:
         found.undefine()
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize(
+    ("conf", "expected"),
+    [
+        ("[global]\nmon_host = [v2:127.0.0.1:3300,v1:127.0.0.1:6789]\n", [("127.0.0.1", 6789)]),
+        ("[global]\nmon host = 10.0.0.1, 10.0.0.2:6790\n", [("10.0.0.1", 6789), ("10.0.0.2", 6790)]),
+        ("[global]\nmon-host = [v2:10.0.0.3:3300]\n", [("10.0.0.3", 3300)]),
+        ("[client]\nmon_host = 10.0.0.1\n", []),
+        ("[global]\nmon_host = $(reboot)\n", []),
+    ],
+)
+def test_monitor_addresses_from_ceph_conf(conf: str, expected: list[tuple[str, int]]) -> None:
+    assert monitor_addresses(conf) == expected
