@@ -86,7 +86,8 @@ class ConfigDrive:
 VOLUME_DEVICE = re.compile(r"vd[b-z]")
 """Guest device names a volume may take (``vda`` is the root disk): what the API hands out as ``/dev/vdX``."""
 _RBD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}/[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
-_HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.:-]{0,252})")
+_HOST_NAME = re.compile(r"[A-Za-z0-9:](?:[A-Za-z0-9.:-]{0,252})")
+"""A monitor's host name or IP literal (IPv6 without brackets, as Ceph's monmap prints it)."""
 _USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _FORMATS = ("raw", "qcow2")

@@ -29,7 +29,7 @@ _IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
 _WORD = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
 _TARGET = re.compile(r"[a-z]{2,4}")
 _RBD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}/[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
-_MONITOR_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")
+_MONITOR_HOST = re.compile(r"[A-Za-z0-9:][A-Za-z0-9.:-]{0,252}")
 _XML_TEXT = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
 """XML 1.0's ``Char`` production: no other control character, no surrogate, no U+FFFE/U+FFFF."""
 _NO_CONTROL = re.compile("[\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
