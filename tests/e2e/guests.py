@@ -1,5 +1,5 @@
 """Servers of an end-to-end cloud as a tenant meets them: the ``openstack`` CLI, and a booted guest's root shell
-on its serial console (pings typed in, answers read back from the console log).
+on its serial console (pings typed in, answers read back from the console log). Also the settings of such a cloud.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import subprocess
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,38 @@ def in_parallel(*calls: Callable[[], Any]) -> list[Any]:
     """Run independent calls (CLI commands, mostly waiting) at once; their results in order, the first error."""
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return [future.result() for future in [pool.submit(call) for call in calls]]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Clouds that boot guests
+
+
+def guest_cloud_settings(
+    host: str, libvirtd: str, *, hosts: int, underlay_bridge: str, underlay: str, resync_interval: float = 5
+) -> tuple[Path, dict[str, str]]:
+    """A new state directory and the settings of a cloud that boots real guests: QEMU through ``libvirtd``, ``hosts``
+    hosts named after ``host`` on the Linux dataplane, over the simulated underlay ``underlay`` (bridge
+    ``underlay_bridge``). The modules that boot guests all need this much and would drift apart with a copy each;
+    each passes names of its own, so that what it makes can be found and removed whatever happens.
+
+    The directory is under /var/tmp, not pytest's private temporary directory, and others may enter it: QEMU runs
+    as its own user and must reach the disks."""
+    state = Path(tempfile.mkdtemp(prefix=f"stratus-e2e-{host}-", dir="/var/tmp"))
+    state.chmod(0o711)
+    env = {
+        "STRATUS_COMPUTE_DRIVER": "libvirt",
+        "STRATUS_COMPUTE_FAKE_HOSTS": "0",
+        "STRATUS_LIBVIRT_URI": libvirtd,
+        "STRATUS_HOSTS": str(hosts),
+        "STRATUS_HOST": host,
+        "STRATUS_NETWORK_DATAPLANE": "linux",
+        "STRATUS_NETWORK_UNDERLAY_BRIDGE": underlay_bridge,
+        "STRATUS_NETWORK_SIMULATED_UNDERLAY": underlay,
+        "STRATUS_NETWORK_RESYNC_INTERVAL": str(resync_interval),
+        "STRATUS_INSTANCES_PATH": str(state / "instances"),
+        "STRATUS_IMAGE_CACHE_PATH": str(state / "cache"),
+    }
+    return state, env
 
 
 # ---------------------------------------------------------------------------------------------------------------

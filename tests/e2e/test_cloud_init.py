@@ -15,7 +15,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import pytest
 from deploy.images.cloud import markers
 from manage.clouds import write_clouds_yaml
 from tests.e2e.conftest import REPO
-from tests.e2e.guests import OpenStack, in_parallel
+from tests.e2e.guests import OpenStack, guest_cloud_settings, in_parallel
 from tests.e2e.kernel import remove_leftovers
 from tests.harness import running_cloud, wait_until
 
@@ -88,21 +87,7 @@ def world(
     key pair and a network with a subnet. When a test failed, the logs and consoles are kept in pytest's
     temporary directory (``cloud-init-logs*``)."""
     failed_before = request.session.testsfailed
-    state = Path(tempfile.mkdtemp(prefix=f"stratus-e2e-{HOST}-", dir="/var/tmp"))
-    state.chmod(0o711)  # QEMU runs as its own user and must reach the disks
-    env = {
-        "STRATUS_COMPUTE_DRIVER": "libvirt",
-        "STRATUS_COMPUTE_FAKE_HOSTS": "0",
-        "STRATUS_LIBVIRT_URI": libvirtd,
-        "STRATUS_HOSTS": "1",
-        "STRATUS_HOST": HOST,
-        "STRATUS_NETWORK_DATAPLANE": "linux",
-        "STRATUS_NETWORK_UNDERLAY_BRIDGE": UNDERLAY_BRIDGE,
-        "STRATUS_NETWORK_SIMULATED_UNDERLAY": UNDERLAY,
-        "STRATUS_NETWORK_RESYNC_INTERVAL": "5",
-        "STRATUS_INSTANCES_PATH": str(state / "instances"),
-        "STRATUS_IMAGE_CACHE_PATH": str(state / "cache"),
-    }
+    state, env = guest_cloud_settings(HOST, libvirtd, hosts=1, underlay_bridge=UNDERLAY_BRIDGE, underlay=UNDERLAY)
     keys = tmp_path_factory.mktemp("cloud-init-key")
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "eci", "-f", str(keys / "id")], check=True)
     network_ids: set[str] = set()

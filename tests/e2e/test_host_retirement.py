@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 
 from deploy.images import markers
 from manage.clouds import write_clouds_yaml
-from tests.e2e.guests import Guest, OpenStack, in_parallel
+from tests.e2e.guests import Guest, OpenStack, guest_cloud_settings, in_parallel
 from tests.e2e.kernel import remove_leftovers
 from tests.harness import Cloud, running_cloud, wait_until
 
@@ -45,21 +44,7 @@ def _compute_hosts(openstack: OpenStack) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def one_host_cloud(libvirtd: str) -> Iterator[tuple[Cloud, OpenStack]]:
     """The cloud as `make up` leaves it on this machine: one host, named after the machine."""
-    state = Path(tempfile.mkdtemp(prefix=f"stratus-e2e-{HOST}-", dir="/var/tmp"))
-    state.chmod(0o711)  # QEMU runs as its own user and must reach the disks
-    env = {
-        "STRATUS_COMPUTE_DRIVER": "libvirt",
-        "STRATUS_COMPUTE_FAKE_HOSTS": "0",
-        "STRATUS_LIBVIRT_URI": libvirtd,
-        "STRATUS_HOSTS": "1",
-        "STRATUS_HOST": HOST,
-        "STRATUS_NETWORK_DATAPLANE": "linux",
-        "STRATUS_NETWORK_UNDERLAY_BRIDGE": UNDERLAY_BRIDGE,
-        "STRATUS_NETWORK_SIMULATED_UNDERLAY": UNDERLAY,
-        "STRATUS_NETWORK_RESYNC_INTERVAL": "5",
-        "STRATUS_INSTANCES_PATH": str(state / "instances"),
-        "STRATUS_IMAGE_CACHE_PATH": str(state / "cache"),
-    }
+    state, env = guest_cloud_settings(HOST, libvirtd, hosts=1, underlay_bridge=UNDERLAY_BRIDGE, underlay=UNDERLAY)
     try:
         with running_cloud(state, env) as cloud:
             cloud.bootstrap(PASSWORDS["admin"], PASSWORDS["demo"])

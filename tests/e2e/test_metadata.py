@@ -10,7 +10,6 @@ import json
 import re
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from manage.clouds import write_clouds_yaml
-from tests.e2e.guests import Guest, OpenStack
+from tests.e2e.guests import Guest, OpenStack, guest_cloud_settings
 from tests.e2e.kernel import remove_leftovers
 from tests.harness import Cloud, running_cloud, wait_until
 
@@ -54,21 +53,9 @@ class MetadataWorld:
 
 @pytest.fixture(scope="module")
 def world(tiny_image: Path, libvirtd: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetadataWorld]:
-    state = Path(tempfile.mkdtemp(prefix=f"stratus-e2e-{HOST}-", dir="/var/tmp"))  # QEMU must reach the disks
-    state.chmod(0o711)
-    env = {
-        "STRATUS_COMPUTE_DRIVER": "libvirt",
-        "STRATUS_COMPUTE_FAKE_HOSTS": "0",
-        "STRATUS_LIBVIRT_URI": libvirtd,
-        "STRATUS_HOSTS": "2",
-        "STRATUS_HOST": HOST,
-        "STRATUS_NETWORK_DATAPLANE": "linux",
-        "STRATUS_NETWORK_UNDERLAY_BRIDGE": UNDERLAY_BRIDGE,
-        "STRATUS_NETWORK_SIMULATED_UNDERLAY": UNDERLAY,
-        "STRATUS_NETWORK_RESYNC_INTERVAL": "5",
-        "STRATUS_INSTANCES_PATH": str(state / "instances"),
-        "STRATUS_IMAGE_CACHE_PATH": str(state / "cache"),
-    }
+    state, env = guest_cloud_settings(
+        HOST, libvirtd, hosts=len(HOSTS), underlay_bridge=UNDERLAY_BRIDGE, underlay=UNDERLAY
+    )
     network_ids: set[str] = set()
     ok = False
     try:

@@ -16,7 +16,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import pytest
 
 from manage.clouds import write_clouds_yaml
 from network.devicenames import router_namespace
-from tests.e2e.guests import Guest, OpenStack
+from tests.e2e.guests import Guest, OpenStack, guest_cloud_settings
 from tests.e2e.kernel import namespaces, process_gone, remove_leftovers, sh
 from tests.harness import Cloud, running_cloud, wait_until
 
@@ -150,23 +149,18 @@ def _world(cloud: Cloud, openstack: OpenStack, tiny_image: Path) -> Routed:
 
 @pytest.fixture(scope="module")
 def routed(tiny_image: Path, libvirtd: str) -> Iterator[Routed]:
-    state = Path(tempfile.mkdtemp(prefix=f"stratus-e2e-{HOST}-", dir="/var/tmp"))
-    state.chmod(0o711)
-    env = {
-        "STRATUS_COMPUTE_DRIVER": "libvirt",
-        "STRATUS_COMPUTE_FAKE_HOSTS": "0",
-        "STRATUS_LIBVIRT_URI": libvirtd,
-        "STRATUS_HOSTS": "2",
-        "STRATUS_HOST": HOST,
-        "STRATUS_NETWORK_DATAPLANE": "linux",
-        "STRATUS_NETWORK_UNDERLAY_BRIDGE": UNDERLAY_BRIDGE,
-        "STRATUS_NETWORK_SIMULATED_UNDERLAY": UNDERLAY,
-        "STRATUS_NETWORK_RESYNC_INTERVAL": str(RESYNC_INTERVAL),
+    state, env = guest_cloud_settings(
+        HOST,
+        libvirtd,
+        hosts=len(HOSTS),
+        underlay_bridge=UNDERLAY_BRIDGE,
+        underlay=UNDERLAY,
+        resync_interval=RESYNC_INTERVAL,
+    )
+    env |= {
         "STRATUS_NETWORK_PHYSICAL_BRIDGES": f"public:{EXTERNAL_BRIDGE}",
         "STRATUS_NETWORK_EXTERNAL_CIDR": f"{EXTERNAL}.0/24",
         "STRATUS_NETWORK_EXTERNAL_HOST_ADDRESS": f"{EXTERNAL}.1/24",
-        "STRATUS_INSTANCES_PATH": str(state / "instances"),
-        "STRATUS_IMAGE_CACHE_PATH": str(state / "cache"),
     }
     router_ids: list[str] = []
     try:

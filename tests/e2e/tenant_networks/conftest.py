@@ -5,7 +5,6 @@ order the test modules run in, since the last one deletes the world."""
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from manage.clouds import write_clouds_yaml
-from tests.e2e.guests import Guest, OpenStack, in_parallel
+from tests.e2e.guests import Guest, OpenStack, guest_cloud_settings, in_parallel
 from tests.e2e.kernel import remove_leftovers
 from tests.e2e.tenant_networks.world import (
     BOOT_TIMEOUT,
@@ -152,22 +151,14 @@ def world(
     """The cloud with both projects' networks and the three guests. When anything failed, the logs and consoles
     are kept in pytest's temporary directory (``tenant-networks-logs*``) before everything is removed."""
     failed_before = request.session.testsfailed
-    # Not under pytest's private temporary directory: QEMU runs as its own user and must reach the disks.
-    state = Path(tempfile.mkdtemp(prefix=f"stratus-e2e-{HOST}-", dir="/var/tmp"))
-    state.chmod(0o711)
-    env = {
-        "STRATUS_COMPUTE_DRIVER": "libvirt",
-        "STRATUS_COMPUTE_FAKE_HOSTS": "0",
-        "STRATUS_LIBVIRT_URI": libvirtd,
-        "STRATUS_HOSTS": "2",
-        "STRATUS_HOST": HOST,
-        "STRATUS_NETWORK_DATAPLANE": "linux",
-        "STRATUS_NETWORK_UNDERLAY_BRIDGE": UNDERLAY_BRIDGE,
-        "STRATUS_NETWORK_SIMULATED_UNDERLAY": UNDERLAY,
-        "STRATUS_NETWORK_RESYNC_INTERVAL": str(RESYNC_INTERVAL),
-        "STRATUS_INSTANCES_PATH": str(state / "instances"),
-        "STRATUS_IMAGE_CACHE_PATH": str(state / "cache"),
-    }
+    state, env = guest_cloud_settings(
+        HOST,
+        libvirtd,
+        hosts=len(HOSTS),
+        underlay_bridge=UNDERLAY_BRIDGE,
+        underlay=UNDERLAY,
+        resync_interval=RESYNC_INTERVAL,
+    )
     network_ids: set[str] = set()
     ok = False
     try:
