@@ -23,7 +23,11 @@ def message_keys(monkeypatch, tmp_path):
 
 
 WORKER_MODULES = (
-    "compute.control.worker", "compute.host.agent", "image.worker", "network.control.worker", "network.host.agent",
+    "compute.control.worker",
+    "compute.host.agent",
+    "image.worker",
+    "network.control.worker",
+    "network.host.agent",
 )
 
 
