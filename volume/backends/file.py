@@ -74,7 +74,11 @@ class FileBackend(VolumeBackend):
         )
 
     def _ready(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o711)
+        if not self.root.is_dir():
+            self.root.mkdir(parents=True, exist_ok=True)
+            # QEMU (its own user) passes through to the files libvirt hands it; mkdir's mode is cut by the
+            # services' umask (0077), so the search bit is set explicitly. Listing stays the owner's.
+            self.root.chmod(0o711)
         (self.root / ".locks").mkdir(exist_ok=True, mode=0o700)
 
     @contextmanager

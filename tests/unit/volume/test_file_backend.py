@@ -3,6 +3,7 @@ copies, extend, export, idempotent deletes, and no path made from anything but a
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -145,3 +146,15 @@ def test_export_as_qcow2_and_refuses_other_formats(backend, tmp_path):
     assert (tmp_path / "out.qcow2").read_bytes()[:4] == b"QFI\xfb"
     with pytest.raises(BackendError):
         backend.export(location, tmp_path / "out.vmdk", "vmdk")
+
+
+def test_the_volume_directory_lets_qemu_through_whatever_the_umask(tmp_path):
+    """The services run under umask 0077; QEMU, another user, must still pass through to the files it is handed
+    (search bit), without being able to list them."""
+    previous = os.umask(0o077)
+    try:
+        made = FileBackend(tmp_path / "strict" / "volumes")
+        made.create(V1, 1)
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "strict" / "volumes").stat().st_mode & 0o777 == 0o711
