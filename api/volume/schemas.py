@@ -214,6 +214,18 @@ def as_bool(value: Any) -> bool:
     return bool(value)
 
 
+def text(body: dict[str, Any], field: str) -> str | None:
+    """``name`` or ``description`` of a create, or Cinder's older ``display_name``/``display_description``."""
+    return body.get(field, body.get(f"display_{field}"))
+
+
+def update_texts(record: Any, body: dict[str, Any]) -> None:
+    """Set the ``name`` and ``description`` an update names, in either spelling; the others stay as they are."""
+    for field in ("name", "description"):
+        if field in body or f"display_{field}" in body:
+            setattr(record, field, text(body, field))
+
+
 def as_int(value: Any, field: str, minimum: int = 1, maximum: int = MAX_INT) -> int:
     """A schema-checked ``SIZE`` or ``LIMIT`` (an integer or a digit string) as an int within bounds."""
     number = int(value)

@@ -128,8 +128,8 @@ def create_snapshot() -> tuple[Response, int]:
             volume=volume,
             project_id=volume.project_id,
             user_id=str(ctx.user_id),
-            name=body.get("name", body.get("display_name")),
-            description=body.get("description", body.get("display_description")),
+            name=schemas.text(body, "name"),
+            description=schemas.text(body, "description"),
             force=force,
             metadata=body.get("metadata") or {},
         )
@@ -147,10 +147,7 @@ def update_snapshot(snapshot_id: str) -> Response:
         body = validated_body(schemas.SNAPSHOT_UPDATE)["snapshot"]
         if not body:
             raise BadRequest("Missing required element 'snapshot' in request body: nothing to update.")
-        for field in ("name", "description"):
-            alias = f"display_{field}"
-            if field in body or alias in body:
-                setattr(snapshot, field, body.get(field, body.get(alias)))
+        schemas.update_texts(snapshot, body)
         session.flush()
         return jsonify({"snapshot": snapshot_view(snapshot)})
 

@@ -209,8 +209,8 @@ def create_volume() -> tuple[Response, int]:
             project_id=str(ctx.project_id),
             user_id=str(ctx.user_id),
             size=size,
-            name=body.get("name", body.get("display_name")),
-            description=body.get("description", body.get("display_description")),
+            name=schemas.text(body, "name"),
+            description=schemas.text(body, "description"),
             volume_type=body.get("volume_type"),
             availability_zone=body.get("availability_zone"),
             metadata=body.get("metadata") or {},
@@ -230,10 +230,7 @@ def update_volume(volume_id: str) -> Response:
         body = validated_body(schemas.VOLUME_UPDATE)["volume"]
         if not body:
             raise BadRequest("Missing required element 'volume' in request body: nothing to update.")
-        for field in ("name", "description"):
-            alias = f"display_{field}"
-            if field in body or alias in body:
-                setattr(volume, field, body.get(field, body.get(alias)))
+        schemas.update_texts(volume, body)
         if "metadata" in body:
             volume.properties = dict(body["metadata"] or {})
         session.flush()

@@ -1,35 +1,23 @@
-"""Helpers of the Block Storage API's functional tests: SDK connections, raw calls at a microversion, Cinder's
-fault bodies, bounded waits on a volume's status, a second project's member, and lifted quotas."""
+"""Helpers of the Block Storage API's functional tests: SDK connections (compute's ``sdk``), raw calls at a
+microversion, Cinder's fault bodies, bounded waits on a volume's status, a second project's member, and lifted
+quotas."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import openstack
 import pytest
 import requests
 
-from tests.functional.conftest import ADMIN_PASSWORD, DEMO_PASSWORD, CloudClient
+from tests.functional.compute import sdk
+from tests.functional.conftest import CloudClient
 from tests.harness import wait_until
 
 BASE = "/volume/v3"
 LIFTED = {"volumes": -1, "gigabytes": -1, "snapshots": -1}
 
-
-def sdk(cloud: CloudClient, admin: bool = False, user: str | None = None, password: str | None = None) -> Any:
-    """An openstacksdk connection (it negotiates the highest microversion both sides know)."""
-    if user is None:
-        user, password = ("admin", ADMIN_PASSWORD) if admin else ("demo", DEMO_PASSWORD)
-    return openstack.connect(
-        auth_url=cloud.server.auth_url,
-        username=user,
-        password=password,
-        project_name=user,
-        user_domain_name="Default",
-        project_domain_name="Default",
-        region_name="RegionOne",
-    )
+__all__ = ["sdk"]  # shared with the compute tests, used by the volume test modules through this one
 
 
 def call(cloud: CloudClient, method: str, path: str, token: str, version: str | None = None, **kw: Any) -> Any:
