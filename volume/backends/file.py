@@ -74,11 +74,13 @@ class FileBackend(VolumeBackend):
         )
 
     def _ready(self) -> None:
-        if not self.root.is_dir():
-            self.root.mkdir(parents=True, exist_ok=True)
-            # QEMU (its own user) passes through to the files libvirt hands it; mkdir's mode is cut by the
-            # services' umask (0077), so the search bit is set explicitly. Listing stays the owner's.
-            self.root.chmod(0o711)
+        self.root.mkdir(parents=True, exist_ok=True)
+        # QEMU (its own user) passes through to the files libvirt hands it, whoever made the directory first (a
+        # host probing it for O_DIRECT, this service) and under whatever umask (the services run under 0077):
+        # the search bits are added, listing stays as it was.
+        mode = self.root.stat().st_mode & 0o7777
+        if mode & 0o111 != 0o111:
+            self.root.chmod(mode | 0o111)
         (self.root / ".locks").mkdir(exist_ok=True, mode=0o700)
 
     @contextmanager

@@ -158,3 +158,10 @@ def test_the_volume_directory_lets_qemu_through_whatever_the_umask(tmp_path):
     finally:
         os.umask(previous)
     assert (tmp_path / "strict" / "volumes").stat().st_mode & 0o777 == 0o711
+
+
+def test_a_volume_directory_made_by_someone_else_without_search_bits_gets_them(tmp_path):
+    (tmp_path / "volumes").mkdir(mode=0o700)
+    (tmp_path / "volumes").chmod(0o700)
+    FileBackend(tmp_path / "volumes").create(V1, 1)
+    assert (tmp_path / "volumes").stat().st_mode & 0o777 == 0o711

@@ -167,7 +167,6 @@ class LibvirtDriver(base.ComputeDriver):
         connection = volume.connection
         if connection.driver_volume_type == "file":
             path = volume_file(connection, self.volume_dir)
-            self._let_qemu_through(path.parent)
             cache = self.volume_cache_mode()
             return config.DiskConfig(path, volume.device, "virtio", format=connection.format, cache=cache,
                                      serial=volume.serial)  # fmt: skip
@@ -178,16 +177,6 @@ class LibvirtDriver(base.ComputeDriver):
             return config.DiskConfig(None, volume.device, "virtio", format="raw", cache="none", serial=volume.serial,
                                      rbd=source)  # fmt: skip
         raise InvalidConnection(reason=f"this host does not attach {connection.driver_volume_type} volumes")
-
-    def _let_qemu_through(self, directory: Path) -> None:
-        """QEMU runs as its own user: libvirt hands it the volume file, but it must pass through the directories
-        above it, which the volume service may have made under a strict umask. Search only, never listing."""
-        for each in (directory, *directory.parents):
-            mode = each.stat().st_mode
-            if not mode & 0o001:
-                each.chmod((mode & 0o7777) | 0o111)
-            if each == self.volume_dir.resolve() or each == each.parent:
-                break
 
     def volume_cache_mode(self) -> str:
         if not self._volume_cache_mode:
