@@ -18,6 +18,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,11 +194,25 @@ def test_the_machine_pings_a_guest_by_its_floating_ip_through_a_router_on_the_ot
     assert routed.guest.reaches(f"{EXTERNAL}.1"), "the guest does not reach the outside through SNAT"
 
 
+@contextmanager
+def router_agent_paused(routed: Routed) -> Iterator[None]:
+    """Freezes the router host's network agent, so that its resync cannot repair a break before the test has seen
+    the break take effect (an unfrozen agent repaired it first now and then, and the check saw a working NAT)."""
+    pid_file = routed.cloud.state_dir / "run" / f"network-agent-{HOSTS[0]}.pid"
+    group = int(pid_file.read_text().split()[0])
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(group, signal.SIGCONT)
+
+
 def test_a_deleted_router_namespace_and_a_flushed_nat_are_repaired_by_the_resync(routed: Routed) -> None:
     namespace = router_namespace(routed.router_id)
-    sh("ip", "netns", "exec", namespace, "nft", "flush", "ruleset")
-    sh("ip", "netns", "exec", namespace, "conntrack", "-F", check=False)
-    assert not guest_answers(routed), "the floating IP reached the guest without the router's NAT"
+    with router_agent_paused(routed):
+        sh("ip", "netns", "exec", namespace, "nft", "flush", "ruleset")
+        sh("ip", "netns", "exec", namespace, "conntrack", "-F", check=False)
+        assert not guest_answers(routed), "the floating IP reached the guest without the router's NAT"
     assert reaches(routed, timeout=RESYNC_INTERVAL * 4)
     sh("ip", "netns", "del", namespace)
     assert not ping_from_machine(routed.floating_ip)
