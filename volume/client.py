@@ -14,6 +14,9 @@ EXTEND_VOLUME = "volume.extend_volume"
 CREATE_SNAPSHOT = "volume.create_snapshot"
 DELETE_SNAPSHOT = "volume.delete_snapshot"
 UPLOAD_TO_IMAGE = "volume.upload_to_image"
+CREATE_BACKUP = "volume.create_backup"
+DELETE_BACKUP = "volume.delete_backup"
+RESTORE_BACKUP = "volume.restore_backup"
 SWEEP = "volume.sweep"
 
 
@@ -47,3 +50,19 @@ def delete_snapshot(app: Celery, snapshot_id: str, request_id: str) -> None:
 def upload_to_image(app: Celery, volume_id: str, image_id: str, request_id: str) -> None:
     """Copy the ``uploading`` volume's data into the ``queued`` image ``image_id``."""
     _send(app, UPLOAD_TO_IMAGE, volume_id, image_id, request_id=request_id)
+
+
+def create_backup(app: Celery, backup_id: str, request_id: str) -> None:
+    """Copy the ``creating`` backup's volume (or snapshot) into the backup store: all of it, or the blocks changed
+    since its parent."""
+    _send(app, CREATE_BACKUP, backup_id, request_id=request_id)
+
+
+def delete_backup(app: Celery, backup_id: str, request_id: str) -> None:
+    """Remove the ``deleting`` backup's data from the backup store."""
+    _send(app, DELETE_BACKUP, backup_id, request_id=request_id)
+
+
+def restore_backup(app: Celery, backup_id: str, volume_id: str, request_id: str) -> None:
+    """Write the ``restoring`` backup's chain into the ``restoring-backup`` volume."""
+    _send(app, RESTORE_BACKUP, backup_id, volume_id, request_id=request_id)

@@ -24,6 +24,10 @@ class InvalidSnapshot(BadRequest):
     msg_fmt = "Invalid snapshot: {reason}"
 
 
+class InvalidBackup(BadRequest):
+    msg_fmt = "Invalid backup: {reason}"
+
+
 class InvalidInput(BadRequest):
     msg_fmt = "Invalid input received: {reason}"
 

@@ -83,6 +83,8 @@ class BackupStatus(StrEnum):
     RESTORING = "restoring"
     ERROR = "error"
     ERROR_DELETING = "error_deleting"
+    DELETED = "deleted"
+    """Gone from the backup store; kept as a record (``deleted`` is set too)."""
 
 
 class AttachStatus(StrEnum):
