@@ -9,6 +9,7 @@ from portal.blueprint import bp
 TENANT_NAV: list[tuple[str, str]] = [
     ("portal.overview", "Overview"),
     ("portal.instances", "Instances"),
+    ("portal.volumes", "Volumes"),
     ("portal.images", "Images"),
     ("portal.networks", "Networks"),
     ("portal.routers", "Routers"),

@@ -18,6 +18,8 @@ from portal import (  # noqa: F401 - each registers its views on bp
     routers,
     security_groups,
     signin,
+    volume_snapshots,
+    volumes,
 )
 from portal.blueprint import bp
 from portal.navigation import ADMIN_NAV, TENANT_NAV
