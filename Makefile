@@ -58,3 +58,4 @@ bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/boot.py
 	$(BIN)/python bench/portal.py
 	$(BIN)/python bench/console.py
+	$(BIN)/python bench/volumes.py
