@@ -18,6 +18,8 @@ PACKAGES=(
     dnsmasq-base nftables iproute2 iputils-ping tcpdump
     # routers: gratuitous ARP when a floating IP moves, and flushing its stale connection tracking entries
     iputils-arping conntrack
+    # volume backups: libnbd's Python binding reads qcow2 volumes and their dirty bitmaps from qemu-nbd
+    python3-libnbd
     # guest image and config drive building (deploy/images/)
     genisoimage mtools dosfstools fdisk syslinux syslinux-common busybox-static linux-image-amd64 dropbear-bin
     # the cloud-init image (deploy/images/cloud/): a Debian root file system made into ext4 without mounting it
@@ -90,6 +92,18 @@ install_python() {
     echo "install-deps: $VENV installed"
 }
 
+# Debian's libnbd binding is built for Debian's python3 (3.11); the virtualenv's Python finds it through a .pth
+# naming a directory that holds just that module, so no other system package leaks into the virtualenv.
+link_nbd_binding() {
+    local dist=/usr/lib/python3/dist-packages site module
+    site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    mkdir -p "$VENV/nbd-binding"
+    for module in "$dist/nbd.py" "$dist"/libnbdmod.cpython-311-*.so; do
+        [ -e "$module" ] && ln -sfn "$module" "$VENV/nbd-binding/${module##*/}"
+    done
+    (cd "$VENV/nbd-binding" && pwd) >"$site/stratus-nbd.pth"
+}
+
 # The portal's front-end libraries (htmx) from the npm registry, exactly as package-lock.json pins them;
 # node_modules is not committed. Skipped when the installed tree already matches the lock file.
 install_portal_assets() {
@@ -112,4 +126,5 @@ install_portal_assets() {
 
 install_packages
 install_python
+link_nbd_binding
 install_portal_assets

@@ -11,7 +11,7 @@ from functools import cache
 from celery import Celery
 
 from common.settings import Settings
-from volume import client, creation, deletion, extending, snapshots, sweeper, uploads
+from volume import backup_jobs, client, creation, deletion, extending, snapshots, sweeper, uploads
 from volume.context import VolumeWorker
 
 LOG = logging.getLogger(__name__)
@@ -56,6 +56,21 @@ def register(app: Celery, settings: Settings) -> None:
     def upload_to_image(volume_id: str, image_id: str, request_id: str = "") -> str:
         LOG.info("[%s] uploading volume %s to image %s", request_id, volume_id, image_id)
         return uploads.upload(_worker(settings), volume_id, image_id)
+
+    @app.task(name=client.CREATE_BACKUP, acks_late=True, time_limit=COPY_LIMIT)
+    def create_backup(backup_id: str, request_id: str = "") -> str:
+        LOG.info("[%s] backing up %s", request_id, backup_id)
+        return backup_jobs.create(_worker(settings), backup_id)
+
+    @app.task(name=client.RESTORE_BACKUP, acks_late=True, time_limit=COPY_LIMIT)
+    def restore_backup(backup_id: str, volume_id: str, request_id: str = "") -> str:
+        LOG.info("[%s] restoring backup %s into volume %s", request_id, backup_id, volume_id)
+        return backup_jobs.restore(_worker(settings), backup_id, volume_id)
+
+    @app.task(name=client.DELETE_BACKUP, acks_late=True, time_limit=SHORT_LIMIT)
+    def delete_backup(backup_id: str, request_id: str = "") -> str:
+        LOG.info("[%s] deleting backup %s", request_id, backup_id)
+        return backup_jobs.delete(_worker(settings), backup_id)
 
     @app.task(name=client.SWEEP, acks_late=True, time_limit=SHORT_LIMIT, expires=SWEEP_SECONDS)
     def sweep(request_id: str = "") -> dict[str, list[str]]:

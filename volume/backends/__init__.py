@@ -11,6 +11,7 @@ from __future__ import annotations
 from common.exceptions import ConfigError
 from common.settings import Settings
 from volume.backends.base import VolumeBackend
+from volume.backends.blocks import BlockAccess
 
 KNOWN = ("file", "rbd", "fake")
 
@@ -30,3 +31,24 @@ def backend_for(settings: Settings, name: str) -> VolumeBackend:
 
         return RbdBackend(settings)  # type: ignore[no-any-return,unused-ignore]
     raise ConfigError(setting="volume_backends", reason=f"unknown volume backend {name!r} (known: {', '.join(KNOWN)})")
+
+
+def blocks_for(backend: VolumeBackend) -> BlockAccess:
+    """Block access (for backups) to ``backend``'s volumes."""
+    if backend.name == "file":
+        from volume.backends.file import FileBackend
+        from volume.backends.file_blocks import FileBlocks
+
+        assert isinstance(backend, FileBackend)
+        return FileBlocks(backend)
+    if backend.name == "fake":
+        from volume.backends.fake import FakeBackend
+        from volume.backends.fake_blocks import FakeBlocks
+
+        assert isinstance(backend, FakeBackend)
+        return FakeBlocks(backend)
+    if backend.name == "rbd":
+        from volume.backends.rbd_blocks import RbdBlocks  # type: ignore[import-not-found,unused-ignore]
+
+        return RbdBlocks(backend)  # type: ignore[arg-type,unused-ignore]
+    raise ConfigError(setting="volume_backends", reason=f"no block access for the backend {backend.name!r}")

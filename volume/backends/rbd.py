@@ -353,8 +353,11 @@ class RbdBackend(VolumeBackend):
             with self._image(ioctx, name) as image:
                 if image is None:
                     return
-                if any(s["name"].startswith("snapshot-") for s in image.list_snaps()):
+                snapshots = [s["name"] for s in image.list_snaps()]
+                if any(snapshot.startswith("snapshot-") for snapshot in snapshots):
                     raise BackendError(reason="The volume has snapshots; delete them first.")
+                for checkpoint in (s for s in snapshots if s.startswith("backup.")):
+                    image.remove_snap(checkpoint)  # a backup's checkpoint (rbd_blocks): its backups outlive it
             self._remove(ioctx, name)
 
     def create_snapshot(self, location: str, snapshot_id: str) -> str:
