@@ -37,6 +37,7 @@ from api.network import subnets as network_subnets
 from api.network import tags as network_tags
 from api.runtime import Runtime
 from api.volume import attachments as volume_attachments
+from api.volume import backups as volume_backups
 from api.volume import limits as volume_limits
 from api.volume import metadata as volume_metadata
 from api.volume import microversions as volume_microversions
@@ -93,6 +94,7 @@ BLUEPRINTS = (
     volume_actions.bp,
     volume_metadata.bp,
     volume_snapshots.bp,
+    volume_backups.bp,
     volume_types.bp,
     volume_attachments.bp,
     volume_quota_sets.bp,

@@ -261,6 +261,16 @@ RULES: dict[str, Rule] = {
     "volume:upload_public_image": ADMIN,
     "volume:attachments:read": ADMIN | SCOPED_READER,
     "volume:attachments:write": ADMIN | PROJECT_MEMBER,
+    # Backups: their owners' (other projects' are 404); the project and user of a backup shown to admins only
+    # (Cinder's ``backup:backup_project_attribute``); reset and force delete for admins.
+    "volume:backups:read": ADMIN | SCOPED_READER,
+    "volume:backups:create": ADMIN | PROJECT_MEMBER,
+    "volume:backups:update": ADMIN | PROJECT_MEMBER,
+    "volume:backups:delete": ADMIN | PROJECT_MEMBER,
+    "volume:backups:restore": ADMIN | PROJECT_MEMBER,
+    "volume:backups:project_attribute": ADMIN,
+    "volume:backups:reset_status": ADMIN,
+    "volume:backups:force_delete": ADMIN,
     "volume:types:read": AUTHENTICATED,
     "volume:types:manage": ADMIN,
     "volume:quota_sets:show": ADMIN | PROJECT_READER,

@@ -12,8 +12,10 @@ metadata ETags (3.15), ``force`` delete (3.23), attachments (3.27, ``os-complete
 snapshot sorting and metadata filters (3.22, 3.30), rejected unknown filters (3.31), ``~`` like filters (3.34),
 ``/limits?project_id`` (3.39), ``user_id`` in snapshots (3.41), extending attached volumes (3.42),
 ``with_count`` (3.45), time comparison filters (3.60), snapshots of an in-use volume without ``force`` (3.66), URLs
-without a project id (3.67). Resources this cloud does not offer (groups, group types, clusters, transfers,
-manageable volumes, QoS and encryption specs, messages, backups for now) answer 404 at every version, and
+without a project id (3.67), and backups' changes (update 3.9, project 3.18, sorting by ``name`` 3.37, metadata
+3.43, availability zone 3.51, ``user_id`` 3.56, ``encryption_key_id`` 3.64). Resources this cloud does not offer
+(groups, group types, clusters, transfers, manageable volumes, QoS and encryption specs, messages, backup record
+export and import) answer 404 at every version, and
 actions it does not offer (``os-reimage`` 3.68, ``os-revert`` 3.40, ``os-retype``, migrations, the 3.71
 ``os-extend_volume_completion`` Nova sends, which our compute does in-process) answer 400 naming the action, as
 Cinder does when a backend cannot do something.
