@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import update
@@ -206,7 +207,7 @@ def _release_source(worker: VolumeWorker, backup: VolumeBackup, *, succeeded: bo
 # -- restoring -------------------------------------------------------------------------------------------------
 
 
-def _write_chain(blocks: BlockAccess, store: BackupStore, location: str, backup_ids: list[str]) -> int:
+def write_chain(blocks: BlockAccess, store: BackupStore, location: str, backup_ids: Sequence[str]) -> int:
     """Zero the volume, then write each chunk the chain holds from the newest backup carrying it, checking its
     hash. Returns the bytes written."""
     owner: dict[int, tuple[str, str]] = {}
@@ -250,7 +251,7 @@ def restore(worker: VolumeWorker, backup_id: str, volume_id: str) -> str:
             location = backend.create(volume_id, size)
             with worker.db.session() as session:
                 session.execute(update(Volume).where(Volume.id == volume_id).values(location=location))
-        written = _write_chain(blocks_for(backend), store_from_settings(worker.settings), location, backup_ids)
+        written = write_chain(blocks_for(backend), store_from_settings(worker.settings), location, backup_ids)
         succeeded, error = True, None
     except Exception as exc:
         succeeded, error = False, _reason(exc, "The backup could not be restored.")

@@ -194,6 +194,15 @@ def restore_backup(
     return volume
 
 
+def claim_for_restore(session: Session, backup_id: str, volume: Volume) -> None:
+    """A volume being created from the backup (Cinder 3.47) holds it ``restoring`` until its data is in, so the
+    backup cannot be deleted under the copy."""
+    backup = session.get(VolumeBackup, backup_id)
+    assert backup is not None, "sources.from_backup found it"
+    backup.restore_volume_id = volume.id
+    _swap_backup(session, backup, frozenset({BackupStatus.AVAILABLE.value}), BackupStatus.RESTORING, "restore")
+
+
 def _new_restore_target(
     session: Session, settings: Settings, backup: VolumeBackup, project_id: str, user_id: str, name: str | None
 ) -> Volume:

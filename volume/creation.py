@@ -1,4 +1,4 @@
-"""Making a ``creating`` volume's data on its backend: empty, or from its image, snapshot or source volume.
+"""Making a ``creating`` volume's data on its backend: empty, or from its image, snapshot, source volume or backup.
 
 Idempotent: a volume no longer ``creating`` is left alone (done, deleted, or reset meanwhile), and the backends'
 creates succeed on data they already made. A failure leaves the volume ``error`` with the reason and no data
@@ -10,17 +10,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from common.exceptions import StratusError
 from image import service as image_service
 from image.models import Image
 from image.states import ImageStatus
-from volume import transitions
+from volume import backup_jobs, backups, transitions
+from volume.backends import blocks_for
 from volume.backends.base import ImageSource, VolumeBackend
+from volume.backup_store import from_settings as store_from_settings
 from volume.context import VolumeWorker
-from volume.models import Volume, VolumeSnapshot
-from volume.states import SnapshotStatus, VolumeAction, VolumeStatus
+from volume.models import Volume, VolumeBackup, VolumeSnapshot
+from volume.states import BackupStatus, SnapshotStatus, VolumeAction, VolumeStatus
 
 LOG = logging.getLogger(__name__)
 DIRECT_FORMATS = ("raw", "qcow2")
@@ -36,6 +39,8 @@ class _Plan:
     image_id: str | None
     snapshot_location: str | None
     source_location: str | None
+    backup_ids: tuple[str, ...] = ()
+    """A backup's chain, oldest first (a volume made from a backup)."""
 
 
 def _plan(worker: VolumeWorker, volume_id: str) -> _Plan | None:
@@ -54,7 +59,15 @@ def _plan(worker: VolumeWorker, volume_id: str) -> _Plan | None:
             if source is None or source.deleted or not source.location:
                 raise StratusError("The volume this volume is made from is no longer available.")
             source_location = source.location
-        return _Plan(volume.id, volume.size, volume.backend, volume.image_id, snapshot_location, source_location)
+        backup_ids: tuple[str, ...] = ()
+        if volume.backup_id:
+            backup = session.get(VolumeBackup, volume.backup_id)
+            if backup is None or backup.status != BackupStatus.RESTORING or backup.restore_volume_id != volume.id:
+                raise StratusError("The backup this volume is made from is no longer available.")
+            backup_ids = tuple(b.id for b in backups.chain(session, backup))
+        return _Plan(
+            volume.id, volume.size, volume.backend, volume.image_id, snapshot_location, source_location, backup_ids
+        )
 
 
 def image_source(worker: VolumeWorker, image_id: str) -> ImageSource:
@@ -83,7 +96,15 @@ def _make(worker: VolumeWorker, backend: VolumeBackend, plan: _Plan) -> str:
         return backend.create_from_snapshot(plan.volume_id, plan.size, plan.snapshot_location)
     if plan.source_location:
         return backend.create_from_volume(plan.volume_id, plan.size, plan.source_location)
-    return backend.create(plan.volume_id, plan.size)
+    location = backend.create(plan.volume_id, plan.size)
+    if plan.backup_ids:
+        try:
+            store = store_from_settings(worker.settings)
+            backup_jobs.write_chain(blocks_for(backend), store, location, plan.backup_ids)
+        except BaseException:
+            backend.delete(location)  # a failed create leaves no data
+            raise
+    return location
 
 
 def create(worker: VolumeWorker, volume_id: str) -> str:
@@ -98,7 +119,9 @@ def create(worker: VolumeWorker, volume_id: str) -> str:
         reason = exc.message if isinstance(exc, StratusError) else "The volume could not be created."
         LOG.warning("volume %s: create failed: %s", volume_id, reason, exc_info=not isinstance(exc, StratusError))
         _end(worker, volume_id, succeeded=False, error=reason)
+        _release_backup(worker, volume_id)
         return VolumeStatus.ERROR.value
+    _release_backup(worker, volume_id)
     if not _end(worker, volume_id, succeeded=True, location=location) and not _holds(worker, volume_id, location):
         # Deleted or reset while the data was made (not a second delivery of this task): the data is nobody's.
         LOG.warning("volume %s changed while it was created; removing the data made", volume_id)
@@ -106,6 +129,16 @@ def create(worker: VolumeWorker, volume_id: str) -> str:
         return "preempted"
     LOG.info("volume %s: created (%d GiB on %s)", volume_id, plan.size, plan.backend)
     return VolumeStatus.AVAILABLE.value
+
+
+def _release_backup(worker: VolumeWorker, volume_id: str) -> None:
+    """The backup a volume was made from is ``available`` again once the volume is made (or failed)."""
+    with worker.db.session() as session:
+        session.execute(
+            update(VolumeBackup)
+            .where(VolumeBackup.restore_volume_id == volume_id, VolumeBackup.status == BackupStatus.RESTORING.value)
+            .values(status=BackupStatus.AVAILABLE.value, restore_volume_id=None)
+        )
 
 
 def _holds(worker: VolumeWorker, volume_id: str, location: str) -> bool:

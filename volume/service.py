@@ -23,7 +23,7 @@ from common.db import utcnow
 from common.settings import Settings
 from image import service as image_service
 from image.models import Image
-from volume import quota, sources, transitions, types
+from volume import backups, quota, sources, transitions, types
 from volume.backends import backend_for
 from volume.exceptions import InvalidInput, InvalidVolume, NotDeletable, SnapshotWrongStatus
 from volume.models import Volume, VolumeAttachment, VolumeSnapshot, VolumeType
@@ -70,7 +70,7 @@ def _resolve(session: Session, project_id: str, source: Source) -> tuple[str, so
     if source.source_volid:
         return "volume", sources.from_volume(session, project_id, source.source_volid)
     if source.backup_id:
-        raise InvalidInput(reason="Creating a volume from a backup is not supported yet.")
+        return "backup", sources.from_backup(session, project_id, source.backup_id)
     return "empty", sources.Resolved(size=None)
 
 
@@ -132,9 +132,13 @@ def create_volume(
         image_id=source.image_id,
         snapshot_id=source.snapshot_id,
         source_volid=source.source_volid,
+        backup_id=source.backup_id,
+        bootable=resolved.bootable if source.backup_id else False,
         backend=backend,
     )
     session.add(volume)
+    if source.backup_id:
+        backups.claim_for_restore(session, source.backup_id, volume)
     session.flush()
     return volume
 

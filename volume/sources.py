@@ -16,15 +16,17 @@ from sqlalchemy.orm import Session
 from image.models import Image, ImageMember
 from image.states import ImageStatus, Visibility
 from volume.exceptions import (
+    BackupNotFound,
     ImageNotFound,
+    InvalidBackup,
     InvalidInput,
     InvalidSnapshot,
     InvalidVolume,
     SnapshotNotFound,
     VolumeNotFound,
 )
-from volume.models import Volume, VolumeSnapshot
-from volume.states import SnapshotStatus, VolumeStatus
+from volume.models import Volume, VolumeBackup, VolumeSnapshot
+from volume.states import BackupStatus, SnapshotStatus, VolumeStatus
 
 GiB = 1 << 30
 MAX_ID = 36
@@ -127,4 +129,22 @@ def size_error(kind: str, size: int, min_size: int) -> InvalidInput:
     return InvalidInput(
         reason=f"Volume size '{size}'GB cannot be smaller than the {kind} size {min_size}GB. "
         f"They must be >= original {kind} size."
+    )
+
+
+def from_backup(session: Session, project_id: str, backup_id: str) -> Resolved:
+    """A backup restored into the new volume (Cinder 3.47): its size, and its volume's type and image metadata
+    while that volume exists. Any backend may take it: a restore writes blocks, whatever holds them."""
+    backup = session.get(VolumeBackup, backup_id) if len(backup_id) <= MAX_ID else None
+    if backup is None or backup.deleted or backup.project_id != project_id:
+        raise BackupNotFound(backup_id=backup_id)
+    if backup.status != BackupStatus.AVAILABLE:
+        raise InvalidBackup(reason=f"Backup status must be available, but the current status is: {backup.status}.")
+    origin = session.get(Volume, backup.volume_id)
+    return Resolved(
+        min_size=backup.size,
+        size=backup.size,
+        volume_type_id=origin.volume_type_id if origin is not None and not origin.deleted else None,
+        bootable=bool(origin and origin.bootable),
+        image_metadata=dict(origin.image_metadata or {}) if origin is not None else {},
     )

@@ -239,3 +239,22 @@ def test_a_restore_checks_every_chunk_it_reads(worker, settings):
     assert "damaged" in str(_volume(worker, target).error)
     assert _backup(worker, backup_id).status == "available"
     assert DirectoryStore(settings.effective_backup_store_dir).manifest(backup_id).backup_id == backup_id
+
+
+def test_a_volume_created_from_a_backup_holds_its_data_and_the_backup_is_held_meanwhile(worker):
+    from volume.service import Source
+
+    source = _new_volume(worker, 1)
+    _write(_path(worker, source), (0x71, 0, 2 * MiB))
+    backup_id = _back_up(worker, source)
+    backup_jobs.create(worker, backup_id)
+    with worker.db.session() as session:
+        volume_id = service.create_volume(session, worker.settings, project_id="p1", user_id="u1", size=None,
+                                          source=Source(backup_id=backup_id)).id  # fmt: skip
+    assert _backup(worker, backup_id).status == "restoring"
+    with worker.db.session() as session, pytest.raises(InvalidBackup):
+        backups.delete_backup(session, session.get(VolumeBackup, backup_id))
+    assert creation.create(worker, volume_id) == "available"
+    assert (_volume(worker, volume_id).size, _volume(worker, volume_id).backup_id) == (1, backup_id)
+    assert _backup(worker, backup_id).status == "available"
+    assert _identical(_path(worker, source), _path(worker, volume_id))
