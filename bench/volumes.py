@@ -1,9 +1,12 @@
-"""Volumes on the file and Ceph backends: a volume from a 1 GiB image, and attach/detach to a running guest.
+"""Volumes on the file and Ceph backends: a volume from a 1 GiB image, attach/detach to a running guest, and
+incremental backups.
 
 Why: a volume from an image is how a user gets a bootable or pre-filled disk, and on Ceph it should be a clone
 of the image's snapshot (Cinder and Glance on one cluster), under a second whatever the image's size, not a copy
 of every byte. Attaching and detaching a volume is what a user waits on each time a disk moves between servers.
-Goals (issue 14): volume from a 1 GiB image on Ceph < 1 s (a clone); attach and detach p50 < 2 s.
+A nightly backup of a volume that changed a little must move that little, not the whole volume again.
+Goals (issue 14): volume from a 1 GiB image on Ceph < 1 s (a clone); attach and detach p50 < 2 s; an incremental
+backup of a 1 GiB volume with 1% changed stores at most 2% of the full backup's bytes.
 
 Setup: a single-node Ceph of this run's own (``deploy/ceph/up.sh`` in the run's state directory, on free monitor
 ports), and a private cloud (``manage.private_cloud.running_cloud``) on it: the libvirt driver (QEMU guests, the
@@ -12,13 +15,21 @@ domain type as probed), the fake network dataplane, volume backends ``file,rbd``
 
 1. Volume from an image: a 1 GiB raw image of incompressible data (no zeros to skip) uploaded through the image
    API; ``POST /volumes`` (size 1, the image, the type) until ``available``, ``--repeat`` times on each backend,
-   each volume deleted before the next. The Ceph volume's ``rbd info`` says whether it is a clone (it has a
-   parent) or a copy. The image store is what the cloud has (``image_store``): the filesystem, so on Ceph the
-   volume service converts and writes every non-zero byte, and the figure is a copy's, printed as such.
+   each volume but the last deleted before the next. The Ceph volume's ``rbd info`` says whether it is a clone
+   (it has a parent) or a copy. The image store is what the cloud has (``image_store``): the filesystem, so on
+   Ceph the volume service converts and writes every byte, and the figure is a copy's, printed as such.
 2. Attach and detach: a guest of the tiny image (``deploy/images/build-tiny.sh``, no network) is booted and
-   waited for (its ready line); then ``--rounds`` times per backend ``POST os-volume_attachments`` until the
-   volume is ``in-use``, a pause, ``DELETE`` until it is ``available`` again (the guest has released it), a pause.
-   Times are from the API call to the status (polled every 0.05 s).
+   waited for (its ready line); then ``--rounds`` times per backend, with the volume kept from step 1,
+   ``POST os-volume_attachments`` until the volume is ``in-use``, ``DELETE`` until it is ``available`` again
+   (the guest has released it). Times are from the API call to the status (polled every 0.05 s). Between them
+   (untimed) the guest's shell, on its serial console through the console proxy's websocket as a user reaches
+   it, is asked until it shows the volume as ``/dev/vdb`` (its serial is the volume's id), and until it is gone.
+3. Backups, with the same volume (1 GiB of the image's data): a full backup (``POST /backups``, until
+   ``available``), then 1% of the volume changed as a user changes it: attached to the guest, 10 x 1 MiB from
+   ``/dev/urandom`` written with ``dd`` at offsets spread over the disk, detached; then an incremental backup.
+   Bytes are what each backup takes in the backup store on disk (``du --block-size=1`` of its directory: its
+   chunks and manifest); the volume worker's log says whether the changes were tracked (QEMU dirty bitmap, RBD
+   snapshot diff) or found by comparing every block.
 
 Run as root with libvirtd running, under the end-to-end lock (``flock /tmp/stratus-e2e.lock``). Prints each
 figure with its unit, the goals with PASS or MISS. Exit status 0 unless the cloud or Ceph failed.
@@ -29,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -39,7 +51,6 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import requests
 
@@ -47,6 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run as `python bench/volumes.py`
 
+from bench.guest_shell import GuestShell, ShellFailure  # noqa: E402
 from bench.identity import ApiFailure, Credentials, Goal, login, percentile  # noqa: E402
 from bench.image import make_data_file  # noqa: E402
 from bench.network import Api, CloudFailure  # noqa: E402
@@ -61,9 +73,12 @@ POLL = 0.05
 CREATE_TIMEOUT = 300.0
 ATTACH_TIMEOUT = 120.0
 BOOT_TIMEOUT = 240.0
-SETTLE = 1.0  # seconds between an attach and its detach (and after the detach): the guest sees the disk come and go
+BACKUP_TIMEOUT = 300.0
+GUEST_TIMEOUT = 30.0  # for the guest to see a disk come or go once the API says it did
+CHANGED_AT_MIB = tuple(37 + 101 * i for i in range(10))  # 10 x 1 MiB = 1% of the volume (0.98%), spread over it
 GOAL_CLONE_S = 1.0
 GOAL_ATTACH_P50_S = 2.0
+GOAL_INCREMENTAL_RATIO = 0.02
 
 
 def _free_port() -> int:
@@ -83,6 +98,7 @@ class Run:
     state: Path
     ceph_conf: Path
     rbd_pool: str
+    backup_store: Path
 
 
 def start_ceph(stack: ExitStack, state: Path) -> Path:
@@ -139,7 +155,8 @@ def start_cloud(stack: ExitStack, state: Path) -> Run:
     settings = load(cloud.env)
     if settings.image_store != "filesystem":
         print(f"note: the image store is {settings.image_store!r}")
-    return Run(Api(cloud.url, login(cloud.auth_url, ADMIN)), state, ceph_conf, settings.volume_rbd_pool)
+    api = Api(cloud.url, login(cloud.auth_url, ADMIN))
+    return Run(api, state, ceph_conf, settings.volume_rbd_pool, settings.effective_backup_store_dir)
 
 
 # --- polling ---------------------------------------------------------------------------------------------------
@@ -172,24 +189,22 @@ def delete_volume(api: Api, volume_id: str) -> None:
 # --- 1. volume from an image -----------------------------------------------------------------------------------
 
 
-def upload_image(api: Api, path: Path) -> str:
-    body = {"name": "bench-1gib", "disk_format": "raw", "container_format": "bare"}
+def upload(api: Api, path: Path, name: str, disk_format: str) -> str:
+    body = {"name": name, "disk_format": disk_format, "container_format": "bare"}
     image = api.call("POST", "/image/v2/images", body, 201)["id"]
     headers = {"X-Auth-Token": api.token, "Content-Type": "application/octet-stream"}
     with path.open("rb") as data:
         response = requests.put(f"{api.url}/image/v2/images/{image}/file", data=data, headers=headers, timeout=600)
     if response.status_code != 204:
-        raise CloudFailure(f"uploading the image: HTTP {response.status_code} {response.text[:300]}")
+        raise CloudFailure(f"uploading {name}: HTTP {response.status_code} {response.text[:300]}")
     if api.call("GET", f"/image/v2/images/{image}")["status"] != "active":
-        raise CloudFailure("the uploaded image is not active")
+        raise CloudFailure(f"the uploaded image {name} is not active")
     return image
 
 
-def create_volume(api: Api, name: str, volume_type: str, image: str | None = None) -> tuple[str, float]:
-    """(volume id, seconds from POST to available) of a new 1 GiB volume."""
-    body: dict[str, Any] = {"name": name, "size": 1, "volume_type": volume_type}
-    if image:
-        body["imageRef"] = image
+def create_volume(api: Api, name: str, volume_type: str, image: str) -> tuple[str, float]:
+    """(volume id, seconds from POST to available) of a new 1 GiB volume from ``image``."""
+    body = {"name": name, "size": 1, "volume_type": volume_type, "imageRef": image}
     started = time.perf_counter()
     volume_id = api.call("POST", f"{VOLUME}/volumes", {"volume": body}, 202)["volume"]["id"]
     seconds = wait_for(lambda: volume_status(api, volume_id), "available", started, CREATE_TIMEOUT, f"volume {name}")
@@ -212,20 +227,22 @@ def rbd_parent(run: Run, volume_id: str) -> str | None:
 class FromImage:
     backend: str
     seconds: list[float]
+    kept: str  # the last volume made, kept for the next steps
     clone_of: str | None = None  # rbd: the parent of the last volume made (None: a copy)
 
 
 def volumes_from_image(run: Run, image: str, repeat: int) -> list[FromImage]:
     found = []
     for backend in BACKENDS:
-        result = FromImage(backend, [])
+        seconds, made = [], []
         for index in range(repeat):
-            volume_id, seconds = create_volume(run.api, f"bench-from-image-{backend}-{index}", backend, image)
-            result.seconds.append(seconds)
-            if backend == "rbd":
-                result.clone_of = rbd_parent(run, volume_id)
-            delete_volume(run.api, volume_id)
-        print(f"  volume from the image on {backend}: {', '.join(f'{s:.2f}' for s in result.seconds)} s", flush=True)
+            if made:
+                delete_volume(run.api, made.pop())  # gone before the next create: no overlapping backend work
+            volume_id, elapsed = create_volume(run.api, f"bench-{backend}-{index}", backend, image)
+            seconds.append(elapsed)
+            made.append(volume_id)
+        result = FromImage(backend, seconds, made[0], rbd_parent(run, made[0]) if backend == "rbd" else None)
+        print(f"  volume from the image on {backend}: {', '.join(f'{s:.2f}' for s in seconds)} s", flush=True)
         found.append(result)
     return found
 
@@ -250,17 +267,6 @@ def boot_guest(api: Api, image: str) -> str:
     return server
 
 
-def upload_tiny(api: Api, path: Path) -> str:
-    body = {"name": "tiny", "disk_format": "qcow2", "container_format": "bare"}
-    image = api.call("POST", "/image/v2/images", body, 201)["id"]
-    headers = {"X-Auth-Token": api.token, "Content-Type": "application/octet-stream"}
-    with path.open("rb") as data:
-        response = requests.put(f"{api.url}/image/v2/images/{image}/file", data=data, headers=headers, timeout=120)
-    if response.status_code != 204:
-        raise CloudFailure(f"uploading the tiny image: HTTP {response.status_code} {response.text[:300]}")
-    return image
-
-
 def attach(api: Api, server: str, volume_id: str) -> float:
     started = time.perf_counter()
     api.call("POST", f"{COMPUTE}/servers/{server}/os-volume_attachments", {"volumeAttachment": {"volumeId": volume_id}})
@@ -273,6 +279,19 @@ def detach(api: Api, server: str, volume_id: str) -> float:
     return wait_for(lambda: volume_status(api, volume_id), "available", started, ATTACH_TIMEOUT, f"volume {volume_id}")
 
 
+def guest_sees(shell: GuestShell, volume_id: str, present: bool) -> None:
+    """Until the guest shows the volume as /dev/vdb (virtio-blk serials are the id's first 20 characters), or
+    until it shows no vdb."""
+    deadline = time.monotonic() + GUEST_TIMEOUT
+    while True:
+        rc, out = shell.run("cat /sys/block/vdb/serial 2>/dev/null")
+        if (rc == 0 and volume_id[:20] in out) == present and (present or rc != 0):
+            return
+        if time.monotonic() > deadline:
+            raise CloudFailure(f"the guest {'never saw' if present else 'still sees'} volume {volume_id} as vdb")
+        time.sleep(0.2)
+
+
 @dataclass
 class AttachDetach:
     backend: str
@@ -280,21 +299,16 @@ class AttachDetach:
     detach: list[float]
 
 
-def attach_detach(api: Api, server: str, rounds: int) -> list[AttachDetach]:
-    found = []
-    for backend in BACKENDS:
-        volume_id, _ = create_volume(api, f"bench-attach-{backend}", backend)
-        result = AttachDetach(backend, [], [])
-        for _ in range(rounds):
-            result.attach.append(attach(api, server, volume_id))
-            time.sleep(SETTLE)
-            result.detach.append(detach(api, server, volume_id))
-            time.sleep(SETTLE)
-        delete_volume(api, volume_id)
-        print(f"  attach on {backend}: {', '.join(f'{s:.2f}' for s in result.attach)} s;"
-              f" detach: {', '.join(f'{s:.2f}' for s in result.detach)} s", flush=True)  # fmt: skip
-        found.append(result)
-    return found
+def attach_detach(api: Api, shell: GuestShell, server: str, volume_id: str, backend: str, rounds: int) -> AttachDetach:
+    result = AttachDetach(backend, [], [])
+    for _ in range(rounds):
+        result.attach.append(attach(api, server, volume_id))
+        guest_sees(shell, volume_id, present=True)
+        result.detach.append(detach(api, server, volume_id))
+        guest_sees(shell, volume_id, present=False)
+    print(f"  attach on {backend}: {', '.join(f'{s:.2f}' for s in result.attach)} s;"
+          f" detach: {', '.join(f'{s:.2f}' for s in result.detach)} s", flush=True)  # fmt: skip
+    return result
 
 
 def delete_server(api: Api, server: str) -> None:
@@ -307,13 +321,76 @@ def delete_server(api: Api, server: str) -> None:
         time.sleep(0.2)
 
 
+# --- 3. backups ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backup:
+    seconds: float
+    stored: int  # bytes on disk in the backup store
+    how: str  # the volume worker's word: full, incremental (tracked), compared
+
+
+def back_up(run: Run, volume_id: str, name: str, incremental: bool) -> Backup:
+    body = {"backup": {"volume_id": volume_id, "name": name, "incremental": incremental}}
+    started = time.perf_counter()
+    backup_id = run.api.call("POST", f"{VOLUME}/backups", body, 202)["backup"]["id"]
+    seconds = wait_for(lambda: run.api.call("GET", f"{VOLUME}/backups/{backup_id}")["backup"]["status"],
+                       "available", started, BACKUP_TIMEOUT, f"backup {name}")  # fmt: skip
+    du = subprocess.run(["du", "--block-size=1", "-s", str(run.backup_store / backup_id)], capture_output=True,
+                        text=True, timeout=60, check=True)  # fmt: skip
+    return Backup(seconds, int(du.stdout.split()[0]), backup_how(run.state, backup_id))
+
+
+def backup_how(state: Path, backup_id: str) -> str:
+    """What the volume worker logged of the backup: full, incremental (tracked) or compared (every block read).
+    It logs that after the backup shows ``available`` (and after dropping the parent's checkpoint): wait a little."""
+    line = re.compile(rf"backup {backup_id} of volume \S+: ([^,]+),")
+    deadline = time.monotonic() + 15
+    while (found := line.search((state / "log/volume-worker.log").read_text(errors="replace"))) is None:
+        if time.monotonic() > deadline:
+            return "not logged"
+        time.sleep(0.2)
+    return found[1]
+
+
+def change_one_percent(api: Api, shell: GuestShell, server: str, volume_id: str) -> None:
+    """10 MiB of new data written by the guest to the attached volume (1 MiB at each of CHANGED_AT_MIB)."""
+    attach(api, server, volume_id)
+    guest_sees(shell, volume_id, present=True)
+    for offset in CHANGED_AT_MIB:
+        rc, out = shell.run(f"dd if=/dev/urandom of=/dev/vdb bs=1M count=1 seek={offset} conv=fsync 2>&1")
+        if rc != 0:
+            raise CloudFailure(f"the guest could not write to the volume: {out.strip()}")
+    detach(api, server, volume_id)
+    guest_sees(shell, volume_id, present=False)
+
+
+@dataclass(frozen=True)
+class Backups:
+    backend: str
+    full: Backup
+    incremental: Backup
+
+
+def backups(run: Run, shell: GuestShell, server: str, volume_id: str, backend: str) -> Backups:
+    full = back_up(run, volume_id, f"bench-full-{backend}", incremental=False)
+    change_one_percent(run.api, shell, server, volume_id)
+    incremental = back_up(run, volume_id, f"bench-incremental-{backend}", incremental=True)
+    print(f"  backups on {backend}: full {full.seconds:.2f} s {full.stored} B ({full.how}), incremental"
+          f" {incremental.seconds:.2f} s {incremental.stored} B ({incremental.how})", flush=True)  # fmt: skip
+    return Backups(backend, full, incremental)
+
+
 # --- the report ------------------------------------------------------------------------------------------------
 
+MiB = 1 << 20
 
-def report(from_image: list[FromImage], attached: list[AttachDetach], repeat: int, rounds: int) -> None:
+
+def report_from_image(found: list[FromImage], repeat: int) -> list[Goal]:
     print(f"\nvolume from a {IMAGE_MIB} MiB raw image (incompressible data), POST -> available, median of {repeat}:")
     goals = []
-    for result in from_image:
+    for result in found:
         median = statistics.median(result.seconds)
         each = ", ".join(f"{s:.2f}" for s in result.seconds)
         if result.backend == "rbd":
@@ -326,8 +403,13 @@ def report(from_image: list[FromImage], attached: list[AttachDetach], repeat: in
             measured = f"{median:.2f} s, {'a clone' if result.clone_of else 'a copy'}{why}"
             goals.append(Goal("volume from a 1 GiB image on Ceph", measured, f"< {GOAL_CLONE_S:.0f} s, a clone",
                               bool(result.clone_of) and median < GOAL_CLONE_S))  # fmt: skip
+    return goals
+
+
+def report_attach(found: list[AttachDetach], rounds: int) -> list[Goal]:
     print(f"\nattach / detach of a 1 GiB volume to a running guest, {rounds} rounds, API call -> in-use / available:")
-    for result in attached:
+    goals = []
+    for result in found:
         a, d = sorted(result.attach), sorted(result.detach)
         print(f"  {result.backend:<5} attach p50 {percentile(a, 0.5):.2f} s  p90 {percentile(a, 0.9):.2f} s"
               f"   detach p50 {percentile(d, 0.5):.2f} s  p90 {percentile(d, 0.9):.2f} s")  # fmt: skip
@@ -335,12 +417,35 @@ def report(from_image: list[FromImage], attached: list[AttachDetach], repeat: in
             p50 = percentile(values, 0.5)
             goals.append(Goal(f"{name} p50 on {result.backend}", f"{p50:.2f} s", f"< {GOAL_ATTACH_P50_S:.0f} s",
                               p50 < GOAL_ATTACH_P50_S))  # fmt: skip
-    print("Goals:")
-    for goal in goals:
-        print(f"  {goal.verdict:<4}  {goal.name}: {goal.measured} (goal {goal.wanted})")
+    return goals
 
 
-def run(args: argparse.Namespace) -> None:
+def report_backups(found: list[Backups]) -> list[Goal]:
+    changed = len(CHANGED_AT_MIB)
+    print(f"\nbackups of the 1 GiB volume (the image's data), then {changed} MiB ({changed / IMAGE_MIB:.2%}) changed by"
+          " the guest; bytes = the backup's disk usage in the store (du):")  # fmt: skip
+    goals = []
+    for result in found:
+        full, incremental = result.full, result.incremental
+        ratio = incremental.stored / full.stored if full.stored else float("nan")
+        print(f"  {result.backend:<5} full        {full.seconds:6.2f} s  {full.stored / MiB:8.2f} MiB"
+              f" ({full.stored} B; {full.how})")  # fmt: skip
+        print(f"  {'':<5} incremental {incremental.seconds:6.2f} s  {incremental.stored / MiB:8.2f} MiB"
+              f" ({incremental.stored} B; {incremental.how}) = {ratio:.2%} of the full")  # fmt: skip
+        goals.append(Goal(f"incremental backup on {result.backend} (1% changed)",
+                          f"{ratio:.2%} of the full backup's bytes, {incremental.seconds:.2f} s",
+                          f"<= {GOAL_INCREMENTAL_RATIO:.0%}", ratio <= GOAL_INCREMENTAL_RATIO))  # fmt: skip
+    return goals
+
+
+@dataclass
+class Figures:
+    from_image: list[FromImage]
+    attached: list[AttachDetach]
+    backups: list[Backups]
+
+
+def run(args: argparse.Namespace) -> Figures:
     with ExitStack() as stack:
         # QEMU runs as its own user and must reach the disks: not under a private temporary directory.
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="stratus-bench-vol-", dir="/var/tmp")))
@@ -355,13 +460,16 @@ def run(args: argparse.Namespace) -> None:
         started = time.monotonic()
         cloud = start_cloud(stack, state)
         print(f"Ceph and the cloud up in {time.monotonic() - started:.0f} s", flush=True)
-        image = upload_image(cloud.api, data)
+        image = upload(cloud.api, data, "bench-1gib", "raw")
         data.unlink()
-        from_image = volumes_from_image(cloud, image, args.repeat)
-        server = boot_guest(cloud.api, upload_tiny(cloud.api, tiny))
-        attached = attach_detach(cloud.api, server, args.rounds)
+        figures = Figures(volumes_from_image(cloud, image, args.repeat), [], [])
+        server = boot_guest(cloud.api, upload(cloud.api, tiny, "tiny", "qcow2"))
+        with GuestShell(cloud.api.url, cloud.api.token, server) as shell:
+            for made in figures.from_image:
+                figures.attached.append(attach_detach(cloud.api, shell, server, made.kept, made.backend, args.rounds))
+                figures.backups.append(backups(cloud, shell, server, made.kept, made.backend))
         delete_server(cloud.api, server)
-    report(from_image, attached, args.repeat, args.rounds)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -375,10 +483,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run (other work skews the figures)")
     began = time.monotonic()
     try:
-        run(args)
-    except (ApiFailure, CloudFailure, subprocess.SubprocessError, requests.RequestException) as exc:
+        figures = run(args)
+    except (ApiFailure, CloudFailure, ShellFailure, subprocess.SubprocessError, requests.RequestException) as exc:
         print(f"the cloud failed: {exc}", file=sys.stderr)
         return 1
+    goals = report_from_image(figures.from_image, args.repeat)
+    goals += report_attach(figures.attached, args.rounds)
+    goals += report_backups(figures.backups)
+    print("Goals:")
+    for goal in goals:
+        print(f"  {goal.verdict:<4}  {goal.name}: {goal.measured} (goal {goal.wanted})")
     print(f"({time.monotonic() - began:.0f} s in all)")
     return 0
 
