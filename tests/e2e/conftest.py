@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.libvirtd_gate import LibvirtdGate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,3 +48,29 @@ def libvirtd() -> str:
     if result.returncode != 0:
         pytest.fail(f"start-system-services.sh failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return "qemu:///system"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The machine's libvirtd is shared by the guest modules that run at once on several workers (tests/conftest.py);
+# two tests restart it. A readers-writer lock on files every worker of the session opens: each guest module holds
+# it shared from its first fixture to its end, and a restart holds it alone. A turnstile keeps new modules from
+# starting while a restart waits, so the restart waits for the modules already running and no longer.
+
+
+@pytest.fixture(scope="session")
+def libvirtd_gate(testrun_uid: str) -> LibvirtdGate:
+    return LibvirtdGate(Path(tempfile.gettempdir()) / f"stratus-tests-{testrun_uid}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _guest_module_shares_libvirtd(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every guest-booting module (not tests/e2e/network/) holds the gate shared while it runs."""
+    if "tests/e2e/network/" in request.node.path.as_posix():
+        yield
+        return
+    gate: LibvirtdGate = request.getfixturevalue("libvirtd_gate")
+    gate.enter()
+    try:
+        yield
+    finally:
+        gate.leave()

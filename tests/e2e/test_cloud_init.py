@@ -24,7 +24,7 @@ import pytest
 
 from deploy.images.cloud import markers
 from manage.clouds import write_clouds_yaml
-from tests.e2e.conftest import REPO
+from tests.conftest import CLOUD_IMAGE, build_cloud_image_command
 from tests.e2e.guests import OpenStack, guest_cloud_settings, in_parallel
 from tests.e2e.kernel import remove_leftovers
 from tests.harness import running_cloud, wait_until
@@ -36,8 +36,7 @@ UNDERLAY_BRIDGE = f"ul{HOST}"
 UNDERLAY = f"198.19.{secrets.randbelow(256)}.0/24"
 PASSWORDS = {"admin": "eci-admin", "demo": "eci-demo"}
 SUBNET, GATEWAY = "10.9.0.0/24", "10.9.0.1"
-BUILD_CLOUD = REPO / "deploy" / "images" / "cloud" / "build-cloud.sh"
-IMAGE = REPO / ".stratus" / "build" / "cloud.qcow2"
+IMAGE = CLOUD_IMAGE
 BOOT_TIMEOUT = 600.0
 """Two guests running cloud-init at once under software emulation on a shared machine."""
 DEFAULT_USER = "debian"
@@ -48,10 +47,9 @@ USER_DATA_RAN = re.compile(r"^STRATUS-USERDATA-RAN\r?$", re.MULTILINE)
 
 @pytest.fixture(scope="module")
 def cloud_image() -> Path:
-    """The cloud-init image, built once and then cached with its inputs' stamp (a no-op when up to date)."""
-    result = subprocess.run(
-        ["bash", str(BUILD_CLOUD), str(IMAGE)], capture_output=True, text=True, timeout=1800, check=False
-    )
+    """The cloud-init image, built once and then cached with its inputs' stamp (a no-op when up to date; the
+    session's controlling process started building it in the background when the session began)."""
+    result = subprocess.run(build_cloud_image_command(), capture_output=True, text=True, timeout=1800, check=False)
     if result.returncode != 0:
         pytest.fail(f"build-cloud.sh failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return IMAGE

@@ -35,6 +35,7 @@ from compute.host.virt.base import ConfigDrive, ConsoleKind, DriverError, Instan
 from compute.host.virt.libvirt import taps
 from compute.host.virt.libvirt.driver import LibvirtDriver
 from deploy.images import markers
+from tests.e2e.libvirtd_gate import LibvirtdGate
 from tests.harness import wait_until
 from tests.hostile_images import hostile_images, make_canary
 
@@ -367,12 +368,14 @@ def wait_for_libvirtd(timeout: float = 30.0) -> None:
 
 
 @pytest.fixture
-def restartable_libvirtd(libvirtd: str) -> Iterator[None]:
-    """libvirtd is running again after the test, whatever the test did to it."""
-    yield
-    if libvirtd_pid() is None:
-        subprocess.run(["bash", str(REPO / "deploy" / "start-system-services.sh")], timeout=60, check=False)
-    wait_for_libvirtd()
+def restartable_libvirtd(libvirtd: str, libvirtd_gate: LibvirtdGate) -> Iterator[None]:
+    """libvirtd to this test alone (no other worker's guests meanwhile), running again after the test, whatever
+    the test did to it."""
+    with libvirtd_gate.alone():
+        yield
+        if libvirtd_pid() is None:
+            subprocess.run(["bash", str(REPO / "deploy" / "start-system-services.sh")], timeout=60, check=False)
+        wait_for_libvirtd()
 
 
 def restart_libvirtd() -> None:
@@ -390,6 +393,7 @@ def restart_libvirtd() -> None:
     wait_for_libvirtd()
 
 
+@pytest.mark.timeout(1200)  # it waits for the guest modules running on other workers
 def test_driver_reconnects_after_libvirtd_restarts(
     driver: LibvirtDriver, base_image: Path, created: list[str], restartable_libvirtd: None
 ) -> None:

@@ -15,6 +15,7 @@ import pytest
 from manage.clouds import write_clouds_yaml
 from tests.e2e.guests import Guest, OpenStack, guest_cloud_settings, in_parallel
 from tests.e2e.kernel import remove_leftovers
+from tests.e2e.libvirtd_gate import LibvirtdGate
 from tests.e2e.tenant_networks.world import (
     BOOT_TIMEOUT,
     HOST,
@@ -146,10 +147,25 @@ def _keep_logs(state: Path, keep: Path) -> None:
 
 @pytest.fixture(scope="package")
 def world(
-    tiny_image: Path, libvirtd: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    tiny_image: Path,
+    libvirtd: str,
+    libvirtd_gate: LibvirtdGate,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[World]:
     """The cloud with both projects' networks and the three guests. When anything failed, the logs and consoles
-    are kept in pytest's temporary directory (``tenant-networks-logs*``) before everything is removed."""
+    are kept in pytest's temporary directory (``tenant-networks-logs*``) before everything is removed. It holds
+    the libvirtd gate itself: it outlives each of the package's modules."""
+    libvirtd_gate.enter()
+    try:
+        yield from _world(tiny_image, libvirtd, request, tmp_path_factory)
+    finally:
+        libvirtd_gate.leave()
+
+
+def _world(
+    tiny_image: Path, libvirtd: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
     failed_before = request.session.testsfailed
     state, env = guest_cloud_settings(
         HOST,
