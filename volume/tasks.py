@@ -79,6 +79,8 @@ def register(app: Celery, settings: Settings) -> None:
             client.delete_volume(app, volume_id, request_id=f"sweep-{volume_id}")
         for snapshot_id in swept.snapshots_to_delete:
             client.delete_snapshot(app, snapshot_id, request_id=f"sweep-{snapshot_id}")
+        for backup_id in swept.backups_to_delete:
+            client.delete_backup(app, backup_id, request_id=f"sweep-{backup_id}")
         return asdict(swept)
 
     app.conf.beat_schedule = {"sweep-stuck-volumes": {"task": client.SWEEP, "schedule": SWEEP_SECONDS}}

@@ -258,3 +258,27 @@ def test_a_volume_created_from_a_backup_holds_its_data_and_the_backup_is_held_me
     assert (_volume(worker, volume_id).size, _volume(worker, volume_id).backup_id) == (1, backup_id)
     assert _backup(worker, backup_id).status == "available"
     assert _identical(_path(worker, source), _path(worker, volume_id))
+
+
+def test_the_sweeper_ends_a_lost_backup_and_frees_its_volume_and_retries_a_lost_delete(worker):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from common.db import utcnow
+    from volume import sweeper
+
+    volume_id = _new_volume(worker, 1)
+    lost = _back_up(worker, volume_id)  # its task never runs
+    done = _back_up(worker, _new_volume(worker, 1))
+    backup_jobs.create(worker, done)
+    with worker.db.session() as session:
+        backups.delete_backup(session, session.get(VolumeBackup, done))  # its delete task is lost too
+        past = utcnow() - timedelta(hours=5)
+        session.execute(update(VolumeBackup).values(updated_at=past))
+        session.execute(update(Volume).values(updated_at=past))
+    swept = sweeper.sweep(worker)
+    assert lost in swept.failed and volume_id in swept.failed
+    assert swept.backups_to_delete == [done]
+    assert (_backup(worker, lost).status, _volume(worker, volume_id).status) == ("error", "available")
+    assert backup_jobs.delete(worker, done) == "deleted"
