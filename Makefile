@@ -11,8 +11,8 @@ HOSTS ?=
 # `make up VOLUMES=ceph`: volumes on a single-node Ceph (deploy/ceph/) besides files; VOLUMES=file goes back (remembered)
 VOLUMES ?=
 # `make test TEST_WORKERS=N`: pytest-xdist workers sharing the suite (tests/conftest.py says how); 0 runs it in one
-# process. Two on two cores: the guest-booting unit (tests/conftest.py) is the longest, and a third worker slowed
-# its TCG guests past their timeouts.
+# process. Two on two cores: both may boot TCG guests at once (tests/conftest.py), and a third worker slowed them
+# past their timeouts.
 TEST_WORKERS ?= 2
 
 .PHONY: help deps system-services up down status test lint bench
