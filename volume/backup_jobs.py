@@ -150,7 +150,8 @@ def create(worker: VolumeWorker, backup_id: str) -> str:
     ended = _end(
         worker, backup_id, BackupStatus.CREATING, status=BackupStatus.AVAILABLE.value, fail_reason=None,
         stored_bytes=copied.stored_bytes, object_count=copied.chunks, checkpoint=copied.checkpoint,
-        container=store_container(worker), data_timestamp=snapshot.created_at if snapshot else backup.created_at,
+        container=backup.container or store_container(worker),
+        data_timestamp=snapshot.created_at if snapshot is not None else backup.created_at,
     )  # fmt: skip
     _release_source(worker, backup, succeeded=True)
     if not ended:  # deleted or reset while it ran: what it made is nobody's
@@ -169,7 +170,7 @@ def create(worker: VolumeWorker, backup_id: str) -> str:
 
 
 def store_container(worker: VolumeWorker) -> str:
-    """What a backup's ``container`` says of where it is (Cinder shows it): the store directory's name."""
+    """A backup's ``container`` when its request named none (Cinder shows it): the store directory's name."""
     return worker.settings.effective_backup_store_dir.name
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from common.db import utcnow
 from common.settings import Settings
 from volume import quota, transitions, types
-from volume.exceptions import BackupNotFound, InvalidBackup, InvalidInput, InvalidSnapshot, InvalidVolume
+from volume.exceptions import BackupNotFound, InvalidBackup, InvalidSnapshot, InvalidVolume
 from volume.models import Volume, VolumeBackup, VolumeSnapshot, VolumeType
 from volume.states import BACKUP_DELETABLE, BackupStatus, SnapshotStatus, VolumeAction, VolumeStatus
 
@@ -88,7 +88,9 @@ def create_backup(
     working). The caller sends ``volume.client.create_backup`` after commit."""
     if snapshot is not None:
         if snapshot.volume_id != volume.id:
-            raise InvalidInput(reason=f"Snapshot {snapshot.id} is not a snapshot of volume {volume.id}.")
+            raise InvalidVolume(
+                reason=f"Volume {volume.id} does not match with snapshot.volume_id {snapshot.volume_id}."
+            )
         if snapshot.status != SnapshotStatus.AVAILABLE:
             raise InvalidSnapshot(
                 reason=f'Snapshot to be backed up must be available, but the current status is "{snapshot.status}".'
@@ -96,10 +98,7 @@ def create_backup(
     else:
         transitions.check(volume, VolumeAction.BACKUP)
         if volume.status == VolumeStatus.IN_USE and not force:
-            raise InvalidVolume(
-                reason=f"Volume to be backed up must be available or in-use, but the current status is "
-                f'"{volume.status}" (an in-use volume needs force).'
-            )
+            raise InvalidVolume(reason="Backing up an in-use volume must use the force flag.")
     parent = newest_backup(session, volume.id) if incremental else None
     if incremental and parent is None:
         raise InvalidBackup(reason="No backups available to do an incremental backup.")
@@ -184,8 +183,11 @@ def restore_backup(
         raise InvalidBackup(reason=f"Backup status must be available, but the current status is: {backup.status}.")
     if volume is not None:
         if volume.size < backup.size:
-            raise InvalidVolume(reason=f"Volume {volume.id} of {volume.size} GiB is smaller than backup "
-                                f"{backup.id} of {backup.size} GiB.")  # fmt: skip
+            raise InvalidVolume(
+                reason=f"volume size {volume.size} is too small to restore backup of size {backup.size}."
+            )
+        if volume.status != VolumeStatus.AVAILABLE:
+            raise InvalidVolume(reason="Volume to be restored to must be available.")
         transitions.begin(session, volume, VolumeAction.RESTORE)
     else:
         volume = _new_restore_target(session, settings, backup, project_id, user_id, name)

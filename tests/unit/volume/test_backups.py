@@ -218,7 +218,7 @@ def test_an_in_use_volume_needs_force_and_an_incremental_backup_needs_a_full_one
                               user_id="u1", incremental=True)  # fmt: skip
     with worker.db.session() as session:
         session.get(Volume, volume_id).status = "in-use"
-    with worker.db.session() as session, pytest.raises(InvalidVolume, match="needs force"):
+    with worker.db.session() as session, pytest.raises(InvalidVolume, match="must use the force flag"):
         backups.create_backup(session, worker.settings, volume=session.get(Volume, volume_id), project_id="p1",
                               user_id="u1")  # fmt: skip
 
