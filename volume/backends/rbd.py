@@ -307,9 +307,11 @@ class RbdBackend(VolumeBackend):
             if self._complete(ioctx, name):
                 return f"{self.pool}/{name}"
             with self._image(source_ioctx, source) as parent:
-                if parent is None or snapshot not in {s["name"] for s in parent.list_snaps()}:
+                sizes = {s["name"]: s["size"] for s in parent.list_snaps()} if parent is not None else {}
+                if snapshot not in sizes:
                     raise BackendError(reason="the snapshot's data is gone")
-                if parent.stat()["size"] > size_gb * GiB:
+                # The snapshot's own size: the volume may have grown since it was taken.
+                if sizes[snapshot] > size_gb * GiB:
                     raise BackendError(reason="A volume from a snapshot is at least as large as the snapshot.")
                 if not parent.is_protected_snap(snapshot):
                     parent.protect_snap(snapshot)

@@ -188,6 +188,21 @@ def test_clone_from_snapshot_is_copy_on_write(backend: RbdBackend, cluster: Path
     backend.delete(clone)
 
 
+def test_volume_from_a_snapshot_of_a_volume_grown_since_has_the_snapshots_size(
+    backend: RbdBackend, cluster: Path
+) -> None:
+    """Regression: the size check read the volume's size now (2 GiB after an extend), not the snapshot's (1 GiB),
+    so a volume of the snapshot's size was refused and ended in error."""
+    source = backend.create(new_id(), 1)
+    snapshot = backend.create_snapshot(source, new_id())
+    backend.extend(source, 2)
+    clone = backend.create_from_snapshot(new_id(), 1, snapshot)
+    assert rbd_info(cluster, clone)["size"] == GiB
+    backend.delete_snapshot(snapshot)
+    backend.delete(clone)
+    backend.delete(source)
+
+
 def test_volume_from_volume_is_an_independent_copy(backend: RbdBackend, cluster: Path, tmp_path: Path) -> None:
     image = patterned_image(tmp_path / "src.raw", 8 * MiB, {MiB: 0x77}, disk_format="raw")
     source = backend.create_from_image(new_id(), 1, ImageSource("img", "raw", 8 * MiB, path=image))
