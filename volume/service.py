@@ -244,6 +244,49 @@ def create_snapshot(
     return snapshot
 
 
+def host_snapshot_target(
+    session: Session, settings: Settings, volume: Volume, snapshot: VolumeSnapshot
+) -> dict[str, Any] | None:
+    """Who takes the new ``creating`` snapshot of ``volume``: None when the volume service does (the caller sends
+    ``volume.client.create_snapshot``); for an ``in-use`` volume whose backend cannot read it beside the guest
+    (``VolumeBackend.snapshot_by_host``: a qcow2 file QEMU holds locked), the target the server's host writes a
+    point-in-time copy to, in ``connection_info``'s shape. The snapshot's location is recorded now, so the host's
+    report cannot point it anywhere else and a delete finds the file whatever became of the copy; the compute
+    side asks the host (``compute.volumes.snapshot_attached_volume``) and ends it with ``snapshot_taken`` or
+    ``snapshot_failed``."""
+    if volume.status != VolumeStatus.IN_USE or not volume.location or snapshot.status != SnapshotStatus.CREATING:
+        return None
+    found = backend_for(settings, volume.backend).snapshot_by_host(volume.location, snapshot.id)
+    if found is None:
+        return None
+    snapshot.location, target = found
+    session.flush()
+    return target.as_dict()
+
+
+def _end_creating(session: Session, snapshot: VolumeSnapshot, **values: object) -> bool:
+    result = session.execute(
+        update(VolumeSnapshot)
+        .where(VolumeSnapshot.id == snapshot.id, VolumeSnapshot.status == SnapshotStatus.CREATING.value)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1
+
+
+def snapshot_taken(session: Session, snapshot: VolumeSnapshot) -> bool:
+    """The server's host wrote the copy to the snapshot's location: ``available``. False, and nothing changed,
+    when the snapshot was no longer ``creating`` (an admin's reset, the sweeper)."""
+    done = {"status": SnapshotStatus.AVAILABLE.value, "progress": "100%", "error": None}
+    return _end_creating(session, snapshot, **done)
+
+
+def snapshot_failed(session: Session, snapshot: VolumeSnapshot, reason: str) -> bool:
+    """The server's host could not copy the volume (and left no file): ``error`` with ``reason``. False, and
+    nothing changed, when the snapshot was no longer ``creating``."""
+    return _end_creating(session, snapshot, status=SnapshotStatus.ERROR.value, error=reason[:1024])
+
+
 def delete_snapshot(session: Session, snapshot: VolumeSnapshot) -> None:
     """Start deleting (400 unless available or error). The caller sends ``volume.client.delete_snapshot``."""
     if snapshot.status not in SNAPSHOT_DELETABLE:

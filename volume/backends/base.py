@@ -137,3 +137,11 @@ class VolumeBackend(ABC):
 
     @abstractmethod
     def capacity(self) -> Capacity: ...
+
+    def snapshot_by_host(self, location: str, snapshot_id: str) -> tuple[str, Connection] | None:
+        """Whether a snapshot of the volume while a guest holds it must be taken by that guest's host: None (the
+        default) when ``create_snapshot`` reads an attached volume too (RBD snapshots a live image itself); else
+        the snapshot's location and the target the host writes a point-in-time copy of the disk to (a qcow2 file
+        that QEMU holds locked can be copied only by that QEMU, as Cinder's remotefs drivers ask Nova to do).
+        Names only: reads and changes nothing."""
+        return None

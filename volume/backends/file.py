@@ -1,10 +1,13 @@
 """Volumes as thin qcow2 files in one directory (``volume_dir``), attached by path on the same machine.
 
 Every name is made from an id we generated: ``volume-<uuid>.qcow2``, its snapshots qcow2 *internal* snapshots
-named ``snapshot-<uuid>`` inside it (a location ``volume-<uuid>.qcow2@snapshot-<uuid>``). A volume made from a
-snapshot or another volume is a full, independent copy (``qemu-img convert``, with ``-l snapshot.name=`` for a
-snapshot), so deleting either never touches the other. A new file is written under a temporary name and renamed
-only once it is complete, so a failed create leaves nothing. Changes to one volume's file (snapshot, extend,
+named ``snapshot-<uuid>`` inside it (a location ``volume-<uuid>.qcow2@snapshot-<uuid>``). A volume a running guest
+holds cannot take an internal snapshot (QEMU's image lock forbids a second writer), so its snapshot is a file of
+its own, ``snapshot-<uuid>.qcow2`` beside it, written by the guest's host (``snapshot_by_host``: a point-in-time
+copy through libvirt's backup job); that file is a standalone qcow2 with no backing file. A volume made from a
+snapshot or another volume is a full, independent copy (``qemu-img convert``, with ``-l snapshot.name=`` for an
+internal snapshot), so deleting either never touches the other. A new file is written under a temporary name and
+renamed only once it is complete, so a failed create leaves nothing. Changes to one volume's file (snapshot, extend,
 delete) hold its lock file, so two tasks never rewrite one qcow2 at once.
 
 ``qemu-img`` runs only through ``image.qemu_img`` (its one runner, under ``prlimit``); files are opened as a
@@ -33,6 +36,8 @@ OVERSUBSCRIPTION = 20
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _VOLUME = re.compile(rf"^volume-{_UUID}\.qcow2$")
 _SNAPSHOT = re.compile(rf"^(volume-{_UUID}\.qcow2)@(snapshot-{_UUID})$")
+_SNAPSHOT_FILE = re.compile(rf"^snapshot-{_UUID}\.qcow2$")
+"""A snapshot taken by a guest's host: a file of its own in the volume directory."""
 _ID = re.compile(rf"^{_UUID}$")
 EXPORT_FORMATS = ("raw", "qcow2")
 
@@ -59,6 +64,12 @@ class FileBackend(VolumeBackend):
         if not _VOLUME.match(location):
             raise BackendError(reason="not a location of the file backend")
         return self.root / location
+
+    def _source(self, location: str) -> Path:
+        """A file a new volume may be copied from: a volume, or a snapshot file a host wrote."""
+        if _SNAPSHOT_FILE.match(location):
+            return self.root / location
+        return self._path(location)
 
     def _snapshot(self, snapshot_location: str) -> tuple[str, str]:
         found = _SNAPSHOT.match(snapshot_location)
@@ -166,6 +177,8 @@ class FileBackend(VolumeBackend):
         return location
 
     def create_from_snapshot(self, volume_id: str, size_gb: int, snapshot_location: str) -> str:
+        if _SNAPSHOT_FILE.match(snapshot_location):
+            return self._copy(volume_id, size_gb, snapshot_location, None)
         source, snapshot = self._snapshot(snapshot_location)
         return self._copy(volume_id, size_gb, source, snapshot)
 
@@ -174,7 +187,7 @@ class FileBackend(VolumeBackend):
 
     def _copy(self, volume_id: str, size_gb: int, source_location: str, snapshot: str | None) -> str:
         location = self._volume_name(volume_id)
-        source = self._path(source_location)
+        source = self._source(source_location)
         if self._path(location).exists():
             return location
         self._check_space(size_gb)
@@ -201,6 +214,8 @@ class FileBackend(VolumeBackend):
             self._grow(path, size_gb)
 
     def delete(self, location: str) -> None:
+        # A snapshot file a host wrote is a standalone copy: the volume's file is removed without touching it (the
+        # volume service deletes snapshots first anyway).
         path = self._path(location)
         with self._locked(location):
             if not path.exists():
@@ -222,7 +237,19 @@ class FileBackend(VolumeBackend):
                 self._run(["snapshot", "-q", "-c", name, self._opened(path)], "taking a snapshot")
         return f"{location}@{name}"
 
+    def snapshot_by_host(self, location: str, snapshot_id: str) -> tuple[str, Connection] | None:
+        self._path(location)
+        if not _ID.match(snapshot_id):
+            raise BackendError(reason="snapshot ids are UUIDs")
+        name = f"snapshot-{snapshot_id}.qcow2"
+        return name, Connection("file", {"path": str((self.root / name).absolute()), "format": "qcow2"})
+
     def delete_snapshot(self, snapshot_location: str) -> None:
+        if _SNAPSHOT_FILE.match(snapshot_location):
+            with self._locked(snapshot_location):
+                (self.root / snapshot_location).unlink(missing_ok=True)
+            (self.root / ".locks" / f"{snapshot_location}.lock").unlink(missing_ok=True)
+            return
         location, name = self._snapshot(snapshot_location)
         path = self._path(location)
         with self._locked(location):

@@ -1,5 +1,5 @@
-"""The file backend with the real qemu-img: thin qcow2 files named from ids, internal snapshots, independent
-copies, extend, export, idempotent deletes, and no path made from anything but an id."""
+"""The file backend with the real qemu-img: thin qcow2 files named from ids, internal snapshots, snapshot files a
+host wrote, independent copies, extend, export, idempotent deletes, and no path made from anything but an id."""
 
 from __future__ import annotations
 
@@ -71,6 +71,41 @@ def test_a_snapshot_keeps_the_first_write_and_a_volume_from_it_holds_only_that(b
     assert read_raw(backend, copy, tmp_path) == b"\xab" * MiB
 
 
+def test_a_snapshot_of_an_attached_volume_is_a_file_a_host_writes_beside_it(backend, tmp_path):
+    location = backend.create(V1, 1)
+    snapshot, target = backend.snapshot_by_host(location, S1)
+    assert snapshot == f"snapshot-{S1}.qcow2"
+    assert target.as_dict() == {
+        "driver_volume_type": "file",
+        "data": {"path": str((backend.root / snapshot).absolute()), "format": "qcow2"},
+    }
+    assert not (backend.root / snapshot).exists()  # it only names the file
+    for hostile in ("../x", f"{S1}/../x", ""):
+        with pytest.raises(BackendError):
+            backend.snapshot_by_host(location, hostile)
+    with pytest.raises(BackendError):
+        backend.snapshot_by_host("../etc/passwd", S1)
+
+
+def test_a_volume_from_a_snapshot_file_holds_its_data_and_deleting_either_keeps_the_other(backend, tmp_path):
+    location = backend.create(V1, 1)
+    write(backend.root / location, 0xAB)
+    snapshot, _ = backend.snapshot_by_host(location, S1)
+    shutil.copyfile(backend.root / location, backend.root / snapshot)  # what the host's copy holds
+    write(backend.root / location, 0xCD)
+    backend.delete(location)  # a standalone copy: the volume goes, the snapshot stays
+    assert (backend.root / snapshot).exists()
+    copy = backend.create_from_snapshot(V2, 2, snapshot)
+    assert backend.size_gb(copy) == 2
+    backend.delete_snapshot(snapshot)
+    backend.delete_snapshot(snapshot)
+    assert read_raw(backend, copy, tmp_path) == b"\xab" * MiB
+    assert sorted(p.name for p in backend.root.iterdir() if not p.name.startswith(".")) == [copy]
+    with pytest.raises(BackendError, match="gone"):
+        backend.create_from_snapshot(V3, 1, snapshot)
+    assert not backend.exists(f"volume-{V3}.qcow2")
+
+
 def test_a_volume_from_a_volume_is_an_independent_copy(backend, tmp_path):
     source = backend.create(V1, 1)
     write(backend.root / source, 0x11)
@@ -136,6 +171,11 @@ def test_no_path_is_made_from_anything_but_an_id(backend, hostile):
         backend.connection(hostile)
     with pytest.raises(BackendError):
         backend.delete_snapshot(f"{hostile}@snapshot-{S1}")
+    for snapshot_file in (hostile, f"snapshot-{hostile}.qcow2", f"{hostile}/snapshot-{S1}.qcow2"):
+        with pytest.raises(BackendError):
+            backend.delete_snapshot(snapshot_file)
+        with pytest.raises(BackendError):
+            backend.create_from_snapshot(V2, 1, snapshot_file)
     with pytest.raises(BackendError):
         backend.create_snapshot(f"volume-{V1}.qcow2", hostile)
 

@@ -112,6 +112,36 @@ def test_a_snapshot_counts_gigabytes_and_blocks_the_delete_unless_cascade(vdb, s
         assert (row.status, snapshot.status) == ("deleting", "deleting")
 
 
+def test_a_snapshot_of_an_in_use_file_volume_is_the_hosts_to_take_and_ends_once(tmp_path, db):
+    settings = load({"STRATUS_STATE_DIR": str(tmp_path), "STRATUS_VOLUME_BACKENDS": "file,fake"})
+    with db.session() as session:
+        types.ensure_types(session, settings)
+    file_volume, fake_volume = _create(db, settings, volume_type="file"), _create(db, settings, volume_type="fake")
+    locations = (f"volume-{file_volume.id}.qcow2", f"fake:volume-{fake_volume.id}")
+    with db.session() as session:
+        rows = [session.get(Volume, v.id) for v in (file_volume, fake_volume)]
+        for row, location in zip(rows, locations, strict=True):
+            transitions.finish(session, row, VolumeAction.CREATE, succeeded=True, location=location)
+        taken = [service.create_snapshot(session, volume=row, project_id="p1", user_id="u1") for row in rows]
+        for row, snapshot in zip(rows, taken, strict=True):  # detached: the volume service takes both
+            assert service.host_snapshot_target(session, settings, row, snapshot) is None
+        for row in rows:
+            transitions.force(session, row, VolumeStatus.IN_USE)
+        by_host = [service.create_snapshot(session, volume=r, project_id="p1", user_id="u1", force=True) for r in rows]
+        target = service.host_snapshot_target(session, settings, rows[0], by_host[0])
+        expected = settings.effective_volume_dir.absolute() / f"snapshot-{by_host[0].id}.qcow2"
+        assert target == {"driver_volume_type": "file", "data": {"path": str(expected), "format": "qcow2"}}
+        assert by_host[0].location == expected.name
+        assert service.host_snapshot_target(session, settings, rows[1], by_host[1]) is None  # fake: itself, in use
+        assert service.snapshot_taken(session, by_host[0])
+        assert not service.snapshot_failed(session, by_host[0], "too late")  # no longer creating: nothing changes
+        session.refresh(by_host[0])
+        assert (by_host[0].status, by_host[0].progress, by_host[0].error) == ("available", "100%", None)
+        assert service.snapshot_failed(session, taken[0], "the host could not copy it")
+        session.refresh(taken[0])
+        assert (taken[0].status, taken[0].error) == ("error", "the host could not copy it")
+
+
 def test_the_attach_cycle_moves_volume_and_attachment_together(vdb, settings):
     volume = _available(vdb, _create(vdb, settings))
     with vdb.session() as session:
