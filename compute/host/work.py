@@ -26,6 +26,7 @@ from compute.host.virt.base import (
     InstanceSpec,
     Nic,
     PowerState,
+    VolumeConnection,
 )
 
 LOG = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ def action(
     except Exception as exc:
         LOG.exception("[%s] %s of %s failed on %s", request_id, action, instance_id, host)
         error = str(exc)
-    result = {k: params[k] for k in ("attachment_id", "volume_id", "new_size") if k in params} or None
+    result = {k: params[k] for k in ("attachment_id", "volume_id", "new_size", "snapshot_id") if k in params} or None
     agent.app.send_task(
         client.ACTION_DONE,
         args=[instance_id, host, action, request_id, _power_state(agent, host, instance_id)],
@@ -133,17 +134,28 @@ def _extend_volume(driver: ComputeDriver, instance_id: str, params: dict[str, An
     driver.extend_volume(instance_id, str(params["device"]).removeprefix("/dev/"), int(params["new_size"]) * GiB)
 
 
+def _snapshot_volume(driver: ComputeDriver, instance_id: str, params: dict[str, Any]) -> None:
+    device = str(params["device"]).removeprefix("/dev/")
+    target = VolumeConnection.from_dict(params["target"])
+    timeout = float(params.get("timeout", SNAPSHOT_TIMEOUT))
+    driver.snapshot_volume(instance_id, device, str(params["volume_id"]), target, timeout)
+
+
 GiB = 1 << 30
 DETACH_TIMEOUT = 60.0
 """Longest a detach waits for the guest to release the disk when the control side names no timeout."""
+SNAPSHOT_TIMEOUT = 1800.0
+"""Longest a copy of an attached volume runs when the control side names no timeout."""
 VOLUME_ACTIONS = {
     "attach_volume": _attach_volume,
     "detach_volume": _detach_volume,
     "extend_volume": _extend_volume,
+    "snapshot_volume": _snapshot_volume,
 }
 """Volume work on a server (``params``: ``device``, ``serial`` and ``connection_info`` to attach, ``device`` and
-``timeout`` to detach, ``device`` and ``new_size`` in GiB to extend; ``attachment_id``/``volume_id`` come back in
-the report's ``result``)."""
+``timeout`` to detach, ``device`` and ``new_size`` in GiB to extend, ``device``, ``volume_id`` (the disk's serial),
+``target`` (a ``connection_info`` of the file to write) and ``timeout`` to copy for a snapshot;
+``attachment_id``/``volume_id``/``snapshot_id`` come back in the report's ``result``)."""
 
 
 def _snapshot(agent: ComputeAgent, host: str, instance_id: str, image_id: str) -> None:

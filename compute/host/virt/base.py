@@ -181,6 +181,31 @@ def volume_file(connection: VolumeConnection, volume_dir: Path) -> Path:
     return real
 
 
+_NEW_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+
+
+def snapshot_target(connection: VolumeConnection, volume_dir: Path) -> Path:
+    """Where a copy of a volume may be written: a qcow2 file named plainly (no hidden name, no separator) directly
+    in ``volume_dir``, which must exist. A file already there is returned too (the copy finished earlier: the
+    caller never writes over it); a link, or anything that is no regular file, is refused. InvalidConnection
+    otherwise, and nothing is made."""
+    if connection.driver_volume_type != "file" or connection.path is None or connection.format != "qcow2":
+        raise InvalidConnection(reason="a volume copy is written as a qcow2 file")
+    path = connection.path
+    if not _NEW_FILE_NAME.fullmatch(path.name):
+        raise InvalidConnection(reason="the copy's file name is not a plain name")
+    try:
+        parent, root = path.parent.resolve(strict=True), volume_dir.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise InvalidConnection(reason="this host has no volume directory for the copy") from None
+    if parent != root:
+        raise InvalidConnection(reason="the copy's file is not in this host's volume directory")
+    target = root / path.name
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise InvalidConnection(reason="the copy's file name is taken by something that is no file")
+    return target
+
+
 @dataclass(frozen=True)
 class AttachedVolume:
     """A volume an instance has as one of its disks: every (re)definition of the guest keeps it there."""
@@ -338,6 +363,18 @@ class ComputeDriver(ABC):
         once (a block resize, which also grows the volume's storage); a stopped one has its volume file grown
         and sees it at next start. Never shrinks (DriverError); the same size succeeds. DriverError when
         ``device`` holds no volume."""
+
+    def snapshot_volume(
+        self, uuid: str, device: str, serial: str, target: VolumeConnection, timeout: float = 1800
+    ) -> None:
+        """Write a copy of the volume on ``device`` (whose serial must be ``serial``) to ``target``, a new qcow2
+        file in this host's volume directory (``snapshot_target``), for a snapshot its backend cannot take beside
+        the guest: consistent at one instant while a running guest keeps running (like a power cut at that
+        instant: what the guest had not written out is not in it), a plain copy of a stopped guest's. Idempotent:
+        a complete target succeeds at once. A copy that fails, or runs longer than ``timeout`` seconds, leaves no
+        file and raises DriverError (InvalidConnection for a target this host will not write, InstanceNotFound
+        when the instance is not here). The default: this hypervisor cannot."""
+        raise DriverError(reason="this host cannot copy an attached volume")
 
     @abstractmethod
     def get_console_output(self, uuid: str, max_bytes: int = 1 << 20) -> str:

@@ -3,12 +3,16 @@
 It keeps instances and their power states in a dict, honours the same idempotency rules as libvirt, and can
 pretend to be slow (``delay``) or broken (``FailingDriver``). It never replaces libvirt in end-to-end tests.
 Volumes are plugged in as records (device → serial, connection, size); given a ``volume_dir`` it checks a file
-volume's path as the libvirt driver does, so a volume file removed behind the cloud's back fails an attach.
+volume's path as the libvirt driver does, so a volume file removed behind the cloud's back fails an attach, and
+it copies a file volume for a snapshot (``snapshot_volume``: no guest writes to it, so a plain copy is the disk at
+that instant), so the file backend makes volumes from it as from a real host's copy.
 One agent process can run many fake hosts: each host gets its own driver object.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import struct
 import threading
 import time
@@ -27,6 +31,7 @@ from compute.host.virt.base import (
     InstanceSpec,
     PowerState,
     VolumeConnection,
+    snapshot_target,
     volume_file,
 )
 from compute.host.virt.fake_console import RFB_GREETING, EchoConsole
@@ -231,6 +236,31 @@ class FakeDriver(ComputeDriver):
             if new_size_bytes < volume.size_bytes:
                 raise DriverError(reason=f"the volume on /dev/{device} cannot shrink")
             volume.size_bytes = new_size_bytes
+
+    def snapshot_volume(
+        self, uuid: str, device: str, serial: str, target: VolumeConnection, timeout: float = 1800
+    ) -> None:
+        self._pause_for_effect()
+        with self._lock:
+            self._state(uuid)
+            volume = self._volumes.get(uuid, {}).get(device)
+        if volume is None or volume.serial != serial:
+            raise DriverError(reason=f"instance {uuid} has no volume {serial} on /dev/{device}")
+        if self.volume_dir is None:
+            raise DriverError(reason="this host has no volume directory to copy a volume into")
+        final = snapshot_target(target, self.volume_dir)
+        if final.exists():
+            return
+        source = volume_file(volume.connection, self.volume_dir)
+        partial = final.with_name(f".{final.name}.partial")
+        try:
+            shutil.copyfile(source, partial)
+            os.chmod(partial, 0o600)
+            partial.replace(final)
+        except OSError as exc:
+            raise DriverError(reason=f"the copy of the volume on /dev/{device} failed: {exc.strerror}") from None
+        finally:
+            partial.unlink(missing_ok=True)
 
     def volumes_of(self, uuid: str) -> dict[str, FakeVolume]:
         """Test hook: the volumes plugged into the instance, by device."""

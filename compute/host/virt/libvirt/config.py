@@ -262,6 +262,20 @@ def disk_xml(disk: DiskConfig) -> str:
     return ET.tostring(element, encoding="unicode") + "\n"
 
 
+def backup_xml(target: str, path: Path) -> str:
+    """A push-mode backup (``virDomainBackupBegin``) of the one disk ``target`` into a new qcow2 file at ``path``,
+    which libvirt creates (and removes again when the job fails); the domain's other disks take no part."""
+    _check(_TARGET, target, "a disk target")
+    _check(_NO_CONTROL, path, "a backup file")
+    root = ET.Element("domainbackup", mode="push")
+    disk = _sub(_sub(root, "disks"), "disk", name=target, backup="yes", type="file")
+    _sub(disk, "driver", type="qcow2")
+    _sub(disk, "target", file=str(path))
+    _check_document(root)
+    ET.indent(root, space="  ")
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
 def _interface(parent: ET.Element, nic: InterfaceConfig) -> None:
     element = _sub(parent, "interface", type="bridge" if nic.bridge else "ethernet")
     _sub(element, "mac", address=nic.mac)
@@ -437,6 +451,16 @@ def disk_element(xml: str, target: str) -> str | None:
         found = disk.find("target")
         if found is not None and found.get("dev") == target:
             return ET.tostring(disk, encoding="unicode")
+    return None
+
+
+def backup_file(xml: str, target: str) -> Path | None:
+    """The file a running backup job (``virDomainBackupGetXMLDesc``) writes the disk ``target`` to, or None when
+    the job does not copy that disk into a file."""
+    for disk in ET.fromstring(xml).findall("./disks/disk"):
+        if disk.get("name") == target and disk.get("backup", "yes") == "yes":
+            found = disk.find("target")
+            return None if found is None or not found.get("file") else Path(found.get("file", ""))
     return None
 
 

@@ -86,6 +86,13 @@ def grow_volume(volume: Path, volume_format: str, size_bytes: int) -> None:
         run(["qemu-img", "resize", "-q", *source, str(size_bytes)], "growing a volume")
 
 
+def copy_volume(volume: Path, volume_format: str, target: Path) -> None:
+    """Copy a volume file that no running guest holds into a new standalone qcow2 at ``target`` (the volume is
+    tenant data: inspected first, opened alone, whatever its header names)."""
+    with _refused_as_driver_error():
+        qemu_img.convert(volume, volume_format, target, "qcow2")
+
+
 def flatten(disk: Path, target: Path, force_share: bool) -> None:
     """Copy the qcow2 ``disk`` and its base into one standalone qcow2 at ``target``, atomically (a temporary file
     renamed into place); the base is inspected again first. ``force_share`` reads an image QEMU holds open; the caller

@@ -21,6 +21,8 @@ persistent domain named ``stratus-<uuid>`` carrying a Stratus metadata element. 
   (spawn, rebuild, resize) lists the spec's volumes, so they survive any restart. A detach unplugs the live disk
   first and waits for the guest to release it (polling the live XML), and only then edits the definition, so a
   guest that holds on keeps the disk everywhere. A server booted from a volume has it as ``vda``.
+- A volume's snapshot its backend cannot take beside the guest is a copy the host makes (``volume_snapshots``):
+  libvirt's push-mode backup of that one disk, consistent at one instant while the guest keeps running.
 - Snapshot of a running guest pauses it for the copy (QEMU flushes its disk caches when vCPUs stop), reads the
   disk with ``qemu-img convert -U`` and resumes it: consistent like a power cut, with a pause as long as the copy.
 """
@@ -53,9 +55,10 @@ from compute.host.virt.base import (
     InvalidConnection,
     PowerState,
     VolumeConnection,
+    snapshot_target,
     volume_file,
 )
-from compute.host.virt.libvirt import ceph_secret, config, disks, serial_ports, taps
+from compute.host.virt.libvirt import ceph_secret, config, disks, serial_ports, taps, volume_snapshots
 from compute.host.virt.libvirt.guest import Guest
 from compute.host.virt.libvirt.host import Host
 
@@ -588,6 +591,18 @@ class LibvirtDriver(base.ComputeDriver):
                 real = volume_file(VolumeConnection("file", path=path), self.volume_dir)
                 disks.grow_volume(real, config.disk_format(guest.xml(inactive=True), device), new_size_bytes)
         LOG.info("instance %s: volume on /dev/%s grown to %d bytes", uuid, device, new_size_bytes)
+
+    def snapshot_volume(
+        self, uuid: str, device: str, serial: str, target: VolumeConnection, timeout: float = 1800
+    ) -> None:
+        uuid = canonical_uuid(uuid)
+        path = snapshot_target(target, self.volume_dir)
+        guest = self._guest(uuid)
+        if path.exists():
+            LOG.info("instance %s: the copy of /dev/%s for %s is there already", uuid, device, path.name)
+            return
+        with _translated(uuid, "volume snapshot"):
+            volume_snapshots.take(guest, device, serial, path, self.volume_dir, timeout)
 
     def get_console_output(self, uuid: str, max_bytes: int = 1 << 20) -> str:
         """The tail of the console log, including virtlogd's last rotated file when the current one is short."""

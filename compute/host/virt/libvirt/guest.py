@@ -188,6 +188,29 @@ class Guest:
         """Grow the running guest's disk ``target`` (QEMU grows the image and tells the guest)."""
         self._call(lambda dom: dom.blockResize(target, size_bytes, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES))
 
+    def backup_begin(self, xml: str) -> None:
+        """Start the backup job ``xml`` describes (``virDomainBackupBegin``); it runs in QEMU until it ends, whether
+        or not anyone waits for it."""
+        self._call(lambda dom: dom.backupBegin(xml, None, 0))
+
+    def backup_xml(self) -> str | None:
+        """The running backup job's document, or None when the domain runs none."""
+        try:
+            return self._call(lambda dom: dom.backupGetXMLDesc(0))
+        except libvirt.libvirtError as exc:
+            if error_code(exc) == libvirt.VIR_ERR_NO_DOMAIN_BACKUP:
+                return None
+            raise
+
+    def completed_job(self) -> dict[str, Any]:
+        """The statistics of the domain's last finished job: ``type`` (completed, failed, cancelled),
+        ``operation`` (a backup...), ``errmsg`` when it failed."""
+        return dict(self._call(lambda dom: dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)))
+
+    def abort_job(self) -> None:
+        """Cancel the domain's running job (a backup: libvirt removes the file it was writing)."""
+        self._call(lambda dom: dom.abortJob())
+
     def undefine(self) -> None:
         """Forget the domain, its managed-save image, snapshot/checkpoint metadata and NVRAM; gone already is fine."""
         try:

@@ -1,5 +1,6 @@
 """Volumes on a host: reading ``connection_info`` into the host's typed value, the volume directory rule, the
-disk XML of file and rbd volumes, domains that keep their volumes, and the fake driver's attach contract."""
+disk XML of file and rbd volumes, domains that keep their volumes, the fake driver's attach contract, and the copy
+a host makes of an attached volume for a snapshot (where it may write, all or nothing, idempotent)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from compute.host.virt.base import (
     InstanceSpec,
     InvalidConnection,
     VolumeConnection,
+    snapshot_target,
     volume_file,
 )
 from compute.host.virt.fake import FakeDriver
@@ -231,3 +233,105 @@ def test_fake_attach_of_a_file_outside_the_volume_dir_fails(tmp_path: Path, volu
     with pytest.raises(InvalidConnection):
         driver.attach_volume(UUID, file_connection(tmp_path / "elsewhere"), "vdb", VOLUME)
     assert driver.volumes_of(UUID) == {}
+
+
+# -- a host's copy of an attached volume, for a snapshot --------------------------------------------------------------
+
+SNAPSHOT = "77777777-7777-4777-8777-777777777777"
+
+
+def write_pattern(path: Path, byte: int) -> None:
+    command = ["qemu-io", "-f", "qcow2", "-c", f"write -P {byte} 0 64k", str(path)]
+    subprocess.run(command, check=True, capture_output=True)
+
+
+def holds_pattern(path: Path, byte: int) -> bool:
+    command = ["qemu-io", "-r", "-f", "qcow2", "-c", f"read -P {byte} 0 64k", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert "read 65536/65536" in result.stdout, result.stderr
+    return "Pattern verification failed" not in result.stdout + result.stderr
+
+
+def visible_files(directory: Path) -> set[str]:
+    return {p.name for p in directory.iterdir()}
+
+
+def test_a_copy_is_written_only_as_a_plain_new_qcow2_file_directly_in_the_volume_dir(tmp_path: Path, volume_dir):
+    target = volume_dir / f"snapshot-{SNAPSHOT}.qcow2"
+    assert snapshot_target(file_connection(target), volume_dir) == target.resolve()
+    (volume_dir / "sub").mkdir()
+    (tmp_path / "outside").mkdir()
+    (volume_dir / "link").symlink_to(tmp_path / "outside" / "x.qcow2")
+    refused = [
+        file_connection(tmp_path / "outside" / "x.qcow2"),
+        file_connection(volume_dir / "sub" / "x.qcow2"),
+        file_connection(volume_dir / "sub" / ".." / ".." / "outside" / "x.qcow2"),
+        file_connection(volume_dir / ".hidden.qcow2"),
+        file_connection(volume_dir / "link"),
+        file_connection(volume_dir / "sub"),
+        file_connection(target, "raw"),
+        VolumeConnection.from_dict(RBD),
+    ]
+    for connection in refused:
+        with pytest.raises(InvalidConnection):
+            snapshot_target(connection, volume_dir)
+    with pytest.raises(InvalidConnection):
+        snapshot_target(file_connection(target), tmp_path / "no-such-dir")
+
+
+def test_fake_copy_of_an_attached_volume_is_its_data_then_and_is_idempotent(volume_dir: Path):
+    driver = FakeDriver(volume_dir=volume_dir)
+    driver.spawn(fake_spec(UUID))
+    driver.attach_volume(UUID, file_connection(volume_dir / VOLUME), "vdb", VOLUME)
+    write_pattern(volume_dir / VOLUME, 0xA1)
+    target = file_connection(volume_dir / f"snapshot-{SNAPSHOT}.qcow2")
+    driver.snapshot_volume(UUID, "vdb", VOLUME, target)
+    write_pattern(volume_dir / VOLUME, 0xB2)
+    driver.snapshot_volume(UUID, "vdb", VOLUME, target)  # redelivered: the finished copy is left as it is
+    copy = volume_dir / f"snapshot-{SNAPSHOT}.qcow2"
+    assert holds_pattern(copy, 0xA1) and not holds_pattern(copy, 0xB2)
+    assert copy.stat().st_mode & 0o777 == 0o600
+    assert visible_files(volume_dir) == {VOLUME, copy.name}
+
+
+def test_a_failed_fake_copy_leaves_no_file(tmp_path: Path, volume_dir: Path):
+    driver = FakeDriver(volume_dir=volume_dir)
+    driver.spawn(fake_spec(UUID))
+    driver.attach_volume(UUID, file_connection(volume_dir / VOLUME), "vdb", VOLUME)
+    target = file_connection(volume_dir / f"snapshot-{SNAPSHOT}.qcow2")
+    with pytest.raises(DriverError):
+        driver.snapshot_volume(UUID, "vdc", VOLUME, target)  # no volume there
+    with pytest.raises(DriverError):
+        driver.snapshot_volume(UUID, "vdb", SNAPSHOT, target)  # another volume's serial
+    with pytest.raises(InvalidConnection):
+        driver.snapshot_volume(UUID, "vdb", VOLUME, file_connection(tmp_path / "x.qcow2"))
+    (volume_dir / VOLUME).rename(tmp_path / "moved")  # the volume's file went away behind the cloud's back
+    with pytest.raises(InvalidConnection):
+        driver.snapshot_volume(UUID, "vdb", VOLUME, target)
+    assert visible_files(volume_dir) == set()
+    assert not list(tmp_path.glob("*.qcow2"))
+
+
+def test_libvirt_copy_of_a_stopped_guests_volume_is_a_standalone_qcow2_of_its_data(tmp_path: Path, volume_dir: Path):
+    """A guest that is off holds no lock on its volume: the host copies the file (the running case, libvirt's
+    backup job, is proven with a real guest in tests/e2e/test_libvirt_driver.py)."""
+    driver = libvirt_driver(tmp_path, volume_dir)
+    volume = volume_dir / "data.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(volume), "64M"], check=True)
+    spec = InstanceSpec(UUID, "vm", 1, 128, 0, base_image=None, base_image_format="raw",
+                        root_volume=AttachedVolume("vda", SNAPSHOT, file_connection(volume_dir / VOLUME)),
+                        volumes=(AttachedVolume("vdb", VOLUME, file_connection(volume)),))  # fmt: skip
+    driver.spawn(spec)
+    driver.power_off(UUID, timeout=0)
+    write_pattern(volume, 0xC3)
+    target = file_connection(volume_dir / f"snapshot-{SNAPSHOT}.qcow2")
+    with pytest.raises(DriverError):
+        driver.snapshot_volume(UUID, "vdb", SNAPSHOT, target)  # the disk on vdb is another volume
+    assert not (volume_dir / f"snapshot-{SNAPSHOT}.qcow2").exists()
+    driver.snapshot_volume(UUID, "vdb", VOLUME, target)
+    copy = volume_dir / f"snapshot-{SNAPSHOT}.qcow2"
+    info = subprocess.run(["qemu-img", "info", "--output", "json", str(copy)], capture_output=True, text=True)
+    assert '"backing-filename"' not in info.stdout and '"format": "qcow2"' in info.stdout
+    assert holds_pattern(copy, 0xC3)
+    assert not [p for p in volume_dir.iterdir() if p.name.startswith(".")]
+    driver.destroy(UUID)

@@ -176,3 +176,32 @@ def test_the_host_in_generated_xml_reads_back() -> None:
 
 def test_domain_name_carries_the_uuid() -> None:
     assert config.domain_name(UUID) == f"stratus-{UUID}"
+
+
+BACKUP = """<domainbackup mode="push">
+  <disks>
+    <disk name="vdb" backup="yes" type="file">
+      <driver type="qcow2" />
+      <target file="/srv/volumes/.snapshot-1.qcow2.partial" />
+    </disk>
+  </disks>
+</domainbackup>
+"""
+
+
+def test_a_push_backup_names_only_the_one_disk_and_its_new_qcow2_file() -> None:
+    assert config.backup_xml("vdb", Path("/srv/volumes/.snapshot-1.qcow2.partial")) == BACKUP
+    for target, path in (("vdb'/>", "/v/x"), ("vdb", "/v/x\n<evil/>")):
+        with pytest.raises(config.InvalidDomainValue):
+            config.backup_xml(target, Path(path))
+
+
+def test_the_file_a_running_backup_writes_a_disk_to_reads_back() -> None:
+    running = """<domainbackup mode='push'><disks>
+      <disk name='vda' backup='no'/>
+      <disk name='vdb' backup='yes' type='file' backupmode='full' index='2'>
+        <driver type='qcow2'/><target file='/srv/volumes/.snapshot-1.qcow2.partial'/></disk>
+    </disks></domainbackup>"""
+    assert config.backup_file(running, "vdb") == Path("/srv/volumes/.snapshot-1.qcow2.partial")
+    assert config.backup_file(running, "vda") is None
+    assert config.backup_file(running, "vdc") is None
