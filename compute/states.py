@@ -130,6 +130,9 @@ class Action(StrEnum):
     DETACH_VOLUME = "detach_volume"
     EXTEND_VOLUME = "extend_volume"
     """Grow an attached volume under the guest (Cinder 3.42's extend of an in-use volume)."""
+    SNAPSHOT_VOLUME = "snapshot_volume"
+    """Copy an attached volume at one instant while the guest runs, for a snapshot its backend cannot take beside
+    the guest (Nova's os-assisted-volume-snapshots)."""
     DELETE = "delete"
     """Allowed in every state and during every task, as in Nova: a user can always get rid of a server."""
 
@@ -205,6 +208,8 @@ TRANSITIONS: dict[Action, Transition] = {
         _row(Action.ATTACH_VOLUME, _VOLUME_STATES, None),
         _row(Action.DETACH_VOLUME, _VOLUME_STATES, None),
         _row(Action.EXTEND_VOLUME, _VOLUME_STATES, None),
+        # Reading a disk changes nothing a suspended guest's saved memory depends on.
+        _row(Action.SNAPSHOT_VOLUME, _VOLUME_STATES | {_V.SUSPENDED}, None),
         # Never fails for the user: a host that is down or never reached is not waited for (compute.control.delete).
         _row(Action.DELETE, frozenset(VmState) - {_V.DELETED}, TaskState.DELETING, on_success=(_V.DELETED,),
              during=ANY_TASK),

@@ -12,6 +12,11 @@ memory image would not match a changed set of disks).
 
 Each request writes everything in the caller's transaction and returns a :class:`HostWork` the caller sends once
 it has committed; the host reports with ``ACTION_DONE`` and ``compute.control.volume_events`` ends the work.
+
+A snapshot of an attached volume whose backend cannot read it beside the guest (a qcow2 file QEMU holds locked)
+is taken by the server's host, as Cinder's remotefs drivers ask Nova (os-assisted-volume-snapshots): the volume
+service names the target file, the host copies the disk at one instant while the guest runs, and the snapshot's
+own status (``creating``) is the claim.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from compute.service import now, swap
 from compute.states import Action, allowed
 from volume import client as volume_client
 from volume import service as volume_service
-from volume.models import Volume, VolumeAttachment
+from volume.models import Volume, VolumeAttachment, VolumeSnapshot
 
 LOG = logging.getLogger(__name__)
 
@@ -44,6 +49,8 @@ ROOT_DEVICE = "/dev/vda"
 DETACH_TIMEOUT = 60.0
 """How long a host waits for a guest to release a disk before the detach fails (the volume stays attached)."""
 GiB = 1 << 30
+SNAPSHOT_TIMEOUT = 1800.0
+"""How long a host's copy of an attached volume may run before it is cancelled (and the snapshot fails)."""
 
 
 @dataclass(frozen=True)
@@ -201,14 +208,8 @@ def detach(
     return HostWork(instance.host or "", instance.id, "detach_volume", request_id, params)
 
 
-def extend_attached_volume(
-    session: Session, volume_id: str, new_size: int, request_id: str, user_id: str | None = None
-) -> HostWork:
-    """The volume service accepted growing an attached volume to ``new_size`` GiB (``volume.service.extend_volume``
-    returned True, the volume is ``extending``): record ``extend_volume`` on its server and return the work for
-    the server's host, to send once the caller's transaction has committed. The host grows the disk under the
-    running guest (which sees the new size at once) and reports; ``volume.service.extended`` ends it.
-    404 when the volume is attached to no server; 409 when its server is in a state that cannot take it."""
+def _plugged_into(session: Session, volume_id: str) -> tuple[BlockDeviceMapping, Instance] | None:
+    """The mapping and the server the volume is plugged into, or None (not attached through a server here)."""
     mapping = session.scalars(
         select(BlockDeviceMapping).where(
             BlockDeviceMapping.volume_id == volume_id,
@@ -218,11 +219,66 @@ def extend_attached_volume(
     ).first()
     instance = session.get(Instance, mapping.instance_uuid) if mapping else None
     if mapping is None or instance is None or instance.deleted:
+        return None
+    return mapping, instance
+
+
+def extend_attached_volume(
+    session: Session, volume_id: str, new_size: int, request_id: str, user_id: str | None = None
+) -> HostWork:
+    """The volume service accepted growing an attached volume to ``new_size`` GiB (``volume.service.extend_volume``
+    returned True, the volume is ``extending``): record ``extend_volume`` on its server and return the work for
+    the server's host, to send once the caller's transaction has committed. The host grows the disk under the
+    running guest (which sees the new size at once) and reports; ``volume.service.extended`` ends it.
+    404 when the volume is attached to no server; 409 when its server is in a state that cannot take it."""
+    found = _plugged_into(session, volume_id)
+    if found is None:
         raise NotFound(f"Volume {volume_id} is not attached to a server.")
+    mapping, instance = found
     _hold(session, instance, Action.EXTEND_VOLUME)
     actions.record_action(session, instance, "extend_volume", request_id, user_id, instance.project_id)
     params = {"volume_id": volume_id, "device": mapping.device_name, "new_size": int(new_size)}
     return HostWork(instance.host or "", instance.id, "extend_volume", request_id, params)
+
+
+def snapshot_attached_volume(
+    session: Session,
+    settings: Settings,
+    volume: Volume,
+    snapshot: VolumeSnapshot,
+    request_id: str,
+    user_id: str | None = None,
+) -> HostWork | None:
+    """A new ``creating`` snapshot of ``volume``: None when the volume service takes it (the volume is not plugged
+    into a server here, or its backend snapshots a volume in use itself); else record ``snapshot_volume`` on the
+    server and return the work for its host, which copies the disk at one instant into the target the volume
+    service named (``volume.service.host_snapshot_target``) while the guest runs, and reports;
+    ``compute.control.volume_events`` ends the snapshot. 409 when the server is in a state that cannot take it."""
+    found = _plugged_into(session, volume.id)
+    if found is None:
+        return None
+    target = volume_service.host_snapshot_target(session, settings, volume, snapshot)
+    if target is None:
+        return None
+    mapping, instance = found
+    _hold(session, instance, Action.SNAPSHOT_VOLUME)
+    actions.record_action(session, instance, "snapshot_volume", request_id, user_id, instance.project_id)
+    params = {
+        "volume_id": volume.id,
+        "snapshot_id": snapshot.id,
+        "device": mapping.device_name,
+        "target": target,
+        "timeout": SNAPSHOT_TIMEOUT,
+    }
+    return HostWork(instance.host or "", instance.id, "snapshot_volume", request_id, params)
+
+
+def ever_plugged(session: Session, instance_id: str, volume_id: str) -> bool:
+    """Whether the volume was ever mapped to the server (a report about it may come after a detach or delete)."""
+    query = select(BlockDeviceMapping.id).where(
+        BlockDeviceMapping.instance_uuid == instance_id, BlockDeviceMapping.volume_id == volume_id
+    )
+    return session.scalars(query).first() is not None
 
 
 # -- booting from a volume ----------------------------------------------------------------------------------------

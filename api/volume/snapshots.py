@@ -1,6 +1,11 @@
 """``/snapshots``: create (202; an in-use volume needs ``force`` before 3.66), list (summary and detail, filters
 and pages), show, update (name and description), delete, and the admins' ``os-reset_status`` action.
-Their metadata is ``api.volume.metadata``."""
+Their metadata is ``api.volume.metadata``.
+
+A snapshot is taken by ``stratus-volume``, except of a volume plugged into a server whose backend cannot read it
+beside the guest (the file backend: QEMU holds the qcow2 locked): the server's host copies the disk at one instant
+while the guest runs (``compute.volumes.snapshot_attached_volume``, in the same transaction), as Cinder's
+remotefs drivers ask Nova to."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from api.volume.listing import json_contains, parse_dict
 from api.volume.microversions import at_least
 from api.volume.views import snapshot_view
 from common.exceptions import BadRequest, Forbidden
+from compute import volumes as compute_volumes
 from volume import client, service
 from volume.models import VolumeSnapshot
 from volume.states import SnapshotStatus
@@ -133,8 +139,14 @@ def create_snapshot() -> tuple[Response, int]:
             force=force,
             metadata=body.get("metadata") or {},
         )
+        work = compute_volumes.snapshot_attached_volume(
+            session, rt.settings, volume, snapshot, ctx.request_id, ctx.user_id
+        )
         view = snapshot_view(snapshot)
-    send_after_commit(client.create_snapshot, rt.celery, view["id"], ctx.request_id)
+    if work is not None:
+        send_after_commit(work.send, rt.celery)
+    else:
+        send_after_commit(client.create_snapshot, rt.celery, view["id"], ctx.request_id)
     return jsonify({"snapshot": view}), 202
 
 

@@ -1,11 +1,13 @@
 """What a host reports about a server's volumes, and how the control side ends the work (``compute.volumes``).
 
-A report is matched to its work by the attachment (attach, detach) or the volume (extend) it names, never by
-the server's task state, which volume work does not hold. Each outcome goes to the volume service in one
+A report is matched to its work by the attachment (attach, detach), the volume (extend) or the snapshot it
+names, never by the server's task state, which volume work does not hold. Each outcome goes to the volume service in one
 transaction with the mapping and the server's action record: an attach that failed leaves the volume
 ``available`` and no mapping; a detach the guest did not allow leaves it attached and ``in-use``; the fault the
 user reads is in the action's event (``os-instance-actions``). A report about a server or a mapping that is gone
-(the server was deleted meanwhile and let its volumes go) changes nothing.
+(the server was deleted meanwhile and let its volumes go) changes nothing; but a snapshot the host copied (or
+failed to) ends as the host says even then, since the copy outlives the server: ``available`` at the location the
+volume service chose when it was asked for, or ``error`` with the host's reason (the host leaves no file then).
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from sqlalchemy.orm import Session
 from compute import actions
 from compute.control.context import ComputeControl
 from compute.models import BlockDeviceMapping, Instance
-from compute.volumes import mapping_of
+from compute.volumes import ever_plugged, mapping_of
 from volume import service as volume_service
-from volume.models import Volume, VolumeAttachment
+from volume.models import Volume, VolumeAttachment, VolumeSnapshot
 
 LOG = logging.getLogger(__name__)
-ACTIONS = ("attach_volume", "detach_volume", "extend_volume")
+ACTIONS = ("attach_volume", "detach_volume", "extend_volume", "snapshot_volume")
 
 
 def done(
@@ -42,6 +44,8 @@ def done(
             return "ignored"
         if action == "extend_volume":
             outcome = _extended(session, instance, result, error)
+        elif action == "snapshot_volume":
+            outcome = _snapshotted(session, instance, result, error)
         else:
             outcome = _plugged(session, instance, host, action, result, error)
         if outcome != "superseded":
@@ -94,3 +98,14 @@ def _extended(session: Session, instance: Instance, result: dict[str, Any], erro
     if mapping is not None:
         mapping.volume_size = int(result["new_size"])
     return "extended"
+
+
+def _snapshotted(session: Session, instance: Instance, result: dict[str, Any], error: str | None) -> str:
+    snapshot = session.get(VolumeSnapshot, str(result.get("snapshot_id", "")))
+    if snapshot is None or snapshot.volume_id != result.get("volume_id"):
+        return "superseded"
+    if not ever_plugged(session, instance.id, snapshot.volume_id):
+        return "superseded"  # not this server's volume: no report of its host ends it
+    if error:
+        return "snapshot failed" if volume_service.snapshot_failed(session, snapshot, error) else "superseded"
+    return "snapshot taken" if volume_service.snapshot_taken(session, snapshot) else "superseded"
