@@ -22,7 +22,7 @@ from sqlalchemy import update
 
 from common.db import utcnow
 from common.exceptions import StratusError
-from volume import transitions
+from volume import snapshots, transitions
 from volume.backends import blocks_for
 from volume.backends.blocks import BlockAccess, BlockReader
 from volume.backup_store import from_settings as store_from_settings
@@ -33,6 +33,8 @@ from volume.models import Volume, VolumeBackup, VolumeSnapshot
 from volume.states import BackupStatus, SnapshotStatus, VolumeAction, VolumeStatus
 
 LOG = logging.getLogger(__name__)
+WAITING = "waiting"
+"""What ``create`` answers while the temporary snapshot of an in-use volume is still being taken: ask again."""
 READ_SIZE = 4 << 20
 """Bytes read from a source at once (a multiple of the chunk size)."""
 
@@ -129,7 +131,10 @@ def create(worker: VolumeWorker, backup_id: str) -> str:
         if backup is None or backup.status != BackupStatus.CREATING:
             return "skipped"
         volume = session.get(Volume, backup.volume_id)
-        snapshot = session.get(VolumeSnapshot, backup.snapshot_id) if backup.snapshot_id else None
+        snapshot_id = backup.snapshot_id or backup.temp_snapshot_id
+        snapshot = session.get(VolumeSnapshot, snapshot_id) if snapshot_id else None
+        if backup.temp_snapshot_id and snapshot is not None and snapshot.status == SnapshotStatus.CREATING:
+            return WAITING
         parent = session.get(VolumeBackup, backup.parent_id) if backup.parent_id else None
         parent_ids = [b.id for b in chain(session, parent)] if parent is not None else []
         session.expunge_all()
@@ -137,6 +142,9 @@ def create(worker: VolumeWorker, backup_id: str) -> str:
     try:
         if volume is None or not volume.location:
             raise StratusError("The volume holds no data to back up.")
+        if backup.temp_snapshot_id and (snapshot is None or snapshot.status != SnapshotStatus.AVAILABLE):
+            why = snapshot.error if snapshot is not None and snapshot.error else "its snapshot is gone"
+            raise StratusError(f"The volume in use could not be copied for its backup: {why}")
         blocks = blocks_for(worker.backend(volume.backend))
         snapshot_location = snapshot.location if snapshot is not None else None
         copied = _back_up(blocks, store, volume.location, backup, parent, parent_ids, snapshot_location)
@@ -145,6 +153,7 @@ def create(worker: VolumeWorker, backup_id: str) -> str:
         LOG.warning("backup %s: failed: %s", backup_id, reason, exc_info=not isinstance(exc, StratusError))
         _end(worker, backup_id, BackupStatus.CREATING, status=BackupStatus.ERROR.value, fail_reason=reason)
         _release_source(worker, backup, succeeded=False, error=reason)
+        _drop_temporary_snapshot(worker, backup)
         return BackupStatus.ERROR.value
     assert volume is not None and volume.location is not None
     ended = _end(
@@ -154,6 +163,7 @@ def create(worker: VolumeWorker, backup_id: str) -> str:
         data_timestamp=snapshot.created_at if snapshot is not None else backup.created_at,
     )  # fmt: skip
     _release_source(worker, backup, succeeded=True)
+    _drop_temporary_snapshot(worker, backup)
     if not ended:  # deleted or reset while it ran: what it made is nobody's
         store.delete(backup_id)
         if copied.checkpoint:
@@ -187,6 +197,22 @@ def _forget(worker: VolumeWorker, blocks: BlockAccess, location: str, backup_id:
             update(VolumeBackup).where(VolumeBackup.id == backup_id, VolumeBackup.checkpoint == checkpoint)
             .values(checkpoint=None)
         )  # fmt: skip
+
+
+def _drop_temporary_snapshot(worker: VolumeWorker, backup: VolumeBackup) -> None:
+    """Delete the snapshot an in-use volume was backed up from (``volume.backups.temporary_snapshot``)."""
+    if not backup.temp_snapshot_id:
+        return
+    with worker.db.session() as session:
+        session.execute(
+            update(VolumeSnapshot)
+            .where(
+                VolumeSnapshot.id == backup.temp_snapshot_id,
+                VolumeSnapshot.status.in_((SnapshotStatus.AVAILABLE.value, SnapshotStatus.ERROR.value)),
+            )
+            .values(status=SnapshotStatus.DELETING.value, updated_at=utcnow())
+        )
+    snapshots.delete(worker, backup.temp_snapshot_id)
 
 
 def _release_source(worker: VolumeWorker, backup: VolumeBackup, *, succeeded: bool, error: str | None = None) -> None:

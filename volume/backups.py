@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from common.db import utcnow
+from common.db import new_uuid, utcnow
 from common.settings import Settings
 from volume import quota, transitions, types
+from volume.backends import backend_for
 from volume.exceptions import BackupNotFound, InvalidBackup, InvalidSnapshot, InvalidVolume
 from volume.models import Volume, VolumeBackup, VolumeSnapshot, VolumeType
 from volume.states import BACKUP_DELETABLE, BackupStatus, SnapshotStatus, VolumeAction, VolumeStatus
@@ -68,6 +69,33 @@ def chain(session: Session, backup: VolumeBackup) -> list[VolumeBackup]:
     return links[::-1]
 
 
+def temporary_snapshot(
+    session: Session, settings: Settings, volume: Volume, *, project_id: str, user_id: str
+) -> VolumeSnapshot | None:
+    """The snapshot an in-use volume is backed up from when its backend cannot read it beside its guest (a qcow2
+    file QEMU holds locked; ``VolumeBackend.snapshot_by_host``), as Cinder's ``backup_use_temp_snapshot``: a new
+    ``creating`` snapshot, outside the project's snapshot quota, that the backup deletes when it is done. None when
+    the backend reads an in-use volume itself (RBD: the backup's own snapshot is consistent). The caller has the
+    snapshot taken (``compute.volumes.snapshot_attached_volume``, or ``volume.client.create_snapshot`` when no
+    server holds the volume) and passes it to ``create_backup``."""
+    if volume.status != VolumeStatus.IN_USE or not volume.location:
+        return None
+    if backend_for(settings, volume.backend).snapshot_by_host(volume.location, new_uuid()) is None:
+        return None
+    snapshot = VolumeSnapshot(
+        project_id=project_id,
+        user_id=user_id,
+        volume_id=volume.id,
+        name=f"backup-snap-{volume.id}",
+        description="A temporary snapshot for a backup of the volume in use.",
+        size=volume.size,
+        status=SnapshotStatus.CREATING.value,
+    )
+    session.add(snapshot)
+    session.flush()
+    return snapshot
+
+
 def create_backup(
     session: Session,
     settings: Settings,
@@ -82,10 +110,12 @@ def create_backup(
     snapshot: VolumeSnapshot | None = None,
     container: str | None = None,
     metadata: Mapping[str, str] | None = None,
+    temp_snapshot: VolumeSnapshot | None = None,
 ) -> VolumeBackup:
     """A new ``creating`` backup of the volume (or of one of its snapshots), counted against ``backups`` and
     ``backup_gigabytes``. The volume goes ``backing-up`` (a snapshot's backup: the snapshot does, the volume keeps
-    working). The caller sends ``volume.client.create_backup`` after commit."""
+    working); ``temp_snapshot`` (``temporary_snapshot``) is what an in-use volume is read from. The caller sends
+    ``volume.client.create_backup`` after commit."""
     if snapshot is not None:
         if snapshot.volume_id != volume.id:
             raise InvalidVolume(
@@ -115,6 +145,7 @@ def create_backup(
         is_incremental=incremental,
         parent_id=parent.id if parent is not None else None,
         container=container,
+        temp_snapshot_id=temp_snapshot.id if temp_snapshot is not None else None,
         availability_zone=volume.availability_zone,
         properties=dict(metadata or {}),
     )

@@ -20,8 +20,8 @@ RESTORE_BACKUP = "volume.restore_backup"
 SWEEP = "volume.sweep"
 
 
-def _send(app: Celery, name: str, *args: object, request_id: str) -> None:
-    app.send_task(name, args=list(args), kwargs={"request_id": request_id})
+def _send(app: Celery, name: str, *args: object, request_id: str, delay: float = 0.0) -> None:
+    app.send_task(name, args=list(args), kwargs={"request_id": request_id}, countdown=delay or None)
 
 
 def create_volume(app: Celery, volume_id: str, request_id: str) -> None:
@@ -52,10 +52,10 @@ def upload_to_image(app: Celery, volume_id: str, image_id: str, request_id: str)
     _send(app, UPLOAD_TO_IMAGE, volume_id, image_id, request_id=request_id)
 
 
-def create_backup(app: Celery, backup_id: str, request_id: str) -> None:
+def create_backup(app: Celery, backup_id: str, request_id: str, delay: float = 0.0) -> None:
     """Copy the ``creating`` backup's volume (or snapshot) into the backup store: all of it, or the blocks changed
-    since its parent."""
-    _send(app, CREATE_BACKUP, backup_id, request_id=request_id)
+    since its parent. ``delay``: in that many seconds (the job waits for an in-use volume's snapshot so)."""
+    _send(app, CREATE_BACKUP, backup_id, request_id=request_id, delay=delay)
 
 
 def delete_backup(app: Celery, backup_id: str, request_id: str) -> None:

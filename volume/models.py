@@ -135,6 +135,9 @@ class VolumeBackup(TimestampMixin, Base):
     volume_id: Mapped[str] = mapped_column(String(36), index=True)
     """Not a foreign key: a backup outlives its volume."""
     snapshot_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    temp_snapshot_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    """The snapshot an in-use volume is backed up from, taken for the backup and deleted after it (Cinder's
+    ``temp_snapshot_id``): a volume QEMU holds is read from a point-in-time copy, never beside the guest."""
     name: Mapped[str | None] = mapped_column(String(255), default=None)
     description: Mapped[str | None] = mapped_column(String(255), default=None)
     size: Mapped[int] = mapped_column(Integer)

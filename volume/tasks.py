@@ -19,6 +19,8 @@ SWEEP_SECONDS = 300.0
 COPY_LIMIT = 4 * 3600
 """Seconds a task that copies a volume's data may take (a large image, a large volume)."""
 SHORT_LIMIT = 600
+BACKUP_SNAPSHOT_POLL = 3.0
+"""Seconds between a backup's looks at the snapshot of the volume in use it is to be read from."""
 
 
 @cache
@@ -60,7 +62,10 @@ def register(app: Celery, settings: Settings) -> None:
     @app.task(name=client.CREATE_BACKUP, acks_late=True, time_limit=COPY_LIMIT)
     def create_backup(backup_id: str, request_id: str = "") -> str:
         LOG.info("[%s] backing up %s", request_id, backup_id)
-        return backup_jobs.create(_worker(settings), backup_id)
+        outcome = backup_jobs.create(_worker(settings), backup_id)
+        if outcome == backup_jobs.WAITING:
+            client.create_backup(app, backup_id, request_id, delay=BACKUP_SNAPSHOT_POLL)
+        return outcome
 
     @app.task(name=client.RESTORE_BACKUP, acks_late=True, time_limit=COPY_LIMIT)
     def restore_backup(backup_id: str, volume_id: str, request_id: str = "") -> str:

@@ -25,6 +25,7 @@ from api.volume.backup_views import backup_summary, backup_views, restore_view, 
 from api.volume.microversions import as_text, at_least
 from api.volume.microversions import current as current_version
 from common.exceptions import BadRequest, Forbidden, NotFound
+from compute import volumes as compute_volumes
 from volume import backups, client, service
 from volume.exceptions import BackupNotFound, InvalidInput
 from volume.models import VolumeBackup
@@ -184,6 +185,17 @@ def create_backup() -> tuple[Response, int]:
         policy.enforce("volume:backups:create", {"project_id": volume.project_id})
         snapshot = lookups.snapshot(session, ctx, body["snapshot_id"]) if body.get("snapshot_id") else None
         require_broker("volume")
+        force = schemas.as_bool(body.get("force", False))
+        temp, work = None, None
+        if force and snapshot is None:
+            # An in-use volume its backend cannot read beside the guest is read from a snapshot its host takes.
+            temp = backups.temporary_snapshot(
+                session, rt.settings, volume, project_id=volume.project_id, user_id=str(ctx.user_id)
+            )
+            if temp is not None:
+                work = compute_volumes.snapshot_attached_volume(
+                    session, rt.settings, volume, temp, ctx.request_id, ctx.user_id
+                )
         backup = backups.create_backup(
             session,
             rt.settings,
@@ -193,12 +205,17 @@ def create_backup() -> tuple[Response, int]:
             name=body.get("name"),
             description=body.get("description"),
             incremental=schemas.as_bool(body.get("incremental", False)),
-            force=schemas.as_bool(body.get("force", False)),
+            force=force,
             snapshot=snapshot,
             container=body.get("container"),
             metadata=body.get("metadata") or {},
+            temp_snapshot=temp,
         )
         view = backup_summary(backup)
+    if work is not None:
+        send_after_commit(work.send, rt.celery)
+    elif temp is not None:
+        send_after_commit(client.create_snapshot, rt.celery, temp.id, ctx.request_id)
     send_after_commit(client.create_backup, rt.celery, view["id"], ctx.request_id)
     return jsonify({"backup": view}), 202
 

@@ -200,6 +200,17 @@ class FileBlocks(BlockAccess):
     def reader(
         self, location: str, *, backup_id: str, since: str | None, snapshot_location: str | None = None
     ) -> Iterator[BlockReader]:
+        if snapshot_location is not None and "@" not in snapshot_location:
+            # A snapshot file a guest's host wrote (snapshot_by_host): a standalone qcow2 read alone, without
+            # touching the volume, which its guest may hold.
+            source = self.backend._source(snapshot_location)
+            with self.backend._locked(snapshot_location):
+                if not source.exists():
+                    raise BackendError(reason="the snapshot's data is gone")
+                argv = _server(self.backend._opened(source), write=False)
+                with self._connected(argv, [ALLOCATION]) as handle:
+                    yield _Reader(handle, tracked_by=None, checkpoint=None)
+            return
         path = self.backend._path(location)
         with self.backend._locked(location):
             if not path.exists():

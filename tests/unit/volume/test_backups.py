@@ -282,3 +282,63 @@ def test_the_sweeper_ends_a_lost_backup_and_frees_its_volume_and_retries_a_lost_
     assert swept.backups_to_delete == [done]
     assert (_backup(worker, lost).status, _volume(worker, volume_id).status) == ("error", "available")
     assert backup_jobs.delete(worker, done) == "deleted"
+
+
+def _in_use_backup(worker: VolumeWorker, volume_id: str) -> tuple[str, str, dict | None]:
+    """A forced backup of the in-use volume, in the API's order: its temporary snapshot, the target the server's
+    host copies it to (compute asks the host for it), then the backup."""
+    with worker.db.session() as session:
+        volume = session.get(Volume, volume_id)
+        volume.status = "in-use"
+        session.flush()
+        temp = backups.temporary_snapshot(session, worker.settings, volume, project_id="p1", user_id="u1")
+        assert temp is not None
+        target = service.host_snapshot_target(session, worker.settings, volume, temp)
+        backup = backups.create_backup(
+            session, worker.settings, volume=volume, project_id="p1", user_id="u1", force=True, temp_snapshot=temp
+        )
+        return backup.id, temp.id, target
+
+
+def _snapshot_status(worker: VolumeWorker, snapshot_id: str) -> str:
+    from volume.models import VolumeSnapshot
+
+    with worker.db.session() as session:
+        return session.get(VolumeSnapshot, snapshot_id).status
+
+
+def test_an_in_use_volume_is_backed_up_from_a_snapshot_its_host_wrote_and_the_snapshot_goes_after(worker):
+    from volume.models import VolumeSnapshot
+
+    volume_id = _new_volume(worker, 1)
+    path = _path(worker, volume_id)
+    _write(path, (0x81, 0, 3 * MiB))
+    backup_id, temp_id, target = _in_use_backup(worker, volume_id)
+    assert _volume(worker, volume_id).status == "backing-up"
+    assert backup_jobs.create(worker, backup_id) == backup_jobs.WAITING  # the host has not copied it yet
+    assert target is not None  # the host's copy, as compute's snapshot_volume writes it:
+    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "qcow2", str(path), target["data"]["path"]], check=True)
+    _write(path, (0x82, 0, 1 * MiB))  # the guest writes on after the copy: not in the backup
+    with worker.db.session() as session:
+        assert service.snapshot_taken(session, session.get(VolumeSnapshot, temp_id))
+    assert backup_jobs.create(worker, backup_id) == "available"
+    assert (_volume(worker, volume_id).status, _snapshot_status(worker, temp_id)) == ("in-use", "deleted")
+    assert not Path(target["data"]["path"]).exists()
+    restored = _restore(worker, backup_id)
+    check = subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-r", "-c", "read -P 0x81 0 3M", str(_path(worker, restored))],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "Pattern verification failed" not in check.stdout
+
+
+def test_an_in_use_backup_whose_snapshot_failed_fails_and_gives_the_volume_back(worker):
+    from volume.models import VolumeSnapshot
+
+    volume_id = _new_volume(worker, 1)
+    backup_id, temp_id, _ = _in_use_backup(worker, volume_id)
+    with worker.db.session() as session:
+        service.snapshot_failed(session, session.get(VolumeSnapshot, temp_id), "the guest's disk could not be read")
+    assert backup_jobs.create(worker, backup_id) == "error"
+    assert "could not be read" in str(_backup(worker, backup_id).fail_reason)
+    assert (_volume(worker, volume_id).status, _snapshot_status(worker, temp_id)) == ("in-use", "deleted")
