@@ -97,8 +97,15 @@ class HostSettings:
     )
     lockout_address_period: int = _setting(300, "Seconds of the per-address sign-in failure count and block.")
     max_request_body_bytes: int = _setting(1 << 20, "Largest JSON body accepted by the API.")
-    image_store: str = _setting("filesystem", "Where image data lives: 'filesystem' (an S3-compatible store later).")
-    image_store_dir: str = _setting("", "Directory of the filesystem image store. Empty: <state_dir>/images.")
+    image_store: str = _setting(
+        "filesystem",
+        "Where new image data goes: 'filesystem' (image_store_dir) or 'rbd' (Ceph, image_rbd_pool, as ceph_user: a "
+        "volume from a raw image is then a copy-on-write clone). Images already stored elsewhere stay readable.",
+    )
+    image_store_dir: str = _setting(
+        "", "Directory of the filesystem image store (and local staging of the rbd one). Empty: <state_dir>/images."
+    )
+    image_rbd_pool: str = _setting("images", "Ceph pool of the 'rbd' image store (Glance's rbd_store_pool).")
     image_size_cap: int = _setting(1 << 40, "Largest image accepted, in bytes (uploads beyond it get 413).")
     image_quota_count: int = _setting(-1, "Default limit of images per project; -1 means unlimited.")
     image_quota_bytes: int = _setting(-1, "Default limit of image bytes stored per project; -1 means unlimited.")
@@ -154,9 +161,13 @@ class HostSettings:
         "Directory of the file volume backend; hosts attach only volume files below it. Empty: <state_dir>/volumes.",
     )
     ceph_conf: str = _setting(
-        "", "ceph.conf of the Ceph cluster volumes (backend 'rbd') live in. Empty: <state_dir>/ceph/ceph.conf."
+        "",
+        "ceph.conf of the Ceph cluster volumes (backend 'rbd') and images (image_store 'rbd') live in. "
+        "Empty: <state_dir>/ceph/ceph.conf.",
     )
-    ceph_user: str = _setting("stratus", "Ceph (cephx) user the volume service and the hosts' QEMU use.")
+    ceph_user: str = _setting(
+        "stratus", "Ceph (cephx) user the volume service, the image store and the hosts' QEMU use."
+    )
     ceph_keyring: str = _setting(
         "", "Keyring file of ceph_user. Empty: <state_dir>/ceph/ceph.client.<ceph_user>.keyring."
     )

@@ -59,17 +59,15 @@ def run_import(db: Database, store: ImageStore, settings: Settings, image_id: st
         if image is None or image.status != ImageStatus.IMPORTING or not image.staging_location:
             return image.status if image else "missing"
         staged_location, disk_format = image.staging_location, image.disk_format or "raw"
-    staged = store.local_path(staged_location)
-    assert staged is not None, "the image service needs a store with local files"
     location = None
     try:
-        info = inspect(staged, disk_format)
         target = _target_format(settings, disk_format)
-        with store.begin(image_id) as output:
+        with store.local_file(staged_location) as staged, store.begin(image_id) as output:
+            info = inspect(staged, disk_format)
             if target != disk_format:
                 convert(staged, disk_format, output.path, target)
             else:
-                with store.open(staged_location) as source:
+                with staged.open("rb") as source:
                     while chunk := source.read(HASH_CHUNK):
                         output.write(chunk)
             output.flush()

@@ -141,9 +141,21 @@ def variant_location(db: Database, image_id: str, disk_format: str) -> str | Non
     return variants.variant_location(db, image_id, disk_format)
 
 
+def check_deletable(store: ImageStore, image: Image) -> None:
+    """409 while something outside the image service depends on the image's data (volumes that are copy-on-write
+    clones of it in Ceph), as Glance's rbd store answers: the image stays, and goes once they are gone. Called in
+    the delete's transaction, before the image is marked ``deleted``."""
+    if image.location and store.in_use(image.location):
+        raise Conflict(
+            f"Image {image.id} could not be deleted because it is in use: The image cannot be deleted because it is "
+            "in use through the backend store outside of Glance."
+        )
+
+
 def delete_data(db: Database, store: ImageStore, image_id: str, location: str | None) -> None:
     """Free a deleted image's data and every format variant of it. Called after the commit that marked the image
-    ``deleted``, so a reader never finds a record whose data is gone; a missing file is not an error."""
+    ``deleted``, so a reader never finds a record whose data is gone; a missing file is not an error, and data
+    cloned since ``check_deletable`` is freed by the store once its clones are gone."""
     if location:
         store.delete(location)
     variants.delete_variants(db, store, image_id)

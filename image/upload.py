@@ -175,7 +175,11 @@ def receive(
             LOG.warning("image %s rejected: %s", image.id, exc.message)
             release(db, image.id, token, ImageStatus.KILLED)
             raise
-        location = staged.commit(image.id)
+        try:
+            location = staged.commit(image.id)
+        except BaseException:  # the store failed (a Ceph cluster out of reach): the image can be sent again
+            release(db, image.id, token, ImageStatus.QUEUED)
+            raise
     try:
         activated = release(
             db,
@@ -217,7 +221,11 @@ def stage(
         except BaseException:
             release(db, image.id, token, ImageStatus.QUEUED)
             raise
-        location = staged.commit(f"{image.id}.staging")
+        try:
+            location = staged.commit(f"{image.id}.staging")
+        except BaseException:
+            release(db, image.id, token, ImageStatus.QUEUED)
+            raise
     if not release(db, image.id, token, ImageStatus.UPLOADING, staging_location=location):
         store.delete(location)
         raise Conflict(f"Image {image.id} was deleted during the upload.")

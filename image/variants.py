@@ -39,9 +39,7 @@ def ensure_variant(db: Database, store: ImageStore, image_id: str, disk_format: 
         if existing is not None:
             return {"disk_format": disk_format, "size": existing.size, "checksum": existing.checksum}
         source_location, source_format = image.location, image.disk_format or "raw"
-    source = store.local_path(source_location)
-    assert source is not None, "the image service needs a store with local files"
-    with store.begin(f"{image_id}.{disk_format}") as output:
+    with store.local_file(source_location) as source, store.begin(f"{image_id}.{disk_format}") as output:
         convert(source, source_format, output.path, disk_format)
         output.flush()
         # The variant is handed to hosts as an image of its own: a qcow2 whose guest data is a VMDK descriptor

@@ -8,6 +8,8 @@ creates succeed on data they already made. A failure leaves the volume ``error``
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import update
@@ -70,28 +72,38 @@ def _plan(worker: VolumeWorker, volume_id: str) -> _Plan | None:
         )
 
 
-def image_source(worker: VolumeWorker, image_id: str) -> ImageSource:
-    """The image's data as a local file of the image store: the original, or its qcow2 variant if the image
-    service prepared one for an original hosts cannot read as it is."""
+@contextmanager
+def image_source(worker: VolumeWorker, image_id: str, clones: bool) -> Iterator[ImageSource]:
+    """The image's data as the backend reads it while the block runs. A backend that ``clones`` (``rbd``) gets the
+    protected Ceph snapshot of a raw image stored in Ceph: a copy-on-write clone, whatever the size. Otherwise a
+    local file of the original, or of its qcow2 variant if the image service prepared one for an original hosts
+    cannot read as it is: the store's own file, or a temporary copy (an image in Ceph that is not raw)."""
     with worker.db.session() as session:
         image = session.get(Image, image_id)
         if image is None or image.status != ImageStatus.ACTIVE or not image.location:
             raise StratusError(f"Image {image_id} is no longer active.")
         location, disk_format = image.location, image.disk_format or "raw"
         virtual_size = image.virtual_size or image.size or 0
+    snapshot = worker.image_store.ceph_snapshot(location) if clones and disk_format == "raw" else None
+    if snapshot is not None:
+        yield ImageSource(image_id, disk_format, virtual_size, rbd_snapshot=snapshot)
+        return
     if disk_format not in DIRECT_FORMATS:
         variant = image_service.variant_location(worker.db, image_id, "qcow2")
         if variant is not None:
             location, disk_format = variant, "qcow2"
-    path = worker.image_store.local_path(location)
-    if path is None:
-        raise StratusError("The image store keeps no local files; the volume service cannot read the image.")
-    return ImageSource(image_id=image_id, disk_format=disk_format, virtual_size=virtual_size, path=path)
+    with ExitStack() as stack:
+        try:
+            path = stack.enter_context(worker.image_store.local_file(location))
+        except FileNotFoundError:
+            raise StratusError(f"The data of image {image_id} is gone from the image store.") from None
+        yield ImageSource(image_id, disk_format, virtual_size, path=path)
 
 
 def _make(worker: VolumeWorker, backend: VolumeBackend, plan: _Plan) -> str:
     if plan.image_id:
-        return backend.create_from_image(plan.volume_id, plan.size, image_source(worker, plan.image_id))
+        with image_source(worker, plan.image_id, backend.clones_ceph_snapshots) as image:
+            return backend.create_from_image(plan.volume_id, plan.size, image)
     if plan.snapshot_location:
         return backend.create_from_snapshot(plan.volume_id, plan.size, plan.snapshot_location)
     if plan.source_location:

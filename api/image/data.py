@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 from flask import Blueprint, Response, jsonify, request, send_file
 
 from api import guards, policy
@@ -12,14 +15,17 @@ from api.image.schemas import IMPORT
 from api.quotas import project_usage
 from api.runtime import runtime
 from api.validation import validated_body
-from common.exceptions import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
+from common.exceptions import BadRequest, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
 from image import client, service
 from image.models import Image
 from image.states import ImageStatus
+from image.store.base import ImageStore
 
 bp = Blueprint("image_data", __name__, url_prefix="/image/v2")
 
 IMPORT_METHODS = ("glance-direct",)
+STREAM_CHUNK = 4 << 20
+"""Bytes read at a time from a store without local files: RBD's object size."""
 
 
 def _require_octet_stream() -> None:
@@ -79,10 +85,30 @@ def download_file(image_id: str) -> Response:
         checksum = None
     path = rt.image_store.local_path(location)
     if path is None:
-        raise Conflict("This store cannot serve image data directly.")
-    response = send_file(path, mimetype="application/octet-stream", conditional=True, etag=False, max_age=None)
+        response = _streamed(rt.image_store, location)
+    else:
+        response = send_file(path, mimetype="application/octet-stream", conditional=True, etag=False, max_age=None)
     if response.status_code == 200 and checksum:
         response.headers["Content-MD5"] = checksum
+    return response
+
+
+def _streamed(store: ImageStore, location: str) -> Response:
+    """Data of a store that keeps no local file (Ceph), read as the client takes it: one chunk in memory."""
+    try:
+        handle = store.open(location)
+    except FileNotFoundError:
+        raise NotFound("The image's data is gone from the image store.") from None
+    size = handle.seek(0, os.SEEK_END)
+    handle.seek(0)
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            while chunk := handle.read(STREAM_CHUNK):
+                yield chunk
+
+    response = Response(chunks(), mimetype="application/octet-stream", direct_passthrough=True)
+    response.content_length = size
     return response
 
 

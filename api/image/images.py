@@ -169,6 +169,7 @@ def delete_image(image_id: str) -> Response:
         image = _for_write(session, ctx, image_id, "image:delete_image")
         if image.protected:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+        service.check_deletable(rt.image_store, image)
         location = image.location
         image.status, image.location, image.upload_token = ImageStatus.DELETED.value, None, None
         session.execute(delete(ImageMember).where(ImageMember.image_id == image.id))

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from common.exceptions import StratusError
 
@@ -82,6 +82,9 @@ class VolumeBackend(ABC):
     """One storage backend. ``name`` is what volume types select with ``volume_backend_name``."""
 
     name: str
+    clones_ceph_snapshots: ClassVar[bool] = False
+    """Whether ``create_from_image`` clones an ``ImageSource.rbd_snapshot`` (a backend on the image store's Ceph
+    cluster); any other backend is handed a local file."""
 
     @abstractmethod
     def create(self, volume_id: str, size_gb: int) -> str:

@@ -91,6 +91,7 @@ def monitor_addresses(conf_text: str) -> list[tuple[str, int]]:
 
 class RbdBackend(VolumeBackend):
     name = "rbd"
+    clones_ceph_snapshots = True
 
     def __init__(self, settings: Settings) -> None:
         self.pool = settings.volume_rbd_pool
