@@ -18,6 +18,7 @@ from portal import (  # noqa: F401 - each registers its views on bp
     routers,
     security_groups,
     signin,
+    volume_backups,
     volume_snapshots,
     volumes,
 )

@@ -1,5 +1,6 @@
 """Volumes: the list with its live status, the create form (empty, from an image, from a snapshot), and what a
-user does to one volume: attach it to an instance, detach it, extend it, snapshot it, delete it.
+user does to one volume: attach it to an instance, detach it, extend it, snapshot it, delete it. The page also
+holds the project's snapshots (``portal.volume_snapshots``) and backups (``portal.volume_backups``).
 
 Volumes and snapshots are Cinder's (``/volume/v3`` through ``portal.block_storage``); attach and detach are
 Nova's ``os-volume_attachments`` of the instance, as ``openstack server add volume`` does. Every action is a
@@ -24,6 +25,7 @@ from portal.deletion import Page, confirm_page, delete_then_redirect
 from portal.errors import ApiError
 from portal.forms import Form, empty
 from portal.instances import POLL_SECONDS
+from portal.volume_backups import backup_row
 from portal.volume_snapshots import snapshot_row
 
 TRANSITIONAL = frozenset(
@@ -132,6 +134,7 @@ def _list_page(form: Form, status: int = 200) -> Response:
     storage = BlockStorage(client)
     volumes = storage.get("/volumes/detail")["volumes"]
     snapshots = storage.get("/snapshots/detail")["snapshots"]
+    backups = storage.get("/backups/detail")["backups"]
     types = storage.get("/types")["volume_types"]
     servers = _servers(client)
     names = {s["id"]: s.get("name") or s["id"] for s in servers}
@@ -142,6 +145,7 @@ def _list_page(form: Form, status: int = 200) -> Response:
         title="Volumes",
         rows=[volume_row(v, names) for v in volumes],
         snapshot_rows=[snapshot_row(s, volume_names) for s in snapshots],
+        backup_rows=[backup_row(b, volume_names) for b in backups],
         servers=server_choices(servers),
         types=[(t["name"], t["name"]) for t in types],
         form=form,

@@ -15,6 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from portal.forms import Form
 from portal.launch import boot_mapping, check_boot_source
+from portal.volume_backups import backup_body, backup_row
 from portal.volumes import attachment_text, create_body, server_choices, source_body, volume_row
 from tests.unit.in_process import DEMO_PASSWORD
 from tests.unit.portal.admin_support import call, make_tenant, token, unique
@@ -71,6 +72,23 @@ def test_a_volume_row_polls_only_while_its_status_is_changing(portal_app: Flask)
         settled = volume_row({"id": "v1", "name": "data", "status": "in-use", "bootable": "true", "size": 2}, {})
     assert creating["changing"] and creating["name"] == "v1"
     assert not settled["changing"] and settled["bootable"] and settled["url"] == "/volumes/v1"
+
+
+def test_backup_body_is_full_or_incremental_and_nothing_else() -> None:
+    assert backup_body("v1", "nightly", "full") == {
+        "backup": {"volume_id": "v1", "name": "nightly", "incremental": False}
+    }
+    assert backup_body("v1", "", "incremental") == {"backup": {"volume_id": "v1", "name": None, "incremental": True}}
+    with pytest.raises(ValueError):
+        backup_body("v1", "x", "differential")
+
+
+def test_a_backup_row_says_its_kind_and_polls_while_it_changes(portal_app: Flask) -> None:
+    backup = {"id": "b1", "volume_id": "v1", "status": "restoring", "is_incremental": True, "size": 1}
+    with portal_app.test_request_context("/volumes"):
+        row = backup_row(backup | {"created_at": "2026-12-01T10:00:00.123456"}, {"v1": "data"})
+    assert row["kind"] == "incremental" and row["changing"] and row["volume"] == "data" and row["name"] == "b1"
+    assert row["created"] == "2026-12-01 10:00:00" and row["url"] == "/volumes/backups/b1"
 
 
 def test_boot_mapping_for_each_boot_source() -> None:
@@ -226,6 +244,29 @@ def test_another_projects_volume_is_neither_listed_nor_acted_on(
     admin = token(client, "admin", "admin-secret", "admin")
     shown = call(client, "GET", f"/volume/v3/volumes/{theirs['id']}", admin)["volume"]
     assert shown["size"] == 1 and shown["status"] == "available"
+
+
+def test_backups_of_a_volume_and_their_refusals(volumes: tuple[FlaskClient, str], portal_app: Flask) -> None:
+    client, csrf = volumes
+    name = unique("kept")
+    client.post("/volumes", data={"csrf_token": csrf, "name": name, "size": "1"})
+    volume_id = made(portal_app, name)
+    assert "Back up" in row_of(client.get("/volumes").text, volume_id)
+    first = client.post(f"/volumes/{volume_id}/backup", data={"csrf_token": csrf, "name": "", "kind": "incremental"})
+    assert first.status_code == 303 and "No backups available to do an incremental backup." in notice_of(client)
+    forged = client.post(f"/volumes/{volume_id}/backup", data={"csrf_token": csrf, "name": "x", "kind": "<i>"})
+    assert forged.status_code == 303 and notice_of(client) == "Choose a full or an incremental backup."
+    full = client.post(f"/volumes/{volume_id}/backup", data={"csrf_token": csrf, "name": "<b>nightly", "kind": "full"})
+    assert full.status_code == 303 and notice_of(client) == "A full backup &lt;b&gt;nightly is being made."
+    page = client.get("/volumes").text
+    backup = re.search(r'<tr id="backup-([^"]+)" data-status="creating" hx-get="/volumes/backups/', page)
+    assert backup, page
+    assert 'data-status="backing-up"' in row_of(page, volume_id)  # the volume is busy while it is copied
+    backup_id = backup.group(1)
+    restore = client.post(f"/volumes/backups/{backup_id}/restore", data={"csrf_token": csrf, "name": "again"})
+    assert restore.status_code == 303 and "Backup status must be available" in notice_of(client)
+    assert "Delete backup &lt;b&gt;nightly?" in client.get(f"/volumes/backups/{backup_id}/delete").text
+    assert client.get("/volumes/backups/no-such-backup/row").text == ""
 
 
 def test_launch_from_a_volume_needs_one_before_the_api(volumes: tuple[FlaskClient, str]) -> None:
