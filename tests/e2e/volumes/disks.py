@@ -1,0 +1,143 @@
+"""Volumes as a tenant handles them (the ``openstack`` CLI) and as a guest sees them (its virtio disks, read and
+written with ``dd`` on its serial console), for the volume modules of every backend.
+
+A guest finds a volume by its serial (the first 20 characters of the volume id, all a virtio-blk serial holds), not
+by the device name the API reported: that is what a real guest can rely on, and the name proves nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.guests import Guest, OpenStack
+from tests.harness import Cloud, wait_until
+
+BOOT_TIMEOUT = 240.0
+GiB = 1 << 30
+SECTOR = 512
+
+
+def boot(cloud: Cloud, openstack: OpenStack, network: str, name: str, *how: str, host: str | None = None) -> Guest:
+    """A server of the demo project at its root shell: from the tiny image unless ``how`` says otherwise (``--volume
+    ID``). With ``host``, the admin acting in demo places it there (placing is for admins only)."""
+    source = how or ("--image", "tiny")
+    account, placed = ("admin", ("--availability-zone", f"nova:{host}")) if host else ("demo", ())
+    command = ("server", "create", *source, *placed, "--flavor", "m1.tiny", "--network", network, "--wait", name)
+    try:
+        created = openstack.json(account, *command, project="demo" if host else None)
+    except AssertionError as exc:
+        shown = openstack.json("admin", "server", "show", name, project="demo")
+        raise AssertionError(f"{name} is {shown['status']}: {shown.get('fault')}") from exc
+    server_host = openstack.json("admin", "server", "show", created["id"])["OS-EXT-SRV-ATTR:host"]
+    assert host is None or server_host == host, f"{name} went to {server_host}, not {host}"
+    (port,) = openstack.json("admin", "port", "list", "--device-id", created["id"])
+    ip = port["Fixed IP Addresses"][0]["ip_address"]
+    # One host keeps its instances right in the instances path; several hosts each in a directory of their own.
+    instances = cloud.state_dir / "instances"
+    layouts = (instances / created["id"], instances / server_host / "instances" / created["id"])
+    console_log = next((d for d in layouts if d.is_dir()), layouts[-1 if host else 0]) / "console.log"
+    guest = Guest(name, created["id"], server_host, network, port["ID"], port["MAC Address"], ip, console_log)
+    try:
+        guest.wait_for_shell(BOOT_TIMEOUT)
+    except AssertionError as exc:
+        found = sorted(str(p) for p in instances.rglob("console.log"))
+        tail = console_log.read_text(errors="replace")[-3000:] if console_log.exists() else "(no console log)"
+        raise AssertionError(f"{exc}\nconsole logs: {found}\n{tail}") from None
+    return guest
+
+
+def volume(openstack: OpenStack, volume_id: str) -> dict[str, Any]:
+    return openstack.json("demo", "volume", "show", volume_id)
+
+
+def wait_volume(openstack: OpenStack, volume_id: str, status: str, timeout: float = 120) -> dict[str, Any]:
+    return wait_until(
+        lambda: volume(openstack, volume_id),
+        timeout,
+        interval=0.5,
+        message=f"volume {volume_id} never became {status}",
+        until=lambda found: found["status"] == status,
+    )
+
+
+def wait_snapshot(openstack: OpenStack, snapshot_id: str, status: str, timeout: float = 60) -> dict[str, Any]:
+    return wait_until(
+        lambda: openstack.json("demo", "volume", "snapshot", "show", snapshot_id),
+        timeout,
+        interval=0.5,
+        message=f"snapshot {snapshot_id} never became {status}",
+        until=lambda found: found["status"] == status,
+    )
+
+
+def attach(openstack: OpenStack, guest: Guest, volume_id: str) -> None:
+    """``server add volume``, then until the volume is in use; a failed attach shows the host's error."""
+    openstack("demo", "server", "add", "volume", guest.server_id, volume_id)
+    try:
+        wait_volume(openstack, volume_id, "in-use")
+    except AssertionError as exc:
+        events = openstack.json("admin", "server", "event", "list", guest.server_id)
+        request = next(e["Request ID"] for e in events if e["Action"] == "attach_volume")
+        details = openstack.json("admin", "server", "event", "show", guest.server_id, request)
+        raise AssertionError(f"{exc}\n{details}") from None
+
+
+def detach(openstack: OpenStack, guest: Guest, volume_id: str) -> None:
+    """``server remove volume``, until the volume is available and the guest has let its disk go."""
+    device = device_of(guest, volume_id)
+    openstack("demo", "server", "remove", "volume", guest.server_id, volume_id)
+    wait_volume(openstack, volume_id, "available")
+    wait_until(lambda: guest.run(f"test -e /sys/block/{device}")[0] != 0, 30, interval=1, message=f"{device} stays")
+
+
+def guest_sees(guest: Guest, path: str, timeout: float = 60) -> str:
+    """What ``cat path`` prints in the guest, once it exists there."""
+
+    def read() -> str | None:
+        rc, out = guest.run(f"cat {path}")
+        return out.strip() if rc == 0 else None
+
+    return wait_until(read, timeout, interval=1, message=f"{guest.name} never saw {path}")
+
+
+def device_of(guest: Guest, volume_id: str, timeout: float = 60) -> str:
+    """The guest's disk (``vdX``) whose serial is the volume's, once the guest has it."""
+
+    def find() -> str | None:
+        rc, out = guest.run(f"grep -l '^{volume_id[:20]}$' /sys/block/vd*/serial")
+        paths = out.split()
+        return Path(paths[0]).parent.name if rc == 0 and len(paths) == 1 else None
+
+    return wait_until(find, timeout, interval=1, message=f"{guest.name} never saw volume {volume_id}")
+
+
+def sectors(guest: Guest, device: str) -> int:
+    rc, out = guest.run(f"cat /sys/block/{device}/size")
+    assert rc == 0, out
+    return int(out.strip())
+
+
+def wait_sectors(guest: Guest, device: str, size_gb: int, timeout: float = 60) -> None:
+    """Until the guest's kernel says ``device`` holds ``size_gb`` GiB."""
+    wait_until(
+        lambda: sectors(guest, device),
+        timeout,
+        interval=1,
+        message=f"{guest.name} never saw /dev/{device} at {size_gb} GiB",
+        until=lambda found: found == size_gb * GiB // SECTOR,
+    )
+
+
+def write_pattern(guest: Guest, device: str, pattern: str, seek: int = 0) -> None:
+    """One sector holding ``pattern``, written through to the disk (fsync) before the command returns."""
+    rc, out = guest.run(f"echo {pattern} | dd of={device} bs={SECTOR} seek={seek} count=1 conv=sync,fsync 2>&1")
+    assert rc == 0, out
+
+
+def read_pattern(guest: Guest, device: str, skip: int = 0) -> str:
+    """The first line of one sector, its zero bytes left out: "" for a sector never written."""
+    command = f"dd if={device} bs={SECTOR} skip={skip} count=1 2>/dev/null | tr -d '\\000' | head -n 1"
+    rc, out = guest.run(command)
+    assert rc == 0, out
+    return out.strip()
