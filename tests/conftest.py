@@ -6,21 +6,24 @@ directories, and the end-to-end tests put a per-process random tag in every name
 so workers do not collide. A worker runs one *work unit* at a time, as ``loadfile`` does, but some units are wider
 than a file:
 
-- each guest-booting end-to-end module (``tests/e2e/`` but ``tests/e2e/network/``) is a unit, and a package of
-  them that shares one world (``SHARED_WORLDS``) is one unit. Two workers may boot guests at once;
-  the two tests that restart the machine's libvirtd wait until no other guest module runs
-  (``tests/e2e/conftest.py``, ``libvirtd_gate``).
+- ``guests``: the end-to-end tests that boot QEMU guests (``tests/e2e/`` but ``tests/e2e/network/``), one after
+  the other on one worker: TCG guests are CPU-bound, and two workers booting them at once took longer in all than
+  one (a measured run: 2,373 s of guest tests against about 1,500 s one after the other), and slowed boots towards
+  their timeouts. The cloud-init module runs last in it: its image builds in the background from the session's
+  start (``pytest_sessionstart``).
+- ``late-guests``: a few short guest modules (``LATE_GUESTS``) handed out last, so the worker that has run
+  everything else boots them beside the end of ``guests`` instead of idling. The two tests in ``guests`` that
+  restart the machine's libvirtd wait until no guest module of another worker runs (``libvirtd_gate``).
 - ``portal``: the browser tests, which share one cloud, one Chromium and ``test-artefacts/portal/`` (emptied at the
   start of the session that uses it).
 - ``postgresql``: the functional tests on the PostgreSQL cloud, so that one worker starts it, once.
 - any other test file is a unit of its own, so its module-scoped fixtures (a module's own cloud) start once.
 
-Units are handed out longest first: the guest units (the cloud-init one last: its image is built in the
-background from the start of the session, see ``pytest_sessionstart``), the portal's, the PostgreSQL one, then the
-files in collection order (the dataplane's, the functional ones, then the quick unit tests that fill the last
-gaps). The units are read from node ids alone: the scheduler runs in the controlling process, which collects
-nothing. (Not ``--dist loadgroup`` with ``xdist_group`` marks: pytest 9.2's structured node ids drop the group
-xdist appends, pytest-dev/pytest-xdist#1386.)
+Units are handed out longest first: ``guests``, ``portal``, ``postgresql``, then the files in collection order (the
+dataplane's, the functional ones, then the quick unit tests), and ``late-guests`` at the end. The units are read
+from node ids alone: the scheduler runs in the controlling process, which collects nothing. (Not ``--dist
+loadgroup`` with ``xdist_group`` marks: pytest 9.2's structured node ids drop the group xdist appends,
+pytest-dev/pytest-xdist#1386.)
 """
 
 from __future__ import annotations
@@ -33,23 +36,24 @@ from typing import Any
 
 import pytest
 
-FIRST = ("portal", "postgresql")
-"""The named work units, longest first (after the guest units)."""
-SHARED_WORLDS = ("tests/e2e/tenant_networks/",)
-"""Guest packages whose modules share one world (a package-scoped fixture): one unit each."""
+FIRST = ("guests", "portal", "postgresql")
+"""The named work units handed out first, longest first."""
+LAST = "late-guests"
+LATE_GUESTS = ("tests/e2e/test_consoles.py", "tests/e2e/test_metadata.py", "tests/e2e/test_tiny_image.py")
+"""Short guest modules the second worker runs once it has run everything else."""
 CLOUD_INIT = "tests/e2e/test_cloud_init.py"
-"""The guest unit handed out last: its image builds in the background meanwhile."""
+"""The last module of ``guests``: its image builds in the background meanwhile."""
 
 
-def is_guest_unit(unit: str) -> bool:
-    return unit.startswith("tests/e2e/") and not unit.startswith("tests/e2e/network/")
+def is_guest_test(path: str) -> bool:
+    return path.startswith("tests/e2e/") and not path.startswith("tests/e2e/network/")
 
 
 def work_unit(nodeid: str) -> str:
-    """The unit a test belongs to: a guest module (or package) of ``tests/e2e/``, one of ``FIRST``, or its file."""
+    """The unit a test belongs to: one of ``FIRST`` or ``LAST``, or else its file."""
     path, _, name = nodeid.partition("::")
-    if is_guest_unit(path):
-        return next((world for world in SHARED_WORLDS if path.startswith(world)), path)
+    if is_guest_test(path):
+        return LAST if path in LATE_GUESTS else "guests"
     if path.startswith("tests/portal/"):
         return "portal"
     params = name[name.find("[") + 1 : -1].split("-") if name.endswith("]") else []
@@ -58,10 +62,17 @@ def work_unit(nodeid: str) -> str:
     return path
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The cloud-init module after every other test, so last in ``guests`` (the same order in every worker)."""
+    last = [item for item in items if item.nodeid.startswith(CLOUD_INIT)]
+    if last:
+        items[:] = [item for item in items if not item.nodeid.startswith(CLOUD_INIT)] + last
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadfile`` with the units of ``work_unit``: the guest units first, then the named ones, the others
-    in collection order."""
+    """``--dist loadfile`` with the units of ``work_unit``: the named ones first, the others in collection order,
+    ``late-guests`` last."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
@@ -74,10 +85,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             position = {nodeid: index for index, nodeid in enumerate(self.collection or ())}
 
             def order(unit: str) -> tuple[int, int]:
-                if is_guest_unit(unit):
-                    rank = 1 if unit == CLOUD_INIT else 0
-                else:
-                    rank = 2 + (FIRST.index(unit) if unit in FIRST else len(FIRST))
+                rank = FIRST.index(unit) if unit in FIRST else len(FIRST) + (unit == LAST)
                 return rank, min(position[nodeid] for nodeid in self.workqueue[unit])
 
             self.workqueue.move_to_end(min(self.workqueue, key=order), last=False)

@@ -58,8 +58,12 @@ def libvirtd() -> str:
 
 
 @pytest.fixture(scope="session")
-def libvirtd_gate(testrun_uid: str) -> LibvirtdGate:
-    return LibvirtdGate(Path(tempfile.gettempdir()) / f"stratus-tests-{testrun_uid}")
+def libvirtd_gate(testrun_uid: str) -> Iterator[LibvirtdGate]:
+    gate = LibvirtdGate(Path(tempfile.gettempdir()) / f"stratus-tests-{testrun_uid}")
+    try:
+        yield gate
+    finally:
+        gate.close()
 
 
 @pytest.fixture(scope="module", autouse=True)

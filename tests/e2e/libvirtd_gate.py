@@ -16,6 +16,10 @@ class LibvirtdGate:
         self.lock = open(directory / "libvirtd.lock", "a")  # noqa: SIM115
         self.holders = 0
 
+    def close(self) -> None:
+        self.turnstile.close()
+        self.lock.close()
+
     def enter(self) -> None:
         """A guest module (or a package's shared world) starts; waits while a restart is waiting or running."""
         if self.holders == 0:
