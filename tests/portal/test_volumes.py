@@ -1,7 +1,8 @@
 """Volumes in a real browser against the whole cloud (the volume service on its file backend, fake hosts): a
 volume created, watched from ``creating`` to ``available`` without a reload, extended, snapshotted, attached to
 an instance (``in-use`` on ``/dev/vdb``) and detached, a volume made from its snapshot, and all of it deleted;
-then instances launched from a volume made from an image, and from the image on a new volume that goes with the
+a volume backed up in full and incrementally, the incremental backup restored to a new volume; then instances
+launched from a volume made from an image, and from the image on a new volume that goes with the
 instance, each ACTIVE with its volume listed as attached on ``/dev/vda``."""
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ SETTLE = 30_000  # ms: a volume's or an instance's change, seen by the page's ow
 
 def volume_row(page: Any, name: str) -> Any:
     return page.locator("#volumes tr").filter(has=page.locator("td.volume-name", has_text=re.compile(f"^{name}$")))
+
+
+def backup_row(page: Any, name: str) -> Any:
+    return page.locator("#backups tr").filter(has=page.locator("td.backup-name", has_text=re.compile(f"^{name}$")))
 
 
 def snapshot_row(page: Any, name: str) -> Any:
@@ -124,6 +129,56 @@ def test_create_extend_snapshot_attach_detach_and_delete_a_volume(
     volume_row(page, "data-1").wait_for(state="detached", timeout=SETTLE)
     portal_cloud.call("DELETE", f"/compute/v2.1/servers/{server_id}", demo)
     assert problems == []  # no script error and nothing the Content-Security-Policy had to block
+
+
+def _back_up(page: Any, volume: str, name: str, kind: str) -> Any:
+    volume_row(page, volume).locator("summary").click()
+    page.get_by_label(f"Backup of {volume} named").fill(name)
+    page.get_by_label(f"Kind of backup of {volume}").select_option(kind)
+    page.get_by_role("button", name=f"Back up {volume}").click()
+    row = backup_row(page, name)
+    row.locator(".status-available").wait_for(timeout=SETTLE)
+    volume_row(page, volume).locator(".status-available").wait_for(timeout=SETTLE)
+    return row
+
+
+def test_back_up_fully_and_incrementally_then_restore_to_a_new_volume(page: Any, portal_cloud: PortalCloud) -> None:
+    problems = _problems(page)
+    sign_in(page)
+    page.goto("/volumes")
+    page.get_by_label("Volume name").fill("kept-1")
+    page.get_by_label("Size (GB)").fill("1")
+    page.get_by_role("button", name="Create volume").click()
+    volume_row(page, "kept-1").locator(".status-available").wait_for(timeout=SETTLE)
+
+    full = _back_up(page, "kept-1", "kept-1-full", "full")
+    assert page.get_by_text("A full backup kept-1-full is being made.").count() == 1
+    incremental = _back_up(page, "kept-1", "kept-1-incr", "incremental")
+    assert full.locator(".backup-kind").inner_text() == "full"
+    assert incremental.locator(".backup-kind").inner_text() == "incremental"
+
+    page.get_by_role("link", name="Delete backup kept-1-full").click()
+    page.get_by_role("button", name="Delete backup kept-1-full").click()
+    assert page.locator(".notice-error").inner_text() == "Invalid backup: Incremental backups exist for this backup."
+
+    page.get_by_label("Name of the volume restored from kept-1-incr").fill("restored-1")
+    page.get_by_role("button", name="Restore kept-1-incr").click()
+    page.get_by_text("The backup is being restored to volume restored-1.").wait_for()
+    restored = volume_row(page, "restored-1")
+    restored.locator(".status-available").wait_for(timeout=SETTLE)
+    incremental.locator(".status-available").wait_for(timeout=SETTLE)
+    assert restored.locator(".volume-size").inner_text() == "1 GB"
+
+    for name in ("kept-1-incr", "kept-1-full"):
+        page.get_by_role("link", name=f"Delete backup {name}").click()
+        page.get_by_role("button", name=f"Delete backup {name}").click()
+        page.get_by_text("The backup is being deleted.").wait_for()
+        backup_row(page, name).wait_for(state="detached", timeout=SETTLE)
+    for name in ("restored-1", "kept-1"):
+        page.get_by_role("link", name=f"Delete {name}").click()
+        page.get_by_role("button", name=f"Delete volume {name}").click()
+        volume_row(page, name).wait_for(state="detached", timeout=SETTLE)
+    assert problems == []
 
 
 def _launch(page: Any, name: str, boot: str, **choices: str) -> None:
