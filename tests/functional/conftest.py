@@ -112,13 +112,16 @@ class CloudClient:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every functional test runs on SQLite; the modules whose behaviour rests on the database itself
     (transactions, row locks, unique constraints under concurrency) say so with ``pytest.mark.both_databases``
-    and run on PostgreSQL too. Views, formats and policies do not change with the database: running them
-    twice only doubled the suite's time."""
+    and run on PostgreSQL too, but for their tests marked ``one_database`` (a data path: the same bytes whatever
+    holds the records). Views, formats and policies do not change with the database: running them twice only
+    doubled the suite's time."""
     kept, dropped = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         on_postgres = params.get("cloud") == "postgresql"
-        (dropped if on_postgres and item.get_closest_marker("both_databases") is None else kept).append(item)
+        marked = item.get_closest_marker
+        twice = marked("both_databases") is not None and marked("one_database") is None
+        (dropped if on_postgres and not twice else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

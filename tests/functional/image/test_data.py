@@ -88,6 +88,7 @@ def test_64_mib_round_trip_with_the_openstack_cli(cloud, tmp_path, unique):
 
 
 @pytest.mark.slow
+@pytest.mark.one_database
 def test_1_gib_round_trip_with_the_openstack_cli(cloud, tmp_path, unique):
     _round_trip_with_cli(cloud, tmp_path, unique, 1024 * MiB)
 
