@@ -39,7 +39,12 @@ import pytest
 FIRST = ("guests", "portal", "postgresql")
 """The named work units handed out first, longest first."""
 LAST = "late-guests"
-LATE_GUESTS = ("tests/e2e/test_consoles.py", "tests/e2e/test_metadata.py", "tests/e2e/test_tiny_image.py")
+LATE_GUESTS = (
+    "tests/e2e/test_consoles.py",
+    "tests/e2e/test_metadata.py",
+    "tests/e2e/test_tiny_image.py",
+    "tests/e2e/test_host_retirement.py",
+)
 """Short guest modules the second worker runs once it has run everything else."""
 CLOUD_INIT = "tests/e2e/test_cloud_init.py"
 """The last module of ``guests``: its image builds in the background meanwhile."""
