@@ -156,6 +156,13 @@ class HostSettings:
         "", "Where instance disks, config drives and console logs live. Empty: <state_dir>/instances."
     )
     image_cache_path: str = _setting("", "Per-host cache of base images. Empty: <state_dir>/image-cache.")
+    images_type: str = _setting(
+        "qcow2",
+        "Instance root disks (Nova's images_type): 'qcow2' overlays on the host's image cache, or 'rbd': RBD images "
+        "in images_rbd_pool of the Ceph cluster, clones of the image's snapshot when the image is raw and stored in "
+        "Ceph (image_store 'rbd'; other images still get a qcow2 overlay).",
+    )
+    images_rbd_pool: str = _setting("vms", "Ceph pool of instance root disks when images_type is 'rbd'.")
     volume_dir: str = _setting(
         "",
         "Directory of the file volume backend; hosts attach only volume files below it. Empty: <state_dir>/volumes.",

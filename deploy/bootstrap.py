@@ -74,18 +74,19 @@ VOLUMES = {"file": "file", "ceph": "file,rbd"}
 def set_volumes(config: Path, volumes: str) -> None:
     """Remember ``make up VOLUMES=ceph|file`` in the settings file (``volume_backends``), so a later plain ``make up``
     runs the same backends; with Ceph, also the uuid of the libvirt secret holding the cephx key on the hosts
-    (``ceph_secret_uuid``), made once and kept, and new images stored in Ceph (``image_store = "rbd"``), so that a
-    volume from a raw image is a clone. ``VOLUMES=file`` leaves the image store as it is: images already in Ceph
-    stay there (and Ceph keeps running for them, see ``local_ceph``)."""
+    (``ceph_secret_uuid``), made once and kept, new images stored in Ceph (``image_store = "rbd"``) and root disks
+    made there (``images_type = "rbd"``), so that a volume or a server from a raw image is a clone. ``VOLUMES=file``
+    leaves those two as they are: images and root disks already in Ceph stay there (and Ceph keeps running for
+    them, see ``local_ceph``)."""
     if volumes not in VOLUMES:
         raise SystemExit(f"VOLUMES must be one of {', '.join(VOLUMES)}, not {volumes!r}")
     lines = config.read_text().splitlines() if config.exists() else []
     keys = {line.split("=", 1)[0].strip(): line for line in lines if "=" in line}
-    replaced = {"volume_backends", "image_store"} if volumes == "ceph" else {"volume_backends"}
+    replaced = {"volume_backends", "image_store", "images_type"} if volumes == "ceph" else {"volume_backends"}
     kept = [line for line in lines if line.split("=", 1)[0].strip() not in replaced]
     kept.append(f'volume_backends = "{VOLUMES[volumes]}"')
     if volumes == "ceph":
-        kept.append('image_store = "rbd"')
+        kept += ['image_store = "rbd"', 'images_type = "rbd"']
     if volumes == "ceph" and "ceph_secret_uuid" not in keys:
         kept.append(f'ceph_secret_uuid = "{uuid.uuid4()}"')
     fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -94,10 +95,11 @@ def set_volumes(config: Path, volumes: str) -> None:
 
 
 def local_ceph(settings: Settings) -> bool:
-    """Whether ``make up`` runs the single-node Ceph of ``deploy/ceph/``: the rbd volume backend or the rbd image
-    store is on, and no ``ceph_conf`` points at a cluster of its own."""
+    """Whether ``make up`` runs the single-node Ceph of ``deploy/ceph/``: the rbd volume backend, the rbd image
+    store or root disks in Ceph are on, and no ``ceph_conf`` points at a cluster of its own."""
     volumes_in_ceph = "rbd" in [name.strip() for name in settings.volume_backends.split(",")]
-    return (volumes_in_ceph or settings.image_store == "rbd") and not settings.ceph_conf
+    in_ceph = volumes_in_ceph or settings.image_store == "rbd" or settings.images_type == "rbd"
+    return in_ceph and not settings.ceph_conf
 
 
 def run_bootstrap(passwords: dict[str, str]) -> None:

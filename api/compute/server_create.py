@@ -96,7 +96,10 @@ def bootable_image(session: Session, ctx: RequestContext, image_ref: str | None,
 
 
 def image_snapshot(image: Image) -> dict[str, Any]:
-    """What an instance keeps of its image: hosts need nothing else from the image service."""
+    """What an instance keeps of its image: hosts need nothing else from the image service. ``ceph_snapshot`` is the
+    protected RBD snapshot of a raw image in the Ceph image store (Glance's location, as Nova reads it): a host
+    with root disks in Ceph clones it instead of downloading the image."""
+    location = image.location if image.disk_format == "raw" else None
     return {
         "id": image.id,
         "disk_format": image.disk_format,
@@ -105,6 +108,7 @@ def image_snapshot(image: Image) -> dict[str, Any]:
         "min_disk": image.min_disk,
         "min_ram": image.min_ram,
         "properties": dict(image.properties or {}),
+        "ceph_snapshot": runtime().image_store.ceph_snapshot(location) if location else None,
     }
 
 

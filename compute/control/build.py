@@ -71,7 +71,7 @@ def instance_spec(instance: Instance) -> dict[str, Any]:
         "vcpus": int(instance.flavor["vcpus"]),
         "memory_mb": int(instance.flavor["ram"]),
         "root_gb": int(instance.flavor["disk"]),
-        "image": {k: instance.image_meta.get(k) for k in ("id", "disk_format", "checksum", "size")},
+        "image": {k: instance.image_meta.get(k) for k in ("id", "disk_format", "checksum", "size", "ceph_snapshot")},
         "config_drive": metadata.config_drive(instance) if instance.config_drive else None,
         "nics": nics,
     }

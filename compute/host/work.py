@@ -35,7 +35,8 @@ LOG = logging.getLogger(__name__)
 def _instance_spec(agent: ComputeAgent, host: str, spec: dict[str, Any]) -> InstanceSpec:
     root_volume = AttachedVolume.from_dict(spec["root_volume"]) if spec.get("root_volume") else None
     base: Path | None
-    if root_volume is not None:
+    rbd_snapshot = _clonable(agent, spec.get("image"))
+    if root_volume is not None or rbd_snapshot is not None:
         base, base_format = None, "raw"
     elif agent.settings.compute_driver == "fake":
         base, base_format = Path("/dev/null"), "raw"
@@ -63,7 +64,17 @@ def _instance_spec(agent: ComputeAgent, host: str, spec: dict[str, Any]) -> Inst
         nics=tuple(Nic(**nic) for nic in spec.get("nics", [])),
         root_volume=root_volume,
         volumes=tuple(AttachedVolume.from_dict(volume) for volume in spec.get("volumes", [])),
+        base_rbd_snapshot=rbd_snapshot if root_volume is None else None,
     )
+
+
+def _clonable(agent: ComputeAgent, image: Any) -> str | None:
+    """The image's Ceph snapshot when this host makes root disks in Ceph and the image can be cloned (raw, stored
+    in Ceph): the libvirt driver clones it instead of downloading the image."""
+    if agent.settings.images_type != "rbd" or agent.settings.compute_driver != "libvirt":
+        return None
+    snapshot = image.get("ceph_snapshot")
+    return str(snapshot) if snapshot and image.get("disk_format") == "raw" else None
 
 
 def _power_state(agent: ComputeAgent, host: str, instance_id: str) -> int:

@@ -17,8 +17,9 @@ say() { echo "ceph/$prog: $*"; }
 
 # Daemons of the cluster, in start order (stopped in reverse): name, ceph id.
 DAEMONS=(mon:a mgr:x osd:0)
-# Pools the cloud uses: volumes (volume_rbd_pool), images and backups.
-POOLS=(volumes images backups)
+# Pools the cloud uses: volumes (volume_rbd_pool), images (image_rbd_pool), backups, and instance root disks (vms,
+# images_rbd_pool).
+POOLS=(volumes images backups vms)
 CEPH_USER=stratus
 
 # parse_state_dir [STATE_DIR]: the cloud's state directory (default: $STRATUS_STATE_DIR, else .stratus in the

@@ -240,7 +240,7 @@ class InstanceSpec:
     """Size of the root disk; 0 means the image's virtual size."""
     base_image: Path | None
     """The cached base image on this host (see ``compute.host.imagecache``); the root disk is an overlay on it.
-    None for an instance that boots from a volume (``root_volume``)."""
+    None for an instance that boots from a volume (``root_volume``) or from ``base_rbd_snapshot``."""
     base_image_format: str
     config_drive: ConfigDrive | None = None
     nics: tuple[Nic, ...] = ()
@@ -249,6 +249,9 @@ class InstanceSpec:
     volumes: tuple[AttachedVolume, ...] = ()
     """Volumes attached to the instance (``vdb`` ...): every definition of the domain carries them, so they
     survive a stop and start, a hard reboot, a rebuild and a resize."""
+    base_rbd_snapshot: str | None = None
+    """``pool/image@snap``: the raw image's protected snapshot in Ceph, given only to a host whose root disks are
+    RBD images (``images_type = "rbd"``). The root disk is then a clone of it and nothing is downloaded."""
 
 
 @dataclass(frozen=True)

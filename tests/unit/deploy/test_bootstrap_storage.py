@@ -18,14 +18,15 @@ def test_volumes_ceph_puts_new_images_in_ceph_and_file_leaves_them_there(tmp_pat
     set_volumes(config, "ceph")
     settings = settings_of(config)
     assert (settings.volume_backends, settings.image_store, settings.region) == ("file,rbd", "rbd", "RegionOne")
+    assert settings.images_type == "rbd"
     secret = settings.ceph_secret_uuid
     assert secret and local_ceph(settings)
 
     set_volumes(config, "file")
     settings = settings_of(config)
-    assert (settings.volume_backends, settings.image_store) == ("file", "rbd")
+    assert (settings.volume_backends, settings.image_store, settings.images_type) == ("file", "rbd", "rbd")
     assert settings.ceph_secret_uuid == secret
-    assert local_ceph(settings), "the images in Ceph need the cluster even without Ceph volumes"
+    assert local_ceph(settings), "the images and root disks in Ceph need the cluster even without Ceph volumes"
     assert config.read_text().count("image_store") == 1
 
 

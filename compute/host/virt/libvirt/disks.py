@@ -106,6 +106,17 @@ def flatten(disk: Path, target: Path, force_share: bool) -> None:
         partial.unlink(missing_ok=True)
 
 
+def convert_to_qcow2(raw: Path, target: Path) -> None:
+    """The raw file ``raw`` (a root disk read from Ceph) as one standalone qcow2 at ``target``, atomically."""
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with _refused_as_driver_error():
+            qemu_img.convert(raw, "raw", partial, "qcow2")
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def build_config_drive(drive: ConfigDrive, iso: Path) -> None:
     """Write ``drive`` as an ISO 9660 image (Rock Ridge and Joliet, volume label ``config-2``) at ``iso``, with the
     files of OpenStack's ``openstack/latest/`` layout."""

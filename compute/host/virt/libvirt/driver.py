@@ -25,6 +25,12 @@ persistent domain named ``stratus-<uuid>`` carrying a Stratus metadata element. 
   libvirt's push-mode backup of that one disk, consistent at one instant while the guest keeps running.
 - Snapshot of a running guest pauses it for the copy (QEMU flushes its disk caches when vCPUs stop), reads the
   disk with ``qemu-img convert -U`` and resumes it: consistent like a power cut, with a pause as long as the copy.
+- With ``images_type = "rbd"`` (Nova's rbd image backend), the root disk of an instance of a raw image stored in
+  Ceph is the RBD image ``<images_rbd_pool>/<uuid>_disk``, a clone of the image's snapshot (``rbd_disks``), opened
+  by QEMU through librbd like an RBD volume (cache ``writeback``: librbd's cache, as Ceph advises); the file
+  ``disk.rbd`` in the instance directory says so, so that destroy, rebuild, resize and snapshot touch Ceph only
+  for such instances. A resize's backup is an RBD snapshot of the disk (rolled back on revert); a server snapshot
+  pauses the guest only for an RBD snapshot and copies from it while the guest runs again.
 """
 
 from __future__ import annotations
@@ -58,13 +64,17 @@ from compute.host.virt.base import (
     snapshot_target,
     volume_file,
 )
-from compute.host.virt.libvirt import ceph_secret, config, disks, serial_ports, taps, volume_snapshots
+from compute.host.virt.libvirt import ceph_secret, config, disks, rbd_disks, serial_ports, taps, volume_snapshots
 from compute.host.virt.libvirt.guest import Guest
 from compute.host.virt.libvirt.host import Host
 
 LOG = logging.getLogger(__name__)
 
 DISK = "disk"
+RBD_MARKER = "disk.rbd"
+"""In the instance directory when the root disk is an RBD image (``rbd_disks``), not the file ``disk``."""
+RESIZE_SNAPSHOT = "resize-backup"
+SERVER_SNAPSHOT = "server-snapshot"
 CONFIG_DRIVE = "disk.config"
 CONSOLE_LOG = "console.log"
 CONSOLE_LISTEN = "127.0.0.1"
@@ -73,6 +83,7 @@ RESIZE_BACKUP = "resize-backup"
 RESIZE_STATE = "resize.json"
 ROOT_TARGET = "vda"
 POLL_INTERVAL = 0.5
+GiB = 1 << 30
 
 
 def canonical_uuid(value: str) -> str:
@@ -113,6 +124,7 @@ class LibvirtDriver(base.ComputeDriver):
         self._cache_mode = cache_mode
         self.host_name = ""
         self.ceph_secret = ceph_secret.CephSecret.from_settings(settings)
+        self.rbd_disks = rbd_disks.RbdDisks.from_settings(settings)
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 
@@ -133,14 +145,21 @@ class LibvirtDriver(base.ComputeDriver):
             LOG.info("disk cache mode %s for %s", self._cache_mode, self.instances_path)
         return self._cache_mode
 
-    def domain_config(self, spec: InstanceSpec, serial_port: int | None = None) -> config.DomainConfig:
+    def domain_config(
+        self, spec: InstanceSpec, serial_port: int | None = None, root_in_ceph: bool | None = None
+    ) -> config.DomainConfig:
         """The policy: which devices, buses, CPU and cache mode an instance gets on this host; ``serial_port`` is
-        the serial console's TCP port (None: not chosen yet, a pty)."""
+        the serial console's TCP port (None: not chosen yet, a pty); ``root_in_ceph`` whether the root disk is an
+        RBD image (None: as the spec makes it)."""
         uuid = canonical_uuid(spec.uuid)
         directory = self.instance_dir(uuid)
         virt_type, cache = self.host.virt_type(), self.cache_mode()
+        if root_in_ceph is None:
+            root_in_ceph = self._clones_root(spec)
         if spec.root_volume is not None:
             devices = [self.volume_disk(spec.root_volume)]
+        elif root_in_ceph:
+            devices = [self.rbd_root_disk(uuid)]
         else:
             devices = [config.DiskConfig(directory / DISK, ROOT_TARGET, "virtio", cache=cache)]
         if spec.config_drive is not None:
@@ -163,6 +182,21 @@ class LibvirtDriver(base.ComputeDriver):
             serial_port=serial_port,
             console_listen=CONSOLE_LISTEN,
         )
+
+    def _clones_root(self, spec: InstanceSpec) -> bool:
+        """Whether a new root disk for ``spec`` is a clone in Ceph: an image's snapshot there, a host that does so."""
+        return spec.root_volume is None and spec.base_rbd_snapshot is not None and self.rbd_disks is not None
+
+    def _root_in_ceph(self, uuid: str) -> bool:
+        """Whether the instance's root disk, as it was made, is an RBD image."""
+        return (self.instance_dir(uuid) / RBD_MARKER).exists()
+
+    def rbd_root_disk(self, uuid: str) -> config.DiskConfig:
+        if self.rbd_disks is None or self.ceph_secret is None:
+            raise DriverError(reason="root disks in Ceph need images_type 'rbd' and ceph_secret_uuid on this host")
+        name = f"{self.rbd_disks.pool}/{self.rbd_disks.disk_name(uuid)}"
+        source = config.RbdSource(name, self.rbd_disks.monitors(), self.ceph_secret.user, self.ceph_secret.uuid)
+        return config.DiskConfig(None, ROOT_TARGET, "virtio", format="raw", cache="writeback", rbd=source)
 
     def volume_disk(self, volume: AttachedVolume) -> config.DiskConfig:
         """The policy for a volume: a virtio disk with the volume id as serial, cache ``none`` where the volume
@@ -270,7 +304,11 @@ class LibvirtDriver(base.ComputeDriver):
                 raise DriverError(reason=f"network device {nic.tap} already exists and is in use")
         disk = directory / DISK
         disk.unlink(missing_ok=True)  # left by an earlier attempt that never got as far as defining the domain
-        if spec.root_volume is None:
+        if self._clones_root(spec):
+            assert self.rbd_disks is not None and spec.base_rbd_snapshot is not None
+            (directory / RBD_MARKER).write_text(self.rbd_disks.disk_name(uuid) + "\n")  # first: destroy removes it
+            self.rbd_disks.clone(uuid, spec.base_rbd_snapshot, spec.root_gb * GiB)
+        elif spec.root_volume is None:
             if spec.base_image is None:
                 raise DriverError(reason=f"instance {uuid} has neither an image nor a root volume")
             disks.create_root_disk(disk, spec.base_image, spec.base_image_format, spec.root_gb)
@@ -301,12 +339,24 @@ class LibvirtDriver(base.ComputeDriver):
                     LOG.info("instance %s: domain destroyed and undefined", uuid)
         except InstanceNotFound:
             pass  # undefined by someone else meanwhile: what we wanted
+        self._remove_rbd_root(uuid)
         shutil.rmtree(self.instance_dir(uuid), ignore_errors=True)
         if self.instance_dir(uuid).exists():
             raise DriverError(reason=f"could not remove {self.instance_dir(uuid)}")
         for tap in leftover:
             if not taps.remove_leftover(tap):
                 LOG.warning("instance %s: tap %s is still there", uuid, tap)
+
+    def _remove_rbd_root(self, uuid: str) -> None:
+        """The instance's root disk in Ceph, if it has one, then its marker (so a failure is retried)."""
+        marker = self.instance_dir(uuid) / RBD_MARKER
+        if not marker.exists():
+            return
+        if self.rbd_disks is None:
+            raise DriverError(reason=f"instance {uuid} has its root disk in Ceph; this host has images_type 'qcow2'")
+        self.rbd_disks.remove(uuid)
+        marker.unlink()
+        LOG.info("instance %s: root disk removed from Ceph", uuid)
 
     def power_on(self, uuid: str) -> None:
         """Start a stopped guest; a suspended one is restored. Running or paused guests are left alone."""
@@ -408,6 +458,9 @@ class LibvirtDriver(base.ComputeDriver):
     def snapshot(self, uuid: str, target: Path) -> None:
         uuid = canonical_uuid(uuid)
         guest = self._guest(uuid)
+        if self._root_in_ceph(uuid):
+            self._snapshot_rbd_root(uuid, guest, target)
+            return
         with _translated(uuid, "snapshot"):
             disk = config.disk_path(guest.xml(), ROOT_TARGET) or self.instance_dir(uuid) / DISK
             paused_here = guest.power_state() == PowerState.RUNNING
@@ -422,6 +475,31 @@ class LibvirtDriver(base.ComputeDriver):
                     guest.unpause()
         LOG.info("instance %s: snapshot to %s in %.1f s", uuid, target, time.monotonic() - started)
 
+    def _snapshot_rbd_root(self, uuid: str, guest: Guest, target: Path) -> None:
+        """Pause for an RBD snapshot of the root disk only, then copy from it while the guest runs again."""
+        assert self.rbd_disks is not None
+        started = time.monotonic()
+        with _translated(uuid, "snapshot"):
+            paused_here = guest.power_state() == PowerState.RUNNING
+            if paused_here:
+                guest.pause()
+            try:
+                self.rbd_disks.remove_snapshot(uuid, SERVER_SNAPSHOT)  # left by a copy that died: not this instant
+                self.rbd_disks.create_snapshot(uuid, SERVER_SNAPSHOT)
+            finally:
+                if paused_here:
+                    guest.unpause()
+        paused = time.monotonic() - started
+        target.parent.mkdir(parents=True, exist_ok=True)
+        raw = target.with_name(f".{target.name}.raw")
+        try:
+            self.rbd_disks.export(uuid, SERVER_SNAPSHOT, raw)
+            disks.convert_to_qcow2(raw, target)
+        finally:
+            raw.unlink(missing_ok=True)
+            self.rbd_disks.remove_snapshot(uuid, SERVER_SNAPSHOT)
+        LOG.info("instance %s: snapshot from Ceph in %.1f s (paused %.2f s)", uuid, time.monotonic() - started, paused)
+
     def rebuild(self, spec: InstanceSpec, power_on: bool = True) -> None:
         """A new root disk and config drive from ``spec``; the console log is kept (it is the guest's history)."""
         uuid = canonical_uuid(spec.uuid)
@@ -433,6 +511,7 @@ class LibvirtDriver(base.ComputeDriver):
                 guest.undefine()
             for leftover in (directory / DISK, directory / CONFIG_DRIVE):
                 leftover.unlink(missing_ok=True)
+            self._remove_rbd_root(uuid)
             shutil.rmtree(directory / RESIZE_BACKUP, ignore_errors=True)
             (directory / RESIZE_STATE).unlink(missing_ok=True)
             try:
@@ -459,6 +538,7 @@ class LibvirtDriver(base.ComputeDriver):
                     guest.start()
                 return
             self.power_off(uuid, timeout=self.soft_reboot_timeout)
+            in_ceph = self._root_in_ceph(uuid)
             if not backup.exists():
                 partial = directory / f".{RESIZE_BACKUP}.partial"
                 shutil.rmtree(partial, ignore_errors=True)
@@ -466,13 +546,20 @@ class LibvirtDriver(base.ComputeDriver):
                 (partial / "domain.xml").write_text(guest.xml())
                 if (directory / DISK).exists():
                     shutil.copyfile(directory / DISK, partial / DISK)
+                if in_ceph and self.rbd_disks is not None:
+                    self.rbd_disks.create_snapshot(uuid, RESIZE_SNAPSHOT)
                 partial.rename(backup)
             try:
-                if spec.root_volume is None:  # a root volume is grown by the volume service, not here
+                if spec.root_volume is None and in_ceph:
+                    if self.rbd_disks is None:
+                        raise DriverError(reason="the root disk is in Ceph; this host has images_type 'qcow2'")
+                    if spec.root_gb > 0:
+                        self.rbd_disks.grow(uuid, spec.root_gb * GiB)
+                elif spec.root_volume is None:  # a root volume is grown by the volume service, not here
                     disks.grow(directory / DISK, spec.root_gb)
                 # the same serial port: the guest keeps its console address across a resize
                 port = config.serial_tcp_port((backup / "domain.xml").read_text())
-                self.host.define(config.domain_xml(self.domain_config(spec, port)))
+                self.host.define(config.domain_xml(self.domain_config(spec, port, root_in_ceph=in_ceph)))
                 if state["was_running"]:
                     guest.start()
                 state_file.write_text(json.dumps(state | {"resized": True}))
@@ -485,6 +572,8 @@ class LibvirtDriver(base.ComputeDriver):
     def confirm_resize(self, uuid: str) -> None:
         uuid = canonical_uuid(uuid)
         directory = self.instance_dir(uuid)
+        if self._root_in_ceph(uuid) and self.rbd_disks is not None:
+            self.rbd_disks.remove_snapshot(uuid, RESIZE_SNAPSHOT)
         shutil.rmtree(directory / RESIZE_BACKUP, ignore_errors=True)
         (directory / RESIZE_STATE).unlink(missing_ok=True)
 
@@ -502,6 +591,9 @@ class LibvirtDriver(base.ComputeDriver):
                 self.host.define((backup / "domain.xml").read_text())
                 if (backup / DISK).exists():
                     (backup / DISK).replace(directory / DISK)
+                if self._root_in_ceph(uuid) and self.rbd_disks is not None:
+                    self.rbd_disks.rollback(uuid, RESIZE_SNAPSHOT)
+                    self.rbd_disks.remove_snapshot(uuid, RESIZE_SNAPSHOT)
                 shutil.rmtree(backup)
             if was_running and not guest.is_active():
                 guest.start()
