@@ -1,8 +1,9 @@
 """LibvirtDriver against the host's libvirtd with real QEMU (TCG) guests booted from the tiny image.
 
 One guest goes through the whole lifecycle (TCG boots take 10-20 s, so each boot counts); a second one is spawned
-from its snapshot. ``virsh`` is the independent witness of what libvirt holds. Domains are ``stratus-<uuid>`` with
-fresh uuids; a finalizer removes exactly the domains these tests created, whatever happens.
+from its snapshot; another has a volume copied for a snapshot between two of its writes. ``virsh`` is the
+independent witness of what libvirt holds. Domains are ``stratus-<uuid>`` with fresh uuids; a finalizer removes
+exactly the domains these tests created, whatever happens.
 
 QEMU runs as libvirt-qemu, which cannot enter pytest's private temporary directories: instances and the copy of the
 base image live in a directory of our own under /var/tmp.
@@ -31,10 +32,20 @@ from pathlib import Path
 import pytest
 
 from common.settings import Settings
-from compute.host.virt.base import ConfigDrive, ConsoleKind, DriverError, InstanceSpec, Nic, PowerState
+from compute.host.virt.base import (
+    ConfigDrive,
+    ConsoleKind,
+    DriverError,
+    InstanceSpec,
+    InvalidConnection,
+    Nic,
+    PowerState,
+    VolumeConnection,
+)
 from compute.host.virt.libvirt import taps
 from compute.host.virt.libvirt.driver import LibvirtDriver
 from deploy.images import markers
+from tests.e2e.guests import Guest
 from tests.e2e.libvirtd_gate import LibvirtdGate
 from tests.harness import wait_until
 from tests.hostile_images import hostile_images, make_canary
@@ -467,3 +478,83 @@ def test_resize_revert_confirm_and_rebuild(driver: LibvirtDriver, base_image: Pa
     assert qemu_img_info(disk)["backing-filename"] == str(base_image)  # a fresh overlay on the image
     driver.destroy(uuid)
     assert f"stratus-{uuid}" not in all_domain_names()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A snapshot of an attached volume: the host's copy at one instant while the guest runs (libvirt's push backup).
+
+VOLUME_ID = "5e1d7c3a-2b4f-4a6e-9c8d-0f1e2d3c4b5a"
+
+
+def raw_head(image: Path, length: int = 512) -> bytes:
+    """The first ``length`` bytes the guest sees of a qcow2 (read by qemu-img from a copy nobody holds)."""
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as scratch:
+        raw = Path(scratch) / "head.raw"
+        command = ["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(image), str(raw)]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        with raw.open("rb") as data:
+            return data.read(length)
+
+
+def test_an_attached_volumes_snapshot_holds_the_write_before_it_and_not_the_one_after(
+    libvirtd: str, base_image: Path, workdir: Path, created: list[str]
+) -> None:
+    volumes = workdir / "volumes"
+    volumes.mkdir(mode=0o711)
+    settings = Settings(libvirt_uri=libvirtd, instances_path=str(workdir / "instances"), volume_dir=str(volumes))
+    driver = LibvirtDriver(settings, soft_reboot_timeout=60)
+    driver.init_host("e2e")
+    volume = volumes / f"volume-{VOLUME_ID}.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(volume), "256M"], check=True, timeout=60)
+    # Data beyond what the guest writes, so a copy takes long enough to be caught running.
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 1M 255M", str(volume)], check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    spec = new_spec(created, base_image, "e2e-snap")
+    uuid = spec.uuid
+    driver.spawn(spec)
+    shell = Guest("e2e-snap", uuid, "e2e", "", "", "", "", driver.instance_dir(uuid) / "console.log")
+    shell.wait_for_shell(BOOT_TIMEOUT)
+    driver.attach_volume(uuid, VolumeConnection("file", path=volume, format="qcow2"), "vdb", VOLUME_ID)
+    wait_until(lambda: shell.run("test -b /dev/vdb")[0] == 0, 30, interval=1, message="the guest has no /dev/vdb")
+
+    def guest_writes(pattern: str) -> None:
+        rc, out = shell.run(f"echo {pattern} | dd of=/dev/vdb bs=512 count=1 conv=sync,fsync 2>&1")
+        assert rc == 0, out
+
+    def target(snapshot_id: str) -> VolumeConnection:
+        return VolumeConnection("file", path=volumes / f"snapshot-{snapshot_id}.qcow2", format="qcow2")
+
+    def leftovers() -> list[str]:
+        return sorted(p.name for p in volumes.iterdir() if p.name != volume.name)
+
+    guest_writes("BEFORE-SNAPSHOT")
+    # A copy cut off by its time limit is cancelled and leaves no file; so does one the host must refuse.
+    with pytest.raises(DriverError, match="did not finish within 0 s"):
+        driver.snapshot_volume(uuid, "vdb", VOLUME_ID, target("00000000-0000-4000-8000-00000000000a"), timeout=0)
+    with pytest.raises(InvalidConnection):
+        outside = VolumeConnection("file", path=workdir / "snapshot-x.qcow2", format="qcow2")
+        driver.snapshot_volume(uuid, "vdb", VOLUME_ID, outside)
+    with pytest.raises(DriverError, match="has no volume"):
+        driver.snapshot_volume(uuid, "vdb", "00000000-0000-4000-8000-00000000000b", target("b"))
+    assert leftovers() == [] and not (workdir / "snapshot-x.qcow2").exists()
+
+    snapshot_id = "00000000-0000-4000-8000-00000000000c"
+    started = time.monotonic()
+    driver.snapshot_volume(uuid, "vdb", VOLUME_ID, target(snapshot_id))
+    took = time.monotonic() - started
+    assert domstate(uuid) == "running"  # never paused: the guest wrote on
+    guest_writes("AFTER-SNAPSHOT")
+    copy = volumes / f"snapshot-{snapshot_id}.qcow2"
+    driver.snapshot_volume(uuid, "vdb", VOLUME_ID, target(snapshot_id))  # redelivered: the finished copy stays
+
+    assert leftovers() == [copy.name]
+    info = qemu_img_info(copy)
+    assert info["format"] == "qcow2" and "backing-filename" not in info and info["virtual-size"] == 256 << 20
+    assert copy.stat().st_mode & 0o777 == 0o600
+    head = raw_head(copy)
+    assert head.startswith(b"BEFORE-SNAPSHOT\n") and b"AFTER" not in head
+    rc, out = shell.run("dd if=/dev/vdb bs=512 count=1 2>/dev/null | head -n 1")
+    assert (rc, out.strip()) == (0, "AFTER-SNAPSHOT")  # the volume itself went on
+    driver.destroy(uuid)
+    assert raw_head(volume).startswith(b"AFTER-SNAPSHOT\n")
+    print(f"\n  snapshot of a 256 MiB volume (255 MiB of data) while the guest ran: {took:.1f} s")
