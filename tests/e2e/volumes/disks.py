@@ -1,5 +1,6 @@
 """Volumes as a tenant handles them (the ``openstack`` CLI) and as a guest sees them (its virtio disks, read and
-written with ``dd`` on its serial console), for the volume modules of every backend.
+written with ``dd`` on its serial console), for the volume modules of every backend; also the world each module
+builds the same way: two guests booted at once, one from a new volume, the other from the image.
 
 A guest finds a volume by its serial (the first 20 characters of the volume id, all a virtio-blk serial holds), not
 by the device name the API reported: that is what a real guest can rely on, and the name proves nothing.
@@ -7,15 +8,101 @@ by the device name the API reported: that is what a real guest can rely on, and 
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.guests import Guest, OpenStack
-from tests.harness import Cloud, wait_until
+from manage.clouds import write_clouds_yaml
+from tests.e2e.guests import Guest, OpenStack, in_parallel
+from tests.harness import Cloud, running_cloud, wait_until
 
 BOOT_TIMEOUT = 240.0
 GiB = 1 << 30
 SECTOR = 512
+ROOT_DATA_SECTOR = 2_000_000
+"""Where a server booted from a volume writes on its root disk: far past the tiny image's boot partition (the guest
+runs from its initramfs), inside a 1 GiB volume."""
+
+
+@dataclass(frozen=True)
+class World:
+    """A module's cloud, its CLI, and its two guests."""
+
+    cloud: Cloud
+    openstack: OpenStack
+    network: str
+    root_guest: Guest
+    """Booted from ``root_volume`` (delete_on_termination false)."""
+    root_volume: str
+    reader: Guest
+    """Booted from the image."""
+
+
+@contextmanager
+def running_world(
+    state: Path,
+    env: dict[str, str],
+    tiny_image: Path,
+    passwords: dict[str, str],
+    volume_type: str,
+    hosts: tuple[str | None, str | None] = (None, None),
+) -> Iterator[World]:
+    """The cloud of ``state`` and ``env`` with accounts ``passwords`` (admin, demo), the image and network
+    (``prepare``) and both guests (``boot_both``); the cloud's services stop at the end, its guests stay for the
+    caller to remove (``tests.e2e.kernel``)."""
+    with running_cloud(state, env) as cloud:
+        cloud.bootstrap(passwords["admin"], passwords["demo"])
+        clouds_yaml = state / "clouds.yaml"
+        write_clouds_yaml(clouds_yaml, cloud.auth_url, "RegionOne", {n: (n, p) for n, p in passwords.items()})
+        openstack = OpenStack(clouds_yaml)
+        network = prepare(openstack, tiny_image)
+        yield boot_both(cloud, openstack, network, volume_type, hosts)
+
+
+def prepare(openstack: OpenStack, tiny_image: Path) -> str:
+    """The tiny image, a network of demo's (its id) and the admin's role in demo (to place demo's servers), at once."""
+
+    def network() -> str:
+        made = openstack.json("admin", "network", "create", "--project", "demo", "vol-net")["id"]
+        openstack("admin", "subnet", "create", "--project", "demo", "--network", made, "--subnet-range",
+                  "10.9.0.0/24", "vol-subnet")  # fmt: skip
+        return made
+
+    image = ("image", "create", "--public", "--disk-format", "qcow2", "--container-format", "bare")
+    _, made, _ = in_parallel(
+        lambda: openstack("admin", *image, "--file", str(tiny_image), "tiny"),
+        network,
+        lambda: openstack("admin", "role", "add", "--project", "demo", "--user", "admin", "admin"),
+    )
+    return made
+
+
+def boot_both(
+    cloud: Cloud, openstack: OpenStack, network: str, volume_type: str, hosts: tuple[str | None, str | None]
+) -> World:
+    """``root-guest`` booted from a new bootable volume of ``volume_type`` made from the image, and ``reader`` from
+    the image, at once, on ``hosts`` (None: where the scheduler puts them)."""
+
+    def root_guest() -> tuple[Guest, str]:
+        create = ("volume", "create", "--type", volume_type, "--size", "1", "--image", "tiny", "--bootable", "root")
+        root = openstack.json("demo", *create)["id"]
+        wait_volume(openstack, root, "available", timeout=180)
+        return boot(cloud, openstack, network, "root-guest", "--volume", root, host=hosts[0]), root
+
+    (first, root), reader = in_parallel(root_guest, lambda: boot(cloud, openstack, network, "reader", host=hosts[1]))
+    return World(cloud, openstack, network, first, root, reader)
+
+
+def keep_logs(state: Path, keep: Path) -> None:
+    """The services' logs (Ceph's too, when it ran) and the guests' consoles, for a run that failed."""
+    for logs, kept in ((state / "log", keep / "log"), (state / "ceph" / "log", keep / "ceph")):
+        if logs.is_dir():
+            shutil.copytree(logs, kept, dirs_exist_ok=True)
+    for console in state.glob("instances/**/console.log"):
+        shutil.copy(console, keep / f"console-{console.parent.name}.log")
 
 
 def boot(cloud: Cloud, openstack: OpenStack, network: str, name: str, *how: str, host: str | None = None) -> Guest:

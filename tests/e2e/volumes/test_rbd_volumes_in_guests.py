@@ -21,28 +21,30 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from manage.clouds import write_clouds_yaml
-from tests.e2e.guests import Guest, OpenStack, guest_cloud_settings, in_parallel
+from tests.e2e.guests import Guest, guest_cloud_settings
 from tests.e2e.kernel import remove_domains_under, remove_leftovers, virsh
 from tests.e2e.volumes import ceph
 from tests.e2e.volumes.disks import (
+    ROOT_DATA_SECTOR,
+    SECTOR,
+    GiB,
+    World,
     attach,
-    boot,
     detach,
     device_of,
+    keep_logs,
     read_pattern,
+    running_world,
     sectors,
     wait_sectors,
     wait_snapshot,
     wait_volume,
     write_pattern,
 )
-from tests.harness import Cloud, running_cloud
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -54,69 +56,26 @@ PASSWORDS = {"admin": "e2r-admin", "demo": "e2r-demo"}
 POOL = "volumes"
 FAR_SECTOR = 16384
 """8 MiB into a volume: in another 4 MiB RBD object than sector 0."""
-ROOT_DATA_SECTOR = 2_000_000
-"""Where the server booted from a volume writes on its root disk: far past the tiny image's boot partition (the
-guest runs from its initramfs), inside the 1 GiB volume."""
 
 
-@dataclass(frozen=True)
-class World:
-    cloud: Cloud
-    openstack: OpenStack
-    root_guest: Guest
-    """Booted from ``root_volume`` on the first host."""
-    root_volume: str
-    reader: Guest
-    """Booted from the image on the second host."""
-
-
-def rbd_disks(guest: Guest) -> str:
-    """The RBD images of the guest's domain, as libvirt has them (``<source protocol='rbd' name=...>``)."""
+def domain_xml(guest: Guest) -> str:
+    """The guest's domain as libvirt runs it: an RBD disk is ``<source protocol='rbd' name='pool/image'>``."""
     return virsh("dumpxml", f"stratus-{guest.server_id}")
 
 
-def _prepare(openstack: OpenStack, tiny_image: Path) -> str:
-    """The tiny image, a network of demo's (its id) and the admin's role in demo, at once."""
-
-    def network() -> str:
-        made = openstack.json("admin", "network", "create", "--project", "demo", "vol-net")["id"]
-        openstack("admin", "subnet", "create", "--project", "demo", "--network", made, "--subnet-range",
-                  "10.9.0.0/24", "vol-subnet")  # fmt: skip
-        return made
-
-    image = ("image", "create", "--public", "--disk-format", "qcow2", "--container-format", "bare")
-    _, made, _ = in_parallel(
-        lambda: openstack("admin", *image, "--file", str(tiny_image), "tiny"),
-        network,
-        lambda: openstack("admin", "role", "add", "--project", "demo", "--user", "admin", "admin"),
-    )
-    return made
-
-
-def _boot_from_new_volume(cloud: Cloud, openstack: OpenStack, network: str) -> tuple[Guest, str]:
-    """``root-guest`` on the first host, booted from a new bootable Ceph volume of the image (its id)."""
-    create = ("volume", "create", "--type", "rbd", "--size", "1", "--image", "tiny", "--bootable", "root")
-    root = openstack.json("demo", *create)["id"]
-    wait_volume(openstack, root, "available", timeout=180)
-    return boot(cloud, openstack, network, "root-guest", "--volume", root, host=HOSTS[0]), root
-
-
-def _keep_logs(state: Path, keep: Path) -> None:
-    """The services' and Ceph's logs and the guests' consoles, for a run that failed."""
-    for logs, kept in ((state / "log", keep / "log"), (state / "ceph" / "log", keep / "ceph")):
-        if logs.is_dir():
-            shutil.copytree(logs, kept, dirs_exist_ok=True)
-    for console in state.glob("instances/*/instances/*/console.log"):
-        shutil.copy(console, keep / f"console-{console.parent.name}.log")
+def both_places(guest: Guest, device: str) -> tuple[str, str]:
+    """What the guest reads at sector 0 and at ``FAR_SECTOR`` of its disk ``device``."""
+    return read_pattern(guest, f"/dev/{device}"), read_pattern(guest, f"/dev/{device}", FAR_SECTOR)
 
 
 @pytest.fixture(scope="module")
 def world(
     libvirtd: str, tiny_image: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
-    """Ceph, then the cloud (its hosts define the libvirt secret from the keyring when they start), the tiny image,
-    a network of demo's, and the two guests, booted at once. When anything failed, the logs and consoles are kept
-    in pytest's temporary directory (``rbd-volumes-logs*``) before everything is removed."""
+    """Ceph, then the cloud (its hosts define the libvirt secret from the keyring when they start) and the two
+    guests: ``root-guest`` from a Ceph volume on the first host, ``reader`` from the image on the second. When
+    anything failed, the logs and consoles are kept in pytest's temporary directory (``rbd-volumes-logs*``) before
+    everything is removed."""
     failed_before, ok = request.session.testsfailed, False
     state, env = guest_cloud_settings(
         HOST, libvirtd, hosts=len(HOSTS), underlay_bridge=UNDERLAY_BRIDGE, underlay=UNDERLAY
@@ -127,21 +86,11 @@ def world(
         with ExitStack() as stack:
             stack.enter_context(ceph.running_ceph(state))
             stack.callback(remove_domains_under, state)  # the guests go before Ceph stops under them
-            cloud = stack.enter_context(running_cloud(state, env))
-            cloud.bootstrap(PASSWORDS["admin"], PASSWORDS["demo"])
-            clouds_yaml = state / "clouds.yaml"
-            write_clouds_yaml(clouds_yaml, cloud.auth_url, "RegionOne", {n: (n, p) for n, p in PASSWORDS.items()})
-            openstack = OpenStack(clouds_yaml)
-            network = _prepare(openstack, tiny_image)
-            (first, root), reader = in_parallel(
-                lambda: _boot_from_new_volume(cloud, openstack, network),
-                lambda: boot(cloud, openstack, network, "reader", host=HOSTS[1]),
-            )
-            yield World(cloud, openstack, first, root, reader)
+            yield stack.enter_context(running_world(state, env, tiny_image, PASSWORDS, "rbd", HOSTS))
             ok = request.session.testsfailed == failed_before
     finally:
         if not ok:
-            _keep_logs(state, tmp_path_factory.mktemp("rbd-volumes-logs"))
+            keep_logs(state, tmp_path_factory.mktemp("rbd-volumes-logs"))
         remove_leftovers(state, HOSTS, UNDERLAY_BRIDGE)
         virsh("secret-undefine", secret)
         shutil.rmtree(state, ignore_errors=True)
@@ -152,9 +101,9 @@ def test_a_ceph_volume_moves_between_hosts_and_its_snapshot_holds_the_first_writ
     data = openstack.json("demo", "volume", "create", "--type", "rbd", "--size", "1", "data")["id"]
     wait_volume(openstack, data, "available")
     attach(openstack, writer, data)
-    assert f"{POOL}/volume-{data}" in rbd_disks(writer)  # QEMU opens the RBD image itself, no file in between
+    assert f"{POOL}/volume-{data}" in domain_xml(writer)  # QEMU opens the RBD image itself, no file in between
     device = device_of(writer, data)
-    assert sectors(writer, device) == 1 * (1 << 30) // 512
+    assert sectors(writer, device) == GiB // SECTOR
 
     first, second = f"FIRST-{secrets.token_hex(8)}", f"SECOND-{secrets.token_hex(8)}"
     write_pattern(writer, f"/dev/{device}", first)
@@ -171,17 +120,14 @@ def test_a_ceph_volume_moves_between_hosts_and_its_snapshot_holds_the_first_writ
     openstack("demo", "volume", "set", "--size", "2", data)  # online extend (Cinder 3.42): QEMU grows the image
     wait_sectors(writer, device, 2)
     assert wait_volume(openstack, data, "in-use")["size"] == 2
-    assert ceph.rbd(world.cloud.state_dir, "info", f"{POOL}/volume-{data}")["size"] == 2 << 30
+    assert ceph.rbd(world.cloud.state_dir, "info", f"{POOL}/volume-{data}")["size"] == 2 * GiB
 
     detach(openstack, writer, data)
     attach(openstack, reader, data)
     assert reader.host != writer.host
     device = device_of(reader, data)
-    assert (read_pattern(reader, f"/dev/{device}"), read_pattern(reader, f"/dev/{device}", FAR_SECTOR)) == (
-        second,
-        second,
-    )
-    assert sectors(reader, device) == 2 * (1 << 30) // 512
+    assert both_places(reader, device) == (second, second)
+    assert sectors(reader, device) == 2 * GiB // SECTOR
 
     restored = openstack.json("demo", "volume", "create", "--snapshot", snapshot, "from-s1")["id"]
     assert wait_volume(openstack, restored, "available")["size"] == 1
@@ -189,15 +135,12 @@ def test_a_ceph_volume_moves_between_hosts_and_its_snapshot_holds_the_first_writ
     assert (parent["image"], parent["snapshot"]) == (f"volume-{data}", f"snapshot-{snapshot}")  # copy-on-write
     attach(openstack, reader, restored)
     device = device_of(reader, restored)
-    assert (read_pattern(reader, f"/dev/{device}"), read_pattern(reader, f"/dev/{device}", FAR_SECTOR)) == (
-        first,
-        "",
-    )
+    assert both_places(reader, device) == (first, "")  # the second write is in neither place
 
 
 def test_a_server_booted_from_a_ceph_volume_keeps_its_data_after_it_is_deleted(world: World) -> None:
     openstack, first, reader = world.openstack, world.root_guest, world.reader
-    assert f"{POOL}/volume-{world.root_volume}" in rbd_disks(first)
+    assert f"{POOL}/volume-{world.root_volume}" in domain_xml(first)
     assert device_of(first, world.root_volume) == "vda"
     kept = f"KEPT-{secrets.token_hex(8)}"
     write_pattern(first, "/dev/vda", kept, seek=ROOT_DATA_SECTOR)
