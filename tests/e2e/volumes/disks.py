@@ -9,7 +9,7 @@ by the device name the API reported: that is what a real guest can rely on, and 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,23 +139,29 @@ def volume(openstack: OpenStack, volume_id: str) -> dict[str, Any]:
 
 
 def wait_volume(openstack: OpenStack, volume_id: str, status: str, timeout: float = 120) -> dict[str, Any]:
-    return wait_until(
-        lambda: volume(openstack, volume_id),
-        timeout,
-        interval=0.5,
-        message=f"volume {volume_id} never became {status}",
-        until=lambda found: found["status"] == status,
-    )
+    """The volume once it is ``status``; fails at once when it ends in an error status instead."""
+    return _wait_status(lambda: volume(openstack, volume_id), f"volume {volume_id}", status, timeout)
 
 
 def wait_snapshot(openstack: OpenStack, snapshot_id: str, status: str, timeout: float = 60) -> dict[str, Any]:
-    return wait_until(
-        lambda: openstack.json("demo", "volume", "snapshot", "show", snapshot_id),
+    """The snapshot once it is ``status``; fails at once when it ends in an error status instead."""
+
+    def show() -> dict[str, Any]:
+        return openstack.json("demo", "volume", "snapshot", "show", snapshot_id)
+
+    return _wait_status(show, f"snapshot {snapshot_id}", status, timeout)
+
+
+def _wait_status(show: Callable[[], dict[str, Any]], what: str, status: str, timeout: float) -> dict[str, Any]:
+    found = wait_until(
+        show,
         timeout,
         interval=0.5,
-        message=f"snapshot {snapshot_id} never became {status}",
-        until=lambda found: found["status"] == status,
+        message=f"{what} never became {status}",
+        until=lambda shown: shown["status"] == status or shown["status"].startswith("error"),
     )
+    assert found["status"] == status, f"{what} is {found['status']}, not {status}: {found}"
+    return found
 
 
 def attach(openstack: OpenStack, guest: Guest, volume_id: str) -> None:
