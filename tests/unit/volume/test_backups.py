@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from common.db import Database
-from common.settings import Settings, load
-from volume import backup_jobs, backups, creation, service, snapshots, types
+from volume import backup_jobs, backups, creation, service, snapshots
 from volume.backends.file import FileBackend
 from volume.backends.file_blocks import FileBlocks
 from volume.backup_store.directory import DirectoryStore
@@ -25,18 +22,6 @@ from volume.models import Volume, VolumeBackup
 pytestmark = pytest.mark.skipif(not shutil.which("qemu-nbd"), reason="qemu-utils is not installed")
 MiB = 1 << 20
 GiB = 1 << 30
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load({"STRATUS_STATE_DIR": str(tmp_path)})
-
-
-@pytest.fixture
-def worker(db: Database, settings: Settings) -> Iterator[VolumeWorker]:
-    with db.session() as session:
-        types.ensure_types(session, settings)
-    yield VolumeWorker(db, settings)
 
 
 def _volume(worker: VolumeWorker, volume_id: str) -> Volume:

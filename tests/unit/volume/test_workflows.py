@@ -4,17 +4,14 @@ task reaches its status, runs twice without harm, and a failure is the action's 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
-from common.db import Database, utcnow
-from common.settings import Settings, load
+from common.db import utcnow
 from image.models import Image
-from volume import creation, deletion, extending, service, snapshots, sweeper, types, uploads
+from volume import creation, deletion, extending, service, snapshots, sweeper, uploads
 from volume.backends.base import Capacity
 from volume.backends.file import FileBackend
 from volume.context import VolumeWorker
@@ -22,18 +19,6 @@ from volume.models import Volume, VolumeSnapshot
 
 pytestmark = pytest.mark.skipif(not shutil.which("qemu-img"), reason="qemu-utils is not installed")
 MiB = 1 << 20
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load({"STRATUS_STATE_DIR": str(tmp_path)})
-
-
-@pytest.fixture
-def worker(db: Database, settings: Settings) -> Iterator[VolumeWorker]:
-    with db.session() as session:
-        types.ensure_types(session, settings)
-    yield VolumeWorker(db, settings)
 
 
 def _volume(worker: VolumeWorker, volume_id: str) -> Volume:
