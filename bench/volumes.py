@@ -16,8 +16,8 @@ domain type as probed), the fake network dataplane, volume backends ``file,rbd``
 1. Volume from an image: a 1 GiB raw image of incompressible data (no zeros to skip) uploaded through the image
    API; ``POST /volumes`` (size 1, the image, the type) until ``available``, ``--repeat`` times on each backend,
    each volume but the last deleted before the next. The Ceph volume's ``rbd info`` says whether it is a clone
-   (it has a parent) or a copy. The image store is what the cloud has (``image_store``): the filesystem, so on
-   Ceph the volume service converts and writes every byte, and the figure is a copy's, printed as such.
+   (it has a parent) or a copy. The image store is on Ceph, as ``make up VOLUMES=ceph`` has it (``image_store =
+   "rbd"``): a raw image is an RBD snapshot a Ceph volume clones; the file backend copies it out of Ceph.
 2. Attach and detach: a guest of the tiny image (``deploy/images/build-tiny.sh``, no network) is booted and
    waited for (its ready line); then ``--rounds`` times per backend, with the volume kept from step 1,
    ``POST os-volume_attachments`` until the volume is ``in-use``, ``DELETE`` until it is ``available`` again
@@ -146,6 +146,7 @@ def start_cloud(stack: ExitStack, state: Path) -> Run:
         "STRATUS_IMAGE_CACHE_PATH": str(state / "cache"),
         "STRATUS_VOLUME_BACKENDS": ",".join(BACKENDS),
         "STRATUS_CEPH_SECRET_UUID": secret_uuid,
+        "STRATUS_IMAGE_STORE": "rbd",
     }
     try:
         cloud = stack.enter_context(running_cloud(state, env))
@@ -153,8 +154,7 @@ def start_cloud(stack: ExitStack, state: Path) -> Run:
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         raise ApiFailure(str(exc)) from exc
     settings = load(cloud.env)
-    if settings.image_store != "filesystem":
-        print(f"note: the image store is {settings.image_store!r}")
+    print(f"the image store: {settings.image_store!r}")
     api = Api(cloud.url, login(cloud.auth_url, ADMIN))
     return Run(api, state, ceph_conf, settings.volume_rbd_pool, settings.effective_backup_store_dir)
 
