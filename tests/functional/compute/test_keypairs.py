@@ -33,6 +33,7 @@ def ssh_key(tmp_path: Path) -> tuple[Path, str]:
     return path, listed.stdout.decode().split()[1].removeprefix("MD5:")
 
 
+@pytest.mark.one_database  # a CLI walk-through: the same requests on either database
 def test_cli_imports_lists_shows_and_deletes_a_key(cloud, unique, ssh_key):
     path, fingerprint = ssh_key
     created = cli_json(cloud, "stratus", "keypair", "create", "--public-key", f"{path}.pub", unique)
@@ -46,6 +47,7 @@ def test_cli_imports_lists_shows_and_deletes_a_key(cloud, unique, ssh_key):
     assert cloud.openstack("stratus", "keypair", "show", unique, check=False).returncode != 0
 
 
+@pytest.mark.one_database  # a CLI walk-through: the same requests on either database
 def test_cli_generates_a_key_whose_private_half_matches(cloud, unique, tmp_path):
     private = tmp_path / "generated"
     created = cli_json(cloud, "stratus", "keypair", "create", "--private-key", str(private), unique)

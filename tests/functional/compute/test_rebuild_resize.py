@@ -152,6 +152,7 @@ def test_rebuild_with_a_bad_image_is_refused_and_changes_nothing(cloud, server_i
     assert (server["status"], server["OS-EXT-STS:task_state"]) == ("ACTIVE", None)
 
 
+@pytest.mark.one_database  # a CLI walk-through: the same requests on either database
 def test_the_openstack_cli_resizes_confirms_and_rebuilds(cloud, server_image, unique):
     server_id = create_server(cloud, cloud.demo().get_token(), server_image, unique)["id"]
     wait_for_status(cloud, cloud.demo().get_token(), server_id, "ACTIVE")

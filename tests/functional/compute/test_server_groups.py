@@ -22,6 +22,7 @@ def _create(cloud, token, name, policy="anti-affinity", headers=None):
     return response.json()["server_group"]
 
 
+@pytest.mark.one_database  # a CLI walk-through: the same requests on either database
 def test_cli_creates_lists_shows_and_deletes_a_group(cloud, unique):
     created = cli_json(cloud, "stratus", "server", "group", "create", "--policy", "anti-affinity", unique)
     assert created["name"] == unique and created["policies"] == ["anti-affinity"]

@@ -133,6 +133,7 @@ def test_bad_network_requests_leave_nothing_behind(cloud, server_image, unique):
     cloud.request("DELETE", f"{NET}/networks/{net_id}", token)
 
 
+@pytest.mark.one_database  # a CLI walk-through: the same requests on either database
 def test_the_openstack_cli_boots_on_a_network_by_name_with_a_fixed_ip_and_on_a_port(cloud, server_image, unique):
     token = cloud.demo().get_token()
     net_id, _ = network_with_subnet(cloud, token, unique, "10.6.0.0/24")

@@ -83,6 +83,7 @@ def _round_trip_with_cli(cloud, tmp_path: Path, unique: str, size: int) -> None:
     assert _store_files(cloud, created["id"]) == []
 
 
+@pytest.mark.one_database  # a CLI walk-through: the same requests on either database
 def test_64_mib_round_trip_with_the_openstack_cli(cloud, tmp_path, unique):
     _round_trip_with_cli(cloud, tmp_path, unique, 64 * MiB)
 

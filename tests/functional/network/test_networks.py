@@ -205,6 +205,7 @@ def test_network_delete_refuses_while_ports_remain(cloud, tokens, unique):
     assert get(cloud, tokens.admin, f"/subnets?network_id={created['id']}")["subnets"] == []
 
 
+@pytest.mark.one_database  # a CLI walk-through: the same requests on either database
 def test_the_cli_manages_networks(cloud, tokens, unique):
     created = cli_json(cloud, "stratus", "network", "create", "--description", "made by the CLI", unique)
     assert created["name"] == unique and created["mtu"] == 1450 and created["description"] == "made by the CLI"

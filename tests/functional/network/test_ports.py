@@ -188,6 +188,7 @@ def test_openstacksdk_manages_ports(cloud, tokens, lan, unique):
     assert conn.network.find_port(made.id) is None
 
 
+@pytest.mark.one_database  # a CLI walk-through: the same requests on either database
 def test_the_cli_creates_a_port_with_a_fixed_ip(cloud, tokens, lan, unique):
     net, sub = lan
     created = cli_json(

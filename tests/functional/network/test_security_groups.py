@@ -114,6 +114,7 @@ def test_a_group_in_use_cannot_be_deleted(cloud, tokens, unique):
     delete(cloud, tokens.demo, "networks", net["id"])
 
 
+@pytest.mark.one_database  # a CLI walk-through: the same requests on either database
 def test_the_cli_manages_groups_and_rules(cloud, tokens, unique):
     created = cli_json(cloud, "stratus", "security", "group", "create", "--description", "pings", unique)
     assert created["name"] == unique and created["description"] == "pings"

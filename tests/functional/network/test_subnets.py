@@ -115,6 +115,7 @@ def test_subnet_in_use_and_shared_network_rules(cloud, tokens, unique):
     delete(cloud, tokens.admin, "networks", shared["id"])
 
 
+@pytest.mark.one_database  # a CLI walk-through: the same requests on either database
 def test_the_cli_creates_and_lists_subnets(cloud, tokens, unique):
     net = network(cloud, tokens.demo, unique)
     created = cli_json(
