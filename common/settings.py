@@ -335,7 +335,12 @@ class Settings(HostSettings):
         "__DEFAULT__", "Volume type of a volume created without one (Cinder's default type's name)."
     )
     volume_rbd_pool: str = _setting("volumes", "Ceph pool of the 'rbd' volume backend.")
+    backup_store: str = _setting(
+        "directory",
+        "Where volume backups go: 'directory' (backup_store_dir) or 'rbd' (Ceph, backup_rbd_pool, as ceph_user).",
+    )
     backup_store_dir: str = _setting("", "Directory of the volume backup store. Empty: <state_dir>/backups.")
+    backup_rbd_pool: str = _setting("backups", "Ceph pool of the 'rbd' backup store (Cinder's backup_ceph_pool).")
 
     @property
     def effective_backup_store_dir(self) -> Path:

@@ -75,18 +75,19 @@ def set_volumes(config: Path, volumes: str) -> None:
     """Remember ``make up VOLUMES=ceph|file`` in the settings file (``volume_backends``), so a later plain ``make up``
     runs the same backends; with Ceph, also the uuid of the libvirt secret holding the cephx key on the hosts
     (``ceph_secret_uuid``), made once and kept, new images stored in Ceph (``image_store = "rbd"``) and root disks
-    made there (``images_type = "rbd"``), so that a volume or a server from a raw image is a clone. ``VOLUMES=file``
-    leaves those two as they are: images and root disks already in Ceph stay there (and Ceph keeps running for
-    them, see ``local_ceph``)."""
+    made there (``images_type = "rbd"``), so that a volume or a server from a raw image is a clone, and backups kept
+    in Ceph's ``backups`` pool (``backup_store = "rbd"``). ``VOLUMES=file`` leaves those three as they are: images,
+    root disks and backups already in Ceph stay there (and Ceph keeps running for them, see ``local_ceph``)."""
     if volumes not in VOLUMES:
         raise SystemExit(f"VOLUMES must be one of {', '.join(VOLUMES)}, not {volumes!r}")
     lines = config.read_text().splitlines() if config.exists() else []
     keys = {line.split("=", 1)[0].strip(): line for line in lines if "=" in line}
-    replaced = {"volume_backends", "image_store", "images_type"} if volumes == "ceph" else {"volume_backends"}
+    in_ceph = {"volume_backends", "image_store", "images_type", "backup_store"}
+    replaced = in_ceph if volumes == "ceph" else {"volume_backends"}
     kept = [line for line in lines if line.split("=", 1)[0].strip() not in replaced]
     kept.append(f'volume_backends = "{VOLUMES[volumes]}"')
     if volumes == "ceph":
-        kept += ['image_store = "rbd"', 'images_type = "rbd"']
+        kept += ['image_store = "rbd"', 'images_type = "rbd"', 'backup_store = "rbd"']
     if volumes == "ceph" and "ceph_secret_uuid" not in keys:
         kept.append(f'ceph_secret_uuid = "{uuid.uuid4()}"')
     fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -96,9 +97,9 @@ def set_volumes(config: Path, volumes: str) -> None:
 
 def local_ceph(settings: Settings) -> bool:
     """Whether ``make up`` runs the single-node Ceph of ``deploy/ceph/``: the rbd volume backend, the rbd image
-    store or root disks in Ceph are on, and no ``ceph_conf`` points at a cluster of its own."""
+    store, root disks or backups in Ceph are on, and no ``ceph_conf`` points at a cluster of its own."""
     volumes_in_ceph = "rbd" in [name.strip() for name in settings.volume_backends.split(",")]
-    in_ceph = volumes_in_ceph or settings.image_store == "rbd" or settings.images_type == "rbd"
+    in_ceph = volumes_in_ceph or "rbd" in (settings.image_store, settings.images_type, settings.backup_store)
     return in_ceph and not settings.ceph_conf
 
 

@@ -113,19 +113,27 @@ def _back_up(
 ) -> _Copied:  # fmt: skip
     held = held_chunks(store, parent_ids)
     since = parent.checkpoint if parent is not None else None
-    pending = store.open(backup.id)
-    try:
-        with blocks.reader(location, backup_id=backup.id, since=since, snapshot_location=snapshot_location) as reader:
+    with blocks.reader(location, backup_id=backup.id, since=since, snapshot_location=snapshot_location) as reader:
+        pending = store.open(backup.id, reader.size)
+        try:
             manifest = Manifest(backup.id, reader.size, parent.id if parent is not None else None)
             carried = _copy(reader, pending, manifest, held)
             stored = pending.commit(manifest)
-            return _Copied(stored, carried, reader.tracked, reader.checkpoint)
-    except BaseException:
-        pending.abort()
-        raise
+        except BaseException:
+            pending.abort()
+            raise
+        return _Copied(stored, carried, reader.tracked, reader.checkpoint)
 
 
 def create(worker: VolumeWorker, backup_id: str) -> str:
+    store = store_from_settings(worker.settings)
+    try:
+        return _create(worker, backup_id, store)
+    finally:
+        store.close()
+
+
+def _create(worker: VolumeWorker, backup_id: str, store: BackupStore) -> str:
     with worker.db.session() as session:
         backup = session.get(VolumeBackup, backup_id)
         if backup is None or backup.status != BackupStatus.CREATING:
@@ -138,7 +146,6 @@ def create(worker: VolumeWorker, backup_id: str) -> str:
         parent = session.get(VolumeBackup, backup.parent_id) if backup.parent_id else None
         parent_ids = [b.id for b in chain(session, parent)] if parent is not None else []
         session.expunge_all()
-    store = store_from_settings(worker.settings)
     try:
         if volume is None or not volume.location:
             raise StratusError("The volume holds no data to back up.")
@@ -278,7 +285,11 @@ def restore(worker: VolumeWorker, backup_id: str, volume_id: str) -> str:
             location = backend.create(volume_id, size)
             with worker.db.session() as session:
                 session.execute(update(Volume).where(Volume.id == volume_id).values(location=location))
-        written = write_chain(blocks_for(backend), store_from_settings(worker.settings), location, backup_ids)
+        store = store_from_settings(worker.settings)
+        try:
+            written = write_chain(blocks_for(backend), store, location, backup_ids)
+        finally:
+            store.close()
         succeeded, error = True, None
     except Exception as exc:
         succeeded, error = False, _reason(exc, "The backup could not be restored.")
@@ -306,7 +317,11 @@ def delete(worker: VolumeWorker, backup_id: str) -> str:
         checkpoint = backup.checkpoint
         located = (volume.backend, volume.location) if volume is not None and volume.location else None
     try:
-        store_from_settings(worker.settings).delete(backup_id)
+        store = store_from_settings(worker.settings)
+        try:
+            store.delete(backup_id)
+        finally:
+            store.close()
     except Exception as exc:
         reason = _reason(exc, "The backup could not be deleted.")
         LOG.warning("backup %s: delete failed: %s", backup_id, reason, exc_info=not isinstance(exc, StratusError))

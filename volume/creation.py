@@ -112,7 +112,10 @@ def _make(worker: VolumeWorker, backend: VolumeBackend, plan: _Plan) -> str:
     if plan.backup_ids:
         try:
             store = store_from_settings(worker.settings)
-            backup_jobs.write_chain(blocks_for(backend), store, location, plan.backup_ids)
+            try:
+                backup_jobs.write_chain(blocks_for(backend), store, location, plan.backup_ids)
+            finally:
+                store.close()
         except BaseException:
             backend.delete(location)  # a failed create leaves no data
             raise

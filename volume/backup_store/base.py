@@ -82,8 +82,9 @@ class PendingBackup(ABC):
 
 class BackupStore(ABC):
     @abstractmethod
-    def open(self, backup_id: str) -> PendingBackup:
-        """Start writing backup ``backup_id`` (a leftover of an earlier attempt is discarded)."""
+    def open(self, backup_id: str, size: int) -> PendingBackup:
+        """Start writing backup ``backup_id`` of a volume of ``size`` bytes (a leftover of an earlier attempt is
+        discarded)."""
 
     @abstractmethod
     def manifest(self, backup_id: str) -> Manifest:
@@ -101,3 +102,6 @@ class BackupStore(ABC):
     @abstractmethod
     def stored_bytes(self, backup_id: str) -> int:
         """Bytes the committed backup takes in the store."""
+
+    def close(self) -> None:  # noqa: B027 - most stores hold nothing open
+        """Let go of what reads left open (a job's store is closed when the job ends)."""

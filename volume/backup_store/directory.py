@@ -59,7 +59,7 @@ class DirectoryStore(BackupStore):
             raise BackupStoreError(reason="backup ids are UUIDs")
         return self.root / backup_id
 
-    def open(self, backup_id: str) -> PendingBackup:
+    def open(self, backup_id: str, size: int) -> PendingBackup:
         self._dir(backup_id)
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         return _Pending(self.root, backup_id)

@@ -8,6 +8,7 @@ client.stratus's keyring), as the hosts' QEMU does; the libvirt secret of that k
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -342,3 +343,57 @@ def test_backups_track_changes_with_rbd_snapshots_and_restore_block_for_block(ba
     backend.delete(location)  # the backup snapshots go with it
     backend.delete(target)
     assert not backend.exists(location)
+
+
+def test_backups_kept_in_a_ceph_pool_hold_only_their_chunks_and_restore_block_for_block(settings):
+    """The rbd backup store: a backup is an image of 64 KiB objects in the backups pool plus its manifest object,
+    invisible until committed; an aborted one leaves nothing; a chain written back through the rbd blocks is the
+    volume again; delete removes image and manifest."""
+    from volume.backends.rbd_blocks import RbdBlocks
+    from volume.backup_jobs import _back_up, write_chain
+    from volume.backup_store.base import BackupStoreError
+    from volume.backup_store.rbd import RbdStore
+
+    store_settings = dataclasses.replace(settings, backup_store="rbd")
+    backend, store = RbdBackend(store_settings), RbdStore(store_settings)
+    blocks = RbdBlocks(backend)
+    try:
+        location = backend.create(str(uuid.uuid4()), 1)
+        with blocks.writer(location) as writer:
+            writer.write(0, b"\x31" * (3 * MiB))
+            writer.write(700 * MiB, b"\x32" * 65536)
+
+        class Record:  # what _back_up reads of a backup record
+            def __init__(self, backup_id: str, parent: Record | None = None) -> None:
+                self.id, self.checkpoint = backup_id, None
+                self.parent = parent
+
+        full = Record(str(uuid.uuid4()))
+        copied = _back_up(blocks, store, location, full, None, [], None)
+        full.checkpoint = copied.checkpoint
+        assert copied.stored_bytes == 3 * MiB + 65536 == store.stored_bytes(full.id)
+        with blocks.writer(location) as writer:
+            writer.write(MiB, b"\x41" * 65536)
+        incremental = Record(str(uuid.uuid4()))
+        copied = _back_up(blocks, store, location, incremental, full, [full.id], None)
+        assert copied.tracked and copied.stored_bytes == 65536
+
+        aborted = store.open(str(uuid.uuid4()), GiB)
+        aborted.put(0, b"x" * 65536)
+        aborted.abort()
+        with pytest.raises(BackupStoreError):
+            store.manifest(aborted.backup_id)
+
+        target = backend.create(str(uuid.uuid4()), 1)
+        assert write_chain(blocks, store, target, [full.id, incremental.id]) == 3 * MiB + 65536
+        with blocks.reader(target, backup_id=str(uuid.uuid4()), since=None) as restored:
+            assert restored.read(MiB, 4) == b"\x41" * 4 and restored.read(2 * MiB, 4) == b"\x31" * 4
+            assert restored.read(700 * MiB, 4) == b"\x32" * 4
+        for backup_id in (incremental.id, full.id):
+            store.delete(backup_id)
+            with pytest.raises(BackupStoreError):
+                store.manifest(backup_id)
+        backend.delete(location)
+        backend.delete(target)
+    finally:
+        store.close()

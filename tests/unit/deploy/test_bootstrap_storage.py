@@ -12,19 +12,20 @@ def settings_of(config: Path):
     return load({"STRATUS_CONFIG": str(config)}, state_dir=str(config.parent))
 
 
-def test_volumes_ceph_puts_new_images_in_ceph_and_file_leaves_them_there(tmp_path):
+def test_volumes_ceph_puts_new_images_root_disks_and_backups_in_ceph_and_file_leaves_them_there(tmp_path):
     config = tmp_path / "stratus.toml"
     config.write_text('image_store = "filesystem"\nregion = "RegionOne"\n')
     set_volumes(config, "ceph")
     settings = settings_of(config)
     assert (settings.volume_backends, settings.image_store, settings.region) == ("file,rbd", "rbd", "RegionOne")
-    assert settings.images_type == "rbd"
+    assert (settings.images_type, settings.backup_store) == ("rbd", "rbd")
     secret = settings.ceph_secret_uuid
     assert secret and local_ceph(settings)
 
     set_volumes(config, "file")
     settings = settings_of(config)
     assert (settings.volume_backends, settings.image_store, settings.images_type) == ("file", "rbd", "rbd")
+    assert settings.backup_store == "rbd"
     assert settings.ceph_secret_uuid == secret
     assert local_ceph(settings), "the images and root disks in Ceph need the cluster even without Ceph volumes"
     assert config.read_text().count("image_store") == 1
