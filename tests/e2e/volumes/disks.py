@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from manage.clouds import write_clouds_yaml
-from tests.e2e.guests import Guest, OpenStack, in_parallel
+from tests.e2e.guests import CLI_POLL, Guest, OpenStack, in_parallel
 from tests.harness import Cloud, running_cloud, wait_until
 
 BOOT_TIMEOUT = 240.0
 GiB = 1 << 30
+MiB = 1 << 20
 SECTOR = 512
 ROOT_DATA_SECTOR = 2_000_000
 """Where a server booted from a volume writes on its root disk: far past the tiny image's boot partition (the guest
@@ -156,7 +157,7 @@ def _wait_status(show: Callable[[], dict[str, Any]], what: str, status: str, tim
     found = wait_until(
         show,
         timeout,
-        interval=0.5,
+        interval=CLI_POLL,
         message=f"{what} never became {status}",
         until=lambda shown: shown["status"] == status or shown["status"].startswith("error"),
     )
@@ -234,3 +235,43 @@ def read_pattern(guest: Guest, device: str, skip: int = 0) -> str:
     rc, out = guest.run(command)
     assert rc == 0, out
     return out.strip()
+
+
+def random_writes(guest: Guest, device: str, mib_offsets: list[int]) -> None:
+    """1 MiB of new random data at each offset, through to the disk (one short line: the serial console's)."""
+    offsets = " ".join(str(offset) for offset in mib_offsets)
+    write = f"dd if=/dev/urandom of=/dev/{device} bs=1M count=1 seek=$o conv=fsync 2>/dev/null"
+    command = f"for o in {offsets}; do {write}; done; echo written"
+    rc, out = guest.run(command, timeout=180)
+    assert rc == 0 and "written" in out, out
+
+
+def back_up(world: World, *args: str) -> str:
+    """``volume backup create`` with ``args``, until the backup is available (its id)."""
+    made = world.openstack.json("demo", "volume", "backup", "create", *args)["id"]
+    wait_until(
+        lambda: world.openstack.json("demo", "volume", "backup", "show", made)["status"],
+        180,
+        interval=CLI_POLL,
+        message=f"backup {made} never ended",
+        until=lambda status: status in ("available", "error"),
+    )
+    assert world.openstack.json("demo", "volume", "backup", "show", made)["status"] == "available"
+    return made
+
+
+def backups_around_a_one_percent_change(world: World, volume_type: str) -> tuple[str, str, str]:
+    """A new 1 GiB volume of ``volume_type`` that the reader fills with 16 MiB, a full backup of it, 10 MiB (1%)
+    changed by the reader at spread offsets, an incremental backup: the volume's, the full and the incremental
+    backup's ids. The guest writes while the volume is attached; the backups are taken detached."""
+    openstack, guest = world.openstack, world.reader
+    made = openstack.json("demo", "volume", "create", "--type", volume_type, "--size", "1", "backed")["id"]
+    wait_volume(openstack, made, "available")
+    attach(openstack, guest, made)
+    random_writes(guest, device_of(guest, made), list(range(16)))
+    detach(openstack, guest, made)
+    full = back_up(world, "--name", "full", made)
+    attach(openstack, guest, made)
+    random_writes(guest, device_of(guest, made), [40 + 97 * i for i in range(10)])
+    detach(openstack, guest, made)
+    return made, full, back_up(world, "--incremental", "--name", "incremental", made)

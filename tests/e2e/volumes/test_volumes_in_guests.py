@@ -26,14 +26,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.guests import Guest, guest_cloud_settings
+from tests.e2e.guests import guest_cloud_settings
 from tests.e2e.kernel import remove_leftovers
 from tests.e2e.volumes.disks import (
     ROOT_DATA_SECTOR,
     SECTOR,
     GiB,
+    MiB,
     World,
     attach,
+    backups_around_a_one_percent_change,
     detach,
     device_of,
     keep_logs,
@@ -45,10 +47,8 @@ from tests.e2e.volumes.disks import (
     wait_volume,
     write_pattern,
 )
-from tests.harness import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
-MiB = 1 << 20
 
 HOST = f"e2v{secrets.token_hex(2)}"
 UNDERLAY_BRIDGE = f"ul{HOST}"
@@ -111,49 +111,17 @@ def test_a_pattern_written_in_one_guest_is_read_in_another_and_extend_is_seen(wo
     detach(openstack, writer, from_snapshot)
 
 
-def _random_writes(guest: Guest, device: str, mib_offsets: list[int]) -> None:
-    """1 MiB of new random data at each offset, through to the disk (one short line: the serial console's)."""
-    offsets = " ".join(str(offset) for offset in mib_offsets)
-    write = f"dd if=/dev/urandom of=/dev/{device} bs=1M count=1 seek=$o conv=fsync 2>/dev/null"
-    command = f"for o in {offsets}; do {write}; done; echo written"
-    rc, out = guest.run(command, timeout=180)
-    assert rc == 0 and "written" in out, out
-
-
 def _stored_bytes(world: World, backup_id: str) -> int:
     """What the backup takes in the cloud's backup store (its chunk file is sparse: the chunks it carries)."""
     backup_dir = world.cloud.state_dir / "backups" / backup_id
     return sum(path.stat().st_blocks * 512 for path in backup_dir.iterdir())
 
 
-def _backup(world: World, *args: str) -> str:
-    made = world.openstack.json("demo", "volume", "backup", "create", *args)["id"]
-    wait_until(
-        lambda: world.openstack.json("demo", "volume", "backup", "show", made)["status"],
-        180,
-        interval=1,
-        message=f"backup {made} never ended",
-        until=lambda status: status in ("available", "error"),
-    )
-    assert world.openstack.json("demo", "volume", "backup", "show", made)["status"] == "available"
-    return made
-
-
 def test_an_incremental_backup_after_a_guest_changed_one_percent_moves_one_percent_and_restores_identically(
     world: World,
 ) -> None:
-    openstack, guest = world.openstack, world.reader
-    made = openstack.json("demo", "volume", "create", "--size", "1", "backed")["id"]
-    wait_volume(openstack, made, "available")
-    attach(openstack, guest, made)
-    _random_writes(guest, device_of(guest, made), list(range(16)))  # 16 MiB of data
-    detach(openstack, guest, made)
-    full = _backup(world, "--name", "full", made)
-
-    attach(openstack, guest, made)
-    _random_writes(guest, device_of(guest, made), [40 + 97 * i for i in range(10)])  # 10 MiB: ~1% of 1 GiB
-    detach(openstack, guest, made)
-    incremental = _backup(world, "--incremental", "--name", "incremental", made)
+    openstack = world.openstack
+    made, full, incremental = backups_around_a_one_percent_change(world, "file")
     moved, whole = _stored_bytes(world, incremental), _stored_bytes(world, full)
     print(f"incremental backup after the guest changed 1% of a 1 GiB volume: {moved} bytes moved (full: {whole})")
     assert 10 * MiB <= moved <= 0.02 * GiB + MiB  # the chunks plus the manifest
