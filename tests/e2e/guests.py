@@ -48,11 +48,6 @@ class OpenStack:
         return json.loads(self(cloud, *args, "-f", "json", project=project))
 
 
-CLI_POLL = 2.0
-"""Seconds between two looks through the ``openstack`` CLI while a test waits: each look is a new process that
-takes a second or more of CPU, which the guests booting beside it need more."""
-
-
 def in_parallel(*calls: Callable[[], Any]) -> list[Any]:
     """Run independent calls (CLI commands, mostly waiting) at once; their results in order, the first error."""
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:

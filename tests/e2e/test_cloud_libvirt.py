@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from manage.clouds import write_clouds_yaml
-from tests.e2e.guests import CLI_POLL, OpenStack
+from tests.e2e.guests import OpenStack
 from tests.e2e.kernel import remove_domains_under, virsh
 from tests.harness import Cloud, running_cloud, wait_until
 
@@ -75,7 +75,7 @@ def wait_status(clouds_yaml: Path, name: str, status: str, timeout: float = 120)
     return wait_until(
         lambda: server(clouds_yaml, name),
         timeout,
-        interval=CLI_POLL,
+        interval=0.5,
         message=f"{name} never became {status}",
         until=lambda shown: shown["status"] == status and not shown.get("OS-EXT-STS:task_state"),
     )
@@ -86,7 +86,7 @@ def wait_markers(clouds_yaml: Path, name: str, count: int, timeout: float = 120)
     return wait_until(
         lambda: openstack(clouds_yaml, "e2e", "console", "log", "show", name),
         timeout,
-        interval=CLI_POLL,
+        interval=1,
         message=f"{name}: fewer than {count} boots seen on the console",
         until=lambda console: console.count(READY) >= count,
     )

@@ -17,7 +17,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from manage.clouds import write_clouds_yaml
-from tests.e2e.guests import CLI_POLL, OpenStack
+from tests.e2e.guests import OpenStack
 from tests.e2e.kernel import remove_domains_under, virsh
 from tests.harness import Cloud, running_cloud, wait_until
 
@@ -57,7 +57,7 @@ def booted(tiny_image: Path, libvirtd: str) -> Iterator[tuple[Cloud, OpenStack, 
             wait_until(
                 lambda: openstack("e2e", "console", "log", "show", NAME),
                 120,
-                interval=CLI_POLL,
+                interval=1,
                 message=f"{NAME} never printed its ready marker",
                 until=lambda log: READY in log,
             )
@@ -109,7 +109,7 @@ def test_typing_hostname_on_the_serial_console_shows_the_servers_name(booted) ->
     log = wait_until(
         lambda: openstack("e2e", "console", "log", "show", NAME),
         30,
-        interval=CLI_POLL,
+        interval=1,
         message="the console log did not record the session",
         until=lambda text: "CONSOLE-42" in text,
     )

@@ -20,7 +20,7 @@ import pytest
 
 from deploy.images import markers
 from manage.clouds import write_clouds_yaml
-from tests.e2e.guests import CLI_POLL, Guest, OpenStack, guest_cloud_settings, in_parallel
+from tests.e2e.guests import Guest, OpenStack, guest_cloud_settings, in_parallel
 from tests.e2e.kernel import remove_leftovers
 from tests.harness import Cloud, running_cloud, wait_until
 
@@ -75,8 +75,7 @@ def test_make_up_with_two_hosts_retires_the_first_and_new_guests_reach_each_othe
 ) -> None:
     cloud, openstack = one_host_cloud
     started = time.monotonic()
-    wait_until(lambda: _compute_hosts(openstack).get(HOST) == "up", 60, interval=CLI_POLL,
-               message=f"{HOST} never came up")  # fmt: skip
+    wait_until(lambda: _compute_hosts(openstack).get(HOST) == "up", 60, interval=0.5, message=f"{HOST} never came up")
 
     assert (cloud.state_dir / "dataplane" / HOST).is_dir(), "the first host's network agent set up no dataplane"
     cloud.env["STRATUS_HOSTS"] = "2"  # what `make up HOSTS=2` writes into the state directory's settings

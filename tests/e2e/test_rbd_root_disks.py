@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from manage.clouds import write_clouds_yaml
-from tests.e2e.guests import CLI_POLL, OpenStack
+from tests.e2e.guests import OpenStack
 from tests.e2e.kernel import remove_domains_under, virsh
 from tests.harness import VENV_BIN, free_port, running_cloud, wait_until
 
@@ -119,7 +119,7 @@ def wait_status(world: World, name: str, status: str, timeout: float = 180) -> d
     return wait_until(
         lambda: server(world, name),
         timeout,
-        interval=CLI_POLL,
+        interval=0.5,
         message=f"{name} never became {status}",
         until=lambda shown: shown["status"] == status and not shown.get("OS-EXT-STS:task_state"),
     )

@@ -26,7 +26,7 @@ import pytest
 
 from manage.clouds import write_clouds_yaml
 from network.devicenames import router_namespace
-from tests.e2e.guests import CLI_POLL, Guest, OpenStack, guest_cloud_settings
+from tests.e2e.guests import Guest, OpenStack, guest_cloud_settings
 from tests.e2e.kernel import namespaces, process_gone, remove_leftovers, sh
 from tests.harness import Cloud, running_cloud, wait_until
 
@@ -139,7 +139,7 @@ def _world(cloud: Cloud, openstack: OpenStack, tiny_image: Path) -> Routed:
         )  # fmt: skip
     for server in servers.values():
         wait_until(lambda s=server: openstack.json(admin, "server", "show", s["id"])["status"] == "ACTIVE",
-                   BOOT_TIMEOUT, interval=CLI_POLL, message=f"{server['name']} never became ACTIVE")  # fmt: skip
+                   BOOT_TIMEOUT, interval=1, message=f"{server['name']} never became ACTIVE")  # fmt: skip
     guest, second = (_guest(cloud, openstack, servers[name], network, HOSTS[1]) for name in ("vm1", "vm2"))
     guest.wait_for_shell(BOOT_TIMEOUT)
     second.wait_for_shell(BOOT_TIMEOUT)
@@ -189,7 +189,7 @@ def test_the_machine_pings_a_guest_by_its_floating_ip_through_a_router_on_the_ot
     owners = {d.get("ifalias", "").split(":")[1] for d in devices if d.get("ifalias", "").startswith("stratus:")}
     assert owners == {HOSTS[0]}, f"the router runs on {owners}, the guest on {routed.guest.host}"
     shown = lambda: routed.openstack.json("admin", "floating", "ip", "show", routed.floating_ip)["status"]  # noqa: E731
-    wait_until(lambda: shown() == "ACTIVE", 30, interval=CLI_POLL, message="the floating IP never became ACTIVE")
+    wait_until(lambda: shown() == "ACTIVE", 30, interval=1, message="the floating IP never became ACTIVE")
     assert reaches(routed)
     assert routed.guest.reaches(f"{EXTERNAL}.1"), "the guest does not reach the outside through SNAT"
 
