@@ -11,17 +11,16 @@ than a file:
   one (a measured run: 2,373 s of guest tests against about 1,500 s one after the other), and slowed boots towards
   their timeouts. The cloud-init module runs last in it: its image builds in the background from the session's
   start (``pytest_sessionstart``).
-- a few short guest modules (``LATE_GUESTS``) are units of their own, handed out after the named ones, so the
-  other worker boots them beside ``guests`` and the quick unit tests fill the end (a single unit of them at the
-  end left a core idle for minutes). The two tests in ``guests`` that restart the machine's libvirtd wait until no
-  guest module of another worker runs (``libvirtd_gate``).
+- ``late-guests``: a few short guest modules (``LATE_GUESTS``) handed out last, so the worker that has run
+  everything else boots them beside the end of ``guests`` instead of idling. The two tests in ``guests`` that
+  restart the machine's libvirtd wait until no guest module of another worker runs (``libvirtd_gate``).
 - ``portal``: the browser tests, which share one cloud, one Chromium and ``test-artefacts/portal/`` (emptied at the
   start of the session that uses it).
 - ``postgresql``: the functional tests on the PostgreSQL cloud, so that one worker starts it, once.
 - any other test file is a unit of its own, so its module-scoped fixtures (a module's own cloud) start once.
 
-Units are handed out longest first: ``guests``, ``portal``, ``postgresql``, the ``LATE_GUESTS`` modules, then the
-files in collection order (the dataplane's, the functional ones, then the quick unit tests). The units are read
+Units are handed out longest first: ``guests``, ``portal``, ``postgresql``, then the files in collection order (the
+dataplane's, the functional ones, then the quick unit tests), and ``late-guests`` at the end. The units are read
 from node ids alone: the scheduler runs in the controlling process, which collects nothing. (Not ``--dist
 loadgroup`` with ``xdist_group`` marks: pytest 9.2's structured node ids drop the group xdist appends,
 pytest-dev/pytest-xdist#1386.)
@@ -39,14 +38,14 @@ import pytest
 
 FIRST = ("guests", "portal", "postgresql")
 """The named work units handed out first, longest first."""
+LAST = "late-guests"
 LATE_GUESTS = (
     "tests/e2e/test_consoles.py",
     "tests/e2e/test_metadata.py",
     "tests/e2e/test_tiny_image.py",
     "tests/e2e/test_host_retirement.py",
 )
-"""Short guest modules, each a unit of its own, handed out after the named units: the worker that is not in
-``guests`` boots them beside it, and the quick unit tests fill the end."""
+"""Short guest modules the second worker runs once it has run everything else."""
 CLOUD_INIT = "tests/e2e/test_cloud_init.py"
 """The last module of ``guests``: its image builds in the background meanwhile."""
 
@@ -56,10 +55,10 @@ def is_guest_test(path: str) -> bool:
 
 
 def work_unit(nodeid: str) -> str:
-    """The unit a test belongs to: one of ``FIRST``, or else its file (a ``LATE_GUESTS`` module's too)."""
+    """The unit a test belongs to: one of ``FIRST`` or ``LAST``, or else its file."""
     path, _, name = nodeid.partition("::")
     if is_guest_test(path):
-        return path if path in LATE_GUESTS else "guests"
+        return LAST if path in LATE_GUESTS else "guests"
     if path.startswith("tests/portal/"):
         return "portal"
     params = name[name.find("[") + 1 : -1].split("-") if name.endswith("]") else []
@@ -77,8 +76,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadfile`` with the units of ``work_unit``: the named ones first, then the ``LATE_GUESTS`` modules,
-    the others in collection order."""
+    """``--dist loadfile`` with the units of ``work_unit``: the named ones first, the others in collection order,
+    ``late-guests`` last."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
@@ -91,7 +90,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             position = {nodeid: index for index, nodeid in enumerate(self.collection or ())}
 
             def order(unit: str) -> tuple[int, int]:
-                rank = FIRST.index(unit) if unit in FIRST else len(FIRST) + (unit not in LATE_GUESTS)
+                rank = FIRST.index(unit) if unit in FIRST else len(FIRST) + (unit == LAST)
                 return rank, min(position[nodeid] for nodeid in self.workqueue[unit])
 
             self.workqueue.move_to_end(min(self.workqueue, key=order), last=False)
