@@ -171,10 +171,15 @@ def _swap_snapshot(session: Session, snapshot: VolumeSnapshot, was: SnapshotStat
 
 
 def _swap_backup(session: Session, backup: VolumeBackup, allowed: frozenset[str], to: BackupStatus, verb: str) -> None:
-    """Compare-and-swap the backup into ``to`` from the status the caller read; Cinder's 400 otherwise."""
+    """Compare-and-swap the backup into ``to`` from the status the caller read; Cinder's 400 otherwise (also when
+    another request changed it first)."""
+
+    def refused() -> InvalidBackup:
+        wanted, now = " or ".join(sorted(allowed)), backup.status
+        return InvalidBackup(reason=f"Backup status must be {wanted} to {verb}, but current status is: {now}.")
+
     if backup.status not in allowed:
-        raise InvalidBackup(reason=f"Backup status must be {' or '.join(sorted(allowed))} to {verb}, but current "
-                            f"status is: {backup.status}.")  # fmt: skip
+        raise refused()
     result = session.execute(
         update(VolumeBackup)
         .where(VolumeBackup.id == backup.id, VolumeBackup.status == backup.status)
@@ -183,8 +188,7 @@ def _swap_backup(session: Session, backup: VolumeBackup, allowed: frozenset[str]
     )
     if result.rowcount != 1:
         session.refresh(backup)
-        raise InvalidBackup(reason=f"Backup status must be {' or '.join(sorted(allowed))} to {verb}, but current "
-                            f"status is: {backup.status}.")  # fmt: skip
+        raise refused()
 
 
 def delete_backup(session: Session, backup: VolumeBackup, *, force: bool = False) -> None:
