@@ -96,6 +96,26 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             self.workqueue.move_to_end(min(self.workqueue, key=order), last=False)
             super()._assign_work_unit(node)
 
+        def remove_node(self, node: Any) -> str | None:
+            """A worker that crashed (a C library's abort, say) leaves its unit's tests after the one it crashed
+            in to the other workers; the crashed test is reported failed and not run again. (xdist's own puts back
+            every unit the worker ever ran, the crashed test included, so the test crashes its replacement in
+            turn, and units with nothing left to run are handed out, answered by no report, and the session
+            waits for them for ever.)"""
+            workload = self.assigned_work.pop(node)
+            left = [(unit, [nodeid for nodeid, done in tests.items() if not done]) for unit, tests in workload.items()]
+            left = [(unit, nodeids) for unit, nodeids in left if nodeids]
+            if not left:
+                return None
+            crashed = left[0][1][0]
+            for unit, nodeids in left:
+                rest = {nodeid: False for nodeid in nodeids if nodeid != crashed}
+                if rest:
+                    self.workqueue[unit] = rest
+            for other in self.assigned_work:
+                self._reschedule(other)
+            return crashed
+
     return WorkUnitScheduling(config, log)
 
 
