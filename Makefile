@@ -44,7 +44,10 @@ lint: ## ruff and the import-linter contracts
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
+# Ceph's packages (deploy/ceph/install.sh, a no-op once there) before any test runs: the Ceph tests' fixtures would
+# otherwise install them on a new machine while the other worker's tests run with Ceph's libraries loaded.
 test: deps system-services lint ## Lint, then every test (unit, functional, end-to-end), on TEST_WORKERS workers
+	@bash deploy/ceph/install.sh
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 tests
 
 bench: ## Run the benchmarks; they print figures, they do not pass or fail

@@ -104,6 +104,10 @@ class ImageStore(ABC):
     def sweep_staging(self, older_than_seconds: float) -> int:
         """Remove staged data left by writers that died; returns how many were removed."""
 
+    def close(self) -> None:
+        """Let go of connections (a Ceph client's threads); the next call makes them again."""
+        return None
+
 
 @contextmanager
 def _existing(path: Path) -> Iterator[Path]:

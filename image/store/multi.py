@@ -51,3 +51,7 @@ class MultiStore(ImageStore):
         """The configured store only: the others make no new data (both keep their local staging in one
         directory, which the writer sweeps)."""
         return self.writer.sweep_staging(older_than_seconds)
+
+    def close(self) -> None:
+        for store in self._by_prefix.values():
+            store.close()

@@ -63,10 +63,11 @@ def parent(state: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def disks(state: Path) -> RbdDisks:
+def disks(state: Path) -> Iterator[RbdDisks]:
     made = RbdDisks.from_settings(load_host({}, state_dir=str(state), images_type="rbd"))
     assert made is not None and made.pool == "vms"
-    return made
+    yield made
+    made.close()
 
 
 def test_a_root_disk_is_a_clone_grown_to_the_flavor_and_made_once(disks, parent, state):

@@ -85,8 +85,10 @@ def parent_of(state: Path, location: str) -> dict[str, Any] | None:
 
 
 @pytest.fixture(scope="module")
-def store(state: Path) -> ImageStore:
-    return from_settings(load(state_dir=str(state), image_store="rbd"))
+def store(state: Path) -> Iterator[ImageStore]:
+    made = from_settings(load(state_dir=str(state), image_store="rbd"))
+    yield made
+    made.close()
 
 
 def sample(size: int, seed: bytes) -> bytes:

@@ -97,6 +97,14 @@ class RbdDisks:
             self._cluster, self._pid = cluster, os.getpid()
             return cluster
 
+    def close(self) -> None:
+        """Disconnect; the next call connects again. A client left connected to a cluster that goes away keeps
+        hunting for its monitors in librados's threads for as long as the process lives."""
+        with self._lock:
+            if self._cluster is not None and self._pid == os.getpid():
+                self._cluster.shutdown()
+            self._cluster = None
+
     @contextlib.contextmanager
     def _pool(self, pool: str | None = None) -> Iterator[Any]:
         cluster = self._connected()
