@@ -21,8 +21,11 @@ from api.compute import (
     servers,
 )
 from api.compute import limits as compute_limits
-from api.identity import assignments, auth_views, catalog_views, domains, projects, quota_resources, roles, users
+from api.identity import assignments, auth_views, domains, projects, quota_resources, roles, users
+from api.identity import endpoints as identity_endpoints
 from api.identity import limits as identity_limits
+from api.identity import regions as identity_regions
+from api.identity import services as identity_services
 from api.image import data as image_data
 from api.image import images, members
 from api.metadata import views as metadata_views
@@ -63,7 +66,9 @@ BLUEPRINTS = (
     roles.bp,
     domains.bp,
     assignments.bp,
-    catalog_views.bp,
+    identity_regions.bp,
+    identity_services.bp,
+    identity_endpoints.bp,
     identity_limits.bp,
     quota_resources.bp,
     images.bp,

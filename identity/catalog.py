@@ -5,13 +5,26 @@ are; ids are derived from the service type and interface, identical in every wor
 The network endpoint is the unversioned root because clients append ``v2.0`` themselves; the compute one
 carries ``v2.1`` as Nova's does. Block storage is listed twice, as ``block-storage`` (the type clients look for
 first) and ``volumev3`` (what older clients and Tempest ask for), both at ``/volume/v3`` without a project id.
+
+Beside these built-in entries, admins add regions, services and endpoints through ``/v3/regions``,
+``/v3/services`` and ``/v3/endpoints`` (rows of ``identity.models``). The built-in entries stay read-only, so
+nobody can break the cloud's own catalog; an API-made endpoint may still belong to a built-in service or
+region. A token's catalog is both together, memoised per identity generation: every catalog write bumps
+the generation (``identity.generation``), so every worker rebuilds it on its next request.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import select
+
+from common.db import Database
+from identity.cache import Snapshot
+from identity.models import CatalogEndpoint, CatalogService
 
 INTERFACES = ("public", "internal", "admin")
 _NAMESPACE = uuid.UUID("5b3f0a54-3c0e-4a8e-9a2f-7f8c1b6d2e10")
@@ -69,9 +82,46 @@ class Catalog:
             "endpoints": [self._endpoint(service, i) for i in INTERFACES],
         }
 
-    def token_catalog(self) -> list[dict[str, Any]]:
-        """The ``catalog`` of a token body. Shared and read-only: callers must not mutate it."""
-        return self._token_catalog
+    def token_catalog(self, db: Database, snapshot: Snapshot | None = None) -> list[dict[str, Any]]:
+        """The ``catalog`` of a token body: the built-in services, then the enabled API-made ones, each with its
+        enabled endpoints (an enabled service without any is listed with none, as Keystone does). Shared and
+        read-only: callers must not mutate it."""
+        if snapshot is None:
+            return self._load_token_catalog(db)
+        return snapshot.lookups.get_or_load(("catalog",), lambda: self._load_token_catalog(db))  # type: ignore[return-value]
+
+    def _load_token_catalog(self, db: Database) -> list[dict[str, Any]]:
+        with db.session() as session:
+            services = [
+                {"id": s.id, "type": s.type, "name": s.name, "endpoints": []}
+                for s in session.scalars(
+                    select(CatalogService).where(CatalogService.enabled).order_by(CatalogService.created_at)
+                )
+            ]
+            added: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for e in session.scalars(
+                select(CatalogEndpoint).where(CatalogEndpoint.enabled).order_by(CatalogEndpoint.created_at)
+            ):
+                added[e.service_id].append(
+                    {
+                        "id": e.id,
+                        "interface": e.interface,
+                        "region": e.region_id,
+                        "region_id": e.region_id,
+                        "url": e.url,
+                    }
+                )
+        if not services and not added:
+            return self._token_catalog
+        return [
+            {**entry, "endpoints": entry["endpoints"] + added.get(entry["id"], [])} for entry in self._token_catalog
+        ] + [{**entry, "endpoints": added.get(entry["id"], [])} for entry in services]
+
+    def is_builtin_service(self, service_id: str) -> bool:
+        return any(s.id == service_id for s in SERVICES)
+
+    def is_builtin_endpoint(self, endpoint_id_: str) -> bool:
+        return any(endpoint_id(s, i) == endpoint_id_ for s in SERVICES for i in INTERFACES)
 
     def services(self) -> list[dict[str, Any]]:
         return [

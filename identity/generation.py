@@ -14,6 +14,9 @@ from sqlalchemy import Connection, event, insert, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from identity.models import (
+    CatalogEndpoint,
+    CatalogRegion,
+    CatalogService,
     Domain,
     IdentityGeneration,
     ImpliedRole,
@@ -24,7 +27,18 @@ from identity.models import (
     User,
 )
 
-IDENTITY_MODELS = (Domain, Project, User, Role, ImpliedRole, RoleAssignment, RevocationEvent)
+IDENTITY_MODELS = (
+    Domain,
+    Project,
+    User,
+    Role,
+    ImpliedRole,
+    RoleAssignment,
+    RevocationEvent,
+    CatalogRegion,  # tokens carry the catalog: a catalog write must reach every worker's cached one
+    CatalogService,
+    CatalogEndpoint,
+)
 IDENTITY_TABLES = frozenset(m.__table__ for m in IDENTITY_MODELS)
 ROW_ID = 1
 _BUMPED = "identity_generation_bumped"

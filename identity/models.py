@@ -127,3 +127,50 @@ class AuthFailure(Base):
     window_started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+class CatalogRegion(TimestampMixin, Base):
+    """A region made through the API (``/v3/regions``). The configured region (``settings.region``) is built in
+    and never stored: it follows the settings, as the rest of Stratus's own catalog does (``identity.catalog``).
+
+    ``parent_region_id`` has no foreign key because a parent may be that built-in region; the API checks it.
+    ``extra`` keeps the attributes Keystone keeps beside the known ones (``openstack region create`` sends
+    ``enabled``).
+    """
+
+    __tablename__ = "catalog_regions"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    parent_region_id: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CatalogService(TimestampMixin, Base):
+    """A service made through the API (``/v3/services``), beside Stratus's own built-in services."""
+
+    __tablename__ = "catalog_services"
+
+    id: Mapped[str] = IdColumn()
+    type: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CatalogEndpoint(TimestampMixin, Base):
+    """An endpoint made through the API (``/v3/endpoints``), of a built-in service or of an API-made one.
+
+    No foreign keys: ``service_id`` and ``region_id`` may name built-in entries, which are not rows. Deleting a
+    service deletes its endpoints and a region with endpoints cannot be deleted, both checked by the API.
+    """
+
+    __tablename__ = "catalog_endpoints"
+
+    id: Mapped[str] = IdColumn()
+    service_id: Mapped[str] = mapped_column(String(64), index=True)
+    interface: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str] = mapped_column(Text)
+    region_id: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -55,7 +55,7 @@ def token_body(token: ValidatedToken, with_catalog: bool) -> dict[str, Any]:
     if token.project or token.domain:
         body["roles"] = [{"id": r.id, "name": r.name} for r in token.roles]
         if with_catalog:
-            body["catalog"] = runtime().catalog.token_catalog()
+            body["catalog"] = runtime().catalog.token_catalog(runtime().db, identity_snapshot())
     return {"token": body}
 
 
@@ -259,7 +259,8 @@ def auth_domains() -> Response:
 @bp.get("/catalog")
 def auth_catalog() -> Response:
     policy.enforce("identity:get_auth_catalog")
-    return jsonify({"catalog": runtime().catalog.token_catalog(), "links": self_link("/auth/catalog")})
+    catalog = runtime().catalog.token_catalog(runtime().db, identity_snapshot())
+    return jsonify({"catalog": catalog, "links": self_link("/auth/catalog")})
 
 
 @bp.get("/system")
