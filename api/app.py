@@ -22,6 +22,7 @@ from api.compute import (
 )
 from api.compute import limits as compute_limits
 from api.identity import assignments, auth_views, domains, projects, quota_resources, roles, users
+from api.identity import credentials as identity_credentials
 from api.identity import endpoints as identity_endpoints
 from api.identity import limits as identity_limits
 from api.identity import regions as identity_regions
@@ -70,6 +71,7 @@ BLUEPRINTS = (
     identity_services.bp,
     identity_endpoints.bp,
     identity_limits.bp,
+    identity_credentials.bp,
     quota_resources.bp,
     images.bp,
     image_data.bp,

@@ -105,6 +105,18 @@ RULES: dict[str, Rule] = {
     "identity:update_user": ADMIN,
     "identity:delete_user": ADMIN,
     "identity:change_password": OWNER,
+    # Identity: credentials (Keystone's defaults: a user keeps their own, admins all). ``user_id`` is the owner: the
+    # credential's, the body's on create, both the old and the new owner on update; the path's for OS-EC2.
+    "identity:list_credentials": AUTHENTICATED,
+    "identity:list_credentials:all_users": ADMIN,
+    "identity:get_credential": ADMIN | OWNER,
+    "identity:create_credential": ADMIN | OWNER,
+    "identity:update_credential": ADMIN | OWNER,
+    "identity:delete_credential": ADMIN | OWNER,
+    "identity:ec2_list_credentials": ADMIN | OWNER,
+    "identity:ec2_get_credential": ADMIN | OWNER,
+    "identity:ec2_create_credential": ADMIN | OWNER,
+    "identity:ec2_delete_credential": ADMIN | OWNER,
     # Identity: roles and assignments
     "identity:list_roles": ADMIN,
     "identity:get_role": ADMIN,

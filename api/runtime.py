@@ -14,7 +14,9 @@ from common.db import Database
 from common.hostauth import HostVerifier
 from common.queue import broker_pinger, make_publisher
 from common.settings import Settings
+from identity import credentials
 from identity.catalog import Catalog
+from identity.fernet import KeyRepository
 from identity.tokens import TokenService
 from image.store.base import ImageStore
 
@@ -37,6 +39,11 @@ class Runtime:
         """Tells which compute host a host-role request comes from (``common.hostauth``), with the master key
         the queue client signs task messages with: the API is control side and holds it already."""
         return HostVerifier(signing.ensure_master_key(self.settings.effective_queue_keys_dir / "master.key"))
+
+    @cached_property
+    def credential_keys(self) -> KeyRepository:
+        """The keys stored credential blobs are encrypted with (``identity.credentials``), not the token keys."""
+        return credentials.open_keys(self.settings.effective_credential_key_repository)
 
     @cached_property
     def broker_pinger(self) -> redis.Redis | None:

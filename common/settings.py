@@ -82,6 +82,12 @@ class HostSettings:
     token_expiration: int = _setting(3600, "Lifetime of a token in seconds.")
     fernet_key_repository: str = _setting("", "Directory of Fernet keys. Empty: <state_dir>/fernet-keys.")
     fernet_max_active_keys: int = _setting(3, "Keys kept by rotation: one staged, one primary, the rest secondary.")
+    credential_key_repository: str = _setting(
+        "",
+        "Directory of the Fernet keys that encrypt stored credential blobs (Keystone's credential keys), apart from "
+        "the token keys: `stratus-manage credential-rotate` re-encrypts every blob as it rotates them. Empty: "
+        "<state_dir>/credential-keys.",
+    )
     password_hash_rounds: int = _setting(12, "bcrypt cost factor for stored passwords (2^rounds iterations).")
     lockout_failure_attempts: int = _setting(
         6,
@@ -271,6 +277,12 @@ class HostSettings:
     @property
     def effective_key_repository(self) -> Path:
         return Path(self.fernet_key_repository) if self.fernet_key_repository else self.state_path / "fernet-keys"
+
+    @property
+    def effective_credential_key_repository(self) -> Path:
+        if self.credential_key_repository:
+            return Path(self.credential_key_repository)
+        return self.state_path / "credential-keys"
 
     @property
     def effective_host(self) -> str:

@@ -174,3 +174,25 @@ class CatalogEndpoint(TimestampMixin, Base):
     region_id: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Credential(TimestampMixin, Base):
+    """Keystone's credential: a secret a user keeps with the cloud (an EC2 key pair, a certificate, a TOTP seed).
+
+    ``encrypted_blob`` is the blob as the client gave it, encrypted with the credential keys
+    (``identity.credentials``), never with the token keys: token keys are pruned by rotation, while a blob must stay
+    readable as long as it is stored. An EC2 credential's id is the SHA-256 of its access key, as in Keystone, so a
+    signed EC2 request names its credential without a search. Removed with its user or its project (the database
+    cascades).
+    """
+
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = IdColumn()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), default=None, index=True
+    )
+    type: Mapped[str] = mapped_column(String(255), index=True)
+    encrypted_blob: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

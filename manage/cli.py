@@ -10,6 +10,7 @@ from common.accounts import HOST_ROLE, SERVICE_PROJECT, SERVICE_USER
 from common.db import Database
 from common.settings import describe, load
 from compute.control import retirement
+from identity import credentials
 from identity.fernet import KeyRepository
 from identity.tokens import TokenService
 from manage import migrate
@@ -40,11 +41,14 @@ def db_revision(message: str) -> None:
 
 @cli.command("fernet-setup")
 def fernet_setup() -> None:
-    """Create the Fernet key repository if it does not exist."""
+    """Create the Fernet key repositories if they do not exist: the token keys and the credential keys."""
     settings = load()
     repository = KeyRepository(settings.effective_key_repository, settings.fernet_max_active_keys)
     created = repository.setup()
     click.echo(f"{'created' if created else 'kept'} Fernet keys in {repository.path}")
+    # Created with the token keys so every bring-up that sets those up (``services up``) has both.
+    credential_keys = credentials.open_keys(settings.effective_credential_key_repository)
+    click.echo(f"credential keys in {credential_keys.path}")
 
 
 @cli.command("fernet-rotate")
@@ -53,6 +57,20 @@ def fernet_rotate() -> None:
     settings = load()
     repository = KeyRepository(settings.effective_key_repository, settings.fernet_max_active_keys)
     click.echo(f"primary key is now {repository.rotate()}")
+
+
+@cli.command("credential-rotate")
+def credential_rotate() -> None:
+    """Rotate the keys of stored credential blobs, re-encrypting every blob first so none is ever unreadable."""
+    settings = load()
+    keys = credentials.open_keys(settings.effective_credential_key_repository)
+    db = Database(settings.effective_database_url)
+    try:
+        with db.session() as session:
+            count = credentials.reencrypt_with_staged(session, keys)
+    finally:
+        db.dispose()
+    click.echo(f"re-encrypted {count} credentials; credential primary key is now {keys.rotate()}")
 
 
 @cli.command("bootstrap")

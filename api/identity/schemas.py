@@ -141,3 +141,17 @@ _domain_properties = {
 }
 DOMAIN_CREATE = _entity("domain", _domain_properties, ["name"])
 DOMAIN_UPDATE = _entity("domain", _domain_properties, [])
+
+_credential_properties = {
+    "blob": {"type": "string", "maxLength": 65535},
+    "project_id": {"type": ["string", "null"], "maxLength": 64},
+    "type": {"type": "string", "minLength": 1, "maxLength": 255},
+    "user_id": _id,
+}
+# Keystone keeps attributes it does not know (``additionalProperties``) and ignores an ``id`` on create.
+CREDENTIAL_CREATE = _entity(
+    "credential", {**_credential_properties, "id": {"type": "string"}}, ["blob", "type", "user_id"], extra=True
+)
+CREDENTIAL_UPDATE = _entity("credential", _credential_properties, [], extra=True)
+CREDENTIAL_UPDATE["properties"]["credential"]["minProperties"] = 1
+EC2_CREDENTIAL_CREATE = {"type": "object", "properties": {"tenant_id": _id}, "required": ["tenant_id"]}
