@@ -15,7 +15,7 @@ VOLUMES ?=
 # past their timeouts.
 TEST_WORKERS ?= 2
 
-.PHONY: help deps system-services up down status test lint bench
+.PHONY: help deps system-services up down status test lint bench conformance
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,14 @@ lint: ## ruff and the import-linter contracts
 test: deps system-services lint ## Lint, then every test (unit, functional, end-to-end), on TEST_WORKERS workers
 	@bash deploy/ceph/install.sh
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 tests
+
+# `make conformance SUITES=identity,network`: some suites only (conformance/run.py lists them); ALL=1 runs the tests
+# conformance/expected-failures.txt lists too
+SUITES ?=
+ALL ?=
+
+conformance: ## OpenStack's Tempest against the cloud `make up` started: passed, skipped, failed per API suite
+	$(BIN)/python conformance/run.py $(if $(SUITES),--suites $(SUITES)) $(if $(ALL),--all)
 
 bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/identity.py
