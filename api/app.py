@@ -21,6 +21,7 @@ from api.compute import (
     servers,
 )
 from api.compute import limits as compute_limits
+from api.identity import application_credentials as identity_application_credentials
 from api.identity import assignments, auth_views, domains, projects, quota_resources, roles, users
 from api.identity import credentials as identity_credentials
 from api.identity import endpoints as identity_endpoints
@@ -72,6 +73,7 @@ BLUEPRINTS = (
     identity_endpoints.bp,
     identity_limits.bp,
     identity_credentials.bp,
+    identity_application_credentials.bp,
     quota_resources.bp,
     images.bp,
     image_data.bp,

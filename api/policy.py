@@ -117,6 +117,15 @@ RULES: dict[str, Rule] = {
     "identity:ec2_get_credential": ADMIN | OWNER,
     "identity:ec2_create_credential": ADMIN | OWNER,
     "identity:ec2_delete_credential": ADMIN | OWNER,
+    # Identity: application credentials and access rules. Only the user makes their own, on the project of their
+    # token (its roles are what a credential may carry); admins may look at and delete anyone's (Keystone's).
+    "identity:create_application_credential": OWNER & PROJECT_SCOPED,
+    "identity:get_application_credential": ADMIN | OWNER,
+    "identity:list_application_credentials": ADMIN | OWNER,
+    "identity:delete_application_credential": ADMIN | OWNER,
+    "identity:get_access_rule": ADMIN | OWNER,
+    "identity:list_access_rules": ADMIN | OWNER,
+    "identity:delete_access_rule": ADMIN | OWNER,
     # Identity: roles and assignments
     "identity:list_roles": ADMIN,
     "identity:get_role": ADMIN,

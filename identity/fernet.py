@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -109,6 +110,8 @@ class TokenPayload:
     audit_ids: tuple[str, ...]
     project_id: str | None = None
     domain_id: str | None = None
+    application_credential_id: str | None = None
+    """Set on a token an application credential authenticated: it then carries that credential's roles only."""
 
     @property
     def scope(self) -> str:
@@ -126,6 +129,9 @@ def encode(payload: TokenPayload, keys: KeyRepository) -> str:
         round(payload.issued_at.timestamp(), 6),
         list(payload.audit_ids),
     ]
+    if payload.application_credential_id:
+        # An optional trailing object of extras: tokens without one decode as before.
+        body.append({"application_credential_id": payload.application_credential_id})
     data = json.dumps(body, separators=(",", ":")).encode()
     return keys.fernet().encrypt(data).rstrip(b"=").decode()
 
@@ -137,7 +143,9 @@ def decode(token: str, keys: KeyRepository, now: datetime | None = None) -> Toke
     padded = token + "=" * (-len(token) % 4)
     try:
         data = keys.fernet().decrypt(padded.encode())
-        version, user_id, methods, project_id, domain_id, expires, issued, audit_ids = json.loads(data)
+        version, user_id, methods, project_id, domain_id, expires, issued, audit_ids, *extras = json.loads(data)
+        extra: dict[str, Any] = extras[0] if extras else {}
+        application_credential_id = extra.get("application_credential_id")
     except (InvalidToken, ValueError, TypeError, UnicodeError):
         raise Unauthorized("The token is not valid.") from None
     if version != PAYLOAD_VERSION:
@@ -153,4 +161,5 @@ def decode(token: str, keys: KeyRepository, now: datetime | None = None) -> Toke
         audit_ids=tuple(audit_ids),
         project_id=project_id,
         domain_id=domain_id,
+        application_credential_id=application_credential_id,
     )

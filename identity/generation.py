@@ -14,6 +14,7 @@ from sqlalchemy import Connection, event, insert, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from identity.models import (
+    ApplicationCredential,
     CatalogEndpoint,
     CatalogRegion,
     CatalogService,
@@ -38,6 +39,7 @@ IDENTITY_MODELS = (
     CatalogRegion,  # tokens carry the catalog: a catalog write must reach every worker's cached one
     CatalogService,
     CatalogEndpoint,
+    ApplicationCredential,  # a deleted credential's tokens must stop validating in every worker at once
 )
 IDENTITY_TABLES = frozenset(m.__table__ for m in IDENTITY_MODELS)
 ROW_ID = 1

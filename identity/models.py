@@ -176,6 +176,65 @@ class CatalogEndpoint(TimestampMixin, Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class ApplicationCredential(TimestampMixin, Base):
+    """A secret a user hands to automation instead of their password (Keystone's application credential).
+
+    It acts as its user on one project with a fixed subset of the roles the user held there when it was made;
+    only ``secret_hash`` is kept (``identity.passwords``), the secret itself is shown once, at creation.
+    ``unrestricted`` lets its tokens create and delete application credentials (and trusts): off by default.
+    """
+
+    __tablename__ = "application_credentials"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[str] = IdColumn()
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApplicationCredentialRole(Base):
+    """A role an application credential's tokens carry on its project (with the roles it implies)."""
+
+    __tablename__ = "app_cred_roles"
+
+    credential_id: Mapped[str] = mapped_column(
+        ForeignKey("application_credentials.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class AccessRule(Base):
+    """A (service, path, method) an application credential may be limited to; a user's rules are shared by
+    their credentials and outlive them until deleted (Keystone's access rules)."""
+
+    __tablename__ = "access_rules"
+    __table_args__ = (UniqueConstraint("user_id", "service", "path", "method"),)
+
+    id: Mapped[str] = IdColumn()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    service: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(128))
+    method: Mapped[str] = mapped_column(String(16))
+
+
+class ApplicationCredentialAccessRule(Base):
+    """Which access rules an application credential carries; a rule in use cannot be deleted (RESTRICT)."""
+
+    __tablename__ = "app_cred_access_rules"
+
+    credential_id: Mapped[str] = mapped_column(
+        ForeignKey("application_credentials.id", ondelete="CASCADE"), primary_key=True
+    )
+    access_rule_id: Mapped[str] = mapped_column(
+        ForeignKey("access_rules.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+
+
 class Credential(TimestampMixin, Base):
     """Keystone's credential: a secret a user keeps with the cloud (an EC2 key pair, a certificate, a TOTP seed).
 

@@ -20,6 +20,7 @@ from common.db import Database
 from common.exceptions import Unauthorized
 from identity import fernet as tokens
 from identity import generation
+from identity.application_credentials import CredentialRef, load_ref
 from identity.cache import IdentityCache, Snapshot
 from identity.fernet import KeyRepository, TokenPayload
 from identity.models import Domain, ImpliedRole, Project, RevocationEvent, Role, RoleAssignment, User
@@ -51,6 +52,7 @@ class ValidatedToken:
     project: OwnedRef | None
     domain: NamedRef | None
     roles: tuple[NamedRef, ...]
+    application_credential: CredentialRef | None = None
 
 
 _ASSIGNED = select(RoleAssignment.role_id).where(
@@ -149,9 +151,31 @@ def resolve(session: Session, token_id: str, payload: TokenPayload, snapshot: Sn
             ("roles", user.id, "domain", did),
             lambda: effective_roles(session, user.id, "domain", did, snapshot),
         )
+    credential = None
+    if payload.application_credential_id:
+        credential, roles = _credential_roles(session, payload, roles, snapshot)
     if (project or domain) and not roles:
         raise Unauthorized("The user has no role on the token's scope.")
-    return ValidatedToken(token_id, payload, user, project, domain, roles)
+    return ValidatedToken(token_id, payload, user, project, domain, roles, credential)
+
+
+def _credential_roles(
+    session: Session, payload: TokenPayload, held: tuple[NamedRef, ...], snapshot: Snapshot | None
+) -> tuple[CredentialRef, tuple[NamedRef, ...]]:
+    """An application credential's token carries the credential's roles and what they imply, and only while the
+    credential exists, has not expired and its user still holds every one of those roles on its project (Keystone
+    deletes a credential whose user loses one; a deleted credential bumps the generation, so no cache outlives it)."""
+    cid = payload.application_credential_id or ""
+    credential = _memo(snapshot, ("application-credential", cid), lambda: load_ref(session, cid))
+    if credential is None or (credential.user_id, credential.project_id) != (payload.user_id, payload.project_id):
+        raise Unauthorized("The application credential of this token no longer exists.")
+    if credential.expired():
+        raise Unauthorized("The application credential of this token has expired.")
+    if not set(credential.role_ids) <= {r.id for r in held}:
+        raise Unauthorized("The user no longer holds every role of the application credential on its project.")
+    implied, _ = _memo(snapshot, ("role-graph",), lambda: role_graph(session))
+    wanted = set(credential.role_ids).union(*(implied.get(r, ()) for r in credential.role_ids))
+    return credential, tuple(r for r in held if r.id in wanted)
 
 
 class TokenService:
@@ -169,18 +193,25 @@ class TokenService:
         domain_id: str | None = None,
         parent: TokenPayload | None = None,
         snapshot: Snapshot | None = None,
+        credential: CredentialRef | None = None,
     ) -> ValidatedToken:
-        """A new token; a re-scoped one keeps its parent's expiry and audit chain, as in Keystone."""
+        """A new token; a re-scoped one keeps its parent's expiry and audit chain, as in Keystone. One made from an
+        application credential (``credential``, or the parent's) ends no later than the credential."""
         now = datetime.now(UTC)
+        expires_at = parent.expires_at if parent else now + self.lifetime
+        if credential and credential.expires_at:
+            expires_at = min(expires_at, credential.expires_at)
+        credential_id = credential.id if credential else parent.application_credential_id if parent else None
         audit_ids = (tokens.new_audit_id(),) + ((parent.audit_ids[-1],) if parent else ())
         payload = TokenPayload(
             user_id=user_id,
             methods=methods,
-            expires_at=parent.expires_at if parent else now + self.lifetime,
+            expires_at=expires_at,
             issued_at=now,
             audit_ids=audit_ids,
             project_id=project_id,
             domain_id=domain_id,
+            application_credential_id=credential_id,
         )
         token_id = tokens.encode(payload, self.keys)
         snapshot = snapshot or self.cache.snapshot(generation.current(session), self.keys.version())

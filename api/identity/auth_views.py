@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from api import policy
 from api.auth import identity_snapshot
 from api.context import current
+from api.identity import application_credentials
 from api.identity.schemas import AUTH
 from api.identity.views import domain_view, project_view
 from api.runtime import runtime
@@ -27,7 +28,7 @@ from identity.tokens import ValidatedToken
 
 bp = Blueprint("identity_auth", __name__, url_prefix="/identity/v3/auth")
 
-SUPPORTED_METHODS = ("password", "token")
+SUPPORTED_METHODS = ("password", "token", "application_credential")
 
 
 def token_body(token: ValidatedToken, with_catalog: bool) -> dict[str, Any]:
@@ -52,6 +53,8 @@ def token_body(token: ValidatedToken, with_catalog: bool) -> dict[str, Any]:
         body["is_domain"] = False
     if token.domain:
         body["domain"] = {"id": token.domain.id, "name": token.domain.name}
+    if token.application_credential:
+        body["application_credential"] = application_credentials.token_section(token.application_credential)
     if token.project or token.domain:
         body["roles"] = [{"id": r.id, "name": r.name} for r in token.roles]
         if with_catalog:
@@ -172,11 +175,25 @@ def issue_token() -> Response:
         if parent and parent.user_id != password_user:
             raise Unauthorized("The token and the password belong to different users.")
         user_id = password_user
+    credential = None
+    if "application_credential" in methods:
+        credential = application_credentials.sign_in(identity, auth.get("scope"), methods)
+        user_id = credential.user_id
     issued_methods = methods if parent is None else tuple(dict.fromkeys(methods + parent.methods))
     with rt.db.session() as session:
-        project_id, domain_id = _resolve_scope(session, auth.get("scope"), user_id)
+        if credential or (parent and parent.application_credential_id):
+            project_id, domain_id = application_credentials.token_scope(credential, parent, auth.get("scope"))
+        else:
+            project_id, domain_id = _resolve_scope(session, auth.get("scope"), user_id)
         token = rt.tokens.issue(
-            session, user_id, issued_methods, project_id, domain_id, parent=parent, snapshot=identity_snapshot()
+            session,
+            user_id,
+            issued_methods,
+            project_id,
+            domain_id,
+            parent=parent,
+            snapshot=identity_snapshot(),
+            credential=credential,
         )
     response = jsonify(token_body(token, with_catalog=not _nocatalog()))
     response.status_code = 201

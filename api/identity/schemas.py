@@ -69,6 +69,21 @@ AUTH = {
                             "properties": {"id": _id | {"maxLength": 1024}},
                             "required": ["id"],
                         },
+                        "application_credential": {
+                            "type": "object",
+                            "properties": {
+                                "id": _id,
+                                "name": _name,
+                                "secret": {"type": "string", "maxLength": 4096},
+                                "user": {
+                                    "type": "object",
+                                    "properties": {"id": _id, "name": _name, "domain": _domain_ref},
+                                    "anyOf": [{"required": ["id"]}, {"required": ["name", "domain"]}],
+                                },
+                            },
+                            "required": ["secret"],
+                            "anyOf": [{"required": ["id"]}, {"required": ["name", "user"]}],
+                        },
                     },
                     "required": ["methods"],
                 },
@@ -141,6 +156,39 @@ _domain_properties = {
 }
 DOMAIN_CREATE = _entity("domain", _domain_properties, ["name"])
 DOMAIN_UPDATE = _entity("domain", _domain_properties, [])
+
+_http_method = {"type": "string", "enum": ["POST", "GET", "HEAD", "PATCH", "PUT", "DELETE"]}
+_access_rule = {
+    "type": "object",
+    "properties": {
+        "id": _id,
+        "service": {"type": "string", "minLength": 1, "maxLength": 64},
+        "path": {"type": "string", "minLength": 1, "maxLength": 128},
+        "method": _http_method,
+    },
+    "anyOf": [{"required": ["id"]}, {"required": ["service", "path", "method"]}],
+    "additionalProperties": False,
+}
+APPLICATION_CREDENTIAL_CREATE = _entity(
+    "application_credential",
+    {
+        "name": _name,
+        "description": _description,
+        "secret": {"type": ["string", "null"], "minLength": 1, "maxLength": 4096},
+        "expires_at": {"type": ["string", "null"], "maxLength": 64},
+        "roles": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"id": _id, "name": _name, "domain_id": {"type": ["string", "null"]}},
+                "anyOf": [{"required": ["id"]}, {"required": ["name"]}],
+            },
+        },
+        "unrestricted": {"type": ["boolean", "null"]},
+        "access_rules": {"type": "array", "items": _access_rule},
+    },
+    ["name"],
+)
 
 _credential_properties = {
     "blob": {"type": "string", "maxLength": 65535},
