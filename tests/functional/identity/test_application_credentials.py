@@ -18,7 +18,7 @@ import yaml
 
 from tests.harness import VENV_BIN
 
-pytestmark = [pytest.mark.functional]
+pytestmark = [pytest.mark.functional, pytest.mark.both_databases]  # a unique name per user, cascades
 
 AUTH = "/identity/v3/auth/tokens"
 
@@ -236,6 +236,37 @@ def test_tokens_stop_working_when_the_user_loses_the_role_on_the_project(cloud, 
     assert revoked.status_code == 204
     assert cloud.request("GET", "/compute/v2.1/servers", token).status_code == 401
     assert _sign_in(cloud, {"id": made["id"], "secret": made["secret"]}).status_code == 401
+
+
+def test_a_token_made_from_one_keeps_its_credential_and_project_and_cannot_be_rescoped(cloud, person):
+    made = _create(cloud, person, name="rescoping", roles=[{"name": "reader"}])
+    token = _sign_in(cloud, {"id": made["id"], "secret": made["secret"]}).headers["X-Subject-Token"]
+    by_token = {"methods": ["token"], "token": {"id": token}}
+    remade = cloud.request("POST", AUTH, json={"auth": {"identity": by_token}})
+    rescoped = cloud.request(
+        "POST", AUTH, json={"auth": {"identity": by_token, "scope": {"project": {"id": person.project_id}}}}
+    )
+    mixed = _sign_in(cloud, {"id": made["id"], "secret": made["secret"]})
+    both = cloud.request(
+        "POST",
+        AUTH,
+        json={
+            "auth": {
+                "identity": {
+                    "methods": ["application_credential", "token"],
+                    "application_credential": {"id": made["id"], "secret": made["secret"]},
+                    "token": {"id": mixed.headers["X-Subject-Token"]},
+                }
+            }
+        },
+    )
+
+    assert remade.status_code == 201, remade.text
+    body = remade.json()["token"]
+    assert body["project"]["id"] == person.project_id and [r["name"] for r in body["roles"]] == ["reader"]
+    assert body["application_credential"]["id"] == made["id"]
+    assert set(body["methods"]) == {"token", "application_credential"}
+    assert _error(rescoped) == (401, "Unauthorized") and _error(both) == (401, "Unauthorized")
 
 
 def test_an_expiring_credential_makes_tokens_that_end_with_it_and_none_after(cloud, person):
