@@ -22,7 +22,18 @@ from api.compute import (
 )
 from api.compute import limits as compute_limits
 from api.identity import application_credentials as identity_application_credentials
-from api.identity import assignments, auth_views, domains, projects, quota_resources, roles, users
+from api.identity import (
+    assignments,
+    auth_views,
+    domains,
+    group_grants,
+    groups,
+    projects,
+    quota_resources,
+    role_assignments,
+    roles,
+    users,
+)
 from api.identity import credentials as identity_credentials
 from api.identity import endpoints as identity_endpoints
 from api.identity import limits as identity_limits
@@ -68,12 +79,15 @@ BLUEPRINTS = (
     roles.bp,
     domains.bp,
     assignments.bp,
+    role_assignments.bp,
+    groups.bp,
+    group_grants.bp,
     identity_regions.bp,
     identity_services.bp,
     identity_endpoints.bp,
     identity_limits.bp,
-    identity_credentials.bp,
     identity_application_credentials.bp,
+    identity_credentials.bp,
     quota_resources.bp,
     images.bp,
     image_data.bp,

@@ -105,6 +105,15 @@ RULES: dict[str, Rule] = {
     "identity:update_user": ADMIN,
     "identity:delete_user": ADMIN,
     "identity:change_password": OWNER,
+    # Identity: application credentials and access rules. Only the user makes their own, on the project of their
+    # token (its roles are what a credential may carry); admins may look at and delete anyone's (Keystone's).
+    "identity:create_application_credential": OWNER & PROJECT_SCOPED,
+    "identity:get_application_credential": ADMIN | OWNER,
+    "identity:list_application_credentials": ADMIN | OWNER,
+    "identity:delete_application_credential": ADMIN | OWNER,
+    "identity:get_access_rule": ADMIN | OWNER,
+    "identity:list_access_rules": ADMIN | OWNER,
+    "identity:delete_access_rule": ADMIN | OWNER,
     # Identity: credentials (Keystone's defaults: a user keeps their own, admins all). ``user_id`` is the owner: the
     # credential's, the body's on create, both the old and the new owner on update; the path's for OS-EC2.
     "identity:list_credentials": AUTHENTICATED,
@@ -117,15 +126,6 @@ RULES: dict[str, Rule] = {
     "identity:ec2_get_credential": ADMIN | OWNER,
     "identity:ec2_create_credential": ADMIN | OWNER,
     "identity:ec2_delete_credential": ADMIN | OWNER,
-    # Identity: application credentials and access rules. Only the user makes their own, on the project of their
-    # token (its roles are what a credential may carry); admins may look at and delete anyone's (Keystone's).
-    "identity:create_application_credential": OWNER & PROJECT_SCOPED,
-    "identity:get_application_credential": ADMIN | OWNER,
-    "identity:list_application_credentials": ADMIN | OWNER,
-    "identity:delete_application_credential": ADMIN | OWNER,
-    "identity:get_access_rule": ADMIN | OWNER,
-    "identity:list_access_rules": ADMIN | OWNER,
-    "identity:delete_access_rule": ADMIN | OWNER,
     # Identity: roles and assignments
     "identity:list_roles": ADMIN,
     "identity:get_role": ADMIN,
@@ -138,6 +138,18 @@ RULES: dict[str, Rule] = {
     "identity:create_grant": ADMIN,
     "identity:revoke_grant": ADMIN,
     "identity:list_role_assignments": ADMIN,
+    # Identity: groups (Keystone's defaults: admins manage groups; a user may list the groups they are in).
+    # Grants to a group use the grant rules above, with a target naming no user (so only admins pass).
+    "identity:list_groups": ADMIN,
+    "identity:get_group": ADMIN,
+    "identity:create_group": ADMIN,
+    "identity:update_group": ADMIN,
+    "identity:delete_group": ADMIN,
+    "identity:list_users_in_group": ADMIN,
+    "identity:list_groups_for_user": ADMIN | OWNER,
+    "identity:add_user_to_group": ADMIN,
+    "identity:check_user_in_group": ADMIN,
+    "identity:remove_user_from_group": ADMIN,
     # Identity: the service catalog as resources
     "identity:list_services": ADMIN | AUTHENTICATED,
     "identity:get_service": ADMIN | AUTHENTICATED,

@@ -19,6 +19,8 @@ from identity.models import (
     CatalogRegion,
     CatalogService,
     Domain,
+    Group,
+    GroupRoleAssignment,
     IdentityGeneration,
     ImpliedRole,
     Project,
@@ -26,6 +28,7 @@ from identity.models import (
     Role,
     RoleAssignment,
     User,
+    UserGroupMembership,
 )
 
 IDENTITY_MODELS = (
@@ -36,6 +39,9 @@ IDENTITY_MODELS = (
     ImpliedRole,
     RoleAssignment,
     RevocationEvent,
+    Group,
+    UserGroupMembership,  # a membership or a group's grant changes the roles tokens carry
+    GroupRoleAssignment,
     CatalogRegion,  # tokens carry the catalog: a catalog write must reach every worker's cached one
     CatalogService,
     CatalogEndpoint,

@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session
 
 from common.db import Base
 from common.exceptions import Conflict, NotFound
-from identity.models import DEFAULT_DOMAIN_ID, Domain, Project, Role, User
+from identity.models import DEFAULT_DOMAIN_ID, Domain, Group, Project, Role, User
 
 M = TypeVar("M", bound=Base)
 
 KIND_NAMES: dict[type, str] = {Domain: "domain", Project: "project", User: "user", Role: "role"}
+KIND_NAMES[Group] = "group"
 
 
 def get_or_404(session: Session, model: type[M], id_: str) -> M:

@@ -128,6 +128,41 @@ class AuthFailure(Base):
     last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
+
+class Group(TimestampMixin, Base):
+    """Keystone's group: users gathered in a domain so one grant reaches all of them."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+
+    id: Mapped[str] = IdColumn()
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id", ondelete="RESTRICT"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class UserGroupMembership(Base):
+    """A user is a member of a group; removed with either of them (the database cascades)."""
+
+    __tablename__ = "user_group_memberships"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class GroupRoleAssignment(Base):
+    """A group holds a role on a project or a domain (``target_type``): every member holds it there too."""
+
+    __tablename__ = "group_role_assignments"
+    __table_args__ = (Index("ix_group_role_assignments_target", "target_id", "group_id"),)
+
+    target_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+
+
 class CatalogRegion(TimestampMixin, Base):
     """A region made through the API (``/v3/regions``). The configured region (``settings.region``) is built in
     and never stored: it follows the settings, as the rest of Stratus's own catalog does (``identity.catalog``).
@@ -173,6 +208,28 @@ class CatalogEndpoint(TimestampMixin, Base):
     url: Mapped[str] = mapped_column(Text)
     region_id: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Credential(TimestampMixin, Base):
+    """Keystone's credential: a secret a user keeps with the cloud (an EC2 key pair, a certificate, a TOTP seed).
+
+    ``encrypted_blob`` is the blob as the client gave it, encrypted with the credential keys
+    (``identity.credentials``), never with the token keys: token keys are pruned by rotation, while a blob must stay
+    readable as long as it is stored. An EC2 credential's id is the SHA-256 of its access key, as in Keystone, so a
+    signed EC2 request names its credential without a search. Removed with its user or its project (the database
+    cascades).
+    """
+
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = IdColumn()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), default=None, index=True
+    )
+    type: Mapped[str] = mapped_column(String(255), index=True)
+    encrypted_blob: Mapped[str] = mapped_column(Text)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
@@ -233,25 +290,3 @@ class ApplicationCredentialAccessRule(Base):
     access_rule_id: Mapped[str] = mapped_column(
         ForeignKey("access_rules.id", ondelete="RESTRICT"), primary_key=True, index=True
     )
-
-
-class Credential(TimestampMixin, Base):
-    """Keystone's credential: a secret a user keeps with the cloud (an EC2 key pair, a certificate, a TOTP seed).
-
-    ``encrypted_blob`` is the blob as the client gave it, encrypted with the credential keys
-    (``identity.credentials``), never with the token keys: token keys are pruned by rotation, while a blob must stay
-    readable as long as it is stored. An EC2 credential's id is the SHA-256 of its access key, as in Keystone, so a
-    signed EC2 request names its credential without a search. Removed with its user or its project (the database
-    cascades).
-    """
-
-    __tablename__ = "credentials"
-
-    id: Mapped[str] = IdColumn()
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    project_id: Mapped[str | None] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), default=None, index=True
-    )
-    type: Mapped[str] = mapped_column(String(255), index=True)
-    encrypted_blob: Mapped[str] = mapped_column(Text)
-    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

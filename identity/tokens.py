@@ -23,6 +23,7 @@ from identity import generation
 from identity.application_credentials import CredentialRef, load_ref
 from identity.cache import IdentityCache, Snapshot
 from identity.fernet import KeyRepository, TokenPayload
+from identity.groups import roles_via_groups
 from identity.models import Domain, ImpliedRole, Project, RevocationEvent, Role, RoleAssignment, User
 
 EXPIRED_TOKEN_WINDOW = timedelta(days=2)
@@ -60,6 +61,7 @@ _ASSIGNED = select(RoleAssignment.role_id).where(
     RoleAssignment.target_type == bindparam("target_type"),
     RoleAssignment.target_id == bindparam("target_id"),
 )
+_GROUP_ASSIGNED = roles_via_groups(bindparam("user_id"), bindparam("target_type"), bindparam("target_id"))
 _IMPLICATIONS = select(ImpliedRole.prior_role_id, ImpliedRole.implied_role_id)
 _ROLE_NAMES = select(Role.id, Role.name)
 _USER = (
@@ -91,9 +93,10 @@ def role_graph(session: Session) -> tuple[dict[str, set[str]], dict[str, str]]:
 def effective_roles(
     session: Session, user_id: str, target_type: str, target_id: str, snapshot: Snapshot | None = None
 ) -> tuple[NamedRef, ...]:
-    """The roles a user holds on a target, with every role they imply (admin → member → reader)."""
+    """The roles a user holds on a target, directly or through a group, with every role they imply
+    (admin → member → reader)."""
     params = {"user_id": user_id, "target_type": target_type, "target_id": target_id}
-    direct = set(session.scalars(_ASSIGNED, params))
+    direct = set(session.scalars(_ASSIGNED, params)) | set(session.scalars(_GROUP_ASSIGNED, params))
     if not direct:
         return ()
     implied, names = _memo(snapshot, ("role-graph",), lambda: role_graph(session))

@@ -1,10 +1,8 @@
-"""Role grants on projects and domains, and the ``/v3/role_assignments`` report."""
+"""Role grants to users on projects and domains (the report of all grants is ``role_assignments``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -12,12 +10,10 @@ from api import policy
 from api.context import RequestContext
 from api.identity.views import role_view
 from api.runtime import runtime
-from api.urls import collection_links, identity_url
-from api.validation import query_bool
+from api.urls import collection_links
 from common.exceptions import NotFound
 from identity.lookups import get_or_404
 from identity.models import Domain, Project, Role, RoleAssignment, User
-from identity.tokens import role_graph
 
 bp = Blueprint("identity_assignments", __name__, url_prefix="/identity/v3")
 
@@ -99,75 +95,3 @@ def list_grants(collection: str, target_id: str, user_id: str) -> Response:
         ).all()
         views = [role_view(r) for r in roles]
     return jsonify({"roles": views, "links": collection_links(f"/{collection}/{target_id}/users/{user_id}/roles")})
-
-
-def _assignment_view(a: RoleAssignment, names: dict[str, dict[str, Any]] | None, prior: str | None) -> dict[str, Any]:
-    role: dict[str, Any] = {"id": a.role_id}
-    user: dict[str, Any] = {"id": a.user_id}
-    scope_ref: dict[str, Any] = {"id": a.target_id}
-    if names is not None:
-        role |= names["role"].get(a.role_id, {})
-        user |= names["user"].get(a.user_id, {})
-        scope_ref |= names[a.target_type].get(a.target_id, {})
-    link = identity_url(f"/{a.target_type}s/{a.target_id}/users/{a.user_id}/roles/{prior or a.role_id}")
-    view: dict[str, Any] = {
-        "role": role,
-        "user": user,
-        "scope": {a.target_type: scope_ref},
-        "links": {"assignment": link},
-    }
-    if prior:
-        view["links"]["prior_role"] = identity_url(f"/roles/{prior}")
-    return view
-
-
-def _names(session: Session) -> dict[str, dict[str, dict[str, Any]]]:
-    domains = {d.id: d.name for d in session.scalars(select(Domain))}
-    return {
-        "role": {r.id: {"name": r.name} for r in session.scalars(select(Role))},
-        "user": {
-            u.id: {"name": u.name, "domain": {"id": u.domain_id, "name": domains.get(u.domain_id)}}
-            for u in session.scalars(select(User))
-        },
-        "project": {
-            p.id: {"name": p.name, "domain": {"id": p.domain_id, "name": domains.get(p.domain_id)}}
-            for p in session.scalars(select(Project))
-        },
-        "domain": {d_id: {"name": name} for d_id, name in domains.items()},
-    }
-
-
-@bp.get("/role_assignments")
-def list_role_assignments() -> Response:
-    policy.enforce("identity:list_role_assignments")
-    args = request.args
-    effective = bool(query_bool("effective", False))
-    with runtime().db.session() as session:
-        query = select(RoleAssignment)
-        if args.get("user.id"):
-            query = query.where(RoleAssignment.user_id == args["user.id"])
-        for target_type in ("project", "domain"):
-            if args.get(f"scope.{target_type}.id"):
-                query = query.where(
-                    RoleAssignment.target_type == target_type,
-                    RoleAssignment.target_id == args[f"scope.{target_type}.id"],
-                )
-        if args.get("group.id"):
-            query = query.where(RoleAssignment.user_id.is_(None))
-        rows = session.scalars(query.order_by(RoleAssignment.target_id, RoleAssignment.user_id)).all()
-        names = _names(session) if query_bool("include_names", False) else None
-        views = []
-        closure = role_graph(session)[0] if effective else {}
-        for a in rows:
-            expanded = [(a, None)] + [
-                (
-                    _grant("projects" if a.target_type == "project" else "domains", a.target_id, a.user_id, implied),
-                    a.role_id,
-                )
-                for implied in sorted(closure.get(a.role_id, ()))
-            ]
-            for assignment, prior in expanded:
-                if args.get("role.id") and assignment.role_id != args["role.id"]:
-                    continue
-                views.append(_assignment_view(assignment, names, prior))
-    return jsonify({"role_assignments": views, "links": collection_links("/role_assignments")})

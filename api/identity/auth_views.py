@@ -20,7 +20,7 @@ from api.runtime import runtime
 from api.urls import collection_links, isotime, self_link
 from api.validation import query_bool, validated_body
 from common.exceptions import NotFound, Unauthorized
-from identity import lockout, lookups
+from identity import groups, lockout, lookups
 from identity.fernet import TokenPayload
 from identity.models import DEFAULT_DOMAIN_ID, Domain, Project, RoleAssignment, User
 from identity.passwords import verify_password
@@ -124,14 +124,17 @@ def _resolve_scope(session: Session, scope: Any, user_id: str) -> tuple[str | No
         return None, None
     if scope is None:
         default_project = session.scalar(select(User.default_project_id).where(User.id == user_id))
-        has_role = default_project and session.scalar(
-            select(RoleAssignment.role_id)
-            .where(
-                RoleAssignment.user_id == user_id,
-                RoleAssignment.target_type == "project",
-                RoleAssignment.target_id == default_project,
+        has_role = default_project and (
+            session.scalar(
+                select(RoleAssignment.role_id)
+                .where(
+                    RoleAssignment.user_id == user_id,
+                    RoleAssignment.target_type == "project",
+                    RoleAssignment.target_id == default_project,
+                )
+                .limit(1)
             )
-            .limit(1)
+            or session.scalar(groups.roles_via_groups(user_id, "project", default_project).limit(1))
         )
         return (default_project, None) if has_role else (None, None)
     if "system" in scope or "OS-TRUST:trust" in scope:
@@ -239,13 +242,13 @@ def revoke_token() -> Response:
 
 
 def _targets_with_roles(session: Session, user_id: str, target_type: str) -> set[str]:
-    return set(
-        session.scalars(
-            select(RoleAssignment.target_id).where(
-                RoleAssignment.user_id == user_id, RoleAssignment.target_type == target_type
-            )
+    """Where the user holds some role, directly or through a group."""
+    direct = session.scalars(
+        select(RoleAssignment.target_id).where(
+            RoleAssignment.user_id == user_id, RoleAssignment.target_type == target_type
         )
     )
+    return set(direct) | set(session.scalars(groups.targets_via_groups(user_id, target_type)))
 
 
 @bp.get("/projects")

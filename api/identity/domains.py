@@ -13,6 +13,7 @@ from api.runtime import runtime
 from api.urls import collection_links
 from api.validation import validated_body
 from common.exceptions import Forbidden
+from identity import groups
 from identity.lookups import ensure_unique, get_or_404
 from identity.models import DEFAULT_DOMAIN_ID, Domain, Project, RoleAssignment, User
 
@@ -82,6 +83,9 @@ def delete_domain(domain_id: str) -> Response:
                 | ((RoleAssignment.target_type == "domain") & (RoleAssignment.target_id == domain.id))
             )
         )
+        groups.forget_targets(session, "project", project_ids)
+        groups.forget_targets(session, "domain", [domain.id])
+        groups.delete_domain_groups(session, domain.id)
         session.execute(delete(User).where(User.domain_id == domain.id))
         session.execute(delete(Project).where(Project.domain_id == domain.id))
         session.delete(domain)

@@ -13,6 +13,7 @@ from api.runtime import runtime
 from api.urls import collection_links
 from api.validation import validated_body
 from common.exceptions import BadRequest
+from identity import groups
 from identity.lookups import ensure_unique, existing_domain_id, get_or_404
 from identity.models import Project, RoleAssignment
 from quota import limits
@@ -93,6 +94,7 @@ def delete_project(project_id: str) -> Response:
                 RoleAssignment.target_type == "project", RoleAssignment.target_id == project.id
             )
         )
+        groups.forget_targets(session, "project", [project.id])
         rt.tokens.revoke_project(session, project.id)
         limits.forget_project(session, project.id)  # its limits would outlive it in the quota listings
         session.delete(project)

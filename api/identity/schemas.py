@@ -157,6 +157,28 @@ _domain_properties = {
 DOMAIN_CREATE = _entity("domain", _domain_properties, ["name"])
 DOMAIN_UPDATE = _entity("domain", _domain_properties, [])
 
+_group_properties = {
+    "name": _name | {"maxLength": 64},
+    "domain_id": _id,
+    "description": _description,
+}
+GROUP_CREATE = _entity("group", _group_properties, ["name"], extra=True)
+GROUP_UPDATE = _entity("group", _group_properties, [], extra=True)
+
+_credential_properties = {
+    "blob": {"type": "string", "maxLength": 65535},
+    "project_id": {"type": ["string", "null"], "maxLength": 64},
+    "type": {"type": "string", "minLength": 1, "maxLength": 255},
+    "user_id": _id,
+}
+# Keystone keeps attributes it does not know (``additionalProperties``) and ignores an ``id`` on create.
+CREDENTIAL_CREATE = _entity(
+    "credential", {**_credential_properties, "id": {"type": "string"}}, ["blob", "type", "user_id"], extra=True
+)
+CREDENTIAL_UPDATE = _entity("credential", _credential_properties, [], extra=True)
+CREDENTIAL_UPDATE["properties"]["credential"]["minProperties"] = 1
+EC2_CREDENTIAL_CREATE = {"type": "object", "properties": {"tenant_id": _id}, "required": ["tenant_id"]}
+
 _http_method = {"type": "string", "enum": ["POST", "GET", "HEAD", "PATCH", "PUT", "DELETE"]}
 _access_rule = {
     "type": "object",
@@ -189,17 +211,3 @@ APPLICATION_CREDENTIAL_CREATE = _entity(
     },
     ["name"],
 )
-
-_credential_properties = {
-    "blob": {"type": "string", "maxLength": 65535},
-    "project_id": {"type": ["string", "null"], "maxLength": 64},
-    "type": {"type": "string", "minLength": 1, "maxLength": 255},
-    "user_id": _id,
-}
-# Keystone keeps attributes it does not know (``additionalProperties``) and ignores an ``id`` on create.
-CREDENTIAL_CREATE = _entity(
-    "credential", {**_credential_properties, "id": {"type": "string"}}, ["blob", "type", "user_id"], extra=True
-)
-CREDENTIAL_UPDATE = _entity("credential", _credential_properties, [], extra=True)
-CREDENTIAL_UPDATE["properties"]["credential"]["minProperties"] = 1
-EC2_CREDENTIAL_CREATE = {"type": "object", "properties": {"tenant_id": _id}, "required": ["tenant_id"]}

@@ -11,14 +11,14 @@ from sqlalchemy import select
 from api import policy
 from api.identity import filters
 from api.identity.schemas import PASSWORD_CHANGE, USER_CREATE, USER_UPDATE
-from api.identity.views import project_view, user_view
+from api.identity.views import group_view, project_view, user_view
 from api.runtime import runtime
 from api.urls import collection_links
 from api.validation import validated_body
 from common.exceptions import BadRequest, Unauthorized
-from identity import lockout
+from identity import groups, lockout
 from identity.lookups import ensure_unique, existing_domain_id, get_or_404
-from identity.models import Project, RoleAssignment, User
+from identity.models import Group, Project, RoleAssignment, User
 from identity.passwords import hash_password, verify_password
 
 bp = Blueprint("identity_users", __name__, url_prefix="/identity/v3/users")
@@ -161,14 +161,20 @@ def list_user_projects(user_id: str) -> Response:
         ids = select(RoleAssignment.target_id).where(
             RoleAssignment.user_id == user_id, RoleAssignment.target_type == "project"
         )
-        query = filters.apply(select(Project).where(Project.id.in_(ids)), Project, ("name", "domain_id"))
+        held = Project.id.in_(ids) | Project.id.in_(groups.targets_via_groups(user_id, "project"))
+        query = filters.apply(select(Project).where(held), Project, ("name", "domain_id"))
         projects = [project_view(p) for p in session.scalars(query.order_by(Project.name))]
     return jsonify({"projects": projects, "links": collection_links(f"/users/{user_id}/projects")})
 
 
 @bp.get("/<user_id>/groups")
 def list_user_groups(user_id: str) -> Response:
-    policy.enforce("identity:get_user", {"user_id": user_id})
+    """The groups the user is a member of; ``membership_expires_at`` is Keystone's (null: local memberships)."""
+    policy.enforce("identity:list_groups_for_user", {"user_id": user_id})
     with runtime().db.session() as session:
         get_or_404(session, User, user_id)
-    return jsonify({"groups": [], "links": collection_links(f"/users/{user_id}/groups")})
+        query = filters.apply(
+            select(Group).where(Group.id.in_(groups.group_ids_of(user_id))), Group, ("name", "domain_id"), ()
+        )
+        found = [group_view(g) | {"membership_expires_at": None} for g in session.scalars(query.order_by(Group.name))]
+    return jsonify({"groups": found, "links": collection_links(f"/users/{user_id}/groups")})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.urls import self_link
-from identity.models import Domain, Project, Role, User
+from identity.models import Domain, Group, Project, Role, User
 
 
 def domain_view(domain: Domain) -> dict[str, Any]:
@@ -63,4 +63,15 @@ def role_view(role: Role) -> dict[str, Any]:
         "description": role.description,
         "options": {},
         "links": self_link(f"/roles/{role.id}"),
+    }
+
+
+def group_view(group: Group) -> dict[str, Any]:
+    return {
+        **(group.extra or {}),
+        "id": group.id,
+        "name": group.name,
+        "domain_id": group.domain_id,
+        "description": group.description,
+        "links": self_link(f"/groups/{group.id}"),
     }

@@ -1,0 +1,162 @@
+"""``GET /v3/role_assignments``: who holds which role where, as Keystone reports it.
+
+Without ``effective`` the report lists the grants as stored: to users (``user``) and to groups (``group``).
+With ``effective`` it lists what tokens carry: a group's grant becomes one entry per member (its links name the
+group grant and the membership), and every grant adds an entry per role it implies (``links.prior_role``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api import policy
+from api.runtime import runtime
+from api.urls import collection_links, identity_url
+from api.validation import query_bool
+from common.exceptions import BadRequest
+from identity.models import Domain, Group, GroupRoleAssignment, Project, Role, RoleAssignment, User, UserGroupMembership
+from identity.tokens import role_graph
+
+bp = Blueprint("identity_role_assignments", __name__, url_prefix="/identity/v3")
+
+Names = dict[str, dict[str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One stored grant: to a user or to a group (exactly one of the two ids is set)."""
+
+    target_type: str
+    target_id: str
+    role_id: str
+    user_id: str | None = None
+    group_id: str | None = None
+
+    @property
+    def link(self) -> str:
+        actor = f"users/{self.user_id}" if self.user_id else f"groups/{self.group_id}"
+        return identity_url(f"/{self.target_type}s/{self.target_id}/{actor}/roles/{self.role_id}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the report: a grant as stored, or what it gives one user (``member``) or implies (``role_id``)."""
+
+    grant: Grant
+    role_id: str
+    member: str | None = None
+
+    def view(self, names: Names | None) -> dict[str, Any]:
+        grant = self.grant
+        role: dict[str, Any] = {"id": self.role_id}
+        scope_ref: dict[str, Any] = {"id": grant.target_id}
+        user_id = self.member or grant.user_id
+        actor_kind, actor_id = ("user", user_id) if user_id else ("group", grant.group_id)
+        actor: dict[str, Any] = {"id": actor_id}
+        if names is not None:
+            role |= names["role"].get(self.role_id, {})
+            scope_ref |= names[grant.target_type].get(grant.target_id, {})
+            actor |= names[actor_kind].get(actor_id or "", {})
+        links = {"assignment": grant.link}
+        if self.member:
+            links["membership"] = identity_url(f"/groups/{grant.group_id}/users/{self.member}")
+        if self.role_id != grant.role_id:
+            links["prior_role"] = identity_url(f"/roles/{grant.role_id}")
+        return {"role": role, actor_kind: actor, "scope": {grant.target_type: scope_ref}, "links": links}
+
+
+def _check_filters(effective: bool) -> None:
+    """Keystone's refusals of filter combinations that cannot mean anything (400)."""
+    args = request.args
+    if args.get("user.id") and args.get("group.id"):
+        raise BadRequest("Specify a user or group, not both")
+    if args.get("scope.project.id") and args.get("scope.domain.id"):
+        raise BadRequest("Specify a domain or project, not both")
+    if effective and args.get("group.id"):
+        raise BadRequest("Combining effective and group filter will always result in an empty list.")
+
+
+def _scoped(query: Any, model: type[RoleAssignment] | type[GroupRoleAssignment]) -> Any:
+    for target_type in ("project", "domain"):
+        if request.args.get(f"scope.{target_type}.id"):
+            query = query.where(
+                model.target_type == target_type, model.target_id == request.args[f"scope.{target_type}.id"]
+            )
+    return query
+
+
+def _user_grants(session: Session) -> list[Grant]:
+    query = _scoped(select(RoleAssignment), RoleAssignment)
+    if request.args.get("user.id"):
+        query = query.where(RoleAssignment.user_id == request.args["user.id"])
+    return [Grant(a.target_type, a.target_id, a.role_id, user_id=a.user_id) for a in session.scalars(query)]
+
+
+def _group_grants(session: Session) -> list[Grant]:
+    query = _scoped(select(GroupRoleAssignment), GroupRoleAssignment)
+    if request.args.get("group.id"):
+        query = query.where(GroupRoleAssignment.group_id == request.args["group.id"])
+    return [Grant(a.target_type, a.target_id, a.role_id, group_id=a.group_id) for a in session.scalars(query)]
+
+
+def _members(session: Session, group_ids: set[str]) -> dict[str, list[str]]:
+    """Each group's members (only the user asked about, under a ``user.id`` filter)."""
+    query = select(UserGroupMembership).where(UserGroupMembership.group_id.in_(group_ids))
+    if request.args.get("user.id"):
+        query = query.where(UserGroupMembership.user_id == request.args["user.id"])
+    members: dict[str, list[str]] = {}
+    for membership in session.scalars(query.order_by(UserGroupMembership.user_id)):
+        members.setdefault(membership.group_id, []).append(membership.user_id)
+    return members
+
+
+def _entries(session: Session, effective: bool) -> list[Entry]:
+    args = request.args
+    user_grants = [] if args.get("group.id") else _user_grants(session)
+    # Without ``effective``, a user filter means grants to that user as stored: none of them is a group's.
+    group_grants = [] if args.get("user.id") and not effective else _group_grants(session)
+    entries = [Entry(g, g.role_id) for g in user_grants]
+    if not effective:
+        entries += [Entry(g, g.role_id) for g in group_grants]
+    else:
+        members = _members(session, {g.group_id for g in group_grants if g.group_id})
+        entries += [Entry(g, g.role_id, user) for g in group_grants for user in members.get(g.group_id or "", ())]
+        closure = role_graph(session)[0]
+        entries += [Entry(e.grant, implied, e.member) for e in list(entries) for implied in closure.get(e.role_id, ())]
+    if args.get("role.id"):
+        entries = [e for e in entries if e.role_id == args["role.id"]]
+    return sorted(
+        entries,
+        key=lambda e: (e.grant.target_id, e.member or e.grant.user_id or "", e.grant.group_id or "", e.role_id),
+    )
+
+
+def _names(session: Session) -> Names:
+    domains = {d.id: d.name for d in session.scalars(select(Domain))}
+
+    def owned(name: str, domain_id: str) -> dict[str, Any]:
+        return {"name": name, "domain": {"id": domain_id, "name": domains.get(domain_id)}}
+
+    return {
+        "role": {r.id: {"name": r.name} for r in session.scalars(select(Role))},
+        "user": {u.id: owned(u.name, u.domain_id) for u in session.scalars(select(User))},
+        "group": {g.id: owned(g.name, g.domain_id) for g in session.scalars(select(Group))},
+        "project": {p.id: owned(p.name, p.domain_id) for p in session.scalars(select(Project))},
+        "domain": {d_id: {"name": name} for d_id, name in domains.items()},
+    }
+
+
+@bp.get("/role_assignments")
+def list_role_assignments() -> Response:
+    policy.enforce("identity:list_role_assignments")
+    effective = bool(query_bool("effective", False))
+    _check_filters(effective)
+    with runtime().db.session() as session:
+        names = _names(session) if query_bool("include_names", False) else None
+        views = [entry.view(names) for entry in _entries(session, effective)]
+    return jsonify({"role_assignments": views, "links": collection_links("/role_assignments")})
