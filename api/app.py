@@ -28,10 +28,12 @@ from api.identity import (
     domains,
     group_grants,
     groups,
+    project_tags,
     projects,
     quota_resources,
     role_assignments,
     roles,
+    system_scope,
     users,
 )
 from api.identity import credentials as identity_credentials
@@ -75,6 +77,7 @@ BLUEPRINTS = (
     versions.bp,
     auth_views.bp,
     projects.bp,
+    project_tags.bp,
     users.bp,
     roles.bp,
     domains.bp,
@@ -82,6 +85,7 @@ BLUEPRINTS = (
     role_assignments.bp,
     groups.bp,
     group_grants.bp,
+    system_scope.bp,
     identity_regions.bp,
     identity_services.bp,
     identity_endpoints.bp,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import delete, select
 
 from api import policy
@@ -26,8 +26,44 @@ def list_projects() -> Response:
     policy.enforce("identity:list_projects")
     with runtime().db.session() as session:
         query = filters.apply(select(Project), Project, ("name", "domain_id"))
-        projects = [project_view(p) for p in session.scalars(query.order_by(Project.name))]
+        wanted = _tag_filters()
+        projects = [
+            project_view(p) for p in session.scalars(query.order_by(Project.name)) if _tags_match(p.tags, wanted)
+        ]
     return jsonify({"projects": projects, "links": collection_links("/projects")})
+
+
+_TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
+
+
+def _tag_filters() -> dict[str, set[str]]:
+    """Keystone's tag filters, each a comma-separated list (an empty list is a 400, as it would match nothing)."""
+    wanted: dict[str, set[str]] = {}
+    for name in _TAG_FILTERS:
+        raw = request.args.get(name)
+        if raw is None:
+            continue
+        tags = set(raw.split(","))
+        if "" in tags:
+            raise BadRequest(f"The {name} filter is a comma-separated list of non-empty tags.")
+        wanted[name] = tags
+    return wanted
+
+
+def _tags_match(tags: list[str] | None, wanted: dict[str, set[str]]) -> bool:
+    """Every filter holds: ``tags`` all there, ``tags-any`` one, ``not-tags`` not all, ``not-tags-any`` none.
+
+    Tags are a JSON list on the project row, so they are matched here rather than in SQL; a deployment's project
+    count is small enough for that.
+    """
+    have = set(tags or [])
+    if "tags" in wanted and not wanted["tags"] <= have:
+        return False
+    if "tags-any" in wanted and not wanted["tags-any"] & have:
+        return False
+    if "not-tags" in wanted and wanted["not-tags"] <= have:
+        return False
+    return not ("not-tags-any" in wanted and wanted["not-tags-any"] & have)
 
 
 @bp.post("")

@@ -115,6 +115,12 @@ _project_properties = {
 }
 PROJECT_CREATE = _entity("project", _project_properties, ["name"])
 PROJECT_UPDATE = _entity("project", {k: v for k, v in _project_properties.items() if k != "parent_id"}, [])
+PROJECT_TAGS_REPLACE = {
+    "type": "object",
+    "properties": {"tags": _tags},
+    "required": ["tags"],
+    "additionalProperties": False,
+}
 
 _user_properties = {
     "name": _name,
