@@ -33,7 +33,6 @@ from api.identity import (
     quota_resources,
     role_assignments,
     roles,
-    system_scope,
     users,
 )
 from api.identity import credentials as identity_credentials
@@ -85,7 +84,6 @@ BLUEPRINTS = (
     role_assignments.bp,
     groups.bp,
     group_grants.bp,
-    system_scope.bp,
     identity_regions.bp,
     identity_services.bp,
     identity_endpoints.bp,
