@@ -31,6 +31,7 @@ def context_from_token(request_id: str, token: ValidatedToken) -> RequestContext
         domain_id=token.domain.id if token.domain else None,
         roles=frozenset(r.name for r in token.roles),
         token_audit_id=token.payload.audit_ids[0],
+        system=token.system,
     )
 
 

@@ -28,6 +28,9 @@ class RequestContext:
     domain_id: str | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
     token_audit_id: str | None = None
+    system: str | None = None
+    """``"all"`` for a system-scoped token (Keystone's secure RBAC): ``roles`` are then the caller's system roles, so
+    a system ``admin`` is a cloud admin and a system ``reader`` may read the identity resources of every domain."""
     host: str | None = None
     """The compute host a ``host``-role request proved it comes from (``common.hostauth``); None for every other
     caller, and for a host-role token without a valid host signature (it then gets no host powers)."""
@@ -41,6 +44,11 @@ class RequestContext:
         """A cloud-wide role (``CLOUD_WIDE_ROLES``): as in OpenStack, the admin role in any scope administers the
         whole cloud, not only the project the token is scoped to."""
         return not self.roles.isdisjoint(CLOUD_WIDE_ROLES)
+
+    @property
+    def is_system_reader(self) -> bool:
+        """A system-scoped token with ``reader`` (implied by ``member`` and ``admin``): reads cloud-wide identity."""
+        return self.system is not None and READER_ROLE in self.roles
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

@@ -112,9 +112,13 @@ class TokenPayload:
     domain_id: str | None = None
     application_credential_id: str | None = None
     """Set on a token an application credential authenticated: it then carries that credential's roles only."""
+    system: str | None = None
+    """``"all"`` on a system-scoped token (Keystone's only system target); exclusive with a project or domain."""
 
     @property
     def scope(self) -> str:
+        if self.system:
+            return "system"
         return "project" if self.project_id else "domain" if self.domain_id else "unscoped"
 
 
@@ -129,9 +133,14 @@ def encode(payload: TokenPayload, keys: KeyRepository) -> str:
         round(payload.issued_at.timestamp(), 6),
         list(payload.audit_ids),
     ]
+    # An optional trailing object of extras: tokens without one decode as before.
+    extras: dict[str, str] = {}
     if payload.application_credential_id:
-        # An optional trailing object of extras: tokens without one decode as before.
-        body.append({"application_credential_id": payload.application_credential_id})
+        extras["application_credential_id"] = payload.application_credential_id
+    if payload.system:
+        extras["system"] = payload.system
+    if extras:
+        body.append(extras)
     data = json.dumps(body, separators=(",", ":")).encode()
     return keys.fernet().encrypt(data).rstrip(b"=").decode()
 
@@ -146,6 +155,7 @@ def decode(token: str, keys: KeyRepository, now: datetime | None = None) -> Toke
         version, user_id, methods, project_id, domain_id, expires, issued, audit_ids, *extras = json.loads(data)
         extra: dict[str, Any] = extras[0] if extras else {}
         application_credential_id = extra.get("application_credential_id")
+        system = extra.get("system")
     except (InvalidToken, ValueError, TypeError, UnicodeError):
         raise Unauthorized("The token is not valid.") from None
     if version != PAYLOAD_VERSION:
@@ -162,4 +172,5 @@ def decode(token: str, keys: KeyRepository, now: datetime | None = None) -> Toke
         project_id=project_id,
         domain_id=domain_id,
         application_credential_id=application_credential_id,
+        system=system,
     )

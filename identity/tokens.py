@@ -2,8 +2,9 @@
 
 A token is valid when its Fernet message is authentic and unexpired, no revocation event matches it, its
 user and the user's domain are enabled, and (for a scoped token) its project or domain is enabled and the
-user still holds at least one role there. Roles are read at validation time, so removing a role takes
-effect at once; disabling a user, changing a password or deleting a project writes a revocation event.
+user still holds at least one role there (for a system-scoped token: at least one role on the system). Roles are
+read at validation time, so removing a role takes effect at once; disabling a user, changing a password or
+deleting a project writes a revocation event.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from identity.groups import roles_via_groups
 from identity.models import Domain, ImpliedRole, Project, RevocationEvent, Role, RoleAssignment, User
 
 EXPIRED_TOKEN_WINDOW = timedelta(days=2)
+# Keystone's one system target: a system role assignment is stored with target_type "system" and this target_id.
+SYSTEM_ALL = "all"
 T = TypeVar("T")
 
 
@@ -54,6 +57,8 @@ class ValidatedToken:
     domain: NamedRef | None
     roles: tuple[NamedRef, ...]
     application_credential: CredentialRef | None = None
+    system: str | None = None
+    """``"all"`` when the token is scoped to the system: ``roles`` are then those the user holds on the system."""
 
 
 _ASSIGNED = select(RoleAssignment.role_id).where(
@@ -154,12 +159,20 @@ def resolve(session: Session, token_id: str, payload: TokenPayload, snapshot: Sn
             ("roles", user.id, "domain", did),
             lambda: effective_roles(session, user.id, "domain", did, snapshot),
         )
+    elif payload.system:
+        if payload.system != SYSTEM_ALL:
+            raise Unauthorized("The token's system scope is not valid.")
+        roles = _memo(
+            snapshot,
+            ("roles", user.id, "system", SYSTEM_ALL),
+            lambda: effective_roles(session, user.id, "system", SYSTEM_ALL, snapshot),
+        )
     credential = None
     if payload.application_credential_id:
         credential, roles = _credential_roles(session, payload, roles, snapshot)
-    if (project or domain) and not roles:
+    if (project or domain or payload.system) and not roles:
         raise Unauthorized("The user has no role on the token's scope.")
-    return ValidatedToken(token_id, payload, user, project, domain, roles, credential)
+    return ValidatedToken(token_id, payload, user, project, domain, roles, credential, payload.system)
 
 
 def _credential_roles(
@@ -197,9 +210,11 @@ class TokenService:
         parent: TokenPayload | None = None,
         snapshot: Snapshot | None = None,
         credential: CredentialRef | None = None,
+        system: str | None = None,
     ) -> ValidatedToken:
         """A new token; a re-scoped one keeps its parent's expiry and audit chain, as in Keystone. One made from an
-        application credential (``credential``, or the parent's) ends no later than the credential."""
+        application credential (``credential``, or the parent's) ends no later than the credential. ``system`` is
+        ``SYSTEM_ALL`` for a system-scoped token (no project or domain then)."""
         now = datetime.now(UTC)
         expires_at = parent.expires_at if parent else now + self.lifetime
         if credential and credential.expires_at:
@@ -215,6 +230,7 @@ class TokenService:
             project_id=project_id,
             domain_id=domain_id,
             application_credential_id=credential_id,
+            system=system,
         )
         token_id = tokens.encode(payload, self.keys)
         snapshot = snapshot or self.cache.snapshot(generation.current(session), self.keys.version())

@@ -22,13 +22,13 @@ TARGET_TYPES = {"projects": "project", "domains": "domain"}
 
 
 def _grant_target(session: Session, collection: str, target_id: str, user_id: str, ctx: RequestContext) -> None:
-    """The project or domain and the user of a grant URL (404 for either missing). A caller who is not an admin
-    asks only about their own grants, and a target they hold no role on is answered exactly as a missing one:
-    otherwise ``GET /projects/<id>/users/<self>/roles`` would tell any user which project ids exist."""
+    """The project or domain and the user of a grant URL (404 for either missing). A caller who is not an admin (or
+    a system reader) asks only about their own grants, and a target they hold no role on is answered exactly as a
+    missing one: otherwise ``GET /projects/<id>/users/<self>/roles`` would tell any user which project ids exist."""
     if collection not in TARGETS:
         raise NotFound(kind="resource", id=collection)
     get_or_404(session, TARGETS[collection], target_id)
-    if not ctx.is_admin:
+    if not (ctx.is_admin or ctx.is_system_reader):
         held = select(RoleAssignment.role_id).where(
             RoleAssignment.target_type == TARGET_TYPES[collection],
             RoleAssignment.target_id == target_id,

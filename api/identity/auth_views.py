@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from api import policy
 from api.auth import identity_snapshot
 from api.context import current
-from api.identity import application_credentials
+from api.identity import application_credentials, system_scope
 from api.identity.schemas import AUTH
 from api.identity.views import domain_view, project_view
 from api.runtime import runtime
@@ -55,7 +55,9 @@ def token_body(token: ValidatedToken, with_catalog: bool) -> dict[str, Any]:
         body["domain"] = {"id": token.domain.id, "name": token.domain.name}
     if token.application_credential:
         body["application_credential"] = application_credentials.token_section(token.application_credential)
-    if token.project or token.domain:
+    if token.system:
+        body["system"] = {token.system: True}
+    if token.project or token.domain or token.system:
         body["roles"] = [{"id": r.id, "name": r.name} for r in token.roles]
         if with_catalog:
             body["catalog"] = runtime().catalog.token_catalog(runtime().db, identity_snapshot())
@@ -137,8 +139,8 @@ def _resolve_scope(session: Session, scope: Any, user_id: str) -> tuple[str | No
             or session.scalar(groups.roles_via_groups(user_id, "project", default_project).limit(1))
         )
         return (default_project, None) if has_role else (None, None)
-    if "system" in scope or "OS-TRUST:trust" in scope:
-        raise Unauthorized("System scope and trusts are not supported by this cloud.")
+    if "OS-TRUST:trust" in scope:
+        raise Unauthorized("Trusts are not supported by this cloud.")
     if "project" in scope:
         project_id = _memo_ref(session, "project", scope["project"], lookups.find_project_ref)
         if project_id is None:
@@ -188,6 +190,7 @@ def issue_token() -> Response:
             project_id, domain_id = application_credentials.token_scope(credential, parent, auth.get("scope"))
         else:
             project_id, domain_id = _resolve_scope(session, auth.get("scope"), user_id)
+        system = system_scope.requested(auth.get("scope")) if not credential else None
         token = rt.tokens.issue(
             session,
             user_id,
@@ -197,6 +200,7 @@ def issue_token() -> Response:
             parent=parent,
             snapshot=identity_snapshot(),
             credential=credential,
+            system=system,
         )
     response = jsonify(token_body(token, with_catalog=not _nocatalog()))
     response.status_code = 201
@@ -285,5 +289,7 @@ def auth_catalog() -> Response:
 
 @bp.get("/system")
 def auth_system() -> Response:
-    policy.enforce("identity:get_auth_system")
-    return jsonify({"system": [], "links": self_link("/auth/system")})
+    ctx = policy.enforce("identity:get_auth_system")
+    with runtime().db.session() as session:
+        systems = system_scope.scopes_of(session, ctx.user_id or "")
+    return jsonify({"system": systems, "links": self_link("/auth/system")})

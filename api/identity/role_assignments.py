@@ -20,7 +20,7 @@ from api.urls import collection_links, identity_url
 from api.validation import query_bool
 from common.exceptions import BadRequest
 from identity.models import Domain, Group, GroupRoleAssignment, Project, Role, RoleAssignment, User, UserGroupMembership
-from identity.tokens import role_graph
+from identity.tokens import SYSTEM_ALL, role_graph
 
 bp = Blueprint("identity_role_assignments", __name__, url_prefix="/identity/v3")
 
@@ -40,6 +40,8 @@ class Grant:
     @property
     def link(self) -> str:
         actor = f"users/{self.user_id}" if self.user_id else f"groups/{self.group_id}"
+        if self.target_type == "system":
+            return identity_url(f"/system/{actor}/roles/{self.role_id}")
         return identity_url(f"/{self.target_type}s/{self.target_id}/{actor}/roles/{self.role_id}")
 
 
@@ -54,13 +56,15 @@ class Entry:
     def view(self, names: Names | None) -> dict[str, Any]:
         grant = self.grant
         role: dict[str, Any] = {"id": self.role_id}
-        scope_ref: dict[str, Any] = {"id": grant.target_id}
+        # A system grant's scope is Keystone's ``{"system": {"all": true}}``; a project's or domain's names it by id.
+        system = grant.target_type == "system"
+        scope_ref: dict[str, Any] = {grant.target_id: True} if system else {"id": grant.target_id}
         user_id = self.member or grant.user_id
         actor_kind, actor_id = ("user", user_id) if user_id else ("group", grant.group_id)
         actor: dict[str, Any] = {"id": actor_id}
         if names is not None:
             role |= names["role"].get(self.role_id, {})
-            scope_ref |= names[grant.target_type].get(grant.target_id, {})
+            scope_ref |= {} if system else names[grant.target_type].get(grant.target_id, {})
             actor |= names[actor_kind].get(actor_id or "", {})
         links = {"assignment": grant.link}
         if self.member:
@@ -75,8 +79,10 @@ def _check_filters(effective: bool) -> None:
     args = request.args
     if args.get("user.id") and args.get("group.id"):
         raise BadRequest("Specify a user or group, not both")
-    if args.get("scope.project.id") and args.get("scope.domain.id"):
-        raise BadRequest("Specify a domain or project, not both")
+    if len([key for key in ("scope.project.id", "scope.domain.id", "scope.system") if args.get(key)]) > 1:
+        raise BadRequest("Specify one of a domain, a project or the system, not more")
+    if args.get("scope.system") not in (None, SYSTEM_ALL):
+        raise BadRequest(f"The only system scope is {SYSTEM_ALL!r}.")
     if effective and args.get("group.id"):
         raise BadRequest("Combining effective and group filter will always result in an empty list.")
 
@@ -87,6 +93,8 @@ def _scoped(query: Any, model: type[RoleAssignment] | type[GroupRoleAssignment])
             query = query.where(
                 model.target_type == target_type, model.target_id == request.args[f"scope.{target_type}.id"]
             )
+    if request.args.get("scope.system"):
+        query = query.where(model.target_type == "system", model.target_id == SYSTEM_ALL)
     return query
 
 
