@@ -33,6 +33,7 @@ from api.identity import (
     quota_resources,
     role_assignments,
     roles,
+    system_scope,
     users,
 )
 from api.identity import credentials as identity_credentials
@@ -84,6 +85,7 @@ BLUEPRINTS = (
     role_assignments.bp,
     groups.bp,
     group_grants.bp,
+    system_scope.bp,
     identity_regions.bp,
     identity_services.bp,
     identity_endpoints.bp,

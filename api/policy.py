@@ -71,6 +71,9 @@ HOST_SNAPSHOT = Rule(
     lambda c, t: c.has_role(HOST_ROLE) and c.host is not None and t.get("snapshot_host") == c.host,
     "role:host on a snapshot its host is taking",
 )
+# Keystone's secure RBAC: a system-scoped token with ``reader`` (or ``member``/``admin``, which imply it) reads the
+# identity resources of every domain and project, and changes none of them; a system ``admin`` is ``ADMIN`` anyway.
+SYSTEM_READER = Rule(lambda c, t: c.is_system_reader, "role:reader and system_scope:all")
 IN_DOMAIN = Rule(
     lambda c, t: t.get("domain_id") is not None and t.get("domain_id") in (c.domain_id, c.project_domain_id),
     "domain_id:%(target.domain_id)s",
@@ -86,18 +89,18 @@ RULES: dict[str, Rule] = {
     "identity:get_auth_domains": AUTHENTICATED,
     "identity:get_auth_system": AUTHENTICATED,
     # Identity: domains
-    "identity:list_domains": ADMIN,
-    "identity:get_domain": ADMIN | IN_DOMAIN,
+    "identity:list_domains": ADMIN | SYSTEM_READER,
+    "identity:get_domain": ADMIN | SYSTEM_READER | IN_DOMAIN,
     "identity:create_domain": ADMIN,
     "identity:update_domain": ADMIN,
     "identity:delete_domain": ADMIN,
     # Identity: projects
-    "identity:list_projects": ADMIN,
-    "identity:get_project": ADMIN | IN_PROJECT,
+    "identity:list_projects": ADMIN | SYSTEM_READER,
+    "identity:get_project": ADMIN | SYSTEM_READER | IN_PROJECT,
     "identity:create_project": ADMIN,
     "identity:update_project": ADMIN,
     "identity:delete_project": ADMIN,
-    "identity:list_user_projects": ADMIN | OWNER,
+    "identity:list_user_projects": ADMIN | SYSTEM_READER | OWNER,
     "identity:list_project_tags": ADMIN | IN_PROJECT,
     "identity:get_project_tag": ADMIN | IN_PROJECT,
     "identity:update_project_tags": ADMIN,
@@ -105,8 +108,8 @@ RULES: dict[str, Rule] = {
     "identity:delete_project_tag": ADMIN,
     "identity:delete_project_tags": ADMIN,
     # Identity: users
-    "identity:list_users": ADMIN,
-    "identity:get_user": ADMIN | OWNER,
+    "identity:list_users": ADMIN | SYSTEM_READER,
+    "identity:get_user": ADMIN | SYSTEM_READER | OWNER,
     "identity:create_user": ADMIN,
     "identity:update_user": ADMIN,
     "identity:delete_user": ADMIN,
@@ -133,28 +136,38 @@ RULES: dict[str, Rule] = {
     "identity:ec2_create_credential": ADMIN | OWNER,
     "identity:ec2_delete_credential": ADMIN | OWNER,
     # Identity: roles and assignments
-    "identity:list_roles": ADMIN,
-    "identity:get_role": ADMIN,
+    "identity:list_roles": ADMIN | SYSTEM_READER,
+    "identity:get_role": ADMIN | SYSTEM_READER,
     "identity:create_role": ADMIN,
     "identity:update_role": ADMIN,
     "identity:delete_role": ADMIN,
-    "identity:list_implied_roles": ADMIN,
-    "identity:list_grants": ADMIN | OWNER,
-    "identity:check_grant": ADMIN | OWNER,
+    "identity:list_implied_roles": ADMIN | SYSTEM_READER,
+    "identity:list_grants": ADMIN | SYSTEM_READER | OWNER,
+    "identity:check_grant": ADMIN | SYSTEM_READER | OWNER,
     "identity:create_grant": ADMIN,
     "identity:revoke_grant": ADMIN,
-    "identity:list_role_assignments": ADMIN,
+    "identity:list_role_assignments": ADMIN | SYSTEM_READER,
+    # Grants on the system (Keystone's ``identity:*_system_grant_for_{user,group}``): admins grant and revoke; a
+    # system reader, and a user for their own, may look.
+    "identity:list_system_grants_for_user": ADMIN | SYSTEM_READER | OWNER,
+    "identity:check_system_grant_for_user": ADMIN | SYSTEM_READER | OWNER,
+    "identity:create_system_grant_for_user": ADMIN,
+    "identity:revoke_system_grant_for_user": ADMIN,
+    "identity:list_system_grants_for_group": ADMIN | SYSTEM_READER,
+    "identity:check_system_grant_for_group": ADMIN | SYSTEM_READER,
+    "identity:create_system_grant_for_group": ADMIN,
+    "identity:revoke_system_grant_for_group": ADMIN,
     # Identity: groups (Keystone's defaults: admins manage groups; a user may list the groups they are in).
     # Grants to a group use the grant rules above, with a target naming no user (so only admins pass).
-    "identity:list_groups": ADMIN,
-    "identity:get_group": ADMIN,
+    "identity:list_groups": ADMIN | SYSTEM_READER,
+    "identity:get_group": ADMIN | SYSTEM_READER,
     "identity:create_group": ADMIN,
     "identity:update_group": ADMIN,
     "identity:delete_group": ADMIN,
-    "identity:list_users_in_group": ADMIN,
-    "identity:list_groups_for_user": ADMIN | OWNER,
+    "identity:list_users_in_group": ADMIN | SYSTEM_READER,
+    "identity:list_groups_for_user": ADMIN | SYSTEM_READER | OWNER,
     "identity:add_user_to_group": ADMIN,
-    "identity:check_user_in_group": ADMIN,
+    "identity:check_user_in_group": ADMIN | SYSTEM_READER,
     "identity:remove_user_from_group": ADMIN,
     # Identity: the service catalog as resources
     "identity:list_services": ADMIN | AUTHENTICATED,
@@ -351,7 +364,7 @@ def enforce(action: str, target: Target | None = None) -> RequestContext:
     if rule is not PUBLIC and not ctx.authenticated:
         raise Unauthorized()
     if not rule(ctx, target or {}):
-        if ctx.project_id is None and ctx.domain_id is None:
+        if ctx.project_id is None and ctx.domain_id is None and ctx.system is None:
             # An unscoped token carries no role: say so, or "not authorized" reads as a missing role.
             raise Forbidden(f"{Forbidden(action=action).message} The token is unscoped: ask for a project-scoped one.")
         raise Forbidden(action=action)
