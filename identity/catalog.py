@@ -11,10 +11,15 @@ Beside these built-in entries, admins add regions, services and endpoints throug
 nobody can break the cloud's own catalog; an API-made endpoint may still belong to a built-in service or
 region. A token's catalog is both together, memoised per identity generation: every catalog write bumps
 the generation (``identity.generation``), so every worker rebuilds it on its next request.
+
+An API-made endpoint's URL may name the token's project or user as Keystone's do, ``$(project_id)s`` (or
+``$(tenant_id)s``, ``$(user_id)s``, and the ``%(...)s`` spelling): each token's catalog fills them in, and leaves
+out an endpoint whose URL needs a project for a token that has none, as Keystone does.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -27,6 +32,8 @@ from identity.cache import Snapshot
 from identity.models import CatalogEndpoint, CatalogService
 
 INTERFACES = ("public", "internal", "admin")
+URL_SUBSTITUTIONS = ("project_id", "tenant_id", "user_id")
+_SUBSTITUTION = re.compile(r"[$%]\((\w+)\)s")
 _NAMESPACE = uuid.UUID("5b3f0a54-3c0e-4a8e-9a2f-7f8c1b6d2e10")
 
 
@@ -50,6 +57,18 @@ SERVICES = (
     Service("block-storage", "cinder", "/volume/v3", "Stratus block storage (Cinder v3)"),
     Service("volumev3", "cinderv3", "/volume/v3", "Stratus block storage (Cinder v3), by its older type"),
 )
+
+
+def url_substitutions(url: str) -> set[str]:
+    """The names a URL template substitutes; the API refuses any outside ``URL_SUBSTITUTIONS``."""
+    return set(_SUBSTITUTION.findall(url))
+
+
+def _fill(url: str, values: dict[str, str | None]) -> str | None:
+    """``url`` with its substitutions filled in; None when one has no value (the endpoint is then left out)."""
+    if any(values.get(name) is None for name in url_substitutions(url)):
+        return None
+    return _SUBSTITUTION.sub(lambda match: values[match.group(1)] or "", url)
 
 
 def endpoint_id(service: Service, interface: str) -> str:
@@ -82,15 +101,28 @@ class Catalog:
             "endpoints": [self._endpoint(service, i) for i in INTERFACES],
         }
 
-    def token_catalog(self, db: Database, snapshot: Snapshot | None = None) -> list[dict[str, Any]]:
+    def token_catalog(
+        self, db: Database, snapshot: Snapshot | None, project_id: str | None, user_id: str | None
+    ) -> list[dict[str, Any]]:
         """The ``catalog`` of a token body: the built-in services, then the enabled API-made ones, each with its
-        enabled endpoints (an enabled service without any is listed with none, as Keystone does). Shared and
-        read-only: callers must not mutate it."""
+        enabled endpoints (an enabled service without any is listed with none, as Keystone does), URL templates
+        filled in for this project and user. Shared and read-only: callers must not mutate it."""
         if snapshot is None:
-            return self._load_token_catalog(db)
-        return snapshot.lookups.get_or_load(("catalog",), lambda: self._load_token_catalog(db))  # type: ignore[return-value]
+            catalog, templated = self._load_token_catalog(db)
+        else:
+            loaded = snapshot.lookups.get_or_load(("catalog",), lambda: self._load_token_catalog(db))
+            catalog, templated = loaded  # type: ignore[misc]
+        if not templated:
+            return catalog
+        values = {"project_id": project_id, "tenant_id": project_id, "user_id": user_id}
+        filled = []
+        for entry in catalog:
+            endpoints = [{**e, "url": url} for e in entry["endpoints"] if (url := _fill(e["url"], values)) is not None]
+            filled.append({**entry, "endpoints": endpoints})
+        return filled
 
-    def _load_token_catalog(self, db: Database) -> list[dict[str, Any]]:
+    def _load_token_catalog(self, db: Database) -> tuple[list[dict[str, Any]], bool]:
+        """The catalog with URL templates as stored, and whether any URL has one."""
         with db.session() as session:
             services = [
                 {"id": s.id, "type": s.type, "name": s.name, "endpoints": []}
@@ -112,10 +144,12 @@ class Catalog:
                     }
                 )
         if not services and not added:
-            return self._token_catalog
-        return [
+            return self._token_catalog, False
+        templated = any(url_substitutions(e["url"]) for endpoints in added.values() for e in endpoints)
+        catalog = [
             {**entry, "endpoints": entry["endpoints"] + added.get(entry["id"], [])} for entry in self._token_catalog
         ] + [{**entry, "endpoints": added.get(entry["id"], [])} for entry in services]
+        return catalog, templated
 
     def is_builtin_service(self, service_id: str) -> bool:
         return any(s.id == service_id for s in SERVICES)

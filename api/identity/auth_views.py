@@ -60,7 +60,9 @@ def token_body(token: ValidatedToken, with_catalog: bool) -> dict[str, Any]:
     if token.project or token.domain or token.system:
         body["roles"] = [{"id": r.id, "name": r.name} for r in token.roles]
         if with_catalog:
-            body["catalog"] = runtime().catalog.token_catalog(runtime().db, identity_snapshot())
+            project_id = token.project.id if token.project else None
+            catalog = runtime().catalog.token_catalog(runtime().db, identity_snapshot(), project_id, token.user.id)
+            body["catalog"] = catalog
     return {"token": body}
 
 
@@ -282,8 +284,8 @@ def auth_domains() -> Response:
 
 @bp.get("/catalog")
 def auth_catalog() -> Response:
-    policy.enforce("identity:get_auth_catalog")
-    catalog = runtime().catalog.token_catalog(runtime().db, identity_snapshot())
+    ctx = policy.enforce("identity:get_auth_catalog")
+    catalog = runtime().catalog.token_catalog(runtime().db, identity_snapshot(), ctx.project_id, ctx.user_id)
     return jsonify({"catalog": catalog, "links": self_link("/auth/catalog")})
 
 

@@ -4,6 +4,7 @@ An added endpoint may belong to a built-in service or an added one, in the built
 none. As Keystone: an unknown ``service_id`` or ``region_id`` is a 400, while the legacy ``region`` attribute
 creates its region when it does not exist yet; both ``region`` and ``region_id`` are shown. Listing filters on
 ``service_id``, ``interface`` and ``region_id`` (a region's sub-regions included, as Keystone's SQL driver does).
+A URL may hold Keystone's substitutions, ``$(project_id)s`` and the like, filled in per token (``identity.catalog``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from api.urls import collection_links, self_link
 from api.validation import validated_body
 from common.db import begin_write
 from common.exceptions import BadRequest, Forbidden, NotFound, ValidationError
+from identity.catalog import URL_SUBSTITUTIONS, url_substitutions
 from identity.models import CatalogEndpoint
 
 bp = Blueprint("identity_endpoints", __name__, url_prefix="/identity/v3/endpoints")
@@ -65,6 +67,17 @@ def _region_of(session: Session, body: dict[str, Any]) -> str | None:
     if legacy is not None and not region_exists(session, legacy):
         create_region(session, legacy, {})
     return legacy
+
+
+def _check_url(url: str) -> str:
+    """Keystone's rule: a URL may substitute only what a token's catalog can fill in."""
+    unknown = url_substitutions(url) - set(URL_SUBSTITUTIONS)
+    if unknown:
+        raise BadRequest(
+            f"Cannot create an endpoint with an invalid URL: {url} (unknown substitution "
+            f"{', '.join(sorted(unknown))}; known: {', '.join(f'$({n})s' for n in URL_SUBSTITUTIONS)})."
+        )
+    return url
 
 
 def _get(session: Session, endpoint_id: str) -> CatalogEndpoint:
@@ -131,7 +144,7 @@ def create_endpoint() -> tuple[Response, int]:
         endpoint = CatalogEndpoint(
             service_id=body["service_id"],
             interface=body["interface"],
-            url=body["url"],
+            url=_check_url(body["url"]),
             region_id=_region_of(session, body),
             enabled=body.get("enabled", True),
             extra=_extra(body),
@@ -157,7 +170,9 @@ def update_endpoint(endpoint_id: str) -> Response:
             endpoint.service_id = body["service_id"]
         if "region_id" in body or "region" in body:
             endpoint.region_id = _region_of(session, body)
-        for field in ("interface", "url", "enabled"):
+        if "url" in body:
+            endpoint.url = _check_url(body["url"])
+        for field in ("interface", "enabled"):
             if field in body:
                 setattr(endpoint, field, body[field])
         if extra := _extra(body):
