@@ -202,7 +202,7 @@ APPLICATION_CREDENTIAL_CREATE = _entity(
     {
         "name": _name,
         "description": _description,
-        "secret": {"type": ["string", "null"], "minLength": 1, "maxLength": 4096},
+        "secret": {"type": ["string", "null"], "maxLength": 4096},  # empty or null: one is generated (Keystone)
         "expires_at": {"type": ["string", "null"], "maxLength": 64},
         "roles": {
             "type": "array",

@@ -145,7 +145,7 @@ def test_roles_are_a_subset_of_the_token_s_a_role_the_user_lacks_is_400_an_unkno
 
 def test_names_are_unique_per_user_and_the_list_filters_by_name(cloud, person, unique):
     _create(cloud, person, name="one")
-    _create(cloud, person, name="two")
+    two = _create(cloud, person, name="two", secret="")  # an empty secret is generated, as a missing one
     again = cloud.request("POST", person.credentials, person.token, json={"application_credential": {"name": "one"}})
     other = _person(cloud, unique + "-b")
     same_name_other_user = _create(cloud, other, name="one")
@@ -153,6 +153,7 @@ def test_names_are_unique_per_user_and_the_list_filters_by_name(cloud, person, u
     filtered = cloud.request("GET", f"{person.credentials}?name=two", person.token).json()["application_credentials"]
 
     assert _error(again) == (409, "Conflict") and same_name_other_user["name"] == "one"
+    assert len(two["secret"]) >= 64
     assert [c["name"] for c in listed["application_credentials"]] == ["one", "two"]
     assert listed["links"]["self"].endswith(f"/users/{person.id}/application_credentials")
     assert [c["name"] for c in filtered] == ["two"]
