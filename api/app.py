@@ -25,6 +25,7 @@ from api.identity import application_credentials as identity_application_credent
 from api.identity import (
     assignments,
     auth_views,
+    domain_config,
     domains,
     group_grants,
     groups,
@@ -80,6 +81,7 @@ BLUEPRINTS = (
     project_tags.bp,
     users.bp,
     roles.bp,
+    domain_config.bp,
     domains.bp,
     assignments.bp,
     role_assignments.bp,

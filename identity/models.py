@@ -290,3 +290,59 @@ class ApplicationCredentialAccessRule(Base):
     access_rule_id: Mapped[str] = mapped_column(
         ForeignKey("access_rules.id", ondelete="RESTRICT"), primary_key=True, index=True
     )
+
+
+class DomainConfig(Base):
+    """A domain's own identity-driver settings (Keystone's domain configuration API): ``{group: {option: value}}``
+    for the groups ``identity`` and ``ldap`` only. Stored whole, sensitive options (the LDAP bind password)
+    included, so an LDAP identity backend can read it; the API never shows the sensitive ones."""
+
+    __tablename__ = "domain_configs"
+
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), primary_key=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PolicyBlob(Base):
+    """Keystone's ``/v3/policies``: an opaque policy document (``blob``, with its MIME ``type``) stored for other
+    services to fetch. Stratus enforces none of them; its own rules are ``api.policy``."""
+
+    __tablename__ = "policy_blobs"
+
+    id: Mapped[str] = IdColumn()
+    type: Mapped[str] = mapped_column(String(255))
+    blob: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EndpointGroup(Base):
+    """OS-EP-FILTER's endpoint group: the endpoints whose attributes match ``filters`` (``interface``,
+    ``service_id``, ``region_id``), offered together to the projects associated with the group."""
+
+    __tablename__ = "endpoint_groups"
+
+    id: Mapped[str] = IdColumn()
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ProjectEndpointGroup(Base):
+    """A project associated with an endpoint group (OS-EP-FILTER)."""
+
+    __tablename__ = "project_endpoint_groups"
+
+    endpoint_group_id: Mapped[str] = mapped_column(
+        ForeignKey("endpoint_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class ProjectEndpoint(Base):
+    """An endpoint associated directly with a project (OS-EP-FILTER). ``endpoint_id`` has no foreign key: it may
+    name a built-in endpoint, which is not a row (``identity.catalog``); deleting an API-made endpoint drops it."""
+
+    __tablename__ = "project_endpoints"
+
+    endpoint_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, index=True)
