@@ -13,6 +13,7 @@ from api.runtime import runtime
 from common.accounts import HOST_ROLE
 from common.exceptions import Unauthorized
 from common.hostauth import ForgedRequest
+from identity.application_credentials import permits
 from identity.cache import Snapshot
 from identity.tokens import ValidatedToken
 
@@ -42,10 +43,33 @@ def authenticate() -> RequestContext:
     if not token_id:
         return RequestContext(request_id=request_id)
     rt = runtime()
-    ctx = context_from_token(request_id, rt.tokens.validate(rt.db, token_id, snapshot=identity_snapshot()))
+    token = rt.tokens.validate(rt.db, token_id, snapshot=identity_snapshot())
+    within_access_rules(token)
+    ctx = context_from_token(request_id, token)
     if ctx.has_role(HOST_ROLE):
         ctx = dataclasses.replace(ctx, host=verified_host(request_id))
     return ctx
+
+
+# The service types a path's first segment serves, as the catalog lists them (``identity.catalog``).
+SERVICE_TYPES: dict[str, tuple[str, ...]] = {
+    "identity": ("identity",),
+    "compute": ("compute",),
+    "network": ("network",),
+    "image": ("image",),
+    "volume": ("block-storage", "volumev3", "volume"),
+}
+
+
+def within_access_rules(token: ValidatedToken) -> None:
+    """A token of an application credential with access rules reaches only what they allow: 401 otherwise, as
+    keystonemiddleware answers. Rule paths are below the service's root and name the version (``/v2.1/servers``)."""
+    credential = token.application_credential
+    if credential is None or not credential.access_rules:
+        return
+    segment, _, rest = request.path.lstrip("/").partition("/")
+    if not permits(credential.access_rules, SERVICE_TYPES.get(segment, ()), request.method, "/" + rest):
+        raise Unauthorized("The request is not allowed by the access rules of the token's application credential.")
 
 
 def verified_host(request_id: str) -> str | None:

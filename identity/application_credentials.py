@@ -7,6 +7,8 @@ as passwords are (``identity.passwords``). The secret is never stored, only its 
 
 from __future__ import annotations
 
+import functools
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -151,3 +153,30 @@ def rule_in_use(session: Session, rule_id: str) -> bool:
         ApplicationCredentialAccessRule.access_rule_id == rule_id
     )
     return session.scalars(query.limit(1)).first() is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _path_pattern(path: str) -> re.Pattern[str]:
+    """An access rule's path as a regular expression: ``*`` (or ``{name}``) is one path segment, ``**`` any number
+    of them, everything else literal (keystonemiddleware's rule language)."""
+    parts = []
+    for piece in re.split(r"(\*\*|\*|\{[^}/]*\})", path.rstrip("/") or "/"):
+        if piece == "**":
+            parts.append(".*")
+        elif piece == "*" or (piece.startswith("{") and piece.endswith("}")):
+            parts.append("[^/]+")
+        else:
+            parts.append(re.escape(piece))
+    return re.compile("".join(parts))
+
+
+def permits(rules: tuple[AccessRuleRef, ...], services: tuple[str, ...], method: str, path: str) -> bool:
+    """Whether a request (its service types, method, and path below the service's root, version included, as
+    ``/v2.1/servers``) is one an access rule allows; a credential without rules allows everything."""
+    if not rules:
+        return True
+    wanted = path.rstrip("/") or "/"
+    return any(
+        rule.service in services and rule.method == method and _path_pattern(rule.path).fullmatch(wanted)
+        for rule in rules
+    )

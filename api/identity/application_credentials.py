@@ -3,7 +3,7 @@
 A user makes a credential with a project-scoped token; it carries a subset of that token's roles on that project
 (all of them by default) and a secret shown once. Signing in with it is the ``application_credential`` method of
 ``POST /v3/auth/tokens`` (``api.identity.auth_views``); what its tokens carry is ``identity.tokens``.
-Access rules are stored and shown as Keystone does; enforcing them on each service's API is not done yet.
+Access rules are stored and shown as Keystone does; ``api.auth`` holds a token of a credential with rules to them.
 """
 
 from __future__ import annotations

@@ -317,6 +317,26 @@ def test_access_rules_are_stored_shared_between_credentials_and_deletable_once_u
     assert _error(bad) == (400, "Bad Request")
 
 
+def test_a_token_of_a_credential_with_access_rules_reaches_only_what_they_allow(cloud, person):
+    rules = [
+        {"service": "compute", "method": "GET", "path": "/v2.1/servers"},
+        {"service": "identity", "method": "GET", "path": "/v3/users/*/application_credentials"},
+    ]
+    made = _create(cloud, person, name="ruled", access_rules=rules)
+    token = _sign_in(cloud, {"id": made["id"], "secret": made["secret"]}).headers["X-Subject-Token"]
+
+    assert cloud.request("GET", "/compute/v2.1/servers", token).status_code == 200
+    assert cloud.request("GET", person.credentials, token).status_code == 200
+    outside = [
+        cloud.request("GET", "/compute/v2.1/flavors", token),
+        cloud.request("POST", "/compute/v2.1/servers", token, json={}),
+        cloud.request("GET", "/network/v2.0/networks", token),
+        cloud.request("GET", f"{person.credentials}/{made['id']}", token),
+    ]
+    assert [r.status_code for r in outside] == [401] * 4  # each in its own API's fault format
+    assert cloud.request("GET", "/compute/v2.1/flavors", person.token).status_code == 200  # others are unaffected
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The clients automation uses: the openstack CLI and openstacksdk, from a clouds.yaml entry of type
 # v3applicationcredential.

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from identity import fernet as tokens
-from identity.application_credentials import CredentialRef, generate_secret
+from identity.application_credentials import AccessRuleRef, CredentialRef, generate_secret, permits
 from identity.fernet import KeyRepository, TokenPayload
 
 
@@ -53,3 +53,28 @@ def test_a_credential_expires_at_its_time_and_none_never_does():
 def test_generated_secrets_are_long_url_safe_and_distinct():
     secrets = {generate_secret() for _ in range(50)}
     assert len(secrets) == 50 and all(len(s) >= 86 and s.replace("-", "").replace("_", "").isalnum() for s in secrets)
+
+
+def _rule(service: str, method: str, path: str) -> AccessRuleRef:
+    return AccessRuleRef("id", service, path, method)
+
+
+def test_access_rules_match_service_method_and_path_with_one_or_many_segment_wildcards():
+    rules = (
+        _rule("compute", "GET", "/v2.1/servers/*/ips"),
+        _rule("image", "GET", "/v2/images/**"),
+        _rule("network", "POST", "/v2.0/ports/{port_id}"),
+    )
+    assert permits(rules, ("compute",), "GET", "/v2.1/servers/abc/ips")
+    assert permits(rules, ("compute",), "GET", "/v2.1/servers/abc/ips/")
+    assert not permits(rules, ("compute",), "GET", "/v2.1/servers/abc/def/ips")  # * is one segment
+    assert not permits(rules, ("compute",), "POST", "/v2.1/servers/abc/ips")
+    assert not permits(rules, ("network",), "GET", "/v2.1/servers/abc/ips")
+    assert permits(rules, ("image",), "GET", "/v2/images/a/file")  # ** is any number of segments
+    assert permits(rules, ("network",), "POST", "/v2.0/ports/p1")
+    assert not permits(rules, ("network",), "POST", "/v2.0/ports")
+    assert not permits(rules, ("compute",), "GET", "/v2x1/servers/abc/ips")  # "." is literal, not any character
+
+
+def test_a_credential_without_access_rules_permits_everything():
+    assert permits((), (), "DELETE", "/anything")
