@@ -213,6 +213,11 @@ def test_group_grant_on_domain_scopes_member_tokens_to_the_domain(cloud, unique)
     ):
         assert cloud.request("PUT", f"{V3}/{missing}", token).status_code == 404, missing
 
+    # Deleting the role takes its grants along (no 500, nothing left behind).
+    assert cloud.request("DELETE", f"{V3}/roles/{role['id']}", token).status_code == 204
+    assert cloud.request("GET", f"{V3}/role_assignments?group.id={group['id']}", token).json()["role_assignments"] == []
+    assert _issue(cloud, user["id"], {"domain": {"id": domain["id"]}}).status_code == 401
+
 
 def test_role_assignments_report_group_grants_and_expands_them_when_effective(cloud, unique):
     token = cloud.admin_token()
