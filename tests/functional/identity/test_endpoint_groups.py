@@ -39,6 +39,7 @@ def test_endpoint_group_crud_and_its_endpoints(cloud, unique):
     url = f"{EP}/endpoint_groups/{group['id']}"
 
     assert group in cloud.request("GET", f"{EP}/endpoint_groups", token).json()["endpoint_groups"]
+    assert cloud.request("GET", f"{EP}/endpoint_groups?name={unique}", token).json()["endpoint_groups"] == [group]
     assert cloud.request("GET", url, token).json()["endpoint_group"] == group
     assert cloud.request("HEAD", url, token).status_code == 200
     listed = cloud.request("GET", f"{url}/endpoints", token).json()["endpoints"]
