@@ -82,7 +82,7 @@ IN_DOMAIN = Rule(
 RULES: dict[str, Rule] = {
     # Identity: tokens
     "identity:issue_token": PUBLIC,
-    "identity:validate_token": ADMIN | OWNER,
+    "identity:validate_token": ADMIN | SYSTEM_READER | OWNER,
     "identity:revoke_token": ADMIN | OWNER,
     "identity:get_auth_catalog": AUTHENTICATED,
     "identity:get_auth_projects": AUTHENTICATED,

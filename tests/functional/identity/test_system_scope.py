@@ -205,6 +205,30 @@ def test_system_reader_reads_identity_but_cannot_change_it(cloud, unique):
     assert cloud.request("GET", "/compute/v2.1/servers?all_tenants=1", token).status_code == 403
 
 
+def test_system_member_is_no_admin_and_system_reader_validates_but_cannot_revoke_tokens(cloud, unique):
+    user, token = _system_user(cloud, unique, "member")
+    admin = cloud.admin_token()
+    issued = _issue(cloud, user["id"], SYSTEM).json()["token"]
+    assert {r["name"] for r in issued["roles"]} == {"member", "reader"}
+    assert cloud.request("POST", f"{V3}/projects", token, json={"project": {"name": unique}}).status_code == 403
+    member = _role_id(cloud, "member", admin)
+    assert cloud.request("PUT", f"{V3}/system/users/{user['id']}/roles/{member}", token).status_code == 403
+    assert cloud.request("GET", "/compute/v2.1/os-hypervisors", token).status_code == 403
+
+    demo_token = cloud.demo().get_token()
+    shown = cloud.request("GET", f"{V3}/auth/tokens", token, headers={"X-Subject-Token": demo_token})
+    assert shown.status_code == 200 and shown.json()["token"]["project"]["name"] == "demo"
+    revoked = cloud.request("DELETE", f"{V3}/auth/tokens", token, headers={"X-Subject-Token": demo_token})
+    assert revoked.status_code == 403
+    # A system token re-made through the token method keeps the system scope only when asked for again.
+    remade = cloud.request(
+        "POST",
+        f"{V3}/auth/tokens",
+        json={"auth": {"identity": {"methods": ["token"], "token": {"id": token}}, "scope": SYSTEM}},
+    )
+    assert remade.status_code == 201 and remade.json()["token"]["system"] == {"all": True}
+
+
 def test_project_member_still_sees_only_its_project_and_cannot_read_the_system(cloud, unique):
     admin = cloud.admin_token()
     demo_token = cloud.demo().get_token()
