@@ -23,7 +23,7 @@ from api.runtime import runtime
 from api.urls import collection_links, self_link
 from api.validation import validated_body
 from common.db import begin_write
-from common.exceptions import BadRequest, Forbidden, NotFound, ValidationError
+from common.exceptions import BadRequest, Conflict, Forbidden, NotFound, ValidationError
 from identity.catalog import URL_SUBSTITUTIONS, url_substitutions
 from identity.models import CatalogEndpoint
 
@@ -65,7 +65,11 @@ def _region_of(session: Session, body: dict[str, Any]) -> str | None:
         return body["region_id"]
     legacy = body.get("region")
     if legacy is not None and not region_exists(session, legacy):
-        create_region(session, legacy, {})
+        try:
+            with session.begin_nested():
+                create_region(session, legacy, {})
+        except Conflict:
+            pass  # a concurrent request made it meanwhile: this endpoint goes in it all the same
     return legacy
 
 

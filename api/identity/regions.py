@@ -86,7 +86,7 @@ def create_region(session: Session, region_id: str, body: dict[str, Any]) -> Cat
     session.add(region)
     try:
         session.flush()
-    except IntegrityError:  # a concurrent request stored the same id first; the caller's transaction rolls back
+    except IntegrityError:  # a concurrent request stored the same id first; the caller rolls back
         raise Conflict(kind="region", reason=f"Duplicate ID, {region_id}") from None
     return region
 
