@@ -64,17 +64,57 @@ def resource_body(
 ) -> dict[str, Any]:
     """``body[resource]`` converted as Neutron converts attributes ("true" and "1" are booleans, "42" is an
     integer), then checked against ``schema`` (a 400 naming the field when it does not match)."""
-    body = json_body()
+    return _single_body(json_body(), resource, schema, bools, ints)
+
+
+def _single_body(
+    body: Any, resource: str, schema: dict[str, Any], bools: Iterable[str], ints: Iterable[str]
+) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get(resource), dict):
         raise BadRequest(f"Resource body required: a JSON object with a '{resource}' object.")
-    attrs = dict(body[resource])
+    rest = {k: v for k, v in body.items() if k != resource}
+    return _converted(resource, body[resource], rest, schema, bools, ints)
+
+
+def resource_bodies(
+    resource: str, plural: str, schema: dict[str, Any], bools: Iterable[str] = (), ints: Iterable[str] = ()
+) -> tuple[list[dict[str, Any]], bool]:
+    """A create's items and whether the body was Neutron's bulk form (``{"networks": [{...}, ...]}``, each item
+    converted and checked as ``resource_body`` does one); a single ``{"network": {...}}`` is one item."""
+    body = json_body()
+    if not isinstance(body, dict) or plural not in body:
+        return [_single_body(body, resource, schema, bools, ints)], False
+    items = body[plural]
+    if not isinstance(items, list) or not items or not all(isinstance(item, dict) for item in items):
+        raise BadRequest(f"Resources required: '{plural}' must be a non-empty list of '{resource}' objects.")
+    rest = {k: v for k, v in body.items() if k != plural}
+    return [_converted(resource, item, rest, schema, bools, ints) for item in items], True
+
+
+def created(resource: str, plural: str, views: list[dict[str, Any]], bulk: bool) -> tuple[Response, int]:
+    """A create's 201: one ``{resource: view}``, or ``{plural: [views]}`` for a bulk create."""
+    if not bulk:
+        return single(resource, views[0], 201)
+    pick = field_filter()
+    return jsonify({plural: [pick(view) for view in views]}), 201
+
+
+def _converted(
+    resource: str,
+    given: dict[str, Any],
+    rest: dict[str, Any],
+    schema: dict[str, Any],
+    bools: Iterable[str],
+    ints: Iterable[str],
+) -> dict[str, Any]:
+    attrs = dict(given)
     for field in bools:
         if field in attrs:
             attrs[field] = to_bool(attrs[field], field)
     for field in ints:
         if field in attrs and attrs[field] is not None:
             attrs[field] = to_int(attrs[field], field)
-    validate({resource: attrs, **{k: v for k, v in body.items() if k != resource}}, schema)
+    validate({resource: attrs, **rest}, schema)
     return attrs
 
 

@@ -14,7 +14,16 @@ from sqlalchemy import select
 
 from api import policy
 from api.network import listing, records, schemas
-from api.network.common import PREFIX, caller, collection, enforce, resource_body, single
+from api.network.common import (
+    PREFIX,
+    caller,
+    collection,
+    created,
+    enforce,
+    resource_bodies,
+    resource_body,
+    single,
+)
 from api.network.unit_of_work import unit_of_work
 from api.network.views import network_view
 from api.runtime import runtime
@@ -102,12 +111,18 @@ def show_network(network_id: str) -> tuple[Response, int]:
 
 @bp.post("/networks")
 def create_network() -> tuple[Response, int]:
+    """One network, or Neutron's bulk form: all in one transaction, so one item's fault leaves none created."""
     with unit_of_work() as work:
-        attrs = resource_body("network", schemas.NETWORK_CREATE, schemas.NETWORK_BOOLS, schemas.NETWORK_INTS)
-        work.project_for(attrs, "network:create_network")
-        _check_admin_fields(attrs)
-        network = networks.create_network(work.session, work.who, runtime().settings, attrs)
-        return single("network", network_view(network, _shows_provider()), 201)
+        items, bulk = resource_bodies(
+            "network", "networks", schemas.NETWORK_CREATE, schemas.NETWORK_BOOLS, schemas.NETWORK_INTS
+        )
+        views = []
+        for attrs in items:
+            work.project_for(attrs, "network:create_network")
+            _check_admin_fields(attrs)
+            network = networks.create_network(work.session, work.who, runtime().settings, attrs)
+            views.append(network_view(network, _shows_provider()))
+        return created("network", "networks", views, bulk)
 
 
 @bp.put("/networks/<network_id>")

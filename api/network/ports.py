@@ -17,7 +17,16 @@ from sqlalchemy import ColumnElement, select
 
 from api import policy
 from api.network import device_ids, listing, records, schemas
-from api.network.common import PREFIX, caller, collection, enforce, resource_body, single
+from api.network.common import (
+    PREFIX,
+    caller,
+    collection,
+    created,
+    enforce,
+    resource_bodies,
+    resource_body,
+    single,
+)
 from api.network.port_documents import joined_documents, port_document_query
 from api.network.unit_of_work import unit_of_work
 from api.network.views import port_view
@@ -141,15 +150,18 @@ def show_port(port_id: str) -> tuple[Response, int]:
 
 @bp.post("/ports")
 def create_port() -> tuple[Response, int]:
+    """One port, or Neutron's bulk form: all in one transaction, so one item's fault leaves none created."""
     with unit_of_work() as work:
-        attrs = resource_body("port", schemas.PORT_CREATE, schemas.PORT_BOOLS)
-        project_id = work.project_for(attrs, "network:create_port")
-        network = usable_network(work.session, work.who, attrs["network_id"])
-        _check_fields(attrs, network)
-        device_ids.check(work.session, work.who, project_id or "", attrs)
-        port = ports.create_port(work.session, work.who, attrs)
-        work.notify(attrs["network_id"])
-        return single("port", port_view(port, _shows_binding()), 201)
+        items, bulk = resource_bodies("port", "ports", schemas.PORT_CREATE, schemas.PORT_BOOLS)
+        views = []
+        for attrs in items:
+            project_id = work.project_for(attrs, "network:create_port")
+            network = usable_network(work.session, work.who, attrs["network_id"])
+            _check_fields(attrs, network)
+            device_ids.check(work.session, work.who, project_id or "", attrs)
+            views.append(port_view(ports.create_port(work.session, work.who, attrs), _shows_binding()))
+            work.notify(attrs["network_id"])
+        return created("port", "ports", views, bulk)
 
 
 @bp.put("/ports/<port_id>")

@@ -10,7 +10,16 @@ from flask import Blueprint, Response
 from sqlalchemy import select
 
 from api.network import listing, schemas
-from api.network.common import PREFIX, caller, collection, enforce, resource_body, single
+from api.network.common import (
+    PREFIX,
+    caller,
+    collection,
+    created,
+    enforce,
+    resource_bodies,
+    resource_body,
+    single,
+)
 from api.network.unit_of_work import unit_of_work
 from api.network.views import subnet_view
 from api.runtime import runtime
@@ -62,14 +71,19 @@ def show_subnet(subnet_id: str) -> tuple[Response, int]:
 
 @bp.post("/subnets")
 def create_subnet() -> tuple[Response, int]:
+    """One subnet, or Neutron's bulk form: all in one transaction, so one item's fault leaves none created."""
     with unit_of_work() as work:
-        attrs = resource_body("subnet", schemas.SUBNET_CREATE, schemas.SUBNET_BOOLS, schemas.SUBNET_INTS)
-        work.project_for(attrs, "network:create_subnet")
-        # Adding a subnet is the network's project's right too: a shared network's users get 403.
-        work.fetch(usable_network, attrs["network_id"], "network:create_subnet")
-        subnet = subnets.create_subnet(work.session, work.who, attrs)
-        work.notify(attrs["network_id"])
-        return single("subnet", subnet_view(subnet), 201)
+        items, bulk = resource_bodies(
+            "subnet", "subnets", schemas.SUBNET_CREATE, schemas.SUBNET_BOOLS, schemas.SUBNET_INTS
+        )
+        views = []
+        for attrs in items:
+            work.project_for(attrs, "network:create_subnet")
+            # Adding a subnet is the network's project's right too: a shared network's users get 403.
+            work.fetch(usable_network, attrs["network_id"], "network:create_subnet")
+            views.append(subnet_view(subnets.create_subnet(work.session, work.who, attrs)))
+            work.notify(attrs["network_id"])
+        return created("subnet", "subnets", views, bulk)
 
 
 @bp.put("/subnets/<subnet_id>")
