@@ -25,15 +25,41 @@ bp = Blueprint("image_images", __name__, url_prefix="/image/v2")
 
 # Glance: "Attribute disk_format can be only replaced for a queued image."
 IMMUTABLE_ONCE_DATA = ("disk_format", "container_format")
-PATCH_MEDIA_TYPES = ("application/openstack-images-v2.1-json-patch", "application/openstack-images-v2.0-json-patch")
+PATCH_V21 = "application/openstack-images-v2.1-json-patch"
+PATCH_V20 = "application/openstack-images-v2.0-json-patch"
+"""The older JSON-patch form Glance still accepts: ``{"replace": "/name", "value": ...}``, the operation's name as
+the key holding the path (tempest's images client sends it)."""
+PATCH_OPERATIONS = ("add", "replace", "remove")
+RESERVED_PREFIX = "os_glance"
+"""Glance keeps the ``os_glance*`` property namespace to itself: users may not set or remove such keys (403)."""
 
 
 def _refuse_protected_keys(keys: Any) -> None:
     for key in keys:
         if key in READ_ONLY:
             raise Forbidden(f"Attribute '{key}' is read-only.")
-        if key in RESERVED:
+        if key in RESERVED or key.startswith(RESERVED_PREFIX):
             raise Forbidden(f"Attribute '{key}' is reserved.")
+
+
+def _patch_operations() -> list[dict[str, Any]]:
+    """The request's JSON-patch operations in the v2.1 form, whichever of Glance's two media types carried them."""
+    if request.mimetype not in (PATCH_V21, PATCH_V20):
+        raise UnsupportedMediaType(content_type=request.mimetype or "(none)")
+    body = json_body()
+    if request.mimetype == PATCH_V20 and isinstance(body, list):
+        body = [_from_v20(item) for item in body]
+    return validate(body, PATCH)
+
+
+def _from_v20(item: Any) -> Any:
+    if not isinstance(item, dict):
+        return item
+    named = [op for op in PATCH_OPERATIONS if op in item]
+    if len(named) != 1:
+        raise BadRequest('Operation objects must contain exactly one member named "add", "remove", or "replace".')
+    op = named[0]
+    return {"op": op, "path": item[op], **{k: v for k, v in item.items() if k != op}}
 
 
 def _check_visibility_change(ctx: RequestContext, visibility: str | None, owner: str) -> None:
@@ -89,6 +115,12 @@ def list_images() -> Response:
     return jsonify(body)
 
 
+@bp.route("/images/", methods=["GET", "DELETE", "PATCH"], strict_slashes=True)
+def null_image_id() -> Response:
+    """An empty image id (``/v2/images/``) names no image: 404 as in Glance, not the image list."""
+    raise NotFound("No image found with ID ''")
+
+
 @bp.get("/images/<image_id>")
 def get_image(image_id: str) -> Response:
     ctx = policy.enforce("image:get_image")
@@ -124,9 +156,7 @@ def _apply_patch(image: Image, operations: list[dict[str, Any]]) -> dict[str, An
 @bp.patch("/images/<image_id>")
 def update_image(image_id: str) -> Response:
     ctx = current()
-    if request.mimetype not in PATCH_MEDIA_TYPES:
-        raise UnsupportedMediaType(content_type=request.mimetype or "(none)")
-    operations = validate(json_body(), PATCH)
+    operations = _patch_operations()
     with runtime().db.session() as session:
         image = _for_write(session, ctx, image_id, "image:modify_image")
         changes = _apply_patch(image, operations)
