@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from api import policy
 from api.context import RequestContext, current
-from api.image import access, listing, schemas
+from api.image import access, listing, metadef_schemas, schemas
 from api.image.schemas import CREATE, PATCH, READ_ONLY, RESERVED, WRITABLE
 from api.image.views import image_view
 from api.runtime import runtime
@@ -253,3 +253,11 @@ def get_schema(name: str) -> Response:
     if name not in published:
         raise NotFound(f"No schema named {name}")
     return jsonify(published[name]())
+
+
+@bp.get("/schemas/metadefs/<name>")
+def get_metadef_schema(name: str) -> Response:
+    policy.enforce("image:get_schemas")
+    if name not in metadef_schemas.PUBLISHED:
+        raise NotFound(f"No schema named metadefs/{name}")
+    return jsonify(metadef_schemas.PUBLISHED[name]())

@@ -135,3 +135,24 @@ def test_os_glance_properties_are_reserved(cloud, unique):
     ):
         response = _patch(cloud, token, image["id"], ops, headers=headers)
         assert response.status_code == 403, response.text
+
+
+def test_metadef_schemas_are_published(cloud):
+    token = cloud.demo().get_token()
+    names = {
+        "namespace": "namespace",
+        "namespaces": "namespaces",
+        "resource_type": "resource_type_association",
+        "resource_types": "resource_type_associations",
+        "object": "object",
+        "objects": "objects",
+        "property": "property",
+        "properties": "properties",
+        "tag": "tag",
+        "tags": "tags",
+    }
+    for path, name in names.items():
+        response = cloud.request("GET", f"/image/v2/schemas/metadefs/{path}", token)
+        assert response.status_code == 200, (path, response.text)
+        assert response.json()["name"] == name
+    assert cloud.request("GET", "/image/v2/schemas/metadefs/nothing", token).status_code == 404
