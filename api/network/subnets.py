@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.network import listing, schemas
 from api.network.common import (
@@ -19,6 +20,7 @@ from api.network.common import (
     resource_bodies,
     resource_body,
     single,
+    to_bool,
 )
 from api.network.unit_of_work import unit_of_work
 from api.network.views import subnet_view
@@ -26,7 +28,7 @@ from api.runtime import runtime
 from network import subnets
 from network.access import get_subnet, usable_network, visible_subnets
 from network.exceptions import SubnetNotFound
-from network.models import Subnet
+from network.models import Network, Subnet
 
 bp = Blueprint("network_subnets", __name__, url_prefix=PREFIX)
 
@@ -48,9 +50,23 @@ LISTING = listing.Listing(
         "description": Subnet.description,
         "revision_number": Subnet.revision_number,
     },
+    special={
+        # subnet-external-network: a subnet is external with its network (read-only, filterable)
+        "router:external": lambda values: Subnet.network_id.in_(
+            select(Network.id).where(Network.router_external.in_([to_bool(v, "router:external") for v in values]))
+        ),
+    },
     constants={"subnetpool_id": None, "segment_id": None},
     not_found=lambda marker: SubnetNotFound(subnet_id=marker),
 )
+
+
+def _external(session: Session, network_ids: set[str]) -> set[str]:
+    """Which of these networks are external (the subnets' ``router:external``)."""
+    if not network_ids:
+        return set()
+    query = select(Network.id).where(Network.id.in_(network_ids), Network.router_external.is_(True))
+    return set(session.scalars(query))
 
 
 @bp.get("/subnets")
@@ -58,7 +74,8 @@ def list_subnets() -> Response:
     who = caller(enforce("network:get_subnet"))
     with runtime().db.session() as session:
         found = listing.page(session, LISTING, select(Subnet).where(visible_subnets(who)))
-        views = [subnet_view(s) for s in found.rows]
+        external = _external(session, {s.network_id for s in found.rows})
+        views = [subnet_view(s, s.network_id in external) for s in found.rows]
     return collection("subnets", views, found.links)
 
 
@@ -66,7 +83,8 @@ def list_subnets() -> Response:
 def show_subnet(subnet_id: str) -> tuple[Response, int]:
     who = caller(enforce("network:get_subnet"))
     with runtime().db.session() as session:
-        return single("subnet", subnet_view(get_subnet(session, who, subnet_id)))
+        subnet = get_subnet(session, who, subnet_id)
+        return single("subnet", subnet_view(subnet, bool(_external(session, {subnet.network_id}))))
 
 
 @bp.post("/subnets")
@@ -80,8 +98,9 @@ def create_subnet() -> tuple[Response, int]:
         for attrs in items:
             work.project_for(attrs, "network:create_subnet")
             # Adding a subnet is the network's project's right too: a shared network's users get 403.
-            work.fetch(usable_network, attrs["network_id"], "network:create_subnet")
-            views.append(subnet_view(subnets.create_subnet(work.session, work.who, attrs)))
+            network = work.fetch(usable_network, attrs["network_id"], "network:create_subnet")
+            subnet = subnets.create_subnet(work.session, work.who, attrs)
+            views.append(subnet_view(subnet, network.router_external))
             work.notify(attrs["network_id"])
         return created("subnet", "subnets", views, bulk)
 
@@ -93,7 +112,7 @@ def update_subnet(subnet_id: str) -> tuple[Response, int]:
         work.fetch(get_subnet, subnet_id, "network:update_subnet")
         subnet = subnets.update_subnet(work.session, work.who, subnet_id, attrs)
         work.notify(subnet.network_id)
-        return single("subnet", subnet_view(subnet))
+        return single("subnet", subnet_view(subnet, bool(_external(work.session, {subnet.network_id}))))
 
 
 @bp.delete("/subnets/<subnet_id>")

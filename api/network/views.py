@@ -65,7 +65,8 @@ def network_view(network: Network, show_provider: bool) -> dict[str, Any]:
     return view
 
 
-def subnet_view(subnet: Subnet) -> dict[str, Any]:
+def subnet_view(subnet: Subnet, external: bool) -> dict[str, Any]:
+    """``external``: whether the subnet's network is ``router:external`` (Neutron's subnet-external-network)."""
     return {
         "id": subnet.id,
         "name": subnet.name,
@@ -84,6 +85,7 @@ def subnet_view(subnet: Subnet) -> dict[str, Any]:
         "subnetpool_id": None,
         "segment_id": None,
         "service_types": list(subnet.service_types or []),
+        "router:external": external,
         **_standard(subnet),
     }
 

@@ -12,7 +12,8 @@ pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 FIELDS = {
     "id", "name", "tenant_id", "project_id", "network_id", "ip_version", "cidr", "gateway_ip", "allocation_pools",
     "dns_nameservers", "host_routes", "enable_dhcp", "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id",
-    "segment_id", "service_types", "description", "tags", "created_at", "updated_at", "revision_number",
+    "segment_id", "service_types", "router:external", "description", "tags", "created_at", "updated_at",
+    "revision_number",
 }  # fmt: skip
 
 
