@@ -101,7 +101,9 @@ def tempest_conf(cloud: dict, connection: openstack.connection.Connection) -> st
     flavors = {flavor.name: flavor.id for flavor in connection.compute.flavors()}
     public = connection.network.find_network("public", ignore_missing=True)
     extensions = sorted(extension.alias for extension in connection.network.extensions())
-    services = {entry["type"] for entry in connection.session.auth.get_access(connection.session).service_catalog}
+    services = {
+        entry["type"] for entry in connection.session.auth.get_access(connection.session).service_catalog.catalog
+    }
     return f"""[DEFAULT]
 log_file = tempest.log
 
