@@ -19,7 +19,7 @@ from network import quota, security_groups, segments
 from network.access import Caller, get_network
 from network.db import begin_write
 from network.exceptions import FlatNetworkInUse, InvalidInput, InvalidSharedSetting, NetworkInUse
-from network.models import DHCP_OWNER, FLOATING_IP_OWNER, ROUTER_GATEWAY_OWNER, Network, Port
+from network.models import DHCP_OWNER, FLOATING_IP_OWNER, ROUTER_GATEWAY_OWNER, FloatingIP, Network, Port
 
 VXLAN_OVERHEAD = 50
 MIN_MTU = 68
@@ -169,13 +169,17 @@ def _check_unexternal(session: Session, network: Network) -> None:
 
 
 def delete_network(session: Session, caller: Caller, network_id: str) -> None:
-    """Delete the network, its subnets and its DHCP port; 409 ``NetworkInUse`` while other ports remain.
+    """Delete the network, its subnets and its DHCP port; 409 ``NetworkInUse`` while other ports remain. As in
+    Neutron, an external network's floating IPs that are not associated go with it (an associated one, or a
+    router's gateway, keeps it in use).
 
     A port created concurrently makes the final delete violate the ports' foreign key (RESTRICT), which is
     answered with the same 409 rather than deleting a port someone just made.
     """
     network = get_network(session, caller, network_id, for_update=True)
     begin_write(session)
+    if network.router_external:
+        _delete_disassociated_floating_ips(session, network.id)
     in_use = select(Port.id).where(Port.network_id == network.id, Port.device_owner != DHCP_OWNER)
     if session.scalars(in_use.limit(1)).first() is not None:
         raise NetworkInUse(net_id=network_id)
@@ -185,3 +189,15 @@ def delete_network(session: Session, caller: Caller, network_id: str) -> None:
             session.execute(delete(Network).where(Network.id == network.id))  # subnets go by ON DELETE CASCADE
     except IntegrityError:
         raise NetworkInUse(net_id=network_id) from None
+
+
+def _delete_disassociated_floating_ips(session: Session, network_id: str) -> None:
+    loose = select(FloatingIP.id, FloatingIP.floating_port_id).where(
+        FloatingIP.floating_network_id == network_id, FloatingIP.port_id.is_(None)
+    )
+    rows = session.execute(loose.with_for_update()).all()
+    if not rows:
+        return
+    session.execute(delete(FloatingIP).where(FloatingIP.id.in_([row.id for row in rows])))
+    holders = [row.floating_port_id for row in rows if row.floating_port_id]
+    session.execute(delete(Port).where(Port.id.in_(holders), Port.device_owner == FLOATING_IP_OWNER))
