@@ -47,6 +47,7 @@ from api.identity import services as identity_services
 from api.image import data as image_data
 from api.image import images, members
 from api.metadata import views as metadata_views
+from api.network import agents as network_agents
 from api.network import extensions as network_extensions
 from api.network import floating_ips as network_floating_ips
 from api.network import networks as network_networks
@@ -113,6 +114,7 @@ BLUEPRINTS = (
     compute_limits.bp,
     quota_sets.bp,
     network_extensions.bp,
+    network_agents.bp,
     network_networks.bp,
     network_subnets.bp,
     network_ports.bp,

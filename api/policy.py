@@ -290,6 +290,10 @@ RULES: dict[str, Rule] = {
     "network:create_network": ADMIN | PROJECT_MEMBER,
     "network:update_network": ADMIN | PROJECT_MEMBER,
     "network:delete_network": ADMIN | PROJECT_MEMBER,
+    # Agents: admins only; others list none and find none (Neutron's 404), as in Neutron.
+    "network:get_agent": ADMIN,
+    "network:update_agent": ADMIN,
+    "network:delete_agent": ADMIN,
     "network:network:shared": ADMIN,
     "network:network:router:external": ADMIN,
     "network:network:provider": ADMIN,

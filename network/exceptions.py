@@ -324,3 +324,16 @@ class FloatingIPPortAlreadyAssociated(NeutronConflict):
         "{fixed_ip}, as that fixed IP already has a floating IP on external network {net_id}."
     )
     fault_type = "FloatingIPPortAlreadyAssociated"
+
+
+# --- agents ------------------------------------------------------------------------------------------------
+
+
+class AgentNotFound(NeutronNotFound):
+    msg_fmt = "Agent {id} could not be found."
+    fault_type = "AgentNotFound"
+
+
+class AgentAlive(NeutronConflict):
+    msg_fmt = "Agent {id} is alive: only a dead agent (its host silent) can be deleted."
+    fault_type = "AgentAlive"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from common.db import Base, TimestampMixin, UTCDateTime, new_uuid
@@ -232,6 +232,11 @@ class NetworkHost(Base):
     routers: Mapped[list[str] | None] = mapped_column(JSON, default=list)
     """The routers the control side last asked the host to run (None: none recorded), so a deleted router's host
     is pushed once more, the push that removes its namespace."""
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """The agents API's ``admin_state_up`` (stored and shown; the agent keeps working, as Neutron's L2 agents)."""
+    description: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    """When the agent first registered (None for agents registered before this was recorded)."""
 
 
 class Router(StandardAttributes, Base):

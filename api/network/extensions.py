@@ -63,6 +63,7 @@ EXTENSIONS = (
      "Add port_details attribute to Floating IP resource", "2018-04-09T10:00:00-00:00"),
     ("subnet-external-network", "Subnet belongs to an external network",
      "Informs if the subnet belongs to an external network", "2024-02-05T18:00:00-00:00"),
+    ("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
     ("quotas", "Quota management support", "Expose functions for quotas management per project",
      "2012-07-29T10:00:00-00:00"),
     ("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project",

@@ -85,7 +85,9 @@ def agent_report(control: NetworkControl, host: str, underlay_ip: str, namespace
         record = session.get(NetworkHost, host)
         moved = record is None or record.underlay_ip != underlay_ip
         if record is None:
-            record = NetworkHost(host=host, underlay_ip=underlay_ip, namespace=namespace or "", networks=[])
+            record = NetworkHost(
+                host=host, underlay_ip=underlay_ip, namespace=namespace or "", networks=[], created_at=datetime.now(UTC)
+            )
             session.add(record)
         record.underlay_ip, record.namespace, record.last_seen = underlay_ip, namespace or "", datetime.now(UTC)
         networks = wiring.networks_of_host(session, host) if moved else set()
