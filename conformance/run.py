@@ -163,7 +163,7 @@ disk_formats = qcow2,raw
 [image-feature-enabled]
 api_v2 = true
 import_image = false
-os_glance_reserved = false
+os_glance_reserved = true
 
 [network]
 public_network_id = {public.id if public else ""}
