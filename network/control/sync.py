@@ -20,7 +20,7 @@ from compute import client as compute_client
 from network import client, devicenames, liveness
 from network.control import placement, router_wiring, wiring
 from network.control.context import NetworkControl
-from network.models import FloatingIP, Network, NetworkHost, Port, Router
+from network.models import ROUTER_INTERFACE_OWNER, FloatingIP, Network, NetworkHost, Port, Router
 from network.states import PortStatus
 
 LOG = logging.getLogger(__name__)
@@ -175,6 +175,7 @@ def ports_wired(
         if (record := session.get(NetworkHost, host)) is not None:
             record.last_seen = datetime.now(UTC)
         ports = list(session.scalars(select(Port).where(Port.binding_host_id == host)))
+        done |= _interfaces_of_down_routers(session, host)
         became_active = set()
         for port in ports:
             status = PortStatus.ACTIVE if port.id in done else PortStatus.DOWN
@@ -201,6 +202,15 @@ def ports_wired(
         compute_client.network_failed(control.app, instance_id, host, reason, request_id)
     active = [p for p in ports if p.status == PortStatus.ACTIVE]
     return {"active": len(active), "ready": len(ready), "failed": len(failed)}
+
+
+def _interfaces_of_down_routers(session: Session, host: str) -> set[str]:
+    """The interface ports of the administratively down routers placed on ``host``: no namespace runs them, but
+    as in Neutron (OVN, whose router ports are up whatever the router's state) they are ACTIVE on their network,
+    so a client waiting for an interface to come up before removing it is not left waiting for ever."""
+    down = select(Router.id).where(Router.host == host, Router.admin_state_up.is_(False))
+    query = select(Port.id).where(Port.device_owner == ROUTER_INTERFACE_OWNER, Port.device_id.in_(down))
+    return set(session.scalars(query))
 
 
 def _floating_status(session: Session, host: str, applied: set[str]) -> None:
