@@ -52,9 +52,11 @@ def read_expected(path: Path) -> list[tuple[re.Pattern[str], str]]:
 
 
 def read_results(stream: bytes) -> dict[str, str]:
-    """Test name -> ``success``, ``skip`` or ``fail``; a class whose set-up failed fails each of its tests."""
+    """Test name -> ``success``, ``skip`` or ``fail``; a class whose set-up failed fails each of its tests, and one
+    skipped as a whole (a feature the cloud does not offer) skips each of them."""
     results: dict[str, str] = {}
     failed_classes: set[str] = set()
+    skipped_classes: set[str] = set()
 
     def on_test(test: dict) -> None:
         name, status = test_name(test["id"]), test["status"]
@@ -62,6 +64,8 @@ def read_results(stream: bytes) -> dict[str, str]:
         if fixture:
             if status == "fail":
                 failed_classes.add(fixture.group("cls"))
+            elif status == "skip":
+                skipped_classes.add(fixture.group("cls"))
             return
         results[name] = {"success": "success", "xfail": "success", "skip": "skip"}.get(status, "fail")
 
@@ -70,7 +74,7 @@ def read_results(stream: bytes) -> dict[str, str]:
     collector.startTestRun()
     case.run(collector)
     collector.stopTestRun()
-    return results | {cls: "fail-class" for cls in failed_classes}
+    return results | {cls: "skip-class" for cls in skipped_classes} | {cls: "fail-class" for cls in failed_classes}
 
 
 def main() -> None:
@@ -83,7 +87,7 @@ def main() -> None:
     suites = args.suites.split(",")
     expected = read_expected(args.expected)
     results = read_results(sys.stdin.buffer.read())
-    class_failures = {name for name, status in results.items() if status == "fail-class"}
+    whole_classes = {name: status[: -len("-class")] for name, status in results.items() if status.endswith("-class")}
 
     counts: dict[str, Counter[str]] = {suite: Counter() for suite in suites}
     unexpected: list[str] = []
@@ -95,8 +99,8 @@ def main() -> None:
             continue
         reason = next((why for pattern, why in expected if pattern.search(line)), None)
         status = results.get(name)
-        if status is None and name.rsplit(".", 1)[0] in class_failures:
-            status = "fail"
+        if status is None:
+            status = whole_classes.get(name.rsplit(".", 1)[0])
         if reason is not None:
             counts[suite]["listed"] += 1
             if status == "success":
