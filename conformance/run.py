@@ -175,7 +175,7 @@ region = {cloud.get("region_name", "RegionOne")}
 
 [network-feature-enabled]
 api_extensions = {",".join(extensions)}
-# IPv6 subnets exist in the API, but Tempest's IPv6 tests (139 of the network suite) are not measured yet
+# IPv6 subnets exist in the API, but Tempest's IPv6 test classes are not measured yet
 ipv6 = false
 port_security = {str("port-security" in extensions).lower()}
 floating_ips = true
