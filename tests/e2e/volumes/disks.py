@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from manage.clouds import write_clouds_yaml
-from tests.e2e.guests import CLI_POLL, Guest, OpenStack, in_parallel
+from tests.e2e.guests import Guest, OpenStack, in_parallel
 from tests.harness import Cloud, running_cloud, wait_until
+
+POLL = 1.0
+"""Seconds between looks through the openstack CLI (each look is a process of about a second of CPU)."""
 
 BOOT_TIMEOUT = 240.0
 GiB = 1 << 30
@@ -157,7 +160,7 @@ def _wait_status(show: Callable[[], dict[str, Any]], what: str, status: str, tim
     found = wait_until(
         show,
         timeout,
-        interval=CLI_POLL,
+        interval=POLL,
         message=f"{what} never became {status}",
         until=lambda shown: shown["status"] == status or shown["status"].startswith("error"),
     )
@@ -252,7 +255,7 @@ def back_up(world: World, *args: str) -> str:
     wait_until(
         lambda: world.openstack.json("demo", "volume", "backup", "show", made)["status"],
         180,
-        interval=CLI_POLL,
+        interval=POLL,
         message=f"backup {made} never ended",
         until=lambda status: status in ("available", "error"),
     )
