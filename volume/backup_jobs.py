@@ -158,18 +158,19 @@ def _create(worker: VolumeWorker, backup_id: str, store: BackupStore) -> str:
     except Exception as exc:
         reason = _reason(exc, "The backup could not be made.")
         LOG.warning("backup %s: failed: %s", backup_id, reason, exc_info=not isinstance(exc, StratusError))
-        _end(worker, backup_id, BackupStatus.CREATING, status=BackupStatus.ERROR.value, fail_reason=reason)
         _release_source(worker, backup, succeeded=False, error=reason)
+        _end(worker, backup_id, BackupStatus.CREATING, status=BackupStatus.ERROR.value, fail_reason=reason)
         _drop_temporary_snapshot(worker, backup)
         return BackupStatus.ERROR.value
     assert volume is not None and volume.location is not None
+    # The volume first, as Cinder does: a client that sees the backup available sees its volume back too.
+    _release_source(worker, backup, succeeded=True)
     ended = _end(
         worker, backup_id, BackupStatus.CREATING, status=BackupStatus.AVAILABLE.value, fail_reason=None,
         stored_bytes=copied.stored_bytes, object_count=copied.chunks, checkpoint=copied.checkpoint,
         container=backup.container or store_container(worker),
         data_timestamp=snapshot.created_at if snapshot is not None else backup.created_at,
     )  # fmt: skip
-    _release_source(worker, backup, succeeded=True)
     _drop_temporary_snapshot(worker, backup)
     if not ended:  # deleted or reset while it ran: what it made is nobody's
         store.delete(backup_id)

@@ -327,3 +327,20 @@ def test_an_in_use_backup_whose_snapshot_failed_fails_and_gives_the_volume_back(
     assert backup_jobs.create(worker, backup_id) == "error"
     assert "could not be read" in str(_backup(worker, backup_id).fail_reason)
     assert (_volume(worker, volume_id).status, _snapshot_status(worker, temp_id)) == ("in-use", "deleted")
+
+
+def test_a_backup_is_available_only_once_its_volume_is_available_again(worker, monkeypatch):
+    """A client waiting for the backup saw it available while its volume still said backing-up (the volume was
+    given back in a second transaction after the backup's)."""
+    volume_id = _new_volume(worker)
+    backup_id = _back_up(worker, volume_id)
+    seen: list[str] = []
+    end = backup_jobs._end
+
+    def recording_end(worker_, backup_id_, busy, **values):
+        seen.append(_volume(worker, volume_id).status)
+        return end(worker_, backup_id_, busy, **values)
+
+    monkeypatch.setattr(backup_jobs, "_end", recording_end)
+    assert backup_jobs.create(worker, backup_id) == "available"
+    assert seen == ["available"]
