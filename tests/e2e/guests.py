@@ -9,7 +9,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -20,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from network.devicenames import vif_names
+from tests import warm_cli
 from tests.e2e.kernel import virsh
-from tests.harness import VENV_BIN, wait_until
+from tests.harness import wait_until
 
 
 @dataclass(frozen=True)
@@ -31,16 +31,8 @@ class OpenStack:
     clouds_yaml: Path
 
     def __call__(self, cloud: str, *args: str, project: str | None = None, timeout: float = 300) -> str:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
         scope = ["--os-project-name", project] if project else []
-        result = subprocess.run(
-            [str(VENV_BIN / "openstack"), "--os-cloud", cloud, *scope, *args],
-            env=env | {"OS_CLIENT_CONFIG_FILE": str(self.clouds_yaml)},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
+        result = warm_cli.run_cloud(self.clouds_yaml, cloud, *scope, *args, timeout=timeout)
         assert result.returncode == 0, f"openstack --os-cloud {cloud} {' '.join(args)}: {result.stderr}"
         return result.stdout
 

@@ -28,9 +28,10 @@ from typing import Any
 import pytest
 
 from manage.clouds import write_clouds_yaml
+from tests import warm_cli
 from tests.e2e.guests import OpenStack
 from tests.e2e.kernel import remove_domains_under, virsh
-from tests.harness import VENV_BIN, free_port, running_cloud, wait_until
+from tests.harness import free_port, running_cloud, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -137,10 +138,7 @@ def wait_markers(world: World, name: str, count: int, timeout: float = 180) -> N
 
 def attempt(world: World, cloud: str, *args: str) -> subprocess.CompletedProcess[str]:
     """The openstack CLI where a refusal is expected: its result, whatever it is."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    command = [str(VENV_BIN / "openstack"), "--os-cloud", cloud, *args]
-    env["OS_CLIENT_CONFIG_FILE"] = str(world.cli.clouds_yaml)
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return warm_cli.run_cloud(world.cli.clouds_yaml, cloud, *args, timeout=120)
 
 
 def test_a_server_of_a_raw_image_in_ceph_boots_from_a_clone_and_leaves_nothing(world: World):

@@ -15,7 +15,8 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
 from manage.clouds import write_clouds_yaml
-from tests.harness import VENV_BIN, Cloud, running_cloud, start_postgres, start_redis
+from tests import warm_cli
+from tests.harness import Cloud, running_cloud, start_postgres, start_redis
 
 ADMIN_PASSWORD = "admin-secret"
 DEMO_PASSWORD = "demo-secret"
@@ -95,15 +96,7 @@ class CloudClient:
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=60, **kwargs)
 
     def openstack(self, cloud: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        env["OS_CLIENT_CONFIG_FILE"] = str(self.clouds_yaml)
-        result = subprocess.run(
-            [str(VENV_BIN / "openstack"), "--os-cloud", cloud, *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = warm_cli.run_cloud(self.clouds_yaml, cloud, *args)
         if check and result.returncode != 0:
             raise AssertionError(f"openstack {' '.join(args)} failed: {result.stderr}")
         return result

@@ -4,7 +4,6 @@ shapes and status codes, and tokens that stop working when the credential or the
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import openstack.config
 import pytest
 import yaml
 
-from tests.harness import VENV_BIN
+from tests import warm_cli
 
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]  # a unique name per user, cascades
 
@@ -373,11 +372,7 @@ def _clouds_yaml(path: Path, cloud, person: Person, credential: dict | None = No
 
 
 def _cli(clouds_yaml: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    env["OS_CLIENT_CONFIG_FILE"] = str(clouds_yaml)
-    return subprocess.run(
-        [str(VENV_BIN / "openstack"), "--os-cloud", name, *args], env=env, capture_output=True, text=True, timeout=300
-    )
+    return warm_cli.run_cloud(clouds_yaml, name, *args)
 
 
 def _cli_json(clouds_yaml: Path, name: str, *args: str):

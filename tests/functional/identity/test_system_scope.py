@@ -4,15 +4,13 @@ a system reader may do (and what a project member still may not)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.harness import VENV_BIN
+from tests import warm_cli
 
 pytestmark = [pytest.mark.functional]
 
@@ -266,11 +264,7 @@ def test_old_tokens_without_extras_still_decode(tmp_path):
 
 
 def _cli(clouds_yaml: Path, name: str, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    env["OS_CLIENT_CONFIG_FILE"] = str(clouds_yaml)
-    result = subprocess.run(
-        [str(VENV_BIN / "openstack"), "--os-cloud", name, *args], env=env, capture_output=True, text=True, timeout=300
-    )
+    result = warm_cli.run_cloud(clouds_yaml, name, *args)
     assert result.returncode == 0, f"openstack {' '.join(args)}: {result.stderr}"
     return result.stdout
 

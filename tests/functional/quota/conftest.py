@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests import warm_cli
 from tests.functional.compute.conftest import server_image  # noqa: F401 - the image servers boot
 from tests.functional.conftest import ADMIN_PASSWORD
 from tests.harness import VENV_BIN
@@ -104,6 +105,8 @@ def run(cloud, tool: str, *args: str, env: dict[str, str] | None = None) -> subp
         "OS_IDENTITY_API_VERSION": "3",
     }
     full_env = clean | credentials | {"OS_AUTH_URL": cloud.server.auth_url}
+    if tool == "openstack":
+        return warm_cli.run(args, full_env)
     return subprocess.run(
         [str(VENV_BIN / tool), *args], env=full_env, capture_output=True, text=True, timeout=300, check=False
     )
