@@ -18,6 +18,7 @@ from api.compute import (
     server_actions,
     server_create,
     server_groups,
+    server_tags,
     servers,
 )
 from api.compute import limits as compute_limits
@@ -112,6 +113,7 @@ BLUEPRINTS = (
     server_groups.bp,
     compute_admin.bp,
     compute_limits.bp,
+    server_tags.bp,
     quota_sets.bp,
     network_extensions.bp,
     network_agents.bp,

@@ -283,6 +283,15 @@ RULES: dict[str, Rule] = {
     "compute:quota_class_sets:show": ADMIN,
     "compute:quota_class_sets:update": ADMIN,
     "compute:aggregates:index": ADMIN,
+    # Server tags (2.26), interfaces (os-interface), diagnostics and usage (os-simple-tenant-usage). A project reads
+    # its own usage; only admins read every project's, or a server's diagnostics (host details).
+    "compute:server_tags:read": ADMIN | SCOPED_READER,
+    "compute:server_tags:write": ADMIN | PROJECT_MEMBER,
+    "compute:server_interfaces:read": ADMIN | SCOPED_READER,
+    "compute:server_interfaces:write": ADMIN | PROJECT_MEMBER,
+    "compute:server_diagnostics": ADMIN,
+    "compute:usage:list": ADMIN,
+    "compute:usage:show": ADMIN | PROJECT_READER,
     # Network (Neutron v2.0). What a caller may not see is a 404 before any rule is asked (network.access):
     # networks of their project, shared and external ones; ports and security groups of their project.
     # ``project_id`` is the resource's project; for subnets and owner-only port fields, the network's.

@@ -84,6 +84,7 @@ SERVER_CREATE: dict[str, Any] = {
                 "block_device_mapping_v2": {"type": "array", "items": _BLOCK_DEVICE_MAPPING},
                 "block_device_mapping": {"type": "array", "items": _LEGACY_BLOCK_DEVICE_MAPPING},
                 "personality": {"type": "array", "items": {"type": "object"}},
+                "tags": {"type": "array"},  # 2.52: checked by api.compute.server_tags.for_create
             },
             "required": ["name", "flavorRef"],
             "additionalProperties": False,

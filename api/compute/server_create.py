@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api import policy
 from api.broker import require_broker, send_after_commit
-from api.compute import boot_volumes, lookups, server_networks, server_quota
+from api.compute import boot_volumes, lookups, server_networks, server_quota, server_tags
 from api.compute.microversions import at_least
 from api.compute.schemas import SERVER_CREATE
 from api.compute.views import flavor_snapshot, links
@@ -214,6 +214,7 @@ def _instances(ctx: RequestContext, body: dict[str, Any], build: BuildRequest) -
             key_data=build.key_data,
             user_data=build.user_data,
             metadata_items=dict(body.get("metadata") or {}),
+            tags=server_tags.for_create(body),
             security_groups=[g["name"] for g in body.get("security_groups") or [{"name": "default"}]],
             requested_networks=body.get("networks"),
             server_group_id=build.group_id,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from api import policy
 from api.broker import require_broker, send_after_commit
-from api.compute import addresses, lookups, name_filter, server_quota, volume_attachments
+from api.compute import addresses, lookups, name_filter, server_quota, server_tags, volume_attachments
 from api.compute.schemas import META_ITEM, METADATA, SERVER_UPDATE
 from api.compute.views import nova_time, server_summary, server_view
 from api.context import RequestContext, current
@@ -122,6 +122,7 @@ def _ordered_page(session: Any, ctx: Any) -> tuple[list[Instance], str | None]:
         instances = [i for i in instances if matches(i.name)]
     if "flavor" in args:
         instances = [i for i in instances if i.flavor.get("id") == args["flavor"]]
+    instances = server_tags.filter_listing(instances, args)
     start = 0
     if "marker" in args:
         ids = [i.id for i in instances]
