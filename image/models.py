@@ -1,10 +1,11 @@
-"""Image records: the image, its properties and tags, and the projects it is shared with."""
+"""Image records: the image, its properties and tags, the projects it is shared with, and the metadata-definition
+catalogue (metadefs) describing the properties images and other resources may carry."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Base, TimestampMixin, new_uuid
@@ -61,3 +62,72 @@ class ImageVariant(TimestampMixin, Base):
     location: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
     checksum: Mapped[str] = mapped_column(String(32))
+
+
+# Metadata definitions (Glance "metadefs"): a catalogue of the keys a resource may carry, not values. Every row of
+# a namespace goes with it (ondelete CASCADE); names are unique within their namespace, namespaces cloud-wide.
+
+
+class MetadefNamespace(TimestampMixin, Base):
+    __tablename__ = "metadef_namespaces"
+    __table_args__ = (UniqueConstraint("namespace"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    namespace: Mapped[str] = mapped_column(String(80))
+    display_name: Mapped[str | None] = mapped_column(String(80), default=None)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    visibility: Mapped[str] = mapped_column(String(16), default="private")
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+
+
+class MetadefResourceType(TimestampMixin, Base):
+    """A kind of resource namespaces apply to (``OS::Glance::Image``); made on first association, as in Glance."""
+
+    __tablename__ = "metadef_resource_types"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+
+
+class MetadefResourceTypeAssociation(TimestampMixin, Base):
+    __tablename__ = "metadef_namespace_resource_types"
+
+    namespace_id: Mapped[str] = mapped_column(ForeignKey("metadef_namespaces.id", ondelete="CASCADE"), primary_key=True)
+    resource_type: Mapped[str] = mapped_column(
+        ForeignKey("metadef_resource_types.name", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    prefix: Mapped[str | None] = mapped_column(String(80), default=None)
+    properties_target: Mapped[str | None] = mapped_column(String(80), default=None)
+
+
+class MetadefObject(TimestampMixin, Base):
+    __tablename__ = "metadef_objects"
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    namespace_id: Mapped[str] = mapped_column(ForeignKey("metadef_namespaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    required: Mapped[list[str]] = mapped_column(JSON, default=list)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class MetadefProperty(TimestampMixin, Base):
+    """One property definition; ``definition`` is its JSON-schema fragment (type, title, enum ...), name apart."""
+
+    __tablename__ = "metadef_properties"
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    namespace_id: Mapped[str] = mapped_column(ForeignKey("metadef_namespaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class MetadefTag(TimestampMixin, Base):
+    __tablename__ = "metadef_tags"
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    namespace_id: Mapped[str] = mapped_column(ForeignKey("metadef_namespaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
