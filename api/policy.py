@@ -254,6 +254,7 @@ RULES: dict[str, Rule] = {
     "compute:servers:update": ADMIN | PROJECT_MEMBER,
     "compute:servers:delete": ADMIN | PROJECT_MEMBER,
     "compute:servers:action": ADMIN | PROJECT_MEMBER,
+    "compute:servers:shelve_offload": ADMIN,  # Nova's os_compute_api:os-shelve:shelve_offload
     "compute:servers:metadata:read": ADMIN | SCOPED_READER,
     "compute:servers:metadata:write": ADMIN | PROJECT_MEMBER,
     "compute:servers:console_output": ADMIN | PROJECT_MEMBER,

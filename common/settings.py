@@ -150,6 +150,18 @@ class HostSettings:
     compute_sweep_interval: float = _setting(60.0, "Seconds between runs of the scheduler's stuck-task sweeper.")
     compute_task_timeout: float = _setting(1800.0, "Seconds after which a server task in flight is given up.")
     compute_resend_after: float = _setting(120.0, "Seconds after which a build still waiting for placement is resent.")
+    reclaim_instance_interval: float = _setting(
+        0.0,
+        "Nova's setting: seconds a deleted server stays SOFT_DELETED (powered off, resources kept, 'restore' brings "
+        "it back) before it is reclaimed. 0: deletes are immediate.",
+    )
+    shelved_offload_time: float = _setting(
+        0.0,
+        "Nova's setting: seconds a shelved server keeps its host before it is offloaded. 0: at once; -1: never.",
+    )
+    shelved_poll_interval: float = _setting(
+        60.0, "Seconds between the scheduler's checks for shelved servers to offload and soft deletes to reclaim."
+    )
     service_password: str = _setting(
         "", "Password of the 'stratus-service' user that host agents use to fetch and upload images."
     )

@@ -18,6 +18,11 @@ REBUILD = "compute.rebuild_instance"
 RESIZE = "compute.resize_instance"
 SWEEP = "compute.sweep"
 CHECK_HANDOFFS = "compute.check_handoffs"
+UNSHELVE = "compute.unshelve_instance"
+RESCUE = "compute.rescue_instance"
+OFFLOAD = "compute.shelve_offload_instance"
+DEFERRED = "compute.deferred_work"
+"""The periodic offload of shelved servers and reclaim of soft-deleted ones (``shelved_poll_interval``)."""
 
 SPAWNED = "events.instance_spawned"
 SPAWN_FAILED = "events.instance_spawn_failed"
@@ -47,6 +52,21 @@ def build(app: Celery, instance_id: str, request_id: str, countdown: float | Non
 
 def delete(app: Celery, instance_id: str, request_id: str) -> None:
     app.send_task(DELETE, args=[instance_id], kwargs={"request_id": request_id})
+
+
+def unshelve(app: Celery, instance_id: str, request_id: str) -> None:
+    """Place an offloaded shelved server again and spawn it from its shelved image."""
+    app.send_task(UNSHELVE, args=[instance_id], kwargs={"request_id": request_id})
+
+
+def shelve_offload(app: Celery, instance_id: str, request_id: str) -> None:
+    """Take a shelved server off its host (``shelved_offload_time`` 0: right after the shelve)."""
+    app.send_task(OFFLOAD, args=[instance_id], kwargs={"request_id": request_id})
+
+
+def rescue(app: Celery, instance_id: str, request_id: str, rescue_image: dict[str, Any]) -> None:
+    """Boot the server from ``rescue_image`` (id, disk_format, checksum, size) with its own disk second."""
+    app.send_task(RESCUE, args=[instance_id], kwargs={"request_id": request_id, "rescue_image": rescue_image})
 
 
 def rebuild(app: Celery, instance_id: str, request_id: str) -> None:

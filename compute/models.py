@@ -163,6 +163,13 @@ class Instance(TimestampMixin, Base):
     access_ip_v4: Mapped[str | None] = mapped_column(String(64), default=None)
     access_ip_v6: Mapped[str | None] = mapped_column(String(64), default=None)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    locked_reason: Mapped[str | None] = mapped_column(String(255), default=None)
+    """Why it was locked (``lock`` with ``locked_reason``, shown from 2.73); None when unlocked or no reason."""
+    # Shelve: the snapshot that holds the root disk while shelved (None for a volume-backed server), and when.
+    shelved_image_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    shelved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # When a delete held back by reclaim_instance_interval was accepted (the reclaim counts from it).
+    soft_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     attempts: Mapped[list[str]] = mapped_column(JSON, default=list)

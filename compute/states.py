@@ -66,6 +66,15 @@ class VmState(StrEnum):
     """A build or action failed; ``fault`` says why."""
     DELETED = "deleted"
     """Gone; kept as a record."""
+    SHELVED = "shelved"
+    """Powered off with its disk saved as an image (shelve); still on its host, holding its resources."""
+    SHELVED_OFFLOADED = "shelved_offloaded"
+    """Shelved and gone from its host: no host, no claim, no disk; its ports kept, unbound (unshelve places it)."""
+    SOFT_DELETED = "soft-delete"
+    """Deleted by its user while ``reclaim_instance_interval`` holds deletes back: powered off, resources kept,
+    ``restore`` brings it back until the interval reclaims it."""
+    RESCUED = "rescued"
+    """Booted from a rescue image with its own root disk as the second disk (rescue); unrescue boots it again."""
 
 
 class TaskState(StrEnum):
@@ -103,6 +112,20 @@ class TaskState(StrEnum):
     """Taking a snapshot for createImage."""
     DELETING = "deleting"
     """Being deleted."""
+    SHELVING = "shelving"
+    """Saving the root disk as an image, then powering off."""
+    SHELVING_OFFLOADING = "shelving_offloading"
+    """Removing a shelved server from its host."""
+    UNSHELVING = "unshelving"
+    """Placing a shelved server again and spawning it from its image."""
+    SOFT_DELETING = "soft-deleting"
+    """Powering off for a deferred delete."""
+    RESTORING = "restoring"
+    """Powering a soft-deleted server on again."""
+    RESCUING = "rescuing"
+    """Booting from the rescue image."""
+    UNRESCUING = "unrescuing"
+    """Booting from the server's own disk again."""
 
 
 class Action(StrEnum):
@@ -135,6 +158,18 @@ class Action(StrEnum):
     the guest (Nova's os-assisted-volume-snapshots)."""
     DELETE = "delete"
     """Allowed in every state and during every task, as in Nova: a user can always get rid of a server."""
+    SHELVE = "shelve"
+    """Snapshot the root disk to ``<name>-shelved`` (none for a volume-backed server), then power off."""
+    SHELVE_OFFLOAD = "shelve_offload"
+    """Free the host: the guest and its disks go, the claim is released, the ports unbound (kept)."""
+    UNSHELVE = "unshelve"
+    """Schedule again and spawn from the shelved image, which is then deleted."""
+    SOFT_DELETE = "soft_delete"
+    """A delete held back by ``reclaim_instance_interval``: power off, keep everything."""
+    RESTORE = "restore"
+    """Undo a soft delete: power on again."""
+    RESCUE = "rescue"
+    UNRESCUE = "unrescue"
 
 
 IDLE: frozenset[TaskState | None] = frozenset({None})
@@ -213,6 +248,19 @@ TRANSITIONS: dict[Action, Transition] = {
         # Never fails for the user: a host that is down or never reached is not waited for (compute.control.delete).
         _row(Action.DELETE, frozenset(VmState) - {_V.DELETED}, TaskState.DELETING, on_success=(_V.DELETED,),
              during=ANY_TASK),
+        # Nova's lists (compute/api.py shelve, shelve_offload, unshelve, restore, rescue, unrescue).
+        _row(Action.SHELVE, _RUNNABLE, TaskState.SHELVING, on_success=(_V.SHELVED,)),
+        _row(Action.SHELVE_OFFLOAD, frozenset({_V.SHELVED}), TaskState.SHELVING_OFFLOADING,
+             on_success=(_V.SHELVED_OFFLOADED,)),
+        # A failed unshelve leaves the server shelved and offloaded, its image kept for another try.
+        _row(Action.UNSHELVE, frozenset({_V.SHELVED, _V.SHELVED_OFFLOADED}), TaskState.UNSHELVING,
+             on_success=(_V.ACTIVE,)),
+        _row(Action.SOFT_DELETE, _RUNNABLE | {_V.RESCUED, _V.SHELVED}, TaskState.SOFT_DELETING,
+             on_success=(_V.SOFT_DELETED,)),
+        _row(Action.RESTORE, frozenset({_V.SOFT_DELETED}), TaskState.RESTORING, on_success=(_V.ACTIVE,)),
+        _row(Action.RESCUE, frozenset({_V.ACTIVE, _V.STOPPED, _V.ERROR}), TaskState.RESCUING,
+             on_success=(_V.RESCUED,)),
+        _row(Action.UNRESCUE, frozenset({_V.RESCUED}), TaskState.UNRESCUING, on_success=(_V.ACTIVE,)),
     )
 }  # fmt: skip
 """Every action, keyed by name; a plain string (``"stop"``) finds its row too."""
@@ -299,6 +347,10 @@ _VM_STATUS = {
     VmState.RESIZED: "VERIFY_RESIZE",
     VmState.ERROR: "ERROR",
     VmState.DELETED: "DELETED",
+    VmState.SHELVED: "SHELVED",
+    VmState.SHELVED_OFFLOADED: "SHELVED_OFFLOADED",
+    VmState.SOFT_DELETED: "SOFT_DELETED",
+    VmState.RESCUED: "RESCUE",
 }
 
 

@@ -7,6 +7,13 @@ from celery import Celery
 IMPORT_IMAGE = "image.import_image"
 SWEEP = "image.sweep_stale_uploads"
 ENSURE_VARIANT = "image.ensure_variant"
+DELETE_SERVER_SNAPSHOT = "image.delete_server_snapshot"
+
+
+def delete_server_snapshot(app: Celery, image_id: str, request_id: str) -> None:
+    """Delete the image compute made of a server for itself (a shelved server's, once unshelved or deleted), as
+    Nova deletes it through Glance on the user's behalf. Idempotent; a protected image is kept."""
+    app.send_task(DELETE_SERVER_SNAPSHOT, args=[image_id], kwargs={"request_id": request_id})
 
 
 def import_image(app: Celery, image_id: str, request_id: str) -> None:

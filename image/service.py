@@ -17,14 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
 from common.db import Database
 from common.exceptions import Conflict
 from common.settings import Settings
 from image import quota, upload, variants
-from image.models import Image
-from image.states import Visibility
+from image.models import Image, ImageMember
+from image.states import ImageStatus, Visibility
 from image.store.base import ImageStore
 
 SNAPSHOT_DISK_FORMAT = "qcow2"
@@ -150,6 +151,26 @@ def check_deletable(store: ImageStore, image: Image) -> None:
             f"Image {image.id} could not be deleted because it is in use: The image cannot be deleted because it is "
             "in use through the backend store outside of Glance."
         )
+
+
+def delete_server_snapshot(db: Database, store: ImageStore, image_id: str) -> str:
+    """Delete an image compute made of a server for its own use (``image.client.delete_server_snapshot``): as the
+    API's delete, without a caller; an image already gone, protected or still in use is left alone."""
+    with db.session() as session:
+        image = session.get(Image, image_id)
+        if image is None or image.status == ImageStatus.DELETED:
+            return "gone"
+        if image.protected:
+            return "protected: kept"
+        try:
+            check_deletable(store, image)
+        except Conflict:
+            return "in use: kept"
+        location = image.location
+        image.status, image.location, image.upload_token = ImageStatus.DELETED.value, None, None
+        session.execute(sql_delete(ImageMember).where(ImageMember.image_id == image.id))
+    delete_data(db, store, image_id, location)
+    return "deleted"
 
 
 def delete_data(db: Database, store: ImageStore, image_id: str, location: str | None) -> None:

@@ -8,7 +8,7 @@ from functools import cache
 from celery import Celery
 
 from common.settings import Settings
-from image import client, importing, sweeper, variants
+from image import client, importing, service, sweeper, variants
 from image.context import ImageWorker
 
 LOG = logging.getLogger(__name__)
@@ -32,6 +32,12 @@ def register(app: Celery, settings: Settings) -> None:
     def ensure_variant(image_id: str, disk_format: str) -> dict[str, object]:
         worker = _worker(settings)
         return variants.ensure_variant(worker.db, worker.store, image_id, disk_format)
+
+    @app.task(name=client.DELETE_SERVER_SNAPSHOT, acks_late=True, time_limit=600)
+    def delete_server_snapshot(image_id: str, request_id: str = "") -> str:
+        worker = _worker(settings)
+        LOG.info("[%s] deleting server snapshot %s", request_id, image_id)
+        return service.delete_server_snapshot(worker.db, worker.store, image_id)
 
     @app.task(name=client.SWEEP, acks_late=True, time_limit=600, expires=SWEEP_SECONDS)
     def sweep() -> tuple[int, int]:

@@ -428,6 +428,19 @@ def release_port(session: Session, port_id: str) -> str | None:
     return port.network_id
 
 
+def unbind_device_ports(session: Session, device_id: str, project_id: str) -> list[str]:
+    """Unbind every port of ``device_id`` in its project from its host, keeping the port, its device and its
+    addresses (a shelved server offloaded from its host, as Nova unbinds them); returns their network ids."""
+    found = list(session.scalars(select(Port).where(Port.device_id == device_id, Port.project_id == project_id)))
+    for port in found:
+        if port.binding_host_id:
+            port.status = PortStatus.DOWN
+            _apply_binding(port, {"binding:host_id": ""})
+            port.revision_number += 1
+    session.flush()
+    return sorted({port.network_id for port in found})
+
+
 def delete_device_ports(session: Session, device_id: str, project_id: str) -> list[str]:
     """Delete every port of ``device_id`` (a deleted server's) in the server's project; returns the ids of the
     networks they were on. A port of another project that names the device is not the server's (Nova lists a

@@ -136,6 +136,13 @@ def release_ports(session: Session, device_id: str, project_id: str, preserved: 
     return sorted(n for n in networks if n)
 
 
+def unbind_ports(session: Session, device_id: str, project_id: str) -> list[str]:
+    """Unbind a server's ports from its host and keep them (a shelved server leaving its host): binding them
+    again (``network.client.bind_instance``) wires them wherever it is placed next. Returns the sorted ids of the
+    networks whose hosts must be told."""
+    return ports.unbind_device_ports(session, device_id, project_id)
+
+
 def fixed_addresses(session: Session, devices: Mapping[str, str]) -> list[FixedAddress]:
     """The fixed IPs of the ports of many servers (``{device_id: project_id}``) in one query, ordered by port
     creation. A port counts only in the server's own project: any project may write any ``device_id`` on its

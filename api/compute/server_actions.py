@@ -12,14 +12,14 @@ from celery.exceptions import TimeoutError as CeleryTimeout
 from flask import Blueprint, Response, jsonify
 
 from api import policy
-from api.compute import lookups, remote_consoles, server_changes
+from api.compute import lookups, remote_consoles, server_changes, server_lifecycle, servers
 from api.compute.claims import conflict, start_task
 from api.compute.schemas import CONSOLE_OUTPUT, CREATE_IMAGE, REBOOT
 from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import json_body, validate
 from common.exceptions import BadRequest, Conflict, StratusError
-from compute import actions, client, service, volumes
+from compute import client, service, volumes
 from compute.models import ComputeHost
 from compute.states import Action, allowed
 from image import service as image_service
@@ -121,17 +121,10 @@ def _create_image(ctx: RequestContext, server_id: str, body: Any) -> Response:
     return response
 
 
-def _lock(locked: bool) -> Callable[[RequestContext, str, Any], Response]:
-    def handler(ctx: RequestContext, server_id: str, body: Any) -> Response:
-        with runtime().db.session() as session:
-            instance = lookups.server(session, ctx, server_id)
-            policy.enforce("compute:servers:action", {"project_id": instance.project_id})
-            instance.locked = locked
-            event = "lock" if locked else "unlock"
-            actions.record_action(session, instance, event, ctx.request_id, ctx.user_id, ctx.project_id, finished=True)
-        return Response(status=202)
-
-    return handler
+def _force_delete(ctx: RequestContext, server_id: str, body: Any) -> Response:
+    """Delete now, whatever ``reclaim_instance_interval`` says (a soft-deleted server's reclaim, early)."""
+    servers.hard_delete(ctx, server_id)
+    return Response(status=202)
 
 
 HANDLERS: dict[str, Callable[[RequestContext, str, Any], Response]] = {
@@ -139,8 +132,8 @@ HANDLERS: dict[str, Callable[[RequestContext, str, Any], Response]] = {
     "reboot": _reboot,
     "os-getConsoleOutput": _console_output,
     "createImage": _create_image,
-    "lock": _lock(True),
-    "unlock": _lock(False),
+    "forceDelete": _force_delete,
+    **server_lifecycle.HANDLERS,  # shelve, unshelve, restore, rescue, lock (with a reason)...
     **server_changes.HANDLERS,
     **remote_consoles.HANDLERS,
 }

@@ -11,7 +11,16 @@ from sqlalchemy import select
 
 from api import policy
 from api.broker import require_broker, send_after_commit
-from api.compute import addresses, lookups, name_filter, server_quota, server_tags, volume_attachments
+from api.compute import (
+    addresses,
+    lookups,
+    name_filter,
+    server_lifecycle,
+    server_quota,
+    server_tags,
+    volume_attachments,
+)
+from api.compute.microversions import at_least
 from api.compute.schemas import META_ITEM, METADATA, SERVER_UPDATE
 from api.compute.views import nova_time, server_summary, server_view
 from api.context import RequestContext, current
@@ -41,6 +50,10 @@ STATUS_FILTERS = {
     "REBUILD": (None, TaskState.REBUILDING),
     "RESIZE": (None, TaskState.RESIZE_PREP),
     "REVERT_RESIZE": (None, TaskState.RESIZE_REVERTING),
+    "SHELVED": (VmState.SHELVED, None),
+    "SHELVED_OFFLOADED": (VmState.SHELVED_OFFLOADED, None),
+    "SOFT_DELETED": (VmState.SOFT_DELETED, None),
+    "RESCUE": (VmState.RESCUED, None),
 }
 ADMIN_SORT_KEYS = ("host",)
 SORT_KEYS = (
@@ -91,6 +104,10 @@ def _query(ctx: Any) -> Any:
         query = (
             query.where(Instance.vm_state == vm_state) if vm_state else query.where(Instance.task_state == task_state)
         )
+    if args.get("status", "").upper() != "SOFT_DELETED":  # Nova lists soft-deleted servers only when asked
+        query = query.where(Instance.vm_state != VmState.SOFT_DELETED.value)
+    if "locked" in args and at_least("2.73"):
+        query = query.where(Instance.locked.is_(bool(query_bool("locked"))))
     for param, column in (
         ("image", Instance.image_ref),
         ("flavor", None),
@@ -196,6 +213,13 @@ def delete_server(server_id: str) -> Response:
     """Always succeeds for the user: a server whose host is down or that never reached one is gone at once, and
     a delete racing another is answered as the first (``compute.delete`` holds the workflow)."""
     ctx = current()
+    if server_lifecycle.soft_delete(ctx, server_id):  # reclaim_instance_interval > 0: SOFT_DELETED, restorable
+        return Response(status=204)
+    return hard_delete(ctx, server_id)
+
+
+def hard_delete(ctx: RequestContext, server_id: str) -> Response:
+    """The delete itself (also ``forceDelete``)."""
     rt = runtime()
     with rt.db.session() as session:
         instance = lookups.server(session, ctx, server_id)

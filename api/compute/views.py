@@ -130,6 +130,8 @@ def server_view(
             }
     if at_least("2.9"):
         body["locked"] = instance.locked
+    if at_least("2.73"):  # why it is locked (None: unlocked, or locked without a reason)
+        body["locked_reason"] = instance.locked_reason if instance.locked else None
     if at_least("2.16") and ctx.is_admin:
         body["host_status"] = host_status(instance)
     if at_least("2.19"):

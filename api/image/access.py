@@ -23,8 +23,11 @@ FETCHING = (
     TaskState.SPAWNING.value,
     TaskState.REBUILDING.value,
     TaskState.RESIZE_PREP.value,
+    TaskState.RESCUING.value,
 )
 """Task states in which a compute host fetches the server's image (to its image cache) for the build."""
+SNAPSHOTTING = (TaskState.IMAGE_SNAPSHOT.value, TaskState.SHELVING.value)
+"""Task states in which a compute host uploads a snapshot of the server (createImage, shelve)."""
 
 
 def _member_of(project_id: str, statuses: tuple[str, ...] | None = None) -> ColumnElement[bool]:
@@ -49,7 +52,7 @@ def visible(ctx: RequestContext) -> ColumnElement[bool]:
 
 def _snapshots_in_flight(host: str) -> Select[tuple[str]]:
     return select(Instance.id).where(
-        Instance.deleted.is_(False), Instance.host == host, Instance.task_state == TaskState.IMAGE_SNAPSHOT.value
+        Instance.deleted.is_(False), Instance.host == host, Instance.task_state.in_(SNAPSHOTTING)
     )
 
 
@@ -67,7 +70,10 @@ def needed_by_host(host: str) -> ColumnElement[bool]:
         Image.properties["image_type"].as_string() == "snapshot",
         Image.properties["instance_uuid"].as_string().in_(_snapshots_in_flight(host)),
     )
-    return or_(Image.id.in_(fetching), snapshot)
+    unshelving = select(Instance.shelved_image_id).where(
+        Instance.deleted.is_(False), Instance.host == host, Instance.task_state == TaskState.UNSHELVING.value
+    )
+    return or_(Image.id.in_(fetching), Image.id.in_(unshelving), snapshot)
 
 
 def snapshot_host(session: Session, image: Image) -> str | None:
@@ -78,7 +84,7 @@ def snapshot_host(session: Session, image: Image) -> str | None:
     query = select(Instance.host).where(
         Instance.id == str(properties.get("instance_uuid")),
         Instance.deleted.is_(False),
-        Instance.task_state == TaskState.IMAGE_SNAPSHOT.value,
+        Instance.task_state.in_(SNAPSHOTTING),
     )
     return session.scalars(query).first()
 

@@ -84,7 +84,10 @@ def _try_host(
     request: scheduler.Request,
     attempts: list[str],
     next_task: TaskState = TaskState.SPAWNING,
+    expect: dict[str, str] | None = None,
 ) -> Outcome:
+    """``expect``: the state the instance must still be in (a build's ``building``/``scheduling`` by default;
+    an unshelve places a ``shelved_offloaded`` server with the same claim)."""
     try:
         with control.db.session() as session:
             if not scheduler.claim(session, host, request):
@@ -93,7 +96,7 @@ def _try_host(
             placed = service.swap(
                 session,
                 instance_id,
-                {"vm_state": VmState.BUILDING.value, "task_state": TaskState.SCHEDULING.value},
+                expect or {"vm_state": VmState.BUILDING.value, "task_state": TaskState.SCHEDULING.value},
                 host=host,
                 availability_zone=zone,
                 task_state=next_task.value,
@@ -114,6 +117,7 @@ def _place(
     group_id: str | None,
     attempts: list[str],
     next_task: TaskState = TaskState.SPAWNING,
+    expect: dict[str, str] | None = None,
 ) -> tuple[Outcome, str | None, scheduler.Decision]:
     """Decide and claim, from the cached picture of the hosts and, if that finds no host, from a fresh one.
     Returns the outcome, the host (when placed) and the last decision (to explain a failure)."""
@@ -122,7 +126,7 @@ def _place(
             states, cached = control.hosts.states(session, group_id)
         decision = scheduler.select_hosts(states, request, control.settings.scheduler_strategy)
         for candidate in decision.ranked():
-            outcome = _try_host(control, instance_id, candidate.host.name, request, attempts, next_task)
+            outcome = _try_host(control, instance_id, candidate.host.name, request, attempts, next_task, expect)
             if outcome is Outcome.PLACED:
                 control.hosts.claimed(candidate.host.name, request)
                 return outcome, candidate.host.name, decision
@@ -133,6 +137,24 @@ def _place(
             break
         control.hosts.invalidate()
     return Outcome.HOST_TAKEN, None, decision
+
+
+def place(
+    control: ComputeControl,
+    instance_id: str,
+    request: scheduler.Request,
+    group_id: str | None,
+    task: TaskState,
+    expect: dict[str, str],
+) -> tuple[str | None, str]:
+    """Place an instance that is not being built (an unshelve) with the build's claim: the host, or None and the
+    reason no host was found (or that the instance moved on)."""
+    outcome, host, decision = _place(control, instance_id, request, group_id, [], task, expect)
+    if outcome is Outcome.PLACED:
+        return host, ""
+    if outcome is Outcome.INSTANCE_MOVED_ON:
+        return None, "superseded"
+    return None, scheduler.NoValidHost(reason=decision.explain()).message
 
 
 def build_instance(control: ComputeControl, instance_id: str, request_id: str) -> str:

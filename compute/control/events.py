@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from compute import actions, client, delete, service, volumes
-from compute.control import build, rebuild, records, resize, volume_events
+from compute.control import build, rebuild, records, resize, shelve, volume_events
 from compute.control.context import ComputeControl
 from compute.models import Instance
 from compute.states import TRANSITIONS, Action, PowerState, TaskState, VmState
@@ -29,6 +29,16 @@ FINISHERS = {
     Action.RESIZE: resize.finish_resize,
     Action.CONFIRM_RESIZE: resize.finish_confirm,
     Action.REVERT_RESIZE: resize.finish_revert,
+    Action.SHELVE: shelve.finish_shelve,
+    Action.SHELVE_OFFLOAD: shelve.finish_offload,
+    Action.UNSHELVE: shelve.finish_unshelve,
+}
+# What follows an outcome once it is committed (messages to send): (control, instance, request, error, the
+# shelved image id as the report found it).
+AFTER = {
+    Action.SHELVE: shelve.after_shelve,
+    Action.SHELVE_OFFLOAD: shelve.after_offload,
+    Action.UNSHELVE: shelve.after_unshelve,
 }
 
 
@@ -64,6 +74,8 @@ def spawned(control: ComputeControl, instance_id: str, host: str, power_state: i
 
 def spawn_failed(control: ComputeControl, instance_id: str, host: str, reason: str, request_id: str) -> str:
     """Free the failed host's claim and try another host, up to MAX_ATTEMPTS, then ERROR."""
+    if shelve.unshelving_here(control, instance_id, host):  # the network failed an unshelve's ports
+        return shelve.network_failed(control, instance_id, host, reason, request_id)
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted:
@@ -103,6 +115,8 @@ def network_ready(
     control: ComputeControl, instance_id: str, host: str, nics: list[dict[str, Any]], request_id: str
 ) -> str:
     """The network service wired the server's ports on its host: remember how to plug them, then spawn."""
+    if shelve.unshelving_here(control, instance_id, host):
+        return shelve.network_ready(control, instance_id, host, nics, request_id)
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted or instance.host != host:
@@ -149,6 +163,7 @@ def action_done(
         if actions.reported_elsewhere(instance, host, f"the outcome of {action}"):
             return "ignored: the instance lives elsewhere"
         values: dict[str, Any] = {"task_state": None, "power_state": power_state}
+        shelved_image = instance.shelved_image_id
         finisher = FINISHERS.get(action)
         if finisher is not None:
             values |= finisher(session, instance, power_state, error)
@@ -164,4 +179,6 @@ def action_done(
         actions.record_event(session, instance_id, request_id, event, "Error" if error else "Success", host, error)
     if error:
         LOG.warning("[%s] %s of %s failed on %s: %s", request_id, action, instance_id, host, error)
+    if (after := AFTER.get(Action(action))) is not None:
+        after(control, instance_id, request_id, error, shelved_image)
     return "error" if error else "done"

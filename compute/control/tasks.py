@@ -11,7 +11,7 @@ from celery.signals import worker_ready
 from common.db import Database
 from common.settings import Settings
 from compute import client, delete
-from compute.control import build, events, handoff, hosts, rebuild, resize, sweeper
+from compute.control import build, events, handoff, hosts, rebuild, reclaim, rescue, resize, shelve, sweeper
 from compute.control.context import ComputeControl
 from compute.control.host_cache import HostStateCache
 
@@ -37,6 +37,22 @@ def register(app: Celery, settings: Settings) -> None:
     @app.task(name=client.RESIZE, **TASK_OPTIONS)
     def resize_instance(instance_id: str, request_id: str = "") -> str:
         return resize.start(control, instance_id, request_id)
+
+    @app.task(name=client.UNSHELVE, **TASK_OPTIONS)
+    def unshelve_instance(instance_id: str, request_id: str = "") -> str:
+        return shelve.start_unshelve(control, instance_id, request_id)
+
+    @app.task(name=client.OFFLOAD, **TASK_OPTIONS)
+    def shelve_offload_instance(instance_id: str, request_id: str = "") -> bool:
+        return shelve.start_offload(control, instance_id, request_id)
+
+    @app.task(name=client.RESCUE, **TASK_OPTIONS)
+    def rescue_instance(instance_id: str, request_id: str = "", rescue_image: dict | None = None) -> str:
+        return rescue.start(control, instance_id, request_id, rescue_image or {})
+
+    @app.task(name=client.DEFERRED, **TASK_OPTIONS, expires=settings.shelved_poll_interval)
+    def deferred_work() -> dict[str, int]:
+        return {"offloaded": shelve.offload_due(control), "reclaimed": reclaim.reclaim(control)}
 
     @app.task(name=client.SPAWNED, **TASK_OPTIONS, **FROM_HOST)
     def instance_spawned(instance_id: str, host: str, power_state: int, request_id: str = "") -> str:
@@ -93,6 +109,7 @@ def register(app: Celery, settings: Settings) -> None:
     app.conf.beat_schedule = {
         "compute-sweeper": {"task": client.SWEEP, "schedule": settings.compute_sweep_interval},
         "compute-handoffs": {"task": client.CHECK_HANDOFFS, "schedule": settings.host_heartbeat_interval},
+        "compute-deferred": {"task": client.DEFERRED, "schedule": settings.shelved_poll_interval},
     }
 
     @worker_ready.connect(weak=False)

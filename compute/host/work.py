@@ -118,6 +118,8 @@ def action(
             driver.resize(_instance_spec(agent, host, params["spec"]))
         elif action in VOLUME_ACTIONS:
             VOLUME_ACTIONS[action](driver, instance_id, params)
+        elif action in LIFECYCLE_ACTIONS:
+            LIFECYCLE_ACTIONS[action](agent, host, instance_id, params)
         else:
             _run_power_action(driver, instance_id, action)
     except Exception as exc:
@@ -167,6 +169,51 @@ VOLUME_ACTIONS = {
 ``timeout`` to detach, ``device`` and ``new_size`` in GiB to extend, ``device``, ``volume_id`` (the disk's serial),
 ``target`` (a ``connection_info`` of the file to write) and ``timeout`` to copy for a snapshot;
 ``attachment_id``/``volume_id``/``snapshot_id`` come back in the report's ``result``)."""
+
+
+def _shelve(agent: ComputeAgent, host: str, instance_id: str, params: dict[str, Any]) -> None:
+    """The root disk to the shelved image (none for a volume-backed server), then off. A redelivered shelve of a
+    guest already off uploads again: the image is still ``queued`` until the first upload lands."""
+    if params.get("image_id"):
+        _snapshot(agent, host, instance_id, str(params["image_id"]))
+    agent.driver(host).power_off(instance_id, timeout=float(params.get("timeout", 60)))
+
+
+def _shelve_offload(agent: ComputeAgent, host: str, instance_id: str, params: dict[str, Any]) -> None:
+    agent.driver(host).destroy(instance_id)  # the guest, its disks and taps; its ports stay (unbound)
+
+
+def _unshelve(agent: ComputeAgent, host: str, instance_id: str, params: dict[str, Any]) -> None:
+    """Spawn from the shelved image (``spec``), or, still on its host (never offloaded), only power on. Idempotent:
+    spawn starts an instance already defined."""
+    if params.get("spec"):
+        agent.driver(host).spawn(_instance_spec(agent, host, params["spec"]))
+    else:
+        agent.driver(host).power_on(instance_id)
+
+
+def _rescue(agent: ComputeAgent, host: str, instance_id: str, params: dict[str, Any]) -> None:
+    spec = _instance_spec(agent, host, params["spec"])
+    rescue: dict[str, Any] = params["rescue_image"]
+    if agent.settings.compute_driver == "fake":
+        path, disk_format = Path("/dev/null"), "raw"
+    else:
+        cached = agent.image_cache.ensure(rescue, host)
+        path, disk_format = cached.path, cached.disk_format
+    agent.driver(host).rescue(spec, path, disk_format)
+
+
+LIFECYCLE_ACTIONS = {
+    "shelve": _shelve,
+    "shelve_offload": _shelve_offload,
+    "unshelve": _unshelve,
+    "soft_delete": lambda agent, host, uuid, params: agent.driver(host).power_off(uuid, timeout=60),
+    "restore": lambda agent, host, uuid, params: agent.driver(host).power_on(uuid),
+    "rescue": _rescue,
+    "unrescue": lambda agent, host, uuid, params: agent.driver(host).unrescue(uuid),
+}
+"""Shelve, soft delete and rescue work on a server (``params``: ``image_id`` to shelve to; ``spec`` to unshelve
+on a new host; ``spec`` and ``rescue_image`` (id, disk_format, checksum, size) to rescue)."""
 
 
 def _snapshot(agent: ComputeAgent, host: str, instance_id: str, image_id: str) -> None:

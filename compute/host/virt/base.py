@@ -328,6 +328,18 @@ class ComputeDriver(ABC):
             self.power_off(spec.uuid, timeout=0)
 
     @abstractmethod
+    def rescue(self, spec: InstanceSpec, rescue_image: Path | None, rescue_format: str) -> None:
+        """Boot the instance from a fresh disk made of ``rescue_image`` (an overlay, as a root disk is made) as its
+        first disk, with its own root disk as the second (``vdb``) and its config drive, volumes left out (Nova's
+        rescue). What ``unrescue`` needs is kept first. Ends running. Idempotent: a rescued instance is only
+        started if it is off. A failure puts the instance back as it was, then raises DriverError."""
+
+    @abstractmethod
+    def unrescue(self, uuid: str) -> None:
+        """Back to the definition from before ``rescue`` (the rescue disk is removed), running. Idempotent: an
+        instance that is not rescued is left as it is. InstanceNotFound when it is not here."""
+
+    @abstractmethod
     def resize(self, spec: InstanceSpec) -> None:
         """Give the instance ``spec``'s vCPUs, memory and root disk on this host, keeping what ``revert_resize``
         needs: the guest is shut down, its root disk grown (never shrunk: DriverError), and started again if it

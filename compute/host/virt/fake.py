@@ -86,6 +86,7 @@ class FakeDriver(ComputeDriver):
         self._consoles: dict[str, list[str]] = {}
         self._flavors: dict[str, tuple[int, int, int]] = {}
         self._resizes: dict[str, tuple[PowerState, tuple[int, int, int]]] = {}
+        self._rescues: dict[str, str] = {}
         self._endpoints: dict[tuple[str, ConsoleKind], EchoConsole] = {}
         self._lock = threading.Lock()
         self.volume_dir = volume_dir
@@ -135,8 +136,29 @@ class FakeDriver(ComputeDriver):
             self._consoles.pop(uuid, None)
             self._flavors.pop(uuid, None)
             self._resizes.pop(uuid, None)
+            self._rescues.pop(uuid, None)
             self._volumes.pop(uuid, None)
         self._close_consoles(uuid)
+
+    def rescue(self, spec: InstanceSpec, rescue_image: Path | None, rescue_format: str) -> None:
+        self._pause_for_effect()
+        with self._lock:
+            self._state(spec.uuid)
+            self._rescues.setdefault(spec.uuid, str(rescue_image or ""))
+            self._instances[spec.uuid] = PowerState.RUNNING
+            self._consoles.setdefault(spec.uuid, []).append(f"fake rescue boot of {spec.name}")
+
+    def unrescue(self, uuid: str) -> None:
+        self._pause_for_effect()
+        with self._lock:
+            self._state(uuid)
+            if self._rescues.pop(uuid, None) is not None:
+                self._instances[uuid] = PowerState.RUNNING
+
+    def rescued(self, uuid: str) -> bool:
+        """Test hook: whether the instance runs from its rescue disk now."""
+        with self._lock:
+            return uuid in self._rescues
 
     def _close_consoles(self, uuid: str) -> None:
         """A guest that stops takes its console servers with it (QEMU's process ends)."""

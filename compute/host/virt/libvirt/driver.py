@@ -36,6 +36,7 @@ persistent domain named ``stratus-<uuid>`` carrying a Stratus metadata element. 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import shutil
@@ -80,6 +81,9 @@ CONSOLE_LOG = "console.log"
 CONSOLE_LISTEN = "127.0.0.1"
 """Consoles listen on the loopback: the console proxy runs on the same machine as the hosts here."""
 RESIZE_BACKUP = "resize-backup"
+RESCUE_DISK = "disk.rescue"
+UNRESCUE_XML = "unrescue.xml"
+"""The definition from before a rescue, in the instance directory while rescued (``unrescue`` puts it back)."""
 RESIZE_STATE = "resize.json"
 ROOT_TARGET = "vda"
 POLL_INTERVAL = 0.5
@@ -568,6 +572,57 @@ class LibvirtDriver(base.ComputeDriver):
                 self.revert_resize(uuid)
                 raise
         LOG.info("instance %s: resized to %d vCPUs, %d MiB, %d GiB", uuid, spec.vcpus, spec.memory_mb, spec.root_gb)
+
+    def rescue(self, spec: InstanceSpec, rescue_image: Path | None, rescue_format: str) -> None:
+        """The rescue domain: ``disk.rescue`` (an overlay of the rescue image) as ``vda``, the root disk as ``vdb``,
+        the config drive; the old definition waits in ``unrescue.xml``. The serial port stays the same."""
+        uuid = canonical_uuid(spec.uuid)
+        directory = self.instance_dir(uuid)
+        guest = self._guest(uuid)
+        saved = directory / UNRESCUE_XML
+        with _translated(uuid, "rescue"):
+            if saved.exists():  # redelivered: already rescued
+                if not guest.is_active():
+                    guest.start()
+                return
+            if rescue_image is None:
+                raise DriverError(reason=f"instance {uuid}: no rescue image")
+            original = guest.xml(inactive=True)
+            self.power_off(uuid, timeout=self.soft_reboot_timeout)
+            try:
+                disks.create_root_disk(directory / RESCUE_DISK, rescue_image, rescue_format, spec.root_gb)
+                normal = self.domain_config(spec, config.serial_tcp_port(original), self._root_in_ceph(uuid))
+                root, *rest = normal.disks
+                own_disks = [d for d in rest if d.serial == ""]  # the config drive; volumes stay out
+                rescue_disk = config.DiskConfig(directory / RESCUE_DISK, ROOT_TARGET, "virtio", cache=self.cache_mode())
+                rescue_disks = (rescue_disk, dataclasses.replace(root, target="vdb"), *own_disks)
+                xml = config.domain_xml(dataclasses.replace(normal, disks=rescue_disks))
+                partial = directory / f".{UNRESCUE_XML}.partial"
+                partial.write_text(original)
+                partial.replace(saved)
+                self.host.define(xml)
+                guest.start()
+            except Exception:
+                LOG.warning("instance %s: rescue failed; putting it back as it was", uuid)
+                self.unrescue(uuid)
+                raise
+        LOG.info("instance %s: rescued", uuid)
+
+    def unrescue(self, uuid: str) -> None:
+        uuid = canonical_uuid(uuid)
+        directory = self.instance_dir(uuid)
+        guest = self._guest(uuid)
+        saved = directory / UNRESCUE_XML
+        with _translated(uuid, "unrescue"):
+            if saved.exists():
+                if guest.is_active():
+                    guest.destroy()  # the rescue system has nothing to save
+                self.host.define(saved.read_text())
+                saved.unlink()
+            (directory / RESCUE_DISK).unlink(missing_ok=True)
+            if not guest.is_active():
+                guest.start()
+        LOG.info("instance %s: unrescued", uuid)
 
     def confirm_resize(self, uuid: str) -> None:
         uuid = canonical_uuid(uuid)
