@@ -35,6 +35,7 @@ from compute import actions, client, volumes
 from compute.models import Allocation, Instance, ServerGroupMember, ports_of
 from compute.service import now, swap
 from compute.states import TRANSITIONS, Action, TaskState, VmState
+from image import client as image_client
 from network import client as network_client
 from network import vif
 
@@ -98,6 +99,7 @@ def finish(session: Session, instance_id: str, app: Celery | None = None, reques
     transaction commits (``compute.volumes.release``)."""
     networks = release_ports(session, instance_id)
     volumes.release(session, instance_id, app, request_id)
+    _drop_shelved_image(session, instance_id, app, request_id)
     swap(
         session,
         instance_id,
@@ -112,6 +114,14 @@ def finish(session: Session, instance_id: str, app: Celery | None = None, reques
     session.execute(sql_delete(Allocation).where(Allocation.instance_id == instance_id))
     session.execute(sql_delete(ServerGroupMember).where(ServerGroupMember.instance_id == instance_id))
     return networks
+
+
+def _drop_shelved_image(session: Session, instance_id: str, app: Celery | None, request_id: str) -> None:
+    """A shelved server's image goes with it, as Nova deletes it (sent when the transaction commits)."""
+    instance = session.get(Instance, instance_id)
+    image_id = instance.shelved_image_id if instance is not None else None
+    if image_id and app is not None:
+        volumes.send_after_commit(session, lambda: image_client.delete_server_snapshot(app, image_id, request_id))
 
 
 def release_ports(session: Session, instance_id: str) -> list[str]:
