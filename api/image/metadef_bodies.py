@@ -40,7 +40,7 @@ _COUNT = {"type": "integer", "minimum": 0}
 _STRINGS = {"type": "array", "items": {"type": "string", "maxLength": 255}, "uniqueItems": True, "maxItems": 256}
 _DEFINITION_FIELDS: dict[str, Any] = {
     "title": {"type": "string", "maxLength": 255},
-    "description": _text(8192),
+    "description": {"type": "string", "maxLength": 8192},
     "operators": {"type": "array", "items": {"type": "string", "maxLength": 255}, "maxItems": 64},
     "type": {"type": "string", "enum": PROPERTY_TYPES},
     "required": _STRINGS,

@@ -50,13 +50,14 @@ def _property_fields() -> dict[str, Any]:
 
 
 def _properties_map() -> dict[str, Any]:
-    return {"type": "object", "additionalProperties": {"$ref": "#/definitions/property"}}
+    """Where a namespace or an object holds its property definitions: ``#/definitions/property`` is the map from
+    a property's name to its definition, as in Glance (an object's ``properties`` and a namespace's point to it)."""
+    return {"$ref": "#/definitions/property"}
 
 
 def _definitions() -> dict[str, Any]:
-    fields = _property_fields()
-    fields.pop("name")
-    return {**_DEFINITIONS, "property": {"type": "object", "required": ["title", "type"], "properties": fields}}
+    definition = {"type": "object", "required": ["title", "type"], "properties": _property_fields()}
+    return {**_DEFINITIONS, "property": {"type": "object", "additionalProperties": definition}}
 
 
 def resource_type() -> dict[str, Any]:
@@ -99,8 +100,9 @@ def object_() -> dict[str, Any]:
             "name": {"type": "string", "maxLength": 255},
             "description": {"type": "string"},
             "required": {"$ref": "#/definitions/stringArray"},
-            "properties": {"$ref": "#/definitions/property"},
+            "properties": _properties_map(),
             "schema": {"type": "string", "readOnly": True},
+            "self": {"type": "string", "readOnly": True},
             **_STAMPS,
         },
         "required": ["name"],

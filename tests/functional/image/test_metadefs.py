@@ -34,6 +34,7 @@ def _glance_fault(response, status: int) -> None:
     assert body["code"].startswith(str(status)) and body["title"] and body["message"], body
 
 
+@pytest.mark.both_databases  # unique names, cascades and the seed rest on the database
 def test_stratus_namespaces_are_seeded_public_protected_and_true(cloud):
     admin, demo = cloud.admin_token(), cloud.demo().get_token()
     listed = cloud.request("GET", f"{NS}?limit=1000", demo).json()["namespaces"]
@@ -59,6 +60,7 @@ def test_stratus_namespaces_are_seeded_public_protected_and_true(cloud):
     assert all(t["created_at"].endswith("Z") for t in types)
 
 
+@pytest.mark.both_databases  # unique names, cascades and the seed rest on the database
 def test_namespace_lifecycle_as_tempest_drives_it(cloud, unique):
     admin = cloud.admin_token()
     resource_type = cloud.request("GET", "/image/v2/metadefs/resource_types", admin).json()["resource_types"][0]
@@ -260,6 +262,7 @@ def test_property_names_with_a_resource_type_prefix(cloud, unique):
     assert cloud.request("GET", f"{NS}/{unique}/properties/hw_disk_bus", admin).status_code == 404
 
 
+@pytest.mark.both_databases  # unique names, cascades and the seed rest on the database
 def test_tags_as_tempest_drives_them_with_append_semantics(cloud, unique):
     admin = cloud.admin_token()
     _create(cloud, admin, unique)
@@ -300,6 +303,7 @@ def test_tags_as_tempest_drives_them_with_append_semantics(cloud, unique):
     assert cloud.request("GET", f"{NS}/{unique}/tags", admin).json() == {"tags": []}
 
 
+@pytest.mark.both_databases  # unique names, cascades and the seed rest on the database
 def test_resource_type_associations(cloud, unique):
     admin = cloud.admin_token()
     _create(cloud, admin, unique)
