@@ -9,6 +9,7 @@ import pytest
 
 from tests.functional.compute import BASE, cli_json, fault, version, wait_for_hosts
 from tests.functional.compute.conftest import action, create_server, show, wait_for_status
+from tests.functional.compute.test_server_networks import network_with_subnet, ports_of
 from tests.harness import wait_until
 
 pytestmark = [pytest.mark.functional]
@@ -59,6 +60,35 @@ def test_shelve_snapshots_and_offloads_and_unshelve_spawns_again_and_deletes_the
     )
     assert {"shelve", "unshelve"} <= set(_actions(cloud, token, server_id))
     cloud.request("DELETE", f"{BASE}/servers/{server_id}", token)
+
+
+def test_a_server_on_a_network_keeps_its_port_unbound_while_offloaded_and_gets_it_wired_again(
+    cloud, server_image, unique
+):
+    token = cloud.demo().get_token()
+    net_id, _ = network_with_subnet(cloud, token, unique, cidr="10.77.0.0/24")
+    made = create_server(cloud, token, server_image, unique, networks=[{"uuid": net_id}])
+    wait_for_status(cloud, token, made["id"], "ACTIVE")
+    (port,) = ports_of(cloud, token, device_id=made["id"])
+    assert port["status"] == "ACTIVE"
+    assert action(cloud, token, made["id"], {"shelve": None}).status_code == 202
+    wait_for_status(cloud, token, made["id"], "SHELVED_OFFLOADED")
+    (kept,) = ports_of(cloud, token, device_id=made["id"])  # the same port, address and all, unbound
+    assert kept["id"] == port["id"] and kept["fixed_ips"] == port["fixed_ips"]
+    admin_port = cloud.request("GET", f"/network/v2.0/ports/{port['id']}", cloud.admin_token()).json()["port"]
+    assert admin_port["binding:host_id"] == "" and kept["status"] == "DOWN"
+    assert action(cloud, token, made["id"], {"unshelve": None}).status_code == 202
+    back = wait_for_status(cloud, token, made["id"], "ACTIVE")
+    host = _admin_view(cloud, made["id"])["OS-EXT-SRV-ATTR:host"]
+    assert [a["addr"] for a in back["addresses"][unique]] == [ip["ip_address"] for ip in port["fixed_ips"]]
+    wait_until(
+        lambda: cloud.request("GET", f"/network/v2.0/ports/{port['id']}", cloud.admin_token()).json()["port"],
+        30,
+        interval=0.1,
+        message="the port was not wired on the unshelved server's new host",
+        until=lambda p: p["status"] == "ACTIVE" and p["binding:host_id"] == host,
+    )
+    cloud.request("DELETE", f"{BASE}/servers/{made['id']}", token)
 
 
 def test_a_paused_server_shelves(cloud, server_image, unique):
