@@ -42,7 +42,7 @@ from compute.host.virt.base import (
     PowerState,
     VolumeConnection,
 )
-from compute.host.virt.libvirt import taps
+from compute.host.virt.libvirt import config, taps
 from compute.host.virt.libvirt.driver import LibvirtDriver
 from deploy.images import markers
 from tests.e2e.guests import Guest
@@ -558,3 +558,35 @@ def test_an_attached_volumes_snapshot_holds_the_write_before_it_and_not_the_one_
     driver.destroy(uuid)
     assert raw_head(volume).startswith(b"AFTER-SNAPSHOT\n")
     print(f"\n  snapshot of a 256 MiB volume (255 MiB of data) while the guest ran: {took:.1f} s")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rescue: the rescue disk boots first, the guest's own root disk is vdb; unrescue boots the own disk again.
+
+
+def test_rescue_boots_the_rescue_disk_first_and_unrescue_the_own_disk_again(
+    driver: LibvirtDriver, base_image: Path, created: list[str]
+) -> None:
+    spec = new_spec(created, base_image, "e2e-rescue")
+    uuid, directory = spec.uuid, driver.instance_dir(spec.uuid)
+    driver.spawn(spec)
+    wait_for_ready(driver, uuid, 1)
+
+    driver.rescue(spec, base_image, "qcow2")
+    definition = virsh("dumpxml", "--inactive", f"stratus-{uuid}")
+    assert config.disk_path(definition, "vda") == directory / "disk.rescue"
+    assert config.disk_path(definition, "vdb") == directory / "disk"
+    assert domstate(uuid) == "running"
+    wait_for_ready(driver, uuid, 2)  # the rescue system booted
+    driver.rescue(spec, base_image, "qcow2")  # redelivered: nothing more happens
+    assert config.disk_path(virsh("dumpxml", "--inactive", f"stratus-{uuid}"), "vda") == directory / "disk.rescue"
+
+    driver.unrescue(uuid)
+    definition = virsh("dumpxml", "--inactive", f"stratus-{uuid}")
+    assert config.disk_path(definition, "vda") == directory / "disk"
+    assert config.disk_element(definition, "vdb") is None
+    assert not (directory / "disk.rescue").exists() and not (directory / "unrescue.xml").exists()
+    assert domstate(uuid) == "running"
+    wait_for_ready(driver, uuid, 3)
+    driver.unrescue(uuid)  # not rescued: nothing happens
+    driver.destroy(uuid)
