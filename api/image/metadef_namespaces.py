@@ -9,7 +9,7 @@ update without ``owner`` keeps the owner rather than handing the namespace to th
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import Select, asc, delete, desc, select
@@ -53,7 +53,8 @@ def create_namespace() -> tuple[Response, int]:
         metadef_catalog.fill(session, namespace, body)
         view = _detail(session, namespace)
     response = jsonify(view)
-    response.headers["Location"] = f"{rt.settings.effective_public_url}/image{NAMESPACES}/{body['namespace']}"
+    location = quote(body["namespace"], safe=":")
+    response.headers["Location"] = f"{rt.settings.effective_public_url}/image{NAMESPACES}/{location}"
     return response, 201
 
 

@@ -288,7 +288,7 @@ def test_tags_as_tempest_drives_them_with_append_semantics(cloud, unique):
     _glance_fault(cloud.request("POST", f"{NS}/{unique}/tags", admin, json=twice), 409)
     assert [t["name"] for t in cloud.request("GET", f"{NS}/{unique}/tags", admin).json()["tags"]] == ["only"]
 
-    one = cloud.request("POST", f"{NS}/{unique}/tags/tag_name", admin)
+    one = cloud.request("POST", f"{NS}/{unique}/tags/tag_name", admin, headers={"Content-Type": "application/json"})
     assert one.status_code == 201 and one.json()["name"] == "tag_name", one.text
     assert set(one.json()) == {"name", "created_at", "updated_at"}
     _glance_fault(cloud.request("POST", f"{NS}/{unique}/tags/tag_name", admin), 409)
