@@ -42,7 +42,9 @@ from api.identity import (
 )
 from api.identity import credentials as identity_credentials
 from api.identity import endpoints as identity_endpoints
+from api.identity import implied_roles as identity_implied_roles
 from api.identity import limits as identity_limits
+from api.identity import oauth1 as identity_oauth1
 from api.identity import regions as identity_regions
 from api.identity import services as identity_services
 from api.image import data as image_data
@@ -100,6 +102,8 @@ BLUEPRINTS = (
     identity_limits.bp,
     identity_application_credentials.bp,
     identity_credentials.bp,
+    identity_implied_roles.bp,
+    identity_oauth1.bp,
     quota_resources.bp,
     images.bp,
     image_data.bp,

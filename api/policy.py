@@ -139,7 +139,9 @@ RULES: dict[str, Rule] = {
     "identity:create_user": ADMIN,
     "identity:update_user": ADMIN,
     "identity:delete_user": ADMIN,
-    "identity:change_password": OWNER,
+    # Keystone does not enforce a policy on a password change: the original password authenticates the request
+    # (an admin, or anyone, who knows it may change it; a user whose password expired has no token to show).
+    "identity:change_password": PUBLIC,
     # Identity: application credentials and access rules. Only the user makes their own, on the project of their
     # token (its roles are what a credential may carry); admins may look at and delete anyone's (Keystone's).
     "identity:create_application_credential": OWNER & PROJECT_SCOPED,
@@ -167,7 +169,13 @@ RULES: dict[str, Rule] = {
     "identity:create_role": ADMIN,
     "identity:update_role": ADMIN,
     "identity:delete_role": ADMIN,
+    # Role inference rules (Keystone's implied roles): admins write them; a system reader may look.
     "identity:list_implied_roles": ADMIN | SYSTEM_READER,
+    "identity:get_implied_role": ADMIN | SYSTEM_READER,
+    "identity:check_implied_role": ADMIN | SYSTEM_READER,
+    "identity:list_role_inference_rules": ADMIN | SYSTEM_READER,
+    "identity:create_implied_role": ADMIN,
+    "identity:delete_implied_role": ADMIN,
     "identity:list_grants": ADMIN | SYSTEM_READER | OWNER,
     "identity:check_grant": ADMIN | SYSTEM_READER | OWNER,
     "identity:create_grant": ADMIN,
@@ -183,6 +191,12 @@ RULES: dict[str, Rule] = {
     "identity:check_system_grant_for_group": ADMIN | SYSTEM_READER,
     "identity:create_system_grant_for_group": ADMIN,
     "identity:revoke_system_grant_for_group": ADMIN,
+    # Identity: OS-OAUTH1 consumers (applications users may delegate roles to): admins manage them.
+    "identity:list_consumers": ADMIN | SYSTEM_READER,
+    "identity:get_consumer": ADMIN | SYSTEM_READER,
+    "identity:create_consumer": ADMIN,
+    "identity:update_consumer": ADMIN,
+    "identity:delete_consumer": ADMIN,
     # Identity: groups (Keystone's defaults: admins manage groups; a user may list the groups they are in).
     # Grants to a group use the grant rules above, with a target naming no user (so only admins pass).
     "identity:list_groups": ADMIN | SYSTEM_READER,

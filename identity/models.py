@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Base, IdColumn, TimestampMixin, UTCDateTime, utcnow
@@ -51,11 +51,29 @@ class User(TimestampMixin, Base):
 
 
 class Role(TimestampMixin, Base):
+    """A global role (``domain_id`` None), or a domain-specific one (Keystone's): its name is unique in its domain
+    only, and a token never carries it, only the global roles it implies (``identity.roles``)."""
+
     __tablename__ = "roles"
+    __table_args__ = (
+        # Names are unique per domain, and among global roles: a NULL domain_id never collides in a UNIQUE
+        # constraint, so global roles get a partial index of their own (SQLite and PostgreSQL both have them).
+        UniqueConstraint("domain_id", "name"),
+        Index(
+            "uq_roles_global_name",
+            "name",
+            unique=True,
+            sqlite_where=text("domain_id IS NULL"),
+            postgresql_where=text("domain_id IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = IdColumn()
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(Text, default="")
+    domain_id: Mapped[str | None] = mapped_column(
+        ForeignKey("domains.id", ondelete="CASCADE"), default=None, index=True
+    )
 
 
 class ImpliedRole(Base):
@@ -346,3 +364,27 @@ class ProjectEndpoint(Base):
 
     endpoint_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class OAuth1Consumer(TimestampMixin, Base):
+    """OS-OAUTH1's consumer: an application that may ask users to delegate roles to it. Its secret is shown once,
+    at creation, and only a hash of it is stored (as application credentials' secrets)."""
+
+    __tablename__ = "oauth1_consumers"
+
+    id: Mapped[str] = IdColumn()
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PasswordHistory(Base):
+    """The hashes of a user's last passwords, the current one included, newest last: Keystone's
+    ``unique_last_password_count`` refuses a self-service change to any of the last N (identity.password_policy)."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

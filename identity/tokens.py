@@ -68,7 +68,8 @@ _ASSIGNED = select(RoleAssignment.role_id).where(
 )
 _GROUP_ASSIGNED = roles_via_groups(bindparam("user_id"), bindparam("target_type"), bindparam("target_id"))
 _IMPLICATIONS = select(ImpliedRole.prior_role_id, ImpliedRole.implied_role_id)
-_ROLE_NAMES = select(Role.id, Role.name)
+# Global roles only: a domain-specific role is never in a token, only the global roles it implies (Keystone's).
+_ROLE_NAMES = select(Role.id, Role.name).where(Role.domain_id.is_(None))
 _USER = (
     select(User.id, User.name, User.enabled, Domain.id, Domain.name, Domain.enabled)
     .join(Domain, Domain.id == User.domain_id)
@@ -83,7 +84,7 @@ _DOMAIN = select(Domain.id, Domain.name, Domain.enabled).where(Domain.id == bind
 
 
 def role_graph(session: Session) -> tuple[dict[str, set[str]], dict[str, str]]:
-    """Which roles each role implies (transitively) and every role's name."""
+    """Which roles each role implies (transitively) and every global role's name (what tokens may carry)."""
     edges = session.execute(_IMPLICATIONS).all()
     implied: dict[str, set[str]] = {}
     for prior, _ in edges:

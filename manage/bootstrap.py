@@ -46,7 +46,7 @@ def _ensure_domain(session: Session) -> None:
 def _ensure_roles(session: Session) -> dict[str, str]:
     ids: dict[str, str] = {}
     for name in DEFAULT_ROLES:
-        role = session.scalars(select(Role).filter_by(name=name)).one_or_none()
+        role = session.scalars(select(Role).filter_by(name=name, domain_id=None)).one_or_none()
         if role is None:
             role = Role(name=name)
             session.add(role)

@@ -101,7 +101,7 @@ def _roles(session: Session, requested: list[dict[str, Any]] | None, token: Vali
         if "id" in ref:
             role = session.get(Role, ref["id"]) if len(ref["id"]) <= 64 else None
         else:
-            role = session.scalars(select(Role).filter_by(name=ref["name"])).one_or_none()
+            role = session.scalars(select(Role).filter_by(name=ref["name"], domain_id=None)).one_or_none()
         if role is None:
             raise NotFound(kind="role", id=ref.get("id") or ref.get("name"))
         if role.id not in held:

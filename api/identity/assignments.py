@@ -14,6 +14,7 @@ from api.urls import collection_links
 from common.exceptions import NotFound
 from identity.lookups import get_or_404
 from identity.models import Domain, Project, Role, RoleAssignment, User
+from identity.roles import check_domain_role_target
 
 bp = Blueprint("identity_assignments", __name__, url_prefix="/identity/v3")
 
@@ -48,7 +49,8 @@ def create_grant(collection: str, target_id: str, user_id: str, role_id: str) ->
     ctx = policy.enforce("identity:create_grant", {"user_id": user_id})
     with runtime().db.session() as session:
         _grant_target(session, collection, target_id, user_id, ctx)
-        get_or_404(session, Role, role_id)
+        role = get_or_404(session, Role, role_id)
+        check_domain_role_target(session, role, TARGET_TYPES[collection], target_id)
         grant = _grant(collection, target_id, user_id, role_id)
         if session.get(RoleAssignment, (grant.target_type, target_id, user_id, role_id)) is None:
             session.add(grant)

@@ -20,6 +20,7 @@ from common.db import begin_write
 from common.exceptions import Conflict, NotFound
 from identity.lookups import get_or_404
 from identity.models import Domain, Group, GroupRoleAssignment, Project, Role
+from identity.roles import check_domain_role_target
 
 bp = Blueprint("identity_group_grants", __name__, url_prefix="/identity/v3")
 
@@ -48,7 +49,7 @@ def create_group_grant(collection: str, target_id: str, group_id: str, role_id: 
     with runtime().db.session() as session:
         begin_write(session)
         target_type = _check_target(session, collection, target_id, group_id)
-        get_or_404(session, Role, role_id)
+        check_domain_role_target(session, get_or_404(session, Role, role_id), target_type, target_id)
         if session.get(GroupRoleAssignment, (target_type, target_id, group_id, role_id)) is None:
             session.add(
                 GroupRoleAssignment(target_type=target_type, target_id=target_id, group_id=group_id, role_id=role_id)

@@ -134,8 +134,10 @@ def _entries(session: Session, effective: bool) -> list[Entry]:
     else:
         members = _members(session, {g.group_id for g in group_grants if g.group_id})
         entries += [Entry(g, g.role_id, user) for g in group_grants for user in members.get(g.group_id or "", ())]
-        closure = role_graph(session)[0]
+        closure, global_roles = role_graph(session)
         entries += [Entry(e.grant, implied, e.member) for e in list(entries) for implied in closure.get(e.role_id, ())]
+        # A domain-specific role is not in tokens, only what it implies: Keystone leaves it out of this report too.
+        entries = [e for e in entries if e.role_id in global_roles]
     if args.get("role.id"):
         entries = [e for e in entries if e.role_id == args["role.id"]]
     return sorted(

@@ -1,8 +1,9 @@
-"""``/v3/roles``: global roles and what each implies."""
+"""``/v3/roles``: global roles, and domain-specific ones (``domain_id``: listed only when asked for by domain, as
+Keystone lists them; names unique within their domain). What a role implies is ``api.identity.implied_roles``."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from api import policy
@@ -10,19 +11,24 @@ from api.identity import filters
 from api.identity.schemas import ROLE_CREATE, ROLE_UPDATE
 from api.identity.views import role_view
 from api.runtime import runtime
-from api.urls import collection_links, self_link
+from api.urls import collection_links
 from api.validation import validated_body
+from common.exceptions import BadRequest
 from identity.lookups import ensure_unique, get_or_404
-from identity.models import ImpliedRole, Role
+from identity.models import Role
+from identity.roles import check_role_domain
 
 bp = Blueprint("identity_roles", __name__, url_prefix="/identity/v3/roles")
 
 
 @bp.get("")
 def list_roles() -> Response:
+    """Global roles; with ``domain_id``, that domain's roles instead (Keystone filters on a NULL domain by default)."""
     policy.enforce("identity:list_roles")
+    domain_id = request.args.get("domain_id") or None
     with runtime().db.session() as session:
         query = filters.apply(select(Role), Role, ("name",), bool_fields=())
+        query = query.where(Role.domain_id == domain_id if domain_id else Role.domain_id.is_(None))
         roles = [role_view(r) for r in session.scalars(query.order_by(Role.name))]
     return jsonify({"roles": roles, "links": collection_links("/roles")})
 
@@ -31,9 +37,11 @@ def list_roles() -> Response:
 def create_role() -> Response:
     policy.enforce("identity:create_role")
     body = validated_body(ROLE_CREATE)["role"]
+    domain_id = body.get("domain_id")
     with runtime().db.session() as session:
-        ensure_unique(session, Role, name=body["name"])
-        role = Role(name=body["name"], description=body.get("description") or "")
+        check_role_domain(session, domain_id)
+        ensure_unique(session, Role, name=body["name"], domain_id=domain_id)
+        role = Role(name=body["name"], description=body.get("description") or "", domain_id=domain_id)
         session.add(role)
         session.flush()
         view = role_view(role)
@@ -53,8 +61,10 @@ def update_role(role_id: str) -> Response:
     body = validated_body(ROLE_UPDATE)["role"]
     with runtime().db.session() as session:
         role = get_or_404(session, Role, role_id)
+        if body.get("domain_id", role.domain_id) != role.domain_id:
+            raise BadRequest("Update of `domain_id` is not allowed.")
         if "name" in body:
-            ensure_unique(session, Role, exclude_id=role.id, name=body["name"])
+            ensure_unique(session, Role, exclude_id=role.id, name=body["name"], domain_id=role.domain_id)
             role.name = body["name"]
         if "description" in body:
             role.description = body["description"] or ""
@@ -69,20 +79,3 @@ def delete_role(role_id: str) -> Response:
     with runtime().db.session() as session:
         session.delete(get_or_404(session, Role, role_id))
     return Response(status=204)
-
-
-@bp.get("/<role_id>/implies")
-def list_implied_roles(role_id: str) -> Response:
-    policy.enforce("identity:list_implied_roles")
-    with runtime().db.session() as session:
-        prior = get_or_404(session, Role, role_id)
-        implied = session.scalars(
-            select(Role)
-            .join(ImpliedRole, ImpliedRole.implied_role_id == Role.id)
-            .where(ImpliedRole.prior_role_id == prior.id)
-        ).all()
-        body = {
-            "prior_role": {"id": prior.id, "name": prior.name, "links": self_link(f"/roles/{prior.id}")},
-            "implies": [{"id": r.id, "name": r.name, "links": self_link(f"/roles/{r.id}")} for r in implied],
-        }
-    return jsonify({"role_inference": body, "links": self_link(f"/roles/{role_id}/implies")})

@@ -147,11 +147,15 @@ PASSWORD_CHANGE = _entity(
 _role_properties = {
     "name": _name,
     "description": _description,
-    "domain_id": {"type": "null"},
+    "domain_id": _id | {"type": ["string", "null"]},  # a domain-specific role; null (or absent): a global one
     "options": {"type": "object"},
 }
 ROLE_CREATE = _entity("role", _role_properties, ["name"])
 ROLE_UPDATE = _entity("role", _role_properties, [])
+# OS-OAUTH1 consumers: a description and any extra attributes, as Keystone stores them; never a secret or an id.
+_consumer_properties = {"description": _description, "id": {"not": {}}, "secret": {"not": {}}}
+CONSUMER_CREATE = _entity("consumer", _consumer_properties, [], extra=True)
+CONSUMER_UPDATE = _entity("consumer", _consumer_properties, [], extra=True)
 
 _domain_properties = {
     "name": _name | {"maxLength": 64},

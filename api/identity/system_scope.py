@@ -26,6 +26,7 @@ from common.exceptions import BadRequest, Conflict, NotFound
 from identity import groups
 from identity.lookups import get_or_404
 from identity.models import Group, GroupRoleAssignment, Role, RoleAssignment, User
+from identity.roles import check_domain_role_target
 from identity.tokens import SYSTEM_ALL
 
 bp = Blueprint("identity_system_scope", __name__, url_prefix="/identity/v3")
@@ -100,7 +101,7 @@ def create_system_grant(actors: str, actor_id: str, role_id: str) -> Response:
     with runtime().db.session() as session:
         begin_write(session)
         table, column = _actor(session, actors, actor_id)
-        get_or_404(session, Role, role_id)
+        check_domain_role_target(session, get_or_404(session, Role, role_id), SYSTEM, SYSTEM_ALL)
         if session.get(table, _key(actor_id, role_id)) is None:
             session.add(table(target_type=SYSTEM, target_id=SYSTEM_ALL, role_id=role_id, **{column: actor_id}))
             try:

@@ -129,20 +129,23 @@ def delete_user(user_id: str) -> Response:
 
 @bp.post("/<user_id>/password")
 def change_password(user_id: str) -> Response:
+    """Keystone's self-service password change: the original password is what authenticates, not a token or a
+    role (Keystone does not enforce a policy here), so a user whose password has expired can still change it, and
+    whoever knows it may. A missing or disabled user gets the same 401 as a wrong password (the route is open, it
+    must not tell which ids exist); every try is held to the sign-in lockout and address counts."""
     policy.enforce("identity:change_password", {"user_id": user_id})
     body = validated_body(PASSWORD_CHANGE)["user"]
     rt = runtime()
     rounds = rt.settings.password_hash_rounds
     with rt.db.session() as session:
-        user = get_or_404(session, User, user_id)
-        stored, name = user.password_hash, user.name
-    # The original password is a password guess like a sign-in: held to the same lockout and address counts
-    # (Keystone's change_password authenticates through the same path), or a stolen token guesses freely.
-    limits = lockout.limits_for(rt.settings, user_id, f"id\0{user_id}", name, request.remote_addr)
+        user = session.get(User, user_id)
+        known = user is not None and user.enabled
+        stored, name = (user.password_hash, user.name) if user is not None else (None, None)
+    limits = lockout.limits_for(rt.settings, user_id if known else None, f"id\0{user_id}", name, request.remote_addr)
     with rt.db.session() as session:
         attempt = lockout.take(session, limits, shown_as=user_id)
-    if not verify_password(body["original_password"], stored, rounds):
-        raise Unauthorized("The original password is not correct.")
+    if not verify_password(body["original_password"], stored, rounds) or not known:
+        raise Unauthorized("Error when changing user password: Invalid user / password.")
     with rt.db.session() as session:
         attempt.succeeded(session)
     new_hash = hash_password(body["password"], rounds)

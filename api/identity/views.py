@@ -59,7 +59,7 @@ def role_view(role: Role) -> dict[str, Any]:
     return {
         "id": role.id,
         "name": role.name,
-        "domain_id": None,
+        "domain_id": role.domain_id,
         "description": role.description,
         "options": {},
         "links": self_link(f"/roles/{role.id}"),

@@ -109,3 +109,29 @@ def test_an_address_over_its_limit_gets_429_for_every_user_until_the_period_ends
     assert _sign_in(cloud, source, "demo", DEMO_PASSWORD, {"X-Forwarded-For": "192.0.2.7"})[0] == 429
     # Other addresses, and the same user from them, are not affected.
     assert _sign_in(cloud, _source(), "demo", DEMO_PASSWORD)[0] == 201
+
+
+def _change_password(cloud, source: str, user_id: str, original: str) -> tuple[int, Any]:
+    """POST /v3/users/{id}/password from ``source`` with no token (Keystone's route asks for none)."""
+    url = urlsplit(cloud.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60, source_address=(source, 0))
+    try:
+        body = json.dumps({"user": {"password": "a-new-password", "original_password": original}})
+        connection.request("POST", f"/identity/v3/users/{user_id}/password", body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
+
+
+def test_original_password_guesses_count_towards_the_users_lockout(cloud, unique):
+    """The password-change route needs no token: without the count it would be a free password oracle."""
+    source = _source()
+    user_id = _new_user(cloud, unique, "right-pw")
+    guesses = [_change_password(cloud, source, user_id, f"guess-{i}")[0] for i in range(USER_ATTEMPTS)]
+
+    status, body = _change_password(cloud, source, user_id, "right-pw")
+
+    assert guesses == [401] * USER_ATTEMPTS
+    assert status == 401 and "locked" in body["error"]["message"]
+    assert _sign_in(cloud, _source(), unique, "right-pw")[0] == 401

@@ -182,3 +182,36 @@ def test_a_users_own_grants_tell_nothing_about_projects_they_have_no_role_on(clo
     listed = cloud.request("GET", f"/identity/v3/projects/{own}/users/{user_id}/roles", token)
     assert listed.status_code == 200 and listed.json()["roles"]
     assert cloud.request("GET", f"/identity/v3/projects/{other}/users/{user_id}/roles", admin).status_code == 200
+
+
+# A password change is authorised by the original password (Keystone's route enforces no policy): an admin changing
+# another user's password with it was refused (403 identity:change_password), as Tempest's test_update_user_password
+# found.
+
+
+def test_a_password_change_is_authorised_by_the_original_password_not_the_callers_token(cloud, unique):
+    user_id = _user_with_role(cloud, unique, "member")
+    admin = cloud.admin_token()
+    path = f"/identity/v3/users/{user_id}/password"
+
+    by_admin = cloud.request("POST", path, admin, json={"user": {"password": "pw-2", "original_password": "pw"}})
+    tokenless = cloud.request("POST", path, json={"user": {"password": "pw-3", "original_password": "pw-2"}})
+
+    assert by_admin.status_code == 204
+    assert tokenless.status_code == 204
+    assert _auth(cloud, unique, "pw-2", "demo").status_code == 401
+    assert _auth(cloud, unique, "pw-3", "demo").status_code == 201
+
+
+def test_a_wrong_original_password_or_an_unknown_user_is_the_same_401_and_changes_nothing(cloud, unique):
+    user_id = _user_with_role(cloud, unique, "member")
+    change = {"user": {"password": "new-pw", "original_password": "wrong"}}
+
+    wrong = cloud.request("POST", f"/identity/v3/users/{user_id}/password", json=change)
+    unknown = cloud.request("POST", "/identity/v3/users/no-such-user/password", json=change)
+    invalid = cloud.request("POST", f"/identity/v3/users/{user_id}/password", json={"user": {"password": "x"}})
+
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json()["error"]["message"] == unknown.json()["error"]["message"]
+    assert invalid.status_code == 400
+    assert _auth(cloud, unique, "pw", "demo").status_code == 201
