@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import socket
 import tomllib
 from dataclasses import dataclass, field
@@ -365,6 +366,44 @@ class Settings(HostSettings):
     )
     backup_store_dir: str = _setting("", "Directory of the volume backup store. Empty: <state_dir>/backups.")
     backup_rbd_pool: str = _setting("backups", "Ceph pool of the 'rbd' backup store (Cinder's backup_ceph_pool).")
+    # Keystone's [security_compliance] password policies, each off by default as in Keystone (identity.password_policy).
+    # The cloud's service account is exempt from all of them; a user's options exempt that user from some.
+    password_expires_days: int = _setting(
+        0,
+        "Days a password stays valid after it is set; then sign-in gets Keystone's 401 'The password is expired' "
+        "until the user changes it (POST /v3/users/{id}/password with the old one). 0: passwords never expire. "
+        "Holds from each password set after it is turned on. User option ignore_password_expiry exempts a user.",
+    )
+    unique_last_password_count: int = _setting(
+        0,
+        "How many of a user's last passwords (the current one included) a self-service change may not reuse "
+        "(400). 0: no history check. An admin's reset is not held to it, as in Keystone.",
+    )
+    minimum_password_age: int = _setting(
+        0,
+        "Days a password the user set themself must be kept before they may change it again (400); an admin can "
+        "always reset it, and a password an admin set may be changed at once. 0: no minimum.",
+    )
+    password_regex: str = _setting(
+        "",
+        "Regular expression every new password (user create, admin reset, self-service change) must match from its "
+        "start (Python re.match, as Keystone), e.g. '^(?=.*\\d)(?=.*[a-zA-Z]).{7,}$'. Empty: any password.",
+    )
+    password_regex_description: str = _setting(
+        "", "What password_regex asks for, in words: the message of the 400 a password that does not match gets."
+    )
+    change_password_upon_first_use: bool = _setting(
+        False,
+        "A password an admin set (user create, or reset by PATCH /v3/users/{id}) must be changed by the user "
+        "before any token is issued (Keystone's 401 'The password is expired'). User option "
+        "ignore_change_password_upon_first_use exempts a user.",
+    )
+    disable_user_account_days_inactive: int = _setting(
+        0,
+        "Days without a password sign-in after which a user is disabled at their next one (401; an admin "
+        "re-enables with `openstack user set --enable`). Counted in whole days from the last sign-in, or from "
+        "the user's creation. 0: never. User option ignore_user_inactivity exempts a user.",
+    )
 
     @property
     def effective_backup_store_dir(self) -> Path:
@@ -406,7 +445,16 @@ def describe() -> list[tuple[str, Any, str]]:
     return [(f.name, f.default, f.metadata["help"]) for f in dataclasses.fields(Settings)]
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+
+
 def _coerce(name: str, kind: type, raw: Any) -> Any:
+    if kind is bool:  # a TOML boolean, or an environment variable's true/false (1/0, yes/no, on/off)
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in _BOOLEANS:
+            return _BOOLEANS[raw.strip().lower()]
+        raise ConfigError(setting=name, reason=f"expected true or false, got {raw!r}")
     if kind in (int, float):
         try:
             return kind(raw)
@@ -434,6 +482,24 @@ def _check_liveness(settings: HostSettings) -> None:
         raise ConfigError(setting="compute_build_take_timeout", reason="must be a positive number of seconds")
 
 
+def _check_password_policy(settings: Settings) -> None:
+    """Refuse a password policy that cannot work: a negative count, or a regex Python cannot compile (Keystone finds
+    out at the first password and answers every one with an error; the operator should hear it at start)."""
+    for name in (
+        "password_expires_days",
+        "unique_last_password_count",
+        "minimum_password_age",
+        "disable_user_account_days_inactive",
+    ):
+        if getattr(settings, name) < 0:
+            raise ConfigError(setting=name, reason="must be 0 (off) or a positive number")
+    if settings.password_regex:
+        try:
+            re.compile(settings.password_regex)
+        except re.error as exc:
+            raise ConfigError(setting="password_regex", reason=f"not a valid regular expression: {exc}") from None
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -441,6 +507,8 @@ def _normalise(settings: AnySettings) -> AnySettings:
     if settings.log_level.upper() not in LOG_LEVELS:
         raise ConfigError(setting="log_level", reason=f"{settings.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     _check_liveness(settings)
+    if isinstance(settings, Settings):
+        _check_password_policy(settings)
     state_dir = str(Path(settings.state_dir).expanduser().resolve())
     return dataclasses.replace(settings, state_dir=state_dir) if state_dir != settings.state_dir else settings
 

@@ -73,11 +73,23 @@ class Limits:
 
 
 def limits_for(
-    settings: Settings, user_id: str | None, named: str, user_name: str | None, address: str | None
+    settings: Settings,
+    user_id: str | None,
+    named: str,
+    user_name: str | None,
+    address: str | None,
+    *,
+    exempt: bool = False,
 ) -> Limits:
-    """What the settings ask for: a user counter (unless off, or the service account) and an address counter."""
+    """What the settings ask for: a user counter (unless off, the service account, or ``exempt``: the user's
+    ``ignore_lockout_failure_attempts`` option) and an address counter."""
     user = address_counter = None
-    if settings.lockout_failure_attempts > 0 and settings.lockout_duration > 0 and user_name != SERVICE_USER:
+    if (
+        settings.lockout_failure_attempts > 0
+        and settings.lockout_duration > 0
+        and user_name != SERVICE_USER
+        and not exempt
+    ):
         period = timedelta(seconds=settings.lockout_duration)
         user = Counter(user_key(user_id, named), settings.lockout_failure_attempts, period)
     if address and settings.lockout_address_failure_attempts > 0 and settings.lockout_address_period > 0:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Base, IdColumn, TimestampMixin, UTCDateTime, utcnow
@@ -48,6 +48,15 @@ class User(TimestampMixin, Base):
     email: Mapped[str | None] = mapped_column(String(255), default=None)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Keystone's [security_compliance] state (identity.password_policy): the user's resource options
+    # (ignore_password_expiry, lock_password...), when the current password expires (None: never), whether it must
+    # be changed before a token is given (set by an admin under change_password_upon_first_use), whether the user
+    # set it themself (minimum_password_age holds only then), and the last day the user signed in.
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    password_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    password_must_change: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_self_service: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_active_at: Mapped[date | None] = mapped_column(Date, default=None)
 
 
 class Role(TimestampMixin, Base):

@@ -17,6 +17,7 @@ from common.accounts import HOST_ROLE
 from common.db import Database
 from common.settings import Settings
 from compute.models import Flavor
+from identity import password_policy
 from identity.models import DEFAULT_DOMAIN_ID, Domain, ImpliedRole, Project, Role, RoleAssignment, User
 from identity.passwords import hash_password, verify_password
 from volume.types import ensure_types
@@ -74,7 +75,11 @@ def _ensure_tenant(session: Session, tenant: Tenant, role_ids: dict[str, str], r
     if not verify_password(tenant.password, user.password_hash, rounds):
         user.password_hash = hash_password(tenant.password, rounds)
         user.password_changed_at = datetime.now(UTC)
+        # The operator's own choice: no expiry, no change on first use (identity.password_policy).
+        user.password_expires_at, user.password_must_change = None, False
         done.append(f"set the password of {tenant.user}")
+    if user.enabled is False:
+        password_policy.enabled_again(user)  # disabled for inactivity: it counts from today again
     user.enabled = True
     session.flush()
     key = ("project", project.id, user.id, role_ids[tenant.role])

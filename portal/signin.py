@@ -20,6 +20,8 @@ from portal.forms import Form, empty
 
 # The start of the identity API's message for a locked account (Keystone's words, which clients look for).
 ACCOUNT_LOCKED = "The account is locked for user"
+# Keystone's words for a password that expired or must be changed on first use: said only after the right password.
+PASSWORD_EXPIRED = "The password is expired"
 # Printable ASCII that may stand in a URL as it is; no space, backslash, quote, angle bracket or control.
 _URL_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~/?#[]@!$&'()*+,;=%:")
 
@@ -134,8 +136,9 @@ def sign_in_submit() -> Response:
 
 def _refusal(exc: ApiError) -> str:
     """What the sign-in form says: a locked account and a throttled address in the identity API's words (they
-    tell no more about a name than a wrong password does), any other 401 as one sentence for every cause."""
-    if exc.status == 401 and not exc.message.startswith(ACCOUNT_LOCKED):
+    tell no more about a name than a wrong password does), an expired password too (only the right password gets
+    that answer), any other 401 as one sentence for every cause."""
+    if exc.status == 401 and not exc.message.startswith((ACCOUNT_LOCKED, PASSWORD_EXPIRED)):
         return "The user name, password or project is not right, or the account is disabled."
     return exc.message
 

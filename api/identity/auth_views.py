@@ -20,7 +20,7 @@ from api.runtime import runtime
 from api.urls import collection_links, isotime, self_link
 from api.validation import query_bool, validated_body
 from common.exceptions import NotFound, Unauthorized
-from identity import groups, lockout, lookups
+from identity import groups, lockout, lookups, password_policy
 from identity.fernet import TokenPayload
 from identity.models import DEFAULT_DOMAIN_ID, Domain, Project, RoleAssignment, User
 from identity.passwords import verify_password
@@ -38,7 +38,7 @@ def token_body(token: ValidatedToken, with_catalog: bool) -> dict[str, Any]:
             "id": token.user.id,
             "name": token.user.name,
             "domain": {"id": token.user.domain.id, "name": token.user.domain.name},
-            "password_expires_at": None,
+            "password_expires_at": _password_expires_at(token.user.id),
         },
         "audit_ids": list(token.payload.audit_ids),
         "expires_at": isotime(token.payload.expires_at),
@@ -66,18 +66,32 @@ def token_body(token: ValidatedToken, with_catalog: bool) -> dict[str, Any]:
     return {"token": body}
 
 
+def _password_expires_at(user_id: str) -> str | None:
+    """The token user's ``password_expires_at`` (identity.password_policy), remembered for the identity generation
+    like the rest of what a token shows: any change of the user bumps it."""
+
+    def load() -> str | None:
+        with runtime().db.session() as session:
+            user = session.get(User, user_id)
+            return password_policy.shown(password_policy.password_expires_at(user)) if user else None
+
+    return identity_snapshot().lookups.get_or_load(("password-expires-at", user_id), load)
+
+
 @dataclass(frozen=True)
 class _PasswordUser:
-    """The user a password request names, if any: id, stored hash, enabled, and name for the lockout."""
+    """The user a password request names, if any: id, stored hash, enabled, name for the lockout, and whether the
+    user's options exempt them from it."""
 
     id: str | None = None
     password_hash: str | None = None
     enabled: bool = False
     name: str | None = None
+    ignores_lockout: bool = False
 
 
 def _password_user(session: Session, spec: dict[str, Any]) -> _PasswordUser:
-    query = select(User.id, User.password_hash, User.enabled, User.name, User.domain_id)
+    query = select(User.id, User.password_hash, User.enabled, User.name, User.domain_id, User.options)
     if "id" in spec:
         query = query.where(User.id == spec["id"])
     else:
@@ -90,7 +104,7 @@ def _password_user(session: Session, spec: dict[str, Any]) -> _PasswordUser:
         return _PasswordUser()
     # Only the default domain's service account is the cloud's own (common.accounts).
     name = row.name if row.domain_id == DEFAULT_DOMAIN_ID else None
-    return _PasswordUser(row.id, row.password_hash, row.enabled, name)
+    return _PasswordUser(row.id, row.password_hash, row.enabled, name, password_policy.ignores_lockout(row.options))
 
 
 def _named(spec: dict[str, Any]) -> str:
@@ -108,7 +122,9 @@ def _authenticate_password(spec: dict[str, Any]) -> str:
     rt = runtime()
     with rt.db.session() as session:
         user = _password_user(session, spec)
-    limits = lockout.limits_for(rt.settings, user.id, _named(spec), user.name, request.remote_addr)
+    limits = lockout.limits_for(
+        rt.settings, user.id, _named(spec), user.name, request.remote_addr, exempt=user.ignores_lockout
+    )
     with rt.db.session() as session:
         attempt = lockout.take(session, limits, shown_as=str(spec.get("name") or spec.get("id")))
     # The hash runs outside any transaction: it is the slow part and holds no database connection.
@@ -119,6 +135,8 @@ def _authenticate_password(spec: dict[str, Any]) -> str:
     if not user.enabled:
         raise Unauthorized()
     assert user.id is not None
+    # Keystone's order: a disabled (or now inactive) user, then an expired password; both only after a right one.
+    password_policy.check_sign_in(rt.db, rt.settings, user.id)
     return user.id
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -16,7 +15,7 @@ from api.runtime import runtime
 from api.urls import collection_links
 from api.validation import validated_body
 from common.exceptions import BadRequest, Unauthorized
-from identity import groups, lockout
+from identity import groups, lockout, password_policy
 from identity.lookups import ensure_unique, existing_domain_id, get_or_404
 from identity.models import Group, Project, RoleAssignment, User
 from identity.passwords import hash_password, verify_password
@@ -27,8 +26,13 @@ COLUMNS = ("name", "domain_id", "enabled", "default_project_id", "description", 
 
 
 def _hash_if_given(body: dict[str, Any]) -> str | None:
+    """The new password's hash, once it meets ``password_regex`` (identity.password_policy); None when not given."""
     password = body.get("password")
-    return hash_password(password, runtime().settings.password_hash_rounds) if password else None
+    if not password:
+        return None
+    settings = runtime().settings
+    password_policy.check_new_password(settings, password)
+    return hash_password(password, settings.password_hash_rounds)
 
 
 def _extra(body: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +57,7 @@ def list_users() -> Response:
 def create_user() -> Response:
     policy.enforce("identity:create_user")
     body = validated_body(USER_CREATE)["user"]
+    options = password_policy.validated_options(body.get("options", {}))
     password_hash = _hash_if_given(body)
     with runtime().db.session() as session:
         domain_id = existing_domain_id(session, body.get("domain_id"))
@@ -62,16 +67,17 @@ def create_user() -> Response:
         user = User(
             name=body["name"],
             domain_id=domain_id,
-            password_hash=password_hash,
-            password_changed_at=datetime.now(UTC) if password_hash else None,
             enabled=body.get("enabled", True),
             default_project_id=body.get("default_project_id"),
             description=body.get("description") or "",
             email=body.get("email"),
             extra=_extra(body),
+            options=password_policy.merged_options({}, options),
         )
         session.add(user)
         session.flush()
+        if password_hash:  # set by an admin: under change_password_upon_first_use, to be changed before a token
+            password_policy.set_password(session, runtime().settings, user, password_hash, chosen_by_user=False)
         view = user_view(user)
     return jsonify({"user": view}), 201
 
@@ -85,8 +91,9 @@ def get_user(user_id: str) -> Response:
 
 @bp.patch("/<user_id>")
 def update_user(user_id: str) -> Response:
-    policy.enforce("identity:update_user", {"user_id": user_id})
+    ctx = policy.enforce("identity:update_user", {"user_id": user_id})
     body = validated_body(USER_UPDATE)["user"]
+    options = password_policy.validated_options(body.get("options", {}))
     password_hash = _hash_if_given(body)
     rt = runtime()
     with rt.db.session() as session:
@@ -104,12 +111,16 @@ def update_user(user_id: str) -> Response:
         if "description" in body:
             user.description = body["description"] or ""
         user.extra = {**(user.extra or {}), **_extra(body)}
+        if options:
+            user.options = password_policy.merged_options(user.options, options)
         if password_hash or (body.get("enabled") is False and user.enabled):
             rt.tokens.revoke_user(session, user.id)
-        if password_hash:
-            user.password_hash, user.password_changed_at = password_hash, datetime.now(UTC)
+        if password_hash:  # an admin's reset, to change on first use; unless admins set their own, which they chose
+            own = user.id == ctx.user_id
+            password_policy.set_password(session, rt.settings, user, password_hash, chosen_by_user=own)
         if body.get("enabled") is True:
             lockout.unlock_user(session, user.id)  # enabling a user ends its lockout, as in Keystone
+            password_policy.enabled_again(user)  # and its inactivity counts from today
         user.enabled = body.get("enabled", user.enabled)
         session.flush()
         view = user_view(user)
@@ -141,17 +152,22 @@ def change_password(user_id: str) -> Response:
         user = session.get(User, user_id)
         known = user is not None and user.enabled
         stored, name = (user.password_hash, user.name) if user is not None else (None, None)
-    limits = lockout.limits_for(rt.settings, user_id if known else None, f"id\0{user_id}", name, request.remote_addr)
+        exempt = user is not None and password_policy.ignores_lockout(user.options)
+    limits = lockout.limits_for(
+        rt.settings, user_id if known else None, f"id\0{user_id}", name, request.remote_addr, exempt=exempt
+    )
     with rt.db.session() as session:
         attempt = lockout.take(session, limits, shown_as=user_id)
     if not verify_password(body["original_password"], stored, rounds) or not known:
         raise Unauthorized("Error when changing user password: Invalid user / password.")
     with rt.db.session() as session:
         attempt.succeeded(session)
+    # password_regex, lock_password, minimum_password_age, unique_last_password_count: each a 400 (Keystone's).
+    password_policy.check_self_service_change(rt.db, rt.settings, user_id, body["password"], rounds)
     new_hash = hash_password(body["password"], rounds)
     with rt.db.session() as session:
         user = get_or_404(session, User, user_id)
-        user.password_hash, user.password_changed_at = new_hash, datetime.now(UTC)
+        password_policy.set_password(session, rt.settings, user, new_hash, chosen_by_user=True)
         rt.tokens.revoke_user(session, user.id)
     return Response(status=204)
 

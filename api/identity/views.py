@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.urls import self_link
+from identity import password_policy
 from identity.models import Domain, Group, Project, Role, User
 
 
@@ -42,8 +43,8 @@ def user_view(user: User) -> dict[str, Any]:
         "name": user.name,
         "domain_id": user.domain_id,
         "enabled": user.enabled,
-        "password_expires_at": None,
-        "options": {},
+        "password_expires_at": password_policy.shown(password_policy.password_expires_at(user)),
+        "options": dict(user.options or {}),
         "links": self_link(f"/users/{user.id}"),
     }
     if user.default_project_id:
