@@ -399,6 +399,18 @@ def test_openstack_cli_manages_metadefs(cloud, unique):
     assert obj["name"] == "Limits"
     assert "Limits" in {o["name"] for o in as_json("object", "list", unique)}
     assert as_json("object", "show", unique, "Limits")["name"] == "Limits"
+    run("object", "update", unique, "Limits", "--name", "CPU Limits")
+    assert as_json("object", "show", unique, "CPU Limits")["name"] == "CPU Limits"
+
+    run("namespace", "set", unique, "--tag", "fast", "--tag", "cheap")
+    tags = cloud.request("GET", f"{NS}/{unique}/tags", cloud.admin_token()).json()["tags"]
+    assert sorted(t["name"] for t in tags) == ["cheap", "fast"]
+    run("namespace", "unset", unique, "--tag", "fast")
+    assert [t["name"] for t in cloud.request("GET", f"{NS}/{unique}/tags", cloud.admin_token()).json()["tags"]] == [
+        "cheap"
+    ]
+    run("namespace", "unset", unique, "--all-tags")
+    assert cloud.request("GET", f"{NS}/{unique}/tags", cloud.admin_token()).json()["tags"] == []
 
     types = {t["Name"] for t in as_json("resource", "type", "list")}
     assert "OS::Glance::Image" in types
@@ -407,7 +419,7 @@ def test_openstack_cli_manages_metadefs(cloud, unique):
     assert "OS::Glance::Image" in json.dumps(associations)
     run("resource", "type", "association", "delete", unique, "OS::Glance::Image")
 
-    run("object", "delete", unique, "Limits")
+    run("object", "delete", unique, "CPU Limits")
     run("property", "delete", unique, "arch")
     run("namespace", "delete", unique)
     gone = cloud.openstack("stratus-admin", "image", "metadef", "namespace", "show", unique, check=False)
