@@ -211,6 +211,7 @@ _V = VmState
 _RUNNABLE = frozenset({_V.ACTIVE, _V.STOPPED, _V.PAUSED, _V.SUSPENDED})
 _BY_POWER = (_V.ACTIVE, _V.STOPPED)
 _VOLUME_STATES = frozenset({_V.ACTIVE, _V.PAUSED, _V.STOPPED, _V.RESIZED})
+_SHELVED = frozenset({_V.SHELVED, _V.SHELVED_OFFLOADED})
 
 
 def _row(action: Action, starts_from: frozenset[VmState], task: TaskState | None, **rest: object) -> Transition:
@@ -240,8 +241,8 @@ TRANSITIONS: dict[Action, Transition] = {
         _row(Action.CREATE_IMAGE, _RUNNABLE, TaskState.IMAGE_SNAPSHOT),
         _row(Action.CONSOLE_OUTPUT, _RUNNABLE | {_V.RESIZED, _V.ERROR}, None),
         # Nova's lists; not suspended: the saved memory image would not match a changed set of disks.
-        _row(Action.ATTACH_VOLUME, _VOLUME_STATES, None),
-        _row(Action.DETACH_VOLUME, _VOLUME_STATES, None),
+        _row(Action.ATTACH_VOLUME, _VOLUME_STATES | _SHELVED, None),
+        _row(Action.DETACH_VOLUME, _VOLUME_STATES | _SHELVED, None),
         _row(Action.EXTEND_VOLUME, _VOLUME_STATES, None),
         # Reading a disk changes nothing a suspended guest's saved memory depends on.
         _row(Action.SNAPSHOT_VOLUME, _VOLUME_STATES | {_V.SUSPENDED}, None),

@@ -36,7 +36,7 @@ from common.settings import Settings
 from compute import actions, client
 from compute.models import BlockDeviceMapping, Instance
 from compute.service import now, swap
-from compute.states import Action, allowed
+from compute.states import Action, VmState, allowed
 from volume import client as volume_client
 from volume import service as volume_service
 from volume.models import Volume, VolumeAttachment, VolumeSnapshot
@@ -64,6 +64,8 @@ class HostWork:
     params: dict[str, Any] = field(default_factory=dict)
 
     def send(self, app: Celery) -> None:
+        if not self.host:  # a shelved-offloaded server: the work was done in the request (no guest to plug)
+            return
         client.agent_action(app, self.host, self.instance_id, self.action, self.request_id, **self.params)
 
 
@@ -137,7 +139,8 @@ def _hold(session: Session, instance: Instance, action: Action) -> None:
     """409 unless ``action`` may start in the state the server was read in, and the row still is in it."""
     state = f"vm_state {instance.vm_state}" + (f", task_state {instance.task_state}" if instance.task_state else "")
     refused = Conflict(f"Cannot '{action.value}' instance {instance.id} while it is in {state}")
-    if not instance.host or not allowed(action, instance.vm_state, instance.task_state):
+    offloaded = instance.vm_state == VmState.SHELVED_OFFLOADED  # no host: its spec takes the change at unshelve
+    if not (instance.host or offloaded) or not allowed(action, instance.vm_state, instance.task_state):
         raise refused
     if not swap(session, instance.id, {"vm_state": instance.vm_state, "task_state": instance.task_state}):
         raise refused
@@ -175,7 +178,13 @@ def attach(
     )
     session.add(mapping)
     session.flush()  # the unique indexes speak now (a device taken by a concurrent attach), not at commit
-    actions.record_action(session, instance, "attach_volume", request_id, user_id, instance.project_id)
+    offloaded = instance.vm_state == VmState.SHELVED_OFFLOADED
+    if offloaded:  # as Nova: attached at once, plugged in by the host the unshelve spawns it on
+        volume_service.attached(session, attachment, "")
+        mapping.attached = True
+    actions.record_action(
+        session, instance, "attach_volume", request_id, user_id, instance.project_id, finished=offloaded
+    )
     params = {
         "attachment_id": attachment.id,
         "volume_id": volume.id,
@@ -198,7 +207,13 @@ def detach(
     if attachment is None or not mapping.attached:
         raise BadRequest(f"Invalid volume: Volume {mapping.volume_id} is still being attached")
     volume_service.detaching(session, attachment)
-    actions.record_action(session, instance, "detach_volume", request_id, user_id, instance.project_id)
+    offloaded = instance.vm_state == VmState.SHELVED_OFFLOADED
+    if offloaded:  # no guest holds it: detached at once, as Nova detaches from a shelved-offloaded server
+        volume_service.detached(session, attachment)
+        mapping.deleted = True
+    actions.record_action(
+        session, instance, "detach_volume", request_id, user_id, instance.project_id, finished=offloaded
+    )
     params = {
         "attachment_id": attachment.id,
         "volume_id": mapping.volume_id,

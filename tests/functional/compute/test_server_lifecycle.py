@@ -10,6 +10,14 @@ import pytest
 from tests.functional.compute import BASE, cli_json, fault, version, wait_for_hosts
 from tests.functional.compute.conftest import action, create_server, show, wait_for_status
 from tests.functional.compute.test_server_networks import network_with_subnet, ports_of
+from tests.functional.compute.test_volume_attachments import (  # noqa: F401  (volume_quota: an autouse fixture)
+    attach,
+    attachments,
+    detach,
+    make_volume,
+    volume_quota,
+    wait_volume,
+)
 from tests.harness import wait_until
 
 pytestmark = [pytest.mark.functional]
@@ -89,6 +97,30 @@ def test_a_server_on_a_network_keeps_its_port_unbound_while_offloaded_and_gets_i
         until=lambda p: p["status"] == "ACTIVE" and p["binding:host_id"] == host,
     )
     cloud.request("DELETE", f"{BASE}/servers/{made['id']}", token)
+
+
+def test_volumes_attach_to_and_detach_from_a_shelved_offloaded_server_and_come_back_with_it(
+    cloud, server_image, unique
+):
+    token = cloud.demo().get_token()
+    server_id = _active(cloud, token, server_image, unique)
+    assert action(cloud, token, server_id, {"shelve": None}).status_code == 202
+    wait_for_status(cloud, token, server_id, "SHELVED_OFFLOADED")
+    made = make_volume(cloud, token, f"data-{unique}")
+    response = attach(cloud, token, server_id, made["id"])
+    assert response.status_code == 200, response.text
+    assert response.json()["volumeAttachment"]["device"] == "/dev/vdb"
+    assert wait_volume(cloud, token, made["id"], "in-use")["attachments"][0]["server_id"] == server_id
+    assert action(cloud, token, server_id, {"unshelve": None}).status_code == 202
+    wait_for_status(cloud, token, server_id, "ACTIVE")
+    (listed,) = attachments(cloud, token, server_id).json()["volumeAttachments"]
+    assert listed["volumeId"] == made["id"] and listed["device"] == "/dev/vdb"
+    assert action(cloud, token, server_id, {"shelve": None}).status_code == 202
+    wait_for_status(cloud, token, server_id, "SHELVED_OFFLOADED")
+    assert detach(cloud, token, server_id, made["id"]).status_code == 202
+    wait_volume(cloud, token, made["id"], "available")
+    assert attachments(cloud, token, server_id).json()["volumeAttachments"] == []
+    cloud.request("DELETE", f"{BASE}/servers/{server_id}", token)
 
 
 def test_a_paused_server_shelves(cloud, server_image, unique):
