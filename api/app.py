@@ -47,6 +47,7 @@ from api.identity import limits as identity_limits
 from api.identity import oauth1 as identity_oauth1
 from api.identity import regions as identity_regions
 from api.identity import services as identity_services
+from api.identity import trusts as identity_trusts
 from api.image import data as image_data
 from api.image import images, members
 from api.metadata import views as metadata_views
@@ -102,6 +103,7 @@ BLUEPRINTS = (
     identity_limits.bp,
     identity_application_credentials.bp,
     identity_credentials.bp,
+    identity_trusts.bp,
     identity_implied_roles.bp,
     identity_oauth1.bp,
     quota_resources.bp,

@@ -60,6 +60,14 @@ IN_PROJECT = Rule(_in_project, "project_id:%(target.project_id)s")
 PROJECT_READER = Rule(lambda c, t: _in_project(c, t) and c.has_role(READER_ROLE), "role:reader in project")
 PROJECT_MEMBER = Rule(lambda c, t: _in_project(c, t) and c.has_role(MEMBER_ROLE), "role:member in project")
 OWNER = Rule(lambda c, t: c.user_id is not None and c.user_id == t.get("user_id"), "user_id:%(target.user_id)s")
+TRUSTOR = Rule(
+    lambda c, t: c.user_id is not None and c.user_id == t.get("trustor_user_id"),
+    "user_id:%(target.trust.trustor_user_id)s",
+)
+TRUSTEE = Rule(
+    lambda c, t: c.user_id is not None and c.user_id == t.get("trustee_user_id"),
+    "user_id:%(target.trust.trustee_user_id)s",
+)
 SCOPED_READER = Rule(lambda c, t: c.project_id is not None and c.has_role(READER_ROLE), "role:reader in a project")
 SCOPED_MEMBER = Rule(lambda c, t: c.project_id is not None and c.has_role(MEMBER_ROLE), "role:member in a project")
 # The service account of compute hosts (common.accounts). It reads the images a host is building from: which images
@@ -151,6 +159,16 @@ RULES: dict[str, Rule] = {
     "identity:get_access_rule": ADMIN | OWNER,
     "identity:list_access_rules": ADMIN | OWNER,
     "identity:delete_access_rule": ADMIN | OWNER,
+    # Identity: trusts (OS-TRUST, Keystone's defaults). The trustor makes a trust with their own token; the trustor and
+    # the trustee see it; the trustor or an admin deletes it; every trust is listed by admins and system readers only.
+    "identity:create_trust": TRUSTOR,
+    "identity:list_trusts": ADMIN | SYSTEM_READER,
+    "identity:list_trusts_for_trustor": ADMIN | SYSTEM_READER | TRUSTOR,
+    "identity:list_trusts_for_trustee": ADMIN | SYSTEM_READER | TRUSTEE,
+    "identity:get_trust": ADMIN | SYSTEM_READER | TRUSTOR | TRUSTEE,
+    "identity:list_roles_for_trust": ADMIN | SYSTEM_READER | TRUSTOR | TRUSTEE,
+    "identity:get_role_for_trust": ADMIN | SYSTEM_READER | TRUSTOR | TRUSTEE,
+    "identity:delete_trust": ADMIN | TRUSTOR,
     # Identity: credentials (Keystone's defaults: a user keeps their own, admins all). ``user_id`` is the owner: the
     # credential's, the body's on create, both the old and the new owner on update; the path's for OS-EC2.
     "identity:list_credentials": AUTHENTICATED,

@@ -114,6 +114,8 @@ class TokenPayload:
     """Set on a token an application credential authenticated: it then carries that credential's roles only."""
     system: str | None = None
     """``"all"`` on a system-scoped token (Keystone's only system target); exclusive with a project or domain."""
+    trust_id: str | None = None
+    """Set on a trust-scoped token: ``user_id`` is then the trustee, ``project_id`` the trust's project."""
 
     @property
     def scope(self) -> str:
@@ -139,6 +141,8 @@ def encode(payload: TokenPayload, keys: KeyRepository) -> str:
         extras["application_credential_id"] = payload.application_credential_id
     if payload.system:
         extras["system"] = payload.system
+    if payload.trust_id:
+        extras["trust_id"] = payload.trust_id
     if extras:
         body.append(extras)
     data = json.dumps(body, separators=(",", ":")).encode()
@@ -156,6 +160,7 @@ def decode(token: str, keys: KeyRepository, now: datetime | None = None) -> Toke
         extra: dict[str, Any] = extras[0] if extras else {}
         application_credential_id = extra.get("application_credential_id")
         system = extra.get("system")
+        trust_id = extra.get("trust_id")
     except (InvalidToken, ValueError, TypeError, UnicodeError):
         raise Unauthorized("The token is not valid.") from None
     if version != PAYLOAD_VERSION:
@@ -173,4 +178,5 @@ def decode(token: str, keys: KeyRepository, now: datetime | None = None) -> Toke
         domain_id=domain_id,
         application_credential_id=application_credential_id,
         system=system,
+        trust_id=trust_id,
     )

@@ -27,6 +27,8 @@ from identity.models import (
     RevocationEvent,
     Role,
     RoleAssignment,
+    Trust,
+    TrustRole,
     User,
     UserGroupMembership,
 )
@@ -46,6 +48,8 @@ IDENTITY_MODELS = (
     CatalogService,
     CatalogEndpoint,
     ApplicationCredential,  # a deleted credential's tokens must stop validating in every worker at once
+    Trust,  # likewise a deleted trust's tokens (a use taken is not a change: identity.trusts.consume_use)
+    TrustRole,
 )
 IDENTITY_TABLES = frozenset(m.__table__ for m in IDENTITY_MODELS)
 ROW_ID = 1

@@ -397,3 +397,56 @@ class PasswordHistory(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Trust(TimestampMixin, Base):
+    """OS-TRUST's trust: the trustor delegates some of their roles on a project to the trustee, who signs in with a
+    trust-scoped token carrying those roles (``identity.trusts``). Removed with either user or the project (the
+    database cascades), as Keystone deletes the trusts of a deleted project; a deleted trust is gone, not marked."""
+
+    __tablename__ = "trusts"
+
+    id: Mapped[str] = IdColumn()
+    trustor_user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    trustee_user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), default=None, index=True
+    )
+    impersonation: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    remaining_uses: Mapped[int | None] = mapped_column(Integer, default=None)
+    """Tokens the trust may still issue; None is no limit. Taken one at a time by a compare-and-swap."""
+    redelegation_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TrustRole(Base):
+    """A role a trust delegates (its tokens carry it and the roles it implies, while the trustor holds them)."""
+
+    __tablename__ = "trust_roles"
+
+    trust_id: Mapped[str] = mapped_column(ForeignKey("trusts.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class OAuth1Consumer(TimestampMixin, Base):
+    """OS-OAUTH1's consumer: an application that may ask users to delegate roles to it. Its secret is shown once,
+    at creation, and only a hash of it is stored (as application credentials' secrets)."""
+
+    __tablename__ = "oauth1_consumers"
+
+    id: Mapped[str] = IdColumn()
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PasswordHistory(Base):
+    """The hashes of a user's last passwords, the current one included, newest last: Keystone's
+    ``unique_last_password_count`` refuses a self-service change to any of the last N (identity.password_policy)."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -25,7 +25,9 @@ from identity.application_credentials import CredentialRef, load_ref
 from identity.cache import IdentityCache, Snapshot
 from identity.fernet import KeyRepository, TokenPayload
 from identity.groups import roles_via_groups
-from identity.models import Domain, ImpliedRole, Project, RevocationEvent, Role, RoleAssignment, User
+from identity.models import Domain, ImpliedRole, Project, RevocationEvent, Role, RoleAssignment, Trust, User
+from identity.trusts import TrustRef
+from identity.trusts import load_ref as load_trust
 
 EXPIRED_TOKEN_WINDOW = timedelta(days=2)
 # Keystone's one system target: a system role assignment is stored with target_type "system" and this target_id.
@@ -59,6 +61,9 @@ class ValidatedToken:
     application_credential: CredentialRef | None = None
     system: str | None = None
     """``"all"`` when the token is scoped to the system: ``roles`` are then those the user holds on the system."""
+    trust: TrustRef | None = None
+    """The trust of a trust-scoped token: ``user`` is then the trustor when it impersonates, else the trustee, and
+    ``roles`` are the trust's (with what they imply)."""
 
 
 _ASSIGNED = select(RoleAssignment.role_id).where(
@@ -127,6 +132,10 @@ def _is_revoked(session: Session, payload: TokenPayload) -> bool:
     clauses.append(and_(RevocationEvent.user_id == payload.user_id, RevocationEvent.issued_before >= issued))
     if payload.project_id:
         clauses.append(and_(RevocationEvent.project_id == payload.project_id, RevocationEvent.issued_before >= issued))
+    if payload.trust_id:
+        # The trustor's revocations too (a password change, a disabled account): the token acts with their roles.
+        trustor = select(Trust.trustor_user_id).where(Trust.id == payload.trust_id).scalar_subquery()
+        clauses.append(and_(RevocationEvent.user_id == trustor, RevocationEvent.issued_before >= issued))
     return session.execute(select(RevocationEvent.id).where(or_(*clauses)).limit(1)).first() is not None
 
 
@@ -144,11 +153,12 @@ def resolve(session: Session, token_id: str, payload: TokenPayload, snapshot: Sn
         project = _memo(snapshot, ("project", pid), lambda: _owned(session.execute(_PROJECT, {"id": pid}).first()))
         if project is None:
             raise Unauthorized("The project is disabled or does not exist.")
-        roles = _memo(
-            snapshot,
-            ("roles", user.id, "project", pid),
-            lambda: effective_roles(session, user.id, "project", pid, snapshot),
-        )
+        if not payload.trust_id:
+            roles = _memo(
+                snapshot,
+                ("roles", user.id, "project", pid),
+                lambda: effective_roles(session, user.id, "project", pid, snapshot),
+            )
     elif payload.domain_id:
         did = payload.domain_id
         row = _memo(snapshot, ("domain", did), lambda: session.execute(_DOMAIN, {"id": did}).first())
@@ -168,12 +178,44 @@ def resolve(session: Session, token_id: str, payload: TokenPayload, snapshot: Sn
             ("roles", user.id, "system", SYSTEM_ALL),
             lambda: effective_roles(session, user.id, "system", SYSTEM_ALL, snapshot),
         )
-    credential = None
+    credential = trust = None
     if payload.application_credential_id:
         credential, roles = _credential_roles(session, payload, roles, snapshot)
+    if payload.trust_id:
+        trust, user, roles = _trust_scope(session, payload, user, snapshot)
     if (project or domain or payload.system) and not roles:
         raise Unauthorized("The user has no role on the token's scope.")
-    return ValidatedToken(token_id, payload, user, project, domain, roles, credential, payload.system)
+    return ValidatedToken(token_id, payload, user, project, domain, roles, credential, payload.system, trust)
+
+
+def _trust_scope(
+    session: Session, payload: TokenPayload, trustee: OwnedRef, snapshot: Snapshot | None
+) -> tuple[TrustRef, OwnedRef, tuple[NamedRef, ...]]:
+    """A trust-scoped token's trust, the user it acts as, and its roles: the trust's roles and what they imply,
+    valid only while the trust exists and has not expired, the trustor is enabled and still holds every one of
+    those roles on the trust's project (Keystone's "Trustee has no delegated roles"). Deleting a trust or a role
+    assignment bumps the identity generation, so no cached validation outlives either."""
+    tid = payload.trust_id or ""
+    trust = _memo(snapshot, ("trust", tid), lambda: load_trust(session, tid))
+    if trust is None or (trust.trustee_user_id, trust.project_id) != (payload.user_id, payload.project_id):
+        raise Unauthorized("The trust of this token no longer exists.")
+    if trust.expired():
+        raise Unauthorized("The trust of this token has expired.")
+    tid_user = trust.trustor_user_id
+    trustor = _memo(snapshot, ("user", tid_user), lambda: _owned(session.execute(_USER, {"id": tid_user}).first()))
+    if trustor is None:
+        raise Unauthorized("The trustor of this token's trust is disabled or does not exist.")
+    pid = trust.project_id or ""
+    held = _memo(
+        snapshot,
+        ("roles", trustor.id, "project", pid),
+        lambda: effective_roles(session, trustor.id, "project", pid, snapshot),
+    )
+    implied, _ = _memo(snapshot, ("role-graph",), lambda: role_graph(session))
+    wanted = set(trust.role_ids).union(*(implied.get(r, ()) for r in trust.role_ids))
+    if not wanted or not wanted <= {r.id for r in held}:
+        raise Unauthorized("The trustor no longer holds every role the trust delegates.")
+    return trust, trustor if trust.impersonation else trustee, tuple(r for r in held if r.id in wanted)
 
 
 def _credential_roles(
@@ -212,14 +254,18 @@ class TokenService:
         snapshot: Snapshot | None = None,
         credential: CredentialRef | None = None,
         system: str | None = None,
+        trust: TrustRef | None = None,
     ) -> ValidatedToken:
         """A new token; a re-scoped one keeps its parent's expiry and audit chain, as in Keystone. One made from an
         application credential (``credential``, or the parent's) ends no later than the credential. ``system`` is
-        ``SYSTEM_ALL`` for a system-scoped token (no project or domain then)."""
+        ``SYSTEM_ALL`` for a system-scoped token (no project or domain then). A token made from a ``trust`` (for its
+        trustee, on its project) ends no later than the trust."""
         now = datetime.now(UTC)
         expires_at = parent.expires_at if parent else now + self.lifetime
         if credential and credential.expires_at:
             expires_at = min(expires_at, credential.expires_at)
+        if trust and trust.expires_at:
+            expires_at = min(expires_at, trust.expires_at)
         credential_id = credential.id if credential else parent.application_credential_id if parent else None
         audit_ids = (tokens.new_audit_id(),) + ((parent.audit_ids[-1],) if parent else ())
         payload = TokenPayload(
@@ -232,6 +278,7 @@ class TokenService:
             domain_id=domain_id,
             application_credential_id=credential_id,
             system=system,
+            trust_id=trust.id if trust else None,
         )
         token_id = tokens.encode(payload, self.keys)
         snapshot = snapshot or self.cache.snapshot(generation.current(session), self.keys.version())

@@ -147,6 +147,9 @@ def create_application_credential(user_id: str) -> Response:
     policy.enforce("identity:create_application_credential", {"user_id": user_id})
     token = caller_token()
     refuse_restricted(token)
+    if token.trust is not None:
+        # A credential would outlive the trust it was made from, with the trustor's roles: refused.
+        raise Forbidden(action="Using a trust-scoped token to create an application credential is not allowed.")
     body = validated_body(APPLICATION_CREDENTIAL_CREATE)["application_credential"]
     expires_at = _expiry(body.get("expires_at"))
     secret = body.get("secret") or generate_secret()

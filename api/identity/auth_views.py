@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 from api import policy
 from api.auth import identity_snapshot
 from api.context import current
-from api.identity import application_credentials, system_scope
+from api.identity import application_credentials, system_scope, trusts
 from api.identity.schemas import AUTH
 from api.identity.views import domain_view, project_view
 from api.runtime import runtime
 from api.urls import collection_links, isotime, self_link
 from api.validation import query_bool, validated_body
-from common.exceptions import NotFound, Unauthorized
+from common.exceptions import Forbidden, NotFound, Unauthorized
 from identity import groups, lockout, lookups, password_policy
 from identity.fernet import TokenPayload
 from identity.models import DEFAULT_DOMAIN_ID, Domain, Project, RoleAssignment, User
@@ -57,6 +57,8 @@ def token_body(token: ValidatedToken, with_catalog: bool) -> dict[str, Any]:
         body["application_credential"] = application_credentials.token_section(token.application_credential)
     if token.system:
         body["system"] = {token.system: True}
+    if token.trust:
+        body["OS-TRUST:trust"] = trusts.token_section(token.trust)
     if token.project or token.domain or token.system:
         body["roles"] = [{"id": r.id, "name": r.name} for r in token.roles]
         if with_catalog:
@@ -159,8 +161,6 @@ def _resolve_scope(session: Session, scope: Any, user_id: str) -> tuple[str | No
             or session.scalar(groups.roles_via_groups(user_id, "project", default_project).limit(1))
         )
         return (default_project, None) if has_role else (None, None)
-    if "OS-TRUST:trust" in scope:
-        raise Unauthorized("Trusts are not supported by this cloud.")
     if "project" in scope:
         project_id = _memo_ref(session, "project", scope["project"], lookups.find_project_ref)
         if project_id is None:
@@ -195,6 +195,10 @@ def issue_token() -> Response:
     if "token" in methods:
         parent = rt.tokens.validate(rt.db, identity["token"]["id"], snapshot=identity_snapshot()).payload
         user_id = parent.user_id
+        if parent.trust_id:
+            raise Forbidden(
+                action="Using trust-scoped token to create another token. Create a new trust-scoped token instead"
+            )
     if "password" in methods:
         password_user = _authenticate_password(identity["password"]["user"])
         if parent and parent.user_id != password_user:
@@ -205,9 +209,14 @@ def issue_token() -> Response:
         credential = application_credentials.sign_in(identity, auth.get("scope"), methods)
         user_id = credential.user_id
     issued_methods = methods if parent is None else tuple(dict.fromkeys(methods + parent.methods))
+    scope = auth.get("scope")
+    trust = None
     with rt.db.session() as session:
         if credential or (parent and parent.application_credential_id):
-            project_id, domain_id = application_credentials.token_scope(credential, parent, auth.get("scope"))
+            project_id, domain_id = application_credentials.token_scope(credential, parent, scope)
+        elif isinstance(scope, dict) and "OS-TRUST:trust" in scope:
+            trust = trusts.use_for_token(session, scope["OS-TRUST:trust"]["id"], user_id)
+            project_id, domain_id = trust.project_id, None
         else:
             project_id, domain_id = _resolve_scope(session, auth.get("scope"), user_id)
         system = system_scope.requested(auth.get("scope")) if not credential else None
@@ -221,6 +230,7 @@ def issue_token() -> Response:
             snapshot=identity_snapshot(),
             credential=credential,
             system=system,
+            trust=trust,
         )
     response = jsonify(token_body(token, with_catalog=not _nocatalog()))
     response.status_code = 201

@@ -46,7 +46,11 @@ _scope = {
                 },
                 "domain": _domain_ref,
                 "system": {"type": "object"},
-                "OS-TRUST:trust": {"type": "object"},
+                "OS-TRUST:trust": {
+                    "type": "object",
+                    "properties": {"id": {"type": "string", "minLength": 1}},
+                    "required": ["id"],
+                },
             },
             "maxProperties": 1,
         },

@@ -37,6 +37,13 @@ def test_a_token_round_trips_its_payload(keys):
     assert abs(decoded.expires_at - payload.expires_at) < timedelta(microseconds=2)
 
 
+def test_a_trust_scoped_token_carries_its_trust_id_and_an_ordinary_one_none(keys):
+    trusted = tokens.decode(tokens.encode(_payload(trust_id="t1"), keys), keys)
+    plain = tokens.decode(tokens.encode(_payload(), keys), keys)
+    assert trusted.trust_id == "t1" and trusted.project_id == "p1" and trusted.scope == "project"
+    assert plain.trust_id is None
+
+
 def test_tokens_are_compact_and_unpadded(keys):
     token = tokens.encode(_payload(), keys)
     assert "=" not in token and len(token) < 300
