@@ -134,7 +134,8 @@ def _role_ids(session: Session, trustor_id: str, project_id: str | None, request
         if "id" in ref:
             ids.append(ref["id"])
             continue
-        role_id = session.scalar(select(Role.id).where(Role.name == ref["name"]))
+        # A name means a global role, as Keystone's get_unique_role_by_name (domain roles share names).
+        role_id = session.scalar(select(Role.id).where(Role.name == ref["name"], Role.domain_id.is_(None)))
         if role_id is None:
             raise NotFound(kind="role", id=ref["name"])
         ids.append(role_id)
