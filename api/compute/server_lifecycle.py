@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, jsonify
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import policy
@@ -29,7 +30,7 @@ from api.runtime import runtime
 from api.validation import validate
 from common.exceptions import BadRequest, Conflict, NotFound
 from compute import actions, client, service, volumes
-from compute.models import Instance
+from compute.models import ComputeHost, Instance
 from compute.states import Action, VmState, allowed
 from image import service as image_service
 
@@ -127,6 +128,8 @@ def _unshelve(ctx: RequestContext, server_id: str, body: Any) -> Response:
         if zone is not None and not offloaded:
             raise Conflict(f"The server {server_id} is not offloaded: it can only be unshelved on its own host.")
         if zone is not None:
+            if session.scalars(select(ComputeHost.name).where(ComputeHost.availability_zone == zone)).first() is None:
+                raise BadRequest(f"The requested availability zone is not available: {zone}")
             values["requested_zone"] = zone
         if offloaded:
             values["image_meta"] = {**(instance.image_meta or {}), **_shelved_image(session, ctx, instance)}

@@ -158,6 +158,25 @@ def test_shelve_and_unshelve_requests_that_cannot_be_done_are_refused(cloud, ser
     cloud.request("DELETE", f"{BASE}/servers/{server_id}", token)
 
 
+def test_unshelve_into_an_availability_zone_from_2_77(cloud, server_image, unique):
+    token = cloud.demo().get_token()
+    if not _supports(cloud, token, "2.77"):
+        pytest.skip("this cloud's compute API does not offer microversion 2.77 yet")
+    server_id = _active(cloud, token, server_image, unique)
+    assert action(cloud, token, server_id, {"shelve": None}).status_code == 202
+    wait_for_status(cloud, token, server_id, "SHELVED_OFFLOADED")
+    url, v277 = f"{BASE}/servers/{server_id}/action", version("2.77")
+    for hostile in ({"availability_zone": 5}, {"availability_zone": ""}, {"host": "x"}, {"availability_zone": None}):
+        fault(cloud.request("POST", url, token, json={"unshelve": hostile}, headers=v277), "badRequest", 400)
+    missing = {"unshelve": {"availability_zone": "no-such-zone"}}
+    fault(cloud.request("POST", url, token, json=missing, headers=v277), "badRequest", 400)
+    assert show(cloud, token, server_id)["status"] == "SHELVED_OFFLOADED"
+    zone = {"unshelve": {"availability_zone": "nova"}}
+    assert cloud.request("POST", url, token, json=zone, headers=v277).status_code == 202
+    assert wait_for_status(cloud, token, server_id, "ACTIVE")["OS-EXT-AZ:availability_zone"] == "nova"
+    cloud.request("DELETE", f"{BASE}/servers/{server_id}", token)
+
+
 def test_a_locked_server_cannot_be_shelved_or_rescued_by_its_user(cloud, server_image, unique):
     token = cloud.demo().get_token()
     server_id = _active(cloud, token, server_image, unique)
