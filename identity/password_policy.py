@@ -25,8 +25,10 @@ policy here: host agents sign in with it unattended, and nobody would be there t
 
 from __future__ import annotations
 
+import operator
 import re
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -223,6 +225,54 @@ def password_expires_at(user: User) -> datetime | None:
 def shown(moment: datetime | None) -> str | None:
     """Keystone's format for ``password_expires_at`` (its api-ref: microseconds, no zone)."""
     return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+_COMPARATORS: dict[str, Callable[[datetime, datetime], bool]] = {
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "eq": operator.eq,
+    "neq": operator.ne,
+}
+
+
+class InvalidOperator(BadRequest):
+    msg_fmt = (
+        "The given operator {op} is not valid. It must be one of the following: 'eq', 'neq', 'lt', 'lte', 'gt', "
+        "or 'gte'."
+    )
+
+
+class InvalidTimestamp(BadRequest):
+    msg_fmt = (
+        "Timestamp not in expected format. The server could not comply with the request since it is either "
+        "malformed or otherwise incorrect. The client is assumed to be in error."
+    )
+
+
+def expiry_filter(raw: str) -> Callable[[User], bool]:
+    """Keystone's ``GET /v3/users?password_expires_at={operator}:{timestamp}`` (operator lt, lte, gt, gte, eq or
+    neq, eq when none; timestamp ``YYYY-MM-DDTHH:mm:ssZ``): which users it keeps, by their shown expiry (a user
+    whose password never expires matches none)."""
+    name, _, rest = raw.partition(":")
+    if name.isalpha():
+        if name not in _COMPARATORS:
+            raise InvalidOperator(op=name[:32])
+        compare, moment = _COMPARATORS[name], rest
+    else:
+        compare, moment = operator.eq, raw
+    try:
+        when = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidTimestamp() from None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+
+    def keep(user: User) -> bool:
+        expires = password_expires_at(user)
+        return expires is not None and compare(expires.replace(microsecond=0), when)
+
+    return keep
 
 
 def _inactive(settings: Settings, user: User, today: date) -> bool:

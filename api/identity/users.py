@@ -49,7 +49,11 @@ def list_users() -> Response:
     policy.enforce("identity:list_users")
     with runtime().db.session() as session:
         query = filters.apply(select(User), User, ("name", "domain_id"))
-        users = [user_view(u) for u in session.scalars(query.order_by(User.name))]
+        found = list(session.scalars(query.order_by(User.name)))
+        if "password_expires_at" in request.args:  # computed from the options too: filtered here, not in SQL
+            keep = password_policy.expiry_filter(request.args["password_expires_at"])
+            found = [u for u in found if keep(u)]
+        users = [user_view(u) for u in found]
     return jsonify({"users": users, "links": collection_links("/users")})
 
 

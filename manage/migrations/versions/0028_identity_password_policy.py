@@ -27,7 +27,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("password_must_change", sa.Boolean(), server_default=sa.false(), nullable=False))
         batch.add_column(sa.Column("password_self_service", sa.Boolean(), server_default=sa.false(), nullable=False))
         batch.add_column(sa.Column("last_active_at", sa.Date(), nullable=True))
-    op.execute(sa.text("UPDATE users SET options = '{}'"))
+    # The upgrade counts as every existing user's last active day: disable_user_account_days_inactive turned on
+    # later must not disable at once every user (admins too) who was created long ago but signs in every day.
+    op.execute(sa.text("UPDATE users SET options = '{}', last_active_at = CURRENT_DATE"))
     with op.batch_alter_table("users") as batch:
         batch.alter_column("options", existing_type=sa.JSON(), nullable=False)
         batch.alter_column("password_must_change", server_default=None, existing_type=sa.Boolean())

@@ -18,12 +18,12 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from common.accounts import SERVICE_USER
 from common.db import Database
 from common.settings import load
-from identity.models import User
+from identity.models import PasswordHistory, User
 from manage.clouds import write_clouds_yaml
 from tests import warm_cli
 from tests.functional.conftest import ADMIN_PASSWORD, DEMO_PASSWORD, CloudClient
@@ -372,6 +372,38 @@ def test_hostile_passwords_are_refused_without_a_trace(policed, unique):
     assert _sign_in(policed, "x" * 5000, user_id=user_id)[0] == 400
     assert _sign_in(policed, "valid-password", user_id=user_id)[0] == 201
     assert policed.request("GET", f"/identity/v3/users?name={unique}-h", policed.admin_token()).json()["users"] == []
+
+
+def test_users_are_listed_by_password_expiry_with_keystones_operators(policed, unique):
+    user_id = _user(policed, unique, "filtered-password", ignore_change_password_upon_first_use=True)
+    stamp = _show(policed, user_id)["password_expires_at"][:19] + "Z"
+    token = policed.admin_token()
+
+    def listed(value: str) -> list[str]:
+        query = {"name": unique, "password_expires_at": value}
+        return [u["id"] for u in policed.request("GET", "/identity/v3/users", token, params=query).json()["users"]]
+
+    assert listed(f"lte:{stamp}") == listed(f"gte:{stamp}") == listed(stamp) == [user_id]
+    assert listed(f"lt:{stamp}") == listed(f"neq:{stamp}") == []
+    for bad, message in (("since:2027-01-01T00:00:00Z", "The given operator since is not valid"),
+                         ("lt:next-tuesday", "Timestamp not in expected format")):  # fmt: skip
+        refused = policed.request("GET", "/identity/v3/users", token, params={"password_expires_at": bad})
+        assert refused.status_code == 400 and refused.json()["error"]["message"].startswith(message)
+
+
+def test_deleting_a_user_deletes_their_password_history(policed, unique):
+    user_id = _user(policed, unique, "history-0", ignore_change_password_upon_first_use=True)
+    assert _change(policed, user_id, "history-0", "history-1").status_code == 204
+
+    assert policed.request("DELETE", f"/identity/v3/users/{user_id}", policed.admin_token()).status_code == 204
+
+    db = Database(load(policed.server.env).effective_database_url)
+    try:
+        with db.session() as session:
+            left = session.scalars(select(PasswordHistory).where(PasswordHistory.user_id == user_id)).all()
+    finally:
+        db.dispose()
+    assert left == []
 
 
 # ---------------------------------------------------------------------------------------------------------------
