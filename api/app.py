@@ -17,9 +17,12 @@ from api.compute import (
     remote_consoles,
     server_actions,
     server_create,
+    server_diagnostics,
     server_groups,
+    server_interfaces,
     server_tags,
     servers,
+    tenant_usage,
 )
 from api.compute import limits as compute_limits
 from api.identity import application_credentials as identity_application_credentials
@@ -120,6 +123,9 @@ BLUEPRINTS = (
     compute_admin.bp,
     compute_limits.bp,
     server_tags.bp,
+    server_diagnostics.bp,
+    server_interfaces.bp,
+    tenant_usage.bp,
     quota_sets.bp,
     network_extensions.bp,
     network_agents.bp,

@@ -40,6 +40,7 @@ AGENT_DESTROY = "agent.destroy"
 AGENT_ACTION = "agent.action"
 AGENT_CONSOLE = "agent.console_output"
 AGENT_CONSOLE_ENDPOINT = "agent.console_endpoint"
+AGENT_DIAGNOSTICS = "agent.diagnostics"
 AGENT_REPORT = "agent.report"
 
 POWER_ACTIONS = ("stop", "start", "reboot", "reboot_hard", "pause", "unpause", "suspend", "resume")
@@ -143,6 +144,22 @@ def console_endpoint(app: Celery, host: str, instance_id: str, kind: str, timeou
     result = app.send_task(
         AGENT_CONSOLE_ENDPOINT,
         args=[host, instance_id, kind],
+        queue=host_queue("compute", host),
+        expires=timeout,
+        task_id=host_result_id(host),
+    )
+    try:
+        return result.get(timeout=timeout)
+    finally:
+        result.forget()
+
+
+def diagnostics(app: Celery, host: str, instance_id: str, timeout: float) -> dict[str, Any]:
+    """Ask the host for the guest's live statistics (``compute.host.virt.base.Diagnostics`` as a dict, or
+    ``{"error": message}``). Request and reply as :func:`console_output`: nothing is stored."""
+    result = app.send_task(
+        AGENT_DIAGNOSTICS,
+        args=[host, instance_id],
         queue=host_queue("compute", host),
         expires=timeout,
         task_id=host_result_id(host),

@@ -33,14 +33,17 @@ from network.models import DHCP_OWNER, FloatingIP, IPAllocation, Network, Networ
 __all__ = [
     "Caller",
     "FixedAddress",
+    "Interface",
     "PortAddress",
     "VifPort",
     "auto_network_ids",
     "claim_port",
     "create_port",
+    "detach_port",
     "find_port",
     "fixed_addresses",
     "forget_agent",
+    "interfaces",
     "live_agents",
     "port_addresses",
     "release_ports",
@@ -241,3 +244,51 @@ def port_addresses(session: Session, device_id: str, project_id: str) -> list[Po
         )
         for port_id, network_id, mac, address, subnet in rows
     ]
+
+
+@dataclass(frozen=True)
+class Interface:
+    """A server's port as Nova's ``os-interface`` shows it: state, MAC, network and fixed IPs (subnet, address)."""
+
+    port_id: str
+    network_id: str
+    mac_address: str
+    status: str
+    fixed_ips: tuple[tuple[str, str], ...]
+
+
+def interfaces(session: Session, device_id: str, project_id: str) -> list[Interface]:
+    """A server's ports (of its own project), in creation order, with their fixed IPs."""
+    found = list(
+        session.scalars(
+            select(Port)
+            .where(Port.device_id == device_id, Port.project_id == project_id)
+            .order_by(Port.created_at, Port.id)
+        )
+    )
+    addresses = ports.addresses_of(session, [p.id for p in found])
+    return [
+        Interface(
+            port_id=p.id,
+            network_id=p.network_id,
+            mac_address=p.mac_address,
+            status=p.status,
+            fixed_ips=tuple((a.subnet_id, a.ip_address) for a in addresses.get(p.id, [])),
+        )
+        for p in found
+    ]
+
+
+def detach_port(session: Session, port_id: str, delete: bool) -> str | None:
+    """Take one port off its server (an interface detach): deleted with its addresses when compute made it for the
+    server (``delete``), else given back to the user unbound. Safe to repeat. Returns the network to tell."""
+    if not delete:
+        return ports.release_port(session, port_id)
+    port = session.get(Port, port_id)
+    if port is None:
+        return None
+    network_id = port.network_id
+    ports.disassociate_floating_ips(session, [port_id])
+    session.delete(port)
+    session.flush()
+    return network_id

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from compute import actions, client, delete, service, volumes
-from compute.control import build, rebuild, records, resize, shelve, volume_events
+from compute.control import build, interfaces, rebuild, records, resize, shelve, volume_events
 from compute.control.context import ComputeControl
 from compute.models import Instance
 from compute.states import TRANSITIONS, Action, PowerState, TaskState, VmState
@@ -117,6 +117,8 @@ def network_ready(
     """The network service wired the server's ports on its host: remember how to plug them, then spawn."""
     if shelve.unshelving_here(control, instance_id, host):
         return shelve.network_ready(control, instance_id, host, nics, request_id)
+    if (plugging := interfaces.network_ready(control, instance_id, host, nics, request_id)) is not None:
+        return plugging  # an interface attached to a server that runs: hot-plug it
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted or instance.host != host:
@@ -154,6 +156,8 @@ def action_done(
 ) -> str:
     if action in volume_events.ACTIONS:  # volume work holds no task state: matched by its attachment instead
         return volume_events.done(control, instance_id, host, action, request_id, error, result)
+    if action in interfaces.ACTIONS:  # as volume work, matched by the port it names
+        return interfaces.done(control, instance_id, host, action, request_id, error, result)
     transition = TRANSITIONS[Action(action)]
     task_state = transition.task_state
     with control.db.session() as session:

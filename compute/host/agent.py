@@ -53,6 +53,11 @@ def console_endpoint(host: str, instance_id: str, kind: str) -> dict[str, Any]:
     return work.console_endpoint(agent, host, instance_id, kind)
 
 
+@app.task(name=client.AGENT_DIAGNOSTICS, time_limit=60, ignore_result=False)  # the API waits for it
+def diagnostics(host: str, instance_id: str) -> dict[str, Any]:
+    return work.diagnostics(agent, host, instance_id)
+
+
 @app.task(name=client.AGENT_REPORT, time_limit=60, expires=settings.compute_report_interval)
 def report(host: str) -> None:
     work.report(agent, host)

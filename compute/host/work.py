@@ -9,6 +9,7 @@ side every outcome through the ``events`` queue. Every handler takes the process
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import tempfile
 from pathlib import Path
@@ -125,7 +126,8 @@ def action(
     except Exception as exc:
         LOG.exception("[%s] %s of %s failed on %s", request_id, action, instance_id, host)
         error = str(exc)
-    result = {k: params[k] for k in ("attachment_id", "volume_id", "new_size", "snapshot_id") if k in params} or None
+    kept = ("attachment_id", "volume_id", "new_size", "snapshot_id", "port_id")
+    result = {k: params[k] for k in kept if k in params} or None
     agent.app.send_task(
         client.ACTION_DONE,
         args=[instance_id, host, action, request_id, _power_state(agent, host, instance_id)],
@@ -159,16 +161,31 @@ DETACH_TIMEOUT = 60.0
 """Longest a detach waits for the guest to release the disk when the control side names no timeout."""
 SNAPSHOT_TIMEOUT = 1800.0
 """Longest a copy of an attached volume runs when the control side names no timeout."""
+
+
+def _attach_interface(driver: ComputeDriver, instance_id: str, params: dict[str, Any]) -> None:
+    nic = params["nic"]
+    plug = Nic(mac=nic["mac"], tap=nic["tap"], mtu=int(nic["mtu"]), port_id=nic["port_id"], bridge=nic["bridge"])
+    driver.attach_interface(instance_id, plug)
+
+
+def _detach_interface(driver: ComputeDriver, instance_id: str, params: dict[str, Any]) -> None:
+    driver.detach_interface(instance_id, str(params["mac"]), float(params.get("timeout", DETACH_TIMEOUT)))
+
+
 VOLUME_ACTIONS = {
     "attach_volume": _attach_volume,
     "detach_volume": _detach_volume,
     "extend_volume": _extend_volume,
     "snapshot_volume": _snapshot_volume,
+    "attach_interface": _attach_interface,
+    "detach_interface": _detach_interface,
 }
 """Volume work on a server (``params``: ``device``, ``serial`` and ``connection_info`` to attach, ``device`` and
 ``timeout`` to detach, ``device`` and ``new_size`` in GiB to extend, ``device``, ``volume_id`` (the disk's serial),
 ``target`` (a ``connection_info`` of the file to write) and ``timeout`` to copy for a snapshot;
-``attachment_id``/``volume_id``/``snapshot_id`` come back in the report's ``result``)."""
+``attachment_id``/``volume_id``/``snapshot_id`` come back in the report's ``result``), and NIC hot-plug work (``nic``
+to plug, ``mac`` and ``timeout`` to unplug; ``port_id`` comes back)."""
 
 
 def _shelve(agent: ComputeAgent, host: str, instance_id: str, params: dict[str, Any]) -> None:
@@ -243,6 +260,14 @@ def console_endpoint(agent: ComputeAgent, host: str, instance_id: str, kind: str
     except (DriverError, ValueError) as exc:
         return {"error": str(exc)}
     return {"host": endpoint.host, "port": endpoint.port, "kind": str(endpoint.kind)}
+
+
+def diagnostics(agent: ComputeAgent, host: str, instance_id: str) -> dict[str, Any]:
+    """The guest's live statistics, or the reason there are none (told to the user as a 409)."""
+    try:
+        return dataclasses.asdict(agent.driver(host).get_diagnostics(instance_id))
+    except DriverError as exc:
+        return {"error": str(exc)}
 
 
 def report(agent: ComputeAgent, host: str) -> None:

@@ -590,3 +590,35 @@ def test_rescue_boots_the_rescue_disk_first_and_unrescue_the_own_disk_again(
     wait_for_ready(driver, uuid, 3)
     driver.unrescue(uuid)  # not rescued: nothing happens
     driver.destroy(uuid)
+
+
+def test_a_nic_is_hot_plugged_counted_in_the_diagnostics_and_unplugged(
+    driver: LibvirtDriver, base_image: Path, created: list[str]
+) -> None:
+    """os-interface's host side with a real guest: the NIC appears in the running guest and its definition, the
+    diagnostics read its counters, and the unplug waits until the guest let it go."""
+    spec = new_spec(created, base_image, "e2e-nic")
+    uuid = spec.uuid
+    driver.spawn(spec)
+    shell = Guest("e2e-nic", uuid, "e2e", "", "", "", "", driver.instance_dir(uuid) / "console.log")
+    shell.wait_for_shell(BOOT_TIMEOUT)
+    nics_before = shell.run("ls /sys/class/net | wc -l")[1].strip()
+    nic = Nic(mac="fa:16:3e:e2:e2:01", tap=f"tap{uuid[:11]}", mtu=1500, port_id="e2e-port")
+    driver.attach_interface(uuid, nic)
+    driver.attach_interface(uuid, nic)  # redelivered: still one NIC
+    assert [m for m, _ in config.interfaces(virsh("dumpxml", "--inactive", f"stratus-{uuid}"))] == [nic.mac]
+    wait_until(
+        lambda: shell.run("ls /sys/class/net | wc -l")[1].strip(),
+        30,
+        interval=1,
+        message="the guest never saw the new NIC",
+        until=lambda count: count == str(int(nics_before) + 1),
+    )
+    diagnostics = driver.get_diagnostics(uuid)
+    assert diagnostics.state == "running" and [n["mac_address"] for n in diagnostics.nic_details] == [nic.mac]
+    assert diagnostics.nic_details[0]["rx_octets"] is not None and diagnostics.cpu_details[0]["time"] > 0
+    driver.detach_interface(uuid, nic.mac, timeout=60)
+    assert config.interfaces(virsh("dumpxml", f"stratus-{uuid}")) == []
+    assert config.interfaces(virsh("dumpxml", "--inactive", f"stratus-{uuid}")) == []
+    assert shell.run("ls /sys/class/net | wc -l")[1].strip() == nics_before
+    driver.destroy(uuid)

@@ -261,6 +261,27 @@ class InstanceInfo:
 
 
 @dataclass(frozen=True)
+class Diagnostics:
+    """What the hypervisor says of a guest now, in the fields of Nova's standard diagnostics (2.48): counters are
+    cumulative since the guest started, None where the hypervisor cannot tell. Plain data: it crosses the broker.
+
+    ``cpu_details``: ``{"id", "time" (ns), "utilisation"}``; ``nic_details``: ``{"device", "mac_address", "rx_octets",
+    "rx_errors", "rx_drop", "rx_packets", "rx_rate", "tx_...": ...}``; ``disk_details``: ``{"device",
+    "read_bytes", "read_requests", "write_bytes", "write_requests", "errors_count"}``."""
+
+    state: str
+    """``pending``, ``running``, ``paused``, ``shutdown``, ``crashed`` or ``suspended``."""
+    driver: str
+    hypervisor: str | None
+    hypervisor_os: str | None
+    memory_maximum_mb: int | None
+    memory_used_mb: int | None
+    cpu_details: list[dict[str, Any]] = field(default_factory=list)
+    nic_details: list[dict[str, Any]] = field(default_factory=list)
+    disk_details: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class HostResources:
     """What a host offers, reported to the scheduler."""
 
@@ -399,6 +420,23 @@ class ComputeDriver(ABC):
     def get_console(self, uuid: str, kind: ConsoleKind) -> ConsoleEndpoint:
         """Where the running guest's ``kind`` console listens now. InstanceNotFound when the instance is not
         here; ConsoleUnavailable when it is not running or has no such console. Reads, changes nothing."""
+
+    @abstractmethod
+    def attach_interface(self, uuid: str, nic: Nic) -> None:
+        """Plug a NIC into the guest: live when it runs, and into its definition so it stays across a stop and
+        start. The network agent made ``nic.bridge`` first (the port is wired). Idempotent: a NIC with this MAC
+        already plugged is left as it is. All or nothing: a failed attach leaves no half-plugged NIC."""
+
+    @abstractmethod
+    def detach_interface(self, uuid: str, mac: str, timeout: float = 60) -> None:
+        """Unplug the NIC with ``mac``: from the running guest, waiting up to ``timeout`` seconds for the guest to
+        release it (DriverError when it does not), then from the definition. A NIC or instance already gone is
+        detached (idempotent)."""
+
+    @abstractmethod
+    def get_diagnostics(self, uuid: str) -> Diagnostics:
+        """The guest's live statistics (CPU time, memory, each NIC's and disk's counters). InstanceNotFound when
+        the instance is not here. Reads, changes nothing."""
 
     @abstractmethod
     def get_info(self, uuid: str) -> InstanceInfo:

@@ -24,11 +24,13 @@ from compute.host.virt.base import (
     ConsoleEndpoint,
     ConsoleKind,
     ConsoleUnavailable,
+    Diagnostics,
     DriverError,
     HostResources,
     InstanceInfo,
     InstanceNotFound,
     InstanceSpec,
+    Nic,
     PowerState,
     VolumeConnection,
     snapshot_target,
@@ -91,6 +93,7 @@ class FakeDriver(ComputeDriver):
         self._lock = threading.Lock()
         self.volume_dir = volume_dir
         self._volumes: dict[str, dict[str, FakeVolume]] = {}
+        self._nics: dict[str, dict[str, Nic]] = {}  # the guest's NICs by MAC
 
     def _pause_for_effect(self) -> None:
         if self.delay:
@@ -127,6 +130,7 @@ class FakeDriver(ComputeDriver):
                 v.device: FakeVolume(v.serial, v.connection) for v in (spec.root_volume, *spec.volumes) if v
             }
             self._flavors[spec.uuid] = (spec.vcpus, spec.memory_mb, spec.root_gb)
+            self._nics[spec.uuid] = {nic.mac: nic for nic in spec.nics}
             self._consoles[spec.uuid] = [f"fake console of {spec.name}", READY_MARKER.format(hostname=hostname)]
 
     def destroy(self, uuid: str) -> None:
@@ -138,6 +142,7 @@ class FakeDriver(ComputeDriver):
             self._resizes.pop(uuid, None)
             self._rescues.pop(uuid, None)
             self._volumes.pop(uuid, None)
+            self._nics.pop(uuid, None)
         self._close_consoles(uuid)
 
     def rescue(self, spec: InstanceSpec, rescue_image: Path | None, rescue_format: str) -> None:
@@ -244,6 +249,17 @@ class FakeDriver(ComputeDriver):
             if present is None:
                 disks[device] = FakeVolume(serial, connection)
 
+    def attach_interface(self, uuid: str, nic: Nic) -> None:
+        self._pause_for_effect()
+        with self._lock:
+            self._state(uuid)
+            self._nics.setdefault(uuid, {}).setdefault(nic.mac, nic)
+
+    def detach_interface(self, uuid: str, mac: str, timeout: float = 60) -> None:
+        self._pause_for_effect()
+        with self._lock:
+            self._nics.get(uuid, {}).pop(mac, None)
+
     def detach_volume(self, uuid: str, device: str, timeout: float = 60) -> None:
         self._pause_for_effect()
         with self._lock:
@@ -310,6 +326,29 @@ class FakeDriver(ComputeDriver):
 
     def get_info(self, uuid: str) -> InstanceInfo:
         return InstanceInfo(uuid, self._state(uuid))
+
+    def get_diagnostics(self, uuid: str) -> Diagnostics:
+        """Plausible, steady numbers for the guest's flavor (as Nova's fake does), one NIC per plugged port."""
+        with self._lock:
+            state = self._state(uuid)
+            vcpus, memory_mb, _ = self._flavors.get(uuid, (1, 512, 1))
+            devices = sorted(self._volumes.get(uuid, {}))
+            nics = list(self._nics.get(uuid, {}).values())
+        states = {PowerState.RUNNING: "running", PowerState.PAUSED: "paused", PowerState.SUSPENDED: "suspended"}
+        zero_disk = {"read_bytes": 0, "read_requests": 0, "write_bytes": 0, "write_requests": 0, "errors_count": 0}
+        counters = [f"{way}_{count}" for way in ("rx", "tx") for count in ("octets", "errors", "drop", "packets")]
+        rates = {"rx_rate": None, "tx_rate": None}
+        return Diagnostics(
+            state=states.get(state, "shutdown"),
+            driver="libvirt",  # what the fake stands in for (as Nova's fake): Nova's API names only real drivers
+            hypervisor="fake",
+            hypervisor_os="linux",
+            memory_maximum_mb=memory_mb,
+            memory_used_mb=memory_mb if state is PowerState.RUNNING else 0,
+            cpu_details=[{"id": i, "time": 0, "utilisation": None} for i in range(vcpus)],
+            nic_details=[{"device": n.tap, "mac_address": n.mac, **dict.fromkeys(counters, 0), **rates} for n in nics],
+            disk_details=[{"device": d, **zero_disk} for d in ["vda", *[d for d in devices if d != "vda"]]],
+        )
 
     def list_instances(self) -> list[InstanceInfo]:
         with self._lock:

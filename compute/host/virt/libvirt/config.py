@@ -262,6 +262,15 @@ def disk_xml(disk: DiskConfig) -> str:
     return ET.tostring(element, encoding="unicode") + "\n"
 
 
+def interface_xml(nic: InterfaceConfig) -> str:
+    """One ``<interface>`` element on its own: what a NIC hot-plug (``attachDeviceFlags``) is given."""
+    parent = ET.Element("devices")
+    _interface(parent, nic)
+    element = parent[0]
+    _check_document(element)
+    return ET.tostring(element, encoding="unicode") + "\n"
+
+
 def backup_xml(target: str, path: Path) -> str:
     """A push-mode backup (``virDomainBackupBegin``) of the one disk ``target`` into a new qcow2 file at ``path``,
     which libvirt creates (and removes again when the job fails); the domain's other disks take no part."""
@@ -385,6 +394,31 @@ def interface_taps(xml: str) -> list[str]:
         if target.get("dev"):
             taps.append(target.get("dev", ""))
     return taps
+
+
+def interfaces(xml: str) -> list[tuple[str, str]]:
+    """Every NIC of a domain's XML as (MAC, tap name); the tap is "" when libvirt names none (a stopped domain)."""
+    found = []
+    for interface in ET.fromstring(xml).findall("./devices/interface"):
+        mac, target = interface.find("mac"), interface.find("target")
+        if mac is not None and mac.get("address"):
+            found.append((mac.get("address", "").lower(), "" if target is None else target.get("dev", "")))
+    return found
+
+
+def interface_element(xml: str, mac: str) -> str | None:
+    """The ``<interface>`` element with MAC ``mac`` as libvirt wrote it (what an unplug is given), or None."""
+    for interface in ET.fromstring(xml).findall("./devices/interface"):
+        found = interface.find("mac")
+        if found is not None and (found.get("address") or "").lower() == mac.lower():
+            return ET.tostring(interface, encoding="unicode")
+    return None
+
+
+def disk_targets(xml: str) -> list[str]:
+    """The guest device names of a domain's disks (``vda``, ``vdb``...; the config drive's too), in order."""
+    targets = (disk.find("target") for disk in ET.fromstring(xml).findall("./devices/disk"))
+    return [t.get("dev", "") for t in targets if t is not None and t.get("dev")]
 
 
 def serial_tcp_port(xml: str) -> int | None:

@@ -55,11 +55,13 @@ from compute.host.virt.base import (
     ConsoleEndpoint,
     ConsoleKind,
     ConsoleUnavailable,
+    Diagnostics,
     DriverError,
     InstanceInfo,
     InstanceNotFound,
     InstanceSpec,
     InvalidConnection,
+    Nic,
     PowerState,
     VolumeConnection,
     snapshot_target,
@@ -655,6 +657,54 @@ class LibvirtDriver(base.ComputeDriver):
         state_file.unlink()
         LOG.info("instance %s: resize reverted", uuid)
 
+    # -- interfaces ------------------------------------------------------------------------------------------------
+
+    def attach_interface(self, uuid: str, nic: Nic) -> None:
+        """Hot-plug the NIC into the running guest and add it to the definition (all or nothing); a NIC with this
+        MAC already there is left as it is (a redelivered attach)."""
+        uuid = canonical_uuid(uuid)
+        xml = config.interface_xml(config.InterfaceConfig(nic.mac, nic.tap, nic.mtu, bridge=nic.bridge))
+        guest = self._guest(uuid)
+        with _translated(uuid, "interface attach"):
+            active = guest.is_active()
+            plugged_here = False
+            try:
+                if active and config.interface_element(guest.xml(), nic.mac) is None:
+                    guest.attach_device(xml, live=True)
+                    plugged_here = True
+                if config.interface_element(guest.xml(inactive=True), nic.mac) is None:
+                    guest.attach_device(xml, live=False)
+            except libvirt.libvirtError:
+                if plugged_here:  # a NIC only in the running guest would vanish at its next start
+                    with contextlib.suppress(libvirt.libvirtError):
+                        guest.detach_device(xml, live=True)
+                raise
+        LOG.info("instance %s: interface %s (%s) attached", uuid, nic.port_id, nic.mac)
+
+    def detach_interface(self, uuid: str, mac: str, timeout: float = 60) -> None:
+        """Unplug the NIC from the running guest, wait until the guest released it, then drop it from the
+        definition; a NIC (or a domain) already gone is detached."""
+        uuid = canonical_uuid(uuid)
+        with _translated(uuid, "interface detach"):
+            guest = Guest.lookup(self.host, uuid)
+            if guest is None:
+                return
+            if guest.is_active() and (element := config.interface_element(guest.xml(), mac)) is not None:
+                try:
+                    guest.detach_device(element, live=True)
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_DEVICE_MISSING and "unplug" not in str(exc).lower():
+                        raise
+                deadline = time.monotonic() + timeout
+                while guest.is_active() and config.interface_element(guest.xml(), mac) is not None:
+                    if time.monotonic() >= deadline:
+                        raise DriverError(reason=f"The guest did not release the interface {mac} within {timeout:g} s")
+                    time.sleep(POLL_INTERVAL)
+            element = config.interface_element(guest.xml(inactive=True), mac)
+            if element is not None:
+                guest.detach_device(element, live=False)
+        LOG.info("instance %s: interface %s detached", uuid, mac)
+
     # -- volumes ---------------------------------------------------------------------------------------------------
 
     def attach_volume(self, uuid: str, connection: VolumeConnection, device: str, serial: str) -> None:
@@ -778,6 +828,69 @@ class LibvirtDriver(base.ComputeDriver):
         guest = self._guest(uuid)
         with _translated(uuid, "get_info"):
             return InstanceInfo(uuid=uuid, power_state=guest.power_state())
+
+    def get_diagnostics(self, uuid: str) -> Diagnostics:
+        """From the live domain: ``virDomainGetInfo``, per-vCPU times, balloon memory stats and each tap's and
+        disk's counters (a stopped domain has only its definition: no counters, ``shutdown``)."""
+        uuid = canonical_uuid(uuid)
+        guest = self._guest(uuid)
+        with _translated(uuid, "diagnostics"):
+            xml = guest.xml()
+            nics = config.interfaces(xml)
+            targets = config.disk_targets(xml)
+            raw = guest.statistics([tap for _, tap in nics if tap], targets)
+            state = guest.power_state()
+        info = raw["info"]
+        memory = raw["memory"]
+        used_kib = memory.get("rss") or (memory.get("actual", 0) - memory.get("unused", 0)) or None
+        names = {
+            PowerState.RUNNING: "running",
+            PowerState.PAUSED: "paused",
+            PowerState.SUSPENDED: "suspended",
+            PowerState.CRASHED: "crashed",
+            PowerState.NOSTATE: "pending",
+        }
+        nic_keys = (
+            "rx_octets",
+            "rx_packets",
+            "rx_errors",
+            "rx_drop",
+            "tx_octets",
+            "tx_packets",
+            "tx_errors",
+            "tx_drop",
+        )
+        nic_details = []
+        for mac, tap in nics:
+            counts = raw["nics"].get(tap) if tap else None  # virDomainInterfaceStats: rx then tx, in nic_keys' order
+            values = dict(zip(nic_keys, counts[:8], strict=True)) if counts and len(counts) >= 8 else {}
+            nic_details.append(
+                {
+                    "device": tap,
+                    "mac_address": mac,
+                    **dict.fromkeys(nic_keys),
+                    **values,
+                    "rx_rate": None,
+                    "tx_rate": None,
+                }
+            )
+        disk_details = []
+        for target in targets:
+            counts = raw["disks"].get(target)
+            keys = ("read_requests", "read_bytes", "write_requests", "write_bytes", "errors_count")
+            values = dict(zip(keys, counts[:5], strict=True)) if counts and len(counts) >= 5 else dict.fromkeys(keys)
+            disk_details.append({"device": target, **values})
+        return Diagnostics(
+            state=names.get(state, "shutdown"),
+            driver="libvirt",
+            hypervisor=self.host.virt_type(),
+            hypervisor_os="linux",
+            memory_maximum_mb=int(info[1]) // 1024,
+            memory_used_mb=None if used_kib is None else int(used_kib) // 1024,
+            cpu_details=[{"id": number, "time": int(time_ns), "utilisation": None} for number, time_ns in raw["vcpus"]],
+            nic_details=nic_details,
+            disk_details=disk_details,
+        )
 
     def list_instances(self) -> list[InstanceInfo]:
         """Domains named ``stratus-<uuid>`` that carry our metadata element naming this host (or none); others on

@@ -57,6 +57,13 @@ def error_code(exc: libvirt.libvirtError) -> int:
     return exc.get_error_code() or 0
 
 
+def _counters(read: Callable[[], Any]) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(v) for v in read())
+    except libvirt.libvirtError:
+        return None
+
+
 class Guest:
     def __init__(self, host: Host, uuid: str, dom: Any = None) -> None:
         self.host = host
@@ -128,6 +135,26 @@ class Guest:
             if error_code(exc) == libvirt.VIR_ERR_NO_DOMAIN_METADATA:
                 return None
             raise
+
+    def statistics(self, nics: list[str], disks: list[str]) -> dict[str, Any]:
+        """The running domain's counters as libvirt gives them: ``info`` (state, max and current memory in KiB,
+        vCPUs, CPU time), ``vcpus`` (per-vCPU CPU time), ``memory`` (balloon stats in KiB), each tap's
+        ``interfaceStats`` and each disk's ``blockStats`` (None for a device that is gone meanwhile)."""
+
+        def read(dom: Any) -> dict[str, Any]:
+            info = dom.info()
+            active = bool(dom.isActive())
+            vcpus = dom.vcpus()[0] if active else []
+            memory = dom.memoryStats() if active else {}
+            return {
+                "info": info,
+                "vcpus": [(v[0], v[2]) for v in vcpus],
+                "memory": dict(memory),
+                "nics": {dev: _counters(lambda d=dev: dom.interfaceStats(d)) if active else None for dev in nics},
+                "disks": {dev: _counters(lambda d=dev: dom.blockStats(d)) if active else None for dev in disks},
+            }
+
+        return self._call(read)
 
     # -- acting ----------------------------------------------------------------------------------------------------
 
