@@ -210,6 +210,16 @@ def _unplaced(session: Session, instance_id: str) -> dict[str, Any]:
     return {"host": None, "taken_by": None, "attempts": [], "fault": records.fault(500, "Unshelve failed")}
 
 
+def give_up(session: Session, instance: Instance) -> dict[str, Any]:
+    """The sweeper gives up an unshelve that never reported: an offloaded server goes back to no host and no
+    claim (its image kept for another try); one still on its host stays there, shelved."""
+    if instance.vm_state != VmState.SHELVED_OFFLOADED:
+        return {}
+    values = _unplaced(session, instance.id) | {"power_state": 0}
+    del values["fault"]  # the sweeper writes its own
+    return values
+
+
 def finish_unshelve(session: Session, instance: Instance, power_state: int, error: str | None) -> dict[str, Any]:
     if error is None:
         meta = {k: v for k, v in (instance.image_meta or {}).items() if k != SHELVED_IMAGE_KEY}

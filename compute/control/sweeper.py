@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from common.settings import Settings
 from compute import client, delete, service
-from compute.control import build, records, resize
+from compute.control import build, records, resize, shelve
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import STUCK_RULES, Clock, HostCondition, Remedy, StuckRule, TaskState
@@ -73,6 +73,8 @@ class _Pass:
 
 def _give_up(session: Session, instance: Instance) -> None:
     undone = resize.undo(session, instance) if instance.task_state == TaskState.RESIZE_PREP else {}
+    if instance.task_state == TaskState.UNSHELVING:
+        undone = shelve.give_up(session, instance)
     service.swap(
         session,
         instance.id,
