@@ -66,3 +66,28 @@ def test_a_power_action_reports_its_outcome_and_an_unknown_instance_its_error(ag
     assert stopped == (client.ACTION_DONE, ["i-1", "box-1", "stop", "req-2", int(PowerState.SHUTDOWN)])
     assert missing[1] == ["missing", "box-1", "stop", "req-3", int(PowerState.NOSTATE)]
     assert agent.app.errors[0] is None and "missing" in agent.app.errors[1]  # type: ignore[attr-defined]
+
+
+def test_shelve_offload_and_unshelve_on_the_host(agent: ComputeAgent) -> None:
+    driver = agent.driver("box-1")
+    work.spawn(agent, "box-1", SPEC, "req")
+    work.action(agent, "box-1", "i-1", "shelve", "req-2", {})  # volume-backed: no image, only powered off
+    assert driver.get_info("i-1").power_state == PowerState.SHUTDOWN
+    work.action(agent, "box-1", "i-1", "shelve_offload", "req-3", {})
+    assert driver.list_instances() == []  # guest and disks gone from the host
+    work.action(agent, "box-1", "i-1", "unshelve", "req-4", {"spec": SPEC})
+    work.action(agent, "box-1", "i-1", "unshelve", "req-5", {"spec": SPEC})  # redelivered: still one guest
+    assert [(i.uuid, i.power_state) for i in driver.list_instances()] == [("i-1", PowerState.RUNNING)]
+    assert agent.app.errors == [None] * 4  # type: ignore[attr-defined]
+
+
+def test_rescue_and_unrescue_on_the_host(agent: ComputeAgent) -> None:
+    driver = agent.driver("box-1")
+    work.spawn(agent, "box-1", SPEC, "req")
+    work.action(agent, "box-1", "i-1", "rescue", "req-2", {"spec": SPEC, "rescue_image": {"id": "img"}})
+    assert driver.rescued("i-1") and driver.get_info("i-1").power_state == PowerState.RUNNING  # type: ignore[attr-defined]
+    work.action(agent, "box-1", "i-1", "unrescue", "req-3", {})
+    work.action(agent, "box-1", "i-1", "unrescue", "req-4", {})  # not rescued any more: nothing to do
+    assert not driver.rescued("i-1")  # type: ignore[attr-defined]
+    work.action(agent, "box-1", "missing", "rescue", "req-5", {"spec": {**SPEC, "uuid": "missing"}, "rescue_image": {}})
+    assert agent.app.errors[:3] == [None] * 3 and "missing" in agent.app.errors[3]  # type: ignore[attr-defined]
