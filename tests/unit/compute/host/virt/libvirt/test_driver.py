@@ -257,3 +257,39 @@ def test_resize_keeps_the_serial_port(driver: LibvirtDriver, base: Path) -> None
     port = driver.get_console(UUID, ConsoleKind.SERIAL).port
     driver.resize(spec(base, memory_mb=256, root_gb=2))
     assert driver.get_console(UUID, ConsoleKind.SERIAL).port == port
+
+
+def test_rescue_boots_the_rescue_disk_first_and_unrescue_restores_the_definition(
+    driver: LibvirtDriver, base: Path
+) -> None:
+    driver.spawn(spec(base))
+    directory = driver.instance_dir(UUID)
+    before = driver._guest(UUID).xml(inactive=True)
+    driver.rescue(spec(base), base, "qcow2")
+    rescued = driver._guest(UUID).xml(inactive=True)
+    assert config.disk_path(rescued, "vda") == directory / "disk.rescue"
+    assert config.disk_path(rescued, "vdb") == directory / "disk"
+    assert config.disk_path(rescued, "hda") == directory / "disk.config"
+    assert config.serial_tcp_port(rescued) == config.serial_tcp_port(before)
+    assert state(driver) == PowerState.RUNNING
+    driver.rescue(spec(base), base, "qcow2")  # redelivered: the same rescue, nothing lost
+    assert (directory / "unrescue.xml").read_text() == before
+
+    driver.unrescue(UUID)
+    after = driver._guest(UUID).xml(inactive=True)
+    assert config.disk_path(after, "vda") == directory / "disk" and config.disk_element(after, "vdb") is None
+    assert not (directory / "disk.rescue").exists() and not (directory / "unrescue.xml").exists()
+    assert state(driver) == PowerState.RUNNING
+    driver.unrescue(UUID)  # not rescued: nothing happens
+    with pytest.raises(InstanceNotFound):
+        driver.unrescue(OTHER)
+
+
+def test_a_failed_rescue_leaves_the_guest_as_it_was(driver: LibvirtDriver, base: Path, tmp_path: Path) -> None:
+    driver.spawn(spec(base))
+    before = driver._guest(UUID).xml(inactive=True)
+    with pytest.raises(DriverError):
+        driver.rescue(spec(base), tmp_path / "no-such-image.qcow2", "qcow2")
+    assert config.disk_path(driver._guest(UUID).xml(inactive=True), "vda") == config.disk_path(before, "vda")
+    assert not (driver.instance_dir(UUID) / "unrescue.xml").exists()
+    assert state(driver) == PowerState.RUNNING
