@@ -19,11 +19,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api import policy
+from api.compute import admin_versions as versions
 from api.compute.microversions import at_least
 from api.compute.resource_schemas import SERVICE_UPDATE, SERVICE_UPDATE_V211, as_bool
 from api.compute.views import paged, usage_time
 from api.runtime import runtime
-from api.validation import digits, validated_body
+from api.validation import digits, query_bool, validated_body
 from common.exceptions import BadRequest, Conflict, NotFound, StratusError
 from compute import service as compute_service
 from compute.models import Allocation, ComputeHost, Instance, ServiceRecord
@@ -43,6 +44,11 @@ class FeatureNotSupported(StratusError):
 def legacy_id(uuid: str) -> int:
     """The integer id Nova shows before 2.53, derived from a record's UUID."""
     return (int(uuid.replace("-", "")[:8], 16) & 0x7FFFFFFF) or 1
+
+
+def shown_id(uuid: str) -> int | str:
+    """A hypervisor's or service's id as the microversion shows it: the UUID from 2.53, else the integer."""
+    return uuid if versions.by_uuid() else legacy_id(uuid)
 
 
 def _grace() -> timedelta:
@@ -102,7 +108,7 @@ def _usages(session: Session, pattern: str | None = None) -> list[HostUsage]:
 def hypervisor_view(usage: HostUsage, detail: bool) -> dict[str, Any]:
     host = usage.host
     body: dict[str, Any] = {
-        "id": legacy_id(host.id),
+        "id": shown_id(host.id),
         "hypervisor_hostname": host.name,
         "state": "up" if usage.up else "down",
         "status": "enabled" if host.enabled else "disabled",
@@ -110,24 +116,28 @@ def hypervisor_view(usage: HostUsage, detail: bool) -> dict[str, Any]:
     if not detail:
         return body
     cpu_info = {"arch": host.cpu_arch}
-    return body | {
-        "vcpus": host.vcpus,
-        "memory_mb": host.memory_mb,
-        "local_gb": host.disk_gb,
-        "vcpus_used": usage.vcpus_used,
-        "memory_mb_used": usage.memory_mb_used,
-        "local_gb_used": usage.local_gb_used,
-        "hypervisor_type": host.hypervisor_type,
-        "hypervisor_version": host.hypervisor_version,
-        "free_ram_mb": usage.free_ram_mb,
-        "free_disk_gb": usage.free_disk_gb,
-        "current_workload": usage.current_workload,
-        "running_vms": usage.running_vms,
-        "cpu_info": cpu_info if at_least("2.28") else json.dumps(cpu_info),
-        "disk_available_least": usage.free_disk_gb,
-        "host_ip": host.host_ip,
-        "service": {"host": host.name, "id": legacy_id(host.service_id), "disabled_reason": host.disabled_reason},
-    }
+    return versions.trim_hypervisor(
+        body
+        | {
+            "vcpus": host.vcpus,
+            "memory_mb": host.memory_mb,
+            "local_gb": host.disk_gb,
+            "vcpus_used": usage.vcpus_used,
+            "memory_mb_used": usage.memory_mb_used,
+            "local_gb_used": usage.local_gb_used,
+            "hypervisor_type": host.hypervisor_type,
+            "hypervisor_version": host.hypervisor_version,
+            "free_ram_mb": usage.free_ram_mb,
+            "free_disk_gb": usage.free_disk_gb,
+            "current_workload": usage.current_workload,
+            "running_vms": usage.running_vms,
+            "cpu_info": cpu_info if at_least("2.28") else json.dumps(cpu_info),
+            "disk_available_least": usage.free_disk_gb,
+            "host_ip": host.host_ip,
+            "service": {"host": host.name, "id": shown_id(host.service_id), "disabled_reason": host.disabled_reason},
+        },
+        detail,
+    )
 
 
 # --- os-hypervisors ----------------------------------------------------------------------------------------
@@ -135,13 +145,19 @@ def hypervisor_view(usage: HostUsage, detail: bool) -> dict[str, Any]:
 
 def _hypervisor_list(detail: bool) -> Response:
     policy.enforce("compute:hypervisors")
+    pattern = request.args.get("hypervisor_hostname_pattern") if versions.by_uuid() else None
+    if pattern is not None and ("limit" in request.args or "marker" in request.args):
+        raise BadRequest(
+            "Paging over hypervisors with the hypervisor_hostname_pattern query parameter is not supported."
+        )
     with runtime().db.session() as session:
-        usages = _usages(session)
-    links: list[dict[str, str]] = []
-    if at_least("2.33"):
-        collection = "os-hypervisors/detail" if detail else "os-hypervisors"
-        usages, links = paged(usages, lambda u: legacy_id(u.host.id), collection)
-    body: dict[str, Any] = {"hypervisors": [hypervisor_view(u, detail) for u in usages]}
+        usages = _usages(session) if pattern is None else _matching(session, pattern)
+        links: list[dict[str, str]] = []
+        if at_least("2.33") and pattern is None:
+            collection = "os-hypervisors/detail" if detail else "os-hypervisors"
+            usages, links = paged(usages, lambda u: shown_id(u.host.id), collection)
+        views = [_with_servers(session, u, hypervisor_view(u, detail)) for u in usages]
+    body: dict[str, Any] = {"hypervisors": views}
     if links:
         body["hypervisors_links"] = links
     return jsonify(body)
@@ -157,7 +173,26 @@ def list_hypervisors_detail() -> Response:
     return _hypervisor_list(detail=True)
 
 
+def _with_servers(session: Session, usage: HostUsage, view: dict[str, Any]) -> dict[str, Any]:
+    """2.53's ``with_servers``: the hypervisor's servers in its view (see ``admin_versions.servers_field``)."""
+    if not versions.by_uuid() or not query_bool("with_servers", False):
+        return view
+    servers = versions.servers_field(_guests(session, usage.host.name))
+    return view if servers is None else view | {"servers": servers}
+
+
+def _guests(session: Session, host: str) -> list[tuple[str, str]]:
+    query = select(Instance.name, Instance.id).where(Instance.host == host, Instance.deleted.is_(False))
+    return [(name, uuid) for name, uuid in session.execute(query.order_by(Instance.created_at))]
+
+
 def _hypervisor(session: Session, hypervisor_id: str) -> HostUsage:
+    if versions.by_uuid():
+        wanted_uuid = versions.checked_uuid(hypervisor_id)
+        for usage in _usages(session):
+            if usage.host.id == wanted_uuid:
+                return usage
+        raise NotFound(f"Hypervisor with ID '{hypervisor_id}' could not be found.")
     wanted = digits(hypervisor_id)
     if wanted is not None:
         for usage in _usages(session):
@@ -170,11 +205,13 @@ def _hypervisor(session: Session, hypervisor_id: str) -> HostUsage:
 def show_hypervisor(hypervisor_id: str) -> Response:
     policy.enforce("compute:hypervisors")
     with runtime().db.session() as session:
-        return jsonify({"hypervisor": hypervisor_view(_hypervisor(session, hypervisor_id), detail=True)})
+        usage = _hypervisor(session, hypervisor_id)
+        return jsonify({"hypervisor": _with_servers(session, usage, hypervisor_view(usage, detail=True))})
 
 
 @bp.get("/os-hypervisors/<hypervisor_id>/uptime")
 def hypervisor_uptime(hypervisor_id: str) -> Response:
+    versions.gone_from("2.88")
     policy.enforce("compute:hypervisors")
     with runtime().db.session() as session:
         _hypervisor(session, hypervisor_id)
@@ -190,6 +227,7 @@ def _matching(session: Session, pattern: str) -> list[HostUsage]:
 
 @bp.get("/os-hypervisors/<pattern>/search")
 def search_hypervisors(pattern: str) -> Response:
+    versions.gone_from("2.53")
     policy.enforce("compute:hypervisors")
     with runtime().db.session() as session:
         return jsonify({"hypervisors": [hypervisor_view(u, detail=False) for u in _matching(session, pattern)]})
@@ -197,6 +235,7 @@ def search_hypervisors(pattern: str) -> Response:
 
 @bp.get("/os-hypervisors/<pattern>/servers")
 def hypervisor_servers(pattern: str) -> Response:
+    versions.gone_from("2.53")
     policy.enforce("compute:hypervisors")
     views = []
     with runtime().db.session() as session:
@@ -216,6 +255,7 @@ def hypervisor_servers(pattern: str) -> Response:
 @bp.get("/os-hypervisors/statistics")
 def hypervisor_statistics() -> Response:
     """Totals over enabled hosts only, as Nova sums them."""
+    versions.gone_from("2.88")
     policy.enforce("compute:hypervisors")
     with runtime().db.session() as session:
         enabled = [u for u in _usages(session) if u.host.enabled]
@@ -248,9 +288,13 @@ class Service:
     updated_at: datetime | None
 
     @property
-    def id(self) -> int:
+    def uuid(self) -> str:
         record = self.record
-        return legacy_id(record.service_id if isinstance(record, ComputeHost) else record.id)
+        return record.service_id if isinstance(record, ComputeHost) else record.id
+
+    @property
+    def id(self) -> int | str:
+        return shown_id(self.uuid)
 
     @property
     def disabled(self) -> bool:
@@ -323,9 +367,35 @@ def _changes(action: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     raise NotFound("Unknown action")
 
 
+def _update_by_uuid(service_id: str) -> Response:
+    """2.53's ``PUT /os-services/{uuid}``: the whole service in the answer."""
+    body = validated_body(versions.SERVICE_UPDATE_V253)
+    with runtime().db.session() as session:
+        service = _service_by_uuid(session, service_id)
+        versions.service_changes(body, service.binary)
+        if "status" in body:
+            disabled = body["status"] == "disabled"
+            service.set_disabled(disabled, body.get("disabled_reason") if disabled else None)
+        if "forced_down" in body:
+            service.record.forced_down = as_bool(body["forced_down"])
+            service.up = service.up and not service.record.forced_down
+        session.flush()
+        return jsonify({"service": service_view(service)})
+
+
+def _service_by_uuid(session: Session, service_id: str) -> Service:
+    wanted = versions.checked_uuid(service_id)
+    for service in _services(session):
+        if service.uuid == wanted:
+            return service
+    raise NotFound(f"Service {service_id} could not be found.")
+
+
 @bp.put("/os-services/<action>")
 def update_service(action: str) -> Response:
     policy.enforce("compute:services")
+    if versions.by_uuid():
+        return _update_by_uuid(action)
     body = validated_body(SERVICE_UPDATE_V211 if at_least("2.11") else SERVICE_UPDATE)
     changes, answer = _changes(action, body)
     with runtime().db.session() as session:
@@ -344,7 +414,10 @@ def update_service(action: str) -> Response:
 def delete_service(service_id: str) -> Response:
     policy.enforce("compute:services")
     with runtime().db.session() as session:
-        matches = [s for s in _services(session) if str(s.id) == service_id]
+        if versions.by_uuid():
+            matches = [_service_by_uuid(session, service_id)]
+        else:
+            matches = [s for s in _services(session) if str(s.id) == service_id]
         if not matches:
             raise NotFound(f"Service {service_id} not found.")
         record = matches[0].record

@@ -36,6 +36,8 @@ class RootVolume:
     source_id: str
     size: int | None
     delete_on_termination: bool
+    volume_type: str | None = None
+    """2.67: the volume type of a new root volume (the volume service's default when None)."""
 
 
 def _flag(value: Any, default: bool) -> bool:
@@ -103,7 +105,13 @@ def boot_source(body: dict[str, Any]) -> tuple[str | None, RootVolume | None]:
         if not mapping.get("uuid"):
             raise BadRequest(f"The root block device mapping from {source} needs a uuid.")
         size = _size(mapping.get("volume_size"))
-        root = RootVolume(str(source), str(mapping["uuid"]), size, _flag(mapping.get("delete_on_termination"), False))
+        root = RootVolume(
+            str(source),
+            str(mapping["uuid"]),
+            size,
+            _flag(mapping.get("delete_on_termination"), False),
+            mapping.get("volume_type") or None,
+        )
     if root is not None and root.source_type == "image" and image and image != root.source_id:
         image = None  # imageRef alongside an image-to-volume root: the volume is made from the mapping's image
     return (None if root is not None else image), root
@@ -164,6 +172,7 @@ def attach_root(
                 user_id=ctx.user_id or "",
                 size=root.size,
                 name=f"{instance.name}-root" if root.source_type == "image" else None,
+                volume_type=root.volume_type,
                 source=source,
             )
         except NotFound as exc:

@@ -1,8 +1,8 @@
 """``/flavors``: list and show what callers may use; admins create, delete, tag (extra specs) and share them.
 
 A private flavor is visible to admins and to the projects it was shared with (``os-flavor-access``); to
-everyone else it does not exist (404). Flavors are never updated in place: a server keeps a snapshot of its
-flavor, so deleting one in use is allowed, as in Nova.
+everyone else it does not exist (404). Flavors are never updated in place but for their description (2.55): a
+server keeps a snapshot of its flavor, so deleting one in use is allowed, as in Nova.
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ from sqlalchemy.orm import Session
 
 from api import policy
 from api.compute import lookups
+from api.compute.extra_spec_rules import validate as validate_known_specs
 from api.compute.microversions import at_least
 from api.compute.resource_schemas import (
     EXTRA_SPEC_ITEM,
     EXTRA_SPECS,
     FLAVOR_ACTION,
     FLAVOR_CREATE,
+    FLAVOR_CREATE_V255,
+    FLAVOR_UPDATE,
     as_bool,
 )
 from api.compute.views import flavor_view, paged
@@ -152,6 +155,7 @@ def _new_flavor(body: dict[str, Any]) -> Flavor:
         swap=_integer(body, "swap", 0),
         rxtx_factor=rxtx,
         is_public=as_bool(body.get("os-flavor-access:is_public", True)),
+        description=body.get("description"),
         extra_specs={},
     )
 
@@ -159,7 +163,7 @@ def _new_flavor(body: dict[str, Any]) -> Flavor:
 @bp.post("/flavors")
 def create_flavor() -> Response:
     policy.enforce("compute:flavors:manage")
-    flavor = _new_flavor(validated_body(FLAVOR_CREATE)["flavor"])
+    flavor = _new_flavor(validated_body(FLAVOR_CREATE_V255 if at_least("2.55") else FLAVOR_CREATE)["flavor"])
     with runtime().db.session() as session:
         if session.get(Flavor, flavor.id) is not None:
             raise Conflict(f"Flavor with ID {flavor.id} already exists.")
@@ -170,6 +174,21 @@ def create_flavor() -> Response:
             session.flush()
         except IntegrityError:  # a concurrent create won the race for the id or the name
             raise Conflict(f"Flavor {flavor.name} ({flavor.id}) already exists.") from None
+        return jsonify({"flavor": flavor_view(flavor)})
+
+
+@bp.put("/flavors/<flavor_id>")
+def update_flavor(flavor_id: str) -> Response:
+    """2.55: a flavor's description is the one thing that changes in place (servers keep their own copy of the
+    rest); before 2.55 the method does not exist (404), as in Nova."""
+    if not at_least("2.55"):
+        raise NotFound("The resource could not be found.")
+    ctx = policy.enforce("compute:flavors:manage")
+    description = validated_body(FLAVOR_UPDATE)["flavor"]["description"]
+    with runtime().db.session() as session:
+        flavor = lookups.flavor(session, ctx, flavor_id)
+        flavor.description = description
+        session.flush()
         return jsonify({"flavor": flavor_view(flavor)})
 
 
@@ -190,6 +209,8 @@ def _spec_values(specs: dict[str, Any]) -> dict[str, str]:
     for key, value in values.items():
         if len(value) > 255:
             raise ValidationError(field=f"extra_specs.{key}", reason="longer than 255 characters")
+    if at_least("2.86"):  # Nova validates the keys of the namespaces it knows from 2.86
+        validate_known_specs(values)
     return values
 
 

@@ -1,7 +1,8 @@
 """``/os-keypairs``: a user's SSH keys (and x509 certificates, from 2.2), imported or generated here.
 
 Key pairs belong to a user, not a project, and are named per user. A generated key's private half is in
-the create response only; it is never stored. Admins may act on other users' keys with ``user_id`` (2.10).
+the create response only; it is never stored. Admins may act on other users' keys with ``user_id`` (2.10). From
+2.92 keys are only imported (``public_key`` is required) and names may also hold ``@`` and ``.``, as in Nova.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from api.compute.views import paged, usage_time
 from api.context import RequestContext
 from api.runtime import runtime
 from api.validation import validated_body
-from common.exceptions import BadRequest, Conflict, NotFound
+from common.exceptions import BadRequest, Conflict, NotFound, ValidationError
 from compute.models import KeyPair
 from quota import engine
 
@@ -173,7 +174,10 @@ def create_keypair() -> Response:
     body = validated_body(_create_schema())["keypair"]
     user_id = _owner(ctx, body.get("user_id"))
     name, key_type = body["name"], body.get("type", "ssh")
-    if set(name) - SAFE_NAME_CHARACTERS:
+    if at_least("2.92") and "public_key" not in body:  # Nova stopped generating key pairs at 2.92
+        raise ValidationError(field="keypair.public_key", reason="'public_key' is a required property")
+    safe = SAFE_NAME_CHARACTERS | ({"@", "."} if at_least("2.92") else set())
+    if set(name) - safe:
         raise InvalidKeypair(reason="Keypair name contains unsafe characters")
     private_key = None
     if "public_key" in body:

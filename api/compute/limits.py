@@ -2,7 +2,8 @@
 
 The figures are the quota engine's, the same as ``os-quota-sets/{project}/detail`` shows; ``rate`` is
 always empty (rate limits are not Nova's business any more). Before 2.36 the network proxies are shown
-too, from the Network API's security group quotas.
+too, from the Network API's security group quotas; ``maxImageMeta`` goes at 2.39 and the personality limits at
+2.57, as in Nova.
 """
 
 from __future__ import annotations
@@ -35,9 +36,6 @@ def show_limits() -> Response:
         "maxTotalCores": usage["cores"].limit,
         "maxTotalRAMSize": usage["ram"].limit,
         "maxServerMeta": usage["metadata_items"].limit,
-        "maxImageMeta": usage["metadata_items"].limit,
-        "maxPersonality": 0,  # server create refuses personality files
-        "maxPersonalitySize": 0,
         "maxTotalKeypairs": usage["key_pairs"].limit,
         "maxServerGroups": usage["server_groups"].limit,
         "maxServerGroupMembers": usage["server_group_members"].limit,
@@ -46,6 +44,10 @@ def show_limits() -> Response:
         "totalRAMUsed": usage["ram"].in_use,
         "totalServerGroupsUsed": usage["server_groups"].in_use,
     }
+    if not at_least("2.39"):  # the image-metadata proxy's limit, gone with the proxy
+        absolute["maxImageMeta"] = usage["metadata_items"].limit
+    if not at_least("2.57"):  # server create refuses personality files; Nova drops the keys at 2.57
+        absolute |= {"maxPersonality": 0, "maxPersonalitySize": 0}
     if proxied:  # the network proxies Nova dropped in 2.36
         absolute |= {
             "maxSecurityGroups": usage["security_group"].limit,

@@ -6,8 +6,8 @@
   Network API's ``security_group`` and ``security_group_rule`` limits here (one quota, two views);
   ``fixed_ips`` and ``floating_ips`` are -1 (addresses are limited by the port quota; there are no floating
   IPs yet). ``networks`` is not shown, as in Nova without ``enable_network_quota``. From 2.36 all are gone.
-- ``injected_files*`` are 0: server create refuses personality files. Nova drops them only at 2.57.
-- The quota *class* set shows ``server_groups`` and ``server_group_members`` only from 2.50 (after our 2.37).
+- ``injected_files*`` are 0: server create refuses personality files. Nova drops them at 2.57.
+- The quota *class* set shows ``server_groups`` and ``server_group_members`` only from 2.50.
 
 Updates accept what the microversion shows (and, for the class set, Nova's full list); an update of a fixed
 key is accepted and changes nothing.
@@ -34,6 +34,7 @@ FIXED = {
 }
 PROXY_KEYS = ("fixed_ips", "floating_ips", "security_groups", "security_group_rules")
 CLASS_ONLY_FROM_2_50 = ("server_groups", "server_group_members")
+INJECTED_KEYS = ("injected_files", "injected_file_content_bytes", "injected_file_path_bytes")
 MAX_INT = 0x7FFFFFFF
 
 _LIMIT = {"type": ["integer", "string"], "pattern": "^-?[0-9]+$", "minimum": -1, "maximum": MAX_INT}
@@ -49,8 +50,10 @@ def keys(class_set: bool = False) -> list[str]:
     shown = [*OWN, *PROXIES, *FIXED]
     if at_least("2.36"):
         shown = [k for k in shown if k not in PROXY_KEYS]
-    if class_set:
+    if class_set and not at_least("2.50"):
         shown = [k for k in shown if k not in CLASS_ONLY_FROM_2_50]
+    if at_least("2.57"):
+        shown = [k for k in shown if k not in INJECTED_KEYS]
     return sorted(shown)
 
 
@@ -86,12 +89,24 @@ def _schema(wrapper: str, names: list[str], force: bool) -> dict[str, Any]:
 _ALL = sorted([*OWN, *PROXIES, *FIXED])
 UPDATE = _schema("quota_set", _ALL, force=True)
 UPDATE_V236 = _schema("quota_set", [k for k in _ALL if k not in PROXY_KEYS], force=True)
+UPDATE_V257 = _schema("quota_set", [k for k in _ALL if k not in PROXY_KEYS + INJECTED_KEYS], force=True)
 CLASS_UPDATE = _schema("quota_class_set", [*_ALL, "networks"], force=False)
+CLASS_UPDATE_V250 = _schema("quota_class_set", [k for k in _ALL if k not in PROXY_KEYS], force=False)
+CLASS_UPDATE_V257 = _schema("quota_class_set", [k for k in _ALL if k not in PROXY_KEYS + INJECTED_KEYS], force=False)
 
 
 def update_schema() -> dict[str, Any]:
-    """Nova's ``quota_sets.update``, ``update_v236`` from 2.36."""
+    """Nova's ``quota_sets.update``: ``update_v236`` from 2.36, ``update_v257`` (no injected files) from 2.57."""
+    if at_least("2.57"):
+        return UPDATE_V257
     return UPDATE_V236 if at_least("2.36") else UPDATE
+
+
+def class_update_schema() -> dict[str, Any]:
+    """Nova's ``quota_classes.update``: no network keys from 2.50, no injected files from 2.57."""
+    if at_least("2.57"):
+        return CLASS_UPDATE_V257
+    return CLASS_UPDATE_V250 if at_least("2.50") else CLASS_UPDATE
 
 
 def requested_limits(body: Mapping[str, Any]) -> dict[str, int]:

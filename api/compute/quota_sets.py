@@ -112,7 +112,7 @@ def show_quota_class_set(class_name: str) -> Response:
 @bp.put("/os-quota-class-sets/<class_name>")
 def update_quota_class_set(class_name: str) -> Response:
     policy.enforce("compute:quota_class_sets:update", {"quota_class": class_name})
-    body = validated_body(quota_keys.CLASS_UPDATE)["quota_class_set"]
+    body = validated_body(quota_keys.class_update_schema())["quota_class_set"]
     if class_name != DEFAULT_CLASS:
         raise BadRequest(f"Only the '{DEFAULT_CLASS}' quota class is used by this cloud, not '{class_name}'.")
     with runtime().db.session() as session:

@@ -54,6 +54,7 @@ def _schema(protocols: list[str], types: list[str]) -> dict[str, Any]:
 
 CREATE_2_6 = _schema(_PROTOCOLS, _TYPES)
 CREATE_2_8 = _schema([*_PROTOCOLS, "mks"], [*_TYPES, "webmks"])
+CREATE_2_99 = _schema([*_PROTOCOLS, "mks"], [*_TYPES, "webmks", "spice-direct"])  # refused below unless served
 GET_VNC = {
     "type": "object",
     "properties": {"type": {"enum": ["novnc", "xvpvnc"]}},
@@ -110,7 +111,10 @@ def create_remote_console(server_id: str) -> tuple[Response, int]:
     if not microversions.at_least("2.6"):
         raise NotFound("The resource could not be found.")  # Nova: the API is not there before 2.6
     body = json_body()
-    validate(body, CREATE_2_8 if microversions.at_least("2.8") else CREATE_2_6)
+    if microversions.at_least("2.99"):
+        validate(body, CREATE_2_99)
+    else:
+        validate(body, CREATE_2_8 if microversions.at_least("2.8") else CREATE_2_6)
     protocol, console_type = body["remote_console"]["protocol"], body["remote_console"]["type"]
     url = mint_console(current(), server_id, protocol, console_type, "remote-consoles")
     return jsonify({"remote_console": {"protocol": protocol, "type": console_type, "url": url}}), 200

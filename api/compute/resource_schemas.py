@@ -54,6 +54,13 @@ FLAVOR_CREATE = _wrapped(
     },
     ["name", "ram", "vcpus", "disk"],
 )
+# 2.55: a flavor's description (Nova's ``description`` parameter type: printable, up to 65535 characters).
+_flavor_description = {"type": ["string", "null"], "maxLength": 65535, "pattern": r"^[^\x00-\x1f\x7f]*$"}
+FLAVOR_CREATE_V255 = _wrapped(
+    "flavor", {**FLAVOR_CREATE["properties"]["flavor"]["properties"], "description": _flavor_description},
+    ["name", "ram", "vcpus", "disk"],
+)  # fmt: skip
+FLAVOR_UPDATE = _wrapped("flavor", {"description": _flavor_description}, ["description"])
 
 EXTRA_SPECS = {
     "type": "object",
@@ -114,6 +121,19 @@ def _server_group(policies: list[str]) -> dict[str, Any]:
 
 SERVER_GROUP_CREATE = _server_group(["anti-affinity", "affinity"])
 SERVER_GROUP_CREATE_V215 = _server_group(["anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity"])
+SERVER_GROUP_CREATE_V264 = _wrapped(
+    "server_group",
+    {
+        "name": NAME,
+        "policy": {"type": "string", "enum": ["anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity"]},
+        "rules": {
+            "type": "object",
+            "properties": {"max_server_per_host": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1}},
+            "additionalProperties": False,
+        },
+    },
+    ["name", "policy"],
+)
 
 _service = {
     "host": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9-._]*$"},

@@ -19,6 +19,7 @@ _BLOCK_DEVICE_MAPPING = {
         "delete_on_termination": {"type": ["boolean", "string", "null"]},
         "device_name": {"type": ["string", "null"], "maxLength": 255},
         "tag": {"type": ["string", "null"], "maxLength": 60},
+        "volume_type": {"type": ["string", "null"], "minLength": 0, "maxLength": 255},  # 2.67
     },
 }
 _LEGACY_BLOCK_DEVICE_MAPPING = {

@@ -14,11 +14,12 @@ from flask import Blueprint, Response, jsonify
 from api import policy
 from api.compute import lookups, remote_consoles, server_changes, server_lifecycle, servers
 from api.compute.claims import conflict, start_task
+from api.compute.microversions import at_least
 from api.compute.schemas import CONSOLE_OUTPUT, CREATE_IMAGE, REBOOT
 from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import json_body, validate
-from common.exceptions import BadRequest, Conflict, StratusError
+from common.exceptions import BadRequest, Conflict, NotFound, StratusError
 from compute import client, service, volumes
 from compute.models import ComputeHost
 from compute.states import Action, allowed
@@ -87,7 +88,7 @@ def _console_output(ctx: RequestContext, server_id: str, body: Any) -> Response:
     return jsonify({"output": "\n".join(lines) + ("\n" if lines else "")})
 
 
-def _create_image(ctx: RequestContext, server_id: str, body: Any) -> Response:
+def _create_image(ctx: RequestContext, server_id: str, body: Any) -> Response | tuple[Response, int]:
     validate(body, CREATE_IMAGE)
     rt = runtime()
     with rt.db.session() as session:
@@ -116,6 +117,8 @@ def _create_image(ctx: RequestContext, server_id: str, body: Any) -> Response:
         with rt.db.session() as session:
             image_service.discard_snapshot(session, image_id)
         raise
+    if at_least("2.45"):  # Nova's answer from 2.45: the image id in the body, no Location
+        return jsonify({"image_id": image_id}), 202
     response = Response(status=202)
     response.headers["Location"] = f"{rt.settings.effective_public_url}/image/v2/images/{image_id}"
     return response
@@ -127,7 +130,10 @@ def _force_delete(ctx: RequestContext, server_id: str, body: Any) -> Response:
     return Response(status=202)
 
 
-HANDLERS: dict[str, Callable[[RequestContext, str, Any], Response]] = {
+NETWORK_PROXY_ACTIONS = ("addFixedIp", "removeFixedIp", "addFloatingIp", "removeFloatingIp")
+"""Nova's proxies of the Network API, never offered here (400, no such action); gone from 2.44 on (404)."""
+
+HANDLERS: dict[str, Callable[[RequestContext, str, Any], Any]] = {
     **{key: _power(action, event) for key, (action, event) in NOVA_ACTIONS.items()},
     "reboot": _reboot,
     "os-getConsoleOutput": _console_output,
@@ -145,6 +151,8 @@ def server_action(server_id: str) -> Response:
     if not isinstance(body, dict) or len(body) != 1:
         raise BadRequest("The action body must be an object with exactly one action.")
     ((name, argument),) = body.items()
+    if name in NETWORK_PROXY_ACTIONS and at_least("2.44"):
+        raise NotFound(f"The action {name} is not available from microversion 2.44 on: use the Network API.")
     handler = HANDLERS.get(name)
     if handler is None:
         raise BadRequest(f"There is no such action: {name}")

@@ -17,17 +17,25 @@ from api.compute.claims import claim_task, start_task
 from api.compute.microversions import at_least
 from api.compute.schemas import REBUILD, RESIZE
 from api.compute.server_create import bootable_image, image_snapshot
+from api.compute.server_create import user_data_checked as user_data
+from api.compute.version_rules import rebuild_fields, refuse_trusted_certs, with_fields
 from api.compute.views import flavor_snapshot, rebuild_view
 from api.context import RequestContext
 from api.runtime import runtime
 from api.validation import validate
-from common.exceptions import BadRequest
+from common.exceptions import BadRequest, Conflict
 from compute import client, volumes
-from compute.models import Instance
+from compute.models import Instance, KeyPair
 
 
 def _rebuild(ctx: RequestContext, server_id: str, body: Any) -> tuple[Response, int]:
-    validate(body, REBUILD)
+    validate(body, with_fields(REBUILD, rebuild_fields()))
+    if "personality" in body and at_least("2.57"):
+        raise BadRequest(
+            "Invalid input for field/attribute rebuild. Additional properties are not allowed ('personality' was "
+            "unexpected)"
+        )
+    refuse_trusted_certs(body)
     if body.get("personality"):
         raise BadRequest("Personality files are not supported by this cloud (use the config drive's user_data).")
     if "description" in body and not at_least("2.19"):
@@ -35,6 +43,8 @@ def _rebuild(ctx: RequestContext, server_id: str, body: Any) -> tuple[Response, 
 
     def changes(session: Session, instance: Instance) -> dict[str, Any]:
         if volumes.root_mapping(session, instance.id) is not None:
+            if at_least("2.93"):  # Nova's answer when the server's host cannot reimage its root volume
+                raise Conflict(f"The host of server {instance.id} does not support rebuilding a volume-backed server.")
             raise BadRequest("Rebuilding a server booted from a volume is not supported by this cloud.")
         flavor = instance.flavor
         image = bootable_image(session, ctx, body["imageRef"], int(flavor["ram"]), int(flavor["disk"]))
@@ -47,6 +57,12 @@ def _rebuild(ctx: RequestContext, server_id: str, body: Any) -> tuple[Response, 
             values["metadata_items"] = dict(body["metadata"])
         if "description" in body:
             values["description"] = body["description"]
+        if "hostname" in body:
+            values["hostname"] = body["hostname"]
+        if "user_data" in body:  # 2.57: the new user data (null: none), in the rebuilt server's config drive
+            values["user_data"] = user_data(body["user_data"])
+        if "key_name" in body:  # 2.54: the new key pair (null: none)
+            values |= _key_pair(session, ctx, body["key_name"])
         return values
 
     claim_task(ctx, server_id, "rebuild", "rebuild", changes)
@@ -56,6 +72,15 @@ def _rebuild(ctx: RequestContext, server_id: str, body: Any) -> tuple[Response, 
         server = rebuild_view(lookups.server(session, ctx, server_id), ctx)
     server["adminPass"] = body.get("adminPass") or uuid.uuid4().hex[:12]
     return jsonify({"server": server}), 202
+
+
+def _key_pair(session: Session, ctx: RequestContext, name: str | None) -> dict[str, Any]:
+    if name is None:
+        return {"key_name": None, "key_data": None}
+    keypair = session.get(KeyPair, (ctx.user_id, name))
+    if keypair is None:
+        raise BadRequest("Invalid key_name provided.")
+    return {"key_name": name, "key_data": keypair.public_key}
 
 
 def _resize(ctx: RequestContext, server_id: str, body: Any) -> Response:

@@ -24,6 +24,8 @@ from api.broker import require_broker, send_after_commit
 from api.compute import boot_volumes, lookups, server_networks, server_quota, server_tags
 from api.compute.microversions import at_least
 from api.compute.schemas import SERVER_CREATE
+from api.compute.version_rules import check_create as check_version_fields
+from api.compute.version_rules import create_fields, with_fields
 from api.compute.views import flavor_snapshot, links
 from api.context import RequestContext, current
 from api.image import access as image_access
@@ -74,6 +76,9 @@ def _user_data(raw: str | None) -> str | None:
     if len(decoded) > MAX_USER_DATA:
         raise BadRequest(f"Invalid input for field 'server.user_data': more than {MAX_USER_DATA} bytes.")
     return raw
+
+
+user_data_checked = _user_data  # rebuild's user data (2.57) is checked as create's
 
 
 def bootable_image(session: Session, ctx: RequestContext, image_ref: str | None, memory_mb: int, root_gb: int) -> Image:
@@ -128,6 +133,23 @@ def _zone(session: Session, ctx: RequestContext, requested: str | None) -> tuple
     return zone or None, host
 
 
+def _requested_destination(session: Session, body: dict[str, Any], forced: str | None) -> str | None:
+    """2.74's ``host`` and ``hypervisor_hostname`` (admins only): the host the server must boot on (a Stratus
+    host is its own hypervisor, so both name it and must agree); not together with ``zone:host``."""
+    wanted = {body[k] for k in ("host", "hypervisor_hostname") if body.get(k)}
+    if not wanted:
+        return forced
+    policy.enforce("compute:servers:create:forced_host")
+    if forced is not None:
+        raise BadRequest("host and hypervisor_hostname cannot be used with the availability_zone zone:host form.")
+    if len(wanted) > 1:
+        raise BadRequest(f"Compute host {body['host']} has no hypervisor {body['hypervisor_hostname']}.")
+    (host,) = wanted
+    if session.get(ComputeHost, host) is None:
+        raise BadRequest(f"Compute host {host} could not be found.")
+    return str(host)
+
+
 def _networks(body: dict[str, Any]) -> None:
     if body.get("networks") is None and at_least("2.37"):
         raise BadRequest("Invalid input for field 'server.networks': required at microversion 2.37 and later.")
@@ -171,6 +193,7 @@ def _build_request(
             raise BadRequest("Invalid key_name provided.")
         key_data = keypair.public_key
     zone, host = _zone(session, ctx, body.get("availability_zone"))
+    host = _requested_destination(session, body, host)
     return BuildRequest(
         flavor,
         image,
@@ -200,7 +223,7 @@ def _instances(ctx: RequestContext, body: dict[str, Any], build: BuildRequest) -
             description=body.get("description"),
             project_id=ctx.project_id,
             user_id=ctx.user_id,
-            hostname=hostname_for(name),
+            hostname=body.get("hostname") or hostname_for(name),
             reservation_id=reservation,
             launch_index=index,
             flavor=flavor_snapshot(build.flavor),
@@ -230,9 +253,10 @@ def _instances(ctx: RequestContext, body: dict[str, Any], build: BuildRequest) -
 def create_server() -> tuple[Response, int]:
     ctx = current()
     policy.enforce("compute:servers:create", {"project_id": ctx.project_id})
-    document = validated_body(SERVER_CREATE)
+    document = validated_body(with_fields(SERVER_CREATE, create_fields(), "server"))
     body = document["server"]
     hints = document.get("os:scheduler_hints") or document.get("OS-SCH-HNT:scheduler_hints") or {}
+    check_version_fields(body)
     if body.get("personality"):
         raise BadRequest("Personality files are not supported by this cloud (use the config drive's user_data).")
     body["imageRef"], root = boot_volumes.boot_source(body)

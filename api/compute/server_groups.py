@@ -1,7 +1,9 @@
 """``/os-server-groups``: named placement policies that servers join at boot (``scheduler_hints.group``).
 
 Up to 2.63 Nova's wire format carries the one policy as a one-item ``policies`` list and an always empty
-``metadata``; we store the single policy string. Other projects' groups are 404 unless the caller is an admin.
+``metadata``; from 2.64 it is a ``policy`` string with its ``rules`` (``max_server_per_host`` for anti-affinity,
+which the scheduler honours). We store the single policy string and the rules. Other projects' groups are 404
+unless the caller is an admin.
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ from sqlalchemy.orm import Session
 
 from api import policy
 from api.compute.microversions import at_least
-from api.compute.resource_schemas import SERVER_GROUP_CREATE, SERVER_GROUP_CREATE_V215
+from api.compute.resource_schemas import SERVER_GROUP_CREATE, SERVER_GROUP_CREATE_V215, SERVER_GROUP_CREATE_V264
 from api.compute.views import MAX_LIMIT
 from api.context import RequestContext
 from api.runtime import runtime
 from api.validation import digits, query_bool, validated_body
-from common.exceptions import NotFound, ValidationError
+from common.exceptions import BadRequest, NotFound, ValidationError
 from compute.models import Instance, ServerGroup, ServerGroupMember
 from quota import engine
 
 bp = Blueprint("compute_server_groups", __name__, url_prefix="/compute/v2.1")
+MAX_INT = 0x7FFFFFFF
 
 
 def _members(session: Session, groups: list[ServerGroup]) -> dict[str, list[str]]:
@@ -41,6 +44,17 @@ def _members(session: Session, groups: list[ServerGroup]) -> dict[str, list[str]
 
 
 def group_view(group: ServerGroup, members: list[str]) -> dict[str, Any]:
+    if at_least("2.64"):  # the policy as a string with its rules; no policies list, no metadata
+        rules = {k: int(v) for k, v in (group.rules or {}).items()}
+        return {
+            "id": group.id,
+            "name": group.name,
+            "policy": group.policy,
+            "rules": rules,
+            "members": members,
+            "project_id": group.project_id,
+            "user_id": group.user_id,
+        }
     body: dict[str, Any] = {
         "id": group.id,
         "name": group.name,
@@ -88,20 +102,33 @@ def list_server_groups() -> Response:
 @bp.post("/os-server-groups")
 def create_server_group() -> Response:
     ctx = policy.enforce("compute:server_groups:write")
-    body = validated_body(SERVER_GROUP_CREATE_V215 if at_least("2.15") else SERVER_GROUP_CREATE)["server_group"]
-    group = ServerGroup(
-        name=body["name"],
-        policy=body["policies"][0],
-        project_id=ctx.project_id,
-        user_id=ctx.user_id,
-        rules={},
-    )
+    if at_least("2.64"):
+        body = validated_body(SERVER_GROUP_CREATE_V264)["server_group"]
+        chosen, rules = body["policy"], _rules(body)
+    else:
+        body = validated_body(SERVER_GROUP_CREATE_V215 if at_least("2.15") else SERVER_GROUP_CREATE)["server_group"]
+        chosen, rules = body["policies"][0], {}
+    group = ServerGroup(name=body["name"], policy=chosen, project_id=ctx.project_id, user_id=ctx.user_id, rules=rules)
     rt = runtime()
     with rt.db.session() as session:
         engine.enforce(session, ctx.project_id, {"server_groups": 1}, settings=rt.settings)
         session.add(group)
         session.flush()
         return jsonify({"server_group": group_view(group, [])})
+
+
+def _rules(body: dict[str, Any]) -> dict[str, int]:
+    """2.64's rules: only ``max_server_per_host`` (at least 1), and only for anti-affinity, as in Nova."""
+    rules = body.get("rules") or {}
+    if rules and body["policy"] != "anti-affinity":
+        raise BadRequest("Only anti-affinity policy supports rules.")
+    found = {}
+    if "max_server_per_host" in rules:
+        value = int(rules["max_server_per_host"])  # the schema admits digits only
+        if not 1 <= value <= MAX_INT:
+            raise ValidationError(field="rules.max_server_per_host", reason=f"{value} is not between 1 and {MAX_INT}")
+        found["max_server_per_host"] = value
+    return found
 
 
 @bp.get("/os-server-groups/<group_id>")

@@ -20,8 +20,14 @@ from api.compute import (
     server_tags,
     volume_attachments,
 )
+from api.compute.action_versions import action_fields as later_action_fields
+from api.compute.action_versions import page as page_actions
 from api.compute.microversions import at_least
 from api.compute.schemas import META_ITEM, METADATA, SERVER_UPDATE
+from api.compute.server_extras import bp as server_extras_bp
+from api.compute.server_filters import apply as later_filters
+from api.compute.server_filters import check_sort_key, includes_deleted
+from api.compute.version_rules import update_fields, with_fields
 from api.compute.views import nova_time, server_summary, server_view
 from api.context import RequestContext, current
 from api.runtime import runtime
@@ -34,6 +40,7 @@ from network import client as network_client
 
 bp = Blueprint("compute_servers", __name__, url_prefix="/compute/v2.1")
 bp.register_blueprint(volume_attachments.bp)  # /servers/<id>/os-volume_attachments, under the same prefix
+bp.register_blueprint(server_extras_bp)  # /servers/<id>/topology and /shares (2.78, 2.97)
 
 MAX_LIMIT = 1000
 STATUS_FILTERS = {
@@ -71,6 +78,7 @@ SORT_KEYS = (
     "project_id",
     "user_id",
     "power_state",
+    "locked",  # 2.73
 )
 
 
@@ -94,7 +102,7 @@ def _query(ctx: Any) -> Any:
         query = query.where(Instance.project_id == ctx.project_id)
     if "changes-since" in args:
         query = query.where(Instance.updated_at >= _since(args["changes-since"]))
-    elif not (ctx.is_admin and query_bool("deleted", False)):
+    elif not (ctx.is_admin and query_bool("deleted", False)) and not includes_deleted():
         query = query.where(Instance.deleted.is_(False))
     if "status" in args:
         wanted = STATUS_FILTERS.get(args["status"].upper())
@@ -117,7 +125,7 @@ def _query(ctx: Any) -> Any:
     ):
         if param in args and column is not None:
             query = query.where(column == args[param])
-    return query
+    return later_filters(query, ctx)
 
 
 def _ordered_page(session: Any, ctx: Any) -> tuple[list[Instance], str | None]:
@@ -128,6 +136,7 @@ def _ordered_page(session: Any, ctx: Any) -> tuple[list[Instance], str | None]:
     for key, direction in zip(keys, dirs + ["desc"] * (len(keys) - len(dirs)), strict=False):
         if key not in SORT_KEYS or direction not in ("asc", "desc"):
             raise BadRequest(f"Invalid sort key or direction: {key} {direction}")
+        check_sort_key(key)
         if key in ADMIN_SORT_KEYS and not ctx.is_admin:  # the order would tell which servers share a host
             raise Forbidden(f"Only administrators can sort servers by {key}")
         column = {"display_name": "name", "uuid": "id"}.get(key, key)
@@ -192,7 +201,7 @@ def show_server(server_id: str) -> Response:
 @bp.put("/servers/<server_id>")
 def update_server(server_id: str) -> Response:
     ctx = current()
-    body = validated_body(SERVER_UPDATE)["server"]
+    body = validated_body(with_fields(SERVER_UPDATE, update_fields(), "server"))["server"]
     with runtime().db.session() as session:
         instance = lookups.server(session, ctx, server_id)
         policy.enforce("compute:servers:update", {"project_id": instance.project_id})
@@ -201,6 +210,7 @@ def update_server(server_id: str) -> Response:
             ("accessIPv4", "access_ip_v4"),
             ("accessIPv6", "access_ip_v6"),
             ("description", "description"),
+            ("hostname", "hostname"),  # 2.90
         ):
             if field in body:
                 setattr(instance, column, body[field])
@@ -345,7 +355,7 @@ def _action_view(action: InstanceAction, events_for: RequestContext | None = Non
     }
     if events_for is not None:
         view["events"] = [_event_view(e, events_for) for e in action.events or []]
-    return view
+    return later_action_fields(view, action, events_for)
 
 
 @bp.get("/servers/<server_id>/os-instance-actions")
@@ -358,7 +368,9 @@ def list_instance_actions(server_id: str) -> Response:
             .where(InstanceAction.instance_id == instance.id)
             .order_by(InstanceAction.start_time.desc(), InstanceAction.id.desc())
         )
-        return jsonify({"instanceActions": [_action_view(a) for a in actions]})
+        found, next_links = page_actions(list(actions), instance.id)
+        body: dict[str, Any] = {"instanceActions": [_action_view(a) for a in found]}
+        return jsonify(body | ({"links": next_links} if next_links else {}))
 
 
 @bp.get("/servers/<server_id>/os-instance-actions/<request_id>")

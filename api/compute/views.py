@@ -13,6 +13,7 @@ from sqlalchemy.orm import object_session
 
 from api import policy
 from api.compute import addresses as server_addresses
+from api.compute import server_fields
 from api.compute.microversions import at_least
 from api.context import RequestContext
 from api.runtime import runtime
@@ -138,7 +139,7 @@ def server_view(
         body["description"] = instance.description
     if at_least("2.26"):
         body["tags"] = list(instance.tags or [])
-    return body
+    return server_fields.add_later_fields(body, instance, ctx)
 
 
 def volume_attached(mapping: BlockDeviceMapping) -> dict[str, Any]:
@@ -166,6 +167,19 @@ def host_status(instance: Instance) -> str:
 
 
 def flavor_view(flavor: Flavor, brief: bool = False) -> dict[str, Any]:
+    """Nova's flavor: ``description`` from 2.55 (in the brief listing too), ``extra_specs`` from 2.61 (not in the
+    brief listing; every caller may read them here), ``swap`` 0 rather than "" when there is none from 2.75."""
+    view = _flavor_fields(flavor, brief)
+    if at_least("2.55"):
+        view["description"] = flavor.description
+    if at_least("2.61") and not brief:
+        view["extra_specs"] = dict(flavor.extra_specs or {})
+    if at_least("2.75") and not brief:
+        view["swap"] = flavor.swap or 0
+    return view
+
+
+def _flavor_fields(flavor: Flavor, brief: bool) -> dict[str, Any]:
     if brief:
         return {"id": flavor.id, "name": flavor.name, "links": links("flavors", flavor.id)}
     return {
@@ -225,12 +239,14 @@ REBUILD_FIELDS = frozenset(
     (
         "id", "name", "status", "tenant_id", "user_id", "metadata", "hostId", "image", "flavor", "created",
         "updated", "addresses", "accessIPv4", "accessIPv6", "links", "OS-DCF:diskConfig", "progress", "locked",
-        "description", "tags",
+        "description", "tags", "trusted_image_certificates", "server_groups", "locked_reason",
     )
 )  # fmt: skip
 
 
 def rebuild_view(instance: Instance, ctx: RequestContext) -> dict[str, Any]:
     """The server in a rebuild's answer: Nova leaves out the extension attributes there (no OS-EXT-*, no
-    security groups, no key name), whatever the caller's role."""
+    security groups, no key name), whatever the caller's role; from 2.75 it is the server as show has it."""
+    if at_least("2.75"):
+        return server_view(instance, ctx)
     return {k: v for k, v in server_view(instance, ctx).items() if k in REBUILD_FIELDS}

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from api.compute.microversions import MAX_VERSION, as_text
 from tests.functional.compute.conftest import (
     COMPUTE,
     action,
@@ -230,8 +231,9 @@ def test_microversion_negotiation_is_echoed_and_bounded(cloud):
     token = cloud.demo().get_token()
     latest = cloud.request("GET", "/compute/v2.1/servers", token, headers={"OpenStack-API-Version": "compute latest"})
     legacy = cloud.request("GET", "/compute/v2.1/servers", token, headers={"X-OpenStack-Nova-API-Version": "2.9"})
-    too_new = cloud.request("GET", "/compute/v2.1/servers", token, headers={"OpenStack-API-Version": "compute 2.99"})
-    assert latest.headers["OpenStack-API-Version"] == "compute 2.37"
+    beyond = f"compute 2.{MAX_VERSION[1] + 1}"
+    too_new = cloud.request("GET", "/compute/v2.1/servers", token, headers={"OpenStack-API-Version": beyond})
+    assert latest.headers["OpenStack-API-Version"] == f"compute {as_text(MAX_VERSION)}"
     assert legacy.headers["X-OpenStack-Nova-API-Version"] == "2.9"
     assert too_new.status_code == 406 and too_new.headers["OpenStack-API-Version"] == "compute 2.1"
 

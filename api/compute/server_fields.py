@@ -1,0 +1,67 @@
+"""The fields Nova's server representation gains (or changes) from microversion 2.47 on.
+
+``api.compute.views.server_view`` builds the server as Nova showed it up to 2.37 and hands it here; each block
+below is one microversion's change, so what a version shows can be read top to bottom. Which responses carry
+what follows Nova's view builder: ``server_groups`` (2.71) is in show, update and rebuild but not in the detailed
+listing; every other field is in all four.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
+from api.compute.microversions import at_least
+from api.context import RequestContext
+from compute.models import Instance, ServerGroupMember
+
+LISTING_ENDPOINT = "compute_servers.list_servers_detail"
+
+
+def embedded_flavor(flavor: dict[str, Any]) -> dict[str, Any]:
+    """2.47: the flavor the server was built (or resized) with, as it kept it, instead of a link to the flavor
+    (which may have changed or gone since). Extra specs are shown: every caller may read them here."""
+    return {
+        "vcpus": int(flavor.get("vcpus") or 0),
+        "ram": int(flavor.get("ram") or 0),
+        "disk": int(flavor.get("disk") or 0),
+        "ephemeral": int(flavor.get("ephemeral") or 0),
+        "swap": int(flavor.get("swap") or 0),
+        "original_name": flavor.get("name") or "",
+        "extra_specs": dict(flavor.get("extra_specs") or {}),
+    }
+
+
+def server_groups(instance: Instance) -> list[str]:
+    """2.71: the groups the server belongs to (at most one)."""
+    session = object_session(instance)
+    if session is None:
+        return [instance.server_group_id] if instance.server_group_id else []
+    query = select(ServerGroupMember.group_id).where(ServerGroupMember.instance_id == instance.id)
+    return sorted(session.scalars(query))
+
+
+def image_properties(instance: Instance) -> dict[str, str]:
+    """2.98: the image's properties as the server kept them at create or rebuild (strings, as Nova's)."""
+    properties = (instance.image_meta or {}).get("properties") or {}
+    return {str(k): v if isinstance(v, str) else str(v) for k, v in properties.items()}
+
+
+def add_later_fields(body: dict[str, Any], instance: Instance, ctx: RequestContext) -> dict[str, Any]:
+    """``body`` (the server up to 2.46) as the negotiated microversion shows it."""
+    if at_least("2.47"):
+        body["flavor"] = embedded_flavor(instance.flavor or {})
+    if at_least("2.63"):
+        body["trusted_image_certificates"] = None  # create and rebuild refuse certificates (not configured)
+    if at_least("2.71") and request.endpoint != LISTING_ENDPOINT:
+        body["server_groups"] = server_groups(instance)
+    if at_least("2.90"):
+        body["OS-EXT-SRV-ATTR:hostname"] = instance.hostname
+    if at_least("2.96"):
+        body["pinned_availability_zone"] = instance.requested_zone
+    if at_least("2.98") and isinstance(body.get("image"), dict):
+        body["image"]["properties"] = image_properties(instance)
+    return body
