@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
+
+from tests import warm_cli
 
 pytestmark = pytest.mark.functional
 
@@ -215,3 +218,27 @@ def test_a_wrong_original_password_or_an_unknown_user_is_the_same_401_and_change
     assert wrong.json()["error"]["message"] == unknown.json()["error"]["message"]
     assert invalid.status_code == 400
     assert _auth(cloud, unique, "pw", "demo").status_code == 201
+
+
+@pytest.mark.one_database
+def test_openstack_cli_user_password_set_changes_the_callers_own_password(cloud, unique, tmp_path):
+    """``openstack user password set`` (Keystone's self-service change) as the user themself, from their own cloud."""
+    _user_with_role(cloud, unique, "member")
+    clouds_yaml = tmp_path / "clouds.yaml"
+    auth = {
+        "auth_url": cloud.server.auth_url,
+        "username": unique,
+        "password": "pw",
+        "project_name": "demo",
+        "user_domain_name": "Default",
+        "project_domain_name": "Default",
+    }
+    clouds_yaml.write_text(yaml.safe_dump({"clouds": {"me": {"auth": auth, "identity_api_version": 3}}}))
+
+    result = warm_cli.run_cloud(
+        clouds_yaml, "me", "user", "password", "set", "--password", "pw-new", "--original-password", "pw"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert _auth(cloud, unique, "pw", "demo").status_code == 401
+    assert _auth(cloud, unique, "pw-new", "demo").status_code == 201
