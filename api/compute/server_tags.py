@@ -113,16 +113,16 @@ def check_tag_exists(server_id: str, tag: str) -> Response:
 
 @bp.put("/servers/<server_id>/tags/<path:tag>")
 def add_tag(server_id: str, tag: str) -> Response:
-    """201 with the tag's Location when it is new, 204 when the server already had it (Nova)."""
+    """201 when the tag is new, 204 when the server already had it, both with the tag's Location (Nova)."""
     _require_version()
     check_tag(tag)
-    if request.get_data():
-        raise BadRequest("This request takes no body.")
     with runtime().db.session() as session:
         instance = _writable(session, server_id)
         tags = list(instance.tags or [])
         if tag in tags:
-            return Response(status=204)
+            response = Response(status=204)
+            response.headers["Location"] = request.base_url  # Nova names the tag on both answers
+            return response
         if len(tags) >= MAX_TAGS:
             raise BadRequest(f"The number of tags exceeded the per-server limit {MAX_TAGS}")
         instance.tags = [*tags, tag]

@@ -179,3 +179,19 @@ def test_openstack_server_add_and_remove_port_and_network(cloud, networked_serve
     _wait_detached(cloud, token, server_id, port["id"])
     cloud.openstack("stratus", "server", "remove", "network", server_id, net_id)
     wait_until(lambda: len(_interfaces(cloud, token, server_id)), 30, message="NICs left", until=lambda n: n == 0)
+
+
+def test_openstack_server_add_fixed_ip_attaches_a_nic_at_that_address(cloud, networked_server, unique):
+    token, server_id, net_id, _ = networked_server
+    made = cli_json(
+        cloud, "stratus", "server", "add", "fixed", "ip", "--fixed-ip-address", "10.0.0.88", server_id, net_id
+    )
+    assert made["Network ID"] == net_id and "10.0.0.88" in str(made["Fixed IPs"])
+    wait_for_port_status(cloud, token, made["Port ID"], "ACTIVE")
+    _wait_nics(cloud, server_id, 2)
+    server = cloud.request("GET", f"{BASE}/servers/{server_id}", token).json()["server"]
+    assert "10.0.0.88" in {a["addr"] for a in server["addresses"][unique]}
+    taken = cloud.openstack("stratus", "server", "add", "fixed", "ip", "--fixed-ip-address", "10.0.0.88", server_id,
+                            net_id, check=False)  # fmt: skip
+    assert taken.returncode != 0  # the address is in use: nothing more is attached
+    assert len(_interfaces(cloud, token, server_id)) == 2
