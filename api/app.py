@@ -52,7 +52,7 @@ from api.identity import regions as identity_regions
 from api.identity import services as identity_services
 from api.identity import trusts as identity_trusts
 from api.image import data as image_data
-from api.image import images, members
+from api.image import images, members, metadef_contents, metadef_namespaces
 from api.metadata import views as metadata_views
 from api.network import agents as network_agents
 from api.network import extensions as network_extensions
@@ -113,6 +113,8 @@ BLUEPRINTS = (
     images.bp,
     image_data.bp,
     members.bp,
+    metadef_namespaces.bp,
+    metadef_contents.bp,
     server_create.bp,
     servers.bp,
     server_actions.bp,

@@ -277,6 +277,46 @@ RULES: dict[str, Rule] = {
     ),
     "image:get_schemas": AUTHENTICATED,
     "image:get_usage": ADMIN | PROJECT_READER,
+    # Image metadata definitions (Glance metadefs). Glance's defaults since Xena: anyone in a project reads (the query
+    # shows admins every namespace, others the public ones and their project's own; an unseen one is 404), only an
+    # admin writes ("metadef_admin"): the catalogue is cloud-wide, names are global, and nothing counts a project's
+    # share of it, so a project could otherwise squat names or fill the table (OSSN-0090).
+    **dict.fromkeys(
+        (
+            "image:get_metadef_namespace",
+            "image:get_metadef_namespaces",
+            "image:get_metadef_object",
+            "image:get_metadef_objects",
+            "image:get_metadef_property",
+            "image:get_metadef_properties",
+            "image:get_metadef_tag",
+            "image:get_metadef_tags",
+            "image:list_metadef_resource_types",
+            "image:get_metadef_resource_type",
+        ),
+        ADMIN | SCOPED_READER,
+    ),
+    **dict.fromkeys(
+        (
+            "image:add_metadef_namespace",
+            "image:modify_metadef_namespace",
+            "image:delete_metadef_namespace",
+            "image:add_metadef_object",
+            "image:modify_metadef_object",
+            "image:delete_metadef_object",
+            "image:add_metadef_property",
+            "image:modify_metadef_property",
+            "image:remove_metadef_property",
+            "image:add_metadef_tag",
+            "image:add_metadef_tags",
+            "image:modify_metadef_tag",
+            "image:delete_metadef_tag",
+            "image:delete_metadef_tags",
+            "image:add_metadef_resource_type_association",
+            "image:remove_metadef_resource_type_association",
+        ),
+        ADMIN,
+    ),
     # Compute (Nova v2.1). Servers of other projects are invisible (404) unless the caller is an admin.
     "compute:servers:index": ADMIN | SCOPED_READER,
     "compute:servers:index:all_tenants": ADMIN,
