@@ -160,6 +160,10 @@ class HostSettings:
         0.0,
         "Nova's setting: seconds a shelved server keeps its host before it is offloaded. 0: at once; -1: never.",
     )
+    enable_instance_password: bool = _setting(
+        True,
+        "Nova's [api] enable_instance_password: whether rescue answers the server's admin password (adminPass).",
+    )
     shelved_poll_interval: float = _setting(
         60.0, "Seconds between the scheduler's checks for shelved servers to offload and soft deletes to reclaim."
     )

@@ -223,6 +223,8 @@ def _rescue(ctx: RequestContext, server_id: str, body: Any) -> tuple[Response, i
 
     claim_task(ctx, server_id, Action.RESCUE, "rescue", changes)
     _send(client.rescue, server_id, ctx.request_id, chosen[0])
+    if not runtime().settings.enable_instance_password:  # Nova's setting: the password is not told
+        return jsonify({}), 200
     return jsonify({"adminPass": password}), 200
 
 
