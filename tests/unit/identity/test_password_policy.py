@@ -16,6 +16,8 @@ from common.exceptions import ConfigError, ValidationError
 from identity import password_policy
 from manage.migrate import upgrade
 from tests.unit.identity.test_migrations import _tables
+from tests.unit.in_process import ADMIN_PASSWORD, bootstrapped_app
+from tests.unit.portal.conftest import csrf_of
 
 
 def test_the_policies_are_off_by_default_as_in_keystone(tmp_path):
@@ -80,3 +82,29 @@ def test_the_migration_matches_the_models(tmp_path: Path):
     finally:
         engine.dispose()
     assert [d for d in diffs if _tables(d) & {"users", "password_history"}] == []
+
+
+def test_the_portal_says_a_password_must_be_changed_but_not_for_a_wrong_one(tmp_path: Path):
+    """The expiry message comes only after the right password, so the sign-in form may show it (it tells no more
+    than a success would); a wrong password still gets the one sentence for every cause."""
+    (tmp_path / "stratus.toml").write_text("change_password_upon_first_use = true\n")
+    app = bootstrapped_app(tmp_path)
+    try:
+        client = app.test_client()
+        auth = {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"id": "default"}, "password": ADMIN_PASSWORD}}}}  # fmt: skip
+        admin = client.post("/identity/v3/auth/tokens", json={"auth": auth}).headers["X-Subject-Token"]
+        body = {"user": {"name": "first-use", "password": "set-by-admin"}}
+        assert client.post("/identity/v3/users", json=body, headers={"X-Auth-Token": admin}).status_code == 201
+
+        def portal_sign_in(password: str) -> str:
+            page = client.get("/sign-in").get_data(as_text=True)
+            form = {"csrf_token": csrf_of(page), "username": "first-use", "password": password}
+            response = client.post("/sign-in", data=form)
+            assert response.status_code != 303
+            return response.get_data(as_text=True)
+
+        assert "The password is expired and needs to be changed for user:" in portal_sign_in("set-by-admin")
+        assert "The password is expired" not in portal_sign_in("wrong-password")
+    finally:
+        app.extensions["stratus"].db.dispose()
