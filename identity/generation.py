@@ -23,6 +23,8 @@ from identity.models import (
     GroupRoleAssignment,
     IdentityGeneration,
     ImpliedRole,
+    InheritedGroupRoleAssignment,
+    InheritedRoleAssignment,
     Project,
     RevocationEvent,
     Role,
@@ -50,6 +52,8 @@ IDENTITY_MODELS = (
     ApplicationCredential,  # a deleted credential's tokens must stop validating in every worker at once
     Trust,  # likewise a deleted trust's tokens (a use taken is not a change: identity.trusts.consume_use)
     TrustRole,
+    InheritedRoleAssignment,  # an inherited grant changes the roles tokens carry on every project below it
+    InheritedGroupRoleAssignment,
 )
 IDENTITY_TABLES = frozenset(m.__table__ for m in IDENTITY_MODELS)
 ROW_ID = 1

@@ -32,6 +32,10 @@ class Project(TimestampMixin, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The project above this one in its domain's tree; None for a top-level project, whose parent is its domain
+    # (Keystone shows that as ``parent_id``: the domain id). No ``ondelete``: a project with children cannot be
+    # deleted (the API refuses), and a domain deletes its whole tree in one statement, checked at its end.
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"), default=None, index=True)
 
 
 class User(TimestampMixin, Base):
@@ -375,28 +379,28 @@ class ProjectEndpoint(Base):
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
-class OAuth1Consumer(TimestampMixin, Base):
-    """OS-OAUTH1's consumer: an application that may ask users to delegate roles to it. Its secret is shown once,
-    at creation, and only a hash of it is stored (as application credentials' secrets)."""
+class InheritedRoleAssignment(Base):
+    """OS-INHERIT: a user holds a role on every project below a domain or a project (``target_type``), not on
+    the target itself. A table apart from ``RoleAssignment`` because it is not a grant on its target: every
+    reader of direct grants stays right without knowing about inheritance (``identity.inheritance``)."""
 
-    __tablename__ = "oauth1_consumers"
+    __tablename__ = "inherited_role_assignments"
 
-    id: Mapped[str] = IdColumn()
-    description: Mapped[str | None] = mapped_column(Text, default=None)
-    secret_hash: Mapped[str] = mapped_column(String(255))
-    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    target_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
 
 
-class PasswordHistory(Base):
-    """The hashes of a user's last passwords, the current one included, newest last: Keystone's
-    ``unique_last_password_count`` refuses a self-service change to any of the last N (identity.password_policy)."""
+class InheritedGroupRoleAssignment(Base):
+    """OS-INHERIT for groups: every member holds the role on every project below the domain or project."""
 
-    __tablename__ = "password_history"
+    __tablename__ = "inherited_group_role_assignments"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    target_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True, index=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
 
 
 class Trust(TimestampMixin, Base):

@@ -25,6 +25,7 @@ from identity.application_credentials import CredentialRef, load_ref
 from identity.cache import IdentityCache, Snapshot
 from identity.fernet import KeyRepository, TokenPayload
 from identity.groups import roles_via_groups
+from identity.inheritance import inherited_role_ids
 from identity.models import Domain, ImpliedRole, Project, RevocationEvent, Role, RoleAssignment, Trust, User
 from identity.trusts import TrustRef
 from identity.trusts import load_ref as load_trust
@@ -105,9 +106,11 @@ def effective_roles(
     session: Session, user_id: str, target_type: str, target_id: str, snapshot: Snapshot | None = None
 ) -> tuple[NamedRef, ...]:
     """The roles a user holds on a target, directly or through a group, with every role they imply
-    (admin → member → reader)."""
+    (admin → member → reader); on a project, also those inherited from its domain or the projects above it."""
     params = {"user_id": user_id, "target_type": target_type, "target_id": target_id}
     direct = set(session.scalars(_ASSIGNED, params)) | set(session.scalars(_GROUP_ASSIGNED, params))
+    if target_type == "project":  # OS-INHERIT grants on its domain or on a project above it reach it too
+        direct |= inherited_role_ids(session, user_id, target_id)
     if not direct:
         return ()
     implied, names = _memo(snapshot, ("role-graph",), lambda: role_graph(session))

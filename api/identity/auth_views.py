@@ -20,7 +20,7 @@ from api.runtime import runtime
 from api.urls import collection_links, isotime, self_link
 from api.validation import query_bool, validated_body
 from common.exceptions import Forbidden, NotFound, Unauthorized
-from identity import groups, lockout, lookups, password_policy
+from identity import groups, inheritance, lockout, lookups, password_policy
 from identity.fernet import TokenPayload
 from identity.models import DEFAULT_DOMAIN_ID, Domain, Project, RoleAssignment, User
 from identity.passwords import verify_password
@@ -159,6 +159,7 @@ def _resolve_scope(session: Session, scope: Any, user_id: str) -> tuple[str | No
                 .limit(1)
             )
             or session.scalar(groups.roles_via_groups(user_id, "project", default_project).limit(1))
+            or inheritance.inherited_role_ids(session, user_id, default_project)
         )
         return (default_project, None) if has_role else (None, None)
     if "project" in scope:
@@ -276,13 +277,14 @@ def revoke_token() -> Response:
 
 
 def _targets_with_roles(session: Session, user_id: str, target_type: str) -> set[str]:
-    """Where the user holds some role, directly or through a group."""
+    """Where the user holds some role, directly or through a group (on projects, also by OS-INHERIT grants)."""
     direct = session.scalars(
         select(RoleAssignment.target_id).where(
             RoleAssignment.user_id == user_id, RoleAssignment.target_type == target_type
         )
     )
-    return set(direct) | set(session.scalars(groups.targets_via_groups(user_id, target_type)))
+    found = set(direct) | set(session.scalars(groups.targets_via_groups(user_id, target_type)))
+    return found | inheritance.projects_reached(session, user_id) if target_type == "project" else found
 
 
 @bp.get("/projects")

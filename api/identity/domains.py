@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from api import policy
 from api.identity import filters
@@ -13,7 +14,7 @@ from api.runtime import runtime
 from api.urls import collection_links
 from api.validation import validated_body
 from common.exceptions import Forbidden
-from identity import groups
+from identity import groups, inheritance
 from identity.lookups import ensure_unique, get_or_404
 from identity.models import DEFAULT_DOMAIN_ID, Domain, Project, RoleAssignment, User
 
@@ -71,22 +72,29 @@ def delete_domain(domain_id: str) -> Response:
     """As Keystone: only a disabled domain may go, and it takes its projects, users and grants with it."""
     policy.enforce("identity:delete_domain", {"domain_id": domain_id})
     with runtime().db.session() as session:
-        domain = get_or_404(session, Domain, domain_id)
-        if domain.id == DEFAULT_DOMAIN_ID:
-            raise Forbidden("The default domain cannot be deleted.")
-        if domain.enabled:
-            raise Forbidden("Cannot delete a domain that is enabled, please disable it first.")
-        project_ids = select(Project.id).where(Project.domain_id == domain.id)
-        session.execute(
-            delete(RoleAssignment).where(
-                (RoleAssignment.target_id.in_(project_ids) & (RoleAssignment.target_type == "project"))
-                | ((RoleAssignment.target_type == "domain") & (RoleAssignment.target_id == domain.id))
-            )
-        )
-        groups.forget_targets(session, "project", project_ids)
-        groups.forget_targets(session, "domain", [domain.id])
-        groups.delete_domain_groups(session, domain.id)
-        session.execute(delete(User).where(User.domain_id == domain.id))
-        session.execute(delete(Project).where(Project.domain_id == domain.id))
-        session.delete(domain)
+        delete_domain_and_contents(session, get_or_404(session, Domain, domain_id))
     return Response(status=204)
+
+
+def delete_domain_and_contents(session: Session, domain: Domain) -> None:
+    """Delete a disabled domain with everything in it (403 for the default or an enabled domain); also reached as
+    ``DELETE /v3/projects/<domain id>``, since Keystone models a domain as a project (``is_domain``)."""
+    if domain.id == DEFAULT_DOMAIN_ID:
+        raise Forbidden("The default domain cannot be deleted.")
+    if domain.enabled:
+        raise Forbidden("Cannot delete a domain that is enabled, please disable it first.")
+    project_ids = select(Project.id).where(Project.domain_id == domain.id)
+    session.execute(
+        delete(RoleAssignment).where(
+            (RoleAssignment.target_id.in_(project_ids) & (RoleAssignment.target_type == "project"))
+            | ((RoleAssignment.target_type == "domain") & (RoleAssignment.target_id == domain.id))
+        )
+    )
+    groups.forget_targets(session, "project", project_ids)
+    groups.forget_targets(session, "domain", [domain.id])
+    inheritance.forget_targets(session, "project", project_ids)
+    inheritance.forget_targets(session, "domain", [domain.id])
+    groups.delete_domain_groups(session, domain.id)
+    session.execute(delete(User).where(User.domain_id == domain.id))
+    session.execute(delete(Project).where(Project.domain_id == domain.id))
+    session.delete(domain)

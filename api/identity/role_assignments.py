@@ -19,12 +19,25 @@ from api.runtime import runtime
 from api.urls import collection_links, identity_url
 from api.validation import query_bool
 from common.exceptions import BadRequest
-from identity.models import Domain, Group, GroupRoleAssignment, Project, Role, RoleAssignment, User, UserGroupMembership
+from identity import inheritance
+from identity.models import (
+    Domain,
+    Group,
+    GroupRoleAssignment,
+    InheritedGroupRoleAssignment,
+    InheritedRoleAssignment,
+    Project,
+    Role,
+    RoleAssignment,
+    User,
+    UserGroupMembership,
+)
 from identity.tokens import SYSTEM_ALL, role_graph
 
 bp = Blueprint("identity_role_assignments", __name__, url_prefix="/identity/v3")
 
 Names = dict[str, dict[str, dict[str, Any]]]
+INHERITED_TO = "scope.OS-INHERIT:inherited_to"
 
 
 @dataclass(frozen=True)
@@ -36,10 +49,15 @@ class Grant:
     role_id: str
     user_id: str | None = None
     group_id: str | None = None
+    inherited: bool = False
+    """An OS-INHERIT grant: it gives the role on the projects below its target, not on the target."""
 
     @property
     def link(self) -> str:
         actor = f"users/{self.user_id}" if self.user_id else f"groups/{self.group_id}"
+        if self.inherited:
+            target = f"{self.target_type}s/{self.target_id}"
+            return identity_url(f"/OS-INHERIT/{target}/{actor}/roles/{self.role_id}/inherited_to_projects")
         if self.target_type == "system":
             return identity_url(f"/system/{actor}/roles/{self.role_id}")
         return identity_url(f"/{self.target_type}s/{self.target_id}/{actor}/roles/{self.role_id}")
@@ -52,26 +70,36 @@ class Entry:
     grant: Grant
     role_id: str
     member: str | None = None
+    project: str | None = None
+    """The project an inherited grant reaches (``effective``), which the entry is about instead of its target."""
+
+    @property
+    def target(self) -> tuple[str, str]:
+        return ("project", self.project) if self.project else (self.grant.target_type, self.grant.target_id)
 
     def view(self, names: Names | None) -> dict[str, Any]:
         grant = self.grant
         role: dict[str, Any] = {"id": self.role_id}
         # A system grant's scope is Keystone's ``{"system": {"all": true}}``; a project's or domain's names it by id.
         system = grant.target_type == "system"
-        scope_ref: dict[str, Any] = {grant.target_id: True} if system else {"id": grant.target_id}
+        target_type, target_id = self.target
+        scope_ref: dict[str, Any] = {target_id: True} if system else {"id": target_id}
         user_id = self.member or grant.user_id
         actor_kind, actor_id = ("user", user_id) if user_id else ("group", grant.group_id)
         actor: dict[str, Any] = {"id": actor_id}
         if names is not None:
             role |= names["role"].get(self.role_id, {})
-            scope_ref |= {} if system else names[grant.target_type].get(grant.target_id, {})
+            scope_ref |= {} if system else names[target_type].get(target_id, {})
             actor |= names[actor_kind].get(actor_id or "", {})
         links = {"assignment": grant.link}
         if self.member:
             links["membership"] = identity_url(f"/groups/{grant.group_id}/users/{self.member}")
         if self.role_id != grant.role_id:
             links["prior_role"] = identity_url(f"/roles/{grant.role_id}")
-        return {"role": role, actor_kind: actor, "scope": {grant.target_type: scope_ref}, "links": links}
+        scope: dict[str, Any] = {target_type: scope_ref}
+        if grant.inherited and not self.project:
+            scope["OS-INHERIT:inherited_to"] = "projects"
+        return {"role": role, actor_kind: actor, "scope": scope, "links": links}
 
 
 def _check_filters(effective: bool) -> None:
@@ -85,9 +113,11 @@ def _check_filters(effective: bool) -> None:
         raise BadRequest(f"The only system scope is {SYSTEM_ALL!r}.")
     if effective and args.get("group.id"):
         raise BadRequest("Combining effective and group filter will always result in an empty list.")
+    if args.get(INHERITED_TO) not in (None, "projects"):
+        raise BadRequest(f"The only value of {INHERITED_TO} is 'projects'.")
 
 
-def _scoped(query: Any, model: type[RoleAssignment] | type[GroupRoleAssignment]) -> Any:
+def _scoped(query: Any, model: Any) -> Any:
     for target_type in ("project", "domain"):
         if request.args.get(f"scope.{target_type}.id"):
             query = query.where(
@@ -128,22 +158,68 @@ def _entries(session: Session, effective: bool) -> list[Entry]:
     user_grants = [] if args.get("group.id") else _user_grants(session)
     # Without ``effective``, a user filter means grants to that user as stored: none of them is a group's.
     group_grants = [] if args.get("user.id") and not effective else _group_grants(session)
+    if args.get(INHERITED_TO):  # only the OS-INHERIT grants
+        user_grants, group_grants = [], []
+    inherited_user, inherited_group = _inherited_grants(session, effective)
     entries = [Entry(g, g.role_id) for g in user_grants]
     if not effective:
-        entries += [Entry(g, g.role_id) for g in group_grants]
+        entries += [Entry(g, g.role_id) for g in group_grants + inherited_user + inherited_group]
     else:
-        members = _members(session, {g.group_id for g in group_grants if g.group_id})
+        members = _members(session, {g.group_id for g in group_grants + inherited_group if g.group_id})
         entries += [Entry(g, g.role_id, user) for g in group_grants for user in members.get(g.group_id or "", ())]
+        entries += _reached(session, inherited_user, inherited_group, members)
         closure, global_roles = role_graph(session)
-        entries += [Entry(e.grant, implied, e.member) for e in list(entries) for implied in closure.get(e.role_id, ())]
+        entries += [
+            Entry(e.grant, implied, e.member, e.project)
+            for e in list(entries)
+            for implied in closure.get(e.role_id, ())
+        ]
         # A domain-specific role is not in tokens, only what it implies: Keystone leaves it out of this report too.
         entries = [e for e in entries if e.role_id in global_roles]
     if args.get("role.id"):
         entries = [e for e in entries if e.role_id == args["role.id"]]
     return sorted(
         entries,
-        key=lambda e: (e.grant.target_id, e.member or e.grant.user_id or "", e.grant.group_id or "", e.role_id),
+        key=lambda e: (e.target[1], e.member or e.grant.user_id or "", e.grant.group_id or "", e.role_id),
     )
+
+
+def _inherited_grants(session: Session, effective: bool) -> tuple[list[Grant], list[Grant]]:
+    """The OS-INHERIT grants to users and to groups, under the actor filters (and, as stored, the scope ones)."""
+    args = request.args
+    user_query = select(InheritedRoleAssignment)
+    group_query = select(InheritedGroupRoleAssignment)
+    if args.get("user.id"):
+        user_query = user_query.where(InheritedRoleAssignment.user_id == args["user.id"])
+    if args.get("group.id"):
+        group_query = group_query.where(InheritedGroupRoleAssignment.group_id == args["group.id"])
+    if not effective:  # as stored, a scope filter names the grant's own target
+        user_query = _scoped(user_query, InheritedRoleAssignment)
+        group_query = _scoped(group_query, InheritedGroupRoleAssignment)
+    users = [] if args.get("group.id") else session.scalars(user_query).all()
+    groups = [] if args.get("user.id") and not effective else session.scalars(group_query).all()
+    return (
+        [Grant(a.target_type, a.target_id, a.role_id, user_id=a.user_id, inherited=True) for a in users],
+        [Grant(a.target_type, a.target_id, a.role_id, group_id=a.group_id, inherited=True) for a in groups],
+    )
+
+
+def _reached(
+    session: Session, user_grants: list[Grant], group_grants: list[Grant], members: dict[str, list[str]]
+) -> list[Entry]:
+    """``effective``: an inherited grant is one entry per project below its target (and per group member); a
+    project scope filter keeps that project's entries, a domain or system one none (they are project roles)."""
+    args = request.args
+    if args.get("scope.domain.id") or args.get("scope.system"):
+        return []
+    wanted = args.get("scope.project.id")
+    entries: list[Entry] = []
+    for grant in user_grants + group_grants:
+        actors: list[str | None] = [None] if grant.user_id else list(members.get(grant.group_id or "", []))
+        for project in inheritance.projects_below(session, grant.target_type, grant.target_id):
+            if wanted in (None, project):
+                entries += [Entry(grant, grant.role_id, actor, project) for actor in actors]
+    return entries
 
 
 def _names(session: Session) -> Names:

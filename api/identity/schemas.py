@@ -109,16 +109,18 @@ def _entity(key: str, properties: dict[str, Any], required: list[str], extra: bo
 
 _project_properties = {
     "name": _name | {"maxLength": 64},
-    "domain_id": _id,
+    # null: the default domain for a project; a project acting as a domain (is_domain) belongs to none.
+    "domain_id": _id | {"type": ["string", "null"]},
     "description": _description,
     "enabled": _enabled,
-    "parent_id": {"type": ["string", "null"]},
-    "is_domain": {"type": "boolean", "enum": [False]},
+    "parent_id": _id | {"type": ["string", "null"]},
+    "is_domain": {"type": "boolean"},
     "tags": _tags,
     "options": {"type": "object"},
 }
 PROJECT_CREATE = _entity("project", _project_properties, ["name"])
-PROJECT_UPDATE = _entity("project", {k: v for k, v in _project_properties.items() if k != "parent_id"}, [])
+# parent_id and is_domain may be sent back unchanged; a change is refused by the API, with Keystone's errors.
+PROJECT_UPDATE = _entity("project", _project_properties, [])
 PROJECT_TAGS_REPLACE = {
     "type": "object",
     "properties": {"tags": _tags},

@@ -15,7 +15,7 @@ from api.runtime import runtime
 from api.urls import collection_links
 from api.validation import validated_body
 from common.exceptions import BadRequest, Unauthorized
-from identity import groups, lockout, password_policy
+from identity import groups, inheritance, lockout, password_policy
 from identity.lookups import ensure_unique, existing_domain_id, get_or_404
 from identity.models import Group, Project, RoleAssignment, User
 from identity.passwords import hash_password, verify_password
@@ -184,7 +184,11 @@ def list_user_projects(user_id: str) -> Response:
         ids = select(RoleAssignment.target_id).where(
             RoleAssignment.user_id == user_id, RoleAssignment.target_type == "project"
         )
-        held = Project.id.in_(ids) | Project.id.in_(groups.targets_via_groups(user_id, "project"))
+        held = (
+            Project.id.in_(ids)
+            | Project.id.in_(groups.targets_via_groups(user_id, "project"))
+            | Project.id.in_(inheritance.projects_reached(session, user_id))  # OS-INHERIT grants above them
+        )
         query = filters.apply(select(Project).where(held), Project, ("name", "domain_id"))
         projects = [project_view(p) for p in session.scalars(query.order_by(Project.name))]
     return jsonify({"projects": projects, "links": collection_links(f"/users/{user_id}/projects")})

@@ -28,11 +28,28 @@ def project_view(project: Project) -> dict[str, Any]:
         "domain_id": project.domain_id,
         "description": project.description,
         "enabled": project.enabled,
-        "parent_id": project.domain_id,
+        "parent_id": project.parent_id or project.domain_id,  # a top-level project's parent is its domain
         "is_domain": False,
         "tags": list(project.tags or []),
         "options": {},
         "links": self_link(f"/projects/{project.id}"),
+    }
+
+
+def domain_as_project_view(domain: Domain) -> dict[str, Any]:
+    """A domain as ``/v3/projects`` shows it: Keystone models a domain as the project at the top of its tree
+    (``is_domain``), belonging to no domain and with no parent."""
+    return {
+        "id": domain.id,
+        "name": domain.name,
+        "domain_id": None,
+        "description": domain.description,
+        "enabled": domain.enabled,
+        "parent_id": None,
+        "is_domain": True,
+        "tags": [],
+        "options": {},
+        "links": self_link(f"/projects/{domain.id}"),
     }
 
 

@@ -1,5 +1,6 @@
 """Identity's migrations create exactly the tables, columns, constraints and indexes its models declare: 0019 the
-catalog, 0021 application credentials, 0022 domain configurations, policy blobs and endpoint groups."""
+catalog, 0021 application credentials, 0022 domain configurations, policy blobs and endpoint groups, 0025 project
+trees and inherited grants."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ TABLES_OF = {
                                      "app_cred_access_rules"},
     "0022 domain config, policies, endpoint groups": {"domain_configs", "policy_blobs", "endpoint_groups",
                                                       "project_endpoint_groups", "project_endpoints"},
+    "0025 project hierarchy, inherited grants": {"projects", "inherited_role_assignments",
+                                                 "inherited_group_role_assignments"},
 }  # fmt: skip
 
 
