@@ -47,6 +47,15 @@ UNSHELVE_V277: dict[str, Any] = {
     "properties": {"availability_zone": {"type": "string", "minLength": 1, "maxLength": 255}},
     "additionalProperties": False,
 }
+UNSHELVE_V291: dict[str, Any] = {
+    "type": ["object", "null"],
+    "properties": {
+        "availability_zone": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
+        "host": {"type": "string", "minLength": 1, "maxLength": 255},
+    },
+    "additionalProperties": False,
+}
+"""2.91: a null ``availability_zone`` unpins the server; ``host`` (admins) names where it goes."""
 RESCUE: dict[str, Any] = {
     "type": ["object", "null"],
     "properties": {
@@ -110,12 +119,20 @@ def _shelve_offload(ctx: RequestContext, server_id: str, body: Any) -> Response:
 
 
 def _unshelve(ctx: RequestContext, server_id: str, body: Any) -> Response:
-    """On its host still: power on. Offloaded: placed again (2.77: in ``availability_zone``) and spawned from the
-    shelved image, which must still be there."""
+    """On its host still: power on. Offloaded: placed again (2.77: in ``availability_zone``; 2.91: on ``host``, or
+    unpinned from its zone with a null ``availability_zone``) and spawned from the shelved image, which must still
+    be there."""
     zone = None
-    if at_least("2.77"):
+    if at_least("2.91"):
+        validate(body, UNSHELVE_V291)
+    elif at_least("2.77"):
         validate(body, UNSHELVE_V277)
+    if at_least("2.77"):
         zone = (body or {}).get("availability_zone")
+    unpin = at_least("2.91") and "availability_zone" in (body or {}) and zone is None
+    target = (body or {}).get("host") if at_least("2.91") else None
+    if target is not None:
+        policy.enforce("compute:servers:create:forced_host")
     rt = runtime()
     with rt.db.session() as session:
         instance = lookups.server(session, ctx, server_id)
@@ -125,8 +142,13 @@ def _unshelve(ctx: RequestContext, server_id: str, body: Any) -> Response:
             raise conflict(instance, "unshelve")
         offloaded = instance.vm_state == VmState.SHELVED_OFFLOADED
         values: dict[str, Any] = {}
-        if zone is not None and not offloaded:
+        if (zone is not None or unpin or target is not None) and not offloaded:
             raise Conflict(f"The server {server_id} is not offloaded: it can only be unshelved on its own host.")
+        if offloaded:  # a host is chosen again: the one asked for (2.91) or any, never a former forced host
+            pinned = zone if zone is not None else (None if unpin else instance.requested_zone)
+            values["requested_host"] = _unshelve_host(session, target, pinned)
+        if unpin:
+            values["requested_zone"] = None
         if zone is not None:
             if session.scalars(select(ComputeHost.name).where(ComputeHost.availability_zone == zone)).first() is None:
                 raise BadRequest(f"The requested availability zone is not available: {zone}")
@@ -145,6 +167,18 @@ def _unshelve(ctx: RequestContext, server_id: str, body: Any) -> Response:
     else:
         _send(client.agent_action, host, server_id, Action.UNSHELVE.value, ctx.request_id)
     return Response(status=202)
+
+
+def _unshelve_host(session: Session, host: str | None, zone: str | None) -> str | None:
+    """2.91's ``host``: an existing compute host, in the zone the server is (or is now asked to be) pinned to."""
+    if host is None:
+        return None
+    record = session.get(ComputeHost, host)
+    if record is None:
+        raise BadRequest(f"Compute host {host} could not be found.")
+    if zone is not None and record.availability_zone != zone:
+        raise BadRequest(f"Host {host} is not in availability zone {zone}.")
+    return host
 
 
 def _shelved_image(session: Session, ctx: RequestContext, instance: Instance) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def test_trusted_certificates_at_2_63_and_server_groups_in_show_only_at_2_71(clo
     assert listed and all("server_groups" not in s and "trusted_image_certificates" in s for s in listed)
 
 
-@needs("2.100")
+@needs("2.98")
 def test_later_fields_hostname_pinned_zone_and_image_properties(cloud, member, running):
     at_2_89 = get(cloud, member, f"/servers/{running['id']}", "2.89").json()["server"]
     assert "OS-EXT-SRV-ATTR:hostname" not in at_2_89  # admin-only before 2.90
@@ -540,3 +540,37 @@ def test_cli_server_create_by_default_boots(cloud, server_image, unique):
     versions = cloud.request("GET", "/compute/v2.1/", None).json()["version"]
     assert versions["version"] == LATEST
     cloud.openstack("stratus", "server", "delete", "--wait", created["id"])
+
+
+# --- 2.91 / 2.96: unshelve to a host, unpin from a zone ---------------------------------------------------------
+
+
+@needs("2.96")
+def test_unshelve_to_a_host_for_admins_and_unpinning_at_2_91(cloud, member, server_image, unique):
+    admin = cloud.admin_token()
+    made = _boot(cloud, member, server_image, unique, "2.96", availability_zone="nova")
+    assert made.status_code == 202, made.text
+    server_id = made.json()["server"]["id"]
+    assert wait_for_status(cloud, member, server_id, "ACTIVE")
+    assert get(cloud, member, f"/servers/{server_id}", "2.96").json()["server"]["pinned_availability_zone"] == "nova"
+    assert _action(cloud, member, server_id, {"shelve": None}, "2.91").status_code == 202
+    wait_for_status(cloud, member, server_id, "SHELVED_OFFLOADED")
+    hosts = [h["hypervisor_hostname"] for h in get(cloud, admin, "/os-hypervisors", "2.53").json()["hypervisors"]]
+    to_host = {"unshelve": {"host": hosts[-1]}}
+    assert _action(cloud, member, server_id, to_host, "2.90").status_code == 400
+    assert _action(cloud, member, server_id, to_host, "2.91").status_code == 403
+    missing = _action(cloud, admin, server_id, {"unshelve": {"host": "no-such-host"}}, "2.91")
+    assert "could not be found" in fault(missing, "badRequest", 400)
+    moved = _action(cloud, admin, server_id, to_host, "2.91")
+    assert moved.status_code == 202, moved.text
+    wait_for_status(cloud, member, server_id, "ACTIVE")
+    assert get(cloud, admin, f"/servers/{server_id}", "2.91").json()["server"]["OS-EXT-SRV-ATTR:host"] == hosts[-1]
+    assert _action(cloud, member, server_id, {"unshelve": {"availability_zone": None}}, "2.91").status_code == 409
+    assert _action(cloud, member, server_id, {"shelve": None}, "2.91").status_code == 202
+    wait_for_status(cloud, member, server_id, "SHELVED_OFFLOADED")
+    unpin = _action(cloud, member, server_id, {"unshelve": {"availability_zone": None}}, "2.91")
+    assert unpin.status_code == 202, unpin.text
+    server = wait_for_status(cloud, member, server_id, "ACTIVE")
+    assert get(cloud, member, f"/servers/{server_id}", "2.96").json()["server"]["pinned_availability_zone"] is None
+    assert server["OS-EXT-STS:task_state"] is None
+    cloud.request("DELETE", f"{BASE}/servers/{server_id}", member)
