@@ -32,6 +32,7 @@ from identity.models import (
     RoleAssignment,
     User,
 )
+from identity.roles import check_domain_role_target
 
 bp = Blueprint("identity_inherited_grants", __name__, url_prefix="/identity/v3/OS-INHERIT")
 
@@ -91,7 +92,8 @@ def create_inherited_grant(collection: str, target_id: str, actors: str, actor_i
     with runtime().db.session() as session:
         begin_write(session)
         target_type = _check(session, collection, target_id, actors, actor_id, ctx)
-        get_or_404(session, Role, role_id)
+        # A domain-specific role is granted only within its domain, inherited or not (403 otherwise).
+        check_domain_role_target(session, get_or_404(session, Role, role_id), target_type, target_id)
         model = ACTORS[actors][1]
         if session.get(model, _key(target_type, target_id, actor_id, role_id)) is None:
             actor_field = "user_id" if actors == "users" else "group_id"

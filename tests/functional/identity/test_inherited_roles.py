@@ -176,6 +176,11 @@ def test_inherited_grants_refuse_unknown_ids_and_non_admins(cloud, unique):
     assert missing.status_code == 404
     bad_filter = cloud.request("GET", f"{V3}/role_assignments?scope.OS-INHERIT:inherited_to=domains", token)
     assert bad_filter.status_code == 400
+    # A domain-specific role of another domain cannot be inherited to this domain's projects.
+    foreign = _create(cloud, "role", {"name": f"{unique[-12:]}-f", "domain_id": "default"}, token)
+    foreign_grant = _inherit("domains", tree["domain"]["id"], "users", user["id"], foreign["id"])
+    mismatch = cloud.request("PUT", foreign_grant, token)
+    assert mismatch.status_code == 403 and mismatch.json()["error"]["code"] == 403
 
     # A project member cannot grant themselves roles on every project of the domain.
     member = _role(cloud, token, f"{unique[-12:]}-m")
