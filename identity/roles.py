@@ -16,6 +16,7 @@ make ``admin``'s closure depend on rule order.
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.exceptions import BadRequest, Conflict, Forbidden, NotFound
@@ -58,7 +59,10 @@ def create_rule(session: Session, prior_role_id: str, implied_role_id: str) -> t
     if prior.id == implied.id or prior.id in _implied_closure(session, implied.id):
         raise Forbidden(f"{prior.id} cannot imply {implied.id}: {implied.id} already implies it (a cycle).")
     session.add(ImpliedRole(prior_role_id=prior.id, implied_role_id=implied.id))
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same rule written at the same moment by another request (PostgreSQL)
+        raise Conflict(kind="implied_role", reason=f"{prior.id} already implies {implied.id}") from None
     return prior, implied
 
 

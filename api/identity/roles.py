@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from api import policy
 from api.identity import filters
@@ -13,12 +15,20 @@ from api.identity.views import role_view
 from api.runtime import runtime
 from api.urls import collection_links
 from api.validation import validated_body
-from common.exceptions import BadRequest
+from common.exceptions import BadRequest, Conflict
 from identity.lookups import ensure_unique, get_or_404
 from identity.models import Role
 from identity.roles import check_role_domain
 
 bp = Blueprint("identity_roles", __name__, url_prefix="/identity/v3/roles")
+
+
+def _flush_named(session: Session, name: str) -> None:
+    """Write a new or renamed role: a name another request took at the same moment is a 409 too, not a 500."""
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict(kind="role", reason=f"Duplicate entry (name={name})") from None
 
 
 @bp.get("")
@@ -43,7 +53,7 @@ def create_role() -> Response:
         ensure_unique(session, Role, name=body["name"], domain_id=domain_id)
         role = Role(name=body["name"], description=body.get("description") or "", domain_id=domain_id)
         session.add(role)
-        session.flush()
+        _flush_named(session, body["name"])
         view = role_view(role)
     return jsonify({"role": view}), 201
 
@@ -68,7 +78,7 @@ def update_role(role_id: str) -> Response:
             role.name = body["name"]
         if "description" in body:
             role.description = body["description"] or ""
-        session.flush()
+        _flush_named(session, role.name)
         view = role_view(role)
     return jsonify({"role": view})
 
