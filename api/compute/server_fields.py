@@ -8,6 +8,7 @@ listing; every other field is in all four.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import request
@@ -44,10 +45,15 @@ def server_groups(instance: Instance) -> list[str]:
     return sorted(session.scalars(query))
 
 
+_PROPERTY_KEY = re.compile(r"^[a-zA-Z0-9_:. ]{1,255}$")
+
+
 def image_properties(instance: Instance) -> dict[str, str]:
-    """2.98: the image's properties as the server kept them at create or rebuild (strings, as Nova's)."""
+    """2.98: the image's properties as the server kept them at create or rebuild, as Nova shows them: strings of
+    at most 255 characters under plain keys (Nova shows the image properties it knows, all of that form)."""
     properties = (instance.image_meta or {}).get("properties") or {}
-    return {str(k): v if isinstance(v, str) else str(v) for k, v in properties.items()}
+    shown = {str(k): v if isinstance(v, str) else str(v) for k, v in properties.items() if v is not None}
+    return {k: v for k, v in shown.items() if _PROPERTY_KEY.match(k) and len(v) <= 255}
 
 
 def add_later_fields(body: dict[str, Any], instance: Instance, ctx: RequestContext) -> dict[str, Any]:

@@ -246,7 +246,13 @@ REBUILD_FIELDS = frozenset(
 
 def rebuild_view(instance: Instance, ctx: RequestContext) -> dict[str, Any]:
     """The server in a rebuild's answer: Nova leaves out the extension attributes there (no OS-EXT-*, no
-    security groups, no key name), whatever the caller's role; from 2.75 it is the server as show has it."""
-    if at_least("2.75"):
-        return server_view(instance, ctx)
-    return {k: v for k, v in server_view(instance, ctx).items() if k in REBUILD_FIELDS}
+    security groups, no key name), whatever the caller's role; from 2.75 it is the server as show has it. The key
+    name (2.54) and the user data (2.57), which a rebuild may change, are in it from then on."""
+    full = server_view(instance, ctx)
+    view = full if at_least("2.75") else {k: v for k, v in full.items() if k in REBUILD_FIELDS}
+    view.pop("OS-EXT-SRV-ATTR:user_data", None)  # the user data is ``user_data`` here, even for admins
+    if at_least("2.54"):
+        view["key_name"] = instance.key_name
+    if at_least("2.57"):
+        view["user_data"] = instance.user_data
+    return view

@@ -198,7 +198,8 @@ def test_rebuild_takes_key_name_at_2_54_and_user_data_at_2_57_and_answers_as_sho
     assert _action(cloud, member, made["id"], with_key, "2.53").status_code == 400
     rebuilt = _action(cloud, member, made["id"], with_key, "2.54")
     assert rebuilt.status_code == 202, rebuilt.text
-    assert "key_name" not in rebuilt.json()["server"] and "OS-EXT-STS:vm_state" not in rebuilt.json()["server"]
+    assert rebuilt.json()["server"]["key_name"] == f"{unique}-key" and "user_data" not in rebuilt.json()["server"]
+    assert "OS-EXT-STS:vm_state" not in rebuilt.json()["server"]
     server = wait_for_status(cloud, member, made["id"], "ACTIVE")
     assert server["key_name"] == f"{unique}-key"
     user_data = base64.b64encode(b"#!/bin/sh\n").decode()
@@ -212,7 +213,8 @@ def test_rebuild_takes_key_name_at_2_54_and_user_data_at_2_57_and_answers_as_sho
     answer = _action(cloud, member, made["id"], unset, "2.75")
     assert answer.status_code == 202, answer.text
     assert {"OS-EXT-STS:vm_state", "key_name", "flavor", "server_groups"} <= set(answer.json()["server"])
-    assert "adminPass" in answer.json()["server"]
+    assert "adminPass" in answer.json()["server"] and answer.json()["server"]["user_data"] == user_data
+    assert answer.json()["server"]["key_name"] is None
     server = wait_for_status(cloud, member, made["id"], "ACTIVE")
     assert server["key_name"] is None
     bad_key = {"rebuild": {"imageRef": server_image, "key_name": "no-such-key"}}
