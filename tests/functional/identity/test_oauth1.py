@@ -71,7 +71,6 @@ def test_only_admins_manage_consumers_and_bad_bodies_are_400(cloud, unique):
 
 @pytest.mark.one_database
 def test_openstack_cli_manages_consumers(cloud, unique):
-    pytest.importorskip("oauthlib", reason="python-keystoneclient's OAuth1 manager needs oauthlib")
     created = json.loads(
         cloud.openstack("stratus-admin", "consumer", "create", "--description", unique, "-f", "json").stdout
     )
