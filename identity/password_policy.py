@@ -164,6 +164,8 @@ def set_password(session: Session, settings: Settings, user: User, password_hash
     days = settings.password_expires_days
     expires = days and not exempt and not _option(user, IGNORE_PASSWORD_EXPIRY)
     user.password_expires_at = (now + timedelta(days=days)).replace(microsecond=0) if expires else None
+    if chosen_by_user:
+        _mark_active(settings, user, now.date())  # the change proved the user is there
     _remember(session, settings, user, password_hash, now)
 
 
@@ -182,9 +184,11 @@ def _remember(session: Session, settings: Settings, user: User, password_hash: s
 
 
 def check_self_service_change(db: Database, settings: Settings, user_id: str, new_password: str, rounds: int) -> None:
-    """What Keystone checks before a user changes their own password, in its order: the regex, ``lock_password``,
-    the minimum age (only of a password the user chose), then the history (the slow part: one hash per entry, run
-    outside any transaction). Raise the 400 that says which."""
+    """What Keystone checks before a user changes their own password (after the original one was found right), in
+    its order: inactivity (401, as its sign-in), the regex, ``lock_password``, the minimum age (only of a password
+    the user chose), then the history (the slow part: one hash per entry, run outside any transaction). Raise the
+    400 that says which."""
+    check_active(db, settings, user_id)
     check_new_password(settings, new_password)
     with db.session() as session:
         user = session.get(User, user_id)
@@ -283,28 +287,40 @@ def _inactive(settings: Settings, user: User, today: date) -> bool:
     return (today - last).days >= days
 
 
+def check_active(db: Database, settings: Settings, user_id: str) -> None:
+    """After a right password (a sign-in's, or a password change's original one, as Keystone authenticates both):
+    a user inactive too long is disabled there and then (committed) and refused with Keystone's 401."""
+    if not settings.disable_user_account_days_inactive:
+        return
+    with db.session() as session:
+        user = session.get(User, user_id)
+        inactive = user is not None and _inactive(settings, user, utcnow().date())
+        if user is not None and inactive:
+            user.enabled = False
+    if inactive:
+        raise UserDisabled(user_id=user_id)
+
+
+def _mark_active(settings: Settings, user: User, today: date) -> None:
+    """Today is the user's last active day: written once a day, and only while the inactivity policy is on (each
+    write of a user renews every worker's identity cache)."""
+    if settings.disable_user_account_days_inactive and user.last_active_at != today:
+        user.last_active_at = today
+
+
 def check_sign_in(db: Database, settings: Settings, user_id: str) -> None:
-    """After a right password of an enabled user: disable a user inactive too long (committed, then 401), refuse an
-    expired password (401, Keystone's message), else note today as the user's last active day (written once a day,
-    and only while the inactivity policy is on: each write of a user renews every worker's identity cache)."""
+    """After a right password of an enabled user: disable a user inactive too long (:func:`check_active`), refuse an
+    expired password (401, Keystone's message), else note today as the user's last active day."""
+    check_active(db, settings, user_id)
     now = utcnow()
-    today = now.date()
     with db.session() as session:
         user = session.get(User, user_id)
         if user is None:
             raise Unauthorized()
-        if _inactive(settings, user, today):
-            user.enabled = False
-            disabled = True
-        else:
-            disabled = False
-            expires = password_expires_at(user)
-            if expires is not None and now >= expires:
-                raise PasswordExpired(user_id=user_id)
-            if settings.disable_user_account_days_inactive and user.last_active_at != today:
-                user.last_active_at = today
-    if disabled:
-        raise UserDisabled(user_id=user_id)
+        expires = password_expires_at(user)
+        if expires is not None and now >= expires:
+            raise PasswordExpired(user_id=user_id)
+        _mark_active(settings, user, now.date())
 
 
 def enabled_again(user: User) -> None:

@@ -272,6 +272,22 @@ def test_a_user_inactive_too_long_is_disabled_at_sign_in_until_an_admin_enables_
     assert _sign_in(policed, "idle-password", user_id=user_id)[0] == 201
 
 
+def test_an_inactive_user_cannot_change_their_password_either_and_a_change_counts_as_activity(policed, unique):
+    """Keystone authenticates the original password like a sign-in: inactivity disables there too."""
+    idle = _user(policed, unique, "idle-changer", ignore_change_password_upon_first_use=True)
+    active = _user(policed, f"{unique}-a", "busy-changer", ignore_change_password_upon_first_use=True)
+    _backdate(policed, idle, last_active_at=(datetime.now(UTC) - timedelta(days=INACTIVE_DAYS)).date())
+    _backdate(policed, active, last_active_at=(datetime.now(UTC) - timedelta(days=INACTIVE_DAYS - 1)).date())
+
+    refused = _change(policed, idle, "idle-changer", "new-password-1")
+
+    assert refused.status_code == 401
+    assert refused.json()["error"]["message"] == f"The account is disabled for user: {idle}."
+    assert _show(policed, idle)["enabled"] is False
+    assert _change(policed, active, "busy-changer", "new-password-2").status_code == 204
+    assert _stored(policed, active).last_active_at == datetime.now(UTC).date()
+
+
 def test_ignore_user_inactivity_and_recent_sign_ins_keep_a_user_enabled(policed, unique):
     exempt = _user(policed, unique, "idle-but-exempt", ignore_change_password_upon_first_use=True,
                    ignore_user_inactivity=True)  # fmt: skip
