@@ -19,8 +19,9 @@ Expiry is stored with each password when it is set, as Keystone stores it: turni
 every old password at once (which would lock out every user, admins included). The options, by contrast, are read
 at every check, so setting ``ignore_password_expiry`` on a user ends an expiry already stamped.
 
-The cloud's own service account (``common.accounts.SERVICE_USER`` in the default domain) is exempt from every
-policy here: host agents sign in with it unattended, and nobody would be there to change its password.
+The cloud's own service account (``common.accounts.SERVICE_USER`` in the default domain) is exempt from expiry,
+change on first use, the minimum age, inactivity and the lockout: host agents sign in with it unattended, and
+nobody would be there to change its password (the operator sets it, through bootstrap, which no policy holds).
 """
 
 from __future__ import annotations
