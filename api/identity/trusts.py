@@ -53,7 +53,8 @@ TRUST_CREATE: dict[str, Any] = {
                 "trustee_user_id": {"type": "string"},
                 "impersonation": {"type": "boolean"},
                 "project_id": {"type": ["string", "null"]},
-                "remaining_uses": {"type": ["integer", "null"], "minimum": 1},
+                # At most what the column holds (a 32-bit integer, as Keystone's): more is a 400, not a 500.
+                "remaining_uses": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**31 - 1},
                 "expires_at": {"type": ["string", "null"]},
                 "allow_redelegation": {"type": ["boolean", "null"]},
                 "redelegation_count": {"type": ["integer", "null"], "minimum": 0},
@@ -115,12 +116,12 @@ def _expiry(raw: str | None) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(raw)
-    except ValueError:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # not ISO 8601, or beyond year 1..9999 once in UTC
         raise BadRequest(
             "Timestamp not in expected format. The server could not comply with the request since it is either "
             "malformed or otherwise incorrect. The client is assumed to be in error."
         ) from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     if moment <= datetime.now(UTC):
         raise BadRequest("The 'expires_at' must not be before now.")
     return moment

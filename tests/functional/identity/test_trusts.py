@@ -207,6 +207,8 @@ def test_an_implied_role_may_be_delegated(cloud, trustor, trustee):
         ({"remaining_uses": "2"}, 400),
         ({"expires_at": "bad.123Z"}, 400),
         ({"expires_at": "2001-01-01T00:00:00Z"}, 400),
+        ({"expires_at": "9999-12-31T23:59:59-23:59"}, 400),
+        ({"remaining_uses": 2**40}, 400),
         ({"roles": [{"id": "a", "name": "b"}]}, 400),
         ({"roles": [{"domain": "x"}]}, 400),
         ({"roles": "member"}, 400),
