@@ -162,9 +162,12 @@ def _request(session: Session, ctx: RequestContext, instance: Instance, body: di
         fixed = body.get("fixed_ips") or [{}]
         return server_networks.NetworkRequest(network_id=network_id, fixed_ip=fixed[0].get("ip_address"))
     found = vif.auto_network_ids(session, instance.project_id, limit=2)
-    if len(found) != 1:
-        reason = "no network is available" if not found else "several networks are available: name one"
-        raise BadRequest(f"Failed to attach network adapter device to {instance.id}: {reason}.")
+    if len(found) > 1:
+        raise BadRequest("Multiple possible networks found, use a Network ID to be more specific.")
+    if not found:
+        raise BadRequest(
+            f"No specific network was requested and none are available for project '{instance.project_id}'."
+        )
     return server_networks.NetworkRequest(network_id=found[0])
 
 

@@ -38,6 +38,10 @@ def _attach(cloud, token: str, server_id: str, expect: int = 200, **body: Any) -
     return response.json()
 
 
+def _post_attach(cloud, token: str, server_id: str, body: dict[str, Any]) -> Any:
+    return cloud.request("POST", f"{BASE}/servers/{server_id}/os-interface", token, json={"interfaceAttachment": body})
+
+
 def _plugged_nics(cloud, server_id: str) -> int:
     """How many NICs the guest has, as its host's hypervisor says (the legacy diagnostics: ``<tap>_rx`` each)."""
     body = cloud.request("GET", f"{BASE}/servers/{server_id}/diagnostics", cloud.admin_token()).json()
@@ -195,3 +199,21 @@ def test_openstack_server_add_fixed_ip_attaches_a_nic_at_that_address(cloud, net
                             net_id, check=False)  # fmt: skip
     assert taken.returncode != 0  # the address is in use: nothing more is attached
     assert len(_interfaces(cloud, token, server_id)) == 2
+
+
+def test_an_attach_naming_no_network_takes_the_projects_only_one(cloud, networked_server):
+    """Nova's rule: the project's one usable network, a 400 with Nova's words when there are several (other tests
+    of the session leave networks in the demo project)."""
+    token, server_id, _, _ = networked_server
+    networks = cloud.request("GET", f"{NET}/networks", token).json()["networks"]
+    usable = [n for n in networks if not n.get("router:external")]
+    response = _post_attach(cloud, token, server_id, {})
+    if len(usable) > 1:
+        assert response.status_code == 400
+        assert response.json()["badRequest"]["message"] == (
+            "Multiple possible networks found, use a Network ID to be more specific."
+        )
+        assert len(_interfaces(cloud, token, server_id)) == 1
+    else:
+        assert response.status_code == 200, response.text
+        wait_for_port_status(cloud, token, response.json()["interfaceAttachment"]["port_id"], "ACTIVE")
