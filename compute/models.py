@@ -124,6 +124,8 @@ class Instance(TimestampMixin, Base):
             *("project_id", "deleted", "build_failed", "task_state", "quota_vcpus", "quota_memory_mb"),
         ),
         Index("ix_instances_host", "host"),
+        # os-simple-tenant-usage: the servers that ran during a period (migration 0030).
+        Index("ix_instances_usage_period", "launched_at", "terminated_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
