@@ -37,6 +37,8 @@ from image import service as image_service
 SHELVED_IMAGE_KEY = "shelved_image"
 """Where the unshelve request leaves what it read of the shelved image (``compute.control.shelve`` reads it)."""
 
+_PRINTABLE = "^[^\\x00-\\x1f\\x7f]*$"
+"""No control characters (a NUL cannot even be stored by PostgreSQL)."""
 LOCK_V273: dict[str, Any] = {
     "type": ["object", "null"],
     "properties": {"locked_reason": {"type": "string", "minLength": 1, "maxLength": 255}},
@@ -44,7 +46,7 @@ LOCK_V273: dict[str, Any] = {
 }
 UNSHELVE_V277: dict[str, Any] = {
     "type": ["object", "null"],
-    "properties": {"availability_zone": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "properties": {"availability_zone": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": _PRINTABLE}},
     "additionalProperties": False,
 }
 UNSHELVE_V291: dict[str, Any] = {
@@ -60,7 +62,7 @@ RESCUE: dict[str, Any] = {
     "type": ["object", "null"],
     "properties": {
         "adminPass": {"type": "string", "maxLength": 255},
-        "rescue_image_ref": {"type": "string", "minLength": 1, "maxLength": 255},
+        "rescue_image_ref": {"type": "string", "pattern": "^[0-9a-fA-F-]{1,36}$"},  # Nova: an image uuid
     },
     "additionalProperties": False,
 }

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from tests.functional.compute import BASE, cli_json, fault, version, wait_for_hosts
-from tests.functional.compute.conftest import action, create_server, show, wait_for_status
+from tests.functional.compute.conftest import action, create_server, show
+from tests.functional.compute.conftest import wait_for_status as _wait_for_status
 from tests.functional.compute.test_server_networks import network_with_subnet, ports_of
 from tests.functional.compute.test_volume_attachments import (  # noqa: F401  (volume_quota: an autouse fixture)
     attach,
@@ -21,6 +22,12 @@ from tests.functional.compute.test_volume_attachments import (  # noqa: F401  (v
 from tests.harness import wait_until
 
 pytestmark = [pytest.mark.functional]
+
+
+def wait_for_status(cloud, token: str, server_id: str, *wanted: str, timeout: float = 90) -> dict:
+    """The conftest's bounded wait, with room for a loaded machine (a shelve is a snapshot, a stop and a
+    destroy; an unshelve a placement, a bind and a spawn)."""
+    return _wait_for_status(cloud, token, server_id, *wanted, timeout=timeout)
 
 
 def _active(cloud, token: str, image: str, name: str) -> str:

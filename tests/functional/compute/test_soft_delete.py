@@ -12,11 +12,20 @@ from keystoneauth1.identity import v3
 
 from manage.clouds import write_clouds_yaml
 from tests.functional.compute import BASE, fault, wait_for_hosts
-from tests.functional.compute.conftest import action, create_server, public_raw_image, show, wait_for_status
+from tests.functional.compute.conftest import action, create_server, public_raw_image, show
+from tests.functional.compute.conftest import wait_for_status as _wait_for_status
 from tests.functional.conftest import CloudClient
 from tests.harness import running_cloud, wait_until
 
 pytestmark = [pytest.mark.functional]
+
+
+def wait_for_status(cloud, token: str, server_id: str, *wanted: str, timeout: float = 90) -> dict:
+    """The conftest's bounded wait, with room for a loaded machine (a shelve is a snapshot, a stop and a
+    destroy; an unshelve a placement, a bind and a spawn)."""
+    return _wait_for_status(cloud, token, server_id, *wanted, timeout=timeout)
+
+
 RECLAIM_SECONDS = 8
 
 
