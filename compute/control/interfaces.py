@@ -46,6 +46,16 @@ def network_ready(
         if not waiting:
             return None
         by_port = {nic["port_id"]: nic for nic in nics if nic.get("port_id") in waiting}
+        if instance.task_state is not None:
+            # A workflow that defines the guest anew (a resize, an unshelve) bound the ports: the definition it makes
+            # carries every wired port, the new one too. Nothing to hot-plug; its own network-ready goes on.
+            instance.requested_networks = [
+                {k: v for k, v in e.items() if k != ATTACHING}
+                if isinstance(e, dict) and e.get("port_id") in by_port
+                else e
+                for e in entries
+            ]
+            return None
         instance.requested_networks = [
             {**e, **{k: by_port[e["port_id"]][k] for k in _PLUG_KEYS}}
             if isinstance(e, dict) and e.get("port_id") in by_port
