@@ -106,10 +106,13 @@ class Attempt:
     limits: Limits
 
     def succeeded(self, session: Session) -> None:
-        if self.limits.user is not None:
-            session.execute(delete(AuthFailure).where(AuthFailure.key == self.limits.user.key))
+        """Rows in ``take``'s order (the address, then the user): two sign-ins of one user from one address,
+        one taking while the other gives back, would otherwise each hold the row the other waits for
+        (a deadlock, and a 500, on PostgreSQL)."""
         if self.limits.address is not None:
             _give_back(session, self.limits.address)
+        if self.limits.user is not None:
+            session.execute(delete(AuthFailure).where(AuthFailure.key == self.limits.user.key))
 
 
 def take(session: Session, limits: Limits, shown_as: str) -> Attempt:
@@ -141,8 +144,14 @@ def unlock_user(session: Session, user_id: str) -> None:
 
 
 def _prune(session: Session, cutoff: datetime) -> None:
-    """Drop counts whose last failure is older than any period: they would start again from zero anyway."""
-    session.execute(delete(AuthFailure).where(AuthFailure.last_failed_at < cutoff))
+    """Drop counts whose last failure is older than any period: they would start again from zero anyway.
+
+    On PostgreSQL only rows no other sign-in holds (``SKIP LOCKED``): a prune waiting on a row another
+    transaction locked, while holding rows that one waits for, would deadlock; a skipped row goes next time."""
+    stale = select(AuthFailure.key).where(AuthFailure.last_failed_at < cutoff)
+    if session.connection().dialect.name == "postgresql":
+        stale = stale.order_by(AuthFailure.key).with_for_update(skip_locked=True)
+    session.execute(delete(AuthFailure).where(AuthFailure.key.in_(stale.scalar_subquery())))
 
 
 def _locked_row(session: Session, counter: Counter, now: datetime) -> AuthFailure:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -135,3 +136,13 @@ def test_original_password_guesses_count_towards_the_users_lockout(cloud, unique
     assert guesses == [401] * USER_ATTEMPTS
     assert status == 401 and "locked" in body["error"]["message"]
     assert _sign_in(cloud, _source(), unique, "right-pw")[0] == 401
+
+
+def test_concurrent_sign_ins_of_one_user_from_one_address_all_succeed(cloud, unique):
+    """Regression: a sign-in giving its attempt back (user row, then address row) while another took one (address
+    row, then user row) deadlocked on PostgreSQL and answered 500."""
+    _new_user(cloud, unique, DEMO_PASSWORD)
+    source = _source()
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(lambda _: _sign_in(cloud, source, unique, DEMO_PASSWORD)[0], range(36)))
+    assert statuses == [201] * 36
