@@ -63,6 +63,7 @@ from api.network import ports as network_ports
 from api.network import quotas as network_quotas
 from api.network import routers as network_routers
 from api.network import security_groups as network_security_groups
+from api.network import subnet_pools as network_subnet_pools
 from api.network import subnets as network_subnets
 from api.network import tags as network_tags
 from api.runtime import Runtime
@@ -108,9 +109,9 @@ BLUEPRINTS = (
     identity_limits.bp,
     identity_application_credentials.bp,
     identity_credentials.bp,
-    identity_trusts.bp,
     identity_implied_roles.bp,
     identity_oauth1.bp,
+    identity_trusts.bp,
     quota_resources.bp,
     images.bp,
     image_data.bp,
@@ -139,6 +140,7 @@ BLUEPRINTS = (
     network_routers.bp,
     network_floating_ips.bp,
     network_security_groups.bp,
+    network_subnet_pools.bp,
     network_tags.bp,
     network_quotas.bp,
     metadata_views.bp,

@@ -383,6 +383,13 @@ RULES: dict[str, Rule] = {
     "network:create_subnet": ADMIN | PROJECT_MEMBER,
     "network:update_subnet": ADMIN | PROJECT_MEMBER,
     "network:delete_subnet": ADMIN | PROJECT_MEMBER,
+    "network:get_subnetpool": ADMIN | SCOPED_READER,
+    "network:create_subnetpool": ADMIN | PROJECT_MEMBER,
+    "network:update_subnetpool": ADMIN | PROJECT_MEMBER,
+    "network:delete_subnetpool": ADMIN | PROJECT_MEMBER,
+    # Neutron's ``create_subnetpool:shared`` and ``create_subnetpool:is_default``: cloud-wide address space.
+    "network:subnetpool:shared": ADMIN,
+    "network:subnetpool:is_default": ADMIN,
     "network:get_port": ADMIN | SCOPED_READER,
     "network:create_port": ADMIN | PROJECT_MEMBER,
     "network:update_port": ADMIN | PROJECT_MEMBER,

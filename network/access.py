@@ -6,6 +6,7 @@ see is reported as missing (404), never as forbidden, so other projects' ids do 
 
 - Networks: admins see all; others their project's, ``shared`` ones and ``router:external`` ones.
   Ports may be created on one's own and on shared networks (an external network is visible, not usable).
+- Subnet pools: admins see all; others their project's and ``shared`` ones.
 - Subnets follow their network's visibility. Ports, security groups, routers and floating IPs: admins and
   their own project only.
 """
@@ -24,8 +25,9 @@ from network.exceptions import (
     RouterNotFound,
     SecurityGroupNotFound,
     SubnetNotFound,
+    SubnetPoolNotFound,
 )
-from network.models import FloatingIP, Network, Port, Router, SecurityGroup, Subnet
+from network.models import FloatingIP, Network, Port, Router, SecurityGroup, Subnet, SubnetPool
 
 MAX_ID_LENGTH = 36
 
@@ -125,4 +127,22 @@ def get_floating_ip(session: Session, caller: Caller, floatingip_id: str, for_up
     found = session.scalars(query).one_or_none() if len(floatingip_id) <= MAX_ID_LENGTH else None
     if found is None:
         raise FloatingIPNotFound(floatingip_id=floatingip_id)
+    return found
+
+
+def visible_subnetpools(caller: Caller) -> ColumnElement[bool]:
+    if caller.is_admin:
+        return true()
+    return or_(SubnetPool.project_id == (caller.project_id or ""), SubnetPool.shared.is_(True))
+
+
+def get_subnetpool(session: Session, caller: Caller, subnetpool_id: str, for_update: bool = False) -> SubnetPool:
+    """The pool (404 ``SubnetPoolNotFound`` unless the caller's or shared); ``for_update`` locks its row, which
+    serialises the allocations from it (and its delete)."""
+    query = select(SubnetPool).where(SubnetPool.id == subnetpool_id, visible_subnetpools(caller))
+    if for_update:
+        query = query.with_for_update()
+    found = session.scalars(query).one_or_none() if len(subnetpool_id) <= MAX_ID_LENGTH else None
+    if found is None:
+        raise SubnetPoolNotFound(subnetpool_id=subnetpool_id)
     return found

@@ -147,6 +147,56 @@ class InvalidIpForNetwork(BadRequest):
     fault_type = "InvalidIpForNetwork"
 
 
+# --- subnet pools ------------------------------------------------------------------------------------------
+
+
+class SubnetPoolNotFound(NeutronNotFound):
+    msg_fmt = "Subnet pool {subnetpool_id} could not be found."
+    fault_type = "SubnetPoolNotFound"
+
+
+class AddressScopeNotFound(NeutronNotFound):
+    msg_fmt = "Address scope {address_scope_id} could not be found."
+    fault_type = "AddressScopeNotFound"
+
+
+class SubnetPoolInUse(NeutronConflict):
+    msg_fmt = "Unable to complete operation on subnet pool {subnet_pool_id}. {reason}."
+    fault_type = "SubnetPoolInUse"
+
+
+class SubnetAllocationError(NeutronConflict):
+    """No room in the pool (Neutron's is a bare NeutronException, a 500; a full pool is the caller's conflict)."""
+
+    msg_fmt = "Failed to allocate subnet: {reason}."
+    fault_type = "SubnetAllocationError"
+
+
+class PrefixVersionMismatch(BadRequest):
+    msg_fmt = "Cannot mix IPv4 and IPv6 prefixes in a subnet pool."
+    fault_type = "PrefixVersionMismatch"
+
+
+class IllegalSubnetPoolPrefixBounds(BadRequest):
+    msg_fmt = "Illegal prefix bounds: {prefix_type}={prefixlen}, {base_prefix_type}={base_prefixlen}."
+    fault_type = "IllegalSubnetPoolPrefixBounds"
+
+
+class IllegalSubnetPoolPrefixUpdate(BadRequest):
+    msg_fmt = "Illegal update to prefixes: {msg}."
+    fault_type = "IllegalSubnetPoolPrefixUpdate"
+
+
+class MinPrefixSubnetAllocationError(BadRequest):
+    msg_fmt = "Unable to allocate subnet with prefix length {prefixlen}, minimum allowed prefix is {min_prefixlen}."
+    fault_type = "MinPrefixSubnetAllocationError"
+
+
+class MaxPrefixSubnetAllocationError(BadRequest):
+    msg_fmt = "Unable to allocate subnet with prefix length {prefixlen}, maximum allowed prefix is {max_prefixlen}."
+    fault_type = "MaxPrefixSubnetAllocationError"
+
+
 # --- ports -------------------------------------------------------------------------------------------------
 
 

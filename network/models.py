@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, true
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from common.db import Base, TimestampMixin, UTCDateTime, new_uuid
@@ -93,6 +93,11 @@ class Subnet(StandardAttributes, Base):
     service_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     ipv6_ra_mode: Mapped[str | None] = mapped_column(String(32), default=None)
     ipv6_address_mode: Mapped[str | None] = mapped_column(String(32), default=None)
+    subnetpool_id: Mapped[str | None] = mapped_column(
+        ForeignKey("subnetpools.id", ondelete="RESTRICT"), default=None, index=True
+    )
+    """The subnet pool its CIDR was allocated from (None: a CIDR given without a pool); a pool with subnets
+    cannot be deleted (RESTRICT)."""
 
     network: Mapped[Network] = relationship(back_populates="subnets", lazy="raise")
 
@@ -286,3 +291,36 @@ class FloatingIP(StandardAttributes, Base):
     )
     status: Mapped[str] = mapped_column(String(16), default="DOWN")
     """Neutron's ACTIVE while associated and wired by the router's host, else DOWN."""
+
+
+class SubnetPool(StandardAttributes, Base):
+    """Neutron's subnet pool (``subnet_allocation``): address space that subnets take their CIDRs from.
+
+    ``prefixes`` is the pool's space as a list of CIDRs (collapsed, one IP version); a subnet created with
+    ``subnetpool_id`` gets a CIDR of ``default_prefixlen`` (or its ``prefixlen``, between ``min_prefixlen``
+    and ``max_prefixlen``) inside them that overlaps no other subnet of the pool. Allocation locks the pool's
+    row, so two creates never get the same prefix. ``is_default`` marks the pool ``use_default_subnetpool``
+    takes; the partial unique index keeps one per IP version.
+    """
+
+    __tablename__ = "subnetpools"
+    __table_args__ = (
+        Index(
+            "uq_subnetpools_default_per_version",
+            "ip_version",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    ip_version: Mapped[int] = mapped_column(Integer, default=4)
+    prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    default_prefixlen: Mapped[int] = mapped_column(Integer)
+    min_prefixlen: Mapped[int] = mapped_column(Integer)
+    max_prefixlen: Mapped[int] = mapped_column(Integer)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)

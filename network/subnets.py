@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from network import addresses, dhcp, ipam, quota
+from common.exceptions import BadRequest
+from network import addresses, dhcp, ipam, quota, subnet_pools
 from network.access import Caller, get_subnet, usable_network
 from network.db import begin_write
 from network.exceptions import (
@@ -36,7 +37,7 @@ from network.exceptions import (
     SubnetInUse,
 )
 from network.ipam import IPAddress, IPNetwork
-from network.models import DHCP_OWNER, ROUTER_INTERFACE_OWNER, IPAllocation, Network, Port, Subnet
+from network.models import DHCP_OWNER, ROUTER_INTERFACE_OWNER, IPAllocation, Network, Port, Subnet, SubnetPool
 
 MAX_DNS_NAMESERVERS = 5
 MAX_HOST_ROUTES = 20
@@ -47,6 +48,11 @@ ADDRESSING = ("gateway_ip", "allocation_pools", "dns_nameservers", "host_routes"
 class GatewayIpInUse(NeutronConflict):
     msg_fmt = "Current gateway ip {ip_address} already in use by port {port_id}. Unable to update."
     fault_type = "GatewayIpInUse"
+
+
+class SubnetBadRequest(BadRequest):
+    msg_fmt = "Bad subnets request: {msg}."
+    fault_type = "BadRequest"
 
 
 def parse_cidr(cidr: str, ip_version: int) -> IPNetwork:
@@ -213,10 +219,39 @@ def _check_overlap(session: Session, network_id: str, cidr: str, exclude: str | 
             )
 
 
+def _check_pool_request(session: Session, caller: Caller, attrs: Mapping[str, Any]) -> SubnetPool | None:
+    """Neutron's rules on how a subnet names its CIDR, then the pool it takes it from (locked), if any."""
+    has_cidr, has_pool = attrs.get("cidr") is not None, attrs.get("subnetpool_id") is not None
+    if has_cidr and attrs.get("prefixlen") is not None:
+        raise SubnetBadRequest(msg="cidr and prefixlen must not be supplied together")
+    if has_pool and attrs.get("use_default_subnetpool"):
+        raise SubnetBadRequest(msg="subnetpool_id and use_default_subnetpool cannot both be specified")
+    if not (has_cidr or has_pool or attrs.get("use_default_subnetpool")):
+        raise SubnetBadRequest(msg="a subnetpool must be specified in the absence of a cidr")
+    pool = subnet_pools.pool_for_subnet(session, caller, attrs)
+    if pool is not None and attrs.get("ip_version", pool.ip_version) != pool.ip_version:
+        raise SubnetBadRequest(
+            msg=f"Cannot allocate IPv{attrs['ip_version']} subnet from IPv{pool.ip_version} subnet pool"
+        )
+    return pool
+
+
+def _from_pool(session: Session, pool: SubnetPool, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """``attrs`` with the CIDR the pool gives (a named CIDR is checked as any subnet's first)."""
+    cidr = attrs.get("cidr")
+    if cidr is not None:
+        cidr = str(parse_cidr(cidr, pool.ip_version))
+    allocated = subnet_pools.allocate_cidr(session, pool, cidr, attrs.get("prefixlen"))
+    return {**attrs, "ip_version": pool.ip_version, "cidr": allocated}
+
+
 def create_subnet(session: Session, caller: Caller, attrs: Mapping[str, Any]) -> Subnet:
     """A new subnet on ``attrs["network_id"]``; with DHCP, the network's DHCP port gets an address on it."""
     network = usable_network(session, caller, attrs["network_id"])
     _check_ipv6_modes(attrs)
+    pool = _check_pool_request(session, caller, attrs)
+    if pool is not None:
+        attrs = _from_pool(session, pool, attrs)
     addressing = plan(attrs)
     project_id = attrs.get("project_id") or caller.project_id or network.project_id
     begin_write(session)
@@ -235,6 +270,7 @@ def create_subnet(session: Session, caller: Caller, attrs: Mapping[str, Any]) ->
         ipv6_ra_mode=attrs.get("ipv6_ra_mode"),
         ipv6_address_mode=attrs.get("ipv6_address_mode"),
         tags=list(dict.fromkeys(attrs.get("tags") or [])),
+        subnetpool_id=pool.id if pool is not None else None,
         **addressing,
     )
     session.add(subnet)

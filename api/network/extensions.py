@@ -63,6 +63,10 @@ EXTENSIONS = (
      "Add port_details attribute to Floating IP resource", "2018-04-09T10:00:00-00:00"),
     ("subnet-external-network", "Subnet belongs to an external network",
      "Informs if the subnet belongs to an external network", "2024-02-05T18:00:00-00:00"),
+    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool",
+     "2015-03-30T10:00:00-00:00"),
+    ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the default.",
+     "2016-02-18T18:00:00-00:00"),
     ("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
     ("quotas", "Quota management support", "Expose functions for quotas management per project",
      "2012-07-29T10:00:00-00:00"),
@@ -80,6 +84,7 @@ ROOT_RESOURCES = (
     ("security_group", "security-groups"),
     ("security_group_rule", "security-group-rules"),
     ("quota", "quotas"),
+    ("subnetpool", "subnetpools"),
 )
 
 

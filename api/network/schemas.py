@@ -82,16 +82,39 @@ SUBNET_CREATE = _document(
         "ip_version": {"enum": [4, 6]},
         "ipv6_ra_mode": {"enum": [None, "slaac", "dhcpv6-stateful", "dhcpv6-stateless"]},
         "ipv6_address_mode": {"enum": [None, "slaac", "dhcpv6-stateful", "dhcpv6-stateless"]},
-        "subnetpool_id": {"type": "null"},
+        "subnetpool_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 36},
+        "prefixlen": {"type": ["integer", "null"], "minimum": 0, "maximum": 128},
+        "use_default_subnetpool": BOOL,
         "project_id": PROJECT,
         "tenant_id": PROJECT,
         "tags": TAGS,
     },
-    required=("network_id", "cidr"),
+    required=("network_id",),
 )
 SUBNET_UPDATE = _document("subnet", SUBNET_FIELDS)
-SUBNET_BOOLS = ("enable_dhcp",)
-SUBNET_INTS = ("ip_version",)
+SUBNET_BOOLS = ("enable_dhcp", "use_default_subnetpool")
+SUBNET_INTS = ("ip_version", "prefixlen")
+
+PREFIXLEN = {"type": "integer", "minimum": 0, "maximum": 128}
+SUBNETPOOL_FIELDS: dict[str, Any] = {
+    "name": NAME,
+    "description": DESCRIPTION,
+    "prefixes": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 64}, "maxItems": 1000},
+    "default_prefixlen": PREFIXLEN,
+    "min_prefixlen": PREFIXLEN,
+    "max_prefixlen": PREFIXLEN,
+    "is_default": BOOL,
+    "address_scope_id": {"type": ["string", "null"], "maxLength": 36},
+    "default_quota": {"type": ["integer", "null"]},
+}
+SUBNETPOOL_CREATE = _document(
+    "subnetpool",
+    {**SUBNETPOOL_FIELDS, "shared": BOOL, "project_id": PROJECT, "tenant_id": PROJECT, "tags": TAGS},
+    required=("prefixes",),
+)
+SUBNETPOOL_UPDATE = _document("subnetpool", SUBNETPOOL_FIELDS)
+SUBNETPOOL_BOOLS = ("shared", "is_default")
+SUBNETPOOL_INTS = ("default_prefixlen", "min_prefixlen", "max_prefixlen", "default_quota")
 
 FIXED_IP = {
     "type": "object",

@@ -49,6 +49,7 @@ LISTING = listing.Listing(
         "ipv6_address_mode": Subnet.ipv6_address_mode,
         "description": Subnet.description,
         "revision_number": Subnet.revision_number,
+        "subnetpool_id": Subnet.subnetpool_id,
     },
     special={
         # subnet-external-network: a subnet is external with its network (read-only, filterable)
@@ -56,7 +57,7 @@ LISTING = listing.Listing(
             select(Network.id).where(Network.router_external.in_([to_bool(v, "router:external") for v in values]))
         ),
     },
-    constants={"subnetpool_id": None, "segment_id": None},
+    constants={"segment_id": None},
     not_found=lambda marker: SubnetNotFound(subnet_id=marker),
 )
 

@@ -1,6 +1,6 @@
 """``/network/v2.0/<collection>/<id>/tags``: Neutron's tag API (``standard-attr-tag``) for networks, subnets,
-ports, security groups, routers and floating IPs. Reading tags needs read access to the resource, changing them
-its update right."""
+ports, security groups, routers, floating IPs and subnet pools. Reading tags needs read access to the resource,
+changing them its update right."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ RESOURCES: dict[str, tuple[Lookup, str]] = {
     "security-groups": (access.get_security_group, "security_group"),
     "routers": (access.get_router, "router"),
     "floatingips": (access.get_floating_ip, "floatingip"),
+    "subnetpools": (access.get_subnetpool, "subnetpool"),
 }
 MAX_TAG = 255
 

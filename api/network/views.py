@@ -12,7 +12,17 @@ import ipaddress
 from datetime import datetime
 from typing import Any
 
-from network.models import FloatingIP, IPAllocation, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet
+from network.models import (
+    FloatingIP,
+    IPAllocation,
+    Network,
+    Port,
+    Router,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
+    SubnetPool,
+)
 
 
 def neutron_time(moment: datetime | str | None) -> str | None:
@@ -82,7 +92,7 @@ def subnet_view(subnet: Subnet, external: bool) -> dict[str, Any]:
         "enable_dhcp": subnet.enable_dhcp,
         "ipv6_ra_mode": subnet.ipv6_ra_mode,
         "ipv6_address_mode": subnet.ipv6_address_mode,
-        "subnetpool_id": None,
+        "subnetpool_id": subnet.subnetpool_id,
         "segment_id": None,
         "service_types": list(subnet.service_types or []),
         "router:external": external,
@@ -211,4 +221,24 @@ def floating_ip_view(floating_ip: FloatingIP, port: Port | None) -> dict[str, An
         "status": floating_ip.status,
         "port_details": port_details(port),
         **_standard(floating_ip),
+    }
+
+
+def subnetpool_view(pool: SubnetPool) -> dict[str, Any]:
+    """Neutron's subnet pool; no address scopes or per-pool quotas here, so those keys are null."""
+    return {
+        "id": pool.id,
+        "name": pool.name,
+        "tenant_id": pool.project_id,
+        "project_id": pool.project_id,
+        "ip_version": pool.ip_version,
+        "prefixes": list(pool.prefixes),
+        "default_prefixlen": pool.default_prefixlen,
+        "min_prefixlen": pool.min_prefixlen,
+        "max_prefixlen": pool.max_prefixlen,
+        "shared": pool.shared,
+        "is_default": pool.is_default,
+        "default_quota": None,
+        "address_scope_id": None,
+        **_standard(pool),
     }

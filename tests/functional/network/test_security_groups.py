@@ -149,7 +149,7 @@ EXTENSIONS = {
     "port-security-groups-filtering", "allowed-address-pairs", "network-mtu", "network-mtu-writable",
     "standard-attr-description", "standard-attr-revisions", "standard-attr-timestamp", "standard-attr-tag",
     "project-id", "pagination", "sorting", "filter-validation", "quotas", "quota_details", "quota-check-limit",
-    "subnet-external-network", "agent",
+    "subnet-external-network", "agent", "subnet_allocation", "default-subnetpools",
     "router", "ext-gw-mode", "extraroute", "extraroute-atomic", "fip-port-details",
 }  # fmt: skip
 

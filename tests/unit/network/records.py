@@ -23,6 +23,7 @@ NETWORK_TABLES = {
     models.PortSecurityGroup.__tablename__,
     models.Router.__tablename__,
     models.FloatingIP.__tablename__,
+    models.SubnetPool.__tablename__,
 }
 
 
