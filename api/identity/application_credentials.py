@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from api import policy
 from api.auth import identity_snapshot
+from api.identity.expiry import future_expiry
 from api.identity.schemas import APPLICATION_CREDENTIAL_CREATE
 from api.runtime import runtime
 from api.urls import collection_links, self_link
@@ -69,22 +70,6 @@ def refuse_restricted(token: ValidatedToken) -> None:
 def keystone_time(moment: datetime | None) -> str | None:
     """Keystone shows a credential's expiry with microseconds and no zone (its api-ref samples)."""
     return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-
-
-def _expiry(raw: str | None) -> datetime | None:
-    """ISO 8601, UTC when no zone is given (as ``openstack application credential create --expiration``)."""
-    if raw is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ValidationError(
-            field="application_credential.expires_at", reason=f"{raw!r} is not an ISO 8601 date and time"
-        ) from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    if moment <= datetime.now(UTC):
-        raise BadRequest("The 'expires_at' must not be before now.")
-    return moment
 
 
 def _roles(session: Session, requested: list[dict[str, Any]] | None, token: ValidatedToken) -> list[str]:
@@ -151,7 +136,7 @@ def create_application_credential(user_id: str) -> Response:
         # A credential would outlive the trust it was made from, with the trustor's roles: refused.
         raise Forbidden(action="Using a trust-scoped token to create an application credential is not allowed.")
     body = validated_body(APPLICATION_CREDENTIAL_CREATE)["application_credential"]
-    expires_at = _expiry(body.get("expires_at"))
+    expires_at = future_expiry(body.get("expires_at"))
     secret = body.get("secret") or generate_secret()
     rt = runtime()
     secret_hash = hash_password(secret, rt.settings.password_hash_rounds)  # slow: outside any transaction

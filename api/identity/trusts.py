@@ -9,7 +9,6 @@ the trustor (or an admin) deletes it. Signing in with one is ``use_for_token``, 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from api import policy
 from api.identity.application_credentials import caller_token
+from api.identity.expiry import future_expiry
 from api.identity.views import role_view
 from api.runtime import runtime
 from api.urls import collection_links, identity_url, isotime, self_link
@@ -110,23 +110,6 @@ def _refuse_restricted(token: ValidatedToken) -> None:
         raise Forbidden(action="Using method 'application_credential' is not allowed for managing trusts.")
 
 
-def _expiry(raw: str | None) -> datetime | None:
-    """ISO 8601, UTC when no zone is given; Keystone's two 400s for a bad or past time."""
-    if raw is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (ValueError, OverflowError):  # not ISO 8601, or beyond year 1..9999 once in UTC
-        raise BadRequest(
-            "Timestamp not in expected format. The server could not comply with the request since it is either "
-            "malformed or otherwise incorrect. The client is assumed to be in error."
-        ) from None
-    if moment <= datetime.now(UTC):
-        raise BadRequest("The 'expires_at' must not be before now.")
-    return moment
-
-
 def _role_ids(session: Session, trustor_id: str, project_id: str | None, requested: list[dict[str, str]]) -> list[str]:
     """The delegated role ids, each one the trustor holds on the project (directly, through a group or implied);
     Keystone answers a role by name that does not exist, and any role the trustor lacks there, with 404."""
@@ -181,7 +164,7 @@ def create_trust() -> Response:
     with runtime().db.session() as session:
         get_or_404(session, User, body["trustee_user_id"])
         role_ids = _role_ids(session, body["trustor_user_id"], body.get("project_id"), body.get("roles") or [])
-        expires_at = _expiry(body.get("expires_at"))
+        expires_at = future_expiry(body.get("expires_at"))
         _redelegation(body, token)
         trust = Trust(
             trustor_user_id=body["trustor_user_id"],

@@ -164,10 +164,15 @@ def test_expires_at_is_echoed_and_one_in_the_past_or_malformed_is_400(cloud, per
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     bad_requests = [
         cloud.request("POST", person.credentials, person.token, json={"application_credential": body})
-        for body in ({"name": "p", "expires_at": past}, {"name": "q", "expires_at": "tomorrow"}, {"description": "x"})
+        for body in (
+            {"name": "p", "expires_at": past},
+            {"name": "q", "expires_at": "tomorrow"},
+            {"description": "x"},
+            {"name": "r", "expires_at": "9999-12-31T23:59:59-23:59"},  # past year 9999 in UTC: was a 500
+        )
     ]
     assert made["expires_at"] == later.isoformat()  # Tempest compares exactly: microseconds, no zone
-    assert [_error(r) for r in bad_requests] == [(400, "Bad Request")] * 3
+    assert [_error(r) for r in bad_requests] == [(400, "Bad Request")] * 4
 
 
 def test_only_the_user_themself_makes_one_with_a_project_scoped_token(cloud, person):
