@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
     # broker and database
     redis-server postgresql
+    # LDAP-backed identity domains: the functional tests run a real OpenLDAP slapd (ldap-utils for debugging one)
+    slapd ldap-utils
     # compute dataplane: libvirt + QEMU (software emulation when /dev/kvm is absent)
     qemu-system-x86 qemu-utils libvirt-daemon-system
     # virt-xml-validate (unit tests check our domain XML against libvirt's schema) needs xmllint

@@ -57,6 +57,8 @@ DEFAULTS: Config = {
         "group_name_attribute": "ou",
         "group_member_attribute": "member",
         "group_members_are_ids": False,
+        # Keystone's AD option; here it also reads membership from the users' memberOf (identity.backends.ldap)
+        "group_ad_nesting": False,
         "group_desc_attribute": "description",
         "group_attribute_ignore": [],
         "group_additional_attribute_mapping": [],

@@ -454,3 +454,20 @@ class PasswordHistory(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdMapping(Base):
+    """Keystone's id_mapping: the stable public id of a user or group that lives in a domain's LDAP directory.
+
+    The public id is derived from (domain, local id, entity type), so the same directory entry gets the same id in
+    every process and after a restart; role assignments, memberships and tokens name it like any other id
+    (identity.ldap_shadow keeps a row for it in ``users`` or ``groups``).
+    """
+
+    __tablename__ = "id_mappings"
+    __table_args__ = (UniqueConstraint("domain_id", "local_id", "entity_type"),)
+
+    public_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
+    local_id: Mapped[str] = mapped_column(String(255))
+    entity_type: Mapped[str] = mapped_column(String(16))

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from api import policy
 from api.auth import identity_snapshot
 from api.context import current
-from api.identity import application_credentials, system_scope, trusts
+from api.identity import application_credentials, ldap_sign_in, system_scope, trusts
 from api.identity.schemas import AUTH
 from api.identity.views import domain_view, project_view
 from api.runtime import runtime
@@ -21,6 +21,7 @@ from api.urls import collection_links, isotime, self_link
 from api.validation import query_bool, validated_body
 from common.exceptions import Forbidden, NotFound, Unauthorized
 from identity import groups, inheritance, lockout, lookups, password_policy
+from identity.backends.base import DirectoryUnavailable
 from identity.fernet import TokenPayload
 from identity.models import DEFAULT_DOMAIN_ID, Domain, Project, RoleAssignment, User
 from identity.passwords import verify_password
@@ -122,6 +123,7 @@ def _authenticate_password(spec: dict[str, Any]) -> str:
     The attempt is counted before the hash runs and given back when the password is right (``lockout``).
     """
     rt = runtime()
+    directory = ldap_sign_in.subject(spec)  # an LDAP domain's user: read from the directory (503 when it is down)
     with rt.db.session() as session:
         user = _password_user(session, spec)
     limits = lockout.limits_for(
@@ -130,10 +132,21 @@ def _authenticate_password(spec: dict[str, Any]) -> str:
     with rt.db.session() as session:
         attempt = lockout.take(session, limits, shown_as=str(spec.get("name") or spec.get("id")))
     # The hash runs outside any transaction: it is the slow part and holds no database connection.
-    if not verify_password(spec["password"], user.password_hash, rt.settings.password_hash_rounds):
+    try:
+        if directory is not None:
+            right = directory.check(spec["password"])  # a bind as the user's DN, never a search by password
+        else:
+            right = verify_password(spec["password"], user.password_hash, rt.settings.password_hash_rounds)
+    except DirectoryUnavailable:
+        with rt.db.session() as session:
+            attempt.succeeded(session)  # an outage is not the user's failed try: it is given back
+        raise
+    if not right:
         raise Unauthorized()
     with rt.db.session() as session:
         attempt.succeeded(session)
+    if directory is not None:
+        directory.refresh_groups()
     if not user.enabled:
         raise Unauthorized()
     assert user.id is not None

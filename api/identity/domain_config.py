@@ -1,7 +1,9 @@
 """``/v3/domains/{id}/config``: a domain's identity-driver settings (Keystone's domain configuration API).
 
-Stored only (``identity.domain_config`` has the rules); an LDAP identity backend will read them. Admin only, as
-Keystone: a domain's LDAP settings name its directory and the account that binds to it.
+``identity.domain_config`` has the rules; values are checked (``identity.ldap_options``: a bad DN, URL or filter is
+a 400 here, not a failure at the first sign-in) and the bind password is stored encrypted. A domain whose
+``identity.driver`` is ``ldap`` reads its users and groups from that directory (identity.ldap_shadow). Admin only,
+as Keystone: a domain's LDAP settings name its directory and the account that binds to it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from flask import Blueprint, Response, jsonify
 from api import policy
 from api.runtime import runtime
 from api.validation import validated_body
-from identity import domain_config
+from identity import domain_config, ldap_options
 from identity.lookups import get_or_404
 from identity.models import Domain
 
@@ -39,9 +41,10 @@ def create_config(domain_id: str) -> Response:
     policy.enforce("identity:create_domain_config", {"domain_id": domain_id})
     config = _body_config()
     domain_config.check_config(config)
+    config = ldap_options.checked(config)
     with runtime().db.session() as session:
         get_or_404(session, Domain, domain_id)
-        created = domain_config.replace(session, domain_id, config)
+        created = domain_config.replace(session, domain_id, ldap_options.sealed(config, runtime().credential_keys))
     return jsonify({"config": domain_config.visible(config)}), 201 if created else 200
 
 
@@ -70,7 +73,9 @@ def update_config(domain_id: str, group: str | None = None, option: str | None =
     whole = {group: config} if option is not None and group is not None else config
     with runtime().db.session() as session:
         get_or_404(session, Domain, domain_id)
-        merged = domain_config.update(session, domain_id, whole, group, option)
+        merged = domain_config.update(session, domain_id, whole, group, option)  # 404s first, as Keystone
+        merged = ldap_options.sealed(ldap_options.checked(merged), runtime().credential_keys)  # then the values
+        domain_config.replace(session, domain_id, merged)
     return jsonify({"config": domain_config.visible(merged)})
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import policy
-from api.identity import filters
+from api.identity import filters, ldap_domains
 from api.identity.schemas import GROUP_CREATE, GROUP_UPDATE
 from api.identity.views import group_view, user_view
 from api.runtime import runtime
@@ -23,7 +23,7 @@ from api.urls import collection_links
 from api.validation import validated_body
 from common.db import begin_write
 from common.exceptions import BadRequest, Conflict, NotFound
-from identity import groups
+from identity import groups, ldap_shadow
 from identity.lookups import ensure_unique, existing_domain_id, get_or_404
 from identity.models import Group, User, UserGroupMembership
 
@@ -53,6 +53,7 @@ def _flush_unique(session: Session, group: Group) -> None:
 @bp.get("")
 def list_groups() -> Response:
     policy.enforce("identity:list_groups")
+    ldap_domains.refresh_for_listing(request.args.get("domain_id"), request.args.get("name"))
     with runtime().db.session() as session:
         query = filters.apply(select(Group), Group, ("name", "domain_id"), bool_fields=())
         found = [group_view(g) for g in session.scalars(query.order_by(Group.name, Group.id))]
@@ -66,6 +67,7 @@ def create_group() -> Response:
     with runtime().db.session() as session:
         begin_write(session)
         domain_id = existing_domain_id(session, body.get("domain_id"))
+        ldap_shadow.refuse_writes(session, domain_id)
         ensure_unique(session, Group, name=body["name"], domain_id=domain_id)
         group = Group(
             name=body["name"], domain_id=domain_id, description=body.get("description") or "", extra=_extra(body)
@@ -90,6 +92,7 @@ def update_group(group_id: str) -> Response:
     with runtime().db.session() as session:
         begin_write(session)
         group = get_or_404(session, Group, group_id)
+        ldap_shadow.refuse_writes(session, group.domain_id)
         if body.get("domain_id", group.domain_id) != group.domain_id:
             raise BadRequest("Cannot change the domain of a group.")
         if "name" in body:
@@ -108,13 +111,16 @@ def delete_group(group_id: str) -> Response:
     """The group's memberships and grants go with it; its members' tokens lose those roles at once."""
     policy.enforce("identity:delete_group")
     with runtime().db.session() as session:
-        groups.delete_group(session, get_or_404(session, Group, group_id))
+        group = get_or_404(session, Group, group_id)
+        ldap_shadow.refuse_writes(session, group.domain_id)
+        groups.delete_group(session, group)
     return Response(status=204)
 
 
 @bp.get("/<group_id>/users")
 def list_group_users(group_id: str) -> Response:
     policy.enforce("identity:list_users_in_group")
+    ldap_domains.refresh_for_group(group_id)
     with runtime().db.session() as session:
         get_or_404(session, Group, group_id)
         members = select(UserGroupMembership.user_id).where(UserGroupMembership.group_id == group_id)
@@ -123,10 +129,13 @@ def list_group_users(group_id: str) -> Response:
     return jsonify({"users": users, "links": collection_links(f"/groups/{group_id}/users")})
 
 
-def _member_lookup(session: Session, group_id: str, user_id: str) -> UserGroupMembership | None:
-    """The membership, after checking the group and the user exist (a 404 names whichever is missing)."""
-    get_or_404(session, Group, group_id)
+def _member_lookup(session: Session, group_id: str, user_id: str, write: bool = False) -> UserGroupMembership | None:
+    """The membership, after checking the group and the user exist (a 404 names whichever is missing); a write
+    to an LDAP domain's group is refused (its members are the directory's)."""
+    group = get_or_404(session, Group, group_id)
     get_or_404(session, User, user_id)
+    if write:
+        ldap_shadow.refuse_writes(session, group.domain_id)
     return session.get(UserGroupMembership, (user_id, group_id))
 
 
@@ -136,7 +145,7 @@ def add_group_user(group_id: str, user_id: str) -> Response:
     policy.enforce("identity:add_user_to_group", {"group_id": group_id, "user_id": user_id})
     with runtime().db.session() as session:
         begin_write(session)
-        if _member_lookup(session, group_id, user_id) is None:
+        if _member_lookup(session, group_id, user_id, write=True) is None:
             session.add(UserGroupMembership(user_id=user_id, group_id=group_id))
             try:
                 session.flush()
@@ -162,7 +171,7 @@ def check_group_user(group_id: str, user_id: str) -> Response:
 def remove_group_user(group_id: str, user_id: str) -> Response:
     policy.enforce("identity:remove_user_from_group", {"group_id": group_id, "user_id": user_id})
     with runtime().db.session() as session:
-        membership = _member_lookup(session, group_id, user_id)
+        membership = _member_lookup(session, group_id, user_id, write=True)
         if membership is None:
             raise _not_member(group_id, user_id)
         session.delete(membership)

@@ -8,14 +8,14 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from api import policy
-from api.identity import filters
+from api.identity import filters, ldap_domains
 from api.identity.schemas import PASSWORD_CHANGE, USER_CREATE, USER_UPDATE
 from api.identity.views import group_view, project_view, user_view
 from api.runtime import runtime
 from api.urls import collection_links
 from api.validation import validated_body
 from common.exceptions import BadRequest, Unauthorized
-from identity import groups, inheritance, lockout, password_policy
+from identity import groups, inheritance, ldap_shadow, lockout, password_policy
 from identity.lookups import ensure_unique, existing_domain_id, get_or_404
 from identity.models import Group, Project, RoleAssignment, User
 from identity.passwords import hash_password, verify_password
@@ -47,6 +47,7 @@ def _extra(body: dict[str, Any]) -> dict[str, Any]:
 @bp.get("")
 def list_users() -> Response:
     policy.enforce("identity:list_users")
+    ldap_domains.refresh_for_listing(request.args.get("domain_id"), request.args.get("name"))
     with runtime().db.session() as session:
         query = filters.apply(select(User), User, ("name", "domain_id"))
         found = list(session.scalars(query.order_by(User.name)))
@@ -65,6 +66,7 @@ def create_user() -> Response:
     password_hash = _hash_if_given(body)
     with runtime().db.session() as session:
         domain_id = existing_domain_id(session, body.get("domain_id"))
+        ldap_shadow.refuse_writes(session, domain_id)
         ensure_unique(session, User, name=body["name"], domain_id=domain_id)
         if body.get("default_project_id"):
             get_or_404(session, Project, body["default_project_id"])
@@ -102,6 +104,7 @@ def update_user(user_id: str) -> Response:
     rt = runtime()
     with rt.db.session() as session:
         user = get_or_404(session, User, user_id)
+        ldap_shadow.refuse_writes(session, user.domain_id)
         if body.get("domain_id", user.domain_id) != user.domain_id:
             raise BadRequest("A user cannot move to another domain.")
         if "name" in body:
@@ -137,6 +140,7 @@ def delete_user(user_id: str) -> Response:
     rt = runtime()
     with rt.db.session() as session:
         user = get_or_404(session, User, user_id)
+        ldap_shadow.refuse_writes(session, user.domain_id)
         rt.tokens.revoke_user(session, user.id)
         session.delete(user)
     return Response(status=204)
@@ -154,6 +158,8 @@ def change_password(user_id: str) -> Response:
     rounds = rt.settings.password_hash_rounds
     with rt.db.session() as session:
         user = session.get(User, user_id)
+        if user is not None:
+            ldap_shadow.refuse_writes(session, user.domain_id)  # the directory's passwords are changed there
         known = user is not None and user.enabled
         stored, name = (user.password_hash, user.name) if user is not None else (None, None)
         exempt = user is not None and password_policy.ignores_lockout(user.options)
