@@ -139,21 +139,21 @@ region = {cloud.get("region_name", "RegionOne")}
 change_password = false
 console_output = true
 resize = true
-pause = false
-shelve = false
-suspend = false
+pause = true
+shelve = true
+suspend = true
 cold_migration = false
 live_migration = false
 metadata_service = true
 vnc_console = false
 serial_console = false
-rescue = false
-interface_attach = false
+rescue = true
+interface_attach = true
 snapshot = true
 personality = false
 attach_encrypted_volume = false
 config_drive = true
-enable_instance_password = false
+enable_instance_password = true
 
 [image]
 region = {cloud.get("region_name", "RegionOne")}
