@@ -61,6 +61,7 @@ from api.network import floating_ips as network_floating_ips
 from api.network import networks as network_networks
 from api.network import ports as network_ports
 from api.network import quotas as network_quotas
+from api.network import rbac_policies as network_rbac_policies
 from api.network import routers as network_routers
 from api.network import security_groups as network_security_groups
 from api.network import subnet_pools as network_subnet_pools
@@ -141,6 +142,7 @@ BLUEPRINTS = (
     network_floating_ips.bp,
     network_security_groups.bp,
     network_subnet_pools.bp,
+    network_rbac_policies.bp,
     network_tags.bp,
     network_quotas.bp,
     metadata_views.bp,

@@ -390,6 +390,14 @@ RULES: dict[str, Rule] = {
     # Neutron's ``create_subnetpool:shared`` and ``create_subnetpool:is_default``: cloud-wide address space.
     "network:subnetpool:shared": ADMIN,
     "network:subnetpool:is_default": ADMIN,
+    # RBAC policies: owners share their networks with a project; with every project ('*') and as external
+    # networks only admins (Neutron's ``create_rbac_policy:target_tenant`` and router:external rules).
+    "network:get_rbac_policy": ADMIN | SCOPED_READER,
+    "network:create_rbac_policy": ADMIN | PROJECT_MEMBER,
+    "network:update_rbac_policy": ADMIN | PROJECT_MEMBER,
+    "network:delete_rbac_policy": ADMIN | PROJECT_MEMBER,
+    "network:rbac_policy:target_tenant:*": ADMIN,
+    "network:rbac_policy:access_as_external": ADMIN,
     "network:get_port": ADMIN | SCOPED_READER,
     "network:create_port": ADMIN | PROJECT_MEMBER,
     "network:update_port": ADMIN | PROJECT_MEMBER,

@@ -4,8 +4,9 @@ The service layer never reads a web request: callers describe themselves with a 
 one from the token; the compute server-create path passes the server owner's). A record the caller may not
 see is reported as missing (404), never as forbidden, so other projects' ids do not leak.
 
-- Networks: admins see all; others their project's, ``shared`` ones and ``router:external`` ones.
-  Ports may be created on one's own and on shared networks (an external network is visible, not usable).
+- Networks: admins see all; others their project's, ``shared`` ones, ``router:external`` ones and those an RBAC
+  policy names their project (or ``*``) in. Ports may be created on one's own and on shared networks, a network
+  shared by an ``access_as_shared`` policy included (an external network is visible, not usable).
 - Subnet pools: admins see all; others their project's and ``shared`` ones.
 - Subnets follow their network's visibility. Ports, security groups, routers and floating IPs: admins and
   their own project only.
@@ -27,7 +28,7 @@ from network.exceptions import (
     SubnetNotFound,
     SubnetPoolNotFound,
 )
-from network.models import FloatingIP, Network, Port, Router, SecurityGroup, Subnet, SubnetPool
+from network.models import FloatingIP, Network, NetworkRBAC, Port, Router, SecurityGroup, Subnet, SubnetPool
 
 MAX_ID_LENGTH = 36
 
@@ -43,6 +44,19 @@ class Caller:
         return self.is_admin or (self.project_id is not None and self.project_id == project_id)
 
 
+SHARED = "access_as_shared"
+EXTERNAL = "access_as_external"
+
+
+def granted(caller: Caller, actions: tuple[str, ...] = (SHARED, EXTERNAL)) -> ColumnElement[bool]:
+    """Networks an RBAC policy with one of ``actions`` grants to the caller's project (or to every project)."""
+    targets = ["*", caller.project_id] if caller.project_id else ["*"]
+    policies = select(NetworkRBAC.object_id).where(
+        NetworkRBAC.action.in_(actions), NetworkRBAC.target_tenant.in_(targets)
+    )
+    return Network.id.in_(policies)
+
+
 def visible_networks(caller: Caller) -> ColumnElement[bool]:
     if caller.is_admin:
         return true()
@@ -50,6 +64,7 @@ def visible_networks(caller: Caller) -> ColumnElement[bool]:
         Network.project_id == (caller.project_id or ""),
         Network.shared.is_(True),
         Network.router_external.is_(True),
+        granted(caller),
     )
 
 
@@ -79,9 +94,14 @@ def get_network(session: Session, caller: Caller, network_id: str, for_update: b
 def usable_network(session: Session, caller: Caller, network_id: str) -> Network:
     """A network the caller may put ports (or, with policy, subnets) on: its own, or a shared one."""
     network = get_network(session, caller, network_id)
-    if not (network.shared or caller.owns(network.project_id)):
+    if not (network.shared or caller.owns(network.project_id) or _shared_with(session, caller, network.id)):
         raise NetworkNotFound(net_id=network_id)
     return network
+
+
+def _shared_with(session: Session, caller: Caller, network_id: str) -> bool:
+    query = select(Network.id).where(Network.id == network_id, granted(caller, (SHARED,)))
+    return session.scalar(query) is not None
 
 
 def get_subnet(session: Session, caller: Caller, subnet_id: str) -> Subnet:

@@ -324,3 +324,19 @@ class SubnetPool(StandardAttributes, Base):
     max_prefixlen: Mapped[int] = mapped_column(Integer)
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class NetworkRBAC(Base):
+    """Neutron's RBAC policy on a network: ``action`` ``access_as_shared`` lets ``target_tenant`` (a project id,
+    or ``*`` for every project) see the network and put ports on it; ``access_as_external`` lets it see the
+    network and use it as an external one. ``project_id`` is the policy's owner (the network's project, or the
+    admin's). A policy goes with its network (CASCADE); one per (network, action, target)."""
+
+    __tablename__ = "network_rbacs"
+    __table_args__ = (UniqueConstraint("object_id", "action", "target_tenant"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    object_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    target_tenant: Mapped[str] = mapped_column(String(255), index=True)

@@ -19,7 +19,15 @@ from network import quota, security_groups, segments
 from network.access import Caller, get_network
 from network.db import begin_write
 from network.exceptions import FlatNetworkInUse, InvalidInput, InvalidSharedSetting, NetworkInUse
-from network.models import DHCP_OWNER, FLOATING_IP_OWNER, ROUTER_GATEWAY_OWNER, FloatingIP, Network, Port
+from network.models import (
+    DHCP_OWNER,
+    FLOATING_IP_OWNER,
+    ROUTER_GATEWAY_OWNER,
+    FloatingIP,
+    Network,
+    NetworkRBAC,
+    Port,
+)
 
 VXLAN_OVERHEAD = 50
 MIN_MTU = 68
@@ -137,6 +145,14 @@ def update_network(
         raise InvalidInput(error_message="Plugin does not support updating provider attributes")
     if attrs.get("shared") is False and network.shared:
         _check_unshare(session, network)
+        # The flag and a '*' RBAC policy are one thing: unsharing removes the policy too.
+        session.execute(
+            delete(NetworkRBAC).where(
+                NetworkRBAC.object_id == network.id,
+                NetworkRBAC.action == "access_as_shared",
+                NetworkRBAC.target_tenant == "*",
+            )
+        )
     if attrs.get("router:external") is False and network.router_external:
         _check_unexternal(session, network)
     if "mtu" in attrs and network.network_type == "vxlan":
@@ -152,8 +168,15 @@ def update_network(
 
 
 def _check_unshare(session: Session, network: Network) -> None:
+    """409 while projects other than the owner have ports on it, except those an RBAC policy shares it with."""
+    granted = select(NetworkRBAC.target_tenant).where(
+        NetworkRBAC.object_id == network.id, NetworkRBAC.action == "access_as_shared"
+    )
     others = select(Port.id).where(
-        Port.network_id == network.id, Port.project_id != network.project_id, Port.device_owner != DHCP_OWNER
+        Port.network_id == network.id,
+        Port.project_id != network.project_id,
+        Port.device_owner != DHCP_OWNER,
+        Port.project_id.not_in(granted),
     )
     if session.scalars(others.limit(1)).first() is not None:
         raise InvalidSharedSetting(network=network.name or network.id)

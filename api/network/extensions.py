@@ -67,6 +67,8 @@ EXTENSIONS = (
      "2015-03-30T10:00:00-00:00"),
     ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the default.",
      "2016-02-18T18:00:00-00:00"),
+    ("rbac-policies", "RBAC Policies", "Allows creation and modification of policies that control tenant access to "
+     "resources.", "2015-06-17T12:15:12-00:00"),
     ("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
     ("quotas", "Quota management support", "Expose functions for quotas management per project",
      "2012-07-29T10:00:00-00:00"),
@@ -85,6 +87,7 @@ ROOT_RESOURCES = (
     ("security_group_rule", "security-group-rules"),
     ("quota", "quotas"),
     ("subnetpool", "subnetpools"),
+    ("rbac_policy", "rbac-policies"),
 )
 
 

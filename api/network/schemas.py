@@ -244,3 +244,18 @@ FLOATING_IP_UPDATE = _document(
         "description": DESCRIPTION,
     },
 )
+
+RBAC_TARGET = {"type": "string", "minLength": 1, "maxLength": 255}
+RBAC_POLICY_CREATE = _document(
+    "rbac_policy",
+    {
+        "object_type": {"enum": ["network"]},
+        "object_id": UUID,
+        "action": {"enum": ["access_as_shared", "access_as_external"]},
+        "target_tenant": RBAC_TARGET,
+        "project_id": PROJECT,
+        "tenant_id": PROJECT,
+    },
+    required=("object_type", "object_id", "action", "target_tenant"),
+)
+RBAC_POLICY_UPDATE = _document("rbac_policy", {"target_tenant": RBAC_TARGET})

@@ -1,7 +1,9 @@
-"""network: subnet pools (Neutron's subnet_allocation and default-subnetpools), and the pool of a subnet
+"""network: subnet pools (Neutron's subnet_allocation and default-subnetpools), the pool of a subnet, and RBAC
+policies on networks
 
 New table ``subnetpools`` (one ``is_default`` pool per IP version: a partial unique index); ``subnets`` gets
-``subnetpool_id`` (RESTRICT: a pool with subnets is not deleted).
+``subnetpool_id`` (RESTRICT: a pool with subnets is not deleted). New table ``network_rbacs`` (Neutron's
+rbac-policies on networks: access_as_shared, access_as_external).
 
 Revision ID: 0032_network_conformance
 Revises: 0031_identity_ldap
@@ -60,9 +62,29 @@ def upgrade() -> None:
             ["id"],
             ondelete="RESTRICT",
         )
+    op.create_table(
+        "network_rbacs",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("project_id", sa.String(length=64), nullable=False),
+        sa.Column("object_id", sa.String(length=36), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("target_tenant", sa.String(length=255), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["object_id"], ["networks.id"], name=op.f("fk_network_rbacs_object_id_networks"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_network_rbacs")),
+        sa.UniqueConstraint(
+            "object_id", "action", "target_tenant", name=op.f("uq_network_rbacs_object_id_action_target_tenant")
+        ),
+    )
+    with op.batch_alter_table("network_rbacs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_network_rbacs_object_id"), ["object_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_network_rbacs_project_id"), ["project_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_network_rbacs_target_tenant"), ["target_tenant"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table("network_rbacs")
     with op.batch_alter_table("subnets", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_subnets_subnetpool_id_subnetpools"), type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_subnets_subnetpool_id"))

@@ -24,6 +24,7 @@ NETWORK_TABLES = {
     models.Router.__tablename__,
     models.FloatingIP.__tablename__,
     models.SubnetPool.__tablename__,
+    models.NetworkRBAC.__tablename__,
 }
 
 
