@@ -164,7 +164,9 @@ def refresh_domain(session: Session, domain_id: str, source: IdentityDirectory, 
         by_key[entry.dn.lower()] = by_key[entry.local_id] = pid
         for dn in entry.member_of:
             member_of.setdefault(dn.lower(), set()).add(pid)
-    if name is not None:
+    if name is not None:  # a list by name: the entries of that name, no memberships, nothing marked gone
+        for group in groups:
+            ensure_group(session, domain_id, group)
         return
     seen_groups: set[str] = set()
     for group in groups:
@@ -184,10 +186,11 @@ def refresh_domain(session: Session, domain_id: str, source: IdentityDirectory, 
 
 def refresh_signed_in(session: Session, domain_id: str, source: IdentityDirectory, entry: DirectoryUser) -> str | None:
     """The user's public id after a sign-in, with their row and their groups as the directory has them now."""
+    directory_groups = source.groups_of(entry)  # read before any write: no lock is held while the directory answers
     pid = ensure_user(session, domain_id, entry)
     if pid is None:
         return None
-    wanted = {gid for g in source.groups_of(entry) if (gid := ensure_group(session, domain_id, g)) is not None}
+    wanted = {gid for g in directory_groups if (gid := ensure_group(session, domain_id, g)) is not None}
     domain_groups = set(session.scalars(select(Group.id).where(Group.domain_id == domain_id)))
     held = set(session.scalars(select(UserGroupMembership.group_id).where(UserGroupMembership.user_id == pid)))
     for gid in (held & domain_groups) - wanted:

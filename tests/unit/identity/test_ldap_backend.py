@@ -200,3 +200,15 @@ def test_a_fake_directory_that_is_down_raises_unavailable_not_empty(db, domain_i
         ldap_shadow.refresh_domain(session, domain_id, fake)
     assert raised.value.code == 503
     assert not fake.authenticate(_user("A", "alice"), "") and _names(db, domain_id) == {}
+
+
+def test_a_list_by_name_shadows_only_the_entries_of_that_name(db, domain_id):
+    fake = FakeDirectory(domain_id)
+    fake.add_user(_user("A", "alice"), "pw")
+    fake.add_user(_user("B", "bob"), "pw")
+    fake.groups = {"devs": _group("devs", "A"), "ops": _group("ops")}
+    with db.session() as session:
+        ldap_shadow.refresh_domain(session, domain_id, fake, name="devs")
+        ldap_shadow.refresh_domain(session, domain_id, fake, name="alice")
+        groups = set(session.scalars(select(Group.name).where(Group.domain_id == domain_id)))
+    assert groups == {"devs"} and _names(db, domain_id) == {"alice": True}
