@@ -57,7 +57,8 @@ def list_groups() -> Response:
     with runtime().db.session() as session:
         query = filters.apply(select(Group), Group, ("name", "domain_id"), bool_fields=())
         found = [group_view(g) for g in session.scalars(query.order_by(Group.name, Group.id))]
-    return jsonify({"groups": found, "links": collection_links("/groups")})
+    body = {"groups": found, "links": collection_links("/groups")}
+    return jsonify(ldap_domains.limited(body, "groups", request.args.get("domain_id")))
 
 
 @bp.post("")

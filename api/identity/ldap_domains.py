@@ -1,11 +1,14 @@
-"""The API's side of LDAP domains: bringing shadow rows up to date before a listing (identity.ldap_shadow)."""
+"""The API's side of LDAP domains: shadow rows brought up to date before a listing (identity.ldap_shadow), and the
+domain's list limit applied to it."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import select
 
 from api.runtime import runtime
-from identity import ldap_shadow
+from identity import domain_config, ldap_shadow
 from identity.models import Group
 
 
@@ -30,3 +33,15 @@ def refresh_for_group(group_id: str) -> None:
         ldap = ldap_shadow.is_ldap(session, domain_id)
     if ldap:
         refresh_for_listing(domain_id)
+
+
+def limited(body: dict[str, Any], key: str, domain_id: str | None) -> dict[str, Any]:
+    """Keystone's ``[identity] list_limit`` of the listed domain's configuration: at most that many entries, and
+    ``"truncated": true`` when some were left out (a directory may hold far more users than a page should show)."""
+    if not domain_id:
+        return body
+    with runtime().db.session() as session:
+        limit = domain_config.stored(session, domain_id).get("identity", {}).get("list_limit")
+    if not isinstance(limit, int) or isinstance(limit, bool) or len(body[key]) <= limit:
+        return body
+    return {**body, key: body[key][:limit], "truncated": True}

@@ -55,7 +55,8 @@ def list_users() -> Response:
             keep = password_policy.expiry_filter(request.args["password_expires_at"])
             found = [u for u in found if keep(u)]
         users = [user_view(u) for u in found]
-    return jsonify({"users": users, "links": collection_links("/users")})
+    body = {"users": users, "links": collection_links("/users")}
+    return jsonify(ldap_domains.limited(body, "users", request.args.get("domain_id")))
 
 
 @bp.post("")

@@ -150,6 +150,17 @@ def test_users_and_groups_are_listed_and_shown_from_the_directory(cloud, domain)
     assert [u["name"] for u in ops] == ["carol"]  # from carol's memberOf (group_ad_nesting)
 
 
+def test_the_domains_list_limit_truncates_its_lists(cloud, slapd):
+    token = cloud.admin_token()
+    config = ldap_config(slapd.url)
+    config["identity"]["list_limit"] = 2
+    domain_id = _domain(cloud, token, config)
+    users = cloud.request("GET", f"/identity/v3/users?domain_id={domain_id}", token).json()
+    groups = cloud.request("GET", f"/identity/v3/groups?domain_id={domain_id}", token).json()
+    assert len(users["users"]) == 2 and users["truncated"] is True
+    assert len(groups["groups"]) == 2 and "truncated" not in groups  # two groups: nothing left out
+
+
 def test_sign_in_binds_as_the_user_and_refuses_wrong_empty_and_disabled(cloud, domain):
     right = _sign_in(cloud, domain["name"], "alice", "alice-pw")
     wrong = _sign_in(cloud, domain["name"], "alice", "not-her-password")
