@@ -158,6 +158,8 @@ class Instance(TimestampMixin, Base):
     user_data: Mapped[str | None] = mapped_column(Text, default=None)
     metadata_items: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scheduler_hints: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    """The ``os:scheduler_hints`` the server was created with, shown from microversion 2.100."""
     security_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     requested_networks: Mapped[Any] = mapped_column(JSON, default=None)
     server_group_id: Mapped[str | None] = mapped_column(String(36), default=None)

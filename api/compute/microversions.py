@@ -14,7 +14,7 @@ from flask import Flask, Response, g, request
 from common.exceptions import StratusError
 
 MIN_VERSION = (2, 1)
-MAX_VERSION = (2, 99)
+MAX_VERSION = (2, 100)
 _VERSION = re.compile(r"^(\d+)\.(\d+)$")
 
 

@@ -272,6 +272,8 @@ def create_server() -> tuple[Response, int]:
             session, ctx, build.flavor, build.min_count, build.count, metadata, build.group_id
         )
         instances = _instances(ctx, body, build)
+        for instance in instances:
+            instance.scheduler_hints = dict(hints)
         new_volumes: list[str] = []
         session.add_all(instances)
         session.flush()

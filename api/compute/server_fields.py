@@ -70,4 +70,6 @@ def add_later_fields(body: dict[str, Any], instance: Instance, ctx: RequestConte
         body["pinned_availability_zone"] = instance.requested_zone
     if at_least("2.98") and isinstance(body.get("image"), dict):
         body["image"]["properties"] = image_properties(instance)
+    if at_least("2.100"):
+        body["scheduler_hints"] = instance.scheduler_hints or {}
     return body

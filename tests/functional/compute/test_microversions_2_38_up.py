@@ -576,3 +576,24 @@ def test_unshelve_to_a_host_for_admins_and_unpinning_at_2_91(cloud, member, serv
     assert get(cloud, member, f"/servers/{server_id}", "2.96").json()["server"]["pinned_availability_zone"] is None
     assert server["OS-EXT-STS:task_state"] is None
     cloud.request("DELETE", f"{BASE}/servers/{server_id}", member)
+
+
+# --- 2.100: the scheduler hints a server was created with ---------------------------------------------------
+
+
+@needs("2.100")
+def test_scheduler_hints_are_shown_from_2_100_as_given_at_create(cloud, member, server_image, unique):
+    body = {
+        "server": {"name": unique, "imageRef": server_image, "flavorRef": "1", "networks": "none"},
+        "os:scheduler_hints": {"same_host": [], "build_near_host_ip": "10.0.0.1", "cidr": "/24"},
+    }
+    made = cloud.request("POST", f"{BASE}/servers", member, json=body, headers=version("2.100"))
+    assert made.status_code == 202, made.text
+    server_id = made.json()["server"]["id"]
+    shown = get(cloud, member, f"/servers/{server_id}", "2.100").json()["server"]
+    assert shown["scheduler_hints"] == body["os:scheduler_hints"]
+    assert "scheduler_hints" not in get(cloud, member, f"/servers/{server_id}", "2.99").json()["server"]
+    listed = {s["id"]: s for s in get(cloud, member, "/servers/detail", "2.100").json()["servers"]}
+    assert listed[server_id]["scheduler_hints"] == body["os:scheduler_hints"]
+    plain = create_server(cloud, member, server_image, f"{unique}-plain")
+    assert get(cloud, member, f"/servers/{plain['id']}", "2.100").json()["server"]["scheduler_hints"] == {}
