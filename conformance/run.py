@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -222,7 +223,13 @@ def main() -> None:
         region_name=cloud.get("region_name", "RegionOne"),
     )  # fmt: skip
     if not (WORKSPACE / ".stestr.conf").exists():
-        subprocess.run([str(bin_dir / "tempest"), "init", str(WORKSPACE)], check=True, stdout=subprocess.DEVNULL)
+        # Tempest refuses a non-empty directory (an interrupted init) and a name its registry already holds (a
+        # workspace removed by hand): start clean, with a registry of our own instead of the user's ~/.tempest.
+        shutil.rmtree(WORKSPACE, ignore_errors=True)
+        registry = WORKSPACE.parent / "workspaces.yaml"
+        registry.unlink(missing_ok=True)
+        init = [str(bin_dir / "tempest"), "init", "--workspace-path", str(registry), str(WORKSPACE)]
+        subprocess.run(init, check=True, stdout=subprocess.DEVNULL)
     (WORKSPACE / "etc" / "tempest.conf").write_text(tempest_conf(cloud, connection))
     regex = "^(" + "|".join(SUITES[suite] for suite in suites) + ")"
     command = [str(bin_dir / "tempest"), "run", "--concurrency", "1", "--regex", regex]
