@@ -6,13 +6,19 @@ configuration is Keystone's ``[identity] driver = ldap`` and ``[ldap]`` options,
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
+from common.settings import Settings
 from tests import warm_cli
 from tests.functional.identity import slapd_server
 
@@ -29,6 +35,10 @@ USERS = [
     ("Carol King", "carol", "carol-pw", 512, ["ops"]),
 ]
 GROUPS = {"devs": ["Alice Smith", "Bob Jones"], "ops": []}  # carol is in ops by her own memberOf only
+
+_RAW = os.urandom(3)
+SOURCE = f"127.{_RAW[0] % 250 + 2}.{_RAW[1]}.{_RAW[2] % 250 + 2}"
+"""This module's own loopback address: its failed sign-ins never count against the address other tests use."""
 
 
 def ldap_config(url: str) -> dict:
@@ -92,8 +102,18 @@ def _users(cloud, token: str, domain_id: str, query: str = "") -> dict[str, dict
     return {u["name"]: u for u in answer.json()["users"]}
 
 
-def _sign_in(cloud, domain_name: str, name: str, password: str, project: str | None = None):
-    auth = {
+@dataclass
+class Answer:
+    status_code: int
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+def _sign_in(cloud, domain_name: str, name: str, password: str, project: str | None = None) -> Answer:
+    """POST /v3/auth/tokens from this module's own address."""
+    auth: dict[str, Any] = {
         "identity": {
             "methods": ["password"],
             "password": {"user": {"name": name, "password": password, "domain": {"name": domain_name}}},
@@ -101,7 +121,15 @@ def _sign_in(cloud, domain_name: str, name: str, password: str, project: str | N
     }
     if project:
         auth["scope"] = {"project": {"id": project}}
-    return cloud.request("POST", "/identity/v3/auth/tokens", json={"auth": auth})
+    url = urlsplit(cloud.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60, source_address=(SOURCE, 0))
+    try:
+        headers = {"Content-Type": "application/json"}
+        connection.request("POST", "/identity/v3/auth/tokens", json.dumps({"auth": auth}), headers)
+        response = connection.getresponse()
+        return Answer(response.status, response.read().decode())
+    finally:
+        connection.close()
 
 
 def test_bad_ldap_options_are_a_400_at_put_and_the_bind_password_is_never_shown(cloud, domain):
@@ -308,3 +336,11 @@ def listed_id(listed, name: str) -> str:
 def role_id(cloud, name: str) -> str:
     roles = cloud.request("GET", f"/identity/v3/roles?name={name}", cloud.admin_token()).json()["roles"]
     return roles[0]["id"]
+
+
+def test_lockout_counts_an_ldap_users_wrong_passwords(cloud, domain):
+    """carol (no test after this one signs her in) is locked after the limit, even with her right password."""
+    for _ in range(Settings.lockout_failure_attempts):
+        assert _sign_in(cloud, domain["name"], "carol", "wrong").status_code == 401
+    locked = _sign_in(cloud, domain["name"], "carol", "carol-pw")
+    assert locked.status_code == 401 and "locked" in locked.json()["error"]["message"]
