@@ -136,6 +136,9 @@ class Port(StandardAttributes, Base):
     binding_vif_details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     allowed_address_pairs: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    extra_dhcp_opts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    """Neutron's ``extra_dhcp_opt``: ``{"opt_name", "opt_value", "ip_version"}``, checked by
+    ``network.dhcp_options`` (a catalogue name and a value of its type) before they are stored."""
 
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
         lazy="selectin", order_by="IPAllocation.id", cascade="all, delete-orphan", passive_deletes=True

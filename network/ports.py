@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.db import new_uuid
-from network import addresses, ipam, macs, quota, security_groups
+from network import addresses, dhcp_options, ipam, macs, quota, security_groups
 from network.access import Caller, get_port, get_subnet, usable_network
 from network.db import begin_write, insert_with_retry
 from network.exceptions import (
@@ -156,6 +156,31 @@ def _address_pairs(pairs: Sequence[Mapping[str, str]], port_security: bool, mac:
     return checked
 
 
+MAX_DHCP_OPTS = 50
+
+
+def _dhcp_opts(current: Sequence[Mapping[str, Any]], given: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Neutron's ``extra_dhcp_opts`` merge: an option is keyed by (opt_name, ip_version, default 4); a given one
+    replaces the current one of its key, a null ``opt_value`` removes it. Each value is checked as its option's
+    type (``network.dhcp_options``), a 400 naming the option otherwise."""
+    merged = {(o["opt_name"], o["ip_version"]): o for o in current}
+    for option in given:
+        version = int(option.get("ip_version", 4))
+        if option.get("opt_value") is None:
+            merged.pop((option.get("opt_name"), version), None)
+            continue
+        try:
+            name, value, version = dhcp_options.check(
+                option.get("opt_name"), option["opt_value"], version, strict=False
+            )
+        except ValueError as exc:
+            raise InvalidAttribute(attribute="extra_dhcp_opts", reason=str(exc)) from None
+        merged[(name, version)] = {"opt_name": name, "opt_value": value, "ip_version": version}
+    if len(merged) > MAX_DHCP_OPTS:
+        raise InvalidInput(error_message=f"A port has at most {MAX_DHCP_OPTS} extra DHCP options")
+    return list(merged.values())
+
+
 def _groups(
     session: Session, port: Port, attrs: Mapping[str, Any], current: list[str], has_ip: bool, creating: bool
 ) -> list[str]:
@@ -279,6 +304,7 @@ def create_port(session: Session, caller: Caller, attrs: Mapping[str, Any], chec
     port.allowed_address_pairs = _address_pairs(
         attrs.get("allowed_address_pairs") or [], port.port_security_enabled, port.mac_address
     )
+    port.extra_dhcp_opts = _dhcp_opts([], attrs.get("extra_dhcp_opts") or [])
     _allocate(session, port, network, requests)
     _set_groups(session, port, group_ids)
     _apply_binding(port, attrs)
@@ -343,6 +369,8 @@ def update_port(session: Session, caller: Caller, port_id: str, attrs: Mapping[s
         _set_groups(session, port, group_ids)
     pairs = attrs.get("allowed_address_pairs", port.allowed_address_pairs)
     port.allowed_address_pairs = _address_pairs(pairs or [], port.port_security_enabled, port.mac_address)
+    if attrs.get("extra_dhcp_opts"):
+        port.extra_dhcp_opts = _dhcp_opts(port.extra_dhcp_opts or [], attrs["extra_dhcp_opts"])
     _apply_binding(port, attrs)
     port.revision_number += 1
     session.flush()

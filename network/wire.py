@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
-from network import addresses
+from network import addresses, dhcp_options
 
 DIRECTIONS = ("ingress", "egress")
 ETHERTYPES = ("IPv4", "IPv6")
@@ -54,6 +54,15 @@ def _hostname(value: str | None) -> str:
     name = value or ""
     _check(isinstance(name, str) and bool(_HOSTNAME.fullmatch(name)), f"not a host name: {value!r}")
     return name
+
+
+def _dhcp_option(mac: str, name: str, value: str) -> tuple[str, str, str]:
+    """An extra DHCP option of one MAC, as ``network.dhcp_options`` reads it (IPv4: dnsmasq serves DHCPv4)."""
+    try:
+        checked_name, checked_value, _version = dhcp_options.check(name, value, 4)
+    except ValueError as exc:
+        raise ValueError(f"not a DHCP option: {exc}") from None
+    return _mac(mac), checked_name, checked_value
 
 
 def _ip(value: str) -> str:
@@ -183,7 +192,9 @@ class DhcpWiring(Codec):
     """The DHCP server of one network, set only on the host that serves it. ``ip`` is the DHCP port's address
     (on the first subnet that contains it); ``extra_ips`` its addresses on further subnets (an addition to the
     first draft of this contract: dnsmasq only serves an IPv4 subnet it has an address on). ``hosts`` are the
-    static leases (mac, ip, hostname); hostname may be "". ``mtu`` is advertised as option 26."""
+    static leases (mac, ip, hostname); hostname may be "". ``mtu`` is advertised as option 26. ``options`` are
+    the ports' extra DHCP options (mac, option name, value), each a ``network.dhcp_options`` name with a value of
+    its type, sent to that MAC only."""
 
     port_id: str
     mac: str
@@ -193,9 +204,11 @@ class DhcpWiring(Codec):
     mtu: int = 1450
     lease_time: int = 86400
     extra_ips: tuple[str, ...] = ()
+    options: tuple[tuple[str, str, str], ...] = ()
 
     def __post_init__(self) -> None:
         _id(self.port_id, "port id")
+        object.__setattr__(self, "options", tuple(_dhcp_option(*option) for option in self.options))
         object.__setattr__(self, "mac", _mac(self.mac))
         object.__setattr__(self, "ip", _ip(self.ip))
         object.__setattr__(self, "extra_ips", tuple(_ip(ip) for ip in self.extra_ips))

@@ -28,6 +28,9 @@ EXTENSIONS = (
     ("port-security", "Port Security", "Provides port security", "2012-07-23T10:00:00-00:00"),
     ("port-security-groups-filtering", "Port filtering on security groups",
      "Provides security groups filtering when listing ports", "2018-01-09T09:09:09-09:00"),
+    ("extra_dhcp_opt", "Neutron Extra DHCP options",
+     "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. "
+     "tftp-server, server-ip-address, bootfile-name)", "2013-03-17T12:00:00-00:00"),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs", "2013-07-23T10:00:00-00:00"),
     ("network-mtu", "Network MTU", "Provides MTU attribute for a network resource.", "2015-03-25T10:00:00-00:00"),
     ("network-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource.",

@@ -119,7 +119,7 @@ def port_document_query(dialect: str, show_binding: bool) -> Select[Any]:
         ("device_owner", Port.device_owner),
         ("fixed_ips", sql.fixed_ips()),
         ("allowed_address_pairs", sql.stored(Port.allowed_address_pairs, "[]")),
-        ("extra_dhcp_opts", sql.constant("[]")),
+        ("extra_dhcp_opts", sql.stored(Port.extra_dhcp_opts, "[]")),
         ("security_groups", sql.security_groups()),
         ("port_security_enabled", sql.boolean(Port.port_security_enabled)),
         ("binding:vnic_type", Port.binding_vnic_type),

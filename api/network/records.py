@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from api.network.listing import Page
 from network.models import IPAllocation, Network, Port, PortSecurityGroup, Subnet
 
-PORT_JSON = ("tags", "allowed_address_pairs", "binding_profile", "binding_vif_details")
+PORT_JSON = ("tags", "allowed_address_pairs", "binding_profile", "binding_vif_details", "extra_dhcp_opts")
 NETWORK_JSON = ("tags",)
 
 

@@ -127,6 +127,16 @@ ADDRESS_PAIR = {
     "required": ["ip_address"],
     "additionalProperties": False,
 }
+DHCP_OPT = {
+    "type": "object",
+    "properties": {
+        "opt_name": {"type": "string", "minLength": 1, "maxLength": 64},
+        "opt_value": {"type": ["string", "null"], "maxLength": 255},
+        "ip_version": {"enum": [4, 6, "4", "6"]},  # Neutron converts "4" as it converts every integer
+    },
+    "required": ["opt_name"],
+    "additionalProperties": False,
+}
 PORT_FIELDS: dict[str, Any] = {
     "name": NAME,
     "description": DESCRIPTION,
@@ -141,7 +151,7 @@ PORT_FIELDS: dict[str, Any] = {
     "binding:host_id": {"type": ["string", "null"], "maxLength": 255},
     "binding:vnic_type": {"enum": VNIC_TYPES},
     "binding:profile": {"type": ["object", "null"]},
-    "extra_dhcp_opts": {"type": "array", "maxItems": 0},
+    "extra_dhcp_opts": {"type": ["array", "null"], "items": DHCP_OPT, "maxItems": 50},
     "dns_name": {"const": ""},
 }
 PORT_CREATE = _document(

@@ -114,7 +114,7 @@ def port_view(port: Port, show_binding: bool) -> dict[str, Any]:
         "device_owner": port.device_owner,
         "fixed_ips": [{"subnet_id": a.subnet_id, "ip_address": a.ip_address} for a in port.fixed_ips],
         "allowed_address_pairs": [dict(pair) for pair in port.allowed_address_pairs],
-        "extra_dhcp_opts": [],
+        "extra_dhcp_opts": [dict(option) for option in port.extra_dhcp_opts or []],
         "security_groups": port.security_group_ids,
         "port_security_enabled": port.port_security_enabled,
         "binding:vnic_type": port.binding_vnic_type,

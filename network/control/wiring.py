@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from network import liveness
+from network import dhcp_options, liveness
 from network.control import router_wiring
 from network.models import (
     DHCP_OWNER,
@@ -169,8 +169,30 @@ def _rules(session: Session, ports: list[Port]) -> dict[str, tuple[Rule, ...]]:
     }
 
 
+def _options(ports: list[Port]) -> tuple[tuple[str, str, str], ...]:
+    """The servers' IPv4 extra DHCP options (mac, name, value); a stored one DHCPv4 cannot carry (an IPv6 address
+    value) or the catalogue refuses (an old row) is left out and logged, not the network's whole DHCP server."""
+    found = []
+    for port in ports:
+        for option in port.extra_dhcp_opts or []:
+            if option.get("ip_version", 4) != 4:
+                continue  # dnsmasq serves DHCPv4 only here
+            try:
+                _name, value, _version = dhcp_options.check(option.get("opt_name"), option.get("opt_value"), 4)
+            except ValueError as exc:  # an IPv6 address in a DHCPv4 option (stored as Neutron does), an old row
+                LOG.info("DHCP option of port %s not sent by DHCPv4: %s", port.id, exc)
+                continue
+            found.append((port.mac_address, option["opt_name"], value))
+    return tuple(found)
+
+
 def _dhcp(
-    network: Network, dhcp_port: Port, addresses: dict[str, list[str]], leases: list[tuple[str, str]], lease_time: int
+    network: Network,
+    dhcp_port: Port,
+    addresses: dict[str, list[str]],
+    leases: list[tuple[str, str]],
+    lease_time: int,
+    options: tuple[tuple[str, str, str], ...] = (),
 ) -> DhcpWiring | None:
     subnets = [s for s in network.subnets if s.enable_dhcp and s.ip_version == 4]
     own = addresses.get(dhcp_port.id, [])
@@ -200,6 +222,7 @@ def _dhcp(
         hosts=hosts,
         mtu=network.mtu,
         lease_time=lease_time,
+        options=tuple(option for option in options if option[0] in {mac for mac, _ip, _name in hosts}),
     )
 
 
@@ -273,7 +296,16 @@ def _network(facts: _Facts, network: Network, lease_time: int) -> NetworkWiring:
     serving = dhcp_host(server_hosts, dhcp_port.binding_host_id if dhcp_port is not None else "", facts.live)
     if dhcp_port is not None and serving == host:
         leases = [(p.mac_address, ip) for p in servers for ip in facts.addresses.get(p.id, [])]
-        dhcp = _checked(_dhcp, f"DHCP of network {network.id}", network, dhcp_port, facts.addresses, leases, lease_time)
+        dhcp = _checked(
+            _dhcp,
+            f"DHCP of network {network.id}",
+            network,
+            dhcp_port,
+            facts.addresses,
+            leases,
+            lease_time,
+            _options(servers),
+        )
         _bind_dhcp_port(dhcp_port, host)
     elif dhcp_port is not None and serving in facts.vteps:
         dhcp_ip = facts.first_ip(dhcp_port.id)

@@ -3,7 +3,7 @@ policies on networks
 
 New table ``subnetpools`` (one ``is_default`` pool per IP version: a partial unique index); ``subnets`` gets
 ``subnetpool_id`` (RESTRICT: a pool with subnets is not deleted). New table ``network_rbacs`` (Neutron's
-rbac-policies on networks: access_as_shared, access_as_external).
+rbac-policies on networks: access_as_shared, access_as_external). ``ports`` gets ``extra_dhcp_opts``.
 
 Revision ID: 0032_network_conformance
 Revises: 0031_identity_ldap
@@ -81,9 +81,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_network_rbacs_object_id"), ["object_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_network_rbacs_project_id"), ["project_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_network_rbacs_target_tenant"), ["target_tenant"], unique=False)
+    with op.batch_alter_table("ports", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("extra_dhcp_opts", sa.JSON(), server_default="[]", nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("ports", schema=None) as batch_op:
+        batch_op.drop_column("extra_dhcp_opts")
     op.drop_table("network_rbacs")
     with op.batch_alter_table("subnets", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_subnets_subnetpool_id_subnetpools"), type_="foreignkey")

@@ -13,6 +13,10 @@ The choices, each for a reason:
 * The MTU (option 26) is forced: many clients (busybox udhcpc among them) do not ask for it.
 * ``user=root``: dnsmasq re-reads the hosts file on SIGHUP and writes its lease file after dropping privileges;
   the state directory is root's.
+* Ports' extra DHCP options (Neutron's ``extra_dhcp_opt``): the port's static lease sets a tag named after its
+  MAC (``set:port-<mac hex>``) and each option is a ``dhcp-option-force`` for that tag, so it reaches that port
+  only and is sent even when the client does not ask for it (PXE ROMs often do not). Name and value are re-read
+  by ``network.dhcp_options`` as they are written: only its catalogue's names and values of their type.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from network import dhcp_options
 from network.host.dataplane import tokens
 from network.wire import DhcpSubnet, DhcpWiring
 
@@ -117,19 +122,35 @@ def render_config(dhcp: DhcpWiring, files: Files, interface: str) -> str:
     for index, subnet in enumerate(dhcp.subnets):
         lines += _subnet_lines(index, subnet, dhcp.lease_time, _server_ip(dhcp, subnet))
     lines.append(f"dhcp-option-force=option:mtu,{tokens.number(dhcp.mtu, 68, 65535)}")
+    lines += [_option_line(mac, name, value) for mac, name, value in dhcp.options]
     return "\n".join(lines) + "\n"
 
 
+def _port_tag(mac: str) -> str:
+    return "port-" + tokens.mac(mac).replace(":", "")
+
+
+def _option_line(mac: str, name: str, value: str) -> str:
+    try:
+        checked_name, checked_value, _version = dhcp_options.check(name, value, 4)
+    except ValueError:
+        raise tokens.UnsafeValue("a DHCP option", (name, value)) from None
+    return f"dhcp-option-force=tag:{_port_tag(mac)},option:{checked_name},{checked_value}"
+
+
 def render_hosts(dhcp: DhcpWiring) -> str:
-    """One static lease per line: ``mac,ip[,hostname]`` (IPv6 addresses in brackets). A hostname dnsmasq would
+    """One static lease per line: ``mac[,set:tag],ip[,hostname]`` (IPv6 addresses in brackets; the tag when the
+    port has extra DHCP options). A hostname dnsmasq would
     refuse is left out rather than failing the whole file; a MAC or address outside its character set raises
     ``UnsafeValue``."""
     lines = []
+    tagged = {mac for mac, _name, _value in dhcp.options}
     for mac, ip, hostname in sorted(dhcp.hosts):
         parsed = tokens.parse_address(ip)
         address = f"[{tokens.address(parsed)}]" if parsed.version == 6 else tokens.address(parsed)
         name = f",{_hostname(hostname)}" if _hostname(hostname) else ""
-        lines.append(f"{tokens.mac(mac)},{address}{name}")
+        tag = f",set:{_port_tag(mac)}" if mac in tagged else ""
+        lines.append(f"{tokens.mac(mac)}{tag},{address}{name}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
