@@ -82,6 +82,7 @@ def create_group() -> Response:
 @bp.get("/<group_id>")
 def get_group(group_id: str) -> Response:
     policy.enforce("identity:get_group")
+    ldap_domains.refresh_shown("group", group_id)
     with runtime().db.session() as session:
         return jsonify({"group": group_view(get_or_404(session, Group, group_id))})
 

@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import select
 
 from api.runtime import runtime
+from common.exceptions import NotFound
 from identity import domain_config, ldap_shadow
-from identity.models import Group
+from identity.models import Group, User
 
 
 def refresh_for_listing(domain_id: str | None, name: str | None = None) -> None:
@@ -45,3 +46,29 @@ def limited(body: dict[str, Any], key: str, domain_id: str | None) -> dict[str, 
     if not isinstance(limit, int) or isinstance(limit, bool) or len(body[key]) <= limit:
         return body
     return {**body, key: body[key][:limit], "truncated": True}
+
+
+def refresh_shown(kind: str, public_id: str) -> None:
+    """Before an LDAP domain's user or group is shown: its entry read again from the directory (a user disabled
+    there shows disabled now). One the directory no longer has is a 404, as Keystone's (its row stays, with its
+    grants; a user's is disabled). Nothing happens for SQL domains' users and groups."""
+    rt = runtime()
+    model = User if kind == "user" else Group
+    with rt.db.session() as session:
+        domain_id = session.scalar(select(model.domain_id).where(model.id == public_id))
+        local_id = ldap_shadow.local_id_of(session, public_id)
+        source = ldap_shadow.directory(session, domain_id, rt.credential_keys) if domain_id else None
+    if source is None or local_id is None:
+        return
+    if kind == "user":
+        entry = source.get_user(local_id)
+        with rt.db.session() as session:
+            if entry is not None:
+                ldap_shadow.ensure_user(session, domain_id, entry)
+                return
+            row = session.get(User, public_id)
+            if row is not None and row.enabled:
+                row.enabled = False
+    elif any(g.local_id == local_id for g in source.list_groups()):
+        return
+    raise NotFound(f"Could not find {kind}: {public_id}.")

@@ -92,6 +92,7 @@ def create_user() -> Response:
 @bp.get("/<user_id>")
 def get_user(user_id: str) -> Response:
     policy.enforce("identity:get_user", {"user_id": user_id})
+    ldap_domains.refresh_shown("user", user_id)
     with runtime().db.session() as session:
         return jsonify({"user": user_view(get_or_404(session, User, user_id))})
 

@@ -19,6 +19,7 @@ SUFFIX = "dc=corp,dc=example"
 BIND_DN = f"cn=reader,{SUFFIX}"
 BIND_PASSWORD = "reader-secret"
 ROOT_DN = f"cn=root,{SUFFIX}"
+ROOT_PASSWORD = "root-secret"
 
 # The few Active Directory attributes and classes the tests need, under a private-use OID arc.
 AD_SCHEMA = """
@@ -49,7 +50,7 @@ database mdb
 maxsize 16777216
 suffix "{suffix}"
 rootdn "{root}"
-rootpw root-secret
+rootpw {root_password}
 directory {dir}/db
 """
 
@@ -111,7 +112,7 @@ def running(
     (workdir / "db").mkdir(exist_ok=True)
     (workdir / "ad.schema").write_text(AD_SCHEMA)
     conf = workdir / "slapd.conf"
-    conf.write_text(CONFIG.format(dir=workdir, suffix=SUFFIX, root=ROOT_DN))
+    conf.write_text(CONFIG.format(dir=workdir, suffix=SUFFIX, root=ROOT_DN, root_password=ROOT_PASSWORD))
     (workdir / "data.ldif").write_text(_entries(users, groups))
     subprocess.run([SLAPADD, "-f", str(conf), "-l", str(workdir / "data.ldif")], check=True, capture_output=True)
     port = free_port()

@@ -344,3 +344,41 @@ def test_lockout_counts_an_ldap_users_wrong_passwords(cloud, domain):
         assert _sign_in(cloud, domain["name"], "carol", "wrong").status_code == 401
     locked = _sign_in(cloud, domain["name"], "carol", "carol-pw")
     assert locked.status_code == 401 and "locked" in locked.json()["error"]["message"]
+
+
+def _directory_admin(slapd) -> Any:
+    from identity.backends.ldap import ldap3  # imported there with pyasn1's deprecation warnings silenced
+
+    host, port = urlsplit(slapd.url).hostname, urlsplit(slapd.url).port
+    return ldap3.Connection(
+        ldap3.Server(host, port=port), slapd_server.ROOT_DN, slapd_server.ROOT_PASSWORD, auto_bind=True
+    )
+
+
+def test_showing_a_user_reads_the_directory_again(cloud, domain, slapd):
+    """Last in the module: it adds dave to the directory, disables him there, then removes him."""
+    admin = _directory_admin(slapd)
+    try:
+        _dave_comes_and_goes(cloud, domain, admin)
+    finally:
+        admin.unbind()
+
+
+def _dave_comes_and_goes(cloud, domain, admin) -> None:
+    token = cloud.admin_token()
+    dn = f"cn=Dave Null,ou=People,{SUFFIX}"
+    attributes = {"cn": "Dave Null", "sn": "Null", "sAMAccountName": "dave", "userAccountControl": "512"}
+    assert admin.add(dn, ["user"], {**attributes, "userPassword": "dave-pw"}), admin.result
+    dave = _users(cloud, token, domain["id"], "&name=dave")["dave"]
+    signed = _sign_in(cloud, domain["name"], "dave", "dave-pw")
+    assert signed.status_code == 201
+    dave_token = signed.json()["token"]
+
+    assert admin.modify(dn, {"userAccountControl": [("MODIFY_REPLACE", ["514"])]}), admin.result
+    shown = cloud.request("GET", f"/identity/v3/users/{dave['id']}", token)
+    assert shown.status_code == 200 and shown.json()["user"]["enabled"] is False
+
+    assert admin.delete(dn), admin.result
+    gone = cloud.request("GET", f"/identity/v3/users/{dave['id']}", token)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == 404
+    assert dave_token["user"]["id"] == dave["id"]
