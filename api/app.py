@@ -56,6 +56,7 @@ from api.image import data as image_data
 from api.image import images, members, metadef_contents, metadef_namespaces
 from api.metadata import views as metadata_views
 from api.network import agents as network_agents
+from api.network import availability_zones as network_availability_zones
 from api.network import extensions as network_extensions
 from api.network import floating_ips as network_floating_ips
 from api.network import networks as network_networks
@@ -64,6 +65,7 @@ from api.network import quotas as network_quotas
 from api.network import rbac_policies as network_rbac_policies
 from api.network import routers as network_routers
 from api.network import security_groups as network_security_groups
+from api.network import service_providers as network_service_providers
 from api.network import subnet_pools as network_subnet_pools
 from api.network import subnets as network_subnets
 from api.network import tags as network_tags
@@ -143,6 +145,8 @@ BLUEPRINTS = (
     network_security_groups.bp,
     network_subnet_pools.bp,
     network_rbac_policies.bp,
+    network_service_providers.bp,
+    network_availability_zones.bp,
     network_tags.bp,
     network_quotas.bp,
     metadata_views.bp,

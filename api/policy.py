@@ -398,6 +398,8 @@ RULES: dict[str, Rule] = {
     "network:delete_rbac_policy": ADMIN | PROJECT_MEMBER,
     "network:rbac_policy:target_tenant:*": ADMIN,
     "network:rbac_policy:access_as_external": ADMIN,
+    "network:get_service_provider": AUTHENTICATED,
+    "network:get_availability_zone": AUTHENTICATED,
     "network:get_port": ADMIN | SCOPED_READER,
     "network:create_port": ADMIN | PROJECT_MEMBER,
     "network:update_port": ADMIN | PROJECT_MEMBER,

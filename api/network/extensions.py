@@ -72,6 +72,9 @@ EXTENSIONS = (
      "2016-02-18T18:00:00-00:00"),
     ("rbac-policies", "RBAC Policies", "Allows creation and modification of policies that control tenant access to "
      "resources.", "2015-06-17T12:15:12-00:00"),
+    ("service-type", "Neutron Service Type Management",
+     "API for retrieving service providers for Neutron advanced services", "2013-01-20T00:00:00-00:00"),
+    ("availability_zone", "Availability Zone", "The availability zone extension.", "2015-01-01T10:00:00-00:00"),
     ("agent", "agent", "The agent management extension.", "2013-02-03T10:00:00-00:00"),
     ("quotas", "Quota management support", "Expose functions for quotas management per project",
      "2012-07-29T10:00:00-00:00"),
@@ -91,6 +94,8 @@ ROOT_RESOURCES = (
     ("quota", "quotas"),
     ("subnetpool", "subnetpools"),
     ("rbac_policy", "rbac-policies"),
+    ("service_provider", "service-providers"),
+    ("availability_zone", "availability_zones"),
 )
 
 

@@ -150,7 +150,7 @@ EXTENSIONS = {
     "standard-attr-description", "standard-attr-revisions", "standard-attr-timestamp", "standard-attr-tag",
     "project-id", "pagination", "sorting", "filter-validation", "quotas", "quota_details", "quota-check-limit",
     "subnet-external-network", "agent", "subnet_allocation", "default-subnetpools",
-    "rbac-policies", "extra_dhcp_opt",
+    "rbac-policies", "extra_dhcp_opt", "service-type", "availability_zone",
     "router", "ext-gw-mode", "extraroute", "extraroute-atomic", "fip-port-details",
 }  # fmt: skip
 
