@@ -106,6 +106,7 @@ def _users(cloud, token: str, domain_id: str, query: str = "") -> dict[str, dict
 class Answer:
     status_code: int
     text: str
+    token_id: str | None = None
 
     def json(self) -> Any:
         return json.loads(self.text)
@@ -127,7 +128,7 @@ def _sign_in(cloud, domain_name: str, name: str, password: str, project: str | N
         headers = {"Content-Type": "application/json"}
         connection.request("POST", "/identity/v3/auth/tokens", json.dumps({"auth": auth}), headers)
         response = connection.getresponse()
-        return Answer(response.status, response.read().decode())
+        return Answer(response.status, response.read().decode(), response.getheader("X-Subject-Token"))
     finally:
         connection.close()
 
@@ -373,10 +374,13 @@ def _dave_comes_and_goes(cloud, domain, admin) -> None:
     signed = _sign_in(cloud, domain["name"], "dave", "dave-pw")
     assert signed.status_code == 201
     dave_token = signed.json()["token"]
+    subject = {"X-Subject-Token": signed.token_id}
+    assert cloud.request("GET", "/identity/v3/auth/tokens", token, headers=subject).status_code == 200
 
     assert admin.modify(dn, {"userAccountControl": [("MODIFY_REPLACE", ["514"])]}), admin.result
     shown = cloud.request("GET", f"/identity/v3/users/{dave['id']}", token)
     assert shown.status_code == 200 and shown.json()["user"]["enabled"] is False
+    assert cloud.request("GET", "/identity/v3/auth/tokens", token, headers=subject).status_code == 404
 
     assert admin.delete(dn), admin.result
     gone = cloud.request("GET", f"/identity/v3/users/{dave['id']}", token)
