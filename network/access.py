@@ -166,3 +166,16 @@ def get_subnetpool(session: Session, caller: Caller, subnetpool_id: str, for_upd
     if found is None:
         raise SubnetPoolNotFound(subnetpool_id=subnetpool_id)
     return found
+
+
+def shared_with(session: Session, caller: Caller, network_ids: list[str]) -> set[str]:
+    """Which of these networks an ``access_as_shared`` policy shares with the caller's own project: Neutron shows
+    them ``shared`` to that project (a ``*`` policy is the ``shared`` column itself)."""
+    if not caller.project_id or not network_ids:
+        return set()
+    query = select(NetworkRBAC.object_id).where(
+        NetworkRBAC.object_id.in_(network_ids),
+        NetworkRBAC.action == SHARED,
+        NetworkRBAC.target_tenant == caller.project_id,
+    )
+    return set(session.scalars(query))

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api import policy
 from api.network import listing, records, schemas
@@ -28,7 +29,7 @@ from api.network.unit_of_work import unit_of_work
 from api.network.views import network_view
 from api.runtime import runtime
 from network import networks
-from network.access import get_network, visible_networks
+from network.access import Caller, get_network, shared_with, visible_networks
 from network.exceptions import NetworkNotFound
 from network.models import Network, Subnet
 
@@ -99,14 +100,23 @@ def list_networks() -> Response:
     with runtime().db.session() as session:
         found = listing.page(session, _listing(), records.network_query().where(visible_networks(who)))
         views = [network_view(n, provider) for n in records.networks(session, found)]
+        _mark_shared(session, who, views)
     return collection("networks", views, found.links)
+
+
+def _mark_shared(session: Session, who: Caller, views: list[dict[str, Any]]) -> None:
+    """``shared`` as the caller sees it: true too for a network an RBAC policy shares with its project."""
+    for network_id in shared_with(session, who, [view["id"] for view in views]):
+        next(view for view in views if view["id"] == network_id)["shared"] = True
 
 
 @bp.get("/networks/<network_id>")
 def show_network(network_id: str) -> tuple[Response, int]:
     who = caller(enforce("network:get_network"))
     with runtime().db.session() as session:
-        return single("network", network_view(get_network(session, who, network_id), _shows_provider()))
+        view = network_view(get_network(session, who, network_id), _shows_provider())
+        _mark_shared(session, who, [view])
+        return single("network", view)
 
 
 @bp.post("/networks")

@@ -31,8 +31,11 @@ def test_sharing_with_one_project_and_removing_it(cloud, tokens, unique):
     listed = get(cloud, tokens.demo, f"/rbac-policies?object_id={net['id']}")["rbac_policies"]
     assert [p["id"] for p in listed] == [shared["id"]]
     # The target sees the network and may put a port on it, but neither lists the policy nor adds a subnet.
-    assert get(cloud, tokens.other, f"/networks/{net['id']}")["network"]["id"] == net["id"]
-    assert net["id"] in {n["id"] for n in get(cloud, tokens.other, "/networks")["networks"]}
+    seen = get(cloud, tokens.other, f"/networks/{net['id']}")["network"]
+    assert seen["id"] == net["id"] and seen["shared"] is True  # shared with it, as Neutron shows the target
+    listed_nets = {n["id"]: n for n in get(cloud, tokens.other, "/networks")["networks"]}
+    assert listed_nets[net["id"]]["shared"] is True
+    assert get(cloud, tokens.demo, f"/networks/{net['id']}")["network"]["shared"] is False  # not with everyone
     assert get(cloud, tokens.other, f"/subnets/{sub['id']}")["subnet"]["cidr"] == "10.87.0.0/24"
     assert get(cloud, tokens.other, f"/rbac-policies?object_id={net['id']}")["rbac_policies"] == []
     fault(cloud.request("GET", f"{BASE}/rbac-policies/{shared['id']}", tokens.other), "RbacPolicyNotFound", 404)
