@@ -286,6 +286,11 @@ def create_port(session: Session, caller: Caller, attrs: Mapping[str, Any], chec
     network = usable_network(session, caller, attrs["network_id"])
     project_id = attrs.get("project_id") or caller.project_id or network.project_id
     begin_write(session)
+    if not (network.shared or caller.owns(network.project_id)):
+        # Usable through an RBAC policy only: take the network's row (a policy's removal holds it for update) and
+        # look again, so a port never lands on a network its project has just lost (network.rbac).
+        session.execute(select(Network.id).where(Network.id == network.id).with_for_update(read=True))
+        usable_network(session, caller, network.id)
     if check_quota:
         quota.check(session, project_id, "port")
     port = Port(

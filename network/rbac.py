@@ -8,8 +8,9 @@
   external networks are visible to every project, so that form is refused (400) unless the network is external
   already, rather than widening who sees it.
 - A policy is removed (or retargeted) only when the projects it stops covering have no ports left on the
-  network (409 ``RbacPolicyInUse``), under the network's row lock, which a port created on the network waits
-  for (the port's foreign key).
+  network (409 ``RbacPolicyInUse``), under the network's row lock; a port created on a network usable only
+  through a policy takes that row for share and checks its access again (``network.ports.create_port``), so
+  either the port is seen by the removal or the port create sees the policy gone.
 """
 
 from __future__ import annotations
