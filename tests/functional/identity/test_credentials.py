@@ -12,23 +12,18 @@ from sqlalchemy import select
 from common.db import Database
 from common.settings import load
 from identity.models import Credential
+from tests.functional.identity import create
 
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
 
 PASSWORD = "cred-secret"
 
 
-def _create(cloud, kind: str, body: dict, token: str) -> dict:
-    response = cloud.request("POST", f"/identity/v3/{kind}s", token, json={kind: body})
-    assert response.status_code == 201, response.text
-    return response.json()[kind]
-
-
 def _member(cloud, name: str) -> tuple[dict, dict, str]:
     """A new user with the member role on a new project of the same name, and a token of theirs for it."""
     token = cloud.admin_token()
-    project = _create(cloud, "project", {"name": name}, token)
-    user = _create(cloud, "user", {"name": name, "password": PASSWORD}, token)
+    project = create(cloud, "project", {"name": name}, token)
+    user = create(cloud, "user", {"name": name, "password": PASSWORD}, token)
     member = cloud.request("GET", "/identity/v3/roles?name=member", token).json()["roles"][0]
     grant = f"/identity/v3/projects/{project['id']}/users/{user['id']}/roles/{member['id']}"
     assert cloud.request("PUT", grant, token).status_code == 204
@@ -36,7 +31,7 @@ def _member(cloud, name: str) -> tuple[dict, dict, str]:
 
 
 def _credential(cloud, token: str, **body) -> dict:
-    return _create(cloud, "credential", body, token)
+    return create(cloud, "credential", body, token)
 
 
 def _ec2_blob(access: str, secret: str = "s3cr3t") -> str:

@@ -7,25 +7,19 @@ import json
 
 import pytest
 
+from tests.functional.identity import V3, create
+
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
-
-V3 = "/identity/v3"
-
-
-def _create(cloud, kind: str, body: dict, token: str) -> dict:
-    response = cloud.request("POST", f"{V3}/{kind}s", token, json={kind: body})
-    assert response.status_code == 201, response.text
-    return response.json()[kind]
 
 
 def _domain(cloud, name: str, token: str) -> dict:
-    return _create(cloud, "domain", {"name": name}, token)
+    return create(cloud, "domain", {"name": name}, token)
 
 
 def test_a_domain_role_is_listed_by_its_domain_only_and_deleted_like_any_role(cloud, unique):
     token = cloud.admin_token()
     domain = _domain(cloud, unique, token)
-    role = _create(cloud, "role", {"name": f"{unique}-auditor", "domain_id": domain["id"]}, token)
+    role = create(cloud, "role", {"name": f"{unique}-auditor", "domain_id": domain["id"]}, token)
 
     by_domain = cloud.request("GET", f"{V3}/roles?domain_id={domain['id']}", token).json()["roles"]
     global_roles = cloud.request("GET", f"{V3}/roles", token).json()["roles"]
@@ -42,7 +36,7 @@ def test_a_domain_role_is_listed_by_its_domain_only_and_deleted_like_any_role(cl
 def test_role_names_are_unique_within_a_domain_and_among_global_roles(cloud, unique):
     token = cloud.admin_token()
     first, second = _domain(cloud, f"{unique}-1", token), _domain(cloud, f"{unique}-2", token)
-    _create(cloud, "role", {"name": unique, "domain_id": first["id"]}, token)
+    create(cloud, "role", {"name": unique, "domain_id": first["id"]}, token)
 
     again = cloud.request("POST", f"{V3}/roles", token, json={"role": {"name": unique, "domain_id": first["id"]}})
     other_domain = cloud.request(
@@ -58,7 +52,7 @@ def test_role_names_are_unique_within_a_domain_and_among_global_roles(cloud, uni
 def test_bad_domain_role_requests_are_clean_errors(cloud, unique):
     token = cloud.admin_token()
     domain = _domain(cloud, unique, token)
-    role = _create(cloud, "role", {"name": unique, "domain_id": domain["id"]}, token)
+    role = create(cloud, "role", {"name": unique, "domain_id": domain["id"]}, token)
 
     unknown = cloud.request("POST", f"{V3}/roles", token, json={"role": {"name": unique, "domain_id": "nowhere"}})
     moved = cloud.request("PATCH", f"{V3}/roles/{role['id']}", token, json={"role": {"domain_id": None}})
@@ -75,10 +69,10 @@ def test_domain_roles_may_imply_roles_of_any_domain_or_global_ones_but_not_be_im
     """Keystone's rules, as Tempest's test_implied_domain_roles checks them."""
     token = cloud.admin_token()
     first, second = _domain(cloud, f"{unique}-1", token), _domain(cloud, f"{unique}-2", token)
-    role_1a = _create(cloud, "role", {"name": f"{unique}-a", "domain_id": first["id"]}, token)
-    role_1b = _create(cloud, "role", {"name": f"{unique}-b", "domain_id": first["id"]}, token)
-    role_2 = _create(cloud, "role", {"name": f"{unique}-c", "domain_id": second["id"]}, token)
-    global_role = _create(cloud, "role", {"name": f"{unique}-global"}, token)
+    role_1a = create(cloud, "role", {"name": f"{unique}-a", "domain_id": first["id"]}, token)
+    role_1b = create(cloud, "role", {"name": f"{unique}-b", "domain_id": first["id"]}, token)
+    role_2 = create(cloud, "role", {"name": f"{unique}-c", "domain_id": second["id"]}, token)
+    global_role = create(cloud, "role", {"name": f"{unique}-global"}, token)
 
     def rule(prior: dict, implied: dict) -> int:
         return cloud.request("PUT", f"{V3}/roles/{prior['id']}/implies/{implied['id']}", token).status_code
@@ -92,8 +86,8 @@ def test_domain_roles_may_imply_roles_of_any_domain_or_global_ones_but_not_be_im
 
 def test_a_domain_role_is_not_in_tokens_or_the_effective_report_only_the_global_roles_it_implies(cloud, unique):
     admin = cloud.admin_token()
-    role = _create(cloud, "role", {"name": unique, "domain_id": "default"}, admin)
-    user = _create(cloud, "user", {"name": unique, "password": "pw"}, admin)
+    role = create(cloud, "role", {"name": unique, "domain_id": "default"}, admin)
+    user = create(cloud, "user", {"name": unique, "password": "pw"}, admin)
     project_id = cloud.request("GET", f"{V3}/projects?name=demo", admin).json()["projects"][0]["id"]
     grant = f"{V3}/projects/{project_id}/users/{user['id']}/roles/{role['id']}"
     report = f"{V3}/role_assignments?effective&user.id={user['id']}&scope.project.id={project_id}"
@@ -122,10 +116,10 @@ def test_a_domain_role_is_not_in_tokens_or_the_effective_report_only_the_global_
 def test_a_domain_role_is_granted_only_within_its_domain(cloud, unique):
     admin = cloud.admin_token()
     domain = _domain(cloud, unique, admin)
-    role = _create(cloud, "role", {"name": unique, "domain_id": domain["id"]}, admin)
-    user = _create(cloud, "user", {"name": unique, "password": "pw"}, admin)
-    group = _create(cloud, "group", {"name": unique}, admin)
-    inside = _create(cloud, "project", {"name": unique, "domain_id": domain["id"]}, admin)
+    role = create(cloud, "role", {"name": unique, "domain_id": domain["id"]}, admin)
+    user = create(cloud, "user", {"name": unique, "password": "pw"}, admin)
+    group = create(cloud, "group", {"name": unique}, admin)
+    inside = create(cloud, "project", {"name": unique, "domain_id": domain["id"]}, admin)
     outside = cloud.request("GET", f"{V3}/projects?name=demo", admin).json()["projects"][0]
 
     assert cloud.request("PUT", f"{V3}/projects/{inside['id']}/users/{user['id']}/roles/{role['id']}", admin).ok
@@ -145,7 +139,7 @@ def test_a_domain_role_is_granted_only_within_its_domain(cloud, unique):
 def test_deleting_a_domain_deletes_its_roles(cloud, unique):
     admin = cloud.admin_token()
     domain = _domain(cloud, unique, admin)
-    role = _create(cloud, "role", {"name": unique, "domain_id": domain["id"]}, admin)
+    role = create(cloud, "role", {"name": unique, "domain_id": domain["id"]}, admin)
 
     cloud.request("PATCH", f"{V3}/domains/{domain['id']}", admin, json={"domain": {"enabled": False}})
     assert cloud.request("DELETE", f"{V3}/domains/{domain['id']}", admin).status_code == 204

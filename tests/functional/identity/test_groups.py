@@ -7,19 +7,9 @@ from typing import Any
 
 import pytest
 
+from tests.functional.identity import V3, create, role_id
+
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
-
-V3 = "/identity/v3"
-
-
-def _create(cloud, kind: str, body: dict, token: str) -> dict:
-    response = cloud.request("POST", f"{V3}/{kind}s", token, json={kind: body})
-    assert response.status_code == 201, response.text
-    return response.json()[kind]
-
-
-def _role_id(cloud, name: str, token: str) -> str:
-    return cloud.request("GET", f"{V3}/roles?name={name}", token).json()["roles"][0]["id"]
 
 
 def _issue(cloud, user_id: str, scope: dict[str, Any] | None = None) -> Any:
@@ -33,15 +23,15 @@ def _issue(cloud, user_id: str, scope: dict[str, Any] | None = None) -> Any:
 
 def _fixture(cloud, unique: str, token: str) -> tuple[dict, dict, dict]:
     """A group, a user with a password and no direct role, and a project."""
-    group = _create(cloud, "group", {"name": unique, "description": "d"}, token)
-    user = _create(cloud, "user", {"name": unique, "password": "pw"}, token)
-    project = _create(cloud, "project", {"name": unique}, token)
+    group = create(cloud, "group", {"name": unique, "description": "d"}, token)
+    user = create(cloud, "user", {"name": unique, "password": "pw"}, token)
+    project = create(cloud, "project", {"name": unique}, token)
     return group, user, project
 
 
 def test_group_crud_and_filters(cloud, unique):
     token = cloud.admin_token()
-    group = _create(cloud, "group", {"name": unique, "description": "first", "team": "x"}, token)
+    group = create(cloud, "group", {"name": unique, "description": "first", "team": "x"}, token)
     assert group["domain_id"] == "default" and group["description"] == "first" and group["team"] == "x"
     assert group["links"]["self"].endswith(f"{V3}/groups/{group['id']}")
 
@@ -64,13 +54,13 @@ def test_group_crud_and_filters(cloud, unique):
 
 def test_group_names_are_unique_per_domain_only(cloud, unique):
     token = cloud.admin_token()
-    _create(cloud, "group", {"name": unique}, token)
-    domain = _create(cloud, "domain", {"name": unique}, token)
+    create(cloud, "group", {"name": unique}, token)
+    domain = create(cloud, "domain", {"name": unique}, token)
     again = cloud.request("POST", f"{V3}/groups", token, json={"group": {"name": unique}})
     elsewhere = cloud.request(
         "POST", f"{V3}/groups", token, json={"group": {"name": unique, "domain_id": domain["id"]}}
     )
-    other = _create(cloud, "group", {"name": unique + "-2"}, token)
+    other = create(cloud, "group", {"name": unique + "-2"}, token)
     rename = cloud.request("PATCH", f"{V3}/groups/{other['id']}", token, json={"group": {"name": unique}})
 
     assert again.status_code == 409 and again.json()["error"]["title"] == "Conflict"
@@ -80,7 +70,7 @@ def test_group_names_are_unique_per_domain_only(cloud, unique):
 
 def test_bad_group_requests_are_clear_errors(cloud, unique):
     token = cloud.admin_token()
-    group = _create(cloud, "group", {"name": unique}, token)
+    group = create(cloud, "group", {"name": unique}, token)
     cases = [
         ("POST", f"{V3}/groups", {"group": {}}, 400),
         ("POST", f"{V3}/groups", {"group": {"name": ""}}, 400),
@@ -123,7 +113,7 @@ def test_membership_add_check_list_and_remove(cloud, unique):
 def test_deleting_a_user_or_group_drops_its_memberships(cloud, unique):
     token = cloud.admin_token()
     group, user, _ = _fixture(cloud, unique, token)
-    other = _create(cloud, "user", {"name": unique + "-2"}, token)
+    other = create(cloud, "user", {"name": unique + "-2"}, token)
     for member in (user, other):
         assert cloud.request("PUT", f"{V3}/groups/{group['id']}/users/{member['id']}", token).status_code == 204
 
@@ -138,7 +128,7 @@ def test_deleting_a_user_or_group_drops_its_memberships(cloud, unique):
 def test_group_grant_on_project_gives_members_the_role_in_tokens(cloud, unique):
     token = cloud.admin_token()
     group, user, project = _fixture(cloud, unique, token)
-    member_role = _role_id(cloud, "member", token)
+    member_role = role_id(cloud, "member", token)
     grant = f"{V3}/projects/{project['id']}/groups/{group['id']}/roles/{member_role}"
     scope = {"project": {"id": project["id"]}}
 
@@ -170,7 +160,7 @@ def test_group_grant_on_project_gives_members_the_role_in_tokens(cloud, unique):
 def test_revoking_a_group_grant_or_deleting_the_group_invalidates_member_tokens(cloud, unique):
     token = cloud.admin_token()
     group, user, project = _fixture(cloud, unique, token)
-    grant = f"{V3}/projects/{project['id']}/groups/{group['id']}/roles/{_role_id(cloud, 'reader', token)}"
+    grant = f"{V3}/projects/{project['id']}/groups/{group['id']}/roles/{role_id(cloud, 'reader', token)}"
     assert cloud.request("PUT", grant, token).status_code == 204
     assert cloud.request("PUT", f"{V3}/groups/{group['id']}/users/{user['id']}", token).status_code == 204
     scope = {"project": {"id": project["id"]}}
@@ -192,8 +182,8 @@ def test_revoking_a_group_grant_or_deleting_the_group_invalidates_member_tokens(
 def test_group_grant_on_domain_scopes_member_tokens_to_the_domain(cloud, unique):
     token = cloud.admin_token()
     group, user, _ = _fixture(cloud, unique, token)
-    domain = _create(cloud, "domain", {"name": unique}, token)
-    role = _create(cloud, "role", {"name": unique}, token)
+    domain = create(cloud, "domain", {"name": unique}, token)
+    role = create(cloud, "role", {"name": unique}, token)
     grant = f"{V3}/domains/{domain['id']}/groups/{group['id']}/roles/{role['id']}"
     assert cloud.request("PUT", grant, token).status_code == 204
     assert cloud.request("GET", grant, token).status_code == 204
@@ -222,8 +212,8 @@ def test_group_grant_on_domain_scopes_member_tokens_to_the_domain(cloud, unique)
 def test_role_assignments_report_group_grants_and_expands_them_when_effective(cloud, unique):
     token = cloud.admin_token()
     group, user, project = _fixture(cloud, unique, token)
-    member_role = _role_id(cloud, "member", token)
-    reader_role = _role_id(cloud, "reader", token)
+    member_role = role_id(cloud, "member", token)
+    reader_role = role_id(cloud, "reader", token)
     assert cloud.request("PUT", f"{V3}/projects/{project['id']}/groups/{group['id']}/roles/{member_role}", token).ok
     assert cloud.request("PUT", f"{V3}/groups/{group['id']}/users/{user['id']}", token).ok
 
@@ -264,13 +254,13 @@ def test_role_assignments_refuse_meaningless_filter_combinations(cloud):
 def test_deleting_a_project_or_domain_removes_group_grants_and_groups(cloud, unique):
     token = cloud.admin_token()
     group, _, project = _fixture(cloud, unique, token)
-    role = _role_id(cloud, "reader", token)
+    role = role_id(cloud, "reader", token)
     assert cloud.request("PUT", f"{V3}/projects/{project['id']}/groups/{group['id']}/roles/{role}", token).ok
     assert cloud.request("DELETE", f"{V3}/projects/{project['id']}", token).status_code == 204
     assert cloud.request("GET", f"{V3}/role_assignments?group.id={group['id']}", token).json()["role_assignments"] == []
 
-    domain = _create(cloud, "domain", {"name": unique}, token)
-    in_domain = _create(cloud, "group", {"name": unique, "domain_id": domain["id"]}, token)
+    domain = create(cloud, "domain", {"name": unique}, token)
+    in_domain = create(cloud, "group", {"name": unique, "domain_id": domain["id"]}, token)
     assert cloud.request("PUT", f"{V3}/domains/{domain['id']}/groups/{in_domain['id']}/roles/{role}", token).ok
     assert cloud.request("PUT", f"{V3}/domains/{domain['id']}/groups/{group['id']}/roles/{role}", token).ok
     assert cloud.request("PATCH", f"{V3}/domains/{domain['id']}", token, json={"domain": {"enabled": False}}).ok
@@ -281,7 +271,7 @@ def test_deleting_a_project_or_domain_removes_group_grants_and_groups(cloud, uni
 
 def test_only_admins_manage_groups_and_users_see_their_own_groups(cloud, unique):
     admin = cloud.admin_token()
-    group = _create(cloud, "group", {"name": unique}, admin)
+    group = create(cloud, "group", {"name": unique}, admin)
     demo = cloud.demo().get_token()
     demo_id = cloud.demo().get_user_id()
     admin_id = cloud.admin().get_user_id()

@@ -7,19 +7,9 @@ import json
 
 import pytest
 
+from tests.functional.identity import V3, create, role_id
+
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
-
-V3 = "/identity/v3"
-
-
-def _create(cloud, kind: str, body: dict, token: str) -> dict:
-    response = cloud.request("POST", f"{V3}/{kind}s", token, json={kind: body})
-    assert response.status_code == 201, response.text
-    return response.json()[kind]
-
-
-def _role_id(cloud, name: str, token: str) -> str:
-    return cloud.request("GET", f"{V3}/roles?name={name}", token).json()["roles"][0]["id"]
 
 
 def _project_token(cloud, user: str, password: str, project: str) -> str:
@@ -45,8 +35,8 @@ def _token_roles(cloud, token: str) -> set[str]:
 
 def test_a_rule_is_created_checked_shown_listed_and_deleted_in_keystones_shapes(cloud, unique):
     token = cloud.admin_token()
-    prior = _create(cloud, "role", {"name": f"{unique}-prior"}, token)
-    implied = _create(cloud, "role", {"name": f"{unique}-implied"}, token)
+    prior = create(cloud, "role", {"name": f"{unique}-prior"}, token)
+    implied = create(cloud, "role", {"name": f"{unique}-implied"}, token)
     rule = f"{V3}/roles/{prior['id']}/implies/{implied['id']}"
 
     created = cloud.request("PUT", rule, token)
@@ -88,13 +78,13 @@ def test_the_built_in_admin_member_reader_rules_are_rows_like_any_other(cloud):
 )
 def test_invalid_rules_are_refused_with_keystones_errors(cloud, unique, case, status):
     token = cloud.admin_token()
-    first = _create(cloud, "role", {"name": f"{unique}-1"}, token)
-    second = _create(cloud, "role", {"name": f"{unique}-2"}, token)
+    first = create(cloud, "role", {"name": f"{unique}-1"}, token)
+    second = create(cloud, "role", {"name": f"{unique}-2"}, token)
     assert cloud.request("PUT", f"{V3}/roles/{first['id']}/implies/{second['id']}", token).status_code == 201
     prior, implied = {
         "unknown prior": ("no-such-role", second["id"]),
         "unknown implied": (first["id"], "no-such-role"),
-        "implies admin": (first["id"], _role_id(cloud, "admin", token)),
+        "implies admin": (first["id"], role_id(cloud, "admin", token)),
         "cycle": (second["id"], first["id"]),
         "self": (first["id"], first["id"]),
     }[case]
@@ -108,8 +98,8 @@ def test_invalid_rules_are_refused_with_keystones_errors(cloud, unique, case, st
 def test_a_duplicate_rule_is_409_and_only_admins_write_rules(cloud, unique):
     admin = cloud.admin_token()
     demo = cloud.demo().get_token()
-    prior = _create(cloud, "role", {"name": f"{unique}-prior"}, admin)
-    implied = _create(cloud, "role", {"name": f"{unique}-implied"}, admin)
+    prior = create(cloud, "role", {"name": f"{unique}-prior"}, admin)
+    implied = create(cloud, "role", {"name": f"{unique}-implied"}, admin)
     rule = f"{V3}/roles/{prior['id']}/implies/{implied['id']}"
 
     assert cloud.request("PUT", rule, demo).status_code == 403
@@ -123,8 +113,8 @@ def test_a_rule_reaches_tokens_the_effective_report_and_policy_at_once(cloud, un
     """A user holding only a new role gets ``member`` (and ``reader``) through a rule: in a token validated before
     and after the rule was written (no cached validation outlives it), in the report, and in what policy allows."""
     admin = cloud.admin_token()
-    role = _create(cloud, "role", {"name": unique}, admin)
-    user = _create(cloud, "user", {"name": unique, "password": "pw"}, admin)
+    role = create(cloud, "role", {"name": unique}, admin)
+    user = create(cloud, "user", {"name": unique, "password": "pw"}, admin)
     project_id = cloud.request("GET", f"{V3}/projects?name=demo", admin).json()["projects"][0]["id"]
     assert cloud.request("PUT", f"{V3}/projects/{project_id}/users/{user['id']}/roles/{role['id']}", admin).ok
     token = _project_token(cloud, unique, "pw", "demo")
@@ -132,7 +122,7 @@ def test_a_rule_reaches_tokens_the_effective_report_and_policy_at_once(cloud, un
     servers = "/compute/v2.1/servers"  # listing servers asks for the reader role in the token's project
     assert cloud.request("GET", servers, token).status_code == 403
 
-    rule = f"{V3}/roles/{role['id']}/implies/{_role_id(cloud, 'member', admin)}"
+    rule = f"{V3}/roles/{role['id']}/implies/{role_id(cloud, 'member', admin)}"
     assert cloud.request("PUT", rule, admin).status_code == 201
 
     assert _token_roles(cloud, token) == {unique, "member", "reader"}
@@ -150,8 +140,8 @@ def test_a_rule_reaches_tokens_the_effective_report_and_policy_at_once(cloud, un
 @pytest.mark.one_database
 def test_openstack_cli_creates_lists_and_deletes_implied_roles(cloud, unique):
     admin = cloud.admin_token()
-    prior = _create(cloud, "role", {"name": f"{unique}-prior"}, admin)
-    implied = _create(cloud, "role", {"name": f"{unique}-implied"}, admin)
+    prior = create(cloud, "role", {"name": f"{unique}-prior"}, admin)
+    implied = create(cloud, "role", {"name": f"{unique}-implied"}, admin)
 
     created = json.loads(
         cloud.openstack(

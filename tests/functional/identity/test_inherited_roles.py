@@ -8,19 +8,13 @@ from typing import Any
 
 import pytest
 
+from tests.functional.identity import V3, create
+
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
-
-V3 = "/identity/v3"
-
-
-def _create(cloud, kind: str, body: dict, token: str) -> dict:
-    response = cloud.request("POST", f"{V3}/{kind}s", token, json={kind: body})
-    assert response.status_code == 201, response.text
-    return response.json()[kind]
 
 
 def _role(cloud, token: str, name: str) -> dict:
-    return _create(cloud, "role", {"name": name}, token)
+    return create(cloud, "role", {"name": name}, token)
 
 
 def _scoped_token(cloud, user_id: str, project_id: str) -> Any:
@@ -34,13 +28,13 @@ def _scoped_token(cloud, user_id: str, project_id: str) -> Any:
 def _tree(cloud, unique: str, token: str) -> dict[str, dict]:
     """A domain with a user and a group in it (the user a member) and projects top -> mid -> leaf."""
     short = unique[-12:]
-    domain = _create(cloud, "domain", {"name": unique}, token)
-    user = _create(cloud, "user", {"name": short, "password": "pw", "domain_id": domain["id"]}, token)
-    group = _create(cloud, "group", {"name": short, "domain_id": domain["id"]}, token)
+    domain = create(cloud, "domain", {"name": unique}, token)
+    user = create(cloud, "user", {"name": short, "password": "pw", "domain_id": domain["id"]}, token)
+    group = create(cloud, "group", {"name": short, "domain_id": domain["id"]}, token)
     assert cloud.request("PUT", f"{V3}/groups/{group['id']}/users/{user['id']}", token).status_code == 204
-    top = _create(cloud, "project", {"name": f"{short}-top", "domain_id": domain["id"]}, token)
-    mid = _create(cloud, "project", {"name": f"{short}-mid", "parent_id": top["id"]}, token)
-    leaf = _create(cloud, "project", {"name": f"{short}-leaf", "parent_id": mid["id"]}, token)
+    top = create(cloud, "project", {"name": f"{short}-top", "domain_id": domain["id"]}, token)
+    mid = create(cloud, "project", {"name": f"{short}-mid", "parent_id": top["id"]}, token)
+    leaf = create(cloud, "project", {"name": f"{short}-leaf", "parent_id": mid["id"]}, token)
     return {"domain": domain, "user": user, "group": group, "top": top, "mid": mid, "leaf": leaf}
 
 
@@ -177,7 +171,7 @@ def test_inherited_grants_refuse_unknown_ids_and_non_admins(cloud, unique):
     bad_filter = cloud.request("GET", f"{V3}/role_assignments?scope.OS-INHERIT:inherited_to=domains", token)
     assert bad_filter.status_code == 400
     # A domain-specific role of another domain cannot be inherited to this domain's projects.
-    foreign = _create(cloud, "role", {"name": f"{unique[-12:]}-f", "domain_id": "default"}, token)
+    foreign = create(cloud, "role", {"name": f"{unique[-12:]}-f", "domain_id": "default"}, token)
     foreign_grant = _inherit("domains", tree["domain"]["id"], "users", user["id"], foreign["id"])
     mismatch = cloud.request("PUT", foreign_grant, token)
     assert mismatch.status_code == 403 and mismatch.json()["error"]["code"] == 403

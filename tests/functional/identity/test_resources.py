@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.functional.identity import create
+
 pytestmark = [pytest.mark.functional, pytest.mark.both_databases]
-
-
-def _create(cloud, kind: str, body: dict, token: str) -> dict:
-    response = cloud.request("POST", f"/identity/v3/{kind}s", token, json={kind: body})
-    assert response.status_code == 201, response.text
-    return response.json()[kind]
 
 
 def test_project_crud(cloud, unique):
     token = cloud.admin_token()
-    project = _create(cloud, "project", {"name": unique, "description": "d", "tags": ["a"]}, token)
+    project = create(cloud, "project", {"name": unique, "description": "d", "tags": ["a"]}, token)
     assert project["domain_id"] == "default" and project["enabled"] is True and project["tags"] == ["a"]
     assert project["links"]["self"].endswith(f"/identity/v3/projects/{project['id']}")
 
@@ -37,14 +33,14 @@ def test_project_crud(cloud, unique):
 
 def test_duplicate_project_name_is_409(cloud, unique):
     token = cloud.admin_token()
-    _create(cloud, "project", {"name": unique}, token)
+    create(cloud, "project", {"name": unique}, token)
     again = cloud.request("POST", "/identity/v3/projects", token, json={"project": {"name": unique}})
     assert again.status_code == 409 and again.json()["error"]["title"] == "Conflict"
 
 
 def test_user_crud_with_extra_attributes(cloud, unique):
     token = cloud.admin_token()
-    user = _create(cloud, "user", {"name": unique, "password": "pw", "email": "a@b.c", "team": "x"}, token)
+    user = create(cloud, "user", {"name": unique, "password": "pw", "email": "a@b.c", "team": "x"}, token)
     assert "password" not in user and user["email"] == "a@b.c" and user["team"] == "x"
 
     updated = cloud.request("PATCH", f"/identity/v3/users/{user['id']}", token, json={"user": {"description": "about"}})
@@ -55,9 +51,9 @@ def test_user_crud_with_extra_attributes(cloud, unique):
 
 def test_role_crud_and_grant_lifecycle(cloud, unique):
     token = cloud.admin_token()
-    role = _create(cloud, "role", {"name": unique}, token)
-    project = _create(cloud, "project", {"name": unique}, token)
-    user = _create(cloud, "user", {"name": unique, "password": "pw"}, token)
+    role = create(cloud, "role", {"name": unique}, token)
+    project = create(cloud, "project", {"name": unique}, token)
+    user = create(cloud, "user", {"name": unique, "password": "pw"}, token)
     grant = f"/identity/v3/projects/{project['id']}/users/{user['id']}/roles/{role['id']}"
 
     assert cloud.request("HEAD", grant, token).status_code == 404
@@ -90,7 +86,7 @@ def test_default_domain_and_domain_lifecycle(cloud, unique):
     token = cloud.admin_token()
     default = cloud.request("GET", "/identity/v3/domains/default", token).json()["domain"]
     assert default["name"] == "Default"
-    domain = _create(cloud, "domain", {"name": unique}, token)
+    domain = create(cloud, "domain", {"name": unique}, token)
     still_enabled = cloud.request("DELETE", f"/identity/v3/domains/{domain['id']}", token)
     cloud.request("PATCH", f"/identity/v3/domains/{domain['id']}", token, json={"domain": {"enabled": False}})
     deleted = cloud.request("DELETE", f"/identity/v3/domains/{domain['id']}", token)

@@ -11,21 +11,11 @@ import pytest
 import yaml
 
 from tests import warm_cli
+from tests.functional.identity import V3, create, role_id
 
 pytestmark = [pytest.mark.functional]
 
-V3 = "/identity/v3"
 SYSTEM = {"system": {"all": True}}
-
-
-def _create(cloud, kind: str, body: dict, token: str) -> dict:
-    response = cloud.request("POST", f"{V3}/{kind}s", token, json={kind: body})
-    assert response.status_code == 201, response.text
-    return response.json()[kind]
-
-
-def _role_id(cloud, name: str, token: str) -> str:
-    return cloud.request("GET", f"{V3}/roles?name={name}", token).json()["roles"][0]["id"]
 
 
 def _issue(cloud, user_id: str, scope: dict[str, Any] | None = None, password: str = "pw") -> Any:
@@ -40,8 +30,8 @@ def _issue(cloud, user_id: str, scope: dict[str, Any] | None = None, password: s
 def _system_user(cloud, name: str, role: str) -> tuple[dict, str]:
     """A new user holding ``role`` on the system, and a system-scoped token of theirs."""
     admin = cloud.admin_token()
-    user = _create(cloud, "user", {"name": name, "password": "pw"}, admin)
-    granted = cloud.request("PUT", f"{V3}/system/users/{user['id']}/roles/{_role_id(cloud, role, admin)}", admin)
+    user = create(cloud, "user", {"name": name, "password": "pw"}, admin)
+    granted = cloud.request("PUT", f"{V3}/system/users/{user['id']}/roles/{role_id(cloud, role, admin)}", admin)
     assert granted.status_code == 204, granted.text
     issued = _issue(cloud, user["id"], SYSTEM)
     assert issued.status_code == 201, issued.text
@@ -50,9 +40,9 @@ def _system_user(cloud, name: str, role: str) -> tuple[dict, str]:
 
 def test_grant_list_check_revoke_roles_on_the_system_for_users_and_groups(cloud, unique):
     admin = cloud.admin_token()
-    user = _create(cloud, "user", {"name": unique, "password": "pw"}, admin)
-    group = _create(cloud, "group", {"name": unique}, admin)
-    member = _role_id(cloud, "member", admin)
+    user = create(cloud, "user", {"name": unique, "password": "pw"}, admin)
+    group = create(cloud, "group", {"name": unique}, admin)
+    member = role_id(cloud, "member", admin)
     for actor, actor_id in (("users", user["id"]), ("groups", group["id"])):
         grant = f"{V3}/system/{actor}/{actor_id}/roles/{member}"
         assert cloud.request("HEAD", grant, admin).status_code == 404
@@ -75,7 +65,7 @@ def test_grant_list_check_revoke_roles_on_the_system_for_users_and_groups(cloud,
 
 def test_system_scoped_token_carries_system_roles_catalog_and_validates_the_same(cloud, unique):
     admin = cloud.admin_token()
-    user = _create(cloud, "user", {"name": unique, "password": "pw"}, admin)
+    user = create(cloud, "user", {"name": unique, "password": "pw"}, admin)
     refused = _issue(cloud, user["id"], SYSTEM)
     assert refused.status_code == 401 and refused.json()["error"]["code"] == 401
     assert (
@@ -84,9 +74,9 @@ def test_system_scoped_token_carries_system_roles_catalog_and_validates_the_same
     )
 
     # The role comes through a group, and brings the roles it implies.
-    group = _create(cloud, "group", {"name": unique}, admin)
+    group = create(cloud, "group", {"name": unique}, admin)
     assert cloud.request("PUT", f"{V3}/groups/{group['id']}/users/{user['id']}", admin).status_code == 204
-    grant = f"{V3}/system/groups/{group['id']}/roles/{_role_id(cloud, 'member', admin)}"
+    grant = f"{V3}/system/groups/{group['id']}/roles/{role_id(cloud, 'member', admin)}"
     assert cloud.request("PUT", grant, admin).status_code == 204
     issued = _issue(cloud, user["id"], SYSTEM)
     assert issued.status_code == 201, issued.text
@@ -111,10 +101,10 @@ def test_system_scoped_token_carries_system_roles_catalog_and_validates_the_same
 
 def test_role_assignments_list_system_grants_and_expand_group_ones(cloud, unique):
     admin = cloud.admin_token()
-    user = _create(cloud, "user", {"name": unique, "password": "pw"}, admin)
-    group = _create(cloud, "group", {"name": unique}, admin)
+    user = create(cloud, "user", {"name": unique, "password": "pw"}, admin)
+    group = create(cloud, "group", {"name": unique}, admin)
     assert cloud.request("PUT", f"{V3}/groups/{group['id']}/users/{user['id']}", admin).status_code == 204
-    reader, member = _role_id(cloud, "reader", admin), _role_id(cloud, "member", admin)
+    reader, member = role_id(cloud, "reader", admin), role_id(cloud, "member", admin)
     assert cloud.request("PUT", f"{V3}/system/users/{user['id']}/roles/{reader}", admin).status_code == 204
     assert cloud.request("PUT", f"{V3}/system/groups/{group['id']}/roles/{member}", admin).status_code == 204
 
@@ -150,7 +140,7 @@ def test_system_admin_administers_the_cloud(cloud, unique):
     _, token = _system_user(cloud, unique, "admin")
     projects = cloud.request("GET", f"{V3}/projects", token)
     assert projects.status_code == 200 and {"admin", "demo"} <= {p["name"] for p in projects.json()["projects"]}
-    created = _create(cloud, "project", {"name": unique}, token)
+    created = create(cloud, "project", {"name": unique}, token)
     assert cloud.request("DELETE", f"{V3}/projects/{created['id']}", token).status_code == 204
     assert cloud.request("GET", f"{V3}/role_assignments", token).status_code == 200
     assert cloud.request("GET", "/compute/v2.1/os-hypervisors", token).status_code == 200
@@ -162,7 +152,7 @@ def test_system_reader_reads_identity_but_cannot_change_it(cloud, unique):
     admin = cloud.admin_token()
     demo = cloud.request("GET", f"{V3}/projects?name=demo", admin).json()["projects"][0]
     demo_user = cloud.request("GET", f"{V3}/users?name=demo", admin).json()["users"][0]
-    member = _role_id(cloud, "member", admin)
+    member = role_id(cloud, "member", admin)
 
     for path in (
         "/projects",
@@ -191,8 +181,8 @@ def test_system_reader_reads_identity_but_cannot_change_it(cloud, unique):
         ("POST", "/domains", {"domain": {"name": unique}}),
         ("POST", "/groups", {"group": {"name": unique}}),
         ("PUT", f"/projects/{demo['id']}/users/{user['id']}/roles/{member}", None),
-        ("PUT", f"/system/users/{user['id']}/roles/{_role_id(cloud, 'admin', admin)}", None),
-        ("DELETE", f"/system/users/{user['id']}/roles/{_role_id(cloud, 'reader', admin)}", None),
+        ("PUT", f"/system/users/{user['id']}/roles/{role_id(cloud, 'admin', admin)}", None),
+        ("DELETE", f"/system/users/{user['id']}/roles/{role_id(cloud, 'reader', admin)}", None),
     ]
     for method, path, body in writes:
         response = cloud.request(method, f"{V3}{path}", token, json=body)
@@ -209,7 +199,7 @@ def test_system_member_is_no_admin_and_system_reader_validates_but_cannot_revoke
     issued = _issue(cloud, user["id"], SYSTEM).json()["token"]
     assert {r["name"] for r in issued["roles"]} == {"member", "reader"}
     assert cloud.request("POST", f"{V3}/projects", token, json={"project": {"name": unique}}).status_code == 403
-    member = _role_id(cloud, "member", admin)
+    member = role_id(cloud, "member", admin)
     assert cloud.request("PUT", f"{V3}/system/users/{user['id']}/roles/{member}", token).status_code == 403
     assert cloud.request("GET", "/compute/v2.1/os-hypervisors", token).status_code == 403
 
@@ -232,13 +222,13 @@ def test_project_member_still_sees_only_its_project_and_cannot_read_the_system(c
     demo_token = cloud.demo().get_token()
     demo_user = cloud.request("GET", f"{V3}/users?name=demo", admin).json()["users"][0]
     admin_project = cloud.request("GET", f"{V3}/projects?name=admin", admin).json()["projects"][0]
-    other = _create(cloud, "user", {"name": unique, "password": "pw"}, admin)
+    other = create(cloud, "user", {"name": unique, "password": "pw"}, admin)
 
     assert cloud.request("GET", f"{V3}/projects", demo_token).status_code == 403
     assert cloud.request("GET", f"{V3}/projects/{admin_project['id']}", demo_token).status_code == 403
     assert cloud.request("GET", f"{V3}/role_assignments", demo_token).status_code == 403
     assert cloud.request("GET", f"{V3}/system/users/{other['id']}/roles", demo_token).status_code == 403
-    member = _role_id(cloud, "member", admin)
+    member = role_id(cloud, "member", admin)
     grant = cloud.request("PUT", f"{V3}/system/users/{demo_user['id']}/roles/{member}", demo_token)
     assert grant.status_code == 403
     # A user may look at their own system grants (none), and cannot scope a token to the system without one.
@@ -272,7 +262,7 @@ def _cli(clouds_yaml: Path, name: str, *args: str) -> str:
 @pytest.mark.one_database
 def test_openstack_cli_grants_lists_and_uses_system_scope(cloud, unique, tmp_path):
     admin = cloud.admin_token()
-    _create(cloud, "user", {"name": unique, "password": "pw"}, admin)
+    create(cloud, "user", {"name": unique, "password": "pw"}, admin)
     cloud.openstack("stratus-admin", "role", "add", "--system", "all", "--user", unique, "admin")
     listed = json.loads(
         cloud.openstack(
