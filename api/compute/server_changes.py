@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.broker import send_after_commit
 from api.compute import lookups, server_quota
+from api.compute.access_ips import check_access_ips
 from api.compute.claims import claim_task, start_task
 from api.compute.microversions import at_least
 from api.compute.schemas import REBUILD, RESIZE
@@ -30,6 +31,7 @@ from compute.models import Instance, KeyPair
 
 def _rebuild(ctx: RequestContext, server_id: str, body: Any) -> tuple[Response, int]:
     validate(body, with_fields(REBUILD, rebuild_fields()))
+    check_access_ips(body)
     if "personality" in body and at_least("2.57"):
         raise BadRequest(
             "Invalid input for field/attribute rebuild. Additional properties are not allowed ('personality' was "

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from api import policy
 from api.broker import require_broker, send_after_commit
 from api.compute import boot_volumes, lookups, server_networks, server_quota, server_tags
+from api.compute.access_ips import check_access_ips
 from api.compute.microversions import at_least
 from api.compute.schemas import SERVER_CREATE
 from api.compute.version_rules import check_create as check_version_fields
@@ -255,6 +256,7 @@ def create_server() -> tuple[Response, int]:
     policy.enforce("compute:servers:create", {"project_id": ctx.project_id})
     document = validated_body(with_fields(SERVER_CREATE, create_fields(), "server"))
     body = document["server"]
+    check_access_ips(body)
     hints = document.get("os:scheduler_hints") or document.get("OS-SCH-HNT:scheduler_hints") or {}
     check_version_fields(body)
     if body.get("personality"):

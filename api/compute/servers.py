@@ -20,6 +20,7 @@ from api.compute import (
     server_tags,
     volume_attachments,
 )
+from api.compute.access_ips import check_access_ips
 from api.compute.action_versions import action_fields as later_action_fields
 from api.compute.action_versions import page as page_actions
 from api.compute.microversions import at_least
@@ -28,7 +29,7 @@ from api.compute.server_extras import bp as server_extras_bp
 from api.compute.server_filters import apply as later_filters
 from api.compute.server_filters import check_sort_key, includes_deleted
 from api.compute.version_rules import update_fields, with_fields
-from api.compute.views import nova_time, server_summary, server_view
+from api.compute.views import changed_view, nova_time, server_summary, server_view
 from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import digits, query_bool, validated_body
@@ -202,6 +203,7 @@ def show_server(server_id: str) -> Response:
 def update_server(server_id: str) -> Response:
     ctx = current()
     body = validated_body(with_fields(SERVER_UPDATE, update_fields(), "server"))["server"]
+    check_access_ips(body)
     with runtime().db.session() as session:
         instance = lookups.server(session, ctx, server_id)
         policy.enforce("compute:servers:update", {"project_id": instance.project_id})
@@ -215,7 +217,7 @@ def update_server(server_id: str) -> Response:
             if field in body:
                 setattr(instance, column, body[field])
         session.flush()
-        return jsonify({"server": server_view(instance, ctx)})
+        return jsonify({"server": changed_view(instance, ctx)})
 
 
 @bp.delete("/servers/<server_id>")

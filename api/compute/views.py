@@ -244,12 +244,18 @@ REBUILD_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def rebuild_view(instance: Instance, ctx: RequestContext) -> dict[str, Any]:
-    """The server in a rebuild's answer: Nova leaves out the extension attributes there (no OS-EXT-*, no
-    security groups, no key name), whatever the caller's role; from 2.75 it is the server as show has it. The key
-    name (2.54) and the user data (2.57), which a rebuild may change, are in it from then on."""
+def changed_view(instance: Instance, ctx: RequestContext) -> dict[str, Any]:
+    """The server in the answer of an update (PUT) or a rebuild: Nova leaves out the extension attributes there
+    (no OS-EXT-*, no security groups, no key name, no config drive), whatever the caller's role, until 2.75, where
+    both answer the server as show has it. (Tempest's schemas forbid the extra keys below 2.75.)"""
     full = server_view(instance, ctx)
-    view = full if at_least("2.75") else {k: v for k, v in full.items() if k in REBUILD_FIELDS}
+    return full if at_least("2.75") else {k: v for k, v in full.items() if k in REBUILD_FIELDS}
+
+
+def rebuild_view(instance: Instance, ctx: RequestContext) -> dict[str, Any]:
+    """The server in a rebuild's answer (``changed_view``), with the key name (2.54) and the user data (2.57),
+    which a rebuild may change, from then on."""
+    view = changed_view(instance, ctx)
     view.pop("OS-EXT-SRV-ATTR:user_data", None)  # the user data is ``user_data`` here, even for admins
     if at_least("2.54"):
         view["key_name"] = instance.key_name

@@ -597,3 +597,48 @@ def test_scheduler_hints_are_shown_from_2_100_as_given_at_create(cloud, member, 
     assert listed[server_id]["scheduler_hints"] == body["os:scheduler_hints"]
     plain = create_server(cloud, member, server_image, f"{unique}-plain")
     assert get(cloud, member, f"/servers/{plain['id']}", "2.100").json()["server"]["scheduler_hints"] == {}
+
+
+# --- update's answer and access addresses ------------------------------------------------------------------
+
+
+def _put(cloud, token: str, server_id: str, body: dict, microversion: str):
+    return cloud.request(
+        "PUT", f"{BASE}/servers/{server_id}", token, json={"server": body}, headers=version(microversion)
+    )
+
+
+@needs("2.75")
+def test_an_update_answers_the_basic_server_below_2_75_and_the_shown_one_from_it(cloud, member, running):
+    """Regression (Tempest's update_server schema): below 2.75 the answer of PUT carried show's extension keys."""
+    below = _put(cloud, member, running["id"], {"name": "mv-running"}, "2.74").json()["server"]
+    assert not {k for k in below if k.startswith(("OS-EXT-", "OS-SRV-USG", "os-extended-volumes"))}
+    assert not {"key_name", "security_groups", "config_drive"} & set(below)
+    assert {"id", "name", "accessIPv4", "locked", "description", "tags"} <= set(below)
+    at = _put(cloud, member, running["id"], {"name": "mv-running"}, "2.75").json()["server"]
+    assert set(at) == set(get(cloud, member, f"/servers/{running['id']}", "2.75").json()["server"])
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("accessIPv4", "1.1.1.1.1.1"), ("accessIPv4", "::1"), ("accessIPv4", ""), ("accessIPv6", "2001:db8::1%eth0"),
+     ("accessIPv6", "1.2.3.4"), ("accessIPv6", "::babe::1")],
+)  # fmt: skip
+def test_access_addresses_that_are_not_addresses_are_400_on_create_update_and_rebuild(
+    cloud, member, server_image, running, field, value
+):
+    server = {"name": "bad-ip", "imageRef": server_image, "flavorRef": "1", "networks": "none", field: value}
+    made = cloud.request("POST", f"{BASE}/servers", member, headers=version("2.1"), json={"server": server})
+    updated = _put(cloud, member, running["id"], {field: value}, "2.1")
+    rebuilt = cloud.request(
+        "POST", f"{BASE}/servers/{running['id']}/action", member, headers=version("2.1"),
+        json={"rebuild": {"imageRef": server_image, field: value}},
+    )  # fmt: skip
+    assert [r.status_code for r in (made, updated, rebuilt)] == [400, 400, 400], made.text
+
+
+def test_access_addresses_are_kept_and_shown(cloud, member, running):
+    answer = _put(cloud, member, running["id"], {"accessIPv4": "1.1.1.1", "accessIPv6": "::babe:202:202"}, "2.1")
+    assert answer.status_code == 200, answer.text
+    shown = get(cloud, member, f"/servers/{running['id']}", "2.1").json()["server"]
+    assert (shown["accessIPv4"], shown["accessIPv6"]) == ("1.1.1.1", "::babe:202:202")
