@@ -59,6 +59,10 @@ def server_summary(instance: Instance) -> dict[str, Any]:
     return {"id": instance.id, "links": links("servers", instance.id), "name": instance.name}
 
 
+PROGRESS_STATUSES = frozenset(("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"))
+"""Nova shows ``progress`` only in these statuses; a stopped or errored server has none (Tempest checks it)."""
+
+
 def server_view(
     instance: Instance,
     ctx: RequestContext,
@@ -103,6 +107,8 @@ def server_view(
         "OS-EXT-STS:power_state": instance.power_state,
         "os-extended-volumes:volumes_attached": [volume_attached(m) for m in disks if m.volume_id],
     }
+    if status not in PROGRESS_STATUSES:
+        del body["progress"]
     if not instance.security_groups:
         del body["security_groups"]
     if instance.fault and status in ("ERROR", "DELETED"):

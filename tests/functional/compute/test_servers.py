@@ -52,6 +52,8 @@ def test_a_server_goes_through_every_power_action(cloud, server_image, unique):
         assert action(cloud, token, created["id"], body).status_code == 202, body
         server = wait_for_status(cloud, token, created["id"], status)
         assert server["OS-EXT-STS:power_state"] == power, body
+        # Nova shows progress only while a server is active or changing, never stopped, paused or suspended
+        assert ("progress" in server) == (status == "ACTIVE"), server
 
     console = action(cloud, token, created["id"], {"os-getConsoleOutput": {"length": 50}}).json()["output"]
     assert f"STRATUS-READY hostname={unique.lower().replace('_', '-')}" in console
