@@ -152,6 +152,8 @@ def cloud_init_report(world: World, server: Server) -> tuple[markers.Report, str
     def console() -> str:
         status = world.openstack.json("demo", "server", "show", server.server_id)["status"]
         assert status != "ERROR", f"{server.name} failed to build"
+        if status == "BUILD":  # no console to read yet: the API refuses it (409) until the guest is spawned
+            return ""
         return world.openstack("demo", "console", "log", "show", server.server_id)
 
     text = wait_until(

@@ -3,7 +3,8 @@ that can only narrow access, and leaves plain ones alone; after it the control s
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from sqlalchemy import MetaData, Table, insert, select
+from sqlalchemy.orm import Session
 
 import manage.models  # noqa: F401 - every model on the metadata
 from common import db as common_db
@@ -16,6 +17,11 @@ from tests.hostile import ISSUE_VALUE
 
 MAC = "fa:16:3e:00:00:01"
 SCOPED = 'fd00::9%x\ninclude "etc-shadow" #'
+
+
+def _as_stored(session: Session, name: str) -> Table:
+    """The table as the database has it at this revision: the models have gained columns (with defaults) since."""
+    return Table(name, MetaData(), autoload_with=session.connection())
 
 
 def test_hostile_stored_addresses_are_removed_and_plain_ones_kept(tmp_path):
@@ -31,30 +37,40 @@ def test_hostile_stored_addresses_are_removed_and_plain_ones_kept(tmp_path):
                 "port_security_enabled": True, "network_type": "vxlan", "description": "", "tags": [],
                 "revision_number": 1, "created_at": common_db.utcnow(),
             }  # fmt: skip
-            session.execute(insert(models.Network.__table__).values(row))
-            subnet = models.Subnet(
-                network_id=row["id"], project_id="alice", ip_version=6, cidr="fd00::/64", gateway_ip="fd00::1%eth0",
-                allocation_pools=[{"start": "fd00::2", "end": "fd00::ff"}, {"start": SCOPED, "end": "fd00::1ff"}],
-                dns_nameservers=["fd00::53", "fd00::53%a", SCOPED],
-                host_routes=[{"destination": "fd01::/64", "nexthop": "fd00::1"},
-                             {"destination": "fd02::/64", "nexthop": SCOPED}],
-            )  # fmt: skip
+            session.execute(insert(_as_stored(session, "networks")).values(row))
+            subnet = {
+                "id": "subnet-0013-test", "network_id": row["id"], "project_id": "alice", "name": "",
+                "ip_version": 6, "cidr": "fd00::/64", "gateway_ip": "fd00::1%eth0",
+                "allocation_pools": [{"start": "fd00::2", "end": "fd00::ff"}, {"start": SCOPED, "end": "fd00::1ff"}],
+                "dns_nameservers": ["fd00::53", "fd00::53%a", SCOPED],
+                "host_routes": [{"destination": "fd01::/64", "nexthop": "fd00::1"},
+                                {"destination": "fd02::/64", "nexthop": SCOPED}],
+                "enable_dhcp": True, "service_types": [], "description": "", "tags": [], "revision_number": 1,
+                "created_at": common_db.utcnow(),
+            }  # fmt: skip
+            session.execute(insert(_as_stored(session, "subnets")).values(subnet))
             pairs = [{"ip_address": "fd00::/120", "mac_address": MAC}, {"ip_address": SCOPED, "mac_address": MAC}]
-            port = models.Port(
-                network_id=row["id"], project_id="alice", mac_address=MAC, device_owner="compute:nova",
-                binding_host_id="h1", allowed_address_pairs=pairs,
-            )  # fmt: skip
+            # The subnet and the port too, as 0012 had their tables (later: subnetpool_id, extra_dhcp_opts).
+            port = {
+                "id": "port-0013-test", "network_id": row["id"], "project_id": "alice", "name": "",
+                "mac_address": MAC, "admin_state_up": True, "status": "DOWN", "device_id": "",
+                "device_owner": "compute:nova", "binding_host_id": "h1", "binding_vif_type": "unbound",
+                "binding_vnic_type": "normal", "binding_profile": {}, "binding_vif_details": {},
+                "port_security_enabled": True, "allowed_address_pairs": pairs, "description": "", "tags": [],
+                "revision_number": 1, "created_at": common_db.utcnow(),
+            }  # fmt: skip
+            session.execute(insert(_as_stored(session, "ports")).values(port))
             group = models.SecurityGroup(project_id="alice", name="g")
-            session.add_all([subnet, port, group])
+            session.add(group)
             session.flush()
             session.add_all([
-                models.IPAllocation(port_id=port.id, subnet_id=subnet.id, ip_address="fd00::5"),
-                models.IPAllocation(port_id=port.id, subnet_id=subnet.id, ip_address="fd00::5%a"),
+                models.IPAllocation(port_id=port["id"], subnet_id=subnet["id"], ip_address="fd00::5"),
+                models.IPAllocation(port_id=port["id"], subnet_id=subnet["id"], ip_address="fd00::5%a"),
                 models.SecurityGroupRule(security_group_id=group.id, project_id="alice", direction="ingress",
                                          ethertype="IPv6", remote_ip_prefix=ISSUE_VALUE.replace("/", "") + "/128"),
                 models.SecurityGroupRule(security_group_id=group.id, project_id="alice", direction="ingress",
                                          ethertype="IPv6", remote_ip_prefix="fd00::/64"),
-                models.PortSecurityGroup(port_id=port.id, security_group_id=group.id, position=0),
+                models.PortSecurityGroup(port_id=port["id"], security_group_id=group.id, position=0),
             ])  # fmt: skip
 
         upgrade(settings)
