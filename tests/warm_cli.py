@@ -61,6 +61,8 @@ class _Zygote:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
     def run(self, argv: Sequence[str], env: Mapping[str, str], cwd: str, timeout: float) -> tuple[int, str, str]:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
