@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -63,6 +64,7 @@ class _Zygote:
                 self.process.kill()
         if self.process.stdout is not None:
             self.process.stdout.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     def run(self, argv: Sequence[str], env: Mapping[str, str], cwd: str, timeout: float) -> tuple[int, str, str]:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
@@ -81,8 +83,9 @@ class _Zygote:
 def run(
     argv: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 300, cwd: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``openstack *argv`` with ``env`` as its whole environment (``os.environ`` if None); never raises on a
-    failed command: the caller reads ``returncode``, ``stdout`` and ``stderr`` as from ``subprocess.run``."""
+    """``openstack *argv`` with ``env`` as its whole environment (``os.environ`` if None). A failed command does
+    not raise: the caller reads ``returncode``, ``stdout`` and ``stderr`` as from ``subprocess.run``; a command
+    past ``timeout`` is killed and raises ``subprocess.TimeoutExpired``, as there."""
     global _zygote
     environment = dict(os.environ if env is None else env)
     directory = cwd or os.getcwd()
