@@ -97,11 +97,7 @@ def _create_image(ctx: RequestContext, server_id: str, body: Any) -> Response | 
             raise BadRequest("Snapshots of servers booted from a volume are not supported by this cloud.")
         properties = {
             **{k: str(v) for k, v in (body.get("metadata") or {}).items()},
-            "image_type": "snapshot",
-            "instance_uuid": instance.id,
-            "base_image_ref": instance.image_ref,
-            "owner_user_name": ctx.user_name or "",
-            "owner_project_name": ctx.project_name or "",
+            **server_lifecycle.snapshot_properties(instance, ctx),
         }
         image_id = image_service.create_snapshot(
             session,

@@ -71,6 +71,18 @@ NULL_ONLY: dict[str, Any] = {"type": ["null", "object"], "additionalProperties":
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def snapshot_properties(instance: Instance, ctx: RequestContext) -> dict[str, str]:
+    """Nova's properties of an image made from a server (createImage, shelve): what it is and where it came from;
+    the image service reads ``image_type`` and ``instance_uuid`` back (``api/image/access.py``)."""
+    return {
+        "image_type": "snapshot",
+        "instance_uuid": instance.id,
+        "base_image_ref": instance.image_ref,
+        "owner_user_name": ctx.user_name or "",
+        "owner_project_name": ctx.project_name or "",
+    }
+
+
 def _send(send: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     send_after_commit(send, runtime().celery, *args, **kwargs)
 
@@ -86,13 +98,7 @@ def _shelve(ctx: RequestContext, server_id: str, body: Any) -> Response:
     def changes(session: Session, instance: Instance) -> dict[str, Any]:
         if volumes.root_mapping(session, instance.id) is not None:
             return {"shelved_image_id": None}
-        properties = {
-            "image_type": "snapshot",
-            "instance_uuid": instance.id,
-            "base_image_ref": instance.image_ref,
-            "owner_user_name": ctx.user_name or "",
-            "owner_project_name": ctx.project_name or "",
-        }
+        properties = snapshot_properties(instance, ctx)
         image_id = image_service.create_snapshot(
             session,
             instance.project_id,

@@ -28,11 +28,11 @@ TABLES = {
 }
 READ_BY = {
     "architecture": ("compute/control/build.py", "volume/sources.py"),
-    "image_type": ("api/image/access.py", "api/compute/server_actions.py"),
-    "instance_uuid": ("api/image/access.py", "api/compute/server_actions.py"),
-    "base_image_ref": ("api/compute/server_actions.py",),
-    "owner_user_name": ("api/compute/server_actions.py",),
-    "owner_project_name": ("api/compute/server_actions.py",),
+    "image_type": ("api/image/access.py", "api/compute/server_lifecycle.py"),
+    "instance_uuid": ("api/image/access.py", "api/compute/server_lifecycle.py"),
+    "base_image_ref": ("api/compute/server_lifecycle.py",),
+    "owner_user_name": ("api/compute/server_lifecycle.py",),
+    "owner_project_name": ("api/compute/server_lifecycle.py",),
 }
 """Each seeded property and the code that reads or writes it."""
 
