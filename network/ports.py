@@ -344,18 +344,23 @@ def _reallocate(session: Session, caller: Caller, port: Port, network: Network, 
     session.expire(port, ["fixed_ips"])
 
 
-def _check_service_port(port: Port, attrs: Mapping[str, Any]) -> None:
-    """A router's or floating IP's port keeps its owner, device and addresses: they are what the router's
-    interface, gateway or the floating IP is."""
-    changed = [f for f in SERVICE_FIELDS if f in attrs and attrs[f] != getattr(port, f, None)]
+def _check_service_port(port: Port, attrs: Mapping[str, Any], fixed: Sequence[str]) -> None:
+    """A router's or floating IP's port keeps its owner, device and addresses (``fixed``): they are what the
+    router's interface, gateway or the floating IP is."""
+    changed = [f for f in fixed if f in attrs and attrs[f] != getattr(port, f, None)]
     if port.device_owner in SERVICE_OWNERS and changed:
         reason = f"has device owner {port.device_owner}, its {', '.join(changed)} cannot be changed"
         raise ServicePortInUse(port_id=port.id, reason=reason)
 
 
-def update_port(session: Session, caller: Caller, port_id: str, attrs: Mapping[str, Any]) -> Port:
+def update_port(
+    session: Session, caller: Caller, port_id: str, attrs: Mapping[str, Any], fixed: Sequence[str] = SERVICE_FIELDS
+) -> Port:
+    """Change the port. ``fixed`` are the fields a router's or floating IP's port may not change here: all of
+    ``SERVICE_FIELDS``, except for ``network.router_interfaces.update_port``, which readdresses an interface
+    (and checks the router afterwards) as Neutron lets its fixed IPs change."""
     port = get_port(session, caller, port_id)
-    _check_service_port(port, attrs)
+    _check_service_port(port, attrs, fixed)
     network = session.get_one(Network, port.network_id)
     begin_write(session)
     if attrs.get("mac_address") is not None and macs.normalise(attrs["mac_address"]) != port.mac_address:

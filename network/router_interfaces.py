@@ -5,14 +5,17 @@ a subnet, the router makes that port itself with the subnet's gateway address (s
 cannot be attached, and a subnet whose gateway another router holds is a 409 ``IpAddressAlreadyAllocated``);
 given a port, it claims the user's unattached port by compare-and-swap. A router has one interface per subnet
 and none of its subnets overlap (400). Detaching deletes the port, unless a floating IP is associated through
-it or an extra route's nexthop is on it (409). Both lock the router's row first and work inside the caller's
-transaction.
+it or an extra route's nexthop is on it (409). An interface port's fixed IPs may be changed through the ports
+API, as Neutron allows (``update_port``): the router then answers on the new address, under the same rules as an
+attachment. All of these lock the router's row first and work inside the caller's transaction.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -29,6 +32,9 @@ from network.exceptions import (
 )
 from network.models import ROUTER_INTERFACE_OWNER, FloatingIP, IPAllocation, Port, PortSecurityGroup, Router, Subnet
 from network.routers import SERVICE, check_overlaps, check_routes_avoid
+
+INTERFACE_FIELDS = tuple(f for f in ports.SERVICE_FIELDS if f != "fixed_ips")
+"""What an interface port may not change through the ports API: its addresses may, with ``update_port``."""
 
 
 class SubnetMismatchForPort(BadRequest):
@@ -69,12 +75,13 @@ def _interface(router: Router, port: Port, subnet_ids: list[str]) -> Interface:
     return Interface(router.id, router.project_id, port.id, port.network_id, subnet_ids)
 
 
-def _check_new_subnets(session: Session, router: Router, subnets: list[Subnet]) -> None:
+def _check_new_subnets(session: Session, router: Router, subnets: list[Subnet], port_id: str | None = None) -> None:
+    """400 when another of the router's interfaces (not ``port_id``) is already on one of ``subnets``."""
     attached = set(
         session.scalars(
             select(IPAllocation.subnet_id)
             .join(Port, Port.id == IPAllocation.port_id)
-            .where(Port.device_id == router.id, Port.device_owner == ROUTER_INTERFACE_OWNER)
+            .where(Port.device_id == router.id, Port.device_owner == ROUTER_INTERFACE_OWNER, Port.id != port_id)
         )
     )
     for subnet in subnets:
@@ -131,6 +138,31 @@ def _add_by_port(session: Session, caller: Caller, router: Router, port_id: str)
     session.execute(delete(PortSecurityGroup).where(PortSecurityGroup.port_id == port.id))
     port.port_security_enabled, port.allowed_address_pairs = False, []
     session.expire(port, ["security_group_bindings"])
+    return port
+
+
+def update_port(session: Session, caller: Caller, port_id: str, attrs: Mapping[str, Any]) -> Port:
+    """``PUT /ports/{id}`` of a router interface port (404 unless the caller sees the port). Its fixed IPs may
+    change, as in Neutron: to another address of the same subnet (the router's interface moves there once the
+    router is synced), or to other subnets of the port's network under the rules of an attachment (one IPv4
+    subnet, at least one address, no subnet another interface of the router has, no overlap: 400). A subnet the
+    port leaves must not carry a floating IP's or an extra route's traffic through the router (409). Its owner,
+    device and MAC stay the router's (409 ``ServicePortInUse``)."""
+    port = get_port(session, caller, port_id)
+    router = get_router(session, SERVICE, port.device_id, for_update=True)
+    before = {a.subnet_id for a in port.fixed_ips}
+    port = ports.update_port(session, caller, port_id, attrs, fixed=INTERFACE_FIELDS)
+    if "fixed_ips" not in attrs:
+        return port
+    if not port.fixed_ips:
+        raise BadRouterRequest(reason=f"Router port {port.id} must have at least one fixed IP")
+    subnets = {a.subnet_id: session.get_one(Subnet, a.subnet_id) for a in port.fixed_ips}
+    if sum(1 for a in port.fixed_ips if subnets[a.subnet_id].ip_version == 4) > 1:
+        raise BadRouterRequest(reason="Cannot have multiple IPv4 subnets on router port")
+    _check_new_subnets(session, router, [s for sid, s in subnets.items() if sid not in before], port.id)
+    check_overlaps(session, router)
+    for subnet_id in sorted(before - subnets.keys()):
+        _check_unused(session, router, port, session.get_one(Subnet, subnet_id))
     return port
 
 

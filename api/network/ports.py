@@ -31,10 +31,10 @@ from api.network.port_documents import joined_documents, port_document_query
 from api.network.unit_of_work import unit_of_work
 from api.network.views import port_view
 from api.runtime import runtime
-from network import ports
+from network import ports, router_interfaces
 from network.access import get_port, own, usable_network
 from network.exceptions import InvalidAttribute, PortNotFound
-from network.models import IPAllocation, Network, Port, PortSecurityGroup
+from network.models import ROUTER_INTERFACE_OWNER, IPAllocation, Network, Port, PortSecurityGroup
 
 bp = Blueprint("network_ports", __name__, url_prefix=PREFIX)
 
@@ -173,7 +173,11 @@ def update_port(port_id: str) -> tuple[Response, int]:
         device_ids.check(work.session, work.who, port.project_id, attrs)
         if "fixed_ips" in attrs:  # a floating IP whose address goes is disassociated: its router changes
             work.notify_router(*ports.floating_ip_routers(work.session, [port_id]))
-        port = ports.update_port(work.session, work.who, port_id, attrs)
+        if port.device_owner == ROUTER_INTERFACE_OWNER:  # readdressed as Neutron allows: the router moves with it
+            work.notify_router(port.device_id)
+            port = router_interfaces.update_port(work.session, work.who, port_id, attrs)
+        else:
+            port = ports.update_port(work.session, work.who, port_id, attrs)
         work.notify(port.network_id)
         return single("port", port_view(port, _shows_binding()))
 
