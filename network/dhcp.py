@@ -39,7 +39,7 @@ def add_subnet(session: Session, network: Network, subnet: Subnet) -> Port:
         }
         return ports.create_port(session, owner, attrs, check_quota=False)
     if not any(a.subnet_id == subnet.id for a in port.fixed_ips):
-        ipam.allocate(session, subnet, port.id, lowest=True, device_owner=DHCP_OWNER)
+        ipam.allocate(session, subnet, port.id, lowest=True, device_owner=DHCP_OWNER, mac=port.mac_address)
         session.expire(port, ["fixed_ips"])
     return port
 

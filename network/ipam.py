@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from network import addresses
+from network import addresses, ipv6
 from network.db import insert_with_retry
 from network.exceptions import (
     InvalidAttribute,
@@ -124,13 +124,23 @@ def allocate(
     *,
     lowest: bool = False,
     device_owner: str = "",
+    mac: str | None = None,
 ) -> str:
     """Give port ``port_id`` an address on ``subnet`` and return it, inside the caller's transaction.
 
     With ``address``: exactly that one (400 ``InvalidIpForSubnet`` outside the subnet, 409
-    ``IpAddressAlreadyAllocated`` if a port has it or it is the gateway and the port is no router's).
-    Without: a free pool address (409 ``IpAddressGenerationFailure`` when the pools are exhausted).
+    ``IpAddressAlreadyAllocated`` if a port has it or it is the gateway and the port is no router's; on a SLAAC
+    or DHCPv6-stateless subnet only a router's port may name one, 400 ``AllocationOnAutoAddressSubnet``).
+    Without: on such a subnet the port's EUI-64 address, made from ``mac`` (which it then needs); else a free
+    pool address (409 ``IpAddressGenerationFailure`` when the pools are exhausted).
     """
+    auto = ipv6.is_auto_address(subnet.ipv6_ra_mode, subnet.ipv6_address_mode)
+    if address is not None and auto and device_owner not in ROUTER_OWNERS:
+        raise ipv6.AllocationOnAutoAddressSubnet(ip=address, subnet_id=subnet.id)
+    if address is None and auto:
+        if mac is None:
+            raise ValueError("an EUI-64 address needs the port's MAC")
+        address = str(ipv6.eui64(subnet.cidr, mac))
     if address is not None:
         chosen = check_address(subnet, address)
         if chosen == subnet.gateway_ip and device_owner not in ROUTER_OWNERS:

@@ -26,13 +26,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.db import new_uuid
-from network import addresses, dhcp_options, ipam, macs, quota, security_groups
+from network import addresses, dhcp_options, ipam, ipv6, macs, quota, security_groups
 from network.access import Caller, get_port, get_subnet, usable_network
 from network.db import begin_write, insert_with_retry
 from network.exceptions import (
     AddressPairAndPortSecurityRequired,
     InvalidAttribute,
     InvalidInput,
+    IpAddressAlreadyAllocated,
     IpAddressGenerationFailure,
     MacAddressGenerationFailure,
     MacAddressInUse,
@@ -113,27 +114,45 @@ def _fixed_ips(
     return resolved
 
 
-def _allocate(session: Session, port: Port, network: Network, requests: list[FixedIp] | None) -> None:
+def _is_auto(subnet: Subnet) -> bool:
+    return ipv6.is_auto_address(subnet.ipv6_ra_mode, subnet.ipv6_address_mode)
+
+
+def _allocate(
+    session: Session, port: Port, network: Network, requests: list[FixedIp] | None, *, implicit: bool = True
+) -> None:
     """Give ``port`` the requested addresses, or by default one from the first subnet of each IP version
-    that has a free address (409 ``IpAddressGenerationFailure`` if none has)."""
+    that has a free address (409 ``IpAddressGenerationFailure`` if none has); SLAAC and DHCPv6-stateless subnets
+    are never chosen that way. With ``implicit`` (a new port), a port that is no router interface also gets its
+    EUI-64 address on every SLAAC or DHCPv6-stateless subnet of the network, as Neutron gives them."""
     lowest = port.device_owner == DHCP_OWNER
+
+    def give(subnet: Subnet, address: str | None = None) -> None:
+        ipam.allocate(
+            session, subnet, port.id, address, lowest=lowest, device_owner=port.device_owner, mac=port.mac_address
+        )
+
+    named: set[str] = set()
     if requests is not None:
         for request in requests:
-            ipam.allocate(
-                session, request.subnet, port.id, request.ip_address, lowest=lowest, device_owner=port.device_owner
-            )
-        return
-    for version in (4, 6):
-        candidates = [s for s in network.subnets if s.ip_version == version]
-        for subnet in candidates:
-            try:
-                ipam.allocate(session, subnet, port.id, lowest=lowest, device_owner=port.device_owner)
-                break
-            except IpAddressGenerationFailure:
-                continue
-        else:
-            if candidates:
-                raise IpAddressGenerationFailure(net_id=network.id)
+            give(request.subnet, request.ip_address)
+            named.add(request.subnet.id)
+    else:
+        for version in (4, 6):
+            candidates = [s for s in network.subnets if s.ip_version == version and not _is_auto(s)]
+            for subnet in candidates:
+                try:
+                    give(subnet)
+                    break
+                except IpAddressGenerationFailure:
+                    continue
+            else:
+                if candidates:
+                    raise IpAddressGenerationFailure(net_id=network.id)
+    if implicit and port.device_owner != ROUTER_INTERFACE_OWNER:
+        for subnet in network.subnets:
+            if _is_auto(subnet) and subnet.id not in named:
+                give(subnet)
 
 
 def _address_pairs(pairs: Sequence[Mapping[str, str]], port_security: bool, mac: str) -> list[dict[str, str]]:
@@ -337,11 +356,28 @@ def _reallocate(session: Session, caller: Caller, port: Port, network: Network, 
             missing.append(request)
         else:
             kept.add(match.id)
+    if port.device_owner != ROUTER_INTERFACE_OWNER:
+        # A host keeps the address it made by SLAAC whatever the list says (Neutron keeps it too).
+        auto = {s.id for s in network.subnets if _is_auto(s)}
+        kept |= {a.id for a in port.fixed_ips if a.subnet_id in auto}
     for allocation in [a for a in port.fixed_ips if a.id not in kept]:
         port.fixed_ips.remove(allocation)
     session.flush()
-    _allocate(session, port, network, missing)
+    _allocate(session, port, network, missing, implicit=False)
     session.expire(port, ["fixed_ips"])
+
+
+def _readdress(session: Session, port: Port, network: Network) -> None:
+    """A port's EUI-64 addresses follow its new MAC (the host makes its SLAAC address from it)."""
+    auto = {s.id: s for s in network.subnets if _is_auto(s)}
+    for allocation in port.fixed_ips:
+        subnet = auto.get(allocation.subnet_id)
+        if subnet is not None and allocation.ip_address != subnet.gateway_ip:
+            allocation.ip_address = str(ipv6.eui64(subnet.cidr, port.mac_address))
+            try:
+                session.flush()
+            except IntegrityError:  # another port holds it on the subnet (a router's, named explicitly)
+                raise IpAddressAlreadyAllocated(ip=allocation.ip_address, subnet_id=subnet.id) from None
 
 
 def _check_service_port(port: Port, attrs: Mapping[str, Any], fixed: Sequence[str]) -> None:
@@ -365,6 +401,7 @@ def update_port(
     begin_write(session)
     if attrs.get("mac_address") is not None and macs.normalise(attrs["mac_address"]) != port.mac_address:
         _change_mac(session, port, macs.normalise(attrs["mac_address"]))
+        _readdress(session, port, network)
     for field, value in _simple_fields(attrs).items():
         setattr(port, field, value)
     if "port_security_enabled" in attrs:

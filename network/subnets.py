@@ -18,11 +18,11 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from common.exceptions import BadRequest
-from network import addresses, dhcp, ipam, quota, subnet_pools
+from network import addresses, dhcp, ipam, ipv6, quota, subnet_pools
 from network.access import Caller, get_subnet, usable_network
 from network.db import begin_write
 from network.exceptions import (
@@ -41,7 +41,6 @@ from network.models import DHCP_OWNER, ROUTER_INTERFACE_OWNER, IPAllocation, Net
 
 MAX_DNS_NAMESERVERS = 5
 MAX_HOST_ROUTES = 20
-IPV6_MODES = (None, "dhcpv6-stateful")
 ADDRESSING = ("gateway_ip", "allocation_pools", "dns_nameservers", "host_routes")
 
 
@@ -202,13 +201,6 @@ def plan(attrs: Mapping[str, Any], current: Subnet | None = None) -> dict[str, A
     }
 
 
-def _check_ipv6_modes(attrs: Mapping[str, Any]) -> None:
-    for field in ("ipv6_ra_mode", "ipv6_address_mode"):
-        value = attrs.get(field)
-        if value is not None and (attrs.get("ip_version", 4) != 6 or value not in IPV6_MODES):
-            raise InvalidInput(error_message=f"{field} {value} is not supported by this cloud")
-
-
 def _check_overlap(session: Session, network_id: str, cidr: str, exclude: str | None = None) -> None:
     wanted = ipaddress.ip_network(cidr)
     for other_id, other in session.execute(select(Subnet.id, Subnet.cidr).where(Subnet.network_id == network_id)):
@@ -248,11 +240,11 @@ def _from_pool(session: Session, pool: SubnetPool, attrs: Mapping[str, Any]) -> 
 def create_subnet(session: Session, caller: Caller, attrs: Mapping[str, Any]) -> Subnet:
     """A new subnet on ``attrs["network_id"]``; with DHCP, the network's DHCP port gets an address on it."""
     network = usable_network(session, caller, attrs["network_id"])
-    _check_ipv6_modes(attrs)
     pool = _check_pool_request(session, caller, attrs)
     if pool is not None:
         attrs = _from_pool(session, pool, attrs)
     addressing = plan(attrs)
+    ipv6.check_modes(attrs, addressing["ip_version"], addressing["cidr"], attrs.get("enable_dhcp", True))
     project_id = attrs.get("project_id") or caller.project_id or network.project_id
     begin_write(session)
     # One subnet create per network at a time (the overlap check below), and none on a network just deleted.
@@ -276,9 +268,21 @@ def create_subnet(session: Session, caller: Caller, attrs: Mapping[str, Any]) ->
     session.add(subnet)
     session.flush()
     session.expire(network, ["subnets"])
+    if ipv6.is_auto_address(subnet.ipv6_ra_mode, subnet.ipv6_address_mode):
+        _add_auto_addresses(session, subnet)
     if subnet.enable_dhcp:
         dhcp.add_subnet(session, network, subnet)
     return subnet
+
+
+def _add_auto_addresses(session: Session, subnet: Subnet) -> None:
+    """Every port of the network but a router's interfaces gets its EUI-64 address on a new SLAAC or
+    DHCPv6-stateless subnet, as Neutron adds them: the hosts configure it by themselves once advertised."""
+    query = select(Port).where(Port.network_id == subnet.network_id, Port.device_owner != ROUTER_INTERFACE_OWNER)
+    for port in session.scalars(query.order_by(Port.created_at, Port.id)):
+        ipam.allocate(session, subnet, port.id, device_owner=port.device_owner, mac=port.mac_address)
+        port.revision_number += 1
+        session.expire(port, ["fixed_ips"])
 
 
 def _gateway_user(session: Session, subnet: Subnet, gateway: str, owner: str | None = None) -> str | None:
@@ -291,6 +295,7 @@ def _gateway_user(session: Session, subnet: Subnet, gateway: str, owner: str | N
 def update_subnet(session: Session, caller: Caller, subnet_id: str, attrs: Mapping[str, Any]) -> Subnet:
     subnet = get_subnet(session, caller, subnet_id)
     begin_write(session)
+    ipv6.check_dhcp_update(subnet.ipv6_ra_mode, subnet.ipv6_address_mode, attrs)
     addressing = plan(attrs, current=subnet)
     gateway = addressing["gateway_ip"]
     if gateway is not None and gateway != subnet.gateway_ip:
@@ -325,13 +330,21 @@ def delete_subnet(session: Session, caller: Caller, subnet_id: str) -> str:
     returns the network's id."""
     subnet = get_subnet(session, caller, subnet_id)
     begin_write(session)
+    # Addresses hosts make by themselves (SLAAC, DHCPv6-stateless) go with their subnet, as in Neutron; only a
+    # router's interface on it (a gateway others route through) holds such a subnet.
+    auto = ipv6.is_auto_address(subnet.ipv6_ra_mode, subnet.ipv6_address_mode)
+    holders = (ROUTER_INTERFACE_OWNER,) if auto else None
     users = (
         select(IPAllocation.port_id)
         .join(Port, Port.id == IPAllocation.port_id)
         .where(IPAllocation.subnet_id == subnet.id, Port.device_owner != DHCP_OWNER)
     )
+    if holders is not None:
+        users = users.where(Port.device_owner.in_(holders))
     if session.scalars(users.limit(1)).first() is not None:
         raise SubnetInUse(subnet_id=subnet.id)
+    if auto:
+        session.execute(delete(IPAllocation).where(IPAllocation.subnet_id == subnet.id))
     network_id = subnet.network_id
     dhcp.remove_subnet(session, network_id, subnet.id)
     session.delete(subnet)

@@ -169,17 +169,26 @@ class RemotePort(Codec):
         object.__setattr__(self, "underlay_ip", _ip(self.underlay_ip))
 
 
+IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+
+
 @dataclass(frozen=True)
 class DhcpSubnet(Codec):
     """A subnet served by the network's dnsmasq. ``host_routes`` are (destination CIDR, nexthop), sent as
-    classless static routes (option 121) together with the default route when there is a gateway."""
+    classless static routes (option 121) together with the default route when there is a gateway. An IPv6
+    subnet's ``ipv6_ra_mode`` and ``ipv6_address_mode`` are Neutron's (None or one of ``IPV6_MODES``): whether
+    router advertisements are sent for it, and whether hosts get addresses by DHCPv6 or SLAAC."""
 
     cidr: str
     gateway_ip: str | None = None
     dns_nameservers: tuple[str, ...] = ()
     host_routes: tuple[tuple[str, str], ...] = ()
+    ipv6_ra_mode: str | None = None
+    ipv6_address_mode: str | None = None
 
     def __post_init__(self) -> None:
+        for mode in (self.ipv6_ra_mode, self.ipv6_address_mode):
+            _check(mode is None or mode in IPV6_MODES, f"not an IPv6 mode: {mode!r}")
         object.__setattr__(self, "cidr", _cidr(self.cidr))
         object.__setattr__(self, "gateway_ip", _ip(self.gateway_ip) if self.gateway_ip else None)
         object.__setattr__(self, "dns_nameservers", tuple(_ip(ip) for ip in self.dns_nameservers))

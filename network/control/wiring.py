@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from network import dhcp_options, liveness
+from network import dhcp_options, ipv6, liveness
 from network.control import router_wiring
 from network.models import (
     DHCP_OWNER,
@@ -194,7 +194,7 @@ def _dhcp(
     lease_time: int,
     options: tuple[tuple[str, str, str], ...] = (),
 ) -> DhcpWiring | None:
-    subnets = [s for s in network.subnets if s.enable_dhcp and s.ip_version == 4]
+    subnets = [s for s in network.subnets if s.enable_dhcp]
     own = addresses.get(dhcp_port.id, [])
     if not subnets or not own:
         return None
@@ -204,14 +204,20 @@ def _dhcp(
             gateway_ip=s.gateway_ip,
             dns_nameservers=tuple(s.dns_nameservers or ()),
             host_routes=tuple((r["destination"], r["nexthop"]) for r in s.host_routes or ()),
+            ipv6_ra_mode=s.ipv6_ra_mode if s.ip_version == 6 else None,
+            ipv6_address_mode=s.ipv6_address_mode if s.ip_version == 6 else None,
         )
         for s in subnets
     ]
-    networks = [ipaddress.ip_network(s.cidr) for s in subnets]
+    # Static leases on the subnets whose addresses DHCP hands out: IPv4, and IPv6 unless hosts make their own
+    # (SLAAC, DHCPv6-stateless: ``network.ipv6``).
+    networks = [
+        ipaddress.ip_network(s.cidr) for s in subnets if not ipv6.is_auto_address(s.ipv6_ra_mode, s.ipv6_address_mode)
+    ]
     hosts = tuple(
-        (mac, ip, "host-" + ip.replace(".", "-"))
+        (mac, ip, "host-" + ip.replace(".", "-").replace(":", "-"))
         for mac, ip in leases
-        if any(ipaddress.ip_address(ip) in n for n in networks if n.version == 4)
+        if any(ipaddress.ip_address(ip) in n for n in networks)
     )
     return DhcpWiring(
         port_id=dhcp_port.id,

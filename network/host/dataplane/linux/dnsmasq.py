@@ -17,6 +17,10 @@ The choices, each for a reason:
   MAC (``set:port-<mac hex>``) and each option is a ``dhcp-option-force`` for that tag, so it reaches that port
   only and is sent even when the client does not ask for it (PXE ROMs often do not). Name and value are re-read
   by ``network.dhcp_options`` as they are written: only its catalogue's names and values of their type.
+* IPv6 subnets: DHCPv6 with static leases, SLAAC with stateless DHCPv6, or SLAAC alone, by the subnet's Neutron
+  address mode (``V6_RANGE_MODES``); router advertisements (``enable-ra``) when a subnet has an RA mode, with a
+  router lifetime of 0, because the DHCP namespace routes nothing (the prefix, its flags and the DNS servers
+  reach hosts; a default route does not). Ports' extra DHCP options are sent by DHCPv4 only.
 """
 
 from __future__ import annotations
@@ -29,6 +33,17 @@ from network.host.dataplane import tokens
 from network.wire import DhcpSubnet, DhcpWiring
 
 METADATA_ADDRESS = "169.254.169.254"
+RA_INTERVAL = 30
+"""Seconds between unsolicited router advertisements (hosts that start ask with a solicitation at once)."""
+V6_RANGE_MODES = {
+    None: "static",
+    "dhcpv6-stateful": "static",
+    "dhcpv6-stateless": "ra-stateless",
+    "slaac": "ra-only",
+}
+"""dnsmasq's ``dhcp-range`` mode per Neutron address mode (the RA mode when no address mode is set): DHCPv6 with
+static leases only; SLAAC plus DHCPv6 for other options; SLAAC alone. The RAs themselves go out only when a
+subnet of the network has an ``ipv6_ra_mode`` (``enable-ra``)."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +98,9 @@ def _subnet_lines(index: int, subnet: DhcpSubnet, lease_time: int, server_ip: st
     lease = tokens.number(lease_time, 120, 1 << 31)
     if net.version == 6:
         dns = ",".join(f"[{tokens.address(ip)}]" for ip in nameservers if ip.version == 6)
+        mode = V6_RANGE_MODES[subnet.ipv6_address_mode or subnet.ipv6_ra_mode]
         return [
-            f"dhcp-range=set:{tag},{tokens.address(net.network_address)},static,{net.prefixlen},{lease}s",
+            f"dhcp-range=set:{tag},{tokens.address(net.network_address)},{mode},{net.prefixlen},{lease}s",
             f"dhcp-option=tag:{tag},option6:dns-server{',' + dns if dns else ''}",
         ]
     dns = ",".join(tokens.address(ip) for ip in nameservers if ip.version == 4)
@@ -119,6 +135,9 @@ def render_config(dhcp: DhcpWiring, files: Files, interface: str) -> str:
         f"dhcp-leasefile={tokens.path(files.leases)}",
         f"dhcp-hostsfile={tokens.path(files.hosts)}",
     ]
+    if any(subnet.ipv6_ra_mode for subnet in dhcp.subnets):
+        # Router lifetime 0: this namespace is no router, so hosts take prefixes and flags from it but no route.
+        lines += ["enable-ra", f"ra-param={tokens.ifname(interface)},{RA_INTERVAL},0"]
     for index, subnet in enumerate(dhcp.subnets):
         lines += _subnet_lines(index, subnet, dhcp.lease_time, _server_ip(dhcp, subnet))
     lines.append(f"dhcp-option-force=option:mtu,{tokens.number(dhcp.mtu, 68, 65535)}")
