@@ -24,6 +24,7 @@ from api.compute.resource_schemas import (
     FLAVOR_ACTION,
     FLAVOR_CREATE,
     FLAVOR_CREATE_V255,
+    FLAVOR_CREATE_V2102,
     FLAVOR_UPDATE,
     as_bool,
 )
@@ -160,10 +161,17 @@ def _new_flavor(body: dict[str, Any]) -> Flavor:
     )
 
 
+def _create_schema() -> dict[str, Any]:
+    """Nova's create body: ``description`` from 2.55; from 2.102 without ``rxtx_factor``."""
+    if at_least("2.102"):
+        return FLAVOR_CREATE_V2102
+    return FLAVOR_CREATE_V255 if at_least("2.55") else FLAVOR_CREATE
+
+
 @bp.post("/flavors")
 def create_flavor() -> Response:
     policy.enforce("compute:flavors:manage")
-    flavor = _new_flavor(validated_body(FLAVOR_CREATE_V255 if at_least("2.55") else FLAVOR_CREATE)["flavor"])
+    flavor = _new_flavor(validated_body(_create_schema())["flavor"])
     with runtime().db.session() as session:
         if session.get(Flavor, flavor.id) is not None:
             raise Conflict(f"Flavor with ID {flavor.id} already exists.")

@@ -2,7 +2,9 @@
 
 Clients ask with ``OpenStack-API-Version: compute X.Y`` (or the older ``X-OpenStack-Nova-API-Version: X.Y``);
 no header means 2.1, ``latest`` means the maximum. Views ask ``at_least("2.19")`` to decide which fields a
-response carries, so each microversion shows exactly the fields Nova's api-ref lists for it.
+response carries, so each microversion shows exactly the fields Nova's api-ref lists for it. One rule applies to
+every GET at once and lives here: from 2.102 a query parameter the resource does not know is a 400
+(``api.compute.query_rules``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import re
 
 from flask import Flask, Response, g, request
 
-from common.exceptions import StratusError
+from api.compute import query_rules
+from common.exceptions import BadRequest, StratusError
 
 MIN_VERSION = (2, 1)
 MAX_VERSION = (2, 100)
@@ -72,6 +75,16 @@ def _negotiate_early() -> None:
         current()
 
 
+def _refuse_unknown_query() -> None:
+    """2.102: Nova's query schemas no longer let an unknown parameter through (before, it was dropped)."""
+    if not _is_compute() or request.method not in ("GET", "HEAD") or request.url_rule is None:
+        return
+    if request.args and at_least("2.102"):
+        name = query_rules.unexpected(request.url_rule.rule, request.args)
+        if name is not None:
+            raise BadRequest(query_rules.message(name))
+
+
 def _echo(response: Response) -> Response:
     if _is_compute():
         version = as_text(g.get("compute_version", MIN_VERSION))
@@ -83,4 +96,5 @@ def _echo(response: Response) -> Response:
 
 def register(app: Flask) -> None:
     app.before_request(_negotiate_early)
+    app.before_request(_refuse_unknown_query)
     app.after_request(_echo)

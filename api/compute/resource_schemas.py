@@ -60,6 +60,12 @@ FLAVOR_CREATE_V255 = _wrapped(
     "flavor", {**FLAVOR_CREATE["properties"]["flavor"]["properties"], "description": _flavor_description},
     ["name", "ram", "vcpus", "disk"],
 )  # fmt: skip
+# 2.102: ``rxtx_factor`` (meaningful only to nova-network, long gone) is no longer accepted.
+FLAVOR_CREATE_V2102 = _wrapped(
+    "flavor",
+    {k: v for k, v in FLAVOR_CREATE_V255["properties"]["flavor"]["properties"].items() if k != "rxtx_factor"},
+    ["name", "ram", "vcpus", "disk"],
+)
 FLAVOR_UPDATE = _wrapped("flavor", {"description": _flavor_description}, ["description"])
 
 EXTRA_SPECS = {

@@ -15,6 +15,7 @@ from api.compute import (
     addresses,
     lookups,
     name_filter,
+    pinned_zone,
     server_lifecycle,
     server_quota,
     server_tags,
@@ -216,6 +217,8 @@ def update_server(server_id: str) -> Response:
         ):
             if field in body:
                 setattr(instance, column, body[field])
+        if "pinned_availability_zone" in body:  # 2.104
+            pinned_zone.repin(session, instance, body["pinned_availability_zone"])
         session.flush()
         return jsonify({"server": changed_view(instance, ctx)})
 

@@ -106,8 +106,18 @@ def create_fields() -> dict[str, Any]:
     return fields
 
 
+# 2.104: Nova's ``name_or_none``: a name (no leading or trailing blanks) or null, which unpins the server.
+PINNED_ZONE = {"type": ["string", "null"], "minLength": 1, "maxLength": 255, "pattern": r"^(?!\s)[^\x00-\x1f]*(?<!\s)$"}
+
+
 def update_fields() -> dict[str, Any]:
-    return {"hostname": hostname_schema()} if at_least("2.90") else {}
+    """Update's later fields: ``hostname`` (2.90), ``pinned_availability_zone`` (2.104)."""
+    fields: dict[str, Any] = {}
+    if at_least("2.90"):
+        fields["hostname"] = hostname_schema()
+    if at_least("2.104"):
+        fields["pinned_availability_zone"] = PINNED_ZONE
+    return fields
 
 
 def rebuild_fields() -> dict[str, Any]:

@@ -5,7 +5,8 @@ volume (the project's own, else 404) is reserved or set detaching by ``volume.se
 claim: a volume in use is Cinder's 400), the mapping and the action are written; after the commit the server's
 host is told, and reports back to the control side (``compute.control.volume_events``). The answers are Nova's:
 ``{"device", "id", "serverId", "volumeId"}``, ``id`` being the volume's id, and the fields later microversions
-add (``attachment_view``).
+add (``attachment_view``); from 2.101 an attach is answered 202 with no body, as Nova's asynchronous attach is
+(the checks above still answer at once: the work after them was always asynchronous here).
 """
 
 from __future__ import annotations
@@ -148,6 +149,8 @@ def attach_volume(server_id: str) -> Response:
     except IntegrityError:  # a concurrent attach took the device or the volume first
         raise Conflict(f"Volume {body['volumeId']} or its device changed meanwhile; try again.") from None
     send_after_commit(work.send, rt.celery)
+    if at_least("2.101"):  # Nova attaches asynchronously from 2.101: accepted, and no attachment in the answer
+        return Response(status=202)
     return jsonify({"volumeAttachment": view})
 
 
