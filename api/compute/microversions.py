@@ -17,7 +17,7 @@ from api.compute import query_rules
 from common.exceptions import BadRequest, StratusError
 
 MIN_VERSION = (2, 1)
-MAX_VERSION = (2, 100)
+MAX_VERSION = (2, 104)
 _VERSION = re.compile(r"^(\d+)\.(\d+)$")
 
 
