@@ -387,3 +387,41 @@ class AgentNotFound(NeutronNotFound):
 class AgentAlive(NeutronConflict):
     msg_fmt = "Agent {id} is alive: only a dead agent (its host silent) can be deleted."
     fault_type = "AgentAlive"
+
+
+# --- QoS ---------------------------------------------------------------------------------------------------
+
+
+class QosPolicyNotFound(NeutronNotFound):
+    msg_fmt = "QoS policy {policy_id} could not be found."
+    fault_type = "QosPolicyNotFound"
+
+
+class QosRuleNotFound(NeutronNotFound):
+    msg_fmt = "QoS rule {rule_id} for policy {policy_id} could not be found."
+    fault_type = "QosRuleNotFound"
+
+
+class QosRuleTypeNotFound(NeutronNotFound):
+    msg_fmt = "QoS rule type {rule_type} could not be found."
+    fault_type = "NotFound"
+
+
+class QosPolicyInUse(NeutronConflict):
+    msg_fmt = "QoS Policy {policy_id} is used by {object_type} {object_id}."
+    fault_type = "QosPolicyInUse"
+
+
+class QoSPolicyDefaultAlreadyExists(NeutronConflict):
+    msg_fmt = "A default QoS policy exists for project {project_id}."
+    fault_type = "QoSPolicyDefaultAlreadyExists"
+
+
+class QoSRulesConflict(NeutronConflict):
+    msg_fmt = "Rule {new_rule_type} conflicts with rule {rule_id} which already exists in QoS Policy {policy_id}."
+    fault_type = "QoSRulesConflict"
+
+
+class PolicyRemoveAuthorizationError(Forbidden):
+    msg_fmt = "Failed to remove provided policy {policy_id} because you are not authorized."
+    fault_type: ClassVar[str] = "PolicyRemoveAuthorizationError"

@@ -63,6 +63,11 @@ class Network(StandardAttributes, Base):
     physical_network: Mapped[str | None] = mapped_column(String(64), default=None)
     """A flat network's physical network: the name each host maps to one of its bridges
     (``network_physical_bridges``); None for VXLAN."""
+    qos_policy_id: Mapped[str | None] = mapped_column(
+        ForeignKey("qos_policies.id", ondelete="RESTRICT"), default=None, index=True
+    )
+    """The QoS policy of the network's ports that have none of their own (``network.qos``); a policy in use is
+    not deleted (RESTRICT)."""
 
     subnets: Mapped[list[Subnet]] = relationship(
         back_populates="network",
@@ -139,6 +144,10 @@ class Port(StandardAttributes, Base):
     extra_dhcp_opts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
     """Neutron's ``extra_dhcp_opt``: ``{"opt_name", "opt_value", "ip_version"}``, checked by
     ``network.dhcp_options`` (a catalogue name and a value of its type) before they are stored."""
+    qos_policy_id: Mapped[str | None] = mapped_column(
+        ForeignKey("qos_policies.id", ondelete="RESTRICT"), default=None, index=True
+    )
+    """The port's own QoS policy (None: its network's applies, ``network.qos``)."""
 
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
         lazy="selectin", order_by="IPAllocation.id", cascade="all, delete-orphan", passive_deletes=True
@@ -343,3 +352,50 @@ class NetworkRBAC(Base):
     object_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
     action: Mapped[str] = mapped_column(String(32))
     target_tenant: Mapped[str] = mapped_column(String(255), index=True)
+
+
+class QosPolicy(StandardAttributes, Base):
+    """Neutron's QoS policy (``qos``, ``qos-default``): a named set of rules that ports and networks point to.
+
+    ``shared`` makes it visible to and usable by every project; ``is_default`` makes it the policy of the
+    project's new networks (one per project: the partial unique index). Its rules are ``QosBandwidthLimitRule``s.
+    """
+
+    __tablename__ = "qos_policies"
+    __table_args__ = (
+        Index(
+            "uq_qos_policies_default_per_project",
+            "project_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    bandwidth_limit_rules: Mapped[list[QosBandwidthLimitRule]] = relationship(
+        lazy="selectin",
+        order_by="QosBandwidthLimitRule.direction, QosBandwidthLimitRule.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class QosBandwidthLimitRule(Base):
+    """A bandwidth limit of a policy in one ``direction`` (Neutron's, from the VM's side: ``egress`` is what the
+    VM sends, ``ingress`` what it receives): ``max_kbps`` kilobits per second with bursts of ``max_burst_kbps``
+    kilobits (0: the host's default, 80% of the rate). One per direction per policy (the unique constraint)."""
+
+    __tablename__ = "qos_bandwidth_limit_rules"
+    __table_args__ = (UniqueConstraint("qos_policy_id", "direction"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    qos_policy_id: Mapped[str] = mapped_column(ForeignKey("qos_policies.id", ondelete="CASCADE"), index=True)
+    max_kbps: Mapped[int] = mapped_column(Integer)
+    max_burst_kbps: Mapped[int] = mapped_column(Integer, default=0)
+    direction: Mapped[str] = mapped_column(String(16), default="egress")

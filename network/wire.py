@@ -129,12 +129,33 @@ class Rule(Codec):
             object.__setattr__(self, "remote_ips", tuple(_net(ip) for ip in self.remote_ips))
 
 
+MAX_KBPS = 2_147_483_647
+"""The largest rate or burst Neutron accepts (its database integer)."""
+
+
+@dataclass(frozen=True)
+class BandwidthLimit(Codec):
+    """One bandwidth-limit rule of a port's QoS policy, in Neutron's terms (the VM's point of view): ``egress`` is
+    what the VM sends, ``ingress`` what it receives; ``max_kbps`` kilobits per second (1000 bits), ``max_burst_kbps``
+    kilobits of burst, 0 for the host's default. ``max_kbps`` 0 is no limit (as Neutron's agents treat it)."""
+
+    direction: str
+    max_kbps: int
+    max_burst_kbps: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.direction in DIRECTIONS, f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
+        for value in (self.max_kbps, self.max_burst_kbps):
+            _check(type(value) is int and 0 <= value <= MAX_KBPS, f"rate or burst not an integer in range: {value!r}")
+
+
 @dataclass(frozen=True)
 class PortWiring(Codec):
     """One port bound to this host. ``kind`` "vm" gets the hybrid plug (``qbr``/``qvb``/``qvo``); "dhcp" is the
     network's DHCP port, wired by ``DhcpWiring`` and never filtered. ``allowed_pairs`` are Neutron's allowed
     address pairs: (mac, ip-or-cidr) the port may also send from. ``port_security`` False: no filtering and no
-    anti-spoofing at all (``rules`` are then ignored)."""
+    anti-spoofing at all (``rules`` are then ignored). ``bandwidth``: its QoS policy's limits, at most one per
+    direction (none: unshaped)."""
 
     port_id: str
     mac: str
@@ -143,9 +164,13 @@ class PortWiring(Codec):
     port_security: bool = True
     rules: tuple[Rule, ...] = ()
     kind: str = "vm"
+    bandwidth: tuple[BandwidthLimit, ...] = ()
 
     def __post_init__(self) -> None:
         _id(self.port_id, "port id")
+        limits = tuple(_coerce(BandwidthLimit, limit) for limit in self.bandwidth)
+        _check(len({limit.direction for limit in limits}) == len(limits), "two bandwidth limits of one direction")
+        object.__setattr__(self, "bandwidth", limits)
         _check(self.kind in PORT_KINDS, f"kind must be one of {PORT_KINDS}, got {self.kind!r}")
         object.__setattr__(self, "mac", _mac(self.mac))
         object.__setattr__(self, "ips", tuple(_ip(ip) for ip in self.ips))

@@ -82,6 +82,17 @@ EXTENSIONS = (
      "2017-02-10T10:00:00-00:00"),
     ("quota-check-limit", "Quota engine limit check",
      "Support for checking the resource usage before applying a new quota limit", "2023-05-17T10:00:00-00:00"),
+    ("qos", "Quality of Service", "The Quality of Service extension.", "2015-06-08T10:00:00-00:00"),
+    ("qos-bw-limit-direction", "Direction for QoS bandwidth limit rule",
+     "Allow to configure QoS bandwidth limit rule with specific direction: ingress or egress",
+     "2017-04-10T10:00:00-00:00"),
+    ("qos-default", "QoS default policy", "Expose the QoS default policy per project",
+     "2017-041-06T10:00:00-00:00"),
+    ("qos-rules-alias", "Quality of Service rules alias API",
+     "API to enable GET, PUT and DELETE operations on QoS policy rules without specifying policy ID",
+     "2018-10-07T10:00:00-00:00"),
+    ("qos-rule-type-details", "Details of QoS rule types",
+     "Expose details about QoS rule types supported by loaded backend drivers", "2017-06-22T10:00:00-00:00"),
 )  # fmt: skip
 ROOT_RESOURCES = (
     ("network", "networks"),
@@ -96,6 +107,8 @@ ROOT_RESOURCES = (
     ("rbac_policy", "rbac-policies"),
     ("service_provider", "service-providers"),
     ("availability_zone", "availability_zones"),
+    ("policy", "qos/policies"),
+    ("rule_type", "qos/rule-types"),
 )
 
 

@@ -28,7 +28,7 @@ from api.network.common import (
 from api.network.unit_of_work import unit_of_work
 from api.network.views import network_view
 from api.runtime import runtime
-from network import networks
+from network import networks, qos
 from network.access import Caller, get_network, shared_with, visible_networks
 from network.exceptions import NetworkNotFound
 from network.models import Network, Subnet
@@ -49,6 +49,7 @@ COLUMNS = {
     "port_security_enabled": Network.port_security_enabled,
     "description": Network.description,
     "revision_number": Network.revision_number,
+    "qos_policy_id": Network.qos_policy_id,
 }
 PROVIDER_COLUMNS = {
     "provider:network_type": Network.network_type,
@@ -131,6 +132,9 @@ def create_network() -> tuple[Response, int]:
             work.project_for(attrs, "network:create_network")
             _check_admin_fields(attrs)
             network = networks.create_network(work.session, work.who, runtime().settings, attrs)
+            # Neutron's qos-default: a network that names no policy gets its project's default one.
+            wanted = attrs.get("qos_policy_id") or qos.default_policy_id(work.session, network.project_id)
+            qos.attach(work.session, work.who, network, wanted)
             views.append(network_view(network, _shows_provider()))
         return created("network", "networks", views, bulk)
 
@@ -142,6 +146,8 @@ def update_network(network_id: str) -> tuple[Response, int]:
         network = work.fetch(get_network, network_id, "network:update_network")
         _check_admin_fields(attrs, network)
         network = networks.update_network(work.session, work.who, runtime().settings, network_id, attrs)
+        if "qos_policy_id" in attrs:
+            qos.attach(work.session, work.who, network, attrs["qos_policy_id"])
         work.notify(network_id)
         return single("network", network_view(network, _shows_provider()))
 

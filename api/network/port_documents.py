@@ -126,6 +126,7 @@ def port_document_query(dialect: str, show_binding: bool) -> Select[Any]:
         ("ip_allocation", literal("immediate")),
         ("dns_name", literal("")),
         ("dns_assignment", sql.constant("[]")),
+        ("qos_policy_id", Port.qos_policy_id),
         ("description", Port.description),
         ("tags", sql.stored(Port.tags, "[]")),
         ("created_at", created),

@@ -31,7 +31,7 @@ from api.network.port_documents import joined_documents, port_document_query
 from api.network.unit_of_work import unit_of_work
 from api.network.views import port_view
 from api.runtime import runtime
-from network import ports, router_interfaces
+from network import ports, qos, router_interfaces
 from network.access import get_port, own, usable_network
 from network.exceptions import InvalidAttribute, PortNotFound
 from network.models import ROUTER_INTERFACE_OWNER, IPAllocation, Network, Port, PortSecurityGroup
@@ -53,6 +53,7 @@ COLUMNS = {
     "binding:vnic_type": Port.binding_vnic_type,
     "description": Port.description,
     "revision_number": Port.revision_number,
+    "qos_policy_id": Port.qos_policy_id,
 }
 BINDING_COLUMNS = {"binding:host_id": Port.binding_host_id, "binding:vif_type": Port.binding_vif_type}
 FIXED_IP_KEYS = ("ip_address", "subnet_id", "ip_address_substr")
@@ -159,7 +160,10 @@ def create_port() -> tuple[Response, int]:
             network = usable_network(work.session, work.who, attrs["network_id"])
             _check_fields(attrs, network)
             device_ids.check(work.session, work.who, project_id or "", attrs)
-            views.append(port_view(ports.create_port(work.session, work.who, attrs), _shows_binding()))
+            port = ports.create_port(work.session, work.who, attrs)
+            if attrs.get("qos_policy_id"):
+                qos.attach(work.session, work.who, port, attrs["qos_policy_id"])
+            views.append(port_view(port, _shows_binding()))
             work.notify(attrs["network_id"])
         return created("port", "ports", views, bulk)
 
@@ -178,6 +182,8 @@ def update_port(port_id: str) -> tuple[Response, int]:
             port = router_interfaces.update_port(work.session, work.who, port_id, attrs)
         else:
             port = ports.update_port(work.session, work.who, port_id, attrs)
+        if "qos_policy_id" in attrs:
+            qos.attach(work.session, work.who, port, attrs["qos_policy_id"])
         work.notify(port.network_id)
         return single("port", port_view(port, _shows_binding()))
 

@@ -45,6 +45,7 @@ NETWORK_FIELDS: dict[str, Any] = {
     "provider:segmentation_id": {"type": "integer"},
     "availability_zone_hints": {"type": "array", "maxItems": 0},
     "is_default": {"const": False},
+    "qos_policy_id": {"type": ["string", "null"], "maxLength": 36},
 }
 NETWORK_CREATE = _document("network", {**NETWORK_FIELDS, "project_id": PROJECT, "tenant_id": PROJECT, "tags": TAGS})
 NETWORK_UPDATE = _document("network", NETWORK_FIELDS)
@@ -153,6 +154,7 @@ PORT_FIELDS: dict[str, Any] = {
     "binding:profile": {"type": ["object", "null"]},
     "extra_dhcp_opts": {"type": ["array", "null"], "items": DHCP_OPT, "maxItems": 50},
     "dns_name": {"const": ""},
+    "qos_policy_id": {"type": ["string", "null"], "maxLength": 36},
 }
 PORT_CREATE = _document(
     "port",

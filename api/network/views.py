@@ -66,6 +66,7 @@ def network_view(network: Network, show_provider: bool) -> dict[str, Any]:
         "is_default": False,
         "l2_adjacency": True,
         "dns_domain": "",
+        "qos_policy_id": network.qos_policy_id,
         **_standard(network),
     }
     if show_provider:
@@ -121,6 +122,7 @@ def port_view(port: Port, show_binding: bool) -> dict[str, Any]:
         "ip_allocation": "immediate",
         "dns_name": "",
         "dns_assignment": [],
+        "qos_policy_id": port.qos_policy_id,
         **_standard(port),
     }
     if show_binding:

@@ -15,6 +15,7 @@ Reads are done in bulk (a few queries per host, whatever the number of ports).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import time
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from network import dhcp_options, ipv6, liveness
+from network import dhcp_options, ipv6, liveness, qos
 from network.control import router_wiring
 from network.models import (
     DHCP_OWNER,
@@ -41,7 +42,16 @@ from network.models import (
     SecurityGroupRule,
 )
 from network.states import PortStatus
-from network.wire import DhcpSubnet, DhcpWiring, HostWiring, NetworkWiring, PortWiring, RemotePort, Rule
+from network.wire import (
+    BandwidthLimit,
+    DhcpSubnet,
+    DhcpWiring,
+    HostWiring,
+    NetworkWiring,
+    PortWiring,
+    RemotePort,
+    Rule,
+)
 
 LOG = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -244,6 +254,8 @@ class _Facts:
     rules: dict[str, tuple[Rule, ...]]
     live: set[str] | None = None  # hosts whose agent is alive (None: every host counts as live)
     router_hosts: dict[str, str] | None = None  # router id -> its host, for the routers with an interface here
+    bandwidth: dict[str, tuple[tuple[str, int, int], ...]] = dataclasses.field(default_factory=dict)
+    """Local server ports' QoS limits (``network.qos.effective_limits``): port id -> (direction, kbps, burst)."""
 
     def first_ip(self, port_id: str) -> str:
         return (self.addresses.get(port_id) or [""])[0]
@@ -266,6 +278,7 @@ def _read(session: Session, host: str, network_ids: set[str], down_after: timede
         rules=_rules(session, local),
         live=None if down_after is None else liveness.live_hosts(session, down_after),
         router_hosts={router_id: router_host for router_id, router_host in routers if router_host},
+        bandwidth=qos.effective_limits(session, local, {n.id: n.qos_policy_id for n in networks.values()}),
     )
 
 
@@ -277,6 +290,7 @@ def _port(facts: _Facts, port: Port) -> PortWiring:
         allowed_pairs=tuple((a["mac_address"], a["ip_address"]) for a in port.allowed_address_pairs or []),
         port_security=port.port_security_enabled,
         rules=facts.rules.get(port.id, ()),
+        bandwidth=tuple(BandwidthLimit(*limit) for limit in facts.bandwidth.get(port.id, ())),
     )
 
 

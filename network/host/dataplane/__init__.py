@@ -1,7 +1,7 @@
 """Network dataplane drivers, chosen by the ``network_dataplane`` setting: ``linux`` (the real one: bridges,
 VXLAN, nftables and dnsmasq on the host's kernel) or ``fake`` (in memory, for control-side tests and benchmarks).
 
-Only this package runs ``ip``, ``bridge``, ``nft``, ``dnsmasq`` and ``sysctl``; everything else asks it.
+Only this package runs ``ip``, ``bridge``, ``tc``, ``nft``, ``dnsmasq`` and ``sysctl``; everything else asks it.
 
 Run by the network host agent (``network.host``) and by the admin CLI's host teardown (``manage``), on the host
 whose kernel it changes. It imports ``common`` (settings, exceptions), ``network.wire``, ``network.devicenames``

@@ -11,7 +11,7 @@ import threading
 import time
 
 from network.host.dataplane.base import ApplyResult, DataplaneDriver, DataplaneError, HostUnderlay
-from network.wire import HostWiring
+from network.wire import BandwidthLimit, HostWiring
 
 
 class FakeDataplane(DataplaneDriver):
@@ -69,6 +69,16 @@ class FakeDataplane(DataplaneDriver):
             wired.extend(i.port_id for i in router.interfaces)
             wired.extend([router.gateway.port_id] if router.gateway is not None else [])
         return tuple(wired)
+
+    def bandwidth(self, port_id: str) -> tuple[BandwidthLimit, ...]:
+        """The QoS limits the state in effect shapes a port with (what the Linux driver puts on its veth ends)."""
+        with self._lock:
+            state = self.state
+        for network in state.networks if state is not None else ():
+            for port in network.ports:
+                if port.port_id == port_id:
+                    return port.bandwidth
+        return ()
 
     def retire(self) -> None:
         self.teardown()  # nothing of a fake host outlives its process

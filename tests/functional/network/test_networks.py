@@ -17,7 +17,7 @@ FIELDS = {
     "id", "name", "tenant_id", "project_id", "admin_state_up", "status", "subnets", "shared", "mtu",
     "router:external", "port_security_enabled", "availability_zones", "availability_zone_hints",
     "ipv4_address_scope", "ipv6_address_scope", "is_default", "l2_adjacency", "dns_domain", "description", "tags",
-    "created_at", "updated_at", "revision_number",
+    "created_at", "updated_at", "revision_number", "qos_policy_id",
 }  # fmt: skip
 PROVIDER = {"provider:network_type", "provider:physical_network", "provider:segmentation_id"}
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

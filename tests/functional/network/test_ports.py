@@ -16,7 +16,7 @@ FIELDS = {
     "id", "name", "network_id", "tenant_id", "project_id", "mac_address", "admin_state_up", "status", "device_id",
     "device_owner", "fixed_ips", "allowed_address_pairs", "extra_dhcp_opts", "security_groups",
     "port_security_enabled", "binding:vnic_type", "ip_allocation", "dns_name", "dns_assignment", "description",
-    "tags", "created_at", "updated_at", "revision_number",
+    "tags", "created_at", "updated_at", "revision_number", "qos_policy_id",
 }  # fmt: skip
 BINDING = {"binding:host_id", "binding:profile", "binding:vif_type", "binding:vif_details"}
 

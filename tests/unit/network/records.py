@@ -25,6 +25,8 @@ NETWORK_TABLES = {
     models.FloatingIP.__tablename__,
     models.SubnetPool.__tablename__,
     models.NetworkRBAC.__tablename__,
+    models.QosPolicy.__tablename__,
+    models.QosBandwidthLimitRule.__tablename__,
 }
 
 

@@ -25,5 +25,6 @@ routes and one NAT table (see ``router`` and ``nat``).
 Modules: ``runner`` (the only place commands run), ``inspect`` (reading the kernel), ``links`` (idempotent
 devices), ``fdb``, ``firewall`` + ``sgrules`` (pure rendering) and ``nftables`` (loading), ``dnsmasq`` (pure
 rendering) and ``dhcp`` (servers), ``nat`` (pure rendering) and ``router`` (routers), ``host`` (the host namespace,
-underlay and physical networks' bridges), ``driver`` (the order of it all).
+underlay and physical networks' bridges), ``shaping`` (QoS bandwidth limits as tc token buckets on the ports'
+veths), ``driver`` (the order of it all).
 """

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from network.devicenames import HOST_UNDERLAY, network_bridge, vif_names, vxlan_device
 from network.host.dataplane.base import ApplyResult, DataplaneDriver, DataplaneError, HostUnderlay
-from network.host.dataplane.linux import fdb, firewall, inspect
+from network.host.dataplane.linux import fdb, firewall, inspect, shaping
 from network.host.dataplane.linux.dhcp import DhcpServers
 from network.host.dataplane.linux.host import HostNamespace
 from network.host.dataplane.linux.inspect import Link, owner_tag
@@ -125,6 +125,8 @@ class LinuxDataplane(DataplaneDriver):
         root_ns = host_ns if host.netns is None else Namespace(self.runner, None).refresh()
         namespaces = inspect.namespaces(self.runner)
         forwarding = inspect.vxlan_entries(self.runner, host.netns)
+        root_qdiscs = shaping.read(self.runner, None)
+        qdiscs = (root_qdiscs, root_qdiscs if host.netns is None else shaping.read(self.runner, host.netns))
         errors: dict[str, str] = {}
         refused = firewall.refused_ports(wiring.networks)  # a hostile value stops its own port, not the host
         try:
@@ -141,7 +143,7 @@ class LinuxDataplane(DataplaneDriver):
                 errors[network.network_id] = "firewall: " + "; ".join(reasons)
                 vm_ports = [port for port in vm_ports if port.port_id not in refused]
             try:
-                self._network(network, host_ns, root_ns, namespaces, forwarding)
+                self._network(network, host_ns, root_ns, namespaces, forwarding, qdiscs)
             except DataplaneError as exc:
                 errors[network.network_id] = exc.message
                 continue
@@ -189,7 +191,10 @@ class LinuxDataplane(DataplaneDriver):
         root_ns: Namespace,
         namespaces: set[str],
         forwarding: dict[str, set[tuple[str, str]]],
+        qdiscs: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]],
     ) -> None:
+        """Converge one network's bridge, VXLAN device, forwarding entries, ports (with their QoS shaping:
+        ``qdiscs`` are the root and host namespaces' token buckets as read) and DHCP server."""
         underlay = self.underlay
         assert underlay is not None
         overhead = VXLAN_OVERHEAD + (20 if ":" in underlay.underlay_ip else 0)
@@ -217,7 +222,7 @@ class LinuxDataplane(DataplaneDriver):
                 continue
             names, port_tag = vif_names(port.port_id), owner_tag(self.host, port.port_id)
             root_ns.ensure(names.bridge, ["bridge"], mtu=network.mtu, tag=port_tag, options=QUIET_BRIDGE)
-            ensure_veth(
+            made = ensure_veth(
                 root_ns,
                 names.qvb,
                 host_ns,
@@ -227,6 +232,8 @@ class LinuxDataplane(DataplaneDriver):
                 a_master=names.bridge,
                 b_master=bridge,
             )
+            actual = ({}, {}) if made else qdiscs  # a new veth has no qdisc, whatever an old one of its name had
+            shaping.converge_port(self.runner, port, network.mtu, (root_ns.netns, host_ns.netns), actual)
         if network.dhcp is not None:
             self.dhcp.converge(network, host_ns, bridge, namespaces)
 

@@ -1,8 +1,8 @@
-"""The one place the dataplane runs commands (``ip``, ``bridge``, ``nft``, ``sysctl``, ``dnsmasq``).
+"""The one place the dataplane runs commands (``ip``, ``bridge``, ``tc``, ``nft``, ``sysctl``, ``dnsmasq``).
 
 Every command is either a *read* or a *write*, and the runner keeps a journal of both: "applying the same state
 twice writes nothing" is then a fact a test can count, not a hope, and a log of writes is an audit of what the
-agent changed on the host. Namespaces are entered with ``ip -n`` (``ip``, ``bridge``) or ``ip netns exec``
+agent changed on the host. Namespaces are entered with ``ip -n`` (``ip``, ``bridge``, ``tc``) or ``ip netns exec``
 (everything else), so no code outside this module builds a namespace prefix.
 """
 
@@ -25,7 +25,7 @@ from network.host.dataplane.base import DataplaneError
 LOG = logging.getLogger(__name__)
 TIMEOUT = 30.0
 JOURNAL_SIZE = 10_000
-_NETNS_AWARE = ("ip", "bridge")
+_NETNS_AWARE = ("ip", "bridge", "tc")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ def _network(**changes: object) -> SimpleNamespace:
         "id": "n1", "name": "net", "project_id": "p1", "admin_state_up": True, "status": "ACTIVE", "subnets": [],
         "shared": False, "mtu": 1450, "router_external": False, "port_security_enabled": True, "description": "",
         "tags": None, "created_at": CREATED, "updated_at": None, "revision_number": 1, "network_type": "vxlan",
-        "segmentation_id": 1001,
+        "segmentation_id": 1001, "qos_policy_id": None,
     }  # fmt: skip
     return SimpleNamespace(**(values | changes))
 
