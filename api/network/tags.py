@@ -1,6 +1,6 @@
 """``/network/v2.0/<collection>/<id>/tags``: Neutron's tag API (``standard-attr-tag``) for networks, subnets,
-ports, security groups, routers, floating IPs and subnet pools. Reading tags needs read access to the resource,
-changing them its update right."""
+ports, security groups, routers, floating IPs, subnet pools and QoS policies. Reading tags needs read access to the
+resource, changing them its update right."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from api.network import schemas
 from api.network.common import PREFIX
 from api.network.unit_of_work import UnitOfWork, unit_of_work
 from api.validation import validated_body
-from network import access
+from network import access, qos
 from network.access import Caller
 from network.exceptions import InvalidAttribute, NeutronNotFound
 
@@ -29,6 +29,9 @@ RESOURCES: dict[str, tuple[Lookup, str]] = {
     "routers": (access.get_router, "router"),
     "floatingips": (access.get_floating_ip, "floatingip"),
     "subnetpools": (access.get_subnetpool, "subnetpool"),
+    # QoS policies' tags are at /v2.0/policies/<id>/tags (Neutron's tag extension names collections, not paths;
+    # openstacksdk's QoSPolicy.set_tags sends exactly that).
+    "policies": (qos.get_policy, "policy"),
 }
 MAX_TAG = 255
 

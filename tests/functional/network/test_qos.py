@@ -57,6 +57,10 @@ def test_a_policy_and_its_bandwidth_limit_rules_are_created_shown_updated_and_de
 
     renamed = cloud.request("PUT", f"{BASE}/qos/policies/{made['id']}", tokens.admin, json={"policy": {"name": "x"}})
     assert renamed.status_code == 200 and renamed.json()["policy"]["name"] == "x"
+    tagged = cloud.request("PUT", f"{BASE}/policies/{made['id']}/tags", tokens.admin, json={"tags": ["gold"]})
+    assert tagged.status_code == 200, tagged.text
+    (found,) = get(cloud, tokens.demo, "/qos/policies?tags=gold&name=x")["policies"]
+    assert found["id"] == made["id"] and found["tags"] == ["gold"]
     assert cloud.request("DELETE", alias, tokens.admin).status_code == 204
     fault(cloud.request("GET", one, tokens.demo), "QosRuleNotFound", 404)
     delete(cloud, tokens.admin, "qos/policies", made["id"])
