@@ -54,6 +54,7 @@ from api.identity import services as identity_services
 from api.identity import trusts as identity_trusts
 from api.image import data as image_data
 from api.image import images, members, metadef_contents, metadef_namespaces
+from api.image import tasks as image_tasks
 from api.metadata import views as metadata_views
 from api.network import agents as network_agents
 from api.network import availability_zones as network_availability_zones
@@ -118,6 +119,7 @@ BLUEPRINTS = (
     quota_resources.bp,
     images.bp,
     image_data.bp,
+    image_tasks.bp,
     members.bp,
     metadef_namespaces.bp,
     metadef_contents.bp,

@@ -277,6 +277,9 @@ RULES: dict[str, Rule] = {
     ),
     "image:get_schemas": AUTHENTICATED,
     "image:get_usage": ADMIN | PROJECT_READER,
+    # Glance's tasks API (/v2/tasks, deprecated there in favour of image import) is admin-only by default
+    # (tasks_api_access): a task makes the image service fetch from the web on the caller's behalf.
+    "image:tasks_api_access": ADMIN,
     # Image metadata definitions (Glance metadefs). Glance's defaults since Xena: anyone in a project reads (the query
     # shows admins every namespace, others the public ones and their project's own; an unseen one is 404), only an
     # admin writes ("metadef_admin"): the catalogue is cloud-wide, names are global, and nothing counts a project's

@@ -120,6 +120,16 @@ class HostSettings:
         "", "disk_format that interoperable imports convert to (qcow2, raw or vmdk). Empty: keep the format."
     )
     image_chunk_size: int = _setting(1 << 20, "Bytes read or written at a time when streaming image data.")
+    image_import_allowed_sources: str = _setting(
+        "",
+        "Web sources Glance's import tasks (POST /v2/tasks) may fetch image data from, comma-separated, each "
+        "http(s)://host[:port] (e.g. 'https://cloud-images.example.org'). Any other scheme, host or port, and a "
+        "redirect to one, ends the task in failure before anything is fetched from it: a tenant cannot make the "
+        "image service fetch arbitrary URLs. Empty: no source, every import task fails.",
+    )
+    image_task_time_to_live: int = _setting(
+        48, "Hours a finished image task (/v2/tasks) is kept before the image service removes it (Glance's)."
+    )
     scheduler_strategy: str = _setting(
         "spread", "How the scheduler weighs hosts: 'spread' (most free first) or 'pack'."
     )

@@ -8,6 +8,7 @@ IMPORT_IMAGE = "image.import_image"
 SWEEP = "image.sweep_stale_uploads"
 ENSURE_VARIANT = "image.ensure_variant"
 DELETE_SERVER_SNAPSHOT = "image.delete_server_snapshot"
+RUN_TASK = "image.run_task"
 
 
 def delete_server_snapshot(app: Celery, image_id: str, request_id: str) -> None:
@@ -26,3 +27,9 @@ def ensure_variant(app: Celery, image_id: str, disk_format: str, timeout: float 
     asks: its application gives the task an id under the host's name, the only results its Redis user reads)."""
     result = app.send_task(ENSURE_VARIANT, args=[image_id, disk_format], ignore_result=False)
     return result.get(timeout=timeout)
+
+
+def run_task(app: Celery, task_id: str, request_id: str) -> None:
+    """Run a Glance task (``POST /v2/tasks``: an ``import`` from a web source) in the image service. Idempotent:
+    a task already claimed or ended is left alone."""
+    app.send_task(RUN_TASK, args=[task_id], kwargs={"request_id": request_id})

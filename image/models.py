@@ -3,12 +3,13 @@ catalogue (metadefs) describing the properties images and other resources may ca
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from common.db import Base, TimestampMixin, new_uuid
+from common.db import Base, TimestampMixin, UTCDateTime, new_uuid
 
 
 class Image(TimestampMixin, Base):
@@ -47,6 +48,27 @@ class ImageMember(TimestampMixin, Base):
     image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
     member_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
+
+
+class ImageTask(TimestampMixin, Base):
+    """A Glance task (``/v2/tasks``): an ``import`` of image data from a web source, run by the image service
+    (``image.web_import``). ``status`` is a ``TaskStatus``; ``result`` names the image made, ``message`` says why
+    it failed. Kept until ``expires_at`` (set when it ends, as Glance's task_time_to_live), then swept."""
+
+    __tablename__ = "image_tasks"
+    __table_args__ = (Index("ix_image_tasks_owner_created_at", "owner", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    type: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    input: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    message: Mapped[str] = mapped_column(Text, default="")
+    image_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    user_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
 
 
 class ImageVariant(TimestampMixin, Base):

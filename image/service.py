@@ -24,8 +24,8 @@ from common.db import Database
 from common.exceptions import Conflict
 from common.settings import Settings
 from image import quota, upload, variants
-from image.models import Image, ImageMember
-from image.states import ImageStatus, Visibility
+from image.models import Image, ImageMember, ImageTask
+from image.states import ImageStatus, TaskStatus, Visibility
 from image.store.base import ImageStore
 
 SNAPSHOT_DISK_FORMAT = "qcow2"
@@ -63,6 +63,25 @@ def create_image(
     session.add(image)
     session.flush()
     return image
+
+
+def create_task(
+    session: Session, owner: str, task_type: str, task_input: Mapping[str, Any], user_id: str | None, request_id: str
+) -> ImageTask:
+    """A new ``pending`` task (``POST /v2/tasks``) in the caller's transaction; the caller sends
+    ``image.client.run_task`` after its commit. The input is kept as given, as Glance shows it."""
+    task = ImageTask(
+        type=task_type,
+        status=TaskStatus.PENDING.value,
+        owner=owner,
+        input=dict(task_input),
+        message="",
+        user_id=user_id,
+        request_id=request_id or None,
+    )
+    session.add(task)
+    session.flush()
+    return task
 
 
 def create_snapshot(

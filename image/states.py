@@ -44,6 +44,22 @@ class MemberStatus(StrEnum):
     """The member declined; it can still use the image by id."""
 
 
+class TaskStatus(StrEnum):
+    """A Glance task's status (``/v2/tasks``): pending -> processing -> success | failure, never back."""
+
+    PENDING = "pending"
+    """Accepted; the image service has not started it (its message may still be in the queue)."""
+    PROCESSING = "processing"
+    """Claimed by one image worker, which is fetching, inspecting and storing the data."""
+    SUCCESS = "success"
+    """Done: ``result`` names the active image made."""
+    FAILURE = "failure"
+    """Ended without an image: ``message`` says why; anything half made was removed."""
+
+
+TASK_ENDED = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILURE})
+
+
 UPLOADABLE = frozenset({ImageStatus.QUEUED})
 DOWNLOADABLE = frozenset({ImageStatus.ACTIVE})
 # Statuses an image moves to when an action succeeds, keyed by (action, current status).

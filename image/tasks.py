@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from functools import cache
 
 from celery import Celery
 
 from common.settings import Settings
-from image import client, importing, service, sweeper, variants
+from image import client, importing, service, sweeper, variants, web_import
 from image.context import ImageWorker
 
 LOG = logging.getLogger(__name__)
@@ -39,9 +40,18 @@ def register(app: Celery, settings: Settings) -> None:
         LOG.info("[%s] deleting server snapshot %s", request_id, image_id)
         return service.delete_server_snapshot(worker.db, worker.store, image_id)
 
+    @app.task(name=client.RUN_TASK, acks_late=True, time_limit=4 * 3600, soft_time_limit=4 * 3600 - 60)
+    def run_task(task_id: str, request_id: str = "") -> str:
+        worker = _worker(settings)
+        LOG.info("[%s] running image task %s", request_id, task_id)
+        return web_import.run_task(worker.db, worker.store, worker.settings, task_id)
+
     @app.task(name=client.SWEEP, acks_late=True, time_limit=600, expires=SWEEP_SECONDS)
     def sweep() -> tuple[int, int]:
         worker = _worker(settings)
+        time_to_live = timedelta(hours=worker.settings.image_task_time_to_live)
+        for task_id in sweeper.sweep_tasks(worker.db, time_to_live):
+            client.run_task(app, task_id, request_id="")
         return sweeper.sweep(worker.db, worker.store)
 
     app.conf.beat_schedule = {"sweep-stale-uploads": {"task": client.SWEEP, "schedule": SWEEP_SECONDS}}
