@@ -176,8 +176,11 @@ region = {cloud.get("region_name", "RegionOne")}
 
 [network-feature-enabled]
 api_extensions = {",".join(extensions)}
-# IPv6 subnets exist in the API, but Tempest's IPv6 test classes are not measured yet
-ipv6 = false
+# Tempest's IPv6 variants are measured (subnets, ports, routers, security groups, address pairs, DHCP options on
+# 2001:db8::/48), and with ipv6_subnet_attributes the SLAAC/DHCPv6 mode classes (NetworksIpV6TestAttrs,
+# test_dhcp_ipv6): EUI-64 addresses, Neutron's mode rules, stateful allocation
+ipv6 = true
+ipv6_subnet_attributes = true
 port_security = {str("port-security" in extensions).lower()}
 floating_ips = true
 

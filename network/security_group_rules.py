@@ -34,6 +34,7 @@ PORT_PROTOCOLS = {6, 17, 33, 132, 136}
 ICMP_PROTOCOLS = {1, 58}
 IPV6_ONLY = {"icmpv6", "ipv6-encap", "ipv6-frag", "ipv6-icmp", "ipv6-nonxt", "ipv6-opts", "ipv6-route"}
 ANY_PREFIXES = {"IPv4": "0.0.0.0/0", "IPv6": "::/0"}
+IPV6_ICMP_CANONICAL = {"icmp": "ipv6-icmp", "icmpv6": "ipv6-icmp", "1": "58"}
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,8 @@ def check_rule(attrs: Mapping[str, Any]) -> CheckedRule:
     if ethertype is None:
         raise InvalidAttribute(attribute="ethertype", reason=f"'{attrs.get('ethertype')}' is not in IPv4, IPv6")
     protocol = normalise_protocol(attrs.get("protocol"))
+    if ethertype == "IPv6" and protocol is not None:  # Neutron stores legacy IPv6 ICMP spellings as its preferred
+        protocol = IPV6_ICMP_CANONICAL.get(protocol, protocol)
     if protocol in IPV6_ONLY and ethertype == "IPv4":
         raise _invalid(
             "SecurityGroupEthertypeConflictWithProtocol", f"Invalid ethertype {ethertype} for protocol {protocol}."

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from network import ipam, ipv6, subnets
+from network import ipam, ipv6, security_group_rules, subnets
 from network.exceptions import InvalidInput, InvalidIpForSubnet, IpAddressAlreadyAllocated
 from network.models import Port, Subnet
 from tests.unit.network.records import network_row
@@ -97,3 +97,14 @@ def test_slaac_subnets_give_eui64_addresses_and_refuse_named_ones_except_to_rout
             session, subnet, router_port.id, "2001:db8:5::1", device_owner="network:router_interface"
         )
         assert gateway == "2001:db8:5::1"
+
+
+@pytest.mark.parametrize("protocol", ["icmp", "icmpv6", "ipv6-icmp", "ICMP"])
+def test_ipv6_icmp_rules_are_stored_as_neutron_spells_them(protocol):
+    checked = security_group_rules.check_rule({"direction": "ingress", "ethertype": "IPv6", "protocol": protocol})
+    assert checked.protocol == "ipv6-icmp"
+    number = security_group_rules.check_rule({"direction": "ingress", "ethertype": "IPv6", "protocol": "1"})
+    assert number.protocol == "58"
+    if protocol in ("icmp", "ICMP"):
+        four = security_group_rules.check_rule({"direction": "ingress", "ethertype": "IPv4", "protocol": protocol})
+        assert four.protocol == "icmp"

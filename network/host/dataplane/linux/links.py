@@ -103,7 +103,12 @@ class Namespace:
         mode = "eui64" if link_local else "none"
         if current.addrgenmode != mode:
             self.ip("link", "set", "dev", name, "addrgenmode", mode)
-            if current.up and not link_local:  # link-local addresses made before stay until flushed
+            if current.up and link_local:
+                # The kernel makes the link-local address only as a device comes up: bounce it (its addresses go
+                # with it; the caller converges them after this).
+                self.ip("link", "set", "dev", name, "down")
+                current = dataclasses.replace(current, up=False)
+            elif current.up:  # link-local addresses made before stay until flushed
                 self.ip("-6", "addr", "flush", "dev", name, "scope", "link")
         changes: list[str] = []
         if current.alias != tag:
