@@ -31,7 +31,7 @@ from api.network.port_documents import joined_documents, port_document_query
 from api.network.unit_of_work import unit_of_work
 from api.network.views import port_view
 from api.runtime import runtime
-from network import ports, qos, router_interfaces
+from network import addresses, ports, qos, router_interfaces
 from network.access import get_port, own, usable_network
 from network.exceptions import InvalidAttribute, PortNotFound
 from network.models import ROUTER_INTERFACE_OWNER, IPAllocation, Network, Port, PortSecurityGroup
@@ -63,6 +63,18 @@ def _with_addresses(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool
     return Port.id.in_(select(IPAllocation.port_id).where(*conditions))
 
 
+def _canonical(values: list[str]) -> list[str]:
+    """Addresses as they are stored (``2001:DB8::0005`` is ``2001:db8::5``); a value that is no address matches
+    nothing, as given."""
+    found = []
+    for value in values:
+        try:
+            found.append(addresses.canonical_address(value))
+        except ValueError:
+            found.append(value)
+    return found
+
+
 def _fixed_ips_filter(values: list[str]) -> ColumnElement[bool]:
     """``fixed_ips=ip_address=10.0.0.5&fixed_ips=subnet_id=S``: ports with an address matching all of them."""
     wanted: dict[str, list[str]] = {}
@@ -75,7 +87,7 @@ def _fixed_ips_filter(values: list[str]) -> ColumnElement[bool]:
         wanted.setdefault(key, []).append(item)
     conditions: list[ColumnElement[bool]] = []
     if "ip_address" in wanted:
-        conditions.append(IPAllocation.ip_address.in_(wanted["ip_address"]))
+        conditions.append(IPAllocation.ip_address.in_(_canonical(wanted["ip_address"])))
     if "subnet_id" in wanted:
         conditions.append(IPAllocation.subnet_id.in_(wanted["subnet_id"]))
     for part in wanted.get("ip_address_substr", []):
@@ -95,7 +107,7 @@ def _listing() -> listing.Listing:
         columns={**COLUMNS, **(BINDING_COLUMNS if binding else {})},
         special={
             "fixed_ips": _fixed_ips_filter,
-            "ip_address": lambda values: _with_addresses([IPAllocation.ip_address.in_(values)]),
+            "ip_address": lambda values: _with_addresses([IPAllocation.ip_address.in_(_canonical(values))]),
             "subnet_id": lambda values: _with_addresses([IPAllocation.subnet_id.in_(values)]),
             "security_groups": lambda values: Port.id.in_(
                 select(PortSecurityGroup.port_id).where(PortSecurityGroup.security_group_id.in_(values))

@@ -39,6 +39,8 @@ def test_a_v6_subnet_defaults_to_the_first_address_as_gateway_and_a_pool_to_the_
     assert ipaddress.ip_address(given) in ipaddress.ip_network("2001:db8:60::/64") and given != "2001:db8:60::1"
     named = port(cloud, tokens.demo, net["id"], fixed_ips=[{"ip_address": "2001:db8:60::ffff:ffff:ffff:ffff"}])
     assert named["fixed_ips"][0] == {"subnet_id": made["id"], "ip_address": "2001:db8:60:0:ffff:ffff:ffff:ffff"}
+    spelled = get(cloud, tokens.demo, "/ports?fixed_ips=ip_address=2001:DB8:60:0:FFFF:FFFF:FFFF:FFFF")["ports"]
+    assert [p["id"] for p in spelled] == [named["id"]]  # any spelling of an address finds it
     anycast = {"network_id": net["id"], "fixed_ips": [{"subnet_id": made["id"], "ip_address": "2001:db8:60::"}]}
     fault(cloud.request("POST", f"{BASE}/ports", tokens.demo, json={"port": anycast}), "InvalidIpForSubnet", 400)
     # An IPv4 subnet beside it without a gateway; the list shows both (Tempest's no_gw64_one_network).
