@@ -19,12 +19,13 @@ from sqlalchemy import asc, desc, select
 from api import policy
 from api.broker import require_broker, send_after_commit
 from api.context import RequestContext
+from api.faults import fault_response
 from api.image import task_schemas
 from api.image.schemas import CREATE, READ_ONLY, RESERVED
 from api.image.views import glance_time
 from api.runtime import runtime
 from api.validation import digits, json_body, validate
-from common.exceptions import BadRequest, Forbidden, MethodNotAllowed, NotFound
+from common.exceptions import BadRequest, Forbidden, NotFound
 from image import client, service, sources
 from image.models import ImageTask
 from image.states import TaskStatus, Visibility
@@ -209,10 +210,14 @@ def show_task(task_id: str) -> Response:
 @bp.delete("/tasks/<task_id>")
 def delete_task(task_id: str) -> Response:
     _access()
-    raise MethodNotAllowed(
+    response = fault_response(
+        405,
+        "Method Not Allowed",
         "This operation is currently not permitted on Glance Tasks. They are auto deleted after reaching the time "
-        "based on their expires_at property."
+        "based on their expires_at property.",
     )
+    response.headers["Allow"] = "GET"
+    return response
 
 
 @bp.get("/schemas/task")

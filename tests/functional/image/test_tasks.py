@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import openstack
 import pytest
 
 from tests.harness import wait_until
@@ -83,6 +84,8 @@ def test_tasks_are_listed_with_glances_filters_paging_and_sorting_and_never_dele
     ascending = cloud.request("GET", f"{TASKS}?sort_key=created_at&sort_dir=asc&limit=1000", token).json()["tasks"]
     ids = [t["id"] for t in ascending]
     assert ids.index(made[0]) < ids.index(made[1]) < ids.index(made[2])
+    sdk = openstack.connection.Connection(session=cloud.admin(), region_name="RegionOne")
+    assert set(made) <= {t.id for t in sdk.image.tasks(status="failure", limit=2)}  # follows the next links
     for query, words in (
         ("status=done", "Invalid status value"),
         ("type=export", "Invalid type value"),
@@ -96,7 +99,7 @@ def test_tasks_are_listed_with_glances_filters_paging_and_sorting_and_never_dele
         response = cloud.request("GET", f"{TASKS}?{query}", token)
         assert response.status_code == 400 and words in response.text, (query, response.text)
     refused = cloud.request("DELETE", f"{TASKS}/{made[0]}", token)
-    assert refused.status_code == 405 and "expires_at" in refused.text
+    assert refused.status_code == 405 and "expires_at" in refused.text and refused.headers["Allow"] == "GET"
     assert cloud.request("GET", f"{TASKS}/{made[0]}", token).status_code == 200
     assert cloud.request("GET", f"{TASKS}/00000000-0000-0000-0000-000000000000", token).status_code == 404
 
