@@ -52,6 +52,12 @@ def router_owner(router_id: str) -> str:
     return f"{OWNER}{router_id}"
 
 
+def _has_v6(addresses: tuple[str, ...]) -> bool:
+    """An IPv6 router port needs its link-local address: without one the kernel sends no neighbour solicitation
+    for a packet it forwards (and a router's advertisements and redirects come from it)."""
+    return any(":" in address for address in addresses)
+
+
 def _route_key(dst: str, via: str) -> tuple[str, str]:
     network = ipaddress.ip_network("0.0.0.0/0" if dst == "default" and ":" not in via else dst, strict=False)
     if dst == "default" and ":" in via:
@@ -147,6 +153,7 @@ class Routers:
                 tag=tag,
                 a_master=network_bridge(network.network_id),
                 b_mac=interface.mac,
+                b_link_local=_has_v6(interface.addresses),
             )
             wanted[inside] = set(interface.addresses)
         added: list[str] = []
@@ -164,6 +171,7 @@ class Routers:
                 tag=tag,
                 a_master=bridges[gateway.physical_network],
                 b_mac=gateway.mac,
+                b_link_local=_has_v6(gateway.addresses),
             )
             wanted[inside] = set(gateway.addresses) | {f"{f.floating_ip}/32" for f in router.floating_ips}
         for link in list(inner.links.values()):
