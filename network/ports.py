@@ -114,6 +114,11 @@ def _fixed_ips(
     return resolved
 
 
+NO_AUTO_ADDRESS_OWNERS = (ROUTER_INTERFACE_OWNER, FLOATING_IP_OWNER)
+"""Ports that hold exactly the addresses they ask for: a router's interface (the gateway) and a floating IP's
+(its one IPv4 address), never an EUI-64 address of their own."""
+
+
 def _is_auto(subnet: Subnet) -> bool:
     return ipv6.is_auto_address(subnet.ipv6_ra_mode, subnet.ipv6_address_mode)
 
@@ -123,8 +128,8 @@ def _allocate(
 ) -> None:
     """Give ``port`` the requested addresses, or by default one from the first subnet of each IP version
     that has a free address (409 ``IpAddressGenerationFailure`` if none has); SLAAC and DHCPv6-stateless subnets
-    are never chosen that way. With ``implicit`` (a new port), a port that is no router interface also gets its
-    EUI-64 address on every SLAAC or DHCPv6-stateless subnet of the network, as Neutron gives them."""
+    are never chosen that way. With ``implicit`` (a new port), a port that is no router interface or floating IP
+    also gets its EUI-64 address on every SLAAC or DHCPv6-stateless subnet of the network, as Neutron gives them."""
     lowest = port.device_owner == DHCP_OWNER
 
     def give(subnet: Subnet, address: str | None = None) -> None:
@@ -149,7 +154,7 @@ def _allocate(
             else:
                 if candidates:
                     raise IpAddressGenerationFailure(net_id=network.id)
-    if implicit and port.device_owner != ROUTER_INTERFACE_OWNER:
+    if implicit and port.device_owner not in NO_AUTO_ADDRESS_OWNERS:
         for subnet in network.subnets:
             if _is_auto(subnet) and subnet.id not in named:
                 give(subnet)

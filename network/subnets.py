@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from common.exceptions import BadRequest
-from network import addresses, dhcp, ipam, ipv6, quota, subnet_pools
+from network import addresses, dhcp, ipam, ipv6, ports, quota, subnet_pools
 from network.access import Caller, get_subnet, usable_network
 from network.db import begin_write
 from network.exceptions import (
@@ -276,9 +276,11 @@ def create_subnet(session: Session, caller: Caller, attrs: Mapping[str, Any]) ->
 
 
 def _add_auto_addresses(session: Session, subnet: Subnet) -> None:
-    """Every port of the network but a router's interfaces gets its EUI-64 address on a new SLAAC or
+    """Every port of the network but a router's interfaces and floating IPs gets its EUI-64 address on a new SLAAC or
     DHCPv6-stateless subnet, as Neutron adds them: the hosts configure it by themselves once advertised."""
-    query = select(Port).where(Port.network_id == subnet.network_id, Port.device_owner != ROUTER_INTERFACE_OWNER)
+    query = select(Port).where(
+        Port.network_id == subnet.network_id, Port.device_owner.not_in(ports.NO_AUTO_ADDRESS_OWNERS)
+    )
     for port in session.scalars(query.order_by(Port.created_at, Port.id)):
         ipam.allocate(session, subnet, port.id, device_owner=port.device_owner, mac=port.mac_address)
         port.revision_number += 1

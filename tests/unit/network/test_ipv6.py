@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from network import ipam, ipv6, security_group_rules, subnets
+from common.settings import Settings
+from network import ipam, ipv6, networks, ports, security_group_rules, subnets
 from network.exceptions import InvalidInput, InvalidIpForSubnet, IpAddressAlreadyAllocated
 from network.models import Port, Subnet
-from tests.unit.network.records import network_row
+from tests.unit.network.records import ADMIN, network_row
 
 
 def test_eui64_is_the_prefix_and_the_mac_with_fffe_and_the_universal_bit_flipped():
@@ -108,3 +109,24 @@ def test_ipv6_icmp_rules_are_stored_as_neutron_spells_them(protocol):
     if protocol in ("icmp", "ICMP"):
         four = security_group_rules.check_rule({"direction": "ingress", "ethertype": "IPv4", "protocol": protocol})
         assert four.protocol == "icmp"
+
+
+def test_ports_get_eui64_addresses_on_every_auto_subnet_but_routers_and_floating_ips_do_not(db):
+    with db.session() as session:
+        network = networks.create_network(session, ADMIN, Settings(), {"name": "n"})
+        four = subnets.create_subnet(session, ADMIN, {"network_id": network.id, "cidr": "10.0.0.0/24"})
+        slaac = subnets.create_subnet(
+            session,
+            ADMIN,
+            {"network_id": network.id, "cidr": "2001:db8:9::/64", "ip_version": 6, "ipv6_address_mode": "slaac"},
+        )
+        vm = ports.create_port(session, ADMIN, {"network_id": network.id, "mac_address": "fa:16:3e:00:00:42"})
+        assert {(a.subnet_id, a.ip_address) for a in vm.fixed_ips} >= {(slaac.id, "2001:db8:9:0:f816:3eff:fe00:42")}
+        named = ports.create_port(session, ADMIN, {"network_id": network.id, "fixed_ips": [{"subnet_id": four.id}]})
+        assert {a.subnet_id for a in named.fixed_ips} == {four.id, slaac.id}  # implied, as in Neutron
+        for owner in ("network:floatingip", "network:router_interface"):
+            attrs = {"network_id": network.id, "device_owner": owner, "fixed_ips": [{"subnet_id": four.id}]}
+            assert [a.subnet_id for a in ports.create_port(session, ADMIN, attrs).fixed_ips] == [four.id]
+        with pytest.raises(ipv6.AllocationOnAutoAddressSubnet):
+            fixed = [{"subnet_id": slaac.id, "ip_address": "2001:db8:9::99"}]
+            ports.create_port(session, ADMIN, {"network_id": network.id, "fixed_ips": fixed})
