@@ -62,6 +62,7 @@ from api.network import extensions as network_extensions
 from api.network import floating_ips as network_floating_ips
 from api.network import networks as network_networks
 from api.network import ports as network_ports
+from api.network import qos as network_qos
 from api.network import quotas as network_quotas
 from api.network import rbac_policies as network_rbac_policies
 from api.network import routers as network_routers
@@ -142,6 +143,7 @@ BLUEPRINTS = (
     network_networks.bp,
     network_subnets.bp,
     network_ports.bp,
+    network_qos.bp,
     network_routers.bp,
     network_floating_ips.bp,
     network_security_groups.bp,

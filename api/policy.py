@@ -402,6 +402,17 @@ RULES: dict[str, Rule] = {
     "network:rbac_policy:target_tenant:*": ADMIN,
     "network:rbac_policy:access_as_external": ADMIN,
     "network:get_service_provider": AUTHENTICATED,
+    # QoS (Neutron's defaults): policies and their rules are the cloud's to make; anyone reads their project's and
+    # shared ones (another project's is a 404, network.qos); the rule types (backend details) are for admins.
+    "network:get_policy": ADMIN | SCOPED_READER,
+    "network:create_policy": ADMIN,
+    "network:update_policy": ADMIN,
+    "network:delete_policy": ADMIN,
+    "network:get_rule_type": ADMIN,
+    "network:get_policy_bandwidth_limit_rule": ADMIN | SCOPED_READER,
+    "network:create_policy_bandwidth_limit_rule": ADMIN,
+    "network:update_policy_bandwidth_limit_rule": ADMIN,
+    "network:delete_policy_bandwidth_limit_rule": ADMIN,
     "network:get_availability_zone": AUTHENTICATED,
     "network:get_port": ADMIN | SCOPED_READER,
     "network:create_port": ADMIN | PROJECT_MEMBER,
