@@ -32,7 +32,7 @@ def repin(session: Session, instance: Instance, wanted: str | None) -> None:
         .values(requested_zone=wanted)
         .execution_options(synchronize_session="fetch")
     )
-    if pinned.rowcount == 0:  # type: ignore[attr-defined]
+    if pinned.rowcount == 0:
         raise BadRequest(
             f"Server {instance.id} is in availability zone {instance.availability_zone}, not {wanted}: "
             "a server can only be pinned to the availability zone it is in."
