@@ -110,6 +110,11 @@ def _add_by_subnet(session: Session, caller: Caller, router: Router, subnet_id: 
     network = usable_network(session, caller, subnet.network_id)
     if not subnet.gateway_ip:
         raise BadRouterRequest(reason="Subnet for router interface must have a gateway IP")
+    if subnet.ip_version == 6 and subnet.ipv6_ra_mode is None and subnet.ipv6_address_mode is not None:
+        raise BadRouterRequest(
+            reason=f"IPv6 subnet {subnet.id} configured to receive RAs from an external router cannot be added to "
+            "Neutron Router."
+        )
     _check_new_subnets(session, router, [subnet])
     attrs = {
         "network_id": network.id,

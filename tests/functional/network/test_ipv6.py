@@ -117,6 +117,11 @@ def test_router_interfaces_on_v6_subnets_by_subnet_and_by_port(cloud, tokens, un
     overlapping = _subnet6(cloud, tokens.demo, network(cloud, tokens.demo, f"{unique}-c")["id"], "2001:db8:65::/64")
     refused = put(cloud, tokens.demo, f"/routers/{made['id']}/add_router_interface", {"subnet_id": overlapping["id"]})
     assert refused.status_code == 400, refused.text
+    # A subnet whose advertisements come from a router outside the cloud is not for this one (Neutron's 400).
+    external_ra = _subnet6(cloud, tokens.demo, network(cloud, tokens.demo, f"{unique}-d")["id"], "2001:db8:68::/64",
+                           ipv6_address_mode="slaac")  # fmt: skip
+    refused = put(cloud, tokens.demo, f"/routers/{made['id']}/add_router_interface", {"subnet_id": external_ra["id"]})
+    assert "receive RAs from an external router" in fault(refused, "BadRequest", 400)
     own = port(cloud, tokens.demo, net_b["id"])
     by_port = put(cloud, tokens.demo, f"/routers/{made['id']}/add_router_interface", {"port_id": own["id"]})
     assert by_port.status_code == 200 and by_port.json()["subnet_id"] == second["id"], by_port.text
