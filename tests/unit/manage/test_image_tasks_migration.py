@@ -1,4 +1,4 @@
-"""Migration 0037 makes the ``image_tasks`` table (Glance's /v2/tasks) exactly as the model declares it."""
+"""Migration 0035 makes the ``image_tasks`` table (Glance's /v2/tasks) exactly as the model declares it."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 New table ``image_tasks``: a task's type, status, owner, input, result and message, the image it made, and when
 it expires (set when it ends; the image service's sweeper removes it then).
 
-Revision ID: 0037_image_tasks
-Revises: 0036_compute_pinned_az
+Revision ID: 0035_image_tasks
+Revises: 0034_network_qos
 Create Date: 2026-12-07 04:00:00.000000
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import common.db
 
-revision = "0037_image_tasks"
-down_revision = "0036_compute_pinned_az"
+revision = "0035_image_tasks"
+down_revision = "0034_network_qos"
 branch_labels = None
 depends_on = None
 
