@@ -93,6 +93,7 @@ def test_no_volume_route_answers_hostile_input_with_a_5xx_or_a_foreign_fault(
     rules = [r for r in cloud.app.url_map.iter_rules() if r.rule.startswith("/volume")]
     for rule in sorted(rules, key=lambda r: ("DELETE" in r.methods, r.rule)):
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}, key=lambda m: m == "DELETE"):
+            fuzzed = False  # as in the walk over every API: the first token that reaches the schema fuzzes it
             for token in (cloud.demo_token, cloud.admin_token, None):
                 urls = list(_urls(rule, targets))
                 headers = {"Content-Type": "application/json", "OpenStack-API-Version": "volume latest"}
@@ -106,15 +107,21 @@ def test_no_volume_route_answers_hostile_input_with_a_5xx_or_a_foreign_fault(
                     continue
                 if method == "GET" or token is None:
                     continue
-                for body in GENERIC_BODIES:
+                for body in GENERIC_BODIES if not fuzzed else GENERIC_BODIES[::4]:
                     response = client.open(urls[0], method=method, data=body, headers=headers)
                     findings.check(method, urls[0], response, f"body {body[:30]!r}")
                 if token == cloud.demo_token:
                     response = client.open(urls[0], method=method, data=TEN_MB, headers=headers)
                     findings.check(method, urls[0], response, "10 MB string")
                 documents = _documents(client, spy, method, urls[0], headers)
-                for what, body in _fuzz_bodies(documents, rng, thorough=token == cloud.demo_token):
+                if fuzzed:
+                    for document in documents:
+                        response = client.open(urls[0], method=method, data=fuzzing.encode(document), headers=headers)
+                        findings.check(method, urls[0], response, "valid")
+                    continue
+                for what, body in _fuzz_bodies(documents, rng, thorough=True):
                     response = client.open(urls[0], method=method, data=body, headers=headers)
                     findings.check(method, urls[0], response, what)
+                fuzzed = bool(documents)
     print(f"\nfuzzed the volume API with {findings.sent} requests; statuses {dict(sorted(findings.statuses.items()))}")
     assert not findings.problems, findings.report()
