@@ -152,6 +152,7 @@ EXTENSIONS = {
     "subnet-external-network", "agent", "subnet_allocation", "default-subnetpools",
     "rbac-policies", "extra_dhcp_opt", "service-type", "availability_zone",
     "router", "ext-gw-mode", "extraroute", "extraroute-atomic", "fip-port-details",
+    "qos", "qos-bw-limit-direction", "qos-default", "qos-rules-alias", "qos-rule-type-details",
 }  # fmt: skip
 
 
