@@ -201,6 +201,10 @@ class Cloud:
         self.manage("services", "down")
         self.manage("services", "up")
 
+    def restart_api(self) -> None:
+        """The API's processes stopped and started again, the rest of the cloud left running."""
+        self.manage("services", "restart", "api")
+
     def bootstrap(self, admin_password: str, demo_password: str) -> None:
         env = self.env | {"STRATUS_ADMIN_PASSWORD": admin_password, "STRATUS_DEMO_PASSWORD": demo_password}
         command = [str(VENV_BIN / "stratus-manage"), "bootstrap"]

@@ -609,6 +609,23 @@ def stop_services(settings: Settings, services: list[Service], timeout: float) -
         click.echo(f"stopped {name} (pid {pid})")
 
 
+@services.command("restart")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for every service to answer.")
+@click.pass_context
+def restart(ctx: click.Context, names: tuple[str, ...], timeout: float) -> None:
+    """Stop the services NAMES (as ``services status`` names them; Redis is not among them) and start them again,
+    the others left running: what a change of the API's settings or code needs, without a whole bring-up."""
+    settings = load()
+    known = {s.name: s for s in [api_service(settings), console_proxy_service(settings), *worker_services(settings)]}
+    known |= {s.name: s for s in metadata_proxy_services(settings)}
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise click.BadParameter(f"unknown {', '.join(unknown)}; known: {', '.join(sorted(known))}", param_hint="NAMES")
+    stop_services(settings, [known[name] for name in dict.fromkeys(names)], STOP_TIMEOUT)
+    ctx.invoke(up, timeout=timeout)  # starts what is not running: the services just stopped
+
+
 @services.command("status")
 def status() -> None:
     """One line per service; exits 1 when any service that should run is stopped."""

@@ -43,6 +43,11 @@ def status_states(cloud: Cloud) -> tuple[int, dict[str, str]]:
     return result.returncode, {row[0]: row[2] for row in rows}
 
 
+def pids(cloud: Cloud) -> dict[str, str]:
+    rows = [line.split() for line in cloud.manage("services", "status").stdout.splitlines()[1:] if line.strip()]
+    return {row[0]: row[1] for row in rows}
+
+
 def test_up_down_up_keeps_projects_and_tokens(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     # A broker port nothing answers on: the launcher starts (and later stops) its own persistent Redis.
@@ -68,6 +73,15 @@ def test_up_down_up_keeps_projects_and_tokens(tmp_path: Path) -> None:
         assert "stopped" not in states.values()
         assert any((state_dir / "redis").iterdir()), "Redis kept no append-only file"
 
+        before = pids(cloud)
+        cloud.manage("services", "restart", "api")
+        after = pids(cloud)
+        assert after["api"] != before["api"] and {**after, "api": 0} == {**before, "api": 0}
+        assert "bringup" in project_names(cloud, token)
+        refused = cloud.manage("services", "restart", "api", "no-such-service", check=False)
+        assert refused.returncode == 2 and "unknown no-such-service" in refused.stderr
+        assert pids(cloud) == after
+
     code, states = status_states(cloud)
     assert code != 0
     assert "running" not in states.values()
@@ -85,12 +99,14 @@ def test_external_broker_is_used_and_left_running(tmp_path: Path, redis_url: str
     assert states["api"] == "stopped"
 
 
-def test_make_up_bootstrap_writes_clouds_yaml_and_uploads_the_tiny_image_once(tmp_path: Path) -> None:
-    """What ``make up`` runs after ``services up``: accounts, clouds.yaml, and the public image ``tiny``."""
+def test_make_up_bootstrap_writes_clouds_yaml_uploads_tiny_and_makes_public_once(tmp_path: Path) -> None:
+    """What ``make up`` runs after ``services up`` (``deploy/bootstrap.py``), twice: accounts, clouds.yaml, the
+    public image ``tiny`` and the external network ``public`` are made once."""
     image = tmp_path / "tiny.qcow2"
     subprocess.run(["qemu-img", "create", "-f", "qcow2", str(image), "16M"], check=True, capture_output=True)
     clouds_yaml = tmp_path / "clouds.yaml"
-    with running_cloud(tmp_path / "state") as cloud:
+    env = {"STRATUS_NETWORK_EXTERNAL_CIDR": "172.25.8.0/24", "STRATUS_NETWORK_EXTERNAL_HOST_ADDRESS": "172.25.8.9/24"}
+    with running_cloud(tmp_path / "state", env) as cloud:
         command = [
             str(VENV_BIN / "python"),
             "deploy/bootstrap.py",
@@ -109,3 +125,28 @@ def test_make_up_bootstrap_writes_clouds_yaml_and_uploads_the_tiny_image_once(tm
         session = ks_session.Session(auth=v3.Password(**auth))
         images = session.get(f"{cloud.url}/image/v2/images?name=tiny").json()["images"]
         assert [(i["visibility"], i["status"], i["disk_format"]) for i in images] == [("public", "active", "qcow2")]
+        assert "created external network public" in first.stdout, first.stdout
+        assert "network public exists" in second.stdout, second.stdout
+        check_external_network(cloud, clouds)
+
+
+def check_external_network(cloud: Cloud, clouds: dict) -> None:
+    """``public``: flat on physical network ``public``, the admin project's, not shared, with ``public-subnet``
+    from the settings; every project sees it and takes floating IPs from it."""
+    admin = ks_session.Session(auth=v3.Password(**clouds["stratus-admin"]["auth"]))
+    demo = ks_session.Session(auth=v3.Password(**clouds["stratus"]["auth"]))
+    base = f"{cloud.url}/network/v2.0"
+    (public,) = admin.get(f"{base}/networks?name=public").json()["networks"]
+    assert public["router:external"] is True and public["shared"] is False
+    assert (public["provider:network_type"], public["provider:physical_network"]) == ("flat", "public")
+    assert public["provider:segmentation_id"] is None
+    (subnet,) = admin.get(f"{base}/subnets?network_id={public['id']}").json()["subnets"]
+    assert subnet["name"] == "public-subnet" and subnet["cidr"] == "172.25.8.0/24"
+    assert subnet["gateway_ip"] == "172.25.8.9" and subnet["enable_dhcp"] is False
+    assert subnet["allocation_pools"] == [
+        {"start": "172.25.8.1", "end": "172.25.8.8"},
+        {"start": "172.25.8.10", "end": "172.25.8.254"},
+    ]
+    assert [n["id"] for n in demo.get(f"{base}/networks?name=public").json()["networks"]] == [public["id"]]
+    made = demo.post(f"{base}/floatingips", json={"floatingip": {"floating_network_id": public["id"]}})
+    assert made.json()["floatingip"]["floating_ip_address"].startswith("172.25.8.")
