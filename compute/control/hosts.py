@@ -72,6 +72,7 @@ def host_report(
     control: ComputeControl, host: str, resources: dict[str, Any], instances: dict[str, int], zone: str = "nova"
 ) -> dict[str, int]:
     orphans: list[str] = []
+    moved: set[str] = set()
     synced = 0
     with control.db.session() as session:
         _upsert(session, host, resources, zone)
@@ -93,9 +94,27 @@ def host_report(
             else set()
         )
         orphans = [uuid for uuid in unknown if uuid in deleted]
-        for uuid in set(unknown) - deleted:
+        # A guest whose server lives on another host, with no move under way, is a stale copy: a build that failed
+        # here and whose clean-up failed too (the hypervisor was unreachable) was built elsewhere since. It goes
+        # without a delete reported, as a build that moved is dropped; a server never runs twice.
+        moved = (
+            set(
+                session.scalars(
+                    select(Instance.id).where(
+                        Instance.id.in_(unknown), Instance.deleted.is_(False), Instance.host.is_not(None),
+                        Instance.host != host, Instance.task_state.is_(None),
+                    )
+                )
+            )
+            if unknown
+            else set()
+        )  # fmt: skip
+        for uuid in set(unknown) - deleted - moved:
             LOG.warning("host %s runs guest %s that this cloud does not know; leaving it alone", host, uuid)
     for uuid in orphans:
         LOG.warning("destroying orphan guest %s on %s", uuid, host)
         client.agent_destroy(control.app, host, uuid, request_id="req-power-sync")
-    return {"synced": synced, "orphans": len(orphans)}
+    for uuid in sorted(moved):
+        LOG.warning("dropping guest %s on %s: its server runs on another host", uuid, host)
+        client.agent_drop(control.app, host, uuid, request_id="req-power-sync")
+    return {"synced": synced, "orphans": len(orphans) + len(moved)}

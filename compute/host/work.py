@@ -79,9 +79,14 @@ def _clonable(agent: ComputeAgent, image: Any) -> str | None:
 
 
 def _power_state(agent: ComputeAgent, host: str, instance_id: str) -> int:
+    """The instance's power state, NOSTATE when the hypervisor cannot say (gone, or unreachable: the outcome must
+    still be reported, or the server would wait in its task state for ever)."""
     try:
         return int(agent.driver(host).get_info(instance_id).power_state)
     except InstanceNotFound:
+        return int(PowerState.NOSTATE)
+    except DriverError:
+        LOG.exception("power state of %s on %s unknown", instance_id, host)
         return int(PowerState.NOSTATE)
 
 
@@ -91,8 +96,14 @@ def spawn(agent: ComputeAgent, host: str, spec: dict[str, Any], request_id: str)
         driver.spawn(_instance_spec(agent, host, spec))
     except Exception as exc:  # any failure: clean up here, let the scheduler try another host
         LOG.exception("[%s] spawn of %s failed on %s", request_id, spec["uuid"], host)
-        driver.destroy(spec["uuid"])
-        agent.app.send_task(client.SPAWN_FAILED, args=[spec["uuid"], host, str(exc)], kwargs={"request_id": request_id})
+        reason = str(exc)
+        try:
+            driver.destroy(spec["uuid"])
+        except Exception as cleanup:  # the failure is reported all the same: a build must never wait unanswered
+            # (the host's reconciliation removes a guest this host no longer runs once its hypervisor answers)
+            LOG.exception("[%s] cleanup of %s on %s failed", request_id, spec["uuid"], host)
+            reason = f"{reason}; cleaning up failed too: {cleanup}"
+        agent.app.send_task(client.SPAWN_FAILED, args=[spec["uuid"], host, reason], kwargs={"request_id": request_id})
         return
     state = _power_state(agent, host, spec["uuid"])
     agent.app.send_task(client.SPAWNED, args=[spec["uuid"], host, state], kwargs={"request_id": request_id})

@@ -11,7 +11,7 @@ from common.settings import HostSettings
 from compute import client
 from compute.host import work
 from compute.host.context import ComputeAgent
-from compute.host.virt.base import PowerState
+from compute.host.virt.base import DriverError, PowerState
 
 
 class RecordingQueue:
@@ -91,3 +91,36 @@ def test_rescue_and_unrescue_on_the_host(agent: ComputeAgent) -> None:
     assert not driver.rescued("i-1")  # type: ignore[attr-defined]
     work.action(agent, "box-1", "missing", "rescue", "req-5", {"spec": {**SPEC, "uuid": "missing"}, "rescue_image": {}})
     assert agent.app.errors[:3] == [None] * 3 and "missing" in agent.app.errors[3]  # type: ignore[attr-defined]
+
+
+class UnreachableHypervisor:
+    """A driver whose hypervisor stopped answering mid-spawn: every call fails, clean-up included."""
+
+    def spawn(self, spec: Any) -> None:
+        raise DriverError(reason="cannot connect to libvirt at qemu:///system")
+
+    def destroy(self, instance_id: str) -> None:
+        raise DriverError(reason="cannot connect to libvirt at qemu:///system")
+
+    def get_info(self, instance_id: str) -> Any:
+        raise DriverError(reason="cannot connect to libvirt at qemu:///system")
+
+    def power_off(self, instance_id: str) -> None:
+        raise DriverError(reason="cannot connect to libvirt at qemu:///system")
+
+
+def test_a_spawn_whose_clean_up_fails_too_is_still_reported_failed(agent: ComputeAgent, monkeypatch) -> None:
+    # Regression: the clean-up's error escaped the handler and the build waited in BUILD, unanswered (a libvirtd
+    # restarted during a spawn, seen under Tempest).
+    monkeypatch.setitem(agent.drivers, "box-1", UnreachableHypervisor())  # type: ignore[index]
+    work.spawn(agent, "box-1", SPEC, "req")
+    ((name, args),) = agent.app.sent  # type: ignore[attr-defined]
+    assert (name, args[:2]) == (client.SPAWN_FAILED, ["i-1", "box-1"])
+    assert "cannot connect to libvirt" in args[2] and "cleaning up failed too" in args[2]
+
+
+def test_an_action_is_reported_when_the_hypervisor_cannot_tell_the_power_state(agent: ComputeAgent, monkeypatch):
+    monkeypatch.setitem(agent.drivers, "box-1", UnreachableHypervisor())  # type: ignore[index]
+    work.action(agent, "box-1", "i-1", "stop", "req", {})
+    assert agent.app.sent == [(client.ACTION_DONE, ["i-1", "box-1", "stop", "req", int(PowerState.NOSTATE)])]  # type: ignore[attr-defined]
+    assert "cannot connect to libvirt" in agent.app.errors[0]  # type: ignore[attr-defined,index]

@@ -1,0 +1,46 @@
+"""A host's report of the guests it runs: each guest is left, destroyed or dropped by what the cloud knows of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from compute import client
+from compute.control import hosts
+from compute.control.context import ComputeControl
+from compute.models import Instance
+
+FLAVOR = {"id": "1", "name": "f", "vcpus": 1, "ram": 64, "disk": 1}
+RESOURCES = {"vcpus": 4, "memory_mb": 4096, "disk_gb": 40}
+
+
+def _instance(control: ComputeControl, host: str, *, deleted: bool = False, task_state: str | None = None) -> str:
+    with control.db.session() as session:
+        instance = Instance(
+            name="vm", project_id="p", user_id="u", hostname="vm", reservation_id="r", flavor=FLAVOR,
+            old_flavor=FLAVOR, image_ref="i", host=host, vm_state="active", task_state=task_state,
+            requested_networks=[], deleted=deleted,
+        )  # fmt: skip
+        session.add(instance)
+        session.flush()
+        return instance.id
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    calls: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(client, "agent_destroy", lambda app, host, uuid, **_: calls.append(("destroy", host, uuid)))
+    monkeypatch.setattr(client, "agent_drop", lambda app, host, uuid, **_: calls.append(("drop", host, uuid)))
+    return calls
+
+
+def test_a_guest_whose_server_was_built_on_another_host_is_dropped_from_this_one(control, sent: list[Any]) -> None:
+    # A spawn failed on h1 and its clean-up failed too (libvirtd down); the build went to h2. When h1 reports the
+    # guest again, its copy goes, with no delete reported: the server must not run twice.
+    moved = _instance(control, "h2")
+    moving = _instance(control, "h2", task_state="resize_migrating")
+    deleted = _instance(control, "h3", deleted=True)
+    outcome = hosts.host_report(control, "h1", RESOURCES, {moved: 1, moving: 1, deleted: 1, "not-ours": 1})
+    assert sorted(sent) == [("destroy", "h1", deleted), ("drop", "h1", moved)]
+    assert outcome["orphans"] == 2
