@@ -105,6 +105,41 @@ def create_snapshot(
     return image.id
 
 
+EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+EMPTY_SHA512 = (
+    "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+    "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"
+)
+
+
+def create_volume_backed_snapshot(
+    session: Session, owner: str, name: str, min_disk: int, min_ram: int, properties: Mapping[str, Any]
+) -> str:
+    """The image of a server booted from a volume (``createImage``): no data, only properties naming the volume
+    snapshots it stands for. Nova uploads an empty body (raw, bare) so it is ``active`` at once with size 0; here
+    it is recorded so in the caller's transaction (nothing in the store: a download answers 204). Not counted
+    against the image-count quota, as ``create_snapshot``."""
+    image = Image(
+        name=name,
+        owner=owner,
+        status=ImageStatus.ACTIVE.value,
+        visibility=Visibility.PRIVATE.value,
+        disk_format="raw",
+        container_format="bare",
+        size=0,
+        virtual_size=0,
+        checksum=EMPTY_MD5,
+        os_hash_algo="sha512",
+        os_hash_value=EMPTY_SHA512,
+        min_disk=min_disk,
+        min_ram=min_ram,
+        properties=dict(properties),
+    )
+    session.add(image)
+    session.flush()
+    return image.id
+
+
 def discard_snapshot(session: Session, image_id: str) -> None:
     """Remove a snapshot's image whose ``createImage`` task could not start (the server was busy): no data was
     ever sent to it, so nothing is in the store. Idempotent."""

@@ -10,9 +10,11 @@ from typing import Any
 
 from celery.exceptions import TimeoutError as CeleryTimeout
 from flask import Blueprint, Response, jsonify
+from sqlalchemy.orm import Session
 
 from api import policy
-from api.compute import lookups, remote_consoles, server_changes, server_lifecycle, servers
+from api.broker import send_after_commit
+from api.compute import lookups, remote_consoles, server_changes, server_lifecycle, servers, volume_backed_images
 from api.compute.claims import conflict, start_task
 from api.compute.microversions import at_least
 from api.compute.schemas import CONSOLE_OUTPUT, CREATE_IMAGE, REBOOT
@@ -21,7 +23,7 @@ from api.runtime import runtime
 from api.validation import json_body, validate
 from common.exceptions import BadRequest, Conflict, NotFound, StratusError
 from compute import client, service, volumes
-from compute.models import ComputeHost
+from compute.models import ComputeHost, Instance
 from compute.states import Action, allowed
 from image import service as image_service
 
@@ -93,30 +95,53 @@ def _create_image(ctx: RequestContext, server_id: str, body: Any) -> Response | 
     rt = runtime()
     with rt.db.session() as session:
         instance = lookups.server(session, ctx, server_id)
+        sends = None
         if volumes.root_mapping(session, instance.id) is not None:
-            raise BadRequest("Snapshots of servers booted from a volume are not supported by this cloud.")
-        properties = {
-            **{k: str(v) for k, v in (body.get("metadata") or {}).items()},
-            **server_lifecycle.snapshot_properties(instance, ctx),
-        }
-        image_id = image_service.create_snapshot(
-            session,
-            instance.project_id,
-            body["name"],
-            min_disk=int(instance.flavor["disk"]),
-            min_ram=int(instance.image_meta.get("min_ram") or 0),
-            properties=properties,
-        )
+            image_id, sends = _volume_backed_image(ctx, session, instance, body)
+        else:
+            properties = {
+                **{k: str(v) for k, v in (body.get("metadata") or {}).items()},
+                **server_lifecycle.snapshot_properties(instance, ctx),
+            }
+            image_id = image_service.create_snapshot(
+                session,
+                instance.project_id,
+                body["name"],
+                min_disk=int(instance.flavor["disk"]),
+                min_ram=int(instance.image_meta.get("min_ram") or 0),
+                properties=properties,
+            )
+    if sends is not None:  # the volume-backed image is made and its snapshots started: nothing for a host to claim
+        for send in sends:
+            send_after_commit(send, rt.celery)
+        return _image_answer(image_id)
     try:
         start_task(ctx, server_id, "create_image", "createImage", image_id=image_id)
     except StratusError:
         with rt.db.session() as session:
             image_service.discard_snapshot(session, image_id)
         raise
+    return _image_answer(image_id)
+
+
+def _volume_backed_image(
+    ctx: RequestContext, session: Session, instance: Instance, body: dict[str, Any]
+) -> tuple[str, list[Callable[[Any], None]]]:
+    """Nova's snapshot of a server booted from a volume: volume snapshots behind an image with no data, made in
+    the request's transaction (``volume_backed_images``); returns the image and the work to send after commit."""
+    rt = runtime()
+    policy.enforce("compute:servers:action", {"project_id": instance.project_id})
+    base = {k: str(v) for k, v in ((instance.image_meta or {}).get("properties") or {}).items()}
+    properties = {**base, **server_lifecycle.snapshot_properties(instance, ctx)}
+    metadata = {k: str(v) for k, v in (body.get("metadata") or {}).items()}
+    return volume_backed_images.snapshot_server(session, rt.settings, ctx, instance, body["name"], metadata, properties)
+
+
+def _image_answer(image_id: str) -> Response | tuple[Response, int]:
     if at_least("2.45"):  # Nova's answer from 2.45: the image id in the body, no Location
         return jsonify({"image_id": image_id}), 202
     response = Response(status=202)
-    response.headers["Location"] = f"{rt.settings.effective_public_url}/image/v2/images/{image_id}"
+    response.headers["Location"] = f"{runtime().settings.effective_public_url}/image/v2/images/{image_id}"
     return response
 
 

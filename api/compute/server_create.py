@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from api import policy
 from api.broker import require_broker, send_after_commit
-from api.compute import boot_volumes, lookups, server_networks, server_quota, server_tags
+from api.compute import boot_volumes, lookups, server_networks, server_quota, server_tags, volume_backed_images
 from api.compute.access_ips import check_access_ips
 from api.compute.microversions import at_least
 from api.compute.schemas import SERVER_CREATE
@@ -175,13 +175,31 @@ def _group(session: Session, ctx: RequestContext, hints: dict[str, Any]) -> str 
     return group.id
 
 
+def _mapped_root(
+    session: Session, ctx: RequestContext, image_ref: str, memory_mb: int
+) -> tuple[boot_volumes.RootVolume | None, dict[str, Any] | None]:
+    """The root volume an image with Nova's ``block_device_mapping`` asks for (``volume_backed_images``), and
+    what the server keeps of the image; (None, None) for an ordinary image. Its memory is checked as any image's;
+    its disk is the volume's concern, not the flavor's."""
+    image = bootable_image(session, ctx, image_ref, memory_mb, 0)
+    root = volume_backed_images.image_root(image)
+    if root is None:
+        return None, None
+    properties = {k: v for k, v in (image.properties or {}).items() if k not in volume_backed_images.MAPPING_KEYS}
+    return root, {"min_ram": image.min_ram, "properties": properties}
+
+
 def _build_request(
     session: Session, ctx: RequestContext, body: dict[str, Any], hints: dict[str, Any], root: Any
 ) -> BuildRequest:
     flavor = lookups.flavor_for_server(session, ctx, str(body["flavorRef"]))
     image, image_meta = None, None
+    if root is None and body.get("imageRef"):  # a volume-backed server's snapshot boots from a volume again
+        root, image_meta = _mapped_root(session, ctx, str(body["imageRef"]), flavor.memory_mb)
     if root is None:
         image = bootable_image(session, ctx, body.get("imageRef"), flavor.memory_mb, flavor.root_gb)
+    elif image_meta is not None:  # the mapped image's own snapshot, kept by _mapped_root
+        pass
     elif root.source_type == "image":  # checked as an image to boot, but its size is the volume's concern
         image = bootable_image(session, ctx, root.source_id, flavor.memory_mb, 0)
         image_meta = image_snapshot(image)
