@@ -18,17 +18,22 @@ its own job still running (the agent died while it waited) waits for that job in
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 
 import libvirt
 
-from compute.host.virt.base import VOLUME_DEVICE, DriverError, VolumeConnection, volume_file
+from compute.host.virt.base import DriverError, VolumeConnection, volume_file
 from compute.host.virt.libvirt import config, disks
 from compute.host.virt.libvirt.guest import Guest
 
 LOG = logging.getLogger(__name__)
 
+SNAPSHOT_DEVICE = re.compile(r"vd[a-z]")
+"""Devices whose volume may be copied: those attached volumes take (``base.VOLUME_DEVICE``) and ``vda``, the root
+disk, which is a volume when the server boots from one (a snapshot of such a server copies it); the disk's serial,
+checked next, must be the volume's id, which the instance's own root disk never carries."""
 POLL_INTERVAL = 0.5
 ABORT_WAIT = 30.0
 """How long a cancelled job may take to stop before the copy is reported failed anyway."""
@@ -38,7 +43,7 @@ def take(guest: Guest, device: str, serial: str, target: Path, volume_dir: Path,
     """Write the volume on ``device`` (whose serial must be ``serial``) to the new qcow2 file ``target``, which the
     caller has checked (``base.snapshot_target``) and found missing. DriverError when the copy failed, and then no
     file is left."""
-    if not VOLUME_DEVICE.fullmatch(device):
+    if not SNAPSHOT_DEVICE.fullmatch(device):
         raise DriverError(reason=f"/dev/{device} cannot hold a volume")
     active = guest.is_active()
     xml = guest.xml() if active else guest.xml(inactive=True)
