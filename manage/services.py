@@ -138,6 +138,11 @@ def api_service(settings: Settings) -> Service:
         "--threads", str(settings.api_threads),
         "--bind", f"{settings.api_host}:{settings.api_port}",
         "--graceful-timeout", "10",
+        # An idle kept-alive connection is closed after 75 s, not gunicorn's 2 s: clients poll every 2 s
+        # (openstacksdk's wait_for_status, the CLI's --wait), and a request sent on a connection at the instant the
+        # server closes it fails with "Remote end closed connection without response". Idle connections wait in
+        # the workers' poller, holding no thread.
+        "--keep-alive", "75",
         "--no-control-socket",  # else every gunicorn on the machine shares ~/.gunicorn/gunicorn.ctl
         # The application is made once, before the workers fork: each worker shares its modules and app
         # (``settle_garbage_collector`` froze them, so they stay shared pages) instead of importing them again, which
