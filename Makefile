@@ -70,3 +70,4 @@ bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/portal.py
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/volumes.py
+	$(BIN)/python bench/bringup.py
