@@ -8,6 +8,7 @@ import pytest
 
 from tests.functional.volume.api_support import (
     BASE,
+    available_volume,
     block_storage,
     call,
     create_volume,
@@ -48,7 +49,7 @@ def test_other_projects_volumes_are_404_everywhere(cloud, unique):
 def test_both_path_forms_and_a_foreign_project_in_the_path(cloud, unique):
     demo = cloud.demo().get_token()
     demo_project = project_id(cloud, cloud.admin_token(), "demo")
-    volume = create_volume(cloud, demo, unique)
+    volume = available_volume(cloud, demo, unique)  # settled: the two answers compared must not race its creation
     with_project = cloud.request("GET", f"{BASE}/{demo_project}/volumes/{volume['id']}", demo)
     assert (
         with_project.status_code == 200
