@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -72,14 +73,16 @@ def one_bringup(rest_seconds: float) -> dict[str, float]:
     finally:
         down_before, stopping = _children_cpu(), time.monotonic()
         _manage(cloud, "services", "down")
+        down_wall, down_cpu = time.monotonic() - stopping, _children_cpu() - down_before
+        shutil.rmtree(state, ignore_errors=True)
     return {
         "up_wall": up_wall,
         "up_cpu": launcher + sum(services.values()),
         "launcher_cpu": launcher,
         "services_cpu": sum(services.values()),
         "rest_share": rest / rest_seconds,
-        "down_wall": time.monotonic() - stopping,
-        "down_cpu": _children_cpu() - down_before,
+        "down_wall": down_wall,
+        "down_cpu": down_cpu,
     }
 
 
