@@ -8,7 +8,8 @@ of the image and of its prepared formats, imports) and every file in its image s
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,9 +71,20 @@ def _downloads(cloud, token: str, image_id: str) -> list[bytes]:
     return [cloud.request("GET", path, token).content for path in paths]
 
 
-def _store_leaks(cloud, canary: Path) -> list[str]:
+@pytest.fixture
+def store_leaks(cloud) -> Callable[[Path], list[str]]:
+    """The files of the image store that hold canary bytes, among those made or changed since the test began: the
+    store is the shared cloud's, full of other modules' images, and reading them all for every trick cost seconds
+    each. The inode's change time, which a copy, a rename and a hard link all set and no process can set back
+    (unlike a modification time, which a copy may keep), says which."""
+    started = time.time() - 1  # the file systems' timestamps are coarser than time.time()
     root = cloud.server.state_dir / "images"
-    return [str(path) for path in root.rglob("*") if path.is_file() and leaks(path.read_bytes(), canary)]
+
+    def found(canary: Path) -> list[str]:
+        recent = [path for path in root.rglob("*") if path.is_file() and path.stat().st_ctime >= started]
+        return [str(path) for path in recent if leaks(path.read_bytes(), canary)]
+
+    return found
 
 
 def test_disk_and_container_format_change_only_while_the_image_is_queued(cloud, unique):
@@ -115,7 +127,9 @@ def test_the_issue_attack_a_descriptor_uploaded_as_raw_then_made_vmdk_reads_no_h
 
 
 @pytest.mark.parametrize("label", hostile_labels())
-def test_every_trick_is_refused_at_upload_and_no_download_returns_a_host_byte(cloud, hostile, unique, label):
+def test_every_trick_is_refused_at_upload_and_no_download_returns_a_host_byte(
+    cloud, hostile, unique, label, store_leaks
+):
     canary, images = hostile
     path, claim = images[label]
     token = cloud.demo().get_token()
@@ -125,10 +139,10 @@ def test_every_trick_is_refused_at_upload_and_no_download_returns_a_host_byte(cl
     assert response.status_code == 400, response.text
     assert cloud.request("GET", f"/image/v2/images/{image_id}", token).json()["status"] == "killed"
     assert not any(leaks(body, canary) for body in _downloads(cloud, token, image_id))
-    assert _store_leaks(cloud, canary) == []
+    assert store_leaks(canary) == []
 
 
-def test_import_with_conversion_kills_every_trick_and_stores_no_host_byte(cloud, hostile, unique):
+def test_import_with_conversion_kills_every_trick_and_stores_no_host_byte(cloud, hostile, unique, store_leaks):
     # The test cloud imports to raw: every image not claimed raw would be converted.
     canary, images = hostile
     token = cloud.demo().get_token()
@@ -149,11 +163,11 @@ def test_import_with_conversion_kills_every_trick_and_stores_no_host_byte(cloud,
     assert ended == dict.fromkeys(imported, "killed")
     for image_id in imported.values():
         assert not any(leaks(body, canary) for body in _downloads(cloud, token, image_id))
-    assert _store_leaks(cloud, canary) == []
+    assert store_leaks(canary) == []
 
 
 def test_a_record_changed_before_this_fix_is_checked_again_by_every_conversion(
-    cloud, hostile, database, image_service, unique
+    cloud, hostile, database, image_service, unique, store_leaks
 ):
     # An image whose record says vmdk and whose bytes are a descriptor, as the old PATCH left them: the conversion a
     # booting host asks for inspects the bytes again and refuses; nothing is prepared, nothing is served.
@@ -171,10 +185,10 @@ def test_a_record_changed_before_this_fix_is_checked_again_by_every_conversion(
             client.ensure_variant(image_service, image_id, target, timeout=60)
         assert not isinstance(refused.value, CeleryTimeout)
     assert not any(leaks(body, canary) for body in _downloads(cloud, token, image_id))
-    assert _store_leaks(cloud, canary) == []
+    assert store_leaks(canary) == []
 
 
-def test_chained_variants_never_hand_a_host_a_descriptor(cloud, hostile, image_service, tmp_path, unique):
+def test_chained_variants_never_hand_a_host_a_descriptor(cloud, hostile, image_service, tmp_path, unique, store_leaks):
     # A qcow2 whose guest data is a descriptor is a fine qcow2; its raw variant would be the descriptor itself, so
     # the image service refuses to prepare it, while the vmdk variant (a streamOptimized file) is safe and served.
     canary, _ = hostile
@@ -196,4 +210,4 @@ def test_chained_variants_never_hand_a_host_a_descriptor(cloud, hostile, image_s
     assert served.content.startswith(b"KDMV")
     assert raw.status_code == 404
     assert not any(leaks(body, canary) for body in _downloads(cloud, token, image_id))
-    assert _store_leaks(cloud, canary) == []
+    assert store_leaks(canary) == []
