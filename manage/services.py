@@ -516,6 +516,15 @@ def services() -> None:
     """Start, stop and inspect the Stratus processes of this state directory (logs and pids under it)."""
 
 
+def managed_services(settings: Settings) -> list[Service]:
+    """Every service this state directory's bring-up starts but Redis: the API, the console proxy, the workers
+    and agents, the metadata proxies."""
+    return [
+        api_service(settings), console_proxy_service(settings), *worker_services(settings),
+        *metadata_proxy_services(settings),
+    ]  # fmt: skip
+
+
 @services.command("up")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for every service to answer.")
 def up(timeout: float) -> None:
@@ -594,8 +603,7 @@ def host_keys(host: str, out: Path) -> None:
 def down(timeout: float) -> None:
     """Stop every process this state directory started: API and workers first, Redis last (it flushes its AOF)."""
     settings = load()
-    services = [api_service(settings), console_proxy_service(settings), *worker_services(settings)]
-    services += metadata_proxy_services(settings)
+    services = managed_services(settings)
     stop_services(settings, [*services, *leftover_services(settings, services)], timeout)
     stop_services(settings, [redis_service(settings)], timeout)
     click.echo("Stratus is down")
@@ -622,8 +630,7 @@ def restart(ctx: click.Context, names: tuple[str, ...], timeout: float) -> None:
     """Stop the services NAMES (as ``services status`` names them; Redis is not among them) and start them again,
     the others left running: what a change of the API's settings or code needs, without a whole bring-up."""
     settings = load()
-    known = {s.name: s for s in [api_service(settings), console_proxy_service(settings), *worker_services(settings)]}
-    known |= {s.name: s for s in metadata_proxy_services(settings)}
+    known = {service.name: service for service in managed_services(settings)}
     unknown = sorted(set(names) - set(known))
     if unknown:
         raise click.BadParameter(f"unknown {', '.join(unknown)}; known: {', '.join(sorted(known))}", param_hint="NAMES")
@@ -636,8 +643,7 @@ def status() -> None:
     """One line per service; exits 1 when any service that should run is stopped."""
     settings = load()
     rows = [status_row(redis_service(settings), settings, broker=True)]
-    services = [api_service(settings), console_proxy_service(settings), *worker_services(settings)]
-    services += metadata_proxy_services(settings)
+    services = managed_services(settings)
     rows += [status_row(s, settings) for s in services]
     click.echo(f"{'NAME':<16}{'PID':<9}{'STATE':<10}LOG")
     for name, pid, state, log in rows:

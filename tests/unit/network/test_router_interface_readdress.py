@@ -8,10 +8,10 @@ import pytest
 from network import router_interfaces, subnets
 from network.control import wiring
 from network.exceptions import BadRouterRequest, RouterInterfaceInUseByFloatingIP, ServicePortInUse
-from network.models import FloatingIP
 from tests.unit.network.control.test_router_wiring import (  # noqa: F401 - the fixture
     control,
     external_network,
+    floating_ip,
     interface,
     only_router,
     router,
@@ -60,16 +60,6 @@ def test_an_interface_cannot_leave_a_subnet_a_floating_ip_is_reached_through(con
         vm = server(session, net, "h1")
         made = router(session, "h2", public)
         port = interface(session, made, net, subnet, "10.0.0.1")
-        session.add(
-            FloatingIP(
-                project_id="alice",
-                floating_network_id=public.id,
-                floating_ip_address="172.24.4.50",
-                port_id=vm.id,
-                fixed_ip_address=vm.fixed_ips[0].ip_address,
-                router_id=made.id,
-            )
-        )
-        session.flush()
+        floating_ip(session, public, vm, made)
         with pytest.raises(RouterInterfaceInUseByFloatingIP):
             router_interfaces.update_port(session, ADMIN, port.id, {"fixed_ips": [{"subnet_id": other.id}]})

@@ -108,6 +108,21 @@ def interface(session, made: Router, network_id: str, subnet_id: str, ip: str) -
     )
 
 
+def floating_ip(session, public: Network, vm: Port, made: Router, address: str = "172.24.4.50") -> FloatingIP:
+    """A floating IP of alice's on ``public``, associated with the server port ``vm`` through ``made``."""
+    fip = FloatingIP(
+        project_id="alice",
+        floating_network_id=public.id,
+        floating_ip_address=address,
+        port_id=vm.id,
+        fixed_ip_address=vm.fixed_ips[0].ip_address,
+        router_id=made.id,
+    )
+    session.add(fip)
+    session.flush()
+    return fip
+
+
 def only_router(state: HostWiring):
     (found,) = state.routers
     return found
@@ -120,17 +135,7 @@ def test_the_routers_host_gets_its_namespace_and_the_interface_networks_with_the
         vm = server(session, net, "h1")
         made = router(session, "h2", public, routes=[{"destination": "192.168.9.0/24", "nexthop": "10.0.0.254"}])
         port = interface(session, made, net, subnet, "10.0.0.1")
-        session.add(
-            FloatingIP(
-                project_id="alice",
-                floating_network_id=public.id,
-                floating_ip_address="172.24.4.50",
-                port_id=vm.id,
-                fixed_ip_address=vm.fixed_ips[0].ip_address,
-                router_id=made.id,
-            )
-        )
-        session.flush()
+        floating_ip(session, public, vm, made)
         state = wiring.host_wiring(session, "h2")
         wired = only_router(state)
         gateway_port = session.get_one(Port, made.gateway_port_id)
@@ -296,16 +301,7 @@ def test_floating_ips_are_active_once_their_routers_host_applied_the_router_and_
         vm = server(session, net, "h1")
         made = router(session, "h2", public)
         port_id = interface(session, made, net, subnet, "10.0.0.1").id
-        fip = FloatingIP(
-            project_id="alice",
-            floating_network_id=public.id,
-            floating_ip_address="172.24.4.70",
-            port_id=vm.id,
-            fixed_ip_address=vm.fixed_ips[0].ip_address,
-            router_id=made.id,
-        )
-        session.add(fip)
-        session.flush()
+        fip = floating_ip(session, public, vm, made, "172.24.4.70")
         router_id, fip_id, gateway_id = made.id, fip.id, made.gateway_port_id
     sync.push_host(control, "h2")  # binds the router's ports to its host
     sync.ports_wired(control, "h2", 1, [port_id, gateway_id], {}, routers=[router_id])
