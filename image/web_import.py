@@ -79,9 +79,10 @@ def _create_image(db: Database, settings: Settings, owner: str, properties: Mapp
     return image
 
 
-def _fetch(db: Database, store: ImageStore, settings: Settings, image: Image, url: str) -> None:
+def _fetch(
+    db: Database, store: ImageStore, settings: Settings, image: Image, url: str, allowed: frozenset[sources.Source]
+) -> None:
     """Stream the source's data into the image's staging area (the allowance stops it as it passes)."""
-    allowed = sources.parse_allowed(settings.image_import_allowed_sources)
     with db.session() as session:
         allowance = quota.upload_allowance(session, settings, image.owner, image.id)
     with sources.open_source(url, allowed) as response:
@@ -99,16 +100,24 @@ def _discard_image(db: Database, store: ImageStore, image_id: str) -> None:
         image = session.get(Image, image_id)
         if image is None or image.status == ImageStatus.DELETED:
             return
-        leftovers = [loc for loc in (image.location, image.staging_location) if loc]
+        location, staging = image.location, image.staging_location
         image.status, image.location, image.staging_location = ImageStatus.DELETED.value, None, None
         image.upload_token = None
-    for location in leftovers:
-        store.delete(location)
+    if staging:
+        store.delete(staging)
+    service.delete_data(db, store, image_id, location)
 
 
-def _import(db: Database, store: ImageStore, settings: Settings, task_input: Mapping[str, Any], image: Image) -> None:
+def _import(
+    db: Database,
+    store: ImageStore,
+    settings: Settings,
+    task_input: Mapping[str, Any],
+    image: Image,
+    allowed: frozenset[sources.Source],
+) -> None:
     url = str(task_input["import_from"])
-    _fetch(db, store, settings, image, url)
+    _fetch(db, store, settings, image, url, allowed)
     upload.begin_import(db, image.id)
     status = importing.run_import(db, store, settings, image.id)
     if status != ImageStatus.ACTIVE:
@@ -138,7 +147,7 @@ def run_task(db: Database, store: ImageStore, settings: Settings, task_id: str) 
         properties = task_input.get("image_properties") or {}
         image = _create_image(db, settings, owner, properties, str(task_input.get("import_from_format") or "raw"))
         image_id = image.id
-        _import(db, store, settings, task_input, image)
+        _import(db, store, settings, task_input, image, allowed)
     except StratusError as exc:
         LOG.warning("image task %s failed: %s", task_id, exc.message)
         if image_id:
