@@ -72,7 +72,6 @@ def host_report(
     control: ComputeControl, host: str, resources: dict[str, Any], instances: dict[str, int], zone: str = "nova"
 ) -> dict[str, int]:
     orphans: list[str] = []
-    moved: set[str] = set()
     synced = 0
     with control.db.session() as session:
         _upsert(session, host, resources, zone)
@@ -86,29 +85,20 @@ def host_report(
                 synced += 1
                 LOG.warning("instance %s on %s synced to %s", instance.id, host, changes)
         unknown = [uuid for uuid in instances if uuid not in known]
+        columns = (Instance.id, Instance.deleted, Instance.host, Instance.task_state)
+        records_of = session.execute(select(*columns).where(Instance.id.in_(unknown))).all() if unknown else []
         # Like Nova's reaping of "running deleted" instances: only guests whose server was deleted here are
         # destroyed; a guest this cloud has no record of is not ours to touch (it is only logged).
-        deleted = (
-            set(session.scalars(select(Instance.id).where(Instance.id.in_(unknown), Instance.deleted.is_(True))))
-            if unknown
-            else set()
-        )
+        deleted = {row.id for row in records_of if row.deleted}
         orphans = [uuid for uuid in unknown if uuid in deleted]
         # A guest whose server lives on another host, with no move under way, is a stale copy: a build that failed
         # here and whose clean-up failed too (the hypervisor was unreachable) was built elsewhere since. It goes
         # without a delete reported, as a build that moved is dropped; a server never runs twice.
-        moved = (
-            set(
-                session.scalars(
-                    select(Instance.id).where(
-                        Instance.id.in_(unknown), Instance.deleted.is_(False), Instance.host.is_not(None),
-                        Instance.host != host, Instance.task_state.is_(None),
-                    )
-                )
-            )
-            if unknown
-            else set()
-        )  # fmt: skip
+        moved = {
+            row.id
+            for row in records_of
+            if not row.deleted and row.host is not None and row.host != host and row.task_state is None
+        }
         for uuid in set(unknown) - deleted - moved:
             LOG.warning("host %s runs guest %s that this cloud does not know; leaving it alone", host, uuid)
     for uuid in orphans:
