@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Base, TimestampMixin, UTCDateTime, new_uuid
@@ -287,3 +300,46 @@ class BlockDeviceMapping(TimestampMixin, Base):
     attached: Mapped[bool] = mapped_column(Boolean, default=False)
     """The host reported the volume plugged in (or the server booted from it): specs list it from then on."""
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Migration(TimestampMixin, Base):
+    """One move of a server between hosts, as Nova records it (``os-migrations``, ``servers/{id}/migrations``).
+
+    Why a row of its own and not columns of the instance: a server moves many times and each move is reported
+    after it ends (status, hosts, who asked); while a live migration runs, its progress is written here by the
+    control side from the source host's reports. ``migration_type`` is Nova's: ``migration`` (cold),
+    ``resize``, ``live-migration`` or ``evacuation``. ``status`` is Nova's too (``compute.moves`` lists them).
+    The target's claim is the allocation ``(instance_id, "migration")`` on ``dest_compute``, taken by
+    compare-and-swap like a build's, so concurrent moves never overcommit a host.
+    """
+
+    __tablename__ = "migrations"
+    __table_args__ = (
+        Index("ix_migrations_instance_status", "instance_id", "status"),
+        Index("ix_migrations_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    instance_id: Mapped[str] = mapped_column(String(36))
+    migration_type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    source_compute: Mapped[str | None] = mapped_column(String(255), default=None)
+    dest_compute: Mapped[str | None] = mapped_column(String(255), default=None)
+    dest_host: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The target's underlay address, once chosen."""
+    old_flavor_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    new_flavor_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    block_migration: Mapped[bool] = mapped_column(Boolean, default=False)
+    memory_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    memory_processed: Mapped[int] = mapped_column(BigInteger, default=0)
+    memory_remaining: Mapped[int] = mapped_column(BigInteger, default=0)
+    disk_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    disk_processed: Mapped[int] = mapped_column(BigInteger, default=0)
+    disk_remaining: Mapped[int] = mapped_column(BigInteger, default=0)
+    downtime_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    """The guest's pause at the switch of a live migration, as the hypervisor measured it."""
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    project_id: Mapped[str] = mapped_column(String(64), default="")
+    user_id: Mapped[str] = mapped_column(String(64), default="")

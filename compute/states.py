@@ -126,6 +126,13 @@ class TaskState(StrEnum):
     """Booting from the rescue image."""
     UNRESCUING = "unrescuing"
     """Booting from the server's own disk again."""
+    RESIZE_MIGRATING = "resize_migrating"
+    """A cold migration or a resize to another host: the guest is off on its source, its disks are copied to the
+    target (Nova's name)."""
+    RESIZE_FINISH = "resize_finish"
+    """The target defines (and starts) the guest from the copied disks; the source keeps its copy for a revert."""
+    MIGRATING = "migrating"
+    """A live migration: the guest keeps running while it moves to another host."""
 
 
 class Action(StrEnum):
@@ -170,6 +177,12 @@ class Action(StrEnum):
     """Undo a soft delete: power on again."""
     RESCUE = "rescue"
     UNRESCUE = "unrescue"
+    MIGRATE = "migrate"
+    """Cold migration to another host (admin): power off, copy the disks, start there; confirm or revert after."""
+    LIVE_MIGRATE = "live_migrate"
+    """Move the running guest to another host without stopping it (admin, ``os-migrateLive``)."""
+    EVACUATE = "evacuate"
+    """Rebuild a server of a fenced, down host on another host, from its image or its volumes (admin)."""
 
 
 IDLE: frozenset[TaskState | None] = frozenset({None})
@@ -262,6 +275,13 @@ TRANSITIONS: dict[Action, Transition] = {
         _row(Action.RESCUE, frozenset({_V.ACTIVE, _V.STOPPED, _V.ERROR}), TaskState.RESCUING,
              on_success=(_V.RESCUED,)),
         _row(Action.UNRESCUE, frozenset({_V.RESCUED}), TaskState.UNRESCUING, on_success=(_V.ACTIVE,)),
+        # Nova's lists (compute/api.py resize, live_migrate, evacuate). A failed move leaves the server where it
+        # was (``on_failure`` None); an evacuation that fails has no copy left to go back to.
+        _row(Action.MIGRATE, frozenset({_V.ACTIVE, _V.STOPPED}), TaskState.RESIZE_PREP, on_success=(_V.RESIZED,),
+             steps=(TaskState.RESIZE_MIGRATING, TaskState.RESIZE_FINISH)),
+        _row(Action.LIVE_MIGRATE, frozenset({_V.ACTIVE, _V.PAUSED}), TaskState.MIGRATING),
+        _row(Action.EVACUATE, frozenset({_V.ACTIVE, _V.STOPPED, _V.ERROR}), TaskState.REBUILDING,
+             on_success=_BY_POWER, on_failure=_V.ERROR),
     )
 }  # fmt: skip
 """Every action, keyed by name; a plain string (``"stop"``) finds its row too."""
@@ -337,6 +357,9 @@ _TASK_STATUS = {
     TaskState.REBUILDING: "REBUILD",
     TaskState.RESIZE_PREP: "RESIZE",
     TaskState.RESIZE_REVERTING: "REVERT_RESIZE",
+    TaskState.RESIZE_MIGRATING: "RESIZE",
+    TaskState.RESIZE_FINISH: "RESIZE",
+    TaskState.MIGRATING: "MIGRATING",
     TaskState.DELETING: None,
 }
 _VM_STATUS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -294,6 +294,39 @@ class HostResources:
     cpu_info: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class MigrationTarget:
+    """Where a guest moves to, as the source host's driver reaches it. Plain data from the control side (which
+    reads it from the target's own report), checked before use: no string of a user's ever gets here."""
+
+    host: str
+    """The target host's name (as it reports itself)."""
+    address: str
+    """The target's underlay address: the hypervisors' authenticated channel and the migration streams go there,
+    never anywhere else."""
+
+
+@dataclass(frozen=True)
+class MigrationStats:
+    """A live migration's progress as the hypervisor's job reports it (bytes), and at the end its downtime."""
+
+    memory_total: int = 0
+    memory_processed: int = 0
+    memory_remaining: int = 0
+    disk_total: int = 0
+    disk_processed: int = 0
+    disk_remaining: int = 0
+    elapsed_ms: int = 0
+    downtime_ms: int | None = None
+    """The guest's pause at the switch; None until the migration completed."""
+
+
+class MigrationAborted(DriverError):
+    """The live migration was cancelled (an abort asked for it): the guest still runs on the source."""
+
+    msg_fmt = "The live migration of {uuid} was aborted."
+
+
 class ComputeDriver(ABC):
     @abstractmethod
     def init_host(self, host: str) -> None:
@@ -448,3 +481,69 @@ class ComputeDriver(ABC):
 
     @abstractmethod
     def get_host_resources(self) -> HostResources: ...
+
+    # Moves between hosts. The names are Nova's driver calls, so the workflows read like Nova's; a driver that
+    # cannot move guests keeps these defaults and every move fails cleanly with its reason.
+
+    def pre_live_migration(self, spec: InstanceSpec, block_migration: bool) -> None:
+        """Target side, before a live migration: everything the incoming guest needs here except the domain (the
+        cached base image and an empty root disk of the same size for a block migration, the config drive).
+        Idempotent."""
+        raise DriverError(reason=f"{type(self).__name__} cannot receive a live migration")
+
+    def live_migration(
+        self,
+        uuid: str,
+        target: MigrationTarget,
+        block_migration: bool,
+        progress: Callable[[MigrationStats], None],
+    ) -> MigrationStats:
+        """Source side: move the running guest to ``target`` while it runs (``progress`` called with the job's
+        figures every second or so). Returns the final figures, with the downtime. On any failure the guest still
+        runs here and DriverError is raised (MigrationAborted after ``live_migration_abort``)."""
+        raise DriverError(reason=f"{type(self).__name__} cannot live-migrate")
+
+    def live_migration_abort(self, uuid: str) -> None:
+        """Source side: cancel the live migration of ``uuid`` in flight. Nothing happens when none is."""
+        raise DriverError(reason=f"{type(self).__name__} cannot live-migrate")
+
+    def live_migration_force_complete(self, uuid: str) -> None:
+        """Source side: let the migration in flight converge now (the guest is paused on the source until it
+        resumes on the target). Nothing happens when none is."""
+        raise DriverError(reason=f"{type(self).__name__} cannot live-migrate")
+
+    def rollback_live_migration_at_destination(self, uuid: str) -> None:
+        """Target side, after a failed or aborted live migration: remove what ``pre_live_migration`` made and any
+        domain the migration left, never a disk shared with the source (Ceph, volumes). Idempotent."""
+        raise DriverError(reason=f"{type(self).__name__} cannot live-migrate")
+
+    def post_live_migration_at_source(self, uuid: str) -> None:
+        """Source side, after the guest runs on the target: remove what is left here (local disks, console log),
+        never a disk the target now uses (Ceph, volumes). Idempotent."""
+        raise DriverError(reason=f"{type(self).__name__} cannot live-migrate")
+
+    def migrate_disk_and_power_off(self, uuid: str, target: MigrationTarget) -> None:
+        """Source side of a cold move: power the guest off here, keep its definition and disks for a revert, and
+        copy its local disks to ``target`` over the hypervisors' authenticated channel (nothing to copy for
+        shared ones). Idempotent. DriverError leaves the guest here in the power state it had."""
+        raise DriverError(reason=f"{type(self).__name__} cannot migrate")
+
+    def finish_migration(self, spec: InstanceSpec, power_on: bool) -> None:
+        """Target side of a cold move: define the guest from the disks copied here with ``spec``'s (possibly new)
+        flavor, the root disk grown to it, and start it if ``power_on``. Idempotent."""
+        raise DriverError(reason=f"{type(self).__name__} cannot migrate")
+
+    def confirm_migration(self, uuid: str) -> None:
+        """Source side after a confirmed cold move: remove the powered-off copy (definition and local disks, not
+        shared ones). Idempotent."""
+        raise DriverError(reason=f"{type(self).__name__} cannot migrate")
+
+    def finish_revert_migration(self, uuid: str, power_on: bool) -> None:
+        """Source side of a reverted cold move: start the kept copy again if ``power_on``. Idempotent."""
+        raise DriverError(reason=f"{type(self).__name__} cannot migrate")
+
+    def destroy_moved(self, uuid: str) -> None:
+        """Remove this host's copy of a guest that now lives elsewhere (the target after a revert, a fenced
+        source after an evacuation): the domain and local disks, never shared ones. Idempotent."""
+        raise DriverError(reason=f"{type(self).__name__} cannot migrate")
+

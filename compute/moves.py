@@ -1,0 +1,121 @@
+"""The record of a server's move between hosts, shared by every kind of move and by the API that lists them.
+
+Why one module: cold migration, resize to another host, live migration and evacuation are separate workflows
+(``compute.control.*``), but they write the same ``migrations`` row with Nova's vocabulary, the API lists and
+filters those rows (``os-migrations``, ``servers/{id}/migrations``), and the sweeper and the host reports must know
+which rows are still in flight. The words live here once.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from compute.models import Instance, Migration
+
+__all__ = ["IN_FLIGHT", "MigrationType", "Status", "in_flight", "start"]
+
+
+class MigrationType(StrEnum):
+    MIGRATION = "migration"
+    """Cold migration: same flavor, another host."""
+    RESIZE = "resize"
+    """Another flavor (on another host, or the same one where that is allowed)."""
+    LIVE_MIGRATION = "live-migration"
+    EVACUATION = "evacuation"
+
+
+class Status(StrEnum):
+    """Nova's migration statuses (each kind of move uses some of them, in this order)."""
+
+    ACCEPTED = "accepted"
+    """Asked for; no host picked yet (live migration, evacuation)."""
+    PRE_MIGRATING = "pre-migrating"
+    """Target claimed; preparing (cold move, evacuation)."""
+    QUEUED = "queued"
+    """Live migration: target claimed, waiting for its preparation."""
+    PREPARING = "preparing"
+    """Live migration: the target prepares disks and network."""
+    RUNNING = "running"
+    """Live migration: memory (and disks) being copied."""
+    MIGRATING = "migrating"
+    """Cold move: disks being copied."""
+    POST_MIGRATING = "post-migrating"
+    """Cold move: the target defines the guest."""
+    FINISHED = "finished"
+    """Cold move: waiting for confirm or revert."""
+    CONFIRMING = "confirming"
+    CONFIRMED = "confirmed"
+    REVERTING = "reverting"
+    REVERTED = "reverted"
+    COMPLETED = "completed"
+    """Live migration done; an evacuation whose source host came back and dropped its stale copy."""
+    DONE = "done"
+    """Evacuation: rebuilt on the target."""
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+    """Live migration aborted by the user: the guest runs where it was."""
+    FAILED = "failed"
+    """Ended without moving: the server is where it was (the fault says why)."""
+    ERROR = "error"
+
+
+IN_FLIGHT: frozenset[Status] = frozenset(
+    {
+        Status.ACCEPTED,
+        Status.PRE_MIGRATING,
+        Status.QUEUED,
+        Status.PREPARING,
+        Status.RUNNING,
+        Status.MIGRATING,
+        Status.POST_MIGRATING,
+        Status.FINISHED,
+        Status.CONFIRMING,
+        Status.REVERTING,
+        Status.CANCELLING,
+    }
+)
+"""A move in these holds the server: no second move starts, and ``servers/{id}/migrations`` lists it (live)."""
+
+
+def start(
+    session: Session,
+    instance: Instance,
+    migration_type: MigrationType,
+    status: Status,
+    request_id: str,
+    user_id: str,
+    project_id: str,
+    **values: object,
+) -> Migration:
+    """Record a move that begins now, from the host ``instance`` runs on (flavors as they are)."""
+    flavor_id = str((instance.flavor or {}).get("id") or "") or None
+    old_flavor_id = str((instance.old_flavor or {}).get("id") or "") or flavor_id
+    row = Migration(
+        instance_id=instance.id,
+        migration_type=migration_type.value,
+        status=status.value,
+        source_compute=instance.host,
+        old_flavor_id=old_flavor_id,
+        new_flavor_id=flavor_id,
+        request_id=request_id,
+        user_id=user_id,
+        project_id=project_id,
+        **values,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def in_flight(session: Session, instance_id: str) -> Migration | None:
+    """The server's move that has not ended, if any (newest first)."""
+    query = (
+        select(Migration)
+        .where(Migration.instance_id == instance_id, Migration.status.in_([s.value for s in IN_FLIGHT]))
+        .order_by(Migration.id.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
