@@ -59,11 +59,14 @@ def _rule(rule: StuckRule) -> str:
 
 def task_table() -> str:
     """Markdown: each task state, the action that holds it, and its stuck rules in the order they are tried."""
-    held_by = {task: t.action.value for t in TRANSITIONS.values() for task in t.task_states}
+    held_by: dict[TaskState, list[str]] = {}
+    for transition in TRANSITIONS.values():
+        for task in transition.task_states:
+            held_by.setdefault(task, []).append(transition.action.value)
     rows = ["| task state | held by | when stuck (first match wins) |", "|---|---|---|"]
     for task in TaskState:
         rules = "; ".join(_rule(rule) for rule in STUCK_RULES[task])
-        rows.append(f"| `{task.value}` | {held_by.get(task, '')} | {rules} |")
+        rows.append(f"| `{task.value}` | {', '.join(held_by.get(task, []))} | {rules} |")
     return "\n".join(rows)
 
 
