@@ -304,6 +304,9 @@ class MigrationTarget:
     address: str
     """The target's underlay address: the hypervisors' authenticated channel and the migration streams go there,
     never anywhere else."""
+    instances_path: str = ""
+    """Where the target keeps instance directories, when not where this host keeps them ("": the same path, as
+    every host of a cloud has by default). A cold move writes the disks it copies there."""
 
 
 @dataclass(frozen=True)
