@@ -14,17 +14,22 @@ from common.settings import describe, load
 
 
 class _Commands(click.Group):
-    """The commands above, and ``services`` (which brings the broker's and Celery's imports) loaded when named."""
+    """The commands above, and ``services`` and ``host`` (which bring the broker's and Celery's imports) loaded
+    when named."""
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name == "services":
             from manage.services import services
 
             return services
+        if cmd_name == "host":
+            from manage.host_join import host
+
+            return host
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "services"])
+        return sorted([*super().list_commands(ctx), "services", "host"])
 
 
 @click.group(cls=_Commands)
