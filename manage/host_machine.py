@@ -1,0 +1,347 @@
+"""A simulated compute host that is a machine in all that matters: its own namespaces and its own libvirtd.
+
+Why: hosts simulated by network namespaces alone share the machine's libvirtd, filesystem and loopback with the
+control node, so nothing proves a guest can move from one host to another, nor that a host on another machine
+could work. A host machine here has what a real one has (``MACHINE-NOTES.md`` says what was checked):
+
+- a network namespace (``stratus-<name>``) whose only way out is its underlay veth into the machine's underlay
+  bridge (``network.host.dataplane.linux.host`` makes it, as for any simulated host);
+- a mount namespace in which ``/run/libvirt``, ``/var/lib/libvirt``, ``/var/log/libvirt``, ``/var/cache/libvirt``
+  and ``/etc/libvirt`` are directories of its own below ``<root>``, sysfs is mounted again (libvirtd sees the
+  namespace's interfaces, not the machine's) and so are the cgroup hierarchies (rooted at its own cgroup);
+- a UTS namespace with its name as hostname, and a libvirtd with a ``host_uuid`` of its own (libvirt refuses to
+  migrate between hosts with the same name or UUID);
+- a cgroup namespace rooted at ``stratus-hosts/<name>`` in every hierarchy: each libvirtd puts its guests in its
+  own ``/machine`` tree, and every process of the host is found by its cgroup (``stop`` kills them all).
+
+The namespaces outlive their processes as bind mounts of their ``nsfs`` files in ``<root>/ns`` (a private mount),
+so a process joins the host with ``nsenter`` (``argv``), after moving itself into the host's cgroups. Only
+checked values reach a command line: a host name of hostname syntax, an IP address, paths of our own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.exceptions import StratusError
+from network.host.dataplane.base import HostUnderlay
+from network.host.dataplane.linux.host import HostNamespace
+from network.host.dataplane.linux.runner import Runner
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
+NAMED_HIERARCHIES = ("systemd",)
+"""Named cgroup v1 hierarchies (``name=systemd``) mounted again inside, as libvirt looks for them."""
+CGROUP_PARENT = "stratus-hosts"
+NAMESPACES = ("mnt", "uts", "cgroup")
+LIBVIRT_DIRS = {
+    "run/libvirt": "/run/libvirt",
+    "lib/libvirt": "/var/lib/libvirt",
+    "log/libvirt": "/var/log/libvirt",
+    "cache/libvirt": "/var/cache/libvirt",
+    "etc/libvirt": "/etc/libvirt",
+}
+"""Each host's own copy (below its root) of what libvirt keeps on a machine, bound over the machine's path."""
+_HOSTNAME = re.compile(r"^(?=.{1,63}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
+class HostMachineError(StratusError):
+    msg_fmt = "host machine {name}: {reason}"
+
+
+@dataclass(frozen=True)
+class HostMachine:
+    """One simulated host: its name, its directory and its address on the underlay bridge."""
+
+    name: str
+    root: Path
+    underlay_ip: str
+    underlay_prefix: int = 24
+    underlay_bridge: str = "stratus-ul"
+    underlay_mtu: int = 1500
+
+    def __post_init__(self) -> None:
+        if not _HOSTNAME.fullmatch(self.name):
+            raise HostMachineError(name=self.name, reason="a host name is lower-case letters, digits and hyphens")
+        ipaddress.ip_address(self.underlay_ip)  # ValueError for anything else
+        if not 0 < int(self.underlay_prefix) <= 128:
+            raise HostMachineError(name=self.name, reason=f"bad underlay prefix {self.underlay_prefix}")
+        if not self.root.is_absolute():
+            raise HostMachineError(name=self.name, reason="its root must be an absolute path")
+
+    @property
+    def netns(self) -> str:
+        return f"stratus-{self.name}"
+
+    @property
+    def ns_dir(self) -> Path:
+        return self.root / "ns"
+
+    @property
+    def libvirt_socket(self) -> Path:
+        return self.root / "run" / "libvirt" / "libvirt-sock"
+
+    @property
+    def libvirt_uri(self) -> str:
+        """Its libvirtd, reached from the machine's namespaces over the daemon's unix socket."""
+        return f"qemu+unix:///system?socket={self.libvirt_socket}"
+
+    def argv(self, command: Sequence[str]) -> list[str]:
+        """``command`` run inside every namespace of the host (use with ``popen``/``run``, which also move the
+        process into the host's cgroups first)."""
+        ns = self.ns_dir
+        return [
+            "nsenter",
+            f"--net=/run/netns/{self.netns}",
+            f"--mount={ns / 'mnt'}",
+            f"--uts={ns / 'uts'}",
+            f"--cgroup={ns / 'cgroup'}",
+            "--",
+            *command,
+        ]
+
+    def cgroup_dirs(self) -> list[Path]:
+        """The host's cgroup in each hierarchy, as the machine's namespaces see them."""
+        return [hierarchy_dir(name) / CGROUP_PARENT / self.name for name in (*CONTROLLERS, *NAMED_HIERARCHIES)]
+
+    def join_cgroups(self) -> None:
+        """Move the calling process into the host's cgroups (a child's ``preexec_fn``, before ``nsenter``)."""
+        pid = str(os.getpid())
+        for directory in self.cgroup_dirs():
+            (directory / "cgroup.procs").write_text(pid)
+
+    def popen(self, command: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self.argv(command), preexec_fn=self.join_cgroups, **kwargs)  # type: ignore[call-overload]
+
+    def run(self, command: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(command), preexec_fn=self.join_cgroups, capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )  # fmt: skip
+
+    def pids(self) -> set[int]:
+        """Every process of the host (its daemons, agents and guests), from its cgroups."""
+        found: set[int] = set()
+        for directory in self.cgroup_dirs():
+            for procs in directory.rglob("cgroup.procs") if directory.exists() else ():
+                found |= {int(line) for line in procs.read_text().split() if line.strip()}
+        return found
+
+
+def hierarchy_dir(name: str) -> Path:
+    """Where this process's cgroup of hierarchy ``name`` is: the mount point plus our own path in it (the machine
+    may run us in a cgroup of its own, e.g. ``memory:/process_api/<id>``)."""
+    wanted = name if name in CONTROLLERS else f"name={name}"
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if wanted in controllers.split(","):
+            own = path.split(f"/{CGROUP_PARENT}/", 1)[0].strip("/")
+            return CGROUP_ROOT / name / own if own else CGROUP_ROOT / name
+    raise HostMachineError(name="-", reason=f"this machine has no cgroup hierarchy {name}")
+
+
+def _sh(argv: Sequence[str], check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    if check and result.returncode != 0:
+        raise HostMachineError(name="-", reason=f"{' '.join(argv[:3])}: {result.stderr.strip() or result.stdout}")
+    return result
+
+
+def _is_mountpoint(path: Path) -> bool:
+    return _sh(["mountpoint", "-q", str(path)], check=False).returncode == 0
+
+
+def _make_cgroups(machine: HostMachine) -> None:
+    for name in (*CONTROLLERS, *NAMED_HIERARCHIES):
+        parent = hierarchy_dir(name) / CGROUP_PARENT
+        own = parent / machine.name
+        own.mkdir(parents=True, exist_ok=True)
+        if name == "cpuset":  # a new cpuset has no CPUs nor memory nodes until given its parent's
+            for directory in (parent, own):
+                for key in ("cpuset.cpus", "cpuset.mems"):
+                    if not (directory / key).read_text().strip():
+                        (directory / key).write_text((directory.parent / key).read_text())
+
+
+def _network(machine: HostMachine) -> HostNamespace:
+    """Its network namespace and underlay veth, handled by the dataplane's own code for simulated hosts."""
+    underlay = HostUnderlay(
+        underlay_ip=machine.underlay_ip,
+        underlay_prefix=machine.underlay_prefix,
+        namespace=machine.netns,
+        underlay_bridge=machine.underlay_bridge,
+        underlay_mtu=machine.underlay_mtu,
+    )
+    return HostNamespace(Runner(), machine.name, underlay)
+
+
+LISTEN_MARK = "# stratus: how this host's libvirtd listens (rewritten at every start)"
+
+
+def _libvirt_config(machine: HostMachine, listen: str, tls_dir: Path | None) -> None:
+    """Its ``/etc/libvirt``: the machine's, once, with a host UUID of its own (kept across restarts), and how its
+    libvirtd listens on the underlay: ``tls`` (x509 both ways with the files in ``tls_dir``: what hosts use to
+    reach each other for migrations), ``tcp`` (no authentication: only for tests of a machine's private underlay)
+    or ``none`` (the unix socket only)."""
+    etc = machine.root / "etc" / "libvirt"
+    if not etc.exists():
+        shutil.copytree("/etc/libvirt", etc, symlinks=True)
+    conf = etc / "libvirtd.conf"
+    text = conf.read_text().split(f"\n{LISTEN_MARK}\n", 1)[0]
+    if "\nhost_uuid = " not in text:
+        text = f'{text.rstrip()}\nhost_uuid = "{uuid.uuid4()}"\n'
+    lines = [f'listen_addr = "{ipaddress.ip_address(machine.underlay_ip)}"']
+    if listen == "tls":
+        if tls_dir is None:
+            raise HostMachineError(name=machine.name, reason="TLS needs the directory of its certificates")
+        lines += [
+            "listen_tls = 1",
+            "listen_tcp = 0",
+            f'ca_file = "{tls_dir / "cacert.pem"}"',
+            f'cert_file = "{tls_dir / "servercert.pem"}"',
+            f'key_file = "{tls_dir / "serverkey.pem"}"',
+        ]
+    elif listen == "tcp":
+        lines += ["listen_tls = 0", "listen_tcp = 1", 'auth_tcp = "none"']
+    elif listen == "none":
+        lines += ["listen_tls = 0", "listen_tcp = 0"]
+    else:
+        raise HostMachineError(name=machine.name, reason=f"unknown listen mode {listen!r}")
+    conf.write_text(f"{text.rstrip()}\n{LISTEN_MARK}\n" + "\n".join(lines) + "\n")
+
+
+SETUP_SCRIPT = """
+set -eu
+mount -t sysfs sysfs /sys
+mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+for c in {controllers}; do mkdir -p /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c; done
+for n in {named}; do mkdir -p /sys/fs/cgroup/$n; mount -t cgroup -o none,name=$n cgroup /sys/fs/cgroup/$n; done
+{binds}
+hostname "$1"
+"""
+
+
+def _setup_script(machine: HostMachine) -> str:
+    binds = "\n".join(f'mount --bind "{machine.root / own}" "{path}"' for own, path in LIBVIRT_DIRS.items())
+    return SETUP_SCRIPT.format(controllers=" ".join(CONTROLLERS), named=" ".join(NAMED_HIERARCHIES), binds=binds)
+
+
+def _make_namespaces(machine: HostMachine) -> None:
+    """The mount, UTS and cgroup namespaces, made once and kept by their bind-mounted files."""
+    ns = machine.ns_dir
+    ns.mkdir(parents=True, exist_ok=True)
+    if all(_is_mountpoint(ns / kind) for kind in NAMESPACES):
+        return
+    if not _is_mountpoint(ns):  # a persistent mount namespace's file must sit on a private mount
+        _sh(["mount", "--bind", str(ns), str(ns)])
+        _sh(["mount", "--make-private", str(ns)])
+    for kind in NAMESPACES:
+        (ns / kind).touch()
+    for own in LIBVIRT_DIRS:
+        (machine.root / own).mkdir(parents=True, exist_ok=True)
+    command = [
+        "nsenter", f"--net=/run/netns/{machine.netns}", "--",
+        "unshare", f"--mount={ns / 'mnt'}", f"--uts={ns / 'uts'}", f"--cgroup={ns / 'cgroup'}",
+        "--propagation", "slave", "--",
+        "sh", "-c", _setup_script(machine), "setup", machine.name,
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, preexec_fn=machine.join_cgroups, capture_output=True, text=True, timeout=30, check=False
+    )
+    if result.returncode != 0:
+        raise HostMachineError(name=machine.name, reason=f"its namespaces could not be made: {result.stderr.strip()}")
+
+
+def _pid_alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text().split()[0]), 0)
+    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
+        return False
+    return True
+
+
+def _start_daemons(machine: HostMachine) -> None:
+    run = machine.root / "run" / "libvirt"
+    for daemon, extra in (("virtlogd", []), ("libvirtd", ["-l"] if listens_tcp(machine) else [])):
+        pid_file = run / f"{daemon}.pid"
+        if _pid_alive(pid_file):
+            continue
+        result = machine.run([daemon, "-d", *extra, "-p", f"/run/libvirt/{daemon}.pid"])
+        if result.returncode != 0:
+            raise HostMachineError(name=machine.name, reason=f"{daemon} did not start: {result.stderr.strip()}")
+    deadline = time.monotonic() + 15
+    while not machine.libvirt_socket.exists():
+        if time.monotonic() > deadline:
+            raise HostMachineError(name=machine.name, reason="libvirtd's socket did not appear within 15 s")
+        time.sleep(0.1)
+
+
+def listens_tcp(machine: HostMachine) -> bool:
+    """Whether its libvirtd is configured to listen on the network (TLS for migrations between hosts)."""
+    conf = machine.root / "etc" / "libvirt" / "libvirtd.conf"
+    lines = conf.read_text().splitlines() if conf.exists() else []
+    return any(re.fullmatch(r"\s*listen_(tls|tcp)\s*=\s*1\s*", line) for line in lines)
+
+
+def start(machine: HostMachine, listen: str = "none", tls_dir: Path | None = None) -> HostMachine:
+    """Make the host and start its libvirtd and virtlogd; what exists already is kept (idempotent). ``listen``:
+    see ``_libvirt_config`` (a running libvirtd keeps how it listens until it is restarted)."""
+    machine.root.mkdir(parents=True, exist_ok=True)
+    _network(machine).ensure()
+    _make_cgroups(machine)
+    _libvirt_config(machine, listen, tls_dir)
+    _make_namespaces(machine)
+    _start_daemons(machine)
+    return machine
+
+
+def running(machine: HostMachine) -> bool:
+    return _pid_alive(machine.root / "run" / "libvirt" / "libvirtd.pid")
+
+
+def kill_processes(machine: HostMachine, timeout: float = 15) -> None:
+    """Stop every process of the host, its guests included (SIGTERM, then SIGKILL): what a power cut leaves."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in machine.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 5)
+        while machine.pids() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    if machine.pids():
+        raise HostMachineError(name=machine.name, reason=f"processes {sorted(machine.pids())} did not stop")
+
+
+def stop(machine: HostMachine, remove: bool = False) -> None:
+    """Stop the host's processes (guests too) and release its namespaces; ``remove`` also deletes its network
+    namespace, cgroups and directory."""
+    kill_processes(machine)
+    ns = machine.ns_dir
+    for kind in NAMESPACES:
+        if _is_mountpoint(ns / kind):
+            _sh(["umount", str(ns / kind)])
+    if _is_mountpoint(ns):
+        _sh(["umount", str(ns)])
+    if not remove:
+        return
+    for directory in machine.cgroup_dirs():
+        for child in (
+            sorted(directory.rglob("*"), key=lambda p: len(p.parts), reverse=True) if directory.exists() else ()
+        ):
+            if child.is_dir():
+                child.rmdir()
+        if directory.exists():
+            directory.rmdir()
+    _network(machine).remove()
+    shutil.rmtree(machine.root, ignore_errors=True)

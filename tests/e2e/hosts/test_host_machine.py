@@ -1,0 +1,87 @@
+"""A simulated host machine has what a real machine has: its own hostname, libvirtd (with its own host UUID),
+network reached only over the underlay, and every process of it stops with it."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from manage import host_machine
+from manage.host_machine import HostMachine, HostMachineError
+
+pytestmark = pytest.mark.e2e
+
+
+def _virsh(uri: str, *args: str) -> str:
+    result = subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True, timeout=30, check=True)
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def machines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HostMachine, HostMachine]]:
+    suffix = uuid.uuid4().hex[:4]
+    root = tmp_path_factory.mktemp("host-machines")
+    a = HostMachine(f"hm-{suffix}-a", root / "a", "10.231.7.11", underlay_bridge=f"ul-hm{suffix}")
+    b = HostMachine(f"hm-{suffix}-b", root / "b", "10.231.7.12", underlay_bridge=f"ul-hm{suffix}")
+    try:
+        host_machine.start(a)
+        host_machine.start(b, listen="tcp")
+        yield a, b
+    finally:
+        for machine in (a, b):
+            host_machine.stop(machine, remove=True)
+
+
+def test_each_host_has_its_own_hostname_and_libvirtd_with_its_own_uuid(machines):
+    a, b = machines
+    assert _virsh(a.libvirt_uri, "hostname") == a.name
+    assert _virsh(b.libvirt_uri, "hostname") == b.name
+    uuids = {_virsh(m.libvirt_uri, "capabilities").split("<uuid>")[1][:36] for m in machines}
+    machine_own = _virsh("qemu:///system", "capabilities").split("<uuid>")[1][:36]
+    assert len(uuids) == 2 and machine_own not in uuids
+    assert a.pids() and b.pids() and not (a.pids() & b.pids())
+
+
+def test_a_host_sees_only_its_underlay_and_reaches_the_other_hosts_libvirtd_over_it(machines):
+    a, b = machines
+    links = a.run(["ip", "-br", "addr"]).stdout
+    assert "10.231.7.11/24" in links and "10.231.7.12" not in links
+    assert len(links.strip().splitlines()) == 2  # lo and the underlay veth: none of the machine's interfaces
+    assert a.run(["ls", "/sys/class/net"]).stdout.split() == sorted(["lo", "ul0"])
+    remote = a.run(["virsh", "-c", f"qemu+tcp://{b.underlay_ip}/system", "hostname"], timeout=30)
+    assert remote.stdout.strip() == b.name, remote.stderr
+
+
+def test_a_host_has_its_own_libvirt_directories(machines):
+    a, _ = machines
+    marker = a.root / "run" / "libvirt" / "marker"
+    marker.write_text("a")
+    assert a.run(["cat", "/run/libvirt/marker"]).stdout == "a"
+    assert not Path("/run/libvirt/marker").exists()
+
+
+def test_a_host_is_started_again_without_change_and_refuses_hostile_names(machines):
+    a, _ = machines
+    pids = a.pids()
+    host_machine.start(a)
+    assert a.pids() == pids
+    for name in ("../etc", "a b", "A", "x;reboot", ""):
+        with pytest.raises(HostMachineError):
+            HostMachine(name, a.root, "10.231.7.20")
+    with pytest.raises(ValueError):
+        HostMachine("fine", a.root, "10.231.7.20; reboot")
+
+
+def test_stopping_a_host_stops_every_process_of_it(tmp_path):
+    machine = HostMachine(f"hm-{uuid.uuid4().hex[:4]}-c", tmp_path / "c", "10.231.8.13", underlay_bridge="ul-hmstop")
+    host_machine.start(machine)
+    sleeper = machine.popen(["sleep", "300"])
+    assert sleeper.pid in machine.pids()
+    host_machine.stop(machine, remove=True)
+    assert sleeper.wait(timeout=5) is not None
+    assert not machine.cgroup_dirs()[0].exists()
+    assert f"stratus-{machine.name}" not in subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout
