@@ -8,10 +8,13 @@ public endpoint of the service type; the CLI never reads the database.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
+
+if TYPE_CHECKING:
+    import requests
 
 # The catalog URLs of most services are unversioned; the path adds the version (compute and block storage carry it).
 VERSION_PREFIX = {"identity": "/v3", "network": "/v2.0", "image": "/v2", "compute": "", "block-storage": ""}
@@ -34,6 +37,8 @@ class Exit(IntEnum):
     """The credentials were refused (401) or lack the role (403)."""
     NEAR_LIMIT = 6
     """``usage --fail-at``: a resource is at or above the given percentage of its limit."""
+    STAYED = 7
+    """``host drain`` or ``rebalance``: a server could not be moved (or was still moving at the timeout)."""
 
 
 class CliError(Exception):
@@ -64,8 +69,30 @@ class Cloud:
     def __init__(self, session: ks_session.Session) -> None:
         self.session = session
 
-    def call(self, method: str, service: str, path: str, body: Any = None, expect: tuple[int, ...] = (200,)) -> Any:
-        headers = {"OpenStack-API-Version": COMPUTE_VERSION} if service == "compute" else {}
+    def call(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        body: Any = None,
+        expect: tuple[int, ...] = (200,),
+        version: str | None = None,
+    ) -> Any:
+        """One JSON request; ``version`` is a compute microversion for this call (``compute 2.59``)."""
+        response = self.send(method, service, path, body, expect, version)
+        return response.json() if response.content else None
+
+    def send(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        body: Any = None,
+        expect: tuple[int, ...] = (200,),
+        version: str | None = None,
+    ) -> requests.Response:
+        """As ``call``, the response itself (its headers carry the request id an instance action is filed by)."""
+        headers = {"OpenStack-API-Version": version or COMPUTE_VERSION} if service == "compute" else {}
         try:
             response = self.session.request(
                 VERSION_PREFIX[service] + path,
@@ -80,7 +107,7 @@ class Cloud:
         except ks_exceptions.ClientException as exc:
             raise CliError(f"cannot reach the {service} API: {exc}") from None
         if response.status_code in expect:
-            return response.json() if response.content else None
+            return response
         try:
             detail = response.json()
         except ValueError:

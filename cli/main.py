@@ -1,8 +1,8 @@
 """``stratus``: the admin command line. It talks to the cloud only over its public APIs, as any client.
 
 Exit codes (``cli.client.Exit``): 0 done, 1 the cloud answered with an error or could not be reached, 2 a bad
-command line, 3 no such project, 4 a limit below usage refused, 5 credentials refused or not allowed, 6
-``usage --fail-at`` found a resource that full.
+command line, 3 no such project (or host), 4 a limit below usage refused, 5 credentials refused or not allowed,
+6 ``usage --fail-at`` found a resource that full, 7 ``host drain`` or ``rebalance`` left a server unmoved.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import click
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 
-from cli import quota_commands
+from cli import host_commands, quota_commands
 from cli.client import CliError, Cloud, Exit
 from cli.credentials import CredentialsError, keystone_session
 
@@ -95,6 +95,8 @@ def endpoints(obj: Context) -> None:
 cli.add_command(quota_commands.quota)
 cli.add_command(quota_commands.usage)
 cli.add_command(quota_commands.project)
+cli.add_command(host_commands.host)
+cli.add_command(host_commands.rebalance_command)
 
 
 def main() -> None:
