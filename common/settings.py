@@ -143,6 +143,12 @@ class HostSettings:
     compute_fake_failing_hosts: str = _setting(
         "", "Comma-separated fake host names whose spawns always fail (to exercise rescheduling)."
     )
+    compute_fake_failing_moves: str = _setting(
+        "",
+        "Comma-separated HOST:STEP pairs: the fake host HOST fails that step of a cold move "
+        "(migrate_disk_and_power_off, finish_migration, confirm_migration, finish_revert_migration, destroy_moved), "
+        "to exercise the roll-back.",
+    )
     compute_report_interval: float = _setting(10.0, "Seconds between a host agent's capacity and power-state reports.")
     host_heartbeat_interval: float = _setting(
         3.0, "Seconds between the liveness heartbeats of host agents (compute and network), sent beside their work."
@@ -160,6 +166,11 @@ class HostSettings:
     )
     compute_sweep_interval: float = _setting(60.0, "Seconds between runs of the scheduler's stuck-task sweeper.")
     compute_task_timeout: float = _setting(1800.0, "Seconds after which a server task in flight is given up.")
+    allow_resize_to_same_host: bool = _setting(
+        True,
+        "Nova's setting: a resize may stay on the server's own host when no other host has room (a one-machine "
+        "cloud must still resize). A cold migration never stays.",
+    )
     compute_resend_after: float = _setting(120.0, "Seconds after which a build still waiting for placement is resent.")
     reclaim_instance_interval: float = _setting(
         0.0,
@@ -184,6 +195,12 @@ class HostSettings:
     libvirt_uri: str = _setting("qemu:///system", "libvirt connection URI of the compute host agent.")
     libvirt_virt_type: str = _setting(
         "", "Domain type: 'kvm' or 'qemu'. Empty: probe (kvm only where the CPU advertises vmx/svm and /dev/kvm works)."
+    )
+    libvirt_migration_uri: str = _setting(
+        "qemu+tls://{address}/system",
+        "How a host's libvirtd (and its agent) reaches another host's to move a guest there, {address} standing for "
+        "the target's underlay address: TLS with the hosts' certificates. qemu+tcp (no authentication) only on a "
+        "machine's private test underlay.",
     )
     instances_path: str = _setting(
         "", "Where instance disks, config drives and console logs live. Empty: <state_dir>/instances."
@@ -217,6 +234,11 @@ class HostSettings:
     network_dataplane: str = _setting("linux", "Network dataplane driver of network host agents: 'linux' or 'fake'.")
     network_namespace: str = _setting(
         "", "Network namespace the host agent works in, standing for a separate host. Empty: the root namespace."
+    )
+    network_ports_in_namespace: bool = _setting(
+        False,
+        "A namespaced host whose hypervisor runs in its namespace too (a host machine, manage.host_machine): the "
+        "guests' per-port bridges and both ends of their veths are made there, where its libvirtd plugs the taps.",
     )
     network_underlay_ip: str = _setting(
         "", "This host's VXLAN endpoint address. Empty: the address of the interface of the default route."
@@ -265,6 +287,12 @@ class HostSettings:
         1,
         "How many hosts this machine runs (`make up HOSTS=N`): each gets its own compute and network agent. With "
         "more than one, host i is named <host>-i and keeps its instances under <state_dir>/hosts/<host>-i/.",
+    )
+    host_machines: bool = _setting(
+        False,
+        "With hosts > 1 and the libvirt driver: each host is a host machine (manage.host_machine) with its own "
+        "namespaces and its own libvirtd, reached by its agent over its socket and by the other hosts' libvirtds "
+        "over TLS on the underlay (live migration). False: the hosts share the machine's libvirtd.",
     )
     portal_idle_timeout: int = _setting(
         1800, "Seconds without a user action after which a portal session ends (its token is revoked)."
@@ -417,6 +445,23 @@ class Settings(HostSettings):
         "Days without a password sign-in after which a user is disabled at their next one (401; an admin "
         "re-enables with `openstack user set --enable`). Counted in whole days from the last sign-in, or from "
         "the user's creation. 0: never. User option ignore_user_inactivity exempts a user.",
+    )
+
+    # Evacuation and HA restart (compute.control.fencing, compute.control.ha): a host's guests are evacuated only
+    # once the host is fenced, never on a missed heartbeat alone (a live host cut off would run a second copy).
+    fence_command: str = _setting(
+        "",
+        "Operator's fencing command: an argv (split like a shell would, but never run by a shell) the scheduler runs "
+        "with the down host's name and underlay address appended as two more arguments; exit status 0 means the "
+        "host is fenced (powered off, or cut from its storage and network). Run for a down host with servers "
+        "marked HA (metadata HA_Enabled=True) once ha_grace_period has passed. Empty: only an operator's "
+        "forced_down (`openstack compute service set --down`) fences a host.",
+    )
+    fence_timeout: float = _setting(30.0, "Seconds the fence_command may run before it is killed (then: not fenced).")
+    ha_grace_period: float = _setting(
+        30.0,
+        "Seconds a host must stay down (after compute_host_down_after) before its HA servers (metadata "
+        "HA_Enabled=True) are evacuated, the host fenced first. Checked every host_heartbeat_interval.",
     )
 
     @property

@@ -35,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.exceptions import StratusError
+from common.hostnames import machine_hosts
+from common.settings import Settings
+from manage import hypervisor_tls
 from network.host.dataplane.base import HostUnderlay
 from network.host.dataplane.linux.host import HostNamespace
 from network.host.dataplane.linux.runner import Runner
@@ -205,13 +208,7 @@ def _libvirt_config(machine: HostMachine, listen: str, tls_dir: Path | None) -> 
     if listen == "tls":
         if tls_dir is None:
             raise HostMachineError(name=machine.name, reason="TLS needs the directory of its certificates")
-        lines += [
-            "listen_tls = 1",
-            "listen_tcp = 0",
-            f'ca_file = "{tls_dir / "cacert.pem"}"',
-            f'cert_file = "{tls_dir / "servercert.pem"}"',
-            f'key_file = "{tls_dir / "serverkey.pem"}"',
-        ]
+        lines = hypervisor_tls.libvirtd_conf(machine.underlay_ip, tls_dir).splitlines()
     elif listen == "tcp":
         lines += ["listen_tls = 0", "listen_tcp = 1", 'auth_tcp = "none"']
     elif listen == "none":
@@ -345,3 +342,61 @@ def stop(machine: HostMachine, remove: bool = False) -> None:
             directory.rmdir()
     _network(machine).remove()
     shutil.rmtree(machine.root, ignore_errors=True)
+
+
+def enabled(settings: Settings) -> bool:
+    """Whether this machine's hosts are host machines (``host_machines``, several libvirt hosts)."""
+    return settings.host_machines and settings.hosts > 1 and settings.compute_driver == "libvirt"
+
+
+def underlay_address(settings: Settings, host: str) -> str:
+    """The underlay address of simulated host ``host`` of this machine: .(10+i) of ``network_simulated_underlay``."""
+    underlay = ipaddress.ip_network(settings.network_simulated_underlay)
+    return str(underlay.network_address + 10 + machine_hosts(settings).index(host) + 1)
+
+
+def of_host(settings: Settings, host: str) -> HostMachine:
+    underlay = ipaddress.ip_network(settings.network_simulated_underlay)
+    return HostMachine(
+        host,
+        settings.state_path / "hosts" / host / "machine",
+        underlay_address(settings, host),
+        underlay_prefix=underlay.prefixlen,
+        underlay_bridge=settings.network_underlay_bridge,
+        underlay_mtu=settings.network_underlay_mtu,
+    )
+
+
+def agent_environment(settings: Settings, host: str) -> list[tuple[str, str]]:
+    """What the agents of a host machine are told: its libvirtd's socket, the other hosts' libvirtds by TLS with
+    its own client certificate, and that guests' port bridges are made in its namespace."""
+    machine = of_host(settings, host)
+    pki = hypervisor_tls.host_dir(settings, host)
+    return [
+        ("STRATUS_LIBVIRT_URI", machine.libvirt_uri),
+        ("STRATUS_LIBVIRT_MIGRATION_URI", f"qemu+tls://{{address}}/system?pkipath={hypervisor_tls.check_path(pki)}"),
+        ("STRATUS_NETWORK_PORTS_IN_NAMESPACE", "true"),
+    ]
+
+
+def start_all(settings: Settings) -> list[HostMachine]:
+    """Start every host machine of this machine (idempotent), each libvirtd on TLS with its own certificate."""
+    machines = []
+    for host in machine_hosts(settings):
+        machine = of_host(settings, host)
+        tls = hypervisor_tls.issue(settings, host, machine.underlay_ip)
+        machines.append(start(machine, listen="tls", tls_dir=tls))
+    return machines
+
+
+def stop_all(settings: Settings, remove: bool = False) -> None:
+    """Stop every host machine this state directory made (and with ``remove``, delete them)."""
+    for root in sorted((settings.state_path / "hosts").glob("*/machine")):
+        if (root / "ns").exists():
+            stop(_recorded(root), remove=remove)
+
+
+def _recorded(root: Path) -> HostMachine:
+    """A host machine found by its directory (its name is the directory's parent's; the address is not needed to
+    stop it, the namespace name and cgroups follow from the name)."""
+    return HostMachine(root.parent.name, root, "127.0.0.1")

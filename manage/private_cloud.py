@@ -253,5 +253,5 @@ def running_cloud(state_dir: Path, env: dict[str, str] | None = None) -> Iterato
     try:
         cloud.manage("services", "up")
         yield cloud
-    finally:
-        cloud.manage("services", "down", check=False)
+    finally:  # host machines too (a cloud with host_machines): their guests and namespaces go with the cloud
+        cloud.manage("services", "down", "--machines", check=False)

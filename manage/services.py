@@ -34,7 +34,7 @@ from common.exceptions import ConfigError
 from common.hostnames import agent_names, machine_hosts, network_served_hosts, served_hosts
 from common.queue import host_queue, make_celery
 from common.settings import CONTROL_ONLY, Settings, load
-from manage import broker, broker_acl, roster
+from manage import broker, broker_acl, host_machine, roster
 
 STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 20
@@ -180,6 +180,8 @@ def host_environment(settings: Settings, host: str) -> tuple[tuple[str, str], ..
             ("STRATUS_NETWORK_UNDERLAY_IP", str(underlay.network_address + 10 + index)),
             ("STRATUS_NETWORK_UNDERLAY_PREFIX", str(underlay.prefixlen)),
         ]
+        if host_machine.enabled(settings):  # and its own libvirtd, in its own namespaces
+            env += host_machine.agent_environment(settings, host)
     return tuple(env)
 
 
@@ -556,6 +558,8 @@ def up(timeout: float) -> None:
         run_manage(settings, ("retire-hosts", *sorted(retired)))
     roster.remember(settings, hosts)
     broker_acl.apply(settings, master)  # once their agents have stopped: users of hosts no longer run go
+    if host_machine.enabled(settings):  # the hosts' own libvirtds, before the agents that connect to them
+        host_machine.start_all(settings)
     pids = start_services(settings, wanted)
     wait_until_ready(settings, wanted, pids, timeout)
     click.echo(f"Stratus is up: {settings.effective_public_url}/identity/v3 (state in {settings.state_path})")
@@ -600,12 +604,20 @@ def host_keys(host: str, out: Path) -> None:
 
 @services.command("down")
 @click.option("--timeout", default=STOP_TIMEOUT, show_default=True, help="Seconds before SIGKILL.")
-def down(timeout: float) -> None:
+@click.option(
+    "--machines",
+    is_flag=True,
+    help="Also power off this machine's host machines (host_machines): their libvirtds and guests stop, and their "
+    "namespaces are removed. Without it they keep running, as the machine's own libvirtd does.",
+)
+def down(timeout: float, machines: bool) -> None:
     """Stop every process this state directory started: API and workers first, Redis last (it flushes its AOF)."""
     settings = load()
     services = managed_services(settings)
     stop_services(settings, [*services, *leftover_services(settings, services)], timeout)
     stop_services(settings, [redis_service(settings)], timeout)
+    if machines:
+        host_machine.stop_all(settings, remove=True)
     click.echo("Stratus is down")
 
 
