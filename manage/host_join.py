@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import ipaddress
-import json
 import math
 import os
 import tarfile
@@ -78,6 +77,16 @@ UNIT_STATE_DIR = "/var/lib/stratus"
 # TOML
 
 
+def _toml_char(char: str) -> str:
+    """One character inside a TOML basic string: quote, backslash and control characters escaped, the rest as is
+    (TOML files are UTF-8; an astral character must not become a JSON-style surrogate pair, which TOML refuses)."""
+    if char in '"\\':
+        return "\\" + char
+    if ord(char) < 0x20 or ord(char) == 0x7F:
+        return f"\\u{ord(char):04x}"
+    return char
+
+
 def _toml_value(name: str, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -90,7 +99,7 @@ def _toml_value(name: str, value: Any) -> str:
     if isinstance(value, str):
         if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
             raise ConfigError(setting=name, reason="a string with a lone surrogate")
-        return json.dumps(value, ensure_ascii=True)  # JSON's escapes are a subset of a TOML basic string's
+        return '"' + "".join(_toml_char(c) for c in value) + '"'
     raise ConfigError(setting=name, reason=f"{type(value).__name__} is not a setting's type")
 
 
