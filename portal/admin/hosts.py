@@ -1,5 +1,6 @@
 """``/admin/hosts``: each compute host's capacity and allocation (vCPUs, RAM, disk as bars), whether it takes
-new instances (enabled, with the reason it was disabled), and whether its agent is alive (its heartbeat).
+new instances (enabled, with the reason it was disabled), and whether its agent is alive (its heartbeat); the
+Drain button and the migrations in flight are ``portal.admin.drain``'s.
 
 Read from Nova's ``os-hypervisors/detail`` (capacity, allocation, up/down) and ``os-services`` (the last
 heartbeat, the reason). The portal speaks microversion 2.37, before services had UUIDs (2.53), so a host is
@@ -16,6 +17,7 @@ from typing import Any
 
 from flask import Response
 
+from portal.admin.drain import migrations_context
 from portal.blueprint import admin_only, api, bp, redirect_with, render
 from portal.charts import Bar
 from portal.client import ApiResponse
@@ -89,7 +91,7 @@ def _page(forms: dict[str, Form] | None = None, status: int = 200) -> Response:
     forms = forms or {}
     by_host = {h.name: forms.get(h.name) or empty(h.form_id) for h in listed}
     return render("portal/admin/hosts.html", status=status, title="Hosts", hosts=listed, forms=by_host,
-                  reason_max=REASON_MAX)  # fmt: skip
+                  reason_max=REASON_MAX, **migrations_context())  # fmt: skip
 
 
 @bp.get("/admin/hosts")
