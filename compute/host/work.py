@@ -285,9 +285,11 @@ def report(agent: ComputeAgent, host: str) -> None:
     driver = agent.driver(host)
     resources = driver.get_host_resources()
     instances = {info.uuid: int(info.power_state) for info in driver.list_instances()}
+    # Where the other hosts reach this one (moves of guests between hypervisors): its underlay address.
+    host_ip = agent.settings.network_underlay_ip or "127.0.0.1"
     agent.app.send_task(
         client.HOST_REPORT,
-        args=[host, {**resources.__dict__, "host_ip": "127.0.0.1"}, instances],
+        args=[host, {**resources.__dict__, "host_ip": host_ip}, instances],
         expires=agent.settings.compute_report_interval * 3,
     )
 
