@@ -163,6 +163,9 @@ class DomainConfig:
     console_listen: str = "127.0.0.1"
     """Address the serial port and the VNC display listen on: the host's loopback or management address, never a
     public one (the console proxy is the only client, after checking a token)."""
+    incoming: bool = False
+    """Defined on a live migration's target before the guest arrives (``pre_live_migration``): the host does not
+    list it as its own until the migration replaced the definition with the guest's."""
 
     def __post_init__(self) -> None:
         _check(_UUID, self.uuid, "an instance uuid")
@@ -195,6 +198,8 @@ def _metadata(parent: ET.Element, config: DomainConfig) -> None:
     _sub(instance, f"{_NS_PREFIX}:name", config.display_name)
     if config.host:
         _sub(instance, f"{_NS_PREFIX}:host", config.host)
+    if config.incoming:
+        _sub(instance, f"{_NS_PREFIX}:incoming")
 
 
 SMBIOS_MANUFACTURER = "OpenStack Foundation"
@@ -517,3 +522,12 @@ def metadata_host(xml: str) -> str:
     if element is None:
         element = root.find("host")
     return (element.text or "").strip() if element is not None else ""
+
+
+def is_incoming(xml: str) -> bool:
+    """Whether our metadata element marks a definition made for a live migration still to arrive."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return False
+    return root.find(f"{{{NAMESPACE}}}incoming") is not None or root.find("incoming") is not None

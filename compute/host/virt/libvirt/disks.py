@@ -74,6 +74,26 @@ def grow(disk: Path, root_gb: int) -> None:
         run(command, f"growing {disk}")
 
 
+def adopt_overlay(disk: Path, base: Path, base_format: str) -> None:
+    """Put a root overlay copied from another host on this host's copy of its base image: only the header's
+    backing file name changes (``rebase -u``), as the base image is the same on every host. The copy is read
+    alone first and must be a plain qcow2 (no external data file); one without a base is left as it is."""
+    if base_format not in qemu_img.BASE_FORMATS:
+        raise DriverError(reason=f"unsupported base image format {base_format!r}")
+    info = json.loads(
+        run(["qemu-img", "info", "--output", "json", *qemu_img.source_args(disk, "qcow2")], f"reading {disk}")
+    )
+    data = (info.get("format-specific") or {}).get("data") or {}
+    if info.get("format") != "qcow2" or data.get("data-file"):
+        raise DriverError(reason=f"the copied disk {disk} is not a plain qcow2 overlay")
+    if not info.get("backing-filename"):
+        return
+    with _refused_as_driver_error():
+        qemu_img.inspected(base, base_format)
+    command = ["qemu-img", "rebase", "-q", "-u", "-f", "qcow2", "-F", base_format, "-b", str(base.absolute())]
+    run([*command, str(disk)], f"putting {disk} on {base}")
+
+
 def grow_volume(volume: Path, volume_format: str, size_bytes: int) -> None:
     """Grow a volume file that no running guest holds to ``size_bytes`` (opened alone: a qcow2's backing file is
     not touched). Never shrinks: a smaller size refuses, the same size does nothing."""

@@ -40,9 +40,10 @@ import dataclasses
 import json
 import logging
 import shutil
+import threading
 import time
 import uuid as uuidlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import libvirt
@@ -67,7 +68,17 @@ from compute.host.virt.base import (
     snapshot_target,
     volume_file,
 )
-from compute.host.virt.libvirt import ceph_secret, config, disks, rbd_disks, serial_ports, taps, volume_snapshots
+from compute.host.virt.libvirt import (
+    ceph_secret,
+    config,
+    disks,
+    migration,
+    peers,
+    rbd_disks,
+    serial_ports,
+    taps,
+    volume_snapshots,
+)
 from compute.host.virt.libvirt.guest import Guest
 from compute.host.virt.libvirt.host import Host
 
@@ -87,6 +98,10 @@ RESCUE_DISK = "disk.rescue"
 UNRESCUE_XML = "unrescue.xml"
 """The definition from before a rescue, in the instance directory while rescued (``unrescue`` puts it back)."""
 RESIZE_STATE = "resize.json"
+MOVE_SNAPSHOT = "move-backup"
+"""The RBD snapshot of a root disk in Ceph taken when a cold move begins: a revert rolls the disk back to it."""
+MOVE_POOL_PREFIX = "stratus-move-"
+"""Transient storage pools a cold move makes on the target's libvirtd to write the copied disk into."""
 ROOT_TARGET = "vda"
 POLL_INTERVAL = 0.5
 GiB = 1 << 30
@@ -119,9 +134,15 @@ class LibvirtDriver(base.ComputeDriver):
         *,
         soft_reboot_timeout: float = 120.0,
         cache_mode: str = "",
+        migration_uri: str = "",
+        live_migration_timeout: float = 800.0,
+        migration_poll_interval: float = 0.5,
     ) -> None:
         """``host`` defaults to a connection to ``settings.libvirt_uri``; ``cache_mode`` ("" = probe the instances
-        filesystem for O_DIRECT) is the disk cache mode of new domains."""
+        filesystem for O_DIRECT) is the disk cache mode of new domains. ``migration_uri`` (default the setting
+        ``libvirt_migration_uri``) is how a host's libvirtd reaches another's, ``{address}`` standing for the
+        target's underlay address; a live migration that has not completed after ``live_migration_timeout``
+        seconds is aborted (Nova's live_migration_completion_timeout, whose default this is)."""
         self.instances_path = settings.effective_instances_path
         self.volume_dir = settings.effective_volume_dir
         self._volume_cache_mode = ""
@@ -131,6 +152,10 @@ class LibvirtDriver(base.ComputeDriver):
         self.host_name = ""
         self.ceph_secret = ceph_secret.CephSecret.from_settings(settings)
         self.rbd_disks = rbd_disks.RbdDisks.from_settings(settings)
+        self.migration_uri = migration_uri or settings.libvirt_migration_uri
+        self.live_migration_timeout = live_migration_timeout
+        self.network_namespace = settings.network_namespace
+        self.migration_poll_interval = migration_poll_interval
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 
@@ -227,14 +252,16 @@ class LibvirtDriver(base.ComputeDriver):
             self._volume_cache_mode = "none" if disks.supports_direct_io(self.volume_dir) else "writeback"
         return self._volume_cache_mode
 
-    def _define_with_serial_port(self, spec: InstanceSpec) -> None:
+    def _define_with_serial_port(self, spec: InstanceSpec, incoming: bool = False) -> None:
         """Define the domain with a serial port no other domain of this libvirtd holds, chosen and claimed under
-        the machine-wide lock (several agents may share the daemon)."""
+        the machine-wide lock (several agents may share the daemon). ``incoming``: the definition a live
+        migration's target makes before the guest arrives (see ``pre_live_migration``)."""
         with serial_ports.allocation_lock():
             with _translated(spec.uuid, "serial port allocation"):
                 used = {port for guest in Guest.all(self.host) if (port := self._serial_port_of(guest)) is not None}
             port = serial_ports.choose(used, lambda p: serial_ports.port_is_free(CONSOLE_LISTEN, p))
-            self.host.define(config.domain_xml(self.domain_config(spec, port)))
+            domain = dataclasses.replace(self.domain_config(spec, port), incoming=incoming)
+            self.host.define(config.domain_xml(domain))
 
     @staticmethod
     def _serial_port_of(guest: Guest) -> int | None:
@@ -268,6 +295,10 @@ class LibvirtDriver(base.ComputeDriver):
                 LOG.warning("%s is not searchable by other users; QEMU may fail to open instance disks", directory)
         self.host.connection()
         ceph_secret.ensure(self.host.connection(), self.ceph_secret)
+        try:  # for the cold moves of other hosts: where to write the disks they copy here
+            self.host.call(lambda conn: peers.announce_instances(conn, host, self.instances_path))
+        except libvirt.libvirtError as exc:
+            LOG.warning("this host cannot name its instance directory to other hosts: %s", exc)
         LOG.info(
             "libvirt driver on %s: %s, domain type %s, instances in %s, cache %s",
             host,
@@ -657,6 +688,463 @@ class LibvirtDriver(base.ComputeDriver):
         state_file.unlink()
         LOG.info("instance %s: resize reverted", uuid)
 
+    # -- moves between hosts ---------------------------------------------------------------------------------------
+    #
+    # Live: the target makes the guest's files and an "incoming" definition of its own (its serial port, its paths,
+    # its host name), the source's libvirtd migrates peer to peer with a destination XML taken from both, copying
+    # the root overlay (block migration) when it is local. Cold: the source powers the guest off and writes its
+    # root overlay into the target's instance directory through the target's libvirtd (a storage volume upload
+    # over the hypervisors' authenticated channel), the target puts it on its own copy of the base image and
+    # defines the guest with the new flavor. Disks in Ceph and volumes are never copied, and never removed by a
+    # move's clean-up: the other copy uses them.
+
+    def _target_host(self, target: base.MigrationTarget) -> Host:
+        """A connection of this agent's own to the target's libvirtd, through the channel its libvirtd migrates
+        over (``migration_uri``: TLS with the host's certificate by default), from this host's underlay (its
+        network namespace, when it is simulated)."""
+        uri = migration.connection_uri(self.migration_uri, target)
+        return Host(uri, self.host.virt_type(), opener=peers.opener(self.network_namespace))
+
+    def _target_dir(self, conn: libvirt.virConnect, uuid: str, target: base.MigrationTarget) -> Path:
+        """The instance directory on the target: below the instances path the move names, else the one the target
+        announces on its libvirtd (``peers``), else this host's own path (the same on every host by default)."""
+        root = Path(target.instances_path) if target.instances_path else None
+        if root is None and (pool := peers.instances_pool(target.host)) is not None:
+            root = peers.pool_path(conn, pool)
+        root = root or self.instances_path
+        if not root.is_absolute():
+            raise migration.InvalidTarget(host=target.host, reason="its instances path is not absolute")
+        return root / uuid
+
+    def _remove_copy(self, uuid: str) -> None:
+        """This host's copy of a guest that lives (or will live) elsewhere: the domain stopped and undefined, its
+        taps, the instance directory. Never the root disk in Ceph (only its marker file goes) nor a volume."""
+        leftover: list[str] = []
+        with _translated(uuid, "removal of this host's copy"):
+            guest = Guest.lookup(self.host, uuid)
+            if guest is not None:
+                leftover = config.interface_taps(guest.xml())
+                guest.destroy()
+                guest.undefine()
+        directory = self.instance_dir(uuid)
+        shutil.rmtree(directory, ignore_errors=True)
+        if directory.exists():
+            raise DriverError(reason=f"could not remove {directory}")
+        for tap in leftover:
+            if not taps.remove_leftover(tap):
+                LOG.warning("instance %s: tap %s is still there", uuid, tap)
+
+    def _is_incoming(self, guest: Guest) -> bool:
+        metadata = guest.metadata(config.NAMESPACE)
+        return metadata is not None and config.is_incoming(metadata)
+
+    def pre_live_migration(self, spec: InstanceSpec, block_migration: bool) -> None:
+        """The instance directory, an empty overlay on this host's base image for a block migration (the source
+        copies its own into it), the config drive made from the spec, and an incoming definition holding a serial
+        port free here. The definition is how the source learns this host's port and paths (it reads it through
+        its connection here); it is replaced by the guest's own when the migration completes, and hidden from
+        ``list_instances`` until then. A failure removes what was made."""
+        uuid = canonical_uuid(spec.uuid)
+        directory = self.instance_dir(uuid)
+        with _translated(uuid, "preparing a live migration"):
+            guest = Guest.lookup(self.host, uuid)
+            if guest is not None:
+                if guest.is_active() or not self._is_incoming(guest):
+                    raise DriverError(reason=f"instance {uuid} is already on this host")
+                LOG.info("instance %s: prepared for the incoming migration already", uuid)
+                return
+        try:
+            config.domain_xml(self.domain_config(spec))  # a value that cannot be written refuses before anything
+            directory.mkdir(parents=True, exist_ok=True)
+            directory.chmod(0o755)
+            for nic in spec.nics:
+                if not taps.remove_leftover(nic.tap):
+                    raise DriverError(reason=f"network device {nic.tap} already exists and is in use")
+            if self._clones_root(spec):
+                assert self.rbd_disks is not None
+                (directory / RBD_MARKER).write_text(self.rbd_disks.disk_name(uuid) + "\n")
+            elif spec.root_volume is None and block_migration:
+                if spec.base_image is None:
+                    raise DriverError(reason=f"instance {uuid} has neither an image nor a root volume")
+                (directory / DISK).unlink(missing_ok=True)
+                disks.create_root_disk(directory / DISK, spec.base_image, spec.base_image_format, spec.root_gb)
+            if spec.config_drive is not None:
+                (directory / CONFIG_DRIVE).unlink(missing_ok=True)
+                disks.build_config_drive(spec.config_drive, directory / CONFIG_DRIVE)
+            with _translated(uuid, "preparing a live migration"):
+                self._define_with_serial_port(spec, incoming=True)
+        except Exception as exc:
+            LOG.warning("instance %s: preparing the incoming migration failed, cleaning up: %s", uuid, exc)
+            with contextlib.suppress(Exception):
+                self._remove_copy(uuid)
+            if isinstance(exc, DriverError):
+                raise
+            raise DriverError(reason=f"preparing the live migration of {uuid} failed: {exc}") from exc
+        LOG.info("instance %s: ready for an incoming live migration (block: %s)", uuid, block_migration)
+
+    def live_migration(
+        self,
+        uuid: str,
+        target: base.MigrationTarget,
+        block_migration: bool,
+        progress: Callable[[base.MigrationStats], None],
+    ) -> base.MigrationStats:
+        uuid = canonical_uuid(uuid)
+        uri = migration.connection_uri(self.migration_uri, target)
+        guest = self._guest(uuid)
+        remote = self._target_host(target)
+        try:
+            with _translated(uuid, f"live migration to {target.host}"):
+                state = guest.power_state()
+                if state not in (PowerState.RUNNING, PowerState.PAUSED):
+                    raise DriverError(reason=f"instance {uuid} is {state.name}: only a running guest moves live")
+                prepared = Guest.lookup(remote, uuid)
+                if prepared is None or prepared.is_active() or not self._is_incoming(prepared):
+                    raise DriverError(reason=f"{target.host} is not prepared for instance {uuid}")
+                prepared_xml = prepared.xml(inactive=True)
+                live, persistent = guest.migratable_xml(), guest.migratable_xml(inactive=True)
+                copy = migration.local_disks(live, self.instance_dir(uuid))
+                if copy and not block_migration:
+                    raise DriverError(reason=f"instance {uuid} has local disks: only a block migration moves them")
+                if self._root_in_ceph(uuid) and config.disk_path(prepared_xml, ROOT_TARGET) is not None:
+                    raise DriverError(reason=f"{target.host} does not keep root disks in Ceph")
+                flags = migration.live_flags(bool(copy), migration.native_tls_available())
+                params = migration.live_params(
+                    target,
+                    migration.destination_xml(live, prepared_xml),
+                    migration.destination_xml(persistent, prepared_xml),
+                    copy,
+                )
+            LOG.info("instance %s: live migration to %s (%s) begins, copying %s", uuid, target.host, uri, copy or "-")
+            return self._migrate(uuid, guest, remote, target, uri, params, flags, progress, state)
+        finally:
+            remote.close()
+
+    def _migrate(
+        self,
+        uuid: str,
+        guest: Guest,
+        remote: Host,
+        target: base.MigrationTarget,
+        uri: str,
+        params: dict[str, object],
+        flags: int,
+        progress: Callable[[base.MigrationStats], None],
+        state_before: PowerState,
+    ) -> base.MigrationStats:
+        """Run the migration in a thread (libvirt's call blocks until it ended) while this one reports its job's
+        figures and aborts it after ``live_migration_timeout``."""
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                guest.migrate(uri, params, flags)
+            except BaseException as exc:  # reported by the caller's thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=run, name=f"migrate-{uuid}", daemon=True)
+        started = time.monotonic()
+        timed_out = False
+        last = base.MigrationStats()
+        worker.start()
+        while worker.is_alive():
+            worker.join(self.migration_poll_interval)
+            if not worker.is_alive():
+                break
+            try:
+                stats = guest.job_stats()
+            except libvirt.libvirtError:
+                continue  # the domain left this host meanwhile
+            if migration.is_outgoing_migration(stats):
+                last = migration.job_stats(stats)
+                try:
+                    progress(last)
+                except Exception:
+                    LOG.exception("instance %s: the migration's progress could not be reported", uuid)
+            if not timed_out and time.monotonic() - started > self.live_migration_timeout:
+                timed_out = True
+                LOG.warning("instance %s: not migrated after %.0f s; aborting", uuid, self.live_migration_timeout)
+                with contextlib.suppress(libvirt.libvirtError):
+                    guest.abort_job()
+        if failure:
+            return self._migration_failed(uuid, remote, target, failure[0], timed_out, state_before, last)
+        final = self._completed_stats(remote, uuid, last)
+        LOG.info(
+            "instance %s: now runs on %s (%.1f s, downtime %s ms)",
+            uuid,
+            target.host,
+            time.monotonic() - started,
+            final.downtime_ms,
+        )
+        return final
+
+    def _completed_stats(self, remote: Host, uuid: str, last: base.MigrationStats) -> base.MigrationStats:
+        """The completed job's figures, downtime included, as the target keeps them (the source forgot the
+        domain); the last figures seen here when the target cannot say."""
+        try:
+            moved = Guest.lookup(remote, uuid)
+            if moved is not None:
+                return migration.job_stats(moved.completed_job(), completed=True)
+        except libvirt.libvirtError as exc:
+            LOG.warning("instance %s: the migration's final figures are unknown: %s", uuid, exc)
+        return last
+
+    def _migration_failed(
+        self,
+        uuid: str,
+        remote: Host,
+        target: base.MigrationTarget,
+        exc: BaseException,
+        timed_out: bool,
+        state_before: PowerState,
+        last: base.MigrationStats,
+    ) -> base.MigrationStats:
+        """libvirt keeps (or puts back) the guest here when a migration fails; make sure it runs as it did (a
+        force-complete paused it) and say why. A guest that is gone from here and runs on the target did move
+        (only the last step's report failed): that is a success."""
+        with _translated(uuid, f"live migration to {target.host} ({exc}), then looking for the guest,"):
+            guest = Guest.lookup(self.host, uuid)
+            if guest is None:
+                moved = Guest.lookup(remote, uuid)
+                if moved is not None and moved.is_active():
+                    LOG.warning("instance %s: the migration reported %s, but the guest runs on %s", uuid, exc,
+                                target.host)  # fmt: skip
+                    return self._completed_stats(remote, uuid, last)
+                raise DriverError(reason=f"live migration of {uuid} to {target.host} failed, the guest is lost: {exc}")
+        try:
+            if guest.power_state() == PowerState.PAUSED and state_before == PowerState.RUNNING:
+                guest.unpause()
+        except libvirt.libvirtError:
+            LOG.exception("instance %s: could not resume the guest after the failed migration", uuid)
+        if isinstance(exc, libvirt.libvirtError) and exc.get_error_code() == libvirt.VIR_ERR_OPERATION_ABORTED:
+            if timed_out:
+                raise DriverError(
+                    reason=f"live migration of {uuid} to {target.host} did not complete within "
+                    f"{self.live_migration_timeout:g} s and was aborted; the guest still runs on {self.host_name}"
+                ) from exc
+            raise base.MigrationAborted(uuid=uuid) from exc
+        raise DriverError(
+            reason=f"live migration of {uuid} to {target.host} failed ({exc}); the guest still runs on {self.host_name}"
+        ) from exc
+
+    def _outgoing_migration(self, uuid: str) -> Guest | None:
+        """The guest when it has an outgoing migration in flight here, else None."""
+        guest = Guest.lookup(self.host, uuid)
+        if guest is None:
+            return None
+        try:
+            return guest if migration.is_outgoing_migration(guest.job_stats()) else None
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() in (
+                libvirt.VIR_ERR_NO_DOMAIN,
+                libvirt.VIR_ERR_OPERATION_INVALID,
+                libvirt.VIR_ERR_NO_SUPPORT,  # a hypervisor that keeps no jobs migrates nothing
+            ):
+                return None
+            raise
+
+    def live_migration_abort(self, uuid: str) -> None:
+        uuid = canonical_uuid(uuid)
+        with _translated(uuid, "aborting the live migration"):
+            guest = self._outgoing_migration(uuid)
+            if guest is None:
+                return
+            try:
+                guest.abort_job()
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:  # no job any more: it just ended
+                    raise
+        LOG.info("instance %s: live migration abort requested", uuid)
+
+    def live_migration_force_complete(self, uuid: str) -> None:
+        """Pause the guest: its memory stops changing, so the copy converges; it resumes on the target (or here,
+        should the migration fail after all)."""
+        uuid = canonical_uuid(uuid)
+        with _translated(uuid, "forcing the live migration to complete"):
+            guest = self._outgoing_migration(uuid)
+            if guest is None or guest.power_state() != PowerState.RUNNING:
+                return
+            guest.pause()
+        LOG.info("instance %s: paused so that its live migration completes", uuid)
+
+    def rollback_live_migration_at_destination(self, uuid: str) -> None:
+        """Only what ``pre_live_migration`` made, or a guest still arriving, is removed: a guest that runs here, or
+        a definition that is not the incoming one, refuses (it may be the only copy)."""
+        uuid = canonical_uuid(uuid)
+        with _translated(uuid, "rolling back the incoming migration"):
+            guest = Guest.lookup(self.host, uuid)
+            if guest is not None:
+                state, reason = guest.state()
+                arriving = state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_MIGRATION
+                if guest.is_active() and not arriving:
+                    raise DriverError(reason=f"instance {uuid} runs on this host: it is not rolled back")
+                if not guest.is_active() and not self._is_incoming(guest):
+                    raise DriverError(reason=f"instance {uuid} is defined on this host: it is not rolled back")
+        self._remove_copy(uuid)
+        LOG.info("instance %s: incoming live migration rolled back", uuid)
+
+    def post_live_migration_at_source(self, uuid: str) -> None:
+        """The guest left (libvirt undefined it here at the switch); its local files go. A guest still running
+        here refuses: then it did not move."""
+        uuid = canonical_uuid(uuid)
+        with _translated(uuid, "cleaning up after the live migration"):
+            guest = Guest.lookup(self.host, uuid)
+            if guest is not None and guest.is_active():
+                raise DriverError(reason=f"instance {uuid} still runs on this host: its files are kept")
+        self._remove_copy(uuid)
+        LOG.info("instance %s: source copy removed after the live migration", uuid)
+
+    def migrate_disk_and_power_off(self, uuid: str, target: base.MigrationTarget) -> None:
+        """Power off, keep the definition and disks for a revert, and write the root overlay (only the guest's own
+        writes: the target has the base image from its own cache) into the target's instance directory through
+        its libvirtd. A root disk in Ceph is not copied: it gets a snapshot a revert rolls back to. The config
+        drive is made again on the target from the spec. A failure starts the guest again if it ran."""
+        uuid = canonical_uuid(uuid)
+        migration.checked_address(target)
+        guest = self._guest(uuid)
+        with _translated(uuid, "cold migration"):
+            was_running = guest.power_state() in (PowerState.RUNNING, PowerState.PAUSED)
+        try:
+            self.power_off(uuid, timeout=self.soft_reboot_timeout)
+            if self._root_in_ceph(uuid):
+                if self.rbd_disks is None:
+                    raise DriverError(reason="the root disk is in Ceph; this host has images_type 'qcow2'")
+                self.rbd_disks.create_snapshot(uuid, MOVE_SNAPSHOT)
+            elif (disk := self.instance_dir(uuid) / DISK).exists():
+                started = time.monotonic()
+                remote = self._target_host(target)
+                try:
+                    with _translated(uuid, f"copying the disk to {target.host}"):
+                        remote.call(lambda conn: self._upload(conn, uuid, self._target_dir(conn, uuid, target), [disk]))
+                finally:
+                    remote.close()
+                LOG.info(
+                    "instance %s: root disk (%d bytes) copied to %s in %.1f s",
+                    uuid,
+                    disk.stat().st_size,
+                    target.host,
+                    time.monotonic() - started,
+                )
+        except Exception as exc:
+            LOG.warning("instance %s: cold migration to %s failed: %s", uuid, target.host, exc)
+            if was_running:
+                with contextlib.suppress(Exception):
+                    self.power_on(uuid)
+            if isinstance(exc, DriverError):
+                raise
+            raise DriverError(reason=f"cold migration of {uuid} to {target.host} failed: {exc}") from exc
+
+    @staticmethod
+    def _upload(conn: libvirt.virConnect, uuid: str, directory: Path, files: list[Path]) -> None:
+        """Write ``files`` into ``directory`` on the other end of ``conn``: a transient directory pool there (made
+        if missing), one volume per file, its bytes streamed (``virStorageVolUpload``). A file that fails is
+        removed there; the pool is always stopped (its files stay)."""
+        name = MOVE_POOL_PREFIX + uuid
+        with contextlib.suppress(libvirt.libvirtError):  # left by an attempt that died
+            conn.storagePoolLookupByName(name).destroy()
+        pool = conn.storagePoolCreateXML(
+            migration.pool_xml(name, directory), libvirt.VIR_STORAGE_POOL_CREATE_WITH_BUILD
+        )
+        try:
+            for path in files:
+                with contextlib.suppress(libvirt.libvirtError):  # a copy from an earlier attempt
+                    pool.storageVolLookupByName(path.name).delete(0)
+                size = path.stat().st_size
+                volume = pool.createXML(migration.volume_xml(path.name, size), 0)
+                stream = conn.newStream(0)
+                try:
+                    volume.upload(stream, 0, size, 0)
+                    with path.open("rb") as source:
+                        stream.sendAll(lambda _stream, nbytes, handle: handle.read(nbytes), source)
+                    stream.finish()
+                except BaseException:
+                    with contextlib.suppress(libvirt.libvirtError):
+                        stream.abort()
+                    with contextlib.suppress(libvirt.libvirtError):
+                        volume.delete(0)
+                    raise
+        finally:
+            with contextlib.suppress(libvirt.libvirtError):
+                pool.destroy()
+
+    def finish_migration(self, spec: InstanceSpec, power_on: bool) -> None:
+        """Define the guest from the copied overlay, put on this host's base image and grown to the flavor (or
+        from its disk in Ceph, grown), with a new config drive and a serial port free here. Idempotent: a guest
+        defined here already is only started if it should run. A failure leaves no domain (the copied disk stays
+        for a retry; ``destroy_moved`` removes it)."""
+        uuid = canonical_uuid(spec.uuid)
+        directory = self.instance_dir(uuid)
+        with _translated(uuid, "finishing the migration"):
+            guest = Guest.lookup(self.host, uuid)
+            if guest is not None:
+                if power_on and not guest.is_active():
+                    guest.start()
+                return
+        try:
+            config.domain_xml(self.domain_config(spec))
+            directory.mkdir(parents=True, exist_ok=True)
+            directory.chmod(0o755)
+            for nic in spec.nics:
+                if not taps.remove_leftover(nic.tap):
+                    raise DriverError(reason=f"network device {nic.tap} already exists and is in use")
+            if self._clones_root(spec):
+                assert self.rbd_disks is not None
+                (directory / RBD_MARKER).write_text(self.rbd_disks.disk_name(uuid) + "\n")
+                if not self.rbd_disks.exists(uuid):
+                    raise DriverError(reason=f"the root disk of instance {uuid} is not in Ceph")
+                if spec.root_gb > 0 and self.rbd_disks.size(uuid) < spec.root_gb * GiB:
+                    self.rbd_disks.grow(uuid, spec.root_gb * GiB)
+            elif spec.root_volume is None:
+                disk = directory / DISK
+                if not disk.is_file():
+                    raise DriverError(reason=f"the root disk of instance {uuid} was not copied to this host")
+                if spec.base_image is None:
+                    raise DriverError(reason=f"instance {uuid} has no base image on this host")
+                disks.adopt_overlay(disk, spec.base_image, spec.base_image_format)
+                disks.grow(disk, spec.root_gb)
+            if spec.config_drive is not None:
+                (directory / CONFIG_DRIVE).unlink(missing_ok=True)
+                disks.build_config_drive(spec.config_drive, directory / CONFIG_DRIVE)
+            with _translated(uuid, "finishing the migration"):
+                self._define_with_serial_port(spec)
+                if power_on:
+                    self._guest(uuid).start()
+        except Exception as exc:
+            LOG.warning("instance %s: finishing the migration failed: %s", uuid, exc)
+            with contextlib.suppress(Exception):
+                if (defined := Guest.lookup(self.host, uuid)) is not None:
+                    defined.destroy()
+                    defined.undefine()
+            if isinstance(exc, DriverError):
+                raise
+            raise DriverError(reason=f"finishing the migration of {uuid} failed: {exc}") from exc
+        LOG.info("instance %s: migrated here (%d vCPUs, %d MiB, %d GiB)", uuid, spec.vcpus, spec.memory_mb,
+                 spec.root_gb)  # fmt: skip
+
+    def confirm_migration(self, uuid: str) -> None:
+        uuid = canonical_uuid(uuid)
+        if self._root_in_ceph(uuid) and self.rbd_disks is not None:
+            self.rbd_disks.remove_snapshot(uuid, MOVE_SNAPSHOT)
+        self._remove_copy(uuid)
+        LOG.info("instance %s: source copy removed after the confirmed migration", uuid)
+
+    def finish_revert_migration(self, uuid: str, power_on: bool) -> None:
+        """The kept copy again: a root disk in Ceph rolled back to the move's snapshot (the target's copy must be
+        gone: ``destroy_moved`` there first), then started if ``power_on``."""
+        uuid = canonical_uuid(uuid)
+        guest = self._guest(uuid)
+        with _translated(uuid, "reverting the migration"):
+            if self._root_in_ceph(uuid) and self.rbd_disks is not None and not guest.is_active():
+                self.rbd_disks.rollback(uuid, MOVE_SNAPSHOT)
+                self.rbd_disks.remove_snapshot(uuid, MOVE_SNAPSHOT)
+            if power_on and not guest.is_active():
+                guest.start()
+        LOG.info("instance %s: migration reverted, the guest is back here", uuid)
+
+    def destroy_moved(self, uuid: str) -> None:
+        self._remove_copy(canonical_uuid(uuid))
+        LOG.info("instance %s: this host's copy removed (the guest lives elsewhere)", uuid)
+
     # -- interfaces ------------------------------------------------------------------------------------------------
 
     def attach_interface(self, uuid: str, nic: Nic) -> None:
@@ -904,6 +1392,8 @@ class LibvirtDriver(base.ComputeDriver):
                     metadata = guest.metadata(config.NAMESPACE)
                     if metadata is None or not config.is_stratus_metadata(metadata):
                         continue
+                    if config.is_incoming(metadata):
+                        continue  # made for a live migration still to arrive: the guest is not here yet
                     if config.metadata_host(metadata) not in ("", self.host_name):
                         continue  # another host's guest on a libvirtd the hosts of this machine share
                     found.append(InstanceInfo(uuid=guest.uuid, power_state=guest.power_state()))

@@ -251,3 +251,21 @@ class Guest:
         except libvirt.libvirtError as exc:
             if error_code(exc) != libvirt.VIR_ERR_NO_DOMAIN:
                 raise
+
+    # -- moving ----------------------------------------------------------------------------------------------------
+
+    def migratable_xml(self, inactive: bool = False) -> str:
+        """The definition as a migration sends it (``VIR_DOMAIN_XML_MIGRATABLE``: what libvirt added for this host
+        alone left out), live or with ``inactive`` the persistent one."""
+        flags = libvirt.VIR_DOMAIN_XML_MIGRATABLE | (libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0)
+        return self._call(lambda dom: dom.XMLDesc(flags))
+
+    def migrate(self, uri: str, params: dict[str, Any], flags: int) -> None:
+        """``virDomainMigrateToURI3``: blocks until the migration ended. Never retried on a new connection, as
+        other calls are: a lost connection fails the migration (libvirt then keeps the guest here)."""
+        dom = self._call(lambda dom: dom)
+        dom.migrateToURI3(uri, params, flags)
+
+    def job_stats(self) -> dict[str, Any]:
+        """The figures of the domain's running job (``type`` ``VIR_DOMAIN_JOB_NONE`` when there is none)."""
+        return dict(self._call(lambda dom: dom.jobStats(0)))
