@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Response
 
-from portal.blueprint import admin_only, api, bp, redirect_with, render, session
+from portal.blueprint import admin_only, api, bp, is_htmx, redirect_with, render, session
 from portal.errors import ApiError
 
 COMPUTE_BINARY = "nova-compute"
@@ -116,4 +116,10 @@ def migrations_context() -> dict[str, Any]:
 @bp.get("/admin/hosts/migrations")
 @admin_only
 def admin_host_migrations() -> Response:
-    return render("portal/admin/migrations.html", **migrations_context())
+    """The panel, for its own poll. When the last move has ended, the whole page reloads once (htmx's
+    ``HX-Refresh``): the hosts' allocation and instance counts above changed with the moves."""
+    context = migrations_context()
+    response = render("portal/admin/migrations.html", **context)
+    if is_htmx() and not context["moving"]:
+        response.headers["HX-Refresh"] = "true"
+    return response
