@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from click.testing import CliRunner, Result
 
-from cli import host_commands
+from cli import host_commands, hosts
 from cli.client import CliError, Exit
 from tests.unit.cli.fake_compute import FakeCompute
 
@@ -219,3 +220,26 @@ def test_a_balanced_cloud_needs_no_rebalance(fake):
         fake.add_server(f"vm-{host}", host)
     ran = run(fake, host_commands.rebalance_command)
     assert ran.code == 0 and fake.actions == [] and "with 0 move(s)" in ran.stderr
+
+
+class PagedServers:
+    """A compute API that pages its server listing three at a time, as Nova does with a ``limit``."""
+
+    def __init__(self, count: int) -> None:
+        self.ids = [f"s{i}" for i in range(count)]
+        self.asked: list[str] = []
+
+    def call(self, method, service, path, body=None, expect=(200,), version=None):
+        self.asked.append(path)
+        query = parse_qs(urlparse(path).query)
+        start = self.ids.index(query["marker"][0]) + 1 if "marker" in query else 0
+        page = self.ids[start : start + 3]
+        links = [{"rel": "next", "href": f"http://x/compute/v2.1/servers/detail?limit=3&marker={page[-1]}"}]
+        return {"servers": [{"id": i} for i in page], **({"servers_links": links} if len(page) == 3 else {})}
+
+
+def test_a_listing_follows_the_next_links_to_its_end():
+    cloud = PagedServers(7)
+    found = hosts.listing(cloud, "/servers/detail", "servers", hosts.MOVES, all_tenants="1")
+    assert [s["id"] for s in found] == cloud.ids and len(cloud.asked) == 3
+    assert "marker=s5" in cloud.asked[-1] and "all_tenants=1" in cloud.asked[-1]
