@@ -1,0 +1,205 @@
+"""LibvirtDriver moves a real guest between two host machines, each with its own namespaces and libvirtd
+(``manage.host_machine``), over TLS with each host's certificate from a hypervisor CA of the test's own
+(``manage.hypervisor_tls``), as hosts of a cloud do.
+
+The drivers run here, outside the hosts, as a simulated host's agent does: each reaches its own libvirtd by its
+socket and the other's by its underlay address from inside its host's network namespace. Each host keeps
+instances and cached images in its own directory (their paths differ, as simulated hosts' do).
+
+One guest (TCG, the tiny image) goes A → B by live block migration and comes back B → A by a cold migration with
+a larger flavor; before that, a live migration libvirt refuses (the target has no disk for it) leaves it running
+on A. ``virsh`` on each host's socket is the witness of what each libvirtd holds. Stopping the host machines at
+the end stops every process of theirs, guests included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid as uuidlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from common.settings import Settings
+from compute.host.virt.base import ConfigDrive, DriverError, InstanceSpec, MigrationStats, MigrationTarget, PowerState
+from compute.host.virt.libvirt import peers
+from compute.host.virt.libvirt.driver import LibvirtDriver
+from deploy.images import markers
+from manage import host_machine, hypervisor_tls
+from manage.host_machine import HostMachine
+from tests.harness import wait_until
+
+pytestmark = pytest.mark.e2e
+
+BOOT_TIMEOUT = 150.0
+
+
+@dataclasses.dataclass
+class Host:
+    machine: HostMachine
+    driver: LibvirtDriver
+    cache: Path
+
+    @property
+    def target(self) -> MigrationTarget:
+        return MigrationTarget(host=self.machine.name, address=self.machine.underlay_ip)
+
+    def virsh(self, *args: str) -> str:
+        result = subprocess.run(["virsh", "-c", self.machine.libvirt_uri, *args], capture_output=True, text=True,
+                                timeout=60, check=False)  # fmt: skip
+        return result.stdout.strip()
+
+    def domains(self) -> list[str]:
+        return self.virsh("list", "--all", "--name").split()
+
+    def spec(self, uuid: str, **changes: object) -> InstanceSpec:
+        values: dict[str, object] = {
+            "uuid": uuid, "name": "mover", "vcpus": 1, "memory_mb": 192, "root_gb": 1,
+            "base_image": self.cache / "tiny.qcow2", "base_image_format": "qcow2",
+            "config_drive": ConfigDrive(meta_data={"uuid": uuid, "name": "mover", "hostname": "mover"}),
+        }  # fmt: skip
+        values.update(changes)
+        return InstanceSpec(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def hosts(tiny_image: Path) -> Iterator[tuple[Host, Host]]:
+    # QEMU runs as libvirt-qemu, which cannot enter pytest's private temporary directories.
+    work = Path(tempfile.mkdtemp(prefix="stratus-e2e-migration-", dir="/var/tmp"))
+    work.chmod(0o755)
+    suffix = uuidlib.uuid4().hex[:4]
+    settings = Settings(state_dir=str(work / "control"))  # the test's own hypervisor CA
+    machines = [
+        HostMachine(f"mg-{suffix}-{x}", work / x / "machine", f"10.231.9.{11 + i}", underlay_bridge=f"ul-mg{suffix}")
+        for i, x in enumerate("ab")
+    ]
+    started: list[HostMachine] = []
+    try:
+        found = []
+        for x, machine in zip("ab", machines, strict=True):
+            tls = hypervisor_tls.issue(settings, machine.name, machine.underlay_ip)
+            started.append(host_machine.start(machine, listen="tls", tls_dir=tls))
+            cache = work / x / "cache"
+            cache.mkdir(mode=0o755, parents=True)
+            shutil.copyfile(tiny_image, cache / "tiny.qcow2")
+            host_settings = Settings(
+                libvirt_uri=machine.libvirt_uri,
+                instances_path=str(work / x / "instances"),
+                network_namespace=machine.netns,
+                libvirt_migration_uri=f"qemu+tls://{{address}}/system?pkipath={tls}",
+            )
+            driver = LibvirtDriver(host_settings, soft_reboot_timeout=60)
+            driver.init_host(machine.name)
+            found.append(Host(machine, driver, cache))
+        yield found[0], found[1]
+    finally:
+        for machine in started:
+            host_machine.stop(machine, remove=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def ready_count(host: Host, uuid: str) -> int:
+    return len(markers.READY_RE.findall(host.driver.get_console_output(uuid)))
+
+
+def wait_for_console(host: Host, uuid: str, text: str, timeout: float = BOOT_TIMEOUT) -> None:
+    wait_until(
+        lambda: host.driver.get_console_output(uuid),
+        timeout,
+        interval=0.3,
+        message=f"{text!r} did not appear on the console of {uuid} on {host.machine.name}",
+        until=lambda console: text in console,
+    )
+
+
+def type_on_console(host: Host, uuid: str, command: str, expect: str) -> None:
+    """Type into the guest's root shell on its serial port, which listens on the loopback of the guest's host
+    (inside its network namespace, where the console proxy would reach it), and wait for ``expect`` in the log."""
+    endpoint = host.driver.get_console(uuid, "serial")  # type: ignore[arg-type]
+    connect = lambda: socket.create_connection((endpoint.host, endpoint.port), timeout=10)  # noqa: E731
+    with peers.in_namespace(host.machine.netns, connect) as serial:
+        serial.sendall(command.encode() + b"\n")
+        wait_for_console(host, uuid, expect, timeout=30)
+
+
+def disk_info(path: Path) -> dict[str, object]:
+    output = subprocess.run(["qemu-img", "info", "-U", "--output", "json", "-f", "qcow2", str(path)],
+                            capture_output=True, text=True, check=True, timeout=60).stdout  # fmt: skip
+    return json.loads(output)
+
+
+def test_a_guest_moves_live_to_b_and_cold_back_to_a(hosts: tuple[Host, Host]) -> None:
+    a, b = hosts
+    timings: dict[str, float] = {}
+    uuid = str(uuidlib.uuid4())
+    name = f"stratus-{uuid}"
+
+    started = time.monotonic()
+    a.driver.spawn(a.spec(uuid))
+    wait_for_console(a, uuid, markers.READY_MARKER)
+    timings["spawn on A → ready"] = time.monotonic() - started
+    type_on_console(a, uuid, "echo BEFORE-MOVE > /tmp/mark; echo WROTE-$((6*7))", "WROTE-42")
+
+    # A live migration libvirt refuses: B was prepared without the disk a block migration copies into.
+    b.driver.pre_live_migration(b.spec(uuid), block_migration=False)
+    with pytest.raises(DriverError, match=f"still runs on {a.machine.name}"):
+        a.driver.live_migration(uuid, b.target, True, lambda _s: None)
+    assert a.driver.get_info(uuid).power_state == PowerState.RUNNING
+    b.driver.rollback_live_migration_at_destination(uuid)
+    assert name not in b.domains() and not b.driver.instance_dir(uuid).exists()
+    type_on_console(a, uuid, "echo STILL-HERE-$((6*7))", "STILL-HERE-42")
+
+    # Live block migration A → B.
+    b.driver.pre_live_migration(b.spec(uuid), block_migration=True)
+    seen: list[MigrationStats] = []
+    started = time.monotonic()
+    final = a.driver.live_migration(uuid, b.target, True, seen.append)
+    timings["live block migration"] = time.monotonic() - started
+    assert final.downtime_ms is not None and 0 <= final.downtime_ms < 5000
+    assert final.memory_total > 0 and final.memory_remaining == 0
+    assert seen and all(s.downtime_ms is None for s in seen)  # progress while it ran, the downtime at the end
+    assert name not in a.domains()  # the source forgot it at the switch
+    assert b.virsh("domstate", name) == "running"
+    a.driver.post_live_migration_at_source(uuid)
+    assert not a.driver.instance_dir(uuid).exists()
+    assert [(i.uuid, i.power_state) for i in b.driver.list_instances()] == [(uuid, PowerState.RUNNING)]
+    assert a.driver.list_instances() == []
+    # The same guest, still running: its memory came along and it never booted on B.
+    type_on_console(b, uuid, "cat /tmp/mark; echo ON-B-$((6*7))", "ON-B-42")
+    console = b.driver.get_console_output(uuid)
+    assert "BEFORE-MOVE" in console and ready_count(b, uuid) == 0 and "Linux version" not in console
+    moved_xml = b.virsh("dumpxml", "--inactive", name)
+    assert str(b.driver.instance_dir(uuid) / "disk") in moved_xml and "stratus:incoming" not in moved_xml
+    assert disk_info(b.driver.instance_dir(uuid) / "disk")["backing-filename"] == str(b.cache / "tiny.qcow2")
+
+    # Cold migration B → A with a larger flavor; A names its instance directory itself (its announced pool).
+    started = time.monotonic()
+    b.driver.migrate_disk_and_power_off(uuid, a.target)
+    assert b.virsh("domstate", name) == "shut off"
+    bigger = a.spec(uuid, memory_mb=256, root_gb=2)
+    a.driver.finish_migration(bigger, power_on=False)
+    copied, kept = a.driver.instance_dir(uuid) / "disk", b.driver.instance_dir(uuid) / "disk"
+    assert disk_info(copied)["backing-filename"] == str(a.cache / "tiny.qcow2")
+    assert disk_info(copied)["virtual-size"] == 2 << 30
+    subprocess.run(["qemu-img", "compare", "-U", "-f", "qcow2", "-F", "qcow2", str(kept), str(copied)],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip  # the same data, on each host's base
+    a.driver.finish_migration(bigger, power_on=True)
+    wait_for_console(a, uuid, markers.READY_MARKER)
+    timings["cold migration → ready on A"] = time.monotonic() - started
+    assert markers.ready_hostname(a.driver.get_console_output(uuid)) == "mover"
+    assert a.virsh("domstate", name) == "running"
+    assert "262144" in a.virsh("dumpxml", name)  # 256 MiB
+    b.driver.confirm_migration(uuid)
+    assert name not in b.domains() and not b.driver.instance_dir(uuid).exists()
+    assert b.driver.list_instances() == []
+
+    a.driver.destroy(uuid)
+    assert name not in a.domains()
+    print("\n" + "\n".join(f"  {label}: {seconds:.1f} s" for label, seconds in timings.items()))
