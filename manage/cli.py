@@ -173,3 +173,7 @@ def show_config() -> None:
 
 def main() -> None:
     sys.exit(cli(standalone_mode=True))
+
+
+if __name__ == "__main__":
+    main()

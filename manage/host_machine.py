@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -140,6 +141,34 @@ class HostMachine:
             for procs in directory.rglob("cgroup.procs") if directory.exists() else ():
                 found |= {int(line) for line in procs.read_text().split() if line.strip()}
         return found
+
+
+RECORD = "machine.json"
+"""What a host machine is, kept in its root when it starts, so that it can be found and fenced by its directory."""
+
+
+def record(machine: HostMachine) -> None:
+    data = {
+        "name": machine.name,
+        "underlay_ip": machine.underlay_ip,
+        "underlay_prefix": machine.underlay_prefix,
+        "underlay_bridge": machine.underlay_bridge,
+        "underlay_mtu": machine.underlay_mtu,
+    }
+    (machine.root / RECORD).write_text(json.dumps(data))
+
+
+def recorded(root: Path) -> HostMachine:
+    """The host machine whose root is ``root`` (checked again as any other: a record is not trusted as syntax)."""
+    data = json.loads((root / RECORD).read_text())
+    return HostMachine(
+        str(data["name"]),
+        root,
+        str(data["underlay_ip"]),
+        underlay_prefix=int(data["underlay_prefix"]),
+        underlay_bridge=str(data["underlay_bridge"]),
+        underlay_mtu=int(data["underlay_mtu"]),
+    )
 
 
 def hierarchy_dir(name: str) -> Path:
@@ -295,6 +324,7 @@ def start(machine: HostMachine, listen: str = "none", tls_dir: Path | None = Non
     """Make the host and start its libvirtd and virtlogd; what exists already is kept (idempotent). ``listen``:
     see ``_libvirt_config`` (a running libvirtd keeps how it listens until it is restarted)."""
     machine.root.mkdir(parents=True, exist_ok=True)
+    record(machine)
     _network(machine).ensure()
     _make_cgroups(machine)
     _libvirt_config(machine, listen, tls_dir)
@@ -391,12 +421,21 @@ def start_all(settings: Settings) -> list[HostMachine]:
 
 def stop_all(settings: Settings, remove: bool = False) -> None:
     """Stop every host machine this state directory made (and with ``remove``, delete them)."""
-    for root in sorted((settings.state_path / "hosts").glob("*/machine")):
-        if (root / "ns").exists():
-            stop(_recorded(root), remove=remove)
+    for root in sorted((settings.state_path / "hosts").glob(f"*/machine/{RECORD}")):
+        stop(recorded(root.parent), remove=remove)
 
 
-def _recorded(root: Path) -> HostMachine:
-    """A host machine found by its directory (its name is the directory's parent's; the address is not needed to
-    stop it, the namespace name and cgroups follow from the name)."""
-    return HostMachine(root.parent.name, root, "127.0.0.1")
+def fence(hosts_dir: Path, name: str, address: str) -> HostMachine:
+    """Power off the host machine ``name`` below ``hosts_dir`` (every process of it: agents, libvirtd, guests),
+    refusing unless ``address`` is its underlay address. What the scheduler's fence command does on a machine of
+    simulated hosts: it runs with nothing but its arguments (no settings), so the machine is found by its record."""
+    if not _HOSTNAME.fullmatch(name):
+        raise HostMachineError(name=name, reason="not a host name")
+    root = hosts_dir / name / "machine"
+    if not (root / RECORD).is_file():
+        raise HostMachineError(name=name, reason=f"no host machine in {root}")
+    machine = recorded(root)
+    if machine.name != name or str(ipaddress.ip_address(address)) != machine.underlay_ip:
+        raise HostMachineError(name=name, reason=f"{address} is not its underlay address")
+    kill_processes(machine)
+    return machine

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -85,6 +86,9 @@ class Service:
     """Settings of this process that differ from the machine's (a host agent's host name and directories)."""
     withheld: tuple[str, ...] = ()
     """Variables of the launcher's environment this process must not inherit (a host agent: the database's)."""
+    machine: str | None = None
+    """The host machine (``manage.host_machine``) whose cgroups the process joins: an agent of that host dies with
+    it when it is powered off (fenced, or its namespace torn down), as a real machine's agents do."""
 
     def pid_file(self, settings: Settings) -> Path:
         return settings.run_dir / f"{self.name}.pid"
@@ -190,7 +194,15 @@ HOST_WITHHELD = tuple(f"STRATUS_{name.upper()}" for name in sorted(CONTROL_ONLY)
 these anyway, but a secret a process does not need should not sit in its environment (``/proc/<pid>/environ``)."""
 
 
-def _worker(settings: Settings, spec: WorkerSpec, name: str, node: str, queues: list[str], env: tuple = ()) -> Service:
+def _worker(
+    settings: Settings,
+    spec: WorkerSpec,
+    name: str,
+    node: str,
+    queues: list[str],
+    env: tuple = (),
+    machine: str | None = None,
+) -> Service:
     argv = (
         sys.executable, "-m", "celery", "-A", f"{spec.module}:app", "worker",
         "-Q", ",".join(queues),
@@ -204,7 +216,7 @@ def _worker(settings: Settings, spec: WorkerSpec, name: str, node: str, queues: 
     if spec.agent_of:  # no worker events (nobody listens): a host's Redis user may not publish them
         argv += ("--without-heartbeat",)
     withheld = HOST_WITHHELD if spec.agent_of else ()
-    return Service(name, argv, marker=node, module=spec.module, node=node, env=env, withheld=withheld)
+    return Service(name, argv, marker=node, module=spec.module, node=node, env=env, withheld=withheld, machine=machine)
 
 
 def worker_services(settings: Settings) -> list[Service]:
@@ -214,7 +226,8 @@ def worker_services(settings: Settings) -> list[Service]:
     for spec in WORKERS:
         if spec.agent_of is None:
             node = f"{spec.name}@{settings.effective_host}"
-            services.append(_worker(settings, spec, spec.name, node, list(spec.queues)))
+            env = fencing_environment(settings) if spec.name == "compute-worker" else ()
+            services.append(_worker(settings, spec, spec.name, node, list(spec.queues), env))
             continue
         for host in machine_hosts(settings):
             host_settings = settings.replace(host=host)
@@ -223,9 +236,30 @@ def worker_services(settings: Settings) -> list[Service]:
             queues = [*spec.queues, *(host_queue(spec.agent_of, h) for h in agent_hosts)]
             name = spec.name if settings.hosts <= 1 else f"{spec.name}-{host}"
             services.append(
-                _worker(settings, spec, name, f"{spec.name}@{host}", queues, host_environment(settings, host))
+                _worker(
+                    settings,
+                    spec,
+                    name,
+                    f"{spec.name}@{host}",
+                    queues,
+                    host_environment(settings, host),
+                    machine=host if host_machine.enabled(settings) else None,
+                )
             )
     return services
+
+
+def fencing_environment(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """The scheduler's fence command for host machines, unless the operator set one: ``services fence-machine``,
+    which powers the host machine off (the scheduler appends the host's name and underlay address), so simulated
+    hosts are fenced through the same hook as real ones."""
+    if not host_machine.enabled(settings) or settings.fence_command.strip():
+        return ()
+    hosts_dir = settings.state_path / "hosts"
+    command = shlex.join(
+        [sys.executable, "-m", "manage.cli", "services", "fence-machine", "--hosts-dir", str(hosts_dir)]
+    )
+    return (("STRATUS_FENCE_COMMAND", command),)
 
 
 def metadata_proxy_services(settings: Settings) -> list[Service]:
@@ -240,7 +274,7 @@ def metadata_proxy_services(settings: Settings) -> list[Service]:
         argv = (sys.executable, "-m", "network.host.metadata", marker)
         services.append(
             Service(name, argv, marker=marker, module="network.host.metadata", env=host_environment(settings, host),
-                    withheld=HOST_WITHHELD)
+                    withheld=HOST_WITHHELD, machine=host if host_machine.enabled(settings) else None)
         )  # fmt: skip
     return services
 
@@ -317,6 +351,7 @@ def spawn(service: Service, settings: Settings) -> int:
         stamp = datetime.now().isoformat(timespec="seconds")
         log.write(f"--- {stamp} stratus-manage services up: {' '.join(service.argv)}\n".encode())
         log.flush()
+        machine = host_machine.of_host(settings, service.machine) if service.machine else None
         proc = subprocess.Popen(
             service.argv,
             stdin=subprocess.DEVNULL,
@@ -325,6 +360,7 @@ def spawn(service: Service, settings: Settings) -> int:
             env=process_environment(service, settings),
             start_new_session=True,
             umask=CHILD_UMASK,
+            preexec_fn=machine.join_cgroups if machine else None,
         )
     _DETACHED.append(proc)
     service.pid_file(settings).write_text(f"{proc.pid}\n{service.marker}\n")
@@ -600,6 +636,26 @@ def host_keys(host: str, out: Path) -> None:
     if running_pid(redis_service(settings), settings):  # our Redis: the user works at once
         broker_acl.apply(settings, master, [host])
     click.echo(f"wrote the message keys of {host} to {out} and its broker password to {password}")
+
+
+@services.command("fence-machine")
+@click.option(
+    "--hosts-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Directory of the host machines (default: <state_dir>/hosts).",
+)
+@click.argument("name")
+@click.argument("address")
+def fence_machine(hosts_dir: Path | None, name: str, address: str) -> None:
+    """Power off host machine NAME (its agents, libvirtd and guests: every process in its cgroups) and exit 0 once
+    none is left: the fencing of a simulated host, which the scheduler runs as its fence_command with the host's
+    name and underlay ADDRESS (which must be the host's). `services up` starts it again."""
+    try:
+        host_machine.fence(hosts_dir or load().state_path / "hosts", name, address)
+    except (host_machine.HostMachineError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"host machine {name} is powered off")
 
 
 @services.command("down")

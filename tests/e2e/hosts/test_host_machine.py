@@ -4,6 +4,7 @@ network reached only over the underlay, and every process of it stops with it.""
 from __future__ import annotations
 
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,3 +86,25 @@ def test_stopping_a_host_stops_every_process_of_it(tmp_path):
     assert sleeper.wait(timeout=5) is not None
     assert not machine.cgroup_dirs()[0].exists()
     assert f"stratus-{machine.name}" not in subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout
+
+
+def test_fencing_a_host_machine_powers_off_every_process_of_it_and_needs_its_address(tmp_path):
+    name = f"hm-{uuid.uuid4().hex[:4]}-f"
+    machine = HostMachine(name, tmp_path / "hosts" / name / "machine", "10.231.9.14", underlay_bridge="ul-hmfence")
+    fence = [sys.executable, "-m", "manage.cli", "services", "fence-machine", "--hosts-dir", str(tmp_path / "hosts")]
+    try:
+        host_machine.start(machine)
+        sleeper = machine.popen(["sleep", "300"])
+        refused = subprocess.run([*fence, name, "10.231.9.15"], capture_output=True, text=True, timeout=60)
+        assert refused.returncode != 0 and "not its underlay address" in refused.stderr
+        assert sleeper.poll() is None and host_machine.running(machine)
+        for hostile in ("../x", "a;b"):
+            assert subprocess.run([*fence, hostile, "10.231.9.14"], capture_output=True, timeout=60).returncode != 0
+        done = subprocess.run([*fence, name, "10.231.9.14"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert sleeper.wait(timeout=5) is not None
+        assert not machine.pids() and not host_machine.running(machine)
+        host_machine.start(machine)  # and it comes back
+        assert host_machine.running(machine)
+    finally:
+        host_machine.stop(machine, remove=True)
