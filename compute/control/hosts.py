@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from compute import client
+from compute import client, service
 from compute.control import records
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
@@ -81,7 +81,7 @@ def host_report(
             if instance.task_state is not None:
                 continue
             changes = _sync(instance, instances.get(instance.id))
-            if changes and records.swap(session, instance.id, {"task_state": None}, **changes):
+            if changes and service.swap(session, instance.id, {"task_state": None}, **changes):
                 synced += 1
                 LOG.warning("instance %s on %s synced to %s", instance.id, host, changes)
         unknown = [uuid for uuid in instances if uuid not in known]
