@@ -23,6 +23,12 @@ RESCUE = "compute.rescue_instance"
 OFFLOAD = "compute.shelve_offload_instance"
 DEFERRED = "compute.deferred_work"
 """The periodic offload of shelved servers and reclaim of soft-deleted ones (``shelved_poll_interval``)."""
+EVACUATE = "compute.evacuate_instance"
+"""``evacuate_instance(instance_id, force=False)``: place a server of a fenced host elsewhere and rebuild it there
+(``compute.control.evacuation``)."""
+HA_CHECK = "compute.ha_check"
+"""The periodic HA pass: fence hosts down past ``ha_grace_period``, evacuate their HA servers
+(``compute.control.ha``)."""
 
 SPAWNED = "events.instance_spawned"
 SPAWN_FAILED = "events.instance_spawn_failed"
@@ -68,6 +74,12 @@ def shelve_offload(app: Celery, instance_id: str, request_id: str) -> None:
 def rescue(app: Celery, instance_id: str, request_id: str, rescue_image: dict[str, Any]) -> None:
     """Boot the server from ``rescue_image`` (id, disk_format, checksum, size) with its own disk second."""
     app.send_task(RESCUE, args=[instance_id], kwargs={"request_id": request_id, "rescue_image": rescue_image})
+
+
+def evacuate(app: Celery, instance_id: str, request_id: str, force: bool = False) -> None:
+    """Carry out the evacuation the caller recorded (``compute.evacuate.begin``); ``force``: the requested target is
+    not checked by the scheduler's filters (Nova's 2.29 ``force``), only for room."""
+    app.send_task(EVACUATE, args=[instance_id], kwargs={"request_id": request_id, "force": force})
 
 
 def rebuild(app: Celery, instance_id: str, request_id: str) -> None:

@@ -103,6 +103,12 @@ class ComputeHost(TimestampMixin, Base):
     disk_allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)
     # Bumped by every claim: the UPDATE that bumps it is what serialises claims on one host.
     claim_generation: Mapped[int] = mapped_column(Integer, default=0)
+    fenced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    """When it became known that the host's guests no longer run (``compute.control.fencing``): an operator forced
+    it down, the fence command succeeded, or an admin evacuated its servers. None while it is not fenced; cleared
+    when an operator forces it up again. Its servers may be evacuated from then on (migration 0037)."""
+    fenced_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    """How: ``operator`` (forced_down), ``fence_command``, ``evacuation`` (an admin's evacuate)."""
 
 
 class Allocation(Base):

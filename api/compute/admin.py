@@ -26,6 +26,7 @@ from api.compute.views import paged, usage_time
 from api.runtime import runtime
 from api.validation import digits, query_bool, validated_body
 from common.exceptions import BadRequest, Conflict, NotFound, StratusError
+from compute import fencing
 from compute import service as compute_service
 from compute.models import Allocation, ComputeHost, Instance, ServiceRecord
 
@@ -377,10 +378,29 @@ def _update_by_uuid(service_id: str) -> Response:
             disabled = body["status"] == "disabled"
             service.set_disabled(disabled, body.get("disabled_reason") if disabled else None)
         if "forced_down" in body:
-            service.record.forced_down = as_bool(body["forced_down"])
+            _force_down(session, service, as_bool(body["forced_down"]))
             service.up = service.up and not service.record.forced_down
         session.flush()
         return jsonify({"service": service_view(service)})
+
+
+def _force_down(session: Session, service: Service, forced: bool) -> None:
+    """An operator's statement about a host (``compute.fencing``): forced down, it is fenced (its servers may be
+    evacuated); forced up again, it no longer is, which is refused while a server evacuated from it may still have
+    a copy there (Nova's 400, bug 1922053): the host must report once, dropping its stale copies, first."""
+    record = service.record
+    if isinstance(record, ComputeHost):
+        if not forced and record.forced_down and fencing.done_evacuations(session, record.name):
+            raise BadRequest(
+                f"Unable to force up host {record.name} as `done` evacuation migration records remain associated "
+                "with the host. Ensure the compute service has been restarted, allowing these records to move to "
+                "`completed` before retrying this request."
+            )
+        if forced and not record.forced_down and record.fenced_at is None:
+            record.fenced_at, record.fenced_by = compute_service.now(), fencing.FencedBy.OPERATOR.value
+        elif not forced:
+            fencing.unfence(record)
+    record.forced_down = forced
 
 
 def _service_by_uuid(session: Session, service_id: str) -> Service:
@@ -404,7 +424,7 @@ def update_service(action: str) -> Response:
             raise NotFound(f"Could not find binary {body['binary']} on host {body['host']}.")
         service = matches[0]
         if "forced_down" in changes:
-            service.record.forced_down = changes["forced_down"]
+            _force_down(session, service, changes["forced_down"])
         else:
             service.set_disabled(changes["disabled"], changes["reason"])
     return jsonify({"service": answer})

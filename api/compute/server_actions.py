@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session
 
 from api import policy
 from api.broker import send_after_commit
-from api.compute import lookups, remote_consoles, server_changes, server_lifecycle, servers, volume_backed_images
+from api.compute import (
+    lookups,
+    remote_consoles,
+    server_changes,
+    server_evacuate,
+    server_lifecycle,
+    servers,
+    volume_backed_images,
+)
 from api.compute.claims import conflict, start_task
 from api.compute.microversions import at_least
 from api.compute.schemas import CONSOLE_OUTPUT, CREATE_IMAGE, REBOOT
@@ -162,6 +170,7 @@ HANDLERS: dict[str, Callable[[RequestContext, str, Any], Any]] = {
     "forceDelete": _force_delete,
     **server_lifecycle.HANDLERS,  # shelve, unshelve, restore, rescue, lock (with a reason)...
     **server_changes.HANDLERS,
+    **server_evacuate.HANDLERS,  # evacuate (admins): a server of a failed host rebuilt on another
     **remote_consoles.HANDLERS,
 }
 

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from compute import actions, client, delete, service, volumes
-from compute.control import build, interfaces, rebuild, records, resize, shelve, volume_events
+from compute.control import build, evacuation, interfaces, rebuild, records, resize, shelve, volume_events
 from compute.control.context import ComputeControl
 from compute.models import Instance
 from compute.states import TRANSITIONS, Action, PowerState, TaskState, VmState
@@ -32,6 +32,7 @@ FINISHERS = {
     Action.SHELVE: shelve.finish_shelve,
     Action.SHELVE_OFFLOAD: shelve.finish_offload,
     Action.UNSHELVE: shelve.finish_unshelve,
+    Action.EVACUATE: evacuation.finish,
 }
 # What follows an outcome once it is committed (messages to send): (control, instance, request, error, the
 # shelved image id as the report found it).
@@ -76,6 +77,8 @@ def spawn_failed(control: ComputeControl, instance_id: str, host: str, reason: s
     """Free the failed host's claim and try another host, up to MAX_ATTEMPTS, then ERROR."""
     if shelve.unshelving_here(control, instance_id, host):  # the network failed an unshelve's ports
         return shelve.network_failed(control, instance_id, host, reason, request_id)
+    if evacuation.evacuating_here(control, instance_id, host):  # the network failed an evacuation's ports
+        return evacuation.network_failed(control, instance_id, host, reason, request_id)
     with control.db.session() as session:
         instance = session.get(Instance, instance_id)
         if instance is None or instance.deleted:
@@ -117,6 +120,8 @@ def network_ready(
     """The network service wired the server's ports on its host: remember how to plug them, then spawn."""
     if shelve.unshelving_here(control, instance_id, host):
         return shelve.network_ready(control, instance_id, host, nics, request_id)
+    if evacuation.evacuating_here(control, instance_id, host):
+        return evacuation.network_ready(control, instance_id, host, nics, request_id)
     if (plugging := interfaces.network_ready(control, instance_id, host, nics, request_id)) is not None:
         return plugging  # an interface attached to a server that runs: hot-plug it
     with control.db.session() as session:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from compute import client, service
-from compute.control import records
+from compute.control import evacuation, records
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import PowerState, VmState
@@ -101,6 +101,8 @@ def host_report(
         }
         for uuid in set(unknown) - deleted - moved:
             LOG.warning("host %s runs guest %s that this cloud does not know; leaving it alone", host, uuid)
+        # An evacuated server's stale copy that this report no longer lists is gone: its evacuation is completed.
+        evacuation.source_reported(session, host, set(instances))
     for uuid in orphans:
         LOG.warning("destroying orphan guest %s on %s", uuid, host)
         client.agent_destroy(control.app, host, uuid, request_id="req-power-sync")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from common.settings import Settings
 from compute import client, delete, service
-from compute.control import build, records, resize, shelve
+from compute.control import build, evacuation, records, resize, shelve
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import STUCK_RULES, Clock, HostCondition, Remedy, StuckRule, TaskState
@@ -75,6 +75,8 @@ def _give_up(session: Session, instance: Instance) -> None:
     undone = resize.undo(session, instance) if instance.task_state == TaskState.RESIZE_PREP else {}
     if instance.task_state == TaskState.UNSHELVING:
         undone = shelve.give_up(session, instance)
+    if instance.task_state == TaskState.REBUILDING:  # an evacuation ends in ERROR on its source, its claim freed
+        undone = evacuation.give_up(session, instance)
     service.swap(
         session,
         instance.id,

@@ -11,7 +11,20 @@ from celery.signals import worker_ready
 from common.db import Database
 from common.settings import Settings
 from compute import client, delete
-from compute.control import build, events, handoff, hosts, rebuild, reclaim, rescue, resize, shelve, sweeper
+from compute.control import (
+    build,
+    evacuation,
+    events,
+    ha,
+    handoff,
+    hosts,
+    rebuild,
+    reclaim,
+    rescue,
+    resize,
+    shelve,
+    sweeper,
+)
 from compute.control.context import ComputeControl
 from compute.control.host_cache import HostStateCache
 
@@ -106,10 +119,19 @@ def register(app: Celery, settings: Settings) -> None:
     def check_handoffs() -> dict[str, int]:
         return handoff.check(control)
 
+    @app.task(name=client.EVACUATE, **TASK_OPTIONS)
+    def evacuate_instance(instance_id: str, request_id: str = "", force: bool = False) -> str:
+        return evacuation.start(control, instance_id, request_id, force)
+
+    @app.task(name=client.HA_CHECK, **TASK_OPTIONS, expires=settings.host_heartbeat_interval)
+    def ha_check() -> dict[str, int]:
+        return ha.check(control)
+
     app.conf.beat_schedule = {
         "compute-sweeper": {"task": client.SWEEP, "schedule": settings.compute_sweep_interval},
         "compute-handoffs": {"task": client.CHECK_HANDOFFS, "schedule": settings.host_heartbeat_interval},
         "compute-deferred": {"task": client.DEFERRED, "schedule": settings.shelved_poll_interval},
+        "compute-ha": {"task": client.HA_CHECK, "schedule": settings.host_heartbeat_interval},
     }
 
     @worker_ready.connect(weak=False)

@@ -110,10 +110,35 @@ def spawn(agent: ComputeAgent, host: str, spec: dict[str, Any], request_id: str)
 
 
 def destroy(agent: ComputeAgent, host: str, instance_id: str, request_id: str, report: bool = True) -> None:
-    """``report`` False: a build that moved to another host is dropped here, which is no delete to report."""
-    agent.driver(host).destroy(instance_id)
+    """``report`` False: a copy of a server that lives on another host is dropped here (a build that moved on, a
+    server evacuated while this host was down), which is no delete to report: the driver's ``destroy_moved``, which
+    never removes a disk the other copy uses (a Ceph root disk, a volume)."""
+    driver = agent.driver(host)
     if report:
+        driver.destroy(instance_id)
         agent.app.send_task(client.DESTROYED, args=[instance_id, host], kwargs={"request_id": request_id})
+    elif type(driver).destroy_moved is ComputeDriver.destroy_moved:  # a driver that cannot tell shared disks apart
+        LOG.warning("[%s] %s cannot drop only this host's copy of %s; destroying it", request_id, host, instance_id)
+        driver.destroy(instance_id)
+    else:
+        driver.destroy_moved(instance_id)
+
+
+def _evacuate(agent: ComputeAgent, host: str, instance_id: str, params: dict[str, Any]) -> None:
+    """Rebuild here a server whose host is fenced (``spec``: its image, or its volumes; a Ceph root disk is opened
+    again, not made anew), then power it off if it is to end stopped. A failed spawn leaves nothing here but never
+    removes a disk the server's other copy may still use (``destroy_moved``)."""
+    driver = agent.driver(host)
+    try:
+        driver.spawn(_instance_spec(agent, host, params["spec"]))
+        if not params.get("power_on", True):
+            driver.power_off(instance_id)
+    except Exception:
+        try:
+            driver.destroy_moved(instance_id)
+        except Exception:  # the report still goes; this host's report drops what is left (the server is elsewhere)
+            LOG.exception("clean-up of the failed evacuation of %s on %s failed", instance_id, host)
+        raise
 
 
 def action(
@@ -239,9 +264,11 @@ LIFECYCLE_ACTIONS = {
     "restore": lambda agent, host, uuid, params: agent.driver(host).power_on(uuid),
     "rescue": _rescue,
     "unrescue": lambda agent, host, uuid, params: agent.driver(host).unrescue(uuid),
+    "evacuate": _evacuate,
 }
-"""Shelve, soft delete and rescue work on a server (``params``: ``image_id`` to shelve to; ``spec`` to unshelve
-on a new host; ``spec`` and ``rescue_image`` (id, disk_format, checksum, size) to rescue)."""
+"""Shelve, soft delete, rescue and evacuation work on a server (``params``: ``image_id`` to shelve to; ``spec`` to
+unshelve on a new host; ``spec`` and ``rescue_image`` (id, disk_format, checksum, size) to rescue; ``spec`` and
+``power_on`` to rebuild here a server evacuated from a fenced host)."""
 
 
 def _snapshot(agent: ComputeAgent, host: str, instance_id: str, image_id: str) -> None:
