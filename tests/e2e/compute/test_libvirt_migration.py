@@ -20,15 +20,24 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid as uuidlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from common.settings import Settings
-from compute.host.virt.base import ConfigDrive, DriverError, InstanceSpec, MigrationStats, MigrationTarget, PowerState
+from compute.host.virt.base import (
+    ConfigDrive,
+    DriverError,
+    InstanceSpec,
+    MigrationAborted,
+    MigrationStats,
+    MigrationTarget,
+    PowerState,
+)
 from compute.host.virt.libvirt import peers
 from compute.host.virt.libvirt.driver import LibvirtDriver
 from deploy.images import markers
@@ -46,6 +55,11 @@ class Host:
     machine: HostMachine
     driver: LibvirtDriver
     cache: Path
+    settings: Settings
+
+    def another_agent(self) -> LibvirtDriver:
+        """A driver of its own, as a second task of the host's agent (an abort, a force-complete) has."""
+        return LibvirtDriver(self.settings)
 
     @property
     def target(self) -> MigrationTarget:
@@ -97,7 +111,7 @@ def hosts(tiny_image: Path) -> Iterator[tuple[Host, Host]]:
             )
             driver = LibvirtDriver(host_settings, soft_reboot_timeout=60)
             driver.init_host(machine.name)
-            found.append(Host(machine, driver, cache))
+            found.append(Host(machine, driver, cache, host_settings))
         yield found[0], found[1]
     finally:
         for machine in started:
@@ -203,3 +217,57 @@ def test_a_guest_moves_live_to_b_and_cold_back_to_a(hosts: tuple[Host, Host]) ->
     a.driver.destroy(uuid)
     assert name not in a.domains()
     print("\n" + "\n".join(f"  {label}: {seconds:.1f} s" for label, seconds in timings.items()))
+
+
+def once(action: Callable[[], None]) -> Callable[[MigrationStats], None]:
+    """A progress callback that runs ``action`` in a thread of its own at the first report (as another task of
+    the agent would, while the migration's own task keeps waiting)."""
+    fired: list[threading.Thread] = []
+
+    def report(_stats: MigrationStats) -> None:
+        if not fired:
+            fired.append(threading.Thread(target=action))
+            fired[0].start()
+
+    return report
+
+
+def test_an_aborted_live_migration_leaves_the_guest_on_a_and_a_forced_one_completes_paused_on_the_way(
+    hosts: tuple[Host, Host],
+) -> None:
+    a, b = hosts
+    uuid = str(uuidlib.uuid4())
+    name = f"stratus-{uuid}"
+    a.driver.spawn(a.spec(uuid))
+    wait_for_console(a, uuid, markers.READY_MARKER)
+    type_on_console(a, uuid, "echo BEFORE-ABORT > /tmp/mark; echo WROTE-$((6*7))", "WROTE-42")
+
+    a.virsh("migrate-setspeed", name, "1")  # 1 MiB/s: the copy takes minutes, time enough to abort it
+    b.driver.pre_live_migration(b.spec(uuid), block_migration=True)
+    started = time.monotonic()
+    with pytest.raises(MigrationAborted):
+        a.driver.live_migration(uuid, b.target, True, once(lambda: a.another_agent().live_migration_abort(uuid)))
+    assert time.monotonic() - started < 30
+    assert a.driver.get_info(uuid).power_state == PowerState.RUNNING
+    assert b.virsh("domstate", name) == "shut off"  # only the incoming definition: no guest arrived
+    b.driver.rollback_live_migration_at_destination(uuid)
+    assert name not in b.domains()
+    type_on_console(a, uuid, "cat /tmp/mark; echo STILL-ON-A-$((6*7))", "STILL-ON-A-42")
+
+    state_when_forced: list[str] = []
+
+    def force() -> None:
+        a.another_agent().live_migration_force_complete(uuid)
+        state_when_forced.append(a.virsh("domstate", name))
+        a.virsh("migrate-setspeed", name, "8796093022207")  # as a converging migration would: it lands now
+
+    b.driver.pre_live_migration(b.spec(uuid), block_migration=True)
+    final = a.driver.live_migration(uuid, b.target, True, once(force))
+    assert state_when_forced == ["paused"]
+    assert final.downtime_ms is not None
+    assert name not in a.domains()
+    assert b.virsh("domstate", name) == "running"  # paused only on the way
+    a.driver.post_live_migration_at_source(uuid)
+    type_on_console(b, uuid, "cat /tmp/mark; echo ON-B-$((6*7))", "ON-B-42")
+    assert "BEFORE-ABORT" in b.driver.get_console_output(uuid) and ready_count(b, uuid) == 0
+    b.driver.destroy(uuid)
