@@ -193,6 +193,11 @@ class HostSettings:
     )
     compute_driver: str = _setting("libvirt", "Hypervisor driver of compute host agents: 'libvirt' or 'fake'.")
     libvirt_uri: str = _setting("qemu:///system", "libvirt connection URI of the compute host agent.")
+    console_listen: str = _setting(
+        "127.0.0.1",
+        "Address the guests' serial consoles listen on (raw TCP), where the console proxy connects: the loopback when "
+        "the proxy runs on the hosts' machine, else the host's address the control node reaches (its underlay's).",
+    )
     libvirt_virt_type: str = _setting(
         "", "Domain type: 'kvm' or 'qemu'. Empty: probe (kvm only where the CPU advertises vmx/svm and /dev/kvm works)."
     )

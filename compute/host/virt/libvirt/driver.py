@@ -91,8 +91,6 @@ RESIZE_SNAPSHOT = "resize-backup"
 SERVER_SNAPSHOT = "server-snapshot"
 CONFIG_DRIVE = "disk.config"
 CONSOLE_LOG = "console.log"
-CONSOLE_LISTEN = "127.0.0.1"
-"""Consoles listen on the loopback: the console proxy runs on the same machine as the hosts here."""
 RESIZE_BACKUP = "resize-backup"
 RESCUE_DISK = "disk.rescue"
 UNRESCUE_XML = "unrescue.xml"
@@ -155,6 +153,7 @@ class LibvirtDriver(base.ComputeDriver):
         self.migration_uri = migration_uri or settings.libvirt_migration_uri
         self.live_migration_timeout = live_migration_timeout
         self.network_namespace = settings.network_namespace
+        self.console_listen = settings.console_listen  # where the console proxy reaches this host's guests
         self.migration_poll_interval = migration_poll_interval
 
     # -- helpers ---------------------------------------------------------------------------------------------------
@@ -211,7 +210,7 @@ class LibvirtDriver(base.ComputeDriver):
             # TCG emulates a stable qemu64 CPU; KVM gives the guest the host's CPU.
             cpu=config.CpuConfig("host-passthrough") if virt_type == "kvm" else config.CpuConfig("custom", "qemu64"),
             serial_port=serial_port,
-            console_listen=CONSOLE_LISTEN,
+            console_listen=self.console_listen,
         )
 
     def _clones_root(self, spec: InstanceSpec) -> bool:
@@ -259,7 +258,7 @@ class LibvirtDriver(base.ComputeDriver):
         with serial_ports.allocation_lock():
             with _translated(spec.uuid, "serial port allocation"):
                 used = {port for guest in Guest.all(self.host) if (port := self._serial_port_of(guest)) is not None}
-            port = serial_ports.choose(used, lambda p: serial_ports.port_is_free(CONSOLE_LISTEN, p))
+            port = serial_ports.choose(used, lambda p: serial_ports.port_is_free(self.console_listen, p))
             domain = dataclasses.replace(self.domain_config(spec, port), incoming=incoming)
             self.host.define(config.domain_xml(domain))
 

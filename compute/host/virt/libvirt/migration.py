@@ -130,7 +130,7 @@ def _metadata_host(root: ET.Element) -> ET.Element | None:
 def destination_xml(source_xml: str, target_xml: str) -> str:
     """``source_xml`` (the guest's definition here, as libvirt gives it for a migration) with, from ``target_xml``
     (the definition the target made for the guest): the source file of every file disk the target defines under
-    the same device name, the serial console's TCP port and log file, and the host in our metadata. Nothing
+    the same device name, the serial console's TCP port, address and log file, and the host in our metadata. Nothing
     else changes: libvirt checks that the guest's ABI (devices, addresses, CPU) is the same on both sides.
 
     DriverError when the two do not describe the same guest (another uuid) or the target left out a local disk."""
@@ -143,10 +143,13 @@ def destination_xml(source_xml: str, target_xml: str) -> str:
             raise DriverError(reason=f"the target has no file for the guest's disk {device}")
         element.set("file", target_disks[device].get("file", ""))
     port = config.serial_tcp_port(target_xml)
+    listen_there = next((e.get("host") for e in _serial_sources(target) if e.get("host")), None)
     for element in _serial_sources(source):
         if port is None:
             raise DriverError(reason="the target chose no serial console port for the guest")
         element.set("service", str(port))
+        if listen_there:  # the console listens where the target's console proxy reaches it (its own address)
+            element.set("host", listen_there)
     log_there = target.find("./devices/serial/log")
     for element in _serial_logs(source):
         if log_there is not None and log_there.get("file"):
