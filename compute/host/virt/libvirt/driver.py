@@ -31,6 +31,12 @@ persistent domain named ``stratus-<uuid>`` carrying a Stratus metadata element. 
   ``disk.rbd`` in the instance directory says so, so that destroy, rebuild, resize and snapshot touch Ceph only
   for such instances. A resize's backup is an RBD snapshot of the disk (rolled back on revert); a server snapshot
   pauses the guest only for an RBD snapshot and copies from it while the guest runs again.
+- Moves between hosts (``migration``, ``peers``): a live migration is libvirt's peer to peer between the hosts'
+  libvirtds over TLS, with only the root overlay copied (the target puts an empty one on its own cached base
+  image) and nothing for disks in Ceph or volumes; the target prepares an "incoming" definition whose serial port,
+  paths and host name the destination XML takes. A cold move copies the powered-off guest's root overlay through
+  the target's libvirtd (a storage volume upload) and the target defines it anew with the new flavor. The agent
+  reaches a peer's libvirtd from its host's network namespace. No clean-up of a move removes a disk in Ceph.
 """
 
 from __future__ import annotations
@@ -807,7 +813,7 @@ class LibvirtDriver(base.ComputeDriver):
                     raise DriverError(reason=f"instance {uuid} has local disks: only a block migration moves them")
                 if self._root_in_ceph(uuid) and config.disk_path(prepared_xml, ROOT_TARGET) is not None:
                     raise DriverError(reason=f"{target.host} does not keep root disks in Ceph")
-                flags = migration.live_flags(bool(copy), migration.native_tls_available())
+                flags = migration.live_flags(bool(copy), migration.native_tls_available(), state == PowerState.PAUSED)
                 params = migration.live_params(
                     target,
                     migration.destination_xml(live, prepared_xml),

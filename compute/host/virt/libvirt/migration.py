@@ -76,10 +76,11 @@ def native_tls_available(directory: Path = QEMU_TLS_DIR) -> bool:
     return all((directory / name).is_file() for name in QEMU_TLS_FILES)
 
 
-def live_flags(copy_disks: bool, native_tls: bool) -> int:
+def live_flags(copy_disks: bool, native_tls: bool, paused: bool = False) -> int:
     """``LIVE_FLAGS``, plus ``NON_SHARED_INC`` when local disks are copied (only the top of each disk: the target
-    has the same base image below an empty overlay of its own) and ``TLS`` for QEMU's encrypted streams."""
-    flags = LIVE_FLAGS
+    has the same base image below an empty overlay of its own), ``TLS`` for QEMU's encrypted streams, and
+    ``PAUSED`` for a guest its user paused (it stays so on the target; one paused by a force-complete runs on)."""
+    flags = LIVE_FLAGS | (libvirt.VIR_MIGRATE_PAUSED if paused else 0)
     if copy_disks:
         flags |= libvirt.VIR_MIGRATE_NON_SHARED_INC
     if native_tls:

@@ -29,9 +29,11 @@ from compute.host.virt.base import (
     PowerState,
 )
 from compute.host.virt.libvirt import config, migration, peers
+from compute.host.virt.libvirt.ceph_secret import CephSecret
 from compute.host.virt.libvirt.driver import RBD_MARKER, LibvirtDriver
 from compute.host.virt.libvirt.guest import Guest
 from compute.host.virt.libvirt.host import Host
+from tests.unit.compute.host.virt.libvirt.test_rbd_root import PARENT, SECRET, RecordingDisks
 
 UUID = "0d8e5f2a-1c3b-4e6f-8a9b-7c6d5e4f3a21"
 TARGET = MigrationTarget(host="host-b", address="198.18.0.12")
@@ -531,3 +533,91 @@ def test_only_plain_namespace_names_are_entered(name: str) -> None:
     with pytest.raises(ValueError, match="namespace"):
         peers.in_namespace(name, lambda: None)
     assert peers.instances_pool("a/b") is None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Root disks in Ceph: shared by both hosts, never copied, never removed by a move.
+
+
+class CephDisks(RecordingDisks):
+    def exists(self, uuid: str) -> bool:
+        return uuid in self.disks
+
+    def size(self, uuid: str) -> int:
+        return self.disks[uuid]["size"]
+
+
+@pytest.fixture
+def ceph_hosts(hosts: tuple[LibvirtDriver, LibvirtDriver], tmp_path: Path) -> tuple[LibvirtDriver, LibvirtDriver]:
+    disks = CephDisks()  # one cluster for both hosts
+    for driver in hosts:
+        driver.rbd_disks = disks  # type: ignore[assignment]
+        driver.ceph_secret = CephSecret(SECRET, "stratus", tmp_path / "keyring")
+    return hosts
+
+
+def ceph_spec(**changes: Any) -> InstanceSpec:
+    return spec(Path("/nonexistent"), base_image=None, base_image_format="raw", base_rbd_snapshot=PARENT, **changes)
+
+
+def test_a_root_disk_in_ceph_moves_live_without_a_copy(
+    ceph_hosts: tuple[LibvirtDriver, LibvirtDriver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = ceph_hosts
+    source.spawn(ceph_spec())
+    target.pre_live_migration(ceph_spec(), block_migration=True)
+    assert sorted(p.name for p in target.instance_dir(UUID).iterdir()) == ["disk.config", RBD_MARKER]
+    asked: dict[str, Any] = {}
+
+    def refused(guest: Guest, uri: str, params: dict[str, Any], flags: int) -> None:
+        asked.update(uri=uri, params=params, flags=flags)
+        raise _libvirt_error(libvirt.VIR_ERR_OPERATION_FAILED, "refused")
+
+    monkeypatch.setattr(Guest, "migrate", refused)
+    with pytest.raises(DriverError, match="still runs"):
+        source.live_migration(UUID, TARGET, True, lambda _s: None)
+    assert asked["uri"] == "qemu+tcp://198.18.0.12/system"
+    assert not asked["flags"] & libvirt.VIR_MIGRATE_NON_SHARED_INC
+    assert libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS not in asked["params"]
+    destination = asked["params"][libvirt.VIR_MIGRATE_PARAM_DEST_XML]
+    assert 'protocol="rbd"' in destination and config.disk_path(destination, "vda") is None
+    assert ("remove", UUID) not in source.rbd_disks.calls  # type: ignore[union-attr]
+    target.rollback_live_migration_at_destination(UUID)
+    assert source.rbd_disks.exists(UUID)  # type: ignore[union-attr]
+
+
+def test_a_root_disk_in_ceph_needs_a_target_that_keeps_them_there(
+    ceph_hosts: tuple[LibvirtDriver, LibvirtDriver], base: Path
+) -> None:
+    source, target = ceph_hosts
+    source.spawn(ceph_spec())
+    target.pre_live_migration(spec(base), block_migration=True)  # a local root disk prepared
+    with pytest.raises(DriverError, match="does not keep root disks in Ceph"):
+        source.live_migration(UUID, TARGET, True, lambda _s: None)
+    assert _state(source) == PowerState.RUNNING
+
+
+def test_a_cold_move_of_a_root_disk_in_ceph_snapshots_it_and_a_revert_rolls_it_back(
+    ceph_hosts: tuple[LibvirtDriver, LibvirtDriver],
+) -> None:
+    source, target = ceph_hosts
+    disks: CephDisks = source.rbd_disks  # type: ignore[assignment]
+    source.spawn(ceph_spec())
+    source._target_host = lambda _t: pytest.fail("nothing to copy: no connection to the target")  # type: ignore[method-assign]
+    source.migrate_disk_and_power_off(UUID, TARGET)
+    assert _state(source) == PowerState.SHUTDOWN and "move-backup" in disks.disks[UUID]["snapshots"]
+    target.finish_migration(ceph_spec(root_gb=2), power_on=True)
+    assert disks.size(UUID) == 2 << 30 and _state(target) == PowerState.RUNNING
+    assert config.disk_path(Guest.lookup(target.host, UUID).xml(), "vda") is None  # the same RBD image
+    target.destroy_moved(UUID)  # the revert: the target's copy goes, the disk stays
+    source.finish_revert_migration(UUID, power_on=True)
+    assert disks.size(UUID) == 1 << 30 and "move-backup" not in disks.disks[UUID]["snapshots"]
+    assert _state(source) == PowerState.RUNNING
+    source.power_off(UUID, timeout=0)
+    source.confirm_migration(UUID)
+    assert disks.exists(UUID) and ("remove", UUID) not in disks.calls
+
+
+def test_a_user_paused_guest_stays_paused_on_the_target() -> None:
+    assert migration.live_flags(copy_disks=True, native_tls=False, paused=True) & libvirt.VIR_MIGRATE_PAUSED
+    assert not migration.live_flags(copy_disks=True, native_tls=False) & libvirt.VIR_MIGRATE_PAUSED
