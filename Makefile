@@ -66,6 +66,7 @@ bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/metadata.py
 	$(BIN)/python bench/floating_ips.py
 	$(BIN)/python bench/quota.py
+	$(BIN)/python bench/rebalance.py
 	$(BIN)/python bench/boot.py
 	$(BIN)/python bench/portal.py
 	$(BIN)/python bench/console.py

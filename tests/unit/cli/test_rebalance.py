@@ -132,3 +132,21 @@ def test_every_planned_move_lowers_the_imbalance_and_fits():
             assert now < previous
             previous = now
         assert len({m.server_id for m in result.moves}) == len(result.moves)  # no server moves twice
+
+
+def test_a_hot_host_among_many_still_gives_servers():
+    """What a move is worth does not shrink with the number of hosts: one hot host of fifty gets the same moves
+    as one of two."""
+    many = [host(f"h{i:02d}") for i in range(50)]
+    hosts, guests = cloud(many, guests_on("h00", 8) + [g for i in range(1, 50) for g in guests_on(f"h{i:02d}", 1)])
+    result = plan(hosts, guests)
+    assert len(result.moves) == 5 and {m.source for m in result.moves} == {"h00"}
+    assert len({m.target for m in result.moves}) == 5  # each to another host at the least load
+
+
+def test_tiny_gains_are_not_worth_a_move():
+    """Hosts two small servers apart (1/128 of a host each): one move would even them out, but for too little."""
+    big = [host("a", vcpus=128, ram_gib=128), host("b", vcpus=128, ram_gib=128)]
+    hosts, guests = cloud(big, guests_on("a", 3, vcpus=1, ram_gib=1) + guests_on("b", 1, vcpus=1, ram_gib=1))
+    assert plan(hosts, guests).moves == []
+    assert len(plan(hosts, guests, min_gain=0.0001).moves) == 1
