@@ -171,7 +171,7 @@ def _plan_views(result: rebalance.Plan) -> list[dict[str, Any]]:
     type=click.FloatRange(0, 1),
     default=rebalance.MIN_GAIN,
     show_default=True,
-    help="The least fall of the imbalance (the spread of the hosts' CPU and RAM fractions) a move must bring.",
+    help="A move must lower the hosts' squared deviations (of CPU and RAM fractions from the mean) by this.",
 )
 @click.option(
     "--cpu-allocation-ratio",
