@@ -330,6 +330,7 @@ RULES: dict[str, Rule] = {
     "compute:servers:delete": ADMIN | PROJECT_MEMBER,
     "compute:servers:action": ADMIN | PROJECT_MEMBER,
     "compute:servers:shelve_offload": ADMIN,  # Nova's os_compute_api:os-shelve:shelve_offload
+    "compute:servers:migrate": ADMIN,  # Nova's os_compute_api:os-migrate-server:migrate
     "compute:servers:evacuate": ADMIN,  # Nova's os_compute_api:os-evacuate
     "compute:servers:metadata:read": ADMIN | SCOPED_READER,
     "compute:servers:metadata:write": ADMIN | PROJECT_MEMBER,

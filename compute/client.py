@@ -21,6 +21,9 @@ CHECK_HANDOFFS = "compute.check_handoffs"
 UNSHELVE = "compute.unshelve_instance"
 RESCUE = "compute.rescue_instance"
 OFFLOAD = "compute.shelve_offload_instance"
+MIGRATE = "compute.migrate_instance"
+"""``migrate_instance(instance_id, request_id=..., host=None)``: a cold migration the API claimed (``resize_prep``):
+pick and claim a target, then move (``compute.control.cold_migration``)."""
 DEFERRED = "compute.deferred_work"
 """The periodic offload of shelved servers and reclaim of soft-deleted ones (``shelved_poll_interval``)."""
 EVACUATE = "compute.evacuate_instance"
@@ -87,7 +90,13 @@ def rebuild(app: Celery, instance_id: str, request_id: str) -> None:
 
 
 def resize(app: Celery, instance_id: str, request_id: str) -> None:
+    """To another host, or on its own when no other host has room (``allow_resize_to_same_host``)."""
     app.send_task(RESIZE, args=[instance_id], kwargs={"request_id": request_id})
+
+
+def migrate(app: Celery, instance_id: str, request_id: str, host: str | None = None) -> None:
+    """Cold-migrate the server to another host (``host``: the admin's choice, else the scheduler's)."""
+    app.send_task(MIGRATE, args=[instance_id], kwargs={"request_id": request_id, "host": host})
 
 
 def agent_spawn(

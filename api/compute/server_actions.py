@@ -20,6 +20,7 @@ from api.compute import (
     server_changes,
     server_evacuate,
     server_lifecycle,
+    server_moves,
     servers,
     volume_backed_images,
 )
@@ -170,6 +171,7 @@ HANDLERS: dict[str, Callable[[RequestContext, str, Any], Any]] = {
     "forceDelete": _force_delete,
     **server_lifecycle.HANDLERS,  # shelve, unshelve, restore, rescue, lock (with a reason)...
     **server_changes.HANDLERS,
+    **server_moves.HANDLERS,  # migrate; confirm and revert of a resize or a migration (in place or not)
     **server_evacuate.HANDLERS,  # evacuate (admins): a server of a failed host rebuilt on another
     **remote_consoles.HANDLERS,
 }

@@ -12,7 +12,17 @@ import logging
 from typing import Any
 
 from compute import actions, client, delete, service, volumes
-from compute.control import build, evacuation, interfaces, rebuild, records, resize, shelve, volume_events
+from compute.control import (
+    build,
+    cold_migration,
+    evacuation,
+    interfaces,
+    rebuild,
+    records,
+    resize,
+    shelve,
+    volume_events,
+)
 from compute.control.context import ComputeControl
 from compute.models import Instance
 from compute.states import TRANSITIONS, Action, PowerState, TaskState, VmState
@@ -77,6 +87,8 @@ def spawn_failed(control: ComputeControl, instance_id: str, host: str, reason: s
     """Free the failed host's claim and try another host, up to MAX_ATTEMPTS, then ERROR."""
     if shelve.unshelving_here(control, instance_id, host):  # the network failed an unshelve's ports
         return shelve.network_failed(control, instance_id, host, reason, request_id)
+    if cold_migration.wiring_for_move(control, instance_id, host):  # the network failed a cold move's ports
+        return cold_migration.network_failed(control, instance_id, host, reason, request_id)
     if evacuation.evacuating_here(control, instance_id, host):  # the network failed an evacuation's ports
         return evacuation.network_failed(control, instance_id, host, reason, request_id)
     with control.db.session() as session:
@@ -120,6 +132,8 @@ def network_ready(
     """The network service wired the server's ports on its host: remember how to plug them, then spawn."""
     if shelve.unshelving_here(control, instance_id, host):
         return shelve.network_ready(control, instance_id, host, nics, request_id)
+    if cold_migration.wiring_for_move(control, instance_id, host):
+        return cold_migration.network_ready(control, instance_id, host, nics, request_id)
     if evacuation.evacuating_here(control, instance_id, host):
         return evacuation.network_ready(control, instance_id, host, nics, request_id)
     if (plugging := interfaces.network_ready(control, instance_id, host, nics, request_id)) is not None:
@@ -163,6 +177,8 @@ def action_done(
         return volume_events.done(control, instance_id, host, action, request_id, error, result)
     if action in interfaces.ACTIONS:  # as volume work, matched by the port it names
         return interfaces.done(control, instance_id, host, action, request_id, error, result)
+    if action in cold_migration.STEPS:  # a cold move's step, matched by the move's status and the host's part
+        return cold_migration.step_done(control, instance_id, host, action, request_id, power_state, error)
     transition = TRANSITIONS[Action(action)]
     task_state = transition.task_state
     with control.db.session() as session:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from compute import client, service
-from compute.control import evacuation, records
+from compute.control import cold_migration, evacuation, records
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import PowerState, VmState
@@ -99,6 +99,7 @@ def host_report(
             for row in records_of
             if not row.deleted and row.host is not None and row.host != host and row.task_state is None
         }
+        moved -= cold_migration.hosts_holding(session, host, sorted(moved))  # a copy kept for a revert is no stale one
         for uuid in set(unknown) - deleted - moved:
             LOG.warning("host %s runs guest %s that this cloud does not know; leaving it alone", host, uuid)
         # An evacuated server's stale copy that this report no longer lists is gone: its evacuation is completed.

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from common.settings import Settings
 from compute import client, delete, service
-from compute.control import build, evacuation, records, resize, shelve
+from compute.control import build, cold_migration, evacuation, records, resize, shelve
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import STUCK_RULES, Clock, HostCondition, Remedy, StuckRule, TaskState
@@ -92,6 +92,9 @@ def _apply(control: ComputeControl, sweep: _Pass, session: Session, instance: In
     app, instance_id, host, project_id = control.app, instance.id, instance.host or "", instance.project_id
     if remedy is Remedy.FINISH_DELETE:
         sweep.synced += delete.finish(session, instance_id, app, "req-sweeper")
+    elif remedy is Remedy.GIVE_UP and (moving := cold_migration.give_up(session, instance)) is not None:
+        # A cold move between hosts ends on its source (rolled back), never with a copy on each host.
+        sweep.after_commit.extend(lambda send=send: send(control, "req-sweeper") for send in moving)
     elif remedy is Remedy.GIVE_UP:
         _give_up(session, instance)
     elif remedy is Remedy.RESEND_DESTROY:  # only on a host that is up (FINISH_DELETE comes first), so it has one

@@ -13,6 +13,7 @@ from common.settings import Settings
 from compute import client, delete
 from compute.control import (
     build,
+    cold_migration,
     evacuation,
     events,
     ha,
@@ -21,7 +22,6 @@ from compute.control import (
     rebuild,
     reclaim,
     rescue,
-    resize,
     shelve,
     sweeper,
 )
@@ -49,7 +49,11 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name=client.RESIZE, **TASK_OPTIONS)
     def resize_instance(instance_id: str, request_id: str = "") -> str:
-        return resize.start(control, instance_id, request_id)
+        return cold_migration.start(control, instance_id, request_id, "resize")
+
+    @app.task(name=client.MIGRATE, **TASK_OPTIONS)
+    def migrate_instance(instance_id: str, request_id: str = "", host: str | None = None) -> str:
+        return cold_migration.start(control, instance_id, request_id, "migration", host)
 
     @app.task(name=client.UNSHELVE, **TASK_OPTIONS)
     def unshelve_instance(instance_id: str, request_id: str = "") -> str:

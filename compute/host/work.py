@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import ipaddress
 import logging
 import tempfile
 from pathlib import Path
@@ -25,6 +26,7 @@ from compute.host.virt.base import (
     DriverError,
     InstanceNotFound,
     InstanceSpec,
+    MigrationTarget,
     Nic,
     PowerState,
     VolumeConnection,
@@ -157,6 +159,8 @@ def action(
             VOLUME_ACTIONS[action](driver, instance_id, params)
         elif action in LIFECYCLE_ACTIONS:
             LIFECYCLE_ACTIONS[action](agent, host, instance_id, params)
+        elif action in COLD_MOVE_ACTIONS:
+            COLD_MOVE_ACTIONS[action](agent, host, instance_id, params)
         else:
             _run_power_action(driver, instance_id, action)
     except Exception as exc:
@@ -269,6 +273,38 @@ LIFECYCLE_ACTIONS = {
 """Shelve, soft delete, rescue and evacuation work on a server (``params``: ``image_id`` to shelve to; ``spec`` to
 unshelve on a new host; ``spec`` and ``rescue_image`` (id, disk_format, checksum, size) to rescue; ``spec`` and
 ``power_on`` to rebuild here a server evacuated from a fenced host)."""
+
+
+def _migration_target(params: dict[str, Any]) -> MigrationTarget:
+    """The target as the control side read it from the target's own report, checked: a host name and an IP
+    address, nothing that could be read as anything else where the driver uses them."""
+    target = params.get("target")
+    if not isinstance(target, dict) or not isinstance(target.get("host"), str) or not target["host"]:
+        raise DriverError(reason="the migration names no target host")
+    try:
+        address = str(ipaddress.ip_address(str(target.get("address"))))
+    except ValueError:
+        raise DriverError(reason=f"the migration target {target['host']} has no valid address") from None
+    return MigrationTarget(host=target["host"], address=address)
+
+
+COLD_MOVE_ACTIONS = {
+    "migrate_disk_and_power_off": lambda agent, host, uuid, params: agent.driver(host).migrate_disk_and_power_off(
+        uuid, _migration_target(params)
+    ),
+    "finish_migration": lambda agent, host, uuid, params: agent.driver(host).finish_migration(
+        _instance_spec(agent, host, params["spec"]), power_on=bool(params.get("power_on", True))
+    ),
+    "confirm_migration": lambda agent, host, uuid, params: agent.driver(host).confirm_migration(uuid),
+    "finish_revert_migration": lambda agent, host, uuid, params: agent.driver(host).finish_revert_migration(
+        uuid, power_on=bool(params.get("power_on", True))
+    ),
+    "destroy_moved": lambda agent, host, uuid, params: agent.driver(host).destroy_moved(uuid),
+}
+"""The steps of a cold move (``compute.control.cold_migration``), each the driver's call of that name, idempotent
+as the driver's contract says; the outcome goes back as ``ACTION_DONE`` from this host, which the control side takes
+only from the host whose step it is. ``params``: ``target`` (host, address) for the disk copy, ``spec`` and
+``power_on`` to finish on the target, ``power_on`` to start the source's kept copy again."""
 
 
 def _snapshot(agent: ComputeAgent, host: str, instance_id: str, image_id: str) -> None:

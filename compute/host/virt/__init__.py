@@ -19,7 +19,11 @@ def driver_for(settings: HostSettings, host: str) -> ComputeDriver:
 
         failing = {name.strip() for name in settings.compute_fake_failing_hosts.split(",") if name.strip()}
         kind = FailingDriver if host in failing else FakeDriver
-        return kind(delay=settings.compute_fake_delay, volume_dir=settings.effective_volume_dir)
+        pairs = (pair.strip().rpartition(":") for pair in settings.compute_fake_failing_moves.split(","))
+        failing_moves = frozenset(step for name, _, step in pairs if name == host)
+        return kind(
+            delay=settings.compute_fake_delay, volume_dir=settings.effective_volume_dir, failing_moves=failing_moves
+        )
     if settings.compute_driver == "libvirt":
         from compute.host.virt.libvirt.driver import LibvirtDriver  # only this path imports libvirt
 

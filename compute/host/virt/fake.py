@@ -30,6 +30,7 @@ from compute.host.virt.base import (
     InstanceInfo,
     InstanceNotFound,
     InstanceSpec,
+    MigrationTarget,
     Nic,
     PowerState,
     VolumeConnection,
@@ -65,6 +66,28 @@ class FakeVolume:
     size_bytes: int = 0
 
 
+@dataclass
+class _CopiedDisks:
+    """What a cold move's disk copy brings to the target: the guest's record as the source had it."""
+
+    flavor: tuple[int, int, int]
+    volumes: dict[str, FakeVolume]
+    console: list[str]
+
+
+MOVE_STEPS = (
+    "migrate_disk_and_power_off",
+    "finish_migration",
+    "confirm_migration",
+    "finish_revert_migration",
+    "destroy_moved",
+)
+"""The cold move's driver calls a fake host can be told to fail (``compute_fake_failing_moves``)."""
+_HOSTS: dict[str, FakeDriver] = {}
+"""Every fake host this process serves, by name: the 'network' a simulated disk copy crosses (fake hosts served by
+different agent processes cannot reach each other, as hosts without a hypervisor channel cannot)."""
+
+
 class FakeDriver(ComputeDriver):
     def __init__(
         self,
@@ -73,6 +96,7 @@ class FakeDriver(ComputeDriver):
         disk_gb: int = 1000,
         delay: float = 0.0,
         volume_dir: Path | None = None,
+        failing_moves: frozenset[str] = frozenset(),
     ) -> None:
         self.resources = HostResources(
             vcpus=vcpus,
@@ -94,6 +118,9 @@ class FakeDriver(ComputeDriver):
         self.volume_dir = volume_dir
         self._volumes: dict[str, dict[str, FakeVolume]] = {}
         self._nics: dict[str, dict[str, Nic]] = {}  # the guest's NICs by MAC
+        self.failing_moves = failing_moves
+        self._incoming: dict[str, _CopiedDisks] = {}  # cold moves: disks copied here, no guest defined yet
+        self._outgoing: dict[str, PowerState] = {}  # cold moves: guests kept here (off) for a revert, as they were
 
     def _pause_for_effect(self) -> None:
         if self.delay:
@@ -114,6 +141,7 @@ class FakeDriver(ComputeDriver):
 
     def init_host(self, host: str) -> None:
         self.host = host
+        _HOSTS[host] = self
 
     def spawn(self, spec: InstanceSpec) -> None:
         self._pause_for_effect()
@@ -143,6 +171,8 @@ class FakeDriver(ComputeDriver):
             self._rescues.pop(uuid, None)
             self._volumes.pop(uuid, None)
             self._nics.pop(uuid, None)
+            self._incoming.pop(uuid, None)
+            self._outgoing.pop(uuid, None)
         self._close_consoles(uuid)
 
     def rescue(self, spec: InstanceSpec, rescue_image: Path | None, rescue_format: str) -> None:
@@ -356,6 +386,65 @@ class FakeDriver(ComputeDriver):
 
     def get_host_resources(self) -> HostResources:
         return self.resources
+
+    # Cold moves between fake hosts of this process: the disk copy hands the guest's record to the target.
+
+    def _fail_if_told(self, step: str, uuid: str) -> None:
+        if step in self.failing_moves:
+            raise DriverError(reason=f"{step} of {uuid} failed on {self.host} (injected failure)")
+
+    def migrate_disk_and_power_off(self, uuid: str, target: MigrationTarget) -> None:
+        self._pause_for_effect()
+        with self._lock:
+            state = self._state(uuid)
+            self._outgoing.setdefault(uuid, state)
+            flavor, volumes = self._flavors.get(uuid, (0, 0, 0)), dict(self._volumes.get(uuid, {}))
+            copied = _CopiedDisks(flavor, volumes, list(self._consoles.get(uuid, [])))
+        peer = _HOSTS.get(target.host)
+        if peer is None or peer is self:
+            raise DriverError(reason=f"host {target.host} cannot be reached from {self.host} to copy disks")
+        peer._receive(uuid, copied)
+        # An injected failure comes after the copy landed: the target holds a partial copy the roll-back must remove.
+        self._fail_if_told("migrate_disk_and_power_off", uuid)
+        self._set(uuid, PowerState.SHUTDOWN)
+        self._close_consoles(uuid)
+
+    def _receive(self, uuid: str, copied: _CopiedDisks) -> None:
+        with self._lock:
+            if uuid not in self._instances:
+                self._incoming[uuid] = copied
+
+    def finish_migration(self, spec: InstanceSpec, power_on: bool) -> None:
+        self._pause_for_effect()
+        self._fail_if_told("finish_migration", spec.uuid)
+        with self._lock:
+            copied = self._incoming.pop(spec.uuid, None)
+            if copied is None and spec.uuid not in self._instances:
+                raise DriverError(reason=f"no disks of {spec.uuid} were copied to {self.host}")
+            if copied is not None:
+                if spec.root_gb < copied.flavor[2]:
+                    raise DriverError(reason=f"the root disk of {spec.uuid} cannot shrink from {copied.flavor[2]} GiB")
+                self._volumes[spec.uuid] = copied.volumes
+                self._consoles[spec.uuid] = [*copied.console, f"fake boot of {spec.name} on {self.host}"]
+                self._nics[spec.uuid] = {nic.mac: nic for nic in spec.nics}
+            self._flavors[spec.uuid] = (spec.vcpus, spec.memory_mb, spec.root_gb)
+            self._instances[spec.uuid] = PowerState.RUNNING if power_on else PowerState.SHUTDOWN
+
+    def confirm_migration(self, uuid: str) -> None:
+        self._fail_if_told("confirm_migration", uuid)
+        self.destroy(uuid)
+
+    def finish_revert_migration(self, uuid: str, power_on: bool) -> None:
+        self._fail_if_told("finish_revert_migration", uuid)
+        with self._lock:
+            self._state(uuid)
+            self._outgoing.pop(uuid, None)
+            if power_on:
+                self._instances[uuid] = PowerState.RUNNING
+
+    def destroy_moved(self, uuid: str) -> None:
+        self._fail_if_told("destroy_moved", uuid)
+        self.destroy(uuid)
 
     def crash(self, uuid: str) -> None:
         """Test hook: the guest dies behind the control plane's back (the power-state sync must notice)."""

@@ -39,18 +39,28 @@ def test_resize_then_confirm_keeps_only_the_new_flavors_claim(cloud, server_imag
     wait_for_hosts(cloud, admin)
     server_id, host = active_server(cloud, token, server_image, unique)
     wait_for_pending_deletes(cloud)
-    before = host_usage(cloud, admin, host)
+    hosts = [h["hypervisor_hostname"] for h in wait_for_hosts(cloud, admin)]
+    before = {name: host_usage(cloud, admin, name) for name in hosts}
 
     assert action(cloud, token, server_id, {"resize": {"flavorRef": "3"}}).status_code == 202
     server = wait_for_status(cloud, token, server_id, "VERIFY_RESIZE")
     assert server["flavor"]["id"] == "3" and server["OS-EXT-STS:vm_state"] == "resized"
-    # Waiting for confirmation, the host holds both flavors (m1.tiny 1/128 and m1.medium 2/2048).
-    assert host_usage(cloud, admin, host) == (before[0] + 2, before[1] + 2048)
+    # Waiting for confirmation, the server holds both flavors (m1.tiny 1/128 and m1.medium 2/2048): the old on its
+    # host, the new on the host it was resized to (another one when one has room, else the same).
+    new_host = cloud.request("GET", f"{BASE}/servers/{server_id}", admin).json()["server"]["OS-EXT-SRV-ATTR:host"]
+    expected = dict(before)
+    expected[new_host] = (expected[new_host][0] + 2, expected[new_host][1] + 2048)
+    assert {name: host_usage(cloud, admin, name) for name in {host, new_host}} == {
+        name: expected[name] for name in {host, new_host}
+    }
 
     assert action(cloud, token, server_id, {"confirmResize": None}).status_code == 204
     server = wait_for_status(cloud, token, server_id, "ACTIVE")
     assert server["flavor"]["id"] == "3"
-    assert host_usage(cloud, admin, host) == (before[0] + 1, before[1] + 2048 - 128)
+    expected[host] = (expected[host][0] - 1, expected[host][1] - 128)
+    assert {name: host_usage(cloud, admin, name) for name in {host, new_host}} == {
+        name: expected[name] for name in {host, new_host}
+    }
     actions = cloud.request("GET", f"{BASE}/servers/{server_id}/os-instance-actions", token).json()
     assert [a["action"] for a in actions["instanceActions"]][:2] == ["confirmResize", "resize"]
 
