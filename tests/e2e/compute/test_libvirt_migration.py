@@ -270,4 +270,14 @@ def test_an_aborted_live_migration_leaves_the_guest_on_a_and_a_forced_one_comple
     a.driver.post_live_migration_at_source(uuid)
     type_on_console(b, uuid, "cat /tmp/mark; echo ON-B-$((6*7))", "ON-B-42")
     assert "BEFORE-ABORT" in b.driver.get_console_output(uuid) and ready_count(b, uuid) == 0
-    b.driver.destroy(uuid)
+
+    # A guest its user paused moves back paused, and runs on where it stopped once unpaused.
+    b.driver.pause(uuid)
+    a.driver.pre_live_migration(a.spec(uuid), block_migration=True)
+    b.driver.live_migration(uuid, a.target, True, lambda _s: None)
+    b.driver.post_live_migration_at_source(uuid)
+    assert a.virsh("domstate", name) == "paused" and name not in b.domains()
+    a.driver.unpause(uuid)
+    type_on_console(a, uuid, "cat /tmp/mark; echo BACK-ON-A-$((6*7))", "BACK-ON-A-42")
+    assert "BEFORE-ABORT" in a.driver.get_console_output(uuid) and ready_count(a, uuid) == 0
+    a.driver.destroy(uuid)
