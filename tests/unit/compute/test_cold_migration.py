@@ -1,0 +1,131 @@
+"""The control side of a cold move on a recording queue: reports taken only from the host whose step it is, and a
+move stuck past the timeout brought back to its source by the sweeper, with its target's claim released."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+import manage.models  # noqa: F401 - every table on the metadata
+from common.settings import Settings
+from compute import client, service
+from compute.control import cold_migration, events, sweeper
+from compute.control.context import ComputeControl
+from compute.models import Allocation, ComputeHost, Instance, Migration
+from compute.states import PowerState
+from tests.unit.compute.conftest import RecordingQueue
+from tests.unit.conftest import fresh_database
+
+FLAVOR = {"id": "1", "name": "f", "vcpus": 1, "ram": 64, "disk": 1}
+RUNNING, GONE = int(PowerState.RUNNING), int(PowerState.NOSTATE)
+
+
+@pytest.fixture
+def control(tmp_path: Path) -> Iterator[ComputeControl]:
+    settings = dataclasses.replace(Settings(), compute_task_timeout=60.0)
+    for database in fresh_database(tmp_path / "moves.db"):
+        yield ComputeControl(database, RecordingQueue(), settings)  # type: ignore[arg-type]
+
+
+def _server(control: ComputeControl) -> str:
+    """A running server on h1 whose migrate the API just claimed; h2 is up with room."""
+    with control.db.session() as session:
+        for name in ("h1", "h2"):
+            session.add(ComputeHost(name=name, vcpus=8, memory_mb=4096, disk_gb=100, last_heartbeat=service.now()))
+        instance = Instance(
+            name="vm", project_id="p", user_id="u", hostname="vm", reservation_id="r", flavor=FLAVOR,
+            old_flavor=FLAVOR, image_ref="i", host="h1", vm_state="active", task_state="resize_prep",
+            power_state=RUNNING, requested_networks=[],
+        )  # fmt: skip
+        session.add(instance)
+        session.flush()
+        session.add(Allocation(instance_id=instance.id, host="h1", vcpus=1, memory_mb=64, disk_gb=1))
+        return instance.id
+
+
+def _state(control: ComputeControl, server: str) -> tuple[Instance, Migration, dict[str, str]]:
+    with control.db.session() as session:
+        instance = session.get_one(Instance, server)
+        migration = session.scalars(select(Migration).where(Migration.instance_id == server)).one()
+        claims = {
+            a.purpose: a.host for a in session.scalars(select(Allocation).where(Allocation.instance_id == server))
+        }
+        session.expunge_all()
+        return instance, migration, claims
+
+
+def _age(control: ComputeControl, server: str, seconds: float) -> None:
+    with control.db.session() as session:
+        past = service.now() - timedelta(seconds=seconds)
+        session.execute(update(Instance).where(Instance.id == server).values(updated_at=past))
+
+
+def test_the_target_is_claimed_and_each_report_counts_only_from_the_host_whose_step_it_is(control):
+    server = _server(control)
+    assert cold_migration.start(control, server, "req-1", "migration") == "moving from h1 to h2"
+    instance, migration, claims = _state(control, server)
+    assert (instance.task_state, migration.status, claims) == (
+        "resize_migrating",
+        "migrating",
+        {"instance": "h1", "migration": "h2"},
+    )
+    # The target may not report the source's step, nor the source the target's.
+    assert events.action_done(control, server, "h2", cold_migration.DISK_COPY, "req-1", GONE) == "superseded"
+    assert events.action_done(control, server, "h1", cold_migration.DISK_COPY, "req-1", GONE) == "finishing"
+    assert events.action_done(control, server, "h1", cold_migration.FINISH, "req-1", RUNNING) == "superseded"
+    assert events.action_done(control, server, "h2", cold_migration.FINISH, "req-1", RUNNING) == "verify resize"
+    instance, migration, claims = _state(control, server)
+    assert (instance.vm_state, instance.host, migration.status) == ("resized", "h2", "finished")
+    assert claims == {"instance": "h1", "migration": "h2"}
+    # A redelivered report changes nothing.
+    assert events.action_done(control, server, "h2", cold_migration.FINISH, "req-1", RUNNING) == "superseded"
+
+
+def test_a_move_stuck_past_the_timeout_is_rolled_back_to_its_source_and_its_target_claim_released(control):
+    server = _server(control)
+    cold_migration.start(control, server, "req-1", "migration")
+    events.action_done(control, server, "h1", cold_migration.DISK_COPY, "req-1", GONE)
+    _age(control, server, 120)  # the target never answered the finish
+    sent_before = len(control.app.sent)  # type: ignore[attr-defined]
+
+    assert sweeper.sweep(control)["timed_out"] == 1
+    instance, migration, _ = _state(control, server)
+    assert (instance.task_state, migration.status, migration.error) == (
+        "resize_reverting",
+        "reverting",
+        "resize_finish timed out",
+    )
+    assert control.app.sent[sent_before:] == [client.AGENT_ACTION]  # type: ignore[attr-defined]  # destroy_moved
+
+    assert events.action_done(control, server, "h2", cold_migration.CLEAR_TARGET, "req-x", GONE) == (
+        "restoring the source"
+    )
+    assert events.action_done(control, server, "h1", cold_migration.REVERT_SOURCE, "req-x", RUNNING) == "rolled back"
+    instance, migration, claims = _state(control, server)
+    assert (instance.vm_state, instance.task_state, instance.host) == ("active", None, "h1")
+    assert (migration.status, claims) == ("error", {"instance": "h1"})
+
+
+def test_a_revert_stuck_past_the_timeout_ends_on_the_source_at_once(control):
+    server = _server(control)
+    cold_migration.start(control, server, "req-1", "migration")
+    events.action_done(control, server, "h1", cold_migration.DISK_COPY, "req-1", GONE)
+    events.action_done(control, server, "h2", cold_migration.FINISH, "req-1", RUNNING)
+    with control.db.session() as session:  # the API's revertResize
+        instance = session.get_one(Instance, server)
+        service.swap(session, server, {"task_state": None}, task_state="resize_reverting")
+        assert cold_migration.revert_started(session, instance) == "h2"
+    _age(control, server, 120)  # neither host ever answered
+
+    assert sweeper.sweep(control)["timed_out"] == 1
+    instance, migration, claims = _state(control, server)
+    assert (instance.vm_state, instance.task_state, instance.host) == ("active", None, "h1")
+    assert (migration.status, claims) == ("error", {"instance": "h1"})
+    # The target is told to remove its copy, the source to start its own: late answers change nothing.
+    assert events.action_done(control, server, "h2", cold_migration.CLEAR_TARGET, "req-x", GONE) == "cleaned up"
+    assert events.action_done(control, server, "h1", cold_migration.REVERT_SOURCE, "req-x", RUNNING) == "superseded"
