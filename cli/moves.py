@@ -138,6 +138,9 @@ def poll(cloud: Cloud, move: Move) -> None:
             _end(cloud, move, moved=host != move.source, host=host, why="no migration was recorded")
         return
     if move.status == LIVE_DONE or move.status in COLD_DONE:
+        if host == move.source and move.quiet_polls + 1 < NO_RECORD_GRACE:
+            move.quiet_polls += 1  # the record may say so a moment before the server does
+            return
         _end(cloud, move, moved=host != move.source, host=host, why=f"migration {move.status} but the server is here")
     elif move.status in ENDED_BADLY:
         _end(cloud, move, moved=False, host=host, why=f"migration {move.status}")
