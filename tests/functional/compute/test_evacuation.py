@@ -148,6 +148,12 @@ def _server_on(cloud, admin: str, image: str, name: str, host: str, **extra: Any
     return server
 
 
+def _root(image: str) -> dict[str, Any]:
+    """A server booted from a new volume made from ``image``, kept when the server goes."""
+    root = {"boot_index": 0, "uuid": image, "source_type": "image", "destination_type": "volume", "volume_size": 1}
+    return {"block_device_mapping_v2": [root]}
+
+
 def _evacuate(cloud, token: str, server_id: str, body: Any, microversion: str = "2.29"):
     return cloud.request(
         "POST", f"{BASE}/servers/{server_id}/action", token, json={"evacuate": body}, headers=version(microversion)
@@ -241,6 +247,9 @@ def outage(three_hosts, tokens, image, network) -> Iterator[dict[str, dict[str, 
         "manual": _server_on(cloud, admin, image, "ev-manual", VICTIM, networks=[{"uuid": network}]),
         "plain": _server_on(cloud, admin, image, "ev-plain", VICTIM),
         "doomed": _server_on(cloud, admin, image, "ev-doomed", VICTIM),
+        "v21": _server_on(cloud, admin, image, "ev-v21", VICTIM),
+        "v295": _server_on(cloud, admin, image, "ev-v295", VICTIM),
+        "volume": _server_on(cloud, admin, "", "ev-volume", VICTIM, metadata={"HA_Enabled": "true"}, **_root(image)),
     }
     frozen = _agents(cloud, VICTIM)
     for process in frozen:
@@ -273,6 +282,12 @@ def test_an_ha_server_is_evacuated_once_its_down_host_is_fenced(three_hosts, tok
     assert service["disabled_reason"] == "fenced (fence_command)"
     move = _wait_for_migration(cloud, outage["ha"]["id"], "done")
     assert (move["migration_type"], move["source_compute"], move["dest_compute"]) == ("evacuation", VICTIM, SURVIVOR)
+    booted = wait_for_status(cloud, admin, outage["volume"]["id"], "ACTIVE", "ERROR", timeout=WITHIN)
+    assert booted["OS-EXT-SRV-ATTR:host"] == SURVIVOR, booted.get("fault")  # its volume came along, re-attached there
+    (root,) = booted["os-extended-volumes:volumes_attached"]
+    volume = cloud.request("GET", f"/volume/v3/volumes/{root['id']}", admin).json()["volume"]
+    assert volume["status"] == "in-use"
+    assert [(a["server_id"], a["host_name"]) for a in volume["attachments"]] == [(booted["id"], SURVIVOR)]
     time.sleep(3)  # further HA passes: the servers that are not marked stay where they are
     for name in ("manual", "plain", "doomed"):
         assert show(cloud, admin, outage[name]["id"])["OS-EXT-SRV-ATTR:host"] == VICTIM
@@ -304,6 +319,19 @@ def test_an_admin_evacuates_a_server_of_the_fenced_host_with_its_port(three_host
     assert "evacuate" in [action["action"] for action in actions["instanceActions"]]
 
 
+def test_the_answer_and_the_end_state_follow_the_microversion(three_hosts, tokens, outage):
+    cloud, admin = three_hosts, tokens["admin"]
+    answer = _evacuate(cloud, admin, outage["v21"]["id"], {"onSharedStorage": "False", "adminPass": "s3cret"}, "2.1")
+    assert answer.status_code == 200 and answer.json() == {"adminPass": "s3cret"}  # Nova's answer before 2.14
+    answer = _evacuate(cloud, admin, outage["v295"]["id"], {"host": SURVIVOR}, "2.95")
+    assert answer.status_code == 200 and not answer.content
+    assert wait_for_status(cloud, admin, outage["v21"]["id"], "ACTIVE", "ERROR", timeout=WITHIN)["status"] == "ACTIVE"
+    stopped = wait_for_status(cloud, admin, outage["v295"]["id"], "SHUTOFF", "ERROR", timeout=WITHIN)
+    assert stopped["status"] == "SHUTOFF" and stopped["OS-EXT-SRV-ATTR:host"] == SURVIVOR  # 2.95: stopped there
+    again = _evacuate(cloud, admin, outage["v295"]["id"], {}, "2.95")  # its host is up: no second evacuation
+    assert fault(again, "badRequest", 400) == f"Compute service of {SURVIVOR} is still in use."
+
+
 def test_an_evacuation_that_fails_on_its_target_ends_in_error_with_its_claim_released(three_hosts, tokens, outage):
     cloud, admin = three_hosts, tokens["admin"]
     server_id = outage["doomed"]["id"]
@@ -331,7 +359,8 @@ def test_a_host_that_comes_back_drops_its_evacuated_copies_and_waits_for_an_admi
     cloud, admin = three_hosts, tokens["admin"]
     for process in _agents(cloud, VICTIM):
         process.resume()
-    for name in ("ha", "manual"):  # completed: the host's own report no longer lists the stale copy
+    # completed: the host's own report no longer lists the stale copy
+    for name in ("ha", "volume", "manual", "v21", "v295"):
         move = _wait_for_migration(cloud, outage[name]["id"], "completed")
         assert move["source_compute"] == VICTIM
         assert show(cloud, admin, outage[name]["id"])["OS-EXT-SRV-ATTR:host"] == SURVIVOR
