@@ -330,6 +330,13 @@ RULES: dict[str, Rule] = {
     "compute:servers:delete": ADMIN | PROJECT_MEMBER,
     "compute:servers:action": ADMIN | PROJECT_MEMBER,
     "compute:servers:shelve_offload": ADMIN,  # Nova's os_compute_api:os-shelve:shelve_offload
+    "compute:servers:migrate_live": ADMIN,  # Nova's os_compute_api:os-migrate-server:migrate_live
+    # Moves as Nova lists them (os_compute_api:os-migrations:index, os_compute_api:servers:migrations:*): admins.
+    "compute:migrations:index": ADMIN,
+    "compute:servers:migrations:index": ADMIN,
+    "compute:servers:migrations:show": ADMIN,
+    "compute:servers:migrations:delete": ADMIN,
+    "compute:servers:migrations:force_complete": ADMIN,
     "compute:servers:migrate": ADMIN,  # Nova's os_compute_api:os-migrate-server:migrate
     "compute:servers:evacuate": ADMIN,  # Nova's os_compute_api:os-evacuate
     "compute:servers:metadata:read": ADMIN | SCOPED_READER,

@@ -26,6 +26,9 @@ MIGRATE = "compute.migrate_instance"
 pick and claim a target, then move (``compute.control.cold_migration``)."""
 DEFERRED = "compute.deferred_work"
 """The periodic offload of shelved servers and reclaim of soft-deleted ones (``shelved_poll_interval``)."""
+LIVE_MIGRATE = "compute.live_migrate_instance"
+"""``live_migrate_instance(instance_id, migration_id)``: pick and claim the target, then prepare it
+(``compute.control.live_migration``)."""
 EVACUATE = "compute.evacuate_instance"
 """``evacuate_instance(instance_id, force=False)``: place a server of a fenced host elsewhere and rebuild it there
 (``compute.control.evacuation``)."""
@@ -41,6 +44,10 @@ HOST_REPORT = "events.host_report"
 HOST_HEARTBEAT = "events.host_heartbeat"
 NETWORK_READY = "events.instance_network_ready"
 NETWORK_FAILED = "events.instance_network_failed"
+LIVE_MIGRATION_STEP = "events.live_migration_step"
+"""``live_migration_step(instance_id, host, migration_id, step, error=None, stats=None)``: a host reports a step of
+a live migration it takes part in (``compute.control.live_migration.STEPS``); the control side checks that ``host``
+plays the part the step belongs to (the target prepares and rolls back, the source migrates)."""
 TAKEN = "events.instance_taken"
 """``instance_taken(instance_id, host)``: the host's agent received the spawn (sent by its main process at once)."""
 
@@ -51,6 +58,17 @@ AGENT_CONSOLE = "agent.console_output"
 AGENT_CONSOLE_ENDPOINT = "agent.console_endpoint"
 AGENT_DIAGNOSTICS = "agent.diagnostics"
 AGENT_REPORT = "agent.report"
+AGENT_LIVE_MIGRATION = "agent.live_migration"
+"""``live_migration(host, instance_id, migration_id, call, params)`` on one host's queue: ``call`` is one of the
+driver's live-migration calls (``LIVE_MIGRATION_CALLS``), run by ``compute.host.work.live_migration``."""
+LIVE_MIGRATION_CALLS = (
+    "pre_live_migration",
+    "live_migration",
+    "live_migration_abort",
+    "live_migration_force_complete",
+    "rollback_live_migration_at_destination",
+    "post_live_migration_at_source",
+)
 
 POWER_ACTIONS = ("stop", "start", "reboot", "reboot_hard", "pause", "unpause", "suspend", "resume")
 
@@ -199,3 +217,32 @@ def network_ready(app: Celery, instance_id: str, host: str, nics: list[dict[str,
 def network_failed(app: Celery, instance_id: str, host: str, reason: str, request_id: str) -> None:
     """From the network service: ``host`` could not wire the server's ports (the build tries another host)."""
     app.send_task(NETWORK_FAILED, args=[instance_id, host, reason], kwargs={"request_id": request_id})
+
+
+def live_migrate(app: Celery, instance_id: str, migration_id: int, request_id: str, force: bool = False) -> None:
+    """Start the live migration the API recorded (``migration_id``): the scheduler picks and claims the target
+    (``force``: the target the API recorded is not checked by the scheduler's filters, Nova's 2.30 ``force``)."""
+    kwargs = {"request_id": request_id, "force": force}
+    app.send_task(LIVE_MIGRATE, args=[instance_id, migration_id], kwargs=kwargs)
+
+
+def agent_live_migration(
+    app: Celery, host: str, instance_id: str, migration_id: int, call: str, request_id: str, **params: Any
+) -> None:
+    """One step of a live migration on ``host`` (``call`` in ``LIVE_MIGRATION_CALLS``); the host reports the
+    outcome with ``LIVE_MIGRATION_STEP``. The abort and force-complete of a migration in flight reach the source
+    while its migration runs (the agent runs the migration beside its queue)."""
+    if call not in LIVE_MIGRATION_CALLS:
+        raise ValueError(f"no such live migration call: {call}")
+    app.send_task(
+        AGENT_LIVE_MIGRATION,
+        args=[host, instance_id, migration_id, call],
+        kwargs={"request_id": request_id, "params": params},
+        queue=host_queue("compute", host),
+    )
+
+
+def agent_report(app: Celery, host: str) -> None:
+    """Ask ``host`` to report what it runs now (as it does periodically), e.g. to settle a move whose reports were
+    lost. Expires with one report period: a host that is away reports when it is back anyway."""
+    app.send_task(AGENT_REPORT, args=[host], queue=host_queue("compute", host), expires=60)

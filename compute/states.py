@@ -314,6 +314,9 @@ class Remedy(StrEnum):
     REBIND_NETWORK = "bind the ports again"
     FAIL_BUILD = "fail the build"
     """ERROR with a fault, every resource released (a delete in flight is finished instead)."""
+    ASK_WHERE_IT_RUNS = "ask the hosts where the guest runs"
+    """A live migration whose reports were lost: the source stops copying, both hosts report, and the move ends
+    where the guest runs (``compute.control.live_migration.settle``): never two running copies."""
     GIVE_UP = "give the action up"
     """Clear the task, keep the vm_state, record a fault; a resize's new claim is released."""
 
@@ -343,6 +346,8 @@ _SPECIFIC: dict[TaskState, tuple[StuckRule, ...]] = {
         StuckRule(Remedy.RESEND_DESTROY, after=Clock.RESEND, until=Clock.RESEND_AND_ONE_SWEEP),
     ),
     TaskState.SCHEDULING: (StuckRule(Remedy.RESEND_BUILD, after=Clock.RESEND),),
+    # A live migration is not given up blindly: the guest may already run on the target.
+    TaskState.MIGRATING: (StuckRule(Remedy.ASK_WHERE_IT_RUNS, after=Clock.TIMEOUT),),
     # The binding or its answer was lost (a network agent that is down is handled by compute.control.handoff).
     TaskState.NETWORKING: (StuckRule(Remedy.REBIND_NETWORK, after=Clock.RESEND, until=Clock.TIMEOUT),),
 }

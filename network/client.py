@@ -50,6 +50,12 @@ BIND_INSTANCE = "network.bind_instance"
 """``bind_instance(instance_id, host, request_id=..., project_id=...)``: compute placed a server of ``project_id`` on
 ``host``: bind its ports there (those of its project only), wire them, and answer ``events.instance_network_ready``
 (or ``..._network_failed``) when the host has."""
+MIGRATION_BINDING = "network.migration_binding"
+"""``migration_binding(instance_id, target, step, request_id=..., project_id=...)``: a live migration's ports
+(Neutron's ``binding:profile`` ``{"migrating_to": target}``). ``prepare``: wired on the target too while still bound
+to the source, answered with ``events.instance_network_ready`` for the target once it has; ``switch``: bound to the
+target, the profile cleared; ``clear``: the profile cleared and the target's wiring removed (a failed move)."""
+MIGRATION_STEPS = ("prepare", "switch", "clear")
 AGENT_REPORT = "network.agent_report"
 """``agent_report(host, underlay_ip, namespace)``: an agent is alive (sent at start and periodically)."""
 AGENT_HEARTBEAT = "network.agent_heartbeat"
@@ -74,3 +80,11 @@ def agent_apply(app: Celery, host: str, wiring: dict, request_id: str = "") -> N
     app.send_task(
         AGENT_APPLY, args=[host, wiring], kwargs={"request_id": request_id}, queue=host_queue("network", host)
     )
+
+
+def migration_binding(app: Celery, instance_id: str, project_id: str, target: str, step: str, request_id: str) -> None:
+    """A step of a live migration's port binding (``MIGRATION_STEPS``)."""
+    if step not in MIGRATION_STEPS:
+        raise ValueError(f"no such migration binding step: {step}")
+    kwargs = {"request_id": request_id, "project_id": project_id}
+    app.send_task(MIGRATION_BINDING, args=[instance_id, target, step], kwargs=kwargs)

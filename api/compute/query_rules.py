@@ -27,6 +27,8 @@ KNOWN: dict[str, frozenset[str]] = {
     "/servers/<server_id>/os-volume_attachments": frozenset(("limit", "offset")),
     "/servers/<server_id>/os-volume_attachments/<volume_id>": _NONE,
     "/servers/<server_id>/diagnostics": _NONE,
+    "/servers/<server_id>/migrations": _NONE,
+    "/servers/<server_id>/migrations/<migration_id>": _NONE,
     "/servers/<server_id>/topology": _NONE,
     "/servers/<server_id>/shares": _NONE,
     "/servers/<server_id>/shares/<share_id>": _NONE,
@@ -61,6 +63,9 @@ KNOWN: dict[str, frozenset[str]] = {
     "/os-hypervisors/statistics": _NONE,
     "/os-aggregates": _NONE,
     "/os-services": frozenset(("binary", "host")),
+    "/os-migrations": _PAGE
+    | {"hidden", "host", "instance_uuid", "source_compute", "status", "migration_type", "changes-since"}
+    | {"changes-before", "user_id", "project_id"},
 }
 
 PREFIX = "/compute/v2.1"

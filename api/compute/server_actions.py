@@ -16,6 +16,7 @@ from api import policy
 from api.broker import send_after_commit
 from api.compute import (
     lookups,
+    migrations,
     remote_consoles,
     server_changes,
     server_evacuate,
@@ -171,6 +172,7 @@ HANDLERS: dict[str, Callable[[RequestContext, str, Any], Any]] = {
     "forceDelete": _force_delete,
     **server_lifecycle.HANDLERS,  # shelve, unshelve, restore, rescue, lock (with a reason)...
     **server_changes.HANDLERS,
+    **migrations.HANDLERS,  # os-migrateLive (admins)
     **server_moves.HANDLERS,  # migrate; confirm and revert of a resize or a migration (in place or not)
     **server_evacuate.HANDLERS,  # evacuate (admins): a server of a failed host rebuilt on another
     **remote_consoles.HANDLERS,

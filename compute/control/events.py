@@ -17,6 +17,7 @@ from compute.control import (
     cold_migration,
     evacuation,
     interfaces,
+    live_migration,
     rebuild,
     records,
     resize,
@@ -85,6 +86,8 @@ def spawned(control: ComputeControl, instance_id: str, host: str, power_state: i
 
 def spawn_failed(control: ComputeControl, instance_id: str, host: str, reason: str, request_id: str) -> str:
     """Free the failed host's claim and try another host, up to MAX_ATTEMPTS, then ERROR."""
+    if (moving := live_migration.network_failed(control, instance_id, host, reason, request_id)) is not None:
+        return moving  # the target of a live migration could not wire the ports
     if shelve.unshelving_here(control, instance_id, host):  # the network failed an unshelve's ports
         return shelve.network_failed(control, instance_id, host, reason, request_id)
     if cold_migration.wiring_for_move(control, instance_id, host):  # the network failed a cold move's ports
@@ -130,6 +133,8 @@ def network_ready(
     control: ComputeControl, instance_id: str, host: str, nics: list[dict[str, Any]], request_id: str
 ) -> str:
     """The network service wired the server's ports on its host: remember how to plug them, then spawn."""
+    if (moving := live_migration.network_ready(control, instance_id, host, nics, request_id)) is not None:
+        return moving  # the target of a live migration is wired: it prepares the guest
     if shelve.unshelving_here(control, instance_id, host):
         return shelve.network_ready(control, instance_id, host, nics, request_id)
     if cold_migration.wiring_for_move(control, instance_id, host):

@@ -19,7 +19,15 @@ from sqlalchemy.orm import Session
 
 from common.settings import Settings
 from compute import client, delete, service
-from compute.control import build, cold_migration, evacuation, records, resize, shelve
+from compute.control import (
+    build,
+    cold_migration,
+    evacuation,
+    live_migration,
+    records,
+    resize,
+    shelve,
+)
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import STUCK_RULES, Clock, HostCondition, Remedy, StuckRule, TaskState
@@ -34,6 +42,7 @@ COUNTED_AS = {
     Remedy.REBIND_NETWORK: "resent",
     Remedy.FAIL_BUILD: "timed_out",
     Remedy.GIVE_UP: "timed_out",
+    Remedy.ASK_WHERE_IT_RUNS: "resent",
 }
 
 
@@ -97,6 +106,9 @@ def _apply(control: ComputeControl, sweep: _Pass, session: Session, instance: In
         sweep.after_commit.extend(lambda send=send: send(control, "req-sweeper") for send in moving)
     elif remedy is Remedy.GIVE_UP:
         _give_up(session, instance)
+    elif remedy is Remedy.ASK_WHERE_IT_RUNS:
+        messages = live_migration.resolve(control, session, instance)
+        sweep.after_commit.append(lambda: live_migration.send_resolution(control, instance_id, messages))
     elif remedy is Remedy.RESEND_DESTROY:  # only on a host that is up (FINISH_DELETE comes first), so it has one
         sweep.after_commit.append(lambda: delete.resend_destroy(app, host, instance_id))
     elif remedy is Remedy.RESEND_BUILD:

@@ -19,6 +19,7 @@ from compute.control import (
     ha,
     handoff,
     hosts,
+    live_migration,
     rebuild,
     reclaim,
     rescue,
@@ -66,6 +67,22 @@ def register(app: Celery, settings: Settings) -> None:
     @app.task(name=client.RESCUE, **TASK_OPTIONS)
     def rescue_instance(instance_id: str, request_id: str = "", rescue_image: dict | None = None) -> str:
         return rescue.start(control, instance_id, request_id, rescue_image or {})
+
+    @app.task(name=client.LIVE_MIGRATE, **TASK_OPTIONS)
+    def live_migrate_instance(instance_id: str, migration_id: int, request_id: str = "", force: bool = False) -> str:
+        return live_migration.start(control, instance_id, migration_id, request_id, force)
+
+    @app.task(name=client.LIVE_MIGRATION_STEP, **TASK_OPTIONS, **FROM_HOST)
+    def live_migration_step(
+        instance_id: str,
+        host: str,
+        migration_id: int,
+        step: str,
+        request_id: str = "",
+        error: str | None = None,
+        stats: dict[str, Any] | None = None,
+    ) -> str:
+        return live_migration.step(control, instance_id, host, migration_id, step, request_id, error, stats)
 
     @app.task(name=client.DEFERRED, **TASK_OPTIONS, expires=settings.shelved_poll_interval)
     def deferred_work() -> dict[str, int]:

@@ -15,7 +15,7 @@ from common.logs import setup_logging
 from common.queue import host_queue, make_celery
 from common.settings import load_host
 from compute import client
-from compute.host import work
+from compute.host import live_migration, work
 from compute.host.context import ComputeAgent
 
 settings = load_host()
@@ -41,6 +41,14 @@ def destroy(host: str, instance_id: str, request_id: str = "", report: bool = Tr
 @app.task(name=client.AGENT_ACTION, **AGENT_TASK)
 def action(host: str, instance_id: str, name: str, request_id: str = "", params: dict | None = None) -> None:
     work.action(agent, host, instance_id, name, request_id, params or {})
+
+
+@app.task(name=client.AGENT_LIVE_MIGRATION, **AGENT_TASK)
+def live_migration_call(
+    host: str, instance_id: str, migration_id: int, call: str, request_id: str = "", params: dict | None = None
+) -> None:
+    """One step of a live migration; the copy itself runs beside the queue (``compute.host.live_migration``)."""
+    live_migration.run(agent, host, instance_id, migration_id, call, request_id, params or {})
 
 
 @app.task(name=client.AGENT_CONSOLE, time_limit=60, ignore_result=False)  # the API waits for it

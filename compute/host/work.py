@@ -71,6 +71,11 @@ def _instance_spec(agent: ComputeAgent, host: str, spec: dict[str, Any]) -> Inst
     )
 
 
+instance_spec = _instance_spec
+"""The driver's ``InstanceSpec`` of a spec from the control side (``compute.host.live_migration`` prepares a target
+from it)."""
+
+
 def _clonable(agent: ComputeAgent, image: Any) -> str | None:
     """The image's Ceph snapshot when this host makes root disks in Ceph and the image can be cloned (raw, stored
     in Ceph): the libvirt driver clones it instead of downloading the image."""

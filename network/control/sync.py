@@ -196,12 +196,25 @@ def ports_wired(
             wired_all = all(p.status == PortStatus.ACTIVE for p in by_device[(device_id, project_id)])
             if wired_all and device_id not in failed:
                 ready.append((device_id, nics_of(session, device_id, project_id)))
+        ready += _migrating_ready(session, host, done)
     for instance_id, nics in ready:
         compute_client.network_ready(control.app, instance_id, host, nics, request_id)
     for instance_id, reason in failed.items():
         compute_client.network_failed(control.app, instance_id, host, reason, request_id)
     active = [p for p in ports if p.status == PortStatus.ACTIVE]
     return {"active": len(active), "ready": len(ready), "failed": len(failed)}
+
+
+def _migrating_ready(session: Session, host: str, done: set[str]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Servers live-migrating to ``host`` whose ports this host has all wired: the target is ready for them
+    (``network.control.migration``). Told at each report while the move lasts; compute takes the first."""
+    devices = {(p.device_id, p.project_id) for p in session.scalars(select(Port).where(wiring.migrating_here(host)))}
+    ready = []
+    for device_id, project_id in sorted(devices):
+        ports = session.scalars(select(Port.id).where(server_ports(device_id, project_id)))
+        if all(port_id in done for port_id in ports):
+            ready.append((device_id, nics_of(session, device_id, project_id)))
+    return ready
 
 
 def _interfaces_of_down_routers(session: Session, host: str) -> set[str]:

@@ -9,7 +9,7 @@ from celery import Celery
 from common.db import Database
 from common.settings import Settings
 from network import client, liveness
-from network.control import relocation, sync
+from network.control import migration, relocation, sync
 from network.control.context import NetworkControl
 
 LOG = logging.getLogger(__name__)
@@ -39,6 +39,10 @@ def register(app: Celery, settings: Settings) -> None:
             LOG.warning("[%s] bind of %s without its project ignored", request_id, instance_id)
             return "no project"
         return sync.bind_instance(control, instance_id, project_id, host, request_id)
+
+    @app.task(name=client.MIGRATION_BINDING, **TASK_OPTIONS)
+    def migration_binding(instance_id: str, target: str, step: str, request_id: str = "", project_id: str = "") -> str:
+        return migration.migration_binding(control, instance_id, project_id, target, step, request_id)
 
     @app.task(name=client.AGENT_REPORT, **TASK_OPTIONS, **FROM_HOST, expires=120)
     def agent_report(host: str, underlay_ip: str, namespace: str = "", request_id: str = "") -> str:

@@ -63,6 +63,31 @@ def is_server_port(port: Port) -> bool:
     return port.device_owner.startswith(COMPUTE_OWNER_PREFIX)
 
 
+MIGRATING_TO = "migrating_to"
+"""Neutron's ``binding:profile`` key for a live migration's target (``network.control.migration``)."""
+
+
+def migrating_to(port: Port) -> str:
+    """The host a live migration moves the port's server to, or "": the port is wired there too meanwhile."""
+    profile = port.binding_profile if isinstance(port.binding_profile, dict) else {}
+    target = profile.get(MIGRATING_TO)
+    return target if isinstance(target, str) and port.binding_host_id else ""
+
+
+def wired_on(port: Port, host: str) -> bool:
+    """Whether ``host`` wires the server port: it is bound there, or its server is live-migrating there."""
+    return port.binding_host_id == host or migrating_to(port) == host
+
+
+def migrating_here(host: str) -> Any:
+    """The condition that picks the server ports whose server is live-migrating to ``host``."""
+    return (
+        (Port.binding_profile[MIGRATING_TO].as_string() == host)
+        & (Port.binding_host_id != "")
+        & Port.device_owner.like(f"{COMPUTE_OWNER_PREFIX}%")
+    )
+
+
 def is_router_interface(port: Port) -> bool:
     return port.device_owner == ROUTER_INTERFACE_OWNER
 
@@ -77,7 +102,8 @@ def networks_of_host(session: Session, host: str) -> set[str]:
         .join(Router, Router.id == Port.device_id)
         .where(Port.device_owner == ROUTER_INTERFACE_OWNER, Router.host == host, Router.admin_state_up.is_(True))
     )
-    return set(session.scalars(query)) | set(session.scalars(routed))
+    migrating = select(Port.network_id).where(migrating_here(host))
+    return set(session.scalars(query)) | set(session.scalars(routed)) | set(session.scalars(migrating))
 
 
 def server_hosts_of_network(session: Session, network_id: str) -> set[str]:
@@ -264,7 +290,7 @@ class _Facts:
 def _read(session: Session, host: str, network_ids: set[str], down_after: timedelta | None = None) -> _Facts:
     networks = {n.id: n for n in session.scalars(select(Network).where(Network.id.in_(network_ids)))}
     ports = list(session.scalars(select(Port).where(Port.network_id.in_(network_ids))))
-    local = [p for p in ports if is_server_port(p) and p.binding_host_id == host]
+    local = [p for p in ports if is_server_port(p) and wired_on(p, host)]
     router_ids = {p.device_id for p in ports if is_router_interface(p)}
     routers = session.execute(
         select(Router.id, Router.host).where(Router.id.in_(router_ids), Router.admin_state_up.is_(True))
@@ -299,17 +325,19 @@ def _network(facts: _Facts, network: Network, lease_time: int) -> NetworkWiring:
     servers = [p for p in facts.ports if p.network_id == network.id and is_server_port(p)]
     bound = [(p, p.binding_host_id) for p in servers if p.binding_host_id]
     server_hosts = {h for _, h in bound}
+    targets = {migrating_to(p) for p in servers} - {""}  # they wire ports too, so they flood to and from here
     router_hosts = facts.router_hosts or {}
     routed = [
         (p, router_hosts[p.device_id])
         for p in facts.ports
         if p.network_id == network.id and is_router_interface(p) and p.device_id in router_hosts
     ]
-    hosts = server_hosts | {h for _, h in routed}
+    hosts = server_hosts | targets | {h for _, h in routed}
+    # A port migrating here is local already; elsewhere its traffic goes to the source until the switch.
     remote = [
         _checked(RemotePort, f"port {p.id}", p.mac_address, facts.first_ip(p.id), facts.vteps[where])
         for p, where in [*bound, *routed]
-        if where != host and where in facts.vteps
+        if where != host and where in facts.vteps and not (is_server_port(p) and wired_on(p, host))
     ]
     dhcp = None
     dhcp_port = next((p for p in facts.ports if p.network_id == network.id and p.device_owner == DHCP_OWNER), None)
@@ -338,7 +366,7 @@ def _network(facts: _Facts, network: Network, lease_time: int) -> NetworkWiring:
         mtu=network.mtu,
         ports=tuple(
             wired
-            for wired in (_checked(_port, f"port {p.id}", facts, p) for p in servers if p.binding_host_id == host)
+            for wired in (_checked(_port, f"port {p.id}", facts, p) for p in servers if wired_on(p, host))
             if wired is not None
         ),
         remote=tuple(r for r in remote if r is not None),

@@ -6,7 +6,9 @@ Volumes are plugged in as records (device → serial, connection, size); given a
 volume's path as the libvirt driver does, so a volume file removed behind the cloud's back fails an attach, and
 it copies a file volume for a snapshot (``snapshot_volume``: no guest writes to it, so a plain copy is the disk at
 that instant), so the file backend makes volumes from it as from a real host's copy.
-One agent process can run many fake hosts: each host gets its own driver object.
+One agent process can run many fake hosts: each host gets its own driver object, and they find each other by name
+(``fake_migration``): a live migration moves the fake guest from one host's driver to the other's, with progress,
+abort, force-complete, and failures injected by the server's name.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from compute.host.virt import fake_migration
 from compute.host.virt.base import (
     ComputeDriver,
     ConsoleEndpoint,
@@ -88,7 +91,7 @@ _HOSTS: dict[str, FakeDriver] = {}
 different agent processes cannot reach each other, as hosts without a hypervisor channel cannot)."""
 
 
-class FakeDriver(ComputeDriver):
+class FakeDriver(fake_migration.FakeLiveMigration, ComputeDriver):
     def __init__(
         self,
         vcpus: int = 16,
@@ -121,6 +124,8 @@ class FakeDriver(ComputeDriver):
         self.failing_moves = failing_moves
         self._incoming: dict[str, _CopiedDisks] = {}  # cold moves: disks copied here, no guest defined yet
         self._outgoing: dict[str, PowerState] = {}  # cold moves: guests kept here (off) for a revert, as they were
+        self._names: dict[str, str] = {}  # the guest's name (failures are injected by name: fake_migration)
+        self._migration_init()
 
     def _pause_for_effect(self) -> None:
         if self.delay:
@@ -142,6 +147,7 @@ class FakeDriver(ComputeDriver):
     def init_host(self, host: str) -> None:
         self.host = host
         _HOSTS[host] = self
+        fake_migration.register(self)
 
     def spawn(self, spec: InstanceSpec) -> None:
         self._pause_for_effect()
@@ -159,6 +165,7 @@ class FakeDriver(ComputeDriver):
             }
             self._flavors[spec.uuid] = (spec.vcpus, spec.memory_mb, spec.root_gb)
             self._nics[spec.uuid] = {nic.mac: nic for nic in spec.nics}
+            self._names[spec.uuid] = spec.name
             self._consoles[spec.uuid] = [f"fake console of {spec.name}", READY_MARKER.format(hostname=hostname)]
 
     def destroy(self, uuid: str) -> None:
@@ -173,6 +180,7 @@ class FakeDriver(ComputeDriver):
             self._nics.pop(uuid, None)
             self._incoming.pop(uuid, None)
             self._outgoing.pop(uuid, None)
+            self._names.pop(uuid, None)
         self._close_consoles(uuid)
 
     def rescue(self, spec: InstanceSpec, rescue_image: Path | None, rescue_format: str) -> None:
