@@ -170,9 +170,14 @@ def _check_broker_certificate(settings: Settings, address: str) -> Path:
     return directory / "ca.pem"
 
 
-def _public_url(settings: Settings) -> str:
-    url = settings.effective_public_url
-    hostname = urlsplit(url).hostname or ""
+def _public_url(settings: Settings, given: str | None = None) -> str:
+    """The API's URL for the host: ``given`` (a simulated host reaching the API by an address the catalog does
+    not name), else the control node's public URL; either must name a host other machines reach."""
+    url = (given or settings.effective_public_url).rstrip("/")
+    parts = urlsplit(url)
+    hostname = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or parts.query or parts.fragment or any(c.isspace() for c in url):
+        raise ConfigError(setting="public_url", reason=f"{url!r} is not an http(s) URL")
     if hostname in ("localhost", "") or (not _reachable(hostname) and _is_ip(hostname)):
         reason = f"{url} is not reachable from another machine: set public_url (and api_host) to the control's address"
         raise ConfigError(setting="public_url", reason=reason)
@@ -187,7 +192,9 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def host_settings(settings: Settings, host: str, address: str, control: str) -> dict[str, Any]:
+def host_settings(
+    settings: Settings, host: str, address: str, control: str, public_url: str | None = None
+) -> dict[str, Any]:
     """The ``[settings]`` of ``host``'s bundle: what it must know, never a control-only setting."""
     defaults = {f.name: f.default for f in dataclasses.fields(HostSettings)}
     values: dict[str, Any] = {
@@ -195,7 +202,7 @@ def host_settings(settings: Settings, host: str, address: str, control: str) -> 
         "network_underlay_ip": address,
         "broker_url": f"rediss://{_url_host(control)}:{settings.broker_tls_port}/0",
         "broker_user": broker_acl.host_user(host),
-        "public_url": _public_url(settings),
+        "public_url": _public_url(settings, public_url),
     }
     if settings.service_password:
         values["service_password"] = settings.service_password
@@ -238,18 +245,26 @@ def _register_with_broker(settings: Settings, master: bytes, host: str) -> str:
 
 
 def join(
-    settings: Settings, host: str, address: str, out: Path | None = None, control: str | None = None
+    settings: Settings,
+    host: str,
+    address: str,
+    out: Path | None = None,
+    control: str | None = None,
+    public_url: str | None = None,
 ) -> tuple[Path, str]:
     """Write the bundle of ``host`` (underlay ``address``) to ``out`` (default ``./<host>.stratus-host.tar``),
-    mode 0600 from its first byte, and register the host with the broker. Returns the bundle's path and what
-    the broker was told. Idempotent: a second join of the same host gives the same keys and certificates."""
+    mode 0600 from its first byte, and register the host with the broker. ``control``: the control node's
+    underlay address (default: the one of ``broker_bind``); ``public_url``: the API's URL for the host (default:
+    the control node's). Returns the bundle's path and what the broker was told. Idempotent: a second join of
+    the same host gives the same keys and certificates. ConfigError, with nothing written, for a bad name,
+    address or URL, or a control node other machines cannot reach."""
     hypervisor_tls.check_host(host)
     broker_acl.check_host_name(host)
     address = str(hypervisor_tls.check_address(address))
     if not settings.broker_tls_port:
         raise ConfigError(setting="broker_tls_port", reason="0: the broker has no TLS listener for other machines")
     control = control_address(settings, control)
-    values = host_settings(settings, host, address, control)
+    values = host_settings(settings, host, address, control, public_url)
     ca_file = _check_broker_certificate(settings, control)
     master = signing.ensure_master_key(settings.effective_queue_keys_dir / "master.key")
     names = agent_names(HostSettings().replace(host=host, **_agent_settings(values)))
@@ -493,11 +508,14 @@ def host() -> None:
     "--out", type=click.Path(path_type=Path), help="Bundle file to write (mode 600). [./NAME.stratus-host.tar]"
 )
 @click.option("--control-address", help="The control node's underlay address. [the one of broker_bind]")
-def join_command(name: str, address: str, out: Path | None, control_address: str | None) -> None:
+@click.option("--public-url", help="The API's URL as the host reaches it. [public_url]")
+def join_command(
+    name: str, address: str, out: Path | None, control_address: str | None, public_url: str | None
+) -> None:
     """Write the bundle of host NAME: its settings, message key, broker password, the broker's CA, its metadata
     secret and its libvirt TLS certificates. Copy it to the host and run `stratus-manage host setup` there."""
     try:
-        path, broker_note = join(load(), name, address, out, control_address)
+        path, broker_note = join(load(), name, address, out, control_address, public_url)
     except ConfigError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"wrote the bundle of {name} to {path} (mode 600: it holds the host's secrets); {broker_note}")

@@ -64,6 +64,20 @@ def test_join_refuses_an_api_url_other_machines_cannot_reach(control, tmp_path, 
     assert result.exit_code != 0 and "public_url" in result.output
 
 
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000", "ftp://10.0.0.1/", "http://10.0.0.1:8000/?x=1", "http://a b/"]
+)
+def test_join_refuses_a_given_api_url_that_is_not_one_a_host_can_use(control, tmp_path, url):
+    result = join("node-1", "--address", "10.0.0.5", "--public-url", url, "--out", str(tmp_path / "b.tar"))
+    assert result.exit_code != 0 and "public_url" in result.output and not (tmp_path / "b.tar").exists()
+
+
+def test_a_given_api_url_is_the_hosts(control, tmp_path):
+    bundle, _ = host_join.join(control, "node-1", "10.0.0.5", tmp_path / "b.tar", public_url="http://10.9.0.1:8000/")
+    manifest = tomllib.loads(host_join.read_bundle(bundle)["bundle.toml"].decode())
+    assert manifest["settings"]["public_url"] == "http://10.9.0.1:8000"
+
+
 def test_join_refuses_a_control_address_the_broker_does_not_listen_on(control, tmp_path):
     result = join("node-1", "--address", "10.0.0.5", "--control-address", "10.9.9.9", "--out", str(tmp_path / "b"))
     assert result.exit_code != 0 and "broker_bind" in result.output
