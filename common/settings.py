@@ -240,11 +240,6 @@ class HostSettings:
     network_namespace: str = _setting(
         "", "Network namespace the host agent works in, standing for a separate host. Empty: the root namespace."
     )
-    network_ports_in_namespace: bool = _setting(
-        False,
-        "A namespaced host whose hypervisor runs in its namespace too (a host machine, manage.host_machine): the "
-        "guests' per-port bridges and both ends of their veths are made there, where its libvirtd plugs the taps.",
-    )
     network_underlay_ip: str = _setting(
         "", "This host's VXLAN endpoint address. Empty: the address of the interface of the default route."
     )

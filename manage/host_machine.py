@@ -22,6 +22,7 @@ checked values reach a command line: a host name of hostname syntax, an IP addre
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import os
@@ -37,10 +38,10 @@ from pathlib import Path
 
 from common.exceptions import StratusError
 from common.hostnames import machine_hosts
-from common.settings import Settings
-from manage import hypervisor_tls
+from common.settings import HostSettings, Settings
+from manage import host_join, hypervisor_tls
 from network.host.dataplane.base import HostUnderlay
-from network.host.dataplane.linux.host import HostNamespace
+from network.host.dataplane.linux.host import SHARED_TAG, HostNamespace
 from network.host.dataplane.linux.runner import Runner
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -254,6 +255,15 @@ mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
 for c in {controllers}; do mkdir -p /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c; done
 for n in {named}; do mkdir -p /sys/fs/cgroup/$n; mount -t cgroup -o none,name=$n cgroup /sys/fs/cgroup/$n; done
 {binds}
+if [ -n "$2" ]; then  # the control node's state directory, seen empty but for this host's own directory
+    keep="/run/stratus-keep-$1"
+    mkdir -p "$keep"
+    mount --rbind "$3" "$keep"
+    mount -t tmpfs -o mode=711 stratus-hidden "$2"
+    mkdir -p "$3"
+    mount --move "$keep" "$3"
+    rmdir "$keep"
+fi
 hostname "$1"
 """
 
@@ -263,8 +273,15 @@ def _setup_script(machine: HostMachine) -> str:
     return SETUP_SCRIPT.format(controllers=" ".join(CONTROLLERS), named=" ".join(NAMED_HIERARCHIES), binds=binds)
 
 
-def _make_namespaces(machine: HostMachine) -> None:
-    """The mount, UTS and cgroup namespaces, made once and kept by their bind-mounted files."""
+def _make_namespaces(machine: HostMachine, hide: Path | None) -> None:
+    """The mount, UTS and cgroup namespaces, made once and kept by their bind-mounted files. ``hide``: a directory
+    (the control node's state) the host sees as an empty one but for the host's own directory (its root's parent),
+    which must be below it."""
+    hidden = ["", ""]
+    if hide is not None:
+        if not machine.root.is_relative_to(hide):
+            raise HostMachineError(name=machine.name, reason=f"its root is not below {hide}")
+        hidden = [hypervisor_tls.check_path(hide), hypervisor_tls.check_path(machine.root.parent)]
     ns = machine.ns_dir
     ns.mkdir(parents=True, exist_ok=True)
     if all(_is_mountpoint(ns / kind) for kind in NAMESPACES):
@@ -280,7 +297,7 @@ def _make_namespaces(machine: HostMachine) -> None:
         "nsenter", f"--net=/run/netns/{machine.netns}", "--",
         "unshare", f"--mount={ns / 'mnt'}", f"--uts={ns / 'uts'}", f"--cgroup={ns / 'cgroup'}",
         "--propagation", "slave", "--",
-        "sh", "-c", _setup_script(machine), "setup", machine.name,
+        "sh", "-c", _setup_script(machine), "setup", machine.name, *hidden,
     ]  # fmt: skip
     result = subprocess.run(
         command, preexec_fn=machine.join_cgroups, capture_output=True, text=True, timeout=30, check=False
@@ -320,7 +337,9 @@ def listens_tcp(machine: HostMachine) -> bool:
     return any(re.fullmatch(r"\s*listen_(tls|tcp)\s*=\s*1\s*", line) for line in lines)
 
 
-def start(machine: HostMachine, listen: str = "none", tls_dir: Path | None = None) -> HostMachine:
+def start(
+    machine: HostMachine, listen: str = "none", tls_dir: Path | None = None, hide: Path | None = None
+) -> HostMachine:
     """Make the host and start its libvirtd and virtlogd; what exists already is kept (idempotent). ``listen``:
     see ``_libvirt_config`` (a running libvirtd keeps how it listens until it is restarted)."""
     machine.root.mkdir(parents=True, exist_ok=True)
@@ -328,7 +347,7 @@ def start(machine: HostMachine, listen: str = "none", tls_dir: Path | None = Non
     _network(machine).ensure()
     _make_cgroups(machine)
     _libvirt_config(machine, listen, tls_dir)
-    _make_namespaces(machine)
+    _make_namespaces(machine, hide)
     _start_daemons(machine)
     return machine
 
@@ -397,25 +416,101 @@ def of_host(settings: Settings, host: str) -> HostMachine:
     )
 
 
-def agent_environment(settings: Settings, host: str) -> list[tuple[str, str]]:
-    """What the agents of a host machine are told: its libvirtd's socket, the other hosts' libvirtds by TLS with
-    its own client certificate, and that guests' port bridges are made in its namespace."""
+def control_address(settings: Settings) -> str:
+    """The control node's address on the simulated underlay (its first address): what the host machines dial for
+    the broker, the API and the metadata service, as a real host dials its control node."""
+    return str(next(ipaddress.ip_network(settings.network_simulated_underlay).hosts()))
+
+
+def ensure_control_address(settings: Settings) -> None:
+    """The underlay bridge, with the control node's address on it: made before Redis and the API bind there."""
+    underlay = ipaddress.ip_network(settings.network_simulated_underlay)
+    runner, bridge = Runner(), settings.network_underlay_bridge
+    if not Path("/sys/class/net", bridge).exists():
+        runner.write(["ip", "link", "add", "name", bridge, "mtu", str(settings.network_underlay_mtu), "type", "bridge"])
+        runner.write(["ip", "link", "set", "dev", bridge, "alias", SHARED_TAG])
+    runner.write(["ip", "link", "set", "dev", bridge, "up"])
+    address = f"{control_address(settings)}/{underlay.prefixlen}"
+    shown = runner.read(["ip", "-o", "addr", "show", "dev", bridge])
+    if f" {address} " not in shown:
+        runner.write(["ip", "addr", "add", address, "dev", bridge])
+
+
+def control_environment(settings: Settings) -> dict[str, str]:
+    """What the control side's processes are told when the hosts are host machines: Redis listens on the control
+    node's underlay address too, and the API's address in the catalog is that one (hosts fetch images there)."""
+    address = control_address(settings)
+    bind = settings.broker_bind.split()
+    env = {"STRATUS_BROKER_BIND": " ".join([*bind, address] if address not in bind else bind)}
+    if not settings.public_url:
+        env["STRATUS_PUBLIC_URL"] = f"http://{address}:{settings.api_port}"
+    return env
+
+
+def host_state_dir(settings: Settings, host: str) -> Path:
+    """A host machine's own state directory (its settings, keys, instances, image cache and logs)."""
+    return settings.state_path / "hosts" / host / "state"
+
+
+def join(settings: Settings, host: str) -> Path:
+    """Join ``host`` as any host is joined (``host join``, then ``host setup`` of its bundle), into its own state
+    directory and PKI directory; returns the PKI directory (its libvirt TLS files)."""
     machine = of_host(settings, host)
-    pki = hypervisor_tls.host_dir(settings, host)
-    return [
-        ("STRATUS_LIBVIRT_URI", machine.libvirt_uri),
-        ("STRATUS_LIBVIRT_MIGRATION_URI", f"qemu+tls://{{address}}/system?pkipath={hypervisor_tls.check_path(pki)}"),
-        ("STRATUS_NETWORK_PORTS_IN_NAMESPACE", "true"),
-    ]
+    machine.root.mkdir(parents=True, exist_ok=True)
+    bundle = machine.root / "join.tar"
+    host_join.join(settings, host, machine.underlay_ip, out=bundle, control=control_address(settings))
+    pki = machine.root / "pki"
+    paths = host_join.HostPaths(
+        state_dir=host_state_dir(settings, host), pki_dir=pki, libvirtd_conf=None, systemd_dir=None, env_file=None
+    )
+    host_join.setup(bundle, paths)
+    bundle.unlink()
+    return pki
+
+
+LOCATED = frozenset(
+    {
+        "state_dir", "config", "host", "hosts", "host_machines", "broker_url", "broker_user", "broker_password_file",
+        "broker_ca_file", "broker_bind", "broker_tls_port", "public_url", "metadata_url", "instances_path",
+        "image_cache_path", "volume_dir", "libvirt_uri", "libvirt_migration_uri", "console_listen",
+        "network_namespace", "network_underlay_ip", "network_underlay_prefix",
+        "network_underlay_bridge", "network_underlay_device", "network_simulated_underlay", "queue_keys_dir",
+        "network_physical_bridges", "network_external_host_address",
+    }
+)  # fmt: skip
+"""Host settings that say where things are: a host machine has its own (from its bundle), never the launcher's."""
+
+
+def agent_environment(settings: Settings, host: str, launcher: dict[str, str]) -> dict[str, str]:
+    """The whole environment of a host machine's agent: its own state directory and settings file (its bundle's),
+    its console address and its client certificate for the other hosts' libvirtds; of the launcher's settings
+    only those that are not about places (timings, drivers, log level)."""
+    machine = of_host(settings, host)
+    fields = {f.name for f in dataclasses.fields(HostSettings)}
+    state = host_state_dir(settings, host)
+    env = {
+        key: value
+        for key, value in launcher.items()
+        if not key.startswith("STRATUS_") or (key[8:].lower() in fields and key[8:].lower() not in LOCATED)
+    }
+    pki = hypervisor_tls.check_path(machine.root / "pki")
+    return env | {
+        "STRATUS_STATE_DIR": str(state),
+        "STRATUS_CONFIG": str(state / "stratus.toml"),
+        "STRATUS_HOST": host,
+        "STRATUS_CONSOLE_LISTEN": machine.underlay_ip,
+        "STRATUS_LIBVIRT_MIGRATION_URI": f"qemu+tls://{{address}}/system?pkipath={pki}",
+    }
 
 
 def start_all(settings: Settings) -> list[HostMachine]:
-    """Start every host machine of this machine (idempotent), each libvirtd on TLS with its own certificate."""
+    """Join and start every host machine of this machine (idempotent): each libvirtd on TLS with its own
+    certificate, each seeing the control node's state directory as an empty one (its own directory kept)."""
     machines = []
     for host in machine_hosts(settings):
         machine = of_host(settings, host)
-        tls = hypervisor_tls.issue(settings, host, machine.underlay_ip)
-        machines.append(start(machine, listen="tls", tls_dir=tls))
+        pki = join(settings, host)
+        machines.append(start(machine, listen="tls", tls_dir=pki, hide=settings.state_path))
     return machines
 
 

@@ -10,6 +10,7 @@ every worker to a Celery ping), so callers may use the cloud at once.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import ipaddress
 import os
@@ -134,6 +135,16 @@ def redis_service(settings: Settings) -> Service:
     return Service("redis", argv, marker="redis-server")
 
 
+def effective_settings() -> Settings:
+    """The settings, and with host machines what the control side must add for them (Redis and the catalog's API
+    address on the underlay), put in this process's environment so that every service it starts agrees."""
+    settings = load()
+    if not host_machine.enabled(settings):
+        return settings
+    os.environ.update(host_machine.control_environment(settings))
+    return load()
+
+
 def api_service(settings: Settings) -> Service:
     argv = (
         sys.executable, "-m", "gunicorn",
@@ -155,6 +166,8 @@ def api_service(settings: Settings) -> Service:
         "--preload",
         "api.wsgi:application",
     )  # fmt: skip
+    if host_machine.enabled(settings):  # the hosts reach it on the underlay, as they would the control node
+        argv = (*argv[:-1], "--bind", f"{host_machine.control_address(settings)}:{settings.api_port}", argv[-1])
     return Service("api", argv, marker="api.wsgi:application")
 
 
@@ -184,8 +197,6 @@ def host_environment(settings: Settings, host: str) -> tuple[tuple[str, str], ..
             ("STRATUS_NETWORK_UNDERLAY_IP", str(underlay.network_address + 10 + index)),
             ("STRATUS_NETWORK_UNDERLAY_PREFIX", str(underlay.prefixlen)),
         ]
-        if host_machine.enabled(settings):  # and its own libvirtd, in its own namespaces
-            env += host_machine.agent_environment(settings, host)
     return tuple(env)
 
 
@@ -201,7 +212,7 @@ def _worker(
     node: str,
     queues: list[str],
     env: tuple = (),
-    machine: str | None = None,
+    run_dir: Path | None = None,
 ) -> Service:
     argv = (
         sys.executable, "-m", "celery", "-A", f"{spec.module}:app", "worker",
@@ -212,11 +223,11 @@ def _worker(
         "--without-gossip", "--without-mingle",
     )  # fmt: skip
     if spec.beat:
-        argv += ("--beat", "--schedule", str(settings.run_dir / f"{name}-beat-schedule"))
+        argv += ("--beat", "--schedule", str((run_dir or settings.run_dir) / f"{name}-beat-schedule"))
     if spec.agent_of:  # no worker events (nobody listens): a host's Redis user may not publish them
         argv += ("--without-heartbeat",)
     withheld = HOST_WITHHELD if spec.agent_of else ()
-    return Service(name, argv, marker=node, module=spec.module, node=node, env=env, withheld=withheld, machine=machine)
+    return Service(name, argv, marker=node, module=spec.module, node=node, env=env, withheld=withheld)
 
 
 def worker_services(settings: Settings) -> list[Service]:
@@ -235,18 +246,27 @@ def worker_services(settings: Settings) -> list[Service]:
             agent_hosts = serving(host_settings)
             queues = [*spec.queues, *(host_queue(spec.agent_of, h) for h in agent_hosts)]
             name = spec.name if settings.hosts <= 1 else f"{spec.name}-{host}"
-            services.append(
-                _worker(
-                    settings,
-                    spec,
-                    name,
-                    f"{spec.name}@{host}",
-                    queues,
-                    host_environment(settings, host),
-                    machine=host if host_machine.enabled(settings) else None,
-                )
-            )
+            if host_machine.enabled(settings):
+                run_dir = host_machine.host_state_dir(settings, host) / "run"
+                worker = _worker(settings, spec, name, f"{spec.name}@{host}", queues, run_dir=run_dir)
+                services.append(machine_service(settings, worker, host))
+            else:
+                worker = _worker(settings, spec, name, f"{spec.name}@{host}", queues, host_environment(settings, host))
+                services.append(worker)
     return services
+
+
+def machine_service(settings: Settings, service: Service, host: str) -> Service:
+    """``service`` (an agent of ``host``) run inside host machine ``host``: in all its namespaces and cgroups, with
+    an environment of its own (its state directory and settings from its join bundle, nothing of the launcher's
+    places: it reaches the control node only by its underlay address)."""
+    machine = host_machine.of_host(settings, host)
+    launcher = child_environment(settings)
+    env = host_machine.agent_environment(settings, host, launcher)
+    withheld = tuple(name for name in launcher if name.startswith("STRATUS_"))
+    return dataclasses.replace(
+        service, argv=tuple(machine.argv(service.argv)), env=tuple(env.items()), withheld=withheld, machine=host
+    )
 
 
 def fencing_environment(settings: Settings) -> tuple[tuple[str, str], ...]:
@@ -272,10 +292,9 @@ def metadata_proxy_services(settings: Settings) -> list[Service]:
         name = "metadata-proxy" if settings.hosts <= 1 else f"metadata-proxy-{host}"
         marker = f"metadata-proxy@{host}"
         argv = (sys.executable, "-m", "network.host.metadata", marker)
-        services.append(
-            Service(name, argv, marker=marker, module="network.host.metadata", env=host_environment(settings, host),
-                    withheld=HOST_WITHHELD, machine=host if host_machine.enabled(settings) else None)
-        )  # fmt: skip
+        proxy = Service(name, argv, marker=marker, module="network.host.metadata", env=host_environment(settings, host),
+                        withheld=HOST_WITHHELD)  # fmt: skip
+        services.append(machine_service(settings, proxy, host) if host_machine.enabled(settings) else proxy)
     return services
 
 
@@ -567,7 +586,7 @@ def managed_services(settings: Settings) -> list[Service]:
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for every service to answer.")
 def up(timeout: float) -> None:
     """Start Redis (if needed), migrate, set up keys, start the API and workers, and wait until all answer."""
-    settings = load()
+    settings = effective_settings()
     settings.state_path.mkdir(mode=0o711, parents=True, exist_ok=True)
     # Others may pass through (QEMU runs as its own user and must reach instance disks below), never list it;
     # everything secret inside is private on its own (database, keys, passwords, logs).
@@ -575,6 +594,8 @@ def up(timeout: float) -> None:
     for directory in (settings.log_dir, settings.run_dir):
         directory.mkdir(mode=0o700, exist_ok=True)
     master = ensure_queue_keys(settings)
+    if host_machine.enabled(settings):  # Redis and the API bind there too
+        host_machine.ensure_control_address(settings)
     ensure_broker(settings, timeout)
     # The users of this machine's hosts, also in a Redis already running (others' are dropped further down).
     broker_acl.apply(settings, master, broker_acl.known_hosts(settings))
@@ -621,7 +642,7 @@ def host_keys(host: str, out: Path) -> None:
     password of its own Redis user host-HOST (made now in a running Redis, and at every start from now on).
     Copy both to <state_dir>/queue-keys/hosts/ there, with <state_dir>/broker-tls/ca.pem as broker_ca_file, and
     set broker_user = "host-HOST"."""
-    settings = load()
+    settings = effective_settings()
     if host == signing.CONTROL:
         raise click.ClickException(f"{signing.CONTROL!r} names the control side; a host cannot be called that")
     try:
@@ -668,7 +689,7 @@ def fence_machine(hosts_dir: Path | None, name: str, address: str) -> None:
 )
 def down(timeout: float, machines: bool) -> None:
     """Stop every process this state directory started: API and workers first, Redis last (it flushes its AOF)."""
-    settings = load()
+    settings = effective_settings()
     services = managed_services(settings)
     stop_services(settings, [*services, *leftover_services(settings, services)], timeout)
     stop_services(settings, [redis_service(settings)], timeout)
@@ -697,7 +718,7 @@ def stop_services(settings: Settings, services: list[Service], timeout: float) -
 def restart(ctx: click.Context, names: tuple[str, ...], timeout: float) -> None:
     """Stop the services NAMES (as ``services status`` names them; Redis is not among them) and start them again,
     the others left running: what a change of the API's settings or code needs, without a whole bring-up."""
-    settings = load()
+    settings = effective_settings()
     known = {service.name: service for service in managed_services(settings)}
     unknown = sorted(set(names) - set(known))
     if unknown:
@@ -709,7 +730,7 @@ def restart(ctx: click.Context, names: tuple[str, ...], timeout: float) -> None:
 @services.command("status")
 def status() -> None:
     """One line per service; exits 1 when any service that should run is stopped."""
-    settings = load()
+    settings = effective_settings()
     rows = [status_row(redis_service(settings), settings, broker=True)]
     services = managed_services(settings)
     rows += [status_row(s, settings) for s in services]

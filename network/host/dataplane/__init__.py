@@ -75,5 +75,4 @@ def _underlay(settings: Settings, address: str, bridges: tuple[tuple[str, str], 
         underlay_mtu=settings.network_underlay_mtu,
         physical_bridges=bridges,
         external_host_address=settings.network_external_host_address,
-        ports_in_namespace=bool(settings.network_namespace) and settings.network_ports_in_namespace,
     )

@@ -70,9 +70,6 @@ class HostUnderlay(Codec):
     underlay_mtu: int = 1500
     physical_bridges: tuple[tuple[str, str], ...] = ()
     external_host_address: str = ""
-    ports_in_namespace: bool = False
-    """A simulated host whose hypervisor runs in ``namespace`` (a host machine): guests' port bridges are made
-    there, as on a real host, instead of in the root namespace where the machine's shared libvirtd plugs taps."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "physical_bridges", checked_bridges(self.physical_bridges))

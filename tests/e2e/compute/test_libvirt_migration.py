@@ -107,6 +107,7 @@ def hosts(tiny_image: Path) -> Iterator[tuple[Host, Host]]:
                 libvirt_uri=machine.libvirt_uri,
                 instances_path=str(work / x / "instances"),
                 network_namespace=machine.netns,
+                console_listen=machine.underlay_ip,  # as a host machine's agent is told: the proxy reaches it there
                 libvirt_migration_uri=f"qemu+tls://{{address}}/system?pkipath={tls}",
             )
             driver = LibvirtDriver(host_settings, soft_reboot_timeout=60)

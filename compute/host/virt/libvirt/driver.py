@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import ipaddress
 import json
 import logging
 import shutil
@@ -264,9 +265,21 @@ class LibvirtDriver(base.ComputeDriver):
         with serial_ports.allocation_lock():
             with _translated(spec.uuid, "serial port allocation"):
                 used = {port for guest in Guest.all(self.host) if (port := self._serial_port_of(guest)) is not None}
-            port = serial_ports.choose(used, lambda p: serial_ports.port_is_free(self.console_listen, p))
+            port = serial_ports.choose(used, self._serial_port_free)
             domain = dataclasses.replace(self.domain_config(spec, port), incoming=incoming)
             self.host.define(config.domain_xml(domain))
+
+    def _serial_port_free(self, port: int) -> bool:
+        """Whether QEMU could listen on ``port`` at the console address: checked inside this host's network
+        namespace when the address is one of its own there (a host machine's underlay address, which its agent
+        may not have where it runs); a loopback address is checked here, as before."""
+        check = lambda: serial_ports.port_is_free(self.console_listen, port)  # noqa: E731
+        if not self.network_namespace or ipaddress.ip_address(self.console_listen).is_loopback:
+            return check()
+        try:
+            return peers.in_namespace(self.network_namespace, check)
+        except OSError:  # the namespace is not to be entered from here: the agent runs inside it already
+            return check()
 
     @staticmethod
     def _serial_port_of(guest: Guest) -> int | None:

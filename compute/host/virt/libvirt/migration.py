@@ -131,8 +131,9 @@ def _metadata_host(root: ET.Element) -> ET.Element | None:
 def destination_xml(source_xml: str, target_xml: str) -> str:
     """``source_xml`` (the guest's definition here, as libvirt gives it for a migration) with, from ``target_xml``
     (the definition the target made for the guest): the source file of every file disk the target defines under
-    the same device name, the serial console's TCP port, address and log file, and the host in our metadata. Nothing
-    else changes: libvirt checks that the guest's ABI (devices, addresses, CPU) is the same on both sides.
+    the same device name, the serial console's TCP port, address and log file, the display's address, and the host
+    in our metadata. Nothing else changes: libvirt checks that the guest's ABI (devices, addresses, CPU) is the
+    same on both sides.
 
     DriverError when the two do not describe the same guest (another uuid) or the target left out a local disk."""
     source, target = ET.fromstring(source_xml), ET.fromstring(target_xml)
@@ -155,10 +156,25 @@ def destination_xml(source_xml: str, target_xml: str) -> str:
     for element in _serial_logs(source):
         if log_there is not None and log_there.get("file"):
             element.set("file", log_there.get("file", ""))
+    _graphics_listen(source, target)
     host_here, host_there = _metadata_host(source), _metadata_host(target)
     if host_here is not None and host_there is not None:
         host_here.text = host_there.text
     return ET.tostring(source, encoding="unicode") + "\n"
+
+
+def _graphics_listen(source: ET.Element, target: ET.Element) -> None:
+    """The display listens on the target's console address: the source's may not exist there (a host's own
+    address), and QEMU would not start on the target. Its port is chosen again there (``autoport``)."""
+    there = target.find("./devices/graphics[@type='vnc']")
+    address = None if there is None else there.get("listen")
+    if not address:
+        return
+    for graphics in source.findall("./devices/graphics[@type='vnc']"):
+        if graphics.get("listen"):
+            graphics.set("listen", address)
+        for listen in graphics.findall("listen[@type='address']"):
+            listen.set("address", address)
 
 
 def local_disks(xml: str, instance_dir: Path) -> list[str]:

@@ -125,11 +125,8 @@ class LinuxDataplane(DataplaneDriver):
         root_ns = host_ns if host.netns is None else Namespace(self.runner, None).refresh()
         namespaces = inspect.namespaces(self.runner)
         forwarding = inspect.vxlan_entries(self.runner, host.netns)
-        host_qdiscs = shaping.read(self.runner, host.netns)
-        port_qdiscs = (
-            host_qdiscs if host.netns is None or host.underlay.ports_in_namespace else shaping.read(self.runner, None)
-        )
-        qdiscs = (port_qdiscs, host_qdiscs)  # the qvb ends' (with the port bridges) and the qvo ends' namespaces
+        root_qdiscs = shaping.read(self.runner, None)
+        qdiscs = (root_qdiscs, root_qdiscs if host.netns is None else shaping.read(self.runner, host.netns))
         errors: dict[str, str] = {}
         refused = firewall.refused_ports(wiring.networks)  # a hostile value stops its own port, not the host
         try:
@@ -220,17 +217,13 @@ class LinuxDataplane(DataplaneDriver):
         )
         actual = set() if made else forwarding.get(vxlan, set())
         fdb.converge(self.runner, host_ns.netns, vxlan, actual, fdb.wanted(network, underlay.underlay_ip))
-        # The guests' taps are plugged by the hypervisor into their port bridges: in the root namespace where the
-        # machine's libvirtd runs, in the host's own where a host machine's does.
-        assert self.underlay is not None
-        port_ns = host_ns if self.underlay.ports_in_namespace else root_ns
         for port in network.ports:
             if port.kind != "vm":
                 continue
             names, port_tag = vif_names(port.port_id), owner_tag(self.host, port.port_id)
-            port_ns.ensure(names.bridge, ["bridge"], mtu=network.mtu, tag=port_tag, options=QUIET_BRIDGE)
+            root_ns.ensure(names.bridge, ["bridge"], mtu=network.mtu, tag=port_tag, options=QUIET_BRIDGE)
             made = ensure_veth(
-                port_ns,
+                root_ns,
                 names.qvb,
                 host_ns,
                 names.qvo,
@@ -240,7 +233,7 @@ class LinuxDataplane(DataplaneDriver):
                 b_master=bridge,
             )
             actual = ({}, {}) if made else qdiscs  # a new veth has no qdisc, whatever an old one of its name had
-            shaping.converge_port(self.runner, port, network.mtu, (port_ns.netns, host_ns.netns), actual)
+            shaping.converge_port(self.runner, port, network.mtu, (root_ns.netns, host_ns.netns), actual)
         if network.dhcp is not None:
             self.dhcp.converge(network, host_ns, bridge, namespaces)
 

@@ -113,7 +113,7 @@ def test_only_an_outgoing_migration_is_a_migration_job() -> None:
 # The destination XML.
 
 
-def _domain(directory: Path, host: str, port: int, incoming: bool = False) -> str:
+def _domain(directory: Path, host: str, port: int, incoming: bool = False, listen: str = "127.0.0.1") -> str:
     return config.domain_xml(
         config.DomainConfig(
             uuid=UUID,
@@ -132,6 +132,7 @@ def _domain(directory: Path, host: str, port: int, incoming: bool = False) -> st
             ),
             interfaces=(config.InterfaceConfig("52:54:00:00:00:01", "tap1", 1450, bridge="qbr1"),),
             serial_port=port,
+            console_listen=listen,
             incoming=incoming,
         )
     )
@@ -141,7 +142,7 @@ def _without(xml: str) -> str:
     """The document with what a migration may change blanked out."""
     root = ET.fromstring(xml)
     for element in root.iter():
-        for name in ("file", "service"):
+        for name in ("file", "service", "host", "listen", "address"):
             if name in element.attrib:
                 element.set(name, "-")
         if element.tag == f"{{{config.NAMESPACE}}}host":
@@ -162,6 +163,16 @@ def test_the_destination_xml_takes_only_ports_paths_and_host_from_the_target() -
     assert config.metadata_host(metadata) == "host-b"
     assert not config.is_incoming(metadata)  # the guest's own definition: listed on the target once it is there
     assert _without(moved) == _without(source)  # nothing else: the guest's ABI is the same
+
+
+def test_consoles_listen_on_the_targets_address_in_the_destination_xml() -> None:
+    source = _domain(Path("/a") / UUID, "host-a", 10001, listen="198.18.0.11")  # each host's own address
+    moved = migration.destination_xml(source, _domain(Path("/b") / UUID, "host-b", 10002, listen="198.18.0.12"))
+    assert config.console_listen(moved, "serial") == "198.18.0.12"
+    assert config.console_listen(moved, "vnc") == "198.18.0.12"
+    listen = ET.fromstring(moved).find("./devices/graphics/listen")
+    assert listen is not None and listen.get("address") == "198.18.0.12"
+    assert "198.18.0.11" not in moved
 
 
 def test_the_live_xmls_console_mirror_of_the_serial_port_moves_with_it() -> None:
