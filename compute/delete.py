@@ -31,7 +31,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
 
 from common.db import Database
-from compute import actions, client, volumes
+from compute import actions, client, moves, volumes
 from compute.models import Allocation, Instance, ServerGroupMember, ports_of
 from compute.service import now, swap
 from compute.states import TRANSITIONS, Action, TaskState, VmState
@@ -100,6 +100,7 @@ def finish(session: Session, instance_id: str, app: Celery | None = None, reques
     networks = release_ports(session, instance_id)
     volumes.release(session, instance_id, app, request_id)
     _drop_shelved_image(session, instance_id, app, request_id)
+    _end_move(session, instance_id, app, request_id)
     swap(
         session,
         instance_id,
@@ -122,6 +123,17 @@ def _drop_shelved_image(session: Session, instance_id: str, app: Celery | None, 
     image_id = instance.shelved_image_id if instance is not None else None
     if image_id and app is not None:
         volumes.send_after_commit(session, lambda: image_client.delete_server_snapshot(app, image_id, request_id))
+
+
+def _end_move(session: Session, instance_id: str, app: Celery | None, request_id: str) -> None:
+    """A move under way ends with the server; a cold move's copy on its other host goes too (sent at commit)."""
+    instance = session.get(Instance, instance_id)
+    others = moves.end_with_server(session, instance) if instance is not None else []
+    for host in others if app is not None else []:
+        volumes.send_after_commit(
+            session,
+            lambda host=host: client.agent_action(app, host, instance_id, "destroy_moved", request_id),  # type: ignore[arg-type]
+        )
 
 
 def release_ports(session: Session, instance_id: str) -> list[str]:

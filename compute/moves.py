@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from compute.models import Instance, Migration
 
-__all__ = ["IN_FLIGHT", "MigrationType", "Status", "in_flight", "start"]
+__all__ = ["IN_FLIGHT", "MigrationType", "Status", "end_with_server", "in_flight", "start"]
 
 
 class MigrationType(StrEnum):
@@ -108,6 +108,18 @@ def start(
     session.add(row)
     session.flush()
     return row
+
+
+def end_with_server(session: Session, instance: Instance) -> list[str]:
+    """The server is deleted while a cold move had not ended: the move ends in ``error``. Returns the other hosts that
+    may hold a copy of a cold move's (the source's kept for a revert, the target's copied disks), which are told
+    to remove it (``destroy_moved``); the host the server was on destroys its own with the delete."""
+    migration = in_flight(session, instance.id)
+    if migration is None or migration.migration_type not in (MigrationType.MIGRATION, MigrationType.RESIZE):
+        return []  # a live migration's or an evacuation's end is its own workflow's
+    migration.status, migration.error = Status.ERROR.value, migration.error or "the server was deleted"
+    hosts = {migration.source_compute, migration.dest_compute} - {instance.host, None}
+    return sorted(h for h in hosts if h)
 
 
 def in_flight(session: Session, instance_id: str) -> Migration | None:

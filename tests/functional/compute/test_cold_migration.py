@@ -44,6 +44,7 @@ HEALTHY = (H[1], H[2], H[3])
 BAD_TARGET, BAD_SOURCE, BAD_ENDING_SOURCE, BAD_REVERT_TARGET = H[4], H[5], H[6], H[7]
 FAILING = (BAD_TARGET, BAD_SOURCE, BAD_ENDING_SOURCE, BAD_REVERT_TARGET)
 V256 = version("2.56")
+NET = "/network/v2.0"
 
 
 @pytest.fixture(scope="module")
@@ -262,6 +263,40 @@ def test_migrate_to_a_named_host_then_revert_brings_a_stopped_server_back_stoppe
     delete(cloud, admin, server_id)
 
 
+def test_a_server_on_a_network_has_its_port_bound_to_the_target_and_back_to_the_source_on_revert(
+    moves_cloud, tokens, image
+):
+    cloud, admin = moves_cloud, tokens["admin"]
+    net = cloud.request("POST", f"{NET}/networks", admin, json={"network": {"name": "moves"}}).json()["network"]
+    body = {"subnet": {"network_id": net["id"], "cidr": "10.9.0.0/24", "ip_version": 4}}
+    assert cloud.request("POST", f"{NET}/subnets", admin, json=body).status_code == 201
+    server_id = server_on(cloud, admin, image, H[1], "networked", networks=[{"uuid": net["id"]}])
+    (port,) = cloud.request("GET", f"{NET}/ports", admin, params={"device_id": server_id}).json()["ports"]
+    assert port["binding:host_id"] == H[1]
+
+    assert act(cloud, admin, server_id, {"migrate": {"host": H[2]}}, V256).status_code == 202
+    ended(cloud, admin, server_id, "VERIFY_RESIZE")
+    moved = cloud.request("GET", f"{NET}/ports/{port['id']}", admin).json()["port"]
+    assert (moved["binding:host_id"], moved["status"]) == (H[2], "ACTIVE")
+
+    assert act(cloud, admin, server_id, {"revertResize": None}).status_code == 202
+    server = ended(cloud, admin, server_id, "ACTIVE")
+    assert server["OS-EXT-SRV-ATTR:host"] == H[1] and copies(cloud, server_id) == {H[1]}
+    back = wait_until(
+        lambda: cloud.request("GET", f"{NET}/ports/{port['id']}", admin).json()["port"],
+        20,
+        interval=0.1,
+        message="the port never came back to the source",
+        until=lambda found: found["status"] == "ACTIVE",
+    )
+    assert (
+        back["binding:host_id"] == H[1]
+        and server["addresses"]["moves"][0]["addr"] == port["fixed_ips"][0]["ip_address"]
+    )
+    delete(cloud, admin, server_id)
+    cloud.request("DELETE", f"{NET}/networks/{net['id']}", admin)
+
+
 @pytest.mark.parametrize("ending", ["confirmResize", "revertResize"])
 def test_resize_to_another_host_holds_both_flavors_until_it_is_confirmed_or_reverted(
     moves_cloud, tokens, image, ending
@@ -324,6 +359,22 @@ def test_with_no_other_host_a_migrate_changes_nothing_and_a_resize_stays_in_plac
         for host in with_others_off:
             _set_enabled(cloud, admin, host, True)
     delete(cloud, admin, server_id)
+
+
+def test_deleting_a_server_waiting_for_confirmation_leaves_no_copy_on_either_host(moves_cloud, tokens, image):
+    cloud, admin = moves_cloud, tokens["admin"]
+    server_id = server_on(cloud, admin, image, H[1], "deleted-mid-move")
+    before = {h: usage(cloud, admin, h) for h in (H[1], H[3])}
+    assert act(cloud, admin, server_id, {"migrate": {"host": H[3]}}, V256).status_code == 202
+    ended(cloud, admin, server_id, "VERIFY_RESIZE")
+    delete(cloud, admin, server_id)
+    wait_until(lambda: copies(cloud, server_id), 20, interval=0.2, message="a copy stayed", until=lambda c: not c)
+    assert migration_of(cloud, server_id).status == "error"
+    tiny = flavor(cloud, admin, "1")
+    assert (
+        usage(cloud, admin, H[1]) == plus(before[H[1]], (-tiny[0], -tiny[1]))
+        and usage(cloud, admin, H[3]) == (before[H[3]])
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
