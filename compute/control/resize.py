@@ -1,8 +1,8 @@
 """Resizing a server to another flavor, then confirming or reverting, on the host it runs on.
 
-Why on the same host: a resize between hosts needs the disk copied from one host to the other, and our hosts
-do not (yet) talk to each other; a resize in place is what Nova does with ``allow_resize_to_same_host``. While
-the resize waits for confirmation the instance holds two allocations on its host, ``instance`` (the old
+A resize goes to another host when one has room (``compute.control.cold_migration``); this is the path it takes
+when none has and ``allow_resize_to_same_host`` allows it (Nova's option), so a one-machine cloud still resizes.
+While the resize waits for confirmation the instance holds two allocations on its host, ``instance`` (the old
 flavor) and ``resize`` (the new one), as Nova holds the migration's: confirm keeps the new one, revert the old.
 No room on the host for the new flavor ends the task with the server as it was and the reason in its action.
 
