@@ -65,7 +65,6 @@ SHARED = (
 )  # fmt: skip
 """Settings a host takes from the control node when the control node's differ from the default: what the two
 sides must agree on (timings, the storage and network layout). Never a control-only one."""
-HOST_UNITS = ("stratus-compute.service", "stratus-netagent.service", "stratus-metadata-proxy.service")
 CODE_ROOT = Path(__file__).resolve().parent.parent
 UNITS_DIR = CODE_ROOT / "deploy" / "systemd"
 UNIT_CODE_ROOT = "/opt/stratus"
