@@ -115,8 +115,13 @@ def end_with_server(session: Session, instance: Instance) -> list[str]:
     may hold a copy of a cold move's (the source's kept for a revert, the target's copied disks), which are told
     to remove it (``destroy_moved``); the host the server was on destroys its own with the delete."""
     migration = in_flight(session, instance.id)
+    if migration is not None and migration.migration_type == MigrationType.EVACUATION:
+        # Nothing to tell: the target (the server's host once claimed) destroys its copy with the delete, and a
+        # fenced source that comes back destroys the guest of a deleted server as any orphan.
+        migration.status, migration.error = Status.ERROR.value, migration.error or "the server was deleted"
+        return []
     if migration is None or migration.migration_type not in (MigrationType.MIGRATION, MigrationType.RESIZE):
-        return []  # a live migration's or an evacuation's end is its own workflow's
+        return []  # a live migration's end is its own workflow's
     migration.status, migration.error = Status.ERROR.value, migration.error or "the server was deleted"
     hosts = {migration.source_compute, migration.dest_compute} - {instance.host, None}
     return sorted(h for h in hosts if h)

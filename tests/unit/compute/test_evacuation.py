@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from common.settings import HostSettings
-from compute import client, fencing, moves, service
+from compute import client, delete, fencing, moves, service
 from compute.control import evacuation, ha, hosts
 from compute.control import fencing as fence_runner
 from compute.control.context import ComputeControl
@@ -249,3 +249,23 @@ def test_an_evacuated_server_is_spawned_on_its_target_and_powered_off_when_it_wa
     work.action(agent, "box", "i-1", "evacuate", "req", {"spec": spec, "power_on": False})
     assert agent.app.sent == [(client.ACTION_DONE, None)]  # type: ignore[attr-defined]
     assert agent.driver("box").get_info("i-1").power_state.name == "SHUTDOWN"
+
+
+def test_a_server_deleted_mid_evacuation_ends_its_move_and_both_claims(control) -> None:
+    _host(control, "source")
+    _host(control, "target")
+    server = _server(control, "source")
+    with control.db.session() as session:
+        instance = session.get(Instance, server)
+        instance.task_state, instance.host = "deleting", "target"
+        move = moves.start(session, instance, moves.MigrationType.EVACUATION, moves.Status.PRE_MIGRATING, "r", "u", "p")
+        move.source_compute, move.dest_compute = "source", "target"
+        claim = {"vcpus": 1, "memory_mb": 64, "disk_gb": 1}
+        session.add(Allocation(instance_id=server, purpose="migration", host="target", **claim))
+    with control.db.session() as session:
+        delete.finish(session, server)
+    with control.db.session() as session:
+        move = session.query(Migration).one()
+        assert (move.status, move.error) == ("error", "the server was deleted")
+        assert session.query(Allocation).all() == []
+        assert moves.in_flight(session, server) is None
