@@ -17,7 +17,8 @@ ADMIN_GETS = ("/admin/projects", "/admin/projects/{project}", "/admin/users", "/
 ADMIN_POSTS = ("/admin/projects", "/admin/projects/{project}/disable", "/admin/projects/{project}/enable",
                "/admin/projects/{project}/roles", "/admin/projects/{project}/roles/remove", "/admin/users",
                "/admin/users/{user}/disable", "/admin/users/{user}/enable", "/admin/quotas/{project}",
-               "/admin/hosts/some-host/disable", "/admin/hosts/some-host/enable")  # fmt: skip
+               "/admin/hosts/some-host/disable", "/admin/hosts/some-host/enable",
+               "/admin/hosts/some-host/drain")  # fmt: skip
 MENU = ("Projects", "Users", "Quotas", "Hosts")
 
 

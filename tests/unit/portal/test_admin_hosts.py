@@ -1,6 +1,7 @@
 """Hosts: capacity and allocation per host as bars with their figures, up or down from the heartbeat, enabled
 or disabled with the reason, and the button that switches a host (a reason that is too long is refused next to
-its field)."""
+its field); the Drain button disables a host and starts a live migration of each running server on it, naming the
+servers that stay, and the migrations panel shows the moves in flight (polled while there are any)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
-from compute.models import Allocation, ComputeHost
+from compute.models import Allocation, ComputeHost, Instance, Migration
+from compute.moves import IN_FLIGHT
+from compute.states import VmState
+from portal.admin import drain
 from portal.admin.hosts import heartbeat_text
 from tests.unit.portal.admin_support import admin_fixture, admin_token, call, unique  # noqa: F401 - fixture
 
@@ -100,3 +104,68 @@ def test_heartbeat_in_words() -> None:
     assert heartbeat_text("2026-12-01T08:30:00", now) == "2026-12-01 08:30:00 UTC (30 min ago)"
     assert heartbeat_text("2026-11-30T09:00:00", now) == "2026-11-30 09:00:00 UTC (24 h ago)"
     assert heartbeat_text(None, now) == "never"
+
+
+def _server(portal_app: Flask, host: str, name: str, vm_state: str) -> str:
+    db = portal_app.extensions["stratus"].db
+    flavor = {"id": "1", "name": "m1.tiny", "vcpus": 1, "ram": 512, "disk": 1, "ephemeral": 0, "swap": 0}
+    with db.session() as session:
+        instance = Instance(
+            name=name, project_id="tenant-a", user_id="u", hostname=name, reservation_id="r", flavor=flavor,
+            image_ref="", host=host, vm_state=vm_state, requested_networks=[],
+        )  # fmt: skip
+        session.add(instance)
+        session.flush()
+        return instance.id
+
+
+def test_drain_disables_the_host_starts_live_migrations_and_names_what_stays(
+    admin: tuple[FlaskClient, str], hosts: tuple[str, str], portal_app: Flask
+) -> None:
+    client, csrf = admin
+    alive, _ = hosts
+    running = _server(portal_app, alive, unique("web"), VmState.ACTIVE.value)
+    stopped_name = unique("db")
+    _server(portal_app, alive, stopped_name, VmState.STOPPED.value)
+    page = client.get("/admin/hosts").get_data(as_text=True)
+    assert f"Drain {alive}</button>" in _section(page, alive) and 'id="migrations-none"' in page
+    response = client.post(f"/admin/hosts/{alive}/drain", data={"csrf_token": csrf})
+    assert response.status_code == 303
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"Host {alive} is disabled; 1 live migration(s) started." in html
+    assert f"{stopped_name} (SHUTOFF: only a running server moves live)" in html
+    service = _service(client, alive)
+    assert (service["status"], service["disabled_reason"]) == ("disabled", "drained from the portal by admin")
+    moving = re.search(r'<table id="migrations-moving">.*?</table>', html, re.S)
+    assert moving and f'data-server="{running}"' in moving.group(0) and "live-migration" in moving.group(0)
+    fragment = client.get("/admin/hosts/migrations", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'hx-trigger="every 3s"' in fragment and f"<td>{alive}</td>" in fragment
+
+
+def test_the_panel_reloads_the_page_when_the_last_move_has_ended(
+    admin: tuple[FlaskClient, str], portal_app: Flask
+) -> None:
+    client, _ = admin
+    with portal_app.extensions["stratus"].db.session() as session:  # every move so far ends (no worker runs them)
+        session.execute(update(Migration).where(Migration.status.in_(IN_FLIGHT)).values(status="error"))
+    polled = client.get("/admin/hosts/migrations", headers={"HX-Request": "true"})
+    assert polled.status_code == 200 and polled.headers.get("HX-Refresh") == "true"
+    assert "HX-Refresh" not in client.get("/admin/hosts/migrations").headers  # not a poll: no reload
+
+
+def test_drain_needs_the_csrf_token(admin: tuple[FlaskClient, str], hosts: tuple[str, str]) -> None:
+    client, _ = admin
+    alive, _ = hosts
+    assert client.post(f"/admin/hosts/{alive}/drain", data={}).status_code == 403
+    assert _service(client, alive)["status"] == "enabled"
+
+
+def test_a_member_gets_no_migrations(demo: tuple[FlaskClient, str]) -> None:
+    client, _ = demo
+    response = client.get("/admin/hosts/migrations", headers={"HX-Request": "true"})
+    assert response.status_code == 403 and "for cloud administrators" in response.get_data(as_text=True)
+
+
+def test_the_portal_knows_the_in_flight_statuses_of_compute_moves() -> None:
+    """The portal reads only the API, so it keeps its own copy of the statuses of a move not yet ended."""
+    assert {s.value for s in IN_FLIGHT} == drain.IN_FLIGHT
