@@ -74,7 +74,6 @@ def _request(session: Session, instance: Instance, source: ComputeHost | None, d
         disk_gb=root_gb + int(flavor.get("ephemeral", 0)),
         zone=instance.requested_zone,
         arch=source.cpu_arch if source is not None else None,
-        excluded=frozenset({instance.host or ""}),
         down_after=timedelta(seconds=down_after),
         **scheduler.group_request_fields(session, instance.server_group_id),  # type: ignore[arg-type]
     )
@@ -125,6 +124,7 @@ def _claim_target(
     """The claimed target, or None and why there is none. ``force`` (2.30-2.67, with a host): the scheduler's
     filters are skipped, never the capacity, the liveness or the likeness checks."""
     down_after = timedelta(seconds=control.settings.compute_host_down_after)
+    request_source = source.name if source is not None else None
     with control.db.session() as session:
         if asked is not None and force:
             candidates = [asked]
@@ -134,9 +134,9 @@ def _claim_target(
             control.hosts.invalidate()  # a move is rare: decide from the hosts as they are now
             states, _ = control.hosts.states(session, group_id)
             decision = scheduler.select_hosts(states, request, control.settings.scheduler_strategy)
-            candidates = [state.host.name for state in decision.ranked()]
+            candidates = [state.host.name for state in decision.ranked() if state.host.name != request_source]
             if not candidates:
-                return None, decision.explain()
+                return None, f"{decision.explain()} The server's own host is no target."
     reasons = []
     for name in candidates:
         with control.db.session() as session:
@@ -179,15 +179,15 @@ def network_ready(
             return None
         migration_id, status, block = migration.id, migration.status, migration.block_migration
         # Told at each of the target's reports while the move lasts: only the first starts the preparation.
-        if status == Status.QUEUED and _set_status(session, migration_id, {Status.QUEUED}, status=Status.PREPARING):
-            status = Status.PREPARING
+        first = status == Status.QUEUED and _set_status(session, migration_id, {Status.QUEUED}, status=Status.PREPARING)
+        if first:
             spec = build.instance_spec(session.get(Instance, instance_id))
             event = "compute_check_can_live_migrate_destination"
             actions.record_event(session, instance_id, migration.request_id, event, "Success", host)
     if status == Status.CANCELLING:
         fail(control, instance_id, migration_id, request_id, Status.CANCELLED, "The live migration was aborted.")
         return "aborted"
-    if status != Status.PREPARING:
+    if not first:
         return "not waiting"
     call = "pre_live_migration"
     client.agent_live_migration(control.app, host, instance_id, migration_id, call, request_id, spec=spec,
