@@ -48,7 +48,7 @@ from common import signing
 from common.exceptions import ConfigError
 from common.hostnames import agent_names
 from common.metadata_secret import metadata_secret
-from common.settings import CONTROL_ONLY, HostSettings, Settings, load
+from common.settings import CONTROL_ONLY, LOG_LEVELS, HostSettings, Settings, load
 from manage import broker, broker_acl, hypervisor_tls
 from manage.broker import write_private
 
@@ -454,6 +454,9 @@ def setup(bundle: Path, paths: HostPaths) -> Installed:
         units = install_units(paths.systemd_dir, state)
     if paths.env_file is not None:
         text = f"STRATUS_STATE_DIR={state}\nSTRATUS_HOST={host}\n"
+        level = str(settings.get("log_level", "")).upper()
+        if level in LOG_LEVELS:  # the units' command lines take it (celery's --loglevel), as services up does
+            text += f"STRATUS_LOG_LEVEL={level}\n"
         _write(paths.env_file, text.encode(), 0o644)
     return Installed(host, address, config_file, pki, paths.libvirtd_conf, units)
 

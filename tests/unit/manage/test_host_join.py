@@ -86,7 +86,7 @@ def test_join_refuses_a_control_address_the_broker_does_not_listen_on(control, t
 def test_a_bundle_carries_no_control_only_setting(control, tmp_path):
     bundle, _ = host_join.join(control, "node-1", "10.0.0.5", tmp_path / "b.tar")
     manifest = tomllib.loads(host_join.read_bundle(bundle)["bundle.toml"].decode())
-    assert "database_url" not in manifest["settings"] and "db" not in bundle.read_bytes().decode(errors="replace")
+    assert "database_url" not in manifest["settings"] and b"postgresql://" not in bundle.read_bytes()
     assert manifest["settings"]["broker_url"] == f"rediss://{CONTROL}:6380/0"
 
 
@@ -161,6 +161,15 @@ def test_setup_keeps_the_hosts_own_settings_but_drops_a_database(control, tmp_pa
     host_join.setup(bundle, _paths(tmp_path))
     written = tomllib.loads((tmp_path / "host" / "stratus.toml").read_text())
     assert written["libvirt_virt_type"] == "kvm" and written["host"] == "node-1" and "database_url" not in written
+
+
+def test_the_units_environment_names_the_host_and_the_log_level_its_command_lines_take(control, tmp_path, monkeypatch):
+    monkeypatch.setenv("STRATUS_LOG_LEVEL", "DEBUG")
+    bundle, _ = host_join.join(load(), "node-1", "10.0.0.5", tmp_path / "b.tar")
+    paths = host_join.HostPaths(tmp_path / "host", tmp_path / "pki", None, None, tmp_path / "stratus.env")
+    host_join.setup(bundle, paths)
+    lines = (tmp_path / "stratus.env").read_text().splitlines()
+    assert lines == [f"STRATUS_STATE_DIR={tmp_path / 'host'}", "STRATUS_HOST=node-1", "STRATUS_LOG_LEVEL=DEBUG"]
 
 
 def test_setup_through_the_command_prints_what_to_start(control, tmp_path):
