@@ -383,3 +383,37 @@ def test_a_host_that_comes_back_drops_its_evacuated_copies_and_waits_for_an_admi
     _wait_for_up(cloud, admin, {VICTIM})
     service = _service(cloud, admin, VICTIM)
     assert service["forced_down"] is False and service["status"] == "enabled"
+
+
+def test_an_operator_forcing_a_live_host_down_is_its_word_that_the_host_is_fenced(
+    three_hosts, tokens, outage, fence_log
+):
+    """``compute service set --down`` on a host that still heartbeats: its servers may be evacuated at once (no
+    fence command runs), and its own next report drops the copy it still runs."""
+    cloud, admin = three_hosts, tokens["admin"]
+    server_id = outage["plain"]["id"]
+    refused = _evacuate(cloud, admin, server_id, {})
+    assert fault(refused, "badRequest", 400) == f"Compute service of {VICTIM} is still in use."
+    fenced_before = fence_log.read_text()
+    cloud.openstack(
+        "ev-admin", "--os-compute-api-version", "2.53", "compute", "service", "set", "--down", VICTIM, "nova-compute"
+    )
+    assert _service(cloud, admin, VICTIM)["forced_down"] is True
+    assert _evacuate(cloud, admin, server_id, {}).status_code == 200
+    moved = wait_for_status(cloud, admin, server_id, "ACTIVE", "ERROR", timeout=WITHIN)
+    assert moved["status"] == "ACTIVE" and moved["OS-EXT-SRV-ATTR:host"] == SURVIVOR, moved.get("fault")
+    assert _wait_for_migration(cloud, server_id, "completed")["source_compute"] == VICTIM  # its copy on VICTIM went
+    assert fence_log.read_text() == fenced_before  # no fence command ran
+    cloud.openstack(
+        "ev-admin",
+        "--os-compute-api-version",
+        "2.53",
+        "compute",
+        "service",
+        "set",
+        "--enable",
+        "--up",
+        VICTIM,
+        "nova-compute",
+    )
+    _wait_for_up(cloud, admin, {VICTIM})
