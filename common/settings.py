@@ -193,6 +193,12 @@ class HostSettings:
     )
     compute_driver: str = _setting("libvirt", "Hypervisor driver of compute host agents: 'libvirt' or 'fake'.")
     libvirt_uri: str = _setting("qemu:///system", "libvirt connection URI of the compute host agent.")
+    libvirt_pki_dir: str = _setting(
+        "/etc/pki/libvirt",
+        "This host's libvirt TLS files (cacert.pem, servercert.pem, serverkey.pem, clientcert.pem, clientkey.pem), "
+        "written by `stratus-manage host setup`: its libvirtd's, and the client's a migration dials another host's "
+        "libvirtd with (qemu+tls://<its underlay address>/system?pkipath=<this directory>).",
+    )
     console_listen: str = _setting(
         "127.0.0.1",
         "Address the guests' serial consoles listen on (raw TCP), where the console proxy connects: the loopback when "

@@ -438,7 +438,7 @@ def setup(bundle: Path, paths: HostPaths) -> Installed:
         _write(pki / name, members[f"libvirt/{name}"], 0o600 if name.endswith("key.pem") else 0o644)
 
     config_file = state / "stratus.toml"
-    settings = _existing_settings(config_file) | values | {"state_dir": str(state)}
+    settings = _existing_settings(config_file) | values | {"state_dir": str(state), "libvirt_pki_dir": str(pki)}
     _write(config_file, dump_toml(settings).encode(), 0o600)
 
     if paths.libvirtd_conf is not None:

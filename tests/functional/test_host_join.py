@@ -104,6 +104,7 @@ def test_a_joined_host_loads_its_own_settings_and_never_the_database(control, tm
     assert settings.broker_url == f"rediss://{address}:{control_settings.broker_tls_port}/0"
     assert settings.effective_public_url == f"http://{address}:8000"
     assert settings.service_password == "service-secret" and settings.compute_host_down_after == 21.0
+    assert settings.libvirt_pki_dir == str(tmp_path / "host-pki")
     assert not hasattr(settings, "database_url")
     written = (tmp_path / "host" / "stratus.toml").read_text()
     assert not set(CONTROL_ONLY) & {line.split(" = ")[0] for line in written.splitlines()}
