@@ -219,7 +219,10 @@ def rebalance_command(
         click.echo(json.dumps(body, indent=2))
         _refuse_if_stayed(done)
         return
-    emit(_plan_views(result), PLAN_COLUMNS, fmt)
+    if result.moves or fmt != "table":
+        emit(_plan_views(result), PLAN_COLUMNS, fmt)
+    else:
+        click.echo("no move would lower the imbalance enough: nothing to do")
     if fmt == "table":
         click.echo()
         emit(_load_views(result, guests), LOAD_COLUMNS, fmt)

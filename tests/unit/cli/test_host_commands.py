@@ -220,6 +220,7 @@ def test_a_balanced_cloud_needs_no_rebalance(fake):
         fake.add_server(f"vm-{host}", host)
     ran = run(fake, host_commands.rebalance_command)
     assert ran.code == 0 and fake.actions == [] and "with 0 move(s)" in ran.stderr
+    assert ran.stdout.startswith("no move would lower the imbalance enough: nothing to do\n\nHOST ")
 
 
 class PagedServers:
