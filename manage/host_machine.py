@@ -56,8 +56,10 @@ LIBVIRT_DIRS = {
     "log/libvirt": "/var/log/libvirt",
     "cache/libvirt": "/var/cache/libvirt",
     "etc/libvirt": "/etc/libvirt",
+    "run/netns": "/run/netns",
 }
-"""Each host's own copy (below its root) of what libvirt keeps on a machine, bound over the machine's path."""
+"""Each host's own copy (below its root) of what libvirt keeps on a machine, bound over the machine's path, and its
+own ``/run/netns``: the namespaces its network agent makes (DHCP servers, routers) are its own, gone with it."""
 _HOSTNAME = re.compile(r"^(?=.{1,63}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
@@ -269,7 +271,9 @@ hostname "$1"
 
 
 def _setup_script(machine: HostMachine) -> str:
-    binds = "\n".join(f'mount --bind "{machine.root / own}" "{path}"' for own, path in LIBVIRT_DIRS.items())
+    binds = "\n".join(
+        f'mkdir -p "{path}" && mount --bind "{machine.root / own}" "{path}"' for own, path in LIBVIRT_DIRS.items()
+    )
     return SETUP_SCRIPT.format(controllers=" ".join(CONTROLLERS), named=" ".join(NAMED_HIERARCHIES), binds=binds)
 
 
