@@ -85,7 +85,13 @@ def _report(done: list[moves.Move], fmt: str, where: str) -> None:
 
 @host.command("drain")
 @click.argument("name", metavar="HOST")
-@click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the moves to their end.")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Follow the moves to their end. --no-wait only starts them: a stopped server's cold move then waits in "
+    "VERIFY_RESIZE for 'openstack server migration confirm'.",
+)
 @timeout_option
 @click.option("--parallel", type=click.IntRange(1, 20), default=2, show_default=True, help="Moves at once.")
 @format_option
