@@ -14,6 +14,7 @@ the end stops every process of theirs, guests included.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -26,6 +27,7 @@ import uuid as uuidlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import libvirt
 import pytest
 
 from common.settings import Settings
@@ -282,3 +284,51 @@ def test_an_aborted_live_migration_leaves_the_guest_on_a_and_a_forced_one_comple
     type_on_console(a, uuid, "cat /tmp/mark; echo BACK-ON-A-$((6*7))", "BACK-ON-A-42")
     assert "BEFORE-ABORT" in a.driver.get_console_output(uuid) and ready_count(a, uuid) == 0
     a.driver.destroy(uuid)
+
+
+def test_a_cold_move_between_hosts_that_share_the_machines_libvirtd(libvirtd: str, tiny_image: Path) -> None:
+    """Hosts simulated on one machine without machines of their own (``hosts`` > 1, no ``host_machines``) share
+    its libvirtd, which listens on no host's address and holds one definition per guest: the disk is copied
+    through that daemon and the definition handed over (and back on a revert)."""
+    work = Path(tempfile.mkdtemp(prefix="stratus-e2e-shared-move-", dir="/var/tmp"))
+    work.chmod(0o755)
+    shutil.copyfile(tiny_image, work / "tiny.qcow2")
+    suffix = uuidlib.uuid4().hex[:4]
+    drivers = []
+    for x in "ab":
+        driver = LibvirtDriver(Settings(libvirt_uri=libvirtd, instances_path=str(work / x / "instances")))
+        driver.init_host(f"shared-{suffix}-{x}")
+        drivers.append(driver)
+    a, b = drivers
+    uuid = str(uuidlib.uuid4())
+    drive = ConfigDrive(meta_data={"hostname": "shared"})
+    spec = InstanceSpec(uuid=uuid, name="shared", vcpus=1, memory_mb=192, root_gb=1, base_image=work / "tiny.qcow2",
+                        base_image_format="qcow2", config_drive=drive)  # fmt: skip
+    try:
+        a.spawn(spec)
+        wait_until(lambda: a.get_console_output(uuid), BOOT_TIMEOUT, interval=0.3, message="no boot on A",
+                   until=lambda console: markers.READY_MARKER in console)  # fmt: skip
+        to_b = MigrationTarget(f"shared-{suffix}-b", "127.0.0.1")
+        a.migrate_disk_and_power_off(uuid, to_b)
+        assert (b.instance_dir(uuid) / "disk").is_file()
+        b.finish_migration(dataclasses.replace(spec, root_gb=2), power_on=False)
+        assert [i.uuid for i in b.list_instances()] == [uuid] and a.list_instances() == []
+        b.destroy_moved(uuid)  # reverted: A takes its definition back
+        a.finish_revert_migration(uuid, power_on=False)
+        assert [(i.uuid, i.power_state) for i in a.list_instances()] == [(uuid, PowerState.SHUTDOWN)]
+        assert b.list_instances() == [] and not b.instance_dir(uuid).exists()
+
+        a.migrate_disk_and_power_off(uuid, to_b)
+        b.finish_migration(dataclasses.replace(spec, root_gb=2), power_on=True)
+        assert [(i.uuid, i.power_state) for i in b.list_instances()] == [(uuid, PowerState.RUNNING)]
+        wait_until(lambda: b.get_console_output(uuid), BOOT_TIMEOUT, interval=0.3, message="no boot on B",
+                   until=lambda console: markers.READY_MARKER in console)  # fmt: skip
+        a.confirm_migration(uuid)
+        assert not a.instance_dir(uuid).exists() and a.list_instances() == []
+        assert disk_info(b.instance_dir(uuid) / "disk")["virtual-size"] == 2 << 30
+    finally:
+        for driver in drivers:
+            driver.destroy_moved(uuid)
+            with contextlib.suppress(libvirt.libvirtError):
+                driver.host.connection().storagePoolLookupByName(f"stratus-instances-{driver.host_name}").destroy()
+        shutil.rmtree(work, ignore_errors=True)

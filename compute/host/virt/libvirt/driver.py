@@ -105,6 +105,9 @@ UNRESCUE_XML = "unrescue.xml"
 RESIZE_STATE = "resize.json"
 MOVE_SNAPSHOT = "move-backup"
 """The RBD snapshot of a root disk in Ceph taken when a cold move begins: a revert rolls the disk back to it."""
+MOVE_SOURCE_XML = "move-source.xml"
+"""The source's definition, kept in its instance directory during a cold move to a host that shares its libvirtd
+(which holds one definition per guest: the target's, until a revert puts this one back)."""
 MOVE_POOL_PREFIX = "stratus-move-"
 """Transient storage pools a cold move makes on the target's libvirtd to write the copied disk into."""
 ROOT_TARGET = "vda"
@@ -740,7 +743,9 @@ class LibvirtDriver(base.ComputeDriver):
         leftover: list[str] = []
         with _translated(uuid, "removal of this host's copy"):
             guest = Guest.lookup(self.host, uuid)
-            if guest is not None:
+            if guest is not None and not self._own(guest):
+                LOG.info("instance %s: its domain is another host's on this libvirtd; left alone", uuid)
+            elif guest is not None:
                 leftover = config.interface_taps(guest.xml())
                 guest.destroy()
                 guest.undefine()
@@ -751,6 +756,12 @@ class LibvirtDriver(base.ComputeDriver):
         for tap in leftover:
             if not taps.remove_leftover(tap):
                 LOG.warning("instance %s: tap %s is still there", uuid, tap)
+
+    def _own(self, guest: Guest) -> bool:
+        """Whether the domain is this host's (our metadata names it, or no host): hosts that share a libvirtd
+        never touch each other's."""
+        metadata = guest.metadata(config.NAMESPACE)
+        return metadata is None or config.metadata_host(metadata) in ("", self.host_name)
 
     def _is_incoming(self, guest: Guest) -> bool:
         metadata = guest.metadata(config.NAMESPACE)
@@ -1016,9 +1027,20 @@ class LibvirtDriver(base.ComputeDriver):
         """Power off, keep the definition and disks for a revert, and write the root overlay (only the guest's own
         writes: the target has the base image from its own cache) into the target's instance directory through
         its libvirtd. A root disk in Ceph is not copied: it gets a snapshot a revert rolls back to. The config
-        drive is made again on the target from the spec. A failure starts the guest again if it ran."""
+        drive is made again on the target from the spec. A failure starts the guest again if it ran.
+
+        A target whose agent shares this host's libvirtd (hosts simulated on one machine) is reached through it;
+        as the daemon holds one definition per guest, this one is then kept in ``move-source.xml`` and undefined,
+        for the target to define its own (a revert defines it again)."""
         uuid = canonical_uuid(uuid)
         migration.checked_address(target)
+        saved = self.instance_dir(uuid) / MOVE_SOURCE_XML
+        shared = self._shares_libvirtd(target)
+        with _translated(uuid, "cold migration"):
+            found = Guest.lookup(self.host, uuid)
+            if (found is None or not self._own(found)) and saved.exists():
+                LOG.info("instance %s: handed over to %s already", uuid, target.host)  # redelivered
+                return
         guest = self._guest(uuid)
         with _translated(uuid, "cold migration"):
             was_running = guest.power_state() in (PowerState.RUNNING, PowerState.PAUSED)
@@ -1030,12 +1052,13 @@ class LibvirtDriver(base.ComputeDriver):
                 self.rbd_disks.create_snapshot(uuid, MOVE_SNAPSHOT)
             elif (disk := self.instance_dir(uuid) / DISK).exists():
                 started = time.monotonic()
-                remote = self._target_host(target)
+                remote = self.host if shared else self._target_host(target)
                 try:
                     with _translated(uuid, f"copying the disk to {target.host}"):
                         remote.call(lambda conn: self._upload(conn, uuid, self._target_dir(conn, uuid, target), [disk]))
                 finally:
-                    remote.close()
+                    if not shared:
+                        remote.close()
                 LOG.info(
                     "instance %s: root disk (%d bytes) copied to %s in %.1f s",
                     uuid,
@@ -1043,6 +1066,12 @@ class LibvirtDriver(base.ComputeDriver):
                     target.host,
                     time.monotonic() - started,
                 )
+            if shared:  # one definition per guest on that daemon: the target's from now on, this one kept aside
+                with _translated(uuid, "handing the definition over"):
+                    partial = saved.with_name(f".{saved.name}.partial")
+                    partial.write_text(guest.xml(inactive=True))
+                    partial.replace(saved)
+                    guest.undefine()
         except Exception as exc:
             LOG.warning("instance %s: cold migration to %s failed: %s", uuid, target.host, exc)
             if was_running:
@@ -1051,6 +1080,14 @@ class LibvirtDriver(base.ComputeDriver):
             if isinstance(exc, DriverError):
                 raise
             raise DriverError(reason=f"cold migration of {uuid} to {target.host} failed: {exc}") from exc
+
+    def _shares_libvirtd(self, target: base.MigrationTarget) -> bool:
+        """Whether the target's agent uses this host's libvirtd (hosts simulated on one machine without machines
+        of their own): it announced its instance directory here. The copy then goes through that daemon, which
+        listens on no address of the target's."""
+        pool = peers.instances_pool(target.host)
+        with _translated("*", "looking for the target's instance directory"):
+            return pool is not None and self.host.call(lambda conn: peers.pool_path(conn, pool)) is not None
 
     @staticmethod
     def _upload(conn: libvirt.virConnect, uuid: str, directory: Path, files: list[Path]) -> None:
@@ -1094,6 +1131,8 @@ class LibvirtDriver(base.ComputeDriver):
         directory = self.instance_dir(uuid)
         with _translated(uuid, "finishing the migration"):
             guest = Guest.lookup(self.host, uuid)
+            if guest is not None and not self._own(guest):
+                raise DriverError(reason=f"instance {uuid} is still defined for another host on this libvirtd")
             if guest is not None:
                 if power_on and not guest.is_active():
                     guest.start()
@@ -1150,6 +1189,14 @@ class LibvirtDriver(base.ComputeDriver):
         """The kept copy again: a root disk in Ceph rolled back to the move's snapshot (the target's copy must be
         gone: ``destroy_moved`` there first), then started if ``power_on``."""
         uuid = canonical_uuid(uuid)
+        saved = self.instance_dir(uuid) / MOVE_SOURCE_XML
+        with _translated(uuid, "reverting the migration"):
+            found = Guest.lookup(self.host, uuid)
+            if found is not None and not self._own(found):
+                raise DriverError(reason=f"the target's copy of {uuid} is still defined on this libvirtd")
+            if found is None and saved.exists():  # handed over to a host sharing the daemon: take it back
+                self.host.define(saved.read_text())
+            saved.unlink(missing_ok=True)
         guest = self._guest(uuid)
         with _translated(uuid, "reverting the migration"):
             if self._root_in_ceph(uuid) and self.rbd_disks is not None and not guest.is_active():

@@ -632,3 +632,53 @@ def test_a_cold_move_of_a_root_disk_in_ceph_snapshots_it_and_a_revert_rolls_it_b
 def test_a_user_paused_guest_stays_paused_on_the_target() -> None:
     assert migration.live_flags(copy_disks=True, native_tls=False, paused=True) & libvirt.VIR_MIGRATE_PAUSED
     assert not migration.live_flags(copy_disks=True, native_tls=False) & libvirt.VIR_MIGRATE_PAUSED
+
+
+def _sharing(tmp_path: Path) -> tuple[LibvirtDriver, LibvirtDriver]:
+    source = _driver(tmp_path, "host-a")
+    target = LibvirtDriver(Settings(instances_path=str(tmp_path / "host-b" / "instances")), source.host)
+    target.init_host("host-b")  # announces its directory on the daemon both use
+    return source, target
+
+
+def _copy_files(conn: object, uuid: str, directory: Path, files: list[Path]) -> None:
+    """What the upload writes, for the test hypervisor, which takes none."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        (directory / path.name).write_bytes(path.read_bytes())
+
+
+def test_a_cold_move_between_hosts_that_share_a_libvirtd_hands_the_definition_over(
+    tmp_path: Path, base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = _sharing(tmp_path)
+    monkeypatch.setattr(LibvirtDriver, "_upload", staticmethod(_copy_files))
+    source.spawn(spec(base))
+    source.migrate_disk_and_power_off(UUID, TARGET)
+    assert Guest.lookup(source.host, UUID) is None  # one definition per guest on a daemon: now none, then B's
+    assert (source.instance_dir(UUID) / "move-source.xml").exists() and (target.instance_dir(UUID) / "disk").exists()
+    source.migrate_disk_and_power_off(UUID, TARGET)  # redelivered: handed over already
+    target.finish_migration(spec(base, root_gb=2), power_on=True)
+    assert [i.uuid for i in target.list_instances()] == [UUID] and source.list_instances() == []
+    with pytest.raises(DriverError, match="still defined on this libvirtd"):
+        source.finish_revert_migration(UUID, power_on=True)  # the target's copy must go first
+    target.destroy_moved(UUID)  # the revert
+    source.finish_revert_migration(UUID, power_on=True)
+    assert _state(source) == PowerState.RUNNING and not (source.instance_dir(UUID) / "move-source.xml").exists()
+    assert source.list_instances()[0].uuid == UUID and not target.instance_dir(UUID).exists()
+
+    source.migrate_disk_and_power_off(UUID, TARGET)  # and again, confirmed this time
+    target.finish_migration(spec(base, root_gb=2), power_on=True)
+    source.confirm_migration(UUID)  # B's domain on the shared daemon is left alone
+    assert _state(target) == PowerState.RUNNING and not source.instance_dir(UUID).exists()
+    with pytest.raises(DriverError, match="another host"):
+        source.finish_migration(spec(base), power_on=True)
+
+
+def test_a_cold_move_between_hosts_that_share_a_libvirtd_copies_through_it(tmp_path: Path, base: Path) -> None:
+    source, _ = _sharing(tmp_path)
+    source._target_host = lambda _t: pytest.fail("no connection to the target's address")  # type: ignore[method-assign]
+    source.spawn(spec(base))
+    with pytest.raises(DriverError, match="copying the disk to host-b"):  # the test hypervisor takes no upload
+        source.migrate_disk_and_power_off(UUID, TARGET)
+    assert _state(source) == PowerState.RUNNING
