@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from compute import actions, client, moves, service
 from compute.control import build, records, resize, scheduler
 from compute.control.context import ComputeControl
-from compute.models import Allocation, ComputeHost, Instance, InstanceAction, Migration, ports_of
+from compute.models import Allocation, ComputeHost, Instance, Migration, ports_of
 from compute.states import PowerState, TaskState, VmState
 from network import client as network_client
 
@@ -69,14 +69,6 @@ class _Lost(Exception):
 # --- start: pick and claim the target -----------------------------------------------------------------------
 
 
-def _requester(session: Session, instance_id: str, request_id: str) -> tuple[str, str]:
-    """Who asked (the action the API recorded), for the migration record."""
-    action = session.scalars(
-        select(InstanceAction).where(InstanceAction.instance_id == instance_id, InstanceAction.request_id == request_id)
-    ).first()
-    return (action.user_id, action.project_id) if action is not None else ("", "")
-
-
 def start(
     control: ComputeControl, instance_id: str, request_id: str, migration_type: str, host: str | None = None
 ) -> str:
@@ -95,7 +87,7 @@ def start(
         # A move is placed afresh (Nova resets the forced host of the create); the source is never a candidate.
         request = dataclasses.replace(request, forced_host=host, excluded=frozenset({source}))
         group_id = instance.server_group_id
-        requester = _requester(session, instance_id, request_id)
+        requester = resize.requester(session, instance_id, request_id)
     target, reason = _claim_target(control, instance_id, source, request, group_id, kind, request_id, requester)
     if target is None and reason == "superseded":
         return reason

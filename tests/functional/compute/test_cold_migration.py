@@ -355,6 +355,13 @@ def test_with_no_other_host_a_migrate_changes_nothing_and_a_resize_stays_in_plac
         assert act(cloud, admin, server_id, {"confirmResize": None}).status_code == 204
         server = ended(cloud, admin, server_id, "ACTIVE")
         assert (server["OS-EXT-SRV-ATTR:host"], server["flavor"]["id"]) == (H[1], "2")
+        row = migration_of(cloud, server_id)  # recorded as Nova records a resize in place
+        assert (row.migration_type, row.source_compute, row.dest_compute, row.status) == (
+            "resize",
+            H[1],
+            H[1],
+            "confirmed",
+        )
     finally:
         for host in with_others_off:
             _set_enabled(cloud, admin, host, True)
