@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import ipaddress
 import json
 import os
@@ -40,8 +41,11 @@ from common.exceptions import StratusError
 from common.hostnames import machine_hosts
 from common.settings import HostSettings, Settings
 from manage import host_join, hypervisor_tls
+from network.host.dataplane import physical_bridges
 from network.host.dataplane.base import HostUnderlay
 from network.host.dataplane.linux.host import SHARED_TAG, HostNamespace
+from network.host.dataplane.linux.inspect import owner_tag
+from network.host.dataplane.linux.links import Namespace, ensure_veth
 from network.host.dataplane.linux.runner import Runner
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -77,6 +81,11 @@ class HostMachine:
     underlay_prefix: int = 24
     underlay_bridge: str = "stratus-ul"
     underlay_mtu: int = 1500
+    physical_bridges: tuple[tuple[str, str], ...] = ()
+    """The machine's flat physical networks (``physnet``, bridge): the host gets a bridge of the same name wired
+    to the machine's, as a real host plugged into the same switch (its routers' gateways reach the network)."""
+    external_host_address: str = ""
+    """The machine's own address on the external network's bridge (made with it, in the root namespace)."""
 
     def __post_init__(self) -> None:
         if not _HOSTNAME.fullmatch(self.name):
@@ -217,8 +226,30 @@ def _network(machine: HostMachine) -> HostNamespace:
         namespace=machine.netns,
         underlay_bridge=machine.underlay_bridge,
         underlay_mtu=machine.underlay_mtu,
+        physical_bridges=machine.physical_bridges,
+        external_host_address=machine.external_host_address,
     )
     return HostNamespace(Runner(), machine.name, underlay)
+
+
+def _physical_wires(machine: HostMachine) -> None:
+    """Each physical network's bridge inside the host, wired by a veth to the machine's bridge of that name (which
+    ``_network`` makes, with the machine's address on the external one). Tagged as the host's underlay, which its
+    network agent leaves alone."""
+    runner = Runner()
+    root, inner = Namespace(runner, None).refresh(), Namespace(runner, machine.netns).refresh()
+    tag = owner_tag(machine.name, "underlay")
+    for index, (physnet, bridge) in enumerate(machine.physical_bridges):
+        inner.ensure(bridge, ["bridge"], mtu=1500, tag=tag)
+        if not inner.refresh().get(bridge).up:  # type: ignore[union-attr]
+            inner.ip("link", "set", "dev", bridge, "up")
+        ensure_veth(root, _physical_veth(machine, physnet), inner, f"px{index}", mtu=1500, tag=tag,
+                    a_master=bridge, b_master=bridge)  # fmt: skip
+
+
+def _physical_veth(machine: HostMachine, physnet: str) -> str:
+    """The machine's end of the host's wire to physical network ``physnet`` (a digest: names are 15 bytes)."""
+    return "px-" + hashlib.sha256(f"{machine.netns}/{physnet}".encode()).hexdigest()[:12]
 
 
 LISTEN_MARK = "# stratus: how this host's libvirtd listens (rewritten at every start)"
@@ -349,6 +380,7 @@ def start(
     machine.root.mkdir(parents=True, exist_ok=True)
     record(machine)
     _network(machine).ensure()
+    _physical_wires(machine)
     _make_cgroups(machine)
     _libvirt_config(machine, listen, tls_dir)
     _make_namespaces(machine, hide)
@@ -393,6 +425,9 @@ def stop(machine: HostMachine, remove: bool = False) -> None:
                 child.rmdir()
         if directory.exists():
             directory.rmdir()
+    root = Namespace(Runner(), None).refresh()
+    for physnet, _ in machine.physical_bridges:  # first: the namespace's own go asynchronously, after the check
+        root.delete(_physical_veth(machine, physnet))  # whether the machine's bridges are still in use
     _network(machine).remove()
     shutil.rmtree(machine.root, ignore_errors=True)
 
@@ -417,6 +452,8 @@ def of_host(settings: Settings, host: str) -> HostMachine:
         underlay_prefix=underlay.prefixlen,
         underlay_bridge=settings.network_underlay_bridge,
         underlay_mtu=settings.network_underlay_mtu,
+        physical_bridges=physical_bridges(settings.network_physical_bridges),
+        external_host_address=settings.network_external_host_address,
     )
 
 
@@ -479,7 +516,7 @@ LOCATED = frozenset(
         "image_cache_path", "volume_dir", "libvirt_uri", "libvirt_migration_uri", "console_listen",
         "network_namespace", "network_underlay_ip", "network_underlay_prefix",
         "network_underlay_bridge", "network_underlay_device", "network_simulated_underlay", "queue_keys_dir",
-        "network_physical_bridges", "network_external_host_address",
+        "network_external_host_address",
     }
 )  # fmt: skip
 """Host settings that say where things are: a host machine has its own (from its bundle), never the launcher's."""

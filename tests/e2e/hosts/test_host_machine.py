@@ -108,3 +108,25 @@ def test_fencing_a_host_machine_powers_off_every_process_of_it_and_needs_its_add
         assert host_machine.running(machine)
     finally:
         host_machine.stop(machine, remove=True)
+
+
+def test_a_host_machine_is_wired_to_the_machines_physical_networks_as_to_a_switch(tmp_path):
+    bridge = f"ex-{uuid.uuid4().hex[:6]}"
+    machine = HostMachine(
+        f"hm-{uuid.uuid4().hex[:4]}-x", tmp_path / "x", "10.231.10.15", underlay_bridge="ul-hmwire",
+        physical_bridges=(("public", bridge),), external_host_address="172.31.250.1/24",
+    )  # fmt: skip
+    try:
+        host_machine.start(machine)
+        inside = machine.run(["ip", "-br", "link", "show", "master", bridge]).stdout
+        assert inside.startswith("px0@"), inside
+        outside = subprocess.run(["ip", "-br", "link", "show", "master", bridge], capture_output=True, text=True)
+        assert "px-" in outside.stdout
+        machine.run(["ip", "addr", "add", "172.31.250.15/24", "dev", bridge])
+        # The machine reaches an address behind the host's bridge, as it reaches floating IPs (the other way, the
+        # external network's edge guard refuses new connections to the machine).
+        ping = subprocess.run(["ping", "-c", "1", "-W", "2", "172.31.250.15"], capture_output=True, text=True)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+    finally:
+        host_machine.stop(machine, remove=True)
+    assert not Path("/sys/class/net", bridge).exists()  # the machine's bridge goes with its last host
