@@ -777,6 +777,10 @@ class LibvirtDriver(base.ComputeDriver):
         directory = self.instance_dir(uuid)
         with _translated(uuid, "preparing a live migration"):
             guest = Guest.lookup(self.host, uuid)
+            if guest is not None and not self._own(guest):
+                raise DriverError(
+                    reason=f"instance {uuid} runs on a host that shares this libvirtd: it cannot move live"
+                )
             if guest is not None:
                 if guest.is_active() or not self._is_incoming(guest):
                     raise DriverError(reason=f"instance {uuid} is already on this host")
@@ -1002,7 +1006,7 @@ class LibvirtDriver(base.ComputeDriver):
         uuid = canonical_uuid(uuid)
         with _translated(uuid, "rolling back the incoming migration"):
             guest = Guest.lookup(self.host, uuid)
-            if guest is not None:
+            if guest is not None and self._own(guest):  # another host's on a shared libvirtd is left alone
                 state, reason = guest.state()
                 arriving = state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_MIGRATION
                 if guest.is_active() and not arriving:
@@ -1018,7 +1022,7 @@ class LibvirtDriver(base.ComputeDriver):
         uuid = canonical_uuid(uuid)
         with _translated(uuid, "cleaning up after the live migration"):
             guest = Guest.lookup(self.host, uuid)
-            if guest is not None and guest.is_active():
+            if guest is not None and self._own(guest) and guest.is_active():
                 raise DriverError(reason=f"instance {uuid} still runs on this host: its files are kept")
         self._remove_copy(uuid)
         LOG.info("instance %s: source copy removed after the live migration", uuid)

@@ -682,3 +682,12 @@ def test_a_cold_move_between_hosts_that_share_a_libvirtd_copies_through_it(tmp_p
     with pytest.raises(DriverError, match="copying the disk to host-b"):  # the test hypervisor takes no upload
         source.migrate_disk_and_power_off(UUID, TARGET)
     assert _state(source) == PowerState.RUNNING
+
+
+def test_hosts_that_share_a_libvirtd_cannot_move_a_guest_live_between_them(tmp_path: Path, base: Path) -> None:
+    source, target = _sharing(tmp_path)
+    source.spawn(spec(base))
+    with pytest.raises(DriverError, match="shares this libvirtd: it cannot move live"):
+        target.pre_live_migration(spec(base), block_migration=True)
+    target.rollback_live_migration_at_destination(UUID)  # the control side's roll-back: the source's guest stays
+    assert _state(source) == PowerState.RUNNING and (source.instance_dir(UUID) / "disk").exists()
