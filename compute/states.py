@@ -318,7 +318,9 @@ class Remedy(StrEnum):
     """A live migration whose reports were lost: the source stops copying, both hosts report, and the move ends
     where the guest runs (``compute.control.live_migration.settle``): never two running copies."""
     GIVE_UP = "give the action up"
-    """Clear the task, keep the vm_state, record a fault; a resize's new claim is released."""
+    """Clear the task, keep the vm_state, record a fault; a resize's new claim is released. A cold move between
+    hosts (``resize_migrating``, ``resize_finish``, a revert) goes back to its source instead, its target's copy
+    and claim removed (``compute.control.cold_migration.give_up``): never a copy on each host."""
 
 
 @dataclass(frozen=True)
