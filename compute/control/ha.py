@@ -14,7 +14,7 @@ in a state an evacuation may start from. For each such host:
 
 Idempotent and one evacuation per server and outage: the claim is a compare-and-swap on an idle server, an
 evacuated server is on another host, and a server whose evacuation from this host failed during this outage (a
-move recorded after the host's last heartbeat) is not tried again until the host has been back.
+move recorded since the host counts as down) is not tried again until the host has been back in service.
 """
 
 from __future__ import annotations
@@ -63,15 +63,16 @@ def down_since(host: ComputeHost, down_after: timedelta) -> datetime | None:
     return min(moments) if moments else None
 
 
-def _tried_already(session: Session, instance_id: str, host: ComputeHost) -> bool:
-    """An evacuation of the server from this host was recorded during this outage (after its last heartbeat)."""
+def _tried_already(session: Session, instance_id: str, host: str, since: datetime) -> bool:
+    """An evacuation of the server from this host was recorded during this outage (since it counts as down; an
+    admin's evacuation fences the host in the same instant, hence the second of slack). A host forced down that
+    still heartbeats is in one outage until it is forced up: its heartbeats do not make a failed move new."""
     query = select(Migration.id).where(
         Migration.instance_id == instance_id,
-        Migration.source_compute == host.name,
+        Migration.source_compute == host,
         Migration.migration_type == moves.MigrationType.EVACUATION.value,
+        Migration.created_at >= since - timedelta(seconds=1),
     )
-    if host.last_heartbeat is not None:
-        query = query.where(Migration.created_at > host.last_heartbeat)
     return session.scalars(query.limit(1)).first() is not None
 
 
@@ -96,7 +97,7 @@ def due(control: ComputeControl) -> list[_Down]:
                 )
             )
             marked = [i.id for i in candidates if evacuate.ha_enabled(i.metadata_items)]
-            servers = [server for server in marked if not _tried_already(session, server, host)]
+            servers = [server for server in marked if not _tried_already(session, server, host.name, since)]
             if servers:
                 found.append(_Down(host.name, fencing.is_fenced(host), servers))
     return found

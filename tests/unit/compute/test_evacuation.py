@@ -170,6 +170,23 @@ def test_a_host_an_operator_forced_down_needs_no_fence_command(control, evacuati
     assert evacuations == [server]
 
 
+def test_a_failed_ha_evacuation_is_not_retried_while_its_host_stays_forced_down_and_heartbeats(
+    control, evacuations
+) -> None:
+    control = _with(control, host_heartbeat_interval=1.0, compute_host_down_after=5.0, ha_grace_period=0.0)
+    _host(control, "forced")  # heartbeating now
+    server = _server(control, "forced")
+    with control.db.session() as session:
+        record = session.get(ComputeHost, "forced")
+        record.forced_down, record.fenced_at, record.fenced_by = True, service.now() - timedelta(seconds=60), "operator"
+        instance = session.get(Instance, server)
+        instance.vm_state = "error"
+        failed = moves.start(session, instance, moves.MigrationType.EVACUATION, moves.Status.FAILED, "r", "u", "p")
+        failed.created_at = service.now() - timedelta(seconds=30)
+    assert ha.check(control) == {"evacuated": 0, "unfenced": 0}
+    assert evacuations == []
+
+
 # --- the end of an evacuation -----------------------------------------------------------------------------------
 
 
