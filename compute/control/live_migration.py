@@ -79,6 +79,10 @@ def _request(session: Session, instance: Instance, source: ComputeHost | None, d
     )
 
 
+def _name_of(source: ComputeHost | None) -> str:
+    return source.name if source is not None else "(none)"
+
+
 def _unlike(source: ComputeHost | None, target: ComputeHost) -> str | None:
     """Why the guest cannot run on ``target`` as it runs on ``source`` (Nova's pre-checks), or None."""
     if source is None:
@@ -103,6 +107,11 @@ def start(control: ComputeControl, instance_id: str, migration_id: int, request_
         request = _request(session, instance, source, control.settings.compute_host_down_after)
         asked = migration.dest_compute
         group_id, project_id = instance.server_group_id, instance.project_id
+        source_up = service.host_is_up(source, timedelta(seconds=control.settings.compute_host_down_after))
+    if not source_up:  # Nova's pre-check too: nobody would copy the guest
+        message = f"The source host {_name_of(source)} is down: the server cannot move live."
+        fail(control, instance_id, migration_id, request_id, Status.ERROR, message)
+        return "source down"
     target, reason = _claim_target(control, migration_id, request, source, asked, force, group_id)
     if target is None:
         fail(control, instance_id, migration_id, request_id, Status.ERROR, f"No valid host was found. {reason}")

@@ -478,3 +478,26 @@ def test_the_openstack_cli_live_migrates_lists_and_aborts(lm_cloud, tokens, imag
                     str(running["id"]))  # fmt: skip
     assert _ended(cloud, admin, slow["id"])["status"] == "cancelled"
     assert show(cloud, admin, slow["id"])["OS-EXT-SRV-ATTR:host"] == H1
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=-1", "limit=x", "marker=no-such-migration", "changes-since=yesterday", "changes-before=0-0-0",
+     "changes-since=2030-01-01T00:00:00Z&changes-before=2020-01-01T00:00:00Z"],
+)  # fmt: skip
+def test_hostile_os_migrations_queries_are_400_never_500(lm_cloud, tokens, query):
+    fault(lm_cloud.request("GET", f"{BASE}/os-migrations?{query}", tokens["admin"], headers=LATEST), "badRequest", 400)
+
+
+def test_hostile_migration_ids_are_404_never_500(lm_cloud, tokens, image, servers):
+    cloud, admin = lm_cloud, tokens["admin"]
+    server = _boot(cloud, admin, image, "lm-ids", H1, servers)
+    for mid in ("abc", "-1", "9" * 40, "1e3", "%C3%A9"):
+        path = f"{BASE}/servers/{server['id']}/migrations/{mid}"
+        fault(cloud.request("GET", path, admin, headers=LATEST), "itemNotFound", 404)
+    nul = f"{BASE}/servers/{server['id']}/migrations/%00"
+    fault(cloud.request("GET", nul, admin, headers=LATEST), "badRequest", 400)  # the API's guard, as everywhere
+    action = f"{BASE}/servers/{server['id']}/migrations/abc/action"
+    for body in ({"force_complete": 1}, {"force_complete": None, "x": 1}, [], "force_complete"):
+        fault(cloud.request("POST", action, admin, json=body, headers=version("2.22")), "badRequest", 400)
+    fault(cloud.request("POST", action, admin, json={"force_complete": None}), "itemNotFound", 404)  # before 2.22

@@ -180,3 +180,14 @@ def test_a_stuck_move_whose_guest_runs_nowhere_is_an_error_with_the_servers_faul
         {"instance": "h1"},
     )
     assert "lost" in instance.fault["message"]
+
+
+def test_a_server_whose_host_is_down_does_not_move_live(control):
+    _hosts(control)
+    server, migration_id = _server(control)
+    with control.db.session() as session:
+        session.execute(update(ComputeHost).where(ComputeHost.name == "h1").values(forced_down=True))
+    assert live_migration.start(control, server, migration_id, "req-1") == "source down"
+    instance, migration, claims = _state(control, server)
+    assert (instance.task_state, migration.status, claims) == (None, "error", {"instance": "h1"})
+    assert "h1 is down" in (migration.error or "")
