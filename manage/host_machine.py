@@ -288,16 +288,20 @@ mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
 for c in {controllers}; do mkdir -p /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c; done
 for n in {named}; do mkdir -p /sys/fs/cgroup/$n; mount -t cgroup -o none,name=$n cgroup /sys/fs/cgroup/$n; done
 {binds}
-if [ -n "$2" ]; then  # the control node's state directory, seen empty but for this host's own directory
-    keep="/run/stratus-keep-$1"
-    mkdir -p "$keep"
-    mount --rbind "$3" "$keep"
-    mount -t tmpfs -o mode=711 stratus-hidden "$2"
-    mkdir -p "$3"
-    mount --move "$keep" "$3"
-    rmdir "$keep"
+name="$1"; hide="$2"; shift 2
+if [ -n "$hide" ]; then  # the control node's state directory, seen empty but for what stays (the host's own)
+    i=0
+    for kept in "$@"; do
+        i=$((i + 1)); mkdir -p "/run/stratus-keep-$name-$i"; mount --rbind "$kept" "/run/stratus-keep-$name-$i"
+    done
+    mount -t tmpfs -o mode=711 stratus-hidden "$hide"
+    i=0
+    for kept in "$@"; do
+        i=$((i + 1)); mkdir -p "$kept"; mount --move "/run/stratus-keep-$name-$i" "$kept"
+        rmdir "/run/stratus-keep-$name-$i"
+    done
 fi
-hostname "$1"
+hostname "$name"
 """
 
 
@@ -308,15 +312,16 @@ def _setup_script(machine: HostMachine) -> str:
     return SETUP_SCRIPT.format(controllers=" ".join(CONTROLLERS), named=" ".join(NAMED_HIERARCHIES), binds=binds)
 
 
-def _make_namespaces(machine: HostMachine, hide: Path | None) -> None:
+def _make_namespaces(machine: HostMachine, hide: Path | None, shared: tuple[Path, ...] = ()) -> None:
     """The mount, UTS and cgroup namespaces, made once and kept by their bind-mounted files. ``hide``: a directory
     (the control node's state) the host sees as an empty one but for the host's own directory (its root's parent),
     which must be below it."""
-    hidden = ["", ""]
+    hidden = [""]
     if hide is not None:
         if not machine.root.is_relative_to(hide):
             raise HostMachineError(name=machine.name, reason=f"its root is not below {hide}")
-        hidden = [hypervisor_tls.check_path(hide), hypervisor_tls.check_path(machine.root.parent)]
+        kept = [machine.root.parent, *(path for path in shared if path.is_relative_to(hide))]
+        hidden = [hypervisor_tls.check_path(path) for path in (hide, *kept)]
     ns = machine.ns_dir
     ns.mkdir(parents=True, exist_ok=True)
     if all(_is_mountpoint(ns / kind) for kind in NAMESPACES):
@@ -373,17 +378,23 @@ def listens_tcp(machine: HostMachine) -> bool:
 
 
 def start(
-    machine: HostMachine, listen: str = "none", tls_dir: Path | None = None, hide: Path | None = None
+    machine: HostMachine,
+    listen: str = "none",
+    tls_dir: Path | None = None,
+    hide: Path | None = None,
+    shared: tuple[Path, ...] = (),
 ) -> HostMachine:
     """Make the host and start its libvirtd and virtlogd; what exists already is kept (idempotent). ``listen``:
-    see ``_libvirt_config`` (a running libvirtd keeps how it listens until it is restarted)."""
+    see ``_libvirt_config`` (a running libvirtd keeps how it listens until it is restarted). ``hide``: a directory
+    the host sees empty (the control node's state) but for the host's own directory (its root's parent) and the
+    ``shared`` directories below it (a store all hosts mount, as over NFS), fixed when its namespaces are made."""
     machine.root.mkdir(parents=True, exist_ok=True)
     record(machine)
     _network(machine).ensure()
     _physical_wires(machine)
     _make_cgroups(machine)
     _libvirt_config(machine, listen, tls_dir)
-    _make_namespaces(machine, hide)
+    _make_namespaces(machine, hide, shared)
     _start_daemons(machine)
     return machine
 
@@ -551,7 +562,9 @@ def start_all(settings: Settings) -> list[HostMachine]:
     for host in machine_hosts(settings):
         machine = of_host(settings, host)
         pki = join(settings, host)
-        machines.append(start(machine, listen="tls", tls_dir=pki, hide=settings.state_path))
+        volumes = settings.effective_volume_dir  # the file volume backend's store: shared, as over NFS
+        volumes.mkdir(parents=True, exist_ok=True)
+        machines.append(start(machine, listen="tls", tls_dir=pki, hide=settings.state_path, shared=(volumes,)))
     return machines
 
 

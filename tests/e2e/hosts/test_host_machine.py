@@ -130,3 +130,23 @@ def test_a_host_machine_is_wired_to_the_machines_physical_networks_as_to_a_switc
     finally:
         host_machine.stop(machine, remove=True)
     assert not Path("/sys/class/net", bridge).exists()  # the machine's bridge goes with its last host
+
+
+def test_a_host_machine_sees_the_control_nodes_state_empty_but_for_its_own_directory_and_shared_stores(tmp_path):
+    state = tmp_path / "state"
+    (state / "secret").parent.mkdir(parents=True)
+    (state / "secret").write_text("database password")
+    (state / "volumes").mkdir()
+    (state / "volumes" / "volume-1").write_text("a volume")
+    name = f"hm-{uuid.uuid4().hex[:4]}-h"
+    machine = HostMachine(name, state / "hosts" / name / "machine", "10.231.11.16", underlay_bridge="ul-hmhide")
+    try:
+        host_machine.start(machine, hide=state, shared=(state / "volumes",))
+        (machine.root.parent / "own").write_text("mine")
+        assert machine.run(["cat", str(state / "secret")]).returncode != 0
+        assert machine.run(["ls", str(state)]).stdout.split() == ["hosts", "volumes"]
+        assert machine.run(["cat", str(machine.root.parent / "own")]).stdout == "mine"
+        assert machine.run(["cat", str(state / "volumes" / "volume-1")]).stdout == "a volume"
+        assert (state / "secret").read_text() == "database password"  # hidden from the host, not gone
+    finally:
+        host_machine.stop(machine, remove=True)
