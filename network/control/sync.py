@@ -196,7 +196,7 @@ def ports_wired(
             wired_all = all(p.status == PortStatus.ACTIVE for p in by_device[(device_id, project_id)])
             if wired_all and device_id not in failed:
                 ready.append((device_id, nics_of(session, device_id, project_id)))
-        ready += _migrating_ready(session, host, done)
+        ready += _migrating_ready(session, host, done, errors, failed)
     for instance_id, nics in ready:
         compute_client.network_ready(control.app, instance_id, host, nics, request_id)
     for instance_id, reason in failed.items():
@@ -205,14 +205,22 @@ def ports_wired(
     return {"active": len(active), "ready": len(ready), "failed": len(failed)}
 
 
-def _migrating_ready(session: Session, host: str, done: set[str]) -> list[tuple[str, list[dict[str, Any]]]]:
+def _migrating_ready(
+    session: Session, host: str, done: set[str], errors: dict[str, str], failed: dict[str, str]
+) -> list[tuple[str, list[dict[str, Any]]]]:
     """Servers live-migrating to ``host`` whose ports this host has all wired: the target is ready for them
-    (``network.control.migration``). Told at each report while the move lasts; compute takes the first."""
-    devices = {(p.device_id, p.project_id) for p in session.scalars(select(Port).where(wiring.migrating_here(host)))}
+    (``network.control.migration``). Told at each report while the move lasts; compute takes the first. A network
+    the target could not wire fails the move (added to ``failed``)."""
+    migrating = list(session.scalars(select(Port).where(wiring.migrating_here(host))))
+    for port in migrating:
+        if port.id not in done and port.network_id in errors:
+            failed[port.device_id] = (
+                f"network {port.network_id} could not be wired on {host}: {errors[port.network_id]}"
+            )
     ready = []
-    for device_id, project_id in sorted(devices):
+    for device_id, project_id in sorted({(p.device_id, p.project_id) for p in migrating}):
         ports = session.scalars(select(Port.id).where(server_ports(device_id, project_id)))
-        if all(port_id in done for port_id in ports):
+        if device_id not in failed and all(port_id in done for port_id in ports):
             ready.append((device_id, nics_of(session, device_id, project_id)))
     return ready
 

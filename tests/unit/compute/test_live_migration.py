@@ -191,3 +191,31 @@ def test_a_server_whose_host_is_down_does_not_move_live(control):
     instance, migration, claims = _state(control, server)
     assert (instance.task_state, migration.status, claims) == (None, "error", {"instance": "h1"})
     assert "h1 is down" in (migration.error or "")
+
+
+def test_an_abort_of_a_move_still_preparing_cancels_it_when_the_target_reports(control):
+    _hosts(control)
+    server, migration_id = _server(control)
+    live_migration.start(control, server, migration_id, "req-1")
+    live_migration.network_ready(control, server, "h2", [], "req-1")
+    with control.db.session() as session:  # the API's abort (2.65): preparing -> cancelling
+        session.execute(update(Migration).where(Migration.id == migration_id).values(status="cancelling"))
+    assert live_migration.step(control, server, "h2", migration_id, "prepared", "req-1") == "cancelled"
+    instance, migration, claims = _state(control, server)
+    assert (instance.host, instance.task_state, migration.status, claims) == (
+        "h1",
+        None,
+        "cancelled",
+        {"instance": "h1"},
+    )
+    assert client.AGENT_LIVE_MIGRATION in _sent(control)[-2:]  # the target rolls back; the source never copied
+
+
+def test_a_target_that_cannot_wire_the_ports_fails_the_move(control):
+    _hosts(control)
+    server, migration_id = _server(control)
+    live_migration.start(control, server, migration_id, "req-1")
+    assert live_migration.network_failed(control, server, "h1", "x", "req-1") is None  # not the target
+    assert live_migration.network_failed(control, server, "h2", "no bridge", "req-1") == "failed"
+    _, migration, claims = _state(control, server)
+    assert (migration.status, claims) == ("failed", {"instance": "h1"}) and "no bridge" in (migration.error or "")

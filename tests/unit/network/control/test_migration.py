@@ -108,3 +108,14 @@ def test_a_server_without_ports_is_ready_on_the_target_at_once(control):
     queue: RecordingQueue = control.app  # type: ignore[assignment]
     migration.migration_binding(control, "portless", "alice", "h2", "prepare")
     assert [args[:2] for args in queue.named(compute_client.NETWORK_READY)] == [["portless", "h2"]]
+
+
+def test_a_network_the_target_cannot_wire_fails_the_move(control):
+    queue: RecordingQueue = control.app  # type: ignore[assignment]
+    network_id, _, _ = _bound(control)
+    migration.migration_binding(control, "moving", "alice", "h2", "prepare")
+    queue.sent.clear()
+    sync.ports_wired(control, "h2", 1, [], {network_id: "no bridge"})
+    assert not [name for name, _, _ in queue.sent if name == compute_client.NETWORK_READY]
+    (failed,) = queue.named(compute_client.NETWORK_FAILED)
+    assert failed[:2] == ["moving", "h2"] and "no bridge" in failed[2]
