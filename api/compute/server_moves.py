@@ -29,17 +29,20 @@ from compute.models import ComputeHost, Instance
 
 MIGRATE = {
     "type": ["object", "null"],
-    "properties": {"host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255}},
+    "properties": {
+        "host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255, "pattern": "^[a-zA-Z0-9-._]*$"}
+    },
     "additionalProperties": False,
 }
-"""Nova's ``migrate`` body from 2.56: null, or an object naming the target host (null: the scheduler picks)."""
+"""Nova's ``migrate`` body from 2.56: null, or an object naming the target host (null: the scheduler picks); the
+host a host name (Nova's ``fqdn`` type). Before 2.56 Nova reads nothing of the body, and neither do we."""
 
 
 def _migrate(ctx: RequestContext, server_id: str, body: Any) -> Response:
-    if body is not None and not at_least("2.56"):
-        raise BadRequest("Invalid input for field/attribute migrate. Value: must be null before microversion 2.56.")
-    validate(body, MIGRATE)
-    host = (body or {}).get("host")
+    host = None
+    if at_least("2.56"):
+        validate(body, MIGRATE)
+        host = (body or {}).get("host")
     with runtime().db.session() as session:
         instance = lookups.server(session, ctx, server_id)
         policy.enforce("compute:servers:migrate", {"project_id": instance.project_id})

@@ -549,13 +549,12 @@ def test_migrate_is_for_admins_and_hostile_bodies_are_refused(moves_cloud, token
     ]
     for hostile_body in hostile:
         fault(act(cloud, admin, server_id, hostile_body, V256), "badRequest", 400)
-    older = act(cloud, admin, server_id, {"migrate": {"host": H[2]}}, version("2.55"))
-    assert "2.56" in fault(older, "badRequest", 400)
     fault(act(cloud, admin, "00000000-0000-4000-8000-000000000000", {"migrate": None}), "itemNotFound", 404)
     server = show(cloud, admin, server_id)
     assert (server["status"], server["OS-EXT-SRV-ATTR:host"], server["OS-EXT-STS:task_state"]) == ("ACTIVE", host, None)
 
-    assert act(cloud, admin, server_id, {"migrate": None}).status_code == 202
+    # Before 2.56 Nova reads nothing of the body: a host named there is no error, and not honoured.
+    assert act(cloud, admin, server_id, {"migrate": {"host": "no-such-host"}}, version("2.55")).status_code == 202
     ended(cloud, admin, server_id, "VERIFY_RESIZE")
     fault(act(cloud, admin, server_id, {"migrate": None}), "conflictingRequest", 409)  # already moved, unconfirmed
     assert act(cloud, demo, server_id, {"revertResize": None}).status_code == 202  # the owner ends it
