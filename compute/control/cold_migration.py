@@ -37,12 +37,13 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from compute import actions, client, moves, service
+from compute import actions, client, moves, service, volumes
 from compute.control import build, records, resize, scheduler
 from compute.control.context import ComputeControl
 from compute.models import Allocation, ComputeHost, Instance, Migration, ports_of
 from compute.states import PowerState, TaskState, VmState
 from network import client as network_client
+from volume.models import VolumeAttachment
 
 LOG = logging.getLogger(__name__)
 
@@ -204,6 +205,14 @@ def _send_disk_copy(control: ComputeControl, instance_id: str, request_id: str) 
 # --- the hosts' reports --------------------------------------------------------------------------------------
 
 
+def _attachments_to(session: Session, instance_id: str, host: str) -> None:
+    """The server's volumes are plugged in on ``host`` now (their connection_info does not name a host)."""
+    for mapping in volumes.mappings(session, instance_id):
+        attachment = session.get(VolumeAttachment, mapping.attachment_id) if mapping.attachment_id else None
+        if attachment is not None and not attachment.deleted:
+            attachment.attached_host = host
+
+
 def _target_claim(instance_id: str) -> Any:
     return delete(Allocation).where(Allocation.instance_id == instance_id, Allocation.purpose == TARGET_CLAIM)
 
@@ -313,6 +322,7 @@ def _finished(
                 availability_zone=zone.availability_zone if zone is not None else instance.availability_zone,
                 power_state=power_state,
             )
+            _attachments_to(session, instance_id, host)
             event_request = migration.request_id or request_id
             actions.record_event(session, instance_id, event_request, "compute_finish_resize", "Success", host)
     if error is not None:
@@ -467,6 +477,7 @@ def _source_restored(
             "vm_state": _stable_state(power_state),
         }
         rolling_back = migration.error is not None
+        _attachments_to(session, instance_id, host)
         if error is not None:
             migration.error = f"{migration.error}; " if rolling_back else ""
             migration.error += f"the source {host} could not restore the guest: {error}"

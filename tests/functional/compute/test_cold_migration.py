@@ -297,6 +297,41 @@ def test_a_server_on_a_network_has_its_port_bound_to_the_target_and_back_to_the_
     cloud.request("DELETE", f"{NET}/networks/{net['id']}", admin)
 
 
+def test_an_attached_volume_follows_the_server_to_the_target_and_back_on_revert(moves_cloud, tokens, image):
+    cloud, admin = moves_cloud, tokens["admin"]
+    server_id = server_on(cloud, admin, image, H[1], "with-volume")
+    made = cloud.request("POST", "/volume/v3/volumes", admin, json={"volume": {"name": "moves", "size": 1}})
+    volume_id = made.json()["volume"]["id"]
+
+    def volume() -> dict[str, Any]:
+        return cloud.request("GET", f"/volume/v3/volumes/{volume_id}", admin).json()["volume"]
+
+    wait_until(
+        volume,
+        30,
+        interval=0.1,
+        message="the volume never became available",
+        until=lambda v: v["status"] == "available",
+    )
+    body = {"volumeAttachment": {"volumeId": volume_id}}
+    attached = cloud.request("POST", f"{BASE}/servers/{server_id}/os-volume_attachments", admin, json=body)
+    assert attached.status_code == 200, attached.text
+    in_use = wait_until(volume, 30, interval=0.1, message="never in use", until=lambda v: v["status"] == "in-use")
+    assert in_use["attachments"][0]["host_name"] == H[1]
+
+    assert act(cloud, admin, server_id, {"migrate": {"host": H[2]}}, V256).status_code == 202
+    ended(cloud, admin, server_id, "VERIFY_RESIZE")
+    (attachment,) = volume()["attachments"]
+    assert (attachment["server_id"], attachment["host_name"]) == (server_id, H[2])
+
+    assert act(cloud, admin, server_id, {"revertResize": None}).status_code == 202
+    ended(cloud, admin, server_id, "ACTIVE")
+    assert volume()["attachments"][0]["host_name"] == H[1]
+    delete(cloud, admin, server_id)
+    wait_until(volume, 30, interval=0.1, message="never detached", until=lambda v: v["status"] == "available")
+    cloud.request("DELETE", f"/volume/v3/volumes/{volume_id}", admin)
+
+
 @pytest.mark.parametrize("ending", ["confirmResize", "revertResize"])
 def test_resize_to_another_host_holds_both_flavors_until_it_is_confirmed_or_reverted(
     moves_cloud, tokens, image, ending
