@@ -129,3 +129,25 @@ def test_a_revert_stuck_past_the_timeout_ends_on_the_source_at_once(control):
     # The target is told to remove its copy, the source to start its own: late answers change nothing.
     assert events.action_done(control, server, "h2", cold_migration.CLEAR_TARGET, "req-x", GONE) == "cleaned up"
     assert events.action_done(control, server, "h1", cold_migration.REVERT_SOURCE, "req-x", RUNNING) == "superseded"
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_a_resize_with_no_other_host_stays_in_place_only_where_the_setting_allows_it(tmp_path: Path, allowed: bool):
+    settings = dataclasses.replace(Settings(), allow_resize_to_same_host=allowed)
+    for database in fresh_database(tmp_path / "alone.db"):
+        control = ComputeControl(database, RecordingQueue(), settings)  # type: ignore[arg-type]
+        server = _server(control)
+        bigger = {**FLAVOR, "id": "2", "vcpus": 2}
+        with control.db.session() as session:
+            session.execute(update(ComputeHost).where(ComputeHost.name == "h2").values(enabled=False))
+            session.execute(update(Instance).where(Instance.id == server).values(flavor=bigger))
+        outcome = cold_migration.start(control, server, "req-1", "resize")
+        instance, migration, claims = _state(control, server)
+        target = "h1" if allowed else None  # in place, the server's host is both; refused, there is no target
+        assert (migration.migration_type, migration.source_compute, migration.dest_compute) == ("resize", "h1", target)
+        if allowed:
+            assert (outcome, instance.task_state, migration.status) == ("resizing on h1", "resize_prep", "migrating")
+            assert claims == {"instance": "h1", "resize": "h1"}
+        else:
+            assert (outcome, instance.task_state, migration.status) == ("no valid host", None, "error")
+            assert (instance.flavor["id"], claims) == ("1", {"instance": "h1"})
