@@ -18,6 +18,7 @@ from compute.control import cold_migration, events, sweeper
 from compute.control.context import ComputeControl
 from compute.models import Allocation, ComputeHost, Instance, Migration
 from compute.states import PowerState
+from network import client as network_client
 from tests.unit.compute.conftest import RecordingQueue
 from tests.unit.conftest import fresh_database
 
@@ -151,3 +152,28 @@ def test_a_resize_with_no_other_host_stays_in_place_only_where_the_setting_allow
         else:
             assert (outcome, instance.task_state, migration.status) == ("no valid host", None, "error")
             assert (instance.flavor["id"], claims) == ("1", {"instance": "h1"})
+
+
+def test_ports_the_target_cannot_wire_roll_the_move_back_and_are_wired_on_the_source_again(control):
+    server = _server(control)
+    port = {"network_id": "n1", "port_id": "p1", "mac": "fa:16:3e:00:00:01", "tap": "tapp1", "mtu": 1450}
+    with control.db.session() as session:
+        session.execute(update(Instance).where(Instance.id == server).values(requested_networks=[port]))
+    cold_migration.start(control, server, "req-1", "migration")
+    assert (
+        events.action_done(control, server, "h1", cold_migration.DISK_COPY, "req-1", GONE) == "binding the ports to h2"
+    )
+    assert control.app.sent[-1] == network_client.BIND_INSTANCE  # type: ignore[attr-defined]
+
+    # The network service's "failed" for the target (it comes as a failed spawn's report): back to the source.
+    assert events.spawn_failed(control, server, "h2", "no VXLAN", "req-1") == "rolling back"
+    assert events.action_done(control, server, "h2", cold_migration.CLEAR_TARGET, "req-1", GONE) == (
+        "binding the ports to h1"
+    )
+    nics = [{**port, "bridge": "brq-n1"}]
+    assert events.network_ready(control, server, "h2", nics, "req-1") == "superseded"  # not the target's any more
+    assert events.network_ready(control, server, "h1", nics, "req-1") == "restoring the source"
+    assert events.action_done(control, server, "h1", cold_migration.REVERT_SOURCE, "req-1", RUNNING) == "rolled back"
+    instance, migration, claims = _state(control, server)
+    assert (instance.vm_state, instance.host, claims) == ("active", "h1", {"instance": "h1"})
+    assert migration.status == "error" and "no VXLAN" in (migration.error or "")
