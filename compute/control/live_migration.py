@@ -244,12 +244,18 @@ def step(
         if host != expected_host:
             LOG.warning("host %s reported %s of migration %s, which is not its part: ignored", host, name, migration_id)
             return "ignored: not this host's part"
+        timed_out = migration.error in (RESOLVING, NOT_ON_SOURCE)
     if name == "prepared":
         return _prepared(control, instance_id, migration_id, request_id, error)
     if name == "progress":
         return _progress(control, instance_id, migration_id, stats or {})
     if name == "completed":
         return _completed(control, instance_id, migration_id, request_id, stats or {})
+    if name in ("failed", "aborted") and timed_out:  # the sweeper stopped the copy: the guest runs on the source
+        message = (
+            "The live migration timed out (compute_task_timeout); the copy was stopped, the guest runs on its source."
+        )
+        return fail(control, instance_id, migration_id, request_id, Status.ERROR, message, event=EVENT, host=host)
     if name in ("failed", "aborted"):
         status = Status.CANCELLED if name == "aborted" else Status.FAILED
         message = "The live migration was aborted." if name == "aborted" else f"The live migration failed: {error}"

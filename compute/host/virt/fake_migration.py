@@ -13,7 +13,9 @@ Failures are injected by the server's name (as a fake host fails its spawns by i
 - ``lm-fail-mid``: the stream breaks half-way (``live_migration`` fails, the guest still runs on the source);
 - ``lm-fail-post``: the source's ``post_live_migration_at_source`` fails (the guest already runs on the target);
 - ``lm-fail-rollback``: the target's ``rollback_live_migration_at_destination`` fails;
-- ``lm-slow``: each step takes ``SLOW_STEP`` seconds (``STEPS`` of them), time to abort or force the completion.
+- ``lm-slow``: each step takes ``SLOW_STEP`` seconds (``STEPS`` of them), time to abort or force the completion;
+- ``lm-hang``: the copy never converges by itself (only an abort or a force-complete ends it): a move stuck for the
+  sweeper to settle.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ STEP = 0.05
 """Seconds one step takes."""
 SLOW_STEP = 1.5
 """Seconds one step takes for a server named ``lm-slow``: 12 s in all, unless aborted or forced."""
+HANG_STEP = 3600.0
+"""Seconds one step takes for a server named ``lm-hang``."""
 DOWNTIME_MS = 23
 """The simulated pause at the switch (a forced completion pauses the guest longer: ``FORCED_DOWNTIME_MS``)."""
 FORCED_DOWNTIME_MS = 180
@@ -76,6 +80,8 @@ def _inject(call: str, name: str) -> None:
 class _Job:
     abort: threading.Event = field(default_factory=threading.Event)
     force: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event = field(default_factory=threading.Event)
+    """Set with either: a step's wait ends at once."""
 
 
 class FakeLiveMigration:
@@ -145,10 +151,11 @@ class FakeLiveMigration:
         destination: Any,
         progress: Callable[[MigrationStats], None],
     ) -> MigrationStats:
-        step = SLOW_STEP if "lm-slow" in name else STEP
+        step = HANG_STEP if "lm-hang" in name else SLOW_STEP if "lm-slow" in name else STEP
         started = time.monotonic()
         for index in range(1, STEPS + 1):
-            if job.abort.wait(step):
+            job.wake.wait(step)
+            if job.abort.is_set():
                 raise MigrationAborted(uuid=uuid)
             if job.force.is_set():
                 break
@@ -183,12 +190,14 @@ class FakeLiveMigration:
             job = self._lm_jobs.get(uuid)
         if job is not None:
             job.abort.set()
+            job.wake.set()
 
     def live_migration_force_complete(self, uuid: str) -> None:
         with self._lock:
             job = self._lm_jobs.get(uuid)
         if job is not None:
             job.force.set()
+            job.wake.set()
 
     def migrating(self, uuid: str) -> bool:
         """Whether a migration of ``uuid`` runs from here now."""

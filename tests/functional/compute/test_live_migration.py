@@ -33,11 +33,19 @@ PASSWORDS = {"admin": ADMIN_PASSWORD, "demo": DEMO_PASSWORD}
 LATEST = version("2.80")
 ENDED = ("completed", "failed", "error", "cancelled")
 WITHIN = 30.0
+TASK_TIMEOUT = 40
 
 
 @pytest.fixture(scope="module")
 def lm_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudClient]:
-    env = {"STRATUS_HOST": HOST, "STRATUS_HOST_HEARTBEAT_INTERVAL": "1", "STRATUS_COMPUTE_HOST_DOWN_AFTER": "5"}
+    env = {
+        "STRATUS_HOST": HOST,
+        "STRATUS_HOST_HEARTBEAT_INTERVAL": "1",
+        "STRATUS_COMPUTE_HOST_DOWN_AFTER": "5",
+        # A live migration in flight this long is settled by the sweeper (the slow ones here take 12 s at most).
+        "STRATUS_COMPUTE_TASK_TIMEOUT": str(TASK_TIMEOUT),
+        "STRATUS_COMPUTE_SWEEP_INTERVAL": "2",
+    }
     state = tmp_path_factory.mktemp("live-migration")
     with running_cloud(state, env) as server:
         server.bootstrap(PASSWORDS["admin"], PASSWORDS["demo"])
@@ -318,6 +326,25 @@ def test_two_concurrent_live_migrations_to_a_target_with_room_for_one_never_over
     assert used[H3] <= 65536, used
     hosts = sorted(show(cloud, admin, s["id"])["OS-EXT-SRV-ATTR:host"] for s in (first, second))
     assert H3 in hosts and len(set(hosts)) == 2, hosts
+
+
+def test_a_live_migration_stuck_past_the_timeout_is_settled_where_the_guest_runs(lm_cloud, tokens, image, servers):
+    """The copy never converges (``lm-hang``): past compute_task_timeout the sweeper stops it and asks the hosts;
+    the guest still runs on its source, so the move ends there, in error, and the target's claim is released."""
+    cloud, admin = lm_cloud, tokens["admin"]
+    server = _boot(cloud, admin, image, "lm-hang-server", H1, servers)
+    assert _live(cloud, admin, server["id"], H2).status_code == 202
+    migration = wait_until(
+        lambda: _migrations(cloud, admin, server["id"])[0],
+        TASK_TIMEOUT + WITHIN,
+        interval=0.5,
+        message="the stuck live migration was never settled",
+        until=lambda found: found["status"] in ENDED,
+    )
+    assert migration["status"] == "error", migration
+    assert "timed out" in _event(_action(cloud, admin, server["id"]), "compute_live_migration")["traceback"]
+    _stays_on(cloud, admin, server["id"], H1)
+    assert _allocations(cloud, admin)[H2] == 0
 
 
 # ---------------------------------------------------------------------------------------------------------------
