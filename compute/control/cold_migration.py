@@ -179,12 +179,13 @@ def _no_target(
         instance = session.get(Instance, instance_id)
         if instance is None:
             return
+        # Recorded first, with the flavors the move asked for (the swap gives the server its old one back).
+        row = moves.start(session, instance, kind, _S.ERROR, request_id, *requester, error=reason)
         values = {"flavor": instance.old_flavor or instance.flavor, "old_flavor": None}
-        if not service.swap(
-            session, instance_id, {"task_state": TaskState.RESIZE_PREP.value}, task_state=None, **values
-        ):
+        expect = {"task_state": TaskState.RESIZE_PREP.value}
+        if not service.swap(session, instance_id, expect, task_state=None, **values):
+            session.delete(row)
             return
-        moves.start(session, instance, kind, _S.ERROR, request_id, *requester, error=reason)
         actions.record_event(session, instance_id, request_id, "conductor_migrate_server", "Error", source, reason)
     LOG.warning("[%s] move of %s not started: %s", request_id, instance_id, reason)
 

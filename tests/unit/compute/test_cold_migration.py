@@ -152,6 +152,7 @@ def test_a_resize_with_no_other_host_stays_in_place_only_where_the_setting_allow
         else:
             assert (outcome, instance.task_state, migration.status) == ("no valid host", None, "error")
             assert (instance.flavor["id"], claims) == ("1", {"instance": "h1"})
+            assert (migration.old_flavor_id, migration.new_flavor_id) == ("1", "2")  # what was asked for
 
 
 def test_ports_the_target_cannot_wire_roll_the_move_back_and_are_wired_on_the_source_again(control):
