@@ -79,6 +79,11 @@ IN_FLIGHT: frozenset[Status] = frozenset(
 )
 """A move in these holds the server: no second move starts, and ``servers/{id}/migrations`` lists it (live)."""
 
+ABORTED_BEFORE_COPY = "Aborted before the copy began."
+"""The ``error`` of a live migration the user aborted while it was queued or preparing (2.65): the control side
+ends it at the target's next report, which it must not do for one aborted while running (the source's copy says
+how that one ended: it may have completed)."""
+
 
 def start(
     session: Session,

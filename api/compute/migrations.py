@@ -300,10 +300,11 @@ def abort_server_migration(server_id: str, migration_id: str) -> Response:
                 "instance (microversion 2.65 or later aborts queued and preparing ones)."
             )
         running = row.status == "running"
+        marked = {} if running else {"error": moves.ABORTED_BEFORE_COPY}  # the copy never started: none to wait for
         updated = session.execute(
             update(Migration)
             .where(Migration.id == row.id, Migration.status == row.status)
-            .values(status=Status.CANCELLING.value)
+            .values(status=Status.CANCELLING.value, **marked)
         )
         if updated.rowcount != 1:  # the move went on meanwhile
             raise Conflict(f"Migration {row.id} changed state meanwhile; try again.")

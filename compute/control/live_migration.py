@@ -187,13 +187,14 @@ def network_ready(
         if migration is None:
             return None
         migration_id, status, block = migration.id, migration.status, migration.block_migration
+        aborted_early = status == Status.CANCELLING and migration.error == moves.ABORTED_BEFORE_COPY
         # Told at each of the target's reports while the move lasts: only the first starts the preparation.
         first = status == Status.QUEUED and _set_status(session, migration_id, {Status.QUEUED}, status=Status.PREPARING)
         if first:
             spec = build.instance_spec(session.get(Instance, instance_id))
             event = "compute_check_can_live_migrate_destination"
             actions.record_event(session, instance_id, migration.request_id, event, "Success", host)
-    if status == Status.CANCELLING:
+    if aborted_early:  # aborted while queued or preparing; one aborted while running ends with its copy's report
         fail(control, instance_id, migration_id, request_id, Status.CANCELLED, "The live migration was aborted.")
         return "aborted"
     if not first:

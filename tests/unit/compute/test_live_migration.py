@@ -219,3 +219,39 @@ def test_a_target_that_cannot_wire_the_ports_fails_the_move(control):
     assert live_migration.network_failed(control, server, "h2", "no bridge", "req-1") == "failed"
     _, migration, claims = _state(control, server)
     assert (migration.status, claims) == ("failed", {"instance": "h1"}) and "no bridge" in (migration.error or "")
+
+
+def _abort(control: ComputeControl, migration_id: int, before_copy: bool) -> None:
+    """What the API's abort writes (``api.compute.migrations``)."""
+    marked = {"error": moves.ABORTED_BEFORE_COPY} if before_copy else {}
+    with control.db.session() as session:
+        session.execute(update(Migration).where(Migration.id == migration_id).values(status="cancelling", **marked))
+
+
+def test_an_abort_of_a_queued_move_cancels_it_at_the_targets_next_report(control):
+    _hosts(control)
+    server, migration_id = _server(control)
+    live_migration.start(control, server, migration_id, "req-1")
+    _abort(control, migration_id, before_copy=True)
+    assert live_migration.network_ready(control, server, "h2", [], "req-1") == "aborted"
+    instance, migration, claims = _state(control, server)
+    assert (instance.host, instance.task_state, migration.status, claims) == (
+        "h1",
+        None,
+        "cancelled",
+        {"instance": "h1"},
+    )
+
+
+def test_an_abort_of_a_running_move_waits_for_its_copy_which_may_have_completed(control):
+    """The target's reports go on while the copy runs: they must not end a move whose copy may have landed."""
+    _hosts(control)
+    server, migration_id = _server(control)
+    live_migration.start(control, server, migration_id, "req-1")
+    live_migration.network_ready(control, server, "h2", [], "req-1")
+    live_migration.step(control, server, "h2", migration_id, "prepared", "req-1")
+    _abort(control, migration_id, before_copy=False)
+    assert live_migration.network_ready(control, server, "h2", [], "req-1") == "not waiting"
+    assert live_migration.step(control, server, "h1", migration_id, "completed", "req-1", stats={}) == "completed"
+    instance, migration, claims = _state(control, server)
+    assert (instance.host, migration.status, claims) == ("h2", "completed", {"instance": "h2"})
