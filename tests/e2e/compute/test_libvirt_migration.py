@@ -126,6 +126,17 @@ def ready_count(host: Host, uuid: str) -> int:
     return len(markers.READY_RE.findall(host.driver.get_console_output(uuid)))
 
 
+def wait_for_ready(host: Host, uuid: str, count: int) -> None:
+    """Until the console (with the history that moved along) holds ``count`` ready lines: one per boot."""
+    wait_until(
+        lambda: ready_count(host, uuid),
+        BOOT_TIMEOUT,
+        interval=0.3,
+        message=f"no ready line #{count} on the console of {uuid} on {host.machine.name}",
+        until=lambda ready: ready >= count,
+    )
+
+
 def wait_for_console(host: Host, uuid: str, text: str, timeout: float = BOOT_TIMEOUT) -> None:
     wait_until(
         lambda: host.driver.get_console_output(uuid),
@@ -162,7 +173,7 @@ def test_a_guest_moves_live_to_b_and_cold_back_to_a(hosts: tuple[Host, Host]) ->
     a.driver.spawn(a.spec(uuid))
     wait_for_console(a, uuid, markers.READY_MARKER)
     timings["spawn on A → ready"] = time.monotonic() - started
-    type_on_console(a, uuid, "echo BEFORE-MOVE > /tmp/mark; echo WROTE-$((6*7))", "WROTE-42")
+    type_on_console(a, uuid, "echo before-move > /tmp/mark; echo WROTE-$((6*7))", "WROTE-42")
 
     # A live migration libvirt refuses: B was prepared without the disk a block migration copies into.
     b.driver.pre_live_migration(b.spec(uuid), block_migration=False)
@@ -189,9 +200,11 @@ def test_a_guest_moves_live_to_b_and_cold_back_to_a(hosts: tuple[Host, Host]) ->
     assert [(i.uuid, i.power_state) for i in b.driver.list_instances()] == [(uuid, PowerState.RUNNING)]
     assert a.driver.list_instances() == []
     # The same guest, still running: its memory came along and it never booted on B.
-    type_on_console(b, uuid, "cat /tmp/mark; echo ON-B-$((6*7))", "ON-B-42")
+    # (upper case: only the guest's answer on B reads so, not the history that came along)
+    type_on_console(b, uuid, "tr a-z A-Z < /tmp/mark; echo ON-B-$((6*7))", "ON-B-42")
     console = b.driver.get_console_output(uuid)
-    assert "BEFORE-MOVE" in console and ready_count(b, uuid) == 0 and "Linux version" not in console
+    assert "BEFORE-MOVE" in console and "WROTE-42" in console  # its console history moved with it
+    assert ready_count(b, uuid) == 1  # the one boot, on A
     moved_xml = b.virsh("dumpxml", "--inactive", name)
     assert str(b.driver.instance_dir(uuid) / "disk") in moved_xml and "stratus:incoming" not in moved_xml
     assert disk_info(b.driver.instance_dir(uuid) / "disk")["backing-filename"] == str(b.cache / "tiny.qcow2")
@@ -208,7 +221,7 @@ def test_a_guest_moves_live_to_b_and_cold_back_to_a(hosts: tuple[Host, Host]) ->
     subprocess.run(["qemu-img", "compare", "-U", "-f", "qcow2", "-F", "qcow2", str(kept), str(copied)],
                    check=True, capture_output=True, timeout=120)  # fmt: skip  # the same data, on each host's base
     a.driver.finish_migration(bigger, power_on=True)
-    wait_for_console(a, uuid, markers.READY_MARKER)
+    wait_for_ready(a, uuid, 2)  # booted again: a cold move; the first boot is in the history
     timings["cold migration → ready on A"] = time.monotonic() - started
     assert markers.ready_hostname(a.driver.get_console_output(uuid)) == "mover"
     assert a.virsh("domstate", name) == "running"
@@ -243,7 +256,7 @@ def test_an_aborted_live_migration_leaves_the_guest_on_a_and_a_forced_one_comple
     name = f"stratus-{uuid}"
     a.driver.spawn(a.spec(uuid))
     wait_for_console(a, uuid, markers.READY_MARKER)
-    type_on_console(a, uuid, "echo BEFORE-ABORT > /tmp/mark; echo WROTE-$((6*7))", "WROTE-42")
+    type_on_console(a, uuid, "echo before-abort > /tmp/mark; echo WROTE-$((6*7))", "WROTE-42")
 
     a.virsh("migrate-setspeed", name, "1")  # 1 MiB/s: the copy takes minutes, time enough to abort it
     b.driver.pre_live_migration(b.spec(uuid), block_migration=True)
@@ -255,7 +268,7 @@ def test_an_aborted_live_migration_leaves_the_guest_on_a_and_a_forced_one_comple
     assert b.virsh("domstate", name) == "shut off"  # only the incoming definition: no guest arrived
     b.driver.rollback_live_migration_at_destination(uuid)
     assert name not in b.domains()
-    type_on_console(a, uuid, "cat /tmp/mark; echo STILL-ON-A-$((6*7))", "STILL-ON-A-42")
+    type_on_console(a, uuid, "tr a-z A-Z < /tmp/mark; echo STILL-ON-A-$((6*7))", "STILL-ON-A-42")
 
     state_when_forced: list[str] = []
 
@@ -271,8 +284,8 @@ def test_an_aborted_live_migration_leaves_the_guest_on_a_and_a_forced_one_comple
     assert name not in a.domains()
     assert b.virsh("domstate", name) == "running"  # paused only on the way
     a.driver.post_live_migration_at_source(uuid)
-    type_on_console(b, uuid, "cat /tmp/mark; echo ON-B-$((6*7))", "ON-B-42")
-    assert "BEFORE-ABORT" in b.driver.get_console_output(uuid) and ready_count(b, uuid) == 0
+    type_on_console(b, uuid, "tr a-z A-Z < /tmp/mark; echo ON-B-$((6*7))", "ON-B-42")
+    assert "BEFORE-ABORT" in b.driver.get_console_output(uuid) and ready_count(b, uuid) == 1
 
     # A guest its user paused moves back paused, and runs on where it stopped once unpaused.
     b.driver.pause(uuid)
@@ -281,8 +294,9 @@ def test_an_aborted_live_migration_leaves_the_guest_on_a_and_a_forced_one_comple
     b.driver.post_live_migration_at_source(uuid)
     assert a.virsh("domstate", name) == "paused" and name not in b.domains()
     a.driver.unpause(uuid)
-    type_on_console(a, uuid, "cat /tmp/mark; echo BACK-ON-A-$((6*7))", "BACK-ON-A-42")
-    assert "BEFORE-ABORT" in a.driver.get_console_output(uuid) and ready_count(a, uuid) == 0
+    type_on_console(a, uuid, "echo BACK-ON-A-$((6*7)); tr a-z A-Z < /tmp/mark", "BACK-ON-A-42")
+    wait_for_console(a, uuid, "BACK-ON-A-42\r\nBEFORE-ABORT", timeout=30)  # the answer on A, after its history
+    assert ready_count(a, uuid) == 1
     a.driver.destroy(uuid)
 
 
@@ -322,7 +336,7 @@ def test_a_cold_move_between_hosts_that_share_the_machines_libvirtd(libvirtd: st
         b.finish_migration(dataclasses.replace(spec, root_gb=2), power_on=True)
         assert [(i.uuid, i.power_state) for i in b.list_instances()] == [(uuid, PowerState.RUNNING)]
         wait_until(lambda: b.get_console_output(uuid), BOOT_TIMEOUT, interval=0.3, message="no boot on B",
-                   until=lambda console: markers.READY_MARKER in console)  # fmt: skip
+                   until=lambda console: len(markers.READY_RE.findall(console)) == 2)  # fmt: skip  # A's history
         a.confirm_migration(uuid)
         assert not a.instance_dir(uuid).exists() and a.list_instances() == []
         assert disk_info(b.instance_dir(uuid) / "disk")["virtual-size"] == 2 << 30

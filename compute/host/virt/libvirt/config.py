@@ -432,6 +432,12 @@ def serial_tcp_port(xml: str) -> int | None:
     return None if source is None else _port(source.get("service"))
 
 
+def serial_log(xml: str) -> Path | None:
+    """The file the serial console is logged to, None when the domain logs it nowhere."""
+    log = ET.fromstring(xml).find("./devices/serial/log")
+    return Path(log.get("file", "")) if log is not None and log.get("file") else None
+
+
 def vnc_port(xml: str) -> int | None:
     """The VNC display's port in a running domain's XML (None when stopped, or defined without a display)."""
     graphics = ET.fromstring(xml).find("./devices/graphics[@type='vnc']")

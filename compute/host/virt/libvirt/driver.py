@@ -47,6 +47,7 @@ import ipaddress
 import json
 import logging
 import shutil
+import tempfile
 import threading
 import time
 import uuid as uuidlib
@@ -109,6 +110,8 @@ MOVE_SOURCE_XML = "move-source.xml"
 """The source's definition, kept in its instance directory during a cold move to a host that shares its libvirtd
 (which holds one definition per guest: the target's, until a revert puts this one back)."""
 MOVE_POOL_PREFIX = "stratus-move-"
+CONSOLE_HISTORY = 1 << 20
+"""Bytes of a guest's console log that move with it to its new host."""
 """Transient storage pools a cold move makes on the target's libvirtd to write the copied disk into."""
 ROOT_TARGET = "vda"
 POLL_INTERVAL = 0.5
@@ -849,7 +852,13 @@ class LibvirtDriver(base.ComputeDriver):
                     copy,
                 )
             LOG.info("instance %s: live migration to %s (%s) begins, copying %s", uuid, target.host, uri, copy or "-")
-            return self._migrate(uuid, guest, remote, target, uri, params, flags, progress, state)
+            final = self._migrate(uuid, guest, remote, target, uri, params, flags, progress, state)
+            if (log_there := config.serial_log(prepared_xml)) is not None:
+                try:
+                    remote.call(lambda conn: self._carry_console_log(conn, uuid, log_there.parent))
+                except (DriverError, libvirt.libvirtError) as exc:  # the guest moved: that is what counts
+                    LOG.warning("instance %s: its console history stays behind: %s", uuid, exc)
+            return final
         finally:
             remote.close()
 
@@ -1059,7 +1068,7 @@ class LibvirtDriver(base.ComputeDriver):
                 remote = self.host if shared else self._target_host(target)
                 try:
                     with _translated(uuid, f"copying the disk to {target.host}"):
-                        remote.call(lambda conn: self._upload(conn, uuid, self._target_dir(conn, uuid, target), [disk]))
+                        remote.call(lambda conn: self._copy_to(conn, uuid, self._target_dir(conn, uuid, target), disk))
                 finally:
                     if not shared:
                         remote.close()
@@ -1085,6 +1094,26 @@ class LibvirtDriver(base.ComputeDriver):
                 raise
             raise DriverError(reason=f"cold migration of {uuid} to {target.host} failed: {exc}") from exc
 
+    def _copy_to(self, conn: libvirt.virConnect, uuid: str, directory: Path, disk: Path) -> None:
+        self._upload(conn, uuid, directory, [(disk, DISK)])
+        self._carry_console_log(conn, uuid, directory)
+
+    def _carry_console_log(self, conn: libvirt.virConnect, uuid: str, directory: Path) -> None:
+        """The guest's console history (its last MiB) written to the target as the rotated log, which
+        ``get_console_output`` reads before the current one: the user's console log goes on where it was. Best
+        effort: a history that cannot be written is no reason to fail a move."""
+        log = self.instance_dir(uuid) / CONSOLE_LOG
+        history = disks.read_tail([log.with_name(f"{CONSOLE_LOG}.0"), log], CONSOLE_HISTORY)
+        if not history:
+            return
+        try:
+            with tempfile.NamedTemporaryFile(dir=self.instance_dir(uuid), prefix=".console-history.") as copy:
+                copy.write(history)
+                copy.flush()
+                self._upload(conn, uuid, directory, [(Path(copy.name), f"{CONSOLE_LOG}.0")])
+        except (libvirt.libvirtError, OSError) as exc:
+            LOG.warning("instance %s: its console history stays behind: %s", uuid, exc)
+
     def _shares_libvirtd(self, target: base.MigrationTarget) -> bool:
         """Whether the target's agent uses this host's libvirtd (hosts simulated on one machine without machines
         of their own): it announced its instance directory here. The copy then goes through that daemon, which
@@ -1094,10 +1123,11 @@ class LibvirtDriver(base.ComputeDriver):
             return pool is not None and self.host.call(lambda conn: peers.pool_path(conn, pool)) is not None
 
     @staticmethod
-    def _upload(conn: libvirt.virConnect, uuid: str, directory: Path, files: list[Path]) -> None:
-        """Write ``files`` into ``directory`` on the other end of ``conn``: a transient directory pool there (made
-        if missing), one volume per file, its bytes streamed (``virStorageVolUpload``). A file that fails is
-        removed there; the pool is always stopped (its files stay)."""
+    def _upload(conn: libvirt.virConnect, uuid: str, directory: Path, files: list[tuple[Path, str]]) -> None:
+        """Write each (file, name) of ``files`` as ``name`` into ``directory`` on the other end of ``conn``: a
+        transient directory pool there (made if missing), one volume per file, its bytes streamed
+        (``virStorageVolUpload``). A file that fails is removed there; the pool is always stopped (its files
+        stay)."""
         name = MOVE_POOL_PREFIX + uuid
         with contextlib.suppress(libvirt.libvirtError):  # left by an attempt that died
             conn.storagePoolLookupByName(name).destroy()
@@ -1105,11 +1135,11 @@ class LibvirtDriver(base.ComputeDriver):
             migration.pool_xml(name, directory), libvirt.VIR_STORAGE_POOL_CREATE_WITH_BUILD
         )
         try:
-            for path in files:
+            for path, file_name in files:
                 with contextlib.suppress(libvirt.libvirtError):  # a copy from an earlier attempt
-                    pool.storageVolLookupByName(path.name).delete(0)
+                    pool.storageVolLookupByName(file_name).delete(0)
                 size = path.stat().st_size
-                volume = pool.createXML(migration.volume_xml(path.name, size), 0)
+                volume = pool.createXML(migration.volume_xml(file_name, size), 0)
                 stream = conn.newStream(0)
                 try:
                     volume.upload(stream, 0, size, 0)

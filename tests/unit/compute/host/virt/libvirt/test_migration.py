@@ -641,11 +641,11 @@ def _sharing(tmp_path: Path) -> tuple[LibvirtDriver, LibvirtDriver]:
     return source, target
 
 
-def _copy_files(conn: object, uuid: str, directory: Path, files: list[Path]) -> None:
+def _copy_files(conn: object, uuid: str, directory: Path, files: list[tuple[Path, str]]) -> None:
     """What the upload writes, for the test hypervisor, which takes none."""
     directory.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        (directory / path.name).write_bytes(path.read_bytes())
+    for path, name in files:
+        (directory / name).write_bytes(path.read_bytes())
 
 
 def test_a_cold_move_between_hosts_that_share_a_libvirtd_hands_the_definition_over(
@@ -654,7 +654,9 @@ def test_a_cold_move_between_hosts_that_share_a_libvirtd_hands_the_definition_ov
     source, target = _sharing(tmp_path)
     monkeypatch.setattr(LibvirtDriver, "_upload", staticmethod(_copy_files))
     source.spawn(spec(base))
+    (source.instance_dir(UUID) / "console.log").write_text("booted on A\n")
     source.migrate_disk_and_power_off(UUID, TARGET)
+    assert (target.instance_dir(UUID) / "console.log.0").read_text() == "booted on A\n"  # the history goes along
     assert Guest.lookup(source.host, UUID) is None  # one definition per guest on a daemon: now none, then B's
     assert (source.instance_dir(UUID) / "move-source.xml").exists() and (target.instance_dir(UUID) / "disk").exists()
     source.migrate_disk_and_power_off(UUID, TARGET)  # redelivered: handed over already
