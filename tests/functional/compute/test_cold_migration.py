@@ -238,6 +238,13 @@ def test_migrate_then_confirm_moves_the_server_and_its_claim_to_another_host(mov
     assert usage(cloud, admin, H[2]) == plus(before[H[2]], tiny)
     assert copies(cloud, server_id) == {H[2]}
     assert migration_of(cloud, server_id).status == "confirmed"
+    listed = cloud.request(
+        "GET", f"{BASE}/os-migrations", admin, headers=version("2.80"), params={"instance_uuid": server_id}
+    ).json()["migrations"]
+    assert [(m["migration_type"], m["status"], m["source_compute"], m["dest_compute"]) for m in listed] == [
+        ("migration", "confirmed", H[1], H[2])
+    ]
+    assert listed[0]["user_id"] and listed[0]["project_id"]  # who asked (2.80)
     steps = [e["event"] for e in events_of(cloud, admin, server_id, "migrate")]
     assert steps == ["compute_prep_resize", "compute_resize_instance", "compute_finish_resize"]
     delete(cloud, admin, server_id)
@@ -607,6 +614,8 @@ def test_the_openstack_cli_migrates_confirms_resizes_and_reverts(moves_cloud, to
     assert (shown["status"], shown["OS-EXT-SRV-ATTR:host"]) == ("VERIFY_RESIZE", H[2])
     cloud.openstack("stratus-admin", "server", "migration", "confirm", server_id)
     assert ended(cloud, admin, server_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"] == H[2]
+    listed = cli_json(cloud, "stratus-admin", "server", "migration", "list", "--server", server_id)
+    assert [(m["Type"], m["Status"], m["Dest Compute"]) for m in listed] == [("migration", "confirmed", H[2])]
 
     cloud.openstack("stratus-admin", "server", "resize", "--flavor", "m1.small", "--wait", server_id)
     shown = cli_json(cloud, "stratus-admin", "server", "show", server_id)
