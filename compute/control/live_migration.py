@@ -245,7 +245,7 @@ def step(
         if host != expected_host:
             LOG.warning("host %s reported %s of migration %s, which is not its part: ignored", host, name, migration_id)
             return "ignored: not this host's part"
-        timed_out = migration.error in (RESOLVING, NOT_ON_SOURCE)
+        timed_out = migration.error in RESOLUTION
     if name == "prepared":
         return _prepared(control, instance_id, migration_id, request_id, error)
     if name == "progress":
@@ -427,7 +427,10 @@ def fail(
 # --- a move whose reports were lost: where does the guest run? ----------------------------------------------------
 
 RESOLVING = "Timed out: asking the hosts where the guest runs."
+ON_SOURCE = "Timed out: the source still runs the guest; waiting for its copy to stop."
 NOT_ON_SOURCE = "Timed out: the source no longer runs the guest; asking the target."
+RESOLUTION = (RESOLVING, ON_SOURCE, NOT_ON_SOURCE)
+"""The ``error`` of a live migration being settled, each step of it (``settle``)."""
 _RUNS = {int(PowerState.RUNNING), int(PowerState.PAUSED)}
 
 
@@ -438,7 +441,7 @@ def resolve(control: ComputeControl, session: Session, instance: Instance) -> li
     migration = moves.in_flight(session, instance.id)
     if migration is None or migration.migration_type != moves.MigrationType.LIVE_MIGRATION:
         return []
-    if migration.error not in (RESOLVING, NOT_ON_SOURCE):
+    if migration.error not in RESOLUTION:
         _set_status(session, migration.id, set(moves.IN_FLIGHT), error=RESOLVING)
     hosts = [h for h in (migration.source_compute, migration.dest_compute) if h]
     return [(migration.source_compute or "", "live_migration_abort"), *((host, "report") for host in hosts)]
@@ -459,25 +462,29 @@ def send_resolution(control: ComputeControl, instance_id: str, messages: list[tu
 
 def settle(control: ComputeControl, host: str, instances: dict[str, int]) -> int:
     """A host reported what it runs: settle the live migrations being resolved that it takes part in. The source
-    running the guest ends the move there (the target rolls back); the source without it, then the target with it,
-    completes the move; neither: the guest is lost (the server's fault says so)."""
+    running the guest in two reports in a row ends the move there (the target rolls back): the first may predate
+    the abort ``resolve`` sent, and a copy still running reports its own end meanwhile (completed, if it landed).
+    The source without the guest, then the target with it, completes the move; neither: the guest is lost (the
+    server's fault says so)."""
     with control.db.session() as session:
         query = select(Migration).where(
             Migration.status.in_([s.value for s in moves.IN_FLIGHT]),
             Migration.migration_type == moves.MigrationType.LIVE_MIGRATION.value,
-            Migration.error.in_([RESOLVING, NOT_ON_SOURCE]),
+            Migration.error.in_(RESOLUTION),
             or_(Migration.source_compute == host, Migration.dest_compute == host),
         )
         pending = [(m.id, m.instance_id, m.source_compute, m.dest_compute, m.error) for m in session.scalars(query)]
     settled = 0
     for migration_id, instance_id, source, target, state in pending:
         runs_here = instances.get(instance_id) in _RUNS
-        if host == source and runs_here:
+        if host == source and runs_here and state == ON_SOURCE:
             message = "The live migration timed out; the guest still runs on its source."
             fail(control, instance_id, migration_id, "req-sweeper", Status.ERROR, message)
         elif host == source:
             with control.db.session() as session:
-                _set_status(session, migration_id, set(moves.IN_FLIGHT), error=NOT_ON_SOURCE)
+                _set_status(
+                    session, migration_id, set(moves.IN_FLIGHT), error=ON_SOURCE if runs_here else NOT_ON_SOURCE
+                )
             continue
         elif host == target and state == NOT_ON_SOURCE and runs_here:
             _completed(control, instance_id, migration_id, "req-sweeper", {})
