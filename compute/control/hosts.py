@@ -14,17 +14,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from compute import (
-    client,
-    moves,
-    service,
-)
-from compute.control import (
-    cold_migration,
-    evacuation,
-    live_migration,
-    records,
-)
+from compute import client, moves, service
+from compute.control import cold_migration, evacuation, live_migration, records
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import PowerState, VmState

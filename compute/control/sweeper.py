@@ -19,15 +19,7 @@ from sqlalchemy.orm import Session
 
 from common.settings import Settings
 from compute import client, delete, service
-from compute.control import (
-    build,
-    cold_migration,
-    evacuation,
-    live_migration,
-    records,
-    resize,
-    shelve,
-)
+from compute.control import build, cold_migration, evacuation, live_migration, records, resize, shelve
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import STUCK_RULES, Clock, HostCondition, Remedy, StuckRule, TaskState
