@@ -62,6 +62,7 @@ bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/identity.py
 	$(BIN)/python bench/image.py
 	$(BIN)/python bench/compute.py
+	$(BIN)/python bench/cold_migration.py
 	$(BIN)/python bench/network.py
 	$(BIN)/python bench/metadata.py
 	$(BIN)/python bench/floating_ips.py
