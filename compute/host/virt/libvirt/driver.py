@@ -926,7 +926,11 @@ class LibvirtDriver(base.ComputeDriver):
         try:
             moved = Guest.lookup(remote, uuid)
             if moved is not None:
-                return migration.job_stats(moved.completed_job(), completed=True)
+                final = migration.job_stats(moved.completed_job(), completed=True)
+                if not final.disk_total and last.disk_total:  # the target's figures leave the disks' copy out
+                    final = dataclasses.replace(final, disk_total=last.disk_total, disk_processed=last.disk_total,
+                                                disk_remaining=0)  # fmt: skip
+                return final
         except libvirt.libvirtError as exc:
             LOG.warning("instance %s: the migration's final figures are unknown: %s", uuid, exc)
         return last
