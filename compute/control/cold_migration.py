@@ -34,7 +34,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from compute import actions, client, moves, service, volumes
@@ -585,16 +585,3 @@ def give_up(session: Session, instance: Instance) -> list[Callable[[ComputeContr
         client.agent_action(control.app, source, instance_id, REVERT_SOURCE, request_id, power_on=was_running)
 
     return [clear, restore]
-
-
-def hosts_holding(session: Session, host: str, instance_ids: list[str]) -> set[str]:
-    """Of ``instance_ids`` (guests ``host`` reports whose server lives elsewhere), those ``host`` holds for a cold
-    move under way (the source's copy kept for a revert, the target's before the finish): not stale copies."""
-    if not instance_ids:
-        return set()
-    query = select(Migration.instance_id).where(
-        Migration.instance_id.in_(instance_ids),
-        Migration.status.in_([s.value for s in moves.IN_FLIGHT]),
-        (Migration.source_compute == host) | (Migration.dest_compute == host),
-    )
-    return set(session.scalars(query))

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from compute import client, moves, service
-from compute.control import cold_migration, evacuation, live_migration, records
+from compute.control import evacuation, live_migration, records
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 from compute.states import PowerState, VmState
@@ -100,7 +100,6 @@ def host_report(
             if not row.deleted and row.host is not None and row.host != host and row.task_state is None
         }
         moved = {uuid for uuid in moved if moves.in_flight(session, uuid) is None}  # mid-move: the move decides
-        moved -= cold_migration.hosts_holding(session, host, sorted(moved))  # a copy kept for a revert is no stale one
         for uuid in set(unknown) - deleted - moved:
             LOG.warning("host %s runs guest %s that this cloud does not know; leaving it alone", host, uuid)
         # An evacuated server's stale copy that this report no longer lists is gone: its evacuation is completed.
