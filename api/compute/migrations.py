@@ -327,10 +327,9 @@ FORCE_COMPLETE = {
 @bp.post("/servers/<server_id>/migrations/<migration_id>/action")
 def migration_action(server_id: str, migration_id: str) -> Response:
     """``force_complete`` (2.22): the source pauses the guest so the copy converges now."""
-    body = json_body()
     with runtime().db.session() as session:
         instance = _server(session, server_id, "compute:servers:migrations:force_complete", "2.22")
-        validate(body, FORCE_COMPLETE)
+        validate(json_body(), FORCE_COMPLETE)
         _movable(instance, "force_complete")
         try:
             row = _migration_of(session, instance, migration_id)
