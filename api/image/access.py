@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from api.context import RequestContext
 from common.accounts import HOST_ROLE
 from common.exceptions import NotFound
-from compute.models import Instance
+from compute.models import Instance, Migration
+from compute.moves import Status
 from compute.states import TaskState
 from image.models import Image, ImageMember
 from image.states import ImageStatus, MemberStatus, Visibility
@@ -26,6 +27,11 @@ FETCHING = (
     TaskState.RESCUING.value,
 )
 """Task states in which a compute host fetches the server's image (to its image cache) for the build."""
+TARGET_PREPARES = tuple(
+    s.value for s in (Status.PRE_MIGRATING, Status.MIGRATING, Status.POST_MIGRATING, Status.QUEUED, Status.PREPARING)
+)
+"""Statuses of a move in which its target fetches the server's image (a cold move's finish, a live migration's
+preparation)."""
 SNAPSHOTTING = (TaskState.IMAGE_SNAPSHOT.value, TaskState.SHELVING.value)
 """Task states in which a compute host uploads a snapshot of the server (createImage, shelve)."""
 
@@ -58,7 +64,7 @@ def _snapshots_in_flight(host: str) -> Select[tuple[str]]:
 
 def needed_by_host(host: str) -> ColumnElement[bool]:
     """What one compute host (a ``host``-role request signed as ``host``, see ``common.hostauth``) may see of other
-    projects' images: the image of a server that host is building, rebuilding or resizing now, and the queued
+    projects' images: the image of a server that host is building, rebuilding, resizing or receiving now, and the queued
     image of a snapshot it is taking (it uploads the data). Nothing else: not what another host is building (one
     host broken into must not read every image in flight in the cloud), and once a build is over the host has the
     image in its cache and needs it no more."""
@@ -73,7 +79,13 @@ def needed_by_host(host: str) -> ColumnElement[bool]:
     unshelving = select(Instance.shelved_image_id).where(
         Instance.deleted.is_(False), Instance.host == host, Instance.task_state == TaskState.UNSHELVING.value
     )
-    return or_(Image.id.in_(fetching), Image.id.in_(unshelving), snapshot)
+    # The target of a move under way is not the server's host yet, and prepares the guest from its image.
+    moving_here = (
+        select(Instance.image_ref)
+        .join(Migration, Migration.instance_id == Instance.id)
+        .where(Instance.deleted.is_(False), Migration.dest_compute == host, Migration.status.in_(TARGET_PREPARES))
+    )
+    return or_(Image.id.in_(fetching), Image.id.in_(unshelving), Image.id.in_(moving_here), snapshot)
 
 
 def snapshot_host(session: Session, image: Image) -> str | None:
