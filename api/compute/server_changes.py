@@ -12,7 +12,7 @@ from flask import Response, jsonify
 from sqlalchemy.orm import Session
 
 from api.broker import send_after_commit
-from api.compute import lookups, server_quota
+from api.compute import lookups, server_moves, server_quota
 from api.compute.access_ips import check_access_ips
 from api.compute.claims import claim_task, start_task
 from api.compute.microversions import at_least
@@ -102,6 +102,7 @@ def _resize(ctx: RequestContext, server_id: str, body: Any) -> Response:
             raise BadRequest(f"Flavor {flavor.id} is too small for the server's image.")
         snapshot = flavor_snapshot(flavor)
         server_quota.check_resize(session, instance, snapshot)
+        server_moves.require_host_up(session, instance)
         return {"old_flavor": current, "flavor": snapshot}
 
     claim_task(ctx, server_id, "resize", "resize", changes)

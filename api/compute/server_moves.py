@@ -10,6 +10,7 @@ a resize done in place goes to its host as before.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask import Response
@@ -23,8 +24,8 @@ from api.compute.microversions import at_least
 from api.context import RequestContext
 from api.runtime import runtime
 from api.validation import validate
-from common.exceptions import BadRequest
-from compute import client, moves
+from common.exceptions import BadRequest, Conflict
+from compute import client, moves, service
 from compute.models import ComputeHost, Instance
 
 MIGRATE = {
@@ -38,6 +39,14 @@ MIGRATE = {
 host a host name (Nova's ``fqdn`` type). Before 2.56 Nova reads nothing of the body, and neither do we."""
 
 
+def require_host_up(session: Session, instance: Instance) -> None:
+    """A cold move needs the server's own host to power the guest off and copy its disks: with that host down it
+    is refused, as Nova's resize and migrate are (``check_instance_host(check_is_up=True)``); evacuate instead."""
+    down_after = timedelta(seconds=runtime().settings.compute_host_down_after)
+    if not service.host_is_up(session.get(ComputeHost, instance.host), down_after):
+        raise Conflict(f"Service is unavailable at this time: the compute service of {instance.host} is down.")
+
+
 def _migrate(ctx: RequestContext, server_id: str, body: Any) -> Response:
     host = None
     if at_least("2.56"):
@@ -48,6 +57,7 @@ def _migrate(ctx: RequestContext, server_id: str, body: Any) -> Response:
         policy.enforce("compute:servers:migrate", {"project_id": instance.project_id})
 
     def changes(session: Session, instance: Instance) -> dict[str, Any]:
+        require_host_up(session, instance)
         if host is not None:
             if session.get(ComputeHost, host) is None:
                 raise BadRequest(f"Compute host {host} could not be found.")

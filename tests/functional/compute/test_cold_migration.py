@@ -605,6 +605,27 @@ def test_migrate_is_for_admins_and_hostile_bodies_are_refused(moves_cloud, token
     delete(cloud, admin, server_id)
 
 
+def test_a_server_whose_host_is_down_is_neither_migrated_nor_resized(moves_cloud, tokens, image):
+    cloud, admin = moves_cloud, tokens["admin"]
+    server_id = server_on(cloud, admin, image, H[3], "host-down")
+
+    def force_down(down: bool) -> None:
+        body = {"host": H[3], "binary": "nova-compute", "forced_down": down}
+        answer = cloud.request("PUT", f"{BASE}/os-services/force-down", admin, json=body, headers=version("2.11"))
+        assert answer.status_code == 200, answer.text
+
+    force_down(True)
+    try:
+        for body in ({"migrate": None}, {"resize": {"flavorRef": "2"}}):
+            assert "is down" in fault(act(cloud, admin, server_id, body), "conflictingRequest", 409)
+        server = show(cloud, admin, server_id)
+        assert (server["OS-EXT-STS:task_state"], server["flavor"]["id"]) == (None, "1")
+    finally:
+        force_down(False)
+        _set_enabled(cloud, admin, H[3], True)
+    delete(cloud, admin, server_id)
+
+
 def test_the_openstack_cli_migrates_confirms_resizes_and_reverts(moves_cloud, tokens, image):
     cloud, admin = moves_cloud, tokens["admin"]
     server_id = server_on(cloud, admin, image, H[1], "cli-moves")
