@@ -394,25 +394,6 @@ def _begin_roll_back(
     return [lambda control, request_id: client.agent_action(control.app, target, instance_id, CLEAR_TARGET, request_id)]
 
 
-def revert_started(session: Session, instance: Instance) -> str | None:
-    """For the API's revertResize of a server moved to another host: mark the move reverting; the host to send
-    ``destroy_moved`` to (None: the resize was in place, the host reverts it itself)."""
-    migration = moves.in_flight(session, instance.id)
-    if migration is None or not migration.dest_compute or migration.dest_compute == migration.source_compute:
-        return None
-    migration.status = _S.REVERTING.value
-    return migration.dest_compute
-
-
-def confirm_started(session: Session, instance: Instance) -> str | None:
-    """As ``revert_started``, for confirmResize: the source, which removes its copy."""
-    migration = moves.in_flight(session, instance.id)
-    if migration is None or not migration.dest_compute or migration.dest_compute == migration.source_compute:
-        return None
-    migration.status = _S.CONFIRMING.value
-    return migration.source_compute
-
-
 def _target_cleared(
     control: ComputeControl, instance_id: str, host: str, request_id: str, power_state: int, error: str | None
 ) -> str:
