@@ -333,14 +333,17 @@ def _network(facts: _Facts, network: Network, lease_time: int) -> NetworkWiring:
         if p.network_id == network.id and is_router_interface(p) and p.device_id in router_hosts
     ]
     hosts = server_hosts | targets | {h for _, h in routed}
-    # A port migrating here is local already. Elsewhere its frames go to the source and, while it moves, to the
-    # target as well (a forwarding entry with two destinations): the guest gets them from its first instant on the
-    # target, not only once the switch has been pushed to every host (a live migration loses only its downtime).
-    moving = [(p, migrating_to(p)) for p in servers if migrating_to(p)]
+    # A port migrating here is local already. Elsewhere, while it moves, it has no forwarding entry: its frames are
+    # flooded to every host of the network, the source and the target among them (a unicast entry has one
+    # destination), so the guest gets them from its first instant on the target, not only once the switch has been
+    # pushed to every host: a live migration loses only its downtime.
     remote = [
         _checked(RemotePort, f"port {p.id}", p.mac_address, facts.first_ip(p.id), facts.vteps[where])
-        for p, where in [*bound, *moving, *routed]
-        if where != host and where in facts.vteps and not (is_server_port(p) and wired_on(p, host))
+        for p, where in [*bound, *routed]
+        if where != host
+        and where in facts.vteps
+        and not (is_server_port(p) and wired_on(p, host))
+        and not (is_server_port(p) and migrating_to(p))
     ]
     dhcp = None
     dhcp_port = next((p for p in facts.ports if p.network_id == network.id and p.device_owner == DHCP_OWNER), None)
