@@ -552,6 +552,8 @@ def agent_environment(settings: Settings, host: str, launcher: dict[str, str]) -
         "STRATUS_HOST": host,
         "STRATUS_CONSOLE_LISTEN": machine.underlay_ip,
         "STRATUS_LIBVIRT_MIGRATION_URI": f"qemu+tls://{{address}}/system?pkipath={pki}",
+        # The file volume store every host mounts (kept visible in its namespace, as over NFS), at the control's path.
+        "STRATUS_VOLUME_DIR": str(settings.effective_volume_dir),
     }
 
 
