@@ -549,4 +549,3 @@ class ComputeDriver(ABC):
         """Remove this host's copy of a guest that now lives elsewhere (the target after a revert, a fenced
         source after an evacuation): the domain and local disks, never shared ones. Idempotent."""
         raise DriverError(reason=f"{type(self).__name__} cannot migrate")
-
