@@ -844,7 +844,10 @@ class LibvirtDriver(base.ComputeDriver):
                     raise DriverError(reason=f"instance {uuid} has local disks: only a block migration moves them")
                 if self._root_in_ceph(uuid) and config.disk_path(prepared_xml, ROOT_TARGET) is not None:
                     raise DriverError(reason=f"{target.host} does not keep root disks in Ceph")
-                flags = migration.live_flags(bool(copy), migration.native_tls_available(), state == PowerState.PAUSED)
+                shared = bool(migration.shared_file_volumes(live, self.volume_dir))
+                flags = migration.live_flags(
+                    bool(copy), migration.native_tls_available(), state == PowerState.PAUSED, shared_files=shared
+                )
                 params = migration.live_params(
                     target,
                     migration.destination_xml(live, prepared_xml),

@@ -76,11 +76,16 @@ def native_tls_available(directory: Path = QEMU_TLS_DIR) -> bool:
     return all((directory / name).is_file() for name in QEMU_TLS_FILES)
 
 
-def live_flags(copy_disks: bool, native_tls: bool, paused: bool = False) -> int:
+def live_flags(copy_disks: bool, native_tls: bool, paused: bool = False, shared_files: bool = False) -> int:
     """``LIVE_FLAGS``, plus ``NON_SHARED_INC`` when local disks are copied (only the top of each disk: the target
     has the same base image below an empty overlay of its own), ``TLS`` for QEMU's encrypted streams, and
-    ``PAUSED`` for a guest its user paused (it stays so on the target; one paused by a force-complete runs on)."""
+    ``PAUSED`` for a guest its user paused (it stays so on the target; one paused by a force-complete runs on).
+    ``shared_files``: the guest has volumes in the file volume store, which every host mounts at the same path (the
+    operator's shared store, NFS on real hosts) and which are opened with cache ``none``: libvirt cannot tell such a
+    store is shared unless its filesystem is one it knows, so ``UNSAFE`` says so."""
     flags = LIVE_FLAGS | (libvirt.VIR_MIGRATE_PAUSED if paused else 0)
+    if shared_files:
+        flags |= libvirt.VIR_MIGRATE_UNSAFE
     if copy_disks:
         flags |= libvirt.VIR_MIGRATE_NON_SHARED_INC
     if native_tls:
@@ -187,6 +192,20 @@ def local_disks(xml: str, instance_dir: Path) -> list[str]:
             continue
         path = Path(source.get("file", ""))
         if path.parent == instance_dir and target.get("dev"):
+            found.append(target.get("dev", ""))
+    return found
+
+
+def shared_file_volumes(xml: str, volume_dir: Path) -> list[str]:
+    """Guest device names of the writable file disks below ``volume_dir`` opened with cache ``none``: volumes of the
+    file store every host shares, which a live migration neither copies nor may leave in a host's page cache."""
+    found = []
+    root = volume_dir.resolve()
+    for disk in ET.fromstring(xml).findall("./devices/disk[@type='file']"):
+        target, source, driver = disk.find("target"), disk.find("source"), disk.find("driver")
+        if target is None or source is None or disk.find("readonly") is not None:
+            continue
+        if Path(source.get("file", "")).is_relative_to(root) and driver is not None and driver.get("cache") == "none":
             found.append(target.get("dev", ""))
     return found
 

@@ -58,6 +58,21 @@ def test_local_disks_are_copied_incrementally_over_their_base() -> None:
     assert not flags & libvirt.VIR_MIGRATE_NON_SHARED_DISK  # the target has the base: only the overlay travels
 
 
+def test_only_volumes_of_the_shared_file_store_opened_without_cache_make_a_migration_unsafe(tmp_path: Path) -> None:
+    store = tmp_path / "volumes"
+    disk = "<disk type='file' device='disk'><driver name='qemu' type='raw' cache='{cache}'/><source file='{path}'/>" \
+           "<target dev='{dev}' bus='virtio'/>{ro}</disk>"  # fmt: skip
+    disks = [
+        disk.format(cache="none", path=store / "volume-1", dev="vdb", ro=""),
+        disk.format(cache="writeback", path=store / "volume-2", dev="vdc", ro=""),  # cached: never declared safe
+        disk.format(cache="none", path=tmp_path / "instances" / "disk", dev="vda", ro=""),  # local: copied
+        disk.format(cache="none", path=store / "volume-3", dev="vdd", ro="<readonly/>"),
+    ]
+    xml = f"<domain><devices>{''.join(disks)}</devices></domain>"
+    assert migration.shared_file_volumes(xml, store) == ["vdb"]
+    assert migration.live_flags(False, False, shared_files=True) & libvirt.VIR_MIGRATE_UNSAFE
+
+
 def test_qemu_tls_only_with_its_certificates(tmp_path: Path) -> None:
     assert migration.live_flags(copy_disks=True, native_tls=True) & libvirt.VIR_MIGRATE_TLS
     assert not migration.native_tls_available(tmp_path)
