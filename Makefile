@@ -70,6 +70,7 @@ bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/rebalance.py
 	$(BIN)/python bench/boot.py
 	$(BIN)/python bench/migration.py
+	$(BIN)/python bench/hosts.py
 	$(BIN)/python bench/portal.py
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/volumes.py

@@ -57,11 +57,15 @@ def ensure_service_setting(config: Path, password: str) -> None:
 
 
 def set_hosts(config: Path, hosts: int) -> None:
-    """Remember ``make up HOSTS=N`` in the settings file, so a later plain ``make up`` runs the same hosts."""
+    """Remember ``make up HOSTS=N`` in the settings file, so a later plain ``make up`` runs the same hosts. Several
+    hosts are host machines (each its own namespaces and libvirtd, ``manage.host_machine``) unless the file says
+    ``host_machines = false``."""
     if hosts < 1:
         raise SystemExit(f"HOSTS must be at least 1, not {hosts}")
     lines = config.read_text().splitlines() if config.exists() else []
     kept = [line for line in lines if line.split("=", 1)[0].strip() != "hosts"]
+    if hosts > 1 and not any(line.split("=", 1)[0].strip() == "host_machines" for line in kept):
+        kept.append("host_machines = true")
     fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join([*kept, f"hosts = {hosts}"]) + "\n")

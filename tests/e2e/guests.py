@@ -20,7 +20,7 @@ from typing import Any
 
 from network.devicenames import vif_names
 from tests import warm_cli
-from tests.e2e.kernel import virsh
+from tests.e2e.kernel import sh
 from tests.harness import wait_until
 
 
@@ -98,6 +98,8 @@ class Guest:
     mac: str
     ip: str
     console_log: Path
+    libvirt_uri: str = "qemu:///system"
+    """The libvirtd that runs it (a host machine's own, ``manage.host_machine``), where its serial port is read."""
 
     @property
     def tap(self) -> str:
@@ -125,7 +127,8 @@ class Guest:
         number = next(COMMAND_NUMBERS)
         done = re.compile(rf"B{number}-\d+-B\r?\n(?P<out>.*?)R{number}-(?P<rc>\d+)-R", re.DOTALL)
         start = self.console_log.stat().st_size
-        serial = ET.fromstring(virsh("dumpxml", f"stratus-{self.server_id}")).find("./devices/serial")
+        domain = sh("virsh", "-c", self.libvirt_uri, "dumpxml", f"stratus-{self.server_id}", check=False).stdout
+        serial = ET.fromstring(domain).find("./devices/serial")
         source = serial.find("source") if serial is not None else None
         assert serial is not None and source is not None, f"{self.name}: the guest has no serial port"
         if serial.get("type") == "tcp":  # the console proxy's raw TCP chardev: held open and drained the same way
