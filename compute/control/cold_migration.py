@@ -502,11 +502,7 @@ def network_ready(
         instance = session.get(Instance, instance_id)
         if side is None or instance is None:
             return "superseded"
-        by_port = {nic["port_id"]: nic for nic in nics}
-        instance.requested_networks = [
-            {**entry, **by_port.get(entry.get("port_id", ""), {})} if isinstance(entry, dict) else entry
-            for entry in (instance.requested_networks or [])
-        ]
+        instance.requested_networks = records.with_nics(instance.requested_networks, nics)
         if side == "target":
             expect = {"task_state": TaskState.RESIZE_MIGRATING.value}
             service.swap(session, instance_id, expect, task_state=TaskState.RESIZE_FINISH.value)

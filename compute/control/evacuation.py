@@ -177,11 +177,7 @@ def network_ready(
         instance = session.get(Instance, instance_id)
         if instance is None or instance.host != host or instance.task_state != TaskState.REBUILDING:
             return "superseded"
-        by_port = {nic["port_id"]: nic for nic in nics}
-        instance.requested_networks = [
-            {**entry, **by_port.get(entry.get("port_id", ""), {})} if isinstance(entry, dict) else entry
-            for entry in (instance.requested_networks or [])
-        ]
+        instance.requested_networks = records.with_nics(instance.requested_networks, nics)
     spawn(control, instance_id, host, request_id)
     return "spawning"
 

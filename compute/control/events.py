@@ -149,11 +149,7 @@ def network_ready(
             return "superseded"
         if instance.task_state != TaskState.NETWORKING:
             return "not waiting"
-        by_port = {nic["port_id"]: nic for nic in nics}
-        entries = [
-            {**entry, **by_port.get(entry.get("port_id", ""), {})} if isinstance(entry, dict) else entry
-            for entry in (instance.requested_networks or [])
-        ]
+        entries = records.with_nics(instance.requested_networks, nics)
         if not service.swap(
             session,
             instance_id,

@@ -14,6 +14,16 @@ from compute.models import Allocation
 from compute.service import now
 
 
+def with_nics(requested_networks: Any, nics: list[dict[str, Any]]) -> list[Any]:
+    """The server's requested networks with how the host plugs each port (the network's "ready" answer): what a
+    spawn on that host reads. Entries without a port (a network by id) stay as they are."""
+    by_port = {nic["port_id"]: nic for nic in nics}
+    return [
+        {**entry, **by_port.get(entry.get("port_id", ""), {})} if isinstance(entry, dict) else entry
+        for entry in (requested_networks or [])
+    ]
+
+
 def fault(code: int, message: str, details: str = "") -> dict[str, Any]:
     return {"code": code, "message": message[:1024], "details": details, "created": now().isoformat()}
 

@@ -4,6 +4,8 @@ from another host, nor twice."""
 
 from __future__ import annotations
 
+import uuid
+
 import manage.models  # noqa: F401 - every table on the metadata
 from compute.control import events
 from compute.control.context import ComputeControl
@@ -19,7 +21,7 @@ def server_with_volume(control: ComputeControl, *, mapped: bool = True) -> tuple
             name="vm", project_id="p", user_id="u", hostname="vm", reservation_id="r", flavor={}, image_ref="i",
             host="h2", vm_state=VmState.ACTIVE.value, requested_networks=[],
         )  # fmt: skip
-        kind = VolumeType(name=f"t-{id(instance)}")
+        kind = VolumeType(name=f"t-{uuid.uuid4().hex}")  # id() of an object is reused once it is gone
         session.add_all([instance, kind])
         session.flush()
         volume = Volume(project_id="p", user_id="u", size=1, status="in-use", volume_type_id=kind.id, backend="file")
