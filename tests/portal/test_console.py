@@ -14,12 +14,24 @@ from typing import Any
 import pytest
 
 from manage.clouds import write_clouds_yaml
-from tests.e2e.conftest import libvirtd, tiny_image  # noqa: F401 - the real guest's fixtures
+from tests.e2e.conftest import libvirtd, libvirtd_gate, tiny_image  # noqa: F401 - the real guest's fixtures
 from tests.e2e.kernel import remove_domains_under
+from tests.e2e.libvirtd_gate import LibvirtdGate
 from tests.harness import running_cloud, wait_until
 from tests.portal.conftest import ADMIN_PASSWORD, DEMO_PASSWORD, PortalCloud, _upload_image, sign_in
 
 NAME = "console-vm"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shares_libvirtd(libvirtd_gate: LibvirtdGate) -> Iterator[None]:  # noqa: F811
+    """Its guest runs on the machine's libvirtd: held shared, as every e2e guest module holds it, so no test restarts
+    the daemon under it (a restart during its spawn left it in BUILD for 180 s once in a full run)."""
+    libvirtd_gate.enter()
+    try:
+        yield
+    finally:
+        libvirtd_gate.leave()
 
 
 @pytest.fixture(scope="module")

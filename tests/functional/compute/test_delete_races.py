@@ -42,6 +42,7 @@ def test_a_delete_racing_a_stop_deletes_the_server(cloud, server_image, unique):
 
     for server_id in servers:
         stop, gone = race(server_id)
-        assert stop in (202, 409) and gone == 204, (stop, gone)
+        # 404: the delete had ended before the stop looked the server up (a fake host deletes in milliseconds)
+        assert stop in (202, 404, 409) and gone == 204, (stop, gone)
     for server_id in servers:
         wait_until_gone(cloud, token, server_id)
