@@ -5,7 +5,7 @@ path (API, scheduler claim, the target's wiring and preparation, the copy, the s
 and for a failed host the heartbeat, the grace period, the fencing and the rebuild elsewhere.
 
 A private cloud of three host machines (``host_machines``: own namespaces and libvirtd each, agents inside) with the
-settings an operator gets by default (heartbeat every 3 s, a host down after 15 s, HA grace 30 s), ``--guests`` tiny
+settings an operator gets by default (heartbeat every 3 s, a host down after 15 s, HA grace 30 s), ``--guests`` (8) tiny
 TCG guests (no network: their boot is not what is measured) on the first host. It prints:
 
 - live migration of one guest back and forth (``--rounds``): seconds from the request to ACTIVE on the target, and
@@ -104,7 +104,8 @@ def live_rounds(bench: Bench, server_id: str, rounds: int) -> list[tuple[float, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--guests", type=int, default=10, help="tiny guests on the drained host")
+    # A host machine offers the machine's cores times cpu_allocation_ratio (2 x 4 here): 8 one-vCPU guests at most.
+    parser.add_argument("--guests", type=int, default=8, help="tiny guests on the drained host (at most its vCPUs)")
     parser.add_argument("--rounds", type=int, default=4, help="live migrations of one guest, back and forth")
     parser.add_argument("--ha", type=int, default=3, help="servers marked HA on the host that loses power")
     args = parser.parse_args()
