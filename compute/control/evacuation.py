@@ -174,10 +174,8 @@ def network_ready(
 ) -> str:
     """The ports are wired on the target: remember how to plug them, and spawn."""
     with control.db.session() as session:
-        instance = session.get(Instance, instance_id)
-        if instance is None or instance.host != host or instance.task_state != TaskState.REBUILDING:
+        if not records.remember_nics(session, instance_id, host, TaskState.REBUILDING, nics):
             return "superseded"
-        instance.requested_networks = records.with_nics(instance.requested_networks, nics)
     spawn(control, instance_id, host, request_id)
     return "spawning"
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from compute.models import Allocation
+from compute.models import Allocation, Instance
 from compute.service import now
 
 
@@ -22,6 +22,18 @@ def with_nics(requested_networks: Any, nics: list[dict[str, Any]]) -> list[Any]:
         {**entry, **by_port.get(entry.get("port_id", ""), {})} if isinstance(entry, dict) else entry
         for entry in (requested_networks or [])
     ]
+
+
+def remember_nics(
+    session: Session, instance_id: str, host: str, task: str, nics: list[dict[str, Any]]
+) -> bool:
+    """Keep how ``host`` plugs the server's ports, if the server still waits there in ``task`` for them (an
+    unshelve, an evacuation); False when it has moved on (the answer is stale)."""
+    instance = session.get(Instance, instance_id)
+    if instance is None or instance.host != host or instance.task_state != task:
+        return False
+    instance.requested_networks = with_nics(instance.requested_networks, nics)
+    return True
 
 
 def fault(code: int, message: str, details: str = "") -> dict[str, Any]:
