@@ -29,7 +29,8 @@ system-services: ## Start virtlogd and libvirtd when they are not running
 up: deps system-services ## Start the cloud (idempotent; data in .stratus is kept) and write ./clouds.yaml; HOSTS=N runs N hosts, VOLUMES=ceph adds Ceph
 	bash deploy/images/build-tiny.sh .stratus/build/tiny.qcow2
 	$(BIN)/python deploy/bootstrap.py --prepare $(if $(HOSTS),--hosts $(HOSTS)) $(if $(VOLUMES),--volumes $(VOLUMES))
-	@state="$$($(BIN)/python deploy/bootstrap.py --local-ceph)"; if [ -n "$$state" ]; then bash deploy/ceph/up.sh "$$state"; fi
+	@state="$$($(BIN)/python deploy/bootstrap.py --local-ceph)"; if [ -n "$$state" ]; then \
+		STRATUS_CEPH_ADDRESS="$$($(BIN)/python deploy/bootstrap.py --ceph-address)" bash deploy/ceph/up.sh "$$state"; fi
 	$(MANAGE) services up
 	$(BIN)/python deploy/bootstrap.py --clouds-yaml clouds.yaml --tiny-image .stratus/build/tiny.qcow2
 

@@ -24,6 +24,7 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
 from common.settings import Settings, load
+from manage import host_machine
 from manage.clouds import write_clouds_yaml
 
 ACCOUNTS = {"stratus-admin": "admin", "stratus": "demo"}  # cloud name -> user (and project) name
@@ -105,6 +106,15 @@ def local_ceph(settings: Settings) -> bool:
     volumes_in_ceph = "rbd" in [name.strip() for name in settings.volume_backends.split(",")]
     in_ceph = volumes_in_ceph or "rbd" in (settings.image_store, settings.images_type, settings.backup_store)
     return in_ceph and not settings.ceph_conf
+
+
+def ceph_address(settings: Settings) -> str:
+    """The address the single-node Ceph binds: the machine's loopback, or with host machines the control node's
+    underlay address (made here when missing), which is all of the control node a host machine reaches."""
+    if not host_machine.enabled(settings):
+        return "127.0.0.1"
+    host_machine.ensure_control_address(settings)
+    return host_machine.control_address(settings)
 
 
 def run_bootstrap(passwords: dict[str, str]) -> None:
@@ -239,11 +249,15 @@ def main() -> None:
     parser.add_argument(
         "--local-ceph", action="store_true", help="Print the state directory when the single-node Ceph should run."
     )
+    parser.add_argument("--ceph-address", action="store_true", help="Print the address the single-node Ceph binds.")
     args = parser.parse_args()
     settings = load()
     if args.local_ceph:
         if local_ceph(settings):
             print(settings.state_path)
+        return
+    if args.ceph_address:
+        print(ceph_address(settings))
         return
     passwords = ensure_passwords(settings.state_path / "passwords")
     if args.prepare:

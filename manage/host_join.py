@@ -14,6 +14,10 @@ and nothing more (the database's address and credentials are control-only, ``com
 - ``libvirt/cacert.pem``, ``servercert.pem``, ``serverkey.pem``, ``clientcert.pem``, ``clientkey.pem``: its
   libvirtd's TLS files (``manage.hypervisor_tls``).
 
+When hosts use Ceph (root disks or volumes there), ``bundle.toml`` also has a ``[ceph]`` table: the cluster's fsid
+and monitors, the cephx user and its key (``manage.ceph_client``), from which ``setup`` writes the host's own
+``ceph.conf`` and keyring.
+
 Whoever holds the bundle holds that host's power (its reports, its queues, its libvirt identity), never more:
 copy it with ``scp`` and delete it once set up. ``setup`` reads only those members (regular files of bounded size;
 any other member, a link or a path, is refused) and installs them where the defaults of ``HostSettings`` look:
@@ -49,7 +53,7 @@ from common.exceptions import ConfigError
 from common.hostnames import agent_names
 from common.metadata_secret import metadata_secret
 from common.settings import CONTROL_ONLY, LOG_LEVELS, HostSettings, Settings, load
-from manage import broker, broker_acl, hypervisor_tls
+from manage import broker, broker_acl, ceph_client, hypervisor_tls
 from manage.broker import write_private
 
 FORMAT = 1
@@ -268,8 +272,10 @@ def join(
     master = signing.ensure_master_key(settings.effective_queue_keys_dir / "master.key")
     names = agent_names(HostSettings().replace(host=host, **_agent_settings(values)))
     keys = "".join(f"{name} {signing.host_key(master, name).hex()}\n" for name in names).encode()
+    ceph = ceph_client.of_control(settings)
     libvirt = hypervisor_tls.issue(settings, host, address)
-    manifest = dump_toml({"format": FORMAT, "host": host, "address": address}, {"settings": values})
+    tables = {"settings": values} | ({"ceph": ceph.table()} if ceph else {})
+    manifest = dump_toml({"format": FORMAT, "host": host, "address": address}, tables)
     out = out or Path(f"{host}.stratus-host.tar")
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
@@ -418,6 +424,7 @@ def setup(bundle: Path, paths: HostPaths) -> Installed:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(setting="bundle", reason=f"bundle.toml: {exc}") from None
     host, address, values = _checked_settings(manifest)
+    ceph = ceph_client.CephClient.from_table(manifest["ceph"]) if "ceph" in manifest else None
     keys = _checked_keys(members["host.keys"], host)
     password = members["broker-password"].decode(errors="replace").strip()
     if not password or not password.isalnum():
@@ -440,6 +447,9 @@ def setup(bundle: Path, paths: HostPaths) -> Installed:
     config_file = state / "stratus.toml"
     settings = _existing_settings(config_file) | values | {"state_dir": str(state), "libvirt_pki_dir": str(pki)}
     _write(config_file, dump_toml(settings).encode(), 0o600)
+    if ceph is not None:
+        known = {f.name for f in dataclasses.fields(HostSettings)}
+        ceph_client.install(ceph, HostSettings().replace(**{k: v for k, v in settings.items() if k in known}))
 
     if paths.libvirtd_conf is not None:
         existing = paths.libvirtd_conf.read_text() if paths.libvirtd_conf.exists() else ""

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Bring up a single-node Ceph cluster for the cloud, its data under <state_dir>/ceph: one monitor, one manager and
-# one OSD whose BlueStore lives in a sparse file, every one of them bound to 127.0.0.1 (monitor: v2 port 3300, v1
-# 6789), then the pools the cloud uses and its cephx user client.stratus (profile rbd on those pools).
+# one OSD whose BlueStore lives in a sparse file, every one of them bound to one address (127.0.0.1, or the control
+# node's underlay address when the hosts are host machines, which reach nothing of the machine's loopback; monitor:
+# v2 port 3300, v1 6789), then the pools the cloud uses and its cephx user client.stratus (profile rbd on those
+# pools). A cluster made on another address moves to the one asked for: its monitor map is rewritten (Ceph's
+# "changing a monitor's IP address" procedure) and every daemon binds the new one.
 #
 # Idempotent: the first run makes the cluster (13-15 s), a run after `down.sh` starts the daemons again from their
 # data (about 9 s), a run with the cluster up only checks it. Returns once every placement group is active+clean.
 # No systemd: the daemons fork into the background with pid files in <state_dir>/ceph/run (down.sh stops them).
 # Usage: up.sh [STATE_DIR] (default: $STRATUS_STATE_DIR, else the repository's .stratus). Environment:
 # STRATUS_CEPH_MON_V2_PORT, STRATUS_CEPH_MON_V1_PORT (3300, 6789), STRATUS_CEPH_OSD_GB (32: the OSD's sparse file),
-# STRATUS_CEPH_TIMEOUT (120 s for the placement groups).
+# STRATUS_CEPH_TIMEOUT (120 s for the placement groups), STRATUS_CEPH_ADDRESS (127.0.0.1: the address the daemons bind
+# and clients dial).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=deploy/ceph/lib.sh
@@ -18,18 +22,23 @@ parse_state_dir "$@"
 # The sparse file holding the OSD's BlueStore: it grows with the data written and never shrinks.
 OSD_SIZE=$((${STRATUS_CEPH_OSD_GB:-32} << 30))
 READY_TIMEOUT=${STRATUS_CEPH_TIMEOUT:-120}
+ADDRESS=${STRATUS_CEPH_ADDRESS:-127.0.0.1}
+[[ $ADDRESS =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || die "STRATUS_CEPH_ADDRESS: $ADDRESS is not an IPv4 address"
 # The monitor's ports, fixed when the cluster is made (tests pick free ones: two clusters may run side by side).
-MON_ADDRESS="[v2:127.0.0.1:${STRATUS_CEPH_MON_V2_PORT:-3300},v1:127.0.0.1:${STRATUS_CEPH_MON_V1_PORT:-6789}]"
+V2_PORT=${STRATUS_CEPH_MON_V2_PORT:-3300}
+V1_PORT=${STRATUS_CEPH_MON_V1_PORT:-6789}
+
+mon_address() { echo "[v2:$ADDRESS:$V2_PORT,v1:$ADDRESS:$V1_PORT]"; }
 
 write_conf() {
     local fsid=$1
     cat >"$conf.tmp" <<CONF
-# Written by deploy/ceph/up.sh: a single-node cluster on 127.0.0.1 for this state directory.
+# Written by deploy/ceph/up.sh: a single-node cluster on $ADDRESS for this state directory.
 [global]
 fsid = $fsid
-mon_host = $MON_ADDRESS
-public_addr = 127.0.0.1
-cluster_addr = 127.0.0.1
+mon_host = $(mon_address)
+public_addr = $ADDRESS
+cluster_addr = $ADDRESS
 ms_bind_ipv6 = false
 auth_cluster_required = cephx
 auth_service_required = cephx
@@ -114,7 +123,7 @@ bootstrap() {
     ceph-authtool "$dir/ceph.client.admin.keyring" --create-keyring --gen-key -n client.admin \
         --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' --cap mds 'allow *' >/dev/null
     ceph-authtool "$tmp/mon.keyring" --import-keyring "$dir/ceph.client.admin.keyring" >/dev/null
-    monmaptool --create --fsid "$fsid" --addv a "$MON_ADDRESS" "$tmp/monmap" >/dev/null
+    monmaptool --create --fsid "$fsid" --addv a "$(mon_address)" "$tmp/monmap" >/dev/null
     ceph-mon -c "$conf" -i a --mkfs --monmap "$tmp/monmap" --keyring "$tmp/mon.keyring" >>"$log/ceph-mon.a.mkfs.log" 2>&1 \
         || die "ceph-mon --mkfs failed; see $log/ceph-mon.a.mkfs.log"
     rm -rf "$tmp"
@@ -134,6 +143,36 @@ bootstrap() {
 }
 
 helper() { /usr/bin/python3 "$here/cluster.py" "$@"; }
+
+# conf_value KEY: a [global] value of this cluster's ceph.conf as up.sh wrote it ("KEY = VALUE").
+conf_value() { sed -n "s/^$1 = //p" "$conf" | head -n 1; }
+
+# A cluster made on another address (`make up VOLUMES=ceph` before `HOSTS=N` made host machines) moves to the one
+# asked for: stopped, its monitor map rewritten (the monitor must find itself at the address it binds), ceph.conf
+# written again with the same fsid and ports. The OSD and the manager take the new address from ceph.conf when
+# they start; clients find it in ceph.conf.
+readdress() {
+    local old fsid hosts tmp
+    old=$(conf_value public_addr)
+    [ "$old" != "$ADDRESS" ] || return 0
+    say "moving the cluster from ${old:-an unknown address} to $ADDRESS"
+    bash "$here/down.sh" "$state" >/dev/null
+    fsid=$(conf_value fsid)
+    hosts=$(conf_value mon_host)
+    if [[ $hosts =~ v2:[^,]*:([0-9]+),v1:[^]]*:([0-9]+) ]]; then
+        V2_PORT=${BASH_REMATCH[1]}
+        V1_PORT=${BASH_REMATCH[2]}
+    fi
+    tmp=$(mktemp -d "$dir/readdress.XXXXXX")
+    ceph-mon -c "$conf" -i a --extract-monmap "$tmp/monmap" >>"$log/ceph-mon.a.readdress.log" 2>&1 \
+        || die "could not read the monitor map; see $log/ceph-mon.a.readdress.log"
+    monmaptool --rm a "$tmp/monmap" >/dev/null
+    monmaptool --addv a "$(mon_address)" "$tmp/monmap" >/dev/null
+    ceph-mon -c "$conf" -i a --inject-monmap "$tmp/monmap" >>"$log/ceph-mon.a.readdress.log" 2>&1 \
+        || die "could not write the monitor map; see $log/ceph-mon.a.readdress.log"
+    rm -rf "$tmp"
+    write_conf "$fsid"
+}
 
 # The cloud's pools and its user (monitor-only work), done again only when the pools change (pools.done says
 # which were made and initialised for RBD).
@@ -164,6 +203,7 @@ main() {
         say "creating a single-node cluster in $dir"
         bootstrap
     else
+        readdress
         for daemon in "${DAEMONS[@]}"; do
             [ -n "$(pid_of "${daemon%%:*}" "${daemon#*:}")" ] || stopped+=("$daemon")
         done

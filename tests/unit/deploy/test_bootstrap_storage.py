@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.settings import load
-from deploy.bootstrap import local_ceph, set_volumes
+from deploy.bootstrap import ceph_address, local_ceph, set_volumes
+from manage import host_machine
 
 
 def settings_of(config: Path):
@@ -37,3 +38,16 @@ def test_no_local_ceph_without_rbd_or_with_a_cluster_of_ones_own(tmp_path):
     assert not local_ceph(settings_of(config))
     config.write_text(config.read_text() + 'image_store = "rbd"\nceph_conf = "/etc/ceph/ceph.conf"\n')
     assert not local_ceph(settings_of(config))
+
+
+def test_ceph_binds_loopback_unless_the_hosts_are_host_machines_which_reach_only_the_underlay(tmp_path, monkeypatch):
+    made = []
+    monkeypatch.setattr(host_machine, "ensure_control_address", lambda settings: made.append(settings.hosts))
+    config = tmp_path / "stratus.toml"
+    set_volumes(config, "ceph")
+    assert ceph_address(settings_of(config)) == "127.0.0.1" and not made
+    config.write_text(
+        config.read_text() + 'hosts = 3\nhost_machines = true\nnetwork_simulated_underlay = "10.77.0.0/24"\n'
+    )
+    assert ceph_address(settings_of(config)) == "10.77.0.1"
+    assert made == [3], "the address is made on the underlay bridge before Ceph binds it"
