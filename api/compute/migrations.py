@@ -35,7 +35,7 @@ from api.context import RequestContext, current
 from api.runtime import runtime
 from api.validation import json_body, validate
 from common.exceptions import BadRequest, Conflict, NotFound
-from compute import client, moves, volumes
+from compute import client, moves, root_disks, volumes
 from compute.models import ComputeHost, Instance, Migration
 from compute.moves import MigrationType, Status
 from compute.states import TaskState
@@ -61,13 +61,13 @@ def _live_schema() -> dict[str, Any]:
 
 
 def _block_migration(session: Session, instance: Instance, asked: Any) -> bool:
-    """``auto`` (2.25): copy the disks unless the server's root disk is shared (a volume, or Ceph for every root
-    disk); an explicit answer is taken as given (the driver refuses what cannot be done)."""
+    """``auto`` (2.25): copy the disks unless the server's root disk is shared (a volume, or a clone in Ceph); an
+    explicit answer is taken as given (the driver refuses what cannot be done)."""
     if asked != "auto":
         return as_bool(asked)
     if volumes.root_mapping(session, instance.id) is not None:
         return False
-    return runtime().settings.images_type != "rbd"
+    return not root_disks.in_ceph(runtime().settings.images_type, instance.image_meta)
 
 
 def migrate_live(ctx: RequestContext, server_id: str, body: Any) -> Response:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from compute import client
+from compute import client, root_disks
 from compute.host.context import ComputeAgent
 from compute.host.virt.base import (
     AttachedVolume,
@@ -79,10 +79,9 @@ from it)."""
 def _clonable(agent: ComputeAgent, image: Any) -> str | None:
     """The image's Ceph snapshot when this host makes root disks in Ceph and the image can be cloned (raw, stored
     in Ceph): the libvirt driver clones it instead of downloading the image."""
-    if agent.settings.images_type != "rbd" or agent.settings.compute_driver != "libvirt":
+    if agent.settings.compute_driver != "libvirt" or not root_disks.in_ceph(agent.settings.images_type, image):
         return None
-    snapshot = image.get("ceph_snapshot")
-    return str(snapshot) if snapshot and image.get("disk_format") == "raw" else None
+    return str(image["ceph_snapshot"])
 
 
 def _power_state(agent: ComputeAgent, host: str, instance_id: str) -> int:
