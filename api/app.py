@@ -72,6 +72,10 @@ from api.network import service_providers as network_service_providers
 from api.network import subnet_pools as network_subnet_pools
 from api.network import subnets as network_subnets
 from api.network import tags as network_tags
+from api.placement import allocations as placement_allocations
+from api.placement import microversions as placement_microversions
+from api.placement import resource_providers as placement_resource_providers
+from api.placement import versions as placement_versions
 from api.runtime import Runtime
 from api.volume import attachments as volume_attachments
 from api.volume import backups as volume_backups
@@ -167,6 +171,9 @@ BLUEPRINTS = (
     volume_quota_sets.bp,
     volume_limits.bp,
     volume_zones.bp,
+    placement_versions.bp,
+    placement_resource_providers.bp,
+    placement_allocations.bp,
     portal_site.bp,
 )
 
@@ -195,6 +202,7 @@ def create_app(settings: Settings) -> Flask:
     auth.register(app)
     microversions.register(app)
     volume_microversions.register(app)
+    placement_microversions.register(app)
     faults.register(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -58,6 +58,7 @@ SERVICE_TYPES: dict[str, tuple[str, ...]] = {
     "network": ("network",),
     "image": ("image",),
     "volume": ("block-storage", "volumev3", "volume"),
+    "placement": ("placement",),
 }
 
 

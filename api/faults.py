@@ -1,7 +1,8 @@
 """One error handler for the whole API: each StratusError becomes the fault body of the API it came through.
 
 Keystone: ``{"error": {"code", "title", "message"}}``; Nova and Cinder: ``{"itemNotFound": {"code", "message"}}``;
-Neutron: ``{"NeutronError": {"type", "message", "detail"}}``; Glance: ``{"code", "title", "message"}``
+Neutron: ``{"NeutronError": {"type", "message", "detail"}}``; Placement: ``{"errors": [{"status", "title",
+"detail", "request_id"}]}``; Glance: ``{"code", "title", "message"}``
 wrapped in ``error`` like Keystone. Unknown paths and methods answer in the same format, and an
 unexpected exception is logged with the request id and answered as a 500 without internals.
 """
@@ -15,6 +16,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from api.context import current
+from api.placement.errors import error_body as placement_error_body
 from common.exceptions import StratusError
 from quota.exceptions import OverQuota
 
@@ -55,6 +57,8 @@ def fault_body(
 ) -> dict[str, Any]:
     if api in ("compute", "volume"):  # Cinder's fault names are Nova's
         return {NOVA_FAULT_NAMES.get(code, "computeFault"): {"code": code, "message": message}}
+    if api == "placement":
+        return placement_error_body(code, title, message)
     if api == "image":
         # Glance answers with webob's JSON error body: the status line as ``code``.
         return {"code": f"{code} {title}", "title": title, "message": message}

@@ -494,6 +494,17 @@ RULES: dict[str, Rule] = {
     "volume:limits:other_project": ADMIN,
     "volume:availability_zones": AUTHENTICATED,
     "volume:services": ADMIN,
+    # Placement (read only): admin, as Placement's defaults are
+    "placement:resource_providers:list": ADMIN,
+    "placement:resource_providers:show": ADMIN,
+    "placement:resource_providers:inventories:list": ADMIN,
+    "placement:resource_providers:inventories:show": ADMIN,
+    "placement:resource_providers:usages": ADMIN,
+    "placement:resource_providers:allocations:list": ADMIN,
+    "placement:resource_providers:aggregates:list": ADMIN,
+    "placement:allocations:list": ADMIN,
+    "placement:resource_classes:list": ADMIN,
+    "placement:resource_classes:show": ADMIN,
 }
 
 

@@ -56,6 +56,7 @@ SERVICES = (
     Service("image", "glance", "/image", "Stratus image (Glance v2)"),
     Service("block-storage", "cinder", "/volume/v3", "Stratus block storage (Cinder v3)"),
     Service("volumev3", "cinderv3", "/volume/v3", "Stratus block storage (Cinder v3), by its older type"),
+    Service("placement", "placement", "/placement", "Stratus placement (the compute hosts' capacity, read only)"),
 )
 
 

@@ -37,6 +37,7 @@ def test_network_and_image_versions(cloud):
         ("/compute/v2.1/flavors/m1.tiny", "itemNotFound"),
         ("/network/v2.0/networks/demo-net", "NeutronError"),
         ("/image/v2/images/cirros", "message"),
+        ("/placement/resource_providers/no-such-provider", "errors"),
         ("/nowhere", "error"),
     ],
 )
@@ -48,5 +49,9 @@ def test_unknown_resources_are_clean_404s_in_each_apis_fault_format(cloud, path,
 
 def test_openstack_versions_show_discovers_every_service(cloud):
     rows = json.loads(cloud.openstack("stratus", "versions", "show", "-f", "json").stdout)
-    assert {r["Service Type"] for r in rows} == {"identity", "compute", "network", "image", "block-storage"}
+    assert {r["Service Type"] for r in rows} == {
+        "identity", "compute", "network", "image", "block-storage", "placement"
+    }  # fmt: skip
     assert all(r["Status"] == "CURRENT" for r in rows)
+    [placement] = [r for r in rows if r["Service Type"] == "placement"]
+    assert (placement["Min Microversion"], placement["Max Microversion"]) == ("1.0", "1.2")

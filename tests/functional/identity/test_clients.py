@@ -50,7 +50,9 @@ def test_openstack_cli_token_catalog_and_admin_commands(cloud, unique):
     assert token["id"] and token["project_id"]
 
     catalog = json.loads(cloud.openstack("stratus", "catalog", "list", "-f", "json").stdout)
-    assert {c["Type"] for c in catalog} == {"identity", "compute", "network", "image", "block-storage", "volumev3"}
+    assert {c["Type"] for c in catalog} == {
+        "identity", "compute", "network", "image", "block-storage", "volumev3", "placement"
+    }  # fmt: skip
 
     cloud.openstack("stratus-admin", "project", "create", unique)
     cloud.openstack("stratus-admin", "user", "create", "--project", unique, "--password", "pw", unique)
@@ -74,9 +76,11 @@ def test_openstack_cli_refuses_a_member_creating_projects(cloud, unique):
 
 def test_openstack_cli_lists_endpoints_and_services(cloud):
     endpoints = json.loads(cloud.openstack("stratus-admin", "endpoint", "list", "-f", "json").stdout)
-    assert len(endpoints) == 18  # six catalog entries (block storage twice) on three interfaces
+    assert len(endpoints) == 21  # seven catalog entries (block storage twice) on three interfaces
     services = json.loads(cloud.openstack("stratus-admin", "service", "list", "-f", "json").stdout)
-    assert {s["Type"] for s in services} == {"identity", "compute", "network", "image", "block-storage", "volumev3"}
+    assert {s["Type"] for s in services} == {
+        "identity", "compute", "network", "image", "block-storage", "volumev3", "placement"
+    }  # fmt: skip
 
 
 def _stratus(cloud, *args: str) -> subprocess.CompletedProcess[str]:
@@ -91,5 +95,5 @@ def test_stratus_cli_authenticates_from_clouds_yaml(cloud):
     missing = _stratus(cloud, "--os-cloud", "no-such-cloud", "whoami")
 
     assert whoami.returncode == 0 and "roles:   admin, member, reader" in whoami.stdout
-    assert endpoints.returncode == 0 and endpoints.stdout.count(" up") == 6
+    assert endpoints.returncode == 0 and endpoints.stdout.count(" up") == 7
     assert missing.returncode != 0 and "no-such-cloud" in missing.stderr

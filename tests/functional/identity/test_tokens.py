@@ -43,10 +43,10 @@ def test_password_auth_returns_a_project_scoped_token_with_catalog(cloud):
 def test_catalog_lists_every_api_on_every_interface_in_the_region(cloud):
     """Stratus's own services (the catalog tests of this cloud add services and endpoints of their own beside them)."""
     token = cloud.request("POST", "/identity/v3/auth/tokens", json=PASSWORD_AUTH).json()["token"]
-    builtin = ("keystone", "nova", "neutron", "glance", "cinder", "cinderv3")
+    builtin = ("keystone", "nova", "neutron", "glance", "cinder", "cinderv3", "placement")
     catalog = {entry["type"]: entry for entry in token["catalog"] if entry["name"] in builtin}
 
-    assert set(catalog) == {"identity", "compute", "network", "image", "block-storage", "volumev3"}
+    assert set(catalog) == {"identity", "compute", "network", "image", "block-storage", "volumev3", "placement"}
     assert [entry["name"] for entry in token["catalog"]][: len(builtin)] == list(builtin)
     for entry in catalog.values():
         assert {e["interface"] for e in entry["endpoints"]} == {"public", "internal", "admin"}
@@ -59,6 +59,7 @@ def test_catalog_lists_every_api_on_every_interface_in_the_region(cloud):
         "image": f"{cloud.url}/image",
         "block-storage": f"{cloud.url}/volume/v3",
         "volumev3": f"{cloud.url}/volume/v3",
+        "placement": f"{cloud.url}/placement",
     }
 
 

@@ -136,7 +136,7 @@ def fault_problem(path: str, status: int, content_type: str, body: bytes) -> str
     if status < 400:
         return None
     api = path.lstrip("/").split("/", 1)[0]
-    portal = api not in ("compute", "network", "image", "identity", "volume")
+    portal = api not in ("compute", "network", "image", "identity", "volume", "placement")
     if portal and content_type.startswith("text/html"):
         return None
     try:
@@ -154,6 +154,9 @@ def fault_problem(path: str, status: int, content_type: str, body: bytes) -> str
         ok = {"type", "message", "detail"} <= set(document.get("NeutronError", {}))
     elif api == "image":
         ok = {"code", "title", "message"} <= set(document)
+    elif api == "placement" and status != 401:  # a 401 is keystonemiddleware's (Keystone's shape)
+        errors = document.get("errors")
+        ok = isinstance(errors, list) and len(errors) == 1 and {"status", "title", "detail"} <= set(errors[0])
     else:
         ok = {"code", "title", "message"} <= set(document.get("error", {}))
     return None if ok else f"not a {api} fault: {body[:200]!r}"
