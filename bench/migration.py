@@ -8,8 +8,10 @@ cold move is the guest's boot plus a copy of its overlay.
 Two host machines (``manage.host_machine``: each its own namespaces and libvirtd, TLS with certificates from a CA
 made for the run) on a private underlay, one tiny guest (TCG). Each live round: the target prepares
 (``pre_live_migration``), the source migrates (wall time, the downtime libvirt measured, the memory bytes it sent,
-the size of the overlay file its block copy moves) and cleans up. Then a cold migration: power off and copy, then
-define and boot on the target (to its ready line). Run as root. Exit status 0 unless a move failed.
+the size of the overlay file its block copy moves) and cleans up; ``--no-native-tls`` sends QEMU's streams in
+clear (``live_migration_with_native_tls = false``), to see what the encryption costs. Then a cold migration:
+power off and copy, then define and boot on the target (to its ready line). Run as root. Exit status 0 unless a
+move failed.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4, help="live migrations (alternating directions)")
     parser.add_argument("--memory", type=int, default=192, help="the guest's memory in MiB")
+    parser.add_argument("--native-tls", action=argparse.BooleanOptionalAction, default=True,
+                        help="QEMU's streams encrypted with its own TLS (live_migration_with_native_tls)")  # fmt: skip
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="stratus-bench-migration-", dir="/var/tmp"))  # QEMU must reach it
@@ -74,7 +78,8 @@ def main() -> int:
             machine = HostMachine(f"bm-{suffix}-{name}", work / name / "machine", f"10.231.19.{11 + index}",
                                   underlay_bridge=f"ul-bm{suffix}")  # fmt: skip
             tls = hypervisor_tls.issue(settings, machine.name, machine.underlay_ip)
-            started_machines.append(host_machine.start(machine, listen="tls", tls_dir=tls))
+            qemu = host_machine.install_qemu_tls(settings, machine)
+            started_machines.append(host_machine.start(machine, listen="tls", tls_dir=tls, qemu_tls=True))
             cache = work / name / "cache"
             cache.mkdir(mode=0o755, parents=True)
             shutil.copyfile(image, cache / "tiny.qcow2")
@@ -85,6 +90,8 @@ def main() -> int:
                     network_namespace=machine.netns,
                     console_listen=machine.underlay_ip,
                     libvirt_migration_uri=f"qemu+tls://{{address}}/system?pkipath={tls}",
+                    live_migration_with_native_tls=args.native_tls,
+                    qemu_tls_dir=str(qemu),
                 )
             )
             driver.init_host(machine.name)
@@ -93,7 +100,8 @@ def main() -> int:
         (a, _, cache_a) = drivers[0]
         a.spawn(spec(uuid, cache_a, args.memory))
         boot = wait_ready(a, uuid, 1)
-        print(f"migration: tiny guest, {args.memory} MiB, TCG; booted on A in {boot:.1f} s")
+        streams = "QEMU's native TLS" if args.native_tls else "in clear"
+        print(f"migration: tiny guest, {args.memory} MiB, TCG, streams {streams}; booted on A in {boot:.1f} s")
         print(f"{'round':>5} {'direction':>9} {'wall s':>7} {'downtime ms':>11} {'memory MiB':>10} {'overlay MiB':>11}")
         walls, downtimes = [], []
         for number in range(args.rounds):

@@ -207,6 +207,20 @@ class HostSettings:
     libvirt_virt_type: str = _setting(
         "", "Domain type: 'kvm' or 'qemu'. Empty: probe (kvm only where the CPU advertises vmx/svm and /dev/kvm works)."
     )
+    live_migration_with_native_tls: bool = _setting(
+        True,
+        "Nova's [libvirt] live_migration_with_native_tls: a live migration's QEMU streams (the guest's memory and the "
+        "NBD copy of its local disks) go encrypted between the hosts, with QEMU's own TLS and the files in "
+        "qemu_tls_dir on both hosts (VIR_MIGRATE_TLS). A host missing them refuses the migration; it never falls back "
+        "to plain text. On by default: `stratus-manage host setup` and host machines install the files. False: the "
+        "streams go in clear on the underlay (libvirt's own connection stays TLS).",
+    )
+    qemu_tls_dir: str = _setting(
+        "/etc/pki/qemu",
+        "This host's QEMU TLS files for migration streams (ca-cert.pem, server-cert.pem, server-key.pem, "
+        "client-cert.pem, client-key.pem), where qemu.conf's migrate_tls_x509_cert_dir points: written by "
+        "`stratus-manage host setup`, and checked before a live migration with live_migration_with_native_tls.",
+    )
     libvirt_migration_uri: str = _setting(
         "qemu+tls://{address}/system",
         "How a host's libvirtd (and its agent) reaches another host's to move a guest there, {address} standing for "

@@ -12,7 +12,10 @@ and nothing more (the database's address and credentials are control-only, ``com
 - ``broker-ca.pem``: the CA the broker's TLS certificate chains to;
 - ``metadata-secret``: the secret its metadata proxy signs guests' requests with (``common.metadata_secret``);
 - ``libvirt/cacert.pem``, ``servercert.pem``, ``serverkey.pem``, ``clientcert.pem``, ``clientkey.pem``: its
-  libvirtd's TLS files (``manage.hypervisor_tls``).
+  libvirtd's TLS files (``manage.hypervisor_tls``);
+- ``qemu/ca-cert.pem``, ``server-cert.pem``, ``server-key.pem``, ``client-cert.pem``, ``client-key.pem``: its
+  QEMU's, for live migrations' encrypted streams, installed in ``/etc/pki/qemu`` (readable by QEMU's group) with
+  ``migrate_tls_x509_cert_dir`` in ``qemu.conf``.
 
 When hosts use Ceph (root disks or volumes there), ``bundle.toml`` also has a ``[ceph]`` table: the cluster's fsid
 and monitors, the cephx user and its key (``manage.ceph_client``), from which ``setup`` writes the host's own
@@ -60,12 +63,15 @@ FORMAT = 1
 MEMBER_LIMIT = 64 * 1024
 """Largest member ``setup`` reads: every file of a bundle is a few hundred bytes."""
 LIBVIRT_MEMBERS = tuple(f"libvirt/{name}" for name in hypervisor_tls.FILES)
-MEMBERS = ("bundle.toml", "host.keys", "broker-password", "broker-ca.pem", "metadata-secret", *LIBVIRT_MEMBERS)
+QEMU_MEMBERS = tuple(f"qemu/{name}" for name in hypervisor_tls.QEMU_FILES)
+MEMBERS = ("bundle.toml", "host.keys", "broker-password", "broker-ca.pem", "metadata-secret", *LIBVIRT_MEMBERS,
+           *QEMU_MEMBERS)  # fmt: skip
 SHARED = (
     "region", "metadata_url", "queue_message_max_age", "host_heartbeat_interval", "compute_host_down_after",
     "compute_build_take_timeout", "compute_report_interval", "network_resync_interval", "compute_driver",
     "libvirt_virt_type", "images_type", "images_rbd_pool", "ceph_user", "ceph_secret_uuid", "network_dataplane",
     "network_underlay_mtu", "network_vni_min", "network_vni_max", "network_physical_bridges", "log_level",
+    "live_migration_with_native_tls",
 )  # fmt: skip
 """Settings a host takes from the control node when the control node's differ from the default: what the two
 sides must agree on (timings, the storage and network layout). Never a control-only one."""
@@ -274,6 +280,7 @@ def join(
     keys = "".join(f"{name} {signing.host_key(master, name).hex()}\n" for name in names).encode()
     ceph = ceph_client.of_control(settings)
     libvirt = hypervisor_tls.issue(settings, host, address)
+    qemu = hypervisor_tls.issue_qemu(settings, host, address)
     tables = {"settings": values} | ({"ceph": ceph.table()} if ceph else {})
     manifest = dump_toml({"format": FORMAT, "host": host, "address": address}, tables)
     out = out or Path(f"{host}.stratus-host.tar")
@@ -287,6 +294,8 @@ def join(
         _tar_add(tar, "metadata-secret", metadata_secret(settings) + b"\n")
         for name in hypervisor_tls.FILES:
             _tar_add(tar, f"libvirt/{name}", (libvirt / name).read_bytes())
+        for name in hypervisor_tls.QEMU_FILES:
+            _tar_add(tar, f"qemu/{name}", (qemu / name).read_bytes())
     return out, _register_with_broker(settings, master, host)
 
 
@@ -311,6 +320,17 @@ class HostPaths:
     """Where the host's units and the ``libvirtd-tls.socket`` drop-in go; None: neither is written."""
     env_file: Path | None = Path("/etc/stratus/stratus.env")
     """The units' ``EnvironmentFile`` (``STRATUS_STATE_DIR``, ``STRATUS_HOST``); None: not written."""
+    qemu_pki_dir: Path | None = None
+    """QEMU's TLS files for migration streams (the host's ``qemu_tls_dir``); None: ``qemu`` beside ``pki_dir``
+    (``/etc/pki/qemu``). Its ``qemu.conf`` is the one beside ``libvirtd_conf`` (none without it)."""
+
+    @property
+    def qemu_dir(self) -> Path:
+        return self.qemu_pki_dir or self.pki_dir.parent / "qemu"
+
+    @property
+    def qemu_conf(self) -> Path | None:
+        return None if self.libvirtd_conf is None else self.libvirtd_conf.parent / "qemu.conf"
 
 
 @dataclass(frozen=True)
@@ -445,7 +465,11 @@ def setup(bundle: Path, paths: HostPaths) -> Installed:
         _write(pki / name, members[f"libvirt/{name}"], 0o600 if name.endswith("key.pem") else 0o644)
 
     config_file = state / "stratus.toml"
-    settings = _existing_settings(config_file) | values | {"state_dir": str(state), "libvirt_pki_dir": str(pki)}
+    qemu_conf = paths.qemu_conf.read_text() if paths.qemu_conf is not None and paths.qemu_conf.exists() else ""
+    qemu = hypervisor_tls.install_qemu({name: members[f"qemu/{name}"] for name in hypervisor_tls.QEMU_FILES},
+                                       paths.qemu_dir, hypervisor_tls.qemu_gid(qemu_conf))  # fmt: skip
+    located = {"state_dir": str(state), "libvirt_pki_dir": str(pki), "qemu_tls_dir": str(qemu)}
+    settings = _existing_settings(config_file) | values | located
     _write(config_file, dump_toml(settings).encode(), 0o600)
     if ceph is not None:
         known = {f.name for f in dataclasses.fields(HostSettings)}
@@ -456,6 +480,8 @@ def setup(bundle: Path, paths: HostPaths) -> Installed:
         merged = hypervisor_tls.merge_conf(existing, hypervisor_tls.libvirtd_conf(address, pki))
         paths.libvirtd_conf.parent.mkdir(parents=True, exist_ok=True)
         paths.libvirtd_conf.write_text(merged)
+    if paths.qemu_conf is not None:
+        hypervisor_tls.write_qemu_conf(paths.qemu_conf, qemu)
     units: tuple[str, ...] = ()
     if paths.systemd_dir is not None:
         dropin = paths.systemd_dir / "libvirtd-tls.socket.d" / "stratus.conf"
@@ -544,11 +570,13 @@ def join_command(
 @click.option(
     "--env-file", type=click.Path(path_type=Path), default=Path("/etc/stratus/stratus.env"), show_default=True
 )
+@click.option("--qemu-pki-dir", type=click.Path(path_type=Path), help="QEMU's TLS files. [qemu beside the libvirt one]")
 def setup_command(
-    bundle: Path, state_dir: Path, libvirt_pki_dir: Path, libvirtd_conf: Path, systemd_dir: Path, env_file: Path
-) -> None:
+    bundle: Path, state_dir: Path, libvirt_pki_dir: Path, libvirtd_conf: Path, systemd_dir: Path, env_file: Path,
+    qemu_pki_dir: Path | None,
+) -> None:  # fmt: skip
     """Install a bundle made by `stratus-manage host join` on this host, and say what to start."""
-    paths = HostPaths(state_dir, libvirt_pki_dir, libvirtd_conf, systemd_dir, env_file)
+    paths = HostPaths(state_dir, libvirt_pki_dir, libvirtd_conf, systemd_dir, env_file, qemu_pki_dir)
     try:
         installed = setup(bundle, paths)
     except ConfigError as exc:

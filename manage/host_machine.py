@@ -109,6 +109,11 @@ class HostMachine:
         return self.root / "run" / "libvirt" / "libvirt-sock"
 
     @property
+    def qemu_tls_dir(self) -> Path:
+        """Its QEMU's TLS files for migration streams (its ``/etc/pki/qemu``; its qemu.conf points there)."""
+        return self.root / "pki-qemu"
+
+    @property
     def libvirt_uri(self) -> str:
         """Its libvirtd, reached from the machine's namespaces over the daemon's unix socket."""
         return f"qemu+unix:///system?socket={self.libvirt_socket}"
@@ -255,11 +260,12 @@ def _physical_veth(machine: HostMachine, physnet: str) -> str:
 LISTEN_MARK = "# stratus: how this host's libvirtd listens (rewritten at every start)"
 
 
-def _libvirt_config(machine: HostMachine, listen: str, tls_dir: Path | None) -> None:
+def _libvirt_config(machine: HostMachine, listen: str, tls_dir: Path | None, qemu_tls: bool = False) -> None:
     """Its ``/etc/libvirt``: the machine's, once, with a host UUID of its own (kept across restarts), and how its
     libvirtd listens on the underlay: ``tls`` (x509 both ways with the files in ``tls_dir``: what hosts use to
     reach each other for migrations), ``tcp`` (no authentication: only for tests of a machine's private underlay)
-    or ``none`` (the unix socket only)."""
+    or ``none`` (the unix socket only). ``qemu_tls``: its qemu.conf points QEMU's migration TLS at
+    ``machine.qemu_tls_dir`` (QEMU runs as the machine's QEMU user: the files are installed readable by its group)."""
     etc = machine.root / "etc" / "libvirt"
     if not etc.exists():
         shutil.copytree("/etc/libvirt", etc, symlinks=True)
@@ -279,6 +285,8 @@ def _libvirt_config(machine: HostMachine, listen: str, tls_dir: Path | None) -> 
     else:
         raise HostMachineError(name=machine.name, reason=f"unknown listen mode {listen!r}")
     conf.write_text(f"{text.rstrip()}\n{LISTEN_MARK}\n" + "\n".join(lines) + "\n")
+    if qemu_tls:
+        hypervisor_tls.write_qemu_conf(etc / "qemu.conf", machine.qemu_tls_dir)
 
 
 SETUP_SCRIPT = """
@@ -383,9 +391,11 @@ def start(
     tls_dir: Path | None = None,
     hide: Path | None = None,
     shared: tuple[Path, ...] = (),
+    qemu_tls: bool = False,
 ) -> HostMachine:
-    """Make the host and start its libvirtd and virtlogd; what exists already is kept (idempotent). ``listen``:
-    see ``_libvirt_config`` (a running libvirtd keeps how it listens until it is restarted). ``hide``: a directory
+    """Make the host and start its libvirtd and virtlogd; what exists already is kept (idempotent). ``listen`` and
+    ``qemu_tls`` (QEMU's files are in ``machine.qemu_tls_dir``: :func:`install_qemu_tls`, or its bundle's): see
+    ``_libvirt_config`` (a running libvirtd keeps its configuration until it is restarted). ``hide``: a directory
     the host sees empty (the control node's state) but for the host's own directory (its root's parent) and the
     ``shared`` directories below it (a store all hosts mount, as over NFS), fixed when its namespaces are made."""
     machine.root.mkdir(parents=True, exist_ok=True)
@@ -393,7 +403,7 @@ def start(
     _network(machine).ensure()
     _physical_wires(machine)
     _make_cgroups(machine)
-    _libvirt_config(machine, listen, tls_dir)
+    _libvirt_config(machine, listen, tls_dir, qemu_tls)
     _make_namespaces(machine, hide, shared)
     _start_daemons(machine)
     return machine
@@ -506,15 +516,17 @@ def host_state_dir(settings: Settings, host: str) -> Path:
 
 def join(settings: Settings, host: str) -> Path:
     """Join ``host`` as any host is joined (``host join``, then ``host setup`` of its bundle), into its own state
-    directory and PKI directory; returns the PKI directory (its libvirt TLS files)."""
+    directory and PKI directories (libvirt's, and QEMU's in ``machine.qemu_tls_dir``); returns the PKI directory
+    (its libvirt TLS files)."""
     machine = of_host(settings, host)
     machine.root.mkdir(parents=True, exist_ok=True)
     bundle = machine.root / "join.tar"
     host_join.join(settings, host, machine.underlay_ip, out=bundle, control=control_address(settings))
     pki = machine.root / "pki"
     paths = host_join.HostPaths(
-        state_dir=host_state_dir(settings, host), pki_dir=pki, libvirtd_conf=None, systemd_dir=None, env_file=None
-    )
+        state_dir=host_state_dir(settings, host), pki_dir=pki, libvirtd_conf=None, systemd_dir=None, env_file=None,
+        qemu_pki_dir=machine.qemu_tls_dir,  # its qemu.conf: _libvirt_config's, in its own /etc/libvirt
+    )  # fmt: skip
     host_join.setup(bundle, paths)
     bundle.unlink()
     return pki
@@ -527,7 +539,7 @@ LOCATED = frozenset(
         "image_cache_path", "volume_dir", "libvirt_uri", "libvirt_migration_uri", "console_listen",
         "network_namespace", "network_underlay_ip", "network_underlay_prefix",
         "network_underlay_bridge", "network_underlay_device", "network_simulated_underlay", "queue_keys_dir",
-        "network_external_host_address",
+        "network_external_host_address", "qemu_tls_dir",
     }
 )  # fmt: skip
 """Host settings that say where things are: a host machine has its own (from its bundle), never the launcher's."""
@@ -557,6 +569,20 @@ def agent_environment(settings: Settings, host: str, launcher: dict[str, str]) -
     }
 
 
+_QEMU_CONF = Path("/etc/libvirt/qemu.conf")
+"""The machine's qemu.conf, which a host machine's is a copy of: QEMU's group is the same."""
+
+
+def install_qemu_tls(settings: Settings, machine: HostMachine) -> Path:
+    """QEMU's TLS files of ``machine``, issued by the hypervisor CA of ``settings`` and installed in its
+    ``qemu_tls_dir`` as ``host setup`` installs a bundle's: for a host machine started without a bundle (tests and
+    benchmarks). Returns the directory."""
+    issued = hypervisor_tls.issue_qemu(settings, machine.name, machine.underlay_ip)
+    files = {name: (issued / name).read_bytes() for name in hypervisor_tls.QEMU_FILES}
+    gid = hypervisor_tls.qemu_gid(_QEMU_CONF.read_text() if _QEMU_CONF.exists() else "")
+    return hypervisor_tls.install_qemu(files, machine.qemu_tls_dir, gid)
+
+
 def start_all(settings: Settings) -> list[HostMachine]:
     """Join and start every host machine of this machine (idempotent): each libvirtd on TLS with its own
     certificate, each seeing the control node's state directory as an empty one (its own directory kept)."""
@@ -566,7 +592,9 @@ def start_all(settings: Settings) -> list[HostMachine]:
         pki = join(settings, host)
         volumes = settings.effective_volume_dir  # the file volume backend's store: shared, as over NFS
         volumes.mkdir(parents=True, exist_ok=True)
-        machines.append(start(machine, listen="tls", tls_dir=pki, hide=settings.state_path, shared=(volumes,)))
+        machines.append(
+            start(machine, listen="tls", tls_dir=pki, hide=settings.state_path, shared=(volumes,), qemu_tls=True)
+        )
     return machines
 
 

@@ -22,16 +22,26 @@ libvirt checks more than a chain (its ``virNetTLSContextCheckCert*``): the CA mu
 certificates; a leaf's key usage must allow digital signatures and key encipherment and its extended key usage
 must name its role. The certificates here say exactly that.
 
-``manage.host_join`` calls :func:`issue` for ``stratus-manage host join`` and :func:`libvirtd_conf` for
-``stratus-manage host setup``; simulated hosts (``manage.host_machine``) call the same functions, so a host on
-this machine is configured as a real one is.
+A live migration's own streams (QEMU's: the guest's memory, and the NBD copy of its local disks) are encrypted by
+QEMU itself (libvirt's ``VIR_MIGRATE_TLS``) with a second set of files per host, QEMU's (:func:`issue_qemu`, same
+CA, their own keys: see there why), in the directory qemu.conf's ``migrate_tls_x509_cert_dir`` names
+(:func:`qemu_conf`; ``/etc/pki/qemu`` on a real host).
+
+``manage.host_join`` calls :func:`issue` and :func:`issue_qemu` for ``stratus-manage host join``, and
+:func:`libvirtd_conf`, :func:`install_qemu` and :func:`write_qemu_conf` for ``stratus-manage host setup``;
+simulated hosts (``manage.host_machine``) call the same functions, so a host on this machine is configured as a
+real one is.
 """
 
 from __future__ import annotations
 
 import datetime
+import grp
 import ipaddress
+import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -53,6 +63,28 @@ HOSTS_UNIT = "Stratus hypervisor hosts"
 CA_NAME = "Stratus hypervisor CA"
 FILES = ("cacert.pem", "servercert.pem", "serverkey.pem", "clientcert.pem", "clientkey.pem")
 """The five files of a host's directory, in libvirt's names."""
+QEMU_UNIT = "Stratus QEMU migration streams"
+"""The organizational unit of QEMU's certificates: not :data:`HOSTS_UNIT`, so libvirtd admits none of them."""
+QEMU_FILES = ("ca-cert.pem", "server-cert.pem", "server-key.pem", "client-cert.pem", "client-key.pem")
+"""QEMU's five files (its ``tls-creds-x509`` object reads them from one directory, by these names)."""
+QEMU_GROUP = "libvirt-qemu"
+"""The group QEMU runs as on Debian unless qemu.conf says otherwise: it must read its keys."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a directory of a host's certificates names its files, and the unit its certificates say."""
+
+    ca: str
+    server: tuple[str, str]
+    client: tuple[str, str]
+    unit: str
+
+
+LIBVIRT_LAYOUT = Layout("cacert.pem", ("servercert.pem", "serverkey.pem"), ("clientcert.pem", "clientkey.pem"),
+                        HOSTS_UNIT)  # fmt: skip
+QEMU_LAYOUT = Layout("ca-cert.pem", ("server-cert.pem", "server-key.pem"), ("client-cert.pem", "client-key.pem"),
+                     QEMU_UNIT)  # fmt: skip
 
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
@@ -156,12 +188,13 @@ def _leaf(
     host: str,
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
     purpose: x509.ObjectIdentifier,
+    unit: str = HOSTS_UNIT,
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     now = datetime.datetime.now(datetime.UTC)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(host, HOSTS_UNIT))
+        .subject_name(_name(host, unit))
         .issuer_name(ca.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -179,44 +212,103 @@ def _leaf(
 
 
 def _current(
-    directory: Path, ca: x509.Certificate, host: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    directory: Path,
+    layout: Layout,
+    ca: x509.Certificate,
+    host: str,
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
 ) -> bool:
-    """Whether ``directory`` already holds ``host``'s five files, issued by this CA for this name and address."""
-    if not all((directory / name).is_file() for name in FILES):
+    """Whether ``directory`` already holds ``host``'s five files in ``layout``, issued by this CA for this name,
+    address and unit."""
+    names = (layout.ca, *layout.server, *layout.client)
+    if not all((directory / name).is_file() for name in names):
         return False
-    if (directory / "cacert.pem").read_bytes() != ca.public_bytes(serialization.Encoding.PEM):
+    if (directory / layout.ca).read_bytes() != ca.public_bytes(serialization.Encoding.PEM):
         return False
-    for name in ("servercert.pem", "clientcert.pem"):
+    for name in (layout.server[0], layout.client[0]):
         try:
             cert = x509.load_pem_x509_certificate((directory / name).read_bytes())
             cert.verify_directly_issued_by(ca)
-            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            alt = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         except (ValueError, TypeError, x509.ExtensionNotFound, x509.InvalidSignature):
             return False
-        if names.get_values_for_type(x509.IPAddress) != [ip] or names.get_values_for_type(x509.DNSName) != [host]:
+        if alt.get_values_for_type(x509.IPAddress) != [ip] or alt.get_values_for_type(x509.DNSName) != [host]:
+            return False
+        if [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)] != [layout.unit]:
             return False
     return True
+
+
+def _issue(settings: HostSettings, directory: Path, layout: Layout, host: str, address: str) -> Path:
+    check_host(host)
+    ip = check_address(address)
+    ca, ca_key = ensure_ca(settings)
+    if _current(directory, layout, ca, host, ip):
+        return directory
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    pem = serialization.Encoding.PEM
+    for (cert_name, key_name), purpose in (
+        (layout.server, ExtendedKeyUsageOID.SERVER_AUTH),
+        (layout.client, ExtendedKeyUsageOID.CLIENT_AUTH),
+    ):
+        cert, key = _leaf(ca, ca_key, host, ip, purpose, layout.unit)
+        write_private(directory / key_name, _pem_key(key))
+        write_private(directory / cert_name, cert.public_bytes(pem))
+    write_private(directory / layout.ca, ca.public_bytes(pem))  # last: _current checks it with the rest
+    return directory
 
 
 def issue(settings: HostSettings, host: str, address: str) -> Path:
     """The directory (mode 0700) of ``host``'s five files (:data:`FILES`), issued for its name and underlay
     ``address``. Idempotent: files already issued by this CA for the same name and address are kept as they are
     (a second ``host join`` hands out the same certificates); a changed address gets new ones."""
-    check_host(host)
-    ip = check_address(address)
-    ca, ca_key = ensure_ca(settings)
-    directory = host_dir(settings, host)
-    if _current(directory, ca, host, ip):
-        return directory
+    return _issue(settings, host_dir(settings, host), LIBVIRT_LAYOUT, host, address)
+
+
+def issue_qemu(settings: HostSettings, host: str, address: str) -> Path:
+    """The directory (mode 0700, ``hosts/<host>/qemu``) of ``host``'s QEMU files (:data:`QEMU_FILES`): what its
+    QEMU presents and trusts on a live migration's streams with native TLS (memory and NBD), issued by the same CA
+    for the same name and underlay ``address`` (the source's QEMU checks the target's certificate against the
+    address the stream goes to), idempotent as :func:`issue`.
+
+    Not the host's libvirt certificates, although their usages would do (a server and a client certificate naming
+    the address): QEMU is the guest-facing process, running as ``libvirt-qemu`` and reading its key itself, and a
+    guest that escaped into it must not hold the host's libvirt identity, which every other host's libvirtd admits.
+    These say :data:`QEMU_UNIT`, which ``tls_allowed_dn_list`` (:func:`allowed_dn_patterns`) does not admit."""
+    return _issue(settings, host_dir(settings, host) / "qemu", QEMU_LAYOUT, host, address)
+
+
+def qemu_gid(qemu_conf: str = "") -> int | None:
+    """The group QEMU's processes run as: qemu.conf's ``group`` (a name, or ``+N``), else :data:`QEMU_GROUP`; None
+    for root or a group this machine does not have (then the keys stay root's alone)."""
+    found = re.findall(r'^\s*group\s*=\s*"([^"]*)"', qemu_conf, flags=re.MULTILINE)
+    name = found[-1] if found else QEMU_GROUP
+    try:
+        gid = int(name[1:]) if name.startswith("+") else grp.getgrnam(name).gr_gid
+    except (KeyError, ValueError):
+        return None
+    return gid or None
+
+
+def install_qemu(files: Mapping[str, bytes], directory: Path, gid: int | None) -> Path:
+    """Write QEMU's five files (:data:`QEMU_FILES`, from a bundle or :func:`issue_qemu`) into ``directory``:
+    certificates 0644, keys 0640 and the directory 0750, both of group ``gid`` (QEMU's, :func:`qemu_gid`), which
+    QEMU needs to read its key; root's alone (0600, 0700) when ``gid`` is None. Returns ``directory``."""
+    directory = Path(check_path(directory))
+    missing = [name for name in QEMU_FILES if name not in files]
+    if missing:
+        raise ConfigError(setting="qemu_tls_dir", reason=f"no {', '.join(missing)} to install")
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    server, server_key = _leaf(ca, ca_key, host, ip, ExtendedKeyUsageOID.SERVER_AUTH)
-    client, client_key = _leaf(ca, ca_key, host, ip, ExtendedKeyUsageOID.CLIENT_AUTH)
-    pem = serialization.Encoding.PEM
-    write_private(directory / "serverkey.pem", _pem_key(server_key))
-    write_private(directory / "clientkey.pem", _pem_key(client_key))
-    write_private(directory / "servercert.pem", server.public_bytes(pem))
-    write_private(directory / "clientcert.pem", client.public_bytes(pem))
-    write_private(directory / "cacert.pem", ca.public_bytes(pem))  # last: _current checks it with the rest
+    for name in QEMU_FILES:
+        path = directory / name
+        write_private(path, files[name])
+        if name.endswith("-key.pem"):
+            os.chown(path, -1, gid if gid is not None else -1)
+            path.chmod(0o640 if gid is not None else 0o600)
+        else:
+            path.chmod(0o644)
+    os.chown(directory, -1, gid if gid is not None else -1)
+    directory.chmod(0o750 if gid is not None else 0o700)
     return directory
 
 
@@ -293,6 +385,28 @@ def merge_conf(existing: str, ours: str) -> str:
     while kept and not kept[-1].strip():
         kept.pop()
     return ("\n".join(kept) + "\n\n" if kept else "") + ours
+
+
+def qemu_conf(pki_dir: Path | str) -> str:
+    """The settings of ``qemu.conf`` for live migrations with QEMU's native TLS (``VIR_MIGRATE_TLS``): QEMU's files
+    in ``pki_dir`` (:data:`QEMU_FILES`), and the target's QEMU demanding the source's client certificate. Only the
+    migration's (``migrate_*``): the operator's TLS for consoles or disks is left alone."""
+    directory = check_path(pki_dir).rstrip("/") or "/"
+    lines = [
+        "# stratus-manage host setup (manage/hypervisor_tls.py): QEMU's own TLS for migration streams between hosts.",
+        "# Every setup rewrites these keys; the file's other settings are kept.",
+        f'migrate_tls_x509_cert_dir = "{directory}"',
+        "migrate_tls_x509_verify = 1",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_qemu_conf(path: Path, pki_dir: Path | str) -> None:
+    """``path`` (a host's qemu.conf) with :func:`qemu_conf`'s settings merged in (:func:`merge_conf`); libvirtd
+    reads it when it starts."""
+    existing = path.read_text() if path.exists() else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(merge_conf(existing, qemu_conf(pki_dir)))
 
 
 def tls_socket_dropin(address: str, port: int = TLS_PORT) -> str:

@@ -101,7 +101,8 @@ def hosts(tiny_image: Path) -> Iterator[tuple[Host, Host]]:
         found = []
         for x, machine in zip("ab", machines, strict=True):
             tls = hypervisor_tls.issue(settings, machine.name, machine.underlay_ip)
-            started.append(host_machine.start(machine, listen="tls", tls_dir=tls))
+            qemu = host_machine.install_qemu_tls(settings, machine)
+            started.append(host_machine.start(machine, listen="tls", tls_dir=tls, qemu_tls=True))
             cache = work / x / "cache"
             cache.mkdir(mode=0o755, parents=True)
             shutil.copyfile(tiny_image, cache / "tiny.qcow2")
@@ -111,6 +112,7 @@ def hosts(tiny_image: Path) -> Iterator[tuple[Host, Host]]:
                 network_namespace=machine.netns,
                 console_listen=machine.underlay_ip,  # as a host machine's agent is told: the proxy reaches it there
                 libvirt_migration_uri=f"qemu+tls://{{address}}/system?pkipath={tls}",
+                qemu_tls_dir=str(qemu),  # live migrations with QEMU's native TLS (the default)
             )
             driver = LibvirtDriver(host_settings, soft_reboot_timeout=60)
             driver.init_host(machine.name)

@@ -164,6 +164,8 @@ class LibvirtDriver(base.ComputeDriver):
         self.ceph_secret = ceph_secret.CephSecret.from_settings(settings)
         self.rbd_disks = rbd_disks.RbdDisks.from_settings(settings)
         self.migration_uri = migration_uri or settings.libvirt_migration_uri
+        self.native_tls = settings.live_migration_with_native_tls  # QEMU's streams encrypted, or refused
+        self.qemu_tls_dir = Path(settings.qemu_tls_dir)
         self.live_migration_timeout = live_migration_timeout
         self.network_namespace = settings.network_namespace
         self.console_listen = settings.console_listen  # where the console proxy reaches this host's guests
@@ -778,6 +780,8 @@ class LibvirtDriver(base.ComputeDriver):
         ``list_instances`` until then. A failure removes what was made."""
         uuid = canonical_uuid(spec.uuid)
         directory = self.instance_dir(uuid)
+        if self.native_tls:  # this host's QEMU will be the TLS server of the streams: refuse before anything is made
+            migration.check_native_tls(self.qemu_tls_dir, self.host_name)
         with _translated(uuid, "preparing a live migration"):
             guest = Guest.lookup(self.host, uuid)
             if guest is not None and not self._own(guest):
@@ -845,8 +849,10 @@ class LibvirtDriver(base.ComputeDriver):
                 if self._root_in_ceph(uuid) and config.disk_path(prepared_xml, ROOT_TARGET) is not None:
                     raise DriverError(reason=f"{target.host} does not keep root disks in Ceph")
                 shared = bool(migration.shared_file_volumes(live, self.volume_dir))
+                if self.native_tls:
+                    migration.check_native_tls(self.qemu_tls_dir, self.host_name)
                 flags = migration.live_flags(
-                    bool(copy), migration.native_tls_available(), state == PowerState.PAUSED, shared_files=shared
+                    bool(copy), self.native_tls, state == PowerState.PAUSED, shared_files=shared
                 )
                 params = migration.live_params(
                     target,
@@ -972,8 +978,10 @@ class LibvirtDriver(base.ComputeDriver):
                     f"{self.live_migration_timeout:g} s and was aborted; the guest still runs on {self.host_name}"
                 ) from exc
             raise base.MigrationAborted(uuid=uuid) from exc
+        hint = migration.tls_failure_hint(str(exc)) if self.native_tls else ""
         raise DriverError(
-            reason=f"live migration of {uuid} to {target.host} failed ({exc}); the guest still runs on {self.host_name}"
+            reason=f"live migration of {uuid} to {target.host} failed ({exc}); the guest still runs on "
+            f"{self.host_name}.{hint}"
         ) from exc
 
     def _outgoing_migration(self, uuid: str) -> Guest | None:

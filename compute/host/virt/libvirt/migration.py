@@ -5,7 +5,9 @@ The migration is peer to peer: the source's libvirtd opens its own connection to
 ``qemu+tls://<address>/system`` by default: TLS with the hosts' certificates, on the underlay only) and runs the
 whole protocol itself, so it survives the agent that asked for it and needs no credentials in the agent. QEMU's
 migration stream, and the NBD stream of a block migration, go to the target's underlay address too
-(``stream_uri``); with QEMU's own TLS certificates in place (``QEMU_TLS_DIR``) both streams are encrypted as well.
+(``stream_uri``), encrypted by QEMU's own TLS (``VIR_MIGRATE_TLS``, the setting ``live_migration_with_native_tls``)
+with each host's QEMU certificates (``qemu_tls_dir``, where its qemu.conf's ``migrate_tls_x509_cert_dir`` points).
+Without them the migration is refused (:func:`check_native_tls`, and libvirt itself): never sent in clear instead.
 
 The guest moves with a destination XML (``destination_xml``): the source's live definition, ABI untouched, with
 what differs on the target taken from the definition the target made for it in ``pre_live_migration``: the
@@ -26,9 +28,9 @@ import libvirt
 from compute.host.virt.base import DriverError, MigrationStats, MigrationTarget
 from compute.host.virt.libvirt import config
 
-QEMU_TLS_DIR = Path("/etc/pki/qemu")
-"""Where QEMU looks for its TLS certificates (qemu.conf's ``default_tls_x509_cert_dir``)."""
 QEMU_TLS_FILES = ("ca-cert.pem", "server-cert.pem", "server-key.pem", "client-cert.pem", "client-key.pem")
+"""What QEMU's ``tls-creds-x509`` reads from its directory: the source's QEMU is a client, the target's a server
+that also checks the client's certificate (``migrate_tls_x509_verify``)."""
 
 LIVE_FLAGS = (
     libvirt.VIR_MIGRATE_LIVE
@@ -71,9 +73,37 @@ def stream_uri(target: MigrationTarget) -> str:
     return f"tcp://{_host_part(checked_address(target))}"
 
 
-def native_tls_available(directory: Path = QEMU_TLS_DIR) -> bool:
-    """Whether QEMU has the certificates its own TLS needs here (the hosts of a cloud get them together)."""
-    return all((directory / name).is_file() for name in QEMU_TLS_FILES)
+class NativeTlsUnavailable(DriverError):
+    msg_fmt = (
+        "QEMU's TLS files for encrypted migration streams are missing on {host} ({missing} in {directory}): the "
+        "live migration is refused rather than sent in clear. Install them (`stratus-manage host setup` with a new "
+        "bundle from `stratus-manage host join`), or set live_migration_with_native_tls = false."
+    )
+    code = 409
+
+
+def check_native_tls(directory: Path, host: str) -> None:
+    """NativeTlsUnavailable unless ``directory`` holds QEMU's five files (each a file this process can see; whether
+    QEMU can read them, libvirt finds out)."""
+    missing = [name for name in QEMU_TLS_FILES if not (directory / name).is_file()]
+    if missing:
+        raise NativeTlsUnavailable(host=host, missing=", ".join(missing), directory=directory)
+
+
+TLS_FAILURE_WORDS = ("tls", "x509", "certificate", "credentials", "gnutls")
+"""What libvirt's or QEMU's message says when a migration failed on QEMU's TLS (a file libvirtd's QEMU cannot
+read, a certificate the other side refuses)."""
+
+
+def tls_failure_hint(message: str) -> str:
+    """A sentence for a migration with ``VIR_MIGRATE_TLS`` that libvirt refused in words of TLS, else ""."""
+    lowered = message.lower()
+    if not any(word in lowered for word in TLS_FAILURE_WORDS):
+        return ""
+    return (
+        " QEMU's native TLS failed: check the QEMU TLS files of both hosts (qemu.conf's migrate_tls_x509_cert_dir, "
+        "readable by QEMU's group) or set live_migration_with_native_tls = false to migrate in clear."
+    )
 
 
 def live_flags(copy_disks: bool, native_tls: bool, paused: bool = False, shared_files: bool = False) -> int:

@@ -73,12 +73,27 @@ def test_only_volumes_of_the_shared_file_store_opened_without_cache_make_a_migra
     assert migration.live_flags(False, False, shared_files=True) & libvirt.VIR_MIGRATE_UNSAFE
 
 
-def test_qemu_tls_only_with_its_certificates(tmp_path: Path) -> None:
+def test_native_tls_is_on_by_default_and_asks_libvirt_for_qemus_tls() -> None:
+    assert Settings().live_migration_with_native_tls and Settings().qemu_tls_dir == "/etc/pki/qemu"
     assert migration.live_flags(copy_disks=True, native_tls=True) & libvirt.VIR_MIGRATE_TLS
-    assert not migration.native_tls_available(tmp_path)
+    assert not migration.live_flags(copy_disks=True, native_tls=False) & libvirt.VIR_MIGRATE_TLS
+
+
+def test_qemus_tls_files_are_checked_one_by_one(tmp_path: Path) -> None:
     for name in migration.QEMU_TLS_FILES:
         (tmp_path / name).write_text("x")
-    assert migration.native_tls_available(tmp_path)
+    migration.check_native_tls(tmp_path, "host-a")
+    (tmp_path / "client-key.pem").unlink()
+    (tmp_path / "ca-cert.pem").unlink()
+    (tmp_path / "ca-cert.pem").mkdir()  # not a file QEMU can read
+    with pytest.raises(migration.NativeTlsUnavailable, match=r"missing on host-a \(ca-cert.pem, client-key.pem in"):
+        migration.check_native_tls(tmp_path, "host-a")
+
+
+def test_a_tls_refusal_of_libvirt_gets_a_hint_and_other_failures_do_not() -> None:
+    refused = "internal error: unable to execute QEMU command 'object-add': Unable to access credentials"
+    assert "live_migration_with_native_tls = false" in migration.tls_failure_hint(refused)
+    assert migration.tls_failure_hint("operation failed: migration out job: unexpectedly failed") == ""
 
 
 def test_uris_name_the_targets_underlay_address() -> None:
@@ -235,10 +250,19 @@ class Borrowed(Host):
         pass
 
 
-def _driver(tmp_path: Path, name: str) -> LibvirtDriver:
+def _settings(tmp_path: Path, name: str, **changes: Any) -> Settings:
+    """A host's settings, its QEMU TLS files in place (the test hypervisor reads none: their presence is checked)."""
+    qemu = tmp_path / name / "pki-qemu"
+    qemu.mkdir(parents=True, exist_ok=True)
+    for file in migration.QEMU_TLS_FILES:
+        (qemu / file).write_text("x")
+    return Settings(instances_path=str(tmp_path / name / "instances"), qemu_tls_dir=str(qemu), **changes)
+
+
+def _driver(tmp_path: Path, name: str, **changes: Any) -> LibvirtDriver:
     node = tmp_path / f"{name}.xml"
     node.write_text("<node/>\n")
-    settings = Settings(instances_path=str(tmp_path / name / "instances"))
+    settings = _settings(tmp_path, name, **changes)
     driver = LibvirtDriver(settings, Host(f"test://{node}", virt_type="qemu"), soft_reboot_timeout=1,
                            migration_uri="qemu+tcp://{address}/system", migration_poll_interval=0.05)  # fmt: skip
     driver.init_host(name)
@@ -351,6 +375,76 @@ def test_a_refused_live_migration_is_a_driver_error_and_the_guest_still_runs_her
     assert _state(source) == PowerState.RUNNING
     assert (source.instance_dir(UUID) / "disk").exists()
     assert [i.uuid for i in source.list_instances()] == [UUID]
+
+
+def _recording(monkeypatch: pytest.MonkeyPatch, message: str = "refused") -> dict[str, Any]:
+    """What the driver asks libvirt to migrate with (libvirt then refuses with ``message``)."""
+    asked: dict[str, Any] = {}
+
+    def refused(guest: Guest, uri: str, params: dict[str, Any], flags: int) -> None:
+        asked.update(uri=uri, params=params, flags=flags)
+        raise _libvirt_error(libvirt.VIR_ERR_OPERATION_FAILED, message)
+
+    monkeypatch.setattr(Guest, "migrate", refused)
+    return asked
+
+
+def test_a_live_migration_asks_for_qemus_tls_unless_the_setting_is_off(
+    tmp_path: Path, base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _recording(monkeypatch)
+    for native_tls in (True, False):
+        source = _driver(tmp_path, f"tls-{native_tls}-a", live_migration_with_native_tls=native_tls)
+        target = _driver(tmp_path, f"tls-{native_tls}-b", live_migration_with_native_tls=native_tls)
+        source._target_host = lambda _t, target=target: Borrowed(target.host)  # type: ignore[method-assign]
+        source.spawn(spec(base))
+        target.pre_live_migration(spec(base), block_migration=True)
+        with pytest.raises(DriverError, match="still runs"):
+            source.live_migration(UUID, TARGET, True, lambda _s: None)
+        assert bool(asked["flags"] & libvirt.VIR_MIGRATE_TLS) is native_tls
+        assert asked["params"][libvirt.VIR_MIGRATE_PARAM_URI] == "tcp://198.18.0.12"  # the address QEMU's TLS checks
+
+
+def test_a_source_without_qemus_tls_files_refuses_the_live_migration_and_sends_nothing(
+    hosts: tuple[LibvirtDriver, LibvirtDriver], base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = hosts
+    asked = _recording(monkeypatch)
+    source.spawn(spec(base))
+    target.pre_live_migration(spec(base), block_migration=True)
+    (source.qemu_tls_dir / "server-key.pem").unlink()
+    with pytest.raises(
+        migration.NativeTlsUnavailable,
+        match=r"missing on host-a \(server-key.pem in .*refused rather than sent in clear",
+    ):
+        source.live_migration(UUID, TARGET, True, lambda _s: None)
+    assert asked == {}  # libvirt was never asked: no migration in clear instead
+    assert _state(source) == PowerState.RUNNING
+
+
+def test_a_target_without_qemus_tls_files_refuses_to_prepare_and_makes_nothing(
+    hosts: tuple[LibvirtDriver, LibvirtDriver], base: Path
+) -> None:
+    _, target = hosts
+    (target.qemu_tls_dir / "ca-cert.pem").unlink()
+    with pytest.raises(migration.NativeTlsUnavailable, match="missing on host-b") as raised:
+        target.pre_live_migration(spec(base), block_migration=True)
+    assert raised.value.code == 409 and "live_migration_with_native_tls = false" in raised.value.message
+    assert not target.instance_dir(UUID).exists() and Guest.lookup(target.host, UUID) is None
+
+
+def test_libvirt_refusing_qemus_tls_is_a_driver_error_that_says_what_to_check(
+    hosts: tuple[LibvirtDriver, LibvirtDriver], base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = hosts
+    _recording(monkeypatch, "internal error: unable to execute QEMU command 'object-add': Unable to access "
+                            "credentials /etc/pki/qemu/ca-cert.pem: No such file or directory")  # fmt: skip
+    source.spawn(spec(base))
+    target.pre_live_migration(spec(base), block_migration=True)
+    with pytest.raises(DriverError, match=r"still runs on host-a\. QEMU's native TLS failed: check") as raised:
+        source.live_migration(UUID, TARGET, True, lambda _s: None)
+    assert not isinstance(raised.value, MigrationAborted)
+    assert _state(source) == PowerState.RUNNING
 
 
 def _libvirt_error(code: int, message: str) -> libvirt.libvirtError:
@@ -651,7 +745,7 @@ def test_a_user_paused_guest_stays_paused_on_the_target() -> None:
 
 def _sharing(tmp_path: Path) -> tuple[LibvirtDriver, LibvirtDriver]:
     source = _driver(tmp_path, "host-a")
-    target = LibvirtDriver(Settings(instances_path=str(tmp_path / "host-b" / "instances")), source.host)
+    target = LibvirtDriver(_settings(tmp_path, "host-b"), source.host)
     target.init_host("host-b")  # announces its directory on the daemon both use
     return source, target
 
