@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     import requests
 
 # The catalog URLs of most services are unversioned; the path adds the version (compute and block storage carry it).
-VERSION_PREFIX = {"identity": "/v3", "network": "/v2.0", "image": "/v2", "compute": "", "block-storage": ""}
+VERSION_PREFIX = {
+    "identity": "/v3", "network": "/v2.0", "image": "/v2", "compute": "", "block-storage": "", "placement": ""
+}  # fmt: skip
 COMPUTE_VERSION = "compute 2.36"  # the quota set without Nova's network proxies
 
 
@@ -78,7 +80,7 @@ class Cloud:
         expect: tuple[int, ...] = (200,),
         version: str | None = None,
     ) -> Any:
-        """One JSON request; ``version`` is a compute microversion for this call (``compute 2.59``)."""
+        """One JSON request; ``version`` is a microversion for this call (``compute 2.59``, ``placement 1.0``)."""
         response = self.send(method, service, path, body, expect, version)
         return response.json() if response.content else None
 
@@ -92,7 +94,9 @@ class Cloud:
         version: str | None = None,
     ) -> requests.Response:
         """As ``call``, the response itself (its headers carry the request id an instance action is filed by)."""
-        headers = {"OpenStack-API-Version": version or COMPUTE_VERSION} if service == "compute" else {}
+        if service == "compute":
+            version = version or COMPUTE_VERSION
+        headers = {"OpenStack-API-Version": version} if version else {}
         try:
             response = self.session.request(
                 VERSION_PREFIX[service] + path,
@@ -117,6 +121,13 @@ class Cloud:
         if "already used" in message:
             code = Exit.BELOW_USAGE
         raise CliError(f"{service} API: {response.status_code} {message}", code)
+
+    def has_service(self, service: str) -> bool:
+        """Whether the catalog has a public endpoint of the service type (``placement`` is optional)."""
+        try:
+            return bool(self.session.get_endpoint(service_type=service, interface="public"))
+        except ks_exceptions.EndpointNotFound:
+            return False
 
     def get(self, service: str, path: str) -> Any:
         return self.call("GET", service, path)

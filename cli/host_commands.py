@@ -4,7 +4,8 @@
 (live; a stopped server cold, confirmed), follows every move with a progress line on stderr and ends with a
 report on stdout: moved where, or stayed and why. It exits 7 when a server stayed. ``host enable H`` lets
 the scheduler use H again. ``rebalance`` plans live migrations that even out vCPU and RAM allocation
-(``cli.rebalance``), prints the plan and, without ``--dry-run``, makes the moves one at a time.
+(``cli.rebalance``) against each host's capacity as the scheduler counts it (``cli.capacity``: the Placement
+inventories), prints the plan and, without ``--dry-run``, makes the moves one at a time.
 Exit codes: ``cli.client.Exit``.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import click
 
-from cli import hosts, moves, rebalance
+from cli import capacity, hosts, moves, rebalance
 from cli.client import CliError, Cloud, Exit
 from cli.output import FORMATS, emit
 
@@ -23,8 +24,6 @@ HOST_COLUMNS = ("host", "state", "status", "vcpus_used", "vcpus", "memory_mb_use
 MOVE_COLUMNS = ("server", "name", "from", "to", "kind", "result", "reason")
 PLAN_COLUMNS = ("step", "server", "name", "from", "to", "vcpus", "memory_mb")
 LOAD_COLUMNS = ("host", "cpu_before", "cpu_after", "ram_before", "ram_after", "servers_before", "servers_after")
-# Stratus's allocation ratios (compute_hosts' defaults): the scheduler's capacity, which the API does not serve.
-CPU_RATIO, RAM_RATIO = 4.0, 1.0
 
 format_option = click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format."
@@ -126,10 +125,39 @@ def host_drain(ctx: click.Context, name: str, wait: bool, timeout: float, parall
 # --- rebalance ---------------------------------------------------------------------------------------------
 
 
-def _loads(found: list[hosts.Host], cpu_ratio: float, ram_ratio: float) -> list[rebalance.HostLoad]:
+def _capacities(
+    found: list[hosts.Host], placed: dict[str, capacity.Capacity] | None, cpu_ratio: float | None,
+    ram_ratio: float | None,
+) -> dict[str, capacity.Capacity]:  # fmt: skip
+    """Each host's capacity: its Placement inventory, else the compute API's size at the default ratios; a ratio
+    given on the command line overrides whichever."""
+    chosen = {}
+    for h in found:
+        known = (placed or {}).get(h.name) or capacity.Capacity(
+            h.vcpus, capacity.DEFAULT_CPU_RATIO, h.memory_mb, capacity.DEFAULT_RAM_RATIO
+        )
+        chosen[h.name] = capacity.Capacity(
+            known.vcpus, cpu_ratio or known.cpu_ratio, known.memory_mb, ram_ratio or known.ram_ratio
+        )
+    return chosen
+
+
+def _capacity_line(
+    placed: dict[str, capacity.Capacity] | None, cpu_ratio: float | None, ram_ratio: float | None
+) -> str:
+    source = (
+        f"capacity from the placement inventories of {len(placed)} host(s)"
+        if placed is not None
+        else "capacity at the default allocation ratios (the cloud has no placement endpoint)"
+    )
+    overrides = [f"{name} {value:g}" for name, value in (("cpu ratio", cpu_ratio), ("ram ratio", ram_ratio)) if value]
+    return source + (f", overridden: {', '.join(overrides)}" if overrides else "")
+
+
+def _loads(found: list[hosts.Host], capacities: dict[str, capacity.Capacity]) -> list[rebalance.HostLoad]:
     return [
-        rebalance.HostLoad(h.name, h.vcpus * cpu_ratio, h.memory_mb * ram_ratio, h.vcpus_used, h.memory_mb_used,
-                           eligible=h.up and h.enabled)
+        rebalance.HostLoad(h.name, capacities[h.name].schedulable_vcpus, capacities[h.name].schedulable_memory_mb,
+                           h.vcpus_used, h.memory_mb_used, eligible=h.up and h.enabled)
         for h in found
     ]  # fmt: skip
 
@@ -161,6 +189,11 @@ def _load_views(result: rebalance.Plan, guests: list[rebalance.Guest]) -> list[d
     return views
 
 
+def _capacity_view(found: capacity.Capacity) -> dict[str, Any]:
+    return {"vcpus": found.vcpus, "cpu_allocation_ratio": found.cpu_ratio, "memory_mb": found.memory_mb,
+            "ram_allocation_ratio": found.ram_ratio}  # fmt: skip
+
+
 def _plan_views(result: rebalance.Plan) -> list[dict[str, Any]]:
     return [
         {"step": i, "server": m.server_id, "name": m.name, "from": m.source, "to": m.target, "vcpus": m.vcpus,
@@ -182,34 +215,38 @@ def _plan_views(result: rebalance.Plan) -> list[dict[str, Any]]:
 @click.option(
     "--cpu-allocation-ratio",
     type=click.FloatRange(min=0, min_open=True),
-    default=CPU_RATIO,
-    show_default=True,
-    help="vCPUs the scheduler places per physical CPU (the cloud's setting).",
+    default=None,
+    help="vCPUs the scheduler places per physical CPU, for every host, instead of each host's own (its placement "
+    f"inventory's; {capacity.DEFAULT_CPU_RATIO:g} on a cloud without a placement endpoint).",
 )
 @click.option(
     "--ram-allocation-ratio",
     type=click.FloatRange(min=0, min_open=True),
-    default=RAM_RATIO,
-    show_default=True,
-    help="RAM the scheduler places per MiB of the host (the cloud's setting).",
+    default=None,
+    help="RAM the scheduler places per MiB of a host, for every host, instead of each host's own (its placement "
+    f"inventory's; {capacity.DEFAULT_RAM_RATIO:g} on a cloud without a placement endpoint).",
 )
 @timeout_option
 @format_option
 @click.pass_context
 def rebalance_command(
-    ctx: click.Context, dry_run: bool, max_moves: int, min_gain: float, cpu_allocation_ratio: float,
-    ram_allocation_ratio: float, timeout: float, fmt: str,
+    ctx: click.Context, dry_run: bool, max_moves: int, min_gain: float, cpu_allocation_ratio: float | None,
+    ram_allocation_ratio: float | None, timeout: float, fmt: str,
 ) -> None:  # fmt: skip
     """Even out vCPU and RAM allocation across the hosts that are up and enabled, with live migrations.
 
-    The plan moves a server from the most loaded host while a move lowers the imbalance, never onto a disabled
-    or down host, never past a host's capacity, at most --max-moves moves. It is printed, then (without
-    --dry-run) carried out one move at a time. Exit 7 if a planned move did not happen.
+    A host's capacity is what the scheduler places on it: its size times its allocation ratios, read from the
+    cloud's Placement API (each host's VCPU and MEMORY_MB inventory). The plan moves a server from the most loaded
+    host while a move lowers the imbalance, never onto a disabled or down host, never past a host's capacity, at
+    most --max-moves moves. It is printed, then (without --dry-run) carried out one move at a time. Exit 7 if a
+    planned move did not happen.
     """
     cloud = _cloud(ctx)
     guests = _guests(hosts.servers(cloud))
-    result = rebalance.plan(_loads(hosts.hosts(cloud), cpu_allocation_ratio, ram_allocation_ratio), guests,
-                            max_moves, min_gain)  # fmt: skip
+    found, placed = hosts.hosts(cloud), capacity.from_placement(cloud)
+    capacities = _capacities(found, placed, cpu_allocation_ratio, ram_allocation_ratio)
+    result = rebalance.plan(_loads(found, capacities), guests, max_moves, min_gain)
+    _progress(_capacity_line(placed, cpu_allocation_ratio, ram_allocation_ratio))
     before, after = round(result.imbalance_before, 4), round(result.imbalance_after, 4)
     summary = f"imbalance {before:.3f} -> {after:.3f} with {len(result.moves)} move(s)"
     if fmt == "json":
@@ -219,6 +256,8 @@ def rebalance_command(
             "imbalance_after": after,
             "plan": _plan_views(result),
             "hosts": _load_views(result, guests),
+            "capacity": {name: _capacity_view(c) for name, c in capacities.items()},
+            "capacity_from": "placement" if placed is not None else "defaults",
             "dry_run": dry_run,
             "results": [m.view() for m in done],
         }

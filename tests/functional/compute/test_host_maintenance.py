@@ -186,6 +186,13 @@ def test_rebalance_dry_run_proposes_moves_and_changes_nothing(hm_cloud, admin, i
     assert shown["dry_run"] is True and shown["results"] == []
     assert [(m["from"], m["to"]) for m in shown["plan"]] == [(H1, H2), (H1, H3)]
     assert shown["imbalance_after"] < shown["imbalance_before"]
+    assert shown["capacity_from"] == "placement"  # each host's inventory in the cloud's Placement API
+    sizes = hm_cloud.request("GET", f"{BASE}/os-hypervisors/detail", admin).json()["hypervisors"]
+    assert {h: shown["capacity"][h] for h in (H1, H2, H3)} == {
+        s["hypervisor_hostname"]: {"vcpus": s["vcpus"], "cpu_allocation_ratio": 4.0, "memory_mb": s["memory_mb"],
+                                   "ram_allocation_ratio": 1.0}
+        for s in sizes if s["hypervisor_hostname"] in (H1, H2, H3)
+    }  # fmt: skip
     assert set(where(hm_cloud, admin, made).values()) == {H1}
     assert len(live_migrations(hm_cloud, admin)) == before
 

@@ -2,7 +2,8 @@
 (``os-hypervisors/detail``, ``os-services``), servers, ``os-migrations`` and the move actions. A move advances
 one step each time the CLI reads its server, so a test runs a whole drain without a clock; a server named
 ``stuck-...`` fails its live migration, as the cloud reports it (migration ``failed``, the reason in the
-instance action)."""
+instance action). With ``placement`` set, the catalog has a placement endpoint that serves each host as a resource
+provider with its ``VCPU`` and ``MEMORY_MB`` inventory (the host's size, reserve and allocation ratios)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ class FakeHost:
     up: bool = True
     enabled: bool = True
     reason: str | None = None
+    cpu_ratio: float = 4.0
+    ram_ratio: float = 1.0
+    reserved_mb: int = 0
 
 
 @dataclass
@@ -41,6 +45,9 @@ class FakeCompute:
     actions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """Every server action the CLI sent: (server id, body)."""
     messages: dict[str, str] = field(default_factory=dict)
+    placement: bool = False
+    placement_calls: list[tuple[str, str | None]] = field(default_factory=list)
+    """Every placement request: (path, microversion)."""
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # --- the scene --------------------------------------------------------------------------------------------
@@ -64,6 +71,10 @@ class FakeCompute:
 
     def call(self, method: str, service: str, path: str, body: Any = None, expect: tuple[int, ...] = (200,),
              version: str | None = None) -> Any:  # fmt: skip
+        if service == "placement":
+            assert self.placement and method == "GET", (method, path)
+            self.placement_calls.append((path, version))
+            return self._placement(path.strip("/").split("/"))
         assert service == "compute"
         parsed = urlparse(path)
         query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
@@ -80,6 +91,20 @@ class FakeCompute:
              version: str | None = None) -> Answer:  # fmt: skip
         request_id = self.call(method, service, path, body, expect, version)
         return Answer({"x-openstack-request-id": request_id})
+
+    def has_service(self, service: str) -> bool:
+        return service == "compute" or (service == "placement" and self.placement)
+
+    def _placement(self, parts: list[str]) -> Any:
+        providers = {f"rp-{h.name}": h for h in self.hosts.values()}
+        if parts == ["resource_providers"]:
+            return {"resource_providers": [{"uuid": u, "name": h.name, "generation": 1} for u, h in providers.items()]}
+        host = providers[parts[1]]
+        assert parts[2:] == ["inventories"], parts
+        return {"inventories": {
+            "VCPU": {"total": host.vcpus, "reserved": 0, "allocation_ratio": host.cpu_ratio},
+            "MEMORY_MB": {"total": host.memory_mb, "reserved": host.reserved_mb, "allocation_ratio": host.ram_ratio},
+        }, "resource_provider_generation": 1}  # fmt: skip
 
     # --- GET --------------------------------------------------------------------------------------------------
 

@@ -244,3 +244,57 @@ def test_a_listing_follows_the_next_links_to_its_end():
     found = hosts.listing(cloud, "/servers/detail", "servers", hosts.MOVES, all_tenants="1")
     assert [s["id"] for s in found] == cloud.ids and len(cloud.asked) == 3
     assert "marker=s5" in cloud.asked[-1] and "all_tenants=1" in cloud.asked[-1]
+
+
+def _rebalance_json(fake: FakeCompute, *args: str) -> tuple[dict, str]:
+    ran = run(fake, host_commands.rebalance_command, "--dry-run", "--format", "json", *args)
+    assert ran.code == 0, ran
+    return json.loads(ran.stdout), ran.stderr
+
+
+def test_rebalance_without_a_placement_endpoint_counts_the_default_ratios(fake):
+    _hot_cloud(fake)
+    shown, stderr = _rebalance_json(fake)
+    assert "capacity at the default allocation ratios (the cloud has no placement endpoint)" in stderr
+    assert shown["capacity_from"] == "defaults" and fake.placement_calls == []
+    assert shown["capacity"]["h3"] == {"vcpus": 16, "cpu_allocation_ratio": 4.0, "memory_mb": 65536,
+                                       "ram_allocation_ratio": 1.0}  # fmt: skip
+
+
+def test_rebalance_counts_each_hosts_capacity_from_its_placement_inventory(fake):
+    """h3 places half its RAM (ram_ratio 0.5): it takes one server where h2 takes two, so each ends at 25 %."""
+    fake.placement = True
+    fake.hosts["h3"].ram_ratio = 0.5
+    _hot_cloud(fake)
+    shown, stderr = _rebalance_json(fake)
+    assert "capacity from the placement inventories of 3 host(s)" in stderr
+    assert shown["capacity_from"] == "placement"
+    assert shown["capacity"]["h3"]["ram_allocation_ratio"] == 0.5
+    assert sorted(m["to"] for m in shown["plan"]) == ["h2", "h2", "h3"]
+    assert {(h["host"], h["ram_after"]) for h in shown["hosts"]} == {("h1", 37.5), ("h2", 25.0), ("h3", 25.0)}
+    assert fake.placement_calls[0] == ("/resource_providers", "placement 1.0")
+    assert {version for _, version in fake.placement_calls} == {"placement 1.0"}
+
+
+def test_rebalance_leaves_out_what_a_host_reserves(fake):
+    fake.placement = True
+    fake.hosts["h2"].reserved_mb = 32768
+    _hot_cloud(fake)
+    shown, _ = _rebalance_json(fake)
+    assert shown["capacity"]["h2"]["memory_mb"] == 32768
+    assert sorted(m["to"] for m in shown["plan"]) == ["h2", "h3", "h3"]
+
+
+def test_a_ratio_on_the_command_line_overrides_every_hosts_own(fake):
+    fake.placement = True
+    fake.hosts["h3"].ram_ratio = 0.5
+    _hot_cloud(fake)
+    shown, stderr = _rebalance_json(fake, "--ram-allocation-ratio", "1", "--cpu-allocation-ratio", "2")
+    assert "capacity from the placement inventories of 3 host(s), overridden: cpu ratio 2, ram ratio 1" in stderr
+    assert {(c["cpu_allocation_ratio"], c["ram_allocation_ratio"]) for c in shown["capacity"].values()} == {(2.0, 1.0)}
+    assert [(m["from"], m["to"]) for m in shown["plan"]] == [("h1", "h2"), ("h1", "h3"), ("h1", "h2"), ("h1", "h3")]
+
+
+def test_the_rebalance_help_says_where_the_ratios_come_from():
+    shown = CliRunner().invoke(host_commands.rebalance_command, ["--help"]).output
+    assert "placement" in shown and "instead of each host's own" in shown
