@@ -50,6 +50,12 @@ a live migration it takes part in (``compute.control.live_migration.STEPS``); th
 plays the part the step belongs to (the target prepares and rolls back, the source migrates)."""
 TAKEN = "events.instance_taken"
 """``instance_taken(instance_id, host)``: the host's agent received the spawn (sent by its main process at once)."""
+STEP_TAKEN = "events.move_step_taken"
+"""``move_step_taken(instance_id, host, step)``: the host's agent received a step of a move (one of
+``ACKNOWLEDGED_STEPS``, sent by its main process at once); a step not taken in time is sent again
+(``compute.control.move_steps``)."""
+ACKNOWLEDGED_STEPS = frozenset({"evacuate"})
+"""The ``agent_action`` steps of a move that the receiving host acknowledges (``STEP_TAKEN``)."""
 
 AGENT_SPAWN = "agent.spawn"
 AGENT_DESTROY = "agent.destroy"
@@ -145,6 +151,20 @@ def agent_drop(app: Celery, host: str, instance_id: str, request_id: str) -> Non
         args=[host, instance_id],
         kwargs={"request_id": request_id, "report": False},
         queue=host_queue("compute", host),
+    )
+
+
+def agent_step(
+    app: Celery, host: str, instance_id: str, step: str, request_id: str, take_timeout: float, **params: Any
+) -> None:
+    """A step of a move (``ACKNOWLEDGED_STEPS``) the host acknowledges on receipt, as ``agent_action`` otherwise.
+    The message expires after ``take_timeout``, when the step is sent again: a host never runs an old copy late."""
+    app.send_task(
+        AGENT_ACTION,
+        args=[host, instance_id, step],
+        kwargs={"request_id": request_id, "params": params},
+        queue=host_queue("compute", host),
+        expires=take_timeout,
     )
 
 

@@ -349,3 +349,10 @@ class Migration(TimestampMixin, Base):
     request_id: Mapped[str] = mapped_column(String(64), default="")
     project_id: Mapped[str] = mapped_column(String(64), default="")
     user_id: Mapped[str] = mapped_column(String(64), default="")
+    step: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The step last handed to a host that acknowledges it on receipt (``compute.control.move_steps``)."""
+    step_host: Mapped[str | None] = mapped_column(String(255), default=None)
+    step_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    """When ``step`` was last sent to ``step_host``; None once that host acknowledged it (or nothing awaits)."""
+    step_sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How many times ``step`` was sent to ``step_host``: bounded, then the move is given up."""

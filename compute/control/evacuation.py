@@ -7,7 +7,10 @@ move ``accepted`` and the source host fenced. Then, each step a compare-and-swap
    its filters, or with ``force`` only for room) and claimed as the move's allocation (``migration``) beside the
    source's, in the same transaction that points the server at the target and makes the move ``pre-migrating``.
 2. The server's ports are bound on the target (``network_ready``), then the target spawns it from its spec: its
-   image, or its root volume and attached volumes, which a host opens from wherever it runs (``spawn``).
+   image, or its root volume and attached volumes, which a host opens from wherever it runs (``spawn``). The
+   target acknowledges the step on receipt; one it has not taken within ``compute_build_take_timeout`` is sent
+   again, ``move_steps.MAX_SENDS`` times in all, and then the evacuation fails as in 3 (``not_taken``), the target
+   told to drop whatever it may still make of it (``compute.control.move_steps``).
 3. The target's report (``events.action_done``, action ``evacuate``) ends it (``finish``): success frees the
    source's allocation, makes the target's the server's own, moves its volume attachments to the target and
    makes the move ``done``; failure frees the target's claim, points the server back at its (dead) source, ERROR
@@ -27,7 +30,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from compute import actions, client, moves, service, volumes
-from compute.control import build, records, scheduler
+from compute.control import build, move_steps, records, scheduler
 from compute.control.context import ComputeControl
 from compute.models import Allocation, ComputeHost, Instance, Migration, ports_of
 from compute.states import PowerState, TaskState, VmState
@@ -39,6 +42,8 @@ MIGRATION = "migration"
 """The target's claim while the move is under way (``Allocation.purpose``), beside the source's ``instance``."""
 INSTANCE = "instance"
 EVENT = "compute_evacuate_instance"
+STEP = "evacuate"
+"""The target's step (``client.ACKNOWLEDGED_STEPS``): spawn the server from its spec."""
 
 
 class _LostRace(Exception):
@@ -160,13 +165,20 @@ def _claim_forced(
 def evacuating_here(control: ComputeControl, instance_id: str, host: str) -> bool:
     """Whether a "network ready" (or failed) for ``instance_id`` on ``host`` belongs to an evacuation to it."""
     with control.db.session() as session:
-        instance = session.get(Instance, instance_id)
-        if instance is None or instance.deleted or instance.host != host:
-            return False
-        if instance.task_state != TaskState.REBUILDING:
-            return False
-        move = _move(session, instance_id)
-        return move is not None and move.dest_compute == host and move.status == moves.Status.PRE_MIGRATING
+        return _waiting_on(session, instance_id, host) is not None
+
+
+def _waiting_on(session: Session, instance_id: str, host: str) -> tuple[Instance, Migration] | None:
+    """The server and its evacuation, if the evacuation waits on its target ``host`` (its ports, or its spawn)."""
+    instance = session.get(Instance, instance_id)
+    if instance is None or instance.deleted or instance.host != host:
+        return None
+    if instance.task_state != TaskState.REBUILDING:
+        return None
+    move = _move(session, instance_id)
+    if move is None or move.dest_compute != host or move.status != moves.Status.PRE_MIGRATING:
+        return None
+    return instance, move
 
 
 def network_ready(
@@ -185,15 +197,54 @@ def network_failed(control: ComputeControl, instance_id: str, host: str, reason:
     return "error"
 
 
-def spawn(control: ComputeControl, instance_id: str, host: str, request_id: str) -> None:
-    """Send the target the server's spec; it ends stopped when it was (or the request asked for it, 2.95)."""
+def spawn(control: ComputeControl, instance_id: str, host: str, request_id: str, again: bool = False) -> bool:
+    """Send the target the server's spec; it ends stopped when it was (or the request asked for it, 2.95). The
+    send is recorded on the move for ``move_steps``; ``again``: only while the target has not acknowledged it.
+    False when the evacuation no longer waits on ``host``."""
     with control.db.session() as session:
-        instance = session.get(Instance, instance_id)
-        if instance is None:
-            return
+        found = _waiting_on(session, instance_id, host)
+        if found is None or (again and found[1].step_sent_at is None):
+            return False
+        instance, move = found
         spec = build.instance_spec(instance)
         power_on = instance.vm_state != VmState.STOPPED
-    client.agent_action(control.app, host, instance_id, "evacuate", request_id, spec=spec, power_on=power_on)
+        move_steps.handed(move, STEP, host)
+        request_id = move.request_id or request_id  # the target's report ends the evacuation's action
+    take = control.settings.compute_build_take_timeout
+    client.agent_step(control.app, host, instance_id, STEP, request_id, take, spec=spec, power_on=power_on)
+    return True
+
+
+def not_taken(control: ComputeControl, instance_id: str, host: str, reason: str, request_id: str) -> str:
+    """The target never acknowledged the spawn, sent ``move_steps.MAX_SENDS`` times: the evacuation fails (the
+    server ERROR on its fenced source with the fault, the target's claim freed) and the target is told to drop
+    whatever it may still make of it (a message it receives late has expired; its report drops a stray guest)."""
+    message = f"Evacuation to {host} failed: {reason}."
+    if not fail(control, instance_id, request_id, message, moves.Status.FAILED, unacknowledged_on=host):
+        return "moved on"
+    client.agent_drop(control.app, host, instance_id, request_id)
+    return "given up"
+
+
+def taken_late(control: ComputeControl, instance_id: str, host: str, request_id: str) -> str:
+    """``host`` acknowledged a spawn after the evacuation went on without it: unless the server lives there, the
+    host drops what it makes of it (never a disk the server's copy elsewhere uses: ``destroy_moved``)."""
+    with control.db.session() as session:
+        instance = session.get(Instance, instance_id)
+        here = instance is not None and not instance.deleted and instance.host == host
+    if here:
+        return "already taken"
+    LOG.warning("[%s] %s took the evacuation of %s too late; telling it to drop it", request_id, host, instance_id)
+    client.agent_drop(control.app, host, instance_id, request_id)
+    return "dropped: the evacuation moved on"
+
+
+STEP_HANDLER = move_steps.StepHandler(
+    resend=lambda control, instance_id, host, request_id: spawn(control, instance_id, host, request_id, again=True),
+    give_up=not_taken,
+    late=taken_late,
+)
+"""How ``move_steps`` sends the evacuation's spawn again, gives it up, and answers a late acknowledgement."""
 
 
 # --- 3. the outcome ---------------------------------------------------------------------------------------------
@@ -220,6 +271,7 @@ def finish(session: Session, instance: Instance, power_state: int, error: str | 
     )
     _move_attachments(session, instance.id, target)
     move.status = moves.Status.DONE.value
+    move_steps.settled(move)
     stopped = power_state in (PowerState.SHUTDOWN, PowerState.CRASHED)
     return {
         "vm_state": (VmState.STOPPED if stopped else VmState.ACTIVE).value,
@@ -242,6 +294,7 @@ def _undo(session: Session, instance: Instance, move: Migration, message: str, s
     holds its allocation still), ERROR with the fault."""
     session.execute(delete(Allocation).where(Allocation.instance_id == instance.id, Allocation.purpose == MIGRATION))
     move.status, move.error = status.value, message
+    move_steps.settled(move)
     source = session.get(ComputeHost, move.source_compute) if move.source_compute else None
     values: dict[str, Any] = {"vm_state": VmState.ERROR.value, "fault": records.fault(500, message)}
     if source is not None:
@@ -249,22 +302,31 @@ def _undo(session: Session, instance: Instance, move: Migration, message: str, s
     return values
 
 
-def fail(control: ComputeControl, instance_id: str, request_id: str, message: str, status: moves.Status) -> None:
-    """End the evacuation before a spawn (no valid host, the ports not wired): ERROR with a fault, as Nova."""
+def fail(
+    control: ComputeControl, instance_id: str, request_id: str, message: str, status: moves.Status,
+    unacknowledged_on: str | None = None,
+) -> bool:  # fmt: skip
+    """End the evacuation before a spawn (no valid host, the ports not wired, the spawn never taken): ERROR with a
+    fault, as Nova. ``unacknowledged_on``: only while the evacuation still waits on that host (``move_steps`` has
+    claimed the give-up of its unacknowledged spawn). False when the evacuation had moved on."""
     try:
         with control.db.session() as session:
             instance = session.get(Instance, instance_id)
             move = _move(session, instance_id) if instance is not None else None
             if instance is None or move is None or instance.task_state != TaskState.REBUILDING:
-                return
+                return False
+            if unacknowledged_on is not None and _waiting_on(session, instance_id, unacknowledged_on) is None:
+                return False
             target = move.dest_compute if move.status == moves.Status.PRE_MIGRATING else None
             values = _undo(session, instance, move, message, status)
             if not service.swap(session, instance_id, _expect(instance), task_state=None, **values):
                 raise _LostRace(None)  # a delete took over meanwhile: roll back, it frees everything
-            actions.record_event(session, instance_id, request_id, EVENT, "Error", target, message)
+            event_request = move.request_id or request_id  # the evacuation's action, whoever ends it
+            actions.record_event(session, instance_id, event_request, EVENT, "Error", target, message)
     except _LostRace:
-        return
+        return False
     LOG.warning("[%s] evacuation of %s failed: %s", request_id, instance_id, message)
+    return True
 
 
 def give_up(session: Session, instance: Instance) -> dict[str, Any]:

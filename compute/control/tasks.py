@@ -20,6 +20,7 @@ from compute.control import (
     handoff,
     hosts,
     live_migration,
+    move_steps,
     rebuild,
     reclaim,
     rescue,
@@ -33,6 +34,8 @@ LOG = logging.getLogger(__name__)
 TASK_OPTIONS = {"acks_late": True, "time_limit": 300, "soft_time_limit": 280}
 # What a host agent may send: reports about itself only (``host_arg``, checked by ``common.queue``).
 FROM_HOST = {"from_hosts": True, "host_arg": "host"}
+MOVE_STEPS = {evacuation.STEP: evacuation.STEP_HANDLER}
+"""The moves' steps a host acknowledges, and how each workflow sends its step again or gives it up."""
 
 
 def register(app: Celery, settings: Settings) -> None:
@@ -136,9 +139,17 @@ def register(app: Celery, settings: Settings) -> None:
     def instance_taken(instance_id: str, host: str, request_id: str = "") -> str:
         return handoff.taken(control, instance_id, host, request_id)
 
+    @app.task(name=client.STEP_TAKEN, **TASK_OPTIONS, **FROM_HOST)
+    def move_step_taken(instance_id: str, host: str, step: str, request_id: str = "") -> str:
+        return move_steps.taken(control, MOVE_STEPS, instance_id, host, step, request_id)
+
     @app.task(name=client.CHECK_HANDOFFS, **TASK_OPTIONS, expires=settings.host_heartbeat_interval)
     def check_handoffs() -> dict[str, int]:
-        return handoff.check(control)
+        """Builds not taken go to another host; moves' steps not taken are sent again (or their move given up)."""
+        counts = handoff.check(control)
+        for outcome, count in move_steps.check(control, MOVE_STEPS).items():
+            counts[f"move step {outcome}"] = count
+        return counts
 
     @app.task(name=client.EVACUATE, **TASK_OPTIONS)
     def evacuate_instance(instance_id: str, request_id: str = "", force: bool = False) -> str:

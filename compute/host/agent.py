@@ -87,6 +87,8 @@ def register_hosts(**_: Any) -> None:
 def acknowledge_spawn(request: Any = None, **_: Any) -> None:
     """Tell the control side at once that a spawn reached this host (the main process runs this on receipt, before
     the pool starts it), so the build is not given to another host while it waits behind earlier work here."""
+    if request is not None and request.name == client.AGENT_ACTION:
+        acknowledge_step(request)
     if request is None or request.name != client.AGENT_SPAWN:
         return
     try:
@@ -99,3 +101,20 @@ def acknowledge_spawn(request: Any = None, **_: Any) -> None:
         request.expires = None
     except Exception:  # not fatal: without it the build is given back after compute_build_take_timeout
         logging.getLogger(__name__).warning("could not acknowledge spawn %s", request.id, exc_info=True)
+
+
+def acknowledge_step(request: Any) -> None:
+    """The same for a move's step (``client.ACKNOWLEDGED_STEPS``: an evacuation's spawn), which the control side
+    sends again while no acknowledgement comes (``compute.control.move_steps``)."""
+    try:
+        host, instance_id, step = request.args[0], request.args[1], request.args[2]
+        if step not in client.ACKNOWLEDGED_STEPS:
+            return
+        app.send_task(
+            client.STEP_TAKEN,
+            args=[instance_id, host, step],
+            kwargs={"request_id": request.kwargs.get("request_id", "")},
+        )
+        request.expires = None  # taken in time: it runs however long it waits behind earlier work here
+    except Exception:  # not fatal: without it the step is sent again after compute_build_take_timeout
+        logging.getLogger(__name__).warning("could not acknowledge step %s", request.id, exc_info=True)

@@ -60,6 +60,7 @@ def test_every_beat_entry_names_a_registered_task(module_name, monkeypatch, tmp_
 HOST_SENT = {
     "events.instance_spawned", "events.instance_spawn_failed", "events.instance_destroyed",
     "events.instance_action_done", "events.host_report", "events.host_heartbeat", "events.instance_taken",
+    "events.move_step_taken",
     "network.agent_report", "network.ports_wired", "network.agent_heartbeat", "image.ensure_variant",
     # A step of a live migration: the control side also checks the host plays that step's part (source or target).
     "events.live_migration_step",
