@@ -43,10 +43,10 @@ def daemons(state: Path) -> list[int]:
 
 
 @contextmanager
-def running_ceph(state: Path) -> Iterator[Path]:
-    """``up.sh`` (installing Debian's Ceph packages first when missing), then the cluster's ceph.conf; ``down.sh``
-    on exit, which must leave no daemon of it running."""
-    env = dict(os.environ, STRATUS_CEPH_OSD_GB=str(OSD_GB))
+def running_ceph(state: Path, address: str = "127.0.0.1") -> Iterator[Path]:
+    """``up.sh`` (installing Debian's Ceph packages first when missing), its daemons bound to ``address``, then the
+    cluster's ceph.conf; ``down.sh`` on exit, which must leave no daemon of it running."""
+    env = dict(os.environ, STRATUS_CEPH_OSD_GB=str(OSD_GB), STRATUS_CEPH_ADDRESS=address)
     env |= {"STRATUS_CEPH_MON_V2_PORT": str(free_port()), "STRATUS_CEPH_MON_V1_PORT": str(free_port())}
     try:
         subprocess.run(["bash", str(CEPH / "up.sh"), str(state)], check=True, env=env, timeout=600)
