@@ -1,6 +1,7 @@
 """``/admin/hosts``: each compute host's capacity and allocation (vCPUs, RAM, disk as bars), whether it takes
 new instances (enabled, with the reason it was disabled), and whether its agent is alive (its heartbeat); the
-Drain button and the migrations in flight are ``portal.admin.drain``'s.
+Drain button and the migrations in flight are ``portal.admin.drain``'s, and the servers still on a disabled host,
+with why they have not moved, ``portal.admin.stays``'.
 
 Read from Nova's ``os-hypervisors/detail`` (capacity, allocation, up/down) and ``os-services`` (the last
 heartbeat, the reason). The portal speaks microversion 2.37, before services had UUIDs (2.53), so a host is
@@ -17,7 +18,8 @@ from typing import Any
 
 from flask import Response
 
-from portal.admin.drain import migrations_context
+from portal.admin.drain import all_migrations, migrations_context
+from portal.admin.stays import stays
 from portal.blueprint import admin_only, api, bp, redirect_with, render
 from portal.charts import Bar
 from portal.client import ApiResponse
@@ -90,8 +92,11 @@ def _page(forms: dict[str, Form] | None = None, status: int = 200) -> Response:
     listed = hosts()
     forms = forms or {}
     by_host = {h.name: forms.get(h.name) or empty(h.form_id) for h in listed}
+    found = all_migrations()
+    panel = migrations_context(found)  # first: it confirms the drains' finished cold moves
+    staying = {h.name: stays(h.name, found) for h in listed if not h.enabled and h.running}
     return render("portal/admin/hosts.html", status=status, title="Hosts", hosts=listed, forms=by_host,
-                  reason_max=REASON_MAX, **migrations_context())  # fmt: skip
+                  reason_max=REASON_MAX, staying=staying, **panel)  # fmt: skip
 
 
 @bp.get("/admin/hosts")

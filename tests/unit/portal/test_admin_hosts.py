@@ -1,7 +1,9 @@
 """Hosts: capacity and allocation per host as bars with their figures, up or down from the heartbeat, enabled
 or disabled with the reason, and the button that switches a host (a reason that is too long is refused next to
-its field); the Drain button disables a host and starts a live migration of each running server on it, naming the
-servers that stay, and the migrations panel shows the moves in flight (polled while there are any)."""
+its field); the Drain button disables a host and starts a live migration of each running server on it and a cold
+one of each stopped server, naming the servers that stay, the migrations panel shows the moves in flight (polled
+while there are any) and confirms the drain's finished cold moves, and a drained host lists the servers still on
+it with why they have not moved."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 from flask import Flask
@@ -106,40 +109,130 @@ def test_heartbeat_in_words() -> None:
     assert heartbeat_text(None, now) == "never"
 
 
-def _server(portal_app: Flask, host: str, name: str, vm_state: str) -> str:
+def _server(portal_app: Flask, host: str, name: str, vm_state: str, **values: object) -> str:
     db = portal_app.extensions["stratus"].db
     flavor = {"id": "1", "name": "m1.tiny", "vcpus": 1, "ram": 512, "disk": 1, "ephemeral": 0, "swap": 0}
     with db.session() as session:
         instance = Instance(
             name=name, project_id="tenant-a", user_id="u", hostname=name, reservation_id="r", flavor=flavor,
-            image_ref="", host=host, vm_state=vm_state, requested_networks=[],
+            image_ref="", host=host, vm_state=vm_state, requested_networks=[], **values,
         )  # fmt: skip
         session.add(instance)
         session.flush()
         return instance.id
 
 
-def test_drain_disables_the_host_starts_live_migrations_and_names_what_stays(
+def test_drain_disables_the_host_moves_running_servers_live_and_stopped_ones_cold_and_names_what_stays(
     admin: tuple[FlaskClient, str], hosts: tuple[str, str], portal_app: Flask
 ) -> None:
     client, csrf = admin
     alive, _ = hosts
     running = _server(portal_app, alive, unique("web"), VmState.ACTIVE.value)
-    stopped_name = unique("db")
-    _server(portal_app, alive, stopped_name, VmState.STOPPED.value)
+    stopped = _server(portal_app, alive, unique("db"), VmState.STOPPED.value)
+    broken_name = unique("broken")
+    broken = _server(portal_app, alive, broken_name, VmState.ERROR.value)
     page = client.get("/admin/hosts").get_data(as_text=True)
     assert f"Drain {alive}</button>" in _section(page, alive) and 'id="migrations-none"' in page
     response = client.post(f"/admin/hosts/{alive}/drain", data={"csrf_token": csrf})
     assert response.status_code == 303
     html = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert f"Host {alive} is disabled; 1 live migration(s) started." in html
-    assert f"{stopped_name} (SHUTOFF: only a running server moves live)" in html
+    assert f"Host {alive} is disabled; 1 live and 1 cold migration(s) started." in html
+    assert f"{broken_name} (ERROR cannot move)" in html
     service = _service(client, alive)
     assert (service["status"], service["disabled_reason"]) == ("disabled", "drained from the portal by admin")
     moving = re.search(r'<table id="migrations-moving">.*?</table>', html, re.S)
     assert moving and f'data-server="{running}"' in moving.group(0) and "live-migration" in moving.group(0)
+    with portal_app.extensions["stratus"].db.session() as session:  # the cold move is asked for (no worker runs it)
+        assert session.get(Instance, stopped).task_state == "resize_prep"
+    stays = _stays(html, alive)
+    assert stays[broken] == ("ERROR", "ERROR cannot move")
+    assert stays[running][1].startswith("moving: live-migration")
+    assert stays[stopped] == ("RESIZE", "busy: RESIZE with task resize_prep")
     fragment = client.get("/admin/hosts/migrations", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert 'hx-trigger="every 3s"' in fragment and f"<td>{alive}</td>" in fragment
+
+
+def _stays(html: str, host: str) -> dict[str, tuple[str, str]]:
+    """The host's "Still on" table: each server's status and why, by server id."""
+    found = re.search(r'<table class="stays".*?</table>', _section(html, host), re.S)
+    assert found, f"no servers listed as still on {host}"
+    rows = re.findall(r'<tr data-server="([^"]+)"><td>[^<]*</td><td><span[^>]*>([^<]*)</span></td><td>([^<]*)</td>',
+                      found.group(0))  # fmt: skip
+    return {server: (status, unescape(why)) for server, status, why in rows}
+
+
+def _finished_cold_move(portal_app: Flask, source: str, target: str, kind: str = "migration") -> tuple[str, int]:
+    """A server whose cold move off ``source`` has finished: on ``target`` in VERIFY_RESIZE, its record
+    ``finished``, both hosts' claims held (as ``compute.control.cold_migration`` leaves them)."""
+    server = _server(portal_app, target, unique("moved"), VmState.RESIZED.value)
+    with portal_app.extensions["stratus"].db.session() as session:
+        record = Migration(instance_id=server, migration_type=kind, status="finished", source_compute=source,
+                           dest_compute=target)  # fmt: skip
+        session.add(record)
+        session.flush()
+        return server, record.id
+
+
+def _disable(client: FlaskClient, host: str, reason: str) -> None:
+    body = {"host": host, "binary": "nova-compute", "disabled_reason": reason}
+    call(client, "PUT", "/compute/v2.1/os-services/disable-log-reason", admin_token(client), json=body)
+
+
+def _status(portal_app: Flask, record_id: int) -> str:
+    with portal_app.extensions["stratus"].db.session() as session:
+        return session.get(Migration, record_id).status
+
+
+def test_the_panel_confirms_a_finished_cold_move_off_a_host_the_portal_drained(
+    admin: tuple[FlaskClient, str], hosts: tuple[str, str], portal_app: Flask
+) -> None:
+    client, _ = admin
+    alive, silent = hosts
+    _disable(client, alive, "drained from the portal by admin")
+    _, record = _finished_cold_move(portal_app, alive, silent)
+    fragment = client.get("/admin/hosts/migrations", headers={"HX-Request": "true"})
+    assert _status(portal_app, record) == "confirming"  # the API took the confirmation
+    assert "confirming" in fragment.get_data(as_text=True) and "HX-Refresh" not in fragment.headers
+
+
+def test_the_panel_confirms_no_other_move(
+    admin: tuple[FlaskClient, str], hosts: tuple[str, str], portal_app: Flask
+) -> None:
+    """A host drained by ``stratus host drain --no-wait`` keeps its moves waiting; a move off an enabled host is
+    an admin's own; a resize is its owner's to confirm, wherever it started."""
+    client, _ = admin
+    alive, silent = hosts
+    _disable(client, alive, "drained by stratus host drain")
+    _, by_cli = _finished_cold_move(portal_app, alive, silent)
+    _, off_enabled = _finished_cold_move(portal_app, silent, alive)
+    client.get("/admin/hosts/migrations", headers={"HX-Request": "true"})
+    assert [_status(portal_app, r) for r in (by_cli, off_enabled)] == ["finished", "finished"]
+    _disable(client, silent, "drained from the portal by admin")
+    _, resize = _finished_cold_move(portal_app, silent, alive, kind="resize")
+    client.get("/admin/hosts")
+    assert [_status(portal_app, r) for r in (by_cli, resize)] == ["finished", "finished"]
+    assert _status(portal_app, off_enabled) == "confirming"  # its host is now one the portal drained
+    with portal_app.extensions["stratus"].db.session() as session:  # later tests see no move in flight
+        session.execute(update(Migration).where(Migration.id.in_([by_cli, resize])).values(status="error"))
+
+
+def test_a_drained_host_lists_what_is_still_on_it_and_why(
+    admin: tuple[FlaskClient, str], hosts: tuple[str, str], portal_app: Flask
+) -> None:
+    client, csrf = admin
+    alive, silent = hosts
+    client.post(f"/admin/hosts/{alive}/drain", data={"csrf_token": csrf})
+    late = _server(portal_app, alive, unique("late"), VmState.ACTIVE.value)
+    failed = _server(portal_app, alive, unique("failed"), VmState.ACTIVE.value)
+    with portal_app.extensions["stratus"].db.session() as session:
+        session.add(Migration(instance_id=failed, migration_type="live-migration", status="failed",
+                              source_compute=alive, dest_compute=silent))  # fmt: skip
+    stays = _stays(client.get("/admin/hosts").get_data(as_text=True), alive)
+    assert stays[late] == ("ACTIVE", "not asked to move (it came after the drain, or the move was refused): press "
+                                     "Drain again")  # fmt: skip
+    assert stays[failed] == ("ACTIVE", "its live-migration failed")
+    client.post(f"/admin/hosts/{alive}/enable", data={"csrf_token": csrf})
+    assert 'class="stays"' not in _section(client.get("/admin/hosts").get_data(as_text=True), alive)
 
 
 def test_the_panel_reloads_the_page_when_the_last_move_has_ended(
