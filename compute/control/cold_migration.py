@@ -280,19 +280,32 @@ def _disk_copied(
             actions.record_event(session, instance_id, event_request, "compute_resize_instance", "Success", host)
     if error is not None:
         return roll_back(control, instance_id, request_id, f"The disk copy failed on {host}: {error}", host)
-    if networked:  # the target wires the ports; its "network ready" sends the finish (network_ready)
-        network_client.bind_instance(control.app, instance_id, project_id, target, request_id)
-        return f"binding the ports to {target}"
-    _send_finish(control, instance_id, request_id)
-    return "finishing"
+    return _bind_ports_or_send(
+        control, instance_id, request_id, host=target, project_id=project_id, networked=networked,
+        send_next=_send_finish,
+    )  # fmt: skip
 
 
-def _send_finish(control: ComputeControl, instance_id: str, request_id: str) -> None:
+def _bind_ports_or_send(
+    control: ComputeControl, instance_id: str, request_id: str, *, host: str, project_id: str, networked: bool,
+    send_next: Callable[[ComputeControl, str, str], str],
+) -> str:  # fmt: skip
+    """The server is now ``host``'s: its ports (``networked``: it has some) are bound there first, and the network's
+    "network ready" for that host sends ``send_next`` (``network_ready``); a server without ports goes on to
+    ``send_next`` at once. The forward path binds them to the target before the finish, a revert or a roll-back
+    back to the source before it starts its kept copy."""
+    if networked:
+        network_client.bind_instance(control.app, instance_id, project_id, host, request_id)
+        return f"binding the ports to {host}"
+    return send_next(control, instance_id, request_id)
+
+
+def _send_finish(control: ComputeControl, instance_id: str, request_id: str) -> str:
     """The target defines the guest with the server's (new) flavor, started if the server ran."""
     with control.db.session() as session:
         found = _move(session, instance_id, TaskState.RESIZE_FINISH, _S.POST_MIGRATING)
         if found is None:
-            return
+            return "superseded"
         instance, migration = found
         spec, power_on, target = (
             build.instance_spec(instance),
@@ -300,6 +313,7 @@ def _send_finish(control: ComputeControl, instance_id: str, request_id: str) -> 
             migration.dest_compute,
         )
     client.agent_action(control.app, target or "", instance_id, FINISH, request_id, spec=spec, power_on=power_on)
+    return "finishing"
 
 
 def _finished(
@@ -421,24 +435,24 @@ def _target_cleared(
         if not rolling_back:
             actions.record_event(session, instance_id, request_id, "compute_revert_resize", "Success", host)
         networked, project_id = bool(ports_of(instance)), instance.project_id
-    if networked:  # the source wires the ports again; its "network ready" starts the kept copy (network_ready)
-        network_client.bind_instance(control.app, instance_id, project_id, source, request_id)
-        return f"binding the ports to {source}"
-    _send_source_restore(control, instance_id, request_id)
-    return "restoring the source"
+    return _bind_ports_or_send(
+        control, instance_id, request_id, host=source, project_id=project_id, networked=networked,
+        send_next=_send_source_restore,
+    )  # fmt: skip
 
 
-def _send_source_restore(control: ComputeControl, instance_id: str, request_id: str) -> None:
+def _send_source_restore(control: ComputeControl, instance_id: str, request_id: str) -> str:
     with control.db.session() as session:
         found = _move(session, instance_id, TaskState.RESIZE_REVERTING, _S.REVERTING)
         if found is None:
-            return
+            return "superseded"
         instance, migration = found
         # A roll-back restarts a server that ran before the move; a revert one that runs on the target now.
         rolling_back = migration.error is not None
         power_on = instance.vm_state == VmState.ACTIVE if rolling_back else instance.power_state == PowerState.RUNNING
         source = migration.source_compute or ""
     client.agent_action(control.app, source, instance_id, REVERT_SOURCE, request_id, power_on=power_on)
+    return "restoring the source"
 
 
 def _source_restored(
@@ -507,10 +521,8 @@ def network_ready(
             expect = {"task_state": TaskState.RESIZE_MIGRATING.value}
             service.swap(session, instance_id, expect, task_state=TaskState.RESIZE_FINISH.value)
     if side == "target":
-        _send_finish(control, instance_id, request_id)
-        return "finishing"
-    _send_source_restore(control, instance_id, request_id)
-    return "restoring the source"
+        return _send_finish(control, instance_id, request_id)
+    return _send_source_restore(control, instance_id, request_id)
 
 
 def network_failed(control: ComputeControl, instance_id: str, host: str, reason: str, request_id: str) -> str:
@@ -521,8 +533,7 @@ def network_failed(control: ComputeControl, instance_id: str, host: str, reason:
     if side == "target":
         return roll_back(control, instance_id, request_id, f"The ports could not be wired on {host}: {reason}", host)
     if side == "source":
-        _send_source_restore(control, instance_id, request_id)
-        return "restoring the source"
+        return _send_source_restore(control, instance_id, request_id)
     return "superseded"
 
 
