@@ -72,11 +72,22 @@ def server_names(settings: Settings) -> list[x509.GeneralName]:
     return names
 
 
+def _names_every_address(cert_file: Path, settings: Settings) -> bool:
+    """Whether the certificate names every address Redis now binds (not host names: they do not change)."""
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    named = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    wanted = {name.value for name in server_names(settings) if isinstance(name, x509.IPAddress)}
+    return wanted <= set(named.get_values_for_type(x509.IPAddress))
+
+
 def ensure_certificates(settings: Settings) -> Path:
-    """A CA and a server certificate it signed (EC P-256, ten years), made once; returns the directory."""
+    """A CA and a server certificate it signed (EC P-256, ten years), made once, and made again (CA included: its
+    key is never kept) when ``broker_bind`` names an address the certificate does not (``make up HOSTS=N`` adds the
+    control node's underlay address); returns the directory. Hosts then need the new CA: host machines get it at
+    their next join, hosts on other machines with a new bundle."""
     directory = tls_dir(settings)
     ca_file, cert_file, key_file = directory / "ca.pem", directory / "server.pem", directory / "server.key"
-    if ca_file.exists() and cert_file.exists() and key_file.exists():
+    if ca_file.exists() and cert_file.exists() and key_file.exists() and _names_every_address(cert_file, settings):
         return directory
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())

@@ -30,11 +30,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
+import redis
 
 from common import signing
 from common.exceptions import ConfigError
 from common.hostnames import agent_names, machine_hosts, network_served_hosts, served_hosts
-from common.queue import host_queue, make_celery
+from common.queue import broker_tls, host_queue, make_celery
 from common.settings import CONTROL_ONLY, Settings, load
 from manage import broker, broker_acl, host_machine, roster
 
@@ -456,9 +457,11 @@ def ensure_broker(settings: Settings, timeout: float) -> Service | None:
     redis = redis_service(settings)
     had_config = (settings.state_path / "redis" / "redis.conf").exists()
     if running_pid(redis, settings):
-        if had_config:
+        outdated = "started before Redis had a password" if not had_config else _redis_outdated(settings)
+        if outdated is None:
             return redis
-        stop_services(settings, [redis], STOP_TIMEOUT)  # started before Redis had a password: restart with one
+        click.echo(f"restarting redis: {outdated}")
+        stop_services(settings, [redis], STOP_TIMEOUT)
     if port_answers(host, port):
         click.echo(f"broker {host}:{port} already answers; using it")
         return None
@@ -474,6 +477,28 @@ def ensure_broker(settings: Settings, timeout: float) -> Service | None:
             raise click.ClickException(failure_message(redis, settings, "did not start listening"))
         time.sleep(0.1)
     return redis
+
+
+def _redis_outdated(settings: Settings) -> str | None:
+    """Why our running Redis must start again, if it must: it binds other addresses than ``broker_bind`` names now,
+    or its certificate had to be made again to name them (both after ``make up HOSTS=N`` made host machines, which
+    dial the control node's underlay address). Redis reads both only when it starts; its queues survive (append-only
+    file) and the services reconnect."""
+    tls = broker.tls_dir(settings) / "server.pem"
+    before = tls.read_bytes() if tls.exists() else b""
+    broker.write_config(settings)
+    if settings.broker_tls_port and tls.read_bytes() != before:
+        return "its TLS certificate did not name every address of broker_bind"
+    options = broker_tls(settings) or {}
+    try:
+        with redis.Redis.from_url(settings.effective_broker_url, socket_timeout=5, decode_responses=True,
+                                  **options) as db:  # fmt: skip
+            bound = db.config_get("bind").get("bind", "")
+    except redis.RedisError as exc:
+        return f"it does not answer as expected ({exc})"
+    if set(bound.split()) != set(settings.broker_bind.split()):
+        return f"it listens on {bound}, not on {settings.broker_bind}"
+    return None
 
 
 def run_manage(settings: Settings, *commands: tuple[str, ...]) -> None:
