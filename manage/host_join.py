@@ -172,8 +172,8 @@ def _check_broker_certificate(settings: Settings, address: str) -> Path:
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     if ipaddress.ip_address(address) not in names.get_values_for_type(x509.IPAddress):
         reason = (
-            f"the broker's certificate does not name {address} (made before broker_bind listed it): delete "
-            f"{directory} and restart the broker, which makes a new one"
+            f"the broker's certificate does not name {address}: list it in broker_bind and run services up, which "
+            "makes the certificate again and restarts the broker there"
         )
         raise ConfigError(setting="broker_bind", reason=reason)
     return directory / "ca.pem"
