@@ -75,6 +75,7 @@ from api.network import tags as network_tags
 from api.placement import allocations as placement_allocations
 from api.placement import microversions as placement_microversions
 from api.placement import resource_providers as placement_resource_providers
+from api.placement import traits as placement_traits
 from api.placement import versions as placement_versions
 from api.runtime import Runtime
 from api.volume import attachments as volume_attachments
@@ -174,6 +175,7 @@ BLUEPRINTS = (
     placement_versions.bp,
     placement_resource_providers.bp,
     placement_allocations.bp,
+    placement_traits.bp,
     portal_site.bp,
 )
 

@@ -505,6 +505,10 @@ RULES: dict[str, Rule] = {
     "placement:allocations:list": ADMIN,
     "placement:resource_classes:list": ADMIN,
     "placement:resource_classes:show": ADMIN,
+    "placement:resource_providers:traits:list": ADMIN,
+    "placement:traits:list": ADMIN,
+    "placement:traits:show": ADMIN,
+    "placement:usages": ADMIN,
 }
 
 

@@ -4,10 +4,11 @@ Clients ask with ``OpenStack-API-Version: placement 1.Y``; no header means 1.0 a
 that is no version at all is Placement's 400 "invalid version string", one outside 1.0..``MAX_VERSION`` its 406
 "Unacceptable version header" (whose error carries ``min_version`` and ``max_version``, ``api.placement.errors``).
 
-Why 1.2: the read side of every change up to it is served: the ``aggregates`` link and route (1.1: this cloud has
-no host aggregates, so each provider's list is empty) and the resource classes (1.2). 1.3 adds ``member_of`` and
-1.4 ``resources`` to the provider listing, which are refused as unknown query parameters at 1.0-1.2, as Placement
-refuses them; 1.6 adds traits. Those would need serving before the maximum may rise.
+Why 1.9: the read side of every change up to it is served: the ``aggregates`` link and route (1.1: this cloud has
+no host aggregates, so each provider's list is empty), the resource classes (1.2), the listing's ``member_of``
+(1.3) and ``resources`` (1.4) filters, traits (1.6: a Stratus host has none) and a project's usages (1.9). 1.5, 1.7
+and 1.8 change only writes, which this API refuses at every version. 1.10 brings allocation candidates, which are
+not served, so the maximum stays below it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import re
 
 from flask import Flask, Response, g, request
 
-from common.exceptions import BadRequest, StratusError
+from common.exceptions import BadRequest, NotFound, StratusError
 
 PREFIX = "/placement"
 MIN_VERSION = (1, 0)
-MAX_VERSION = (1, 2)
+MAX_VERSION = (1, 9)
 _VERSION = re.compile(r"^([1-9]\d*|0)\.([1-9]\d*|0)$")
 
 
@@ -72,6 +73,12 @@ def current() -> tuple[int, int]:
 
 def at_least(minor: int) -> bool:
     return current() >= (1, minor)
+
+
+def since(minor: int) -> None:
+    """A route that version 1.``minor`` introduced: Placement's 404 at the versions before it."""
+    if not at_least(minor):
+        raise NotFound(f"The resource could not be found: {request.path}")
 
 
 def is_placement() -> bool:

@@ -21,10 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from compute.models import Allocation, ComputeHost, Migration
+from compute.models import Allocation, ComputeHost, Instance, Migration
 from compute.moves import IN_FLIGHT, MigrationType
 
 VCPU, MEMORY_MB, DISK_GB = "VCPU", "MEMORY_MB", "DISK_GB"
@@ -93,6 +93,46 @@ def provider(session: Session, uuid: str) -> tuple[Provider, str] | None:
 def _resources(row: Allocation) -> dict[str, int]:
     amounts = {VCPU: row.vcpus, MEMORY_MB: row.memory_mb, DISK_GB: row.disk_gb}
     return {rc: amount for rc, amount in amounts.items() if amount}
+
+
+def usages_by_host(session: Session) -> dict[str, dict[str, int]]:
+    """What every host's allocations use, by host name and resource class (classes in use only)."""
+    query = select(
+        Allocation.host, func.sum(Allocation.vcpus), func.sum(Allocation.memory_mb), func.sum(Allocation.disk_gb)
+    ).group_by(Allocation.host)
+    return {
+        host: {rc: int(amount) for rc, amount in zip(RESOURCE_CLASSES, sums, strict=True) if amount}
+        for host, *sums in session.execute(query)
+    }
+
+
+def has_room(provider_: Provider, used: dict[str, int], wanted: dict[str, int]) -> bool:
+    """Whether one allocation of ``wanted`` fits on the provider, as Placement decides it: an inventory of each
+    class, the amount within ``min_unit``..``max_unit`` and a multiple of ``step_size``, and no more than
+    ``(total - reserved) * allocation_ratio`` less what is used."""
+    for rc, amount in wanted.items():
+        inventory = provider_.inventories.get(rc)
+        if inventory is None or not inventory.min_unit <= amount <= inventory.max_unit:
+            return False
+        if amount % inventory.step_size:
+            return False
+        if used.get(rc, 0) + amount > (inventory.total - inventory.reserved) * inventory.allocation_ratio:
+            return False
+    return True
+
+
+def project_usages(session: Session, project_id: str, user_id: str | None) -> dict[str, int]:
+    """What the servers of a project (and user) hold on every provider, by class (classes in use only): every
+    consumer of theirs, a move's as well as a server's, as Placement counts a project's usages."""
+    query = (
+        select(func.sum(Allocation.vcpus), func.sum(Allocation.memory_mb), func.sum(Allocation.disk_gb))
+        .join(Instance, Instance.id == Allocation.instance_id)
+        .where(Instance.project_id == project_id)
+    )
+    if user_id is not None:
+        query = query.where(Instance.user_id == user_id)
+    sums = session.execute(query).one()
+    return {rc: int(amount) for rc, amount in zip(RESOURCE_CLASSES, sums, strict=True) if amount}
 
 
 def usages(session: Session, provider_: Provider, host: str) -> dict[str, int]:

@@ -1,33 +1,28 @@
 """``/placement/resource_providers``: the compute hosts as resource providers, with their inventories, usages,
-allocations and aggregates (``api.placement.providers`` says how each is read). Admin only, as Placement's
-default policy is; read only (the write routes answer 405, Flask's answer for a method a route lacks).
+allocations, aggregates and traits (``api.placement.providers`` says how each is read). Admin only, as
+Placement's default policy is; read only (the write routes answer 405, Flask's answer for a method a route lacks).
 
-The listing takes Placement 1.0's filters, ``name`` and ``uuid``; any other query parameter is its 400 "Invalid
-query string parameters" (``member_of`` from 1.3, ``resources`` from 1.4 and the rest come with versions this API
-does not serve). Links are paths below the service's root, as Placement builds them from ``SCRIPT_NAME``.
+The listing takes Placement's filters of the versions served (``api.placement.queries``): ``name`` and ``uuid``,
+``member_of`` (1.3; this cloud has no host aggregates, so a provider is a member of none and the filter leaves
+none) and ``resources`` (1.4: the providers with room for one allocation of those amounts). Links are paths below
+the service's root, as Placement builds them from ``SCRIPT_NAME``; ``aggregates`` joins them at 1.1, ``traits``
+at 1.6.
 """
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from api import policy
-from api.placement import providers
-from api.placement.microversions import PREFIX, at_least
+from api.placement import providers, queries
+from api.placement.microversions import PREFIX, at_least, since
 from api.placement.providers import Provider
 from api.runtime import runtime
-from common.exceptions import BadRequest, NotFound
+from common.exceptions import NotFound
 
 bp = Blueprint("placement_resource_providers", __name__)
-
-LIST_FILTERS = ("name", "uuid")
-
-
-class InvalidQuery(BadRequest):
-    msg_fmt = "Invalid query string parameters: {reason}"
 
 
 class ProviderNotFound(NotFound):
@@ -51,6 +46,8 @@ def links(uuid: str) -> list[dict[str, str]]:
     ]
     if at_least(1):
         found.append({"rel": "aggregates", "href": f"{base}/aggregates"})
+    if at_least(6):
+        found.append({"rel": "traits", "href": f"{base}/traits"})
     return found
 
 
@@ -58,32 +55,31 @@ def provider_view(found: Provider) -> dict[str, Any]:
     return {"generation": found.generation, "uuid": found.uuid, "name": found.name, "links": links(found.uuid)}
 
 
-def _uuid(value: str) -> str:
-    """``value`` as the dashed lower-case form hosts' ids are stored in; Placement's 400 when it is no uuid."""
-    try:
-        return str(uuidlib.UUID(value))
-    except ValueError:
-        raise InvalidQuery(reason=f"'{value[:64]}' is not a 'uuid'") from None
-
-
-def _filters() -> dict[str, str]:
-    unknown = sorted(set(request.args) - set(LIST_FILTERS))
-    if unknown:
-        named = ", ".join(f"'{name[:64]}'" for name in unknown)
-        verb = "was" if len(unknown) == 1 else "were"
-        raise InvalidQuery(reason=f"Additional properties are not allowed ({named} {verb} unexpected)")
-    found = {name: request.args[name] for name in LIST_FILTERS if name in request.args}
-    if "uuid" in found:
-        found["uuid"] = _uuid(found["uuid"])
-    return found
+def _filters() -> queries.ProviderFilters:
+    allowed = ["name", "uuid"] + ["member_of"] * at_least(3) + ["resources"] * at_least(4)
+    queries.refuse_unknown(allowed)
+    uuid = request.args.get("uuid")
+    wanted = queries.resources(request.args["resources"]) if "resources" in request.args else {}
+    return queries.ProviderFilters(
+        name=request.args.get("name"),
+        uuid=queries.uuid_value(uuid) if uuid is not None else None,
+        member_of=tuple(frozenset(s) for s in queries.member_of(request.args.getlist("member_of"))),
+        resources=tuple(wanted.items()),
+    )
 
 
 @bp.get(f"{PREFIX}/resource_providers")
 def list_providers() -> Response:
     policy.enforce("placement:resource_providers:list")
     filters = _filters()
+    if filters.member_of:  # no host aggregates: no provider is a member of any
+        return jsonify({"resource_providers": []})
     with runtime().db.session() as session:
-        found = providers.providers(session, **filters)
+        found = providers.providers(session, name=filters.name, uuid=filters.uuid)
+        if filters.resources:
+            used = providers.usages_by_host(session)
+            wanted = dict(filters.resources)
+            found = [p for p in found if providers.has_room(p, used.get(p.name, {}), wanted)]
     return jsonify({"resource_providers": [provider_view(p) for p in found]})
 
 
@@ -144,9 +140,18 @@ def list_provider_allocations(uuid: str) -> Response:
 @bp.get(f"{PREFIX}/resource_providers/<uuid>/aggregates")
 def list_aggregates(uuid: str) -> Response:
     """From 1.1. This cloud has no host aggregates (``os-aggregates`` lists none): every provider is in none."""
-    if not at_least(1):
-        raise NotFound(f"The resource could not be found: {request.path}")
+    since(1)
     policy.enforce("placement:resource_providers:aggregates:list")
     with runtime().db.session() as session:
         _found(session, uuid)
     return jsonify({"aggregates": []})
+
+
+@bp.get(f"{PREFIX}/resource_providers/<uuid>/traits")
+def list_provider_traits(uuid: str) -> Response:
+    """From 1.6. No provider has a trait (``api.placement.traits``)."""
+    since(6)
+    policy.enforce("placement:resource_providers:traits:list")
+    with runtime().db.session() as session:
+        found, _ = _found(session, uuid)
+    return jsonify({"traits": [], "resource_provider_generation": found.generation})

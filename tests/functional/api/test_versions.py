@@ -54,4 +54,4 @@ def test_openstack_versions_show_discovers_every_service(cloud):
     }  # fmt: skip
     assert all(r["Status"] == "CURRENT" for r in rows)
     [placement] = [r for r in rows if r["Service Type"] == "placement"]
-    assert (placement["Min Microversion"], placement["Max Microversion"]) == ("1.0", "1.2")
+    assert (placement["Min Microversion"], placement["Max Microversion"]) == ("1.0", "1.9")

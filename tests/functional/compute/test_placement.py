@@ -58,7 +58,7 @@ def test_the_root_is_the_version_document_for_anyone(cloud):
     assert response.status_code == 200
     assert response.json() == {
         "versions": [
-            {"id": "v1.0", "max_version": "1.2", "min_version": "1.0", "status": "CURRENT",
+            {"id": "v1.0", "max_version": "1.9", "min_version": "1.0", "status": "CURRENT",
              "links": [{"rel": "self", "href": ""}]}
         ]
     }  # fmt: skip
@@ -70,10 +70,10 @@ def test_microversions_are_negotiated_and_echoed(cloud, admin):
     latest = cloud.request(
         "GET", f"{PLACEMENT}/resource_providers", admin, headers={"OpenStack-API-Version": "placement latest"}
     )
-    assert latest.headers["OpenStack-API-Version"] == "placement 1.2"
-    too_new = error(cloud.request("GET", PLACEMENT, headers=placement(3)), 406)
-    assert too_new["title"] == "Not Acceptable" and "Unacceptable version header: 1.3" in too_new["detail"]
-    assert (too_new["min_version"], too_new["max_version"]) == ("1.0", "1.2")
+    assert latest.headers["OpenStack-API-Version"] == "placement 1.9"
+    too_new = error(cloud.request("GET", PLACEMENT, headers=placement(10)), 406)
+    assert too_new["title"] == "Not Acceptable" and "Unacceptable version header: 1.10" in too_new["detail"]
+    assert (too_new["min_version"], too_new["max_version"]) == ("1.0", "1.9")
     bad = error(cloud.request("GET", PLACEMENT, headers={"OpenStack-API-Version": "placement pony.horse"}), 400)
     assert "invalid version string: pony.horse" in bad["detail"]
     other = cloud.request("GET", PLACEMENT, headers={"OpenStack-API-Version": "compute 2.1"})
@@ -130,7 +130,7 @@ def test_the_inventory_reads_the_hosts_own_allocation_ratio(cloud, admin):
         database.engine.dispose()
 
 
-def test_the_listing_filters_by_name_and_uuid_and_refuses_other_filters(cloud, admin):
+def test_the_listing_filters_by_name_and_uuid_and_refuses_filters_of_later_versions(cloud, admin):
     every = providers(cloud, admin)
     first = every[0]
     assert providers(cloud, admin, f"?name={first['name']}") == [first]
@@ -143,11 +143,70 @@ def test_the_listing_filters_by_name_and_uuid_and_refuses_other_filters(cloud, a
             cloud.request("GET", f"{PLACEMENT}/resource_providers{query}", admin, headers=placement(2)), 400
         )
         assert "Additional properties are not allowed" in refused["detail"], query
+    refused = error(
+        cloud.request("GET", f"{PLACEMENT}/resource_providers?resources=VCPU:1", admin, headers=placement(3)), 400
+    )
+    assert "Additional properties are not allowed" in refused["detail"]
+
+
+def test_member_of_from_1_3_finds_no_provider_in_a_cloud_without_aggregates(cloud, admin):
+    one, two = uuid.uuid4(), uuid.uuid4()
+    assert providers(cloud, admin, f"?member_of={one}", minor=3) == []
+    assert providers(cloud, admin, f"?member_of=in:{one},{two}", minor=3) == []
+    url = f"{PLACEMENT}/resource_providers?member_of="
+    bad = error(cloud.request("GET", url + "in:nope", admin, headers=placement(3)), 400)
+    assert "Expected 'member_of' parameter to contain valid UUID(s). Got: nope" in bad["detail"]
+    unprefixed = error(cloud.request("GET", url + f"{one},{two}", admin, headers=placement(3)), 400)
+    assert "must be prefixed with the 'in:' or '!in:' keyword" in unprefixed["detail"]
+    forbidden = error(cloud.request("GET", url + f"!{one}", admin, headers=placement(9)), 400)
+    assert "Forbidden member_of parameters are not supported" in forbidden["detail"]
+
+
+def test_resources_from_1_4_lists_the_providers_with_room(cloud, admin):
+    def uuids(query: str) -> list[str]:
+        return [p["uuid"] for p in providers(cloud, admin, query, minor=4)]
+
+    every = uuids("")
+    assert uuids("?resources=VCPU:1,MEMORY_MB:64") == every  # the fake hosts are roomy
+    largest = max(h["memory_mb"] for h in hypervisors(cloud, admin).values())
+    assert uuids(f"?resources=MEMORY_MB:{largest + 1}") == []  # past every host's max_unit
+    first = providers(cloud, admin)[0]
+    assert uuids(f"?name={first['name']}&resources=DISK_GB:1") == [first["uuid"]]
+    url = f"{PLACEMENT}/resource_providers?resources="
+    for value, words in (
+        ("VCPU", "Badly formed resources parameter"),
+        ("VCPU:0", "Requested resource VCPU requires amount >= 1. Got: 0."),
+        ("VCPU:two", "Requested resource VCPU expected positive integer amount. Got: two."),
+        ("PCI_DEVICE:1", "Invalid resource class in resources parameter: No such resource class PCI_DEVICE."),
+    ):
+        assert words in error(cloud.request("GET", url + value, admin, headers=placement(4)), 400)["detail"], value
+
+
+def test_traits_from_1_6_are_none(cloud, admin):
+    provider = providers(cloud, admin, minor=6)[0]
+    assert provider["links"][-1] == {
+        "rel": "traits",
+        "href": f"{PLACEMENT}/resource_providers/{provider['uuid']}/traits",
+    }
+    url = f"{PLACEMENT}/resource_providers/{provider['uuid']}/traits"
+    error(cloud.request("GET", url, admin, headers=placement(5)), 404)
+    shown = cloud.request("GET", url, admin, headers=placement(6)).json()
+    assert shown == {"traits": [], "resource_provider_generation": provider["generation"]}
+    listed = cloud.request(
+        "GET", f"{PLACEMENT}/traits?name=startswith:HW_&associated=true", admin, headers=placement(6)
+    )
+    assert listed.status_code == 200 and listed.json() == {"traits": []}
+    bad = error(cloud.request("GET", f"{PLACEMENT}/traits?name=HW_CPU", admin, headers=placement(6)), 400)
+    assert "Badly formatted name parameter" in bad["detail"]
+    error(cloud.request("GET", f"{PLACEMENT}/traits?associated=maybe", admin, headers=placement(6)), 400)
+    missing = error(cloud.request("GET", f"{PLACEMENT}/traits/HW_CPU_X86_AVX", admin, headers=placement(6)), 404)
+    assert "No such trait(s): HW_CPU_X86_AVX." in missing["detail"]
 
 
 def test_usages_and_allocations_follow_a_server(cloud, admin, server_image, unique):
     server = create_server(cloud, admin, server_image, unique, flavor="1")
     shown = wait_for_status(cloud, admin, server["id"], "ACTIVE")
+    server_project = shown["tenant_id"]
     flavor = cloud.request("GET", f"{BASE}/flavors/1", admin).json()["flavor"]
     try:
         host = shown["OS-EXT-SRV-ATTR:host"]
@@ -161,6 +220,8 @@ def test_usages_and_allocations_follow_a_server(cloud, admin, server_image, uniq
         assert set(usages) == {"VCPU", "MEMORY_MB", "DISK_GB"}
         summed = {rc: sum(a["resources"].get(rc, 0) for a in held["allocations"].values()) for rc in usages}
         assert usages == summed and all(usages[rc] >= wanted[rc] for rc in wanted)
+        project = cloud.request("GET", f"{PLACEMENT}/usages?project_id={server_project}", admin, headers=placement(9))
+        assert all(project.json()["usages"][rc] >= wanted[rc] for rc in wanted)
         consumer = cloud.request("GET", f"{PLACEMENT}/allocations/{server['id']}", admin).json()
         assert consumer == {
             "allocations": {provider["uuid"]: {"generation": provider["generation"], "resources": wanted}}
@@ -169,6 +230,16 @@ def test_usages_and_allocations_follow_a_server(cloud, admin, server_image, uniq
         cloud.request("DELETE", f"{BASE}/servers/{server['id']}", admin)
     nobody = cloud.request("GET", f"{PLACEMENT}/allocations/{uuid.uuid4()}", admin)
     assert nobody.status_code == 200 and nobody.json() == {"allocations": {}}
+
+
+def test_project_usages_from_1_9(cloud, admin):
+    url = f"{PLACEMENT}/usages"
+    error(cloud.request("GET", f"{url}?project_id=x", admin, headers=placement(8)), 404)
+    nothing = cloud.request("GET", f"{url}?project_id={uuid.uuid4().hex}", admin, headers=placement(9))
+    assert nothing.status_code == 200 and nothing.json() == {"usages": {}}
+    required = error(cloud.request("GET", url, admin, headers=placement(9)), 400)
+    assert "'project_id' is a required property" in required["detail"]
+    error(cloud.request("GET", f"{url}?project_id=x&consumer_type=INSTANCE", admin, headers=placement(9)), 400)
 
 
 def test_an_unknown_provider_is_placements_404(cloud, admin):
@@ -228,6 +299,14 @@ def test_the_openstack_cli_reads_providers_inventories_usages_and_allocations(cl
         assert [row["resource_provider"] for row in held] == [uuid_] and held[0]["resources"]["VCPU"] == 1
         filtered = cli("resource", "provider", "list", "--name", host)
         assert [p["uuid"] for p in filtered] == [uuid_]
+        roomy = cli("--os-placement-api-version", "1.4", "resource", "provider", "list", "--resource", "VCPU=1")
+        assert uuid_ in {p["uuid"] for p in roomy}
+        project = wait_for_status(cloud, admin, server["id"], "ACTIVE")["tenant_id"]
+        used = {
+            r["resource_class"]: r["usage"]
+            for r in cli("--os-placement-api-version", "1.9", "resource", "usage", "show", project)
+        }
+        assert used["VCPU"] >= 1 and used["MEMORY_MB"] >= 1
     finally:
         cloud.request("DELETE", f"{BASE}/servers/{server['id']}", admin)
     member = cloud.openstack("stratus", "resource", "provider", "list", check=False)
