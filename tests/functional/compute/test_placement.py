@@ -307,6 +307,13 @@ def test_the_openstack_cli_reads_providers_inventories_usages_and_allocations(cl
             for r in cli("--os-placement-api-version", "1.9", "resource", "usage", "show", project)
         }
         assert used["VCPU"] >= 1 and used["MEMORY_MB"] >= 1
+        with_allocations = cli("resource", "provider", "show", "--allocations", uuid_)["allocations"]
+        assert with_allocations[server["id"]]["resources"]["VCPU"] == 1
+        classes = cli("--os-placement-api-version", "1.2", "resource", "class", "list")
+        assert [c["name"] for c in classes] == ["VCPU", "MEMORY_MB", "DISK_GB"]
+        assert cli("--os-placement-api-version", "1.6", "trait", "list") == []
+        assert cli("--os-placement-api-version", "1.6", "resource", "provider", "trait", "list", uuid_) == []
+        assert cli("--os-placement-api-version", "1.1", "resource", "provider", "aggregate", "list", uuid_) == []
     finally:
         cloud.request("DELETE", f"{BASE}/servers/{server['id']}", admin)
     member = cloud.openstack("stratus", "resource", "provider", "list", check=False)
