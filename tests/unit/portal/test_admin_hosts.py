@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete, update
 
-from compute.models import Allocation, ComputeHost, Instance, Migration
+from compute.models import Allocation, ComputeHost, Instance, InstanceAction, Migration
 from compute.moves import IN_FLIGHT
 from compute.states import VmState
 from portal.admin import drain
@@ -227,7 +227,17 @@ def test_a_drained_host_lists_what_is_still_on_it_and_why(
     with portal_app.extensions["stratus"].db.session() as session:
         session.add(Migration(instance_id=failed, migration_type="live-migration", status="failed",
                               source_compute=alive, dest_compute=silent))  # fmt: skip
+    refused = _server(portal_app, alive, unique("refused"), VmState.ACTIVE.value)
+    with portal_app.extensions["stratus"].db.session() as session:  # its move failed; the host said why
+        session.add(Migration(instance_id=refused, migration_type="live-migration", status="error",
+                              source_compute=alive, dest_compute=silent))  # fmt: skip
+        trace = "Traceback (most recent call last):\n  ...\nMigrationError: the target refused the CPU model\n"
+        event = {"event": "compute_live_migration", "result": "Error", "start_time": "2026-12-07T00:00:00",
+                 "finish_time": "2026-12-07T00:00:01", "traceback": trace}  # fmt: skip
+        session.add(InstanceAction(instance_id=refused, action="live-migration", request_id="req-x", user_id="u",
+                                   project_id="tenant-a", start_time=datetime.now(UTC), events=[event]))  # fmt: skip
     stays = _stays(client.get("/admin/hosts").get_data(as_text=True), alive)
+    assert stays[refused] == ("ACTIVE", "its live-migration error: MigrationError: the target refused the CPU model")
     assert stays[late] == ("ACTIVE", "not asked to move (it came after the drain, or the move was refused): press "
                                      "Drain again")  # fmt: skip
     assert stays[failed] == ("ACTIVE", "its live-migration failed")
