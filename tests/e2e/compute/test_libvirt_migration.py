@@ -10,6 +10,10 @@ One guest (TCG, the tiny image) goes A → B by live block migration and comes b
 a larger flavor; before that, a live migration libvirt refuses (the target has no disk for it) leaves it running
 on A. ``virsh`` on each host's socket is the witness of what each libvirtd holds. Stopping the host machines at
 the end stops every process of theirs, guests included.
+
+Live migrations use QEMU's native TLS for their streams (``live_migration_with_native_tls``, the default), each
+host's QEMU files installed in its own directory (``host_machine.install_qemu_tls``); one test captures the
+underlay to show what that changes on the wire.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import contextlib
 import dataclasses
 import json
 import shutil
+import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -300,6 +306,119 @@ def test_an_aborted_live_migration_leaves_the_guest_on_a_and_a_forced_one_comple
     wait_for_console(a, uuid, "BACK-ON-A-42\r\nBEFORE-ABORT", timeout=30)  # the answer on A, after its history
     assert ready_count(a, uuid) == 1
     a.driver.destroy(uuid)
+
+
+@contextlib.contextmanager
+def underlay_capture(host: Host, path: Path) -> Iterator[Path]:
+    """Every TCP segment on ``host``'s underlay link (``ul0``, its only way to the other host) but libvirtd's own
+    TLS connection (16514) while the block runs: what QEMU's migration streams put on the wire."""
+    argv = ["ip", "netns", "exec", host.machine.netns, "tcpdump", "-i", "ul0", "-n", "-s", "0", "--immediate-mode",
+            "-B", "65536", "-U", "-w", str(path), "tcp and not port 16514"]  # fmt: skip
+    with subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) as dump:
+        try:
+            assert dump.stderr is not None and "listening on" in dump.stderr.readline()
+            yield path
+            time.sleep(0.5)  # the last segments reach the file before tcpdump is interrupted
+        finally:
+            dump.send_signal(signal.SIGINT)
+            dump.wait(timeout=30)
+
+
+def tcp_flows(pcap: bytes) -> dict[tuple[int, int], bytes]:
+    """The TCP payload of each direction of each connection in a classic little-endian Ethernet pcap, in capture
+    order, by (source port, destination port)."""
+    assert struct.unpack_from("<I", pcap)[0] == 0xA1B2C3D4, "not a little-endian microsecond pcap"
+    flows: dict[tuple[int, int], bytearray] = {}
+    offset = 24
+    while offset + 16 <= len(pcap):
+        length = struct.unpack_from("<I", pcap, offset + 8)[0]
+        frame, offset = pcap[offset + 16 : offset + 16 + length], offset + 16 + length
+        if struct.unpack_from("!H", frame, 12)[0] != 0x0800 or frame[23] != 6:  # IPv4, TCP
+            continue
+        ip = frame[14:]
+        ip_header, total = (ip[0] & 0x0F) * 4, struct.unpack_from("!H", ip, 2)[0]
+        tcp = ip[ip_header:total]
+        source, destination = struct.unpack_from("!HH", tcp)
+        flows.setdefault((source, destination), bytearray()).extend(tcp[(tcp[12] >> 4) * 4 :])
+    return {key: bytes(value) for key, value in flows.items()}
+
+
+def to_nbd_server(flows: dict[tuple[int, int], bytes]) -> list[tuple[int, int]]:
+    """The client-to-server direction of each NBD connection (its server's greeting opens the other one): what a
+    block migration's copy writes."""
+    return [(destination, source) for (source, destination), data in flows.items() if data.startswith(b"NBDMAGIC")]
+
+
+def test_with_native_tls_neither_the_guests_memory_nor_its_disk_crosses_the_underlay_in_clear(
+    hosts: tuple[Host, Host],
+) -> None:
+    """The guest keeps a marker in its memory and another on its disk (outside any file system, so only the block
+    copy moves it); the underlay between the hosts is captured during live block migrations. With
+    ``live_migration_with_native_tls`` off both markers are on the wire (the NBD copy carries the disk's): the
+    capture would see them. With it on (the default) neither is, while the memory stream and the NBD connection
+    carried at least as much; a target whose QEMU cannot read its key refuses the migration (libvirt's own
+    refusal, past the agents' checks): the guest stays, nothing goes in clear."""
+    a, b = hosts
+    uuid = str(uuidlib.uuid4())
+    name = f"stratus-{uuid}"
+    token = uuidlib.uuid4().int % 10**12
+    memory_marker, disk_marker = f"TLSPROBE{token}MEMORY".encode(), f"TLSPROBE{token}DISK".encode()
+    a.driver.spawn(a.spec(uuid))
+    wait_for_console(a, uuid, markers.READY_MARKER)
+    # Typed so that the markers themselves never cross any wire: the shell makes them from the arithmetic.
+    type_on_console(a, uuid, f"yes TLSPROBE$(({token}))MEMORY | head -n 4000 > /tmp/memory-mark; echo MEM-$((6*7))",
+                    "MEM-42")  # fmt: skip
+    type_on_console(a, uuid, f"yes TLSPROBE$(({token}))DISK | head -c 1048576 | dd of=/dev/vda bs=65536 "
+                             "seek=8192 2>/dev/null; sync; echo DISK-$((6*7))", "DISK-42")  # fmt: skip
+    work = Path(tempfile.mkdtemp(prefix="stratus-e2e-tls-", dir="/var/tmp"))
+    in_clear = LibvirtDriver(a.settings.replace(live_migration_with_native_tls=False), soft_reboot_timeout=60)
+    in_clear.init_host(a.machine.name)
+    try:
+        # In clear, A → B: the capture sees both markers, the disk's in the NBD connection.
+        b.driver.pre_live_migration(b.spec(uuid), block_migration=True)
+        with underlay_capture(a, work / "clear.pcap") as path:
+            in_clear.live_migration(uuid, b.target, True, lambda _s: None)
+        a.driver.post_live_migration_at_source(uuid)
+        clear = tcp_flows(path.read_bytes())
+        assert any(memory_marker in flow for flow in clear.values())
+        nbd_writes = to_nbd_server(clear)
+        assert nbd_writes and all(disk_marker in clear[flow] for flow in nbd_writes)
+
+        # Refused: A's QEMU cannot read its key, past the agents' checks (the file is there, its mode is not).
+        key = a.settings.qemu_tls_dir + "/server-key.pem"
+        a.driver.pre_live_migration(a.spec(uuid), block_migration=True)
+        Path(key).chmod(0o600)  # root's alone: QEMU (libvirt-qemu) cannot read it
+        try:
+            with pytest.raises(
+                DriverError, match=f"still runs on {b.machine.name}. QEMU's native TLS failed"
+            ) as refused:
+                b.driver.live_migration(uuid, a.target, True, lambda _s: None)
+        finally:
+            Path(key).chmod(0o640)
+        assert b.virsh("domstate", name) == "running"
+        a.driver.rollback_live_migration_at_destination(uuid)
+
+        # With QEMU's TLS, B → A: neither marker on the wire, although both streams carried them.
+        a.driver.pre_live_migration(a.spec(uuid), block_migration=True)
+        with underlay_capture(b, work / "tls.pcap") as path:
+            final = b.driver.live_migration(uuid, a.target, True, lambda _s: None)
+        b.driver.post_live_migration_at_source(uuid)
+        encrypted = tcp_flows(path.read_bytes())
+        assert not any(memory_marker in flow or disk_marker in flow for flow in encrypted.values())
+        assert sum(map(len, encrypted.values())) >= final.memory_processed  # the memory went by this wire
+        nbd_writes = to_nbd_server(encrypted)  # NBD greets in clear, then the client asks for STARTTLS
+        assert nbd_writes and all(len(encrypted[flow]) > 1 << 20 for flow in nbd_writes)  # the disk's marker, sealed
+        assert any(flow[:3] == b"\x16\x03\x01" for flow in encrypted.values())  # a TLS ClientHello opens a stream
+        type_on_console(a, uuid, f"echo COUNT-$(grep -c TLSPROBE$(({token}))MEMORY /tmp/memory-mark)", "COUNT-4000")
+        print(f"\n  refused: {refused.value.message}")
+        for label, flows in (("in clear", clear), ("native TLS", encrypted)):
+            wire, nbd = sum(map(len, flows.values())), sum(len(flows[flow]) for flow in to_nbd_server(flows))
+            print(f"  {label}: {wire / 2**20:.1f} MiB on the wire, NBD writes {nbd / 2**20:.1f} MiB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        for host in (a, b):
+            with contextlib.suppress(Exception):
+                host.driver.destroy(uuid)
 
 
 def test_a_cold_move_between_hosts_that_share_the_machines_libvirtd(libvirtd: str, tiny_image: Path) -> None:
