@@ -16,6 +16,7 @@ import uuid as uuidlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import ceph_files
 from common.exceptions import ConfigError
 from common.settings import HostSettings, Settings
 from manage.broker import write_private
@@ -27,7 +28,6 @@ _ENTRY = rf"(?:{_ADDRESS}|\[{_ADDRESS}(?:,{_ADDRESS})*\])"
 _MON_HOST = re.compile(rf"{_ENTRY}(?:[, ]+{_ENTRY})*")
 """``mon_host`` as Ceph writes it: monitors separated by commas or spaces, each an address or a bracketed address
 vector (``[v2:a:3300,v1:a:6789]``)."""
-_KEY_LINE = re.compile(r"^\s*key\s*=\s*(\S+)\s*$")
 
 
 def hosts_use_ceph(settings: Settings) -> bool:
@@ -98,46 +98,22 @@ class CephClient:
         return f"[client.{self.user}]\n\tkey = {self.key}\n"
 
 
-def _global_values(conf_text: str) -> dict[str, str]:
-    """``[global]`` of a ceph.conf, keys as Ceph reads them (``mon host``, ``mon-host`` and ``mon_host`` alike)."""
-    section, values = "", {}
-    for raw in conf_text.splitlines():
-        line = raw.split("#", 1)[0].split(";", 1)[0].strip()
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1].strip()
-        elif section == "global" and "=" in line:
-            key, _, value = line.partition("=")
-            values[re.sub(r"[ -]", "_", key.strip())] = value.strip()
-    return values
-
-
-def _key_of(keyring_text: str, user: str) -> str:
-    section = ""
-    for line in keyring_text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("[") and stripped.endswith("]"):
-            section = stripped[1:-1].strip()
-            continue
-        found = _KEY_LINE.match(line)
-        if found and section == f"client.{user}":
-            return found.group(1)
-    raise ConfigError(setting="ceph_keyring", reason=f"the keyring holds no key of client.{user}")
-
-
 def of_control(settings: Settings) -> CephClient | None:
     """The control node's cluster for a host, when hosts use Ceph; ConfigError when they do and the cluster's
     ``ceph.conf`` or ``ceph_user``'s keyring cannot be read (Ceph must be made before hosts join)."""
     if not hosts_use_ceph(settings):
         return None
-    conf, keyring = settings.effective_ceph_conf, settings.effective_ceph_keyring
+    conf, keyring, user = settings.effective_ceph_conf, settings.effective_ceph_keyring, settings.ceph_user
     try:
-        values, key = _global_values(conf.read_text()), _key_of(keyring.read_text(), settings.ceph_user)
+        values, key = ceph_files.global_values(conf.read_text()), ceph_files.keyring_key(keyring.read_text(), user)
     except OSError as exc:
         reason = f"hosts use Ceph but {exc.filename} cannot be read ({exc.strerror}): start Ceph before joining hosts"
         raise ConfigError(setting="ceph_conf", reason=reason) from None
+    if key is None:
+        raise ConfigError(setting="ceph_keyring", reason=f"{keyring} holds no key of client.{user}")
     if "fsid" not in values or "mon_host" not in values:
         raise ConfigError(setting="ceph_conf", reason=f"{conf} names no fsid or no mon_host in [global]")
-    return CephClient(values["fsid"], values["mon_host"], settings.ceph_user, key)
+    return CephClient(values["fsid"], values["mon_host"], user, key)
 
 
 def install(client: CephClient, settings: HostSettings) -> tuple[Path, Path]:

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from common import ceph_files
 from common.settings import Settings
 from image import qemu_img
 from image.qemu_img import QemuImgError
@@ -66,15 +67,7 @@ def monitor_addresses(conf_text: str) -> list[tuple[str, int]]:
     """The monitors a ceph.conf names (``mon_host``/``mon host`` in ``[global]``), one (host, port) each, the v1
     address where a monitor has both (librbd in QEMU and libvirt's ``<host>`` speak it on 6789, as Cinder hands out).
     """
-    section, value = "", ""
-    for raw in conf_text.splitlines():
-        line = raw.split("#", 1)[0].split(";", 1)[0].strip()
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1].strip()
-        elif section == "global" and "=" in line:
-            key, _, found = line.partition("=")
-            if re.sub(r"[ -]", "_", key.strip()) == "mon_host":
-                value = found.strip()
+    value = ceph_files.global_values(conf_text).get("mon_host", "")
     monitors = []
     for entry in re.findall(r"\[[^\]]*\]|[^,\s\[\]]+", value):
         addresses = [a.strip() for a in entry.strip("[]").split(",") if a.strip()]

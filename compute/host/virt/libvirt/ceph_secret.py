@@ -21,13 +21,13 @@ from pathlib import Path
 
 import libvirt
 
+from common import ceph_files
 from common.settings import HostSettings
 from compute.host.virt.base import DriverError
 
 LOG = logging.getLogger(__name__)
 
 _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_KEY_LINE = re.compile(r"^\s*key\s*=\s*([A-Za-z0-9+/]+={0,2})\s*$")
 
 
 def read_key(keyring: Path, user: str) -> bytes:
@@ -36,18 +36,12 @@ def read_key(keyring: Path, user: str) -> bytes:
         text = keyring.read_text()
     except OSError:
         raise DriverError(reason=f"the keyring of the Ceph user {user} cannot be read on this host") from None
-    section = ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("[") and stripped.endswith("]"):
-            section = stripped[1:-1].strip()
-            continue
-        found = _KEY_LINE.match(line)
-        if found and section == f"client.{user}":
-            try:
-                return base64.b64decode(found.group(1), validate=True)
-            except binascii.Error:
-                break
+    key = ceph_files.keyring_key(text, user)
+    try:
+        if key is not None:
+            return base64.b64decode(key, validate=True)
+    except binascii.Error:
+        pass
     raise DriverError(reason=f"the keyring file holds no key of the Ceph user {user}")
 
 
