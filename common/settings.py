@@ -150,6 +150,11 @@ class HostSettings:
         "to exercise the roll-back.",
     )
     compute_report_interval: float = _setting(10.0, "Seconds between a host agent's capacity and power-state reports.")
+    cpu_allocation_ratio: float = _setting(
+        4.0, "vCPUs the scheduler places on this host per physical CPU (Nova's); reported with the host's capacity."
+    )
+    ram_allocation_ratio: float = _setting(1.0, "Memory the scheduler places per MiB of this host's RAM (Nova's).")
+    disk_allocation_ratio: float = _setting(1.0, "Disk the scheduler places per GiB of this host's disk (Nova's).")
     host_heartbeat_interval: float = _setting(
         3.0, "Seconds between the liveness heartbeats of host agents (compute and network), sent beside their work."
     )

@@ -22,6 +22,9 @@ from compute.states import PowerState, VmState
 
 LOG = logging.getLogger(__name__)
 STOPPED_STATES = (PowerState.SHUTDOWN, PowerState.CRASHED)
+ALLOCATION_RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio", "disk_allocation_ratio")
+"""Reported by each host from its operator's settings (as Nova's computes report theirs to Placement)."""
+MAX_ALLOCATION_RATIO = 1000.0
 
 
 def _upsert(session: Any, name: str, resources: dict[str, Any], zone: str) -> ComputeHost:
@@ -37,6 +40,12 @@ def _upsert(session: Any, name: str, resources: dict[str, Any], zone: str) -> Co
     host.hypervisor_type = resources.get("hypervisor_type", "QEMU")
     host.hypervisor_version = resources.get("hypervisor_version", 0)
     host.host_ip = resources.get("host_ip", host.host_ip)
+    for ratio in ALLOCATION_RATIOS:
+        value = resources.get(ratio)
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= MAX_ALLOCATION_RATIO:
+            setattr(host, ratio, float(value))
+        elif value is not None:
+            LOG.warning("compute host %s reported %s %r: kept %s", name, ratio, value, getattr(host, ratio))
     host.last_heartbeat = records.now()
     return host
 

@@ -348,15 +348,20 @@ def diagnostics(agent: ComputeAgent, host: str, instance_id: str) -> dict[str, A
         return {"error": str(exc)}
 
 
+RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio", "disk_allocation_ratio")
+
+
 def report(agent: ComputeAgent, host: str) -> None:
     driver = agent.driver(host)
     resources = driver.get_host_resources()
     instances = {info.uuid: int(info.power_state) for info in driver.list_instances()}
     # Where the other hosts reach this one (moves of guests between hypervisors): its underlay address.
     host_ip = agent.settings.network_underlay_ip or "127.0.0.1"
+    settings = agent.settings
+    ratios = {name: getattr(settings, name) for name in RATIOS}  # the operator's, as Nova's compute reports them
     agent.app.send_task(
         client.HOST_REPORT,
-        args=[host, {**resources.__dict__, "host_ip": host_ip}, instances],
+        args=[host, {**resources.__dict__, "host_ip": host_ip, **ratios}, instances],
         expires=agent.settings.compute_report_interval * 3,
     )
 

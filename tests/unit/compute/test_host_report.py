@@ -9,7 +9,7 @@ import pytest
 from compute import client
 from compute.control import hosts
 from compute.control.context import ComputeControl
-from compute.models import Instance
+from compute.models import ComputeHost, Instance
 
 FLAVOR = {"id": "1", "name": "f", "vcpus": 1, "ram": 64, "disk": 1}
 RESOURCES = {"vcpus": 4, "memory_mb": 4096, "disk_gb": 40}
@@ -44,3 +44,20 @@ def test_a_guest_whose_server_was_built_on_another_host_is_dropped_from_this_one
     outcome = hosts.host_report(control, "h1", RESOURCES, {moved: 1, moving: 1, deleted: 1, "not-ours": 1})
     assert sorted(sent) == [("destroy", "h1", deleted), ("drop", "h1", moved)]
     assert outcome["orphans"] == 2
+
+
+def test_a_hosts_reported_allocation_ratios_are_its_capacity_and_nonsense_keeps_the_last_good_ones(control) -> None:
+    ratios = {"cpu_allocation_ratio": 8, "ram_allocation_ratio": 1.5, "disk_allocation_ratio": 2.0}
+    hosts.host_report(control, "h1", RESOURCES | ratios, {})
+    for hostile in (0, -1, float("nan"), float("inf"), 1e9, True, "4", None):
+        hosts.host_report(control, "h1", RESOURCES | {"cpu_allocation_ratio": hostile}, {})
+    with control.db.session() as session:
+        host = session.get(ComputeHost, "h1")
+        assert (host.cpu_allocation_ratio, host.ram_allocation_ratio, host.disk_allocation_ratio) == (8.0, 1.5, 2.0)
+
+
+def test_a_host_that_reports_no_ratio_keeps_the_defaults(control) -> None:
+    hosts.host_report(control, "h2", RESOURCES, {})
+    with control.db.session() as session:
+        host = session.get(ComputeHost, "h2")
+        assert (host.cpu_allocation_ratio, host.ram_allocation_ratio, host.disk_allocation_ratio) == (4.0, 1.0, 1.0)

@@ -124,3 +124,14 @@ def test_an_action_is_reported_when_the_hypervisor_cannot_tell_the_power_state(a
     work.action(agent, "box-1", "i-1", "stop", "req", {})
     assert agent.app.sent == [(client.ACTION_DONE, ["i-1", "box-1", "stop", "req", int(PowerState.NOSTATE)])]  # type: ignore[attr-defined]
     assert "cannot connect to libvirt" in agent.app.errors[0]  # type: ignore[attr-defined,index]
+
+
+def test_a_host_reports_its_operators_allocation_ratios_with_its_capacity(tmp_path) -> None:
+    settings = HostSettings(state_dir=str(tmp_path), host="box", compute_driver="fake", cpu_allocation_ratio=8.0,
+                            ram_allocation_ratio=1.5)  # fmt: skip
+    agent = ComputeAgent.start(settings, RecordingQueue())  # type: ignore[arg-type]
+    work.report(agent, agent.hosts[0])
+    ((name, (host, resources, _)),) = agent.app.sent  # type: ignore[attr-defined]
+    assert (name, host) == (client.HOST_REPORT, agent.hosts[0])
+    assert (resources["cpu_allocation_ratio"], resources["ram_allocation_ratio"]) == (8.0, 1.5)
+    assert resources["disk_allocation_ratio"] == 1.0
