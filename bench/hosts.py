@@ -5,13 +5,15 @@ path (API, scheduler claim, the target's wiring and preparation, the copy, the s
 and for a failed host the heartbeat, the grace period, the fencing and the rebuild elsewhere.
 
 A private cloud of three host machines (``host_machines``: own namespaces and libvirtd each, agents inside) with the
-settings an operator gets by default (heartbeat every 3 s, a host down after 15 s, HA grace 30 s), ``--guests`` (8) tiny
+settings an operator gets by default (heartbeat every 3 s, a host down after 15 s, HA grace 30 s) but
+``cpu_allocation_ratio = 8`` (a host machine has the machine's 2 cores: 16 one-vCPU guests fit), ``--guests`` (10) tiny
 TCG guests (no network: their boot is not what is measured) on the first host. It prints:
 
 - live migration of one guest back and forth (``--rounds``): seconds from the request to ACTIVE on the target, and
-  the copy and downtime libvirt measured (the migration's event); block migration, the root overlay copied. Shared
-  storage (Ceph roots) is not measured here: host machines do not reach the machine's single-node Ceph on its
-  loopback (see the README);
+  the copy and downtime libvirt measured (the migration's event); block migration, the root overlay copied;
+- the same with shared storage: a guest whose root disk is a clone in the single-node Ceph of ``deploy/ceph/``
+  (bound to the control node's underlay address, as ``make up VOLUMES=ceph HOSTS=3`` runs it), no disk copied
+  (``--no-ceph`` leaves it out);
 - ``stratus host drain`` of the first host: seconds until it is empty;
 - the first HA server's return: seconds from the host's power cut (its machine's processes killed) to every HA
   server ACTIVE on another host. Goal: under 60 s (PASS/MISS).
@@ -31,15 +33,19 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run as `python bench/hosts.py`
 
+from common.settings import load  # noqa: E402
 from manage import host_machine  # noqa: E402
 from manage.clouds import write_clouds_yaml  # noqa: E402
-from manage.private_cloud import VENV_BIN, running_cloud  # noqa: E402
+from manage.private_cloud import VENV_BIN, cloud_environment, free_port, running_cloud  # noqa: E402
 
 HA_GOAL = 60.0
 NAME = "bh"
@@ -83,11 +89,12 @@ class Bench:
         )
 
 
-def live_rounds(bench: Bench, server_id: str, rounds: int) -> list[tuple[float, int, int]]:
-    """(seconds to ACTIVE on the target, copy ms, downtime ms) of each live migration, back and forth."""
+def live_rounds(bench: Bench, server_id: str, rounds: int, between: tuple[str, str]) -> list[tuple[float, int, int]]:
+    """(seconds to ACTIVE on the target, copy ms, downtime ms) of each live migration, back and forth between the
+    server's host ``between[0]`` and ``between[1]``."""
     results = []
     for turn in range(rounds):
-        target = HOSTS[1] if turn % 2 == 0 else HOSTS[0]
+        target = between[1] if turn % 2 == 0 else between[0]
         started = time.monotonic()
         bench.openstack("--os-compute-api-version", "2.30", "server", "migrate", "--live-migration", "--host", target,
                         server_id)  # fmt: skip
@@ -102,12 +109,40 @@ def live_rounds(bench: Bench, server_id: str, rounds: int) -> list[tuple[float, 
     return results
 
 
+def report_rounds(kind: str, rounds: list[tuple[float, int, int]]) -> None:
+    for seconds, copy, downtime in rounds:
+        print(f"live migration ({kind}): {seconds:.1f} s to ACTIVE on the target; copy {copy} ms, downtime "
+              f"{downtime} ms")  # fmt: skip
+    print(f"live migration ({kind}): median {statistics.median(r[0] for r in rounds):.1f} s, downtime median "
+          f"{statistics.median(r[2] for r in rounds):.0f} ms ({len(rounds)} moves)")  # fmt: skip
+
+
+@contextmanager
+def single_node_ceph(state: Path, env: dict[str, str]) -> Iterator[None]:
+    """``deploy/ceph/up.sh`` for the cloud's state directory, bound to the control node's underlay address (made
+    first, as ``make up`` does), on free monitor ports; ``down.sh`` on exit."""
+    settings = load(environ=cloud_environment(state, env))
+    host_machine.ensure_control_address(settings)
+    ceph_env = os.environ | {
+        "STRATUS_CEPH_ADDRESS": host_machine.control_address(settings),
+        "STRATUS_CEPH_MON_V2_PORT": str(free_port()),
+        "STRATUS_CEPH_MON_V1_PORT": str(free_port()),
+        "STRATUS_CEPH_OSD_GB": "8",
+    }
+    try:
+        subprocess.run(["bash", str(ROOT / "deploy/ceph/up.sh"), str(state)], env=ceph_env, check=True, timeout=600)
+        yield
+    finally:
+        subprocess.run(["bash", str(ROOT / "deploy/ceph/down.sh"), str(state)], check=False, timeout=120)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    # A host machine offers the machine's cores times cpu_allocation_ratio (2 x 4 here): 8 one-vCPU guests at most.
-    parser.add_argument("--guests", type=int, default=8, help="tiny guests on the drained host (at most its vCPUs)")
+    # A host machine offers the machine's cores times cpu_allocation_ratio (2 x 8 here): 16 one-vCPU guests at most.
+    parser.add_argument("--guests", type=int, default=10, help="tiny guests on the drained host (at most 16)")
     parser.add_argument("--rounds", type=int, default=4, help="live migrations of one guest, back and forth")
     parser.add_argument("--ha", type=int, default=3, help="servers marked HA on the host that loses power")
+    parser.add_argument("--no-ceph", action="store_true", help="no live migration with shared storage (Ceph)")
     args = parser.parse_args()
     tiny = ROOT / ".stratus" / "build" / "tiny.qcow2"
     if not tiny.exists():
@@ -126,9 +161,19 @@ def main() -> int:
         "STRATUS_COMPUTE_REPORT_INTERVAL": "10",
         "STRATUS_HOST_HEARTBEAT_INTERVAL": "3",
         "STRATUS_COMPUTE_HOST_DOWN_AFTER": "15",
+        "STRATUS_CPU_ALLOCATION_RATIO": "8",
     }
+    if not args.no_ceph:
+        env |= {
+            "STRATUS_IMAGE_STORE": "rbd",
+            "STRATUS_IMAGES_TYPE": "rbd",
+            "STRATUS_CEPH_SECRET_UUID": str(uuid.uuid4()),
+        }
     try:
-        with running_cloud(state, env) as cloud:
+        with ExitStack() as stack:
+            if not args.no_ceph:
+                stack.enter_context(single_node_ceph(state, env))
+            cloud = stack.enter_context(running_cloud(state, env))
             cloud.bootstrap("bench-admin", "bench-demo")
             clouds_yaml = state / "clouds.yaml"
             write_clouds_yaml(clouds_yaml, cloud.auth_url, "RegionOne", {"admin": ("admin", "bench-admin")})
@@ -141,16 +186,34 @@ def main() -> int:
                            "--availability-zone", f"nova:{HOSTS[0]}", f"bench-{i}")["id"]  # type: ignore[index]
                 for i in range(args.guests)
             ]  # fmt: skip
+            shared = None
+            if not args.no_ceph:
+                raw = state / "tiny.raw"
+                subprocess.run(["qemu-img", "convert", "-O", "raw", str(tiny), str(raw)], check=True)
+                bench.openstack("image", "create", "--public", "--disk-format", "raw", "--container-format", "bare",
+                                "--file", str(raw), "tiny-raw")  # fmt: skip
+                shared = bench.json(
+                    "server",
+                    "create",
+                    "--image",
+                    "tiny-raw",
+                    "--flavor",
+                    "m1.tiny",
+                    "--nic",
+                    "none",
+                    "--availability-zone",
+                    f"nova:{HOSTS[2]}",
+                    "bench-shared",
+                )["id"]  # type: ignore[index]
             bench.until("guests ACTIVE", lambda: all(bench.settled_on(i, (HOSTS[0],)) for i in ids), timeout=900)
+            if shared is not None:
+                bench.until("the shared guest ACTIVE", lambda: bench.settled_on(shared, (HOSTS[2],)), timeout=900)
             time.sleep(30)  # their kernels past the boot, as a running guest's memory is
 
-            rounds = live_rounds(bench, ids[0], args.rounds)
-            for seconds, copy, downtime in rounds:
-                print(f"live migration (block): {seconds:.1f} s to ACTIVE on the target; copy {copy} ms, "
-                      f"downtime {downtime} ms")  # fmt: skip
-            print(f"live migration: median {statistics.median(r[0] for r in rounds):.1f} s, downtime median "
-                  f"{statistics.median(r[2] for r in rounds):.0f} ms ({len(rounds)} moves)")  # fmt: skip
-            print("live migration with shared storage (Ceph roots): not measured on host machines (see docstring)")
+            rounds = live_rounds(bench, ids[0], args.rounds, HOSTS[:2])
+            report_rounds("block, the root overlay copied", rounds)
+            if shared is not None:
+                report_rounds("shared storage, a root in Ceph", live_rounds(bench, shared, args.rounds, HOSTS[2:0:-1]))
 
             env_cli = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
             env_cli |= {"OS_CLIENT_CONFIG_FILE": str(clouds_yaml), "OS_CLOUD": "admin"}
