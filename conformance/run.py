@@ -24,6 +24,7 @@ from pathlib import Path
 
 import openstack
 import yaml
+from openstack.image.v2.image import Image
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = REPO / "conformance"
@@ -38,6 +39,9 @@ SUITES = {
     "identity": r"tempest\.api\.identity\.",
     "compute.flavors": r"tempest\.api\.compute\.flavors\.",
     "compute.servers.test_servers": r"tempest\.api\.compute\.servers\.test_servers",
+    "compute.admin.migrations": (
+        r"tempest\.api\.compute\.admin\.test_(live_migration|live_migration_negative|migrations)\."
+    ),
     "image": r"tempest\.api\.image\.",
     "network": r"tempest\.api\.network\.",
     "volume": r"tempest\.api\.volume\.",
@@ -96,15 +100,46 @@ def ensure_alt_image(connection: openstack.connection.Connection) -> tuple[str, 
     return found["tiny"], found["tiny-alt"]
 
 
+def compute_hosts(connection: openstack.connection.Connection) -> list[str]:
+    """The compute services that are up and enabled: the hosts a scheduler may place or move a server on."""
+    return sorted(
+        service.host for service in connection.compute.services(binary="nova-compute")
+        if service.state == "up" and service.status == "enabled"
+    )  # fmt: skip
+
+
+def migration_options(hosts: list[str], image: Image, volumes: bool) -> str:
+    """The ``[compute-feature-enabled]`` lines that tell Tempest which moves this cloud makes, each with why."""
+    moves = len(hosts) >= 2
+    # A root disk is shared (a clone in Ceph) only when the hosts make roots in Ceph and the image is raw; a root
+    # from any other image is a file on its host, which a live migration must copy.
+    block = image.disk_format != "raw"
+    return f"""# {len(hosts)} compute hosts up and enabled ({", ".join(hosts)}): servers move when there are two or more
+cold_migration = {str(moves).lower()}
+live_migration = {str(moves).lower()}
+# Tempest's image ({image.name}, {image.disk_format}) gives each server a root file on its host: a live migration
+# copies it (block migration)
+block_migration_for_live_migration = {str(block).lower()}
+# The hosts are alike, all run the same code and reach each other's libvirtd: a server can go to any of them and
+# come back (which needs the source to have let go of its copy)
+can_migrate_between_any_hosts = true
+live_migrate_back_and_forth = {str(moves).lower()}
+# A server booted from a volume has no disk on its host: its live migration copies none
+volume_backed_live_migration = {str(moves and volumes).lower()}
+"""
+
+
 def tempest_conf(cloud: dict, connection: openstack.connection.Connection) -> str:
     auth = cloud["auth"]
     image, image_alt = ensure_alt_image(connection)
+    hosts = compute_hosts(connection)
     flavors = {flavor.name: flavor.id for flavor in connection.compute.flavors()}
     public = connection.network.find_network("public", ignore_missing=True)
     extensions = sorted(extension.alias for extension in connection.network.extensions())
     services = {
         entry["type"] for entry in connection.session.auth.get_access(connection.session).service_catalog.catalog
     }
+    moves = migration_options(hosts, connection.image.get_image(image), "block-storage" in services)
     return f"""[DEFAULT]
 log_file = tempest.log
 
@@ -135,6 +170,8 @@ min_microversion = 2.1
 max_microversion = {max_microversion(connection, "compute")}
 build_timeout = 180
 region = {cloud.get("region_name", "RegionOne")}
+# Tempest's multinode tests (migrations) run with at least two
+min_compute_nodes = {len(hosts)}
 
 [compute-feature-enabled]
 change_password = false
@@ -143,9 +180,7 @@ resize = true
 pause = true
 shelve = true
 suspend = true
-cold_migration = false
-live_migration = false
-metadata_service = true
+{moves}metadata_service = true
 vnc_console = false
 serial_console = false
 rescue = true

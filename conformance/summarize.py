@@ -17,14 +17,19 @@ from pathlib import Path
 import subunit
 import testtools
 
-SUITES = {
+SUITES: dict[str, str | tuple[str, ...]] = {
     "identity": "tempest.api.identity.",
     "compute.flavors": "tempest.api.compute.flavors.",
     "compute.servers.test_servers": "tempest.api.compute.servers.test_servers",
+    "compute.admin.migrations": tuple(
+        f"tempest.api.compute.admin.{module}."
+        for module in ("test_live_migration", "test_live_migration_negative", "test_migrations")
+    ),
     "image": "tempest.api.image.",
     "network": "tempest.api.network.",
     "volume": "tempest.api.volume.",
 }
+"""Each suite and the prefixes of its test ids (one, or a tuple of them)."""
 FIXTURE = re.compile(r"^(setUpClass|tearDownClass) \((?P<cls>[\w.]+)\)$")
 
 
