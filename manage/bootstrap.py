@@ -22,8 +22,14 @@ from identity.models import DEFAULT_DOMAIN_ID, Domain, ImpliedRole, Project, Rol
 from identity.passwords import hash_password, verify_password
 from volume.types import ensure_types
 
-DEFAULT_ROLES = ("admin", "member", "reader", HOST_ROLE)
-IMPLICATIONS = (("admin", "member"), ("member", "reader"))
+DEFAULT_ROLES = ("admin", "manager", "member", "reader", HOST_ROLE)
+IMPLICATIONS = (("admin", "manager"), ("manager", "member"), ("member", "reader"))
+"""Keystone's default role chain since 2023.2: ``manager`` (a project's or domain's own administrator) sits between
+admin and member. Tempest's admin compute tests ask for a project manager's credentials and fail to set up without
+the role."""
+SUPERSEDED = (("admin", "member"),)
+"""Rules of the chain before ``manager``: removed, as ``keystone-manage bootstrap`` does (admin still implies member,
+through manager)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,9 @@ def _ensure_roles(session: Session) -> dict[str, str]:
     for prior, implied in IMPLICATIONS:
         if session.get(ImpliedRole, (ids[prior], ids[implied])) is None:
             session.add(ImpliedRole(prior_role_id=ids[prior], implied_role_id=ids[implied]))
+    for prior, implied in SUPERSEDED:
+        if (rule := session.get(ImpliedRole, (ids[prior], ids[implied]))) is not None:
+            session.delete(rule)
     return ids
 
 

@@ -94,6 +94,6 @@ def test_stratus_cli_authenticates_from_clouds_yaml(cloud):
     endpoints = _stratus(cloud, "--os-cloud", "stratus", "endpoints")
     missing = _stratus(cloud, "--os-cloud", "no-such-cloud", "whoami")
 
-    assert whoami.returncode == 0 and "roles:   admin, member, reader" in whoami.stdout
+    assert whoami.returncode == 0 and "roles:   admin, manager, member, reader" in whoami.stdout
     assert endpoints.returncode == 0 and endpoints.stdout.count(" up") == 7
     assert missing.returncode != 0 and "no-such-cloud" in missing.stderr

@@ -65,11 +65,11 @@ def test_a_rule_is_created_checked_shown_listed_and_deleted_in_keystones_shapes(
     assert cloud.request("DELETE", rule, token).status_code == 404
 
 
-def test_the_built_in_admin_member_reader_rules_are_rows_like_any_other(cloud):
+def test_the_built_in_admin_manager_member_reader_rules_are_rows_like_any_other(cloud):
     token = cloud.admin_token()
     inferences = cloud.request("GET", f"{V3}/role_inferences", token).json()["role_inferences"]
     by_prior = {i["prior_role"]["name"]: {r["name"] for r in i["implies"]} for i in inferences}
-    assert by_prior["admin"] >= {"member"} and by_prior["member"] >= {"reader"}
+    assert by_prior["admin"] >= {"manager"} and by_prior["manager"] >= {"member"} and by_prior["member"] >= {"reader"}
 
 
 @pytest.mark.parametrize(
@@ -156,6 +156,6 @@ def test_openstack_cli_creates_lists_and_deletes_implied_roles(cloud, unique):
     assert {"Prior Role ID": prior["id"], "Prior Role Name": prior["name"], "Implied Role ID": implied["id"],
             "Implied Role Name": implied["name"]} in listed  # fmt: skip
     assert prior["id"] not in {row["Prior Role ID"] for row in after}
-    assert {"Prior Role Name": "admin", "Implied Role Name": "member"}.items() <= next(
+    assert {"Prior Role Name": "admin", "Implied Role Name": "manager"}.items() <= next(
         row for row in after if row["Prior Role Name"] == "admin"
     ).items()

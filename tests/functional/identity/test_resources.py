@@ -79,7 +79,7 @@ def test_effective_role_assignments_include_implied_roles(cloud):
         "GET", f"/identity/v3/role_assignments?user.id={admin_id}&effective&include_names", token
     ).json()["role_assignments"]
     on_admin_project = {a["role"]["name"] for a in report if a["scope"].get("project", {}).get("name") == "admin"}
-    assert on_admin_project == {"admin", "member", "reader"}
+    assert on_admin_project == {"admin", "manager", "member", "reader"}
 
 
 def test_default_domain_and_domain_lifecycle(cloud, unique):
