@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import ipaddress
+import itertools
 import os
 import shlex
 import shutil
@@ -541,6 +542,33 @@ def start_services(settings: Settings, services: Iterable[Service]) -> dict[str,
     return pids
 
 
+def binds(argv: Iterable[str]) -> set[str]:
+    """The addresses a command line listens on: each value of its ``--bind`` options (gunicorn's)."""
+    return {value for option, value in itertools.pairwise(argv) if option == "--bind"}
+
+
+def stop_rebound(settings: Settings, services: Iterable[Service]) -> list[str]:
+    """Stop each running service that listens on other addresses than it would start with, so it starts again on
+    the right ones; returns their names. ``make up`` and then ``make up HOSTS=N`` (host machines) left the API on
+    loopback, where the host machines, which dial the control node's underlay address, were refused every call
+    (token, image download): a service reads its bind addresses only when it starts."""
+    rebound = []
+    for service in services:
+        pid = running_pid(service, settings)
+        if pid is None or not binds(service.argv):
+            continue
+        try:
+            running = binds(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0"))
+        except OSError:
+            continue  # gone meanwhile: started again below
+        if running != binds(service.argv):
+            listens, wanted = " ".join(sorted(running)), " ".join(sorted(binds(service.argv)))
+            click.echo(f"restarting {service.name}: it listens on {listens}, not on {wanted}")
+            stop_services(settings, [service], STOP_TIMEOUT)
+            rebound.append(service.name)
+    return rebound
+
+
 def api_connect_host(settings: Settings) -> str:
     return "127.0.0.1" if settings.api_host in ("0.0.0.0", "") else settings.api_host
 
@@ -642,6 +670,7 @@ def up(timeout: float) -> None:
     broker_acl.apply(settings, master)  # once their agents have stopped: users of hosts no longer run go
     if host_machine.enabled(settings):  # the hosts' own libvirtds, before the agents that connect to them
         host_machine.start_all(settings)
+    stop_rebound(settings, wanted)
     pids = start_services(settings, wanted)
     wait_until_ready(settings, wanted, pids, timeout)
     click.echo(f"Stratus is up: {settings.effective_public_url}/identity/v3 (state in {settings.state_path})")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from pathlib import Path
 
 from common.settings import Settings
@@ -82,3 +85,33 @@ def test_the_console_proxy_runs_as_a_service_of_its_own_with_the_databases_setti
     others = [services.api_service(settings), *services.worker_services(settings)]
     assert all(proxy.marker not in " ".join(other.argv) for other in others)  # its pid file cannot name another
     assert proxy.withheld == ()  # control side: it reads the database, unlike a host agent
+
+
+def _listener(marker: str, *bound: str) -> services.Service:
+    """A stand-in service whose command line names ``--bind`` addresses as the API's does (it only sleeps)."""
+    options = [arg for address in bound for arg in ("--bind", address)]
+    return services.Service("api", (sys.executable, "-c", "import time; time.sleep(60)", *options, marker), marker)
+
+
+def test_a_running_api_bound_elsewhere_is_stopped_to_start_again_on_the_addresses_it_must_listen_on(
+    tmp_path: Path,
+) -> None:
+    """`make up`, then `make up HOSTS=3`: the API kept listening on loopback only and every call of the host
+    machines (which dial the control node's underlay address) was refused."""
+    settings = Settings(state_dir=str(tmp_path), host="box")
+    settings.run_dir.mkdir(parents=True)
+    settings.log_dir.mkdir(parents=True)
+    marker = f"stand-in-api-{tmp_path.name}"
+    loopback = _listener(marker, "127.0.0.1:8000")
+    pid = services.spawn(loopback, settings)
+    try:
+        unchanged = services.stop_rebound(settings, [loopback])
+        assert unchanged == [] and services.running_pid(loopback, settings) == pid
+
+        rebound = services.stop_rebound(settings, [_listener(marker, "127.0.0.1:8000", "198.18.0.1:8000")])
+
+        assert rebound == ["api"]
+        assert services.running_pid(loopback, settings) is None and not services.is_alive(pid, marker)
+    finally:
+        if services.process_exists(pid):
+            os.kill(pid, signal.SIGKILL)
