@@ -167,7 +167,9 @@ class HostSettings:
     compute_build_take_timeout: float = _setting(
         8.0,
         "Seconds a host has to acknowledge a build sent to it (its agent received the spawn) before the build is "
-        "scheduled again on another host; the late host is told to drop it.",
+        "scheduled again on another host; the late host is told to drop it. A move's step (an evacuation's spawn, a "
+        "cold move's steps, a live migration's preparation) not acknowledged within it is sent again, three times "
+        "in all, and then its move is given up.",
     )
     compute_sweep_interval: float = _setting(60.0, "Seconds between runs of the scheduler's stuck-task sweeper.")
     compute_task_timeout: float = _setting(1800.0, "Seconds after which a server task in flight is given up.")

@@ -54,8 +54,21 @@ STEP_TAKEN = "events.move_step_taken"
 """``move_step_taken(instance_id, host, step)``: the host's agent received a step of a move (one of
 ``ACKNOWLEDGED_STEPS``, sent by its main process at once); a step not taken in time is sent again
 (``compute.control.move_steps``)."""
-ACKNOWLEDGED_STEPS = frozenset({"evacuate"})
-"""The ``agent_action`` steps of a move that the receiving host acknowledges (``STEP_TAKEN``)."""
+ACKNOWLEDGED_STEPS = frozenset(
+    {
+        "evacuate",
+        "migrate_disk_and_power_off",
+        "finish_migration",
+        "confirm_migration",
+        "destroy_moved",
+        "finish_revert_migration",
+        "pre_live_migration",
+        "live_migration",
+    }
+)
+"""The steps of a move that the receiving host acknowledges (``STEP_TAKEN``): an evacuation's spawn and a cold
+move's steps (``agent_action``, ``compute.control.cold_migration.STEPS``), a live migration's preparation and copy
+(``agent_live_migration``)."""
 
 AGENT_SPAWN = "agent.spawn"
 AGENT_DESTROY = "agent.destroy"
@@ -247,11 +260,13 @@ def live_migrate(app: Celery, instance_id: str, migration_id: int, request_id: s
 
 
 def agent_live_migration(
-    app: Celery, host: str, instance_id: str, migration_id: int, call: str, request_id: str, **params: Any
-) -> None:
+    app: Celery, host: str, instance_id: str, migration_id: int, call: str, request_id: str,
+    *, take_timeout: float | None = None, **params: Any,
+) -> None:  # fmt: skip
     """One step of a live migration on ``host`` (``call`` in ``LIVE_MIGRATION_CALLS``); the host reports the
     outcome with ``LIVE_MIGRATION_STEP``. The abort and force-complete of a migration in flight reach the source
-    while its migration runs (the agent runs the migration beside its queue)."""
+    while its migration runs (the agent runs the migration beside its queue). ``take_timeout``: a step the host
+    acknowledges (``ACKNOWLEDGED_STEPS``), whose message expires then."""
     if call not in LIVE_MIGRATION_CALLS:
         raise ValueError(f"no such live migration call: {call}")
     app.send_task(
@@ -259,6 +274,7 @@ def agent_live_migration(
         args=[host, instance_id, migration_id, call],
         kwargs={"request_id": request_id, "params": params},
         queue=host_queue("compute", host),
+        expires=take_timeout,
     )
 
 

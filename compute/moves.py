@@ -13,9 +13,10 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from compute import service
 from compute.models import Instance, Migration
 
-__all__ = ["IN_FLIGHT", "MigrationType", "Status", "end_with_server", "in_flight", "start"]
+__all__ = ["IN_FLIGHT", "MigrationType", "Status", "end_with_server", "handed", "in_flight", "settled", "start"]
 
 
 class MigrationType(StrEnum):
@@ -141,3 +142,18 @@ def in_flight(session: Session, instance_id: str) -> Migration | None:
         .limit(1)
     )
     return session.scalars(query).first()
+
+
+def handed(migration: Migration, step: str, host: str) -> None:
+    """Record, in the caller's transaction, that ``step`` (one of ``compute.client.ACKNOWLEDGED_STEPS``) is being
+    sent to ``host``, once more when it was the last step sent there; the caller sends it once this commits, and
+    ``compute.control.move_steps`` sends it again while ``host`` does not acknowledge it."""
+    again = migration.step == step and migration.step_host == host
+    migration.step, migration.step_host = step, host
+    migration.step_sends = (migration.step_sends or 0) + 1 if again else 1
+    migration.step_sent_at = service.now()
+
+
+def settled(migration: Migration) -> None:
+    """The move has ended, or gone past its step: nothing awaits an acknowledgement any more."""
+    migration.step_sent_at = None

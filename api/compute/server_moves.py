@@ -71,15 +71,18 @@ def _migrate(ctx: RequestContext, server_id: str, body: Any) -> Response:
 
 
 def _moved(
-    session: Session, instance: Instance, status: moves.Status, first: Callable[[Any], str | None]
+    session: Session, instance: Instance, status: moves.Status, step: str, first: Callable[[Any], str | None]
 ) -> str | None:
-    """The host whose step comes first when the server moved to another host (its move then ``status``); None
-    for a resize in place."""
+    """The host whose step comes first when the server moved to another host (its move then ``status``, the step
+    recorded as sent to it: the host acknowledges it, else it is sent again); None for a resize in place."""
     migration = moves.in_flight(session, instance.id)
     if migration is None or not migration.dest_compute or migration.dest_compute == migration.source_compute:
         return None
     migration.status = status.value
-    return first(migration)
+    host = first(migration)
+    if host:
+        moves.handed(migration, step, host)
+    return host
 
 
 def _end(
@@ -89,13 +92,14 @@ def _end(
         moved: dict[str, str | None] = {}
 
         def changes(session: Session, instance: Instance) -> dict[str, Any]:
-            moved["host"] = _moved(session, instance, status, first)
+            moved["host"] = _moved(session, instance, status, step, first)
             return {}
 
         host = claim_task(ctx, server_id, action, event, changes)
         rt = runtime()
         if moved.get("host"):
-            send_after_commit(client.agent_action, rt.celery, moved["host"], server_id, step, ctx.request_id)
+            take = rt.settings.compute_build_take_timeout
+            send_after_commit(client.agent_step, rt.celery, moved["host"], server_id, step, ctx.request_id, take)
         else:
             send_after_commit(client.agent_action, rt.celery, host, server_id, action, ctx.request_id)
         return Response(status=answer)

@@ -25,6 +25,12 @@ A failure at any step of 2 (or the sweeper giving a stuck move up) runs 4 as a r
 says why): the server ends on the source as it was, running or stopped, with the failed step in its action, the
 target's claim released and whatever was copied there removed; the migration ends ``error``. Each report is
 taken only from the host whose step it is (the source or the target), as ``common.queue`` proves who sent it.
+
+Each host step is acknowledged by its host on receipt; one not acknowledged within ``compute_build_take_timeout``
+is sent again, ``move_steps.MAX_SENDS`` times in all, and then counts as that step failing on its host
+(``not_taken``): a disk copy or a finish rolls the move back, a confirm or a revert's clean-up leaves the server
+VERIFY_RESIZE to be tried again, and a source that never takes its restart ends the move there at once, with the
+fault (``compute.control.move_steps``).
 """
 
 from __future__ import annotations
@@ -34,13 +40,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from compute import actions, client, moves, service, volumes
-from compute.control import build, records, resize, scheduler
+from compute.control import build, move_steps, records, resize, scheduler
 from compute.control.context import ComputeControl
-from compute.models import Allocation, ComputeHost, Instance, Migration, ports_of
+from compute.models import Allocation, ComputeHost, Instance, InstanceAction, Migration, ports_of
 from compute.states import PowerState, TaskState, VmState
 from network import client as network_client
 from volume.models import VolumeAttachment
@@ -61,6 +67,14 @@ STEPS = frozenset({DISK_COPY, FINISH, CONFIRM, REVERT_SOURCE, CLEAR_TARGET})
 MOVING = frozenset({TaskState.RESIZE_MIGRATING, TaskState.RESIZE_FINISH})
 """Task states of a move that has not reached VERIFY_RESIZE: a failure here rolls it back to the source."""
 _S = moves.Status
+WAITS_IN = {
+    DISK_COPY: (TaskState.RESIZE_MIGRATING, _S.MIGRATING, "source"),
+    FINISH: (TaskState.RESIZE_FINISH, _S.POST_MIGRATING, "target"),
+    CONFIRM: (TaskState.RESIZE_CONFIRMING, _S.CONFIRMING, "source"),
+    CLEAR_TARGET: (TaskState.RESIZE_REVERTING, _S.REVERTING, "target"),
+    REVERT_SOURCE: (TaskState.RESIZE_REVERTING, _S.REVERTING, "source"),
+}
+"""The server's task and the move's status while each step waits for its host's report, and which host runs it."""
 
 
 class _Lost(Exception):
@@ -196,11 +210,43 @@ def _send_disk_copy(control: ComputeControl, instance_id: str, request_id: str) 
         if migration is None or migration.status != _S.PRE_MIGRATING:
             return
         migration.status = _S.MIGRATING.value
-        source, target = (
-            migration.source_compute or "",
-            {"host": migration.dest_compute, "address": migration.dest_host},
-        )
-    client.agent_action(control.app, source, instance_id, DISK_COPY, request_id, target=target)
+    _send_step(control, instance_id, DISK_COPY, request_id)
+
+
+def _send_step(control: ComputeControl, instance_id: str, step: str, request_id: str, again: bool = False) -> bool:
+    """Send ``step`` to its host while the move waits for it (``WAITS_IN``), recorded for ``move_steps``, with what
+    the host needs: the target's address for the disk copy, the spec and power for the finish, the power for the
+    source's restart. ``again``: only while the host has not acknowledged it. False: the move went on."""
+    task, status, side = WAITS_IN[step]
+    with control.db.session() as session:
+        found = _move(session, instance_id, task, status)
+        if found is None or (again and (found[1].step != step or found[1].step_sent_at is None)):
+            return False
+        instance, migration = found
+        host = (migration.source_compute if side == "source" else migration.dest_compute) or ""
+        params: dict[str, Any] = {}
+        if step == DISK_COPY:
+            params["target"] = {"host": migration.dest_compute, "address": migration.dest_host}
+        elif step == FINISH:
+            params = {"spec": build.instance_spec(instance), "power_on": instance.vm_state == VmState.ACTIVE}
+        elif step == REVERT_SOURCE:
+            # A roll-back restarts a server that ran before the move; a revert one that runs on the target now.
+            rolling_back = migration.error is not None
+            running = (
+                instance.vm_state == VmState.ACTIVE if rolling_back else instance.power_state == PowerState.RUNNING
+            )
+            params["power_on"] = running
+        moves.handed(migration, step, host)
+        if again:  # the host reports with the request id it gets: the action the step belongs to, the newest
+            request_id = _newest_request(session, instance_id) or request_id
+    take = control.settings.compute_build_take_timeout
+    client.agent_step(control.app, host, instance_id, step, request_id, take, **params)
+    return True
+
+
+def _newest_request(session: Session, instance_id: str) -> str | None:
+    query = select(InstanceAction.request_id).where(InstanceAction.instance_id == instance_id)
+    return session.scalars(query.order_by(InstanceAction.start_time.desc(), InstanceAction.id.desc())).first()
 
 
 # --- the hosts' reports --------------------------------------------------------------------------------------
@@ -302,18 +348,7 @@ def _bind_ports_or_send(
 
 def _send_finish(control: ComputeControl, instance_id: str, request_id: str) -> str:
     """The target defines the guest with the server's (new) flavor, started if the server ran."""
-    with control.db.session() as session:
-        found = _move(session, instance_id, TaskState.RESIZE_FINISH, _S.POST_MIGRATING)
-        if found is None:
-            return "superseded"
-        instance, migration = found
-        spec, power_on, target = (
-            build.instance_spec(instance),
-            instance.vm_state == VmState.ACTIVE,
-            migration.dest_compute,
-        )
-    client.agent_action(control.app, target or "", instance_id, FINISH, request_id, spec=spec, power_on=power_on)
-    return "finishing"
+    return "finishing" if _send_step(control, instance_id, FINISH, request_id) else "superseded"
 
 
 def _finished(
@@ -404,8 +439,11 @@ def _begin_roll_back(
         return []
     migration.status, migration.error = _S.REVERTING.value, reason
     actions.record_event(session, instance_id, migration.request_id, step, "Error", host, reason)
-    target = migration.dest_compute or ""
-    return [lambda control, request_id: client.agent_action(control.app, target, instance_id, CLEAR_TARGET, request_id)]
+
+    def clear_target(control: ComputeControl, request_id: str) -> None:
+        _send_step(control, instance_id, CLEAR_TARGET, request_id)
+
+    return [clear_target]
 
 
 def _target_cleared(
@@ -442,17 +480,7 @@ def _target_cleared(
 
 
 def _send_source_restore(control: ComputeControl, instance_id: str, request_id: str) -> str:
-    with control.db.session() as session:
-        found = _move(session, instance_id, TaskState.RESIZE_REVERTING, _S.REVERTING)
-        if found is None:
-            return "superseded"
-        instance, migration = found
-        # A roll-back restarts a server that ran before the move; a revert one that runs on the target now.
-        rolling_back = migration.error is not None
-        power_on = instance.vm_state == VmState.ACTIVE if rolling_back else instance.power_state == PowerState.RUNNING
-        source = migration.source_compute or ""
-    client.agent_action(control.app, source, instance_id, REVERT_SOURCE, request_id, power_on=power_on)
-    return "restoring the source"
+    return "restoring the source" if _send_step(control, instance_id, REVERT_SOURCE, request_id) else "superseded"
 
 
 def _source_restored(
@@ -540,15 +568,18 @@ def network_failed(control: ComputeControl, instance_id: str, host: str, reason:
 # --- the sweeper ------------------------------------------------------------------------------------------------
 
 
-def give_up(session: Session, instance: Instance) -> list[Callable[[ComputeControl, str], None]] | None:
-    """The sweeper's remedy for a cold move stuck past ``compute_task_timeout``, in its transaction; the
-    messages to send after it commits. None: not a move between hosts (the generic give-up applies).
+def give_up(
+    session: Session, instance: Instance, reason: str | None = None
+) -> list[Callable[[ComputeControl, str], None]] | None:
+    """The sweeper's remedy for a cold move stuck past ``compute_task_timeout`` (``reason``: another, the fault
+    says it), in its transaction; the messages to send after it commits. None: not a move between hosts (the
+    generic give-up applies).
 
     Before VERIFY_RESIZE the move is rolled back (the target's copy removed, the source's started). A revert or a
     roll-back that never ended is ended on the source at once: its copy is the server, the target is told to
     remove its own (and a target host that comes back drops it: its server lives elsewhere)."""
     if instance.task_state in MOVING:
-        return _begin_roll_back(session, instance.id, f"{instance.task_state} timed out", None) or None
+        return _begin_roll_back(session, instance.id, reason or f"{instance.task_state} timed out", None) or None
     if instance.task_state != TaskState.RESIZE_REVERTING:
         return None
     migration = moves.in_flight(session, instance.id)
@@ -558,12 +589,13 @@ def give_up(session: Session, instance: Instance) -> list[Callable[[ComputeContr
     source, target, instance_id = migration.source_compute or "", migration.dest_compute or "", instance.id
     was_running = instance.vm_state == VmState.ACTIVE or instance.power_state == PowerState.RUNNING
     migration.status = _S.ERROR.value
-    migration.error = f"{migration.error or 'the revert'}; timed out"
+    migration.error = f"{migration.error or 'the revert'}; {reason or 'timed out'}"
+    moves.settled(migration)
     service.swap(
         session, instance_id, {"task_state": TaskState.RESIZE_REVERTING.value}, task_state=None, host=source,
         flavor=instance.old_flavor or instance.flavor, old_flavor=None,
         vm_state=(VmState.ACTIVE if was_running else VmState.STOPPED).value,
-        fault=records.fault(500, f"{TaskState.RESIZE_REVERTING.value} timed out"),
+        fault=records.fault(500, reason or f"{TaskState.RESIZE_REVERTING.value} timed out"),
     )  # fmt: skip
 
     def clear(control: ComputeControl, request_id: str) -> None:
@@ -573,3 +605,42 @@ def give_up(session: Session, instance: Instance) -> list[Callable[[ComputeContr
         client.agent_action(control.app, source, instance_id, REVERT_SOURCE, request_id, power_on=was_running)
 
     return [clear, restore]
+
+
+# --- a step its host does not acknowledge (compute.control.move_steps) ----------------------------------------
+
+
+def not_taken(control: ComputeControl, instance_id: str, host: str, reason: str, request_id: str) -> str:
+    """``host`` never acknowledged the step it was sent ``move_steps.MAX_SENDS`` times: that step failed there (its
+    report's failure path: a roll-back, or VERIFY_RESIZE again), except the source's restart, whose failure would
+    leave the server in ERROR: the move ends on the source at once, as the sweeper ends a stuck revert."""
+    with control.db.session() as session:
+        migration = moves.in_flight(session, instance_id)
+        instance = session.get(Instance, instance_id)
+        if migration is None or instance is None or migration.step not in STEPS or migration.step_host != host:
+            return "moved on"
+        step, request_id = migration.step, _newest_request(session, instance_id) or request_id
+        sends = give_up(session, instance, reason) if step == REVERT_SOURCE else None
+    if step != REVERT_SOURCE:
+        return step_done(control, instance_id, host, step, request_id, int(PowerState.NOSTATE), error=reason)
+    for send in sends or []:
+        send(control, request_id)
+    return "ended on the source"
+
+
+STEP_HANDLER = move_steps.StepHandler(
+    resend=lambda control, instance_id, host, request_id: _send_again(control, instance_id, host, request_id),
+    give_up=not_taken,
+    late=lambda control, instance_id, host, request_id: "superseded",  # later steps and reports clean up
+)
+"""How ``move_steps`` sends a cold move's step again and gives it up. A host that acknowledges a step late needs
+no answer: its message had not expired, so the step runs and reports, and the move takes only the report it waits
+for; what the host made of it is removed by the roll-back's steps or, for a server that lives elsewhere, by its
+next report."""
+
+
+def _send_again(control: ComputeControl, instance_id: str, host: str, request_id: str) -> bool:
+    with control.db.session() as session:
+        migration = moves.in_flight(session, instance_id)
+        step = migration.step if migration is not None and migration.step_host == host else None
+    return step in WAITS_IN and _send_step(control, instance_id, step or "", request_id, again=True)

@@ -208,7 +208,7 @@ def spawn(control: ComputeControl, instance_id: str, host: str, request_id: str,
         instance, move = found
         spec = build.instance_spec(instance)
         power_on = instance.vm_state != VmState.STOPPED
-        move_steps.handed(move, STEP, host)
+        moves.handed(move, STEP, host)
         request_id = move.request_id or request_id  # the target's report ends the evacuation's action
     take = control.settings.compute_build_take_timeout
     client.agent_step(control.app, host, instance_id, STEP, request_id, take, spec=spec, power_on=power_on)
@@ -271,7 +271,7 @@ def finish(session: Session, instance: Instance, power_state: int, error: str | 
     )
     _move_attachments(session, instance.id, target)
     move.status = moves.Status.DONE.value
-    move_steps.settled(move)
+    moves.settled(move)
     stopped = power_state in (PowerState.SHUTDOWN, PowerState.CRASHED)
     return {
         "vm_state": (VmState.STOPPED if stopped else VmState.ACTIVE).value,
@@ -294,7 +294,7 @@ def _undo(session: Session, instance: Instance, move: Migration, message: str, s
     holds its allocation still), ERROR with the fault."""
     session.execute(delete(Allocation).where(Allocation.instance_id == instance.id, Allocation.purpose == MIGRATION))
     move.status, move.error = status.value, message
-    move_steps.settled(move)
+    moves.settled(move)
     source = session.get(ComputeHost, move.source_compute) if move.source_compute else None
     values: dict[str, Any] = {"vm_state": VmState.ERROR.value, "fault": records.fault(500, message)}
     if source is not None:

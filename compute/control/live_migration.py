@@ -16,6 +16,12 @@ each step is a message and each outcome a report, so the scheduler never waits o
    source's is released, in one transaction; the ports switch to the target; the source removes what is left
    (``post_live_migration_at_source``). Status ``completed``.
 
+The target acknowledges the preparation on receipt, the source the copy: a preparation not acknowledged within
+``compute_build_take_timeout`` is sent again (``move_steps.MAX_SENDS`` times in all, then the move fails as a
+failed preparation does); a copy is never sent twice (a second copy of a guest that landed would be a second
+guest): one its source does not acknowledge is resolved at once as the sweeper resolves a move whose reports were
+lost (``compute.control.move_steps``, :func:`not_taken`).
+
 Any failure before the switch ends the move with the guest where it was (the driver's contract): the target's claim
 released, the target told to roll back, the ports' target wiring cleared, the task cleared, the reason in the
 action's event (not the server's fault: the server is fine). Status ``error`` for a move refused before it began
@@ -34,7 +40,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from compute import actions, client, moves, service, volumes
-from compute.control import build, records, scheduler
+from compute.control import build, move_steps, records, scheduler
 from compute.control.context import ComputeControl
 from compute.models import Allocation, ComputeHost, Instance, InstanceAction, Migration
 from compute.moves import Status
@@ -56,6 +62,8 @@ STEPS = {
 }
 """Every step a host reports, and the part that reports it: a host speaks only for its own part of a move."""
 EVENT = "compute_live_migration"
+PREPARE, COPY = "pre_live_migration", "live_migration"
+"""The steps its host acknowledges on receipt (``client.ACKNOWLEDGED_STEPS``)."""
 
 
 def _set_status(session: Session, migration_id: int, expected: set[Status], **values: Any) -> bool:
@@ -194,15 +202,19 @@ def network_ready(
             spec = build.instance_spec(session.get(Instance, instance_id))
             event = "compute_check_can_live_migrate_destination"
             actions.record_event(session, instance_id, migration.request_id, event, "Success", host)
+            moves.handed(migration, PREPARE, host)
     if aborted_early:  # aborted while queued or preparing; one aborted while running ends with its copy's report
         fail(control, instance_id, migration_id, request_id, Status.CANCELLED, "The live migration was aborted.")
         return "aborted"
     if not first:
         return "not waiting"
-    call = "pre_live_migration"
-    client.agent_live_migration(control.app, host, instance_id, migration_id, call, request_id, spec=spec,
-                                block_migration=block)  # fmt: skip
+    client.agent_live_migration(control.app, host, instance_id, migration_id, PREPARE, request_id, spec=spec,
+                                block_migration=block, take_timeout=_take(control))  # fmt: skip
     return f"preparing on {host}"
+
+
+def _take(control: ComputeControl) -> float:
+    return control.settings.compute_build_take_timeout
 
 
 def network_failed(control: ComputeControl, instance_id: str, host: str, reason: str, request_id: str) -> str | None:
@@ -287,9 +299,11 @@ def _prepared(control: ComputeControl, instance_id: str, migration_id: int, requ
             source = migration.source_compute
             actions.record_event(session, instance_id, migration.request_id, "compute_pre_live_migration", "Success",
                                  migration.dest_compute)  # fmt: skip
+            moves.handed(migration, COPY, source or "")
     if cancelled:
         return fail(control, instance_id, migration_id, request_id, Status.CANCELLED, "The live migration was aborted.")
-    client.agent_live_migration(control.app, source, instance_id, migration_id, "live_migration", request_id, **params)
+    client.agent_live_migration(control.app, source, instance_id, migration_id, COPY, request_id,
+                                take_timeout=_take(control), **params)  # fmt: skip
     return "running"
 
 
@@ -511,3 +525,61 @@ def _lost(control: ComputeControl, instance_id: str, migration_id: int) -> None:
             power_state=int(PowerState.NOSTATE),
             fault=records.fault(500, message),
         )
+
+
+# --- a step its host does not acknowledge (compute.control.move_steps) -------------------------------------------
+
+
+def _prepare_again(control: ComputeControl, instance_id: str, host: str, request_id: str) -> bool:
+    """Send the preparation again while the target has not acknowledged it (preparing is idempotent there)."""
+    with control.db.session() as session:
+        migration = _moving_to(session, instance_id, host)
+        if migration is None or migration.status != Status.PREPARING or migration.step_sent_at is None:
+            return False
+        if migration.step != PREPARE:
+            return False
+        spec, block = build.instance_spec(session.get(Instance, instance_id)), migration.block_migration
+        migration_id, request_id = migration.id, migration.request_id or request_id
+        moves.handed(migration, PREPARE, host)
+    client.agent_live_migration(control.app, host, instance_id, migration_id, PREPARE, request_id, spec=spec,
+                                block_migration=block, take_timeout=_take(control))  # fmt: skip
+    return True
+
+
+def not_taken(control: ComputeControl, instance_id: str, host: str, reason: str, request_id: str) -> str:
+    """The target never took the preparation: the move fails as a failed preparation does (the guest stays on its
+    source; the target rolls back whatever it may still prepare). The source never took the copy: the move is
+    resolved from where the hosts say the guest runs, as the sweeper resolves one whose reports were lost (an
+    unacknowledged copy message expired, so it normally never ran; if only its acknowledgement was lost, the copy's
+    own report or the hosts' reports settle it, never with two running copies)."""
+    with control.db.session() as session:
+        migration = moves.in_flight(session, instance_id)
+        instance = session.get(Instance, instance_id)
+        if migration is None or instance is None or migration.migration_type != moves.MigrationType.LIVE_MIGRATION:
+            return "moved on"
+        migration_id, step = migration.id, migration.step
+        if step == COPY and migration.status in (Status.RUNNING, Status.CANCELLING):
+            messages = resolve(control, session, instance)
+        elif step != PREPARE or migration.status != Status.PREPARING:
+            return "moved on"
+    if step == COPY:
+        LOG.warning("[%s] live migration of %s: %s; asking the hosts where the guest runs", request_id, instance_id,
+                    reason)  # fmt: skip
+        send_resolution(control, instance_id, messages)
+        return "resolving"
+    message = f"The target could not prepare the server: {reason}"
+    return fail(control, instance_id, migration_id, request_id, Status.FAILED, message,
+                event="compute_pre_live_migration", host=host)  # fmt: skip
+
+
+def _no_answer(control: ComputeControl, instance_id: str, host: str, request_id: str) -> str:
+    return "superseded"  # a late preparation is followed by its rollback on the same queue; a late copy reports
+
+
+STEP_HANDLERS = {
+    PREPARE: move_steps.StepHandler(resend=_prepare_again, give_up=not_taken, late=_no_answer),
+    COPY: move_steps.StepHandler(
+        resend=lambda control, instance_id, host, request_id: False, give_up=not_taken, late=_no_answer, max_sends=1
+    ),
+}
+"""How ``move_steps`` sends a live migration's preparation again, and gives up either step."""

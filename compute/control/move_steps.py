@@ -5,9 +5,9 @@ Why: a build's spawn is acknowledged by the host that receives it and given to a
 the target's agent restarting before it took it, left the server in its task until ``compute_task_timeout`` (30
 minutes), and then in ERROR. Now:
 
-- the workflow records the step on the move's row as it sends it (:func:`handed`: the step, its host, when, how
-  many times), in the transaction that decides it, and sends it with ``client.agent_step``, whose message expires
-  after ``compute_build_take_timeout``;
+- the workflow records the step on the move's row as it sends it (``compute.moves.handed``: the step, its host,
+  when, how many times), in the transaction that decides it, and sends it with ``client.agent_step``, whose
+  message expires after ``compute_build_take_timeout``;
 - the host's agent acknowledges it the moment its main process receives it (``client.STEP_TAKEN``, :func:`taken`);
 - every ``host_heartbeat_interval`` (:func:`check`), a step its host has not acknowledged within
   ``compute_build_take_timeout`` is sent again (the old message has expired, so the host never runs it late; the
@@ -43,11 +43,12 @@ class StepHandler:
     """What a workflow does with its step (each callable takes the control, the server's id, the step's host and a
     request id): ``resend`` sends it again (False: the move has moved on), ``give_up`` ends the move with the
     reason given (a fault, the server in one place), ``late`` answers a host that acknowledged the step after the
-    move went on without it."""
+    move went on without it. ``max_sends``: 1 for a step that must never run twice (a live migration's copy)."""
 
     resend: Callable[[ComputeControl, str, str, str], bool]
     give_up: Callable[[ComputeControl, str, str, str, str], str]
     late: Callable[[ComputeControl, str, str, str], str]
+    max_sends: int = MAX_SENDS
 
 
 @dataclass(frozen=True)
@@ -56,20 +57,6 @@ class Unacknowledged:
     step: str
     host: str
     sends: int
-
-
-def handed(migration: Migration, step: str, host: str) -> None:
-    """Record, in the caller's transaction, that ``step`` is being sent to ``host`` (once more, when it was the last
-    step sent there): the caller sends it once this commits."""
-    again = migration.step == step and migration.step_host == host
-    migration.step, migration.step_host = step, host
-    migration.step_sends = (migration.step_sends or 0) + 1 if again else 1
-    migration.step_sent_at = service.now()
-
-
-def settled(migration: Migration) -> None:
-    """The move has ended, or moved past its step: nothing awaits an acknowledgement any more."""
-    migration.step_sent_at = None
 
 
 def taken(
@@ -139,11 +126,14 @@ def handle(control: ComputeControl, handlers: dict[str, StepHandler], step: Unac
     if handler is None:
         return "no handler"
     take = control.settings.compute_build_take_timeout
-    if step.sends < MAX_SENDS:
+    if step.sends < handler.max_sends:
         LOG.warning("%s did not take %s of %s within %g s: sending it again", step.host, step.step, step.instance_id,
                     take)  # fmt: skip
-        return "resent" if handler.resend(control, step.instance_id, step.host, REQUEST_ID) else "moved on"
-    if not _claim_give_up(control, step):
+        if handler.resend(control, step.instance_id, step.host, REQUEST_ID):
+            return "resent"
+        _settle(control, step)  # the move went on without it (its outcome came, the acknowledgement was lost)
+        return "moved on"
+    if not _settle(control, step):
         return "taken meanwhile"
     reason = (
         f"{step.host} did not acknowledge the {step.step} step, sent {step.sends} times {take:g} s apart "
@@ -153,8 +143,9 @@ def handle(control: ComputeControl, handlers: dict[str, StepHandler], step: Unac
     return handler.give_up(control, step.instance_id, step.host, reason, REQUEST_ID)
 
 
-def _claim_give_up(control: ComputeControl, step: Unacknowledged) -> bool:
-    """Nothing awaits ``step`` any more, if it is still unacknowledged as it was read (compare-and-swap)."""
+def _settle(control: ComputeControl, step: Unacknowledged) -> bool:
+    """Nothing awaits ``step`` any more, if it is still unacknowledged as it was read (compare-and-swap): before a
+    give-up, so that an acknowledgement arriving meanwhile wins, and once the move went on without it."""
     in_flight = [status.value for status in moves.IN_FLIGHT]
     with control.db.session() as session:
         return (

@@ -34,7 +34,11 @@ LOG = logging.getLogger(__name__)
 TASK_OPTIONS = {"acks_late": True, "time_limit": 300, "soft_time_limit": 280}
 # What a host agent may send: reports about itself only (``host_arg``, checked by ``common.queue``).
 FROM_HOST = {"from_hosts": True, "host_arg": "host"}
-MOVE_STEPS = {evacuation.STEP: evacuation.STEP_HANDLER}
+MOVE_STEPS = (
+    {evacuation.STEP: evacuation.STEP_HANDLER}
+    | dict.fromkeys(cold_migration.STEPS, cold_migration.STEP_HANDLER)
+    | live_migration.STEP_HANDLERS
+)
 """The moves' steps a host acknowledges, and how each workflow sends its step again or gives it up."""
 
 

@@ -86,8 +86,9 @@ def register_hosts(**_: Any) -> None:
 @task_received.connect(weak=False)
 def acknowledge_spawn(request: Any = None, **_: Any) -> None:
     """Tell the control side at once that a spawn reached this host (the main process runs this on receipt, before
-    the pool starts it), so the build is not given to another host while it waits behind earlier work here."""
-    if request is not None and request.name == client.AGENT_ACTION:
+    the pool starts it), so the build is not given to another host while it waits behind earlier work here; a
+    move's step likewise (``acknowledge_step``)."""
+    if request is not None and request.name in (client.AGENT_ACTION, client.AGENT_LIVE_MIGRATION):
         acknowledge_step(request)
     if request is None or request.name != client.AGENT_SPAWN:
         return
@@ -104,10 +105,12 @@ def acknowledge_spawn(request: Any = None, **_: Any) -> None:
 
 
 def acknowledge_step(request: Any) -> None:
-    """The same for a move's step (``client.ACKNOWLEDGED_STEPS``: an evacuation's spawn), which the control side
-    sends again while no acknowledgement comes (``compute.control.move_steps``)."""
+    """The same for a move's step (``client.ACKNOWLEDGED_STEPS``: an evacuation's spawn, a cold move's steps, a live
+    migration's preparation and copy), which the control side sends again while no acknowledgement comes, or gives
+    its move up (``compute.control.move_steps``)."""
     try:
-        host, instance_id, step = request.args[0], request.args[1], request.args[2]
+        host, instance_id = request.args[0], request.args[1]
+        step = request.args[3] if request.name == client.AGENT_LIVE_MIGRATION else request.args[2]
         if step not in client.ACKNOWLEDGED_STEPS:
             return
         app.send_task(

@@ -28,13 +28,10 @@ from common.queue import make_celery
 from common.settings import load
 from compute import client as compute_client
 from compute.models import Migration
-from manage.clouds import write_clouds_yaml
-from tests.functional.compute import BASE, cli_json, fault, version
+from tests.functional.compute import BASE, cli_json, fault, moving, version
 from tests.functional.compute.conftest import public_raw_image, show, wait_for_status
-from tests.functional.conftest import ADMIN_PASSWORD as ADMIN
-from tests.functional.conftest import DEMO_PASSWORD as DEMO
-from tests.functional.conftest import CloudClient, lift_quotas
-from tests.harness import running_cloud, wait_until
+from tests.functional.conftest import CloudClient
+from tests.harness import wait_until
 
 pytestmark = pytest.mark.functional
 
@@ -55,20 +52,14 @@ def moves_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudClien
         f"{BAD_REVERT_TARGET}:destroy_moved"
     )
     env = {"STRATUS_HOST": HOST, "STRATUS_COMPUTE_FAKE_HOSTS": "7", "STRATUS_COMPUTE_FAKE_FAILING_MOVES": failing}
-    state = tmp_path_factory.mktemp("cold-migration")
-    with running_cloud(state, env) as server:
-        server.bootstrap(ADMIN, DEMO)
-        accounts = {"stratus-admin": ("admin", ADMIN), "stratus": ("demo", DEMO)}
-        write_clouds_yaml(state / "clouds.yaml", server.auth_url, "RegionOne", accounts)
-        client = CloudClient(server, state / "clouds.yaml")
-        lift_quotas(client, ("admin", "demo"))
-        yield client
+    yield from moving.fake_hosts_cloud(
+        tmp_path_factory, "cold-migration", env, {"stratus-admin": "admin", "stratus": "demo"}
+    )
 
 
 @pytest.fixture(scope="module")
 def tokens(moves_cloud) -> dict[str, str]:
-    passwords = {"admin": ADMIN, "demo": DEMO}
-    return {user: moves_cloud.session(user, passwords[user], project=user).get_token() for user in passwords}
+    return moving.tokens(moves_cloud)
 
 
 @pytest.fixture(scope="module")
@@ -524,6 +515,52 @@ def test_a_target_that_cannot_give_a_revert_back_keeps_the_server_there_waiting_
         assert server["OS-EXT-SRV-ATTR:host"] == BAD_REVERT_TARGET
         assert copies(cloud, server_id) == {BAD_REVERT_TARGET}
         delete(cloud, admin, server_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A step whose message is lost
+
+
+def test_a_disk_copy_whose_message_was_lost_is_sent_again_and_the_move_ends_on_the_target(moves_cloud, tokens, image):
+    """The agent (every fake host's) is frozen while the migrate sends the source its disk copy, and what Redis holds
+    of the source's queue is deleted, as a broker that restarted would lose it: the step is sent again once the
+    source has not acknowledged it within compute_build_take_timeout, and the move ends on the target, one guest."""
+    cloud, admin = moves_cloud, tokens["admin"]
+    _set_enabled(cloud, admin, H[3], False)  # the scheduler's only choice is -2
+    server_id = server_on(cloud, admin, image, H[1], "lost-disk-copy")
+    with moving.agent_frozen(cloud):
+        assert act(cloud, admin, server_id, {"migrate": None}).status_code == 202
+        wait_until(
+            lambda: _awaited_step(cloud, server_id),
+            30,
+            interval=0.1,
+            message="the disk copy was never sent",
+            until=lambda step: step == ("migrate_disk_and_power_off", H[1], 1),
+        )
+        assert moving.lose_queue(cloud, H[1]) >= 1, "the disk copy was not waiting in the source's queue"
+    # Before the step was sent again, the server stayed in resize_migrating until compute_task_timeout.
+    server = ended(cloud, admin, server_id, "VERIFY_RESIZE")
+    assert server["OS-EXT-SRV-ATTR:host"] == H[2]
+    steps = [(e["event"], e["result"]) for e in events_of(cloud, admin, server_id, "migrate")]
+    assert steps == [
+        ("compute_prep_resize", "Success"), ("compute_resize_instance", "Success"), ("compute_finish_resize", "Success")
+    ]  # fmt: skip
+    assert act(cloud, admin, server_id, {"confirmResize": None}).status_code == 204
+    assert ended(cloud, admin, server_id, "ACTIVE")["OS-EXT-SRV-ATTR:host"] == H[2]
+    assert copies(cloud, server_id) == {H[2]}
+    delete(cloud, admin, server_id)
+
+
+def _awaited_step(cloud, server_id: str) -> tuple[str | None, str | None, int] | None:
+    """The step the server's move waits for its host to acknowledge (step, host, times sent), if it has a move."""
+    database = Database(load(cloud.server.env).effective_database_url)
+    try:
+        with database.session() as session:
+            query = select(Migration).where(Migration.instance_id == server_id).order_by(Migration.id.desc())
+            row = session.scalars(query).first()
+            return None if row is None else (row.step, row.step_host, row.step_sends)
+    finally:
+        database.dispose()
 
 
 # ---------------------------------------------------------------------------------------------------------------

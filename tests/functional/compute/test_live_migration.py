@@ -18,18 +18,16 @@ from typing import Any
 
 import pytest
 
-from manage.clouds import write_clouds_yaml
-from tests.functional.compute import BASE, cli_json, fault, version
+from tests.functional.compute import BASE, cli_json, fault, moving, version
 from tests.functional.compute.conftest import create_server, public_raw_image, show, wait_for_status
-from tests.functional.conftest import ADMIN_PASSWORD, DEMO_PASSWORD, CloudClient, lift_quotas
-from tests.harness import running_cloud, wait_until
+from tests.functional.conftest import CloudClient
+from tests.harness import wait_until
 
 pytestmark = pytest.mark.functional
 
 HOST = f"lm{secrets.token_hex(2)}"
 H1, H2, H3 = f"{HOST}-1", f"{HOST}-2", f"{HOST}-3"
 NET = "/network/v2.0"
-PASSWORDS = {"admin": ADMIN_PASSWORD, "demo": DEMO_PASSWORD}
 LATEST = version("2.80")
 ENDED = ("completed", "failed", "error", "cancelled")
 WITHIN = 30.0
@@ -46,19 +44,12 @@ def lm_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudClient]:
         "STRATUS_COMPUTE_TASK_TIMEOUT": str(TASK_TIMEOUT),
         "STRATUS_COMPUTE_SWEEP_INTERVAL": "2",
     }
-    state = tmp_path_factory.mktemp("live-migration")
-    with running_cloud(state, env) as server:
-        server.bootstrap(PASSWORDS["admin"], PASSWORDS["demo"])
-        clouds_yaml = state / "lm-clouds.yaml"
-        write_clouds_yaml(clouds_yaml, server.auth_url, "RegionOne", {"lm-admin": ("admin", PASSWORDS["admin"])})
-        client = CloudClient(server, clouds_yaml)
-        lift_quotas(client, ("admin", "demo"))
-        yield client
+    yield from moving.fake_hosts_cloud(tmp_path_factory, "live-migration", env, {"lm-admin": "admin"})
 
 
 @pytest.fixture(scope="module")
 def tokens(lm_cloud) -> dict[str, str]:
-    return {user: lm_cloud.session(user, PASSWORDS[user], project=user).get_token() for user in ("admin", "demo")}
+    return moving.tokens(lm_cloud)
 
 
 @pytest.fixture(scope="module")
@@ -345,6 +336,29 @@ def test_a_live_migration_stuck_past_the_timeout_is_settled_where_the_guest_runs
     assert "timed out" in _event(_action(cloud, admin, server["id"]), "compute_live_migration")["traceback"]
     _stays_on(cloud, admin, server["id"], H1)
     assert _allocations(cloud, admin)[H2] == 0
+
+
+def test_a_preparation_whose_message_was_lost_is_sent_again_and_the_move_completes(lm_cloud, tokens, image, servers):
+    """The agent (every fake host's) is frozen while the target's preparation is sent, and what Redis holds of the
+    target's queue is deleted, as a broker that restarted would lose it: the preparation is sent again once the
+    target has not acknowledged it within compute_build_take_timeout (8 s), and the guest moves."""
+    cloud, admin = lm_cloud, tokens["admin"]
+    server = _boot(cloud, admin, image, "lm-lost-prepare", H1, servers)
+    with moving.agent_frozen(cloud):
+        assert _live(cloud, admin, server["id"], H2).status_code == 202
+        wait_until(
+            lambda: cloud.request("GET", f"{BASE}/servers/{server['id']}/migrations", admin, headers=LATEST).json(),
+            WITHIN,
+            interval=0.1,
+            message="the preparation was never sent",
+            until=lambda found: bool(found["migrations"]) and found["migrations"][0]["status"] == "preparing",
+        )
+        time.sleep(0.5)  # the status is written in the transaction that records the step, then it is sent
+        assert moving.lose_queue(cloud, H2) >= 1, "the preparation was not waiting in the target's queue"
+    # Before the step was sent again, the move waited for compute_task_timeout and ended on its source, in error.
+    migration = _ended(cloud, admin, server["id"])
+    assert migration["status"] == "completed", migration
+    _stays_on(cloud, admin, server["id"], H2)
 
 
 # ---------------------------------------------------------------------------------------------------------------
