@@ -3,24 +3,20 @@ move stuck past the timeout brought back to its source by the sweeper, with its 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-import manage.models  # noqa: F401 - every table on the metadata
-from common.settings import Settings
 from compute import client, service
 from compute.control import cold_migration, events, sweeper
 from compute.control.context import ComputeControl
 from compute.models import Allocation, ComputeHost, Instance, Migration
 from compute.states import PowerState
 from network import client as network_client
-from tests.unit.compute.conftest import RecordingQueue
-from tests.unit.conftest import fresh_database
+from tests.unit.compute.moving import move_state, moves_control
 
 FLAVOR = {"id": "1", "name": "f", "vcpus": 1, "ram": 64, "disk": 1}
 RUNNING, GONE = int(PowerState.RUNNING), int(PowerState.NOSTATE)
@@ -28,9 +24,7 @@ RUNNING, GONE = int(PowerState.RUNNING), int(PowerState.NOSTATE)
 
 @pytest.fixture
 def control(tmp_path: Path) -> Iterator[ComputeControl]:
-    settings = dataclasses.replace(Settings(), compute_task_timeout=60.0)
-    for database in fresh_database(tmp_path / "moves.db"):
-        yield ComputeControl(database, RecordingQueue(), settings)  # type: ignore[arg-type]
+    yield from moves_control(tmp_path / "moves.db")
 
 
 def _server(control: ComputeControl) -> str:
@@ -49,17 +43,6 @@ def _server(control: ComputeControl) -> str:
         return instance.id
 
 
-def _state(control: ComputeControl, server: str) -> tuple[Instance, Migration, dict[str, str]]:
-    with control.db.session() as session:
-        instance = session.get_one(Instance, server)
-        migration = session.scalars(select(Migration).where(Migration.instance_id == server)).one()
-        claims = {
-            a.purpose: a.host for a in session.scalars(select(Allocation).where(Allocation.instance_id == server))
-        }
-        session.expunge_all()
-        return instance, migration, claims
-
-
 def _age(control: ComputeControl, server: str, seconds: float) -> None:
     with control.db.session() as session:
         past = service.now() - timedelta(seconds=seconds)
@@ -69,7 +52,7 @@ def _age(control: ComputeControl, server: str, seconds: float) -> None:
 def test_the_target_is_claimed_and_each_report_counts_only_from_the_host_whose_step_it_is(control):
     server = _server(control)
     assert cold_migration.start(control, server, "req-1", "migration") == "moving from h1 to h2"
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.task_state, migration.status, claims) == (
         "resize_migrating",
         "migrating",
@@ -80,7 +63,7 @@ def test_the_target_is_claimed_and_each_report_counts_only_from_the_host_whose_s
     assert events.action_done(control, server, "h1", cold_migration.DISK_COPY, "req-1", GONE) == "finishing"
     assert events.action_done(control, server, "h1", cold_migration.FINISH, "req-1", RUNNING) == "superseded"
     assert events.action_done(control, server, "h2", cold_migration.FINISH, "req-1", RUNNING) == "verify resize"
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.vm_state, instance.host, migration.status) == ("resized", "h2", "finished")
     assert claims == {"instance": "h1", "migration": "h2"}
     # A redelivered report changes nothing.
@@ -95,7 +78,7 @@ def test_a_move_stuck_past_the_timeout_is_rolled_back_to_its_source_and_its_targ
     sent_before = len(control.app.sent)  # type: ignore[attr-defined]
 
     assert sweeper.sweep(control)["timed_out"] == 1
-    instance, migration, _ = _state(control, server)
+    instance, migration, _ = move_state(control, server)
     assert (instance.task_state, migration.status, migration.error) == (
         "resize_reverting",
         "reverting",
@@ -107,7 +90,7 @@ def test_a_move_stuck_past_the_timeout_is_rolled_back_to_its_source_and_its_targ
         "restoring the source"
     )
     assert events.action_done(control, server, "h1", cold_migration.REVERT_SOURCE, "req-x", RUNNING) == "rolled back"
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.vm_state, instance.task_state, instance.host) == ("active", None, "h1")
     assert (migration.status, claims) == ("error", {"instance": "h1"})
 
@@ -123,7 +106,7 @@ def test_a_revert_stuck_past_the_timeout_ends_on_the_source_at_once(control):
     _age(control, server, 120)  # neither host ever answered
 
     assert sweeper.sweep(control)["timed_out"] == 1
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.vm_state, instance.task_state, instance.host) == ("active", None, "h1")
     assert (migration.status, claims) == ("error", {"instance": "h1"})
     # The target is told to remove its copy, the source to start its own: late answers change nothing.
@@ -133,16 +116,14 @@ def test_a_revert_stuck_past_the_timeout_ends_on_the_source_at_once(control):
 
 @pytest.mark.parametrize("allowed", [True, False])
 def test_a_resize_with_no_other_host_stays_in_place_only_where_the_setting_allows_it(tmp_path: Path, allowed: bool):
-    settings = dataclasses.replace(Settings(), allow_resize_to_same_host=allowed)
-    for database in fresh_database(tmp_path / "alone.db"):
-        control = ComputeControl(database, RecordingQueue(), settings)  # type: ignore[arg-type]
+    for control in moves_control(tmp_path / "alone.db", allow_resize_to_same_host=allowed):
         server = _server(control)
         bigger = {**FLAVOR, "id": "2", "vcpus": 2}
         with control.db.session() as session:
             session.execute(update(ComputeHost).where(ComputeHost.name == "h2").values(enabled=False))
             session.execute(update(Instance).where(Instance.id == server).values(flavor=bigger))
         outcome = cold_migration.start(control, server, "req-1", "resize")
-        instance, migration, claims = _state(control, server)
+        instance, migration, claims = move_state(control, server)
         target = "h1" if allowed else None  # in place, the server's host is both; refused, there is no target
         assert (migration.migration_type, migration.source_compute, migration.dest_compute) == ("resize", "h1", target)
         if allowed:
@@ -174,6 +155,6 @@ def test_ports_the_target_cannot_wire_roll_the_move_back_and_are_wired_on_the_so
     assert events.network_ready(control, server, "h2", nics, "req-1") == "superseded"  # not the target's any more
     assert events.network_ready(control, server, "h1", nics, "req-1") == "restoring the source"
     assert events.action_done(control, server, "h1", cold_migration.REVERT_SOURCE, "req-1", RUNNING) == "rolled back"
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.vm_state, instance.host, claims) == ("active", "h1", {"instance": "h1"})
     assert migration.status == "error" and "no VXLAN" in (migration.error or "")

@@ -5,16 +5,13 @@ guest runs: the source's report first, so the guest never runs twice."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-import manage.models  # noqa: F401 - every table on the metadata
-from common.settings import Settings
 from compute import client, moves, service
 from compute.control import live_migration, sweeper
 from compute.control.context import ComputeControl
@@ -22,8 +19,7 @@ from compute.models import Allocation, ComputeHost, Instance, Migration
 from compute.moves import MigrationType, Status
 from compute.states import PowerState
 from network import client as network_client
-from tests.unit.compute.conftest import RecordingQueue
-from tests.unit.conftest import fresh_database
+from tests.unit.compute.moving import move_state, moves_control
 
 FLAVOR = {"id": "1", "name": "f", "vcpus": 1, "ram": 3000, "disk": 1}
 RUNNING = int(PowerState.RUNNING)
@@ -31,9 +27,7 @@ RUNNING = int(PowerState.RUNNING)
 
 @pytest.fixture
 def control(tmp_path: Path) -> Iterator[ComputeControl]:
-    settings = dataclasses.replace(Settings(), compute_task_timeout=60.0)
-    for database in fresh_database(tmp_path / "live.db"):
-        yield ComputeControl(database, RecordingQueue(), settings)  # type: ignore[arg-type]
+    yield from moves_control(tmp_path / "live.db")
 
 
 def _hosts(control: ComputeControl) -> None:
@@ -59,17 +53,6 @@ def _server(control: ComputeControl, host: str = "h1", target: str | None = "h2"
         return instance.id, row.id
 
 
-def _state(control: ComputeControl, server: str) -> tuple[Instance, Migration, dict[str, str]]:
-    with control.db.session() as session:
-        instance = session.get_one(Instance, server)
-        migration = session.scalars(select(Migration).where(Migration.instance_id == server)).one()
-        claims = {
-            a.purpose: a.host for a in session.scalars(select(Allocation).where(Allocation.instance_id == server))
-        }
-        session.expunge_all()
-        return instance, migration, claims
-
-
 def _sent(control: ComputeControl) -> list[str]:
     return control.app.sent  # type: ignore[attr-defined, no-any-return]
 
@@ -79,7 +62,7 @@ def test_each_step_counts_only_from_the_host_whose_part_it_is_and_the_server_fol
     server, migration_id = _server(control)
     assert live_migration.start(control, server, migration_id, "req-1") == "preparing h2"
     assert _sent(control)[-1] == network_client.MIGRATION_BINDING
-    _, migration, claims = _state(control, server)
+    _, migration, claims = move_state(control, server)
     assert (migration.status, claims) == ("queued", {"instance": "h1", "migration": "h2"})
 
     assert live_migration.network_ready(control, server, "h1", [], "req-1") is None  # the source: no migration's
@@ -95,13 +78,13 @@ def test_each_step_counts_only_from_the_host_whose_part_it_is_and_the_server_fol
     assert step(control, server, "h1", migration_id, "progress", "req-1", stats=stats) == "50%"
     final = {"memory_total": 100, "memory_processed": 100, "downtime_ms": 23, "elapsed_ms": 400}
     assert step(control, server, "h1", migration_id, "completed", "req-1", stats=final) == "completed"
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.host, instance.task_state, instance.vm_state) == ("h2", None, "active")
     assert (migration.status, migration.downtime_ms, claims) == ("completed", 23, {"instance": "h2"})
     # A late or redelivered report changes nothing.
     assert step(control, server, "h1", migration_id, "completed", "req-1", stats=final) == "not running"
     assert step(control, server, "h1", migration_id, "failed", "req-1", error="x") == "already ended"
-    assert _state(control, server)[0].host == "h2"
+    assert move_state(control, server)[0].host == "h2"
 
 
 def test_a_failure_before_the_switch_leaves_the_server_on_its_source_and_releases_the_target(control):
@@ -112,7 +95,7 @@ def test_a_failure_before_the_switch_leaves_the_server_on_its_source_and_release
     live_migration.step(control, server, "h2", migration_id, "prepared", "req-1")
     sent_before = len(_sent(control))
     assert live_migration.step(control, server, "h1", migration_id, "failed", "req-1", error="broken pipe") == "failed"
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.host, instance.task_state, instance.vm_state, instance.fault) == ("h1", None, "active", None)
     assert (migration.status, claims) == ("failed", {"instance": "h1"})
     assert "broken pipe" in (migration.error or "")
@@ -126,7 +109,7 @@ def test_two_live_migrations_to_a_target_with_room_for_one_never_both_claim_it(c
     second, second_migration = _server(control, "h2", "h3")
     assert live_migration.start(control, first, first_migration, "req-1") == "preparing h3"
     assert live_migration.start(control, second, second_migration, "req-2") == "no valid host"
-    _, migration, claims = _state(control, second)
+    _, migration, claims = move_state(control, second)
     assert (migration.status, claims) == ("error", {"instance": "h2"})
     assert "RamFilter removed" in (migration.error or "")
 
@@ -142,7 +125,7 @@ def _stuck(control: ComputeControl) -> tuple[str, int]:
         past = service.now() - timedelta(seconds=120)
         session.execute(update(Instance).where(Instance.id == server).values(updated_at=past))
     assert sweeper.sweep(control)["resent"] == 1
-    assert _state(control, server)[1].error == live_migration.RESOLVING
+    assert move_state(control, server)[1].error == live_migration.RESOLVING
     return server, migration_id
 
 
@@ -152,7 +135,7 @@ def test_a_stuck_move_whose_guest_still_runs_on_its_source_ends_there(control):
     assert live_migration.settle(control, "h2", {server: RUNNING}) == 0  # the target waits for the source's word
     assert live_migration.settle(control, "h1", {server: RUNNING}) == 0  # the first report may predate the abort
     assert live_migration.settle(control, "h1", {server: RUNNING}) == 1
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.host, instance.task_state, migration.status, claims) == ("h1", None, "error", {"instance": "h1"})
 
 
@@ -160,7 +143,7 @@ def test_a_stuck_move_whose_guest_runs_on_its_target_completes_there(control):
     server, _ = _stuck(control)
     assert live_migration.settle(control, "h1", {}) == 0
     assert live_migration.settle(control, "h2", {server: RUNNING}) == 1
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.host, instance.task_state, migration.status, claims) == (
         "h2",
         None,
@@ -173,7 +156,7 @@ def test_a_stuck_move_whose_guest_runs_nowhere_is_an_error_with_the_servers_faul
     server, _ = _stuck(control)
     live_migration.settle(control, "h1", {})
     assert live_migration.settle(control, "h2", {}) == 1
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.vm_state, instance.task_state, migration.status, claims) == (
         "error",
         None,
@@ -189,7 +172,7 @@ def test_a_server_whose_host_is_down_does_not_move_live(control):
     with control.db.session() as session:
         session.execute(update(ComputeHost).where(ComputeHost.name == "h1").values(forced_down=True))
     assert live_migration.start(control, server, migration_id, "req-1") == "source down"
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.task_state, migration.status, claims) == (None, "error", {"instance": "h1"})
     assert "h1 is down" in (migration.error or "")
 
@@ -202,7 +185,7 @@ def test_an_abort_of_a_move_still_preparing_cancels_it_when_the_target_reports(c
     with control.db.session() as session:  # the API's abort (2.65): preparing -> cancelling
         session.execute(update(Migration).where(Migration.id == migration_id).values(status="cancelling"))
     assert live_migration.step(control, server, "h2", migration_id, "prepared", "req-1") == "cancelled"
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.host, instance.task_state, migration.status, claims) == (
         "h1",
         None,
@@ -218,7 +201,7 @@ def test_a_target_that_cannot_wire_the_ports_fails_the_move(control):
     live_migration.start(control, server, migration_id, "req-1")
     assert live_migration.network_failed(control, server, "h1", "x", "req-1") is None  # not the target
     assert live_migration.network_failed(control, server, "h2", "no bridge", "req-1") == "failed"
-    _, migration, claims = _state(control, server)
+    _, migration, claims = move_state(control, server)
     assert (migration.status, claims) == ("failed", {"instance": "h1"}) and "no bridge" in (migration.error or "")
 
 
@@ -235,7 +218,7 @@ def test_an_abort_of_a_queued_move_cancels_it_at_the_targets_next_report(control
     live_migration.start(control, server, migration_id, "req-1")
     _abort(control, migration_id, before_copy=True)
     assert live_migration.network_ready(control, server, "h2", [], "req-1") == "aborted"
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.host, instance.task_state, migration.status, claims) == (
         "h1",
         None,
@@ -254,5 +237,5 @@ def test_an_abort_of_a_running_move_waits_for_its_copy_which_may_have_completed(
     _abort(control, migration_id, before_copy=False)
     assert live_migration.network_ready(control, server, "h2", [], "req-1") == "not waiting"
     assert live_migration.step(control, server, "h1", migration_id, "completed", "req-1", stats={}) == "completed"
-    instance, migration, claims = _state(control, server)
+    instance, migration, claims = move_state(control, server)
     assert (instance.host, migration.status, claims) == ("h2", "completed", {"instance": "h2"})
