@@ -1,8 +1,9 @@
 """The one Celery application and the queue layout of DESIGN.md.
 
-Control-side services consume ``compute``, ``network``, ``image`` and ``events``; each host agent consumes
-``compute.<host>`` or ``network.<host>``. Tasks are routed by the first part of their name
-(``compute.build_instance`` goes to ``compute``); a client that targets one host passes ``queue=`` itself.
+Control-side services consume ``compute``, ``network``, ``image``, ``events`` and ``liveness``; each host agent
+consumes ``compute.<host>`` or ``network.<host>``. Tasks are routed by the first part of their name
+(``compute.build_instance`` goes to ``compute``); a client that targets one host passes ``queue=`` itself, and a
+host sends its liveness messages (``LIVENESS_QUEUE``) to a queue of their own.
 Every task is acknowledged late and rejected back to the queue when its worker dies, so a killed worker's
 task is redelivered; tasks must therefore be idempotent.
 
@@ -34,7 +35,14 @@ from common.settings import HostSettings
 
 LOG = logging.getLogger(__name__)
 
-CONTROL_QUEUES = ("compute", "network", "image", "volume", "events")
+LIVENESS_QUEUE = "liveness"
+"""The compute hosts' heartbeats and their acknowledgements of work received (``compute.client.LIVENESS_TASKS``),
+consumed by the scheduler beside ``compute`` and ``events``. Why a queue of their own: the scheduler decides from
+them that a host is down or did not take a build in time, so they must not wait behind its backlog. A burst of
+400 creates on 40 fake hosts queued the heartbeats 7-9 s apart behind the builds' events and more than half the
+servers went to ERROR ("host is down", "did not take the build within 8 s"); the worker takes from its queues in
+turn, so a message here waits for at most one task of each other queue."""
+CONTROL_QUEUES = ("compute", "network", "image", "volume", "events", LIVENESS_QUEUE)
 
 
 def host_queue(service: str, host: str) -> str:

@@ -1,7 +1,8 @@
 """stratus-scheduler: the control side of compute (placement, build/delete orchestration, host reports), on
-the ``compute`` and ``events`` queues.
+the ``compute``, ``events`` and ``liveness`` queues (``common.queue.LIVENESS_QUEUE``: the hosts' heartbeats and
+acknowledgements, which must not wait behind the others' backlog).
 
-Start with ``celery -A compute.control.worker:app worker -Q compute,events --beat``.
+Start with ``celery -A compute.control.worker:app worker -Q compute,events,liveness --beat``.
 """
 
 from common import hostnames
