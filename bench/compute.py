@@ -52,29 +52,36 @@ def placement(hosts: int, placements: int) -> list[float]:
     """Seconds per placement decision (filters, weighers, claim) over ``hosts`` registered hosts."""
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite:///{tmp}/bench.db")
-        Base.metadata.create_all(db.engine)
-        now = datetime.now(UTC)
+        try:
+            return placement_on(db, hosts, placements)
+        finally:
+            db.dispose()
+
+
+def placement_on(db: Database, hosts: int, placements: int) -> list[float]:
+    """The same on ``db``, an empty database of any kind (``bench/scale.py`` runs it on PostgreSQL)."""
+    Base.metadata.create_all(db.engine)
+    now = datetime.now(UTC)
+    with db.session() as session:
+        session.add_all(
+            ComputeHost(name=f"host-{i:05d}", vcpus=64, memory_mb=262144, disk_gb=4000, last_heartbeat=now)
+            for i in range(hosts)
+        )
+    timings = []
+    cache = HostStateCache(ttl=2.0)  # the scheduler's own setting, scheduler_host_state_ttl
+    for index in range(placements):
+        request = scheduler.Request(instance_id=f"i-{index}", vcpus=2, memory_mb=2048, disk_gb=20)
+        started = time.perf_counter()
         with db.session() as session:
-            session.add_all(
-                ComputeHost(name=f"host-{i:04d}", vcpus=64, memory_mb=262144, disk_gb=4000, last_heartbeat=now)
-                for i in range(hosts)
-            )
-        timings = []
-        cache = HostStateCache(ttl=2.0)  # the scheduler's own setting, scheduler_host_state_ttl
-        for index in range(placements):
-            request = scheduler.Request(instance_id=f"i-{index}", vcpus=2, memory_mb=2048, disk_gb=20)
-            started = time.perf_counter()
+            states, _ = cache.states(session)
+        decision = scheduler.select_hosts(states, request)
+        for candidate in decision.ranked():
             with db.session() as session:
-                states, _ = cache.states(session)
-            decision = scheduler.select_hosts(states, request)
-            for candidate in decision.ranked():
-                with db.session() as session:
-                    if scheduler.claim(session, candidate.host.name, request):
-                        cache.claimed(candidate.host.name, request)
-                        break
-                cache.invalidate()
-            timings.append(time.perf_counter() - started)
-        db.dispose()
+                if scheduler.claim(session, candidate.host.name, request):
+                    cache.claimed(candidate.host.name, request)
+                    break
+            cache.invalidate()
+        timings.append(time.perf_counter() - started)
     return timings
 
 

@@ -9,7 +9,8 @@ Two host machines (``manage.host_machine``: each its own namespaces and libvirtd
 made for the run) on a private underlay, one tiny guest (TCG). Each live round: the target prepares
 (``pre_live_migration``), the source migrates (wall time, the downtime libvirt measured, the memory bytes it sent,
 the size of the overlay file its block copy moves) and cleans up; ``--no-native-tls`` sends QEMU's streams in
-clear (``live_migration_with_native_tls = false``), to see what the encryption costs. Then a cold migration:
+clear (``live_migration_with_native_tls = false``), and ``--compare`` takes turns (two rounds each way), to see
+what the encryption costs under the same load. Then a cold migration:
 power off and copy, then define and boot on the target (to its ready line). Run as root. Exit status 0 unless a
 move failed.
 """
@@ -62,7 +63,10 @@ def main() -> int:
     parser.add_argument("--memory", type=int, default=192, help="the guest's memory in MiB")
     parser.add_argument("--native-tls", action=argparse.BooleanOptionalAction, default=True,
                         help="QEMU's streams encrypted with its own TLS (live_migration_with_native_tls)")  # fmt: skip
+    parser.add_argument("--compare", action="store_true",
+                        help="both ways: two rounds with native TLS, two in clear, and so on")  # fmt: skip
     args = parser.parse_args()
+    modes = [True, False] if args.compare else [args.native_tls]
 
     work = Path(tempfile.mkdtemp(prefix="stratus-bench-migration-", dir="/var/tmp"))  # QEMU must reach it
     work.chmod(0o755)
@@ -71,7 +75,7 @@ def main() -> int:
     image = work / "tiny.qcow2"
     subprocess.run(["bash", str(ROOT / "deploy/images/build-tiny.sh"), str(image)], check=True, capture_output=True)
     started_machines: list[HostMachine] = []
-    drivers: list[tuple[LibvirtDriver, MigrationTarget, Path]] = []
+    drivers: list[tuple[dict[bool, LibvirtDriver], MigrationTarget, Path]] = []
     uuid = str(uuidlib.uuid4())
     try:
         for index, name in enumerate("ab"):
@@ -83,43 +87,52 @@ def main() -> int:
             cache = work / name / "cache"
             cache.mkdir(mode=0o755, parents=True)
             shutil.copyfile(image, cache / "tiny.qcow2")
-            driver = LibvirtDriver(
-                Settings(
-                    libvirt_uri=machine.libvirt_uri,
-                    instances_path=str(work / name / "instances"),
-                    network_namespace=machine.netns,
-                    console_listen=machine.underlay_ip,
-                    libvirt_migration_uri=f"qemu+tls://{{address}}/system?pkipath={tls}",
-                    live_migration_with_native_tls=args.native_tls,
-                    qemu_tls_dir=str(qemu),
-                )
+            host_settings = Settings(
+                libvirt_uri=machine.libvirt_uri,
+                instances_path=str(work / name / "instances"),
+                network_namespace=machine.netns,
+                console_listen=machine.underlay_ip,
+                libvirt_migration_uri=f"qemu+tls://{{address}}/system?pkipath={tls}",
+                qemu_tls_dir=str(qemu),
             )
-            driver.init_host(machine.name)
-            drivers.append((driver, MigrationTarget(machine.name, machine.underlay_ip), cache))
+            by_mode = {}
+            for mode in modes:
+                by_mode[mode] = LibvirtDriver(host_settings.replace(live_migration_with_native_tls=mode))
+                by_mode[mode].init_host(machine.name)
+            drivers.append((by_mode, MigrationTarget(machine.name, machine.underlay_ip), cache))
 
         (a, _, cache_a) = drivers[0]
-        a.spawn(spec(uuid, cache_a, args.memory))
-        boot = wait_ready(a, uuid, 1)
-        streams = "QEMU's native TLS" if args.native_tls else "in clear"
-        print(f"migration: tiny guest, {args.memory} MiB, TCG, streams {streams}; booted on A in {boot:.1f} s")
-        print(f"{'round':>5} {'direction':>9} {'wall s':>7} {'downtime ms':>11} {'memory MiB':>10} {'overlay MiB':>11}")
-        walls, downtimes = [], []
+        a[modes[0]].spawn(spec(uuid, cache_a, args.memory))
+        boot = wait_ready(a[modes[0]], uuid, 1)
+        print(f"migration: tiny guest, {args.memory} MiB, TCG; booted on A in {boot:.1f} s")
+        print(f"{'round':>5} {'direction':>9} {'streams':>10} {'wall s':>7} {'downtime ms':>11} {'memory MiB':>10} "
+              f"{'overlay MiB':>11}")  # fmt: skip
+        walls: dict[bool, list[float]] = {mode: [] for mode in modes}
+        downtimes: dict[bool, list[int]] = {mode: [] for mode in modes}
         for number in range(args.rounds):
-            (source, _, _), (target, to, cache) = drivers[number % 2], drivers[(number + 1) % 2]
+            mode = modes[(number // 2) % len(modes)]  # both directions in each mode, the modes taking turns
+            source, (target, to, cache) = drivers[number % 2][0][mode], drivers[(number + 1) % 2]
+            target = target[mode]
             target.pre_live_migration(spec(uuid, cache, args.memory), block_migration=True)
             overlay = (source.instance_dir(uuid) / "disk").stat().st_size  # what the block copy moves at most
             started = time.monotonic()
             stats = source.live_migration(uuid, to, True, lambda _s: None)
             wall = time.monotonic() - started
             source.post_live_migration_at_source(uuid)
-            walls.append(wall)
-            downtimes.append(stats.downtime_ms or 0)
+            walls[mode].append(wall)
+            downtimes[mode].append(stats.downtime_ms or 0)
             direction = "A → B" if number % 2 == 0 else "B → A"
-            print(f"{number + 1:>5} {direction:>9} {wall:>7.2f} {stats.downtime_ms!s:>11} "
+            streams = "TLS" if mode else "clear"
+            print(f"{number + 1:>5} {direction:>9} {streams:>10} {wall:>7.2f} {stats.downtime_ms!s:>11} "
                   f"{stats.memory_processed / MiB:>10.1f} {overlay / MiB:>11.1f}")  # fmt: skip
-        print(f"live: median {statistics.median(walls):.2f} s, downtime median {statistics.median(downtimes):.0f} ms")
+        for mode in modes:
+            if walls[mode]:
+                label, wall, down = "native TLS" if mode else "in clear", walls[mode], downtimes[mode]
+                print(f"live, {label}: median {statistics.median(wall):.2f} s, downtime median "
+                      f"{statistics.median(down):.0f} ms ({len(wall)} rounds)")  # fmt: skip
 
         (source, _, _), (target, to, cache) = drivers[args.rounds % 2], drivers[(args.rounds + 1) % 2]
+        source, target = source[modes[0]], target[modes[0]]
         started = time.monotonic()
         source.migrate_disk_and_power_off(uuid, to)
         copied = time.monotonic() - started
