@@ -11,9 +11,10 @@ load on a shared machine):
 * the data: one ``--piece-mib`` buffer of random bytes, stamped with a counter at the start of every MiB before it
   is handed out again, so no two MiB of an image are equal and nothing is generated per byte. Generating alone is
   timed once, for information: both measurements below include it, and it is a small part of either.
-* reference: this process writes the pieces with ``os.write`` to a new file in the private cloud's image store
-  directory while two threads update md5 and sha512 over the same piece (hashlib and the write release the GIL),
-  then ``fsync``\\ s it; the file is removed after.
+* reference: a child process in a session of its own (as the API server is: under load, the kernel's autogroup
+  scheduling gives each session an equal share of the CPUs) writes the pieces with ``os.write`` to a new file in
+  the private cloud's image store directory while two threads update md5 and sha512 over the same piece (hashlib
+  and the write release the GIL), then ``fsync``\\ s it; the file is removed after.
 * upload: ``PUT /image/v2/images/{id}/file`` of the same pieces through the private cloud's API
   (``manage.private_cloud.running_cloud``, gunicorn as deployed) with ``http.client`` and ``sendall`` of each piece
   (no client library copying or re-chunking the body), timed from the first byte sent to the 204. The image must
@@ -35,6 +36,7 @@ import argparse
 import hashlib
 import http.client
 import json
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -117,6 +119,29 @@ def _write_all(fd: int, piece: memoryview) -> None:
 
 
 def reference(pieces: Pieces, size: int, directory: Path) -> Written:
+    """``write_reference`` in a child process of its own session, as the API server runs in its own: with the
+    kernel's autogroup scheduling (the default), each session gets an equal share of the CPUs under load, so the
+    reference must not share this process's (the upload's client) nor be charged the benchmark's own threads."""
+    parent, child = multiprocessing.get_context("fork").Pipe(duplex=False)
+
+    def run() -> None:
+        os.setsid()
+        child.send(write_reference(pieces, size, directory))
+
+    process = multiprocessing.get_context("fork").Process(target=run, daemon=True)
+    process.start()
+    try:
+        if not parent.poll(TIMEOUT_PER_GIB * (size / (1 << 30) + 1)):
+            raise ApiFailure("the reference write did not finish")
+        return parent.recv()
+    finally:
+        process.join(timeout=30)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def write_reference(pieces: Pieces, size: int, directory: Path) -> Written:
     """Write ``size`` bytes to a new file in ``directory`` with md5 and sha512 in parallel, fsync, remove it."""
     path = directory / f"bench-reference-{uuid.uuid4().hex}"
     md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
