@@ -76,3 +76,4 @@ bench: ## Run the benchmarks; they print figures, they do not pass or fail
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/volumes.py
 	$(BIN)/python bench/bringup.py
+	$(BIN)/python bench/scale.py
