@@ -45,6 +45,9 @@ LOG = logging.getLogger(__name__)
 
 DEVICE = re.compile(r"/dev/vd[b-z]")
 """Devices a volume may be attached as; ``/dev/vda`` is the root disk."""
+DEVICE_NAME = re.compile(r"/dev/x?[a-z]?d?[a-z]+[0-9]*")
+"""Any device name Nova's API accepts (its ``match_device``); one that is not a free ``DEVICE`` is only a wish
+that Nova's libvirt driver ignores ("Ignoring supplied device name"), taking the next free virtio disk instead."""
 ROOT_DEVICE = "/dev/vda"
 DETACH_TIMEOUT = 60.0
 """How long a host waits for a guest to release a disk before the detach fails (the volume stays attached)."""

@@ -126,8 +126,10 @@ def attach_volume(server_id: str) -> Response:
     ctx = current()
     body = validated_body(_create_schema())["volumeAttachment"]
     device = body.get("device") or None
-    if device is not None and not volumes.DEVICE.fullmatch(device):
+    if device is not None and not volumes.DEVICE_NAME.fullmatch(device):
         raise BadRequest(f"The supplied device path ({device}) is invalid.")
+    if device is not None and not volumes.DEVICE.fullmatch(device):
+        device = None  # /dev/xvdb, /dev/sdb, /dev/vda...: the next free virtio disk, as Nova's libvirt driver does
     rt = runtime()
     try:
         with rt.db.session() as session:
