@@ -966,6 +966,11 @@ class LibvirtDriver(base.ComputeDriver):
                                 target.host)  # fmt: skip
                     return self._completed_stats(remote, uuid, last)
                 raise DriverError(reason=f"live migration of {uuid} to {target.host} failed, the guest is lost: {exc}")
+            if not guest.is_active():  # its QEMU ended (crashed) here: the guest does not run anywhere
+                raise DriverError(
+                    reason=f"live migration of {uuid} to {target.host} failed ({exc}) and the guest's QEMU ended on "
+                    f"{self.host_name}: the guest is off there"
+                ) from exc
         try:
             if guest.power_state() == PowerState.PAUSED and state_before == PowerState.RUNNING:
                 guest.unpause()

@@ -802,3 +802,23 @@ def test_hosts_that_share_a_libvirtd_cannot_move_a_guest_live_between_them(tmp_p
         target.pre_live_migration(spec(base), block_migration=True)
     target.rollback_live_migration_at_destination(UUID)  # the control side's roll-back: the source's guest stays
     assert _state(source) == PowerState.RUNNING and (source.instance_dir(UUID) / "disk").exists()
+
+
+def test_a_live_migration_whose_source_qemu_crashed_says_the_guest_is_off_not_that_it_still_runs(
+    hosts: tuple[LibvirtDriver, LibvirtDriver], base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QEMU 7.2 aborts when a paused guest that arrived paused leaves again (its disks were never activated):
+    libvirt reports 'domain is not running', and the guest, whose definition stays, is off."""
+    source, target = hosts
+    source.spawn(spec(base))
+    target.pre_live_migration(spec(base), block_migration=True)
+
+    def crashed(guest: Guest, uri: str, params: dict[str, Any], flags: int) -> None:
+        guest._call(lambda dom: dom.destroy())  # QEMU's assertion killed the process
+        raise _libvirt_error(libvirt.VIR_ERR_OPERATION_FAILED, "operation failed: domain is not running")
+
+    monkeypatch.setattr(Guest, "migrate", crashed)
+    with pytest.raises(DriverError, match=r"QEMU ended on host-a: the guest is off there") as raised:
+        source.live_migration(UUID, TARGET, True, lambda _s: None)
+    assert "still runs" not in raised.value.message
+    assert _state(source) == PowerState.SHUTDOWN
