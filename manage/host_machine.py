@@ -260,16 +260,18 @@ def _physical_veth(machine: HostMachine, physnet: str) -> str:
 LISTEN_MARK = "# stratus: how this host's libvirtd listens (rewritten at every start)"
 
 
-def _libvirt_config(machine: HostMachine, listen: str, tls_dir: Path | None, qemu_tls: bool = False) -> None:
+def _libvirt_config(machine: HostMachine, listen: str, tls_dir: Path | None, qemu_tls: bool = False) -> bool:
     """Its ``/etc/libvirt``: the machine's, once, with a host UUID of its own (kept across restarts), and how its
     libvirtd listens on the underlay: ``tls`` (x509 both ways with the files in ``tls_dir``: what hosts use to
     reach each other for migrations), ``tcp`` (no authentication: only for tests of a machine's private underlay)
     or ``none`` (the unix socket only). ``qemu_tls``: its qemu.conf points QEMU's migration TLS at
-    ``machine.qemu_tls_dir`` (QEMU runs as the machine's QEMU user: the files are installed readable by its group)."""
+    ``machine.qemu_tls_dir`` (QEMU runs as the machine's QEMU user: the files are installed readable by its group).
+    Returns whether either file changed (a running libvirtd must start again to read it)."""
     etc = machine.root / "etc" / "libvirt"
     if not etc.exists():
         shutil.copytree("/etc/libvirt", etc, symlinks=True)
     conf = etc / "libvirtd.conf"
+    before = [path.read_bytes() if path.exists() else b"" for path in (conf, etc / "qemu.conf")]
     text = conf.read_text().split(f"\n{LISTEN_MARK}\n", 1)[0]
     if "\nhost_uuid = " not in text:
         text = f'{text.rstrip()}\nhost_uuid = "{uuid.uuid4()}"\n'
@@ -287,6 +289,7 @@ def _libvirt_config(machine: HostMachine, listen: str, tls_dir: Path | None, qem
     conf.write_text(f"{text.rstrip()}\n{LISTEN_MARK}\n" + "\n".join(lines) + "\n")
     if qemu_tls:
         hypervisor_tls.write_qemu_conf(etc / "qemu.conf", machine.qemu_tls_dir)
+    return [path.read_bytes() if path.exists() else b"" for path in (conf, etc / "qemu.conf")] != before
 
 
 SETUP_SCRIPT = """
@@ -362,6 +365,26 @@ def _pid_alive(pid_file: Path) -> bool:
     return True
 
 
+def _stop_libvirtd(machine: HostMachine, timeout: float = 15) -> None:
+    """Its libvirtd only (SIGTERM): the guests' QEMU processes run on, and libvirtd takes them back when it starts
+    again, reading its configuration then (as ``systemctl restart libvirtd`` on a real host)."""
+    pid_file = machine.root / "run" / "libvirt" / "libvirtd.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid_file) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _pid_alive(pid_file):
+        raise HostMachineError(
+            name=machine.name, reason=f"libvirtd (pid {pid}) did not stop to read its new configuration"
+        )
+    machine.libvirt_socket.unlink(missing_ok=True)
+
+
 def _start_daemons(machine: HostMachine) -> None:
     run = machine.root / "run" / "libvirt"
     for daemon, extra in (("virtlogd", []), ("libvirtd", ["-l"] if listens_tcp(machine) else [])):
@@ -403,8 +426,10 @@ def start(
     _network(machine).ensure()
     _physical_wires(machine)
     _make_cgroups(machine)
-    _libvirt_config(machine, listen, tls_dir, qemu_tls)
+    changed = _libvirt_config(machine, listen, tls_dir, qemu_tls)
     _make_namespaces(machine, hide, shared)
+    if changed and running(machine):  # a newer release's settings (QEMU's migration TLS, say) take effect now
+        _stop_libvirtd(machine)
     _start_daemons(machine)
     return machine
 

@@ -77,6 +77,24 @@ def test_a_host_is_started_again_without_change_and_refuses_hostile_names(machin
         HostMachine("fine", a.root, "10.231.7.20; reboot")
 
 
+def test_a_host_whose_libvirt_configuration_changed_starts_only_its_libvirtd_again(machines):
+    """A later ``make up`` whose release writes new settings (QEMU's migration TLS, say) into a running host's
+    libvirt configuration: libvirtd reads it only when it starts, so it starts again; virtlogd and the guests'
+    processes run on."""
+    a, _ = machines
+
+    def pid(daemon: str) -> str:
+        return (a.root / "run" / "libvirt" / f"{daemon}.pid").read_text().split()[0]
+
+    libvirtd, virtlogd = pid("libvirtd"), pid("virtlogd")
+    host_machine.start(a, listen="tcp")  # it listens on its underlay now
+    assert pid("libvirtd") != libvirtd and pid("virtlogd") == virtlogd
+    assert _virsh(a.libvirt_uri, "hostname") == a.name
+    restarted = pid("libvirtd")
+    host_machine.start(a, listen="tcp")
+    assert pid("libvirtd") == restarted, "nothing changed: left running"
+
+
 def test_stopping_a_host_stops_every_process_of_it(tmp_path):
     machine = HostMachine(f"hm-{uuid.uuid4().hex[:4]}-c", tmp_path / "c", "10.231.8.13", underlay_bridge="ul-hmstop")
     host_machine.start(machine)
