@@ -119,7 +119,11 @@ class HostSettings:
     image_import_target_format: str = _setting(
         "", "disk_format that interoperable imports convert to (qcow2, raw or vmdk). Empty: keep the format."
     )
-    image_chunk_size: int = _setting(1 << 20, "Bytes read or written at a time when streaming image data.")
+    image_chunk_size: int = _setting(
+        4 << 20,
+        "Bytes read or written at a time when streaming image data; an upload holds two such buffers (one being "
+        "received while the other is hashed and written).",
+    )
     image_import_allowed_sources: str = _setting(
         "",
         "Web sources Glance's import tasks (POST /v2/tasks) may fetch image data from, comma-separated, each "

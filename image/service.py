@@ -15,7 +15,7 @@ Every function that takes a ``Session`` works inside the caller's transaction an
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session
@@ -158,7 +158,7 @@ def receive_data(
     store: ImageStore,
     settings: Settings,
     image: Image,
-    stream: BinaryIO,
+    stream: upload.ReadsInto,
     allowance: int,
     expected_size: int | None = None,
 ) -> None:
@@ -177,7 +177,7 @@ def stage_data(
     store: ImageStore,
     settings: Settings,
     image: Image,
-    stream: BinaryIO,
+    stream: upload.ReadsInto,
     allowance: int,
     expected_size: int | None = None,
 ) -> None:

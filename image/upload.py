@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import logging
 import time
 import uuid
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -45,9 +46,26 @@ class Received:
     os_hash_value: str
 
 
+class ReadsInto(Protocol):
+    """A byte stream read into the caller's buffer (a request body, a web response, a file): 0 at its end."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+def _fill(stream: ReadsInto, buffer: memoryview) -> int:
+    """Read until ``buffer`` is full or the stream ends (a socket gives what has arrived, often far less)."""
+    filled = 0
+    while filled < len(buffer):
+        n = stream.readinto(buffer[filled:])
+        if not n:
+            break
+        filled += n
+    return filled
+
+
 def stream_into(
     staged: StagedWrite,
-    read: Callable[[int], bytes],
+    stream: ReadsInto,
     chunk_size: int,
     allowance: int,
     expected: int | None = None,
@@ -58,19 +76,26 @@ def stream_into(
     ``expected`` is the declared Content-Length: a stream that ends short of it was cut (the client went
     away), and must never be taken for a complete, smaller image.
 
-    The two digests and the write of one chunk run in parallel, while the next chunk is read: hashlib and
-    file writes release the GIL, so an upload costs the slowest of the four instead of their sum. At most
-    two chunks are in memory.
+    The two digests and the write of one chunk run in parallel, while the next chunk is read into the other of
+    two buffers: hashlib and file writes release the GIL, so an upload costs the slowest of the four instead of
+    their sum. The bytes are read into those two buffers and handed to the digests and the write as views: no
+    copy in this process, and memory stays two chunks whatever the size.
     """
     md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
     size = 0
     next_beat = time.monotonic() + HEARTBEAT_SECONDS
+    buffers = (memoryview(bytearray(chunk_size)), memoryview(bytearray(chunk_size)))
     pending: list[Future[None]] = []
     with ThreadPoolExecutor(3, thread_name_prefix="upload") as pool:
-        while chunk := read(chunk_size):
+        for turn in itertools.count():
+            # The other buffer's chunk is still being hashed and written: this one is free since the last wait.
+            n = _fill(stream, buffers[turn % 2])
             for future in pending:
                 future.result()
-            size += len(chunk)
+            if not n:
+                break
+            chunk = buffers[turn % 2][:n]
+            size += n
             if heartbeat and time.monotonic() > next_beat:
                 heartbeat()
                 next_beat = time.monotonic() + HEARTBEAT_SECONDS
@@ -83,8 +108,6 @@ def stream_into(
                 pool.submit(sha512.update, chunk),
                 pool.submit(staged.write, chunk),
             ]
-        for future in pending:
-            future.result()
     if expected is not None and size != expected:
         raise BadRequest(f"The upload ended after {size} of the {expected} bytes announced; nothing was kept.")
     return Received(size, md5.hexdigest(), sha512.hexdigest())
@@ -146,7 +169,7 @@ def receive(
     db: Database,
     store: ImageStore,
     image: Image,
-    stream: BinaryIO,
+    stream: ReadsInto,
     allowance: int,
     chunk_size: int,
     expected_size: int | None = None,
@@ -164,7 +187,7 @@ def receive(
     with store.begin(image.id) as staged:
         try:
             beat = functools.partial(touch, db, image.id, token)
-            received = stream_into(staged, stream.read, chunk_size, allowance, expected_size, beat)
+            received = stream_into(staged, stream, chunk_size, allowance, expected_size, beat)
         except BaseException:
             release(db, image.id, token, ImageStatus.QUEUED)
             raise
@@ -207,7 +230,7 @@ def stage(
     db: Database,
     store: ImageStore,
     image: Image,
-    stream: BinaryIO,
+    stream: ReadsInto,
     allowance: int,
     chunk_size: int,
     expected_size: int | None = None,
@@ -217,7 +240,7 @@ def stage(
     with store.begin(image.id) as staged:
         try:
             beat = functools.partial(touch, db, image.id, token)
-            stream_into(staged, stream.read, chunk_size, allowance, expected_size, beat)
+            stream_into(staged, stream, chunk_size, allowance, expected_size, beat)
         except BaseException:
             release(db, image.id, token, ImageStatus.QUEUED)
             raise

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from api import guards, policy
+from api import guards, policy, request_body
 from api.broker import require_broker, send_after_commit
 from api.context import current
 from api.image import access
@@ -61,7 +61,8 @@ def upload_file(image_id: str) -> Response:
     image, allowance = _writable_image(image_id, "image:upload_image")
     _refuse_declared_excess(allowance)
     rt = runtime()
-    service.receive_data(rt.db, rt.image_store, rt.settings, image, request.stream, allowance, request.content_length)
+    body = request_body.body_reader()
+    service.receive_data(rt.db, rt.image_store, rt.settings, image, body, allowance, request.content_length)
     return Response(status=204)
 
 
@@ -120,7 +121,8 @@ def stage_file(image_id: str) -> Response:
     image, allowance = _writable_image(image_id, "image:import_image")
     _refuse_declared_excess(allowance)
     rt = runtime()
-    service.stage_data(rt.db, rt.image_store, rt.settings, image, request.stream, allowance, request.content_length)
+    body = request_body.body_reader()
+    service.stage_data(rt.db, rt.image_store, rt.settings, image, body, allowance, request.content_length)
     return Response(status=204)
 
 

@@ -40,7 +40,8 @@ class StagedWrite(ABC):
         """A local file holding what was written so far, for inspection before commit (headers only)."""
 
     @abstractmethod
-    def write(self, chunk: bytes) -> None: ...
+    def write(self, chunk: bytes | memoryview) -> None:
+        """Append the bytes; the caller may reuse its buffer once this returns (nothing keeps a reference)."""
 
     @abstractmethod
     def flush(self) -> None:
@@ -107,6 +108,16 @@ class ImageStore(ABC):
     def close(self) -> None:
         """Let go of connections (a Ceph client's threads); the next call makes them again."""
         return None
+
+
+def write_all(handle: BinaryIO, chunk: bytes | memoryview) -> None:
+    """The whole chunk to an unbuffered file, which may take less than it was given in one call."""
+    view = memoryview(chunk)
+    while view:
+        written = handle.write(view)
+        if not written:
+            raise OSError(f"the file took none of {len(view)} bytes")
+        view = view[written:]
 
 
 @contextmanager

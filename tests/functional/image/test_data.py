@@ -184,6 +184,44 @@ def test_an_upload_cut_mid_stream_leaves_a_queued_image_and_no_file(cloud, uniqu
     assert _put(cloud, token, image["id"], b"\1" * 4096).status_code == 204
 
 
+def test_a_body_arriving_in_odd_pieces_is_stored_and_hashed_whole_and_the_connection_serves_the_next_request(
+    cloud, unique
+):
+    # A Content-Length body is received straight from gunicorn's socket (api.request_body): the pieces a client
+    # sends, of any size and with pauses, must add up to exactly the body, and the request pipelined right behind
+    # it on the same connection must still reach the API intact.
+    token = cloud.demo().get_token()
+    image = _create(cloud, token, name=unique)
+    data = b"".join(hashlib.sha512(i.to_bytes(4, "big")).digest() for i in range((9 * MiB + 4321) // 64 + 1))
+    data = data[: 9 * MiB + 4321]
+    host, port = cloud.url.removeprefix("http://").split(":")
+    put = (
+        f"PUT /image/v2/images/{image['id']}/file HTTP/1.1\r\nHost: {host}\r\nX-Auth-Token: {token}\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n"
+    ).encode()
+    get = f"GET /image/v2/images/{image['id']} HTTP/1.1\r\nHost: {host}\r\nX-Auth-Token: {token}\r\n\r\n".encode()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(put + data[:1000])  # the first bytes arrive with the headers: gunicorn reads them ahead
+        time.sleep(0.2)
+        offset, step = 1000, 1
+        while offset < len(data):
+            sock.sendall(data[offset : offset + step])
+            offset, step = offset + step, step * 7 % (3 * MiB) + 1
+        sock.sendall(get)
+        replies = b""
+        while replies.count(b"HTTP/1.1 ") < 2 or not replies.rstrip().endswith(b"}"):
+            more = sock.recv(65536)
+            assert more, replies
+            replies += more
+    first, second = replies.split(b"HTTP/1.1 ")[1:]
+    assert first.startswith(b"204")
+    assert second.startswith(b"200")
+    shown = json.loads(second.partition(b"\r\n\r\n")[2])
+    assert (shown["status"], shown["size"]) == ("active", len(data))
+    assert shown["checksum"] == hashlib.md5(data).hexdigest()
+    assert shown["os_hash_value"] == hashlib.sha512(data).hexdigest()
+
+
 def test_concurrent_uploads_to_one_image_one_wins_the_other_gets_409(cloud, unique):
     token = cloud.demo().get_token()
     image = _create(cloud, token, name=unique)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import random
 import time
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -68,20 +70,88 @@ def test_stale_staged_files_are_swept_and_fresh_ones_kept(store):
 def test_streaming_hashes_as_it_goes(store):
     data = os.urandom(3 << 20)
     with store.begin("img-3") as staged:
-        received = upload.stream_into(staged, io.BytesIO(data).read, 1 << 20, allowance=len(data), expected=len(data))
+        received = upload.stream_into(staged, io.BytesIO(data), 1 << 20, allowance=len(data), expected=len(data))
     assert received.size == len(data)
     assert received.checksum == hashlib.md5(data).hexdigest()
     assert received.os_hash_value == hashlib.sha512(data).hexdigest()
 
 
+class _Trickle:
+    """A stream that hands out what a socket would: pieces of random sizes, never a whole buffer's worth."""
+
+    def __init__(self, data: bytes, seed: int) -> None:
+        self._data, self._offset, self._random = memoryview(data), 0, random.Random(seed)
+
+    def readinto(self, buffer: memoryview) -> int:
+        n = min(len(buffer), self._random.randint(1, 200_000), len(self._data) - self._offset)
+        buffer[:n] = self._data[self._offset : self._offset + n]
+        self._offset += n
+        return n
+
+
+class _SlowWrite:
+    """A staged write that keeps its copy of every chunk and takes its time, so the next chunk is being read into
+    the other buffer while this one is still being written."""
+
+    def __init__(self) -> None:
+        self.kept = bytearray()
+
+    def write(self, chunk: memoryview) -> None:
+        time.sleep(0.002)
+        self.kept += chunk
+
+
+def test_an_upload_read_in_small_pieces_into_reused_buffers_hashes_and_stores_exactly_its_bytes():
+    data = os.urandom(5 * (1 << 20) + 12345)
+    staged = _SlowWrite()
+    received = upload.stream_into(staged, _Trickle(data, seed=7), 256 << 10, allowance=len(data), expected=len(data))
+    assert bytes(staged.kept) == data
+    assert (received.size, received.checksum, received.os_hash_value) == (
+        len(data),
+        hashlib.md5(data).hexdigest(),
+        hashlib.sha512(data).hexdigest(),
+    )
+
+
+class _Endless:
+    """A body that never ends, produced without allocating: only what ``stream_into`` allocates is traced."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readinto(self, buffer: memoryview) -> int:
+        n = min(len(buffer), self.left)
+        self.left -= n
+        return n
+
+
+class _Discard:
+    def write(self, chunk: memoryview) -> None:
+        pass
+
+
+def test_streaming_memory_is_two_chunks_whatever_the_size():
+    chunk = 1 << 20
+    peaks = []
+    for size in (8 * chunk, 64 * chunk):
+        tracemalloc.start()
+        try:
+            upload.stream_into(_Discard(), _Endless(size), chunk, allowance=size, expected=size)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert all(peak < 3 * chunk for peak in peaks), peaks
+    assert peaks[1] - peaks[0] < chunk // 4, peaks
+
+
 def test_streaming_stops_at_the_allowance(store):
     with store.begin("img-4") as staged, pytest.raises(PayloadTooLarge):
-        upload.stream_into(staged, io.BytesIO(b"x" * 5000).read, 1000, allowance=4096)
+        upload.stream_into(staged, io.BytesIO(b"x" * 5000), 1000, allowance=4096)
 
 
 def test_a_stream_shorter_than_announced_is_refused(store):
     with store.begin("img-5") as staged, pytest.raises(BadRequest, match="100 of the 200"):
-        upload.stream_into(staged, io.BytesIO(b"x" * 100).read, 1000, allowance=1000, expected=200)
+        upload.stream_into(staged, io.BytesIO(b"x" * 100), 1000, allowance=1000, expected=200)
 
 
 def test_receive_activates_with_checksums_and_rejects_a_second_upload(db, store):
