@@ -9,7 +9,10 @@ finds.
 One private cloud (``manage.private_cloud.running_cloud``) on a private PostgreSQL (``start_postgres``) with the
 fake compute driver and the fake network dataplane: ``--agents`` machine hosts (``STRATUS_HOSTS``), each with one
 compute and one network agent process serving ``--hosts / --agents`` fake hosts (``compute_fake_hosts``), every
-interval at the product's default. Then:
+interval at the product's default. 20 agent processes of 50 fake hosts each: with 4 of 250, Redis spent its time
+matching each agent's every BRPOP (a key per fake host's queue) against its user's ACL patterns (ten per fake host,
+``manage.broker_acl``), a cost that grows with the square of the hosts one agent serves (a real host serves one),
+and the agents dropped most of their own reports as expired before sending them. Then:
 
 1. ``--servers`` servers (m1.tiny, no network) across ``--projects`` projects: ``--boot`` of them booted **through
    the API** (``--seed-concurrency`` clients, each project's quota lifted by the admin) onto the reporting hosts,
@@ -395,7 +398,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="40 hosts, 400 servers, short cells: a sanity run")
     parser.add_argument("--hosts", type=int, default=1000, help="fake hosts, reporting at the production interval")
-    parser.add_argument("--agents", type=int, default=4, help="agent processes (machine hosts) serving them")
+    parser.add_argument("--agents", type=int, default=20, help="agent processes (machine hosts) serving them")
     parser.add_argument("--servers", type=int, default=10_000)
     parser.add_argument("--boot", type=int, default=2000, help="of the servers, how many boot through the API")
     parser.add_argument("--host-timeout", type=float, default=300.0, help="seconds to wait for every host to be up")
