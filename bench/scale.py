@@ -9,10 +9,11 @@ finds.
 One private cloud (``manage.private_cloud.running_cloud``) on a private PostgreSQL (``start_postgres``) with the
 fake compute driver and the fake network dataplane: ``--agents`` machine hosts (``STRATUS_HOSTS``), each with one
 compute and one network agent process serving ``--hosts / --agents`` fake hosts (``compute_fake_hosts``), every
-interval at the product's default. 20 agent processes of 50 fake hosts each: with 4 of 250, Redis spent its time
-matching each agent's every BRPOP (a key per fake host's queue) against its user's ACL patterns (ten per fake host,
-``manage.broker_acl``), a cost that grows with the square of the hosts one agent serves (a real host serves one),
-and the agents dropped most of their own reports as expired before sending them. Then:
+interval at the product's default. 20 agent processes of 50 fake hosts each: with 4 of 250, each agent took a few
+messages a second at 1% CPU while Redis was busy, and dropped most of its own reports as expired before sending them.
+The likely cause (not profiled): Redis matches every key of an agent's BRPOP (one per fake host's queue) against its
+user's ACL patterns (ten per fake host, ``manage.broker_acl``), a cost that grows with the square of the hosts one
+agent serves; a real host serves one. Then:
 
 1. ``--servers`` servers (m1.tiny, no network) across ``--projects`` projects: ``--boot`` of them booted **through
    the API** (``--seed-concurrency`` clients, each project's quota lifted by the admin) onto the reporting hosts,
