@@ -138,6 +138,10 @@ def _translated(uuid: str, action: str) -> Iterator[None]:
 
 
 class LibvirtDriver(base.ComputeDriver):
+    detach_retry_interval: float = 20.0
+    """Seconds a volume detach waits for the guest before it sends the unplug request again (Nova's
+    ``device_detach_timeout``)."""
+
     def __init__(
         self,
         settings: HostSettings,
@@ -1348,9 +1352,16 @@ class LibvirtDriver(base.ComputeDriver):
             if guest is None:
                 return  # its disks went with it
             if guest.is_active() and (element := config.disk_element(guest.xml(), device)) is not None:
-                self._unplug_live(guest, element, device)
-                if not self._wait_released(guest, device, timeout):
-                    raise DriverError(reason=f"The guest did not release /dev/{device} within {timeout:g} s")
+                deadline = time.monotonic() + timeout
+                # The request is sent again until the guest lets go, as Nova's libvirt driver does: a guest that
+                # is booting (or has just arrived by migration) can miss the ACPI unplug event for good.
+                while True:
+                    self._unplug_live(guest, element, device)
+                    left = deadline - time.monotonic()
+                    if self._wait_released(guest, device, min(self.detach_retry_interval, max(left, 0))):
+                        break
+                    if time.monotonic() >= deadline:
+                        raise DriverError(reason=f"The guest did not release /dev/{device} within {timeout:g} s")
             element = config.disk_element(guest.xml(inactive=True), device)
             if element is not None:
                 guest.detach_device(element, live=False)
