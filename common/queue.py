@@ -1,10 +1,9 @@
 """The one Celery application and the queue layout of DESIGN.md.
 
-Control-side services consume ``compute``, ``network``, ``image``, ``events``, ``liveness`` and ``reports``; each
-host agent consumes ``compute.<host>`` or ``network.<host>``. Tasks are routed by the first part of their name
+Control-side services consume ``compute``, ``network``, ``image``, ``events`` and ``liveness``; each host agent
+consumes ``compute.<host>`` or ``network.<host>``. Tasks are routed by the first part of their name
 (``compute.build_instance`` goes to ``compute``); a client that targets one host passes ``queue=`` itself, and a
-host sends its liveness messages (``LIVENESS_QUEUE``) and its periodic reports (``REPORTS_QUEUE``) to queues of
-their own.
+host sends its liveness messages (``LIVENESS_QUEUE``) to a queue of their own.
 Every task is acknowledged late and rejected back to the queue when its worker dies, so a killed worker's
 task is redelivered; tasks must therefore be idempotent.
 
@@ -43,12 +42,7 @@ them that a host is down or did not take a build in time, so they must not wait 
 400 creates on 40 fake hosts queued the heartbeats 7-9 s apart behind the builds' events and more than half the
 servers went to ERROR ("host is down", "did not take the build within 8 s"); the worker takes from its queues in
 turn, so a message here waits for at most one task of each other queue."""
-REPORTS_QUEUE = "reports"
-"""The compute hosts' periodic reports (capacity and guests), consumed by the scheduler beside the others. Why a
-queue of their own: 1,000 hosts report 100 times a second, more than one scheduler process handles (about 30 ms
-each); on ``events`` the reports that expired unread filled the queue ahead of the builds' own events, and the
-builds waited behind them. Here a report that waited past its expiry is dropped while the other queues go on."""
-CONTROL_QUEUES = ("compute", "network", "image", "volume", "events", LIVENESS_QUEUE, REPORTS_QUEUE)
+CONTROL_QUEUES = ("compute", "network", "image", "volume", "events", LIVENESS_QUEUE)
 
 
 def host_queue(service: str, host: str) -> str:

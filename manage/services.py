@@ -36,7 +36,7 @@ import redis
 from common import signing
 from common.exceptions import ConfigError
 from common.hostnames import agent_names, machine_hosts, network_served_hosts, served_hosts
-from common.queue import LIVENESS_QUEUE, REPORTS_QUEUE, broker_tls, host_queue, make_celery
+from common.queue import LIVENESS_QUEUE, broker_tls, host_queue, make_celery
 from common.settings import CONTROL_ONLY, Settings, load
 from manage import broker, broker_acl, host_machine, roster
 
@@ -60,12 +60,7 @@ class WorkerSpec:
 
 
 WORKERS = (
-    WorkerSpec(
-        "compute-worker",
-        "compute.control.worker",
-        queues=("compute", "events", LIVENESS_QUEUE, REPORTS_QUEUE),
-        beat=True,
-    ),
+    WorkerSpec("compute-worker", "compute.control.worker", queues=("compute", "events", LIVENESS_QUEUE), beat=True),
     WorkerSpec("network-worker", "network.control.worker", queues=("network",), beat=True),
     WorkerSpec("image-worker", "image.worker", queues=("image",), beat=True),
     WorkerSpec("volume-worker", "volume.worker", queues=("volume",), beat=True),
