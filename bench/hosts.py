@@ -181,6 +181,8 @@ def main() -> int:
             bench.openstack("image", "create", "--public", "--disk-format", "qcow2", "--container-format", "bare",
                             "--file", str(tiny), "tiny")  # fmt: skip
             bench.until("three hosts", lambda: len(bench.json("hypervisor", "list")) == 3, timeout=120)  # type: ignore[arg-type]
+            # the guests and the shared one: more than a project's default ten instances
+            bench.openstack("quota", "set", "--instances", "50", "--cores", "100", "--ram", "204800", "admin")
             ids = [
                 bench.json("server", "create", "--image", "tiny", "--flavor", "m1.tiny", "--nic", "none",
                            "--availability-zone", f"nova:{HOSTS[0]}", f"bench-{i}")["id"]  # type: ignore[index]
