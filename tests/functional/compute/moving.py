@@ -12,7 +12,11 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+from sqlalchemy import select
 
+from common.db import Database
+from common.settings import load
+from compute.models import Migration
 from manage.clouds import write_clouds_yaml
 from tests.functional.conftest import ADMIN_PASSWORD, DEMO_PASSWORD, CloudClient, lift_quotas
 from tests.harness import running_cloud
@@ -63,3 +67,24 @@ def lose_queue(cloud: CloudClient, host: str) -> int:
     went (0: nothing was waiting there)."""
     broker = redis.Redis.from_url(cloud.server.broker_url)
     return sum(broker.delete(key) for key in broker.scan_iter(match=f"compute.{host}*"))
+
+
+def newest_move(cloud: CloudClient, server_id: str) -> Migration | None:
+    """The server's newest ``migrations`` row as the database holds it now (detached), None when it never moved."""
+    database = Database(load(cloud.server.env).effective_database_url)
+    try:
+        with database.session() as session:
+            query = select(Migration).where(Migration.instance_id == server_id).order_by(Migration.id.desc())
+            row = session.scalars(query).first()
+            if row is not None:
+                session.expunge(row)
+            return row
+    finally:
+        database.dispose()
+
+
+def move_of(cloud: CloudClient, server_id: str) -> Migration:
+    """The server's newest move, which the test knows it has."""
+    row = newest_move(cloud, server_id)
+    assert row is not None, f"no move of {server_id}"
+    return row

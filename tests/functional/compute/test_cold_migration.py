@@ -21,13 +21,10 @@ from typing import Any
 
 import pytest
 from celery.exceptions import TimeoutError as CeleryTimeout
-from sqlalchemy import select
 
-from common.db import Database
 from common.queue import make_celery
 from common.settings import load
 from compute import client as compute_client
-from compute.models import Migration
 from tests.functional.compute import BASE, cli_json, fault, moving, version
 from tests.functional.compute.conftest import public_raw_image, show, wait_for_status
 from tests.functional.conftest import CloudClient
@@ -164,19 +161,6 @@ def ended(cloud, admin: str, server_id: str, *statuses: str, timeout: float = 40
     return wait_for_status(cloud, admin, server_id, *statuses, timeout=timeout)
 
 
-def migration_of(cloud, server_id: str) -> Migration:
-    database = Database(load(cloud.server.env).effective_database_url)
-    try:
-        with database.session() as session:
-            query = select(Migration).where(Migration.instance_id == server_id).order_by(Migration.id.desc())
-            row = session.scalars(query).first()
-            assert row is not None, f"no migration of {server_id}"
-            session.expunge(row)
-            return row
-    finally:
-        database.dispose()
-
-
 def events_of(cloud, admin: str, server_id: str, action: str) -> list[dict[str, Any]]:
     listing = cloud.request("GET", f"{BASE}/servers/{server_id}/os-instance-actions", admin).json()["instanceActions"]
     request_id = next(a["request_id"] for a in listing if a["action"] == action)
@@ -214,7 +198,7 @@ def test_migrate_then_confirm_moves_the_server_and_its_claim_to_another_host(mov
     # Waiting for confirmation, the source keeps its claim (and its copy, off) and the target holds the server's.
     assert usage(cloud, admin, H[1]) == before[H[1]] and usage(cloud, admin, H[2]) == plus(before[H[2]], tiny)
     assert copies(cloud, server_id) == {H[1], H[2]}
-    row = migration_of(cloud, server_id)
+    row = moving.move_of(cloud, server_id)
     assert (row.migration_type, row.status, row.source_compute, row.dest_compute) == (
         "migration",
         "finished",
@@ -228,7 +212,7 @@ def test_migrate_then_confirm_moves_the_server_and_its_claim_to_another_host(mov
     assert usage(cloud, admin, H[1]) == plus(before[H[1]], (-tiny[0], -tiny[1]))
     assert usage(cloud, admin, H[2]) == plus(before[H[2]], tiny)
     assert copies(cloud, server_id) == {H[2]}
-    assert migration_of(cloud, server_id).status == "confirmed"
+    assert moving.move_of(cloud, server_id).status == "confirmed"
     listed = cloud.request(
         "GET", f"{BASE}/os-migrations", admin, headers=version("2.80"), params={"instance_uuid": server_id}
     ).json()["migrations"]
@@ -257,7 +241,7 @@ def test_migrate_to_a_named_host_then_revert_brings_a_stopped_server_back_stoppe
     assert server["OS-EXT-SRV-ATTR:host"] == H[1]
     assert {h: usage(cloud, admin, h) for h in (H[1], H[3])} == before
     assert copies(cloud, server_id) == {H[1]}
-    assert migration_of(cloud, server_id).status == "reverted"
+    assert moving.move_of(cloud, server_id).status == "reverted"
     delete(cloud, admin, server_id)
 
 
@@ -344,7 +328,7 @@ def test_resize_to_another_host_holds_both_flavors_until_it_is_confirmed_or_reve
     server = ended(cloud, admin, server_id, "VERIFY_RESIZE")
     assert server["OS-EXT-SRV-ATTR:host"] == H[2] and server["flavor"]["id"] == "3"
     assert usage(cloud, admin, H[1]) == before[H[1]] and usage(cloud, admin, H[2]) == plus(before[H[2]], medium)
-    assert migration_of(cloud, server_id).migration_type == "resize"
+    assert moving.move_of(cloud, server_id).migration_type == "resize"
 
     assert act(cloud, admin, server_id, {ending: None}).status_code in (202, 204)
     server = ended(cloud, admin, server_id, "ACTIVE")
@@ -378,7 +362,7 @@ def test_with_no_other_host_a_migrate_changes_nothing_and_a_resize_stays_in_plac
         assert server["OS-EXT-SRV-ATTR:host"] == H[1] and server["flavor"]["id"] == "1"
         (event,) = events_of(cloud, admin, server_id, "migrate")
         assert event["result"] == "Error" and "No valid host" in event["traceback"]
-        assert migration_of(cloud, server_id).status == "error"
+        assert moving.move_of(cloud, server_id).status == "error"
         assert copies(cloud, server_id) == {H[1]}
 
         # allow_resize_to_same_host (default true): a one-host cloud still resizes.
@@ -388,7 +372,7 @@ def test_with_no_other_host_a_migrate_changes_nothing_and_a_resize_stays_in_plac
         assert act(cloud, admin, server_id, {"confirmResize": None}).status_code == 204
         server = ended(cloud, admin, server_id, "ACTIVE")
         assert (server["OS-EXT-SRV-ATTR:host"], server["flavor"]["id"]) == (H[1], "2")
-        row = migration_of(cloud, server_id)  # recorded as Nova records a resize in place
+        row = moving.move_of(cloud, server_id)  # recorded as Nova records a resize in place
         assert (row.migration_type, row.source_compute, row.dest_compute, row.status) == (
             "resize",
             H[1],
@@ -409,7 +393,7 @@ def test_deleting_a_server_waiting_for_confirmation_leaves_no_copy_on_either_hos
     ended(cloud, admin, server_id, "VERIFY_RESIZE")
     delete(cloud, admin, server_id)
     wait_until(lambda: copies(cloud, server_id), 20, interval=0.2, message="a copy stayed", until=lambda c: not c)
-    assert migration_of(cloud, server_id).status == "error"
+    assert moving.move_of(cloud, server_id).status == "error"
     tiny = flavor(cloud, admin, "1")
     assert (
         usage(cloud, admin, H[1]) == plus(before[H[1]], (-tiny[0], -tiny[1]))
@@ -437,7 +421,7 @@ def _failed_and_back(cloud, admin: str, server_id: str, source: str, target: str
     assert server["flavor"]["id"] == "1"
     failed = [e for e in events_of(cloud, admin, server_id, "migrate") if e["result"] == "Error"]
     assert [e["event"] for e in failed][:1] == [event] and "injected failure" in failed[0]["traceback"]
-    row = migration_of(cloud, server_id)
+    row = moving.move_of(cloud, server_id)
     assert row.status == "error" and "injected failure" in (row.error or "")
     assert copies(cloud, server_id) == {source}
     assert usage(cloud, admin, target) == before  # the target's claim released
@@ -479,7 +463,7 @@ def test_a_source_that_cannot_confirm_keeps_the_server_waiting_and_a_failed_reve
     (event,) = events_of(cloud, admin, server_id, "confirmResize")
     assert event["result"] == "Error" and "injected failure" in event["traceback"]
     assert copies(cloud, server_id) == {BAD_ENDING_SOURCE, H[2]}
-    assert migration_of(cloud, server_id).status == "finished"
+    assert moving.move_of(cloud, server_id).status == "finished"
 
     # The revert removes the target's copy, then the source cannot start its own: one copy, the error, no task.
     assert act(cloud, admin, server_id, {"revertResize": None}).status_code == 202
@@ -490,7 +474,7 @@ def test_a_source_that_cannot_confirm_keeps_the_server_waiting_and_a_failed_reve
     failed = reverted["compute_finish_revert_resize"]
     assert failed["result"] == "Error" and "injected failure" in failed["traceback"]
     assert copies(cloud, server_id) == {BAD_ENDING_SOURCE}
-    assert migration_of(cloud, server_id).status == "error"
+    assert moving.move_of(cloud, server_id).status == "error"
     delete(cloud, admin, server_id)
 
 
@@ -553,14 +537,8 @@ def test_a_disk_copy_whose_message_was_lost_is_sent_again_and_the_move_ends_on_t
 
 def _awaited_step(cloud, server_id: str) -> tuple[str | None, str | None, int] | None:
     """The step the server's move waits for its host to acknowledge (step, host, times sent), if it has a move."""
-    database = Database(load(cloud.server.env).effective_database_url)
-    try:
-        with database.session() as session:
-            query = select(Migration).where(Migration.instance_id == server_id).order_by(Migration.id.desc())
-            row = session.scalars(query).first()
-            return None if row is None else (row.step, row.step_host, row.step_sends)
-    finally:
-        database.dispose()
+    row = moving.newest_move(cloud, server_id)
+    return None if row is None else (row.step, row.step_host, row.step_sends)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -20,15 +20,13 @@ import psutil
 import pytest
 import redis
 from celery.exceptions import TimeoutError as CeleryTimeout
-from sqlalchemy import select
 
-from common.db import Database
 from common.queue import make_celery
 from common.settings import load
 from compute import client as compute_client
 from compute.control import move_steps
 from compute.models import Migration
-from tests.functional.compute import BASE, version
+from tests.functional.compute import BASE, moving, version
 from tests.functional.compute.conftest import public_raw_image, show, wait_for_status
 from tests.functional.conftest import CloudClient
 from tests.harness import running_cloud, wait_until
@@ -123,23 +121,10 @@ def _evacuate_to(cloud, admin: str, server_id: str, host: str) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def _move(cloud, server_id: str) -> Migration:
-    database = Database(load(cloud.server.env).effective_database_url)
-    try:
-        with database.session() as session:
-            query = select(Migration).where(Migration.instance_id == server_id).order_by(Migration.id.desc())
-            row = session.scalars(query).first()
-            assert row is not None, f"no move of {server_id}"
-            session.expunge(row)
-            return row
-    finally:
-        database.dispose()
-
-
 def _sent(cloud, server_id: str, sends: int) -> Migration:
     """Once the evacuation's spawn was sent ``sends`` times (the records say so before the message leaves)."""
     return wait_until(
-        lambda: _move(cloud, server_id),
+        lambda: moving.move_of(cloud, server_id),
         WITHIN,
         interval=0.1,
         message=f"the evacuation of {server_id} never sent its spawn {sends} times",
@@ -190,11 +175,11 @@ def test_an_evacuation_whose_spawn_was_lost_is_sent_again_and_ends_active_with_o
     # Before the spawn was sent again, the server stayed "rebuilding" until compute_task_timeout (30 minutes).
     moved = wait_for_status(cloud, admin, server_id, "ACTIVE", "ERROR", timeout=WITHIN)
     assert moved["status"] == "ACTIVE" and moved["OS-EXT-SRV-ATTR:host"] == TARGET, moved.get("fault")
-    move = _move(cloud, server_id)
+    move = moving.move_of(cloud, server_id)
     assert 2 <= move.step_sends <= move_steps.MAX_SENDS and move.step_sent_at is None  # re-sent, then taken
     # SOURCE's next report drops its stale copy (the move completes): one guest, on TARGET
     wait_until(
-        lambda: _move(cloud, server_id).status,
+        lambda: moving.move_of(cloud, server_id).status,
         WITHIN,
         interval=0.2,
         message="the stale copy on the source was never dropped",
@@ -224,7 +209,7 @@ def test_an_evacuation_its_target_never_takes_ends_in_error_on_its_source_after_
         assert message.startswith(f"Evacuation to {DEAF} failed: {DEAF} did not acknowledge the evacuate step")
         assert f"sent {move_steps.MAX_SENDS} times" in message
         assert took >= move_steps.MAX_SENDS * TAKE  # each send had its take timeout
-        move = _move(cloud, server_id)
+        move = moving.move_of(cloud, server_id)
         assert (move.status, move.step_sends, move.error) == ("failed", move_steps.MAX_SENDS, message)
         (event,) = _events(cloud, admin, server_id)
         assert (event["event"], event["result"], event["host"]) == ("compute_evacuate_instance", "Error", DEAF)
