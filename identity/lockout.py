@@ -10,6 +10,10 @@ How the counting works, and why:
 * **An attempt is counted before its password is checked** and given back when it succeeds. Counting only
   after a failure would let a burst of parallel requests all pass the check while their hashes run, each a
   free guess; counted first, the limit holds however many arrive at once.
+* **Only a failure locks.** Attempts still in flight fill the count but set no lock: an attempt that finds the
+  count full of them waits for their outcome (``ADMISSION_WAIT``) instead of being refused, so a burst of
+  right passwords from one client all sign in. Should the ones in flight never answer (their API process died),
+  the waiting attempt takes them for failures and the lock begins.
 * **A name that does not exist locks exactly like one that does**, and the lock message names the user as the
   request named it, never by id: neither the answer nor its timing tells which names exist.
 * **The cloud's service account is never locked** (Keystone's ``ignore_lockout_failure_attempts``): anyone
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from common.accounts import SERVICE_USER
-from common.db import begin_write, utcnow
+from common.db import Database, begin_write, utcnow
 from common.exceptions import TooManyRequests, Unauthorized
 from common.settings import Settings
 from identity.models import AuthFailure
@@ -99,11 +104,27 @@ def limits_for(
     return Limits(user, address_counter, retention)
 
 
+# Seconds an attempt waits for the attempts in flight that fill a count; a password check takes well under one.
+ADMISSION_WAIT = 10.0
+_POLL = 0.05
+
+
 @dataclass(frozen=True)
 class Attempt:
-    """The counters one password sign-in took; ``succeeded`` gives them back, a failure leaves them counted."""
+    """The counters one password sign-in took: ``succeeded`` gives them back, ``failed`` keeps them counted and
+    starts the lock of each counter it filled."""
 
     limits: Limits
+
+    def failed(self, session: Session) -> None:
+        now = utcnow()
+        for counter in (self.limits.address, self.limits.user):
+            if counter is not None:
+                session.execute(
+                    update(AuthFailure)
+                    .where(AuthFailure.key == counter.key, AuthFailure.failures >= counter.limit)
+                    .values(locked_until=now + counter.period)
+                )
 
     def succeeded(self, session: Session) -> None:
         """Rows in ``take``'s order (the address, then the user): two sign-ins of one user from one address,
@@ -115,27 +136,46 @@ class Attempt:
             session.execute(delete(AuthFailure).where(AuthFailure.key == self.limits.user.key))
 
 
-def take(session: Session, limits: Limits, shown_as: str) -> Attempt:
+def take(db: Database, limits: Limits, shown_as: str, *, admission_wait: float = ADMISSION_WAIT) -> Attempt:
     """Count one attempt against each counter, in one write transaction; raise if either is locked.
 
     An address over its limit is ``TooManyRequests`` (429, checked first: it says nothing about the user); a
-    locked user is ``AccountLocked`` (401, as Keystone answers). A refused attempt is not counted.
+    locked user is ``AccountLocked`` (401, as Keystone answers). A refused attempt is not counted. A count full
+    of attempts in flight is waited on, each look its own short transaction, for up to ``admission_wait``
+    seconds; after that they are taken for failures.
     """
+    if limits.user is None and limits.address is None:
+        return Attempt(limits)
+    deadline = time.monotonic() + admission_wait
+    while True:
+        with db.session() as session:
+            if _admitted(session, limits, shown_as, give_up=time.monotonic() >= deadline):
+                return Attempt(limits)
+        time.sleep(_POLL)
+
+
+def _admitted(session: Session, limits: Limits, shown_as: str, *, give_up: bool) -> bool:
+    """Count the attempt and say True; False when the count is full of attempts in flight (unless ``give_up``,
+    which locks instead)."""
     now = utcnow()
     user, address = limits.user, limits.address
-    if user is None and address is None:
-        return Attempt(limits)
     begin_write(session)
     _prune(session, now - limits.retention)
     rows = {c.key: _locked_row(session, c, now) for c in (address, user) if c is not None}
+    if give_up:
+        for counter in (address, user):
+            if counter is not None and _full(rows[counter.key], counter, now):
+                rows[counter.key].locked_until = now + counter.period
     if address is not None and (wait := _wait(rows[address.key], now)):
         raise TooManyRequests(retry_after=wait)
     if user is not None and _wait(rows[user.key], now):
         raise AccountLocked(user=shown_as)
+    if any(_full(rows[c.key], c, now) for c in (address, user) if c is not None):
+        return False
     for counter in (address, user):
         if counter is not None:
             _count(rows[counter.key], counter, now)
-    return Attempt(limits)
+    return True
 
 
 def unlock_user(session: Session, user_id: str) -> None:
@@ -171,16 +211,21 @@ def _wait(row: AuthFailure, now: datetime) -> int:
     return max(1, math.ceil((row.locked_until - now).total_seconds()))
 
 
+def _full(row: AuthFailure, counter: Counter, now: datetime) -> bool:
+    """The count is at its limit within its period (and not locked: that is checked first)."""
+    return row.failures >= counter.limit and row.last_failed_at > now - counter.period
+
+
 def _count(row: AuthFailure, counter: Counter, now: datetime) -> None:
     if row.failures and row.last_failed_at <= now - counter.period:
         row.failures, row.window_started_at = 0, now  # a quiet period: start again
     row.failures += 1
     row.last_failed_at = now
-    row.locked_until = now + counter.period if row.failures >= counter.limit else None
+    row.locked_until = None
 
 
 def _give_back(session: Session, counter: Counter) -> None:
-    """A success returns its attempt to the address; a lock only its own attempt made is lifted."""
+    """A success returns its attempt to the address, and lifts a lock its attempt helped fill."""
     session.execute(
         update(AuthFailure)
         .where(AuthFailure.key == counter.key, AuthFailure.failures > 0)

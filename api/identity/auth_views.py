@@ -129,8 +129,7 @@ def _authenticate_password(spec: dict[str, Any]) -> str:
     limits = lockout.limits_for(
         rt.settings, user.id, _named(spec), user.name, request.remote_addr, exempt=user.ignores_lockout
     )
-    with rt.db.session() as session:
-        attempt = lockout.take(session, limits, shown_as=str(spec.get("name") or spec.get("id")))
+    attempt = lockout.take(rt.db, limits, shown_as=str(spec.get("name") or spec.get("id")))
     # The hash runs outside any transaction: it is the slow part and holds no database connection.
     try:
         if directory is not None:
@@ -141,10 +140,13 @@ def _authenticate_password(spec: dict[str, Any]) -> str:
         with rt.db.session() as session:
             attempt.succeeded(session)  # an outage is not the user's failed try: it is given back
         raise
+    with rt.db.session() as session:
+        if right:
+            attempt.succeeded(session)
+        else:
+            attempt.failed(session)
     if not right:
         raise Unauthorized()
-    with rt.db.session() as session:
-        attempt.succeeded(session)
     if directory is not None:
         directory.refresh_groups()
     if not user.enabled:

@@ -168,12 +168,15 @@ def change_password(user_id: str) -> Response:
     limits = lockout.limits_for(
         rt.settings, user_id if known else None, f"id\0{user_id}", name, request.remote_addr, exempt=exempt
     )
+    attempt = lockout.take(rt.db, limits, shown_as=user_id)
+    right = verify_password(body["original_password"], stored, rounds) and known
     with rt.db.session() as session:
-        attempt = lockout.take(session, limits, shown_as=user_id)
-    if not verify_password(body["original_password"], stored, rounds) or not known:
+        if right:
+            attempt.succeeded(session)
+        else:
+            attempt.failed(session)
+    if not right:
         raise Unauthorized("Error when changing user password: Invalid user / password.")
-    with rt.db.session() as session:
-        attempt.succeeded(session)
     # password_regex, lock_password, minimum_password_age, unique_last_password_count: each a 400 (Keystone's).
     password_policy.check_self_service_change(rt.db, rt.settings, user_id, body["password"], rounds)
     new_hash = hash_password(body["password"], rounds)

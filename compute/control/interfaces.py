@@ -24,12 +24,30 @@ from typing import Any
 from compute import actions, client
 from compute.control.context import ComputeControl
 from compute.nics import ATTACHING, DETACHING, locked
+from compute.states import TaskState
 from network import client as network_client
 from network import vif
 
 LOG = logging.getLogger(__name__)
 ACTIONS = ("attach_interface", "detach_interface")
 _PLUG_KEYS = ("mac", "tap", "mtu", "port_id", "bridge")
+
+# Tasks that start, stop, pause or snapshot the guest keep its definition: an attach that reaches its host while
+# one of them runs is hot-plugged as ever (after it, on the host's queue for the server). Every other task defines
+# the guest anew from the server's wired ports, the new one among them.
+_KEEPS_DEFINITION = frozenset(
+    {
+        TaskState.POWERING_ON,
+        TaskState.POWERING_OFF,
+        TaskState.REBOOTING,
+        TaskState.REBOOTING_HARD,
+        TaskState.PAUSING,
+        TaskState.UNPAUSING,
+        TaskState.SUSPENDING,
+        TaskState.RESUMING,
+        TaskState.IMAGE_SNAPSHOT,
+    }
+)
 
 
 def network_ready(
@@ -46,7 +64,7 @@ def network_ready(
         if not waiting:
             return None
         by_port = {nic["port_id"]: nic for nic in nics if nic.get("port_id") in waiting}
-        if instance.task_state is not None:
+        if instance.task_state is not None and instance.task_state not in _KEEPS_DEFINITION:
             # A workflow that defines the guest anew (a resize, an unshelve) bound the ports: the definition it makes
             # carries every wired port, the new one too. Nothing to hot-plug; its own network-ready goes on.
             instance.requested_networks = [

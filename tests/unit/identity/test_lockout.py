@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -36,9 +37,14 @@ def _limits(settings: Settings, name: str, address: str | None = None) -> lockou
     return lockout.limits_for(settings, None, f"default\0{name}", None, address)
 
 
-def _try(db: Database, limits: lockout.Limits, name: str) -> lockout.Attempt:
+def _try(db: Database, limits: lockout.Limits, name: str, *, wait: float = 0.0) -> lockout.Attempt:
+    return lockout.take(db, limits, shown_as=name, admission_wait=wait)
+
+
+def _fail(db: Database, limits: lockout.Limits, name: str) -> None:
+    attempt = _try(db, limits, name)
     with db.session() as session:
-        return lockout.take(session, limits, shown_as=name)
+        attempt.failed(session)
 
 
 def _age(db: Database, key: str, by: timedelta) -> None:
@@ -55,7 +61,7 @@ def _age(db: Database, key: str, by: timedelta) -> None:
 def test_a_lock_ends_after_the_duration_and_the_count_starts_again(settings: Settings, db: Database) -> None:
     limits = _limits(settings, "expiring")
     for _ in range(settings.lockout_failure_attempts):
-        _try(db, limits, "expiring")
+        _fail(db, limits, "expiring")
     with pytest.raises(lockout.AccountLocked, match="locked for user: expiring"):
         _try(db, limits, "expiring")
     assert limits.user is not None
@@ -67,7 +73,8 @@ def test_a_lock_ends_after_the_duration_and_the_count_starts_again(settings: Set
 
 
 def test_parallel_attempts_get_no_more_guesses_than_the_limit(settings: Settings, db: Database) -> None:
-    """Counted before the password is checked: twenty requests at once still get only the limit's guesses."""
+    """Counted before the password is checked: twenty wrong passwords at once still get only the limit's guesses;
+    the rest wait for those in flight, and find the user locked."""
     limits = _limits(settings, "raced")
     outcomes: list[str] = []
     start = threading.Barrier(20)
@@ -75,10 +82,14 @@ def test_parallel_attempts_get_no_more_guesses_than_the_limit(settings: Settings
     def attempt() -> None:
         start.wait()
         try:
-            _try(db, limits, "raced")
-            outcomes.append("guess")
+            taken = _try(db, limits, "raced", wait=30)
         except lockout.AccountLocked:
             outcomes.append("locked")
+            return
+        outcomes.append("guess")
+        time.sleep(0.3)  # the password check, which fails
+        with db.session() as session:
+            taken.failed(session)
 
     threads = [threading.Thread(target=attempt) for _ in range(20)]
     for thread in threads:
@@ -87,6 +98,42 @@ def test_parallel_attempts_get_no_more_guesses_than_the_limit(settings: Settings
         thread.join()
     assert outcomes.count("guess") == settings.lockout_failure_attempts
     assert outcomes.count("locked") == 20 - settings.lockout_failure_attempts
+
+
+def test_parallel_right_passwords_all_sign_in(settings: Settings, db: Database) -> None:
+    """Regression: attempts in flight filled the count and locked the user, so the seventh of a burst of right
+    passwords was refused (401 in a full run). Now they wait for those in flight, which give their attempts back."""
+    limits = _limits(settings, "burst")
+    outcomes: list[str] = []
+    start = threading.Barrier(3 * settings.lockout_failure_attempts)
+
+    def attempt() -> None:
+        start.wait()
+        try:
+            taken = _try(db, limits, "burst", wait=30)
+        except lockout.AccountLocked:
+            outcomes.append("locked")
+            return
+        time.sleep(0.1)  # the password check, which succeeds
+        with db.session() as session:
+            taken.succeeded(session)
+        outcomes.append("signed in")
+
+    threads = [threading.Thread(target=attempt) for _ in range(3 * settings.lockout_failure_attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == ["signed in"] * (3 * settings.lockout_failure_attempts)
+
+
+def test_attempts_that_never_answer_are_taken_for_failures(settings: Settings, db: Database) -> None:
+    """An API process that died mid-check leaves its attempts counted: the next one waits, then finds a lock."""
+    limits = _limits(settings, "abandoned")
+    for _ in range(settings.lockout_failure_attempts):
+        _try(db, limits, "abandoned")
+    with pytest.raises(lockout.AccountLocked):
+        _try(db, limits, "abandoned", wait=0.2)
 
 
 def test_a_success_gives_its_attempt_back_to_the_address(settings: Settings, db: Database) -> None:
