@@ -24,9 +24,7 @@ def with_nics(requested_networks: Any, nics: list[dict[str, Any]]) -> list[Any]:
     ]
 
 
-def remember_nics(
-    session: Session, instance_id: str, host: str, task: str, nics: list[dict[str, Any]]
-) -> bool:
+def remember_nics(session: Session, instance_id: str, host: str, task: str, nics: list[dict[str, Any]]) -> bool:
     """Keep how ``host`` plugs the server's ports, if the server still waits there in ``task`` for them (an
     unshelve, an evacuation); False when it has moved on (the answer is stale)."""
     instance = session.get(Instance, instance_id)
