@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
     # broker and database
     redis-server postgresql
+    # several API processes behind one address (`make up HA=1`, manage/api_proxy.py): HAProxy as a process of the cloud
+    haproxy
     # LDAP-backed identity domains: the functional tests run a real OpenLDAP slapd (ldap-utils for debugging one)
     slapd ldap-utils
     # compute dataplane: libvirt + QEMU (software emulation when /dev/kvm is absent)
