@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-    # broker and database
-    redis-server postgresql
+    # broker and database; Redis Sentinel watches the primary and promotes a replica (`make up HA=1`, manage/redis_ha.py)
+    redis-server redis-sentinel postgresql
     # several API processes behind one address (`make up HA=1`, manage/api_proxy.py): HAProxy as a process of the cloud
     haproxy
     # LDAP-backed identity domains: the functional tests run a real OpenLDAP slapd (ldap-utils for debugging one)
