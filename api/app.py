@@ -7,7 +7,7 @@ import logging
 
 from flask import Flask
 
-from api import auth, faults, guards, jsonenc, versions
+from api import auth, faults, guards, jsonenc, proxies, versions
 from api.compute import admin as compute_admin
 from api.compute import (
     flavors,
@@ -208,6 +208,8 @@ def create_app(settings: Settings) -> Flask:
     faults.register(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    # Behind HAProxy: the client's address from the proxies named, so per-address limits count clients, not proxies.
+    app.wsgi_app = proxies.install(app.wsgi_app, settings.api_trusted_proxies)  # type: ignore[method-assign]
     logging.getLogger(__name__).info("API ready at %s", settings.effective_public_url)
     return app
 

@@ -415,6 +415,16 @@ class Settings(HostSettings):
     database_url: str = _setting(
         "", "SQLAlchemy URL. Empty means SQLite (WAL) at <state_dir>/stratus.db; PostgreSQL by URL."
     )
+    api_trusted_proxies: str = _setting(
+        "",
+        "Space-separated addresses or networks of the load balancers (HAProxy) in front of the API: from them alone "
+        "the last X-Forwarded-For address is taken as the client's (sign-in limits per address). Empty: none.",
+    )
+    api_backend_port: int = _setting(
+        8100,
+        "Port of each API process behind HAProxy (manage.api_proxy), on its own address; HAProxy alone listens on "
+        "api_host:api_port then.",
+    )
     console_proxy_host: str = _setting("127.0.0.1", "Address the console proxy (websockets) listens on.")
     console_proxy_port: int = _setting(6083, "Port of the console proxy.")
     console_public_url: str = _setting(

@@ -24,7 +24,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +92,10 @@ class Service:
     machine: str | None = None
     """The host machine (``manage.host_machine``) whose cgroups the process joins: an agent of that host dies with
     it when it is powered off (fenced, or its namespace torn down), as a real machine's agents do."""
+    prepare: Callable[[Settings], None] | None = None
+    """Work to do right before each start: HAProxy's configuration is written from the settings then."""
+    ready_url: str | None = None
+    """An HTTP URL that answers 200 once the process serves (an API process behind HAProxy, HAProxy itself)."""
 
     def pid_file(self, settings: Settings) -> Path:
         return settings.run_dir / f"{self.name}.pid"
@@ -367,6 +371,8 @@ def running_pid(service: Service, settings: Settings) -> int | None:
 
 def spawn(service: Service, settings: Settings) -> int:
     """Start ``service`` detached (own session, so it outlives ``make`` and its terminal) and record its pid."""
+    if service.prepare is not None:
+        service.prepare(settings)
     log_path = service.log_file(settings)
     with log_path.open("ab") as log:
         stamp = datetime.now().isoformat(timespec="seconds")
@@ -582,6 +588,14 @@ def api_ready(settings: Settings) -> bool:
         return False
 
 
+def url_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def failure_message(service: Service, settings: Settings, what: str) -> str:
     log = service.log_file(settings)
     return (
@@ -603,6 +617,8 @@ def wait_until_ready(settings: Settings, services: list[Service], pids: dict[str
                     del pending[name]  # a metadata proxy has nothing to answer until guests ask: running is ready
             if "api" in pending and api_ready(settings):
                 del pending["api"]
+            for name in [n for n, s in pending.items() if s.ready_url and url_ready(s.ready_url)]:
+                del pending[name]
             proxy = settings.console_proxy_host, settings.console_proxy_port
             if "console-proxy" in pending and port_answers(*proxy):
                 del pending["console-proxy"]
