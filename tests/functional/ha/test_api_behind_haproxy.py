@@ -8,6 +8,7 @@ cloud's address. A process is "killed" as a node dies: SIGKILL to its whole grou
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import psycopg
 import pytest
 import requests
 
+from common.metadata_secret import metadata_secret, sign
 from common.settings import Settings, load
 from manage import api_proxy
 from manage.clouds import write_clouds_yaml
@@ -143,6 +145,26 @@ def test_requests_are_spread_over_every_api_process_and_links_name_haproxy(ha):
     body = ha.client.request("GET", "/identity/v3/auth/catalog", token).json()
     urls = [endpoint["url"] for service in body["catalog"] for endpoint in service["endpoints"]]
     assert urls and all(url.startswith(ha.client.url) for url in urls), urls
+
+
+def test_image_uploads_stream_through_haproxy_whole_with_a_length_and_chunked(ha, unique):
+    token = ha.client.admin_token()
+    data = os.urandom(1 << 20) * 24  # 24 MiB
+    pieces = (data[n : n + (1 << 20)] for n in range(0, len(data), 1 << 20))
+    for body in (data, pieces):  # Content-Length (read straight from gunicorn's socket), then chunked
+        made = ha.client.request("POST", "/image/v2/images", token, json={
+            "name": unique, "disk_format": "raw", "container_format": "bare",
+        }).json()  # fmt: skip
+        headers = {"Content-Type": "application/octet-stream"}
+        upload = ha.client.request("PUT", f"/image/v2/images/{made['id']}/file", token, data=body, headers=headers)
+        assert upload.status_code == 204, upload.text
+        image = ha.client.request("GET", f"/image/v2/images/{made['id']}", token).json()
+        assert (image["status"], image["size"], image["checksum"]) == (
+            "active",
+            len(data),
+            hashlib.md5(data).hexdigest(),
+        )
+        assert ha.client.request("GET", f"/image/v2/images/{made['id']}/file", token).content == data
 
 
 def _sign_in(url: str, source: str, name: str, password: str, headers: dict[str, str] | None = None) -> int:
@@ -347,7 +369,13 @@ def test_an_api_process_killed_mid_server_create_leaves_no_half_made_server(ha, 
     server = send()
     assert server.status_code == 202, server.text
     made = wait_for_status(ha.client, token, server.json()["server"]["id"], "ACTIVE", timeout=60)
-    assert [a["addr"] for addresses in made["addresses"].values() for a in addresses]
+    # Its metadata through HAProxy, as a host's metadata proxy asks: the signed X-Forwarded-For arrives as signed.
+    address = next(a["addr"] for addresses in made["addresses"].values() for a in addresses)
+    secret = metadata_secret(ha.settings)
+    signed = {"X-Stratus-Network-ID": network, "X-Forwarded-For": address,
+              "X-Stratus-Signature": sign(secret, network, address)}  # fmt: skip
+    meta = requests.get(f"{ha.client.url}/metadata/openstack/latest/meta_data.json", headers=signed, timeout=30)
+    assert meta.status_code == 200 and meta.json()["uuid"] == made["id"], meta.text
     after = _counts(ha, token, unique, network)
     assert {what: after[what] - before[what] for what in after} == {
         "instances": 1, "actions": 1, "allocations": 1, "ports": 1, "addresses": 1, "instances used": 1,
