@@ -23,15 +23,17 @@ import uuid
 from collections.abc import Callable, Collection
 from functools import cached_property
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import redis
 from celery import Celery, Task
 from celery.app.amqp import AMQP
 from celery.exceptions import Reject
 from celery.worker.control import Panel
+from redis.sentinel import Sentinel
 
-from common import signing
-from common.settings import HostSettings
+from common import broker_sentinel, signing
+from common.settings import HostSettings, sentinel_addresses
 
 LOG = logging.getLogger(__name__)
 
@@ -175,6 +177,45 @@ def message_auth(settings: HostSettings, sender: str) -> signing.MessageAuth:
     return signing.MessageAuth(keyring, settings.queue_message_max_age)
 
 
+SENTINEL_TIMEOUT = 1.0
+"""Seconds a question to one Sentinel may take before the client asks the next."""
+
+
+def sentinel_options(settings: HostSettings) -> dict[str, Any]:
+    """kombu's and Celery's transport options for the Sentinel shape (``broker_sentinels``), else none: the name
+    the Sentinels know the primary by, and how to sign in to the Sentinels themselves, which kombu does not take
+    from the URL (the URL's user and password are the data nodes'). ``manage.redis_ha`` gives every Sentinel the
+    same users as the data nodes, so a host asks them as its own user, which may only ask where the primary is."""
+    if not settings.broker_sentinels:
+        return {}
+    first = urlsplit(settings.effective_broker_url.split(";", 1)[0])
+    sign_in = {"username": unquote(first.username or "") or None, "password": unquote(first.password or "") or None}
+    timeouts = {"socket_timeout": SENTINEL_TIMEOUT, "socket_connect_timeout": SENTINEL_TIMEOUT}
+    return {"master_name": settings.broker_master_name, "sentinel_kwargs": sign_in | timeouts}
+
+
+def redis_client(settings: HostSettings, timeout: float) -> redis.Redis:
+    """A direct client of the broker's Redis (console tokens, health pings, ACL changes): the one node of
+    ``broker_url``, or with ``broker_sentinels`` the primary the Sentinels name, asked again after a connection
+    error, so the client follows a failover without a restart."""
+    if not settings.broker_sentinels:
+        url = settings.effective_broker_url
+        return redis.Redis.from_url(
+            url, socket_connect_timeout=timeout, socket_timeout=timeout, **(broker_tls(settings) or {})
+        )
+    options = sentinel_options(settings)
+    first = urlsplit(settings.effective_broker_url.split(";", 1)[0])
+    watchers = Sentinel(sentinel_addresses(settings.broker_sentinels), sentinel_kwargs=options["sentinel_kwargs"])
+    return watchers.master_for(
+        options["master_name"],
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        username=options["sentinel_kwargs"]["username"],
+        password=options["sentinel_kwargs"]["password"],
+        db=int(first.path.strip("/") or 0),
+    )
+
+
 def broker_tls(settings: HostSettings) -> dict[str, Any] | None:
     """TLS options for a rediss:// broker: the server's certificate must chain to our CA and name the host."""
     if not settings.broker_url.startswith("rediss://"):
@@ -229,6 +270,11 @@ def make_celery(
         broker_use_ssl=broker_tls(settings),
         redis_backend_use_ssl=broker_tls(settings),
     )
+    if settings.broker_sentinels:  # sentinel:// for the queues and the results alike
+        broker_sentinel.use()
+        app.conf.broker_failover_strategy = broker_sentinel.Stay
+        app.conf.broker_transport_options = {**app.conf.broker_transport_options, **sentinel_options(settings)}
+        app.conf.result_backend_transport_options = sentinel_options(settings)
     if sender != signing.CONTROL:
         # A host's tasks keep no result (its user may not write them) unless a task says so (console output).
         app.conf.task_ignore_result = True
@@ -255,9 +301,6 @@ PING_TIMEOUT = 0.5
 def broker_pinger(settings: HostSettings) -> redis.Redis | None:
     """A small client for health pings (its pool keeps the socket open, so a ping is one round trip); None for
     an in-process transport such as ``memory://``, which is always there."""
-    url = settings.effective_broker_url
-    if not url.startswith(("redis://", "rediss://", "unix://")):
+    if not settings.effective_broker_url.startswith(("redis://", "rediss://", "unix://", "sentinel://")):
         return None
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=PING_TIMEOUT, socket_timeout=PING_TIMEOUT, **(broker_tls(settings) or {})
-    )
+    return redis_client(settings, PING_TIMEOUT)

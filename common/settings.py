@@ -14,6 +14,7 @@ a compromised host cannot reach other tenants' records). The API and the control
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import socket
@@ -64,6 +65,13 @@ class HostSettings:
     broker_ca_file: str = _setting(
         "", "CA certificate a rediss:// broker's certificate must chain to. Empty: <state_dir>/broker-tls/ca.pem."
     )
+    broker_sentinels: str = _setting(
+        "",
+        "Space-separated address:port of the Redis Sentinels that watch the broker (the highly available shape, "
+        "manage.redis_ha). Empty: the one Redis of broker_url. Set: every client asks the Sentinels which node is "
+        "the primary, and broker_url gives only the credentials, the database and the first primary's port.",
+    )
+    broker_master_name: str = _setting("stratus", "Name the Sentinels (broker_sentinels) know the broker's primary by.")
     queue_keys_dir: str = _setting(
         "",
         "Keys that sign task messages: master.key on the control node (every key derives from it), "
@@ -338,7 +346,8 @@ class HostSettings:
     def effective_broker_url(self) -> str:
         """The broker URL with the password from broker_password_file added when the URL has none; with
         broker_user, that user and its password from the file, whatever the URL held."""
-        return with_password(self.broker_url, self.effective_broker_password_file, self.broker_user)
+        url = with_password(self.broker_url, self.effective_broker_password_file, self.broker_user)
+        return sentinel_url(url, self.broker_sentinels) if self.broker_sentinels else url
 
     @property
     def effective_broker_password_file(self) -> Path:
@@ -414,6 +423,14 @@ class Settings(HostSettings):
 
     database_url: str = _setting(
         "", "SQLAlchemy URL. Empty means SQLite (WAL) at <state_dir>/stratus.db; PostgreSQL by URL."
+    )
+    broker_replica_ports: str = _setting(
+        "6381 6382",
+        "With broker_sentinels: space-separated loopback ports of the Redis replicas `services up` starts beside the "
+        "primary (broker_url's port). Two, so that one lost still leaves the primary a replica to write to.",
+    )
+    broker_down_after: float = _setting(
+        5.0, "With broker_sentinels: seconds the primary may not answer before the Sentinels fail it over."
     )
     api_trusted_proxies: str = _setting(
         "",
@@ -540,6 +557,51 @@ def with_password(url: str, password_file: Path, user: str = "") -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc.rpartition('@')[2]}"))
 
 
+MASTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def sentinel_addresses(sentinels: str) -> list[tuple[str, int]]:
+    """``broker_sentinels`` as (address, port) pairs: IP literals and ports only, so each is safe to write into a
+    config file and to dial."""
+    pairs = []
+    for item in sentinels.split():
+        host, _, port = item.rpartition(":")
+        try:
+            address = str(ipaddress.ip_address(host.strip("[]")))
+            number = int(port)
+        except ValueError:
+            raise ConfigError(setting="broker_sentinels", reason=f"{item!r} is not address:port") from None
+        if not 0 < number < 65536:
+            raise ConfigError(setting="broker_sentinels", reason=f"{item!r}: no such port")
+        pairs.append((address, number))
+    return pairs
+
+
+def sentinel_url(url: str, sentinels: str) -> str:
+    """kombu's and Celery's Sentinel URL: one ``sentinel://`` URL per Sentinel, joined by ``;``, each with the
+    data nodes' credentials and database of ``url`` (kombu and Celery take them from the first; the Sentinels'
+    own credentials go in the transport options, ``common.queue.sentinel_options``)."""
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    prefix = f"{credentials}@" if credentials else ""
+    path = parts.path if parts.path not in ("", "/") else "/0"
+    hosts = [(f"[{host}]" if ":" in host else host, port) for host, port in sentinel_addresses(sentinels)]
+    return ";".join(f"sentinel://{prefix}{host}:{port}{path}" for host, port in hosts)
+
+
+def _check_sentinels(settings: HostSettings) -> None:
+    """Refuse a Sentinel shape that cannot work: bad addresses, an odd master name, or TLS (not spoken yet)."""
+    if not settings.broker_sentinels:
+        return
+    if len(sentinel_addresses(settings.broker_sentinels)) < 1:
+        raise ConfigError(setting="broker_sentinels", reason="names no Sentinel")
+    if not MASTER_NAME.fullmatch(settings.broker_master_name):
+        raise ConfigError(setting="broker_master_name", reason="letters, digits, '.', '_', '-' (64 at most)")
+    if urlsplit(settings.broker_url).scheme != "redis":
+        reason = "the Sentinel shape speaks plain redis:// on loopback only (TLS through Sentinel is not done yet)"
+        raise ConfigError(setting="broker_url", reason=reason)
+
+
 def describe() -> list[tuple[str, Any, str]]:
     """(name, default, help) of every setting, for `stratus-manage config` and the docs."""
     return [(f.name, f.default, f.metadata["help"]) for f in dataclasses.fields(Settings)]
@@ -607,6 +669,7 @@ def _normalise(settings: AnySettings) -> AnySettings:
     if settings.log_level.upper() not in LOG_LEVELS:
         raise ConfigError(setting="log_level", reason=f"{settings.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     _check_liveness(settings)
+    _check_sentinels(settings)
     if isinstance(settings, Settings):
         _check_password_policy(settings)
     state_dir = str(Path(settings.state_dir).expanduser().resolve())

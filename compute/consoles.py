@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import redis
 
-from common.queue import broker_tls
+from common.queue import redis_client
 from common.settings import HostSettings, Settings
 
 KEY_PREFIX = "stratus-console-token:"
@@ -97,10 +97,11 @@ _stores: dict[str, redis.Redis] = {}
 
 
 def token_store(settings: HostSettings) -> redis.Redis:
-    """The Redis of the broker, where tokens live: one client (and connection pool) per process."""
+    """The Redis of the broker, where tokens live: one client (and connection pool) per process; with Sentinel,
+    the primary's (a failover loses the tokens not yet copied to the replica: the user asks for a new URL)."""
     url = settings.effective_broker_url
     if url not in _stores:
-        _stores[url] = redis.Redis.from_url(url, socket_timeout=5, **(broker_tls(settings) or {}))
+        _stores[url] = redis_client(settings, timeout=5)
     return _stores[url]
 
 

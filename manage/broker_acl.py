@@ -38,17 +38,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 import redis
 from kombu.transport.redis import PRIORITY_STEPS, Channel
+from redis.sentinel import Sentinel
 
 from common import signing
 from common.exceptions import ConfigError
 from common.hostnames import agent_names, machine_hosts
-from common.queue import CONTROL_QUEUES, RESULT_KEY_PREFIX, broker_tls, host_queue, unacked_keys
-from common.settings import Settings
+from common.queue import CONTROL_QUEUES, RESULT_KEY_PREFIX, broker_tls, host_queue, sentinel_options, unacked_keys
+from common.settings import Settings, sentinel_addresses
 
 USER_PREFIX = "host-"
 HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -69,6 +71,15 @@ COMMANDS = (
 )  # fmt: skip
 """Every command a host agent's Celery and kombu send (kombu's redis-py Lock releases with a Lua script:
 EVALSHA, SCRIPT LOAD; its commands are checked against the user's keys like any other)."""
+
+SENTINEL_COMMANDS = (
+    "ping", "auth", "hello", "client|setname",
+    "sentinel|get-master-addr-by-name", "sentinel|masters", "sentinel|master", "sentinel|sentinels",
+    "sentinel|replicas", "sentinel|slaves",
+)  # fmt: skip
+"""What a host's user may ask a Sentinel (``manage.redis_ha``): where the primary, the replicas and the other
+Sentinels are, which is what redis-py's Sentinel client asks (SENTINEL MASTERS, SLAVES); nothing that changes
+what a Sentinel watches or does (SET, MONITOR, REMOVE, RESET, FAILOVER, CONFIG, ACL)."""
 
 PIDBOX = "celery.pidbox"
 REPLY_PIDBOX = f"reply.{PIDBOX}"
@@ -158,6 +169,20 @@ def user_rules(settings: Settings, master: bytes, host: str) -> list[str]:
     return ["reset", "on", f"#{digest}", *host_rules(settings, host)]
 
 
+def sentinel_user_rules(master: bytes, host: str) -> list[str]:
+    """A host's user on the Sentinels: the same name and password as on the data nodes, ``SENTINEL_COMMANDS``."""
+    digest = hashlib.sha256(host_password(master, host).encode()).hexdigest()
+    return ["reset", "on", f"#{digest}", "-@all", *(f"+{command}" for command in SENTINEL_COMMANDS)]
+
+
+def sentinel_config_lines(settings: Settings, master: bytes) -> list[str]:
+    """``user`` lines for a Sentinel's config file (``manage.redis_ha``)."""
+    return [
+        f"user {host_user(host)} " + " ".join(_config_token(rule) for rule in sentinel_user_rules(master, host))
+        for host in known_hosts(settings)
+    ]
+
+
 def config_lines(settings: Settings, master: bytes) -> list[str]:
     """``user`` lines for redis.conf (the file is mode 600; it holds only SHA-256 digests of the passwords)."""
     return [
@@ -170,11 +195,37 @@ def apply(settings: Settings, master: bytes, hosts: Iterable[str] | None = None)
     """Set the users of ``hosts`` (default: every known host) in the running Redis, and delete the users of
     hosts no longer known (a retired host's agents lose the queue at once: Redis drops their connections)."""
     wanted = list(known_hosts(settings) if hosts is None else hosts)
-    options = broker_tls(settings) or {}
-    with redis.Redis.from_url(settings.effective_broker_url, socket_timeout=5, decode_responses=True, **options) as db:
-        for host in wanted:  # one command each: a connected agent never sees its user half made
-            db.execute_command("ACL", "SETUSER", host_user(host), *user_rules(settings, master, host))
-        if hosts is None:
-            users = {host_user(host) for host in wanted}
-            for user in [user for user in db.acl_users() if user.startswith(USER_PREFIX) and user not in users]:
-                db.acl_deluser(user)
+    for db, rules in _servers(settings, master):
+        with db:
+            for host in wanted:  # one command each: a connected agent never sees its user half made
+                db.execute_command("ACL", "SETUSER", host_user(host), *rules(host))
+            if hosts is None:
+                users = {host_user(host) for host in wanted}
+                for user in [user for user in db.acl_users() if user.startswith(USER_PREFIX) and user not in users]:
+                    db.acl_deluser(user)
+
+
+def _servers(settings: Settings, master: bytes) -> list[tuple[redis.Redis, Callable[[str], list[str]]]]:
+    """Every server that keeps the hosts' users, each with the rules it gives a host: the one Redis, or with
+    ``broker_sentinels`` every data node the Sentinels know (Redis does not replicate users, and a replica
+    becomes the primary) and every Sentinel. A node that is down now gets its users from its config file
+    (``manage.redis_ha``) when it starts again."""
+
+    def data_rules(host: str) -> list[str]:
+        return user_rules(settings, master, host)
+
+    if not settings.broker_sentinels:
+        options = broker_tls(settings) or {}
+        url = settings.effective_broker_url
+        return [(redis.Redis.from_url(url, socket_timeout=5, decode_responses=True, **options), data_rules)]
+    sign_in = sentinel_options(settings)["sentinel_kwargs"]
+    name = settings.broker_master_name
+    watchers = Sentinel(sentinel_addresses(settings.broker_sentinels), sentinel_kwargs=sign_in)
+    nodes = [watchers.discover_master(name), *watchers.discover_slaves(name)]
+    credentials = {"username": sign_in["username"], "password": sign_in["password"], "socket_timeout": 5}
+    servers = [(redis.Redis(host, port, decode_responses=True, **credentials), data_rules) for host, port in nodes]
+    for host, port in sentinel_addresses(settings.broker_sentinels):
+        servers.append(
+            (redis.Redis(host, port, decode_responses=True, **credentials), partial(sentinel_user_rules, master))
+        )
+    return servers

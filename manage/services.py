@@ -307,7 +307,7 @@ def metadata_proxy_services(settings: Settings) -> list[Service]:
 def leftover_services(settings: Settings, known: list[Service]) -> list[Service]:
     """Services a pid file names that the settings no longer ask for (the machine ran more hosts before): found
     again by the marker their pid file keeps, so ``down`` and ``up`` can stop them."""
-    names = {service.name for service in known} | {"redis"}
+    names = {service.name for service in known} | {service.name for service in broker_services(settings)}
     found = []
     for pid_file in sorted(settings.run_dir.glob("*.pid")):
         name = pid_file.stem
@@ -453,6 +453,14 @@ def _signal(pid: int, signum: int, group: bool = False) -> None:
 
 # ---------------------------------------------------------------------------------------------------------------
 # up
+
+
+def broker_services(settings: Settings) -> list[Service]:
+    """The Redis processes this state directory may run: the one Redis, and with ``broker_sentinels`` the data
+    nodes and Sentinels of ``manage.redis_ha``."""
+    from manage import redis_ha  # imported when used: it builds on this module's Service and process helpers
+
+    return [redis_service(settings), *(redis_ha.services(settings) if settings.broker_sentinels else [])]
 
 
 def ensure_broker(settings: Settings, timeout: float) -> Service | None:
@@ -665,7 +673,12 @@ def up(timeout: float) -> None:
     master = ensure_queue_keys(settings)
     if host_machine.enabled(settings):  # Redis and the API bind there too
         host_machine.ensure_control_address(settings)
-    ensure_broker(settings, timeout)
+    if settings.broker_sentinels:  # the primary, its replicas and their Sentinels instead of the one Redis
+        from manage import redis_ha  # imported when used (see broker_services)
+
+        redis_ha.ensure(settings, timeout)
+    else:
+        ensure_broker(settings, timeout)
     # The users of this machine's hosts, also in a Redis already running (others' are dropped further down).
     broker_acl.apply(settings, master, broker_acl.known_hosts(settings))
     run_manage(settings, ("db-sync",), ("fernet-setup",))
@@ -762,7 +775,7 @@ def down(timeout: float, machines: bool) -> None:
     settings = effective_settings()
     services = managed_services(settings)
     stop_services(settings, [*services, *leftover_services(settings, services)], timeout)
-    stop_services(settings, [redis_service(settings)], timeout)
+    stop_services(settings, broker_services(settings), timeout)
     if machines:
         host_machine.stop_all(settings, remove=True)
     click.echo("Stratus is down")
