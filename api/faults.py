@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from api.context import current
 from api.placement.errors import error_body as placement_error_body
+from common.db import database_unreachable
 from common.exceptions import StratusError
 from quota.exceptions import OverQuota
 
@@ -45,6 +47,7 @@ NEUTRON_FAULT_TYPES = {
     409: "HTTPConflict",
     413: "HTTPRequestEntityTooLarge",
     415: "HTTPUnsupportedMediaType",
+    503: "HTTPServiceUnavailable",
 }
 
 
@@ -142,8 +145,27 @@ def _handle_unexpected(error: Exception) -> Response:
     return fault_response(500, "Internal Server Error", "An unexpected error prevented the server from answering.")
 
 
+DATABASE_RETRY_AFTER = 5
+"""Seconds a client is asked to wait while no database server takes writes (a standby being promoted)."""
+
+
+def _handle_database_error(error: DBAPIError) -> Response:
+    """No database server to answer (the primary died, the standby not yet promoted): a 503 the client may retry,
+    in the API's own fault format, rather than the 500 of an unexpected error. The next request connects anew
+    (``common.db``'s pool drops the broken connections) and finds the new primary by itself."""
+    if not database_unreachable(error):
+        return _handle_unexpected(error)
+    # The request id from g, not current(): authenticating the caller would reach for the database again.
+    first_line = str(error.orig).splitlines()[0] if error.orig else str(error)
+    LOG.warning("%s %s: database unreachable [%s]: %s", request.method, request.path, g.get("request_id"), first_line)
+    response = fault_response(503, "Service Unavailable", "The database is unavailable; retry the request later.")
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
+
+
 def register(app: Flask) -> None:
     app.register_error_handler(StratusError, _handle_stratus_error)
     app.register_error_handler(OverQuota, _handle_over_quota)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(DBAPIError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)

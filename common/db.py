@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -92,6 +93,34 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+UNREACHABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "25006"})
+"""Server answers that mean "not here, not now" rather than "this statement is wrong": the server shutting down
+(admin or crash shutdown), not accepting connections yet, or a read-only (standby) server asked to write."""
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the database could not be reached or lost the connection, not that a statement failed.
+
+    True for a connection the pool found broken (SQLAlchemy's ``connection_invalidated``: the server died under
+    it), for a connection that could not be made (psycopg's client-side failures carry no SQLSTATE: refused, timed
+    out, no server of a multi-host URL accepting writes while a standby is being promoted), and for the server
+    answers in :data:`UNREACHABLE_SQLSTATES` or of class 08 (connection exception). The API answers these with
+    503 and the workers retry the task: the next connection may well find a (new) primary. SQLite's errors are
+    never this: its "database is locked" is a statement that waited too long, not an absent server.
+    """
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    original = error.orig
+    if not type(original).__module__.startswith("psycopg"):
+        return False
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate is None:  # raised by the client itself, not answered by a server
+        return isinstance(error, OperationalError)
+    return sqlstate.startswith("08") or sqlstate in UNREACHABLE_SQLSTATES
 
 
 def make_engine(url: str) -> Engine:

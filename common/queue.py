@@ -104,6 +104,10 @@ class SigningAMQP(AMQP):
 
         def signed(producer: Any, name: str, message: Any, queue: object = None, **options: Any) -> Any:
             args, kwargs, _ = message.body
+            # Celery lays a send's ``headers`` over the message's after this point: a task's retry passes those it
+            # received, the sender's signature included, which would replace ours. Merged here, without them.
+            extra = options.pop("headers", None) or {}
+            message.headers.update({key: value for key, value in extra.items() if key not in signing.HEADERS})
             auth: signing.MessageAuth = self.app.message_auth
             message.headers.update(auth.sign(name, message.headers["id"], args, kwargs, recipient(queue)))
             return send(producer, name, message, queue=queue, **options)
@@ -147,6 +151,41 @@ class VerifiedTask(Task):
         strangers = [name for name in names if name not in allowed]
         if strangers:
             raise signing.ForgedMessage(f"host {sender!r} reported about host(s) {strangers!r}")
+
+
+TRANSIENT_RETRIES = 40
+TRANSIENT_RETRY_MAX_DELAY = 10
+"""A task that met a transient failure (``retry_when``) is sent again after 1, 2, 4, 8 and then every 10 seconds,
+40 times: about six minutes for an operator to promote a standby before the task fails for good."""
+
+
+class RetriedTask(VerifiedTask):
+    """A verified task (every task of the cloud is one) that is sent again when it failed because something it
+    needs was away for a while: the app's ``retry_when`` says which failures are (on the control side, the
+    database between a primary's death and a standby's promotion: ``common.db.database_unreachable``). Up to
+    :data:`TRANSIENT_RETRIES` times with a growing delay; tasks are idempotent (see the module's text). A periodic
+    task is not retried: its next period runs it anyway. The worker goes on taking tasks either way."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            retry_when = getattr(self.app, "retry_when", None)
+            if self.request.called_directly or retry_when is None or not retry_when(exc):
+                raise
+            if self.request.get("celery_beat_task"):
+                LOG.warning("periodic task %s[%s] failed: %s", self.name, self.request.id, exc)
+                raise
+            delay = min(2**self.request.retries, TRANSIENT_RETRY_MAX_DELAY)
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            LOG.warning("task %s[%s] retried in %ss: %s", self.name, self.request.id, delay, first_line)
+            # Sent again by this (control-side) process, with the task's own arguments only: what a sender added
+            # for the transport (a host's sequence number) is no argument of the task, and Celery refuses to send
+            # a call whose arguments do not fit.
+            accepted = inspect.signature(self.run).parameters
+            takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+            own = {name: value for name, value in kwargs.items() if takes_any or name in accepted}
+            raise self.retry(args=args, kwargs=own, exc=exc, countdown=delay, max_retries=TRANSIENT_RETRIES) from None
 
 
 class HostCelery(Celery):
@@ -249,9 +288,12 @@ def make_celery(
     restrict_remote_control()
     url = settings.effective_broker_url
     kind = Celery if sender == signing.CONTROL else HostCelery
-    app = kind("stratus", broker=url, backend=url, amqp=SigningAMQP, task_cls=VerifiedTask)
+    app = kind("stratus", broker=url, backend=url, amqp=SigningAMQP, task_cls=RetriedTask)
     app.message_auth = message_auth(settings, sender)  # type: ignore[attr-defined]
     app.speaks_for = speaks_for or (lambda host: (host,))  # type: ignore[attr-defined]
+    # Which exceptions of a task mean "try again later" (set by the control-side workers to
+    # ``common.db.database_unreachable``; this module may not import the database layer, host agents use it).
+    app.retry_when = None  # type: ignore[attr-defined]
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

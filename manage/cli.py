@@ -14,8 +14,8 @@ from common.settings import describe, load
 
 
 class _Commands(click.Group):
-    """The commands above, and ``services`` and ``host`` (which bring the broker's and Celery's imports) loaded
-    when named."""
+    """The commands above, and ``services`` and ``host`` (which bring the broker's and Celery's imports) and
+    ``database`` (the highly available PostgreSQL's) loaded when named."""
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name == "services":
@@ -26,10 +26,14 @@ class _Commands(click.Group):
             from manage.host_join import host
 
             return host
+        if cmd_name == "database":
+            from manage.postgres_ha import database
+
+            return database
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "services", "host"])
+        return sorted([*super().list_commands(ctx), "services", "host", "database"])
 
 
 @click.group(cls=_Commands)

@@ -6,6 +6,7 @@ Start with ``celery -A compute.control.worker:app worker -Q compute,events,liven
 """
 
 from common import hostnames
+from common.db import database_unreachable
 from common.logs import setup_logging
 from common.queue import make_celery
 from common.settings import load
@@ -14,4 +15,5 @@ from compute.control import tasks
 settings = load()
 setup_logging("stratus-scheduler", settings.log_level)
 app = make_celery(settings, speaks_for=hostnames.speaks_for(settings))
+app.retry_when = database_unreachable  # type: ignore[attr-defined]  # no database server: the task is sent again
 tasks.register(app, settings)

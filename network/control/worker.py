@@ -5,6 +5,7 @@ Start with ``celery -A network.control.worker:app worker -Q network``.
 """
 
 from common import hostnames
+from common.db import database_unreachable
 from common.logs import setup_logging
 from common.queue import make_celery
 from common.settings import load
@@ -13,4 +14,5 @@ from network.control import tasks
 settings = load()
 setup_logging("stratus-network", settings.log_level)
 app = make_celery(settings, speaks_for=hostnames.speaks_for(settings))
+app.retry_when = database_unreachable  # type: ignore[attr-defined]  # no database server: the task is sent again
 tasks.register(app, settings)
