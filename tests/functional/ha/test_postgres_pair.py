@@ -1,0 +1,85 @@
+"""The life of a PostgreSQL pair (``manage.postgres_ha``) without a cloud: the standby streams what the primary
+takes and refuses writes; promotion is refused while the primary runs; after a promotion the services' URL
+writes to the new primary; the former primary is never started again as a primary but rejoins as a standby of
+the new one, from a fresh base backup; a pair stopped and brought up again keeps its roles."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from common.db import database_unreachable
+from manage.postgres_ha import PostgresHAError, PostgresPair, ensure_pair, load_pair, promote, rejoin, stop_pair
+from tests.harness import postgres_bindir, wait_until
+
+pytestmark = [pytest.mark.functional, pytest.mark.postgres]
+
+
+@pytest.fixture
+def base() -> Iterator[Path]:
+    if postgres_bindir() is None:
+        pytest.skip("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")
+    path = Path(tempfile.mkdtemp(prefix="stratus-pg-pair-"))  # pytest's own are closed to the postgres user
+    try:
+        yield path
+    finally:
+        stop_pair(path, "immediate")
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _write(url: str, value: str) -> str:
+    """Insert ``value`` through ``url``; the port of the server that took it."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE IF NOT EXISTS marks (value text PRIMARY KEY)"))
+            connection.execute(text("INSERT INTO marks VALUES (:value)"), {"value": value})
+            return str(connection.execute(text("SELECT inet_server_port()")).scalar())
+    finally:
+        engine.dispose()
+
+
+def _marks(pair: PostgresPair, name: str) -> set[str]:
+    engine = create_engine(pair.member_url(name))
+    try:
+        with engine.connect() as connection:
+            return set(connection.execute(text("SELECT value FROM marks")).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_a_pair_fails_over_rejoins_and_keeps_its_roles_across_a_restart(base: Path) -> None:
+    pair = ensure_pair(base)
+    first, second = pair.names
+    assert pair.primary == first and not pair.in_recovery(first) and pair.in_recovery(second)
+    assert _write(pair.url(), "before") == str(pair.member(first).port)
+    wait_until(lambda: _marks(pair, second) == {"before"}, 10, message="the standby never got the write")
+    with pytest.raises(DBAPIError) as refused:  # the standby takes no write of its own
+        _write(pair.member_url(second), "on-the-standby")
+    assert database_unreachable(refused.value)  # a standby asked to write: the API's 503, the workers' retry
+
+    with pytest.raises(PostgresHAError, match="still running"):
+        promote(base)
+    pair.stop(first, "immediate")
+    promote(base)
+    assert load_pair(base).primary == second and not pair.in_recovery(second)
+    assert _write(pair.url(), "after") == str(pair.member(second).port)
+
+    # Brought up again before its rejoin, the former primary stays down: two primaries would split the data.
+    stop_pair(base)
+    ensure_pair(base)
+    assert not pair.running(first) and not pair.in_recovery(second)
+
+    rejoin(base, first)
+    assert pair.in_recovery(first)
+    wait_until(lambda: _marks(pair, first) == {"before", "after"}, 10, message="the rejoined standby lags")
+    stop_pair(base)
+    restarted = ensure_pair(base)
+    assert restarted.primary == second and pair.in_recovery(first) and not pair.in_recovery(second)
+    assert _write(restarted.url(), "after-restart") == str(pair.member(second).port)
