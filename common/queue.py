@@ -315,6 +315,7 @@ def make_celery(
     if settings.broker_sentinels:  # sentinel:// for the queues and the results alike
         broker_sentinel.use()
         app.conf.broker_failover_strategy = broker_sentinel.Stay
+        app.conf.task_publish_retry_policy = broker_sentinel.FAILOVER_RETRY_POLICY
         app.conf.broker_transport_options = {**app.conf.broker_transport_options, **sentinel_options(settings)}
         app.conf.result_backend_transport_options = sentinel_options(settings)
     if sender != signing.CONTROL:
@@ -333,6 +334,8 @@ def make_publisher(settings: HostSettings) -> Celery:
     app = make_celery(settings)
     app.conf.broker_connection_timeout = 1.0
     app.conf.broker_transport_options = {**app.conf.broker_transport_options, **PUBLISHER_CONNECTION_RETRIES}
+    if settings.broker_sentinels:  # a request does not wait out a failover: it is refused (503) or swept
+        del app.conf["task_publish_retry_policy"]
     return app
 
 
