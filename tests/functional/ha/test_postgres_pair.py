@@ -46,9 +46,12 @@ def _write(url: str, value: str) -> str:
 
 
 def _marks(pair: PostgresPair, name: str) -> set[str]:
+    """What one server holds (nothing while the table has not been replayed there yet)."""
     engine = create_engine(pair.member_url(name))
     try:
         with engine.connect() as connection:
+            if connection.execute(text("SELECT to_regclass('marks')")).scalar() is None:
+                return set()
             return set(connection.execute(text("SELECT value FROM marks")).scalars())
     finally:
         engine.dispose()
