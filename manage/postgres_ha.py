@@ -26,6 +26,7 @@ the base directory belongs to it.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import pwd
@@ -55,6 +56,10 @@ swallow the connection attempt, and the next server must be tried well before a 
 COMMAND_TIMEOUT = 120
 
 
+class PostgresHAError(click.ClickException):
+    """A step of the pair's life failed; the message names the command and what it printed."""
+
+
 @dataclass(frozen=True)
 class Member:
     """One PostgreSQL server of the pair: where it listens and where its data lives (relative to the base)."""
@@ -63,15 +68,23 @@ class Member:
     host: str
     port: int
 
+    def __post_init__(self) -> None:
+        # pg_ctl hands its -o options to a shell: only a checked address and port ever go there. IPv4 only (the
+        # loopback range is what one machine needs; the URL's host=ADDRESS:PORT form is ambiguous for IPv6).
+        try:
+            address = str(ipaddress.IPv4Address(self.host))
+        except ValueError:
+            address = None
+        if address != self.host or type(self.port) is not int or not 0 < self.port < 65536:
+            raise PostgresHAError(f"{self.name}: not an address and port: {self.host!r}, {self.port!r}")
+        if not self.name.isalnum():
+            raise PostgresHAError(f"not a member name: {self.name!r}")
+
     def data(self, base: Path) -> Path:
         return base / self.name / "data"
 
     def log(self, base: Path) -> Path:
         return base / self.name / "server.log"
-
-
-class PostgresHAError(click.ClickException):
-    """A step of the pair's life failed; the message names the command and what it printed."""
 
 
 @dataclass
@@ -320,6 +333,8 @@ def _create_pair(base: Path, hosts: tuple[str, ...]) -> PostgresPair:
         raise PostgresHAError("a primary and a standby need two addresses")
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
     chown_to_owner(base)
+    if os.geteuid() == 0 and subprocess.run([*owner_prefix(), "test", "-w", str(base)], check=False).returncode:
+        raise PostgresHAError(f"the postgres user cannot reach {base}: every directory above it must be searchable")
     for leftover in base.glob("pg*/data"):  # a creation that never finished (no pair.json): start afresh
         shutil.rmtree(leftover.parent)
     members = tuple(Member(f"pg{i + 1}", host, free_port(host)) for i, host in enumerate(hosts))
