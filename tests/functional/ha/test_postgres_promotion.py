@@ -124,6 +124,8 @@ def test_services_reconnect_to_the_promoted_standby_without_a_restart(
     _assert_unavailable(cloud.request("GET", f"{BASE}/servers", admin, headers=COMPUTE), "compute")
     _assert_unavailable(cloud.request("GET", "/network/v2.0/networks", admin), "network")
     _assert_unavailable(cloud.request("GET", "/image/v2/images", admin), "image")
+    refused = {"server": {"name": "during-gap", "imageRef": image, "flavorRef": "1", "networks": "none"}}
+    _assert_unavailable(cloud.request("POST", f"{BASE}/servers", admin, json=refused, headers=COMPUTE), "compute")
 
     promoted = cloud.server.manage("database", "promote")
     assert f"{standby} is the primary" in promoted.stdout
@@ -138,6 +140,8 @@ def test_services_reconnect_to_the_promoted_standby_without_a_restart(
     listing = cloud.request("GET", f"{BASE}/servers?name=before-failover", admin, headers=COMPUTE)
     assert listing.status_code == 200, listing.text
     assert [s["id"] for s in listing.json()["servers"]] == [before["id"]]
+    gap = cloud.request("GET", f"{BASE}/servers?name=during-gap", admin, headers=COMPUTE).json()["servers"]
+    assert gap == []  # the create refused with a 503 left nothing behind
     projects = cloud.request("GET", "/identity/v3/projects?name=pg-ha-project", admin).json()["projects"]
     assert [p["id"] for p in projects] == [project.json()["project"]["id"]]
     wait_for_status(cloud, admin, in_flight["id"], "ACTIVE", timeout=60)
