@@ -336,5 +336,60 @@ def up(copies: int, timeout: float) -> None:
     click.echo(f"the API is {copies} processes behind HAProxy on {settings.effective_public_url}")
 
 
+def parse_endpoint(text: str) -> tuple[Address, int]:
+    """``address:port`` (``[v6]:port`` for IPv6) as typed values; ValueError names what is wrong."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{text!r} is not address:port")
+    address = ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+    if not 0 < int(port) < 65536:
+        raise ValueError(f"{port} is not a TCP port")
+    return address, int(port)
+
+
+def _endpoint_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[tuple[Address, int]]:
+    try:
+        return [parse_endpoint(value) for value in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.command("config")
+@click.option(
+    "--listen",
+    "listens",
+    multiple=True,
+    required=True,
+    callback=_endpoint_option,
+    help="address:port HAProxy listens on (the API's public address); repeat for more.",
+)
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    required=True,
+    callback=_endpoint_option,
+    help="address:port of an API node; repeat for each (api-1, api-2, ... in this order).",
+)
+@click.option("--source", default=None, help="Address HAProxy connects to the API nodes from (its own).")
+@click.option("--stats-socket", type=click.Path(path_type=Path), default=Path("/run/haproxy/admin.sock"),
+              show_default=True, help="HAProxy's admin socket.")  # fmt: skip
+def config(
+    listens: list[tuple[Address, int]], backends: list[tuple[Address, int]], source: str | None, stats_socket: Path
+) -> None:
+    """Print HAProxy's configuration for API nodes on other machines (for /etc/haproxy/haproxy.cfg): what the
+    cloud renders for its own processes, with these addresses. Every API node lists HAProxy's address (--source)
+    in its api_trusted_proxies."""
+    if len({port for _, port in listens}) != 1:
+        raise click.BadParameter("every --listen must have the same port", param_hint="--listen")
+    try:
+        nodes = [Backend(f"api-{n + 1}", address, port) for n, (address, port) in enumerate(backends)]
+        origin = _address(source, "--source") if source else None
+        text = render_config([a for a, _ in listens], listens[0][1], nodes, origin, stats_socket)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(text, nl=False)
+
+
 if __name__ == "__main__":
     sys.exit(main())

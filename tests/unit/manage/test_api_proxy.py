@@ -85,3 +85,19 @@ def test_haproxy_writes_its_configuration_right_before_it_starts(tmp_path):
     service.prepare(settings)
     assert "server api-2 127.0.0.3:8100" in api_proxy.config_path(settings).read_text()
     assert service.marker in service.argv and service.ready_url == "http://127.0.0.1:18000/identity/v3"
+
+
+@pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed")
+def test_the_configuration_for_api_nodes_on_other_machines(tmp_path):
+    from click.testing import CliRunner
+
+    args = ["--listen", "10.0.0.30:8000", "--backend", "10.0.0.31:8000", "--backend", "[2001:db8::32]:8000"]
+    result = CliRunner().invoke(api_proxy.main, ["config", *args, "--source", "10.0.0.30"])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(result.output)
+    _check(path)
+    assert "server api-2 ipv6@2001:db8::32:8000" in result.output and "source 10.0.0.30" in result.output
+    for bad in (["--backend", "10.0.0.31:80\nlisten x"], ["--backend", "node-1:8000"], ["--source", "10.0.0.30 x"]):
+        result = CliRunner().invoke(api_proxy.main, ["config", *args, *bad])
+        assert result.exit_code != 0 and "server" not in result.output, result.output
