@@ -737,7 +737,7 @@ def host_keys(host: str, out: Path) -> None:
     password = out.with_name(f"{host}.broker-password")
     broker.write_private(password, broker_acl.host_password(master, host).encode())
     broker_acl.register(settings, host)
-    if running_pid(redis_service(settings), settings):  # our Redis: the user works at once
+    if settings.broker_sentinels or running_pid(redis_service(settings), settings):  # ours: the user works at once
         broker_acl.apply(settings, master, [host])
     click.echo(f"wrote the message keys of {host} to {out} and its broker password to {password}")
 
@@ -815,11 +815,13 @@ def status() -> None:
     """One line per service; exits 1 when any service that should run is stopped."""
     settings = effective_settings()
     rows = [status_row(redis_service(settings), settings, broker=True)]
+    if settings.broker_sentinels:  # the data nodes and Sentinels instead of the one Redis
+        rows = [status_row(service, settings) for service in broker_services(settings)[1:]]
     services = managed_services(settings)
     rows += [status_row(s, settings) for s in services]
-    click.echo(f"{'NAME':<16}{'PID':<9}{'STATE':<10}LOG")
+    click.echo(f"{'NAME':<20}{'PID':<9}{'STATE':<10}LOG")
     for name, pid, state, log in rows:
-        click.echo(f"{name:<16}{pid:<9}{state:<10}{log}")
+        click.echo(f"{name:<20}{pid:<9}{state:<10}{log}")
     if any(state == "stopped" for _, _, state, _ in rows):
         sys.exit(1)
 
