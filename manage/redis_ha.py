@@ -125,6 +125,14 @@ def layout(settings: Settings) -> Layout:
     )
 
 
+def _primary_address_unchecked(settings: Settings) -> str:
+    host = urlsplit(settings.broker_url).hostname or "127.0.0.1"
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return "0.0.0.0"  # a name, not an address: not loopback, so not ours to start
+
+
 def _primary_address(settings: Settings) -> tuple[str, int]:
     parts = urlsplit(settings.broker_url)
     return _loopback(parts.hostname or "127.0.0.1", "broker_url"), parts.port or 6379
@@ -138,8 +146,21 @@ def _config_path(settings: Settings, node: Node) -> Path:
     return node_dir(settings, node) / ("sentinel.conf" if node in layout(settings).sentinels else "redis.conf")
 
 
+def on_this_machine(settings: Settings) -> bool:
+    """Whether the shape is this machine's to run: the primary and every Sentinel on loopback. Otherwise they run
+    on machines of their own (the README's "Highly available control plane") and the launcher only uses them."""
+    addresses = [
+        _primary_address_unchecked(settings),
+        *(host for host, _ in sentinel_addresses(settings.broker_sentinels)),
+    ]
+    return all(ipaddress.ip_address(address).is_loopback for address in addresses)
+
+
 def services(settings: Settings) -> list[Service]:
-    """The data nodes and the Sentinels as the launcher's services (pid files, logs, ``down``)."""
+    """The data nodes and the Sentinels as the launcher's services (pid files, logs, ``down``); none when they
+    run on other machines."""
+    if not on_this_machine(settings):
+        return []
     shape = layout(settings)
     found = []
     for node in (*shape.data, *shape.sentinels):
@@ -261,7 +282,11 @@ def current_primary(settings: Settings) -> Node:
 def ensure(settings: Settings, timeout: float) -> list[Service]:
     """Start every data node and Sentinel of the shape that is not running, and return once the Sentinels agree
     on the primary, see every replica and each other (a failover needs that). Returns the services (so ``down``
-    stops them). What ``services up`` calls instead of starting the one Redis when ``broker_sentinels`` is set."""
+    stops them). What ``services up`` calls instead of starting the one Redis when ``broker_sentinels`` is set;
+    with Sentinels on other machines it starts nothing (they are the operator's, as an external Redis is)."""
+    if not on_this_machine(settings):
+        click.echo(f"broker Sentinels {settings.broker_sentinels} are on other machines; using them")
+        return []
     shape = layout(settings)
     (settings.state_path / BASE_DIR).mkdir(mode=0o700, exist_ok=True)
     password = broker.ensure_password(settings)

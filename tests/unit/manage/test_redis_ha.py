@@ -130,3 +130,14 @@ def test_kombu_never_switches_between_the_sentinels_as_if_they_were_brokers():
     connection.maybe_switch_next()
     assert (connection.hostname, connection.port) == ("127.0.0.1", 27001)
     assert len(connection.alt) == 3  # the Sentinel channel still asks every one of them
+
+
+def test_sentinels_on_other_machines_are_used_not_started(tmp_path):
+    settings = _settings(
+        tmp_path,
+        STRATUS_BROKER_URL="redis://10.0.0.31:6379/0",
+        STRATUS_BROKER_SENTINELS="10.0.0.31:26379 10.0.0.32:26379 10.0.0.33:26379",
+    )
+    assert not redis_ha.on_this_machine(settings)
+    assert redis_ha.services(settings) == [] and redis_ha.ensure(settings, timeout=1) == []
+    assert redis_ha.on_this_machine(_settings(tmp_path))
