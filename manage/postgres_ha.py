@@ -53,6 +53,11 @@ DEFAULT_HOSTS = ("127.0.0.1", "127.0.0.2")
 CONNECT_TIMEOUT = 3
 """libpq's ``connect_timeout`` per server in the URL: on real machines a dead server's address may not refuse but
 swallow the connection attempt, and the next server must be tried well before a client's request times out."""
+DEAD_PEER = "&keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=3&tcp_user_timeout=10000"
+"""libpq's TCP settings in the URL: a server whose machine vanished sends no reset, and a pooled connection's
+pre-ping (or a query) to it would wait for the kernel's retransmissions, a quarter of an hour. With these an idle
+connection is found dead within about 11 s and a send unanswered for 10 s fails, so the pool drops it and the
+next connection looks for the new primary."""
 COMMAND_TIMEOUT = 120
 
 
@@ -106,7 +111,7 @@ class PostgresPair:
         hosts = "&".join(f"host={m.host}:{m.port}" for m in self.members)
         return (
             f"postgresql+psycopg://{SERVICE_ROLE}@/{DATABASE}?{hosts}&target_session_attrs=read-write"
-            f"&connect_timeout={CONNECT_TIMEOUT}&passfile={quote(str(self.passfile), safe='/')}"
+            f"&connect_timeout={CONNECT_TIMEOUT}{DEAD_PEER}&passfile={quote(str(self.passfile), safe='/')}"
         )
 
     def member_url(self, name: str) -> str:
