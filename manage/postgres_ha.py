@@ -448,6 +448,8 @@ def database_status() -> None:
     for member in pair.members:
         running = pair.running(member.name)
         role = "primary" if member.name == pair.primary else "standby"
+        if role == "standby" and not (member.data(pair.base) / "standby.signal").exists():
+            role = f"former primary (stratus-manage database rejoin {member.name})"
         if running:
             role = "standby (in recovery)" if pair.in_recovery(member.name) else "accepting writes"
         state = "running" if running else "stopped"
@@ -469,6 +471,18 @@ def database_rejoin(name: str) -> None:
     """Make the former primary NAME a standby of the current primary (from a fresh base backup)."""
     pair = rejoin(_base_of_settings(), name)
     click.echo(f"{name} streams from {pair.primary}")
+
+
+@database.command("stop")
+@click.argument("name")
+@click.option("--immediate", is_flag=True, help="Stop without a checkpoint, as a crash would.")
+def database_stop(name: str, immediate: bool) -> None:
+    """Stop one member NAME (to show a failover: stop the primary with --immediate, then promote the standby)."""
+    pair = load_pair(_base_of_settings())
+    if pair is None:
+        raise PostgresHAError("no PostgreSQL pair here: run 'stratus-manage database up'")
+    pair.stop(name, "immediate" if immediate else "fast")
+    click.echo(f"{name} stopped")
 
 
 @database.command("down")
