@@ -1,9 +1,10 @@
 """The one Celery application and the queue layout of DESIGN.md.
 
-Control-side services consume ``compute``, ``network``, ``image``, ``events`` and ``liveness``; each host agent
-consumes ``compute.<host>`` or ``network.<host>``. Tasks are routed by the first part of their name
+Control-side services consume ``compute``, ``network``, ``image``, ``events``, ``liveness`` and ``reports``; each
+host agent consumes ``compute.<host>`` or ``network.<host>``. Tasks are routed by the first part of their name
 (``compute.build_instance`` goes to ``compute``); a client that targets one host passes ``queue=`` itself, and a
-host sends its liveness messages (``LIVENESS_QUEUE``) to a queue of their own.
+host sends its liveness messages (``LIVENESS_QUEUE``) and its periodic reports (``REPORTS_QUEUE``) to queues of
+their own.
 Every task is acknowledged late and rejected back to the queue when its worker dies, so a killed worker's
 task is redelivered; tasks must therefore be idempotent.
 
@@ -12,13 +13,19 @@ and why), whichever way it is sent (``send_task``, ``apply_async``, beat): a wor
 message that does not verify. On the control side a message from a host must also be a task that hosts may
 send (``from_hosts=True``), and the host the task's ``host_arg`` names must be one the sender speaks for: a
 host reports only about itself, whatever the message claims.
+
+Every message a host sends carries its sequence number (``host_seq``, signed with the rest): the control side,
+taking a host's messages from several queues and processes, tells from it which of two words is the newer.
 """
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import ssl
+import threading
+import time
 import uuid
 from collections.abc import Callable, Collection
 from functools import cached_property
@@ -44,7 +51,14 @@ them that a host is down or did not take a build in time, so they must not wait 
 400 creates on 40 fake hosts queued the heartbeats 7-9 s apart behind the builds' events and more than half the
 servers went to ERROR ("host is down", "did not take the build within 8 s"); the worker takes from its queues in
 turn, so a message here waits for at most one task of each other queue."""
-CONTROL_QUEUES = ("compute", "network", "image", "volume", "events", LIVENESS_QUEUE)
+REPORTS_QUEUE = "reports"
+"""The compute hosts' periodic reports (capacity and guests), consumed by the scheduler beside the others. Why a
+queue of their own: 1,000 hosts report 100 times a second, more than one scheduler process handles (about 30 ms
+each); on ``events`` the reports that expired unread filled the queue ahead of the builds' own events, and the
+builds waited behind them. Here a report that waited past its expiry is dropped while the other queues go on.
+Taken apart from the events, a report may be handled after an event its host sent later: the host's sequence
+number (``host_seq``) tells the scheduler which word is the newer (``compute.control.hosts``)."""
+CONTROL_QUEUES = ("compute", "network", "image", "volume", "events", LIVENESS_QUEUE, REPORTS_QUEUE)
 
 
 def host_queue(service: str, host: str) -> str:
@@ -95,6 +109,41 @@ def recipient(queue: object) -> str:
     return host if service in ("compute", "network") and host else ""
 
 
+HOST_SEQ_ARG = "stratus_seq"
+"""The keyword under which a host's message carries its ``host_seq``; taken off before the task runs."""
+
+
+class _HostClock:
+    """Strictly increasing in this process, and near the wall clock in nanoseconds, so that an agent restarted
+    goes on above the numbers it sent before (a clock stepped back by more than the restart took is the limit)."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(self._last + 1, time.time_ns())
+            return self._last
+
+
+_CLOCK = _HostClock()
+
+
+def host_seq() -> int:
+    """The next sequence number of this host's words. Take it *before* looking at what a message will tell (a
+    report's snapshot): a word about the state seen then is older than anything sent after it."""
+    return _CLOCK.next()
+
+
+_MESSAGE_SEQ: contextvars.ContextVar[int | None] = contextvars.ContextVar("stratus_message_seq", default=None)
+
+
+def message_seq() -> int | None:
+    """The sending host's sequence number of the message whose task runs now (None: not from a host)."""
+    return _MESSAGE_SEQ.get()
+
+
 class SigningAMQP(AMQP):
     """Celery's message layer with every outgoing task message signed: all sends pass through here."""
 
@@ -123,27 +172,45 @@ class VerifiedTask(Task):
     host_arg: str | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        sender = None
         if not self.request.called_directly:  # a message, not an in-process call
             try:
-                self._authorise(args, kwargs)
+                sender = self._authorise(args, kwargs)
             except signing.ForgedMessage as exc:
                 headers = {name: getattr(self.request, name, None) for name in ("stratus_sender", "stratus_to")}
                 LOG.warning("refused task %s[%s] %s: %s", self.name, self.request.id, headers, exc)
                 raise Reject(str(exc), requeue=False) from None
-        return super().__call__(*args, **kwargs)
+        seq = kwargs.pop(HOST_SEQ_ARG, None)
+        seq = seq if sender not in (None, signing.CONTROL) and type(seq) is int else None
+        token = _MESSAGE_SEQ.set(seq)
+        try:
+            if seq is not None and self.app.heard_from_host is not None:
+                self._heard(args, kwargs, seq)
+            return super().__call__(*args, **kwargs)
+        finally:
+            _MESSAGE_SEQ.reset(token)
 
-    def _authorise(self, args: tuple, kwargs: dict) -> None:
+    def _heard(self, args: tuple, kwargs: dict, seq: int) -> None:
+        try:
+            arguments = inspect.signature(self.run).bind(*args, **kwargs).arguments
+        except TypeError:
+            return  # the task itself refuses the arguments
+        self.app.heard_from_host(arguments, seq)
+
+    def _authorise(self, args: tuple, kwargs: dict) -> str:
+        """The sender, once the message verifies and its sender may send it about the hosts it names."""
         auth: signing.MessageAuth = self.app.message_auth
         headers = {name: getattr(self.request, name, None) for name in signing.HEADERS}
         sender = auth.verify(self.name, self.request.id, args, kwargs, headers)
         if sender == signing.CONTROL or auth.keyring.sender != signing.CONTROL:
-            return  # the control side may send anything; a host's own messages come back only to itself
+            return sender  # the control side may send anything; a host's own messages come back only to itself
         if not self.from_hosts:
             raise signing.ForgedMessage(f"host {sender!r} may not send {self.name}")
         if self.host_arg is None:
-            return
+            return sender
+        arguments = {name: value for name, value in kwargs.items() if name != HOST_SEQ_ARG}
         try:
-            claimed = inspect.signature(self.run).bind(*args, **kwargs).arguments.get(self.host_arg)
+            claimed = inspect.signature(self.run).bind(*args, **arguments).arguments.get(self.host_arg)
         except TypeError:
             raise signing.ForgedMessage(f"the arguments do not fit {self.name}") from None
         names = claimed if isinstance(claimed, list) else [claimed]
@@ -151,6 +218,7 @@ class VerifiedTask(Task):
         strangers = [name for name in names if name not in allowed]
         if strangers:
             raise signing.ForgedMessage(f"host {sender!r} reported about host(s) {strangers!r}")
+        return sender
 
 
 TRANSIENT_RETRIES = 40
@@ -198,6 +266,8 @@ class HostCelery(Celery):
     channel, which a host may not."""
 
     def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        kwargs = dict(kwargs or {})
+        kwargs.setdefault(HOST_SEQ_ARG, host_seq())
         options.setdefault("declare", [])
         if options.get("ignore_result") is False:
             options["task_id"] = options.get("task_id") or host_result_id(self.message_auth.keyring.sender)
@@ -294,6 +364,9 @@ def make_celery(
     # Which exceptions of a task mean "try again later" (set by the control-side workers to
     # ``common.db.database_unreachable``; this module may not import the database layer, host agents use it).
     app.retry_when = None  # type: ignore[attr-defined]
+    # Told the arguments and the sequence number of each host's message before its task runs (the scheduler
+    # remembers there the newest word about each server: ``compute.control.tasks``).
+    app.heard_from_host = None  # type: ignore[attr-defined]
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

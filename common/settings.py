@@ -327,6 +327,12 @@ class HostSettings:
         "How many hosts this machine runs (`make up HOSTS=N`): each gets its own compute and network agent. With "
         "more than one, host i is named <host>-i and keeps its instances under <state_dir>/hosts/<host>-i/.",
     )
+    control_copies: int = _setting(
+        1,
+        "How many copies of each control worker (scheduler, network, image, volume) this machine runs, all taking "
+        "from the same queues (`make up HA=1` runs two): one may die and the cloud goes on. Each periodic job runs "
+        "once per interval whichever copy's clock sends it (common.periodic).",
+    )
     host_machines: bool = _setting(
         False,
         "With hosts > 1 and the libvirt driver: each host is a host machine (manage.host_machine) with its own "

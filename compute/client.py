@@ -10,7 +10,7 @@ from typing import Any
 
 from celery import Celery
 
-from common.queue import LIVENESS_QUEUE, host_queue, host_result_id
+from common.queue import LIVENESS_QUEUE, REPORTS_QUEUE, host_queue, host_result_id
 
 BUILD = "compute.build_instance"
 DELETE = "compute.delete_instance"
@@ -55,7 +55,7 @@ STEP_TAKEN = "events.move_step_taken"
 ``ACKNOWLEDGED_STEPS``, sent by its main process at once); a step not taken in time is sent again
 (``compute.control.move_steps``)."""
 LIVENESS_TASKS = (HOST_HEARTBEAT, TAKEN, STEP_TAKEN)
-"""What a host sends to ``common.queue.LIVENESS_QUEUE`` (``route_liveness``), never behind the scheduler's backlog
+"""What a host sends to ``common.queue.LIVENESS_QUEUE`` (``route_host_messages``), never behind the scheduler's backlog
 of builds and events: on these the scheduler judges a host down or a handoff missed."""
 ACKNOWLEDGED_STEPS = frozenset(
     {
@@ -95,9 +95,11 @@ LIVE_MIGRATION_CALLS = (
 POWER_ACTIONS = ("stop", "start", "reboot", "reboot_hard", "pause", "unpause", "suspend", "resume")
 
 
-def route_liveness(app: Celery) -> None:
-    """Make a host agent's ``app`` send ``LIVENESS_TASKS`` to ``LIVENESS_QUEUE`` (the rest is routed as before)."""
-    app.conf.task_routes = ({name: {"queue": LIVENESS_QUEUE} for name in LIVENESS_TASKS}, *app.conf.task_routes)
+def route_host_messages(app: Celery) -> None:
+    """Make a host agent's ``app`` send ``LIVENESS_TASKS`` to ``LIVENESS_QUEUE`` and its reports (``HOST_REPORT``)
+    to ``REPORTS_QUEUE``; the rest is routed as before."""
+    routes = {name: {"queue": LIVENESS_QUEUE} for name in LIVENESS_TASKS} | {HOST_REPORT: {"queue": REPORTS_QUEUE}}
+    app.conf.task_routes = (routes, *app.conf.task_routes)
 
 
 def build(app: Celery, instance_id: str, request_id: str, countdown: float | None = None) -> None:

@@ -98,6 +98,9 @@ class ComputeHost(TimestampMixin, Base):
     hypervisor_type: Mapped[str] = mapped_column(String(32), default="QEMU")
     hypervisor_version: Mapped[int] = mapped_column(Integer, default=0)
     host_ip: Mapped[str] = mapped_column(String(64), default="127.0.0.1")
+    # The host's sequence number (``common.queue.host_seq``) of the newest report applied: an older one, handled
+    # late by another scheduler copy, is dropped (``compute.control.hosts``).
+    last_report_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
     cpu_allocation_ratio: Mapped[float] = mapped_column(Float, default=4.0)
     ram_allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)
     disk_allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)
@@ -199,6 +202,10 @@ class Instance(TimestampMixin, Base):
     # The host that acknowledged receiving the build in flight (None until it does): a build its host has not
     # taken within compute_build_take_timeout is scheduled again elsewhere (compute.control.handoff).
     taken_by: Mapped[str | None] = mapped_column(String(255), default=None)
+    # The newest word a host sent about this server (its message's ``common.queue.host_seq`` and the host): a
+    # report whose snapshot is older than it says nothing about the server (``compute.control.hosts``).
+    heard_from: Mapped[str | None] = mapped_column(String(255), default=None)
+    heard_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)

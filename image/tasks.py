@@ -8,6 +8,7 @@ from functools import cache
 
 from celery import Celery
 
+from common.periodic import my_turn
 from common.settings import Settings
 from image import client, importing, service, sweeper, variants, web_import
 from image.context import ImageWorker
@@ -49,6 +50,8 @@ def register(app: Celery, settings: Settings) -> None:
     @app.task(name=client.SWEEP, acks_late=True, time_limit=600, expires=SWEEP_SECONDS)
     def sweep() -> tuple[int, int]:
         worker = _worker(settings)
+        if not my_turn(worker.db, client.SWEEP, SWEEP_SECONDS):
+            return (0, 0)
         time_to_live = timedelta(hours=worker.settings.image_task_time_to_live)
         for task_id in sweeper.sweep_tasks(worker.db, time_to_live):
             client.run_task(app, task_id, request_id="")

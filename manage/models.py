@@ -1,5 +1,6 @@
 """Every model module of Stratus, imported in one place for Alembic and for schema checks."""
 
+from common import periodic as common_periodic
 from compute import models as compute_models
 from identity import generation as identity_generation  # registers the generation bump on writes
 from identity import models as identity_models
@@ -10,6 +11,7 @@ from quota import models as quota_models
 from volume import models as volume_models
 
 MODEL_MODULES = (
+    common_periodic,
     identity_models,
     image_models,
     compute_models,

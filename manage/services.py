@@ -36,7 +36,7 @@ import redis
 from common import signing
 from common.exceptions import ConfigError
 from common.hostnames import agent_names, machine_hosts, network_served_hosts, served_hosts
-from common.queue import LIVENESS_QUEUE, broker_tls, host_queue, make_celery
+from common.queue import LIVENESS_QUEUE, REPORTS_QUEUE, broker_tls, host_queue, make_celery
 from common.settings import CONTROL_ONLY, Settings, load
 from manage import broker, broker_acl, host_machine, roster
 
@@ -60,7 +60,12 @@ class WorkerSpec:
 
 
 WORKERS = (
-    WorkerSpec("compute-worker", "compute.control.worker", queues=("compute", "events", LIVENESS_QUEUE), beat=True),
+    WorkerSpec(
+        "compute-worker",
+        "compute.control.worker",
+        queues=("compute", "events", LIVENESS_QUEUE, REPORTS_QUEUE),
+        beat=True,
+    ),
     WorkerSpec("network-worker", "network.control.worker", queues=("network",), beat=True),
     WorkerSpec("image-worker", "image.worker", queues=("image",), beat=True),
     WorkerSpec("volume-worker", "volume.worker", queues=("volume",), beat=True),
@@ -236,15 +241,23 @@ def _worker(
     return Service(name, argv, marker=node, module=spec.module, node=node, env=env, withheld=withheld)
 
 
+def control_copy_names(settings: Settings, name: str) -> list[str]:
+    """The copies of one control worker (``control_copies``): ``name``, then ``name-2``, ``name-3``..."""
+    if settings.control_copies < 1:
+        raise click.ClickException(f"control_copies is {settings.control_copies}: it must be at least 1")
+    return [name, *(f"{name}-{copy}" for copy in range(2, settings.control_copies + 1))]
+
+
 def worker_services(settings: Settings) -> list[Service]:
     """The Celery workers; named ``<service>@<host>`` so two hosts on one broker never share a node name. Host
     agents run once per host of the machine (``hosts``); with one host their names carry no host suffix."""
     services = []
     for spec in WORKERS:
         if spec.agent_of is None:
-            node = f"{spec.name}@{settings.effective_host}"
             env = fencing_environment(settings) if spec.name == "compute-worker" else ()
-            services.append(_worker(settings, spec, spec.name, node, list(spec.queues), env))
+            for name in control_copy_names(settings, spec.name):
+                node = f"{name}@{settings.effective_host}"
+                services.append(_worker(settings, spec, name, node, list(spec.queues), env))
             continue
         for host in machine_hosts(settings):
             host_settings = settings.replace(host=host)

@@ -10,6 +10,7 @@ from functools import cache
 
 from celery import Celery
 
+from common.periodic import my_turn
 from common.settings import Settings
 from volume import backup_jobs, client, creation, deletion, extending, snapshots, sweeper, uploads
 from volume.context import VolumeWorker
@@ -79,7 +80,10 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name=client.SWEEP, acks_late=True, time_limit=SHORT_LIMIT, expires=SWEEP_SECONDS)
     def sweep(request_id: str = "") -> dict[str, list[str]]:
-        swept = sweeper.sweep(_worker(settings))
+        worker = _worker(settings)
+        if not my_turn(worker.db, client.SWEEP, SWEEP_SECONDS):
+            return {}
+        swept = sweeper.sweep(worker)
         for volume_id in swept.volumes_to_delete:
             client.delete_volume(app, volume_id, request_id=f"sweep-{volume_id}")
         for snapshot_id in swept.snapshots_to_delete:

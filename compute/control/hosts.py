@@ -5,6 +5,12 @@ upserts the host, then compares each idle instance's recorded state with reality
 sync does: instances with a task in flight are left alone (the task will report), a guest that stopped by
 itself shows SHUTOFF, one that vanished is ERROR with a fault, and the guest of a deleted server (an orphan
 left by a delete while the host was down) is destroyed. Guests this cloud has no record of are left alone.
+
+A report is a snapshot, and several scheduler copies take reports and events from their own queues: a report
+may be handled after a word the host sent later (the spawn of a guest it did not list yet). Every host message
+carries the host's sequence number (``common.queue.host_seq``); :func:`heard` remembers the newest word about each
+server before its event is handled, and a report older than that says nothing about the server, as a report
+older than the host's last one says nothing at all.
 """
 
 from __future__ import annotations
@@ -50,6 +56,16 @@ def _upsert(session: Any, name: str, resources: dict[str, Any], zone: str) -> Co
     return host
 
 
+def _newest_report(session: Any, host: str, seq: int | None) -> bool:
+    """Take ``seq`` as the host's newest report, unless one at least as new was handled (False). Reports from
+    before hosts numbered their words (None) are taken."""
+    if seq is None:
+        return True
+    newer = (ComputeHost.last_report_seq.is_(None)) | (ComputeHost.last_report_seq < seq)
+    taken = session.execute(update(ComputeHost).where(ComputeHost.name == host, newer).values(last_report_seq=seq))
+    return taken.rowcount == 1 or session.get(ComputeHost, host) is None
+
+
 def _sync(instance: Instance, reported: int | None) -> dict[str, Any] | None:
     """The changes that make an idle instance's record match what its host reports, if any."""
     if reported is None:
@@ -68,6 +84,25 @@ def _sync(instance: Instance, reported: int | None) -> dict[str, Any] | None:
     return changes or None
 
 
+def heard(control: ComputeControl, arguments: dict[str, Any], seq: int) -> None:
+    """A host's message about a server (``instance_id``, ``host``) is about to be handled: remember it as the newest
+    word about the server, in a transaction of its own committed before the handler changes anything, so that a
+    report read at any moment either sees the server before that change or sees this mark."""
+    instance_id, host = arguments.get("instance_id"), arguments.get("host")
+    if not isinstance(instance_id, str) or not isinstance(host, str):
+        return
+    newer = (Instance.heard_from != host) | Instance.heard_from.is_(None) | (Instance.heard_seq < seq)
+    with control.db.session() as session:
+        session.execute(
+            update(Instance).where(Instance.id == instance_id, newer).values(heard_from=host, heard_seq=seq)
+        )
+
+
+def _stale_for(instance: Instance, host: str, seq: int | None) -> bool:
+    """The report (snapshot ``seq``) is older than the newest word its host sent about ``instance``."""
+    return seq is not None and instance.heard_from == host and (instance.heard_seq or 0) > seq
+
+
 def heartbeat(control: ComputeControl, names: list[str]) -> int:
     """Liveness only: the agent is alive even while a long spawn keeps it from sending a full report."""
     with control.db.session() as session:
@@ -78,19 +113,31 @@ def heartbeat(control: ComputeControl, names: list[str]) -> int:
 
 
 def host_report(
-    control: ComputeControl, host: str, resources: dict[str, Any], instances: dict[str, int], zone: str = "nova"
+    control: ComputeControl,
+    host: str,
+    resources: dict[str, Any],
+    instances: dict[str, int],
+    zone: str = "nova",
+    seq: int | None = None,
 ) -> dict[str, int]:
+    """Apply ``host``'s report whose snapshot is ``seq`` in the host's numbering (None: unnumbered, taken as new)."""
     orphans: list[str] = []
     synced = 0
     with control.db.session() as session:
-        _upsert(session, host, resources, zone)
+        if not _newest_report(session, host, seq):
+            LOG.info("host %s: report %s is older than one already handled; dropped", host, seq)
+            return {"synced": 0, "orphans": 0, "stale": 1}
+        registered = _upsert(session, host, resources, zone)
+        if seq is not None:
+            registered.last_report_seq = seq  # as _newest_report set it; a host new here starts its numbering
         known = set()
         for instance in session.scalars(select(Instance).where(Instance.host == host, Instance.deleted.is_(False))):
             known.add(instance.id)
-            if instance.task_state is not None:
+            if instance.task_state is not None or _stale_for(instance, host, seq):
                 continue
             changes = _sync(instance, instances.get(instance.id))
-            if changes and service.swap(session, instance.id, {"task_state": None}, **changes):
+            expect = {"task_state": None, "heard_seq": instance.heard_seq}
+            if changes and service.swap(session, instance.id, expect, **changes):
                 synced += 1
                 LOG.warning("instance %s on %s synced to %s", instance.id, host, changes)
         unknown = [uuid for uuid in instances if uuid not in known]

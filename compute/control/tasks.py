@@ -9,6 +9,8 @@ from celery import Celery
 from celery.signals import worker_ready
 
 from common.db import Database
+from common.periodic import my_turn
+from common.queue import message_seq
 from common.settings import Settings
 from compute import client, delete
 from compute.control import (
@@ -46,6 +48,7 @@ def register(app: Celery, settings: Settings) -> None:
     control = ComputeControl(
         Database(settings.effective_database_url), app, settings, HostStateCache(settings.scheduler_host_state_ttl)
     )
+    app.heard_from_host = lambda arguments, seq: hosts.heard(control, arguments, seq)  # type: ignore[attr-defined]
 
     @app.task(name=client.BUILD, **TASK_OPTIONS)
     def build_instance(instance_id: str, request_id: str = "") -> str:
@@ -93,6 +96,8 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name=client.DEFERRED, **TASK_OPTIONS, expires=settings.shelved_poll_interval)
     def deferred_work() -> dict[str, int]:
+        if not my_turn(control.db, client.DEFERRED, settings.shelved_poll_interval):
+            return {}
         return {"offloaded": shelve.offload_due(control), "reclaimed": reclaim.reclaim(control)}
 
     @app.task(name=client.SPAWNED, **TASK_OPTIONS, **FROM_HOST)
@@ -129,7 +134,7 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name=client.HOST_REPORT, **TASK_OPTIONS, **FROM_HOST, expires=60)
     def host_report(host: str, resources: dict[str, Any], instances: dict[str, int], zone: str = "nova") -> dict:
-        return hosts.host_report(control, host, resources, instances, zone)
+        return hosts.host_report(control, host, resources, instances, zone, seq=message_seq())
 
     @app.task(name=client.HOST_HEARTBEAT, acks_late=False, time_limit=30, expires=30, from_hosts=True, host_arg="names")
     def host_heartbeat(names: list[str]) -> int:
@@ -137,6 +142,8 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name=client.SWEEP, **TASK_OPTIONS, expires=settings.compute_sweep_interval)
     def sweep() -> dict[str, int]:
+        if not my_turn(control.db, client.SWEEP, settings.compute_sweep_interval):
+            return {}
         return sweeper.sweep(control)
 
     @app.task(name=client.TAKEN, **TASK_OPTIONS, **FROM_HOST)
@@ -150,6 +157,8 @@ def register(app: Celery, settings: Settings) -> None:
     @app.task(name=client.CHECK_HANDOFFS, **TASK_OPTIONS, expires=settings.host_heartbeat_interval)
     def check_handoffs() -> dict[str, int]:
         """Builds not taken go to another host; moves' steps not taken are sent again (or their move given up)."""
+        if not my_turn(control.db, client.CHECK_HANDOFFS, settings.host_heartbeat_interval):
+            return {}
         counts = handoff.check(control)
         for outcome, count in move_steps.check(control, MOVE_STEPS).items():
             counts[f"move step {outcome}"] = count
@@ -161,6 +170,8 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name=client.HA_CHECK, **TASK_OPTIONS, expires=settings.host_heartbeat_interval)
     def ha_check() -> dict[str, int]:
+        if not my_turn(control.db, client.HA_CHECK, settings.host_heartbeat_interval):
+            return {}
         return ha.check(control)
 
     app.conf.beat_schedule = {

@@ -1,8 +1,9 @@
 """stratus-scheduler: the control side of compute (placement, build/delete orchestration, host reports), on
-the ``compute``, ``events`` and ``liveness`` queues (``common.queue.LIVENESS_QUEUE``: the hosts' heartbeats and
-acknowledgements, which must not wait behind the others' backlog).
+the ``compute``, ``events``, ``liveness`` and ``reports`` queues (``common.queue.LIVENESS_QUEUE``: the hosts'
+heartbeats and acknowledgements, which must not wait behind the others' backlog; ``REPORTS_QUEUE``: their periodic
+reports, which must not hold the others up).
 
-Start with ``celery -A compute.control.worker:app worker -Q compute,events,liveness --beat``.
+Start with ``celery -A compute.control.worker:app worker -Q compute,events,liveness,reports --beat``.
 """
 
 from common import hostnames

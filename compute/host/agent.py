@@ -21,7 +21,7 @@ from compute.host.context import ComputeAgent
 settings = load_host()
 setup_logging("stratus-compute", settings.log_level)
 app = make_celery(settings, sender=settings.effective_host)
-client.route_liveness(app)  # heartbeats and acknowledgements: never behind the scheduler's backlog
+client.route_host_messages(app)  # heartbeats, acknowledgements, reports: each kind on a queue of its own
 agent = ComputeAgent.start(settings, app)
 AGENT_TASK = {"acks_late": True, "time_limit": 3600}
 # Receive (and acknowledge) spawns while the pool is busy with another: a host that takes its work late is not a

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from common.queue import HOST_SEQ_ARG, host_seq
 from compute import client, root_disks
 from compute.host.context import ComputeAgent
 from compute.host.virt.base import (
@@ -352,6 +353,9 @@ RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio", "disk_allocation_ratio
 
 
 def report(agent: ComputeAgent, host: str) -> None:
+    """What the host has and runs, numbered before it is looked at: an event sent while the report waits is newer,
+    and the control side, taking both from different queues, tells from the numbers which one is."""
+    seq = host_seq()
     driver = agent.driver(host)
     resources = driver.get_host_resources()
     instances = {info.uuid: int(info.power_state) for info in driver.list_instances()}
@@ -362,6 +366,7 @@ def report(agent: ComputeAgent, host: str) -> None:
     agent.app.send_task(
         client.HOST_REPORT,
         args=[host, {**resources.__dict__, "host_ip": host_ip, **ratios}, instances],
+        kwargs={HOST_SEQ_ARG: seq},
         expires=agent.settings.compute_report_interval * 3,
     )
 

@@ -7,6 +7,7 @@ import logging
 from celery import Celery
 
 from common.db import Database
+from common.periodic import my_turn
 from common.settings import Settings
 from network import client, liveness
 from network.control import migration, relocation, sync
@@ -56,6 +57,8 @@ def register(app: Celery, settings: Settings) -> None:
 
     @app.task(name=client.MOVE_FROM_DOWN_HOSTS, **TASK_OPTIONS, expires=settings.host_heartbeat_interval)
     def move_from_down_hosts() -> list[str]:
+        if not my_turn(control.db, client.MOVE_FROM_DOWN_HOSTS, settings.host_heartbeat_interval):
+            return []
         return relocation.move_from_down_hosts(control) + relocation.move_routers_from_down_hosts(control)
 
     app.conf.beat_schedule = {

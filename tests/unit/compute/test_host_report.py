@@ -61,3 +61,36 @@ def test_a_host_that_reports_no_ratio_keeps_the_defaults(control) -> None:
     with control.db.session() as session:
         host = session.get(ComputeHost, "h2")
         assert (host.cpu_allocation_ratio, host.ram_allocation_ratio, host.disk_allocation_ratio) == (4.0, 1.0, 1.0)
+
+
+def _state(control: ComputeControl, server: str) -> tuple[str, int]:
+    with control.db.session() as session:
+        instance = session.get_one(Instance, server)
+        return instance.vm_state, instance.power_state
+
+
+def test_a_report_older_than_the_spawn_it_did_not_list_leaves_the_new_server_active(control, sent) -> None:
+    """Regression: a report snapshot taken just before a spawn, handled after the spawn's event (another queue,
+    another scheduler copy), found the new ACTIVE server missing and put it in ERROR."""
+    server = _instance(control, "h1")
+    hosts.heard(control, {"instance_id": server, "host": "h1"}, 11)  # the spawned event, numbered after the snapshot
+    hosts.host_report(control, "h1", RESOURCES, {}, seq=10)
+    assert _state(control, server)[0] == "active"
+    hosts.host_report(control, "h1", RESOURCES, {}, seq=12)  # a newer report that does not list it: really gone
+    assert _state(control, server)[0] == "error"
+
+
+def test_a_report_older_than_one_already_handled_changes_nothing(control, sent) -> None:
+    server = _instance(control, "h1")
+    hosts.host_report(control, "h1", RESOURCES, {server: 4}, seq=20)  # the guest shut itself down
+    assert _state(control, server) == ("stopped", 4)
+    assert hosts.host_report(control, "h1", RESOURCES, {server: 1}, seq=15)["stale"] == 1  # still running, before
+    assert _state(control, server) == ("stopped", 4)
+
+
+def test_a_word_from_another_host_does_not_make_this_hosts_reports_stale(control, sent) -> None:
+    """Two hosts' clocks are not one numbering: only the same host's words are compared."""
+    server = _instance(control, "h1")
+    hosts.heard(control, {"instance_id": server, "host": "h2"}, 2**62)  # the source of a move, its clock ahead
+    hosts.host_report(control, "h1", RESOURCES, {}, seq=5)
+    assert _state(control, server)[0] == "error"

@@ -23,6 +23,7 @@ TABLES_OF = {
                                                       "project_endpoint_groups", "project_endpoints"},
     "0025 project hierarchy, inherited grants": {"projects", "inherited_role_assignments",
                                                  "inherited_group_role_assignments"},
+    "0039 control copies": {"periodic_turns"},
 }  # fmt: skip
 
 

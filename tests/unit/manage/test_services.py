@@ -28,6 +28,22 @@ def test_one_host_runs_one_agent_of_each_kind_named_after_the_machine(tmp_path: 
     assert "compute.box" in found["compute-agent"].argv
 
 
+def test_control_copies_run_each_control_worker_that_many_times_on_the_same_queues_with_a_clock_each(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(state_dir=str(tmp_path), host="box", control_copies=2)
+    control = {s.name: s for s in services.worker_services(settings) if "agent" not in s.name}
+    assert set(control) == {
+        f"{name}{copy}" for name in ("compute", "network", "image", "volume") for copy in ("-worker", "-worker-2")
+    }
+    first, second = control["compute-worker"], control["compute-worker-2"]
+    assert (first.node, second.node) == ("compute-worker@box", "compute-worker-2@box")
+    queues = lambda service: service.argv[service.argv.index("-Q") + 1]  # noqa: E731
+    assert queues(first) == queues(second) == "compute,events,liveness,reports"
+    assert "--beat" in first.argv and "--beat" in second.argv  # one dead copy stops no periodic job
+    assert first.argv[first.argv.index("--schedule") + 1] != second.argv[second.argv.index("--schedule") + 1]
+
+
 def test_several_hosts_get_agents_names_queues_and_directories_of_their_own(tmp_path: Path) -> None:
     settings = Settings(state_dir=str(tmp_path), host="box", hosts=2)
     found = agents(settings)
