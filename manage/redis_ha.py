@@ -45,7 +45,7 @@ import redis
 
 from common import signing
 from common.settings import MASTER_NAME, Settings, sentinel_addresses
-from manage import broker, broker_acl
+from manage import broker, broker_acl, host_machine
 from manage.services import Service, failure_message, port_answers, process_exists, running_pid, spawn
 
 BASE_DIR = "redis-ha"
@@ -287,6 +287,11 @@ def ensure(settings: Settings, timeout: float) -> list[Service]:
     if not on_this_machine(settings):
         click.echo(f"broker Sentinels {settings.broker_sentinels} are on other machines; using them")
         return []
+    if host_machine.enabled(settings):
+        raise click.ClickException(
+            "host machines reach the broker over TLS on the control address, and the Sentinel shape has no TLS "
+            "listener yet: run it without host_machines (or broker_sentinels)"
+        )
     shape = layout(settings)
     (settings.state_path / BASE_DIR).mkdir(mode=0o700, exist_ok=True)
     password = broker.ensure_password(settings)

@@ -141,3 +141,9 @@ def test_sentinels_on_other_machines_are_used_not_started(tmp_path):
     assert not redis_ha.on_this_machine(settings)
     assert redis_ha.services(settings) == [] and redis_ha.ensure(settings, timeout=1) == []
     assert redis_ha.on_this_machine(_settings(tmp_path))
+
+
+def test_host_machines_are_refused_until_the_sentinel_shape_speaks_tls(tmp_path):
+    settings = _settings(tmp_path, STRATUS_HOST_MACHINES="true", STRATUS_HOSTS="2", STRATUS_COMPUTE_DRIVER="libvirt")
+    with pytest.raises(click.ClickException, match="TLS"):
+        redis_ha.ensure(settings, timeout=1)
