@@ -48,6 +48,8 @@ from common.settings import MASTER_NAME, Settings, sentinel_addresses
 from manage import broker, broker_acl, host_machine
 from manage.services import Service, failure_message, port_answers, process_exists, running_pid, spawn
 
+DEFAULT_SENTINELS = "127.0.0.1:26379 127.0.0.1:26380 127.0.0.1:26381"
+"""``broker_sentinels`` of ``make up HA=1`` (:func:`environment`): Redis Sentinel's own port and the next two."""
 BASE_DIR = "redis-ha"
 """The nodes' directories live under ``<state_dir>/redis-ha``."""
 FAILOVER_TIMEOUT_FACTOR = 4
@@ -80,6 +82,12 @@ class Layout:
     quorum: int
     down_after_ms: int
     failover_timeout_ms: int
+
+
+def environment() -> dict[str, str]:
+    """The settings that turn ``make up`` into the Sentinel shape on this machine, as environment variables: the
+    primary on ``broker_url``'s port, replicas on ``broker_replica_ports`` (6381, 6382), three Sentinels."""
+    return {"STRATUS_BROKER_SENTINELS": DEFAULT_SENTINELS}
 
 
 def _loopback(address: str, setting: str) -> str:
@@ -298,11 +306,15 @@ def ensure(settings: Settings, timeout: float) -> list[Service]:
     master = signing.ensure_master_key(settings.effective_queue_keys_dir / "master.key")
     primary = current_primary(settings)
     by_name = {service.name: service for service in services(settings)}
-    started: dict[str, tuple[Node, int]] = {}
     for node in (*shape.data, *shape.sentinels):  # the data nodes first: a Sentinel checks its primary at once
         service = by_name[node.name]
         if running_pid(service, settings):
             continue
+        if port_answers(node.address, node.port):  # the one Redis of `make up`, or anyone's: never replicate it
+            raise click.ClickException(
+                f"{node.address}:{node.port}, where {node.name} should listen, is taken by another process "
+                "(the one Redis of this state directory? `services down` first)"
+            )
         node_dir(settings, node).mkdir(mode=0o700, exist_ok=True)
         path = _config_path(settings, node)
         if node in shape.data:
@@ -311,7 +323,6 @@ def ensure(settings: Settings, timeout: float) -> list[Service]:
             broker.write_private(path, sentinel_config(settings, node, primary, password, master).encode())
         pid = spawn(service, settings)
         click.echo(f"started {node.name} (pid {pid}) on {node.address}:{node.port}")
-        started[node.name] = (node, pid)
         _wait_listening(settings, service, node, pid, timeout)
     wait_until_watched(settings, timeout)
     return list(by_name.values())

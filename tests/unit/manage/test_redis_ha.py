@@ -5,6 +5,8 @@ processes in ``tests/functional/ha/test_redis_failover.py``."""
 
 from __future__ import annotations
 
+import socket
+
 import click
 import pytest
 from kombu import Connection
@@ -147,3 +149,14 @@ def test_host_machines_are_refused_until_the_sentinel_shape_speaks_tls(tmp_path)
     settings = _settings(tmp_path, STRATUS_HOST_MACHINES="true", STRATUS_HOSTS="2", STRATUS_COMPUTE_DRIVER="libvirt")
     with pytest.raises(click.ClickException, match="TLS"):
         redis_ha.ensure(settings, timeout=1)
+
+
+def test_a_port_another_process_holds_is_never_taken_for_a_node_of_ours(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        settings = _settings(tmp_path, STRATUS_BROKER_URL=f"redis://127.0.0.1:{port}/0")
+        (tmp_path / "log").mkdir()
+        (tmp_path / "run").mkdir()
+        with pytest.raises(click.ClickException, match="taken by another process"):
+            redis_ha.ensure(settings, timeout=1)
+    assert not list((tmp_path / "run").glob("*.pid"))  # nothing was started
