@@ -364,7 +364,8 @@ def promote(base: Path, name: str | None = None, force: bool = False) -> Postgre
 
     Refuses while the recorded primary still runs (two primaries would each take writes the other never sees)
     unless ``force``: the operator has made sure the old one can take no more writes (its machine is off or cut
-    off). ``name``: which standby; the only one when omitted.
+    off). ``name``: which standby; the only one when omitted. Other running standbys (a pair of three) are
+    pointed at the new primary and follow its timeline.
     """
     pair = load_pair(base)
     if pair is None:
@@ -379,10 +380,26 @@ def promote(base: Path, name: str | None = None, force: bool = False) -> Postgre
         raise PostgresHAError(
             f"the primary {pair.primary} is still running: stop it first (or --force if it is cut off)"
         )
+    former = pair.primary
     pair.run(bindir() / "pg_ctl", "-D", pair.member(name).data(base), "-w", "-t", "60", "promote")
     pair.primary = name
     pair.save()
+    for other in pair.standbys:
+        if other != former and pair.running(other):
+            _follow(pair, other)
     return pair
+
+
+def _follow(pair: PostgresPair, standby: str) -> None:
+    """Point a running standby at the current primary: PostgreSQL takes a new ``primary_conninfo`` on reload, and
+    ``recovery_target_timeline = 'latest'`` (the default) follows the promoted standby's new timeline."""
+    primary = pair.member(pair.primary)
+    info = conninfo(
+        host=primary.host, port=primary.port, user=REPLICATION_ROLE, passfile=pair.passfile, application_name=standby
+    )
+    pair.query(standby, "ALTER SYSTEM SET primary_conninfo = '" + info.replace("'", "''") + "'")
+    pair.query(standby, "SELECT pg_reload_conf()")
+    wait_streaming(pair, standby)
 
 
 def rejoin(base: Path, name: str) -> PostgresPair:

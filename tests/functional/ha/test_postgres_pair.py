@@ -86,3 +86,14 @@ def test_a_pair_fails_over_rejoins_and_keeps_its_roles_across_a_restart(base: Pa
     restarted = ensure_pair(base)
     assert restarted.primary == second and pair.in_recovery(first) and not pair.in_recovery(second)
     assert _write(restarted.url(), "after-restart") == str(pair.member(second).port)
+
+
+def test_with_three_members_the_other_standby_follows_the_promoted_one(base: Path) -> None:
+    pair = ensure_pair(base, hosts=("127.0.0.1", "127.0.0.2", "127.0.0.3"))
+    first, second, third = pair.names
+    _write(pair.url(), "before")
+    pair.stop(first, "immediate")
+    promote(base, second)
+    assert _write(pair.url(), "after") == str(pair.member(second).port)
+    wait_until(lambda: _marks(pair, third) == {"before", "after"}, 10, message="the third never followed")
+    assert pair.in_recovery(third)
