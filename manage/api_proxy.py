@@ -42,14 +42,17 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from common.exceptions import ConfigError
 from common.settings import Settings
 from manage import host_machine
-from manage import services as launcher
-from manage.services import Service
+from manage import services as launcher  # attributes read at call time: manage.services may import this module
+
+if TYPE_CHECKING:
+    from manage.services import Service
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -245,7 +248,7 @@ def _api_copy(settings: Settings, backend: Backend, source: Address | None) -> S
     argv[-1:-1] = ["--bind", marker]
     trusted = [*settings.api_trusted_proxies.split(), *([str(source)] if source is not None else [])]
     env = (("STRATUS_API_TRUSTED_PROXIES", " ".join(dict.fromkeys(trusted))),)
-    return Service(backend.name, tuple(argv), marker=marker, env=env, ready_url=f"{backend.url}{HEALTH_PATH}")
+    return launcher.Service(backend.name, tuple(argv), marker=marker, env=env, ready_url=f"{backend.url}{HEALTH_PATH}")
 
 
 def haproxy_service(
@@ -261,13 +264,19 @@ def haproxy_service(
 
     front = frontend_addresses(settings)[0]
     host = "127.0.0.1" if front.is_unspecified else (f"[{front}]" if front.version == 6 else str(front))
-    return Service(
+    return launcher.Service(
         HAPROXY_NAME,
         argv,
         marker=str(path),
         prepare=prepare,
         ready_url=f"http://{host}:{settings.api_port}{HEALTH_PATH}",
     )
+
+
+def api_shape(settings: Settings, copies: int) -> list[Service]:
+    """What runs as the API: with one copy the one process of ``make up`` (``manage.services.api_service``), with
+    more ``copies`` processes behind HAProxy on the same address (:func:`ha_api_services`)."""
+    return [launcher.api_service(settings)] if copies <= 1 else ha_api_services(settings, copies)
 
 
 def ha_api_services(settings: Settings, copies: int) -> list[Service]:

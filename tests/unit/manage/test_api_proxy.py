@@ -101,3 +101,9 @@ def test_the_configuration_for_api_nodes_on_other_machines(tmp_path):
     for bad in (["--backend", "10.0.0.31:80\nlisten x"], ["--backend", "node-1:8000"], ["--source", "10.0.0.30 x"]):
         result = CliRunner().invoke(api_proxy.main, ["config", *args, *bad])
         assert result.exit_code != 0 and "server" not in result.output, result.output
+
+
+def test_the_api_shape_is_the_one_process_or_copies_behind_haproxy(tmp_path):
+    settings = _settings(tmp_path)
+    assert [s.name for s in api_proxy.api_shape(settings, 1)] == ["api"]
+    assert [s.name for s in api_proxy.api_shape(settings, 2)] == ["api-1", "api-2", "haproxy"]
