@@ -14,10 +14,12 @@ mind), SCRAM authentication from the loopback range only, a ``replicator`` role 
 role that owns the ``stratus`` database and is what the services log in as. No password reaches a command line,
 an environment variable or a URL: libpq reads them from ``pgpass`` (``passfile=`` in the URL).
 
-Replication is asynchronous: a write the primary committed in the last instant before it died may not have reached
-the standby (a synchronous standby would block every write while it is down, the opposite of what two servers
-are for). A former primary is never started again as a primary: :func:`rejoin` makes it the new primary's standby
-from a fresh base backup.
+Replication is asynchronous by default: a write the primary committed in the last instant before it died may not
+have reached the standby (a lone synchronous standby would stop every write while it is down, the opposite of
+what two servers are for). With two standbys or more, ``synchronous`` gives quorum commit (``ANY 1 (*)``): a commit
+returns once one standby has it on disk, and :func:`promote` picks the standby that received the most WAL, so no
+acknowledged write is lost. A former primary is never started again as a primary: :func:`rejoin` makes it the new
+primary's standby from a fresh base backup.
 
 Used by the tests (a throw-away base directory) and by ``make up HA=1`` (``<state_dir>/postgres-ha``, through
 ``stratus-manage database up``). As root the servers run as the ``postgres`` user (PostgreSQL refuses root) and
@@ -99,6 +101,10 @@ class PostgresPair:
     base: Path
     members: tuple[Member, ...]
     primary: str
+    synchronous: bool = False
+    """Quorum commit: a commit returns once one standby has it on disk (``ANY 1 (*)``), so a promotion of the most
+    advanced standby loses no acknowledged write. Pairs of three or more only: with one standby, its loss would stop
+    every write."""
 
     # -- what the services use --------------------------------------------------------------------------------
 
@@ -183,7 +189,11 @@ class PostgresPair:
         return self.query(name, "SELECT pg_is_in_recovery()").strip() == "t"
 
     def save(self) -> None:
-        record = {"members": [asdict(m) for m in self.members], "primary": self.primary}
+        record = {
+            "members": [asdict(m) for m in self.members],
+            "primary": self.primary,
+            "synchronous": self.synchronous,
+        }
         write_owned(self.base / "pair.json", json.dumps(record, indent=2) + "\n")
 
 
@@ -239,7 +249,7 @@ def load_pair(base: Path) -> PostgresPair | None:
         return None
     record = json.loads(record_path.read_text())
     members = tuple(Member(**m) for m in record["members"])
-    return PostgresPair(base, members, record["primary"])
+    return PostgresPair(base, members, record["primary"], bool(record.get("synchronous", False)))
 
 
 def wait_streaming(pair: PostgresPair, standby: str, timeout: float = 30.0) -> None:
@@ -310,19 +320,19 @@ def _base_backup(pair: PostgresPair, standby: Member) -> None:
              "--no-sync")  # fmt: skip
 
 
-def ensure_pair(base: Path, hosts: tuple[str, ...] = DEFAULT_HOSTS) -> PostgresPair:
+def ensure_pair(base: Path, hosts: tuple[str, ...] = DEFAULT_HOSTS, synchronous: bool = False) -> PostgresPair:
     """The pair under ``base``, created when it does not exist and its members started when they are not running.
 
     Creating: the first member is initialised as the primary (roles ``stratus`` and ``replicator``, database
     ``stratus``), each other member made its standby with ``pg_basebackup -R``, every one on a free port of its
     own loopback address (``hosts``). Starting again: the recorded primary first, then its standbys; a member
     that is neither (a former primary, no ``standby.signal``) is left stopped: starting it would make two
-    primaries; :func:`rejoin` makes it a standby again. Idempotent; returns the pair (``pair.url()`` is the
-    services' database URL).
+    primaries; :func:`rejoin` makes it a standby again. ``synchronous`` (three members or more): see
+    :attr:`PostgresPair.synchronous`. Idempotent; returns the pair (``pair.url()`` is the services' database URL).
     """
     pair = load_pair(base)
     if pair is None:
-        return _create_pair(base, hosts)
+        return _create_pair(base, hosts, synchronous)
     for name in [pair.primary, *pair.standbys]:
         is_standby = (pair.member(name).data(base) / "standby.signal").exists()
         if name != pair.primary and not is_standby:
@@ -333,9 +343,11 @@ def ensure_pair(base: Path, hosts: tuple[str, ...] = DEFAULT_HOSTS) -> PostgresP
     return pair
 
 
-def _create_pair(base: Path, hosts: tuple[str, ...]) -> PostgresPair:
+def _create_pair(base: Path, hosts: tuple[str, ...], synchronous: bool) -> PostgresPair:
     if len(hosts) < 2:
         raise PostgresHAError("a primary and a standby need two addresses")
+    if synchronous and len(hosts) < 3:
+        raise PostgresHAError("synchronous replication needs two standbys: the loss of a lone one stops every write")
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
     chown_to_owner(base)
     if os.geteuid() == 0 and subprocess.run([*owner_prefix(), "test", "-w", str(base)], check=False).returncode:
@@ -343,7 +355,7 @@ def _create_pair(base: Path, hosts: tuple[str, ...]) -> PostgresPair:
     for leftover in base.glob("pg*/data"):  # a creation that never finished (no pair.json): start afresh
         shutil.rmtree(leftover.parent)
     members = tuple(Member(f"pg{i + 1}", host, free_port(host)) for i, host in enumerate(hosts))
-    pair = PostgresPair(base, members, members[0].name)
+    pair = PostgresPair(base, members, members[0].name, synchronous)
     passwords = {role: secrets.token_hex(24) for role in (SUPERUSER, SERVICE_ROLE, REPLICATION_ROLE)}
     write_owned(pair.passfile, "".join(f"*:*:*:{role}:{password}\n" for role, password in passwords.items()))
     try:
@@ -352,6 +364,7 @@ def _create_pair(base: Path, hosts: tuple[str, ...]) -> PostgresPair:
             _base_backup(pair, standby)
             pair.start(standby.name)
             wait_streaming(pair, standby.name)
+        _set_synchronous(pair)
     except BaseException:
         pair.stop_all("immediate")
         raise
@@ -359,21 +372,43 @@ def _create_pair(base: Path, hosts: tuple[str, ...]) -> PostgresPair:
     return pair
 
 
+def _set_synchronous(pair: PostgresPair, streaming: bool = True) -> None:
+    """On the primary, once its standbys stream: commits wait for one of them (quorum commit), or for none. With no
+    standby ``streaming`` a synchronous pair's commits would wait forever: they do not wait until one rejoins."""
+    if pair.synchronous and not streaming:
+        click.echo("warning: no standby follows the new primary: commits are asynchronous until one rejoins", err=True)
+    names = "ANY 1 (*)" if pair.synchronous and streaming else ""
+    pair.query(pair.primary, f"ALTER SYSTEM SET synchronous_standby_names = '{names}'")
+    pair.query(pair.primary, "SELECT pg_reload_conf()")
+
+
+def most_advanced_standby(pair: PostgresPair) -> str:
+    """The running standby that has received the most WAL: the one to promote, so that no write a quorum commit
+    acknowledged is lost (with ``ANY 1``, a commit may be on one standby only)."""
+    received = {}
+    for name in pair.standbys:
+        if (pair.member(name).data(pair.base) / "standby.signal").exists() and pair.running(name):
+            lsn = "SELECT pg_wal_lsn_diff(coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), '0/0')"
+            received[name] = float(pair.query(name, lsn).strip() or 0)
+    if not received:
+        raise PostgresHAError("no running standby to promote")
+    return max(received, key=lambda name: received[name])
+
+
 def promote(base: Path, name: str | None = None, force: bool = False) -> PostgresPair:
     """Make a standby the primary (``pg_ctl promote``, which waits until it accepts writes) and record it.
 
     Refuses while the recorded primary still runs (two primaries would each take writes the other never sees)
     unless ``force``: the operator has made sure the old one can take no more writes (its machine is off or cut
-    off). ``name``: which standby; the only one when omitted. Other running standbys (a pair of three) are
-    pointed at the new primary and follow its timeline.
+    off). ``name``: which standby; by default the running one that received the most WAL. Other running standbys
+    (a pair of three) are pointed at the new primary and follow its timeline; then, in a synchronous pair, the new
+    primary's commits wait for one of them again.
     """
     pair = load_pair(base)
     if pair is None:
         raise PostgresHAError(f"no PostgreSQL pair in {base}")
     if name is None:
-        if len(pair.standbys) != 1:
-            raise PostgresHAError(f"name the standby to promote: {', '.join(pair.standbys)}")
-        name = pair.standbys[0]
+        name = most_advanced_standby(pair)
     if name == pair.primary:
         raise PostgresHAError(f"{name} is already the primary")
     if pair.running(pair.primary) and not force:
@@ -384,9 +419,10 @@ def promote(base: Path, name: str | None = None, force: bool = False) -> Postgre
     pair.run(bindir() / "pg_ctl", "-D", pair.member(name).data(base), "-w", "-t", "60", "promote")
     pair.primary = name
     pair.save()
-    for other in pair.standbys:
-        if other != former and pair.running(other):
-            _follow(pair, other)
+    followers = [other for other in pair.standbys if other != former and pair.running(other)]
+    for other in followers:
+        _follow(pair, other)
+    _set_synchronous(pair, streaming=bool(followers))
     return pair
 
 
@@ -414,6 +450,7 @@ def rejoin(base: Path, name: str) -> PostgresPair:
     _base_backup(pair, pair.member(name))
     pair.start(name)
     wait_streaming(pair, name)
+    _set_synchronous(pair)
     return pair
 
 
@@ -442,9 +479,13 @@ def database() -> None:
 
 
 @database.command("up")
-def database_up() -> None:
-    """Create the pair if needed, start its members, and print the database URL the services use."""
-    click.echo(ensure_pair(_base_of_settings()).url())
+@click.option("--standbys", default=1, show_default=True, type=click.IntRange(1, 8), help="Standbys, when creating.")
+@click.option("--synchronous", is_flag=True, help="Quorum commit (two standbys or more), when creating.")
+def database_up(standbys: int, synchronous: bool) -> None:
+    """Create the pair if needed (the primary on 127.0.0.1, standbys on 127.0.0.2...), start its members, and print
+    the database URL the services use."""
+    hosts = tuple(f"127.0.0.{i + 1}" for i in range(standbys + 1))
+    click.echo(ensure_pair(_base_of_settings(), hosts, synchronous).url())
 
 
 @database.command("url")
@@ -477,7 +518,8 @@ def database_status() -> None:
 @click.argument("name", required=False)
 @click.option("--force", is_flag=True, help="Promote although the primary still runs (it must be cut off).")
 def database_promote(name: str | None, force: bool) -> None:
-    """Make the standby NAME (the only one when omitted) the primary; services find it at their next connection."""
+    """Make the standby NAME (when omitted: the running one that received the most WAL) the primary; services find
+    it at their next connection."""
     pair = promote(_base_of_settings(), name, force)
     click.echo(f"{pair.primary} is the primary")
 

@@ -5,8 +5,12 @@ the new one, from a fresh base backup; a pair stopped and brought up again keeps
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +19,16 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from common.db import database_unreachable
-from manage.postgres_ha import PostgresHAError, PostgresPair, ensure_pair, load_pair, promote, rejoin, stop_pair
+from manage.postgres_ha import (
+    PostgresHAError,
+    PostgresPair,
+    ensure_pair,
+    load_pair,
+    most_advanced_standby,
+    promote,
+    rejoin,
+    stop_pair,
+)
 from tests.harness import postgres_bindir, wait_until
 
 pytestmark = [pytest.mark.functional, pytest.mark.postgres]
@@ -97,3 +110,40 @@ def test_with_three_members_the_other_standby_follows_the_promoted_one(base: Pat
     assert _write(pair.url(), "after") == str(pair.member(second).port)
     wait_until(lambda: _marks(pair, third) == {"before", "after"}, 10, message="the third never followed")
     assert pair.in_recovery(third)
+
+
+def _receiver(pair: PostgresPair, standby: str) -> int:
+    """The pid of a standby's WAL receiver (the process that takes the primary's WAL and acknowledges it)."""
+    return int(pair.query(standby, "SELECT pid FROM pg_stat_wal_receiver").strip())
+
+
+def test_a_synchronous_trio_acknowledges_a_commit_only_once_a_standby_has_it_and_promotes_that_one(base: Path) -> None:
+    pair = ensure_pair(base, hosts=("127.0.0.1", "127.0.0.2", "127.0.0.3"), synchronous=True)
+    first, second, third = pair.names
+    _write(pair.url(), "before")
+    held = {name: _receiver(pair, name) for name in (second, third)}
+    for pid in held.values():
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        acknowledged: list[str] = []
+        writer = threading.Thread(target=lambda: acknowledged.append(_write(pair.url(), "quorum")), daemon=True)
+        writer.start()
+        writer.join(1.5)
+        assert not acknowledged  # no standby has it on disk: the commit waits
+        os.kill(held[third], signal.SIGCONT)  # one standby takes it: ANY 1 is met
+        writer.join(10)
+        assert acknowledged == [str(pair.member(first).port)]
+        pair.stop(first, "immediate")
+        # The second has not written the acknowledged commit (its receiver is held): the third is the one to promote.
+        assert most_advanced_standby(pair) == third
+    finally:
+        for pid in held.values():
+            with contextlib.suppress(ProcessLookupError):  # a receiver whose primary died has exited
+                os.kill(pid, signal.SIGCONT)
+
+    promote(base)  # the most advanced again (the second may have caught up from what its socket still held)
+    promoted = load_pair(base).primary
+    assert _marks(pair, promoted) == {"before", "quorum"}
+    assert _write(pair.url(), "after") == str(pair.member(promoted).port)  # the other follows: ANY 1 is met again
+    other = ({second, third} - {promoted}).pop()
+    wait_until(lambda: _marks(pair, other) == {"before", "quorum", "after"}, 10, message="the other standby lags")
