@@ -23,6 +23,7 @@ import pytest
 import redis
 
 from common.settings import Settings, load
+from compute.consoles import token_key
 from manage import broker, redis_ha
 from tests.functional.compute import BASE, wait_for_hosts
 from tests.functional.compute.conftest import COMPUTE, public_raw_image
@@ -38,6 +39,7 @@ TASK_TIMEOUT = 20
 """compute_task_timeout of this cloud: a build left in flight by a lost message is failed after it."""
 SETTLE = TASK_TIMEOUT + 25
 """Seconds after the kill by which every server of the burst must have ended (the timeout, two sweeps, slack)."""
+V26 = {"OpenStack-API-Version": "compute 2.6"}
 CREATE_PATIENCE = 30.0
 """Seconds a client retries a create refused with 503 ('nothing was changed') during the failover."""
 
@@ -193,6 +195,17 @@ def test_killing_the_primary_in_a_burst_of_builds_loses_no_server(sentinel_cloud
         message="builds after the failover did not all become ACTIVE",
         until=lambda servers: all(servers.get(s, {}).get("status") == "ACTIVE" for s in fresh),
     )
+
+    # A host's answer comes back through the results on the new primary (the host writes it as its own user), and
+    # a console token is kept there.
+    server = fresh[0]
+    output = cloud.request("POST", f"{BASE}/servers/{server}/action", demo, json={"os-getConsoleOutput": {}})
+    assert output.status_code == 200, output.text
+    body = {"remote_console": {"protocol": "serial", "type": "serial"}}
+    console = cloud.request("POST", f"{BASE}/servers/{server}/remote-consoles", demo, json=body, headers=V26)
+    assert console.status_code == 200, console.text
+    token = console.json()["remote_console"]["url"].rsplit("token=", 1)[1]
+    assert _node(settings, promoted).exists(token_key(token))
 
     # The old primary comes back as a replica of the new one, with what the new one has.
     cloud.server.manage("services", "up")
