@@ -170,6 +170,7 @@ class VerifiedTask(Task):
 
     from_hosts: bool = False
     host_arg: str | None = None
+    typing = False  # a host's message carries HOST_SEQ_ARG, which no task declares; the worker checks the rest
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         sender = None
@@ -181,7 +182,7 @@ class VerifiedTask(Task):
                 LOG.warning("refused task %s[%s] %s: %s", self.name, self.request.id, headers, exc)
                 raise Reject(str(exc), requeue=False) from None
         seq = kwargs.pop(HOST_SEQ_ARG, None)
-        seq = seq if sender not in (None, signing.CONTROL) and type(seq) is int else None
+        seq = seq if sender is not None and type(seq) is int else None  # a host's, or its word sent again
         token = _MESSAGE_SEQ.set(seq)
         try:
             if seq is not None and self.app.heard_from_host is not None:
@@ -247,12 +248,14 @@ class RetriedTask(VerifiedTask):
             delay = min(2**self.request.retries, TRANSIENT_RETRY_MAX_DELAY)
             first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             LOG.warning("task %s[%s] retried in %ss: %s", self.name, self.request.id, delay, first_line)
-            # Sent again by this (control-side) process, with the task's own arguments only: what a sender added
-            # for the transport (a host's sequence number) is no argument of the task, and Celery refuses to send
-            # a call whose arguments do not fit.
+            # Sent again by this (control-side) process with the task's own arguments, and a host's word keeps its
+            # number (``HOST_SEQ_ARG``, which no task declares: Celery's argument check is off, ``typing``): a
+            # report sent again without it would be taken as the host's newest, however old its snapshot.
             accepted = inspect.signature(self.run).parameters
             takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
             own = {name: value for name, value in kwargs.items() if takes_any or name in accepted}
+            if type(seq := kwargs.get(HOST_SEQ_ARG)) is int:
+                own[HOST_SEQ_ARG] = seq
             raise self.retry(args=args, kwargs=own, exc=exc, countdown=delay, max_retries=TRANSIENT_RETRIES) from None
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, InternalError, OperationalError
 
 from common import signing
 from common.db import database_unreachable
-from common.queue import make_celery
+from common.queue import HOST_SEQ_ARG, host_seq, make_celery, message_seq
 from common.settings import load
 
 
@@ -50,16 +50,19 @@ def worker(state: Path) -> Iterator[tuple[Celery, list[str]]]:
     app = in_memory(make_celery(settings_for(state)))
     app.retry_when = lambda exc: isinstance(exc, Away)  # type: ignore[attr-defined]
     ran: list[str] = []
+    numbered: list[int | None] = []
 
     @app.task(shared=False, name="events.report", from_hosts=True, host_arg="host")
     def report(host: str, away: int = 0, broken: bool = False) -> str:
         ran.append(host)
+        numbered.append(message_seq())
         if broken:
             raise ValueError("a bug, not an absence")
         if ran.count(host) <= away:
             raise Away("the database is away")
         return f"done after {ran.count(host)}"
 
+    app.numbered = numbered  # type: ignore[attr-defined]
     with start_worker(app, pool="solo", perform_ping_check=False, queues=["events"]):
         yield app, ran
 
@@ -71,6 +74,19 @@ def test_a_hosts_report_that_met_an_absence_is_sent_again_and_completes(state, w
     # The host may not read results: ask the control side's app, by the same id.
     assert app.AsyncResult(result.id).get(timeout=15) == "done after 2"
     assert ran.count("h1") == 2
+
+
+def test_a_hosts_word_sent_again_keeps_its_number(state, worker) -> None:
+    """Regression: re-sent by the control side without the host's sequence number, a report whose snapshot was
+    old would be taken as the host's newest word (``compute.control.hosts``)."""
+    app, ran = worker
+    host = in_memory(make_celery(settings_for(state), sender="h1"))
+    snapshot = host_seq()
+    before = len(app.numbered)
+    kwargs = {"away": ran.count("h1") + 1, HOST_SEQ_ARG: snapshot}  # away once more than h1 has run here
+    result = host.send_task("events.report", args=["h1"], kwargs=kwargs, queue="events", ignore_result=False)
+    app.AsyncResult(result.id).get(timeout=15)
+    assert app.numbered[before:] == [snapshot, snapshot]
 
 
 def test_a_task_that_failed_otherwise_is_not_retried(worker) -> None:
