@@ -10,6 +10,9 @@ MANAGE := $(BIN)/stratus-manage
 HOSTS ?=
 # `make up VOLUMES=ceph`: volumes on a single-node Ceph (deploy/ceph/) besides files; VOLUMES=file goes back (remembered)
 VOLUMES ?=
+# `make up HA=1`: the highly available shape on this machine (two copies of each control worker, three API processes
+# behind HAProxy, Redis with Sentinel, PostgreSQL with a standby; remembered); HA=0 goes back to one copy of each
+HA ?=
 # `make test TEST_WORKERS=N`: pytest-xdist workers sharing the suite (tests/conftest.py says how); 0 runs it in one
 # process. Two on two cores: both may boot TCG guests at once (tests/conftest.py), and a third worker slowed them
 # past their timeouts.
@@ -26,9 +29,9 @@ deps: ## Install the Debian packages and the virtualenv (.venv), only what is mi
 system-services: ## Start virtlogd and libvirtd when they are not running
 	@bash deploy/start-system-services.sh
 
-up: deps system-services ## Start the cloud (idempotent; data in .stratus is kept) and write ./clouds.yaml; HOSTS=N runs N hosts, VOLUMES=ceph adds Ceph
+up: deps system-services ## Start the cloud (idempotent; data in .stratus is kept) and write ./clouds.yaml; HOSTS=N runs N hosts, VOLUMES=ceph adds Ceph, HA=1 the highly available shape
 	bash deploy/images/build-tiny.sh .stratus/build/tiny.qcow2
-	$(BIN)/python deploy/bootstrap.py --prepare $(if $(HOSTS),--hosts $(HOSTS)) $(if $(VOLUMES),--volumes $(VOLUMES))
+	$(BIN)/python deploy/bootstrap.py --prepare $(if $(HOSTS),--hosts $(HOSTS)) $(if $(VOLUMES),--volumes $(VOLUMES)) $(if $(HA),--ha $(HA))
 	@state="$$($(BIN)/python deploy/bootstrap.py --local-ceph)"; if [ -n "$$state" ]; then \
 		STRATUS_CEPH_ADDRESS="$$($(BIN)/python deploy/bootstrap.py --ceph-address)" bash deploy/ceph/up.sh "$$state"; fi
 	$(MANAGE) services up

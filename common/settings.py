@@ -327,6 +327,12 @@ class HostSettings:
         "How many hosts this machine runs (`make up HOSTS=N`): each gets its own compute and network agent. With "
         "more than one, host i is named <host>-i and keeps its instances under <state_dir>/hosts/<host>-i/.",
     )
+    api_copies: int = _setting(
+        1,
+        "How many API processes this machine runs. 1: the one process on api_host:api_port. More: that many, each "
+        "on its own loopback address and api_backend_port, behind HAProxy on api_host:api_port (manage.api_proxy; "
+        "`make up HA=1` runs three).",
+    )
     control_copies: int = _setting(
         1,
         "How many copies of each control worker (scheduler, network, image, volume) this machine runs, all taking "

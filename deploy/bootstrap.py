@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import ipaddress
+import json
 import os
 import secrets
 import subprocess
@@ -98,6 +99,47 @@ def set_volumes(config: Path, volumes: str) -> None:
     fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join(kept) + "\n")
+
+
+HA_SETTINGS = {"control_copies": "2", "api_copies": "3"}
+"""What ``make up HA=1`` runs more than one of on this machine (besides the broker's Sentinel shape and the
+PostgreSQL pair): two copies of each control worker, three API processes behind HAProxy."""
+
+
+def set_ha(config: Path, settings: Settings, on: bool) -> None:
+    """Remember ``make up HA=1`` (or ``HA=0``) in the settings file, so a later plain ``make up`` keeps the shape.
+
+    HA=1: several copies of the control services (``HA_SETTINGS``), the broker as a Redis primary, two replicas and
+    three Sentinels (``manage.redis_ha``), and the database on a PostgreSQL primary with a streaming standby
+    (``manage.postgres_ha``, made and started here); a cloud that ran on its SQLite file before has its records
+    moved there (``manage.database_move``). HA=0: one copy of each service and the one Redis again; the database
+    stays on the pair (its records live there now). A running cloud whose shape changes is stopped first: the
+    new shape's processes take the old ones' ports."""
+    from manage import database_move, postgres_ha, redis_ha
+
+    lines = config.read_text().splitlines() if config.exists() else []
+    keys = {line.split("=", 1)[0].strip(): line.split("=", 1)[1].strip() for line in lines if "=" in line}
+    shaped = {*HA_SETTINGS, "broker_sentinels"}
+    wanted = {**HA_SETTINGS, "broker_sentinels": f'"{redis_ha.environment()["STRATUS_BROKER_SENTINELS"]}"'}
+    if {key: keys[key] for key in shaped if key in keys} != (wanted if on else {}):
+        manage("services", "down")
+    kept = [line for line in lines if line.split("=", 1)[0].strip() not in shaped]
+    if on:
+        pair = postgres_ha.ensure_pair((settings.state_path / postgres_ha.PAIR_DIR).resolve())
+        sqlite_file = settings.state_path / "stratus.db"
+        if not settings.database_url and sqlite_file.exists():
+            copied = database_move.move(settings, sqlite_file, pair.url())
+            print(f"moved {sum(copied.values())} records of {len(copied)} tables from {sqlite_file} to PostgreSQL")
+        kept = [line for line in kept if line.split("=", 1)[0].strip() != "database_url"]
+        kept += [f"database_url = {json.dumps(pair.url())}", *(f"{key} = {value}" for key, value in wanted.items())]
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(kept) + "\n")
+
+
+def manage(*command: str) -> None:
+    """``stratus-manage COMMAND`` of this state directory, its output shown."""
+    subprocess.run([str(Path(sys.executable).with_name("stratus-manage")), *command], check=True)
 
 
 def local_ceph(settings: Settings) -> bool:
@@ -246,6 +288,7 @@ def main() -> None:
     parser.add_argument("--prepare", action="store_true", help="Only make the passwords and the settings file.")
     parser.add_argument("--hosts", type=int, help="With --prepare: how many hosts this machine runs from now on.")
     parser.add_argument("--volumes", choices=sorted(VOLUMES), help="With --prepare: the volume backends from now on.")
+    parser.add_argument("--ha", choices=("0", "1"), help="With --prepare: the highly available shape (1) or not (0).")
     parser.add_argument(
         "--local-ceph", action="store_true", help="Print the state directory when the single-node Ceph should run."
     )
@@ -266,6 +309,8 @@ def main() -> None:
             set_hosts(settings.state_path / "stratus.toml", args.hosts)
         if args.volumes is not None:
             set_volumes(settings.state_path / "stratus.toml", args.volumes)
+        if args.ha is not None:
+            set_ha(settings.state_path / "stratus.toml", settings, args.ha == "1")
         return
     run_bootstrap(passwords)
     accounts = {cloud: (user, passwords[user]) for cloud, user in ACCOUNTS.items()}

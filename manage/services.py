@@ -182,6 +182,15 @@ def api_service(settings: Settings) -> Service:
     return Service("api", argv, marker="api.wsgi:application")
 
 
+def api_shape(settings: Settings) -> list[Service]:
+    """The API as ``api_copies`` says: the one process of :func:`api_service`, or several behind HAProxy."""
+    from manage import api_proxy  # it builds on this module's services
+
+    if settings.api_copies < 1:
+        raise click.ClickException(f"api_copies is {settings.api_copies}: it must be at least 1")
+    return api_proxy.api_shape(settings, settings.api_copies)
+
+
 def console_proxy_service(settings: Settings) -> Service:
     """The console proxy (``console.server``): websockets to guests' consoles, next to the API."""
     argv = (sys.executable, "-m", "console.server")
@@ -667,7 +676,7 @@ def managed_services(settings: Settings) -> list[Service]:
     """Every service this state directory's bring-up starts but Redis: the API, the console proxy, the workers
     and agents, the metadata proxies."""
     return [
-        api_service(settings), console_proxy_service(settings), *worker_services(settings),
+        *api_shape(settings), console_proxy_service(settings), *worker_services(settings),
         *metadata_proxy_services(settings),
     ]  # fmt: skip
 
@@ -694,8 +703,9 @@ def up(timeout: float) -> None:
         ensure_broker(settings, timeout)
     # The users of this machine's hosts, also in a Redis already running (others' are dropped further down).
     broker_acl.apply(settings, master, broker_acl.known_hosts(settings))
+    start_database_pair(settings)
     run_manage(settings, ("db-sync",), ("fernet-setup",))
-    wanted = [api_service(settings), console_proxy_service(settings)]
+    wanted = [*api_shape(settings), console_proxy_service(settings)]
     for worker in [*worker_services(settings), *metadata_proxy_services(settings)]:
         if worker.available:
             wanted.append(worker)
@@ -716,6 +726,29 @@ def up(timeout: float) -> None:
     pids = start_services(settings, wanted)
     wait_until_ready(settings, wanted, pids, timeout)
     click.echo(f"Stratus is up: {settings.effective_public_url}/identity/v3 (state in {settings.state_path})")
+
+
+def _database_pair_dir(settings: Settings) -> Path | None:
+    """Where the PostgreSQL pair of ``make up HA=1`` lives (``manage.postgres_ha``), when this cloud has one."""
+    from manage import postgres_ha  # only clouds with a pair need its imports
+
+    base = (settings.state_path / postgres_ha.PAIR_DIR).resolve()
+    return base if postgres_ha.load_pair(base) is not None else None
+
+
+def start_database_pair(settings: Settings) -> None:
+    """The pair's members not running are started (the primary first), as the one Redis is: after a reboot."""
+    from manage import postgres_ha
+
+    if (base := _database_pair_dir(settings)) is not None:
+        postgres_ha.ensure_pair(base)
+
+
+def stop_database_pair(settings: Settings) -> None:
+    from manage import postgres_ha
+
+    if (base := _database_pair_dir(settings)) is not None:
+        postgres_ha.stop_pair(base)
 
 
 def ensure_queue_keys(settings: Settings) -> bytes:
@@ -789,6 +822,7 @@ def down(timeout: float, machines: bool) -> None:
     services = managed_services(settings)
     stop_services(settings, [*services, *leftover_services(settings, services)], timeout)
     stop_services(settings, broker_services(settings), timeout)
+    stop_database_pair(settings)
     if machines:
         host_machine.stop_all(settings, remove=True)
     click.echo("Stratus is down")
