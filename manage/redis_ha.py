@@ -192,15 +192,23 @@ def _quoted(value: str) -> str:
     return f'"{value}"'
 
 
-def data_config(settings: Settings, node: Node, primary: Node, password: str, master: bytes) -> str:
-    """A data node's redis.conf: the broker's password (also to its primary), every host's user, and
-    ``replicaof`` unless it is the primary."""
-    lines = [
+def _process_lines(settings: Settings, node: Node) -> list[str]:
+    """What every node of the shape, data or Sentinel, starts with: where it listens and keeps its files, in the
+    foreground, logging to its output (the launcher's log file)."""
+    return [
         f"bind {node.address}",
         f"port {node.port}",
         f"dir {_quoted(str(node_dir(settings, node)))}",
         "daemonize no",
         'logfile ""',
+    ]
+
+
+def data_config(settings: Settings, node: Node, primary: Node, password: str, master: bytes) -> str:
+    """A data node's redis.conf: the broker's password (also to its primary), every host's user, and
+    ``replicaof`` unless it is the primary."""
+    lines = [
+        *_process_lines(settings, node),
         "appendonly yes",
         'save ""',
         f"requirepass {_quoted(password)}",
@@ -220,11 +228,7 @@ def sentinel_config(settings: Settings, node: Node, primary: Node, password: str
     shape = layout(settings)
     name = shape.master_name
     lines = [
-        f"bind {node.address}",
-        f"port {node.port}",
-        f"dir {_quoted(str(node_dir(settings, node)))}",
-        "daemonize no",
-        'logfile ""',
+        *_process_lines(settings, node),
         "sentinel resolve-hostnames no",
         "sentinel deny-scripts-reconfig yes",
         f"sentinel monitor {name} {primary.address} {primary.port} {shape.quorum}",

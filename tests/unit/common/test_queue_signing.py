@@ -18,27 +18,14 @@ from celery.contrib.testing.worker import start_worker
 
 from common import signing
 from common.queue import make_celery
-from common.settings import load
+from tests.unit.queue_apps import in_memory, keyed_state, settings_for
 
 REFUSED = "refused task"
 
 
-def settings_for(state: Path) -> Any:
-    return load({"STRATUS_STATE_DIR": str(state), "STRATUS_BROKER_URL": "memory://"})
-
-
-def in_memory(app: Celery) -> Celery:
-    app.conf.result_backend = "cache+memory://"
-    return app
-
-
 @pytest.fixture(scope="module")
 def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp_path = tmp_path_factory.mktemp("state")
-    master = signing.ensure_master_key(tmp_path / "queue-keys" / "master.key")
-    for host, names in {"h1": ["h1", "h1-1", "h1-2"], "h2": ["h2"]}.items():
-        signing.write_host_keys(tmp_path / "queue-keys" / "hosts" / f"{host}.keys", master, names)
-    return tmp_path
+    return keyed_state(tmp_path_factory.mktemp("state"), {"h1": ["h1", "h1-1", "h1-2"], "h2": ["h2"]})
 
 
 class Recorder:

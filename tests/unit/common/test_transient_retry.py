@@ -8,7 +8,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import psycopg.errors
@@ -17,31 +16,18 @@ from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy.exc import IntegrityError, InternalError, OperationalError
 
-from common import signing
 from common.db import database_unreachable
 from common.queue import HOST_SEQ_ARG, host_seq, make_celery, message_seq
-from common.settings import load
+from tests.unit.queue_apps import in_memory, keyed_state, settings_for
 
 
 class Away(Exception):
     """What ``retry_when`` takes for transient in these tests."""
 
 
-def settings_for(state: Path) -> Any:
-    return load({"STRATUS_STATE_DIR": str(state), "STRATUS_BROKER_URL": "memory://"})
-
-
-def in_memory(app: Celery) -> Celery:
-    app.conf.result_backend = "cache+memory://"
-    return app
-
-
 @pytest.fixture(scope="module")
 def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp_path = tmp_path_factory.mktemp("state")
-    master = signing.ensure_master_key(tmp_path / "queue-keys" / "master.key")
-    signing.write_host_keys(tmp_path / "queue-keys" / "hosts" / "h1.keys", master, ["h1"])
-    return tmp_path
+    return keyed_state(tmp_path_factory.mktemp("state"), {"h1": ["h1"]})
 
 
 @pytest.fixture(scope="module")

@@ -14,30 +14,22 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 
-from common import signing
 from common.queue import HOST_SEQ_ARG, LIVENESS_QUEUE, REPORTS_QUEUE, host_seq, make_celery, message_seq
-from common.settings import load
 from compute import client
 from manage.services import WORKERS
+from tests.unit.queue_apps import keyed_state, settings_for
 
 BACKLOG = 30
 
 
-def settings_for(state: Path) -> Any:
-    return load({"STRATUS_STATE_DIR": str(state), "STRATUS_BROKER_URL": "memory://"})
-
-
 @pytest.fixture
 def state(tmp_path: Path) -> Path:
-    master = signing.ensure_master_key(tmp_path / "queue-keys" / "master.key")
-    signing.write_host_keys(tmp_path / "queue-keys" / "hosts" / "h1.keys", master, ["h1", "h1-1"])
-    return tmp_path
+    return keyed_state(tmp_path, {"h1": ["h1", "h1-1"]})
 
 
 def scheduler(state: Path, ran: list[str]) -> Celery:

@@ -72,12 +72,11 @@ def test_a_lock_ends_after_the_duration_and_the_count_starts_again(settings: Set
         assert row is not None and row.failures == 1 and row.locked_until is None
 
 
-def test_parallel_attempts_get_no_more_guesses_than_the_limit(settings: Settings, db: Database) -> None:
-    """Counted before the password is checked: twenty wrong passwords at once still get only the limit's guesses;
-    the rest wait for those in flight, and find the user locked."""
-    limits = _limits(settings, "raced")
+def _sign_ins_at_once(db: Database, limits: lockout.Limits, count: int, right: bool) -> list[str]:
+    """``count`` sign-ins of one user started together, each holding its attempt while its password is checked
+    (wrong, or ``right``): what each got, "locked" or "checked"."""
     outcomes: list[str] = []
-    start = threading.Barrier(20)
+    start = threading.Barrier(count)
 
     def attempt() -> None:
         start.wait()
@@ -86,45 +85,32 @@ def test_parallel_attempts_get_no_more_guesses_than_the_limit(settings: Settings
         except lockout.AccountLocked:
             outcomes.append("locked")
             return
-        outcomes.append("guess")
-        time.sleep(0.3)  # the password check, which fails
+        time.sleep(0.1 if right else 0.3)  # the password check
         with db.session() as session:
-            taken.failed(session)
+            (taken.succeeded if right else taken.failed)(session)
+        outcomes.append("checked")
 
-    threads = [threading.Thread(target=attempt) for _ in range(20)]
+    threads = [threading.Thread(target=attempt) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert outcomes.count("guess") == settings.lockout_failure_attempts
+    return outcomes
+
+
+def test_parallel_attempts_get_no_more_guesses_than_the_limit(settings: Settings, db: Database) -> None:
+    """Counted before the password is checked: twenty wrong passwords at once still get only the limit's guesses;
+    the rest wait for those in flight, and find the user locked."""
+    outcomes = _sign_ins_at_once(db, _limits(settings, "raced"), 20, right=False)
+    assert outcomes.count("checked") == settings.lockout_failure_attempts
     assert outcomes.count("locked") == 20 - settings.lockout_failure_attempts
 
 
 def test_parallel_right_passwords_all_sign_in(settings: Settings, db: Database) -> None:
     """Regression: attempts in flight filled the count and locked the user, so the seventh of a burst of right
     passwords was refused (401 in a full run). Now they wait for those in flight, which give their attempts back."""
-    limits = _limits(settings, "burst")
-    outcomes: list[str] = []
-    start = threading.Barrier(3 * settings.lockout_failure_attempts)
-
-    def attempt() -> None:
-        start.wait()
-        try:
-            taken = _try(db, limits, "burst", wait=30)
-        except lockout.AccountLocked:
-            outcomes.append("locked")
-            return
-        time.sleep(0.1)  # the password check, which succeeds
-        with db.session() as session:
-            taken.succeeded(session)
-        outcomes.append("signed in")
-
-    threads = [threading.Thread(target=attempt) for _ in range(3 * settings.lockout_failure_attempts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert outcomes == ["signed in"] * (3 * settings.lockout_failure_attempts)
+    count = 3 * settings.lockout_failure_attempts
+    assert _sign_ins_at_once(db, _limits(settings, "burst"), count, right=True) == ["checked"] * count
 
 
 def test_attempts_that_never_answer_are_taken_for_failures(settings: Settings, db: Database) -> None:
