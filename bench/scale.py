@@ -88,6 +88,7 @@ class Scale:
     agents: int
     servers: int
     projects: int
+    control_copies: int = 1
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ def cloud_env(scale: Scale) -> dict[str, str]:
     return {
         "STRATUS_HOST": f"bscale{tag}",
         "STRATUS_HOSTS": str(scale.agents),
+        "STRATUS_CONTROL_COPIES": str(scale.control_copies),
         "STRATUS_COMPUTE_DRIVER": "fake",
         "STRATUS_COMPUTE_FAKE_HOSTS": str(scale.hosts // scale.agents),
         "STRATUS_COMPUTE_REPORT_INTERVAL": str(defaults.compute_report_interval),
@@ -401,6 +403,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="40 hosts, 400 servers, short cells: a sanity run")
     parser.add_argument("--hosts", type=int, default=1000, help="fake hosts, reporting at the production interval")
     parser.add_argument("--agents", type=int, default=20, help="agent processes (machine hosts) serving them")
+    parser.add_argument(
+        "--control-copies", type=int, default=2, help="copies of each control worker (make up HA=1 runs two)"
+    )
     parser.add_argument("--servers", type=int, default=10_000)
     parser.add_argument("--boot", type=int, default=2000, help="of the servers, how many boot through the API")
     parser.add_argument("--host-timeout", type=float, default=300.0, help="seconds to wait for every host to be up")
@@ -426,12 +431,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    scale = Scale(args.hosts, args.agents, args.servers, args.projects)
+    scale = Scale(args.hosts, args.agents, args.servers, args.projects, args.control_copies)
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run (other work skews the figures)")
     goals: list[Goal] = []
     try:
         with private_cloud(scale, args.keep_logs) as bench:
-            print(f"private cloud {bench.admin.url} on PostgreSQL, {scale.agents} agent processes", flush=True)
+            print(
+                f"private cloud {bench.admin.url} on PostgreSQL, {scale.agents} agent processes, "
+                f"{scale.control_copies} copies of each control worker",
+                flush=True,
+            )
             up, waited = wait_for_hosts(bench, scale.hosts, timeout=args.host_timeout)
             print(f"  {up} of {scale.hosts} hosts up after {waited:.0f} s", flush=True)
             goals.append(goal(up == scale.hosts, f"hosts up: {up} of {scale.hosts} after {waited:.0f} s"))

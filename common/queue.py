@@ -404,6 +404,13 @@ def make_celery(
     return app
 
 
+def take_queues_in_order(app: Celery) -> None:
+    """Make a worker of ``app`` take its queues in the order given to it (``-Q``), a message of an earlier queue
+    always first, instead of in turns (kombu's ``queue_order_strategy``). For a worker whose queues differ in
+    urgency (the scheduler's: ``compute.control.worker``); never for a host agent, whose hosts' queues are equals."""
+    app.conf.broker_transport_options = {**app.conf.broker_transport_options, "queue_order_strategy": "priority"}
+
+
 def make_publisher(settings: HostSettings) -> Celery:
     """The queue client of the API: the same application, with connection attempts bounded so that a request
     never hangs on an absent broker (workers keep kombu's patient defaults: they have no client waiting)."""

@@ -63,7 +63,7 @@ WORKERS = (
     WorkerSpec(
         "compute-worker",
         "compute.control.worker",
-        queues=("compute", "events", LIVENESS_QUEUE, REPORTS_QUEUE),
+        queues=(LIVENESS_QUEUE, "events", "compute", REPORTS_QUEUE),  # by priority: compute.control.worker
         beat=True,
     ),
     WorkerSpec("network-worker", "network.control.worker", queues=("network",), beat=True),

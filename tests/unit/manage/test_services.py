@@ -39,7 +39,7 @@ def test_control_copies_run_each_control_worker_that_many_times_on_the_same_queu
     first, second = control["compute-worker"], control["compute-worker-2"]
     assert (first.node, second.node) == ("compute-worker@box", "compute-worker-2@box")
     queues = lambda service: service.argv[service.argv.index("-Q") + 1]  # noqa: E731
-    assert queues(first) == queues(second) == "compute,events,liveness,reports"
+    assert queues(first) == queues(second) == "liveness,events,compute,reports"  # by priority
     assert "--beat" in first.argv and "--beat" in second.argv  # one dead copy stops no periodic job
     assert first.argv[first.argv.index("--schedule") + 1] != second.argv[second.argv.index("--schedule") + 1]
 
