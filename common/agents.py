@@ -19,13 +19,16 @@ from common.queue import host_queue
 LOG = logging.getLogger(__name__)
 
 
-def report_schedule(service: str, task: str, interval: float, hosts: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Celery beat entries sending ``task(host)`` every ``interval`` seconds onto each host's own queue."""
+def report_schedule(
+    service: str, task: str, interval: float, hosts: Iterable[str], kwargs: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Celery beat entries sending ``task(host, **kwargs)`` every ``interval`` seconds onto each host's own queue."""
     return {
         f"{task}-{host}": {
             "task": task,
             "schedule": interval,
             "args": [host],
+            "kwargs": kwargs or {},
             "options": {"queue": host_queue(service, host)},
         }
         for host in hosts

@@ -161,7 +161,16 @@ class HostSettings:
         "(migrate_disk_and_power_off, finish_migration, confirm_migration, finish_revert_migration, destroy_moved), "
         "to exercise the roll-back.",
     )
-    compute_report_interval: float = _setting(10.0, "Seconds between a host agent's capacity and power-state reports.")
+    compute_report_interval: float = _setting(
+        10.0,
+        "Seconds between a host agent's looks at its capacity and its guests' power states: a report is sent when "
+        "they changed since the last one sent, and at least every compute_full_report_interval.",
+    )
+    compute_full_report_interval: float = _setting(
+        300.0,
+        "Seconds after which a host reports even when nothing changed (the control side's drift: a server deleted "
+        "while the host was cut off, a report lost with a broker). 0: a report every compute_report_interval.",
+    )
     cpu_allocation_ratio: float = _setting(
         4.0, "vCPUs the scheduler places on this host per physical CPU (Nova's); reported with the host's capacity."
     )

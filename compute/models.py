@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -101,6 +102,9 @@ class ComputeHost(TimestampMixin, Base):
     # The host's sequence number (``common.queue.host_seq``) of the newest report applied: an older one, handled
     # late by another scheduler copy, is dropped (``compute.control.hosts``).
     last_report_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # The control side waits for this host's next report though nothing may have changed there (its periodic look
+    # sends only changes): its next heartbeat asks for one (``compute.control.hosts``).
+    report_wanted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     cpu_allocation_ratio: Mapped[float] = mapped_column(Float, default=4.0)
     ram_allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)
     disk_allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)

@@ -272,6 +272,7 @@ def finish(session: Session, instance: Instance, power_state: int, error: str | 
     _move_attachments(session, instance.id, target)
     move.status = moves.Status.DONE.value
     moves.settled(move)
+    records.want_report(session, move.source_compute)  # its report says the copy there is gone (or drops it)
     stopped = power_state in (PowerState.SHUTDOWN, PowerState.CRASHED)
     return {
         "vm_state": (VmState.STOPPED if stopped else VmState.ACTIVE).value,

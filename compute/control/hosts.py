@@ -16,6 +16,7 @@ older than the host's last one says nothing at all.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -104,12 +105,27 @@ def _stale_for(instance: Instance, host: str, seq: int | None) -> bool:
 
 
 def heartbeat(control: ComputeControl, names: list[str]) -> int:
-    """Liveness only: the agent is alive even while a long spawn keeps it from sending a full report."""
+    """Liveness: the agent is alive even while a long spawn keeps it from sending a full report.
+
+    A host's periodic look reports only what changed on it; a host whose report the control side waits for
+    (``records.want_report``), or that was down until this heartbeat (what was decided meanwhile, a server deleted
+    or evacuated, waits for its report), is asked for a full one now."""
+    cutoff = records.now() - timedelta(seconds=control.settings.compute_host_down_after)
     with control.db.session() as session:
+        waited = (
+            ComputeHost.report_wanted.is_(True)
+            | ComputeHost.last_heartbeat.is_(None)
+            | (ComputeHost.last_heartbeat < cutoff)
+        )
+        wanted = list(session.scalars(select(ComputeHost.name).where(ComputeHost.name.in_(names), waited)))
         result = session.execute(
             update(ComputeHost).where(ComputeHost.name.in_(names)).values(last_heartbeat=records.now())
         )
-        return result.rowcount
+        if wanted:
+            session.execute(update(ComputeHost).where(ComputeHost.name.in_(wanted)).values(report_wanted=False))
+    for name in wanted:
+        client.agent_report(control.app, name)
+    return result.rowcount
 
 
 def host_report(

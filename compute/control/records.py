@@ -7,11 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from compute.models import Allocation, Instance
+from compute.models import Allocation, ComputeHost, Instance
 from compute.service import now
+
+
+def want_report(session: Session, host: str | None) -> None:
+    """The workflow's next step is ``host``'s next report, though nothing may change on the host (its periodic look
+    sends only changes): its next heartbeat asks it for a full one (``compute.control.hosts.heartbeat``)."""
+    if host:
+        session.execute(update(ComputeHost).where(ComputeHost.name == host).values(report_wanted=True))
 
 
 def with_nics(requested_networks: Any, nics: list[dict[str, Any]]) -> list[Any]:

@@ -68,11 +68,14 @@ def diagnostics(host: str, instance_id: str) -> dict[str, Any]:
 
 
 @app.task(name=client.AGENT_REPORT, time_limit=60, expires=settings.compute_report_interval)
-def report(host: str) -> None:
-    work.report(agent, host)
+def report(host: str, changed_only: bool = False) -> None:
+    """A report of ``host``; ``changed_only`` (this agent's own clock): only if it changed or the last is old."""
+    work.report(agent, host, changed_only)
 
 
-app.conf.beat_schedule = report_schedule("compute", client.AGENT_REPORT, settings.compute_report_interval, agent.hosts)
+app.conf.beat_schedule = report_schedule(
+    "compute", client.AGENT_REPORT, settings.compute_report_interval, agent.hosts, {"changed_only": True}
+)
 
 
 @worker_ready.connect(weak=False)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import ipaddress
+import json
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -352,9 +355,26 @@ def diagnostics(agent: ComputeAgent, host: str, instance_id: str) -> dict[str, A
 RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio", "disk_allocation_ratio")
 
 
-def report(agent: ComputeAgent, host: str) -> None:
-    """What the host has and runs, numbered before it is looked at: an event sent while the report waits is newer,
-    and the control side, taking both from different queues, tells from the numbers which one is."""
+@dataclasses.dataclass
+class _Sent:
+    digest: str
+    at: float
+
+
+_LAST_SENT: dict[str, _Sent] = {}
+"""The last report each host of this process sent (its pool process keeps it between tasks; a new process starts
+with a full report of every host)."""
+
+
+def report(agent: ComputeAgent, host: str, changed_only: bool = False) -> bool:
+    """Send what the host has and runs, numbered before it is looked at (an event sent while the report waits is
+    newer, and the control side, taking both from different queues, tells from the numbers which one is).
+
+    ``changed_only`` (the agent's periodic look): only when it differs from the last report sent, or that one is
+    ``compute_full_report_interval`` old. 1,000 hosts reporting every 10 s whether or not anything changed sent the
+    scheduler 100 reports a second at rest, more than it handles. A report of a change is kept queued for the full
+    interval (it must arrive); the unchanged, periodic one expires after three looks (the next one says the same).
+    True if sent."""
     seq = host_seq()
     driver = agent.driver(host)
     resources = driver.get_host_resources()
@@ -363,12 +383,23 @@ def report(agent: ComputeAgent, host: str) -> None:
     host_ip = agent.settings.network_underlay_ip or "127.0.0.1"
     settings = agent.settings
     ratios = {name: getattr(settings, name) for name in RATIOS}  # the operator's, as Nova's compute reports them
+    capacity = {**resources.__dict__, "host_ip": host_ip, **ratios}
+    digest = hashlib.sha256(json.dumps([capacity, instances], sort_keys=True).encode()).hexdigest()
+    last, now = _LAST_SENT.get(host), time.monotonic()
+    changed = last is None or last.digest != digest
+    full_interval = settings.compute_full_report_interval
+    if changed_only and not changed and now - last.at < full_interval:  # type: ignore[union-attr]
+        return False
+    _LAST_SENT[host] = _Sent(digest, now)
     agent.app.send_task(
         client.HOST_REPORT,
-        args=[host, {**resources.__dict__, "host_ip": host_ip, **ratios}, instances],
+        args=[host, capacity, instances],
         kwargs={HOST_SEQ_ARG: seq},
-        expires=agent.settings.compute_report_interval * 3,
+        expires=max(full_interval, settings.compute_report_interval * 3)
+        if changed
+        else settings.compute_report_interval * 3,
     )
+    return True
 
 
 def _run_power_action(driver: ComputeDriver, instance_id: str, action: str) -> None:

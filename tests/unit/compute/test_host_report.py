@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from compute import client
-from compute.control import hosts
+from compute.control import hosts, records
 from compute.control.context import ComputeControl
 from compute.models import ComputeHost, Instance
 
@@ -94,3 +95,22 @@ def test_a_word_from_another_host_does_not_make_this_hosts_reports_stale(control
     hosts.heard(control, {"instance_id": server, "host": "h2"}, 2**62)  # the source of a move, its clock ahead
     hosts.host_report(control, "h1", RESOURCES, {}, seq=5)
     assert _state(control, server)[0] == "error"
+
+
+def test_a_heartbeat_asks_for_the_report_a_workflow_waits_for_or_of_a_host_back_from_down(control, monkeypatch):
+    """A host's periodic look reports only changes: the report an evacuation waits for from its source (still
+    running the copy to drop), or that of a host back after an outage, is asked for at its next heartbeat, once."""
+    asked: list[str] = []
+    monkeypatch.setattr(client, "agent_report", lambda app, host: asked.append(host))
+    for host in ("h1", "h2", "h3"):
+        hosts.host_report(control, host, RESOURCES, {})
+    hosts.heartbeat(control, ["h1", "h2", "h3"])
+    assert asked == []
+    with control.db.session() as session:
+        records.want_report(session, "h1")
+        back = session.get_one(ComputeHost, "h3")
+        back.last_heartbeat = back.last_heartbeat - timedelta(seconds=control.settings.compute_host_down_after + 1)
+    hosts.heartbeat(control, ["h1", "h2", "h3"])
+    assert sorted(asked) == ["h1", "h3"]
+    hosts.heartbeat(control, ["h1", "h2", "h3"])
+    assert sorted(asked) == ["h1", "h3"]

@@ -135,3 +135,33 @@ def test_a_host_reports_its_operators_allocation_ratios_with_its_capacity(tmp_pa
     assert (name, host) == (client.HOST_REPORT, agent.hosts[0])
     assert (resources["cpu_allocation_ratio"], resources["ram_allocation_ratio"]) == (8.0, 1.5)
     assert resources["disk_allocation_ratio"] == 1.0
+
+
+def test_a_hosts_periodic_look_reports_only_a_change_or_after_the_full_interval(tmp_path, monkeypatch) -> None:
+    """1,000 hosts reporting every look whether or not anything changed sent 100 reports a second at rest, more
+    than the scheduler handles (bench/scale.py); a look now reports what changed, and a full report comes anyway
+    after compute_full_report_interval."""
+    settings = HostSettings(
+        state_dir=str(tmp_path), host="box", compute_driver="fake", compute_full_report_interval=300
+    )
+    agent = ComputeAgent.start(settings, RecordingQueue())  # type: ignore[arg-type]
+    host = agent.hosts[0]
+    monkeypatch.setattr(work, "_LAST_SENT", {})
+    clock = [1000.0]
+    monkeypatch.setattr(work.time, "monotonic", lambda: clock[0])
+    assert work.report(agent, host, changed_only=True)  # the process's first look: a full report
+    clock[0] += 10
+    assert not work.report(agent, host, changed_only=True)  # nothing changed
+    work.spawn(agent, host, SPEC, "req")
+    clock[0] += 10
+    assert work.report(agent, host, changed_only=True)  # a guest more
+    agent.driver(host).power_off("i-1")
+    clock[0] += 10
+    assert work.report(agent, host, changed_only=True)  # its power state changed
+    clock[0] += 10
+    assert not work.report(agent, host, changed_only=True)
+    assert work.report(agent, host)  # asked by the control side: always
+    clock[0] += 300
+    assert work.report(agent, host, changed_only=True)  # the full interval passed
+    reports = [args for name, args in agent.app.sent if name == client.HOST_REPORT]  # type: ignore[attr-defined]
+    assert [r[2] for r in reports] == [{}, {"i-1": 1}, {"i-1": 4}, {"i-1": 4}, {"i-1": 4}]
