@@ -9,8 +9,12 @@ test uses to wait for something the cloud does in the background.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
+
+import pytest
 
 from manage.private_cloud import (
     VENV_BIN,
@@ -32,6 +36,7 @@ __all__ = [
     "cloud_environment",
     "free_port",
     "postgres_bindir",
+    "private_postgres",
     "running_cloud",
     "start_postgres",
     "start_redis",
@@ -40,6 +45,22 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+@contextmanager
+def private_postgres(directory: Path) -> Iterator[str]:
+    """The URL of a throw-away PostgreSQL (``start_postgres``) for the block, stopped after it; the test is skipped
+    where PostgreSQL is not installed."""
+    started = start_postgres(directory)
+    if started is None:
+        pytest.skip("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")
+    url, stop = started
+    try:
+        yield url
+    finally:
+        stop()
+
+
 LAST_VALUE_CHARS = 2000
 """How much of the last value a timeout message shows (a console log or a listing can be long)."""
 

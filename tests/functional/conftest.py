@@ -16,7 +16,7 @@ from keystoneauth1.identity import v3
 
 from manage.clouds import write_clouds_yaml
 from tests import warm_cli
-from tests.harness import Cloud, running_cloud, start_postgres, start_redis
+from tests.harness import Cloud, private_postgres, running_cloud, start_redis
 
 ADMIN_PASSWORD = "admin-secret"
 DEMO_PASSWORD = "demo-secret"
@@ -41,14 +41,8 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("STRATUS_TEST_DATABASE_URL"):
         yield os.environ["STRATUS_TEST_DATABASE_URL"]
         return
-    started = start_postgres(tmp_path_factory.mktemp("postgres"))
-    if started is None:
-        pytest.skip("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")
-    url, stop = started
-    try:
+    with private_postgres(tmp_path_factory.mktemp("postgres")) as url:
         yield url
-    finally:
-        stop()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from manage import api_proxy
 from manage.clouds import write_clouds_yaml
 from tests.functional.compute.conftest import COMPUTE, public_raw_image, wait_for_status
 from tests.functional.conftest import ADMIN_PASSWORD, DEMO_PASSWORD, CloudClient, lift_quotas
-from tests.harness import free_port, running_cloud, start_postgres, wait_until
+from tests.harness import free_port, private_postgres, running_cloud, wait_until
 
 pytestmark = [pytest.mark.functional]
 
@@ -60,10 +60,11 @@ class HA:
 
 @pytest.fixture(scope="module")
 def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HA]:
-    started = start_postgres(tmp_path_factory.mktemp("postgres-ha"))
-    if started is None:
-        pytest.skip("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")
-    database_url, stop_postgres = started
+    with private_postgres(tmp_path_factory.mktemp("postgres-ha")) as database_url:
+        yield from _cloud_behind_haproxy(tmp_path_factory, database_url)
+
+
+def _cloud_behind_haproxy(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[HA]:
     env = {
         "STRATUS_DATABASE_URL": database_url,
         "STRATUS_API_WORKERS": "1",
@@ -74,18 +75,15 @@ def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HA]:
         "STRATUS_COMPUTE_RESEND_AFTER": "3",
     }
     state_dir = tmp_path_factory.mktemp("cloud-ha")
-    try:
-        with running_cloud(state_dir, env) as server:
-            server.bootstrap(ADMIN_PASSWORD, DEMO_PASSWORD)
-            clouds_yaml = state_dir / "clouds.yaml"
-            write_clouds_yaml(clouds_yaml, server.auth_url, "RegionOne", {"stratus": ("demo", DEMO_PASSWORD)})
-            client = CloudClient(server, clouds_yaml)
-            ha = HA(client, load(server.env), database_url)
-            ha.pool_up()
-            lift_quotas(client, ("admin", "demo"))
-            yield ha
-    finally:
-        stop_postgres()
+    with running_cloud(state_dir, env) as server:
+        server.bootstrap(ADMIN_PASSWORD, DEMO_PASSWORD)
+        clouds_yaml = state_dir / "clouds.yaml"
+        write_clouds_yaml(clouds_yaml, server.auth_url, "RegionOne", {"stratus": ("demo", DEMO_PASSWORD)})
+        client = CloudClient(server, clouds_yaml)
+        ha = HA(client, load(server.env), database_url)
+        ha.pool_up()
+        lift_quotas(client, ("admin", "demo"))
+        yield ha
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -15,11 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from manage.private_cloud import start_postgres
 from tests.functional.compute import wait_for_hosts
 from tests.functional.compute.conftest import create_server, public_raw_image, show, wait_for_status, wait_until_gone
 from tests.functional.conftest import CloudClient
-from tests.harness import running_cloud, wait_until
+from tests.harness import private_postgres, running_cloud, wait_until
 
 pytestmark = pytest.mark.functional
 
@@ -28,10 +27,11 @@ BASE = "/compute/v2.1"
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudClient]:
-    started = start_postgres(tmp_path_factory.mktemp("postgres"))
-    if started is None:
-        pytest.skip("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")
-    url, stop = started
+    with private_postgres(tmp_path_factory.mktemp("postgres")) as url:
+        yield from _cloud(tmp_path_factory, url)
+
+
+def _cloud(tmp_path_factory: pytest.TempPathFactory, url: str) -> Iterator[CloudClient]:
     env = {
         "STRATUS_DATABASE_URL": url,
         "STRATUS_CONTROL_COPIES": "2",
@@ -39,12 +39,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudClient]:
         "STRATUS_COMPUTE_SWEEP_INTERVAL": "2",
     }
     state = tmp_path_factory.mktemp("two-schedulers")
-    try:
-        with running_cloud(state, env) as server:
-            server.bootstrap("copies-admin", "copies-demo")
-            yield CloudClient(server, state / "clouds.yaml")
-    finally:
-        stop()
+    with running_cloud(state, env) as server:
+        server.bootstrap("copies-admin", "copies-demo")
+        yield CloudClient(server, state / "clouds.yaml")
 
 
 def _pid(cloud: CloudClient, service: str) -> int:
