@@ -401,14 +401,10 @@ def test_an_api_process_killed_mid_port_create_leaves_no_port_without_its_addres
     assert made.status_code == 201 and made.json()["port"]["fixed_ips"], made.text
 
 
-def test_creates_under_a_process_killed_at_any_moment_end_whole_or_not_at_all(ha, unique):
-    """Twelve server creates at once while one of the processes serving them dies, wherever each of them was
-    (before, inside or after its transaction, before or after sending its build): every create answered 202 has
-    its server, and every server that exists, answered or not, ends ACTIVE with its port, address and allocation;
-    no port is left without a server."""
-    token = ha.client.demo().get_token()
-    image = public_raw_image(ha.client, ha.client.admin_token(), f"image-{unique}")
-    network = _network(ha, token, f"net-{unique}")
+def _creates_across_a_kill(
+    ha: HA, token: str, image: str, network: str, prefix: str
+) -> dict[str, requests.Response | str]:
+    """Twelve server creates at once, ``api-1`` SIGKILLed 0.3 s in: each one's answer (or the client's error)."""
     answers: dict[str, requests.Response | str] = {}
 
     def create(name: str) -> None:
@@ -418,16 +414,35 @@ def test_creates_under_a_process_killed_at_any_moment_end_whole_or_not_at_all(ha
         except requests.RequestException as exc:
             answers[name] = repr(exc)
 
-    threads = [threading.Thread(target=create, args=(f"{unique}-{n}",)) for n in range(12)]
+    threads = [threading.Thread(target=create, args=(f"{prefix}-{n}",)) for n in range(12)]
     for thread in threads:
         thread.start()
     time.sleep(0.3)
     _kill(ha, "api-1")
     for thread in threads:
         thread.join(timeout=60)
-    statuses = {name: getattr(answer, "status_code", answer) for name, answer in answers.items()}
-    assert len(statuses) == 12 and set(statuses.values()) <= {202, 502, 503}, statuses
-    assert 502 in statuses.values(), "the kill met no create: it proves nothing"  # 2-4 of 12 in six runs
+    return answers
+
+
+def test_creates_under_a_process_killed_at_any_moment_end_whole_or_not_at_all(ha, unique):
+    """Twelve server creates at once while one of the processes serving them dies, wherever each of them was
+    (before, inside or after its transaction, before or after sending its build): every create answered 202 has
+    its server, and every server that exists, answered or not, ends ACTIVE with its port, address and allocation;
+    no port is left without a server."""
+    token = ha.client.demo().get_token()
+    image = public_raw_image(ha.client, ha.client.admin_token(), f"image-{unique}")
+    network = _network(ha, token, f"net-{unique}")
+    answers: dict[str, requests.Response | str] = {}
+    for attempt in range(3):  # the kill is timed by a clock: on a loaded machine it may meet no create at all
+        burst = _creates_across_a_kill(ha, token, image, network, f"{unique}-{attempt}")
+        answers |= burst
+        statuses = {name: getattr(answer, "status_code", answer) for name, answer in burst.items()}
+        assert len(statuses) == 12 and set(statuses.values()) <= {202, 502, 503}, statuses
+        if 502 in statuses.values():
+            break
+        ha.pool_up()
+    else:
+        raise AssertionError("three kills met no create: the test proved nothing")  # 2-4 of 12 in six runs
     accepted = {
         answer.json()["server"]["id"] for answer in answers.values() if getattr(answer, "status_code", 0) == 202
     }
