@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from common.liveness import cutoff
 from compute import client, moves, service
 from compute.control import evacuation, live_migration, records
 from compute.control.context import ComputeControl
@@ -110,12 +111,12 @@ def heartbeat(control: ComputeControl, names: list[str]) -> int:
     A host's periodic look reports only what changed on it; a host whose report the control side waits for
     (``records.want_report``), or that was down until this heartbeat (what was decided meanwhile, a server deleted
     or evacuated, waits for its report), is asked for a full one now."""
-    cutoff = records.now() - timedelta(seconds=control.settings.compute_host_down_after)
+    up_since = cutoff(timedelta(seconds=control.settings.compute_host_down_after), records.now())
     with control.db.session() as session:
         waited = (
             ComputeHost.report_wanted.is_(True)
             | ComputeHost.last_heartbeat.is_(None)
-            | (ComputeHost.last_heartbeat < cutoff)
+            | (ComputeHost.last_heartbeat < up_since)
         )
         wanted = list(session.scalars(select(ComputeHost.name).where(ComputeHost.name.in_(names), waited)))
         result = session.execute(
