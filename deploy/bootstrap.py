@@ -137,9 +137,9 @@ def set_ha(config: Path, settings: Settings, on: bool) -> None:
         handle.write("\n".join(kept) + "\n")
 
 
-def manage(*command: str) -> None:
+def manage(*command: str, env: dict[str, str] | None = None) -> None:
     """``stratus-manage COMMAND`` of this state directory, its output shown."""
-    subprocess.run([str(Path(sys.executable).with_name("stratus-manage")), *command], check=True)
+    subprocess.run([str(Path(sys.executable).with_name("stratus-manage")), *command], check=True, env=env)
 
 
 def local_ceph(settings: Settings) -> bool:
@@ -161,13 +161,12 @@ def ceph_address(settings: Settings) -> str:
 
 def run_bootstrap(passwords: dict[str, str]) -> None:
     """Passwords go through the environment, not the command line, where ``ps`` would show them."""
-    manage = Path(sys.executable).with_name("stratus-manage")
     env = os.environ | {
         "STRATUS_ADMIN_PASSWORD": passwords["admin"],
         "STRATUS_DEMO_PASSWORD": passwords["demo"],
         "STRATUS_SERVICE_PASSWORD": passwords["service"],
     }
-    subprocess.run([str(manage), "bootstrap"], check=True, env=env)
+    manage("bootstrap", env=env)
 
 
 def ensure_public_image(auth_url: str, admin_password: str, name: str, path: Path) -> str:
