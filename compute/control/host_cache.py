@@ -6,10 +6,12 @@ claim this process makes updates it at once. It may be stale in two ways, both s
 (the claim re-checks capacity in the database under the host's row lock, a lost claim invalidates the cache and
 the next host is tried) and freed resources or newly registered hosts (a decision that finds no host is made
 again from a fresh load before the build fails). Server group members are request-specific and always read.
+The picture stays in ``host_states``'s order, best first for spreading, which ``select_hosts`` relies on.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import threading
 import time
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from compute.control.scheduler import HostState, Request, host_states
+from compute.control.scheduler import RANK, HostState, Request, host_states
 from compute.models import Instance, ServerGroupMember
 
 
@@ -60,7 +62,10 @@ class HostStateCache:
                 instances=state.instances + 1,
             )
             self._by_name[host] = updated
-            self._states = [updated if s is state else s for s in self._states]
+            # Kept in select_hosts's order by moving the one host (the name in the rank makes it unique), not by
+            # rebuilding a list of every host for each claim.
+            del self._states[bisect.bisect_left(self._states, state.rank, key=RANK)]
+            bisect.insort(self._states, updated, key=RANK)
 
     def invalidate(self) -> None:
         with self._lock:

@@ -77,6 +77,16 @@ def test_own_claims_count_at_once_and_invalidate_forces_a_load(db: Database) -> 
     assert free_memory(cache, db) == {"h0": 4000, "h1": 4096}  # "mine" was never written: the load is the truth
 
 
+def test_an_own_claim_moves_its_host_down_the_picture_the_decision_walks(db: Database) -> None:
+    cache = HostStateCache(ttl=60.0, clock=Clock())
+    with db.session() as session:
+        assert [s.host.name for s in cache.states(session)[0]] == ["h0", "h1"]  # a tie: by name
+        cache.claimed("h0", request("mine", 512))
+        states, cached = cache.states(session)
+    assert cached and [s.host.name for s in states] == ["h1", "h0"]
+    assert [s.host.name for s in scheduler.select_hosts(states, request("next")).ranked()] == ["h1", "h0"]
+
+
 def test_a_placement_that_finds_no_room_in_a_stale_picture_looks_again(db: Database, tmp_path: Path) -> None:
     allocate(db, "big-1", "h0", 4096)
     allocate(db, "big-2", "h1", 4096)
