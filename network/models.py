@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text, true
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from common.db import Base, TimestampMixin, UTCDateTime, new_uuid
@@ -148,6 +148,11 @@ class Port(StandardAttributes, Base):
         ForeignKey("qos_policies.id", ondelete="RESTRICT"), default=None, index=True
     )
     """The port's own QoS policy (None: its network's applies, ``network.qos``)."""
+    document_head: Mapped[str | None] = mapped_column(Text, deferred=True)
+    """PostgreSQL only, written by its triggers (migration 0041): the port's listing document for a member, as
+    JSON text without its closing brace; ``binding_document`` holds the admin's ``binding:`` members. Never
+    written or read here but by ``api.network.port_documents``; empty on SQLite."""
+    binding_document: Mapped[str | None] = mapped_column(Text, deferred=True)
 
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
         lazy="selectin", order_by="IPAllocation.id", cascade="all, delete-orphan", passive_deletes=True

@@ -213,7 +213,8 @@ def test_ports_list_in_bulk(cloud, tokens, lan):
 
 def test_listed_ports_are_the_documents_a_field_by_field_listing_gives(cloud, tokens, lan, unique):
     """Full listings are written by the database, ``fields=`` listings and single ports by Python: the same ports
-    must read the same both ways, for a member and for an admin (who also sees the binding)."""
+    must read the same both ways, for a member and for an admin (who also sees the binding), after each kind of
+    change."""
     net, sub = lan
     second = subnet(cloud, tokens.demo, net["id"], "10.51.0.0/24")
     web = create(cloud, tokens.demo, "security_group", "security-groups", name=f"{unique}-web")
@@ -230,14 +231,17 @@ def test_listed_ports_are_the_documents_a_field_by_field_listing_gives(cloud, to
     bound = {"port": {"binding:host_id": "host-9", "binding:profile": {"pci_slot": "0000:00:01.0"}}}
     assert cloud.request("PUT", f"{BASE}/ports/{varied['id']}", tokens.admin, json=bound).status_code == 200
 
-    for token, fields in ((tokens.demo, FIELDS), (tokens.admin, FIELDS | BINDING)):
-        query = f"/ports?network_id={net['id']}&sort_key=id"
-        whole = get(cloud, token, query)["ports"]
-        picked = get(cloud, token, query + "".join(f"&fields={name}" for name in sorted(fields)))["ports"]
-        assert len(whole) == 4 and set(whole[0]) == fields  # the DHCP port and the three above
-        assert whole == picked
-        for one in whole:
-            assert one == get(cloud, token, f"/ports/{one['id']}")["port"]
+    def same_both_ways() -> None:
+        for token, fields in ((tokens.demo, FIELDS), (tokens.admin, FIELDS | BINDING)):
+            query = f"/ports?network_id={net['id']}&sort_key=id"
+            whole = get(cloud, token, query)["ports"]
+            picked = get(cloud, token, query + "".join(f"&fields={name}" for name in sorted(fields)))["ports"]
+            assert len(whole) == 4 and set(whole[0]) == fields  # the DHCP port and the three above
+            assert whole == picked
+            for one in whole:
+                assert one == get(cloud, token, f"/ports/{one['id']}")["port"]
+
+    same_both_ways()
     listed = {p["id"]: p for p in get(cloud, tokens.demo, f"/ports?network_id={net['id']}")["ports"]}
     assert listed[varied["id"]]["fixed_ips"] == [
         {"subnet_id": second["id"], "ip_address": varied["fixed_ips"][0]["ip_address"]},
@@ -248,6 +252,26 @@ def test_listed_ports_are_the_documents_a_field_by_field_listing_gives(cloud, to
     assert listed[plain["id"]]["tags"] == [unique] and listed[plain["id"]]["updated_at"].endswith("Z")
     page = cloud.request("GET", f"{BASE}/ports?network_id={net['id']}&limit=2", tokens.demo).json()
     assert len(page["ports"]) == 2 and page["ports_links"][0]["rel"] == "next"
+
+    # PostgreSQL keeps each port's document, rebuilt by triggers: every part of a port that changes on its own
+    # (its fixed IPs, its security groups, its row) must show in the next whole listing.
+    changes = (
+        (varied, {"fixed_ips": [{"subnet_id": sub["id"], "ip_address": "10.50.0.98"}]}, tokens.demo),
+        (varied, {"security_groups": [web["id"]]}, tokens.demo),
+        (unguarded, {"port_security_enabled": True, "security_groups": [web["id"]]}, tokens.demo),
+        (plain, {"name": f"{unique}-renamed", "admin_state_up": False}, tokens.demo),
+        (varied, {"binding:host_id": "", "binding:profile": {}}, tokens.admin),
+    )
+    for changed, body, token in changes:
+        assert cloud.request("PUT", f"{BASE}/ports/{changed['id']}", token, json={"port": body}).status_code == 200
+        same_both_ways()
+    assert cloud.request("DELETE", f"{BASE}/subnets/{second['id']}", tokens.demo).status_code == 204
+    same_both_ways()  # the subnet's addresses were freed with it
+    listed = {p["id"]: p for p in get(cloud, tokens.demo, f"/ports?network_id={net['id']}")["ports"]}
+    assert listed[varied["id"]]["fixed_ips"] == [{"subnet_id": sub["id"], "ip_address": "10.50.0.98"}]
+    assert listed[unguarded["id"]]["security_groups"] == [web["id"]]
+    for each in (varied, unguarded):
+        cloud.request("PUT", f"{BASE}/ports/{each['id']}", tokens.demo, json={"port": {"security_groups": []}})
     cloud.request("DELETE", f"{BASE}/security-groups/{web['id']}", tokens.demo)
 
 
