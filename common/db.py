@@ -6,11 +6,13 @@ workers can share it on one machine; PostgreSQL is used as is.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import orjson
 from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -123,12 +125,23 @@ def database_unreachable(error: BaseException) -> bool:
     return sqlstate.startswith("08") or sqlstate in UNREACHABLE_SQLSTATES
 
 
+def json_loads(text: str | bytes) -> object:
+    """JSON columns decoded by orjson: the standard library's decoder was a fifth of a 1,000-server listing's time.
+    What orjson refuses and Python's own ``json`` wrote (NaN, integers beyond 64 bits) is decoded as before."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, json_deserializer=json_loads
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_deserializer=json_loads)
 
 
 class Database:

@@ -9,7 +9,9 @@ every GET at once and lives here: from 2.102 a query parameter the resource does
 
 from __future__ import annotations
 
+import functools
 import re
+from contextvars import ContextVar
 
 from flask import Flask, Response, g, request
 
@@ -54,16 +56,37 @@ def negotiate() -> tuple[int, int]:
     return version
 
 
+# The request's version where a context variable finds it in a few nanoseconds: a 1,000-server listing asks for
+# it about 30,000 times, and Flask's ``g`` (a proxy) took a tenth of the listing's time. Cleared at the end of
+# every request (``register``): a worker thread's context outlives its requests. ``g`` stays the record.
+_REQUEST_VERSION: ContextVar[tuple[int, int] | None] = ContextVar("compute_version", default=None)
+
+
 def current() -> tuple[int, int]:
-    if "compute_version" not in g:
+    version = _REQUEST_VERSION.get()
+    if version is not None:
+        return version
+    version = g.get("compute_version")
+    if version is None:
         g.compute_version = MIN_VERSION
-        g.compute_version = negotiate()
-    return g.compute_version
+        version = g.compute_version = negotiate()
+    _REQUEST_VERSION.set(version)
+    return version
+
+
+def _forget(_: BaseException | None) -> None:
+    _REQUEST_VERSION.set(None)
+
+
+@functools.cache
+def _parsed(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")
+    return int(major), int(minor)
 
 
 def at_least(version: str) -> bool:
-    major, minor = version.split(".")
-    return current() >= (int(major), int(minor))
+    """Asked about thirty times per server of a listing: the version given is parsed once per process."""
+    return current() >= _parsed(version)
 
 
 def _is_compute() -> bool:
@@ -98,3 +121,4 @@ def register(app: Flask) -> None:
     app.before_request(_negotiate_early)
     app.before_request(_refuse_unknown_query)
     app.after_request(_echo)
+    app.teardown_request(_forget)

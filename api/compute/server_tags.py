@@ -173,9 +173,14 @@ def matches(tags: Iterable[str] | None, args: Any) -> bool:
     return True
 
 
+def filters_asked(args: Any) -> bool:
+    """Whether a listing filters by tags (from 2.26; older requests ignore the filters, as Nova)."""
+    return at_least("2.26") and any(name in args for name in _FILTERS)
+
+
 def filter_listing(instances: list[Instance], args: Any) -> list[Instance]:
-    """The instances a listing keeps under the tag filters (from 2.26; older requests ignore them, as Nova)."""
-    if not at_least("2.26") or not any(name in args for name in _FILTERS):
+    """The instances a listing keeps under the tag filters; they need their ``tags``."""
+    if not filters_asked(args):
         return instances
     return [i for i in instances if matches(i.tags, args)]
 

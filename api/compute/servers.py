@@ -144,10 +144,25 @@ def _ordered_page(session: Any, ctx: Any) -> tuple[list[Instance], str | None]:
         column = {"display_name": "name", "uuid": "id"}.get(key, key)
         attribute = getattr(Instance, column)
         order.append(attribute.asc() if direction == "asc" else attribute.desc())
-    # Ordered and filtered on the few columns the filters read, then only the page is loaded whole: 10,000
-    # servers, all loaded as records to show 1,000 of them, took seconds (bench/scale.py).
-    columns = [Instance.id, Instance.name, Instance.tags, *([Instance.flavor] if "flavor" in args else [])]
-    instances = session.execute(_query(ctx).with_only_columns(*columns).order_by(*order, Instance.id.desc())).all()
+    raw_limit = args.get("limit", str(MAX_LIMIT))
+    if digits(raw_limit) is None:
+        raise BadRequest("Invalid input for query parameter 'limit': not a non-negative integer")
+    limit = min(int(raw_limit), MAX_LIMIT)
+    ordered = _query(ctx).order_by(*order, Instance.id.desc())
+    if not {"marker", "name", "flavor"} & args.keys() and not server_tags.filters_asked(args):
+        # Every filter is in SQL: the page is one query's first rows (and one more, which says a next exists).
+        rows = list(session.scalars(ordered.limit(limit + 1)))
+        return rows[:limit], rows[limit - 1].id if limit and len(rows) > limit else None
+    # Ordered and filtered on the few columns the Python filters read (every server's tags only when asked: they
+    # took a fifth of an all_tenants listing), then only the page is loaded whole: 10,000 servers, all loaded as
+    # records to show 1,000 of them, took seconds (bench/scale.py).
+    columns = [
+        Instance.id,
+        Instance.name,
+        *([Instance.tags] if server_tags.filters_asked(args) else []),
+        *([Instance.flavor] if "flavor" in args else []),
+    ]
+    instances = session.execute(ordered.with_only_columns(*columns)).all()
     if "name" in args:
         matches = name_filter.matcher(args["name"])
         instances = [i for i in instances if matches(i.name)]
@@ -160,10 +175,6 @@ def _ordered_page(session: Any, ctx: Any) -> tuple[list[Instance], str | None]:
         if args["marker"] not in ids:
             raise BadRequest(f"marker [{args['marker']}] not found")
         start = ids.index(args["marker"]) + 1
-    raw_limit = args.get("limit", str(MAX_LIMIT))
-    if digits(raw_limit) is None:
-        raise BadRequest("Invalid input for query parameter 'limit': not a non-negative integer")
-    limit = min(int(raw_limit), MAX_LIMIT)
     page_ids = [i.id for i in instances[start : start + limit]]
     loaded = {i.id: i for i in session.scalars(select(Instance).where(Instance.id.in_(page_ids)))} if page_ids else {}
     page = [loaded[i] for i in page_ids if i in loaded]  # a row purged in between is left out
