@@ -191,9 +191,14 @@ class VerifiedTask(Task):
         finally:
             _MESSAGE_SEQ.reset(token)
 
+    @cached_property
+    def run_signature(self) -> inspect.Signature:
+        """The task function's signature, read once: every host message binds its arguments to it."""
+        return inspect.signature(self.run)
+
     def _heard(self, args: tuple, kwargs: dict, seq: int) -> None:
         try:
-            arguments = inspect.signature(self.run).bind(*args, **kwargs).arguments
+            arguments = self.run_signature.bind(*args, **kwargs).arguments
         except TypeError:
             return  # the task itself refuses the arguments
         self.app.heard_from_host(arguments, seq)
@@ -211,7 +216,7 @@ class VerifiedTask(Task):
             return sender
         arguments = {name: value for name, value in kwargs.items() if name != HOST_SEQ_ARG}
         try:
-            claimed = inspect.signature(self.run).bind(*args, **arguments).arguments.get(self.host_arg)
+            claimed = self.run_signature.bind(*args, **arguments).arguments.get(self.host_arg)
         except TypeError:
             raise signing.ForgedMessage(f"the arguments do not fit {self.name}") from None
         names = claimed if isinstance(claimed, list) else [claimed]
@@ -251,7 +256,7 @@ class RetriedTask(VerifiedTask):
             # Sent again by this (control-side) process with the task's own arguments, and a host's word keeps its
             # number (``HOST_SEQ_ARG``, which no task declares: Celery's argument check is off, ``typing``): a
             # report sent again without it would be taken as the host's newest, however old its snapshot.
-            accepted = inspect.signature(self.run).parameters
+            accepted = self.run_signature.parameters
             takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
             own = {name: value for name, value in kwargs.items() if takes_any or name in accepted}
             if type(seq := kwargs.get(HOST_SEQ_ARG)) is int:

@@ -301,7 +301,15 @@ class HostSettings:
     network_underlay_mtu: int = _setting(1500, "MTU of the underlay; tenant networks get 50 bytes less (VXLAN).")
     network_dhcp_lease_time: int = _setting(86400, "DHCP lease time in seconds, given to dnsmasq.")
     network_resync_interval: float = _setting(
-        30.0, "Seconds between a network agent's reports; each makes the control side push the host's state again."
+        30.0,
+        "Seconds between a network agent's looks at its host: it applies the state in effect again (which repairs "
+        "drift, such as a bridge deleted by hand), and at least every network_full_resync_interval asks the control "
+        "side for the whole state instead.",
+    )
+    network_full_resync_interval: float = _setting(
+        300.0,
+        "Seconds after which a network agent asks the control side for its host's whole state again (a state lost "
+        "with a broker). 0: at every network_resync_interval.",
     )
     network_simulated_underlay: str = _setting(
         "198.18.0.0/24",

@@ -68,7 +68,8 @@ MEMBERS = ("bundle.toml", "host.keys", "broker-password", "broker-ca.pem", "meta
            *QEMU_MEMBERS)  # fmt: skip
 SHARED = (
     "region", "metadata_url", "queue_message_max_age", "host_heartbeat_interval", "compute_host_down_after",
-    "compute_build_take_timeout", "compute_report_interval", "network_resync_interval", "compute_driver",
+    "compute_build_take_timeout", "compute_report_interval", "compute_full_report_interval", "network_resync_interval",
+    "network_full_resync_interval", "compute_driver",
     "libvirt_virt_type", "images_type", "images_rbd_pool", "ceph_user", "ceph_secret_uuid", "network_dataplane",
     "network_underlay_mtu", "network_vni_min", "network_vni_max", "network_physical_bridges", "log_level",
     "live_migration_with_native_tls",

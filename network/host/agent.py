@@ -2,8 +2,8 @@
 queue.
 
 It never touches the database: what it needs comes in the task. Start with
-``celery -A network.host.agent:app worker -Q network.<host> --beat`` (beat sends the periodic report that makes the
-control side push the host's state again).
+``celery -A network.host.agent:app worker -Q network.<host> --beat`` (beat sends the periodic look at each host,
+``network.host.work.resync``).
 """
 
 from typing import Any
@@ -30,8 +30,8 @@ def apply(host: str, wiring: dict, request_id: str = "") -> dict:
 
 
 @app.task(name=client.AGENT_RESYNC, time_limit=60, expires=settings.network_resync_interval)
-def resync(host: str) -> None:
-    work.report(agent, host)
+def resync(host: str) -> str:
+    return work.resync(agent, host)
 
 
 app.conf.beat_schedule = report_schedule("network", client.AGENT_RESYNC, settings.network_resync_interval, agent.hosts)

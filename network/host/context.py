@@ -10,7 +10,8 @@ agent applies comes complete in its task.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from celery import Celery
 
@@ -28,12 +29,25 @@ class HostDataplane:
     underlay: HostUnderlay
 
 
+@dataclass
+class Kept:
+    """What the agent remembers of one served host between tasks, in the process that applies its states."""
+
+    wiring: dict[str, Any] | None = None
+    """The state in effect, as the control side sent it: applied again at each look (``work.resync``)."""
+    outcome: tuple[int, tuple[str, ...], dict[str, str]] | None = None
+    """(generation, wired ports, errors) last told to the control side."""
+    asked_at: float = float("-inf")
+    """When (monotonic) the control side was last asked for the whole state."""
+
+
 @dataclass(frozen=True)
 class NetworkAgent:
     settings: HostSettings
     app: Celery
     dataplanes: Mapping[str, HostDataplane]
     """A dataplane per host name this process serves (several only with the fake dataplane's simulated hosts)."""
+    kept: dict[str, Kept] = field(default_factory=dict)
 
     @classmethod
     def start(cls, settings: HostSettings, app: Celery) -> NetworkAgent:
@@ -49,6 +63,9 @@ class NetworkAgent:
     @property
     def hosts(self) -> list[str]:
         return list(self.dataplanes)
+
+    def kept_of(self, host: str) -> Kept:
+        return self.kept.setdefault(host, Kept())
 
     def dataplane(self, host: str) -> HostDataplane:
         try:

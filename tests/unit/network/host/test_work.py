@@ -4,6 +4,7 @@ and tells the control side where each host's VTEP is."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,3 +70,35 @@ def test_the_report_names_the_hosts_vtep(agent):
     queue: RecordingQueue = agent.app  # type: ignore[assignment]
     work.report(agent, "h-2")
     assert queue.sent == [(client.AGENT_REPORT, ["h-2", "127.0.0.1", ""])]
+
+
+def test_a_look_without_a_state_asks_the_control_side_for_it(agent):
+    queue: RecordingQueue = agent.app  # type: ignore[assignment]
+    assert work.resync(agent, "h-1") == "asked"
+    assert queue.sent == [(client.AGENT_REPORT, ["h-1", "127.0.0.1", ""])]
+
+
+def test_a_look_applies_the_state_in_effect_again_and_tells_only_a_changed_outcome(agent, monkeypatch):
+    """1,000 hosts asking for their whole state every 30 s kept two network workers busy with nothing changed: the
+    agent applies what it has (which repairs drift) and asks only every ``network_full_resync_interval``."""
+    queue: RecordingQueue = agent.app  # type: ignore[assignment]
+    driver: FakeDataplane = agent.dataplane("h-1").driver  # type: ignore[assignment]
+    work.report(agent, "h-1")
+    work.apply(agent, "h-1", _state("h-1", 2))
+    queue.sent.clear()
+    assert work.resync(agent, "h-1") == "applied again"
+    assert queue.sent == [] and len(driver.applied) == 2 and driver.applied[-1].generation == 2
+    driver.fail_network(NET, "bridge busy")  # the same state, another outcome: the control side hears it
+    assert work.resync(agent, "h-1") == "applied again, told"
+    assert queue.sent == [(client.PORTS_WIRED, ["h-1", 2, [], {NET: "bridge busy"}])]
+    queue.sent.clear()
+    clock = time.monotonic() + agent.settings.network_full_resync_interval
+    monkeypatch.setattr(work.time, "monotonic", lambda: clock)
+    assert work.resync(agent, "h-1") == "asked"  # now and then the whole state again: a push may have been lost
+    assert queue.sent == [(client.AGENT_REPORT, ["h-1", "127.0.0.1", ""])]
+
+
+def test_with_no_full_resync_interval_every_look_asks():
+    always = NetworkAgent.start(SETTINGS.replace(network_full_resync_interval=0), RecordingQueue())  # type: ignore[arg-type]
+    work.apply(always, "h-2", _state("h-2", 1))
+    assert work.resync(always, "h-2") == "asked"
