@@ -80,6 +80,8 @@ AGENT_CONSOLE = "agent.console_output"
 AGENT_CONSOLE_ENDPOINT = "agent.console_endpoint"
 AGENT_DIAGNOSTICS = "agent.diagnostics"
 AGENT_REPORT = "agent.report"
+AGENT_LOOK = "agent.look"
+"""``look(hosts)``: an agent's periodic look at the hosts it serves (sent by the agent to itself)."""
 AGENT_LIVE_MIGRATION = "agent.live_migration"
 """``live_migration(host, instance_id, migration_id, call, params)`` on one host's queue: ``call`` is one of the
 driver's live-migration calls (``LIVE_MIGRATION_CALLS``), run by ``compute.host.work.live_migration``."""

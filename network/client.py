@@ -68,7 +68,8 @@ PORTS_WIRED = "network.ports_wired"
 AGENT_APPLY = "netagent.apply"
 """``apply(host, wiring)`` on the host's ``network.<host>`` queue: converge to this ``HostWiring`` (a dict)."""
 AGENT_RESYNC = "netagent.resync"
-"""``resync(host)`` on the host's queue, by the agent's own beat: report in, which pushes the state again."""
+"""``resync(hosts)`` on a served host's queue, by the agent's own beat: its periodic look at each of the hosts
+(``network.host.work.resync``)."""
 
 
 def bind_instance(app: Celery, instance_id: str, project_id: str, host: str, request_id: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from celery.signals import task_received, worker_ready
 
-from common.agents import report_schedule, start_heartbeats
+from common.agents import look_schedule, start_heartbeats
 from common.logs import setup_logging
 from common.queue import host_queue, make_celery
 from common.settings import load_host
@@ -69,13 +69,20 @@ def diagnostics(host: str, instance_id: str) -> dict[str, Any]:
 
 @app.task(name=client.AGENT_REPORT, time_limit=60, expires=settings.compute_report_interval)
 def report(host: str, changed_only: bool = False) -> None:
-    """A report of ``host``; ``changed_only`` (this agent's own clock): only if it changed or the last is old."""
+    """A report of ``host`` (the control side asks for one); ``changed_only``: only if it changed or the last is
+    old."""
     work.report(agent, host, changed_only)
 
 
-app.conf.beat_schedule = report_schedule(
-    "compute", client.AGENT_REPORT, settings.compute_report_interval, agent.hosts, {"changed_only": True}
-)
+@app.task(name=client.AGENT_LOOK, time_limit=60, expires=settings.compute_report_interval)
+def look(hosts: list[str]) -> None:
+    """This agent's own clock: a report of each served host of ``hosts`` that changed, or whose last is old."""
+    for host in hosts:
+        if host in agent.hosts:
+            work.report(agent, host, changed_only=True)
+
+
+app.conf.beat_schedule = look_schedule("compute", client.AGENT_LOOK, settings.compute_report_interval, agent.hosts)
 
 
 @worker_ready.connect(weak=False)

@@ -10,7 +10,7 @@ from typing import Any
 
 from celery.signals import worker_ready
 
-from common.agents import report_schedule, start_heartbeats
+from common.agents import look_schedule, start_heartbeats
 from common.logs import setup_logging
 from common.queue import make_celery
 from common.settings import load_host
@@ -30,11 +30,11 @@ def apply(host: str, wiring: dict, request_id: str = "") -> dict:
 
 
 @app.task(name=client.AGENT_RESYNC, time_limit=60, expires=settings.network_resync_interval)
-def resync(host: str) -> str:
-    return work.resync(agent, host)
+def resync(hosts: list[str]) -> dict[str, str]:
+    return {host: work.resync(agent, host) for host in hosts if host in agent.hosts}
 
 
-app.conf.beat_schedule = report_schedule("network", client.AGENT_RESYNC, settings.network_resync_interval, agent.hosts)
+app.conf.beat_schedule = look_schedule("network", client.AGENT_RESYNC, settings.network_resync_interval, agent.hosts)
 
 
 @worker_ready.connect(weak=False)

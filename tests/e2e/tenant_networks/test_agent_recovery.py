@@ -27,7 +27,7 @@ def _applies(log: Path, since: int) -> int:
         handle.seek(since)
         found = handle.read()
     pushed = re.findall(rb"Task netagent\.apply\[[^]]+\] succeeded", found)
-    looked = re.findall(rb"Task netagent\.resync\[[^]]+\] succeeded in [0-9.e-]+s: 'applied again", found)
+    looked = re.findall(rb"Task netagent\.resync\[[^]]+\] succeeded in [0-9.e-]+s: [^\n]*'applied again", found)
     return len(pushed) + len(looked)
 
 
