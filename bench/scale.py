@@ -163,9 +163,9 @@ def lower_agents(run_dir: Path, nice: int) -> int:
     """The agent processes (and their pool children) at ``nice``; returns how many were lowered.
 
     Why (``--agent-nice``): they stand in for 1,000 hosts' own CPUs, yet here they share two cores with the
-    control plane they report to. Their Celery beat alone sends a task per fake host every look (100 a second at
-    rest, where a real host sends one every 10 s), and at equal priority that work inflates the latencies the
-    benchmark measures (a listing's p99 three times its p50). Lowered, they run on what the control plane leaves,
+    control plane they report to, and at equal priority their work inflates the latencies the benchmark measures
+    (with a beat entry per fake host, before ``common.agents.look_schedule``, a listing's p99 was three times its
+    p50). Lowered, they run on what the control plane leaves,
     which favours the listings and starves the builds' spawns: neither is what hosts on machines of their own
     would see, so the default leaves them be and the choice is the reader's."""
     lowered = 0

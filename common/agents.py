@@ -19,10 +19,8 @@ from common.queue import host_queue
 LOG = logging.getLogger(__name__)
 
 
-def look_schedule(
-    service: str, task: str, interval: float, hosts: Iterable[str], kwargs: dict[str, Any] | None = None
-) -> dict[str, dict[str, Any]]:
-    """One Celery beat entry sending ``task(hosts, **kwargs)`` every ``interval`` seconds onto the first served
+def look_schedule(service: str, task: str, interval: float, hosts: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """One Celery beat entry sending ``task(hosts)`` every ``interval`` seconds onto the first served
     host's own queue: the process looks at every host it serves in one task.
 
     Why not an entry per host: a process serving 50 simulated hosts then sent itself 5 tasks a second at rest
@@ -37,7 +35,7 @@ def look_schedule(
             "task": task,
             "schedule": interval,
             "args": [served],
-            "kwargs": kwargs or {},
+            "kwargs": {},
             "options": {"queue": host_queue(service, served[0])},
         }
     }

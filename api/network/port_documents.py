@@ -22,8 +22,6 @@ from sqlalchemy import Select, Text, case, cast, func, literal, or_, select
 
 from network.models import IPAllocation, Port, PortSecurityGroup
 
-NEUTRON_TIME_POSTGRES = 'YYYY-MM-DD"T"HH24:MI:SS"Z"'
-
 
 class _Sqlite:
     """JSON building blocks in SQLite: values from subqueries and stored JSON text go through ``json()`` so
@@ -117,8 +115,10 @@ def port_document_query(dialect: str, show_binding: bool) -> Select[Any]:
 def _stored_documents(show_binding: bool) -> Select[Any]:
     """PostgreSQL's triggers keep each port's document (migration 0041); the caller's is put together from its
     parts."""
-    head = Port.document_head.op("||")(literal(",") if show_binding else literal("}"))
-    document = head.op("||")(Port.binding_document).op("||")(literal("}")) if show_binding else head
+    if show_binding:
+        document = Port.document_head.op("||")(literal(",")).op("||")(Port.binding_document).op("||")(literal("}"))
+    else:
+        document = Port.document_head.op("||")(literal("}"))
     return select(Port.id, document.label("document"))
 
 

@@ -36,8 +36,12 @@ def apply(agent: NetworkAgent, host: str, wiring: dict[str, Any], request_id: st
     return result.to_dict()
 
 
+def _outcome(result: ApplyResult) -> tuple[int, tuple[str, ...], dict[str, str]]:
+    return result.generation, tuple(result.wired), dict(result.errors)
+
+
 def _tell_wired(agent: NetworkAgent, host: str, result: ApplyResult, request_id: str = "") -> None:
-    agent.kept_of(host).outcome = (result.generation, tuple(result.wired), dict(result.errors))
+    agent.kept_of(host).outcome = _outcome(result)
     agent.app.send_task(
         client.PORTS_WIRED,
         args=[host, result.generation, list(result.wired), result.errors],
@@ -61,7 +65,7 @@ def resync(agent: NetworkAgent, host: str) -> str:
     result = agent.dataplane(host).driver.apply(HostWiring.from_dict(kept.wiring))
     if result.stale:
         return "overtaken"
-    if kept.outcome != (result.generation, tuple(result.wired), dict(result.errors)):
+    if kept.outcome != _outcome(result):
         _tell_wired(agent, host, result)
         return "applied again, told"
     return "applied again"
